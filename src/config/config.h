@@ -1,0 +1,95 @@
+/*
+ * config/config.h — rankd's configuration: one YAML file plus RANKD_*
+ * environment overrides, which win over the file.
+ *
+ * Every key is described once, in the key table of config.c (name, type,
+ * bounds, default, environment variable); parsing, validation, the
+ * environment overrides and `rankd config check` all follow from it.
+ * Errors name the YAML node as file:line:column.
+ */
+#ifndef RANKD_CONFIG_H
+#define RANKD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/board.h"
+
+typedef enum { ROLE_NONE = 0, ROLE_READ = 1, ROLE_WRITE = 2, ROLE_ADMIN = 3 } role_t;
+typedef enum { METRICS_AUTH_NONE = 0, METRICS_AUTH_ADMIN = 1 } metrics_auth_t;
+typedef enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 } log_level_t;
+
+typedef struct {
+    char *key;
+    role_t role;
+} config_key_t;
+
+/* A board declared in the configuration: created at start if absent. */
+typedef struct {
+    char *id;
+    char *title;
+    board_sort_t sort;
+    board_op_t op;
+    board_reset_t reset;
+    char *metadata;   /* compact JSON object text, or NULL */
+    bool has_min_score;
+    int64_t min_score;
+    bool has_max_score;
+    int64_t max_score;
+} config_board_t;
+
+typedef struct rankd_config {
+    char *path;              /* file the configuration came from */
+
+    char *listen_host;       /* "127.0.0.1" */
+    int listen_port;         /* 8080 */
+    int worker_threads;      /* 1..64, default: number of cores */
+    log_level_t log_level;
+
+    size_t body_limit;        /* bytes, default 65536 */
+    size_t batch_body_limit;  /* bytes, default 2 MiB */
+    int connection_timeout_s; /* idle keep-alive timeout, default 30 */
+    int cache_max_age;        /* seconds in Cache-Control, default 1 */
+    char **cors_origins;      /* "*" allows every origin */
+    size_t n_cors_origins;
+
+    char *pg_primary;         /* libpq conninfo or URI */
+    char **pg_replicas;
+    size_t n_pg_replicas;
+    int pg_pool_size;         /* connections per node, default 8 */
+    int pg_statement_timeout_ms; /* default 5000 */
+    int pg_connect_timeout_s;    /* default 5 */
+
+    char *redis_url;          /* NULL or "" = no Redis */
+    int redis_connect_timeout_ms; /* default 500 */
+    int redis_command_timeout_ms; /* default 500 */
+
+    bool public_reads;        /* default true */
+    char *cursor_secret;      /* HMAC key for cursors */
+    metrics_auth_t metrics_auth;
+    config_key_t *keys;
+    size_t n_keys;
+
+    config_board_t *boards;
+    size_t n_boards;
+} rankd_config_t;
+
+/*
+ * Load the configuration from `path` (it must exist) and apply RANKD_*
+ * overrides from the environment. On success returns a config the caller
+ * frees with config_free(). On failure returns NULL after printing each
+ * error as "file:line:column: message" (or "RANKD_X: message") to `errs`.
+ */
+rankd_config_t *config_load(const char *path, FILE *errs);
+
+void config_free(rankd_config_t *cfg);
+
+/* Role of a presented bearer key, ROLE_NONE if unknown (constant time per key). */
+role_t config_key_role(const rankd_config_t *cfg, const char *key);
+
+/* True when `origin` is allowed by cors_origins. */
+bool config_cors_allowed(const rankd_config_t *cfg, const char *origin);
+
+#endif
