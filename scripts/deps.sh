@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# scripts/deps.sh — install the Debian packages rankd builds, tests and runs with.
+# Sourced or run by scripts/dev.sh, scripts/test.sh and loadtest/run.sh; idempotent.
+set -euo pipefail
+
+RANKD_PACKAGES=(
+  build-essential clang meson ninja-build pkg-config
+  libmicrohttpd-dev libpq-dev libhiredis-dev libjansson-dev libyaml-dev
+  libssl-dev zlib1g-dev libbrotli-dev libcmocka-dev
+  postgresql-15 postgresql-contrib redis-server curl
+  python3-pytest python3-requests python3-psycopg2 python3-redis
+  wrk valgrind
+)
+
+missing=()
+for p in "${RANKD_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,85 @@
+/*
+ * api/app.h — what every handler reaches: configuration, stores, writer.
+ *
+ * Built once at start and read-only afterwards; the parts it points to
+ * (pools, caches, writer) do their own locking.
+ */
+#ifndef RANKD_API_APP_H
+#define RANKD_API_APP_H
+
+#include "cache/board_cache.h"
+#include "config/config.h"
+#include "http/request.h"
+#include "store/pg_pool.h"
+#include "store/redis.h"
+#include "worker/rebuilder.h"
+#include "worker/writer.h"
+
+typedef struct app {
+    const rankd_config_t *cfg;
+    pg_pool_t *primary;
+    redis_pool_t *redis;       /* NULL without Redis */
+    rebuilder_t *rebuilder;    /* NULL without Redis */
+    writer_t *writer;
+    board_cache_t *boards;
+} app_t;
+
+/* Route ids; api_route() fills one, api_handle() runs it. */
+typedef enum {
+    R_NONE = 0,
+    R_HEALTHZ,
+    R_READYZ,
+    R_BOARDS,
+    R_BOARD,
+    R_ENTRIES,
+    R_PLAYERS,
+    R_PLAYER,
+    R_AROUND,
+    R_SCORES,
+    R_SCORES_BATCH,
+    R_BATCH,
+} route_id_t;
+
+typedef struct {
+    route_id_t id;
+    char board[256];       /* decoded path segment (validated by the handler) */
+    size_t board_len;
+    bool board_bad;        /* undecodable */
+    char player[256];
+    size_t player_len;
+    bool player_bad;
+    role_t role;           /* role the method needs */
+    bool batch_body;       /* body limit is the batch limit */
+} route_t;
+
+/*
+ * Match `path` and `method`: 404 (no route) or 405 (with req->allow) are
+ * written into req and returned; 0 when matched. OPTIONS matches any route.
+ */
+int api_route(const char *method, const char *path, route_t *rt, http_req_t *req);
+
+/* Check the caller's role for the route: 0, or 401/403 written into req. */
+int api_authorize(const route_t *rt, http_req_t *req);
+
+/* Run a matched, authorized route with its body; returns the status. */
+int api_handle(app_t *app, const route_t *rt, http_req_t *req);
+
+/* Handlers, one file per resource. */
+int api_health(app_t *app, const route_t *rt, http_req_t *req);
+int api_ready(app_t *app, const route_t *rt, http_req_t *req);
+int api_boards(app_t *app, const route_t *rt, http_req_t *req);
+int api_board(app_t *app, const route_t *rt, http_req_t *req);
+int api_entries(app_t *app, const route_t *rt, http_req_t *req);
+int api_players(app_t *app, const route_t *rt, http_req_t *req);
+int api_player(app_t *app, const route_t *rt, http_req_t *req);
+int api_around(app_t *app, const route_t *rt, http_req_t *req);
+int api_scores(app_t *app, const route_t *rt, http_req_t *req);
+int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req);
+int api_batch(app_t *app, const route_t *rt, http_req_t *req);
+
+/* Shared by handlers (api/boards.c): load a board by the route's id, or write 400/404/503. */
+int api_load_board(app_t *app, const route_t *rt, http_req_t *req, board_t *out);
+/* Render a Board object into req->out. */
+void api_render_board(app_t *app, http_req_t *req, const board_t *b, int64_t players);
+
+#endif

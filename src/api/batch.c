@@ -1,0 +1,88 @@
+/*
+ * api/batch.c — POST /v1/batch: up to 50 GET reads in one round trip.
+ *
+ * Each inner path is routed and run through the same handlers as a real
+ * GET, with the outer request's role, so its body is byte for byte what the
+ * GET would return. A path that is not a GET /v1/… read is that item's 400.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/app.h"
+#include "api/body.h"
+#include "util/alloc.h"
+
+#define BATCH_READS_MAX 50
+
+static void run_one(app_t *app, http_req_t *outer, const char *path, http_req_t *sub)
+{
+    http_req_init(sub);
+    sub->role = outer->role;
+    sub->key_presented = outer->key_presented;
+    sub->received_ms = outer->received_ms;
+    memcpy(sub->request_id, outer->request_id, sizeof sub->request_id);
+    const char *q = strchr(path, '?');
+    char *p = q ? xstrndup(path, (size_t)(q - path)) : xstrdup(path);
+    if (q)
+        http_req_parse_query(sub, q + 1);
+    bool bad_strong = false;
+    const char *cons = http_param(sub, "consistency", &bad_strong);
+    sub->strong = cons && strcmp(cons, "strong") == 0;
+    sub->path = p;
+    route_t rt;
+    if (strncmp(p, "/v1/", 4) != 0) {
+        http_error(sub, 400, "invalid_argument", "path", "only GET /v1/ reads can be batched");
+    } else if (api_route("GET", p, &rt, sub) != 0 || rt.id == R_BATCH) {
+        http_error(sub, 400, "invalid_argument", "path", "only GET /v1/ reads can be batched");
+    } else if (api_authorize(&rt, sub) == 0) {
+        api_handle(app, &rt, sub);
+    }
+    sub->path = NULL;
+    free(p);
+}
+
+int api_batch(app_t *app, const route_t *rt, http_req_t *req)
+{
+    (void)rt;
+    json_t *obj;
+    int rc = body_object(req, &obj);
+    if (rc)
+        return rc;
+    static const char *const top[] = {"requests", NULL};
+    json_t *arr = json_object_get(obj, "requests");
+    if ((rc = body_only(req, obj, top)))
+        goto out;
+    if (!json_is_array(arr) || json_array_size(arr) < 1 || json_array_size(arr) > BATCH_READS_MAX) {
+        rc = http_error(req, 400, "invalid_argument", "requests", "requests must be an array of 1 to 50 items");
+        goto out;
+    }
+    size_t n = json_array_size(arr);
+    for (size_t i = 0; i < n; i++) {
+        json_t *it = json_array_get(arr, i);
+        json_t *pv = json_is_object(it) ? json_object_get(it, "path") : NULL;
+        if (!pv || !json_is_string(pv) || json_object_size(it) != 1 ||
+            strlen(json_string_value(pv)) != json_string_length(pv)) {
+            rc = http_error(req, 400, "invalid_argument", "requests", "each request must be {\"path\": \"/v1/...\"}");
+            goto out;
+        }
+    }
+    buf_puts(&req->out, "{\"responses\":[");
+    for (size_t i = 0; i < n; i++) {
+        http_req_t sub;
+        run_one(app, req, json_string_value(json_object_get(json_array_get(arr, i), "path")), &sub);
+        if (i)
+            buf_putc(&req->out, ',');
+        buf_printf(&req->out, "{\"status\":%d,\"body\":", sub.status);
+        if (sub.out.len)
+            buf_append(&req->out, sub.out.data, sub.out.len);
+        else
+            buf_puts(&req->out, "null");
+        buf_putc(&req->out, '}');
+        http_req_clear(&sub);
+    }
+    buf_puts(&req->out, "]}");
+    rc = http_ok(req, 200);
+out:
+    json_decref(obj);
+    return rc;
+}

@@ -1,0 +1,170 @@
+/*
+ * api/router.c — maps (method, path) to a handler, in API.md's order of
+ * checks: route (404), method (405 + Allow), then the caller's role
+ * (401/403). Body size and content type are checked by the HTTP layer,
+ * syntax and existence by the handlers.
+ */
+#include "api/app.h"
+
+#include <string.h>
+
+#include "core/ids.h"
+
+typedef struct {
+    route_id_t id;
+    const char *allow;
+    role_t get, post, patch, del; /* ROLE_NONE where the method is not allowed... */
+    bool has_get, has_post, has_patch, has_del;
+} route_spec_t;
+
+static const route_spec_t specs[] = {
+    [R_HEALTHZ] = {R_HEALTHZ, "GET, HEAD, OPTIONS", ROLE_NONE, 0, 0, 0, true, false, false, false},
+    [R_READYZ] = {R_READYZ, "GET, HEAD, OPTIONS", ROLE_NONE, 0, 0, 0, true, false, false, false},
+    [R_BOARDS] = {R_BOARDS, "GET, HEAD, POST, OPTIONS", ROLE_READ, ROLE_ADMIN, 0, 0, true, true, false, false},
+    [R_BOARD] = {R_BOARD, "GET, HEAD, PATCH, DELETE, OPTIONS", ROLE_READ, 0, ROLE_ADMIN, ROLE_ADMIN, true, false, true,
+                 true},
+    [R_ENTRIES] = {R_ENTRIES, "GET, HEAD, OPTIONS", ROLE_READ, 0, 0, 0, true, false, false, false},
+    [R_PLAYERS] = {R_PLAYERS, "GET, HEAD, OPTIONS", ROLE_READ, 0, 0, 0, true, false, false, false},
+    [R_PLAYER] = {R_PLAYER, "GET, HEAD, DELETE, OPTIONS", ROLE_READ, 0, 0, ROLE_ADMIN, true, false, false, true},
+    [R_AROUND] = {R_AROUND, "GET, HEAD, OPTIONS", ROLE_READ, 0, 0, 0, true, false, false, false},
+    [R_SCORES] = {R_SCORES, "POST, OPTIONS", 0, ROLE_WRITE, 0, 0, false, true, false, false},
+    [R_SCORES_BATCH] = {R_SCORES_BATCH, "POST, OPTIONS", 0, ROLE_WRITE, 0, 0, false, true, false, false},
+    [R_BATCH] = {R_BATCH, "POST, OPTIONS", 0, ROLE_READ, 0, 0, false, true, false, false},
+};
+
+/* Split "/a/b/c" into at most `max` raw segments; false on an empty segment or too many. */
+static int split(const char *path, const char **seg, size_t *len, int max)
+{
+    if (*path != '/')
+        return -1;
+    int n = 0;
+    const char *p = path + 1;
+    while (*p) {
+        const char *slash = strchr(p, '/');
+        size_t l = slash ? (size_t)(slash - p) : strlen(p);
+        if (l == 0 || n == max)
+            return -1;
+        seg[n] = p;
+        len[n] = l;
+        n++;
+        if (!slash)
+            break;
+        p = slash + 1;
+        if (!*p)
+            return -1; /* trailing slash */
+    }
+    return n;
+}
+
+static bool seg_is(const char *s, size_t n, const char *lit)
+{
+    return strlen(lit) == n && memcmp(s, lit, n) == 0;
+}
+
+/* Decode a segment into `out` (room 256); bad when undecodable or too long. */
+static void take(const char *s, size_t n, char *out, size_t *out_len, bool *bad)
+{
+    *bad = false;
+    if (n >= 256 || !id_percent_decode(s, n, out, out_len)) {
+        *bad = true;
+        out[0] = '\0';
+        *out_len = 0;
+        return;
+    }
+    out[*out_len] = '\0';
+}
+
+static route_id_t match(const char *path, route_t *rt)
+{
+    const char *seg[6];
+    size_t len[6];
+    int n = split(path, seg, len, 6);
+    if (n <= 0)
+        return R_NONE;
+    if (n == 1 && seg_is(seg[0], len[0], "healthz"))
+        return R_HEALTHZ;
+    if (n == 1 && seg_is(seg[0], len[0], "readyz"))
+        return R_READYZ;
+    if (!seg_is(seg[0], len[0], "v1") || n < 2)
+        return R_NONE;
+    if (n == 2 && seg_is(seg[1], len[1], "scores:batch"))
+        return R_SCORES_BATCH;
+    if (n == 2 && seg_is(seg[1], len[1], "batch"))
+        return R_BATCH;
+    if (!seg_is(seg[1], len[1], "leaderboards"))
+        return R_NONE;
+    if (n == 2)
+        return R_BOARDS;
+    take(seg[2], len[2], rt->board, &rt->board_len, &rt->board_bad);
+    if (n == 3)
+        return R_BOARD;
+    if (n == 4 && seg_is(seg[3], len[3], "entries"))
+        return R_ENTRIES;
+    if (n == 4 && seg_is(seg[3], len[3], "scores"))
+        return R_SCORES;
+    if (!seg_is(seg[3], len[3], "players"))
+        return R_NONE;
+    if (n == 4)
+        return R_PLAYERS;
+    take(seg[4], len[4], rt->player, &rt->player_len, &rt->player_bad);
+    if (n == 5)
+        return R_PLAYER;
+    if (n == 6 && seg_is(seg[5], len[5], "around"))
+        return R_AROUND;
+    return R_NONE;
+}
+
+int api_route(const char *method, const char *path, route_t *rt, http_req_t *req)
+{
+    memset(rt, 0, sizeof *rt);
+    rt->id = match(path, rt);
+    if (rt->id == R_NONE)
+        return http_error(req, 404, "not_found", NULL, "no such resource");
+    const route_spec_t *s = &specs[rt->id];
+    req->allow = s->allow;
+    rt->batch_body = rt->id == R_SCORES_BATCH || rt->id == R_BATCH;
+    if (strcmp(method, "OPTIONS") == 0) {
+        rt->role = ROLE_NONE;
+        return 0;
+    }
+    if ((strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) && s->has_get)
+        rt->role = s->get;
+    else if (strcmp(method, "POST") == 0 && s->has_post)
+        rt->role = s->post;
+    else if (strcmp(method, "PATCH") == 0 && s->has_patch)
+        rt->role = s->patch;
+    else if (strcmp(method, "DELETE") == 0 && s->has_del)
+        rt->role = s->del;
+    else
+        return http_error(req, 405, "method_not_allowed", NULL, "method %s is not allowed here",
+                          strlen(method) <= 16 ? method : "given");
+    return 0;
+}
+
+int api_authorize(const route_t *rt, http_req_t *req)
+{
+    if (req->role >= rt->role)
+        return 0;
+    if (!req->key_presented)
+        return http_error(req, 401, "unauthenticated", NULL, "an API key is required");
+    return http_error(req, 403, "permission_denied", NULL, "this key may not do that");
+}
+
+int api_handle(app_t *app, const route_t *rt, http_req_t *req)
+{
+    switch (rt->id) {
+    case R_HEALTHZ: return api_health(app, rt, req);
+    case R_READYZ: return api_ready(app, rt, req);
+    case R_BOARDS: return api_boards(app, rt, req);
+    case R_BOARD: return api_board(app, rt, req);
+    case R_ENTRIES: return api_entries(app, rt, req);
+    case R_PLAYERS: return api_players(app, rt, req);
+    case R_PLAYER: return api_player(app, rt, req);
+    case R_AROUND: return api_around(app, rt, req);
+    case R_SCORES: return api_scores(app, rt, req);
+    case R_SCORES_BATCH: return api_scores_batch(app, rt, req);
+    case R_BATCH: return api_batch(app, rt, req);
+    case R_NONE: break;
+    }
+    return http_error(req, 404, "not_found", NULL, "no such resource");
+}

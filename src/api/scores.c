@@ -1,0 +1,253 @@
+/*
+ * api/scores.c — score submission, one at a time or in scores:batch.
+ *
+ * Everything a submission can get wrong is checked here, before the writer
+ * is called: ids, the score's type and range, metadata, the board's bounds,
+ * the idempotency key. The writer then applies the valid ones in one
+ * transaction and each answer goes out only after that commit.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/app.h"
+#include "api/body.h"
+#include "core/ids.h"
+#include "core/window.h"
+#include "util/alloc.h"
+
+#define BATCH_MAX 1000
+
+typedef struct {
+    write_item_t item;
+    char *metadata;  /* owned */
+    char *request;   /* owned canonical request */
+    board_t board;   /* owned copy */
+    bool has_board;
+    json_t *error;   /* error object for this item, or NULL */
+} slot_t;
+
+/* Canonical request an idempotency key is bound to. */
+static char *canonical(const char *player, int64_t score, const char *metadata)
+{
+    buf_t b;
+    buf_init(&b);
+    buf_puts(&b, "{\"player_id\":");
+    buf_json_str(&b, player, strlen(player));
+    buf_printf(&b, ",\"score\":%" PRId64, score);
+    if (metadata) {
+        buf_puts(&b, ",\"metadata\":");
+        buf_puts(&b, metadata);
+    }
+    buf_putc(&b, '}');
+    return buf_steal(&b, NULL);
+}
+
+/* Validate one submission object against its board; 0 or the error written into req. */
+static int validate(http_req_t *req, json_t *obj, const char *const *allowed, slot_t *s, const char **player)
+{
+    int rc;
+    json_t *pv = json_object_get(obj, "player_id");
+    if ((rc = body_only(req, obj, allowed)))
+        return rc;
+    if (!pv || !json_is_string(pv) || !id_player_valid(json_string_value(pv), json_string_length(pv)))
+        return http_error(req, 400, "invalid_argument", "player_id", "invalid player id");
+    *player = json_string_value(pv);
+    if ((rc = body_score(req, json_object_get(obj, "score"), "score", &s->item.score)))
+        return rc;
+    json_t *md = json_object_get(obj, "metadata");
+    if ((rc = body_metadata(req, json_is_null(md) ? NULL : md, &s->metadata)))
+        return rc;
+    return 0;
+}
+
+static int check_bounds(http_req_t *req, const board_t *b, int64_t score)
+{
+    if ((b->has_min_score && score < b->min_score) || (b->has_max_score && score > b->max_score))
+        return http_error(req, 400, "invalid_argument", "score", "score is outside the board's bounds");
+    return 0;
+}
+
+static void fill_item(slot_t *s, const char *player, const char *key, int64_t received_ms)
+{
+    s->item.board = &s->board;
+    s->item.day = window_start_day(s->board.reset, received_ms);
+    s->item.player = player;
+    s->item.metadata = s->metadata;
+    s->item.idem_key = key;
+    s->request = canonical(player, s->item.score, s->metadata);
+    s->item.request = s->request;
+    s->item.received_ms = received_ms;
+}
+
+static void slot_clear(slot_t *s)
+{
+    free(s->metadata);
+    free(s->request);
+    if (s->has_board)
+        board_clear(&s->board);
+    if (s->error)
+        json_decref(s->error);
+    free(s->item.response);
+}
+
+/* Copy the error a failed item produced into req->out as the whole response. */
+static int item_status(http_req_t *req, const write_item_t *it)
+{
+    if (it->status == 200) {
+        buf_puts(&req->out, it->response);
+        return http_ok(req, 200);
+    }
+    if (it->status == 503)
+        req->retry_after = 1;
+    return http_error(req, it->status, it->err_code, it->err_field, "%s", it->err_message);
+}
+
+int api_scores(app_t *app, const route_t *rt, http_req_t *req)
+{
+    if (rt->board_bad || !id_board_valid(rt->board, rt->board_len))
+        return http_error(req, 400, "invalid_argument", "board", "invalid board id");
+    if (req->idem_key && !id_idempotency_key_valid(req->idem_key, strlen(req->idem_key)))
+        return http_error(req, 400, "invalid_argument", "Idempotency-Key", "invalid idempotency key");
+    json_t *obj;
+    int rc = body_object(req, &obj);
+    if (rc)
+        return rc;
+    static const char *const allowed[] = {"player_id", "score", "metadata", NULL};
+    slot_t s;
+    memset(&s, 0, sizeof s);
+    const char *player = NULL;
+    if ((rc = validate(req, obj, allowed, &s, &player)))
+        goto done;
+    if ((rc = api_load_board(app, rt, req, &s.board)))
+        goto done;
+    s.has_board = true;
+    if ((rc = check_bounds(req, &s.board, s.item.score)))
+        goto done;
+    fill_item(&s, player, req->idem_key, req->received_ms);
+    writer_submit(app->writer, &s.item, 1);
+    rc = item_status(req, &s.item);
+done:
+    slot_clear(&s);
+    json_decref(obj);
+    return rc;
+}
+
+/* Turn the error written into `scratch` into an item's error object. */
+static json_t *take_error(http_req_t *scratch)
+{
+    json_t *v = json_loadb(scratch->out.data, scratch->out.len, 0, NULL);
+    buf_reset(&scratch->out);
+    return v;
+}
+
+int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req)
+{
+    (void)rt;
+    json_t *obj;
+    int rc = body_object(req, &obj);
+    if (rc)
+        return rc;
+    static const char *const top[] = {"scores", NULL};
+    json_t *arr = json_object_get(obj, "scores");
+    if ((rc = body_only(req, obj, top)))
+        goto out;
+    if (!json_is_array(arr) || json_array_size(arr) < 1 || json_array_size(arr) > BATCH_MAX) {
+        rc = http_error(req, 400, "invalid_argument", "scores", "scores must be an array of 1 to 1000 items");
+        goto out;
+    }
+    size_t n = json_array_size(arr);
+    slot_t *slots = xcalloc(n, sizeof *slots);
+    write_item_t *items = xcalloc(n, sizeof *items);
+    size_t *item_of = xcalloc(n, sizeof *item_of);
+    size_t n_items = 0;
+    static const char *const allowed[] = {"board", "player_id", "score", "metadata", "idempotency_key", NULL};
+    http_req_t scratch;
+    http_req_init(&scratch);
+    for (size_t i = 0; i < n; i++) {
+        slot_t *s = &slots[i];
+        json_t *it = json_array_get(arr, i);
+        const char *player = NULL, *key = NULL;
+        route_t brt;
+        memset(&brt, 0, sizeof brt);
+        if (!json_is_object(it)) {
+            http_error(&scratch, 400, "invalid_argument", NULL, "each item must be an object");
+            s->error = take_error(&scratch);
+            continue;
+        }
+        json_t *bv = json_object_get(it, "board");
+        json_t *kv = json_object_get(it, "idempotency_key");
+        if (!bv || !json_is_string(bv) || !id_board_valid(json_string_value(bv), json_string_length(bv))) {
+            http_error(&scratch, 400, "invalid_argument", "board", "invalid board id");
+            s->error = take_error(&scratch);
+            continue;
+        }
+        if (kv && (!json_is_string(kv) || !id_idempotency_key_valid(json_string_value(kv), json_string_length(kv)))) {
+            http_error(&scratch, 400, "invalid_argument", "idempotency_key", "invalid idempotency key");
+            s->error = take_error(&scratch);
+            continue;
+        }
+        key = kv ? json_string_value(kv) : NULL;
+        if (validate(&scratch, it, allowed, s, &player)) {
+            s->error = take_error(&scratch);
+            continue;
+        }
+        snprintf(brt.board, sizeof brt.board, "%s", json_string_value(bv));
+        brt.board_len = strlen(brt.board);
+        if (api_load_board(app, &brt, &scratch, &s->board)) {
+            if (scratch.status == 503) {
+                rc = http_unavailable(req, "the database");
+                http_req_clear(&scratch);
+                goto cleanup;
+            }
+            s->error = take_error(&scratch);
+            continue;
+        }
+        s->has_board = true;
+        if (check_bounds(&scratch, &s->board, s->item.score)) {
+            s->error = take_error(&scratch);
+            continue;
+        }
+        fill_item(s, player, key, req->received_ms);
+        item_of[i] = n_items;
+        items[n_items++] = s->item;
+    }
+    http_req_clear(&scratch);
+    /* item.board pointed into slots, which do not move: safe to copy. */
+    if (n_items > 0)
+        writer_submit(app->writer, items, n_items);
+
+    buf_puts(&req->out, "{\"results\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_putc(&req->out, ',');
+        if (slots[i].error) {
+            char *e = json_dumps(slots[i].error, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            buf_puts(&req->out, e ? e : "{\"error\":{\"code\":\"internal\",\"message\":\"internal error\"}}");
+            free(e);
+            continue;
+        }
+        write_item_t *w = &items[item_of[i]];
+        if (w->status == 200) {
+            buf_puts(&req->out, w->response);
+        } else {
+            http_req_t one;
+            http_req_init(&one);
+            http_error(&one, w->status, w->err_code, w->err_field, "%s", w->err_message);
+            buf_append(&req->out, one.out.data, one.out.len);
+            http_req_clear(&one);
+        }
+    }
+    buf_puts(&req->out, "]}");
+    rc = http_ok(req, 200);
+cleanup:
+    writer_items_clear(items, n_items);
+    for (size_t i = 0; i < n; i++)
+        slot_clear(&slots[i]);
+    free(slots);
+    free(items);
+    free(item_of);
+out:
+    json_decref(obj);
+    return rc;
+}

@@ -1,0 +1,183 @@
+/* core/window.c — UTC calendar arithmetic for reset windows and timestamps. */
+#include "core/window.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0)))
+        q--;
+    return q;
+}
+
+int64_t window_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = floor_div(y, 400);
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+void window_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = floor_div(z, 146097);
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t yy = (int64_t)yoe + era * 400;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = yy + (*m <= 2);
+}
+
+/* Monday-based weekday: 0 = Monday; 1970-01-01 was a Thursday (3). */
+static int64_t weekday(int64_t day)
+{
+    return ((day + 3) % 7 + 7) % 7;
+}
+
+int64_t window_start_day(board_reset_t reset, int64_t ms)
+{
+    int64_t day = floor_div(ms, MS_PER_DAY);
+    switch (reset) {
+    case RESET_NONE:
+        return 0;
+    case RESET_DAILY:
+        return day;
+    case RESET_WEEKLY:
+        return day - weekday(day);
+    case RESET_MONTHLY: {
+        int64_t y;
+        unsigned m, d;
+        window_civil_from_days(day, &y, &m, &d);
+        return window_days_from_civil(y, m, 1);
+    }
+    }
+    return 0;
+}
+
+int64_t window_next_day(board_reset_t reset, int64_t start)
+{
+    switch (reset) {
+    case RESET_NONE:
+        return -1;
+    case RESET_DAILY:
+        return start + 1;
+    case RESET_WEEKLY:
+        return start + 7;
+    case RESET_MONTHLY: {
+        int64_t y;
+        unsigned m, d;
+        window_civil_from_days(start, &y, &m, &d);
+        return m == 12 ? window_days_from_civil(y + 1, 1, 1) : window_days_from_civil(y, m + 1, 1);
+    }
+    }
+    return -1;
+}
+
+int64_t window_prev_day(board_reset_t reset, int64_t start)
+{
+    switch (reset) {
+    case RESET_NONE:
+        return 0;
+    case RESET_DAILY:
+        return start - 1;
+    case RESET_WEEKLY:
+        return start - 7;
+    case RESET_MONTHLY: {
+        int64_t y;
+        unsigned m, d;
+        window_civil_from_days(start, &y, &m, &d);
+        return m == 1 ? window_days_from_civil(y - 1, 12, 1) : window_days_from_civil(y, m - 1, 1);
+    }
+    }
+    return 0;
+}
+
+bool window_is_start(board_reset_t reset, int64_t day)
+{
+    return window_start_day(reset, day * MS_PER_DAY) == day;
+}
+
+void window_format_day(int64_t day, char out[11])
+{
+    int64_t y;
+    unsigned m, d;
+    window_civil_from_days(day, &y, &m, &d);
+    snprintf(out, 11, "%04u-%02u-%02u", (unsigned)(y < 0 ? 0 : y > 9999 ? 9999 : y) % 10000u, m % 100, d % 100);
+}
+
+static bool digits(const char *s, int n, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+bool window_parse_day(const char *s, int64_t *day)
+{
+    unsigned y, m, d;
+    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+        return false;
+    if (!digits(s, 4, &y) || !digits(s + 5, 2, &m) || !digits(s + 8, 2, &d))
+        return false;
+    if (m < 1 || m > 12 || d < 1 || d > 31)
+        return false;
+    int64_t z = window_days_from_civil(y, m, d);
+    int64_t yy;
+    unsigned mm, dd;
+    window_civil_from_days(z, &yy, &mm, &dd);
+    if (mm != m || dd != d) /* 2026-02-30 */
+        return false;
+    *day = z;
+    return true;
+}
+
+void window_format_ms(int64_t ms, char out[25])
+{
+    int64_t day = floor_div(ms, MS_PER_DAY);
+    int64_t in_day = ms - day * MS_PER_DAY;
+    int64_t y;
+    unsigned m, d;
+    window_civil_from_days(day, &y, &m, &d);
+    unsigned h = (unsigned)(in_day / 3600000), mi = (unsigned)(in_day / 60000 % 60);
+    unsigned sec = (unsigned)(in_day / 1000 % 60), milli = (unsigned)(in_day % 1000);
+    snprintf(out, 25, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)(y < 0 ? 0 : y > 9999 ? 9999 : y) % 10000u,
+             m % 100, d % 100, h % 100,
+             mi % 100, sec % 100, milli % 1000);
+}
+
+window_status_t window_resolve(board_reset_t reset, int64_t created_ms, int64_t now_ms, const char *param,
+                               int64_t *day)
+{
+    int64_t current = window_start_day(reset, now_ms);
+    int64_t first = window_start_day(reset, created_ms);
+    if (!param || strcmp(param, "current") == 0) {
+        *day = current;
+        return WINDOW_OK;
+    }
+    int64_t want;
+    if (strcmp(param, "previous") == 0) {
+        if (reset == RESET_NONE)
+            return WINDOW_ABSENT;
+        want = window_prev_day(reset, current);
+    } else {
+        if (!window_parse_day(param, &want) || !window_is_start(reset, want))
+            return WINDOW_MALFORMED;
+    }
+    if (want < first || want > current)
+        return WINDOW_ABSENT;
+    *day = want;
+    return WINDOW_OK;
+}

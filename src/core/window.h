@@ -1,0 +1,52 @@
+/*
+ * core/window.h — reset windows and timestamps, in UTC.
+ *
+ * A window is identified by its start date; `none` boards have the single
+ * window 1970-01-01. Weeks start on Monday. All instants are milliseconds
+ * since the Unix epoch; dates are days since the epoch (civil calendar
+ * arithmetic after Howard Hinnant's days_from_civil).
+ */
+#ifndef RANKD_CORE_WINDOW_H
+#define RANKD_CORE_WINDOW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/board.h"
+
+#define MS_PER_DAY 86400000LL
+
+/* Days since 1970-01-01 of the civil date y-m-d, and back. */
+int64_t window_days_from_civil(int64_t y, unsigned m, unsigned d);
+void window_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
+
+/* First day (days since epoch) of the window containing instant `ms`. */
+int64_t window_start_day(board_reset_t reset, int64_t ms);
+/* First day of the window after / before the one starting on `start_day`; next is -1 for `none`. */
+int64_t window_next_day(board_reset_t reset, int64_t start_day);
+int64_t window_prev_day(board_reset_t reset, int64_t start_day);
+/* True when `day` can start a window of this reset period. */
+bool window_is_start(board_reset_t reset, int64_t day);
+
+/* "YYYY-MM-DD" of a day; `out` has room for 11 bytes. */
+void window_format_day(int64_t day, char out[11]);
+/* Parse a strict "YYYY-MM-DD" that names a real calendar date. */
+bool window_parse_day(const char *s, int64_t *day);
+
+/* RFC 3339 UTC with milliseconds, "2026-11-21T20:00:00.123Z"; `out` has room for 25 bytes. */
+void window_format_ms(int64_t ms, char out[25]);
+
+typedef enum {
+    WINDOW_OK = 0,
+    WINDOW_MALFORMED = 1, /* 400: not current/previous/a date, or not a window start */
+    WINDOW_ABSENT = 2,    /* 404: a well-formed date naming no existing window */
+} window_status_t;
+
+/*
+ * Resolve a `window=` parameter (NULL means "current") for a board created
+ * at `created_ms`, at instant `now_ms`, to the window's first day.
+ */
+window_status_t window_resolve(board_reset_t reset, int64_t created_ms, int64_t now_ms, const char *param,
+                               int64_t *day);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * http/request.h — a request as the API layer sees it, independent of
+ * libmicrohttpd, so that /v1/batch can run its inner GETs through the same
+ * handlers: method, raw path, decoded query parameters, body, the caller's
+ * role, and the response being built (status, JSON body, a few headers).
+ *
+ * Handlers return the HTTP status they produced. http_error() writes the
+ * JSON error object of API.md and returns its status, so a validation
+ * failure is one line: `return http_error(req, 400, ...)`.
+ */
+#ifndef RANKD_HTTP_REQUEST_H
+#define RANKD_HTTP_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "util/buf.h"
+
+typedef struct {
+    char *name;   /* owned, percent-decoded */
+    char *value;  /* owned, percent-decoded; NULL when malformed */
+} http_param_t;
+
+typedef struct http_req {
+    /* request */
+    const char *method;       /* "GET" for HEAD too; see `head` */
+    bool head;
+    const char *path;         /* raw, not decoded */
+    http_param_t *params;     /* owned */
+    size_t n_params;
+    const char *body;
+    size_t body_len;
+    const char *content_type; /* NULL when absent */
+    const char *idem_key;     /* Idempotency-Key header, NULL when absent */
+    role_t role;              /* what the caller may do */
+    bool key_presented;
+    char request_id[65];
+    int64_t received_ms;
+    bool strong;              /* consistency=strong */
+
+    /* response */
+    int status;
+    buf_t out;                /* JSON body; empty for 204 */
+    char location[160];
+    const char *allow;        /* Allow header for 405 / OPTIONS */
+    int retry_after;          /* seconds, 0 = none */
+    bool cacheable;           /* a successful read */
+} http_req_t;
+
+void http_req_init(http_req_t *req);
+/* Free what the request owns (params, response body). */
+void http_req_clear(http_req_t *req);
+
+/* Add a parameter from raw (still encoded) name and value. */
+void http_req_add_param(http_req_t *req, const char *raw_name, const char *raw_value);
+/* Parse "a=1&b=2" (raw) into parameters. */
+void http_req_parse_query(http_req_t *req, const char *query);
+
+/*
+ * Look up a parameter. Returns NULL when absent. Sets *bad when it is
+ * present twice or malformed (its value cannot be percent-decoded).
+ */
+const char *http_param(const http_req_t *req, const char *name, bool *bad);
+
+/* Write the error object and return `status`. `field` may be NULL. */
+int http_error(http_req_t *req, int status, const char *code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* Standard errors. */
+int http_not_found(http_req_t *req, const char *field, const char *what);
+int http_bad_param(http_req_t *req, const char *name);
+int http_unavailable(http_req_t *req, const char *what);
+int http_internal(http_req_t *req);
+
+/* Set a 200 (or other) status with the body already rendered into req->out. */
+int http_ok(http_req_t *req, int status);
+
+#endif

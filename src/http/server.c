@@ -1,0 +1,303 @@
+/* http/server.c — libmicrohttpd glue: request lifecycle, early checks, response headers. */
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/ids.h"
+#include "obs/log.h"
+#include "util/alloc.h"
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    app_t *app;
+    atomic_int in_flight;
+    atomic_uint_fast64_t next_id;
+    uint32_t id_prefix;
+};
+
+typedef struct {
+    http_server_t *server;
+    route_t rt;
+    http_req_t req;
+    buf_t body;
+    size_t limit;
+    bool too_large;
+    bool answered;   /* a response was queued early */
+    struct timespec started;
+    char method[16];
+    char *path;
+} conn_ctx_t;
+
+static int64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* Keep the raw path: API.md wants each segment percent-decoded once, after splitting. */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    return strlen(s);
+}
+
+static enum MHD_Result collect_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    http_req_add_param(cls, key, value);
+    return MHD_YES;
+}
+
+static void add_cors(const app_t *app, struct MHD_Connection *conn, struct MHD_Response *r, bool preflight,
+                     const char *allow)
+{
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    if (!origin)
+        return;
+    MHD_add_response_header(r, "Vary", "Origin");
+    if (!config_cors_allowed(app->cfg, origin))
+        return;
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+    if (preflight) {
+        MHD_add_response_header(r, "Access-Control-Allow-Methods", allow ? allow : "GET, HEAD, OPTIONS");
+        MHD_add_response_header(r, "Access-Control-Allow-Headers",
+                                "Authorization, Content-Type, Idempotency-Key, If-None-Match, X-Request-Id");
+        MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+    } else {
+        MHD_add_response_header(r, "Access-Control-Expose-Headers", "ETag, Location, Retry-After, X-Request-Id");
+    }
+}
+
+static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn, bool preflight)
+{
+    http_req_t *req = &cx->req;
+    app_t *app = cx->server->app;
+    size_t len = 0;
+    char *body = buf_steal(&req->out, &len);
+    if (req->status == 204 || req->status == 304)
+        len = 0;
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (len)
+        MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "X-Request-Id", req->request_id);
+    if (req->cacheable && req->status == 200) {
+        char cc[64];
+        snprintf(cc, sizeof cc, "%s, max-age=%d", app->cfg->public_reads ? "public" : "private",
+                 app->cfg->cache_max_age);
+        MHD_add_response_header(r, "Cache-Control", cc);
+    } else {
+        MHD_add_response_header(r, "Cache-Control", "no-store");
+    }
+    if (req->location[0])
+        MHD_add_response_header(r, "Location", req->location);
+    if (req->allow && (req->status == 405 || preflight))
+        MHD_add_response_header(r, "Allow", req->allow);
+    if (req->retry_after > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", req->retry_after);
+        MHD_add_response_header(r, "Retry-After", ra);
+    }
+    add_cors(app, conn, r, preflight, req->allow);
+    enum MHD_Result ok = MHD_queue_response(conn, (unsigned)req->status, r);
+    MHD_destroy_response(r);
+
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double ms = (double)(now.tv_sec - cx->started.tv_sec) * 1e3 + (double)(now.tv_nsec - cx->started.tv_nsec) / 1e6;
+    log_info(req->request_id, "%s %s %d %.2fms", cx->method, cx->path ? cx->path : "?", req->status, ms);
+    return ok;
+}
+
+static void set_request_id(http_server_t *s, struct MHD_Connection *conn, http_req_t *req)
+{
+    const char *given = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (given && id_request_id_valid(given, strlen(given))) {
+        snprintf(req->request_id, sizeof req->request_id, "%s", given);
+        return;
+    }
+    uint64_t n = atomic_fetch_add(&s->next_id, 1);
+    snprintf(req->request_id, sizeof req->request_id, "%08" PRIx32 "-%012" PRIx64, s->id_prefix, n);
+}
+
+static void authenticate(const app_t *app, struct MHD_Connection *conn, http_req_t *req)
+{
+    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    req->role = app->cfg->public_reads ? ROLE_READ : ROLE_NONE;
+    if (!auth)
+        return;
+    req->key_presented = true;
+    role_t role = ROLE_NONE;
+    if (strncasecmp(auth, "Bearer ", 7) == 0)
+        role = config_key_role(app->cfg, auth + 7);
+    req->role = role; /* an invalid key is refused even where reads are public */
+    if (role == ROLE_NONE)
+        req->role = (role_t)-1;
+}
+
+/* First call, headers only: route, method, key, size. True when answered already. */
+static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char *method)
+{
+    http_req_t *req = &cx->req;
+    app_t *app = cx->server->app;
+    if (api_route(method, cx->path, &cx->rt, req) != 0)
+        return true;
+    if (strcmp(method, "OPTIONS") == 0)
+        return false;
+    authenticate(app, conn, req);
+    if ((int)req->role < 0) {
+        http_error(req, 401, "unauthenticated", NULL, "invalid API key");
+        return true;
+    }
+    if (api_authorize(&cx->rt, req) != 0)
+        return true;
+    cx->limit = cx->rt.batch_body ? app->cfg->batch_body_limit : app->cfg->body_limit;
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    uint64_t declared;
+    if (cl && param_parse_uint(cl, UINT64_MAX, &declared) && declared > cx->limit) {
+        http_error(req, 413, "payload_too_large", NULL, "the body is larger than %zu bytes", cx->limit);
+        return true;
+    }
+    return false;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    http_server_t *s = cls;
+    conn_ctx_t *cx = *con_cls;
+    if (!cx) {
+        cx = xcalloc(1, sizeof *cx);
+        *con_cls = cx;
+        atomic_fetch_add(&s->in_flight, 1);
+        cx->server = s;
+        clock_gettime(CLOCK_MONOTONIC, &cx->started);
+        http_req_init(&cx->req);
+        buf_init(&cx->body);
+        snprintf(cx->method, sizeof cx->method, "%s", method);
+        cx->path = xstrdup(url);
+        cx->req.path = cx->path;
+        cx->req.received_ms = wall_ms();
+        bool head = strcmp(method, "HEAD") == 0;
+        cx->req.head = head;
+        cx->req.method = head ? "GET" : cx->method;
+        set_request_id(s, conn, &cx->req);
+        if (early_checks(cx, conn, method)) {
+            cx->answered = true;
+            return send_response(cx, conn, false);
+        }
+        return MHD_YES;
+    }
+    if (cx->answered) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (cx->body.len + *upload_data_size > cx->limit)
+            cx->too_large = true;
+        else
+            buf_append(&cx->body, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    /* The whole request is here. */
+    http_req_t *req = &cx->req;
+    cx->answered = true;
+    if (strcmp(method, "OPTIONS") == 0) {
+        req->status = 204;
+        return send_response(cx, conn, true);
+    }
+    if (cx->too_large) {
+        http_error(req, 413, "payload_too_large", NULL, "the body is larger than %zu bytes", cx->limit);
+        return send_response(cx, conn, false);
+    }
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_param, req);
+    bool bad = false;
+    const char *cons = http_param(req, "consistency", &bad);
+    req->strong = cons && strcmp(cons, "strong") == 0;
+    req->body = cx->body.data;
+    req->body_len = cx->body.len;
+    req->content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+    req->idem_key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key");
+    api_handle(s->app, &cx->rt, req);
+    if (req->status >= 500)
+        log_warn(req->request_id, "%s %s answered %d", cx->method, cx->path, req->status);
+    return send_response(cx, conn, false);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    (void)toe;
+    http_server_t *s = cls;
+    conn_ctx_t *cx = *con_cls;
+    if (!cx)
+        return;
+    http_req_clear(&cx->req);
+    buf_free(&cx->body);
+    free(cx->path);
+    free(cx);
+    *con_cls = NULL;
+    atomic_fetch_sub(&s->in_flight, 1);
+}
+
+http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
+{
+    const rankd_config_t *cfg = app->cfg;
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)cfg->listen_port);
+    const char *host = strcmp(cfg->listen_host, "localhost") == 0 ? "127.0.0.1" : cfg->listen_host;
+    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
+        snprintf(err, errlen, "listen address %s is not an IPv4 address", cfg->listen_host);
+        return NULL;
+    }
+    http_server_t *s = xcalloc(1, sizeof *s);
+    s->app = app;
+    if (getrandom(&s->id_prefix, sizeof s->id_prefix, 0) != sizeof s->id_prefix)
+        s->id_prefix = (uint32_t)getpid();
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO;
+    s->daemon = MHD_start_daemon(flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, s,
+                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->worker_threads,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout_s,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                 MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+                                 MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+                                 MHD_OPTION_END);
+    if (!s->daemon) {
+        snprintf(err, errlen, "cannot listen on %s:%d", cfg->listen_host, cfg->listen_port);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void http_server_stop(http_server_t *s, int timeout_ms)
+{
+    if (!s)
+        return;
+    MHD_quiesce_daemon(s->daemon);
+    for (int waited = 0; waited < timeout_ms && atomic_load(&s->in_flight) > 0; waited += 10)
+        usleep(10000);
+    if (atomic_load(&s->in_flight) > 0)
+        log_warn(NULL, "stopping with %d requests still in flight", atomic_load(&s->in_flight));
+    MHD_stop_daemon(s->daemon);
+    free(s);
+}

@@ -1,0 +1,281 @@
+/*
+ * main.c — rankd's command line: serve, migrate, verify, rebuild-cache,
+ * config check, version.
+ *
+ * `serve` builds the application once (pools, caches, writer, rebuilder,
+ * HTTP server), then waits for SIGTERM/SIGINT in the main thread with every
+ * other thread's signals blocked, and drains in-flight requests before
+ * exiting 0.
+ */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "api/app.h"
+#include "config/config.h"
+#include "core/window.h"
+#include "http/server.h"
+#include "obs/log.h"
+#include "store/migrate.h"
+#include "store/queries.h"
+#include "store/redis_board.h"
+
+static int usage(void)
+{
+    fprintf(stderr,
+            "usage: rankd serve [-c FILE]\n"
+            "       rankd migrate up|status|verify [-c FILE]\n"
+            "       rankd verify [--board B] [-c FILE]\n"
+            "       rankd rebuild-cache [--board B] [-c FILE]\n"
+            "       rankd config check [-c FILE]\n"
+            "       rankd version\n");
+    return 2;
+}
+
+static int64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static const char *migrations_dir(void)
+{
+    const char *d = getenv("RANKD_MIGRATIONS_DIR");
+    return d && *d ? d : "migrations";
+}
+
+static PGconn *connect_primary(const rankd_config_t *cfg)
+{
+    char err[512];
+    PGconn *c = pg_connect(cfg->pg_primary, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s, err, sizeof err);
+    if (!c)
+        fprintf(stderr, "rankd: cannot connect to the primary: %s\n", err);
+    return c;
+}
+
+/* ---------------------------------------------------------------- serve */
+
+/* Create the boards the configuration declares; false on a conflicting definition. */
+static bool declare_boards(const rankd_config_t *cfg, PGconn *c)
+{
+    for (size_t i = 0; i < cfg->n_boards; i++) {
+        const config_board_t *d = &cfg->boards[i];
+        board_t def = {0}, got;
+        snprintf(def.id, sizeof def.id, "%s", d->id);
+        def.title = d->title;
+        def.sort = d->sort;
+        def.op = d->op;
+        def.reset = d->reset;
+        def.metadata = d->metadata;
+        def.has_min_score = d->has_min_score;
+        def.min_score = d->min_score;
+        def.has_max_score = d->has_max_score;
+        def.max_score = d->max_score;
+        bool created = false;
+        q_status_t st = q_board_create(c, &def, now_ms(), &got, &created);
+        if (st == Q_CONFLICT) {
+            log_error(NULL, "%s: board %s is declared differently from the one in the database", cfg->path, d->id);
+            return false;
+        }
+        if (st != Q_OK)
+            return false;
+        if (created)
+            log_info(NULL, "created declared board %s", d->id);
+        board_clear(&got);
+    }
+    return true;
+}
+
+static int serve(rankd_config_t *cfg)
+{
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    PGconn *c = connect_primary(cfg);
+    if (!c)
+        return 1;
+    PGresult *r = PQexec(c, "SELECT rankd_ensure_partitions(now(), 3)");
+    bool ok = pg_ok(r);
+    if (!ok)
+        log_error(NULL, "cannot prepare partitions (did `rankd migrate up` run?): %s", PQresultErrorMessage(r));
+    PQclear(r);
+    ok = ok && declare_boards(cfg, c);
+    PQfinish(c);
+    if (!ok)
+        return 1;
+
+    rb_init();
+    app_t app = {0};
+    app.cfg = cfg;
+    app.primary = pg_pool_new(cfg->pg_primary, cfg->pg_pool_size, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
+    app.redis = redis_pool_new(cfg->redis_url, cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms,
+                               cfg->worker_threads * 2 + 2);
+    app.rebuilder = rebuilder_start(app.primary, app.redis);
+    app.writer = writer_new(app.primary, app.redis, app.rebuilder);
+    app.boards = board_cache_new(1000);
+
+    char err[256];
+    http_server_t *srv = http_server_start(&app, err, sizeof err);
+    int rc = 0;
+    if (!srv) {
+        log_error(NULL, "%s", err);
+        rc = 1;
+    } else {
+        log_info(NULL, "rankd %s serving on http://%s:%d with %d worker threads, redis %s", RANKD_VERSION,
+                 cfg->listen_host, cfg->listen_port, cfg->worker_threads, app.redis ? "on" : "off");
+        int sig = 0;
+        sigwait(&sigs, &sig);
+        log_info(NULL, "signal %d: draining in-flight requests", sig);
+        http_server_stop(srv, 10000);
+        log_info(NULL, "stopped");
+    }
+    rebuilder_stop(app.rebuilder);
+    writer_free(app.writer);
+    board_cache_free(app.boards);
+    redis_pool_free(app.redis);
+    pg_pool_free(app.primary);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- verify and rebuild-cache */
+
+typedef enum { CHECK_VERIFY, CHECK_REBUILD } check_t;
+
+static int each_window(const rankd_config_t *cfg, const char *only, check_t what)
+{
+    if (!cfg->redis_url || !*cfg->redis_url) {
+        fprintf(stderr, "rankd: no Redis is configured\n");
+        return what == CHECK_VERIFY ? 0 : 1;
+    }
+    rb_init();
+    PGconn *c = connect_primary(cfg);
+    if (!c)
+        return 1;
+    redis_pool_t *rp = redis_pool_new(cfg->redis_url, cfg->redis_connect_timeout_ms, 60000, 1);
+    redisContext *rc = redis_acquire(rp);
+    if (!rc) {
+        fprintf(stderr, "rankd: cannot reach Redis\n");
+        redis_pool_free(rp);
+        PQfinish(c);
+        return 1;
+    }
+    board_t *boards = NULL;
+    size_t n = 0;
+    int status = 0;
+    if (only) {
+        boards = calloc(1, sizeof *boards);
+        q_status_t st = q_board_get(c, only, &boards[0]);
+        if (st == Q_OK)
+            n = 1;
+        else {
+            fprintf(stderr, "rankd: board %s not found\n", only);
+            status = 1;
+        }
+    } else if (q_board_list(c, NULL, 1000000, &boards, &n) != Q_OK) {
+        status = 1;
+    }
+    long diffs = 0;
+    for (size_t i = 0; i < n && status == 0; i++) {
+        int64_t day = window_start_day(boards[i].reset, now_ms());
+        if (what == CHECK_VERIFY) {
+            long d = rb_verify(rc, c, &boards[i], day, stdout);
+            if (d < 0) {
+                fprintf(stderr, "rankd: verify of %s failed\n", boards[i].id);
+                status = 1;
+            }
+            diffs += d > 0 ? d : 0;
+        } else {
+            int64_t players = 0;
+            bool pg_failed = false;
+            if (rb_rebuild(rc, c, &boards[i], day, &players, &pg_failed) != RB_OK || pg_failed) {
+                fprintf(stderr, "rankd: rebuild of %s failed\n", boards[i].id);
+                status = 1;
+            } else {
+                printf("rebuilt %s: %" PRId64 " players\n", boards[i].id, players);
+            }
+        }
+    }
+    if (what == CHECK_VERIFY && status == 0) {
+        printf("%ld difference(s) across %zu board(s)\n", diffs, n);
+        status = diffs ? 1 : 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        board_clear(&boards[i]);
+    free(boards);
+    redis_release(rp, rc, false);
+    redis_pool_free(rp);
+    PQfinish(c);
+    return status;
+}
+
+/* ---------------------------------------------------------------- main */
+
+int main(int argc, char **argv)
+{
+    const char *config_path = "config/rankd.yaml";
+    const char *board = NULL;
+    const char *words[4] = {0};
+    int n_words = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+            config_path = argv[++i];
+        else if (strcmp(argv[i], "--board") == 0 && i + 1 < argc)
+            board = argv[++i];
+        else if (argv[i][0] == '-' || n_words == 4)
+            return usage();
+        else
+            words[n_words++] = argv[i];
+    }
+    if (n_words == 0)
+        return usage();
+    const char *cmd = words[0];
+    if (strcmp(cmd, "version") == 0) {
+        printf("rankd %s\n", RANKD_VERSION);
+        return 0;
+    }
+    bool check_only = strcmp(cmd, "config") == 0;
+    if (check_only && (n_words != 2 || strcmp(words[1], "check") != 0))
+        return usage();
+    rankd_config_t *cfg = config_load(config_path, stderr);
+    if (!cfg)
+        return 1;
+    log_set_level(cfg->log_level);
+    int rc;
+    if (check_only) {
+        printf("%s: ok\n", config_path);
+        rc = 0;
+    } else if (strcmp(cmd, "serve") == 0 && n_words == 1) {
+        rc = serve(cfg);
+    } else if (strcmp(cmd, "migrate") == 0 && n_words == 2) {
+        PGconn *c = connect_primary(cfg);
+        if (!c)
+            rc = 1;
+        else {
+            if (strcmp(words[1], "up") == 0)
+                rc = migrate_up(c, migrations_dir(), stdout);
+            else if (strcmp(words[1], "status") == 0)
+                rc = migrate_status(c, migrations_dir(), stdout);
+            else if (strcmp(words[1], "verify") == 0)
+                rc = migrate_verify(c, migrations_dir(), stdout);
+            else
+                rc = usage();
+            PQfinish(c);
+        }
+    } else if (strcmp(cmd, "verify") == 0 && n_words == 1) {
+        rc = each_window(cfg, board, CHECK_VERIFY);
+    } else if (strcmp(cmd, "rebuild-cache") == 0 && n_words == 1) {
+        rc = each_window(cfg, board, CHECK_REBUILD);
+    } else {
+        rc = usage();
+    }
+    config_free(cfg);
+    return rc;
+}

@@ -1,0 +1,74 @@
+/* store/model.c — ownership helpers for boards and entry lists. */
+#include "store/model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/alloc.h"
+
+void board_clear(board_t *b)
+{
+    free(b->title);
+    free(b->metadata);
+    b->title = NULL;
+    b->metadata = NULL;
+}
+
+void board_copy(board_t *dst, const board_t *src)
+{
+    *dst = *src;
+    dst->title = src->title ? xstrdup(src->title) : NULL;
+    dst->metadata = src->metadata ? xstrdup(src->metadata) : NULL;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+bool board_same_definition(const board_t *a, const board_t *b)
+{
+    return strcmp(a->id, b->id) == 0 && str_eq(a->title, b->title) && a->sort == b->sort && a->op == b->op &&
+           a->reset == b->reset && str_eq(a->metadata, b->metadata) && a->has_min_score == b->has_min_score &&
+           (!a->has_min_score || a->min_score == b->min_score) && a->has_max_score == b->has_max_score &&
+           (!a->has_max_score || a->max_score == b->max_score);
+}
+
+void entries_init(entries_t *e)
+{
+    e->total = 0;
+    e->items = NULL;
+    e->n = 0;
+    e->cap = 0;
+}
+
+void entries_clear(entries_t *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        free(e->items[i].metadata);
+    free(e->items);
+    entries_init(e);
+}
+
+entry_t *entries_push(entries_t *e, int64_t rank, const char *player, size_t player_len, int64_t score,
+                      int64_t sort_key, int64_t achieved_ms, const char *metadata, size_t metadata_len)
+{
+    if (e->n == e->cap) {
+        e->cap = e->cap ? e->cap * 2 : 16;
+        e->items = xrealloc(e->items, e->cap * sizeof *e->items);
+    }
+    entry_t *x = &e->items[e->n++];
+    x->rank = rank;
+    if (player_len > PLAYER_ID_MAX)
+        player_len = PLAYER_ID_MAX;
+    memcpy(x->player, player, player_len);
+    x->player[player_len] = '\0';
+    x->player_len = player_len;
+    x->score = score;
+    x->sort_key = sort_key;
+    x->achieved_ms = achieved_ms;
+    x->metadata = metadata ? xstrndup(metadata, metadata_len) : NULL;
+    return x;
+}

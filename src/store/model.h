@@ -1,0 +1,59 @@
+/*
+ * store/model.h — the records the stores hand to the API: boards and ranked
+ * entries, whichever store (Redis or PostgreSQL) produced them.
+ */
+#ifndef RANKD_STORE_MODEL_H
+#define RANKD_STORE_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/board.h"
+
+typedef struct {
+    char id[BOARD_ID_MAX + 1];
+    int64_t gen;          /* generation: differs for a board re-created under the same id */
+    char *title;          /* owned */
+    board_sort_t sort;
+    board_op_t op;
+    board_reset_t reset;
+    char *metadata;       /* owned compact JSON object, or NULL */
+    bool has_min_score;
+    int64_t min_score;
+    bool has_max_score;
+    int64_t max_score;
+    int64_t created_ms;
+} board_t;
+
+/* Free what a board owns (not the struct itself). */
+void board_clear(board_t *b);
+/* Deep copy `src` into `dst` (which owns nothing yet). */
+void board_copy(board_t *dst, const board_t *src);
+/* True when two definitions agree on everything a client may set at creation. */
+bool board_same_definition(const board_t *a, const board_t *b);
+
+typedef struct {
+    int64_t rank;         /* 1-based */
+    char player[PLAYER_ID_MAX + 1];
+    size_t player_len;
+    int64_t score;
+    int64_t sort_key;
+    int64_t achieved_ms;
+    char *metadata;       /* owned, or NULL */
+} entry_t;
+
+typedef struct {
+    int64_t total;        /* players in the window */
+    entry_t *items;       /* owned */
+    size_t n;
+    size_t cap;
+} entries_t;
+
+void entries_init(entries_t *e);
+void entries_clear(entries_t *e);
+/* Append an entry (copies player and metadata); returns it. */
+entry_t *entries_push(entries_t *e, int64_t rank, const char *player, size_t player_len, int64_t score,
+                      int64_t sort_key, int64_t achieved_ms, const char *metadata, size_t metadata_len);
+
+#endif

@@ -1,0 +1,141 @@
+/* store/pg_pool.c — lazily-filled, bounded libpq connection pool. */
+#include "store/pg_pool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "obs/log.h"
+#include "util/alloc.h"
+
+struct pg_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+    char *conninfo;
+    int size;
+    int statement_timeout_ms;
+    int connect_timeout_s;
+    int open;        /* connections in existence, idle or lent */
+    int n_idle;
+    PGconn **idle;   /* stack of idle connections */
+};
+
+pg_pool_t *pg_pool_new(const char *conninfo, int size, int statement_timeout_ms, int connect_timeout_s)
+{
+    pg_pool_t *p = xcalloc(1, sizeof *p);
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->freed, NULL);
+    p->conninfo = xstrdup(conninfo);
+    p->size = size;
+    p->statement_timeout_ms = statement_timeout_ms;
+    p->connect_timeout_s = connect_timeout_s;
+    p->idle = xcalloc((size_t)size, sizeof *p->idle);
+    return p;
+}
+
+void pg_pool_free(pg_pool_t *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < p->n_idle; i++)
+        PQfinish(p->idle[i]);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->freed);
+    free(p->idle);
+    free(p->conninfo);
+    free(p);
+}
+
+bool pg_ok(const PGresult *res)
+{
+    ExecStatusType st = PQresultStatus(res);
+    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+PGconn *pg_connect(const char *conninfo, int statement_timeout_ms, int connect_timeout_s, char *err, size_t errlen)
+{
+    char timeout[16];
+    snprintf(timeout, sizeof timeout, "%d", connect_timeout_s);
+    const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+    const char *vals[] = {conninfo, timeout, "rankd", NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    if (PQstatus(c) != CONNECTION_OK) {
+        snprintf(err, errlen, "%s", PQerrorMessage(c));
+        size_t n = strlen(err);
+        while (n && (err[n - 1] == '\n' || err[n - 1] == ' '))
+            err[--n] = '\0';
+        PQfinish(c);
+        return NULL;
+    }
+    char setup[256];
+    snprintf(setup, sizeof setup,
+             "SET statement_timeout = %d; SET TIME ZONE 'UTC'; SET max_parallel_workers_per_gather = 0",
+             statement_timeout_ms);
+    PGresult *r = PQexec(c, setup);
+    bool ok = pg_ok(r);
+    if (!ok)
+        snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    if (!ok) {
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+PGconn *pg_pool_acquire(pg_pool_t *p, int wait_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += wait_ms / 1000;
+    deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        if (p->n_idle > 0) {
+            PGconn *c = p->idle[--p->n_idle];
+            pthread_mutex_unlock(&p->lock);
+            return c;
+        }
+        if (p->open < p->size) {
+            p->open++;
+            pthread_mutex_unlock(&p->lock);
+            char err[512];
+            PGconn *c = pg_connect(p->conninfo, p->statement_timeout_ms, p->connect_timeout_s, err, sizeof err);
+            if (c)
+                return c;
+            log_warn(NULL, "postgres connect failed: %s", err);
+            pthread_mutex_lock(&p->lock);
+            p->open--;
+            pthread_cond_signal(&p->freed);
+            pthread_mutex_unlock(&p->lock);
+            return NULL;
+        }
+        if (pthread_cond_timedwait(&p->freed, &p->lock, &deadline) == ETIMEDOUT) {
+            pthread_mutex_unlock(&p->lock);
+            return NULL;
+        }
+    }
+}
+
+void pg_pool_release(pg_pool_t *p, PGconn *c, bool discard)
+{
+    if (!c)
+        return;
+    bool broken = discard || PQstatus(c) != CONNECTION_OK || PQtransactionStatus(c) != PQTRANS_IDLE;
+    if (broken)
+        PQfinish(c);
+    pthread_mutex_lock(&p->lock);
+    if (broken)
+        p->open--;
+    else
+        p->idle[p->n_idle++] = c;
+    pthread_cond_signal(&p->freed);
+    pthread_mutex_unlock(&p->lock);
+}

@@ -1,0 +1,37 @@
+/*
+ * store/pg_pool.h — a bounded pool of libpq connections to one PostgreSQL node.
+ *
+ * Connections are opened lazily, up to the pool size, outside the pool's
+ * lock; each is set to UTC, the configured statement timeout and no
+ * parallel plans (a parallel scan loses to the index on 2 cores). A caller
+ * that finds the pool exhausted waits on a condition variable, bounded.
+ */
+#ifndef RANKD_STORE_PG_POOL_H
+#define RANKD_STORE_PG_POOL_H
+
+#include <stdbool.h>
+#include <libpq-fe.h>
+
+typedef struct pg_pool pg_pool_t;
+
+/* A pool for `conninfo` (copied). Never fails; connecting happens on acquire. */
+pg_pool_t *pg_pool_new(const char *conninfo, int size, int statement_timeout_ms, int connect_timeout_s);
+void pg_pool_free(pg_pool_t *pool);
+
+/*
+ * Borrow a connection, waiting up to `wait_ms` for one to be free. Returns
+ * NULL when the node cannot be reached or the wait ran out. The caller gives
+ * it back with pg_pool_release() exactly once.
+ */
+PGconn *pg_pool_acquire(pg_pool_t *pool, int wait_ms);
+
+/* Return a connection; a broken one (or `discard`) is closed instead of kept. */
+void pg_pool_release(pg_pool_t *pool, PGconn *conn, bool discard);
+
+/* Open a standalone connection with the pool's settings (for the CLI); NULL and a message on failure. */
+PGconn *pg_connect(const char *conninfo, int statement_timeout_ms, int connect_timeout_s, char *err, size_t errlen);
+
+/* True when `res` is a successful result; otherwise false. Does not free. */
+bool pg_ok(const PGresult *res);
+
+#endif

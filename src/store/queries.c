@@ -1,0 +1,389 @@
+/* store/queries.c — boards and ranked reads on PostgreSQL, one statement each. */
+#include "store/queries.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/window.h"
+#include "obs/log.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+
+void q_day_text(int64_t day, char out[11])
+{
+    window_format_day(day, out);
+}
+
+static q_status_t failed(PGconn *c, PGresult *r, const char *what)
+{
+    q_status_t st = PQstatus(c) == CONNECTION_OK ? Q_ERROR : Q_UNAVAILABLE;
+    log_error(NULL, "%s failed: %s", what, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+    if (r)
+        PQclear(r);
+    return st;
+}
+
+static int64_t col_i64(const PGresult *r, int row, int col)
+{
+    return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static PGresult *exec(PGconn *c, const char *sql, int n, const char *const *params)
+{
+    return PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+}
+
+/* ---------------------------------------------------------------- boards */
+
+#define BOARD_COLS "id, gen, title, sort, operator, reset, metadata, min_score, max_score, created_ms"
+
+static void board_from_row(const PGresult *r, int row, board_t *b)
+{
+    memset(b, 0, sizeof *b);
+    snprintf(b->id, sizeof b->id, "%s", PQgetvalue(r, row, 0));
+    b->gen = col_i64(r, row, 1);
+    b->title = xstrdup(PQgetvalue(r, row, 2));
+    board_sort_parse(PQgetvalue(r, row, 3), &b->sort);
+    board_op_parse(PQgetvalue(r, row, 4), &b->op);
+    board_reset_parse(PQgetvalue(r, row, 5), &b->reset);
+    b->metadata = PQgetisnull(r, row, 6) ? NULL : xstrdup(PQgetvalue(r, row, 6));
+    b->has_min_score = !PQgetisnull(r, row, 7);
+    b->min_score = b->has_min_score ? col_i64(r, row, 7) : 0;
+    b->has_max_score = !PQgetisnull(r, row, 8);
+    b->max_score = b->has_max_score ? col_i64(r, row, 8) : 0;
+    b->created_ms = col_i64(r, row, 9);
+}
+
+q_status_t q_board_get(PGconn *c, const char *id, board_t *out)
+{
+    const char *p[] = {id};
+    PGresult *r = exec(c, "SELECT " BOARD_COLS " FROM boards WHERE id = $1", 1, p);
+    if (!pg_ok(r))
+        return failed(c, r, "board get");
+    q_status_t st = Q_NOT_FOUND;
+    if (PQntuples(r) == 1) {
+        board_from_row(r, 0, out);
+        st = Q_OK;
+    }
+    PQclear(r);
+    return st;
+}
+
+q_status_t q_board_create(PGconn *c, const board_t *def, int64_t now_ms, board_t *out, bool *created)
+{
+    char minv[24], maxv[24], created_at[24];
+    snprintf(minv, sizeof minv, "%" PRId64, def->min_score);
+    snprintf(maxv, sizeof maxv, "%" PRId64, def->max_score);
+    snprintf(created_at, sizeof created_at, "%" PRId64, now_ms);
+    const char *p[] = {def->id, def->title, board_sort_name(def->sort), board_op_name(def->op),
+                       board_reset_name(def->reset), def->metadata, def->has_min_score ? minv : NULL,
+                       def->has_max_score ? maxv : NULL, created_at};
+    PGresult *r = exec(c,
+                       "INSERT INTO boards (id, title, sort, operator, reset, metadata, min_score, max_score, created_ms)"
+                       " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING"
+                       " RETURNING " BOARD_COLS,
+                       9, p);
+    if (!pg_ok(r))
+        return failed(c, r, "board create");
+    if (PQntuples(r) == 1) {
+        board_from_row(r, 0, out);
+        PQclear(r);
+        *created = true;
+        return Q_OK;
+    }
+    PQclear(r);
+    *created = false;
+    q_status_t st = q_board_get(c, def->id, out);
+    if (st == Q_NOT_FOUND) /* deleted between the two statements */
+        return Q_CONFLICT;
+    if (st != Q_OK)
+        return st;
+    if (!board_same_definition(def, out)) {
+        board_clear(out);
+        return Q_CONFLICT;
+    }
+    return Q_OK;
+}
+
+q_status_t q_board_patch(PGconn *c, const char *id, const char *title, const char *metadata, bool clear_metadata,
+                         board_t *out)
+{
+    const char *p[] = {id, title, metadata, clear_metadata ? "t" : "f"};
+    PGresult *r = exec(c,
+                       "UPDATE boards SET title = coalesce($2, title),"
+                       " metadata = CASE WHEN $4::boolean THEN NULL ELSE coalesce($3, metadata) END"
+                       " WHERE id = $1 RETURNING " BOARD_COLS,
+                       4, p);
+    if (!pg_ok(r))
+        return failed(c, r, "board patch");
+    q_status_t st = Q_NOT_FOUND;
+    if (PQntuples(r) == 1) {
+        board_from_row(r, 0, out);
+        st = Q_OK;
+    }
+    PQclear(r);
+    return st;
+}
+
+q_status_t q_board_delete(PGconn *c, const char *id, int64_t *gen)
+{
+    const char *p[] = {id};
+    PGresult *r = exec(c,
+                       "WITH b AS (DELETE FROM boards WHERE id = $1 RETURNING gen),"
+                       " s AS (DELETE FROM standings WHERE board_gen = (SELECT gen FROM b)),"
+                       " w AS (DELETE FROM window_counts WHERE board_gen = (SELECT gen FROM b)),"
+                       " l AS (DELETE FROM submissions WHERE board_gen = (SELECT gen FROM b)),"
+                       " k AS (DELETE FROM idempotency_keys WHERE board_gen = (SELECT gen FROM b))"
+                       " SELECT gen FROM b",
+                       1, p);
+    if (!pg_ok(r))
+        return failed(c, r, "board delete");
+    q_status_t st = Q_NOT_FOUND;
+    if (PQntuples(r) == 1) {
+        *gen = col_i64(r, 0, 0);
+        st = Q_OK;
+    }
+    PQclear(r);
+    return st;
+}
+
+q_status_t q_board_list(PGconn *c, const char *after_id, int limit, board_t **out, size_t *n)
+{
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", limit);
+    const char *p[] = {after_id ? after_id : "", lim};
+    PGresult *r = exec(c, "SELECT " BOARD_COLS " FROM boards WHERE id > $1 ORDER BY id LIMIT $2", 2, p);
+    if (!pg_ok(r))
+        return failed(c, r, "board list");
+    *n = (size_t)PQntuples(r);
+    *out = xcalloc(*n, sizeof **out);
+    for (size_t i = 0; i < *n; i++)
+        board_from_row(r, (int)i, &(*out)[i]);
+    PQclear(r);
+    return Q_OK;
+}
+
+q_status_t q_window_players(PGconn *c, int64_t gen, int64_t day, int64_t *players)
+{
+    char g[24], d[11];
+    snprintf(g, sizeof g, "%" PRId64, gen);
+    q_day_text(day, d);
+    const char *p[] = {g, d};
+    PGresult *r = exec(c, "SELECT players FROM window_counts WHERE board_gen = $1 AND win = $2", 2, p);
+    if (!pg_ok(r))
+        return failed(c, r, "window players");
+    *players = PQntuples(r) == 1 ? col_i64(r, 0, 0) : 0;
+    PQclear(r);
+    return Q_OK;
+}
+
+/* ---------------------------------------------------------------- ranked reads */
+
+#define TOTAL_SQL "(SELECT coalesce((SELECT players FROM window_counts WHERE board_gen = $1 AND win = $2), 0) AS total)"
+#define ENTRY_COLS "player_id, score, sort_key, achieved_ms, metadata"
+#define RANK_ORDER "sort_key, achieved_ms, player_id"
+#define RANK_ORDER_DESC "sort_key DESC, achieved_ms DESC, player_id DESC"
+
+/* Columns from `col` on: player_id, score, sort_key, achieved_ms, metadata. */
+static void push_row(entries_t *out, const PGresult *r, int row, int col, int64_t rank)
+{
+    const char *md = PQgetisnull(r, row, col + 4) ? NULL : PQgetvalue(r, row, col + 4);
+    entries_push(out, rank, PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col), col_i64(r, row, col + 1),
+                 col_i64(r, row, col + 2), col_i64(r, row, col + 3), md, md ? strlen(md) : 0);
+}
+
+typedef struct {
+    char gen[24];
+    char day[11];
+} win_params_t;
+
+static void win_params(win_params_t *w, const board_t *b, int64_t day)
+{
+    snprintf(w->gen, sizeof w->gen, "%" PRId64, b->gen);
+    q_day_text(day, w->day);
+}
+
+q_status_t q_page_offset(PGconn *c, const board_t *b, int64_t day, int limit, int64_t offset, entries_t *out)
+{
+    win_params_t w;
+    win_params(&w, b, day);
+    char lim[16], off[24];
+    snprintf(lim, sizeof lim, "%d", limit);
+    snprintf(off, sizeof off, "%" PRId64, offset);
+    const char *p[] = {w.gen, w.day, lim, off};
+    PGresult *r = exec(c,
+                       "SELECT t.total, s.* FROM " TOTAL_SQL " t LEFT JOIN LATERAL (SELECT " ENTRY_COLS
+                       " FROM standings WHERE board_gen = $1 AND win = $2 ORDER BY " RANK_ORDER
+                       " LIMIT $3 OFFSET $4) s ON true",
+                       4, p);
+    if (!pg_ok(r))
+        return failed(c, r, "page by offset");
+    out->total = col_i64(r, 0, 0);
+    for (int i = 0; i < PQntuples(r); i++)
+        if (!PQgetisnull(r, i, 1))
+            push_row(out, r, i, 1, offset + i + 1);
+    PQclear(r);
+    return Q_OK;
+}
+
+q_status_t q_page_cursor(PGconn *c, const board_t *b, int64_t day, const order_pos_t *pos, bool backward, int limit,
+                         entries_t *out)
+{
+    win_params_t w;
+    win_params(&w, b, day);
+    char sk[24], ms[24], lim[16];
+    snprintf(sk, sizeof sk, "%" PRId64, pos->sort_key);
+    snprintf(ms, sizeof ms, "%" PRId64, pos->achieved_ms);
+    snprintf(lim, sizeof lim, "%d", limit);
+    const char *p[] = {w.gen, w.day, sk, ms, pos->player, lim};
+    const char *fwd =
+        "SELECT t.total, (SELECT count(*) FROM standings WHERE board_gen = $1 AND win = $2"
+        " AND (" RANK_ORDER ") <= ($3::bigint, $4::bigint, $5::text)), s.* FROM " TOTAL_SQL
+        " t LEFT JOIN LATERAL (SELECT " ENTRY_COLS " FROM standings WHERE board_gen = $1 AND win = $2"
+        " AND (" RANK_ORDER ") > ($3::bigint, $4::bigint, $5::text) ORDER BY " RANK_ORDER " LIMIT $6) s ON true";
+    const char *bwd =
+        "SELECT t.total, (SELECT count(*) FROM standings WHERE board_gen = $1 AND win = $2"
+        " AND (" RANK_ORDER ") < ($3::bigint, $4::bigint, $5::text)), s.* FROM " TOTAL_SQL
+        " t LEFT JOIN LATERAL (SELECT " ENTRY_COLS " FROM standings WHERE board_gen = $1 AND win = $2"
+        " AND (" RANK_ORDER ") < ($3::bigint, $4::bigint, $5::text) ORDER BY " RANK_ORDER_DESC " LIMIT $6) s ON true";
+    PGresult *r = exec(c, backward ? bwd : fwd, 6, p);
+    if (!pg_ok(r))
+        return failed(c, r, "page by cursor");
+    out->total = col_i64(r, 0, 0);
+    int64_t count = col_i64(r, 0, 1);
+    int rows = 0;
+    for (int i = 0; i < PQntuples(r); i++)
+        if (!PQgetisnull(r, i, 2))
+            rows++;
+    if (!backward) {
+        for (int i = 0; i < rows; i++)
+            push_row(out, r, i, 2, count + i + 1);
+    } else {
+        /* Rows came nearest-first; the nearest is ranked `count`. Emit in rank order. */
+        for (int i = rows - 1; i >= 0; i--)
+            push_row(out, r, i, 2, count - i);
+    }
+    PQclear(r);
+    return Q_OK;
+}
+
+q_status_t q_players(PGconn *c, const board_t *b, int64_t day, const char *const *ids, size_t n, entries_t *out)
+{
+    win_params_t w;
+    win_params(&w, b, day);
+    buf_t arr;
+    buf_init(&arr);
+    buf_putc(&arr, '{');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_putc(&arr, ',');
+        buf_putc(&arr, '"'); /* ids are validated: no quotes or backslashes */
+        buf_puts(&arr, ids[i]);
+        buf_putc(&arr, '"');
+    }
+    buf_putc(&arr, '}');
+    const char *p[] = {w.gen, w.day, arr.data};
+    PGresult *r = exec(c,
+                       "SELECT t.total, s.* FROM " TOTAL_SQL " t LEFT JOIN LATERAL (SELECT " ENTRY_COLS
+                       ", (SELECT count(*) FROM standings x WHERE x.board_gen = $1 AND x.win = $2"
+                       " AND (x.sort_key, x.achieved_ms, x.player_id) < (y.sort_key, y.achieved_ms, y.player_id)) + 1"
+                       " FROM standings y WHERE y.board_gen = $1 AND y.win = $2 AND y.player_id = ANY($3::text[])"
+                       " ORDER BY " RANK_ORDER ") s ON true",
+                       3, p);
+    buf_free(&arr);
+    if (!pg_ok(r))
+        return failed(c, r, "players by id");
+    out->total = col_i64(r, 0, 0);
+    for (int i = 0; i < PQntuples(r); i++)
+        if (!PQgetisnull(r, i, 1))
+            push_row(out, r, i, 1, col_i64(r, i, 6));
+    PQclear(r);
+    return Q_OK;
+}
+
+q_status_t q_around(PGconn *c, const board_t *b, int64_t day, const char *player, int before, int after,
+                    entries_t *out)
+{
+    win_params_t w;
+    win_params(&w, b, day);
+    char bf[16], af[16];
+    snprintf(bf, sizeof bf, "%d", before);
+    snprintf(af, sizeof af, "%d", after);
+    const char *p[] = {w.gen, w.day, player, bf, af};
+    PGresult *r = exec(
+        c,
+        "WITH me AS (SELECT " ENTRY_COLS ", (SELECT count(*) FROM standings x WHERE x.board_gen = $1 AND x.win = $2"
+        " AND (x.sort_key, x.achieved_ms, x.player_id) < (y.sort_key, y.achieved_ms, y.player_id)) + 1 AS rnk"
+        " FROM standings y WHERE y.board_gen = $1 AND y.win = $2 AND y.player_id = $3)"
+        " SELECT t.total, s.* FROM " TOTAL_SQL " t LEFT JOIN LATERAL ("
+        "  SELECT 0 AS k, me.* FROM me"
+        "  UNION ALL (SELECT -1, x.player_id, x.score, x.sort_key, x.achieved_ms, x.metadata, 0 FROM standings x, me"
+        "   WHERE x.board_gen = $1 AND x.win = $2 AND (x.sort_key, x.achieved_ms, x.player_id) <"
+        "   (me.sort_key, me.achieved_ms, me.player_id) ORDER BY x.sort_key DESC, x.achieved_ms DESC,"
+        "   x.player_id DESC LIMIT $4)"
+        "  UNION ALL (SELECT 1, x.player_id, x.score, x.sort_key, x.achieved_ms, x.metadata, 0 FROM standings x, me"
+        "   WHERE x.board_gen = $1 AND x.win = $2 AND (x.sort_key, x.achieved_ms, x.player_id) >"
+        "   (me.sort_key, me.achieved_ms, me.player_id) ORDER BY x.sort_key, x.achieved_ms, x.player_id LIMIT $5)"
+        " ) s ON true",
+        5, p);
+    if (!pg_ok(r))
+        return failed(c, r, "around player");
+    out->total = col_i64(r, 0, 0);
+    int rows = PQntuples(r);
+    int me = -1, n_above = 0;
+    for (int i = 0; i < rows; i++) {
+        if (PQgetisnull(r, i, 1))
+            continue;
+        int k = atoi(PQgetvalue(r, i, 1));
+        if (k == 0)
+            me = i;
+        else if (k < 0)
+            n_above++;
+    }
+    if (me < 0) {
+        PQclear(r);
+        return Q_NOT_FOUND;
+    }
+    int64_t my_rank = col_i64(r, me, 7);
+    /* Above rows arrive nearest-first: walk them backwards for rank order. */
+    for (int i = rows - 1; i >= 0; i--)
+        if (!PQgetisnull(r, i, 1) && atoi(PQgetvalue(r, i, 1)) < 0)
+            push_row(out, r, i, 2, my_rank - n_above + (int64_t)(out->n));
+    push_row(out, r, me, 2, my_rank);
+    int64_t next = my_rank + 1;
+    for (int i = 0; i < rows; i++)
+        if (!PQgetisnull(r, i, 1) && atoi(PQgetvalue(r, i, 1)) > 0)
+            push_row(out, r, i, 2, next++);
+    PQclear(r);
+    return Q_OK;
+}
+
+q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t **days, int64_t **versions, size_t *n)
+{
+    char g[24];
+    snprintf(g, sizeof g, "%" PRId64, gen);
+    const char *p[] = {g, player};
+    PGresult *r = exec(c,
+                       "WITH s AS (DELETE FROM standings WHERE board_gen = $1 AND player_id = $2 RETURNING win),"
+                       " l AS (DELETE FROM submissions WHERE board_gen = $1 AND player_id = $2 RETURNING win),"
+                       " lc AS (SELECT win, count(*) AS n FROM l GROUP BY win),"
+                       " w AS (UPDATE window_counts c SET"
+                       "   players = c.players - (SELECT count(*) FROM s WHERE s.win = c.win),"
+                       "   submissions = c.submissions - coalesce((SELECT n FROM lc WHERE lc.win = c.win), 0)"
+                       "   WHERE c.board_gen = $1 AND (c.win IN (SELECT win FROM s) OR c.win IN (SELECT win FROM lc)))"
+                       " SELECT win - DATE '1970-01-01', nextval('standing_version') FROM s",
+                       2, p);
+    if (!pg_ok(r))
+        return failed(c, r, "player delete");
+    *n = (size_t)PQntuples(r);
+    *days = xcalloc(*n, sizeof **days);
+    *versions = xcalloc(*n, sizeof **versions);
+    for (size_t i = 0; i < *n; i++) {
+        (*days)[i] = col_i64(r, (int)i, 0);
+        (*versions)[i] = col_i64(r, (int)i, 1);
+    }
+    PQclear(r);
+    return *n ? Q_OK : Q_NOT_FOUND;
+}

@@ -1,0 +1,52 @@
+/*
+ * store/queries.h — the SQL rankd runs against PostgreSQL, one function per
+ * question: boards (create, get, list, patch, delete) and the ranked reads
+ * of the PostgreSQL path (pages, a player, around a player, several players).
+ *
+ * Every read is one statement, so `total` and the entries come from one
+ * snapshot. A rank on this path is 1 + the count of better positions on
+ * the (board_gen, win, sort_key, achieved_ms, player_id) index: exact.
+ * Functions return a q_status_t; Q_UNAVAILABLE means the connection broke
+ * (the caller discards it), Q_ERROR any other failure (already logged).
+ */
+#ifndef RANKD_STORE_QUERIES_H
+#define RANKD_STORE_QUERIES_H
+
+#include <libpq-fe.h>
+
+#include "core/order.h"
+#include "store/model.h"
+#include "store/pg_pool.h"
+
+typedef enum { Q_OK = 0, Q_NOT_FOUND, Q_CONFLICT, Q_UNAVAILABLE, Q_ERROR } q_status_t;
+
+/* Boards. Outputs are owned by the caller (board_clear / free). */
+q_status_t q_board_get(PGconn *c, const char *id, board_t *out);
+/* Create `def` (gen and created_ms ignored). `*created` false when an identical board existed; Q_CONFLICT when it differs. */
+q_status_t q_board_create(PGconn *c, const board_t *def, int64_t now_ms, board_t *out, bool *created);
+/* Change title and/or metadata (NULL = keep; clear_metadata removes it). */
+q_status_t q_board_patch(PGconn *c, const char *id, const char *title, const char *metadata, bool clear_metadata,
+                         board_t *out);
+/* Delete the board and every row of its generation; `*gen` gets the generation. */
+q_status_t q_board_delete(PGconn *c, const char *id, int64_t *gen);
+/* Boards with id > after_id (NULL = from the start), ordered by id, at most `limit` (+1 to detect more). */
+q_status_t q_board_list(PGconn *c, const char *after_id, int limit, board_t **out, size_t *n);
+/* Players in a window (the live count). */
+q_status_t q_window_players(PGconn *c, int64_t gen, int64_t day, int64_t *players);
+
+/* Ranked reads on the PostgreSQL path; `out` is filled in rank order. */
+q_status_t q_page_offset(PGconn *c, const board_t *b, int64_t day, int limit, int64_t offset, entries_t *out);
+q_status_t q_page_cursor(PGconn *c, const board_t *b, int64_t day, const order_pos_t *pos, bool backward, int limit,
+                         entries_t *out);
+q_status_t q_players(PGconn *c, const board_t *b, int64_t day, const char *const *ids, size_t n, entries_t *out);
+q_status_t q_around(PGconn *c, const board_t *b, int64_t day, const char *player, int before, int after,
+                    entries_t *out);
+
+/* Remove a player's standings and submissions from every window; Q_NOT_FOUND if it had none.
+ * `days`/`versions` (caller frees) list the windows it stood in and the tombstone versions. */
+q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t **days, int64_t **versions, size_t *n);
+
+/* Days since epoch <-> SQL date text. */
+void q_day_text(int64_t day, char out[11]);
+
+#endif

@@ -1,0 +1,261 @@
+/* store/redis.c — hiredis connection pool with outage detection and script calls. */
+#include "store/redis.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/sha.h>
+
+#include "obs/log.h"
+#include "util/alloc.h"
+
+struct redis_pool {
+    pthread_mutex_t lock;
+    char host[256];
+    char password[256];
+    int port;
+    int db;
+    int connect_timeout_ms;
+    int command_timeout_ms;
+    int size;
+    int n_idle;
+    redisContext **idle;
+    bool down;
+    bool recovered;      /* came back after being down; not yet reported */
+    long long retry_at;  /* monotonic ms before which no connect is tried */
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool redis_url_parse(const char *url, char *host, size_t hostlen, int *port, char *password, size_t pwlen, int *db)
+{
+    const char *p = url;
+    if (strncmp(p, "redis://", 8) != 0)
+        return false;
+    p += 8;
+    password[0] = '\0';
+    const char *at = strrchr(p, '@');
+    if (at) {
+        if (*p != ':' || (size_t)(at - p - 1) >= pwlen)
+            return false;
+        memcpy(password, p + 1, (size_t)(at - p - 1));
+        password[at - p - 1] = '\0';
+        p = at + 1;
+    }
+    const char *colon = strchr(p, ':');
+    const char *slash = strchr(p, '/');
+    const char *host_end = colon ? colon : (slash ? slash : p + strlen(p));
+    if (host_end == p || (size_t)(host_end - p) >= hostlen)
+        return false;
+    memcpy(host, p, (size_t)(host_end - p));
+    host[host_end - p] = '\0';
+    *port = 6379;
+    *db = 0;
+    if (colon) {
+        char *end;
+        long v = strtol(colon + 1, &end, 10);
+        if (end == colon + 1 || v < 1 || v > 65535 || (*end && *end != '/'))
+            return false;
+        *port = (int)v;
+    }
+    if (slash) {
+        char *end;
+        long v = strtol(slash + 1, &end, 10);
+        if (slash[1] && (*end || v < 0 || v > 15))
+            return false;
+        *db = slash[1] ? (int)v : 0;
+    }
+    return true;
+}
+
+redis_pool_t *redis_pool_new(const char *url, int connect_timeout_ms, int command_timeout_ms, int size)
+{
+    if (!url || !*url)
+        return NULL;
+    redis_pool_t *p = xcalloc(1, sizeof *p);
+    if (!redis_url_parse(url, p->host, sizeof p->host, &p->port, p->password, sizeof p->password, &p->db)) {
+        free(p);
+        return NULL;
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    p->connect_timeout_ms = connect_timeout_ms;
+    p->command_timeout_ms = command_timeout_ms;
+    p->size = size;
+    p->idle = xcalloc((size_t)size, sizeof *p->idle);
+    return p;
+}
+
+void redis_pool_free(redis_pool_t *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < p->n_idle; i++)
+        redisFree(p->idle[i]);
+    pthread_mutex_destroy(&p->lock);
+    free(p->idle);
+    free(p);
+}
+
+static struct timeval tv_ms(int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    return tv;
+}
+
+static bool simple_command(redisContext *c, const char *fmt, const char *arg)
+{
+    redisReply *r = arg ? redisCommand(c, fmt, arg) : redisCommand(c, fmt);
+    bool ok = r && r->type != REDIS_REPLY_ERROR;
+    if (r)
+        freeReplyObject(r);
+    return ok;
+}
+
+static redisContext *connect_one(redis_pool_t *p)
+{
+    redisContext *c = redisConnectWithTimeout(p->host, p->port, tv_ms(p->connect_timeout_ms));
+    if (!c || c->err) {
+        log_warn(NULL, "redis connect to %s:%d failed: %s", p->host, p->port, c ? c->errstr : "no memory");
+        if (c)
+            redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv_ms(p->command_timeout_ms));
+    char db[16];
+    snprintf(db, sizeof db, "%d", p->db);
+    if ((p->password[0] && !simple_command(c, "AUTH %s", p->password)) ||
+        (p->db && !simple_command(c, "SELECT %s", db))) {
+        log_warn(NULL, "redis AUTH or SELECT failed");
+        redisFree(c);
+        return NULL;
+    }
+    return c;
+}
+
+redisContext *redis_acquire(redis_pool_t *p)
+{
+    if (!p)
+        return NULL;
+    pthread_mutex_lock(&p->lock);
+    if (p->n_idle > 0) {
+        redisContext *c = p->idle[--p->n_idle];
+        pthread_mutex_unlock(&p->lock);
+        return c;
+    }
+    if (p->down && now_ms() < p->retry_at) {
+        pthread_mutex_unlock(&p->lock);
+        return NULL;
+    }
+    pthread_mutex_unlock(&p->lock);
+
+    redisContext *c = connect_one(p);
+    pthread_mutex_lock(&p->lock);
+    if (!c) {
+        p->down = true;
+        p->retry_at = now_ms() + 1000;
+    } else if (p->down) {
+        p->down = false;
+        p->recovered = true;
+        log_info(NULL, "redis reachable again");
+    }
+    pthread_mutex_unlock(&p->lock);
+    return c;
+}
+
+void redis_release(redis_pool_t *p, redisContext *c, bool failed)
+{
+    if (!p || !c)
+        return;
+    pthread_mutex_lock(&p->lock);
+    if (failed || c->err || p->n_idle >= p->size) {
+        if (failed || c->err) {
+            if (!p->down)
+                log_warn(NULL, "redis marked down: %s", c->err ? c->errstr : "command failed");
+            p->down = true;
+            p->retry_at = now_ms() + 1000;
+            /* Idle connections share the fate of the failed one. */
+            for (int i = 0; i < p->n_idle; i++)
+                redisFree(p->idle[i]);
+            p->n_idle = 0;
+        }
+        pthread_mutex_unlock(&p->lock);
+        redisFree(c);
+        return;
+    }
+    p->idle[p->n_idle++] = c;
+    pthread_mutex_unlock(&p->lock);
+}
+
+bool redis_take_recovered(redis_pool_t *p)
+{
+    if (!p)
+        return false;
+    pthread_mutex_lock(&p->lock);
+    bool r = p->recovered;
+    p->recovered = false;
+    pthread_mutex_unlock(&p->lock);
+    return r;
+}
+
+const char *redis_state(redis_pool_t *p)
+{
+    if (!p)
+        return "disabled";
+    redisContext *c = redis_acquire(p);
+    if (!c)
+        return "down";
+    redisReply *r = redisCommand(c, "PING");
+    bool ok = r && r->type != REDIS_REPLY_ERROR;
+    if (r)
+        freeReplyObject(r);
+    redis_release(p, c, !ok);
+    return ok ? "ok" : "down";
+}
+
+void redis_script_init(redis_script_t *s)
+{
+    unsigned char md[SHA_DIGEST_LENGTH];
+    SHA1((const unsigned char *)s->source, strlen(s->source), md);
+    for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
+        snprintf(s->sha + 2 * i, 3, "%02x", md[i]);
+}
+
+redisReply *redis_run(redisContext *c, const redis_script_t *script, int nkeys, int argc, const char **argv,
+                      const size_t *argvlen)
+{
+    int n = argc + 3;
+    const char **av = xmalloc(sizeof(char *) * (size_t)n);
+    size_t *al = xmalloc(sizeof(size_t) * (size_t)n);
+    char nk[16];
+    snprintf(nk, sizeof nk, "%d", nkeys);
+    av[0] = "EVALSHA";
+    al[0] = 7;
+    av[1] = script->sha;
+    al[1] = 40;
+    av[2] = nk;
+    al[2] = strlen(nk);
+    for (int i = 0; i < argc; i++) {
+        av[i + 3] = argv[i];
+        al[i + 3] = argvlen[i];
+    }
+    redisReply *r = redisCommandArgv(c, n, av, al);
+    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+        freeReplyObject(r);
+        av[0] = "EVAL";
+        al[0] = 4;
+        av[1] = script->source;
+        al[1] = strlen(script->source);
+        r = redisCommandArgv(c, n, av, al);
+    }
+    free(av);
+    free(al);
+    return r;
+}

@@ -1,0 +1,53 @@
+/*
+ * store/redis.h — connections to Redis and the Lua scripts run on it.
+ *
+ * A small pool of hiredis contexts with connect and command timeouts. After
+ * a failure the pool stays "down" for a second before trying again, so a
+ * dead Redis costs requests nothing but a flag check. When Redis answers
+ * again after being down, redis_take_recovered() reports it once: what
+ * Redis held may be gone or stale, and the caller marks its keys cold.
+ */
+#ifndef RANKD_STORE_REDIS_H
+#define RANKD_STORE_REDIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <hiredis/hiredis.h>
+
+typedef struct redis_pool redis_pool_t;
+
+typedef struct {
+    const char *source;
+    char sha[41];
+} redis_script_t;
+
+/* Parse redis://[:password@]host:port/db; false on a malformed URL. */
+bool redis_url_parse(const char *url, char *host, size_t hostlen, int *port, char *password, size_t pwlen, int *db);
+
+/* A pool for `url`; NULL when url is NULL or empty (no Redis configured). */
+redis_pool_t *redis_pool_new(const char *url, int connect_timeout_ms, int command_timeout_ms, int size);
+void redis_pool_free(redis_pool_t *pool);
+
+/* Borrow a context, or NULL when Redis is down or not configured. */
+redisContext *redis_acquire(redis_pool_t *pool);
+/* Give it back; `failed` closes it and marks Redis down for a moment. */
+void redis_release(redis_pool_t *pool, redisContext *c, bool failed);
+
+/* True once after Redis became reachable again following an outage. */
+bool redis_take_recovered(redis_pool_t *pool);
+/* "ok" or "down" for /readyz; NULL pool → "disabled". */
+const char *redis_state(redis_pool_t *pool);
+
+/* Compute a script's SHA1 (call once at start). */
+void redis_script_init(redis_script_t *s);
+
+/*
+ * Run `script` with argv[0..nkeys) as KEYS and the rest as ARGV (binary
+ * safe). Returns the reply, which the caller frees with freeReplyObject();
+ * NULL on a connection failure (then release with failed = true). A Redis
+ * error reply is returned as REDIS_REPLY_ERROR.
+ */
+redisReply *redis_run(redisContext *c, const redis_script_t *script, int nkeys, int argc, const char **argv,
+                      const size_t *argvlen);
+
+#endif

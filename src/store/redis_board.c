@@ -1,0 +1,424 @@
+/* store/redis_board.c — Lua scripts and key layout of the Redis rank index. */
+#include "store/redis_board.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "obs/log.h"
+#include "store/queries.h"
+#include "store/redis.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+
+/* Every read script returns false when the window is cold, else
+ * {total, rank0, member, metadata, rank0, member, metadata, ...}. */
+#define LUA_EMIT                                                                     \
+    "local z, p = KEYS[1], KEYS[2]\n"                                                \
+    "if redis.call('EXISTS', KEYS[3]) == 0 then return false end\n"                  \
+    "local out = {redis.call('ZCARD', z)}\n"                                         \
+    "local function emit(r, m)\n"                                                    \
+    "  local v = redis.call('HGET', p, string.sub(m, 17))\n"                         \
+    "  out[#out+1] = r; out[#out+1] = m; out[#out+1] = v and string.sub(v, 38) or ''\n" \
+    "end\n"
+
+static redis_script_t script_page = {LUA_EMIT
+                                     "local ms = redis.call('ZRANGE', z, ARGV[1], ARGV[2])\n"
+                                     "for i, m in ipairs(ms) do emit(tonumber(ARGV[1]) + i - 1, m) end\n"
+                                     "return out\n",
+                                     ""};
+
+static redis_script_t script_cursor = {LUA_EMIT
+                                       "local ms, first\n"
+                                       "if ARGV[2] == 'f' then\n"
+                                       "  ms = redis.call('ZRANGE', z, '(' .. ARGV[1], '+', 'BYLEX', 'LIMIT', 0, ARGV[3])\n"
+                                       "  first = redis.call('ZLEXCOUNT', z, '-', '[' .. ARGV[1])\n"
+                                       "  for i, m in ipairs(ms) do emit(first + i - 1, m) end\n"
+                                       "else\n"
+                                       "  ms = redis.call('ZRANGE', z, '(' .. ARGV[1], '-', 'BYLEX', 'REV', 'LIMIT', 0, ARGV[3])\n"
+                                       "  first = redis.call('ZLEXCOUNT', z, '-', '(' .. ARGV[1]) - #ms\n"
+                                       "  for i = #ms, 1, -1 do emit(first + #ms - i, ms[i]) end\n"
+                                       "end\n"
+                                       "return out\n",
+                                       ""};
+
+static redis_script_t script_players = {LUA_EMIT
+                                        "for _, pl in ipairs(ARGV) do\n"
+                                        "  local v = redis.call('HGET', p, pl)\n"
+                                        "  if v and string.sub(v, 1, 1) == 'S' then\n"
+                                        "    local m = string.sub(v, 22, 37) .. pl\n"
+                                        "    emit(redis.call('ZRANK', z, m), m)\n"
+                                        "  end\n"
+                                        "end\n"
+                                        "return out\n",
+                                        ""};
+
+static redis_script_t script_around = {LUA_EMIT
+                                       "local v = redis.call('HGET', p, ARGV[1])\n"
+                                       "if not v or string.sub(v, 1, 1) ~= 'S' then return out end\n"
+                                       "local r = redis.call('ZRANK', z, string.sub(v, 22, 37) .. ARGV[1])\n"
+                                       "local lo = r - tonumber(ARGV[2]); if lo < 0 then lo = 0 end\n"
+                                       "local ms = redis.call('ZRANGE', z, lo, r + tonumber(ARGV[3]))\n"
+                                       "for i, m in ipairs(ms) do emit(lo + i - 1, m) end\n"
+                                       "return out\n",
+                                       ""};
+
+/* ARGV[1] = 'r' to return ranks; then groups of player, prefix ('' = removal), version, metadata.
+ * Returns {ready, total, rank0 or -1 per change}. */
+static redis_script_t script_apply = {
+    "local z, p = KEYS[1], KEYS[2]\n"
+    "for i = 2, #ARGV, 4 do\n"
+    "  local pl, pre, ver, md = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3]\n"
+    "  local cur = redis.call('HGET', p, pl)\n"
+    "  local newer = true\n"
+    "  if cur then\n"
+    "    if string.sub(cur, 2, 21) >= ver then newer = false\n"
+    "    elseif string.sub(cur, 1, 1) == 'S' then redis.call('ZREM', z, string.sub(cur, 22, 37) .. pl) end\n"
+    "  end\n"
+    "  if newer then\n"
+    "    if pre == '' then redis.call('HSET', p, pl, 'D' .. ver)\n"
+    "    else redis.call('HSET', p, pl, 'S' .. ver .. pre .. md); redis.call('ZADD', z, 0, pre .. pl) end\n"
+    "  end\n"
+    "end\n"
+    "local out = {redis.call('EXISTS', KEYS[3]), redis.call('ZCARD', z)}\n"
+    "if ARGV[1] ~= 'r' then return out end\n"
+    "for i = 2, #ARGV, 4 do\n"
+    "  local cur = redis.call('HGET', p, ARGV[i])\n"
+    "  if cur and string.sub(cur, 1, 1) == 'S' then\n"
+    "    out[#out+1] = redis.call('ZRANK', z, string.sub(cur, 22, 37) .. ARGV[i])\n"
+    "  else out[#out+1] = -1 end\n"
+    "end\n"
+    "return out\n",
+    ""};
+
+void rb_init(void)
+{
+    redis_script_t *all[] = {&script_page, &script_cursor, &script_players, &script_around, &script_apply};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        redis_script_init(all[i]);
+}
+
+typedef struct {
+    char z[64], p[64], r[64], b[64];
+} rb_keys_t;
+
+static void window_keys(rb_keys_t *k, int64_t gen, int64_t day)
+{
+    snprintf(k->z, sizeof k->z, "rankd:{g%" PRId64 "}:%" PRId64 ":z", gen, day);
+    snprintf(k->p, sizeof k->p, "rankd:{g%" PRId64 "}:%" PRId64 ":p", gen, day);
+    snprintf(k->r, sizeof k->r, "rankd:{g%" PRId64 "}:%" PRId64 ":r", gen, day);
+    snprintf(k->b, sizeof k->b, "rankd:{g%" PRId64 "}:%" PRId64 ":b", gen, day);
+}
+
+/* Run a read script; parse its {total, (rank0, member, metadata)*} reply into `out`. */
+static rb_status_t run_read(redisContext *c, const redis_script_t *s, const board_t *b, int64_t day, int argc,
+                            const char **argv, const size_t *argvlen, entries_t *out)
+{
+    rb_keys_t k;
+    window_keys(&k, b->gen, day);
+    int n = 3 + argc;
+    const char **av = xmalloc(sizeof(char *) * (size_t)n);
+    size_t *al = xmalloc(sizeof(size_t) * (size_t)n);
+    av[0] = k.z, al[0] = strlen(k.z);
+    av[1] = k.p, al[1] = strlen(k.p);
+    av[2] = k.r, al[2] = strlen(k.r);
+    for (int i = 0; i < argc; i++) {
+        av[3 + i] = argv[i];
+        al[3 + i] = argvlen[i];
+    }
+    redisReply *r = redis_run(c, s, 3, n, av, al);
+    free(av);
+    free(al);
+    if (!r)
+        return RB_DOWN;
+    rb_status_t st = RB_OK;
+    if (r->type == REDIS_REPLY_NIL) {
+        st = RB_COLD;
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || (r->elements - 1) % 3 != 0) {
+        log_error(NULL, "redis read script: unexpected reply (%s)", r->type == REDIS_REPLY_ERROR ? r->str : "shape");
+        st = RB_DOWN;
+    } else {
+        out->total = r->element[0]->integer;
+        for (size_t i = 1; i + 2 < r->elements; i += 3) {
+            redisReply *m = r->element[i + 1], *md = r->element[i + 2];
+            order_pos_t pos;
+            if (m->type != REDIS_REPLY_STRING || !order_member_decode((const unsigned char *)m->str, m->len, &pos)) {
+                st = RB_DOWN;
+                break;
+            }
+            entries_push(out, r->element[i]->integer + 1, pos.player, pos.player_len, order_score(b->sort, pos.sort_key),
+                         pos.sort_key, pos.achieved_ms, md->len ? md->str : NULL, md->len);
+        }
+    }
+    freeReplyObject(r);
+    if (st != RB_OK)
+        entries_clear(out);
+    return st;
+}
+
+rb_status_t rb_page(redisContext *c, const board_t *b, int64_t day, int64_t offset, int limit, entries_t *out)
+{
+    char start[24], stop[24];
+    snprintf(start, sizeof start, "%" PRId64, offset);
+    snprintf(stop, sizeof stop, "%" PRId64, offset + limit - 1);
+    const char *av[] = {start, stop};
+    size_t al[] = {strlen(start), strlen(stop)};
+    return run_read(c, &script_page, b, day, 2, av, al, out);
+}
+
+rb_status_t rb_page_cursor(redisContext *c, const board_t *b, int64_t day, const order_pos_t *pos, bool backward,
+                           int limit, entries_t *out)
+{
+    unsigned char member[ORDER_MEMBER_MAX];
+    size_t mlen = order_member_encode(pos, member);
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", limit);
+    const char *av[] = {(const char *)member, backward ? "b" : "f", lim};
+    size_t al[] = {mlen, 1, strlen(lim)};
+    return run_read(c, &script_cursor, b, day, 3, av, al, out);
+}
+
+static int by_rank(const void *a, const void *b)
+{
+    const entry_t *x = a, *y = b;
+    return (x->rank > y->rank) - (x->rank < y->rank);
+}
+
+rb_status_t rb_players(redisContext *c, const board_t *b, int64_t day, const char *const *ids, size_t n,
+                       entries_t *out)
+{
+    size_t *al = xmalloc(sizeof(size_t) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++)
+        al[i] = strlen(ids[i]);
+    rb_status_t st = run_read(c, &script_players, b, day, (int)n, (const char **)ids, al, out);
+    free(al);
+    if (st == RB_OK && out->n > 1)
+        qsort(out->items, out->n, sizeof *out->items, by_rank);
+    return st;
+}
+
+rb_status_t rb_around(redisContext *c, const board_t *b, int64_t day, const char *player, int before, int after,
+                      entries_t *out)
+{
+    char bf[16], af[16];
+    snprintf(bf, sizeof bf, "%d", before);
+    snprintf(af, sizeof af, "%d", after);
+    const char *av[] = {player, bf, af};
+    size_t al[] = {strlen(player), strlen(bf), strlen(af)};
+    return run_read(c, &script_around, b, day, 3, av, al, out);
+}
+
+rb_status_t rb_apply(redisContext *c, int64_t gen, int64_t day, const rb_change_t *changes, size_t n,
+                     int64_t *ranks, int64_t *total, bool *ready)
+{
+    rb_keys_t k;
+    window_keys(&k, gen, day);
+    size_t argc = 4 + 4 * n;
+    const char **av = xmalloc(sizeof(char *) * argc);
+    size_t *al = xmalloc(sizeof(size_t) * argc);
+    unsigned char *members = xmalloc(ORDER_MEMBER_MAX * (n ? n : 1));
+    char *versions = xmalloc(21 * (n ? n : 1));
+    av[0] = k.z, al[0] = strlen(k.z);
+    av[1] = k.p, al[1] = strlen(k.p);
+    av[2] = k.r, al[2] = strlen(k.r);
+    av[3] = ranks ? "r" : "-", al[3] = 1;
+    for (size_t i = 0; i < n; i++) {
+        const rb_change_t *ch = &changes[i];
+        char *ver = versions + 21 * i;
+        snprintf(ver, 21, "%020" PRId64, ch->version);
+        unsigned char *m = members + ORDER_MEMBER_MAX * i;
+        order_pos_t pos;
+        order_pos_set(&pos, ch->sort_key, ch->achieved_ms, "", 0);
+        order_member_encode(&pos, m);
+        size_t base = 4 + 4 * i;
+        av[base] = ch->player, al[base] = strlen(ch->player);
+        av[base + 1] = (const char *)m, al[base + 1] = ch->removed ? 0 : ORDER_PREFIX_LEN;
+        av[base + 2] = ver, al[base + 2] = 20;
+        av[base + 3] = ch->metadata ? ch->metadata : "", al[base + 3] = ch->metadata ? strlen(ch->metadata) : 0;
+    }
+    redisReply *r = redis_run(c, &script_apply, 3, (int)argc, av, al);
+    free(av);
+    free(al);
+    free(members);
+    free(versions);
+    if (!r)
+        return RB_DOWN;
+    rb_status_t st = RB_OK;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || (ranks && r->elements != 2 + n)) {
+        log_error(NULL, "redis apply: unexpected reply (%s)", r->type == REDIS_REPLY_ERROR ? r->str : "shape");
+        st = RB_DOWN;
+    } else {
+        if (ready)
+            *ready = r->element[0]->integer == 1;
+        if (total)
+            *total = r->element[1]->integer;
+        for (size_t i = 0; ranks && i < n; i++)
+            ranks[i] = r->element[2 + i]->integer + 1;
+    }
+    freeReplyObject(r);
+    return st;
+}
+
+static rb_status_t command_ok(redisReply *r)
+{
+    rb_status_t st = (r && r->type != REDIS_REPLY_ERROR) ? RB_OK : RB_DOWN;
+    if (r)
+        freeReplyObject(r);
+    return st;
+}
+
+rb_status_t rb_mark_cold(redisContext *c, int64_t gen, int64_t day)
+{
+    rb_keys_t k;
+    window_keys(&k, gen, day);
+    return command_ok(redisCommand(c, "DEL %s", k.r));
+}
+
+/* Delete every key matching `pattern` (SCAN, so Redis is never blocked long). */
+static rb_status_t delete_matching(redisContext *c, const char *pattern)
+{
+    char cursor[32] = "0";
+    do {
+        redisReply *r = redisCommand(c, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            if (r)
+                freeReplyObject(r);
+            return RB_DOWN;
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        redisReply *keys = r->element[1];
+        for (size_t i = 0; i < keys->elements; i++) {
+            if (command_ok(redisCommand(c, "DEL %b", keys->element[i]->str, keys->element[i]->len)) != RB_OK) {
+                freeReplyObject(r);
+                return RB_DOWN;
+            }
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return RB_OK;
+}
+
+rb_status_t rb_forget_board(redisContext *c, int64_t gen)
+{
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "rankd:{g%" PRId64 "}:*", gen);
+    return delete_matching(c, pattern);
+}
+
+rb_status_t rb_forget_all_ready(redisContext *c)
+{
+    return delete_matching(c, "rankd:{g*}:*:r");
+}
+
+#define REBUILD_CHUNK 5000
+
+rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t day, int64_t *players, bool *pg_failed)
+{
+    rb_keys_t k;
+    window_keys(&k, b->gen, day);
+    *players = 0;
+    *pg_failed = false;
+    redisReply *lock = redisCommand(c, "SET %s 1 NX EX 300", k.b);
+    if (!lock)
+        return RB_DOWN;
+    bool got = lock->type == REDIS_REPLY_STATUS;
+    freeReplyObject(lock);
+    if (!got)
+        return RB_OK; /* another rebuilder has it */
+    if (command_ok(redisCommand(c, "DEL %s %s %s", k.r, k.z, k.p)) != RB_OK)
+        return RB_DOWN;
+
+    char gen[24], d[11], sk[24] = "-9223372036854775808", ms[24] = "0";
+    char last_player[PLAYER_ID_MAX + 1] = "";
+    snprintf(gen, sizeof gen, "%" PRId64, b->gen);
+    q_day_text(day, d);
+    rb_status_t st = RB_OK;
+    for (;;) {
+        const char *p[] = {gen, d, sk, ms, last_player};
+        PGresult *r = PQexecParams(pg,
+                                   "SELECT player_id, sort_key, achieved_ms, metadata, version FROM standings"
+                                   " WHERE board_gen = $1 AND win = $2"
+                                   " AND (sort_key, achieved_ms, player_id) > ($3::bigint, $4::bigint, $5::text)"
+                                   " ORDER BY sort_key, achieved_ms, player_id LIMIT " "5000",
+                                   5, NULL, p, NULL, NULL, 0);
+        if (!pg_ok(r)) {
+            log_error(NULL, "rebuild read failed: %s", PQresultErrorMessage(r));
+            PQclear(r);
+            *pg_failed = true;
+            st = RB_OK;
+            break;
+        }
+        int rows = PQntuples(r);
+        rb_change_t *ch = xcalloc((size_t)(rows ? rows : 1), sizeof *ch);
+        for (int i = 0; i < rows; i++) {
+            ch[i].player = PQgetvalue(r, i, 0);
+            ch[i].sort_key = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+            ch[i].achieved_ms = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+            ch[i].metadata = PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3);
+            ch[i].version = strtoll(PQgetvalue(r, i, 4), NULL, 10);
+        }
+        if (rows)
+            st = rb_apply(c, b->gen, day, ch, (size_t)rows, NULL, NULL, NULL);
+        if (rows) {
+            snprintf(sk, sizeof sk, "%s", PQgetvalue(r, rows - 1, 1));
+            snprintf(ms, sizeof ms, "%s", PQgetvalue(r, rows - 1, 2));
+            snprintf(last_player, sizeof last_player, "%s", PQgetvalue(r, rows - 1, 0));
+        }
+        free(ch);
+        PQclear(r);
+        *players += rows;
+        if (st != RB_OK || rows < REBUILD_CHUNK)
+            break;
+    }
+    if (st == RB_OK && !*pg_failed)
+        st = command_ok(redisCommand(c, "SET %s 1", k.r));
+    command_ok(redisCommand(c, "DEL %s", k.b));
+    return st;
+}
+
+long rb_verify(redisContext *c, PGconn *pg, const board_t *b, int64_t day, FILE *out)
+{
+    long diffs = 0;
+    int64_t offset = 0;
+    for (;;) {
+        entries_t re, pe;
+        entries_init(&re);
+        entries_init(&pe);
+        rb_status_t st = rb_page(c, b, day, offset, 1000, &re);
+        if (st == RB_COLD) {
+            fprintf(out, "%s window %" PRId64 ": not loaded in redis (cold)\n", b->id, day);
+            entries_clear(&re);
+            return 0;
+        }
+        if (st != RB_OK || q_page_offset(pg, b, day, 1000, offset, &pe) != Q_OK) {
+            entries_clear(&re);
+            entries_clear(&pe);
+            return -1;
+        }
+        if (offset == 0 && re.total != pe.total) {
+            fprintf(out, "%s: total redis=%" PRId64 " postgres=%" PRId64 "\n", b->id, re.total, pe.total);
+            diffs++;
+        }
+        size_t n = re.n > pe.n ? re.n : pe.n;
+        for (size_t i = 0; i < n; i++) {
+            entry_t *x = i < re.n ? &re.items[i] : NULL, *y = i < pe.n ? &pe.items[i] : NULL;
+            bool same = x && y && strcmp(x->player, y->player) == 0 && x->score == y->score &&
+                        x->achieved_ms == y->achieved_ms &&
+                        ((!x->metadata && !y->metadata) || (x->metadata && y->metadata && !strcmp(x->metadata, y->metadata)));
+            if (!same) {
+                diffs++;
+                fprintf(out, "%s rank %" PRId64 ": redis=%s/%" PRId64 " postgres=%s/%" PRId64 "\n", b->id,
+                        offset + (int64_t)i + 1, x ? x->player : "-", x ? x->score : 0, y ? y->player : "-",
+                        y ? y->score : 0);
+            }
+        }
+        size_t got = n;
+        entries_clear(&re);
+        entries_clear(&pe);
+        if (got < 1000)
+            break;
+        offset += 1000;
+    }
+    return diffs;
+}

@@ -1,0 +1,73 @@
+/*
+ * store/redis_board.h — a board window's rank index in Redis.
+ *
+ * Per board window, three keys sharing the hash tag {g<generation>}:
+ *   rankd:{gN}:D:z  sorted set, every member at score 0, members are
+ *                   core/order.h encodings, so ZRANK/ZRANGE/BYLEX are exact;
+ *   rankd:{gN}:D:p  hash player -> 'S' version(20 digits) prefix(16) metadata,
+ *                   or 'D' version for a removed player (a tombstone);
+ *   rankd:{gN}:D:r  present once the window was loaded from PostgreSQL.
+ * Every change carries the standing's version from PostgreSQL and is dropped
+ * when Redis already holds a newer one, so racing writers and rebuilds
+ * converge on the newest state. Each read is one server-side Lua call.
+ */
+#ifndef RANKD_STORE_REDIS_BOARD_H
+#define RANKD_STORE_REDIS_BOARD_H
+
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+
+#include "core/order.h"
+#include "store/model.h"
+
+typedef enum {
+    RB_OK = 0,
+    RB_COLD = 1,  /* the window is not loaded: read PostgreSQL, ask for a rebuild */
+    RB_DOWN = 2,  /* the connection failed: release it as failed */
+} rb_status_t;
+
+/* Load the Lua scripts' hashes; call once before any other function. */
+void rb_init(void);
+
+rb_status_t rb_page(redisContext *c, const board_t *b, int64_t day, int64_t offset, int limit, entries_t *out);
+rb_status_t rb_page_cursor(redisContext *c, const board_t *b, int64_t day, const order_pos_t *pos, bool backward,
+                           int limit, entries_t *out);
+rb_status_t rb_players(redisContext *c, const board_t *b, int64_t day, const char *const *ids, size_t n,
+                       entries_t *out);
+/* A player absent from the window leaves `out` empty. */
+rb_status_t rb_around(redisContext *c, const board_t *b, int64_t day, const char *player, int before, int after,
+                      entries_t *out);
+
+/* One standing change to apply: a position with its metadata, or a removal (removed = true). */
+typedef struct {
+    const char *player;
+    int64_t sort_key;
+    int64_t achieved_ms;
+    const char *metadata; /* NULL when none */
+    int64_t version;
+    bool removed;
+} rb_change_t;
+
+/*
+ * Apply changes to one window. With `ranks` non-NULL, fills ranks[i] with
+ * the 1-based rank of changes[i]'s player after the call (0 if absent) and
+ * `*total`, and sets `*ready` to whether the window is loaded (ranks of a
+ * cold window are not to be trusted).
+ */
+rb_status_t rb_apply(redisContext *c, int64_t gen, int64_t day, const rb_change_t *changes, size_t n,
+                     int64_t *ranks, int64_t *total, bool *ready);
+
+/* Mark a window cold (its next read goes to PostgreSQL and asks for a rebuild). */
+rb_status_t rb_mark_cold(redisContext *c, int64_t gen, int64_t day);
+/* Delete every key of a board generation. */
+rb_status_t rb_forget_board(redisContext *c, int64_t gen);
+/* Mark every window of every board cold (after Redis came back). */
+rb_status_t rb_forget_all_ready(redisContext *c);
+
+/* Reload a window from PostgreSQL (one rebuilder at a time per window). `*players` gets the count loaded. */
+rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t day, int64_t *players, bool *pg_failed);
+
+/* Compare every rank in Redis with PostgreSQL for one window; prints differences to `out`, returns their count (-1 on error). */
+long rb_verify(redisContext *c, PGconn *pg, const board_t *b, int64_t day, FILE *out);
+
+#endif

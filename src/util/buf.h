@@ -1,0 +1,38 @@
+/*
+ * util/buf.h — a growable byte buffer for rendering responses and SQL
+ * parameters.
+ *
+ * A buf_t owns its bytes; buf_free() releases them, buf_steal() hands them
+ * to the caller (who frees them). The data is always NUL-terminated so it
+ * can be passed where a C string is expected.
+ */
+#ifndef RANKD_UTIL_BUF_H
+#define RANKD_UTIL_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+} buf_t;
+
+void buf_init(buf_t *b);
+void buf_free(buf_t *b);
+void buf_reset(buf_t *b);
+void buf_reserve(buf_t *b, size_t extra);
+void buf_append(buf_t *b, const void *p, size_t n);
+void buf_puts(buf_t *b, const char *s);
+void buf_putc(buf_t *b, char c);
+void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_i64(buf_t *b, int64_t v);
+/* Append `s` as a quoted JSON string, escaping what JSON requires. */
+void buf_json_str(buf_t *b, const char *s, size_t n);
+/* Append "key": (a JSON member name with its colon), comma-separated by the caller. */
+void buf_json_key(buf_t *b, const char *key);
+/* Hand the bytes to the caller (free() them); the buffer is left empty. */
+char *buf_steal(buf_t *b, size_t *len);
+
+#endif

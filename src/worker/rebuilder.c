@@ -1,0 +1,149 @@
+/*
+ * worker/rebuilder.c — reloads cold Redis windows from PostgreSQL.
+ *
+ * One thread, one queue of (board, window) requests guarded by a mutex and
+ * a condition variable. The thread pops a request, releases the lock, and
+ * only then talks to Redis and PostgreSQL, so a request never blocks a
+ * reader. Every second it also asks the Redis pool whether Redis came back
+ * after an outage; if so it forgets every "ready" flag so that each window
+ * is reloaded on its next read.
+ */
+#include "worker/rebuilder.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "obs/log.h"
+#include "store/redis_board.h"
+#include "util/alloc.h"
+
+#define QUEUE_MAX 256
+
+typedef struct {
+    board_t board;
+    int64_t day;
+} job_t;
+
+struct rebuilder {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t thread;
+    bool stopping;
+    job_t queue[QUEUE_MAX];
+    size_t n_queued;
+    pg_pool_t *primary;
+    redis_pool_t *redis;
+};
+
+static void run_job(rebuilder_t *r, job_t *job)
+{
+    redisContext *rc = redis_acquire(r->redis);
+    if (!rc)
+        return;
+    PGconn *pg = pg_pool_acquire(r->primary, 5000);
+    if (!pg) {
+        redis_release(r->redis, rc, false);
+        return;
+    }
+    int64_t players = 0;
+    bool pg_failed = false;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rb_status_t st = rb_rebuild(rc, pg, &job->board, job->day, &players, &pg_failed);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    if (st == RB_OK && !pg_failed)
+        log_info(NULL, "redis window rebuilt: board=%s day=%lld players=%lld ms=%ld", job->board.id,
+                 (long long)job->day, (long long)players, ms);
+    redis_release(r->redis, rc, st != RB_OK);
+    pg_pool_release(r->primary, pg, pg_failed);
+}
+
+static void *rebuilder_main(void *arg)
+{
+    rebuilder_t *r = arg;
+    pthread_mutex_lock(&r->lock);
+    while (!r->stopping) {
+        if (r->n_queued == 0) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            pthread_cond_timedwait(&r->wake, &r->lock, &until);
+            pthread_mutex_unlock(&r->lock);
+            if (redis_take_recovered(r->redis)) {
+                redisContext *rc = redis_acquire(r->redis);
+                if (rc) {
+                    rb_status_t st = rb_forget_all_ready(rc);
+                    redis_release(r->redis, rc, st != RB_OK);
+                    log_info(NULL, "redis came back: every window marked cold");
+                }
+            }
+            pthread_mutex_lock(&r->lock);
+            continue;
+        }
+        job_t job = r->queue[0];
+        memmove(r->queue, r->queue + 1, (r->n_queued - 1) * sizeof *r->queue);
+        r->n_queued--;
+        pthread_mutex_unlock(&r->lock);
+        run_job(r, &job);
+        board_clear(&job.board);
+        pthread_mutex_lock(&r->lock);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+rebuilder_t *rebuilder_start(pg_pool_t *primary, redis_pool_t *redis)
+{
+    if (!redis)
+        return NULL;
+    rebuilder_t *r = xcalloc(1, sizeof *r);
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->wake, NULL);
+    r->primary = primary;
+    r->redis = redis;
+    if (pthread_create(&r->thread, NULL, rebuilder_main, r) != 0) {
+        log_error(NULL, "cannot start the rebuilder thread");
+        pthread_mutex_destroy(&r->lock);
+        pthread_cond_destroy(&r->wake);
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void rebuilder_stop(rebuilder_t *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    r->stopping = true;
+    pthread_cond_signal(&r->wake);
+    pthread_mutex_unlock(&r->lock);
+    pthread_join(r->thread, NULL);
+    for (size_t i = 0; i < r->n_queued; i++)
+        board_clear(&r->queue[i].board);
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->wake);
+    free(r);
+}
+
+void rebuilder_request(rebuilder_t *r, const board_t *b, int64_t day)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    bool queued = false;
+    for (size_t i = 0; i < r->n_queued; i++)
+        if (r->queue[i].board.gen == b->gen && r->queue[i].day == day)
+            queued = true;
+    if (!queued && r->n_queued < QUEUE_MAX) {
+        board_copy(&r->queue[r->n_queued].board, b);
+        r->queue[r->n_queued].day = day;
+        r->n_queued++;
+        pthread_cond_signal(&r->wake);
+    }
+    pthread_mutex_unlock(&r->lock);
+}

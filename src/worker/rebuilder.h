@@ -1,0 +1,28 @@
+/*
+ * worker/rebuilder.h — a background thread that reloads cold Redis windows
+ * from PostgreSQL.
+ *
+ * Readers that find a window cold answer from PostgreSQL and call
+ * rebuilder_request(); requests for a window already queued are folded.
+ * The thread also notices Redis coming back after an outage and marks every
+ * window cold, since what Redis holds then may be stale or gone. No lock is
+ * held while talking to Redis or PostgreSQL.
+ */
+#ifndef RANKD_WORKER_REBUILDER_H
+#define RANKD_WORKER_REBUILDER_H
+
+#include <stdint.h>
+
+#include "store/model.h"
+#include "store/pg_pool.h"
+#include "store/redis.h"
+
+typedef struct rebuilder rebuilder_t;
+
+rebuilder_t *rebuilder_start(pg_pool_t *primary, redis_pool_t *redis);
+/* Stop the thread and free everything (pending requests are dropped). */
+void rebuilder_stop(rebuilder_t *r);
+/* Ask for window `day` of board `b` (copied) to be reloaded. Never blocks on I/O. */
+void rebuilder_request(rebuilder_t *r, const board_t *b, int64_t day);
+
+#endif

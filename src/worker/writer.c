@@ -1,0 +1,786 @@
+/* worker/writer.c — one transaction per batch of submissions; see writer.h for the design. */
+#include "worker/writer.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/order.h"
+#include "core/score.h"
+#include "core/window.h"
+#include "obs/log.h"
+#include "store/queries.h"
+#include "store/redis_board.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+
+#define MAX_ATTEMPTS 3
+
+struct writer {
+    pg_pool_t *primary;
+    redis_pool_t *redis;
+    rebuilder_t *rebuilder;
+};
+
+writer_t *writer_new(pg_pool_t *primary, redis_pool_t *redis, rebuilder_t *rebuilder)
+{
+    writer_t *w = xcalloc(1, sizeof *w);
+    w->primary = primary;
+    w->redis = redis;
+    w->rebuilder = rebuilder;
+    return w;
+}
+
+void writer_free(writer_t *w)
+{
+    free(w);
+}
+
+void writer_items_clear(write_item_t *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(items[i].response);
+        items[i].response = NULL;
+    }
+}
+
+static void item_error(write_item_t *it, int status, const char *code, const char *field, const char *message)
+{
+    it->status = status;
+    it->err_code = code;
+    it->err_field = field;
+    it->err_message = message;
+}
+
+/* ---------------------------------------------------------------- per-batch state */
+
+/* One (board, window, player) touched by the batch, with its standing. */
+typedef struct {
+    int64_t gen;
+    int64_t day;
+    const char *player;
+    const board_t *board;
+    bool existed;          /* had a standing before the batch */
+    score_standing_t cur;  /* standing as the fold goes on */
+    int64_t achieved_ms;
+    const char *metadata;  /* borrowed from the item that set it, or from `stored_md` */
+    char *stored_md;       /* owned copy of the metadata read from PostgreSQL */
+    bool changed;
+    int64_t version;
+    int64_t rank;
+} group_t;
+
+typedef struct {
+    write_item_t *items;
+    size_t n;
+    size_t *order;        /* item indices sorted by (gen, day, player, arrival) */
+    int *group_of;        /* item -> group index, -1 for items not applied */
+    bool *replay;         /* item answered from a stored key or a duplicate in the batch */
+    bool *key_new;        /* item inserted its idempotency key */
+    int *dup_of;          /* item -> earlier item with the same key in this batch, or -1 */
+    bool *applied;        /* item was accepted (logged) */
+    bool *updated;
+    int64_t *prev;        /* previous score per item */
+    bool *had_prev;
+    int64_t *after;       /* score after the item */
+    int64_t *achieved;    /* achieved_ms after the item */
+    group_t *groups;
+    size_t n_groups;
+    int *initial_status;  /* statuses the caller set (validation), restored on a retry */
+} batch_t;
+
+static int cmp_key(const write_item_t *a, const write_item_t *b)
+{
+    if (a->board->gen != b->board->gen)
+        return a->board->gen < b->board->gen ? -1 : 1;
+    if (a->day != b->day)
+        return a->day < b->day ? -1 : 1;
+    return strcmp(a->player, b->player);
+}
+
+static int cmp_order(const void *x, const void *y, void *ctx)
+{
+    const write_item_t *items = ctx;
+    size_t a = *(const size_t *)x, b = *(const size_t *)y;
+    int c = cmp_key(&items[a], &items[b]);
+    if (c)
+        return c;
+    return (a > b) - (a < b);
+}
+
+static void batch_init(batch_t *bt, write_item_t *items, size_t n)
+{
+    memset(bt, 0, sizeof *bt);
+    bt->initial_status = xcalloc(n, sizeof *bt->initial_status);
+    for (size_t i = 0; i < n; i++)
+        bt->initial_status[i] = items[i].status;
+    bt->items = items;
+    bt->n = n;
+    bt->order = xcalloc(n, sizeof *bt->order);
+    bt->group_of = xcalloc(n, sizeof *bt->group_of);
+    bt->replay = xcalloc(n, sizeof *bt->replay);
+    bt->key_new = xcalloc(n, sizeof *bt->key_new);
+    bt->dup_of = xcalloc(n, sizeof *bt->dup_of);
+    bt->applied = xcalloc(n, sizeof *bt->applied);
+    bt->updated = xcalloc(n, sizeof *bt->updated);
+    bt->prev = xcalloc(n, sizeof *bt->prev);
+    bt->had_prev = xcalloc(n, sizeof *bt->had_prev);
+    bt->after = xcalloc(n, sizeof *bt->after);
+    bt->achieved = xcalloc(n, sizeof *bt->achieved);
+    bt->groups = xcalloc(n, sizeof *bt->groups);
+}
+
+static void batch_reset(batch_t *bt)
+{
+    for (size_t i = 0; i < bt->n_groups; i++)
+        free(bt->groups[i].stored_md);
+    bt->n_groups = 0;
+    for (size_t i = 0; i < bt->n; i++) {
+        bt->group_of[i] = -1;
+        bt->replay[i] = bt->key_new[i] = bt->applied[i] = bt->updated[i] = bt->had_prev[i] = false;
+        bt->dup_of[i] = -1;
+        bt->items[i].status = bt->initial_status[i];
+        free(bt->items[i].response);
+        bt->items[i].response = NULL;
+    }
+}
+
+static void batch_free(batch_t *bt)
+{
+    for (size_t i = 0; i < bt->n_groups; i++)
+        free(bt->groups[i].stored_md);
+    free(bt->initial_status);
+    free(bt->order);
+    free(bt->group_of);
+    free(bt->replay);
+    free(bt->key_new);
+    free(bt->dup_of);
+    free(bt->applied);
+    free(bt->updated);
+    free(bt->prev);
+    free(bt->had_prev);
+    free(bt->after);
+    free(bt->achieved);
+    free(bt->groups);
+}
+
+/* Items still to be decided in this attempt (validation failures were set by the caller). */
+static bool pending(const batch_t *bt, size_t i)
+{
+    return bt->items[i].status == 0 && !bt->replay[i];
+}
+
+/* ---------------------------------------------------------------- SQL helpers */
+
+/* Append one element of a PostgreSQL array literal: NULL or a quoted, escaped string. */
+static void arr_elem(buf_t *b, const char *s)
+{
+    if (b->len > 1)
+        buf_putc(b, ',');
+    if (!s) {
+        buf_puts(b, "NULL");
+        return;
+    }
+    buf_putc(b, '"');
+    for (const char *p = s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            buf_putc(b, '\\');
+        buf_putc(b, *p);
+    }
+    buf_putc(b, '"');
+}
+
+static void arr_i64(buf_t *b, int64_t v)
+{
+    char tmp[24];
+    snprintf(tmp, sizeof tmp, "%" PRId64, v);
+    arr_elem(b, tmp);
+}
+
+static void arr_day(buf_t *b, int64_t day)
+{
+    char d[11];
+    q_day_text(day, d);
+    arr_elem(b, d);
+}
+
+typedef struct {
+    buf_t a[20];
+    int n;
+} arrays_t;
+
+static void arrays_open(arrays_t *as, int n)
+{
+    as->n = n;
+    for (int i = 0; i < n; i++) {
+        buf_init(&as->a[i]);
+        buf_putc(&as->a[i], '{');
+    }
+}
+
+static void arrays_close(arrays_t *as, const char **params)
+{
+    for (int i = 0; i < as->n; i++) {
+        buf_putc(&as->a[i], '}');
+        params[i] = as->a[i].data;
+    }
+}
+
+static void arrays_free(arrays_t *as)
+{
+    for (int i = 0; i < as->n; i++)
+        buf_free(&as->a[i]);
+}
+
+typedef enum { STEP_OK, STEP_RETRY, STEP_FAIL } step_t;
+
+static step_t check(PGconn *c, PGresult *r, const char *what)
+{
+    if (pg_ok(r))
+        return STEP_OK;
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    bool retry = state && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0);
+    log_error(NULL, "submit %s failed: %s", what, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+    return retry ? STEP_RETRY : STEP_FAIL;
+}
+
+static uint64_t lock_key(int64_t gen, int64_t day, const char *player)
+{
+    uint64_t h = 1469598103934665603ULL;
+    unsigned char head[16];
+    memcpy(head, &gen, 8);
+    memcpy(head + 8, &day, 8);
+    for (size_t i = 0; i < 16; i++)
+        h = (h ^ head[i]) * 1099511628211ULL;
+    for (const char *p = player; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return h;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* ---------------------------------------------------------------- steps */
+
+/* Step 1: claim idempotency keys; items whose key exists become replays or conflicts. */
+static step_t claim_keys(PGconn *c, batch_t *bt)
+{
+    /* Duplicates inside the batch follow their first occurrence. */
+    size_t n_keys = 0;
+    for (size_t i = 0; i < bt->n; i++) {
+        if (!pending(bt, i) || !bt->items[i].idem_key)
+            continue;
+        for (size_t j = 0; j < i; j++) {
+            if (bt->items[j].idem_key && bt->items[j].board->gen == bt->items[i].board->gen &&
+                strcmp(bt->items[j].idem_key, bt->items[i].idem_key) == 0 && bt->dup_of[j] < 0) {
+                bt->dup_of[i] = (int)j;
+                break;
+            }
+        }
+        if (bt->dup_of[i] < 0)
+            n_keys++;
+    }
+    if (n_keys == 0)
+        return STEP_OK;
+
+    /* Insert in (gen, key) order so that concurrent batches lock keys in one order. */
+    size_t *idx = xcalloc(n_keys, sizeof *idx);
+    size_t k = 0;
+    for (size_t i = 0; i < bt->n; i++)
+        if (pending(bt, i) && bt->items[i].idem_key && bt->dup_of[i] < 0)
+            idx[k++] = i;
+    for (size_t a = 1; a < k; a++) { /* insertion sort: batches are small and mostly keyless */
+        size_t v = idx[a], b = a;
+        while (b > 0) {
+            const write_item_t *x = &bt->items[idx[b - 1]], *y = &bt->items[v];
+            int cmp = x->board->gen != y->board->gen ? (x->board->gen < y->board->gen ? -1 : 1)
+                                                     : strcmp(x->idem_key, y->idem_key);
+            if (cmp <= 0)
+                break;
+            idx[b] = idx[b - 1];
+            b--;
+        }
+        idx[b] = v;
+    }
+    arrays_t as;
+    arrays_open(&as, 3);
+    for (size_t a = 0; a < k; a++) {
+        write_item_t *it = &bt->items[idx[a]];
+        arr_i64(&as.a[0], it->board->gen);
+        arr_elem(&as.a[1], it->idem_key);
+        arr_elem(&as.a[2], it->request);
+    }
+    const char *p[3];
+    arrays_close(&as, p);
+    PGresult *r = PQexecParams(c,
+                               "INSERT INTO idempotency_keys (board_gen, key, request)"
+                               " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])"
+                               " ON CONFLICT DO NOTHING RETURNING board_gen, key",
+                               3, NULL, p, NULL, NULL, 0);
+    step_t st = check(c, r, "key claim");
+    if (st == STEP_OK) {
+        for (int row = 0; row < PQntuples(r); row++) {
+            int64_t gen = strtoll(PQgetvalue(r, row, 0), NULL, 10);
+            const char *key = PQgetvalue(r, row, 1);
+            for (size_t a = 0; a < k; a++) {
+                write_item_t *it = &bt->items[idx[a]];
+                if (it->board->gen == gen && strcmp(it->idem_key, key) == 0)
+                    bt->key_new[idx[a]] = true;
+            }
+        }
+    }
+    PQclear(r);
+    arrays_free(&as);
+
+    /* Keys that existed: fetch what they were first used with. */
+    size_t old = 0;
+    for (size_t a = 0; a < k; a++)
+        old += !bt->key_new[idx[a]];
+    if (st == STEP_OK && old > 0) {
+        arrays_open(&as, 2);
+        for (size_t a = 0; a < k; a++) {
+            if (bt->key_new[idx[a]])
+                continue;
+            arr_i64(&as.a[0], bt->items[idx[a]].board->gen);
+            arr_elem(&as.a[1], bt->items[idx[a]].idem_key);
+        }
+        const char *q[2];
+        arrays_close(&as, q);
+        r = PQexecParams(c,
+                         "SELECT board_gen, key, request, response FROM idempotency_keys"
+                         " WHERE (board_gen, key) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))",
+                         2, NULL, q, NULL, NULL, 0);
+        st = check(c, r, "key lookup");
+        for (int row = 0; st == STEP_OK && row < PQntuples(r); row++) {
+            int64_t gen = strtoll(PQgetvalue(r, row, 0), NULL, 10);
+            const char *key = PQgetvalue(r, row, 1);
+            for (size_t a = 0; a < k; a++) {
+                write_item_t *it = &bt->items[idx[a]];
+                if (bt->key_new[idx[a]] || it->board->gen != gen || strcmp(it->idem_key, key) != 0)
+                    continue;
+                bt->replay[idx[a]] = true;
+                if (strcmp(PQgetvalue(r, row, 2), it->request) != 0)
+                    item_error(it, 409, "conflict", NULL, "idempotency key was used with a different request");
+                else if (PQgetisnull(r, row, 3))
+                    item_error(it, 409, "conflict", NULL, "a request with this idempotency key is in progress");
+                else {
+                    it->status = 200;
+                    it->response = xstrdup(PQgetvalue(r, row, 3));
+                }
+            }
+        }
+        PQclear(r);
+        arrays_free(&as);
+        /* A key that vanished between the two statements (its transaction rolled back): retry. */
+        for (size_t a = 0; st == STEP_OK && a < k; a++)
+            if (!bt->key_new[idx[a]] && !bt->replay[idx[a]])
+                st = STEP_RETRY;
+    }
+    free(idx);
+    return st;
+}
+
+/* Step 2 and 3: group items per player, lock, read the current standings. */
+static step_t lock_and_read(PGconn *c, batch_t *bt)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < bt->n; i++)
+        if (pending(bt, i) && bt->dup_of[i] < 0)
+            bt->order[m++] = i;
+    if (m == 0)
+        return STEP_OK;
+    qsort_r(bt->order, m, sizeof *bt->order, cmp_order, bt->items);
+    for (size_t a = 0; a < m; a++) {
+        write_item_t *it = &bt->items[bt->order[a]];
+        if (bt->n_groups == 0 || cmp_key(it, &bt->items[bt->order[a - 1]]) != 0) {
+            group_t *g = &bt->groups[bt->n_groups++];
+            memset(g, 0, sizeof *g);
+            g->gen = it->board->gen;
+            g->day = it->day;
+            g->player = it->player;
+            g->board = it->board;
+        }
+        bt->group_of[bt->order[a]] = (int)bt->n_groups - 1;
+    }
+
+    uint64_t *keys = xcalloc(bt->n_groups, sizeof *keys);
+    for (size_t g = 0; g < bt->n_groups; g++)
+        keys[g] = lock_key(bt->groups[g].gen, bt->groups[g].day, bt->groups[g].player);
+    qsort(keys, bt->n_groups, sizeof *keys, cmp_u64);
+    arrays_t as;
+    arrays_open(&as, 3);
+    for (size_t g = 0; g < bt->n_groups; g++)
+        if (g == 0 || keys[g] != keys[g - 1])
+            arr_i64(&as.a[0], (int64_t)keys[g]);
+    free(keys);
+    const char *p[3];
+    buf_putc(&as.a[0], '}');
+    p[0] = as.a[0].data;
+    PGresult *r = PQexecParams(c, "SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k", 1, NULL,
+                               p, NULL, NULL, 0);
+    step_t st = check(c, r, "lock");
+    PQclear(r);
+    arrays_free(&as);
+    if (st != STEP_OK)
+        return st;
+
+    arrays_open(&as, 3);
+    for (size_t g = 0; g < bt->n_groups; g++) {
+        arr_i64(&as.a[0], bt->groups[g].gen);
+        arr_day(&as.a[1], bt->groups[g].day);
+        arr_elem(&as.a[2], bt->groups[g].player);
+    }
+    arrays_close(&as, p);
+    r = PQexecParams(c,
+                     "SELECT s.board_gen, s.win - DATE '1970-01-01', s.player_id, s.score, s.achieved_ms, s.metadata"
+                     " FROM standings s JOIN unnest($1::bigint[], $2::date[], $3::text[]) AS u(g, w, p)"
+                     " ON s.board_gen = u.g AND s.win = u.w AND s.player_id = u.p",
+                     3, NULL, p, NULL, NULL, 0);
+    st = check(c, r, "read standings");
+    for (int row = 0; st == STEP_OK && row < PQntuples(r); row++) {
+        int64_t gen = strtoll(PQgetvalue(r, row, 0), NULL, 10);
+        int64_t day = strtoll(PQgetvalue(r, row, 1), NULL, 10);
+        const char *player = PQgetvalue(r, row, 2);
+        for (size_t g = 0; g < bt->n_groups; g++) {
+            group_t *gr = &bt->groups[g];
+            if (gr->gen != gen || gr->day != day || strcmp(gr->player, player) != 0)
+                continue;
+            gr->existed = true;
+            gr->cur.exists = true;
+            gr->cur.value = strtoll(PQgetvalue(r, row, 3), NULL, 10);
+            gr->achieved_ms = strtoll(PQgetvalue(r, row, 4), NULL, 10);
+            gr->stored_md = PQgetisnull(r, row, 5) ? NULL : xstrdup(PQgetvalue(r, row, 5));
+            gr->metadata = gr->stored_md;
+            break;
+        }
+    }
+    PQclear(r);
+    arrays_free(&as);
+    return st;
+}
+
+/* Step 3b: fold each player's submissions in arrival order (pure). */
+static void fold(batch_t *bt)
+{
+    for (size_t a = 0; a < bt->n; a++) {
+        if (bt->group_of[a] < 0)
+            continue;
+        /* Items are visited in arrival order overall, which is arrival order per group too. */
+        write_item_t *it = &bt->items[a];
+        group_t *g = &bt->groups[bt->group_of[a]];
+        score_standing_t next;
+        bool updated;
+        bt->had_prev[a] = g->cur.exists;
+        bt->prev[a] = g->cur.value;
+        if (score_apply(it->board->op, it->board->sort, g->cur, it->score, &next, &updated) == SCORE_OVERFLOW) {
+            item_error(it, 400, "invalid_argument", "score", "the sum would leave the score range");
+            continue;
+        }
+        if (updated) {
+            g->cur = next;
+            g->achieved_ms = it->received_ms;
+            g->metadata = it->metadata;
+            g->changed = true;
+        }
+        bt->applied[a] = true;
+        bt->updated[a] = updated;
+        bt->after[a] = g->cur.value;
+        bt->achieved[a] = g->achieved_ms;
+    }
+}
+
+/* Step 4: one statement writes standings, counters, the log and forgets failed keys. */
+static step_t write_all(PGconn *c, batch_t *bt)
+{
+    arrays_t as;
+    arrays_open(&as, 20);
+    /* standings */
+    for (size_t g = 0; g < bt->n_groups; g++) {
+        group_t *gr = &bt->groups[g];
+        if (!gr->changed)
+            continue;
+        arr_i64(&as.a[0], gr->gen);
+        arr_day(&as.a[1], gr->day);
+        arr_elem(&as.a[2], gr->player);
+        arr_i64(&as.a[3], gr->cur.value);
+        arr_i64(&as.a[4], order_sort_key(gr->board->sort, gr->cur.value));
+        arr_i64(&as.a[5], gr->achieved_ms);
+        arr_elem(&as.a[6], gr->metadata);
+    }
+    /* counters, per (gen, day): groups are sorted so equal windows are adjacent */
+    for (size_t g = 0; g < bt->n_groups;) {
+        size_t h = g;
+        int64_t players = 0, subs = 0;
+        for (; h < bt->n_groups && bt->groups[h].gen == bt->groups[g].gen && bt->groups[h].day == bt->groups[g].day;
+             h++) {
+            players += !bt->groups[h].existed && bt->groups[h].changed;
+            for (size_t i = 0; i < bt->n; i++)
+                subs += bt->group_of[i] == (int)h && bt->applied[i];
+        }
+        if (subs > 0) {
+            arr_i64(&as.a[7], bt->groups[g].gen);
+            arr_day(&as.a[8], bt->groups[g].day);
+            arr_i64(&as.a[9], players);
+            arr_i64(&as.a[10], subs);
+        }
+        g = h;
+    }
+    /* the log */
+    for (size_t i = 0; i < bt->n; i++) {
+        if (!bt->applied[i])
+            continue;
+        write_item_t *it = &bt->items[i];
+        arr_i64(&as.a[11], it->board->gen);
+        arr_day(&as.a[12], it->day);
+        arr_elem(&as.a[13], it->player);
+        arr_i64(&as.a[14], it->score);
+        arr_elem(&as.a[15], it->metadata);
+        arr_elem(&as.a[16], bt->updated[i] ? "t" : "f");
+        arr_i64(&as.a[17], it->received_ms);
+    }
+    /* keys of failed items are not remembered */
+    for (size_t i = 0; i < bt->n; i++) {
+        if (bt->key_new[i] && !bt->applied[i]) {
+            arr_i64(&as.a[18], bt->items[i].board->gen);
+            arr_elem(&as.a[19], bt->items[i].idem_key);
+        }
+    }
+    const char *p[20];
+    arrays_close(&as, p);
+    PGresult *r = PQexecParams(
+        c,
+        "WITH st AS (INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, metadata, version)"
+        "  SELECT g, w, p, sc, sk, ms, md, nextval('standing_version')"
+        "  FROM unnest($1::bigint[], $2::date[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[])"
+        "  AS u(g, w, p, sc, sk, ms, md)"
+        "  ON CONFLICT (board_gen, win, player_id) DO UPDATE SET score = EXCLUDED.score, sort_key = EXCLUDED.sort_key,"
+        "  achieved_ms = EXCLUDED.achieved_ms, metadata = EXCLUDED.metadata, version = EXCLUDED.version"
+        "  RETURNING board_gen, win, player_id, version),"
+        " cnt AS (INSERT INTO window_counts (board_gen, win, players, submissions)"
+        "  SELECT * FROM unnest($8::bigint[], $9::date[], $10::bigint[], $11::bigint[])"
+        "  ON CONFLICT (board_gen, win) DO UPDATE SET players = window_counts.players + EXCLUDED.players,"
+        "  submissions = window_counts.submissions + EXCLUDED.submissions),"
+        " log AS (INSERT INTO submissions (board_gen, win, player_id, score, metadata, updated, received_at)"
+        "  SELECT g, w, p, sc, md, up, timestamptz 'epoch' + ms * interval '1 millisecond'"
+        "  FROM unnest($12::bigint[], $13::date[], $14::text[], $15::bigint[], $16::text[], $17::boolean[],"
+        "  $18::bigint[]) AS u(g, w, p, sc, md, up, ms)),"
+        " kd AS (DELETE FROM idempotency_keys WHERE (board_gen, key) IN"
+        "  (SELECT * FROM unnest($19::bigint[], $20::text[])))"
+        " SELECT board_gen, win - DATE '1970-01-01', player_id, version FROM st",
+        20, NULL, p, NULL, NULL, 0);
+    step_t st = check(c, r, "write");
+    for (int row = 0; st == STEP_OK && row < PQntuples(r); row++) {
+        int64_t gen = strtoll(PQgetvalue(r, row, 0), NULL, 10);
+        int64_t day = strtoll(PQgetvalue(r, row, 1), NULL, 10);
+        const char *player = PQgetvalue(r, row, 2);
+        for (size_t g = 0; g < bt->n_groups; g++) {
+            group_t *gr = &bt->groups[g];
+            if (gr->gen == gen && gr->day == day && strcmp(gr->player, player) == 0)
+                gr->version = strtoll(PQgetvalue(r, row, 3), NULL, 10);
+        }
+    }
+    PQclear(r);
+    arrays_free(&as);
+    return st;
+}
+
+static step_t simple(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    step_t st = check(c, r, sql);
+    PQclear(r);
+    return st;
+}
+
+/* ---------------------------------------------------------------- after the commit */
+
+/* Ranks of every group: from Redis where the window is loaded, else from PostgreSQL. */
+static void rank_groups(writer_t *w, PGconn *c, batch_t *bt)
+{
+    redisContext *rc = redis_acquire(w->redis);
+    for (size_t g = 0; g < bt->n_groups;) {
+        size_t h = g;
+        while (h < bt->n_groups && bt->groups[h].gen == bt->groups[g].gen && bt->groups[h].day == bt->groups[g].day)
+            h++;
+        size_t n = h - g;
+        bool ranked = false;
+        if (rc) {
+            rb_change_t *ch = xcalloc(n, sizeof *ch);
+            size_t k = 0;
+            for (size_t x = g; x < h; x++) {
+                group_t *gr = &bt->groups[x];
+                ch[k].player = gr->player;
+                ch[k].sort_key = order_sort_key(gr->board->sort, gr->cur.value);
+                ch[k].achieved_ms = gr->achieved_ms;
+                ch[k].metadata = gr->metadata;
+                /* Unchanged standings are re-sent with version 0: never applied, but ranked. */
+                ch[k].version = gr->changed ? gr->version : 0;
+                k++;
+            }
+            int64_t *ranks = xcalloc(n, sizeof *ranks);
+            int64_t total = 0;
+            bool ready = false;
+            rb_status_t st = rb_apply(rc, bt->groups[g].gen, bt->groups[g].day, ch, n, ranks, &total, &ready);
+            if (st != RB_OK) {
+                redis_release(w->redis, rc, true);
+                rc = NULL;
+            } else if (ready) {
+                bool all = true;
+                for (size_t x = 0; x < n; x++)
+                    all = all && ranks[x] > 0;
+                if (all) {
+                    for (size_t x = 0; x < n; x++)
+                        bt->groups[g + x].rank = ranks[x];
+                    ranked = true;
+                }
+            } else if (w->rebuilder) {
+                rebuilder_request(w->rebuilder, bt->groups[g].board, bt->groups[g].day);
+            }
+            free(ranks);
+            free(ch);
+        }
+        if (!ranked) {
+            const char **ids = xcalloc(n, sizeof *ids);
+            for (size_t x = 0; x < n; x++)
+                ids[x] = bt->groups[g + x].player;
+            entries_t e;
+            entries_init(&e);
+            if (q_players(c, bt->groups[g].board, bt->groups[g].day, ids, n, &e) == Q_OK) {
+                for (size_t x = 0; x < n; x++)
+                    for (size_t y = 0; y < e.n; y++)
+                        if (strcmp(e.items[y].player, bt->groups[g + x].player) == 0)
+                            bt->groups[g + x].rank = e.items[y].rank;
+            }
+            entries_clear(&e);
+            free(ids);
+        }
+        g = h;
+    }
+    if (rc)
+        redis_release(w->redis, rc, false);
+}
+
+static char *render(const write_item_t *it, const batch_t *bt, size_t i, int64_t rank)
+{
+    buf_t b;
+    buf_init(&b);
+    char day[11], at[25];
+    window_format_day(it->day, day);
+    window_format_ms(bt->achieved[i], at);
+    buf_puts(&b, "{\"board\":");
+    buf_json_str(&b, it->board->id, strlen(it->board->id));
+    buf_printf(&b, ",\"window\":\"%s\",\"player_id\":", day);
+    buf_json_str(&b, it->player, strlen(it->player));
+    buf_printf(&b, ",\"score\":%" PRId64 ",\"previous_score\":", bt->after[i]);
+    if (bt->had_prev[i])
+        buf_i64(&b, bt->prev[i]);
+    else
+        buf_puts(&b, "null");
+    buf_printf(&b, ",\"rank\":%" PRId64 ",\"achieved_at\":\"%s\",\"updated\":%s}", rank, at,
+               bt->updated[i] ? "true" : "false");
+    return buf_steal(&b, NULL);
+}
+
+static void remember_responses(PGconn *c, batch_t *bt)
+{
+    arrays_t as;
+    arrays_open(&as, 3);
+    size_t k = 0;
+    for (size_t i = 0; i < bt->n; i++) {
+        if (!bt->key_new[i] || !bt->applied[i])
+            continue;
+        arr_i64(&as.a[0], bt->items[i].board->gen);
+        arr_elem(&as.a[1], bt->items[i].idem_key);
+        arr_elem(&as.a[2], bt->items[i].response);
+        k++;
+    }
+    const char *p[3];
+    arrays_close(&as, p);
+    if (k > 0) {
+        PGresult *r = PQexecParams(c,
+                                   "UPDATE idempotency_keys k SET response = u.r"
+                                   " FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(g, key, r)"
+                                   " WHERE k.board_gen = u.g AND k.key = u.key",
+                                   3, NULL, p, NULL, NULL, 0);
+        check(c, r, "remember responses");
+        PQclear(r);
+    }
+    arrays_free(&as);
+}
+
+void writer_submit(writer_t *w, write_item_t *items, size_t n)
+{
+    PGconn *c = pg_pool_acquire(w->primary, 2000);
+    if (!c) {
+        for (size_t i = 0; i < n; i++)
+            if (items[i].status == 0)
+                item_error(&items[i], 503, "unavailable", NULL, "the primary database is unavailable");
+        return;
+    }
+    batch_t bt;
+    batch_init(&bt, items, n);
+    step_t st = STEP_FAIL;
+    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        batch_reset(&bt);
+        st = simple(c, "BEGIN");
+        if (st == STEP_OK)
+            st = claim_keys(c, &bt);
+        if (st == STEP_OK)
+            st = lock_and_read(c, &bt);
+        if (st == STEP_OK) {
+            fold(&bt);
+            st = write_all(c, &bt);
+        }
+        if (st == STEP_OK)
+            st = simple(c, "COMMIT");
+        if (st == STEP_OK)
+            break;
+        PGresult *r = PQexec(c, "ROLLBACK");
+        PQclear(r);
+        if (st != STEP_RETRY || PQstatus(c) != CONNECTION_OK)
+            break;
+    }
+    if (st != STEP_OK) {
+        bool down = PQstatus(c) != CONNECTION_OK;
+        for (size_t i = 0; i < n; i++) {
+            if (items[i].status == 200 && bt.replay[i])
+                continue;
+            if (items[i].status == 0 || items[i].status == 200 || bt.applied[i]) {
+                free(items[i].response);
+                items[i].response = NULL;
+                item_error(&items[i], down ? 503 : 500, down ? "unavailable" : "internal", NULL,
+                           down ? "the primary database is unavailable" : "the submission could not be stored");
+            }
+        }
+        batch_free(&bt);
+        pg_pool_release(w->primary, c, down);
+        return;
+    }
+
+    rank_groups(w, c, &bt);
+    for (size_t i = 0; i < n; i++) {
+        if (!bt.applied[i])
+            continue;
+        items[i].status = 200;
+        items[i].response = render(&items[i], &bt, i, bt.groups[bt.group_of[i]].rank);
+    }
+    /* Duplicated keys inside the batch answer like their first occurrence. */
+    for (size_t i = 0; i < n; i++) {
+        int j = bt.dup_of[i];
+        if (j < 0 || items[i].status != 0)
+            continue;
+        if (strcmp(items[j].request, items[i].request) != 0)
+            item_error(&items[i], 409, "conflict", NULL, "idempotency key was used with a different request");
+        else if (items[j].status == 200)
+            items[i].status = 200, items[i].response = xstrdup(items[j].response);
+        else
+            item_error(&items[i], items[j].status, items[j].err_code, items[j].err_field, items[j].err_message);
+    }
+    remember_responses(c, &bt);
+    batch_free(&bt);
+    pg_pool_release(w->primary, c, false);
+}

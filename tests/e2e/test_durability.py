@@ -1,0 +1,172 @@
+"""
+tests/e2e/test_durability.py — an acknowledged score is never lost.
+
+(a) Several threads submit to a `latest` board, each player id used once;
+    rankd is killed with SIGKILL in the middle of the load. Every submission
+    that was answered 200 must be in PostgreSQL, in `standings` and in
+    `submissions`.
+(b) The same load, ended by SIGTERM: requests in flight are answered (none of
+    them is dropped), every 200 is durable, and rankd exits 0 within 10 s.
+"""
+
+import os
+import signal
+import threading
+import time
+
+from conftest import ADMIN_KEY, WRITE_KEY, create_board, unique
+
+LOAD_THREADS = 4
+BATCH_SIZE = 25
+
+
+class Load:
+    """Submitting threads; each records what it sent and what came back."""
+
+    def __init__(self, inst, board):
+        self.inst = inst
+        self.board = board
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.acked = []        # (player, score) answered 200
+        self.statuses = []     # non-200 responses (description)
+        self.failures = []     # (t_sent, t_failed, error) transport failures
+        self.threads = []
+
+    def _record(self, acked=None, status=None, failure=None):
+        with self.lock:
+            if acked:
+                self.acked.extend(acked)
+            if status:
+                self.statuses.append(status)
+            if failure:
+                self.failures.append(failure)
+
+    def single(self, n):
+        c = self.inst.client(WRITE_KEY)
+        seq = 0
+        try:
+            while not self.stop.is_set():
+                pid = "t%d-%06d" % (n, seq)
+                score = n * 1000000 + seq
+                seq += 1
+                t_sent = time.time()
+                try:
+                    r = c.post("/v1/leaderboards/%s/scores" % self.board,
+                               json_body={"player_id": pid, "score": score})
+                except Exception as e:  # noqa: BLE001 — any transport error ends this thread
+                    self._record(failure=(t_sent, time.time(), repr(e)))
+                    return
+                if r.status == 200:
+                    res = r.json()
+                    assert res["player_id"] == pid and res["score"] == score, res
+                    self._record(acked=[(pid, score)])
+                else:
+                    self._record(status=r.describe())
+        finally:
+            c.close()
+
+    def batches(self, n):
+        c = self.inst.client(WRITE_KEY)
+        seq = 0
+        try:
+            while not self.stop.is_set():
+                items = []
+                for _ in range(BATCH_SIZE):
+                    items.append({"board": self.board, "player_id": "b%d-%06d" % (n, seq), "score": -seq})
+                    seq += 1
+                t_sent = time.time()
+                try:
+                    r = c.post("/v1/scores:batch", json_body={"scores": items})
+                except Exception as e:  # noqa: BLE001
+                    self._record(failure=(t_sent, time.time(), repr(e)))
+                    return
+                if r.status == 200:
+                    results = r.json()["results"]
+                    ok = []
+                    for it, res in zip(items, results):
+                        if "error" in res:
+                            self._record(status="batch item error: %r" % (res,))
+                        else:
+                            ok.append((it["player_id"], it["score"]))
+                    self._record(acked=ok)
+                else:
+                    self._record(status=r.describe())
+        finally:
+            c.close()
+
+    def start(self):
+        for n in range(LOAD_THREADS):
+            self.threads.append(threading.Thread(target=self.single, args=(n,), daemon=True))
+        self.threads.append(threading.Thread(target=self.batches, args=(LOAD_THREADS,), daemon=True))
+        for t in self.threads:
+            t.start()
+
+    def finish(self, timeout=30):
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout)
+        assert not any(t.is_alive() for t in self.threads), "load threads hang"
+
+
+def check_durable(db, board, acked):
+    standings = dict(db.board_standings(board))
+    subs = set(db.board_submissions(board))
+    missing_st = [(p, s) for p, s in acked if standings.get(p) != s]
+    missing_sub = [(p, s) for p, s in acked if (p, s) not in subs]
+    assert not missing_st, "%d acknowledged submissions missing from standings, e.g. %r" % (
+        len(missing_st), missing_st[:5])
+    assert not missing_sub, "%d acknowledged submissions missing from submissions, e.g. %r" % (
+        len(missing_sub), missing_sub[:5])
+
+
+def test_sigkill_loses_no_acknowledged_write(rankd_factory, db):
+    inst = rankd_factory()
+    c = inst.client(ADMIN_KEY)
+    board = create_board(c, unique("dur-kill"), operator="latest")["id"]
+    c.close()
+    load = Load(inst, board)
+    load.start()
+    time.sleep(1.5)
+    n_before_kill = len(load.acked)
+    os.kill(inst.proc.pid, signal.SIGKILL)
+    inst.proc.wait(10)
+    inst.stop_signal = signal.SIGKILL
+    time.sleep(0.5)
+    load.finish()
+    assert n_before_kill > 0, "no submission was acknowledged in 1.5 s of load"
+    assert not load.statuses, "non-200 answers under load: %r" % load.statuses[:5]
+    check_durable(db, board, load.acked)
+
+
+def test_sigterm_drains_in_flight_requests(rankd_factory, db):
+    inst = rankd_factory()
+    c = inst.client(ADMIN_KEY)
+    board = create_board(c, unique("dur-term"), operator="latest")["id"]
+    c.close()
+    load = Load(inst, board)
+    load.start()
+    time.sleep(1.0)
+    t_term = time.time()
+    os.kill(inst.proc.pid, signal.SIGTERM)
+    inst.stop_signal = signal.SIGTERM
+    exited = True
+    try:
+        inst.proc.wait(10)
+    except Exception:  # noqa: BLE001
+        exited = False
+    t_exit = time.time()
+    load.finish()
+    if not exited:
+        inst.stop(signal.SIGKILL)
+    assert exited, "rankd did not exit within 10 s of SIGTERM"
+    assert inst.proc.returncode == 0, "rankd exited %s after SIGTERM; stderr:\n%s" % (
+        inst.proc.returncode, inst.stderr_tail())
+    assert t_exit - t_term <= 10.5
+    assert load.acked, "nothing was acknowledged before SIGTERM"
+    bad = [s for s in load.statuses if " -> 5" in s and " -> 503" not in s]
+    assert not bad, "server errors while draining: %r" % bad[:5]
+    # A request sent well before SIGTERM was in flight when it came: it must be answered.
+    dropped = [f for f in load.failures if f[0] < t_term - 0.2]
+    assert not dropped, "in-flight requests dropped on SIGTERM: %r" % dropped[:5]
+    check_durable(db, board, load.acked)

@@ -1,0 +1,300 @@
+"""
+tests/e2e/test_oracle.py — the ranking oracle.
+
+For every sort × operator, a few thousand random submissions over ~300 players
+(small score range, so many ties; a few values at ±(2^53-1)) go to a fresh
+board, mostly through /v1/scores:batch, some one by one. A Python model applies
+the same operators; its standings are (score, achieved_at, player_id) where
+achieved_at is the server's receive time reported by each result that updated
+the standing. Then every way of reading ranks must agree with the model:
+each player's standing, offset pages, next/prev cursors, around-me, ids=,
+totals. Each combination runs with Redis, without Redis, and with Redis
+stopped halfway (reads and writes must go on from PostgreSQL).
+
+RANKD_ORACLE_SUBMISSIONS sets the number of submissions per board (default 3000);
+RANKD_ORACLE_SEED fixes the random seed.
+"""
+
+import hashlib
+import json
+import math
+import os
+import random
+import urllib.parse
+
+import pytest
+
+from conftest import (READ_KEY, SCORE_MAX, SCORE_MIN, WRITE_KEY, assert_error, create_board, parse_ts,
+                      run_cli, unique)
+
+N_SUBMISSIONS = int(os.environ.get("RANKD_ORACLE_SUBMISSIONS", "3000"))
+N_PLAYERS = int(os.environ.get("RANKD_ORACLE_PLAYERS", "300"))
+SEED = os.environ.get("RANKD_ORACLE_SEED", "")
+
+SPECIAL_IDS = ["A", "a", "Z", "z", "0", "9", "_", "-", "a.b", "a:b", "a@b", "..x", "x..", "x" * 64, "X" * 64,
+               "a-b_c.d:e@f", "p001.", "P001", ":", "@", "._", "-.", "aa", "aA", "Aa", "a0", "a_",
+               "a-", "a."]
+
+
+def q(s):
+    return urllib.parse.quote(s, safe="")
+
+
+class Model:
+    def __init__(self, sort, op):
+        self.sort = sort
+        self.op = op
+        self.st = {}  # player -> (score, achieved_ms, achieved_str, metadata or None)
+
+    def better(self, s, v):
+        return s > v if self.sort == "desc" else s < v
+
+    def expect(self, pid, s):
+        """(new score, updated) or None when the submission must be refused."""
+        cur = self.st.get(pid)
+        v = cur[0] if cur else None
+        if self.op == "best":
+            if v is None or self.better(s, v):
+                return s, True
+            return v, False
+        if self.op == "latest":
+            return s, (v is None or s != v)
+        n = (v or 0) + s
+        if n > SCORE_MAX or n < SCORE_MIN:
+            return None
+        return n, (v is None or s != 0)
+
+    def previous(self, pid):
+        cur = self.st.get(pid)
+        return cur[0] if cur else None
+
+    def apply(self, pid, new, achieved, metadata):
+        self.st[pid] = (new, parse_ts(achieved), achieved, metadata)
+
+    def sort_key(self, pid):
+        s, a, _, _ = self.st[pid]
+        return (-s if self.sort == "desc" else s, a, pid.encode())
+
+    def ordered(self):
+        order = sorted(self.st, key=self.sort_key)
+        return [(i + 1, p, self.st[p][0], self.st[p][2], self.st[p][3]) for i, p in enumerate(order)]
+
+
+def entry_tuple(e):
+    if "metadata" in e:
+        assert e["metadata"] is not None, "metadata present but null: %r" % e
+    return (e["rank"], e["player_id"], e["score"], e["achieved_at"], e.get("metadata"))
+
+
+def gen_score(rng, op):
+    r = rng.random()
+    if r < 0.02:
+        return rng.choice([SCORE_MAX, SCORE_MIN, SCORE_MAX - 1, SCORE_MIN + 1])
+    if r < 0.04:
+        big = SCORE_MAX - rng.randint(0, 3)
+        return big if rng.random() < 0.5 else -big
+    if op == "sum":
+        return rng.randint(-3, 3)
+    return rng.randint(-4, 4)
+
+
+def check_result(model, pid, s, md, res, board, where):
+    exp = model.expect(pid, s)
+    if exp is None:
+        assert "error" in res, "%s: %s += %d must overflow, got %r" % (where, pid, s, res)
+        assert res["error"].get("code") == "invalid_argument" and res["error"].get("field") == "score", res
+        return
+    assert "error" not in res, "%s: unexpected error for %s score %d: %r" % (where, pid, s, res)
+    new, upd = exp
+    assert res["board"] == board and res["player_id"] == pid and res["window"] == "1970-01-01", res
+    assert res["previous_score"] == model.previous(pid), (where, pid, s, res, model.st.get(pid))
+    assert res["score"] == new, (where, pid, s, res, model.st.get(pid))
+    assert res["updated"] is upd, (where, pid, s, res, model.st.get(pid))
+    if upd:
+        model.apply(pid, new, res["achieved_at"], md)
+
+
+def submit_all(c, board, model, players, subs, rng, label):
+    """Send `subs` (list of (pid, score, metadata)) in batches and singles; check each result."""
+    i = 0
+    while i < len(subs):
+        if rng.random() < 0.1:
+            n = rng.randint(1, 20)
+            for pid, s, md in subs[i:i + n]:
+                body = {"player_id": pid, "score": s}
+                if md is not None:
+                    body["metadata"] = md
+                r = c.post("/v1/leaderboards/%s/scores" % board, json_body=body, key=WRITE_KEY)
+                exp = model.expect(pid, s)
+                if exp is None:
+                    assert_error(r, 400, field="score")
+                    continue
+                assert r.status == 200, "%s single submit: %s" % (label, r.describe())
+                res = r.json()
+                check_result(model, pid, s, md, res, board, label + " single")
+                ordered = model.ordered()
+                rank = next(x[0] for x in ordered if x[1] == pid)
+                assert res["rank"] == rank, "%s: rank in the submit result %r, model %d" % (label, res, rank)
+            i += n
+        else:
+            n = rng.randint(50, 1000)
+            chunk = subs[i:i + n]
+            items = []
+            for pid, s, md in chunk:
+                it = {"board": board, "player_id": pid, "score": s}
+                if md is not None:
+                    it["metadata"] = md
+                items.append(it)
+            r = c.post("/v1/scores:batch", json_body={"scores": items}, key=WRITE_KEY)
+            assert r.status == 200, "%s batch: %s" % (label, r.describe())
+            results = r.json()["results"]
+            assert len(results) == len(chunk)
+            for (pid, s, md), res in zip(chunk, results):
+                check_result(model, pid, s, md, res, board, label + " batch")
+            i += n
+
+
+def verify_reads(c, board, model, players, absent, rng):
+    ordered = model.ordered()
+    total = len(ordered)
+    by_pid = {x[1]: x for x in ordered}
+    assert total > 0
+
+    def get(path):
+        r = c.get(path)
+        assert r.status == 200, r.describe()
+        return r.json()
+
+    b = get("/v1/leaderboards/" + board)
+    assert b["players"] == total, ("board players", b["players"], total)
+
+    # Every player's standing.
+    for pid in players:
+        r = c.get("/v1/leaderboards/%s/players/%s" % (board, q(pid)))
+        if pid not in by_pid:
+            assert_error(r, 404, field="player_id")
+            continue
+        assert r.status == 200, r.describe()
+        s = r.json()
+        assert entry_tuple(s) == by_pid[pid], ("player", pid, s, by_pid[pid])
+        assert s["total"] == total and s["board"] == board
+        tp = math.ceil(s["rank"] * 10000 / total) / 100
+        assert abs(s["top_percent"] - tp) < 1e-9, (s, tp)
+    for pid in absent:
+        assert_error(c.get("/v1/leaderboards/%s/players/%s" % (board, q(pid))), 404, field="player_id")
+
+    # Offset pages.
+    for limit in (37, 1000):
+        for off in range(0, total, limit):
+            p = get("/v1/leaderboards/%s/entries?limit=%d&offset=%d" % (board, limit, off))
+            assert p["total"] == total
+            assert [entry_tuple(e) for e in p["entries"]] == ordered[off:off + limit], ("offset", limit, off)
+            assert (p["prev_cursor"] is None) == (off == 0), ("prev_cursor", off, p["prev_cursor"])
+            assert (p["next_cursor"] is None) == (off + limit >= total), ("next_cursor", off, p["next_cursor"])
+
+    # Forward with next_cursor, then back with prev_cursor.
+    limit = 50
+    p = get("/v1/leaderboards/%s/entries?limit=%d" % (board, limit))
+    pages = [p]
+    seen = [entry_tuple(e) for e in p["entries"]]
+    while p["next_cursor"] is not None:
+        assert len(pages) < total + 2, "next_cursor does not end"
+        p = get("/v1/leaderboards/%s/entries?limit=%d&cursor=%s" % (board, limit, q(p["next_cursor"])))
+        assert p["total"] == total
+        assert p["prev_cursor"] is not None
+        start = len(seen)
+        assert [entry_tuple(e) for e in p["entries"]] == ordered[start:start + limit], ("cursor page", start)
+        seen += [entry_tuple(e) for e in p["entries"]]
+        pages.append(p)
+    assert seen == ordered, "following next_cursor does not visit the board in order"
+    start = limit * (len(pages) - 1)
+    p = pages[-1]
+    while p["prev_cursor"] is not None:
+        p = get("/v1/leaderboards/%s/entries?limit=%d&cursor=%s" % (board, limit, q(p["prev_cursor"])))
+        new_start = max(0, start - limit)
+        assert [entry_tuple(e) for e in p["entries"]] == ordered[new_start:start], ("prev page", start)
+        assert p["next_cursor"] is not None
+        start = new_start
+    assert start == 0, "prev_cursor ended before the first page"
+
+    # A cursor from an offset page in the middle, with another limit.
+    if total > 60:
+        mid = get("/v1/leaderboards/%s/entries?limit=20&offset=40" % board)
+        nxt = get("/v1/leaderboards/%s/entries?limit=7&cursor=%s" % (board, q(mid["next_cursor"])))
+        assert [entry_tuple(e) for e in nxt["entries"]] == ordered[60:67]
+        prv = get("/v1/leaderboards/%s/entries?limit=7&cursor=%s" % (board, q(mid["prev_cursor"])))
+        assert [entry_tuple(e) for e in prv["entries"]] == ordered[33:40]
+
+    # Around me.
+    sample = {ordered[0][1], ordered[-1][1], ordered[total // 2][1]}
+    sample |= set(rng.sample([x[1] for x in ordered], min(40, total)))
+    for pid in sorted(sample):
+        before = rng.choice([0, 1, 5, 17, 100])
+        after = rng.choice([0, 2, 5, 33, 100])
+        a = get("/v1/leaderboards/%s/players/%s/around?before=%d&after=%d" % (board, q(pid), before, after))
+        r = by_pid[pid][0]
+        want = ordered[max(0, r - 1 - before):r + after]
+        assert [entry_tuple(e) for e in a["entries"]] == want, ("around", pid, before, after)
+        assert a["total"] == total and a["board"] == board
+
+    # Friends: ids=.
+    pool = players + absent
+    for _ in range(20):
+        group = rng.sample(pool, rng.randint(1, min(100, len(pool))))
+        listed = group + rng.sample(group, min(3, len(group)))  # duplicates fold
+        rng.shuffle(listed)
+        f = get("/v1/leaderboards/%s/players?ids=%s" % (board, ",".join(q(x) for x in listed)))
+        want = sorted((by_pid[x] for x in set(group) if x in by_pid), key=lambda t: t[0])
+        assert [entry_tuple(e) for e in f["entries"]] == want, ("ids", group)
+        assert f["total"] == total
+
+
+@pytest.mark.parametrize("mode", ["redis", "no_redis", "redis_stopped"])
+@pytest.mark.parametrize("operator", ["best", "latest", "sum"])
+@pytest.mark.parametrize("sort", ["desc", "asc"])
+def test_oracle(sort, operator, mode, rankd_factory, request):
+    seed = SEED or hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:12]
+    rng = random.Random(seed)
+    priv = None
+    if mode == "redis":
+        inst = rankd_factory(redis=True)
+    elif mode == "no_redis":
+        inst = rankd_factory(redis=False)
+    else:
+        priv = request.getfixturevalue("private_redis")
+        inst = rankd_factory(redis=priv.url(0))
+    c = inst.client(READ_KEY)
+    admin = inst.client(None)
+    try:
+        board = create_board(admin, unique("or-%s-%s" % (sort, operator)), sort=sort, operator=operator)["id"]
+        players = ["p%03d" % i for i in range(max(0, N_PLAYERS - len(SPECIAL_IDS)))] + SPECIAL_IDS
+        absent = ["never-%d" % i for i in range(10)]
+        model = Model(sort, operator)
+        subs = []
+        for _ in range(N_SUBMISSIONS):
+            pid = rng.choice(players)
+            md = None
+            if rng.random() < 0.2:
+                md = {"lvl": rng.randint(1, 50), "tag": rng.choice(["x", "yy", "z z"])}
+            subs.append((pid, gen_score(rng, operator), md))
+        label = "seed %s %s/%s/%s" % (seed, sort, operator, mode)
+        if mode == "redis_stopped":
+            half = len(subs) // 2
+            submit_all(c, board, model, players, subs[:half], rng, label + " (redis up)")
+            priv.stop()
+            submit_all(c, board, model, players, subs[half:], rng, label + " (redis stopped)")
+            r = c.get("/readyz")
+            assert r.status == 200, "readyz with Redis down: " + r.describe()
+            deps = r.json().get("dependencies", {})
+            assert deps.get("redis") != "ok" and deps.get("postgres_primary") == "ok", r.json()
+        else:
+            submit_all(c, board, model, players, subs, rng, label)
+        verify_reads(c, board, model, players, absent, rng)
+        if mode == "redis":
+            v = run_cli(["verify", "--board", board], inst.config_path, env=inst.env)
+            assert v.returncode == 0, "rankd verify: exit %d\n%s\n%s" % (v.returncode, v.stdout[-3000:],
+                                                                        v.stderr[-3000:])
+        assert inst.alive, "rankd died:\n" + inst.stderr_tail()
+    finally:
+        c.close()
+        admin.close()

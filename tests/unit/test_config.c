@@ -1,0 +1,977 @@
+/*
+ * tests/unit/test_config.c — unit tests of config/config.c and core/board.c.
+ *
+ * Each test writes its YAML into a private mkdtemp() folder, loads it with
+ * the RANKD_* environment cleared (then set as the test needs), and reads
+ * the errors config_load printed through an open_memstream() stream, so
+ * messages and their file:line:column are checked exactly. The shipped
+ * config/rankd.yaml and config/rankd.example.yaml are loaded too (meson runs
+ * the tests from the project root).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "core/board.h"
+
+static const char *const env_vars[] = {
+    "RANKD_LISTEN", "RANKD_WORKER_THREADS", "RANKD_LOG_LEVEL", "RANKD_BODY_LIMIT",
+    "RANKD_BATCH_BODY_LIMIT", "RANKD_CORS_ORIGINS", "RANKD_POSTGRES_PRIMARY",
+    "RANKD_POSTGRES_REPLICAS", "RANKD_REDIS_URL", "RANKD_PUBLIC_READS", "RANKD_CURSOR_SECRET",
+    "RANKD_METRICS_AUTH", "RANKD_ADMIN_KEY", "RANKD_WRITE_KEY", "RANKD_READ_KEY",
+};
+
+typedef struct {
+    char dir[64];
+    char path[128];
+    char *errs;   /* what the last load printed */
+    size_t errs_len;
+} fixture_t;
+
+static int group_setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return -1;
+    snprintf(f->dir, sizeof f->dir, "/tmp/rankd-test-config-XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    snprintf(f->path, sizeof f->path, "%s/rankd.yaml", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    fixture_t *f = *state;
+    unlink(f->path);
+    rmdir(f->dir);
+    free(f->errs);
+    free(f);
+    return 0;
+}
+
+/* Every test starts from an empty RANKD_* environment. */
+static int test_setup(void **state)
+{
+    fixture_t *f = *state;
+    for (size_t i = 0; i < sizeof env_vars / sizeof env_vars[0]; i++)
+        unsetenv(env_vars[i]);
+    free(f->errs);
+    f->errs = NULL;
+    return 0;
+}
+
+static rankd_config_t *load_path(fixture_t *f, const char *path)
+{
+    free(f->errs);
+    f->errs = NULL;
+    FILE *errs = open_memstream(&f->errs, &f->errs_len);
+    assert_non_null(errs);
+    rankd_config_t *cfg = config_load(path, errs);
+    fclose(errs);
+    return cfg;
+}
+
+/* Write `yaml` (may hold NUL bytes when len is given) and load it. */
+static rankd_config_t *load_n(void **state, const char *yaml, size_t len)
+{
+    fixture_t *f = *state;
+    FILE *out = fopen(f->path, "wb");
+    assert_non_null(out);
+    assert_int_equal(fwrite(yaml, 1, len, out), len);
+    fclose(out);
+    return load_path(f, f->path);
+}
+
+static rankd_config_t *load(void **state, const char *yaml)
+{
+    return load_n(state, yaml, strlen(yaml));
+}
+
+#define PRIMARY "postgres:\n  primary: \"host=127.0.0.1 dbname=rankd\"\n"
+/* Two lines that keep line numbers as with PRIMARY, when the primary comes from the environment. */
+#define TWO_LINES "# postgres.primary comes from\n# RANKD_POSTGRES_PRIMARY here\n"
+
+/* The file loads; anything printed is a failure. */
+static rankd_config_t *load_ok(void **state, const char *yaml)
+{
+    fixture_t *f = *state;
+    rankd_config_t *cfg = load(state, yaml);
+    if (cfg == NULL || f->errs_len != 0)
+        fail_msg("unexpected errors:\n%s", f->errs);
+    return cfg;
+}
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* The load failed and printed `msg` (a leading "@" stands for the file's path). */
+static void expect_error(void **state, const char *msg)
+{
+    fixture_t *f = *state;
+    char want[512];
+    if (msg[0] == '@')
+        snprintf(want, sizeof want, "%s%s", f->path, msg + 1);
+    else
+        snprintf(want, sizeof want, "%s", msg);
+    if (f->errs == NULL || strstr(f->errs, want) == NULL)
+        fail_msg("expected error\n  %s\ngot\n%s", want, f->errs ? f->errs : "(nothing)");
+}
+
+/* A file with one error: it fails, and prints exactly `msg` and nothing else. */
+static void expect_only_error(void **state, const char *yaml, const char *msg)
+{
+    fixture_t *f = *state;
+    rankd_config_t *cfg = load(state, yaml);
+    if (cfg != NULL)
+        fail_msg("loaded, expected: %s\n--- yaml:\n%s", msg, yaml);
+    expect_error(state, msg);
+    if (count_lines(f->errs) != 1)
+        fail_msg("expected one error, got\n%s", f->errs);
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void test_board_names(void **state)
+{
+    (void)state;
+    board_sort_t s;
+    board_op_t o;
+    board_reset_t r;
+
+    assert_true(board_sort_parse("desc", &s) && s == SORT_DESC);
+    assert_true(board_sort_parse("asc", &s) && s == SORT_ASC);
+    assert_false(board_sort_parse("Desc", &s));
+    assert_false(board_sort_parse("", &s));
+    assert_false(board_sort_parse(NULL, &s));
+    assert_true(board_op_parse("best", &o) && o == OP_BEST);
+    assert_true(board_op_parse("latest", &o) && o == OP_LATEST);
+    assert_true(board_op_parse("sum", &o) && o == OP_SUM);
+    assert_false(board_op_parse("max", &o));
+    assert_true(board_reset_parse("none", &r) && r == RESET_NONE);
+    assert_true(board_reset_parse("daily", &r) && r == RESET_DAILY);
+    assert_true(board_reset_parse("weekly", &r) && r == RESET_WEEKLY);
+    assert_true(board_reset_parse("monthly", &r) && r == RESET_MONTHLY);
+    assert_false(board_reset_parse("weekly ", &r));
+
+    assert_string_equal(board_sort_name(SORT_DESC), "desc");
+    assert_string_equal(board_sort_name(SORT_ASC), "asc");
+    assert_string_equal(board_op_name(OP_BEST), "best");
+    assert_string_equal(board_op_name(OP_LATEST), "latest");
+    assert_string_equal(board_op_name(OP_SUM), "sum");
+    assert_string_equal(board_reset_name(RESET_NONE), "none");
+    assert_string_equal(board_reset_name(RESET_DAILY), "daily");
+    assert_string_equal(board_reset_name(RESET_WEEKLY), "weekly");
+    assert_string_equal(board_reset_name(RESET_MONTHLY), "monthly");
+    assert_string_equal(board_reset_name((board_reset_t)42), "?");
+    assert_string_equal(board_sort_name((board_sort_t)-1), "?");
+    assert_string_equal(board_op_name((board_op_t)3), "?");
+}
+
+static void test_defaults(void **state)
+{
+    fixture_t *f = *state;
+    rankd_config_t *cfg = load_ok(state, PRIMARY);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    assert_string_equal(cfg->path, f->path);
+    assert_string_equal(cfg->listen_host, "127.0.0.1");
+    assert_int_equal(cfg->listen_port, 8080);
+    assert_int_equal(cfg->worker_threads, cpus < 1 ? 1 : cpus > 64 ? 64 : cpus);
+    assert_int_equal(cfg->log_level, LOG_INFO);
+    assert_int_equal(cfg->body_limit, 65536);
+    assert_int_equal(cfg->batch_body_limit, 2097152);
+    assert_int_equal(cfg->connection_timeout_s, 30);
+    assert_int_equal(cfg->cache_max_age, 1);
+    assert_int_equal(cfg->n_cors_origins, 1);
+    assert_string_equal(cfg->cors_origins[0], "*");
+    assert_string_equal(cfg->pg_primary, "host=127.0.0.1 dbname=rankd");
+    assert_int_equal(cfg->n_pg_replicas, 0);
+    assert_int_equal(cfg->pg_pool_size, 8);
+    assert_int_equal(cfg->pg_statement_timeout_ms, 5000);
+    assert_int_equal(cfg->pg_connect_timeout_s, 5);
+    assert_null(cfg->redis_url);
+    assert_int_equal(cfg->redis_connect_timeout_ms, 500);
+    assert_int_equal(cfg->redis_command_timeout_ms, 500);
+    assert_true(cfg->public_reads);
+    assert_string_equal(cfg->cursor_secret, "rankd-dev-cursor-secret");
+    assert_int_equal(cfg->metrics_auth, METRICS_AUTH_NONE);
+    assert_int_equal(cfg->n_keys, 0);
+    assert_int_equal(cfg->n_boards, 0);
+    config_free(cfg);
+}
+
+static void test_every_key(void **state)
+{
+    /* every key, none at its default */
+    rankd_config_t *cfg = load_ok(state,
+        "listen: \"0.0.0.0:9090\"\n"
+        "worker_threads: 3\n"
+        "log_level: debug\n"
+        "http:\n"
+        "  body_limit: 1024\n"
+        "  batch_body_limit: 268435456\n"
+        "  connection_timeout_s: 3600\n"
+        "  cache_max_age: 0\n"
+        "  cors_origins: [\"https://game.example\", \"http://localhost:3000\"]\n"
+        "postgres:\n"
+        "  primary: postgresql://rankd@db1:5432/rankd\n"
+        "  replicas:\n"
+        "    - \"host=db2 port=5432\"\n"
+        "    - \"host=db3 port=5432\"\n"
+        "  pool_size: 256\n"
+        "  statement_timeout_ms: 600000\n"
+        "  connect_timeout_s: 300\n"
+        "redis:\n"
+        "  url: \"redis://:s3cret@cache.local:6379/2\"\n"
+        "  connect_timeout_ms: 1\n"
+        "  command_timeout_ms: 60000\n"
+        "auth:\n"
+        "  public_reads: false\n"
+        "  cursor_secret: '0123456789abcdef'\n"
+        "  metrics_auth: admin\n"
+        "  keys:\n"
+        "    - {key: \"admin-key-0123456789\", role: admin}\n"
+        "    - key: \"write-key-0123456789\"\n"
+        "      role: write\n"
+        "    - key: read-key-0123456789~!\n"
+        "      role: read\n"
+        "boards:\n"
+        "  - id: b1\n"
+        "    title: One\n");
+    assert_string_equal(cfg->listen_host, "0.0.0.0");
+    assert_int_equal(cfg->listen_port, 9090);
+    assert_int_equal(cfg->worker_threads, 3);
+    assert_int_equal(cfg->log_level, LOG_DEBUG);
+    assert_int_equal(cfg->body_limit, 1024);
+    assert_int_equal(cfg->batch_body_limit, 268435456);
+    assert_int_equal(cfg->connection_timeout_s, 3600);
+    assert_int_equal(cfg->cache_max_age, 0);
+    assert_int_equal(cfg->n_cors_origins, 2);
+    assert_string_equal(cfg->cors_origins[0], "https://game.example");
+    assert_string_equal(cfg->cors_origins[1], "http://localhost:3000");
+    assert_string_equal(cfg->pg_primary, "postgresql://rankd@db1:5432/rankd");
+    assert_int_equal(cfg->n_pg_replicas, 2);
+    assert_string_equal(cfg->pg_replicas[0], "host=db2 port=5432");
+    assert_string_equal(cfg->pg_replicas[1], "host=db3 port=5432");
+    assert_int_equal(cfg->pg_pool_size, 256);
+    assert_int_equal(cfg->pg_statement_timeout_ms, 600000);
+    assert_int_equal(cfg->pg_connect_timeout_s, 300);
+    assert_string_equal(cfg->redis_url, "redis://:s3cret@cache.local:6379/2");
+    assert_int_equal(cfg->redis_connect_timeout_ms, 1);
+    assert_int_equal(cfg->redis_command_timeout_ms, 60000);
+    assert_false(cfg->public_reads);
+    assert_string_equal(cfg->cursor_secret, "0123456789abcdef");
+    assert_int_equal(cfg->metrics_auth, METRICS_AUTH_ADMIN);
+    assert_int_equal(cfg->n_keys, 3);
+    assert_string_equal(cfg->keys[0].key, "admin-key-0123456789");
+    assert_int_equal(cfg->keys[0].role, ROLE_ADMIN);
+    assert_string_equal(cfg->keys[1].key, "write-key-0123456789");
+    assert_int_equal(cfg->keys[1].role, ROLE_WRITE);
+    assert_string_equal(cfg->keys[2].key, "read-key-0123456789~!");
+    assert_int_equal(cfg->keys[2].role, ROLE_READ);
+    assert_int_equal(cfg->n_boards, 1);
+    assert_string_equal(cfg->boards[0].id, "b1");
+    assert_string_equal(cfg->boards[0].title, "One");
+    assert_int_equal(cfg->boards[0].sort, SORT_DESC);
+    assert_int_equal(cfg->boards[0].op, OP_BEST);
+    assert_int_equal(cfg->boards[0].reset, RESET_NONE);
+    assert_null(cfg->boards[0].metadata);
+    assert_false(cfg->boards[0].has_min_score);
+    assert_false(cfg->boards[0].has_max_score);
+    config_free(cfg);
+}
+
+static void test_empty_sections_and_file(void **state)
+{
+    /* Sections left empty (everything commented out) are fine. */
+    rankd_config_t *cfg = load_ok(state,
+        "http:\nredis:\n  url:\nauth:\n  keys:\nboards: ~\n" PRIMARY
+        "  replicas:\n");
+    assert_null(cfg->redis_url);
+    assert_int_equal(cfg->n_keys, 0);
+    assert_int_equal(cfg->n_boards, 0);
+    assert_int_equal(cfg->n_pg_replicas, 0);
+    config_free(cfg);
+
+    /* An empty file with the primary in the environment. */
+    setenv("RANKD_POSTGRES_PRIMARY", "host=envdb", 1);
+    cfg = load_ok(state, "# nothing\n");
+    assert_string_equal(cfg->pg_primary, "host=envdb");
+    config_free(cfg);
+
+    unsetenv("RANKD_POSTGRES_PRIMARY");
+    expect_only_error(state, "",
+        "@: postgres.primary is required (in the file or in RANKD_POSTGRES_PRIMARY)");
+    expect_only_error(state, "listen: \"127.0.0.1:1\"\n", "@: postgres.primary is required");
+}
+
+static void test_unknown_keys(void **state)
+{
+    expect_only_error(state,
+        PRIMARY
+        "http:\n"
+        "  body_limit: 2048\n"
+        "  body_limt: 2048\n",
+        "@:5:3: unknown key \"body_limt\" in http\n");
+    expect_only_error(state, PRIMARY "\n\nlisten_port: 80\n", "@:5:1: unknown key \"listen_port\"\n");
+    /* long or odd keys are echoed cut short and with '?' for non-printables */
+    expect_only_error(state, PRIMARY "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789: 1\n",
+        "@:3:1: unknown key \"abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwx...\"\n");
+    expect_only_error(state, PRIMARY "\"tab\\there\": 1\n", "@:3:1: unknown key \"tab?here\"\n");
+    expect_only_error(state, PRIMARY "auth:\n    public: true\n", "@:4:5: unknown key \"public\" in auth\n");
+    expect_only_error(state, PRIMARY "boards:\n  - id: a\n    title: A\n    colour: red\n",
+        "@:6:5: unknown key \"colour\" in boards\n");
+    expect_only_error(state, PRIMARY "auth:\n  keys:\n  - {key: \"0123456789abcdef\", role: read, note: x}\n",
+        "@:5:43: unknown key \"note\" in auth.keys\n");
+    /* a section name is not a key, and a key is not a section */
+    expect_only_error(state, PRIMARY "http: 5\n", "@:3:7: http: expected a mapping, got a scalar\n");
+    expect_only_error(state, PRIMARY "listen:\n  host: x\n", "@:4:3: listen: expected a string, got a mapping\n");
+    expect_only_error(state, PRIMARY "[1]: 2\n", "@:3:1: expected a key, got a list\n");
+    setenv("RANKD_POSTGRES_PRIMARY", "host=env", 1);
+    expect_only_error(state, "- 1\n- 2\n", "@:1:1: expected a mapping at the top level, got a list\n");
+    expect_only_error(state, "just text\n", "@:1:1: expected a mapping at the top level, got a scalar\n");
+}
+
+static void test_bad_types(void **state)
+{
+    fixture_t *f = *state;
+    setenv("RANKD_POSTGRES_PRIMARY", "host=env", 1);
+    rankd_config_t *cfg = load(state,
+        TWO_LINES
+        "worker_threads: 1.5\n"                 /* 3 */
+        "log_level: loud\n"                     /* 4 */
+        "http:\n"
+        "  body_limit: \"65536\"\n"             /* 6 */
+        "  batch_body_limit: abc\n"             /* 7 */
+        "  connection_timeout_s: true\n"        /* 8 */
+        "  cache_max_age: [1]\n"                /* 9 */
+        "  cors_origins: \"*\"\n"               /* 10 */
+        "postgres:\n"
+        "  pool_size: 99999999999999999999999\n"  /* 12 */
+        "  statement_timeout_ms: 1e3\n"         /* 13 */
+        "  connect_timeout_s: 0x10\n"           /* 14 */
+        "  replicas: [[a]]\n"                   /* 15 */
+        "auth:\n"
+        "  public_reads: yes\n"                 /* 17 */
+        "  metrics_auth: Admin\n"               /* 18 */
+        "  keys: {key: x}\n"                    /* 19 */
+        "boards: {id: x}\n"                     /* 20 */
+        "redis:\n"
+        "  connect_timeout_ms: ~\n"             /* 22 */
+        "  command_timeout_ms: -1\n");          /* 23 */
+    assert_null(cfg);
+    expect_error(state, "@:3:17: worker_threads: expected an integer, got \"1.5\"\n");
+    expect_error(state, "@:4:12: log_level: expected one of debug, info, warn, error, got \"loud\"\n");
+    expect_error(state, "@:6:15: http.body_limit: expected an integer, got a quoted string\n");
+    expect_error(state, "@:7:21: http.batch_body_limit: expected an integer, got \"abc\"\n");
+    expect_error(state, "@:8:25: http.connection_timeout_s: expected an integer, got \"true\"\n");
+    expect_error(state, "@:9:18: http.cache_max_age: expected an integer, got a list\n");
+    expect_error(state, "@:10:17: http.cors_origins: expected a list, got a quoted string\n");
+    expect_error(state, "@:12:14: postgres.pool_size: 99999999999999999999999 is out of range (1..256)\n");
+    expect_error(state, "@:13:25: postgres.statement_timeout_ms: expected an integer, got \"1e3\"\n");
+    expect_error(state, "@:14:22: postgres.connect_timeout_s: expected an integer, got \"0x10\"\n");
+    expect_error(state, "@:15:14: postgres.replicas: expected a string, got a list\n");
+    expect_error(state, "@:17:17: auth.public_reads: expected true or false, got \"yes\"\n");
+    expect_error(state, "@:18:17: auth.metrics_auth: expected one of none, admin, got \"Admin\"\n");
+    expect_error(state, "@:19:9: auth.keys: expected a list, got a mapping\n");
+    expect_error(state, "@:20:9: boards: expected a list, got a mapping\n");
+    expect_error(state, "@:22:23: redis.connect_timeout_ms: expected an integer, got null\n");
+    expect_error(state, "@:23:23: redis.command_timeout_ms: -1 is out of range (1..60000)\n");
+    assert_int_equal(count_lines(f->errs), 17);
+    unsetenv("RANKD_POSTGRES_PRIMARY");
+
+    expect_only_error(state, PRIMARY "auth:\n  public_reads: \"true\"\n",
+        "@:4:17: auth.public_reads: expected true or false, got a quoted string\n");
+    expect_only_error(state, PRIMARY "auth:\n  public_reads: True\n",
+        "@:4:17: auth.public_reads: expected true or false, got \"True\"\n");
+    expect_only_error(state, PRIMARY "worker_threads: +4\n",
+        "@:3:17: worker_threads: expected an integer, got \"+4\"\n");
+    expect_only_error(state, PRIMARY "worker_threads:\n",
+        "@:3:16: worker_threads: expected an integer, got null\n");
+    expect_only_error(state, "postgres:\n  primary: ~\n",
+        "@:2:12: postgres.primary: expected a string, got null\n");
+    expect_only_error(state, "postgres:\n  primary: \"\"\n", "@:2:12: postgres.primary: must not be empty\n");
+}
+
+static void test_bounds(void **state)
+{
+    static const struct {
+        const char *yaml;
+        const char *msg;
+    } bad[] = {
+        {"worker_threads: 0\n", "@:3:17: worker_threads: 0 is out of range (1..64)\n"},
+        {"worker_threads: 65\n", "@:3:17: worker_threads: 65 is out of range (1..64)\n"},
+        {"http:\n  body_limit: 1023\n", "@:4:15: http.body_limit: 1023 is out of range (1024..67108864)\n"},
+        {"http:\n  body_limit: 67108865\n", "http.body_limit: 67108865 is out of range"},
+        {"http:\n  batch_body_limit: 268435457\n", "http.batch_body_limit: 268435457 is out of range"},
+        {"http:\n  connection_timeout_s: 3601\n", "(1..3600)"},
+        {"http:\n  cache_max_age: -1\n", "http.cache_max_age: -1 is out of range (0..86400)"},
+        {"http:\n  cache_max_age: 86401\n", "http.cache_max_age: 86401 is out of range"},
+        {"postgres:\n  pool_size: 0\n", "postgres.pool_size: 0 is out of range (1..256)"},
+        {"postgres:\n  statement_timeout_ms: 600001\n", "(1..600000)"},
+        {"postgres:\n  connect_timeout_s: 301\n", "(1..300)"},
+        {"redis:\n  connect_timeout_ms: 60001\n", "redis.connect_timeout_ms: 60001 is out of range (1..60000)"},
+        {"redis:\n  command_timeout_ms: 0\n", "redis.command_timeout_ms: 0 is out of range"},
+        {"auth:\n  cursor_secret: \"0123456789abcde\"\n",
+         "@:4:18: auth.cursor_secret: must be 16 to 256 bytes long\n"},
+        {"auth:\n  keys:\n    - {key: \"0123456789abcde\", role: read}\n",
+         "@:5:13: auth.keys.key: must be 16 to 256 bytes long\n"},
+        {"auth:\n  keys:\n    - {key: \"0123456789 abcdef\", role: read}\n",
+         "@:5:13: auth.keys.key: must be printable ASCII without spaces (0x21-0x7E)\n"},
+        {"auth:\n  keys:\n    - {key: \"0123456789abcdef\u00e9\", role: read}\n",
+         "auth.keys.key: must be printable ASCII without spaces"},
+        {"listen: \"127.0.0.1:0\"\n", "listen: expected host:port (or [address]:port) with a port of 1..65535, got \"127.0.0.1:0\""},
+        {"listen: \"127.0.0.1:65536\"\n", "got \"127.0.0.1:65536\""},
+        {"listen: \"127.0.0.1\"\n", "got \"127.0.0.1\""},
+        {"listen: \":8080\"\n", "got \":8080\""},
+        {"listen: \"::1:8080\"\n", "got \"::1:8080\""},
+        {"listen: \"[::1]\"\n", "got \"[::1]\""},
+        {"listen: \"host name:80\"\n", "got \"host name:80\""},
+        {"http:\n  cors_origins: [\"https://a.example/\"]\n",
+         "@:4:18: http.cors_origins: expected \"*\" or scheme://host[:port], got \"https://a.example/\"\n"},
+        {"http:\n  cors_origins: [\"a.example\"]\n", "got \"a.example\""},
+        {"http:\n  cors_origins: [\"\"]\n", "@:4:18: http.cors_origins: must not be empty\n"},
+        {"postgres:\n  replicas: [\"\"]\n", "@:4:14: postgres.replicas: must not be empty\n"},
+    };
+    char yaml[512];
+    setenv("RANKD_POSTGRES_PRIMARY", "host=env", 1);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(yaml, sizeof yaml, TWO_LINES "%s", bad[i].yaml);
+        expect_only_error(state, yaml, bad[i].msg);
+    }
+    unsetenv("RANKD_POSTGRES_PRIMARY");
+
+    rankd_config_t *cfg = load_ok(state, PRIMARY
+        "worker_threads: 64\n"
+        "listen: \"[::1]:1\"\n"
+        "http:\n  body_limit: 67108864\n  cache_max_age: 86400\n"
+        "  cors_origins: [\"capacitor://localhost\", \"http://[::1]:8000\", \"https://a.example:443\"]\n"
+        "auth:\n  cursor_secret: \"" /* 256 bytes */
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"\n");
+    assert_int_equal(cfg->worker_threads, 64);
+    assert_string_equal(cfg->listen_host, "::1");
+    assert_int_equal(cfg->listen_port, 1);
+    assert_int_equal(cfg->body_limit, 67108864);
+    assert_int_equal(cfg->cache_max_age, 86400);
+    assert_int_equal(cfg->n_cors_origins, 3);
+    assert_int_equal(strlen(cfg->cursor_secret), 256);
+    config_free(cfg);
+
+    cfg = load_ok(state, PRIMARY "worker_threads: 1\nlisten: \"localhost:65535\"\n");
+    assert_int_equal(cfg->worker_threads, 1);
+    assert_string_equal(cfg->listen_host, "localhost");
+    assert_int_equal(cfg->listen_port, 65535);
+    config_free(cfg);
+}
+
+static void test_duplicate_keys(void **state)
+{
+    expect_only_error(state, PRIMARY "listen: \"a:1\"\nlisten: \"b:2\"\n",
+        "@:4:1: duplicate key \"listen\" (first at line 3)\n");
+    expect_only_error(state, PRIMARY "http:\n  body_limit: 2048\n  body_limit: 4096\n",
+        "@:5:3: duplicate key \"body_limit\" (first at line 4)\n");
+    expect_only_error(state, "postgres:\n  primary: a\npostgres:\n  pool_size: 2\n",
+        "@:3:1: duplicate key \"postgres\" (first at line 1)\n");
+    expect_only_error(state, PRIMARY "auth:\n  keys:\n"
+        "    - {key: \"0123456789abcdef\", role: read}\n"
+        "    - {key: \"0123456789abcdef\", role: admin}\n",
+        "@:6:13: auth.keys: duplicate key (first at line 5)\n");
+    expect_only_error(state, PRIMARY "auth:\n  keys:\n"
+        "    - {key: \"0123456789abcdef\", role: read, role: write}\n",
+        "@:5:45: duplicate key \"role\" (first at line 5)\n");
+    expect_only_error(state, PRIMARY "boards:\n"
+        "  - {id: demo, title: A}\n"
+        "  - {id: other, title: B}\n"
+        "  - {id: demo, title: C}\n",
+        "@:6:10: boards: duplicate board id \"demo\" (first at line 4)\n");
+    expect_only_error(state, PRIMARY "boards:\n  - id: demo\n    title: A\n    metadata:\n      a: 1\n      a: 2\n",
+        "@:8:7: boards.metadata: duplicate key \"a\" (first at line 7)\n");
+}
+
+static void test_env_overrides(void **state)
+{
+    setenv("RANKD_LISTEN", "10.0.0.1:7000", 1);
+    setenv("RANKD_WORKER_THREADS", "5", 1);
+    setenv("RANKD_LOG_LEVEL", "error", 1);
+    setenv("RANKD_BODY_LIMIT", "4096", 1);
+    setenv("RANKD_BATCH_BODY_LIMIT", "8192", 1);
+    setenv("RANKD_CORS_ORIGINS", " https://a.example , http://b.example:8080,,", 1);
+    setenv("RANKD_POSTGRES_PRIMARY", "host=env-primary", 1);
+    setenv("RANKD_POSTGRES_REPLICAS", "host=r1 port=1; host=r2 port=2 ;", 1);
+    setenv("RANKD_REDIS_URL", "redis://:pw@env-redis:6379/3", 1);
+    setenv("RANKD_PUBLIC_READS", "false", 1);
+    setenv("RANKD_CURSOR_SECRET", "env-cursor-secret-0123", 1);
+    setenv("RANKD_METRICS_AUTH", "admin", 1);
+    setenv("RANKD_ADMIN_KEY", "env-admin-key-0123456", 1);
+    setenv("RANKD_WRITE_KEY", "env-write-key-0123456", 1);
+    setenv("RANKD_READ_KEY", "file-read-key-0123456", 1); /* same key, same role: no error */
+
+    rankd_config_t *cfg = load_ok(state,
+        "listen: \"127.0.0.1:8080\"\nworker_threads: 2\nlog_level: debug\n"
+        "http:\n  body_limit: 2048\n  batch_body_limit: 2048\n  cors_origins: [\"*\"]\n"
+        "postgres:\n  primary: host=file\n  replicas: [host=file-replica]\n"
+        "redis:\n  url: \"redis://file:6379/0\"\n"
+        "auth:\n  public_reads: true\n  cursor_secret: file-cursor-secret-0123\n  metrics_auth: none\n"
+        "  keys:\n    - {key: file-read-key-0123456, role: read}\n");
+    assert_string_equal(cfg->listen_host, "10.0.0.1");
+    assert_int_equal(cfg->listen_port, 7000);
+    assert_int_equal(cfg->worker_threads, 5);
+    assert_int_equal(cfg->log_level, LOG_ERROR);
+    assert_int_equal(cfg->body_limit, 4096);
+    assert_int_equal(cfg->batch_body_limit, 8192);
+    assert_int_equal(cfg->n_cors_origins, 2);
+    assert_string_equal(cfg->cors_origins[0], "https://a.example");
+    assert_string_equal(cfg->cors_origins[1], "http://b.example:8080");
+    assert_string_equal(cfg->pg_primary, "host=env-primary");
+    assert_int_equal(cfg->n_pg_replicas, 2);
+    assert_string_equal(cfg->pg_replicas[0], "host=r1 port=1");
+    assert_string_equal(cfg->pg_replicas[1], "host=r2 port=2");
+    assert_string_equal(cfg->redis_url, "redis://:pw@env-redis:6379/3");
+    assert_false(cfg->public_reads);
+    assert_string_equal(cfg->cursor_secret, "env-cursor-secret-0123");
+    assert_int_equal(cfg->metrics_auth, METRICS_AUTH_ADMIN);
+    assert_int_equal(cfg->n_keys, 3);
+    assert_int_equal(config_key_role(cfg, "file-read-key-0123456"), ROLE_READ);
+    assert_int_equal(config_key_role(cfg, "env-admin-key-0123456"), ROLE_ADMIN);
+    assert_int_equal(config_key_role(cfg, "env-write-key-0123456"), ROLE_WRITE);
+    config_free(cfg);
+
+    /* An empty list from the environment empties the file's list. */
+    setenv("RANKD_CORS_ORIGINS", "", 1);
+    setenv("RANKD_POSTGRES_REPLICAS", "", 1);
+    cfg = load_ok(state, PRIMARY "  replicas: [a]\n");
+    assert_int_equal(cfg->n_cors_origins, 0);
+    assert_int_equal(cfg->n_pg_replicas, 0);
+    assert_false(config_cors_allowed(cfg, "https://a.example"));
+    config_free(cfg);
+}
+
+static void test_env_redis_empty(void **state)
+{
+    setenv("RANKD_REDIS_URL", "", 1);
+    rankd_config_t *cfg = load_ok(state, PRIMARY "redis:\n  url: \"redis://127.0.0.1:6380/0\"\n");
+    assert_null(cfg->redis_url);
+    config_free(cfg);
+
+    unsetenv("RANKD_REDIS_URL");
+    cfg = load_ok(state, PRIMARY "redis:\n  url: \"\"\n");
+    assert_null(cfg->redis_url);
+    config_free(cfg);
+    cfg = load_ok(state, PRIMARY "redis:\n  url: ~\n");
+    assert_null(cfg->redis_url);
+    config_free(cfg);
+}
+
+static void test_env_errors(void **state)
+{
+    fixture_t *f = *state;
+    setenv("RANKD_BODY_LIMIT", "64k", 1);
+    setenv("RANKD_BATCH_BODY_LIMIT", "100", 1);
+    setenv("RANKD_PUBLIC_READS", "1", 1);
+    setenv("RANKD_METRICS_AUTH", "everyone", 1);
+    setenv("RANKD_LISTEN", "8080", 1);
+    setenv("RANKD_WORKER_THREADS", "", 1);
+    setenv("RANKD_LOG_LEVEL", "INFO", 1);
+    setenv("RANKD_CORS_ORIGINS", "https://ok.example,bad", 1);
+    setenv("RANKD_CURSOR_SECRET", "short-secret", 1);
+    setenv("RANKD_ADMIN_KEY", "tiny", 1);
+    setenv("RANKD_WRITE_KEY", "has a space in the key", 1);
+    setenv("RANKD_REDIS_URL", "redis://:hunter2@host/0", 1);
+    setenv("RANKD_POSTGRES_PRIMARY", "", 1);
+
+    rankd_config_t *cfg = load(state, PRIMARY "worker_threads: 0\n");
+    assert_null(cfg);
+    expect_error(state, "@:3:17: worker_threads: 0 is out of range (1..64)\n");
+    expect_error(state, "RANKD_BODY_LIMIT: expected an integer, got \"64k\"\n");
+    expect_error(state, "RANKD_BATCH_BODY_LIMIT: 100 is out of range (1024..268435456)\n");
+    expect_error(state, "RANKD_PUBLIC_READS: expected true or false, got \"1\"\n");
+    expect_error(state, "RANKD_METRICS_AUTH: expected one of none, admin, got \"everyone\"\n");
+    expect_error(state, "RANKD_LISTEN: expected host:port");
+    expect_error(state, "RANKD_WORKER_THREADS: expected an integer, got \"\"\n");
+    expect_error(state, "RANKD_LOG_LEVEL: expected one of debug, info, warn, error, got \"INFO\"\n");
+    expect_error(state, "RANKD_CORS_ORIGINS: expected \"*\" or scheme://host[:port], got \"bad\"\n");
+    expect_error(state, "RANKD_CURSOR_SECRET: must be 16 to 256 bytes long\n");
+    expect_error(state, "RANKD_ADMIN_KEY: must be 16 to 256 bytes long\n");
+    expect_error(state, "RANKD_WRITE_KEY: must be printable ASCII without spaces (0x21-0x7E)\n");
+    expect_error(state, "RANKD_REDIS_URL: expected redis://[:password@]host:port/db\n");
+    expect_error(state, "RANKD_POSTGRES_PRIMARY: must not be empty\n");
+    assert_int_equal(count_lines(f->errs), 14);
+    /* secrets are never echoed */
+    assert_null(strstr(f->errs, "hunter2"));
+    assert_null(strstr(f->errs, "short-secret"));
+    assert_null(strstr(f->errs, "tiny"));
+
+    /* one key with two roles */
+    test_setup(state);
+    setenv("RANKD_ADMIN_KEY", "same-key-0123456789", 1);
+    setenv("RANKD_READ_KEY", "same-key-0123456789", 1);
+    expect_only_error(state, PRIMARY, "RANKD_READ_KEY: this key is already configured with role admin\n");
+}
+
+static void test_redis_url(void **state)
+{
+    static const char *const good[] = {
+        "redis://127.0.0.1:6380/0", "redis://localhost:6379/15", "redis://:p%40ss:w@rd@h:1/0",
+        "redis://[::1]:6379/1", "redis://cache-1.internal:65535/123",
+    };
+    static const char *const bad[] = {
+        "127.0.0.1:6379", "redis://127.0.0.1/0", "redis://127.0.0.1:6379", "redis://127.0.0.1:6379/",
+        "redis://127.0.0.1:0/0", "redis://h:6379/x", "redis://user:pw@h:6379/0", "redis://:@h:6379/0",
+        "rediss://h:6379/0", "redis://:6379/0", "redis://h:6379/0/1", "redis://h:6379/-1",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        setenv("RANKD_REDIS_URL", good[i], 1);
+        rankd_config_t *cfg = load_ok(state, PRIMARY);
+        assert_string_equal(cfg->redis_url, good[i]);
+        config_free(cfg);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("RANKD_REDIS_URL", bad[i], 1);
+        expect_only_error(state, PRIMARY, "RANKD_REDIS_URL: expected redis://[:password@]host:port/db\n");
+    }
+    unsetenv("RANKD_REDIS_URL");
+    expect_only_error(state, PRIMARY "redis:\n  url: \"redis://:secretpw@h/0\"\n",
+        "@:4:8: redis.url: expected redis://[:password@]host:port/db\n");
+    assert_null(strstr(((fixture_t *)*state)->errs, "secretpw"));
+}
+
+static void test_key_roles(void **state)
+{
+    setenv("RANKD_READ_KEY", "env-read-key-0123456", 1);
+    rankd_config_t *cfg = load_ok(state, PRIMARY "auth:\n  keys:\n"
+        "    - {key: admin-key-0123456789, role: admin}\n"
+        "    - {key: write-key-0123456789, role: write}\n"
+        "    - {key: read-key-01234567890, role: read}\n");
+    assert_int_equal(config_key_role(cfg, "admin-key-0123456789"), ROLE_ADMIN);
+    assert_int_equal(config_key_role(cfg, "write-key-0123456789"), ROLE_WRITE);
+    assert_int_equal(config_key_role(cfg, "read-key-01234567890"), ROLE_READ);
+    assert_int_equal(config_key_role(cfg, "env-read-key-0123456"), ROLE_READ);
+    assert_int_equal(config_key_role(cfg, "admin-key-012345678"), ROLE_NONE);   /* prefix */
+    assert_int_equal(config_key_role(cfg, "admin-key-01234567890"), ROLE_NONE); /* longer */
+    assert_int_equal(config_key_role(cfg, "admin-key-0123456788"), ROLE_NONE);  /* last byte */
+    assert_int_equal(config_key_role(cfg, "Admin-key-0123456789"), ROLE_NONE);  /* first byte */
+    assert_int_equal(config_key_role(cfg, ""), ROLE_NONE);
+    assert_int_equal(config_key_role(cfg, NULL), ROLE_NONE);
+    assert_int_equal(config_key_role(NULL, "admin-key-0123456789"), ROLE_NONE);
+    config_free(cfg);
+
+    /* missing fields, bad role */
+    fixture_t *f = *state;
+    unsetenv("RANKD_READ_KEY");
+    cfg = load(state, PRIMARY "auth:\n  keys:\n"
+        "    - {role: admin}\n"
+        "    - {key: write-key-0123456789}\n"
+        "    - {key: write-key-0123456789, role: root}\n"
+        "    - write-key-0123456789\n");
+    assert_null(cfg);
+    expect_error(state, "@:5:7: auth.keys: entry is missing \"key\"\n");
+    expect_error(state, "@:6:7: auth.keys: entry is missing \"role\"\n");
+    expect_error(state, "@:7:41: auth.keys.role: expected one of read, write, admin, got \"root\"\n");
+    expect_error(state, "@:8:7: auth.keys: expected a mapping with key and role, got a scalar\n");
+    assert_int_equal(count_lines(f->errs), 4);
+    assert_null(strstr(f->errs, "write-key-0123456789"));
+}
+
+static void test_cors(void **state)
+{
+    rankd_config_t *cfg = load_ok(state, PRIMARY);
+    assert_true(config_cors_allowed(cfg, "https://anything.example"));
+    assert_true(config_cors_allowed(cfg, "null"));
+    assert_false(config_cors_allowed(cfg, NULL));
+    assert_false(config_cors_allowed(NULL, "https://a.example"));
+    config_free(cfg);
+
+    cfg = load_ok(state, PRIMARY "http:\n  cors_origins:\n    - https://Game.Example\n    - http://localhost:3000\n");
+    assert_true(config_cors_allowed(cfg, "https://game.example"));
+    assert_true(config_cors_allowed(cfg, "HTTPS://GAME.EXAMPLE"));
+    assert_true(config_cors_allowed(cfg, "http://localhost:3000"));
+    assert_false(config_cors_allowed(cfg, "http://localhost:3001"));
+    assert_false(config_cors_allowed(cfg, "http://game.example"));
+    assert_false(config_cors_allowed(cfg, "https://game.example.evil"));
+    assert_false(config_cors_allowed(cfg, "https://game.example/"));
+    assert_false(config_cors_allowed(cfg, ""));
+    config_free(cfg);
+
+    cfg = load_ok(state, PRIMARY "http:\n  cors_origins: []\n");
+    assert_int_equal(cfg->n_cors_origins, 0);
+    assert_false(config_cors_allowed(cfg, "https://game.example"));
+    config_free(cfg);
+
+    setenv("RANKD_CORS_ORIGINS", "https://a.example,*", 1);
+    cfg = load_ok(state, PRIMARY "http:\n  cors_origins: []\n");
+    assert_true(config_cors_allowed(cfg, "https://zzz.example"));
+    config_free(cfg);
+}
+
+static void test_boards(void **state)
+{
+    rankd_config_t *cfg = load_ok(state, PRIMARY
+        "boards:\n"
+        "  - id: demo\n"
+        "    title: \"Demo\"\n"
+        "    sort: asc\n"
+        "    operator: sum\n"
+        "    reset: monthly\n"
+        "    metadata:\n"
+        "      z_first: 1\n"
+        "      str: \"quoted 42\"\n"
+        "      plain: hello world\n"
+        "      num_str: '7'\n"
+        "      neg: -12\n"
+        "      big: 9223372036854775807\n"
+        "      real: 1.5\n"
+        "      yes: true\n"
+        "      no: false\n"
+        "      nothing: ~\n"
+        "      also_null: null\n"
+        "      quoted_true: \"true\"\n"
+        "      nested: {a: [1, \"two\", {b: null}], c: {}}\n"
+        "      list: []\n"
+        "      unicode: \"h\\u00e9 \\\"q\\\" / \\\\\"\n"
+        "      exp: -2.5e3\n"
+        "    min_score: -9007199254740991\n"
+        "    max_score: 9007199254740991\n"
+        "  - id: 0speed_run-2\n"
+        "    title: \"Speedrun times (ms)\"\n"
+        "    sort: asc\n"
+        "    operator: latest\n"
+        "    reset: daily\n"
+        "    min_score: 1\n"
+        "    metadata: {}\n"
+        "  - id: w\n"
+        "    title: W\n"
+        "    reset: weekly\n"
+        "    max_score: 0\n"
+        "    metadata: ~\n");
+    assert_int_equal(cfg->n_boards, 3);
+    config_board_t *b = &cfg->boards[0];
+    assert_string_equal(b->id, "demo");
+    assert_string_equal(b->title, "Demo");
+    assert_int_equal(b->sort, SORT_ASC);
+    assert_int_equal(b->op, OP_SUM);
+    assert_int_equal(b->reset, RESET_MONTHLY);
+    assert_string_equal(b->metadata,
+        "{\"z_first\":1,\"str\":\"quoted 42\",\"plain\":\"hello world\",\"num_str\":\"7\",\"neg\":-12,"
+        "\"big\":9223372036854775807,\"real\":1.5,\"yes\":true,\"no\":false,\"nothing\":null,"
+        "\"also_null\":null,\"quoted_true\":\"true\",\"nested\":{\"a\":[1,\"two\",{\"b\":null}],\"c\":{}},"
+        "\"list\":[],\"unicode\":\"h\xc3\xa9 \\\"q\\\" / \\\\\",\"exp\":-2500.0}");
+    assert_true(b->has_min_score);
+    assert_true(b->min_score == SCORE_MIN);
+    assert_true(b->has_max_score);
+    assert_true(b->max_score == SCORE_MAX);
+
+    b = &cfg->boards[1];
+    assert_string_equal(b->id, "0speed_run-2");
+    assert_string_equal(b->title, "Speedrun times (ms)");
+    assert_int_equal(b->sort, SORT_ASC);
+    assert_int_equal(b->op, OP_LATEST);
+    assert_int_equal(b->reset, RESET_DAILY);
+    assert_string_equal(b->metadata, "{}");
+    assert_true(b->has_min_score && b->min_score == 1);
+    assert_false(b->has_max_score);
+
+    b = &cfg->boards[2];
+    assert_int_equal(b->sort, SORT_DESC);
+    assert_int_equal(b->op, OP_BEST);
+    assert_int_equal(b->reset, RESET_WEEKLY);
+    assert_null(b->metadata);
+    assert_false(b->has_min_score);
+    assert_true(b->has_max_score && b->max_score == 0);
+    config_free(cfg);
+
+    /* min_score == max_score is allowed */
+    cfg = load_ok(state, PRIMARY "boards:\n  - {id: x, title: X, min_score: 5, max_score: 5}\n");
+    assert_int_equal(cfg->boards[0].min_score, 5);
+    config_free(cfg);
+}
+
+static void test_board_errors(void **state)
+{
+    fixture_t *f = *state;
+    char big[2048];
+    int n;
+
+    rankd_config_t *cfg = load(state, PRIMARY
+        "boards:\n"
+        "  - id: Demo\n"                          /* 4 */
+        "    title: A\n"
+        "  - id: ok\n"                            /* 6 */
+        "    title: \"\"\n"                        /* 7 */
+        "    sort: up\n"                          /* 8 */
+        "    operator: max\n"                     /* 9 */
+        "    reset: yearly\n"                     /* 10 */
+        "  - title: no id\n"                      /* 11 */
+        "  - id: notitle\n"                       /* 12 */
+        "  - id: scores\n"                        /* 13 */
+        "    title: S\n"
+        "    min_score: 10\n"
+        "    max_score: 9\n"                      /* 16 */
+        "  - id: range\n"
+        "    title: R\n"
+        "    min_score: -9007199254740992\n"      /* 19 */
+        "    max_score: 1.0\n"                    /* 20 */
+        "  - id: meta\n"
+        "    title: M\n"
+        "    metadata: [1, 2]\n"                  /* 23 */
+        "  - id: meta2\n"
+        "    title: M\n"
+        "    metadata: {a: 99999999999999999999, [x]: 1, b: 1e999}\n"  /* 26 */
+        "  - id: a-very-long-board-id-that-goes-on-and-on-and-on-past-sixty-four-b\n" /* 27 */
+        "    title: T\n"
+        "  - just a string\n");                   /* 29 */
+    assert_null(cfg);
+    expect_error(state, "@:4:9: boards.id: expected 1 to 64 of [a-z0-9_-] starting with [a-z0-9], got \"Demo\"\n");
+    expect_error(state, "@:7:12: boards.title: must be 1 to 200 bytes long\n");
+    expect_error(state, "@:8:11: boards.sort: expected one of asc, desc, got \"up\"\n");
+    expect_error(state, "@:9:15: boards.operator: expected one of best, latest, sum, got \"max\"\n");
+    expect_error(state, "@:10:12: boards.reset: expected one of none, daily, weekly, monthly, got \"yearly\"\n");
+    expect_error(state, "@:11:5: boards: entry is missing \"id\"\n");
+    expect_error(state, "@:12:5: boards: entry is missing \"title\"\n");
+    expect_error(state, "@:16:16: boards: max_score is less than min_score\n");
+    expect_error(state, "@:19:16: boards.min_score: -9007199254740992 is out of range "
+                        "(-9007199254740991..9007199254740991)\n");
+    expect_error(state, "@:20:16: boards.max_score: expected an integer, got \"1.0\"\n");
+    expect_error(state, "@:23:15: boards.metadata: expected a mapping, got a list\n");
+    expect_error(state, "@:26:19: boards.metadata: number out of range\n");
+    expect_error(state, "@:26:41: boards.metadata: keys must be strings, got a list\n");
+    expect_error(state, "@:26:52: boards.metadata: number out of range\n");
+    expect_error(state, "@:27:9: boards.id: must be 1 to 64 bytes long\n");
+    expect_error(state, "@:29:5: boards: expected a mapping with id and title, got a scalar\n");
+    assert_int_equal(count_lines(f->errs), 16);
+
+    /* metadata: 1024 bytes of compact JSON pass, 1025 do not */
+    n = snprintf(big, sizeof big, PRIMARY "boards:\n  - id: m\n    title: M\n    metadata: {k: \"%0*d\"}\n",
+                 1024 - 8, 0); /* {"k":"..."} is 8 bytes + the string */
+    assert_true(n > 0 && (size_t)n < sizeof big);
+    cfg = load_ok(state, big);
+    assert_int_equal(strlen(cfg->boards[0].metadata), 1024);
+    config_free(cfg);
+    snprintf(big, sizeof big, PRIMARY "boards:\n  - id: m\n    title: M\n    metadata: {k: \"%0*d\"}\n", 1024 - 7, 0);
+    expect_only_error(state, big, "@:6:15: boards.metadata: 1025 bytes as compact JSON, at most 1024\n");
+
+    /* aliases: a cycle and an exponential expansion end as "too long", not a hang */
+    expect_only_error(state, PRIMARY "boards:\n  - id: m\n    title: M\n    metadata: &m {a: *m}\n",
+        "boards.metadata: longer than 1024 bytes as compact JSON\n");
+    cfg = load(state, PRIMARY
+        "boards:\n  - id: m\n    title: M\n    metadata:\n"
+        "      a: &a [1, 1, 1, 1, 1, 1, 1, 1]\n"
+        "      b: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
+        "      c: &c [*b, *b, *b, *b, *b, *b, *b, *b]\n"
+        "      d: [*c, *c, *c, *c, *c, *c, *c, *c]\n");
+    assert_null(cfg);
+    expect_error(state, "boards.metadata: longer than 1024 bytes as compact JSON\n");
+    assert_int_equal(count_lines(f->errs), 1);
+}
+
+static void test_yaml_errors(void **state)
+{
+    fixture_t *f = *state;
+    rankd_config_t *cfg = load(state, PRIMARY "http:\n  body_limit: [1, 2\nlisten: x\n");
+    assert_null(cfg);
+    expect_error(state, "@:5:7: did not find expected ',' or ']' (while parsing a flow sequence at line 4)\n");
+    assert_int_equal(count_lines(f->errs), 1);
+
+    expect_only_error(state, PRIMARY "listen: \"a:1\n", "@:4:1: found unexpected end of stream");
+    expect_only_error(state, PRIMARY "listen: *nothing\n", "@:3:9: found undefined alias");
+    expect_only_error(state, PRIMARY "---\nlisten: \"a:1\"\n", "@:4:1: only one YAML document is allowed\n");
+    expect_only_error(state, PRIMARY "listen: \"\\0:1\"\n", "@:3:9: listen: must not contain NUL bytes\n");
+    expect_only_error(state, PRIMARY "boards:\n  - id: m\n    title: M\n    metadata: {\"a\\0b\": 1}\n",
+        "@:6:16: boards.metadata: keys must not contain NUL bytes\n");
+    expect_only_error(state, PRIMARY "boards:\n  - id: m\n    title: M\n    metadata: {a: \"x\\0\"}\n",
+        "@:6:19: boards.metadata: must not contain NUL bytes\n");
+    cfg = load_n(state, "listen: \"\xff\xfe\"\n", 14);
+    assert_null(cfg);
+    expect_error(state, "@: invalid leading UTF-8 octet at byte 9\n");
+
+    /* a missing file, and no file at all */
+    cfg = load_path(f, "/nonexistent/rankd.yaml");
+    assert_null(cfg);
+    assert_string_equal(f->errs, "/nonexistent/rankd.yaml: cannot open: No such file or directory\n");
+    FILE *sink = fopen("/dev/null", "w");
+    assert_non_null(sink);
+    assert_null(config_load(NULL, sink));
+    fclose(sink);
+    config_free(NULL);
+}
+
+static void test_shipped_files(void **state)
+{
+    fixture_t *f = *state;
+    rankd_config_t *cfg = load_path(f, "config/rankd.yaml");
+    if (cfg == NULL)
+        fail_msg("config/rankd.yaml:\n%s", f->errs);
+    assert_string_equal(cfg->listen_host, "127.0.0.1");
+    assert_int_equal(cfg->listen_port, 8080);
+    assert_string_equal(cfg->pg_primary, "host=127.0.0.1 port=5433 dbname=rankd user=rankd");
+    assert_string_equal(cfg->redis_url, "redis://127.0.0.1:6380/0");
+    assert_true(cfg->public_reads);
+    assert_string_equal(cfg->cursor_secret, "dev-cursor-secret-change-me");
+    assert_int_equal(config_key_role(cfg, "dev-admin-key-change-me"), ROLE_ADMIN);
+    assert_int_equal(config_key_role(cfg, "dev-write-key-change-me"), ROLE_WRITE);
+    assert_int_equal(cfg->n_boards, 2);
+    assert_string_equal(cfg->boards[0].id, "arcade");
+    assert_string_equal(cfg->boards[0].title, "Arcade high scores");
+    assert_int_equal(cfg->boards[0].sort, SORT_DESC);
+    assert_int_equal(cfg->boards[0].op, OP_BEST);
+    assert_int_equal(cfg->boards[0].reset, RESET_NONE);
+    assert_false(cfg->boards[0].has_min_score);
+    assert_string_equal(cfg->boards[1].id, "speedrun");
+    assert_string_equal(cfg->boards[1].title, "Speedrun times (ms)");
+    assert_int_equal(cfg->boards[1].sort, SORT_ASC);
+    assert_int_equal(cfg->boards[1].op, OP_BEST);
+    assert_int_equal(cfg->boards[1].reset, RESET_WEEKLY);
+    assert_true(cfg->boards[1].has_min_score && cfg->boards[1].min_score == 1);
+    assert_false(cfg->boards[1].has_max_score);
+    config_free(cfg);
+
+    cfg = load_path(f, "config/rankd.example.yaml");
+    if (cfg == NULL)
+        fail_msg("config/rankd.example.yaml:\n%s", f->errs);
+    assert_int_equal(cfg->n_keys, 3);
+    assert_int_equal(cfg->n_boards, 1);
+    assert_string_equal(cfg->boards[0].metadata, "{\"game\":\"demo\",\"season\":1,\"ranked\":true}");
+    config_free(cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_board_names, test_setup),
+        cmocka_unit_test_setup(test_defaults, test_setup),
+        cmocka_unit_test_setup(test_every_key, test_setup),
+        cmocka_unit_test_setup(test_empty_sections_and_file, test_setup),
+        cmocka_unit_test_setup(test_unknown_keys, test_setup),
+        cmocka_unit_test_setup(test_bad_types, test_setup),
+        cmocka_unit_test_setup(test_bounds, test_setup),
+        cmocka_unit_test_setup(test_duplicate_keys, test_setup),
+        cmocka_unit_test_setup(test_env_overrides, test_setup),
+        cmocka_unit_test_setup(test_env_redis_empty, test_setup),
+        cmocka_unit_test_setup(test_env_errors, test_setup),
+        cmocka_unit_test_setup(test_redis_url, test_setup),
+        cmocka_unit_test_setup(test_key_roles, test_setup),
+        cmocka_unit_test_setup(test_cors, test_setup),
+        cmocka_unit_test_setup(test_boards, test_setup),
+        cmocka_unit_test_setup(test_board_errors, test_setup),
+        cmocka_unit_test_setup(test_yaml_errors, test_setup),
+        cmocka_unit_test_setup(test_shipped_files, test_setup),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
