@@ -109,6 +109,7 @@ export RANKD_POSTGRES_PRIMARY="host=127.0.0.1 port=$PG_PORT dbname=rankd user=ra
 export RANKD_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export RANKD_ADMIN_KEY="$ADMIN_KEY" RANKD_WRITE_KEY="$WRITE_KEY"
 export RANKD_PUBLIC_READS=true
+export RANKD_LOG_LEVEL="${RANKD_LOG_LEVEL:-warn}"   # no access log line per request
 export RANKD_MIGRATIONS_DIR="$RANKD_ROOT/migrations"
 
 rankd_migrate "$BIN" config/rankd.yaml >"$TMP/migrate.log" 2>&1 \
@@ -194,6 +195,7 @@ commas() { awk -v n="${1:-}" 'BEGIN { if (n == "") { print "–"; exit } s = spr
   echo "- machine: $(nproc --all) × $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
   echo "- rankd, PostgreSQL 15 and Redis $(redis-server --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p') on CPU ${SERVER_CPUS:-any}; wrk on CPU ${CLIENT_CPUS:-any}"
   echo "- board \`$BOARD\` (desc, best, no reset), $(commas "$PLAYERS") players seeded through /v1/scores:batch in $seed_s s"
+  echo "- rankd log level $RANKD_LOG_LEVEL${RANKD_WORKER_THREADS:+, RANKD_WORKER_THREADS=$RANKD_WORKER_THREADS}"
   echo "- wrk: $THREADS thread(s), $CONNECTIONS connections, $DURATION per scenario${WARMUP:+ after a $WARMUP warm-up}$([ "$SMOKE" = 1 ] && echo ' (smoke run: figures are not meaningful)')"
   echo
   echo "| scenario | request | requests/s | p50 ms | p99 ms | max ms | non-2xx | socket errors |"

@@ -104,8 +104,7 @@ examples_ok=1
 for path in "/v1/leaderboards" "/v1/leaderboards/arcade/entries?limit=10" \
             "/v1/leaderboards/arcade/players/p000042" \
             "/v1/leaderboards/arcade/players/p000042/around?before=2&after=2" \
-            "/v1/leaderboards/arcade/players?ids=p000001,p000042,p000777" \
-            "/v1/players/p000042/standings"; do
+            "/v1/leaderboards/arcade/players?ids=p000001,p000042,p000777"; do
   code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$BASE$path" || true)"
   if [ "$code" != 200 ]; then say "warning: GET $path answered $code"; examples_ok=0; fi
 done

@@ -107,3 +107,16 @@ bool param_parse_uint(const char *s, uint64_t max, uint64_t *out)
     *out = v;
     return true;
 }
+
+int64_t id_player_lock_key(int64_t gen, const char *player)
+{
+    uint64_t h = 1469598103934665603ULL;
+    uint64_t g = (uint64_t)gen;
+    for (int i = 0; i < 8; i++) {
+        h = (h ^ (g & 0xff)) * 1099511628211ULL;
+        g >>= 8;
+    }
+    for (const char *p = player; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return (int64_t)h;
+}

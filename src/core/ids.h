@@ -33,4 +33,10 @@ bool id_percent_decode(const char *in, size_t n, char *out, size_t *out_len);
  */
 bool param_parse_uint(const char *s, uint64_t max, uint64_t *out);
 
+/*
+ * The 64-bit key of the transaction advisory lock that serializes every
+ * change to one player's standings on one board generation (FNV-1a).
+ */
+int64_t id_player_lock_key(int64_t gen, const char *player);
+
 #endif

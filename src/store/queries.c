@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ids.h"
 #include "core/window.h"
 #include "obs/log.h"
 #include "util/alloc.h"
@@ -362,10 +363,23 @@ q_status_t q_around(PGconn *c, const board_t *b, int64_t day, const char *player
 
 q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t **days, int64_t **versions, size_t *n)
 {
-    char g[24];
+    char g[24], lock[24];
     snprintf(g, sizeof g, "%" PRId64, gen);
+    snprintf(lock, sizeof lock, "%" PRId64, id_player_lock_key(gen, player));
     const char *p[] = {g, player};
-    PGresult *r = exec(c,
+    const char *lp[] = {lock};
+    /* The writer takes the same lock: a removal never interleaves with a submission of the player. */
+    PGresult *r = PQexec(c, "BEGIN");
+    if (!pg_ok(r))
+        return failed(c, r, "player delete");
+    PQclear(r);
+    r = exec(c, "SELECT pg_advisory_xact_lock($1::bigint)", 1, lp);
+    if (!pg_ok(r)) {
+        PQclear(PQexec(c, "ROLLBACK"));
+        return failed(c, r, "player delete lock");
+    }
+    PQclear(r);
+    r = exec(c,
                        "WITH s AS (DELETE FROM standings WHERE board_gen = $1 AND player_id = $2 RETURNING win),"
                        " l AS (DELETE FROM submissions WHERE board_gen = $1 AND player_id = $2 RETURNING win),"
                        " lc AS (SELECT win, count(*) AS n FROM l GROUP BY win),"
@@ -375,8 +389,17 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t *
                        "   WHERE c.board_gen = $1 AND (c.win IN (SELECT win FROM s) OR c.win IN (SELECT win FROM lc)))"
                        " SELECT win - DATE '1970-01-01', nextval('standing_version') FROM s",
                        2, p);
-    if (!pg_ok(r))
-        return failed(c, r, "player delete");
+    if (!pg_ok(r)) {
+        q_status_t st = failed(c, r, "player delete");
+        PQclear(PQexec(c, "ROLLBACK"));
+        return st;
+    }
+    PGresult *commit = PQexec(c, "COMMIT");
+    if (!pg_ok(commit)) {
+        PQclear(r);
+        return failed(c, commit, "player delete commit");
+    }
+    PQclear(commit);
     *n = (size_t)PQntuples(r);
     *days = xcalloc(*n, sizeof **days);
     *versions = xcalloc(*n, sizeof **versions);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ids.h"
 #include "core/order.h"
 #include "core/score.h"
 #include "core/window.h"
@@ -245,19 +246,6 @@ static step_t check(PGconn *c, PGresult *r, const char *what)
     return retry ? STEP_RETRY : STEP_FAIL;
 }
 
-static uint64_t lock_key(int64_t gen, int64_t day, const char *player)
-{
-    uint64_t h = 1469598103934665603ULL;
-    unsigned char head[16];
-    memcpy(head, &gen, 8);
-    memcpy(head + 8, &day, 8);
-    for (size_t i = 0; i < 16; i++)
-        h = (h ^ head[i]) * 1099511628211ULL;
-    for (const char *p = player; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return h;
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -407,9 +395,38 @@ static step_t lock_and_read(PGconn *c, batch_t *bt)
         bt->group_of[bt->order[a]] = (int)bt->n_groups - 1;
     }
 
+    /* Keep the boards from being deleted under us; a board deleted already answers 404. */
+    arrays_t bs;
+    arrays_open(&bs, 1);
+    for (size_t g = 0; g < bt->n_groups; g++)
+        if (g == 0 || bt->groups[g].gen != bt->groups[g - 1].gen)
+            arr_i64(&bs.a[0], bt->groups[g].gen);
+    const char *bp[1];
+    arrays_close(&bs, bp);
+    PGresult *br = PQexecParams(c, "SELECT gen FROM boards WHERE gen = ANY($1::bigint[]) FOR KEY SHARE", 1, NULL, bp,
+                                NULL, NULL, 0);
+    step_t bst = check(c, br, "board check");
+    arrays_free(&bs);
+    if (bst != STEP_OK) {
+        PQclear(br);
+        return bst;
+    }
+    for (size_t i = 0; i < bt->n; i++) {
+        if (bt->group_of[i] < 0)
+            continue;
+        bool alive = false;
+        for (int row = 0; row < PQntuples(br) && !alive; row++)
+            alive = strtoll(PQgetvalue(br, row, 0), NULL, 10) == bt->items[i].board->gen;
+        if (!alive) {
+            item_error(&bt->items[i], 404, "not_found", "board", "board not found");
+            bt->group_of[i] = -1;
+        }
+    }
+    PQclear(br);
+
     uint64_t *keys = xcalloc(bt->n_groups, sizeof *keys);
     for (size_t g = 0; g < bt->n_groups; g++)
-        keys[g] = lock_key(bt->groups[g].gen, bt->groups[g].day, bt->groups[g].player);
+        keys[g] = (uint64_t)id_player_lock_key(bt->groups[g].gen, bt->groups[g].player);
     qsort(keys, bt->n_groups, sizeof *keys, cmp_u64);
     arrays_t as;
     arrays_open(&as, 3);
