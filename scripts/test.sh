@@ -10,7 +10,7 @@
 # failed. Other arguments go to pytest (e.g. `bash scripts/test.sh -k oracle`).
 #
 # Environment: RANKD_ORACLE_SUBMISSIONS (submissions per oracle board; default 3000,
-# 1000 in the sanitizer pass), RANKD_SKIP_DEPS=1 skips scripts/deps.sh.
+# also in the sanitizer pass), RANKD_SKIP_DEPS=1 skips scripts/deps.sh.
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -145,7 +145,7 @@ fi
 if [ "$SANITIZE" = "1" ]; then
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
   export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
-  export RANKD_ORACLE_SUBMISSIONS="${RANKD_ORACLE_SUBMISSIONS_ASAN:-${RANKD_ORACLE_SUBMISSIONS:-1000}}"
+  export RANKD_ORACLE_SUBMISSIONS="${RANKD_ORACLE_SUBMISSIONS_ASAN:-${RANKD_ORACLE_SUBMISSIONS:-3000}}"
   if build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug; then
     unit build-asan --timeout-multiplier 3
     e2e build-asan asan

@@ -24,7 +24,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
 
@@ -890,14 +889,18 @@ class Rankd:
         self.exit_status = self.proc.returncode
         self.stopped_at = time.time()
         self.killed_after_timeout = killed
+        self.stderr_text()
         return self.exit_status, self.stopped_at - t0, killed
 
     def stderr_text(self):
         try:
             with open(self.stderr_path, errors="replace") as f:
-                return f.read()
+                text = f.read()
         except OSError:
-            return ""
+            return getattr(self, "_final_stderr", "")
+        if self.proc is not None and self.proc.poll() is not None:
+            self._final_stderr = text  # kept for reports made after the temp folder is gone
+        return text
 
     def stderr_tail(self, n=6000):
         t = self.stderr_text()

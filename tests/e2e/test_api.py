@@ -10,7 +10,6 @@ import datetime as dt
 import gzip
 import json
 import math
-import os
 import re
 import threading
 import time
@@ -19,7 +18,7 @@ import urllib.parse
 import pytest
 
 from conftest import (ADMIN_KEY, CORS_ORIGIN, READ_KEY, SCORE_MAX, SCORE_MIN, TS_RE, WRITE_KEY,
-                      Client, assert_error, batch, create_board, next_window_start, now_ms, parse_ts,
+                      assert_error, batch, create_board, next_window_start, now_ms, parse_ts,
                       run_cli, submit, submit_ok, unique, window_start)
 
 
@@ -1164,6 +1163,130 @@ def test_window_values(admin, reader):
 
 
 # ---------------------------------------------------------------------------
+# More of the contract: query handling, limits, configuration, instances
+# ---------------------------------------------------------------------------
+
+def test_unknown_query_params_ignored(admin, writer, anon):
+    bid = create_board(admin)["id"]
+    seed(writer, bid, {"a": 1, "b": 2})
+    base = anon.get("/v1/leaderboards/%s/entries" % bid)
+    r = anon.get("/v1/leaderboards/%s/entries?_=12345&foo=bar&utm_source=x" % bid)
+    assert r.status == 200 and r.body == base.body, r.describe()
+    r = anon.get("/v1/leaderboards/%s?cachebuster=1" % bid)
+    assert r.status == 200, r.describe()
+
+
+def test_consistency_strong(admin, writer, anon):
+    bid = create_board(admin)["id"]
+    seed(writer, bid, {"a": 1, "b": 2})
+    for path in ("/v1/leaderboards/%s/entries" % bid, "/v1/leaderboards/%s/players/a" % bid,
+                 "/v1/leaderboards/%s/players/a/around" % bid, "/v1/leaderboards/%s/players?ids=a,b" % bid,
+                 "/v1/leaderboards/" + bid):
+        plain = anon.get(path)
+        sep = "&" if "?" in path else "?"
+        strong = anon.get(path + sep + "consistency=strong")
+        assert strong.status == 200, strong.describe()
+        assert strong.json() == plain.json(), path
+
+
+def test_percent_encoded_path_segments(admin, writer, anon):
+    bid = create_board(admin)["id"]
+    submit_ok(writer, bid, "a:b@c", 5)
+    enc_board = "".join("%%%02X" % ord(ch) for ch in bid)  # every byte encoded
+    r = anon.get("/v1/leaderboards/%s/players/a%%3Ab%%40c" % enc_board)
+    assert r.status == 200, r.describe()
+    assert r.json()["player_id"] == "a:b@c" and r.json()["board"] == bid
+    r = anon.get("/v1/leaderboards/%s/players/a:b@c" % bid)
+    assert r.status == 200, r.describe()
+
+
+def test_batch_body_between_limits(admin, writer, reader):
+    bid = create_board(admin)["id"]
+    items = [{"board": bid, "player_id": "p%04d" % i, "score": i, "metadata": {"pad": "x" * 200}}
+             for i in range(1000)]
+    body = json.dumps({"scores": items}).encode()
+    assert 65536 < len(body) < 2097152
+    r = writer.post("/v1/scores:batch", body=body)
+    assert r.status == 200, r.describe()
+    assert entries_ok(reader, bid)["total"] == 1000
+
+
+def test_body_limit_env(rankd_factory, admin):
+    bid = create_board(admin)["id"]
+    inst = rankd_factory(env={"RANKD_BODY_LIMIT": "2048", "RANKD_BATCH_BODY_LIMIT": "8192"})
+    c = inst.client(WRITE_KEY)
+    try:
+        assert submit(c, bid, "p", 1, metadata={"s": "x" * 500}).status == 200
+        assert_error(submit(c, bid, "p", 1, metadata={"s": "x" * 3000}), 413)
+        items = [{"board": bid, "player_id": "q%d" % i, "score": 1, "metadata": {"s": "x" * 500}}
+                 for i in range(20)]
+        assert_error(batch(c, items), 413)
+        r = batch(c, items[:2])
+        assert r.status == 200, r.describe()
+    finally:
+        c.close()
+
+
+def test_declared_boards(rankd_factory):
+    bid = unique("decl")
+    decl = [{"id": bid, "title": "Declared", "sort": "asc", "operator": "sum", "reset": "weekly",
+             "min_score": 0, "max_score": 1000}]
+    inst = rankd_factory(boards=decl)
+    c = inst.client(None)
+    try:
+        r = c.get("/v1/leaderboards/" + bid)
+        assert r.status == 200, r.describe()
+        b = r.json()
+        assert (b["title"], b["sort"], b["operator"], b["reset"], b["min_score"], b["max_score"]) == \
+            ("Declared", "asc", "sum", "weekly", 0, 1000)
+    finally:
+        c.close()
+
+
+def test_two_instances_see_each_others_writes(rankd_factory, admin, writer):
+    """Across instances a read reflects a write no later than the cache max-age (1 s)."""
+    bid = create_board(admin)["id"]
+    seed(writer, bid, {"a": 10, "b": 5})
+    other = rankd_factory()
+    rc = other.client(None)
+    try:
+        path = "/v1/leaderboards/%s/entries" % bid
+        assert [e["player_id"] for e in rc.get(path).json()["entries"]] == ["a", "b"]  # now cached there
+        rc.get("/v1/leaderboards/%s/players/b" % bid)
+        submit_ok(writer, bid, "b", 20)
+        t0 = time.time()
+        while True:
+            page = rc.get(path).json()
+            if [e["player_id"] for e in page["entries"]] == ["b", "a"]:
+                break
+            assert time.time() - t0 < 1.5, "the other instance still serves the old page after 1.5 s"
+            time.sleep(0.02)
+        assert rc.get("/v1/leaderboards/%s/players/b" % bid).json()["rank"] == 1
+    finally:
+        rc.close()
+
+
+def test_request_id_in_logs(rankd, anon):
+    rid = "trace-" + unique("r")
+    anon.get("/v1/leaderboards?limit=1", headers={"X-Request-Id": rid})
+    deadline = time.time() + 3
+    while rid not in rankd.stderr_text():
+        assert time.time() < deadline, "request id %s not in rankd's log" % rid
+        time.sleep(0.05)
+
+
+def test_readyz_without_redis(rankd_factory):
+    inst = rankd_factory(redis=False)
+    c = inst.client(None)
+    try:
+        r = c.get("/readyz")
+        assert r.status == 200, r.describe()
+        assert r.json()["dependencies"]["postgres_primary"] == "ok"
+    finally:
+        c.close()
+
+
+# ---------------------------------------------------------------------------
 # Stats, windows listing, admin
 # ---------------------------------------------------------------------------
 
@@ -1236,6 +1359,10 @@ def test_windows_listing(admin, writer, reader):
 def test_rebuild_cache_and_verify(admin, writer, rankd):
     bid = create_board(admin)["id"]
     seed(writer, bid, {"p%d" % i: i % 3 for i in range(30)})
+    # Runs last in this module: Redis, as the writes of every test above left it,
+    # must match PostgreSQL before any rebuild.
+    v = run_cli(["verify"], rankd.config_path, env=rankd.env)
+    assert v.returncode == 0, "rankd verify before any rebuild: %s\n%s" % (v.stdout[-3000:], v.stderr[-3000:])
     r = admin.post("/v1/admin/rebuild-cache?board=" + bid)
     assert r.status == 200, r.describe()
     body = r.json()
