@@ -19,15 +19,18 @@
 #include "core/window.h"
 #include "http/server.h"
 #include "obs/log.h"
+#include "obs/metrics.h"
 #include "store/migrate.h"
 #include "store/queries.h"
 #include "store/redis_board.h"
+#include "store/views.h"
 
 static int usage(void)
 {
     fprintf(stderr,
             "usage: rankd serve [-c FILE]\n"
             "       rankd migrate up|status|verify [-c FILE]\n"
+            "       rankd refresh [--view NAME] [--if-older-than 60s] [-c FILE]\n"
             "       rankd verify [--board B] [-c FILE]\n"
             "       rankd rebuild-cache [--board B] [-c FILE]\n"
             "       rankd config check [-c FILE]\n"
@@ -121,6 +124,7 @@ static int serve(rankd_config_t *cfg)
     app.rebuilder = rebuilder_start(app.primary, app.redis);
     app.writer = writer_new(app.primary, app.redis, app.rebuilder);
     app.boards = board_cache_new(1000);
+    app.metrics = metrics_new();
 
     char err[256];
     http_server_t *srv = http_server_start(&app, err, sizeof err);
@@ -140,6 +144,7 @@ static int serve(rankd_config_t *cfg)
     rebuilder_stop(app.rebuilder);
     writer_free(app.writer);
     board_cache_free(app.boards);
+    metrics_free(app.metrics);
     redis_pool_free(app.redis);
     pg_pool_free(app.primary);
     return rc;
@@ -216,12 +221,61 @@ static int each_window(const rankd_config_t *cfg, const char *only, check_t what
     return status;
 }
 
+/* ---------------------------------------------------------------- refresh */
+
+/* "90", "90s", "5m", "1h" -> seconds; -1 when malformed. */
+static int64_t parse_duration(const char *s)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || v < 0)
+        return -1;
+    if (*end == '\0' || strcmp(end, "s") == 0)
+        return v;
+    if (strcmp(end, "m") == 0)
+        return v * 60;
+    if (strcmp(end, "h") == 0)
+        return v * 3600;
+    return -1;
+}
+
+static int refresh(const rankd_config_t *cfg, const char *view, const char *older)
+{
+    int64_t older_s = 0;
+    if (view && !views_known(view)) {
+        fprintf(stderr, "rankd: unknown view %s (window_stats, window_histograms, daily_activity)\n", view);
+        return 1;
+    }
+    if (older && (older_s = parse_duration(older)) < 0) {
+        fprintf(stderr, "rankd: --if-older-than takes a duration such as 60s, 5m or 1h\n");
+        return 1;
+    }
+    PGconn *c = connect_primary(cfg);
+    if (!c)
+        return 1;
+    view_refresh_t done[VIEWS_MAX];
+    size_t n = 0;
+    views_status_t st = views_refresh(c, view, older_s, done, &n);
+    PQfinish(c);
+    if (st == VIEWS_BUSY) {
+        printf("skipped: another refresh is running\n");
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (done[i].skipped)
+            printf("%s: skipped, refreshed less than %s ago\n", done[i].view, older);
+        else
+            printf("%s: %" PRId64 " rows in %" PRId64 " ms\n", done[i].view, done[i].rows, done[i].ms);
+    }
+    return st == VIEWS_DONE ? 0 : 1;
+}
+
 /* ---------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
 {
     const char *config_path = "config/rankd.yaml";
-    const char *board = NULL;
+    const char *board = NULL, *view = NULL, *older = NULL;
     const char *words[4] = {0};
     int n_words = 0;
     for (int i = 1; i < argc; i++) {
@@ -229,6 +283,10 @@ int main(int argc, char **argv)
             config_path = argv[++i];
         else if (strcmp(argv[i], "--board") == 0 && i + 1 < argc)
             board = argv[++i];
+        else if (strcmp(argv[i], "--view") == 0 && i + 1 < argc)
+            view = argv[++i];
+        else if (strcmp(argv[i], "--if-older-than") == 0 && i + 1 < argc)
+            older = argv[++i];
         else if (argv[i][0] == '-' || n_words == 4)
             return usage();
         else
@@ -269,6 +327,8 @@ int main(int argc, char **argv)
                 rc = usage();
             PQfinish(c);
         }
+    } else if (strcmp(cmd, "refresh") == 0 && n_words == 1) {
+        rc = refresh(cfg, view, older);
     } else if (strcmp(cmd, "verify") == 0 && n_words == 1) {
         rc = each_window(cfg, board, CHECK_VERIFY);
     } else if (strcmp(cmd, "rebuild-cache") == 0 && n_words == 1) {

@@ -22,6 +22,7 @@ typedef struct app {
     rebuilder_t *rebuilder;    /* NULL without Redis */
     writer_t *writer;
     board_cache_t *boards;
+    struct metrics *metrics;
 } app_t;
 
 /* Route ids; api_route() fills one, api_handle() runs it. */
@@ -38,7 +39,17 @@ typedef enum {
     R_SCORES,
     R_SCORES_BATCH,
     R_BATCH,
+    R_STATS,
+    R_WINDOWS,
+    R_STANDINGS,
+    R_ADMIN_REFRESH,
+    R_ADMIN_REBUILD,
+    R_METRICS,
+    R_COUNT,
 } route_id_t;
+
+/* Route name for logs and metrics labels. */
+const char *api_route_name(route_id_t id);
 
 typedef struct {
     route_id_t id;
@@ -76,9 +87,17 @@ int api_around(app_t *app, const route_t *rt, http_req_t *req);
 int api_scores(app_t *app, const route_t *rt, http_req_t *req);
 int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req);
 int api_batch(app_t *app, const route_t *rt, http_req_t *req);
+int api_stats(app_t *app, const route_t *rt, http_req_t *req);
+int api_windows(app_t *app, const route_t *rt, http_req_t *req);
+int api_standings(app_t *app, const route_t *rt, http_req_t *req);
+int api_admin_refresh(app_t *app, const route_t *rt, http_req_t *req);
+int api_admin_rebuild(app_t *app, const route_t *rt, http_req_t *req);
+int api_metrics(app_t *app, const route_t *rt, http_req_t *req);
 
 /* Shared by handlers (api/boards.c): load a board by the route's id, or write 400/404/503. */
 int api_load_board(app_t *app, const route_t *rt, http_req_t *req, board_t *out);
+/* Render a Standing object (Entry + board, window, total, top_percent). */
+void api_render_standing(buf_t *o, const char *board_id, int64_t day, int64_t total, const entry_t *e);
 /* Render a Board object into req->out. */
 void api_render_board(app_t *app, http_req_t *req, const board_t *b, int64_t players);
 

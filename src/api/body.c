@@ -1,11 +1,58 @@
 /* api/body.c — strict JSON body parsing shared by the write handlers. */
 #include "api/body.h"
 
+#include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
 #include "core/board.h"
 #include "core/score.h"
+
+/*
+ * Name the top-level member whose value contains byte `pos` of `text`, so a
+ * duplicate key inside "metadata" is reported with field "metadata". False
+ * when `pos` lies in the top-level object itself. The text parsed up to
+ * `pos`, so a plain scan of strings and nesting is enough.
+ */
+static bool top_member_at(const char *text, size_t pos, char *out, size_t outlen)
+{
+    int depth = 0;
+    bool in_string = false, escape = false, is_key = false;
+    size_t key_start = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < pos && text[i]; i++) {
+        char ch = text[i];
+        if (in_string) {
+            if (escape)
+                escape = false;
+            else if (ch == '\\')
+                escape = true;
+            else if (ch == '"') {
+                in_string = false;
+                if (is_key) {
+                    size_t n = i - key_start < outlen - 1 ? i - key_start : outlen - 1;
+                    memcpy(out, text + key_start, n);
+                    out[n] = '\0';
+                }
+            }
+            continue;
+        }
+        if (ch == '"') {
+            in_string = true;
+            /* A string at depth 1 right after '{' or ',' is a top-level member name. */
+            size_t j = i;
+            while (j > 0 && (text[j - 1] == ' ' || text[j - 1] == '\t' || text[j - 1] == '\n' || text[j - 1] == '\r'))
+                j--;
+            is_key = depth == 1 && j > 0 && (text[j - 1] == '{' || text[j - 1] == ',');
+            key_start = i + 1;
+        } else if (ch == '{' || ch == '[') {
+            depth++;
+        } else if (ch == '}' || ch == ']') {
+            depth--;
+        }
+    }
+    return depth >= 2 && out[0];
+}
 
 int body_object(http_req_t *req, json_t **out)
 {
@@ -17,7 +64,12 @@ int body_object(http_req_t *req, json_t **out)
     if (!ct || strncasecmp(ct, "application/json", n) != 0 || (ct[n] != '\0' && ct[n] != ';' && ct[n] != ' '))
         return http_error(req, 415, "unsupported_media_type", NULL, "the body must be application/json");
     json_error_t err;
-    json_t *v = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
+    json_t *v = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
+    if (!v && json_error_code(&err) == json_error_duplicate_key) {
+        char member[128];
+        bool inside = top_member_at(req->body, (size_t)err.position, member, sizeof member);
+        return http_error(req, 400, "invalid_argument", inside ? member : NULL, "duplicate key in the JSON body");
+    }
     if (!v)
         return http_error(req, 400, "invalid_argument", NULL, "the body is not valid JSON");
     if (!json_is_object(v)) {

@@ -13,6 +13,7 @@
 #include "core/cursor.h"
 #include "core/ids.h"
 #include "core/window.h"
+#include "obs/metrics.h"
 #include "store/queries.h"
 #include "store/redis_board.h"
 #include "util/alloc.h"
@@ -66,10 +67,14 @@ static int run_read(app_t *app, http_req_t *req, const board_t *b, const read_t 
         if (rc) {
             rb_status_t st = read_redis(rc, b, r, out);
             redis_release(app->redis, rc, st == RB_DOWN);
-            if (st == RB_OK)
+            if (st == RB_OK) {
+                metrics_add(app->metrics, METRIC_REDIS_READS, 1);
                 return 0;
-            if (st == RB_COLD)
+            }
+            if (st == RB_COLD) {
+                metrics_add(app->metrics, METRIC_REDIS_COLD, 1);
                 rebuilder_request(app->rebuilder, b, r->day);
+            }
             entries_clear(out);
         }
     }
@@ -78,6 +83,7 @@ static int run_read(app_t *app, http_req_t *req, const board_t *b, const read_t 
         return http_unavailable(req, "the database");
     q_status_t st = read_pg(c, b, r, out);
     pg_pool_release(app->primary, c, st == Q_UNAVAILABLE);
+    metrics_add(app->metrics, METRIC_PG_READS, 1);
     if (st != Q_OK) {
         entries_clear(out);
         return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
@@ -224,7 +230,7 @@ done:
 
 /* ---------------------------------------------------------------- one player */
 
-static void render_standing(buf_t *o, const board_t *b, int64_t day, int64_t total, const entry_t *e)
+void api_render_standing(buf_t *o, const char *board_id, int64_t day, int64_t total, const entry_t *e)
 {
     char d[11];
     window_format_day(day, d);
@@ -236,7 +242,7 @@ static void render_standing(buf_t *o, const board_t *b, int64_t day, int64_t tot
     buf_append(o, tmp.data, tmp.len);
     buf_free(&tmp);
     buf_puts(o, ",\"board\":");
-    buf_json_str(o, b->id, strlen(b->id));
+    buf_json_str(o, board_id, strlen(board_id));
     /* top_percent = 100 * rank / total, rounded up to two decimals: ceil(10000 * rank / total) / 100 */
     int64_t hundredths = total > 0 ? (e->rank * 10000 + total - 1) / total : 0;
     buf_printf(o, ",\"window\":\"%s\",\"total\":%" PRId64 ",\"top_percent\":%" PRId64, d, total, hundredths / 100);
@@ -262,7 +268,7 @@ static int get_player(app_t *app, const route_t *rt, http_req_t *req)
     if (e.n == 0) {
         rc = http_not_found(req, "player_id", "player");
     } else {
-        render_standing(&req->out, &b, day, e.total, &e.items[0]);
+        api_render_standing(&req->out, b.id, day, e.total, &e.items[0]);
         req->cacheable = true;
         rc = http_ok(req, 200);
     }

@@ -30,7 +30,26 @@ static const route_spec_t specs[] = {
     [R_SCORES] = {R_SCORES, "POST, OPTIONS", 0, ROLE_WRITE, 0, 0, false, true, false, false},
     [R_SCORES_BATCH] = {R_SCORES_BATCH, "POST, OPTIONS", 0, ROLE_WRITE, 0, 0, false, true, false, false},
     [R_BATCH] = {R_BATCH, "POST, OPTIONS", 0, ROLE_READ, 0, 0, false, true, false, false},
+    [R_STATS] = {R_STATS, "GET, HEAD, OPTIONS", ROLE_READ, 0, 0, 0, true, false, false, false},
+    [R_WINDOWS] = {R_WINDOWS, "GET, HEAD, OPTIONS", ROLE_READ, 0, 0, 0, true, false, false, false},
+    [R_STANDINGS] = {R_STANDINGS, "GET, HEAD, OPTIONS", ROLE_READ, 0, 0, 0, true, false, false, false},
+    [R_ADMIN_REFRESH] = {R_ADMIN_REFRESH, "POST, OPTIONS", 0, ROLE_ADMIN, 0, 0, false, true, false, false},
+    [R_ADMIN_REBUILD] = {R_ADMIN_REBUILD, "POST, OPTIONS", 0, ROLE_ADMIN, 0, 0, false, true, false, false},
+    [R_METRICS] = {R_METRICS, "GET, HEAD, OPTIONS", ROLE_NONE, 0, 0, 0, true, false, false, false},
 };
+
+static const char *const route_names[R_COUNT] = {
+    [R_NONE] = "none", [R_HEALTHZ] = "healthz", [R_READYZ] = "readyz", [R_BOARDS] = "boards",
+    [R_BOARD] = "board", [R_ENTRIES] = "entries", [R_PLAYERS] = "players", [R_PLAYER] = "player",
+    [R_AROUND] = "around", [R_SCORES] = "scores", [R_SCORES_BATCH] = "scores_batch", [R_BATCH] = "batch",
+    [R_STATS] = "stats", [R_WINDOWS] = "windows", [R_STANDINGS] = "standings", [R_ADMIN_REFRESH] = "admin_refresh",
+    [R_ADMIN_REBUILD] = "admin_rebuild", [R_METRICS] = "metrics",
+};
+
+const char *api_route_name(route_id_t id)
+{
+    return id < R_COUNT && route_names[id] ? route_names[id] : "none";
+}
 
 /* Split "/a/b/c" into at most `max` raw segments; false on an empty segment or too many. */
 static int split(const char *path, const char **seg, size_t *len, int max)
@@ -85,12 +104,22 @@ static route_id_t match(const char *path, route_t *rt)
         return R_HEALTHZ;
     if (n == 1 && seg_is(seg[0], len[0], "readyz"))
         return R_READYZ;
+    if (n == 1 && seg_is(seg[0], len[0], "metrics"))
+        return R_METRICS;
     if (!seg_is(seg[0], len[0], "v1") || n < 2)
         return R_NONE;
     if (n == 2 && seg_is(seg[1], len[1], "scores:batch"))
         return R_SCORES_BATCH;
     if (n == 2 && seg_is(seg[1], len[1], "batch"))
         return R_BATCH;
+    if (n == 3 && seg_is(seg[1], len[1], "admin") && seg_is(seg[2], len[2], "refresh"))
+        return R_ADMIN_REFRESH;
+    if (n == 3 && seg_is(seg[1], len[1], "admin") && seg_is(seg[2], len[2], "rebuild-cache"))
+        return R_ADMIN_REBUILD;
+    if (n == 4 && seg_is(seg[1], len[1], "players") && seg_is(seg[3], len[3], "standings")) {
+        take(seg[2], len[2], rt->player, &rt->player_len, &rt->player_bad);
+        return R_STANDINGS;
+    }
     if (!seg_is(seg[1], len[1], "leaderboards"))
         return R_NONE;
     if (n == 2)
@@ -102,6 +131,10 @@ static route_id_t match(const char *path, route_t *rt)
         return R_ENTRIES;
     if (n == 4 && seg_is(seg[3], len[3], "scores"))
         return R_SCORES;
+    if (n == 4 && seg_is(seg[3], len[3], "stats"))
+        return R_STATS;
+    if (n == 4 && seg_is(seg[3], len[3], "windows"))
+        return R_WINDOWS;
     if (!seg_is(seg[3], len[3], "players"))
         return R_NONE;
     if (n == 4)
@@ -164,7 +197,14 @@ int api_handle(app_t *app, const route_t *rt, http_req_t *req)
     case R_SCORES: return api_scores(app, rt, req);
     case R_SCORES_BATCH: return api_scores_batch(app, rt, req);
     case R_BATCH: return api_batch(app, rt, req);
-    case R_NONE: break;
+    case R_STATS: return api_stats(app, rt, req);
+    case R_WINDOWS: return api_windows(app, rt, req);
+    case R_STANDINGS: return api_standings(app, rt, req);
+    case R_ADMIN_REFRESH: return api_admin_refresh(app, rt, req);
+    case R_ADMIN_REBUILD: return api_admin_rebuild(app, rt, req);
+    case R_METRICS: return api_metrics(app, rt, req);
+    case R_NONE:
+    case R_COUNT: break;
     }
     return http_error(req, 404, "not_found", NULL, "no such resource");
 }

@@ -14,6 +14,7 @@
 #include "api/body.h"
 #include "core/ids.h"
 #include "core/window.h"
+#include "obs/metrics.h"
 #include "util/alloc.h"
 
 #define BATCH_MAX 1000
@@ -126,6 +127,7 @@ int api_scores(app_t *app, const route_t *rt, http_req_t *req)
         goto done;
     fill_item(&s, player, req->idem_key, req->received_ms);
     writer_submit(app->writer, &s.item, 1);
+    metrics_add(app->metrics, METRIC_SUBMISSIONS, s.item.status == 200);
     rc = item_status(req, &s.item);
 done:
     slot_clear(&s);
@@ -216,6 +218,8 @@ int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req)
     /* item.board pointed into slots, which do not move: safe to copy. */
     if (n_items > 0)
         writer_submit(app->writer, items, n_items);
+    for (size_t i = 0; i < n_items; i++)
+        metrics_add(app->metrics, METRIC_SUBMISSIONS, items[i].status == 200);
 
     buf_puts(&req->out, "{\"results\":[");
     for (size_t i = 0; i < n; i++) {

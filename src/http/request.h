@@ -47,6 +47,8 @@ typedef struct http_req {
     const char *allow;        /* Allow header for 405 / OPTIONS */
     int retry_after;          /* seconds, 0 = none */
     bool cacheable;           /* a successful read */
+    int64_t last_modified_ms; /* Last-Modified, 0 = none */
+    const char *content_type_out; /* NULL = application/json */
 } http_req_t;
 
 void http_req_init(http_req_t *req);

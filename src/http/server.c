@@ -16,12 +16,14 @@
 
 #include "core/ids.h"
 #include "obs/log.h"
+#include "obs/metrics.h"
 #include "util/alloc.h"
 
 struct http_server {
     struct MHD_Daemon *daemon;
     app_t *app;
     atomic_int in_flight;
+    atomic_bool draining;     /* after SIGTERM: close each connection after its response */
     atomic_uint_fast64_t next_id;
     uint32_t id_prefix;
 };
@@ -91,7 +93,15 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
         len = 0;
     struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (len)
-        MHD_add_response_header(r, "Content-Type", "application/json");
+        MHD_add_response_header(r, "Content-Type", req->content_type_out ? req->content_type_out : "application/json");
+    if (req->last_modified_ms > 0) {
+        char date[64];
+        time_t t = (time_t)(req->last_modified_ms / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        MHD_add_response_header(r, "Last-Modified", date);
+    }
     MHD_add_response_header(r, "X-Request-Id", req->request_id);
     if (req->cacheable && req->status == 200) {
         char cc[64];
@@ -111,12 +121,15 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
         MHD_add_response_header(r, "Retry-After", ra);
     }
     add_cors(app, conn, r, preflight, req->allow);
+    if (atomic_load(&cx->server->draining))
+        MHD_add_response_header(r, "Connection", "close");
     enum MHD_Result ok = MHD_queue_response(conn, (unsigned)req->status, r);
     MHD_destroy_response(r);
 
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     double ms = (double)(now.tv_sec - cx->started.tv_sec) * 1e3 + (double)(now.tv_nsec - cx->started.tv_nsec) / 1e6;
+    metrics_observe(app->metrics, (int)cx->rt.id, req->status, ms / 1e3);
     log_info(req->request_id, "%s %s %d %.2fms", cx->method, cx->path ? cx->path : "?", req->status, ms);
     return ok;
 }
@@ -157,6 +170,8 @@ static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char
     if (strcmp(method, "OPTIONS") == 0)
         return false;
     authenticate(app, conn, req);
+    if (cx->rt.id == R_METRICS && app->cfg->metrics_auth == METRICS_AUTH_ADMIN)
+        cx->rt.role = ROLE_ADMIN;
     if ((int)req->role < 0) {
         http_error(req, 401, "unauthenticated", NULL, "invalid API key");
         return true;
@@ -293,7 +308,11 @@ void http_server_stop(http_server_t *s, int timeout_ms)
 {
     if (!s)
         return;
-    MHD_quiesce_daemon(s->daemon);
+    atomic_store(&s->draining, true);
+    /* New connections are refused from here on: MHD hands the listening socket back to us. */
+    MHD_socket listen_fd = MHD_quiesce_daemon(s->daemon);
+    if (listen_fd != MHD_INVALID_SOCKET)
+        close(listen_fd);
     for (int waited = 0; waited < timeout_ms && atomic_load(&s->in_flight) > 0; waited += 10)
         usleep(10000);
     if (atomic_load(&s->in_flight) > 0)

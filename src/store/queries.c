@@ -410,3 +410,47 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t *
     PQclear(r);
     return *n ? Q_OK : Q_NOT_FOUND;
 }
+
+q_status_t q_player_standings(PGconn *c, const char *player, int64_t now_ms, standing_row_t **rows, size_t *n)
+{
+    char now[24];
+    snprintf(now, sizeof now, "%" PRId64, now_ms);
+    const char *p[] = {player, now};
+    PGresult *r = exec(
+        c,
+        "WITH t AS (SELECT (timestamptz 'epoch' + $2::bigint * interval '1 millisecond') AT TIME ZONE 'UTC' AS ts),"
+        " cur AS (SELECT b.id, b.gen, CASE b.reset WHEN 'none' THEN DATE '1970-01-01'"
+        "   WHEN 'daily' THEN t.ts::date WHEN 'weekly' THEN date_trunc('week', t.ts)::date"
+        "   ELSE date_trunc('month', t.ts)::date END AS win FROM boards b, t)"
+        " SELECT cur.id, s.win - DATE '1970-01-01', s.player_id, s.score, s.sort_key, s.achieved_ms, s.metadata,"
+        "  (SELECT count(*) FROM standings x WHERE x.board_gen = s.board_gen AND x.win = s.win"
+        "   AND (x.sort_key, x.achieved_ms, x.player_id) < (s.sort_key, s.achieved_ms, s.player_id)) + 1,"
+        "  coalesce((SELECT players FROM window_counts w WHERE w.board_gen = s.board_gen AND w.win = s.win), 0)"
+        " FROM cur JOIN standings s ON s.board_gen = cur.gen AND s.win = cur.win AND s.player_id = $1"
+        " ORDER BY cur.id",
+        2, p);
+    if (!pg_ok(r))
+        return failed(c, r, "player standings");
+    *n = (size_t)PQntuples(r);
+    *rows = xcalloc(*n ? *n : 1, sizeof **rows);
+    for (size_t i = 0; i < *n; i++) {
+        standing_row_t *row = &(*rows)[i];
+        snprintf(row->board, sizeof row->board, "%s", PQgetvalue(r, (int)i, 0));
+        row->day = col_i64(r, (int)i, 1);
+        row->total = col_i64(r, (int)i, 8);
+        entries_t one;
+        entries_init(&one);
+        push_row(&one, r, (int)i, 2, col_i64(r, (int)i, 7));
+        row->entry = one.items[0];
+        free(one.items);
+    }
+    PQclear(r);
+    return Q_OK;
+}
+
+void q_standings_free(standing_row_t *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(rows[i].entry.metadata);
+    free(rows);
+}

@@ -49,4 +49,21 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t *
 /* Days since epoch <-> SQL date text. */
 void q_day_text(int64_t day, char out[11]);
 
+
+
+/* One board where a player stands in the current window (q_player_standings). */
+typedef struct {
+    char board[BOARD_ID_MAX + 1];
+    int64_t day;
+    int64_t total;
+    entry_t entry;        /* entry.metadata owned */
+} standing_row_t;
+
+/*
+ * Every board's current window (as of `now_ms`) where `player` stands,
+ * ordered by board id. `*rows` is freed by the caller with
+ * q_standings_free().
+ */
+q_status_t q_player_standings(PGconn *c, const char *player, int64_t now_ms, standing_row_t **rows, size_t *n);
+void q_standings_free(standing_row_t *rows, size_t n);
 #endif

@@ -81,6 +81,17 @@ void buf_i64(buf_t *b, int64_t v)
     buf_append(b, tmp, (size_t)n);
 }
 
+void buf_double(buf_t *b, double v)
+{
+    char tmp[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+        if (strtod(tmp, NULL) == v)
+            break;
+    }
+    buf_puts(b, tmp);
+}
+
 void buf_json_str(buf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";

@@ -1,0 +1,118 @@
+/* api/admin.c — operator endpoints: view refresh, Redis rebuild, metrics. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/app.h"
+#include "core/ids.h"
+#include "core/window.h"
+#include "obs/metrics.h"
+#include "store/queries.h"
+#include "store/redis_board.h"
+#include "store/views.h"
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int api_admin_refresh(app_t *app, const route_t *rt, http_req_t *req)
+{
+    (void)rt;
+    PGconn *c = pg_pool_acquire(app->primary, 2000);
+    if (!c)
+        return http_unavailable(req, "the database");
+    view_refresh_t done[VIEWS_MAX];
+    size_t n = 0;
+    views_status_t st = views_refresh(c, NULL, 0, done, &n);
+    pg_pool_release(app->primary, c, st == VIEWS_FAILED);
+    if (st == VIEWS_FAILED)
+        return http_internal(req);
+    if (st == VIEWS_BUSY) {
+        buf_puts(&req->out, "{\"skipped\":\"another refresh is running\"}");
+        return http_ok(req, 200);
+    }
+    buf_puts(&req->out, "{\"refreshed\":[");
+    for (size_t i = 0; i < n; i++)
+        buf_printf(&req->out, "%s{\"view\":\"%s\",\"rows\":%" PRId64 ",\"ms\":%" PRId64 "}", i ? "," : "",
+                   done[i].view, done[i].rows, done[i].ms);
+    buf_puts(&req->out, "]}");
+    return http_ok(req, 200);
+}
+
+int api_admin_rebuild(app_t *app, const route_t *rt, http_req_t *req)
+{
+    (void)rt;
+    bool bad = false;
+    const char *only = http_param(req, "board", &bad);
+    if (bad || (only && !id_board_valid(only, strlen(only))))
+        return http_error(req, 400, "invalid_argument", "board", "invalid board id");
+    if (!app->redis)
+        return http_unavailable(req, "redis");
+    PGconn *c = pg_pool_acquire(app->primary, 2000);
+    if (!c)
+        return http_unavailable(req, "the database");
+    board_t *boards = NULL;
+    size_t n = 0;
+    q_status_t st;
+    if (only) {
+        boards = calloc(1, sizeof *boards);
+        st = q_board_get(c, only, &boards[0]);
+        n = st == Q_OK ? 1 : 0;
+    } else {
+        st = q_board_list(c, NULL, 1000000, &boards, &n);
+    }
+    int rc = 0;
+    if (st == Q_NOT_FOUND)
+        rc = http_not_found(req, "board", "board");
+    else if (st != Q_OK)
+        rc = st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
+    redisContext *r = rc ? NULL : redis_acquire(app->redis);
+    if (!rc && !r)
+        rc = http_unavailable(req, "redis");
+    int64_t t0 = mono_ms(), players = 0;
+    bool pg_failed = false;
+    for (size_t i = 0; !rc && i < n; i++) {
+        int64_t got = 0;
+        int64_t day = window_start_day(boards[i].reset, req->received_ms);
+        if (rb_rebuild(r, c, &boards[i], day, &got, &pg_failed) != RB_OK || pg_failed) {
+            redis_release(app->redis, r, !pg_failed);
+            r = NULL;
+            rc = http_unavailable(req, pg_failed ? "the database" : "redis");
+        }
+        players += got;
+    }
+    if (r)
+        redis_release(app->redis, r, false);
+    pg_pool_release(app->primary, c, pg_failed || st == Q_UNAVAILABLE);
+    if (!rc) {
+        buf_printf(&req->out, "{\"boards\":%zu,\"players\":%" PRId64 ",\"ms\":%" PRId64 "}", n, players,
+                   mono_ms() - t0);
+        rc = http_ok(req, 200);
+    }
+    for (size_t i = 0; i < n; i++)
+        board_clear(&boards[i]);
+    free(boards);
+    return rc;
+}
+
+static const char *route_label(int id)
+{
+    return api_route_name((route_id_t)id);
+}
+
+int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
+{
+    (void)rt;
+    metrics_render(app->metrics, &req->out, route_label, R_COUNT);
+    buf_printf(&req->out, "# HELP rankd_redis_up Whether Redis answers (1), is down (0), or is not configured (-1).\n"
+                          "# TYPE rankd_redis_up gauge\nrankd_redis_up %d\n",
+               !app->redis ? -1 : strcmp(redis_state(app->redis), "ok") == 0 ? 1 : 0);
+    buf_puts(&req->out, "# HELP rankd_build_info rankd version.\n# TYPE rankd_build_info gauge\n"
+                        "rankd_build_info{version=\"" RANKD_VERSION "\"} 1\n");
+    req->content_type_out = "text/plain; version=0.0.4; charset=utf-8";
+    return http_ok(req, 200);
+}

@@ -1,0 +1,99 @@
+/* obs/metrics.c — lock-free counters and histograms, rendered for Prometheus. */
+#include "obs/metrics.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "util/alloc.h"
+
+static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+#define N_BOUNDS (sizeof bounds / sizeof *bounds)
+
+typedef struct {
+    atomic_uint_fast64_t by_class[5];       /* 1xx..5xx */
+    atomic_uint_fast64_t buckets[N_BOUNDS]; /* not cumulative; summed when rendered */
+    atomic_uint_fast64_t count;
+    atomic_uint_fast64_t sum_us;
+} route_metrics_t;
+
+struct metrics {
+    route_metrics_t routes[METRICS_ROUTES_MAX];
+    atomic_uint_fast64_t counters[METRIC_COUNTERS];
+};
+
+static const char *const counter_names[METRIC_COUNTERS][2] = {
+    {"rankd_submissions_total", "Submissions accepted and committed."},
+    {"rankd_reads_redis_total", "Ranked reads answered from Redis."},
+    {"rankd_reads_postgres_total", "Ranked reads answered from PostgreSQL."},
+    {"rankd_redis_cold_reads_total", "Reads that found a Redis window cold."},
+};
+
+metrics_t *metrics_new(void)
+{
+    return xcalloc(1, sizeof(metrics_t));
+}
+
+void metrics_free(metrics_t *m)
+{
+    free(m);
+}
+
+void metrics_observe(metrics_t *m, int route, int status, double seconds)
+{
+    if (!m || route < 0 || route >= METRICS_ROUTES_MAX)
+        return;
+    route_metrics_t *r = &m->routes[route];
+    int cls = status / 100 - 1;
+    if (cls >= 0 && cls < 5)
+        atomic_fetch_add_explicit(&r->by_class[cls], 1, memory_order_relaxed);
+    for (size_t i = 0; i < N_BOUNDS; i++) {
+        if (seconds <= bounds[i]) {
+            atomic_fetch_add_explicit(&r->buckets[i], 1, memory_order_relaxed);
+            break;
+        }
+    }
+    atomic_fetch_add_explicit(&r->count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&r->sum_us, (uint64_t)(seconds * 1e6), memory_order_relaxed);
+}
+
+void metrics_add(metrics_t *m, metric_counter_t which, uint64_t n)
+{
+    if (m)
+        atomic_fetch_add_explicit(&m->counters[which], n, memory_order_relaxed);
+}
+
+void metrics_render(metrics_t *m, buf_t *o, const char *(*route_name)(int), int n_routes)
+{
+    buf_puts(o, "# HELP rankd_http_requests_total HTTP requests answered, by route and status class.\n"
+                "# TYPE rankd_http_requests_total counter\n");
+    for (int i = 1; i < n_routes && i < METRICS_ROUTES_MAX; i++)
+        for (int c = 0; c < 5; c++) {
+            uint64_t v = atomic_load(&m->routes[i].by_class[c]);
+            if (v)
+                buf_printf(o, "rankd_http_requests_total{route=\"%s\",code=\"%dxx\"} %llu\n", route_name(i), c + 1,
+                           (unsigned long long)v);
+        }
+    buf_puts(o, "# HELP rankd_http_request_duration_seconds Time from request headers to response, by route.\n"
+                "# TYPE rankd_http_request_duration_seconds histogram\n");
+    for (int i = 1; i < n_routes && i < METRICS_ROUTES_MAX; i++) {
+        route_metrics_t *r = &m->routes[i];
+        uint64_t count = atomic_load(&r->count);
+        if (!count)
+            continue;
+        uint64_t cum = 0;
+        for (size_t b = 0; b < N_BOUNDS; b++) {
+            cum += atomic_load(&r->buckets[b]);
+            buf_printf(o, "rankd_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n", route_name(i),
+                       bounds[b], (unsigned long long)cum);
+        }
+        buf_printf(o, "rankd_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", route_name(i),
+                   (unsigned long long)count);
+        buf_printf(o, "rankd_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", route_name(i),
+                   (double)atomic_load(&r->sum_us) / 1e6);
+        buf_printf(o, "rankd_http_request_duration_seconds_count{route=\"%s\"} %llu\n", route_name(i),
+                   (unsigned long long)count);
+    }
+    for (int c = 0; c < METRIC_COUNTERS; c++)
+        buf_printf(o, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", counter_names[c][0], counter_names[c][1],
+                   counter_names[c][0], counter_names[c][0], (unsigned long long)atomic_load(&m->counters[c]));
+}

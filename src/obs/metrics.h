@@ -1,0 +1,37 @@
+/*
+ * obs/metrics.h — Prometheus metrics: request counts and latencies per
+ * route, and counters of what the stores did.
+ *
+ * One metrics_t is shared by every thread; it holds only C11 atomics, so
+ * recording never takes a lock and never blocks a request.
+ */
+#ifndef RANKD_OBS_METRICS_H
+#define RANKD_OBS_METRICS_H
+
+#include <stdint.h>
+
+#include "util/buf.h"
+
+typedef struct metrics metrics_t;
+
+typedef enum {
+    METRIC_SUBMISSIONS = 0,   /* submissions accepted */
+    METRIC_REDIS_READS,       /* reads answered from Redis */
+    METRIC_PG_READS,          /* reads answered from PostgreSQL */
+    METRIC_REDIS_COLD,        /* reads that found a window cold */
+    METRIC_COUNTERS,
+} metric_counter_t;
+
+#define METRICS_ROUTES_MAX 32
+
+metrics_t *metrics_new(void);
+void metrics_free(metrics_t *m);
+
+/* Record one answered request on route `route` (< METRICS_ROUTES_MAX). */
+void metrics_observe(metrics_t *m, int route, int status, double seconds);
+void metrics_add(metrics_t *m, metric_counter_t which, uint64_t n);
+
+/* Render the text exposition format; route_name(i) names route i for i < n_routes. */
+void metrics_render(metrics_t *m, buf_t *out, const char *(*route_name)(int), int n_routes);
+
+#endif

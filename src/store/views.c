@@ -1,0 +1,163 @@
+/* store/views.c — refreshing the materialized views and reading window statistics. */
+#include "store/views.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "obs/log.h"
+
+#define REFRESH_LOCK 0x72656672 /* "refr" */
+
+static const char *const views[VIEWS_MAX] = {"window_stats", "window_histograms", "daily_activity"};
+
+bool views_known(const char *name)
+{
+    for (int i = 0; i < VIEWS_MAX; i++)
+        if (strcmp(views[i], name) == 0)
+            return true;
+    return false;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool exec_ok(PGconn *c, const char *sql, int n, const char *const *params, PGresult **keep)
+{
+    PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    bool ok = pg_ok(r);
+    if (!ok)
+        log_error(NULL, "views: %s", PQresultErrorMessage(r));
+    if (keep && ok)
+        *keep = r;
+    else
+        PQclear(r);
+    return ok;
+}
+
+/* Seconds since `view` was last refreshed; -1 when never. */
+static int64_t age_s(PGconn *c, const char *view)
+{
+    const char *p[] = {view};
+    PGresult *r = NULL;
+    int64_t age = -1;
+    if (exec_ok(c, "SELECT extract(epoch FROM now() - refreshed_at)::bigint FROM view_refreshes WHERE view = $1", 1, p,
+                &r)) {
+        if (PQntuples(r) == 1)
+            age = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+    }
+    return age;
+}
+
+views_status_t views_refresh(PGconn *c, const char *only, int64_t if_older_than_s, view_refresh_t *out, size_t *n)
+{
+    *n = 0;
+    char lock[80];
+    snprintf(lock, sizeof lock, "SELECT pg_try_advisory_lock(%d)", REFRESH_LOCK);
+    PGresult *r = NULL;
+    if (!exec_ok(c, lock, 0, NULL, &r))
+        return VIEWS_FAILED;
+    bool got = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (!got)
+        return VIEWS_BUSY;
+    views_status_t st = VIEWS_DONE;
+    for (int i = 0; i < VIEWS_MAX && st == VIEWS_DONE; i++) {
+        if (only && strcmp(only, views[i]) != 0)
+            continue;
+        view_refresh_t *v = &out[(*n)++];
+        memset(v, 0, sizeof *v);
+        v->view = views[i];
+        if (if_older_than_s > 0) {
+            int64_t age = age_s(c, views[i]);
+            if (age >= 0 && age < if_older_than_s) {
+                v->skipped = true;
+                continue;
+            }
+        }
+        int64_t t0 = mono_ms();
+        char sql[160];
+        snprintf(sql, sizeof sql, "REFRESH MATERIALIZED VIEW CONCURRENTLY %s", views[i]);
+        snprintf(lock, sizeof lock, "SELECT count(*) FROM %s", views[i]);
+        if (!exec_ok(c, sql, 0, NULL, NULL) || !exec_ok(c, lock, 0, NULL, &r)) {
+            st = VIEWS_FAILED;
+            break;
+        }
+        v->rows = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        v->ms = mono_ms() - t0;
+        char rows[24], ms[24];
+        snprintf(rows, sizeof rows, "%" PRId64, v->rows);
+        snprintf(ms, sizeof ms, "%" PRId64, v->ms);
+        const char *p[] = {views[i], rows, ms};
+        if (!exec_ok(c,
+                     "INSERT INTO view_refreshes (view, refreshed_at, rows, ms) VALUES ($1, now(), $2, $3)"
+                     " ON CONFLICT (view) DO UPDATE SET refreshed_at = now(), rows = $2, ms = $3",
+                     3, p, NULL))
+            st = VIEWS_FAILED;
+    }
+    snprintf(lock, sizeof lock, "SELECT pg_advisory_unlock(%d)", REFRESH_LOCK);
+    exec_ok(c, lock, 0, NULL, NULL);
+    return st;
+}
+
+q_status_t views_window_stats(PGconn *c, int64_t gen, int64_t day, window_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    char g[24], d[11];
+    snprintf(g, sizeof g, "%" PRId64, gen);
+    q_day_text(day, d);
+    const char *p[] = {g, d};
+    PGresult *r = PQexecParams(
+        c,
+        "SELECT (SELECT (extract(epoch FROM refreshed_at) * 1000)::bigint FROM view_refreshes WHERE view = 'window_stats'),"
+        " s.players, s.submissions, s.min_score, s.max_score, s.mean, s.stddev,"
+        " s.percentiles[1], s.percentiles[2], s.percentiles[3], s.percentiles[4],"
+        " (SELECT string_agg(bucket || ':' || players, ',') FROM window_histograms h"
+        "   WHERE h.board_gen = $1 AND h.win = $2)"
+        " FROM (SELECT 1) one LEFT JOIN window_stats s ON s.board_gen = $1 AND s.win = $2",
+        2, NULL, p, NULL, NULL, 0);
+    if (!pg_ok(r)) {
+        log_error(NULL, "window stats: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        return PQstatus(c) == CONNECTION_OK ? Q_ERROR : Q_UNAVAILABLE;
+    }
+    out->refreshed = !PQgetisnull(r, 0, 0);
+    out->refreshed_ms = out->refreshed ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+    if (!PQgetisnull(r, 0, 1)) {
+        out->players = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+        out->submissions = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    }
+    out->has_values = out->players > 0 && !PQgetisnull(r, 0, 3);
+    if (out->has_values) {
+        out->min = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+        out->max = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
+        out->mean = strtod(PQgetvalue(r, 0, 5), NULL);
+        out->stddev = strtod(PQgetvalue(r, 0, 6), NULL);
+        out->p50 = strtod(PQgetvalue(r, 0, 7), NULL);
+        out->p90 = strtod(PQgetvalue(r, 0, 8), NULL);
+        out->p95 = strtod(PQgetvalue(r, 0, 9), NULL);
+        out->p99 = strtod(PQgetvalue(r, 0, 10), NULL);
+        out->n_buckets = out->min == out->max ? 1 : 20;
+        const char *h = PQgetisnull(r, 0, 11) ? "" : PQgetvalue(r, 0, 11);
+        while (*h) {
+            char *end;
+            long bucket = strtol(h, &end, 10);
+            long long count = *end == ':' ? strtoll(end + 1, &end, 10) : 0;
+            if (bucket >= 1 && bucket <= out->n_buckets)
+                out->buckets[bucket - 1] = count;
+            if (*end != ',')
+                break;
+            h = end + 1;
+        }
+    }
+    PQclear(r);
+    return Q_OK;
+}

@@ -1,0 +1,54 @@
+/*
+ * store/views.h — the materialized views (statistics, histograms, daily
+ * activity): refreshing them and reading a window's statistics.
+ *
+ * A refresh recomputes whole views, never one board, CONCURRENTLY so that
+ * readers are never blocked. Refreshers on any instance or cron take one
+ * session advisory lock without waiting: a second one skips and says so.
+ */
+#ifndef RANKD_STORE_VIEWS_H
+#define RANKD_STORE_VIEWS_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/queries.h"
+
+#define VIEWS_MAX 3
+
+typedef struct {
+    const char *view;  /* static name */
+    int64_t rows;
+    int64_t ms;
+    bool skipped;      /* refreshed recently enough (if_older_than) */
+} view_refresh_t;
+
+typedef enum { VIEWS_DONE = 0, VIEWS_BUSY = 1, VIEWS_FAILED = -1 } views_status_t;
+
+/* True when `name` is one of the views. */
+bool views_known(const char *name);
+
+/*
+ * Refresh every view (or only `only`), skipping any refreshed less than
+ * `if_older_than_s` seconds ago (0: always refresh). Fills out[0..*n).
+ */
+views_status_t views_refresh(PGconn *c, const char *only, int64_t if_older_than_s, view_refresh_t *out, size_t *n);
+
+typedef struct {
+    int64_t players;
+    int64_t submissions;
+    bool has_values;           /* false for an empty window: statistics are null */
+    int64_t min, max;
+    double mean, stddev;
+    double p50, p90, p95, p99;
+    int64_t buckets[20];       /* players per bucket (1-based bucket i at [i-1]) */
+    int n_buckets;             /* 20, 1 when min == max, 0 when empty */
+    bool refreshed;            /* the view was ever refreshed */
+    int64_t refreshed_ms;
+} window_stats_t;
+
+/* Statistics of one window as of the last refresh. */
+q_status_t views_window_stats(PGconn *c, int64_t gen, int64_t day, window_stats_t *out);
+
+#endif
