@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/ids.h"
+#include "http/encoding.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
 #include "util/alloc.h"
@@ -89,9 +90,39 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
     app_t *app = cx->server->app;
     size_t len = 0;
     char *body = buf_steal(&req->out, &len);
+    char etag[ETAG_MAX] = "";
+    encoding_t enc = ENC_IDENTITY;
+    bool reads = req->cacheable && req->status == 200;
+    if (reads) {
+        /* The tag names the identity bytes; an encoded body carries its variant's tag. */
+        encoding_etag(body, len, etag);
+        if (encoding_none_match(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-None-Match"), etag)) {
+            req->status = 304;
+        } else if (len >= ENCODING_MIN_BODY) {
+            enc = encoding_negotiate(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding"));
+            size_t zlen = 0;
+            char *z = enc == ENC_IDENTITY ? NULL : encoding_compress(enc, body, len, &zlen);
+            if (z) {
+                free(body);
+                body = z;
+                len = zlen;
+                char variant[ETAG_MAX];
+                encoding_variant_etag(etag, enc, variant);
+                memcpy(etag, variant, sizeof etag);
+            } else {
+                enc = ENC_IDENTITY;
+            }
+        }
+    }
     if (req->status == 204 || req->status == 304)
         len = 0;
     struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (reads) {
+        MHD_add_response_header(r, "ETag", etag);
+        MHD_add_response_header(r, "Vary", "Accept-Encoding");
+        if (enc != ENC_IDENTITY)
+            MHD_add_response_header(r, "Content-Encoding", encoding_name(enc));
+    }
     if (len)
         MHD_add_response_header(r, "Content-Type", req->content_type_out ? req->content_type_out : "application/json");
     if (req->last_modified_ms > 0) {
@@ -103,7 +134,7 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
         MHD_add_response_header(r, "Last-Modified", date);
     }
     MHD_add_response_header(r, "X-Request-Id", req->request_id);
-    if (req->cacheable && req->status == 200) {
+    if (reads) {
         char cc[64];
         snprintf(cc, sizeof cc, "%s, max-age=%d", app->cfg->public_reads ? "public" : "private",
                  app->cfg->cache_max_age);
