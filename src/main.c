@@ -24,6 +24,7 @@
 #include "store/queries.h"
 #include "store/redis_board.h"
 #include "store/views.h"
+#include "worker/refresher.h"
 
 static int usage(void)
 {
@@ -122,6 +123,7 @@ static int serve(rankd_config_t *cfg)
     app.redis = redis_pool_new(cfg->redis_url, cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms,
                                cfg->worker_threads * 2 + 2);
     app.rebuilder = rebuilder_start(app.primary, app.redis);
+    refresher_t *refresher = refresher_start(app.primary, cfg->refresh_interval_s);
     app.writer = writer_new(app.primary, app.redis, app.rebuilder);
     app.boards = board_cache_new(1000);
     app.metrics = metrics_new();
@@ -141,6 +143,7 @@ static int serve(rankd_config_t *cfg)
         http_server_stop(srv, 10000);
         log_info(NULL, "stopped");
     }
+    refresher_stop(refresher);
     rebuilder_stop(app.rebuilder);
     writer_free(app.writer);
     board_cache_free(app.boards);

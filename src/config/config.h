@@ -62,6 +62,8 @@ typedef struct rankd_config {
     int pg_statement_timeout_ms; /* default 5000 */
     int pg_connect_timeout_s;    /* default 5 */
 
+    int refresh_interval_s;   /* background view refresh period, 0 = only on demand; default 60 */
+
     char *redis_url;          /* NULL or "" = no Redis */
     int redis_connect_timeout_ms; /* default 500 */
     int redis_command_timeout_ms; /* default 500 */

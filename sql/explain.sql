@@ -1,0 +1,27 @@
+-- sql/explain.sql — the plans of rankd's hot PostgreSQL queries, for an operator to check.
+--
+-- Run with psql against a migrated database (set :gen and :win first), e.g.
+--   psql "$RANKD_POSTGRES_PRIMARY" -v gen=1 -v win="'1970-01-01'" -f sql/explain.sql
+-- Every ranked read must use standings_rank (an index in rank order, one for
+-- every board: sort_key is the score negated on desc boards), never a sort.
+
+-- Top of a board: an index range scan, no sort node.
+EXPLAIN (COSTS OFF)
+SELECT player_id, score, sort_key, achieved_ms, metadata FROM standings
+WHERE board_gen = :gen AND win = :win ORDER BY sort_key, achieved_ms, player_id LIMIT 10;
+
+-- A keyset page after a cursor position.
+EXPLAIN (COSTS OFF)
+SELECT player_id FROM standings
+WHERE board_gen = :gen AND win = :win AND (sort_key, achieved_ms, player_id) > (0, 0, '')
+ORDER BY sort_key, achieved_ms, player_id LIMIT 10;
+
+-- A rank: count of better positions, an index-only scan.
+EXPLAIN (COSTS OFF)
+SELECT count(*) FROM standings
+WHERE board_gen = :gen AND win = :win AND (sort_key, achieved_ms, player_id) < (0, 0, '');
+
+-- The submission log prunes to one monthly partition when a time range is given.
+EXPLAIN (COSTS OFF)
+SELECT count(*) FROM submissions
+WHERE received_at >= date_trunc('month', now()) AND received_at < date_trunc('month', now()) + interval '1 month';

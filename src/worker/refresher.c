@@ -1,0 +1,98 @@
+/* worker/refresher.c — periodic view refresh, partition upkeep, idempotency key expiry. */
+#include "worker/refresher.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "obs/log.h"
+#include "store/views.h"
+#include "util/alloc.h"
+
+struct refresher {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t thread;
+    bool stopping;
+    pg_pool_t *primary;
+    int interval_s;
+};
+
+static void maintain(refresher_t *r)
+{
+    PGconn *c = pg_pool_acquire(r->primary, 5000);
+    if (!c)
+        return;
+    view_refresh_t done[VIEWS_MAX];
+    size_t n = 0;
+    views_status_t st = views_refresh(c, NULL, r->interval_s, done, &n);
+    for (size_t i = 0; st == VIEWS_DONE && i < n; i++)
+        if (!done[i].skipped)
+            log_info(NULL, "refreshed view %s: %lld rows in %lld ms", done[i].view, (long long)done[i].rows,
+                     (long long)done[i].ms);
+    bool ok = st != VIEWS_FAILED;
+    const char *upkeep[] = {
+        "SELECT rankd_ensure_partitions(now(), 3)",
+        "DELETE FROM idempotency_keys WHERE created_at < now() - interval '25 hours'",
+    };
+    for (size_t i = 0; ok && i < sizeof upkeep / sizeof *upkeep; i++) {
+        PGresult *res = PQexec(c, upkeep[i]);
+        ok = pg_ok(res);
+        if (!ok)
+            log_warn(NULL, "maintenance failed: %s", PQresultErrorMessage(res));
+        PQclear(res);
+    }
+    pg_pool_release(r->primary, c, !ok);
+}
+
+static void *refresher_main(void *arg)
+{
+    refresher_t *r = arg;
+    pthread_mutex_lock(&r->lock);
+    while (!r->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += r->interval_s;
+        pthread_cond_timedwait(&r->wake, &r->lock, &until);
+        if (r->stopping)
+            break;
+        pthread_mutex_unlock(&r->lock);
+        maintain(r);
+        pthread_mutex_lock(&r->lock);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+refresher_t *refresher_start(pg_pool_t *primary, int interval_s)
+{
+    if (interval_s <= 0)
+        return NULL;
+    refresher_t *r = xcalloc(1, sizeof *r);
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->wake, NULL);
+    r->primary = primary;
+    r->interval_s = interval_s;
+    if (pthread_create(&r->thread, NULL, refresher_main, r) != 0) {
+        log_error(NULL, "cannot start the refresher thread");
+        pthread_mutex_destroy(&r->lock);
+        pthread_cond_destroy(&r->wake);
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void refresher_stop(refresher_t *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    r->stopping = true;
+    pthread_cond_signal(&r->wake);
+    pthread_mutex_unlock(&r->lock);
+    pthread_join(r->thread, NULL);
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->wake);
+    free(r);
+}

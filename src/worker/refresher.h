@@ -1,0 +1,21 @@
+/*
+ * worker/refresher.h — the periodic maintenance thread of `rankd serve`.
+ *
+ * Every refresh.interval_s it refreshes the materialized views (skipping
+ * those another instance refreshed within the interval; concurrent
+ * refreshers are kept apart by an advisory lock), creates the submission
+ * log's monthly partitions ahead, and forgets idempotency keys older than
+ * 25 hours. It sleeps on a condition variable, so stopping is immediate.
+ */
+#ifndef RANKD_WORKER_REFRESHER_H
+#define RANKD_WORKER_REFRESHER_H
+
+#include "store/pg_pool.h"
+
+typedef struct refresher refresher_t;
+
+/* Start the thread; NULL when interval_s is 0 (nothing to do) or the thread cannot start. */
+refresher_t *refresher_start(pg_pool_t *primary, int interval_s);
+void refresher_stop(refresher_t *r);
+
+#endif
