@@ -140,7 +140,15 @@ static int serve(rankd_config_t *cfg)
         int sig = 0;
         sigwait(&sigs, &sig);
         log_info(NULL, "signal %d: draining in-flight requests", sig);
-        http_server_stop(srv, 10000);
+        /* Answer what is in flight; then the writer commits whatever is still queued and
+         * resumes those connections, which are answered before the daemon stops. */
+        http_server_drain(srv, 10000);
+        writer_free(app.writer);
+        app.writer = NULL;
+        int left = http_server_drain(srv, 2000);
+        if (left > 0)
+            log_warn(NULL, "stopping with %d requests still in flight", left);
+        http_server_stop(srv);
         log_info(NULL, "stopped");
     }
     refresher_stop(refresher);

@@ -92,16 +92,129 @@ static void slot_clear(slot_t *s)
     free(s->item.response);
 }
 
-/* Copy the error a failed item produced into req->out as the whole response. */
-static int item_status(http_req_t *req, const write_item_t *it)
+/* ---------------------------------------------------------------- queued submissions */
+
+/*
+ * One request's submissions while they wait for the writer: the parsed body
+ * (player ids point into it), a slot per item, and the job handed over.
+ */
+typedef struct {
+    http_pending_t base;
+    app_t *app;
+    write_job_t job;
+    json_t *body;
+    slot_t *slots;
+    size_t n;              /* items in the request */
+    write_item_t *items;   /* the valid ones, handed to the writer */
+    size_t *item_of;       /* slot -> index in items */
+    size_t n_items;
+    bool batch;            /* scores:batch: answer a results array */
+    void (*wake)(void *arg);
+    void *wake_arg;
+} submission_t;
+
+static void job_done(write_job_t *job)
 {
-    if (it->status == 200) {
-        buf_puts(&req->out, it->response);
-        return http_ok(req, 200);
+    submission_t *sub = job->arg;
+    sub->wake(sub->wake_arg);
+}
+
+static void submission_start(http_pending_t *p, void (*wake)(void *), void *wake_arg)
+{
+    submission_t *sub = (submission_t *)p;
+    sub->wake = wake;
+    sub->wake_arg = wake_arg;
+    sub->job.items = sub->items;
+    sub->job.n = sub->n_items;
+    sub->job.done = job_done;
+    sub->job.arg = sub;
+    writer_enqueue(sub->app->writer, &sub->job);
+}
+
+static void submission_release(http_pending_t *p)
+{
+    submission_t *sub = (submission_t *)p;
+    writer_items_clear(sub->items, sub->n_items);
+    for (size_t i = 0; i < sub->n; i++)
+        slot_clear(&sub->slots[i]);
+    free(sub->slots);
+    free(sub->items);
+    free(sub->item_of);
+    json_decref(sub->body);
+    free(sub);
+}
+
+/* Write one item's outcome as an error object into `o`. */
+static void render_item_error(buf_t *o, const write_item_t *w)
+{
+    http_req_t one;
+    http_req_init(&one);
+    http_error(&one, w->status, w->err_code, w->err_field, "%s", w->err_message);
+    buf_append(o, one.out.data, one.out.len);
+    http_req_clear(&one);
+}
+
+static int submission_finish(http_pending_t *p, http_req_t *req)
+{
+    submission_t *sub = (submission_t *)p;
+    for (size_t i = 0; i < sub->n_items; i++)
+        metrics_add(sub->app->metrics, METRIC_SUBMISSIONS, sub->items[i].status == 200);
+    if (!sub->batch) {
+        const write_item_t *it = &sub->items[0];
+        if (it->status == 200) {
+            buf_puts(&req->out, it->response);
+            return http_ok(req, 200);
+        }
+        if (it->status == 503)
+            req->retry_after = 1;
+        return http_error(req, it->status, it->err_code, it->err_field, "%s", it->err_message);
     }
-    if (it->status == 503)
-        req->retry_after = 1;
-    return http_error(req, it->status, it->err_code, it->err_field, "%s", it->err_message);
+    buf_puts(&req->out, "{\"results\":[");
+    for (size_t i = 0; i < sub->n; i++) {
+        if (i)
+            buf_putc(&req->out, ',');
+        if (sub->slots[i].error) {
+            char *e = json_dumps(sub->slots[i].error, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            buf_puts(&req->out, e ? e : "{\"error\":{\"code\":\"internal\",\"message\":\"internal error\"}}");
+            free(e);
+            continue;
+        }
+        const write_item_t *w = &sub->items[sub->item_of[i]];
+        if (w->status == 200)
+            buf_puts(&req->out, w->response);
+        else
+            render_item_error(&req->out, w);
+    }
+    buf_puts(&req->out, "]}");
+    return http_ok(req, 200);
+}
+
+static submission_t *submission_new(app_t *app, json_t *body, size_t n, bool batch)
+{
+    submission_t *sub = xcalloc(1, sizeof *sub);
+    sub->base.start = submission_start;
+    sub->base.finish = submission_finish;
+    sub->base.release = submission_release;
+    sub->app = app;
+    sub->body = body;
+    sub->n = n;
+    sub->batch = batch;
+    sub->slots = xcalloc(n, sizeof *sub->slots);
+    sub->items = xcalloc(n, sizeof *sub->items);
+    sub->item_of = xcalloc(n, sizeof *sub->item_of);
+    return sub;
+}
+
+/* Hand the submission to the writer, or answer now when nothing is left to write. */
+static int submission_queue(submission_t *sub, http_req_t *req)
+{
+    if (sub->n_items == 0) {
+        int rc = submission_finish(&sub->base, req);
+        submission_release(&sub->base);
+        return rc;
+    }
+    req->pending = &sub->base;
+    return 0;
 }
 
 int api_scores(app_t *app, const route_t *rt, http_req_t *req)
@@ -115,24 +228,22 @@ int api_scores(app_t *app, const route_t *rt, http_req_t *req)
     if (rc)
         return rc;
     static const char *const allowed[] = {"player_id", "score", "metadata", NULL};
-    slot_t s;
-    memset(&s, 0, sizeof s);
+    submission_t *sub = submission_new(app, obj, 1, false);
+    slot_t *s = &sub->slots[0];
     const char *player = NULL;
-    if ((rc = validate(req, obj, allowed, &s, &player)))
-        goto done;
-    if ((rc = api_load_board(app, rt, req, &s.board)))
-        goto done;
-    s.has_board = true;
-    if ((rc = check_bounds(req, &s.board, s.item.score)))
-        goto done;
-    fill_item(&s, player, req->idem_key, req->received_ms);
-    writer_submit(app->writer, &s.item, 1);
-    metrics_add(app->metrics, METRIC_SUBMISSIONS, s.item.status == 200);
-    rc = item_status(req, &s.item);
-done:
-    slot_clear(&s);
-    json_decref(obj);
-    return rc;
+    if ((rc = validate(req, obj, allowed, s, &player)) || (rc = api_load_board(app, rt, req, &s->board))) {
+        submission_release(&sub->base);
+        return rc;
+    }
+    s->has_board = true;
+    if ((rc = check_bounds(req, &s->board, s->item.score))) {
+        submission_release(&sub->base);
+        return rc;
+    }
+    fill_item(s, player, req->idem_key, req->received_ms);
+    sub->items[0] = s->item;
+    sub->n_items = 1;
+    return submission_queue(sub, req);
 }
 
 /* Turn the error written into `scratch` into an item's error object. */
@@ -152,22 +263,21 @@ int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req)
         return rc;
     static const char *const top[] = {"scores", NULL};
     json_t *arr = json_object_get(obj, "scores");
-    if ((rc = body_only(req, obj, top)))
-        goto out;
+    if ((rc = body_only(req, obj, top))) {
+        json_decref(obj);
+        return rc;
+    }
     if (!json_is_array(arr) || json_array_size(arr) < 1 || json_array_size(arr) > BATCH_MAX) {
-        rc = http_error(req, 400, "invalid_argument", "scores", "scores must be an array of 1 to 1000 items");
-        goto out;
+        json_decref(obj);
+        return http_error(req, 400, "invalid_argument", "scores", "scores must be an array of 1 to 1000 items");
     }
     size_t n = json_array_size(arr);
-    slot_t *slots = xcalloc(n, sizeof *slots);
-    write_item_t *items = xcalloc(n, sizeof *items);
-    size_t *item_of = xcalloc(n, sizeof *item_of);
-    size_t n_items = 0;
+    submission_t *sub = submission_new(app, obj, n, true);
     static const char *const allowed[] = {"board", "player_id", "score", "metadata", "idempotency_key", NULL};
     http_req_t scratch;
     http_req_init(&scratch);
     for (size_t i = 0; i < n; i++) {
-        slot_t *s = &slots[i];
+        slot_t *s = &sub->slots[i];
         json_t *it = json_array_get(arr, i);
         const char *player = NULL, *key = NULL;
         route_t brt;
@@ -198,9 +308,9 @@ int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req)
         brt.board_len = strlen(brt.board);
         if (api_load_board(app, &brt, &scratch, &s->board)) {
             if (scratch.status == 503) {
-                rc = http_unavailable(req, "the database");
                 http_req_clear(&scratch);
-                goto cleanup;
+                submission_release(&sub->base);
+                return http_unavailable(req, "the database");
             }
             s->error = take_error(&scratch);
             continue;
@@ -211,47 +321,9 @@ int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req)
             continue;
         }
         fill_item(s, player, key, req->received_ms);
-        item_of[i] = n_items;
-        items[n_items++] = s->item;
+        sub->item_of[i] = sub->n_items;
+        sub->items[sub->n_items++] = s->item;
     }
     http_req_clear(&scratch);
-    /* item.board pointed into slots, which do not move: safe to copy. */
-    if (n_items > 0)
-        writer_submit(app->writer, items, n_items);
-    for (size_t i = 0; i < n_items; i++)
-        metrics_add(app->metrics, METRIC_SUBMISSIONS, items[i].status == 200);
-
-    buf_puts(&req->out, "{\"results\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            buf_putc(&req->out, ',');
-        if (slots[i].error) {
-            char *e = json_dumps(slots[i].error, JSON_COMPACT | JSON_PRESERVE_ORDER);
-            buf_puts(&req->out, e ? e : "{\"error\":{\"code\":\"internal\",\"message\":\"internal error\"}}");
-            free(e);
-            continue;
-        }
-        write_item_t *w = &items[item_of[i]];
-        if (w->status == 200) {
-            buf_puts(&req->out, w->response);
-        } else {
-            http_req_t one;
-            http_req_init(&one);
-            http_error(&one, w->status, w->err_code, w->err_field, "%s", w->err_message);
-            buf_append(&req->out, one.out.data, one.out.len);
-            http_req_clear(&one);
-        }
-    }
-    buf_puts(&req->out, "]}");
-    rc = http_ok(req, 200);
-cleanup:
-    writer_items_clear(items, n_items);
-    for (size_t i = 0; i < n; i++)
-        slot_clear(&slots[i]);
-    free(slots);
-    free(items);
-    free(item_of);
-out:
-    json_decref(obj);
-    return rc;
+    return submission_queue(sub, req);
 }

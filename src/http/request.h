@@ -23,6 +23,20 @@ typedef struct {
     char *value;  /* owned, percent-decoded; NULL when malformed */
 } http_param_t;
 
+/*
+ * Work a handler leaves running when it returns (a queued write): the
+ * server suspends the connection, calls start() with a wake() to call when
+ * the work is done (from any thread), and on resumption calls finish() to
+ * render the answer; release() frees it in every case.
+ */
+struct http_req;
+
+typedef struct http_pending {
+    void (*start)(struct http_pending *p, void (*wake)(void *arg), void *wake_arg);
+    int (*finish)(struct http_pending *p, struct http_req *req);
+    void (*release)(struct http_pending *p);
+} http_pending_t;
+
 typedef struct http_req {
     /* request */
     const char *method;       /* "GET" for HEAD too; see `head` */
@@ -41,6 +55,7 @@ typedef struct http_req {
     bool strong;              /* consistency=strong */
 
     /* response */
+    http_pending_t *pending;  /* set by a handler whose answer comes later */
     int status;
     buf_t out;                /* JSON body; empty for 204 */
     char location[160];

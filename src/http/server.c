@@ -37,6 +37,8 @@ typedef struct {
     size_t limit;
     bool too_large;
     bool answered;   /* a response was queued early */
+    bool waiting;    /* suspended until req.pending is done */
+    struct MHD_Connection *conn;
     struct timespec started;
     char method[16];
     char *path;
@@ -219,6 +221,13 @@ static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char
     return false;
 }
 
+/* Called by whoever finished a request's pending work, on any thread. */
+static void resume_connection(void *arg)
+{
+    conn_ctx_t *cx = arg;
+    MHD_resume_connection(cx->conn);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -247,6 +256,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return send_response(cx, conn, false);
         }
         return MHD_YES;
+    }
+    if (cx->waiting) {
+        /* Resumed: the queued work is done. */
+        cx->waiting = false;
+        http_req_t *req = &cx->req;
+        req->pending->finish(req->pending, req);
+        req->pending->release(req->pending);
+        req->pending = NULL;
+        return send_response(cx, conn, false);
     }
     if (cx->answered) {
         *upload_data_size = 0;
@@ -281,6 +299,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     req->content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
     req->idem_key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key");
     api_handle(s->app, &cx->rt, req);
+    if (req->pending) {
+        /* Suspend before starting: the work may finish, and resume us, at once. */
+        cx->waiting = true;
+        cx->conn = conn;
+        MHD_suspend_connection(conn);
+        req->pending->start(req->pending, resume_connection, cx);
+        return MHD_YES;
+    }
     if (req->status >= 500)
         log_warn(req->request_id, "%s %s answered %d", cx->method, cx->path, req->status);
     return send_response(cx, conn, false);
@@ -294,6 +320,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     conn_ctx_t *cx = *con_cls;
     if (!cx)
         return;
+    if (cx->req.pending) /* the connection died while its work was pending */
+        cx->req.pending->release(cx->req.pending);
     http_req_clear(&cx->req);
     buf_free(&cx->body);
     free(cx->path);
@@ -318,7 +346,7 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
     s->app = app;
     if (getrandom(&s->id_prefix, sizeof s->id_prefix, 0) != sizeof s->id_prefix)
         s->id_prefix = (uint32_t)getpid();
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
     s->daemon = MHD_start_daemon(flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, s,
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                                  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->worker_threads,
@@ -335,19 +363,23 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
     return s;
 }
 
-void http_server_stop(http_server_t *s, int timeout_ms)
+int http_server_drain(http_server_t *s, int timeout_ms)
+{
+    if (!atomic_exchange(&s->draining, true)) {
+        /* New connections are refused from here on: MHD hands the listening socket back to us. */
+        MHD_socket listen_fd = MHD_quiesce_daemon(s->daemon);
+        if (listen_fd != MHD_INVALID_SOCKET)
+            close(listen_fd);
+    }
+    for (int waited = 0; waited < timeout_ms && atomic_load(&s->in_flight) > 0; waited += 5)
+        usleep(5000);
+    return atomic_load(&s->in_flight);
+}
+
+void http_server_stop(http_server_t *s)
 {
     if (!s)
         return;
-    atomic_store(&s->draining, true);
-    /* New connections are refused from here on: MHD hands the listening socket back to us. */
-    MHD_socket listen_fd = MHD_quiesce_daemon(s->daemon);
-    if (listen_fd != MHD_INVALID_SOCKET)
-        close(listen_fd);
-    for (int waited = 0; waited < timeout_ms && atomic_load(&s->in_flight) > 0; waited += 10)
-        usleep(10000);
-    if (atomic_load(&s->in_flight) > 0)
-        log_warn(NULL, "stopping with %d requests still in flight", atomic_load(&s->in_flight));
     MHD_stop_daemon(s->daemon);
     free(s);
 }

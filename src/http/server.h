@@ -18,7 +18,14 @@ typedef struct http_server http_server_t;
 /* Listen and serve; NULL with a message in `err` on failure. */
 http_server_t *http_server_start(app_t *app, char *err, size_t errlen);
 
-/* Stop accepting, wait up to `timeout_ms` for in-flight requests, then stop. */
-void http_server_stop(http_server_t *s, int timeout_ms);
+/*
+ * Stop accepting connections and wait up to `timeout_ms` for in-flight
+ * requests to be answered; each connection is closed after its answer.
+ * Returns the number still in flight. May be called more than once.
+ */
+int http_server_drain(http_server_t *s, int timeout_ms);
+
+/* Close every connection and free the server. */
+void http_server_stop(http_server_t *s);
 
 #endif

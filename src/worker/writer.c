@@ -2,6 +2,7 @@
 #include "worker/writer.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +19,22 @@
 
 #define MAX_ATTEMPTS 3
 
+/* Jobs are taken until their items reach this many: one statement's arrays stay reasonable. */
+#define GROUP_MAX_ITEMS 4000
+
 struct writer {
     pg_pool_t *primary;
     redis_pool_t *redis;
     rebuilder_t *rebuilder;
+
+    pthread_mutex_t lock;      /* guards the queue and `stopping` only */
+    pthread_cond_t work;
+    write_job_t *head, *tail;
+    bool stopping;
+    pthread_t thread;
 };
+
+static void *writer_main(void *arg);
 
 writer_t *writer_new(pg_pool_t *primary, redis_pool_t *redis, rebuilder_t *rebuilder)
 {
@@ -30,12 +42,92 @@ writer_t *writer_new(pg_pool_t *primary, redis_pool_t *redis, rebuilder_t *rebui
     w->primary = primary;
     w->redis = redis;
     w->rebuilder = rebuilder;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->work, NULL);
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        log_error(NULL, "cannot start the writer thread");
+        abort();
+    }
     return w;
 }
 
 void writer_free(writer_t *w)
 {
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = true;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->work);
     free(w);
+}
+
+void writer_enqueue(writer_t *w, write_job_t *job)
+{
+    job->next = NULL;
+    pthread_mutex_lock(&w->lock);
+    if (w->tail)
+        w->tail->next = job;
+    else
+        w->head = job;
+    w->tail = job;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Commit a group of jobs as one batch and answer each. */
+static void run_group(writer_t *w, write_job_t *jobs)
+{
+    size_t total = 0;
+    for (write_job_t *j = jobs; j; j = j->next)
+        total += j->n;
+    write_item_t *all = xcalloc(total ? total : 1, sizeof *all);
+    size_t k = 0;
+    for (write_job_t *j = jobs; j; j = j->next)
+        for (size_t i = 0; i < j->n; i++)
+            all[k++] = j->items[i];
+    if (total)
+        writer_submit(w, all, total);
+    k = 0;
+    write_job_t *j = jobs;
+    while (j) {
+        for (size_t i = 0; i < j->n; i++)
+            j->items[i] = all[k++]; /* the responses move to the job's items */
+        write_job_t *next = j->next; /* done() may free the job */
+        j->done(j);
+        j = next;
+    }
+    free(all);
+}
+
+static void *writer_main(void *arg)
+{
+    writer_t *w = arg;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->head && !w->stopping)
+            pthread_cond_wait(&w->work, &w->lock);
+        if (!w->head)
+            break; /* stopping, and nothing left to commit */
+        write_job_t *first = w->head, *last = first;
+        size_t items = first->n;
+        while (last->next && items + last->next->n <= GROUP_MAX_ITEMS) {
+            last = last->next;
+            items += last->n;
+        }
+        w->head = last->next;
+        if (!w->head)
+            w->tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&w->lock);
+        run_group(w, first);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
 }
 
 void writer_items_clear(write_item_t *items, size_t n)

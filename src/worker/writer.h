@@ -1,14 +1,26 @@
 /*
  * worker/writer.h — applies score submissions durably, then indexes them.
  *
- * writer_submit() takes a batch of submissions (one HTTP submission, or a
- * scores:batch request) and applies them in ONE PostgreSQL transaction:
+ * Group commit. HTTP threads never wait on PostgreSQL for a write: a
+ * handler validates its submissions, wraps them in a write_job_t and hands
+ * it to writer_enqueue(); the connection is suspended (libmicrohttpd
+ * suspend/resume) and the HTTP thread goes back to serving others. One
+ * writer thread takes EVERY job queued at that moment and commits them all
+ * in one transaction, so the batch grows with the load by itself: a lone
+ * submission is committed at once, a thousand waiting ones share one
+ * fdatasync. One thread, taking jobs in queue order, also keeps each
+ * player's submissions in their order of arrival across batches. After the
+ * commit and the Redis update, each job's done() runs, and only then is its
+ * answer sent.
+ *
+ * writer_submit() is the transaction itself, for a batch of items:
  *
  *   1. idempotency keys are inserted first (unique index): a key already
  *      committed makes its item a replay (same request: the stored answer;
  *      otherwise 409), a key in flight elsewhere waits for that transaction;
- *   2. every (board, window, player) touched is locked with a transaction
- *      advisory lock, in sorted order (no deadlock between writers);
+ *   2. the boards are share-locked (a deleted board answers 404), and every
+ *      (board, player) touched is locked with a transaction advisory lock,
+ *      in sorted order (no deadlock between writers or instances);
  *   3. the current standings are read, and the operators are applied in C
  *      (core/score.h), folding several submissions of one player in arrival
  *      order; a `sum` overflow fails that item only;
@@ -18,8 +30,7 @@
  *
  * Only after the commit is Redis updated (version-checked, so a late update
  * never overwrites a newer one) and the answers rendered, with each player's
- * new rank. The batch shape is what a group-commit queue will hand over, so
- * batching submissions of many connections needs no change here.
+ * new rank.
  */
 #ifndef RANKD_WORKER_WRITER_H
 #define RANKD_WORKER_WRITER_H
@@ -53,10 +64,25 @@ typedef struct {
 
 typedef struct writer writer_t;
 
+/* A unit of queued work: the items of one HTTP request. */
+typedef struct write_job {
+    write_item_t *items;       /* borrowed until done() */
+    size_t n;
+    /* Called on the writer thread once every item has its result. */
+    void (*done)(struct write_job *job);
+    void *arg;                 /* for done() */
+    struct write_job *next;    /* queue link, the writer's */
+} write_job_t;
+
+/* Start the writer thread. */
 writer_t *writer_new(pg_pool_t *primary, redis_pool_t *redis, rebuilder_t *rebuilder);
+/* Commit what is queued, stop the thread, free the writer. */
 void writer_free(writer_t *w);
 
-/* Apply `n` submissions; every item gets a status and, on success, a response. */
+/* Queue a job; its done() will be called from the writer thread. Never blocks on I/O. */
+void writer_enqueue(writer_t *w, write_job_t *job);
+
+/* Apply `n` submissions in one transaction (the writer thread's step; also usable directly). */
 void writer_submit(writer_t *w, write_item_t *items, size_t n);
 
 /* Free the responses of items. */
