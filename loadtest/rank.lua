@@ -1,4 +1,5 @@
--- loadtest/rank.lua — GET /v1/leaderboards/BOARD/players/pNNNNNN for random seeded players.
+-- loadtest/rank.lua — GET /v1/leaderboards/BOARD/players/{uniformly random seeded player}.
+-- Also drives mhd_fixed (it answers every path with the same bytes), so the client work is equal.
 local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local c = dofile(dir .. "common.lua")
 setup = c.setup
@@ -7,7 +8,7 @@ done = c.done
 local prefix
 function init(args)
   c.args(args)
-  prefix = "/v1/leaderboards/" .. c.board .. "/players/"
+  prefix = c.base .. "/players/"
 end
 
 function request()

@@ -58,6 +58,34 @@ free_port() {
   "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# free_ports N: N distinct TCP ports nothing listens on now (bound together, so all differ).
+free_ports() {
+  "$PYTHON" -c 'import socket, sys
+ss = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
+}
+
+# bg_up PIDFILE LOGFILE CPUS CMD [ARGS...]: start CMD in the background in its own session,
+# pinned to CPUS when given ("" = not pinned), and record its PID (the exec'd shell's PID is CMD's).
+bg_up() {
+  local pidfile="$1" log="$2" cpus="$3" name="$4" i
+  shift 3
+  rm -f "$pidfile"
+  # shellcheck disable=SC2016,SC2046
+  setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$pidfile" $(pin "$cpus") "$@" \
+    </dev/null >>"$log" 2>&1 &
+  for ((i = 0; i < 50; i++)); do [ -s "$pidfile" ] && break; sleep 0.05; done
+  [ -s "$pidfile" ] || { say "$name did not start"; return 1; }
+}
+
+# bg_down PIDFILE WORD: stop what bg_up started (only while its command line still has WORD).
+bg_down() {
+  local pid; pid="$(pidfile_pid "$1")"
+  if [ -n "$pid" ] && pid_matches "$pid" "$2"; then stop_pid "$pid" "$2" 10; fi
+  rm -f "$1"
+}
+
 # --- build ---------------------------------------------------------------------
 
 # rankd_build BUILDDIR [MESON_SETUP_ARGS...]: configure once, then ninja.
@@ -102,6 +130,10 @@ unix_socket_directories = '$sock'
 max_connections = 100
 logging_collector = off
 EOF
+    # Callers add settings (loadtest/run.sh: shared_preload_libraries, ...) through PG_EXTRA_CONF.
+    if [ -n "${PG_EXTRA_CONF:-}" ]; then
+      printf '%s\n' "$PG_EXTRA_CONF" >>"$data/postgresql.conf"
+    fi
   fi
   if runuser -u postgres -- "$PGBIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     say "PostgreSQL already running (pid $(pidfile_pid "$data/postmaster.pid"), port $port)"

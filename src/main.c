@@ -24,6 +24,7 @@
 #include "store/queries.h"
 #include "store/redis_board.h"
 #include "store/views.h"
+#include "worker/listener.h"
 #include "worker/refresher.h"
 
 static int usage(void)
@@ -124,7 +125,9 @@ static int serve(rankd_config_t *cfg)
                                cfg->worker_threads * 2 + 2);
     app.rebuilder = rebuilder_start(app.primary, app.redis);
     refresher_t *refresher = refresher_start(app.primary, cfg->refresh_interval_s);
-    app.writer = writer_new(app.primary, app.redis, app.rebuilder);
+    app.l1 = l1_new(cfg->cache_max_bytes, cfg->cache_max_age * 1000);
+    listener_t *listener = listener_start(cfg->pg_primary, cfg->pg_connect_timeout_s, app.l1);
+    app.writer = writer_new(app.primary, app.redis, app.rebuilder, app.l1);
     app.boards = board_cache_new(1000);
     app.metrics = metrics_new();
 
@@ -152,10 +155,12 @@ static int serve(rankd_config_t *cfg)
         log_info(NULL, "stopped");
     }
     refresher_stop(refresher);
+    listener_stop(listener);
     rebuilder_stop(app.rebuilder);
     writer_free(app.writer);
     board_cache_free(app.boards);
     metrics_free(app.metrics);
+    l1_free(app.l1);
     redis_pool_free(app.redis);
     pg_pool_free(app.primary);
     return rc;

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "api/app.h"
+#include "cache/l1.h"
 #include "core/ids.h"
 #include "core/window.h"
 #include "obs/metrics.h"
@@ -111,6 +112,23 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
     buf_printf(&req->out, "# HELP rankd_redis_up Whether Redis answers (1), is down (0), or is not configured (-1).\n"
                           "# TYPE rankd_redis_up gauge\nrankd_redis_up %d\n",
                !app->redis ? -1 : strcmp(redis_state(app->redis), "ok") == 0 ? 1 : 0);
+    l1_stats_t l1;
+    l1_stats(app->l1, &l1);
+    buf_printf(&req->out,
+               "# HELP rankd_l1_hits_total Reads answered from the in-process response cache.\n"
+               "# TYPE rankd_l1_hits_total counter\nrankd_l1_hits_total %llu\n"
+               "# HELP rankd_l1_misses_total Cacheable reads that had to be computed.\n"
+               "# TYPE rankd_l1_misses_total counter\nrankd_l1_misses_total %llu\n"
+               "# HELP rankd_l1_invalidations_total Cached answers dropped because a write changed them.\n"
+               "# TYPE rankd_l1_invalidations_total counter\nrankd_l1_invalidations_total %llu\n"
+               "# HELP rankd_l1_evictions_total Cached answers dropped for room.\n"
+               "# TYPE rankd_l1_evictions_total counter\nrankd_l1_evictions_total %llu\n"
+               "# HELP rankd_l1_bytes Bytes held by the response cache.\n"
+               "# TYPE rankd_l1_bytes gauge\nrankd_l1_bytes %zu\n"
+               "# HELP rankd_l1_entries Answers held by the response cache.\n"
+               "# TYPE rankd_l1_entries gauge\nrankd_l1_entries %zu\n",
+               (unsigned long long)l1.hits, (unsigned long long)l1.misses, (unsigned long long)l1.invalidations,
+               (unsigned long long)l1.evictions, l1.bytes, l1.entries);
     buf_puts(&req->out, "# HELP rankd_build_info rankd version.\n# TYPE rankd_build_info gauge\n"
                         "rankd_build_info{version=\"" RANKD_VERSION "\"} 1\n");
     req->content_type_out = "text/plain; version=0.0.4; charset=utf-8";

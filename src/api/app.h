@@ -23,6 +23,7 @@ typedef struct app {
     writer_t *writer;
     board_cache_t *boards;
     struct metrics *metrics;
+    struct l1 *l1;             /* NULL when the response cache is off */
 } app_t;
 
 /* Route ids; api_route() fills one, api_handle() runs it. */

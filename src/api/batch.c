@@ -10,6 +10,7 @@
 
 #include "api/app.h"
 #include "api/body.h"
+#include "cache/l1.h"
 #include "util/alloc.h"
 
 #define BATCH_READS_MAX 50
@@ -73,7 +74,11 @@ int api_batch(app_t *app, const route_t *rt, http_req_t *req)
         if (i)
             buf_putc(&req->out, ',');
         buf_printf(&req->out, "{\"status\":%d,\"body\":", sub.status);
-        if (sub.out.len)
+        if (sub.cached) {
+            l1_view_t v;
+            l1_view(sub.cached, &v);
+            buf_append(&req->out, v.body, v.len);
+        } else if (sub.out.len)
             buf_append(&req->out, sub.out.data, sub.out.len);
         else
             buf_puts(&req->out, "null");

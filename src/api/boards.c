@@ -6,6 +6,7 @@
 
 #include "api/app.h"
 #include "api/body.h"
+#include "cache/l1.h"
 #include "core/cursor.h"
 #include "core/ids.h"
 #include "core/window.h"
@@ -288,6 +289,7 @@ static int delete_board(app_t *app, const route_t *rt, http_req_t *req)
         return http_not_found(req, "board", "board");
     if (st != Q_OK)
         return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
+    l1_invalidate_board(app->l1, gen);
     redisContext *rc = redis_acquire(app->redis);
     if (rc) {
         rb_status_t rs = rb_forget_board(rc, gen);

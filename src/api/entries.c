@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api/app.h"
+#include "cache/l1.h"
 #include "core/cursor.h"
 #include "core/ids.h"
 #include "core/window.h"
@@ -125,6 +126,66 @@ static void render_entries(buf_t *o, const entries_t *e)
     }
 }
 
+/* ---------------------------------------------------------------- response cache */
+
+/*
+ * A cacheable read: its canonical key (route, board generation, window,
+ * the parameters that shape the answer) and, after a miss, the claim and
+ * the window epoch read before the store was asked.
+ */
+typedef struct {
+    buf_t key;
+    bool claimed;
+    uint64_t epoch;
+} cached_read_t;
+
+/* True when answered from the cache; otherwise the caller computes and calls cache_store or cache_drop. */
+static bool cache_lookup(app_t *app, http_req_t *req, cached_read_t *cr, route_id_t route, const board_t *b,
+                         int64_t day, const char *params)
+{
+    buf_init(&cr->key);
+    cr->claimed = false;
+    if (!app->l1 || req->strong)
+        return false;
+    buf_printf(&cr->key, "%d|%" PRId64 "|%" PRId64 "|%s", (int)route, b->gen, day, params);
+    l1_entry_t *e = l1_get(app->l1, cr->key.data, cr->key.len, &cr->claimed);
+    if (e) {
+        req->cached = e;
+        req->cacheable = true;
+        buf_free(&cr->key);
+        http_ok(req, 200);
+        return true;
+    }
+    if (cr->claimed)
+        cr->epoch = l1_window_epoch(app->l1, b->gen, day);
+    return false;
+}
+
+/* Keep the answer just rendered into req->out (status 200) for the entries it shows. */
+static void cache_store(app_t *app, http_req_t *req, cached_read_t *cr, const board_t *b, int64_t day,
+                        const entries_t *e)
+{
+    if (cr->claimed) {
+        l1_scope_t scope = {.gen = b->gen, .day = day, .total = e->total, .has_span = e->n > 0};
+        if (e->n > 0) {
+            const entry_t *f = &e->items[0], *l = &e->items[e->n - 1];
+            order_pos_set(&scope.first, f->sort_key, f->achieved_ms, f->player, f->player_len);
+            order_pos_set(&scope.last, l->sort_key, l->achieved_ms, l->player, l->player_len);
+        }
+        req->cached = l1_insert(app->l1, cr->key.data, cr->key.len, &scope, cr->epoch, req->out.data, req->out.len, 0);
+        if (req->cached)
+            buf_reset(&req->out);
+    }
+    buf_free(&cr->key);
+}
+
+static void cache_drop(app_t *app, cached_read_t *cr)
+{
+    if (cr->claimed)
+        l1_abandon(app->l1, cr->key.data, cr->key.len);
+    buf_free(&cr->key);
+}
+
 /* ---------------------------------------------------------------- parameters */
 
 /* Resolve the window= parameter; 0 or the error written. */
@@ -203,9 +264,18 @@ int api_entries(app_t *app, const route_t *rt, http_req_t *req)
         r.pos = &cursor.pos;
         r.backward = cursor.backward;
     }
-    entries_t e;
-    if ((rc = run_read(app, req, &b, &r, &e)))
+    char params[CURSOR_TEXT_MAX + 64];
+    snprintf(params, sizeof params, "%" PRIu64 "|%" PRIu64 "|%s", limit, offset, cur ? cur : "");
+    cached_read_t cr;
+    if (cache_lookup(app, req, &cr, R_ENTRIES, &b, day, params)) {
+        rc = 200;
         goto done;
+    }
+    entries_t e;
+    if ((rc = run_read(app, req, &b, &r, &e))) {
+        cache_drop(app, &cr);
+        goto done;
+    }
     buf_t *o = &req->out;
     render_head(o, &b, day, e.total);
     render_entries(o, &e);
@@ -220,9 +290,10 @@ int api_entries(app_t *app, const route_t *rt, http_req_t *req)
     else
         buf_puts(o, "null");
     buf_putc(o, '}');
-    entries_clear(&e);
     req->cacheable = true;
     rc = http_ok(req, 200);
+    cache_store(app, req, &cr, &b, day, &e);
+    entries_clear(&e);
 done:
     board_clear(&b);
     return rc;
@@ -262,15 +333,24 @@ static int get_player(app_t *app, const route_t *rt, http_req_t *req)
         goto done;
     const char *ids[] = {rt->player};
     read_t r = {.kind = READ_PLAYERS, .day = day, .ids = ids, .n_ids = 1};
-    entries_t e;
-    if ((rc = run_read(app, req, &b, &r, &e)))
+    cached_read_t cr;
+    if (cache_lookup(app, req, &cr, R_PLAYER, &b, day, rt->player)) {
+        rc = 200;
         goto done;
+    }
+    entries_t e;
+    if ((rc = run_read(app, req, &b, &r, &e))) {
+        cache_drop(app, &cr);
+        goto done;
+    }
     if (e.n == 0) {
+        cache_drop(app, &cr);
         rc = http_not_found(req, "player_id", "player");
     } else {
         api_render_standing(&req->out, b.id, day, e.total, &e.items[0]);
         req->cacheable = true;
         rc = http_ok(req, 200);
+        cache_store(app, req, &cr, &b, day, &e);
     }
     entries_clear(&e);
 done:
@@ -298,6 +378,8 @@ static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
     q_status_t st = q_player_delete(c, b.gen, rt->player, &days, &versions, &n);
     pg_pool_release(app->primary, c, st == Q_UNAVAILABLE);
     if (st == Q_OK) {
+        for (size_t i = 0; i < n; i++)
+            l1_invalidate(app->l1, b.gen, days[i], NULL, NULL, true);
         redisContext *r = redis_acquire(app->redis);
         for (size_t i = 0; r && i < n; i++) {
             rb_change_t ch = {.player = rt->player, .version = versions[i], .removed = true};
@@ -340,10 +422,20 @@ int api_around(app_t *app, const route_t *rt, http_req_t *req)
         (rc = param_uint(req, "before", 0, 100, 5, &before)) || (rc = param_uint(req, "after", 0, 100, 5, &after)))
         goto done;
     read_t r = {.kind = READ_AROUND, .day = day, .player = rt->player, .before = (int)before, .after = (int)after};
-    entries_t e;
-    if ((rc = run_read(app, req, &b, &r, &e)))
+    char params[320];
+    snprintf(params, sizeof params, "%s|%" PRIu64 "|%" PRIu64, rt->player, before, after);
+    cached_read_t cr;
+    if (cache_lookup(app, req, &cr, R_AROUND, &b, day, params)) {
+        rc = 200;
         goto done;
+    }
+    entries_t e;
+    if ((rc = run_read(app, req, &b, &r, &e))) {
+        cache_drop(app, &cr);
+        goto done;
+    }
     if (e.n == 0) {
+        cache_drop(app, &cr);
         rc = http_not_found(req, "player_id", "player");
     } else {
         render_head(&req->out, &b, day, e.total);
@@ -351,6 +443,7 @@ int api_around(app_t *app, const route_t *rt, http_req_t *req)
         buf_puts(&req->out, "]}");
         req->cacheable = true;
         rc = http_ok(req, 200);
+        cache_store(app, req, &cr, &b, day, &e);
     }
     entries_clear(&e);
 done:
@@ -403,15 +496,23 @@ int api_players(app_t *app, const route_t *rt, http_req_t *req)
         p = comma + 1;
     }
     read_t r = {.kind = READ_PLAYERS, .day = day, .ids = ids, .n_ids = n};
-    entries_t e;
-    if ((rc = run_read(app, req, &b, &r, &e)))
+    cached_read_t cr;
+    if (cache_lookup(app, req, &cr, R_PLAYERS, &b, day, list)) {
+        rc = 200;
         goto done;
+    }
+    entries_t e;
+    if ((rc = run_read(app, req, &b, &r, &e))) {
+        cache_drop(app, &cr);
+        goto done;
+    }
     render_head(&req->out, &b, day, e.total);
     render_entries(&req->out, &e);
     buf_puts(&req->out, "]}");
-    entries_clear(&e);
     req->cacheable = true;
     rc = http_ok(req, 200);
+    cache_store(app, req, &cr, &b, day, &e);
+    entries_clear(&e);
 done:
     free(copy);
     board_clear(&b);

@@ -415,6 +415,7 @@ static const conf_key_t config_keys[] = {
     SIZE_KEY("http.batch_body_limit", 1024, 268435456, "2097152", "RANKD_BATCH_BODY_LIMIT", batch_body_limit),
     INT_KEY("http.connection_timeout_s", 1, 3600, "30", NULL, connection_timeout_s),
     INT_KEY("http.cache_max_age", 0, 86400, "1", NULL, cache_max_age),
+    SIZE_KEY("cache.max_bytes", 0, 68719476736, "67108864", "RANKD_CACHE_BYTES", cache_max_bytes),
     {.name = "http.cors_origins", .type = T_LIST, .min = 1, .def = "*", .env = "RANKD_CORS_ORIGINS",
      .off = CFG(cors_origins), .off2 = CFG(n_cors_origins), .sep = ',', .check = check_origin},
 

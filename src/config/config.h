@@ -52,6 +52,7 @@ typedef struct rankd_config {
     size_t batch_body_limit;  /* bytes, default 2 MiB */
     int connection_timeout_s; /* idle keep-alive timeout, default 30 */
     int cache_max_age;        /* seconds in Cache-Control, default 1 */
+    size_t cache_max_bytes;   /* L1 response cache budget, 0 = off; default 64 MiB */
     char **cors_origins;      /* "*" allows every origin */
     size_t n_cors_origins;
 

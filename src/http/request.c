@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache/l1.h"
 #include "core/ids.h"
 #include "util/alloc.h"
 
@@ -26,6 +27,8 @@ void http_req_clear(http_req_t *req)
     req->params = NULL;
     req->n_params = 0;
     buf_free(&req->out);
+    l1_release(req->cached);
+    req->cached = NULL;
 }
 
 static char *decode(const char *raw, size_t n)

@@ -56,6 +56,7 @@ typedef struct http_req {
 
     /* response */
     http_pending_t *pending;  /* set by a handler whose answer comes later */
+    struct l1_entry *cached;  /* held L1 entry holding the answer's bytes (instead of `out`) */
     int status;
     buf_t out;                /* JSON body; empty for 204 */
     char location[160];

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache/l1.h"
 #include "core/ids.h"
 #include "http/encoding.h"
 #include "obs/log.h"
@@ -86,6 +87,11 @@ static void add_cors(const app_t *app, struct MHD_Connection *conn, struct MHD_R
     }
 }
 
+static void release_cached(void *entry)
+{
+    l1_release(entry);
+}
+
 static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn, bool preflight)
 {
     http_req_t *req = &cx->req;
@@ -95,7 +101,35 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
     char etag[ETAG_MAX] = "";
     encoding_t enc = ENC_IDENTITY;
     bool reads = req->cacheable && req->status == 200;
-    if (reads) {
+    struct MHD_Response *r = NULL;
+    if (reads && req->cached) {
+        /* A cached answer: ETag and encodings were computed once, the bytes are shared by reference. */
+        l1_view_t v;
+        l1_view(req->cached, &v);
+        snprintf(etag, sizeof etag, "%s", v.etag);
+        req->last_modified_ms = v.last_modified_ms;
+        const char *bytes = v.body;
+        size_t n = v.len;
+        if (encoding_none_match(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-None-Match"), etag)) {
+            req->status = 304;
+            n = 0;
+        } else if (v.gz || v.br) {
+            enc = encoding_negotiate(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding"));
+            if ((enc == ENC_BR && !v.br) || (enc == ENC_GZIP && !v.gz))
+                enc = ENC_IDENTITY;
+            if (enc != ENC_IDENTITY) {
+                bytes = enc == ENC_BR ? v.br : v.gz;
+                n = enc == ENC_BR ? v.br_len : v.gz_len;
+                char variant[ETAG_MAX];
+                encoding_variant_etag(v.etag, enc, variant);
+                memcpy(etag, variant, sizeof etag);
+            }
+        }
+        l1_hold(req->cached); /* the response's reference, dropped when MHD is done with the bytes */
+        r = MHD_create_response_from_buffer_with_free_callback_cls(n, (void *)bytes, release_cached, req->cached);
+        free(body);
+        len = n;
+    } else if (reads) {
         /* The tag names the identity bytes; an encoded body carries its variant's tag. */
         encoding_etag(body, len, etag);
         if (encoding_none_match(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-None-Match"), etag)) {
@@ -116,9 +150,11 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
             }
         }
     }
-    if (req->status == 204 || req->status == 304)
-        len = 0;
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        if (req->status == 204 || req->status == 304)
+            len = 0;
+        r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    }
     if (reads) {
         MHD_add_response_header(r, "ETag", etag);
         MHD_add_response_header(r, "Vary", "Accept-Encoding");

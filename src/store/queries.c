@@ -137,7 +137,7 @@ q_status_t q_board_delete(PGconn *c, const char *id, int64_t *gen)
                        " w AS (DELETE FROM window_counts WHERE board_gen = (SELECT gen FROM b)),"
                        " l AS (DELETE FROM submissions WHERE board_gen = (SELECT gen FROM b)),"
                        " k AS (DELETE FROM idempotency_keys WHERE board_gen = (SELECT gen FROM b))"
-                       " SELECT gen FROM b",
+                       " SELECT gen, pg_notify('rankd_l1', 'B ' || gen) FROM b",
                        1, p);
     if (!pg_ok(r))
         return failed(c, r, "board delete");
@@ -387,7 +387,8 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t *
                        "   players = c.players - (SELECT count(*) FROM s WHERE s.win = c.win),"
                        "   submissions = c.submissions - coalesce((SELECT n FROM lc WHERE lc.win = c.win), 0)"
                        "   WHERE c.board_gen = $1 AND (c.win IN (SELECT win FROM s) OR c.win IN (SELECT win FROM lc)))"
-                       " SELECT win - DATE '1970-01-01', nextval('standing_version') FROM s",
+                       " SELECT win - DATE '1970-01-01', nextval('standing_version'),"
+                       "  pg_notify('rankd_l1', 'P ' || $1 || ' ' || (win - DATE '1970-01-01')) FROM s",
                        2, p);
     if (!pg_ok(r)) {
         q_status_t st = failed(c, r, "player delete");

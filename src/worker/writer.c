@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache/l1.h"
 #include "core/ids.h"
 #include "core/order.h"
 #include "core/score.h"
@@ -26,6 +27,7 @@ struct writer {
     pg_pool_t *primary;
     redis_pool_t *redis;
     rebuilder_t *rebuilder;
+    l1_t *l1;
 
     pthread_mutex_t lock;      /* guards the queue and `stopping` only */
     pthread_cond_t work;
@@ -36,12 +38,13 @@ struct writer {
 
 static void *writer_main(void *arg);
 
-writer_t *writer_new(pg_pool_t *primary, redis_pool_t *redis, rebuilder_t *rebuilder)
+writer_t *writer_new(pg_pool_t *primary, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1)
 {
     writer_t *w = xcalloc(1, sizeof *w);
     w->primary = primary;
     w->redis = redis;
     w->rebuilder = rebuilder;
+    w->l1 = l1;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->work, NULL);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
@@ -155,6 +158,8 @@ typedef struct {
     const char *player;
     const board_t *board;
     bool existed;          /* had a standing before the batch */
+    int64_t old_value;     /* that standing, for cache invalidation */
+    int64_t old_achieved_ms;
     score_standing_t cur;  /* standing as the fold goes on */
     int64_t achieved_ms;
     const char *metadata;  /* borrowed from the item that set it, or from `stored_md` */
@@ -562,6 +567,8 @@ static step_t lock_and_read(PGconn *c, batch_t *bt)
             gr->cur.exists = true;
             gr->cur.value = strtoll(PQgetvalue(r, row, 3), NULL, 10);
             gr->achieved_ms = strtoll(PQgetvalue(r, row, 4), NULL, 10);
+            gr->old_value = gr->cur.value;
+            gr->old_achieved_ms = gr->achieved_ms;
             gr->stored_md = PQgetisnull(r, row, 5) ? NULL : xstrdup(PQgetvalue(r, row, 5));
             gr->metadata = gr->stored_md;
             break;
@@ -705,6 +712,76 @@ static step_t simple(PGconn *c, const char *sql)
     return st;
 }
 
+/*
+ * Tell every instance's response cache what moved, from inside the writing
+ * transaction (listeners hear it only if the transaction commits), and once
+ * more after the Redis update. One line
+ * per changed standing, "W gen day old_sort_key old_ms new_sort_key new_ms
+ * player" ("-" for a new standing), packed into payloads under
+ * PostgreSQL's 8000-byte NOTIFY limit.
+ */
+static step_t notify_changes(PGconn *c, batch_t *bt)
+{
+    arrays_t as;
+    arrays_open(&as, 1);
+    buf_t payload;
+    buf_init(&payload);
+    size_t n = 0;
+    for (size_t g = 0; g < bt->n_groups; g++) {
+        group_t *gr = &bt->groups[g];
+        if (!gr->changed)
+            continue;
+        char line[256];
+        int64_t sk = order_sort_key(gr->board->sort, gr->cur.value);
+        if (gr->existed)
+            snprintf(line, sizeof line, "W %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %s",
+                     gr->gen, gr->day, order_sort_key(gr->board->sort, gr->old_value), gr->old_achieved_ms, sk,
+                     gr->achieved_ms, gr->player);
+        else
+            snprintf(line, sizeof line, "W %" PRId64 " %" PRId64 " - - %" PRId64 " %" PRId64 " %s", gr->gen, gr->day,
+                     sk, gr->achieved_ms, gr->player);
+        if (payload.len + strlen(line) + 1 > 7900) {
+            arr_elem(&as.a[0], payload.data);
+            buf_reset(&payload);
+        }
+        if (payload.len)
+            buf_putc(&payload, '\n');
+        buf_puts(&payload, line);
+        n++;
+    }
+    if (payload.len)
+        arr_elem(&as.a[0], payload.data);
+    buf_free(&payload);
+    step_t st = STEP_OK;
+    if (n > 0) {
+        const char *p[1];
+        arrays_close(&as, p);
+        PGresult *r = PQexecParams(c, "SELECT count(pg_notify('rankd_l1', x)) FROM unnest($1::text[]) AS x", 1, NULL,
+                                   p, NULL, NULL, 0);
+        st = check(c, r, "notify");
+        PQclear(r);
+    }
+    arrays_free(&as);
+    return st;
+}
+
+/* Drop this instance's cached answers that the batch changed, before anyone is answered. */
+static void invalidate_cache(writer_t *w, batch_t *bt)
+{
+    for (size_t g = 0; w->l1 && g < bt->n_groups; g++) {
+        group_t *gr = &bt->groups[g];
+        if (!gr->changed)
+            continue;
+        order_pos_t old_pos, new_pos;
+        order_pos_set(&new_pos, order_sort_key(gr->board->sort, gr->cur.value), gr->achieved_ms, gr->player,
+                      strlen(gr->player));
+        if (gr->existed)
+            order_pos_set(&old_pos, order_sort_key(gr->board->sort, gr->old_value), gr->old_achieved_ms, gr->player,
+                          strlen(gr->player));
+        l1_invalidate(w->l1, gr->gen, gr->day, gr->existed ? &old_pos : NULL, &new_pos, !gr->existed);
+    }
+}
+
 /* ---------------------------------------------------------------- after the commit */
 
 /* Ranks of every group: from Redis where the window is loaded, else from PostgreSQL. */
@@ -845,6 +922,8 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
             st = write_all(c, &bt);
         }
         if (st == STEP_OK)
+            st = notify_changes(c, &bt);
+        if (st == STEP_OK)
             st = simple(c, "COMMIT");
         if (st == STEP_OK)
             break;
@@ -870,7 +949,14 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
         return;
     }
 
+    /* Redis first, then the caches: a reader that misses after the invalidation
+     * must find the new state in Redis. Other instances dropped their entries at
+     * the commit already; a second notice covers reads they served from Redis in
+     * between. */
     rank_groups(w, c, &bt);
+    invalidate_cache(w, &bt);
+    if (notify_changes(c, &bt) != STEP_OK)
+        log_warn(NULL, "cache invalidation notice after the Redis update failed");
     for (size_t i = 0; i < n; i++) {
         if (!bt.applied[i])
             continue;

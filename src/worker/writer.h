@@ -38,6 +38,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cache/l1.h"
 #include "store/model.h"
 #include "store/pg_pool.h"
 #include "store/redis.h"
@@ -75,7 +76,7 @@ typedef struct write_job {
 } write_job_t;
 
 /* Start the writer thread. */
-writer_t *writer_new(pg_pool_t *primary, redis_pool_t *redis, rebuilder_t *rebuilder);
+writer_t *writer_new(pg_pool_t *primary, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1);
 /* Commit what is queued, stop the thread, free the writer. */
 void writer_free(writer_t *w);
 

@@ -1,0 +1,15 @@
+-- loadtest/around.lua — GET /v1/leaderboards/BOARD/players/{random player}/around?before=5&after=5
+local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local c = dofile(dir .. "common.lua")
+setup = c.setup
+done = c.done
+
+local prefix
+function init(args)
+  c.args(args)
+  prefix = c.base .. "/players/"
+end
+
+function request()
+  return wrk.format("GET", prefix .. c.player() .. "/around?before=5&after=5")
+end

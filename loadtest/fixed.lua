@@ -1,0 +1,12 @@
+-- loadtest/fixed.lua — one fixed GET, replayed (wrk builds the request once): path=/v1/…
+-- Used for the hot top-10 and top-100 reads and for nginx serving the same bytes.
+local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local c = dofile(dir .. "common.lua")
+setup = c.setup
+done = c.done
+
+function init(args)
+  c.args(args)
+  wrk.method = "GET"
+  wrk.path = c.opt.path or (c.base .. "/entries?limit=10")
+end

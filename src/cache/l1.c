@@ -1,0 +1,477 @@
+/* cache/l1.c — sharded, byte-bounded response cache with exact per-window invalidation. */
+#include "cache/l1.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "http/encoding.h"
+#include "util/alloc.h"
+
+#define SHARDS 16
+#define BUCKETS 4096      /* hash chains per shard */
+#define WINDOW_BUCKETS 1024
+#define CLAIM_WAIT_MS 200 /* how long a miss waits for another thread computing the same key */
+
+struct l1_entry {
+    atomic_int refs;
+    atomic_bool dead;
+    uint64_t hash;
+    char *key;
+    size_t key_len;
+    l1_scope_t scope;
+    char *body, *gz, *br;
+    size_t len, gz_len, br_len;
+    char etag[ETAG_MAX];
+    int64_t last_modified_ms;
+    int64_t expires_ms;
+    size_t bytes;
+    bool in_shard;             /* guarded by its shard's lock */
+    l1_entry_t *hnext;
+    l1_entry_t *lru_prev, *lru_next;
+};
+
+typedef struct claim {
+    uint64_t hash;
+    char *key;
+    size_t key_len;
+    struct claim *next;
+} claim_t;
+
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t settled;    /* a claim was resolved */
+    l1_entry_t *buckets[BUCKETS];
+    l1_entry_t lru;            /* sentinel: lru.lru_next is the most recent */
+    size_t bytes;
+    size_t entries;
+    claim_t *claims;
+} shard_t;
+
+typedef struct window {
+    int64_t gen, day;
+    uint64_t epoch;
+    l1_entry_t **items;        /* each holds a reference */
+    size_t n, cap;
+    struct window *next;
+} window_t;
+
+struct l1 {
+    shard_t shards[SHARDS];
+    pthread_mutex_t wlock;     /* guards every window_t */
+    window_t *windows[WINDOW_BUCKETS];
+    size_t shard_budget;
+    int ttl_ms;
+    atomic_uint_fast64_t hits, misses, inserts, invalidations, evictions;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t hash_key(const char *k, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
+    return h;
+}
+
+l1_t *l1_new(size_t max_bytes, int ttl_ms)
+{
+    if (max_bytes == 0 || ttl_ms <= 0)
+        return NULL;
+    l1_t *c = xcalloc(1, sizeof *c);
+    for (int i = 0; i < SHARDS; i++) {
+        pthread_mutex_init(&c->shards[i].lock, NULL);
+        pthread_cond_init(&c->shards[i].settled, NULL);
+        c->shards[i].lru.lru_next = c->shards[i].lru.lru_prev = &c->shards[i].lru;
+    }
+    pthread_mutex_init(&c->wlock, NULL);
+    c->shard_budget = max_bytes / SHARDS;
+    c->ttl_ms = ttl_ms;
+    return c;
+}
+
+static void entry_free(l1_entry_t *e)
+{
+    free(e->key);
+    free(e->body);
+    free(e->gz);
+    free(e->br);
+    free(e);
+}
+
+void l1_hold(l1_entry_t *e)
+{
+    atomic_fetch_add(&e->refs, 1);
+}
+
+void l1_release(l1_entry_t *e)
+{
+    if (e && atomic_fetch_sub(&e->refs, 1) == 1)
+        entry_free(e);
+}
+
+/* ---------------------------------------------------------------- shards */
+
+static void lru_unlink(l1_entry_t *e)
+{
+    e->lru_prev->lru_next = e->lru_next;
+    e->lru_next->lru_prev = e->lru_prev;
+}
+
+static void lru_push_front(shard_t *s, l1_entry_t *e)
+{
+    e->lru_next = s->lru.lru_next;
+    e->lru_prev = &s->lru;
+    s->lru.lru_next->lru_prev = e;
+    s->lru.lru_next = e;
+}
+
+/* Remove `e` from its shard (lock held) and drop the shard's reference. */
+static void shard_remove(shard_t *s, l1_entry_t *e)
+{
+    if (!e->in_shard)
+        return;
+    l1_entry_t **pp = &s->buckets[e->hash % BUCKETS];
+    while (*pp && *pp != e)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = e->hnext;
+    lru_unlink(e);
+    e->in_shard = false;
+    atomic_store(&e->dead, true);
+    s->bytes -= e->bytes;
+    s->entries--;
+    l1_release(e);
+}
+
+static claim_t **find_claim(shard_t *s, uint64_t h, const char *key, size_t n)
+{
+    claim_t **pp = &s->claims;
+    while (*pp && !((*pp)->hash == h && (*pp)->key_len == n && memcmp((*pp)->key, key, n) == 0))
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static void drop_claim(shard_t *s, uint64_t h, const char *key, size_t n)
+{
+    claim_t **pp = find_claim(s, h, key, n);
+    if (*pp) {
+        claim_t *cl = *pp;
+        *pp = cl->next;
+        free(cl->key);
+        free(cl);
+    }
+    pthread_cond_broadcast(&s->settled);
+}
+
+l1_entry_t *l1_get(l1_t *c, const char *key, size_t n, bool *claimed)
+{
+    *claimed = false;
+    uint64_t h = hash_key(key, n);
+    shard_t *s = &c->shards[h % SHARDS];
+    int64_t now = mono_ms();
+    bool waited = false;
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        l1_entry_t *e = s->buckets[h % BUCKETS];
+        while (e && !(e->hash == h && e->key_len == n && memcmp(e->key, key, n) == 0))
+            e = e->hnext;
+        if (e && e->expires_ms > now) {
+            l1_hold(e);
+            lru_unlink(e);
+            lru_push_front(s, e);
+            pthread_mutex_unlock(&s->lock);
+            atomic_fetch_add(&c->hits, 1);
+            return e;
+        }
+        if (e)
+            shard_remove(s, e); /* expired */
+        if (!*find_claim(s, h, key, n)) {
+            claim_t *cl = xcalloc(1, sizeof *cl);
+            cl->hash = h;
+            cl->key = xstrndup(key, n);
+            cl->key_len = n;
+            cl->next = s->claims;
+            s->claims = cl;
+            *claimed = true;
+            break;
+        }
+        if (waited)
+            break; /* still being computed elsewhere: compute without caching */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += CLAIM_WAIT_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        while (*find_claim(s, h, key, n))
+            if (pthread_cond_timedwait(&s->settled, &s->lock, &until) != 0)
+                break;
+        waited = true;
+        now = mono_ms();
+    }
+    pthread_mutex_unlock(&s->lock);
+    atomic_fetch_add(&c->misses, 1);
+    return NULL;
+}
+
+void l1_abandon(l1_t *c, const char *key, size_t n)
+{
+    uint64_t h = hash_key(key, n);
+    shard_t *s = &c->shards[h % SHARDS];
+    pthread_mutex_lock(&s->lock);
+    drop_claim(s, h, key, n);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* ---------------------------------------------------------------- windows */
+
+static window_t *window_get(l1_t *c, int64_t gen, int64_t day, bool create)
+{
+    size_t b = (size_t)((uint64_t)gen * 31 + (uint64_t)day) % WINDOW_BUCKETS;
+    window_t *w = c->windows[b];
+    while (w && !(w->gen == gen && w->day == day))
+        w = w->next;
+    if (!w && create) {
+        w = xcalloc(1, sizeof *w);
+        w->gen = gen;
+        w->day = day;
+        w->next = c->windows[b];
+        c->windows[b] = w;
+    }
+    return w;
+}
+
+uint64_t l1_window_epoch(l1_t *c, int64_t gen, int64_t day)
+{
+    pthread_mutex_lock(&c->wlock);
+    uint64_t e = window_get(c, gen, day, true)->epoch;
+    pthread_mutex_unlock(&c->wlock);
+    return e;
+}
+
+/* Kill an entry listed in a window (wlock held): out of its shard, and the window's reference dropped. */
+static void kill_listed(l1_t *c, l1_entry_t *e)
+{
+    if (!atomic_load(&e->dead)) {
+        shard_t *s = &c->shards[e->hash % SHARDS];
+        pthread_mutex_lock(&s->lock);
+        shard_remove(s, e);
+        pthread_mutex_unlock(&s->lock);
+        atomic_fetch_add(&c->invalidations, 1);
+    }
+    l1_release(e);
+}
+
+/* -1 above the span, 0 inside, +1 below. */
+static int side(const l1_scope_t *sc, const order_pos_t *p)
+{
+    if (order_pos_cmp(p, &sc->first) < 0)
+        return -1;
+    if (order_pos_cmp(p, &sc->last) > 0)
+        return 1;
+    return 0;
+}
+
+static bool affected(const l1_scope_t *sc, const order_pos_t *o, const order_pos_t *n, bool total_changed)
+{
+    if (total_changed)
+        return true;
+    if (!sc->has_span)
+        return false;
+    if (!o || !n)
+        return true;
+    int so = side(sc, o), sn = side(sc, n);
+    return !(so == sn && so != 0);
+}
+
+void l1_invalidate(l1_t *c, int64_t gen, int64_t day, const order_pos_t *old_pos, const order_pos_t *new_pos,
+                   bool total_changed)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->wlock);
+    window_t *w = window_get(c, gen, day, true);
+    w->epoch++;
+    size_t keep = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        l1_entry_t *e = w->items[i];
+        if (atomic_load(&e->dead) || affected(&e->scope, old_pos, new_pos, total_changed))
+            kill_listed(c, e);
+        else
+            w->items[keep++] = e;
+    }
+    w->n = keep;
+    pthread_mutex_unlock(&c->wlock);
+}
+
+static void clear_windows(l1_t *c, bool all, int64_t gen)
+{
+    pthread_mutex_lock(&c->wlock);
+    for (size_t b = 0; b < WINDOW_BUCKETS; b++) {
+        for (window_t *w = c->windows[b]; w; w = w->next) {
+            if (!all && w->gen != gen)
+                continue;
+            w->epoch++;
+            for (size_t i = 0; i < w->n; i++)
+                kill_listed(c, w->items[i]);
+            w->n = 0;
+        }
+    }
+    pthread_mutex_unlock(&c->wlock);
+}
+
+void l1_invalidate_board(l1_t *c, int64_t gen)
+{
+    if (c)
+        clear_windows(c, false, gen);
+}
+
+void l1_clear(l1_t *c)
+{
+    if (c)
+        clear_windows(c, true, 0);
+}
+
+/* ---------------------------------------------------------------- insert */
+
+l1_entry_t *l1_insert(l1_t *c, const char *key, size_t n, const l1_scope_t *scope, uint64_t epoch, const char *body,
+                      size_t len, int64_t last_modified_ms)
+{
+    uint64_t h = hash_key(key, n);
+    shard_t *s = &c->shards[h % SHARDS];
+
+    /* Build outside every lock: copying and compressing are the expensive part. */
+    l1_entry_t *e = xcalloc(1, sizeof *e);
+    atomic_init(&e->refs, 1); /* the caller's */
+    e->hash = h;
+    e->key = xstrndup(key, n);
+    e->key_len = n;
+    e->scope = *scope;
+    e->body = xmalloc(len ? len : 1);
+    memcpy(e->body, body, len);
+    e->len = len;
+    encoding_etag(body, len, e->etag);
+    if (len >= ENCODING_MIN_BODY) {
+        e->gz = encoding_compress(ENC_GZIP, body, len, &e->gz_len);
+        e->br = encoding_compress(ENC_BR, body, len, &e->br_len);
+    }
+    e->last_modified_ms = last_modified_ms;
+    e->expires_ms = mono_ms() + c->ttl_ms;
+    e->bytes = sizeof *e + n + len + e->gz_len + e->br_len;
+
+    pthread_mutex_lock(&c->wlock);
+    window_t *w = window_get(c, scope->gen, scope->day, true);
+    bool fresh = w->epoch == epoch;
+    if (fresh) {
+        if (w->n == w->cap) { /* drop entries evicted or expired since, before growing */
+            size_t keep = 0;
+            for (size_t i = 0; i < w->n; i++) {
+                if (atomic_load(&w->items[i]->dead))
+                    l1_release(w->items[i]);
+                else
+                    w->items[keep++] = w->items[i];
+            }
+            w->n = keep;
+        }
+        if (w->n == w->cap) {
+            w->cap = w->cap ? w->cap * 2 : 16;
+            w->items = xrealloc(w->items, w->cap * sizeof *w->items);
+        }
+        l1_hold(e); /* the window's */
+        w->items[w->n++] = e;
+    }
+    pthread_mutex_lock(&s->lock);
+    if (fresh) {
+        l1_entry_t **pp = &s->buckets[h % BUCKETS];
+        while (*pp && !((*pp)->hash == h && (*pp)->key_len == n && memcmp((*pp)->key, key, n) == 0))
+            pp = &(*pp)->hnext;
+        if (*pp)
+            shard_remove(s, *pp); /* a racing insert of the same key */
+        l1_hold(e); /* the shard's */
+        e->in_shard = true;
+        e->hnext = s->buckets[h % BUCKETS];
+        s->buckets[h % BUCKETS] = e;
+        lru_push_front(s, e);
+        s->bytes += e->bytes;
+        s->entries++;
+        while (s->bytes > c->shard_budget && s->lru.lru_prev != e) {
+            shard_remove(s, s->lru.lru_prev);
+            atomic_fetch_add(&c->evictions, 1);
+        }
+    }
+    drop_claim(s, h, key, n);
+    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&c->wlock);
+    if (fresh)
+        atomic_fetch_add(&c->inserts, 1);
+    return e;
+}
+
+void l1_view(const l1_entry_t *e, l1_view_t *out)
+{
+    out->body = e->body;
+    out->len = e->len;
+    out->gz = e->gz;
+    out->gz_len = e->gz_len;
+    out->br = e->br;
+    out->br_len = e->br_len;
+    out->etag = e->etag;
+    out->last_modified_ms = e->last_modified_ms;
+}
+
+void l1_stats(l1_t *c, l1_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!c)
+        return;
+    out->hits = atomic_load(&c->hits);
+    out->misses = atomic_load(&c->misses);
+    out->inserts = atomic_load(&c->inserts);
+    out->invalidations = atomic_load(&c->invalidations);
+    out->evictions = atomic_load(&c->evictions);
+    for (int i = 0; i < SHARDS; i++) {
+        pthread_mutex_lock(&c->shards[i].lock);
+        out->bytes += c->shards[i].bytes;
+        out->entries += c->shards[i].entries;
+        pthread_mutex_unlock(&c->shards[i].lock);
+    }
+}
+
+void l1_free(l1_t *c)
+{
+    if (!c)
+        return;
+    l1_clear(c);
+    for (size_t b = 0; b < WINDOW_BUCKETS; b++) {
+        window_t *w = c->windows[b];
+        while (w) {
+            window_t *next = w->next;
+            free(w->items);
+            free(w);
+            w = next;
+        }
+    }
+    for (int i = 0; i < SHARDS; i++) {
+        shard_t *s = &c->shards[i];
+        while (s->lru.lru_next != &s->lru)
+            shard_remove(s, s->lru.lru_next);
+        while (s->claims) {
+            claim_t *cl = s->claims;
+            s->claims = cl->next;
+            free(cl->key);
+            free(cl);
+        }
+        pthread_mutex_destroy(&s->lock);
+        pthread_cond_destroy(&s->settled);
+    }
+    pthread_mutex_destroy(&c->wlock);
+    free(c);
+}

@@ -1,0 +1,103 @@
+/*
+ * cache/l1.h — the in-process response cache.
+ *
+ * Rendered read responses (identity, gzip and Brotli bodies, their ETag)
+ * keyed by the canonical request, so a hot read costs a hash lookup and a
+ * reference count. Bounded in bytes (least recently used goes first) and
+ * by age: no entry outlives the HTTP max-age.
+ *
+ * Invalidation is exact per board window. Each entry remembers the span of
+ * positions it shows and the window's total; a standing that moves from
+ * position o to n changes the entry's bytes only if the total changes or o
+ * and n do not both lie on the same side of that span. Each window also
+ * has an epoch bumped by every invalidating write: a response computed
+ * from a store read that began before the write is not inserted
+ * (l1_window_epoch() before the read, l1_insert() compares).
+ *
+ * Locking: 16 shards, each a mutex over its hash chains and LRU list, held
+ * for pointer work only; a separate mutex over the per-window lists. The
+ * only nesting is window lock, then shard lock. Misses on one key are
+ * computed once: the first thread claims the key and the others wait for
+ * it, briefly (single flight).
+ */
+#ifndef RANKD_CACHE_L1_H
+#define RANKD_CACHE_L1_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/order.h"
+
+typedef struct l1 l1_t;
+typedef struct l1_entry l1_entry_t;
+
+/* What an entry shows of its window, for invalidation. */
+typedef struct {
+    int64_t gen;
+    int64_t day;
+    int64_t total;
+    bool has_span;         /* false when it shows no entry */
+    order_pos_t first;     /* smallest position shown */
+    order_pos_t last;      /* largest position shown */
+} l1_scope_t;
+
+/* A read-only view of an entry's bytes; valid while the entry is held. */
+typedef struct {
+    const char *body;
+    size_t len;
+    const char *gz;        /* NULL when the body is too small to compress */
+    size_t gz_len;
+    const char *br;
+    size_t br_len;
+    const char *etag;
+    int64_t last_modified_ms;
+} l1_view_t;
+
+/* A cache of at most `max_bytes` whose entries live `ttl_ms`; NULL when max_bytes or ttl_ms is 0 (disabled). */
+l1_t *l1_new(size_t max_bytes, int ttl_ms);
+void l1_free(l1_t *c);
+
+/*
+ * Look `key` up. On a hit returns a held entry (release with l1_release()).
+ * On a miss returns NULL and sets *claimed: true means this caller must
+ * compute the response and then call l1_insert() or l1_abandon() for the key.
+ */
+l1_entry_t *l1_get(l1_t *c, const char *key, size_t key_len, bool *claimed);
+
+/* The window's current epoch, to be read before the store read behind a response. */
+uint64_t l1_window_epoch(l1_t *c, int64_t gen, int64_t day);
+
+/*
+ * Insert the response for a claimed key; `body` is copied and compressed
+ * when large. Returns the held entry, or NULL when the window changed since
+ * `epoch` (the response may be stale: it is served but not kept).
+ */
+l1_entry_t *l1_insert(l1_t *c, const char *key, size_t key_len, const l1_scope_t *scope, uint64_t epoch,
+                      const char *body, size_t len, int64_t last_modified_ms);
+/* Give up a claim without inserting (the read failed). */
+void l1_abandon(l1_t *c, const char *key, size_t key_len);
+
+void l1_view(const l1_entry_t *e, l1_view_t *out);
+void l1_hold(l1_entry_t *e);
+void l1_release(l1_entry_t *e);
+
+/*
+ * A standing in window (gen, day) moved from `old_pos` (NULL: it is new) to
+ * `new_pos` (NULL: removed); `total_changed` when the window gained or lost a
+ * player. Drops exactly the entries whose bytes this can change.
+ */
+void l1_invalidate(l1_t *c, int64_t gen, int64_t day, const order_pos_t *old_pos, const order_pos_t *new_pos,
+                   bool total_changed);
+/* Drop every entry of a board generation (patch, delete). */
+void l1_invalidate_board(l1_t *c, int64_t gen);
+/* Drop everything (invalidations may have been missed). */
+void l1_clear(l1_t *c);
+
+typedef struct {
+    uint64_t hits, misses, inserts, invalidations, evictions;
+    size_t bytes, entries;
+} l1_stats_t;
+void l1_stats(l1_t *c, l1_stats_t *out);
+
+#endif
