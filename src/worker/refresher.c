@@ -48,6 +48,7 @@ static void maintain(refresher_t *r)
 static void *refresher_main(void *arg)
 {
     refresher_t *r = arg;
+    maintain(r); /* once at start: statistics exist from the first minute */
     pthread_mutex_lock(&r->lock);
     while (!r->stopping) {
         struct timespec until;

@@ -1,7 +1,7 @@
 /*
  * worker/refresher.h — the periodic maintenance thread of `rankd serve`.
  *
- * Every refresh.interval_s it refreshes the materialized views (skipping
+ * At start and every refresh.interval_s it refreshes the materialized views (skipping
  * those another instance refreshed within the interval; concurrent
  * refreshers are kept apart by an advisory lock), creates the submission
  * log's monthly partitions ahead, and forgets idempotency keys older than
