@@ -1,64 +1,121 @@
 #!/usr/bin/env bash
-# loadtest/run.sh — measure rankd with wrk against its own PostgreSQL + Redis.
+# loadtest/run.sh — rankd against its own ceilings, in one run (issue 3, section 5).
 #
-#   bash loadtest/run.sh [--duration 10s] [--players 100000] [--connections 32]
-#   bash loadtest/run.sh --smoke          # CI: 2 s per scenario, 5,000 players
+#   bash loadtest/run.sh            full run, about 8–10 minutes: 15 s per scenario after a 2 s
+#                                   warm-up, a 1,000,000-player board, a 100,000-player mix board
+#   bash loadtest/run.sh --smoke    CI: 3 s per scenario, 20,000 / 5,000 players, debug build;
+#                                   prints the figures, asserts nothing on time
 #
-# Starts PostgreSQL 15, Redis and rankd in a temporary folder on free loopback ports,
-# creates a board `load` (desc, best, no reset), seeds it through /v1/scores:batch, then
-# runs three wrk scenarios (wrk --latency):
-#   top10   GET  /v1/leaderboards/load/entries?limit=10
-#   rank    GET  /v1/leaderboards/load/players/{random player}
-#   submit  POST /v1/leaderboards/load/scores  {random player, random score}, write key
-# The server side (rankd, PostgreSQL, Redis) is pinned to CPU 0 and wrk to CPU 1 with
-# taskset. Results go to stdout and loadtest/out/report.md (raw wrk output next to it).
-# Everything it started is stopped by PID on exit, also on failure or Ctrl-C.
+# It starts its own PostgreSQL 15 (synchronous_commit on, pg_stat_statements), Redis, rankd,
+# nginx and mhd_fixed on free loopback ports in a temporary folder, pins every server to CPU 0
+# and every load generator (wrk, redis-benchmark, pgbench) to CPU 1 with taskset, and stops
+# all of them by PID at the end, also on failure or Ctrl-C.
 #
-# Options: --duration D (wrk syntax: 10s, 1m), --players N, --connections C,
-#          --threads T (wrk threads, default 1), --server-cpus LIST (0), --client-cpus LIST (1),
-#          --bin PATH (a rankd binary; default: a release build in build-release/),
-#          --keep (keep the temporary folder and its logs).
+# Seeding: boards `big` and `mix` are created through the API; their standings are written by
+# SQL straight into `standings` and `window_counts` (loadtest/seed.sql), then Redis is loaded
+# with `rankd rebuild-cache --board B`, with INFO used_memory read around it and around a bare
+# ZADD of the same ids and scores into `loadtest:bare`.
+#
+# Scenarios (wrk + Lua in loadtest/*.lua; each gives requests/s and p50/p99/p99.9):
+#   top10      GET entries?limit=10 on big (one fixed request)    nginx      same bytes, nginx
+#   top100     GET entries?limit=100 on big
+#   rank       GET players/{random} on big (1M)                     mhd        same bytes, mhd_fixed.c
+#   around     GET players/{random}/around?before=5&after=5 on big
+#   pagewalk   GET entries?limit=50, then &cursor=next_cursor … to rank 2,000, on big
+#   redis_zrevrank, redis_zrevrank_p16   redis-benchmark ZREVRANK on the bare 1M zset
+#   mix        90/10 read/write on mix, Zipf players (PostgreSQL statements per read counted)
+#   writes     POST scores on mix (200s compared with the rows of `submissions`)
+#   cold       FLUSHALL Redis, then random rank reads on big at once
+#   off_top10, off_rank, off_mix   the same on rankd with RANKD_REDIS_URL="" RANKD_CACHE_BYTES=0
+#   pg_upsert1, pg_upsert1000      pgbench: single-row upsert per transaction, 1,000-row upserts
+# Output: loadtest/out/report.md (tables and the ratios issue 3 asks for), throughput.svg,
+# latency.svg, results.txt (every figure, key=value), raw/ (every tool's output).
+#
+# Exit status: 0 when every scenario ran; 1 when something broke (a scenario's probe request
+# failed, a tool failed, rankd died, or an acknowledged submission is missing). Never on time.
+#
+# Options: --duration D (wrk syntax: 15s, 1m), --warmup D (0 = none), --connections C,
+#   --threads T (wrk threads), --players N (big board), --mix-players N, --zipf S,
+#   --server-cpus LIST (0), --client-cpus LIST (1), --bin PATH (a rankd binary; default: a
+#   release build in build-release/, or build/ for --smoke), --keep (keep the temp folder).
+# rankd's own knobs pass through: RANKD_CACHE_BYTES, RANKD_WORKER_THREADS, RANKD_LOG_LEVEL.
 set -euo pipefail
 
 LIB_TAG=loadtest
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$RANKD_ROOT"
+LT="$RANKD_ROOT/loadtest"
+COMMAND="bash loadtest/run.sh${*:+ $*}"
 
-DURATION=10s PLAYERS=100000 CONNECTIONS=32 THREADS=1 SMOKE=0 KEEP=0 BIN=""
-SERVER_CPUS=0 CLIENT_CPUS=1 WARMUP=2s
+SMOKE=0 KEEP=0 BIN="" SERVER_CPUS=0 CLIENT_CPUS=1 THREADS=1 CONNECTIONS=32 ZIPF=1.0
+DURATION="" WARMUP="" BIG="" MIX=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION="$2"; shift 2 ;;
-    --duration=*) DURATION="${1#*=}"; shift ;;
-    --players) PLAYERS="$2"; shift 2 ;;
+    --warmup) WARMUP="$2"; shift 2 ;;
     --connections) CONNECTIONS="$2"; shift 2 ;;
     --threads) THREADS="$2"; shift 2 ;;
+    --players) BIG="$2"; shift 2 ;;
+    --mix-players) MIX="$2"; shift 2 ;;
+    --zipf) ZIPF="$2"; shift 2 ;;
     --server-cpus) SERVER_CPUS="$2"; shift 2 ;;
     --client-cpus) CLIENT_CPUS="$2"; shift 2 ;;
     --bin) BIN="$2"; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
-if [ "$SMOKE" = 1 ]; then DURATION=2s PLAYERS=5000 WARMUP=""; fi
-[[ "$PLAYERS" =~ ^[1-9][0-9]*$ ]] || die "--players wants a positive integer"
-[[ "$DURATION" =~ ^[0-9]+[smh]?$ ]] || die "--duration wants e.g. 10s or 1m"
+if [ "$SMOKE" = 1 ]; then
+  : "${DURATION:=3s}" "${WARMUP:=0}" "${BIG:=20000}" "${MIX:=5000}"
+else
+  : "${DURATION:=15s}" "${WARMUP:=2s}" "${BIG:=1000000}" "${MIX:=100000}"
+fi
+[ "$WARMUP" = 0 ] && WARMUP=""
+
+# "15s" / "2m" / "15" -> seconds
+secs() {
+  local d="$1"
+  case "$d" in
+    *s) echo "${d%s}" ;;
+    *m) echo $(( ${d%m} * 60 )) ;;
+    *h) echo $(( ${d%h} * 3600 )) ;;
+    *) echo "$d" ;;
+  esac
+}
+for v in BIG MIX CONNECTIONS THREADS; do
+  [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "--$(tr 'A-Z_' 'a-z-' <<<"$v") wants a positive integer"
+done
+[ "$BIG" -le 999999999999 ] || die "--players: at most 999,999,999,999 (12-digit player ids)"
+[[ "$DURATION" =~ ^[1-9][0-9]*[smh]?$ ]] || die "--duration wants e.g. 15s or 1m"
+[ -z "$WARMUP" ] || [[ "$WARMUP" =~ ^[1-9][0-9]*[smh]?$ ]] || die "--warmup wants e.g. 2s (0: none)"
+[[ "$ZIPF" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--zipf wants a number, e.g. 1.0"
 [ "$(id -u)" = 0 ] || die "run as root (PostgreSQL runs as user postgres via runuser)"
 if [ "$(nproc --all)" -lt 2 ]; then
   say "fewer than 2 CPUs: not pinning"; SERVER_CPUS="" CLIENT_CPUS=""
 fi
+CLIENT=()
+if [ -n "$CLIENT_CPUS" ]; then CLIENT=(taskset -c "$CLIENT_CPUS"); fi
+DUR_S="$(secs "$DURATION")"
 
-WIDTH=$(( ${#PLAYERS} > 6 ? ${#PLAYERS} : 6 ))   # player ids p000001…, as seed() writes them
-OUT="$RANKD_ROOT/loadtest/out"
-BOARD=load
-ADMIN_KEY="loadtest-admin-$RANDOM$RANDOM"
-WRITE_KEY="loadtest-write-$RANDOM$RANDOM"
+# --- packages and build ------------------------------------------------------------------
 
-say "checking packages (scripts/deps.sh)"
+say "checking packages (scripts/deps.sh + nginx, redis-tools, postgresql-contrib)"
 bash scripts/deps.sh
+extra=()
+command -v nginx >/dev/null || extra+=(nginx-light)
+for p in redis-tools postgresql-contrib libmicrohttpd-dev gcc wrk; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || extra+=("$p")
+done
+if [ "${#extra[@]}" -gt 0 ]; then
+  say "installing ${extra[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${extra[@]}" >/dev/null \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+           --no-install-recommends "${extra[@]}" >/dev/null; } || die "apt-get install ${extra[*]} failed"
+fi
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 
 if [ -z "$BIN" ]; then
   if [ "$SMOKE" = 1 ]; then
@@ -75,16 +132,33 @@ if [ -z "$BIN" ]; then
 fi
 [ -x "$BIN" ] || die "no rankd binary at $BIN"
 
+# --- state, results, cleanup ---------------------------------------------------------------
+
 TMP="$(mktemp -d /tmp/rankd-load.XXXXXX)"
 chmod 755 "$TMP"
+OUT="$LT/out"
+RAW="$OUT/raw"
+mkdir -p "$OUT"
+rm -rf "$RAW" "$OUT/report.md" "$OUT/results.txt" "$OUT"/*.svg "$OUT"/wrk-*.txt
+mkdir -p "$RAW"
+RES="$OUT/results.txt"
+: >"$RES"
+POLL_PID=""
+declare -A R
+ORDER=() BLOCKED=() FAILED=()
+
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  rankd_down "$TMP/rankd.pid"
+  if [ -n "$POLL_PID" ]; then kill "$POLL_PID" 2>/dev/null || true; fi
+  rankd_down "$TMP/on.pid"
+  rankd_down "$TMP/off.pid"
+  bg_down "$TMP/nginx.pid" nginx
+  bg_down "$TMP/mhd.pid" mhd_fixed
   redis_down "$TMP"
   pg_down "$TMP"
   if [ "$KEEP" = 1 ] || [ "$rc" != 0 ]; then
-    say "kept $TMP (rankd.log, pg.log, redis.log)"
+    say "kept $TMP (on.log, off.log, pg.log, redis.log, nginx/, seed and probe output)"
   else
     rm -rf "$TMP"
   fi
@@ -93,134 +167,543 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-PG_PORT="$(free_port)"
-REDIS_PORT="$(free_port)"
-while [ "$REDIS_PORT" = "$PG_PORT" ]; do REDIS_PORT="$(free_port)"; done
-HTTP_PORT="$(free_port)"
-while [ "$HTTP_PORT" = "$PG_PORT" ] || [ "$HTTP_PORT" = "$REDIS_PORT" ]; do HTTP_PORT="$(free_port)"; done
-BASE="http://127.0.0.1:$HTTP_PORT"
+# rec KEY VALUE: one figure, to results.txt and to R[KEY] (values kept on one line).
+rec() {
+  local v="${2//$'\n'/ }"
+  v="${v//$'\r'/}"
+  R[$1]="$v"
+  printf '%s=%s\n' "$1" "$v" >>"$RES"
+}
 
+render_report() {
+  rec order "${ORDER[*]}"
+  "$PYTHON" "$LT/report.py" render "$RES" "$OUT" || say "warning: the report could not be rendered"
+}
+
+# fatal MSG: something broke in a way later scenarios cannot survive; still write the report.
+fatal() {
+  rec "note.fatal" "run stopped: $1"
+  render_report
+  die "$1"
+}
+
+read -r PG_PORT REDIS_PORT ON_PORT OFF_PORT NGINX_PORT MHD_PORT <<<"$(free_ports 6)"
+ON="http://127.0.0.1:$ON_PORT"
+OFF="http://127.0.0.1:$OFF_PORT"
+ADMIN_KEY="loadtest-admin-$RANDOM$RANDOM"
+WRITE_KEY="loadtest-write-$RANDOM$RANDOM"
+WORKERS="${RANKD_WORKER_THREADS:-$(getconf _NPROCESSORS_ONLN)}"
+
+# --- PostgreSQL and Redis --------------------------------------------------------------------
+
+PG_CONF_SUMMARY="shared_buffers 1GB, synchronous_commit on, fsync on, pg_stat_statements"
+export PG_EXTRA_CONF="
+# --- loadtest/run.sh ---
+shared_buffers = 1GB
+synchronous_commit = on
+fsync = on
+max_connections = 200
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.max = 5000
+pg_stat_statements.track = top"
 pg_up "$TMP" "$PG_PORT" "$SERVER_CPUS" || die "PostgreSQL did not start"
 pg_db "$PG_PORT" rankd
 redis_up "$TMP" "$REDIS_PORT" "$SERVER_CPUS" || die "Redis did not start"
 
-export RANKD_LISTEN="127.0.0.1:$HTTP_PORT"
+psql_db() { local db="$1"; shift; psql -h 127.0.0.1 -p "$PG_PORT" -U rankd -d "$db" -XtAq -v ON_ERROR_STOP=1 "$@"; }
+q() { psql_db rankd -c "$1"; }
+qpg() { psql_db postgres -c "$1"; }
+rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+used_memory() { rcli INFO memory | tr -d '\r' | awk -F: '$1 == "used_memory" { print $2 }'; }
+rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$(pidfile_pid "$1")/status" 2>/dev/null || true; }
+
+qpg "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" || die "pg_stat_statements is not available"
+
 export RANKD_POSTGRES_PRIMARY="host=127.0.0.1 port=$PG_PORT dbname=rankd user=rankd"
 export RANKD_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export RANKD_ADMIN_KEY="$ADMIN_KEY" RANKD_WRITE_KEY="$WRITE_KEY"
 export RANKD_PUBLIC_READS=true
 export RANKD_LOG_LEVEL="${RANKD_LOG_LEVEL:-warn}"   # no access log line per request
 export RANKD_MIGRATIONS_DIR="$RANKD_ROOT/migrations"
+export RANKD_LISTEN="127.0.0.1:$ON_PORT"
 
 rankd_migrate "$BIN" config/rankd.yaml >"$TMP/migrate.log" 2>&1 \
   || { cat "$TMP/migrate.log" >&2; die "migration failed"; }
-say "starting rankd on $BASE (cpus ${SERVER_CPUS:-any})"
-rankd_up "$BIN" config/rankd.yaml "$TMP/rankd.pid" "$TMP/rankd.log" "$SERVER_CPUS"
-wait_ready "$BASE" "$TMP/rankd.pid" "$TMP/rankd.log" 60 || die "rankd is not ready"
 
-code="$(curl -s -o "$TMP/board.json" -w '%{http_code}' -X POST "$BASE/v1/leaderboards" \
-  -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
-  -d "{\"id\":\"$BOARD\",\"title\":\"Load test\",\"sort\":\"desc\",\"operator\":\"best\",\"reset\":\"none\"}")"
-case "$code" in
-  200|201) ;;
-  *) die "POST /v1/leaderboards -> $code: $(head -c 500 "$TMP/board.json")" ;;
-esac
+# start_rankd NAME PORT [VAR=VALUE...]: rankd serve on PORT (CPU 0), waits for /readyz.
+start_rankd() {
+  local name="$1" port="$2" kv
+  shift 2
+  say "starting rankd ($name) on 127.0.0.1:$port${*:+ with $*}"
+  ( export RANKD_LISTEN="127.0.0.1:$port"
+    for kv in "$@"; do export "${kv?}"; done
+    rankd_up "$BIN" config/rankd.yaml "$TMP/$name.pid" "$TMP/$name.log" "$SERVER_CPUS" ) || return 1
+  wait_ready "http://127.0.0.1:$port" "$TMP/$name.pid" "$TMP/$name.log" 60
+}
 
-say "seeding $PLAYERS players on board $BOARD"
-seed_t0=$EPOCHREALTIME
-seed "$BASE" "$WRITE_KEY" "$BOARD" "$PLAYERS" uniform 2>&1 | tee "$TMP/seed.log" >&2 \
-  || die "seeding failed"
-seed_s=$(awk -v a="$seed_t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
-players_now="$(json_get "$BASE/v1/leaderboards/$BOARD" players)"
-[ "$players_now" = "$PLAYERS" ] || say "warning: board reports players=$players_now, expected $PLAYERS"
+# --- boards and seed -------------------------------------------------------------------------
 
-mkdir -p "$OUT"
-declare -A R
-SCEN=(top10 rank submit)
-declare -A DESC=(
-  [top10]="GET /v1/leaderboards/$BOARD/entries?limit=10"
-  [rank]="GET /v1/leaderboards/$BOARD/players/{random}"
-  [submit]="POST /v1/leaderboards/$BOARD/scores {random}"
-)
-
-# One request of each kind first: a scenario whose request fails is reported as such.
-probe() {
-  local name="$1" p c
-  p="$(printf "p%0${WIDTH}d" $(( (RANDOM * 32768 + RANDOM) % PLAYERS + 1 )))"
-  case "$name" in
-    top10) c="$(curl -s -o "$TMP/probe.json" -w '%{http_code}' "$BASE/v1/leaderboards/$BOARD/entries?limit=10")" ;;
-    rank) c="$(curl -s -o "$TMP/probe.json" -w '%{http_code}' "$BASE/v1/leaderboards/$BOARD/players/$p")" ;;
-    submit) c="$(curl -s -o "$TMP/probe.json" -w '%{http_code}' -X POST "$BASE/v1/leaderboards/$BOARD/scores" \
-              -H "Authorization: Bearer $WRITE_KEY" -H 'Content-Type: application/json' \
-              -d "{\"player_id\":\"$p\",\"score\":1}")" ;;
+start_rankd on "$ON_PORT" || die "rankd is not ready"
+for b in big mix; do
+  code="$(curl -s -o "$TMP/board-$b.json" -w '%{http_code}' --max-time 10 -X POST "$ON/v1/leaderboards" \
+    -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
+    -d "{\"id\":\"$b\",\"title\":\"Load test $b\",\"sort\":\"desc\",\"operator\":\"best\",\"reset\":\"none\"}" \
+    || echo 000)"
+  case "$code" in
+    200|201) ;;
+    *) die "POST /v1/leaderboards ($b) -> $code: $(head -c 500 "$TMP/board-$b.json")" ;;
   esac
-  if [ "$c" != 200 ]; then
-    say "warning: probe for $name answered $c: $(head -c 300 "$TMP/probe.json")"
-  fi
-  echo "$c"
-}
-
-run_wrk() {  # run_wrk NAME DURATION OUTFILE
-  # shellcheck disable=SC2046
-  $(pin "$CLIENT_CPUS") wrk --latency -t "$THREADS" -c "$CONNECTIONS" -d "$2" --timeout 5s \
-    -s "$RANKD_ROOT/loadtest/$1.lua" "$BASE" -- "$BOARD" "$PLAYERS" "$WRITE_KEY" >"$3" 2>&1
-}
-
-for s in "${SCEN[@]}"; do
-  R[$s.probe]="$(probe "$s")"
-  if [ -n "$WARMUP" ]; then run_wrk "$s" "$WARMUP" "$TMP/warmup-$s.txt" || true; fi
-  say "scenario $s: ${DESC[$s]} for $DURATION, $CONNECTIONS connections"
-  if ! run_wrk "$s" "$DURATION" "$OUT/wrk-$s.txt"; then
-    say "warning: wrk failed for $s:"; cat "$OUT/wrk-$s.txt" >&2
-  fi
-  line="$(grep '^RESULT ' "$OUT/wrk-$s.txt" | tail -n1 || true)"
-  for kv in $line; do
-    case "$kv" in *=*) R[$s.${kv%%=*}]="${kv#*=}" ;; esac
-  done
-  pid="$(pidfile_pid "$TMP/rankd.pid")"
-  pid_matches "$pid" rankd || die "rankd died during scenario $s; see $TMP/rankd.log"
 done
+# Seeded behind rankd's back: restart it afterwards so that it holds nothing about the boards.
+rankd_down "$TMP/on.pid"
+BIG_GEN="$(q "SELECT gen FROM boards WHERE id = 'big'")"
+MIX_GEN="$(q "SELECT gen FROM boards WHERE id = 'mix'")"
 
-rss_kb="$(awk '/^VmRSS/ {print $2}' "/proc/$(pidfile_pid "$TMP/rankd.pid")/status" 2>/dev/null || echo "?")"
-ms() { awk -v u="${1:-}" 'BEGIN { if (u == "") print "–"; else printf "%.2f", u / 1000 }'; }
-commas() { awk -v n="${1:-}" 'BEGIN { if (n == "") { print "–"; exit } s = sprintf("%.0f", n);
-  o = ""; while (length(s) > 3) { o = "," substr(s, length(s) - 2) o; s = substr(s, 1, length(s) - 3) } print s o }'; }
+base_ms=$(( $(date +%s) * 1000 - 2 * 86400000 ))
+say "seeding big ($BIG players) and mix ($MIX players) by SQL (loadtest/seed.sql)"
+t0=$EPOCHREALTIME
+timeout 1200 psql_db rankd -v gen="$BIG_GEN" -v n="$BIG" -v seed=0.42 -v base_ms="$base_ms" \
+  -f "$LT/seed.sql" >"$TMP/seed-big.log" 2>&1 || { cat "$TMP/seed-big.log" >&2; die "seeding big failed"; }
+seed_s=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+timeout 600 psql_db rankd -v gen="$MIX_GEN" -v n="$MIX" -v seed=0.17 -v base_ms="$base_ms" \
+  -f "$LT/seed.sql" >"$TMP/seed-mix.log" 2>&1 || { cat "$TMP/seed-mix.log" >&2; die "seeding mix failed"; }
 
-{
-  echo "# rankd load test"
-  echo
-  echo "$(date -u +'%Y-%m-%d %H:%M UTC'), $("$BIN" version 2>/dev/null | head -n1 || echo 'rankd ?')," \
-       "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo '+changes'), binary ${BIN#"$RANKD_ROOT"/}"
-  echo
-  echo "- machine: $(nproc --all) × $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
-  echo "- rankd, PostgreSQL 15 and Redis $(redis-server --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p') on CPU ${SERVER_CPUS:-any}; wrk on CPU ${CLIENT_CPUS:-any}"
-  echo "- board \`$BOARD\` (desc, best, no reset), $(commas "$PLAYERS") players seeded through /v1/scores:batch in $seed_s s"
-  echo "- rankd log level $RANKD_LOG_LEVEL${RANKD_WORKER_THREADS:+, RANKD_WORKER_THREADS=$RANKD_WORKER_THREADS}"
-  echo "- wrk: $THREADS thread(s), $CONNECTIONS connections, $DURATION per scenario${WARMUP:+ after a $WARMUP warm-up}$([ "$SMOKE" = 1 ] && echo ' (smoke run: figures are not meaningful)')"
-  echo
-  echo "| scenario | request | requests/s | p50 ms | p99 ms | max ms | non-2xx | socket errors |"
-  echo "|---|---|---:|---:|---:|---:|---:|---:|"
-  for s in "${SCEN[@]}"; do
-    sock=""
-    if [ -n "${R[$s.connect_err]:-}" ]; then
-      sock=$(( ${R[$s.connect_err]} + ${R[$s.read_err]} + ${R[$s.write_err]} + ${R[$s.timeouts]} ))
+ZKEY="rankd:{g$BIG_GEN}:0:z"
+HKEY="rankd:{g$BIG_GEN}:0:p"
+READY_KEY="rankd:{g$BIG_GEN}:0:r"
+say "loading Redis: rankd rebuild-cache --board big"
+m0="$(used_memory)"
+t0=$EPOCHREALTIME
+timeout 1200 "$BIN" rebuild-cache --board big -c config/rankd.yaml >"$TMP/rebuild-big.log" 2>&1 \
+  || { cat "$TMP/rebuild-big.log" >&2; die "rankd rebuild-cache --board big failed"; }
+rebuild_s=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+m1="$(used_memory)"
+zc="$(rcli ZCARD "$ZKEY")"
+[ "$zc" = "$BIG" ] || die "after rebuild-cache, $ZKEY has $zc members, not $BIG ($(cat "$TMP/rebuild-big.log"))"
+rec redis.rankd_bytes $(( m1 - m0 ))
+rec redis.rankd_members "$zc"
+rec redis.rankd_hash_fields "$(rcli HLEN "$HKEY")"
+rec redis.rankd_bytes_per_player "$(awk -v a="$m0" -v b="$m1" -v n="$zc" 'BEGIN { printf "%.1f", (b - a) / n }')"
+
+say "loading Redis: bare ZADD loadtest:bare of the same $BIG ids and scores"
+m2="$(used_memory)"
+q "COPY (SELECT player_id, score FROM standings WHERE board_gen = $BIG_GEN AND win = DATE '1970-01-01') TO STDOUT" \
+  | "$PYTHON" "$LT/report.py" zadd-resp loadtest:bare \
+  | timeout 600 "${CLIENT[@]}" redis-cli -h 127.0.0.1 -p "$REDIS_PORT" --pipe >"$RAW/bare-zadd.txt" 2>&1 \
+  || die "bare ZADD failed: $(tail -n 3 "$RAW/bare-zadd.txt")"
+m3="$(used_memory)"
+bc="$(rcli ZCARD loadtest:bare)"
+[ "$bc" = "$BIG" ] || die "loadtest:bare has $bc members, not $BIG"
+rec redis.bare_bytes $(( m3 - m2 ))
+rec redis.bare_bytes_per_player "$(awk -v a="$m2" -v b="$m3" -v n="$bc" 'BEGIN { printf "%.1f", (b - a) / n }')"
+
+timeout 600 "$BIN" rebuild-cache --board mix -c config/rankd.yaml >"$TMP/rebuild-mix.log" 2>&1 \
+  || { cat "$TMP/rebuild-mix.log" >&2; die "rankd rebuild-cache --board mix failed"; }
+
+# --- metadata ----------------------------------------------------------------------------------
+
+rec meta.smoke "$SMOKE"
+rec meta.command "$COMMAND"
+rec meta.date "$(date -u +'%Y-%m-%d %H:%M UTC')"
+rec meta.version "$("$BIN" version 2>/dev/null | head -n1 || echo 'rankd ?')"
+rec meta.commit "$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo '+uncommitted src changes')"
+rec meta.binary "${BIN#"$RANKD_ROOT"/}"
+rec meta.cpus "$(nproc --all)"
+rec meta.cpu_model "$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+rec meta.mem "$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
+rec meta.pg_version "$(q "SHOW server_version" | awk '{print $1}')"
+rec meta.redis_version "$(redis-server --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p')"
+rec meta.pg_conf "$PG_CONF_SUMMARY"
+rec meta.server_cpus "${SERVER_CPUS:-any}"
+rec meta.client_cpus "${CLIENT_CPUS:-any}"
+rec meta.workers "$WORKERS"
+rec meta.log_level "$RANKD_LOG_LEVEL"
+rec meta.cache_bytes "${RANKD_CACHE_BYTES:-default}"
+rec meta.threads "$THREADS"
+rec meta.connections "$CONNECTIONS"
+rec meta.duration "$DURATION"
+rec meta.warmup "$WARMUP"
+rec meta.zipf "$ZIPF"
+rec meta.big_players "$BIG"
+rec meta.mix_players "$MIX"
+rec meta.seed_s "$seed_s"
+rec meta.rebuild_s "$rebuild_s"
+
+# --- scenario machinery ------------------------------------------------------------------------
+
+# wrk_run BASE SCRIPT DURATION OUTFILE [LUA ARGS...]: one bounded wrk run on the client CPU.
+wrk_run() {
+  local base="$1" script="$2" dur="$3" out="$4"
+  shift 4
+  timeout $(( $(secs "$dur") + 60 )) "${CLIENT[@]}" wrk --latency -t "$THREADS" -c "$CONNECTIONS" \
+    -d "$dur" --timeout 5s -s "$LT/$script.lua" "$base" -- "$@" >"$out" 2>&1 \
+    && grep -q '^RESULT ' "$out"
+}
+
+# parse_result PREFIX FILE: the RESULT line of a wrk run -> PREFIX.key figures.
+parse_result() {
+  local line kv kvs
+  line="$(grep '^RESULT ' "$2" | tail -n1)"
+  read -ra kvs <<<"${line#RESULT }"
+  for kv in "${kvs[@]}"; do rec "$1.${kv%%=*}" "${kv#*=}"; done
+}
+
+# probe NAME METHOD BASE PATH [BODY]: one request before a scenario; not 2xx = blocked.
+probe() {
+  local name="$1" method="$2" base="$3" path="$4" body="${5:-}" code
+  local args=(-s -o "$TMP/probe-$name.json" -w '%{http_code}' --max-time 30 -X "$method")
+  if [ -n "$body" ]; then
+    args+=(-H "Authorization: Bearer $WRITE_KEY" -H 'Content-Type: application/json' -d "$body")
+  fi
+  code="$(curl "${args[@]}" "$base$path" || true)"
+  code="${code:-000}"
+  rec "$name.probe" "$code"
+  case "$code" in 2*) return 0 ;; esac
+  rec "$name.probe_request" "$method $path${body:+ $body}"
+  rec "$name.probe_response" "$(head -c 400 "$TMP/probe-$name.json" 2>/dev/null)"
+  say "warning: $name: $method $path -> HTTP $code: $(head -c 300 "$TMP/probe-$name.json" 2>/dev/null)"
+  BLOCKED+=("$name")
+  return 1
+}
+
+CUR_PIDFILE="$TMP/on.pid"
+# alive WHAT: the rankd under test still runs, else stop the whole run.
+alive() {
+  pid_matches "$(pidfile_pid "$CUR_PIDFILE")" rankd \
+    || fatal "rankd died during $1; see $CUR_PIDFILE's log (${CUR_PIDFILE%.pid}.log)"
+}
+
+# scenario NAME GROUP LABEL REQUEST BASE SCRIPT [LUA ARGS...]: warm-up, the measured run, figures.
+# Hooks (globals, reset after): PRE_HOOK runs between warm-up and measured run, POST_HOOK after.
+PRE_HOOK="" POST_HOOK="" WARM=1
+scenario() {
+  local name="$1" group="$2" label="$3" request="$4" base="$5" script="$6"
+  shift 6
+  ORDER+=("$name")
+  rec "$name.group" "$group"
+  rec "$name.label" "$label"
+  rec "$name.request" "$request"
+  if [ -n "$WARMUP" ] && [ "$WARM" = 1 ]; then
+    if wrk_run "$base" "$script" "$WARMUP" "$RAW/warmup-$name.txt" "$@"; then
+      parse_result "$name.warm" "$RAW/warmup-$name.txt"
     fi
-    echo "| $s | \`${DESC[$s]}\` | $(commas "${R[$s.rps]:-}") | $(ms "${R[$s.p50_us]:-}") | $(ms "${R[$s.p99_us]:-}") | $(ms "${R[$s.max_us]:-}") | ${R[$s.non2xx]:-–} | ${sock:-–} |"
+  fi
+  if [ -n "$PRE_HOOK" ]; then $PRE_HOOK "$name"; fi
+  say "scenario $name: $label — $request, $DURATION, $CONNECTIONS connections"
+  if wrk_run "$base" "$script" "$DURATION" "$RAW/wrk-$name.txt" "$@"; then
+    parse_result "$name" "$RAW/wrk-$name.txt"
+    say "  $name: $(printf '%.0f' "${R[$name.rps]}") req/s, p50 ${R[$name.p50_us]} µs, p99 ${R[$name.p99_us]} µs," \
+        "p99.9 ${R[$name.p999_us]} µs, non-2xx ${R[$name.non2xx]}, timeouts ${R[$name.timeouts]}"
+  else
+    say "warning: wrk failed for $name:"; tail -n 5 "$RAW/wrk-$name.txt" >&2
+    FAILED+=("$name")
+  fi
+  if [ -n "$POST_HOOK" ]; then $POST_HOOK "$name"; fi
+  PRE_HOOK="" POST_HOOK="" WARM=1
+}
+
+# Durability: rows of `submissions` for the mix board vs 200 answers.
+subs_count() { q "SELECT count(*) FROM submissions WHERE board_gen = $MIX_GEN"; }
+subs_settled() {   # wait (at most 15 s) until in-flight batches have committed
+  local a b i
+  a="$(subs_count)"
+  for ((i = 0; i < 30; i++)); do
+    sleep 0.5
+    b="$(subs_count)"
+    [ "$a" = "$b" ] && break
+    a="$b"
   done
-  echo
-  for s in "${SCEN[@]}"; do
-    if [ "${R[$s.probe]}" != 200 ]; then
-      echo "- **$s**: a single probe request answered HTTP ${R[$s.probe]}; its figures measure errors."
-    fi
-    if [ -n "${R[$s.non2xx]:-}" ] && [ "${R[$s.non2xx]}" != 0 ]; then
-      echo "- **$s**: ${R[$s.non2xx]} of ${R[$s.requests]} responses were 4xx/5xx."
-    fi
-  done
-  echo "- rankd resident memory after the run: $(commas "$rss_kb") KiB"
-  echo "- raw wrk output: loadtest/out/wrk-{top10,rank,submit}.txt"
-} >"$OUT/report.md"
+  echo "$a"
+}
+SUBS_BEFORE=0
+subs_check() {   # subs_check NAME (after the scenario; SUBS_BEFORE taken before its warm-up)
+  local name="$1" after rows acked
+  after="$(subs_settled)"
+  rows=$(( after - SUBS_BEFORE ))
+  acked=$(( ${R[$name.warm.w_ok]:-0} + ${R[$name.w_ok]:-0} ))
+  rec "$name.acked" "$acked"
+  rec "$name.rows_added" "$rows"
+  rec "$name.missing" $(( acked > rows ? acked - rows : 0 ))
+  rec "$name.extra" $(( rows > acked ? rows - acked : 0 ))
+  say "  $name: $acked submissions acknowledged, $rows rows added to submissions"
+  if [ "$acked" -gt "$rows" ]; then
+    rec "note.missing_$name" "$name: $(( acked - rows )) acknowledged submissions are not in PostgreSQL"
+  fi
+}
 
+# PostgreSQL statements per read: pg_stat_statements reset after the warm-up.
+XACT0=0
+xact_commits() { qpg "SELECT xact_commit FROM pg_stat_database WHERE datname = 'rankd'"; }
+pgss_reset() {
+  qpg "SELECT pg_stat_statements_reset()" >/dev/null
+  XACT0="$(xact_commits)"
+}
+PGSS_KIND="CASE
+  WHEN query ~* '^\\s*(begin|commit|rollback|start transaction|savepoint|release)'
+    OR query ~* '\\m(insert|update|delete)\\M'
+    OR query ~* 'for key share|for update|pg_advisory_xact_lock|idempotency_keys|unnest\\(\\\$1::bigint\\[\\]'
+    THEN 'write'
+  WHEN query ~* 'pg_stat_statements|refresh materialized|view_refreshes|ensure_partitions|pg_try_advisory_lock|pg_advisory_unlock|^\\s*set |^\\s*select 1\\s*\$'
+    THEN 'background'
+  ELSE 'read' END"
+pgss_read() {   # pgss_read NAME
+  local name="$1" rd wr bg
+  sleep 2   # let the backends publish their pg_stat_database counters
+  rec "$name.pg_xact" $(( $(xact_commits) - XACT0 ))
+  qpg "SELECT calls, $PGSS_KIND, left(regexp_replace(query, '\\s+', ' ', 'g'), 200)
+       FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'rankd')
+       ORDER BY calls DESC" >"$RAW/pgss-$name.txt" 2>&1 || true
+  read -r rd wr bg <<<"$(qpg "SELECT coalesce(sum(calls) FILTER (WHERE k = 'read'), 0),
+       coalesce(sum(calls) FILTER (WHERE k = 'write'), 0), coalesce(sum(calls) FILTER (WHERE k = 'background'), 0)
+       FROM (SELECT calls, $PGSS_KIND AS k FROM pg_stat_statements
+             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'rankd')) s" | tr '|' ' ')"
+  rec "$name.pg_read_calls" "$rd"
+  rec "$name.pg_write_calls" "$wr"
+  rec "$name.pg_other_calls" "$bg"
+  if [ "${R[$name.reads]:-0}" -gt 0 ]; then
+    rec "$name.pg_per_read" "$(awk -v a="$rd" -v b="${R[$name.reads]}" 'BEGIN { printf "%.4f", a / b }')"
+  fi
+  say "  $name: $rd read statements for ${R[$name.reads]:-0} reads, $wr write statements, $bg background"
+}
+mix_pre() { pgss_reset "$1"; }
+mix_post() { pgss_read "$1"; subs_check "$1"; }
+
+# references: nginx and mhd_fixed on CPU 0
+nginx_up() {   # nginx_up BODYFILE PATH
+  local body="$1" path="$2" d="$TMP/nginx"
+  mkdir -p "$d/www${path%/*}" "$d/logs"
+  cp "$body" "$d/www$path"
+  chmod -R a+rX "$d/www"
+  cat >"$d/nginx.conf" <<EOF
+worker_processes 1;
+error_log $d/logs/error.log warn;
+pid $d/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  default_type application/json;
+  types { }
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_timeout 65;
+  keepalive_requests 100000000;
+  etag on;
+  client_body_temp_path $d/tmp;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    root $d/www;
+    location / { }
+  }
+}
+EOF
+  bg_up "$TMP/nginx.pid" "$d/logs/stderr.log" "$SERVER_CPUS" "$NGINX" -p "$d/" -e "$d/logs/error.log" \
+    -c "$d/nginx.conf" -g 'daemon off;' || return 1
+  local i
+  for ((i = 0; i < 50; i++)); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$NGINX_PORT$path?limit=10" || true)" = 200 ] && return 0
+    sleep 0.1
+  done
+  cat "$d/logs/error.log" "$d/logs/stderr.log" >&2 2>/dev/null
+  return 1
+}
+
+# --- the run -----------------------------------------------------------------------------------
+
+start_rankd on "$ON_PORT" || die "rankd is not ready"
+rec rss.start_kb "$(rss_kb "$TMP/on.pid")"
+B="/v1/leaderboards/big"
+M="/v1/leaderboards/mix"
+PL="$(printf 'p%012d' $(( (BIG + 1) / 2 )))"
+common=(board=big players="$BIG" width=12 key="$WRITE_KEY" zipf="$ZIPF")
+mixargs=(board=mix players="$MIX" width=12 key="$WRITE_KEY" zipf="$ZIPF")
+
+# hot top-10, then nginx serving the very bytes rankd answered
+if probe top10 GET "$ON" "$B/entries?limit=10"; then
+  cp "$TMP/probe-top10.json" "$RAW/top10-body.json"
+  scenario top10 rankd "hot top-10" "GET $B/entries?limit=10" "$ON" fixed "${common[@]}" path="$B/entries?limit=10"
+  alive top10
+  rec nginx.target "nginx"
+  if nginx_up "$TMP/probe-top10.json" "$B/entries"; then
+    rec nginx.probe 200
+    scenario nginx ref "nginx, same bytes as top10 ($(wc -c <"$TMP/probe-top10.json") B)" \
+      "GET $B/entries?limit=10" "http://127.0.0.1:$NGINX_PORT" fixed path="$B/entries?limit=10"
+  else
+    FAILED+=(nginx); rec "note.nginx" "nginx did not start (see $TMP/nginx/logs)"
+  fi
+  bg_down "$TMP/nginx.pid" nginx
+fi
+
+if probe top100 GET "$ON" "$B/entries?limit=100"; then
+  scenario top100 rankd "top-100" "GET $B/entries?limit=100" "$ON" fixed "${common[@]}" path="$B/entries?limit=100"
+  alive top100
+fi
+
+# random player's rank on the 1M board, then mhd_fixed answering the bytes of one rank read
+if probe rank GET "$ON" "$B/players/$PL"; then
+  cp "$TMP/probe-rank.json" "$RAW/rank-body.json"
+  scenario rank rankd "rank of a random player, $BIG players" "GET $B/players/{random}" "$ON" rank "${common[@]}"
+  alive rank
+  rec mhd.target "mhd_fixed"
+  if gcc -O2 -Wall -o "$TMP/mhd_fixed" "$LT/mhd_fixed.c" -lmicrohttpd >"$TMP/mhd-build.log" 2>&1 \
+     && bg_up "$TMP/mhd.pid" "$TMP/mhd.log" "$SERVER_CPUS" "$TMP/mhd_fixed" "$MHD_PORT" "$TMP/probe-rank.json" "$WORKERS" \
+     && sleep 0.3 && probe mhd GET "http://127.0.0.1:$MHD_PORT" "$B/players/$PL"; then
+    scenario mhd ref "mhd_fixed, same bytes as a rank read ($(wc -c <"$TMP/probe-rank.json") B)" \
+      "GET $B/players/{random}" "http://127.0.0.1:$MHD_PORT" rank "${common[@]}"
+  else
+    FAILED+=(mhd); rec "note.mhd" "mhd_fixed did not build or start: $(cat "$TMP/mhd-build.log" "$TMP/mhd.log" 2>/dev/null | head -c 300)"
+  fi
+  bg_down "$TMP/mhd.pid" mhd_fixed
+fi
+
+if probe around GET "$ON" "$B/players/$PL/around?before=5&after=5"; then
+  scenario around rankd "around me (5 above, 5 below)" "GET $B/players/{random}/around?before=5&after=5" \
+    "$ON" around "${common[@]}"
+  alive around
+fi
+
+if probe pagewalk GET "$ON" "$B/entries?limit=50"; then
+  if grep -q '"next_cursor":"' "$TMP/probe-pagewalk.json"; then
+    cur="$(sed -n 's/.*"next_cursor":"\([^"]*\)".*/\1/p' "$TMP/probe-pagewalk.json")"
+    probe pagewalk GET "$ON" "$B/entries?limit=50&cursor=$cur" || true
+  fi
+  if [ "${R[pagewalk.probe]}" = 200 ]; then
+    scenario pagewalk rankd "page walk, 50 per page, to rank 2,000" \
+      "GET $B/entries?limit=50[&cursor=next_cursor]" "$ON" pagewalk "${common[@]}" limit=50 maxrank=2000
+    alive pagewalk
+  fi
+fi
+rec rss.after_reads_kb "$(rss_kb "$TMP/on.pid")"
+
+# a plain round trip to Redis for the rank lookup: ZREVRANK on the bare 1M-member sorted set
+redis_bench() {   # redis_bench NAME PIPELINE REQUESTS
+  local name="$1" p="$2" n="$3"
+  ORDER+=("$name")
+  rec "$name.group" ref
+  rec "$name.target" "redis-benchmark"
+  rec "$name.label" "Redis ZREVRANK, $BIG members$([ "$p" -gt 1 ] && echo ", pipelined $p")"
+  rec "$name.request" "ZREVRANK loadtest:bare p<random>$([ "$p" -gt 1 ] && echo " -P $p")"
+  say "reference $name: redis-benchmark -c $CONNECTIONS -P $p -n $n ZREVRANK"
+  if timeout $(( DUR_S * 4 + 60 )) "${CLIENT[@]}" redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" \
+       -c "$CONNECTIONS" -n "$n" -r "$BIG" -P "$p" ZREVRANK loadtest:bare 'p__rand_int__' \
+       >"$RAW/redis-$name.txt" 2>&1; then
+    local kv
+    while IFS= read -r kv; do rec "$name.${kv%%=*}" "${kv#*=}"; done \
+      < <("$PYTHON" "$LT/report.py" redis-bench "$RAW/redis-$name.txt")
+    say "  $name: $(printf '%.0f' "${R[$name.rps]:-0}") req/s, p99 ${R[$name.p99_us]:-?} µs"
+  else
+    FAILED+=("$name"); say "warning: redis-benchmark failed"; tail -n 5 "$RAW/redis-$name.txt" >&2
+  fi
+}
+# about DURATION each at the speeds this machine reaches (bounded by timeout anyway)
+redis_bench redis_zrevrank 1 $(( DUR_S * 40000 ))
+redis_bench redis_zrevrank_p16 16 $(( DUR_S * 120000 ))
+# A sample of the answers: a member rank, not a miss.
+rec redis.sample_zrevrank "$(rcli ZREVRANK loadtest:bare "$PL")"
+
+# 90/10 mix on the mix board: statements per read, acknowledged writes
+if probe mix GET "$ON" "$M/entries?limit=10"; then
+  SUBS_BEFORE="$(subs_settled)"
+  PRE_HOOK=mix_pre POST_HOOK=mix_post
+  scenario mix rankd "90/10 read/write mix, Zipf($ZIPF) players of $MIX" "90 % GET (top-10, rank, around, top-100) / 10 % POST scores" \
+    "$ON" mix "${mixargs[@]}"
+  alive mix
+fi
+
+# writes only
+if probe writes POST "$ON" "$M/scores" "{\"player_id\":\"$(printf 'p%012d' 1)\",\"score\":1}"; then
+  SUBS_BEFORE="$(subs_settled)"
+  POST_HOOK=subs_check
+  scenario writes rankd "writes only, random players of $MIX" "POST $M/scores {random player, score}" \
+    "$ON" submit "${mixargs[@]}"
+  alive writes
+fi
+
+# cold start: empty Redis, then reads at once; a poller notes when the big board is loaded again
+if probe cold GET "$ON" "$B/players/$PL"; then
+  rcli FLUSHALL >/dev/null
+  ( t0=$EPOCHREALTIME
+    for ((i = 0; i < (DUR_S + 300) * 10; i++)); do
+      if [ "$(rcli EXISTS "$READY_KEY" 2>/dev/null)" = 1 ]; then
+        awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", b - a }' >"$TMP/warm_s"; exit 0
+      fi
+      sleep 0.1
+    done ) &
+  POLL_PID=$!
+  WARM=0
+  scenario cold rankd "cold start: FLUSHALL, then random rank reads, $BIG players" \
+    "GET $B/players/{random} after FLUSHALL" "$ON" rank "${common[@]}"
+  alive cold
+  for ((i = 0; i < 1200 && ! -s "$TMP/warm_s"; i++)); do sleep 0.1; done   # at most 2 more minutes
+  kill "$POLL_PID" 2>/dev/null || true
+  wait "$POLL_PID" 2>/dev/null || true
+  POLL_PID=""
+  if [ -s "$TMP/warm_s" ]; then rec cold.warm_s "$(cat "$TMP/warm_s")"
+  else rec "note.cold" "after the cold-start scenario Redis did not hold the big board again within 2 minutes"; fi
+fi
+rec rss.end_kb "$(rss_kb "$TMP/on.pid")"
+rankd_down "$TMP/on.pid"
+
+# rankd with every cache off: PostgreSQL only
+if start_rankd off "$OFF_PORT" RANKD_REDIS_URL= RANKD_CACHE_BYTES=0; then
+  CUR_PIDFILE="$TMP/off.pid"
+  if probe off_top10 GET "$OFF" "$B/entries?limit=10"; then
+    scenario off_top10 off "hot top-10, caches off" "GET $B/entries?limit=10" "$OFF" fixed "${common[@]}" path="$B/entries?limit=10"
+    alive off_top10
+  fi
+  if probe off_rank GET "$OFF" "$B/players/$PL"; then
+    scenario off_rank off "rank of a random player, caches off, $BIG players" "GET $B/players/{random}" "$OFF" rank "${common[@]}"
+    alive off_rank
+  fi
+  if probe off_mix GET "$OFF" "$M/entries?limit=10"; then
+    SUBS_BEFORE="$(subs_settled)"
+    PRE_HOOK=mix_pre POST_HOOK=mix_post
+    scenario off_mix off "90/10 mix, caches off" "as mix" "$OFF" mix "${mixargs[@]}"
+    alive off_mix
+  fi
+  rankd_down "$TMP/off.pid"
+else
+  FAILED+=(off); rec "note.off" "rankd with RANKD_REDIS_URL=\"\" RANKD_CACHE_BYTES=0 did not become ready (see off.log)"
+fi
+
+# PostgreSQL's own durable write ceiling, pgbench on the client CPU
+pg_bench() {   # pg_bench NAME SCRIPT CLIENTS ROWS_PER_TX LABEL
+  local name="$1" script="$2" clients="$3" rows="$4" label="$5" kv
+  ORDER+=("$name")
+  rec "$name.group" ref
+  rec "$name.target" "pgbench"
+  rec "$name.label" "$label"
+  rec "$name.request" "pgbench -M prepared -c $clients -f ${script#"$RANKD_ROOT"/}"
+  rec "$name.rows_per_tx" "$rows"
+  say "reference $name: $label, $clients clients, ${DUR_S}s"
+  mkdir -p "$TMP/pgbench"
+  if ( cd "$TMP/pgbench" && timeout $(( DUR_S + 120 )) "${CLIENT[@]}" pgbench -h 127.0.0.1 -p "$PG_PORT" -U rankd \
+         -n -M prepared -f "$script" -D gen=-1 -D players="$BIG" -c "$clients" -j 1 -T "$DUR_S" \
+         -l --log-prefix="$name" rankd ) >"$RAW/pgbench-$name.txt" 2>&1; then
+    while IFS= read -r kv; do rec "$name.${kv%%=*}" "${kv#*=}"; done \
+      < <("$PYTHON" "$LT/report.py" pgbench "$RAW/pgbench-$name.txt" "$rows" "$TMP/pgbench/$name".*)
+    say "  $name: $(printf '%.0f' "${R[$name.rps]:-0}") transactions/s, $(printf '%.0f' "${R[$name.rows_per_s]:-0}") rows/s"
+  else
+    FAILED+=("$name"); say "warning: pgbench $name failed"; tail -n 5 "$RAW/pgbench-$name.txt" >&2
+  fi
+}
+"$PYTHON" "$LT/report.py" upsert-script 1000 >"$TMP/pg_upsert1000.sql"
+cp "$TMP/pg_upsert1000.sql" "$RAW/pg_upsert1000.sql"
+pg_bench pg_upsert1 "$LT/pg_upsert1.sql" "$CONNECTIONS" 1 "single-row upsert, one transaction each"
+pg_bench pg_upsert1000 "$TMP/pg_upsert1000.sql" 4 1000 "1,000-row upsert statements"
+rec meta.pgbench_note "pgbench on CPU ${CLIENT_CPUS:-any} against the same cluster (synchronous_commit on): \`loadtest/pg_upsert1.sql\` upserts one row of \`standings\` per transaction from $CONNECTIONS clients (as many as wrk's connections); \`raw/pg_upsert1000.sql\` (written by report.py) upserts 1,000 client-sent rows per statement from 4 clients, each on its own ids. Both write board generation -1, which no board uses. rankd's writer also appends to \`submissions\`, counts in \`window_counts\` and takes locks in the same transaction, so the 1,000-row figure is an upper bound for it."
+
+# --- report ------------------------------------------------------------------------------------
+
+rc=0
+if [ "${#BLOCKED[@]}" -gt 0 ]; then rec "note.blocked" "blocked by rankd: ${BLOCKED[*]}"; rc=1; fi
+if [ "${#FAILED[@]}" -gt 0 ]; then rec "note.failed" "did not run: ${FAILED[*]}"; rc=1; fi
+for s in "${ORDER[@]}"; do
+  if [ "${R[$s.missing]:-0}" != 0 ]; then rc=1; fi
+done
+render_report
 echo
 cat "$OUT/report.md"
 echo
-say "report written to loadtest/out/report.md"
+say "report: loadtest/out/report.md, charts: loadtest/out/throughput.svg, latency.svg, raw: loadtest/out/raw/"
+exit "$rc"

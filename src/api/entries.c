@@ -173,8 +173,7 @@ static void cache_store(app_t *app, http_req_t *req, cached_read_t *cr, const bo
             order_pos_set(&scope.last, l->sort_key, l->achieved_ms, l->player, l->player_len);
         }
         req->cached = l1_insert(app->l1, cr->key.data, cr->key.len, &scope, cr->epoch, req->out.data, req->out.len, 0);
-        if (req->cached)
-            buf_reset(&req->out);
+        buf_reset(&req->out);
     }
     buf_free(&cr->key);
 }

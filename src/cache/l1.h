@@ -70,8 +70,9 @@ uint64_t l1_window_epoch(l1_t *c, int64_t gen, int64_t day);
 
 /*
  * Insert the response for a claimed key; `body` is copied and compressed
- * when large. Returns the held entry, or NULL when the window changed since
- * `epoch` (the response may be stale: it is served but not kept).
+ * when large. Returns the entry, held for the caller. When the window
+ * changed since `epoch` the response may be stale: the entry then answers
+ * this one request and is not kept.
  */
 l1_entry_t *l1_insert(l1_t *c, const char *key, size_t key_len, const l1_scope_t *scope, uint64_t epoch,
                       const char *body, size_t len, int64_t last_modified_ms);

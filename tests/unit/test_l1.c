@@ -1,0 +1,218 @@
+/* tests/unit/test_l1.c — the response cache: hits, exact invalidation, epochs, claims, bounds. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cache/l1.h"
+
+#define GEN 7
+#define DAY 0
+
+/* Position of rank r in a window where rank order is sort_key order. */
+static order_pos_t pos(int64_t sort_key, const char *player)
+{
+    order_pos_t p;
+    order_pos_set(&p, sort_key, 0, player, strlen(player));
+    return p;
+}
+
+/* Insert a page showing positions [first_sk, last_sk] with `total` players. */
+static void put_page(l1_t *c, const char *key, int64_t first_sk, int64_t last_sk, int64_t total)
+{
+    bool claimed;
+    assert_null(l1_get(c, key, strlen(key), &claimed));
+    assert_true(claimed);
+    l1_scope_t sc = {.gen = GEN, .day = DAY, .total = total, .has_span = true};
+    sc.first = pos(first_sk, "a");
+    sc.last = pos(last_sk, "a");
+    uint64_t epoch = l1_window_epoch(c, GEN, DAY);
+    l1_entry_t *e = l1_insert(c, key, strlen(key), &sc, epoch, "{\"page\":1}", 10, 0);
+    assert_non_null(e);
+    l1_release(e);
+}
+
+static bool present(l1_t *c, const char *key)
+{
+    bool claimed;
+    l1_entry_t *e = l1_get(c, key, strlen(key), &claimed);
+    if (e) {
+        l1_release(e);
+        return true;
+    }
+    if (claimed)
+        l1_abandon(c, key, strlen(key));
+    return false;
+}
+
+static void test_hit_shares_bytes_and_etag(void **state)
+{
+    (void)state;
+    l1_t *c = l1_new(1 << 20, 10000);
+    put_page(c, "k", 10, 20, 100);
+    bool claimed;
+    l1_entry_t *e = l1_get(c, "k", 1, &claimed);
+    assert_non_null(e);
+    assert_false(claimed);
+    l1_view_t v;
+    l1_view(e, &v);
+    assert_int_equal(v.len, 10);
+    assert_memory_equal(v.body, "{\"page\":1}", 10);
+    assert_true(v.etag[0] == '"');
+    assert_null(v.gz); /* small bodies are not compressed */
+    l1_release(e);
+    l1_free(c);
+}
+
+static void test_write_outside_on_one_side_keeps_page(void **state)
+{
+    (void)state;
+    l1_t *c = l1_new(1 << 20, 10000);
+    put_page(c, "page", 10, 20, 100);
+    order_pos_t o = pos(30, "x"), n = pos(25, "x"); /* both below the page */
+    l1_invalidate(c, GEN, DAY, &o, &n, false);
+    assert_true(present(c, "page"));
+    o = pos(1, "y");
+    n = pos(5, "y"); /* both above */
+    l1_invalidate(c, GEN, DAY, &o, &n, false);
+    assert_true(present(c, "page"));
+    l1_free(c);
+}
+
+static void test_write_crossing_or_inside_drops_page(void **state)
+{
+    (void)state;
+    l1_t *c = l1_new(1 << 20, 10000);
+    order_pos_t o = pos(30, "x"), n = pos(5, "x"); /* from below to above: every rank on the page shifts */
+    put_page(c, "page", 10, 20, 100);
+    l1_invalidate(c, GEN, DAY, &o, &n, false);
+    assert_false(present(c, "page"));
+
+    put_page(c, "page", 10, 20, 100);
+    o = pos(30, "x");
+    n = pos(15, "x"); /* lands inside */
+    l1_invalidate(c, GEN, DAY, &o, &n, false);
+    assert_false(present(c, "page"));
+
+    put_page(c, "page", 10, 20, 100);
+    o = pos(12, "x");
+    n = pos(40, "x"); /* leaves from inside */
+    l1_invalidate(c, GEN, DAY, &o, &n, false);
+    assert_false(present(c, "page"));
+    l1_free(c);
+}
+
+static void test_total_change_drops_every_page_of_the_window_only(void **state)
+{
+    (void)state;
+    l1_t *c = l1_new(1 << 20, 10000);
+    put_page(c, "page", 10, 20, 100);
+    /* another window of the same board */
+    bool claimed;
+    assert_null(l1_get(c, "other", 5, &claimed));
+    l1_scope_t sc = {.gen = GEN, .day = DAY + 7, .total = 3, .has_span = false};
+    l1_entry_t *e = l1_insert(c, "other", 5, &sc, l1_window_epoch(c, GEN, DAY + 7), "{}", 2, 0);
+    l1_release(e);
+    order_pos_t n = pos(500, "new");
+    l1_invalidate(c, GEN, DAY, NULL, &n, true);
+    assert_false(present(c, "page"));
+    assert_true(present(c, "other"));
+    l1_invalidate_board(c, GEN);
+    assert_false(present(c, "other"));
+    l1_free(c);
+}
+
+static void test_insert_after_a_write_began_is_not_kept(void **state)
+{
+    (void)state;
+    l1_t *c = l1_new(1 << 20, 10000);
+    bool claimed;
+    assert_null(l1_get(c, "k", 1, &claimed));
+    assert_true(claimed);
+    uint64_t epoch = l1_window_epoch(c, GEN, DAY);
+    order_pos_t n = pos(1, "w");
+    l1_invalidate(c, GEN, DAY, NULL, &n, true); /* a write lands while the reader reads the store */
+    l1_scope_t sc = {.gen = GEN, .day = DAY, .total = 1, .has_span = false};
+    l1_entry_t *e = l1_insert(c, "k", 1, &sc, epoch, "{}", 2, 0);
+    assert_non_null(e); /* answers the request that computed it ... */
+    l1_release(e);
+    assert_false(present(c, "k")); /* ... but is not kept */
+    l1_free(c);
+}
+
+static void test_second_miss_waits_then_computes_uncached(void **state)
+{
+    (void)state;
+    l1_t *c = l1_new(1 << 20, 10000);
+    bool claimed;
+    assert_null(l1_get(c, "k", 1, &claimed));
+    assert_true(claimed);
+    bool second;
+    assert_null(l1_get(c, "k", 1, &second)); /* waits for the claim, which is never settled */
+    assert_false(second);
+    l1_abandon(c, "k", 1);
+    assert_null(l1_get(c, "k", 1, &second));
+    assert_true(second);
+    l1_abandon(c, "k", 1);
+    l1_free(c);
+}
+
+static void test_ttl_and_byte_bound(void **state)
+{
+    (void)state;
+    l1_t *c = l1_new(1 << 20, 50);
+    put_page(c, "k", 1, 2, 3);
+    assert_true(present(c, "k"));
+    usleep(80 * 1000);
+    assert_false(present(c, "k"));
+    l1_free(c);
+
+    /* A tiny budget keeps only the most recent entries. */
+    c = l1_new(16 * 600, 10000);
+    char big[2048];
+    memset(big, 'x', sizeof big);
+    for (int i = 0; i < 200; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i);
+        bool claimed;
+        assert_null(l1_get(c, key, strlen(key), &claimed));
+        l1_scope_t sc = {.gen = GEN, .day = DAY, .total = 1, .has_span = false};
+        l1_entry_t *e = l1_insert(c, key, strlen(key), &sc, l1_window_epoch(c, GEN, DAY), big, sizeof big, 0);
+        assert_non_null(e);
+        l1_release(e);
+    }
+    l1_stats_t st;
+    l1_stats(c, &st);
+    assert_true(st.bytes <= 16 * 600 + 16 * 4096);
+    assert_true(st.evictions > 0);
+    assert_true(present(c, "k199"));
+    l1_free(c);
+}
+
+static void test_disabled(void **state)
+{
+    (void)state;
+    assert_null(l1_new(0, 1000));
+    assert_null(l1_new(1 << 20, 0));
+    l1_invalidate(NULL, 1, 2, NULL, NULL, true); /* a no-op, not a crash */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hit_shares_bytes_and_etag),
+        cmocka_unit_test(test_write_outside_on_one_side_keeps_page),
+        cmocka_unit_test(test_write_crossing_or_inside_drops_page),
+        cmocka_unit_test(test_total_change_drops_every_page_of_the_window_only),
+        cmocka_unit_test(test_insert_after_a_write_began_is_not_kept),
+        cmocka_unit_test(test_second_miss_waits_then_computes_uncached),
+        cmocka_unit_test(test_ttl_and_byte_bound),
+        cmocka_unit_test(test_disabled),
+    };
+    return cmocka_run_group_tests_name("l1", tests, NULL, NULL);
+}
