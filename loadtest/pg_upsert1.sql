@@ -5,7 +5,7 @@
 \set p random(1, :players)
 \set s random(0, 1000000)
 INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, metadata, version)
-VALUES (:gen, DATE '1970-01-01', 'p' || lpad(:p::text, 12, '0'), :s, -(:s),
+VALUES (:gen, DATE '1970-01-01', 'p' || lpad(:p::text, 12, '0'), :s::bigint, -(:s::bigint),
         (extract(epoch FROM clock_timestamp()) * 1000)::bigint, NULL, nextval('standing_version'))
 ON CONFLICT (board_gen, win, player_id) DO UPDATE SET score = EXCLUDED.score,
   sort_key = EXCLUDED.sort_key, achieved_ms = EXCLUDED.achieved_ms, metadata = EXCLUDED.metadata,

@@ -39,6 +39,9 @@
 #   --server-cpus LIST (0), --client-cpus LIST (1), --bin PATH (a rankd binary; default: a
 #   release build in build-release/, or build/ for --smoke), --keep (keep the temp folder).
 # rankd's own knobs pass through: RANKD_CACHE_BYTES, RANKD_WORKER_THREADS, RANKD_LOG_LEVEL.
+
+# The EXIT trap and the scenario hooks are called indirectly:
+# shellcheck disable=SC2317
 set -euo pipefail
 
 LIB_TAG=loadtest
@@ -210,7 +213,8 @@ pg_up "$TMP" "$PG_PORT" "$SERVER_CPUS" || die "PostgreSQL did not start"
 pg_db "$PG_PORT" rankd
 redis_up "$TMP" "$REDIS_PORT" "$SERVER_CPUS" || die "Redis did not start"
 
-psql_db() { local db="$1"; shift; psql -h 127.0.0.1 -p "$PG_PORT" -U rankd -d "$db" -XtAq -v ON_ERROR_STOP=1 "$@"; }
+PSQL=(psql -h 127.0.0.1 -p "$PG_PORT" -U rankd -XtAq -v ON_ERROR_STOP=1)
+psql_db() { local db="$1"; shift; "${PSQL[@]}" -d "$db" "$@"; }
 q() { psql_db rankd -c "$1"; }
 qpg() { psql_db postgres -c "$1"; }
 rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
@@ -262,10 +266,10 @@ MIX_GEN="$(q "SELECT gen FROM boards WHERE id = 'mix'")"
 base_ms=$(( $(date +%s) * 1000 - 2 * 86400000 ))
 say "seeding big ($BIG players) and mix ($MIX players) by SQL (loadtest/seed.sql)"
 t0=$EPOCHREALTIME
-timeout 1200 psql_db rankd -v gen="$BIG_GEN" -v n="$BIG" -v seed=0.42 -v base_ms="$base_ms" \
+timeout 1200 "${PSQL[@]}" -d rankd -v gen="$BIG_GEN" -v n="$BIG" -v seed=0.42 -v base_ms="$base_ms" \
   -f "$LT/seed.sql" >"$TMP/seed-big.log" 2>&1 || { cat "$TMP/seed-big.log" >&2; die "seeding big failed"; }
 seed_s=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
-timeout 600 psql_db rankd -v gen="$MIX_GEN" -v n="$MIX" -v seed=0.17 -v base_ms="$base_ms" \
+timeout 600 "${PSQL[@]}" -d rankd -v gen="$MIX_GEN" -v n="$MIX" -v seed=0.17 -v base_ms="$base_ms" \
   -f "$LT/seed.sql" >"$TMP/seed-mix.log" 2>&1 || { cat "$TMP/seed-mix.log" >&2; die "seeding mix failed"; }
 
 ZKEY="rankd:{g$BIG_GEN}:0:z"
@@ -389,6 +393,7 @@ scenario() {
     fi
   fi
   if [ -n "$PRE_HOOK" ]; then $PRE_HOOK "$name"; fi
+  if [ "$group" != ref ]; then metrics_snapshot "$base" "$TMP/metrics-$name.0"; fi
   say "scenario $name: $label — $request, $DURATION, $CONNECTIONS connections"
   if wrk_run "$base" "$script" "$DURATION" "$RAW/wrk-$name.txt" "$@"; then
     parse_result "$name" "$RAW/wrk-$name.txt"
@@ -398,8 +403,24 @@ scenario() {
     say "warning: wrk failed for $name:"; tail -n 5 "$RAW/wrk-$name.txt" >&2
     FAILED+=("$name")
   fi
+  if [ "$group" != ref ]; then
+    metrics_snapshot "$base" "$TMP/metrics-$name.1"
+    metrics_delta "$name" "$TMP/metrics-$name.0" "$TMP/metrics-$name.1"
+  fi
   if [ -n "$POST_HOOK" ]; then $POST_HOOK "$name"; fi
   PRE_HOOK="" POST_HOOK="" WARM=1
+}
+
+# rankd's own counters (/metrics, unlabelled *_total) around a measured run -> NAME.m.COUNTER
+metrics_snapshot() {
+  curl -s --max-time 10 -H "Authorization: Bearer $ADMIN_KEY" "$1/metrics" 2>/dev/null \
+    | grep -E '^rankd_[a-z0-9_]+_total [0-9.e+]+$' >"$2" || true
+}
+metrics_delta() {
+  local kv
+  while IFS= read -r kv; do rec "$1.m.${kv%%=*}" "${kv#*=}"; done < <(awk '
+    NR == FNR { a[$1] = $2; next }
+    { d = $2 - ($1 in a ? a[$1] : 0); sub(/^rankd_/, "", $1); sub(/_total$/, "", $1); printf "%s=%.0f\n", $1, d }' "$2" "$3")
 }
 
 # Durability: rows of `submissions` for the mix board vs 200 answers.
@@ -619,27 +640,47 @@ if probe writes POST "$ON" "$M/scores" "{\"player_id\":\"$(printf 'p%012d' 1)\",
   alive writes
 fi
 
-# cold start: empty Redis, then reads at once; a poller notes when the big board is loaded again
+# cold start: empty Redis, then reads at once. A poller writes down every change of the big
+# board's ready key in Redis ("SECONDS 0|1" lines) while the reads run and after.
+cold_trace() {
+  local t0=$EPOCHREALTIME last="" st i
+  for ((i = 0; i < (DUR_S + 150) * 10; i++)); do
+    st="$(rcli EXISTS "$READY_KEY" 2>/dev/null || echo x)"
+    if [ "$st" != "$last" ]; then
+      awk -v a="$t0" -v b="$EPOCHREALTIME" -v s="$st" 'BEGIN { printf "%.1f %s\n", b - a, s }' >>"$TMP/cold-trace"
+      last="$st"
+    fi
+    sleep 0.1
+  done
+}
 if probe cold GET "$ON" "$B/players/$PL"; then
   rcli FLUSHALL >/dev/null
-  ( t0=$EPOCHREALTIME
-    for ((i = 0; i < (DUR_S + 300) * 10; i++)); do
-      if [ "$(rcli EXISTS "$READY_KEY" 2>/dev/null)" = 1 ]; then
-        awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", b - a }' >"$TMP/warm_s"; exit 0
-      fi
-      sleep 0.1
-    done ) &
+  : >"$TMP/cold-trace"
+  cold_trace &
   POLL_PID=$!
   WARM=0
   scenario cold rankd "cold start: FLUSHALL, then random rank reads, $BIG players" \
     "GET $B/players/{random} after FLUSHALL" "$ON" rank "${common[@]}"
   alive cold
-  for ((i = 0; i < 1200 && ! -s "$TMP/warm_s"; i++)); do sleep 0.1; done   # at most 2 more minutes
+  # no more reads: wait (at most 2 minutes) until the board stays loaded for 3 s
+  for ((i = 0; i < 40; i++)); do
+    before="$(wc -l <"$TMP/cold-trace")"
+    sleep 3
+    if [ "$(tail -n1 "$TMP/cold-trace" | cut -d' ' -f2)" = 1 ] && [ "$(wc -l <"$TMP/cold-trace")" = "$before" ]; then
+      break
+    fi
+  done
   kill "$POLL_PID" 2>/dev/null || true
   wait "$POLL_PID" 2>/dev/null || true
   POLL_PID=""
-  if [ -s "$TMP/warm_s" ]; then rec cold.warm_s "$(cat "$TMP/warm_s")"
-  else rec "note.cold" "after the cold-start scenario Redis did not hold the big board again within 2 minutes"; fi
+  cp "$TMP/cold-trace" "$RAW/cold-ready-key.txt"
+  rec cold.first_warm_s "$(awk '$2 == 1 { print $1; exit }' "$TMP/cold-trace")"
+  rec cold.flips "$(awk 'p == 1 && $2 == 0 { n++ } { p = $2 } END { print n + 0 }' "$TMP/cold-trace")"
+  if [ "$(tail -n1 "$TMP/cold-trace" | cut -d' ' -f2)" = 1 ]; then
+    rec cold.warm_s "$(tail -n1 "$TMP/cold-trace" | cut -d' ' -f1)"
+  else
+    rec "note.cold" "after the cold-start scenario Redis did not hold the big board again within 2 minutes"
+  fi
 fi
 rec rss.end_kb "$(rss_kb "$TMP/on.pid")"
 rankd_down "$TMP/on.pid"

@@ -349,6 +349,65 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+
+/* One statement of a pipeline. */
+typedef struct {
+    const char *sql;
+    int nparams;
+    const char *const *params;
+} stmt_t;
+
+/*
+ * Send `n` statements in one round trip (libpq pipeline mode) and collect
+ * one result each into out[] (the caller PQclear()s them; NULL where none
+ * came back). After a failed statement the rest report PGRES_PIPELINE_ABORTED.
+ */
+static void run_pipeline(PGconn *c, const stmt_t *stmts, int n, PGresult **out)
+{
+    for (int i = 0; i < n; i++)
+        out[i] = NULL;
+    if (!PQenterPipelineMode(c))
+        return;
+    bool sent = true;
+    for (int i = 0; i < n && sent; i++)
+        sent = PQsendQueryParams(c, stmts[i].sql, stmts[i].nparams, NULL, stmts[i].params, NULL, NULL, 0) == 1;
+    sent = sent && PQpipelineSync(c) == 1;
+    for (int i = 0; i < n && sent; i++) {
+        out[i] = PQgetResult(c);
+        if (!out[i])
+            break;
+        PGresult *end = PQgetResult(c); /* each statement's results end with NULL */
+        if (end)
+            PQclear(end);
+    }
+    PGresult *r;
+    while (sent && (r = PQgetResult(c))) {
+        bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+        PQclear(r);
+        if (sync)
+            break;
+    }
+    PQexitPipelineMode(c);
+}
+
+/* Find the group of (gen, day, player) among groups sorted by cmp_key order; NULL if none. */
+static group_t *find_group(batch_t *bt, int64_t gen, int64_t day, const char *player)
+{
+    size_t lo = 0, hi = bt->n_groups;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        group_t *g = &bt->groups[mid];
+        int c = g->gen != gen ? (g->gen < gen ? -1 : 1) : g->day != day ? (g->day < day ? -1 : 1) : strcmp(g->player, player);
+        if (c == 0)
+            return g;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
 /* ---------------------------------------------------------------- steps */
 
 /* Step 1: claim idempotency keys; items whose key exists become replays or conflicts. */
@@ -470,14 +529,20 @@ static step_t claim_keys(PGconn *c, batch_t *bt)
 }
 
 /* Step 2 and 3: group items per player, lock, read the current standings. */
-static step_t lock_and_read(PGconn *c, batch_t *bt)
+static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
 {
     size_t m = 0;
     for (size_t i = 0; i < bt->n; i++)
         if (pending(bt, i) && bt->dup_of[i] < 0)
             bt->order[m++] = i;
-    if (m == 0)
-        return STEP_OK;
+    if (m == 0) {
+        if (!begin)
+            return STEP_OK;
+        PGresult *r = PQexec(c, "BEGIN");
+        step_t st = check(c, r, "begin");
+        PQclear(r);
+        return st;
+    }
     qsort_r(bt->order, m, sizeof *bt->order, cmp_order, bt->items);
     for (size_t a = 0; a < m; a++) {
         write_item_t *it = &bt->items[bt->order[a]];
@@ -492,76 +557,70 @@ static step_t lock_and_read(PGconn *c, batch_t *bt)
         bt->group_of[bt->order[a]] = (int)bt->n_groups - 1;
     }
 
-    /* Keep the boards from being deleted under us; a board deleted already answers 404. */
-    arrays_t bs;
+    /* One round trip: (BEGIN,) share-lock the boards so they cannot be deleted under
+     * us, take the players' advisory locks in sorted order, read their standings. */
+    arrays_t bs, ls, rs;
     arrays_open(&bs, 1);
     for (size_t g = 0; g < bt->n_groups; g++)
         if (g == 0 || bt->groups[g].gen != bt->groups[g - 1].gen)
             arr_i64(&bs.a[0], bt->groups[g].gen);
-    const char *bp[1];
-    arrays_close(&bs, bp);
-    PGresult *br = PQexecParams(c, "SELECT gen FROM boards WHERE gen = ANY($1::bigint[]) FOR KEY SHARE", 1, NULL, bp,
-                                NULL, NULL, 0);
-    step_t bst = check(c, br, "board check");
-    arrays_free(&bs);
-    if (bst != STEP_OK) {
-        PQclear(br);
-        return bst;
-    }
-    for (size_t i = 0; i < bt->n; i++) {
-        if (bt->group_of[i] < 0)
-            continue;
-        bool alive = false;
-        for (int row = 0; row < PQntuples(br) && !alive; row++)
-            alive = strtoll(PQgetvalue(br, row, 0), NULL, 10) == bt->items[i].board->gen;
-        if (!alive) {
-            item_error(&bt->items[i], 404, "not_found", "board", "board not found");
-            bt->group_of[i] = -1;
-        }
-    }
-    PQclear(br);
-
     uint64_t *keys = xcalloc(bt->n_groups, sizeof *keys);
     for (size_t g = 0; g < bt->n_groups; g++)
         keys[g] = (uint64_t)id_player_lock_key(bt->groups[g].gen, bt->groups[g].player);
     qsort(keys, bt->n_groups, sizeof *keys, cmp_u64);
-    arrays_t as;
-    arrays_open(&as, 3);
+    arrays_open(&ls, 1);
     for (size_t g = 0; g < bt->n_groups; g++)
         if (g == 0 || keys[g] != keys[g - 1])
-            arr_i64(&as.a[0], (int64_t)keys[g]);
+            arr_i64(&ls.a[0], (int64_t)keys[g]);
     free(keys);
-    const char *p[3];
-    buf_putc(&as.a[0], '}');
-    p[0] = as.a[0].data;
-    PGresult *r = PQexecParams(c, "SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k", 1, NULL,
-                               p, NULL, NULL, 0);
-    step_t st = check(c, r, "lock");
-    PQclear(r);
-    arrays_free(&as);
-    if (st != STEP_OK)
-        return st;
-
-    arrays_open(&as, 3);
+    arrays_open(&rs, 3);
     for (size_t g = 0; g < bt->n_groups; g++) {
-        arr_i64(&as.a[0], bt->groups[g].gen);
-        arr_day(&as.a[1], bt->groups[g].day);
-        arr_elem(&as.a[2], bt->groups[g].player);
+        arr_i64(&rs.a[0], bt->groups[g].gen);
+        arr_day(&rs.a[1], bt->groups[g].day);
+        arr_elem(&rs.a[2], bt->groups[g].player);
     }
-    arrays_close(&as, p);
-    r = PQexecParams(c,
-                     "SELECT s.board_gen, s.win - DATE '1970-01-01', s.player_id, s.score, s.achieved_ms, s.metadata"
-                     " FROM standings s JOIN unnest($1::bigint[], $2::date[], $3::text[]) AS u(g, w, p)"
-                     " ON s.board_gen = u.g AND s.win = u.w AND s.player_id = u.p",
-                     3, NULL, p, NULL, NULL, 0);
-    st = check(c, r, "read standings");
-    for (int row = 0; st == STEP_OK && row < PQntuples(r); row++) {
-        int64_t gen = strtoll(PQgetvalue(r, row, 0), NULL, 10);
-        int64_t day = strtoll(PQgetvalue(r, row, 1), NULL, 10);
-        const char *player = PQgetvalue(r, row, 2);
-        for (size_t g = 0; g < bt->n_groups; g++) {
-            group_t *gr = &bt->groups[g];
-            if (gr->gen != gen || gr->day != day || strcmp(gr->player, player) != 0)
+    const char *bp[1], *lp[1], *rp[3];
+    arrays_close(&bs, bp);
+    arrays_close(&ls, lp);
+    arrays_close(&rs, rp);
+    stmt_t stmts[4] = {
+        {"BEGIN", 0, NULL},
+        {"SELECT gen FROM boards WHERE gen = ANY($1::bigint[]) FOR KEY SHARE", 1, bp},
+        {"SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k", 1, lp},
+        {"SELECT s.board_gen, s.win - DATE '1970-01-01', s.player_id, s.score, s.achieved_ms, s.metadata"
+         " FROM standings s JOIN unnest($1::bigint[], $2::date[], $3::text[]) AS u(g, w, p)"
+         " ON s.board_gen = u.g AND s.win = u.w AND s.player_id = u.p",
+         3, rp},
+    };
+    PGresult *res[4];
+    int first = begin ? 0 : 1;
+    run_pipeline(c, stmts + first, 4 - first, res + first);
+    arrays_free(&bs);
+    arrays_free(&ls);
+    arrays_free(&rs);
+    step_t st = STEP_OK;
+    const char *what[4] = {"begin", "board check", "lock", "read standings"};
+    for (int i = first; i < 4; i++)
+        if (st == STEP_OK)
+            st = check(c, res[i], what[i]);
+    if (st == STEP_OK) {
+        PGresult *br = res[1];
+        for (size_t i = 0; i < bt->n; i++) {
+            if (bt->group_of[i] < 0)
+                continue;
+            bool alive = false;
+            for (int row = 0; row < PQntuples(br) && !alive; row++)
+                alive = strtoll(PQgetvalue(br, row, 0), NULL, 10) == bt->items[i].board->gen;
+            if (!alive) {
+                item_error(&bt->items[i], 404, "not_found", "board", "board not found");
+                bt->group_of[i] = -1;
+            }
+        }
+        PGresult *r = res[3];
+        for (int row = 0; row < PQntuples(r); row++) {
+            group_t *gr = find_group(bt, strtoll(PQgetvalue(r, row, 0), NULL, 10),
+                                     strtoll(PQgetvalue(r, row, 1), NULL, 10), PQgetvalue(r, row, 2));
+            if (!gr)
                 continue;
             gr->existed = true;
             gr->cur.exists = true;
@@ -571,11 +630,11 @@ static step_t lock_and_read(PGconn *c, batch_t *bt)
             gr->old_achieved_ms = gr->achieved_ms;
             gr->stored_md = PQgetisnull(r, row, 5) ? NULL : xstrdup(PQgetvalue(r, row, 5));
             gr->metadata = gr->stored_md;
-            break;
         }
     }
-    PQclear(r);
-    arrays_free(&as);
+    for (int i = first; i < 4; i++)
+        if (res[i])
+            PQclear(res[i]);
     return st;
 }
 
@@ -609,8 +668,89 @@ static void fold(batch_t *bt)
     }
 }
 
-/* Step 4: one statement writes standings, counters, the log and forgets failed keys. */
-static step_t write_all(PGconn *c, batch_t *bt)
+/*
+ * Tell every instance's response cache what moved, from inside the writing
+ * transaction (listeners hear it only if the transaction commits), and once
+ * more after the Redis update. One line
+ * per changed standing, "W gen day old_sort_key old_ms new_sort_key new_ms
+ * player" ("-" for a new standing), packed into payloads under
+ * PostgreSQL's 8000-byte NOTIFY limit.
+ */
+static const char notify_sql[] = "SELECT count(pg_notify('rankd_l1', x)) FROM unnest($1::text[]) AS x";
+
+static bool notify_params(batch_t *bt, arrays_t *as, const char **param)
+{
+    arrays_open(as, 1);
+    buf_t payload;
+    buf_init(&payload);
+    size_t n = 0;
+    for (size_t g = 0; g < bt->n_groups; g++) {
+        group_t *gr = &bt->groups[g];
+        if (!gr->changed)
+            continue;
+        char line[256];
+        int64_t sk = order_sort_key(gr->board->sort, gr->cur.value);
+        if (gr->existed)
+            snprintf(line, sizeof line, "W %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %s",
+                     gr->gen, gr->day, order_sort_key(gr->board->sort, gr->old_value), gr->old_achieved_ms, sk,
+                     gr->achieved_ms, gr->player);
+        else
+            snprintf(line, sizeof line, "W %" PRId64 " %" PRId64 " - - %" PRId64 " %" PRId64 " %s", gr->gen, gr->day,
+                     sk, gr->achieved_ms, gr->player);
+        if (payload.len + strlen(line) + 1 > 7900) {
+            arr_elem(&as->a[0], payload.data);
+            buf_reset(&payload);
+        }
+        if (payload.len)
+            buf_putc(&payload, '\n');
+        buf_puts(&payload, line);
+        n++;
+    }
+    if (payload.len)
+        arr_elem(&as->a[0], payload.data);
+    buf_free(&payload);
+    arrays_close(as, param);
+    return n > 0;
+}
+
+/* The notice again, after the Redis update (outside the transaction). */
+static step_t notify_changes(PGconn *c, batch_t *bt)
+{
+    arrays_t as;
+    const char *p[1];
+    step_t st = STEP_OK;
+    if (notify_params(bt, &as, p)) {
+        PGresult *r = PQexecParams(c, notify_sql, 1, NULL, p, NULL, NULL, 0);
+        st = check(c, r, "notify");
+        PQclear(r);
+    }
+    arrays_free(&as);
+    return st;
+}
+
+/* The batch's one write: folded standings, window counters, the log, forgotten keys. */
+static const char write_sql[] =
+    "WITH st AS (INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, metadata, version)"
+        "  SELECT g, w, p, sc, sk, ms, md, nextval('standing_version')"
+        "  FROM unnest($1::bigint[], $2::date[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[])"
+        "  AS u(g, w, p, sc, sk, ms, md)"
+        "  ON CONFLICT (board_gen, win, player_id) DO UPDATE SET score = EXCLUDED.score, sort_key = EXCLUDED.sort_key,"
+        "  achieved_ms = EXCLUDED.achieved_ms, metadata = EXCLUDED.metadata, version = EXCLUDED.version"
+        "  RETURNING board_gen, win, player_id, version),"
+        " cnt AS (INSERT INTO window_counts (board_gen, win, players, submissions)"
+        "  SELECT * FROM unnest($8::bigint[], $9::date[], $10::bigint[], $11::bigint[])"
+        "  ON CONFLICT (board_gen, win) DO UPDATE SET players = window_counts.players + EXCLUDED.players,"
+        "  submissions = window_counts.submissions + EXCLUDED.submissions),"
+        " log AS (INSERT INTO submissions (board_gen, win, player_id, score, metadata, updated, received_at)"
+        "  SELECT g, w, p, sc, md, up, timestamptz 'epoch' + ms * interval '1 millisecond'"
+        "  FROM unnest($12::bigint[], $13::date[], $14::text[], $15::bigint[], $16::text[], $17::boolean[],"
+        "  $18::bigint[]) AS u(g, w, p, sc, md, up, ms)),"
+        " kd AS (DELETE FROM idempotency_keys WHERE (board_gen, key) IN"
+        "  (SELECT * FROM unnest($19::bigint[], $20::text[])))"
+        " SELECT board_gen, win - DATE '1970-01-01', player_id, version FROM st";
+
+/* Step 4: write standings, counters and the log, forget failed keys, notify, and commit: one round trip. */
+static step_t write_and_commit(PGconn *c, batch_t *bt)
 {
     arrays_t as;
     arrays_open(&as, 20);
@@ -628,14 +768,17 @@ static step_t write_all(PGconn *c, batch_t *bt)
         arr_elem(&as.a[6], gr->metadata);
     }
     /* counters, per (gen, day): groups are sorted so equal windows are adjacent */
+    int64_t *accepted = xcalloc(bt->n_groups ? bt->n_groups : 1, sizeof *accepted);
+    for (size_t i = 0; i < bt->n; i++)
+        if (bt->applied[i])
+            accepted[bt->group_of[i]]++;
     for (size_t g = 0; g < bt->n_groups;) {
         size_t h = g;
         int64_t players = 0, subs = 0;
         for (; h < bt->n_groups && bt->groups[h].gen == bt->groups[g].gen && bt->groups[h].day == bt->groups[g].day;
              h++) {
             players += !bt->groups[h].existed && bt->groups[h].changed;
-            for (size_t i = 0; i < bt->n; i++)
-                subs += bt->group_of[i] == (int)h && bt->applied[i];
+            subs += accepted[h];
         }
         if (subs > 0) {
             arr_i64(&as.a[7], bt->groups[g].gen);
@@ -645,6 +788,7 @@ static step_t write_all(PGconn *c, batch_t *bt)
         }
         g = h;
     }
+    free(accepted);
     /* the log */
     for (size_t i = 0; i < bt->n; i++) {
         if (!bt->applied[i])
@@ -667,40 +811,40 @@ static step_t write_all(PGconn *c, batch_t *bt)
     }
     const char *p[20];
     arrays_close(&as, p);
-    PGresult *r = PQexecParams(
-        c,
-        "WITH st AS (INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, metadata, version)"
-        "  SELECT g, w, p, sc, sk, ms, md, nextval('standing_version')"
-        "  FROM unnest($1::bigint[], $2::date[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[])"
-        "  AS u(g, w, p, sc, sk, ms, md)"
-        "  ON CONFLICT (board_gen, win, player_id) DO UPDATE SET score = EXCLUDED.score, sort_key = EXCLUDED.sort_key,"
-        "  achieved_ms = EXCLUDED.achieved_ms, metadata = EXCLUDED.metadata, version = EXCLUDED.version"
-        "  RETURNING board_gen, win, player_id, version),"
-        " cnt AS (INSERT INTO window_counts (board_gen, win, players, submissions)"
-        "  SELECT * FROM unnest($8::bigint[], $9::date[], $10::bigint[], $11::bigint[])"
-        "  ON CONFLICT (board_gen, win) DO UPDATE SET players = window_counts.players + EXCLUDED.players,"
-        "  submissions = window_counts.submissions + EXCLUDED.submissions),"
-        " log AS (INSERT INTO submissions (board_gen, win, player_id, score, metadata, updated, received_at)"
-        "  SELECT g, w, p, sc, md, up, timestamptz 'epoch' + ms * interval '1 millisecond'"
-        "  FROM unnest($12::bigint[], $13::date[], $14::text[], $15::bigint[], $16::text[], $17::boolean[],"
-        "  $18::bigint[]) AS u(g, w, p, sc, md, up, ms)),"
-        " kd AS (DELETE FROM idempotency_keys WHERE (board_gen, key) IN"
-        "  (SELECT * FROM unnest($19::bigint[], $20::text[])))"
-        " SELECT board_gen, win - DATE '1970-01-01', player_id, version FROM st",
-        20, NULL, p, NULL, NULL, 0);
-    step_t st = check(c, r, "write");
-    for (int row = 0; st == STEP_OK && row < PQntuples(r); row++) {
-        int64_t gen = strtoll(PQgetvalue(r, row, 0), NULL, 10);
-        int64_t day = strtoll(PQgetvalue(r, row, 1), NULL, 10);
-        const char *player = PQgetvalue(r, row, 2);
-        for (size_t g = 0; g < bt->n_groups; g++) {
-            group_t *gr = &bt->groups[g];
-            if (gr->gen == gen && gr->day == day && strcmp(gr->player, player) == 0)
-                gr->version = strtoll(PQgetvalue(r, row, 3), NULL, 10);
-        }
+    arrays_t ns;
+    const char *np[1];
+    bool notify = notify_params(bt, &ns, np);
+    stmt_t stmts[3] = {
+        {write_sql, 20, p},
+        {notify_sql, 1, np},
+        {"COMMIT", 0, NULL},
+    };
+    PGresult *res[3];
+    /* One round trip: the write, the cache invalidation notice, the commit. */
+    if (notify) {
+        run_pipeline(c, stmts, 3, res);
+    } else {
+        stmts[1] = stmts[2];
+        run_pipeline(c, stmts, 2, res);
+        res[2] = res[1];
+        res[1] = NULL;
     }
-    PQclear(r);
+    step_t st = check(c, res[0], "write");
+    if (st == STEP_OK && notify)
+        st = check(c, res[1], "notify");
+    if (st == STEP_OK)
+        st = check(c, res[2], "commit");
+    for (int row = 0; st == STEP_OK && row < PQntuples(res[0]); row++) {
+        group_t *gr = find_group(bt, strtoll(PQgetvalue(res[0], row, 0), NULL, 10),
+                                 strtoll(PQgetvalue(res[0], row, 1), NULL, 10), PQgetvalue(res[0], row, 2));
+        if (gr)
+            gr->version = strtoll(PQgetvalue(res[0], row, 3), NULL, 10);
+    }
+    for (int i = 0; i < 3; i++)
+        if (res[i])
+            PQclear(res[i]);
     arrays_free(&as);
+    arrays_free(&ns);
     return st;
 }
 
@@ -709,59 +853,6 @@ static step_t simple(PGconn *c, const char *sql)
     PGresult *r = PQexec(c, sql);
     step_t st = check(c, r, sql);
     PQclear(r);
-    return st;
-}
-
-/*
- * Tell every instance's response cache what moved, from inside the writing
- * transaction (listeners hear it only if the transaction commits), and once
- * more after the Redis update. One line
- * per changed standing, "W gen day old_sort_key old_ms new_sort_key new_ms
- * player" ("-" for a new standing), packed into payloads under
- * PostgreSQL's 8000-byte NOTIFY limit.
- */
-static step_t notify_changes(PGconn *c, batch_t *bt)
-{
-    arrays_t as;
-    arrays_open(&as, 1);
-    buf_t payload;
-    buf_init(&payload);
-    size_t n = 0;
-    for (size_t g = 0; g < bt->n_groups; g++) {
-        group_t *gr = &bt->groups[g];
-        if (!gr->changed)
-            continue;
-        char line[256];
-        int64_t sk = order_sort_key(gr->board->sort, gr->cur.value);
-        if (gr->existed)
-            snprintf(line, sizeof line, "W %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %s",
-                     gr->gen, gr->day, order_sort_key(gr->board->sort, gr->old_value), gr->old_achieved_ms, sk,
-                     gr->achieved_ms, gr->player);
-        else
-            snprintf(line, sizeof line, "W %" PRId64 " %" PRId64 " - - %" PRId64 " %" PRId64 " %s", gr->gen, gr->day,
-                     sk, gr->achieved_ms, gr->player);
-        if (payload.len + strlen(line) + 1 > 7900) {
-            arr_elem(&as.a[0], payload.data);
-            buf_reset(&payload);
-        }
-        if (payload.len)
-            buf_putc(&payload, '\n');
-        buf_puts(&payload, line);
-        n++;
-    }
-    if (payload.len)
-        arr_elem(&as.a[0], payload.data);
-    buf_free(&payload);
-    step_t st = STEP_OK;
-    if (n > 0) {
-        const char *p[1];
-        arrays_close(&as, p);
-        PGresult *r = PQexecParams(c, "SELECT count(pg_notify('rankd_l1', x)) FROM unnest($1::text[]) AS x", 1, NULL,
-                                   p, NULL, NULL, 0);
-        st = check(c, r, "notify");
-        PQclear(r);
-    }
-    arrays_free(&as);
     return st;
 }
 
@@ -912,19 +1003,20 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
     step_t st = STEP_FAIL;
     for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         batch_reset(&bt);
-        st = simple(c, "BEGIN");
-        if (st == STEP_OK)
+        /* Keys must be claimed before the players are locked; without keys,
+         * BEGIN travels with the locks and reads. */
+        bool keys = false;
+        for (size_t i = 0; i < n && !keys; i++)
+            keys = items[i].status == 0 && items[i].idem_key;
+        st = keys ? simple(c, "BEGIN") : STEP_OK;
+        if (st == STEP_OK && keys)
             st = claim_keys(c, &bt);
         if (st == STEP_OK)
-            st = lock_and_read(c, &bt);
+            st = lock_and_read(c, &bt, !keys);
         if (st == STEP_OK) {
             fold(&bt);
-            st = write_all(c, &bt);
+            st = write_and_commit(c, &bt);
         }
-        if (st == STEP_OK)
-            st = notify_changes(c, &bt);
-        if (st == STEP_OK)
-            st = simple(c, "COMMIT");
         if (st == STEP_OK)
             break;
         PGresult *r = PQexec(c, "ROLLBACK");
