@@ -314,11 +314,12 @@ def render(results, outdir):
         f"{fmt_ms(pt)} ms / {fmt_ms(pn)} ms")
     rr, rm = num(r, "rank.rps"), num(r, "mhd.rps")
     x = ratio(rr, rm)
-    row("rank on 1M players: rankd / mhd_fixed requests/s", fmt_x(x), "≥ 0.4 ×", None if x is None else x >= 0.4,
+    big = fmt_int(num(r, "meta.big_players"))
+    row(f"rank on {big} players: rankd / mhd_fixed requests/s", fmt_x(x), "≥ 0.4 ×", None if x is None else x >= 0.4,
         f"{fmt_int(rr)} / {fmt_int(rm)}")
     for ref, name in (("redis_zrevrank", "unpipelined"), ("redis_zrevrank_p16", "pipelined 16")):
         x = ratio(rr, num(r, f"{ref}.rps"))
-        row(f"rank on 1M players: rankd / Redis ZREVRANK {name}", fmt_x(x), "(reference)", None,
+        row(f"rank on {big} players: rankd / Redis ZREVRANK {name}", fmt_x(x), "(reference)", None,
             f"{fmt_int(rr)} / {fmt_int(num(r, f'{ref}.rps'))}")
     pon, poff = num(r, "mix.p99_us"), num(r, "off_mix.p99_us")
     x = ratio(poff, pon)
@@ -362,7 +363,8 @@ def render(results, outdir):
     w("")
     w("**PostgreSQL statements in the read-heavy mix** (pg_stat_statements, reset after the warm-up; "
       "a statement is a *write* when it is BEGIN/COMMIT/ROLLBACK, an INSERT/UPDATE/DELETE, a FOR KEY "
-      "SHARE/advisory-lock/array (unnest of $1::bigint[]) statement of the writer; *background* for "
+      "SHARE, advisory-lock, pg_notify or array (unnest of $1::bigint[]) statement of the writer; "
+      "*background* for "
       "refresher and connection set-up; every other statement is a *read* — with Redis off that "
       "includes the rank a write computes for its answer):")
     w("")
@@ -398,9 +400,29 @@ def render(results, outdir):
       f"`ZADD loadtest:bare score player_id` of the same ids and scores {fmt_int(num(r, 'redis.bare_bytes'))} B "
       f"= {fmt_int(bb)} B/player.")
     w("")
-    if r.get("cold.warm_s"):
-        w(f"**Cold start**: `FLUSHALL`, then random rank reads on `big` at once; Redis held the big board "
-          f"again (its ready key) {r['cold.warm_s']} s after the flush.")
+    if "cold.rps" in r:
+        fw, fl, ws = r.get("cold.first_warm_s"), r.get("cold.flips"), r.get("cold.warm_s")
+        txt = (f"**Cold start**: `FLUSHALL`, then random rank reads on `big` at once for {r.get('meta.duration')}. "
+               f"Redis held the big board (its ready key) {fw or 'never'}"
+               + (" s after the flush" if fw else "")
+               + (f"; it went cold again {fl} time(s) while the reads went on" if fl and fl != "0" else "")
+               + (f"; loaded for good {ws} s after the flush" if ws else "; it was not loaded for good within 2 minutes")
+               + ".")
+        rp, rr_ = num(r, "cold.m.reads_postgres"), num(r, "cold.m.reads_redis")
+        if rp is not None and rr_ is not None:
+            txt += f" Reads answered by PostgreSQL during the run: {rp:,.0f}, by Redis: {rr_:,.0f}."
+        w(txt + " The ready key's changes over time: `raw/cold-ready-key.txt`.")
+        w("")
+    mkeys = sorted({k.split(".m.", 1)[1] for k in r if ".m." in k})
+    if mkeys:
+        w("**rankd's own counters** (`/metrics`, unlabelled `*_total`, during each measured run) — "
+          "where the answers came from:")
+        w("")
+        w("| scenario | " + " | ".join(mkeys) + " |")
+        w("|---|" + "---:|" * len(mkeys))
+        for s in order:
+            if any(f"{s}.m.{k}" in r for k in mkeys):
+                w(f"| {s} | " + " | ".join(fmt_int(num(r, f"{s}.m.{k}")) for k in mkeys) + " |")
         w("")
     if r.get("meta.pgbench_note"):
         w(f"**PostgreSQL write ceiling**: {r['meta.pgbench_note']}")
@@ -408,7 +430,7 @@ def render(results, outdir):
     w("**References**: nginx serves the hot top-10 body rankd returned (saved to a file, same URL, keep-alive, "
       "1 worker process); `loadtest/mhd_fixed.c` (libmicrohttpd, rankd's daemon flags and thread count, one "
       "prepared response) answers the bytes of a rank read and is driven by the same `rank.lua` as rankd; "
-      "redis-benchmark sends `ZREVRANK loadtest:bare p<random>` to a 1M-member sorted set, unpipelined and "
+      "redis-benchmark sends `ZREVRANK loadtest:bare p<random>` to the bare sorted set of the big board, unpipelined and "
       "16 deep, over the same number of connections.")
     w("")
     blocked = [s for s in order if r.get(f"{s}.probe", "200")[:1] not in ("2", "")]

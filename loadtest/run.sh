@@ -462,7 +462,7 @@ pgss_reset() {
 PGSS_KIND="CASE
   WHEN query ~* '^\\s*(begin|commit|rollback|start transaction|savepoint|release)'
     OR query ~* '\\m(insert|update|delete)\\M'
-    OR query ~* 'for key share|for update|pg_advisory_xact_lock|idempotency_keys|unnest\\(\\\$1::bigint\\[\\]'
+    OR query ~* 'for key share|for update|pg_advisory_xact_lock|pg_notify|idempotency_keys|unnest\\(\\\$1::bigint\\[\\]'
     THEN 'write'
   WHEN query ~* 'pg_stat_statements|refresh materialized|view_refreshes|ensure_partitions|pg_try_advisory_lock|pg_advisory_unlock|^\\s*set |^\\s*select 1\\s*\$'
     THEN 'background'

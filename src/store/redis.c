@@ -228,7 +228,7 @@ void redis_script_init(redis_script_t *s)
         snprintf(s->sha + 2 * i, 3, "%02x", md[i]);
 }
 
-redisReply *redis_run(redisContext *c, const redis_script_t *script, int nkeys, int argc, const char **argv,
+redisReply *redis_run(redisContext *c, const redis_script_t *script, int nkeys, int argc, const char *const *argv,
                       const size_t *argvlen)
 {
     int n = argc + 3;

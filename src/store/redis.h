@@ -47,7 +47,7 @@ void redis_script_init(redis_script_t *s);
  * NULL on a connection failure (then release with failed = true). A Redis
  * error reply is returned as REDIS_REPLY_ERROR.
  */
-redisReply *redis_run(redisContext *c, const redis_script_t *script, int nkeys, int argc, const char **argv,
+redisReply *redis_run(redisContext *c, const redis_script_t *script, int nkeys, int argc, const char *const *argv,
                       const size_t *argvlen);
 
 #endif

@@ -111,37 +111,95 @@ static void window_keys(rb_keys_t *k, int64_t gen, int64_t day)
     snprintf(k->b, sizeof k->b, "rankd:{g%" PRId64 "}:%" PRId64 ":b", gen, day);
 }
 
-/* Run a read script; parse its {total, (rank0, member, metadata)*} reply into `out`. */
-static rb_status_t run_read(redisContext *c, const redis_script_t *s, const board_t *b, int64_t day, int argc,
-                            const char **argv, const size_t *argvlen, entries_t *out)
+/* ---------------------------------------------------------------- reads */
+
+/* Fill the EVALSHA command line: sha, 3 keys, then `argc` script arguments already in place at 6.. */
+static void read_head(rb_read_t *rd, const redis_script_t *s, const board_t *b, int64_t day, int argc)
 {
     rb_keys_t k;
     window_keys(&k, b->gen, day);
-    int n = 3 + argc;
-    const char **av = xmalloc(sizeof(char *) * (size_t)n);
-    size_t *al = xmalloc(sizeof(size_t) * (size_t)n);
-    av[0] = k.z, al[0] = strlen(k.z);
-    av[1] = k.p, al[1] = strlen(k.p);
-    av[2] = k.r, al[2] = strlen(k.r);
-    for (int i = 0; i < argc; i++) {
-        av[3 + i] = argv[i];
-        al[3 + i] = argvlen[i];
+    memcpy(rd->keys[0], k.z, sizeof k.z);
+    memcpy(rd->keys[1], k.p, sizeof k.p);
+    memcpy(rd->keys[2], k.r, sizeof k.r);
+    rd->script = s;
+    rd->by_rank = false;
+    rd->argv[0] = "EVALSHA", rd->argvlen[0] = 7;
+    rd->argv[1] = s->sha, rd->argvlen[1] = 40;
+    rd->argv[2] = "3", rd->argvlen[2] = 1;
+    for (int i = 0; i < 3; i++) {
+        rd->argv[3 + i] = rd->keys[i];
+        rd->argvlen[3 + i] = strlen(rd->keys[i]);
     }
-    redisReply *r = redis_run(c, s, 3, n, av, al);
-    free(av);
-    free(al);
+    rd->argc = 6 + argc;
+}
+
+static void read_arg(rb_read_t *rd, int i, const char *v, size_t len)
+{
+    rd->argv[6 + i] = v;
+    rd->argvlen[6 + i] = len;
+}
+
+void rb_prepare_page(rb_read_t *rd, const board_t *b, int64_t day, int64_t offset, int limit)
+{
+    snprintf(rd->nums[0], sizeof rd->nums[0], "%" PRId64, offset);
+    snprintf(rd->nums[1], sizeof rd->nums[1], "%" PRId64, offset + limit - 1);
+    read_head(rd, &script_page, b, day, 2);
+    read_arg(rd, 0, rd->nums[0], strlen(rd->nums[0]));
+    read_arg(rd, 1, rd->nums[1], strlen(rd->nums[1]));
+}
+
+void rb_prepare_cursor(rb_read_t *rd, const board_t *b, int64_t day, const order_pos_t *pos, bool backward, int limit)
+{
+    size_t mlen = order_member_encode(pos, rd->member);
+    snprintf(rd->nums[0], sizeof rd->nums[0], "%d", limit);
+    read_head(rd, &script_cursor, b, day, 3);
+    read_arg(rd, 0, (const char *)rd->member, mlen);
+    read_arg(rd, 1, backward ? "b" : "f", 1);
+    read_arg(rd, 2, rd->nums[0], strlen(rd->nums[0]));
+}
+
+void rb_prepare_players(rb_read_t *rd, const board_t *b, int64_t day, const char *const *ids, size_t n)
+{
+    if (n > RB_READ_IDS_MAX)
+        n = RB_READ_IDS_MAX;
+    read_head(rd, &script_players, b, day, (int)n);
+    for (size_t i = 0; i < n; i++)
+        read_arg(rd, (int)i, ids[i], strlen(ids[i]));
+    rd->by_rank = true;
+}
+
+void rb_prepare_around(rb_read_t *rd, const board_t *b, int64_t day, const char *player, int before, int after)
+{
+    snprintf(rd->nums[0], sizeof rd->nums[0], "%d", before);
+    snprintf(rd->nums[1], sizeof rd->nums[1], "%d", after);
+    read_head(rd, &script_around, b, day, 3);
+    read_arg(rd, 0, player, strlen(player));
+    read_arg(rd, 1, rd->nums[0], strlen(rd->nums[0]));
+    read_arg(rd, 2, rd->nums[1], strlen(rd->nums[1]));
+}
+
+static int by_rank(const void *a, const void *b)
+{
+    const entry_t *x = a, *y = b;
+    return (x->rank > y->rank) - (x->rank < y->rank);
+}
+
+rb_status_t rb_read_parse(const rb_read_t *rd, const redisReply *r, const board_t *b, entries_t *out)
+{
     if (!r)
         return RB_DOWN;
     rb_status_t st = RB_OK;
     if (r->type == REDIS_REPLY_NIL) {
         st = RB_COLD;
     } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || (r->elements - 1) % 3 != 0) {
-        log_error(NULL, "redis read script: unexpected reply (%s)", r->type == REDIS_REPLY_ERROR ? r->str : "shape");
+        if (r->type != REDIS_REPLY_ERROR || strncmp(r->str, "NOSCRIPT", 8) != 0)
+            log_error(NULL, "redis read script: unexpected reply (%s)",
+                      r->type == REDIS_REPLY_ERROR ? r->str : "shape");
         st = RB_DOWN;
     } else {
         out->total = r->element[0]->integer;
         for (size_t i = 1; i + 2 < r->elements; i += 3) {
-            redisReply *m = r->element[i + 1], *md = r->element[i + 2];
+            const redisReply *m = r->element[i + 1], *md = r->element[i + 2];
             order_pos_t pos;
             if (m->type != REDIS_REPLY_STRING || !order_member_decode((const unsigned char *)m->str, m->len, &pos)) {
                 st = RB_DOWN;
@@ -151,62 +209,63 @@ static rb_status_t run_read(redisContext *c, const redis_script_t *s, const boar
                          pos.sort_key, pos.achieved_ms, md->len ? md->str : NULL, md->len);
         }
     }
-    freeReplyObject(r);
     if (st != RB_OK)
         entries_clear(out);
+    else if (rd->by_rank && out->n > 1)
+        qsort(out->items, out->n, sizeof *out->items, by_rank);
+    return st;
+}
+
+/* Run a prepared read on a connection of our own (one round trip). */
+static rb_status_t run_read(redisContext *c, const rb_read_t *rd, const board_t *b, entries_t *out)
+{
+    redisReply *r = redis_run(c, rd->script, 3, rd->argc - 3, rd->argv + 3, rd->argvlen + 3);
+    rb_status_t st = rb_read_parse(rd, r, b, out);
+    if (r && st == RB_DOWN && r->type == REDIS_REPLY_ERROR)
+        st = RB_COLD; /* an error reply: the connection is fine, read PostgreSQL this time */
+    if (r)
+        freeReplyObject(r);
     return st;
 }
 
 rb_status_t rb_page(redisContext *c, const board_t *b, int64_t day, int64_t offset, int limit, entries_t *out)
 {
-    char start[24], stop[24];
-    snprintf(start, sizeof start, "%" PRId64, offset);
-    snprintf(stop, sizeof stop, "%" PRId64, offset + limit - 1);
-    const char *av[] = {start, stop};
-    size_t al[] = {strlen(start), strlen(stop)};
-    return run_read(c, &script_page, b, day, 2, av, al, out);
+    rb_read_t rd;
+    rb_prepare_page(&rd, b, day, offset, limit);
+    return run_read(c, &rd, b, out);
 }
 
 rb_status_t rb_page_cursor(redisContext *c, const board_t *b, int64_t day, const order_pos_t *pos, bool backward,
                            int limit, entries_t *out)
 {
-    unsigned char member[ORDER_MEMBER_MAX];
-    size_t mlen = order_member_encode(pos, member);
-    char lim[16];
-    snprintf(lim, sizeof lim, "%d", limit);
-    const char *av[] = {(const char *)member, backward ? "b" : "f", lim};
-    size_t al[] = {mlen, 1, strlen(lim)};
-    return run_read(c, &script_cursor, b, day, 3, av, al, out);
-}
-
-static int by_rank(const void *a, const void *b)
-{
-    const entry_t *x = a, *y = b;
-    return (x->rank > y->rank) - (x->rank < y->rank);
+    rb_read_t rd;
+    rb_prepare_cursor(&rd, b, day, pos, backward, limit);
+    return run_read(c, &rd, b, out);
 }
 
 rb_status_t rb_players(redisContext *c, const board_t *b, int64_t day, const char *const *ids, size_t n,
                        entries_t *out)
 {
-    size_t *al = xmalloc(sizeof(size_t) * (n ? n : 1));
-    for (size_t i = 0; i < n; i++)
-        al[i] = strlen(ids[i]);
-    rb_status_t st = run_read(c, &script_players, b, day, (int)n, (const char **)ids, al, out);
-    free(al);
-    if (st == RB_OK && out->n > 1)
-        qsort(out->items, out->n, sizeof *out->items, by_rank);
-    return st;
+    rb_read_t rd;
+    rb_prepare_players(&rd, b, day, ids, n);
+    return run_read(c, &rd, b, out);
 }
 
 rb_status_t rb_around(redisContext *c, const board_t *b, int64_t day, const char *player, int before, int after,
                       entries_t *out)
 {
-    char bf[16], af[16];
-    snprintf(bf, sizeof bf, "%d", before);
-    snprintf(af, sizeof af, "%d", after);
-    const char *av[] = {player, bf, af};
-    size_t al[] = {strlen(player), strlen(bf), strlen(af)};
-    return run_read(c, &script_around, b, day, 3, av, al, out);
+    rb_read_t rd;
+    rb_prepare_around(&rd, b, day, player, before, after);
+    return run_read(c, &rd, b, out);
+}
+
+size_t rb_script_sources(const char **out, size_t max)
+{
+    const redis_script_t *all[] = {&script_page, &script_cursor, &script_players, &script_around, &script_apply};
+    size_t n = 0;
+    for (; n < max && n < sizeof all / sizeof *all; n++)
+        out[n] = all[n]->source;
+    return n;
 }
 
 rb_status_t rb_apply(redisContext *c, int64_t gen, int64_t day, const rb_change_t *changes, size_t n,

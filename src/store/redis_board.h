@@ -19,6 +19,7 @@
 
 #include "core/order.h"
 #include "store/model.h"
+#include "store/redis.h"
 
 typedef enum {
     RB_OK = 0,
@@ -28,6 +29,32 @@ typedef enum {
 
 /* Load the Lua scripts' hashes; call once before any other function. */
 void rb_init(void);
+/* The scripts' sources (for SCRIPT LOAD on a new connection); returns how many. */
+size_t rb_script_sources(const char **out, size_t max);
+
+/*
+ * A read prepared as one EVALSHA command line, to run on a connection of
+ * one's own or to hand to the pipelined Redis thread. Self-contained: the
+ * strings it points to live inside it, except player ids (borrowed).
+ */
+#define RB_READ_IDS_MAX 100
+typedef struct {
+    const redis_script_t *script;
+    bool by_rank;          /* results come back in request order: sort them */
+    int argc;
+    const char *argv[6 + RB_READ_IDS_MAX];
+    size_t argvlen[6 + RB_READ_IDS_MAX];
+    char keys[3][64];
+    char nums[2][24];
+    unsigned char member[ORDER_MEMBER_MAX];
+} rb_read_t;
+
+void rb_prepare_page(rb_read_t *rd, const board_t *b, int64_t day, int64_t offset, int limit);
+void rb_prepare_cursor(rb_read_t *rd, const board_t *b, int64_t day, const order_pos_t *pos, bool backward, int limit);
+void rb_prepare_players(rb_read_t *rd, const board_t *b, int64_t day, const char *const *ids, size_t n);
+void rb_prepare_around(rb_read_t *rd, const board_t *b, int64_t day, const char *player, int before, int after);
+/* Parse a read's reply (NULL: the connection failed) into `out`, in rank order. */
+rb_status_t rb_read_parse(const rb_read_t *rd, const redisReply *r, const board_t *b, entries_t *out);
 
 rb_status_t rb_page(redisContext *c, const board_t *b, int64_t day, int64_t offset, int limit, entries_t *out);
 rb_status_t rb_page_cursor(redisContext *c, const board_t *b, int64_t day, const order_pos_t *pos, bool backward,
