@@ -18,11 +18,18 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
                               const char *version, const char *upload_data, size_t *upload_data_size,
                               void **con_cls)
 {
+    static int seen; /* any non-NULL marker */
     (void)url;
     (void)method;
     (void)version;
     (void)upload_data;
-    (void)con_cls;
+    /* The first call only announces the headers: a response queued then makes libmicrohttpd
+     * 0.9.75 close the connection after it (Connection: close). Answer on the next call, as
+     * rankd does, so that the connection is kept alive. */
+    if (*con_cls == NULL) {
+        *con_cls = &seen;
+        return MHD_YES;
+    }
     if (*upload_data_size) { /* a request body: swallow it, answer at the end */
         *upload_data_size = 0;
         return MHD_YES;

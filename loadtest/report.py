@@ -173,7 +173,7 @@ def svg_bars(title, rows, unit, path, series=None):
     left, right, top, bar, gap = 250, 90, 50, 14, 10
     plot_w = 560
     row_h = nser * bar + gap
-    height = top + len(rows) * row_h + 60
+    height = top + len(rows) * row_h + 72
     width = left + plot_w + right
 
     def x(v):
@@ -211,7 +211,7 @@ def svg_bars(title, rows, unit, path, series=None):
                          f'{txt}</text>')
             else:
                 o.append(f'<text x="{left + 4}" y="{y + bar - 4}" fill="#999" font-size="10">n/a</text>')
-    ly = height - 14
+    ly = height - 10
     if nser == 1:
         lx = left
         for g in ("rankd", "off", "ref"):

@@ -23,6 +23,7 @@
 #include "store/migrate.h"
 #include "store/queries.h"
 #include "store/redis_board.h"
+#include "store/redis_pipe.h"
 #include "store/views.h"
 #include "worker/listener.h"
 #include "worker/refresher.h"
@@ -128,6 +129,10 @@ static int serve(rankd_config_t *cfg)
     app.l1 = l1_new(cfg->cache_max_bytes, cfg->cache_max_age * 1000);
     listener_t *listener = listener_start(cfg->pg_primary, cfg->pg_connect_timeout_s, app.l1);
     app.writer = writer_new(app.primary, app.redis, app.rebuilder, app.l1);
+    const char *scripts[8];
+    size_t n_scripts = rb_script_sources(scripts, 8);
+    app.pipe = redis_pipe_start(cfg->redis_url, cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms, scripts,
+                                n_scripts);
     app.boards = board_cache_new(1000);
     app.metrics = metrics_new();
 
@@ -154,6 +159,7 @@ static int serve(rankd_config_t *cfg)
         http_server_stop(srv);
         log_info(NULL, "stopped");
     }
+    redis_pipe_stop(app.pipe);
     refresher_stop(refresher);
     listener_stop(listener);
     rebuilder_stop(app.rebuilder);

@@ -24,6 +24,7 @@ typedef struct app {
     board_cache_t *boards;
     struct metrics *metrics;
     struct l1 *l1;             /* NULL when the response cache is off */
+    struct redis_pipe *pipe;   /* pipelined Redis reads; NULL without Redis */
 } app_t;
 
 /* Route ids; api_route() fills one, api_handle() runs it. */

@@ -21,6 +21,7 @@ static void run_one(app_t *app, http_req_t *outer, const char *path, http_req_t 
     sub->role = outer->role;
     sub->key_presented = outer->key_presented;
     sub->received_ms = outer->received_ms;
+    sub->inline_only = true;
     memcpy(sub->request_id, outer->request_id, sizeof sub->request_id);
     const char *q = strchr(path, '?');
     char *p = q ? xstrndup(path, (size_t)(q - path)) : xstrdup(path);

@@ -17,7 +17,10 @@
 #include "obs/metrics.h"
 #include "store/queries.h"
 #include "store/redis_board.h"
+#include "store/redis_pipe.h"
 #include "util/alloc.h"
+
+#define IDS_MAX 100
 
 typedef enum { READ_PAGE, READ_CURSOR, READ_PLAYERS, READ_AROUND } read_kind_t;
 
@@ -233,6 +236,192 @@ static void put_cursor(app_t *app, buf_t *o, const board_t *b, int64_t day, cons
     buf_printf(o, "\"%s\"", text);
 }
 
+/* ---------------------------------------------------------------- reads in flight */
+
+/*
+ * A ranked read between its validation and its answer. It owns copies of
+ * everything it needs, so that it can wait for Redis while the connection
+ * is suspended, then be answered on another call: the pipelined Redis
+ * thread runs the prepared command, and finishing falls back to PostgreSQL
+ * when Redis is down or the window cold.
+ */
+typedef struct read_op read_op_t;
+typedef int (*read_render_t)(read_op_t *op, http_req_t *req, const entries_t *e);
+
+struct read_op {
+    http_pending_t base;
+    app_t *app;
+    board_t board;
+    read_t read;              /* its pointers point into the fields below */
+    order_pos_t pos;
+    char player[PLAYER_ID_MAX + 1];
+    char *ids_copy;
+    const char *ids[IDS_MAX];
+    cached_read_t cr;
+    read_render_t render;
+    rb_read_t rd;
+    redis_call_t call;
+    void (*wake)(void *arg);
+    void *wake_arg;
+};
+
+static read_op_t *read_op_new(app_t *app, board_t *b, read_kind_t kind, int64_t day, read_render_t render)
+{
+    read_op_t *op = xcalloc(1, sizeof *op);
+    op->app = app;
+    op->board = *b; /* takes over the board's strings */
+    memset(b, 0, sizeof *b);
+    op->read.kind = kind;
+    op->read.day = day;
+    op->render = render;
+    buf_init(&op->cr.key);
+    return op;
+}
+
+static void read_op_free(read_op_t *op)
+{
+    if (op->call.reply)
+        freeReplyObject(op->call.reply);
+    buf_free(&op->cr.key);
+    board_clear(&op->board);
+    free(op->ids_copy);
+    free(op);
+}
+
+/* Render the result (or an error) and keep a 200 in the cache; returns the status. */
+static int read_answer(read_op_t *op, http_req_t *req, entries_t *e, int failed)
+{
+    int rc = failed;
+    if (!failed) {
+        rc = op->render(op, req, e);
+        if (rc == 200)
+            cache_store(op->app, req, &op->cr, &op->board, op->read.day, e);
+    }
+    if (rc != 200)
+        cache_drop(op->app, &op->cr);
+    entries_clear(e);
+    return rc;
+}
+
+static void read_call_done(redis_call_t *call)
+{
+    read_op_t *op = call->arg;
+    op->wake(op->wake_arg);
+}
+
+static void read_start(http_pending_t *p, void (*wake)(void *), void *wake_arg)
+{
+    read_op_t *op = (read_op_t *)p;
+    op->wake = wake;
+    op->wake_arg = wake_arg;
+    op->call.argc = op->rd.argc;
+    op->call.argv = op->rd.argv;
+    op->call.argvlen = op->rd.argvlen;
+    op->call.done = read_call_done;
+    op->call.arg = op;
+    redis_pipe_submit(op->app->pipe, &op->call);
+}
+
+/* PostgreSQL only: Redis down, unconfigured, cold, or consistency=strong. */
+static int read_from_postgres(app_t *app, http_req_t *req, const board_t *b, const read_t *r, entries_t *out)
+{
+    entries_init(out);
+    PGconn *c = pg_pool_acquire(app->primary, 2000);
+    if (!c)
+        return http_unavailable(req, "the database");
+    q_status_t st = read_pg(c, b, r, out);
+    pg_pool_release(app->primary, c, st == Q_UNAVAILABLE);
+    metrics_add(app->metrics, METRIC_PG_READS, 1);
+    if (st != Q_OK) {
+        entries_clear(out);
+        return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
+    }
+    return 0;
+}
+
+static int read_finish(http_pending_t *p, http_req_t *req)
+{
+    read_op_t *op = (read_op_t *)p;
+    entries_t e;
+    entries_init(&e);
+    rb_status_t st = rb_read_parse(&op->rd, op->call.reply, &op->board, &e);
+    if (st == RB_OK) {
+        metrics_add(op->app->metrics, METRIC_REDIS_READS, 1);
+        return read_answer(op, req, &e, 0);
+    }
+    if (st == RB_COLD) {
+        metrics_add(op->app->metrics, METRIC_REDIS_COLD, 1);
+        rebuilder_request(op->app->rebuilder, &op->board, op->read.day);
+    }
+    int failed = read_from_postgres(op->app, req, &op->board, &op->read, &e);
+    return read_answer(op, req, &e, failed);
+}
+
+static void read_release(http_pending_t *p)
+{
+    read_op_free((read_op_t *)p);
+}
+
+static void prepare_redis(read_op_t *op)
+{
+    const read_t *r = &op->read;
+    switch (r->kind) {
+    case READ_PAGE: rb_prepare_page(&op->rd, &op->board, r->day, r->offset, r->limit); break;
+    case READ_CURSOR: rb_prepare_cursor(&op->rd, &op->board, r->day, r->pos, r->backward, r->limit); break;
+    case READ_PLAYERS: rb_prepare_players(&op->rd, &op->board, r->day, r->ids, r->n_ids); break;
+    case READ_AROUND: rb_prepare_around(&op->rd, &op->board, r->day, r->player, r->before, r->after); break;
+    }
+}
+
+/*
+ * Answer `op` from the cache, or start its read: through the Redis pipe
+ * (the answer comes later: req->pending), or at once. Takes `op` over.
+ */
+static int read_begin(app_t *app, http_req_t *req, read_op_t *op, route_id_t route, const char *params)
+{
+    if (cache_lookup(app, req, &op->cr, route, &op->board, op->read.day, params)) {
+        read_op_free(op);
+        return 200;
+    }
+    if (app->pipe && !req->strong && !req->inline_only) {
+        prepare_redis(op);
+        op->base.start = read_start;
+        op->base.finish = read_finish;
+        op->base.release = read_release;
+        req->pending = &op->base;
+        return 0;
+    }
+    entries_t e;
+    int failed = run_read(app, req, &op->board, &op->read, &e);
+    int rc = read_answer(op, req, &e, failed);
+    read_op_free(op);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- entries */
+
+static int render_page(read_op_t *op, http_req_t *req, const entries_t *e)
+{
+    const board_t *b = &op->board;
+    int64_t day = op->read.day;
+    buf_t *o = &req->out;
+    render_head(o, b, day, e->total);
+    render_entries(o, e);
+    buf_puts(o, "],\"next_cursor\":");
+    if (e->n > 0 && e->items[e->n - 1].rank < e->total)
+        put_cursor(op->app, o, b, day, &e->items[e->n - 1], false);
+    else
+        buf_puts(o, "null");
+    buf_puts(o, ",\"prev_cursor\":");
+    if (e->n > 0 && e->items[0].rank > 1)
+        put_cursor(op->app, o, b, day, &e->items[0], true);
+    else
+        buf_puts(o, "null");
+    buf_putc(o, '}');
+    req->cacheable = true;
+    return http_ok(req, 200);
+}
+
 int api_entries(app_t *app, const route_t *rt, http_req_t *req)
 {
     board_t b;
@@ -248,52 +437,28 @@ int api_entries(app_t *app, const route_t *rt, http_req_t *req)
     const char *secret = app->cfg->cursor_secret;
     if ((rc = param_window(app, req, &b, &day)) || (rc = param_uint(req, "limit", 1, 1000, 10, &limit)) ||
         (rc = param_uint(req, "offset", 0, INT64_MAX / 2, 0, &offset)))
-        goto done;
+        goto fail;
     if (bad || (cur && off)) {
         rc = http_bad_param(req, cur && off ? "offset" : "cursor");
-        goto done;
+        goto fail;
     }
     if (cur && (!cursor_decode(cur, secret, strlen(secret), &cursor) || cursor.kind != CURSOR_ENTRIES ||
                 cursor.gen != b.gen || cursor.day != day)) {
         rc = http_bad_param(req, "cursor");
-        goto done;
+        goto fail;
     }
-    read_t r = {.kind = cur ? READ_CURSOR : READ_PAGE, .day = day, .limit = (int)limit, .offset = (int64_t)offset};
+    read_op_t *op = read_op_new(app, &b, cur ? READ_CURSOR : READ_PAGE, day, render_page);
+    op->read.limit = (int)limit;
+    op->read.offset = (int64_t)offset;
     if (cur) {
-        r.pos = &cursor.pos;
-        r.backward = cursor.backward;
+        op->pos = cursor.pos;
+        op->read.pos = &op->pos;
+        op->read.backward = cursor.backward;
     }
     char params[CURSOR_TEXT_MAX + 64];
     snprintf(params, sizeof params, "%" PRIu64 "|%" PRIu64 "|%s", limit, offset, cur ? cur : "");
-    cached_read_t cr;
-    if (cache_lookup(app, req, &cr, R_ENTRIES, &b, day, params)) {
-        rc = 200;
-        goto done;
-    }
-    entries_t e;
-    if ((rc = run_read(app, req, &b, &r, &e))) {
-        cache_drop(app, &cr);
-        goto done;
-    }
-    buf_t *o = &req->out;
-    render_head(o, &b, day, e.total);
-    render_entries(o, &e);
-    buf_puts(o, "],\"next_cursor\":");
-    if (e.n > 0 && e.items[e.n - 1].rank < e.total)
-        put_cursor(app, o, &b, day, &e.items[e.n - 1], false);
-    else
-        buf_puts(o, "null");
-    buf_puts(o, ",\"prev_cursor\":");
-    if (e.n > 0 && e.items[0].rank > 1)
-        put_cursor(app, o, &b, day, &e.items[0], true);
-    else
-        buf_puts(o, "null");
-    buf_putc(o, '}');
-    req->cacheable = true;
-    rc = http_ok(req, 200);
-    cache_store(app, req, &cr, &b, day, &e);
-    entries_clear(&e);
-done:
+    return read_begin(app, req, op, R_ENTRIES, params);
+fail:
     board_clear(&b);
     return rc;
 }
@@ -321,6 +486,15 @@ void api_render_standing(buf_t *o, const char *board_id, int64_t day, int64_t to
     buf_putc(o, '}');
 }
 
+static int render_player(read_op_t *op, http_req_t *req, const entries_t *e)
+{
+    if (e->n == 0)
+        return http_not_found(req, "player_id", "player");
+    api_render_standing(&req->out, op->board.id, op->read.day, e->total, &e->items[0]);
+    req->cacheable = true;
+    return http_ok(req, 200);
+}
+
 static int get_player(app_t *app, const route_t *rt, http_req_t *req)
 {
     board_t b;
@@ -328,33 +502,17 @@ static int get_player(app_t *app, const route_t *rt, http_req_t *req)
     if (rc)
         return rc;
     int64_t day;
-    if ((rc = check_player(rt, req)) || (rc = param_window(app, req, &b, &day)))
-        goto done;
-    const char *ids[] = {rt->player};
-    read_t r = {.kind = READ_PLAYERS, .day = day, .ids = ids, .n_ids = 1};
-    cached_read_t cr;
-    if (cache_lookup(app, req, &cr, R_PLAYER, &b, day, rt->player)) {
-        rc = 200;
-        goto done;
+    if ((rc = check_player(rt, req)) || (rc = param_window(app, req, &b, &day))) {
+        board_clear(&b);
+        return rc;
     }
-    entries_t e;
-    if ((rc = run_read(app, req, &b, &r, &e))) {
-        cache_drop(app, &cr);
-        goto done;
-    }
-    if (e.n == 0) {
-        cache_drop(app, &cr);
-        rc = http_not_found(req, "player_id", "player");
-    } else {
-        api_render_standing(&req->out, b.id, day, e.total, &e.items[0]);
-        req->cacheable = true;
-        rc = http_ok(req, 200);
-        cache_store(app, req, &cr, &b, day, &e);
-    }
-    entries_clear(&e);
-done:
-    board_clear(&b);
-    return rc;
+    read_op_t *op = read_op_new(app, &b, READ_PLAYERS, day, render_player);
+    memcpy(op->player, rt->player, rt->player_len); /* validated: at most PLAYER_ID_MAX bytes */
+    op->player[rt->player_len] = '\0';
+    op->ids[0] = op->player;
+    op->read.ids = op->ids;
+    op->read.n_ids = 1;
+    return read_begin(app, req, op, R_PLAYER, op->player);
 }
 
 static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
@@ -409,6 +567,17 @@ int api_player(app_t *app, const route_t *rt, http_req_t *req)
 
 /* ---------------------------------------------------------------- around and several */
 
+static int render_list(read_op_t *op, http_req_t *req, const entries_t *e)
+{
+    if (op->read.kind == READ_AROUND && e->n == 0)
+        return http_not_found(req, "player_id", "player");
+    render_head(&req->out, &op->board, op->read.day, e->total);
+    render_entries(&req->out, e);
+    buf_puts(&req->out, "]}");
+    req->cacheable = true;
+    return http_ok(req, 200);
+}
+
 int api_around(app_t *app, const route_t *rt, http_req_t *req)
 {
     board_t b;
@@ -418,39 +587,20 @@ int api_around(app_t *app, const route_t *rt, http_req_t *req)
     int64_t day;
     uint64_t before, after;
     if ((rc = check_player(rt, req)) || (rc = param_window(app, req, &b, &day)) ||
-        (rc = param_uint(req, "before", 0, 100, 5, &before)) || (rc = param_uint(req, "after", 0, 100, 5, &after)))
-        goto done;
-    read_t r = {.kind = READ_AROUND, .day = day, .player = rt->player, .before = (int)before, .after = (int)after};
-    char params[320];
-    snprintf(params, sizeof params, "%s|%" PRIu64 "|%" PRIu64, rt->player, before, after);
-    cached_read_t cr;
-    if (cache_lookup(app, req, &cr, R_AROUND, &b, day, params)) {
-        rc = 200;
-        goto done;
+        (rc = param_uint(req, "before", 0, 100, 5, &before)) || (rc = param_uint(req, "after", 0, 100, 5, &after))) {
+        board_clear(&b);
+        return rc;
     }
-    entries_t e;
-    if ((rc = run_read(app, req, &b, &r, &e))) {
-        cache_drop(app, &cr);
-        goto done;
-    }
-    if (e.n == 0) {
-        cache_drop(app, &cr);
-        rc = http_not_found(req, "player_id", "player");
-    } else {
-        render_head(&req->out, &b, day, e.total);
-        render_entries(&req->out, &e);
-        buf_puts(&req->out, "]}");
-        req->cacheable = true;
-        rc = http_ok(req, 200);
-        cache_store(app, req, &cr, &b, day, &e);
-    }
-    entries_clear(&e);
-done:
-    board_clear(&b);
-    return rc;
+    read_op_t *op = read_op_new(app, &b, READ_AROUND, day, render_list);
+    memcpy(op->player, rt->player, rt->player_len); /* validated: at most PLAYER_ID_MAX bytes */
+    op->player[rt->player_len] = '\0';
+    op->read.player = op->player;
+    op->read.before = (int)before;
+    op->read.after = (int)after;
+    char params[PLAYER_ID_MAX + 48];
+    snprintf(params, sizeof params, "%s|%" PRIu64 "|%" PRIu64, op->player, before, after);
+    return read_begin(app, req, op, R_AROUND, params);
 }
-
-#define IDS_MAX 100
 
 int api_players(app_t *app, const route_t *rt, http_req_t *req)
 {
@@ -459,61 +609,43 @@ int api_players(app_t *app, const route_t *rt, http_req_t *req)
     if (rc)
         return rc;
     int64_t day;
-    char *copy = NULL;
-    const char *ids[IDS_MAX];
-    size_t n = 0;
-    if ((rc = param_window(app, req, &b, &day)))
-        goto done;
+    if ((rc = param_window(app, req, &b, &day))) {
+        board_clear(&b);
+        return rc;
+    }
     bool bad = false;
     const char *list = http_param(req, "ids", &bad);
     if (bad || !list || !*list) {
-        rc = http_bad_param(req, "ids");
-        goto done;
+        board_clear(&b);
+        return http_bad_param(req, "ids");
     }
-    copy = xstrdup(list);
-    char *p = copy;
+    read_op_t *op = read_op_new(app, &b, READ_PLAYERS, day, render_list);
+    op->ids_copy = xstrdup(list);
+    size_t n = 0;
+    char *p = op->ids_copy;
     for (;;) {
         char *comma = strchr(p, ',');
         if (comma)
             *comma = '\0';
         if (!id_player_valid(p, strlen(p))) {
-            rc = http_error(req, 400, "invalid_argument", "ids", "invalid player id in ids");
-            goto done;
+            read_op_free(op);
+            return http_error(req, 400, "invalid_argument", "ids", "invalid player id in ids");
         }
         bool dup = false;
         for (size_t i = 0; i < n && !dup; i++)
-            dup = strcmp(ids[i], p) == 0;
+            dup = strcmp(op->ids[i], p) == 0;
         if (!dup) {
             if (n == IDS_MAX) {
-                rc = http_error(req, 400, "invalid_argument", "ids", "at most 100 distinct ids");
-                goto done;
+                read_op_free(op);
+                return http_error(req, 400, "invalid_argument", "ids", "at most 100 distinct ids");
             }
-            ids[n++] = p;
+            op->ids[n++] = p;
         }
         if (!comma)
             break;
         p = comma + 1;
     }
-    read_t r = {.kind = READ_PLAYERS, .day = day, .ids = ids, .n_ids = n};
-    cached_read_t cr;
-    if (cache_lookup(app, req, &cr, R_PLAYERS, &b, day, list)) {
-        rc = 200;
-        goto done;
-    }
-    entries_t e;
-    if ((rc = run_read(app, req, &b, &r, &e))) {
-        cache_drop(app, &cr);
-        goto done;
-    }
-    render_head(&req->out, &b, day, e.total);
-    render_entries(&req->out, &e);
-    buf_puts(&req->out, "]}");
-    req->cacheable = true;
-    rc = http_ok(req, 200);
-    cache_store(app, req, &cr, &b, day, &e);
-    entries_clear(&e);
-done:
-    free(copy);
-    board_clear(&b);
-    return rc;
+    op->read.ids = op->ids;
+    op->read.n_ids = n;
+    return read_begin(app, req, op, R_PLAYERS, list);
 }

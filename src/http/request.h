@@ -53,6 +53,7 @@ typedef struct http_req {
     char request_id[65];
     int64_t received_ms;
     bool strong;              /* consistency=strong */
+    bool inline_only;         /* answer before returning (no pending work): a /v1/batch item */
 
     /* response */
     http_pending_t *pending;  /* set by a handler whose answer comes later */

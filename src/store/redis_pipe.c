@@ -1,0 +1,196 @@
+/* store/redis_pipe.c — a pipelined Redis connection served by one thread. */
+#include "store/redis_pipe.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "obs/log.h"
+#include "store/redis.h"
+#include "util/alloc.h"
+
+#define PIPE_MAX 256  /* commands written before their replies are read */
+
+struct redis_pipe {
+    pthread_mutex_t lock;   /* guards the queue and `stopping` */
+    pthread_cond_t work;
+    redis_call_t *head, *tail;
+    bool stopping;
+    pthread_t thread;
+
+    char host[256];
+    char password[256];
+    int port, db;
+    int connect_timeout_ms, command_timeout_ms;
+    const char *const *scripts;
+    size_t n_scripts;
+    redisContext *conn;     /* the thread's only */
+    long long retry_at;     /* monotonic ms */
+};
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool command_ok(redisContext *c, int argc, const char **argv)
+{
+    redisReply *r = redisCommandArgv(c, argc, argv, NULL);
+    bool ok = r && r->type != REDIS_REPLY_ERROR;
+    if (r)
+        freeReplyObject(r);
+    return ok;
+}
+
+/* Connect, authenticate, select, load the scripts; false (and a pause) on failure. */
+static bool ensure_connected(redis_pipe_t *p)
+{
+    if (p->conn)
+        return true;
+    if (mono_ms() < p->retry_at)
+        return false;
+    struct timeval tv = {p->connect_timeout_ms / 1000, (p->connect_timeout_ms % 1000) * 1000};
+    redisContext *c = redisConnectWithTimeout(p->host, p->port, tv);
+    bool ok = c && !c->err;
+    if (ok) {
+        struct timeval ct = {p->command_timeout_ms / 1000, (p->command_timeout_ms % 1000) * 1000};
+        redisSetTimeout(c, ct);
+        char db[16];
+        snprintf(db, sizeof db, "%d", p->db);
+        const char *auth[] = {"AUTH", p->password};
+        const char *sel[] = {"SELECT", db};
+        ok = (!p->password[0] || command_ok(c, 2, auth)) && (!p->db || command_ok(c, 2, sel));
+        for (size_t i = 0; ok && i < p->n_scripts; i++) {
+            const char *load[] = {"SCRIPT", "LOAD", p->scripts[i]};
+            ok = command_ok(c, 3, load);
+        }
+    }
+    if (!ok) {
+        if (c)
+            redisFree(c);
+        p->retry_at = mono_ms() + 1000;
+        return false;
+    }
+    p->conn = c;
+    return true;
+}
+
+/* Write every call, then read every reply in order. */
+static void run_batch(redis_pipe_t *p, redis_call_t *calls)
+{
+    size_t sent = 0;
+    if (ensure_connected(p)) {
+        for (redis_call_t *c = calls; c; c = c->next) {
+            if (redisAppendCommandArgv(p->conn, c->argc, (const char **)c->argv, c->argvlen) != REDIS_OK)
+                break;
+            sent++;
+        }
+    }
+    size_t i = 0;
+    bool broken = sent == 0 && p->conn;
+    redis_call_t *c = calls;
+    while (c) {
+        redis_call_t *next = c->next; /* done() may free the call */
+        c->reply = NULL;
+        if (i < sent && !broken) {
+            void *reply = NULL;
+            if (redisGetReply(p->conn, &reply) == REDIS_OK)
+                c->reply = reply;
+            else
+                broken = true;
+        }
+        i++;
+        c->done(c);
+        c = next;
+    }
+    if (broken && p->conn) {
+        log_warn(NULL, "redis pipe: connection failed: %s", p->conn->errstr);
+        redisFree(p->conn);
+        p->conn = NULL;
+        p->retry_at = mono_ms() + 1000;
+    }
+}
+
+static void *pipe_main(void *arg)
+{
+    redis_pipe_t *p = arg;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (!p->head && !p->stopping)
+            pthread_cond_wait(&p->work, &p->lock);
+        if (!p->head)
+            break;
+        redis_call_t *first = p->head, *last = first;
+        for (int n = 1; last->next && n < PIPE_MAX; n++)
+            last = last->next;
+        p->head = last->next;
+        if (!p->head)
+            p->tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&p->lock);
+        run_batch(p, first);
+        pthread_mutex_lock(&p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+redis_pipe_t *redis_pipe_start(const char *url, int connect_timeout_ms, int command_timeout_ms,
+                               const char *const *scripts, size_t n_scripts)
+{
+    if (!url || !*url)
+        return NULL;
+    redis_pipe_t *p = xcalloc(1, sizeof *p);
+    if (!redis_url_parse(url, p->host, sizeof p->host, &p->port, p->password, sizeof p->password, &p->db)) {
+        free(p);
+        return NULL;
+    }
+    p->connect_timeout_ms = connect_timeout_ms;
+    p->command_timeout_ms = command_timeout_ms;
+    p->scripts = scripts;
+    p->n_scripts = n_scripts;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->work, NULL);
+    if (pthread_create(&p->thread, NULL, pipe_main, p) != 0) {
+        log_error(NULL, "cannot start the redis pipe thread");
+        pthread_mutex_destroy(&p->lock);
+        pthread_cond_destroy(&p->work);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void redis_pipe_stop(redis_pipe_t *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->stopping = true;
+    pthread_cond_signal(&p->work);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->thread, NULL);
+    if (p->conn)
+        redisFree(p->conn);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->work);
+    free(p);
+}
+
+void redis_pipe_submit(redis_pipe_t *p, redis_call_t *call)
+{
+    call->next = NULL;
+    pthread_mutex_lock(&p->lock);
+    if (p->tail)
+        p->tail->next = call;
+    else
+        p->head = call;
+    p->tail = call;
+    pthread_cond_signal(&p->work);
+    pthread_mutex_unlock(&p->lock);
+}

@@ -1,0 +1,41 @@
+/*
+ * store/redis_pipe.h — one connection to Redis shared by every reader,
+ * pipelined.
+ *
+ * A blocking call per request spends the request's time waiting on the
+ * loopback round trip; Redis itself answers far more commands when they
+ * arrive together. Readers hand a prepared command to redis_pipe_submit()
+ * and suspend; one thread takes every command queued at that moment,
+ * writes them all, reads the replies in order, and completes each call.
+ * The batch grows with the load: a lone command goes out at once.
+ * On a new connection the thread loads the read scripts, so EVALSHA finds
+ * them; a failed connection fails the calls in hand (their reply is NULL)
+ * and the thread retries no more than once a second.
+ */
+#ifndef RANKD_STORE_REDIS_PIPE_H
+#define RANKD_STORE_REDIS_PIPE_H
+
+#include <stddef.h>
+#include <hiredis/hiredis.h>
+
+typedef struct redis_pipe redis_pipe_t;
+
+typedef struct redis_call {
+    int argc;
+    const char *const *argv;      /* borrowed until done() */
+    const size_t *argvlen;
+    redisReply *reply;            /* set before done(): NULL when Redis could not be reached; the caller frees it */
+    void (*done)(struct redis_call *call); /* on the pipe's thread */
+    void *arg;
+    struct redis_call *next;      /* the pipe's */
+} redis_call_t;
+
+/* Start the pipe thread for `url`, loading `scripts[0..n)` on every new connection; NULL without a URL. */
+redis_pipe_t *redis_pipe_start(const char *url, int connect_timeout_ms, int command_timeout_ms,
+                               const char *const *scripts, size_t n_scripts);
+/* Complete what is queued (failing it if Redis is unreachable), stop the thread, free the pipe. */
+void redis_pipe_stop(redis_pipe_t *p);
+/* Queue a call; never blocks on I/O. */
+void redis_pipe_submit(redis_pipe_t *p, redis_call_t *call);
+
+#endif
