@@ -242,7 +242,9 @@ def render(results, outdir):
           "every scenario runs; they measure nothing.")
         w("")
     w(f"{r.get('meta.date', '?')} · {r.get('meta.version', 'rankd ?')} · commit {r.get('meta.commit', '?')} · "
-      f"binary `{r.get('meta.binary', '?')}` · command `{r.get('meta.command', 'bash loadtest/run.sh')}`")
+      f"binary `{r.get('meta.binary', '?')}` · command `{r.get('meta.command', 'bash loadtest/run.sh')}`"
+      + (f" · {int(num(r, 'meta.elapsed_s')) // 60} min {int(num(r, 'meta.elapsed_s')) % 60} s in all"
+         if num(r, 'meta.elapsed_s') is not None else ""))
     w("")
     w(f"- machine: {r.get('meta.cpus', '?')} × {r.get('meta.cpu_model', '?')}, {r.get('meta.mem', '?')}; "
       f"rankd, PostgreSQL {r.get('meta.pg_version', '15')}, Redis {r.get('meta.redis_version', '?')}, nginx and "
@@ -406,12 +408,18 @@ def render(results, outdir):
                f"Redis held the big board (its ready key) {fw or 'never'}"
                + (" s after the flush" if fw else "")
                + (f"; it went cold again {fl} time(s) while the reads went on" if fl and fl != "0" else "")
-               + (f"; loaded for good {ws} s after the flush" if ws else "; it was not loaded for good within 2 minutes")
+               + (f"; loaded for good {ws} s after the flush" if ws else
+                  "; it was not loaded for good within 2 minutes after the reads (a trickle of 2 reads/s went on)")
                + ".")
         rp, rr_ = num(r, "cold.m.reads_postgres"), num(r, "cold.m.reads_redis")
         if rp is not None and rr_ is not None:
             txt += f" Reads answered by PostgreSQL during the run: {rp:,.0f}, by Redis: {rr_:,.0f}."
-        w(txt + " The ready key's changes over time: `raw/cold-ready-key.txt`.")
+        lt = num(r, "cold.lock_ttl_s")
+        if lt is not None and lt > 0:
+            txt += (f" At the end its rebuild lock (`…:b`) was still held, expiring in {lt:.0f} s: every rebuild "
+                    "requested until then returns at once without loading anything.")
+        w(txt + " Ready key and rebuild lock over time (seconds, ready, lock): `raw/cold-ready-key.txt`; "
+          "rankd's log: `raw/rankd-on.log`.")
         w("")
     mkeys = sorted({k.split(".m.", 1)[1] for k in r if ".m." in k})
     if mkeys:

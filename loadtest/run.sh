@@ -37,7 +37,9 @@
 # Options: --duration D (wrk syntax: 15s, 1m), --warmup D (0 = none), --connections C,
 #   --threads T (wrk threads), --players N (big board), --mix-players N, --zipf S,
 #   --server-cpus LIST (0), --client-cpus LIST (1), --bin PATH (a rankd binary; default: a
-#   release build in build-release/, or build/ for --smoke), --keep (keep the temp folder).
+#   release build in build-release/, or build/ for --smoke), --keep (keep the temp folder),
+#   --only LIST (comma-separated scenario names, e.g. --only rank,mhd,cold: run just those;
+#   the setup, seeding and Redis memory figures are always done).
 # rankd's own knobs pass through: RANKD_CACHE_BYTES, RANKD_WORKER_THREADS, RANKD_LOG_LEVEL.
 
 # The EXIT trap and the scenario hooks are called indirectly:
@@ -52,7 +54,7 @@ LT="$RANKD_ROOT/loadtest"
 COMMAND="bash loadtest/run.sh${*:+ $*}"
 
 SMOKE=0 KEEP=0 BIN="" SERVER_CPUS=0 CLIENT_CPUS=1 THREADS=1 CONNECTIONS=32 ZIPF=1.0
-DURATION="" WARMUP="" BIG="" MIX=""
+DURATION="" WARMUP="" BIG="" MIX="" ONLY=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION="$2"; shift 2 ;;
@@ -65,9 +67,10 @@ while [ $# -gt 0 ]; do
     --server-cpus) SERVER_CPUS="$2"; shift 2 ;;
     --client-cpus) CLIENT_CPUS="$2"; shift 2 ;;
     --bin) BIN="$2"; shift 2 ;;
+    --only) ONLY=",$2,"; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -99,6 +102,9 @@ done
 if [ "$(nproc --all)" -lt 2 ]; then
   say "fewer than 2 CPUs: not pinning"; SERVER_CPUS="" CLIENT_CPUS=""
 fi
+# want NAME: NAME is one of the scenarios to run (--only), or every scenario runs
+want() { [ -z "$ONLY" ] || [[ "$ONLY" == *",$1,"* ]]; }
+RUN_T0=$EPOCHREALTIME
 CLIENT=()
 if [ -n "$CLIENT_CPUS" ]; then CLIENT=(taskset -c "$CLIENT_CPUS"); fi
 DUR_S="$(secs "$DURATION")"
@@ -540,12 +546,16 @@ common=(board=big players="$BIG" width=12 key="$WRITE_KEY" zipf="$ZIPF")
 mixargs=(board=mix players="$MIX" width=12 key="$WRITE_KEY" zipf="$ZIPF")
 
 # hot top-10, then nginx serving the very bytes rankd answered
-if probe top10 GET "$ON" "$B/entries?limit=10"; then
+if { want top10 || want nginx; } && probe top10 GET "$ON" "$B/entries?limit=10"; then
   cp "$TMP/probe-top10.json" "$RAW/top10-body.json"
-  scenario top10 rankd "hot top-10" "GET $B/entries?limit=10" "$ON" fixed "${common[@]}" path="$B/entries?limit=10"
-  alive top10
+  if want top10; then
+    scenario top10 rankd "hot top-10" "GET $B/entries?limit=10" "$ON" fixed "${common[@]}" path="$B/entries?limit=10"
+    alive top10
+  fi
   rec nginx.target "nginx"
-  if nginx_up "$TMP/probe-top10.json" "$B/entries"; then
+  if ! want nginx; then
+    :
+  elif nginx_up "$TMP/probe-top10.json" "$B/entries"; then
     rec nginx.probe 200
     scenario nginx ref "nginx, same bytes as top10 ($(wc -c <"$TMP/probe-top10.json") B)" \
       "GET $B/entries?limit=10" "http://127.0.0.1:$NGINX_PORT" fixed path="$B/entries?limit=10"
@@ -555,18 +565,22 @@ if probe top10 GET "$ON" "$B/entries?limit=10"; then
   bg_down "$TMP/nginx.pid" nginx
 fi
 
-if probe top100 GET "$ON" "$B/entries?limit=100"; then
+if want top100 && probe top100 GET "$ON" "$B/entries?limit=100"; then
   scenario top100 rankd "top-100" "GET $B/entries?limit=100" "$ON" fixed "${common[@]}" path="$B/entries?limit=100"
   alive top100
 fi
 
 # random player's rank on the 1M board, then mhd_fixed answering the bytes of one rank read
-if probe rank GET "$ON" "$B/players/$PL"; then
+if { want rank || want mhd; } && probe rank GET "$ON" "$B/players/$PL"; then
   cp "$TMP/probe-rank.json" "$RAW/rank-body.json"
-  scenario rank rankd "rank of a random player, $BIG players" "GET $B/players/{random}" "$ON" rank "${common[@]}"
-  alive rank
+  if want rank; then
+    scenario rank rankd "rank of a random player, $BIG players" "GET $B/players/{random}" "$ON" rank "${common[@]}"
+    alive rank
+  fi
   rec mhd.target "mhd_fixed"
-  if gcc -O2 -Wall -o "$TMP/mhd_fixed" "$LT/mhd_fixed.c" -lmicrohttpd >"$TMP/mhd-build.log" 2>&1 \
+  if ! want mhd; then
+    :
+  elif gcc -O2 -Wall -o "$TMP/mhd_fixed" "$LT/mhd_fixed.c" -lmicrohttpd >"$TMP/mhd-build.log" 2>&1 \
      && bg_up "$TMP/mhd.pid" "$TMP/mhd.log" "$SERVER_CPUS" "$TMP/mhd_fixed" "$MHD_PORT" "$TMP/probe-rank.json" "$WORKERS" \
      && sleep 0.3 && probe mhd GET "http://127.0.0.1:$MHD_PORT" "$B/players/$PL"; then
     scenario mhd ref "mhd_fixed, same bytes as a rank read ($(wc -c <"$TMP/probe-rank.json") B)" \
@@ -577,13 +591,13 @@ if probe rank GET "$ON" "$B/players/$PL"; then
   bg_down "$TMP/mhd.pid" mhd_fixed
 fi
 
-if probe around GET "$ON" "$B/players/$PL/around?before=5&after=5"; then
+if want around && probe around GET "$ON" "$B/players/$PL/around?before=5&after=5"; then
   scenario around rankd "around me (5 above, 5 below)" "GET $B/players/{random}/around?before=5&after=5" \
     "$ON" around "${common[@]}"
   alive around
 fi
 
-if probe pagewalk GET "$ON" "$B/entries?limit=50"; then
+if want pagewalk && probe pagewalk GET "$ON" "$B/entries?limit=50"; then
   if grep -q '"next_cursor":"' "$TMP/probe-pagewalk.json"; then
     cur="$(sed -n 's/.*"next_cursor":"\([^"]*\)".*/\1/p' "$TMP/probe-pagewalk.json")"
     probe pagewalk GET "$ON" "$B/entries?limit=50&cursor=$cur" || true
@@ -617,13 +631,13 @@ redis_bench() {   # redis_bench NAME PIPELINE REQUESTS
   fi
 }
 # about DURATION each at the speeds this machine reaches (bounded by timeout anyway)
-redis_bench redis_zrevrank 1 $(( DUR_S * 40000 ))
-redis_bench redis_zrevrank_p16 16 $(( DUR_S * 120000 ))
+if want redis_zrevrank; then redis_bench redis_zrevrank 1 $(( DUR_S * 40000 )); fi
+if want redis_zrevrank_p16; then redis_bench redis_zrevrank_p16 16 $(( DUR_S * 120000 )); fi
 # A sample of the answers: a member rank, not a miss.
 rec redis.sample_zrevrank "$(rcli ZREVRANK loadtest:bare "$PL")"
 
 # 90/10 mix on the mix board: statements per read, acknowledged writes
-if probe mix GET "$ON" "$M/entries?limit=10"; then
+if want mix && probe mix GET "$ON" "$M/entries?limit=10"; then
   SUBS_BEFORE="$(subs_settled)"
   PRE_HOOK=mix_pre POST_HOOK=mix_post
   scenario mix rankd "90/10 read/write mix, Zipf($ZIPF) players of $MIX" "90 % GET (top-10, rank, around, top-100) / 10 % POST scores" \
@@ -632,7 +646,7 @@ if probe mix GET "$ON" "$M/entries?limit=10"; then
 fi
 
 # writes only
-if probe writes POST "$ON" "$M/scores" "{\"player_id\":\"$(printf 'p%012d' 1)\",\"score\":1}"; then
+if want writes && probe writes POST "$ON" "$M/scores" "{\"player_id\":\"$(printf 'p%012d' 1)\",\"score\":1}"; then
   SUBS_BEFORE="$(subs_settled)"
   POST_HOOK=subs_check
   scenario writes rankd "writes only, random players of $MIX" "POST $M/scores {random player, score}" \
@@ -641,11 +655,14 @@ if probe writes POST "$ON" "$M/scores" "{\"player_id\":\"$(printf 'p%012d' 1)\",
 fi
 
 # cold start: empty Redis, then reads at once. A poller writes down every change of the big
-# board's ready key in Redis ("SECONDS 0|1" lines) while the reads run and after.
+# board's ready key (1 loaded, 0 cold) and of its rebuild lock (1 held, 0 free) in Redis as
+# "SECONDS READY LOCK" lines, while the reads run and after.
+LOCK_KEY="rankd:{g$BIG_GEN}:0:b"
 cold_trace() {
   local t0=$EPOCHREALTIME last="" st i
   for ((i = 0; i < (DUR_S + 150) * 10; i++)); do
-    st="$(rcli EXISTS "$READY_KEY" 2>/dev/null || echo x)"
+    st="$(printf 'EXISTS %s\nEXISTS %s\n' "$READY_KEY" "$LOCK_KEY" | rcli 2>/dev/null | tr '\n' ' ')"
+    st="${st% }"
     if [ "$st" != "$last" ]; then
       awk -v a="$t0" -v b="$EPOCHREALTIME" -v s="$st" 'BEGIN { printf "%.1f %s\n", b - a, s }' >>"$TMP/cold-trace"
       last="$st"
@@ -653,7 +670,7 @@ cold_trace() {
     sleep 0.1
   done
 }
-if probe cold GET "$ON" "$B/players/$PL"; then
+if want cold && probe cold GET "$ON" "$B/players/$PL"; then
   rcli FLUSHALL >/dev/null
   : >"$TMP/cold-trace"
   cold_trace &
@@ -662,10 +679,14 @@ if probe cold GET "$ON" "$B/players/$PL"; then
   scenario cold rankd "cold start: FLUSHALL, then random rank reads, $BIG players" \
     "GET $B/players/{random} after FLUSHALL" "$ON" rank "${common[@]}"
   alive cold
-  # no more reads: wait (at most 2 minutes) until the board stays loaded for 3 s
+  # Traffic does not stop in real life: a trickle of reads (2 per second, each a rebuild
+  # request while the board is cold) until the board stays loaded for 3 s, at most 2 minutes.
   for ((i = 0; i < 40; i++)); do
     before="$(wc -l <"$TMP/cold-trace")"
-    sleep 3
+    for _ in 1 2 3 4 5 6; do
+      curl -s -o /dev/null --max-time 5 "$ON$B/players/$PL" || true
+      sleep 0.5
+    done
     if [ "$(tail -n1 "$TMP/cold-trace" | cut -d' ' -f2)" = 1 ] && [ "$(wc -l <"$TMP/cold-trace")" = "$before" ]; then
       break
     fi
@@ -675,28 +696,31 @@ if probe cold GET "$ON" "$B/players/$PL"; then
   POLL_PID=""
   cp "$TMP/cold-trace" "$RAW/cold-ready-key.txt"
   rec cold.first_warm_s "$(awk '$2 == 1 { print $1; exit }' "$TMP/cold-trace")"
+  rec cold.lock_ttl_s "$(rcli TTL "$LOCK_KEY")"
   rec cold.flips "$(awk 'p == 1 && $2 == 0 { n++ } { p = $2 } END { print n + 0 }' "$TMP/cold-trace")"
   if [ "$(tail -n1 "$TMP/cold-trace" | cut -d' ' -f2)" = 1 ]; then
     rec cold.warm_s "$(tail -n1 "$TMP/cold-trace" | cut -d' ' -f1)"
   else
-    rec "note.cold" "after the cold-start scenario Redis did not hold the big board again within 2 minutes"
+    rec "note.cold" "cold start: Redis did not hold the big board again within 2 minutes after the scenario, with 2 reads/s going on (raw/cold-ready-key.txt, raw/rankd-on.log)"
   fi
 fi
 rec rss.end_kb "$(rss_kb "$TMP/on.pid")"
 rankd_down "$TMP/on.pid"
 
 # rankd with every cache off: PostgreSQL only
-if start_rankd off "$OFF_PORT" RANKD_REDIS_URL= RANKD_CACHE_BYTES=0; then
+if ! { want off_top10 || want off_rank || want off_mix; }; then
+  :
+elif start_rankd off "$OFF_PORT" RANKD_REDIS_URL= RANKD_CACHE_BYTES=0; then
   CUR_PIDFILE="$TMP/off.pid"
-  if probe off_top10 GET "$OFF" "$B/entries?limit=10"; then
+  if want off_top10 && probe off_top10 GET "$OFF" "$B/entries?limit=10"; then
     scenario off_top10 off "hot top-10, caches off" "GET $B/entries?limit=10" "$OFF" fixed "${common[@]}" path="$B/entries?limit=10"
     alive off_top10
   fi
-  if probe off_rank GET "$OFF" "$B/players/$PL"; then
+  if want off_rank && probe off_rank GET "$OFF" "$B/players/$PL"; then
     scenario off_rank off "rank of a random player, caches off, $BIG players" "GET $B/players/{random}" "$OFF" rank "${common[@]}"
     alive off_rank
   fi
-  if probe off_mix GET "$OFF" "$M/entries?limit=10"; then
+  if want off_mix && probe off_mix GET "$OFF" "$M/entries?limit=10"; then
     SUBS_BEFORE="$(subs_settled)"
     PRE_HOOK=mix_pre POST_HOOK=mix_post
     scenario off_mix off "90/10 mix, caches off" "as mix" "$OFF" mix "${mixargs[@]}"
@@ -730,12 +754,19 @@ pg_bench() {   # pg_bench NAME SCRIPT CLIENTS ROWS_PER_TX LABEL
 }
 "$PYTHON" "$LT/report.py" upsert-script 1000 >"$TMP/pg_upsert1000.sql"
 cp "$TMP/pg_upsert1000.sql" "$RAW/pg_upsert1000.sql"
-pg_bench pg_upsert1 "$LT/pg_upsert1.sql" "$CONNECTIONS" 1 "single-row upsert, one transaction each"
-pg_bench pg_upsert1000 "$TMP/pg_upsert1000.sql" 4 1000 "1,000-row upsert statements"
+if want pg_upsert1; then
+  pg_bench pg_upsert1 "$LT/pg_upsert1.sql" "$CONNECTIONS" 1 "single-row upsert, one transaction each"
+fi
+if want pg_upsert1000; then
+  pg_bench pg_upsert1000 "$TMP/pg_upsert1000.sql" 4 1000 "1,000-row upsert statements"
+fi
 rec meta.pgbench_note "pgbench on CPU ${CLIENT_CPUS:-any} against the same cluster (synchronous_commit on): \`loadtest/pg_upsert1.sql\` upserts one row of \`standings\` per transaction from $CONNECTIONS clients (as many as wrk's connections); \`raw/pg_upsert1000.sql\` (written by report.py) upserts 1,000 client-sent rows per statement from 4 clients, each on its own ids. Both write board generation -1, which no board uses. rankd's writer also appends to \`submissions\`, counts in \`window_counts\` and takes locks in the same transaction, so the 1,000-row figure is an upper bound for it."
 
 # --- report ------------------------------------------------------------------------------------
 
+cp "$TMP/on.log" "$RAW/rankd-on.log" 2>/dev/null || true
+cp "$TMP/off.log" "$RAW/rankd-off.log" 2>/dev/null || true
+rec meta.elapsed_s "$(awk -v a="$RUN_T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }')"
 rc=0
 if [ "${#BLOCKED[@]}" -gt 0 ]; then rec "note.blocked" "blocked by rankd: ${BLOCKED[*]}"; rc=1; fi
 if [ "${#FAILED[@]}" -gt 0 ]; then rec "note.failed" "did not run: ${FAILED[*]}"; rc=1; fi

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "api/app.h"
 #include "config/config.h"
@@ -148,14 +149,18 @@ static int serve(rankd_config_t *cfg)
         int sig = 0;
         sigwait(&sigs, &sig);
         log_info(NULL, "signal %d: draining in-flight requests", sig);
-        /* Answer what is in flight; then the writer commits whatever is still queued and
-         * resumes those connections, which are answered before the daemon stops. */
+        /* Answer what is in flight, writer and Redis pipe still running; then refuse new
+         * writes (503) and wait again. The daemon stops only when no connection is
+         * suspended: libmicrohttpd cannot stop with one. */
         http_server_drain(srv, 10000);
-        writer_free(app.writer);
-        app.writer = NULL;
-        int left = http_server_drain(srv, 2000);
-        if (left > 0)
-            log_warn(NULL, "stopping with %d requests still in flight", left);
+        writer_close(app.writer);
+        int left = http_server_drain(srv, 10000);
+        if (left > 0) {
+            /* Their work may still complete and touch freed state: leave at once.
+             * Nothing acknowledged is lost; those clients see the connection close. */
+            log_error(NULL, "exiting with %d requests still in flight", left);
+            _exit(1);
+        }
         http_server_stop(srv);
         log_info(NULL, "stopped");
     }

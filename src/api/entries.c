@@ -66,7 +66,7 @@ static q_status_t read_pg(PGconn *c, const board_t *b, const read_t *r, entries_
 static int run_read(app_t *app, http_req_t *req, const board_t *b, const read_t *r, entries_t *out)
 {
     entries_init(out);
-    if (!req->strong && app->redis) {
+    if (!req->strong && redis_trusted(app->redis)) {
         redisContext *rc = redis_acquire(app->redis);
         if (rc) {
             rb_status_t st = read_redis(rc, b, r, out);
@@ -165,15 +165,29 @@ static bool cache_lookup(app_t *app, http_req_t *req, cached_read_t *cr, route_i
 }
 
 /* Keep the answer just rendered into req->out (status 200) for the entries it shows. */
-static void cache_store(app_t *app, http_req_t *req, cached_read_t *cr, const board_t *b, int64_t day,
+static void cache_store(app_t *app, http_req_t *req, cached_read_t *cr, const board_t *b, const read_t *r,
                         const entries_t *e)
 {
     if (cr->claimed) {
+        int64_t day = r->day;
         l1_scope_t scope = {.gen = b->gen, .day = day, .total = e->total, .has_span = e->n > 0};
         if (e->n > 0) {
             const entry_t *f = &e->items[0], *l = &e->items[e->n - 1];
             order_pos_set(&scope.first, f->sort_key, f->achieved_ms, f->player, f->player_len);
             order_pos_set(&scope.last, l->sort_key, l->achieved_ms, l->player, l->player_len);
+        }
+        if (r->kind == READ_CURSOR) {
+            /* A cursor page shows what follows (or precedes) the cursor: a standing moving
+             * into the gap between the cursor and the page changes it too. */
+            if (!scope.has_span) {
+                order_pos_set(&scope.first, INT64_MIN, INT64_MIN, "", 0);
+                order_pos_set(&scope.last, INT64_MAX, INT64_MAX, "", 0);
+            }
+            if (r->backward)
+                scope.last = *r->pos;
+            else
+                scope.first = *r->pos;
+            scope.has_span = true;
         }
         req->cached = l1_insert(app->l1, cr->key.data, cr->key.len, &scope, cr->epoch, req->out.data, req->out.len, 0);
         buf_reset(&req->out);
@@ -295,7 +309,7 @@ static int read_answer(read_op_t *op, http_req_t *req, entries_t *e, int failed)
     if (!failed) {
         rc = op->render(op, req, e);
         if (rc == 200)
-            cache_store(op->app, req, &op->cr, &op->board, op->read.day, e);
+            cache_store(op->app, req, &op->cr, &op->board, &op->read, e);
     }
     if (rc != 200)
         cache_drop(op->app, &op->cr);
@@ -373,6 +387,39 @@ static void prepare_redis(read_op_t *op)
     }
 }
 
+/* Another request is computing this answer: park until it settles (see l1_wait). */
+static void wait_start(http_pending_t *p, void (*wake)(void *), void *wake_arg)
+{
+    read_op_t *op = (read_op_t *)p;
+    if (!l1_wait(op->app->l1, op->cr.key.data, op->cr.key.len, wake, wake_arg))
+        wake(wake_arg);
+}
+
+/* Woken: the answer is most likely cached now; if not, compute it here. */
+static int wait_finish(http_pending_t *p, http_req_t *req)
+{
+    read_op_t *op = (read_op_t *)p;
+    char *key = xstrndup(op->cr.key.data, op->cr.key.len);
+    buf_free(&op->cr.key);
+    buf_init(&op->cr.key);
+    bool claimed = false;
+    l1_entry_t *e = l1_get(op->app->l1, key, strlen(key), &claimed);
+    if (e) {
+        free(key);
+        req->cached = e;
+        req->cacheable = true;
+        return http_ok(req, 200);
+    }
+    op->cr.claimed = claimed;
+    buf_puts(&op->cr.key, key);
+    free(key);
+    if (claimed)
+        op->cr.epoch = l1_window_epoch(op->app->l1, op->board.gen, op->read.day);
+    entries_t out;
+    int failed = run_read(op->app, req, &op->board, &op->read, &out);
+    return read_answer(op, req, &out, failed);
+}
+
 /*
  * Answer `op` from the cache, or start its read: through the Redis pipe
  * (the answer comes later: req->pending), or at once. Takes `op` over.
@@ -383,7 +430,14 @@ static int read_begin(app_t *app, http_req_t *req, read_op_t *op, route_id_t rou
         read_op_free(op);
         return 200;
     }
-    if (app->pipe && !req->strong && !req->inline_only) {
+    if (app->l1 && !req->strong && !op->cr.claimed && !req->inline_only) {
+        op->base.start = wait_start;
+        op->base.finish = wait_finish;
+        op->base.release = read_release;
+        req->pending = &op->base;
+        return 0;
+    }
+    if (app->pipe && !req->strong && !req->inline_only && redis_trusted(app->redis)) {
         prepare_redis(op);
         op->base.start = read_start;
         op->base.finish = read_finish;
@@ -533,10 +587,8 @@ static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
     int64_t *days = NULL, *versions = NULL;
     size_t n = 0;
     q_status_t st = q_player_delete(c, b.gen, rt->player, &days, &versions, &n);
-    pg_pool_release(app->primary, c, st == Q_UNAVAILABLE);
     if (st == Q_OK) {
-        for (size_t i = 0; i < n; i++)
-            l1_invalidate(app->l1, b.gen, days[i], NULL, NULL, true);
+        /* Redis first, then the caches, then tell the other instances again (as the writer does). */
         redisContext *r = redis_acquire(app->redis);
         for (size_t i = 0; r && i < n; i++) {
             rb_change_t ch = {.player = rt->player, .version = versions[i], .removed = true};
@@ -548,12 +600,20 @@ static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
         }
         if (r)
             redis_release(app->redis, r, false);
+        for (size_t i = 0; i < n; i++) {
+            l1_invalidate(app->l1, b.gen, days[i], NULL, NULL, true);
+            char note[64];
+            snprintf(note, sizeof note, "P %" PRId64 " %" PRId64, b.gen, days[i]);
+            const char *np[] = {note};
+            PQclear(PQexecParams(c, "SELECT pg_notify('rankd_l1', $1)", 1, NULL, np, NULL, NULL, 0));
+        }
         rc = http_ok(req, 204);
     } else if (st == Q_NOT_FOUND) {
         rc = http_not_found(req, "player_id", "player");
     } else {
         rc = st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
     }
+    pg_pool_release(app->primary, c, st == Q_UNAVAILABLE || PQstatus(c) != CONNECTION_OK);
     free(days);
     free(versions);
     board_clear(&b);

@@ -13,7 +13,6 @@
 #define SHARDS 16
 #define BUCKETS 4096      /* hash chains per shard */
 #define WINDOW_BUCKETS 1024
-#define CLAIM_WAIT_MS 200 /* how long a miss waits for another thread computing the same key */
 
 struct l1_entry {
     atomic_int refs;
@@ -33,16 +32,22 @@ struct l1_entry {
     l1_entry_t *lru_prev, *lru_next;
 };
 
+typedef struct waiter {
+    void (*wake)(void *arg);
+    void *arg;
+    struct waiter *next;
+} waiter_t;
+
 typedef struct claim {
     uint64_t hash;
     char *key;
     size_t key_len;
+    waiter_t *waiters;         /* requests parked until the claim is settled */
     struct claim *next;
 } claim_t;
 
 typedef struct {
     pthread_mutex_t lock;
-    pthread_cond_t settled;    /* a claim was resolved */
     l1_entry_t *buckets[BUCKETS];
     l1_entry_t lru;            /* sentinel: lru.lru_next is the most recent */
     size_t bytes;
@@ -89,7 +94,6 @@ l1_t *l1_new(size_t max_bytes, int ttl_ms)
     l1_t *c = xcalloc(1, sizeof *c);
     for (int i = 0; i < SHARDS; i++) {
         pthread_mutex_init(&c->shards[i].lock, NULL);
-        pthread_cond_init(&c->shards[i].settled, NULL);
         c->shards[i].lru.lru_next = c->shards[i].lru.lru_prev = &c->shards[i].lru;
     }
     pthread_mutex_init(&c->wlock, NULL);
@@ -160,16 +164,29 @@ static claim_t **find_claim(shard_t *s, uint64_t h, const char *key, size_t n)
     return pp;
 }
 
-static void drop_claim(shard_t *s, uint64_t h, const char *key, size_t n)
+/* Remove a claim (shard lock held); returns its waiters, to be woken once the locks are released. */
+static waiter_t *drop_claim(shard_t *s, uint64_t h, const char *key, size_t n)
 {
     claim_t **pp = find_claim(s, h, key, n);
+    waiter_t *w = NULL;
     if (*pp) {
         claim_t *cl = *pp;
         *pp = cl->next;
+        w = cl->waiters;
         free(cl->key);
         free(cl);
     }
-    pthread_cond_broadcast(&s->settled);
+    return w;
+}
+
+static void wake_all(waiter_t *w)
+{
+    while (w) {
+        waiter_t *next = w->next;
+        w->wake(w->arg);
+        free(w);
+        w = next;
+    }
 }
 
 l1_entry_t *l1_get(l1_t *c, const char *key, size_t n, bool *claimed)
@@ -178,48 +195,49 @@ l1_entry_t *l1_get(l1_t *c, const char *key, size_t n, bool *claimed)
     uint64_t h = hash_key(key, n);
     shard_t *s = &c->shards[h % SHARDS];
     int64_t now = mono_ms();
-    bool waited = false;
     pthread_mutex_lock(&s->lock);
-    for (;;) {
-        l1_entry_t *e = s->buckets[h % BUCKETS];
-        while (e && !(e->hash == h && e->key_len == n && memcmp(e->key, key, n) == 0))
-            e = e->hnext;
-        if (e && e->expires_ms > now) {
-            l1_hold(e);
-            lru_unlink(e);
-            lru_push_front(s, e);
-            pthread_mutex_unlock(&s->lock);
-            atomic_fetch_add(&c->hits, 1);
-            return e;
-        }
-        if (e)
-            shard_remove(s, e); /* expired */
-        if (!*find_claim(s, h, key, n)) {
-            claim_t *cl = xcalloc(1, sizeof *cl);
-            cl->hash = h;
-            cl->key = xstrndup(key, n);
-            cl->key_len = n;
-            cl->next = s->claims;
-            s->claims = cl;
-            *claimed = true;
-            break;
-        }
-        if (waited)
-            break; /* still being computed elsewhere: compute without caching */
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += CLAIM_WAIT_MS * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
-        while (*find_claim(s, h, key, n))
-            if (pthread_cond_timedwait(&s->settled, &s->lock, &until) != 0)
-                break;
-        waited = true;
-        now = mono_ms();
+    l1_entry_t *e = s->buckets[h % BUCKETS];
+    while (e && !(e->hash == h && e->key_len == n && memcmp(e->key, key, n) == 0))
+        e = e->hnext;
+    if (e && e->expires_ms > now) {
+        l1_hold(e);
+        lru_unlink(e);
+        lru_push_front(s, e);
+        pthread_mutex_unlock(&s->lock);
+        atomic_fetch_add(&c->hits, 1);
+        return e;
+    }
+    if (e)
+        shard_remove(s, e); /* expired */
+    if (!*find_claim(s, h, key, n)) {
+        claim_t *cl = xcalloc(1, sizeof *cl);
+        cl->hash = h;
+        cl->key = xstrndup(key, n);
+        cl->key_len = n;
+        cl->next = s->claims;
+        s->claims = cl;
+        *claimed = true;
     }
     pthread_mutex_unlock(&s->lock);
     atomic_fetch_add(&c->misses, 1);
     return NULL;
+}
+
+bool l1_wait(l1_t *c, const char *key, size_t n, void (*wake)(void *arg), void *arg)
+{
+    uint64_t h = hash_key(key, n);
+    shard_t *s = &c->shards[h % SHARDS];
+    pthread_mutex_lock(&s->lock);
+    claim_t *cl = *find_claim(s, h, key, n);
+    if (cl) {
+        waiter_t *w = xcalloc(1, sizeof *w);
+        w->wake = wake;
+        w->arg = arg;
+        w->next = cl->waiters;
+        cl->waiters = w;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return cl != NULL;
 }
 
 void l1_abandon(l1_t *c, const char *key, size_t n)
@@ -227,8 +245,9 @@ void l1_abandon(l1_t *c, const char *key, size_t n)
     uint64_t h = hash_key(key, n);
     shard_t *s = &c->shards[h % SHARDS];
     pthread_mutex_lock(&s->lock);
-    drop_claim(s, h, key, n);
+    waiter_t *w = drop_claim(s, h, key, n);
     pthread_mutex_unlock(&s->lock);
+    wake_all(w);
 }
 
 /* ---------------------------------------------------------------- windows */
@@ -407,9 +426,10 @@ l1_entry_t *l1_insert(l1_t *c, const char *key, size_t n, const l1_scope_t *scop
             atomic_fetch_add(&c->evictions, 1);
         }
     }
-    drop_claim(s, h, key, n);
+    waiter_t *waiters = drop_claim(s, h, key, n);
     pthread_mutex_unlock(&s->lock);
     pthread_mutex_unlock(&c->wlock);
+    wake_all(waiters);
     if (fresh)
         atomic_fetch_add(&c->inserts, 1);
     return e;
@@ -466,11 +486,11 @@ void l1_free(l1_t *c)
         while (s->claims) {
             claim_t *cl = s->claims;
             s->claims = cl->next;
+            wake_all(cl->waiters);
             free(cl->key);
             free(cl);
         }
         pthread_mutex_destroy(&s->lock);
-        pthread_cond_destroy(&s->settled);
     }
     pthread_mutex_destroy(&c->wlock);
     free(c);

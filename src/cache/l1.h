@@ -17,8 +17,8 @@
  * Locking: 16 shards, each a mutex over its hash chains and LRU list, held
  * for pointer work only; a separate mutex over the per-window lists. The
  * only nesting is window lock, then shard lock. Misses on one key are
- * computed once: the first thread claims the key and the others wait for
- * it, briefly (single flight).
+ * computed once: the first request claims the key; the others park (their
+ * connections suspended, no thread blocked) and are woken when it settles.
  */
 #ifndef RANKD_CACHE_L1_H
 #define RANKD_CACHE_L1_H
@@ -59,11 +59,20 @@ l1_t *l1_new(size_t max_bytes, int ttl_ms);
 void l1_free(l1_t *c);
 
 /*
- * Look `key` up. On a hit returns a held entry (release with l1_release()).
- * On a miss returns NULL and sets *claimed: true means this caller must
- * compute the response and then call l1_insert() or l1_abandon() for the key.
+ * Look `key` up; never blocks on anything but the shard's lock. On a hit
+ * returns a held entry (release with l1_release()). On a miss returns NULL
+ * and sets *claimed: true means this caller must compute the response and
+ * then call l1_insert() or l1_abandon() for the key; false means another
+ * request is computing it right now (see l1_wait()).
  */
 l1_entry_t *l1_get(l1_t *c, const char *key, size_t key_len, bool *claimed);
+
+/*
+ * Park until the request computing `key` settles it: wake(arg) is called
+ * (from the settling thread) once it inserts or abandons. Returns false,
+ * without parking, when the key is no longer claimed: look it up again now.
+ */
+bool l1_wait(l1_t *c, const char *key, size_t key_len, void (*wake)(void *arg), void *arg);
 
 /* The window's current epoch, to be read before the store read behind a response. */
 uint64_t l1_window_epoch(l1_t *c, int64_t gen, int64_t day);

@@ -128,7 +128,8 @@ void pg_pool_release(pg_pool_t *p, PGconn *c, bool discard)
 {
     if (!c)
         return;
-    bool broken = discard || PQstatus(c) != CONNECTION_OK || PQtransactionStatus(c) != PQTRANS_IDLE;
+    bool broken = discard || PQstatus(c) != CONNECTION_OK || PQtransactionStatus(c) != PQTRANS_IDLE ||
+                  PQpipelineStatus(c) != PQ_PIPELINE_OFF;
     if (broken)
         PQfinish(c);
     pthread_mutex_lock(&p->lock);

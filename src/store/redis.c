@@ -194,15 +194,33 @@ void redis_release(redis_pool_t *p, redisContext *c, bool failed)
     pthread_mutex_unlock(&p->lock);
 }
 
-bool redis_take_recovered(redis_pool_t *p)
+bool redis_recovering(redis_pool_t *p)
 {
     if (!p)
         return false;
     pthread_mutex_lock(&p->lock);
     bool r = p->recovered;
-    p->recovered = false;
     pthread_mutex_unlock(&p->lock);
     return r;
+}
+
+void redis_mark_trusted(redis_pool_t *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->recovered = false;
+    pthread_mutex_unlock(&p->lock);
+}
+
+bool redis_trusted(redis_pool_t *p)
+{
+    if (!p)
+        return false;
+    pthread_mutex_lock(&p->lock);
+    bool t = !p->down && !p->recovered;
+    pthread_mutex_unlock(&p->lock);
+    return t;
 }
 
 const char *redis_state(redis_pool_t *p)

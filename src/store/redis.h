@@ -4,8 +4,8 @@
  * A small pool of hiredis contexts with connect and command timeouts. After
  * a failure the pool stays "down" for a second before trying again, so a
  * dead Redis costs requests nothing but a flag check. When Redis answers
- * again after being down, redis_take_recovered() reports it once: what
- * Redis held may be gone or stale, and the caller marks its keys cold.
+ * again after being down, what it holds may be gone or stale: see
+ * redis_trusted() below.
  */
 #ifndef RANKD_STORE_REDIS_H
 #define RANKD_STORE_REDIS_H
@@ -33,8 +33,16 @@ redisContext *redis_acquire(redis_pool_t *pool);
 /* Give it back; `failed` closes it and marks Redis down for a moment. */
 void redis_release(redis_pool_t *pool, redisContext *c, bool failed);
 
-/* True once after Redis became reachable again following an outage. */
-bool redis_take_recovered(redis_pool_t *pool);
+/*
+ * After an outage (a failed connect or command, even a single timeout) the
+ * pool is down, and writes made meanwhile are missing from Redis. When Redis
+ * answers again the pool is "recovering" until redis_mark_trusted(): the
+ * rebuilder marks every window cold first. Readers use Redis only while
+ * redis_trusted().
+ */
+bool redis_recovering(redis_pool_t *pool);
+void redis_mark_trusted(redis_pool_t *pool);
+bool redis_trusted(redis_pool_t *pool);
 /* "ok" or "down" for /readyz; NULL pool → "disabled". */
 const char *redis_state(redis_pool_t *pool);
 

@@ -65,7 +65,7 @@ static redis_script_t script_around = {LUA_EMIT
                                        ""};
 
 /* ARGV[1] = 'r' to return ranks; then groups of player, prefix ('' = removal), version, metadata.
- * Returns {ready, total, rank0 or -1 per change}. */
+ * Version 0 asks for the rank only and never writes. Returns {ready, total, rank0 or -1 per change}. */
 static redis_script_t script_apply = {
     "local z, p = KEYS[1], KEYS[2]\n"
     "for i = 2, #ARGV, 4 do\n"
@@ -76,6 +76,7 @@ static redis_script_t script_apply = {
     "    if string.sub(cur, 2, 21) >= ver then newer = false\n"
     "    elseif string.sub(cur, 1, 1) == 'S' then redis.call('ZREM', z, string.sub(cur, 22, 37) .. pl) end\n"
     "  end\n"
+    "  if newer and ver == '00000000000000000000' then newer = false end\n"
     "  if newer then\n"
     "    if pre == '' then redis.call('HSET', p, pl, 'D' .. ver)\n"
     "    else redis.call('HSET', p, pl, 'S' .. ver .. pre .. md); redis.call('ZADD', z, 0, pre .. pl) end\n"

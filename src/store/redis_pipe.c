@@ -93,20 +93,29 @@ static void run_batch(redis_pipe_t *p, redis_call_t *calls)
     }
     size_t i = 0;
     bool broken = sent == 0 && p->conn;
+    bool reload = false;
     redis_call_t *c = calls;
     while (c) {
         redis_call_t *next = c->next; /* done() may free the call */
         c->reply = NULL;
         if (i < sent && !broken) {
             void *reply = NULL;
-            if (redisGetReply(p->conn, &reply) == REDIS_OK)
+            if (redisGetReply(p->conn, &reply) == REDIS_OK) {
                 c->reply = reply;
-            else
+                const redisReply *r = reply;
+                if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
+                    reload = true; /* SCRIPT FLUSH: reconnect, which loads them again */
+            } else {
                 broken = true;
+            }
         }
         i++;
         c->done(c);
         c = next;
+    }
+    if (reload && !broken && p->conn) {
+        redisFree(p->conn);
+        p->conn = NULL;
     }
     if (broken && p->conn) {
         log_warn(NULL, "redis pipe: connection failed: %s", p->conn->errstr);

@@ -61,6 +61,23 @@ static void run_job(rebuilder_t *r, job_t *job)
     pg_pool_release(r->primary, pg, pg_failed);
 }
 
+/* Probe Redis; after an outage, mark every window cold before readers trust it again. */
+static void watch_outage(rebuilder_t *r)
+{
+    redisContext *rc = redis_acquire(r->redis); /* a reconnect after an outage sets "recovering" */
+    if (!rc)
+        return;
+    rb_status_t st = RB_OK;
+    if (redis_recovering(r->redis)) {
+        st = rb_forget_all_ready(rc);
+        if (st == RB_OK) {
+            redis_mark_trusted(r->redis);
+            log_info(NULL, "redis came back: every window marked cold, to be reloaded from postgres");
+        }
+    }
+    redis_release(r->redis, rc, st != RB_OK);
+}
+
 static void *rebuilder_main(void *arg)
 {
     rebuilder_t *r = arg;
@@ -71,23 +88,18 @@ static void *rebuilder_main(void *arg)
             clock_gettime(CLOCK_REALTIME, &until);
             until.tv_sec += 1;
             pthread_cond_timedwait(&r->wake, &r->lock, &until);
-            pthread_mutex_unlock(&r->lock);
-            if (redis_take_recovered(r->redis)) {
-                redisContext *rc = redis_acquire(r->redis);
-                if (rc) {
-                    rb_status_t st = rb_forget_all_ready(rc);
-                    redis_release(r->redis, rc, st != RB_OK);
-                    log_info(NULL, "redis came back: every window marked cold");
-                }
-            }
-            pthread_mutex_lock(&r->lock);
-            continue;
         }
+        pthread_mutex_unlock(&r->lock);
+        watch_outage(r);
+        pthread_mutex_lock(&r->lock);
+        if (r->stopping || r->n_queued == 0)
+            continue;
         job_t job = r->queue[0];
         memmove(r->queue, r->queue + 1, (r->n_queued - 1) * sizeof *r->queue);
         r->n_queued--;
         pthread_mutex_unlock(&r->lock);
-        run_job(r, &job);
+        if (redis_trusted(r->redis))
+            run_job(r, &job);
         board_clear(&job.board);
         pthread_mutex_lock(&r->lock);
     }

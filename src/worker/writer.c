@@ -33,10 +33,12 @@ struct writer {
     pthread_cond_t work;
     write_job_t *head, *tail;
     bool stopping;
+    bool closed;               /* shutting down: new jobs are answered 503 at once */
     pthread_t thread;
 };
 
 static void *writer_main(void *arg);
+static void item_error(write_item_t *it, int status, const char *code, const char *field, const char *message);
 
 writer_t *writer_new(pg_pool_t *primary, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1)
 {
@@ -68,10 +70,25 @@ void writer_free(writer_t *w)
     free(w);
 }
 
+void writer_close(writer_t *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->closed = true;
+    pthread_mutex_unlock(&w->lock);
+}
+
 void writer_enqueue(writer_t *w, write_job_t *job)
 {
     job->next = NULL;
     pthread_mutex_lock(&w->lock);
+    if (w->closed) {
+        pthread_mutex_unlock(&w->lock);
+        for (size_t i = 0; i < job->n; i++)
+            if (job->items[i].status == 0)
+                item_error(&job->items[i], 503, "unavailable", NULL, "the server is shutting down");
+        job->done(job);
+        return;
+    }
     if (w->tail)
         w->tail->next = job;
     else

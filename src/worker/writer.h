@@ -80,7 +80,10 @@ writer_t *writer_new(pg_pool_t *primary, redis_pool_t *redis, rebuilder_t *rebui
 /* Commit what is queued, stop the thread, free the writer. */
 void writer_free(writer_t *w);
 
-/* Queue a job; its done() will be called from the writer thread. Never blocks on I/O. */
+/* From now on answer new jobs 503 at once (shutdown); queued ones are still committed. */
+void writer_close(writer_t *w);
+
+/* Queue a job; its done() is called from the writer thread (or at once, 503, once closed). Never blocks on I/O. */
 void writer_enqueue(writer_t *w, write_job_t *job);
 
 /* Apply `n` submissions in one transaction (the writer thread's step; also usable directly). */

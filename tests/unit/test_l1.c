@@ -145,7 +145,12 @@ static void test_insert_after_a_write_began_is_not_kept(void **state)
     l1_free(c);
 }
 
-static void test_second_miss_waits_then_computes_uncached(void **state)
+static void wake_count(void *arg)
+{
+    (*(int *)arg)++;
+}
+
+static void test_second_miss_parks_until_the_first_settles(void **state)
 {
     (void)state;
     l1_t *c = l1_new(1 << 20, 10000);
@@ -153,12 +158,23 @@ static void test_second_miss_waits_then_computes_uncached(void **state)
     assert_null(l1_get(c, "k", 1, &claimed));
     assert_true(claimed);
     bool second;
-    assert_null(l1_get(c, "k", 1, &second)); /* waits for the claim, which is never settled */
+    assert_null(l1_get(c, "k", 1, &second)); /* never blocks: someone else computes it */
     assert_false(second);
-    l1_abandon(c, "k", 1);
-    assert_null(l1_get(c, "k", 1, &second));
-    assert_true(second);
-    l1_abandon(c, "k", 1);
+    int woken = 0;
+    assert_true(l1_wait(c, "k", 1, wake_count, &woken));
+    assert_true(l1_wait(c, "k", 1, wake_count, &woken));
+    assert_int_equal(woken, 0);
+    l1_scope_t sc = {.gen = GEN, .day = DAY, .total = 1, .has_span = false};
+    l1_entry_t *e = l1_insert(c, "k", 1, &sc, l1_window_epoch(c, GEN, DAY), "{}", 2, 0);
+    l1_release(e);
+    assert_int_equal(woken, 2);
+    assert_true(present(c, "k")); /* the parked requests now hit */
+    assert_false(l1_wait(c, "k", 1, wake_count, &woken)); /* nothing to wait for */
+
+    assert_null(l1_get(c, "j", 1, &claimed));
+    assert_true(l1_wait(c, "j", 1, wake_count, &woken));
+    l1_abandon(c, "j", 1);
+    assert_int_equal(woken, 3);
     l1_free(c);
 }
 
@@ -210,7 +226,7 @@ int main(void)
         cmocka_unit_test(test_write_crossing_or_inside_drops_page),
         cmocka_unit_test(test_total_change_drops_every_page_of_the_window_only),
         cmocka_unit_test(test_insert_after_a_write_began_is_not_kept),
-        cmocka_unit_test(test_second_miss_waits_then_computes_uncached),
+        cmocka_unit_test(test_second_miss_parks_until_the_first_settles),
         cmocka_unit_test(test_ttl_and_byte_bound),
         cmocka_unit_test(test_disabled),
     };
