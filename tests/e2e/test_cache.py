@@ -7,9 +7,10 @@ entry expired. Every cached answer is compared with the same read made with
 consistency=strong, which bypasses every cache and reads the primary.
 """
 import random
+import threading
 import time
 
-from conftest import ADMIN_KEY, WRITE_KEY, create_board, submit_ok, unique
+from conftest import ADMIN_KEY, WRITE_KEY, create_board, run_cli, submit_ok, unique
 
 LONG_TTL = {"http": {"cache_max_age": 30}}
 
@@ -55,6 +56,7 @@ def test_hits_and_read_your_writes(rankd_factory):
         bid = create_board(admin)["id"]
         seed(w, bid, 40)
         top = "/v1/leaderboards/%s/entries?limit=10" % bid
+        time.sleep(0.3)  # the seed's invalidation notices arrive asynchronously
         first = c.get(top)
         hits = metric(c, "rankd_l1_hits_total")
         again = c.get(top)
@@ -142,6 +144,82 @@ def test_cache_off_still_correct(rankd_factory):
         assert metric(c, "rankd_l1_entries") == 0
         submit_ok(w, bid, unique("x"), 99999)
         assert same_as_primary(c, top)
+    finally:
+        for x in (c, admin, w):
+            x.close()
+
+
+def test_cursor_page_sees_a_move_into_its_gap(rankd_factory):
+    inst = rankd_factory(extra_config=LONG_TTL)
+    c, admin, w = inst.client(None), inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    try:
+        bid = create_board(admin)["id"]
+        seed(w, bid, 30)                       # p000 (1000) ... p029 (710)
+        first = c.get("/v1/leaderboards/%s/entries?limit=5" % bid).json()
+        nxt = "/v1/leaderboards/%s/entries?limit=5&cursor=%s" % (bid, first["next_cursor"])
+        prv_page = c.get(nxt).json()
+        prv = "/v1/leaderboards/%s/entries?limit=5&cursor=%s" % (bid, prv_page["prev_cursor"])
+        c.get(prv)
+        # p002 (rank 3, above the cursor) drops to just below the cursor: into the gap before the page.
+        submit_ok(w, bid, "p002", 955)          # best on desc: lower is not better...
+        r = w.post("/v1/leaderboards/%s/scores" % bid, json_body={"player_id": "p040", "score": 959})
+        assert r.status == 200
+        for p in (nxt, prv):
+            assert same_as_primary(c, p), p
+        # A move from above the cursor to between the cursor and the page's first entry.
+        submit_ok(w, bid, "p001", 100000)       # p001 leaves the first page upwards? it stays rank 1
+        for p in (nxt, prv):
+            assert same_as_primary(c, p), p
+    finally:
+        for x in (c, admin, w):
+            x.close()
+
+
+def test_redis_outage_and_return(rankd_factory, private_redis):
+    inst = rankd_factory(redis=private_redis.url(0), extra_config=LONG_TTL)
+    c, admin, w = inst.client(None), inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    try:
+        bid = create_board(admin)["id"]
+        seed(w, bid, 20)
+        paths = ["/v1/leaderboards/%s/entries?limit=10" % bid, "/v1/leaderboards/%s/players/p010" % bid]
+        deadline = time.time() + 10
+        k = 0
+        while metric(c, "rankd_reads_redis_total") == 0:   # wait until the window is loaded
+            k += 1
+            c.get("/v1/leaderboards/%s/entries?limit=%d" % (bid, k))   # distinct pages miss the cache
+            assert time.time() < deadline, "the window never became warm in Redis"
+            time.sleep(0.1)
+
+        # A stall longer than the command timeout: writes meanwhile miss Redis.
+        rc = private_redis.client()
+        stall = threading.Thread(target=lambda: rc.execute_command("DEBUG", "SLEEP", "0.8"))
+        stall.start()
+        time.sleep(0.05)
+        submit_ok(w, bid, "p015", 5000)
+        stall.join()
+        for p in paths:
+            assert same_as_primary(c, p), "after a Redis stall: %s" % p
+
+        # Redis goes away, writes go on, Redis comes back empty.
+        private_redis.stop()
+        submit_ok(w, bid, "p016", 6000)
+        submit_ok(w, bid, "newbie", 7000)
+        for p in paths:
+            assert same_as_primary(c, p), "with Redis down: %s" % p
+        private_redis.start()
+        submit_ok(w, bid, "p017", 8000)
+        deadline = time.time() + 15
+        k = 11
+        while True:
+            # Distinct pages miss the cache and reach Redis, which finds the window cold and asks for a rebuild.
+            k += 1
+            for p in paths + ["/v1/leaderboards/%s/entries?limit=%d" % (bid, k)]:
+                assert same_as_primary(c, p), "after Redis returned: %s" % p
+            v = run_cli(["verify", "--board", bid], inst.config_path, env=inst.env)
+            if v.returncode == 0 and "cold" not in v.stdout:
+                break
+            assert time.time() < deadline, "Redis was not rebuilt: %s" % v.stdout[-2000:]
+            time.sleep(0.3)
     finally:
         for x in (c, admin, w):
             x.close()
