@@ -86,8 +86,7 @@ int api_admin_rebuild(app_t *app, const route_t *rt, http_req_t *req)
         }
         players += got;
     }
-    if (r)
-        redis_release(app->redis, r, false);
+    redis_discard(app->redis, r); /* it carries the rebuild's long timeout */
     pg_pool_release(app->primary, c, pg_failed || st == Q_UNAVAILABLE);
     if (!rc) {
         buf_printf(&req->out, "{\"boards\":%zu,\"players\":%" PRId64 ",\"ms\":%" PRId64 "}", n, players,

@@ -138,7 +138,8 @@ static void render_entries(buf_t *o, const entries_t *e)
  */
 typedef struct {
     buf_t key;
-    bool claimed;
+    bool claimed;   /* we compute it and insert it */
+    bool busy;      /* another request computes it: wait for that one */
     uint64_t epoch;
 } cached_read_t;
 
@@ -148,10 +149,14 @@ static bool cache_lookup(app_t *app, http_req_t *req, cached_read_t *cr, route_i
 {
     buf_init(&cr->key);
     cr->claimed = false;
+    cr->busy = false;
     if (!app->l1 || req->strong)
         return false;
     buf_printf(&cr->key, "%d|%" PRId64 "|%" PRId64 "|%s", (int)route, b->gen, day, params);
-    l1_entry_t *e = l1_get(app->l1, cr->key.data, cr->key.len, &cr->claimed);
+    l1_miss_t miss = L1_MISS_UNCACHED;
+    l1_entry_t *e = l1_get(app->l1, cr->key.data, cr->key.len, &miss);
+    cr->claimed = !e && miss == L1_MISS_CLAIMED;
+    cr->busy = !e && miss == L1_MISS_BUSY;
     if (e) {
         req->cached = e;
         req->cacheable = true;
@@ -402,8 +407,9 @@ static int wait_finish(http_pending_t *p, http_req_t *req)
     char *key = xstrndup(op->cr.key.data, op->cr.key.len);
     buf_free(&op->cr.key);
     buf_init(&op->cr.key);
-    bool claimed = false;
-    l1_entry_t *e = l1_get(op->app->l1, key, strlen(key), &claimed);
+    l1_miss_t miss = L1_MISS_UNCACHED;
+    l1_entry_t *e = l1_get(op->app->l1, key, strlen(key), &miss);
+    bool claimed = !e && miss == L1_MISS_CLAIMED;
     if (e) {
         free(key);
         req->cached = e;
@@ -430,7 +436,7 @@ static int read_begin(app_t *app, http_req_t *req, read_op_t *op, route_id_t rou
         read_op_free(op);
         return 200;
     }
-    if (app->l1 && !req->strong && !op->cr.claimed && !req->inline_only) {
+    if (op->cr.busy && !req->inline_only) {
         op->base.start = wait_start;
         op->base.finish = wait_finish;
         op->base.release = read_release;

@@ -13,6 +13,7 @@
 #define SHARDS 16
 #define BUCKETS 4096      /* hash chains per shard */
 #define WINDOW_BUCKETS 1024
+#define ADMIT_SLOTS 8192  /* per shard */
 
 struct l1_entry {
     atomic_int refs;
@@ -53,6 +54,8 @@ typedef struct {
     size_t bytes;
     size_t entries;
     claim_t *claims;
+    uint8_t seen[ADMIT_SLOTS];  /* keys missed recently, by hash: a second miss is admitted */
+    unsigned misses_since_reset;
 } shard_t;
 
 typedef struct window {
@@ -189,9 +192,8 @@ static void wake_all(waiter_t *w)
     }
 }
 
-l1_entry_t *l1_get(l1_t *c, const char *key, size_t n, bool *claimed)
+l1_entry_t *l1_get(l1_t *c, const char *key, size_t n, l1_miss_t *miss)
 {
-    *claimed = false;
     uint64_t h = hash_key(key, n);
     shard_t *s = &c->shards[h % SHARDS];
     int64_t now = mono_ms();
@@ -209,14 +211,26 @@ l1_entry_t *l1_get(l1_t *c, const char *key, size_t n, bool *claimed)
     }
     if (e)
         shard_remove(s, e); /* expired */
-    if (!*find_claim(s, h, key, n)) {
-        claim_t *cl = xcalloc(1, sizeof *cl);
-        cl->hash = h;
-        cl->key = xstrndup(key, n);
-        cl->key_len = n;
-        cl->next = s->claims;
-        s->claims = cl;
-        *claimed = true;
+    if (*find_claim(s, h, key, n)) {
+        *miss = L1_MISS_BUSY;
+    } else {
+        uint8_t *seen = &s->seen[(h >> 32) % ADMIT_SLOTS];
+        if (++s->misses_since_reset > ADMIT_SLOTS) { /* forget old sightings */
+            memset(s->seen, 0, sizeof s->seen);
+            s->misses_since_reset = 0;
+        }
+        if (!e && !*seen) {
+            *seen = 1;
+            *miss = L1_MISS_UNCACHED;
+        } else {
+            claim_t *cl = xcalloc(1, sizeof *cl);
+            cl->hash = h;
+            cl->key = xstrndup(key, n);
+            cl->key_len = n;
+            cl->next = s->claims;
+            s->claims = cl;
+            *miss = L1_MISS_CLAIMED;
+        }
     }
     pthread_mutex_unlock(&s->lock);
     atomic_fetch_add(&c->misses, 1);

@@ -58,14 +58,20 @@ typedef struct {
 l1_t *l1_new(size_t max_bytes, int ttl_ms);
 void l1_free(l1_t *c);
 
+typedef enum {
+    L1_MISS_CLAIMED = 0,  /* compute it, then l1_insert() or l1_abandon() */
+    L1_MISS_BUSY = 1,     /* another request is computing it right now: see l1_wait() */
+    L1_MISS_UNCACHED = 2, /* compute it without caching: the key is not (yet) worth keeping */
+} l1_miss_t;
+
 /*
  * Look `key` up; never blocks on anything but the shard's lock. On a hit
- * returns a held entry (release with l1_release()). On a miss returns NULL
- * and sets *claimed: true means this caller must compute the response and
- * then call l1_insert() or l1_abandon() for the key; false means another
- * request is computing it right now (see l1_wait()).
+ * returns a held entry (release with l1_release()); on a miss returns NULL
+ * and says what to do in *miss. A key is admitted only when it was asked
+ * for before, recently: reads of a million different players, each once,
+ * would otherwise churn the cache and evict the hot pages.
  */
-l1_entry_t *l1_get(l1_t *c, const char *key, size_t key_len, bool *claimed);
+l1_entry_t *l1_get(l1_t *c, const char *key, size_t key_len, l1_miss_t *miss);
 
 /*
  * Park until the request computing `key` settles it: wake(arg) is called

@@ -194,6 +194,13 @@ void redis_release(redis_pool_t *p, redisContext *c, bool failed)
     pthread_mutex_unlock(&p->lock);
 }
 
+void redis_discard(redis_pool_t *p, redisContext *c)
+{
+    (void)p;
+    if (c)
+        redisFree(c);
+}
+
 bool redis_recovering(redis_pool_t *p)
 {
     if (!p)

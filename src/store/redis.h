@@ -30,6 +30,8 @@ void redis_pool_free(redis_pool_t *pool);
 
 /* Borrow a context, or NULL when Redis is down or not configured. */
 redisContext *redis_acquire(redis_pool_t *pool);
+/* Close a borrowed context that is fine but was changed (a longer timeout): Redis stays up. */
+void redis_discard(redis_pool_t *pool, redisContext *c);
 /* Give it back; `failed` closes it and marks Redis down for a moment. */
 void redis_release(redis_pool_t *pool, redisContext *c, bool failed);
 

@@ -2,6 +2,8 @@
 #include "store/redis_board.h"
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -371,7 +373,7 @@ rb_status_t rb_forget_all_ready(redisContext *c)
     return delete_matching(c, "rankd:{g*}:*:r");
 }
 
-#define REBUILD_CHUNK 5000
+#define REBUILD_CHUNK 1000
 
 rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t day, int64_t *players, bool *pg_failed)
 {
@@ -379,7 +381,17 @@ rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t da
     window_keys(&k, b->gen, day);
     *players = 0;
     *pg_failed = false;
-    redisReply *lock = redisCommand(c, "SET %s 1 NX EX 300", k.b);
+    /* A large window takes a while: allow each command time, whatever the pool's timeout
+     * (the caller discards this connection afterwards). */
+    struct timeval slow = {30, 0};
+    redisSetTimeout(c, slow);
+    /* The lock carries our token and a short lease renewed after every chunk: a rebuilder
+     * that dies releases it within a minute, and we delete only our own. */
+    char token[48];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(token, sizeof token, "%ld.%09ld.%lx", (long)ts.tv_sec, ts.tv_nsec, (unsigned long)pthread_self());
+    redisReply *lock = redisCommand(c, "SET %s %s NX EX 60", k.b, token);
     if (!lock)
         return RB_DOWN;
     bool got = lock->type == REDIS_REPLY_STATUS;
@@ -400,7 +412,7 @@ rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t da
                                    "SELECT player_id, sort_key, achieved_ms, metadata, version FROM standings"
                                    " WHERE board_gen = $1 AND win = $2"
                                    " AND (sort_key, achieved_ms, player_id) > ($3::bigint, $4::bigint, $5::text)"
-                                   " ORDER BY sort_key, achieved_ms, player_id LIMIT " "5000",
+                                   " ORDER BY sort_key, achieved_ms, player_id LIMIT " "1000",
                                    5, NULL, p, NULL, NULL, 0);
         if (!pg_ok(r)) {
             log_error(NULL, "rebuild read failed: %s", PQresultErrorMessage(r));
@@ -430,10 +442,19 @@ rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t da
         *players += rows;
         if (st != RB_OK || rows < REBUILD_CHUNK)
             break;
+        if (command_ok(redisCommand(c, "EXPIRE %s 60", k.b)) != RB_OK) {
+            st = RB_DOWN;
+            break;
+        }
     }
     if (st == RB_OK && !*pg_failed)
         st = command_ok(redisCommand(c, "SET %s 1", k.r));
-    command_ok(redisCommand(c, "DEL %s", k.b));
+    redisReply *un = redisCommand(c, "EVAL %s 1 %s %s",
+                                  "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end"
+                                  " return 0",
+                                  k.b, token);
+    if (un)
+        freeReplyObject(un);
     return st;
 }
 

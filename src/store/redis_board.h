@@ -91,7 +91,8 @@ rb_status_t rb_forget_board(redisContext *c, int64_t gen);
 /* Mark every window of every board cold (after Redis came back). */
 rb_status_t rb_forget_all_ready(redisContext *c);
 
-/* Reload a window from PostgreSQL (one rebuilder at a time per window). `*players` gets the count loaded. */
+/* Reload a window from PostgreSQL (one rebuilder at a time per window). `*players` gets the count loaded.
+ * Sets a long command timeout on `c`: the caller closes it afterwards (redis_discard). */
 rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t day, int64_t *players, bool *pg_failed);
 
 /* Compare every rank in Redis with PostgreSQL for one window; prints differences to `out`, returns their count (-1 on error). */

@@ -57,7 +57,10 @@ static void run_job(rebuilder_t *r, job_t *job)
     if (st == RB_OK && !pg_failed)
         log_info(NULL, "redis window rebuilt: board=%s day=%lld players=%lld ms=%ld", job->board.id,
                  (long long)job->day, (long long)players, ms);
-    redis_release(r->redis, rc, st != RB_OK);
+    if (st != RB_OK)
+        redis_release(r->redis, rc, true);
+    else
+        redis_discard(r->redis, rc); /* it carries the rebuild's long timeout */
     pg_pool_release(r->primary, pg, pg_failed);
 }
 

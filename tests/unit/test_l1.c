@@ -14,6 +14,17 @@
 #define GEN 7
 #define DAY 0
 
+/* l1_get for a key asked for before (so admitted): *claimed as the old boolean. */
+static l1_entry_t *get(l1_t *c, const char *key, size_t n, bool *claimed)
+{
+    l1_miss_t m = L1_MISS_UNCACHED;
+    l1_entry_t *e = l1_get(c, key, n, &m);
+    if (!e && m == L1_MISS_UNCACHED)
+        e = l1_get(c, key, n, &m);
+    *claimed = !e && m == L1_MISS_CLAIMED;
+    return e;
+}
+
 /* Position of rank r in a window where rank order is sort_key order. */
 static order_pos_t pos(int64_t sort_key, const char *player)
 {
@@ -26,7 +37,7 @@ static order_pos_t pos(int64_t sort_key, const char *player)
 static void put_page(l1_t *c, const char *key, int64_t first_sk, int64_t last_sk, int64_t total)
 {
     bool claimed;
-    assert_null(l1_get(c, key, strlen(key), &claimed));
+    assert_null(get(c, key, strlen(key), &claimed));
     assert_true(claimed);
     l1_scope_t sc = {.gen = GEN, .day = DAY, .total = total, .has_span = true};
     sc.first = pos(first_sk, "a");
@@ -40,7 +51,7 @@ static void put_page(l1_t *c, const char *key, int64_t first_sk, int64_t last_sk
 static bool present(l1_t *c, const char *key)
 {
     bool claimed;
-    l1_entry_t *e = l1_get(c, key, strlen(key), &claimed);
+    l1_entry_t *e = get(c, key, strlen(key), &claimed);
     if (e) {
         l1_release(e);
         return true;
@@ -56,7 +67,7 @@ static void test_hit_shares_bytes_and_etag(void **state)
     l1_t *c = l1_new(1 << 20, 10000);
     put_page(c, "k", 10, 20, 100);
     bool claimed;
-    l1_entry_t *e = l1_get(c, "k", 1, &claimed);
+    l1_entry_t *e = get(c, "k", 1, &claimed);
     assert_non_null(e);
     assert_false(claimed);
     l1_view_t v;
@@ -114,7 +125,7 @@ static void test_total_change_drops_every_page_of_the_window_only(void **state)
     put_page(c, "page", 10, 20, 100);
     /* another window of the same board */
     bool claimed;
-    assert_null(l1_get(c, "other", 5, &claimed));
+    assert_null(get(c, "other", 5, &claimed));
     l1_scope_t sc = {.gen = GEN, .day = DAY + 7, .total = 3, .has_span = false};
     l1_entry_t *e = l1_insert(c, "other", 5, &sc, l1_window_epoch(c, GEN, DAY + 7), "{}", 2, 0);
     l1_release(e);
@@ -132,7 +143,7 @@ static void test_insert_after_a_write_began_is_not_kept(void **state)
     (void)state;
     l1_t *c = l1_new(1 << 20, 10000);
     bool claimed;
-    assert_null(l1_get(c, "k", 1, &claimed));
+    assert_null(get(c, "k", 1, &claimed));
     assert_true(claimed);
     uint64_t epoch = l1_window_epoch(c, GEN, DAY);
     order_pos_t n = pos(1, "w");
@@ -155,10 +166,10 @@ static void test_second_miss_parks_until_the_first_settles(void **state)
     (void)state;
     l1_t *c = l1_new(1 << 20, 10000);
     bool claimed;
-    assert_null(l1_get(c, "k", 1, &claimed));
+    assert_null(get(c, "k", 1, &claimed));
     assert_true(claimed);
     bool second;
-    assert_null(l1_get(c, "k", 1, &second)); /* never blocks: someone else computes it */
+    assert_null(get(c, "k", 1, &second)); /* never blocks: someone else computes it */
     assert_false(second);
     int woken = 0;
     assert_true(l1_wait(c, "k", 1, wake_count, &woken));
@@ -171,7 +182,7 @@ static void test_second_miss_parks_until_the_first_settles(void **state)
     assert_true(present(c, "k")); /* the parked requests now hit */
     assert_false(l1_wait(c, "k", 1, wake_count, &woken)); /* nothing to wait for */
 
-    assert_null(l1_get(c, "j", 1, &claimed));
+    assert_null(get(c, "j", 1, &claimed));
     assert_true(l1_wait(c, "j", 1, wake_count, &woken));
     l1_abandon(c, "j", 1);
     assert_int_equal(woken, 3);
@@ -196,7 +207,7 @@ static void test_ttl_and_byte_bound(void **state)
         char key[16];
         snprintf(key, sizeof key, "k%d", i);
         bool claimed;
-        assert_null(l1_get(c, key, strlen(key), &claimed));
+        assert_null(get(c, key, strlen(key), &claimed));
         l1_scope_t sc = {.gen = GEN, .day = DAY, .total = 1, .has_span = false};
         l1_entry_t *e = l1_insert(c, key, strlen(key), &sc, l1_window_epoch(c, GEN, DAY), big, sizeof big, 0);
         assert_non_null(e);
@@ -207,6 +218,21 @@ static void test_ttl_and_byte_bound(void **state)
     assert_true(st.bytes <= 16 * 600 + 16 * 4096);
     assert_true(st.evictions > 0);
     assert_true(present(c, "k199"));
+    l1_free(c);
+}
+
+static void test_one_hit_keys_are_not_admitted(void **state)
+{
+    (void)state;
+    l1_t *c = l1_new(1 << 20, 10000);
+    l1_miss_t m;
+    assert_null(l1_get(c, "once", 4, &m));
+    assert_int_equal(m, L1_MISS_UNCACHED); /* first sight: compute, do not keep */
+    assert_null(l1_get(c, "once", 4, &m));
+    assert_int_equal(m, L1_MISS_CLAIMED);  /* asked again: worth keeping */
+    assert_null(l1_get(c, "once", 4, &m));
+    assert_int_equal(m, L1_MISS_BUSY);     /* and being computed */
+    l1_abandon(c, "once", 4);
     l1_free(c);
 }
 
@@ -228,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_insert_after_a_write_began_is_not_kept),
         cmocka_unit_test(test_second_miss_parks_until_the_first_settles),
         cmocka_unit_test(test_ttl_and_byte_bound),
+        cmocka_unit_test(test_one_hit_keys_are_not_admitted),
         cmocka_unit_test(test_disabled),
     };
     return cmocka_run_group_tests_name("l1", tests, NULL, NULL);
