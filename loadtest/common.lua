@@ -80,24 +80,30 @@ function M.count(status, body)
 end
 
 -- One machine-readable line that loadtest/run.sh parses (latency in microseconds).
+-- sample_rps: wrk's mean requests/s over its 100 ms samples, times the threads. wrk takes a
+-- sample only when answers came in, so a server that stops answering for a while shows as
+-- rps (overall) far below sample_rps.
 -- w_ok: submissions answered 200 (acknowledged); reads: 2xx/3xx answers that were not
 -- submit results (only counted by scenarios that define response()).
 function M.done(summary, latency, requests)
   local e = summary.errors
   local secs = summary.duration / 1e6
-  local sums = { n_read = 0, n_write = 0, n_write_ok = 0, n_write_bad = 0, n_bad = 0 }
+  local sums = { n_read = 0, n_write = 0, n_write_ok = 0, n_write_bad = 0, n_bad = 0,
+                 s_top10 = 0, s_rank = 0, s_around = 0, s_top100 = 0 }
   for _, t in ipairs(threads) do
     for k in pairs(sums) do sums[k] = sums[k] + (tonumber(t:get(k)) or 0) end
   end
   io.write(string.format(
     "RESULT requests=%d duration_s=%.3f rps=%.1f mean_us=%.0f p50_us=%d p90_us=%d p99_us=%d " ..
     "p999_us=%d max_us=%d non2xx=%d connect_err=%d read_err=%d write_err=%d timeouts=%d " ..
-    "reads=%d writes_sent=%d w_ok=%d w_bad=%d bad=%d\n",
+    "reads=%d writes_sent=%d w_ok=%d w_bad=%d bad=%d sample_rps=%.1f " ..
+    "sent_top10=%d sent_rank=%d sent_around=%d sent_top100=%d\n",
     summary.requests, secs, summary.requests / secs, latency.mean,
     latency:percentile(50), latency:percentile(90), latency:percentile(99),
     latency:percentile(99.9), latency.max,
     e.status, e.connect, e.read, e.write, e.timeout,
-    sums.n_read, sums.n_write, sums.n_write_ok, sums.n_write_bad, sums.n_bad))
+    sums.n_read, sums.n_write, sums.n_write_ok, sums.n_write_bad, sums.n_bad,
+    requests.mean * #threads, sums.s_top10, sums.s_rank, sums.s_around, sums.s_top100))
 end
 
 return M

@@ -22,15 +22,22 @@ function init(args)
   headers = c.write_headers()
 end
 
+-- requests sent per kind (s_top10, s_rank, s_around, s_top100; writes: n_write), so that they
+-- can be compared with rankd's per-route counters
+s_top10, s_rank, s_around, s_top100 = 0, 0, 0, 0
 function request()
   local r = math.random(100)
   if r <= 35 then
+    s_top10 = s_top10 + 1
     return wrk.format("GET", top10)
   elseif r <= 65 then
+    s_rank = s_rank + 1
     return wrk.format("GET", players .. c.zipf_player())
   elseif r <= 80 then
+    s_around = s_around + 1
     return wrk.format("GET", players .. c.zipf_player() .. "/around?before=5&after=5")
   elseif r <= 90 then
+    s_top100 = s_top100 + 1
     return wrk.format("GET", top100)
   end
   n_write = n_write + 1

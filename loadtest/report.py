@@ -254,6 +254,9 @@ def render(results, outdir):
       f"L1 cache `RANKD_CACHE_BYTES={r.get('meta.cache_bytes', 'default')}`; the caches-off instance runs with "
       f"`RANKD_REDIS_URL=\"\" RANKD_CACHE_BYTES=0`")
     w(f"- PostgreSQL: {r.get('meta.pg_conf', '?')}")
+    w(f"- load average (1, 5, 15 min) when the scenarios began: {r.get('meta.loadavg_start', '?')}, at the end: "
+      f"{r.get('meta.loadavg_end', '?')} (the run itself keeps both CPUs busy: about 2; more means something "
+      "else ran on the machine too)")
     w(f"- boards: `big` {fmt_int(num(r, 'meta.big_players'))} players, `mix` "
       f"{fmt_int(num(r, 'meta.mix_players'))} players (desc, best, no reset; ids p000000000001…, scores uniform "
       f"0..1,000,000), seeded by SQL straight into `standings` + `window_counts` "
@@ -426,11 +429,12 @@ def render(results, outdir):
         w("**rankd's own counters** (`/metrics`, unlabelled `*_total`, during each measured run) — "
           "where the answers came from:")
         w("")
-        w("| scenario | " + " | ".join(mkeys) + " |")
-        w("|---|" + "---:|" * len(mkeys))
+        w("| scenario | fresh request halfway (HTTP, s) | " + " | ".join(mkeys) + " |")
+        w("|---|---|" + "---:|" * len(mkeys))
         for s in order:
             if any(f"{s}.m.{k}" in r for k in mkeys):
-                w(f"| {s} | " + " | ".join(fmt_int(num(r, f"{s}.m.{k}")) for k in mkeys) + " |")
+                w(f"| {s} | {r.get(f'{s}.mid_probe', '–')} | "
+                  + " | ".join(fmt_int(num(r, f"{s}.m.{k}")) for k in mkeys) + " |")
         w("")
     if r.get("meta.pgbench_note"):
         w(f"**PostgreSQL write ceiling**: {r['meta.pgbench_note']}")

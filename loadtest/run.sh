@@ -32,7 +32,9 @@
 # latency.svg, results.txt (every figure, key=value), raw/ (every tool's output).
 #
 # Exit status: 0 when every scenario ran; 1 when something broke (a scenario's probe request
-# failed, a tool failed, rankd died, or an acknowledged submission is missing). Never on time.
+# failed, a tool failed, rankd died or stopped answering its connections for a while, or an
+# acknowledged submission is missing). Never on time. Only one run at a time per machine
+# (/tmp/rankd-loadtest.lock; a second run waits).
 #
 # Options: --duration D (wrk syntax: 15s, 1m), --warmup D (0 = none), --connections C,
 #   --threads T (wrk threads), --players N (big board), --mix-players N, --zipf S,
@@ -70,7 +72,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY=",$2,"; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -108,6 +110,29 @@ RUN_T0=$EPOCHREALTIME
 CLIENT=()
 if [ -n "$CLIENT_CPUS" ]; then CLIENT=(taskset -c "$CLIENT_CPUS"); fi
 DUR_S="$(secs "$DURATION")"
+
+# --- one load test at a time on this machine ----------------------------------------------------
+# Two runs at once share the two CPUs (and loadtest/out/): both would measure nonsense. A run
+# holds /tmp/rankd-loadtest.lock (a folder with its PID); the next one waits, at most 30 min.
+LOCK_DIR=/tmp/rankd-loadtest.lock
+lock_take() {
+  local i holder
+  for ((i = 0; i < 1800; i++)); do
+    if mkdir "$LOCK_DIR" 2>/dev/null; then echo "$$" >"$LOCK_DIR/pid"; return 0; fi
+    holder="$(pidfile_pid "$LOCK_DIR/pid")"
+    if [ "$i" -gt 2 ] && { [ -z "$holder" ] || ! pid_matches "$holder" run.sh; }; then
+      say "removing a stale lock of PID $holder"; rm -rf "$LOCK_DIR"; continue
+    fi
+    if [ "$i" = 0 ]; then say "another loadtest/run.sh (PID ${holder:-?}) is running; waiting for it (at most 30 min)"; fi
+    sleep 1
+  done
+  die "another loadtest/run.sh still holds $LOCK_DIR after 30 minutes"
+}
+lock_release() {
+  if [ "$(pidfile_pid "$LOCK_DIR/pid")" = "$$" ]; then rm -rf "$LOCK_DIR"; fi
+}
+trap lock_release EXIT
+lock_take
 
 # --- packages and build ------------------------------------------------------------------
 
@@ -153,8 +178,8 @@ mkdir -p "$RAW"
 RES="$OUT/results.txt"
 : >"$RES"
 POLL_PID=""
-declare -A R
-ORDER=() BLOCKED=() FAILED=()
+declare -A R PROBE_URL MID_EXTRA
+ORDER=() BLOCKED=() FAILED=() STALLED=()
 
 cleanup() {
   local rc=$?
@@ -166,6 +191,7 @@ cleanup() {
   bg_down "$TMP/mhd.pid" mhd_fixed
   redis_down "$TMP"
   pg_down "$TMP"
+  lock_release
   if [ "$KEEP" = 1 ] || [ "$rc" != 0 ]; then
     say "kept $TMP (on.log, off.log, pg.log, redis.log, nginx/, seed and probe output)"
   else
@@ -338,6 +364,7 @@ rec meta.big_players "$BIG"
 rec meta.mix_players "$MIX"
 rec meta.seed_s "$seed_s"
 rec meta.rebuild_s "$rebuild_s"
+rec meta.loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- scenario machinery ------------------------------------------------------------------------
 
@@ -368,6 +395,7 @@ probe() {
   code="$(curl "${args[@]}" "$base$path" || true)"
   code="${code:-000}"
   rec "$name.probe" "$code"
+  if [ "$method" = GET ]; then PROBE_URL[$name]="$base$path"; fi
   case "$code" in 2*) return 0 ;; esac
   rec "$name.probe_request" "$method $path${body:+ $body}"
   rec "$name.probe_response" "$(head -c 400 "$TMP/probe-$name.json" 2>/dev/null)"
@@ -401,8 +429,48 @@ scenario() {
   if [ -n "$PRE_HOOK" ]; then $PRE_HOOK "$name"; fi
   if [ "$group" != ref ]; then metrics_snapshot "$base" "$TMP/metrics-$name.0"; fi
   say "scenario $name: $label — $request, $DURATION, $CONNECTIONS connections"
+  rec "$name.start" "$(date -u +%H:%M:%S)"
+  # halfway through, one fresh request of the scenario's kind on a new connection
+  # (and, for the mix, one of each kind it sends on its hottest players, at the same time)
+  local mid_pid="" mid_code="" mid_t="" u port
+  if [ -n "${PROBE_URL[$name]:-}" ]; then
+    ( sleep "$(( DUR_S / 2 ))"
+      for u in ${MID_EXTRA[$name]:-}; do
+        curl -s -o /dev/null -w "%{http_code} %{time_total} ${u#http://*/}\n" --max-time 5 "$u" \
+          >"$TMP/mid-$name.${u//[^a-z0-9]/_}" 2>/dev/null || echo "000 5 ${u#http://*/}" >"$TMP/mid-$name.${u//[^a-z0-9]/_}" &
+      done
+      port="${base##*:}"
+      ss -Htn state established "( sport = :$port )" >"$RAW/mid-run-sockets-$name.txt" 2>/dev/null || true
+      curl -s -o /dev/null -w '%{http_code} %{time_total}' --max-time 10 "${PROBE_URL[$name]}" \
+        >"$TMP/mid-$name" 2>/dev/null || echo "000 10" >"$TMP/mid-$name"
+      wait ) &
+    mid_pid=$!
+  fi
   if wrk_run "$base" "$script" "$DURATION" "$RAW/wrk-$name.txt" "$@"; then
     parse_result "$name" "$RAW/wrk-$name.txt"
+    if [ -n "$mid_pid" ]; then
+      wait "$mid_pid" 2>/dev/null || true
+      read -r mid_code mid_t <"$TMP/mid-$name" || true
+      rec "$name.mid_probe" "${mid_code:-000} ${mid_t:-?}"
+      if [ -s "$RAW/mid-run-sockets-$name.txt" ]; then
+        rec "$name.mid_sockets" "$(awk '{ n++; if ($1 > 0) r++; if ($2 > 0) w++ }
+          END { printf "%d connections to the server, %d with request bytes it had not read, %d with answer bytes not yet taken", n, r, w }' \
+          "$RAW/mid-run-sockets-$name.txt")"
+      fi
+      if [ -n "${MID_EXTRA[$name]:-}" ]; then
+        cat "$TMP/mid-$name".?* >"$RAW/mid-run-requests-$name.txt" 2>/dev/null || true
+        hung="$(awk '$1 !~ /^2/ { printf "%s%s", s, $3; s = ", " }' "$RAW/mid-run-requests-$name.txt")"
+        if [ -n "$hung" ]; then
+          rec "note.hung_$name" "$name: halfway through, fresh requests (new connections) for these got no answer within 5 s: $hung (raw/mid-run-requests-$name.txt)"
+          STALLED+=("$name")
+        fi
+      fi
+    fi
+    if awk -v a="${R[$name.rps]}" -v b="${R[$name.sample_rps]:-0}" 'BEGIN { exit !(b > 0 && a < 0.5 * b) }'; then
+      rec "note.stall_$name" "$name: rankd stopped answering for part of the run — $(printf '%.0f' "${R[$name.rps]}") requests/s overall against $(printf '%.0f' "${R[$name.sample_rps]}") while answers came in (wrk samples); a fresh request halfway through: ${R[$name.mid_probe]:-not sent} (HTTP code, seconds); server sockets then: ${R[$name.mid_sockets]:-?}"
+      STALLED+=("$name")
+      say "warning: $name stalled (${R[$name.rps]} req/s overall, ${R[$name.sample_rps]} while answering; mid-run request: ${R[$name.mid_probe]:-?})"
+    fi
     say "  $name: $(printf '%.0f' "${R[$name.rps]}") req/s, p50 ${R[$name.p50_us]} µs, p99 ${R[$name.p99_us]} µs," \
         "p99.9 ${R[$name.p999_us]} µs, non-2xx ${R[$name.non2xx]}, timeouts ${R[$name.timeouts]}"
   else
@@ -412,15 +480,18 @@ scenario() {
   if [ "$group" != ref ]; then
     metrics_snapshot "$base" "$TMP/metrics-$name.1"
     metrics_delta "$name" "$TMP/metrics-$name.0" "$TMP/metrics-$name.1"
+    # per-route request counters before/after, for a scenario that went wrong
+    grep -h 'rankd_http_requests_total' "$TMP/metrics-$name.0.full" >"$RAW/metrics-routes-$name.before.txt" 2>/dev/null || true
+    grep -h 'rankd_http_requests_total' "$TMP/metrics-$name.1.full" >"$RAW/metrics-routes-$name.after.txt" 2>/dev/null || true
   fi
   if [ -n "$POST_HOOK" ]; then $POST_HOOK "$name"; fi
   PRE_HOOK="" POST_HOOK="" WARM=1
 }
 
 # rankd's own counters (/metrics, unlabelled *_total) around a measured run -> NAME.m.COUNTER
-metrics_snapshot() {
-  curl -s --max-time 10 -H "Authorization: Bearer $ADMIN_KEY" "$1/metrics" 2>/dev/null \
-    | grep -E '^rankd_[a-z0-9_]+_total [0-9.e+]+$' >"$2" || true
+metrics_snapshot() {   # BASE FILE (FILE.full keeps the whole exposition)
+  curl -s --max-time 10 -H "Authorization: Bearer $ADMIN_KEY" "$1/metrics" >"$2.full" 2>/dev/null || true
+  grep -E '^rankd_[a-z0-9_]+_total [0-9.e+]+$' "$2.full" >"$2" || true
 }
 metrics_delta() {
   local kv
@@ -638,6 +709,11 @@ rec redis.sample_zrevrank "$(rcli ZREVRANK loadtest:bare "$PL")"
 
 # 90/10 mix on the mix board: statements per read, acknowledged writes
 if want mix && probe mix GET "$ON" "$M/entries?limit=10"; then
+  MID_EXTRA[mix]="$ON$M/entries?limit=100"
+  for n in 1 2 3; do
+    p1="$(printf 'p%012d' "$n")"
+    MID_EXTRA[mix]+=" $ON$M/players/$p1 $ON$M/players/$p1/around?before=5&after=5"
+  done
   SUBS_BEFORE="$(subs_settled)"
   PRE_HOOK=mix_pre POST_HOOK=mix_post
   scenario mix rankd "90/10 read/write mix, Zipf($ZIPF) players of $MIX" "90 % GET (top-10, rank, around, top-100) / 10 % POST scores" \
@@ -766,10 +842,12 @@ rec meta.pgbench_note "pgbench on CPU ${CLIENT_CPUS:-any} against the same clust
 
 cp "$TMP/on.log" "$RAW/rankd-on.log" 2>/dev/null || true
 cp "$TMP/off.log" "$RAW/rankd-off.log" 2>/dev/null || true
+rec meta.loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 rec meta.elapsed_s "$(awk -v a="$RUN_T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }')"
 rc=0
 if [ "${#BLOCKED[@]}" -gt 0 ]; then rec "note.blocked" "blocked by rankd: ${BLOCKED[*]}"; rc=1; fi
 if [ "${#FAILED[@]}" -gt 0 ]; then rec "note.failed" "did not run: ${FAILED[*]}"; rc=1; fi
+if [ "${#STALLED[@]}" -gt 0 ]; then rc=1; fi
 for s in "${ORDER[@]}"; do
   if [ "${R[$s.missing]:-0}" != 0 ]; then rc=1; fi
 done

@@ -125,7 +125,10 @@ static int serve(rankd_config_t *cfg)
     app.primary = pg_pool_new(cfg->pg_primary, cfg->pg_pool_size, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
     app.redis = redis_pool_new(cfg->redis_url, cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms,
                                cfg->worker_threads * 2 + 2);
-    app.rebuilder = rebuilder_start(app.primary, app.redis);
+    /* The rebuilder has a connection of its own: when Redis is cold every read falls back to
+     * the primary's pool, and the rebuild that ends that must not queue behind them. */
+    pg_pool_t *rebuild_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
+    app.rebuilder = rebuilder_start(rebuild_pg, app.redis);
     refresher_t *refresher = refresher_start(app.primary, cfg->refresh_interval_s);
     app.l1 = l1_new(cfg->cache_max_bytes, cfg->cache_max_age * 1000);
     listener_t *listener = listener_start(cfg->pg_primary, cfg->pg_connect_timeout_s, app.l1);
@@ -168,6 +171,7 @@ static int serve(rankd_config_t *cfg)
     refresher_stop(refresher);
     listener_stop(listener);
     rebuilder_stop(app.rebuilder);
+    pg_pool_free(rebuild_pg);
     writer_free(app.writer);
     board_cache_free(app.boards);
     metrics_free(app.metrics);
