@@ -29,7 +29,8 @@
 #   off_top10, off_rank, off_mix   the same on rankd with RANKD_REDIS_URL="" RANKD_CACHE_BYTES=0
 #   pg_upsert1, pg_upsert1000      pgbench: single-row upsert per transaction, 1,000-row upserts
 # Output: loadtest/out/report.md (tables and the ratios issue 3 asks for), throughput.svg,
-# latency.svg, results.txt (every figure, key=value), raw/ (every tool's output).
+# latency.svg, results.txt (every figure, key=value), raw/ (every tool's output); a smoke
+# run writes the same into loadtest/out/smoke/.
 #
 # Exit status: 0 when every scenario ran; 1 when something broke (a scenario's probe request
 # failed, a tool failed, rankd died or stopped answering its connections for a while, or an
@@ -40,6 +41,7 @@
 #   --threads T (wrk threads), --players N (big board), --mix-players N, --zipf S,
 #   --server-cpus LIST (0), --client-cpus LIST (1), --bin PATH (a rankd binary; default: a
 #   release build in build-release/, or build/ for --smoke), --keep (keep the temp folder),
+#   --out DIR (default loadtest/out/, loadtest/out/smoke/ for --smoke),
 #   --only LIST (comma-separated scenario names, e.g. --only rank,mhd,cold: run just those;
 #   the setup, seeding and Redis memory figures are always done).
 # rankd's own knobs pass through: RANKD_CACHE_BYTES, RANKD_WORKER_THREADS, RANKD_LOG_LEVEL.
@@ -56,7 +58,7 @@ LT="$RANKD_ROOT/loadtest"
 COMMAND="bash loadtest/run.sh${*:+ $*}"
 
 SMOKE=0 KEEP=0 BIN="" SERVER_CPUS=0 CLIENT_CPUS=1 THREADS=1 CONNECTIONS=32 ZIPF=1.0
-DURATION="" WARMUP="" BIG="" MIX="" ONLY=""
+DURATION="" WARMUP="" BIG="" MIX="" ONLY="" OUT=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION="$2"; shift 2 ;;
@@ -69,10 +71,11 @@ while [ $# -gt 0 ]; do
     --server-cpus) SERVER_CPUS="$2"; shift 2 ;;
     --client-cpus) CLIENT_CPUS="$2"; shift 2 ;;
     --bin) BIN="$2"; shift 2 ;;
+    --out) OUT="$2"; shift 2 ;;
     --only) ONLY=",$2,"; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -170,15 +173,19 @@ fi
 
 TMP="$(mktemp -d /tmp/rankd-load.XXXXXX)"
 chmod 755 "$TMP"
-OUT="$LT/out"
-RAW="$OUT/raw"
+# A smoke run keeps its output apart, so that CI never overwrites the last full report.
+if [ -z "$OUT" ]; then
+  if [ "$SMOKE" = 1 ]; then OUT="$LT/out/smoke"; else OUT="$LT/out"; fi
+fi
 mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+RAW="$OUT/raw"
 rm -rf "$RAW" "$OUT/report.md" "$OUT/results.txt" "$OUT"/*.svg "$OUT"/wrk-*.txt
 mkdir -p "$RAW"
 RES="$OUT/results.txt"
 : >"$RES"
 POLL_PID=""
-declare -A R PROBE_URL MID_EXTRA
+declare -A R PROBE_URL MID_EXTRA BASE_OF
 ORDER=() BLOCKED=() FAILED=() STALLED=()
 
 cleanup() {
@@ -427,6 +434,7 @@ scenario() {
     fi
   fi
   if [ -n "$PRE_HOOK" ]; then $PRE_HOOK "$name"; fi
+  BASE_OF[$name]="$base"
   if [ "$group" != ref ]; then metrics_snapshot "$base" "$TMP/metrics-$name.0"; fi
   say "scenario $name: $label — $request, $DURATION, $CONNECTIONS connections"
   rec "$name.start" "$(date -u +%H:%M:%S)"
@@ -467,8 +475,9 @@ scenario() {
       fi
     fi
     if awk -v a="${R[$name.rps]}" -v b="${R[$name.sample_rps]:-0}" 'BEGIN { exit !(b > 0 && a < 0.5 * b) }'; then
-      rec "note.stall_$name" "$name: rankd stopped answering for part of the run — $(printf '%.0f' "${R[$name.rps]}") requests/s overall against $(printf '%.0f' "${R[$name.sample_rps]}") while answers came in (wrk samples); a fresh request halfway through: ${R[$name.mid_probe]:-not sent} (HTTP code, seconds); server sockets then: ${R[$name.mid_sockets]:-?}"
+      rec "note.stall_$name" "$name: rankd stopped answering for part of the run — $(printf '%.0f' "${R[$name.rps]}") requests/s overall against $(printf '%.0f' "${R[$name.sample_rps]}") while answers came in (wrk samples); a fresh request halfway through: ${R[$name.mid_probe]:-not sent} (HTTP code, seconds); server sockets then: ${R[$name.mid_sockets]:-?}; per route during the run: ${R[$name.unanswered]:-?}"
       STALLED+=("$name")
+      unanswered_by_route "$name"
       say "warning: $name stalled (${R[$name.rps]} req/s overall, ${R[$name.sample_rps]} while answering; mid-run request: ${R[$name.mid_probe]:-?})"
     fi
     say "  $name: $(printf '%.0f' "${R[$name.rps]}") req/s, p50 ${R[$name.p50_us]} µs, p99 ${R[$name.p99_us]} µs," \
@@ -486,6 +495,24 @@ scenario() {
   fi
   if [ -n "$POST_HOOK" ]; then $POST_HOOK "$name"; fi
   PRE_HOOK="" POST_HOOK="" WARM=1
+}
+
+# For a scenario that stalled: requests wrk sent per kind minus answers rankd counted per route
+# (rankd_http_requests_total) during the measured run -> NAME.unanswered ("route=N ...").
+unanswered_by_route() {
+  local name="$1" a b
+  b="$TMP/metrics-$name.0.full" a="$TMP/metrics-$name.1.full"
+  metrics_snapshot "${BASE_OF[$name]}" "$TMP/metrics-$name.1" 2>/dev/null || true
+  rec "$name.unanswered" "$(awk -v e="$(( ${R[$name.sent_top10]:-0} + ${R[$name.sent_top100]:-0} ))" \
+      -v p="${R[$name.sent_rank]:-0}" -v ar="${R[$name.sent_around]:-0}" -v w="${R[$name.writes_sent]:-0}" '
+    /^rankd_http_requests_total\{/ {
+      match($0, /route="[^"]*"/); r = substr($0, RSTART + 7, RLENGTH - 8)
+      if (FILENAME == ARGV[1]) before[r] += $NF; else after[r] += $NF
+    }
+    END {
+      sent["entries"] = e; sent["player"] = p; sent["around"] = ar; sent["scores"] = w
+      for (r in sent) if (sent[r] > 0) printf "%s: %d sent, %d answered; ", r, sent[r], after[r] - before[r]
+    }' "$b" "$a")"
 }
 
 # rankd's own counters (/metrics, unlabelled *_total) around a measured run -> NAME.m.COUNTER
@@ -855,5 +882,5 @@ render_report
 echo
 cat "$OUT/report.md"
 echo
-say "report: loadtest/out/report.md, charts: loadtest/out/throughput.svg, latency.svg, raw: loadtest/out/raw/"
+say "report: ${OUT#"$RANKD_ROOT"/}/report.md, charts: throughput.svg, latency.svg, raw output: raw/ (same folder)"
 exit "$rc"

@@ -373,7 +373,7 @@ rb_status_t rb_forget_all_ready(redisContext *c)
     return delete_matching(c, "rankd:{g*}:*:r");
 }
 
-#define REBUILD_CHUNK 1000
+#define REBUILD_CHUNK 10000
 
 rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t day, int64_t *players, bool *pg_failed)
 {
@@ -412,7 +412,7 @@ rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t da
                                    "SELECT player_id, sort_key, achieved_ms, metadata, version FROM standings"
                                    " WHERE board_gen = $1 AND win = $2"
                                    " AND (sort_key, achieved_ms, player_id) > ($3::bigint, $4::bigint, $5::text)"
-                                   " ORDER BY sort_key, achieved_ms, player_id LIMIT " "1000",
+                                   " ORDER BY sort_key, achieved_ms, player_id LIMIT " "10000",
                                    5, NULL, p, NULL, NULL, 0);
         if (!pg_ok(r)) {
             log_error(NULL, "rebuild read failed: %s", PQresultErrorMessage(r));
