@@ -421,7 +421,7 @@ def render(results, outdir):
         if lt is not None and lt > 0:
             txt += (f" At the end its rebuild lock (`…:b`) was still held, expiring in {lt:.0f} s: every rebuild "
                     "requested until then returns at once without loading anything.")
-        w(txt + " Ready key and rebuild lock over time (seconds, ready, lock): `raw/cold-ready-key.txt`; "
+        w(txt + " Ready key, rebuild lock and sorted-set size over time (seconds, ready, lock, members): `raw/cold-ready-key.txt`; "
           "rankd's log: `raw/rankd-on.log`.")
         w("")
     mkeys = sorted({k.split(".m.", 1)[1] for k in r if ".m." in k})

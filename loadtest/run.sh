@@ -757,17 +757,18 @@ if want writes && probe writes POST "$ON" "$M/scores" "{\"player_id\":\"$(printf
   alive writes
 fi
 
-# cold start: empty Redis, then reads at once. A poller writes down every change of the big
-# board's ready key (1 loaded, 0 cold) and of its rebuild lock (1 held, 0 free) in Redis as
-# "SECONDS READY LOCK" lines, while the reads run and after.
+# cold start: empty Redis, then reads at once. A poller writes down, every second and at every
+# change of the first two, "SECONDS READY LOCK MEMBERS": the big board's ready key (1 loaded,
+# 0 cold), its rebuild lock (1 held) and how many members its sorted set holds.
 LOCK_KEY="rankd:{g$BIG_GEN}:0:b"
 cold_trace() {
   local t0=$EPOCHREALTIME last="" st i
   for ((i = 0; i < (DUR_S + 150) * 10; i++)); do
     st="$(printf 'EXISTS %s\nEXISTS %s\n' "$READY_KEY" "$LOCK_KEY" | rcli 2>/dev/null | tr '\n' ' ')"
     st="${st% }"
-    if [ "$st" != "$last" ]; then
-      awk -v a="$t0" -v b="$EPOCHREALTIME" -v s="$st" 'BEGIN { printf "%.1f %s\n", b - a, s }' >>"$TMP/cold-trace"
+    if [ "$st" != "$last" ] || [ $(( i % 10 )) = 0 ]; then
+      awk -v a="$t0" -v b="$EPOCHREALTIME" -v s="$st" -v z="$(rcli ZCARD "$ZKEY" 2>/dev/null)" \
+        'BEGIN { printf "%.1f %s %s\n", b - a, s, z }' >>"$TMP/cold-trace"
       last="$st"
     fi
     sleep 0.1
@@ -785,12 +786,12 @@ if want cold && probe cold GET "$ON" "$B/players/$PL"; then
   # Traffic does not stop in real life: a trickle of reads (2 per second, each a rebuild
   # request while the board is cold) until the board stays loaded for 3 s, at most 2 minutes.
   for ((i = 0; i < 40; i++)); do
-    before="$(wc -l <"$TMP/cold-trace")"
+    before="$(tail -n1 "$TMP/cold-trace" | cut -d' ' -f2)"
     for _ in 1 2 3 4 5 6; do
       curl -s -o /dev/null --max-time 5 "$ON$B/players/$PL" || true
       sleep 0.5
     done
-    if [ "$(tail -n1 "$TMP/cold-trace" | cut -d' ' -f2)" = 1 ] && [ "$(wc -l <"$TMP/cold-trace")" = "$before" ]; then
+    if [ "$before" = 1 ] && [ "$(awk '$1 > 0 { print $2 }' "$TMP/cold-trace" | tail -n 4 | sort -u)" = 1 ]; then
       break
     fi
   done
@@ -802,7 +803,7 @@ if want cold && probe cold GET "$ON" "$B/players/$PL"; then
   rec cold.lock_ttl_s "$(rcli TTL "$LOCK_KEY")"
   rec cold.flips "$(awk 'p == 1 && $2 == 0 { n++ } { p = $2 } END { print n + 0 }' "$TMP/cold-trace")"
   if [ "$(tail -n1 "$TMP/cold-trace" | cut -d' ' -f2)" = 1 ]; then
-    rec cold.warm_s "$(tail -n1 "$TMP/cold-trace" | cut -d' ' -f1)"
+    rec cold.warm_s "$(awk 'p != 1 && $2 == 1 { t = $1 } { p = $2 } END { print t }' "$TMP/cold-trace")"
   else
     rec "note.cold" "cold start: Redis did not hold the big board again within 2 minutes after the scenario, with 2 reads/s going on (raw/cold-ready-key.txt, raw/rankd-on.log)"
   fi

@@ -62,6 +62,23 @@ static q_status_t read_pg(PGconn *c, const board_t *b, const read_t *r, entries_
     return Q_ERROR;
 }
 
+/* PostgreSQL only: Redis down, unconfigured, cold, or consistency=strong. */
+static int read_from_postgres(app_t *app, http_req_t *req, const board_t *b, const read_t *r, entries_t *out)
+{
+    entries_init(out);
+    PGconn *c = pg_pool_acquire(app->primary, 2000);
+    if (!c)
+        return http_unavailable(req, "the database");
+    q_status_t st = read_pg(c, b, r, out);
+    pg_pool_release(app->primary, c, st == Q_UNAVAILABLE);
+    metrics_add(app->metrics, METRIC_PG_READS, 1);
+    if (st != Q_OK) {
+        entries_clear(out);
+        return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
+    }
+    return 0;
+}
+
 /* Run a read; 0 with `out` filled, or the error status written into req. */
 static int run_read(app_t *app, http_req_t *req, const board_t *b, const read_t *r, entries_t *out)
 {
@@ -82,17 +99,7 @@ static int run_read(app_t *app, http_req_t *req, const board_t *b, const read_t 
             entries_clear(out);
         }
     }
-    PGconn *c = pg_pool_acquire(app->primary, 2000);
-    if (!c)
-        return http_unavailable(req, "the database");
-    q_status_t st = read_pg(c, b, r, out);
-    pg_pool_release(app->primary, c, st == Q_UNAVAILABLE);
-    metrics_add(app->metrics, METRIC_PG_READS, 1);
-    if (st != Q_OK) {
-        entries_clear(out);
-        return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
-    }
-    return 0;
+    return read_from_postgres(app, req, b, r, out);
 }
 
 /* ---------------------------------------------------------------- rendering */
@@ -339,23 +346,6 @@ static void read_start(http_pending_t *p, void (*wake)(void *), void *wake_arg)
     op->call.done = read_call_done;
     op->call.arg = op;
     redis_pipe_submit(op->app->pipe, &op->call);
-}
-
-/* PostgreSQL only: Redis down, unconfigured, cold, or consistency=strong. */
-static int read_from_postgres(app_t *app, http_req_t *req, const board_t *b, const read_t *r, entries_t *out)
-{
-    entries_init(out);
-    PGconn *c = pg_pool_acquire(app->primary, 2000);
-    if (!c)
-        return http_unavailable(req, "the database");
-    q_status_t st = read_pg(c, b, r, out);
-    pg_pool_release(app->primary, c, st == Q_UNAVAILABLE);
-    metrics_add(app->metrics, METRIC_PG_READS, 1);
-    if (st != Q_OK) {
-        entries_clear(out);
-        return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
-    }
-    return 0;
 }
 
 static int read_finish(http_pending_t *p, http_req_t *req)
