@@ -330,6 +330,21 @@ static rb_status_t command_ok(redisReply *r)
     return st;
 }
 
+rb_status_t rb_window_ready(redisContext *c, int64_t gen, int64_t day, bool *ready)
+{
+    rb_keys_t k;
+    window_keys(&k, gen, day);
+    redisReply *r = redisCommand(c, "EXISTS %s", k.r);
+    if (!r || r->type != REDIS_REPLY_INTEGER) {
+        if (r)
+            freeReplyObject(r);
+        return RB_DOWN;
+    }
+    *ready = r->integer == 1;
+    freeReplyObject(r);
+    return RB_OK;
+}
+
 rb_status_t rb_mark_cold(redisContext *c, int64_t gen, int64_t day)
 {
     rb_keys_t k;

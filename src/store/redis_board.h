@@ -84,6 +84,8 @@ typedef struct {
 rb_status_t rb_apply(redisContext *c, int64_t gen, int64_t day, const rb_change_t *changes, size_t n,
                      int64_t *ranks, int64_t *total, bool *ready);
 
+/* Whether a window is loaded (its ready key exists). */
+rb_status_t rb_window_ready(redisContext *c, int64_t gen, int64_t day, bool *ready);
 /* Mark a window cold (its next read goes to PostgreSQL and asks for a rebuild). */
 rb_status_t rb_mark_cold(redisContext *c, int64_t gen, int64_t day);
 /* Delete every key of a board generation. */

@@ -47,6 +47,14 @@ static void run_job(rebuilder_t *r, job_t *job)
         redis_release(r->redis, rc, false);
         return;
     }
+    /* Reads that found the window cold while it was being loaded asked again: a window
+     * loaded since needs nothing (rebuilding it would empty it for everyone). */
+    bool ready = false;
+    if (rb_window_ready(rc, job->board.gen, job->day, &ready) != RB_OK || ready) {
+        redis_release(r->redis, rc, !ready);
+        pg_pool_release(r->primary, pg, false);
+        return;
+    }
     int64_t players = 0;
     bool pg_failed = false;
     struct timespec t0, t1;
