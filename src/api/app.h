@@ -98,6 +98,8 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req);
 
 /* Shared by handlers (api/boards.c): load a board by the route's id, or write 400/404/503. */
 int api_load_board(app_t *app, const route_t *rt, http_req_t *req, board_t *out);
+/* Resolve the window= parameter of a read on board `b`; 0, or the 400/404 written into req. */
+int api_param_window(http_req_t *req, const board_t *b, int64_t *day);
 /* Render a Standing object (Entry + board, window, total, top_percent). */
 void api_render_standing(buf_t *o, const char *board_id, int64_t day, int64_t total, const entry_t *e);
 /* Render a Board object into req->out. */

@@ -216,10 +216,9 @@ static void cache_drop(app_t *app, cached_read_t *cr)
 
 /* ---------------------------------------------------------------- parameters */
 
-/* Resolve the window= parameter; 0 or the error written. */
-static int param_window(app_t *app, http_req_t *req, const board_t *b, int64_t *day)
+/* Resolve the window= parameter; 0 or the error written (shared with api/stats.c). */
+int api_param_window(http_req_t *req, const board_t *b, int64_t *day)
 {
-    (void)app;
     bool bad = false;
     const char *w = http_param(req, "window", &bad);
     if (bad)
@@ -485,7 +484,7 @@ int api_entries(app_t *app, const route_t *rt, http_req_t *req)
     const char *off = http_param(req, "offset", &bad);
     cursor_t cursor;
     const char *secret = app->cfg->cursor_secret;
-    if ((rc = param_window(app, req, &b, &day)) || (rc = param_uint(req, "limit", 1, 1000, 10, &limit)) ||
+    if ((rc = api_param_window(req, &b, &day)) || (rc = param_uint(req, "limit", 1, 1000, 10, &limit)) ||
         (rc = param_uint(req, "offset", 0, INT64_MAX / 2, 0, &offset)))
         goto fail;
     if (bad || (cur && off)) {
@@ -552,7 +551,7 @@ static int get_player(app_t *app, const route_t *rt, http_req_t *req)
     if (rc)
         return rc;
     int64_t day;
-    if ((rc = check_player(rt, req)) || (rc = param_window(app, req, &b, &day))) {
+    if ((rc = check_player(rt, req)) || (rc = api_param_window(req, &b, &day))) {
         board_clear(&b);
         return rc;
     }
@@ -642,7 +641,7 @@ int api_around(app_t *app, const route_t *rt, http_req_t *req)
         return rc;
     int64_t day;
     uint64_t before, after;
-    if ((rc = check_player(rt, req)) || (rc = param_window(app, req, &b, &day)) ||
+    if ((rc = check_player(rt, req)) || (rc = api_param_window(req, &b, &day)) ||
         (rc = param_uint(req, "before", 0, 100, 5, &before)) || (rc = param_uint(req, "after", 0, 100, 5, &after))) {
         board_clear(&b);
         return rc;
@@ -665,7 +664,7 @@ int api_players(app_t *app, const route_t *rt, http_req_t *req)
     if (rc)
         return rc;
     int64_t day;
-    if ((rc = param_window(app, req, &b, &day))) {
+    if ((rc = api_param_window(req, &b, &day))) {
         board_clear(&b);
         return rc;
     }

@@ -8,21 +8,6 @@
 #include "core/window.h"
 #include "store/views.h"
 
-/* Resolve window= for a board; 0 or the error written. */
-static int resolve_window(http_req_t *req, const board_t *b, int64_t *day)
-{
-    bool bad = false;
-    const char *w = http_param(req, "window", &bad);
-    if (bad)
-        return http_bad_param(req, "window");
-    switch (window_resolve(b->reset, b->created_ms, req->received_ms, w, day)) {
-    case WINDOW_OK: return 0;
-    case WINDOW_MALFORMED: return http_bad_param(req, "window");
-    case WINDOW_ABSENT: return http_not_found(req, "window", "window");
-    }
-    return http_bad_param(req, "window");
-}
-
 static void render_stats(buf_t *o, const board_t *b, int64_t day, const window_stats_t *s)
 {
     char d[11], at[25];
@@ -76,7 +61,7 @@ int api_stats(app_t *app, const route_t *rt, http_req_t *req)
     if (rc)
         return rc;
     int64_t day;
-    if ((rc = resolve_window(req, &b, &day))) {
+    if ((rc = api_param_window(req, &b, &day))) {
         board_clear(&b);
         return rc;
     }
