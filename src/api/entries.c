@@ -203,6 +203,7 @@ static void cache_store(app_t *app, http_req_t *req, cached_read_t *cr, const bo
         }
         req->cached = l1_insert(app->l1, cr->key.data, cr->key.len, &scope, cr->epoch, req->out.data, req->out.len, 0);
         buf_reset(&req->out);
+        cr->claimed = false;
     }
     buf_free(&cr->key);
 }
@@ -211,6 +212,7 @@ static void cache_drop(app_t *app, cached_read_t *cr)
 {
     if (cr->claimed)
         l1_abandon(app->l1, cr->key.data, cr->key.len);
+    cr->claimed = false;
     buf_free(&cr->key);
 }
 
@@ -305,9 +307,11 @@ static read_op_t *read_op_new(app_t *app, board_t *b, read_kind_t kind, int64_t 
 
 static void read_op_free(read_op_t *op)
 {
+    /* A client that hung up before its answer was computed still holds the claim: the
+     * requests parked on it would wait forever. */
+    cache_drop(op->app, &op->cr);
     if (op->call.reply)
         freeReplyObject(op->call.reply);
-    buf_free(&op->cr.key);
     board_clear(&op->board);
     free(op->ids_copy);
     free(op);

@@ -7,6 +7,7 @@ entry expired. Every cached answer is compared with the same read made with
 consistency=strong, which bypasses every cache and reads the primary.
 """
 import random
+import socket
 import threading
 import time
 
@@ -176,6 +177,17 @@ def test_cursor_page_sees_a_move_into_its_gap(rankd_factory):
             x.close()
 
 
+def wait_warm(c, bid):
+    """Read distinct pages (each misses the cache) until one is answered from Redis."""
+    deadline = time.time() + 10
+    k = 0
+    while metric(c, "rankd_reads_redis_total") == 0:
+        k += 1
+        c.get("/v1/leaderboards/%s/entries?limit=%d" % (bid, k))
+        assert time.time() < deadline, "the window never became warm in Redis"
+        time.sleep(0.1)
+
+
 def test_redis_outage_and_return(rankd_factory, private_redis):
     inst = rankd_factory(redis=private_redis.url(0), extra_config=LONG_TTL)
     c, admin, w = inst.client(None), inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
@@ -183,13 +195,7 @@ def test_redis_outage_and_return(rankd_factory, private_redis):
         bid = create_board(admin)["id"]
         seed(w, bid, 20)
         paths = ["/v1/leaderboards/%s/entries?limit=10" % bid, "/v1/leaderboards/%s/players/p010" % bid]
-        deadline = time.time() + 10
-        k = 0
-        while metric(c, "rankd_reads_redis_total") == 0:   # wait until the window is loaded
-            k += 1
-            c.get("/v1/leaderboards/%s/entries?limit=%d" % (bid, k))   # distinct pages miss the cache
-            assert time.time() < deadline, "the window never became warm in Redis"
-            time.sleep(0.1)
+        wait_warm(c, bid)
 
         # A stall longer than the command timeout: writes meanwhile miss Redis.
         rc = private_redis.client()
@@ -221,6 +227,46 @@ def test_redis_outage_and_return(rankd_factory, private_redis):
                 break
             assert time.time() < deadline, "Redis was not rebuilt: %s" % v.stdout[-2000:]
             time.sleep(0.3)
+    finally:
+        for x in (c, admin, w):
+            x.close()
+
+
+def test_client_hanging_up_mid_read_releases_the_key(rankd_factory, private_redis):
+    """A request that computes a key for others hangs up before its answer: the requests
+    parked on that key are still answered, and the key is cached again afterwards."""
+    inst = rankd_factory(redis=private_redis.url(0), extra_config=LONG_TTL)
+    c, admin, w = inst.client(None), inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    try:
+        bid = create_board(admin)["id"]
+        seed(w, bid, 20)
+        wait_warm(c, bid)
+        path = "/v1/leaderboards/%s/entries?limit=7" % bid
+        assert c.get(path).status == 200      # first miss: the key is not claimed yet
+        rc = private_redis.client()
+        stall = threading.Thread(target=lambda: rc.execute_command("DEBUG", "SLEEP", "1.0"))
+        stall.start()
+        time.sleep(0.05)
+        quitter = socket.create_connection(("127.0.0.1", inst.port))
+        quitter.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+        time.sleep(0.2)                       # it claimed the key and waits on Redis
+        quitter.close()
+        parked = inst.client(None)
+        parked.timeout = 8
+        got = {}
+
+        def read_parked():
+            try:
+                got["r"] = parked.get(path)
+            except OSError as e:              # timed out: never answered
+                got["error"] = e
+        t = threading.Thread(target=read_parked)
+        t.start()                             # parks on the claimed key
+        stall.join()
+        t.join(10)
+        assert "r" in got, "a request parked on a key whose claimer hung up was never answered: %r" % got
+        assert got["r"].status == 200 and same_as_primary(c, path)
+        parked.close()
     finally:
         for x in (c, admin, w):
             x.close()
