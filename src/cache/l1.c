@@ -10,17 +10,19 @@
 #include "http/encoding.h"
 #include "util/alloc.h"
 
-#define SHARDS 16
-#define BUCKETS 4096      /* hash chains per shard */
+#define SHARDS 16         /* indexed by the hash's top 4 bits */
+#define MIN_BUCKETS 1024  /* hash chains per shard at first; doubled to keep chains short */
 #define WINDOW_BUCKETS 1024
 #define ADMIT_SLOTS 8192  /* per shard */
 
 struct l1_entry {
+    /* What a lookup compares, first: a chain walk touches one cache line per entry. */
+    uint64_t hash;
+    l1_entry_t *hnext;
+    size_t key_len;
+    char *key;
     atomic_int refs;
     atomic_bool dead;
-    uint64_t hash;
-    char *key;
-    size_t key_len;
     l1_scope_t scope;
     char *body, *gz, *br;
     size_t len, gz_len, br_len;
@@ -29,7 +31,6 @@ struct l1_entry {
     int64_t expires_ms;
     size_t bytes;
     bool in_shard;             /* guarded by its shard's lock */
-    l1_entry_t *hnext;
     l1_entry_t *lru_prev, *lru_next;
 };
 
@@ -49,13 +50,16 @@ typedef struct claim {
 
 typedef struct {
     pthread_mutex_t lock;
-    l1_entry_t *buckets[BUCKETS];
+    l1_entry_t **buckets;      /* n_buckets chains (a power of two), owned */
+    size_t n_buckets;
     l1_entry_t lru;            /* sentinel: lru.lru_next is the most recent */
     size_t bytes;
     size_t entries;
     claim_t *claims;
-    uint8_t seen[ADMIT_SLOTS];  /* keys missed recently, by hash: a second miss is admitted */
-    unsigned misses_since_reset;
+    /* Fingerprints of keys missed recently, one slot per hash value: a key whose
+     * fingerprint is still in its slot at its next miss is admitted. A newer key
+     * overwrites the slot, so one-hit keys (random players) age out by themselves. */
+    uint16_t seen[ADMIT_SLOTS];
 } shard_t;
 
 typedef struct window {
@@ -87,7 +91,19 @@ static uint64_t hash_key(const char *k, size_t n)
     uint64_t h = 1469598103934665603ULL;
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
+    /* FNV-1a leaves its low bits poorly mixed, and the chains use them: finish as MurmurHash3 does. */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
     return h;
+}
+
+/* Bits of a key's hash: the shard takes the top 4, admission bits 31..59, chains the low ones. */
+static shard_t *shard_of(l1_t *c, uint64_t h)
+{
+    return &c->shards[h >> 60];
 }
 
 l1_t *l1_new(size_t max_bytes, int ttl_ms)
@@ -97,6 +113,8 @@ l1_t *l1_new(size_t max_bytes, int ttl_ms)
     l1_t *c = xcalloc(1, sizeof *c);
     for (int i = 0; i < SHARDS; i++) {
         pthread_mutex_init(&c->shards[i].lock, NULL);
+        c->shards[i].n_buckets = MIN_BUCKETS;
+        c->shards[i].buckets = xcalloc(MIN_BUCKETS, sizeof *c->shards[i].buckets);
         c->shards[i].lru.lru_next = c->shards[i].lru.lru_prev = &c->shards[i].lru;
     }
     pthread_mutex_init(&c->wlock, NULL);
@@ -146,7 +164,7 @@ static void shard_remove(shard_t *s, l1_entry_t *e)
 {
     if (!e->in_shard)
         return;
-    l1_entry_t **pp = &s->buckets[e->hash % BUCKETS];
+    l1_entry_t **pp = &s->buckets[e->hash & (s->n_buckets - 1)];
     while (*pp && *pp != e)
         pp = &(*pp)->hnext;
     if (*pp)
@@ -157,6 +175,45 @@ static void shard_remove(shard_t *s, l1_entry_t *e)
     s->bytes -= e->bytes;
     s->entries--;
     l1_release(e);
+}
+
+/* The chain that holds (or would hold) hash `h`. Shard lock held. */
+static l1_entry_t **chain(shard_t *s, uint64_t h)
+{
+    return &s->buckets[h & (s->n_buckets - 1)];
+}
+
+/* Double the chain table once there are more entries than chains. Shard lock held. */
+static void maybe_grow(shard_t *s)
+{
+    if (s->entries <= s->n_buckets)
+        return;
+    size_t n = s->n_buckets * 2;
+    l1_entry_t **b = xcalloc(n, sizeof *b);
+    for (size_t i = 0; i < s->n_buckets; i++) {
+        l1_entry_t *e = s->buckets[i];
+        while (e) {
+            l1_entry_t *next = e->hnext;
+            e->hnext = b[e->hash & (n - 1)];
+            b[e->hash & (n - 1)] = e;
+            e = next;
+        }
+    }
+    free(s->buckets);
+    s->buckets = b;
+    s->n_buckets = n;
+}
+
+/* Admission: true when `h` was missed recently (its fingerprint is in its slot), else remember it. */
+static bool seen_before(shard_t *s, uint64_t h)
+{
+    /* Shard and chain use the low bits; slot and fingerprint come from the high ones. */
+    uint16_t *slot = &s->seen[(h >> 31) % ADMIT_SLOTS];
+    uint16_t fp = (uint16_t)(h >> 44) | 1; /* never 0, the empty slot */
+    if (*slot == fp)
+        return true;
+    *slot = fp;
+    return false;
 }
 
 static claim_t **find_claim(shard_t *s, uint64_t h, const char *key, size_t n)
@@ -195,10 +252,10 @@ static void wake_all(waiter_t *w)
 l1_entry_t *l1_get(l1_t *c, const char *key, size_t n, l1_miss_t *miss)
 {
     uint64_t h = hash_key(key, n);
-    shard_t *s = &c->shards[h % SHARDS];
+    shard_t *s = shard_of(c, h);
     int64_t now = mono_ms();
     pthread_mutex_lock(&s->lock);
-    l1_entry_t *e = s->buckets[h % BUCKETS];
+    l1_entry_t *e = *chain(s, h);
     while (e && !(e->hash == h && e->key_len == n && memcmp(e->key, key, n) == 0))
         e = e->hnext;
     if (e && e->expires_ms > now) {
@@ -214,13 +271,7 @@ l1_entry_t *l1_get(l1_t *c, const char *key, size_t n, l1_miss_t *miss)
     if (*find_claim(s, h, key, n)) {
         *miss = L1_MISS_BUSY;
     } else {
-        uint8_t *seen = &s->seen[(h >> 32) % ADMIT_SLOTS];
-        if (++s->misses_since_reset > ADMIT_SLOTS) { /* forget old sightings */
-            memset(s->seen, 0, sizeof s->seen);
-            s->misses_since_reset = 0;
-        }
-        if (!e && !*seen) {
-            *seen = 1;
+        if (!seen_before(s, h) && !e) {
             *miss = L1_MISS_UNCACHED;
         } else {
             claim_t *cl = xcalloc(1, sizeof *cl);
@@ -240,7 +291,7 @@ l1_entry_t *l1_get(l1_t *c, const char *key, size_t n, l1_miss_t *miss)
 bool l1_wait(l1_t *c, const char *key, size_t n, void (*wake)(void *arg), void *arg)
 {
     uint64_t h = hash_key(key, n);
-    shard_t *s = &c->shards[h % SHARDS];
+    shard_t *s = shard_of(c, h);
     pthread_mutex_lock(&s->lock);
     claim_t *cl = *find_claim(s, h, key, n);
     if (cl) {
@@ -257,7 +308,7 @@ bool l1_wait(l1_t *c, const char *key, size_t n, void (*wake)(void *arg), void *
 void l1_abandon(l1_t *c, const char *key, size_t n)
 {
     uint64_t h = hash_key(key, n);
-    shard_t *s = &c->shards[h % SHARDS];
+    shard_t *s = shard_of(c, h);
     pthread_mutex_lock(&s->lock);
     waiter_t *w = drop_claim(s, h, key, n);
     pthread_mutex_unlock(&s->lock);
@@ -294,7 +345,7 @@ uint64_t l1_window_epoch(l1_t *c, int64_t gen, int64_t day)
 static void kill_listed(l1_t *c, l1_entry_t *e)
 {
     if (!atomic_load(&e->dead)) {
-        shard_t *s = &c->shards[e->hash % SHARDS];
+        shard_t *s = shard_of(c, e->hash);
         pthread_mutex_lock(&s->lock);
         shard_remove(s, e);
         pthread_mutex_unlock(&s->lock);
@@ -379,7 +430,7 @@ l1_entry_t *l1_insert(l1_t *c, const char *key, size_t n, const l1_scope_t *scop
                       size_t len, int64_t last_modified_ms)
 {
     uint64_t h = hash_key(key, n);
-    shard_t *s = &c->shards[h % SHARDS];
+    shard_t *s = shard_of(c, h);
 
     /* Build outside every lock: copying and compressing are the expensive part. */
     l1_entry_t *e = xcalloc(1, sizeof *e);
@@ -423,18 +474,19 @@ l1_entry_t *l1_insert(l1_t *c, const char *key, size_t n, const l1_scope_t *scop
     }
     pthread_mutex_lock(&s->lock);
     if (fresh) {
-        l1_entry_t **pp = &s->buckets[h % BUCKETS];
+        l1_entry_t **pp = chain(s, h);
         while (*pp && !((*pp)->hash == h && (*pp)->key_len == n && memcmp((*pp)->key, key, n) == 0))
             pp = &(*pp)->hnext;
         if (*pp)
             shard_remove(s, *pp); /* a racing insert of the same key */
         l1_hold(e); /* the shard's */
         e->in_shard = true;
-        e->hnext = s->buckets[h % BUCKETS];
-        s->buckets[h % BUCKETS] = e;
+        e->hnext = *chain(s, h);
+        *chain(s, h) = e;
         lru_push_front(s, e);
         s->bytes += e->bytes;
         s->entries++;
+        maybe_grow(s);
         while (s->bytes > c->shard_budget && s->lru.lru_prev != e) {
             shard_remove(s, s->lru.lru_prev);
             atomic_fetch_add(&c->evictions, 1);
@@ -504,6 +556,7 @@ void l1_free(l1_t *c)
             free(cl->key);
             free(cl);
         }
+        free(s->buckets);
         pthread_mutex_destroy(&s->lock);
     }
     pthread_mutex_destroy(&c->wlock);

@@ -236,6 +236,45 @@ static void test_one_hit_keys_are_not_admitted(void **state)
     l1_free(c);
 }
 
+static void test_many_keys_all_found(void **state)
+{
+    (void)state;
+    l1_t *c = l1_new((size_t)1 << 30, 100000);
+    char key[32];
+    enum { N = 40000 }; /* enough that every shard's chain table grows several times */
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        put_page(c, key, i, i, N);
+    }
+    l1_stats_t st;
+    l1_stats(c, &st);
+    assert_int_equal(st.entries, N);
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        assert_true(present(c, key));
+    }
+    l1_free(c);
+}
+
+static void test_random_one_hit_keys_are_rarely_admitted(void **state)
+{
+    (void)state;
+    l1_t *c = l1_new(1 << 20, 10000);
+    char key[32];
+    int admitted = 0;
+    for (int i = 0; i < 200000; i++) {
+        l1_miss_t m;
+        snprintf(key, sizeof key, "player-%d", i);
+        assert_null(l1_get(c, key, strlen(key), &m));
+        if (m == L1_MISS_CLAIMED) {
+            admitted++;
+            l1_abandon(c, key, strlen(key));
+        }
+    }
+    assert_true(admitted < 200000 / 1000); /* false positives of 16-bit fingerprints */
+    l1_free(c);
+}
+
 static void test_disabled(void **state)
 {
     (void)state;
@@ -255,6 +294,8 @@ int main(void)
         cmocka_unit_test(test_second_miss_parks_until_the_first_settles),
         cmocka_unit_test(test_ttl_and_byte_bound),
         cmocka_unit_test(test_one_hit_keys_are_not_admitted),
+        cmocka_unit_test(test_many_keys_all_found),
+        cmocka_unit_test(test_random_one_hit_keys_are_rarely_admitted),
         cmocka_unit_test(test_disabled),
     };
     return cmocka_run_group_tests_name("l1", tests, NULL, NULL);
