@@ -311,9 +311,9 @@ seed_s=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 timeout 600 "${PSQL[@]}" -d rankd -v gen="$MIX_GEN" -v n="$MIX" -v seed=0.17 -v base_ms="$base_ms" \
   -f "$LT/seed.sql" >"$TMP/seed-mix.log" 2>&1 || { cat "$TMP/seed-mix.log" >&2; die "seeding mix failed"; }
 
-ZKEY="rankd:{g$BIG_GEN}:0:z"
-HKEY="rankd:{g$BIG_GEN}:0:p"
-READY_KEY="rankd:{g$BIG_GEN}:0:r"
+ZKEY="rankd:{g$BIG_GEN}:0:zs"
+HKEY="rankd:{g$BIG_GEN}:0:h:"   # + bucket number, 0..16383
+READY_KEY="rankd:{g$BIG_GEN}:0:ready"
 say "loading Redis: rankd rebuild-cache --board big"
 m0="$(used_memory)"
 t0=$EPOCHREALTIME
@@ -325,7 +325,10 @@ zc="$(rcli ZCARD "$ZKEY")"
 [ "$zc" = "$BIG" ] || die "after rebuild-cache, $ZKEY has $zc members, not $BIG ($(cat "$TMP/rebuild-big.log"))"
 rec redis.rankd_bytes $(( m1 - m0 ))
 rec redis.rankd_members "$zc"
-rec redis.rankd_hash_fields "$(rcli HLEN "$HKEY")"
+# shellcheck disable=SC2016
+rec redis.rankd_hash_fields "$(rcli EVAL 'local n = 0 for b = 0, 16383 do n = n + redis.call("HLEN", KEYS[1] .. b) end return n' 1 "$HKEY")"
+# shellcheck disable=SC2016
+rec redis.rankd_hash_buckets_compact "$(rcli EVAL 'local n = 0 for b = 0, 16383 do if redis.call("OBJECT", "ENCODING", KEYS[1] .. b) == "listpack" then n = n + 1 end end return n' 1 "$HKEY")"
 rec redis.rankd_bytes_per_player "$(awk -v a="$m0" -v b="$m1" -v n="$zc" 'BEGIN { printf "%.1f", (b - a) / n }')"
 
 say "loading Redis: bare ZADD loadtest:bare of the same $BIG ids and scores"

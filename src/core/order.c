@@ -3,7 +3,6 @@
 
 #include <string.h>
 
-#define SORT_KEY_OFFSET ((uint64_t)1 << 53)
 #define TIME_OFFSET ((uint64_t)1 << 62)
 
 int64_t order_sort_key(board_sort_t sort, int64_t score)
@@ -66,19 +65,35 @@ static uint64_t get_be64(const unsigned char *in)
 
 size_t order_member_encode(const order_pos_t *p, unsigned char *out)
 {
-    put_be64(out, (uint64_t)p->sort_key + SORT_KEY_OFFSET);
-    put_be64(out + 8, (uint64_t)p->achieved_ms + TIME_OFFSET);
+    put_be64(out, (uint64_t)p->achieved_ms + TIME_OFFSET);
     memcpy(out + ORDER_PREFIX_LEN, p->player, p->player_len);
     return ORDER_PREFIX_LEN + p->player_len;
 }
 
-bool order_member_decode(const unsigned char *m, size_t n, order_pos_t *out)
+bool order_member_decode(const unsigned char *m, size_t n, int64_t sort_key, order_pos_t *out)
 {
-    if (n <= ORDER_PREFIX_LEN || n > ORDER_MEMBER_MAX)
+    if (n <= ORDER_PREFIX_LEN || n > ORDER_MEMBER_MAX || sort_key < SCORE_MIN || sort_key > SCORE_MAX)
         return false;
-    int64_t sk = (int64_t)(get_be64(m) - SORT_KEY_OFFSET);
-    int64_t ms = (int64_t)(get_be64(m + 8) - TIME_OFFSET);
-    if (sk < SCORE_MIN || sk > SCORE_MAX)
+    int64_t ms = (int64_t)(get_be64(m) - TIME_OFFSET);
+    return order_pos_set(out, sort_key, ms, (const char *)m + ORDER_PREFIX_LEN, n - ORDER_PREFIX_LEN);
+}
+
+bool order_score_parse(const char *s, size_t n, int64_t *sort_key)
+{
+    /* Redis prints a double that holds an integer below 2^53 as that integer's digits. */
+    if (n == 0 || n > 20)
         return false;
-    return order_pos_set(out, sk, ms, (const char *)m + ORDER_PREFIX_LEN, n - ORDER_PREFIX_LEN);
+    size_t i = s[0] == '-' ? 1 : 0;
+    if (i == n)
+        return false;
+    int64_t v = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+        if (v > SCORE_MAX)
+            return false;
+    }
+    *sort_key = s[0] == '-' ? -v : v;
+    return true;
 }

@@ -7,10 +7,12 @@
  * every board. Ties fall to the earlier achieved_ms, then to the player id
  * in byte order (memcmp).
  *
- * The Redis encoding of a position is a member string that sorts the same
- * way under Redis's memcmp order at equal score: 8 bytes of sort_key offset
- * by 2^53 (big-endian), 8 bytes of achieved_ms offset by 2^62
- * (big-endian), then the player id bytes.
+ * The Redis encoding of a position is a sorted-set score and a member that
+ * sort the same way: the score is the sort key (exact in a double, as every
+ * score lies within ±(2^53-1)), and the member, which Redis orders by memcmp
+ * among equal scores, is achieved_ms offset by 2^62 (8 bytes, big-endian)
+ * followed by the player id bytes. Comparing scores first keeps Redis's
+ * skip-list walks on numbers rather than on member bytes.
  */
 #ifndef RANKD_CORE_ORDER_H
 #define RANKD_CORE_ORDER_H
@@ -21,7 +23,7 @@
 
 #include "core/board.h"
 
-#define ORDER_PREFIX_LEN 16
+#define ORDER_PREFIX_LEN 8
 #define ORDER_MEMBER_MAX (ORDER_PREFIX_LEN + PLAYER_ID_MAX)
 
 typedef struct {
@@ -45,9 +47,14 @@ int order_pos_cmp(const order_pos_t *a, const order_pos_t *b);
 /* Fill a position; false if the player id is too long. */
 bool order_pos_set(order_pos_t *p, int64_t sort_key, int64_t achieved_ms, const char *player, size_t len);
 
-/* Encode a position as a Redis member into `out` (ORDER_MEMBER_MAX bytes); returns its length. */
+/* Encode a position's Redis member into `out` (ORDER_MEMBER_MAX bytes); returns its length.
+ * Its score is p->sort_key. */
 size_t order_member_encode(const order_pos_t *p, unsigned char *out);
-/* Decode a Redis member; false if it is not one rankd wrote. */
-bool order_member_decode(const unsigned char *m, size_t n, order_pos_t *out);
+/* Decode a Redis member held at score `sort_key`; false if it is not one rankd wrote. */
+bool order_member_decode(const unsigned char *m, size_t n, int64_t sort_key, order_pos_t *out);
+
+/* Parse a Redis score reply ("-12", "9007199254740991") back into a sort key; false when it
+ * is not an integer within the score range. */
+bool order_score_parse(const char *s, size_t n, int64_t *sort_key);
 
 #endif

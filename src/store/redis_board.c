@@ -14,90 +14,140 @@
 #include "util/alloc.h"
 #include "util/buf.h"
 
+/* The window's player hash is split into buckets (KEYS[2] .. n, n < 16384) so that each
+ * stays small enough for Redis's compact listpack encoding: about 35 bytes per player
+ * instead of about 100 in one big hash. Only the scripts need the bucket function.
+ * Lua's string comparison follows the server's locale, so bytes are compared by hand. */
+#define LUA_COMMON                                                                   \
+    "local z, pk = KEYS[1], KEYS[2]\n"                                               \
+    "local function bucket(pl)\n"                                                    \
+    "  local h = 0\n"                                                                \
+    "  for i = 1, #pl do h = (h * 31 + string.byte(pl, i)) % 1000003 end\n"          \
+    "  return pk .. (h % 16384)\n"                                                   \
+    "end\n"                                                                          \
+    "local function less(a, b)\n"                                                    \
+    "  local n = math.min(#a, #b)\n"                                                 \
+    "  for i = 1, n do\n"                                                            \
+    "    local x, y = string.byte(a, i), string.byte(b, i)\n"                        \
+    "    if x ~= y then return x < y end\n"                                          \
+    "  end\n"                                                                        \
+    "  return #a < #b\n"                                                             \
+    "end\n"
+
 /* Every read script returns false when the window is cold, else
- * {total, rank0, member, metadata, rank0, member, metadata, ...}. */
+ * {total, rank0, score, member, metadata, rank0, score, member, metadata, ...}.
+ * A player's hash value is version(8) achieved(8) metadata, or version(8) alone for a
+ * removed player (a tombstone). */
 #define LUA_EMIT                                                                     \
-    "local z, p = KEYS[1], KEYS[2]\n"                                                \
+    LUA_COMMON                                                                       \
     "if redis.call('EXISTS', KEYS[3]) == 0 then return false end\n"                  \
     "local out = {redis.call('ZCARD', z)}\n"                                         \
-    "local function emit(r, m)\n"                                                    \
-    "  local v = redis.call('HGET', p, string.sub(m, 17))\n"                         \
-    "  out[#out+1] = r; out[#out+1] = m; out[#out+1] = v and string.sub(v, 38) or ''\n" \
+    "local function emit(r, s, m, v)\n"                                              \
+    "  if not v then local pl = string.sub(m, 9); v = redis.call('HGET', bucket(pl), pl) end\n" \
+    "  out[#out+1] = r; out[#out+1] = s; out[#out+1] = m\n"                          \
+    "  out[#out+1] = v and string.sub(v, 17) or ''\n"                                \
+    "end\n"                                                                          \
+    "local function emit_range(r0, ms)\n"                                            \
+    "  for i = 1, #ms, 2 do emit(r0 + (i - 1) / 2, ms[i + 1], ms[i]) end\n"          \
     "end\n"
 
 static redis_script_t script_page = {LUA_EMIT
-                                     "local ms = redis.call('ZRANGE', z, ARGV[1], ARGV[2])\n"
-                                     "for i, m in ipairs(ms) do emit(tonumber(ARGV[1]) + i - 1, m) end\n"
+                                     "emit_range(tonumber(ARGV[1]), redis.call('ZRANGE', z, ARGV[1], ARGV[2], 'WITHSCORES'))\n"
                                      "return out\n",
                                      ""};
 
+/* ARGV: sort key, member, 'f' or 'b', limit. The cursor's position need not be in the set
+ * any more (its player moved): then count what lies before it, by binary search among the
+ * members tied with it on score. */
 static redis_script_t script_cursor = {LUA_EMIT
-                                       "local ms, first\n"
-                                       "if ARGV[2] == 'f' then\n"
-                                       "  ms = redis.call('ZRANGE', z, '(' .. ARGV[1], '+', 'BYLEX', 'LIMIT', 0, ARGV[3])\n"
-                                       "  first = redis.call('ZLEXCOUNT', z, '-', '[' .. ARGV[1])\n"
-                                       "  for i, m in ipairs(ms) do emit(first + i - 1, m) end\n"
+                                       "local sk, m, lim = ARGV[1], ARGV[2], tonumber(ARGV[4])\n"
+                                       "local c, e\n"
+                                       "local s = redis.call('ZSCORE', z, m)\n"
+                                       "if s and tonumber(s) == tonumber(sk) then\n"
+                                       "  c = redis.call('ZRANK', z, m); e = 1\n"
                                        "else\n"
-                                       "  ms = redis.call('ZRANGE', z, '(' .. ARGV[1], '-', 'BYLEX', 'REV', 'LIMIT', 0, ARGV[3])\n"
-                                       "  first = redis.call('ZLEXCOUNT', z, '-', '(' .. ARGV[1]) - #ms\n"
-                                       "  for i = #ms, 1, -1 do emit(first + #ms - i, ms[i]) end\n"
+                                       "  local a = redis.call('ZCOUNT', z, '-inf', '(' .. sk)\n"
+                                       "  local b = a + redis.call('ZCOUNT', z, sk, sk)\n"
+                                       "  while a < b do\n"
+                                       "    local mid = math.floor((a + b) / 2)\n"
+                                       "    if less(redis.call('ZRANGE', z, mid, mid)[1], m) then a = mid + 1 else b = mid end\n"
+                                       "  end\n"
+                                       "  c = a; e = 0\n"
+                                       "end\n"
+                                       "if ARGV[3] == 'f' then\n"
+                                       "  emit_range(c + e, redis.call('ZRANGE', z, c + e, c + e + lim - 1, 'WITHSCORES'))\n"
+                                       "elseif c > 0 then\n"
+                                       "  local a = math.max(c - lim, 0)\n"
+                                       "  emit_range(a, redis.call('ZRANGE', z, a, c - 1, 'WITHSCORES'))\n"
                                        "end\n"
                                        "return out\n",
                                        ""};
 
 static redis_script_t script_players = {LUA_EMIT
                                         "for _, pl in ipairs(ARGV) do\n"
-                                        "  local v = redis.call('HGET', p, pl)\n"
-                                        "  if v and string.sub(v, 1, 1) == 'S' then\n"
-                                        "    local m = string.sub(v, 22, 37) .. pl\n"
-                                        "    emit(redis.call('ZRANK', z, m), m)\n"
+                                        "  local v = redis.call('HGET', bucket(pl), pl)\n"
+                                        "  if v and #v >= 16 then\n"
+                                        "    local m = string.sub(v, 9, 16) .. pl\n"
+                                        "    local r = redis.call('ZRANK', z, m)\n"
+                                        "    if r then emit(r, redis.call('ZSCORE', z, m), m, v) end\n"
                                         "  end\n"
                                         "end\n"
                                         "return out\n",
                                         ""};
 
 static redis_script_t script_around = {LUA_EMIT
-                                       "local v = redis.call('HGET', p, ARGV[1])\n"
-                                       "if not v or string.sub(v, 1, 1) ~= 'S' then return out end\n"
-                                       "local r = redis.call('ZRANK', z, string.sub(v, 22, 37) .. ARGV[1])\n"
-                                       "local lo = r - tonumber(ARGV[2]); if lo < 0 then lo = 0 end\n"
-                                       "local ms = redis.call('ZRANGE', z, lo, r + tonumber(ARGV[3]))\n"
-                                       "for i, m in ipairs(ms) do emit(lo + i - 1, m) end\n"
+                                       "local v = redis.call('HGET', bucket(ARGV[1]), ARGV[1])\n"
+                                       "if not v or #v < 16 then return out end\n"
+                                       "local r = redis.call('ZRANK', z, string.sub(v, 9, 16) .. ARGV[1])\n"
+                                       "if not r then return out end\n"
+                                       "local lo = math.max(r - tonumber(ARGV[2]), 0)\n"
+                                       "emit_range(lo, redis.call('ZRANGE', z, lo, r + tonumber(ARGV[3]), 'WITHSCORES'))\n"
                                        "return out\n",
                                        ""};
 
-/* ARGV[1] = 'r' to return ranks; then groups of player, prefix ('' = removal), version, metadata.
- * Version 0 asks for the rank only and never writes. Returns {ready, total, rank0 or -1 per change}. */
+/* ARGV[1] = 'r' to return ranks; then groups of player, achieved(8; '' = removal), version(8),
+ * sort key, metadata. Version 0 asks for the rank only and never writes.
+ * Returns {ready, total, rank0 or -1 per change}. */
 static redis_script_t script_apply = {
-    "local z, p = KEYS[1], KEYS[2]\n"
-    "for i = 2, #ARGV, 4 do\n"
-    "  local pl, pre, ver, md = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3]\n"
-    "  local cur = redis.call('HGET', p, pl)\n"
-    "  local newer = true\n"
-    "  if cur then\n"
-    "    if string.sub(cur, 2, 21) >= ver then newer = false\n"
-    "    elseif string.sub(cur, 1, 1) == 'S' then redis.call('ZREM', z, string.sub(cur, 22, 37) .. pl) end\n"
-    "  end\n"
-    "  if newer and ver == '00000000000000000000' then newer = false end\n"
-    "  if newer then\n"
-    "    if pre == '' then redis.call('HSET', p, pl, 'D' .. ver)\n"
-    "    else redis.call('HSET', p, pl, 'S' .. ver .. pre .. md); redis.call('ZADD', z, 0, pre .. pl) end\n"
+    LUA_COMMON
+    "local zero = string.rep('\\0', 8)\n"
+    "for i = 2, #ARGV, 5 do\n"
+    "  local pl, ach, ver, sk, md = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]\n"
+    "  if ver ~= zero then\n"
+    "    local h = bucket(pl)\n"
+    "    local cur = redis.call('HGET', h, pl)\n"
+    "    if not cur or less(string.sub(cur, 1, 8), ver) then\n"
+    "      if cur and #cur >= 16 then redis.call('ZREM', z, string.sub(cur, 9, 16) .. pl) end\n"
+    "      if ach == '' then redis.call('HSET', h, pl, ver)\n"
+    "      else redis.call('HSET', h, pl, ver .. ach .. md); redis.call('ZADD', z, sk, ach .. pl) end\n"
+    "    end\n"
     "  end\n"
     "end\n"
     "local out = {redis.call('EXISTS', KEYS[3]), redis.call('ZCARD', z)}\n"
     "if ARGV[1] ~= 'r' then return out end\n"
-    "for i = 2, #ARGV, 4 do\n"
-    "  local cur = redis.call('HGET', p, ARGV[i])\n"
-    "  if cur and string.sub(cur, 1, 1) == 'S' then\n"
-    "    out[#out+1] = redis.call('ZRANK', z, string.sub(cur, 22, 37) .. ARGV[i])\n"
-    "  else out[#out+1] = -1 end\n"
+    "for i = 2, #ARGV, 5 do\n"
+    "  local cur = redis.call('HGET', bucket(ARGV[i]), ARGV[i])\n"
+    "  local r = cur and #cur >= 16 and redis.call('ZRANK', z, string.sub(cur, 9, 16) .. ARGV[i])\n"
+    "  out[#out+1] = r or -1\n"
     "end\n"
     "return out\n",
     ""};
 
+/* Empty a window at once (marked cold, every member and bucket gone): a writer racing a
+ * rebuild must find either the old window or the empty one, never half of each. */
+static redis_script_t script_clear = {
+    "local keys = {KEYS[3], KEYS[1]}\n"
+    "for n = 0, 16383 do\n"
+    "  keys[#keys + 1] = KEYS[2] .. n\n"
+    "  if #keys == 1024 then redis.call('UNLINK', unpack(keys)); keys = {} end\n"
+    "end\n"
+    "if #keys > 0 then redis.call('UNLINK', unpack(keys)) end\n"
+    "return 1\n",
+    ""};
+
 void rb_init(void)
 {
-    redis_script_t *all[] = {&script_page, &script_cursor, &script_players, &script_around, &script_apply};
+    redis_script_t *all[] = {&script_page, &script_cursor, &script_players, &script_around, &script_apply, &script_clear};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         redis_script_init(all[i]);
 }
@@ -108,9 +158,9 @@ typedef struct {
 
 static void window_keys(rb_keys_t *k, int64_t gen, int64_t day)
 {
-    snprintf(k->z, sizeof k->z, "rankd:{g%" PRId64 "}:%" PRId64 ":z", gen, day);
-    snprintf(k->p, sizeof k->p, "rankd:{g%" PRId64 "}:%" PRId64 ":p", gen, day);
-    snprintf(k->r, sizeof k->r, "rankd:{g%" PRId64 "}:%" PRId64 ":r", gen, day);
+    snprintf(k->z, sizeof k->z, "rankd:{g%" PRId64 "}:%" PRId64 ":zs", gen, day);
+    snprintf(k->p, sizeof k->p, "rankd:{g%" PRId64 "}:%" PRId64 ":h:", gen, day);
+    snprintf(k->r, sizeof k->r, "rankd:{g%" PRId64 "}:%" PRId64 ":ready", gen, day);
     snprintf(k->b, sizeof k->b, "rankd:{g%" PRId64 "}:%" PRId64 ":b", gen, day);
 }
 
@@ -154,11 +204,13 @@ void rb_prepare_page(rb_read_t *rd, const board_t *b, int64_t day, int64_t offse
 void rb_prepare_cursor(rb_read_t *rd, const board_t *b, int64_t day, const order_pos_t *pos, bool backward, int limit)
 {
     size_t mlen = order_member_encode(pos, rd->member);
-    snprintf(rd->nums[0], sizeof rd->nums[0], "%d", limit);
-    read_head(rd, &script_cursor, b, day, 3);
-    read_arg(rd, 0, (const char *)rd->member, mlen);
-    read_arg(rd, 1, backward ? "b" : "f", 1);
-    read_arg(rd, 2, rd->nums[0], strlen(rd->nums[0]));
+    snprintf(rd->nums[0], sizeof rd->nums[0], "%" PRId64, pos->sort_key);
+    snprintf(rd->nums[1], sizeof rd->nums[1], "%d", limit);
+    read_head(rd, &script_cursor, b, day, 4);
+    read_arg(rd, 0, rd->nums[0], strlen(rd->nums[0]));
+    read_arg(rd, 1, (const char *)rd->member, mlen);
+    read_arg(rd, 2, backward ? "b" : "f", 1);
+    read_arg(rd, 3, rd->nums[1], strlen(rd->nums[1]));
 }
 
 void rb_prepare_players(rb_read_t *rd, const board_t *b, int64_t day, const char *const *ids, size_t n)
@@ -194,17 +246,20 @@ rb_status_t rb_read_parse(const rb_read_t *rd, const redisReply *r, const board_
     rb_status_t st = RB_OK;
     if (r->type == REDIS_REPLY_NIL) {
         st = RB_COLD;
-    } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || (r->elements - 1) % 3 != 0) {
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || (r->elements - 1) % 4 != 0) {
         if (r->type != REDIS_REPLY_ERROR || strncmp(r->str, "NOSCRIPT", 8) != 0)
             log_error(NULL, "redis read script: unexpected reply (%s)",
                       r->type == REDIS_REPLY_ERROR ? r->str : "shape");
         st = RB_DOWN;
     } else {
         out->total = r->element[0]->integer;
-        for (size_t i = 1; i + 2 < r->elements; i += 3) {
-            const redisReply *m = r->element[i + 1], *md = r->element[i + 2];
+        for (size_t i = 1; i + 3 < r->elements; i += 4) {
+            const redisReply *sc = r->element[i + 1], *m = r->element[i + 2], *md = r->element[i + 3];
             order_pos_t pos;
-            if (m->type != REDIS_REPLY_STRING || !order_member_decode((const unsigned char *)m->str, m->len, &pos)) {
+            int64_t sk;
+            if (sc->type != REDIS_REPLY_STRING || !order_score_parse(sc->str, sc->len, &sk) ||
+                m->type != REDIS_REPLY_STRING ||
+                !order_member_decode((const unsigned char *)m->str, m->len, sk, &pos)) {
                 st = RB_DOWN;
                 break;
             }
@@ -264,11 +319,17 @@ rb_status_t rb_around(redisContext *c, const board_t *b, int64_t day, const char
 
 size_t rb_script_sources(const char **out, size_t max)
 {
-    const redis_script_t *all[] = {&script_page, &script_cursor, &script_players, &script_around, &script_apply};
+    const redis_script_t *all[] = {&script_page, &script_cursor, &script_players, &script_around, &script_apply, &script_clear};
     size_t n = 0;
     for (; n < max && n < sizeof all / sizeof *all; n++)
         out[n] = all[n]->source;
     return n;
+}
+
+static void put_be64(char *out, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        out[i] = (char)(v & 0xff);
 }
 
 rb_status_t rb_apply(redisContext *c, int64_t gen, int64_t day, const rb_change_t *changes, size_t n,
@@ -276,34 +337,36 @@ rb_status_t rb_apply(redisContext *c, int64_t gen, int64_t day, const rb_change_
 {
     rb_keys_t k;
     window_keys(&k, gen, day);
-    size_t argc = 4 + 4 * n;
+    size_t argc = 4 + 5 * n;
     const char **av = xmalloc(sizeof(char *) * argc);
     size_t *al = xmalloc(sizeof(size_t) * argc);
-    unsigned char *members = xmalloc(ORDER_MEMBER_MAX * (n ? n : 1));
-    char *versions = xmalloc(21 * (n ? n : 1));
+    /* Per change: its member (achieved + player; only the first 8 bytes are sent), its
+     * version as 8 big-endian bytes and its sort key in decimal. */
+    enum { SLOT = ORDER_MEMBER_MAX + 8 + 24 };
+    char *scratch = xmalloc(SLOT * (n ? n : 1));
     av[0] = k.z, al[0] = strlen(k.z);
     av[1] = k.p, al[1] = strlen(k.p);
     av[2] = k.r, al[2] = strlen(k.r);
     av[3] = ranks ? "r" : "-", al[3] = 1;
     for (size_t i = 0; i < n; i++) {
         const rb_change_t *ch = &changes[i];
-        char *ver = versions + 21 * i;
-        snprintf(ver, 21, "%020" PRId64, ch->version);
-        unsigned char *m = members + ORDER_MEMBER_MAX * i;
+        char *m = scratch + SLOT * i, *ver = m + ORDER_MEMBER_MAX, *sk = ver + 8;
         order_pos_t pos;
         order_pos_set(&pos, ch->sort_key, ch->achieved_ms, "", 0);
-        order_member_encode(&pos, m);
-        size_t base = 4 + 4 * i;
+        order_member_encode(&pos, (unsigned char *)m);
+        put_be64(ver, (uint64_t)ch->version);
+        int sk_len = snprintf(sk, 24, "%" PRId64, ch->sort_key);
+        size_t base = 4 + 5 * i;
         av[base] = ch->player, al[base] = strlen(ch->player);
-        av[base + 1] = (const char *)m, al[base + 1] = ch->removed ? 0 : ORDER_PREFIX_LEN;
-        av[base + 2] = ver, al[base + 2] = 20;
-        av[base + 3] = ch->metadata ? ch->metadata : "", al[base + 3] = ch->metadata ? strlen(ch->metadata) : 0;
+        av[base + 1] = m, al[base + 1] = ch->removed ? 0 : ORDER_PREFIX_LEN;
+        av[base + 2] = ver, al[base + 2] = 8;
+        av[base + 3] = sk, al[base + 3] = (size_t)sk_len;
+        av[base + 4] = ch->metadata ? ch->metadata : "", al[base + 4] = ch->metadata ? strlen(ch->metadata) : 0;
     }
     redisReply *r = redis_run(c, &script_apply, 3, (int)argc, av, al);
     free(av);
     free(al);
-    free(members);
-    free(versions);
+    free(scratch);
     if (!r)
         return RB_DOWN;
     rb_status_t st = RB_OK;
@@ -385,7 +448,7 @@ rb_status_t rb_forget_board(redisContext *c, int64_t gen)
 
 rb_status_t rb_forget_all_ready(redisContext *c)
 {
-    return delete_matching(c, "rankd:{g*}:*:r");
+    return delete_matching(c, "rankd:{g*}:*:ready");
 }
 
 #define REBUILD_CHUNK 10000
@@ -413,7 +476,9 @@ rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t da
     freeReplyObject(lock);
     if (!got)
         return RB_OK; /* another rebuilder has it */
-    if (command_ok(redisCommand(c, "DEL %s %s %s", k.r, k.z, k.p)) != RB_OK)
+    const char *keys[] = {k.z, k.p, k.r};
+    size_t lens[] = {strlen(k.z), strlen(k.p), strlen(k.r)};
+    if (command_ok(redis_run(c, &script_clear, 3, 3, keys, lens)) != RB_OK)
         return RB_DOWN;
 
     char gen[24], d[11], sk[24] = "-9223372036854775808", ms[24] = "0";

@@ -1,12 +1,13 @@
 /*
  * store/redis_board.h — a board window's rank index in Redis.
  *
- * Per board window, three keys sharing the hash tag {g<generation>}:
- *   rankd:{gN}:D:z  sorted set, every member at score 0, members are
- *                   core/order.h encodings, so ZRANK/ZRANGE/BYLEX are exact;
- *   rankd:{gN}:D:p  hash player -> 'S' version(20 digits) prefix(16) metadata,
- *                   or 'D' version for a removed player (a tombstone);
- *   rankd:{gN}:D:r  present once the window was loaded from PostgreSQL.
+ * Per board window, keys sharing the hash tag {g<generation>}:
+ *   rankd:{gN}:D:zs     sorted set: score = sort key, member = achieved_ms (8
+ *                       bytes) + player id (core/order.h), so ZRANK/ZRANGE are exact;
+ *   rankd:{gN}:D:h:<n>  16384 hash buckets of player -> version (8 bytes, big-endian),
+ *                       achieved_ms (8 bytes), metadata; version alone for a removed
+ *                       player (a tombstone); small enough for Redis's listpack encoding;
+ *   rankd:{gN}:D:ready  present once the window was loaded from PostgreSQL.
  * Every change carries the standing's version from PostgreSQL and is dropped
  * when Redis already holds a newer one, so racing writers and rebuilds
  * converge on the newest state. Each read is one server-side Lua call.

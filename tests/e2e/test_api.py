@@ -530,6 +530,24 @@ def test_entries_cursor_survives_score_changes(admin, writer, reader):
     assert nxt["total"] == 11
 
 
+def test_cursor_whose_player_moved_among_ties(admin, writer, reader):
+    """Cursor pages from a position no longer in the board, among players tied on score:
+    Redis's answer (found by searching the ties) equals PostgreSQL's, both ways."""
+    bid = create_board(admin, sort="desc", operator="latest")["id"]
+    for i in range(30):  # ten players on each of three scores, achieved one after another
+        submit_ok(writer, bid, "t%02d" % i, 50 - 10 * (i % 3))
+    for boundary in (4, 15, 25):
+        page = entries_ok(reader, bid, limit=boundary)
+        mover = page["entries"][-1]["player_id"]
+        nxt, prv = page["next_cursor"], page["prev_cursor"] or None
+        submit_ok(writer, bid, mover, 7 + boundary)  # leaves its tie group for the bottom
+        for cur in (nxt, entries_ok(reader, bid, limit=boundary, cursor=nxt)["prev_cursor"]):
+            path = "/v1/leaderboards/%s/entries?limit=6&cursor=%s" % (bid, cur)
+            fast, slow = reader.get(path), reader.get(path + "&consistency=strong")
+            assert fast.status == 200 and fast.body == slow.body, (boundary, fast.body, slow.body)
+        submit_ok(writer, bid, mover, 50 - 10 * (int(mover[1:]) % 3))  # back to its score, now achieved last
+
+
 def test_entries_offset_and_cursor_together(admin, writer, reader):
     bid = create_board(admin)["id"]
     seed(writer, bid, {"p%d" % i: i for i in range(5)})

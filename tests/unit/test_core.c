@@ -628,9 +628,11 @@ static int oracle_cmp(const order_pos_t *a, const order_pos_t *b)
     return a->player_len == b->player_len ? 0 : a->player_len < b->player_len ? -1 : 1;
 }
 
-/* Redis's member order: memcmp over the common length, then the shorter first. */
-static int member_cmp(const unsigned char *a, size_t an, const unsigned char *b, size_t bn)
+/* Redis's sorted-set order: by score, then memcmp over the common length, then the shorter first. */
+static int member_cmp(int64_t as, const unsigned char *a, size_t an, int64_t bs, const unsigned char *b, size_t bn)
 {
+    if ((double)as != (double)bs)
+        return (double)as < (double)bs ? -1 : 1;
     int c = memcmp(a, b, an < bn ? an : bn);
     if (c != 0)
         return c;
@@ -712,7 +714,11 @@ static void test_order_member_encode_order(void **state)
         CHECK(enc_len[i] == ORDER_PREFIX_LEN + pos[i].player_len, "length of encoding %zu", i);
         order_pos_t back;
         memset(&back, 0xa5, sizeof back);
-        CHECK(order_member_decode(enc[i], enc_len[i], &back), "decode of encoding %zu", i);
+        CHECK(order_member_decode(enc[i], enc_len[i], pos[i].sort_key, &back), "decode of encoding %zu", i);
+        char digits[32];
+        int64_t sk = 1;
+        snprintf(digits, sizeof digits, "%.17g", (double)pos[i].sort_key); /* as Redis prints a score */
+        CHECK(order_score_parse(digits, strlen(digits), &sk) && sk == pos[i].sort_key, "score %s", digits);
         CHECK(back.sort_key == pos[i].sort_key && back.achieved_ms == pos[i].achieved_ms &&
                   back.player_len == pos[i].player_len &&
                   memcmp(back.player, pos[i].player, pos[i].player_len) == 0 &&
@@ -727,7 +733,7 @@ static void test_order_member_encode_order(void **state)
         for (size_t j = 0; j < NPOS; j++) {
             int want = oracle_cmp(&pos[i], &pos[j]);
             int got = sign(order_pos_cmp(&pos[i], &pos[j]));
-            int mem = sign(member_cmp(enc[i], enc_len[i], enc[j], enc_len[j]));
+            int mem = sign(member_cmp(pos[i].sort_key, enc[i], enc_len[i], pos[j].sort_key, enc[j], enc_len[j]));
             CHECK(got == want, "order_pos_cmp(%zu, %zu) = %d, contract says %d", i, j, got, want);
             CHECK(mem == want, "member order (%zu, %zu) = %d, contract says %d", i, j, mem, want);
             if (i != j && pos[i].sort_key == pos[j].sort_key && pos[i].achieved_ms == pos[j].achieved_ms)
@@ -748,16 +754,16 @@ static void test_order_member_encode_layout(void **state)
     unsigned char m[ORDER_MEMBER_MAX];
     order_pos_t p = mkpos(0, 0, "ab");
     size_t n = order_member_encode(&p, m);
-    assert_int_equal(n, 18);
-    /* 0 + 2^53 big-endian, 0 + 2^62 big-endian, then the id. */
-    static const unsigned char want[18] = {0x00, 0x20, 0, 0, 0, 0, 0, 0, 0x40, 0, 0, 0, 0, 0, 0, 0, 'a', 'b'};
-    assert_memory_equal(m, want, 18);
+    assert_int_equal(n, 10);
+    /* 0 + 2^62 big-endian, then the id (the sort key is the score). */
+    static const unsigned char want[10] = {0x40, 0, 0, 0, 0, 0, 0, 0, 'a', 'b'};
+    assert_memory_equal(m, want, 10);
 
     p = mkpos(SCORE_MIN, -(INT64_C(1) << 62), "x");
     n = order_member_encode(&p, m);
-    static const unsigned char low[17] = {0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 'x'};
-    assert_int_equal(n, 17);
-    assert_memory_equal(m, low, 17);
+    static const unsigned char low[9] = {0, 0, 0, 0, 0, 0, 0, 0, 'x'};
+    assert_int_equal(n, 9);
+    assert_memory_equal(m, low, 9);
 
     char id[PLAYER_ID_MAX];
     memset(id, 'm', sizeof id);
@@ -780,37 +786,34 @@ static void test_order_member_decode_rejects(void **state)
     m[ORDER_MEMBER_MAX] = 'k';
 
     order_pos_t out;
-    assert_true(order_member_decode(m, ORDER_MEMBER_MAX, &out));       /* longest */
-    assert_false(order_member_decode(m, ORDER_MEMBER_MAX + 1, &out));  /* too long */
-    assert_true(order_member_decode(m, ORDER_PREFIX_LEN + 1, &out));   /* shortest */
+    assert_true(order_member_decode(m, ORDER_MEMBER_MAX, 3, &out));       /* longest */
+    assert_int_equal(out.achieved_ms, 4);
+    assert_false(order_member_decode(m, ORDER_MEMBER_MAX + 1, 3, &out));  /* too long */
+    assert_true(order_member_decode(m, ORDER_PREFIX_LEN + 1, 3, &out));   /* shortest */
     assert_int_equal(out.player_len, 1);
-    assert_false(order_member_decode(m, ORDER_PREFIX_LEN, &out));      /* no player id */
+    assert_false(order_member_decode(m, ORDER_PREFIX_LEN, 3, &out));      /* no player id */
     for (size_t k = 0; k < ORDER_PREFIX_LEN; k++)
-        CHECK(!order_member_decode(m, k, &out), "length %zu", k);
+        CHECK(!order_member_decode(m, k, 3, &out), "length %zu", k);
 
-    /* A sort key outside the score range is not one rankd wrote. */
-    unsigned char bad[ORDER_PREFIX_LEN + 1] = {0};
-    bad[ORDER_PREFIX_LEN] = 'x';
-    bad[8] = 0x40;
-    /* sort_key field 0 -> -2^53 */
-    assert_false(order_member_decode(bad, sizeof bad, &out));
-    /* sort_key field 1 -> -(2^53-1) = SCORE_MIN */
-    bad[7] = 1;
-    assert_true(order_member_decode(bad, sizeof bad, &out));
-    assert_true(out.sort_key == SCORE_MIN);
-    /* sort_key field 2^54-1 -> SCORE_MAX */
-    memset(bad, 0xff, 8);
-    bad[0] = 0;
-    bad[1] = 0x3f;
-    assert_true(order_member_decode(bad, sizeof bad, &out));
-    assert_true(out.sort_key == SCORE_MAX);
-    /* sort_key field 2^54 -> 2^53 */
-    memset(bad, 0, 8);
-    bad[1] = 0x40;
-    assert_false(order_member_decode(bad, sizeof bad, &out));
-    /* all ones */
-    memset(bad, 0xff, 8);
-    assert_false(order_member_decode(bad, sizeof bad, &out));
+    /* A score outside the range is not one rankd wrote. */
+    assert_true(order_member_decode(m, ORDER_MEMBER_MAX, SCORE_MIN, &out));
+    assert_true(order_member_decode(m, ORDER_MEMBER_MAX, SCORE_MAX, &out));
+    assert_false(order_member_decode(m, ORDER_MEMBER_MAX, SCORE_MIN - 1, &out));
+    assert_false(order_member_decode(m, ORDER_MEMBER_MAX, SCORE_MAX + 1, &out));
+}
+
+static void test_order_score_parse(void **state)
+{
+    (void)state;
+    int64_t v = 0;
+    assert_true(order_score_parse("0", 1, &v) && v == 0);
+    assert_true(order_score_parse("-17", 3, &v) && v == -17);
+    assert_true(order_score_parse("9007199254740991", 16, &v) && v == SCORE_MAX);
+    assert_true(order_score_parse("-9007199254740991", 17, &v) && v == SCORE_MIN);
+    static const char *const bad[] = {"", "-", "9007199254740992", "-9007199254740992", "1.5", "1e3",
+                                      "inf", "-inf", "nan", " 1", "1 ", "+1", "99999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        CHECK(!order_score_parse(bad[i], strlen(bad[i]), &v), "score '%s'", bad[i]);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2096,6 +2099,7 @@ int main(void)
         cmocka_unit_test(test_order_member_encode_order),
         cmocka_unit_test(test_order_member_encode_layout),
         cmocka_unit_test(test_order_member_decode_rejects),
+        cmocka_unit_test(test_order_score_parse),
         cmocka_unit_test(test_score_best),
         cmocka_unit_test(test_score_latest),
         cmocka_unit_test(test_score_sum),
