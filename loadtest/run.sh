@@ -234,7 +234,11 @@ ON="http://127.0.0.1:$ON_PORT"
 OFF="http://127.0.0.1:$OFF_PORT"
 ADMIN_KEY="loadtest-admin-$RANDOM$RANDOM"
 WRITE_KEY="loadtest-write-$RANDOM$RANDOM"
-WORKERS="${RANKD_WORKER_THREADS:-$(getconf _NPROCESSORS_ONLN)}"
+# Event-loop threads for rankd and mhd_fixed: one per CPU they are pinned to (what rankd picks by
+# itself from its affinity mask); more threads than cores only preempt one another.
+cpu_count() { local n=0 part; IFS=, read -ra parts <<<"$1"; for part in "${parts[@]}"; do
+  if [[ $part == *-* ]]; then n=$(( n + ${part#*-} - ${part%-*} + 1 )); else n=$(( n + 1 )); fi; done; echo "$n"; }
+WORKERS="${RANKD_WORKER_THREADS:-$(cpu_count "$SERVER_CPUS")}"
 
 # --- PostgreSQL and Redis --------------------------------------------------------------------
 

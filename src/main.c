@@ -149,6 +149,8 @@ static int serve(rankd_config_t *cfg)
     } else {
         log_info(NULL, "rankd %s serving on http://%s:%d with %d worker threads, redis %s", RANKD_VERSION,
                  cfg->listen_host, cfg->listen_port, cfg->worker_threads, app.redis ? "on" : "off");
+        if (!log_buffering_start())
+            log_warn(NULL, "cannot start the log flusher thread: request lines are written one by one");
         int sig = 0;
         sigwait(&sigs, &sig);
         log_info(NULL, "signal %d: draining in-flight requests", sig);
@@ -162,6 +164,7 @@ static int serve(rankd_config_t *cfg)
             /* Their work may still complete and touch freed state: leave at once.
              * Nothing acknowledged is lost; those clients see the connection close. */
             log_error(NULL, "exiting with %d requests still in flight", left);
+            log_flush();
             _exit(1);
         }
         http_server_stop(srv);
@@ -178,6 +181,7 @@ static int serve(rankd_config_t *cfg)
     l1_free(app.l1);
     redis_pool_free(app.redis);
     pg_pool_free(app.primary);
+    log_buffering_stop();
     return rc;
 }
 

@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -384,9 +385,16 @@ static bool check_board_id(const char *s, char *why, size_t n)
 
 /* --- computed defaults --- */
 
+/* The CPUs this process may run on (taskset, cgroup cpusets), not every CPU online: more
+ * event-loop threads than cores only makes them preempt one another. */
 static int online_cpus(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t set;
+    long n = 0;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        n = CPU_COUNT(&set);
+    if (n < 1)
+        n = sysconf(_SC_NPROCESSORS_ONLN);
     if (n < 1)
         return 1;
     return n > 64 ? 64 : (int)n;

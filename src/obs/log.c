@@ -1,10 +1,13 @@
-/* obs/log.c — JSON-lines logging to stderr, one write(2) per line. */
+/* obs/log.c — JSON-lines logging to stderr; request lines buffered up to 100 ms while serving. */
 #include "obs/log.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/window.h"
@@ -31,6 +34,121 @@ static const char *level_name(log_level_t level)
     case LOG_ERROR: return "error";
     }
     return "info";
+}
+
+/*
+ * Request lines (info and below) can be buffered, as web servers buffer access logs: one
+ * write(2) per request costs a system call on the hot path. Warnings and errors are never
+ * held back; they flush what is pending first, so lines stay in order. The buffer is the
+ * one shared, locked structure here.
+ */
+#define PENDING_MAX 16384
+#define FLUSH_MS 100
+
+static struct {
+    pthread_mutex_t lock;
+    bool on;                  /* buffering enabled (rankd serve) */
+    char data[PENDING_MAX];
+    size_t len;
+    int64_t since_ms;         /* when the oldest pending line was written */
+    pthread_t flusher;
+    pthread_cond_t stop;
+    bool stopping;
+} pending = {.lock = PTHREAD_MUTEX_INITIALIZER, .stop = PTHREAD_COND_INITIALIZER};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void write_all(const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(STDERR_FILENO, p, n);
+        if (w <= 0 && errno != EINTR)
+            return; /* nowhere left to report a failed log write */
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+        }
+    }
+}
+
+/* Lock held. */
+static void flush_locked(void)
+{
+    write_all(pending.data, pending.len);
+    pending.len = 0;
+}
+
+void log_flush(void)
+{
+    pthread_mutex_lock(&pending.lock);
+    flush_locked();
+    pthread_mutex_unlock(&pending.lock);
+}
+
+static void *flusher_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&pending.lock);
+    while (!pending.stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += FLUSH_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&pending.stop, &pending.lock, &until);
+        flush_locked();
+    }
+    pending.on = false;
+    flush_locked();
+    pthread_mutex_unlock(&pending.lock);
+    return NULL;
+}
+
+bool log_buffering_start(void)
+{
+    pthread_mutex_lock(&pending.lock);
+    pending.stopping = false;
+    bool ok = pthread_create(&pending.flusher, NULL, flusher_main, NULL) == 0;
+    pending.on = ok;
+    pthread_mutex_unlock(&pending.lock);
+    return ok;
+}
+
+void log_buffering_stop(void)
+{
+    pthread_mutex_lock(&pending.lock);
+    bool was_on = pending.on;
+    pending.stopping = true;
+    pthread_cond_signal(&pending.stop);
+    pthread_mutex_unlock(&pending.lock);
+    if (was_on)
+        pthread_join(pending.flusher, NULL);
+}
+
+static void emit_line(log_level_t level, const char *line, size_t n)
+{
+    pthread_mutex_lock(&pending.lock);
+    if (!pending.on || level >= LOG_WARN || n > PENDING_MAX) {
+        flush_locked();
+        write_all(line, n);
+    } else {
+        if (pending.len + n > PENDING_MAX)
+            flush_locked();
+        if (pending.len == 0)
+            pending.since_ms = mono_ms();
+        memcpy(pending.data + pending.len, line, n);
+        pending.len += n;
+        if (mono_ms() - pending.since_ms >= FLUSH_MS)
+            flush_locked();
+    }
+    pthread_mutex_unlock(&pending.lock);
 }
 
 void log_write(log_level_t level, const char *request_id, const char *fmt, ...)
@@ -64,7 +182,6 @@ void log_write(log_level_t level, const char *request_id, const char *fmt, ...)
     buf_puts(&b, ",\"msg\":");
     buf_json_str(&b, msg, (size_t)n);
     buf_puts(&b, "}\n");
-    ssize_t w = write(STDERR_FILENO, b.data, b.len);
-    (void)w; /* nowhere left to report a failed log write */
+    emit_line(level, b.data, b.len);
     buf_free(&b);
 }

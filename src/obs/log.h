@@ -12,6 +12,15 @@
 #include "config/config.h"
 
 void log_set_level(log_level_t level);
+/*
+ * While serving: hold info and debug lines in a buffer written at least every 100 ms (a
+ * thread of its own) or when full; warnings and errors still go out at once, after what
+ * is pending. Stop flushes everything. False when the thread cannot start (unbuffered).
+ */
+bool log_buffering_start(void);
+void log_buffering_stop(void);
+/* Write out what is pending (before _exit, say). */
+void log_flush(void);
 bool log_enabled(log_level_t level);
 /* Write one line; `request_id` may be NULL. */
 void log_write(log_level_t level, const char *request_id, const char *fmt, ...)
