@@ -132,7 +132,9 @@ static int serve(rankd_config_t *cfg)
     refresher_t *refresher = refresher_start(app.primary, cfg->refresh_interval_s);
     app.l1 = l1_new(cfg->cache_max_bytes, cfg->cache_max_age * 1000);
     listener_t *listener = listener_start(cfg->pg_primary, cfg->pg_connect_timeout_s, app.l1);
-    app.writer = writer_new(app.primary, app.redis, app.rebuilder, app.l1);
+    /* The writer has a connection of its own too: it holds the writer's prepared statements. */
+    pg_pool_t *write_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
+    app.writer = writer_new(write_pg, app.redis, app.rebuilder, app.l1);
     const char *scripts[8];
     size_t n_scripts = rb_script_sources(scripts, 8);
     app.pipe = redis_pipe_start(cfg->redis_url, cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms, scripts,
@@ -176,6 +178,7 @@ static int serve(rankd_config_t *cfg)
     rebuilder_stop(app.rebuilder);
     pg_pool_free(rebuild_pg);
     writer_free(app.writer);
+    pg_pool_free(write_pg);
     board_cache_free(app.boards);
     metrics_free(app.metrics);
     l1_free(app.l1);

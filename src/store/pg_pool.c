@@ -20,6 +20,8 @@ struct pg_pool {
     int open;        /* connections in existence, idle or lent */
     int n_idle;
     PGconn **idle;   /* stack of idle connections */
+    bool (*on_connect)(PGconn *conn, void *arg);
+    void *on_connect_arg;
 };
 
 pg_pool_t *pg_pool_new(const char *conninfo, int size, int statement_timeout_ms, int connect_timeout_s)
@@ -33,6 +35,12 @@ pg_pool_t *pg_pool_new(const char *conninfo, int size, int statement_timeout_ms,
     p->connect_timeout_s = connect_timeout_s;
     p->idle = xcalloc((size_t)size, sizeof *p->idle);
     return p;
+}
+
+void pg_pool_on_connect(pg_pool_t *p, bool (*prepare)(PGconn *conn, void *arg), void *arg)
+{
+    p->on_connect = prepare;
+    p->on_connect_arg = arg;
 }
 
 void pg_pool_free(pg_pool_t *p)
@@ -108,8 +116,12 @@ PGconn *pg_pool_acquire(pg_pool_t *p, int wait_ms)
             pthread_mutex_unlock(&p->lock);
             char err[512];
             PGconn *c = pg_connect(p->conninfo, p->statement_timeout_ms, p->connect_timeout_s, err, sizeof err);
-            if (c)
+            if (c && (!p->on_connect || p->on_connect(c, p->on_connect_arg)))
                 return c;
+            if (c) {
+                snprintf(err, sizeof err, "preparing the new connection failed: %s", PQerrorMessage(c));
+                PQfinish(c);
+            }
             log_warn(NULL, "postgres connect failed: %s", err);
             pthread_mutex_lock(&p->lock);
             p->open--;

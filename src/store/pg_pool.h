@@ -17,6 +17,12 @@ typedef struct pg_pool pg_pool_t;
 /* A pool for `conninfo` (copied). Never fails; connecting happens on acquire. */
 pg_pool_t *pg_pool_new(const char *conninfo, int size, int statement_timeout_ms, int connect_timeout_s);
 void pg_pool_free(pg_pool_t *pool);
+/*
+ * Run `prepare` on every connection the pool opens from now on, before lending it (to
+ * prepare statements, say); when it returns false the connection is closed and the acquire
+ * fails. Set it before the first acquire.
+ */
+void pg_pool_on_connect(pg_pool_t *pool, bool (*prepare)(PGconn *conn, void *arg), void *arg);
 
 /*
  * Borrow a connection, waiting up to `wait_ms` for one to be free. Returns

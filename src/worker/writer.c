@@ -24,7 +24,7 @@
 #define GROUP_MAX_ITEMS 4000
 
 struct writer {
-    pg_pool_t *primary;
+    pg_pool_t *primary;        /* the writer's own: its connections hold the prepared statements */
     redis_pool_t *redis;
     rebuilder_t *rebuilder;
     l1_t *l1;
@@ -38,12 +38,14 @@ struct writer {
 };
 
 static void *writer_main(void *arg);
+static bool prepare_statements(PGconn *c, void *arg);
 static void item_error(write_item_t *it, int status, const char *code, const char *field, const char *message);
 
 writer_t *writer_new(pg_pool_t *primary, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1)
 {
     writer_t *w = xcalloc(1, sizeof *w);
     w->primary = primary;
+    pg_pool_on_connect(primary, prepare_statements, NULL);
     w->redis = redis;
     w->rebuilder = rebuilder;
     w->l1 = l1;
@@ -367,11 +369,13 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 
-/* One statement of a pipeline. */
+/* One statement of a pipeline: a statement prepared on every writer connection (see
+ * prepare_statements) when `name` is set, else `sql` parsed and planned on the spot. */
 typedef struct {
     const char *sql;
     int nparams;
     const char *const *params;
+    const char *name;
 } stmt_t;
 
 /*
@@ -387,7 +391,9 @@ static void run_pipeline(PGconn *c, const stmt_t *stmts, int n, PGresult **out)
         return;
     bool sent = true;
     for (int i = 0; i < n && sent; i++)
-        sent = PQsendQueryParams(c, stmts[i].sql, stmts[i].nparams, NULL, stmts[i].params, NULL, NULL, 0) == 1;
+        sent = (stmts[i].name ? PQsendQueryPrepared(c, stmts[i].name, stmts[i].nparams, stmts[i].params, NULL, NULL, 0)
+                              : PQsendQueryParams(c, stmts[i].sql, stmts[i].nparams, NULL, stmts[i].params, NULL, NULL,
+                                                  0)) == 1;
     sent = sent && PQpipelineSync(c) == 1;
     for (int i = 0; i < n && sent; i++) {
         out[i] = PQgetResult(c);
@@ -546,6 +552,13 @@ static step_t claim_keys(PGconn *c, batch_t *bt)
 }
 
 /* Step 2 and 3: group items per player, lock, read the current standings. */
+static const char boards_sql[] = "SELECT gen FROM boards WHERE gen = ANY($1::bigint[]) FOR KEY SHARE";
+static const char lock_sql[] = "SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k";
+static const char read_sql[] =
+    "SELECT s.board_gen, s.win - DATE '1970-01-01', s.player_id, s.score, s.achieved_ms, s.metadata"
+    " FROM standings s JOIN unnest($1::bigint[], $2::date[], $3::text[]) AS u(g, w, p)"
+    " ON s.board_gen = u.g AND s.win = u.w AND s.player_id = u.p";
+
 static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
 {
     size_t m = 0;
@@ -601,13 +614,10 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
     arrays_close(&ls, lp);
     arrays_close(&rs, rp);
     stmt_t stmts[4] = {
-        {"BEGIN", 0, NULL},
-        {"SELECT gen FROM boards WHERE gen = ANY($1::bigint[]) FOR KEY SHARE", 1, bp},
-        {"SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k", 1, lp},
-        {"SELECT s.board_gen, s.win - DATE '1970-01-01', s.player_id, s.score, s.achieved_ms, s.metadata"
-         " FROM standings s JOIN unnest($1::bigint[], $2::date[], $3::text[]) AS u(g, w, p)"
-         " ON s.board_gen = u.g AND s.win = u.w AND s.player_id = u.p",
-         3, rp},
+        {"BEGIN", 0, NULL, NULL},
+        {boards_sql, 1, bp, "rankd_w_boards"},
+        {lock_sql, 1, lp, "rankd_w_lock"},
+        {read_sql, 3, rp, "rankd_w_read"},
     };
     PGresult *res[4];
     int first = begin ? 0 : 1;
@@ -730,16 +740,33 @@ static bool notify_params(batch_t *bt, arrays_t *as, const char **param)
     return n > 0;
 }
 
-/* The notice again, after the Redis update (outside the transaction). */
+/*
+ * The notice again, after the Redis update, in a transaction of its own. A NOTIFY gives
+ * its transaction an xid, so its commit would wait for a WAL flush like a write: this one
+ * is only a hint (the durable notice went out with the batch), so it commits without
+ * waiting. One round trip.
+ */
 static step_t notify_changes(PGconn *c, batch_t *bt)
 {
     arrays_t as;
     const char *p[1];
     step_t st = STEP_OK;
     if (notify_params(bt, &as, p)) {
-        PGresult *r = PQexecParams(c, notify_sql, 1, NULL, p, NULL, NULL, 0);
-        st = check(c, r, "notify");
-        PQclear(r);
+        const stmt_t stmts[] = {
+            {"BEGIN", 0, NULL, NULL},
+            {"SET LOCAL synchronous_commit TO off", 0, NULL, NULL},
+            {notify_sql, 1, p, "rankd_w_notify"},
+            {"COMMIT", 0, NULL, NULL},
+        };
+        PGresult *res[4];
+        run_pipeline(c, stmts, 4, res);
+        for (int i = 0; i < 4; i++) {
+            if (st == STEP_OK)
+                st = check(c, res[i], "notify");
+            PQclear(res[i]);
+        }
+        if (st != STEP_OK && PQtransactionStatus(c) != PQTRANS_IDLE)
+            PQclear(PQexec(c, "ROLLBACK"));
     }
     arrays_free(&as);
     return st;
@@ -832,9 +859,9 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
     const char *np[1];
     bool notify = notify_params(bt, &ns, np);
     stmt_t stmts[3] = {
-        {write_sql, 20, p},
-        {notify_sql, 1, np},
-        {"COMMIT", 0, NULL},
+        {write_sql, 20, p, "rankd_w_write"},
+        {notify_sql, 1, np, "rankd_w_notify"},
+        {"COMMIT", 0, NULL, NULL},
     };
     PGresult *res[3];
     /* One round trip: the write, the cache invalidation notice, the commit. */
@@ -1004,6 +1031,30 @@ static void remember_responses(PGconn *c, batch_t *bt)
         PQclear(r);
     }
     arrays_free(&as);
+}
+
+/* Parsing and planning the batch statements cost PostgreSQL more than running them: every
+ * connection of the writer's own pool prepares them once (pg_pool_on_connect). */
+static bool prepare_statements(PGconn *c, void *arg)
+{
+    (void)arg;
+    static const struct {
+        const char *name, *sql;
+        int nparams;
+    } all[] = {
+        {"rankd_w_boards", boards_sql, 1}, {"rankd_w_lock", lock_sql, 1},      {"rankd_w_read", read_sql, 3},
+        {"rankd_w_write", write_sql, 20},  {"rankd_w_notify", notify_sql, 1},
+    };
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+        PGresult *r = PQprepare(c, all[i].name, all[i].sql, all[i].nparams, NULL);
+        bool ok = pg_ok(r);
+        if (!ok)
+            log_error(NULL, "preparing %s failed: %s", all[i].name, PQresultErrorMessage(r));
+        PQclear(r);
+        if (!ok)
+            return false;
+    }
+    return true;
 }
 
 void writer_submit(writer_t *w, write_item_t *items, size_t n)

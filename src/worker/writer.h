@@ -75,7 +75,8 @@ typedef struct write_job {
     struct write_job *next;    /* queue link, the writer's */
 } write_job_t;
 
-/* Start the writer thread. */
+/* Start the writer thread. `primary` is a pool for the writer alone (its connections get the
+ * writer's prepared statements); the caller frees it after writer_free(). */
 writer_t *writer_new(pg_pool_t *primary, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1);
 /* Commit what is queued, stop the thread, free the writer. */
 void writer_free(writer_t *w);
