@@ -238,7 +238,7 @@ WRITE_KEY="loadtest-write-$RANDOM$RANDOM"
 # itself from its affinity mask); more threads than cores only preempt one another.
 cpu_count() { local n=0 part; IFS=, read -ra parts <<<"$1"; for part in "${parts[@]}"; do
   if [[ $part == *-* ]]; then n=$(( n + ${part#*-} - ${part%-*} + 1 )); else n=$(( n + 1 )); fi; done; echo "$n"; }
-WORKERS="${RANKD_WORKER_THREADS:-$(cpu_count "$SERVER_CPUS")}"
+WORKERS="${RANKD_WORKER_THREADS:-$(cpu_count "${SERVER_CPUS:-0-$(( $(nproc) - 1 ))}")}"
 
 # --- PostgreSQL and Redis --------------------------------------------------------------------
 

@@ -207,7 +207,7 @@ static void maybe_grow(shard_t *s)
 /* Admission: true when `h` was missed recently (its fingerprint is in its slot), else remember it. */
 static bool seen_before(shard_t *s, uint64_t h)
 {
-    /* Shard and chain use the low bits; slot and fingerprint come from the high ones. */
+    /* Bits 31..59: clear of the shard's (60..63) and of the chains' (the low ones). */
     uint16_t *slot = &s->seen[(h >> 31) % ADMIT_SLOTS];
     uint16_t fp = (uint16_t)(h >> 44) | 1; /* never 0, the empty slot */
     if (*slot == fp)

@@ -428,8 +428,18 @@ static rb_status_t delete_matching(redisContext *c, const char *pattern)
         }
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
         redisReply *keys = r->element[1];
-        for (size_t i = 0; i < keys->elements; i++) {
-            if (command_ok(redisCommand(c, "DEL %b", keys->element[i]->str, keys->element[i]->len)) != RB_OK) {
+        if (keys->elements > 0) {
+            /* One UNLINK per page of keys (a window has up to 16,386). */
+            size_t n = keys->elements + 1;
+            const char **av = xmalloc(n * sizeof *av);
+            size_t *al = xmalloc(n * sizeof *al);
+            av[0] = "UNLINK", al[0] = 6;
+            for (size_t i = 0; i < keys->elements; i++)
+                av[i + 1] = keys->element[i]->str, al[i + 1] = keys->element[i]->len;
+            rb_status_t st = command_ok(redisCommandArgv(c, (int)n, av, al));
+            free(av);
+            free(al);
+            if (st != RB_OK) {
                 freeReplyObject(r);
                 return RB_DOWN;
             }
@@ -444,6 +454,11 @@ rb_status_t rb_forget_board(redisContext *c, int64_t gen)
     char pattern[64];
     snprintf(pattern, sizeof pattern, "rankd:{g%" PRId64 "}:*", gen);
     return delete_matching(c, pattern);
+}
+
+rb_status_t rb_forget_old_layout(redisContext *c)
+{
+    return delete_matching(c, "rankd:{g*}:*:[zpr]");
 }
 
 rb_status_t rb_forget_all_ready(redisContext *c)

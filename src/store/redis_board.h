@@ -6,7 +6,9 @@
  *                       bytes) + player id (core/order.h), so ZRANK/ZRANGE are exact;
  *   rankd:{gN}:D:h:<n>  16384 hash buckets of player -> version (8 bytes, big-endian),
  *                       achieved_ms (8 bytes), metadata; version alone for a removed
- *                       player (a tombstone); small enough for Redis's listpack encoding;
+ *                       player (a tombstone); small enough for Redis's listpack encoding
+ *                       (values up to 64 bytes by default: metadata beyond 48 bytes turns
+ *                       its bucket into a plain hash table, correct but larger);
  *   rankd:{gN}:D:ready  present once the window was loaded from PostgreSQL.
  * Every change carries the standing's version from PostgreSQL and is dropped
  * when Redis already holds a newer one, so racing writers and rebuilds
@@ -93,6 +95,8 @@ rb_status_t rb_mark_cold(redisContext *c, int64_t gen, int64_t day);
 rb_status_t rb_forget_board(redisContext *c, int64_t gen);
 /* Mark every window of every board cold (after Redis came back). */
 rb_status_t rb_forget_all_ready(redisContext *c);
+/* Delete the keys of the layout before sorted-set scores (…:z, …:p, …:r), which nothing reads. */
+rb_status_t rb_forget_old_layout(redisContext *c);
 
 /* Reload a window from PostgreSQL (one rebuilder at a time per window). `*players` gets the count loaded.
  * Sets a long command timeout on `c`: the caller closes it afterwards (redis_discard). */

@@ -1105,7 +1105,9 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
             }
         }
         batch_free(&bt);
-        pg_pool_release(w->primary, c, down);
+        /* A failed batch closes its connection: a new one prepares the statements afresh
+         * (a migration that changed a table leaves the old plans failing for good). */
+        pg_pool_release(w->primary, c, true);
         return;
     }
 

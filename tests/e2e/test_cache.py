@@ -270,3 +270,25 @@ def test_client_hanging_up_mid_read_releases_the_key(rankd_factory, private_redi
     finally:
         for x in (c, admin, w):
             x.close()
+
+
+def test_keys_of_the_old_redis_layout_are_removed(rankd_factory, private_redis):
+    """Keys of the layout before sorted-set scores (…:z, …:p, …:r) are deleted once rankd
+    starts; the current layout's keys are left alone."""
+    rc = private_redis.client()
+    old = ["rankd:{g424242}:0:z", "rankd:{g424242}:0:p", "rankd:{g424242}:19000:r"]
+    rc.zadd(old[0], {"m": 0})
+    rc.hset(old[1], "p", "v")
+    rc.set(old[2], 1)
+    keep = ["rankd:{g424242}:0:zs", "rankd:{g424242}:0:ready", "rankd:{g424242}:0:h:17", "other:z"]
+    rc.zadd(keep[0], {"m": 1})
+    rc.set(keep[1], 1)
+    rc.hset(keep[2], "p", "v")
+    rc.set(keep[3], 1)
+    inst = rankd_factory(redis=private_redis.url(0))
+    deadline = time.time() + 10
+    while rc.exists(*old):
+        assert time.time() < deadline, "old-layout keys still there: %r" % [k for k in old if rc.exists(k)]
+        time.sleep(0.1)
+    assert rc.exists(*keep) == len(keep)
+    assert inst.client(None).get("/healthz").status == 200
