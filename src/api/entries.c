@@ -108,9 +108,15 @@ static void render_entry(buf_t *o, const entry_t *e)
 {
     char at[25];
     window_format_ms(e->achieved_ms, at);
-    buf_printf(o, "{\"rank\":%" PRId64 ",\"player_id\":", e->rank);
+    buf_puts(o, "{\"rank\":");
+    buf_i64(o, e->rank);
+    buf_puts(o, ",\"player_id\":");
     buf_json_str(o, e->player, e->player_len);
-    buf_printf(o, ",\"score\":%" PRId64 ",\"achieved_at\":\"%s\"", e->score, at);
+    buf_puts(o, ",\"score\":");
+    buf_i64(o, e->score);
+    buf_puts(o, ",\"achieved_at\":\"");
+    buf_append(o, at, 24);
+    buf_putc(o, '"');
     if (e->metadata) {
         buf_puts(o, ",\"metadata\":");
         buf_puts(o, e->metadata);
@@ -159,7 +165,13 @@ static bool cache_lookup(app_t *app, http_req_t *req, cached_read_t *cr, route_i
     cr->busy = false;
     if (!app->l1 || req->strong)
         return false;
-    buf_printf(&cr->key, "%d|%" PRId64 "|%" PRId64 "|%s", (int)route, b->gen, day, params);
+    buf_i64(&cr->key, (int64_t)route);
+    buf_putc(&cr->key, '|');
+    buf_i64(&cr->key, b->gen);
+    buf_putc(&cr->key, '|');
+    buf_i64(&cr->key, day);
+    buf_putc(&cr->key, '|');
+    buf_puts(&cr->key, params);
     l1_miss_t miss = L1_MISS_UNCACHED;
     l1_entry_t *e = l1_get(app->l1, cr->key.data, cr->key.len, &miss);
     cr->claimed = !e && miss == L1_MISS_CLAIMED;

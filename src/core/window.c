@@ -105,12 +105,24 @@ bool window_is_start(board_reset_t reset, int64_t day)
     return window_start_day(reset, day * MS_PER_DAY) == day;
 }
 
+/* Write `v` as exactly `n` decimal digits (the low ones). */
+static void put_digits(char *out, unsigned v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v /= 10)
+        out[i] = (char)('0' + v % 10);
+}
+
 void window_format_day(int64_t day, char out[11])
 {
     int64_t y;
     unsigned m, d;
     window_civil_from_days(day, &y, &m, &d);
-    snprintf(out, 11, "%04u-%02u-%02u", (unsigned)(y < 0 ? 0 : y > 9999 ? 9999 : y) % 10000u, m % 100, d % 100);
+    put_digits(out, (unsigned)(y < 0 ? 0 : y > 9999 ? 9999 : y), 4);
+    out[4] = '-';
+    put_digits(out + 5, m, 2);
+    out[7] = '-';
+    put_digits(out + 8, d, 2);
+    out[10] = '\0';
 }
 
 static bool digits(const char *s, int n, unsigned *out)
@@ -148,14 +160,17 @@ void window_format_ms(int64_t ms, char out[25])
 {
     int64_t day = floor_div(ms, MS_PER_DAY);
     int64_t in_day = ms - day * MS_PER_DAY;
-    int64_t y;
-    unsigned m, d;
-    window_civil_from_days(day, &y, &m, &d);
-    unsigned h = (unsigned)(in_day / 3600000), mi = (unsigned)(in_day / 60000 % 60);
-    unsigned sec = (unsigned)(in_day / 1000 % 60), milli = (unsigned)(in_day % 1000);
-    snprintf(out, 25, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)(y < 0 ? 0 : y > 9999 ? 9999 : y) % 10000u,
-             m % 100, d % 100, h % 100,
-             mi % 100, sec % 100, milli % 1000);
+    window_format_day(day, out);
+    out[10] = 'T';
+    put_digits(out + 11, (unsigned)(in_day / 3600000), 2);
+    out[13] = ':';
+    put_digits(out + 14, (unsigned)(in_day / 60000 % 60), 2);
+    out[16] = ':';
+    put_digits(out + 17, (unsigned)(in_day / 1000 % 60), 2);
+    out[19] = '.';
+    put_digits(out + 20, (unsigned)(in_day % 1000), 3);
+    out[23] = 'Z';
+    out[24] = '\0';
 }
 
 window_status_t window_resolve(board_reset_t reset, int64_t created_ms, int64_t now_ms, const char *param,

@@ -28,6 +28,7 @@ struct http_server {
     atomic_bool draining;     /* after SIGTERM: close each connection after its response */
     atomic_uint_fast64_t next_id;
     uint32_t id_prefix;
+    char cache_control[48];   /* of successful reads; fixed by the configuration */
 };
 
 typedef struct {
@@ -173,10 +174,7 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
     }
     MHD_add_response_header(r, "X-Request-Id", req->request_id);
     if (reads) {
-        char cc[64];
-        snprintf(cc, sizeof cc, "%s, max-age=%d", app->cfg->public_reads ? "public" : "private",
-                 app->cfg->cache_max_age);
-        MHD_add_response_header(r, "Cache-Control", cc);
+        MHD_add_response_header(r, "Cache-Control", cx->server->cache_control);
     } else {
         MHD_add_response_header(r, "Cache-Control", "no-store");
     }
@@ -210,8 +208,16 @@ static void set_request_id(http_server_t *s, struct MHD_Connection *conn, http_r
         snprintf(req->request_id, sizeof req->request_id, "%s", given);
         return;
     }
+    /* <8 hex digits of the instance>-<12 of the sequence>, formatted by hand (every request). */
+    static const char hex[] = "0123456789abcdef";
     uint64_t n = atomic_fetch_add(&s->next_id, 1);
-    snprintf(req->request_id, sizeof req->request_id, "%08" PRIx32 "-%012" PRIx64, s->id_prefix, n);
+    char *p = req->request_id;
+    for (int i = 7; i >= 0; i--)
+        *p++ = hex[(s->id_prefix >> (4 * i)) & 0xf];
+    *p++ = '-';
+    for (int i = 11; i >= 0; i--)
+        *p++ = hex[(n >> (4 * i)) & 0xf];
+    *p = '\0';
 }
 
 static void authenticate(const app_t *app, struct MHD_Connection *conn, http_req_t *req)
@@ -380,6 +386,8 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
     }
     http_server_t *s = xcalloc(1, sizeof *s);
     s->app = app;
+    snprintf(s->cache_control, sizeof s->cache_control, "%s, max-age=%d", cfg->public_reads ? "public" : "private",
+             cfg->cache_max_age);
     if (getrandom(&s->id_prefix, sizeof s->id_prefix, 0) != sizeof s->id_prefix)
         s->id_prefix = (uint32_t)getpid();
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
@@ -390,6 +398,10 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                  MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
                                  MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+                                 /* Per connection: request headers and response headers. libmicrohttpd
+                                  * zeroes the whole area between requests; the default 32 KiB made that
+                                  * memset 6 % of a cached read. 16 KiB still takes 8 KiB of headers. */
+                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
                                  MHD_OPTION_END);
     if (!s->daemon) {
         snprintf(err, errlen, "cannot listen on %s:%d", cfg->listen_host, cfg->listen_port);

@@ -477,3 +477,28 @@ def test_zz_nothing_changed_and_alive(ctx, db, redis_db):
     after = (db.snapshot(), settled_redis_state(redis_db[1]))
     assert after[0] == before_db, "PostgreSQL changed:\nbefore %r\nafter  %r" % (before_db, after[0])
     assert after[1] == before_redis, "Redis changed during the bad-input table"
+
+
+def test_large_request_headers(rankd):
+    """Headers up to 8 KiB are served; larger ones are refused with a 4xx, and the server
+    goes on serving."""
+    import socket
+
+    def head_of(pad):
+        s = socket.create_connection(("127.0.0.1", rankd.port), timeout=5)
+        s.sendall(("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\n\r\n" % ("a" * pad)).encode())
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            s.close()
+        return data.split(b"\r\n", 1)[0]
+
+    assert head_of(8000).startswith(b"HTTP/1.1 200"), head_of(8000)
+    status = head_of(40000)
+    assert status.startswith(b"HTTP/1.1 4"), status
+    assert rankd.client(None).get("/healthz").status == 200

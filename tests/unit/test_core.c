@@ -1237,6 +1237,24 @@ static void test_window_format_day(void **state)
     assert_string_equal(out, "0001-01-01");
 }
 
+static void test_buf_i64(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t v;
+        const char *text;
+    } cases[] = {{0, "0"}, {7, "7"}, {-7, "-7"}, {1000, "1000"}, {-9007199254740991, "-9007199254740991"},
+                 {INT64_MAX, "9223372036854775807"}, {INT64_MIN, "-9223372036854775808"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        buf_t b;
+        buf_init(&b);
+        buf_puts(&b, "x");
+        buf_i64(&b, cases[i].v);
+        CHECK(strcmp(b.data + 1, cases[i].text) == 0 && b.len == strlen(cases[i].text) + 1, "buf_i64 %s", cases[i].text);
+        buf_free(&b);
+    }
+}
+
 static void test_window_parse_day(void **state)
 {
     (void)state;
@@ -2113,6 +2131,7 @@ int main(void)
         cmocka_unit_test(test_window_unknown_reset),
         cmocka_unit_test(test_window_is_start),
         cmocka_unit_test(test_window_format_day),
+        cmocka_unit_test(test_buf_i64),
         cmocka_unit_test(test_window_parse_day),
         cmocka_unit_test(test_window_format_ms),
         cmocka_unit_test(test_window_resolve_daily),
