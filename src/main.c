@@ -27,6 +27,7 @@
 #include "store/redis_pipe.h"
 #include "store/views.h"
 #include "worker/listener.h"
+#include "worker/offload.h"
 #include "worker/refresher.h"
 
 static int usage(void)
@@ -139,6 +140,10 @@ static int serve(rankd_config_t *cfg)
     size_t n_scripts = rb_script_sources(scripts, 8);
     app.pipe = redis_pipe_start(cfg->redis_url, cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms, scripts,
                                 n_scripts);
+    /* PostgreSQL reads of ranked requests run here, never on an event-loop thread; fewer
+     * threads than pooled connections keeps some for everything else. */
+    int readers = cfg->pg_pool_size > 1 ? cfg->pg_pool_size - 1 : 1;
+    app.offload = offload_start(readers > 4 ? 4 : readers);
     app.boards = board_cache_new(1000);
     app.metrics = metrics_new();
 
@@ -172,7 +177,8 @@ static int serve(rankd_config_t *cfg)
         http_server_stop(srv);
         log_info(NULL, "stopped");
     }
-    redis_pipe_stop(app.pipe);
+    redis_pipe_stop(app.pipe); /* it hands reads of cold windows to the offload threads */
+    offload_stop(app.offload);
     refresher_stop(refresher);
     listener_stop(listener);
     rebuilder_stop(app.rebuilder);

@@ -25,6 +25,7 @@ typedef struct app {
     struct metrics *metrics;
     struct l1 *l1;             /* NULL when the response cache is off */
     struct redis_pipe *pipe;   /* pipelined Redis reads; NULL without Redis */
+    struct offload *offload;   /* threads for PostgreSQL reads of suspended requests */
 } app_t;
 
 /* Route ids; api_route() fills one, api_handle() runs it. */

@@ -6,6 +6,7 @@
  * rebuild is then requested), or the client asked for consistency=strong.
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@
 #include "store/redis_board.h"
 #include "store/redis_pipe.h"
 #include "util/alloc.h"
+#include "worker/offload.h"
 
 #define IDS_MAX 100
 
@@ -63,20 +65,32 @@ static q_status_t read_pg(PGconn *c, const board_t *b, const read_t *r, entries_
 }
 
 /* PostgreSQL only: Redis down, unconfigured, cold, or consistency=strong. */
-static int read_from_postgres(app_t *app, http_req_t *req, const board_t *b, const read_t *r, entries_t *out)
+/* A read on a pooled connection of the primary; `out` is left empty unless Q_OK. */
+static q_status_t pg_read(app_t *app, const board_t *b, const read_t *r, entries_t *out)
 {
     entries_init(out);
     PGconn *c = pg_pool_acquire(app->primary, 2000);
     if (!c)
-        return http_unavailable(req, "the database");
+        return Q_UNAVAILABLE;
     q_status_t st = read_pg(c, b, r, out);
     pg_pool_release(app->primary, c, st == Q_UNAVAILABLE);
     metrics_add(app->metrics, METRIC_PG_READS, 1);
-    if (st != Q_OK) {
+    if (st != Q_OK)
         entries_clear(out);
-        return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
-    }
-    return 0;
+    return st;
+}
+
+/* 0, or the error a failed PostgreSQL read answers (written into req). */
+static int pg_read_error(http_req_t *req, q_status_t st)
+{
+    if (st == Q_OK)
+        return 0;
+    return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
+}
+
+static int read_from_postgres(app_t *app, http_req_t *req, const board_t *b, const read_t *r, entries_t *out)
+{
+    return pg_read_error(req, pg_read(app, b, r, out));
 }
 
 /* Run a read; 0 with `out` filled, or the error status written into req. */
@@ -289,6 +303,7 @@ typedef int (*read_render_t)(read_op_t *op, http_req_t *req, const entries_t *e)
 
 struct read_op {
     http_pending_t base;
+    offload_job_t job;        /* its PostgreSQL read, run off the event loop */
     app_t *app;
     board_t board;
     read_t read;              /* its pointers point into the fields below */
@@ -302,6 +317,11 @@ struct read_op {
     redis_call_t call;
     void (*wake)(void *arg);
     void *wake_arg;
+    /* The result, filled off the event loop before wake(): from Redis, or else from
+     * PostgreSQL with its status. */
+    entries_t got;
+    bool from_redis;
+    q_status_t pg_status;
 };
 
 static read_op_t *read_op_new(app_t *app, board_t *b, read_kind_t kind, int64_t day, read_render_t render)
@@ -314,6 +334,7 @@ static read_op_t *read_op_new(app_t *app, board_t *b, read_kind_t kind, int64_t 
     op->read.day = day;
     op->render = render;
     buf_init(&op->cr.key);
+    entries_init(&op->got);
     return op;
 }
 
@@ -324,6 +345,7 @@ static void read_op_free(read_op_t *op)
     cache_drop(op->app, &op->cr);
     if (op->call.reply)
         freeReplyObject(op->call.reply);
+    entries_clear(&op->got);
     board_clear(&op->board);
     free(op->ids_copy);
     free(op);
@@ -344,10 +366,42 @@ static int read_answer(read_op_t *op, http_req_t *req, entries_t *e, int failed)
     return rc;
 }
 
+/* On an offload thread: read PostgreSQL, then wake the request. */
+static void read_pg_job(offload_job_t *job)
+{
+    read_op_t *op = (read_op_t *)((char *)job - offsetof(read_op_t, job));
+    op->from_redis = false;
+    op->pg_status = pg_read(op->app, &op->board, &op->read, &op->got);
+    op->wake(op->wake_arg); /* last: the request may be finished and freed at once */
+}
+
+/* Read PostgreSQL off the event loop when there are threads for it, else (at start-up
+ * failure only) right here. */
+static void read_pg_later(read_op_t *op)
+{
+    op->job.run = read_pg_job;
+    if (op->app->offload)
+        offload_submit(op->app->offload, &op->job);
+    else
+        read_pg_job(&op->job);
+}
+
+/* On the Redis pipe thread: parse the reply; a cold window or a failed Redis goes on to
+ * PostgreSQL without ever blocking the event loop. */
 static void read_call_done(redis_call_t *call)
 {
     read_op_t *op = call->arg;
-    op->wake(op->wake_arg);
+    rb_status_t st = rb_read_parse(&op->rd, op->call.reply, &op->board, &op->got);
+    if (st == RB_OK) {
+        op->from_redis = true;
+        op->wake(op->wake_arg);
+        return;
+    }
+    if (st == RB_COLD) {
+        metrics_add(op->app->metrics, METRIC_REDIS_COLD, 1);
+        rebuilder_request(op->app->rebuilder, &op->board, op->read.day);
+    }
+    read_pg_later(op);
 }
 
 static void read_start(http_pending_t *p, void (*wake)(void *), void *wake_arg)
@@ -363,22 +417,23 @@ static void read_start(http_pending_t *p, void (*wake)(void *), void *wake_arg)
     redis_pipe_submit(op->app->pipe, &op->call);
 }
 
+/* Back on the event loop: render what was read. */
 static int read_finish(http_pending_t *p, http_req_t *req)
 {
     read_op_t *op = (read_op_t *)p;
-    entries_t e;
-    entries_init(&e);
-    rb_status_t st = rb_read_parse(&op->rd, op->call.reply, &op->board, &e);
-    if (st == RB_OK) {
+    if (op->from_redis)
         metrics_add(op->app->metrics, METRIC_REDIS_READS, 1);
-        return read_answer(op, req, &e, 0);
-    }
-    if (st == RB_COLD) {
-        metrics_add(op->app->metrics, METRIC_REDIS_COLD, 1);
-        rebuilder_request(op->app->rebuilder, &op->board, op->read.day);
-    }
-    int failed = read_from_postgres(op->app, req, &op->board, &op->read, &e);
-    return read_answer(op, req, &e, failed);
+    int failed = op->from_redis ? 0 : pg_read_error(req, op->pg_status);
+    return read_answer(op, req, &op->got, failed);
+}
+
+/* A read that goes to PostgreSQL only (no Redis, Redis distrusted, or consistency=strong). */
+static void pg_start(http_pending_t *p, void (*wake)(void *), void *wake_arg)
+{
+    read_op_t *op = (read_op_t *)p;
+    op->wake = wake;
+    op->wake_arg = wake_arg;
+    read_pg_later(op);
 }
 
 static void read_release(http_pending_t *p)
@@ -451,6 +506,13 @@ static int read_begin(app_t *app, http_req_t *req, read_op_t *op, route_id_t rou
     if (app->pipe && !req->strong && !req->inline_only && redis_trusted(app->redis)) {
         prepare_redis(op);
         op->base.start = read_start;
+        op->base.finish = read_finish;
+        op->base.release = read_release;
+        req->pending = &op->base;
+        return 0;
+    }
+    if (app->offload && !req->inline_only && (req->strong || !app->redis || !redis_trusted(app->redis))) {
+        op->base.start = pg_start;
         op->base.finish = read_finish;
         op->base.release = read_release;
         req->pending = &op->base;

@@ -292,3 +292,39 @@ def test_keys_of_the_old_redis_layout_are_removed(rankd_factory, private_redis):
         time.sleep(0.1)
     assert rc.exists(*keep) == len(keep)
     assert inst.client(None).get("/healthz").status == 200
+
+
+def test_a_slow_postgres_read_does_not_hold_up_other_requests(rankd_factory, db):
+    """Reads that go to PostgreSQL run off the event loop: with one event-loop thread and a
+    read stuck behind a table lock, other requests are still answered at once."""
+    inst = rankd_factory(env={"RANKD_WORKER_THREADS": "1"})
+    admin, w, c = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client(None)
+    try:
+        bid = create_board(admin)["id"]
+        seed(w, bid, 10)
+        locker = db.connect()
+        locker.autocommit = False
+        cur = locker.cursor()
+        cur.execute("LOCK TABLE standings IN ACCESS EXCLUSIVE MODE")
+        stuck = inst.client(None)
+        got = {}
+
+        def read_strong():
+            got["r"] = stuck.get("/v1/leaderboards/%s/entries?limit=5&consistency=strong" % bid)
+        t = threading.Thread(target=read_strong)
+        t.start()
+        time.sleep(0.3)                      # it waits on the lock now
+        t0 = time.time()
+        assert c.get("/healthz").status == 200
+        assert c.get("/v1/leaderboards/%s" % bid).status == 200
+        assert time.time() - t0 < 1.0, "requests waited %.2f s behind a PostgreSQL read" % (time.time() - t0)
+        assert t.is_alive()                  # still stuck: the lock is held
+        locker.rollback()
+        t.join(10)
+        assert got["r"].status == 200 and [e["player_id"] for e in got["r"].json()["entries"]] == \
+            ["p000", "p001", "p002", "p003", "p004"]
+        locker.close()
+        stuck.close()
+    finally:
+        for x in (c, admin, w):
+            x.close()
