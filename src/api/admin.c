@@ -10,6 +10,7 @@
 #include "core/window.h"
 #include "obs/metrics.h"
 #include "store/queries.h"
+#include "store/redis_pipe.h"
 #include "store/redis_board.h"
 #include "store/views.h"
 
@@ -128,6 +129,14 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                "# TYPE rankd_l1_entries gauge\nrankd_l1_entries %zu\n",
                (unsigned long long)l1.hits, (unsigned long long)l1.misses, (unsigned long long)l1.invalidations,
                (unsigned long long)l1.evictions, l1.bytes, l1.entries);
+    uint64_t batches, commands;
+    redis_pipe_stats(app->pipe, &batches, &commands);
+    buf_printf(&req->out,
+               "# HELP rankd_redis_pipe_batches_total Writes of pipelined Redis reads (replies read in order).\n"
+               "# TYPE rankd_redis_pipe_batches_total counter\nrankd_redis_pipe_batches_total %llu\n"
+               "# HELP rankd_redis_pipe_commands_total Redis reads sent through the pipeline.\n"
+               "# TYPE rankd_redis_pipe_commands_total counter\nrankd_redis_pipe_commands_total %llu\n",
+               (unsigned long long)batches, (unsigned long long)commands);
     buf_puts(&req->out, "# HELP rankd_build_info rankd version.\n# TYPE rankd_build_info gauge\n"
                         "rankd_build_info{version=\"" RANKD_VERSION "\"} 1\n");
     req->content_type_out = "text/plain; version=0.0.4; charset=utf-8";

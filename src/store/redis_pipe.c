@@ -2,6 +2,7 @@
 #include "store/redis_pipe.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@ struct redis_pipe {
     size_t n_scripts;
     redisContext *conn;     /* the thread's only */
     long long retry_at;     /* monotonic ms */
+    atomic_uint_fast64_t batches, commands; /* written to Redis, for /metrics */
 };
 
 static long long mono_ms(void)
@@ -89,6 +91,10 @@ static void run_batch(redis_pipe_t *p, redis_call_t *calls)
             if (redisAppendCommandArgv(p->conn, c->argc, (const char **)c->argv, c->argvlen) != REDIS_OK)
                 break;
             sent++;
+        }
+        if (sent) {
+            atomic_fetch_add_explicit(&p->batches, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&p->commands, sent, memory_order_relaxed);
         }
     }
     size_t i = 0;
@@ -189,6 +195,12 @@ void redis_pipe_stop(redis_pipe_t *p)
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->work);
     free(p);
+}
+
+void redis_pipe_stats(redis_pipe_t *p, uint64_t *batches, uint64_t *commands)
+{
+    *batches = p ? atomic_load(&p->batches) : 0;
+    *commands = p ? atomic_load(&p->commands) : 0;
 }
 
 void redis_pipe_submit(redis_pipe_t *p, redis_call_t *call)

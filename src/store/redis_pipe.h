@@ -16,6 +16,7 @@
 #define RANKD_STORE_REDIS_PIPE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <hiredis/hiredis.h>
 
 typedef struct redis_pipe redis_pipe_t;
@@ -36,6 +37,8 @@ redis_pipe_t *redis_pipe_start(const char *url, int connect_timeout_ms, int comm
 /* Complete what is queued (failing it if Redis is unreachable), stop the thread, free the pipe. */
 void redis_pipe_stop(redis_pipe_t *p);
 /* Queue a call; never blocks on I/O. */
+/* How many batches (one write, replies read in order) and commands went to Redis so far. */
+void redis_pipe_stats(redis_pipe_t *p, uint64_t *batches, uint64_t *commands);
 void redis_pipe_submit(redis_pipe_t *p, redis_call_t *call);
 
 #endif
