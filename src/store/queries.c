@@ -187,6 +187,25 @@ q_status_t q_window_players(PGconn *c, int64_t gen, int64_t day, int64_t *player
 #define RANK_ORDER "sort_key, achieved_ms, player_id"
 #define RANK_ORDER_DESC "sort_key DESC, achieved_ms DESC, player_id DESC"
 
+/* The window's median sort key at the last statistics refresh (NULL before one). */
+#define MEDIAN_SORT_KEY                                                                              \
+    "(SELECT CASE WHEN b.sort = 'desc' THEN -ws.percentiles[1] ELSE ws.percentiles[1] END"         \
+    " FROM window_stats ws JOIN boards b ON b.gen = ws.board_gen WHERE ws.board_gen = $1 AND ws.win = $2)"
+
+/*
+ * The rank of row `y` in window ($1, $2): one plus the rows before it, or the total minus the rows
+ * after it, whichever end the last statistics refresh says is nearer, so that a PostgreSQL rank
+ * reads at most about half the window's index. Exact either way: window_counts is kept by the
+ * writing transaction and read in the same snapshot.
+ */
+#define RANK_OF_Y                                                                                    \
+    "(CASE WHEN y.sort_key <= coalesce(" MEDIAN_SORT_KEY ", 'Infinity'::float8) THEN"                \
+    " (SELECT count(*) FROM standings x WHERE x.board_gen = $1 AND x.win = $2"                      \
+    " AND (x.sort_key, x.achieved_ms, x.player_id) < (y.sort_key, y.achieved_ms, y.player_id)) + 1" \
+    " ELSE coalesce((SELECT players FROM window_counts WHERE board_gen = $1 AND win = $2), 0)"      \
+    " - (SELECT count(*) FROM standings x WHERE x.board_gen = $1 AND x.win = $2"                    \
+    " AND (x.sort_key, x.achieved_ms, x.player_id) > (y.sort_key, y.achieved_ms, y.player_id)) END)"
+
 /* Columns from `col` on: player_id, score, sort_key, achieved_ms, metadata. */
 static void push_row(entries_t *out, const PGresult *r, int row, int col, int64_t rank)
 {
@@ -288,8 +307,7 @@ q_status_t q_players(PGconn *c, const board_t *b, int64_t day, const char *const
     const char *p[] = {w.gen, w.day, arr.data};
     PGresult *r = exec(c,
                        "SELECT t.total, s.* FROM " TOTAL_SQL " t LEFT JOIN LATERAL (SELECT " ENTRY_COLS
-                       ", (SELECT count(*) FROM standings x WHERE x.board_gen = $1 AND x.win = $2"
-                       " AND (x.sort_key, x.achieved_ms, x.player_id) < (y.sort_key, y.achieved_ms, y.player_id)) + 1"
+                       ", " RANK_OF_Y
                        " FROM standings y WHERE y.board_gen = $1 AND y.win = $2 AND y.player_id = ANY($3::text[])"
                        " ORDER BY " RANK_ORDER ") s ON true",
                        3, p);
@@ -315,8 +333,7 @@ q_status_t q_around(PGconn *c, const board_t *b, int64_t day, const char *player
     const char *p[] = {w.gen, w.day, player, bf, af};
     PGresult *r = exec(
         c,
-        "WITH me AS (SELECT " ENTRY_COLS ", (SELECT count(*) FROM standings x WHERE x.board_gen = $1 AND x.win = $2"
-        " AND (x.sort_key, x.achieved_ms, x.player_id) < (y.sort_key, y.achieved_ms, y.player_id)) + 1 AS rnk"
+        "WITH me AS (SELECT " ENTRY_COLS ", " RANK_OF_Y " AS rnk"
         " FROM standings y WHERE y.board_gen = $1 AND y.win = $2 AND y.player_id = $3)"
         " SELECT t.total, s.* FROM " TOTAL_SQL " t LEFT JOIN LATERAL ("
         "  SELECT 0 AS k, me.* FROM me"

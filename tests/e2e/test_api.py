@@ -1391,3 +1391,25 @@ def test_rebuild_cache_and_verify(admin, writer, rankd):
     assert r.status == 200, r.describe()
     v = run_cli(["verify"], rankd.config_path, env=rankd.env)
     assert v.returncode == 0, "rankd verify: %s\n%s" % (v.stdout, v.stderr)
+
+
+@pytest.mark.parametrize("sort", ["asc", "desc"])
+def test_postgres_ranks_from_either_end(admin, writer, reader, sort):
+    """Once statistics exist, a PostgreSQL rank counts from the nearer end of the window (the
+    total minus the players after it): every player's rank and around-me page read from
+    PostgreSQL equals its place in the listing."""
+    bid = create_board(admin, sort=sort, operator="latest")["id"]
+    for i in range(60):  # ties on score, broken by arrival and by id
+        submit_ok(writer, bid, "q%02d" % (59 - i), (i * 7) % 11)
+    refresh(admin)
+    listing = entries_ok(reader, bid, limit=100, consistency="strong")["entries"]
+    assert len(listing) == 60
+    for pos, e in enumerate(listing, start=1):
+        path = "/v1/leaderboards/%s/players/%s?consistency=strong" % (bid, e["player_id"])
+        r = reader.get(path)
+        assert r.status == 200 and r.json()["rank"] == pos, (pos, e, r.body)
+        a = reader.get("/v1/leaderboards/%s/players/%s/around?before=2&after=2&consistency=strong"
+                       % (bid, e["player_id"]))
+        assert a.status == 200
+        want = [(x["rank"], x["player_id"]) for x in listing[max(pos - 3, 0):pos + 2]]
+        assert [(x["rank"], x["player_id"]) for x in a.json()["entries"]] == want, (pos, a.body)
