@@ -98,6 +98,20 @@ static bool declare_boards(const rankd_config_t *cfg, PGconn *c)
     return true;
 }
 
+
+/* Before serving: an upgrade from the key layout before sorted-set scores leaves keys nothing
+ * reads; delete them once per Redis (Redis down now: they wait for the next start). */
+static void forget_old_redis_layout(redis_pool_t *redis)
+{
+    redisContext *rc = redis_acquire(redis);
+    if (!rc)
+        return;
+    rb_status_t st = rb_forget_old_layout(rc);
+    if (st != RB_OK)
+        log_warn(NULL, "could not delete the keys of the old Redis layout");
+    redis_release(redis, rc, st != RB_OK);
+}
+
 static int serve(rankd_config_t *cfg)
 {
     sigset_t sigs;
@@ -126,6 +140,7 @@ static int serve(rankd_config_t *cfg)
     app.primary = pg_pool_new(cfg->pg_primary, cfg->pg_pool_size, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
     app.redis = redis_pool_new(cfg->redis_url, cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms,
                                cfg->worker_threads * 2 + 2);
+    forget_old_redis_layout(app.redis);
     /* The rebuilder has a connection of its own: when Redis is cold every read falls back to
      * the primary's pool, and the rebuild that ends that must not queue behind them. */
     pg_pool_t *rebuild_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);

@@ -458,7 +458,18 @@ rb_status_t rb_forget_board(redisContext *c, int64_t gen)
 
 rb_status_t rb_forget_old_layout(redisContext *c)
 {
-    return delete_matching(c, "rankd:{g*}:*:[zpr]");
+    /* A marker spares later starts a SCAN of the whole keyspace. */
+    redisReply *r = redisCommand(c, "GET rankd:layout");
+    if (!r)
+        return RB_DOWN;
+    bool done = r->type == REDIS_REPLY_STRING && strcmp(r->str, "2") == 0;
+    freeReplyObject(r);
+    if (done)
+        return RB_OK;
+    rb_status_t st = delete_matching(c, "rankd:{g*}:*:[zpr]");
+    if (st == RB_OK)
+        st = command_ok(redisCommand(c, "SET rankd:layout 2"));
+    return st;
 }
 
 rb_status_t rb_forget_all_ready(redisContext *c)

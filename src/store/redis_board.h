@@ -95,7 +95,8 @@ rb_status_t rb_mark_cold(redisContext *c, int64_t gen, int64_t day);
 rb_status_t rb_forget_board(redisContext *c, int64_t gen);
 /* Mark every window of every board cold (after Redis came back). */
 rb_status_t rb_forget_all_ready(redisContext *c);
-/* Delete the keys of the layout before sorted-set scores (…:z, …:p, …:r), which nothing reads. */
+/* Delete the keys of the layout before sorted-set scores (…:z, …:p, …:r), which nothing reads,
+ * once per Redis: the key rankd:layout = 2 records that it was done. */
 rb_status_t rb_forget_old_layout(redisContext *c);
 
 /* Reload a window from PostgreSQL (one rebuilder at a time per window). `*players` gets the count loaded.

@@ -35,7 +35,6 @@ struct rebuilder {
     size_t n_queued;
     pg_pool_t *primary;
     redis_pool_t *redis;
-    bool old_layout_gone;      /* the rebuilder thread's own */
 };
 
 static void run_job(rebuilder_t *r, job_t *job)
@@ -80,12 +79,7 @@ static void watch_outage(rebuilder_t *r)
     if (!rc)
         return;
     rb_status_t st = RB_OK;
-    if (!r->old_layout_gone) {
-        /* Once per start: an upgrade from the earlier key layout leaves keys nothing reads. */
-        st = rb_forget_old_layout(rc);
-        r->old_layout_gone = st == RB_OK;
-    }
-    if (st == RB_OK && redis_recovering(r->redis)) {
+    if (redis_recovering(r->redis)) {
         st = rb_forget_all_ready(rc);
         if (st == RB_OK) {
             redis_mark_trusted(r->redis);
