@@ -607,9 +607,17 @@ void api_render_standing(buf_t *o, const char *board_id, int64_t day, int64_t to
     buf_json_str(o, board_id, strlen(board_id));
     /* top_percent = 100 * rank / total, rounded up to two decimals: ceil(10000 * rank / total) / 100 */
     int64_t hundredths = total > 0 ? (e->rank * 10000 + total - 1) / total : 0;
-    buf_printf(o, ",\"window\":\"%s\",\"total\":%" PRId64 ",\"top_percent\":%" PRId64, d, total, hundredths / 100);
-    if (hundredths % 100)
-        buf_printf(o, ".%02" PRId64, hundredths % 100);
+    buf_puts(o, ",\"window\":\"");
+    buf_append(o, d, 10);
+    buf_puts(o, "\",\"total\":");
+    buf_i64(o, total);
+    buf_puts(o, ",\"top_percent\":");
+    buf_i64(o, hundredths / 100);
+    if (hundredths % 100) {
+        char frac[3] = {(char)('0' + hundredths % 100 / 10), (char)('0' + hundredths % 10), '\0'};
+        buf_putc(o, '.');
+        buf_puts(o, frac);
+    }
     buf_putc(o, '}');
 }
 

@@ -158,10 +158,15 @@ typedef struct {
 
 static void window_keys(rb_keys_t *k, int64_t gen, int64_t day)
 {
-    snprintf(k->z, sizeof k->z, "rankd:{g%" PRId64 "}:%" PRId64 ":zs", gen, day);
-    snprintf(k->p, sizeof k->p, "rankd:{g%" PRId64 "}:%" PRId64 ":h:", gen, day);
-    snprintf(k->r, sizeof k->r, "rankd:{g%" PRId64 "}:%" PRId64 ":ready", gen, day);
-    snprintf(k->b, sizeof k->b, "rankd:{g%" PRId64 "}:%" PRId64 ":b", gen, day);
+    /* One formatting of the shared prefix (every read builds these). */
+    char prefix[52]; /* at most 8 + 20 + 2 + 20 + 1 characters; keys hold 64 */
+    int n = snprintf(prefix, sizeof prefix, "rankd:{g%" PRId64 "}:%" PRId64 ":", gen, day);
+    static const char *const suffix[4] = {"zs", "h:", "ready", "b"};
+    char *const dst[4] = {k->z, k->p, k->r, k->b};
+    for (int i = 0; i < 4; i++) {
+        memcpy(dst[i], prefix, (size_t)n);
+        strcpy(dst[i] + n, suffix[i]);
+    }
 }
 
 /* ---------------------------------------------------------------- reads */
