@@ -460,27 +460,47 @@ static void wait_start(http_pending_t *p, void (*wake)(void *), void *wake_arg)
         wake(wake_arg);
 }
 
-/* Woken: the answer is most likely cached now; if not, compute it here. */
+/*
+ * Start op's read off the event loop: through the Redis pipe, or on the offload threads when
+ * only PostgreSQL can answer. False when it must run here (a /v1/batch item, or no such path).
+ */
+static bool read_async(app_t *app, http_req_t *req, read_op_t *op)
+{
+    if (req->inline_only)
+        return false;
+    if (app->pipe && !req->strong && redis_trusted(app->redis)) {
+        prepare_redis(op);
+        op->base.start = read_start;
+    } else if (app->offload && (req->strong || !app->redis || !redis_trusted(app->redis))) {
+        op->base.start = pg_start;
+    } else {
+        return false;
+    }
+    op->base.finish = read_finish;
+    op->base.release = read_release;
+    req->pending = &op->base;
+    return true;
+}
+
+/* Woken: the answer is most likely cached now. If not, wait again without holding this
+ * thread: on whoever claimed the key since, or for a read of our own. */
 static int wait_finish(http_pending_t *p, http_req_t *req)
 {
     read_op_t *op = (read_op_t *)p;
-    char *key = xstrndup(op->cr.key.data, op->cr.key.len);
-    buf_free(&op->cr.key);
-    buf_init(&op->cr.key);
     l1_miss_t miss = L1_MISS_UNCACHED;
-    l1_entry_t *e = l1_get(op->app->l1, key, strlen(key), &miss);
-    bool claimed = !e && miss == L1_MISS_CLAIMED;
+    l1_entry_t *e = l1_get(op->app->l1, op->cr.key.data, op->cr.key.len, &miss);
     if (e) {
-        free(key);
         req->cached = e;
         req->cacheable = true;
         return http_ok(req, 200);
     }
-    op->cr.claimed = claimed;
-    buf_puts(&op->cr.key, key);
-    free(key);
-    if (claimed)
+    if (miss == L1_MISS_BUSY)
+        return HTTP_PENDING_AGAIN; /* still wait_start / wait_finish */
+    op->cr.claimed = miss == L1_MISS_CLAIMED;
+    if (op->cr.claimed)
         op->cr.epoch = l1_window_epoch(op->app->l1, op->board.gen, op->read.day);
+    if (read_async(op->app, req, op))
+        return HTTP_PENDING_AGAIN;
     entries_t out;
     int failed = run_read(op->app, req, &op->board, &op->read, &out);
     return read_answer(op, req, &out, failed);
@@ -503,21 +523,8 @@ static int read_begin(app_t *app, http_req_t *req, read_op_t *op, route_id_t rou
         req->pending = &op->base;
         return 0;
     }
-    if (app->pipe && !req->strong && !req->inline_only && redis_trusted(app->redis)) {
-        prepare_redis(op);
-        op->base.start = read_start;
-        op->base.finish = read_finish;
-        op->base.release = read_release;
-        req->pending = &op->base;
+    if (read_async(app, req, op))
         return 0;
-    }
-    if (app->offload && !req->inline_only && (req->strong || !app->redis || !redis_trusted(app->redis))) {
-        op->base.start = pg_start;
-        op->base.finish = read_finish;
-        op->base.release = read_release;
-        req->pending = &op->base;
-        return 0;
-    }
     entries_t e;
     int failed = run_read(app, req, &op->board, &op->read, &e);
     int rc = read_answer(op, req, &e, failed);

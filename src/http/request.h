@@ -31,6 +31,9 @@ typedef struct {
  */
 struct http_req;
 
+/* finish() may return this instead of a status: suspend again and call start() again. */
+#define HTTP_PENDING_AGAIN (-1)
+
 typedef struct http_pending {
     void (*start)(struct http_pending *p, void (*wake)(void *arg), void *wake_arg);
     int (*finish)(struct http_pending *p, struct http_req *req);

@@ -300,10 +300,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (cx->waiting) {
-        /* Resumed: the queued work is done. */
-        cx->waiting = false;
+        /* Resumed: the queued work is done, or the request has more to wait for. */
         http_req_t *req = &cx->req;
-        req->pending->finish(req->pending, req);
+        if (req->pending->finish(req->pending, req) == HTTP_PENDING_AGAIN) {
+            MHD_suspend_connection(conn);
+            req->pending->start(req->pending, resume_connection, cx);
+            return MHD_YES;
+        }
+        cx->waiting = false;
         req->pending->release(req->pending);
         req->pending = NULL;
         return send_response(cx, conn, false);
