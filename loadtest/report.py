@@ -252,7 +252,7 @@ def render(results, outdir):
       f"{r.get('meta.client_cpus', '?')} (taskset)")
     w(f"- rankd: {r.get('meta.workers', '?')} worker threads, log level {r.get('meta.log_level', '?')}, "
       f"L1 cache `RANKD_CACHE_BYTES={r.get('meta.cache_bytes', 'default')}`; the caches-off instance runs with "
-      f"`RANKD_REDIS_URL=\"\" RANKD_CACHE_BYTES=0`")
+      f"`RANKD_REDIS_URL=\"\" RANKD_CACHE_BYTES=0`; statistics: {r.get('meta.refresh', 'periodic refresh on')}")
     w(f"- PostgreSQL: {r.get('meta.pg_conf', '?')}")
     w(f"- load average (1, 5, 15 min) when the scenarios began: {r.get('meta.loadavg_start', '?')}, at the end: "
       f"{r.get('meta.loadavg_end', '?')} (the run itself keeps both CPUs busy: about 2; more means something "
