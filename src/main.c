@@ -185,8 +185,7 @@ static int serve(rankd_config_t *cfg)
         if (left > 0) {
             /* Their work may still complete and touch freed state: leave at once.
              * Nothing acknowledged is lost; those clients see the connection close. */
-            log_error(NULL, "exiting with %d requests still in flight", left);
-            log_flush();
+            log_error(NULL, "exiting with %d requests still in flight", left); /* flushes pending lines */
             _exit(1);
         }
         http_server_stop(srv);

@@ -64,7 +64,6 @@ static q_status_t read_pg(PGconn *c, const board_t *b, const read_t *r, entries_
     return Q_ERROR;
 }
 
-/* PostgreSQL only: Redis down, unconfigured, cold, or consistency=strong. */
 /* A read on a pooled connection of the primary; `out` is left empty unless Q_OK. */
 static q_status_t pg_read(app_t *app, const board_t *b, const read_t *r, entries_t *out)
 {
@@ -468,10 +467,11 @@ static bool read_async(app_t *app, http_req_t *req, read_op_t *op)
 {
     if (req->inline_only)
         return false;
-    if (app->pipe && !req->strong && redis_trusted(app->redis)) {
+    bool use_redis = !req->strong && redis_trusted(app->redis); /* false without Redis */
+    if (app->pipe && use_redis) {
         prepare_redis(op);
         op->base.start = read_start;
-    } else if (app->offload && (req->strong || !app->redis || !redis_trusted(app->redis))) {
+    } else if (app->offload && !use_redis) {
         op->base.start = pg_start;
     } else {
         return false;

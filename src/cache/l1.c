@@ -183,6 +183,15 @@ static l1_entry_t **chain(shard_t *s, uint64_t h)
     return &s->buckets[h & (s->n_buckets - 1)];
 }
 
+/* The link that points at the entry for `key` (*result NULL when absent). Shard lock held. */
+static l1_entry_t **find_entry(shard_t *s, uint64_t h, const char *key, size_t n)
+{
+    l1_entry_t **pp = chain(s, h);
+    while (*pp && !((*pp)->hash == h && (*pp)->key_len == n && memcmp((*pp)->key, key, n) == 0))
+        pp = &(*pp)->hnext;
+    return pp;
+}
+
 /* Double the chain table once there are more entries than chains. Shard lock held. */
 static void maybe_grow(shard_t *s)
 {
@@ -255,9 +264,7 @@ l1_entry_t *l1_get(l1_t *c, const char *key, size_t n, l1_miss_t *miss)
     shard_t *s = shard_of(c, h);
     int64_t now = mono_ms();
     pthread_mutex_lock(&s->lock);
-    l1_entry_t *e = *chain(s, h);
-    while (e && !(e->hash == h && e->key_len == n && memcmp(e->key, key, n) == 0))
-        e = e->hnext;
+    l1_entry_t *e = *find_entry(s, h, key, n);
     if (e && e->expires_ms > now) {
         l1_hold(e);
         lru_unlink(e);
@@ -474,9 +481,7 @@ l1_entry_t *l1_insert(l1_t *c, const char *key, size_t n, const l1_scope_t *scop
     }
     pthread_mutex_lock(&s->lock);
     if (fresh) {
-        l1_entry_t **pp = chain(s, h);
-        while (*pp && !((*pp)->hash == h && (*pp)->key_len == n && memcmp((*pp)->key, key, n) == 0))
-            pp = &(*pp)->hnext;
+        l1_entry_t **pp = find_entry(s, h, key, n);
         if (*pp)
             shard_remove(s, *pp); /* a racing insert of the same key */
         l1_hold(e); /* the shard's */

@@ -83,13 +83,6 @@ static void flush_locked(void)
     pending.len = 0;
 }
 
-void log_flush(void)
-{
-    pthread_mutex_lock(&pending.lock);
-    flush_locked();
-    pthread_mutex_unlock(&pending.lock);
-}
-
 static void *flusher_main(void *arg)
 {
     (void)arg;

@@ -19,8 +19,6 @@ void log_set_level(log_level_t level);
  */
 bool log_buffering_start(void);
 void log_buffering_stop(void);
-/* Write out what is pending (before _exit, say). */
-void log_flush(void);
 bool log_enabled(log_level_t level);
 /* Write one line; `request_id` may be NULL. */
 void log_write(log_level_t level, const char *request_id, const char *fmt, ...)
