@@ -57,7 +57,7 @@ cd "$RANKD_ROOT"
 LT="$RANKD_ROOT/loadtest"
 COMMAND="bash loadtest/run.sh${*:+ $*}"
 
-SMOKE=0 KEEP=0 BIN="" SERVER_CPUS=0 CLIENT_CPUS=1 THREADS=1 CONNECTIONS=32 ZIPF=1.0
+SMOKE=0 KEEP=0 BIN="" SERVER_CPUS=0 CLIENT_CPUS=1 THREADS=1 CONNECTIONS=32 ZIPF=1.0 BATCH_ITEMS=100
 DURATION="" WARMUP="" BIG="" MIX="" ONLY="" OUT=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -68,6 +68,7 @@ while [ $# -gt 0 ]; do
     --players) BIG="$2"; shift 2 ;;
     --mix-players) MIX="$2"; shift 2 ;;
     --zipf) ZIPF="$2"; shift 2 ;;
+    --batch-items) BATCH_ITEMS="$2"; shift 2 ;;
     --server-cpus) SERVER_CPUS="$2"; shift 2 ;;
     --client-cpus) CLIENT_CPUS="$2"; shift 2 ;;
     --bin) BIN="$2"; shift 2 ;;
@@ -96,7 +97,7 @@ secs() {
     *) echo "$d" ;;
   esac
 }
-for v in BIG MIX CONNECTIONS THREADS; do
+for v in BIG MIX CONNECTIONS THREADS BATCH_ITEMS; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "--$(tr 'A-Z_' 'a-z-' <<<"$v") wants a positive integer"
 done
 [ "$BIG" -le 999999999999 ] || die "--players: at most 999,999,999,999 (12-digit player ids)"
@@ -770,6 +771,16 @@ if want writes && probe writes POST "$ON" "$M/scores" "{\"player_id\":\"$(printf
   scenario writes rankd "writes only, random players of $MIX" "POST $M/scores {random player, score}" \
     "$ON" submit "${mixargs[@]}"
   alive writes
+fi
+
+# writes in batches: POST /v1/scores:batch of BATCH_ITEMS random players of the mix board
+batch_post() { rec "$1.subs_per_s" "$(awk -v n="${R[$1.w_ok]:-0}" -v s="${R[$1.duration_s]:-0}" 'BEGIN { printf "%.1f", (s > 0 ? n / s : 0) }')"; subs_check "$1"; }
+if want writes_batch && probe writes_batch POST "$ON" "/v1/scores:batch" "{\"scores\":[{\"board\":\"mix\",\"player_id\":\"$(printf 'p%012d' 2)\",\"score\":1}]}"; then
+  SUBS_BEFORE="$(subs_settled)"
+  POST_HOOK=batch_post
+  scenario writes_batch rankd "writes in batches of $BATCH_ITEMS, random players of $MIX" \
+    "POST /v1/scores:batch {$BATCH_ITEMS random players}" "$ON" submit_batch "${mixargs[@]}" items="$BATCH_ITEMS"
+  alive writes_batch
 fi
 
 # cold start: empty Redis, then reads at once. A poller writes down, every second and at every

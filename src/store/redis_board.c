@@ -16,8 +16,10 @@
 
 /* The window's player hash is split into buckets (KEYS[2] .. n, n < 16384) so that each
  * stays small enough for Redis's compact listpack encoding: about 35 bytes per player
- * instead of about 100 in one big hash. Only the scripts need the bucket function.
- * Lua's string comparison follows the server's locale, so bytes are compared by hand. */
+ * instead of about 100 in one big hash. The bucket of a player named in a command is
+ * computed here (rb_player_bucket) and sent along: in Lua it costs more than the HGET. Only
+ * members found by a range need the Lua copy. Lua's string comparison follows the server's
+ * locale, so bytes are compared by hand. */
 #define LUA_COMMON                                                                   \
     "local z, pk = KEYS[1], KEYS[2]\n"                                               \
     "local function bucket(pl)\n"                                                    \
@@ -83,9 +85,11 @@ static redis_script_t script_cursor = {LUA_EMIT
                                        "return out\n",
                                        ""};
 
+/* ARGV: player, bucket, player, bucket, ... */
 static redis_script_t script_players = {LUA_EMIT
-                                        "for _, pl in ipairs(ARGV) do\n"
-                                        "  local v = redis.call('HGET', bucket(pl), pl)\n"
+                                        "for i = 1, #ARGV, 2 do\n"
+                                        "  local pl = ARGV[i]\n"
+                                        "  local v = redis.call('HGET', pk .. ARGV[i + 1], pl)\n"
                                         "  if v and #v >= 16 then\n"
                                         "    local m = string.sub(v, 9, 16) .. pl\n"
                                         "    local r = redis.call('ZRANK', z, m)\n"
@@ -95,8 +99,9 @@ static redis_script_t script_players = {LUA_EMIT
                                         "return out\n",
                                         ""};
 
+/* ARGV: player, before, after, the player's bucket. */
 static redis_script_t script_around = {LUA_EMIT
-                                       "local v = redis.call('HGET', bucket(ARGV[1]), ARGV[1])\n"
+                                       "local v = redis.call('HGET', pk .. ARGV[4], ARGV[1])\n"
                                        "if not v or #v < 16 then return out end\n"
                                        "local r = redis.call('ZRANK', z, string.sub(v, 9, 16) .. ARGV[1])\n"
                                        "if not r then return out end\n"
@@ -105,30 +110,37 @@ static redis_script_t script_around = {LUA_EMIT
                                        "return out\n",
                                        ""};
 
-/* ARGV[1] = 'r' to return ranks; then groups of player, achieved(8; '' = removal), version(8),
- * sort key, metadata. Version 0 asks for the rank only and never writes.
- * Returns {ready, total, rank0 or -1 per change}. */
+/* ARGV[1] = 'r' to return ranks; then groups of player, bucket, achieved(8; '' = removal),
+ * version(8, big-endian), sort key, metadata. Version 0 asks for the rank only and never
+ * writes. Returns {ready, total, rank0 or -1 per change}. Versions are compared as two
+ * 32-bit halves: exact, and far cheaper than a byte loop. */
 static redis_script_t script_apply = {
-    LUA_COMMON
+    "local z, pk = KEYS[1], KEYS[2]\n"
     "local zero = string.rep('\\0', 8)\n"
-    "for i = 2, #ARGV, 5 do\n"
-    "  local pl, ach, ver, sk, md = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]\n"
+    "local members = {}\n"
+    "for i = 2, #ARGV, 6 do\n"
+    "  local pl, h, ach, ver = ARGV[i], pk .. ARGV[i+1], ARGV[i+2], ARGV[i+3]\n"
+    "  local cur = redis.call('HGET', h, pl)\n"
+    "  local m = cur and #cur >= 16 and string.sub(cur, 9, 16) .. pl\n"
     "  if ver ~= zero then\n"
-    "    local h = bucket(pl)\n"
-    "    local cur = redis.call('HGET', h, pl)\n"
-    "    if not cur or less(string.sub(cur, 1, 8), ver) then\n"
-    "      if cur and #cur >= 16 then redis.call('ZREM', z, string.sub(cur, 9, 16) .. pl) end\n"
-    "      if ach == '' then redis.call('HSET', h, pl, ver)\n"
-    "      else redis.call('HSET', h, pl, ver .. ach .. md); redis.call('ZADD', z, sk, ach .. pl) end\n"
+    "    local newer = not cur\n"
+    "    if cur then\n"
+    "      local c1, c2 = struct.unpack('>I4I4', cur)\n"
+    "      local v1, v2 = struct.unpack('>I4I4', ver)\n"
+    "      newer = c1 < v1 or (c1 == v1 and c2 < v2)\n"
+    "    end\n"
+    "    if newer then\n"
+    "      if m then redis.call('ZREM', z, m) end\n"
+    "      if ach == '' then redis.call('HSET', h, pl, ver); m = false\n"
+    "      else m = ach .. pl; redis.call('HSET', h, pl, ver .. ach .. ARGV[i+5]); redis.call('ZADD', z, ARGV[i+4], m) end\n"
     "    end\n"
     "  end\n"
+    "  members[#members + 1] = m\n"
     "end\n"
     "local out = {redis.call('EXISTS', KEYS[3]), redis.call('ZCARD', z)}\n"
     "if ARGV[1] ~= 'r' then return out end\n"
-    "for i = 2, #ARGV, 5 do\n"
-    "  local cur = redis.call('HGET', bucket(ARGV[i]), ARGV[i])\n"
-    "  local r = cur and #cur >= 16 and redis.call('ZRANK', z, string.sub(cur, 9, 16) .. ARGV[i])\n"
-    "  out[#out+1] = r or -1\n"
+    "for j = 1, #members do\n"
+    "  out[#out+1] = members[j] and redis.call('ZRANK', z, members[j]) or -1\n"
     "end\n"
     "return out\n",
     ""};
@@ -167,6 +179,27 @@ static void window_keys(rb_keys_t *k, int64_t gen, int64_t day)
         memcpy(dst[i], prefix, (size_t)n);
         strcpy(dst[i] + n, suffix[i]);
     }
+}
+
+/* The bucket of a player's hash entry, in decimal into out (at least 6 bytes); returns its
+ * length. Must give what the scripts' bucket() gives: h = (h * 31 + byte) % 1000003 over
+ * the id's bytes, then h % 16384. */
+size_t rb_player_bucket(const char *player, size_t len, char *out)
+{
+    uint32_t h = 0;
+    for (size_t i = 0; i < len; i++)
+        h = (h * 31 + (unsigned char)player[i]) % 1000003;
+    h %= 16384;
+    char digits[5];
+    size_t n = 0;
+    do {
+        digits[n++] = (char)('0' + h % 10);
+        h /= 10;
+    } while (h);
+    for (size_t i = 0; i < n; i++)
+        out[i] = digits[n - 1 - i];
+    out[n] = '\0';
+    return n;
 }
 
 /* ---------------------------------------------------------------- reads */
@@ -222,9 +255,12 @@ void rb_prepare_players(rb_read_t *rd, const board_t *b, int64_t day, const char
 {
     if (n > RB_READ_IDS_MAX)
         n = RB_READ_IDS_MAX;
-    read_head(rd, &script_players, b, day, (int)n);
-    for (size_t i = 0; i < n; i++)
-        read_arg(rd, (int)i, ids[i], strlen(ids[i]));
+    read_head(rd, &script_players, b, day, (int)(2 * n));
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(ids[i]);
+        read_arg(rd, (int)(2 * i), ids[i], len);
+        read_arg(rd, (int)(2 * i + 1), rd->buckets[i], rb_player_bucket(ids[i], len, rd->buckets[i]));
+    }
     rd->by_rank = true;
 }
 
@@ -232,10 +268,12 @@ void rb_prepare_around(rb_read_t *rd, const board_t *b, int64_t day, const char 
 {
     snprintf(rd->nums[0], sizeof rd->nums[0], "%d", before);
     snprintf(rd->nums[1], sizeof rd->nums[1], "%d", after);
-    read_head(rd, &script_around, b, day, 3);
-    read_arg(rd, 0, player, strlen(player));
+    read_head(rd, &script_around, b, day, 4);
+    size_t len = strlen(player);
+    read_arg(rd, 0, player, len);
     read_arg(rd, 1, rd->nums[0], strlen(rd->nums[0]));
     read_arg(rd, 2, rd->nums[1], strlen(rd->nums[1]));
+    read_arg(rd, 3, rd->buckets[0], rb_player_bucket(player, len, rd->buckets[0]));
 }
 
 static int by_rank(const void *a, const void *b)
@@ -342,12 +380,12 @@ rb_status_t rb_apply(redisContext *c, int64_t gen, int64_t day, const rb_change_
 {
     rb_keys_t k;
     window_keys(&k, gen, day);
-    size_t argc = 4 + 5 * n;
+    size_t argc = 4 + 6 * n;
     const char **av = xmalloc(sizeof(char *) * argc);
     size_t *al = xmalloc(sizeof(size_t) * argc);
     /* Per change: its member (achieved + player; only the first 8 bytes are sent), its
-     * version as 8 big-endian bytes and its sort key in decimal. */
-    enum { SLOT = ORDER_MEMBER_MAX + 8 + 24 };
+     * version as 8 big-endian bytes, its sort key and its bucket in decimal. */
+    enum { SLOT = ORDER_MEMBER_MAX + 8 + 24 + 8 };
     char *scratch = xmalloc(SLOT * (n ? n : 1));
     av[0] = k.z, al[0] = strlen(k.z);
     av[1] = k.p, al[1] = strlen(k.p);
@@ -355,18 +393,19 @@ rb_status_t rb_apply(redisContext *c, int64_t gen, int64_t day, const rb_change_
     av[3] = ranks ? "r" : "-", al[3] = 1;
     for (size_t i = 0; i < n; i++) {
         const rb_change_t *ch = &changes[i];
-        char *m = scratch + SLOT * i, *ver = m + ORDER_MEMBER_MAX, *sk = ver + 8;
+        char *m = scratch + SLOT * i, *ver = m + ORDER_MEMBER_MAX, *sk = ver + 8, *bucket = sk + 24;
         order_pos_t pos;
         order_pos_set(&pos, ch->sort_key, ch->achieved_ms, "", 0);
         order_member_encode(&pos, (unsigned char *)m);
         put_be64(ver, (uint64_t)ch->version);
         int sk_len = snprintf(sk, 24, "%" PRId64, ch->sort_key);
-        size_t base = 4 + 5 * i;
-        av[base] = ch->player, al[base] = strlen(ch->player);
-        av[base + 1] = m, al[base + 1] = ch->removed ? 0 : ORDER_PREFIX_LEN;
-        av[base + 2] = ver, al[base + 2] = 8;
-        av[base + 3] = sk, al[base + 3] = (size_t)sk_len;
-        av[base + 4] = ch->metadata ? ch->metadata : "", al[base + 4] = ch->metadata ? strlen(ch->metadata) : 0;
+        size_t base = 4 + 6 * i, len = strlen(ch->player);
+        av[base] = ch->player, al[base] = len;
+        av[base + 1] = bucket, al[base + 1] = rb_player_bucket(ch->player, len, bucket);
+        av[base + 2] = m, al[base + 2] = ch->removed ? 0 : ORDER_PREFIX_LEN;
+        av[base + 3] = ver, al[base + 3] = 8;
+        av[base + 4] = sk, al[base + 4] = (size_t)sk_len;
+        av[base + 5] = ch->metadata ? ch->metadata : "", al[base + 5] = ch->metadata ? strlen(ch->metadata) : 0;
     }
     redisReply *r = redis_run(c, &script_apply, 3, (int)argc, av, al);
     free(av);

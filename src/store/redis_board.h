@@ -45,9 +45,10 @@ typedef struct {
     const redis_script_t *script;
     bool by_rank;          /* results come back in request order: sort them */
     int argc;
-    const char *argv[6 + RB_READ_IDS_MAX];
-    size_t argvlen[6 + RB_READ_IDS_MAX];
+    const char *argv[6 + 2 * RB_READ_IDS_MAX];
+    size_t argvlen[6 + 2 * RB_READ_IDS_MAX];
     char keys[3][64];
+    char buckets[RB_READ_IDS_MAX][8]; /* each named player's hash bucket, in decimal */
     char nums[2][24];
     unsigned char member[ORDER_MEMBER_MAX];
 } rb_read_t;
@@ -67,6 +68,10 @@ rb_status_t rb_players(redisContext *c, const board_t *b, int64_t day, const cha
 /* A player absent from the window leaves `out` empty. */
 rb_status_t rb_around(redisContext *c, const board_t *b, int64_t day, const char *player, int before, int after,
                       entries_t *out);
+
+/* The hash bucket of a player (what the scripts compute), in decimal into out (6 bytes or
+ * more); returns its length. */
+size_t rb_player_bucket(const char *player, size_t len, char *out);
 
 /* One standing change to apply: a position with its metadata, or a removal (removed = true). */
 typedef struct {

@@ -328,3 +328,46 @@ def test_a_slow_postgres_read_does_not_hold_up_other_requests(rankd_factory, db)
     finally:
         for x in (c, admin, w):
             x.close()
+
+
+def reference_bucket(player):
+    """A player's hash bucket, computed apart from rankd: h = (h*31 + byte) % 1000003, then % 16384."""
+    h = 0
+    for byte in player.encode():
+        h = (h * 31 + byte) % 1000003
+    return h % 16384
+
+
+def test_player_entries_sit_in_the_bucket_every_script_computes(rankd_factory, redis_db):
+    """rankd computes a named player's hash bucket itself (submissions, rank and around-me
+    reads); the Lua scripts compute it for members found by a range. Both must land on the
+    same bucket, or a page would lose metadata that a rank read shows."""
+    _, rc = redis_db
+    inst = rankd_factory()
+    admin, w, c = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client(None)
+    try:
+        bid = create_board(admin)["id"]
+        players = ["p%03d" % i for i in range(30)] + ["Zo:e@7", "a", "x" * 64, "ID_with.dots-and_9"]
+        items = [{"board": bid, "player_id": p, "score": 1000 - i, "metadata": {"n": i}}
+                 for i, p in enumerate(players)]
+        r = w.post("/v1/scores:batch", json_body={"scores": items}, key=WRITE_KEY)
+        assert r.status == 200, r.describe()
+        assert all("error" not in x for x in r.json()["results"]), r.json()
+        zkeys = [k.decode() for k in rc.keys("rankd:{g*}:*:zs")]
+        mine = [k for k in zkeys if rc.zcard(k) == len(players)]
+        assert len(mine) == 1, zkeys
+        prefix = mine[0][:-len("zs")]
+        for p in players:
+            assert rc.hexists(prefix + "h:%d" % reference_bucket(p), p), p
+        page = c.get("/v1/leaderboards/%s/entries?limit=100" % bid).json()["entries"]
+        assert [e["player_id"] for e in page] == players
+        for i, e in enumerate(page):
+            assert e["metadata"] == {"n": i}, e
+            one = c.get("/v1/leaderboards/%s/players/%s" % (bid, e["player_id"]))
+            assert one.status == 200 and one.json()["metadata"] == {"n": i}, one.describe()
+            around = c.get("/v1/leaderboards/%s/players/%s/around?before=1&after=1" % (bid, e["player_id"]))
+            assert around.status == 200, around.describe()
+            assert [x["player_id"] for x in around.json()["entries"]] == players[max(i - 1, 0):i + 2]
+    finally:
+        for x in (c, admin, w):
+            x.close()
