@@ -25,6 +25,8 @@
 #   redis_zrevrank, redis_zrevrank_p16   redis-benchmark ZREVRANK on the bare 1M zset
 #   mix        90/10 read/write on mix, Zipf players (PostgreSQL statements per read counted)
 #   writes     POST scores on mix (200s compared with the rows of `submissions`)
+#   writes_batch  POST scores:batch of --batch-items (100) random players of mix: a game server
+#              reporting a round; submissions/s = acknowledged items / duration
 #   cold       FLUSHALL Redis, then random rank reads on big at once
 #   off_top10, off_rank, off_mix   the same on rankd with RANKD_REDIS_URL="" RANKD_CACHE_BYTES=0
 #   pg_upsert1, pg_upsert1000      pgbench: single-row upsert per transaction, 1,000-row upserts
@@ -39,6 +41,7 @@
 #
 # Options: --duration D (wrk syntax: 15s, 1m), --warmup D (0 = none), --connections C,
 #   --threads T (wrk threads), --players N (big board), --mix-players N, --zipf S,
+#   --batch-items N (submissions per scores:batch request, 1-1000),
 #   --server-cpus LIST (0), --client-cpus LIST (1), --bin PATH (a rankd binary; default: a
 #   release build in build-release/, or build/ for --smoke), --keep (keep the temp folder),
 #   --out DIR (default loadtest/out/, loadtest/out/smoke/ for --smoke),
@@ -76,7 +79,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY=",$2,"; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,50p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -100,6 +103,7 @@ secs() {
 for v in BIG MIX CONNECTIONS THREADS BATCH_ITEMS; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "--$(tr 'A-Z_' 'a-z-' <<<"$v") wants a positive integer"
 done
+[ "$BATCH_ITEMS" -le 1000 ] || die "--batch-items: at most 1,000 (the scores:batch limit)"
 [ "$BIG" -le 999999999999 ] || die "--players: at most 999,999,999,999 (12-digit player ids)"
 [[ "$DURATION" =~ ^[1-9][0-9]*[smh]?$ ]] || die "--duration wants e.g. 15s or 1m"
 [ -z "$WARMUP" ] || [[ "$WARMUP" =~ ^[1-9][0-9]*[smh]?$ ]] || die "--warmup wants e.g. 2s (0: none)"
@@ -377,6 +381,7 @@ rec meta.refresh "views refreshed once before the scenarios, no periodic refresh
 rec meta.cache_bytes "${RANKD_CACHE_BYTES:-default}"
 rec meta.threads "$THREADS"
 rec meta.connections "$CONNECTIONS"
+rec meta.batch_items "$BATCH_ITEMS"
 rec meta.duration "$DURATION"
 rec meta.warmup "$WARMUP"
 rec meta.zipf "$ZIPF"
