@@ -344,6 +344,7 @@ static void read_op_free(read_op_t *op)
     cache_drop(op->app, &op->cr);
     if (op->call.reply)
         freeReplyObject(op->call.reply);
+    rb_read_clear(&op->rd);
     entries_clear(&op->got);
     board_clear(&op->board);
     free(op->ids_copy);

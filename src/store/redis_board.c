@@ -205,6 +205,29 @@ size_t rb_player_bucket(const char *player, size_t len, char *out)
 /* ---------------------------------------------------------------- reads */
 
 /* Fill the EVALSHA command line: sha, 3 keys, then `argc` script arguments already in place at 6.. */
+/* Point the read at argument arrays for `players` named players: its own, or the heap's. */
+static void read_arrays(rb_read_t *rd, size_t players)
+{
+    rb_read_clear(rd);
+    if (players <= RB_READ_INLINE)
+        return;
+    rd->argv = xmalloc(sizeof *rd->argv * (6 + 2 * players));
+    rd->argvlen = xmalloc(sizeof *rd->argvlen * (6 + 2 * players));
+    rd->buckets = xmalloc(sizeof *rd->buckets * players);
+}
+
+void rb_read_clear(rb_read_t *rd)
+{
+    if (rd->argv && rd->argv != rd->argv_inline) {
+        free(rd->argv);
+        free(rd->argvlen);
+        free(rd->buckets);
+    }
+    rd->argv = rd->argv_inline;
+    rd->argvlen = rd->argvlen_inline;
+    rd->buckets = rd->buckets_inline;
+}
+
 static void read_head(rb_read_t *rd, const redis_script_t *s, const board_t *b, int64_t day, int argc)
 {
     rb_keys_t k;
@@ -234,6 +257,7 @@ void rb_prepare_page(rb_read_t *rd, const board_t *b, int64_t day, int64_t offse
 {
     snprintf(rd->nums[0], sizeof rd->nums[0], "%" PRId64, offset);
     snprintf(rd->nums[1], sizeof rd->nums[1], "%" PRId64, offset + limit - 1);
+    read_arrays(rd, 0);
     read_head(rd, &script_page, b, day, 2);
     read_arg(rd, 0, rd->nums[0], strlen(rd->nums[0]));
     read_arg(rd, 1, rd->nums[1], strlen(rd->nums[1]));
@@ -244,6 +268,7 @@ void rb_prepare_cursor(rb_read_t *rd, const board_t *b, int64_t day, const order
     size_t mlen = order_member_encode(pos, rd->member);
     snprintf(rd->nums[0], sizeof rd->nums[0], "%" PRId64, pos->sort_key);
     snprintf(rd->nums[1], sizeof rd->nums[1], "%d", limit);
+    read_arrays(rd, 0);
     read_head(rd, &script_cursor, b, day, 4);
     read_arg(rd, 0, rd->nums[0], strlen(rd->nums[0]));
     read_arg(rd, 1, (const char *)rd->member, mlen);
@@ -255,6 +280,7 @@ void rb_prepare_players(rb_read_t *rd, const board_t *b, int64_t day, const char
 {
     if (n > RB_READ_IDS_MAX)
         n = RB_READ_IDS_MAX;
+    read_arrays(rd, n);
     read_head(rd, &script_players, b, day, (int)(2 * n));
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(ids[i]);
@@ -268,6 +294,7 @@ void rb_prepare_around(rb_read_t *rd, const board_t *b, int64_t day, const char 
 {
     snprintf(rd->nums[0], sizeof rd->nums[0], "%d", before);
     snprintf(rd->nums[1], sizeof rd->nums[1], "%d", after);
+    read_arrays(rd, 1);
     read_head(rd, &script_around, b, day, 4);
     size_t len = strlen(player);
     read_arg(rd, 0, player, len);
@@ -317,8 +344,8 @@ rb_status_t rb_read_parse(const rb_read_t *rd, const redisReply *r, const board_
     return st;
 }
 
-/* Run a prepared read on a connection of our own (one round trip). */
-static rb_status_t run_read(redisContext *c, const rb_read_t *rd, const board_t *b, entries_t *out)
+/* Run a prepared read on a connection of our own (one round trip), then clear it. */
+static rb_status_t run_read(redisContext *c, rb_read_t *rd, const board_t *b, entries_t *out)
 {
     redisReply *r = redis_run(c, rd->script, 3, rd->argc - 3, rd->argv + 3, rd->argvlen + 3);
     rb_status_t st = rb_read_parse(rd, r, b, out);
@@ -326,12 +353,13 @@ static rb_status_t run_read(redisContext *c, const rb_read_t *rd, const board_t 
         st = RB_COLD; /* an error reply: the connection is fine, read PostgreSQL this time */
     if (r)
         freeReplyObject(r);
+    rb_read_clear(rd);
     return st;
 }
 
 rb_status_t rb_page(redisContext *c, const board_t *b, int64_t day, int64_t offset, int limit, entries_t *out)
 {
-    rb_read_t rd;
+    rb_read_t rd = {0};
     rb_prepare_page(&rd, b, day, offset, limit);
     return run_read(c, &rd, b, out);
 }
@@ -339,7 +367,7 @@ rb_status_t rb_page(redisContext *c, const board_t *b, int64_t day, int64_t offs
 rb_status_t rb_page_cursor(redisContext *c, const board_t *b, int64_t day, const order_pos_t *pos, bool backward,
                            int limit, entries_t *out)
 {
-    rb_read_t rd;
+    rb_read_t rd = {0};
     rb_prepare_cursor(&rd, b, day, pos, backward, limit);
     return run_read(c, &rd, b, out);
 }
@@ -347,7 +375,7 @@ rb_status_t rb_page_cursor(redisContext *c, const board_t *b, int64_t day, const
 rb_status_t rb_players(redisContext *c, const board_t *b, int64_t day, const char *const *ids, size_t n,
                        entries_t *out)
 {
-    rb_read_t rd;
+    rb_read_t rd = {0};
     rb_prepare_players(&rd, b, day, ids, n);
     return run_read(c, &rd, b, out);
 }
@@ -355,7 +383,7 @@ rb_status_t rb_players(redisContext *c, const board_t *b, int64_t day, const cha
 rb_status_t rb_around(redisContext *c, const board_t *b, int64_t day, const char *player, int before, int after,
                       entries_t *out)
 {
-    rb_read_t rd;
+    rb_read_t rd = {0};
     rb_prepare_around(&rd, b, day, player, before, after);
     return run_read(c, &rd, b, out);
 }

@@ -38,17 +38,23 @@ size_t rb_script_sources(const char **out, size_t max);
 /*
  * A read prepared as one EVALSHA command line, to run on a connection of
  * one's own or to hand to the pipelined Redis thread. Self-contained: the
- * strings it points to live inside it, except player ids (borrowed).
+ * strings it points to live inside it, except player ids (borrowed). A read
+ * of up to RB_READ_INLINE players needs no allocation; rb_read_clear frees
+ * what a longer one took. A read starts zeroed, or prepared before.
  */
 #define RB_READ_IDS_MAX 100
+#define RB_READ_INLINE 4
 typedef struct {
     const redis_script_t *script;
     bool by_rank;          /* results come back in request order: sort them */
     int argc;
-    const char *argv[6 + 2 * RB_READ_IDS_MAX];
-    size_t argvlen[6 + 2 * RB_READ_IDS_MAX];
+    const char **argv;     /* the inline arrays below, or heap arrays for many players */
+    size_t *argvlen;
+    char (*buckets)[8];    /* each named player's hash bucket, in decimal */
+    const char *argv_inline[6 + 2 * RB_READ_INLINE];
+    size_t argvlen_inline[6 + 2 * RB_READ_INLINE];
+    char buckets_inline[RB_READ_INLINE][8];
     char keys[3][64];
-    char buckets[RB_READ_IDS_MAX][8]; /* each named player's hash bucket, in decimal */
     char nums[2][24];
     unsigned char member[ORDER_MEMBER_MAX];
 } rb_read_t;
@@ -57,6 +63,8 @@ void rb_prepare_page(rb_read_t *rd, const board_t *b, int64_t day, int64_t offse
 void rb_prepare_cursor(rb_read_t *rd, const board_t *b, int64_t day, const order_pos_t *pos, bool backward, int limit);
 void rb_prepare_players(rb_read_t *rd, const board_t *b, int64_t day, const char *const *ids, size_t n);
 void rb_prepare_around(rb_read_t *rd, const board_t *b, int64_t day, const char *player, int before, int after);
+/* Free what a prepared read allocated (nothing for most); it may be prepared again. */
+void rb_read_clear(rb_read_t *rd);
 /* Parse a read's reply (NULL: the connection failed) into `out`, in rank order. */
 rb_status_t rb_read_parse(const rb_read_t *rd, const redisReply *r, const board_t *b, entries_t *out);
 
