@@ -16,10 +16,7 @@
 #define PIPE_MAX 256  /* commands written before their replies are read */
 
 struct redis_pipe {
-    pthread_mutex_t lock;   /* guards the queue and `stopping` */
-    pthread_cond_t work;
-    redis_call_t *head, *tail;
-    bool stopping;
+    workq_t queue;
     pthread_t thread;
 
     char host[256];
@@ -82,12 +79,17 @@ static bool ensure_connected(redis_pipe_t *p)
     return true;
 }
 
+static redis_call_t *call_of(workq_item_t *item)
+{
+    return item ? WORKQ_OWNER(item, redis_call_t, link) : NULL;
+}
+
 /* Write every call, then read every reply in order. */
 static void run_batch(redis_pipe_t *p, redis_call_t *calls)
 {
     size_t sent = 0;
     if (ensure_connected(p)) {
-        for (redis_call_t *c = calls; c; c = c->next) {
+        for (redis_call_t *c = calls; c; c = call_of(c->link.next)) {
             if (redisAppendCommandArgv(p->conn, c->argc, (const char **)c->argv, c->argvlen) != REDIS_OK)
                 break;
             sent++;
@@ -102,7 +104,7 @@ static void run_batch(redis_pipe_t *p, redis_call_t *calls)
     bool reload = false;
     redis_call_t *c = calls;
     while (c) {
-        redis_call_t *next = c->next; /* done() may free the call */
+        redis_call_t *next = call_of(c->link.next); /* done() may free the call */
         c->reply = NULL;
         if (i < sent && !broken) {
             void *reply = NULL;
@@ -134,24 +136,9 @@ static void run_batch(redis_pipe_t *p, redis_call_t *calls)
 static void *pipe_main(void *arg)
 {
     redis_pipe_t *p = arg;
-    pthread_mutex_lock(&p->lock);
-    for (;;) {
-        while (!p->head && !p->stopping)
-            pthread_cond_wait(&p->work, &p->lock);
-        if (!p->head)
-            break;
-        redis_call_t *first = p->head, *last = first;
-        for (int n = 1; last->next && n < PIPE_MAX; n++)
-            last = last->next;
-        p->head = last->next;
-        if (!p->head)
-            p->tail = NULL;
-        last->next = NULL;
-        pthread_mutex_unlock(&p->lock);
-        run_batch(p, first);
-        pthread_mutex_lock(&p->lock);
-    }
-    pthread_mutex_unlock(&p->lock);
+    workq_item_t *calls;
+    while ((calls = workq_take(&p->queue, PIPE_MAX, NULL)) != NULL)
+        run_batch(p, call_of(calls));
     return NULL;
 }
 
@@ -169,12 +156,10 @@ redis_pipe_t *redis_pipe_start(const char *url, int connect_timeout_ms, int comm
     p->command_timeout_ms = command_timeout_ms;
     p->scripts = scripts;
     p->n_scripts = n_scripts;
-    pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->work, NULL);
+    workq_init(&p->queue);
     if (pthread_create(&p->thread, NULL, pipe_main, p) != 0) {
         log_error(NULL, "cannot start the redis pipe thread");
-        pthread_mutex_destroy(&p->lock);
-        pthread_cond_destroy(&p->work);
+        workq_destroy(&p->queue);
         free(p);
         return NULL;
     }
@@ -185,15 +170,11 @@ void redis_pipe_stop(redis_pipe_t *p)
 {
     if (!p)
         return;
-    pthread_mutex_lock(&p->lock);
-    p->stopping = true;
-    pthread_cond_signal(&p->work);
-    pthread_mutex_unlock(&p->lock);
+    workq_stop(&p->queue);
     pthread_join(p->thread, NULL);
     if (p->conn)
         redisFree(p->conn);
-    pthread_mutex_destroy(&p->lock);
-    pthread_cond_destroy(&p->work);
+    workq_destroy(&p->queue);
     free(p);
 }
 
@@ -205,13 +186,5 @@ void redis_pipe_stats(redis_pipe_t *p, uint64_t *batches, uint64_t *commands)
 
 void redis_pipe_submit(redis_pipe_t *p, redis_call_t *call)
 {
-    call->next = NULL;
-    pthread_mutex_lock(&p->lock);
-    if (p->tail)
-        p->tail->next = call;
-    else
-        p->head = call;
-    p->tail = call;
-    pthread_cond_signal(&p->work);
-    pthread_mutex_unlock(&p->lock);
+    workq_push(&p->queue, &call->link);
 }

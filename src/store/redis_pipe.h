@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <hiredis/hiredis.h>
 
+#include "util/workq.h"
+
 typedef struct redis_pipe redis_pipe_t;
 
 typedef struct redis_call {
@@ -28,7 +30,7 @@ typedef struct redis_call {
     redisReply *reply;            /* set before done(): NULL when Redis could not be reached; the caller frees it */
     void (*done)(struct redis_call *call); /* on the pipe's thread */
     void *arg;
-    struct redis_call *next;      /* the pipe's */
+    workq_item_t link;            /* the pipe's */
 } redis_call_t;
 
 /* Start the pipe thread for `url`, loading `scripts[0..n)` on every new connection; NULL without a URL. */
@@ -37,8 +39,8 @@ redis_pipe_t *redis_pipe_start(const char *url, int connect_timeout_ms, int comm
 /* Complete what is queued (failing it if Redis is unreachable), stop the thread, free the pipe. */
 void redis_pipe_stop(redis_pipe_t *p);
 /* Queue a call; never blocks on I/O. */
+void redis_pipe_submit(redis_pipe_t *p, redis_call_t *call);
 /* How many batches (one write, replies read in order) and commands went to Redis so far. */
 void redis_pipe_stats(redis_pipe_t *p, uint64_t *batches, uint64_t *commands);
-void redis_pipe_submit(redis_pipe_t *p, redis_call_t *call);
 
 #endif

@@ -8,12 +8,14 @@
 
 #include <stddef.h>
 
+#include "util/workq.h"
+
 typedef struct offload offload_t;
 
 /* A job: run(job) is called once on a pool thread; it owns `job` from then on. */
 typedef struct offload_job {
     void (*run)(struct offload_job *job);
-    struct offload_job *next; /* the pool's */
+    workq_item_t link;        /* the pool's */
 } offload_job_t;
 
 /* Start `threads` threads (at least 1); NULL when none could start. */

@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +30,8 @@ struct writer {
     rebuilder_t *rebuilder;
     l1_t *l1;
 
-    pthread_mutex_t lock;      /* guards the queue and `stopping` only */
-    pthread_cond_t work;
-    write_job_t *head, *tail;
-    bool stopping;
-    bool closed;               /* shutting down: new jobs are answered 503 at once */
+    workq_t queue;
+    atomic_bool closed;        /* shutting down: new jobs are answered 503 at once */
     pthread_t thread;
 };
 
@@ -49,8 +47,7 @@ writer_t *writer_new(pg_pool_t *primary, redis_pool_t *redis, rebuilder_t *rebui
     w->redis = redis;
     w->rebuilder = rebuilder;
     w->l1 = l1;
-    pthread_mutex_init(&w->lock, NULL);
-    pthread_cond_init(&w->work, NULL);
+    workq_init(&w->queue);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         log_error(NULL, "cannot start the writer thread");
         abort();
@@ -62,53 +59,45 @@ void writer_free(writer_t *w)
 {
     if (!w)
         return;
-    pthread_mutex_lock(&w->lock);
-    w->stopping = true;
-    pthread_cond_signal(&w->work);
-    pthread_mutex_unlock(&w->lock);
+    workq_stop(&w->queue);
     pthread_join(w->thread, NULL);
-    pthread_mutex_destroy(&w->lock);
-    pthread_cond_destroy(&w->work);
+    workq_destroy(&w->queue);
     free(w);
 }
 
 void writer_close(writer_t *w)
 {
-    pthread_mutex_lock(&w->lock);
-    w->closed = true;
-    pthread_mutex_unlock(&w->lock);
+    atomic_store(&w->closed, true);
 }
 
+/* A job that slips in just after writer_close is still committed: the queue is drained
+ * before the writer stops. */
 void writer_enqueue(writer_t *w, write_job_t *job)
 {
-    job->next = NULL;
-    pthread_mutex_lock(&w->lock);
-    if (w->closed) {
-        pthread_mutex_unlock(&w->lock);
+    if (atomic_load(&w->closed)) {
         for (size_t i = 0; i < job->n; i++)
             if (job->items[i].status == 0)
                 item_error(&job->items[i], 503, "unavailable", NULL, "the server is shutting down");
         job->done(job);
         return;
     }
-    if (w->tail)
-        w->tail->next = job;
-    else
-        w->head = job;
-    w->tail = job;
-    pthread_cond_signal(&w->work);
-    pthread_mutex_unlock(&w->lock);
+    workq_push(&w->queue, &job->link);
+}
+
+static write_job_t *job_of(workq_item_t *item)
+{
+    return item ? WORKQ_OWNER(item, write_job_t, link) : NULL;
 }
 
 /* Commit a group of jobs as one batch and answer each. */
 static void run_group(writer_t *w, write_job_t *jobs)
 {
     size_t total = 0;
-    for (write_job_t *j = jobs; j; j = j->next)
+    for (write_job_t *j = jobs; j; j = job_of(j->link.next))
         total += j->n;
     write_item_t *all = xcalloc(total ? total : 1, sizeof *all);
     size_t k = 0;
-    for (write_job_t *j = jobs; j; j = j->next)
+    for (write_job_t *j = jobs; j; j = job_of(j->link.next))
         for (size_t i = 0; i < j->n; i++)
             all[k++] = j->items[i];
     if (total)
@@ -118,38 +107,25 @@ static void run_group(writer_t *w, write_job_t *jobs)
     while (j) {
         for (size_t i = 0; i < j->n; i++)
             j->items[i] = all[k++]; /* the responses move to the job's items */
-        write_job_t *next = j->next; /* done() may free the job */
+        write_job_t *next = job_of(j->link.next); /* done() may free the job */
         j->done(j);
         j = next;
     }
     free(all);
 }
 
+static size_t job_items(const workq_item_t *item)
+{
+    return WORKQ_OWNER(item, const write_job_t, link)->n;
+}
+
 static void *writer_main(void *arg)
 {
     writer_t *w = arg;
-    pthread_mutex_lock(&w->lock);
-    for (;;) {
-        while (!w->head && !w->stopping)
-            pthread_cond_wait(&w->work, &w->lock);
-        if (!w->head)
-            break; /* stopping, and nothing left to commit */
-        write_job_t *first = w->head, *last = first;
-        size_t items = first->n;
-        while (last->next && items + last->next->n <= GROUP_MAX_ITEMS) {
-            last = last->next;
-            items += last->n;
-        }
-        w->head = last->next;
-        if (!w->head)
-            w->tail = NULL;
-        last->next = NULL;
-        pthread_mutex_unlock(&w->lock);
-        run_group(w, first);
-        pthread_mutex_lock(&w->lock);
-    }
-    pthread_mutex_unlock(&w->lock);
-    return NULL;
+    workq_item_t *jobs;
+    while ((jobs = workq_take(&w->queue, GROUP_MAX_ITEMS, job_items)) != NULL)
+        run_group(w, job_of(jobs));
+    return NULL; /* stopped, and nothing left to commit */
 }
 
 void writer_items_clear(write_item_t *items, size_t n)

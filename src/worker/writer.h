@@ -42,6 +42,7 @@
 #include "store/model.h"
 #include "store/pg_pool.h"
 #include "store/redis.h"
+#include "util/workq.h"
 #include "worker/rebuilder.h"
 
 typedef struct {
@@ -72,7 +73,7 @@ typedef struct write_job {
     /* Called on the writer thread once every item has its result. */
     void (*done)(struct write_job *job);
     void *arg;                 /* for done() */
-    struct write_job *next;    /* queue link, the writer's */
+    workq_item_t link;         /* the writer's queue */
 } write_job_t;
 
 /* Start the writer thread. `primary` is a pool for the writer alone (its connections get the

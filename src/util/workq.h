@@ -1,0 +1,45 @@
+/*
+ * util/workq.h — a queue of work between threads.
+ *
+ * Producers push items; consumer threads take what is queued, in arrival
+ * order and up to a limit, and sleep while there is nothing. Items are
+ * intrusive (a workq_item_t inside the caller's struct), so a push never
+ * allocates and the queue never owns or frees an item. Stopping wakes every
+ * consumer; they drain what is left, then get NULL.
+ */
+#ifndef RANKD_UTIL_WORKQ_H
+#define RANKD_UTIL_WORKQ_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct workq_item {
+    struct workq_item *next; /* the queue's while queued; links a taken list after */
+} workq_item_t;
+
+typedef struct {
+    pthread_mutex_t lock; /* guards the fields below */
+    pthread_cond_t wake;
+    workq_item_t *head, *tail;
+    bool stopping;
+} workq_t;
+
+/* The struct that holds `item` as its member `field`. */
+#define WORKQ_OWNER(item, type, field) ((type *)(void *)((char *)(item) - offsetof(type, field)))
+
+void workq_init(workq_t *q);
+/* Free the queue's lock; no thread may be using it any more. */
+void workq_destroy(workq_t *q);
+/* Queue an item and wake one consumer; never blocks on I/O. */
+void workq_push(workq_t *q, workq_item_t *item);
+/*
+ * Wait until something is queued or the queue stops, then take items in arrival order while
+ * their weights add up to at most max_weight (the first one always; `weight` NULL counts 1
+ * per item). Returns them as a list linked by `next`, or NULL once stopped and empty.
+ */
+workq_item_t *workq_take(workq_t *q, size_t max_weight, size_t (*weight)(const workq_item_t *item));
+/* Wake every consumer: they take what is still queued, then get NULL. */
+void workq_stop(workq_t *q);
+
+#endif
