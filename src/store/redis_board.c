@@ -549,7 +549,13 @@ rb_status_t rb_forget_all_ready(redisContext *c)
     return delete_matching(c, "rankd:{g*}:*:ready");
 }
 
-#define REBUILD_CHUNK 10000
+/* Players loaded per Lua call. Redis runs nothing else meanwhile: at about 10 us per player
+ * a chunk blocks every other client for some 20 ms (more when it shares a core), far below
+ * the pool's command timeout. 10,000 stalled Redis for 100-400 ms, long enough for readers'
+ * timeouts to mark Redis down, which restarted the rebuild from scratch. */
+#define REBUILD_CHUNK 2000
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t day, int64_t *players, bool *pg_failed)
 {
@@ -590,7 +596,7 @@ rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t da
                                    "SELECT player_id, sort_key, achieved_ms, metadata, version FROM standings"
                                    " WHERE board_gen = $1 AND win = $2"
                                    " AND (sort_key, achieved_ms, player_id) > ($3::bigint, $4::bigint, $5::text)"
-                                   " ORDER BY sort_key, achieved_ms, player_id LIMIT " "10000",
+                                   " ORDER BY sort_key, achieved_ms, player_id LIMIT " STR(REBUILD_CHUNK),
                                    5, NULL, p, NULL, NULL, 0);
         if (!pg_ok(r)) {
             log_error(NULL, "rebuild read failed: %s", PQresultErrorMessage(r));

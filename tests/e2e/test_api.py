@@ -1374,6 +1374,24 @@ def test_windows_listing(admin, writer, reader):
     assert_error(reader.get("/v1/leaderboards/%s/windows" % unique("missing")), 404, field="board")
 
 
+def test_rebuild_of_a_window_larger_than_one_chunk(admin, writer, reader, rankd):
+    """A rebuild loads a window in chunks of 2,000 players, paging by (sort key, achieved,
+    id): 4,500 players, tied in long runs across the chunk boundaries, all come back."""
+    bid = create_board(admin)["id"]
+    for start in range(0, 4500, 900):
+        items = [{"board": bid, "player_id": "c%04d" % i, "score": i // 700} for i in range(start, start + 900)]
+        r = writer.post("/v1/scores:batch", json_body={"scores": items}, key=WRITE_KEY)
+        assert r.status == 200 and all("error" not in x for x in r.json()["results"]), r.describe()
+    r = admin.post("/v1/admin/rebuild-cache?board=" + bid)
+    assert r.status == 200 and r.json()["players"] == 4500, r.describe()
+    v = run_cli(["verify", "--board", bid], rankd.config_path, env=rankd.env)
+    assert v.returncode == 0, "rankd verify --board: %s\n%s" % (v.stdout[-3000:], v.stderr[-3000:])
+    for player in ("c0000", "c1999", "c2000", "c3999", "c4000", "c4499"):
+        got = reader.get("/v1/leaderboards/%s/players/%s" % (bid, player))
+        strong = reader.get("/v1/leaderboards/%s/players/%s?consistency=strong" % (bid, player))
+        assert got.status == 200 and got.json()["rank"] == strong.json()["rank"], (player, got.body, strong.body)
+
+
 def test_rebuild_cache_and_verify(admin, writer, rankd):
     bid = create_board(admin)["id"]
     seed(writer, bid, {"p%d" % i: i % 3 for i in range(30)})
