@@ -29,6 +29,7 @@
 #include "worker/listener.h"
 #include "worker/offload.h"
 #include "worker/refresher.h"
+#include "worker/turns.h"
 
 static int usage(void)
 {
@@ -159,6 +160,7 @@ static int serve(rankd_config_t *cfg)
      * threads than pooled connections keeps some for everything else. */
     int readers = cfg->pg_pool_size > 1 ? cfg->pg_pool_size - 1 : 1;
     app.offload = offload_start(readers > 4 ? 4 : readers);
+    app.cold_turns = app.pipe && app.offload ? turns_new(app.offload) : NULL;
     app.boards = board_cache_new(1000);
     app.metrics = metrics_new();
 
@@ -193,6 +195,7 @@ static int serve(rankd_config_t *cfg)
     }
     redis_pipe_stop(app.pipe); /* it hands reads of cold windows to the offload threads */
     offload_stop(app.offload);
+    turns_free(app.cold_turns);
     refresher_stop(refresher);
     listener_stop(listener);
     rebuilder_stop(app.rebuilder);

@@ -21,6 +21,7 @@
 #include "store/redis_pipe.h"
 #include "util/alloc.h"
 #include "worker/offload.h"
+#include "worker/turns.h"
 
 #define IDS_MAX 100
 
@@ -386,6 +387,31 @@ static void read_pg_later(read_op_t *op)
         read_pg_job(&op->job);
 }
 
+static turns_key_t window_key(const read_op_t *op)
+{
+    return (turns_key_t){op->board.gen, op->read.day};
+}
+
+/* On an offload thread, the window's turn held: the window may have been loaded while this
+ * read waited, so Redis is asked again; PostgreSQL answers only if it is still cold. */
+static void read_cold_job(offload_job_t *job)
+{
+    read_op_t *op = (read_op_t *)((char *)job - offsetof(read_op_t, job));
+    turns_key_t key = window_key(op);
+    redis_pool_t *pool = op->app->redis;
+    redisContext *rc = redis_trusted(pool) ? redis_acquire(pool) : NULL;
+    rb_status_t st = RB_DOWN;
+    if (rc) {
+        st = rb_read_run(rc, &op->rd, &op->board, &op->got);
+        redis_release(pool, rc, st == RB_DOWN);
+    }
+    op->from_redis = st == RB_OK;
+    if (!op->from_redis)
+        op->pg_status = pg_read(op->app, &op->board, &op->read, &op->got);
+    turns_end(op->app->cold_turns, key);
+    op->wake(op->wake_arg); /* last: the request may be finished and freed at once */
+}
+
 /* On the Redis pipe thread: parse the reply; a cold window or a failed Redis goes on to
  * PostgreSQL without ever blocking the event loop. */
 static void read_call_done(redis_call_t *call)
@@ -400,6 +426,11 @@ static void read_call_done(redis_call_t *call)
     if (st == RB_COLD) {
         metrics_add(op->app->metrics, METRIC_REDIS_COLD, 1);
         rebuilder_request(op->app->rebuilder, &op->board, op->read.day);
+        if (op->app->cold_turns) {
+            op->job.run = read_cold_job;
+            turns_submit(op->app->cold_turns, window_key(op), &op->job);
+            return;
+        }
     }
     read_pg_later(op);
 }

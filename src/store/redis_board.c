@@ -344,8 +344,7 @@ rb_status_t rb_read_parse(const rb_read_t *rd, const redisReply *r, const board_
     return st;
 }
 
-/* Run a prepared read on a connection of our own (one round trip), then clear it. */
-static rb_status_t run_read(redisContext *c, rb_read_t *rd, const board_t *b, entries_t *out)
+rb_status_t rb_read_run(redisContext *c, rb_read_t *rd, const board_t *b, entries_t *out)
 {
     redisReply *r = redis_run(c, rd->script, 3, rd->argc - 3, rd->argv + 3, rd->argvlen + 3);
     rb_status_t st = rb_read_parse(rd, r, b, out);
@@ -361,7 +360,7 @@ rb_status_t rb_page(redisContext *c, const board_t *b, int64_t day, int64_t offs
 {
     rb_read_t rd = {0};
     rb_prepare_page(&rd, b, day, offset, limit);
-    return run_read(c, &rd, b, out);
+    return rb_read_run(c, &rd, b, out);
 }
 
 rb_status_t rb_page_cursor(redisContext *c, const board_t *b, int64_t day, const order_pos_t *pos, bool backward,
@@ -369,7 +368,7 @@ rb_status_t rb_page_cursor(redisContext *c, const board_t *b, int64_t day, const
 {
     rb_read_t rd = {0};
     rb_prepare_cursor(&rd, b, day, pos, backward, limit);
-    return run_read(c, &rd, b, out);
+    return rb_read_run(c, &rd, b, out);
 }
 
 rb_status_t rb_players(redisContext *c, const board_t *b, int64_t day, const char *const *ids, size_t n,
@@ -377,7 +376,7 @@ rb_status_t rb_players(redisContext *c, const board_t *b, int64_t day, const cha
 {
     rb_read_t rd = {0};
     rb_prepare_players(&rd, b, day, ids, n);
-    return run_read(c, &rd, b, out);
+    return rb_read_run(c, &rd, b, out);
 }
 
 rb_status_t rb_around(redisContext *c, const board_t *b, int64_t day, const char *player, int before, int after,
@@ -385,7 +384,7 @@ rb_status_t rb_around(redisContext *c, const board_t *b, int64_t day, const char
 {
     rb_read_t rd = {0};
     rb_prepare_around(&rd, b, day, player, before, after);
-    return run_read(c, &rd, b, out);
+    return rb_read_run(c, &rd, b, out);
 }
 
 size_t rb_script_sources(const char **out, size_t max)

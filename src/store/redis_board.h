@@ -68,6 +68,8 @@ void rb_read_clear(rb_read_t *rd);
 /* Parse a read's reply (NULL: the connection failed) into `out`, in rank order. */
 rb_status_t rb_read_parse(const rb_read_t *rd, const redisReply *r, const board_t *b, entries_t *out);
 
+/* Run a prepared read on a connection of one's own (one round trip), then clear it. */
+rb_status_t rb_read_run(redisContext *c, rb_read_t *rd, const board_t *b, entries_t *out);
 rb_status_t rb_page(redisContext *c, const board_t *b, int64_t day, int64_t offset, int limit, entries_t *out);
 rb_status_t rb_page_cursor(redisContext *c, const board_t *b, int64_t day, const order_pos_t *pos, bool backward,
                            int limit, entries_t *out);

@@ -375,3 +375,46 @@ def test_player_entries_sit_in_the_bucket_every_script_computes(rankd_factory, r
     finally:
         for x in (c, admin, w):
             x.close()
+
+
+def test_reads_of_a_window_being_reloaded_are_exact(rankd_factory, redis_db):
+    """After Redis lost everything, reads of the window take turns on the cold lane: each is
+    answered exactly (from Redis again when the window was reloaded while it waited, else
+    from PostgreSQL), and the window is loaded again."""
+    _, rc = redis_db
+    inst = rankd_factory(extra_config=LONG_TTL, env={"RANKD_CACHE_BYTES": "0"})
+    admin, w, c = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client(None)
+    try:
+        bid = create_board(admin)["id"]
+        seed(w, bid, 300)
+        paths = ["/v1/leaderboards/%s/players/p%03d" % (bid, i) for i in range(0, 300, 7)]
+        assert all(same_as_primary(c, p) for p in paths[:3])  # loaded once
+        rc.flushdb()
+        cold_before = metric(c, "rankd_redis_cold_reads_total")
+        redis_before = metric(c, "rankd_reads_redis_total")
+        wrong = []
+
+        def reader(part):
+            cl = inst.client(None)
+            try:
+                for p in part:
+                    r = cl.get(p)
+                    if (r.status, r.body) != strong(cl, p):
+                        wrong.append((p, r.status, r.body))
+            finally:
+                cl.close()
+        threads = [threading.Thread(target=reader, args=(paths[k::6],)) for k in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not wrong, wrong[:3]
+        assert metric(c, "rankd_redis_cold_reads_total") > cold_before
+        deadline = time.time() + 10
+        while metric(c, "rankd_reads_redis_total") == redis_before or not same_as_primary(c, paths[0]):
+            assert time.time() < deadline, "the window was not loaded again"
+            c.get(paths[0])
+            time.sleep(0.05)
+    finally:
+        for x in (c, admin, w):
+            x.close()

@@ -1,0 +1,82 @@
+/* tests/unit/test_turns.c — jobs of one key run one at a time, in arrival order; keys run side by side. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "worker/turns.h"
+
+#define KEYS 3
+#define PER_KEY 40
+
+typedef struct {
+    offload_job_t job;
+    turns_t *turns;
+    turns_key_t key;
+    int seq; /* arrival order within its key */
+} job_t;
+
+static atomic_int running[KEYS];    /* jobs of each key running now */
+static atomic_int max_running[KEYS];
+static atomic_int max_total;        /* jobs running now, all keys */
+static atomic_int total_running;
+static int order[KEYS][PER_KEY];    /* seq of the n-th job of a key to run (written under its turn) */
+static int ran[KEYS];
+static atomic_int finished;
+
+static void run(offload_job_t *j)
+{
+    job_t *job = (job_t *)j;
+    int k = (int)job->key.a;
+    int now = atomic_fetch_add(&running[k], 1) + 1;
+    if (now > atomic_load(&max_running[k]))
+        atomic_store(&max_running[k], now);
+    int all = atomic_fetch_add(&total_running, 1) + 1;
+    if (all > atomic_load(&max_total))
+        atomic_store(&max_total, all);
+    order[k][ran[k]++] = job->seq;
+    usleep(2000);
+    atomic_fetch_sub(&total_running, 1);
+    atomic_fetch_sub(&running[k], 1);
+    turns_end(job->turns, job->key);
+    atomic_fetch_add(&finished, 1);
+}
+
+static void test_one_turn_per_key_in_arrival_order(void **state)
+{
+    (void)state;
+    offload_t *pool = offload_start(4);
+    assert_non_null(pool);
+    turns_t *t = turns_new(pool);
+    static job_t jobs[KEYS * PER_KEY];
+    for (int i = 0; i < KEYS * PER_KEY; i++) {
+        int k = i % KEYS;
+        jobs[i] = (job_t){.job = {.run = run}, .turns = t, .key = {k, 77}, .seq = i / KEYS};
+        turns_submit(t, jobs[i].key, &jobs[i].job);
+    }
+    for (int i = 0; i < 5000 && atomic_load(&finished) < KEYS * PER_KEY; i++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&finished), KEYS * PER_KEY);
+    for (int k = 0; k < KEYS; k++) {
+        assert_int_equal(atomic_load(&max_running[k]), 1);
+        assert_int_equal(ran[k], PER_KEY);
+        for (int n = 0; n < PER_KEY; n++)
+            assert_int_equal(order[k][n], n);
+    }
+    assert_true(atomic_load(&max_total) > 1); /* different keys did run side by side */
+    offload_stop(pool);
+    turns_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_one_turn_per_key_in_arrival_order),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
