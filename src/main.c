@@ -160,7 +160,8 @@ static int serve(rankd_config_t *cfg)
      * threads than pooled connections keeps some for everything else. */
     int readers = cfg->pg_pool_size > 1 ? cfg->pg_pool_size - 1 : 1;
     app.offload = offload_start(readers > 4 ? 4 : readers);
-    app.cold_turns = app.pipe && app.offload ? turns_new(app.offload) : NULL;
+    /* Beyond 64 reads waiting on one cold window, the next go to the shared threads. */
+    app.cold_turns = app.pipe && app.offload ? turns_new(app.offload, 64) : NULL;
     app.boards = board_cache_new(1000);
     app.metrics = metrics_new();
 

@@ -428,8 +428,11 @@ static void read_call_done(redis_call_t *call)
         rebuilder_request(op->app->rebuilder, &op->board, op->read.day);
         if (op->app->cold_turns) {
             op->job.run = read_cold_job;
-            turns_submit(op->app->cold_turns, window_key(op), &op->job);
-            return;
+            turns_status_t ts = turns_submit(op->app->cold_turns, window_key(op), &op->job);
+            if (ts == TURNS_WAITING)
+                metrics_add(op->app->metrics, METRIC_COLD_WAITS, 1);
+            if (ts != TURNS_FULL)
+                return;
         }
     }
     read_pg_later(op);

@@ -26,6 +26,7 @@ static const char *const counter_names[METRIC_COUNTERS][2] = {
     {"rankd_reads_redis_total", "Ranked reads answered from Redis."},
     {"rankd_reads_postgres_total", "Ranked reads answered from PostgreSQL."},
     {"rankd_redis_cold_reads_total", "Reads that found a Redis window cold."},
+    {"rankd_redis_cold_waits_total", "Reads of a cold window that waited their turn behind another read of it."},
 };
 
 metrics_t *metrics_new(void)

@@ -214,14 +214,16 @@ static void read_arrays(rb_read_t *rd, size_t players)
     rd->argv = xmalloc(sizeof *rd->argv * (6 + 2 * players));
     rd->argvlen = xmalloc(sizeof *rd->argvlen * (6 + 2 * players));
     rd->buckets = xmalloc(sizeof *rd->buckets * players);
+    rd->heap = true;
 }
 
 void rb_read_clear(rb_read_t *rd)
 {
-    if (rd->argv && rd->argv != rd->argv_inline) {
+    if (rd->heap) {
         free(rd->argv);
         free(rd->argvlen);
         free(rd->buckets);
+        rd->heap = false;
     }
     rd->argv = rd->argv_inline;
     rd->argvlen = rd->argvlen_inline;

@@ -48,6 +48,7 @@ typedef struct {
     const redis_script_t *script;
     bool by_rank;          /* results come back in request order: sort them */
     int argc;
+    bool heap;             /* argv, argvlen and buckets were allocated (never copy a read) */
     const char **argv;     /* the inline arrays below, or heap arrays for many players */
     size_t *argvlen;
     char (*buckets)[8];    /* each named player's hash bucket, in decimal */

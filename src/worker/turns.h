@@ -20,11 +20,18 @@ typedef struct {
     int64_t a, b;
 } turns_key_t;
 
-turns_t *turns_new(offload_t *pool);
+typedef enum {
+    TURNS_RUNNING, /* the job went to the pool at once */
+    TURNS_WAITING, /* queued behind the key's running job */
+    TURNS_FULL,    /* max_waiting jobs of the key wait already: not taken, run it elsewhere */
+} turns_status_t;
+
+/* Jobs of one key beyond `max_waiting` waiting are refused (TURNS_FULL). */
+turns_t *turns_new(offload_t *pool, size_t max_waiting);
 /* Free the table; every job must have ended its turn. */
 void turns_free(turns_t *t);
 /* Run `job` on the pool now if no job of `key` holds the turn, else after those queued. */
-void turns_submit(turns_t *t, turns_key_t key, offload_job_t *job);
+turns_status_t turns_submit(turns_t *t, turns_key_t key, offload_job_t *job);
 /* The running job of `key` is done with its turn (call it from the job, once): the next
  * one of that key goes to the pool. */
 void turns_end(turns_t *t, turns_key_t key);

@@ -354,15 +354,16 @@ def test_player_entries_sit_in_the_bucket_every_script_computes(rankd_factory, r
         assert r.status == 200, r.describe()
         assert all("error" not in x for x in r.json()["results"]), r.json()
         gen = db.query("SELECT gen FROM boards WHERE id = %s", (bid,))[0][0]
-        zkey = "rankd:{g%d}:0:zs" % gen
+        prefix = "rankd:{g%d}:0:" % gen
         deadline = time.time() + 10
-        while rc.zcard(zkey) != len(players):   # a cold window is loaded on its first read
-            assert time.time() < deadline, "window %s not loaded: %r" % (zkey, rc.keys("rankd:*:zs"))
+        while not rc.exists(prefix + "ready"):   # a cold window is loaded on its first read
+            assert time.time() < deadline, "window %s not loaded: %r" % (prefix, rc.keys("rankd:*"))
             c.get("/v1/leaderboards/%s/entries?limit=1" % bid)
             time.sleep(0.1)
-        prefix = zkey[:-len("zs")]
+        assert rc.zcard(prefix + "zs") == len(players)
         for p in players:
             assert rc.hexists(prefix + "h:%d" % reference_bucket(p), p), p
+        from_redis = metric(c, "rankd_reads_redis_total")
         page = c.get("/v1/leaderboards/%s/entries?limit=100" % bid).json()["entries"]
         assert [e["player_id"] for e in page] == players
         for i, e in enumerate(page):
@@ -371,50 +372,74 @@ def test_player_entries_sit_in_the_bucket_every_script_computes(rankd_factory, r
             assert one.status == 200 and one.json()["metadata"] == {"n": i}, one.describe()
             around = c.get("/v1/leaderboards/%s/players/%s/around?before=1&after=1" % (bid, e["player_id"]))
             assert around.status == 200, around.describe()
-            assert [x["player_id"] for x in around.json()["entries"]] == players[max(i - 1, 0):i + 2]
+            lo = max(i - 1, 0)
+            assert [(x["player_id"], x.get("metadata")) for x in around.json()["entries"]] == \
+                [(p, {"n": lo + k}) for k, p in enumerate(players[lo:i + 2])]
+        # every read above (a page, then a rank and an around-me read per player) came from Redis
+        assert metric(c, "rankd_reads_redis_total") - from_redis == 1 + 2 * len(players)
     finally:
         for x in (c, admin, w):
             x.close()
 
 
-def test_reads_of_a_window_being_reloaded_are_exact(rankd_factory, redis_db):
-    """After Redis lost everything, reads of the window take turns on the cold lane: each is
-    answered exactly (from Redis again when the window was reloaded while it waited, else
-    from PostgreSQL), and the window is loaded again."""
+def test_reads_of_a_cold_window_take_turns(rankd_factory, redis_db, db):
+    """Reads of a window that is not in Redis go to PostgreSQL one at a time per window:
+    while the first is stuck behind a table lock, the others wait their turn instead of
+    piling more counts onto PostgreSQL, and once the lock goes every one is answered exactly."""
     _, rc = redis_db
-    inst = rankd_factory(extra_config=LONG_TTL, env={"RANKD_CACHE_BYTES": "0"})
+    inst = rankd_factory(extra_config=LONG_TTL, env={"RANKD_CACHE_BYTES": "0", "RANKD_REFRESH_INTERVAL_S": "0"})
     admin, w, c = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client(None)
+    locker = None
     try:
         bid = create_board(admin)["id"]
         seed(w, bid, 300)
-        paths = ["/v1/leaderboards/%s/players/p%03d" % (bid, i) for i in range(0, 300, 7)]
-        assert all(same_as_primary(c, p) for p in paths[:3])  # loaded once
+        gen = db.query("SELECT gen FROM boards WHERE id = %s", (bid,))[0][0]
+        paths = ["/v1/leaderboards/%s/players/p%03d" % (bid, i) for i in range(0, 60, 10)]
+        expected = {p: strong(c, p) for p in paths}
         rc.flushdb()
-        cold_before = metric(c, "rankd_redis_cold_reads_total")
-        redis_before = metric(c, "rankd_reads_redis_total")
-        wrong = []
+        rc.set("rankd:{g%d}:0:b" % gen, "held-by-the-test", ex=60)  # no rebuild: the window stays cold
+        waits_before = metric(c, "rankd_redis_cold_waits_total")
+        locker = db.connect()
+        locker.autocommit = False
+        locker.cursor().execute("LOCK TABLE standings IN ACCESS EXCLUSIVE MODE")
+        got, errors = {}, []
 
-        def reader(part):
+        def read(path):
             cl = inst.client(None)
             try:
-                for p in part:
-                    r = cl.get(p)
-                    if (r.status, r.body) != strong(cl, p):
-                        wrong.append((p, r.status, r.body))
+                r = cl.get(path)
+                got[path] = (r.status, r.body)
+            except Exception as e:  # a hung request must fail the test, not vanish
+                errors.append((path, repr(e)))
             finally:
                 cl.close()
-        threads = [threading.Thread(target=reader, args=(paths[k::6],)) for k in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-        assert not wrong, wrong[:3]
-        assert metric(c, "rankd_redis_cold_reads_total") > cold_before
+        threads = []
+        for p in paths:
+            threads.append(threading.Thread(target=read, args=(p,)))
+            threads[-1].start()
         deadline = time.time() + 10
-        while metric(c, "rankd_reads_redis_total") == redis_before or not same_as_primary(c, paths[0]):
+        while metric(c, "rankd_redis_cold_waits_total") - waits_before < len(paths) - 1:
+            assert time.time() < deadline, "reads did not wait their turn: %s" % \
+                (metric(c, "rankd_redis_cold_waits_total") - waits_before)
+            time.sleep(0.05)
+        stuck = db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                         "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")[0][0]
+        assert stuck == 1, "%d PostgreSQL reads of one cold window at once" % stuck
+        locker.rollback()
+        for t in threads:
+            t.join(30)
+        assert not any(t.is_alive() for t in threads), "reads still unanswered after the lock went"
+        assert not errors, errors
+        assert got == expected
+        rc.delete("rankd:{g%d}:0:b" % gen)
+        deadline = time.time() + 10
+        while not rc.exists("rankd:{g%d}:0:ready" % gen):  # the next cold read asks for a rebuild
             assert time.time() < deadline, "the window was not loaded again"
             c.get(paths[0])
             time.sleep(0.05)
+        assert same_as_primary(c, paths[0])
     finally:
+        if locker is not None:
+            locker.close()
         for x in (c, admin, w):
             x.close()

@@ -29,16 +29,19 @@ static int order[KEYS][PER_KEY];    /* seq of the n-th job of a key to run (writ
 static int ran[KEYS];
 static atomic_int finished;
 
+static void raise_to(atomic_int *max, int v)
+{
+    int seen = atomic_load(max);
+    while (v > seen && !atomic_compare_exchange_weak(max, &seen, v))
+        ;
+}
+
 static void run(offload_job_t *j)
 {
     job_t *job = (job_t *)j;
     int k = (int)job->key.a;
-    int now = atomic_fetch_add(&running[k], 1) + 1;
-    if (now > atomic_load(&max_running[k]))
-        atomic_store(&max_running[k], now);
-    int all = atomic_fetch_add(&total_running, 1) + 1;
-    if (all > atomic_load(&max_total))
-        atomic_store(&max_total, all);
+    raise_to(&max_running[k], atomic_fetch_add(&running[k], 1) + 1);
+    raise_to(&max_total, atomic_fetch_add(&total_running, 1) + 1);
     order[k][ran[k]++] = job->seq;
     usleep(2000);
     atomic_fetch_sub(&total_running, 1);
@@ -52,12 +55,12 @@ static void test_one_turn_per_key_in_arrival_order(void **state)
     (void)state;
     offload_t *pool = offload_start(4);
     assert_non_null(pool);
-    turns_t *t = turns_new(pool);
+    turns_t *t = turns_new(pool, PER_KEY);
     static job_t jobs[KEYS * PER_KEY];
     for (int i = 0; i < KEYS * PER_KEY; i++) {
         int k = i % KEYS;
         jobs[i] = (job_t){.job = {.run = run}, .turns = t, .key = {k, 77}, .seq = i / KEYS};
-        turns_submit(t, jobs[i].key, &jobs[i].job);
+        assert_int_equal(turns_submit(t, jobs[i].key, &jobs[i].job), i < KEYS ? TURNS_RUNNING : TURNS_WAITING);
     }
     for (int i = 0; i < 5000 && atomic_load(&finished) < KEYS * PER_KEY; i++)
         usleep(1000);
@@ -73,10 +76,47 @@ static void test_one_turn_per_key_in_arrival_order(void **state)
     turns_free(t);
 }
 
+static atomic_int gate_open;
+
+static void wait_for_gate(offload_job_t *j)
+{
+    job_t *job = (job_t *)j;
+    while (!atomic_load(&gate_open))
+        usleep(1000);
+    turns_end(job->turns, job->key);
+    atomic_fetch_add(&finished, 1);
+}
+
+static void test_waiting_beyond_the_limit_is_refused(void **state)
+{
+    (void)state;
+    atomic_store(&finished, 0);
+    offload_t *pool = offload_start(2);
+    assert_non_null(pool);
+    turns_t *t = turns_new(pool, 2);
+    job_t jobs[4];
+    turns_status_t want[4] = {TURNS_RUNNING, TURNS_WAITING, TURNS_WAITING, TURNS_FULL};
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (job_t){.job = {.run = wait_for_gate}, .turns = t, .key = {5, 5}};
+        assert_int_equal(turns_submit(t, jobs[i].key, &jobs[i].job), want[i]);
+    }
+    job_t other = {.job = {.run = wait_for_gate}, .turns = t, .key = {6, 5}};
+    assert_int_equal(turns_submit(t, other.key, &other.job), TURNS_RUNNING); /* another key */
+    atomic_store(&gate_open, 1);
+    for (int i = 0; i < 5000 && atomic_load(&finished) < 4; i++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&finished), 4); /* three of key 5 (the refused one never ran), one of 6 */
+    job_t again = {.job = {.run = wait_for_gate}, .turns = t, .key = {5, 5}};
+    assert_int_equal(turns_submit(t, again.key, &again.job), TURNS_RUNNING); /* the key was forgotten */
+    offload_stop(pool);
+    turns_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_turn_per_key_in_arrival_order),
+        cmocka_unit_test(test_waiting_beyond_the_limit_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
