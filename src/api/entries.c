@@ -177,6 +177,7 @@ static bool cache_lookup(app_t *app, http_req_t *req, cached_read_t *cr, route_i
     buf_init(&cr->key);
     cr->claimed = false;
     cr->busy = false;
+    cr->epoch = 0;
     if (!app->l1 || req->strong)
         return false;
     buf_i64(&cr->key, (int64_t)route);
@@ -324,7 +325,10 @@ struct read_op {
     q_status_t pg_status;
 };
 
-static read_op_t *read_op_new(app_t *app, board_t *b, read_kind_t kind, int64_t day, read_render_t render)
+/* A read of board `b` (taken over). `cr`, when not NULL, is the cache lookup already made
+ * for it (taken over too); else read_begin makes it. */
+static read_op_t *read_op_new(app_t *app, board_t *b, read_kind_t kind, int64_t day, read_render_t render,
+                              cached_read_t *cr)
 {
     read_op_t *op = xcalloc(1, sizeof *op);
     op->app = app;
@@ -333,7 +337,10 @@ static read_op_t *read_op_new(app_t *app, board_t *b, read_kind_t kind, int64_t 
     op->read.kind = kind;
     op->read.day = day;
     op->render = render;
-    buf_init(&op->cr.key);
+    if (cr)
+        op->cr = *cr;
+    else
+        buf_init(&op->cr.key);
     entries_init(&op->got);
     return op;
 }
@@ -541,16 +548,24 @@ static int wait_finish(http_pending_t *p, http_req_t *req)
     return read_answer(op, req, &out, failed);
 }
 
-/*
- * Answer `op` from the cache, or start its read: through the Redis pipe
- * (the answer comes later: req->pending), or at once. Takes `op` over.
- */
-static int read_begin(app_t *app, http_req_t *req, read_op_t *op, route_id_t route, const char *params)
+/* A hit answers before a read is even allocated: true when `req` was answered from the
+ * cache (the board is cleared then); else `cr` goes to read_op_new. */
+static bool answered_from_cache(app_t *app, http_req_t *req, cached_read_t *cr, route_id_t route, board_t *b,
+                                int64_t day, const char *params)
 {
-    if (cache_lookup(app, req, &op->cr, route, &op->board, op->read.day, params)) {
-        read_op_free(op);
-        return 200;
-    }
+    if (!cache_lookup(app, req, cr, route, b, day, params))
+        return false;
+    board_clear(b);
+    return true;
+}
+
+/*
+ * Start a read the cache did not answer: wait for the request computing the same answer,
+ * or read through the Redis pipe (the answer comes later: req->pending), or at once.
+ * Takes `op` over.
+ */
+static int read_missed(app_t *app, http_req_t *req, read_op_t *op)
+{
     if (op->cr.busy && !req->inline_only) {
         op->base.start = wait_start;
         op->base.finish = wait_finish;
@@ -565,6 +580,31 @@ static int read_begin(app_t *app, http_req_t *req, read_op_t *op, route_id_t rou
     int rc = read_answer(op, req, &e, failed);
     read_op_free(op);
     return rc;
+}
+
+/* Answer `op` from the cache, or start its read. Takes `op` over. */
+static int read_begin(app_t *app, http_req_t *req, read_op_t *op, route_id_t route, const char *params)
+{
+    if (cache_lookup(app, req, &op->cr, route, &op->board, op->read.day, params)) {
+        read_op_free(op);
+        return 200;
+    }
+    return read_missed(app, req, op);
+}
+
+/* Append v in decimal at p; returns the end. The key is built on every read, and printf's
+ * machinery cost more than the digits. */
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
 }
 
 /* ---------------------------------------------------------------- entries */
@@ -616,7 +656,23 @@ int api_entries(app_t *app, const route_t *rt, http_req_t *req)
         rc = http_bad_param(req, "cursor");
         goto fail;
     }
-    read_op_t *op = read_op_new(app, &b, cur ? READ_CURSOR : READ_PAGE, day, render_page);
+    /* limit|offset|cursor: a decoded cursor is at most CURSOR_TEXT_MAX bytes */
+    char params[CURSOR_TEXT_MAX + 48], *p = params;
+    size_t cur_len = cur ? strnlen(cur, CURSOR_TEXT_MAX + 1) : 0;
+    if (cur_len > CURSOR_TEXT_MAX) {
+        rc = http_bad_param(req, "cursor");
+        goto fail;
+    }
+    p = put_u64(p, limit);
+    *p++ = '|';
+    p = put_u64(p, offset);
+    *p++ = '|';
+    memcpy(p, cur ? cur : "", cur_len);
+    p[cur_len] = '\0';
+    cached_read_t cr;
+    if (answered_from_cache(app, req, &cr, R_ENTRIES, &b, day, params))
+        return 200;
+    read_op_t *op = read_op_new(app, &b, cur ? READ_CURSOR : READ_PAGE, day, render_page, &cr);
     op->read.limit = (int)limit;
     op->read.offset = (int64_t)offset;
     if (cur) {
@@ -624,9 +680,7 @@ int api_entries(app_t *app, const route_t *rt, http_req_t *req)
         op->read.pos = &op->pos;
         op->read.backward = cursor.backward;
     }
-    char params[CURSOR_TEXT_MAX + 64];
-    snprintf(params, sizeof params, "%" PRIu64 "|%" PRIu64 "|%s", limit, offset, cur ? cur : "");
-    return read_begin(app, req, op, R_ENTRIES, params);
+    return read_missed(app, req, op);
 fail:
     board_clear(&b);
     return rc;
@@ -683,13 +737,18 @@ static int get_player(app_t *app, const route_t *rt, http_req_t *req)
         board_clear(&b);
         return rc;
     }
-    read_op_t *op = read_op_new(app, &b, READ_PLAYERS, day, render_player);
-    memcpy(op->player, rt->player, rt->player_len); /* validated: at most PLAYER_ID_MAX bytes */
-    op->player[rt->player_len] = '\0';
+    char player[PLAYER_ID_MAX + 1];
+    memcpy(player, rt->player, rt->player_len); /* validated: at most PLAYER_ID_MAX bytes */
+    player[rt->player_len] = '\0';
+    cached_read_t cr;
+    if (answered_from_cache(app, req, &cr, R_PLAYER, &b, day, player))
+        return 200;
+    read_op_t *op = read_op_new(app, &b, READ_PLAYERS, day, render_player, &cr);
+    memcpy(op->player, player, rt->player_len + 1);
     op->ids[0] = op->player;
     op->read.ids = op->ids;
     op->read.n_ids = 1;
-    return read_begin(app, req, op, R_PLAYER, op->player);
+    return read_missed(app, req, op);
 }
 
 static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
@@ -774,15 +833,25 @@ int api_around(app_t *app, const route_t *rt, http_req_t *req)
         board_clear(&b);
         return rc;
     }
-    read_op_t *op = read_op_new(app, &b, READ_AROUND, day, render_list);
-    memcpy(op->player, rt->player, rt->player_len); /* validated: at most PLAYER_ID_MAX bytes */
+    /* player|before|after */
+    char params[PLAYER_ID_MAX + 48], *p = params;
+    memcpy(p, rt->player, rt->player_len); /* validated: at most PLAYER_ID_MAX bytes */
+    p += rt->player_len;
+    *p++ = '|';
+    p = put_u64(p, before);
+    *p++ = '|';
+    p = put_u64(p, after);
+    *p = '\0';
+    cached_read_t cr;
+    if (answered_from_cache(app, req, &cr, R_AROUND, &b, day, params))
+        return 200;
+    read_op_t *op = read_op_new(app, &b, READ_AROUND, day, render_list, &cr);
+    memcpy(op->player, rt->player, rt->player_len);
     op->player[rt->player_len] = '\0';
     op->read.player = op->player;
     op->read.before = (int)before;
     op->read.after = (int)after;
-    char params[PLAYER_ID_MAX + 48];
-    snprintf(params, sizeof params, "%s|%" PRIu64 "|%" PRIu64, op->player, before, after);
-    return read_begin(app, req, op, R_AROUND, params);
+    return read_missed(app, req, op);
 }
 
 int api_players(app_t *app, const route_t *rt, http_req_t *req)
@@ -802,7 +871,7 @@ int api_players(app_t *app, const route_t *rt, http_req_t *req)
         board_clear(&b);
         return http_bad_param(req, "ids");
     }
-    read_op_t *op = read_op_new(app, &b, READ_PLAYERS, day, render_list);
+    read_op_t *op = read_op_new(app, &b, READ_PLAYERS, day, render_list, NULL);
     op->ids_copy = xstrdup(list);
     size_t n = 0;
     char *p = op->ids_copy;
