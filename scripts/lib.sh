@@ -22,7 +22,7 @@ pid_matches() {
   local pid="$1" word="$2"
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   [ -r "/proc/$pid/cmdline" ] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$word"
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$word"  # a process exiting meanwhile: ESRCH on read
 }
 
 # pidfile_pid FILE: first line of FILE if it is a number, else nothing.
