@@ -20,6 +20,7 @@
 #include "store/redis_board.h"
 #include "store/redis_pipe.h"
 #include "util/alloc.h"
+#include "util/buf.h"
 #include "worker/offload.h"
 #include "worker/turns.h"
 
@@ -592,21 +593,6 @@ static int read_begin(app_t *app, http_req_t *req, read_op_t *op, route_id_t rou
     return read_missed(app, req, op);
 }
 
-/* Append v in decimal at p; returns the end. The key is built on every read, and printf's
- * machinery cost more than the digits. */
-static char *put_u64(char *p, uint64_t v)
-{
-    char tmp[20];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *p++ = tmp[--n];
-    return p;
-}
-
 /* ---------------------------------------------------------------- entries */
 
 static int render_page(read_op_t *op, http_req_t *req, const entries_t *e)
@@ -663,9 +649,9 @@ int api_entries(app_t *app, const route_t *rt, http_req_t *req)
         rc = http_bad_param(req, "cursor");
         goto fail;
     }
-    p = put_u64(p, limit);
+    p += u64_digits(p, limit);
     *p++ = '|';
-    p = put_u64(p, offset);
+    p += u64_digits(p, offset);
     *p++ = '|';
     memcpy(p, cur ? cur : "", cur_len);
     p[cur_len] = '\0';
@@ -838,9 +824,9 @@ int api_around(app_t *app, const route_t *rt, http_req_t *req)
     memcpy(p, rt->player, rt->player_len); /* validated: at most PLAYER_ID_MAX bytes */
     p += rt->player_len;
     *p++ = '|';
-    p = put_u64(p, before);
+    p += u64_digits(p, before);
     *p++ = '|';
-    p = put_u64(p, after);
+    p += u64_digits(p, after);
     *p = '\0';
     cached_read_t cr;
     if (answered_from_cache(app, req, &cr, R_AROUND, &b, day, params))

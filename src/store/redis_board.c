@@ -189,15 +189,7 @@ size_t rb_player_bucket(const char *player, size_t len, char *out)
     uint32_t h = 0;
     for (size_t i = 0; i < len; i++)
         h = (h * 31 + (unsigned char)player[i]) % 1000003;
-    h %= 16384;
-    char digits[5];
-    size_t n = 0;
-    do {
-        digits[n++] = (char)('0' + h % 10);
-        h /= 10;
-    } while (h);
-    for (size_t i = 0; i < n; i++)
-        out[i] = digits[n - 1 - i];
+    size_t n = u64_digits(out, h % 16384);
     out[n] = '\0';
     return n;
 }

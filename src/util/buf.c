@@ -74,19 +74,27 @@ void buf_printf(buf_t *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+size_t u64_digits(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
 void buf_i64(buf_t *b, int64_t v)
 {
-    /* By hand: printf's machinery costs more than the digits on the hot path. */
-    char tmp[24];
-    char *p = tmp + sizeof tmp;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    char tmp[21];
+    size_t n = 0;
     if (v < 0)
-        *--p = '-';
-    buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+        tmp[n++] = '-';
+    n += u64_digits(tmp + n, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
+    buf_append(b, tmp, n);
 }
 
 void buf_double(buf_t *b, double v)

@@ -28,6 +28,9 @@ void buf_puts(buf_t *b, const char *s);
 void buf_putc(buf_t *b, char c);
 void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_i64(buf_t *b, int64_t v);
+/* Write v in decimal at out (20 bytes at most, no NUL); returns the number of digits.
+ * By hand: printf's machinery costs more than the digits on the hot path. */
+size_t u64_digits(char *out, uint64_t v);
 /* Append a finite double in its shortest round-tripping form (JSON number). */
 void buf_double(buf_t *b, double v);
 /* Append `s` as a quoted JSON string, escaping what JSON requires. */

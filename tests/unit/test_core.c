@@ -1253,6 +1253,13 @@ static void test_buf_i64(void **state)
         CHECK(strcmp(b.data + 1, cases[i].text) == 0 && b.len == strlen(cases[i].text) + 1, "buf_i64 %s", cases[i].text);
         buf_free(&b);
     }
+    char out[24];
+    size_t n = u64_digits(out, UINT64_MAX);
+    out[n] = '\0';
+    assert_string_equal(out, "18446744073709551615");
+    n = u64_digits(out, 16383);
+    out[n] = '\0';
+    assert_string_equal(out, "16383");
 }
 
 static void test_window_parse_day(void **state)
