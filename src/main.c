@@ -99,7 +99,6 @@ static bool declare_boards(const rankd_config_t *cfg, PGconn *c)
     return true;
 }
 
-
 /* Before serving: an upgrade from the key layout before sorted-set scores leaves keys nothing
  * reads; delete them once per Redis (Redis down now: they wait for the next start). */
 static void forget_old_redis_layout(redis_pool_t *redis)

@@ -50,18 +50,10 @@ static struct {
     bool on;                  /* buffering enabled (rankd serve) */
     char data[PENDING_MAX];
     size_t len;
-    int64_t since_ms;         /* when the oldest pending line was written */
     pthread_t flusher;
     pthread_cond_t stop;
     bool stopping;
 } pending = {.lock = PTHREAD_MUTEX_INITIALIZER, .stop = PTHREAD_COND_INITIALIZER};
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void write_all(const char *p, size_t n)
 {
@@ -134,12 +126,8 @@ static void emit_line(log_level_t level, const char *line, size_t n)
     } else {
         if (pending.len + n > PENDING_MAX)
             flush_locked();
-        if (pending.len == 0)
-            pending.since_ms = mono_ms();
-        memcpy(pending.data + pending.len, line, n);
+        memcpy(pending.data + pending.len, line, n); /* the flusher writes it within FLUSH_MS */
         pending.len += n;
-        if (mono_ms() - pending.since_ms >= FLUSH_MS)
-            flush_locked();
     }
     pthread_mutex_unlock(&pending.lock);
 }

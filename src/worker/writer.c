@@ -527,7 +527,6 @@ static step_t claim_keys(PGconn *c, batch_t *bt)
     return st;
 }
 
-/* Step 2 and 3: group items per player, lock, read the current standings. */
 static const char boards_sql[] = "SELECT gen FROM boards WHERE gen = ANY($1::bigint[]) FOR KEY SHARE";
 static const char lock_sql[] = "SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k";
 static const char read_sql[] =
@@ -535,6 +534,7 @@ static const char read_sql[] =
     " FROM standings s JOIN unnest($1::bigint[], $2::date[], $3::text[]) AS u(g, w, p)"
     " ON s.board_gen = u.g AND s.win = u.w AND s.player_id = u.p";
 
+/* Step 2 and 3: group items per player, lock, read the current standings. */
 static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
 {
     size_t m = 0;
