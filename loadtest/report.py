@@ -402,6 +402,14 @@ def render(results, outdir):
             w(f"| {s} | {fmt_int(num(r, f'{s}.acked'))} | {fmt_int(num(r, f'{s}.rows_added'))} | "
               f"{fmt_int(num(r, f'{s}.missing'))} | {fmt_int(num(r, f'{s}.extra'))} |")
     w("")
+    grouped = [s for s in order if f"{s}.items_per_batch" in r]
+    if grouped:
+        w("**Group commit**: submissions acknowledged in the measured part over the writer's transactions "
+          "(calls of its write statement in `pg_stat_statements`); each statement's time per call in "
+          "`raw/pgss-NAME.txt`: "
+          + "; ".join(f"{s} {r[f'{s}.items_per_batch']} per transaction ({fmt_int(num(r, f'{s}.w_batches'))} "
+                      "transactions)" for s in grouped) + ".")
+        w("")
     w("**Redis memory** (`INFO memory` used_memory around each load): rankd's layout for the big board "
       f"(sorted set + player hash) {fmt_int(num(r, 'redis.rankd_bytes'))} B for "
       f"{fmt_int(num(r, 'redis.rankd_members'))} members = {fmt_int(bz)} B/player; a bare "

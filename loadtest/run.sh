@@ -609,6 +609,23 @@ pgss_read() {   # pgss_read NAME
   say "  $name: $rd read statements for ${R[$name.reads]:-0} reads, $wr write statements, $bg background"
 }
 mix_pre() { pgss_reset "$1"; }
+# Write scenarios: what PostgreSQL spent per statement (raw/pgss-NAME.txt) and how many
+# submissions the writer committed per transaction (the write statement's calls).
+pgss_writes() {   # pgss_writes NAME (pgss_reset before the scenario's measured part)
+  local name="$1" batches
+  qpg "SELECT calls, round(total_exec_time::numeric, 1) AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms,
+       rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 160)
+       FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'rankd')
+       ORDER BY total_exec_time DESC" >"$RAW/pgss-$name.txt" 2>&1 || true
+  batches="$(qpg "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
+       WHERE query LIKE 'WITH st AS (INSERT INTO standings%'" 2>/dev/null || echo 0)"
+  rec "$name.w_batches" "${batches:-0}"
+  if [ "${batches:-0}" -gt 0 ]; then
+    rec "$name.items_per_batch" "$(awk -v n="${R[$name.w_ok]:-0}" -v b="$batches" 'BEGIN { printf "%.1f", n / b }')"
+    say "  $name: ${R[$name.w_ok]:-0} submissions in $batches writer transactions (${R[$name.items_per_batch]} per transaction)"
+  fi
+}
+writes_post() { pgss_writes "$1"; subs_check "$1"; }
 mix_post() { pgss_read "$1"; subs_check "$1"; }
 
 # references: nginx and mhd_fixed on CPU 0
@@ -772,17 +789,17 @@ fi
 # writes only
 if want writes && probe writes POST "$ON" "$M/scores" "{\"player_id\":\"$(printf 'p%012d' 1)\",\"score\":1}"; then
   SUBS_BEFORE="$(subs_settled)"
-  POST_HOOK=subs_check
+  PRE_HOOK=pgss_reset POST_HOOK=writes_post
   scenario writes rankd "writes only, random players of $MIX" "POST $M/scores {random player, score}" \
     "$ON" submit "${mixargs[@]}"
   alive writes
 fi
 
 # writes in batches: POST /v1/scores:batch of BATCH_ITEMS random players of the mix board
-batch_post() { rec "$1.subs_per_s" "$(awk -v n="${R[$1.w_ok]:-0}" -v s="${R[$1.duration_s]:-0}" 'BEGIN { printf "%.1f", (s > 0 ? n / s : 0) }')"; subs_check "$1"; }
+batch_post() { rec "$1.subs_per_s" "$(awk -v n="${R[$1.w_ok]:-0}" -v s="${R[$1.duration_s]:-0}" 'BEGIN { printf "%.1f", (s > 0 ? n / s : 0) }')"; writes_post "$1"; }
 if want writes_batch && probe writes_batch POST "$ON" "/v1/scores:batch" "{\"scores\":[{\"board\":\"mix\",\"player_id\":\"$(printf 'p%012d' 2)\",\"score\":1}]}"; then
   SUBS_BEFORE="$(subs_settled)"
-  POST_HOOK=batch_post
+  PRE_HOOK=pgss_reset POST_HOOK=batch_post
   scenario writes_batch rankd "writes in batches of $BATCH_ITEMS, random players of $MIX" \
     "POST /v1/scores:batch {$BATCH_ITEMS random players}" "$ON" submit_batch "${mixargs[@]}" items="$BATCH_ITEMS"
   alive writes_batch

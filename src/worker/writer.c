@@ -1021,6 +1021,15 @@ static bool prepare_statements(PGconn *c, void *arg)
         {"rankd_w_boards", boards_sql, 1}, {"rankd_w_lock", lock_sql, 1},      {"rankd_w_read", read_sql, 3},
         {"rankd_w_write", write_sql, 20},  {"rankd_w_notify", notify_sql, 1},
     };
+    /* The plans do not depend on the arrays' contents (index lookups per element): planning
+     * them again for every batch only costs time. */
+    PGresult *g = PQexec(c, "SET plan_cache_mode = force_generic_plan");
+    bool set = pg_ok(g);
+    if (!set)
+        log_error(NULL, "setting plan_cache_mode failed: %s", PQresultErrorMessage(g));
+    PQclear(g);
+    if (!set)
+        return false;
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         PGresult *r = PQprepare(c, all[i].name, all[i].sql, all[i].nparams, NULL);
         bool ok = pg_ok(r);
