@@ -1,6 +1,7 @@
 /* worker/writer.c — one transaction per batch of submissions; see writer.h for the design. */
 #include "worker/writer.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -181,7 +182,10 @@ typedef struct {
     group_t *groups;
     size_t n_groups;
     int *initial_status;  /* statuses the caller set (validation), restored on a retry */
+    char **draft;         /* item -> owned draft of an answer committed but never stored, else NULL */
 } batch_t;
+
+static char *render(const write_item_t *it, const batch_t *bt, size_t i, int64_t rank);
 
 static int cmp_key(const write_item_t *a, const write_item_t *b)
 {
@@ -222,6 +226,7 @@ static void batch_init(batch_t *bt, write_item_t *items, size_t n)
     bt->after = xcalloc(n, sizeof *bt->after);
     bt->achieved = xcalloc(n, sizeof *bt->achieved);
     bt->groups = xcalloc(n, sizeof *bt->groups);
+    bt->draft = xcalloc(n, sizeof *bt->draft);
 }
 
 static void batch_reset(batch_t *bt)
@@ -236,6 +241,8 @@ static void batch_reset(batch_t *bt)
         bt->items[i].status = bt->initial_status[i];
         free(bt->items[i].response);
         bt->items[i].response = NULL;
+        free(bt->draft[i]);
+        bt->draft[i] = NULL;
     }
 }
 
@@ -256,6 +263,9 @@ static void batch_free(batch_t *bt)
     free(bt->after);
     free(bt->achieved);
     free(bt->groups);
+    for (size_t i = 0; i < bt->n; i++)
+        free(bt->draft[i]);
+    free(bt->draft);
 }
 
 /* Items still to be decided in this attempt (validation failures were set by the caller). */
@@ -298,13 +308,17 @@ static void arr_day(buf_t *b, int64_t day)
     arr_elem(b, d);
 }
 
+/* Array parameters of one statement: the batch write has the most. */
+#define ARRAYS_MAX 23
+
 typedef struct {
-    buf_t a[20];
+    buf_t a[ARRAYS_MAX];
     int n;
 } arrays_t;
 
 static void arrays_open(arrays_t *as, int n)
 {
+    assert(n <= ARRAYS_MAX);
     as->n = n;
     for (int i = 0; i < n; i++) {
         buf_init(&as->a[i]);
@@ -494,7 +508,7 @@ static step_t claim_keys(PGconn *c, batch_t *bt)
         const char *q[2];
         arrays_close(&as, q);
         r = PQexecParams(c,
-                         "SELECT board_gen, key, request, response FROM idempotency_keys"
+                         "SELECT board_gen, key, request, response, draft FROM idempotency_keys"
                          " WHERE (board_gen, key) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))",
                          2, NULL, q, NULL, NULL, 0);
         st = check(c, r, "key lookup");
@@ -508,6 +522,8 @@ static step_t claim_keys(PGconn *c, batch_t *bt)
                 bt->replay[idx[a]] = true;
                 if (strcmp(PQgetvalue(r, row, 2), it->request) != 0)
                     item_error(it, 409, "conflict", NULL, "idempotency key was used with a different request");
+                else if (PQgetisnull(r, row, 3) && !PQgetisnull(r, row, 4))
+                    bt->draft[idx[a]] = xstrdup(PQgetvalue(r, row, 4)); /* answered after the commit */
                 else if (PQgetisnull(r, row, 3))
                     item_error(it, 409, "conflict", NULL, "a request with this idempotency key is in progress");
                 else {
@@ -748,7 +764,9 @@ static step_t notify_changes(PGconn *c, batch_t *bt)
     return st;
 }
 
-/* The batch's one write: folded standings, window counters, the log, forgotten keys. */
+/* The batch's one write: folded standings, window counters, the log, forgotten keys, and
+ * the drafts of keyed answers (all but the rank, known only after the commit): a replay
+ * finds the draft if this instance never stores the answer (see recover_answers). */
 static const char write_sql[] =
     "WITH st AS (INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, metadata, version)"
         "  SELECT g, w, p, sc, sk, ms, md, nextval('standing_version')"
@@ -766,14 +784,17 @@ static const char write_sql[] =
         "  FROM unnest($12::bigint[], $13::date[], $14::text[], $15::bigint[], $16::text[], $17::boolean[],"
         "  $18::bigint[]) AS u(g, w, p, sc, md, up, ms)),"
         " kd AS (DELETE FROM idempotency_keys WHERE (board_gen, key) IN"
-        "  (SELECT * FROM unnest($19::bigint[], $20::text[])))"
+        "  (SELECT * FROM unnest($19::bigint[], $20::text[]))),"
+        " dr AS (UPDATE idempotency_keys k SET draft = u.d"
+        "  FROM unnest($21::bigint[], $22::text[], $23::text[]) AS u(g, key, d)"
+        "  WHERE k.board_gen = u.g AND k.key = u.key)"
         " SELECT board_gen, win - DATE '1970-01-01', player_id, version FROM st";
 
 /* Step 4: write standings, counters and the log, forget failed keys, notify, and commit: one round trip. */
 static step_t write_and_commit(PGconn *c, batch_t *bt)
 {
     arrays_t as;
-    arrays_open(&as, 20);
+    arrays_open(&as, 23);
     /* standings */
     for (size_t g = 0; g < bt->n_groups; g++) {
         group_t *gr = &bt->groups[g];
@@ -829,13 +850,23 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
             arr_elem(&as.a[19], bt->items[i].idem_key);
         }
     }
-    const char *p[20];
+    /* drafts of the answers of new keys */
+    for (size_t i = 0; i < bt->n; i++) {
+        if (bt->key_new[i] && bt->applied[i]) {
+            char *draft = render(&bt->items[i], bt, i, 0);
+            arr_i64(&as.a[20], bt->items[i].board->gen);
+            arr_elem(&as.a[21], bt->items[i].idem_key);
+            arr_elem(&as.a[22], draft);
+            free(draft);
+        }
+    }
+    const char *p[23];
     arrays_close(&as, p);
     arrays_t ns;
     const char *np[1];
     bool notify = notify_params(bt, &ns, np);
     stmt_t stmts[3] = {
-        {write_sql, 20, p, "rankd_w_write"},
+        {write_sql, 23, p, "rankd_w_write"},
         {notify_sql, 1, np, "rankd_w_notify"},
         {"COMMIT", 0, NULL, NULL},
     };
@@ -961,6 +992,8 @@ static void rank_groups(writer_t *w, PGconn *c, batch_t *bt)
         redis_release(w->redis, rc, false);
 }
 
+/* The Submit result of item i (owned by the caller). Rank 0 renders the draft stored with
+ * the batch, which draft_with_rank completes. */
 static char *render(const write_item_t *it, const batch_t *bt, size_t i, int64_t rank)
 {
     buf_t b;
@@ -982,6 +1015,113 @@ static char *render(const write_item_t *it, const batch_t *bt, size_t i, int64_t
     return buf_steal(&b, NULL);
 }
 
+/* A draft with its rank filled in (owned), or NULL when `draft` is not one. Board and
+ * player ids cannot hold a quote, so each marker occurs once. */
+static char *draft_with_rank(const char *draft, int64_t rank)
+{
+    static const char marker[] = ",\"rank\":0,";
+    const char *at = strstr(draft, marker);
+    if (!at)
+        return NULL;
+    buf_t b;
+    buf_init(&b);
+    buf_append(&b, draft, (size_t)(at - draft));
+    buf_printf(&b, ",\"rank\":%" PRId64 ",", rank);
+    buf_puts(&b, at + strlen(marker));
+    return buf_steal(&b, NULL);
+}
+
+/* The window a draft answers for: a replay may come after that window rolled over. */
+static bool draft_window(const char *draft, int64_t *day)
+{
+    static const char marker[] = "\"window\":\"";
+    const char *at = strstr(draft, marker);
+    if (!at || strlen(at) < strlen(marker) + 10)
+        return false;
+    char d[11];
+    memcpy(d, at + strlen(marker), 10);
+    d[10] = '\0';
+    return window_parse_day(d, day);
+}
+
+/* The answer stored for (gen, key) (owned), or NULL when there is none or PostgreSQL failed. */
+static char *stored_answer(PGconn *c, int64_t gen, const char *key)
+{
+    char g[24];
+    snprintf(g, sizeof g, "%" PRId64, gen);
+    const char *p[2] = {g, key};
+    PGresult *r = PQexecParams(c, "SELECT response FROM idempotency_keys WHERE board_gen = $1 AND key = $2", 2, NULL,
+                               p, NULL, NULL, 0);
+    char *answer = NULL;
+    if (check(c, r, "stored answer") == STEP_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+        answer = xstrdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return answer;
+}
+
+static void answer_unstored(write_item_t *it)
+{
+    free(it->response);
+    it->response = NULL;
+    item_error(it, 503, "unavailable", NULL,
+               "the submission is stored but its answer is not: send it again with the same idempotency key");
+}
+
+/*
+ * Replays of submissions whose batch committed but whose answer was never stored: the
+ * instance that wrote it stopped, or lost PostgreSQL, between its commit and
+ * remember_responses. The draft, with the player's rank now, becomes the answer. The first
+ * answer stored wins, here or by the writer of the batch, so every replay gets the same
+ * bytes. Runs after the commit; the rank costs a PostgreSQL count, but this is rare.
+ */
+static void recover_answers(PGconn *c, batch_t *bt)
+{
+    for (size_t i = 0; i < bt->n; i++) {
+        if (!bt->draft[i])
+            continue;
+        write_item_t *it = &bt->items[i];
+        char *answer = NULL;
+        int64_t day;
+        if (draft_window(bt->draft[i], &day)) {
+            entries_t e;
+            entries_init(&e);
+            if (q_players(c, it->board, day, &it->player, 1, &e) == Q_OK && e.n == 1)
+                answer = draft_with_rank(bt->draft[i], e.items[0].rank);
+            entries_clear(&e);
+        }
+        if (!answer) {
+            answer_unstored(it);
+            continue;
+        }
+        char g[24];
+        snprintf(g, sizeof g, "%" PRId64, it->board->gen);
+        const char *p[3] = {g, it->idem_key, answer};
+        PGresult *r = PQexecParams(c,
+                                   "UPDATE idempotency_keys SET response = $3"
+                                   " WHERE board_gen = $1 AND key = $2 AND response IS NULL",
+                                   3, NULL, p, NULL, NULL, 0);
+        bool ok = check(c, r, "recover answer") == STEP_OK;
+        bool took = ok && strcmp(PQcmdTuples(r), "1") == 0;
+        PQclear(r);
+        if (!took) {
+            free(answer);
+            answer = ok ? stored_answer(c, it->board->gen, it->idem_key) : NULL;
+        }
+        if (answer) {
+            it->status = 200;
+            it->response = answer;
+        } else {
+            answer_unstored(it);
+        }
+    }
+}
+
+/*
+ * Store the answers of new keys. The first answer stored wins: a replay on another instance
+ * may have completed one from its draft already, and then that one is sent. A keyed answer
+ * that could not be stored is not sent: a replay would complete the draft with another
+ * rank. Its item gets 503, and its retry the completed answer.
+ */
 static void remember_responses(PGconn *c, batch_t *bt)
 {
     arrays_t as;
@@ -1001,9 +1141,28 @@ static void remember_responses(PGconn *c, batch_t *bt)
         PGresult *r = PQexecParams(c,
                                    "UPDATE idempotency_keys k SET response = u.r"
                                    " FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(g, key, r)"
-                                   " WHERE k.board_gen = u.g AND k.key = u.key",
+                                   " WHERE k.board_gen = u.g AND k.key = u.key AND k.response IS NULL"
+                                   " RETURNING k.board_gen, k.key",
                                    3, NULL, p, NULL, NULL, 0);
-        check(c, r, "remember responses");
+        bool ok = check(c, r, "remember responses") == STEP_OK;
+        for (size_t i = 0; i < bt->n; i++) {
+            if (!bt->key_new[i] || !bt->applied[i])
+                continue;
+            write_item_t *it = &bt->items[i];
+            bool stored = false;
+            for (int row = 0; ok && !stored && row < PQntuples(r); row++)
+                stored = strtoll(PQgetvalue(r, row, 0), NULL, 10) == it->board->gen &&
+                         strcmp(PQgetvalue(r, row, 1), it->idem_key) == 0;
+            if (stored)
+                continue;
+            char *first = ok ? stored_answer(c, it->board->gen, it->idem_key) : NULL;
+            if (first) {
+                free(it->response);
+                it->response = first;
+            } else {
+                answer_unstored(it);
+            }
+        }
         PQclear(r);
     }
     arrays_free(&as);
@@ -1019,7 +1178,7 @@ static bool prepare_statements(PGconn *c, void *arg)
         int nparams;
     } all[] = {
         {"rankd_w_boards", boards_sql, 1}, {"rankd_w_lock", lock_sql, 1},      {"rankd_w_read", read_sql, 3},
-        {"rankd_w_write", write_sql, 20},  {"rankd_w_notify", notify_sql, 1},
+        {"rankd_w_write", write_sql, 23},  {"rankd_w_notify", notify_sql, 1},
     };
     /* The plans do not depend on the arrays' contents (index lookups per element): planning
      * them again for every batch only costs time. */
@@ -1110,6 +1269,8 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
         items[i].status = 200;
         items[i].response = render(&items[i], &bt, i, bt.groups[bt.group_of[i]].rank);
     }
+    recover_answers(c, &bt);
+    remember_responses(c, &bt);
     /* Duplicated keys inside the batch answer like their first occurrence. */
     for (size_t i = 0; i < n; i++) {
         int j = bt.dup_of[i];
@@ -1122,7 +1283,6 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
         else
             item_error(&items[i], items[j].status, items[j].err_code, items[j].err_field, items[j].err_message);
     }
-    remember_responses(c, &bt);
     batch_free(&bt);
     pg_pool_release(w->primary, c, false);
 }

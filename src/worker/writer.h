@@ -16,8 +16,10 @@
  * writer_submit() is the transaction itself, for a batch of items:
  *
  *   1. idempotency keys are inserted first (unique index): a key already
- *      committed makes its item a replay (same request: the stored answer;
- *      otherwise 409), a key in flight elsewhere waits for that transaction;
+ *      committed makes its item a replay (same request: the stored answer, or
+ *      its draft completed with the rank of the moment when the answer was
+ *      never stored; otherwise 409), a key in flight elsewhere waits for that
+ *      transaction;
  *   2. the boards are share-locked (a deleted board answers 404), and every
  *      (board, player) touched is locked with a transaction advisory lock,
  *      in sorted order (no deadlock between writers or instances);
@@ -26,11 +28,13 @@
  *      order; a `sum` overflow fails that item only;
  *   4. one statement upserts the folded standings (each with a new version),
  *      appends every accepted submission to the log, bumps the per-window
- *      counters and forgets the keys of failed items; then COMMIT.
+ *      counters, forgets the keys of failed items and stores the draft of
+ *      each keyed answer (all but the rank); then COMMIT.
  *
  * Only after the commit is Redis updated (version-checked, so a late update
  * never overwrites a newer one) and the answers rendered, with each player's
- * new rank.
+ * new rank. Keyed answers are stored before they are sent; one that cannot be
+ * stored is answered 503, and its retry gets the completed draft.
  */
 #ifndef RANKD_WORKER_WRITER_H
 #define RANKD_WORKER_WRITER_H

@@ -1074,6 +1074,62 @@ def test_idempotent_replay(admin, writer, db):
     assert r4.status == 200 and r4.json()["board"] == other and r4.json()["updated"] is True
 
 
+def key_row(db, bid, key):
+    return db.query("SELECT k.response, k.draft FROM idempotency_keys k JOIN boards b ON b.gen = k.board_gen "
+                    "WHERE b.id = %s AND k.key = %s", (bid, key))
+
+
+def test_idempotency_answer_lost_after_commit_is_completed_from_its_draft(admin, writer, db):
+    """An instance that stops between its commit and storing the answer leaves the key
+    with a draft and no response: a replay answers 200 (never 409 until the key expires),
+    the same bytes every time, and changes nothing."""
+    bid = create_board(admin, sort="desc", operator="best")["id"]
+    key = "k-" + unique("d")
+    body = {"player_id": "p", "score": 50}
+    r1 = writer.post("/v1/leaderboards/%s/scores" % bid, json_body=body, headers={"Idempotency-Key": key})
+    assert r1.status == 200, r1.describe()
+    assert r1.json()["rank"] == 1
+    response, draft = key_row(db, bid, key)[0]
+    assert response == r1.body.decode()
+    assert draft == r1.body.decode().replace('"rank":1,', '"rank":0,'), draft
+    # What a stop right after the commit leaves behind; then p falls to rank 2.
+    db.query("UPDATE idempotency_keys k SET response = NULL FROM boards b "
+             "WHERE b.gen = k.board_gen AND b.id = %s AND k.key = %s", (bid, key))
+    submit_ok(writer, bid, "q", 90)
+    snap = db.snapshot()
+    r2 = writer.post("/v1/leaderboards/%s/scores" % bid, json_body=body, headers={"Idempotency-Key": key})
+    assert r2.status == 200, r2.describe()
+    assert r2.body == draft.replace('"rank":0,', '"rank":2,').encode(), r2.body
+    assert db.snapshot() == snap
+    assert db.submission_count(bid, "p") == 1
+    assert key_row(db, bid, key)[0][0] == r2.body.decode()
+    # Stored: later replays, alone or twice in one batch, send the same bytes.
+    r3 = writer.post("/v1/leaderboards/%s/scores" % bid, json_body=body, headers={"Idempotency-Key": key})
+    assert r3.status == 200 and r3.body == r2.body, r3.describe()
+    item = {"board": bid, "player_id": "p", "score": 50, "idempotency_key": key}
+    rb = batch(writer, [item, item])
+    assert rb.status == 200, rb.describe()
+    assert rb.json()["results"] == [json.loads(r2.body)] * 2
+    # A different body is still a conflict.
+    assert_error(writer.post("/v1/leaderboards/%s/scores" % bid, json_body=dict(body, score=51),
+                             headers={"Idempotency-Key": key}), 409)
+    assert db.snapshot() == snap
+
+
+def test_idempotency_key_without_answer_or_draft_is_in_progress(admin, writer, db):
+    """A key row with neither (another transaction's claim, seen by no one but PostgreSQL
+    until it commits, or a row from before drafts) is 409, not a second application."""
+    bid = create_board(admin, operator="sum")["id"]
+    key = "k-" + unique("n")
+    r1 = submit(writer, bid, "p", 3, headers={"Idempotency-Key": key})
+    assert r1.status == 200, r1.describe()
+    db.query("UPDATE idempotency_keys k SET response = NULL, draft = NULL FROM boards b "
+             "WHERE b.gen = k.board_gen AND b.id = %s AND k.key = %s", (bid, key))
+    snap = db.snapshot()
+    assert_error(submit(writer, bid, "p", 3, headers={"Idempotency-Key": key}), 409)
+    assert db.snapshot() == snap
+
+
 def test_idempotency_failed_not_remembered(admin, writer):
     bid = create_board(admin, operator="sum")["id"]
     submit_ok(writer, bid, "p", SCORE_MAX)
