@@ -605,25 +605,29 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
     arrays_close(&bs, bp);
     arrays_close(&ls, lp);
     arrays_close(&rs, rp);
-    stmt_t stmts[4] = {
+    /* The batch statements' plans do not depend on the arrays' contents (an index lookup
+     * per element): planning them again for every batch only costs time. LOCAL: the
+     * window queries run after the commit keep their custom plans. */
+    stmt_t stmts[5] = {
         {"BEGIN", 0, NULL, NULL},
+        {"SET LOCAL plan_cache_mode TO force_generic_plan", 0, NULL, NULL},
         {boards_sql, 1, bp, "rankd_w_boards"},
         {lock_sql, 1, lp, "rankd_w_lock"},
         {read_sql, 3, rp, "rankd_w_read"},
     };
-    PGresult *res[4];
+    PGresult *res[5];
     int first = begin ? 0 : 1;
-    run_pipeline(c, stmts + first, 4 - first, res + first);
+    run_pipeline(c, stmts + first, 5 - first, res + first);
     arrays_free(&bs);
     arrays_free(&ls);
     arrays_free(&rs);
     step_t st = STEP_OK;
-    const char *what[4] = {"begin", "board check", "lock", "read standings"};
-    for (int i = first; i < 4; i++)
+    const char *what[5] = {"begin", "plan mode", "board check", "lock", "read standings"};
+    for (int i = first; i < 5; i++)
         if (st == STEP_OK)
             st = check(c, res[i], what[i]);
     if (st == STEP_OK) {
-        PGresult *br = res[1];
+        PGresult *br = res[2];
         for (size_t i = 0; i < bt->n; i++) {
             if (bt->group_of[i] < 0)
                 continue;
@@ -635,7 +639,7 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
                 bt->group_of[i] = -1;
             }
         }
-        PGresult *r = res[3];
+        PGresult *r = res[4];
         for (int row = 0; row < PQntuples(r); row++) {
             group_t *gr = find_group(bt, strtoll(PQgetvalue(r, row, 0), NULL, 10),
                                      strtoll(PQgetvalue(r, row, 1), NULL, 10), PQgetvalue(r, row, 2));
@@ -651,7 +655,7 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
             gr->metadata = gr->stored_md;
         }
     }
-    for (int i = first; i < 4; i++)
+    for (int i = first; i < 5; i++)
         if (res[i])
             PQclear(res[i]);
     return st;
@@ -1044,21 +1048,6 @@ static bool draft_window(const char *draft, int64_t *day)
     return window_parse_day(d, day);
 }
 
-/* The answer stored for (gen, key) (owned), or NULL when there is none or PostgreSQL failed. */
-static char *stored_answer(PGconn *c, int64_t gen, const char *key)
-{
-    char g[24];
-    snprintf(g, sizeof g, "%" PRId64, gen);
-    const char *p[2] = {g, key};
-    PGresult *r = PQexecParams(c, "SELECT response FROM idempotency_keys WHERE board_gen = $1 AND key = $2", 2, NULL,
-                               p, NULL, NULL, 0);
-    char *answer = NULL;
-    if (check(c, r, "stored answer") == STEP_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
-        answer = xstrdup(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return answer;
-}
-
 static void answer_unstored(write_item_t *it)
 {
     free(it->response);
@@ -1068,104 +1057,164 @@ static void answer_unstored(write_item_t *it)
 }
 
 /*
- * Replays of submissions whose batch committed but whose answer was never stored: the
- * instance that wrote it stopped, or lost PostgreSQL, between its commit and
- * remember_responses. The draft, with the player's rank now, becomes the answer. The first
- * answer stored wins, here or by the writer of the batch, so every replay gets the same
- * bytes. Runs after the commit; the rank costs a PostgreSQL count, but this is rare.
+ * Store the answers of the keyed items idx[0..k) (status 200, response set) unless an
+ * answer is stored for their key already. The first answer stored wins: a replay on
+ * another instance may have completed one from its draft, or the writer of the batch
+ * stored its own. Afterwards each item's response is the stored answer; an item whose
+ * answer could be neither stored nor read gets 503. Runs after the commit (autocommit).
  */
-static void recover_answers(PGconn *c, batch_t *bt)
+static void store_answers(PGconn *c, batch_t *bt, const size_t *idx, size_t k)
 {
-    for (size_t i = 0; i < bt->n; i++) {
-        if (!bt->draft[i])
-            continue;
-        write_item_t *it = &bt->items[i];
-        char *answer = NULL;
-        int64_t day;
-        if (draft_window(bt->draft[i], &day)) {
-            entries_t e;
-            entries_init(&e);
-            if (q_players(c, it->board, day, &it->player, 1, &e) == Q_OK && e.n == 1)
-                answer = draft_with_rank(bt->draft[i], e.items[0].rank);
-            entries_clear(&e);
-        }
-        if (!answer) {
-            answer_unstored(it);
-            continue;
-        }
-        char g[24];
-        snprintf(g, sizeof g, "%" PRId64, it->board->gen);
-        const char *p[3] = {g, it->idem_key, answer};
-        PGresult *r = PQexecParams(c,
-                                   "UPDATE idempotency_keys SET response = $3"
-                                   " WHERE board_gen = $1 AND key = $2 AND response IS NULL",
-                                   3, NULL, p, NULL, NULL, 0);
-        bool ok = check(c, r, "recover answer") == STEP_OK;
-        bool took = ok && strcmp(PQcmdTuples(r), "1") == 0;
-        PQclear(r);
-        if (!took) {
-            free(answer);
-            answer = ok ? stored_answer(c, it->board->gen, it->idem_key) : NULL;
-        }
-        if (answer) {
-            it->status = 200;
-            it->response = answer;
-        } else {
-            answer_unstored(it);
-        }
-    }
-}
-
-/*
- * Store the answers of new keys. The first answer stored wins: a replay on another instance
- * may have completed one from its draft already, and then that one is sent. A keyed answer
- * that could not be stored is not sent: a replay would complete the draft with another
- * rank. Its item gets 503, and its retry the completed answer.
- */
-static void remember_responses(PGconn *c, batch_t *bt)
-{
+    if (k == 0)
+        return;
     arrays_t as;
-    arrays_open(&as, 3);
-    size_t k = 0;
-    for (size_t i = 0; i < bt->n; i++) {
-        if (!bt->key_new[i] || !bt->applied[i])
-            continue;
-        arr_i64(&as.a[0], bt->items[i].board->gen);
-        arr_elem(&as.a[1], bt->items[i].idem_key);
-        arr_elem(&as.a[2], bt->items[i].response);
-        k++;
+    arrays_open(&as, 4);
+    for (size_t a = 0; a < k; a++) {
+        write_item_t *it = &bt->items[idx[a]];
+        arr_i64(&as.a[0], (int64_t)idx[a]);
+        arr_i64(&as.a[1], it->board->gen);
+        arr_elem(&as.a[2], it->idem_key);
+        arr_elem(&as.a[3], it->response);
     }
-    const char *p[3];
+    const char *p[4];
     arrays_close(&as, p);
-    if (k > 0) {
-        PGresult *r = PQexecParams(c,
-                                   "UPDATE idempotency_keys k SET response = u.r"
-                                   " FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(g, key, r)"
-                                   " WHERE k.board_gen = u.g AND k.key = u.key AND k.response IS NULL"
-                                   " RETURNING k.board_gen, k.key",
-                                   3, NULL, p, NULL, NULL, 0);
-        bool ok = check(c, r, "remember responses") == STEP_OK;
-        for (size_t i = 0; i < bt->n; i++) {
-            if (!bt->key_new[i] || !bt->applied[i])
-                continue;
-            write_item_t *it = &bt->items[i];
-            bool stored = false;
-            for (int row = 0; ok && !stored && row < PQntuples(r); row++)
-                stored = strtoll(PQgetvalue(r, row, 0), NULL, 10) == it->board->gen &&
-                         strcmp(PQgetvalue(r, row, 1), it->idem_key) == 0;
-            if (stored)
-                continue;
-            char *first = ok ? stored_answer(c, it->board->gen, it->idem_key) : NULL;
-            if (first) {
-                free(it->response);
-                it->response = first;
-            } else {
-                answer_unstored(it);
+    bool *stored = xcalloc(bt->n, sizeof *stored);
+    PGresult *r = PQexecParams(c,
+                               "UPDATE idempotency_keys k SET response = u.r"
+                               " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS u(i, g, key, r)"
+                               " WHERE k.board_gen = u.g AND k.key = u.key AND k.response IS NULL RETURNING u.i",
+                               4, NULL, p, NULL, NULL, 0);
+    bool ok = check(c, r, "store answers") == STEP_OK;
+    size_t took = 0;
+    for (int row = 0; ok && row < PQntuples(r); row++) {
+        size_t i = (size_t)strtoull(PQgetvalue(r, row, 0), NULL, 10);
+        if (i < bt->n && !stored[i])
+            stored[i] = true, took++;
+    }
+    PQclear(r);
+    if (ok && took < k) {
+        /* Answers stored first elsewhere: those are the ones to send. */
+        r = PQexecParams(c,
+                         "SELECT u.i, k.response FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(i, g, key)"
+                         " JOIN idempotency_keys k ON k.board_gen = u.g AND k.key = u.key"
+                         " WHERE k.response IS NOT NULL",
+                         3, NULL, p, NULL, NULL, 0);
+        if (check(c, r, "stored answers") == STEP_OK) {
+            for (int row = 0; row < PQntuples(r); row++) {
+                size_t i = (size_t)strtoull(PQgetvalue(r, row, 0), NULL, 10);
+                if (i >= bt->n || stored[i])
+                    continue;
+                free(bt->items[i].response);
+                bt->items[i].response = xstrdup(PQgetvalue(r, row, 1));
+                stored[i] = true;
             }
         }
         PQclear(r);
     }
+    for (size_t a = 0; a < k; a++)
+        if (!stored[idx[a]])
+            answer_unstored(&bt->items[idx[a]]);
+    free(stored);
     arrays_free(&as);
+}
+
+typedef struct {
+    const batch_t *bt;
+    const int64_t *day;
+} draft_order_t;
+
+static int cmp_draft(const void *x, const void *y, void *ctx)
+{
+    const draft_order_t *o = ctx;
+    size_t a = *(const size_t *)x, b = *(const size_t *)y;
+    int64_t ga = o->bt->items[a].board->gen, gb = o->bt->items[b].board->gen;
+    if (ga != gb)
+        return ga < gb ? -1 : 1;
+    if (o->day[a] != o->day[b])
+        return o->day[a] < o->day[b] ? -1 : 1;
+    return (a > b) - (a < b);
+}
+
+/*
+ * Replays of submissions whose batch committed but whose answer was never stored: the
+ * instance that wrote it stopped, or lost PostgreSQL, between its commit and
+ * remember_responses. The draft, with the player's rank now, becomes the answer (so its
+ * rank is that of the player's standing now, which later submissions may have changed).
+ * One rank query per window (a PostgreSQL count: this path is rare), one statement to
+ * store them all. Runs after the commit.
+ */
+static void recover_answers(PGconn *c, batch_t *bt)
+{
+    size_t m = 0;
+    size_t *idx = xcalloc(bt->n, sizeof *idx);
+    int64_t *day = xcalloc(bt->n, sizeof *day);
+    for (size_t i = 0; i < bt->n; i++) {
+        if (!bt->draft[i])
+            continue;
+        if (draft_window(bt->draft[i], &day[i]))
+            idx[m++] = i;
+        else
+            item_error(&bt->items[i], 409, "conflict", NULL, "the answer to this idempotency key is lost");
+    }
+    draft_order_t o = {bt, day};
+    qsort_r(idx, m, sizeof *idx, cmp_draft, &o);
+    size_t *done = xcalloc(m ? m : 1, sizeof *done);
+    size_t n_done = 0;
+    const char **ids = xcalloc(m ? m : 1, sizeof *ids);
+    for (size_t g = 0; g < m;) {
+        size_t h = g;
+        const write_item_t *first = &bt->items[idx[g]];
+        while (h < m && bt->items[idx[h]].board->gen == first->board->gen && day[idx[h]] == day[idx[g]])
+            h++;
+        for (size_t a = g; a < h; a++)
+            ids[a - g] = bt->items[idx[a]].player;
+        entries_t e;
+        entries_init(&e);
+        bool ok = q_players(c, first->board, day[idx[g]], ids, h - g, &e) == Q_OK;
+        for (size_t a = g; a < h; a++) {
+            write_item_t *it = &bt->items[idx[a]];
+            const entry_t *found = NULL;
+            for (size_t y = 0; ok && !found && y < e.n; y++)
+                if (strcmp(e.items[y].player, it->player) == 0)
+                    found = &e.items[y];
+            char *answer = found ? draft_with_rank(bt->draft[idx[a]], found->rank) : NULL;
+            if (answer) {
+                it->status = 200;
+                it->response = answer;
+                done[n_done++] = idx[a];
+            } else if (ok) { /* the player or the window was deleted since */
+                item_error(it, 409, "conflict", NULL,
+                           "the answer to this idempotency key is lost and its standing no longer exists");
+            } else {
+                answer_unstored(it);
+            }
+        }
+        entries_clear(&e);
+        g = h;
+    }
+    store_answers(c, bt, done, n_done);
+    free(ids);
+    free(done);
+    free(day);
+    free(idx);
+}
+
+/* Store the answers of new keys. An answer whose rank is unknown (neither Redis nor
+ * PostgreSQL answered) is not stored: its item gets 503, and its retry the draft completed. */
+static void remember_responses(PGconn *c, batch_t *bt)
+{
+    size_t k = 0;
+    size_t *idx = xcalloc(bt->n ? bt->n : 1, sizeof *idx);
+    for (size_t i = 0; i < bt->n; i++) {
+        if (!bt->key_new[i] || !bt->applied[i])
+            continue;
+        if (bt->groups[bt->group_of[i]].rank > 0)
+            idx[k++] = i;
+        else
+            answer_unstored(&bt->items[i]);
+    }
+    store_answers(c, bt, idx, k);
+    free(idx);
 }
 
 /* Parsing and planning the batch statements cost PostgreSQL more than running them: every
@@ -1180,15 +1229,6 @@ static bool prepare_statements(PGconn *c, void *arg)
         {"rankd_w_boards", boards_sql, 1}, {"rankd_w_lock", lock_sql, 1},      {"rankd_w_read", read_sql, 3},
         {"rankd_w_write", write_sql, 23},  {"rankd_w_notify", notify_sql, 1},
     };
-    /* The plans do not depend on the arrays' contents (index lookups per element): planning
-     * them again for every batch only costs time. */
-    PGresult *g = PQexec(c, "SET plan_cache_mode = force_generic_plan");
-    bool set = pg_ok(g);
-    if (!set)
-        log_error(NULL, "setting plan_cache_mode failed: %s", PQresultErrorMessage(g));
-    PQclear(g);
-    if (!set)
-        return false;
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         PGresult *r = PQprepare(c, all[i].name, all[i].sql, all[i].nparams, NULL);
         bool ok = pg_ok(r);
@@ -1241,6 +1281,10 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
         for (size_t i = 0; i < n; i++) {
             if (items[i].status == 200 && bt.replay[i])
                 continue;
+            if (bt.draft[i]) { /* committed by an earlier batch: a retry completes it */
+                answer_unstored(&items[i]);
+                continue;
+            }
             if (items[i].status == 0 || items[i].status == 200 || bt.applied[i]) {
                 free(items[i].response);
                 items[i].response = NULL;

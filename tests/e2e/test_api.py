@@ -1116,6 +1116,23 @@ def test_idempotency_answer_lost_after_commit_is_completed_from_its_draft(admin,
     assert db.snapshot() == snap
 
 
+def test_idempotency_answer_lost_for_a_player_deleted_since_is_a_conflict(admin, writer, db):
+    """A draft whose standing is gone cannot be completed: 409, never a 503 to retry forever."""
+    bid = create_board(admin, operator="sum")["id"]
+    key = "k-" + unique("x")
+    body = {"player_id": "gone", "score": 7}
+    r1 = writer.post("/v1/leaderboards/%s/scores" % bid, json_body=body, headers={"Idempotency-Key": key})
+    assert r1.status == 200, r1.describe()
+    db.query("UPDATE idempotency_keys k SET response = NULL FROM boards b "
+             "WHERE b.gen = k.board_gen AND b.id = %s AND k.key = %s", (bid, key))
+    assert admin.delete("/v1/leaderboards/%s/players/gone" % bid).status == 204
+    snap = db.snapshot()
+    r2 = writer.post("/v1/leaderboards/%s/scores" % bid, json_body=body, headers={"Idempotency-Key": key})
+    assert_error(r2, 409)
+    assert db.snapshot() == snap
+    assert key_row(db, bid, key)[0][0] is None
+
+
 def test_idempotency_key_without_answer_or_draft_is_in_progress(admin, writer, db):
     """A key row with neither (another transaction's claim, seen by no one but PostgreSQL
     until it commits, or a row from before drafts) is 409, not a second application."""
