@@ -1116,6 +1116,55 @@ def test_idempotency_answer_lost_after_commit_is_completed_from_its_draft(admin,
     assert db.snapshot() == snap
 
 
+def test_idempotency_answer_stored_first_elsewhere_is_the_one_sent(admin, writer, rankd, db):
+    """Two parties complete one lost answer (a replay here, the batch's writer or a replay on
+    another instance): the first stored wins, and the other sends those bytes, not its own."""
+    bid = create_board(admin, sort="desc", operator="best")["id"]
+    key = "k-" + unique("w")
+    item = {"board": bid, "player_id": "p", "score": 20, "idempotency_key": key}
+    r1 = batch(writer, [item])
+    assert r1.status == 200, r1.describe()
+    db.query("UPDATE idempotency_keys k SET response = NULL FROM boards b "
+             "WHERE b.gen = k.board_gen AND b.id = %s AND k.key = %s", (bid, key))
+    # Hold the board row: the replay's batch reads the key's draft, then waits for the
+    # board lock it takes for its other item.
+    locker = db.connect()
+    locker.autocommit = False
+    got = {}
+    try:
+        with locker.cursor() as cur:
+            cur.execute("SELECT 1 FROM boards WHERE id = %s FOR UPDATE", (bid,))
+
+        def replay():
+            c = rankd.client(WRITE_KEY)
+            try:
+                got["r"] = batch(c, [item, {"board": bid, "player_id": "q", "score": 1}])
+            finally:
+                c.close()
+        t = threading.Thread(target=replay)
+        t.start()
+        deadline = time.time() + 10
+        while db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND wait_event_type = 'Lock' AND query LIKE 'SELECT gen FROM boards%%'")[0][0] != 1:
+            assert time.time() < deadline, "the replay's batch did not wait for the board"
+            time.sleep(0.02)
+        first = json.loads(r1.body)["results"][0]
+        first["rank"] = 999  # bytes no rank query would give
+        stored = json.dumps(first, separators=(",", ":"))
+        db.query("UPDATE idempotency_keys k SET response = %s FROM boards b "
+                 "WHERE b.gen = k.board_gen AND b.id = %s AND k.key = %s", (stored, bid, key))
+        locker.rollback()
+        t.join(30)
+        assert not t.is_alive(), "the replay was not answered"
+    finally:
+        locker.close()
+    r2 = got["r"]
+    assert r2.status == 200, r2.describe()
+    assert r2.json()["results"][0] == first
+    assert key_row(db, bid, key)[0][0] == stored
+    assert db.submission_count(bid, "p") == 1 and db.submission_count(bid, "q") == 1
+
+
 def test_idempotency_answer_lost_for_a_player_deleted_since_is_a_conflict(admin, writer, db):
     """A draft whose standing is gone cannot be completed: 409, never a 503 to retry forever."""
     bid = create_board(admin, operator="sum")["id"]
