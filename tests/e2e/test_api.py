@@ -1165,6 +1165,29 @@ def test_idempotency_answer_stored_first_elsewhere_is_the_one_sent(admin, writer
     assert db.submission_count(bid, "p") == 1 and db.submission_count(bid, "q") == 1
 
 
+def test_idempotency_answer_lost_is_completed_in_its_own_window_after_rollover(admin, writer, db):
+    """The rank that completes a draft is the one in the submission's window, not in the
+    window current at the replay. Moved a day back by SQL: what a replay tomorrow sees."""
+    bid = create_board(admin, sort="desc", operator="best", reset="daily")["id"]
+    key = "k-" + unique("r")
+    body = {"player_id": "p", "score": 5}
+    r1 = writer.post("/v1/leaderboards/%s/scores" % bid, json_body=body, headers={"Idempotency-Key": key})
+    assert r1.status == 200, r1.describe()
+    today = r1.json()["window"]
+    yesterday = (dt.date.fromisoformat(today) - dt.timedelta(days=1)).isoformat()
+    gen = db.query("SELECT gen FROM boards WHERE id = %s", (bid,))[0][0]
+    db.query("UPDATE standings SET win = %s WHERE board_gen = %s", (yesterday, gen))
+    db.query("UPDATE window_counts SET win = %s WHERE board_gen = %s", (yesterday, gen))
+    db.query("INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, version) "
+             "SELECT %s, %s, 'ahead', 9, -9, 0, nextval('standing_version')", (gen, yesterday))
+    db.query("UPDATE idempotency_keys SET response = NULL, draft = replace(draft, %s, %s) "
+             "WHERE board_gen = %s AND key = %s", ('"window":"%s"' % today, '"window":"%s"' % yesterday, gen, key))
+    r2 = writer.post("/v1/leaderboards/%s/scores" % bid, json_body=body, headers={"Idempotency-Key": key})
+    assert r2.status == 200, r2.describe()
+    assert r2.json()["window"] == yesterday and r2.json()["rank"] == 2, r2.body
+    assert db.submission_count(bid, "p") == 1
+
+
 def test_idempotency_answer_lost_for_a_player_deleted_since_is_a_conflict(admin, writer, db):
     """A draft whose standing is gone cannot be completed: 409, never a 503 to retry forever."""
     bid = create_board(admin, operator="sum")["id"]
