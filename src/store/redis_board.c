@@ -18,13 +18,21 @@
  * stays small enough for Redis's compact listpack encoding: about 35 bytes per player
  * instead of about 100 in one big hash. The bucket of a player named in a command is
  * computed here (rb_player_bucket) and sent along: in Lua it costs more than the HGET. Only
- * members found by a range need the Lua copy. Lua's string comparison follows the server's
- * locale, so bytes are compared by hand. */
+ * members found by a range need the Lua copy. It takes six bytes per step, one
+ * string.byte call and one modulo for 31^6 * h + ...: the same value as the byte-wise
+ * formula (every intermediate stays below 2^53, exact in Lua's doubles), at about a quarter
+ * of the cost (0.7 us against 2.7 us per player). Lua's string comparison follows the
+ * server's locale, so bytes are compared by hand. */
 #define LUA_COMMON                                                                   \
     "local z, pk = KEYS[1], KEYS[2]\n"                                               \
     "local function bucket(pl)\n"                                                    \
-    "  local h = 0\n"                                                                \
-    "  for i = 1, #pl do h = (h * 31 + string.byte(pl, i)) % 1000003 end\n"          \
+    "  local h, n, i = 0, #pl, 1\n"                                                  \
+    "  while i + 5 <= n do\n"                                                        \
+    "    local a, b, c, d, e, f = string.byte(pl, i, i + 5)\n"                       \
+    "    h = (h * 887503681 + a * 28629151 + b * 923521 + c * 29791 + d * 961 + e * 31 + f) % 1000003\n" \
+    "    i = i + 6\n"                                                                \
+    "  end\n"                                                                        \
+    "  for j = i, n do h = (h * 31 + string.byte(pl, j)) % 1000003 end\n"            \
     "  return pk .. (h % 16384)\n"                                                   \
     "end\n"                                                                          \
     "local function less(a, b)\n"                                                    \
