@@ -369,6 +369,24 @@ def render(results, outdir):
     # ---- details
     w("## Details")
     w("")
+    with_cpu = [s for s in order if f"{s}.cpu_busy_us" in r]
+    if with_cpu:
+        w("**Where the CPU went**, in CPU microseconds per request answered during the measured run "
+          "(utime + stime from `/proc`, every thread): the server under test (rankd, nginx or "
+          "mhd_fixed), Redis, PostgreSQL (the postmaster and its children), and everything the servers' "
+          "CPU did (its busy time in `/proc/stat`, the kernel's network work included). A scenario's "
+          "requests/s is about 1,000,000 / the last column when that CPU is saturated.")
+        w("")
+        w("| scenario | server | Redis | PostgreSQL | servers' CPU busy | of its time |")
+        w("|---|---:|---:|---:|---:|---:|")
+        for s in with_cpu:
+            cells = []
+            for k in ("cpu_server_us", "cpu_redis_us", "cpu_postgres_us", "cpu_busy_us"):
+                v = num(r, f"{s}.{k}")
+                cells.append("–" if v is None else f"{v:,.1f}")
+            pct = num(r, f"{s}.cpu_busy_pct")
+            w(f"| {s} | " + " | ".join(cells) + f" | {'–' if pct is None else f'{pct:.0f} %'} |")
+        w("")
     w("**PostgreSQL statements in the read-heavy mix** (pg_stat_statements, reset after the warm-up; "
       "a statement is a *write* when it is BEGIN/COMMIT/ROLLBACK, an INSERT/UPDATE/DELETE, a FOR KEY "
       "SHARE, advisory-lock, pg_notify or array (unnest of $1::bigint[]) statement of the writer; "

@@ -436,6 +436,43 @@ alive() {
     || fatal "rankd died during $1; see $CUR_PIDFILE's log (${CUR_PIDFILE%.pid}.log)"
 }
 
+# Where CPU time went during a measured run, from /proc (clock ticks): the server under test
+# (every thread, and its children), Redis, PostgreSQL (the postmaster and its children) and the whole of the
+# servers' first CPU. Divided by the requests answered: CPU microseconds per request.
+CLK_TCK="$(getconf CLK_TCK 2>/dev/null || echo 100)"
+proc_ticks() {   # proc_ticks PID... -> utime + stime of those processes, summed
+  local p
+  for p in "$@"; do [ -n "$p" ] && sed 's/.*) //' "/proc/$p/stat" 2>/dev/null; done \
+    | awk '{ t += $12 + $13 } END { print t + 0 }'
+}
+with_children() {   # with_children PID -> the PID and its children's (nginx's workers, PostgreSQL's backends)
+  if [ -n "$1" ]; then echo "$1"; pgrep -P "$1" || true; fi
+}
+cpu_snapshot() {   # cpu_snapshot SERVER_PIDFILE -> "server redis postgres cpu_busy cpu_all"
+  local cpu="cpu${SERVER_CPUS%%[,-]*}"
+  # shellcheck disable=SC2046  # one PID per word
+  echo "$(proc_ticks $(with_children "$(pidfile_pid "$1")")) $(proc_ticks "$(pidfile_pid "$TMP/redis.pid")")" \
+       "$(proc_ticks $(with_children "$(pidfile_pid "$TMP/pg/postmaster.pid")"))" \
+       "$(awk -v c="$cpu" '$1 == c { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6 }' /proc/stat)"
+}
+cpu_record() {   # cpu_record NAME BEFORE AFTER (cpu_snapshot lines)
+  local name="$1" k v
+  while read -r k v; do rec "$name.$k" "$v"; done < <(awk -v b="$2" -v a="$3" -v n="${R[$name.requests]:-0}" \
+    -v hz="$CLK_TCK" 'BEGIN {
+      split(b, x, " "); split(a, y, " ")
+      if (n <= 0 || y[5] <= x[5]) exit
+      split("cpu_server_us cpu_redis_us cpu_postgres_us cpu_busy_us", key, " ")
+      for (i = 1; i <= 4; i++) printf "%s %.1f\n", key[i], (y[i] - x[i]) * 1e6 / hz / n
+      printf "cpu_busy_pct %.0f\n", 100 * (y[4] - x[4]) / (y[5] - x[5])
+    }')
+}
+server_pidfile() {   # server_pidfile GROUP
+  case "$1" in
+    ref) if [ "${2:-}" = nginx ]; then echo "$TMP/nginx.pid"; else echo "$TMP/mhd.pid"; fi ;;
+    *) echo "$CUR_PIDFILE" ;;
+  esac
+}
+
 # scenario NAME GROUP LABEL REQUEST BASE SCRIPT [LUA ARGS...]: warm-up, the measured run, figures.
 # Hooks (globals, reset after): PRE_HOOK runs between warm-up and measured run, POST_HOOK after.
 PRE_HOOK="" POST_HOOK="" WARM=1
@@ -472,8 +509,13 @@ scenario() {
       wait ) &
     mid_pid=$!
   fi
+  local cpu0 cpu1 spf
+  spf="$(server_pidfile "$group" "$name")"
+  cpu0="$(cpu_snapshot "$spf")"
   if wrk_run "$base" "$script" "$DURATION" "$RAW/wrk-$name.txt" "$@"; then
+    cpu1="$(cpu_snapshot "$spf")"
     parse_result "$name" "$RAW/wrk-$name.txt"
+    cpu_record "$name" "$cpu0" "$cpu1"
     if [ -n "$mid_pid" ]; then
       wait "$mid_pid" 2>/dev/null || true
       read -r mid_code mid_t <"$TMP/mid-$name" || true
