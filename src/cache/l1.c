@@ -15,6 +15,13 @@
 #define WINDOW_BUCKETS 1024
 #define ADMIT_SLOTS 8192  /* per shard */
 
+/* An encoded body, made on the first request that asks for it. bytes == NULL: the body
+ * does not compress (identity is sent). */
+typedef struct {
+    char *bytes;
+    size_t len;
+} variant_t;
+
 struct l1_entry {
     /* What a lookup compares, first: a chain walk touches one cache line per entry. */
     uint64_t hash;
@@ -24,8 +31,9 @@ struct l1_entry {
     atomic_int refs;
     atomic_bool dead;
     l1_scope_t scope;
-    char *body, *gz, *br;
-    size_t len, gz_len, br_len;
+    char *body;
+    size_t len;
+    _Atomic(variant_t *) gz, br;   /* NULL until asked for; published once, then fixed */
     char etag[ETAG_MAX];
     int64_t last_modified_ms;
     int64_t expires_ms;
@@ -127,8 +135,12 @@ static void entry_free(l1_entry_t *e)
 {
     free(e->key);
     free(e->body);
-    free(e->gz);
-    free(e->br);
+    variant_t *vs[2] = {atomic_load(&e->gz), atomic_load(&e->br)};
+    for (int i = 0; i < 2; i++) {
+        if (vs[i])
+            free(vs[i]->bytes);
+        free(vs[i]);
+    }
     free(e);
 }
 
@@ -439,7 +451,9 @@ l1_entry_t *l1_insert(l1_t *c, const char *key, size_t n, const l1_scope_t *scop
     uint64_t h = hash_key(key, n);
     shard_t *s = shard_of(c, h);
 
-    /* Build outside every lock: copying and compressing are the expensive part. */
+    /* Build outside every lock: copying and hashing are the expensive part. Encoded bodies
+     * are made when a client first asks for one (l1_encoded): most entries of a cache in
+     * front of clients that never ask would otherwise carry two unused copies. */
     l1_entry_t *e = xcalloc(1, sizeof *e);
     atomic_init(&e->refs, 1); /* the caller's */
     e->hash = h;
@@ -450,13 +464,9 @@ l1_entry_t *l1_insert(l1_t *c, const char *key, size_t n, const l1_scope_t *scop
     memcpy(e->body, body, len);
     e->len = len;
     encoding_etag(body, len, e->etag);
-    if (len >= ENCODING_MIN_BODY) {
-        e->gz = encoding_compress(ENC_GZIP, body, len, &e->gz_len);
-        e->br = encoding_compress(ENC_BR, body, len, &e->br_len);
-    }
     e->last_modified_ms = last_modified_ms;
     e->expires_ms = mono_ms() + c->ttl_ms;
-    e->bytes = sizeof *e + n + len + e->gz_len + e->br_len;
+    e->bytes = sizeof *e + n + len;
 
     pthread_mutex_lock(&c->wlock);
     window_t *w = window_get(c, scope->gen, scope->day, true);
@@ -510,12 +520,43 @@ void l1_view(const l1_entry_t *e, l1_view_t *out)
 {
     out->body = e->body;
     out->len = e->len;
-    out->gz = e->gz;
-    out->gz_len = e->gz_len;
-    out->br = e->br;
-    out->br_len = e->br_len;
     out->etag = e->etag;
     out->last_modified_ms = e->last_modified_ms;
+}
+
+const char *l1_encoded(l1_t *c, l1_entry_t *e, encoding_t enc, size_t *len)
+{
+    if (e->len < ENCODING_MIN_BODY || (enc != ENC_GZIP && enc != ENC_BR))
+        return NULL;
+    _Atomic(variant_t *) *slot = enc == ENC_GZIP ? &e->gz : &e->br;
+    variant_t *v = atomic_load_explicit(slot, memory_order_acquire);
+    if (!v) {
+        /* Two requests may compress at once; the first to publish wins, the other's copy
+         * is dropped. The entry's bytes are read-only, so no lock is needed to read them. */
+        variant_t *made = xcalloc(1, sizeof *made);
+        made->bytes = encoding_compress(enc, e->body, e->len, &made->len);
+        if (!made->bytes)
+            made->len = 0;
+        variant_t *none = NULL;
+        if (atomic_compare_exchange_strong_explicit(slot, &none, made, memory_order_acq_rel, memory_order_acquire)) {
+            v = made;
+            shard_t *s = shard_of(c, e->hash);
+            pthread_mutex_lock(&s->lock);
+            if (e->in_shard) { /* the budget counts it from now on; the next insert evicts */
+                e->bytes += sizeof *made + made->len;
+                s->bytes += sizeof *made + made->len;
+            }
+            pthread_mutex_unlock(&s->lock);
+        } else {
+            free(made->bytes);
+            free(made);
+            v = none;
+        }
+    }
+    if (!v->bytes)
+        return NULL;
+    *len = v->len;
+    return v->bytes;
 }
 
 void l1_stats(l1_t *c, l1_stats_t *out)

@@ -1,7 +1,7 @@
 /*
  * cache/l1.h — the in-process response cache.
  *
- * Rendered read responses (identity, gzip and Brotli bodies, their ETag)
+ * Rendered read responses (identity, and gzip and Brotli once asked for; their ETag)
  * keyed by the canonical request, so a hot read costs a hash lookup and a
  * reference count. Bounded in bytes (least recently used goes first) and
  * by age: no entry outlives the HTTP max-age.
@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "core/order.h"
+#include "http/encoding.h"
 
 typedef struct l1 l1_t;
 typedef struct l1_entry l1_entry_t;
@@ -46,10 +47,6 @@ typedef struct {
 typedef struct {
     const char *body;
     size_t len;
-    const char *gz;        /* NULL when the body is too small to compress */
-    size_t gz_len;
-    const char *br;
-    size_t br_len;
     const char *etag;
     int64_t last_modified_ms;
 } l1_view_t;
@@ -84,8 +81,8 @@ bool l1_wait(l1_t *c, const char *key, size_t key_len, void (*wake)(void *arg), 
 uint64_t l1_window_epoch(l1_t *c, int64_t gen, int64_t day);
 
 /*
- * Insert the response for a claimed key; `body` is copied and compressed
- * when large. Returns the entry, held for the caller. When the window
+ * Insert the response for a claimed key; `body` is copied. Returns the
+ * entry, held for the caller. When the window
  * changed since `epoch` the response may be stale: the entry then answers
  * this one request and is not kept.
  */
@@ -95,6 +92,13 @@ l1_entry_t *l1_insert(l1_t *c, const char *key, size_t key_len, const l1_scope_t
 void l1_abandon(l1_t *c, const char *key, size_t key_len);
 
 void l1_view(const l1_entry_t *e, l1_view_t *out);
+/*
+ * The entry's body in `enc` (ENC_GZIP or ENC_BR), compressed by the first request that
+ * asks for it and kept with the entry for every later one: a hot read compresses
+ * nothing. NULL when the body is too small or does not compress: send identity. The
+ * bytes live as long as the entry; hold it.
+ */
+const char *l1_encoded(l1_t *c, l1_entry_t *e, encoding_t enc, size_t *len);
 void l1_hold(l1_entry_t *e);
 void l1_release(l1_entry_t *e);
 

@@ -114,16 +114,18 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
         if (encoding_none_match(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-None-Match"), etag)) {
             req->status = 304;
             n = 0;
-        } else if (v.gz || v.br) {
+        } else if (n >= ENCODING_MIN_BODY) {
             enc = encoding_negotiate(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding"));
-            if ((enc == ENC_BR && !v.br) || (enc == ENC_GZIP && !v.gz))
-                enc = ENC_IDENTITY;
-            if (enc != ENC_IDENTITY) {
-                bytes = enc == ENC_BR ? v.br : v.gz;
-                n = enc == ENC_BR ? v.br_len : v.gz_len;
+            size_t zn = 0;
+            const char *z = enc == ENC_IDENTITY ? NULL : l1_encoded(app->l1, req->cached, enc, &zn);
+            if (z) {
+                bytes = z;
+                n = zn;
                 char variant[ETAG_MAX];
                 encoding_variant_etag(v.etag, enc, variant);
                 memcpy(etag, variant, sizeof etag);
+            } else {
+                enc = ENC_IDENTITY;
             }
         }
         l1_hold(req->cached); /* the response's reference, dropped when MHD is done with the bytes */

@@ -75,7 +75,42 @@ static void test_hit_shares_bytes_and_etag(void **state)
     assert_int_equal(v.len, 10);
     assert_memory_equal(v.body, "{\"page\":1}", 10);
     assert_true(v.etag[0] == '"');
-    assert_null(v.gz); /* small bodies are not compressed */
+    size_t zl = 0;
+    assert_null(l1_encoded(c, e, ENC_GZIP, &zl)); /* small bodies are not compressed */
+    assert_null(l1_encoded(c, e, ENC_BR, &zl));
+    l1_release(e);
+    l1_free(c);
+}
+
+/* Encoded bodies are made on the first request for them, once, and counted in the budget. */
+static void test_encoded_bodies_are_made_once_when_asked(void **state)
+{
+    (void)state;
+    l1_t *c = l1_new(1 << 20, 10000);
+    static const char pattern[] = "{\"rank\":1,\"player_id\":\"p\"}";
+    char body[4096];
+    for (size_t i = 0; i < sizeof body; i++)
+        body[i] = pattern[i % (sizeof pattern - 1)];
+    bool claimed;
+    assert_null(get(c, "big", 3, &claimed));
+    assert_true(claimed);
+    l1_scope_t sc = {.gen = GEN, .day = DAY, .total = 1, .has_span = false};
+    l1_entry_t *e = l1_insert(c, "big", 3, &sc, l1_window_epoch(c, GEN, DAY), body, sizeof body, 0);
+    l1_stats_t before, after;
+    l1_stats(c, &before);
+    size_t gz_len = 0, gz_again = 0, br_len = 0;
+    const char *gz = l1_encoded(c, e, ENC_GZIP, &gz_len);
+    assert_non_null(gz);
+    assert_true(gz_len > 0 && gz_len < sizeof body / 4);
+    assert_ptr_equal(l1_encoded(c, e, ENC_GZIP, &gz_again), gz); /* kept, not made again */
+    assert_int_equal(gz_again, gz_len);
+    assert_true((unsigned char)gz[0] == 0x1f && (unsigned char)gz[1] == 0x8b);
+    const char *br = l1_encoded(c, e, ENC_BR, &br_len);
+    assert_non_null(br);
+    assert_true(br != gz && br_len > 0 && br_len < sizeof body / 4);
+    assert_null(l1_encoded(c, e, ENC_IDENTITY, &br_len));
+    l1_stats(c, &after);
+    assert_true(after.bytes >= before.bytes + gz_len + br_len);
     l1_release(e);
     l1_free(c);
 }
@@ -287,6 +322,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hit_shares_bytes_and_etag),
+        cmocka_unit_test(test_encoded_bodies_are_made_once_when_asked),
         cmocka_unit_test(test_write_outside_on_one_side_keeps_page),
         cmocka_unit_test(test_write_crossing_or_inside_drops_page),
         cmocka_unit_test(test_total_change_drops_every_page_of_the_window_only),
