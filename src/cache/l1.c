@@ -542,9 +542,13 @@ const char *l1_encoded(l1_t *c, l1_entry_t *e, encoding_t enc, size_t *len)
             v = made;
             shard_t *s = shard_of(c, e->hash);
             pthread_mutex_lock(&s->lock);
-            if (e->in_shard) { /* the budget counts it from now on; the next insert evicts */
+            if (e->in_shard) { /* the budget counts it from now on */
                 e->bytes += sizeof *made + made->len;
                 s->bytes += sizeof *made + made->len;
+                while (s->bytes > c->shard_budget && s->lru.lru_prev != e && s->lru.lru_prev != &s->lru) {
+                    shard_remove(s, s->lru.lru_prev);
+                    atomic_fetch_add(&c->evictions, 1);
+                }
             }
             pthread_mutex_unlock(&s->lock);
         } else {

@@ -131,7 +131,12 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
         l1_hold(req->cached); /* the response's reference, dropped when MHD is done with the bytes */
         r = MHD_create_response_from_buffer_with_free_callback_cls(n, (void *)bytes, release_cached, req->cached);
         free(body);
+        body = NULL;
         len = n;
+        if (!r) { /* out of memory: MHD closes the connection */
+            l1_release(req->cached);
+            return MHD_NO;
+        }
     } else if (reads) {
         /* The tag names the identity bytes; an encoded body carries its variant's tag. */
         encoding_etag(body, len, etag);

@@ -111,6 +111,10 @@ static void test_encoded_bodies_are_made_once_when_asked(void **state)
     assert_null(l1_encoded(c, e, ENC_IDENTITY, &br_len));
     l1_stats(c, &after);
     assert_true(after.bytes >= before.bytes + gz_len + br_len);
+    l1_clear(c); /* what was counted in is counted out again */
+    l1_stats(c, &after);
+    assert_int_equal(after.bytes, 0);
+    assert_int_equal(after.entries, 0);
     l1_release(e);
     l1_free(c);
 }
