@@ -104,7 +104,8 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
     bool reads = req->cacheable && req->status == 200;
     struct MHD_Response *r = NULL;
     if (reads && req->cached) {
-        /* A cached answer: ETag and encodings were computed once, the bytes are shared by reference. */
+        /* A cached answer: its ETag was computed once, each encoding is made once (l1_encoded),
+         * and the bytes are shared by reference. */
         l1_view_t v;
         l1_view(req->cached, &v);
         snprintf(etag, sizeof etag, "%s", v.etag);
