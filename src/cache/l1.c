@@ -443,6 +443,16 @@ void l1_clear(l1_t *c)
         clear_windows(c, true, 0);
 }
 
+/* Drop least recently used entries while the shard is over its budget, never `keep` (an
+ * entry of this shard, just inserted or grown). The shard's lock is held. */
+static void evict_over_budget(l1_t *c, shard_t *s, const l1_entry_t *keep)
+{
+    while (s->bytes > c->shard_budget && s->lru.lru_prev != keep && s->lru.lru_prev != &s->lru) {
+        shard_remove(s, s->lru.lru_prev);
+        atomic_fetch_add(&c->evictions, 1);
+    }
+}
+
 /* ---------------------------------------------------------------- insert */
 
 l1_entry_t *l1_insert(l1_t *c, const char *key, size_t n, const l1_scope_t *scope, uint64_t epoch, const char *body,
@@ -502,10 +512,7 @@ l1_entry_t *l1_insert(l1_t *c, const char *key, size_t n, const l1_scope_t *scop
         s->bytes += e->bytes;
         s->entries++;
         maybe_grow(s);
-        while (s->bytes > c->shard_budget && s->lru.lru_prev != e) {
-            shard_remove(s, s->lru.lru_prev);
-            atomic_fetch_add(&c->evictions, 1);
-        }
+        evict_over_budget(c, s, e);
     }
     waiter_t *waiters = drop_claim(s, h, key, n);
     pthread_mutex_unlock(&s->lock);
@@ -545,10 +552,7 @@ const char *l1_encoded(l1_t *c, l1_entry_t *e, encoding_t enc, size_t *len)
             if (e->in_shard) { /* the budget counts it from now on */
                 e->bytes += sizeof *made + made->len;
                 s->bytes += sizeof *made + made->len;
-                while (s->bytes > c->shard_budget && s->lru.lru_prev != e && s->lru.lru_prev != &s->lru) {
-                    shard_remove(s, s->lru.lru_prev);
-                    atomic_fetch_add(&c->evictions, 1);
-                }
+                evict_over_budget(c, s, e);
             }
             pthread_mutex_unlock(&s->lock);
         } else {

@@ -204,7 +204,6 @@ size_t rb_player_bucket(const char *player, size_t len, char *out)
 
 /* ---------------------------------------------------------------- reads */
 
-/* Fill the EVALSHA command line: sha, 3 keys, then `argc` script arguments already in place at 6.. */
 /* Point the read at argument arrays for `players` named players: its own, or the heap's. */
 static void read_arrays(rb_read_t *rd, size_t players)
 {
@@ -230,6 +229,7 @@ void rb_read_clear(rb_read_t *rd)
     rd->buckets = rd->buckets_inline;
 }
 
+/* Fill the EVALSHA command line: sha, 3 keys, then `argc` script arguments already in place at 6.. */
 static void read_head(rb_read_t *rd, const redis_script_t *s, const board_t *b, int64_t day, int argc)
 {
     rb_keys_t k;
