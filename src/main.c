@@ -259,13 +259,17 @@ static int each_window(const rankd_config_t *cfg, const char *only, check_t what
             }
             diffs += d > 0 ? d : 0;
         } else {
-            int64_t players = 0;
-            bool pg_failed = false;
-            if (rb_rebuild(rc, c, &boards[i], day, &players, &pg_failed) != RB_OK || pg_failed) {
+            rb_rebuild_t done;
+            rb_status_t rst = rb_rebuild_when_free(rc, c, &boards[i], day, 30000, &done);
+            if (rst != RB_OK || done.pg_failed || done.lost) {
                 fprintf(stderr, "rankd: rebuild of %s failed\n", boards[i].id);
                 status = 1;
+            } else if (done.busy) {
+                fprintf(stderr, "rankd: another rebuild of %s has run for over 30 s; try again when it is done\n",
+                        boards[i].id);
+                status = 1;
             } else {
-                printf("rebuilt %s: %" PRId64 " players\n", boards[i].id, players);
+                printf("rebuilt %s: %" PRId64 " players\n", boards[i].id, done.players);
             }
         }
     }

@@ -78,14 +78,21 @@ int api_admin_rebuild(app_t *app, const route_t *rt, http_req_t *req)
     int64_t t0 = mono_ms(), players = 0;
     bool pg_failed = false;
     for (size_t i = 0; !rc && i < n; i++) {
-        int64_t got = 0;
+        rb_rebuild_t done;
         int64_t day = window_start_day(boards[i].reset, req->received_ms);
-        if (rb_rebuild(r, c, &boards[i], day, &got, &pg_failed) != RB_OK || pg_failed) {
+        rb_status_t rst = rb_rebuild_when_free(r, c, &boards[i], day, 30000, &done);
+        pg_failed = rst == RB_OK && done.pg_failed;
+        if (rst != RB_OK || pg_failed) {
             redis_release(app->redis, r, !pg_failed);
             r = NULL;
             rc = http_unavailable(req, pg_failed ? "the database" : "redis");
+        } else if (done.busy || done.lost) {
+            req->retry_after = 1;
+            rc = http_error(req, 503, "unavailable", NULL, "%s",
+                            done.busy ? "another rebuild of the board has run for over 30 s; try again when it is done"
+                                      : "redis was flushed or restarted during the rebuild; try again");
         }
-        players += got;
+        players += done.players;
     }
     redis_discard(app->redis, r); /* it carries the rebuild's long timeout */
     pg_pool_release(app->primary, c, pg_failed || st == Q_UNAVAILABLE);

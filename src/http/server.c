@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cache/l1.h"
+#include "http/acceptor.h"
 #include "core/ids.h"
 #include "http/encoding.h"
 #include "obs/log.h"
@@ -23,6 +24,7 @@
 
 struct http_server {
     struct MHD_Daemon *daemon;
+    acceptor_t *acceptor;     /* NULL once draining closed it */
     app_t *app;
     atomic_int in_flight;
     atomic_bool draining;     /* after SIGTERM: close each connection after its response */
@@ -396,27 +398,33 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
         snprintf(err, errlen, "listen address %s is not an IPv4 address", cfg->listen_host);
         return NULL;
     }
+    acceptor_t *acceptor = acceptor_listen(&addr, 1024, err, errlen);
+    if (!acceptor)
+        return NULL;
     http_server_t *s = xcalloc(1, sizeof *s);
     s->app = app;
+    s->acceptor = acceptor;
     snprintf(s->cache_control, sizeof s->cache_control, "%s, max-age=%d", cfg->public_reads ? "public" : "private",
              cfg->cache_max_age);
     if (getrandom(&s->id_prefix, sizeof s->id_prefix, 0) != sizeof s->id_prefix)
         s->id_prefix = (uint32_t)getpid();
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
-    s->daemon = MHD_start_daemon(flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, s,
-                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME
+                     | MHD_USE_NO_LISTEN_SOCKET; /* the acceptor hands connections over */
+    s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                                  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->worker_threads,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout_s,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                  MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
-                                 MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
                                  /* Per connection: request headers and response headers. libmicrohttpd
                                   * zeroes the whole area between requests; the default 32 KiB made that
                                   * memset 6 % of a cached read. 16 KiB still takes 8 KiB of headers. */
                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
                                  MHD_OPTION_END);
-    if (!s->daemon) {
-        snprintf(err, errlen, "cannot listen on %s:%d", cfg->listen_host, cfg->listen_port);
+    if (!s->daemon || !acceptor_start(acceptor, s->daemon)) {
+        snprintf(err, errlen, "cannot start serving on %s:%d", cfg->listen_host, cfg->listen_port);
+        acceptor_close(acceptor);
+        if (s->daemon)
+            MHD_stop_daemon(s->daemon);
         free(s);
         return NULL;
     }
@@ -425,12 +433,9 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
 
 int http_server_drain(http_server_t *s, int timeout_ms)
 {
-    if (!atomic_exchange(&s->draining, true)) {
-        /* New connections are refused from here on: MHD hands the listening socket back to us. */
-        MHD_socket listen_fd = MHD_quiesce_daemon(s->daemon);
-        if (listen_fd != MHD_INVALID_SOCKET)
-            close(listen_fd);
-    }
+    atomic_store(&s->draining, true);
+    acceptor_close(s->acceptor); /* new connections are refused from here on */
+    s->acceptor = NULL;
     for (int waited = 0; waited < timeout_ms && atomic_load(&s->in_flight) > 0; waited += 5)
         usleep(5000);
     return atomic_load(&s->in_flight);
@@ -440,6 +445,7 @@ void http_server_stop(http_server_t *s)
 {
     if (!s)
         return;
+    acceptor_close(s->acceptor);
     MHD_stop_daemon(s->daemon);
     free(s);
 }

@@ -466,19 +466,22 @@ static rb_status_t command_ok(redisReply *r)
     return st;
 }
 
+/* Take a reply that must be an integer: RB_OK with *one = whether it is 1. Frees `r`. */
+static rb_status_t integer_is_one(redisReply *r, bool *one)
+{
+    rb_status_t st = (r && r->type == REDIS_REPLY_INTEGER) ? RB_OK : RB_DOWN;
+    if (st == RB_OK)
+        *one = r->integer == 1;
+    if (r)
+        freeReplyObject(r);
+    return st;
+}
+
 rb_status_t rb_window_ready(redisContext *c, int64_t gen, int64_t day, bool *ready)
 {
     rb_keys_t k;
     window_keys(&k, gen, day);
-    redisReply *r = redisCommand(c, "EXISTS %s", k.r);
-    if (!r || r->type != REDIS_REPLY_INTEGER) {
-        if (r)
-            freeReplyObject(r);
-        return RB_DOWN;
-    }
-    *ready = r->integer == 1;
-    freeReplyObject(r);
-    return RB_OK;
+    return integer_is_one(redisCommand(c, "EXISTS %s", k.r), ready);
 }
 
 rb_status_t rb_mark_cold(redisContext *c, int64_t gen, int64_t day)
@@ -558,12 +561,28 @@ rb_status_t rb_forget_all_ready(redisContext *c)
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
-rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t day, int64_t *players, bool *pg_failed)
+/* The lock's lease is renewed, and the window marked ready, only while the lock still holds our
+ * token. A FLUSHALL, a Redis restart or an expired lease midway removes it along with the chunks
+ * loaded so far: marking the window ready then would answer from a partial set. */
+static const char *const lease_renew =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], 60) end return 0";
+static const char *const lease_finish =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end"
+    " redis.call('SET', KEYS[2], '1') redis.call('DEL', KEYS[1]) return 1";
+static const char *const lease_release =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
+/* Run one of the lease scripts; RB_OK with *held = whether our token was still there. */
+static rb_status_t lease_call(redisContext *c, const char *script, const rb_keys_t *k, const char *token, bool *held)
+{
+    return integer_is_one(redisCommand(c, "EVAL %s 2 %s %s %s", script, k->b, k->r, token), held);
+}
+
+rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t day, rb_rebuild_t *out)
 {
     rb_keys_t k;
     window_keys(&k, b->gen, day);
-    *players = 0;
-    *pg_failed = false;
+    *out = (rb_rebuild_t){0};
     /* A large window takes a while: allow each command time, whatever the pool's timeout
      * (the caller discards this connection afterwards). */
     struct timeval slow = {30, 0};
@@ -579,8 +598,10 @@ rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t da
         return RB_DOWN;
     bool got = lock->type == REDIS_REPLY_STATUS;
     freeReplyObject(lock);
-    if (!got)
-        return RB_OK; /* another rebuilder has it */
+    if (!got) {
+        out->busy = true;
+        return RB_OK;
+    }
     const char *keys[] = {k.z, k.p, k.r};
     size_t lens[] = {strlen(k.z), strlen(k.p), strlen(k.r)};
     if (command_ok(redis_run(c, &script_clear, 3, 3, keys, lens)) != RB_OK)
@@ -591,6 +612,7 @@ rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t da
     snprintf(gen, sizeof gen, "%" PRId64, b->gen);
     q_day_text(day, d);
     rb_status_t st = RB_OK;
+    bool held = true;
     for (;;) {
         const char *p[] = {gen, d, sk, ms, last_player};
         PGresult *r = PQexecParams(pg,
@@ -602,8 +624,7 @@ rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t da
         if (!pg_ok(r)) {
             log_error(NULL, "rebuild read failed: %s", PQresultErrorMessage(r));
             PQclear(r);
-            *pg_failed = true;
-            st = RB_OK;
+            out->pg_failed = true;
             break;
         }
         int rows = PQntuples(r);
@@ -624,22 +645,36 @@ rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t da
         }
         free(ch);
         PQclear(r);
-        *players += rows;
+        out->players += rows;
         if (st != RB_OK || rows < REBUILD_CHUNK)
             break;
-        if (command_ok(redisCommand(c, "EXPIRE %s 60", k.b)) != RB_OK) {
-            st = RB_DOWN;
+        st = lease_call(c, lease_renew, &k, token, &held);
+        if (st != RB_OK || !held)
             break;
-        }
     }
-    if (st == RB_OK && !*pg_failed)
-        st = command_ok(redisCommand(c, "SET %s 1", k.r));
-    redisReply *un = redisCommand(c, "EVAL %s 1 %s %s",
-                                  "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end"
-                                  " return 0",
-                                  k.b, token);
-    if (un)
-        freeReplyObject(un);
+    if (st == RB_OK && held && !out->pg_failed) {
+        st = lease_call(c, lease_finish, &k, token, &held);
+    } else if (held && !c->err) { /* on a broken connection the lease expires by itself */
+        bool ignored;
+        (void)lease_call(c, lease_release, &k, token, &ignored);
+    }
+    out->lost = st == RB_OK && !held;
+    if (out->lost)
+        log_warn(NULL, "redis window rebuild abandoned: board=%s day=%lld lost its lock after %lld players"
+                       " (Redis was flushed or restarted); the window stays cold",
+                 b->id, (long long)day, (long long)out->players);
+    return st;
+}
+
+rb_status_t rb_rebuild_when_free(redisContext *c, PGconn *pg, const board_t *b, int64_t day, int wait_ms,
+                                 rb_rebuild_t *out)
+{
+    rb_status_t st = rb_rebuild(c, pg, b, day, out);
+    for (int waited = 0; st == RB_OK && out->busy && waited < wait_ms; waited += 100) {
+        struct timespec pause = {0, 100 * 1000000L};
+        nanosleep(&pause, NULL);
+        st = rb_rebuild(c, pg, b, day, out);
+    }
     return st;
 }
 

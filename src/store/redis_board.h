@@ -115,9 +115,21 @@ rb_status_t rb_forget_all_ready(redisContext *c);
  * once per Redis: the key rankd:layout = 2 records that it was done. */
 rb_status_t rb_forget_old_layout(redisContext *c);
 
-/* Reload a window from PostgreSQL (one rebuilder at a time per window). `*players` gets the count loaded.
+/* What a rebuild did, when it returned RB_OK. The window is ready only when every flag is false. */
+typedef struct {
+    int64_t players; /* loaded */
+    bool busy;       /* another rebuilder holds the window: nothing was done */
+    bool pg_failed;  /* reading PostgreSQL failed (release that connection as failed) */
+    bool lost;       /* the lock vanished midway (Redis flushed or restarted): the window stays cold */
+} rb_rebuild_t;
+
+/* Reload a window from PostgreSQL (one rebuilder at a time per window) and mark it ready.
  * Sets a long command timeout on `c`: the caller closes it afterwards (redis_discard). */
-rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t day, int64_t *players, bool *pg_failed);
+rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t day, rb_rebuild_t *out);
+/* The same for an operator's request: when another rebuilder holds the window, wait up to
+ * `wait_ms` for it to finish, then load it again (that load may predate what the operator wants). */
+rb_status_t rb_rebuild_when_free(redisContext *c, PGconn *pg, const board_t *b, int64_t day, int wait_ms,
+                                 rb_rebuild_t *out);
 
 /* Compare every rank in Redis with PostgreSQL for one window; prints differences to `out`, returns their count (-1 on error). */
 long rb_verify(redisContext *c, PGconn *pg, const board_t *b, int64_t day, FILE *out);

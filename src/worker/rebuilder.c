@@ -55,21 +55,20 @@ static void run_job(rebuilder_t *r, job_t *job)
         pg_pool_release(r->primary, pg, false);
         return;
     }
-    int64_t players = 0;
-    bool pg_failed = false;
+    rb_rebuild_t done;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    rb_status_t st = rb_rebuild(rc, pg, &job->board, job->day, &players, &pg_failed);
+    rb_status_t st = rb_rebuild(rc, pg, &job->board, job->day, &done);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-    if (st == RB_OK && !pg_failed)
+    if (st == RB_OK && !done.busy && !done.pg_failed && !done.lost)
         log_info(NULL, "redis window rebuilt: board=%s day=%lld players=%lld ms=%ld", job->board.id,
-                 (long long)job->day, (long long)players, ms);
+                 (long long)job->day, (long long)done.players, ms);
     if (st != RB_OK)
         redis_release(r->redis, rc, true);
     else
         redis_discard(r->redis, rc); /* it carries the rebuild's long timeout */
-    pg_pool_release(r->primary, pg, pg_failed);
+    pg_pool_release(r->primary, pg, st == RB_OK && done.pg_failed);
 }
 
 /* Probe Redis; after an outage, mark every window cold before readers trust it again. */

@@ -701,6 +701,12 @@ class Database:
                 return None
             return cur.fetchall()
 
+    def lock_waiters(self, query_like="%"):
+        """Sessions of this database (other than ours) waiting for a lock, running a query LIKE query_like."""
+        return self.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                          "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND query LIKE %s",
+                          (query_like,))[0][0]
+
     def close(self):
         if self._conn is not None:
             self._conn.close()

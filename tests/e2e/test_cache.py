@@ -11,6 +11,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from conftest import ADMIN_KEY, WRITE_KEY, create_board, run_cli, submit_ok, unique
 
 LONG_TTL = {"http": {"cache_max_age": 30}}
@@ -382,13 +384,19 @@ def test_player_entries_sit_in_the_bucket_every_script_computes(rankd_factory, r
             x.close()
 
 
+def uncached_instance(rankd_factory):
+    """An instance with no L1 cache and no refresh worker (reads reach Redis or PostgreSQL), and
+    its admin, writer and reader clients."""
+    inst = rankd_factory(extra_config=LONG_TTL, env={"RANKD_CACHE_BYTES": "0", "RANKD_REFRESH_INTERVAL_S": "0"})
+    return inst, inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client(None)
+
+
 def test_reads_of_a_cold_window_take_turns(rankd_factory, redis_db, db):
     """Reads of a window that is not in Redis go to PostgreSQL one at a time per window:
     while the first is stuck behind a table lock, the others wait their turn instead of
     piling more counts onto PostgreSQL, and once the lock goes every one is answered exactly."""
     _, rc = redis_db
-    inst = rankd_factory(extra_config=LONG_TTL, env={"RANKD_CACHE_BYTES": "0", "RANKD_REFRESH_INTERVAL_S": "0"})
-    admin, w, c = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client(None)
+    inst, admin, w, c = uncached_instance(rankd_factory)
     locker = None
     try:
         bid = create_board(admin)["id"]
@@ -396,8 +404,8 @@ def test_reads_of_a_cold_window_take_turns(rankd_factory, redis_db, db):
         gen = db.query("SELECT gen FROM boards WHERE id = %s", (bid,))[0][0]
         paths = ["/v1/leaderboards/%s/players/p%03d" % (bid, i) for i in range(0, 60, 10)]
         expected = {p: strong(c, p) for p in paths}
-        rc.flushdb()
         rc.set("rankd:{g%d}:0:b" % gen, "held-by-the-test", ex=60)  # no rebuild: the window stays cold
+        rc.delete("rankd:{g%d}:0:ready" % gen)  # a rebuild under way when the lock was taken does not mark it
         waits_before = metric(c, "rankd_redis_cold_waits_total")
         locker = db.connect()
         locker.autocommit = False
@@ -422,8 +430,7 @@ def test_reads_of_a_cold_window_take_turns(rankd_factory, redis_db, db):
             assert time.time() < deadline, "reads did not wait their turn: %s" % \
                 (metric(c, "rankd_redis_cold_waits_total") - waits_before)
             time.sleep(0.05)
-        stuck = db.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                         "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")[0][0]
+        stuck = db.lock_waiters()
         assert stuck == 1, "%d PostgreSQL reads of one cold window at once" % stuck
         locker.rollback()
         for t in threads:
@@ -438,6 +445,71 @@ def test_reads_of_a_cold_window_take_turns(rankd_factory, redis_db, db):
             c.get(paths[0])
             time.sleep(0.05)
         assert same_as_primary(c, paths[0])
+    finally:
+        if locker is not None:
+            locker.close()
+        for x in (c, admin, w):
+            x.close()
+
+
+@pytest.mark.parametrize("players", [300, 2500])
+def test_a_flush_during_a_rebuild_leaves_the_window_cold(rankd_factory, redis_db, db, players):
+    """A rebuild whose lock vanishes midway (FLUSHALL, a Redis restart) may have lost the chunks
+    it loaded: it must not mark the window ready, or reads would answer from a partial set
+    (players missing, 404s, wrong ranks). One chunk (the check at the end) and two (the check
+    when the lease is renewed). The next read asks for a rebuild, which loads it whole."""
+    _, rc = redis_db
+    inst, admin, w, c = uncached_instance(rankd_factory)
+    locker = None
+    try:
+        bid = create_board(admin)["id"]
+        for start in range(0, players, 1000):
+            items = [{"board": bid, "player_id": "f%05d" % i, "score": i}
+                     for i in range(start, min(start + 1000, players))]
+            r = w.post("/v1/scores:batch", json_body={"scores": items}, key=WRITE_KEY)
+            assert r.status == 200, r.describe()
+        gen = db.query("SELECT gen FROM boards WHERE id = %s", (bid,))[0][0]
+        lock_key, ready_key = "rankd:{g%d}:0:b" % gen, "rankd:{g%d}:0:ready" % gen
+        deadline = time.time() + 10
+        while rc.exists(lock_key):  # no rebuild of this window under way
+            assert time.time() < deadline, "a rebuild of the new board never ended"
+            time.sleep(0.05)
+        locker = db.connect()
+        locker.autocommit = False
+        locker.cursor().execute("LOCK TABLE standings IN ACCESS EXCLUSIVE MODE")
+        answer = {}
+
+        def rebuild():
+            cl = inst.client(ADMIN_KEY)
+            try:
+                answer["r"] = cl.post("/v1/admin/rebuild-cache?board=" + bid)
+            finally:
+                cl.close()
+        t = threading.Thread(target=rebuild)
+        t.start()
+        deadline = time.time() + 10
+        while not (rc.exists(lock_key) and db.lock_waiters() == 1):
+            assert time.time() < deadline, "the rebuild did not take its lock and wait for PostgreSQL"
+            time.sleep(0.02)
+        rc.flushdb()  # the rebuild holds its lock and waits for its first chunk
+        locker.rollback()
+        t.join(30)
+        assert not t.is_alive(), "the rebuild did not end"
+        r = answer["r"]
+        assert r.status == 503 and r.json()["error"]["code"] == "unavailable", r.describe()
+        assert not rc.exists(ready_key), "a rebuild that lost its lock marked the window ready"
+        assert "lost its lock" in inst.stderr_text()
+        paths = ["/v1/leaderboards/%s/players/f%05d" % (bid, i) for i in (0, players // 2, players - 1)]
+        deadline = time.time() + 10
+        while not rc.exists(ready_key):  # the next cold read asks for a rebuild
+            assert time.time() < deadline, "the window was not loaded again"
+            c.get(paths[0])
+            time.sleep(0.05)
+        assert rc.zcard("rankd:{g%d}:0:zs" % gen) == players
+        for p in paths:
+            assert same_as_primary(c, p), p
+        v = run_cli(["verify", "--board", bid], inst.config_path, env=inst.env)
+        assert v.returncode == 0, "rankd verify: %s\n%s" % (v.stdout[-3000:], v.stderr[-3000:])
     finally:
         if locker is not None:
             locker.close()

@@ -7,14 +7,18 @@ tests/e2e/test_durability.py — an acknowledged score is never lost.
     `submissions`.
 (b) The same load, ended by SIGTERM: requests in flight are answered (none of
     them is dropped), every 200 is durable, and rankd exits 0 within 10 s.
+(c) While it drains, rankd refuses new connections and still answers a write
+    held in flight; an address in use is a clear error at start.
 """
 
 import os
 import signal
+import socket
+import subprocess
 import threading
 import time
 
-from conftest import ADMIN_KEY, WRITE_KEY, create_board, unique
+from conftest import ADMIN_KEY, RANKD_BIN, WRITE_KEY, create_board, rankd_env, submit, unique
 
 LOAD_THREADS = 4
 BATCH_SIZE = 25
@@ -170,3 +174,73 @@ def test_sigterm_drains_in_flight_requests(rankd_factory, db):
     dropped = [f for f in load.failures if f[0] < t_term - 0.2]
     assert not dropped, "in-flight requests dropped on SIGTERM: %r" % dropped[:5]
     check_durable(db, board, load.acked)
+
+
+def connection_refused(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return False
+    except ConnectionResetError:  # the listening socket closed during the handshake: ask again
+        return False
+    except ConnectionRefusedError:
+        return True
+
+
+def test_sigterm_refuses_new_connections_while_a_write_drains(rankd_factory, db):
+    """A write held behind a table lock keeps rankd draining after SIGTERM. Meanwhile it no
+    longer listens (a new connection is refused, not accepted and left hanging); once the lock
+    goes the write is answered 200, it is durable, and rankd exits 0."""
+    inst = rankd_factory()
+    c = inst.client(ADMIN_KEY)
+    board = create_board(c, unique("dur-refuse"), operator="latest")["id"]
+    c.close()
+    locker = db.connect()
+    try:
+        locker.autocommit = False
+        locker.cursor().execute("LOCK TABLE standings IN ACCESS EXCLUSIVE MODE")
+        answer = {}
+
+        def write():
+            cl = inst.client(WRITE_KEY)
+            try:
+                answer["r"] = submit(cl, board, "held", 7)
+            except Exception as e:  # noqa: BLE001 — a dropped write must fail the test, not vanish
+                answer["error"] = repr(e)
+            finally:
+                cl.close()
+        t = threading.Thread(target=write)
+        t.start()
+        deadline = time.time() + 10
+        while db.lock_waiters() < 1:
+            assert time.time() < deadline, "the write never waited for the table lock"
+            time.sleep(0.02)
+        os.kill(inst.proc.pid, signal.SIGTERM)
+        inst.stop_signal = signal.SIGTERM
+        deadline = time.time() + 3
+        while not connection_refused(inst.port):
+            assert time.time() < deadline, "rankd still accepts connections 3 s after SIGTERM"
+            time.sleep(0.02)
+        assert inst.alive, "rankd exited with a write in flight"
+        locker.rollback()
+        t.join(15)
+        assert not t.is_alive() and "error" not in answer, answer
+        assert answer["r"].status == 200, answer["r"].describe()
+        inst.proc.wait(15)
+        assert inst.proc.returncode == 0, inst.stderr_tail()
+        check_durable(db, board, [("held", 7)])
+    finally:
+        locker.close()
+
+
+def test_an_address_in_use_is_a_clear_error(rankd_factory):
+    inst = rankd_factory(start=False)
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        taken.bind(("127.0.0.1", inst.port))
+        taken.listen(1)
+        r = subprocess.run([RANKD_BIN, "serve", "-c", inst.config_path], env=rankd_env(inst.env),
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0
+        assert "cannot listen on 127.0.0.1:%d: Address already in use" % inst.port in r.stderr, r.stderr[-2000:]
+    finally:
+        taken.close()
