@@ -35,7 +35,8 @@ static char *canonical(const char *player, int64_t score, const char *metadata)
     buf_init(&b);
     buf_puts(&b, "{\"player_id\":");
     buf_json_str(&b, player, strlen(player));
-    buf_printf(&b, ",\"score\":%" PRId64, score);
+    buf_puts(&b, ",\"score\":");
+    buf_i64(&b, score);
     if (metadata) {
         buf_puts(&b, ",\"metadata\":");
         buf_puts(&b, metadata);
@@ -304,8 +305,9 @@ int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req)
             s->error = take_error(&scratch);
             continue;
         }
-        snprintf(brt.board, sizeof brt.board, "%s", json_string_value(bv));
-        brt.board_len = strlen(brt.board);
+        /* validate() checked the id, so it fits. */
+        brt.board_len = json_string_length(bv);
+        memcpy(brt.board, json_string_value(bv), brt.board_len + 1);
         if (api_load_board(app, &brt, &scratch, &s->board)) {
             if (scratch.status == 503) {
                 http_req_clear(&scratch);

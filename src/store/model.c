@@ -52,6 +52,14 @@ void entries_clear(entries_t *e)
     entries_init(e);
 }
 
+void entries_reserve(entries_t *e, size_t n)
+{
+    if (e->cap - e->n >= n)
+        return;
+    e->cap = e->n + n;
+    e->items = xrealloc(e->items, e->cap * sizeof *e->items);
+}
+
 entry_t *entries_push(entries_t *e, int64_t rank, const char *player, size_t player_len, int64_t score,
                       int64_t sort_key, int64_t achieved_ms, const char *metadata, size_t metadata_len)
 {

@@ -61,16 +61,23 @@ void buf_putc(buf_t *b, char c)
 
 void buf_printf(buf_t *b, const char *fmt, ...)
 {
+    /* Format straight into the free space, which almost always suffices; only a longer
+     * result is formatted a second time, once the space is there. */
+    buf_reserve(b, 64);
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
     va_end(ap);
-    if (n <= 0)
+    if (n <= 0) {
+        b->data[b->len] = '\0';
         return;
-    buf_reserve(b, (size_t)n);
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    }
+    if ((size_t)n >= b->cap - b->len) {
+        buf_reserve(b, (size_t)n);
+        va_start(ap, fmt);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     b->len += (size_t)n;
 }
 
@@ -87,14 +94,20 @@ size_t u64_digits(char *out, uint64_t v)
     return n;
 }
 
+size_t i64_text(char out[21], int64_t v)
+{
+    size_t n = 0;
+    if (v < 0)
+        out[n++] = '-';
+    n += u64_digits(out + n, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
+    out[n] = '\0';
+    return n;
+}
+
 void buf_i64(buf_t *b, int64_t v)
 {
     char tmp[21];
-    size_t n = 0;
-    if (v < 0)
-        tmp[n++] = '-';
-    n += u64_digits(tmp + n, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
-    buf_append(b, tmp, n);
+    buf_append(b, tmp, i64_text(tmp, v));
 }
 
 void buf_double(buf_t *b, double v)

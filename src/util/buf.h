@@ -31,6 +31,8 @@ void buf_i64(buf_t *b, int64_t v);
 /* Write v in decimal at out (20 bytes at most, no NUL); returns the number of digits.
  * By hand: printf's machinery costs more than the digits on the hot path. */
 size_t u64_digits(char *out, uint64_t v);
+/* Write v in decimal, with its sign, and a NUL at out (21 bytes at most); returns the length. */
+size_t i64_text(char out[21], int64_t v);
 /* Append a finite double in its shortest round-tripping form (JSON number). */
 void buf_double(buf_t *b, double v);
 /* Append `s` as a quoted JSON string, escaping what JSON requires. */

@@ -296,9 +296,9 @@ static void arr_elem(buf_t *b, const char *s)
 
 static void arr_i64(buf_t *b, int64_t v)
 {
-    char tmp[24];
-    snprintf(tmp, sizeof tmp, "%" PRId64, v);
-    arr_elem(b, tmp);
+    if (b->len > 1)
+        buf_putc(b, ',');
+    buf_i64(b, v); /* a number needs no quotes */
 }
 
 static void arr_day(buf_t *b, int64_t day)
@@ -704,34 +704,41 @@ static const char notify_sql[] = "SELECT count(pg_notify('rankd_l1', x)) FROM un
 static bool notify_params(batch_t *bt, arrays_t *as, const char **param)
 {
     arrays_open(as, 1);
-    buf_t payload;
+    buf_t payload, line;
     buf_init(&payload);
+    buf_init(&line);
     size_t n = 0;
     for (size_t g = 0; g < bt->n_groups; g++) {
         group_t *gr = &bt->groups[g];
         if (!gr->changed)
             continue;
-        char line[256];
-        int64_t sk = order_sort_key(gr->board->sort, gr->cur.value);
-        if (gr->existed)
-            snprintf(line, sizeof line, "W %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " %s",
-                     gr->gen, gr->day, order_sort_key(gr->board->sort, gr->old_value), gr->old_achieved_ms, sk,
-                     gr->achieved_ms, gr->player);
-        else
-            snprintf(line, sizeof line, "W %" PRId64 " %" PRId64 " - - %" PRId64 " %" PRId64 " %s", gr->gen, gr->day,
-                     sk, gr->achieved_ms, gr->player);
-        if (payload.len + strlen(line) + 1 > 7900) {
+        /* "W gen day old_sk old_ms new_sk new_ms player", "- -" for a new player. */
+        int64_t fields[6] = {gr->gen, gr->day, order_sort_key(gr->board->sort, gr->old_value), gr->old_achieved_ms,
+                             order_sort_key(gr->board->sort, gr->cur.value), gr->achieved_ms};
+        buf_reset(&line);
+        buf_putc(&line, 'W');
+        for (int f = 0; f < 6; f++) {
+            buf_putc(&line, ' ');
+            if (!gr->existed && (f == 2 || f == 3))
+                buf_putc(&line, '-');
+            else
+                buf_i64(&line, fields[f]);
+        }
+        buf_putc(&line, ' ');
+        buf_puts(&line, gr->player);
+        if (payload.len + line.len + 1 > 7900) {
             arr_elem(&as->a[0], payload.data);
             buf_reset(&payload);
         }
         if (payload.len)
             buf_putc(&payload, '\n');
-        buf_puts(&payload, line);
+        buf_append(&payload, line.data, line.len);
         n++;
     }
     if (payload.len)
         arr_elem(&as->a[0], payload.data);
     buf_free(&payload);
+    buf_free(&line);
     arrays_close(as, param);
     return n > 0;
 }
@@ -1007,15 +1014,22 @@ static char *render(const write_item_t *it, const batch_t *bt, size_t i, int64_t
     window_format_ms(bt->achieved[i], at);
     buf_puts(&b, "{\"board\":");
     buf_json_str(&b, it->board->id, strlen(it->board->id));
-    buf_printf(&b, ",\"window\":\"%s\",\"player_id\":", day);
+    buf_puts(&b, ",\"window\":\"");
+    buf_puts(&b, day);
+    buf_puts(&b, "\",\"player_id\":");
     buf_json_str(&b, it->player, strlen(it->player));
-    buf_printf(&b, ",\"score\":%" PRId64 ",\"previous_score\":", bt->after[i]);
+    buf_puts(&b, ",\"score\":");
+    buf_i64(&b, bt->after[i]);
+    buf_puts(&b, ",\"previous_score\":");
     if (bt->had_prev[i])
         buf_i64(&b, bt->prev[i]);
     else
         buf_puts(&b, "null");
-    buf_printf(&b, ",\"rank\":%" PRId64 ",\"achieved_at\":\"%s\",\"updated\":%s}", rank, at,
-               bt->updated[i] ? "true" : "false");
+    buf_puts(&b, ",\"rank\":");
+    buf_i64(&b, rank);
+    buf_puts(&b, ",\"achieved_at\":\"");
+    buf_puts(&b, at);
+    buf_puts(&b, bt->updated[i] ? "\",\"updated\":true}" : "\",\"updated\":false}");
     return buf_steal(&b, NULL);
 }
 
