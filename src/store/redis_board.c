@@ -107,6 +107,24 @@ static redis_script_t script_players = {LUA_EMIT
                                         "return out\n",
                                         ""};
 
+/* ARGV: player, bucket. The players script for the commonest read, a player's rank, without
+ * the helpers it does not use: their closures are made on every call (about 1 us of Redis's
+ * 17 per read). Same reply. */
+static redis_script_t script_player = {"if redis.call('EXISTS', KEYS[3]) == 0 then return false end\n"
+                                       "local z, pl = KEYS[1], ARGV[1]\n"
+                                       "local out = {redis.call('ZCARD', z)}\n"
+                                       "local v = redis.call('HGET', KEYS[2] .. ARGV[2], pl)\n"
+                                       "if v and #v >= 16 then\n"
+                                       "  local m = string.sub(v, 9, 16) .. pl\n"
+                                       "  local r = redis.call('ZRANK', z, m)\n"
+                                       "  if r then\n"
+                                       "    out[2] = r; out[3] = redis.call('ZSCORE', z, m); out[4] = m\n"
+                                       "    out[5] = string.sub(v, 17)\n"
+                                       "  end\n"
+                                       "end\n"
+                                       "return out\n",
+                                       ""};
+
 /* ARGV: player, before, after, the player's bucket. */
 static redis_script_t script_around = {LUA_EMIT
                                        "local v = redis.call('HGET', pk .. ARGV[4], ARGV[1])\n"
@@ -165,11 +183,13 @@ static redis_script_t script_clear = {
     "return 1\n",
     ""};
 
+static redis_script_t *const all_scripts[] = {&script_page,   &script_cursor, &script_players, &script_player,
+                                              &script_around, &script_apply,  &script_clear};
+
 void rb_init(void)
 {
-    redis_script_t *all[] = {&script_page, &script_cursor, &script_players, &script_around, &script_apply, &script_clear};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-        redis_script_init(all[i]);
+    for (size_t i = 0; i < sizeof all_scripts / sizeof *all_scripts; i++)
+        redis_script_init(all_scripts[i]);
 }
 
 typedef struct {
@@ -288,7 +308,7 @@ void rb_prepare_players(rb_read_t *rd, const board_t *b, int64_t day, const char
     if (n > RB_READ_IDS_MAX)
         n = RB_READ_IDS_MAX;
     read_arrays(rd, n);
-    read_head(rd, &script_players, b, day, (int)(2 * n));
+    read_head(rd, n == 1 ? &script_player : &script_players, b, day, (int)(2 * n));
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(ids[i]);
         read_arg(rd, (int)(2 * i), ids[i], len);
@@ -399,10 +419,9 @@ rb_status_t rb_around(redisContext *c, const board_t *b, int64_t day, const char
 
 size_t rb_script_sources(const char **out, size_t max)
 {
-    const redis_script_t *all[] = {&script_page, &script_cursor, &script_players, &script_around, &script_apply, &script_clear};
     size_t n = 0;
-    for (; n < max && n < sizeof all / sizeof *all; n++)
-        out[n] = all[n]->source;
+    for (; n < max && n < sizeof all_scripts / sizeof *all_scripts; n++)
+        out[n] = all_scripts[n]->source;
     return n;
 }
 
