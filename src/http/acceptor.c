@@ -79,9 +79,9 @@ static void *acceptor_main(void *arg)
     struct pollfd fds[2] = {{.fd = a->listen_fd, .events = POLLIN}, {.fd = a->stop_fd, .events = POLLIN}};
     for (;;) {
         int n = poll(fds, 2, -1);
-        if (n < 0 && errno != EINTR) {
+        if (n < 0 && errno != EINTR) { /* ENOMEM: try again rather than stop accepting for good */
             log_error(NULL, "poll on the listening socket failed: %s", strerror(errno));
-            break;
+            poll(&fds[1], 1, 100);
         }
         if (n <= 0)
             continue;
