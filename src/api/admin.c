@@ -1,5 +1,7 @@
 /* api/admin.c — operator endpoints: view refresh, Redis rebuild, metrics. */
 #include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +15,8 @@
 #include "store/redis_pipe.h"
 #include "store/redis_board.h"
 #include "store/views.h"
+#include "util/alloc.h"
+#include "worker/offload.h"
 
 static int64_t mono_ms(void)
 {
@@ -21,9 +25,85 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int api_admin_refresh(app_t *app, const route_t *rt, http_req_t *req)
+/*
+ * Operator jobs take seconds (a view refresh) to minutes (rebuilding a big board, after
+ * waiting for a rebuild already running). They run on an offload thread with the connection
+ * suspended: on an event-loop thread they would stall its other connections, and the new ones
+ * the acceptor keeps handing to it. One thread for them all: jobs run one after another, and
+ * the read threads stay free.
+ */
+typedef int (*admin_work_t)(app_t *app, const char *only, int64_t now_ms, http_req_t *out);
+
+typedef struct {
+    http_pending_t base;
+    offload_job_t job;
+    app_t *app;
+    admin_work_t work;
+    char only[BOARD_ID_MAX + 1]; /* the board asked for, "" for all */
+    int64_t now_ms;
+    http_req_t out;              /* the answer, written off the event loop */
+    void (*wake)(void *arg);
+    void *wake_arg;
+} admin_op_t;
+
+static void admin_job(offload_job_t *job)
 {
-    (void)rt;
+    admin_op_t *op = (admin_op_t *)(void *)((char *)job - offsetof(admin_op_t, job));
+    op->work(op->app, op->only[0] ? op->only : NULL, op->now_ms, &op->out);
+    op->wake(op->wake_arg); /* last: the request may be finished and freed at once */
+}
+
+static void admin_start(http_pending_t *p, void (*wake)(void *), void *wake_arg)
+{
+    admin_op_t *op = (admin_op_t *)p;
+    op->wake = wake;
+    op->wake_arg = wake_arg;
+    op->job.run = admin_job;
+    offload_submit(op->app->admin, &op->job);
+}
+
+/* Back on the event loop: hand the answer over. */
+static int admin_finish(http_pending_t *p, http_req_t *req)
+{
+    admin_op_t *op = (admin_op_t *)p;
+    buf_t body = req->out;
+    req->out = op->out.out;
+    op->out.out = body;
+    req->status = op->out.status;
+    req->retry_after = op->out.retry_after;
+    return req->status;
+}
+
+static void admin_release(http_pending_t *p)
+{
+    admin_op_t *op = (admin_op_t *)p;
+    http_req_clear(&op->out);
+    free(op);
+}
+
+/* Run `work` off the event loop (here only when its thread could not start). */
+static int run_admin(app_t *app, http_req_t *req, admin_work_t work, const char *only)
+{
+    if (!app->admin)
+        return work(app, only, req->received_ms, req);
+    admin_op_t *op = xcalloc(1, sizeof *op);
+    op->base.start = admin_start;
+    op->base.finish = admin_finish;
+    op->base.release = admin_release;
+    op->app = app;
+    op->work = work;
+    if (only)
+        snprintf(op->only, sizeof op->only, "%s", only); /* validated: at most BOARD_ID_MAX */
+    op->now_ms = req->received_ms;
+    http_req_init(&op->out);
+    req->pending = &op->base;
+    return 0;
+}
+
+static int refresh_views(app_t *app, const char *only, int64_t now_ms, http_req_t *req)
+{
+    (void)only;
+    (void)now_ms;
     PGconn *c = pg_pool_acquire(app->primary, 2000);
     if (!c)
         return http_unavailable(req, "the database");
@@ -45,15 +125,14 @@ int api_admin_refresh(app_t *app, const route_t *rt, http_req_t *req)
     return http_ok(req, 200);
 }
 
-int api_admin_rebuild(app_t *app, const route_t *rt, http_req_t *req)
+int api_admin_refresh(app_t *app, const route_t *rt, http_req_t *req)
 {
     (void)rt;
-    bool bad = false;
-    const char *only = http_param(req, "board", &bad);
-    if (bad || (only && !id_board_valid(only, strlen(only))))
-        return http_error(req, 400, "invalid_argument", "board", "invalid board id");
-    if (!app->redis)
-        return http_unavailable(req, "redis");
+    return run_admin(app, req, refresh_views, NULL);
+}
+
+static int rebuild_boards(app_t *app, const char *only, int64_t now_ms, http_req_t *req)
+{
     PGconn *c = pg_pool_acquire(app->primary, 2000);
     if (!c)
         return http_unavailable(req, "the database");
@@ -79,7 +158,7 @@ int api_admin_rebuild(app_t *app, const route_t *rt, http_req_t *req)
     bool pg_failed = false;
     for (size_t i = 0; !rc && i < n; i++) {
         rb_rebuild_t done;
-        int64_t day = window_start_day(boards[i].reset, req->received_ms);
+        int64_t day = window_start_day(boards[i].reset, now_ms);
         rb_status_t rst = rb_rebuild_when_free(r, c, &boards[i], day, 30000, &done);
         pg_failed = rst == RB_OK && done.pg_failed;
         if (rst != RB_OK || pg_failed) {
@@ -105,6 +184,18 @@ int api_admin_rebuild(app_t *app, const route_t *rt, http_req_t *req)
         board_clear(&boards[i]);
     free(boards);
     return rc;
+}
+
+int api_admin_rebuild(app_t *app, const route_t *rt, http_req_t *req)
+{
+    (void)rt;
+    bool bad = false;
+    const char *only = http_param(req, "board", &bad);
+    if (bad || (only && !id_board_valid(only, strlen(only))))
+        return http_error(req, 400, "invalid_argument", "board", "invalid board id");
+    if (!app->redis)
+        return http_unavailable(req, "redis");
+    return run_admin(app, req, rebuild_boards, only);
 }
 
 static const char *route_label(int id)

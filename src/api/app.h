@@ -26,6 +26,7 @@ typedef struct app {
     struct l1 *l1;             /* NULL when the response cache is off */
     struct redis_pipe *pipe;   /* pipelined Redis reads; NULL without Redis */
     struct offload *offload;   /* threads for PostgreSQL reads of suspended requests */
+    struct offload *admin;     /* one thread for operator jobs (view refresh, Redis rebuild), in turn */
     struct turns *cold_turns;  /* reads of a window being loaded into Redis: one at a time */
 } app_t;
 

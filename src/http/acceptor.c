@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <microhttpd.h>
 
@@ -23,6 +24,8 @@ struct acceptor {
     bool running;
     pthread_t thread;
     struct MHD_Daemon *daemon;
+    time_t refused_logged; /* the thread's: when a refused connection was last logged */
+    unsigned long refused; /* since then */
 };
 
 acceptor_t *acceptor_listen(const struct sockaddr_in *addr, int backlog, char *err, size_t errlen)
@@ -68,8 +71,17 @@ static bool accept_queued(acceptor_t *a)
             log_warn(NULL, "accept failed: %s", strerror(errno));
             return false; /* EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection waits in the backlog */
         }
-        /* On failure (the connection limit) libmicrohttpd closes the socket itself. */
-        MHD_add_connection(a->daemon, fd, (const struct sockaddr *)&peer, len);
+        /* On failure (the connection limit) libmicrohttpd closes the socket itself; the client
+         * sees the connection close. Logged at most once a second. */
+        if (MHD_add_connection(a->daemon, fd, (const struct sockaddr *)&peer, len) != MHD_YES) {
+            a->refused++;
+            time_t now = time(NULL);
+            if (now != a->refused_logged) {
+                log_warn(NULL, "connection limit reached: %lu connection(s) closed since the last such line", a->refused);
+                a->refused_logged = now;
+                a->refused = 0;
+            }
+        }
     }
 }
 
@@ -107,9 +119,10 @@ void acceptor_close(acceptor_t *a)
     if (a->running) {
         uint64_t one = 1;
         if (write(a->stop_fd, &one, sizeof one) != (ssize_t)sizeof one) {
-            /* The thread still uses `a`: leave it be rather than free it under it. */
+            /* Cannot happen (one increment of a fresh eventfd). Going on would free the daemon
+             * under a thread that may still hand it connections. */
             log_error(NULL, "cannot signal the acceptor thread: %s", strerror(errno));
-            return;
+            abort();
         }
         pthread_join(a->thread, NULL);
     }

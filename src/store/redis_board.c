@@ -621,8 +621,13 @@ rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t da
     clock_gettime(CLOCK_REALTIME, &ts);
     snprintf(token, sizeof token, "%ld.%09ld.%lx", (long)ts.tv_sec, ts.tv_nsec, (unsigned long)pthread_self());
     redisReply *lock = redisCommand(c, "SET %s %s NX EX 60", k.b, token);
-    if (!lock)
+    if (!lock || lock->type == REDIS_REPLY_ERROR) { /* out of memory, READONLY, NOAUTH: not "busy" */
+        if (lock) {
+            log_error(NULL, "redis rebuild lock: %s", lock->str);
+            freeReplyObject(lock);
+        }
         return RB_DOWN;
+    }
     bool got = lock->type == REDIS_REPLY_STATUS;
     freeReplyObject(lock);
     if (!got) {

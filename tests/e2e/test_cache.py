@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import ADMIN_KEY, WRITE_KEY, create_board, run_cli, submit_ok, unique
+from conftest import ADMIN_KEY, WRITE_KEY, Client, create_board, run_cli, submit_ok, unique
 
 LONG_TTL = {"http": {"cache_max_age": 30}}
 
@@ -452,6 +452,48 @@ def test_reads_of_a_cold_window_take_turns(rankd_factory, redis_db, db):
             x.close()
 
 
+class HeldRebuild:
+    """An operator's rebuild of a seeded board, held at its first PostgreSQL read: it waits for
+    the rebuild the seeding asked for (the writes found the window cold) to end, locks
+    `standings`, starts POST /v1/admin/rebuild-cache in a thread, and returns once that rebuild
+    holds its Redis lock and waits for PostgreSQL. release() lets it go and returns its answer."""
+
+    def __init__(self, inst, rc, db, bid):
+        gen = db.query("SELECT gen FROM boards WHERE id = %s", (bid,))[0][0]
+        self.gen = gen
+        self.lock_key, self.ready_key = "rankd:{g%d}:0:b" % gen, "rankd:{g%d}:0:ready" % gen
+        deadline = time.time() + 10
+        while rc.exists(self.lock_key) or not rc.exists(self.ready_key):
+            assert time.time() < deadline, "the rebuild the seeding asked for never ended"
+            time.sleep(0.05)
+        self.locker = db.connect()
+        self.locker.autocommit = False
+        self.locker.cursor().execute("LOCK TABLE standings IN ACCESS EXCLUSIVE MODE")
+        self.answer = {}
+        self.thread = threading.Thread(target=self._rebuild, args=(inst, bid))
+        self.thread.start()
+        deadline = time.time() + 10
+        while not (rc.exists(self.lock_key) and db.lock_waiters() == 1):
+            assert time.time() < deadline, "the rebuild did not take its lock and wait for PostgreSQL"
+            time.sleep(0.02)
+
+    def _rebuild(self, inst, bid):
+        cl = inst.client(ADMIN_KEY)
+        try:
+            self.answer["r"] = cl.post("/v1/admin/rebuild-cache?board=" + bid)
+        finally:
+            cl.close()
+
+    def release(self):
+        self.locker.rollback()
+        self.thread.join(30)
+        assert not self.thread.is_alive(), "the rebuild did not end"
+        return self.answer["r"]
+
+    def close(self):
+        self.locker.close()
+
+
 @pytest.mark.parametrize("players", [300, 2500])
 def test_a_flush_during_a_rebuild_leaves_the_window_cold(rankd_factory, redis_db, db, players):
     """A rebuild whose lock vanishes midway (FLUSHALL, a Redis restart) may have lost the chunks
@@ -460,7 +502,7 @@ def test_a_flush_during_a_rebuild_leaves_the_window_cold(rankd_factory, redis_db
     when the lease is renewed). The next read asks for a rebuild, which loads it whole."""
     _, rc = redis_db
     inst, admin, w, c = uncached_instance(rankd_factory)
-    locker = None
+    held = None
     try:
         bid = create_board(admin)["id"]
         for start in range(0, players, 1000):
@@ -468,50 +510,54 @@ def test_a_flush_during_a_rebuild_leaves_the_window_cold(rankd_factory, redis_db
                      for i in range(start, min(start + 1000, players))]
             r = w.post("/v1/scores:batch", json_body={"scores": items}, key=WRITE_KEY)
             assert r.status == 200, r.describe()
-        gen = db.query("SELECT gen FROM boards WHERE id = %s", (bid,))[0][0]
-        lock_key, ready_key = "rankd:{g%d}:0:b" % gen, "rankd:{g%d}:0:ready" % gen
-        deadline = time.time() + 10
-        while rc.exists(lock_key):  # no rebuild of this window under way
-            assert time.time() < deadline, "a rebuild of the new board never ended"
-            time.sleep(0.05)
-        locker = db.connect()
-        locker.autocommit = False
-        locker.cursor().execute("LOCK TABLE standings IN ACCESS EXCLUSIVE MODE")
-        answer = {}
-
-        def rebuild():
-            cl = inst.client(ADMIN_KEY)
-            try:
-                answer["r"] = cl.post("/v1/admin/rebuild-cache?board=" + bid)
-            finally:
-                cl.close()
-        t = threading.Thread(target=rebuild)
-        t.start()
-        deadline = time.time() + 10
-        while not (rc.exists(lock_key) and db.lock_waiters() == 1):
-            assert time.time() < deadline, "the rebuild did not take its lock and wait for PostgreSQL"
-            time.sleep(0.02)
+        held = HeldRebuild(inst, rc, db, bid)
         rc.flushdb()  # the rebuild holds its lock and waits for its first chunk
-        locker.rollback()
-        t.join(30)
-        assert not t.is_alive(), "the rebuild did not end"
-        r = answer["r"]
+        r = held.release()
         assert r.status == 503 and r.json()["error"]["code"] == "unavailable", r.describe()
-        assert not rc.exists(ready_key), "a rebuild that lost its lock marked the window ready"
+        assert not rc.exists(held.ready_key), "a rebuild that lost its lock marked the window ready"
         assert "lost its lock" in inst.stderr_text()
         paths = ["/v1/leaderboards/%s/players/f%05d" % (bid, i) for i in (0, players // 2, players - 1)]
         deadline = time.time() + 10
-        while not rc.exists(ready_key):  # the next cold read asks for a rebuild
+        while not rc.exists(held.ready_key):  # the next cold read asks for a rebuild
             assert time.time() < deadline, "the window was not loaded again"
             c.get(paths[0])
             time.sleep(0.05)
-        assert rc.zcard("rankd:{g%d}:0:zs" % gen) == players
+        assert rc.zcard("rankd:{g%d}:0:zs" % held.gen) == players
         for p in paths:
             assert same_as_primary(c, p), p
         v = run_cli(["verify", "--board", bid], inst.config_path, env=inst.env)
         assert v.returncode == 0, "rankd verify: %s\n%s" % (v.stdout[-3000:], v.stderr[-3000:])
     finally:
-        if locker is not None:
-            locker.close()
+        if held is not None:
+            held.close()
+        for x in (c, admin, w):
+            x.close()
+
+
+def test_an_operator_rebuild_leaves_the_event_loops_free(rankd_factory, redis_db, db):
+    """A rebuild runs for as long as its board takes (here held at its first PostgreSQL read by
+    a table lock). Meanwhile every new connection is answered at once, whichever event-loop
+    thread it lands on: the job runs on a thread of its own."""
+    _, rc = redis_db
+    inst, admin, w, c = uncached_instance(rankd_factory)
+    held = None
+    try:
+        bid = create_board(admin)["id"]
+        seed(w, bid, 300)
+        held = HeldRebuild(inst, rc, db, bid)
+        for i in range(8):  # new connections, spread over the event-loop threads
+            cl = Client("127.0.0.1", inst.port, None, 3)
+            try:
+                r = cl.get("/healthz")
+                assert r.status == 200, r.describe()
+            except OSError as e:
+                raise AssertionError("connection %d not answered while a rebuild ran: %r" % (i, e))
+            finally:
+                cl.close()
+        r = held.release()
+        assert r.status == 200 and r.json()["players"] == 300, r.describe()
+    finally:
+        if held is not None:
+            held.close()
         for x in (c, admin, w):
             x.close()
