@@ -28,6 +28,8 @@
 #   writes_batch  POST scores:batch of --batch-items (100) random players of mix: a game server
 #              reporting a round; submissions/s = acknowledged items / duration
 #   cold       FLUSHALL Redis, then random rank reads on big at once
+#   writes_1tx the writes of `writes` on rankd with RANKD_WRITER_MAX_BATCH=1: one transaction
+#              per submission, the reference group commit is measured against
 #   off_top10, off_rank, off_mix   the same on rankd with RANKD_REDIS_URL="" RANKD_CACHE_BYTES=0
 #   pg_upsert1, pg_upsert1000      pgbench: single-row upsert per transaction, 1,000-row upserts
 # Output: loadtest/out/report.md (tables and the ratios issue 3 asks for), throughput.svg,
@@ -234,9 +236,10 @@ fatal() {
   die "$1"
 }
 
-read -r PG_PORT REDIS_PORT ON_PORT OFF_PORT NGINX_PORT MHD_PORT <<<"$(free_ports 6)"
+read -r PG_PORT REDIS_PORT ON_PORT OFF_PORT ONETX_PORT NGINX_PORT MHD_PORT <<<"$(free_ports 7)"
 ON="http://127.0.0.1:$ON_PORT"
 OFF="http://127.0.0.1:$OFF_PORT"
+ONETX="http://127.0.0.1:$ONETX_PORT"
 ADMIN_KEY="loadtest-admin-$RANDOM$RANDOM"
 WRITE_KEY="loadtest-write-$RANDOM$RANDOM"
 # Event-loop threads for rankd and mhd_fixed: one per CPU they are pinned to (what rankd picks by
@@ -923,6 +926,22 @@ elif start_rankd off "$OFF_PORT" RANKD_REDIS_URL= RANKD_CACHE_BYTES=0; then
   rankd_down "$TMP/off.pid"
 else
   FAILED+=(off); rec "note.off" "rankd with RANKD_REDIS_URL=\"\" RANKD_CACHE_BYTES=0 did not become ready (see off.log)"
+fi
+
+# rankd without group commit: every submission its own transaction (writer.max_batch: 1),
+# caches and Redis on, the same writes as `writes`: what group commit is measured against.
+if want writes_1tx && start_rankd onetx "$ONETX_PORT" RANKD_WRITER_MAX_BATCH=1; then
+  CUR_PIDFILE="$TMP/onetx.pid"
+  if probe writes_1tx POST "$ONETX" "$M/scores" "{\"player_id\":\"$(printf 'p%012d' 3)\",\"score\":1}"; then
+    SUBS_BEFORE="$(subs_settled)"
+    PRE_HOOK=pgss_reset POST_HOOK=writes_post
+    scenario writes_1tx onetx "writes only, one transaction per submission, random players of $MIX" \
+      "POST $M/scores {random player, score}" "$ONETX" submit "${mixargs[@]}"
+    alive writes_1tx
+  fi
+  rankd_down "$TMP/onetx.pid"
+elif want writes_1tx; then
+  FAILED+=(onetx); rec "note.onetx" "rankd with RANKD_WRITER_MAX_BATCH=1 did not become ready (see onetx.log)"
 fi
 
 # PostgreSQL's own durable write ceiling, pgbench on the client CPU

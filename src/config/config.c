@@ -438,6 +438,7 @@ static const conf_key_t config_keys[] = {
     {.name = "redis.url", .type = T_STR, .flags = F_SECRET | F_NULLABLE, .env = "RANKD_REDIS_URL",
      .off = CFG(redis_url), .check = check_redis_url},
     INT_KEY("refresh.interval_s", 0, 86400, "60", "RANKD_REFRESH_INTERVAL_S", refresh_interval_s),
+    INT_KEY("writer.max_batch", 1, 4000, "4000", "RANKD_WRITER_MAX_BATCH", writer_max_batch),
     INT_KEY("redis.connect_timeout_ms", 1, 60000, "500", NULL, redis_connect_timeout_ms),
     INT_KEY("redis.command_timeout_ms", 1, 60000, "500", NULL, redis_command_timeout_ms),
 

@@ -64,6 +64,7 @@ typedef struct rankd_config {
     int pg_connect_timeout_s;    /* default 5 */
 
     int refresh_interval_s;   /* background view refresh period, 0 = only on demand; default 60 */
+    int writer_max_batch;     /* submissions per write transaction at most, 1..4000; default 4000 */
 
     char *redis_url;          /* NULL or "" = no Redis */
     int redis_connect_timeout_ms; /* default 500 */

@@ -136,15 +136,23 @@ static redis_script_t script_around = {LUA_EMIT
                                        "return out\n",
                                        ""};
 
-/* ARGV[1] = 'r' to return ranks; then groups of player, bucket, achieved(8; '' = removal),
- * version(8, big-endian), sort key, metadata. Version 0 asks for the rank only and never
- * writes. Returns {ready, total, rank0 or -1 per change}. Versions are compared as two
- * 32-bit halves: exact, and far cheaper than a byte loop. */
+/* ARGV[1] = 'r' to return ranks; ARGV[2] = a rebuild's lock token, or ''; then groups of
+ * player, bucket, achieved(8; '' = removal), version(8, big-endian), sort key, metadata.
+ * Version 0 asks for the rank only and never writes. Returns {ready, total, rank0 or -1 per
+ * change}, or false, having written nothing, when the lock (KEYS[4]) no longer holds the
+ * token: a flush or a restart ended that rebuild, and a chunk it read before must not land in
+ * a window another rebuild may be loading (a player deleted since would come back). Else the
+ * token's lease is renewed. Versions are compared as two 32-bit halves: exact, and far
+ * cheaper than a byte loop. */
 static redis_script_t script_apply = {
     "local z, pk = KEYS[1], KEYS[2]\n"
+    "if ARGV[2] ~= '' then\n"
+    "  if redis.call('GET', KEYS[4]) ~= ARGV[2] then return false end\n"
+    "  redis.call('EXPIRE', KEYS[4], 60)\n"
+    "end\n"
     "local zero = string.rep('\\0', 8)\n"
     "local members = {}\n"
-    "for i = 2, #ARGV, 6 do\n"
+    "for i = 3, #ARGV, 6 do\n"
     "  local pl, h, ach, ver = ARGV[i], pk .. ARGV[i+1], ARGV[i+2], ARGV[i+3]\n"
     "  local cur = redis.call('HGET', h, pl)\n"
     "  local m = cur and #cur >= 16 and string.sub(cur, 9, 16) .. pl\n"
@@ -431,12 +439,15 @@ static void put_be64(char *out, uint64_t v)
         out[i] = (char)(v & 0xff);
 }
 
-rb_status_t rb_apply(redisContext *c, int64_t gen, int64_t day, const rb_change_t *changes, size_t n,
-                     int64_t *ranks, int64_t *total, bool *ready)
+/* rb_apply, and with `token` (not NULL) the chunk of the rebuild holding the window's lock
+ * with it: *held = false when the lock is gone, and then nothing was applied. */
+static rb_status_t apply_changes(redisContext *c, int64_t gen, int64_t day, const rb_change_t *changes, size_t n,
+                                 const char *token, bool *held, int64_t *ranks, int64_t *total, bool *ready)
 {
     rb_keys_t k;
     window_keys(&k, gen, day);
-    size_t argc = 4 + 6 * n;
+    enum { ARGS = 6 }; /* KEYS[1..4], mode, token */
+    size_t argc = ARGS + 6 * n;
     const char **av = xmalloc(sizeof(char *) * argc);
     size_t *al = xmalloc(sizeof(size_t) * argc);
     /* Per change: its member (achieved + player; only the first 8 bytes are sent), its
@@ -446,7 +457,9 @@ rb_status_t rb_apply(redisContext *c, int64_t gen, int64_t day, const rb_change_
     av[0] = k.z, al[0] = strlen(k.z);
     av[1] = k.p, al[1] = strlen(k.p);
     av[2] = k.r, al[2] = strlen(k.r);
-    av[3] = ranks ? "r" : "-", al[3] = 1;
+    av[3] = k.b, al[3] = strlen(k.b);
+    av[4] = ranks ? "r" : "-", al[4] = 1;
+    av[5] = token ? token : "", al[5] = token ? strlen(token) : 0;
     for (size_t i = 0; i < n; i++) {
         const rb_change_t *ch = &changes[i];
         char *m = scratch + SLOT * i, *ver = m + ORDER_MEMBER_MAX, *sk = ver + 8, *bucket = sk + 24;
@@ -455,7 +468,7 @@ rb_status_t rb_apply(redisContext *c, int64_t gen, int64_t day, const rb_change_
         order_member_encode(&pos, (unsigned char *)m);
         put_be64(ver, (uint64_t)ch->version);
         size_t sk_len = i64_text(sk, ch->sort_key);
-        size_t base = 4 + 6 * i, len = strlen(ch->player);
+        size_t base = ARGS + 6 * i, len = strlen(ch->player);
         av[base] = ch->player, al[base] = len;
         av[base + 1] = bucket, al[base + 1] = rb_player_bucket(ch->player, len, bucket);
         av[base + 2] = m, al[base + 2] = ch->removed ? 0 : ORDER_PREFIX_LEN;
@@ -463,14 +476,18 @@ rb_status_t rb_apply(redisContext *c, int64_t gen, int64_t day, const rb_change_
         av[base + 4] = sk, al[base + 4] = sk_len;
         av[base + 5] = ch->metadata ? ch->metadata : "", al[base + 5] = ch->metadata ? strlen(ch->metadata) : 0;
     }
-    redisReply *r = redis_run(c, &script_apply, 3, (int)argc, av, al);
+    redisReply *r = redis_run(c, &script_apply, 4, (int)argc, av, al);
     free(av);
     free(al);
     free(scratch);
     if (!r)
         return RB_DOWN;
     rb_status_t st = RB_OK;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || (ranks && r->elements != 2 + n)) {
+    if (held)
+        *held = !(token && r->type == REDIS_REPLY_NIL);
+    if (held && !*held) {
+        /* the rebuild lost its lock: nothing applied */
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || (ranks && r->elements != 2 + n)) {
         log_error(NULL, "redis apply: unexpected reply (%s)", r->type == REDIS_REPLY_ERROR ? r->str : "shape");
         st = RB_DOWN;
     } else {
@@ -483,6 +500,12 @@ rb_status_t rb_apply(redisContext *c, int64_t gen, int64_t day, const rb_change_
     }
     freeReplyObject(r);
     return st;
+}
+
+rb_status_t rb_apply(redisContext *c, int64_t gen, int64_t day, const rb_change_t *changes, size_t n,
+                     int64_t *ranks, int64_t *total, bool *ready)
+{
+    return apply_changes(c, gen, day, changes, n, NULL, NULL, ranks, total, ready);
 }
 
 static rb_status_t command_ok(redisReply *r)
@@ -588,11 +611,10 @@ rb_status_t rb_forget_all_ready(redisContext *c)
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
-/* The lock's lease is renewed, and the window marked ready, only while the lock still holds our
- * token. A FLUSHALL, a Redis restart or an expired lease midway removes it along with the chunks
- * loaded so far: marking the window ready then would answer from a partial set. */
-static const char *const lease_renew =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], 60) end return 0";
+/* A chunk is applied (and the lock's lease renewed), and the window marked ready, only while the
+ * lock still holds our token. A FLUSHALL, a Redis restart or an expired lease midway removes it
+ * along with the chunks loaded so far: marking the window ready then would answer from a
+ * partial set. */
 static const char *const lease_finish =
     "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end"
     " redis.call('SET', KEYS[2], '1') redis.call('DEL', KEYS[1]) return 1";
@@ -669,7 +691,7 @@ rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t da
             ch[i].version = strtoll(PQgetvalue(r, i, 4), NULL, 10);
         }
         if (rows)
-            st = rb_apply(c, b->gen, day, ch, (size_t)rows, NULL, NULL, NULL);
+            st = apply_changes(c, b->gen, day, ch, (size_t)rows, token, &held, NULL, NULL, NULL);
         if (rows) {
             snprintf(sk, sizeof sk, "%s", PQgetvalue(r, rows - 1, 1));
             snprintf(ms, sizeof ms, "%s", PQgetvalue(r, rows - 1, 2));
@@ -677,11 +699,9 @@ rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t da
         }
         free(ch);
         PQclear(r);
-        out->players += rows;
-        if (st != RB_OK || rows < REBUILD_CHUNK)
-            break;
-        st = lease_call(c, lease_renew, &k, token, &held);
-        if (st != RB_OK || !held)
+        if (held)
+            out->players += rows;
+        if (st != RB_OK || !held || rows < REBUILD_CHUNK)
             break;
     }
     if (st == RB_OK && held && !out->pg_failed) {

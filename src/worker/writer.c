@@ -22,7 +22,8 @@
 
 #define MAX_ATTEMPTS 3
 
-/* Jobs are taken until their items reach this many: one statement's arrays stay reasonable. */
+/* Jobs are taken until their items reach this many (writer.max_batch, at most 4000): one
+ * statement's arrays stay reasonable. One job is always taken whole. */
 #define GROUP_MAX_ITEMS 4000
 
 struct writer {
@@ -30,6 +31,7 @@ struct writer {
     redis_pool_t *redis;
     rebuilder_t *rebuilder;
     l1_t *l1;
+    size_t max_batch;          /* submissions per transaction at most */
 
     workq_t queue;
     atomic_bool closed;        /* shutting down: new jobs are answered 503 at once */
@@ -40,9 +42,10 @@ static void *writer_main(void *arg);
 static bool prepare_statements(PGconn *c, void *arg);
 static void item_error(write_item_t *it, int status, const char *code, const char *field, const char *message);
 
-writer_t *writer_new(pg_pool_t *primary, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1)
+writer_t *writer_new(pg_pool_t *primary, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1, size_t max_batch)
 {
     writer_t *w = xcalloc(1, sizeof *w);
+    w->max_batch = max_batch < 1 ? 1 : max_batch > GROUP_MAX_ITEMS ? GROUP_MAX_ITEMS : max_batch;
     w->primary = primary;
     pg_pool_on_connect(primary, prepare_statements, NULL);
     w->redis = redis;
@@ -124,7 +127,7 @@ static void *writer_main(void *arg)
 {
     writer_t *w = arg;
     workq_item_t *jobs;
-    while ((jobs = workq_take(&w->queue, GROUP_MAX_ITEMS, job_items)) != NULL)
+    while ((jobs = workq_take(&w->queue, w->max_batch, job_items)) != NULL)
         run_group(w, job_of(jobs));
     return NULL; /* stopped, and nothing left to commit */
 }

@@ -81,8 +81,9 @@ typedef struct write_job {
 } write_job_t;
 
 /* Start the writer thread. `primary` is a pool for the writer alone (its connections get the
- * writer's prepared statements); the caller frees it after writer_free(). */
-writer_t *writer_new(pg_pool_t *primary, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1);
+ * writer's prepared statements); the caller frees it after writer_free(). A transaction takes
+ * queued jobs up to `max_batch` submissions (1..4000), and always at least one job whole. */
+writer_t *writer_new(pg_pool_t *primary, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1, size_t max_batch);
 /* Commit what is queued, stop the thread, free the writer. */
 void writer_free(writer_t *w);
 

@@ -498,8 +498,9 @@ class HeldRebuild:
 def test_a_flush_during_a_rebuild_leaves_the_window_cold(rankd_factory, redis_db, db, players):
     """A rebuild whose lock vanishes midway (FLUSHALL, a Redis restart) may have lost the chunks
     it loaded: it must not mark the window ready, or reads would answer from a partial set
-    (players missing, 404s, wrong ranks). One chunk (the check at the end) and two (the check
-    when the lease is renewed). The next read asks for a rebuild, which loads it whole."""
+    (players missing, 404s, wrong ranks). Nor may it write the chunk it read before it noticed:
+    another rebuild may be loading the window by then, and a player deleted meanwhile would come
+    back. One chunk and two. The next read asks for a rebuild, which loads it whole."""
     _, rc = redis_db
     inst, admin, w, c = uncached_instance(rankd_factory)
     held = None
@@ -516,6 +517,8 @@ def test_a_flush_during_a_rebuild_leaves_the_window_cold(rankd_factory, redis_db
         assert r.status == 503 and r.json()["error"]["code"] == "unavailable", r.describe()
         assert not rc.exists(held.ready_key), "a rebuild that lost its lock marked the window ready"
         assert "lost its lock" in inst.stderr_text()
+        left = sorted(k for k in rc.keys("rankd:{g%d}:*" % held.gen))
+        assert left == [], "a rebuild that lost its lock still wrote %d keys: %r" % (len(left), left[:5])
         paths = ["/v1/leaderboards/%s/players/f%05d" % (bid, i) for i in (0, players // 2, players - 1)]
         deadline = time.time() + 10
         while not rc.exists(held.ready_key):  # the next cold read asks for a rebuild

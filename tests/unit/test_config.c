@@ -207,6 +207,7 @@ static void test_defaults(void **state)
     assert_null(cfg->redis_url);
     assert_int_equal(cfg->redis_connect_timeout_ms, 500);
     assert_int_equal(cfg->redis_command_timeout_ms, 500);
+    assert_int_equal(cfg->writer_max_batch, 4000);
     assert_true(cfg->public_reads);
     assert_string_equal(cfg->cursor_secret, "rankd-dev-cursor-secret");
     assert_int_equal(cfg->metrics_auth, METRICS_AUTH_NONE);
@@ -240,6 +241,8 @@ static void test_every_key(void **state)
         "  url: \"redis://:s3cret@cache.local:6379/2\"\n"
         "  connect_timeout_ms: 1\n"
         "  command_timeout_ms: 60000\n"
+        "writer:\n"
+        "  max_batch: 1\n"
         "auth:\n"
         "  public_reads: false\n"
         "  cursor_secret: '0123456789abcdef'\n"
@@ -274,6 +277,7 @@ static void test_every_key(void **state)
     assert_string_equal(cfg->redis_url, "redis://:s3cret@cache.local:6379/2");
     assert_int_equal(cfg->redis_connect_timeout_ms, 1);
     assert_int_equal(cfg->redis_command_timeout_ms, 60000);
+    assert_int_equal(cfg->writer_max_batch, 1);
     assert_false(cfg->public_reads);
     assert_string_equal(cfg->cursor_secret, "0123456789abcdef");
     assert_int_equal(cfg->metrics_auth, METRICS_AUTH_ADMIN);
@@ -427,6 +431,8 @@ static void test_bounds(void **state)
         {"postgres:\n  connect_timeout_s: 301\n", "(1..300)"},
         {"redis:\n  connect_timeout_ms: 60001\n", "redis.connect_timeout_ms: 60001 is out of range (1..60000)"},
         {"redis:\n  command_timeout_ms: 0\n", "redis.command_timeout_ms: 0 is out of range"},
+        {"writer:\n  max_batch: 0\n", "@:4:14: writer.max_batch: 0 is out of range (1..4000)\n"},
+        {"writer:\n  max_batch: 4001\n", "writer.max_batch: 4001 is out of range"},
         {"auth:\n  cursor_secret: \"0123456789abcde\"\n",
          "@:4:18: auth.cursor_secret: must be 16 to 256 bytes long\n"},
         {"auth:\n  keys:\n    - {key: \"0123456789abcde\", role: read}\n",
