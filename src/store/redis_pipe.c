@@ -99,12 +99,12 @@ static void run_batch(redis_pipe_t *p, redis_call_t *calls)
             atomic_fetch_add_explicit(&p->commands, sent, memory_order_relaxed);
         }
     }
+    /* Every reply is read before any call completes: each done() wakes an event loop, which
+     * would otherwise take the CPU back after every reply. */
     size_t i = 0;
     bool broken = sent == 0 && p->conn;
     bool reload = false;
-    redis_call_t *c = calls;
-    while (c) {
-        redis_call_t *next = call_of(c->link.next); /* done() may free the call */
+    for (redis_call_t *c = calls; c; c = call_of(c->link.next), i++) {
         c->reply = NULL;
         if (i < sent && !broken) {
             void *reply = NULL;
@@ -117,7 +117,10 @@ static void run_batch(redis_pipe_t *p, redis_call_t *calls)
                 broken = true;
             }
         }
-        i++;
+    }
+    redis_call_t *c = calls;
+    while (c) {
+        redis_call_t *next = call_of(c->link.next); /* done() may free the call */
         c->done(c);
         c = next;
     }
@@ -136,6 +139,8 @@ static void run_batch(redis_pipe_t *p, redis_call_t *calls)
 static void *pipe_main(void *arg)
 {
     redis_pipe_t *p = arg;
+    if (!workq_consumer_defers())
+        log_warn(NULL, "redis pipe: cannot make the thread SCHED_BATCH; its batches stay small");
     workq_item_t *calls;
     while ((calls = workq_take(&p->queue, PIPE_MAX, NULL)) != NULL)
         run_batch(p, call_of(calls));

@@ -6,8 +6,12 @@
  * loopback round trip; Redis itself answers far more commands when they
  * arrive together. Readers hand a prepared command to redis_pipe_submit()
  * and suspend; one thread takes every command queued at that moment,
- * writes them all, reads the replies in order, and completes each call.
- * The batch grows with the load: a lone command goes out at once.
+ * writes them all, reads every reply, then completes each call. The
+ * batch grows with the load: a lone command goes out at once. The thread is
+ * SCHED_BATCH (workq_consumer_defers), so a reader's push does not hand it
+ * the CPU at once: the event loop first goes through every request it has
+ * ready, and the batch holds them all (about 5 commands per round trip
+ * before, 24 after, in the load test's rank scenario).
  * On a new connection the thread loads the read scripts, so EVALSHA finds
  * them; a failed connection fails the calls in hand (their reply is NULL)
  * and the thread retries no more than once a second.

@@ -1,6 +1,8 @@
 /* util/workq.c — a mutex, a condition variable and an intrusive FIFO. */
 #include "util/workq.h"
 
+#include <sched.h>
+
 void workq_init(workq_t *q)
 {
     pthread_mutex_init(&q->lock, NULL);
@@ -13,6 +15,12 @@ void workq_destroy(workq_t *q)
 {
     pthread_mutex_destroy(&q->lock);
     pthread_cond_destroy(&q->wake);
+}
+
+bool workq_consumer_defers(void)
+{
+    struct sched_param sp = {.sched_priority = 0};
+    return pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp) == 0;
 }
 
 void workq_push(workq_t *q, workq_item_t *item)

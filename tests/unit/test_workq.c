@@ -7,6 +7,9 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <sched.h>
+
 #include "util/workq.h"
 
 typedef struct {
@@ -139,6 +142,31 @@ static void test_many_threads_take_every_item_once(void **state)
     workq_destroy(&q);
 }
 
+static void *defer_and_report(void *arg)
+{
+    int *policy = arg;
+    struct sched_param sp;
+    *policy = workq_consumer_defers() && pthread_getschedparam(pthread_self(), policy, &sp) == 0 ? *policy : -1;
+    return NULL;
+}
+
+/* The consumer alone becomes SCHED_BATCH (no privilege needed); the thread that started it
+ * keeps its policy. */
+static void test_a_deferring_consumer_is_sched_batch(void **state)
+{
+    (void)state;
+    int policy = -2, mine = -2;
+    struct sched_param sp;
+    assert_int_equal(pthread_getschedparam(pthread_self(), &mine, &sp), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, defer_and_report, &policy), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(policy, SCHED_BATCH);
+    int after = -2;
+    assert_int_equal(pthread_getschedparam(pthread_self(), &after, &sp), 0);
+    assert_int_equal(after, mine);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -146,6 +174,7 @@ int main(void)
         cmocka_unit_test(test_weights_add_up_and_a_heavy_first_item_still_goes),
         cmocka_unit_test(test_stop_lets_consumers_drain_first),
         cmocka_unit_test(test_many_threads_take_every_item_once),
+        cmocka_unit_test(test_a_deferring_consumer_is_sched_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
