@@ -201,13 +201,14 @@ cleanup() {
   if [ -n "$POLL_PID" ]; then kill "$POLL_PID" 2>/dev/null || true; fi
   rankd_down "$TMP/on.pid"
   rankd_down "$TMP/off.pid"
+  rankd_down "$TMP/onetx.pid"
   bg_down "$TMP/nginx.pid" nginx
   bg_down "$TMP/mhd.pid" mhd_fixed
   redis_down "$TMP"
   pg_down "$TMP"
   lock_release
   if [ "$KEEP" = 1 ] || [ "$rc" != 0 ]; then
-    say "kept $TMP (on.log, off.log, pg.log, redis.log, nginx/, seed and probe output)"
+    say "kept $TMP (on.log, off.log, onetx.log, pg.log, redis.log, nginx/, seed and probe output)"
   else
     rm -rf "$TMP"
   fi
@@ -930,9 +931,14 @@ fi
 
 # rankd without group commit: every submission its own transaction (writer.max_batch: 1),
 # caches and Redis on, the same writes as `writes`: what group commit is measured against.
+# `cold` flushed Redis: the mix window is loaded again first, as it was for `writes` (a cold
+# window would send every answer's rank to PostgreSQL and rebuild it during the run).
 if want writes_1tx && start_rankd onetx "$ONETX_PORT" RANKD_WRITER_MAX_BATCH=1; then
   CUR_PIDFILE="$TMP/onetx.pid"
-  if probe writes_1tx POST "$ONETX" "$M/scores" "{\"player_id\":\"$(printf 'p%012d' 3)\",\"score\":1}"; then
+  if ! timeout 600 "$BIN" rebuild-cache --board mix -c config/rankd.yaml >"$TMP/rebuild-mix-1tx.log" 2>&1; then
+    FAILED+=(writes_1tx)
+    rec "note.onetx_rebuild" "writes_1tx: rankd rebuild-cache --board mix failed: $(tail -n 3 "$TMP/rebuild-mix-1tx.log" | tr '\n' ' ')"
+  elif probe writes_1tx POST "$ONETX" "$M/scores" "{\"player_id\":\"$(printf 'p%012d' 3)\",\"score\":1}"; then
     SUBS_BEFORE="$(subs_settled)"
     PRE_HOOK=pgss_reset POST_HOOK=writes_post
     scenario writes_1tx onetx "writes only, one transaction per submission, random players of $MIX" \
@@ -979,6 +985,7 @@ rec meta.pgbench_note "pgbench on CPU ${CLIENT_CPUS:-any} against the same clust
 
 cp "$TMP/on.log" "$RAW/rankd-on.log" 2>/dev/null || true
 cp "$TMP/off.log" "$RAW/rankd-off.log" 2>/dev/null || true
+cp "$TMP/onetx.log" "$RAW/rankd-onetx.log" 2>/dev/null || true
 rec meta.loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 rec meta.elapsed_s "$(awk -v a="$RUN_T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }')"
 rc=0

@@ -636,8 +636,9 @@ rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t da
      * (the caller discards this connection afterwards). */
     struct timeval slow = {30, 0};
     redisSetTimeout(c, slow);
-    /* The lock carries our token and a short lease renewed after every chunk: a rebuilder
-     * that dies releases it within a minute, and we delete only our own. */
+    /* The lock carries our token and a short lease, renewed by each chunk's apply before it
+     * writes anything: a rebuilder that dies releases it within a minute, and we delete only
+     * our own. */
     char token[48];
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

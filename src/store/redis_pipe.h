@@ -8,10 +8,11 @@
  * and suspend; one thread takes every command queued at that moment,
  * writes them all, reads every reply, then completes each call. The
  * batch grows with the load: a lone command goes out at once. The thread is
- * SCHED_BATCH (workq_consumer_defers), so a reader's push does not hand it
- * the CPU at once: the event loop first goes through every request it has
- * ready, and the batch holds them all (about 5 commands per round trip
- * before, 24 after, in the load test's rank scenario).
+ * SCHED_BATCH (workq_consumer_defers): when it shares a CPU with an event
+ * loop, a reader's push does not hand it that CPU at once; the loop first
+ * goes through every request it has ready, and the batch holds them all
+ * (about 5 commands per round trip before, 24 after, in the load test's
+ * rank scenario, where rankd and Redis share one CPU).
  * On a new connection the thread loads the read scripts, so EVALSHA finds
  * them; a failed connection fails the calls in hand (their reply is NULL)
  * and the thread retries no more than once a second.

@@ -35,9 +35,9 @@ void workq_destroy(workq_t *q);
  * Called by a consumer thread on itself: it becomes SCHED_BATCH, which the scheduler never lets
  * preempt a running thread when a push wakes it. An event loop that pushes then goes on through
  * every request it has ready, and the consumer takes them all at once when the loop waits:
- * one Redis round trip or one commit for many requests instead of one each, and far fewer
- * context switches when both share a CPU. Its share of the CPU is unchanged. False when the
- * kernel refused (the thread then runs as before).
+ * one Redis round trip for many requests instead of a few, and far fewer context switches
+ * when both share a CPU (on a CPU of its own it still runs at once). Its share of the CPU is
+ * unchanged. False when the kernel refused (the thread then runs as before).
  */
 bool workq_consumer_defers(void);
 /* Queue an item and wake one consumer; never blocks on I/O. */

@@ -500,7 +500,9 @@ def test_a_flush_during_a_rebuild_leaves_the_window_cold(rankd_factory, redis_db
     it loaded: it must not mark the window ready, or reads would answer from a partial set
     (players missing, 404s, wrong ranks). Nor may it write the chunk it read before it noticed:
     another rebuild may be loading the window by then, and a player deleted meanwhile would come
-    back. One chunk and two. The next read asks for a rebuild, which loads it whole."""
+    back. The flush comes before the first chunk is written, so both sizes stop there (a
+    refusal after some chunks were written takes the same check); 2,500 players then reload
+    in two chunks. The next read asks for a rebuild, which loads it whole."""
     _, rc = redis_db
     inst, admin, w, c = uncached_instance(rankd_factory)
     held = None
