@@ -548,10 +548,20 @@ static step_t claim_keys(PGconn *c, batch_t *bt)
 
 static const char boards_sql[] = "SELECT gen FROM boards WHERE gen = ANY($1::bigint[]) FOR KEY SHARE";
 static const char lock_sql[] = "SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k";
+/* One window's standings of the batch's players, in one scan of the primary key for the
+ * whole array (a join on unnest descends the index again for every player: 3.1 against
+ * 1.8 us per player for 1,600 players, EXPLAIN ANALYZE on a 100,000-player window). */
 static const char read_sql[] =
     "SELECT s.board_gen, s.win - DATE '1970-01-01', s.player_id, s.score, s.achieved_ms, s.metadata"
-    " FROM standings s JOIN unnest($1::bigint[], $2::date[], $3::text[]) AS u(g, w, p)"
-    " ON s.board_gen = u.g AND s.win = u.w AND s.player_id = u.p";
+    " FROM standings s WHERE s.board_gen = $1 AND s.win = $2::date AND s.player_id = ANY($3::text[])";
+
+/* The parameters of read_sql for one window of the batch. */
+typedef struct {
+    char gen[24];
+    char day[11];
+    buf_t players;   /* array literal */
+    const char *params[3];
+} window_read_t;
 
 /* Step 2 and 3: group items per player, lock, read the current standings. */
 static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
@@ -584,7 +594,7 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
 
     /* One round trip: (BEGIN,) share-lock the boards so they cannot be deleted under
      * us, take the players' advisory locks in sorted order, read their standings. */
-    arrays_t bs, ls, rs;
+    arrays_t bs, ls;
     arrays_open(&bs, 1);
     for (size_t g = 0; g < bt->n_groups; g++)
         if (g == 0 || bt->groups[g].gen != bt->groups[g - 1].gen)
@@ -598,37 +608,57 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
         if (g == 0 || keys[g] != keys[g - 1])
             arr_i64(&ls.a[0], (int64_t)keys[g]);
     free(keys);
-    arrays_open(&rs, 3);
-    for (size_t g = 0; g < bt->n_groups; g++) {
-        arr_i64(&rs.a[0], bt->groups[g].gen);
-        arr_day(&rs.a[1], bt->groups[g].day);
-        arr_elem(&rs.a[2], bt->groups[g].player);
+    /* Groups are sorted by window: one read per run of equal (gen, day). */
+    size_t n_windows = 0;
+    for (size_t g = 0; g < bt->n_groups; g++)
+        n_windows += g == 0 || bt->groups[g].gen != bt->groups[g - 1].gen || bt->groups[g].day != bt->groups[g - 1].day;
+    window_read_t *wr = xcalloc(n_windows, sizeof *wr);
+    for (size_t g = 0, w = 0; g < bt->n_groups; g++) {
+        if (g > 0 && (bt->groups[g].gen != bt->groups[g - 1].gen || bt->groups[g].day != bt->groups[g - 1].day))
+            w++;
+        window_read_t *r = &wr[w];
+        if (r->players.data == NULL) {
+            r->gen[i64_text(r->gen, bt->groups[g].gen)] = '\0';
+            q_day_text(bt->groups[g].day, r->day);
+            buf_init(&r->players);
+            buf_putc(&r->players, '{');
+        }
+        arr_elem(&r->players, bt->groups[g].player);
     }
-    const char *bp[1], *lp[1], *rp[3];
+    const char *bp[1], *lp[1];
     arrays_close(&bs, bp);
     arrays_close(&ls, lp);
-    arrays_close(&rs, rp);
     /* The batch statements' plans do not depend on the arrays' contents (an index lookup
      * per element): planning them again for every batch only costs time. LOCAL: the
      * window queries run after the commit keep their custom plans. */
-    stmt_t stmts[5] = {
-        {"BEGIN", 0, NULL, NULL},
-        {"SET LOCAL plan_cache_mode TO force_generic_plan", 0, NULL, NULL},
-        {boards_sql, 1, bp, "rankd_w_boards"},
-        {lock_sql, 1, lp, "rankd_w_lock"},
-        {read_sql, 3, rp, "rankd_w_read"},
-    };
-    PGresult *res[5];
+    enum { READS = 4 }; /* the statements before the reads */
+    size_t n_stmts = READS + n_windows;
+    stmt_t *stmts = xcalloc(n_stmts, sizeof *stmts);
+    stmts[0] = (stmt_t){"BEGIN", 0, NULL, NULL};
+    stmts[1] = (stmt_t){"SET LOCAL plan_cache_mode TO force_generic_plan", 0, NULL, NULL};
+    stmts[2] = (stmt_t){boards_sql, 1, bp, "rankd_w_boards"};
+    stmts[3] = (stmt_t){lock_sql, 1, lp, "rankd_w_lock"};
+    for (size_t w = 0; w < n_windows; w++) {
+        buf_putc(&wr[w].players, '}');
+        wr[w].params[0] = wr[w].gen;
+        wr[w].params[1] = wr[w].day;
+        wr[w].params[2] = wr[w].players.data;
+        stmts[READS + w] = (stmt_t){read_sql, 3, wr[w].params, "rankd_w_read"};
+    }
+    PGresult **res = xcalloc(n_stmts, sizeof *res);
     int first = begin ? 0 : 1;
-    run_pipeline(c, stmts + first, 5 - first, res + first);
+    run_pipeline(c, stmts + first, (int)n_stmts - first, res + first);
     arrays_free(&bs);
     arrays_free(&ls);
-    arrays_free(&rs);
+    for (size_t w = 0; w < n_windows; w++)
+        buf_free(&wr[w].players);
+    free(wr);
+    free(stmts);
     step_t st = STEP_OK;
-    const char *what[5] = {"begin", "plan mode", "board check", "lock", "read standings"};
-    for (int i = first; i < 5; i++)
+    const char *what[READS] = {"begin", "plan mode", "board check", "lock"};
+    for (size_t i = (size_t)first; i < n_stmts; i++)
         if (st == STEP_OK)
-            st = check(c, res[i], what[i]);
+            st = check(c, res[i], i < READS ? what[i] : "read standings");
     if (st == STEP_OK) {
         PGresult *br = res[2];
         for (size_t i = 0; i < bt->n; i++) {
@@ -642,25 +672,28 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
                 bt->group_of[i] = -1;
             }
         }
-        PGresult *r = res[4];
-        for (int row = 0; row < PQntuples(r); row++) {
-            group_t *gr = find_group(bt, strtoll(PQgetvalue(r, row, 0), NULL, 10),
-                                     strtoll(PQgetvalue(r, row, 1), NULL, 10), PQgetvalue(r, row, 2));
-            if (!gr)
-                continue;
-            gr->existed = true;
-            gr->cur.exists = true;
-            gr->cur.value = strtoll(PQgetvalue(r, row, 3), NULL, 10);
-            gr->achieved_ms = strtoll(PQgetvalue(r, row, 4), NULL, 10);
-            gr->old_value = gr->cur.value;
-            gr->old_achieved_ms = gr->achieved_ms;
-            gr->stored_md = PQgetisnull(r, row, 5) ? NULL : xstrdup(PQgetvalue(r, row, 5));
-            gr->metadata = gr->stored_md;
+        for (size_t i = READS; i < n_stmts; i++) {
+            PGresult *r = res[i];
+            for (int row = 0; row < PQntuples(r); row++) {
+                group_t *gr = find_group(bt, strtoll(PQgetvalue(r, row, 0), NULL, 10),
+                                         strtoll(PQgetvalue(r, row, 1), NULL, 10), PQgetvalue(r, row, 2));
+                if (!gr)
+                    continue;
+                gr->existed = true;
+                gr->cur.exists = true;
+                gr->cur.value = strtoll(PQgetvalue(r, row, 3), NULL, 10);
+                gr->achieved_ms = strtoll(PQgetvalue(r, row, 4), NULL, 10);
+                gr->old_value = gr->cur.value;
+                gr->old_achieved_ms = gr->achieved_ms;
+                gr->stored_md = PQgetisnull(r, row, 5) ? NULL : xstrdup(PQgetvalue(r, row, 5));
+                gr->metadata = gr->stored_md;
+            }
         }
     }
-    for (int i = first; i < 5; i++)
+    for (size_t i = (size_t)first; i < n_stmts; i++)
         if (res[i])
             PQclear(res[i]);
+    free(res);
     return st;
 }
 

@@ -566,3 +566,44 @@ def test_an_operator_rebuild_leaves_the_event_loops_free(rankd_factory, redis_db
             held.close()
         for x in (c, admin, w):
             x.close()
+
+
+def test_an_unchanged_standing_is_ranked_as_postgresql_holds_it(rankd_factory, redis_db, db):
+    """A submission that changes nothing is answered with the rank of the standing the writer
+    read from PostgreSQL. The writer asks Redis for that standing's member alone; when Redis
+    holds another standing of the player (an update not applied yet), the rank comes from
+    PostgreSQL, never from the standing Redis holds (fails where the writer looked the
+    player up in Redis's hash: rank 2 instead of 3)."""
+    _, rc = redis_db
+    _, admin, w, c = uncached_instance(rankd_factory)
+    try:
+        bid = create_board(admin, sort="desc", operator="best")["id"]
+        for p, s in (("a", 100), ("b", 90), ("c", 80)):
+            submit_ok(w, bid, p, s)
+        gen = db.query("SELECT gen FROM boards WHERE id = %s", (bid,))[0][0]
+        prefix = "rankd:{g%d}:0:" % gen
+        deadline = time.time() + 10
+        while not rc.exists(prefix + "ready"):   # a cold window is loaded on its first read
+            assert time.time() < deadline, "window %s not loaded" % prefix
+            c.get("/v1/leaderboards/%s/entries?limit=1" % bid)
+            time.sleep(0.1)
+        assert submit_ok(w, bid, "c", 10)["rank"] == 3   # from Redis, which agrees
+
+        # Redis now holds an older standing of c, 95 (second), under another achieved time.
+        real = [m for m in rc.zrange(prefix + "zs", 0, -1) if m[8:] == b"c"]
+        assert len(real) == 1, rc.zrange(prefix + "zs", 0, -1)
+        older = bytes(real[0][:7]) + bytes([(real[0][7] - 1) % 256]) + b"c"
+        rc.zrem(prefix + "zs", real[0])
+        rc.zadd(prefix + "zs", {older: -95})
+        bucket = prefix + "h:%d" % reference_bucket("c")
+        held = rc.hget(bucket, "c")
+        rc.hset(bucket, "c", held[:8] + older[:8] + held[16:])
+        assert c.get("/v1/leaderboards/%s/players/c" % bid).json()["rank"] == 2   # what Redis says
+
+        r = submit_ok(w, bid, "c", 20)
+        assert (r["updated"], r["score"], r["rank"]) == (False, 80, 3), r
+        strong_rank = c.get("/v1/leaderboards/%s/players/c?consistency=strong" % bid).json()["rank"]
+        assert strong_rank == 3
+    finally:
+        for x in (c, admin, w):
+            x.close()
