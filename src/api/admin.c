@@ -221,12 +221,14 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                "# TYPE rankd_l1_invalidations_total counter\nrankd_l1_invalidations_total %llu\n"
                "# HELP rankd_l1_evictions_total Cached answers dropped for room.\n"
                "# TYPE rankd_l1_evictions_total counter\nrankd_l1_evictions_total %llu\n"
+               "# HELP rankd_l1_refreshes_total Cached answers computed again ahead of their expiry.\n"
+               "# TYPE rankd_l1_refreshes_total counter\nrankd_l1_refreshes_total %llu\n"
                "# HELP rankd_l1_bytes Bytes held by the response cache.\n"
                "# TYPE rankd_l1_bytes gauge\nrankd_l1_bytes %zu\n"
                "# HELP rankd_l1_entries Answers held by the response cache.\n"
                "# TYPE rankd_l1_entries gauge\nrankd_l1_entries %zu\n",
                (unsigned long long)l1.hits, (unsigned long long)l1.misses, (unsigned long long)l1.invalidations,
-               (unsigned long long)l1.evictions, l1.bytes, l1.entries);
+               (unsigned long long)l1.evictions, (unsigned long long)l1.refreshes, l1.bytes, l1.entries);
     uint64_t batches, commands;
     redis_pipe_stats(app->pipe, &batches, &commands);
     buf_printf(&req->out,

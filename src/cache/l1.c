@@ -84,7 +84,8 @@ struct l1 {
     window_t *windows[WINDOW_BUCKETS];
     size_t shard_budget;
     int ttl_ms;
-    atomic_uint_fast64_t hits, misses, inserts, invalidations, evictions;
+    int refresh_ms;            /* an entry this close to its expiry is computed again ahead */
+    atomic_uint_fast64_t hits, misses, inserts, invalidations, evictions, refreshes;
 };
 
 static int64_t mono_ms(void)
@@ -128,6 +129,7 @@ l1_t *l1_new(size_t max_bytes, int ttl_ms)
     pthread_mutex_init(&c->wlock, NULL);
     c->shard_budget = max_bytes / SHARDS;
     c->ttl_ms = ttl_ms;
+    c->refresh_ms = ttl_ms / 5;
     return c;
 }
 
@@ -270,6 +272,17 @@ static void wake_all(waiter_t *w)
     }
 }
 
+/* Claim `key` for the caller (shard lock held, no claim on it yet). */
+static void add_claim(shard_t *s, uint64_t h, const char *key, size_t n)
+{
+    claim_t *cl = xcalloc(1, sizeof *cl);
+    cl->hash = h;
+    cl->key = xstrndup(key, n);
+    cl->key_len = n;
+    cl->next = s->claims;
+    s->claims = cl;
+}
+
 l1_entry_t *l1_get(l1_t *c, const char *key, size_t n, l1_miss_t *miss)
 {
     uint64_t h = hash_key(key, n);
@@ -278,6 +291,16 @@ l1_entry_t *l1_get(l1_t *c, const char *key, size_t n, l1_miss_t *miss)
     pthread_mutex_lock(&s->lock);
     l1_entry_t *e = *find_entry(s, h, key, n);
     if (e && e->expires_ms > now) {
+        /* Refresh ahead: the first read in the last fifth of an entry's life computes it
+         * again while every other read still hits. Left to expire, a hot key parks all of its
+         * readers behind one store read each time (once a second at the default max-age). */
+        if (e->expires_ms - now <= c->refresh_ms && !*find_claim(s, h, key, n)) {
+            add_claim(s, h, key, n);
+            pthread_mutex_unlock(&s->lock);
+            *miss = L1_MISS_CLAIMED;
+            atomic_fetch_add(&c->refreshes, 1);
+            return NULL;
+        }
         l1_hold(e);
         lru_unlink(e);
         lru_push_front(s, e);
@@ -293,12 +316,7 @@ l1_entry_t *l1_get(l1_t *c, const char *key, size_t n, l1_miss_t *miss)
         if (!seen_before(s, h) && !e) {
             *miss = L1_MISS_UNCACHED;
         } else {
-            claim_t *cl = xcalloc(1, sizeof *cl);
-            cl->hash = h;
-            cl->key = xstrndup(key, n);
-            cl->key_len = n;
-            cl->next = s->claims;
-            s->claims = cl;
+            add_claim(s, h, key, n);
             *miss = L1_MISS_CLAIMED;
         }
     }
@@ -577,6 +595,7 @@ void l1_stats(l1_t *c, l1_stats_t *out)
     out->inserts = atomic_load(&c->inserts);
     out->invalidations = atomic_load(&c->invalidations);
     out->evictions = atomic_load(&c->evictions);
+    out->refreshes = atomic_load(&c->refreshes);
     for (int i = 0; i < SHARDS; i++) {
         pthread_mutex_lock(&c->shards[i].lock);
         out->bytes += c->shards[i].bytes;

@@ -66,7 +66,9 @@ typedef enum {
  * returns a held entry (release with l1_release()); on a miss returns NULL
  * and says what to do in *miss. A key is admitted only when it was asked
  * for before, recently: reads of a million different players, each once,
- * would otherwise churn the cache and evict the hot pages.
+ * would otherwise churn the cache and evict the hot pages. An entry in the
+ * last fifth of its life is a miss (L1_MISS_CLAIMED) for the one read that
+ * refreshes it, and a hit for every other read until it is replaced.
  */
 l1_entry_t *l1_get(l1_t *c, const char *key, size_t key_len, l1_miss_t *miss);
 
@@ -115,7 +117,7 @@ void l1_invalidate_board(l1_t *c, int64_t gen);
 void l1_clear(l1_t *c);
 
 typedef struct {
-    uint64_t hits, misses, inserts, invalidations, evictions;
+    uint64_t hits, misses, inserts, invalidations, evictions, refreshes;
     size_t bytes, entries;
 } l1_stats_t;
 void l1_stats(l1_t *c, l1_stats_t *out);

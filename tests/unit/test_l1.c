@@ -231,10 +231,10 @@ static void test_second_miss_parks_until_the_first_settles(void **state)
 static void test_ttl_and_byte_bound(void **state)
 {
     (void)state;
-    l1_t *c = l1_new(1 << 20, 50);
+    l1_t *c = l1_new(1 << 20, 200); /* refreshed ahead from 160 ms on: present() below is earlier */
     put_page(c, "k", 1, 2, 3);
     assert_true(present(c, "k"));
-    usleep(80 * 1000);
+    usleep(250 * 1000);
     assert_false(present(c, "k"));
     l1_free(c);
 
@@ -257,6 +257,40 @@ static void test_ttl_and_byte_bound(void **state)
     assert_true(st.bytes <= 16 * 600 + 16 * 4096);
     assert_true(st.evictions > 0);
     assert_true(present(c, "k199"));
+    l1_free(c);
+}
+
+static void test_an_entry_near_its_expiry_is_refreshed_by_one_read(void **state)
+{
+    (void)state;
+    l1_t *c = l1_new(1 << 20, 1000); /* refreshed ahead in its last 200 ms */
+    put_page(c, "k", 1, 2, 3);
+    bool claimed;
+    l1_entry_t *e = get(c, "k", 1, &claimed);
+    assert_non_null(e); /* young: a hit */
+    l1_release(e);
+    usleep(850 * 1000);
+    assert_null(get(c, "k", 1, &claimed)); /* the first read near the end refreshes it */
+    assert_true(claimed);
+    e = get(c, "k", 1, &claimed); /* every other read still hits the old entry */
+    assert_non_null(e);
+    l1_view_t v;
+    l1_view(e, &v);
+    assert_memory_equal(v.body, "{\"page\":1}", 10);
+    l1_release(e);
+    l1_scope_t sc = {.gen = GEN, .day = DAY, .total = 3, .has_span = false};
+    e = l1_insert(c, "k", 1, &sc, l1_window_epoch(c, GEN, DAY), "{\"page\":2}", 10, 0);
+    l1_release(e);
+    e = get(c, "k", 1, &claimed); /* the new entry, with a life of its own */
+    assert_non_null(e);
+    l1_view(e, &v);
+    assert_memory_equal(v.body, "{\"page\":2}", 10);
+    l1_release(e);
+    usleep(300 * 1000); /* past the old entry's expiry, early in the new one's life */
+    assert_true(present(c, "k"));
+    l1_stats_t st;
+    l1_stats(c, &st);
+    assert_int_equal(st.refreshes, 1);
     l1_free(c);
 }
 
@@ -333,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_insert_after_a_write_began_is_not_kept),
         cmocka_unit_test(test_second_miss_parks_until_the_first_settles),
         cmocka_unit_test(test_ttl_and_byte_bound),
+        cmocka_unit_test(test_an_entry_near_its_expiry_is_refreshed_by_one_read),
         cmocka_unit_test(test_one_hit_keys_are_not_admitted),
         cmocka_unit_test(test_many_keys_all_found),
         cmocka_unit_test(test_random_one_hit_keys_are_rarely_admitted),
