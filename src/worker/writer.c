@@ -563,6 +563,12 @@ typedef struct {
     const char *params[3];
 } window_read_t;
 
+/* Whether group g is the first of its window (groups are sorted by window). */
+static bool opens_window(const batch_t *bt, size_t g)
+{
+    return g == 0 || bt->groups[g].gen != bt->groups[g - 1].gen || bt->groups[g].day != bt->groups[g - 1].day;
+}
+
 /* Step 2 and 3: group items per player, lock, read the current standings. */
 static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
 {
@@ -611,19 +617,18 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
     /* Groups are sorted by window: one read per run of equal (gen, day). */
     size_t n_windows = 0;
     for (size_t g = 0; g < bt->n_groups; g++)
-        n_windows += g == 0 || bt->groups[g].gen != bt->groups[g - 1].gen || bt->groups[g].day != bt->groups[g - 1].day;
+        n_windows += opens_window(bt, g);
     window_read_t *wr = xcalloc(n_windows, sizeof *wr);
+    window_read_t *win = NULL;
     for (size_t g = 0, w = 0; g < bt->n_groups; g++) {
-        if (g > 0 && (bt->groups[g].gen != bt->groups[g - 1].gen || bt->groups[g].day != bt->groups[g - 1].day))
-            w++;
-        window_read_t *r = &wr[w];
-        if (r->players.data == NULL) {
-            r->gen[i64_text(r->gen, bt->groups[g].gen)] = '\0';
-            q_day_text(bt->groups[g].day, r->day);
-            buf_init(&r->players);
-            buf_putc(&r->players, '{');
+        if (opens_window(bt, g)) {
+            win = &wr[w++];
+            win->gen[i64_text(win->gen, bt->groups[g].gen)] = '\0';
+            q_day_text(bt->groups[g].day, win->day);
+            buf_init(&win->players);
+            buf_putc(&win->players, '{');
         }
-        arr_elem(&r->players, bt->groups[g].player);
+        arr_elem(&win->players, bt->groups[g].player);
     }
     const char *bp[1], *lp[1];
     arrays_close(&bs, bp);
