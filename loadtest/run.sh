@@ -561,6 +561,35 @@ scenario() {
   PRE_HOOK="" POST_HOOK="" WARM=1
 }
 
+# latency_rounds A BASE_A B BASE_B SCRIPT [LUA ARGS...]: ROUNDS short runs of A and B taking
+# turns (A, B, A, B, ...), so that a pause of the machine (a checkpoint, another VM) lands in one
+# round of one of them and not in the whole of one target's only run. Records pair.A.p99s and
+# pair.B.p99s (µs, in round order) and the median of each as pair.A.p99_us / pair.B.p99_us.
+ROUNDS=3
+latency_rounds() {
+  local a="$1" base_a="$2" b="$3" base_b="$4" script="$5" i t base med
+  shift 5
+  local dur=$(( DUR_S / ROUNDS > 1 ? DUR_S / ROUNDS : 1 ))s
+  say "latency rounds: $a and $b taking turns, $ROUNDS × $dur each"
+  declare -A p99s=()
+  for ((i = 1; i <= ROUNDS; i++)); do
+    for t in "$a" "$b"; do
+      if [ "$t" = "$a" ]; then base="$base_a"; else base="$base_b"; fi
+      if ! wrk_run "$base" "$script" "$dur" "$RAW/wrk-rounds-$t-$i.txt" "$@"; then
+        say "warning: latency round $i of $t failed"; return 0
+      fi
+      p99s[$t]+="$(grep '^RESULT ' "$RAW/wrk-rounds-$t-$i.txt" | tr ' ' '\n' | sed -n 's/^p99_us=//p') "
+    done
+  done
+  for t in "$a" "$b"; do
+    med="$(tr ' ' '\n' <<<"${p99s[$t]}" | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')"
+    rec "pair.$t.p99s" "${p99s[$t]% }"
+    rec "pair.$t.p99_us" "$med"
+  done
+  rec pair.rounds "$ROUNDS"
+  rec pair.round_s "${dur%s}"
+}
+
 # For a scenario that stalled: requests wrk sent per kind minus answers rankd counted per route
 # (rankd_http_requests_total) during the measured run -> NAME.unanswered ("route=N ...").
 unanswered_by_route() {
@@ -719,6 +748,9 @@ EOF
 say "refreshing the statistics views once (rankd refresh)"
 timeout 600 "$BIN" refresh -c config/rankd.yaml >"$TMP/refresh.log" 2>&1 \
   || { cat "$TMP/refresh.log" >&2; die "rankd refresh failed"; }
+# The seed and the refresh leave about a gigabyte of dirty buffers: flush them now, or the
+# checkpointer writes them on the servers' CPU while the first read scenarios run.
+q "CHECKPOINT" >/dev/null
 start_rankd on "$ON_PORT" || die "rankd is not ready"
 rec rss.start_kb "$(rss_kb "$TMP/on.pid")"
 B="/v1/leaderboards/big"
@@ -741,6 +773,9 @@ if { want top10 || want nginx; } && probe top10 GET "$ON" "$B/entries?limit=10";
     rec nginx.probe 200
     scenario nginx ref "nginx, same bytes as top10 ($(wc -c <"$TMP/probe-top10.json") B)" \
       "GET $B/entries?limit=10" "http://127.0.0.1:$NGINX_PORT" fixed path="$B/entries?limit=10"
+    if want top10; then
+      latency_rounds top10 "$ON" nginx "http://127.0.0.1:$NGINX_PORT" fixed path="$B/entries?limit=10"
+    fi
   else
     FAILED+=(nginx); rec "note.nginx" "nginx did not start (see $TMP/nginx/logs)"
   fi
