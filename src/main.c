@@ -26,6 +26,7 @@
 #include "store/redis_board.h"
 #include "store/redis_pipe.h"
 #include "store/views.h"
+#include "util/arena.h"
 #include "worker/listener.h"
 #include "worker/offload.h"
 #include "worker/refresher.h"
@@ -341,6 +342,7 @@ static int refresh(const rankd_config_t *cfg, const char *view, const char *olde
 
 int main(int argc, char **argv)
 {
+    arena_json_install(); /* before any jansson value exists */
     const char *config_path = "config/rankd.yaml";
     const char *board = NULL, *view = NULL, *older = NULL;
     const char *words[4] = {0};

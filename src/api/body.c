@@ -64,7 +64,7 @@ int body_object(http_req_t *req, json_t **out)
     if (!ct || strncasecmp(ct, "application/json", n) != 0 || (ct[n] != '\0' && ct[n] != ';' && ct[n] != ' '))
         return http_error(req, 415, "unsupported_media_type", NULL, "the body must be application/json");
     json_error_t err;
-    json_t *v = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
+    json_t *v = arena_json_loadb(&req->arena, req->body, req->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
     if (!v && json_error_code(&err) == json_error_duplicate_key) {
         char member[128];
         bool inside = top_member_at(req->body, (size_t)err.position, member, sizeof member);
@@ -112,7 +112,7 @@ int body_metadata(http_req_t *req, json_t *v, char **out)
         return 0;
     if (!json_is_object(v))
         return http_error(req, 400, "invalid_argument", "metadata", "metadata must be a JSON object");
-    char *text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = json_text_dup(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!text)
         return http_error(req, 400, "invalid_argument", "metadata", "metadata cannot be serialized");
     if (strlen(text) > METADATA_MAX) {

@@ -175,7 +175,7 @@ static int submission_finish(http_pending_t *p, http_req_t *req)
         if (i)
             buf_putc(&req->out, ',');
         if (sub->slots[i].error) {
-            char *e = json_dumps(sub->slots[i].error, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            char *e = json_text_dup(sub->slots[i].error, JSON_COMPACT | JSON_PRESERVE_ORDER);
             buf_puts(&req->out, e ? e : "{\"error\":{\"code\":\"internal\",\"message\":\"internal error\"}}");
             free(e);
             continue;

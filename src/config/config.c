@@ -41,6 +41,8 @@
 #include <jansson.h>
 #include <yaml.h>
 
+#include "util/arena.h"
+
 _Static_assert(sizeof(role_t) == sizeof(int), "enum fields are written as int");
 _Static_assert(sizeof(log_level_t) == sizeof(int), "enum fields are written as int");
 _Static_assert(sizeof(metrics_auth_t) == sizeof(int), "enum fields are written as int");
@@ -1111,8 +1113,6 @@ static void set_json_node(load_ctx_t *ctx, const conf_key_t *k, void *base, yaml
 {
     char **field = FIELD(base, k->off, char *);
     meta_ctx_t m = {.ctx = ctx, .name = k->name, .budget = METADATA_MAX + 1, .failed = false};
-    void *(*jmalloc)(size_t);
-    void (*jfree)(void *);
 
     free(*field);
     *field = NULL;
@@ -1124,7 +1124,7 @@ static void set_json_node(load_ctx_t *ctx, const conf_key_t *k, void *base, yaml
     }
     json_t *obj = node_to_json(&m, node);
     if (obj != NULL && !m.failed) {
-        char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        char *text = json_text_dup(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
         if (text == NULL)
             abort();
         size_t len = strlen(text);
@@ -1132,8 +1132,7 @@ static void set_json_node(load_ctx_t *ctx, const conf_key_t *k, void *base, yaml
             err_at(ctx, node, "%s: %zu bytes as compact JSON, at most %d", k->name, len, METADATA_MAX);
         else
             *field = cfg_strdup(text);
-        json_get_alloc_funcs(&jmalloc, &jfree);
-        jfree(text);
+        free(text);
     }
     json_decref(obj);
 }

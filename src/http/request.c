@@ -15,6 +15,7 @@ void http_req_init(http_req_t *req)
     memset(req, 0, sizeof *req);
     req->method = "GET";
     buf_init(&req->out);
+    arena_init(&req->arena);
 }
 
 void http_req_clear(http_req_t *req)
@@ -29,6 +30,7 @@ void http_req_clear(http_req_t *req)
     buf_free(&req->out);
     l1_release(req->cached);
     req->cached = NULL;
+    arena_clear(&req->arena);
 }
 
 static char *decode(const char *raw, size_t n)

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "util/arena.h"
 #include "util/buf.h"
 
 typedef struct {
@@ -57,6 +58,7 @@ typedef struct http_req {
     int64_t received_ms;
     bool strong;              /* consistency=strong */
     bool inline_only;         /* answer before returning (no pending work): a /v1/batch item */
+    arena_t arena;            /* the parsed JSON body lives here until http_req_clear */
 
     /* response */
     http_pending_t *pending;  /* set by a handler whose answer comes later */

@@ -33,6 +33,8 @@ struct http_server {
     char cache_control[48];   /* of successful reads; fixed by the configuration */
 };
 
+#define BODY_RESERVE_MAX 65536 /* bytes reserved ahead on a Content-Length */
+
 typedef struct {
     http_server_t *server;
     route_t rt;
@@ -270,6 +272,10 @@ static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char
         http_error(req, 413, "payload_too_large", NULL, "the body is larger than %zu bytes", cx->limit);
         return true;
     }
+    /* One allocation for the body instead of doubling from 256 bytes; bounded, so that a
+     * declared length alone cannot make rankd hold much memory for a connection. */
+    if (cl && declared > 0)
+        buf_reserve(&cx->body, declared < BODY_RESERVE_MAX ? (size_t)declared : BODY_RESERVE_MAX);
     return false;
 }
 

@@ -56,7 +56,10 @@ void buf_puts(buf_t *b, const char *s)
 
 void buf_putc(buf_t *b, char c)
 {
-    buf_append(b, &c, 1);
+    if (b->len + 2 > b->cap) /* the byte and the terminator */
+        buf_reserve(b, 1);
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
 }
 
 void buf_printf(buf_t *b, const char *fmt, ...)
