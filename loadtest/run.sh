@@ -32,6 +32,9 @@
 #              per submission, the reference group commit is measured against
 #   off_top10, off_rank, off_mix   the same on rankd with RANKD_REDIS_URL="" RANKD_CACHE_BYTES=0
 #   pg_upsert1, pg_upsert1000      pgbench: single-row upsert per transaction, 1,000-row upserts
+# After top10 and nginx, the two take turns in 3 short rounds (the duration split in three) and
+# the report also compares the median of each one's p99s: a pause of the machine then lands in
+# one round of one target instead of deciding the whole comparison.
 # Output: loadtest/out/report.md (tables and the ratios issue 3 asks for), throughput.svg,
 # latency.svg, results.txt (every figure, key=value), raw/ (every tool's output); a smoke
 # run writes the same into loadtest/out/smoke/.

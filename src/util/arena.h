@@ -49,4 +49,7 @@ json_t *arena_json_loadb(arena_t *a, const char *text, size_t len, size_t flags,
  */
 char *json_text_dup(const json_t *v, size_t flags);
 
+/* With the hook installed, json_dumps's text must go back through the hook, not free(). */
+#pragma GCC poison json_dumps
+
 #endif
