@@ -570,7 +570,7 @@ scenario() {
 # pair.B.p99s (µs, in round order) and the median of each as pair.A.p99_us / pair.B.p99_us.
 ROUNDS=3
 latency_rounds() {
-  local a="$1" base_a="$2" b="$3" base_b="$4" script="$5" i t base med
+  local a="$1" base_a="$2" b="$3" base_b="$4" script="$5" i t base med out bad
   shift 5
   local dur=$(( DUR_S / ROUNDS > 1 ? DUR_S / ROUNDS : 1 ))s
   say "latency rounds: $a and $b taking turns, $ROUNDS × $dur each"
@@ -578,10 +578,22 @@ latency_rounds() {
   for ((i = 1; i <= ROUNDS; i++)); do
     for t in "$a" "$b"; do
       if [ "$t" = "$a" ]; then base="$base_a"; else base="$base_b"; fi
-      if ! wrk_run "$base" "$script" "$dur" "$RAW/wrk-rounds-$t-$i.txt" "$@"; then
-        say "warning: latency round $i of $t failed"; return 0
+      out="$RAW/wrk-rounds-$t-$i.txt"
+      # a round that answered nothing, or not only 2xx, has no p99 worth comparing
+      if ! wrk_run "$base" "$script" "$dur" "$out" "$@"; then
+        bad="wrk failed"
+      else
+        bad="$(grep '^RESULT ' "$out" | tr ' ' '\n' | awk -F= '
+          $1 == "requests" && $2 == 0 { print "no answers" }
+          ($1 == "non2xx" || $1 == "timeouts") && $2 > 0 { print $2, $1 }' | paste -sd, -)"
       fi
-      p99s[$t]+="$(grep '^RESULT ' "$RAW/wrk-rounds-$t-$i.txt" | tr ' ' '\n' | sed -n 's/^p99_us=//p') "
+      if [ -n "$bad" ]; then
+        rec "note.pair" "top-10 p99 rounds: round $i of $t: $bad ($out); the rounds comparison is left out"
+        FAILED+=("rounds")
+        say "warning: latency round $i of $t: $bad"
+        return 0
+      fi
+      p99s[$t]+="$(grep '^RESULT ' "$out" | tr ' ' '\n' | sed -n 's/^p99_us=//p') "
     done
   done
   for t in "$a" "$b"; do

@@ -33,7 +33,7 @@ struct http_server {
     char cache_control[48];   /* of successful reads; fixed by the configuration */
 };
 
-#define BODY_RESERVE_MAX 65536 /* bytes reserved ahead on a Content-Length */
+#define BODY_RESERVE_MAX 65535 /* bytes reserved ahead on a Content-Length (64 KiB with the NUL) */
 
 typedef struct {
     http_server_t *server;
@@ -41,6 +41,7 @@ typedef struct {
     http_req_t req;
     buf_t body;
     size_t limit;
+    uint64_t declared;  /* Content-Length, 0 when absent or unreadable */
     bool too_large;
     bool answered;   /* a response was queued early */
     bool waiting;    /* suspended until req.pending is done */
@@ -267,15 +268,14 @@ static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char
         return true;
     cx->limit = cx->rt.batch_body ? app->cfg->batch_body_limit : app->cfg->body_limit;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-    uint64_t declared;
-    if (cl && param_parse_uint(cl, UINT64_MAX, &declared) && declared > cx->limit) {
+    uint64_t declared = 0;
+    if (cl && !param_parse_uint(cl, UINT64_MAX, &declared))
+        declared = 0; /* unreadable: libmicrohttpd checks it, or reads a chunked body */
+    if (declared > cx->limit) {
         http_error(req, 413, "payload_too_large", NULL, "the body is larger than %zu bytes", cx->limit);
         return true;
     }
-    /* One allocation for the body instead of doubling from 256 bytes; bounded, so that a
-     * declared length alone cannot make rankd hold much memory for a connection. */
-    if (cl && declared > 0)
-        buf_reserve(&cx->body, declared < BODY_RESERVE_MAX ? (size_t)declared : BODY_RESERVE_MAX);
+    cx->declared = declared;
     return false;
 }
 
@@ -333,6 +333,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
+        /* On the first bytes, one allocation for the declared length instead of doubling from
+         * 256 bytes; bounded, so that a length declared alone makes rankd hold little. */
+        if (cx->body.cap == 0 && cx->declared > 0)
+            buf_reserve(&cx->body, cx->declared < BODY_RESERVE_MAX ? (size_t)cx->declared : BODY_RESERVE_MAX);
         if (cx->body.len + *upload_data_size > cx->limit)
             cx->too_large = true;
         else

@@ -9,7 +9,13 @@
 #include "util/alloc.h"
 
 #define ALIGN 16
-#define FIRST_CHUNK 16384 /* a 100-item scores:batch body parses into about 60 KB */
+#define MIN_CHUNK 1024
+/* A body parses into 10 to 20 times its size (a 100-item scores:batch of 6.5 KB into about
+ * 70 KB, one submission of 66 bytes into about 1.2 KB): the first chunk is sized for that. */
+#define PARSE_FACTOR 16
+/* A larger body parses into the heap: the arena keeps every block jansson frees during the
+ * parse (its growing string buffers), several times a large body's size. */
+#define PARSE_ARENA_MAX 65536
 
 struct arena_chunk {
     arena_chunk_t *next;
@@ -26,22 +32,32 @@ void arena_init(arena_t *a)
 {
     a->chunks = NULL;
     a->used = 0;
+    a->held = 0;
+    a->first_chunk = 0;
+}
+
+void arena_size_hint(arena_t *a, size_t bytes)
+{
+    a->first_chunk = bytes;
 }
 
 void *arena_alloc(arena_t *a, size_t n)
 {
+    if (n > SIZE_MAX / 4)
+        abort(); /* no request asks for that much: a caller's arithmetic went wrong */
     n = round_up(n ? n : 1);
     arena_chunk_t *c = a->chunks;
     if (!c || c->cap - c->off < n) {
-        /* Each chunk at least doubles the last: a 1 MB body takes a handful of chunks. */
-        size_t cap = c ? c->cap * 2 : FIRST_CHUNK;
-        while (cap < n)
-            cap *= 2;
+        /* Each chunk at least doubles the last: a growing parse takes a handful of chunks. */
+        size_t cap = c ? c->cap * 2 : (a->first_chunk > MIN_CHUNK ? round_up(a->first_chunk) : MIN_CHUNK);
+        if (cap < n)
+            cap = n;
         arena_chunk_t *nc = xmalloc(sizeof *nc + cap);
         nc->next = c;
         nc->cap = cap;
         nc->off = 0;
         a->chunks = c = nc;
+        a->held += cap;
     }
     void *p = c->data + c->off;
     c->off += n;
@@ -81,6 +97,8 @@ static bool installed;
 static void *json_block_alloc(size_t n)
 {
     block_header_t *h;
+    if (n > SIZE_MAX - sizeof *h)
+        return NULL;
     if (parse_arena) {
         h = arena_alloc(parse_arena, sizeof *h + n);
         h->from = FROM_ARENA;
@@ -126,8 +144,11 @@ char *json_text_dup(const json_t *v, size_t flags)
 
 json_t *arena_json_loadb(arena_t *a, const char *text, size_t len, size_t flags, json_error_t *err)
 {
-    if (installed)
+    if (installed && len <= PARSE_ARENA_MAX) {
+        if (!a->chunks)
+            arena_size_hint(a, len * PARSE_FACTOR);
         parse_arena = a;
+    }
     json_t *v = json_loadb(text, len, flags, err);
     parse_arena = NULL;
     return v;

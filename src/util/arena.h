@@ -17,10 +17,15 @@ typedef struct arena_chunk arena_chunk_t;
 typedef struct {
     arena_chunk_t *chunks; /* owned; the newest first, bump-allocated from its free end */
     size_t used;           /* bytes handed out, for tests and metrics */
+    size_t held;           /* bytes of the chunks */
+    size_t first_chunk;    /* size of the first chunk, 0: the smallest */
 } arena_t;
 
 /* An empty arena: no memory until the first arena_alloc. */
 void arena_init(arena_t *a);
+
+/* Make the first chunk `bytes` large (before the first arena_alloc; later ones double it). */
+void arena_size_hint(arena_t *a, size_t bytes);
 
 /* `n` bytes, 16-byte aligned, valid until arena_clear(a); never NULL (aborts like xmalloc). */
 void *arena_alloc(arena_t *a, size_t n);
@@ -36,9 +41,10 @@ void arena_clear(arena_t *a);
 void arena_json_install(void);
 
 /*
- * json_loadb with every allocation of the parse, the returned tree included, taken from `a`.
- * The tree may be json_decref'd as usual (its nodes are not freed one by one) but must not be
- * used once `a` is cleared. Needs arena_json_install(); without it, parses into malloc.
+ * json_loadb with every allocation of the parse, the returned tree included, taken from `a`
+ * (bodies over 64 KiB, and every parse without arena_json_install(), parse into the heap).
+ * The tree must still be json_decref'd, before `a` is cleared: its own nodes are not freed
+ * one by one, but values added to it after the parse come from the heap.
  */
 json_t *arena_json_loadb(arena_t *a, const char *text, size_t len, size_t flags, json_error_t *err);
 

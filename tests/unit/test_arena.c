@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -19,7 +21,7 @@ static void test_blocks_are_aligned_and_do_not_overlap(void **state)
     for (size_t n = 1; n < 300; n += 7) {
         unsigned char *p = arena_alloc(&a, n);
         assert_int_equal((uintptr_t)p % 16, 0);
-        memset(p, 0xab, n); /* AddressSanitizer: the whole block is ours */
+        memset(p, 0xab, n);
         if (prev)
             assert_true(p >= prev + prev_n || p + n <= prev);
         prev = p;
@@ -82,15 +84,57 @@ static void test_a_rejected_body_leaves_nothing_but_the_arena(void **state)
     arena_clear(&a);
 }
 
-static void test_values_made_outside_a_parse_come_from_the_heap(void **state)
+static void test_values_made_after_a_parse_come_from_the_heap(void **state)
 {
     (void)state;
     arena_t a;
     arena_init(&a);
+    json_t *parsed = arena_json_loadb(&a, "[1]", 3, 0, NULL);
+    assert_non_null(parsed);
+    size_t used = a.used;
     json_t *v = json_pack("{s:[i,i,s]}", "x", 1, 2, "three");
     assert_non_null(v);
+    assert_int_equal(a.used, used); /* the parse is over: not taken from its arena */
+    json_decref(v);                 /* LeakSanitizer: freed one by one, as usual */
+    json_decref(parsed);
+    arena_clear(&a);
+}
+
+static void test_the_first_chunk_is_sized_from_the_body(void **state)
+{
+    (void)state;
+    arena_t small, big;
+    arena_init(&small);
+    arena_init(&big);
+    static const char one[] = "{\"player_id\":\"p1\",\"score\":7}";
+    json_decref(arena_json_loadb(&small, one, sizeof one - 1, 0, NULL));
+    assert_true(small.used > 0);
+    assert_int_equal(small.held, 1024); /* one submission: the smallest chunk, not 16 KB */
+    /* a larger body: its first chunk is sized for it (16 times its length) */
+    static const char items[] = "[{\"s\":1},{\"s\":2},{\"s\":3},{\"s\":4},{\"s\":5},{\"s\":6},{\"s\":7}]";
+    json_t *v = arena_json_loadb(&big, items, sizeof items - 1, 0, NULL);
+    assert_non_null(v);
+    assert_true(big.held >= 16 * (sizeof items - 1));
+    json_decref(v);
+    arena_clear(&small);
+    arena_clear(&big);
+}
+
+static void test_a_body_over_64_kib_parses_into_the_heap(void **state)
+{
+    (void)state;
+    arena_t a;
+    arena_init(&a);
+    size_t n = 70000;
+    char *text = malloc(n);
+    memset(text, ' ', n);
+    memcpy(text, "[1,2,3]", 7);
+    json_t *v = arena_json_loadb(&a, text, n, 0, NULL);
+    assert_non_null(v);
     assert_int_equal(a.used, 0);
-    json_decref(v); /* LeakSanitizer: freed, not left in some arena */
+    json_decref(v); /* LeakSanitizer: heap blocks, freed */
+    free(text);
+    arena_clear(&a);
 }
 
 int main(void)
@@ -101,7 +145,9 @@ int main(void)
         cmocka_unit_test(test_a_block_larger_than_a_chunk_gets_a_chunk_of_its_own),
         cmocka_unit_test(test_a_parsed_tree_lives_in_the_arena),
         cmocka_unit_test(test_a_rejected_body_leaves_nothing_but_the_arena),
-        cmocka_unit_test(test_values_made_outside_a_parse_come_from_the_heap),
+        cmocka_unit_test(test_values_made_after_a_parse_come_from_the_heap),
+        cmocka_unit_test(test_the_first_chunk_is_sized_from_the_body),
+        cmocka_unit_test(test_a_body_over_64_kib_parses_into_the_heap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
