@@ -56,12 +56,17 @@ typedef enum {
 /* Route name for logs and metrics labels. */
 const char *api_route_name(route_id_t id);
 
+/* Room for a decoded id segment: ids are at most 64 bytes (API.md); a longer segment is
+ * marked bad, which handlers refuse as they refuse an invalid id. Small enough that a
+ * request's context stays under 1 KB, an allocation glibc serves without consolidating. */
+#define ROUTE_SEGMENT_MAX 128
+
 typedef struct {
     route_id_t id;
-    char board[256];       /* decoded path segment (validated by the handler) */
+    char board[ROUTE_SEGMENT_MAX]; /* decoded path segment (validated by the handler) */
     size_t board_len;
-    bool board_bad;        /* undecodable */
-    char player[256];
+    bool board_bad;        /* undecodable, or longer than any id */
+    char player[ROUTE_SEGMENT_MAX];
     size_t player_len;
     bool player_bad;
     role_t role;           /* role the method needs */

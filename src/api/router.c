@@ -83,14 +83,14 @@ static bool seg_is(const char *s, size_t n, const char *lit)
 /* Decode a segment into `out` (room 256); bad when undecodable or too long. */
 static void take(const char *s, size_t n, char *out, size_t *out_len, bool *bad)
 {
-    *bad = false;
-    if (n >= 256 || !id_percent_decode(s, n, out, out_len)) {
-        *bad = true;
-        out[0] = '\0';
-        *out_len = 0;
-        return;
-    }
-    out[*out_len] = '\0';
+    char decoded[256]; /* a 64-byte id fully percent-encoded is 192 bytes */
+    size_t len = 0;
+    *bad = n >= sizeof decoded || !id_percent_decode(s, n, decoded, &len) || len >= ROUTE_SEGMENT_MAX;
+    if (*bad)
+        len = 0;
+    memcpy(out, decoded, len);
+    out[len] = '\0';
+    *out_len = len;
 }
 
 static route_id_t match(const char *path, route_t *rt)

@@ -93,6 +93,23 @@ static void add_cors(const app_t *app, struct MHD_Connection *conn, struct MHD_R
     }
 }
 
+/* `sec` (Unix time) as an HTTP date, in a buffer of the calling thread valid until its next
+ * call. A hot entry's Last-Modified is the same second request after request: formatted once
+ * (gmtime_r and strftime were 1.2 % of a cached read). Per thread, so never shared. */
+static const char *http_date(int64_t sec)
+{
+    static _Thread_local int64_t last = -1;
+    static _Thread_local char text[40];
+    if (sec != last) {
+        time_t t = (time_t)sec;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        last = sec;
+    }
+    return text;
+}
+
 static void release_cached(void *entry)
 {
     l1_release(entry);
@@ -113,7 +130,7 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
          * and the bytes are shared by reference. */
         l1_view_t v;
         l1_view(req->cached, &v);
-        snprintf(etag, sizeof etag, "%s", v.etag);
+        memcpy(etag, v.etag, sizeof etag); /* both ETAG_MAX, NUL-terminated */
         req->last_modified_ms = v.last_modified_ms;
         const char *bytes = v.body;
         size_t n = v.len;
@@ -177,14 +194,8 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
     }
     if (len)
         MHD_add_response_header(r, "Content-Type", req->content_type_out ? req->content_type_out : "application/json");
-    if (req->last_modified_ms > 0) {
-        char date[64];
-        time_t t = (time_t)(req->last_modified_ms / 1000);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        MHD_add_response_header(r, "Last-Modified", date);
-    }
+    if (req->last_modified_ms > 0)
+        MHD_add_response_header(r, "Last-Modified", http_date(req->last_modified_ms / 1000));
     MHD_add_response_header(r, "X-Request-Id", req->request_id);
     if (reads) {
         MHD_add_response_header(r, "Cache-Control", cx->server->cache_control);
