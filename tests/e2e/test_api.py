@@ -1360,6 +1360,16 @@ def test_percent_encoded_path_segments(admin, writer, anon):
     assert r.json()["player_id"] == "a:b@c" and r.json()["board"] == bid
     r = anon.get("/v1/leaderboards/%s/players/a:b@c" % bid)
     assert r.status == 200, r.describe()
+    # the longest id, every byte encoded: a 192-byte segment decodes to 64
+    longest = "@" * 64
+    submit_ok(writer, bid, longest, 6)
+    r = anon.get("/v1/leaderboards/%s/players/%s" % (enc_board, "%40" * 64))
+    assert r.status == 200, r.describe()
+    assert r.json()["player_id"] == longest
+    # one byte more is refused as an invalid id, encoded or not
+    for seg in ("%40" * 65, "@" * 65, "%40" * 90):
+        r = anon.get("/v1/leaderboards/%s/players/%s" % (bid, seg))
+        assert r.status == 400 and r.json()["error"]["field"] == "player_id", r.describe()
 
 
 def test_batch_body_between_limits(admin, writer, reader):
