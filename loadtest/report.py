@@ -230,8 +230,38 @@ def svg_bars(title, rows, unit, path, series=None):
         f.write("\n".join(o) + "\n")
 
 
+def load_pauses(outdir):
+    """(wall-clock end, ms, cpu) of every CPU pause stall_probe recorded, oldest first."""
+    out = []
+    for who in ("server", "client"):
+        try:
+            with open(f"{outdir}/raw/stalls-{who}-cpu.txt") as f:
+                for line in f:
+                    parts = line.split()
+                    try:
+                        out.append((float(parts[0]), float(parts[1]), who))
+                    except (ValueError, IndexError):
+                        continue  # the probe's own warnings
+        except OSError:
+            continue
+    return sorted(out)
+
+
+def pauses_in(pauses, t0, t1):
+    """The pauses that overlap [t0, t1] (seconds, wall clock)."""
+    return [p for p in pauses if p[0] > t0 and p[0] - p[1] / 1000 < t1]
+
+
+def fmt_pauses(ps):
+    if not ps:
+        return "–"
+    return f"{len(ps)}, worst {max(p[1] for p in ps):.0f} ms ({'/'.join(sorted({p[2] for p in ps}))})"
+
+
 def render(results, outdir):
     r = load(results)
+    pauses = load_pauses(outdir)
+    probed = "meta.stall_ms" in r
     order = r.get("order", "").split()
     smoke = r.get("meta.smoke") == "1"
     L = []
@@ -270,11 +300,18 @@ def render(results, outdir):
       "(`latency:percentile(99.9)` in the scripts' `done()`)")
     w("")
 
+    def scenario_pauses(s):
+        t0, t1 = num(r, f"{s}.t0"), num(r, f"{s}.t1")
+        if not probed or t0 is None or t1 is None:
+            return "?"
+        return fmt_pauses(pauses_in(pauses, t0, t1))
+
     # ---- the table of every scenario
     w("## Scenarios")
     w("")
-    w("| scenario | target | request | requests/s | p50 ms | p99 ms | p99.9 ms | max ms | errors |")
-    w("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    pcol = " CPU pauses |" if probed else ""
+    w("| scenario | target | request | requests/s | p50 ms | p99 ms | p99.9 ms | max ms | errors |" + pcol)
+    w("|---|---|---|---:|---:|---:|---:|---:|---:|" + ("---|" if probed else ""))
     for s in order:
         g = r.get(f"{s}.group", "")
         tgt = {"rankd": "rankd", "off": "rankd, caches off", "onetx": "rankd, writer.max_batch 1"}.get(
@@ -293,8 +330,16 @@ def render(results, outdir):
             extra = f" ({fmt_int(num(r, f'{s}.rows_per_s'))} rows/s)"
         w(f"| {s} — {r.get(f'{s}.label', '')} | {tgt} | `{r.get(f'{s}.request', '')}` | {fmt_int(rps)}{extra} | "
           f"{fmt_ms(num(r, f'{s}.p50_us'))} | {fmt_ms(num(r, f'{s}.p99_us'))} | "
-          f"{fmt_ms(num(r, f'{s}.p999_us'))} | {fmt_ms(num(r, f'{s}.max_us'))} | {errs_s} |")
+          f"{fmt_ms(num(r, f'{s}.p999_us'))} | {fmt_ms(num(r, f'{s}.max_us'))} | {errs_s} |"
+          + (f" {scenario_pauses(s)} |" if probed else ""))
     w("")
+    if probed:
+        w(f"**CPU pauses** (`--pauses`): `loadtest/stall_probe.c`, a SCHED_FIFO thread on the servers' CPU and "
+          f"one on the client's, sleeps 10 ms at a time; a wake-up over {r.get('meta.stall_ms')} ms late means that CPU ran "
+          f"nothing meanwhile (the hypervisor paused it), so no server could answer: a max latency that matches a "
+          f"pause is the machine's. Count during the measured run, the worst, and which CPU "
+          f"(`raw/stalls-*-cpu.txt`).")
+        w("")
     w("![requests per second](throughput.svg)")
     w("")
     w("![latency percentiles](latency.svg)")
@@ -324,7 +369,17 @@ def render(results, outdir):
     rounds, secs = r.get("pair.rounds", "?"), r.get("pair.round_s", "?")
 
     def each(t):
-        return ", ".join(fmt_ms(float(v)) for v in r.get(f"pair.{t}.p99s", "").split())
+        spans = r.get(f"pair.{t}.spans", "").split()
+        out = []
+        for i, v in enumerate(r.get(f"pair.{t}.p99s", "").split()):
+            text = fmt_ms(float(v))
+            if i < len(spans) and "-" in spans[i]:
+                a, b = (float(x) for x in spans[i].split("-", 1))
+                ps = pauses_in(pauses, a, b)
+                if ps:
+                    text += f" (CPU paused {max(p[1] for p in ps):.0f} ms)"
+            out.append(text)
+        return ", ".join(out)
 
     row(f"hot top-10: rankd p99 / nginx p99, median of {rounds} rounds of {secs} s taking turns", fmt_x(x),
         "≤ 1.0 ×", None if x is None else x <= 1.0,

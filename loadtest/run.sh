@@ -51,7 +51,9 @@
 #   release build in build-release/, or build/ for --smoke), --keep (keep the temp folder),
 #   --out DIR (default loadtest/out/, loadtest/out/smoke/ for --smoke),
 #   --only LIST (comma-separated scenario names, e.g. --only rank,mhd,cold: run just those;
-#   the setup, seeding and Redis memory figures are always done).
+#   the setup, seeding and Redis memory figures are always done),
+#   --pauses (record pauses of the CPUs themselves with loadtest/stall_probe.c and put each
+#   beside the scenario it fell in; costs the servers 3-4 % of their throughput).
 # rankd's own knobs pass through: RANKD_CACHE_BYTES, RANKD_WORKER_THREADS, RANKD_LOG_LEVEL.
 
 # The EXIT trap and the scenario hooks are called indirectly:
@@ -65,7 +67,7 @@ cd "$RANKD_ROOT"
 LT="$RANKD_ROOT/loadtest"
 COMMAND="bash loadtest/run.sh${*:+ $*}"
 
-SMOKE=0 KEEP=0 BIN="" SERVER_CPUS=0 CLIENT_CPUS=1 THREADS=1 CONNECTIONS=32 ZIPF=1.0 BATCH_ITEMS=100
+SMOKE=0 KEEP=0 PAUSES=0 BIN="" SERVER_CPUS=0 CLIENT_CPUS=1 THREADS=1 CONNECTIONS=32 ZIPF=1.0 BATCH_ITEMS=100
 DURATION="" WARMUP="" BIG="" MIX="" ONLY="" OUT=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -84,6 +86,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY=",$2,"; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
     --keep) KEEP=1; shift ;;
+    --pauses) PAUSES=1; shift ;;
     -h|--help) sed -n '2,50p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
@@ -207,6 +210,8 @@ cleanup() {
   rankd_down "$TMP/onetx.pid"
   bg_down "$TMP/nginx.pid" nginx
   bg_down "$TMP/mhd.pid" mhd_fixed
+  bg_down "$TMP/stall-server.pid" stall_probe
+  bg_down "$TMP/stall-client.pid" stall_probe
   redis_down "$TMP"
   pg_down "$TMP"
   lock_release
@@ -519,7 +524,9 @@ scenario() {
   local cpu0 cpu1 spf
   spf="$(server_pidfile "$group" "$name")"
   cpu0="$(cpu_snapshot "$spf")"
+  rec "$name.t0" "$EPOCHREALTIME"
   if wrk_run "$base" "$script" "$DURATION" "$RAW/wrk-$name.txt" "$@"; then
+    rec "$name.t1" "$EPOCHREALTIME"
     cpu1="$(cpu_snapshot "$spf")"
     parse_result "$name" "$RAW/wrk-$name.txt"
     cpu_record "$name" "$cpu0" "$cpu1"
@@ -574,11 +581,12 @@ latency_rounds() {
   shift 5
   local dur=$(( DUR_S / ROUNDS > 1 ? DUR_S / ROUNDS : 1 ))s
   say "latency rounds: $a and $b taking turns, $ROUNDS × $dur each"
-  declare -A p99s=()
+  declare -A p99s=() spans=()
   for ((i = 1; i <= ROUNDS; i++)); do
     for t in "$a" "$b"; do
       if [ "$t" = "$a" ]; then base="$base_a"; else base="$base_b"; fi
       out="$RAW/wrk-rounds-$t-$i.txt"
+      spans[$t]+="$EPOCHREALTIME-"
       # a round that answered nothing, or not only 2xx, has no p99 worth comparing
       if ! wrk_run "$base" "$script" "$dur" "$out" "$@"; then
         bad="wrk failed"
@@ -593,12 +601,14 @@ latency_rounds() {
         say "warning: latency round $i of $t: $bad"
         return 0
       fi
+      spans[$t]+="$EPOCHREALTIME "
       p99s[$t]+="$(grep '^RESULT ' "$out" | tr ' ' '\n' | sed -n 's/^p99_us=//p') "
     done
   done
   for t in "$a" "$b"; do
     med="$(tr ' ' '\n' <<<"${p99s[$t]}" | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')"
     rec "pair.$t.p99s" "${p99s[$t]% }"
+    rec "pair.$t.spans" "${spans[$t]% }"
     rec "pair.$t.p99_us" "$med"
   done
   rec pair.rounds "$ROUNDS"
@@ -763,6 +773,24 @@ EOF
 say "refreshing the statistics views once (rankd refresh)"
 timeout 600 "$BIN" refresh -c config/rankd.yaml >"$TMP/refresh.log" 2>&1 \
   || { cat "$TMP/refresh.log" >&2; die "rankd refresh failed"; }
+# --pauses: pauses of the CPUs themselves (the hypervisor's), recorded for the whole run; the
+# report puts each beside the scenario it fell in, so that a max latency that is the machine's
+# says so. Off by default: the probe's wake-ups cost the servers a few per cent.
+STALL_MS=20
+if [ "$PAUSES" != 1 ]; then
+  :
+elif gcc -O2 -Wall -o "$TMP/stall_probe" "$LT/stall_probe.c" >"$TMP/stall-build.log" 2>&1; then
+  bg_up "$TMP/stall-server.pid" "$RAW/stalls-server-cpu.txt" "" "$TMP/stall_probe" "${SERVER_CPUS%%[,-]*}" "$STALL_MS" \
+    || say "warning: the stall probe did not start"
+  if [ -n "$CLIENT_CPUS" ]; then
+    bg_up "$TMP/stall-client.pid" "$RAW/stalls-client-cpu.txt" "" "$TMP/stall_probe" "${CLIENT_CPUS%%[,-]*}" "$STALL_MS" \
+      || say "warning: the stall probe did not start"
+  fi
+  rec meta.stall_ms "$STALL_MS"
+else
+  say "warning: loadtest/stall_probe.c did not build: $(head -c 200 "$TMP/stall-build.log")"
+fi
+
 # The seed and the refresh leave about a gigabyte of dirty buffers: flush them now, or the
 # checkpointer writes them on the servers' CPU while the first read scenarios run.
 q "CHECKPOINT" >/dev/null
@@ -851,9 +879,11 @@ redis_bench() {   # redis_bench NAME PIPELINE REQUESTS
   rec "$name.label" "Redis ZREVRANK, $BIG members$([ "$p" -gt 1 ] && echo ", pipelined $p")"
   rec "$name.request" "ZREVRANK loadtest:bare p<random>$([ "$p" -gt 1 ] && echo " -P $p")"
   say "reference $name: redis-benchmark -c $CONNECTIONS -P $p -n $n ZREVRANK"
+  rec "$name.t0" "$EPOCHREALTIME"
   if timeout $(( DUR_S * 4 + 60 )) "${CLIENT[@]}" redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" \
        -c "$CONNECTIONS" -n "$n" -r "$BIG" -P "$p" ZREVRANK loadtest:bare 'p__rand_int__' \
        >"$RAW/redis-$name.txt" 2>&1; then
+    rec "$name.t1" "$EPOCHREALTIME"
     local kv
     while IFS= read -r kv; do rec "$name.${kv%%=*}" "${kv#*=}"; done \
       < <("$PYTHON" "$LT/report.py" redis-bench "$RAW/redis-$name.txt")
@@ -1011,9 +1041,11 @@ pg_bench() {   # pg_bench NAME SCRIPT CLIENTS ROWS_PER_TX LABEL
   rec "$name.rows_per_tx" "$rows"
   say "reference $name: $label, $clients clients, ${DUR_S}s"
   mkdir -p "$TMP/pgbench"
+  rec "$name.t0" "$EPOCHREALTIME"
   if ( cd "$TMP/pgbench" && timeout $(( DUR_S + 120 )) "${CLIENT[@]}" pgbench -h 127.0.0.1 -p "$PG_PORT" -U rankd \
          -n -M prepared -f "$script" -D gen=-1 -D players="$BIG" -c "$clients" -j 1 -T "$DUR_S" \
          -l --log-prefix="$name" rankd ) >"$RAW/pgbench-$name.txt" 2>&1; then
+    rec "$name.t1" "$EPOCHREALTIME"
     while IFS= read -r kv; do rec "$name.${kv%%=*}" "${kv#*=}"; done \
       < <("$PYTHON" "$LT/report.py" pgbench "$RAW/pgbench-$name.txt" "$rows" "$TMP/pgbench/$name".*)
     say "  $name: $(printf '%.0f' "${R[$name.rps]:-0}") transactions/s, $(printf '%.0f' "${R[$name.rows_per_s]:-0}") rows/s"
