@@ -32,7 +32,7 @@
 #              per submission, the reference group commit is measured against
 #   off_top10, off_rank, off_mix   the same on rankd with RANKD_REDIS_URL="" RANKD_CACHE_BYTES=0
 #   pg_upsert1, pg_upsert1000      pgbench: single-row upsert per transaction, 1,000-row upserts
-# After top10 and nginx, the two take turns in 3 short rounds (the duration split in three) and
+# After top10 and nginx, the two take turns in 5 short rounds (the duration split in five) and
 # the report also compares the median of each one's p99s: a pause of the machine then lands in
 # one round of one target instead of deciding the whole comparison.
 # Output: loadtest/out/report.md (tables and the ratios issue 3 asks for), throughput.svg,
@@ -575,7 +575,7 @@ scenario() {
 # turns (A, B, A, B, ...), so that a pause of the machine (a checkpoint, another VM) lands in one
 # round of one of them and not in the whole of one target's only run. Records pair.A.p99s and
 # pair.B.p99s (µs, in round order) and the median of each as pair.A.p99_us / pair.B.p99_us.
-ROUNDS=3
+ROUNDS=5
 latency_rounds() {
   local a="$1" base_a="$2" b="$3" base_b="$4" script="$5" i t base med out bad
   shift 5
