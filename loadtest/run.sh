@@ -577,7 +577,7 @@ scenario() {
 # pair.B.p99s (µs, in round order) and the median of each as pair.A.p99_us / pair.B.p99_us.
 ROUNDS=5
 latency_rounds() {
-  local a="$1" base_a="$2" b="$3" base_b="$4" script="$5" i t base med out bad
+  local a="$1" base_a="$2" b="$3" base_b="$4" script="$5" i t base med out bad k
   shift 5
   local dur=$(( DUR_S / ROUNDS > 1 ? DUR_S / ROUNDS : 1 ))s
   say "latency rounds: $a and $b taking turns, $ROUNDS × $dur each"
@@ -586,14 +586,18 @@ latency_rounds() {
     for t in "$a" "$b"; do
       if [ "$t" = "$a" ]; then base="$base_a"; else base="$base_b"; fi
       out="$RAW/wrk-rounds-$t-$i.txt"
+      k="pair.$t.round$i"
       spans[$t]+="$EPOCHREALTIME-"
       # a round that answered nothing, or not only 2xx, has no p99 worth comparing
+      bad=""
       if ! wrk_run "$base" "$script" "$dur" "$out" "$@"; then
         bad="wrk failed"
       else
-        bad="$(grep '^RESULT ' "$out" | tr ' ' '\n' | awk -F= '
-          $1 == "requests" && $2 == 0 { print "no answers" }
-          ($1 == "non2xx" || $1 == "timeouts") && $2 > 0 { print $2, $1 }' | paste -sd, -)"
+        parse_result "$k" "$out"
+        if [ "${R[$k.requests]:-0}" = 0 ]; then bad="no answers"; fi
+        if [ "${R[$k.non2xx]:-0}" != 0 ] || [ "${R[$k.timeouts]:-0}" != 0 ]; then
+          bad="${R[$k.non2xx]:-0} non-2xx, ${R[$k.timeouts]:-0} timeouts"
+        fi
       fi
       if [ -n "$bad" ]; then
         rec "note.pair" "top-10 p99 rounds: round $i of $t: $bad ($out); the rounds comparison is left out"
@@ -602,7 +606,7 @@ latency_rounds() {
         return 0
       fi
       spans[$t]+="$EPOCHREALTIME "
-      p99s[$t]+="$(grep '^RESULT ' "$out" | tr ' ' '\n' | sed -n 's/^p99_us=//p') "
+      p99s[$t]+="${R[$k.p99_us]} "
     done
   done
   for t in "$a" "$b"; do
@@ -777,18 +781,18 @@ timeout 600 "$BIN" refresh -c config/rankd.yaml >"$TMP/refresh.log" 2>&1 \
 # report puts each beside the scenario it fell in, so that a max latency that is the machine's
 # says so. Off by default: the probe's wake-ups cost the servers a few per cent.
 STALL_MS=20
-if [ "$PAUSES" != 1 ]; then
-  :
-elif gcc -O2 -Wall -o "$TMP/stall_probe" "$LT/stall_probe.c" >"$TMP/stall-build.log" 2>&1; then
-  bg_up "$TMP/stall-server.pid" "$RAW/stalls-server-cpu.txt" "" "$TMP/stall_probe" "${SERVER_CPUS%%[,-]*}" "$STALL_MS" \
-    || say "warning: the stall probe did not start"
-  if [ -n "$CLIENT_CPUS" ]; then
-    bg_up "$TMP/stall-client.pid" "$RAW/stalls-client-cpu.txt" "" "$TMP/stall_probe" "${CLIENT_CPUS%%[,-]*}" "$STALL_MS" \
+if [ "$PAUSES" = 1 ]; then
+  if gcc -O2 -Wall -o "$TMP/stall_probe" "$LT/stall_probe.c" >"$TMP/stall-build.log" 2>&1; then
+    bg_up "$TMP/stall-server.pid" "$RAW/stalls-server-cpu.txt" "" "$TMP/stall_probe" "${SERVER_CPUS%%[,-]*}" "$STALL_MS" \
       || say "warning: the stall probe did not start"
+    if [ -n "$CLIENT_CPUS" ]; then
+      bg_up "$TMP/stall-client.pid" "$RAW/stalls-client-cpu.txt" "" "$TMP/stall_probe" "${CLIENT_CPUS%%[,-]*}" "$STALL_MS" \
+        || say "warning: the stall probe did not start"
+    fi
+    rec meta.stall_ms "$STALL_MS"
+  else
+    say "warning: loadtest/stall_probe.c did not build: $(head -c 200 "$TMP/stall-build.log")"
   fi
-  rec meta.stall_ms "$STALL_MS"
-else
-  say "warning: loadtest/stall_probe.c did not build: $(head -c 200 "$TMP/stall-build.log")"
 fi
 
 # The seed and the refresh leave about a gigabyte of dirty buffers: flush them now, or the

@@ -80,7 +80,7 @@ static bool seg_is(const char *s, size_t n, const char *lit)
     return strlen(lit) == n && memcmp(s, lit, n) == 0;
 }
 
-/* Decode a segment into `out` (room 256); bad when undecodable or too long. */
+/* Decode a segment into `out` (room ROUTE_SEGMENT_MAX); bad when undecodable or too long. */
 static void take(const char *s, size_t n, char *out, size_t *out_len, bool *bad)
 {
     char decoded[256]; /* a 64-byte id fully percent-encoded is 192 bytes */

@@ -36,11 +36,6 @@ void arena_init(arena_t *a)
     a->first_chunk = 0;
 }
 
-void arena_size_hint(arena_t *a, size_t bytes)
-{
-    a->first_chunk = bytes;
-}
-
 void *arena_alloc(arena_t *a, size_t n)
 {
     if (n > SIZE_MAX / 4)
@@ -146,7 +141,7 @@ json_t *arena_json_loadb(arena_t *a, const char *text, size_t len, size_t flags,
 {
     if (installed && len <= PARSE_ARENA_MAX) {
         if (!a->chunks)
-            arena_size_hint(a, len * PARSE_FACTOR);
+            a->first_chunk = len * PARSE_FACTOR;
         parse_arena = a;
     }
     json_t *v = json_loadb(text, len, flags, err);

@@ -18,14 +18,11 @@ typedef struct {
     arena_chunk_t *chunks; /* owned; the newest first, bump-allocated from its free end */
     size_t used;           /* bytes handed out, for tests and metrics */
     size_t held;           /* bytes of the chunks */
-    size_t first_chunk;    /* size of the first chunk, 0: the smallest */
+    size_t first_chunk;    /* size of the first chunk, 0: the smallest; later ones double it */
 } arena_t;
 
 /* An empty arena: no memory until the first arena_alloc. */
 void arena_init(arena_t *a);
-
-/* Make the first chunk `bytes` large (before the first arena_alloc; later ones double it). */
-void arena_size_hint(arena_t *a, size_t bytes);
 
 /* `n` bytes, 16-byte aligned, valid until arena_clear(a); never NULL (aborts like xmalloc). */
 void *arena_alloc(arena_t *a, size_t n);

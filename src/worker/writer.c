@@ -559,7 +559,7 @@ static const char read_sql[] =
 typedef struct {
     char gen[24];
     char day[11];
-    buf_t players;   /* array literal */
+    arrays_t players;   /* one array: the window's players */
     const char *params[3];
 } window_read_t;
 
@@ -625,10 +625,9 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
             win = &wr[w++];
             win->gen[i64_text(win->gen, bt->groups[g].gen)] = '\0';
             q_day_text(bt->groups[g].day, win->day);
-            buf_init(&win->players);
-            buf_putc(&win->players, '{');
+            arrays_open(&win->players, 1);
         }
-        arr_elem(&win->players, bt->groups[g].player);
+        arr_elem(&win->players.a[0], bt->groups[g].player);
     }
     const char *bp[1], *lp[1];
     arrays_close(&bs, bp);
@@ -644,10 +643,9 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
     stmts[2] = (stmt_t){boards_sql, 1, bp, "rankd_w_boards"};
     stmts[3] = (stmt_t){lock_sql, 1, lp, "rankd_w_lock"};
     for (size_t w = 0; w < n_windows; w++) {
-        buf_putc(&wr[w].players, '}');
+        arrays_close(&wr[w].players, &wr[w].params[2]);
         wr[w].params[0] = wr[w].gen;
         wr[w].params[1] = wr[w].day;
-        wr[w].params[2] = wr[w].players.data;
         stmts[READS + w] = (stmt_t){read_sql, 3, wr[w].params, "rankd_w_read"};
     }
     PGresult **res = xcalloc(n_stmts, sizeof *res);
@@ -656,7 +654,7 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
     arrays_free(&bs);
     arrays_free(&ls);
     for (size_t w = 0; w < n_windows; w++)
-        buf_free(&wr[w].players);
+        arrays_free(&wr[w].players);
     free(wr);
     free(stmts);
     step_t st = STEP_OK;
