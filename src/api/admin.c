@@ -229,14 +229,16 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                "# TYPE rankd_l1_entries gauge\nrankd_l1_entries %zu\n",
                (unsigned long long)l1.hits, (unsigned long long)l1.misses, (unsigned long long)l1.invalidations,
                (unsigned long long)l1.evictions, (unsigned long long)l1.refreshes, l1.bytes, l1.entries);
-    uint64_t batches, commands;
-    redis_pipe_stats(app->pipe, &batches, &commands);
+    uint64_t batches, commands, merged;
+    redis_pipe_stats(app->pipe, &batches, &commands, &merged);
     buf_printf(&req->out,
                "# HELP rankd_redis_pipe_batches_total Writes of pipelined Redis reads (replies read in order).\n"
                "# TYPE rankd_redis_pipe_batches_total counter\nrankd_redis_pipe_batches_total %llu\n"
                "# HELP rankd_redis_pipe_commands_total Redis reads sent through the pipeline.\n"
-               "# TYPE rankd_redis_pipe_commands_total counter\nrankd_redis_pipe_commands_total %llu\n",
-               (unsigned long long)batches, (unsigned long long)commands);
+               "# TYPE rankd_redis_pipe_commands_total counter\nrankd_redis_pipe_commands_total %llu\n"
+               "# HELP rankd_redis_pipe_merged_total Pipelined commands that carried the reads of several requests.\n"
+               "# TYPE rankd_redis_pipe_merged_total counter\nrankd_redis_pipe_merged_total %llu\n",
+               (unsigned long long)batches, (unsigned long long)commands, (unsigned long long)merged);
     buf_puts(&req->out, "# HELP rankd_build_info rankd version.\n# TYPE rankd_build_info gauge\n"
                         "rankd_build_info{version=\"" RANKD_VERSION "\"} 1\n");
     req->content_type_out = "text/plain; version=0.0.4; charset=utf-8";

@@ -351,8 +351,6 @@ static void read_op_free(read_op_t *op)
     /* A client that hung up before its answer was computed still holds the claim: the
      * requests parked on it would wait forever. */
     cache_drop(op->app, &op->cr);
-    if (op->call.reply)
-        freeReplyObject(op->call.reply);
     rb_read_clear(&op->rd);
     entries_clear(&op->got);
     board_clear(&op->board);
@@ -454,6 +452,7 @@ static void read_start(http_pending_t *p, void (*wake)(void *), void *wake_arg)
     op->call.argc = op->rd.argc;
     op->call.argv = op->rd.argv;
     op->call.argvlen = op->rd.argvlen;
+    op->call.merge = op->rd.merge;
     op->call.done = read_call_done;
     op->call.arg = op;
     redis_pipe_submit(op->app->pipe, &op->call);

@@ -110,20 +110,42 @@ static redis_script_t script_players = {LUA_EMIT
 /* ARGV: player, bucket. The players script for the commonest read, a player's rank, without
  * the helpers it does not use: their closures are made on every call (about 1 us of Redis's
  * 17 per read). Same reply. */
+#define LUA_PLAYER(OUT, PLAYER, BUCKET)                                              \
+    "local v = redis.call('HGET', KEYS[2] .. " BUCKET ", " PLAYER ")\n"               \
+    "if v and #v >= 16 then\n"                                                       \
+    "  local m = string.sub(v, 9, 16) .. " PLAYER "\n"                                \
+    "  local r = redis.call('ZRANK', z, m)\n"                                        \
+    "  if r then\n"                                                                  \
+    "    " OUT "[2] = r; " OUT "[3] = redis.call('ZSCORE', z, m); " OUT "[4] = m\n"   \
+    "    " OUT "[5] = string.sub(v, 17)\n"                                           \
+    "  end\n"                                                                        \
+    "end\n"
+
 static redis_script_t script_player = {"if redis.call('EXISTS', KEYS[3]) == 0 then return false end\n"
-                                       "local z, pl = KEYS[1], ARGV[1]\n"
+                                       "local z = KEYS[1]\n"
                                        "local out = {redis.call('ZCARD', z)}\n"
-                                       "local v = redis.call('HGET', KEYS[2] .. ARGV[2], pl)\n"
-                                       "if v and #v >= 16 then\n"
-                                       "  local m = string.sub(v, 9, 16) .. pl\n"
-                                       "  local r = redis.call('ZRANK', z, m)\n"
-                                       "  if r then\n"
-                                       "    out[2] = r; out[3] = redis.call('ZSCORE', z, m); out[4] = m\n"
-                                       "    out[5] = string.sub(v, 17)\n"
-                                       "  end\n"
-                                       "end\n"
+                                       LUA_PLAYER("out", "ARGV[1]", "ARGV[2]")
                                        "return out\n",
                                        ""};
+
+/* The rank reads of many requests on one window, merged by the Redis pipe (player_merge):
+ * ARGV: player, bucket, player, bucket, ...; false when the window is cold, else one
+ * script_player reply per player. The window's checks are made once for them all: Redis
+ * spends about a fifth less per read. */
+static redis_script_t script_player_each = {"if redis.call('EXISTS', KEYS[3]) == 0 then return false end\n"
+                                            "local z = KEYS[1]\n"
+                                            "local total = redis.call('ZCARD', z)\n"
+                                            "local each = {}\n"
+                                            "for i = 1, #ARGV, 2 do\n"
+                                            "  local out = {total}\n"
+                                            LUA_PLAYER("out", "ARGV[i]", "ARGV[i + 1]")
+                                            "  each[#each + 1] = out\n"
+                                            "end\n"
+                                            "return each\n",
+                                            ""};
+
+/* EVALSHA sha 3 keys...: numkeys and the three keys are what merged reads share. */
+static redis_merge_t player_merge = {script_player_each.sha, 6};
 
 /* ARGV: player, before, after, the player's bucket. */
 static redis_script_t script_around = {LUA_EMIT
@@ -198,7 +220,7 @@ static redis_script_t script_clear = {
     ""};
 
 static redis_script_t *const all_scripts[] = {&script_page,   &script_cursor, &script_players, &script_player,
-                                              &script_around, &script_apply,  &script_clear};
+                                              &script_player_each, &script_around, &script_apply, &script_clear};
 
 void rb_init(void)
 {
@@ -277,6 +299,7 @@ static void read_head(rb_read_t *rd, const redis_script_t *s, const board_t *b, 
     memcpy(rd->keys[1], k.p, sizeof k.p);
     memcpy(rd->keys[2], k.r, sizeof k.r);
     rd->script = s;
+    rd->merge = NULL;
     rd->by_rank = false;
     rd->argv[0] = "EVALSHA", rd->argvlen[0] = 7;
     rd->argv[1] = s->sha, rd->argvlen[1] = 40;
@@ -329,6 +352,8 @@ void rb_prepare_players(rb_read_t *rd, const board_t *b, int64_t day, const char
         read_arg(rd, (int)(2 * i + 1), rd->buckets[i], rb_player_bucket(ids[i], len, rd->buckets[i]));
     }
     rd->by_rank = true;
+    if (n == 1)
+        rd->merge = &player_merge;
 }
 
 void rb_prepare_around(rb_read_t *rd, const board_t *b, int64_t day, const char *player, int before, int after)

@@ -23,6 +23,7 @@
 #include "core/order.h"
 #include "store/model.h"
 #include "store/redis.h"
+#include "store/redis_pipe.h"
 
 typedef enum {
     RB_OK = 0,
@@ -46,6 +47,7 @@ size_t rb_script_sources(const char **out, size_t max);
 #define RB_READ_INLINE 4
 typedef struct {
     const redis_script_t *script;
+    const redis_merge_t *merge; /* how the pipe may merge it with other reads, or NULL */
     bool by_rank;          /* results come back in request order: sort them */
     int argc;
     bool heap;             /* argv, argvlen and buckets were allocated (never copy a read) */

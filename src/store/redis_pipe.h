@@ -16,6 +16,10 @@
  * On a new connection the thread loads the read scripts, so EVALSHA finds
  * them; a failed connection fails the calls in hand (their reply is NULL)
  * and the thread retries no more than once a second.
+ *
+ * Calls that name a redis_merge_t and share its leading arguments go out as
+ * one command when several are in a batch: a script's fixed cost (its call,
+ * the keys it checks for all) is then paid once for all of them.
  */
 #ifndef RANKD_STORE_REDIS_PIPE_H
 #define RANKD_STORE_REDIS_PIPE_H
@@ -28,14 +32,32 @@
 
 typedef struct redis_pipe redis_pipe_t;
 
+/*
+ * How calls of one script merge: the calls' commands are EVALSHA sha numkeys
+ * keys... args...; those sharing argv[2 .. shared) (numkeys and the keys) become
+ * EVALSHA `sha` argv[2 .. shared) followed by each call's args in order. The
+ * script `sha` must return an array holding, in the same order, exactly the
+ * reply each call's own command would have had (or a single reply, an error
+ * or nil, that then stands for every call).
+ */
+typedef struct redis_merge {
+    const char *sha;  /* the merged script's SHA1 (40 hex digits) */
+    int shared;       /* leading arguments the calls must have in common, argv[0..2) excepted */
+} redis_merge_t;
+
 typedef struct redis_call {
     int argc;
     const char *const *argv;      /* borrowed until done() */
     const size_t *argvlen;
-    redisReply *reply;            /* set before done(): NULL when Redis could not be reached; the caller frees it */
+    const redis_merge_t *merge;   /* NULL: always sent alone */
+    /* Set before done(): NULL when Redis could not be reached. The pipe owns it and frees it
+     * once done() returns: done() takes what it needs. */
+    redisReply *reply;
     void (*done)(struct redis_call *call); /* on the pipe's thread */
     void *arg;
     workq_item_t link;            /* the pipe's */
+    struct redis_call *merged;    /* the pipe's: the next call of its merged command */
+    unsigned merged_at;           /* the pipe's: its place in that command (0: first, or alone) */
 } redis_call_t;
 
 /* Start the pipe thread for `url`, loading `scripts[0..n)` on every new connection; NULL without a URL. */
@@ -45,7 +67,8 @@ redis_pipe_t *redis_pipe_start(const char *url, int connect_timeout_ms, int comm
 void redis_pipe_stop(redis_pipe_t *p);
 /* Queue a call; never blocks on I/O. */
 void redis_pipe_submit(redis_pipe_t *p, redis_call_t *call);
-/* How many batches (one write, replies read in order) and commands went to Redis so far. */
-void redis_pipe_stats(redis_pipe_t *p, uint64_t *batches, uint64_t *commands);
+/* How many batches (one write, replies read in order) and commands went to Redis so far, and how
+ * many of those commands were merged from several calls. */
+void redis_pipe_stats(redis_pipe_t *p, uint64_t *batches, uint64_t *commands, uint64_t *merged);
 
 #endif

@@ -607,3 +607,58 @@ def test_an_unchanged_standing_is_ranked_as_postgresql_holds_it(rankd_factory, r
     finally:
         for x in (c, admin, w):
             x.close()
+
+
+def test_rank_reads_merged_by_the_redis_pipe_are_each_exact(rankd_factory, redis_db, db):
+    """Concurrent rank reads of one window go to Redis as one script call (the pipe merges
+    them); each request still gets its own player's answer: ranks on two boards read at once,
+    ties, a player never seen and a removed one (its tombstone) among them, each equal to
+    PostgreSQL's answer and to what the same read gets alone."""
+    _, rc = redis_db
+    inst, admin, w, c = uncached_instance(rankd_factory)
+    clients = []
+    try:
+        boards = [create_board(admin)["id"] for _ in range(2)]
+        for k, bid in enumerate(boards):
+            items = [{"board": bid, "player_id": "p%03d" % i, "score": 500 - (i // 3) * 7 - k}
+                     for i in range(90)]  # three players per score: ties
+            assert w.post("/v1/scores:batch", json_body={"scores": items}, key=WRITE_KEY).status == 200
+        assert admin.delete("/v1/leaderboards/%s/players/p005" % boards[0]).status == 204
+        gens = [db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0] for b in boards]
+        deadline = time.time() + 10
+        while not all(rc.exists("rankd:{g%d}:0:ready" % g) for g in gens):
+            assert time.time() < deadline, "windows not loaded"
+            for b in boards:
+                c.get("/v1/leaderboards/%s/entries?limit=1" % b)
+            time.sleep(0.1)
+        paths = ["/v1/leaderboards/%s/players/%s" % (b, p) for b in boards
+                 for p in ["p%03d" % i for i in range(0, 90, 5)] + ["nobody"]]
+        expected = {p: strong(c, p) for p in paths}
+        assert expected[paths[1]][0] == 404 and expected[paths[-1]][0] == 404
+        assert all(c.get(p).body == expected[p][1] for p in paths)  # one at a time
+        clients = [inst.client(None) for _ in paths]
+        merged_before = metric(c, "rankd_redis_pipe_merged_total")
+        for _ in range(30):
+            got, errors = {}, []
+            start = threading.Barrier(len(paths))
+
+            def read(cl, path):
+                try:
+                    start.wait(10)
+                    r = cl.get(path)
+                    got[path] = (r.status, r.body)
+                except Exception as e:  # a hung request must fail the test, not vanish
+                    errors.append((path, repr(e)))
+            threads = [threading.Thread(target=read, args=(cl, p)) for cl, p in zip(clients, paths)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            assert not errors, errors
+            assert got == expected
+            if metric(c, "rankd_redis_pipe_merged_total") > merged_before:
+                break
+        assert metric(c, "rankd_redis_pipe_merged_total") > merged_before, "no reads were ever merged"
+    finally:
+        for x in [c, admin, w] + clients:
+            x.close()
