@@ -25,3 +25,8 @@ WHERE board_gen = :gen AND win = :win AND (sort_key, achieved_ms, player_id) < (
 EXPLAIN (COSTS OFF)
 SELECT count(*) FROM submissions
 WHERE received_at >= date_trunc('month', now()) AND received_at < date_trunc('month', now()) + interval '1 month';
+
+-- Erasing a player reads one of the 32 parts of each month (they split by a hash of the
+-- player; the log has no index), and the default partition.
+EXPLAIN (COSTS OFF)
+DELETE FROM submissions WHERE board_gen = :gen AND player_id = 'some-player';

@@ -1,0 +1,127 @@
+"""The submission log's layout (migration 0004): each month split 32 ways by a hash of the
+player and no index, so that a write pays no index entry for its log row and erasing a player
+reads one part in 32 of each month. Checked in PostgreSQL's catalog and plans, through the API,
+and across the migration of a database whose log holds rows in the old form."""
+import os
+import re
+import shutil
+
+import psycopg2
+
+from conftest import MIGRATIONS_DIR, create_board, free_port, make_config, run_cli, submit_ok, to_yaml, unique
+
+
+def log_parts(db):
+    """{month partition: sorted hash bounds of its parts} for every partition of `submissions`."""
+    rows = db.query(
+        "SELECT m.relname, pg_get_expr(m.relpartbound, m.oid), p.relname, pg_get_expr(p.relpartbound, p.oid)"
+        " FROM pg_inherits i JOIN pg_class m ON m.oid = i.inhrelid"
+        " LEFT JOIN pg_inherits j ON j.inhparent = m.oid LEFT JOIN pg_class p ON p.oid = j.inhrelid"
+        " WHERE i.inhparent = 'submissions'::regclass")
+    parts = {}
+    for month, bound, part, part_bound in rows:
+        parts.setdefault((month, bound), [])
+        if part is not None:
+            parts[(month, bound)].append((part, part_bound))
+    return parts
+
+
+def assert_split_months(db):
+    parts = log_parts(db)
+    months = [k for k in parts if k[1] != "DEFAULT"]
+    assert len(months) >= 3, parts
+    for (month, _), children in parts.items():
+        if month == "submissions_default":
+            assert children == []
+            continue
+        assert sorted(children) == sorted(
+            ("%s_p%02d" % (month, i), "FOR VALUES WITH (modulus 32, remainder %d)" % i) for i in range(32)), month
+    indexes = db.query("SELECT indexname FROM pg_indexes WHERE tablename LIKE 'submissions%%'")
+    assert indexes == [], indexes
+
+
+def test_each_month_of_the_log_is_split_by_player(db):
+    assert_split_months(db)
+    assert db.query("SELECT rankd_ensure_partitions(now() + interval '7 months', 2)")[0][0] == 2
+    assert db.query("SELECT rankd_ensure_partitions(now() + interval '7 months', 2)")[0][0] == 0
+    assert_split_months(db)
+
+
+def test_erasing_a_player_reads_one_part_of_each_month(admin, writer, db):
+    bid = create_board(admin)["id"]
+    players = ["p%02d" % i for i in range(40)]
+    for i, p in enumerate(players):
+        submit_ok(writer, bid, p, 100 + i)
+        submit_ok(writer, bid, p, 200 + i)
+    gen = db.query("SELECT gen FROM boards WHERE id = %s", (bid,))[0][0]
+    before = dict(db.query("SELECT player_id, count(*) FROM submissions WHERE board_gen = %s GROUP BY 1", (gen,)))
+    assert before == {p: 2 for p in players}
+
+    plan = [r[0] for r in db.query("EXPLAIN (COSTS OFF) DELETE FROM submissions"
+                                   " WHERE board_gen = %s AND player_id = 'p07'", (gen,))]
+    scanned = sorted(m.group(1) for m in (re.search(r"Seq Scan on (\S+)", line) for line in plan) if m)
+    months = sorted(m for m, b in log_parts(db) if b != "DEFAULT")
+    assert len(scanned) == len(months) + 1, plan  # one part per month, and the default partition
+    assert scanned[-1] == "submissions_default"
+    assert [s.rsplit("_p", 1)[0] for s in scanned[:-1]] == months, plan
+    assert len({s.rsplit("_p", 1)[1] for s in scanned[:-1]}) == 1, plan  # the same part of each
+
+    assert admin.delete("/v1/leaderboards/%s/players/p07" % bid).status == 204
+    after = dict(db.query("SELECT player_id, count(*) FROM submissions WHERE board_gen = %s GROUP BY 1", (gen,)))
+    assert after == {p: 2 for p in players if p != "p07"}
+
+
+def test_migration_moves_the_log_into_the_new_form(pg_server, tmp_root):
+    """A database migrated up to 0003 with rows in the log (in two months and in the default
+    partition) keeps every row, byte for byte, when 0004 is applied; the months are split and
+    the index is gone."""
+    name = unique("rankd_mig").replace("-", "_")
+    admin = psycopg2.connect(pg_server.dsn("postgres"))
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute('CREATE DATABASE "%s" OWNER rankd' % name)
+    admin.close()
+    old_dir = os.path.join(tmp_root, name + "-migrations")
+    os.mkdir(old_dir)
+    for f in sorted(os.listdir(MIGRATIONS_DIR)):
+        if f.endswith(".sql") and f < "0004":
+            shutil.copy(os.path.join(MIGRATIONS_DIR, f), old_dir)
+    dsn = pg_server.dsn(name)
+    config = os.path.join(tmp_root, name + ".yaml")
+    with open(config, "w") as f:
+        f.write(to_yaml(make_config(free_port(), dsn)))
+    r = run_cli(["migrate", "up"], config, env={"RANKD_POSTGRES_PRIMARY": dsn, "RANKD_MIGRATIONS_DIR": old_dir})
+    assert r.returncode == 0, r.stdout + r.stderr
+
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'submissions_player'")
+    assert cur.fetchone()[0] == 1  # the old form
+    cur.execute("INSERT INTO submissions (board_gen, win, player_id, score, metadata, updated, received_at)"
+                " SELECT 1 + i % 3, DATE '1970-01-01', 'player-' || i, i * 7, CASE WHEN i % 5 = 0 THEN '{\"m\":1}' END,"
+                "        i % 2 = 0, date_trunc('month', now()) + (i % 2) * interval '1 month' + i * interval '1 second'"
+                " FROM generate_series(1, 3000) AS i")
+    cur.execute("INSERT INTO submissions VALUES (9, DATE '1990-01-01', 'old', 1, NULL, true, '1990-01-01 00:00:00+00')")
+    rows_sql = "SELECT board_gen, win, player_id, score, metadata, updated, received_at FROM submissions ORDER BY 3, 7"
+    cur.execute(rows_sql)
+    before = cur.fetchall()
+    assert len(before) == 3001
+
+    r = run_cli(["migrate", "up"], config, env={"RANKD_POSTGRES_PRIMARY": dsn})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "applied 0004_submissions_by_player_hash.sql" in r.stdout
+    cur.execute(rows_sql)
+    assert cur.fetchall() == before
+    cur.execute("SELECT count(*) FROM submissions_default")
+    assert cur.fetchone()[0] == 1
+
+    class Db:
+        @staticmethod
+        def query(sql, args=None):
+            cur.execute(sql, args)
+            return cur.fetchall()
+    assert_split_months(Db)
+    r = run_cli(["migrate", "verify"], config, env={"RANKD_POSTGRES_PRIMARY": dsn})
+    assert r.returncode == 0, r.stdout + r.stderr
+    conn.close()
