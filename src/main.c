@@ -152,8 +152,8 @@ static int serve(rankd_config_t *cfg)
     /* The writer has a connection of its own too: it holds the writer's prepared statements. */
     pg_pool_t *write_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
     app.writer = writer_new(write_pg, app.redis, app.rebuilder, app.l1, (size_t)cfg->writer_max_batch);
-    const char *scripts[8];
-    size_t n_scripts = rb_script_sources(scripts, 8);
+    const char *scripts[RB_SCRIPTS_MAX];
+    size_t n_scripts = rb_script_sources(scripts, RB_SCRIPTS_MAX);
     app.pipe = redis_pipe_start(cfg->redis_url, cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms, scripts,
                                 n_scripts);
     /* PostgreSQL reads of ranked requests run here, never on an event-loop thread; fewer

@@ -234,7 +234,7 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
     buf_printf(&req->out,
                "# HELP rankd_redis_pipe_batches_total Writes of pipelined Redis reads (replies read in order).\n"
                "# TYPE rankd_redis_pipe_batches_total counter\nrankd_redis_pipe_batches_total %llu\n"
-               "# HELP rankd_redis_pipe_commands_total Redis reads sent through the pipeline.\n"
+               "# HELP rankd_redis_pipe_commands_total Redis commands sent through the pipeline (a merged one carries several reads).\n"
                "# TYPE rankd_redis_pipe_commands_total counter\nrankd_redis_pipe_commands_total %llu\n"
                "# HELP rankd_redis_pipe_merged_total Pipelined commands that carried the reads of several requests.\n"
                "# TYPE rankd_redis_pipe_merged_total counter\nrankd_redis_pipe_merged_total %llu\n",

@@ -135,7 +135,8 @@ q_status_t q_board_delete(PGconn *c, const char *id, int64_t *gen)
                        "WITH b AS (DELETE FROM boards WHERE id = $1 RETURNING gen),"
                        " s AS (DELETE FROM standings WHERE board_gen = (SELECT gen FROM b)),"
                        " w AS (DELETE FROM window_counts WHERE board_gen = (SELECT gen FROM b)),"
-                       " l AS (DELETE FROM submissions WHERE board_gen = (SELECT gen FROM b)),"
+                       /* The log rows go later, a few partitions at a time (rankd_purge_log). */
+                       " l AS (INSERT INTO log_purges (board_gen) SELECT gen FROM b),"
                        " k AS (DELETE FROM idempotency_keys WHERE board_gen = (SELECT gen FROM b))"
                        " SELECT gen, pg_notify('rankd_l1', 'B ' || gen) FROM b",
                        1, p);

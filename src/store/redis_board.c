@@ -221,6 +221,7 @@ static redis_script_t script_clear = {
 
 static redis_script_t *const all_scripts[] = {&script_page,   &script_cursor, &script_players, &script_player,
                                               &script_player_each, &script_around, &script_apply, &script_clear};
+_Static_assert(sizeof all_scripts / sizeof *all_scripts <= RB_SCRIPTS_MAX, "RB_SCRIPTS_MAX is too small");
 
 void rb_init(void)
 {

@@ -33,6 +33,8 @@ typedef enum {
 
 /* Load the Lua scripts' hashes; call once before any other function. */
 void rb_init(void);
+/* How many scripts there are at most: the size of rb_script_sources' array. */
+#define RB_SCRIPTS_MAX 16
 /* The scripts' sources (for SCRIPT LOAD on a new connection); returns how many. */
 size_t rb_script_sources(const char **out, size_t max);
 

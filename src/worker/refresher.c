@@ -2,6 +2,7 @@
 #include "worker/refresher.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -17,6 +18,44 @@ struct refresher {
     pg_pool_t *primary;
     int interval_s;
 };
+
+/* Log partitions purged per statement (each part a bounded scan) and statements per round:
+ * what is left waits for the next round. */
+#define PURGE_PARTS 4
+#define PURGE_STEPS_MAX 64
+
+static bool stopping(refresher_t *r)
+{
+    pthread_mutex_lock(&r->lock);
+    bool s = r->stopping;
+    pthread_mutex_unlock(&r->lock);
+    return s;
+}
+
+/* Remove the log rows of deleted boards (rankd_purge_log), a few partitions per statement so
+ * that no statement outlasts the statement timeout; false on failure. */
+static bool purge_log(refresher_t *r, PGconn *c)
+{
+    char sql[48];
+    snprintf(sql, sizeof sql, "SELECT rankd_purge_log(%d)", PURGE_PARTS);
+    long total = 0;
+    for (int step = 0; step < PURGE_STEPS_MAX && !stopping(r); step++) {
+        PGresult *res = PQexec(c, sql);
+        if (!pg_ok(res) || PQntuples(res) != 1) {
+            log_warn(NULL, "purging the log of deleted boards failed: %s", PQresultErrorMessage(res));
+            PQclear(res);
+            return false;
+        }
+        long purged = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+        total += purged;
+        if (purged < PURGE_PARTS)
+            break;
+    }
+    if (total > 0)
+        log_info(NULL, "purged the log of deleted boards: %ld partitions", total);
+    return true;
+}
 
 static void maintain(refresher_t *r)
 {
@@ -42,6 +81,7 @@ static void maintain(refresher_t *r)
             log_warn(NULL, "maintenance failed: %s", PQresultErrorMessage(res));
         PQclear(res);
     }
+    ok = ok && purge_log(r, c);
     pg_pool_release(r->primary, c, !ok);
 }
 

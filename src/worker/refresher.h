@@ -4,8 +4,9 @@
  * At start and every refresh.interval_s it refreshes the materialized views (skipping
  * those another instance refreshed within the interval; concurrent
  * refreshers are kept apart by an advisory lock), creates the submission
- * log's monthly partitions ahead, and forgets idempotency keys older than
- * 25 hours. It sleeps on a condition variable, so stopping is immediate.
+ * log's monthly partitions ahead, forgets idempotency keys older than
+ * 25 hours, and removes the log rows of deleted boards (a few partitions
+ * per statement). It sleeps on a condition variable, so stopping is immediate.
  */
 #ifndef RANKD_WORKER_REFRESHER_H
 #define RANKD_WORKER_REFRESHER_H

@@ -638,7 +638,9 @@ def test_rank_reads_merged_by_the_redis_pipe_are_each_exact(rankd_factory, redis
         assert all(c.get(p).body == expected[p][1] for p in paths)  # one at a time
         clients = [inst.client(None) for _ in paths]
         merged_before = metric(c, "rankd_redis_pipe_merged_total")
+        from_pg = metric(c, "rankd_reads_postgres_total")
         for _ in range(30):
+            from_redis = metric(c, "rankd_reads_redis_total")
             got, errors = {}, []
             start = threading.Barrier(len(paths))
 
@@ -656,6 +658,10 @@ def test_rank_reads_merged_by_the_redis_pipe_are_each_exact(rankd_factory, redis
                 t.join(30)
             assert not errors, errors
             assert got == expected
+            # Every answer came from Redis: a merged reply that failed would have gone to
+            # PostgreSQL, which answers the same.
+            assert metric(c, "rankd_reads_redis_total") - from_redis == len(paths)
+            assert metric(c, "rankd_reads_postgres_total") == from_pg
             if metric(c, "rankd_redis_pipe_merged_total") > merged_before:
                 break
         assert metric(c, "rankd_redis_pipe_merged_total") > merged_before, "no reads were ever merged"

@@ -5,10 +5,12 @@ and across the migration of a database whose log holds rows in the old form."""
 import os
 import re
 import shutil
+import signal
+import time
 
 import psycopg2
 
-from conftest import MIGRATIONS_DIR, create_board, free_port, make_config, run_cli, submit_ok, to_yaml, unique
+from conftest import ADMIN_KEY, MIGRATIONS_DIR, WRITE_KEY, create_board, free_port, make_config, run_cli, submit_ok, to_yaml, unique
 
 
 def log_parts(db):
@@ -125,3 +127,59 @@ def test_migration_moves_the_log_into_the_new_form(pg_server, tmp_root):
     r = run_cli(["migrate", "verify"], config, env={"RANKD_POSTGRES_PRIMARY": dsn})
     assert r.returncode == 0, r.stdout + r.stderr
     conn.close()
+
+
+def log_rows(db, gen):
+    return db.query("SELECT count(*) FROM submissions WHERE board_gen = %s", (gen,))[0][0]
+
+
+def test_a_deleted_boards_log_is_purged_a_few_parts_at_a_time(db):
+    """rankd_purge_log removes a queued board's rows from at most `parts` partitions per call,
+    resuming where it stopped, and leaves other boards' rows alone."""
+    gens = [900001, 900002, 900003]
+    db.query("INSERT INTO submissions (board_gen, win, player_id, score, metadata, updated, received_at)"
+             " SELECT g, DATE '1970-01-01', 'pp' || i, i, NULL, true, now() - (i %% 2) * interval '1 second'"
+             " FROM unnest(%s::bigint[]) AS g, generate_series(1, 400) AS i", (gens,))
+    db.query("INSERT INTO submissions VALUES (900001, DATE '1970-01-01', 'x', 1, NULL, true, '1990-01-01')")
+    assert [log_rows(db, g) for g in gens] == [401, 400, 400]
+    db.query("INSERT INTO log_purges (board_gen) VALUES (900001), (900002)")
+    leaves = db.query("SELECT count(*) FROM pg_partition_tree('submissions') WHERE isleaf")[0][0]
+    calls, purged = 0, []
+    while True:
+        n = db.query("SELECT rankd_purge_log(5)")[0][0]
+        calls += 1
+        assert 0 <= n <= 5
+        purged.append(n)
+        if n < 5:
+            break
+        assert calls < 100
+    assert sum(purged) == 2 * leaves  # every part once per board
+    assert [log_rows(db, g) for g in gens] == [0, 0, 400]
+    assert db.query("SELECT count(*) FROM log_purges")[0][0] == 0
+    assert db.query("SELECT rankd_purge_log(5)")[0][0] == 0
+
+
+def test_deleting_a_board_leaves_its_log_to_the_refresh_worker(rankd_factory, db):
+    """The delete answers at once and queues the board's log; an instance with no refresh
+    worker leaves it queued, the next instance's worker removes it and nothing else."""
+    inst = rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "0"})
+    admin, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    try:
+        keep, gone = create_board(admin)["id"], create_board(admin)["id"]
+        for bid in (keep, gone):
+            for i in range(30):
+                submit_ok(w, bid, "p%02d" % i, i)
+        gen = {b: db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0] for b in (keep, gone)}
+        assert admin.delete("/v1/leaderboards/" + gone).status == 204
+        assert db.query("SELECT board_gen FROM log_purges") == [(gen[gone],)]
+        assert log_rows(db, gen[gone]) == 30
+    finally:
+        admin.close()
+        w.close()
+    inst.stop(signal.SIGTERM, 10)
+    rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "1"})
+    deadline = time.time() + 15
+    while log_rows(db, gen[gone]) or db.query("SELECT count(*) FROM log_purges")[0][0]:
+        assert time.time() < deadline, "the deleted board's log is still there"
+        time.sleep(0.2)
+    assert log_rows(db, gen[keep]) == 30
