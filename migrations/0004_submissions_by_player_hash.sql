@@ -54,24 +54,22 @@ BEGIN
     END LOOP;
 END $$;
 
+-- As in 0001 (the months from from_ts's, `months` of them, those missing made; returns how
+-- many it made), each month now made with its parts. Months are counted in UTC.
 CREATE OR REPLACE FUNCTION rankd_ensure_partitions(from_ts timestamptz, months int) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE
-    first date := date_trunc('month', from_ts AT TIME ZONE 'UTC')::date;
+    m timestamp;
     made int := 0;
-    lo date;
-    hi date;
-    name text;
 BEGIN
-    FOR i IN 0 .. months - 1 LOOP
-        lo := (first + make_interval(months => i))::date;
-        hi := (first + make_interval(months => i + 1))::date;
-        name := format('submissions_%s', to_char(lo, 'YYYY_MM'));
-        IF to_regclass(name) IS NULL THEN
-            PERFORM rankd_create_submissions_month(name, format('FOR VALUES FROM (%L) TO (%L)',
-                lo::timestamp AT TIME ZONE 'UTC', hi::timestamp AT TIME ZONE 'UTC'));
-            made := made + 1;
-        END IF;
+    FOR m IN SELECT generate_series(date_trunc('month', from_ts AT TIME ZONE 'UTC'),
+                                    date_trunc('month', from_ts AT TIME ZONE 'UTC') + (months - 1) * interval '1 month',
+                                    interval '1 month')
+    LOOP
+        CONTINUE WHEN to_regclass('submissions_' || to_char(m, 'YYYY_MM')) IS NOT NULL;
+        PERFORM rankd_create_submissions_month('submissions_' || to_char(m, 'YYYY_MM'),
+            format('FOR VALUES FROM (%L) TO (%L)', m AT TIME ZONE 'UTC', (m + interval '1 month') AT TIME ZONE 'UTC'));
+        made := made + 1;
     END LOOP;
     RETURN made;
 END $$;

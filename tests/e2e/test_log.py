@@ -44,8 +44,18 @@ def assert_split_months(db):
 
 def test_each_month_of_the_log_is_split_by_player(db):
     assert_split_months(db)
-    assert db.query("SELECT rankd_ensure_partitions(now() + interval '7 months', 2)")[0][0] == 2
-    assert db.query("SELECT rankd_ensure_partitions(now() + interval '7 months', 2)")[0][0] == 0
+    conn = db.connect()
+    cur = conn.cursor()
+    cur.execute("SET TimeZone = 'America/New_York'")  # months are UTC months whatever the session's zone
+    cur.execute("SELECT rankd_ensure_partitions(TIMESTAMPTZ '2031-01-01 02:00:00+00', 2)")
+    assert cur.fetchone()[0] == 2
+    cur.execute("SELECT rankd_ensure_partitions(TIMESTAMPTZ '2031-01-01 02:00:00+00', 2)")
+    assert cur.fetchone()[0] == 0
+    conn.close()
+    bounds = {m: b for m, b in log_parts(db) if m in ("submissions_2031_01", "submissions_2031_02")}
+    assert bounds == {
+        "submissions_2031_01": "FOR VALUES FROM ('2031-01-01 00:00:00+00') TO ('2031-02-01 00:00:00+00')",
+        "submissions_2031_02": "FOR VALUES FROM ('2031-02-01 00:00:00+00') TO ('2031-03-01 00:00:00+00')"}, bounds
     assert_split_months(db)
 
 
