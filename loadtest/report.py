@@ -277,10 +277,15 @@ def render(results, outdir):
       + (f" · {int(num(r, 'meta.elapsed_s')) // 60} min {int(num(r, 'meta.elapsed_s')) % 60} s in all"
          if num(r, 'meta.elapsed_s') is not None else ""))
     w("")
+    server_cpus, redis_cpus = r.get('meta.server_cpus', '?'), r.get('meta.redis_cpus', r.get('meta.server_cpus', '?'))
+    redis_apart = redis_cpus != server_cpus
     w(f"- machine: {r.get('meta.cpus', '?')} × {r.get('meta.cpu_model', '?')}, {r.get('meta.mem', '?')}; "
-      f"rankd, PostgreSQL {r.get('meta.pg_version', '15')}, Redis {r.get('meta.redis_version', '?')}, nginx and "
-      f"mhd_fixed pinned to CPU {r.get('meta.server_cpus', '?')}; wrk, redis-benchmark and pgbench to CPU "
-      f"{r.get('meta.client_cpus', '?')} (taskset)")
+      f"rankd, PostgreSQL {r.get('meta.pg_version', '15')}, "
+      + ("" if redis_apart else f"Redis {r.get('meta.redis_version', '?')}, ")
+      + f"nginx and mhd_fixed pinned to CPU {server_cpus}; wrk, redis-benchmark and pgbench to CPU "
+      f"{r.get('meta.client_cpus', '?')} (taskset)"
+      + (f"; **Redis {r.get('meta.redis_version', '?')} on CPU {redis_cpus}** (`--redis-cpus`: not the "
+         "issue's setting, a reference for rankd with Redis off its CPU)" if redis_apart else ""))
     w(f"- rankd: {r.get('meta.workers', '?')} worker threads, log level {r.get('meta.log_level', '?')}, "
       f"L1 cache `RANKD_CACHE_BYTES={r.get('meta.cache_bytes', 'default')}`; the caches-off instance runs with "
       f"`RANKD_REDIS_URL=\"\" RANKD_CACHE_BYTES=0`; statistics: {r.get('meta.refresh', 'periodic refresh on')}")

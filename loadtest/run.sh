@@ -47,7 +47,8 @@
 # Options: --duration D (wrk syntax: 15s, 1m), --warmup D (0 = none), --connections C,
 #   --threads T (wrk threads), --players N (big board), --mix-players N, --zipf S,
 #   --batch-items N (submissions per scores:batch request, 1-1000),
-#   --server-cpus LIST (0), --client-cpus LIST (1), --bin PATH (a rankd binary; default: a
+#   --server-cpus LIST (0), --client-cpus LIST (1), --redis-cpus LIST (default: the server's;
+#   another CPU measures rankd with Redis off its CPU, as a separate reference), --bin PATH (a rankd binary; default: a
 #   release build in build-release/, or build/ for --smoke), --keep (keep the temp folder),
 #   --out DIR (default loadtest/out/, loadtest/out/smoke/ for --smoke),
 #   --only LIST (comma-separated scenario names, e.g. --only rank,mhd,cold: run just those;
@@ -68,7 +69,7 @@ LT="$RANKD_ROOT/loadtest"
 COMMAND="bash loadtest/run.sh${*:+ $*}"
 
 SMOKE=0 KEEP=0 PAUSES=0 BIN="" SERVER_CPUS=0 CLIENT_CPUS=1 THREADS=1 CONNECTIONS=32 ZIPF=1.0 BATCH_ITEMS=100
-DURATION="" WARMUP="" BIG="" MIX="" ONLY="" OUT=""
+DURATION="" WARMUP="" BIG="" MIX="" ONLY="" OUT="" REDIS_CPUS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION="$2"; shift 2 ;;
@@ -81,6 +82,7 @@ while [ $# -gt 0 ]; do
     --batch-items) BATCH_ITEMS="$2"; shift 2 ;;
     --server-cpus) SERVER_CPUS="$2"; shift 2 ;;
     --client-cpus) CLIENT_CPUS="$2"; shift 2 ;;
+    --redis-cpus) REDIS_CPUS="$2"; shift 2 ;;
     --bin) BIN="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
     --only) ONLY=",$2,"; shift 2 ;;
@@ -118,8 +120,9 @@ done
 [[ "$ZIPF" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--zipf wants a number, e.g. 1.0"
 [ "$(id -u)" = 0 ] || die "run as root (PostgreSQL runs as user postgres via runuser)"
 if [ "$(nproc --all)" -lt 2 ]; then
-  say "fewer than 2 CPUs: not pinning"; SERVER_CPUS="" CLIENT_CPUS=""
+  say "fewer than 2 CPUs: not pinning"; SERVER_CPUS="" CLIENT_CPUS="" REDIS_CPUS=""
 fi
+: "${REDIS_CPUS:=$SERVER_CPUS}"
 # want NAME: NAME is one of the scenarios to run (--only), or every scenario runs
 want() { [ -z "$ONLY" ] || [[ "$ONLY" == *",$1,"* ]]; }
 RUN_T0=$EPOCHREALTIME
@@ -271,7 +274,7 @@ pg_stat_statements.max = 5000
 pg_stat_statements.track = top"
 pg_up "$TMP" "$PG_PORT" "$SERVER_CPUS" || die "PostgreSQL did not start"
 pg_db "$PG_PORT" rankd
-redis_up "$TMP" "$REDIS_PORT" "$SERVER_CPUS" || die "Redis did not start"
+redis_up "$TMP" "$REDIS_PORT" "$REDIS_CPUS" || die "Redis did not start"
 
 PSQL=(psql -h 127.0.0.1 -p "$PG_PORT" -U rankd -XtAq -v ON_ERROR_STOP=1)
 psql_db() { local db="$1"; shift; "${PSQL[@]}" -d "$db" "$@"; }
@@ -386,6 +389,7 @@ rec meta.pg_version "$(q "SHOW server_version" | awk '{print $1}')"
 rec meta.redis_version "$(redis-server --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p')"
 rec meta.pg_conf "$PG_CONF_SUMMARY"
 rec meta.server_cpus "${SERVER_CPUS:-any}"
+rec meta.redis_cpus "${REDIS_CPUS:-any}"
 rec meta.client_cpus "${CLIENT_CPUS:-any}"
 rec meta.workers "$WORKERS"
 rec meta.log_level "$RANKD_LOG_LEVEL"
