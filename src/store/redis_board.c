@@ -107,9 +107,8 @@ static redis_script_t script_players = {LUA_EMIT
                                         "return out\n",
                                         ""};
 
-/* ARGV: player, bucket. The players script for the commonest read, a player's rank, without
- * the helpers it does not use: their closures are made on every call (about 1 us of Redis's
- * 17 per read). Same reply. */
+/* One player's rank, score, member and metadata into table OUT (whose [1] is the total),
+ * from the player's name and bucket (Lua expressions). */
 #define LUA_PLAYER(OUT, PLAYER, BUCKET)                                              \
     "local v = redis.call('HGET', KEYS[2] .. " BUCKET ", " PLAYER ")\n"               \
     "if v and #v >= 16 then\n"                                                       \
@@ -121,6 +120,9 @@ static redis_script_t script_players = {LUA_EMIT
     "  end\n"                                                                        \
     "end\n"
 
+/* ARGV: player, bucket. The players script for the commonest read, a player's rank, without
+ * the helpers it does not use: their closures are made on every call (about 1 us of Redis's
+ * 17 per read). Same reply. */
 static redis_script_t script_player = {"if redis.call('EXISTS', KEYS[3]) == 0 then return false end\n"
                                        "local z = KEYS[1]\n"
                                        "local out = {redis.call('ZCARD', z)}\n"
