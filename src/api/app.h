@@ -104,8 +104,25 @@ int api_admin_refresh(app_t *app, const route_t *rt, http_req_t *req);
 int api_admin_rebuild(app_t *app, const route_t *rt, http_req_t *req);
 int api_metrics(app_t *app, const route_t *rt, http_req_t *req);
 
-/* Shared by handlers (api/boards.c): load a board by the route's id, or write 400/404/503. */
+/*
+ * A handler's return when it moved itself off the event loop (api_off_loop): not a status,
+ * the answer comes later through req->pending.
+ */
+#define HTTP_OFF_LOOP 1
+
+/* True when this thread must not wait on I/O: an event loop (with offload threads to go to). */
+bool api_on_loop(const app_t *app, const http_req_t *req);
+/* Run the route's handler again on an offload thread, the connection suspended; returns HTTP_OFF_LOOP. */
+int api_off_loop(app_t *app, const route_t *rt, http_req_t *req);
+
+/*
+ * Shared by handlers (api/boards.c): the board named by the route, or 400/404/503 written into
+ * req. On an event loop a board not in the board cache moves the handler off the loop
+ * (HTTP_OFF_LOOP): the handler returns that as it returns an error, and runs again there.
+ */
 int api_load_board(app_t *app, const route_t *rt, http_req_t *req, board_t *out);
+/* The same for board `id` (validated), without moving anything: HTTP_OFF_LOOP when it would wait. */
+int api_find_board(app_t *app, const char *id, bool may_wait, http_req_t *req, board_t *out);
 /* Resolve the window= parameter of a read on board `b`; 0, or the 400/404 written into req. */
 int api_param_window(http_req_t *req, const board_t *b, int64_t *day);
 /* Render a Standing object (Entry + board, window, total, top_percent). */

@@ -22,6 +22,7 @@ static void run_one(app_t *app, http_req_t *outer, const char *path, http_req_t 
     sub->key_presented = outer->key_presented;
     sub->received_ms = outer->received_ms;
     sub->inline_only = true;
+    sub->off_loop = true; /* /v1/batch runs off the event loop (see route_waits) */
     memcpy(sub->request_id, outer->request_id, sizeof sub->request_id);
     const char *q = strchr(path, '?');
     char *p = q ? xstrndup(path, (size_t)(q - path)) : xstrdup(path);

@@ -13,16 +13,16 @@
 #include "store/queries.h"
 #include "store/redis_board.h"
 
-int api_load_board(app_t *app, const route_t *rt, http_req_t *req, board_t *out)
+int api_find_board(app_t *app, const char *id, bool may_wait, http_req_t *req, board_t *out)
 {
-    if (rt->board_bad || !id_board_valid(rt->board, rt->board_len))
-        return http_error(req, 400, "invalid_argument", "board", "invalid board id");
-    if (!req->strong && board_cache_get(app->boards, rt->board, out))
+    if (!req->strong && board_cache_get(app->boards, id, out))
         return 0;
+    if (!may_wait)
+        return HTTP_OFF_LOOP;
     PGconn *c = pg_pool_acquire(app->primary, 2000);
     if (!c)
         return http_unavailable(req, "the database");
-    q_status_t st = q_board_get(c, rt->board, out);
+    q_status_t st = q_board_get(c, id, out);
     pg_pool_release(app->primary, c, st == Q_UNAVAILABLE);
     if (st == Q_NOT_FOUND)
         return http_not_found(req, "board", "board");
@@ -30,6 +30,14 @@ int api_load_board(app_t *app, const route_t *rt, http_req_t *req, board_t *out)
         return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
     board_cache_put(app->boards, out);
     return 0;
+}
+
+int api_load_board(app_t *app, const route_t *rt, http_req_t *req, board_t *out)
+{
+    if (rt->board_bad || !id_board_valid(rt->board, rt->board_len))
+        return http_error(req, 400, "invalid_argument", "board", "invalid board id");
+    int rc = api_find_board(app, rt->board, !api_on_loop(app, req), req, out);
+    return rc == HTTP_OFF_LOOP ? api_off_loop(app, rt, req) : rc;
 }
 
 void api_render_board(app_t *app, http_req_t *req, const board_t *b, int64_t players)

@@ -183,8 +183,27 @@ int api_authorize(const route_t *rt, http_req_t *req)
     return http_error(req, 403, "permission_denied", NULL, "this key may not do that");
 }
 
+/* Routes whose handlers wait on PostgreSQL or Redis with no asynchronous path of their own. */
+static bool route_waits(const route_t *rt, const http_req_t *req)
+{
+    switch (rt->id) {
+    case R_READYZ:
+    case R_BOARDS:
+    case R_BOARD:
+    case R_BATCH:
+    case R_STATS:
+    case R_WINDOWS:
+    case R_STANDINGS:
+    case R_METRICS: return true;
+    case R_PLAYER: return strcmp(req->method, "DELETE") == 0;
+    default: return false; /* ranked reads and writes: only a board missing from the cache waits */
+    }
+}
+
 int api_handle(app_t *app, const route_t *rt, http_req_t *req)
 {
+    if (route_waits(rt, req) && api_on_loop(app, req))
+        return api_off_loop(app, rt, req);
     switch (rt->id) {
     case R_HEALTHZ: return api_health(app, rt, req);
     case R_READYZ: return api_ready(app, rt, req);

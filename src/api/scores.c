@@ -257,7 +257,7 @@ static json_t *take_error(http_req_t *scratch)
 
 int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req)
 {
-    (void)rt;
+    bool may_wait = !api_on_loop(app, req);
     json_t *obj;
     int rc = body_object(req, &obj);
     if (rc)
@@ -308,7 +308,13 @@ int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req)
         /* validate() checked the id, so it fits. */
         brt.board_len = json_string_length(bv);
         memcpy(brt.board, json_string_value(bv), brt.board_len + 1);
-        if (api_load_board(app, &brt, &scratch, &s->board)) {
+        int found = api_find_board(app, brt.board, may_wait, &scratch, &s->board);
+        if (found == HTTP_OFF_LOOP) { /* a board to read from PostgreSQL: start again off the loop */
+            http_req_clear(&scratch);
+            submission_release(&sub->base);
+            return api_off_loop(app, rt, req);
+        }
+        if (found) {
             if (scratch.status == 503) {
                 http_req_clear(&scratch);
                 submission_release(&sub->base);

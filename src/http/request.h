@@ -58,6 +58,7 @@ typedef struct http_req {
     int64_t received_ms;
     bool strong;              /* consistency=strong */
     bool inline_only;         /* answer before returning (no pending work): a /v1/batch item */
+    bool off_loop;            /* running on a thread that may wait on PostgreSQL or Redis */
     arena_t arena;            /* the parsed JSON body lives here until http_req_clear */
 
     /* response */
