@@ -22,6 +22,7 @@
 #include "obs/log.h"
 #include "obs/metrics.h"
 #include "store/migrate.h"
+#include "store/pg_router.h"
 #include "store/queries.h"
 #include "store/redis_board.h"
 #include "store/redis_pipe.h"
@@ -138,7 +139,13 @@ static int serve(rankd_config_t *cfg)
     rb_init();
     app_t app = {0};
     app.cfg = cfg;
-    app.primary = pg_pool_new(cfg->pg_primary, cfg->pg_pool_size, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
+    app.router = pg_router_new(cfg);
+    if (!pg_router_start(app.router)) {
+        pg_router_free(app.router);
+        return 1;
+    }
+    pg_router_wait_probed(app.router, cfg->pg_connect_timeout_s * 1000 + 1000);
+    app.primary = pg_router_primary_pool(app.router);
     app.redis = redis_pool_new(cfg->redis_url, cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms,
                                cfg->worker_threads * 2 + 2);
     forget_old_redis_layout(app.redis);
@@ -148,10 +155,10 @@ static int serve(rankd_config_t *cfg)
     app.rebuilder = rebuilder_start(rebuild_pg, app.redis);
     refresher_t *refresher = refresher_start(app.primary, cfg->refresh_interval_s);
     app.l1 = l1_new(cfg->cache_max_bytes, cfg->cache_max_age * 1000);
-    listener_t *listener = listener_start(cfg->pg_primary, cfg->pg_connect_timeout_s, app.l1);
+    listener_t *listener = listener_start(cfg->pg_primary, cfg->pg_connect_timeout_s, app.l1, app.router);
     /* The writer has a connection of its own too: it holds the writer's prepared statements. */
     pg_pool_t *write_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
-    app.writer = writer_new(write_pg, app.redis, app.rebuilder, app.l1, (size_t)cfg->writer_max_batch);
+    app.writer = writer_new(write_pg, app.router, app.redis, app.rebuilder, app.l1, (size_t)cfg->writer_max_batch);
     const char *scripts[RB_SCRIPTS_MAX];
     size_t n_scripts = rb_script_sources(scripts, RB_SCRIPTS_MAX);
     app.pipe = redis_pipe_start(cfg->redis_url, cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms, scripts,
@@ -209,7 +216,7 @@ static int serve(rankd_config_t *cfg)
     metrics_free(app.metrics);
     l1_free(app.l1);
     redis_pool_free(app.redis);
-    pg_pool_free(app.primary);
+    pg_router_free(app.router);
     log_buffering_stop();
     return rc;
 }

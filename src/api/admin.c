@@ -11,6 +11,7 @@
 #include "core/ids.h"
 #include "core/window.h"
 #include "obs/metrics.h"
+#include "store/pg_router.h"
 #include "store/queries.h"
 #include "store/redis_pipe.h"
 #include "store/redis_board.h"
@@ -239,6 +240,7 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                "# HELP rankd_redis_pipe_merged_total Pipelined commands that carried the reads of several requests.\n"
                "# TYPE rankd_redis_pipe_merged_total counter\nrankd_redis_pipe_merged_total %llu\n",
                (unsigned long long)batches, (unsigned long long)commands, (unsigned long long)merged);
+    pg_router_metrics(app->router, &req->out);
     buf_puts(&req->out, "# HELP rankd_build_info rankd version.\n# TYPE rankd_build_info gauge\n"
                         "rankd_build_info{version=\"" RANKD_VERSION "\"} 1\n");
     req->content_type_out = "text/plain; version=0.0.4; charset=utf-8";

@@ -17,7 +17,8 @@
 
 typedef struct app {
     const rankd_config_t *cfg;
-    pg_pool_t *primary;
+    struct pg_router *router;  /* every PostgreSQL node; reads and writes pick theirs through it */
+    pg_pool_t *primary;        /* the router's primary pool, for jobs that keep to the primary */
     redis_pool_t *redis;       /* NULL without Redis */
     rebuilder_t *rebuilder;    /* NULL without Redis */
     writer_t *writer;

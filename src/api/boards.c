@@ -10,8 +10,20 @@
 #include "core/cursor.h"
 #include "core/ids.h"
 #include "core/window.h"
+#include "store/pg_router.h"
 #include "store/queries.h"
 #include "store/redis_board.h"
+
+typedef struct {
+    const char *id;
+    board_t *out;
+} board_get_args_t;
+
+static q_status_t board_get_on(PGconn *c, void *arg)
+{
+    board_get_args_t *a = arg;
+    return q_board_get(c, a->id, a->out);
+}
 
 int api_find_board(app_t *app, const char *id, bool may_wait, http_req_t *req, board_t *out)
 {
@@ -19,11 +31,10 @@ int api_find_board(app_t *app, const char *id, bool may_wait, http_req_t *req, b
         return 0;
     if (!may_wait)
         return HTTP_OFF_LOOP;
-    PGconn *c = pg_pool_acquire(app->primary, 2000);
-    if (!c)
-        return http_unavailable(req, "the database");
-    q_status_t st = q_board_get(c, id, out);
-    pg_pool_release(app->primary, c, st == Q_UNAVAILABLE);
+    board_get_args_t a = {id, out};
+    q_status_t st = pg_router_read_run(app->router, PG_KEY_CATALOG, req->strong, board_get_on, &a, NULL);
+    if (st != Q_OK && st != Q_NOT_FOUND && board_cache_get_stale(app->boards, id, out))
+        return 0; /* no node answers: the last definition read stands */
     if (st == Q_NOT_FOUND)
         return http_not_found(req, "board", "board");
     if (st != Q_OK)
@@ -81,6 +92,18 @@ static bool current_players(app_t *app, PGconn *c, const board_t *b, int64_t now
     return q_window_players(c, b->gen, window_start_day(b->reset, now), players) == Q_OK;
 }
 
+typedef struct {
+    const board_t *b;
+    int64_t now_ms;
+    int64_t players;
+} players_args_t;
+
+static q_status_t players_on(PGconn *c, void *arg)
+{
+    players_args_t *a = arg;
+    return q_window_players(c, a->b->gen, window_start_day(a->b->reset, a->now_ms), &a->players);
+}
+
 /* ---------------------------------------------------------------- list and create */
 
 static int list_boards(app_t *app, http_req_t *req)
@@ -101,14 +124,15 @@ static int list_boards(app_t *app, http_req_t *req)
                 cursor.backward))
         return http_bad_param(req, "cursor");
 
-    PGconn *c = pg_pool_acquire(app->primary, 2000);
-    if (!c)
+    pg_lease_t lease;
+    if (!pg_router_read(app->router, PG_KEY_ALL, req->strong, &lease))
         return http_unavailable(req, "the database");
+    PGconn *c = lease.conn;
     board_t *boards = NULL;
     size_t n = 0;
     q_status_t st = q_board_list(c, cur ? cursor.pos.player : NULL, (int)limit + 1, &boards, &n);
     if (st != Q_OK) {
-        pg_pool_release(app->primary, c, st == Q_UNAVAILABLE);
+        pg_router_release(app->router, &lease, st == Q_UNAVAILABLE);
         return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
     }
     bool more = n > limit;
@@ -135,12 +159,13 @@ static int list_boards(app_t *app, http_req_t *req)
     for (size_t i = 0; i < n; i++)
         board_clear(&boards[i]);
     free(boards);
-    pg_pool_release(app->primary, c, !ok);
+    bool behind = lease.behind;
+    pg_router_release(app->router, &lease, !ok);
     if (!ok) {
         buf_reset(&req->out);
         return http_unavailable(req, "the database");
     }
-    req->cacheable = true;
+    req->cacheable = !behind;
     return http_ok(req, 200);
 }
 
@@ -198,18 +223,21 @@ static int create_board(app_t *app, http_req_t *req)
     def.title = (char *)title;
     def.metadata = metadata;
 
-    PGconn *c = pg_pool_acquire(app->primary, 2000);
-    if (!c) {
-        rc = http_unavailable(req, "the database");
+    pg_lease_t lease;
+    if (!pg_router_primary(app->router, &lease)) {
+        rc = http_unavailable(req, "the primary database");
         goto done;
     }
+    PGconn *c = lease.conn;
     board_t b;
     bool created = false;
     q_status_t st = q_board_create(c, &def, req->received_ms, &b, &created);
     int64_t players = 0;
     if (st == Q_OK && !created)
         st = current_players(app, c, &b, req->received_ms, &players) ? Q_OK : Q_ERROR;
-    pg_pool_release(app->primary, c, st == Q_UNAVAILABLE);
+    if (st == Q_OK && created)
+        pg_router_note_commit(app->router, c, PG_KEY_CATALOG);
+    pg_router_release(app->router, &lease, st == Q_UNAVAILABLE);
     if (st == Q_CONFLICT) {
         rc = http_error(req, 409, "conflict", "id", "a different board with this id exists");
     } else if (st != Q_OK) {
@@ -255,17 +283,20 @@ static int patch_board(app_t *app, const route_t *rt, http_req_t *req)
         goto done;
     if ((rc = body_metadata(req, clear ? NULL : md, &metadata)))
         goto done;
-    PGconn *c = pg_pool_acquire(app->primary, 2000);
-    if (!c) {
-        rc = http_unavailable(req, "the database");
+    pg_lease_t lease;
+    if (!pg_router_primary(app->router, &lease)) {
+        rc = http_unavailable(req, "the primary database");
         goto done;
     }
+    PGconn *c = lease.conn;
     board_t b;
     q_status_t st = q_board_patch(c, rt->board, title, metadata, clear, &b);
     int64_t players = 0;
-    if (st == Q_OK)
+    if (st == Q_OK) {
+        pg_router_note_commit(app->router, c, PG_KEY_CATALOG);
         st = current_players(app, c, &b, req->received_ms, &players) ? Q_OK : Q_ERROR;
-    pg_pool_release(app->primary, c, st == Q_UNAVAILABLE);
+    }
+    pg_router_release(app->router, &lease, st == Q_UNAVAILABLE);
     board_cache_forget(app->boards, rt->board);
     if (st == Q_NOT_FOUND) {
         rc = http_not_found(req, "board", "board");
@@ -286,12 +317,14 @@ static int delete_board(app_t *app, const route_t *rt, http_req_t *req)
 {
     if (rt->board_bad || !id_board_valid(rt->board, rt->board_len))
         return http_error(req, 400, "invalid_argument", "board", "invalid board id");
-    PGconn *c = pg_pool_acquire(app->primary, 2000);
-    if (!c)
-        return http_unavailable(req, "the database");
+    pg_lease_t lease;
+    if (!pg_router_primary(app->router, &lease))
+        return http_unavailable(req, "the primary database");
     int64_t gen = 0;
-    q_status_t st = q_board_delete(c, rt->board, &gen);
-    pg_pool_release(app->primary, c, st == Q_UNAVAILABLE);
+    q_status_t st = q_board_delete(lease.conn, rt->board, &gen);
+    if (st == Q_OK)
+        pg_router_note_commit(app->router, lease.conn, PG_KEY_CATALOG);
+    pg_router_release(app->router, &lease, st == Q_UNAVAILABLE);
     board_cache_forget(app->boards, rt->board);
     if (st == Q_NOT_FOUND)
         return http_not_found(req, "board", "board");
@@ -316,16 +349,14 @@ int api_board(app_t *app, const route_t *rt, http_req_t *req)
     int rc = api_load_board(app, rt, req, &b);
     if (rc)
         return rc;
-    PGconn *c = pg_pool_acquire(app->primary, 2000);
-    int64_t players = 0;
-    bool ok = c && current_players(app, c, &b, req->received_ms, &players);
-    if (c)
-        pg_pool_release(app->primary, c, !ok);
-    if (ok)
-        api_render_board(app, req, &b, players);
+    players_args_t a = {&b, req->received_ms, 0};
+    bool behind = false;
+    q_status_t st = pg_router_read_run(app->router, b.gen, req->strong, players_on, &a, &behind);
+    if (st == Q_OK)
+        api_render_board(app, req, &b, a.players);
     board_clear(&b);
-    if (!ok)
-        return http_unavailable(req, "the database");
-    req->cacheable = true;
+    if (st != Q_OK)
+        return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
+    req->cacheable = !behind;
     return http_ok(req, 200);
 }

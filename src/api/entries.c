@@ -16,6 +16,7 @@
 #include "core/ids.h"
 #include "core/window.h"
 #include "obs/metrics.h"
+#include "store/pg_router.h"
 #include "store/queries.h"
 #include "store/redis_board.h"
 #include "store/redis_pipe.h"
@@ -39,6 +40,7 @@ typedef struct {
     size_t n_ids;
     const char *player;
     int before, after;
+    bool strong;          /* consistency=strong: the primary answers */
 } read_t;
 
 static rb_status_t read_redis(redisContext *rc, const board_t *b, const read_t *r, entries_t *out)
@@ -66,15 +68,31 @@ static q_status_t read_pg(PGconn *c, const board_t *b, const read_t *r, entries_
     return Q_ERROR;
 }
 
-/* A read on a pooled connection of the primary; `out` is left empty unless Q_OK. */
-static q_status_t pg_read(app_t *app, const board_t *b, const read_t *r, entries_t *out)
+typedef struct {
+    const board_t *b;
+    const read_t *r;
+    entries_t *out;
+} pg_read_args_t;
+
+static q_status_t pg_read_on(PGconn *c, void *arg)
+{
+    pg_read_args_t *a = arg;
+    entries_clear(a->out); /* a retry starts afresh */
+    entries_init(a->out);
+    return read_pg(c, a->b, a->r, a->out);
+}
+
+/*
+ * A read on a node the router picks (a caught-up replica, or the primary); `out` is left
+ * empty unless Q_OK. `*behind`: it came from a replica that may lack this instance's last
+ * write of the board (the primary being down), so it must not be cached.
+ */
+static q_status_t pg_read(app_t *app, const board_t *b, const read_t *r, entries_t *out, bool *behind)
 {
     entries_init(out);
-    PGconn *c = pg_pool_acquire(app->primary, 2000);
-    if (!c)
-        return Q_UNAVAILABLE;
-    q_status_t st = read_pg(c, b, r, out);
-    pg_pool_release(app->primary, c, st == Q_UNAVAILABLE);
+    pg_read_args_t a = {b, r, out};
+    *behind = false;
+    q_status_t st = pg_router_read_run(app->router, b->gen, r->strong, pg_read_on, &a, behind);
     metrics_add(app->metrics, METRIC_PG_READS, 1);
     if (st != Q_OK)
         entries_clear(out);
@@ -89,14 +107,10 @@ static int pg_read_error(http_req_t *req, q_status_t st)
     return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
 }
 
-static int read_from_postgres(app_t *app, http_req_t *req, const board_t *b, const read_t *r, entries_t *out)
+/* Run a read; 0 with `out` filled, or the error status written into req. `*behind` as pg_read's. */
+static int run_read(app_t *app, http_req_t *req, const board_t *b, const read_t *r, entries_t *out, bool *behind)
 {
-    return pg_read_error(req, pg_read(app, b, r, out));
-}
-
-/* Run a read; 0 with `out` filled, or the error status written into req. */
-static int run_read(app_t *app, http_req_t *req, const board_t *b, const read_t *r, entries_t *out)
-{
+    *behind = false;
     entries_init(out);
     if (!req->strong && redis_trusted(app->redis)) {
         redisContext *rc = redis_acquire(app->redis);
@@ -114,7 +128,7 @@ static int run_read(app_t *app, http_req_t *req, const board_t *b, const read_t 
             entries_clear(out);
         }
     }
-    return read_from_postgres(app, req, b, r, out);
+    return pg_read_error(req, pg_read(app, b, r, out, behind));
 }
 
 /* ---------------------------------------------------------------- rendering */
@@ -324,6 +338,7 @@ struct read_op {
     entries_t got;
     bool from_redis;
     q_status_t pg_status;
+    bool behind;              /* read from a replica possibly behind: answered, never cached */
 };
 
 /* A read of board `b` (taken over). `cr`, when not NULL, is the cache lookup already made
@@ -364,7 +379,7 @@ static int read_answer(read_op_t *op, http_req_t *req, entries_t *e, int failed)
     int rc = failed;
     if (!failed) {
         rc = op->render(op, req, e);
-        if (rc == 200)
+        if (rc == 200 && !op->behind)
             cache_store(op->app, req, &op->cr, &op->board, &op->read, e);
     }
     if (rc != 200)
@@ -378,7 +393,7 @@ static void read_pg_job(offload_job_t *job)
 {
     read_op_t *op = (read_op_t *)((char *)job - offsetof(read_op_t, job));
     op->from_redis = false;
-    op->pg_status = pg_read(op->app, &op->board, &op->read, &op->got);
+    op->pg_status = pg_read(op->app, &op->board, &op->read, &op->got, &op->behind);
     op->wake(op->wake_arg); /* last: the request may be finished and freed at once */
 }
 
@@ -413,7 +428,7 @@ static void read_cold_job(offload_job_t *job)
     }
     op->from_redis = st == RB_OK;
     if (!op->from_redis)
-        op->pg_status = pg_read(op->app, &op->board, &op->read, &op->got);
+        op->pg_status = pg_read(op->app, &op->board, &op->read, &op->got, &op->behind);
     turns_end(op->app->cold_turns, key);
     op->wake(op->wake_arg); /* last: the request may be finished and freed at once */
 }
@@ -544,7 +559,7 @@ static int wait_finish(http_pending_t *p, http_req_t *req)
     if (read_async(op->app, req, op))
         return HTTP_PENDING_AGAIN;
     entries_t out;
-    int failed = run_read(op->app, req, &op->board, &op->read, &out);
+    int failed = run_read(op->app, req, &op->board, &op->read, &out, &op->behind);
     return read_answer(op, req, &out, failed);
 }
 
@@ -566,6 +581,7 @@ static bool answered_from_cache(app_t *app, http_req_t *req, cached_read_t *cr, 
  */
 static int read_missed(app_t *app, http_req_t *req, read_op_t *op)
 {
+    op->read.strong = req->strong;
     if (op->cr.busy && !req->inline_only) {
         op->base.start = wait_start;
         op->base.finish = wait_finish;
@@ -576,7 +592,7 @@ static int read_missed(app_t *app, http_req_t *req, read_op_t *op)
     if (read_async(app, req, op))
         return 0;
     entries_t e;
-    int failed = run_read(app, req, &op->board, &op->read, &e);
+    int failed = run_read(app, req, &op->board, &op->read, &e, &op->behind);
     int rc = read_answer(op, req, &e, failed);
     read_op_free(op);
     return rc;
@@ -746,15 +762,17 @@ static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
         board_clear(&b);
         return rc;
     }
-    PGconn *c = pg_pool_acquire(app->primary, 2000);
-    if (!c) {
+    pg_lease_t lease;
+    if (!pg_router_primary(app->router, &lease)) {
         board_clear(&b);
-        return http_unavailable(req, "the database");
+        return http_unavailable(req, "the primary database");
     }
+    PGconn *c = lease.conn;
     int64_t *days = NULL, *versions = NULL;
     size_t n = 0;
     q_status_t st = q_player_delete(c, b.gen, rt->player, &days, &versions, &n);
     if (st == Q_OK) {
+        pg_router_note_commit(app->router, c, b.gen); /* its reads wait for a replica that has it */
         /* Redis first, then the caches, then tell the other instances again (as the writer does). */
         redisContext *r = redis_acquire(app->redis);
         for (size_t i = 0; r && i < n; i++) {
@@ -780,7 +798,7 @@ static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
     } else {
         rc = st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
     }
-    pg_pool_release(app->primary, c, st == Q_UNAVAILABLE || PQstatus(c) != CONNECTION_OK);
+    pg_router_release(app->router, &lease, st == Q_UNAVAILABLE);
     free(days);
     free(versions);
     board_clear(&b);

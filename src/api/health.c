@@ -1,7 +1,15 @@
-/* api/health.c — liveness and readiness. */
+/*
+ * api/health.c — liveness and readiness.
+ *
+ * Readiness is what the router last learnt of each PostgreSQL node (its health threads probe
+ * them; nothing here waits on a node) and a PING of Redis. 200 exactly while reads can be
+ * served: Redis answers, or some PostgreSQL node does.
+ */
+#include <inttypes.h>
 #include <string.h>
 
 #include "api/app.h"
+#include "store/pg_router.h"
 
 int api_health(app_t *app, const route_t *rt, http_req_t *req)
 {
@@ -11,25 +19,40 @@ int api_health(app_t *app, const route_t *rt, http_req_t *req)
     return http_ok(req, 200);
 }
 
+/* A node as a dependency: a lagging replica still answers, behind. */
+static const char *dependency_state(pg_node_state_t s)
+{
+    return s == NODE_OK ? "ok" : s == NODE_LAGGING ? "degraded" : "down";
+}
+
 int api_ready(app_t *app, const route_t *rt, http_req_t *req)
 {
     (void)rt;
-    const char *pg = "down";
-    PGconn *c = pg_pool_acquire(app->primary, 1000);
-    if (c) {
-        PGresult *r = PQexec(c, "SELECT 1");
-        bool ok = pg_ok(r);
-        PQclear(r);
-        pg_pool_release(app->primary, c, !ok);
-        pg = ok ? "ok" : "down";
-    }
+    pg_node_status_t nodes[33];
+    size_t n = pg_router_status(app->router, nodes, sizeof nodes / sizeof *nodes);
     const char *redis = redis_state(app->redis);
-    bool pg_up = strcmp(pg, "ok") == 0;
     bool redis_up = strcmp(redis, "ok") == 0;
-    bool serving = pg_up || redis_up;
-    bool all = pg_up && (redis_up || app->redis == NULL);
-    buf_printf(&req->out, "{\"status\":\"%s\",\"dependencies\":{\"postgres_primary\":\"%s\",\"redis\":\"%s\"}}",
-               all ? "ok" : serving ? "degraded" : "down", pg, redis);
+    bool pg_reads = false, all = redis_up || app->redis == NULL;
+    for (size_t i = 0; i < n; i++) {
+        pg_reads = pg_reads || nodes[i].state == NODE_OK || nodes[i].state == NODE_LAGGING;
+        all = all && nodes[i].state == NODE_OK;
+    }
+    bool serving = pg_reads || redis_up;
+    buf_t *o = &req->out;
+    buf_printf(o, "{\"status\":\"%s\",\"dependencies\":{", all ? "ok" : serving ? "degraded" : "down");
+    for (size_t i = 0; i < n; i++)
+        buf_printf(o, "\"%s\":\"%s\",", nodes[i].name, dependency_state(nodes[i].state));
+    buf_printf(o, "\"redis\":\"%s\"},\"nodes\":[", redis);
+    for (size_t i = 0; i < n; i++) {
+        const pg_node_status_t *s = &nodes[i];
+        buf_printf(o,
+                   "%s{\"name\":\"%s\",\"role\":\"%s\",\"state\":\"%s\",\"lag_ms\":%" PRId64 ",\"lag_bytes\":%" PRId64
+                   ",\"pool_in_use\":%d,\"pool_size\":%d,\"breaker\":\"%s\"}",
+                   i ? "," : "", s->name, s->role == PG_NODE_PRIMARY ? "primary" : "replica",
+                   s->state == NODE_UNKNOWN ? "down" : pg_node_state_name(s->state), s->lag_ms, s->lag_bytes,
+                   s->pool.in_use, s->pool.size, pg_breaker_state_name(s->breaker));
+    }
+    buf_puts(o, "]}");
     if (!serving)
         req->retry_after = 1;
     return http_ok(req, serving ? 200 : 503);

@@ -3,19 +3,34 @@
 
 #include "api/app.h"
 #include "core/ids.h"
+#include "store/pg_router.h"
 #include "store/queries.h"
+
+typedef struct {
+    const char *player;
+    int64_t now_ms;
+    standing_row_t *rows;
+    size_t n;
+} standings_args_t;
+
+static q_status_t standings_on(PGconn *c, void *arg)
+{
+    standings_args_t *a = arg;
+    q_standings_free(a->rows, a->n); /* a retry starts afresh */
+    a->rows = NULL;
+    a->n = 0;
+    return q_player_standings(c, a->player, a->now_ms, &a->rows, &a->n);
+}
 
 int api_standings(app_t *app, const route_t *rt, http_req_t *req)
 {
     if (rt->player_bad || !id_player_valid(rt->player, rt->player_len))
         return http_error(req, 400, "invalid_argument", "player_id", "invalid player id");
-    PGconn *c = pg_pool_acquire(app->primary, 2000);
-    if (!c)
-        return http_unavailable(req, "the database");
-    standing_row_t *rows = NULL;
-    size_t n = 0;
-    q_status_t st = q_player_standings(c, rt->player, req->received_ms, &rows, &n);
-    pg_pool_release(app->primary, c, st == Q_UNAVAILABLE);
+    standings_args_t a = {rt->player, req->received_ms, NULL, 0};
+    bool behind = false;
+    q_status_t st = pg_router_read_run(app->router, PG_KEY_ALL, req->strong, standings_on, &a, &behind);
+    standing_row_t *rows = a.rows;
+    size_t n = a.n;
     if (st != Q_OK)
         return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
     buf_puts(&req->out, "{\"player_id\":");
@@ -28,6 +43,6 @@ int api_standings(app_t *app, const route_t *rt, http_req_t *req)
     }
     buf_puts(&req->out, "]}");
     q_standings_free(rows, n);
-    req->cacheable = true;
+    req->cacheable = !behind;
     return http_ok(req, 200);
 }

@@ -6,6 +6,7 @@
 #include "core/cursor.h"
 #include "core/ids.h"
 #include "core/window.h"
+#include "store/pg_router.h"
 #include "store/views.h"
 
 static void render_stats(buf_t *o, const board_t *b, int64_t day, const window_stats_t *s)
@@ -54,6 +55,17 @@ static void render_stats(buf_t *o, const board_t *b, int64_t day, const window_s
     }
 }
 
+typedef struct {
+    int64_t gen, day;
+    window_stats_t stats;
+} stats_args_t;
+
+static q_status_t stats_on(PGconn *c, void *arg)
+{
+    stats_args_t *a = arg;
+    return views_window_stats(c, a->gen, a->day, &a->stats);
+}
+
 int api_stats(app_t *app, const route_t *rt, http_req_t *req)
 {
     board_t b;
@@ -65,20 +77,16 @@ int api_stats(app_t *app, const route_t *rt, http_req_t *req)
         board_clear(&b);
         return rc;
     }
-    PGconn *c = pg_pool_acquire(app->primary, 2000);
-    if (!c) {
-        board_clear(&b);
-        return http_unavailable(req, "the database");
-    }
-    window_stats_t s;
-    q_status_t st = views_window_stats(c, b.gen, day, &s);
-    pg_pool_release(app->primary, c, st == Q_UNAVAILABLE);
+    stats_args_t a = {b.gen, day, {0}};
+    bool behind = false;
+    q_status_t st = pg_router_read_run(app->router, b.gen, req->strong, stats_on, &a, &behind);
+    window_stats_t s = a.stats;
     if (st != Q_OK)
         rc = st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
     else {
         render_stats(&req->out, &b, day, &s);
         req->last_modified_ms = s.refreshed ? s.refreshed_ms : 0;
-        req->cacheable = true;
+        req->cacheable = !behind;
         rc = http_ok(req, 200);
     }
     board_clear(&b);
@@ -86,6 +94,21 @@ int api_stats(app_t *app, const route_t *rt, http_req_t *req)
 }
 
 /* ---------------------------------------------------------------- windows */
+
+#define WINDOWS_MAX 1000
+
+typedef struct {
+    int64_t gen;
+    const int64_t *days;
+    size_t n;
+    int64_t players[WINDOWS_MAX], submissions[WINDOWS_MAX];
+} counts_args_t;
+
+static q_status_t counts_on(PGconn *c, void *arg)
+{
+    counts_args_t *a = arg;
+    return q_window_counts(c, a->gen, a->days, a->n, a->players, a->submissions);
+}
 
 int api_windows(app_t *app, const route_t *rt, http_req_t *req)
 {
@@ -113,7 +136,7 @@ int api_windows(app_t *app, const route_t *rt, http_req_t *req)
     int64_t day = cur ? window_prev_day(b.reset, cursor.pos.sort_key) : window_start_day(b.reset, req->received_ms);
     if (b.reset == RESET_NONE && cur)
         day = first - 1;
-    int64_t days[1000];
+    int64_t days[WINDOWS_MAX];
     size_t n = 0;
     while (n < limit && day >= first) {
         days[n++] = day;
@@ -123,37 +146,22 @@ int api_windows(app_t *app, const route_t *rt, http_req_t *req)
     }
     bool more = n > 0 && b.reset != RESET_NONE && window_prev_day(b.reset, days[n - 1]) >= first;
 
-    PGconn *c = pg_pool_acquire(app->primary, 2000);
-    if (!c) {
+    counts_args_t a = {b.gen, days, n, {0}, {0}};
+    bool behind = false;
+    q_status_t st = pg_router_read_run(app->router, b.gen, req->strong, counts_on, &a, &behind);
+    if (st != Q_OK) {
         board_clear(&b);
-        return http_unavailable(req, "the database");
+        return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
     }
     buf_t *o = &req->out;
     buf_puts(o, "{\"board\":");
     buf_json_str(o, b.id, strlen(b.id));
     buf_puts(o, ",\"windows\":[");
-    q_status_t st = Q_OK;
-    for (size_t i = 0; i < n && st == Q_OK; i++) {
-        char g[24], d[11];
-        snprintf(g, sizeof g, "%" PRId64, b.gen);
+    for (size_t i = 0; i < n; i++) {
+        char d[11];
         window_format_day(days[i], d);
-        const char *p[] = {g, d};
-        PGresult *r = PQexecParams(c, "SELECT players, submissions FROM window_counts WHERE board_gen = $1 AND win = $2",
-                                   2, NULL, p, NULL, NULL, 0);
-        if (!pg_ok(r)) {
-            st = PQstatus(c) == CONNECTION_OK ? Q_ERROR : Q_UNAVAILABLE;
-            PQclear(r);
-            break;
-        }
-        bool has = PQntuples(r) == 1;
-        buf_printf(o, "%s{\"window\":\"%s\",\"players\":%s,\"submissions\":%s}", i ? "," : "", d,
-                   has ? PQgetvalue(r, 0, 0) : "0", has ? PQgetvalue(r, 0, 1) : "0");
-        PQclear(r);
-    }
-    pg_pool_release(app->primary, c, st == Q_UNAVAILABLE);
-    if (st != Q_OK) {
-        board_clear(&b);
-        return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
+        buf_printf(o, "%s{\"window\":\"%s\",\"players\":%" PRId64 ",\"submissions\":%" PRId64 "}", i ? "," : "", d,
+                   a.players[i], a.submissions[i]);
     }
     buf_puts(o, "],\"next_cursor\":");
     if (more) {
@@ -166,6 +174,6 @@ int api_windows(app_t *app, const route_t *rt, http_req_t *req)
         buf_puts(o, "null}");
     }
     board_clear(&b);
-    req->cacheable = true;
+    req->cacheable = !behind;
     return http_ok(req, 200);
 }

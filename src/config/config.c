@@ -180,6 +180,14 @@ static bool parse_metrics_auth(const char *s, int *out)
     return parse_names(names, sizeof names / sizeof names[0], s, out);
 }
 
+static bool parse_replica_policy(const char *s, int *out)
+{
+    static const char *const names[] = {[POLICY_ROUND_ROBIN] = "round_robin",
+                                        [POLICY_LEAST_CONNECTIONS] = "least_connections",
+                                        [POLICY_WEIGHTED] = "weighted"};
+    return parse_names(names, sizeof names / sizeof names[0], s, out);
+}
+
 static const char *const role_names[] = {
     [ROLE_NONE] = NULL, [ROLE_READ] = "read", [ROLE_WRITE] = "write", [ROLE_ADMIN] = "admin"};
 
@@ -336,6 +344,18 @@ bad:
 }
 
 /* "*" or an origin as browsers send it: scheme://host[:port], no path. */
+static bool check_weight(const char *s, char *why, size_t n)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s < '0' || *s > '9' || *end != '\0' || v < 1 || v > 1000) {
+        char sb[40];
+        snprintf(why, n, "expected a weight from 1 to 1000, got \"%s\"", shown(s, sb, sizeof sb));
+        return false;
+    }
+    return true;
+}
+
 static bool check_origin(const char *s, char *why, size_t n)
 {
     const char *p = s, *sep, *host;
@@ -436,6 +456,19 @@ static const conf_key_t config_keys[] = {
     INT_KEY("postgres.pool_size", 1, 256, "8", NULL, pg_pool_size),
     INT_KEY("postgres.statement_timeout_ms", 1, 600000, "5000", NULL, pg_statement_timeout_ms),
     INT_KEY("postgres.connect_timeout_s", 1, 300, "5", NULL, pg_connect_timeout_s),
+    INT_KEY("postgres.pool_wait_ms", 1, 60000, "1000", NULL, pg_pool_wait_ms),
+    {.name = "postgres.replica_policy", .type = T_ENUM, .def = "round_robin", .env = "RANKD_POSTGRES_REPLICA_POLICY",
+     .off = CFG(pg_replica_policy), .parse = parse_replica_policy,
+     .choices = "round_robin, least_connections, weighted"},
+    {.name = "postgres.replica_weights", .type = T_LIST, .min = 1, .def = "", .env = "RANKD_POSTGRES_REPLICA_WEIGHTS",
+     .off = CFG(pg_replica_weights), .off2 = CFG(n_pg_replica_weights), .sep = ',', .check = check_weight},
+    INT_KEY("postgres.max_lag_ms", 1, 3600000, "5000", "RANKD_POSTGRES_MAX_LAG_MS", pg_max_lag_ms),
+    INT_KEY("postgres.health_interval_ms", 20, 60000, "1000", "RANKD_POSTGRES_HEALTH_INTERVAL_MS",
+            pg_health_interval_ms),
+    INT_KEY("postgres.unhealthy_after", 1, 100, "2", NULL, pg_unhealthy_after),
+    INT_KEY("postgres.healthy_after", 1, 100, "2", NULL, pg_healthy_after),
+    INT_KEY("postgres.breaker_failures", 1, 1000, "3", NULL, pg_breaker_failures),
+    INT_KEY("postgres.breaker_cooldown_ms", 1, 600000, "2000", NULL, pg_breaker_cooldown_ms),
 
     {.name = "redis.url", .type = T_STR, .flags = F_SECRET | F_NULLABLE, .env = "RANKD_REDIS_URL",
      .off = CFG(redis_url), .check = check_redis_url},
@@ -1388,6 +1421,9 @@ rankd_config_t *config_load(const char *path, FILE *errs)
 
     if (read_ok)
         check_required(&ctx, cfg);
+    if (cfg->n_pg_replica_weights > 0 && cfg->n_pg_replica_weights != cfg->n_pg_replicas)
+        err_plain(&ctx, ctx.path, "postgres.replica_weights: %zu weight(s) for %zu replica(s); give one per replica",
+                  cfg->n_pg_replica_weights, cfg->n_pg_replicas);
 
     if (ctx.n_errors > 0) {
         config_free(cfg);

@@ -19,6 +19,7 @@
 
 typedef enum { ROLE_NONE = 0, ROLE_READ = 1, ROLE_WRITE = 2, ROLE_ADMIN = 3 } role_t;
 typedef enum { METRICS_AUTH_NONE = 0, METRICS_AUTH_ADMIN = 1 } metrics_auth_t;
+typedef enum { POLICY_ROUND_ROBIN = 0, POLICY_LEAST_CONNECTIONS = 1, POLICY_WEIGHTED = 2 } replica_policy_t;
 typedef enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 } log_level_t;
 
 typedef struct {
@@ -62,6 +63,16 @@ typedef struct rankd_config {
     int pg_pool_size;         /* connections per node, default 8 */
     int pg_statement_timeout_ms; /* default 5000 */
     int pg_connect_timeout_s;    /* default 5 */
+    int pg_pool_wait_ms;         /* longest wait for a pooled connection before 503, default 1000 */
+    replica_policy_t pg_replica_policy; /* how reads pick among caught-up replicas */
+    char **pg_replica_weights;   /* "3", "1": one per replica (weighted policy), or none */
+    size_t n_pg_replica_weights;
+    int pg_max_lag_ms;           /* a replica further behind leaves the rotation, default 5000 */
+    int pg_health_interval_ms;   /* each node is probed this often, default 1000 */
+    int pg_unhealthy_after;      /* failed probes in a row that take a node out, default 2 */
+    int pg_healthy_after;        /* good probes in a row that bring it back, default 2 */
+    int pg_breaker_failures;     /* failed calls in a row that open a node's breaker, default 3 */
+    int pg_breaker_cooldown_ms;  /* calls fail at once this long before one probe decides, default 2000 */
 
     int refresh_interval_s;   /* background view refresh period, 0 = only on demand; default 60 */
     int writer_max_batch;     /* submissions per write transaction at most, 1..4000; default 4000 */

@@ -2,6 +2,7 @@
 #include "store/pg_pool.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +20,8 @@ struct pg_pool {
     int connect_timeout_s;
     int open;        /* connections in existence, idle or lent */
     int n_idle;
+    unsigned long long wait_timeouts; /* acquires that found no free connection in time */
+    unsigned long long stale;         /* idle connections found closed by the server */
     PGconn **idle;   /* stack of idle connections */
     bool (*on_connect)(PGconn *conn, void *arg);
     void *on_connect_arg;
@@ -93,6 +96,43 @@ PGconn *pg_connect(const char *conninfo, int statement_timeout_ms, int connect_t
     return c;
 }
 
+bool pg_conn_alive(PGconn *c)
+{
+    if (PQstatus(c) != CONNECTION_OK)
+        return false;
+    /* An idle connection has nothing to read: anything readable is the server's goodbye (an
+     * error notice, then EOF), which PQconsumeInput turns into CONNECTION_BAD. */
+    struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
+    if (poll(&pfd, 1, 0) > 0 && (!PQconsumeInput(c) || PQstatus(c) != CONNECTION_OK))
+        return false;
+    return true;
+}
+
+void pg_pool_stats(pg_pool_t *p, pg_pool_stats_t *out)
+{
+    pthread_mutex_lock(&p->lock);
+    out->size = p->size;
+    out->open = p->open;
+    out->in_use = p->open - p->n_idle;
+    out->wait_timeouts = p->wait_timeouts;
+    out->stale = p->stale;
+    pthread_mutex_unlock(&p->lock);
+}
+
+void pg_pool_close_idle(pg_pool_t *p)
+{
+    pthread_mutex_lock(&p->lock);
+    int n = p->n_idle;
+    PGconn *idle[n > 0 ? n : 1];
+    memcpy(idle, p->idle, (size_t)n * sizeof *idle);
+    p->open -= n;
+    p->n_idle = 0;
+    pthread_cond_broadcast(&p->freed);
+    pthread_mutex_unlock(&p->lock);
+    for (int i = 0; i < n; i++)
+        PQfinish(idle[i]);
+}
+
 PGconn *pg_pool_acquire(pg_pool_t *p, int wait_ms)
 {
     struct timespec deadline;
@@ -109,7 +149,13 @@ PGconn *pg_pool_acquire(pg_pool_t *p, int wait_ms)
         if (p->n_idle > 0) {
             PGconn *c = p->idle[--p->n_idle];
             pthread_mutex_unlock(&p->lock);
-            return c;
+            if (pg_conn_alive(c))
+                return c;
+            PQfinish(c); /* the server closed it (restart, failover): open another */
+            pthread_mutex_lock(&p->lock);
+            p->open--;
+            p->stale++;
+            continue;
         }
         if (p->open < p->size) {
             p->open++;
@@ -130,6 +176,7 @@ PGconn *pg_pool_acquire(pg_pool_t *p, int wait_ms)
             return NULL;
         }
         if (pthread_cond_timedwait(&p->freed, &p->lock, &deadline) == ETIMEDOUT) {
+            p->wait_timeouts++;
             pthread_mutex_unlock(&p->lock);
             return NULL;
         }

@@ -4,7 +4,9 @@
  * Connections are opened lazily, up to the pool size, outside the pool's
  * lock; each is set to UTC, the configured statement timeout and no
  * parallel plans (a parallel scan loses to the index on 2 cores). A caller
- * that finds the pool exhausted waits on a condition variable, bounded.
+ * that finds the pool exhausted waits on a condition variable, bounded. An
+ * idle connection the server has closed meanwhile (a restart, a failover)
+ * is noticed when it is next lent, and replaced.
  */
 #ifndef RANKD_STORE_PG_POOL_H
 #define RANKD_STORE_PG_POOL_H
@@ -33,6 +35,21 @@ PGconn *pg_pool_acquire(pg_pool_t *pool, int wait_ms);
 
 /* Return a connection; a broken one (or `discard`) is closed instead of kept. */
 void pg_pool_release(pg_pool_t *pool, PGconn *conn, bool discard);
+
+typedef struct {
+    int size;
+    int open;                          /* idle or lent */
+    int in_use;                        /* lent */
+    unsigned long long wait_timeouts;  /* acquires that found no free connection in time */
+    unsigned long long stale;          /* idle connections found closed by the server */
+} pg_pool_stats_t;
+
+void pg_pool_stats(pg_pool_t *pool, pg_pool_stats_t *out);
+/* Close every idle connection (the node was found down: they are dead or soon will be). */
+void pg_pool_close_idle(pg_pool_t *pool);
+
+/* False when `conn` is broken or the server has closed it (checked without blocking). */
+bool pg_conn_alive(PGconn *conn);
 
 /* Open a standalone connection with the pool's settings (for the CLI); NULL and a message on failure. */
 PGconn *pg_connect(const char *conninfo, int statement_timeout_ms, int connect_timeout_s, char *err, size_t errlen);

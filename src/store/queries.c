@@ -181,6 +181,42 @@ q_status_t q_window_players(PGconn *c, int64_t gen, int64_t day, int64_t *player
     return Q_OK;
 }
 
+q_status_t q_window_counts(PGconn *c, int64_t gen, const int64_t *days, size_t n, int64_t *players,
+                           int64_t *submissions)
+{
+    char g[24];
+    snprintf(g, sizeof g, "%" PRId64, gen);
+    buf_t arr;
+    buf_init(&arr);
+    buf_putc(&arr, '{');
+    for (size_t i = 0; i < n; i++) {
+        char d[11];
+        q_day_text(days[i], d);
+        if (i)
+            buf_putc(&arr, ',');
+        buf_puts(&arr, d);
+        players[i] = submissions[i] = 0;
+    }
+    buf_putc(&arr, '}');
+    const char *p[] = {g, arr.data};
+    PGresult *r = exec(c,
+                       "SELECT u.i, w.players, w.submissions FROM unnest($2::date[]) WITH ORDINALITY AS u(win, i)"
+                       " JOIN window_counts w ON w.board_gen = $1 AND w.win = u.win",
+                       2, p);
+    buf_free(&arr);
+    if (!pg_ok(r))
+        return failed(c, r, "window counts");
+    for (int row = 0; row < PQntuples(r); row++) {
+        int64_t i = col_i64(r, row, 0) - 1;
+        if (i >= 0 && (size_t)i < n) {
+            players[i] = col_i64(r, row, 1);
+            submissions[i] = col_i64(r, row, 2);
+        }
+    }
+    PQclear(r);
+    return Q_OK;
+}
+
 /* ---------------------------------------------------------------- ranked reads */
 
 #define TOTAL_SQL "(SELECT coalesce((SELECT players FROM window_counts WHERE board_gen = $1 AND win = $2), 0) AS total)"

@@ -31,6 +31,9 @@ q_status_t q_board_patch(PGconn *c, const char *id, const char *title, const cha
 q_status_t q_board_delete(PGconn *c, const char *id, int64_t *gen);
 /* Boards with id > after_id (NULL = from the start), ordered by id, at most `limit` (+1 to detect more). */
 q_status_t q_board_list(PGconn *c, const char *after_id, int limit, board_t **out, size_t *n);
+/* Players and accepted submissions of windows days[0..n) (0 for a window without any). */
+q_status_t q_window_counts(PGconn *c, int64_t gen, const int64_t *days, size_t n, int64_t *players,
+                           int64_t *submissions);
 /* Players in a window (the live count). */
 q_status_t q_window_players(PGconn *c, int64_t gen, int64_t day, int64_t *players);
 

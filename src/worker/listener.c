@@ -19,7 +19,8 @@ struct listener {
     atomic_bool stopping;
     char *conninfo;
     int connect_timeout_s;
-    l1_t *l1;
+    l1_t *l1;               /* NULL without a response cache */
+    pg_router_t *router;
 };
 
 /* One line: "W gen day old_sk|- old_ms|- new_sk new_ms player", "P gen day" or "B gen". */
@@ -42,6 +43,39 @@ static void apply_line(l1_t *l1, const char *line)
     } else {
         l1_clear(l1); /* not understood: be safe */
     }
+}
+
+/* The board generation a line names ("W gen …", "P gen …", "B gen"), 0 when none. */
+static int64_t line_gen(const char *line)
+{
+    long long gen = 0;
+    if ((line[0] == 'W' || line[0] == 'P' || line[0] == 'B') && sscanf(line + 1, " %lld", &gen) == 1 && gen > 0)
+        return gen;
+    return 0;
+}
+
+/* Record `lsn` for every board the payload names. */
+static void note_boards(pg_router_t *router, const char *payload, uint64_t lsn)
+{
+    for (const char *p = payload; *p;) {
+        int64_t gen = line_gen(p);
+        pg_router_saw_lsn(router, gen ? gen : PG_KEY_ALL, lsn);
+        if (p[0] == 'B')
+            pg_router_saw_lsn(router, PG_KEY_CATALOG, lsn);
+        const char *nl = strchr(p, '\n');
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+}
+
+/* The primary's WAL position now; 0 when it cannot be read. */
+static uint64_t primary_lsn(PGconn *c)
+{
+    PGresult *r = PQexec(c, "SELECT pg_current_wal_lsn()");
+    uint64_t lsn = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? pg_lsn_parse(PQgetvalue(r, 0, 0)) : 0;
+    PQclear(r);
+    return lsn;
 }
 
 void listener_apply(l1_t *l1, const char *payload)
@@ -96,6 +130,9 @@ static void *listener_main(void *arg)
             }
             if (lost) {
                 l1_clear(l->l1); /* notifications may have been missed meanwhile */
+                /* and writes too: until a replica has replayed everything up to now, reads of
+                 * any board stay off it */
+                pg_router_saw_lsn(l->router, PG_KEY_ALL, primary_lsn(c));
                 log_info(NULL, "cache invalidation listener reconnected; cache cleared");
             }
             lost = false;
@@ -109,13 +146,30 @@ static void *listener_main(void *arg)
             PQfinish(c);
             c = NULL;
             lost = true;
-            l1_clear(l->l1);
+            if (l->l1)
+                l1_clear(l->l1);
             continue;
         }
+        PGnotify *first = PQnotifies(c);
+        if (!first)
+            continue;
+        /* Record the WAL position for the boards named before dropping their cached answers
+         * (a read after the drop must not go to a replica without these writes). */
+        bool track = pg_router_has_replicas(l->router);
+        PGnotify *batch[64];
+        size_t nb = 0;
+        batch[nb++] = first;
         PGnotify *n;
-        while ((n = PQnotifies(c))) {
-            listener_apply(l->l1, n->extra);
-            PQfreemem(n);
+        while (nb < sizeof batch / sizeof *batch && (n = PQnotifies(c)))
+            batch[nb++] = n;
+        uint64_t lsn = track ? primary_lsn(c) : 0;
+        /* (0: the connection broke; the reconnection records the primary's position for every board) */
+        for (size_t i = 0; i < nb; i++) {
+            if (track)
+                note_boards(l->router, batch[i]->extra, lsn);
+            if (l->l1)
+                listener_apply(l->l1, batch[i]->extra);
+            PQfreemem(batch[i]);
         }
     }
     if (c)
@@ -123,14 +177,15 @@ static void *listener_main(void *arg)
     return NULL;
 }
 
-listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1)
+listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1, pg_router_t *router)
 {
-    if (!l1)
+    if (!l1 && !pg_router_has_replicas(router))
         return NULL;
     listener_t *l = xcalloc(1, sizeof *l);
     l->conninfo = xstrdup(conninfo);
     l->connect_timeout_s = connect_timeout_s;
     l->l1 = l1;
+    l->router = router;
     if (pthread_create(&l->thread, NULL, listener_main, l) != 0) {
         log_error(NULL, "cannot start the cache invalidation listener");
         free(l->conninfo);

@@ -6,16 +6,24 @@
  * only for committed changes, whether Redis is up or not. The thread owns
  * one connection; when it loses it, notifications may have been missed,
  * so it clears the whole cache once it is listening again.
+ *
+ * With replicas, it also tells the router what other instances wrote: for each round of
+ * notifications it reads the primary's WAL position (a notification is delivered only after
+ * its commit, so that position covers it) and records it for every board named, before
+ * dropping any cached answer, so that no read after the drop goes to a replica without
+ * those writes.
  */
 #ifndef RANKD_WORKER_LISTENER_H
 #define RANKD_WORKER_LISTENER_H
 
 #include "cache/l1.h"
+#include "store/pg_router.h"
 
 typedef struct listener listener_t;
 
-/* Start listening with a connection of its own; NULL when `l1` is NULL (no cache). */
-listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1);
+/* Start listening with a connection of its own; NULL when there is neither a cache (`l1`) nor a
+ * replica to keep caught up. */
+listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1, pg_router_t *router);
 void listener_stop(listener_t *l);
 
 /* Apply one notification payload to `l1` (exposed for tests). */

@@ -15,6 +15,7 @@
 #include "core/score.h"
 #include "core/window.h"
 #include "obs/log.h"
+#include "store/pg_router.h"
 #include "store/queries.h"
 #include "store/redis_board.h"
 #include "util/alloc.h"
@@ -28,6 +29,7 @@
 
 struct writer {
     pg_pool_t *primary;        /* the writer's own: its connections hold the prepared statements */
+    pg_router_t *router;       /* whether the primary is up; the LSNs replicas must reach */
     redis_pool_t *redis;
     rebuilder_t *rebuilder;
     l1_t *l1;
@@ -42,9 +44,11 @@ static void *writer_main(void *arg);
 static bool prepare_statements(PGconn *c, void *arg);
 static void item_error(write_item_t *it, int status, const char *code, const char *field, const char *message);
 
-writer_t *writer_new(pg_pool_t *primary, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1, size_t max_batch)
+writer_t *writer_new(pg_pool_t *primary, pg_router_t *router, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1,
+                     size_t max_batch)
 {
     writer_t *w = xcalloc(1, sizeof *w);
+    w->router = router;
     w->max_batch = max_batch < 1 ? 1 : max_batch > GROUP_MAX_ITEMS ? GROUP_MAX_ITEMS : max_batch;
     w->primary = primary;
     pg_pool_on_connect(primary, prepare_statements, NULL);
@@ -186,6 +190,9 @@ typedef struct {
     size_t n_groups;
     int *initial_status;  /* statuses the caller set (validation), restored on a retry */
     char **draft;         /* item -> owned draft of an answer committed but never stored, else NULL */
+    bool want_lsn;        /* read the primary's WAL position after the commit (replicas serve reads) */
+    uint64_t commit_lsn;  /* that position, 0 when not read */
+    bool commit_sent;     /* the COMMIT went out: a broken connection leaves the outcome unknown */
 } batch_t;
 
 static char *render(const write_item_t *it, const batch_t *bt, size_t i, int64_t rank);
@@ -237,6 +244,8 @@ static void batch_reset(batch_t *bt)
     for (size_t i = 0; i < bt->n_groups; i++)
         free(bt->groups[i].stored_md);
     bt->n_groups = 0;
+    bt->commit_lsn = 0;
+    bt->commit_sent = false;
     for (size_t i = 0; i < bt->n; i++) {
         bt->group_of[i] = -1;
         bt->replay[i] = bt->key_new[i] = bt->applied[i] = bt->updated[i] = bt->had_prev[i] = false;
@@ -915,33 +924,36 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
     arrays_t ns;
     const char *np[1];
     bool notify = notify_params(bt, &ns, np);
-    stmt_t stmts[3] = {
-        {write_sql, 23, p, "rankd_w_write"},
-        {notify_sql, 1, np, "rankd_w_notify"},
-        {"COMMIT", 0, NULL, NULL},
-    };
-    PGresult *res[3];
-    /* One round trip: the write, the cache invalidation notice, the commit. */
-    if (notify) {
-        run_pipeline(c, stmts, 3, res);
-    } else {
-        stmts[1] = stmts[2];
-        run_pipeline(c, stmts, 2, res);
-        res[2] = res[1];
-        res[1] = NULL;
-    }
+    /* One round trip: the write, the cache invalidation notice, the commit, and (when replicas
+     * serve reads) the WAL position the commit reached, which a replica must have replayed
+     * before it answers a read of these boards. */
+    stmt_t stmts[4];
+    PGresult *res[4] = {NULL, NULL, NULL, NULL};
+    int k = 0, i_notify = -1, i_lsn = -1;
+    stmts[k++] = (stmt_t){write_sql, 23, p, "rankd_w_write"};
+    if (notify)
+        stmts[i_notify = k++] = (stmt_t){notify_sql, 1, np, "rankd_w_notify"};
+    int i_commit = k++;
+    stmts[i_commit] = (stmt_t){"COMMIT", 0, NULL, NULL};
+    if (bt->want_lsn)
+        stmts[i_lsn = k++] = (stmt_t){"SELECT pg_current_wal_lsn()", 0, NULL, NULL};
+    bt->commit_sent = true;
+    run_pipeline(c, stmts, k, res);
     step_t st = check(c, res[0], "write");
     if (st == STEP_OK && notify)
-        st = check(c, res[1], "notify");
+        st = check(c, res[i_notify], "notify");
     if (st == STEP_OK)
-        st = check(c, res[2], "commit");
+        st = check(c, res[i_commit], "commit");
+    if (st == STEP_OK && i_lsn >= 0 && res[i_lsn] && PQresultStatus(res[i_lsn]) == PGRES_TUPLES_OK &&
+        PQntuples(res[i_lsn]) == 1)
+        bt->commit_lsn = pg_lsn_parse(PQgetvalue(res[i_lsn], 0, 0));
     for (int row = 0; st == STEP_OK && row < PQntuples(res[0]); row++) {
         group_t *gr = find_group(bt, strtoll(PQgetvalue(res[0], row, 0), NULL, 10),
                                  strtoll(PQgetvalue(res[0], row, 1), NULL, 10), PQgetvalue(res[0], row, 2));
         if (gr)
             gr->version = strtoll(PQgetvalue(res[0], row, 3), NULL, 10);
     }
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < k; i++)
         if (res[i])
             PQclear(res[i]);
     arrays_free(&as);
@@ -1294,19 +1306,47 @@ static bool prepare_statements(PGconn *c, void *arg)
     return true;
 }
 
+/* Every item not yet answered: 503, the primary cannot take it. */
+static void all_unavailable(write_item_t *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (items[i].status == 0)
+            item_error(&items[i], 503, "unavailable", NULL, "the primary database is unavailable");
+}
+
+/* Replicas answer reads of the batch's boards only once they have replayed its commit. */
+static void remember_lsn(writer_t *w, PGconn *c, batch_t *bt)
+{
+    if (!bt->want_lsn)
+        return;
+    int64_t last = 0;
+    for (size_t g = 0; g < bt->n_groups; g++) {
+        group_t *gr = &bt->groups[g];
+        if (!gr->changed || gr->gen == last)
+            continue;
+        last = gr->gen;
+        if (bt->commit_lsn)
+            pg_router_saw_lsn(w->router, gr->gen, bt->commit_lsn);
+        else if (!pg_router_note_commit(w->router, c, gr->gen)) /* its read failed: ask once more */
+            log_warn(NULL, "writer: cannot read the commit's WAL position; a lagging replica may answer board %" PRId64
+                     " without it", gr->gen);
+    }
+}
+
 void writer_submit(writer_t *w, write_item_t *items, size_t n)
 {
-    PGconn *c = pg_pool_acquire(w->primary, 2000);
+    /* The primary known down (its breaker open): answer at once instead of waiting on a
+     * connection that cannot be had. */
+    PGconn *c = pg_router_primary_usable(w->router) ? pg_pool_acquire(w->primary, w->router ? 1000 : 2000) : NULL;
     if (!c) {
-        for (size_t i = 0; i < n; i++)
-            if (items[i].status == 0)
-                item_error(&items[i], 503, "unavailable", NULL, "the primary database is unavailable");
+        all_unavailable(items, n);
         return;
     }
     batch_t bt;
     batch_init(&bt, items, n);
+    bt.want_lsn = pg_router_has_replicas(w->router);
     step_t st = STEP_FAIL;
-    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    for (int attempt = 0, fresh = 0; attempt < MAX_ATTEMPTS; attempt++) {
         batch_reset(&bt);
         /* Keys must be claimed before the players are locked; without keys,
          * BEGIN travels with the locks and reads. */
@@ -1326,11 +1366,23 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
             break;
         PGresult *r = PQexec(c, "ROLLBACK");
         PQclear(r);
+        if (PQstatus(c) != CONNECTION_OK && !bt.commit_sent && !fresh) {
+            /* A pooled connection that died before it was used (a restart of the primary):
+             * nothing of this batch was committed, so it runs again on a new one, once. */
+            pg_pool_release(w->primary, c, true);
+            fresh = 1;
+            c = pg_pool_acquire(w->primary, 1000);
+            if (!c)
+                break;
+            log_info(NULL, "writer: the primary's connection was lost before the commit; trying a new one");
+            attempt--;
+            continue;
+        }
         if (st != STEP_RETRY || PQstatus(c) != CONNECTION_OK)
             break;
     }
     if (st != STEP_OK) {
-        bool down = PQstatus(c) != CONNECTION_OK;
+        bool down = !c || PQstatus(c) != CONNECTION_OK;
         for (size_t i = 0; i < n; i++) {
             if (items[i].status == 200 && bt.replay[i])
                 continue;
@@ -1348,9 +1400,11 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
         batch_free(&bt);
         /* A failed batch closes its connection: a new one prepares the statements afresh
          * (a migration that changed a table leaves the old plans failing for good). */
-        pg_pool_release(w->primary, c, true);
+        if (c)
+            pg_pool_release(w->primary, c, true);
         return;
     }
+    remember_lsn(w, c, &bt);
 
     /* Redis first, then the caches: a reader that misses after the invalidation
      * must find the new state in Redis. Other instances dropped their entries at

@@ -45,6 +45,7 @@
 #include "cache/l1.h"
 #include "store/model.h"
 #include "store/pg_pool.h"
+#include "store/pg_router.h"
 #include "store/redis.h"
 #include "util/workq.h"
 #include "worker/rebuilder.h"
@@ -81,9 +82,12 @@ typedef struct write_job {
 } write_job_t;
 
 /* Start the writer thread. `primary` is a pool for the writer alone (its connections get the
- * writer's prepared statements); the caller frees it after writer_free(). A transaction takes
+ * writer's prepared statements); the caller frees it after writer_free(). `router` says when
+ * the primary is down (writes then answer 503 at once) and learns each commit's WAL position
+ * (replicas answer reads of a board only once they have replayed it). A transaction takes
  * queued jobs up to `max_batch` submissions (1..4000), and always at least one job whole. */
-writer_t *writer_new(pg_pool_t *primary, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1, size_t max_batch);
+writer_t *writer_new(pg_pool_t *primary, pg_router_t *router, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1,
+                     size_t max_batch);
 /* Commit what is queued, stop the thread, free the writer. */
 void writer_free(writer_t *w);
 

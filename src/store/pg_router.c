@@ -1,0 +1,768 @@
+/* store/pg_router.c — nodes, their health, and the choice of a node per statement; see pg_router.h. */
+#include "store/pg_router.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "obs/log.h"
+#include "util/alloc.h"
+
+#define NODES_MAX 33 /* the primary and up to 32 replicas */
+
+struct pg_node {
+    pg_router_t *router;
+    char name[32];
+    pg_node_role_t role;
+    char *conninfo;
+    pg_pool_t *pool;
+    int weight;
+    pthread_t thread;
+    bool thread_started;
+
+    /* Under router->lock. */
+    pg_node_state_t state;
+    int probe_fails, probe_goods;  /* in a row */
+    uint64_t lsn;                  /* primary: current WAL LSN; replica: replay LSN */
+    int64_t lag_ms, lag_bytes;
+    bool probed;                   /* at least once */
+    pg_breaker_state_t breaker;
+    int call_fails;                /* in a row */
+    int64_t open_until_ms;
+    bool half_open_taken;          /* the one call let through to decide */
+    int in_flight;
+    int current_weight;            /* smooth weighted round robin */
+
+    atomic_ullong queries, errors, reads_routed;
+};
+
+typedef struct {
+    int64_t key;
+    uint64_t lsn;
+    bool used;
+} lsn_slot_t;
+
+struct pg_router {
+    const rankd_config_t *cfg;
+    pthread_mutex_t lock;          /* guards the nodes' health fields, the LSN table, `rr` */
+    pthread_cond_t stop_cond;
+    pthread_cond_t probed_cond;    /* a node was probed for the first time */
+    bool stopping;
+    pg_node_t *nodes[NODES_MAX];   /* [0] is the primary */
+    size_t n_nodes;
+    unsigned rr;
+    lsn_slot_t *lsns;              /* open addressing, capacity a power of two */
+    size_t lsn_cap, lsn_used;
+    uint64_t lsn_all;              /* the highest LSN seen for any key */
+    atomic_ullong fallback_no_replica, fallback_behind, strong_reads, behind_reads;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t pg_lsn_parse(const char *text)
+{
+    if (!text)
+        return 0;
+    char *end;
+    unsigned long long hi = strtoull(text, &end, 16);
+    if (end == text || *end != '/')
+        return 0;
+    const char *lo_text = end + 1;
+    unsigned long long lo = strtoull(lo_text, &end, 16);
+    if (end == lo_text || *end != '\0' || hi > 0xffffffffULL || lo > 0xffffffffULL)
+        return 0;
+    return (uint64_t)hi << 32 | (uint64_t)lo;
+}
+
+const char *pg_node_state_name(pg_node_state_t s)
+{
+    switch (s) {
+    case NODE_UNKNOWN: return "unknown";
+    case NODE_OK: return "ok";
+    case NODE_LAGGING: return "lagging";
+    case NODE_DOWN: return "down";
+    }
+    return "unknown";
+}
+
+const char *pg_breaker_state_name(pg_breaker_state_t b)
+{
+    return b == BREAKER_OPEN ? "open" : b == BREAKER_HALF_OPEN ? "half_open" : "closed";
+}
+
+/* ---------------------------------------------------------------- LSNs seen, per key */
+
+static size_t lsn_hash(int64_t key, size_t cap)
+{
+    uint64_t h = (uint64_t)key * 0x9e3779b97f4a7c15ULL;
+    return (size_t)(h >> 17) & (cap - 1);
+}
+
+/* Under r->lock. */
+static lsn_slot_t *lsn_slot(pg_router_t *r, int64_t key, bool create)
+{
+    if (create && (r->lsn_used + 1) * 2 > r->lsn_cap) {
+        size_t cap = r->lsn_cap ? r->lsn_cap * 2 : 64;
+        lsn_slot_t *old = r->lsns;
+        size_t old_cap = r->lsn_cap;
+        r->lsns = xcalloc(cap, sizeof *r->lsns);
+        r->lsn_cap = cap;
+        for (size_t i = 0; i < old_cap; i++) {
+            if (!old[i].used)
+                continue;
+            size_t j = lsn_hash(old[i].key, cap);
+            while (r->lsns[j].used)
+                j = (j + 1) & (cap - 1);
+            r->lsns[j] = old[i];
+        }
+        free(old);
+    }
+    if (r->lsn_cap == 0)
+        return NULL;
+    for (size_t j = lsn_hash(key, r->lsn_cap);; j = (j + 1) & (r->lsn_cap - 1)) {
+        if (r->lsns[j].used && r->lsns[j].key == key)
+            return &r->lsns[j];
+        if (!r->lsns[j].used) {
+            if (!create)
+                return NULL;
+            r->lsns[j].used = true;
+            r->lsns[j].key = key;
+            r->lsn_used++;
+            return &r->lsns[j];
+        }
+    }
+}
+
+void pg_router_saw_lsn(pg_router_t *r, int64_t key, uint64_t lsn)
+{
+    if (!pg_router_has_replicas(r) || lsn == 0)
+        return;
+    pthread_mutex_lock(&r->lock);
+    lsn_slot_t *s = lsn_slot(r, key, true);
+    if (s->lsn < lsn)
+        s->lsn = lsn;
+    if (r->lsn_all < lsn)
+        r->lsn_all = lsn;
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Under r->lock: the LSN a replica must have replayed to answer a read of `key`. */
+static uint64_t lsn_needed(pg_router_t *r, int64_t key)
+{
+    if (key == PG_KEY_ALL)
+        return r->lsn_all;
+    lsn_slot_t *s = lsn_slot(r, key, false);
+    return s ? s->lsn : 0;
+}
+
+bool pg_router_note_commit(pg_router_t *r, PGconn *c, int64_t key)
+{
+    if (!pg_router_has_replicas(r))
+        return true;
+    PGresult *res = PQexec(c, "SELECT pg_current_wal_lsn()");
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    if (ok)
+        pg_router_saw_lsn(r, key, pg_lsn_parse(PQgetvalue(res, 0, 0)));
+    PQclear(res);
+    return ok;
+}
+
+/* ---------------------------------------------------------------- breaker */
+
+/* Under r->lock: may a call go to `n` now? Takes the half-open turn when it is due. */
+static bool breaker_allows(pg_node_t *n, int64_t now)
+{
+    switch (n->breaker) {
+    case BREAKER_CLOSED: return true;
+    case BREAKER_OPEN:
+        if (now < n->open_until_ms)
+            return false;
+        n->breaker = BREAKER_HALF_OPEN;
+        n->half_open_taken = false;
+        /* fall through */
+    case BREAKER_HALF_OPEN:
+        if (n->half_open_taken)
+            return false;
+        n->half_open_taken = true;
+        return true;
+    }
+    return false;
+}
+
+/* Under r->lock. */
+static void breaker_open(pg_node_t *n, int64_t now, const char *why)
+{
+    if (n->breaker != BREAKER_OPEN)
+        log_warn(NULL, "postgres %s: circuit breaker open for %d ms (%s)", n->name,
+                 n->router->cfg->pg_breaker_cooldown_ms, why);
+    n->breaker = BREAKER_OPEN;
+    n->open_until_ms = now + n->router->cfg->pg_breaker_cooldown_ms;
+}
+
+/* Under r->lock. */
+static void breaker_result(pg_node_t *n, bool ok)
+{
+    if (ok) {
+        if (n->breaker != BREAKER_CLOSED)
+            log_info(NULL, "postgres %s: circuit breaker closed", n->name);
+        n->breaker = BREAKER_CLOSED;
+        n->call_fails = 0;
+        return;
+    }
+    n->call_fails++;
+    if (n->breaker == BREAKER_HALF_OPEN || n->call_fails >= n->router->cfg->pg_breaker_failures)
+        breaker_open(n, mono_ms(), n->breaker == BREAKER_HALF_OPEN ? "the trial call failed" : "calls failed");
+}
+
+/* ---------------------------------------------------------------- health */
+
+/* Under r->lock: move `n` to `to`, logging the change once. */
+static void set_state(pg_node_t *n, pg_node_state_t to, const char *why)
+{
+    if (n->state == to)
+        return;
+    if (to == NODE_OK)
+        log_info(NULL, "postgres %s: %s -> ok", n->name, pg_node_state_name(n->state));
+    else
+        log_warn(NULL, "postgres %s: %s -> %s (%s)", n->name, pg_node_state_name(n->state), pg_node_state_name(to),
+                 why);
+    n->state = to;
+}
+
+typedef struct {
+    bool in_recovery;
+    uint64_t lsn;           /* current (primary) or replay (replica) */
+    uint64_t receive_lsn;   /* replica: received from the primary */
+    bool has_replay_age;
+    int64_t replay_age_ms;  /* replica: since the last transaction it replayed was committed */
+} probe_t;
+
+static const char probe_sql[] =
+    "SELECT pg_is_in_recovery(),"
+    " CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,"
+    " pg_last_wal_receive_lsn(),"
+    " (extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)::bigint";
+
+static bool probe(PGconn *c, probe_t *out)
+{
+    PGresult *res = PQexec(c, probe_sql);
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    if (ok) {
+        out->in_recovery = PQgetvalue(res, 0, 0)[0] == 't';
+        out->lsn = pg_lsn_parse(PQgetvalue(res, 0, 1));
+        out->receive_lsn = PQgetisnull(res, 0, 2) ? 0 : pg_lsn_parse(PQgetvalue(res, 0, 2));
+        out->has_replay_age = !PQgetisnull(res, 0, 3);
+        out->replay_age_ms = out->has_replay_age ? strtoll(PQgetvalue(res, 0, 3), NULL, 10) : 0;
+    }
+    PQclear(res);
+    return ok;
+}
+
+/* Under r->lock: a good probe of `n`. */
+static void probe_good(pg_node_t *n, const probe_t *p)
+{
+    pg_router_t *r = n->router;
+    const rankd_config_t *cfg = r->cfg;
+    n->probe_fails = 0;
+    n->probe_goods++;
+    breaker_result(n, true);
+    if (n->role == PG_NODE_PRIMARY) {
+        n->lsn = p->lsn;
+        n->lag_ms = n->lag_bytes = 0;
+        if (p->in_recovery) { /* a standby where the primary should be: no writes there */
+            n->probe_goods = 0;
+            set_state(n, NODE_DOWN, "the node is in recovery, not a primary");
+            return;
+        }
+    } else {
+        if (p->lsn > n->lsn)
+            n->lsn = p->lsn;
+        if (!p->in_recovery) { /* promoted: it no longer follows the primary */
+            n->probe_goods = 0;
+            set_state(n, NODE_DOWN, "the replica is not in recovery (promoted?)");
+            return;
+        }
+        pg_node_t *primary = r->nodes[0];
+        bool primary_up = primary->state == NODE_OK;
+        uint64_t head = primary_up ? primary->lsn : 0;
+        n->lag_bytes = head > n->lsn ? (int64_t)(head - n->lsn) : 0;
+        /* Time behind only while there is something it has not replayed: an idle primary
+         * leaves the last replayed commit old without the replica being behind. */
+        bool behind = n->lag_bytes > 0 || (p->receive_lsn > p->lsn);
+        n->lag_ms = behind && p->has_replay_age && p->replay_age_ms > 0 ? p->replay_age_ms : 0;
+        if (n->lag_ms > cfg->pg_max_lag_ms) {
+            n->probe_goods = 0;
+            set_state(n, NODE_LAGGING, "replay lag over postgres.max_lag_ms");
+            return;
+        }
+    }
+    if (n->state == NODE_UNKNOWN || n->probe_goods >= cfg->pg_healthy_after)
+        set_state(n, NODE_OK, "");
+}
+
+/* Under r->lock: a failed probe of `n`. */
+static void probe_failed(pg_node_t *n, const char *why)
+{
+    n->probe_goods = 0;
+    n->probe_fails++;
+    if (n->probe_fails >= n->router->cfg->pg_unhealthy_after || n->state == NODE_UNKNOWN) {
+        if (n->state != NODE_DOWN)
+            breaker_open(n, mono_ms(), "health checks failed");
+        set_state(n, NODE_DOWN, why);
+    }
+}
+
+static void *health_main(void *arg)
+{
+    pg_node_t *n = arg;
+    pg_router_t *r = n->router;
+    const rankd_config_t *cfg = r->cfg;
+    PGconn *c = NULL;
+    int interval = cfg->pg_health_interval_ms;
+    int connect_s = cfg->pg_connect_timeout_s < 2 ? cfg->pg_connect_timeout_s : 2;
+    pthread_mutex_lock(&r->lock);
+    while (!r->stopping) {
+        pthread_mutex_unlock(&r->lock);
+        char err[512] = "";
+        probe_t p = {0};
+        if (c && !pg_conn_alive(c)) {
+            PQfinish(c);
+            c = NULL;
+        }
+        if (!c)
+            c = pg_connect(n->conninfo, interval * 2 > 1000 ? interval * 2 : 1000, connect_s, err, sizeof err);
+        bool ok = c && probe(c, &p);
+        if (c && !ok) {
+            snprintf(err, sizeof err, "%s", PQerrorMessage(c));
+            PQfinish(c);
+            c = NULL;
+        }
+        pthread_mutex_lock(&r->lock);
+        bool was_down = n->state == NODE_DOWN;
+        if (ok)
+            probe_good(n, &p);
+        else
+            probe_failed(n, err[0] ? err : "unreachable");
+        bool now_down = n->state == NODE_DOWN;
+        if (!n->probed) {
+            n->probed = true;
+            pthread_cond_broadcast(&r->probed_cond);
+        }
+        if (now_down && !was_down) {
+            pthread_mutex_unlock(&r->lock);
+            pg_pool_close_idle(n->pool); /* dead, or soon: the next caller gets a fresh one */
+            pthread_mutex_lock(&r->lock);
+        }
+        if (r->stopping)
+            break;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += interval / 1000;
+        until.tv_nsec += (long)(interval % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        while (!r->stopping && pthread_cond_timedwait(&r->stop_cond, &r->lock, &until) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (c)
+        PQfinish(c);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- nodes */
+
+static pg_node_t *node_new(pg_router_t *r, pg_node_role_t role, const char *conninfo, int index, int weight)
+{
+    const rankd_config_t *cfg = r->cfg;
+    pg_node_t *n = xcalloc(1, sizeof *n);
+    n->router = r;
+    n->role = role;
+    if (role == PG_NODE_PRIMARY)
+        snprintf(n->name, sizeof n->name, "postgres_primary");
+    else
+        snprintf(n->name, sizeof n->name, "postgres_replica_%d", index);
+    n->conninfo = xstrdup(conninfo);
+    n->pool = pg_pool_new(conninfo, cfg->pg_pool_size, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
+    n->weight = weight > 0 ? weight : 1;
+    n->state = NODE_UNKNOWN;
+    return n;
+}
+
+pg_router_t *pg_router_new(const rankd_config_t *cfg)
+{
+    pg_router_t *r = xcalloc(1, sizeof *r);
+    r->cfg = cfg;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->stop_cond, NULL);
+    pthread_cond_init(&r->probed_cond, NULL);
+    r->nodes[r->n_nodes++] = node_new(r, PG_NODE_PRIMARY, cfg->pg_primary, 0, 1);
+    for (size_t i = 0; i < cfg->n_pg_replicas && r->n_nodes < NODES_MAX; i++) {
+        int w = i < cfg->n_pg_replica_weights ? atoi(cfg->pg_replica_weights[i]) : 1;
+        r->nodes[r->n_nodes++] = node_new(r, PG_NODE_REPLICA, cfg->pg_replicas[i], (int)i + 1, w);
+    }
+    if (cfg->n_pg_replicas > NODES_MAX - 1)
+        log_warn(NULL, "postgres.replicas: only the first %d replicas are used", NODES_MAX - 1);
+    return r;
+}
+
+bool pg_router_start(pg_router_t *r)
+{
+    for (size_t i = 0; i < r->n_nodes; i++) {
+        pg_node_t *n = r->nodes[i];
+        if (pthread_create(&n->thread, NULL, health_main, n) != 0) {
+            log_error(NULL, "cannot start the health check of %s", n->name);
+            return false;
+        }
+        n->thread_started = true;
+    }
+    return true;
+}
+
+void pg_router_free(pg_router_t *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    r->stopping = true;
+    pthread_cond_broadcast(&r->stop_cond);
+    pthread_mutex_unlock(&r->lock);
+    for (size_t i = 0; i < r->n_nodes; i++) {
+        pg_node_t *n = r->nodes[i];
+        if (n->thread_started)
+            pthread_join(n->thread, NULL);
+        pg_pool_free(n->pool);
+        free(n->conninfo);
+        free(n);
+    }
+    free(r->lsns);
+    pthread_cond_destroy(&r->stop_cond);
+    pthread_cond_destroy(&r->probed_cond);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}
+
+void pg_router_wait_probed(pg_router_t *r, int timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        bool all = true;
+        for (size_t i = 0; i < r->n_nodes; i++)
+            all = all && r->nodes[i]->probed;
+        if (all || pthread_cond_timedwait(&r->probed_cond, &r->lock, &until) != 0)
+            break;
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+bool pg_router_has_replicas(const pg_router_t *r)
+{
+    return r && r->n_nodes > 1;
+}
+
+pg_pool_t *pg_router_primary_pool(pg_router_t *r)
+{
+    return r->nodes[0]->pool;
+}
+
+size_t pg_router_node_count(const pg_router_t *r)
+{
+    return r->n_nodes;
+}
+
+/* ---------------------------------------------------------------- leases */
+
+/* Borrow from `n` (the caller counted it in flight); false when none could be had. */
+static bool lend(pg_router_t *r, pg_node_t *n, pg_lease_t *out)
+{
+    out->node = n;
+    out->conn = pg_pool_acquire(n->pool, r->cfg->pg_pool_wait_ms);
+    if (out->conn)
+        return true;
+    pthread_mutex_lock(&r->lock);
+    n->in_flight--;
+    breaker_result(n, false);
+    pthread_mutex_unlock(&r->lock);
+    atomic_fetch_add(&n->errors, 1);
+    out->node = NULL;
+    return false;
+}
+
+bool pg_router_primary_usable(pg_router_t *r)
+{
+    if (!r)
+        return true;
+    pg_node_t *p = r->nodes[0];
+    pthread_mutex_lock(&r->lock);
+    bool usable = p->breaker != BREAKER_OPEN || mono_ms() >= p->open_until_ms;
+    pthread_mutex_unlock(&r->lock);
+    return usable;
+}
+
+bool pg_router_primary(pg_router_t *r, pg_lease_t *out)
+{
+    pg_node_t *p = r->nodes[0];
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&r->lock);
+    bool allowed = breaker_allows(p, mono_ms());
+    if (allowed)
+        p->in_flight++;
+    pthread_mutex_unlock(&r->lock);
+    return allowed && lend(r, p, out);
+}
+
+/* Under r->lock: pick among cand[0..n) by the configured policy. */
+static pg_node_t *pick(pg_router_t *r, pg_node_t **cand, size_t n)
+{
+    if (n == 1)
+        return cand[0];
+    switch (r->cfg->pg_replica_policy) {
+    case POLICY_LEAST_CONNECTIONS: {
+        size_t start = r->rr++ % n, best = start;
+        for (size_t k = 1; k < n; k++) {
+            size_t i = (start + k) % n;
+            if (cand[i]->in_flight < cand[best]->in_flight)
+                best = i;
+        }
+        return cand[best];
+    }
+    case POLICY_WEIGHTED: {
+        /* Smooth weighted round robin: every pick adds each weight to its node's running
+         * figure and takes the largest, which then gives back the total. 3:1 goes a a b a. */
+        int total = 0;
+        size_t best = 0;
+        for (size_t i = 0; i < n; i++) {
+            cand[i]->current_weight += cand[i]->weight;
+            total += cand[i]->weight;
+            if (cand[i]->current_weight > cand[best]->current_weight)
+                best = i;
+        }
+        cand[best]->current_weight -= total;
+        return cand[best];
+    }
+    case POLICY_ROUND_ROBIN:
+    default: return cand[r->rr++ % n];
+    }
+}
+
+/* On a replica's own connection: has it replayed `need` by now? Updates what we know. */
+static bool replayed(pg_router_t *r, pg_lease_t *l, uint64_t need)
+{
+    PGresult *res = PQexec(l->conn, "SELECT pg_last_wal_replay_lsn()");
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    uint64_t lsn = ok ? pg_lsn_parse(PQgetvalue(res, 0, 0)) : 0;
+    PQclear(res);
+    if (!ok)
+        return false;
+    pthread_mutex_lock(&r->lock);
+    if (lsn > l->node->lsn)
+        l->node->lsn = lsn;
+    pthread_mutex_unlock(&r->lock);
+    return lsn >= need;
+}
+
+bool pg_router_read(pg_router_t *r, int64_t key, bool strong, pg_lease_t *out)
+{
+    memset(out, 0, sizeof *out);
+    pg_node_t *primary = r->nodes[0];
+    if (r->n_nodes == 1 || strong) {
+        if (strong && r->n_nodes > 1)
+            atomic_fetch_add(&r->strong_reads, 1);
+        return pg_router_primary(r, out);
+    }
+    pg_node_t *healthy[NODES_MAX], *caught[NODES_MAX], *lagging[NODES_MAX];
+    size_t n_healthy = 0, n_caught = 0, n_lagging = 0;
+    int64_t now = mono_ms();
+    pthread_mutex_lock(&r->lock);
+    uint64_t need = lsn_needed(r, key);
+    for (size_t i = 1; i < r->n_nodes; i++) {
+        pg_node_t *n = r->nodes[i];
+        bool open = n->breaker == BREAKER_OPEN && now < n->open_until_ms;
+        if (open)
+            continue;
+        if (n->state == NODE_OK) {
+            healthy[n_healthy++] = n;
+            if (n->lsn >= need)
+                caught[n_caught++] = n;
+        } else if (n->state == NODE_LAGGING) {
+            lagging[n_lagging++] = n;
+        }
+    }
+    pg_node_t *chosen = NULL;
+    bool recheck = false;
+    if (n_caught > 0) {
+        chosen = pick(r, caught, n_caught);
+    } else if (n_healthy > 0) {
+        chosen = pick(r, healthy, n_healthy); /* last probed behind: ask it again below */
+        recheck = true;
+    }
+    bool primary_down = primary->state == NODE_DOWN ||
+                        (primary->breaker == BREAKER_OPEN && now < primary->open_until_ms);
+    if (!chosen && primary_down && n_lagging > 0) {
+        chosen = pick(r, lagging, n_lagging); /* better late data than none while nothing can be written */
+        out->behind = true;
+    }
+    if (chosen)
+        chosen->in_flight++;
+    pthread_mutex_unlock(&r->lock);
+
+    if (chosen && lend(r, chosen, out)) {
+        if (!recheck || replayed(r, out, need)) {
+            atomic_fetch_add(&chosen->reads_routed, 1);
+            if (out->behind)
+                atomic_fetch_add(&r->behind_reads, 1);
+            return true;
+        }
+        if (primary_down) { /* behind, but the primary cannot answer either */
+            out->behind = true;
+            atomic_fetch_add(&chosen->reads_routed, 1);
+            atomic_fetch_add(&r->behind_reads, 1);
+            return true;
+        }
+        pg_router_release(r, out, PQstatus(out->conn) != CONNECTION_OK);
+        atomic_fetch_add(&r->fallback_behind, 1);
+    } else {
+        atomic_fetch_add(&r->fallback_no_replica, 1);
+    }
+    out->behind = false;
+    if (!pg_router_primary(r, out))
+        return false;
+    atomic_fetch_add(&primary->reads_routed, 1);
+    return true;
+}
+
+void pg_router_release(pg_router_t *r, pg_lease_t *l, bool broken)
+{
+    if (!l->node)
+        return;
+    pg_node_t *n = l->node;
+    broken = broken || PQstatus(l->conn) != CONNECTION_OK;
+    atomic_fetch_add(&n->queries, 1);
+    if (broken)
+        atomic_fetch_add(&n->errors, 1);
+    pg_pool_release(n->pool, l->conn, broken);
+    pthread_mutex_lock(&r->lock);
+    n->in_flight--;
+    breaker_result(n, !broken);
+    pthread_mutex_unlock(&r->lock);
+    l->node = NULL;
+    l->conn = NULL;
+}
+
+q_status_t pg_router_read_run(pg_router_t *r, int64_t key, bool strong, q_status_t (*fn)(PGconn *c, void *arg),
+                              void *arg, bool *behind)
+{
+    q_status_t st = Q_UNAVAILABLE;
+    for (int attempt = 0; attempt < 2 && st == Q_UNAVAILABLE; attempt++) {
+        pg_lease_t l;
+        if (!pg_router_read(r, key, strong, &l))
+            return Q_UNAVAILABLE;
+        st = fn(l.conn, arg);
+        if (behind)
+            *behind = l.behind;
+        pg_router_release(r, &l, st == Q_UNAVAILABLE);
+    }
+    return st;
+}
+
+/* ---------------------------------------------------------------- status and metrics */
+
+size_t pg_router_status(pg_router_t *r, pg_node_status_t *out, size_t max)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < r->n_nodes && k < max; i++, k++) {
+        pg_node_t *n = r->nodes[i];
+        pg_node_status_t *s = &out[k];
+        memset(s, 0, sizeof *s);
+        snprintf(s->name, sizeof s->name, "%s", n->name);
+        s->role = n->role;
+        s->weight = n->weight;
+        pthread_mutex_lock(&r->lock);
+        s->state = n->state;
+        s->breaker = n->breaker == BREAKER_OPEN && mono_ms() >= n->open_until_ms ? BREAKER_HALF_OPEN : n->breaker;
+        s->lag_ms = n->lag_ms;
+        s->lag_bytes = n->lag_bytes;
+        s->lsn = n->lsn;
+        pthread_mutex_unlock(&r->lock);
+        pg_pool_stats(n->pool, &s->pool);
+        s->queries = atomic_load(&n->queries);
+        s->errors = atomic_load(&n->errors);
+        s->reads_routed = atomic_load(&n->reads_routed);
+    }
+    return k;
+}
+
+void pg_router_metrics(pg_router_t *r, buf_t *o)
+{
+    pg_node_status_t st[NODES_MAX];
+    size_t n = pg_router_status(r, st, NODES_MAX);
+    static const struct {
+        const char *name, *type, *help;
+    } series[] = {
+        {"rankd_pg_node_up", "gauge", "1 while the node is in service (ok), 0 when lagging, down or not yet probed."},
+        {"rankd_pg_node_state", "gauge", "The node's state: 0 unknown, 1 ok, 2 lagging, 3 down."},
+        {"rankd_pg_node_breaker_state", "gauge", "The node's circuit breaker: 0 closed, 1 open, 2 half open."},
+        {"rankd_pg_node_replay_lag_ms", "gauge", "How far a replica's replay is behind, in milliseconds (0 when caught up)."},
+        {"rankd_pg_node_replay_lag_bytes", "gauge", "How far a replica's replay is behind the primary's WAL, in bytes."},
+        {"rankd_pg_node_queries_total", "counter", "Leases of the node's connections given back (statements or transactions)."},
+        {"rankd_pg_node_errors_total", "counter", "Calls on the node that could not get a connection or whose connection broke."},
+        {"rankd_pg_node_reads_total", "counter", "Reads the router sent to the node."},
+        {"rankd_pg_pool_in_use", "gauge", "Connections of the node's pool lent right now."},
+        {"rankd_pg_pool_size", "gauge", "Connections the node's pool may hold."},
+        {"rankd_pg_pool_wait_timeouts_total", "counter", "Waits for a pooled connection that ran out (answered 503)."},
+    };
+    for (size_t m = 0; m < sizeof series / sizeof *series; m++) {
+        buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", series[m].name, series[m].help, series[m].name, series[m].type);
+        for (size_t i = 0; i < n; i++) {
+            const pg_node_status_t *s = &st[i];
+            unsigned long long v = 0;
+            switch (m) {
+            case 0: v = s->state == NODE_OK; break;
+            case 1: v = (unsigned long long)s->state; break;
+            case 2: v = (unsigned long long)s->breaker; break;
+            case 3: v = (unsigned long long)s->lag_ms; break;
+            case 4: v = (unsigned long long)s->lag_bytes; break;
+            case 5: v = s->queries; break;
+            case 6: v = s->errors; break;
+            case 7: v = s->reads_routed; break;
+            case 8: v = (unsigned long long)s->pool.in_use; break;
+            case 9: v = (unsigned long long)s->pool.size; break;
+            case 10: v = s->pool.wait_timeouts; break;
+            }
+            buf_printf(o, "%s{node=\"%s\",role=\"%s\"} %llu\n", series[m].name, s->name,
+                       s->role == PG_NODE_PRIMARY ? "primary" : "replica", v);
+        }
+    }
+    buf_printf(o,
+               "# HELP rankd_pg_router_primary_fallbacks_total Reads meant for a replica that the primary answered.\n"
+               "# TYPE rankd_pg_router_primary_fallbacks_total counter\n"
+               "rankd_pg_router_primary_fallbacks_total{reason=\"no_replica\"} %llu\n"
+               "rankd_pg_router_primary_fallbacks_total{reason=\"behind\"} %llu\n"
+               "# HELP rankd_pg_router_strong_reads_total consistency=strong reads (always the primary).\n"
+               "# TYPE rankd_pg_router_strong_reads_total counter\nrankd_pg_router_strong_reads_total %llu\n"
+               "# HELP rankd_pg_router_behind_reads_total Reads a replica answered while behind, the primary being down (never cached).\n"
+               "# TYPE rankd_pg_router_behind_reads_total counter\nrankd_pg_router_behind_reads_total %llu\n",
+               (unsigned long long)atomic_load(&r->fallback_no_replica),
+               (unsigned long long)atomic_load(&r->fallback_behind), (unsigned long long)atomic_load(&r->strong_reads),
+               (unsigned long long)atomic_load(&r->behind_reads));
+}
+
