@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # scripts/dev.sh — a local rankd to try, in one command.
 #
-#   bash scripts/dev.sh          install packages, build, start PostgreSQL 15 (127.0.0.1:5433)
-#                                and Redis (127.0.0.1:6380) in .run/, migrate, (re)start rankd on
-#                                http://127.0.0.1:8080, seed the demo boards once, print examples
+#   bash scripts/dev.sh          install packages, build, start PostgreSQL 15 (primary 127.0.0.1:5433,
+#                                streaming replica 127.0.0.1:5434) and Redis (127.0.0.1:6380) in
+#                                .run/, migrate, (re)start rankd on http://127.0.0.1:8080, seed the
+#                                demo boards once, print examples
 #   bash scripts/dev.sh stop     stop rankd, Redis and PostgreSQL (by the PIDs in .run/)
 #   bash scripts/dev.sh status   show what is running
 #   bash scripts/dev.sh reset    stop, then delete .run/ (all local data)
 #
 # Re-runnable: PostgreSQL and Redis are reused when up, rankd is rebuilt and restarted.
-# Ports can be moved with RANKD_DEV_HTTP_PORT, RANKD_DEV_PG_PORT, RANKD_DEV_REDIS_PORT.
+# Ports can be moved with RANKD_DEV_HTTP_PORT, RANKD_DEV_PG_PORT, RANKD_DEV_PG_REPLICA_PORT,
+# RANKD_DEV_REDIS_PORT.
 set -euo pipefail
 
 LIB_TAG=dev
@@ -20,6 +22,7 @@ cd "$RANKD_ROOT"
 RUN="$RANKD_ROOT/.run"
 HTTP_PORT="${RANKD_DEV_HTTP_PORT:-8080}"
 PG_PORT="${RANKD_DEV_PG_PORT:-5433}"
+PG_REPLICA_PORT="${RANKD_DEV_PG_REPLICA_PORT:-5434}"
 REDIS_PORT="${RANKD_DEV_REDIS_PORT:-6380}"
 CONFIG="config/rankd.yaml"
 BIN="$RANKD_ROOT/build/rankd"
@@ -30,11 +33,13 @@ WRITE_KEY="dev-write-key-change-me"   # as in config/rankd.yaml
 # the environment wins over the file, so the two cannot drift apart).
 export RANKD_LISTEN="127.0.0.1:$HTTP_PORT"
 export RANKD_POSTGRES_PRIMARY="host=127.0.0.1 port=$PG_PORT dbname=rankd user=rankd"
+export RANKD_POSTGRES_REPLICAS="host=127.0.0.1 port=$PG_REPLICA_PORT dbname=rankd user=rankd"
 export RANKD_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 
 stop_all() {
   rankd_down "$RUN/rankd.pid"
   redis_down "$RUN"
+  pg_down "$RUN" pg-replica
   pg_down "$RUN"
 }
 
@@ -47,8 +52,11 @@ status() {
   if [ -n "$pid" ] && pid_matches "$pid" redis-server; then echo "redis       running, pid $pid, 127.0.0.1:$REDIS_PORT";
   else echo "redis       stopped"; fi
   pid="$(pidfile_pid "$RUN/pg/postmaster.pid")"
-  if [ -n "$pid" ] && pid_matches "$pid" postgres; then echo "postgresql  running, pid $pid, 127.0.0.1:$PG_PORT";
+  if [ -n "$pid" ] && pid_matches "$pid" postgres; then echo "postgresql  running, pid $pid, 127.0.0.1:$PG_PORT (primary)";
   else echo "postgresql  stopped"; fi
+  pid="$(pidfile_pid "$RUN/pg-replica/postmaster.pid")"
+  if [ -n "$pid" ] && pid_matches "$pid" postgres; then echo "replica     running, pid $pid, 127.0.0.1:$PG_REPLICA_PORT (streaming)";
+  else echo "replica     stopped"; fi
 }
 
 case "${1:-start}" in
@@ -56,7 +64,7 @@ case "${1:-start}" in
   stop|down) stop_all; say "stopped"; exit 0 ;;
   status) status; exit 0 ;;
   reset) stop_all; rm -rf "$RUN"; say "removed .run/"; exit 0 ;;
-  -h|--help|help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help|help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) die "unknown command '$1' (try: start, stop, status, reset)" ;;
 esac
 
@@ -71,6 +79,7 @@ rankd_build build || die "build failed; see the compiler output above"
 mkdir -p "$RUN"
 pg_up "$RUN" "$PG_PORT" || die "PostgreSQL did not start; see $RUN/pg.log"
 pg_db "$PG_PORT" rankd
+pg_replica_up "$RUN" "$PG_PORT" "$PG_REPLICA_PORT" || die "the PostgreSQL replica did not start; see $RUN/pg-replica.log"
 redis_up "$RUN" "$REDIS_PORT" || die "Redis did not start; see $RUN/redis.log"
 
 # A clean restart: stop the rankd we started before, then migrate, then start.
@@ -114,7 +123,8 @@ done
 cat <<EOF
 
 rankd is running at $BASE   (pid $(pidfile_pid "$RUN/rankd.pid"); log .run/rankd.log)
-PostgreSQL 127.0.0.1:$PG_PORT (psql -h 127.0.0.1 -p $PG_PORT -U rankd rankd), Redis 127.0.0.1:$REDIS_PORT
+PostgreSQL primary 127.0.0.1:$PG_PORT (psql -h 127.0.0.1 -p $PG_PORT -U rankd rankd),
+streaming replica 127.0.0.1:$PG_REPLICA_PORT (reads go there), Redis 127.0.0.1:$REDIS_PORT
 
 Try:
   # the boards
@@ -127,6 +137,8 @@ Try:
   curl -s '$BASE/v1/leaderboards/arcade/players/p000042/around?before=2&after=2'
   # friends: several players at once, in rank order
   curl -s '$BASE/v1/leaderboards/arcade/players?ids=p000001,p000042,p000777'
+  # which PostgreSQL node answers what: roles, states, lag
+  curl -s $BASE/readyz
   # submit a score (write key)
   curl -s -X POST $BASE/v1/leaderboards/arcade/scores \\
        -H 'Authorization: Bearer $WRITE_KEY' -H 'Content-Type: application/json' \\

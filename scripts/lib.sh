@@ -159,10 +159,45 @@ pg_db() {
   fi
 }
 
-# pg_down DIR: fast shutdown of the cluster in DIR/pg (pg_ctl signals the
-# postmaster PID recorded in DIR/pg/postmaster.pid).
+# pg_replica_up DIR PRIMARY_PORT PORT: a streaming replica of the primary on PRIMARY_PORT in
+# DIR/pg-replica (pg_basebackup -R the first time), its socket in DIR/pgsock-replica, its log
+# in DIR/pg-replica.log, listening on 127.0.0.1:PORT; reused when already running.
+pg_replica_up() {
+  local dir="$1" primary_port="$2" port="$3"
+  local data="$dir/pg-replica" sock="$dir/pgsock-replica" log="$dir/pg-replica.log"
+  mkdir -p "$sock"
+  chown postgres: "$sock"
+  touch "$log"; chown postgres: "$log"
+  if [ ! -f "$data/PG_VERSION" ]; then
+    say "pg_basebackup -R from 127.0.0.1:$primary_port into $data"
+    rm -rf "$data"
+    runuser -u postgres -- "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$primary_port" -U rankd -D "$data" \
+      -R -X stream --checkpoint=fast >"$dir/basebackup.log" 2>&1 \
+      || { cat "$dir/basebackup.log" >&2; return 1; }
+    cat >>"$data/postgresql.conf" <<EOF
+
+# --- rankd local replica (scripts/lib.sh) ---
+port = $port
+unix_socket_directories = '$sock'
+hot_standby = on
+EOF
+  fi
+  if runuser -u postgres -- "$PGBIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    say "PostgreSQL replica already running (pid $(pidfile_pid "$data/postmaster.pid"), port $port)"
+  else
+    if port_in_use "$port"; then
+      say "port $port is taken by another process; the replica cannot start"; return 1
+    fi
+    say "starting the PostgreSQL replica on 127.0.0.1:$port"
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$data" -l "$log" -o "-p $port -k $sock" -w -t 60 start >/dev/null \
+      || { tail -n 20 "$log" >&2; return 1; }
+  fi
+}
+
+# pg_down DIR [SUBDIR]: fast shutdown of the cluster in DIR/SUBDIR (default pg; pg_ctl
+# signals the postmaster PID recorded in its postmaster.pid).
 pg_down() {
-  local data="$1/pg"
+  local data="$1/${2:-pg}"
   [ -f "$data/postmaster.pid" ] || return 0
   if runuser -u postgres -- "$PGBIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     say "stopping PostgreSQL (pid $(pidfile_pid "$data/postmaster.pid"))"

@@ -132,18 +132,18 @@ static int serve(rankd_config_t *cfg)
         log_error(NULL, "cannot prepare partitions (did `rankd migrate up` run?): %s", PQresultErrorMessage(r));
     PQclear(r);
     ok = ok && declare_boards(cfg, c);
-    PQfinish(c);
-    if (!ok)
-        return 1;
-
-    rb_init();
     app_t app = {0};
     app.cfg = cfg;
     app.router = pg_router_new(cfg);
-    if (!pg_router_start(app.router)) {
+    /* Replicas answer board reads only once they have what start-up wrote (declared boards). */
+    ok = ok && pg_router_note_commit(app.router, c, PG_KEY_ALL);
+    PQfinish(c);
+    if (!ok || !pg_router_start(app.router)) {
         pg_router_free(app.router);
         return 1;
     }
+
+    rb_init();
     pg_router_wait_probed(app.router, cfg->pg_connect_timeout_s * 1000 + 1000);
     app.primary = pg_router_primary_pool(app.router);
     app.redis = redis_pool_new(cfg->redis_url, cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms,

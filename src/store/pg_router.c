@@ -58,6 +58,7 @@ struct pg_router {
     lsn_slot_t *lsns;              /* open addressing, capacity a power of two */
     size_t lsn_cap, lsn_used;
     uint64_t lsn_all;              /* the highest LSN seen for any key */
+    uint64_t lsn_floor;            /* noted for PG_KEY_ALL: every key needs at least this */
     atomic_ullong fallback_no_replica, fallback_behind, strong_reads, behind_reads;
 };
 
@@ -147,9 +148,14 @@ void pg_router_saw_lsn(pg_router_t *r, int64_t key, uint64_t lsn)
     if (!pg_router_has_replicas(r) || lsn == 0)
         return;
     pthread_mutex_lock(&r->lock);
-    lsn_slot_t *s = lsn_slot(r, key, true);
-    if (s->lsn < lsn)
-        s->lsn = lsn;
+    if (key == PG_KEY_ALL) {
+        if (r->lsn_floor < lsn)
+            r->lsn_floor = lsn;
+    } else {
+        lsn_slot_t *s = lsn_slot(r, key, true);
+        if (s->lsn < lsn)
+            s->lsn = lsn;
+    }
     if (r->lsn_all < lsn)
         r->lsn_all = lsn;
     pthread_mutex_unlock(&r->lock);
@@ -161,7 +167,7 @@ static uint64_t lsn_needed(pg_router_t *r, int64_t key)
     if (key == PG_KEY_ALL)
         return r->lsn_all;
     lsn_slot_t *s = lsn_slot(r, key, false);
-    return s ? s->lsn : 0;
+    return s && s->lsn > r->lsn_floor ? s->lsn : r->lsn_floor;
 }
 
 bool pg_router_note_commit(pg_router_t *r, PGconn *c, int64_t key)
@@ -607,13 +613,17 @@ bool pg_router_read(pg_router_t *r, int64_t key, bool strong, pg_lease_t *out)
             lagging[n_lagging++] = n;
         }
     }
-    pg_node_t *chosen = NULL;
+    /* The policy picks among every healthy replica, so that its spread holds; one last probed
+     * behind this read is asked again on the read's own connection (it has usually replayed
+     * since), and a caught-up one stands by in case it has not. */
+    pg_node_t *chosen = NULL, *backup = NULL;
     bool recheck = false;
-    if (n_caught > 0) {
-        chosen = pick(r, caught, n_caught);
-    } else if (n_healthy > 0) {
-        chosen = pick(r, healthy, n_healthy); /* last probed behind: ask it again below */
-        recheck = true;
+    if (n_healthy > 0) {
+        chosen = pick(r, healthy, n_healthy);
+        recheck = chosen->lsn < need;
+        for (size_t i = 0; recheck && i < n_caught && !backup; i++)
+            if (caught[(r->rr + i) % n_caught] != chosen)
+                backup = caught[(r->rr + i) % n_caught];
     }
     bool primary_down = primary->state == NODE_DOWN ||
                         (primary->breaker == BREAKER_OPEN && now < primary->open_until_ms);
@@ -632,13 +642,25 @@ bool pg_router_read(pg_router_t *r, int64_t key, bool strong, pg_lease_t *out)
                 atomic_fetch_add(&r->behind_reads, 1);
             return true;
         }
+        pg_lease_t behind = *out;
+        if (backup) {
+            pthread_mutex_lock(&r->lock);
+            backup->in_flight++;
+            pthread_mutex_unlock(&r->lock);
+            if (lend(r, backup, out)) {
+                pg_router_release(r, &behind, false);
+                atomic_fetch_add(&backup->reads_routed, 1);
+                return true;
+            }
+            *out = behind;
+        }
         if (primary_down) { /* behind, but the primary cannot answer either */
             out->behind = true;
             atomic_fetch_add(&chosen->reads_routed, 1);
             atomic_fetch_add(&r->behind_reads, 1);
             return true;
         }
-        pg_router_release(r, out, PQstatus(out->conn) != CONNECTION_OK);
+        pg_router_release(r, out, false);
         atomic_fetch_add(&r->fallback_behind, 1);
     } else {
         atomic_fetch_add(&r->fallback_no_replica, 1);

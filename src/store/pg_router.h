@@ -44,7 +44,7 @@ typedef struct pg_node pg_node_t;
 
 /* Routing keys: a board's generation (>= 1), or one of these. */
 #define PG_KEY_CATALOG 0   /* board definitions */
-#define PG_KEY_ALL (-1)    /* every board: the highest LSN seen */
+#define PG_KEY_ALL (-1)    /* every board: read, the highest LSN seen; noted, a floor for every key */
 
 typedef enum { PG_NODE_PRIMARY = 0, PG_NODE_REPLICA = 1 } pg_node_role_t;
 typedef enum { NODE_UNKNOWN = 0, NODE_OK, NODE_LAGGING, NODE_DOWN } pg_node_state_t;

@@ -554,32 +554,51 @@ def _demote_env():
 
 
 class PgServer:
-    def __init__(self, root):
-        self.dir = os.path.join(root, "pg")
+    """A PostgreSQL server of the tests: a new cluster (initdb), or with `primary`, a streaming
+    replica of that server (pg_basebackup -R). `settings` adds -c options."""
+
+    def __init__(self, root, name="pg", primary=None, settings=None):
+        self.dir = os.path.join(root, name)
         self.data = os.path.join(self.dir, "data")
         self.port = None
         self.proc = None
         self.log = os.path.join(self.dir, "postgres.log")
+        self.primary = primary
+        self.settings = dict(settings or {})
+
+    def _run_as_postgres(self, cmd, what):
+        user = None if os.getuid() != 0 else "postgres"
+        r = subprocess.run(cmd, user=user, cwd="/tmp", env=_demote_env(), capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.fail("%s failed:\n%s\n%s" % (what, r.stdout, r.stderr), pytrace=False)
 
     def start(self):
         os.makedirs(self.dir, mode=0o700)
         shutil.chown(self.dir, "postgres", "postgres")
-        user = None if os.getuid() != 0 else "postgres"
-        initdb = [os.path.join(PG_BIN, "initdb"), "-D", self.data, "-U", "rankd", "--auth=trust",
-                  "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]
-        r = subprocess.run(initdb, user=user, cwd="/tmp", env=_demote_env(), capture_output=True, text=True)
-        if r.returncode != 0:
-            pytest.fail("initdb failed:\n%s\n%s" % (r.stdout, r.stderr), pytrace=False)
+        if self.primary is None:
+            self._run_as_postgres([os.path.join(PG_BIN, "initdb"), "-D", self.data, "-U", "rankd", "--auth=trust",
+                                   "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"], "initdb")
+        else:
+            self._run_as_postgres([os.path.join(PG_BIN, "pg_basebackup"), "-h", "127.0.0.1",
+                                   "-p", str(self.primary.port), "-U", "rankd", "-D", self.data, "-R",
+                                   "-X", "stream", "--checkpoint=fast", "--no-sync"], "pg_basebackup")
         self.port = free_port()
+        self.launch()
+
+    def launch(self):
+        """Start the server on its data folder (again, after stop())."""
+        user = None if os.getuid() != 0 else "postgres"
         logf = open(self.log, "ab")
         shutil.chown(self.log, "postgres", "postgres")
         # Fast and fsync-less: the tests kill rankd, never PostgreSQL.
-        self.proc = subprocess.Popen(
-            [os.path.join(PG_BIN, "postgres"), "-D", self.data, "-p", str(self.port), "-k", self.dir,
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=300", "-c", "shared_buffers=128MB"],
-            user=user, cwd="/tmp", env=_demote_env(), stdout=logf, stderr=subprocess.STDOUT,
-            start_new_session=True)
+        opts = {"listen_addresses": "127.0.0.1", "fsync": "off", "full_page_writes": "off",
+                "max_connections": "300", "shared_buffers": "128MB"}
+        opts.update(self.settings)
+        cmd = [os.path.join(PG_BIN, "postgres"), "-D", self.data, "-p", str(self.port), "-k", self.dir]
+        for k, v in opts.items():
+            cmd += ["-c", "%s=%s" % (k, v)]
+        self.proc = subprocess.Popen(cmd, user=user, cwd="/tmp", env=_demote_env(), stdout=logf,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
         logf.close()
         deadline = time.time() + 30
         while True:
@@ -598,6 +617,13 @@ class PgServer:
     def stop(self):
         if self.proc is not None:
             stop_process(self.proc, signal.SIGINT, timeout=30)
+
+    @property
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def promote(self):
+        self._run_as_postgres([os.path.join(PG_BIN, "pg_ctl"), "promote", "-w", "-D", self.data], "pg_ctl promote")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,378 @@
+"""The read-replica router against real streaming replicas (pg_basebackup -R) of a primary of
+this module's own: reads land on replicas, proved by the replicas' own pg_stat_statements;
+the policies spread as they say; a replica that has not replayed this instance's last write
+of a board is not asked; a replica or the primary stopped costs at most a handful of
+requests; a promoted replica takes the writes. The tests run in file order: the last one
+stops the primary for good."""
+import itertools
+import os
+import threading
+import time
+
+import psycopg2
+import pytest
+
+from conftest import (ADMIN_KEY, WRITE_KEY, Database, PgServer, RankdFactory, create_board, make_config,
+                      run_cli, submit, submit_ok, to_yaml, free_port, unique)
+
+HEALTH_MS = 250
+_n = itertools.count(1)
+
+
+class Cluster:
+    def __init__(self, primary, replicas, db):
+        self.primary = primary
+        self.replicas = replicas
+        self.db = db
+
+    def dsn(self, server):
+        return server.dsn(self.db.name)
+
+    def replica_dsns(self, idx=None):
+        reps = self.replicas if idx is None else [self.replicas[i] for i in idx]
+        return ";".join(self.dsn(r) for r in reps)
+
+    def query(self, server, sql, args=None):
+        c = psycopg2.connect(self.dsn(server), connect_timeout=3)
+        c.autocommit = True
+        try:
+            with c.cursor() as cur:
+                cur.execute(sql, args)
+                return cur.fetchall() if cur.description else None
+        finally:
+            c.close()
+
+    def reads(self, server):
+        """Ranked reads this server ran (pg_stat_statements of its own): statements on standings
+        that are not the writer's."""
+        return self.query(server,
+                          "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s"
+                          " JOIN pg_database d ON d.oid = s.dbid AND d.datname = current_database()"
+                          " WHERE s.query LIKE '%%FROM standings%%' AND s.query NOT LIKE '%%INSERT%%'"
+                          " AND s.query NOT LIKE '%%FOR UPDATE%%' AND s.query NOT LIKE '%%DELETE%%'"
+                          " AND s.query NOT LIKE '%%pg_stat_statements%%'")[0][0]
+
+    def wait_caught_up(self, replicas=None, timeout=20):
+        lsn = self.query(self.primary, "SELECT pg_current_wal_lsn()")[0][0]
+        for r in replicas if replicas is not None else self.replicas:
+            deadline = time.time() + timeout
+            while self.query(r, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,))[0][0] is not True:
+                assert time.time() < deadline, "replica did not catch up"
+                time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_root):
+    n = next(_n)
+    stats = {"shared_preload_libraries": "pg_stat_statements"}
+    primary = PgServer(tmp_root, "router%d-primary" % n, settings=stats)
+    primary.start()
+    name = "rankd_router"
+    admin = psycopg2.connect(primary.dsn("postgres"))
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute('CREATE DATABASE "%s" OWNER rankd' % name)
+    admin.close()
+    db = Database(primary, name, tmp_root)
+    db.config_path = os.path.join(tmp_root, "router%d-cli.yaml" % n)
+    with open(db.config_path, "w") as f:
+        f.write(to_yaml(make_config(free_port(), db.dsn)))
+    r = run_cli(["migrate", "up"], db.config_path, env={"RANKD_POSTGRES_PRIMARY": db.dsn})
+    assert r.returncode == 0, r.stderr
+    db.query("CREATE EXTENSION pg_stat_statements")
+    replicas = []
+    for i in range(2):
+        rep = PgServer(tmp_root, "router%d-replica%d" % (n, i + 1), primary=primary, settings=stats)
+        rep.start()
+        replicas.append(rep)
+    cl = Cluster(primary, replicas, db)
+    cl.wait_caught_up()
+    yield cl
+    db.close()
+    for s in replicas + [primary]:
+        s.stop()
+
+
+@pytest.fixture
+def factory(tmp_root, cluster, redis_db):
+    f = RankdFactory(tmp_root, cluster.db, redis_db[0])
+    yield f
+    f.close()
+
+
+def router_env(cluster, replicas=None, **extra):
+    env = {"RANKD_CACHE_BYTES": "0", "RANKD_POSTGRES_REPLICAS": cluster.replica_dsns(replicas),
+           "RANKD_POSTGRES_HEALTH_INTERVAL_MS": str(HEALTH_MS)}
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def ready(inst):
+    cl = inst.client()
+    try:
+        r = cl.get("/readyz")
+        return r.status, r.json()
+    finally:
+        cl.close()
+
+
+def wait_nodes(inst, want, timeout=15):
+    """Wait until /readyz shows each node named in `want` in the state given."""
+    deadline = time.time() + timeout
+    while True:
+        _, body = ready(inst)
+        states = {n["name"]: n["state"] for n in body.get("nodes", [])}
+        if all(states.get(k) == v for k, v in want.items()):
+            return body
+        assert time.time() < deadline, "nodes never reached %r: %r" % (want, body)
+        time.sleep(0.05)
+
+
+def all_ok(n_replicas):
+    want = {"postgres_primary": "ok"}
+    want.update({"postgres_replica_%d" % (i + 1): "ok" for i in range(n_replicas)})
+    return want
+
+
+def seeded_board(inst, players=20):
+    adm = inst.client(ADMIN_KEY)
+    b = create_board(adm, unique("rt"))["id"]
+    adm.close()
+    w = inst.client(WRITE_KEY)
+    for i in range(players):
+        submit_ok(w, b, "p%d" % i, 1000 + i)
+    w.close()
+    return b
+
+
+def read_many(inst, board, n, players=20):
+    cl = inst.client()
+    try:
+        for i in range(n):
+            r = cl.get("/v1/leaderboards/%s/players/p%d" % (board, i % players))
+            assert r.status == 200, r.describe()
+    finally:
+        cl.close()
+
+
+def read_deltas(cluster, fn):
+    nodes = [cluster.primary] + cluster.replicas
+    before = [cluster.reads(s) for s in nodes]
+    fn()
+    return [cluster.reads(s) - b for s, b in zip(nodes, before)]
+
+
+def test_weighted_reads_land_on_the_replicas_three_to_one(cluster, factory):
+    inst = factory(redis=False, env=router_env(cluster, RANKD_POSTGRES_REPLICA_POLICY="weighted",
+                                               RANKD_POSTGRES_REPLICA_WEIGHTS="3,1"))
+    board = seeded_board(inst)
+    cluster.wait_caught_up()
+    wait_nodes(inst, all_ok(2))
+    d = read_deltas(cluster, lambda: read_many(inst, board, 2000))
+    assert d[0] == 0, "the primary ran %d reads while both replicas were healthy: %r" % (d[0], d)
+    assert d[1] + d[2] >= 2000, d
+    assert 2.7 <= d[1] / d[2] <= 3.3, "weighted 3:1 spread %r" % d
+
+
+@pytest.mark.parametrize("policy", ["round_robin", "least_connections"])
+def test_round_robin_and_least_connections_spread_evenly(cluster, factory, policy):
+    inst = factory(redis=False, env=router_env(cluster, RANKD_POSTGRES_REPLICA_POLICY=policy))
+    board = seeded_board(inst)
+    cluster.wait_caught_up()
+    wait_nodes(inst, all_ok(2))
+
+    def load():
+        ts = [threading.Thread(target=read_many, args=(inst, board, 250)) for _ in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+
+    d = read_deltas(cluster, load)
+    assert d[0] == 0, d
+    share = d[1] / (d[1] + d[2])
+    assert 0.4 <= share <= 0.6, "%s spread %r" % (policy, d)
+
+
+def player_score(inst, board, player, **kw):
+    cl = inst.client()
+    try:
+        r = cl.get("/v1/leaderboards/%s/players/%s" % (board, player), **kw)
+        assert r.status == 200, r.describe()
+        return r.json()["score"]
+    finally:
+        cl.close()
+
+
+def test_reads_wait_for_a_replica_that_has_replayed_the_write(cluster, factory):
+    rep = cluster.replicas[0]
+    env = router_env(cluster, [0], RANKD_POSTGRES_MAX_LAG_MS=600000)
+    a = factory(redis=False, env=env)
+    env_b = dict(env)
+    del env_b["RANKD_CACHE_BYTES"]  # the second instance keeps its response cache
+    b = factory(redis=False, env=env_b)
+    board = seeded_board(a)
+    cluster.wait_caught_up([rep])
+    wait_nodes(a, all_ok(1))
+    wait_nodes(b, all_ok(1))
+    assert player_score(a, board, "p1") == 1001
+    assert player_score(b, board, "p1") == 1001
+    cluster.query(rep, "SELECT pg_wal_replay_pause()")
+    try:
+        w = a.client(WRITE_KEY)
+        submit_ok(w, board, "p1", 5000)
+        w.close()
+        # The writing instance: its next read shows the write (the primary answers it).
+        d = read_deltas(cluster, lambda: player_score(a, board, "p1") == 5000 or pytest.fail("a lost its own write"))
+        assert d[0] >= 1 and d[1] == 0, "the read of the written board went to the paused replica: %r" % (d,)
+        # The other instance: once the notification arrived, it never reads the paused replica.
+        deadline = time.time() + 5
+        while player_score(b, board, "p1") != 5000:
+            assert time.time() < deadline, "the second instance kept reading the replica that had not replayed the write"
+            time.sleep(0.02)
+    finally:
+        cluster.query(rep, "SELECT pg_wal_replay_resume()")
+    cluster.wait_caught_up([rep])
+    time.sleep(HEALTH_MS / 1000.0 * 2)  # let a probe see the replay (the read would also re-ask the replica)
+    d = read_deltas(cluster, lambda: read_many(a, board, 50))
+    assert d[0] == 0 and d[1] >= 50, "reads did not return to the replica after it replayed: %r" % (d,)
+    d = read_deltas(cluster, lambda: read_many(b, board, 50))
+    assert d[0] == 0, "the second instance still reads the primary: %r" % (d,)
+
+
+def load_until(inst, board, stop, results, players=20):
+    cl = inst.client()
+    cl.timeout = 10
+    i = 0
+    try:
+        while not stop.is_set():
+            t = time.time()
+            try:
+                r = cl.get("/v1/leaderboards/%s/players/p%d" % (board, i % players))
+                results.append((t, r.status))
+            except OSError:
+                results.append((t, -1))
+                cl.close()
+            i += 1
+            time.sleep(0.005)
+    finally:
+        cl.close()
+
+
+def test_a_replica_stopped_under_load_costs_a_handful_of_requests(cluster, factory):
+    victim = cluster.replicas[1]
+    inst = factory(redis=False, env=router_env(cluster, RANKD_POSTGRES_REPLICA_POLICY="round_robin"))
+    board = seeded_board(inst)
+    cluster.wait_caught_up()
+    wait_nodes(inst, all_ok(2))
+    stop, results = threading.Event(), []
+    threads = [threading.Thread(target=load_until, args=(inst, board, stop, results)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    t_stop = time.time()
+    victim.stop()
+    time.sleep(2.5)
+    stop.set()
+    for t in threads:
+        t.join()
+    after = [r for r in results if r[0] >= t_stop]
+    failed = [r for r in results if r[1] != 200]
+    rate = len(after) / 2.5
+    assert rate >= 100, "the load was too light to tell: %.0f requests/s" % rate
+    assert len(failed) <= 5, "%d of %d requests failed: %r" % (len(failed), len(results), failed[:10])
+    settle = t_stop + 3 * HEALTH_MS / 1000.0 + 0.5
+    assert not [r for r in failed if r[0] > settle], failed
+    body = wait_nodes(inst, {"postgres_replica_2": "down"})
+    assert body["dependencies"]["postgres_replica_2"] == "down"
+    assert ready(inst)[0] == 200
+    # It rejoins by itself.
+    victim.launch()
+    cluster.wait_caught_up([victim])
+    wait_nodes(inst, all_ok(2), timeout=20)
+    d = read_deltas(cluster, lambda: read_many(inst, board, 100))
+    assert d[0] == 0 and d[2] >= 40, "the restarted replica did not rejoin: %r" % (d,)
+
+
+def timed_submit(inst, board, player, score):
+    w = inst.client(WRITE_KEY)
+    w.timeout = 10
+    t = time.time()
+    try:
+        r = submit(w, board, player, score)
+    finally:
+        w.close()
+    return r, time.time() - t
+
+
+def test_the_primary_stopped_and_restarted(cluster, factory, redis_db):
+    url, rcl = redis_db
+    inst = factory(redis=True, env=router_env(cluster, RANKD_CACHE_BYTES="67108864"))
+    hot = seeded_board(inst)
+    cold = seeded_board(inst)
+    adm = inst.client(ADMIN_KEY)
+    r = adm.post("/v1/admin/rebuild-cache?board=" + hot)
+    assert r.status == 200, r.describe()
+    adm.close()
+    gen = cluster.db.query("SELECT gen FROM boards WHERE id = %s", (cold,))[0][0]
+    for k in rcl.scan_iter("rankd:{g%d}:*" % gen):  # the cold board: only PostgreSQL can answer it
+        rcl.delete(k)
+    cluster.wait_caught_up()
+    wait_nodes(inst, all_ok(2))
+    cl = inst.client()
+    assert cl.get("/v1/leaderboards/%s/entries" % hot).status == 200  # into the response cache
+
+    cluster.primary.stop()
+    body = wait_nodes(inst, {"postgres_primary": "down"})
+    try:
+        for path in ["/v1/leaderboards/%s/entries" % hot, "/v1/leaderboards/%s/players/p3" % hot,
+                     "/v1/leaderboards/%s/entries?limit=5&offset=3" % hot, "/v1/leaderboards/%s/entries" % cold,
+                     "/v1/leaderboards/%s/players/p4" % cold, "/v1/leaderboards/" + cold,
+                     "/v1/leaderboards/%s/windows" % cold]:
+            r = cl.get(path)
+            assert r.status == 200, "%s with the primary down: %s" % (path, r.describe())
+        for i in range(3):
+            r, took = timed_submit(inst, hot, "late%d" % i, 7)
+            assert r.status == 503, r.describe()
+            assert r.header("Retry-After"), r.describe()
+            assert took < 1.0, "a write took %.2f s to be refused" % took
+        status, body = ready(inst)
+        assert status == 200 and body["dependencies"]["postgres_primary"] == "down", body
+        assert body["status"] == "degraded", body
+    finally:
+        cluster.primary.launch()
+    # The first write after the restart succeeds, or one 503 within a health interval.
+    failures = 0
+    while True:
+        r, _ = timed_submit(inst, hot, "back", 9)
+        if r.status == 200:
+            break
+        assert r.status == 503, r.describe()
+        failures += 1
+        assert failures <= 1, "writes did not resume after the primary restarted"
+        time.sleep(HEALTH_MS / 1000.0 * 2)
+    cl.close()
+
+
+def test_a_promoted_replica_takes_the_writes(cluster, factory):
+    """Last: the old primary stays stopped."""
+    new = cluster.replicas[0]
+    multi = "host=127.0.0.1,127.0.0.1 port=%d,%d dbname=%s user=rankd target_session_attrs=read-write" % (
+        cluster.primary.port, new.port, cluster.db.name)
+    env = router_env(cluster, [1])
+    env["RANKD_POSTGRES_PRIMARY"] = multi
+    inst = factory(redis=False, env=env)
+    board = seeded_board(inst, players=2)
+    cluster.wait_caught_up([new], timeout=30)  # after the last test's restart it reconnects within ~5 s
+    cluster.primary.stop()
+    new.promote()
+    deadline = time.time() + 15
+    while True:
+        r, _ = timed_submit(inst, board, "after", 77)
+        if r.status == 200:
+            break
+        assert r.status == 503, r.describe()
+        assert time.time() < deadline, "writes did not move to the promoted replica"
+        time.sleep(0.2)
+    assert cluster.query(new, "SELECT score FROM standings WHERE player_id = 'after'")[0][0] == 77
+    assert player_score(inst, board, "after") == 77
