@@ -170,7 +170,7 @@ pg_replica_up() {
   touch "$log"; chown postgres: "$log"
   if [ ! -f "$data/PG_VERSION" ]; then
     say "pg_basebackup -R from 127.0.0.1:$primary_port into $data"
-    rm -rf "$data"
+    rm -rf "$data"; mkdir -p "$data"; chown postgres: "$data"; chmod 700 "$data"
     runuser -u postgres -- "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$primary_port" -U rankd -D "$data" \
       -R -X stream --checkpoint=fast >"$dir/basebackup.log" 2>&1 \
       || { cat "$dir/basebackup.log" >&2; return 1; }
