@@ -153,9 +153,10 @@ def fmt_x(v, digits=2):
     return "–" if v is None else f"{v:.{digits}f} ×"
 
 
-GROUP_COLORS = {"rankd": "#2b6cb0", "off": "#c05621", "onetx": "#2f855a", "ref": "#718096"}
+GROUP_COLORS = {"rankd": "#2b6cb0", "off": "#c05621", "onetx": "#2f855a", "router": "#6b46c1", "ref": "#718096"}
 GROUP_NAMES = {"rankd": "rankd (caches on)", "off": "rankd, every cache off",
-               "onetx": "rankd, one transaction per submission", "ref": "reference"}
+               "onetx": "rankd, one transaction per submission",
+               "router": "rankd, every cache off, reads through the router (1 replica)", "ref": "reference"}
 
 
 def svg_bars(title, rows, unit, path, series=None):
@@ -319,7 +320,8 @@ def render(results, outdir):
     w("|---|---|---|---:|---:|---:|---:|---:|---:|" + ("---|" if probed else ""))
     for s in order:
         g = r.get(f"{s}.group", "")
-        tgt = {"rankd": "rankd", "off": "rankd, caches off", "onetx": "rankd, writer.max_batch 1"}.get(
+        tgt = {"rankd": "rankd", "off": "rankd, caches off", "onetx": "rankd, writer.max_batch 1",
+               "router": "rankd, caches off, 1 replica"}.get(
             g, r.get(f"{s}.target", "reference"))
         errs = 0
         for k in ("non2xx", "connect_err", "read_err", "write_err", "timeouts", "failed"):
@@ -423,6 +425,15 @@ def render(results, outdir):
         x = ratio(wr, num(r, "pg_upsert1000.rows_per_s"))
         row(f"durable writes ({how}): rankd submissions/s / 1,000-row upsert rows/s", fmt_x(x), "≥ 0.5 ×",
             None if x is None else x >= 0.5, f"{fmt_int(wr)} / {fmt_int(num(r, 'pg_upsert1000.rows_per_s'))}")
+    for s, ref in (("router_top10", "off_top10"), ("router_rank", "off_rank")):
+        share = num(r, f"{s}.primary_read_share")
+        row(f"{s}: the primary's share of read statements (caches off, one healthy replica)",
+            "–" if share is None else f"{share:.2f} %", "0 % (issue 13)", None if share is None else share == 0,
+            f"pg_stat_statements: {fmt_int(num(r, f'{s}.replica_reads'))} on the replica, "
+            f"{fmt_int(num(r, f'{s}.primary_reads'))} on the primary")
+        x = ratio(num(r, f"{s}.rps"), num(r, f"{ref}.rps"))
+        row(f"{s}: requests/s through the router / from the primary alone ({ref})", fmt_x(x), "(reported)", None,
+            f"{fmt_int(num(r, f'{s}.rps'))} / {fmt_int(num(r, f'{ref}.rps'))}")
     miss = 0
     acked = 0
     have = False

@@ -31,6 +31,10 @@
 #   writes_1tx the writes of `writes` on rankd with RANKD_WRITER_MAX_BATCH=1: one transaction
 #              per submission, the reference group commit is measured against
 #   off_top10, off_rank, off_mix   the same on rankd with RANKD_REDIS_URL="" RANKD_CACHE_BYTES=0
+#   router_top10, router_rank      off_top10 and off_rank on a rankd that reads through the router
+#              from one streaming replica (pg_basebackup -R, on the servers' CPU too): the
+#              primary's share of read statements (pg_stat_statements of both nodes; goal 0 %)
+#              and requests/s against off_* (reads from the primary alone)
 #   pg_upsert1, pg_upsert1000      pgbench: single-row upsert per transaction, 1,000-row upserts
 # After top10 and nginx, the two take turns in 5 short rounds (the duration split in five) and
 # the report also compares the median of each one's p99s: a pause of the machine then lands in
@@ -211,11 +215,13 @@ cleanup() {
   rankd_down "$TMP/on.pid"
   rankd_down "$TMP/off.pid"
   rankd_down "$TMP/onetx.pid"
+  rankd_down "$TMP/router.pid"
   bg_down "$TMP/nginx.pid" nginx
   bg_down "$TMP/mhd.pid" mhd_fixed
   bg_down "$TMP/stall-server.pid" stall_probe
   bg_down "$TMP/stall-client.pid" stall_probe
   redis_down "$TMP"
+  pg_down "$TMP" pg-replica
   pg_down "$TMP"
   lock_release
   if [ "$KEEP" = 1 ] || [ "$rc" != 0 ]; then
@@ -248,7 +254,7 @@ fatal() {
   die "$1"
 }
 
-read -r PG_PORT REDIS_PORT ON_PORT OFF_PORT ONETX_PORT NGINX_PORT MHD_PORT <<<"$(free_ports 7)"
+read -r PG_PORT REDIS_PORT ON_PORT OFF_PORT ONETX_PORT NGINX_PORT MHD_PORT REPLICA_PORT ROUTER_PORT <<<"$(free_ports 9)"
 ON="http://127.0.0.1:$ON_PORT"
 OFF="http://127.0.0.1:$OFF_PORT"
 ONETX="http://127.0.0.1:$ONETX_PORT"
@@ -694,7 +700,7 @@ PGSS_KIND="CASE
     OR query ~* '\\m(insert|update|delete)\\M'
     OR query ~* 'for key share|for update|pg_advisory_xact_lock|pg_notify|idempotency_keys|unnest\\(\\\$1::bigint\\[\\]'
     THEN 'write'
-  WHEN query ~* 'pg_stat_statements|refresh materialized|view_refreshes|ensure_partitions|pg_try_advisory_lock|pg_advisory_unlock|^\\s*set |^\\s*select 1\\s*\$'
+  WHEN query ~* 'pg_stat_statements|refresh materialized|view_refreshes|ensure_partitions|pg_try_advisory_lock|pg_advisory_unlock|pg_is_in_recovery|pg_current_wal_lsn|pg_last_wal_replay_lsn|^\\s*set |^\\s*select 1\\s*\$'
     THEN 'background'
   ELSE 'read' END"
 pgss_read() {   # pgss_read NAME
@@ -1015,6 +1021,59 @@ elif start_rankd off "$OFF_PORT" RANKD_REDIS_URL= RANKD_CACHE_BYTES=0; then
   rankd_down "$TMP/off.pid"
 else
   FAILED+=(off); rec "note.off" "rankd with RANKD_REDIS_URL=\"\" RANKD_CACHE_BYTES=0 did not become ready (see off.log)"
+fi
+
+# rankd with every cache off, reading through the router from one streaming replica: where the
+# read statements ran (pg_stat_statements of each node, before and after) and how fast.
+node_reads() {   # node_reads PORT -> read statements run on that node so far
+  psql -h 127.0.0.1 -p "$1" -U rankd -XtAq -d postgres -c "SELECT coalesce(sum(calls), 0)
+    FROM (SELECT calls, $PGSS_KIND AS k FROM pg_stat_statements
+          WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'rankd')) s WHERE k = 'read'" 2>/dev/null || echo 0
+}
+replica_caught_up() {   # wait (at most 60 s) until the replica has replayed the primary's WAL
+  local lsn i
+  lsn="$(qpg "SELECT pg_current_wal_lsn()")"
+  for i in $(seq 600); do
+    [ "$(psql -h 127.0.0.1 -p "$REPLICA_PORT" -U rankd -XtAq -d postgres \
+          -c "SELECT pg_last_wal_replay_lsn() >= '$lsn'::pg_lsn" 2>/dev/null)" = t ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+ROUTER_P0=0 ROUTER_R0=0
+router_pre() { ROUTER_P0="$(node_reads "$PG_PORT")"; ROUTER_R0="$(node_reads "$REPLICA_PORT")"; }
+router_post() {   # router_post NAME: the primary's share of the scenario's read statements
+  local name="$1" p r
+  sleep 1
+  p=$(( $(node_reads "$PG_PORT") - ROUTER_P0 )); r=$(( $(node_reads "$REPLICA_PORT") - ROUTER_R0 ))
+  rec "$name.primary_reads" "$p"
+  rec "$name.replica_reads" "$r"
+  rec "$name.primary_read_share" "$(awk -v p="$p" -v r="$r" 'BEGIN { printf "%.2f", (p + r > 0 ? 100 * p / (p + r) : 0) }')"
+  say "  $name: $r read statements on the replica, $p on the primary"
+}
+if ! { want router_top10 || want router_rank; }; then
+  :
+elif ! { pg_replica_up "$TMP" "$PG_PORT" "$REPLICA_PORT" "$SERVER_CPUS" >"$TMP/replica-up.log" 2>&1 && replica_caught_up; }; then
+  FAILED+=(router); rec "note.router" "the streaming replica did not start or catch up (replica-up.log, pg-replica.log)"
+elif start_rankd router "$ROUTER_PORT" RANKD_REDIS_URL= RANKD_CACHE_BYTES=0 \
+       RANKD_POSTGRES_REPLICAS="host=127.0.0.1 port=$REPLICA_PORT dbname=rankd user=rankd"; then
+  ROUTER="http://127.0.0.1:$ROUTER_PORT"
+  CUR_PIDFILE="$TMP/router.pid"
+  if want router_top10 && probe router_top10 GET "$ROUTER" "$B/entries?limit=10"; then
+    PRE_HOOK=router_pre POST_HOOK=router_post
+    scenario router_top10 router "hot top-10, caches off, through the router (1 replica)" "GET $B/entries?limit=10" \
+      "$ROUTER" fixed "${common[@]}" path="$B/entries?limit=10"
+    alive router_top10
+  fi
+  if want router_rank && probe router_rank GET "$ROUTER" "$B/players/$PL"; then
+    PRE_HOOK=router_pre POST_HOOK=router_post
+    scenario router_rank router "rank of a random player, caches off, through the router (1 replica), $BIG players" \
+      "GET $B/players/{random}" "$ROUTER" rank "${common[@]}"
+    alive router_rank
+  fi
+  rankd_down "$TMP/router.pid"
+else
+  FAILED+=(router); rec "note.router" "rankd reading through the router did not become ready (see router.log)"
 fi
 
 # rankd without group commit: every submission its own transaction (writer.max_batch: 1),

@@ -159,11 +159,11 @@ pg_db() {
   fi
 }
 
-# pg_replica_up DIR PRIMARY_PORT PORT: a streaming replica of the primary on PRIMARY_PORT in
+# pg_replica_up DIR PRIMARY_PORT PORT [CPUS]: a streaming replica of the primary on PRIMARY_PORT in
 # DIR/pg-replica (pg_basebackup -R the first time), its socket in DIR/pgsock-replica, its log
 # in DIR/pg-replica.log, listening on 127.0.0.1:PORT; reused when already running.
 pg_replica_up() {
-  local dir="$1" primary_port="$2" port="$3"
+  local dir="$1" primary_port="$2" port="$3" cpus="${4:-}"
   local data="$dir/pg-replica" sock="$dir/pgsock-replica" log="$dir/pg-replica.log"
   mkdir -p "$sock"
   chown postgres: "$sock"
@@ -189,7 +189,8 @@ EOF
       say "port $port is taken by another process; the replica cannot start"; return 1
     fi
     say "starting the PostgreSQL replica on 127.0.0.1:$port"
-    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$data" -l "$log" -o "-p $port -k $sock" -w -t 60 start >/dev/null \
+    # shellcheck disable=SC2046
+    $(pin "$cpus") runuser -u postgres -- "$PGBIN/pg_ctl" -D "$data" -l "$log" -o "-p $port -k $sock" -w -t 60 start >/dev/null \
       || { tail -n 20 "$log" >&2; return 1; }
   fi
 }
