@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "store/model.h"
+#include "core/model.h"
 
 typedef struct board_cache board_cache_t;
 

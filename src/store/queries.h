@@ -15,7 +15,7 @@
 #include <libpq-fe.h>
 
 #include "core/order.h"
-#include "store/model.h"
+#include "core/model.h"
 #include "store/pg_pool.h"
 
 typedef enum { Q_OK = 0, Q_NOT_FOUND, Q_CONFLICT, Q_UNAVAILABLE, Q_ERROR } q_status_t;

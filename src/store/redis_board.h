@@ -21,7 +21,7 @@
 #include <libpq-fe.h>
 
 #include "core/order.h"
-#include "store/model.h"
+#include "core/model.h"
 #include "store/redis.h"
 #include "store/redis_pipe.h"
 

@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#include "store/model.h"
+#include "core/model.h"
 #include "store/pg_pool.h"
 #include "store/redis.h"
 

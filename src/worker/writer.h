@@ -43,7 +43,7 @@
 #include <stdint.h>
 
 #include "cache/l1.h"
-#include "store/model.h"
+#include "core/model.h"
 #include "store/pg_pool.h"
 #include "store/pg_router.h"
 #include "store/redis.h"

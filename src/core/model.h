@@ -1,9 +1,9 @@
 /*
- * store/model.h — the records the stores hand to the API: boards and ranked
- * entries, whichever store (Redis or PostgreSQL) produced them.
+ * core/model.h — the domain records every layer passes around: boards and ranked
+ * entries, whichever store (Redis or PostgreSQL) produced them. No I/O.
  */
-#ifndef RANKD_STORE_MODEL_H
-#define RANKD_STORE_MODEL_H
+#ifndef RANKD_CORE_MODEL_H
+#define RANKD_CORE_MODEL_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
-/* store/model.c — ownership helpers for boards and entry lists. */
-#include "store/model.h"
+/* core/model.c — ownership helpers for boards and entry lists. */
+#include "core/model.h"
 
 #include <stdlib.h>
 #include <string.h>
