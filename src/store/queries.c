@@ -2,6 +2,7 @@
 #include "store/queries.h"
 
 #include <inttypes.h>
+#include <libpq-events.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,23 @@ static PGresult *exec(PGconn *c, const char *sql, int n, const char *const *para
     return PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
 }
 
+typedef enum {
+    QS_BOARD_GET,
+    QS_BOARD_LIST,
+    QS_WINDOW_PLAYERS,
+    QS_WINDOW_COUNTS,
+    QS_PAGE_OFFSET,
+    QS_PAGE_AFTER,
+    QS_PAGE_BEFORE,
+    QS_PLAYERS,
+    QS_AROUND,
+    QS_STANDINGS,
+    QS_COUNT, /* at most 32: one bit each in a connection's mask */
+} q_stmt_t;
+
+/* Run read statement `id` by name (its text when this connection could not prepare it). */
+static PGresult *exec_read(PGconn *c, q_stmt_t id, const char *const *params);
+
 /* ---------------------------------------------------------------- boards */
 
 #define BOARD_COLS "id, gen, title, sort, operator, reset, metadata, min_score, max_score, created_ms"
@@ -60,7 +78,7 @@ static void board_from_row(const PGresult *r, int row, board_t *b)
 q_status_t q_board_get(PGconn *c, const char *id, board_t *out)
 {
     const char *p[] = {id};
-    PGresult *r = exec(c, "SELECT " BOARD_COLS " FROM boards WHERE id = $1", 1, p);
+    PGresult *r = exec_read(c, QS_BOARD_GET, p);
     if (!pg_ok(r))
         return failed(c, r, "board get");
     q_status_t st = Q_NOT_FOUND;
@@ -156,7 +174,7 @@ q_status_t q_board_list(PGconn *c, const char *after_id, int limit, board_t **ou
     char lim[16];
     snprintf(lim, sizeof lim, "%d", limit);
     const char *p[] = {after_id ? after_id : "", lim};
-    PGresult *r = exec(c, "SELECT " BOARD_COLS " FROM boards WHERE id > $1 ORDER BY id LIMIT $2", 2, p);
+    PGresult *r = exec_read(c, QS_BOARD_LIST, p);
     if (!pg_ok(r))
         return failed(c, r, "board list");
     *n = (size_t)PQntuples(r);
@@ -173,7 +191,7 @@ q_status_t q_window_players(PGconn *c, int64_t gen, int64_t day, int64_t *player
     snprintf(g, sizeof g, "%" PRId64, gen);
     q_day_text(day, d);
     const char *p[] = {g, d};
-    PGresult *r = exec(c, "SELECT players FROM window_counts WHERE board_gen = $1 AND win = $2", 2, p);
+    PGresult *r = exec_read(c, QS_WINDOW_PLAYERS, p);
     if (!pg_ok(r))
         return failed(c, r, "window players");
     *players = PQntuples(r) == 1 ? col_i64(r, 0, 0) : 0;
@@ -199,10 +217,7 @@ q_status_t q_window_counts(PGconn *c, int64_t gen, const int64_t *days, size_t n
     }
     buf_putc(&arr, '}');
     const char *p[] = {g, arr.data};
-    PGresult *r = exec(c,
-                       "SELECT u.i, w.players, w.submissions FROM unnest($2::date[]) WITH ORDINALITY AS u(win, i)"
-                       " JOIN window_counts w ON w.board_gen = $1 AND w.win = u.win",
-                       2, p);
+    PGresult *r = exec_read(c, QS_WINDOW_COUNTS, p);
     buf_free(&arr);
     if (!pg_ok(r))
         return failed(c, r, "window counts");
@@ -243,6 +258,119 @@ q_status_t q_window_counts(PGconn *c, int64_t gen, const int64_t *days, size_t n
     " - (SELECT count(*) FROM standings x WHERE x.board_gen = $1 AND x.win = $2"                    \
     " AND (x.sort_key, x.achieved_ms, x.player_id) > (y.sort_key, y.achieved_ms, y.player_id)) END)"
 
+/*
+ * The read statements, each prepared once per connection (exec_read): parsing and planning
+ * cost PostgreSQL more than running most of them.
+ */
+static const struct {
+    const char *name;
+    int nparams;
+    const char *sql;
+} read_stmts[QS_COUNT] = {
+    [QS_BOARD_GET] = {"rankd_board_get", 1,
+        "SELECT " BOARD_COLS " FROM boards WHERE id = $1"},
+    [QS_BOARD_LIST] = {"rankd_board_list", 2,
+        "SELECT " BOARD_COLS " FROM boards WHERE id > $1 ORDER BY id LIMIT $2"},
+    [QS_WINDOW_PLAYERS] = {"rankd_window_players", 2,
+        "SELECT players FROM window_counts WHERE board_gen = $1 AND win = $2"},
+    [QS_WINDOW_COUNTS] = {"rankd_window_counts", 2,
+        "SELECT u.i, w.players, w.submissions FROM unnest($2::date[]) WITH ORDINALITY AS u(win, i)"
+        " JOIN window_counts w ON w.board_gen = $1 AND w.win = u.win"},
+    [QS_PAGE_OFFSET] = {"rankd_page_offset", 4,
+        "SELECT t.total, s.* FROM " TOTAL_SQL " t LEFT JOIN LATERAL (SELECT " ENTRY_COLS
+        " FROM standings WHERE board_gen = $1 AND win = $2 ORDER BY " RANK_ORDER
+        " LIMIT $3 OFFSET $4) s ON true"},
+    [QS_PAGE_AFTER] = {"rankd_page_after", 6,
+        "SELECT t.total, (SELECT count(*) FROM standings WHERE board_gen = $1 AND win = $2"
+        " AND (" RANK_ORDER ") <= ($3::bigint, $4::bigint, $5::text)), s.* FROM " TOTAL_SQL
+        " t LEFT JOIN LATERAL (SELECT " ENTRY_COLS " FROM standings WHERE board_gen = $1 AND win = $2"
+        " AND (" RANK_ORDER ") > ($3::bigint, $4::bigint, $5::text) ORDER BY " RANK_ORDER " LIMIT $6) s ON true"},
+    [QS_PAGE_BEFORE] = {"rankd_page_before", 6,
+        "SELECT t.total, (SELECT count(*) FROM standings WHERE board_gen = $1 AND win = $2"
+        " AND (" RANK_ORDER ") < ($3::bigint, $4::bigint, $5::text)), s.* FROM " TOTAL_SQL
+        " t LEFT JOIN LATERAL (SELECT " ENTRY_COLS " FROM standings WHERE board_gen = $1 AND win = $2"
+        " AND (" RANK_ORDER ") < ($3::bigint, $4::bigint, $5::text) ORDER BY " RANK_ORDER_DESC " LIMIT $6) s ON true"},
+    [QS_PLAYERS] = {"rankd_players", 3,
+        "SELECT t.total, s.* FROM " TOTAL_SQL " t LEFT JOIN LATERAL (SELECT " ENTRY_COLS
+        ", " RANK_OF_Y
+        " FROM standings y WHERE y.board_gen = $1 AND y.win = $2 AND y.player_id = ANY($3::text[])"
+        " ORDER BY " RANK_ORDER ") s ON true"},
+    [QS_AROUND] = {"rankd_around", 5,
+        "WITH me AS (SELECT " ENTRY_COLS ", " RANK_OF_Y " AS rnk"
+        " FROM standings y WHERE y.board_gen = $1 AND y.win = $2 AND y.player_id = $3)"
+        " SELECT t.total, s.* FROM " TOTAL_SQL " t LEFT JOIN LATERAL ("
+        "  SELECT 0 AS k, me.* FROM me"
+        "  UNION ALL (SELECT -1, x.player_id, x.score, x.sort_key, x.achieved_ms, x.metadata, 0 FROM standings x, me"
+        "   WHERE x.board_gen = $1 AND x.win = $2 AND (x.sort_key, x.achieved_ms, x.player_id) <"
+        "   (me.sort_key, me.achieved_ms, me.player_id) ORDER BY x.sort_key DESC, x.achieved_ms DESC,"
+        "   x.player_id DESC LIMIT $4)"
+        "  UNION ALL (SELECT 1, x.player_id, x.score, x.sort_key, x.achieved_ms, x.metadata, 0 FROM standings x, me"
+        "   WHERE x.board_gen = $1 AND x.win = $2 AND (x.sort_key, x.achieved_ms, x.player_id) >"
+        "   (me.sort_key, me.achieved_ms, me.player_id) ORDER BY x.sort_key, x.achieved_ms, x.player_id LIMIT $5)"
+        " ) s ON true"},
+    [QS_STANDINGS] = {"rankd_standings", 2,
+        "WITH t AS (SELECT (timestamptz 'epoch' + $2::bigint * interval '1 millisecond') AT TIME ZONE 'UTC' AS ts),"
+        " cur AS (SELECT b.id, b.gen, CASE b.reset WHEN 'none' THEN DATE '1970-01-01'"
+        "   WHEN 'daily' THEN t.ts::date WHEN 'weekly' THEN date_trunc('week', t.ts)::date"
+        "   ELSE date_trunc('month', t.ts)::date END AS win FROM boards b, t)"
+        " SELECT cur.id, s.win - DATE '1970-01-01', s.player_id, s.score, s.sort_key, s.achieved_ms, s.metadata,"
+        "  (SELECT count(*) FROM standings x WHERE x.board_gen = s.board_gen AND x.win = s.win"
+        "   AND (x.sort_key, x.achieved_ms, x.player_id) < (s.sort_key, s.achieved_ms, s.player_id)) + 1,"
+        "  coalesce((SELECT players FROM window_counts w WHERE w.board_gen = s.board_gen AND w.win = s.win), 0)"
+        " FROM cur JOIN standings s ON s.board_gen = cur.gen AND s.win = cur.win AND s.player_id = $1"
+        " ORDER BY cur.id"},
+};
+
+/* The statements prepared on a connection, a bit each: libpq instance data of the connection,
+ * freed with it. */
+static int stmt_event(PGEventId event, void *info, void *pass)
+{
+    (void)pass;
+    if (event == PGEVT_CONNDESTROY) {
+        PGconn *c = ((PGEventConnDestroy *)info)->conn;
+        free(PQinstanceData(c, stmt_event));
+    } else if (event == PGEVT_CONNRESET) {
+        uint32_t *mask = PQinstanceData(((PGEventConnReset *)info)->conn, stmt_event);
+        if (mask)
+            *mask = 0; /* a reset connection is a new session: nothing is prepared */
+    }
+    return 1;
+}
+
+static uint32_t *prepared_mask(PGconn *c)
+{
+    uint32_t *mask = PQinstanceData(c, stmt_event);
+    if (!mask && PQregisterEventProc(c, stmt_event, "rankd statements", NULL)) {
+        mask = xcalloc(1, sizeof *mask);
+        if (!PQsetInstanceData(c, stmt_event, mask)) {
+            free(mask);
+            mask = NULL;
+        }
+    }
+    return mask;
+}
+
+/*
+ * Prepared on first use on each connection (not when it opens: preparing takes a lock on every
+ * table a statement reads, and one locked table would then hold up every new connection).
+ * Inside a transaction a statement not yet prepared runs as text, so that a failed PREPARE
+ * cannot abort it.
+ */
+static PGresult *exec_read(PGconn *c, q_stmt_t id, const char *const *params)
+{
+    uint32_t bit = 1u << id;
+    uint32_t *mask = prepared_mask(c);
+    if (mask && !(*mask & bit) && PQtransactionStatus(c) == PQTRANS_IDLE) {
+        PGresult *p = PQprepare(c, read_stmts[id].name, read_stmts[id].sql, read_stmts[id].nparams, NULL);
+        if (PQresultStatus(p) == PGRES_COMMAND_OK)
+            *mask |= bit;
+        PQclear(p);
+    }
+    if (!mask || !(*mask & bit))
+        return PQexecParams(c, read_stmts[id].sql, read_stmts[id].nparams, NULL, params, NULL, NULL, 0);
+    return PQexecPrepared(c, read_stmts[id].name, read_stmts[id].nparams, params, NULL, NULL, 0);
+}
+
 /* Columns from `col` on: player_id, score, sort_key, achieved_ms, metadata. */
 static void push_row(entries_t *out, const PGresult *r, int row, int col, int64_t rank)
 {
@@ -270,11 +398,7 @@ q_status_t q_page_offset(PGconn *c, const board_t *b, int64_t day, int limit, in
     snprintf(lim, sizeof lim, "%d", limit);
     snprintf(off, sizeof off, "%" PRId64, offset);
     const char *p[] = {w.gen, w.day, lim, off};
-    PGresult *r = exec(c,
-                       "SELECT t.total, s.* FROM " TOTAL_SQL " t LEFT JOIN LATERAL (SELECT " ENTRY_COLS
-                       " FROM standings WHERE board_gen = $1 AND win = $2 ORDER BY " RANK_ORDER
-                       " LIMIT $3 OFFSET $4) s ON true",
-                       4, p);
+    PGresult *r = exec_read(c, QS_PAGE_OFFSET, p);
     if (!pg_ok(r))
         return failed(c, r, "page by offset");
     out->total = col_i64(r, 0, 0);
@@ -295,17 +419,7 @@ q_status_t q_page_cursor(PGconn *c, const board_t *b, int64_t day, const order_p
     snprintf(ms, sizeof ms, "%" PRId64, pos->achieved_ms);
     snprintf(lim, sizeof lim, "%d", limit);
     const char *p[] = {w.gen, w.day, sk, ms, pos->player, lim};
-    const char *fwd =
-        "SELECT t.total, (SELECT count(*) FROM standings WHERE board_gen = $1 AND win = $2"
-        " AND (" RANK_ORDER ") <= ($3::bigint, $4::bigint, $5::text)), s.* FROM " TOTAL_SQL
-        " t LEFT JOIN LATERAL (SELECT " ENTRY_COLS " FROM standings WHERE board_gen = $1 AND win = $2"
-        " AND (" RANK_ORDER ") > ($3::bigint, $4::bigint, $5::text) ORDER BY " RANK_ORDER " LIMIT $6) s ON true";
-    const char *bwd =
-        "SELECT t.total, (SELECT count(*) FROM standings WHERE board_gen = $1 AND win = $2"
-        " AND (" RANK_ORDER ") < ($3::bigint, $4::bigint, $5::text)), s.* FROM " TOTAL_SQL
-        " t LEFT JOIN LATERAL (SELECT " ENTRY_COLS " FROM standings WHERE board_gen = $1 AND win = $2"
-        " AND (" RANK_ORDER ") < ($3::bigint, $4::bigint, $5::text) ORDER BY " RANK_ORDER_DESC " LIMIT $6) s ON true";
-    PGresult *r = exec(c, backward ? bwd : fwd, 6, p);
+    PGresult *r = exec_read(c, backward ? QS_PAGE_BEFORE : QS_PAGE_AFTER, p);
     if (!pg_ok(r))
         return failed(c, r, "page by cursor");
     out->total = col_i64(r, 0, 0);
@@ -342,12 +456,7 @@ q_status_t q_players(PGconn *c, const board_t *b, int64_t day, const char *const
     }
     buf_putc(&arr, '}');
     const char *p[] = {w.gen, w.day, arr.data};
-    PGresult *r = exec(c,
-                       "SELECT t.total, s.* FROM " TOTAL_SQL " t LEFT JOIN LATERAL (SELECT " ENTRY_COLS
-                       ", " RANK_OF_Y
-                       " FROM standings y WHERE y.board_gen = $1 AND y.win = $2 AND y.player_id = ANY($3::text[])"
-                       " ORDER BY " RANK_ORDER ") s ON true",
-                       3, p);
+    PGresult *r = exec_read(c, QS_PLAYERS, p);
     buf_free(&arr);
     if (!pg_ok(r))
         return failed(c, r, "players by id");
@@ -368,21 +477,7 @@ q_status_t q_around(PGconn *c, const board_t *b, int64_t day, const char *player
     snprintf(bf, sizeof bf, "%d", before);
     snprintf(af, sizeof af, "%d", after);
     const char *p[] = {w.gen, w.day, player, bf, af};
-    PGresult *r = exec(
-        c,
-        "WITH me AS (SELECT " ENTRY_COLS ", " RANK_OF_Y " AS rnk"
-        " FROM standings y WHERE y.board_gen = $1 AND y.win = $2 AND y.player_id = $3)"
-        " SELECT t.total, s.* FROM " TOTAL_SQL " t LEFT JOIN LATERAL ("
-        "  SELECT 0 AS k, me.* FROM me"
-        "  UNION ALL (SELECT -1, x.player_id, x.score, x.sort_key, x.achieved_ms, x.metadata, 0 FROM standings x, me"
-        "   WHERE x.board_gen = $1 AND x.win = $2 AND (x.sort_key, x.achieved_ms, x.player_id) <"
-        "   (me.sort_key, me.achieved_ms, me.player_id) ORDER BY x.sort_key DESC, x.achieved_ms DESC,"
-        "   x.player_id DESC LIMIT $4)"
-        "  UNION ALL (SELECT 1, x.player_id, x.score, x.sort_key, x.achieved_ms, x.metadata, 0 FROM standings x, me"
-        "   WHERE x.board_gen = $1 AND x.win = $2 AND (x.sort_key, x.achieved_ms, x.player_id) >"
-        "   (me.sort_key, me.achieved_ms, me.player_id) ORDER BY x.sort_key, x.achieved_ms, x.player_id LIMIT $5)"
-        " ) s ON true",
-        5, p);
+    PGresult *r = exec_read(c, QS_AROUND, p);
     if (!pg_ok(r))
         return failed(c, r, "around player");
     out->total = col_i64(r, 0, 0);
@@ -471,19 +566,7 @@ q_status_t q_player_standings(PGconn *c, const char *player, int64_t now_ms, sta
     char now[24];
     snprintf(now, sizeof now, "%" PRId64, now_ms);
     const char *p[] = {player, now};
-    PGresult *r = exec(
-        c,
-        "WITH t AS (SELECT (timestamptz 'epoch' + $2::bigint * interval '1 millisecond') AT TIME ZONE 'UTC' AS ts),"
-        " cur AS (SELECT b.id, b.gen, CASE b.reset WHEN 'none' THEN DATE '1970-01-01'"
-        "   WHEN 'daily' THEN t.ts::date WHEN 'weekly' THEN date_trunc('week', t.ts)::date"
-        "   ELSE date_trunc('month', t.ts)::date END AS win FROM boards b, t)"
-        " SELECT cur.id, s.win - DATE '1970-01-01', s.player_id, s.score, s.sort_key, s.achieved_ms, s.metadata,"
-        "  (SELECT count(*) FROM standings x WHERE x.board_gen = s.board_gen AND x.win = s.win"
-        "   AND (x.sort_key, x.achieved_ms, x.player_id) < (s.sort_key, s.achieved_ms, s.player_id)) + 1,"
-        "  coalesce((SELECT players FROM window_counts w WHERE w.board_gen = s.board_gen AND w.win = s.win), 0)"
-        " FROM cur JOIN standings s ON s.board_gen = cur.gen AND s.win = cur.win AND s.player_id = $1"
-        " ORDER BY cur.id",
-        2, p);
+    PGresult *r = exec_read(c, QS_STANDINGS, p);
     if (!pg_ok(r))
         return failed(c, r, "player standings");
     *n = (size_t)PQntuples(r);
