@@ -152,7 +152,7 @@ static int serve(rankd_config_t *cfg)
     /* The rebuilder has a connection of its own: when Redis is cold every read falls back to
      * the primary's pool, and the rebuild that ends that must not queue behind them. */
     pg_pool_t *rebuild_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
-    app.rebuilder = rebuilder_start(rebuild_pg, app.redis);
+    app.rebuilder = rebuilder_start(rebuild_pg, app.router, app.redis);
     refresher_t *refresher = refresher_start(app.primary, cfg->refresh_interval_s);
     app.l1 = l1_new(cfg->cache_max_bytes, cfg->cache_max_age * 1000);
     listener_t *listener = listener_start(cfg->pg_primary, cfg->pg_connect_timeout_s, app.l1, app.router);

@@ -33,16 +33,46 @@ struct rebuilder {
     bool stopping;
     job_t queue[QUEUE_MAX];
     size_t n_queued;
-    pg_pool_t *primary;
+    pg_pool_t *primary;        /* its own connection to the primary, without replicas */
+    pg_router_t *router;       /* with replicas: one that has replayed the board's last write */
     redis_pool_t *redis;
 };
+
+/*
+ * A connection to load a window from: a replica caught up with every write of the board this
+ * instance has seen (the largest reads rankd makes stay off the primary), or the primary's own
+ * connection of the rebuilder. Never a replica behind such a write (the primary being down):
+ * what it lacks would be missing from Redis, not just from one answer.
+ */
+static PGconn *job_conn(rebuilder_t *r, const board_t *b, pg_lease_t *lease)
+{
+    memset(lease, 0, sizeof *lease);
+    if (!pg_router_has_replicas(r->router))
+        return pg_pool_acquire(r->primary, 5000);
+    if (!pg_router_read(r->router, b->gen, false, lease))
+        return NULL;
+    if (lease->behind) {
+        pg_router_release(r->router, lease, false);
+        return NULL;
+    }
+    return lease->conn;
+}
+
+static void job_conn_release(rebuilder_t *r, PGconn *pg, pg_lease_t *lease, bool broken)
+{
+    if (lease->node)
+        pg_router_release(r->router, lease, broken);
+    else
+        pg_pool_release(r->primary, pg, broken);
+}
 
 static void run_job(rebuilder_t *r, job_t *job)
 {
     redisContext *rc = redis_acquire(r->redis);
     if (!rc)
         return;
-    PGconn *pg = pg_pool_acquire(r->primary, 5000);
+    pg_lease_t lease;
+    PGconn *pg = job_conn(r, &job->board, &lease);
     if (!pg) {
         redis_release(r->redis, rc, false);
         return;
@@ -52,7 +82,7 @@ static void run_job(rebuilder_t *r, job_t *job)
     bool ready = false;
     if (rb_window_ready(rc, job->board.gen, job->day, &ready) != RB_OK || ready) {
         redis_release(r->redis, rc, !ready);
-        pg_pool_release(r->primary, pg, false);
+        job_conn_release(r, pg, &lease, false);
         return;
     }
     rb_rebuild_t done;
@@ -68,7 +98,7 @@ static void run_job(rebuilder_t *r, job_t *job)
         redis_release(r->redis, rc, true);
     else
         redis_discard(r->redis, rc); /* it carries the rebuild's long timeout */
-    pg_pool_release(r->primary, pg, st == RB_OK && done.pg_failed);
+    job_conn_release(r, pg, &lease, st == RB_OK && done.pg_failed);
 }
 
 /* Probe Redis; after an outage, mark every window cold before readers trust it again. */
@@ -117,7 +147,7 @@ static void *rebuilder_main(void *arg)
     return NULL;
 }
 
-rebuilder_t *rebuilder_start(pg_pool_t *primary, redis_pool_t *redis)
+rebuilder_t *rebuilder_start(pg_pool_t *primary, pg_router_t *router, redis_pool_t *redis)
 {
     if (!redis)
         return NULL;
@@ -125,6 +155,7 @@ rebuilder_t *rebuilder_start(pg_pool_t *primary, redis_pool_t *redis)
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->wake, NULL);
     r->primary = primary;
+    r->router = router;
     r->redis = redis;
     if (pthread_create(&r->thread, NULL, rebuilder_main, r) != 0) {
         log_error(NULL, "cannot start the rebuilder thread");

@@ -6,7 +6,8 @@
  * rebuilder_request(); requests for a window already queued are folded.
  * The thread also notices Redis coming back after an outage and marks every
  * window cold, since what Redis holds then may be stale or gone. No lock is
- * held while talking to Redis or PostgreSQL.
+ * held while talking to Redis or PostgreSQL. With replicas, windows are read from one that
+ * has caught up with the board (pg_router), never from one behind it.
  */
 #ifndef RANKD_WORKER_REBUILDER_H
 #define RANKD_WORKER_REBUILDER_H
@@ -15,11 +16,14 @@
 
 #include "core/model.h"
 #include "store/pg_pool.h"
+#include "store/pg_router.h"
 #include "store/redis.h"
 
 typedef struct rebuilder rebuilder_t;
 
-rebuilder_t *rebuilder_start(pg_pool_t *primary, redis_pool_t *redis);
+/* `primary`: a pool of the rebuilder's own (used without replicas); `router`: with replicas, windows
+ * load from one that has replayed the board's last write this instance has seen. */
+rebuilder_t *rebuilder_start(pg_pool_t *primary, pg_router_t *router, redis_pool_t *redis);
 /* Stop the thread and free everything (pending requests are dropped). */
 void rebuilder_stop(rebuilder_t *r);
 /* Ask for window `day` of board `b` (copied) to be reloaded. Never blocks on I/O. */

@@ -240,6 +240,38 @@ def test_reads_wait_for_a_replica_that_has_replayed_the_write(cluster, factory):
     assert d[0] == 0, "the second instance still reads the primary: %r" % (d,)
 
 
+def rebuild_reads(cluster, server):
+    return cluster.query(server,
+                         "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s"
+                         " JOIN pg_database d ON d.oid = s.dbid AND d.datname = current_database()"
+                         " WHERE s.query LIKE 'SELECT player_id, sort_key, achieved_ms, metadata, version FROM standings%%'")[0][0]
+
+
+def test_cold_windows_load_from_a_caught_up_replica(cluster, factory, redis_db):
+    url, rcl = redis_db
+    inst = factory(redis=True, env=router_env(cluster, RANKD_CACHE_BYTES="67108864"))
+    board = seeded_board(inst)
+    gen = cluster.db.query("SELECT gen FROM boards WHERE id = %s", (board,))[0][0]
+    cluster.wait_caught_up()
+    wait_nodes(inst, all_ok(2))
+    for k in rcl.scan_iter("rankd:{g%d}:*" % gen):
+        rcl.delete(k)
+    nodes = [cluster.primary] + cluster.replicas
+    before = [rebuild_reads(cluster, n) for n in nodes]
+    cl = inst.client()
+    deadline = time.time() + 15
+    while not [k for k in rcl.scan_iter("rankd:{g%d}:*:ready" % gen)]:
+        r = cl.get("/v1/leaderboards/%s/entries" % board)  # cold: answered from a replica, rebuild asked for
+        assert r.status == 200, r.describe()
+        assert time.time() < deadline, "the window was never loaded again"
+        time.sleep(0.05)
+    cl.close()
+    d = [rebuild_reads(cluster, n) - b for n, b in zip(nodes, before)]
+    assert d[0] == 0 and d[1] + d[2] >= 1, "the rebuild read from %r (primary, replica 1, replica 2)" % (d,)
+    v = run_cli(["verify", "--board", board], inst.config_path, env={"RANKD_REDIS_URL": url})
+    assert v.returncode == 0, v.stdout + v.stderr
+
+
 def load_until(inst, board, stop, results, players=20):
     cl = inst.client()
     cl.timeout = 10
