@@ -26,6 +26,7 @@
 #include "store/queries.h"
 #include "store/redis_board.h"
 #include "store/redis_pipe.h"
+#include "store/upkeep.h"
 #include "store/views.h"
 #include "util/arena.h"
 #include "worker/listener.h"
@@ -126,11 +127,9 @@ static int serve(rankd_config_t *cfg)
     PGconn *c = connect_primary(cfg);
     if (!c)
         return 1;
-    PGresult *r = PQexec(c, "SELECT rankd_ensure_partitions(now(), 3)");
-    bool ok = pg_ok(r);
+    bool ok = upkeep_ensure_partitions(c, 3) == Q_OK;
     if (!ok)
-        log_error(NULL, "cannot prepare partitions (did `rankd migrate up` run?): %s", PQresultErrorMessage(r));
-    PQclear(r);
+        log_error(NULL, "cannot prepare partitions (did `rankd migrate up` run?)");
     ok = ok && declare_boards(cfg, c);
     app_t app = {0};
     app.cfg = cfg;

@@ -15,6 +15,7 @@
 #include "core/cursor.h"
 #include "core/ids.h"
 #include "core/window.h"
+#include "obs/log.h"
 #include "obs/metrics.h"
 #include "store/pg_router.h"
 #include "store/queries.h"
@@ -789,8 +790,8 @@ static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
             l1_invalidate(app->l1, b.gen, days[i], NULL, NULL, true);
             char note[64];
             snprintf(note, sizeof note, "P %" PRId64 " %" PRId64, b.gen, days[i]);
-            const char *np[] = {note};
-            PQclear(PQexecParams(c, "SELECT pg_notify('rankd_l1', $1)", 1, NULL, np, NULL, NULL, 0));
+            if (q_notify(c, note) != Q_OK)
+                log_warn(req->request_id, "the invalidation notice of a player deletion failed");
         }
         rc = http_ok(req, 204);
     } else if (st == Q_NOT_FOUND) {

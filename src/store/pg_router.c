@@ -170,16 +170,21 @@ static uint64_t lsn_needed(pg_router_t *r, int64_t key)
     return s && s->lsn > r->lsn_floor ? s->lsn : r->lsn_floor;
 }
 
+uint64_t pg_wal_lsn(PGconn *c)
+{
+    PGresult *res = PQexec(c, "SELECT pg_current_wal_lsn()");
+    uint64_t lsn = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 ? pg_lsn_parse(PQgetvalue(res, 0, 0)) : 0;
+    PQclear(res);
+    return lsn;
+}
+
 bool pg_router_note_commit(pg_router_t *r, PGconn *c, int64_t key)
 {
     if (!pg_router_has_replicas(r))
         return true;
-    PGresult *res = PQexec(c, "SELECT pg_current_wal_lsn()");
-    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
-    if (ok)
-        pg_router_saw_lsn(r, key, pg_lsn_parse(PQgetvalue(res, 0, 0)));
-    PQclear(res);
-    return ok;
+    uint64_t lsn = pg_wal_lsn(c);
+    pg_router_saw_lsn(r, key, lsn);
+    return lsn != 0;
 }
 
 /* ---------------------------------------------------------------- breaker */

@@ -115,6 +115,8 @@ void pg_router_saw_lsn(pg_router_t *r, int64_t key, uint64_t lsn);
  * for `key`. Does nothing without replicas. False when the query failed.
  */
 bool pg_router_note_commit(pg_router_t *r, PGconn *c, int64_t key);
+/* The WAL position of the primary `c` is connected to now; 0 when it cannot be read. */
+uint64_t pg_wal_lsn(PGconn *c);
 /* "16/B374D848" -> its 64-bit value; 0 when malformed. */
 uint64_t pg_lsn_parse(const char *text);
 

@@ -592,3 +592,13 @@ void q_standings_free(standing_row_t *rows, size_t n)
         free(rows[i].entry.metadata);
     free(rows);
 }
+
+q_status_t q_notify(PGconn *c, const char *payload)
+{
+    const char *p[] = {payload};
+    PGresult *r = exec(c, "SELECT pg_notify('rankd_l1', $1)", 1, p);
+    if (!pg_ok(r))
+        return failed(c, r, "notify");
+    PQclear(r);
+    return Q_OK;
+}

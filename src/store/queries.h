@@ -49,6 +49,9 @@ q_status_t q_around(PGconn *c, const board_t *b, int64_t day, const char *player
  * `days`/`versions` (caller frees) list the windows it stood in and the tombstone versions. */
 q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t **days, int64_t **versions, size_t *n);
 
+/* Tell every instance's listener (channel rankd_l1) what changed: one payload line. */
+q_status_t q_notify(PGconn *c, const char *payload);
+
 /* Days since epoch <-> SQL date text. */
 void q_day_text(int64_t day, char out[11]);
 

@@ -69,15 +69,6 @@ static void note_boards(pg_router_t *router, const char *payload, uint64_t lsn)
     }
 }
 
-/* The primary's WAL position now; 0 when it cannot be read. */
-static uint64_t primary_lsn(PGconn *c)
-{
-    PGresult *r = PQexec(c, "SELECT pg_current_wal_lsn()");
-    uint64_t lsn = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? pg_lsn_parse(PQgetvalue(r, 0, 0)) : 0;
-    PQclear(r);
-    return lsn;
-}
-
 void listener_apply(l1_t *l1, const char *payload)
 {
     const char *p = payload;
@@ -132,7 +123,7 @@ static void *listener_main(void *arg)
                 l1_clear(l->l1); /* notifications may have been missed meanwhile */
                 /* and writes too: until a replica has replayed everything up to now, reads of
                  * any board stay off it */
-                pg_router_saw_lsn(l->router, PG_KEY_ALL, primary_lsn(c));
+                pg_router_saw_lsn(l->router, PG_KEY_ALL, pg_wal_lsn(c));
                 log_info(NULL, "cache invalidation listener reconnected; cache cleared");
             }
             lost = false;
@@ -162,7 +153,7 @@ static void *listener_main(void *arg)
         PGnotify *n;
         while (nb < sizeof batch / sizeof *batch && (n = PQnotifies(c)))
             batch[nb++] = n;
-        uint64_t lsn = track ? primary_lsn(c) : 0;
+        uint64_t lsn = track ? pg_wal_lsn(c) : 0;
         /* (0: the connection broke; the reconnection records the primary's position for every board) */
         for (size_t i = 0; i < nb; i++) {
             if (track)

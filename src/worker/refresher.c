@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "obs/log.h"
+#include "store/upkeep.h"
 #include "store/views.h"
 #include "util/alloc.h"
 
@@ -36,18 +37,11 @@ static bool stopping(refresher_t *r)
  * that no statement outlasts the statement timeout; false on failure. */
 static bool purge_log(refresher_t *r, PGconn *c)
 {
-    char sql[48];
-    snprintf(sql, sizeof sql, "SELECT rankd_purge_log(%d)", PURGE_PARTS);
     long total = 0;
     for (int step = 0; step < PURGE_STEPS_MAX && !stopping(r); step++) {
-        PGresult *res = PQexec(c, sql);
-        if (!pg_ok(res) || PQntuples(res) != 1) {
-            log_warn(NULL, "purging the log of deleted boards failed: %s", PQresultErrorMessage(res));
-            PQclear(res);
+        long purged = 0;
+        if (upkeep_purge_log(c, PURGE_PARTS, &purged) != Q_OK)
             return false;
-        }
-        long purged = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-        PQclear(res);
         total += purged;
         if (purged < PURGE_PARTS)
             break;
@@ -69,19 +63,8 @@ static void maintain(refresher_t *r)
         if (!done[i].skipped)
             log_info(NULL, "refreshed view %s: %lld rows in %lld ms", done[i].view, (long long)done[i].rows,
                      (long long)done[i].ms);
-    bool ok = st != VIEWS_FAILED;
-    const char *upkeep[] = {
-        "SELECT rankd_ensure_partitions(now(), 3)",
-        "DELETE FROM idempotency_keys WHERE created_at < now() - interval '25 hours'",
-    };
-    for (size_t i = 0; ok && i < sizeof upkeep / sizeof *upkeep; i++) {
-        PGresult *res = PQexec(c, upkeep[i]);
-        ok = pg_ok(res);
-        if (!ok)
-            log_warn(NULL, "maintenance failed: %s", PQresultErrorMessage(res));
-        PQclear(res);
-    }
-    ok = ok && purge_log(r, c);
+    bool ok = st != VIEWS_FAILED && upkeep_ensure_partitions(c, 3) == Q_OK && upkeep_forget_old_keys(c) == Q_OK &&
+              purge_log(r, c);
     pg_pool_release(r->primary, c, !ok);
 }
 

@@ -15,9 +15,11 @@
 #include "core/score.h"
 #include "core/window.h"
 #include "obs/log.h"
+#include "store/pg_pipeline.h"
 #include "store/pg_router.h"
 #include "store/queries.h"
 #include "store/redis_board.h"
+#include "store/write_sql.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 
@@ -41,7 +43,6 @@ struct writer {
 };
 
 static void *writer_main(void *arg);
-static bool prepare_statements(PGconn *c, void *arg);
 static void item_error(write_item_t *it, int status, const char *code, const char *field, const char *message);
 
 writer_t *writer_new(pg_pool_t *primary, pg_router_t *router, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1,
@@ -51,7 +52,7 @@ writer_t *writer_new(pg_pool_t *primary, pg_router_t *router, redis_pool_t *redi
     w->router = router;
     w->max_batch = max_batch < 1 ? 1 : max_batch > GROUP_MAX_ITEMS ? GROUP_MAX_ITEMS : max_batch;
     w->primary = primary;
-    pg_pool_on_connect(primary, prepare_statements, NULL);
+    pg_pool_on_connect(primary, write_sql_prepare, NULL);
     w->redis = redis;
     w->rebuilder = rebuilder;
     w->l1 = l1;
@@ -288,70 +289,6 @@ static bool pending(const batch_t *bt, size_t i)
 
 /* ---------------------------------------------------------------- SQL helpers */
 
-/* Append one element of a PostgreSQL array literal: NULL or a quoted, escaped string. */
-static void arr_elem(buf_t *b, const char *s)
-{
-    if (b->len > 1)
-        buf_putc(b, ',');
-    if (!s) {
-        buf_puts(b, "NULL");
-        return;
-    }
-    buf_putc(b, '"');
-    for (const char *p = s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            buf_putc(b, '\\');
-        buf_putc(b, *p);
-    }
-    buf_putc(b, '"');
-}
-
-static void arr_i64(buf_t *b, int64_t v)
-{
-    if (b->len > 1)
-        buf_putc(b, ',');
-    buf_i64(b, v); /* a number needs no quotes */
-}
-
-static void arr_day(buf_t *b, int64_t day)
-{
-    char d[11];
-    q_day_text(day, d);
-    arr_elem(b, d);
-}
-
-/* Array parameters of one statement: the batch write has the most. */
-#define ARRAYS_MAX 23
-
-typedef struct {
-    buf_t a[ARRAYS_MAX];
-    int n;
-} arrays_t;
-
-static void arrays_open(arrays_t *as, int n)
-{
-    assert(n <= ARRAYS_MAX);
-    as->n = n;
-    for (int i = 0; i < n; i++) {
-        buf_init(&as->a[i]);
-        buf_putc(&as->a[i], '{');
-    }
-}
-
-static void arrays_close(arrays_t *as, const char **params)
-{
-    for (int i = 0; i < as->n; i++) {
-        buf_putc(&as->a[i], '}');
-        params[i] = as->a[i].data;
-    }
-}
-
-static void arrays_free(arrays_t *as)
-{
-    for (int i = 0; i < as->n; i++)
-        buf_free(&as->a[i]);
-}
-
 typedef enum { STEP_OK, STEP_RETRY, STEP_FAIL } step_t;
 
 static step_t check(PGconn *c, PGresult *r, const char *what)
@@ -368,51 +305,6 @@ static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);
-}
-
-
-/* One statement of a pipeline: a statement prepared on every writer connection (see
- * prepare_statements) when `name` is set, else `sql` parsed and planned on the spot. */
-typedef struct {
-    const char *sql;
-    int nparams;
-    const char *const *params;
-    const char *name;
-} stmt_t;
-
-/*
- * Send `n` statements in one round trip (libpq pipeline mode) and collect
- * one result each into out[] (the caller PQclear()s them; NULL where none
- * came back). After a failed statement the rest report PGRES_PIPELINE_ABORTED.
- */
-static void run_pipeline(PGconn *c, const stmt_t *stmts, int n, PGresult **out)
-{
-    for (int i = 0; i < n; i++)
-        out[i] = NULL;
-    if (!PQenterPipelineMode(c))
-        return;
-    bool sent = true;
-    for (int i = 0; i < n && sent; i++)
-        sent = (stmts[i].name ? PQsendQueryPrepared(c, stmts[i].name, stmts[i].nparams, stmts[i].params, NULL, NULL, 0)
-                              : PQsendQueryParams(c, stmts[i].sql, stmts[i].nparams, NULL, stmts[i].params, NULL, NULL,
-                                                  0)) == 1;
-    sent = sent && PQpipelineSync(c) == 1;
-    for (int i = 0; i < n && sent; i++) {
-        out[i] = PQgetResult(c);
-        if (!out[i])
-            break;
-        PGresult *end = PQgetResult(c); /* each statement's results end with NULL */
-        if (end)
-            PQclear(end);
-    }
-    PGresult *r;
-    while (sent && (r = PQgetResult(c))) {
-        bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
-        PQclear(r);
-        if (sync)
-            break;
-    }
-    PQexitPipelineMode(c);
 }
 
 /* Find the group of (gen, day, player) among groups sorted by cmp_key order; NULL if none. */
@@ -475,20 +367,18 @@ static step_t claim_keys(PGconn *c, batch_t *bt)
         }
         idx[b] = v;
     }
-    arrays_t as;
-    arrays_open(&as, 3);
+    pg_arrays_t as;
+    pg_arrays_open(&as, 3);
     for (size_t a = 0; a < k; a++) {
         write_item_t *it = &bt->items[idx[a]];
-        arr_i64(&as.a[0], it->board->gen);
-        arr_elem(&as.a[1], it->idem_key);
-        arr_elem(&as.a[2], it->request);
+        pg_arr_i64(&as.a[0], it->board->gen);
+        pg_arr_text(&as.a[1], it->idem_key);
+        pg_arr_text(&as.a[2], it->request);
     }
     const char *p[3];
-    arrays_close(&as, p);
+    pg_arrays_close(&as, p);
     PGresult *r = PQexecParams(c,
-                               "INSERT INTO idempotency_keys (board_gen, key, request)"
-                               " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])"
-                               " ON CONFLICT DO NOTHING RETURNING board_gen, key",
+                               ws_key_claim_sql,
                                3, NULL, p, NULL, NULL, 0);
     step_t st = check(c, r, "key claim");
     if (st == STEP_OK) {
@@ -503,25 +393,24 @@ static step_t claim_keys(PGconn *c, batch_t *bt)
         }
     }
     PQclear(r);
-    arrays_free(&as);
+    pg_arrays_free(&as);
 
     /* Keys that existed: fetch what they were first used with. */
     size_t old = 0;
     for (size_t a = 0; a < k; a++)
         old += !bt->key_new[idx[a]];
     if (st == STEP_OK && old > 0) {
-        arrays_open(&as, 2);
+        pg_arrays_open(&as, 2);
         for (size_t a = 0; a < k; a++) {
             if (bt->key_new[idx[a]])
                 continue;
-            arr_i64(&as.a[0], bt->items[idx[a]].board->gen);
-            arr_elem(&as.a[1], bt->items[idx[a]].idem_key);
+            pg_arr_i64(&as.a[0], bt->items[idx[a]].board->gen);
+            pg_arr_text(&as.a[1], bt->items[idx[a]].idem_key);
         }
         const char *q[2];
-        arrays_close(&as, q);
+        pg_arrays_close(&as, q);
         r = PQexecParams(c,
-                         "SELECT board_gen, key, request, response, draft FROM idempotency_keys"
-                         " WHERE (board_gen, key) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))",
+                         ws_key_lookup_sql,
                          2, NULL, q, NULL, NULL, 0);
         st = check(c, r, "key lookup");
         for (int row = 0; st == STEP_OK && row < PQntuples(r); row++) {
@@ -545,7 +434,7 @@ static step_t claim_keys(PGconn *c, batch_t *bt)
             }
         }
         PQclear(r);
-        arrays_free(&as);
+        pg_arrays_free(&as);
         /* A key that vanished between the two statements (its transaction rolled back): retry. */
         for (size_t a = 0; st == STEP_OK && a < k; a++)
             if (!bt->key_new[idx[a]] && !bt->replay[idx[a]])
@@ -555,20 +444,11 @@ static step_t claim_keys(PGconn *c, batch_t *bt)
     return st;
 }
 
-static const char boards_sql[] = "SELECT gen FROM boards WHERE gen = ANY($1::bigint[]) FOR KEY SHARE";
-static const char lock_sql[] = "SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k";
-/* One window's standings of the batch's players, in one scan of the primary key for the
- * whole array (a join on unnest descends the index again for every player: 3.1 against
- * 1.8 us per player for 1,600 players, EXPLAIN ANALYZE on a 100,000-player window). */
-static const char read_sql[] =
-    "SELECT s.board_gen, s.win - DATE '1970-01-01', s.player_id, s.score, s.achieved_ms, s.metadata"
-    " FROM standings s WHERE s.board_gen = $1 AND s.win = $2::date AND s.player_id = ANY($3::text[])";
-
-/* The parameters of read_sql for one window of the batch. */
+/* The parameters of ws_read_sql for one window of the batch. */
 typedef struct {
     char gen[24];
     char day[11];
-    arrays_t players;   /* one array: the window's players */
+    pg_arrays_t players;   /* one array: the window's players */
     const char *params[3];
 } window_read_t;
 
@@ -609,19 +489,19 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
 
     /* One round trip: (BEGIN,) share-lock the boards so they cannot be deleted under
      * us, take the players' advisory locks in sorted order, read their standings. */
-    arrays_t bs, ls;
-    arrays_open(&bs, 1);
+    pg_arrays_t bs, ls;
+    pg_arrays_open(&bs, 1);
     for (size_t g = 0; g < bt->n_groups; g++)
         if (g == 0 || bt->groups[g].gen != bt->groups[g - 1].gen)
-            arr_i64(&bs.a[0], bt->groups[g].gen);
+            pg_arr_i64(&bs.a[0], bt->groups[g].gen);
     uint64_t *keys = xcalloc(bt->n_groups, sizeof *keys);
     for (size_t g = 0; g < bt->n_groups; g++)
         keys[g] = (uint64_t)id_player_lock_key(bt->groups[g].gen, bt->groups[g].player);
     qsort(keys, bt->n_groups, sizeof *keys, cmp_u64);
-    arrays_open(&ls, 1);
+    pg_arrays_open(&ls, 1);
     for (size_t g = 0; g < bt->n_groups; g++)
         if (g == 0 || keys[g] != keys[g - 1])
-            arr_i64(&ls.a[0], (int64_t)keys[g]);
+            pg_arr_i64(&ls.a[0], (int64_t)keys[g]);
     free(keys);
     /* Groups are sorted by window: one read per run of equal (gen, day). */
     size_t n_windows = 0;
@@ -634,36 +514,36 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
             win = &wr[w++];
             win->gen[i64_text(win->gen, bt->groups[g].gen)] = '\0';
             q_day_text(bt->groups[g].day, win->day);
-            arrays_open(&win->players, 1);
+            pg_arrays_open(&win->players, 1);
         }
-        arr_elem(&win->players.a[0], bt->groups[g].player);
+        pg_arr_text(&win->players.a[0], bt->groups[g].player);
     }
     const char *bp[1], *lp[1];
-    arrays_close(&bs, bp);
-    arrays_close(&ls, lp);
+    pg_arrays_close(&bs, bp);
+    pg_arrays_close(&ls, lp);
     /* The batch statements' plans do not depend on the arrays' contents (an index lookup
      * per element): planning them again for every batch only costs time. LOCAL: the
      * window queries run after the commit keep their custom plans. */
     enum { READS = 4 }; /* the statements before the reads */
     size_t n_stmts = READS + n_windows;
-    stmt_t *stmts = xcalloc(n_stmts, sizeof *stmts);
-    stmts[0] = (stmt_t){"BEGIN", 0, NULL, NULL};
-    stmts[1] = (stmt_t){"SET LOCAL plan_cache_mode TO force_generic_plan", 0, NULL, NULL};
-    stmts[2] = (stmt_t){boards_sql, 1, bp, "rankd_w_boards"};
-    stmts[3] = (stmt_t){lock_sql, 1, lp, "rankd_w_lock"};
+    pg_stmt_t *stmts = xcalloc(n_stmts, sizeof *stmts);
+    stmts[0] = (pg_stmt_t){"BEGIN", 0, NULL, NULL};
+    stmts[1] = (pg_stmt_t){"SET LOCAL plan_cache_mode TO force_generic_plan", 0, NULL, NULL};
+    stmts[2] = (pg_stmt_t){ws_boards_sql, 1, bp, WS_BOARDS};
+    stmts[3] = (pg_stmt_t){ws_lock_sql, 1, lp, WS_LOCK};
     for (size_t w = 0; w < n_windows; w++) {
-        arrays_close(&wr[w].players, &wr[w].params[2]);
+        pg_arrays_close(&wr[w].players, &wr[w].params[2]);
         wr[w].params[0] = wr[w].gen;
         wr[w].params[1] = wr[w].day;
-        stmts[READS + w] = (stmt_t){read_sql, 3, wr[w].params, "rankd_w_read"};
+        stmts[READS + w] = (pg_stmt_t){ws_read_sql, 3, wr[w].params, WS_READ};
     }
     PGresult **res = xcalloc(n_stmts, sizeof *res);
     int first = begin ? 0 : 1;
-    run_pipeline(c, stmts + first, (int)n_stmts - first, res + first);
-    arrays_free(&bs);
-    arrays_free(&ls);
+    pg_pipeline_run(c, stmts + first, (int)n_stmts - first, res + first);
+    pg_arrays_free(&bs);
+    pg_arrays_free(&ls);
     for (size_t w = 0; w < n_windows; w++)
-        arrays_free(&wr[w].players);
+        pg_arrays_free(&wr[w].players);
     free(wr);
     free(stmts);
     step_t st = STEP_OK;
@@ -747,11 +627,9 @@ static void fold(batch_t *bt)
  * player" ("-" for a new standing), packed into payloads under
  * PostgreSQL's 8000-byte NOTIFY limit.
  */
-static const char notify_sql[] = "SELECT count(pg_notify('rankd_l1', x)) FROM unnest($1::text[]) AS x";
-
-static bool notify_params(batch_t *bt, arrays_t *as, const char **param)
+static bool notify_params(batch_t *bt, pg_arrays_t *as, const char **param)
 {
-    arrays_open(as, 1);
+    pg_arrays_open(as, 1);
     buf_t payload, line;
     buf_init(&payload);
     buf_init(&line);
@@ -775,7 +653,7 @@ static bool notify_params(batch_t *bt, arrays_t *as, const char **param)
         buf_putc(&line, ' ');
         buf_puts(&line, gr->player);
         if (payload.len + line.len + 1 > 7900) {
-            arr_elem(&as->a[0], payload.data);
+            pg_arr_text(&as->a[0], payload.data);
             buf_reset(&payload);
         }
         if (payload.len)
@@ -784,10 +662,10 @@ static bool notify_params(batch_t *bt, arrays_t *as, const char **param)
         n++;
     }
     if (payload.len)
-        arr_elem(&as->a[0], payload.data);
+        pg_arr_text(&as->a[0], payload.data);
     buf_free(&payload);
     buf_free(&line);
-    arrays_close(as, param);
+    pg_arrays_close(as, param);
     return n > 0;
 }
 
@@ -799,18 +677,18 @@ static bool notify_params(batch_t *bt, arrays_t *as, const char **param)
  */
 static step_t notify_changes(PGconn *c, batch_t *bt)
 {
-    arrays_t as;
+    pg_arrays_t as;
     const char *p[1];
     step_t st = STEP_OK;
     if (notify_params(bt, &as, p)) {
-        const stmt_t stmts[] = {
+        const pg_stmt_t stmts[] = {
             {"BEGIN", 0, NULL, NULL},
             {"SET LOCAL synchronous_commit TO off", 0, NULL, NULL},
-            {notify_sql, 1, p, "rankd_w_notify"},
+            {ws_notify_sql, 1, p, WS_NOTIFY},
             {"COMMIT", 0, NULL, NULL},
         };
         PGresult *res[4];
-        run_pipeline(c, stmts, 4, res);
+        pg_pipeline_run(c, stmts, 4, res);
         for (int i = 0; i < 4; i++) {
             if (st == STEP_OK)
                 st = check(c, res[i], "notify");
@@ -819,53 +697,27 @@ static step_t notify_changes(PGconn *c, batch_t *bt)
         if (st != STEP_OK && PQtransactionStatus(c) != PQTRANS_IDLE)
             PQclear(PQexec(c, "ROLLBACK"));
     }
-    arrays_free(&as);
+    pg_arrays_free(&as);
     return st;
 }
-
-/* The batch's one write: folded standings, window counters, the log, forgotten keys, and
- * the drafts of keyed answers (all but the rank, known only after the commit): a replay
- * finds the draft if this instance never stores the answer (see recover_answers). */
-static const char write_sql[] =
-    "WITH st AS (INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, metadata, version)"
-        "  SELECT g, w, p, sc, sk, ms, md, nextval('standing_version')"
-        "  FROM unnest($1::bigint[], $2::date[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[])"
-        "  AS u(g, w, p, sc, sk, ms, md)"
-        "  ON CONFLICT (board_gen, win, player_id) DO UPDATE SET score = EXCLUDED.score, sort_key = EXCLUDED.sort_key,"
-        "  achieved_ms = EXCLUDED.achieved_ms, metadata = EXCLUDED.metadata, version = EXCLUDED.version"
-        "  RETURNING board_gen, win, player_id, version),"
-        " cnt AS (INSERT INTO window_counts (board_gen, win, players, submissions)"
-        "  SELECT * FROM unnest($8::bigint[], $9::date[], $10::bigint[], $11::bigint[])"
-        "  ON CONFLICT (board_gen, win) DO UPDATE SET players = window_counts.players + EXCLUDED.players,"
-        "  submissions = window_counts.submissions + EXCLUDED.submissions),"
-        " log AS (INSERT INTO submissions (board_gen, win, player_id, score, metadata, updated, received_at)"
-        "  SELECT g, w, p, sc, md, up, timestamptz 'epoch' + ms * interval '1 millisecond'"
-        "  FROM unnest($12::bigint[], $13::date[], $14::text[], $15::bigint[], $16::text[], $17::boolean[],"
-        "  $18::bigint[]) AS u(g, w, p, sc, md, up, ms)),"
-        " kd AS (DELETE FROM idempotency_keys WHERE (board_gen, key) IN"
-        "  (SELECT * FROM unnest($19::bigint[], $20::text[]))),"
-        " dr AS (UPDATE idempotency_keys k SET draft = u.d"
-        "  FROM unnest($21::bigint[], $22::text[], $23::text[]) AS u(g, key, d)"
-        "  WHERE k.board_gen = u.g AND k.key = u.key)"
-        " SELECT board_gen, win - DATE '1970-01-01', player_id, version FROM st";
 
 /* Step 4: write standings, counters and the log, forget failed keys, notify, and commit: one round trip. */
 static step_t write_and_commit(PGconn *c, batch_t *bt)
 {
-    arrays_t as;
-    arrays_open(&as, 23);
+    pg_arrays_t as;
+    pg_arrays_open(&as, 23);
     /* standings */
     for (size_t g = 0; g < bt->n_groups; g++) {
         group_t *gr = &bt->groups[g];
         if (!gr->changed)
             continue;
-        arr_i64(&as.a[0], gr->gen);
-        arr_day(&as.a[1], gr->day);
-        arr_elem(&as.a[2], gr->player);
-        arr_i64(&as.a[3], gr->cur.value);
-        arr_i64(&as.a[4], order_sort_key(gr->board->sort, gr->cur.value));
-        arr_i64(&as.a[5], gr->achieved_ms);
-        arr_elem(&as.a[6], gr->metadata);
+        pg_arr_i64(&as.a[0], gr->gen);
+        pg_arr_day(&as.a[1], gr->day);
+        pg_arr_text(&as.a[2], gr->player);
+        pg_arr_i64(&as.a[3], gr->cur.value);
+        pg_arr_i64(&as.a[4], order_sort_key(gr->board->sort, gr->cur.value));
+        pg_arr_i64(&as.a[5], gr->achieved_ms);
+        pg_arr_text(&as.a[6], gr->metadata);
     }
     /* counters, per (gen, day): groups are sorted so equal windows are adjacent */
     int64_t *accepted = xcalloc(bt->n_groups ? bt->n_groups : 1, sizeof *accepted);
@@ -881,10 +733,10 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
             subs += accepted[h];
         }
         if (subs > 0) {
-            arr_i64(&as.a[7], bt->groups[g].gen);
-            arr_day(&as.a[8], bt->groups[g].day);
-            arr_i64(&as.a[9], players);
-            arr_i64(&as.a[10], subs);
+            pg_arr_i64(&as.a[7], bt->groups[g].gen);
+            pg_arr_day(&as.a[8], bt->groups[g].day);
+            pg_arr_i64(&as.a[9], players);
+            pg_arr_i64(&as.a[10], subs);
         }
         g = h;
     }
@@ -894,51 +746,51 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
         if (!bt->applied[i])
             continue;
         write_item_t *it = &bt->items[i];
-        arr_i64(&as.a[11], it->board->gen);
-        arr_day(&as.a[12], it->day);
-        arr_elem(&as.a[13], it->player);
-        arr_i64(&as.a[14], it->score);
-        arr_elem(&as.a[15], it->metadata);
-        arr_elem(&as.a[16], bt->updated[i] ? "t" : "f");
-        arr_i64(&as.a[17], it->received_ms);
+        pg_arr_i64(&as.a[11], it->board->gen);
+        pg_arr_day(&as.a[12], it->day);
+        pg_arr_text(&as.a[13], it->player);
+        pg_arr_i64(&as.a[14], it->score);
+        pg_arr_text(&as.a[15], it->metadata);
+        pg_arr_text(&as.a[16], bt->updated[i] ? "t" : "f");
+        pg_arr_i64(&as.a[17], it->received_ms);
     }
     /* keys of failed items are not remembered */
     for (size_t i = 0; i < bt->n; i++) {
         if (bt->key_new[i] && !bt->applied[i]) {
-            arr_i64(&as.a[18], bt->items[i].board->gen);
-            arr_elem(&as.a[19], bt->items[i].idem_key);
+            pg_arr_i64(&as.a[18], bt->items[i].board->gen);
+            pg_arr_text(&as.a[19], bt->items[i].idem_key);
         }
     }
     /* drafts of the answers of new keys */
     for (size_t i = 0; i < bt->n; i++) {
         if (bt->key_new[i] && bt->applied[i]) {
             char *draft = render(&bt->items[i], bt, i, 0);
-            arr_i64(&as.a[20], bt->items[i].board->gen);
-            arr_elem(&as.a[21], bt->items[i].idem_key);
-            arr_elem(&as.a[22], draft);
+            pg_arr_i64(&as.a[20], bt->items[i].board->gen);
+            pg_arr_text(&as.a[21], bt->items[i].idem_key);
+            pg_arr_text(&as.a[22], draft);
             free(draft);
         }
     }
     const char *p[23];
-    arrays_close(&as, p);
-    arrays_t ns;
+    pg_arrays_close(&as, p);
+    pg_arrays_t ns;
     const char *np[1];
     bool notify = notify_params(bt, &ns, np);
     /* One round trip: the write, the cache invalidation notice, the commit, and (when replicas
      * serve reads) the WAL position the commit reached, which a replica must have replayed
      * before it answers a read of these boards. */
-    stmt_t stmts[4];
+    pg_stmt_t stmts[4];
     PGresult *res[4] = {NULL, NULL, NULL, NULL};
     int k = 0, i_notify = -1, i_lsn = -1;
-    stmts[k++] = (stmt_t){write_sql, 23, p, "rankd_w_write"};
+    stmts[k++] = (pg_stmt_t){ws_write_sql, 23, p, WS_WRITE};
     if (notify)
-        stmts[i_notify = k++] = (stmt_t){notify_sql, 1, np, "rankd_w_notify"};
+        stmts[i_notify = k++] = (pg_stmt_t){ws_notify_sql, 1, np, WS_NOTIFY};
     int i_commit = k++;
-    stmts[i_commit] = (stmt_t){"COMMIT", 0, NULL, NULL};
+    stmts[i_commit] = (pg_stmt_t){"COMMIT", 0, NULL, NULL};
     if (bt->want_lsn)
-        stmts[i_lsn = k++] = (stmt_t){"SELECT pg_current_wal_lsn()", 0, NULL, NULL};
+        stmts[i_lsn = k++] = (pg_stmt_t){ws_wal_lsn_sql, 0, NULL, NULL};
     bt->commit_sent = true;
-    run_pipeline(c, stmts, k, res);
+    pg_pipeline_run(c, stmts, k, res);
     step_t st = check(c, res[0], "write");
     if (st == STEP_OK && notify)
         st = check(c, res[i_notify], "notify");
@@ -956,8 +808,8 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
     for (int i = 0; i < k; i++)
         if (res[i])
             PQclear(res[i]);
-    arrays_free(&as);
-    arrays_free(&ns);
+    pg_arrays_free(&as);
+    pg_arrays_free(&ns);
     return st;
 }
 
@@ -1132,22 +984,20 @@ static void store_answers(PGconn *c, batch_t *bt, const size_t *idx, size_t k)
 {
     if (k == 0)
         return;
-    arrays_t as;
-    arrays_open(&as, 4);
+    pg_arrays_t as;
+    pg_arrays_open(&as, 4);
     for (size_t a = 0; a < k; a++) {
         write_item_t *it = &bt->items[idx[a]];
-        arr_i64(&as.a[0], (int64_t)idx[a]);
-        arr_i64(&as.a[1], it->board->gen);
-        arr_elem(&as.a[2], it->idem_key);
-        arr_elem(&as.a[3], it->response);
+        pg_arr_i64(&as.a[0], (int64_t)idx[a]);
+        pg_arr_i64(&as.a[1], it->board->gen);
+        pg_arr_text(&as.a[2], it->idem_key);
+        pg_arr_text(&as.a[3], it->response);
     }
     const char *p[4];
-    arrays_close(&as, p);
+    pg_arrays_close(&as, p);
     bool *stored = xcalloc(bt->n, sizeof *stored);
     PGresult *r = PQexecParams(c,
-                               "UPDATE idempotency_keys k SET response = u.r"
-                               " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS u(i, g, key, r)"
-                               " WHERE k.board_gen = u.g AND k.key = u.key AND k.response IS NULL RETURNING u.i",
+                               ws_store_answers_sql,
                                4, NULL, p, NULL, NULL, 0);
     bool ok = check(c, r, "store answers") == STEP_OK;
     size_t took = 0;
@@ -1160,9 +1010,7 @@ static void store_answers(PGconn *c, batch_t *bt, const size_t *idx, size_t k)
     if (ok && took < k) {
         /* Answers stored first elsewhere: those are the ones to send. */
         r = PQexecParams(c,
-                         "SELECT u.i, k.response FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(i, g, key)"
-                         " JOIN idempotency_keys k ON k.board_gen = u.g AND k.key = u.key"
-                         " WHERE k.response IS NOT NULL",
+                         ws_stored_answers_sql,
                          3, NULL, p, NULL, NULL, 0);
         if (check(c, r, "stored answers") == STEP_OK) {
             for (int row = 0; row < PQntuples(r); row++) {
@@ -1180,7 +1028,7 @@ static void store_answers(PGconn *c, batch_t *bt, const size_t *idx, size_t k)
         if (!stored[idx[a]])
             answer_unstored(&bt->items[idx[a]]);
     free(stored);
-    arrays_free(&as);
+    pg_arrays_free(&as);
 }
 
 typedef struct {
@@ -1280,30 +1128,6 @@ static void remember_responses(PGconn *c, batch_t *bt)
     }
     store_answers(c, bt, idx, k);
     free(idx);
-}
-
-/* Parsing and planning the batch statements cost PostgreSQL more than running them: every
- * connection of the writer's own pool prepares them once (pg_pool_on_connect). */
-static bool prepare_statements(PGconn *c, void *arg)
-{
-    (void)arg;
-    static const struct {
-        const char *name, *sql;
-        int nparams;
-    } all[] = {
-        {"rankd_w_boards", boards_sql, 1}, {"rankd_w_lock", lock_sql, 1},      {"rankd_w_read", read_sql, 3},
-        {"rankd_w_write", write_sql, 23},  {"rankd_w_notify", notify_sql, 1},
-    };
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
-        PGresult *r = PQprepare(c, all[i].name, all[i].sql, all[i].nparams, NULL);
-        bool ok = pg_ok(r);
-        if (!ok)
-            log_error(NULL, "preparing %s failed: %s", all[i].name, PQresultErrorMessage(r));
-        PQclear(r);
-        if (!ok)
-            return false;
-    }
-    return true;
 }
 
 /* Every item not yet answered: 503, the primary cannot take it. */

@@ -1,0 +1,48 @@
+/* store/upkeep.c — the periodic upkeep statements; see upkeep.h. */
+#include "store/upkeep.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "obs/log.h"
+
+static q_status_t run(PGconn *c, const char *sql, const char *what, PGresult **keep)
+{
+    PGresult *r = PQexec(c, sql);
+    if (!pg_ok(r)) {
+        log_warn(NULL, "%s failed: %s", what, PQresultErrorMessage(r));
+        PQclear(r);
+        return PQstatus(c) == CONNECTION_OK ? Q_ERROR : Q_UNAVAILABLE;
+    }
+    if (keep)
+        *keep = r;
+    else
+        PQclear(r);
+    return Q_OK;
+}
+
+q_status_t upkeep_ensure_partitions(PGconn *c, int months_ahead)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "SELECT rankd_ensure_partitions(now(), %d)", months_ahead);
+    return run(c, sql, "making the log's partitions", NULL);
+}
+
+q_status_t upkeep_forget_old_keys(PGconn *c)
+{
+    return run(c, "DELETE FROM idempotency_keys WHERE created_at < now() - interval '25 hours'",
+               "dropping old idempotency keys", NULL);
+}
+
+q_status_t upkeep_purge_log(PGconn *c, int parts, long *done)
+{
+    char sql[48];
+    snprintf(sql, sizeof sql, "SELECT rankd_purge_log(%d)", parts);
+    PGresult *r = NULL;
+    q_status_t st = run(c, sql, "purging the log of deleted boards", &r);
+    if (st != Q_OK)
+        return st;
+    *done = PQntuples(r) == 1 ? strtol(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+    PQclear(r);
+    return Q_OK;
+}

@@ -1,0 +1,20 @@
+/*
+ * store/upkeep.h — the statements of the periodic upkeep on the primary: partitions of the
+ * submission log made ahead, idempotency keys past their 24 hours dropped, and the log rows of
+ * deleted boards removed a few partitions per statement (the SQL functions live in migrations/).
+ */
+#ifndef RANKD_STORE_UPKEEP_H
+#define RANKD_STORE_UPKEEP_H
+
+#include <libpq-fe.h>
+
+#include "store/queries.h"
+
+/* Create the log's partitions for this month and the next `months_ahead`. */
+q_status_t upkeep_ensure_partitions(PGconn *c, int months_ahead);
+/* Drop idempotency keys older than 25 hours (kept at least 24, API.md). */
+q_status_t upkeep_forget_old_keys(PGconn *c);
+/* One step of removing deleted boards' log rows: at most `parts` leaf partitions; `*done` how many. */
+q_status_t upkeep_purge_log(PGconn *c, int parts, long *done);
+
+#endif

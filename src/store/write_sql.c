@@ -1,0 +1,73 @@
+/* store/write_sql.c — the SQL of the writer's transaction; see write_sql.h. */
+#include "store/write_sql.h"
+
+#include "obs/log.h"
+#include "store/pg_pool.h"
+
+const char ws_boards_sql[] = "SELECT gen FROM boards WHERE gen = ANY($1::bigint[]) FOR KEY SHARE";
+const char ws_lock_sql[] = "SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k";
+const char ws_read_sql[] =
+    "SELECT s.board_gen, s.win - DATE '1970-01-01', s.player_id, s.score, s.achieved_ms, s.metadata"
+    " FROM standings s WHERE s.board_gen = $1 AND s.win = $2::date AND s.player_id = ANY($3::text[])";
+const char ws_write_sql[] =
+    "WITH st AS (INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, metadata, version)"
+    "  SELECT g, w, p, sc, sk, ms, md, nextval('standing_version')"
+    "  FROM unnest($1::bigint[], $2::date[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[])"
+    "  AS u(g, w, p, sc, sk, ms, md)"
+    "  ON CONFLICT (board_gen, win, player_id) DO UPDATE SET score = EXCLUDED.score, sort_key = EXCLUDED.sort_key,"
+    "  achieved_ms = EXCLUDED.achieved_ms, metadata = EXCLUDED.metadata, version = EXCLUDED.version"
+    "  RETURNING board_gen, win, player_id, version),"
+    " cnt AS (INSERT INTO window_counts (board_gen, win, players, submissions)"
+    "  SELECT * FROM unnest($8::bigint[], $9::date[], $10::bigint[], $11::bigint[])"
+    "  ON CONFLICT (board_gen, win) DO UPDATE SET players = window_counts.players + EXCLUDED.players,"
+    "  submissions = window_counts.submissions + EXCLUDED.submissions),"
+    " log AS (INSERT INTO submissions (board_gen, win, player_id, score, metadata, updated, received_at)"
+    "  SELECT g, w, p, sc, md, up, timestamptz 'epoch' + ms * interval '1 millisecond'"
+    "  FROM unnest($12::bigint[], $13::date[], $14::text[], $15::bigint[], $16::text[], $17::boolean[],"
+    "  $18::bigint[]) AS u(g, w, p, sc, md, up, ms)),"
+    " kd AS (DELETE FROM idempotency_keys WHERE (board_gen, key) IN"
+    "  (SELECT * FROM unnest($19::bigint[], $20::text[]))),"
+    " dr AS (UPDATE idempotency_keys k SET draft = u.d"
+    "  FROM unnest($21::bigint[], $22::text[], $23::text[]) AS u(g, key, d)"
+    "  WHERE k.board_gen = u.g AND k.key = u.key)"
+    " SELECT board_gen, win - DATE '1970-01-01', player_id, version FROM st";
+const char ws_notify_sql[] = "SELECT count(pg_notify('rankd_l1', x)) FROM unnest($1::text[]) AS x";
+const char ws_wal_lsn_sql[] = "SELECT pg_current_wal_lsn()";
+const char ws_key_claim_sql[] =
+    "INSERT INTO idempotency_keys (board_gen, key, request)"
+    " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])"
+    " ON CONFLICT DO NOTHING RETURNING board_gen, key";
+const char ws_key_lookup_sql[] =
+    "SELECT board_gen, key, request, response, draft FROM idempotency_keys"
+    " WHERE (board_gen, key) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))";
+const char ws_store_answers_sql[] =
+    "UPDATE idempotency_keys k SET response = u.r"
+    " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS u(i, g, key, r)"
+    " WHERE k.board_gen = u.g AND k.key = u.key AND k.response IS NULL RETURNING u.i";
+const char ws_stored_answers_sql[] =
+    "SELECT u.i, k.response FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(i, g, key)"
+    " JOIN idempotency_keys k ON k.board_gen = u.g AND k.key = u.key"
+    " WHERE k.response IS NOT NULL";
+
+/* Parsing and planning the batch statements cost PostgreSQL more than running them. */
+bool write_sql_prepare(PGconn *c, void *arg)
+{
+    (void)arg;
+    static const struct {
+        const char *name, *sql;
+        int nparams;
+    } all[] = {
+        {WS_BOARDS, ws_boards_sql, 1}, {WS_LOCK, ws_lock_sql, 1},     {WS_READ, ws_read_sql, 3},
+        {WS_WRITE, ws_write_sql, 23},  {WS_NOTIFY, ws_notify_sql, 1},
+    };
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+        PGresult *r = PQprepare(c, all[i].name, all[i].sql, all[i].nparams, NULL);
+        bool ok = pg_ok(r);
+        if (!ok)
+            log_error(NULL, "preparing %s failed: %s", all[i].name, PQresultErrorMessage(r));
+        PQclear(r);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
