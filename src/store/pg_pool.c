@@ -10,6 +10,7 @@
 
 #include "obs/log.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 
 struct pg_pool {
     pthread_mutex_t lock;
@@ -135,14 +136,7 @@ void pg_pool_close_idle(pg_pool_t *p)
 
 PGconn *pg_pool_acquire(pg_pool_t *p, int wait_ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += wait_ms / 1000;
-    deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = clock_deadline_ms(wait_ms);
 
     pthread_mutex_lock(&p->lock);
     for (;;) {

@@ -11,6 +11,7 @@
 
 #include "obs/log.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 
 #define NODES_MAX 33 /* the primary and up to 32 replicas */
 
@@ -61,13 +62,6 @@ struct pg_router {
     uint64_t lsn_floor;            /* noted for PG_KEY_ALL: every key needs at least this */
     atomic_ullong fallback_no_replica, fallback_behind, strong_reads, behind_reads;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 uint64_t pg_lsn_parse(const char *text)
 {
@@ -231,7 +225,7 @@ static void breaker_result(pg_node_t *n, bool ok)
     }
     n->call_fails++;
     if (n->breaker == BREAKER_HALF_OPEN || n->call_fails >= n->router->cfg->pg_breaker_failures)
-        breaker_open(n, mono_ms(), n->breaker == BREAKER_HALF_OPEN ? "the trial call failed" : "calls failed");
+        breaker_open(n, clock_mono_ms(), n->breaker == BREAKER_HALF_OPEN ? "the trial call failed" : "calls failed");
 }
 
 /* ---------------------------------------------------------------- health */
@@ -327,7 +321,7 @@ static void probe_failed(pg_node_t *n, const char *why)
     n->probe_fails++;
     if (n->probe_fails >= n->router->cfg->pg_unhealthy_after || n->state == NODE_UNKNOWN) {
         if (n->state != NODE_DOWN)
-            breaker_open(n, mono_ms(), "health checks failed");
+            breaker_open(n, clock_mono_ms(), "health checks failed");
         set_state(n, NODE_DOWN, why);
     }
 }
@@ -375,14 +369,7 @@ static void *health_main(void *arg)
         }
         if (r->stopping)
             break;
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += interval / 1000;
-        until.tv_nsec += (long)(interval % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = clock_deadline_ms(interval);
         while (!r->stopping && pthread_cond_timedwait(&r->stop_cond, &r->lock, &until) == 0)
             ;
     }
@@ -466,14 +453,7 @@ void pg_router_free(pg_router_t *r)
 
 void pg_router_wait_probed(pg_router_t *r, int timeout_ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = clock_deadline_ms(timeout_ms);
     pthread_mutex_lock(&r->lock);
     for (;;) {
         bool all = true;
@@ -524,7 +504,7 @@ bool pg_router_primary_usable(pg_router_t *r)
         return true;
     pg_node_t *p = r->nodes[0];
     pthread_mutex_lock(&r->lock);
-    bool usable = p->breaker != BREAKER_OPEN || mono_ms() >= p->open_until_ms;
+    bool usable = p->breaker != BREAKER_OPEN || clock_mono_ms() >= p->open_until_ms;
     pthread_mutex_unlock(&r->lock);
     return usable;
 }
@@ -534,7 +514,7 @@ bool pg_router_primary(pg_router_t *r, pg_lease_t *out)
     pg_node_t *p = r->nodes[0];
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&r->lock);
-    bool allowed = breaker_allows(p, mono_ms());
+    bool allowed = breaker_allows(p, clock_mono_ms());
     if (allowed)
         p->in_flight++;
     pthread_mutex_unlock(&r->lock);
@@ -602,7 +582,7 @@ bool pg_router_read(pg_router_t *r, int64_t key, bool strong, pg_lease_t *out)
     }
     pg_node_t *healthy[NODES_MAX], *caught[NODES_MAX], *lagging[NODES_MAX];
     size_t n_healthy = 0, n_caught = 0, n_lagging = 0;
-    int64_t now = mono_ms();
+    int64_t now = clock_mono_ms();
     pthread_mutex_lock(&r->lock);
     uint64_t need = lsn_needed(r, key);
     for (size_t i = 1; i < r->n_nodes; i++) {
@@ -725,7 +705,7 @@ size_t pg_router_status(pg_router_t *r, pg_node_status_t *out, size_t max)
         s->weight = n->weight;
         pthread_mutex_lock(&r->lock);
         s->state = n->state;
-        s->breaker = n->breaker == BREAKER_OPEN && mono_ms() >= n->open_until_ms ? BREAKER_HALF_OPEN : n->breaker;
+        s->breaker = n->breaker == BREAKER_OPEN && clock_mono_ms() >= n->open_until_ms ? BREAKER_HALF_OPEN : n->breaker;
         s->lag_ms = n->lag_ms;
         s->lag_bytes = n->lag_bytes;
         s->lsn = n->lsn;

@@ -776,16 +776,14 @@ class Database:
                           "WHERE b.id = %s AND s.player_id = %s", (board, player))[0][0]
 
 
-@pytest.fixture(scope="module")
-def db(request, pg_server, tmp_root):
-    mod = request.module.__name__.rsplit(".", 1)[-1]
-    name = re.sub(r"[^a-z0-9_]", "_", ("rankd_%s_%d" % (mod, next(_counter))).lower())
-    admin = psycopg2.connect(pg_server.dsn("postgres"))
+def migrated_database(pg, name, root):
+    """A new database `name` on server `pg`, migrated by `rankd migrate up`."""
+    admin = psycopg2.connect(pg.dsn("postgres"))
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute('CREATE DATABASE "%s" OWNER rankd' % name)
     admin.close()
-    database = Database(pg_server, name, tmp_root)
+    database = Database(pg, name, root)
     with open(database.config_path, "w") as f:
         f.write(to_yaml(make_config(free_port(), database.dsn)))
     r = run_cli(["migrate", "up"], database.config_path,
@@ -793,6 +791,14 @@ def db(request, pg_server, tmp_root):
     if r.returncode != 0:
         pytest.fail("rankd migrate up failed (exit %d):\nstdout:\n%s\nstderr:\n%s"
                     % (r.returncode, r.stdout[-3000:], r.stderr[-3000:]), pytrace=False)
+    return database
+
+
+@pytest.fixture(scope="module")
+def db(request, pg_server, tmp_root):
+    mod = request.module.__name__.rsplit(".", 1)[-1]
+    name = re.sub(r"[^a-z0-9_]", "_", ("rankd_%s_%d" % (mod, next(_counter))).lower())
+    database = migrated_database(pg_server, name, tmp_root)
     yield database
     database.close()
 

@@ -5,15 +5,14 @@ of a board is not asked; a replica or the primary stopped costs at most a handfu
 requests; a promoted replica takes the writes. The tests run in file order: the last one
 stops the primary for good."""
 import itertools
-import os
 import threading
 import time
 
 import psycopg2
 import pytest
 
-from conftest import (ADMIN_KEY, WRITE_KEY, Database, PgServer, RankdFactory, create_board, make_config,
-                      run_cli, submit, submit_ok, to_yaml, free_port, unique)
+from conftest import (ADMIN_KEY, WRITE_KEY, PgServer, RankdFactory, create_board, migrated_database, run_cli,
+                      submit, submit_ok, unique)
 
 HEALTH_MS = 250
 _n = itertools.count(1)
@@ -67,18 +66,7 @@ def cluster(tmp_root):
     stats = {"shared_preload_libraries": "pg_stat_statements"}
     primary = PgServer(tmp_root, "router%d-primary" % n, settings=stats)
     primary.start()
-    name = "rankd_router"
-    admin = psycopg2.connect(primary.dsn("postgres"))
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute('CREATE DATABASE "%s" OWNER rankd' % name)
-    admin.close()
-    db = Database(primary, name, tmp_root)
-    db.config_path = os.path.join(tmp_root, "router%d-cli.yaml" % n)
-    with open(db.config_path, "w") as f:
-        f.write(to_yaml(make_config(free_port(), db.dsn)))
-    r = run_cli(["migrate", "up"], db.config_path, env={"RANKD_POSTGRES_PRIMARY": db.dsn})
-    assert r.returncode == 0, r.stderr
+    db = migrated_database(primary, "rankd_router%d" % n, tmp_root)
     db.query("CREATE EXTENSION pg_stat_statements")
     replicas = []
     for i in range(2):

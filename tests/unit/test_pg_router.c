@@ -142,7 +142,7 @@ static void breaker(void **state)
     rankd_config_t cfg = test_cfg(POLICY_ROUND_ROBIN, NULL, 0, NULL, 0);
     pg_router_t *r = pg_router_new(&cfg);
     pg_node_t *n = r->nodes[0];
-    int64_t now = mono_ms();
+    int64_t now = clock_mono_ms();
     assert_true(breaker_allows(n, now));
     breaker_result(n, false);
     breaker_result(n, false);
