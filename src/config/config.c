@@ -770,6 +770,8 @@ typedef struct {
     unsigned n_errors;
     yaml_document_t *doc;
     bool given[N_KEYS(config_keys)]; /* the file or the environment set config_keys[i] */
+    const yaml_node_t *node[N_KEYS(config_keys)]; /* the file's value of config_keys[i], if any */
+    bool from_env[N_KEYS(config_keys)];           /* the environment set it last */
 } load_ctx_t;
 
 __attribute__((format(printf, 3, 4))) static void err_at(load_ctx_t *ctx, const yaml_node_t *node,
@@ -1287,8 +1289,10 @@ static void parse_mapping(load_ctx_t *ctx, const conf_key_t *table, size_t n, ya
         int len = snprintf(full, sizeof full, "%s%s%s", prefix ? prefix : "", prefix ? "." : "", scalar(kn));
         if (!has_nul(kn) && len > 0 && (size_t)len < sizeof full) {
             if ((k = find_key(table, n, full)) != NULL) {
-                if (table == config_keys)
+                if (table == config_keys) {
                     ctx->given[k - config_keys] = true;
+                    ctx->node[k - config_keys] = vn;
+                }
                 set_node(ctx, k, base, vn);
                 continue;
             }
@@ -1386,9 +1390,25 @@ static void apply_env(load_ctx_t *ctx, rankd_config_t *cfg)
         if (v == NULL)
             continue;
         ctx->given[i] = true;
+        ctx->from_env[i] = true;
         if (!set_text(k, cfg, v, why, sizeof why))
             err_plain(ctx, k->env, "%s", why);
     }
+}
+
+/* One weight per replica, or none: the error points at the weights where they were given. */
+static void check_weights(load_ctx_t *ctx, const rankd_config_t *cfg)
+{
+    if (cfg->n_pg_replica_weights == 0 || cfg->n_pg_replica_weights == cfg->n_pg_replicas)
+        return;
+    size_t i = (size_t)(find_key(config_keys, N_KEYS(config_keys), "postgres.replica_weights") - config_keys);
+#define WEIGHTS_MISMATCH "postgres.replica_weights: %zu weight(s) for %zu replica(s); give one per replica"
+    if (ctx->node[i] && !ctx->from_env[i])
+        err_at(ctx, ctx->node[i], WEIGHTS_MISMATCH, cfg->n_pg_replica_weights, cfg->n_pg_replicas);
+    else
+        err_plain(ctx, ctx->from_env[i] ? "RANKD_POSTGRES_REPLICA_WEIGHTS" : ctx->path, WEIGHTS_MISMATCH,
+                  cfg->n_pg_replica_weights, cfg->n_pg_replicas);
+#undef WEIGHTS_MISMATCH
 }
 
 /* Required keys that neither the file nor the environment tried to set. */
@@ -1421,9 +1441,8 @@ rankd_config_t *config_load(const char *path, FILE *errs)
 
     if (read_ok)
         check_required(&ctx, cfg);
-    if (cfg->n_pg_replica_weights > 0 && cfg->n_pg_replica_weights != cfg->n_pg_replicas)
-        err_plain(&ctx, ctx.path, "postgres.replica_weights: %zu weight(s) for %zu replica(s); give one per replica",
-                  cfg->n_pg_replica_weights, cfg->n_pg_replicas);
+    if (read_ok)
+        check_weights(&ctx, cfg);
 
     if (ctx.n_errors > 0) {
         config_free(cfg);

@@ -204,6 +204,15 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->pg_pool_size, 8);
     assert_int_equal(cfg->pg_statement_timeout_ms, 5000);
     assert_int_equal(cfg->pg_connect_timeout_s, 5);
+    assert_int_equal(cfg->pg_pool_wait_ms, 1000);
+    assert_int_equal(cfg->pg_replica_policy, POLICY_ROUND_ROBIN);
+    assert_int_equal(cfg->n_pg_replica_weights, 0);
+    assert_int_equal(cfg->pg_max_lag_ms, 5000);
+    assert_int_equal(cfg->pg_health_interval_ms, 1000);
+    assert_int_equal(cfg->pg_unhealthy_after, 2);
+    assert_int_equal(cfg->pg_healthy_after, 2);
+    assert_int_equal(cfg->pg_breaker_failures, 3);
+    assert_int_equal(cfg->pg_breaker_cooldown_ms, 2000);
     assert_null(cfg->redis_url);
     assert_int_equal(cfg->redis_connect_timeout_ms, 500);
     assert_int_equal(cfg->redis_command_timeout_ms, 500);
@@ -453,6 +462,14 @@ static void test_bounds(void **state)
         {"http:\n  cors_origins: [\"a.example\"]\n", "got \"a.example\""},
         {"http:\n  cors_origins: [\"\"]\n", "@:4:18: http.cors_origins: must not be empty\n"},
         {"postgres:\n  replicas: [\"\"]\n", "@:4:14: postgres.replicas: must not be empty\n"},
+        {"postgres:\n  replica_policy: random\n",
+         "@:4:19: postgres.replica_policy: expected one of round_robin, least_connections, weighted, got \"random\"\n"},
+        {"postgres:\n  replicas: [\"host=a\", \"host=b\"]\n  replica_weights: [\"3\"]\n",
+         "@:5:20: postgres.replica_weights: 1 weight(s) for 2 replica(s); give one per replica\n"},
+        {"postgres:\n  replicas: [\"host=a\"]\n  replica_weights: [\"0\"]\n",
+         "@:5:21: postgres.replica_weights: expected a weight from 1 to 1000, got \"0\"\n"},
+        {"postgres:\n  max_lag_ms: 0\n", "postgres.max_lag_ms"},
+        {"postgres:\n  health_interval_ms: 5\n", "postgres.health_interval_ms"},
     };
     char yaml[512];
     setenv("RANKD_POSTGRES_PRIMARY", "host=env", 1);
