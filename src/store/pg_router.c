@@ -498,13 +498,26 @@ static bool lend(pg_router_t *r, pg_node_t *n, pg_lease_t *out)
     return false;
 }
 
+/*
+ * Under r->lock: whether calls may go to the primary. Not while its health checks say it is
+ * down and none has succeeded since (a call would only wait for a connect that fails: with a
+ * host that drops packets, connect_timeout_s); then the breaker decides.
+ */
+static bool primary_callable(pg_node_t *p, int64_t now, bool take_trial)
+{
+    if (p->state == NODE_DOWN && p->probe_goods == 0)
+        return false;
+    if (!take_trial)
+        return p->breaker != BREAKER_OPEN || now >= p->open_until_ms;
+    return breaker_allows(p, now);
+}
+
 bool pg_router_primary_usable(pg_router_t *r)
 {
     if (!r)
         return true;
-    pg_node_t *p = r->nodes[0];
     pthread_mutex_lock(&r->lock);
-    bool usable = p->breaker != BREAKER_OPEN || clock_mono_ms() >= p->open_until_ms;
+    bool usable = primary_callable(r->nodes[0], clock_mono_ms(), false);
     pthread_mutex_unlock(&r->lock);
     return usable;
 }
@@ -514,7 +527,7 @@ bool pg_router_primary(pg_router_t *r, pg_lease_t *out)
     pg_node_t *p = r->nodes[0];
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&r->lock);
-    bool allowed = breaker_allows(p, clock_mono_ms());
+    bool allowed = primary_callable(p, clock_mono_ms(), true);
     if (allowed)
         p->in_flight++;
     pthread_mutex_unlock(&r->lock);

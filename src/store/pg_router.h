@@ -89,11 +89,12 @@ const char *pg_node_state_name(pg_node_state_t s);
 const char *pg_breaker_state_name(pg_breaker_state_t b);
 
 /*
- * Lend a connection of the primary. False at once while the primary is known down or its
- * breaker is open; false too when no connection could be had within postgres.pool_wait_ms.
+ * Lend a connection of the primary. False at once while the primary is known down (its health
+ * checks failed and none has succeeded since) or its breaker is open; false too when no
+ * connection could be had within postgres.pool_wait_ms.
  */
 bool pg_router_primary(pg_router_t *r, pg_lease_t *out);
-/* False while writes would fail at once (the primary down, or its breaker open). */
+/* False while pg_router_primary would fail at once (the primary down, or its breaker open). */
 bool pg_router_primary_usable(pg_router_t *r);
 /* Lend a connection for a read of `key` (see above); `strong` reads the primary. */
 bool pg_router_read(pg_router_t *r, int64_t key, bool strong, pg_lease_t *out);

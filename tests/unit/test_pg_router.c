@@ -210,6 +210,18 @@ static void health_states(void **state)
     probe_good(rep, &caught);
     assert_int_equal(rep->state, NODE_OK);
 
+    /* The primary down: no call goes to it, whatever its breaker says, until a probe succeeds. */
+    probe_failed(p, "refused");
+    probe_failed(p, "refused");
+    assert_int_equal(p->state, NODE_DOWN);
+    p->open_until_ms = 0; /* the cool-down over */
+    assert_false(pg_router_primary_usable(r));
+    probe_good(p, &primary);
+    assert_int_equal(p->state, NODE_DOWN); /* healthy_after is 2 */
+    assert_true(pg_router_primary_usable(r)); /* but calls may go again */
+    probe_good(p, &primary);
+    assert_int_equal(p->state, NODE_OK);
+
     /* A promoted replica, a primary in recovery: out. */
     probe_good(rep, &primary);
     assert_int_equal(rep->state, NODE_DOWN);
