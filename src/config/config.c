@@ -770,7 +770,8 @@ typedef struct {
     unsigned n_errors;
     yaml_document_t *doc;
     bool given[N_KEYS(config_keys)]; /* the file or the environment set config_keys[i] */
-    const yaml_node_t *node[N_KEYS(config_keys)]; /* the file's value of config_keys[i], if any */
+    yaml_mark_t mark[N_KEYS(config_keys)];  /* where the file gave config_keys[i] (the document is freed after) */
+    bool in_file[N_KEYS(config_keys)];
     bool from_env[N_KEYS(config_keys)];           /* the environment set it last */
 } load_ctx_t;
 
@@ -1291,7 +1292,8 @@ static void parse_mapping(load_ctx_t *ctx, const conf_key_t *table, size_t n, ya
             if ((k = find_key(table, n, full)) != NULL) {
                 if (table == config_keys) {
                     ctx->given[k - config_keys] = true;
-                    ctx->node[k - config_keys] = vn;
+                    ctx->mark[k - config_keys] = vn->start_mark;
+                    ctx->in_file[k - config_keys] = true;
                 }
                 set_node(ctx, k, base, vn);
                 continue;
@@ -1403,8 +1405,10 @@ static void check_weights(load_ctx_t *ctx, const rankd_config_t *cfg)
         return;
     size_t i = (size_t)(find_key(config_keys, N_KEYS(config_keys), "postgres.replica_weights") - config_keys);
 #define WEIGHTS_MISMATCH "postgres.replica_weights: %zu weight(s) for %zu replica(s); give one per replica"
-    if (ctx->node[i] && !ctx->from_env[i])
-        err_at(ctx, ctx->node[i], WEIGHTS_MISMATCH, cfg->n_pg_replica_weights, cfg->n_pg_replicas);
+    if (ctx->in_file[i] && !ctx->from_env[i]) {
+        yaml_node_t at = {.start_mark = ctx->mark[i]};
+        err_at(ctx, &at, WEIGHTS_MISMATCH, cfg->n_pg_replica_weights, cfg->n_pg_replicas);
+    }
     else
         err_plain(ctx, ctx->from_env[i] ? "RANKD_POSTGRES_REPLICA_WEIGHTS" : ctx->path, WEIGHTS_MISMATCH,
                   cfg->n_pg_replica_weights, cfg->n_pg_replicas);
