@@ -700,7 +700,7 @@ PGSS_KIND="CASE
     OR query ~* '\\m(insert|update|delete)\\M'
     OR query ~* 'for key share|for update|pg_advisory_xact_lock|pg_notify|idempotency_keys|unnest\\(\\\$1::bigint\\[\\]'
     THEN 'write'
-  WHEN query ~* 'pg_stat_statements|refresh materialized|view_refreshes|ensure_partitions|pg_try_advisory_lock|pg_advisory_unlock|pg_is_in_recovery|pg_current_wal_lsn|pg_last_wal_replay_lsn|^\\s*set |^\\s*select 1\\s*\$'
+  WHEN query ~* 'pg_stat_statements|refresh materialized|view_refreshes|ensure_partitions|pg_try_advisory_lock|pg_advisory_unlock|pg_is_in_recovery|pg_current_wal_|synchronous_commit|pg_last_wal_replay_lsn|^\\s*set |^\\s*select 1\\s*\$'
     THEN 'background'
   ELSE 'read' END"
 pgss_read() {   # pgss_read NAME

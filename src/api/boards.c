@@ -32,14 +32,25 @@ int api_find_board(app_t *app, const char *id, bool may_wait, http_req_t *req, b
     if (!may_wait)
         return HTTP_OFF_LOOP;
     board_get_args_t a = {id, out};
-    q_status_t st = pg_router_read_run(app->router, PG_KEY_CATALOG, req->strong, board_get_on, &a, NULL);
+    bool behind = false;
+    q_status_t st = pg_router_read_run(app->router, PG_KEY_CATALOG, req->strong, board_get_on, &a, &behind);
+    if (st == Q_NOT_FOUND && !req->strong && pg_router_has_replicas(app->router)) {
+        /* Another instance may have just created it, which no replica need have yet (boards
+         * send no notice): the primary decides, when it answers. */
+        q_status_t again = pg_router_read_run(app->router, PG_KEY_CATALOG, true, board_get_on, &a, NULL);
+        if (again == Q_OK || again == Q_NOT_FOUND) {
+            st = again;
+            behind = false;
+        }
+    }
     if (st != Q_OK && st != Q_NOT_FOUND && board_cache_get_stale(app->boards, id, out))
         return 0; /* no node answers: the last definition read stands */
     if (st == Q_NOT_FOUND)
         return http_not_found(req, "board", "board");
     if (st != Q_OK)
         return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
-    board_cache_put(app->boards, out);
+    if (!behind) /* a replica behind this instance's writes (the primary down): use it, keep it not */
+        board_cache_put(app->boards, out);
     return 0;
 }
 
@@ -235,7 +246,7 @@ static int create_board(app_t *app, http_req_t *req)
     int64_t players = 0;
     if (st == Q_OK && !created)
         st = current_players(app, c, &b, req->received_ms, &players) ? Q_OK : Q_ERROR;
-    if (st == Q_OK && created)
+    if (st == Q_OK) /* created here, or by another instance a moment ago: either way, read it back */
         pg_router_note_commit(app->router, c, PG_KEY_CATALOG);
     pg_router_release(app->router, &lease, st == Q_UNAVAILABLE);
     if (st == Q_CONFLICT) {

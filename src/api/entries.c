@@ -382,6 +382,8 @@ static int read_answer(read_op_t *op, http_req_t *req, entries_t *e, int failed)
         rc = op->render(op, req, e);
         if (rc == 200 && !op->behind)
             cache_store(op->app, req, &op->cr, &op->board, &op->read, e);
+        if (op->behind)
+            req->cacheable = false; /* nor in any cache downstream */
     }
     if (rc != 200)
         cache_drop(op->app, &op->cr);

@@ -68,10 +68,16 @@ bool pg_ok(const PGresult *res)
 
 PGconn *pg_connect(const char *conninfo, int statement_timeout_ms, int connect_timeout_s, char *err, size_t errlen)
 {
-    char timeout[16];
+    char timeout[16], user_timeout[16];
     snprintf(timeout, sizeof timeout, "%d", connect_timeout_s);
-    const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
-    const char *vals[] = {conninfo, timeout, "rankd", NULL};
+    /* A node that stops answering without closing (its host gone, packets dropped) must fail a
+     * statement within a bound the server's statement_timeout cannot give: TCP gives up on
+     * unacknowledged data after tcp_user_timeout, and keepalives notice an idle dead peer.
+     * Before dbname, so that a conninfo setting them wins. */
+    snprintf(user_timeout, sizeof user_timeout, "%d", statement_timeout_ms + 5000);
+    const char *keys[] = {"keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+                          "dbname", "connect_timeout", "application_name", NULL};
+    const char *vals[] = {"1", "10", "5", "3", user_timeout, conninfo, timeout, "rankd", NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(c) != CONNECTION_OK) {
         snprintf(err, errlen, "%s", PQerrorMessage(c));
@@ -101,12 +107,11 @@ bool pg_conn_alive(PGconn *c)
 {
     if (PQstatus(c) != CONNECTION_OK)
         return false;
-    /* An idle connection has nothing to read: anything readable is the server's goodbye (an
-     * error notice, then EOF), which PQconsumeInput turns into CONNECTION_BAD. */
+    /* An idle connection has nothing to read: anything readable is the server's goodbye (a
+     * terminated backend's error message, then EOF; libpq would take the message for a notice
+     * and keep calling the connection OK until the EOF is read). */
     struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
-    if (poll(&pfd, 1, 0) > 0 && (!PQconsumeInput(c) || PQstatus(c) != CONNECTION_OK))
-        return false;
-    return true;
+    return poll(&pfd, 1, 0) == 0;
 }
 
 void pg_pool_stats(pg_pool_t *p, pg_pool_stats_t *out)
@@ -136,6 +141,13 @@ void pg_pool_close_idle(pg_pool_t *p)
 
 PGconn *pg_pool_acquire(pg_pool_t *p, int wait_ms)
 {
+    return pg_pool_acquire_why(p, wait_ms, NULL);
+}
+
+PGconn *pg_pool_acquire_why(pg_pool_t *p, int wait_ms, bool *timed_out)
+{
+    if (timed_out)
+        *timed_out = false;
     struct timespec deadline = clock_deadline_ms(wait_ms);
 
     pthread_mutex_lock(&p->lock);
@@ -145,10 +157,14 @@ PGconn *pg_pool_acquire(pg_pool_t *p, int wait_ms)
             pthread_mutex_unlock(&p->lock);
             if (pg_conn_alive(c))
                 return c;
-            PQfinish(c); /* the server closed it (restart, failover): open another */
+            /* The server closed it (a restart, a failover): the other idle ones went with it. */
+            PQfinish(c);
             pthread_mutex_lock(&p->lock);
             p->open--;
             p->stale++;
+            pthread_mutex_unlock(&p->lock);
+            pg_pool_close_idle(p);
+            pthread_mutex_lock(&p->lock);
             continue;
         }
         if (p->open < p->size) {
@@ -171,6 +187,8 @@ PGconn *pg_pool_acquire(pg_pool_t *p, int wait_ms)
         }
         if (pthread_cond_timedwait(&p->freed, &p->lock, &deadline) == ETIMEDOUT) {
             p->wait_timeouts++;
+            if (timed_out)
+                *timed_out = true;
             pthread_mutex_unlock(&p->lock);
             return NULL;
         }

@@ -32,6 +32,9 @@ void pg_pool_on_connect(pg_pool_t *pool, bool (*prepare)(PGconn *conn, void *arg
  * it back with pg_pool_release() exactly once.
  */
 PGconn *pg_pool_acquire(pg_pool_t *pool, int wait_ms);
+/* The same; `*timed_out` tells a pool that stayed busy (the node may be fine) from a node that
+ * could not be reached. */
+PGconn *pg_pool_acquire_why(pg_pool_t *pool, int wait_ms, bool *timed_out);
 
 /* Return a connection; a broken one (or `discard`) is closed instead of kept. */
 void pg_pool_release(pg_pool_t *pool, PGconn *conn, bool discard);

@@ -14,6 +14,7 @@
 #include "util/clock.h"
 
 #define NODES_MAX 33 /* the primary and up to 32 replicas */
+#define HEAD_HISTORY 64 /* primary probes remembered: a minute at the default interval */
 
 struct pg_node {
     pg_router_t *router;
@@ -60,6 +61,11 @@ struct pg_router {
     size_t lsn_cap, lsn_used;
     uint64_t lsn_all;              /* the highest LSN seen for any key */
     uint64_t lsn_floor;            /* noted for PG_KEY_ALL: every key needs at least this */
+    struct {
+        int64_t at_ms;             /* monotonic */
+        uint64_t lsn;
+    } head[HEAD_HISTORY];          /* the primary's WAL position at its last probes, a ring */
+    size_t n_head, next_head;
     atomic_ullong fallback_no_replica, fallback_behind, strong_reads, behind_reads;
 };
 
@@ -166,7 +172,7 @@ static uint64_t lsn_needed(pg_router_t *r, int64_t key)
 
 uint64_t pg_wal_lsn(PGconn *c)
 {
-    PGresult *res = PQexec(c, "SELECT pg_current_wal_lsn()");
+    PGresult *res = PQexec(c, PG_COMMITTED_LSN_SQL);
     uint64_t lsn = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 ? pg_lsn_parse(PQgetvalue(res, 0, 0)) : 0;
     PQclear(res);
     return lsn;
@@ -246,16 +252,11 @@ static void set_state(pg_node_t *n, pg_node_state_t to, const char *why)
 typedef struct {
     bool in_recovery;
     uint64_t lsn;           /* current (primary) or replay (replica) */
-    uint64_t receive_lsn;   /* replica: received from the primary */
-    bool has_replay_age;
-    int64_t replay_age_ms;  /* replica: since the last transaction it replayed was committed */
 } probe_t;
 
 static const char probe_sql[] =
     "SELECT pg_is_in_recovery(),"
-    " CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,"
-    " pg_last_wal_receive_lsn(),"
-    " (extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)::bigint";
+    " CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_flush_lsn() END";
 
 static bool probe(PGconn *c, probe_t *out)
 {
@@ -264,12 +265,34 @@ static bool probe(PGconn *c, probe_t *out)
     if (ok) {
         out->in_recovery = PQgetvalue(res, 0, 0)[0] == 't';
         out->lsn = pg_lsn_parse(PQgetvalue(res, 0, 1));
-        out->receive_lsn = PQgetisnull(res, 0, 2) ? 0 : pg_lsn_parse(PQgetvalue(res, 0, 2));
-        out->has_replay_age = !PQgetisnull(res, 0, 3);
-        out->replay_age_ms = out->has_replay_age ? strtoll(PQgetvalue(res, 0, 3), NULL, 10) : 0;
     }
     PQclear(res);
     return ok;
+}
+
+/* Under r->lock: remember where the primary's WAL was now. */
+static void head_seen(pg_router_t *r, uint64_t lsn, int64_t now)
+{
+    r->head[r->next_head].at_ms = now;
+    r->head[r->next_head].lsn = lsn;
+    r->next_head = (r->next_head + 1) % HEAD_HISTORY;
+    if (r->n_head < HEAD_HISTORY)
+        r->n_head++;
+}
+
+/*
+ * Under r->lock: how long a replica at `replayed` has lacked WAL the primary had: since the
+ * oldest remembered probe of the primary past that position (0 when none is). Measured against
+ * the primary's own history, not the time since the replica last replayed a commit, which grows
+ * on an idle primary without the replica being behind at all.
+ */
+static int64_t lag_since(const pg_router_t *r, uint64_t replayed, int64_t now)
+{
+    int64_t since = now;
+    for (size_t i = 0; i < r->n_head; i++)
+        if (r->head[i].lsn > replayed && r->head[i].at_ms < since)
+            since = r->head[i].at_ms;
+    return now - since;
 }
 
 /* Under r->lock: a good probe of `n`. */
@@ -280,6 +303,7 @@ static void probe_good(pg_node_t *n, const probe_t *p)
     n->probe_fails = 0;
     n->probe_goods++;
     breaker_result(n, true);
+    int64_t now = clock_mono_ms();
     if (n->role == PG_NODE_PRIMARY) {
         n->lsn = p->lsn;
         n->lag_ms = n->lag_bytes = 0;
@@ -288,22 +312,17 @@ static void probe_good(pg_node_t *n, const probe_t *p)
             set_state(n, NODE_DOWN, "the node is in recovery, not a primary");
             return;
         }
+        head_seen(r, p->lsn, now);
     } else {
-        if (p->lsn > n->lsn)
-            n->lsn = p->lsn;
+        n->lsn = p->lsn; /* as it says: a restarted standby may reopen below where it was */
         if (!p->in_recovery) { /* promoted: it no longer follows the primary */
             n->probe_goods = 0;
             set_state(n, NODE_DOWN, "the replica is not in recovery (promoted?)");
             return;
         }
-        pg_node_t *primary = r->nodes[0];
-        bool primary_up = primary->state == NODE_OK;
-        uint64_t head = primary_up ? primary->lsn : 0;
+        uint64_t head = r->nodes[0]->lsn;
         n->lag_bytes = head > n->lsn ? (int64_t)(head - n->lsn) : 0;
-        /* Time behind only while there is something it has not replayed: an idle primary
-         * leaves the last replayed commit old without the replica being behind. */
-        bool behind = n->lag_bytes > 0 || (p->receive_lsn > p->lsn);
-        n->lag_ms = behind && p->has_replay_age && p->replay_age_ms > 0 ? p->replay_age_ms : 0;
+        n->lag_ms = lag_since(r, n->lsn, now);
         if (n->lag_ms > cfg->pg_max_lag_ms) {
             n->probe_goods = 0;
             set_state(n, NODE_LAGGING, "replay lag over postgres.max_lag_ms");
@@ -486,14 +505,17 @@ size_t pg_router_node_count(const pg_router_t *r)
 static bool lend(pg_router_t *r, pg_node_t *n, pg_lease_t *out)
 {
     out->node = n;
-    out->conn = pg_pool_acquire(n->pool, r->cfg->pg_pool_wait_ms);
+    bool busy = false;
+    out->conn = pg_pool_acquire_why(n->pool, r->cfg->pg_pool_wait_ms, &busy);
     if (out->conn)
         return true;
     pthread_mutex_lock(&r->lock);
     n->in_flight--;
-    breaker_result(n, false);
+    if (!busy) /* a pool that stayed busy says nothing of the node's health */
+        breaker_result(n, false);
     pthread_mutex_unlock(&r->lock);
-    atomic_fetch_add(&n->errors, 1);
+    if (!busy)
+        atomic_fetch_add(&n->errors, 1);
     out->node = NULL;
     return false;
 }
@@ -578,8 +600,7 @@ static bool replayed(pg_router_t *r, pg_lease_t *l, uint64_t need)
     if (!ok)
         return false;
     pthread_mutex_lock(&r->lock);
-    if (lsn > l->node->lsn)
-        l->node->lsn = lsn;
+    l->node->lsn = lsn;
     pthread_mutex_unlock(&r->lock);
     return lsn >= need;
 }
@@ -640,25 +661,22 @@ bool pg_router_read(pg_router_t *r, int64_t key, bool strong, pg_lease_t *out)
                 atomic_fetch_add(&r->behind_reads, 1);
             return true;
         }
-        pg_lease_t behind = *out;
-        if (backup) {
-            pthread_mutex_lock(&r->lock);
-            backup->in_flight++;
-            pthread_mutex_unlock(&r->lock);
-            if (lend(r, backup, out)) {
-                pg_router_release(r, &behind, false);
-                atomic_fetch_add(&backup->reads_routed, 1);
-                return true;
-            }
-            *out = behind;
-        }
         if (primary_down) { /* behind, but the primary cannot answer either */
             out->behind = true;
             atomic_fetch_add(&chosen->reads_routed, 1);
             atomic_fetch_add(&r->behind_reads, 1);
             return true;
         }
-        pg_router_release(r, out, false);
+        pg_router_release(r, out, false); /* before waiting on another pool: never hold two */
+        if (backup) {
+            pthread_mutex_lock(&r->lock);
+            backup->in_flight++;
+            pthread_mutex_unlock(&r->lock);
+            if (lend(r, backup, out)) {
+                atomic_fetch_add(&backup->reads_routed, 1);
+                return true;
+            }
+        }
         atomic_fetch_add(&r->fallback_behind, 1);
     } else {
         atomic_fetch_add(&r->fallback_no_replica, 1);
@@ -668,6 +686,11 @@ bool pg_router_read(pg_router_t *r, int64_t key, bool strong, pg_lease_t *out)
         return false;
     atomic_fetch_add(&primary->reads_routed, 1);
     return true;
+}
+
+bool pg_lease_on_replica(const pg_lease_t *l)
+{
+    return l->node && l->node->role == PG_NODE_REPLICA;
 }
 
 void pg_router_release(pg_router_t *r, pg_lease_t *l, bool broken)
@@ -692,16 +715,17 @@ q_status_t pg_router_read_run(pg_router_t *r, int64_t key, bool strong, q_status
                               void *arg, bool *behind)
 {
     q_status_t st = Q_UNAVAILABLE;
-    for (int attempt = 0; attempt < 2 && st == Q_UNAVAILABLE; attempt++) {
+    for (int attempt = 0; attempt < 2 && (st == Q_UNAVAILABLE || st == Q_RETRY); attempt++) {
         pg_lease_t l;
-        if (!pg_router_read(r, key, strong, &l))
+        /* A replica cancelled the read (a conflict with recovery): the primary has none. */
+        if (!pg_router_read(r, key, strong || st == Q_RETRY, &l))
             return Q_UNAVAILABLE;
         st = fn(l.conn, arg);
         if (behind)
             *behind = l.behind;
         pg_router_release(r, &l, st == Q_UNAVAILABLE);
     }
-    return st;
+    return st == Q_RETRY ? Q_UNAVAILABLE : st;
 }
 
 /* ---------------------------------------------------------------- status and metrics */

@@ -15,8 +15,9 @@
  *   through their NOTIFY (worker/listener.c). A read goes only to a replica whose replay LSN
  *   has reached its key's LSN; one last probed behind is asked again on the read's own
  *   connection before the read gives up on it; else the primary answers (a fallback,
- *   counted). So a read never shows less than what this instance has already shown or
- *   invalidated.
+ *   counted). So a read never shows less than what this instance has written, or has
+ *   dropped from its cache on another instance's notice. (Two reads before such a notice
+ *   arrives may still meet two replicas at different positions.)
  * - Each node has a circuit breaker: breaker_failures failed calls in a row (a connection
  *   that cannot be had or that broke) open it, and calls fail at once for
  *   breaker_cooldown_ms; then one call (or a good probe) decides.
@@ -98,6 +99,8 @@ bool pg_router_primary(pg_router_t *r, pg_lease_t *out);
 bool pg_router_primary_usable(pg_router_t *r);
 /* Lend a connection for a read of `key` (see above); `strong` reads the primary. */
 bool pg_router_read(pg_router_t *r, int64_t key, bool strong, pg_lease_t *out);
+/* True when the lease is a replica's (not the primary's). */
+bool pg_lease_on_replica(const pg_lease_t *lease);
 /* Give a lease back. `broken`: its connection failed (discarded, and counted by the breaker). */
 void pg_router_release(pg_router_t *r, pg_lease_t *lease, bool broken);
 
@@ -116,7 +119,17 @@ void pg_router_saw_lsn(pg_router_t *r, int64_t key, uint64_t lsn);
  * for `key`. Does nothing without replicas. False when the query failed.
  */
 bool pg_router_note_commit(pg_router_t *r, PGconn *c, int64_t key);
-/* The WAL position of the primary `c` is connected to now; 0 when it cannot be read. */
+/*
+ * The WAL position a replica must reach to hold every commit the primary has acknowledged:
+ * the flush position (a synchronous commit returns once flushed; a replica can never pass
+ * it, while the insert position also counts records not yet sent, a read's page pruning say),
+ * or with synchronous_commit off the insert position (an acknowledged commit may not be
+ * flushed yet).
+ */
+#define PG_COMMITTED_LSN_SQL                                                                     \
+    "SELECT CASE WHEN current_setting('synchronous_commit') = 'off' THEN pg_current_wal_insert_lsn()" \
+    " ELSE pg_current_wal_flush_lsn() END"
+/* That position on the primary `c` is connected to; 0 when it cannot be read. */
 uint64_t pg_wal_lsn(PGconn *c);
 /* "16/B374D848" -> its 64-bit value; 0 when malformed. */
 uint64_t pg_lsn_parse(const char *text);

@@ -18,9 +18,12 @@ void q_day_text(int64_t day, char out[11])
     window_format_day(day, out);
 }
 
-static q_status_t failed(PGconn *c, PGresult *r, const char *what)
+q_status_t q_failed(PGconn *c, PGresult *r, const char *what)
 {
-    q_status_t st = PQstatus(c) == CONNECTION_OK ? Q_ERROR : Q_UNAVAILABLE;
+    const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    q_status_t st = PQstatus(c) != CONNECTION_OK ? Q_UNAVAILABLE
+                    : code && strcmp(code, "40001") == 0 ? Q_RETRY /* e.g. conflict with recovery */
+                                                         : Q_ERROR;
     log_error(NULL, "%s failed: %s", what, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
     if (r)
         PQclear(r);
@@ -80,7 +83,7 @@ q_status_t q_board_get(PGconn *c, const char *id, board_t *out)
     const char *p[] = {id};
     PGresult *r = exec_read(c, QS_BOARD_GET, p);
     if (!pg_ok(r))
-        return failed(c, r, "board get");
+        return q_failed(c, r, "board get");
     q_status_t st = Q_NOT_FOUND;
     if (PQntuples(r) == 1) {
         board_from_row(r, 0, out);
@@ -105,7 +108,7 @@ q_status_t q_board_create(PGconn *c, const board_t *def, int64_t now_ms, board_t
                        " RETURNING " BOARD_COLS,
                        9, p);
     if (!pg_ok(r))
-        return failed(c, r, "board create");
+        return q_failed(c, r, "board create");
     if (PQntuples(r) == 1) {
         board_from_row(r, 0, out);
         PQclear(r);
@@ -136,7 +139,7 @@ q_status_t q_board_patch(PGconn *c, const char *id, const char *title, const cha
                        " WHERE id = $1 RETURNING " BOARD_COLS,
                        4, p);
     if (!pg_ok(r))
-        return failed(c, r, "board patch");
+        return q_failed(c, r, "board patch");
     q_status_t st = Q_NOT_FOUND;
     if (PQntuples(r) == 1) {
         board_from_row(r, 0, out);
@@ -159,7 +162,7 @@ q_status_t q_board_delete(PGconn *c, const char *id, int64_t *gen)
                        " SELECT gen, pg_notify('rankd_l1', 'B ' || gen) FROM b",
                        1, p);
     if (!pg_ok(r))
-        return failed(c, r, "board delete");
+        return q_failed(c, r, "board delete");
     q_status_t st = Q_NOT_FOUND;
     if (PQntuples(r) == 1) {
         *gen = col_i64(r, 0, 0);
@@ -176,7 +179,7 @@ q_status_t q_board_list(PGconn *c, const char *after_id, int limit, board_t **ou
     const char *p[] = {after_id ? after_id : "", lim};
     PGresult *r = exec_read(c, QS_BOARD_LIST, p);
     if (!pg_ok(r))
-        return failed(c, r, "board list");
+        return q_failed(c, r, "board list");
     *n = (size_t)PQntuples(r);
     *out = xcalloc(*n, sizeof **out);
     for (size_t i = 0; i < *n; i++)
@@ -193,7 +196,7 @@ q_status_t q_window_players(PGconn *c, int64_t gen, int64_t day, int64_t *player
     const char *p[] = {g, d};
     PGresult *r = exec_read(c, QS_WINDOW_PLAYERS, p);
     if (!pg_ok(r))
-        return failed(c, r, "window players");
+        return q_failed(c, r, "window players");
     *players = PQntuples(r) == 1 ? col_i64(r, 0, 0) : 0;
     PQclear(r);
     return Q_OK;
@@ -220,7 +223,7 @@ q_status_t q_window_counts(PGconn *c, int64_t gen, const int64_t *days, size_t n
     PGresult *r = exec_read(c, QS_WINDOW_COUNTS, p);
     buf_free(&arr);
     if (!pg_ok(r))
-        return failed(c, r, "window counts");
+        return q_failed(c, r, "window counts");
     for (int row = 0; row < PQntuples(r); row++) {
         int64_t i = col_i64(r, row, 0) - 1;
         if (i >= 0 && (size_t)i < n) {
@@ -368,7 +371,15 @@ static PGresult *exec_read(PGconn *c, q_stmt_t id, const char *const *params)
     }
     if (!mask || !(*mask & bit))
         return PQexecParams(c, read_stmts[id].sql, read_stmts[id].nparams, NULL, params, NULL, NULL, 0);
-    return PQexecPrepared(c, read_stmts[id].name, read_stmts[id].nparams, params, NULL, NULL, 0);
+    PGresult *r = PQexecPrepared(c, read_stmts[id].name, read_stmts[id].nparams, params, NULL, NULL, 0);
+    const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (code && strcmp(code, "26000") == 0 && PQtransactionStatus(c) == PQTRANS_IDLE) {
+        /* Gone from the session (DISCARD ALL behind a pooler): as text now, prepared next time. */
+        *mask &= ~bit;
+        PQclear(r);
+        r = PQexecParams(c, read_stmts[id].sql, read_stmts[id].nparams, NULL, params, NULL, NULL, 0);
+    }
+    return r;
 }
 
 /* Columns from `col` on: player_id, score, sort_key, achieved_ms, metadata. */
@@ -400,7 +411,7 @@ q_status_t q_page_offset(PGconn *c, const board_t *b, int64_t day, int limit, in
     const char *p[] = {w.gen, w.day, lim, off};
     PGresult *r = exec_read(c, QS_PAGE_OFFSET, p);
     if (!pg_ok(r))
-        return failed(c, r, "page by offset");
+        return q_failed(c, r, "page by offset");
     out->total = col_i64(r, 0, 0);
     for (int i = 0; i < PQntuples(r); i++)
         if (!PQgetisnull(r, i, 1))
@@ -421,7 +432,7 @@ q_status_t q_page_cursor(PGconn *c, const board_t *b, int64_t day, const order_p
     const char *p[] = {w.gen, w.day, sk, ms, pos->player, lim};
     PGresult *r = exec_read(c, backward ? QS_PAGE_BEFORE : QS_PAGE_AFTER, p);
     if (!pg_ok(r))
-        return failed(c, r, "page by cursor");
+        return q_failed(c, r, "page by cursor");
     out->total = col_i64(r, 0, 0);
     int64_t count = col_i64(r, 0, 1);
     int rows = 0;
@@ -459,7 +470,7 @@ q_status_t q_players(PGconn *c, const board_t *b, int64_t day, const char *const
     PGresult *r = exec_read(c, QS_PLAYERS, p);
     buf_free(&arr);
     if (!pg_ok(r))
-        return failed(c, r, "players by id");
+        return q_failed(c, r, "players by id");
     out->total = col_i64(r, 0, 0);
     for (int i = 0; i < PQntuples(r); i++)
         if (!PQgetisnull(r, i, 1))
@@ -479,7 +490,7 @@ q_status_t q_around(PGconn *c, const board_t *b, int64_t day, const char *player
     const char *p[] = {w.gen, w.day, player, bf, af};
     PGresult *r = exec_read(c, QS_AROUND, p);
     if (!pg_ok(r))
-        return failed(c, r, "around player");
+        return q_failed(c, r, "around player");
     out->total = col_i64(r, 0, 0);
     int rows = PQntuples(r);
     int me = -1, n_above = 0;
@@ -520,12 +531,12 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t *
     /* The writer takes the same lock: a removal never interleaves with a submission of the player. */
     PGresult *r = PQexec(c, "BEGIN");
     if (!pg_ok(r))
-        return failed(c, r, "player delete");
+        return q_failed(c, r, "player delete");
     PQclear(r);
     r = exec(c, "SELECT pg_advisory_xact_lock($1::bigint)", 1, lp);
     if (!pg_ok(r)) {
         PQclear(PQexec(c, "ROLLBACK"));
-        return failed(c, r, "player delete lock");
+        return q_failed(c, r, "player delete lock");
     }
     PQclear(r);
     r = exec(c,
@@ -540,14 +551,14 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t *
                        "  pg_notify('rankd_l1', 'P ' || $1 || ' ' || (win - DATE '1970-01-01')) FROM s",
                        2, p);
     if (!pg_ok(r)) {
-        q_status_t st = failed(c, r, "player delete");
+        q_status_t st = q_failed(c, r, "player delete");
         PQclear(PQexec(c, "ROLLBACK"));
         return st;
     }
     PGresult *commit = PQexec(c, "COMMIT");
     if (!pg_ok(commit)) {
         PQclear(r);
-        return failed(c, commit, "player delete commit");
+        return q_failed(c, commit, "player delete commit");
     }
     PQclear(commit);
     *n = (size_t)PQntuples(r);
@@ -568,7 +579,7 @@ q_status_t q_player_standings(PGconn *c, const char *player, int64_t now_ms, sta
     const char *p[] = {player, now};
     PGresult *r = exec_read(c, QS_STANDINGS, p);
     if (!pg_ok(r))
-        return failed(c, r, "player standings");
+        return q_failed(c, r, "player standings");
     *n = (size_t)PQntuples(r);
     *rows = xcalloc(*n ? *n : 1, sizeof **rows);
     for (size_t i = 0; i < *n; i++) {
@@ -598,7 +609,7 @@ q_status_t q_notify(PGconn *c, const char *payload)
     const char *p[] = {payload};
     PGresult *r = exec(c, "SELECT pg_notify('rankd_l1', $1)", 1, p);
     if (!pg_ok(r))
-        return failed(c, r, "notify");
+        return q_failed(c, r, "notify");
     PQclear(r);
     return Q_OK;
 }

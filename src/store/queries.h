@@ -7,7 +7,9 @@
  * snapshot. A rank on this path is 1 + the count of better positions on
  * the (board_gen, win, sort_key, achieved_ms, player_id) index: exact.
  * Functions return a q_status_t; Q_UNAVAILABLE means the connection broke
- * (the caller discards it), Q_ERROR any other failure (already logged).
+ * (the caller discards it), Q_RETRY a statement cancelled by a conflict that
+ * another node or another try would not meet (a replica's recovery conflict,
+ * a serialization failure), Q_ERROR any other failure (already logged).
  */
 #ifndef RANKD_STORE_QUERIES_H
 #define RANKD_STORE_QUERIES_H
@@ -18,7 +20,7 @@
 #include "core/model.h"
 #include "store/pg_pool.h"
 
-typedef enum { Q_OK = 0, Q_NOT_FOUND, Q_CONFLICT, Q_UNAVAILABLE, Q_ERROR } q_status_t;
+typedef enum { Q_OK = 0, Q_NOT_FOUND, Q_CONFLICT, Q_UNAVAILABLE, Q_ERROR, Q_RETRY } q_status_t;
 
 /* Boards. Outputs are owned by the caller (board_clear / free). */
 q_status_t q_board_get(PGconn *c, const char *id, board_t *out);
@@ -48,6 +50,9 @@ q_status_t q_around(PGconn *c, const board_t *b, int64_t day, const char *player
 /* Remove a player's standings and submissions from every window; Q_NOT_FOUND if it had none.
  * `days`/`versions` (caller frees) list the windows it stood in and the tombstone versions. */
 q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t **days, int64_t **versions, size_t *n);
+
+/* The status of failed statement `r` on `c` (frees `r`, logs `what` and the error). */
+q_status_t q_failed(PGconn *c, PGresult *r, const char *what);
 
 /* Tell every instance's listener (channel rankd_l1) what changed: one payload line. */
 q_status_t q_notify(PGconn *c, const char *payload);

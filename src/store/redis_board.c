@@ -687,7 +687,31 @@ static rb_status_t lease_call(redisContext *c, const char *script, const rb_keys
     return integer_is_one(redisCommand(c, "EVAL %s 2 %s %s %s", script, k->b, k->r, token), held);
 }
 
+/* A source that is one connection, given. */
+typedef struct {
+    rb_source_t base;
+    PGconn *pg;
+} fixed_source_t;
+
+static PGconn *fixed_open(rb_source_t *s)
+{
+    return ((fixed_source_t *)s)->pg;
+}
+
+static void fixed_close(rb_source_t *s, PGconn *c, bool failed)
+{
+    (void)s;
+    (void)c;
+    (void)failed;
+}
+
 rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t day, rb_rebuild_t *out)
+{
+    fixed_source_t src = {{fixed_open, fixed_close}, pg};
+    return rb_rebuild_from(c, &src.base, b, day, out);
+}
+
+rb_status_t rb_rebuild_from(redisContext *c, rb_source_t *src, const board_t *b, int64_t day, rb_rebuild_t *out)
 {
     rb_keys_t k;
     window_keys(&k, b->gen, day);
@@ -721,6 +745,10 @@ rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t da
     size_t lens[] = {strlen(k.z), strlen(k.p), strlen(k.r)};
     if (command_ok(redis_run(c, &script_clear, 3, 3, keys, lens)) != RB_OK)
         return RB_DOWN;
+    /* Only now: what is read must hold every write whose Redis update the clear just erased. */
+    PGconn *pg = src->open(src);
+    if (!pg)
+        out->pg_failed = true;
 
     char gen[24], d[11], sk[24] = "-9223372036854775808", ms[24] = "0";
     char last_player[PLAYER_ID_MAX + 1] = "";
@@ -728,7 +756,7 @@ rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t da
     q_day_text(day, d);
     rb_status_t st = RB_OK;
     bool held = true;
-    for (;;) {
+    while (pg) {
         const char *p[] = {gen, d, sk, ms, last_player};
         PGresult *r = PQexecParams(pg,
                                    "SELECT player_id, sort_key, achieved_ms, metadata, version FROM standings"
@@ -765,6 +793,8 @@ rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t da
         if (st != RB_OK || !held || rows < REBUILD_CHUNK)
             break;
     }
+    if (pg)
+        src->close(src, pg, out->pg_failed);
     if (st == RB_OK && held && !out->pg_failed) {
         st = lease_call(c, lease_finish, &k, token, &held);
     } else if (held && !c->err) { /* on a broken connection the lease expires by itself */

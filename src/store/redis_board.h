@@ -130,6 +130,20 @@ typedef struct {
 /* Reload a window from PostgreSQL (one rebuilder at a time per window) and mark it ready.
  * Sets a long command timeout on `c`: the caller closes it afterwards (redis_discard). */
 rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t day, rb_rebuild_t *out);
+
+/*
+ * Where a rebuild reads from, asked for a connection only once the window has been cleared:
+ * the read must then hold every write whose Redis update the clear erased (a replica has to
+ * have replayed the primary's position as of after the clear). open() returns NULL when it
+ * has none (the rebuild fails as on a failed read); close() takes back what open() gave.
+ */
+typedef struct rb_source {
+    PGconn *(*open)(struct rb_source *src);
+    void (*close)(struct rb_source *src, PGconn *c, bool failed);
+} rb_source_t;
+
+/* rb_rebuild, reading from `src`. */
+rb_status_t rb_rebuild_from(redisContext *c, rb_source_t *src, const board_t *b, int64_t day, rb_rebuild_t *out);
 /* The same for an operator's request: when another rebuilder holds the window, wait up to
  * `wait_ms` for it to finish, then load it again (that load may predate what the operator wants). */
 rb_status_t rb_rebuild_when_free(redisContext *c, PGconn *pg, const board_t *b, int64_t day, int wait_ms,

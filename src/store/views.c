@@ -124,11 +124,8 @@ q_status_t views_window_stats(PGconn *c, int64_t gen, int64_t day, window_stats_
         "   WHERE h.board_gen = $1 AND h.win = $2)"
         " FROM (SELECT 1) one LEFT JOIN window_stats s ON s.board_gen = $1 AND s.win = $2",
         2, NULL, p, NULL, NULL, 0);
-    if (!pg_ok(r)) {
-        log_error(NULL, "window stats: %s", PQresultErrorMessage(r));
-        PQclear(r);
-        return PQstatus(c) == CONNECTION_OK ? Q_ERROR : Q_UNAVAILABLE;
-    }
+    if (!pg_ok(r))
+        return q_failed(c, r, "window stats");
     out->refreshed = !PQgetisnull(r, 0, 0);
     out->refreshed_ms = out->refreshed ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
     if (!PQgetisnull(r, 0, 1)) {

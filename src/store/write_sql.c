@@ -3,6 +3,7 @@
 
 #include "obs/log.h"
 #include "store/pg_pool.h"
+#include "store/pg_router.h"
 
 const char ws_boards_sql[] = "SELECT gen FROM boards WHERE gen = ANY($1::bigint[]) FOR KEY SHARE";
 const char ws_lock_sql[] = "SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k";
@@ -32,7 +33,7 @@ const char ws_write_sql[] =
     "  WHERE k.board_gen = u.g AND k.key = u.key)"
     " SELECT board_gen, win - DATE '1970-01-01', player_id, version FROM st";
 const char ws_notify_sql[] = "SELECT count(pg_notify('rankd_l1', x)) FROM unnest($1::text[]) AS x";
-const char ws_wal_lsn_sql[] = "SELECT pg_current_wal_lsn()";
+const char ws_wal_lsn_sql[] = PG_COMMITTED_LSN_SQL;
 const char ws_key_claim_sql[] =
     "INSERT INTO idempotency_keys (board_gen, key, request)"
     " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])"

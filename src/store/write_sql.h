@@ -31,7 +31,8 @@ extern const char ws_read_sql[];
 extern const char ws_write_sql[];
 /* Notify every instance's listener: $1 text[] of payloads (each under 8000 bytes). */
 extern const char ws_notify_sql[];
-/* The primary's WAL position, read in the committing round trip (replicas must reach it). */
+/* The WAL position the commit needs replicas to reach (PG_COMMITTED_LSN_SQL), read in the
+ * committing round trip. */
 extern const char ws_wal_lsn_sql[];
 /* Claim idempotency keys: $1 gens, $2 keys, $3 requests; returns the keys this batch inserted. */
 extern const char ws_key_claim_sql[];

@@ -103,6 +103,45 @@ static PGconn *listen_connect(listener_t *l)
     return c;
 }
 
+/* The connection is gone: notifications (and other instances' writes) may be missed from now. */
+static void lose(listener_t *l, PGconn **c)
+{
+    log_warn(NULL, "cache invalidation listener lost its connection");
+    PQfinish(*c);
+    *c = NULL;
+    if (l->l1)
+        l1_clear(l->l1);
+}
+
+/* Handle every notification libpq holds: the WAL position for the boards they name first, then
+ * the cached answers they drop (a read after the drop must not go to a replica without these
+ * writes). False when the connection broke meanwhile. */
+static bool drain(listener_t *l, PGconn *c)
+{
+    bool track = pg_router_has_replicas(l->router);
+    for (;;) {
+        PGnotify *batch[64];
+        size_t nb = 0;
+        PGnotify *n;
+        while (nb < sizeof batch / sizeof *batch && (n = PQnotifies(c)))
+            batch[nb++] = n;
+        if (nb == 0)
+            return true;
+        /* 0 when the connection broke: the caller reconnects, which records the primary's
+         * position for every board before anything is read again. */
+        uint64_t lsn = track ? pg_wal_lsn(c) : 0;
+        for (size_t i = 0; i < nb; i++) {
+            if (track)
+                note_boards(l->router, batch[i]->extra, lsn);
+            if (l->l1)
+                listener_apply(l->l1, batch[i]->extra);
+            PQfreemem(batch[i]);
+        }
+        if (PQstatus(c) != CONNECTION_OK)
+            return false;
+    }
+}
+
 static void *listener_main(void *arg)
 {
     listener_t *l = arg;
@@ -120,47 +159,26 @@ static void *listener_main(void *arg)
                 continue;
             }
             if (lost) {
-                l1_clear(l->l1); /* notifications may have been missed meanwhile */
-                /* and writes too: until a replica has replayed everything up to now, reads of
-                 * any board stay off it */
+                /* Writes may have been missed too: first keep every board's reads off replicas
+                 * that have not replayed everything up to now, then drop what was cached. */
                 pg_router_saw_lsn(l->router, PG_KEY_ALL, pg_wal_lsn(c));
+                l1_clear(l->l1);
                 log_info(NULL, "cache invalidation listener reconnected; cache cleared");
             }
             lost = false;
+        }
+        if (PQstatus(c) != CONNECTION_OK || PQsocket(c) < 0) {
+            lose(l, &c);
+            lost = true;
+            continue;
         }
         struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
         int rc = poll(&pfd, 1, 200);
         if (rc < 0)
             continue;
-        if (rc > 0 && !PQconsumeInput(c)) {
-            log_warn(NULL, "cache invalidation listener lost its connection");
-            PQfinish(c);
-            c = NULL;
+        if ((rc > 0 && !PQconsumeInput(c)) || !drain(l, c)) {
+            lose(l, &c);
             lost = true;
-            if (l->l1)
-                l1_clear(l->l1);
-            continue;
-        }
-        PGnotify *first = PQnotifies(c);
-        if (!first)
-            continue;
-        /* Record the WAL position for the boards named before dropping their cached answers
-         * (a read after the drop must not go to a replica without these writes). */
-        bool track = pg_router_has_replicas(l->router);
-        PGnotify *batch[64];
-        size_t nb = 0;
-        batch[nb++] = first;
-        PGnotify *n;
-        while (nb < sizeof batch / sizeof *batch && (n = PQnotifies(c)))
-            batch[nb++] = n;
-        uint64_t lsn = track ? pg_wal_lsn(c) : 0;
-        /* (0: the connection broke; the reconnection records the primary's position for every board) */
-        for (size_t i = 0; i < nb; i++) {
-            if (track)
-                note_boards(l->router, batch[i]->extra, lsn);
-            if (l->l1)
-                listener_apply(l->l1, batch[i]->extra);
-            PQfreemem(batch[i]);
         }
     }
     if (c)

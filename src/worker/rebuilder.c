@@ -39,31 +39,54 @@ struct rebuilder {
 };
 
 /*
- * A connection to load a window from: a replica caught up with every write of the board this
- * instance has seen (the largest reads rankd makes stay off the primary), or the primary's own
- * connection of the rebuilder. Never a replica behind such a write (the primary being down):
- * what it lacks would be missing from Redis, not just from one answer.
+ * Where a window loads from (an rb_source_t, asked once the window has been cleared): the
+ * primary's WAL position is read on the rebuilder's own connection, recorded for the board, and
+ * a replica that has replayed it answers, so that the largest reads rankd makes stay off the
+ * primary while nothing the clear erased can be missing. A replica still short of it after a
+ * few tries, or none (or no replicas at all): the rebuilder's own connection to the primary.
  */
-static PGconn *job_conn(rebuilder_t *r, const board_t *b, pg_lease_t *lease)
+typedef struct {
+    rb_source_t base;
+    rebuilder_t *r;
+    const board_t *board;
+    PGconn *primary;    /* the rebuilder's own, held for the job */
+    pg_lease_t lease;   /* a replica's, when one answers */
+    bool on_replica;    /* the load read a replica */
+} job_source_t;
+
+#define REPLICA_TRIES 5
+
+static PGconn *source_open(rb_source_t *s)
 {
-    memset(lease, 0, sizeof *lease);
+    job_source_t *js = (job_source_t *)s;
+    rebuilder_t *r = js->r;
+    memset(&js->lease, 0, sizeof js->lease);
     if (!pg_router_has_replicas(r->router))
-        return pg_pool_acquire(r->primary, 5000);
-    if (!pg_router_read(r->router, b->gen, false, lease))
-        return NULL;
-    if (lease->behind) {
-        pg_router_release(r->router, lease, false);
-        return NULL;
+        return js->primary;
+    uint64_t lsn = pg_wal_lsn(js->primary);
+    if (lsn == 0)
+        return js->primary;
+    pg_router_saw_lsn(r->router, js->board->gen, lsn);
+    for (int i = 0; i < REPLICA_TRIES; i++) {
+        if (!pg_router_read(r->router, js->board->gen, false, &js->lease))
+            break;
+        if (pg_lease_on_replica(&js->lease) && !js->lease.behind) {
+            js->on_replica = true;
+            return js->lease.conn;
+        }
+        pg_router_release(r->router, &js->lease, false); /* the primary, or behind: not this way */
+        struct timespec pause = {0, 20 * 1000000L};
+        nanosleep(&pause, NULL);
     }
-    return lease->conn;
+    memset(&js->lease, 0, sizeof js->lease);
+    return js->primary;
 }
 
-static void job_conn_release(rebuilder_t *r, PGconn *pg, pg_lease_t *lease, bool broken)
+static void source_close(rb_source_t *s, PGconn *c, bool failed)
 {
-    if (lease->node)
-        pg_router_release(r->router, lease, broken);
-    else
-        pg_pool_release(r->primary, pg, broken);
+    job_source_t *js = (job_source_t *)s;
+    if (js->lease.node && c == js->lease.conn)
+        pg_router_release(js->r->router, &js->lease, failed);
 }
 
 static void run_job(rebuilder_t *r, job_t *job)
@@ -71,8 +94,7 @@ static void run_job(rebuilder_t *r, job_t *job)
     redisContext *rc = redis_acquire(r->redis);
     if (!rc)
         return;
-    pg_lease_t lease;
-    PGconn *pg = job_conn(r, &job->board, &lease);
+    PGconn *pg = pg_pool_acquire(r->primary, 5000);
     if (!pg) {
         redis_release(r->redis, rc, false);
         return;
@@ -82,13 +104,14 @@ static void run_job(rebuilder_t *r, job_t *job)
     bool ready = false;
     if (rb_window_ready(rc, job->board.gen, job->day, &ready) != RB_OK || ready) {
         redis_release(r->redis, rc, !ready);
-        job_conn_release(r, pg, &lease, false);
+        pg_pool_release(r->primary, pg, false);
         return;
     }
     rb_rebuild_t done;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    rb_status_t st = rb_rebuild(rc, pg, &job->board, job->day, &done);
+    job_source_t src = {{source_open, source_close}, r, &job->board, pg, {0}, false};
+    rb_status_t st = rb_rebuild_from(rc, &src.base, &job->board, job->day, &done);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
     if (st == RB_OK && !done.busy && !done.pg_failed && !done.lost)
@@ -98,7 +121,7 @@ static void run_job(rebuilder_t *r, job_t *job)
         redis_release(r->redis, rc, true);
     else
         redis_discard(r->redis, rc); /* it carries the rebuild's long timeout */
-    job_conn_release(r, pg, &lease, st == RB_OK && done.pg_failed);
+    pg_pool_release(r->primary, pg, st == RB_OK && done.pg_failed && !src.on_replica);
 }
 
 /* Probe Redis; after an outage, mark every window cold before readers trust it again. */

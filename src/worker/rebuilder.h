@@ -6,8 +6,9 @@
  * rebuilder_request(); requests for a window already queued are folded.
  * The thread also notices Redis coming back after an outage and marks every
  * window cold, since what Redis holds then may be stale or gone. No lock is
- * held while talking to Redis or PostgreSQL. With replicas, windows are read from one that
- * has caught up with the board (pg_router), never from one behind it.
+ * held while talking to Redis or PostgreSQL. With replicas, a window is read from one that has
+ * replayed the primary's position as of after the window was cleared (rb_rebuild_from), never
+ * from one behind it; else from the rebuilder's own connection to the primary.
  */
 #ifndef RANKD_WORKER_REBUILDER_H
 #define RANKD_WORKER_REBUILDER_H
@@ -21,8 +22,7 @@
 
 typedef struct rebuilder rebuilder_t;
 
-/* `primary`: a pool of the rebuilder's own (used without replicas); `router`: with replicas, windows
- * load from one that has replayed the board's last write this instance has seen. */
+/* `primary`: a pool of the rebuilder's own; `router`: the replicas a window may load from. */
 rebuilder_t *rebuilder_start(pg_pool_t *primary, pg_router_t *router, redis_pool_t *redis);
 /* Stop the thread and free everything (pending requests are dropped). */
 void rebuilder_stop(rebuilder_t *r);
