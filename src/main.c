@@ -152,7 +152,9 @@ static int serve(rankd_config_t *cfg)
      * the primary's pool, and the rebuild that ends that must not queue behind them. */
     pg_pool_t *rebuild_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
     app.rebuilder = rebuilder_start(rebuild_pg, app.router, app.redis);
-    refresher_t *refresher = refresher_start(app.primary, cfg->refresh_interval_s);
+    refresher_t *refresher =
+        refresher_start(app.primary, cfg->refresh_interval_s, cfg->pg_primary, cfg->pg_connect_timeout_s);
+    app.refresher = refresher;
     app.l1 = l1_new(cfg->cache_max_bytes, cfg->cache_max_age * 1000);
     listener_t *listener = listener_start(cfg->pg_primary, cfg->pg_connect_timeout_s, app.l1, app.router);
     /* The writer has a connection of its own too: it holds the writer's prepared statements. */

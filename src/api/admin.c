@@ -18,6 +18,7 @@
 #include "store/views.h"
 #include "util/alloc.h"
 #include "worker/offload.h"
+#include "worker/refresher.h"
 
 static int64_t mono_ms(void)
 {
@@ -241,6 +242,10 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                "# TYPE rankd_redis_pipe_merged_total counter\nrankd_redis_pipe_merged_total %llu\n",
                (unsigned long long)batches, (unsigned long long)commands, (unsigned long long)merged);
     pg_router_metrics(app->router, &req->out);
+    buf_printf(&req->out,
+               "# HELP rankd_upkeep_leader Whether this instance runs the upkeep jobs (view refresh, partitions, purges).\n"
+               "# TYPE rankd_upkeep_leader gauge\nrankd_upkeep_leader %d\n",
+               refresher_leads(app->refresher) ? 1 : 0);
     buf_puts(&req->out, "# HELP rankd_build_info rankd version.\n# TYPE rankd_build_info gauge\n"
                         "rankd_build_info{version=\"" RANKD_VERSION "\"} 1\n");
     req->content_type_out = "text/plain; version=0.0.4; charset=utf-8";

@@ -29,6 +29,7 @@ typedef struct app {
     struct offload *offload;   /* threads for PostgreSQL reads of suspended requests */
     struct offload *admin;     /* one thread for operator jobs (view refresh, Redis rebuild), in turn */
     struct turns *cold_turns;  /* reads of a window being loaded into Redis: one at a time */
+    struct refresher *refresher; /* the upkeep jobs; NULL when refresh.interval_s is 0 */
 } app_t;
 
 /* Route ids; api_route() fills one, api_handle() runs it. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "obs/log.h"
 #include "util/alloc.h"
@@ -68,7 +69,8 @@ bool pg_ok(const PGresult *res)
 
 PGconn *pg_connect(const char *conninfo, int statement_timeout_ms, int connect_timeout_s, char *err, size_t errlen)
 {
-    char timeout[16], user_timeout[16];
+    char timeout[16], user_timeout[16], app[32];
+    snprintf(app, sizeof app, "rankd/%d", (int)getpid()); /* who did what, in pg_stat_activity and view_refreshes */
     snprintf(timeout, sizeof timeout, "%d", connect_timeout_s);
     /* A node that stops answering without closing (its host gone, packets dropped) must fail a
      * statement within a bound the server's statement_timeout cannot give: TCP gives up on
@@ -77,7 +79,7 @@ PGconn *pg_connect(const char *conninfo, int statement_timeout_ms, int connect_t
     snprintf(user_timeout, sizeof user_timeout, "%d", statement_timeout_ms + 5000);
     const char *keys[] = {"keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout",
                           "dbname", "connect_timeout", "application_name", NULL};
-    const char *vals[] = {"1", "10", "5", "3", user_timeout, conninfo, timeout, "rankd", NULL};
+    const char *vals[] = {"1", "10", "5", "3", user_timeout, conninfo, timeout, app, NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(c) != CONNECTION_OK) {
         snprintf(err, errlen, "%s", PQerrorMessage(c));

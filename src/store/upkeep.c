@@ -46,3 +46,22 @@ q_status_t upkeep_purge_log(PGconn *c, int parts, long *done)
     PQclear(r);
     return Q_OK;
 }
+
+/* The leader lock's key, apart from the view refresh lock and migrate's. */
+#define LEADER_LOCK 0x6c656164 /* "lead" */
+
+q_status_t upkeep_try_lead(PGconn *c, bool *leads)
+{
+    char sql[192];
+    /* Session locks stack: take it once, then only ask whether this session holds it. */
+    snprintf(sql, sizeof sql,
+             "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+             " AND objid = %d) OR pg_try_advisory_lock(%d)", LEADER_LOCK, LEADER_LOCK);
+    PGresult *r = NULL;
+    q_status_t st = run(c, sql, "taking the upkeep lead", &r);
+    if (st != Q_OK)
+        return st;
+    *leads = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    return Q_OK;
+}

@@ -98,8 +98,10 @@ views_status_t views_refresh(PGconn *c, const char *only, int64_t if_older_than_
         snprintf(ms, sizeof ms, "%" PRId64, v->ms);
         const char *p[] = {views[i], rows, ms};
         if (!exec_ok(c,
-                     "INSERT INTO view_refreshes (view, refreshed_at, rows, ms) VALUES ($1, now(), $2, $3)"
-                     " ON CONFLICT (view) DO UPDATE SET refreshed_at = now(), rows = $2, ms = $3",
+                     "INSERT INTO view_refreshes (view, refreshed_at, rows, ms, refreshed_by)"
+                     " VALUES ($1, now(), $2, $3, current_setting('application_name'))"
+                     " ON CONFLICT (view) DO UPDATE SET refreshed_at = now(), rows = $2, ms = $3,"
+                     " refreshed_by = current_setting('application_name')",
                      3, p, NULL))
             st = VIEWS_FAILED;
     }

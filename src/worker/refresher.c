@@ -1,7 +1,18 @@
-/* worker/refresher.c — periodic view refresh, partition upkeep, idempotency key expiry. */
+/*
+ * worker/refresher.c — periodic view refresh, partition upkeep, idempotency key expiry, run by
+ * one instance: the upkeep leader.
+ *
+ * Every instance's refresher tries each second to take a session advisory lock
+ * (upkeep_try_lead) on a connection of its own to the primary. The one that holds it leads: it
+ * runs the jobs at once and then every refresh.interval_s. The lock lives as long as that
+ * session: when the leader dies (kill -9 included, the kernel closes its socket) or loses the
+ * connection, PostgreSQL releases it and another instance takes over within about a second.
+ * The others serve everything else as before.
+ */
 #include "worker/refresher.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -10,6 +21,7 @@
 #include "store/upkeep.h"
 #include "store/views.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 
 struct refresher {
     pthread_mutex_t lock;
@@ -18,7 +30,14 @@ struct refresher {
     bool stopping;
     pg_pool_t *primary;
     int interval_s;
+    char *conninfo;           /* the primary, for the leader's own session */
+    int connect_timeout_s;
+    PGconn *lead;             /* that session: holds the leader lock while this instance leads */
+    atomic_bool leading;
 };
+
+/* How often a follower tries to become the leader (and a leader checks its session). */
+#define ELECTION_TICK_MS 1000
 
 /* Log partitions purged per statement (each part a bounded scan) and statements per round:
  * what is left waits for the next round. */
@@ -68,27 +87,61 @@ static void maintain(refresher_t *r)
     pg_pool_release(r->primary, c, !ok);
 }
 
+/* Whether this instance leads now: keep the leader's session, or try to become the leader. */
+static bool lead(refresher_t *r)
+{
+    if (r->lead && !pg_conn_alive(r->lead)) {
+        PQfinish(r->lead); /* the lock went with the session */
+        r->lead = NULL;
+    }
+    if (!r->lead) {
+        char err[512];
+        r->lead = pg_connect(r->conninfo, 0, r->connect_timeout_s, err, sizeof err);
+    }
+    bool leads = false;
+    if (r->lead && upkeep_try_lead(r->lead, &leads) != Q_OK) {
+        PQfinish(r->lead);
+        r->lead = NULL;
+        leads = false;
+    }
+    bool was = atomic_exchange(&r->leading, leads);
+    if (leads && !was)
+        log_info(NULL, "this instance leads the upkeep jobs (view refresh, partitions, purges)");
+    else if (!leads && was)
+        log_warn(NULL, "this instance no longer leads the upkeep jobs");
+    return leads;
+}
+
 static void *refresher_main(void *arg)
 {
     refresher_t *r = arg;
-    maintain(r); /* once at start: statistics exist from the first minute */
+    int64_t last = -1; /* when this leader last ran the jobs; -1: not since it began leading */
     pthread_mutex_lock(&r->lock);
     while (!r->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += r->interval_s;
-        pthread_cond_timedwait(&r->wake, &r->lock, &until);
+        pthread_mutex_unlock(&r->lock);
+        int64_t now = clock_mono_ms();
+        if (!lead(r))
+            last = -1;
+        else if (last < 0 || now - last >= (int64_t)r->interval_s * 1000) {
+            maintain(r); /* at once on taking the lead: statistics exist from the first minute */
+            last = clock_mono_ms();
+        }
+        pthread_mutex_lock(&r->lock);
         if (r->stopping)
             break;
-        pthread_mutex_unlock(&r->lock);
-        maintain(r);
-        pthread_mutex_lock(&r->lock);
+        struct timespec until = clock_deadline_ms(ELECTION_TICK_MS);
+        pthread_cond_timedwait(&r->wake, &r->lock, &until);
     }
     pthread_mutex_unlock(&r->lock);
     return NULL;
 }
 
-refresher_t *refresher_start(pg_pool_t *primary, int interval_s)
+bool refresher_leads(const refresher_t *r)
+{
+    return r && atomic_load(&r->leading);
+}
+
+refresher_t *refresher_start(pg_pool_t *primary, int interval_s, const char *conninfo, int connect_timeout_s)
 {
     if (interval_s <= 0)
         return NULL;
@@ -97,10 +150,13 @@ refresher_t *refresher_start(pg_pool_t *primary, int interval_s)
     pthread_cond_init(&r->wake, NULL);
     r->primary = primary;
     r->interval_s = interval_s;
+    r->conninfo = xstrdup(conninfo);
+    r->connect_timeout_s = connect_timeout_s;
     if (pthread_create(&r->thread, NULL, refresher_main, r) != 0) {
         log_error(NULL, "cannot start the refresher thread");
         pthread_mutex_destroy(&r->lock);
         pthread_cond_destroy(&r->wake);
+        free(r->conninfo);
         free(r);
         return NULL;
     }
@@ -116,7 +172,10 @@ void refresher_stop(refresher_t *r)
     pthread_cond_signal(&r->wake);
     pthread_mutex_unlock(&r->lock);
     pthread_join(r->thread, NULL);
+    if (r->lead)
+        PQfinish(r->lead); /* hands the lead over at once */
     pthread_mutex_destroy(&r->lock);
     pthread_cond_destroy(&r->wake);
+    free(r->conninfo);
     free(r);
 }

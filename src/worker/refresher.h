@@ -1,7 +1,9 @@
 /*
  * worker/refresher.h — the periodic maintenance thread of `rankd serve`.
  *
- * At start and every refresh.interval_s it refreshes the materialized views (skipping
+ * Of several instances, only the upkeep leader runs the jobs (a PostgreSQL advisory lock held by
+ * a session of its own; another instance takes over within about a second of its death). When
+ * it begins leading and every refresh.interval_s it refreshes the materialized views (skipping
  * those another instance refreshed within the interval; concurrent
  * refreshers are kept apart by an advisory lock), creates the submission
  * log's monthly partitions ahead, forgets idempotency keys older than
@@ -15,8 +17,11 @@
 
 typedef struct refresher refresher_t;
 
-/* Start the thread; NULL when interval_s is 0 (nothing to do) or the thread cannot start. */
-refresher_t *refresher_start(pg_pool_t *primary, int interval_s);
+/* Start the thread; NULL when interval_s is 0 (this instance never leads) or the thread cannot
+ * start. `conninfo` is the primary's, for the leader's own session. */
+refresher_t *refresher_start(pg_pool_t *primary, int interval_s, const char *conninfo, int connect_timeout_s);
+/* Whether this instance leads the upkeep jobs now (false for NULL). */
+bool refresher_leads(const refresher_t *r);
 void refresher_stop(refresher_t *r);
 
 #endif
