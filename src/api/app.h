@@ -49,6 +49,7 @@ typedef enum {
     R_STATS,
     R_WINDOWS,
     R_STANDINGS,
+    R_ACTIVITY,
     R_ADMIN_REFRESH,
     R_ADMIN_REBUILD,
     R_METRICS,
@@ -102,6 +103,7 @@ int api_batch(app_t *app, const route_t *rt, http_req_t *req);
 int api_stats(app_t *app, const route_t *rt, http_req_t *req);
 int api_windows(app_t *app, const route_t *rt, http_req_t *req);
 int api_standings(app_t *app, const route_t *rt, http_req_t *req);
+int api_activity(app_t *app, const route_t *rt, http_req_t *req);
 int api_admin_refresh(app_t *app, const route_t *rt, http_req_t *req);
 int api_admin_rebuild(app_t *app, const route_t *rt, http_req_t *req);
 int api_metrics(app_t *app, const route_t *rt, http_req_t *req);

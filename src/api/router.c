@@ -33,6 +33,7 @@ static const route_spec_t specs[] = {
     [R_STATS] = {R_STATS, "GET, HEAD, OPTIONS", ROLE_READ, 0, 0, 0, true, false, false, false},
     [R_WINDOWS] = {R_WINDOWS, "GET, HEAD, OPTIONS", ROLE_READ, 0, 0, 0, true, false, false, false},
     [R_STANDINGS] = {R_STANDINGS, "GET, HEAD, OPTIONS", ROLE_READ, 0, 0, 0, true, false, false, false},
+    [R_ACTIVITY] = {R_ACTIVITY, "GET, HEAD, OPTIONS", ROLE_READ, 0, 0, 0, true, false, false, false},
     [R_ADMIN_REFRESH] = {R_ADMIN_REFRESH, "POST, OPTIONS", 0, ROLE_ADMIN, 0, 0, false, true, false, false},
     [R_ADMIN_REBUILD] = {R_ADMIN_REBUILD, "POST, OPTIONS", 0, ROLE_ADMIN, 0, 0, false, true, false, false},
     [R_METRICS] = {R_METRICS, "GET, HEAD, OPTIONS", ROLE_NONE, 0, 0, 0, true, false, false, false},
@@ -42,7 +43,7 @@ static const char *const route_names[R_COUNT] = {
     [R_NONE] = "none", [R_HEALTHZ] = "healthz", [R_READYZ] = "readyz", [R_BOARDS] = "boards",
     [R_BOARD] = "board", [R_ENTRIES] = "entries", [R_PLAYERS] = "players", [R_PLAYER] = "player",
     [R_AROUND] = "around", [R_SCORES] = "scores", [R_SCORES_BATCH] = "scores_batch", [R_BATCH] = "batch",
-    [R_STATS] = "stats", [R_WINDOWS] = "windows", [R_STANDINGS] = "standings", [R_ADMIN_REFRESH] = "admin_refresh",
+    [R_STATS] = "stats", [R_WINDOWS] = "windows", [R_STANDINGS] = "standings", [R_ACTIVITY] = "activity", [R_ADMIN_REFRESH] = "admin_refresh",
     [R_ADMIN_REBUILD] = "admin_rebuild", [R_METRICS] = "metrics",
 };
 
@@ -135,6 +136,8 @@ static route_id_t match(const char *path, route_t *rt)
         return R_STATS;
     if (n == 4 && seg_is(seg[3], len[3], "windows"))
         return R_WINDOWS;
+    if (n == 4 && seg_is(seg[3], len[3], "activity"))
+        return R_ACTIVITY;
     if (!seg_is(seg[3], len[3], "players"))
         return R_NONE;
     if (n == 4)
@@ -194,6 +197,7 @@ static bool route_waits(const route_t *rt, const http_req_t *req)
     case R_STATS:
     case R_WINDOWS:
     case R_STANDINGS:
+    case R_ACTIVITY:
     case R_METRICS: return true;
     case R_PLAYER: return strcmp(req->method, "DELETE") == 0;
     default: return false; /* ranked reads and writes: only a board missing from the cache waits */
@@ -219,6 +223,7 @@ int api_handle(app_t *app, const route_t *rt, http_req_t *req)
     case R_STATS: return api_stats(app, rt, req);
     case R_WINDOWS: return api_windows(app, rt, req);
     case R_STANDINGS: return api_standings(app, rt, req);
+    case R_ACTIVITY: return api_activity(app, rt, req);
     case R_ADMIN_REFRESH: return api_admin_refresh(app, rt, req);
     case R_ADMIN_REBUILD: return api_admin_rebuild(app, rt, req);
     case R_METRICS: return api_metrics(app, rt, req);

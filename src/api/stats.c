@@ -1,5 +1,7 @@
-/* api/stats.c — a window's statistics (from the materialized views) and a board's windows. */
+/* api/stats.c — a window's statistics and a board's daily activity (from the materialized views),
+ * and a board's windows. */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/app.h"
@@ -8,6 +10,7 @@
 #include "core/window.h"
 #include "store/pg_router.h"
 #include "store/views.h"
+#include "util/alloc.h"
 
 static void render_stats(buf_t *o, const board_t *b, int64_t day, const window_stats_t *s)
 {
@@ -173,6 +176,97 @@ int api_windows(app_t *app, const route_t *rt, http_req_t *req)
     } else {
         buf_puts(o, "null}");
     }
+    board_clear(&b);
+    req->cacheable = !behind;
+    return http_ok(req, 200);
+}
+
+/* ---------------------------------------------------------------- activity */
+
+#define ACTIVITY_DEFAULT_DAYS 30
+#define ACTIVITY_MAX_SPAN 366
+
+typedef struct {
+    int64_t gen, from, to;
+    day_activity_t *rows;
+    size_t n;
+    bool refreshed;
+    int64_t refreshed_ms;
+} activity_args_t;
+
+static q_status_t activity_on(PGconn *c, void *arg)
+{
+    activity_args_t *a = arg;
+    free(a->rows); /* a retry starts afresh */
+    a->rows = NULL;
+    return views_activity(c, a->gen, a->from, a->to, &a->rows, &a->n, &a->refreshed, &a->refreshed_ms);
+}
+
+/* An optional YYYY-MM-DD parameter: 0 (set when present), or the 400 written. */
+static int param_day(http_req_t *req, const char *name, bool *given, int64_t *day)
+{
+    bool bad = false;
+    const char *v = http_param(req, name, &bad);
+    *given = v != NULL;
+    if (bad || (v && !window_parse_day(v, day)))
+        return http_bad_param(req, name);
+    return 0;
+}
+
+int api_activity(app_t *app, const route_t *rt, http_req_t *req)
+{
+    board_t b;
+    int rc = api_load_board(app, rt, req, &b);
+    if (rc)
+        return rc;
+    int64_t today = req->received_ms / MS_PER_DAY, from = 0, to = today;
+    bool has_from, has_to;
+    if ((rc = param_day(req, "from", &has_from, &from)) || (rc = param_day(req, "to", &has_to, &to))) {
+        board_clear(&b);
+        return rc;
+    }
+    if (!has_from)
+        from = to - (ACTIVITY_DEFAULT_DAYS - 1);
+    if (to < from || to - from > ACTIVITY_MAX_SPAN) {
+        board_clear(&b);
+        return http_error(req, 400, "invalid_argument", "from", "from must be at most %d days before to",
+                          ACTIVITY_MAX_SPAN);
+    }
+    activity_args_t a = {.gen = b.gen, .from = from, .to = to};
+    bool behind = false;
+    q_status_t st = pg_router_read_run(app->router, b.gen, req->strong, activity_on, &a, &behind);
+    if (st != Q_OK) {
+        free(a.rows);
+        board_clear(&b);
+        return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
+    }
+    /* Every day of the span, with zeros where the view has none. */
+    size_t span = (size_t)(to - from + 1);
+    day_activity_t *days = xcalloc(span, sizeof *days);
+    for (size_t i = 0; i < a.n; i++)
+        if (a.rows[i].day >= from && a.rows[i].day <= to)
+            days[a.rows[i].day - from] = a.rows[i];
+    buf_t *o = &req->out;
+    buf_puts(o, "{\"board\":");
+    buf_json_str(o, b.id, strlen(b.id));
+    buf_puts(o, ",\"days\":[");
+    for (size_t i = 0; i < span; i++) {
+        char d[11];
+        window_format_day(from + (int64_t)i, d);
+        buf_printf(o, "%s{\"day\":\"%s\",\"submissions\":%" PRId64 ",\"players\":%" PRId64 "}", i ? "," : "", d,
+                   days[i].submissions, days[i].players);
+    }
+    buf_puts(o, "],\"refreshed_at\":");
+    if (a.refreshed) {
+        char at[25];
+        window_format_ms(a.refreshed_ms, at);
+        buf_printf(o, "\"%s\"}", at);
+        req->last_modified_ms = a.refreshed_ms;
+    } else {
+        buf_puts(o, "null}");
+    }
+    free(days);
+    free(a.rows);
     board_clear(&b);
     req->cacheable = !behind;
     return http_ok(req, 200);

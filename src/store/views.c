@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "obs/log.h"
+#include "util/alloc.h"
 
 #define REFRESH_LOCK 0x72656672 /* "refr" */
 
@@ -156,6 +157,43 @@ q_status_t views_window_stats(PGconn *c, int64_t gen, int64_t day, window_stats_
                 break;
             h = end + 1;
         }
+    }
+    PQclear(r);
+    return Q_OK;
+}
+
+q_status_t views_activity(PGconn *c, int64_t gen, int64_t from, int64_t to, day_activity_t **rows, size_t *n,
+                          bool *refreshed, int64_t *refreshed_ms)
+{
+    char g[24], f[11], t[11];
+    snprintf(g, sizeof g, "%" PRId64, gen);
+    q_day_text(from, f);
+    q_day_text(to, t);
+    const char *p[] = {g, f, t};
+    *rows = NULL;
+    *n = 0;
+    PGresult *r = PQexecParams(
+        c,
+        "SELECT 0, (extract(epoch FROM refreshed_at) * 1000)::bigint, 0, 0 FROM view_refreshes"
+        " WHERE view = 'daily_activity'"
+        " UNION ALL (SELECT 1, day - DATE '1970-01-01', submissions, players FROM daily_activity"
+        "  WHERE board_gen = $1 AND day BETWEEN $2::date AND $3::date ORDER BY day)",
+        3, NULL, p, NULL, NULL, 0);
+    if (!pg_ok(r))
+        return q_failed(c, r, "activity");
+    *refreshed = false;
+    *rows = xcalloc((size_t)PQntuples(r) + 1, sizeof **rows);
+    for (int i = 0; i < PQntuples(r); i++) {
+        int64_t v = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+        if (PQgetvalue(r, i, 0)[0] == '0') {
+            *refreshed = true;
+            *refreshed_ms = v;
+            continue;
+        }
+        day_activity_t *d = &(*rows)[(*n)++];
+        d->day = v;
+        d->submissions = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+        d->players = strtoll(PQgetvalue(r, i, 3), NULL, 10);
     }
     PQclear(r);
     return Q_OK;

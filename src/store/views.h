@@ -48,6 +48,21 @@ typedef struct {
     int64_t refreshed_ms;
 } window_stats_t;
 
+/* Accepted submissions and distinct players of one UTC day (daily_activity). */
+typedef struct {
+    int64_t day;
+    int64_t submissions;
+    int64_t players;
+} day_activity_t;
+
+/*
+ * A board's days from `from` to `to` (days since epoch, inclusive) that had submissions, oldest
+ * first, as of the last refresh of daily_activity: `*rows` (caller frees) and `*n`; `*refreshed`
+ * and `*refreshed_ms` say when that refresh was.
+ */
+q_status_t views_activity(PGconn *c, int64_t gen, int64_t from, int64_t to, day_activity_t **rows, size_t *n,
+                          bool *refreshed, int64_t *refreshed_ms);
+
 /* Statistics of one window as of the last refresh. */
 q_status_t views_window_stats(PGconn *c, int64_t gen, int64_t day, window_stats_t *out);
 
