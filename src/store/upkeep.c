@@ -65,3 +65,17 @@ q_status_t upkeep_try_lead(PGconn *c, bool *leads)
     PQclear(r);
     return Q_OK;
 }
+
+q_status_t upkeep_write_mark(PGconn *c, char *out, size_t outlen)
+{
+    PGresult *r = NULL;
+    q_status_t st = run(c,
+                        "SELECT count(*) || ':' || coalesce(sum(players), 0) || ':' || coalesce(sum(submissions), 0)"
+                        " FROM window_counts",
+                        "reading what the views are computed from", &r);
+    if (st != Q_OK)
+        return st;
+    snprintf(out, outlen, "%s", PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    return Q_OK;
+}

@@ -14,6 +14,11 @@
 q_status_t upkeep_ensure_partitions(PGconn *c, int months_ahead);
 /* Drop idempotency keys older than 25 hours (kept at least 24, API.md). */
 q_status_t upkeep_forget_old_keys(PGconn *c);
+/*
+ * A mark of everything the views are computed from: it changes with every accepted submission,
+ * player deletion and board deletion (window_counts moves with each). Written into `out`.
+ */
+q_status_t upkeep_write_mark(PGconn *c, char *out, size_t outlen);
 /* Take the upkeep leader's session lock if it is free (or already ours): `*leads`. */
 q_status_t upkeep_try_lead(PGconn *c, bool *leads);
 /* One step of removing deleted boards' log rows: at most `parts` leaf partitions; `*done` how many. */

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "obs/log.h"
@@ -34,6 +35,7 @@ struct refresher {
     int connect_timeout_s;
     PGconn *lead;             /* that session: holds the leader lock while this instance leads */
     atomic_bool leading;
+    char refreshed_mark[96];  /* upkeep_write_mark as of this leader's last view refresh; "" none */
 };
 
 /* How often a follower tries to become the leader (and a leader checks its session). */
@@ -75,13 +77,21 @@ static void maintain(refresher_t *r)
     PGconn *c = pg_pool_acquire(r->primary, 5000);
     if (!c)
         return;
-    view_refresh_t done[VIEWS_MAX];
-    size_t n = 0;
-    views_status_t st = views_refresh(c, NULL, r->interval_s, done, &n);
-    for (size_t i = 0; st == VIEWS_DONE && i < n; i++)
-        if (!done[i].skipped)
+    /* The views are refreshed only when what they are computed from changed since this leader
+     * last refreshed them (the mark is read first: a write during the refresh counts next time). */
+    char mark[96] = "";
+    bool marked = upkeep_write_mark(c, mark, sizeof mark) == Q_OK;
+    views_status_t st = VIEWS_DONE;
+    if (!marked || !r->refreshed_mark[0] || strcmp(mark, r->refreshed_mark) != 0) {
+        view_refresh_t done[VIEWS_MAX];
+        size_t n = 0;
+        st = views_refresh(c, NULL, 0, done, &n);
+        for (size_t i = 0; st == VIEWS_DONE && i < n; i++)
             log_info(NULL, "refreshed view %s: %lld rows in %lld ms", done[i].view, (long long)done[i].rows,
                      (long long)done[i].ms);
+        if (st == VIEWS_DONE && marked)
+            snprintf(r->refreshed_mark, sizeof r->refreshed_mark, "%s", mark);
+    }
     bool ok = st != VIEWS_FAILED && upkeep_ensure_partitions(c, 3) == Q_OK && upkeep_forget_old_keys(c) == Q_OK &&
               purge_log(r, c);
     pg_pool_release(r->primary, c, !ok);
@@ -120,8 +130,10 @@ static void *refresher_main(void *arg)
     while (!r->stopping) {
         pthread_mutex_unlock(&r->lock);
         int64_t now = clock_mono_ms();
-        if (!lead(r))
+        if (!lead(r)) {
             last = -1;
+            r->refreshed_mark[0] = '\0'; /* a leader again refreshes at once */
+        }
         else if (last < 0 || now - last >= (int64_t)r->interval_s * 1000) {
             maintain(r); /* at once on taking the lead: statistics exist from the first minute */
             last = clock_mono_ms();

@@ -3,9 +3,9 @@
  *
  * Of several instances, only the upkeep leader runs the jobs (a PostgreSQL advisory lock held by
  * a session of its own; another instance takes over within about a second of its death). When
- * it begins leading and every refresh.interval_s it refreshes the materialized views (skipping
- * those another instance refreshed within the interval; concurrent
- * refreshers are kept apart by an advisory lock), creates the submission
+ * it begins leading and every refresh.interval_s it refreshes the materialized views when what
+ * they are computed from changed since its last refresh (upkeep_write_mark; a `rankd refresh`
+ * from cron running meanwhile is kept apart by an advisory lock), creates the submission
  * log's monthly partitions ahead, forgets idempotency keys older than
  * 25 hours, and removes the log rows of deleted boards (a few partitions
  * per statement). It sleeps on a condition variable, so stopping is immediate.
