@@ -110,6 +110,26 @@ static const char *http_date(int64_t sec)
     return text;
 }
 
+/*
+ * Whether a read may answer 304: If-None-Match decides when present (any listed tag, any
+ * variant); otherwise If-Modified-Since not older than the answer's modification time.
+ */
+static bool not_modified(struct MHD_Connection *conn, const char *etag, int64_t last_modified_ms)
+{
+    const char *inm = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-None-Match");
+    if (inm)
+        return encoding_none_match(inm, etag);
+    const char *ims = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-Modified-Since");
+    if (!ims || last_modified_ms <= 0)
+        return false;
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *end = strptime(ims, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (!end || *end)
+        return false; /* not an IMF-fixdate: ignored, as RFC 9110 says */
+    return (int64_t)timegm(&tm) >= last_modified_ms / 1000;
+}
+
 static void release_cached(void *entry)
 {
     l1_release(entry);
@@ -134,7 +154,7 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
         req->last_modified_ms = v.last_modified_ms;
         const char *bytes = v.body;
         size_t n = v.len;
-        if (encoding_none_match(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-None-Match"), etag)) {
+        if (not_modified(conn, etag, req->last_modified_ms)) {
             req->status = 304;
             n = 0;
         } else if (n >= ENCODING_MIN_BODY) {
@@ -163,7 +183,7 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
     } else if (reads) {
         /* The tag names the identity bytes; an encoded body carries its variant's tag. */
         encoding_etag(body, len, etag);
-        if (encoding_none_match(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-None-Match"), etag)) {
+        if (not_modified(conn, etag, req->last_modified_ms)) {
             req->status = 304;
         } else if (len >= ENCODING_MIN_BODY) {
             enc = encoding_negotiate(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding"));

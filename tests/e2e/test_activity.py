@@ -55,3 +55,29 @@ def test_activity_parameters_are_checked(rankd, admin):
         assert_error(c.get("/v1/leaderboards/%s/activity?%s" % (b, q)), 400, field=field)
     assert_error(c.get("/v1/leaderboards/no-such-board-x/activity"), 404, field="board")
     assert_error(c.get("/v1/leaderboards/BAD/activity"), 400, field="board")
+
+
+def test_if_modified_since_answers_304_from_the_modification_time(rankd, admin, writer):
+    b = create_board(admin)["id"]
+    submit_ok(writer, b, "a", 5)
+    assert admin.post("/v1/admin/refresh", json_body={}, key=ADMIN_KEY).status == 200
+    c = rankd.client()
+    for path in ("/v1/leaderboards/%s/stats" % b, "/v1/leaderboards/%s/activity" % b):
+        r = c.get(path)
+        assert r.status == 200, r.describe()
+        lm = r.header("Last-Modified")
+        assert lm, r.headers
+        t = datetime.datetime.strptime(lm, "%a, %d %b %Y %H:%M:%S GMT")
+        older = (t - datetime.timedelta(seconds=1)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+        newer = (t + datetime.timedelta(days=1)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+        r = c.get(path, headers={"If-Modified-Since": lm})
+        assert r.status == 304 and r.body == b"", r.describe()
+        assert r.header("ETag") and r.header("Last-Modified") == lm, r.headers
+        assert c.get(path, headers={"If-Modified-Since": newer}).status == 304
+        assert c.get(path, headers={"If-Modified-Since": older}).status == 200
+        assert c.get(path, headers={"If-Modified-Since": "yesterday"}).status == 200  # not a date: ignored
+        # If-None-Match decides when both are sent.
+        assert c.get(path, headers={"If-Modified-Since": lm, "If-None-Match": '"nope"'}).status == 200
+    # An answer without a modification time ignores it.
+    r = c.get("/v1/leaderboards/%s/entries" % b, headers={"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"})
+    assert r.status == 200 and not r.header("Last-Modified"), r.describe()
