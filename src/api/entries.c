@@ -113,7 +113,7 @@ static int run_read(app_t *app, http_req_t *req, const board_t *b, const read_t 
 {
     *behind = false;
     entries_init(out);
-    if (!req->strong && redis_trusted(app->redis)) {
+    if (!req->strong && window_is_hot(b->reset, r->day, req->received_ms) && redis_trusted(app->redis)) {
         redisContext *rc = redis_acquire(app->redis);
         if (rc) {
             rb_status_t st = read_redis(rc, b, r, out);
@@ -527,7 +527,10 @@ static bool read_async(app_t *app, http_req_t *req, read_op_t *op)
 {
     if (req->inline_only)
         return false;
-    bool use_redis = !req->strong && redis_trusted(app->redis); /* false without Redis */
+    /* Redis holds the current and the previous window: an older one is read from PostgreSQL,
+     * never loaded into Redis (it would stay there for good). */
+    bool use_redis = !req->strong && window_is_hot(op->board.reset, op->read.day, req->received_ms) &&
+                     redis_trusted(app->redis); /* false without Redis */
     if (app->pipe && use_redis) {
         prepare_redis(op);
         op->base.start = read_start;

@@ -196,3 +196,9 @@ window_status_t window_resolve(board_reset_t reset, int64_t created_ms, int64_t 
     *day = want;
     return WINDOW_OK;
 }
+
+bool window_is_hot(board_reset_t reset, int64_t day, int64_t now_ms)
+{
+    int64_t cur = window_start_day(reset, now_ms);
+    return day == cur || (reset != RESET_NONE && day == window_prev_day(reset, cur));
+}

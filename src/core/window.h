@@ -25,6 +25,9 @@ int64_t window_start_day(board_reset_t reset, int64_t ms);
 /* First day of the window after / before the one starting on `start_day`; next is -1 for `none`. */
 int64_t window_next_day(board_reset_t reset, int64_t start_day);
 int64_t window_prev_day(board_reset_t reset, int64_t start_day);
+/* True when the window starting on `day` is the current or the previous one at `now_ms`: the
+ * windows Redis holds (older ones are read from PostgreSQL and never loaded into Redis). */
+bool window_is_hot(board_reset_t reset, int64_t day, int64_t now_ms);
 /* True when `day` can start a window of this reset period. */
 bool window_is_start(board_reset_t reset, int64_t day);
 

@@ -1219,6 +1219,27 @@ static void test_window_is_start(void **state)
     }
 }
 
+static void test_window_is_hot(void **state)
+{
+    (void)state;
+    int64_t now = civil(2026, 11, 23) * MS_PER_DAY + 3600000; /* a Monday, 01:00 UTC */
+    assert_true(window_is_hot(RESET_DAILY, civil(2026, 11, 23), now));
+    assert_true(window_is_hot(RESET_DAILY, civil(2026, 11, 22), now));
+    assert_false(window_is_hot(RESET_DAILY, civil(2026, 11, 21), now));
+    assert_true(window_is_hot(RESET_WEEKLY, civil(2026, 11, 23), now));
+    assert_true(window_is_hot(RESET_WEEKLY, civil(2026, 11, 16), now));
+    assert_false(window_is_hot(RESET_WEEKLY, civil(2026, 11, 9), now));
+    assert_true(window_is_hot(RESET_MONTHLY, civil(2026, 11, 1), now));
+    assert_true(window_is_hot(RESET_MONTHLY, civil(2026, 10, 1), now));
+    assert_false(window_is_hot(RESET_MONTHLY, civil(2026, 9, 1), now));
+    assert_true(window_is_hot(RESET_NONE, 0, now));
+    /* A year boundary. */
+    int64_t jan1 = civil(2027, 1, 1) * MS_PER_DAY;
+    assert_true(window_is_hot(RESET_MONTHLY, civil(2026, 12, 1), jan1));
+    assert_false(window_is_hot(RESET_MONTHLY, civil(2026, 11, 1), jan1));
+    assert_true(window_is_hot(RESET_DAILY, civil(2026, 12, 31), jan1));
+}
+
 static void test_window_format_day(void **state)
 {
     (void)state;
@@ -2137,6 +2158,7 @@ int main(void)
         cmocka_unit_test(test_window_next_prev),
         cmocka_unit_test(test_window_unknown_reset),
         cmocka_unit_test(test_window_is_start),
+        cmocka_unit_test(test_window_is_hot),
         cmocka_unit_test(test_window_format_day),
         cmocka_unit_test(test_buf_i64),
         cmocka_unit_test(test_window_parse_day),

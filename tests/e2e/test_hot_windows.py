@@ -1,0 +1,64 @@
+"""Redis holds a board's current and previous windows only: a read of an older window is
+answered from PostgreSQL, exactly, and never loads that window into Redis (it would stay there
+for good); the current window is still answered from Redis."""
+import datetime
+
+from conftest import ADMIN_KEY, WRITE_KEY, create_board, now_ms, submit_ok
+
+
+def counters(inst):
+    cl = inst.client()
+    try:
+        text = cl.get("/metrics").body.decode()
+    finally:
+        cl.close()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(("rankd_reads_", "rankd_redis_cold_reads_total")):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def test_an_old_window_is_read_from_postgres_and_never_loaded_into_redis(rankd_factory, db, redis_db):
+    url, rcl = redis_db
+    inst = rankd_factory()
+    adm, w, c = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client()
+    try:
+        b = create_board(adm, reset="daily")["id"]
+        gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
+        # The board existed five days ago; three days ago it had a window of its own.
+        db.query("UPDATE boards SET created_ms = created_ms - 5 * 86400000 WHERE gen = %s", (gen,))
+        old = datetime.datetime.now(datetime.timezone.utc).date() - datetime.timedelta(days=3)
+        t = now_ms() - 3 * 86400000
+        for i, (player, score) in enumerate([("x", 30), ("y", 50), ("z", 40)]):
+            db.query("INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, version)"
+                     " VALUES (%s, %s, %s, %s, %s, %s, nextval('standing_version'))",
+                     (gen, old, player, score, -score, t + i))
+        db.query("INSERT INTO window_counts (board_gen, win, players, submissions) VALUES (%s, %s, 3, 3)", (gen, old))
+        before = counters(inst)  # nothing has read the board yet: its backdated definition is read now
+
+        r = c.get("/v1/leaderboards/%s/entries?window=%s" % (b, old))
+        assert r.status == 200, r.describe()
+        assert [(e["rank"], e["player_id"], e["score"]) for e in r.json()["entries"]] == [
+            (1, "y", 50), (2, "z", 40), (3, "x", 30)]
+        assert r.json()["total"] == 3
+        r = c.get("/v1/leaderboards/%s/players/z?window=%s" % (b, old))
+        assert r.status == 200 and r.json()["rank"] == 2, r.describe()
+        r = c.get("/v1/leaderboards/%s/players/x/around?window=%s&before=1&after=1" % (b, old))
+        assert r.status == 200 and [e["player_id"] for e in r.json()["entries"]] == ["z", "x"], r.describe()
+        after = counters(inst)
+        assert after.get("rankd_redis_cold_reads_total", 0) == before.get("rankd_redis_cold_reads_total", 0), \
+            "a read of the old window went to Redis (found it cold, asked for it to be loaded)"
+        pg = [k for k in after if k.startswith("rankd_reads_postgres")]
+        assert pg and sum(after[k] - before.get(k, 0) for k in pg) == 3, (before, after)
+        old_day = (old - datetime.date(1970, 1, 1)).days
+        assert list(rcl.scan_iter("rankd:{g%d}:%d:*" % (gen, old_day))) == [], "the old window went into Redis"
+
+        # The current window is Redis's.
+        submit_ok(w, b, "now", 7)
+        r = c.get("/v1/leaderboards/%s/players/now" % b)
+        assert r.status == 200 and r.json()["rank"] == 1, r.describe()
+    finally:
+        for x in (adm, w, c):
+            x.close()
