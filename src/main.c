@@ -261,26 +261,37 @@ static int each_window(const rankd_config_t *cfg, const char *only, check_t what
     }
     long diffs = 0;
     for (size_t i = 0; i < n && status == 0; i++) {
-        int64_t day = window_start_day(boards[i].reset, now_ms());
-        if (what == CHECK_VERIFY) {
-            long d = rb_verify(rc, c, &boards[i], day, stdout);
-            if (d < 0) {
-                fprintf(stderr, "rankd: verify of %s failed\n", boards[i].id);
-                status = 1;
-            }
-            diffs += d > 0 ? d : 0;
-        } else {
-            rb_rebuild_t done;
-            rb_status_t rst = rb_rebuild_when_free(rc, c, &boards[i], day, 30000, &done);
-            if (rst != RB_OK || done.pg_failed || done.lost) {
-                fprintf(stderr, "rankd: rebuild of %s failed\n", boards[i].id);
-                status = 1;
-            } else if (done.busy) {
-                fprintf(stderr, "rankd: another rebuild of %s has run for over 30 s; try again when it is done\n",
-                        boards[i].id);
-                status = 1;
+        /* Every window Redis holds: the current one and, for a board that resets, the previous. */
+        int64_t days[2] = {window_start_day(boards[i].reset, now_ms()), 0};
+        size_t n_days = 1;
+        if (boards[i].reset != RESET_NONE && window_prev_day(boards[i].reset, days[0]) >=
+                                                 window_start_day(boards[i].reset, boards[i].created_ms))
+            days[n_days++] = window_prev_day(boards[i].reset, days[0]);
+        for (size_t k = 0; k < n_days && status == 0; k++) {
+            int64_t day = days[k];
+            char d[11];
+            window_format_day(day, d);
+            if (what == CHECK_VERIFY) {
+                long diff = rb_verify(rc, c, &boards[i], day, stdout);
+                if (diff < 0) {
+                    fprintf(stderr, "rankd: verify of %s window %s failed\n", boards[i].id, d);
+                    status = 1;
+                }
+                diffs += diff > 0 ? diff : 0;
             } else {
-                printf("rebuilt %s: %" PRId64 " players\n", boards[i].id, done.players);
+                rb_rebuild_t done;
+                rb_status_t rst = rb_rebuild_when_free(rc, c, &boards[i], day, 30000, &done);
+                if (rst != RB_OK || done.pg_failed || done.lost) {
+                    fprintf(stderr, "rankd: rebuild of %s window %s failed\n", boards[i].id, d);
+                    status = 1;
+                } else if (done.busy) {
+                    fprintf(stderr,
+                            "rankd: another rebuild of %s window %s has run for over 30 s; try again when it is done\n",
+                            boards[i].id, d);
+                    status = 1;
+                } else {
+                    printf("rebuilt %s window %s: %" PRId64 " players\n", boards[i].id, d, done.players);
+                }
             }
         }
     }

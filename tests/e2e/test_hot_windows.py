@@ -3,7 +3,7 @@ answered from PostgreSQL, exactly, and never loads that window into Redis (it wo
 for good); the current window is still answered from Redis."""
 import datetime
 
-from conftest import ADMIN_KEY, WRITE_KEY, create_board, now_ms, submit_ok
+from conftest import ADMIN_KEY, WRITE_KEY, create_board, now_ms, run_cli, submit_ok
 
 
 def counters(inst):
@@ -62,3 +62,33 @@ def test_an_old_window_is_read_from_postgres_and_never_loaded_into_redis(rankd_f
     finally:
         for x in (adm, w, c):
             x.close()
+
+
+def test_rebuild_and_verify_cover_the_current_and_previous_windows(rankd_factory, db, redis_db):
+    url, rcl = redis_db
+    inst = rankd_factory()
+    adm = inst.client(ADMIN_KEY)
+    try:
+        b = create_board(adm, reset="daily")["id"]
+    finally:
+        adm.close()
+    gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
+    db.query("UPDATE boards SET created_ms = created_ms - 5 * 86400000 WHERE gen = %s", (gen,))
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    yesterday = today - datetime.timedelta(days=1)
+    db.query("INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, version)"
+             " VALUES (%s, %s, 'y1', 9, -9, %s, nextval('standing_version'))", (gen, yesterday, now_ms() - 86400000))
+    db.query("INSERT INTO window_counts (board_gen, win, players, submissions) VALUES (%s, %s, 1, 1)", (gen, yesterday))
+    r = run_cli(["rebuild-cache", "--board", b], inst.config_path, env={"RANKD_REDIS_URL": url})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "rebuilt %s window %s: 0 players" % (b, today) in r.stdout, r.stdout
+    assert "rebuilt %s window %s: 1 players" % (b, yesterday) in r.stdout, r.stdout
+    ydays = (yesterday - datetime.date(1970, 1, 1)).days
+    assert rcl.exists("rankd:{g%d}:%d:ready" % (gen, ydays))
+    r = run_cli(["verify", "--board", b], inst.config_path, env={"RANKD_REDIS_URL": url})
+    assert r.returncode == 0 and "0 difference(s)" in r.stdout, r.stdout + r.stderr
+    # A difference in the previous window is found.
+    rcl.delete("rankd:{g%d}:%d:zs" % (gen, ydays))
+    r = run_cli(["verify", "--board", b], inst.config_path, env={"RANKD_REDIS_URL": url})
+    assert r.returncode == 1, r.stdout + r.stderr
+
