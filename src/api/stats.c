@@ -63,6 +63,11 @@ typedef struct {
     window_stats_t stats;
 } stats_args_t;
 
+static int64_t latest(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
 static q_status_t stats_on(PGconn *c, void *arg)
 {
     stats_args_t *a = arg;
@@ -88,7 +93,11 @@ int api_stats(app_t *app, const route_t *rt, http_req_t *req)
         rc = st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
     else {
         render_stats(&req->out, &b, day, &s);
-        req->last_modified_ms = s.refreshed ? s.refreshed_ms : 0;
+        /* What the body depends on besides the refresh: which window "current" is today, and
+         * the board itself (a board re-created under its id is another). */
+        req->last_modified_ms = s.refreshed ? latest(latest(s.refreshed_ms, b.created_ms),
+                                                     window_start_day(b.reset, req->received_ms) * MS_PER_DAY)
+                                            : 0;
         req->cacheable = !behind;
         rc = http_ok(req, 200);
     }
@@ -226,7 +235,11 @@ int api_activity(app_t *app, const route_t *rt, http_req_t *req)
         return rc;
     }
     if (!has_from)
-        from = to - (ACTIVITY_DEFAULT_DAYS - 1);
+        from = to - (ACTIVITY_DEFAULT_DAYS - 1) < 0 && to >= 0 ? 0 : to - (ACTIVITY_DEFAULT_DAYS - 1);
+    if (from < 0 || to < 0) { /* before any submission could exist (and before year 1 for PostgreSQL) */
+        board_clear(&b);
+        return http_bad_param(req, to < 0 ? "to" : "from");
+    }
     if (to < from || to - from > ACTIVITY_MAX_SPAN) {
         board_clear(&b);
         return http_error(req, 400, "invalid_argument", "from", "from must be at most %d days before to",
@@ -261,7 +274,8 @@ int api_activity(app_t *app, const route_t *rt, http_req_t *req)
         char at[25];
         window_format_ms(a.refreshed_ms, at);
         buf_printf(o, "\"%s\"}", at);
-        req->last_modified_ms = a.refreshed_ms;
+        /* The default span moves with the day; a board re-created under its id is another. */
+        req->last_modified_ms = latest(latest(a.refreshed_ms, b.created_ms), has_to ? 0 : today * MS_PER_DAY);
     } else {
         buf_puts(o, "null}");
     }

@@ -14,7 +14,7 @@
 #include "util/clock.h"
 
 #define NODES_MAX 33 /* the primary and up to 32 replicas */
-#define HEAD_HISTORY 64 /* primary probes remembered: a minute at the default interval */
+#define HEAD_HISTORY_MIN 64 /* primary positions remembered at least */
 
 struct pg_node {
     pg_router_t *router;
@@ -61,11 +61,11 @@ struct pg_router {
     size_t lsn_cap, lsn_used;
     uint64_t lsn_all;              /* the highest LSN seen for any key */
     uint64_t lsn_floor;            /* noted for PG_KEY_ALL: every key needs at least this */
-    struct {
-        int64_t at_ms;             /* monotonic */
+    struct head_seen {
+        int64_t at_ms;             /* monotonic: when the primary was first seen at `lsn` */
         uint64_t lsn;
-    } head[HEAD_HISTORY];          /* the primary's WAL position at its last probes, a ring */
-    size_t n_head, next_head;
+    } *head;                       /* the primary's last WAL positions, a ring of cap_head */
+    size_t cap_head, n_head, next_head;
     atomic_ullong fallback_no_replica, fallback_behind, strong_reads, behind_reads;
 };
 
@@ -270,13 +270,22 @@ static bool probe(PGconn *c, probe_t *out)
     return ok;
 }
 
-/* Under r->lock: remember where the primary's WAL was now. */
+/*
+ * Under r->lock: remember where the primary's WAL is now, when it moved. The ring holds more
+ * positions than max_lag_ms spans at one a probe, so that a lag past it is always seen; a
+ * primary found behind its last position (a failover to a node that had less) starts it again.
+ */
 static void head_seen(pg_router_t *r, uint64_t lsn, int64_t now)
 {
+    size_t last = (r->next_head + r->cap_head - 1) % r->cap_head;
+    if (r->n_head > 0 && lsn < r->head[last].lsn)
+        r->n_head = r->next_head = 0;
+    else if (r->n_head > 0 && lsn == r->head[last].lsn)
+        return;
     r->head[r->next_head].at_ms = now;
     r->head[r->next_head].lsn = lsn;
-    r->next_head = (r->next_head + 1) % HEAD_HISTORY;
-    if (r->n_head < HEAD_HISTORY)
+    r->next_head = (r->next_head + 1) % r->cap_head;
+    if (r->n_head < r->cap_head)
         r->n_head++;
 }
 
@@ -424,6 +433,9 @@ pg_router_t *pg_router_new(const rankd_config_t *cfg)
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->stop_cond, NULL);
     pthread_cond_init(&r->probed_cond, NULL);
+    size_t span = (size_t)(cfg->pg_max_lag_ms / (cfg->pg_health_interval_ms > 0 ? cfg->pg_health_interval_ms : 1)) + 8;
+    r->cap_head = span > HEAD_HISTORY_MIN ? span : HEAD_HISTORY_MIN;
+    r->head = xcalloc(r->cap_head, sizeof *r->head);
     r->nodes[r->n_nodes++] = node_new(r, PG_NODE_PRIMARY, cfg->pg_primary, 0, 1);
     for (size_t i = 0; i < cfg->n_pg_replicas && r->n_nodes < NODES_MAX; i++) {
         int w = i < cfg->n_pg_replica_weights ? atoi(cfg->pg_replica_weights[i]) : 1;
@@ -464,6 +476,7 @@ void pg_router_free(pg_router_t *r)
         free(n);
     }
     free(r->lsns);
+    free(r->head);
     pthread_cond_destroy(&r->stop_cond);
     pthread_cond_destroy(&r->probed_cond);
     pthread_mutex_destroy(&r->lock);
@@ -605,7 +618,17 @@ static bool replayed(pg_router_t *r, pg_lease_t *l, uint64_t need)
     return lsn >= need;
 }
 
-bool pg_router_read(pg_router_t *r, int64_t key, bool strong, pg_lease_t *out)
+/* Count `n` in flight and lend from it (false when none could be had). */
+static bool lend_counted(pg_router_t *r, pg_node_t *n, pg_lease_t *out)
+{
+    pthread_mutex_lock(&r->lock);
+    n->in_flight++;
+    pthread_mutex_unlock(&r->lock);
+    return lend(r, n, out);
+}
+
+/* pg_router_read; with `replica_only`, false instead of the primary's connection. */
+static bool read_lease(pg_router_t *r, int64_t key, bool strong, bool replica_only, pg_lease_t *out)
 {
     memset(out, 0, sizeof *out);
     pg_node_t *primary = r->nodes[0];
@@ -661,31 +684,38 @@ bool pg_router_read(pg_router_t *r, int64_t key, bool strong, pg_lease_t *out)
                 atomic_fetch_add(&r->behind_reads, 1);
             return true;
         }
-        if (primary_down) { /* behind, but the primary cannot answer either */
+        pg_router_release(r, out, false); /* before waiting on another pool: never hold two */
+        if (backup && lend_counted(r, backup, out)) {
+            atomic_fetch_add(&backup->reads_routed, 1);
+            return true;
+        }
+        if (primary_down && lend_counted(r, chosen, out)) {
+            /* Behind, and the primary cannot answer either: late data beats none. */
             out->behind = true;
             atomic_fetch_add(&chosen->reads_routed, 1);
             atomic_fetch_add(&r->behind_reads, 1);
             return true;
         }
-        pg_router_release(r, out, false); /* before waiting on another pool: never hold two */
-        if (backup) {
-            pthread_mutex_lock(&r->lock);
-            backup->in_flight++;
-            pthread_mutex_unlock(&r->lock);
-            if (lend(r, backup, out)) {
-                atomic_fetch_add(&backup->reads_routed, 1);
-                return true;
-            }
-        }
-        atomic_fetch_add(&r->fallback_behind, 1);
-    } else {
+        if (!replica_only)
+            atomic_fetch_add(&r->fallback_behind, 1);
+    } else if (!replica_only) {
         atomic_fetch_add(&r->fallback_no_replica, 1);
     }
     out->behind = false;
-    if (!pg_router_primary(r, out))
+    if (replica_only || !pg_router_primary(r, out))
         return false;
     atomic_fetch_add(&primary->reads_routed, 1);
     return true;
+}
+
+bool pg_router_read(pg_router_t *r, int64_t key, bool strong, pg_lease_t *out)
+{
+    return read_lease(r, key, strong, false, out);
+}
+
+bool pg_router_read_replica(pg_router_t *r, int64_t key, pg_lease_t *out)
+{
+    return pg_router_has_replicas(r) && read_lease(r, key, false, true, out);
 }
 
 bool pg_lease_on_replica(const pg_lease_t *l)

@@ -101,6 +101,8 @@ bool pg_router_primary_usable(pg_router_t *r);
 bool pg_router_read(pg_router_t *r, int64_t key, bool strong, pg_lease_t *out);
 /* True when the lease is a replica's (not the primary's). */
 bool pg_lease_on_replica(const pg_lease_t *lease);
+/* The same, from a replica only (none caught up: false, where pg_router_read lends the primary). */
+bool pg_router_read_replica(pg_router_t *r, int64_t key, pg_lease_t *out);
 /* Give a lease back. `broken`: its connection failed (discarded, and counted by the breaker). */
 void pg_router_release(pg_router_t *r, pg_lease_t *lease, bool broken);
 

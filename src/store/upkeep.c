@@ -69,13 +69,24 @@ q_status_t upkeep_try_lead(PGconn *c, bool *leads)
 q_status_t upkeep_write_mark(PGconn *c, char *out, size_t outlen)
 {
     PGresult *r = NULL;
+    /* Every writing transaction updates the window_counts rows it touches (a new row version,
+     * a new xmin) and a board's deletion removes its rows: the rows' identities and xmins change
+     * with every write, where sums could come back to the same values. */
     q_status_t st = run(c,
-                        "SELECT count(*) || ':' || coalesce(sum(players), 0) || ':' || coalesce(sum(submissions), 0)"
-                        " FROM window_counts",
+                        "SELECT count(*) || ':' || coalesce(md5(string_agg(board_gen || '/' || win || '/' || xmin, ','"
+                        " ORDER BY board_gen, win)), '') FROM window_counts",
                         "reading what the views are computed from", &r);
     if (st != Q_OK)
         return st;
     snprintf(out, outlen, "%s", PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "");
     PQclear(r);
     return Q_OK;
+}
+
+q_status_t upkeep_lead_session(PGconn *c)
+{
+    return run(c,
+               "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3;"
+               " SET tcp_user_timeout = 10000",
+               "preparing the leader's session", NULL);
 }

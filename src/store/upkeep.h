@@ -16,9 +16,16 @@ q_status_t upkeep_ensure_partitions(PGconn *c, int months_ahead);
 q_status_t upkeep_forget_old_keys(PGconn *c);
 /*
  * A mark of everything the views are computed from: it changes with every accepted submission,
- * player deletion and board deletion (window_counts moves with each). Written into `out`.
+ * player deletion and board deletion (each rewrites or removes window_counts rows). Written
+ * into `out`.
  */
 q_status_t upkeep_write_mark(PGconn *c, char *out, size_t outlen);
+/*
+ * Ready a session to hold the leader lock: the server drops it (and so releases the lock) within
+ * seconds of its client going silent (a crashed host, a partition), not after the operating
+ * system's two-hour keepalive default.
+ */
+q_status_t upkeep_lead_session(PGconn *c);
 /* Take the upkeep leader's session lock if it is free (or already ours): `*leads`. */
 q_status_t upkeep_try_lead(PGconn *c, bool *leads);
 /* One step of removing deleted boards' log rows: at most `parts` leaf partitions; `*done` how many. */

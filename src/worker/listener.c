@@ -161,7 +161,15 @@ static void *listener_main(void *arg)
             if (lost) {
                 /* Writes may have been missed too: first keep every board's reads off replicas
                  * that have not replayed everything up to now, then drop what was cached. */
-                pg_router_saw_lsn(l->router, PG_KEY_ALL, pg_wal_lsn(c));
+                uint64_t lsn = pg_router_has_replicas(l->router) ? pg_wal_lsn(c) : 1;
+                if (lsn == 0) { /* cannot tell where the primary is: not back yet */
+                    PQfinish(c);
+                    c = NULL;
+                    for (int i = 0; i < 10 && !atomic_load(&l->stopping); i++)
+                        usleep(100000);
+                    continue;
+                }
+                pg_router_saw_lsn(l->router, PG_KEY_ALL, lsn);
                 l1_clear(l->l1);
                 log_info(NULL, "cache invalidation listener reconnected; cache cleared");
             }

@@ -68,14 +68,14 @@ static PGconn *source_open(rb_source_t *s)
         return js->primary;
     pg_router_saw_lsn(r->router, js->board->gen, lsn);
     for (int i = 0; i < REPLICA_TRIES; i++) {
-        if (!pg_router_read(r->router, js->board->gen, false, &js->lease))
-            break;
-        if (pg_lease_on_replica(&js->lease) && !js->lease.behind) {
-            js->on_replica = true;
-            return js->lease.conn;
+        if (pg_router_read_replica(r->router, js->board->gen, &js->lease)) {
+            if (!js->lease.behind) {
+                js->on_replica = true;
+                return js->lease.conn;
+            }
+            pg_router_release(r->router, &js->lease, false);
         }
-        pg_router_release(r->router, &js->lease, false); /* the primary, or behind: not this way */
-        struct timespec pause = {0, 20 * 1000000L};
+        struct timespec pause = {0, 20 * 1000000L}; /* it replays within milliseconds, as a rule */
         nanosleep(&pause, NULL);
     }
     memset(&js->lease, 0, sizeof js->lease);

@@ -107,6 +107,10 @@ static bool lead(refresher_t *r)
     if (!r->lead) {
         char err[512];
         r->lead = pg_connect(r->conninfo, 0, r->connect_timeout_s, err, sizeof err);
+        if (r->lead && upkeep_lead_session(r->lead) != Q_OK) {
+            PQfinish(r->lead);
+            r->lead = NULL;
+        }
     }
     bool leads = false;
     if (r->lead && upkeep_try_lead(r->lead, &leads) != Q_OK) {

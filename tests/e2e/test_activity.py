@@ -51,7 +51,9 @@ def test_activity_parameters_are_checked(rankd, admin):
     for q, field in [("from=2026-13-01", "from"), ("to=yesterday", "to"), ("from=2026-02-30", "from"),
                      ("from=%s&to=%s" % (today, today - datetime.timedelta(days=1)), "from"),
                      ("from=%s&to=%s" % (today - datetime.timedelta(days=367), today), "from"),
-                     ("from=%s&from=%s" % (today, today), "from")]:
+                     ("from=%s&from=%s" % (today, today), "from"),
+                     ("to=0001-01-05", "to"), ("from=0000-01-01&to=0000-02-01", "to"),
+                     ("from=1969-12-31&to=1970-01-10", "from")]:
         assert_error(c.get("/v1/leaderboards/%s/activity?%s" % (b, q)), 400, field=field)
     assert_error(c.get("/v1/leaderboards/no-such-board-x/activity"), 404, field="board")
     assert_error(c.get("/v1/leaderboards/BAD/activity"), 400, field="board")

@@ -195,6 +195,13 @@ static void health_states(void **state)
     probe_good(rep, &behind);
     assert_int_equal(rep->state, NODE_LAGGING);
     assert_true(rep->lag_ms >= 6000);
+    /* The same position again adds nothing; one behind it (a failover) starts the ring again. */
+    size_t had = r->n_head;
+    head_seen(r, r->head[(r->next_head + r->cap_head - 1) % r->cap_head].lsn, clock_mono_ms());
+    assert_int_equal(r->n_head, had);
+    head_seen(r, 10, clock_mono_ms());
+    assert_int_equal(r->n_head, 1);
+    head_seen(r, 1000, clock_mono_ms() - 6000);
     /* An old primary position the replica has passed does not count. */
     probe_t further = {.in_recovery = true, .lsn = 1000};
     assert_int_equal(lag_since(r, further.lsn, clock_mono_ms()), 0);
