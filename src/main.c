@@ -117,6 +117,12 @@ static void forget_old_redis_layout(redis_pool_t *redis)
 
 static int serve(rankd_config_t *cfg)
 {
+    if (!cfg->cursor_secret_given) {
+        /* The built-in one is in the source: anyone could sign cursors for this deployment. */
+        log_error(NULL, "%s: auth.cursor_secret is not set; give one of your own (the same on every instance), "
+                        "in the file or in RANKD_CURSOR_SECRET", cfg->path);
+        return 1;
+    }
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);

@@ -1447,6 +1447,8 @@ rankd_config_t *config_load(const char *path, FILE *errs)
         check_required(&ctx, cfg);
     if (read_ok)
         check_weights(&ctx, cfg);
+    cfg->cursor_secret_given =
+        ctx.given[find_key(config_keys, N_KEYS(config_keys), "auth.cursor_secret") - config_keys];
 
     if (ctx.n_errors > 0) {
         config_free(cfg);

@@ -19,7 +19,7 @@ import pytest
 
 from conftest import (ADMIN_KEY, CORS_ORIGIN, READ_KEY, SCORE_MAX, SCORE_MIN, TS_RE, WRITE_KEY,
                       assert_error, batch, create_board, next_window_start, now_ms, parse_ts,
-                      run_cli, submit, submit_ok, unique, window_start)
+                      free_port, make_config, run_cli, submit, submit_ok, to_yaml, unique, window_start)
 
 
 def q(s):
@@ -136,6 +136,17 @@ def test_cli_config_check(rankd, tmp_path):
     assert r.returncode != 0, "config check accepted worker_threads: lots"
     assert re.search(re.escape(str(bad)) + r":2:\d+", r.stdout + r.stderr), \
         "no file:line:column for the bad key: %r" % (r.stdout + r.stderr)
+
+
+def test_serve_refuses_to_start_without_a_cursor_secret_of_its_own(db, tmp_path):
+    cfg = make_config(free_port(), db.dsn)
+    del cfg["auth"]["cursor_secret"]
+    path = tmp_path / "no-secret.yaml"
+    path.write_text(to_yaml(cfg))
+    r = run_cli(["serve"], str(path), timeout=30)
+    assert r.returncode != 0, "rankd serve started without a cursor secret"
+    assert "auth.cursor_secret" in r.stderr, r.stderr
+    assert "rankd-dev-cursor-secret" not in r.stderr + r.stdout  # the message names no secret
 
 
 def test_cli_migrate(db):
