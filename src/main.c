@@ -159,7 +159,7 @@ static int serve(rankd_config_t *cfg)
     pg_pool_t *rebuild_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
     app.rebuilder = rebuilder_start(rebuild_pg, app.router, app.redis);
     refresher_t *refresher =
-        refresher_start(app.primary, cfg->refresh_interval_s, cfg->pg_primary, cfg->pg_connect_timeout_s);
+        refresher_start(app.primary, app.redis, cfg->refresh_interval_s, cfg->pg_primary, cfg->pg_connect_timeout_s);
     app.refresher = refresher;
     app.l1 = l1_new(cfg->cache_max_bytes, cfg->cache_max_age * 1000);
     listener_t *listener = listener_start(cfg->pg_primary, cfg->pg_connect_timeout_s, app.l1, app.router);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/window.h"
 #include "obs/log.h"
 #include "store/queries.h"
 #include "store/redis.h"
@@ -601,8 +602,10 @@ rb_status_t rb_mark_cold(redisContext *c, int64_t gen, int64_t day)
     return command_ok(redisCommand(c, "DEL %s", k.r));
 }
 
-/* Delete every key matching `pattern` (SCAN, so Redis is never blocked long). */
-static rb_status_t delete_matching(redisContext *c, const char *pattern)
+/* Delete the keys matching `pattern` that doomed(key, arg) names (all of them with NULL), by
+ * SCAN, so Redis is never blocked long; `*deleted` (may be NULL) counts them. */
+static rb_status_t delete_matching_if(redisContext *c, const char *pattern,
+                                      bool (*doomed)(const char *key, size_t len, void *arg), void *arg, long *deleted)
 {
     char cursor[32] = "0";
     do {
@@ -614,14 +617,20 @@ static rb_status_t delete_matching(redisContext *c, const char *pattern)
         }
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
         redisReply *keys = r->element[1];
-        if (keys->elements > 0) {
+        size_t n = 1;
+        const char **av = xmalloc((keys->elements + 1) * sizeof *av);
+        size_t *al = xmalloc((keys->elements + 1) * sizeof *al);
+        av[0] = "UNLINK", al[0] = 6;
+        for (size_t i = 0; i < keys->elements; i++)
+            if (!doomed || doomed(keys->element[i]->str, keys->element[i]->len, arg))
+                av[n] = keys->element[i]->str, al[n++] = keys->element[i]->len;
+        if (deleted)
+            *deleted += (long)(n - 1);
+        if (n == 1) {
+            free(av);
+            free(al);
+        } else {
             /* One UNLINK per page of keys (a window has up to 16,386). */
-            size_t n = keys->elements + 1;
-            const char **av = xmalloc(n * sizeof *av);
-            size_t *al = xmalloc(n * sizeof *al);
-            av[0] = "UNLINK", al[0] = 6;
-            for (size_t i = 0; i < keys->elements; i++)
-                av[i + 1] = keys->element[i]->str, al[i + 1] = keys->element[i]->len;
             rb_status_t st = command_ok(redisCommandArgv(c, (int)n, av, al));
             free(av);
             free(al);
@@ -633,6 +642,43 @@ static rb_status_t delete_matching(redisContext *c, const char *pattern)
         freeReplyObject(r);
     } while (strcmp(cursor, "0") != 0);
     return RB_OK;
+}
+
+static rb_status_t delete_matching(redisContext *c, const char *pattern)
+{
+    return delete_matching_if(c, pattern, NULL, NULL, NULL);
+}
+
+typedef struct {
+    const board_t *boards;
+    size_t n;
+    int64_t now_ms;
+} cold_filter_t;
+
+/* "rankd:{g<gen>}:<day>:…" of a known board whose window `day` is neither current nor previous. */
+static bool cold_window_key(const char *key, size_t len, void *arg)
+{
+    const cold_filter_t *f = arg;
+    char text[64];
+    if (len >= sizeof text)
+        return false;
+    memcpy(text, key, len);
+    text[len] = '\0';
+    long long gen, day;
+    int used = 0;
+    if (sscanf(text, "rankd:{g%lld}:%lld:%n", &gen, &day, &used) != 2 || used == 0)
+        return false;
+    for (size_t i = 0; i < f->n; i++)
+        if (f->boards[i].gen == gen)
+            return !window_is_hot(f->boards[i].reset, day, f->now_ms);
+    return false; /* a board not listed: its deletion removes its keys */
+}
+
+rb_status_t rb_forget_cold_windows(redisContext *c, const board_t *boards, size_t n, int64_t now_ms, long *deleted)
+{
+    cold_filter_t f = {boards, n, now_ms};
+    *deleted = 0;
+    return delete_matching_if(c, "rankd:{g*}:*", cold_window_key, &f, deleted);
 }
 
 rb_status_t rb_forget_board(redisContext *c, int64_t gen)

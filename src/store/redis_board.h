@@ -112,6 +112,9 @@ rb_status_t rb_window_ready(redisContext *c, int64_t gen, int64_t day, bool *rea
 /* Mark a window cold (its next read goes to PostgreSQL and asks for a rebuild). */
 rb_status_t rb_mark_cold(redisContext *c, int64_t gen, int64_t day);
 /* Delete every key of a board generation. */
+/* Delete the keys of every window of `boards` that is neither current nor previous at `now_ms`
+ * (Redis holds those two only; older windows are read from PostgreSQL). `*deleted` counts keys. */
+rb_status_t rb_forget_cold_windows(redisContext *c, const board_t *boards, size_t n, int64_t now_ms, long *deleted);
 rb_status_t rb_forget_board(redisContext *c, int64_t gen);
 /* Mark every window of every board cold (after Redis came back). */
 rb_status_t rb_forget_all_ready(redisContext *c);

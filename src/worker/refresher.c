@@ -16,9 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include "obs/log.h"
+#include "store/queries.h"
+#include "store/redis_board.h"
 #include "store/upkeep.h"
 #include "store/views.h"
 #include "util/alloc.h"
@@ -31,6 +34,7 @@ struct refresher {
     bool stopping;
     pg_pool_t *primary;
     int interval_s;
+    redis_pool_t *redis;      /* NULL without Redis */
     char *conninfo;           /* the primary, for the leader's own session */
     int connect_timeout_s;
     PGconn *lead;             /* that session: holds the leader lock while this instance leads */
@@ -72,6 +76,32 @@ static bool purge_log(refresher_t *r, PGconn *c)
     return true;
 }
 
+/* Redis holds each board's current and previous window: the keys of older ones go. */
+static bool forget_cold_windows(refresher_t *r, PGconn *c)
+{
+    if (!r->redis)
+        return true;
+    board_t *boards = NULL;
+    size_t n = 0;
+    q_status_t st = q_board_list(c, NULL, 1000000, &boards, &n);
+    if (st != Q_OK)
+        return st != Q_UNAVAILABLE;
+    redisContext *rc = redis_acquire(r->redis);
+    if (rc) {
+        struct timeval tv;
+        gettimeofday(&tv, NULL);
+        long deleted = 0;
+        rb_status_t rs = rb_forget_cold_windows(rc, boards, n, (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, &deleted);
+        redis_release(r->redis, rc, rs != RB_OK);
+        if (deleted > 0)
+            log_info(NULL, "removed %ld Redis keys of windows older than the previous one", deleted);
+    }
+    for (size_t i = 0; i < n; i++)
+        board_clear(&boards[i]);
+    free(boards);
+    return true;
+}
+
 static void maintain(refresher_t *r)
 {
     PGconn *c = pg_pool_acquire(r->primary, 5000);
@@ -94,6 +124,8 @@ static void maintain(refresher_t *r)
     }
     bool ok = st != VIEWS_FAILED && upkeep_ensure_partitions(c, 3) == Q_OK && upkeep_forget_old_keys(c) == Q_OK &&
               purge_log(r, c);
+    if (ok)
+        ok = forget_cold_windows(r, c);
     pg_pool_release(r->primary, c, !ok);
 }
 
@@ -157,7 +189,8 @@ bool refresher_leads(const refresher_t *r)
     return r && atomic_load(&r->leading);
 }
 
-refresher_t *refresher_start(pg_pool_t *primary, int interval_s, const char *conninfo, int connect_timeout_s)
+refresher_t *refresher_start(pg_pool_t *primary, redis_pool_t *redis, int interval_s, const char *conninfo,
+                             int connect_timeout_s)
 {
     if (interval_s <= 0)
         return NULL;
@@ -165,6 +198,7 @@ refresher_t *refresher_start(pg_pool_t *primary, int interval_s, const char *con
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->wake, NULL);
     r->primary = primary;
+    r->redis = redis;
     r->interval_s = interval_s;
     r->conninfo = xstrdup(conninfo);
     r->connect_timeout_s = connect_timeout_s;

@@ -2,6 +2,7 @@
 answered from PostgreSQL, exactly, and never loads that window into Redis (it would stay there
 for good); the current window is still answered from Redis."""
 import datetime
+import time
 
 from conftest import ADMIN_KEY, WRITE_KEY, create_board, now_ms, run_cli, submit_ok
 
@@ -92,3 +93,36 @@ def test_rebuild_and_verify_cover_the_current_and_previous_windows(rankd_factory
     r = run_cli(["verify", "--board", b], inst.config_path, env={"RANKD_REDIS_URL": url})
     assert r.returncode == 1, r.stdout + r.stderr
 
+
+
+def test_the_leader_removes_the_keys_of_windows_older_than_the_previous(rankd_factory, db, redis_db):
+    url, rcl = redis_db
+    adm_inst = rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "0"})
+    adm = adm_inst.client(ADMIN_KEY)
+    try:
+        b = create_board(adm, reset="daily")["id"]
+    finally:
+        adm.close()
+    gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
+    db.query("UPDATE boards SET created_ms = created_ms - 5 * 86400000 WHERE gen = %s", (gen,))
+    today = (datetime.datetime.now(datetime.timezone.utc).date() - datetime.date(1970, 1, 1)).days
+    # Keys an older rankd left (it loaded any window it was asked for): three days back, and
+    # the two Redis should keep.
+    for day in (today - 3, today - 2):
+        rcl.zadd("rankd:{g%d}:%d:zs" % (gen, day), {"m": 0})
+        rcl.set("rankd:{g%d}:%d:ready" % (gen, day), "1")
+    for day in (today - 1, today):
+        rcl.set("rankd:{g%d}:%d:ready" % (gen, day), "1")
+    other = "rankd:{g%d}:%d:ready" % (gen + 1000000, today - 3)  # no such board: not ours to judge
+    rcl.set(other, "1")
+    rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "1"})  # the only instance that may lead
+
+    def left():
+        return sorted(k.decode() for k in rcl.scan_iter("rankd:{g%d}:*" % gen))
+
+    deadline = datetime.datetime.now() + datetime.timedelta(seconds=10)
+    while left() != ["rankd:{g%d}:%d:ready" % (gen, today - 1), "rankd:{g%d}:%d:ready" % (gen, today)]:
+        assert datetime.datetime.now() < deadline, left()
+        time.sleep(0.05)
+    assert rcl.exists(other)
+    rcl.delete(other)
