@@ -65,9 +65,8 @@ def test_an_old_window_is_read_from_postgres_and_never_loaded_into_redis(rankd_f
             x.close()
 
 
-def test_rebuild_and_verify_cover_the_current_and_previous_windows(rankd_factory, db, redis_db):
-    url, rcl = redis_db
-    inst = rankd_factory()
+def backdated_daily_board(inst, db):
+    """A daily board made through `inst`, then moved five days back: (id, generation)."""
     adm = inst.client(ADMIN_KEY)
     try:
         b = create_board(adm, reset="daily")["id"]
@@ -75,6 +74,13 @@ def test_rebuild_and_verify_cover_the_current_and_previous_windows(rankd_factory
         adm.close()
     gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
     db.query("UPDATE boards SET created_ms = created_ms - 5 * 86400000 WHERE gen = %s", (gen,))
+    return b, gen
+
+
+def test_rebuild_and_verify_cover_the_current_and_previous_windows(rankd_factory, db, redis_db):
+    url, rcl = redis_db
+    inst = rankd_factory()
+    b, gen = backdated_daily_board(inst, db)
     today = datetime.datetime.now(datetime.timezone.utc).date()
     yesterday = today - datetime.timedelta(days=1)
     db.query("INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, version)"
@@ -97,14 +103,7 @@ def test_rebuild_and_verify_cover_the_current_and_previous_windows(rankd_factory
 
 def test_the_leader_removes_the_keys_of_windows_older_than_the_previous(rankd_factory, db, redis_db):
     url, rcl = redis_db
-    adm_inst = rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "0"})
-    adm = adm_inst.client(ADMIN_KEY)
-    try:
-        b = create_board(adm, reset="daily")["id"]
-    finally:
-        adm.close()
-    gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
-    db.query("UPDATE boards SET created_ms = created_ms - 5 * 86400000 WHERE gen = %s", (gen,))
+    _, gen = backdated_daily_board(rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "0"}), db)
     today = (datetime.datetime.now(datetime.timezone.utc).date() - datetime.date(1970, 1, 1)).days
     # Keys an older rankd left (it loaded any window it was asked for): three days back, and
     # the two Redis should keep.
