@@ -244,8 +244,10 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
     pg_router_metrics(app->router, &req->out);
     buf_printf(&req->out,
                "# HELP rankd_upkeep_leader Whether this instance runs the upkeep jobs (view refresh, partitions, purges).\n"
-               "# TYPE rankd_upkeep_leader gauge\nrankd_upkeep_leader %d\n",
-               refresher_leads(app->refresher) ? 1 : 0);
+               "# TYPE rankd_upkeep_leader gauge\nrankd_upkeep_leader %d\n"
+               "# HELP rankd_views_unchanged_rounds_total Upkeep rounds that found nothing written and left the views alone.\n"
+               "# TYPE rankd_views_unchanged_rounds_total counter\nrankd_views_unchanged_rounds_total %llu\n",
+               refresher_leads(app->refresher) ? 1 : 0, refresher_unchanged_rounds(app->refresher));
     buf_puts(&req->out, "# HELP rankd_build_info rankd version.\n# TYPE rankd_build_info gauge\n"
                         "rankd_build_info{version=\"" RANKD_VERSION "\"} 1\n");
     req->content_type_out = "text/plain; version=0.0.4; charset=utf-8";

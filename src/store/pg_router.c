@@ -507,11 +507,6 @@ pg_pool_t *pg_router_primary_pool(pg_router_t *r)
     return r->nodes[0]->pool;
 }
 
-size_t pg_router_node_count(const pg_router_t *r)
-{
-    return r->n_nodes;
-}
-
 /* ---------------------------------------------------------------- leases */
 
 /* Borrow from `n` (the caller counted it in flight); false when none could be had. */
@@ -716,11 +711,6 @@ bool pg_router_read(pg_router_t *r, int64_t key, bool strong, pg_lease_t *out)
 bool pg_router_read_replica(pg_router_t *r, int64_t key, pg_lease_t *out)
 {
     return pg_router_has_replicas(r) && read_lease(r, key, false, true, out);
-}
-
-bool pg_lease_on_replica(const pg_lease_t *l)
-{
-    return l->node && l->node->role == PG_NODE_REPLICA;
 }
 
 void pg_router_release(pg_router_t *r, pg_lease_t *l, bool broken)

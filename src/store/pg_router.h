@@ -85,7 +85,6 @@ void pg_router_free(pg_router_t *r);
 bool pg_router_has_replicas(const pg_router_t *r);
 /* The primary's pool, for the jobs that keep their own connections (refresher, admin). */
 pg_pool_t *pg_router_primary_pool(pg_router_t *r);
-size_t pg_router_node_count(const pg_router_t *r);
 const char *pg_node_state_name(pg_node_state_t s);
 const char *pg_breaker_state_name(pg_breaker_state_t b);
 
@@ -99,8 +98,6 @@ bool pg_router_primary(pg_router_t *r, pg_lease_t *out);
 bool pg_router_primary_usable(pg_router_t *r);
 /* Lend a connection for a read of `key` (see above); `strong` reads the primary. */
 bool pg_router_read(pg_router_t *r, int64_t key, bool strong, pg_lease_t *out);
-/* True when the lease is a replica's (not the primary's). */
-bool pg_lease_on_replica(const pg_lease_t *lease);
 /* The same, from a replica only (none caught up: false, where pg_router_read lends the primary). */
 bool pg_router_read_replica(pg_router_t *r, int64_t key, pg_lease_t *out);
 /* Give a lease back. `broken`: its connection failed (discarded, and counted by the breaker). */

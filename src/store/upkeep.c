@@ -21,6 +21,18 @@ static q_status_t run(PGconn *c, const char *sql, const char *what, PGresult **k
     return Q_OK;
 }
 
+/* Run `sql`, whose answer is one value, into `out` ("" when it gave no row). */
+static q_status_t run_value(PGconn *c, const char *sql, const char *what, char *out, size_t outlen)
+{
+    PGresult *r = NULL;
+    q_status_t st = run(c, sql, what, &r);
+    if (st != Q_OK)
+        return st;
+    snprintf(out, outlen, "%s", PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    return Q_OK;
+}
+
 q_status_t upkeep_ensure_partitions(PGconn *c, int months_ahead)
 {
     char sql[64];
@@ -38,13 +50,10 @@ q_status_t upkeep_purge_log(PGconn *c, int parts, long *done)
 {
     char sql[48];
     snprintf(sql, sizeof sql, "SELECT rankd_purge_log(%d)", parts);
-    PGresult *r = NULL;
-    q_status_t st = run(c, sql, "purging the log of deleted boards", &r);
-    if (st != Q_OK)
-        return st;
-    *done = PQntuples(r) == 1 ? strtol(PQgetvalue(r, 0, 0), NULL, 10) : 0;
-    PQclear(r);
-    return Q_OK;
+    char v[24];
+    q_status_t st = run_value(c, sql, "purging the log of deleted boards", v, sizeof v);
+    *done = st == Q_OK ? strtol(v, NULL, 10) : 0;
+    return st;
 }
 
 /* The leader lock's key, apart from the view refresh lock and migrate's. */
@@ -57,30 +66,21 @@ q_status_t upkeep_try_lead(PGconn *c, bool *leads)
     snprintf(sql, sizeof sql,
              "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
              " AND objid = %d) OR pg_try_advisory_lock(%d)", LEADER_LOCK, LEADER_LOCK);
-    PGresult *r = NULL;
-    q_status_t st = run(c, sql, "taking the upkeep lead", &r);
-    if (st != Q_OK)
-        return st;
-    *leads = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
-    PQclear(r);
-    return Q_OK;
+    char v[8];
+    q_status_t st = run_value(c, sql, "taking the upkeep lead", v, sizeof v);
+    *leads = st == Q_OK && v[0] == 't';
+    return st;
 }
 
 q_status_t upkeep_write_mark(PGconn *c, char *out, size_t outlen)
 {
-    PGresult *r = NULL;
     /* Every writing transaction updates the window_counts rows it touches (a new row version,
      * a new xmin) and a board's deletion removes its rows: the rows' identities and xmins change
      * with every write, where sums could come back to the same values. */
-    q_status_t st = run(c,
-                        "SELECT count(*) || ':' || coalesce(md5(string_agg(board_gen || '/' || win || '/' || xmin, ','"
-                        " ORDER BY board_gen, win)), '') FROM window_counts",
-                        "reading what the views are computed from", &r);
-    if (st != Q_OK)
-        return st;
-    snprintf(out, outlen, "%s", PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "");
-    PQclear(r);
-    return Q_OK;
+    return run_value(c,
+                     "SELECT count(*) || ':' || coalesce(md5(string_agg(board_gen || '/' || win || '/' || xmin, ','"
+                     " ORDER BY board_gen, win)), '') FROM window_counts",
+                     "reading what the views are computed from", out, outlen);
 }
 
 q_status_t upkeep_lead_session(PGconn *c)

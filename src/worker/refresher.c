@@ -40,6 +40,7 @@ struct refresher {
     PGconn *lead;             /* that session: holds the leader lock while this instance leads */
     atomic_bool leading;
     char refreshed_mark[96];  /* upkeep_write_mark as of this leader's last view refresh; "" none */
+    atomic_ullong unchanged;  /* rounds that found nothing written and left the views alone */
 };
 
 /* How often a follower tries to become the leader (and a leader checks its session). */
@@ -121,6 +122,8 @@ static void maintain(refresher_t *r)
                      (long long)done[i].ms);
         if (st == VIEWS_DONE && marked)
             snprintf(r->refreshed_mark, sizeof r->refreshed_mark, "%s", mark);
+    } else {
+        atomic_fetch_add(&r->unchanged, 1);
     }
     bool ok = st != VIEWS_FAILED && upkeep_ensure_partitions(c, 3) == Q_OK && upkeep_forget_old_keys(c) == Q_OK &&
               purge_log(r, c);
@@ -187,6 +190,11 @@ static void *refresher_main(void *arg)
 bool refresher_leads(const refresher_t *r)
 {
     return r && atomic_load(&r->leading);
+}
+
+unsigned long long refresher_unchanged_rounds(const refresher_t *r)
+{
+    return r ? atomic_load(&r->unchanged) : 0;
 }
 
 refresher_t *refresher_start(pg_pool_t *primary, redis_pool_t *redis, int interval_s, const char *conninfo,

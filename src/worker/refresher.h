@@ -25,6 +25,8 @@ refresher_t *refresher_start(pg_pool_t *primary, redis_pool_t *redis, int interv
                              int connect_timeout_s);
 /* Whether this instance leads the upkeep jobs now (false for NULL). */
 bool refresher_leads(const refresher_t *r);
+/* Upkeep rounds that found nothing written since the last refresh and left the views alone. */
+unsigned long long refresher_unchanged_rounds(const refresher_t *r);
 void refresher_stop(refresher_t *r);
 
 #endif
