@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "api/app.h"
@@ -28,6 +27,7 @@
 #include "store/redis_pipe.h"
 #include "store/upkeep.h"
 #include "store/views.h"
+#include "util/clock.h"
 #include "util/arena.h"
 #include "worker/listener.h"
 #include "worker/offload.h"
@@ -45,13 +45,6 @@ static int usage(void)
             "       rankd config check [-c FILE]\n"
             "       rankd version\n");
     return 2;
-}
-
-static int64_t now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
 static const char *migrations_dir(void)
@@ -88,7 +81,7 @@ static bool declare_boards(const rankd_config_t *cfg, PGconn *c)
         def.has_max_score = d->has_max_score;
         def.max_score = d->max_score;
         bool created = false;
-        q_status_t st = q_board_create(c, &def, now_ms(), &got, &created);
+        q_status_t st = q_board_create(c, &def, clock_wall_ms(), &got, &created);
         if (st == Q_CONFLICT) {
             log_error(NULL, "%s: board %s is declared differently from the one in the database", cfg->path, d->id);
             return false;
@@ -115,6 +108,12 @@ static void forget_old_redis_layout(redis_pool_t *redis)
     redis_release(redis, rc, st != RB_OK);
 }
 
+/* The refresher's warm-up at a reset: a board's top page into this instance's response cache. */
+static void warm_top(void *arg, const char *board, int64_t now_ms)
+{
+    api_warm_top(arg, board, now_ms);
+}
+
 static int serve(rankd_config_t *cfg)
 {
     if (!cfg->cursor_secret_given) {
@@ -133,7 +132,7 @@ static int serve(rankd_config_t *cfg)
     PGconn *c = connect_primary(cfg);
     if (!c)
         return 1;
-    bool ok = upkeep_ensure_partitions(c, 3) == Q_OK;
+    bool ok = upkeep_ensure_partitions(c, clock_wall_ms(), 3) == Q_OK;
     if (!ok)
         log_error(NULL, "cannot prepare partitions (did `rankd migrate up` run?)");
     ok = ok && declare_boards(cfg, c);
@@ -158,9 +157,6 @@ static int serve(rankd_config_t *cfg)
      * the primary's pool, and the rebuild that ends that must not queue behind them. */
     pg_pool_t *rebuild_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
     app.rebuilder = rebuilder_start(rebuild_pg, app.router, app.redis);
-    refresher_t *refresher =
-        refresher_start(app.primary, app.redis, cfg->refresh_interval_s, cfg->pg_primary, cfg->pg_connect_timeout_s);
-    app.refresher = refresher;
     app.l1 = l1_new(cfg->cache_max_bytes, cfg->cache_max_age * 1000);
     listener_t *listener = listener_start(cfg->pg_primary, cfg->pg_connect_timeout_s, app.l1, app.router);
     /* The writer has a connection of its own too: it holds the writer's prepared statements. */
@@ -179,6 +175,10 @@ static int serve(rankd_config_t *cfg)
     app.cold_turns = app.pipe && app.offload ? turns_new(app.offload, 64) : NULL;
     app.boards = board_cache_new(1000);
     app.metrics = metrics_new();
+    /* Last: at a reset it renders responses through the whole application. */
+    refresher_opts_t ro = {app.primary, app.redis, cfg, app.rebuilder, warm_top, &app};
+    refresher_t *refresher = refresher_start(&ro);
+    app.refresher = refresher;
 
     char err[256];
     http_server_t *srv = http_server_start(&app, err, sizeof err);
@@ -268,7 +268,7 @@ static int each_window(const rankd_config_t *cfg, const char *only, check_t what
     long diffs = 0;
     for (size_t i = 0; i < n && status == 0; i++) {
         /* Every window Redis holds: the current one and, for a board that resets, the previous. */
-        int64_t days[2] = {window_start_day(boards[i].reset, now_ms()), 0};
+        int64_t days[2] = {window_start_day(boards[i].reset, clock_wall_ms()), 0};
         size_t n_days = 1;
         if (boards[i].reset != RESET_NONE && window_prev_day(boards[i].reset, days[0]) >=
                                                  window_start_day(boards[i].reset, boards[i].created_ms))
@@ -400,6 +400,17 @@ int main(int argc, char **argv)
     if (!cfg)
         return 1;
     log_set_level(cfg->log_level);
+    /* Test-only (README, "Testing"): a clock the tests move, to cross a reset at will. */
+    const char *test_clock = getenv("RANKD_TEST_CLOCK_FILE");
+    if (test_clock && *test_clock) {
+        if (!clock_test_follow(test_clock)) {
+            fprintf(stderr, "rankd: cannot follow the test clock %s\n", test_clock);
+            config_free(cfg);
+            return 1;
+        }
+        log_warn(NULL, "the wall clock follows the test clock in %s (RANKD_TEST_CLOCK_FILE): not for production",
+                 test_clock);
+    }
     int rc;
     if (check_only) {
         printf("%s: ok\n", config_path);

@@ -242,12 +242,23 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                "# TYPE rankd_redis_pipe_merged_total counter\nrankd_redis_pipe_merged_total %llu\n",
                (unsigned long long)batches, (unsigned long long)commands, (unsigned long long)merged);
     pg_router_metrics(app->router, &req->out);
+    refresher_stats_t up;
+    refresher_stats(app->refresher, &up);
     buf_printf(&req->out,
-               "# HELP rankd_upkeep_leader Whether this instance runs the upkeep jobs (view refresh, partitions, purges).\n"
+               "# HELP rankd_upkeep_leader Whether this instance runs the upkeep jobs (view refresh, partitions, archives, retention).\n"
                "# TYPE rankd_upkeep_leader gauge\nrankd_upkeep_leader %d\n"
                "# HELP rankd_views_unchanged_rounds_total Upkeep rounds that found nothing written and left the views alone.\n"
-               "# TYPE rankd_views_unchanged_rounds_total counter\nrankd_views_unchanged_rounds_total %llu\n",
-               refresher_leads(app->refresher) ? 1 : 0, refresher_unchanged_rounds(app->refresher));
+               "# TYPE rankd_views_unchanged_rounds_total counter\nrankd_views_unchanged_rounds_total %llu\n"
+               "# HELP rankd_rollovers_total Board windows this instance saw begin (and warmed).\n"
+               "# TYPE rankd_rollovers_total counter\nrankd_rollovers_total %llu\n"
+               "# HELP rankd_windows_archived_total Closed windows this instance archived.\n"
+               "# TYPE rankd_windows_archived_total counter\nrankd_windows_archived_total %llu\n"
+               "# HELP rankd_last_archive_ms How long writing the last archive took.\n"
+               "# TYPE rankd_last_archive_ms gauge\nrankd_last_archive_ms %lld\n"
+               "# HELP rankd_retention_partitions_dropped_total Archive and log partitions retention detached and dropped.\n"
+               "# TYPE rankd_retention_partitions_dropped_total counter\nrankd_retention_partitions_dropped_total %llu\n",
+               refresher_leads(app->refresher) ? 1 : 0, up.unchanged_rounds, up.rollovers, up.archived,
+               up.last_archive_ms, up.partitions_dropped);
     buf_puts(&req->out, "# HELP rankd_build_info rankd version.\n# TYPE rankd_build_info gauge\n"
                         "rankd_build_info{version=\"" RANKD_VERSION "\"} 1\n");
     req->content_type_out = "text/plain; version=0.0.4; charset=utf-8";

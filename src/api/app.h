@@ -100,6 +100,9 @@ int api_around(app_t *app, const route_t *rt, http_req_t *req);
 int api_scores(app_t *app, const route_t *rt, http_req_t *req);
 int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req);
 int api_batch(app_t *app, const route_t *rt, http_req_t *req);
+/* Render board `board`'s top page (GET …/entries, as clients ask for it) into the response
+ * cache as of `now_ms`: a reset's first readers find it there. Runs where it may wait on I/O. */
+void api_warm_top(app_t *app, const char *board, int64_t now_ms);
 int api_stats(app_t *app, const route_t *rt, http_req_t *req);
 int api_windows(app_t *app, const route_t *rt, http_req_t *req);
 int api_standings(app_t *app, const route_t *rt, http_req_t *req);
@@ -128,7 +131,7 @@ int api_load_board(app_t *app, const route_t *rt, http_req_t *req, board_t *out)
 /* The same for board `id` (validated), without moving anything: HTTP_OFF_LOOP when it would wait. */
 int api_find_board(app_t *app, const char *id, bool may_wait, http_req_t *req, board_t *out);
 /* Resolve the window= parameter of a read on board `b`; 0, or the 400/404 written into req. */
-int api_param_window(http_req_t *req, const board_t *b, int64_t *day);
+int api_param_window(const app_t *app, http_req_t *req, const board_t *b, int64_t *day);
 /* Render a Standing object (Entry + board, window, total, top_percent). */
 void api_render_standing(buf_t *o, const char *board_id, int64_t day, int64_t total, const entry_t *e);
 /* Render a Board object into req->out. */

@@ -23,6 +23,7 @@ static void run_one(app_t *app, http_req_t *outer, const char *path, http_req_t 
     sub->received_ms = outer->received_ms;
     sub->inline_only = true;
     sub->off_loop = true; /* /v1/batch runs off the event loop (see route_waits) */
+    sub->warm = outer->warm;
     memcpy(sub->request_id, outer->request_id, sizeof sub->request_id);
     const char *q = strchr(path, '?');
     char *p = q ? xstrndup(path, (size_t)(q - path)) : xstrdup(path);
@@ -42,6 +43,22 @@ static void run_one(app_t *app, http_req_t *outer, const char *path, http_req_t 
     }
     sub->path = NULL;
     free(p);
+}
+
+void api_warm_top(app_t *app, const char *board, int64_t now_ms)
+{
+    http_req_t outer;
+    http_req_init(&outer);
+    outer.role = ROLE_READ;
+    outer.received_ms = now_ms;
+    snprintf(outer.request_id, sizeof outer.request_id, "warm");
+    char path[96];
+    snprintf(path, sizeof path, "/v1/leaderboards/%s/entries", board); /* ids are [a-z0-9_-] */
+    http_req_t sub;
+    outer.warm = true;
+    run_one(app, &outer, path, &sub);
+    http_req_clear(&sub);
+    http_req_clear(&outer);
 }
 
 int api_batch(app_t *app, const route_t *rt, http_req_t *req)

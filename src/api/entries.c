@@ -42,6 +42,7 @@ typedef struct {
     const char *player;
     int before, after;
     bool strong;          /* consistency=strong: the primary answers */
+    bool closed;          /* a window before the current one: its archive answers on PostgreSQL */
 } read_t;
 
 static rb_status_t read_redis(redisContext *rc, const board_t *b, const read_t *r, entries_t *out)
@@ -55,8 +56,24 @@ static rb_status_t read_redis(redisContext *rc, const board_t *b, const read_t *
     return RB_DOWN;
 }
 
+/* A closed window from its archive; `*archived` false when it has none yet. */
+static q_status_t read_archive(PGconn *c, const board_t *b, const read_t *r, entries_t *out, bool *archived)
+{
+    static const q_archive_kind_t kinds[] = {[READ_PAGE] = QA_PAGE, [READ_CURSOR] = QA_CURSOR,
+                                             [READ_PLAYERS] = QA_PLAYERS, [READ_AROUND] = QA_AROUND};
+    q_archive_read_t rd = {kinds[r->kind], r->limit, r->offset, r->pos, r->backward, r->ids, r->n_ids,
+                           r->player, r->before, r->after};
+    return q_archive_read(c, b, r->day, &rd, out, archived);
+}
+
 static q_status_t read_pg(PGconn *c, const board_t *b, const read_t *r, entries_t *out)
 {
+    if (r->closed) {
+        bool archived = false;
+        q_status_t st = read_archive(c, b, r, out, &archived);
+        if (st != Q_OK || archived)
+            return st;
+    }
     switch (r->kind) {
     case READ_PAGE: return q_page_offset(c, b, r->day, r->limit, r->offset, out);
     case READ_CURSOR: return q_page_cursor(c, b, r->day, r->pos, r->backward, r->limit, out);
@@ -203,6 +220,8 @@ static bool cache_lookup(app_t *app, http_req_t *req, cached_read_t *cr, route_i
     buf_i64(&cr->key, day);
     buf_putc(&cr->key, '|');
     buf_puts(&cr->key, params);
+    if (req->warm)
+        l1_expect(app->l1, cr->key.data, cr->key.len);
     l1_miss_t miss = L1_MISS_UNCACHED;
     l1_entry_t *e = l1_get(app->l1, cr->key.data, cr->key.len, &miss);
     cr->claimed = !e && miss == L1_MISS_CLAIMED;
@@ -262,13 +281,13 @@ static void cache_drop(app_t *app, cached_read_t *cr)
 /* ---------------------------------------------------------------- parameters */
 
 /* Resolve the window= parameter; 0 or the error written (shared with api/stats.c). */
-int api_param_window(http_req_t *req, const board_t *b, int64_t *day)
+int api_param_window(const app_t *app, http_req_t *req, const board_t *b, int64_t *day)
 {
     bool bad = false;
     const char *w = http_param(req, "window", &bad);
     if (bad)
         return http_bad_param(req, "window");
-    switch (window_resolve(b->reset, b->created_ms, req->received_ms, w, day)) {
+    switch (window_resolve(b->reset, b->created_ms, config_retention_windows(app->cfg, b->id), req->received_ms, w, day)) {
     case WINDOW_OK: return 0;
     case WINDOW_MALFORMED: return http_bad_param(req, "window");
     case WINDOW_ABSENT: return http_not_found(req, "window", "window");
@@ -588,6 +607,7 @@ static bool answered_from_cache(app_t *app, http_req_t *req, cached_read_t *cr, 
 static int read_missed(app_t *app, http_req_t *req, read_op_t *op)
 {
     op->read.strong = req->strong;
+    op->read.closed = op->read.day < window_start_day(op->board.reset, req->received_ms);
     if (op->cr.busy && !req->inline_only) {
         op->base.start = wait_start;
         op->base.finish = wait_finish;
@@ -651,7 +671,7 @@ int api_entries(app_t *app, const route_t *rt, http_req_t *req)
     const char *off = http_param(req, "offset", &bad);
     cursor_t cursor;
     const char *secret = app->cfg->cursor_secret;
-    if ((rc = api_param_window(req, &b, &day)) || (rc = param_uint(req, "limit", 1, 1000, 10, &limit)) ||
+    if ((rc = api_param_window(app, req, &b, &day)) || (rc = param_uint(req, "limit", 1, 1000, 10, &limit)) ||
         (rc = param_uint(req, "offset", 0, INT64_MAX / 2, 0, &offset)))
         goto fail;
     if (bad || (cur && off)) {
@@ -740,7 +760,7 @@ static int get_player(app_t *app, const route_t *rt, http_req_t *req)
     if (rc)
         return rc;
     int64_t day;
-    if ((rc = check_player(rt, req)) || (rc = api_param_window(req, &b, &day))) {
+    if ((rc = check_player(rt, req)) || (rc = api_param_window(app, req, &b, &day))) {
         board_clear(&b);
         return rc;
     }
@@ -782,6 +802,8 @@ static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
         /* Redis first, then the caches, then tell the other instances again (as the writer does). */
         redisContext *r = redis_acquire(app->redis);
         for (size_t i = 0; r && i < n; i++) {
+            if (versions[i] == 0 || !window_is_hot(b.reset, days[i], req->received_ms))
+                continue; /* a window only PostgreSQL holds */
             rb_change_t ch = {.player = rt->player, .version = versions[i], .removed = true};
             rb_status_t rs = rb_apply(r, b.gen, days[i], &ch, 1, NULL, NULL, NULL);
             if (rs != RB_OK) {
@@ -837,7 +859,7 @@ int api_around(app_t *app, const route_t *rt, http_req_t *req)
         return rc;
     int64_t day;
     uint64_t before, after;
-    if ((rc = check_player(rt, req)) || (rc = api_param_window(req, &b, &day)) ||
+    if ((rc = check_player(rt, req)) || (rc = api_param_window(app, req, &b, &day)) ||
         (rc = param_uint(req, "before", 0, 100, 5, &before)) || (rc = param_uint(req, "after", 0, 100, 5, &after))) {
         board_clear(&b);
         return rc;
@@ -870,7 +892,7 @@ int api_players(app_t *app, const route_t *rt, http_req_t *req)
     if (rc)
         return rc;
     int64_t day;
-    if ((rc = api_param_window(req, &b, &day))) {
+    if ((rc = api_param_window(app, req, &b, &day))) {
         board_clear(&b);
         return rc;
     }

@@ -81,7 +81,7 @@ int api_stats(app_t *app, const route_t *rt, http_req_t *req)
     if (rc)
         return rc;
     int64_t day;
-    if ((rc = api_param_window(req, &b, &day))) {
+    if ((rc = api_param_window(app, req, &b, &day))) {
         board_clear(&b);
         return rc;
     }
@@ -143,8 +143,10 @@ int api_windows(app_t *app, const route_t *rt, http_req_t *req)
         board_clear(&b);
         return http_bad_param(req, "cursor");
     }
-    /* Windows run from the current one back to the one the board was created in, newest first. */
-    int64_t first = window_start_day(b.reset, b.created_ms);
+    /* Windows run from the current one back to the one the board was created in (or the oldest
+     * retention keeps), newest first. */
+    int64_t first = window_first_kept(b.reset, b.created_ms, config_retention_windows(app->cfg, b.id),
+                                      req->received_ms);
     int64_t day = cur ? window_prev_day(b.reset, cursor.pos.sort_key) : window_start_day(b.reset, req->received_ms);
     if (b.reset == RESET_NONE && cur)
         day = first - 1;

@@ -325,6 +325,15 @@ l1_entry_t *l1_get(l1_t *c, const char *key, size_t n, l1_miss_t *miss)
     return NULL;
 }
 
+void l1_expect(l1_t *c, const char *key, size_t n)
+{
+    uint64_t h = hash_key(key, n);
+    shard_t *s = shard_of(c, h);
+    pthread_mutex_lock(&s->lock);
+    seen_before(s, h);
+    pthread_mutex_unlock(&s->lock);
+}
+
 bool l1_wait(l1_t *c, const char *key, size_t n, void (*wake)(void *arg), void *arg)
 {
     uint64_t h = hash_key(key, n);

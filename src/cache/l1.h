@@ -72,6 +72,10 @@ typedef enum {
  */
 l1_entry_t *l1_get(l1_t *c, const char *key, size_t key_len, l1_miss_t *miss);
 
+/* Admit `key` on its next miss, as if it had been asked for before: a response rendered ahead
+ * of its readers (a new window's top page at a reset). */
+void l1_expect(l1_t *c, const char *key, size_t key_len);
+
 /*
  * Park until the request computing `key` settles it: wake(arg) is called
  * (from the settling thread) once it inserts or abandons. Returns false,

@@ -356,6 +356,29 @@ static bool check_weight(const char *s, char *why, size_t n)
     return true;
 }
 
+static bool check_board_id(const char *s, char *why, size_t n);
+
+/* "board=N": how many closed windows that board keeps (0 = all). */
+static bool check_board_windows(const char *s, char *why, size_t n)
+{
+    const char *eq = strchr(s, '=');
+    char id[BOARD_ID_MAX + 2];
+    size_t idlen = eq ? (size_t)(eq - s) : 0;
+    char *end = NULL;
+    long v = eq ? strtol(eq + 1, &end, 10) : -1;
+    if (idlen > 0 && idlen <= BOARD_ID_MAX) {
+        memcpy(id, s, idlen);
+        id[idlen] = '\0';
+    }
+    if (!eq || idlen == 0 || idlen > BOARD_ID_MAX || !check_board_id(id, why, n) || eq[1] < '0' || eq[1] > '9' ||
+        *end != '\0' || v < 0 || v > 100000) {
+        char sb[40];
+        snprintf(why, n, "expected board=windows (a board id, then 0 to 100000), got \"%s\"", shown(s, sb, sizeof sb));
+        return false;
+    }
+    return true;
+}
+
 static bool check_origin(const char *s, char *why, size_t n)
 {
     const char *p = s, *sep, *host;
@@ -473,6 +496,11 @@ static const conf_key_t config_keys[] = {
     {.name = "redis.url", .type = T_STR, .flags = F_SECRET | F_NULLABLE, .env = "RANKD_REDIS_URL",
      .off = CFG(redis_url), .check = check_redis_url},
     INT_KEY("refresh.interval_s", 0, 86400, "60", "RANKD_REFRESH_INTERVAL_S", refresh_interval_s),
+    INT_KEY("retention.windows", 0, 100000, "0", "RANKD_RETENTION_WINDOWS", retention_windows),
+    {.name = "retention.board_windows", .type = T_LIST, .min = 1, .def = "", .env = "RANKD_RETENTION_BOARD_WINDOWS",
+     .off = CFG(retention_board_windows), .off2 = CFG(n_retention_board_windows), .sep = ',',
+     .check = check_board_windows},
+    INT_KEY("retention.log_months", 0, 1200, "0", "RANKD_RETENTION_LOG_MONTHS", retention_log_months),
     INT_KEY("writer.max_batch", 1, 4000, "4000", "RANKD_WRITER_MAX_BATCH", writer_max_batch),
     INT_KEY("redis.connect_timeout_ms", 1, 60000, "500", NULL, redis_connect_timeout_ms),
     INT_KEY("redis.command_timeout_ms", 1, 60000, "500", NULL, redis_command_timeout_ms),
@@ -1517,4 +1545,15 @@ bool config_cors_allowed(const rankd_config_t *cfg, const char *origin)
             return true;
     }
     return false;
+}
+
+int config_retention_windows(const rankd_config_t *cfg, const char *board)
+{
+    size_t len = strlen(board);
+    for (size_t i = 0; i < cfg->n_retention_board_windows; i++) {
+        const char *item = cfg->retention_board_windows[i];
+        if (strncmp(item, board, len) == 0 && item[len] == '=')
+            return atoi(item + len + 1);
+    }
+    return cfg->retention_windows;
 }

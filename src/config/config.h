@@ -75,6 +75,10 @@ typedef struct rankd_config {
     int pg_breaker_cooldown_ms;  /* calls fail at once this long before one probe decides, default 2000 */
 
     int refresh_interval_s;   /* background view refresh period, 0 = only on demand; default 60 */
+    int retention_windows;    /* closed windows a board keeps, 0 = all; default 0 */
+    char **retention_board_windows; /* "board=N": that board's own retention.windows */
+    size_t n_retention_board_windows;
+    int retention_log_months; /* months of the submission log kept, 0 = all; default 0 */
     int writer_max_batch;     /* submissions per write transaction at most, 1..4000; default 4000 */
 
     char *redis_url;          /* NULL or "" = no Redis */
@@ -104,6 +108,9 @@ void config_free(rankd_config_t *cfg);
 
 /* Role of a presented bearer key, ROLE_NONE if unknown (constant time per key). */
 role_t config_key_role(const rankd_config_t *cfg, const char *key);
+
+/* How many closed windows `board` keeps (retention.board_windows, else retention.windows); 0 = all. */
+int config_retention_windows(const rankd_config_t *cfg, const char *board);
 
 /* True when `origin` is allowed by cors_origins. */
 bool config_cors_allowed(const rankd_config_t *cfg, const char *origin);

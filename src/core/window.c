@@ -173,11 +173,22 @@ void window_format_ms(int64_t ms, char out[25])
     out[24] = '\0';
 }
 
-window_status_t window_resolve(board_reset_t reset, int64_t created_ms, int64_t now_ms, const char *param,
-                               int64_t *day)
+int64_t window_first_kept(board_reset_t reset, int64_t created_ms, int keep_closed, int64_t now_ms)
+{
+    int64_t first = window_start_day(reset, created_ms);
+    if (reset == RESET_NONE || keep_closed <= 0)
+        return first;
+    int64_t day = window_start_day(reset, now_ms);
+    for (int i = 0; i < keep_closed && day > first; i++)
+        day = window_prev_day(reset, day);
+    return day > first ? day : first;
+}
+
+window_status_t window_resolve(board_reset_t reset, int64_t created_ms, int keep_closed, int64_t now_ms,
+                               const char *param, int64_t *day)
 {
     int64_t current = window_start_day(reset, now_ms);
-    int64_t first = window_start_day(reset, created_ms);
+    int64_t first = window_first_kept(reset, created_ms, keep_closed, now_ms);
     if (!param || strcmp(param, "current") == 0) {
         *day = current;
         return WINDOW_OK;

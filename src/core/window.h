@@ -46,10 +46,16 @@ typedef enum {
 } window_status_t;
 
 /*
- * Resolve a `window=` parameter (NULL means "current") for a board created
- * at `created_ms`, at instant `now_ms`, to the window's first day.
+ * The oldest window that still exists at `now_ms` for a board created at `created_ms` that keeps
+ * `keep_closed` closed windows (0 = all): older ones are past retention.
  */
-window_status_t window_resolve(board_reset_t reset, int64_t created_ms, int64_t now_ms, const char *param,
-                               int64_t *day);
+int64_t window_first_kept(board_reset_t reset, int64_t created_ms, int keep_closed, int64_t now_ms);
+
+/*
+ * Resolve a `window=` parameter (NULL means "current") for a board created at `created_ms` that
+ * keeps `keep_closed` closed windows (0 = all), at instant `now_ms`, to the window's first day.
+ */
+window_status_t window_resolve(board_reset_t reset, int64_t created_ms, int keep_closed, int64_t now_ms,
+                               const char *param, int64_t *day);
 
 #endif

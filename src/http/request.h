@@ -59,6 +59,7 @@ typedef struct http_req {
     bool strong;              /* consistency=strong */
     bool inline_only;         /* answer before returning (no pending work): a /v1/batch item */
     bool off_loop;            /* running on a thread that may wait on PostgreSQL or Redis */
+    bool warm;                /* rendered ahead of its readers (a rollover): cache it on this first miss */
     arena_t arena;            /* the parsed JSON body lives here until http_req_clear */
 
     /* response */

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +20,7 @@
 #include "obs/log.h"
 #include "obs/metrics.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -50,13 +50,6 @@ typedef struct {
     char method[16];
     char *path;
 } conn_ctx_t;
-
-static int64_t wall_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 /* Keep the raw path: API.md wants each segment percent-decoded once, after splitting. */
 static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
@@ -335,7 +328,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         snprintf(cx->method, sizeof cx->method, "%s", method);
         cx->path = xstrdup(url);
         cx->req.path = cx->path;
-        cx->req.received_ms = wall_ms();
+        cx->req.received_ms = clock_wall_ms();
         bool head = strcmp(method, "HEAD") == 0;
         cx->req.head = head;
         cx->req.method = head ? "GET" : cx->method;

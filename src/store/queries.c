@@ -51,11 +51,17 @@ typedef enum {
     QS_PLAYERS,
     QS_AROUND,
     QS_STANDINGS,
+    QS_A_PAGE_OFFSET,
+    QS_A_PAGE_AFTER,
+    QS_A_PAGE_BEFORE,
+    QS_A_PLAYERS,
+    QS_A_AROUND,
     QS_COUNT, /* at most 32: one bit each in a connection's mask */
 } q_stmt_t;
 
 /* Run read statement `id` by name (its text when this connection could not prepare it). */
 static PGresult *exec_read(PGconn *c, q_stmt_t id, const char *const *params);
+static void ids_array(buf_t *arr, const char *const *ids, size_t n);
 
 /* ---------------------------------------------------------------- boards */
 
@@ -156,6 +162,8 @@ q_status_t q_board_delete(PGconn *c, const char *id, int64_t *gen)
                        "WITH b AS (DELETE FROM boards WHERE id = $1 RETURNING gen),"
                        " s AS (DELETE FROM standings WHERE board_gen = (SELECT gen FROM b)),"
                        " w AS (DELETE FROM window_counts WHERE board_gen = (SELECT gen FROM b)),"
+                       /* Its archives' partitions are dropped by the upkeep leader (rankd_archive_orphans). */
+                       " a AS (DELETE FROM archived_windows WHERE board_gen = (SELECT gen FROM b)),"
                        /* The log rows go later, a few partitions at a time (rankd_purge_log). */
                        " l AS (INSERT INTO log_purges (board_gen) SELECT gen FROM b),"
                        " k AS (DELETE FROM idempotency_keys WHERE board_gen = (SELECT gen FROM b))"
@@ -262,6 +270,16 @@ q_status_t q_window_counts(PGconn *c, int64_t gen, const int64_t *days, size_t n
     " AND (x.sort_key, x.achieved_ms, x.player_id) > (y.sort_key, y.achieved_ms, y.player_id)) END)"
 
 /*
+ * A closed window's reads, from its archive: a rank is a stored number. Each returns one row
+ * per entry (total, entry columns, rank), one row with null entry columns when none matches,
+ * and no row at all when the window is not archived (yet): the caller then reads `standings`.
+ */
+#define ARCHIVE_READ(inner)                                                                          \
+    "SELECT aw.players, a.* FROM archived_windows aw LEFT JOIN LATERAL (" inner ") a ON true"      \
+    " WHERE aw.board_gen = $1 AND aw.win = $2"
+#define ARCHIVE_ROWS "SELECT " ENTRY_COLS ", rank FROM archive WHERE board_gen = $1 AND win = $2"
+
+/*
  * The read statements, each prepared once per connection (exec_read): parsing and planning
  * cost PostgreSQL more than running most of them.
  */
@@ -277,8 +295,12 @@ static const struct {
     [QS_WINDOW_PLAYERS] = {"rankd_window_players", 2,
         "SELECT players FROM window_counts WHERE board_gen = $1 AND win = $2"},
     [QS_WINDOW_COUNTS] = {"rankd_window_counts", 2,
-        "SELECT u.i, w.players, w.submissions FROM unnest($2::date[]) WITH ORDINALITY AS u(win, i)"
-        " JOIN window_counts w ON w.board_gen = $1 AND w.win = u.win"},
+        /* An archived window's counts are in its archive's record (its standings go). */
+        "SELECT u.i, coalesce(a.players, w.players), coalesce(a.submissions, w.submissions)"
+        " FROM unnest($2::date[]) WITH ORDINALITY AS u(win, i)"
+        " LEFT JOIN archived_windows a ON a.board_gen = $1 AND a.win = u.win"
+        " LEFT JOIN window_counts w ON w.board_gen = $1 AND w.win = u.win"
+        " WHERE a.board_gen IS NOT NULL OR w.board_gen IS NOT NULL"},
     [QS_PAGE_OFFSET] = {"rankd_page_offset", 4,
         "SELECT t.total, s.* FROM " TOTAL_SQL " t LEFT JOIN LATERAL (SELECT " ENTRY_COLS
         " FROM standings WHERE board_gen = $1 AND win = $2 ORDER BY " RANK_ORDER
@@ -322,6 +344,21 @@ static const struct {
         "  coalesce((SELECT players FROM window_counts w WHERE w.board_gen = s.board_gen AND w.win = s.win), 0)"
         " FROM cur JOIN standings s ON s.board_gen = cur.gen AND s.win = cur.win AND s.player_id = $1"
         " ORDER BY cur.id"},
+    [QS_A_PAGE_OFFSET] = {"rankd_archive_page_offset", 4,
+        ARCHIVE_READ(ARCHIVE_ROWS " AND rank > $4::bigint AND rank <= $4::bigint + $3::bigint ORDER BY rank")},
+    [QS_A_PAGE_AFTER] = {"rankd_archive_page_after", 6,
+        ARCHIVE_READ(ARCHIVE_ROWS " AND (" RANK_ORDER ") > ($3::bigint, $4::bigint, $5::text)"
+                     " ORDER BY " RANK_ORDER " LIMIT $6")},
+    [QS_A_PAGE_BEFORE] = {"rankd_archive_page_before", 6,
+        ARCHIVE_READ(ARCHIVE_ROWS " AND (" RANK_ORDER ") < ($3::bigint, $4::bigint, $5::text)"
+                     " ORDER BY " RANK_ORDER_DESC " LIMIT $6")},
+    [QS_A_PLAYERS] = {"rankd_archive_players", 3,
+        ARCHIVE_READ(ARCHIVE_ROWS " AND player_id = ANY($3::text[]) ORDER BY rank")},
+    [QS_A_AROUND] = {"rankd_archive_around", 5,
+        ARCHIVE_READ("SELECT x.player_id, x.score, x.sort_key, x.achieved_ms, x.metadata, x.rank"
+                     " FROM archive me JOIN archive x ON x.board_gen = $1 AND x.win = $2"
+                     " AND x.rank BETWEEN me.rank - $4::bigint AND me.rank + $5::bigint"
+                     " WHERE me.board_gen = $1 AND me.win = $2 AND me.player_id = $3 ORDER BY x.rank")},
 };
 
 /* The statements prepared on a connection, a bit each: libpq instance data of the connection,
@@ -457,15 +494,7 @@ q_status_t q_players(PGconn *c, const board_t *b, int64_t day, const char *const
     win_params(&w, b, day);
     buf_t arr;
     buf_init(&arr);
-    buf_putc(&arr, '{');
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            buf_putc(&arr, ',');
-        buf_putc(&arr, '"'); /* ids are validated: no quotes or backslashes */
-        buf_puts(&arr, ids[i]);
-        buf_putc(&arr, '"');
-    }
-    buf_putc(&arr, '}');
+    ids_array(&arr, ids, n);
     const char *p[] = {w.gen, w.day, arr.data};
     PGresult *r = exec_read(c, QS_PLAYERS, p);
     buf_free(&arr);
@@ -521,6 +550,80 @@ q_status_t q_around(PGconn *c, const board_t *b, int64_t day, const char *player
     return Q_OK;
 }
 
+/* The text[] literal of player ids (validated: no quotes or backslashes) into `arr`. */
+static void ids_array(buf_t *arr, const char *const *ids, size_t n)
+{
+    buf_putc(arr, '{');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_putc(arr, ',');
+        buf_putc(arr, '"');
+        buf_puts(arr, ids[i]);
+        buf_putc(arr, '"');
+    }
+    buf_putc(arr, '}');
+}
+
+q_status_t q_archive_read(PGconn *c, const board_t *b, int64_t day, const q_archive_read_t *rd, entries_t *out,
+                          bool *archived)
+{
+    win_params_t w;
+    win_params(&w, b, day);
+    char a[24], bb[24], lim[16];
+    buf_t arr;
+    buf_init(&arr);
+    const char *p[6] = {w.gen, w.day};
+    q_stmt_t id;
+    switch (rd->kind) {
+    case QA_PAGE:
+        snprintf(lim, sizeof lim, "%d", rd->limit);
+        snprintf(a, sizeof a, "%" PRId64, rd->offset);
+        p[2] = lim;
+        p[3] = a;
+        id = QS_A_PAGE_OFFSET;
+        break;
+    case QA_CURSOR:
+        snprintf(a, sizeof a, "%" PRId64, rd->pos->sort_key);
+        snprintf(bb, sizeof bb, "%" PRId64, rd->pos->achieved_ms);
+        snprintf(lim, sizeof lim, "%d", rd->limit);
+        p[2] = a;
+        p[3] = bb;
+        p[4] = rd->pos->player;
+        p[5] = lim;
+        id = rd->backward ? QS_A_PAGE_BEFORE : QS_A_PAGE_AFTER;
+        break;
+    case QA_PLAYERS:
+        ids_array(&arr, rd->ids, rd->n_ids);
+        p[2] = arr.data;
+        id = QS_A_PLAYERS;
+        break;
+    default: /* QA_AROUND */
+        snprintf(a, sizeof a, "%d", rd->before);
+        snprintf(bb, sizeof bb, "%d", rd->after);
+        p[2] = rd->player;
+        p[3] = a;
+        p[4] = bb;
+        id = QS_A_AROUND;
+        break;
+    }
+    PGresult *r = exec_read(c, id, p);
+    buf_free(&arr);
+    if (!pg_ok(r))
+        return q_failed(c, r, "archived window read");
+    *archived = PQntuples(r) > 0;
+    if (*archived)
+        out->total = col_i64(r, 0, 0);
+    int rows = PQntuples(r);
+    bool reverse = rd->kind == QA_CURSOR && rd->backward; /* nearest first: emit in rank order */
+    for (int k = 0; k < rows; k++) {
+        int i = reverse ? rows - 1 - k : k;
+        if (!PQgetisnull(r, i, 1))
+            push_row(out, r, i, 1, col_i64(r, i, 6));
+    }
+    PQclear(r);
+    return Q_OK;
+}
+
 q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t **days, int64_t **versions, size_t *n)
 {
     char g[24], lock[24];
@@ -539,6 +642,8 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t *
         return q_failed(c, r, "player delete lock");
     }
     PQclear(r);
+    /* Rewriting the ranks of a large archived window takes longer than a read may. */
+    PQclear(PQexec(c, "SET LOCAL statement_timeout = '10min'"));
     r = exec(c,
                        "WITH s AS (DELETE FROM standings WHERE board_gen = $1 AND player_id = $2 RETURNING win),"
                        " l AS (DELETE FROM submissions WHERE board_gen = $1 AND player_id = $2 RETURNING win),"
@@ -546,14 +651,38 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t *
                        " w AS (UPDATE window_counts c SET"
                        "   players = c.players - (SELECT count(*) FROM s WHERE s.win = c.win),"
                        "   submissions = c.submissions - coalesce((SELECT n FROM lc WHERE lc.win = c.win), 0)"
-                       "   WHERE c.board_gen = $1 AND (c.win IN (SELECT win FROM s) OR c.win IN (SELECT win FROM lc)))"
-                       " SELECT win - DATE '1970-01-01', nextval('standing_version'),"
-                       "  pg_notify('rankd_l1', 'P ' || $1 || ' ' || (win - DATE '1970-01-01')) FROM s",
+                       "   WHERE c.board_gen = $1 AND (c.win IN (SELECT win FROM s) OR c.win IN (SELECT win FROM lc))),"
+                       /* Its archived windows: the ranks below it move up; statistics follow below. */
+                       " a AS (DELETE FROM archive WHERE board_gen = $1 AND player_id = $2 RETURNING win, rank),"
+                       " ar AS (UPDATE archive x SET rank = x.rank - 1 FROM a"
+                       "   WHERE x.board_gen = $1 AND x.win = a.win AND x.rank > a.rank),"
+                       " aw AS (UPDATE archived_windows aw SET submissions = aw.submissions"
+                       "   - coalesce((SELECT n FROM lc WHERE lc.win = aw.win), 0)"
+                       "   WHERE aw.board_gen = $1 AND aw.win IN (SELECT win FROM a)),"
+                       " gone AS (SELECT win, nextval('standing_version') AS version FROM s"
+                       "   UNION ALL SELECT win, 0 FROM a WHERE win NOT IN (SELECT win FROM s))"
+                       " SELECT win - DATE '1970-01-01', version, win IN (SELECT win FROM a),"
+                       "  pg_notify('rankd_l1', 'P ' || $1 || ' ' || (win - DATE '1970-01-01')) FROM gone",
                        2, p);
     if (!pg_ok(r)) {
         q_status_t st = q_failed(c, r, "player delete");
         PQclear(PQexec(c, "ROLLBACK"));
         return st;
+    }
+    for (int i = 0; i < PQntuples(r); i++) {
+        if (PQgetvalue(r, i, 2)[0] != 't')
+            continue;
+        char d[11];
+        q_day_text(col_i64(r, i, 0), d);
+        const char *sp[] = {g, d};
+        PGresult *st = exec(c, "SELECT rankd_archive_stats($1, $2::date)", 2, sp);
+        if (!pg_ok(st)) {
+            PQclear(r);
+            q_status_t qs = q_failed(c, st, "archived statistics after a player delete");
+            PQclear(PQexec(c, "ROLLBACK"));
+            return qs;
+        }
+        PQclear(st);
     }
     PGresult *commit = PQexec(c, "COMMIT");
     if (!pg_ok(commit)) {

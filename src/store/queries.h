@@ -47,8 +47,32 @@ q_status_t q_players(PGconn *c, const board_t *b, int64_t day, const char *const
 q_status_t q_around(PGconn *c, const board_t *b, int64_t day, const char *player, int before, int after,
                     entries_t *out);
 
-/* Remove a player's standings and submissions from every window; Q_NOT_FOUND if it had none.
- * `days`/`versions` (caller frees) list the windows it stood in and the tombstone versions. */
+/* A read of a closed window's archive (q_archive_read): what to read, as for the functions above. */
+typedef enum { QA_PAGE, QA_CURSOR, QA_PLAYERS, QA_AROUND } q_archive_kind_t;
+typedef struct {
+    q_archive_kind_t kind;
+    int limit;
+    int64_t offset;
+    const order_pos_t *pos;
+    bool backward;
+    const char *const *ids;
+    size_t n_ids;
+    const char *player;
+    int before, after;
+} q_archive_read_t;
+
+/*
+ * Read closed window `day` from its archive into `out` (ranks as stored, rank order). `*archived`
+ * is false when the window is not archived yet: read `standings` then, which still hold it
+ * (the leader deletes a window's standings only after archiving it). Around a player who is
+ * absent leaves `out` empty.
+ */
+q_status_t q_archive_read(PGconn *c, const board_t *b, int64_t day, const q_archive_read_t *rd, entries_t *out,
+                          bool *archived);
+
+/* Remove a player's standings and submissions from every window, archives included (the ranks
+ * below it move up); Q_NOT_FOUND if it had none. `days`/`versions` (caller frees) list the
+ * windows it stood in and the tombstone versions (0 for a window only its archive held). */
 q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t **days, int64_t **versions, size_t *n);
 
 /* The status of failed statement `r` on `c` (frees `r`, logs `what` and the error). */

@@ -1,10 +1,13 @@
 /* store/upkeep.c — the periodic upkeep statements; see upkeep.h. */
 #include "store/upkeep.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "obs/log.h"
+#include "util/buf.h"
 
 static q_status_t run(PGconn *c, const char *sql, const char *what, PGresult **keep)
 {
@@ -33,17 +36,26 @@ static q_status_t run_value(PGconn *c, const char *sql, const char *what, char *
     return Q_OK;
 }
 
-q_status_t upkeep_ensure_partitions(PGconn *c, int months_ahead)
+q_status_t upkeep_ensure_partitions(PGconn *c, int64_t now_ms, int months_ahead)
 {
-    char sql[64];
-    snprintf(sql, sizeof sql, "SELECT rankd_ensure_partitions(now(), %d)", months_ahead);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT rankd_ensure_partitions(to_timestamp(%" PRId64 " / 1000.0), %d)", now_ms,
+             months_ahead + 1);
     return run(c, sql, "making the log's partitions", NULL);
 }
 
-q_status_t upkeep_forget_old_keys(PGconn *c)
+q_status_t upkeep_forget_old_keys(PGconn *c, int batch, long *done)
 {
-    return run(c, "DELETE FROM idempotency_keys WHERE created_at < now() - interval '25 hours'",
-               "dropping old idempotency keys", NULL);
+    /* Bounded batches through the age index: one statement never holds many row locks. */
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "WITH d AS (DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(SELECT ctid FROM idempotency_keys"
+             " WHERE created_at < now() - interval '25 hours' LIMIT %d)) RETURNING 1) SELECT count(*) FROM d",
+             batch);
+    char v[24];
+    q_status_t st = run_value(c, sql, "dropping old idempotency keys", v, sizeof v);
+    *done = st == Q_OK ? strtol(v, NULL, 10) : 0;
+    return st;
 }
 
 q_status_t upkeep_purge_log(PGconn *c, int parts, long *done)
@@ -89,4 +101,233 @@ q_status_t upkeep_lead_session(PGconn *c)
                "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3;"
                " SET tcp_user_timeout = 10000",
                "preparing the leader's session", NULL);
+}
+
+/* ---------------------------------------------------------------- archives and retention */
+
+static PGresult *exec_params(PGconn *c, const char *sql, int n, const char *const *p)
+{
+    return PQexecParams(c, sql, n, NULL, p, NULL, NULL, 0);
+}
+
+static q_status_t failed(PGconn *c, PGresult *r, const char *what)
+{
+    log_warn(NULL, "%s failed: %s", what, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+    PQclear(r);
+    return PQstatus(c) == CONNECTION_OK ? Q_ERROR : Q_UNAVAILABLE;
+}
+
+/* The SQL of a board's current window start at instant $1 (ms), as window_start_day computes it. */
+#define CURRENT_WIN                                                                                   \
+    "CASE b.reset WHEN 'none' THEN DATE '1970-01-01'"                                                 \
+    " WHEN 'daily' THEN ((timestamptz 'epoch' + $1::bigint * interval '1 millisecond') AT TIME ZONE 'UTC')::date" \
+    " WHEN 'weekly' THEN date_trunc('week', (timestamptz 'epoch' + $1::bigint * interval '1 millisecond')"       \
+    "   AT TIME ZONE 'UTC')::date"                                                                    \
+    " ELSE date_trunc('month', (timestamptz 'epoch' + $1::bigint * interval '1 millisecond') AT TIME ZONE 'UTC')::date END"
+
+q_status_t upkeep_unarchived(PGconn *c, int64_t now_ms, upkeep_window_t **out, size_t *n)
+{
+    char now[24];
+    snprintf(now, sizeof now, "%" PRId64, now_ms);
+    const char *p[] = {now};
+    *out = NULL;
+    *n = 0;
+    PGresult *r = exec_params(c,
+                              "SELECT w.board_gen, w.win - DATE '1970-01-01' FROM window_counts w"
+                              " JOIN boards b ON b.gen = w.board_gen"
+                              " WHERE w.win < " CURRENT_WIN
+                              " AND NOT EXISTS (SELECT 1 FROM archived_windows a"
+                              "   WHERE a.board_gen = w.board_gen AND a.win = w.win)"
+                              " ORDER BY w.win DESC, w.board_gen",
+                              1, p);
+    if (!pg_ok(r))
+        return failed(c, r, "listing the closed windows to archive");
+    *n = (size_t)PQntuples(r);
+    *out = calloc(*n ? *n : 1, sizeof **out);
+    if (!*out) {
+        PQclear(r);
+        *n = 0;
+        return Q_ERROR;
+    }
+    for (size_t i = 0; i < *n; i++) {
+        (*out)[i].gen = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10);
+        (*out)[i].day = strtoll(PQgetvalue(r, (int)i, 1), NULL, 10);
+    }
+    PQclear(r);
+    return Q_OK;
+}
+
+q_status_t upkeep_archive_window(PGconn *c, int64_t gen, int64_t day, int64_t *rows, int64_t *ms)
+{
+    char g[24], d[11];
+    snprintf(g, sizeof g, "%" PRId64, gen);
+    q_day_text(day, d);
+    const char *p[] = {g, d};
+    /* A large window takes longer than a read may: no statement timeout, in this transaction only. */
+    q_status_t began = run(c, "BEGIN; SET LOCAL statement_timeout = 0", "archiving a window", NULL);
+    if (began != Q_OK)
+        return began;
+    PGresult *r = exec_params(c,
+                    "SELECT rankd_archive_window($1, $2::date),"
+                    " (SELECT archive_ms FROM archived_windows WHERE board_gen = $1 AND win = $2::date)",
+                    2, p);
+    if (!pg_ok(r)) {
+        q_status_t st = failed(c, r, "archiving a window");
+        PQclear(PQexec(c, "ROLLBACK"));
+        return st;
+    }
+    *rows = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    *ms = PQgetisnull(r, 0, 1) ? 0 : strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    PQclear(r);
+    r = PQexec(c, "COMMIT");
+    if (!pg_ok(r))
+        return failed(c, r, "archiving a window (commit)");
+    PQclear(r);
+    return Q_OK;
+}
+
+/* The retention arrays: {gen,...}, {previous window,...}, {first kept window,...}. */
+static void retention_arrays(const upkeep_board_t *boards, size_t n, buf_t *gens, buf_t *prevs, buf_t *kept)
+{
+    buf_putc(gens, '{');
+    buf_putc(prevs, '{');
+    buf_putc(kept, '{');
+    for (size_t i = 0; i < n; i++) {
+        char d[11];
+        if (i) {
+            buf_putc(gens, ',');
+            buf_putc(prevs, ',');
+            buf_putc(kept, ',');
+        }
+        buf_i64(gens, boards[i].gen);
+        q_day_text(boards[i].previous, d);
+        buf_puts(prevs, d);
+        q_day_text(boards[i].first_kept, d);
+        buf_puts(kept, d);
+    }
+    buf_putc(gens, '}');
+    buf_putc(prevs, '}');
+    buf_putc(kept, '}');
+}
+
+/* Windows no read needs from `standings` any more: older than the previous one, and archived
+ * long enough ago (a read that found no archive then reads standings in a second statement) or
+ * past retention. */
+#define COLD_WINDOWS                                                                                  \
+    "cut AS (SELECT * FROM unnest($1::bigint[], $2::date[], $3::date[]) AS t(board_gen, prev, kept)),"  \
+    " cold AS (SELECT w.board_gen, w.win FROM cut JOIN window_counts w ON w.board_gen = cut.board_gen"  \
+    "   AND w.win < cut.prev WHERE w.win < cut.kept OR EXISTS (SELECT 1 FROM archived_windows a"        \
+    "   WHERE a.board_gen = w.board_gen AND a.win = w.win"                                              \
+    "   AND a.archived_at < now() - $4::bigint * interval '1 millisecond'))"
+
+q_status_t upkeep_retire(PGconn *c, const upkeep_board_t *boards, size_t n, int64_t guard_ms, int batch,
+                         upkeep_retired_t *out)
+{
+    memset(out, 0, sizeof *out);
+    buf_t gens, prevs, kept;
+    buf_init(&gens);
+    buf_init(&prevs);
+    buf_init(&kept);
+    retention_arrays(boards, n, &gens, &prevs, &kept);
+    char guard[24], lim[16];
+    snprintf(guard, sizeof guard, "%" PRId64, guard_ms);
+    snprintf(lim, sizeof lim, "%d", batch);
+    const char *p[] = {gens.data, prevs.data, kept.data, guard, lim};
+    q_status_t st = Q_OK;
+    /* Archived windows past retention: their reads answer 404 already (window_resolve); the
+     * record goes, and with it the partition (upkeep_drop_orphans). */
+    PGresult *r = exec_params(c,
+                              "WITH cut AS (SELECT * FROM unnest($1::bigint[], $2::date[], $3::date[])"
+                              "   AS t(board_gen, prev, kept)),"
+                              " d AS (DELETE FROM archived_windows a USING cut WHERE a.board_gen = cut.board_gen"
+                              "   AND a.win < cut.kept RETURNING 1) SELECT count(*) FROM d",
+                              3, p);
+    if (!pg_ok(r)) {
+        st = failed(c, r, "retention of archived windows");
+        goto out;
+    }
+    out->windows_expired = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    for (int step = 0; step < 100; step++) {
+        r = exec_params(c,
+                        "WITH " COLD_WINDOWS ","
+                        " d AS (DELETE FROM standings WHERE ctid = ANY(ARRAY(SELECT s.ctid FROM cold"
+                        "   JOIN standings s ON s.board_gen = cold.board_gen AND s.win = cold.win LIMIT $5)) RETURNING 1)"
+                        " SELECT count(*) FROM d",
+                        5, p);
+        if (!pg_ok(r)) {
+            st = failed(c, r, "deleting the standings of archived windows");
+            goto out;
+        }
+        long d = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        out->standings_deleted += d;
+        if (d < batch)
+            break;
+    }
+    r = exec_params(c,
+                    "WITH " COLD_WINDOWS ","
+                    " d AS (DELETE FROM window_counts w USING cold WHERE w.board_gen = cold.board_gen"
+                    "   AND w.win = cold.win AND NOT EXISTS (SELECT 1 FROM standings s"
+                    "   WHERE s.board_gen = w.board_gen AND s.win = w.win) RETURNING 1) SELECT count(*) FROM d",
+                    4, p);
+    if (!pg_ok(r)) {
+        st = failed(c, r, "deleting the counts of archived windows");
+        goto out;
+    }
+    out->windows_retired = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+out:
+    buf_free(&gens);
+    buf_free(&prevs);
+    buf_free(&kept);
+    return st;
+}
+
+/* Detach (CONCURRENTLY: readers and writers of the other partitions never wait) and drop each
+ * partition `list_sql` names (name, detaching); a detach interrupted earlier is finished. */
+static q_status_t drop_partitions(PGconn *c, const char *parent, const char *list_sql, const char *const *p,
+                                  int np, long *dropped)
+{
+    *dropped = 0;
+    PGresult *r = exec_params(c, list_sql, np, p);
+    if (!pg_ok(r))
+        return failed(c, r, "listing partitions to drop");
+    q_status_t st = Q_OK;
+    for (int i = 0; i < PQntuples(r) && st == Q_OK; i++) {
+        char *name = PQescapeIdentifier(c, PQgetvalue(r, i, 0), strlen(PQgetvalue(r, i, 0)));
+        if (!name) {
+            st = Q_ERROR;
+            break;
+        }
+        char sql[256];
+        snprintf(sql, sizeof sql, "ALTER TABLE %s DETACH PARTITION %s %s", parent, name,
+                 PQgetvalue(r, i, 1)[0] == 't' ? "FINALIZE" : "CONCURRENTLY");
+        st = run(c, sql, "detaching a partition", NULL);
+        if (st == Q_OK) {
+            snprintf(sql, sizeof sql, "DROP TABLE %s", name);
+            st = run(c, sql, "dropping a partition", NULL);
+        }
+        if (st == Q_OK)
+            (*dropped)++;
+        PQfreemem(name);
+    }
+    PQclear(r);
+    return st;
+}
+
+q_status_t upkeep_drop_orphans(PGconn *c, long *dropped)
+{
+    return drop_partitions(c, "archive", "SELECT name, detaching FROM rankd_archive_orphans()", NULL, 0, dropped);
+}
+
+q_status_t upkeep_drop_log_months(PGconn *c, int64_t before_ms, long *dropped)
+{
+    char ms[24];
+    snprintf(ms, sizeof ms, "%" PRId64, before_ms);
+    const char *p[] = {ms};
+    return drop_partitions(c, "submissions",
+                           "SELECT name, detaching FROM rankd_log_months_before("
+                           "timestamptz 'epoch' + $1::bigint * interval '1 millisecond')",
+                           p, 1, dropped);
 }

@@ -120,12 +120,18 @@ q_status_t views_window_stats(PGconn *c, int64_t gen, int64_t day, window_stats_
     const char *p[] = {g, d};
     PGresult *r = PQexecParams(
         c,
-        "SELECT (SELECT (extract(epoch FROM refreshed_at) * 1000)::bigint FROM view_refreshes WHERE view = 'window_stats'),"
+        /* An archived window's statistics were computed when it was archived, final since. */
+        "SELECT * FROM (SELECT (extract(epoch FROM a.archived_at) * 1000)::bigint, a.players, a.submissions, a.min_score,"
+        " a.max_score, a.mean, a.stddev, a.percentiles[1], a.percentiles[2], a.percentiles[3], a.percentiles[4],"
+        " (SELECT string_agg(i || ':' || n, ',') FROM unnest(a.histogram) WITH ORDINALITY u(n, i)), 1 AS pri"
+        " FROM archived_windows a WHERE a.board_gen = $1 AND a.win = $2"
+        " UNION ALL (SELECT (SELECT (extract(epoch FROM refreshed_at) * 1000)::bigint FROM view_refreshes"
+        "   WHERE view = 'window_stats'),"
         " s.players, s.submissions, s.min_score, s.max_score, s.mean, s.stddev,"
         " s.percentiles[1], s.percentiles[2], s.percentiles[3], s.percentiles[4],"
         " (SELECT string_agg(bucket || ':' || players, ',') FROM window_histograms h"
-        "   WHERE h.board_gen = $1 AND h.win = $2)"
-        " FROM (SELECT 1) one LEFT JOIN window_stats s ON s.board_gen = $1 AND s.win = $2",
+        "   WHERE h.board_gen = $1 AND h.win = $2), 2"
+        " FROM (SELECT 1) one LEFT JOIN window_stats s ON s.board_gen = $1 AND s.win = $2)) x ORDER BY pri LIMIT 1",
         2, NULL, p, NULL, NULL, 0);
     if (!pg_ok(r))
         return q_failed(c, r, "window stats");

@@ -1,5 +1,12 @@
-/* util/clock.c — monotonic milliseconds and condition-variable deadlines. */
+/* util/clock.c — monotonic milliseconds, condition-variable deadlines, the (movable) wall clock. */
 #include "util/clock.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 int64_t clock_mono_ms(void)
 {
@@ -19,4 +26,66 @@ struct timespec clock_deadline_ms(int ms)
         t.tv_nsec -= 1000000000L;
     }
     return t;
+}
+
+/*
+ * The test clock's offset: the only state here, written by the follower thread and read by
+ * every thread, hence atomic. Zero in production (the follower never starts).
+ */
+static _Atomic int64_t wall_offset_ms;
+
+int64_t clock_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + atomic_load(&wall_offset_ms);
+}
+
+/* Read the offset from `path` when its modification time or size changed. */
+static void test_clock_poll(const char *path, struct timespec *seen_mtime, off_t *seen_size)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return;
+    if (st.st_mtim.tv_sec == seen_mtime->tv_sec && st.st_mtim.tv_nsec == seen_mtime->tv_nsec &&
+        st.st_size == *seen_size)
+        return;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    long long v;
+    if (fscanf(f, "%lld", &v) == 1) {
+        atomic_store(&wall_offset_ms, (int64_t)v);
+        *seen_mtime = st.st_mtim;
+        *seen_size = st.st_size;
+    }
+    fclose(f);
+}
+
+static void *test_clock_main(void *arg)
+{
+    char *path = arg;
+    struct timespec seen = {0, 0};
+    off_t size = -1;
+    for (;;) {
+        test_clock_poll(path, &seen, &size);
+        struct timespec tick = {0, 10 * 1000000L};
+        nanosleep(&tick, NULL);
+    }
+    return NULL;
+}
+
+bool clock_test_follow(const char *path)
+{
+    struct timespec seen = {0, 0};
+    off_t size = -1;
+    test_clock_poll(path, &seen, &size); /* the first value holds before anything reads the clock */
+    char *copy = strdup(path);
+    pthread_t t;
+    if (!copy || pthread_create(&t, NULL, test_clock_main, copy) != 0) {
+        free(copy);
+        return false;
+    }
+    pthread_detach(t);
+    return true;
 }

@@ -1,10 +1,12 @@
 /*
- * util/clock.h — the two clocks rankd reads: monotonic milliseconds for intervals and
- * expiries, and CLOCK_REALTIME deadlines for pthread_cond_timedwait.
+ * util/clock.h — the clocks rankd reads: monotonic milliseconds for intervals and expiries,
+ * CLOCK_REALTIME deadlines for pthread_cond_timedwait, and the wall clock that chooses
+ * windows and stamps submissions (which tests may move: clock_test_follow).
  */
 #ifndef RANKD_UTIL_CLOCK_H
 #define RANKD_UTIL_CLOCK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -12,5 +14,16 @@
 int64_t clock_mono_ms(void);
 /* The CLOCK_REALTIME instant `ms` milliseconds from now (a pthread_cond_timedwait deadline). */
 struct timespec clock_deadline_ms(int ms);
+
+/* Milliseconds since the Unix epoch: CLOCK_REALTIME plus the test clock's offset (0 unless
+ * clock_test_follow was called). Every instant that picks a window comes from here. */
+int64_t clock_wall_ms(void);
+/*
+ * Test-only (RANKD_TEST_CLOCK_FILE): from now on the wall clock runs `offset` milliseconds
+ * ahead of the real one, `offset` being the decimal number the file `path` holds, read again
+ * whenever the file changes (a thread polls it every 10 ms). Lets a test cross midnight at
+ * will. Returns false when the thread cannot start.
+ */
+bool clock_test_follow(const char *path);
 
 #endif

@@ -1,6 +1,7 @@
 /*
- * worker/refresher.c — periodic view refresh, partition upkeep, idempotency key expiry, run by
- * one instance: the upkeep leader.
+ * worker/refresher.c — the upkeep of `rankd serve`: views, partitions, idempotency keys, archives,
+ * retention and the resets of windows. The jobs that write run on one instance, the upkeep
+ * leader; every instance warms its own response cache at a reset.
  *
  * Every instance's refresher tries each second to take a session advisory lock
  * (upkeep_try_lead) on a connection of its own to the primary. The one that holds it leads: it
@@ -8,6 +9,11 @@
  * session: when the leader dies (kill -9 included, the kernel closes its socket) or loses the
  * connection, PostgreSQL releases it and another instance takes over within about a second.
  * The others serve everything else as before.
+ *
+ * The thread also wakes at the next reset instant of any board (the wall clock of
+ * util/clock.h, which tests move): the leader archives the window that closed and has the new
+ * one loaded into Redis (empty, so its first reads are not cold); every instance renders the
+ * board's top page into its response cache.
  */
 #include "worker/refresher.h"
 
@@ -16,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 
 #include "obs/log.h"
@@ -24,6 +29,7 @@
 #include "store/redis_board.h"
 #include "store/upkeep.h"
 #include "store/views.h"
+#include "core/window.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 
@@ -32,15 +38,19 @@ struct refresher {
     pthread_cond_t wake;
     pthread_t thread;
     bool stopping;
-    pg_pool_t *primary;
-    int interval_s;
-    redis_pool_t *redis;      /* NULL without Redis */
-    char *conninfo;           /* the primary, for the leader's own session */
-    int connect_timeout_s;
+    refresher_opts_t o;
     PGconn *lead;             /* that session: holds the leader lock while this instance leads */
     atomic_bool leading;
     char refreshed_mark[96];  /* upkeep_write_mark as of this leader's last view refresh; "" none */
+    board_t *boards;          /* every board, as of boards_at (this thread's own) */
+    size_t n_boards;
+    int64_t boards_at;        /* monotonic ms of that list; -1 never */
+    int64_t last_tick_ms;     /* wall clock of the last look at the resets */
     atomic_ullong unchanged;  /* rounds that found nothing written and left the views alone */
+    atomic_ullong rollovers;  /* board windows this instance saw begin */
+    atomic_ullong archived;   /* windows this instance archived */
+    atomic_llong last_archive_ms; /* how long the last archive took to write */
+    atomic_ullong dropped;    /* partitions (archives, log months) retention dropped */
 };
 
 /* How often a follower tries to become the leader (and a leader checks its session). */
@@ -50,6 +60,8 @@ struct refresher {
  * what is left waits for the next round. */
 #define PURGE_PARTS 4
 #define PURGE_STEPS_MAX 64
+/* Idempotency keys and standings rows deleted per statement. */
+#define DELETE_BATCH 5000
 
 static bool stopping(refresher_t *r)
 {
@@ -78,34 +90,141 @@ static bool purge_log(refresher_t *r, PGconn *c)
 }
 
 /* Redis holds each board's current and previous window: the keys of older ones go. */
-static bool forget_cold_windows(refresher_t *r, PGconn *c)
+static void forget_cold_windows(refresher_t *r, int64_t now_ms)
 {
-    if (!r->redis)
-        return true;
+    if (!r->o.redis)
+        return;
+    redisContext *rc = redis_acquire(r->o.redis);
+    if (!rc)
+        return;
+    long deleted = 0;
+    rb_status_t rs = rb_forget_cold_windows(rc, r->boards, r->n_boards, now_ms, &deleted);
+    redis_release(r->o.redis, rc, rs != RB_OK);
+    if (deleted > 0)
+        log_info(NULL, "removed %ld Redis keys of windows older than the previous one", deleted);
+}
+
+/* Read every board again (the list resets and retention work from); false when it failed. */
+static bool load_boards(refresher_t *r)
+{
+    PGconn *c = pg_pool_acquire(r->o.primary, 5000);
+    if (!c)
+        return false;
     board_t *boards = NULL;
     size_t n = 0;
     q_status_t st = q_board_list(c, NULL, 1000000, &boards, &n);
+    pg_pool_release(r->o.primary, c, st == Q_UNAVAILABLE);
     if (st != Q_OK)
-        return st != Q_UNAVAILABLE;
-    redisContext *rc = redis_acquire(r->redis);
-    if (rc) {
-        struct timeval tv;
-        gettimeofday(&tv, NULL);
-        long deleted = 0;
-        rb_status_t rs = rb_forget_cold_windows(rc, boards, n, (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, &deleted);
-        redis_release(r->redis, rc, rs != RB_OK);
-        if (deleted > 0)
-            log_info(NULL, "removed %ld Redis keys of windows older than the previous one", deleted);
-    }
-    for (size_t i = 0; i < n; i++)
-        board_clear(&boards[i]);
-    free(boards);
+        return false;
+    for (size_t i = 0; i < r->n_boards; i++)
+        board_clear(&r->boards[i]);
+    free(r->boards);
+    r->boards = boards;
+    r->n_boards = n;
+    r->boards_at = clock_mono_ms();
     return true;
 }
 
-static void maintain(refresher_t *r)
+/* The first reset instant of any board after `now_ms` (INT64_MAX when none resets). */
+static int64_t next_reset_ms(const refresher_t *r, int64_t now_ms)
 {
-    PGconn *c = pg_pool_acquire(r->primary, 5000);
+    int64_t next = INT64_MAX;
+    for (size_t i = 0; i < r->n_boards; i++) {
+        board_reset_t reset = r->boards[i].reset;
+        if (reset == RESET_NONE)
+            continue;
+        int64_t at = window_next_day(reset, window_start_day(reset, now_ms)) * MS_PER_DAY;
+        if (at < next)
+            next = at;
+    }
+    return next;
+}
+
+/* Archive every closed window that has none yet (the one a reset just closed, or any a
+ * leader missed); false when PostgreSQL failed. */
+static bool archive_closed(refresher_t *r, PGconn *c, int64_t now_ms)
+{
+    upkeep_window_t *todo = NULL;
+    size_t n = 0;
+    if (upkeep_unarchived(c, now_ms, &todo, &n) != Q_OK)
+        return false;
+    bool ok = true;
+    for (size_t i = 0; i < n && ok && !stopping(r); i++) {
+        int64_t rows = 0, ms = 0;
+        ok = upkeep_archive_window(c, todo[i].gen, todo[i].day, &rows, &ms) == Q_OK;
+        if (ok && rows >= 0) {
+            char d[11];
+            window_format_day(todo[i].day, d);
+            log_info(NULL, "archived window %s of board generation %lld: %lld players in %lld ms", d,
+                     (long long)todo[i].gen, (long long)rows, (long long)ms);
+            atomic_fetch_add(&r->archived, 1);
+            atomic_store(&r->last_archive_ms, ms);
+        }
+    }
+    free(todo);
+    return ok;
+}
+
+/* Retention and the cleanup of what archives replaced; false when PostgreSQL failed. */
+static bool retire(refresher_t *r, PGconn *c, int64_t now_ms)
+{
+    const rankd_config_t *cfg = r->o.cfg;
+    upkeep_board_t *ub = xcalloc(r->n_boards ? r->n_boards : 1, sizeof *ub);
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_boards; i++) {
+        const board_t *b = &r->boards[i];
+        if (b->reset == RESET_NONE)
+            continue;
+        int64_t cur = window_start_day(b->reset, now_ms);
+        ub[n++] = (upkeep_board_t){b->gen, window_prev_day(b->reset, cur),
+                                   window_first_kept(b->reset, b->created_ms, config_retention_windows(cfg, b->id),
+                                                     now_ms)};
+    }
+    upkeep_retired_t done;
+    /* A read of a closed window that found no archive reads standings next, within its
+     * statement timeout: rows go only after twice that since the archive was written. */
+    int64_t guard_ms = 2 * (int64_t)cfg->pg_statement_timeout_ms + 1000;
+    bool ok = upkeep_retire(c, ub, n, guard_ms, DELETE_BATCH, &done) == Q_OK;
+    free(ub);
+    if (ok && (done.windows_expired || done.standings_deleted || done.windows_retired))
+        log_info(NULL, "retention: %ld archived windows expired; %ld standings of archived windows deleted, %ld windows retired",
+                 done.windows_expired, done.standings_deleted, done.windows_retired);
+    long dropped = 0;
+    ok = ok && upkeep_drop_orphans(c, &dropped) == Q_OK;
+    atomic_fetch_add(&r->dropped, (unsigned long long)dropped);
+    if (ok && cfg->retention_log_months > 0) {
+        /* Keep the month of now_ms and the retention_log_months - 1 before it. */
+        int64_t y;
+        unsigned m, d;
+        window_civil_from_days(window_start_day(RESET_MONTHLY, now_ms), &y, &m, &d);
+        int64_t months = y * 12 + (m - 1) - (cfg->retention_log_months - 1);
+        int64_t before = window_days_from_civil(months / 12, (unsigned)(months % 12) + 1, 1) * MS_PER_DAY;
+        long log_dropped = 0;
+        ok = upkeep_drop_log_months(c, before, &log_dropped) == Q_OK;
+        atomic_fetch_add(&r->dropped, (unsigned long long)log_dropped);
+        dropped += log_dropped;
+    }
+    if (dropped > 0)
+        log_info(NULL, "retention: dropped %ld partitions", dropped);
+    return ok;
+}
+
+/* Forget idempotency keys past their 24 hours, a batch per statement. */
+static bool forget_old_keys(refresher_t *r, PGconn *c)
+{
+    for (int step = 0; step < 100 && !stopping(r); step++) {
+        long done = 0;
+        if (upkeep_forget_old_keys(c, DELETE_BATCH, &done) != Q_OK)
+            return false;
+        if (done < DELETE_BATCH)
+            break;
+    }
+    return true;
+}
+
+static void maintain(refresher_t *r, int64_t now_ms)
+{
+    PGconn *c = pg_pool_acquire(r->o.primary, 5000);
     if (!c)
         return;
     /* The views are refreshed only when what they are computed from changed since this leader
@@ -125,11 +244,41 @@ static void maintain(refresher_t *r)
     } else {
         atomic_fetch_add(&r->unchanged, 1);
     }
-    bool ok = st != VIEWS_FAILED && upkeep_ensure_partitions(c, 3) == Q_OK && upkeep_forget_old_keys(c) == Q_OK &&
-              purge_log(r, c);
-    if (ok)
-        ok = forget_cold_windows(r, c);
-    pg_pool_release(r->primary, c, !ok);
+    bool ok = st != VIEWS_FAILED && upkeep_ensure_partitions(c, now_ms, 3) == Q_OK && forget_old_keys(r, c) &&
+              purge_log(r, c) && archive_closed(r, c, now_ms) && retire(r, c, now_ms);
+    pg_pool_release(r->o.primary, c, !ok);
+    forget_cold_windows(r, now_ms);
+}
+
+/* Boards whose window changed between the last look and `now_ms`: the leader archives what
+ * closed and has the new window loaded into Redis; every instance renders its top page. */
+static void roll_over(refresher_t *r, bool leads, int64_t now_ms)
+{
+    bool any = false;
+    for (size_t i = 0; i < r->n_boards; i++) {
+        const board_t *b = &r->boards[i];
+        if (b->reset == RESET_NONE || window_start_day(b->reset, now_ms) == window_start_day(b->reset, r->last_tick_ms))
+            continue;
+        any = true;
+        atomic_fetch_add(&r->rollovers, 1);
+        if (leads && r->o.rebuilder)
+            rebuilder_request(r->o.rebuilder, b, window_start_day(b->reset, now_ms));
+    }
+    if (!any)
+        return;
+    if (leads) {
+        PGconn *c = pg_pool_acquire(r->o.primary, 5000);
+        if (c) {
+            bool ok = upkeep_ensure_partitions(c, now_ms, 3) == Q_OK && archive_closed(r, c, now_ms);
+            pg_pool_release(r->o.primary, c, !ok);
+        }
+        forget_cold_windows(r, now_ms);
+    }
+    for (size_t i = 0; r->o.warm && i < r->n_boards; i++) {
+        const board_t *b = &r->boards[i];
+        if (b->reset != RESET_NONE && window_start_day(b->reset, now_ms) != window_start_day(b->reset, r->last_tick_ms))
+            r->o.warm(r->o.warm_arg, b->id, now_ms);
+    }
 }
 
 /* Whether this instance leads now: keep the leader's session, or try to become the leader. */
@@ -141,7 +290,7 @@ static bool lead(refresher_t *r)
     }
     if (!r->lead) {
         char err[512];
-        r->lead = pg_connect(r->conninfo, 0, r->connect_timeout_s, err, sizeof err);
+        r->lead = pg_connect(r->o.cfg->pg_primary, 0, r->o.cfg->pg_connect_timeout_s, err, sizeof err);
         if (r->lead && upkeep_lead_session(r->lead) != Q_OK) {
             PQfinish(r->lead);
             r->lead = NULL;
@@ -165,22 +314,33 @@ static void *refresher_main(void *arg)
 {
     refresher_t *r = arg;
     int64_t last = -1; /* when this leader last ran the jobs; -1: not since it began leading */
+    int interval_ms = r->o.cfg->refresh_interval_s * 1000;
+    r->last_tick_ms = clock_wall_ms();
     pthread_mutex_lock(&r->lock);
     while (!r->stopping) {
         pthread_mutex_unlock(&r->lock);
-        int64_t now = clock_mono_ms();
-        if (!lead(r)) {
+        bool leads = lead(r);
+        if (!leads) {
             last = -1;
             r->refreshed_mark[0] = '\0'; /* a leader again refreshes at once */
         }
-        else if (last < 0 || now - last >= (int64_t)r->interval_s * 1000) {
-            maintain(r); /* at once on taking the lead: statistics exist from the first minute */
+        int64_t now = clock_wall_ms();
+        if (r->boards_at < 0 || clock_mono_ms() - r->boards_at >= interval_ms || now >= next_reset_ms(r, r->last_tick_ms))
+            load_boards(r); /* also at a reset: a board made since the last load */
+        if (now >= next_reset_ms(r, r->last_tick_ms))
+            roll_over(r, leads, now);
+        r->last_tick_ms = now;
+        if (leads && (last < 0 || clock_mono_ms() - last >= interval_ms)) {
+            maintain(r, now); /* at once on taking the lead: statistics exist from the first minute */
             last = clock_mono_ms();
         }
+        /* Wake for the election tick, or the next reset if sooner. */
+        int64_t to_reset = next_reset_ms(r, now) - clock_wall_ms();
+        int wait_ms = to_reset < ELECTION_TICK_MS ? (int)(to_reset < 10 ? 10 : to_reset) : ELECTION_TICK_MS;
         pthread_mutex_lock(&r->lock);
         if (r->stopping)
             break;
-        struct timespec until = clock_deadline_ms(ELECTION_TICK_MS);
+        struct timespec until = clock_deadline_ms(wait_ms);
         pthread_cond_timedwait(&r->wake, &r->lock, &until);
     }
     pthread_mutex_unlock(&r->lock);
@@ -192,29 +352,31 @@ bool refresher_leads(const refresher_t *r)
     return r && atomic_load(&r->leading);
 }
 
-unsigned long long refresher_unchanged_rounds(const refresher_t *r)
+void refresher_stats(const refresher_t *r, refresher_stats_t *out)
 {
-    return r ? atomic_load(&r->unchanged) : 0;
+    *out = (refresher_stats_t){0};
+    if (!r)
+        return;
+    out->unchanged_rounds = atomic_load(&r->unchanged);
+    out->rollovers = atomic_load(&r->rollovers);
+    out->archived = atomic_load(&r->archived);
+    out->last_archive_ms = atomic_load(&r->last_archive_ms);
+    out->partitions_dropped = atomic_load(&r->dropped);
 }
 
-refresher_t *refresher_start(pg_pool_t *primary, redis_pool_t *redis, int interval_s, const char *conninfo,
-                             int connect_timeout_s)
+refresher_t *refresher_start(const refresher_opts_t *opts)
 {
-    if (interval_s <= 0)
+    if (opts->cfg->refresh_interval_s <= 0)
         return NULL;
     refresher_t *r = xcalloc(1, sizeof *r);
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->wake, NULL);
-    r->primary = primary;
-    r->redis = redis;
-    r->interval_s = interval_s;
-    r->conninfo = xstrdup(conninfo);
-    r->connect_timeout_s = connect_timeout_s;
+    r->o = *opts;
+    r->boards_at = -1;
     if (pthread_create(&r->thread, NULL, refresher_main, r) != 0) {
         log_error(NULL, "cannot start the refresher thread");
         pthread_mutex_destroy(&r->lock);
         pthread_cond_destroy(&r->wake);
-        free(r->conninfo);
         free(r);
         return NULL;
     }
@@ -232,8 +394,10 @@ void refresher_stop(refresher_t *r)
     pthread_join(r->thread, NULL);
     if (r->lead)
         PQfinish(r->lead); /* hands the lead over at once */
+    for (size_t i = 0; i < r->n_boards; i++)
+        board_clear(&r->boards[i]);
+    free(r->boards);
     pthread_mutex_destroy(&r->lock);
     pthread_cond_destroy(&r->wake);
-    free(r->conninfo);
     free(r);
 }

@@ -8,25 +8,46 @@
  * from cron running meanwhile is kept apart by an advisory lock), creates the submission
  * log's monthly partitions ahead, forgets idempotency keys older than
  * 25 hours, removes the Redis keys of windows older than the previous one,
- * and removes the log rows of deleted boards (a few partitions
- * per statement). It sleeps on a condition variable, so stopping is immediate.
+ * removes the log rows of deleted boards (a few partitions per statement), archives closed
+ * windows and applies retention (upkeep.h). At each board's reset instant it archives the
+ * window that closed and warms the new one (Redis, and every instance's response cache).
+ * It sleeps on a condition variable, so stopping is immediate.
  */
 #ifndef RANKD_WORKER_REFRESHER_H
 #define RANKD_WORKER_REFRESHER_H
 
+#include "config/config.h"
 #include "store/pg_pool.h"
 #include "store/redis.h"
+#include "worker/rebuilder.h"
 
 typedef struct refresher refresher_t;
 
-/* Start the thread; NULL when interval_s is 0 (this instance never leads) or the thread cannot
- * start. `conninfo` is the primary's, for the leader's own session. */
-refresher_t *refresher_start(pg_pool_t *primary, redis_pool_t *redis, int interval_s, const char *conninfo,
-                             int connect_timeout_s);
+typedef struct {
+    pg_pool_t *primary;
+    redis_pool_t *redis;          /* NULL without Redis */
+    const rankd_config_t *cfg;    /* interval, retention, the primary's conninfo for the lead session */
+    rebuilder_t *rebuilder;       /* loads a window that just began into Redis (NULL: none) */
+    /* Render board `board`'s top page into this instance's response cache (NULL: none). */
+    void (*warm)(void *arg, const char *board, int64_t now_ms);
+    void *warm_arg;
+} refresher_opts_t;
+
+/* Start the thread; NULL when refresh.interval_s is 0 (this instance never leads) or the thread
+ * cannot start. */
+refresher_t *refresher_start(const refresher_opts_t *opts);
 /* Whether this instance leads the upkeep jobs now (false for NULL). */
 bool refresher_leads(const refresher_t *r);
-/* Upkeep rounds that found nothing written since the last refresh and left the views alone. */
-unsigned long long refresher_unchanged_rounds(const refresher_t *r);
+
+typedef struct {
+    unsigned long long unchanged_rounds;   /* rounds that found nothing written and left the views alone */
+    unsigned long long rollovers;          /* board windows this instance saw begin */
+    unsigned long long archived;           /* windows this instance archived */
+    long long last_archive_ms;             /* how long the last of them took */
+    unsigned long long partitions_dropped; /* archive and log partitions retention dropped */
+} refresher_stats_t;
+/* What the thread did so far (zeros for NULL). */
+void refresher_stats(const refresher_t *r, refresher_stats_t *out);
 void refresher_stop(refresher_t *r);
 
 #endif

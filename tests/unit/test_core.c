@@ -1377,7 +1377,7 @@ static void expect_resolve(board_reset_t reset, int64_t created, int64_t now, co
                            window_status_t want, int64_t want_day)
 {
     int64_t day = -424242;
-    window_status_t st = window_resolve(reset, created, now, param, &day);
+    window_status_t st = window_resolve(reset, created, 0, now, param, &day);
     CHECK(st == want, "reset %d param %s: status %d, want %d", reset, param ? param : "(null)", st, want);
     if (want == WINDOW_OK)
         CHECK(day == want_day, "reset %d param %s: day %lld, want %lld", reset, param ? param : "(null)",
