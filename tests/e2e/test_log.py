@@ -73,10 +73,9 @@ def test_erasing_a_player_reads_one_part_of_each_month(admin, writer, db):
                                    " WHERE board_gen = %s AND player_id = 'p07'", (gen,))]
     scanned = sorted(m.group(1) for m in (re.search(r"Seq Scan on (\S+)", line) for line in plan) if m)
     months = sorted(m for m, b in log_parts(db) if b != "DEFAULT")
-    assert len(scanned) == len(months) + 1, plan  # one part per month, and the default partition
-    assert scanned[-1] == "submissions_default"
-    assert [s.rsplit("_p", 1)[0] for s in scanned[:-1]] == months, plan
-    assert len({s.rsplit("_p", 1)[1] for s in scanned[:-1]}) == 1, plan  # the same part of each
+    assert len(scanned) == len(months), plan  # one part per month (0006 dropped the default partition)
+    assert [s.rsplit("_p", 1)[0] for s in scanned] == months, plan
+    assert len({s.rsplit("_p", 1)[1] for s in scanned}) == 1, plan  # the same part of each
 
     assert admin.delete("/v1/leaderboards/%s/players/p07" % bid).status == 204
     after = dict(db.query("SELECT player_id, count(*) FROM submissions WHERE board_gen = %s GROUP BY 1", (gen,)))
@@ -85,8 +84,8 @@ def test_erasing_a_player_reads_one_part_of_each_month(admin, writer, db):
 
 def test_migration_moves_the_log_into_the_new_form(pg_server, tmp_root):
     """A database migrated up to 0003 with rows in the log (in two months and in the default
-    partition) keeps every row, byte for byte, when 0004 is applied; the months are split and
-    the index is gone."""
+    partition) keeps every row, byte for byte, when 0004 and 0006 are applied; the months are
+    split, the index is gone, and so is the default partition (its row in a month of its own)."""
     name = unique("rankd_mig").replace("-", "_")
     admin = psycopg2.connect(pg_server.dsn("postgres"))
     admin.autocommit = True
@@ -123,10 +122,12 @@ def test_migration_moves_the_log_into_the_new_form(pg_server, tmp_root):
     r = run_cli(["migrate", "up"], config, env={"RANKD_POSTGRES_PRIMARY": dsn})
     assert r.returncode == 0, r.stdout + r.stderr
     assert "applied 0004_submissions_by_player_hash.sql" in r.stdout
+    assert "applied 0006_archives.sql" in r.stdout
     cur.execute(rows_sql)
     assert cur.fetchall() == before
-    cur.execute("SELECT count(*) FROM submissions_default")
-    assert cur.fetchone()[0] == 1
+    # 0006 moved the default partition's row into a month of its own, and dropped it.
+    cur.execute("SELECT to_regclass('submissions_default'), (SELECT count(*) FROM submissions_1990_01)")
+    assert cur.fetchone() == (None, 1)
 
     class Db:
         @staticmethod
@@ -150,6 +151,7 @@ def test_a_deleted_boards_log_is_purged_a_few_parts_at_a_time(db):
     db.query("INSERT INTO submissions (board_gen, win, player_id, score, metadata, updated, received_at)"
              " SELECT g, DATE '1970-01-01', 'pp' || i, i, NULL, true, now() - (i %% 2) * interval '1 second'"
              " FROM unnest(%s::bigint[]) AS g, generate_series(1, 400) AS i", (gens,))
+    db.query("SELECT rankd_ensure_partitions('1990-01-01', 1)")
     db.query("INSERT INTO submissions VALUES (900001, DATE '1970-01-01', 'x', 1, NULL, true, '1990-01-01')")
     assert [log_rows(db, g) for g in gens] == [401, 400, 400]
     db.query("INSERT INTO log_purges (board_gen) VALUES (900001), (900002)")
