@@ -27,7 +27,7 @@ def day_num(d):
     return (d - EPOCH).days
 
 
-class TestClock:
+class Clock:
     """The file rankd's wall clock follows: it holds the offset from the real clock, in ms."""
 
     def __init__(self, root):
@@ -159,7 +159,7 @@ ROLLOVERS = [
 def test_rollover_archives_the_closed_window_once_and_every_read_keeps_its_ranks(
         rankd_factory, db, redis_db, tmp_root, reset, boundary, step):
     _, rcl = redis_db
-    clock = TestClock(tmp_root)
+    clock = Clock(tmp_root)
     clock.set(day_ms(boundary) - 20000)
     inst = rankd_factory(env=clock.env(), extra_config={"postgres": {"statement_timeout_ms": GUARD_TIMEOUT_MS}})
     adm, w, c = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client()
@@ -175,9 +175,11 @@ def test_rollover_archives_the_closed_window_once_and_every_read_keeps_its_ranks
 
         # Midnight (UTC) of the reset.
         clock.set(day_ms(boundary) + 200)
+        assert metric(inst, "rankd_l1_entries") == 0  # writes only so far: nothing cached
         wait_for(lambda: metric(inst, "rankd_rollovers_total") > rollovers, "the rollover")
-        wait_for(lambda: db.query("SELECT count(*) FROM archived_windows WHERE board_gen = %s", (gen,))[0][0] == 1,
-                 "the archive")
+        # Counted once done: archived, and the new top page rendered into the response cache.
+        assert db.query("SELECT count(*) FROM archived_windows WHERE board_gen = %s", (gen,))[0][0] == 1
+        assert metric(inst, "rankd_l1_entries") >= 1, "the new window's top page was not rendered at the reset"
         new = boundary.isoformat()
         # The new window: current, empty, loaded into Redis (its ready key), its top page rendered.
         r = c.get("/v1/leaderboards/%s/entries" % b)
@@ -230,7 +232,7 @@ def test_rollover_archives_the_closed_window_once_and_every_read_keeps_its_ranks
 
 
 def test_deleting_a_player_rewrites_the_ranks_of_its_archived_windows_only(rankd_factory, db, redis_db, tmp_root):
-    clock = TestClock(tmp_root)
+    clock = Clock(tmp_root)
     start = datetime.date(2029, 5, 10)
     clock.set(day_ms(start) + 3600000)
     inst = rankd_factory(env=clock.env(), extra_config={"postgres": {"statement_timeout_ms": GUARD_TIMEOUT_MS}})
@@ -273,7 +275,7 @@ def partitions(db, parent):
 
 
 def test_retention_drops_whole_partitions_and_a_window_past_it_answers_404(rankd_factory, db, redis_db, tmp_root):
-    clock = TestClock(tmp_root)
+    clock = Clock(tmp_root)
     start = datetime.date(2030, 1, 30)
     clock.set(day_ms(start) + 3600000)
     b = unique("ret")
@@ -313,6 +315,12 @@ def test_retention_drops_whole_partitions_and_a_window_past_it_answers_404(rankd
         assert "submissions_2030_02" in partitions(db, "submissions")
         assert db.query("SELECT count(*) FROM pg_class WHERE relname LIKE 'submissions_2030_01%%'")[0][0] == 0
         assert metric(inst, "rankd_retention_partitions_dropped_total") >= 2
+        # A deleted board's archives go too, whole partitions.
+        keep_gen = db.query("SELECT gen FROM boards WHERE id = %s", (keep_all,))[0][0]
+        assert len([p for p in partitions(db, "archive") if p.startswith("archive_%d_" % keep_gen)]) == 3
+        assert adm.delete("/v1/leaderboards/" + keep_all).status == 204
+        wait_for(lambda: not [p for p in partitions(db, "archive") if p.startswith("archive_%d_" % keep_gen)],
+                 "the deleted board's archive partitions to be dropped")
     finally:
         for x in (adm, w, c):
             x.close()
