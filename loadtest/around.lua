@@ -11,5 +11,5 @@ function init(args)
 end
 
 function request()
-  return wrk.format("GET", prefix .. c.player() .. "/around?before=5&after=5")
+  return wrk.format("GET", prefix .. c.player() .. "/around?before=5&after=5" .. (c.query ~= "" and "&" .. c.query or ""))
 end

@@ -3,6 +3,7 @@
 -- Arguments after `--` on the wrk command line are key=value pairs:
 --   board=ID players=N width=W (player ids are "p" .. N zero-padded to W digits, p000000000001…)
 --   key=WRITE_KEY  zipf=S (Zipf exponent of the mix)  path=/fixed/path  limit=N  maxrank=N
+--   query=a=b&c=d (added to the player reads of rank.lua and around.lua, e.g. window=2026-11-20)
 -- Each wrk thread has its own Lua state: init() runs once per thread, setup() and done()
 -- run in the main state. Counters are plain globals of each thread's state, summed in done().
 
@@ -27,6 +28,7 @@ function M.args(args)
   M.fmt = "p%0" .. M.width .. "d"
   M.zipf_s = tonumber(M.opt.zipf or "1.0")
   M.base = "/v1/leaderboards/" .. M.board
+  M.query = M.opt.query or ""
   math.randomseed(os.time() * 1000 + (tid or 0) * 7919)
   for _ = 1, 10 do math.random() end
   -- counters (globals: done() reads them with thread:get)

@@ -12,5 +12,5 @@ function init(args)
 end
 
 function request()
-  return wrk.format("GET", prefix .. c.player())
+  return wrk.format("GET", prefix .. c.player() .. (c.query ~= "" and "?" .. c.query or ""))
 end
