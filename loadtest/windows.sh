@@ -180,15 +180,29 @@ board() {
 }
 
 # seed DB GEN WINDOW: --players standings, seed 0.42 (the same rows whatever the board).
+BASE_MS=$(( $(date +%s) * 1000 - 5 * 86400000 ))
 seed() {
-  timeout 1800 "${PSQL[@]}" -d "$1" -v gen="$2" -v n="$PLAYERS" -v seed=0.42 -v base_ms="$(( $(date +%s) * 1000 - 5 * 86400000 ))" \
+  timeout 1800 "${PSQL[@]}" -d "$1" -v gen="$2" -v n="$PLAYERS" -v seed=0.42 -v base_ms="$BASE_MS" \
     -v win="$3" -f "$LT/seed.sql" >"$TMP/seed.log" 2>&1 || { cat "$TMP/seed.log" >&2; die "seeding failed"; }
+}
+
+# settle DB: wait (at most 5 min) until no statement runs in DB but ours: a slow scenario's
+# requests that wrk gave up on are still being answered, and would slow the next one down.
+settle() {
+  local i
+  for ((i = 0; i < 3000; i++)); do
+    [ "$("${PSQL[@]}" -d "$1" -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$1'
+      AND state = 'active' AND pid <> pg_backend_pid()")" = 0 ] && return 0
+    sleep 0.1
+  done
+  say "warning: statements still running in $1 after 5 minutes"
 }
 
 # wrk_scenario NAME SCRIPT [LUA ARGS...]: one wrk run on the client CPU; its figures recorded.
 wrk_scenario() {
   local name="$1" script="$2" line kv
   shift 2
+  settle rankd
   say "scenario $name ($DURATION)"
   timeout $(( DUR_S + 60 )) "${CLIENT[@]}" wrk --latency -t 1 -c 32 -d "$DURATION" --timeout 5s \
     -s "$LT/$script.lua" "$BASE" -- "$@" >"$OUT/raw/wrk-$name.txt" 2>&1 || die "wrk failed for $name"
@@ -240,6 +254,7 @@ if want archive || want reads || want stats; then
     wrk_scenario live_around around board=live "${common[@]}"
     wrk_scenario arch_around around board=arch query="window=$WIN" "${common[@]}"
     # The same answers both ways (ranks included): one page deep in each.
+    settle rankd
     a="$(curl -s "$BASE/v1/leaderboards/live/entries?limit=5&offset=$mid" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["entries"])')"
     b="$(curl -s "$BASE/v1/leaderboards/arch/entries?limit=5&offset=$mid&window=$WIN" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["entries"])')"
     [ "$a" = "$b" ] && rec reads.same_answers yes || { rec reads.same_answers no; die "the archived page differs from the live one"; }

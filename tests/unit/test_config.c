@@ -470,6 +470,16 @@ static void test_bounds(void **state)
          "@:5:21: postgres.replica_weights: expected a weight from 1 to 1000, got \"0\"\n"},
         {"postgres:\n  max_lag_ms: 0\n", "postgres.max_lag_ms"},
         {"postgres:\n  health_interval_ms: 5\n", "postgres.health_interval_ms"},
+        {"retention:\n  windows: -1\n", "@:4:12: retention.windows: -1 is out of range (0..100000)\n"},
+        {"retention:\n  log_months: 1201\n", "retention.log_months: 1201 is out of range (0..1200)"},
+        {"retention:\n  board_windows: [\"Daily=3\"]\n",
+         "@:4:19: retention.board_windows: expected board=windows (a board id, then 0 to 100000), got \"Daily=3\"\n"},
+        {"retention:\n  board_windows: [\"daily\"]\n", "got \"daily\""},
+        {"retention:\n  board_windows: [\"daily=\"]\n", "got \"daily=\""},
+        {"retention:\n  board_windows: [\"daily=-1\"]\n", "got \"daily=-1\""},
+        {"retention:\n  board_windows: [\"daily=100001\"]\n", "got \"daily=100001\""},
+        {"retention:\n  board_windows: [\"=3\"]\n", "got \"=3\""},
+        {"retention:\n  board_windows: [\"daily=3x\"]\n", "got \"daily=3x\""},
     };
     char yaml[512];
     setenv("RANKD_POSTGRES_PRIMARY", "host=env", 1);
@@ -496,6 +506,16 @@ static void test_bounds(void **state)
     assert_int_equal(cfg->cache_max_age, 86400);
     assert_int_equal(cfg->n_cors_origins, 3);
     assert_int_equal(strlen(cfg->cursor_secret), 256);
+    config_free(cfg);
+
+    cfg = load_ok(state, PRIMARY "retention:\n  windows: 12\n  log_months: 6\n"
+                         "  board_windows: [\"daily=30\", \"daily-2=0\", \"weekly_1=100000\"]\n");
+    assert_int_equal(cfg->retention_log_months, 6);
+    assert_int_equal(config_retention_windows(cfg, "daily"), 30);
+    assert_int_equal(config_retention_windows(cfg, "daily-2"), 0); /* its own: keep all */
+    assert_int_equal(config_retention_windows(cfg, "weekly_1"), 100000);
+    assert_int_equal(config_retention_windows(cfg, "dail"), 12); /* a prefix is another board */
+    assert_int_equal(config_retention_windows(cfg, "daily-"), 12);
     config_free(cfg);
 
     cfg = load_ok(state, PRIMARY "worker_threads: 1\nlisten: \"localhost:65535\"\n");

@@ -1457,6 +1457,28 @@ static void test_window_resolve_monthly(void **state)
                    WINDOW_ABSENT, 0);
 }
 
+/* Retention: a board that keeps k closed windows has the current one and the k before it. */
+static void test_window_retention(void **state)
+{
+    (void)state;
+    int64_t created = ms_of(2026, 1, 15, 0, 0, 0, 0);
+    int64_t now = ms_of(2026, 11, 21, 20, 0, 0, 123);
+    int64_t day = 0;
+    CHECK(window_first_kept(RESET_DAILY, created, 0, now) == civil(2026, 1, 15), "0 keeps all");
+    CHECK(window_first_kept(RESET_DAILY, created, 2, now) == civil(2026, 11, 19), "daily, 2 kept");
+    CHECK(window_first_kept(RESET_WEEKLY, created, 1, now) == civil(2026, 11, 9), "weekly, 1 kept");
+    CHECK(window_first_kept(RESET_MONTHLY, created, 3, now) == civil(2026, 8, 1), "monthly, 3 kept");
+    CHECK(window_first_kept(RESET_MONTHLY, created, 100, now) == civil(2026, 1, 1), "never before creation");
+    CHECK(window_first_kept(RESET_NONE, created, 1, now) == 0, "none has one window");
+    CHECK(window_resolve(RESET_DAILY, created, 2, now, "2026-11-19", &day) == WINDOW_OK && day == civil(2026, 11, 19),
+          "the oldest kept");
+    CHECK(window_resolve(RESET_DAILY, created, 2, now, "2026-11-18", &day) == WINDOW_ABSENT, "past retention: 404");
+    CHECK(window_resolve(RESET_DAILY, created, 1, now, "previous", &day) == WINDOW_OK, "previous with 1 kept");
+    CHECK(window_resolve(RESET_MONTHLY, created, 3, now, "2026-07-01", &day) == WINDOW_ABSENT, "monthly past");
+    CHECK(window_resolve(RESET_MONTHLY, created, 3, now, "2026-07-02", &day) == WINDOW_MALFORMED,
+          "malformed stays 400");
+}
+
 static void test_window_resolve_none(void **state)
 {
     (void)state;
@@ -2164,6 +2186,7 @@ int main(void)
         cmocka_unit_test(test_window_parse_day),
         cmocka_unit_test(test_window_format_ms),
         cmocka_unit_test(test_window_resolve_daily),
+        cmocka_unit_test(test_window_retention),
         cmocka_unit_test(test_window_resolve_weekly),
         cmocka_unit_test(test_window_resolve_monthly),
         cmocka_unit_test(test_window_resolve_none),
