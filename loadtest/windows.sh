@@ -13,8 +13,9 @@
 #   bloat        --updates (1,000,000) score changes through rankd (scores:batch of 100, a board
 #                with operator `latest`, so each one rewrites its standing) on a board of
 #                --players players, once with PostgreSQL's autovacuum defaults and once with
-#                the per-table settings migration 0007 gives `standings`; the table's and its
-#                indexes' size sampled before, during and after (60 s after the last write)
+#                the per-table settings migration 0007 gives `standings`, and once more with those
+#                and the server's autovacuum_naptime at 10 s; the table's and its indexes' size
+#                sampled before, during and after (60 s after the last write)
 #
 #   bash loadtest/windows.sh            about 10 minutes
 #   bash loadtest/windows.sh --smoke    20,000 players, 3 s per scenario, 50,000 updates
@@ -287,6 +288,9 @@ size() {
 bloat_run() {
   local name="$1" db="bloat_$1" gen acked=0 step=0 line kv ok max_heap=0 max_idx=0 t0 heap idx dead av
   database "$db"
+  if [ "$name" = naptime10s ]; then
+    "${PSQL[@]}" -d "$db" -c "ALTER SYSTEM SET autovacuum_naptime = '10s'" -c "SELECT pg_reload_conf()" >/dev/null
+  fi
   if [ "$name" = defaults ]; then
     "${PSQL[@]}" -d "$db" -c "ALTER TABLE standings RESET (autovacuum_vacuum_scale_factor,
       autovacuum_vacuum_threshold, autovacuum_vacuum_cost_delay, autovacuum_vacuum_cost_limit,
@@ -331,10 +335,14 @@ bloat_run() {
   rec "bloat.$name.settled_dead" "$dead"; rec "bloat.$name.autovacuums" "$av"
   rec "bloat.$name.max_heap" "$max_heap"; rec "bloat.$name.max_idx" "$max_idx"
   rankd_down "$TMP/rankd.pid"
+  if [ "$name" = naptime10s ]; then
+    "${PSQL[@]}" -d "$db" -c "ALTER SYSTEM RESET autovacuum_naptime" -c "SELECT pg_reload_conf()" >/dev/null
+  fi
 }
 if want bloat; then
   bloat_run defaults 1
   bloat_run tuned 2
+  bloat_run naptime10s 3  # tuned, and the server's autovacuum_naptime at 10 s (the default is 60 s)
 fi
 
 # --- report --------------------------------------------------------------------------------------
@@ -385,14 +393,16 @@ if "bloat.defaults.updates" in r:
           "every change is a non-HOT update: `sort_key` is indexed):", "",
           "| settings | before: table / indexes | right after: table / indexes | dead rows | 60 s later: table / indexes | dead rows | autovacuums | writes took |",
           "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for name in ("defaults", "tuned"):
+    for name in ("defaults", "tuned", "naptime10s"):
         p = f"bloat.{name}."
-        L.append(f"| {name} (`{r.get(p + 'reloptions')}`) | {mib(p + 'before_heap')} / {mib(p + 'before_idx')} | "
+        if p + "updates" not in r:
+            continue
+        L.append(f"| {name} (`{r.get(p + 'reloptions')}`" + (", server autovacuum_naptime 10 s" if name == "naptime10s" else "") + ") | {mib(p + 'before_heap')} / {mib(p + 'before_idx')} | "
                  f"{mib(p + 'after_heap')} / {mib(p + 'after_idx')} | {n(f(p + 'after_dead'))} | "
                  f"{mib(p + 'settled_heap')} / {mib(p + 'settled_idx')} | {n(f(p + 'settled_dead'))} | "
                  f"{n(f(p + 'autovacuums'))} | {r.get(p + 'write_s', '–')} s |")
     L += ["", "Samples every 5 s (ms, acknowledged, table bytes, index bytes, dead rows, autovacuums): "
-          "`raw/bloat-defaults.txt`, `raw/bloat-tuned.txt`.", ""]
+          "`raw/bloat-*.txt`.", ""]
 open(sys.argv[2], "w").write("\n".join(L) + "\n")
 EOF
 say "report: ${OUT#"$RANKD_ROOT"/}/report.md"

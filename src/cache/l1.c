@@ -80,8 +80,12 @@ typedef struct window {
 
 struct l1 {
     shard_t shards[SHARDS];
-    pthread_mutex_t wlock;     /* guards every window_t */
+    pthread_mutex_t wlock;     /* guards every window_t, epoch_clock and sweep_at */
     window_t *windows[WINDOW_BUCKETS];
+    /* Epochs come from one clock and are never reused: a window's record can be dropped (and
+     * made again) without a read that began before a write ever matching the new record. */
+    uint64_t epoch_clock;
+    size_t sweep_at;           /* the next chain of `windows` a sweep step visits */
     size_t shard_budget;
     int ttl_ms;
     int refresh_ms;            /* an entry this close to its expiry is computed again ahead */
@@ -373,15 +377,47 @@ static window_t *window_get(l1_t *c, int64_t gen, int64_t day, bool create)
         w = xcalloc(1, sizeof *w);
         w->gen = gen;
         w->day = day;
+        w->epoch = ++c->epoch_clock;
         w->next = c->windows[b];
         c->windows[b] = w;
     }
     return w;
 }
 
+/*
+ * One step of the sweep, under wlock, with every operation that takes it: the next chain of
+ * windows loses its references to entries evicted or expired since, and the windows left with
+ * nothing listed go. So what invalidation keeps stays within a bounded distance of what the
+ * cache holds, however many windows pass through it (every window a NOTIFY names, for days).
+ */
+static void sweep_step(l1_t *c)
+{
+    window_t **pp = &c->windows[c->sweep_at];
+    c->sweep_at = (c->sweep_at + 1) % WINDOW_BUCKETS;
+    while (*pp) {
+        window_t *w = *pp;
+        size_t keep = 0;
+        for (size_t i = 0; i < w->n; i++) {
+            if (atomic_load(&w->items[i]->dead))
+                l1_release(w->items[i]);
+            else
+                w->items[keep++] = w->items[i];
+        }
+        w->n = keep;
+        if (w->n == 0) {
+            *pp = w->next;
+            free(w->items);
+            free(w);
+        } else {
+            pp = &w->next;
+        }
+    }
+}
+
 uint64_t l1_window_epoch(l1_t *c, int64_t gen, int64_t day)
 {
     pthread_mutex_lock(&c->wlock);
+    sweep_step(c);
     uint64_t e = window_get(c, gen, day, true)->epoch;
     pthread_mutex_unlock(&c->wlock);
     return e;
@@ -428,8 +464,15 @@ void l1_invalidate(l1_t *c, int64_t gen, int64_t day, const order_pos_t *old_pos
     if (!c)
         return;
     pthread_mutex_lock(&c->wlock);
-    window_t *w = window_get(c, gen, day, true);
-    w->epoch++;
+    sweep_step(c);
+    /* No record: nothing of it is cached, and a read of it in flight took its epoch from a
+     * record since dropped, which its insert will not find again (l1_insert). */
+    window_t *w = window_get(c, gen, day, false);
+    if (!w) {
+        pthread_mutex_unlock(&c->wlock);
+        return;
+    }
+    w->epoch = ++c->epoch_clock;
     size_t keep = 0;
     for (size_t i = 0; i < w->n; i++) {
         l1_entry_t *e = w->items[i];
@@ -449,7 +492,7 @@ static void clear_windows(l1_t *c, bool all, int64_t gen)
         for (window_t *w = c->windows[b]; w; w = w->next) {
             if (!all && w->gen != gen)
                 continue;
-            w->epoch++;
+            w->epoch = ++c->epoch_clock;
             for (size_t i = 0; i < w->n; i++)
                 kill_listed(c, w->items[i]);
             w->n = 0;
@@ -506,6 +549,7 @@ l1_entry_t *l1_insert(l1_t *c, const char *key, size_t n, const l1_scope_t *scop
     e->bytes = sizeof *e + n + len;
 
     pthread_mutex_lock(&c->wlock);
+    sweep_step(c);
     window_t *w = window_get(c, scope->gen, scope->day, true);
     bool fresh = w->epoch == epoch;
     if (fresh) {
@@ -611,6 +655,13 @@ void l1_stats(l1_t *c, l1_stats_t *out)
         out->entries += c->shards[i].entries;
         pthread_mutex_unlock(&c->shards[i].lock);
     }
+    pthread_mutex_lock(&c->wlock);
+    for (size_t b = 0; b < WINDOW_BUCKETS; b++)
+        for (window_t *w = c->windows[b]; w; w = w->next) {
+            out->windows++;
+            out->listed += w->n;
+        }
+    pthread_mutex_unlock(&c->wlock);
 }
 
 void l1_free(l1_t *c)

@@ -123,6 +123,8 @@ void l1_clear(l1_t *c);
 typedef struct {
     uint64_t hits, misses, inserts, invalidations, evictions, refreshes;
     size_t bytes, entries;
+    size_t windows;  /* windows with a record (an epoch, a list of entries) */
+    size_t listed;   /* entry references in those lists, dead ones included */
 } l1_stats_t;
 void l1_stats(l1_t *c, l1_stats_t *out);
 

@@ -348,6 +348,55 @@ static void test_random_one_hit_keys_are_rarely_admitted(void **state)
     l1_free(c);
 }
 
+/* What the cache keeps for invalidation is bounded by what it holds: entries evicted for room
+ * leave their windows' lists, windows with nothing cached go, and a write to a window nothing
+ * cached (every NOTIFY from another instance) makes no record. */
+static void test_window_bookkeeping_is_bounded_by_the_entries(void **state)
+{
+    (void)state;
+    l1_t *c = l1_new(16 * 4096, 100000); /* a few dozen 1 KiB entries at most */
+    char body[1024];
+    memset(body, 'x', sizeof body);
+    for (int i = 0; i < 20000; i++) {
+        char key[32];
+        int n = snprintf(key, sizeof key, "k%d", i);
+        bool claimed;
+        assert_null(get(c, key, (size_t)n, &claimed));
+        assert_true(claimed);
+        l1_scope_t sc = {.gen = GEN, .day = i, .total = 1, .has_span = false};
+        uint64_t epoch = l1_window_epoch(c, GEN, i);
+        l1_release(l1_insert(c, key, (size_t)n, &sc, epoch, body, sizeof body, 0));
+    }
+    for (int i = 0; i < 100000; i++)
+        l1_invalidate(c, GEN + 1, i, NULL, NULL, true); /* windows nothing cached */
+    l1_stats_t st;
+    l1_stats(c, &st);
+    assert_true(st.evictions > 19000);
+    assert_true(st.entries <= 64);
+    /* Each sweep step visits one window chain in 1,024: after this many steps every dead
+     * reference and empty window is gone but for those the last steps have not reached. */
+    assert_true(st.windows <= st.entries + 64);
+    assert_true(st.listed <= st.entries + 64);
+    l1_free(c);
+}
+
+static void test_an_invalidated_window_that_was_dropped_still_refuses_a_stale_insert(void **state)
+{
+    (void)state;
+    l1_t *c = l1_new(1 << 20, 100000);
+    uint64_t epoch = l1_window_epoch(c, GEN, DAY); /* a read begins */
+    for (int i = 0; i < 5000; i++)              /* the window's record is swept away meanwhile */
+        l1_invalidate(c, GEN, 1000 + i, NULL, NULL, true), (void)l1_window_epoch(c, GEN + 1, i);
+    l1_invalidate(c, GEN, DAY, NULL, NULL, true); /* a write to it */
+    bool claimed;
+    assert_null(get(c, "p", 1, &claimed));
+    assert_true(claimed);
+    l1_scope_t sc = {.gen = GEN, .day = DAY, .total = 1, .has_span = false};
+    l1_release(l1_insert(c, "p", 1, &sc, epoch, "{}", 2, 0)); /* computed before the write */
+    assert_false(present(c, "p"));
+    l1_free(c);
+}
+
 static void test_disabled(void **state)
 {
     (void)state;
@@ -371,6 +420,8 @@ int main(void)
         cmocka_unit_test(test_one_hit_keys_are_not_admitted),
         cmocka_unit_test(test_many_keys_all_found),
         cmocka_unit_test(test_random_one_hit_keys_are_rarely_admitted),
+        cmocka_unit_test(test_window_bookkeeping_is_bounded_by_the_entries),
+        cmocka_unit_test(test_an_invalidated_window_that_was_dropped_still_refuses_a_stale_insert),
         cmocka_unit_test(test_disabled),
     };
     return cmocka_run_group_tests_name("l1", tests, NULL, NULL);
