@@ -267,12 +267,8 @@ static int each_window(const rankd_config_t *cfg, const char *only, check_t what
     }
     long diffs = 0;
     for (size_t i = 0; i < n && status == 0; i++) {
-        /* Every window Redis holds: the current one and, for a board that resets, the previous. */
-        int64_t days[2] = {window_start_day(boards[i].reset, clock_wall_ms()), 0};
-        size_t n_days = 1;
-        if (boards[i].reset != RESET_NONE && window_prev_day(boards[i].reset, days[0]) >=
-                                                 window_start_day(boards[i].reset, boards[i].created_ms))
-            days[n_days++] = window_prev_day(boards[i].reset, days[0]);
+        int64_t days[2];
+        size_t n_days = window_hot_days(boards[i].reset, boards[i].created_ms, clock_wall_ms(), days);
         for (size_t k = 0; k < n_days && status == 0; k++) {
             int64_t day = days[k];
             char d[11];

@@ -142,7 +142,7 @@ static int rebuild_boards(app_t *app, const char *only, int64_t now_ms, http_req
     size_t n = 0;
     q_status_t st;
     if (only) {
-        boards = calloc(1, sizeof *boards);
+        boards = xcalloc(1, sizeof *boards);
         st = q_board_get(c, only, &boards[0]);
         n = st == Q_OK ? 1 : 0;
     } else {
@@ -159,21 +159,28 @@ static int rebuild_boards(app_t *app, const char *only, int64_t now_ms, http_req
     int64_t t0 = mono_ms(), players = 0;
     bool pg_failed = false;
     for (size_t i = 0; !rc && i < n; i++) {
-        rb_rebuild_t done;
-        int64_t day = window_start_day(boards[i].reset, now_ms);
-        rb_status_t rst = rb_rebuild_when_free(r, c, &boards[i], day, 30000, &done);
-        pg_failed = rst == RB_OK && done.pg_failed;
-        if (rst != RB_OK || pg_failed) {
-            redis_release(app->redis, r, !pg_failed);
-            r = NULL;
-            rc = http_unavailable(req, pg_failed ? "the database" : "redis");
-        } else if (done.busy || done.lost) {
-            req->retry_after = 1;
-            rc = http_error(req, 503, "unavailable", NULL, "%s",
-                            done.busy ? "another rebuild of the board has run for over 30 s; try again when it is done"
-                                      : "redis was flushed or restarted during the rebuild; try again");
+        int64_t days[2];
+        size_t n_days = window_hot_days(boards[i].reset, boards[i].created_ms, now_ms, days);
+        for (size_t k = 0; !rc && k < n_days; k++) {
+            rb_rebuild_t done;
+            rb_status_t rst = rb_rebuild_when_free(r, c, &boards[i], days[k], 30000, &done);
+            pg_failed = rst == RB_OK && done.pg_failed;
+            if (rst != RB_OK || pg_failed) {
+                /* Never back into the pool: it carries the rebuild's 30 s timeout (redis_board.h). */
+                if (pg_failed)
+                    redis_discard(app->redis, r);
+                else
+                    redis_release(app->redis, r, true);
+                r = NULL;
+                rc = http_unavailable(req, pg_failed ? "the database" : "redis");
+            } else if (done.busy || done.lost) {
+                req->retry_after = 1;
+                rc = http_error(req, 503, "unavailable", NULL, "%s",
+                                done.busy ? "another rebuild of the board has run for over 30 s; try again when it is done"
+                                          : "redis was flushed or restarted during the rebuild; try again");
+            }
+            players += done.players;
         }
-        players += done.players;
     }
     redis_discard(app->redis, r); /* it carries the rebuild's long timeout */
     pg_pool_release(app->primary, c, pg_failed || st == Q_UNAVAILABLE);

@@ -208,6 +208,15 @@ window_status_t window_resolve(board_reset_t reset, int64_t created_ms, int keep
     return WINDOW_OK;
 }
 
+size_t window_hot_days(board_reset_t reset, int64_t created_ms, int64_t now_ms, int64_t out[2])
+{
+    out[0] = window_start_day(reset, now_ms);
+    if (reset == RESET_NONE || window_prev_day(reset, out[0]) < window_start_day(reset, created_ms))
+        return 1;
+    out[1] = window_prev_day(reset, out[0]);
+    return 2;
+}
+
 bool window_is_hot(board_reset_t reset, int64_t day, int64_t now_ms)
 {
     int64_t cur = window_start_day(reset, now_ms);

@@ -10,6 +10,7 @@
 #define RANKD_CORE_WINDOW_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/board.h"
@@ -28,6 +29,9 @@ int64_t window_prev_day(board_reset_t reset, int64_t start_day);
 /* True when the window starting on `day` is the current or the previous one at `now_ms`: the
  * windows Redis holds (older ones are read from PostgreSQL and never loaded into Redis). */
 bool window_is_hot(board_reset_t reset, int64_t day, int64_t now_ms);
+/* The windows Redis holds of a board created at `created_ms`, at `now_ms`: the current one and,
+ * when it resets and existed then, the previous one. Fills out[] and returns how many (1 or 2). */
+size_t window_hot_days(board_reset_t reset, int64_t created_ms, int64_t now_ms, int64_t out[2]);
 /* True when `day` can start a window of this reset period. */
 bool window_is_start(board_reset_t reset, int64_t day);
 

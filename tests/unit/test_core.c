@@ -1479,6 +1479,18 @@ static void test_window_retention(void **state)
           "malformed stays 400");
 }
 
+static void test_window_hot_days(void **state)
+{
+    (void)state;
+    int64_t now = ms_of(2026, 11, 21, 20, 0, 0, 123), d[2];
+    CHECK(window_hot_days(RESET_DAILY, ms_of(2026, 1, 1, 0, 0, 0, 0), now, d) == 2 && d[0] == civil(2026, 11, 21) &&
+              d[1] == civil(2026, 11, 20), "daily: today and yesterday");
+    CHECK(window_hot_days(RESET_DAILY, ms_of(2026, 11, 21, 0, 0, 0, 0), now, d) == 1, "made today: no previous");
+    CHECK(window_hot_days(RESET_WEEKLY, ms_of(2026, 1, 1, 0, 0, 0, 0), now, d) == 2 && d[1] == civil(2026, 11, 9),
+          "weekly");
+    CHECK(window_hot_days(RESET_NONE, ms_of(2026, 1, 1, 0, 0, 0, 0), now, d) == 1 && d[0] == 0, "none: one window");
+}
+
 static void test_window_resolve_none(void **state)
 {
     (void)state;
@@ -2187,6 +2199,7 @@ int main(void)
         cmocka_unit_test(test_window_format_ms),
         cmocka_unit_test(test_window_resolve_daily),
         cmocka_unit_test(test_window_retention),
+        cmocka_unit_test(test_window_hot_days),
         cmocka_unit_test(test_window_resolve_weekly),
         cmocka_unit_test(test_window_resolve_monthly),
         cmocka_unit_test(test_window_resolve_none),
