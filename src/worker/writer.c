@@ -325,48 +325,94 @@ static group_t *find_group(batch_t *bt, int64_t gen, int64_t day, const char *pl
     return NULL;
 }
 
+/* ---------------------------------------------------------------- ranks read back */
+
+static int entry_player_cmp(const void *a, const void *b)
+{
+    return strcmp((*(const entry_t *const *)a)->player, (*(const entry_t *const *)b)->player);
+}
+
+/* Pointers to e's entries sorted by player id, for finding each in O(log n) (caller frees). */
+static const entry_t **entries_by_player(const entries_t *e)
+{
+    const entry_t **v = xcalloc(e->n ? e->n : 1, sizeof *v);
+    for (size_t i = 0; i < e->n; i++)
+        v[i] = &e->items[i];
+    qsort(v, e->n, sizeof *v, entry_player_cmp);
+    return v;
+}
+
+/* The entry of `player` in `sorted[0..n)` (entries_by_player), or NULL. */
+static const entry_t *entry_of(const entry_t **sorted, size_t n, const char *player)
+{
+    entry_t key;
+    snprintf(key.player, sizeof key.player, "%s", player); /* ids are at most PLAYER_ID_MAX bytes */
+    const entry_t *kp = &key;
+    const entry_t **found = bsearch(&kp, sorted, n, sizeof *sorted, entry_player_cmp);
+    return found ? *found : NULL;
+}
+
 /* ---------------------------------------------------------------- steps */
+
+/* An item's idempotency key, for sorting and searching: (gen, key), then its place in the batch. */
+typedef struct {
+    int64_t gen;
+    const char *key;
+    size_t i;
+} key_ref_t;
+
+static int key_ref_cmp(const void *a, const void *b)
+{
+    const key_ref_t *x = a, *y = b;
+    if (x->gen != y->gen)
+        return x->gen < y->gen ? -1 : 1;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x->i < y->i ? -1 : x->i > y->i);
+}
+
+/* The batch position of key (gen, key) among `refs[0..n)` (sorted, one per key), or -1. */
+static ssize_t key_find(const key_ref_t *refs, size_t n, int64_t gen, const char *key)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = refs[mid].gen != gen ? (refs[mid].gen < gen ? -1 : 1) : strcmp(refs[mid].key, key);
+        if (c == 0)
+            return (ssize_t)refs[mid].i;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
 
 /* Step 1: claim idempotency keys; items whose key exists become replays or conflicts. */
 static step_t claim_keys(PGconn *c, batch_t *bt)
 {
-    /* Duplicates inside the batch follow their first occurrence. */
-    size_t n_keys = 0;
-    for (size_t i = 0; i < bt->n; i++) {
-        if (!pending(bt, i) || !bt->items[i].idem_key)
-            continue;
-        for (size_t j = 0; j < i; j++) {
-            if (bt->items[j].idem_key && bt->items[j].board->gen == bt->items[i].board->gen &&
-                strcmp(bt->items[j].idem_key, bt->items[i].idem_key) == 0 && bt->dup_of[j] < 0) {
-                bt->dup_of[i] = (int)j;
-                break;
-            }
-        }
-        if (bt->dup_of[i] < 0)
-            n_keys++;
-    }
-    if (n_keys == 0)
-        return STEP_OK;
-
-    /* Insert in (gen, key) order so that concurrent batches lock keys in one order. */
-    size_t *idx = xcalloc(n_keys, sizeof *idx);
-    size_t k = 0;
+    /* Sorted by (gen, key, position): duplicates inside the batch sit together and follow the
+     * first occurrence; the keys are then inserted in (gen, key) order, so that concurrent
+     * batches lock them in one order. O(n log n) for the batch's up to 4,000 items. */
+    key_ref_t *refs = xcalloc(bt->n ? bt->n : 1, sizeof *refs);
+    size_t n_refs = 0;
     for (size_t i = 0; i < bt->n; i++)
-        if (pending(bt, i) && bt->items[i].idem_key && bt->dup_of[i] < 0)
-            idx[k++] = i;
-    for (size_t a = 1; a < k; a++) { /* insertion sort: batches are small and mostly keyless */
-        size_t v = idx[a], b = a;
-        while (b > 0) {
-            const write_item_t *x = &bt->items[idx[b - 1]], *y = &bt->items[v];
-            int cmp = x->board->gen != y->board->gen ? (x->board->gen < y->board->gen ? -1 : 1)
-                                                     : strcmp(x->idem_key, y->idem_key);
-            if (cmp <= 0)
-                break;
-            idx[b] = idx[b - 1];
-            b--;
-        }
-        idx[b] = v;
+        if (pending(bt, i) && bt->items[i].idem_key)
+            refs[n_refs++] = (key_ref_t){bt->items[i].board->gen, bt->items[i].idem_key, i};
+    qsort(refs, n_refs, sizeof *refs, key_ref_cmp);
+    size_t k = 0; /* refs[0..k): one per key, its first occurrence */
+    for (size_t a = 0; a < n_refs; a++) {
+        if (k > 0 && refs[k - 1].gen == refs[a].gen && strcmp(refs[k - 1].key, refs[a].key) == 0)
+            bt->dup_of[refs[a].i] = (int)refs[k - 1].i;
+        else
+            refs[k++] = refs[a];
     }
+    if (k == 0) {
+        free(refs);
+        return STEP_OK;
+    }
+    size_t *idx = xcalloc(k, sizeof *idx);
+    for (size_t a = 0; a < k; a++)
+        idx[a] = refs[a].i;
     pg_arrays_t as;
     pg_arrays_open(&as, 3);
     for (size_t a = 0; a < k; a++) {
@@ -383,13 +429,9 @@ static step_t claim_keys(PGconn *c, batch_t *bt)
     step_t st = check(c, r, "key claim");
     if (st == STEP_OK) {
         for (int row = 0; row < PQntuples(r); row++) {
-            int64_t gen = strtoll(PQgetvalue(r, row, 0), NULL, 10);
-            const char *key = PQgetvalue(r, row, 1);
-            for (size_t a = 0; a < k; a++) {
-                write_item_t *it = &bt->items[idx[a]];
-                if (it->board->gen == gen && strcmp(it->idem_key, key) == 0)
-                    bt->key_new[idx[a]] = true;
-            }
+            ssize_t i = key_find(refs, k, strtoll(PQgetvalue(r, row, 0), NULL, 10), PQgetvalue(r, row, 1));
+            if (i >= 0)
+                bt->key_new[i] = true;
         }
     }
     PQclear(r);
@@ -414,23 +456,20 @@ static step_t claim_keys(PGconn *c, batch_t *bt)
                          2, NULL, q, NULL, NULL, 0);
         st = check(c, r, "key lookup");
         for (int row = 0; st == STEP_OK && row < PQntuples(r); row++) {
-            int64_t gen = strtoll(PQgetvalue(r, row, 0), NULL, 10);
-            const char *key = PQgetvalue(r, row, 1);
-            for (size_t a = 0; a < k; a++) {
-                write_item_t *it = &bt->items[idx[a]];
-                if (bt->key_new[idx[a]] || it->board->gen != gen || strcmp(it->idem_key, key) != 0)
-                    continue;
-                bt->replay[idx[a]] = true;
-                if (strcmp(PQgetvalue(r, row, 2), it->request) != 0)
-                    item_error(it, 409, "conflict", NULL, "idempotency key was used with a different request");
-                else if (PQgetisnull(r, row, 3) && !PQgetisnull(r, row, 4))
-                    bt->draft[idx[a]] = xstrdup(PQgetvalue(r, row, 4)); /* answered after the commit */
-                else if (PQgetisnull(r, row, 3))
-                    item_error(it, 409, "conflict", NULL, "a request with this idempotency key is in progress");
-                else {
-                    it->status = 200;
-                    it->response = xstrdup(PQgetvalue(r, row, 3));
-                }
+            ssize_t i = key_find(refs, k, strtoll(PQgetvalue(r, row, 0), NULL, 10), PQgetvalue(r, row, 1));
+            if (i < 0 || bt->key_new[i])
+                continue;
+            write_item_t *it = &bt->items[i];
+            bt->replay[i] = true;
+            if (strcmp(PQgetvalue(r, row, 2), it->request) != 0)
+                item_error(it, 409, "conflict", NULL, "idempotency key was used with a different request");
+            else if (PQgetisnull(r, row, 3) && !PQgetisnull(r, row, 4))
+                bt->draft[i] = xstrdup(PQgetvalue(r, row, 4)); /* answered after the commit */
+            else if (PQgetisnull(r, row, 3))
+                item_error(it, 409, "conflict", NULL, "a request with this idempotency key is in progress");
+            else {
+                it->status = 200;
+                it->response = xstrdup(PQgetvalue(r, row, 3));
             }
         }
         PQclear(r);
@@ -441,6 +480,7 @@ static step_t claim_keys(PGconn *c, batch_t *bt)
                 st = STEP_RETRY;
     }
     free(idx);
+    free(refs);
     return st;
 }
 
@@ -892,10 +932,13 @@ static void rank_groups(writer_t *w, PGconn *c, batch_t *bt)
             entries_t e;
             entries_init(&e);
             if (q_players(c, bt->groups[g].board, bt->groups[g].day, ids, n, &e) == Q_OK) {
-                for (size_t x = 0; x < n; x++)
-                    for (size_t y = 0; y < e.n; y++)
-                        if (strcmp(e.items[y].player, bt->groups[g + x].player) == 0)
-                            bt->groups[g + x].rank = e.items[y].rank;
+                const entry_t **sorted = entries_by_player(&e);
+                for (size_t x = 0; x < n; x++) {
+                    const entry_t *found = entry_of(sorted, e.n, bt->groups[g + x].player);
+                    if (found)
+                        bt->groups[g + x].rank = found->rank;
+                }
+                free(sorted);
             }
             entries_clear(&e);
             free(ids);
@@ -1084,12 +1127,10 @@ static void recover_answers(PGconn *c, batch_t *bt)
         entries_t e;
         entries_init(&e);
         bool ok = q_players(c, first->board, day[idx[g]], ids, h - g, &e) == Q_OK;
+        const entry_t **sorted = entries_by_player(&e);
         for (size_t a = g; a < h; a++) {
             write_item_t *it = &bt->items[idx[a]];
-            const entry_t *found = NULL;
-            for (size_t y = 0; ok && !found && y < e.n; y++)
-                if (strcmp(e.items[y].player, it->player) == 0)
-                    found = &e.items[y];
+            const entry_t *found = ok ? entry_of(sorted, e.n, it->player) : NULL;
             char *answer = found ? draft_with_rank(bt->draft[idx[a]], found->rank) : NULL;
             if (answer) {
                 it->status = 200;
@@ -1102,6 +1143,7 @@ static void recover_answers(PGconn *c, batch_t *bt)
                 answer_unstored(it);
             }
         }
+        free(sorted);
         entries_clear(&e);
         g = h;
     }
