@@ -39,6 +39,8 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <yaml.h>
 
 #include "util/arena.h"
@@ -1477,6 +1479,8 @@ rankd_config_t *config_load(const char *path, FILE *errs)
         check_weights(&ctx, cfg);
     cfg->cursor_secret_given =
         ctx.given[find_key(config_keys, N_KEYS(config_keys), "auth.cursor_secret") - config_keys];
+    for (size_t i = 0; i < cfg->n_keys; i++)
+        SHA256((const unsigned char *)cfg->keys[i].key, strlen(cfg->keys[i].key), cfg->keys[i].digest);
 
     if (ctx.n_errors > 0) {
         config_free(cfg);
@@ -1499,42 +1503,24 @@ void config_free(rankd_config_t *cfg)
  * Queries on a loaded configuration.
  * ------------------------------------------------------------------------ */
 
-/*
- * 1 when equal, else 0, in time that depends only on the presented length:
- * every byte of `given` is compared, and the secret's length only enters as
- * one more difference bit.
- */
-static unsigned ct_equal(const char *secret, size_t slen, const char *given, size_t glen)
-{
-    unsigned diff = (unsigned)(slen != glen);
-    if (slen == 0) /* never configured (keys are 16+ bytes); no modulo by zero */
-        return 0;
-    for (size_t i = 0; i < glen; i++)
-        diff |= (unsigned char)secret[i % slen] ^ (unsigned char)given[i];
-    return 1u & ((diff - 1u) >> 8);
-}
-
-/*
- * Every configured key is compared, match or not, so the time taken says
- * nothing about which key (or how much of one) matched. The key is borrowed.
- */
 role_t config_key_role(const rankd_config_t *cfg, const char *key)
 {
     if (cfg == NULL || key == NULL)
         return ROLE_NONE;
-    size_t glen = strlen(key);
+    unsigned char given[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)key, strlen(key), given);
+    /* Every key is compared, and the best role chosen without a branch on the outcome. */
     unsigned best = ROLE_NONE;
     for (size_t i = 0; i < cfg->n_keys; i++) {
-        const char *k = cfg->keys[i].key;
         unsigned role = (unsigned)cfg->keys[i].role;
-        unsigned take = ct_equal(k, strlen(k), key, glen) & (unsigned)(role > best);
+        unsigned take = (unsigned)(CRYPTO_memcmp(cfg->keys[i].digest, given, sizeof given) == 0) & (unsigned)(role > best);
         unsigned mask = 0u - take;
         best = (role & mask) | (best & ~mask);
     }
+    OPENSSL_cleanse(given, sizeof given);
     return (role_t)best;
 }
 
-/* Origins compare without regard to ASCII case; "*" allows every origin. */
 bool config_cors_allowed(const rankd_config_t *cfg, const char *origin)
 {
     if (cfg == NULL || origin == NULL)

@@ -25,6 +25,7 @@ typedef enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 } log_le
 typedef struct {
     char *key;
     role_t role;
+    unsigned char digest[32]; /* SHA-256 of key: what a presented key is compared with */
 } config_key_t;
 
 /* A board declared in the configuration: created at start if absent. */
@@ -106,7 +107,8 @@ rankd_config_t *config_load(const char *path, FILE *errs);
 
 void config_free(rankd_config_t *cfg);
 
-/* Role of a presented bearer key, ROLE_NONE if unknown (constant time per key). */
+/* Role of a presented bearer key, ROLE_NONE if unknown: its SHA-256 is compared with every
+ * key's by CRYPTO_memcmp, so the time taken says nothing of how close a guess came. */
 role_t config_key_role(const rankd_config_t *cfg, const char *key);
 
 /* How many closed windows `board` keeps (retention.board_windows, else retention.windows); 0 = all. */
