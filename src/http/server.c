@@ -34,6 +34,7 @@ struct http_server {
 };
 
 #define BODY_RESERVE_MAX 65535 /* bytes reserved ahead on a Content-Length (64 KiB with the NUL) */
+#define DROP_MAX (1024 * 1024) /* body bytes past the limit read and dropped before the 413 */
 
 typedef struct {
     http_server_t *server;
@@ -42,7 +43,7 @@ typedef struct {
     buf_t body;
     size_t limit;
     uint64_t declared;  /* Content-Length, 0 when absent or unreadable */
-    bool too_large;
+    size_t dropped;     /* body bytes dropped past the limit (a 413 is coming) */
     bool answered;   /* a response was queued early */
     bool waiting;    /* suspended until req.pending is done */
     struct MHD_Connection *conn;
@@ -361,10 +362,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
          * 256 bytes; bounded, so that a length declared alone makes rankd hold little. */
         if (cx->body.cap == 0 && cx->declared > 0)
             buf_reserve(&cx->body, cx->declared < BODY_RESERVE_MAX ? (size_t)cx->declared : BODY_RESERVE_MAX);
-        if (cx->body.len + *upload_data_size > cx->limit)
-            cx->too_large = true;
-        else
-            buf_append(&cx->body, upload_data, *upload_data_size);
+        if (cx->dropped > 0 || cx->body.len + *upload_data_size > cx->limit) {
+            /* Over the limit: the bytes are dropped, and the 413 goes at the body's end. A body
+             * still coming DROP_MAX bytes later (a chunked body may never end) is cut off: the
+             * connection closes without an answer. libmicrohttpd 0.9.75 cannot send one in the
+             * middle of a chunked upload (it ends the request in error instead). */
+            cx->dropped += *upload_data_size;
+            *upload_data_size = 0;
+            if (cx->dropped <= DROP_MAX)
+                return MHD_YES;
+            log_warn(cx->req.request_id, "%s %s: a body over %zu bytes went on past %d more; closing", cx->method,
+                     cx->path, cx->limit, DROP_MAX);
+            return MHD_NO;
+        }
+        buf_append(&cx->body, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -376,7 +387,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->status = 204;
         return send_response(cx, conn, true);
     }
-    if (cx->too_large) {
+    if (cx->dropped > 0) {
         http_error(req, 413, "payload_too_large", NULL, "the body is larger than %zu bytes", cx->limit);
         return send_response(cx, conn, false);
     }

@@ -502,3 +502,62 @@ def test_large_request_headers(rankd):
     status = head_of(40000)
     assert status.startswith(b"HTTP/1.1 4"), status
     assert rankd.client(None).get("/healthz").status == 200
+
+
+def test_an_endless_chunked_body_is_cut_off_soon_after_the_limit(rankd, admin):
+    """A chunked body that goes on past its limit is read at most 1 MiB further, then the
+    connection is closed (a finite one gets its 413 at its end: row size_chunked); rankd neither
+    reads it forever nor holds it. The client here would send 64 MiB."""
+    import socket
+
+    b = create_board(admin)["id"]
+    s = socket.create_connection(("127.0.0.1", rankd.port), timeout=10)
+    s.sendall(("POST /v1/leaderboards/%s/scores HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+               "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" % (b, WRITE_KEY)).encode())
+    chunk = b"%x\r\n%s\r\n" % (16384, b" " * 16384)
+    sent, closed = 0, False
+    deadline = time.time() + 20
+    try:
+        while sent < 64 << 20 and time.time() < deadline:
+            sent += s.send(chunk[sent % len(chunk):])  # whole chunks, however the kernel splits them
+    except (BrokenPipeError, ConnectionResetError):
+        closed = True
+    finally:
+        s.close()
+    assert closed, "rankd read all %d bytes of a body limited to 64 KiB" % sent
+    assert sent < 8 << 20, "rankd read %d bytes of a body limited to 64 KiB before closing" % sent
+    assert rankd.client(None).get("/healthz").status == 200
+
+
+def test_a_large_declared_body_sent_whole_before_reading_gets_its_413(rankd, admin):
+    """A client that declares 8 MiB and sends it all before reading still reads the 413 that
+    rankd sent at once: the connection closes lingering, not with a reset that would erase it."""
+    import socket
+    import threading
+
+    b = create_board(admin)["id"]
+    body = b" " * (8 << 20)
+    for _ in range(3):
+        s = socket.create_connection(("127.0.0.1", rankd.port), timeout=10)
+        s.sendall(("POST /v1/leaderboards/%s/scores HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                   "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (b, WRITE_KEY, len(body))).encode())
+
+        def send_all():
+            try:
+                s.sendall(body)
+            except OSError:
+                pass  # rankd closed its side once lingering was over
+        t = threading.Thread(target=send_all)
+        t.start()
+        t.join(15)
+        answer = b""
+        try:
+            while b"\r\n\r\n" not in answer:
+                got = s.recv(65536)
+                if not got:
+                    break
+                answer += got
+        except (ConnectionResetError, socket.timeout) as e:
+            answer += repr(e).encode()
+        s.close()
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
