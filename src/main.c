@@ -27,6 +27,7 @@
 #include "store/redis_pipe.h"
 #include "store/upkeep.h"
 #include "store/views.h"
+#include "util/alloc.h"
 #include "util/clock.h"
 #include "util/arena.h"
 #include "worker/listener.h"
@@ -254,7 +255,7 @@ static int each_window(const rankd_config_t *cfg, const char *only, check_t what
     size_t n = 0;
     int status = 0;
     if (only) {
-        boards = calloc(1, sizeof *boards);
+        boards = xcalloc(1, sizeof *boards);
         q_status_t st = q_board_get(c, only, &boards[0]);
         if (st == Q_OK)
             n = 1;

@@ -199,6 +199,10 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
         if (req->status == 204 || req->status == 304)
             len = 0;
         r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+        if (!r) { /* out of memory: MHD closes the connection */
+            free(body);
+            return MHD_NO;
+        }
     }
     if (reads) {
         MHD_add_response_header(r, "ETag", etag);
