@@ -397,7 +397,8 @@ if "bloat.defaults.updates" in r:
         p = f"bloat.{name}."
         if p + "updates" not in r:
             continue
-        L.append(f"| {name} (`{r.get(p + 'reloptions')}`" + (", server autovacuum_naptime 10 s" if name == "naptime10s" else "") + ") | {mib(p + 'before_heap')} / {mib(p + 'before_idx')} | "
+        setting = f"{name} (`{r.get(p + 'reloptions')}`" + (", server autovacuum_naptime 10 s" if name == "naptime10s" else "") + ")"
+        L.append(f"| {setting} | {mib(p + 'before_heap')} / {mib(p + 'before_idx')} | "
                  f"{mib(p + 'after_heap')} / {mib(p + 'after_idx')} | {n(f(p + 'after_dead'))} | "
                  f"{mib(p + 'settled_heap')} / {mib(p + 'settled_idx')} | {n(f(p + 'settled_dead'))} | "
                  f"{n(f(p + 'autovacuums'))} | {r.get(p + 'write_s', '–')} s |")

@@ -390,20 +390,26 @@ static window_t *window_get(l1_t *c, int64_t gen, int64_t day, bool create)
  * nothing listed go. So what invalidation keeps stays within a bounded distance of what the
  * cache holds, however many windows pass through it (every window a NOTIFY names, for days).
  */
+/* Drop the window's references to entries evicted or expired since they were listed. wlock held. */
+static void drop_dead(window_t *w)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        if (atomic_load(&w->items[i]->dead))
+            l1_release(w->items[i]);
+        else
+            w->items[keep++] = w->items[i];
+    }
+    w->n = keep;
+}
+
 static void sweep_step(l1_t *c)
 {
     window_t **pp = &c->windows[c->sweep_at];
     c->sweep_at = (c->sweep_at + 1) % WINDOW_BUCKETS;
     while (*pp) {
         window_t *w = *pp;
-        size_t keep = 0;
-        for (size_t i = 0; i < w->n; i++) {
-            if (atomic_load(&w->items[i]->dead))
-                l1_release(w->items[i]);
-            else
-                w->items[keep++] = w->items[i];
-        }
-        w->n = keep;
+        drop_dead(w);
         if (w->n == 0) {
             *pp = w->next;
             free(w->items);
@@ -553,16 +559,8 @@ l1_entry_t *l1_insert(l1_t *c, const char *key, size_t n, const l1_scope_t *scop
     window_t *w = window_get(c, scope->gen, scope->day, true);
     bool fresh = w->epoch == epoch;
     if (fresh) {
-        if (w->n == w->cap) { /* drop entries evicted or expired since, before growing */
-            size_t keep = 0;
-            for (size_t i = 0; i < w->n; i++) {
-                if (atomic_load(&w->items[i]->dead))
-                    l1_release(w->items[i]);
-                else
-                    w->items[keep++] = w->items[i];
-            }
-            w->n = keep;
-        }
+        if (w->n == w->cap) /* drop entries evicted or expired since, before growing */
+            drop_dead(w);
         if (w->n == w->cap) {
             w->cap = w->cap ? w->cap * 2 : 16;
             w->items = xrealloc(w->items, w->cap * sizeof *w->items);

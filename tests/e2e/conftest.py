@@ -1071,6 +1071,31 @@ def submit_ok(client, board, player, score, **kw):
     return r.json()
 
 
+def metric(inst, name):
+    """The value of series `name` (no labels) in the /metrics of `inst` (a Rankd, or a Client)."""
+    cl = inst.client() if isinstance(inst, Rankd) else inst
+    try:
+        body = cl.get("/metrics").body.decode()
+    finally:
+        if cl is not inst:
+            cl.close()
+    for line in body.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError("/metrics has no " + name)
+
+
+def wait_for(pred, what, timeout=20):
+    """Poll pred() until it returns something true (returned), or fail after `timeout` s."""
+    deadline = time.time() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        assert time.time() < deadline, "timed out waiting for " + what
+        time.sleep(0.02)
+
+
 def batch(client, items, key=WRITE_KEY):
     return client.post("/v1/scores:batch", json_body={"scores": items}, key=key)
 

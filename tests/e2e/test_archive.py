@@ -9,11 +9,10 @@ waiting for it. Ranks are checked against an oracle computed here from what the 
 acknowledged (score and achieved_at of every standing), not from the server's own reads."""
 import datetime
 import os
-import time
 
 import pytest
 
-from conftest import ADMIN_KEY, WRITE_KEY, assert_error, batch, create_board, now_ms, unique
+from conftest import ADMIN_KEY, WRITE_KEY, assert_error, batch, create_board, now_ms, unique, metric, wait_for
 
 EPOCH = datetime.date(1970, 1, 1)
 GUARD_TIMEOUT_MS = 1000  # statement timeout of these instances: standings go 3 s after the archive
@@ -44,26 +43,8 @@ class Clock:
         return {"RANKD_TEST_CLOCK_FILE": self.path, "RANKD_REFRESH_INTERVAL_S": "1"}
 
 
-def metric(inst, name):
-    cl = inst.client()
-    try:
-        body = cl.get("/metrics").body.decode()
-    finally:
-        cl.close()
-    for line in body.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError("/metrics has no " + name)
 
 
-def wait_for(pred, what, timeout=20):
-    deadline = time.time() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        assert time.time() < deadline, "timed out waiting for " + what
-        time.sleep(0.05)
 
 
 def oracle(standings, sort):

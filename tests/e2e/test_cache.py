@@ -13,16 +13,11 @@ import time
 
 import pytest
 
-from conftest import ADMIN_KEY, WRITE_KEY, Client, create_board, run_cli, submit_ok, unique
+from conftest import ADMIN_KEY, WRITE_KEY, Client, create_board, run_cli, submit_ok, unique, metric
 
 LONG_TTL = {"http": {"cache_max_age": 30}}
 
 
-def metric(client, name):
-    for line in client.get("/metrics").body.decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError("metric %s not exported" % name)
 
 
 def strong(client, path):

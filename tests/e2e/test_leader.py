@@ -4,20 +4,9 @@ refresh log names one session), /metrics says which one leads, and when the lead
 import signal
 import time
 
-from conftest import ADMIN_KEY, WRITE_KEY, create_board, submit_ok
+from conftest import ADMIN_KEY, WRITE_KEY, create_board, submit_ok, metric, wait_for
 
 
-def metric(inst, name):
-    """The value of series `name` in the instance's /metrics."""
-    cl = inst.client()
-    try:
-        body = cl.get("/metrics").body.decode()
-    finally:
-        cl.close()
-    for line in body.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError("/metrics has no " + name)
 
 
 def leads(inst):
@@ -45,11 +34,6 @@ def refreshers_during(db, seconds, since, write=None):
     return seen
 
 
-def wait_for(pred, what, timeout):
-    deadline = time.time() + timeout
-    while not pred():
-        assert time.time() < deadline, "timed out waiting for " + what
-        time.sleep(0.05)
 
 
 def test_one_instance_leads_the_upkeep_and_another_takes_over(rankd_factory, db):

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from conftest import ADMIN_KEY, WRITE_KEY, create_board, submit_ok, unique
+from conftest import ADMIN_KEY, WRITE_KEY, create_board, submit_ok, unique, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +31,6 @@ def fresh_board(inst, players=3):
     return b
 
 
-def wait_for(pred, what, timeout=10):
-    import time
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def check_not_stalled(inst, db, table, send, expect):
