@@ -34,7 +34,8 @@ struct http_server {
 };
 
 #define BODY_RESERVE_MAX 65535 /* bytes reserved ahead on a Content-Length (64 KiB with the NUL) */
-#define DROP_MAX (1024 * 1024) /* body bytes past the limit read and dropped before the 413 */
+#define DROP_MAX (16 * 1024 * 1024) /* body bytes past the limit read and dropped before the 413 */
+#define HEADERS_MAX 8192               /* bytes of request line and headers (API.md) */
 
 typedef struct {
     http_server_t *server;
@@ -282,6 +283,14 @@ static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char
 {
     http_req_t *req = &cx->req;
     app_t *app = cx->server->app;
+    /* API.md: request headers over 8 KiB are 431 with the JSON error. Up to the connection's
+     * memory limit (16 KiB) it is this one; libmicrohttpd refuses larger ones itself (431 too,
+     * with its own page: it cannot hand them over). */
+    const union MHD_ConnectionInfo *hs = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    if (hs && hs->header_size > HEADERS_MAX) {
+        http_error(req, 431, "invalid_argument", "headers", "the request headers are larger than %d bytes", HEADERS_MAX);
+        return true;
+    }
     if (api_route(method, cx->path, &cx->rt, req) != 0)
         return true;
     if (strcmp(method, "OPTIONS") == 0)

@@ -480,8 +480,8 @@ def test_zz_nothing_changed_and_alive(ctx, db, redis_db):
 
 
 def test_large_request_headers(rankd):
-    """Headers up to 8 KiB are served; larger ones are refused with a 4xx, and the server
-    goes on serving."""
+    """Headers up to 8 KiB are served; larger ones are refused with 431 (API.md), the JSON
+    error up to 16 KiB, and the server goes on serving."""
     import socket
 
     def head_of(pad):
@@ -500,12 +500,16 @@ def test_large_request_headers(rankd):
 
     assert head_of(8000).startswith(b"HTTP/1.1 200"), head_of(8000)
     status = head_of(40000)
-    assert status.startswith(b"HTTP/1.1 4"), status
+    assert status.startswith(b"HTTP/1.1 431"), status
+    # Between 8 and 16 KiB: the contract's JSON error.
+    r = raw_request("127.0.0.1", rankd.port, ("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\n\r\n"
+                                              % ("a" * 10000)).encode())
+    assert_error(r, 431)
     assert rankd.client(None).get("/healthz").status == 200
 
 
 def test_an_endless_chunked_body_is_cut_off_soon_after_the_limit(rankd, admin):
-    """A chunked body that goes on past its limit is read at most 1 MiB further, then the
+    """A chunked body that goes on past its limit is read at most 16 MiB further, then the
     connection is closed (a finite one gets its 413 at its end: row size_chunked); rankd neither
     reads it forever nor holds it. The client here would send 64 MiB."""
     import socket
@@ -525,7 +529,7 @@ def test_an_endless_chunked_body_is_cut_off_soon_after_the_limit(rankd, admin):
     finally:
         s.close()
     assert closed, "rankd read all %d bytes of a body limited to 64 KiB" % sent
-    assert sent < 8 << 20, "rankd read %d bytes of a body limited to 64 KiB before closing" % sent
+    assert sent < 24 << 20, "rankd read %d bytes of a body limited to 64 KiB before closing" % sent
     assert rankd.client(None).get("/healthz").status == 200
 
 
