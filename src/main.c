@@ -176,6 +176,7 @@ static int serve(rankd_config_t *cfg)
     app.cold_turns = app.pipe && app.offload ? turns_new(app.offload, 64) : NULL;
     app.boards = board_cache_new(1000);
     app.metrics = metrics_new();
+    app.limits = ratelimit_new(cfg->limit_reads_per_s, cfg->limit_writes_per_s, cfg->limit_burst, 100000);
     /* Last: at a reset it renders responses through the whole application. */
     refresher_opts_t ro = {app.primary, app.redis, cfg, app.rebuilder, warm_top, &app};
     refresher_t *refresher = refresher_start(&ro);
@@ -221,6 +222,7 @@ static int serve(rankd_config_t *cfg)
     writer_free(app.writer);
     pg_pool_free(write_pg);
     board_cache_free(app.boards);
+    ratelimit_free(app.limits);
     metrics_free(app.metrics);
     l1_free(app.l1);
     redis_pool_free(app.redis);

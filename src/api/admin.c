@@ -266,6 +266,14 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                "# TYPE rankd_retention_partitions_dropped_total counter\nrankd_retention_partitions_dropped_total %llu\n",
                refresher_leads(app->refresher) ? 1 : 0, up.unchanged_rounds, up.rollovers, up.archived,
                up.last_archive_ms, up.partitions_dropped);
+    buf_printf(&req->out,
+               "# HELP rankd_rate_limited_total Requests refused with 429 by the per-client limits.\n"
+               "# TYPE rankd_rate_limited_total counter\n"
+               "rankd_rate_limited_total{kind=\"read\"} %llu\nrankd_rate_limited_total{kind=\"write\"} %llu\n"
+               "# HELP rankd_rate_limit_clients Clients whose buckets this instance remembers.\n"
+               "# TYPE rankd_rate_limit_clients gauge\nrankd_rate_limit_clients %zu\n",
+               ratelimit_refused(app->limits, RL_READ), ratelimit_refused(app->limits, RL_WRITE),
+               ratelimit_clients(app->limits));
     buf_puts(&req->out, "# HELP rankd_build_info rankd version.\n# TYPE rankd_build_info gauge\n"
                         "rankd_build_info{version=\"" RANKD_VERSION "\"} 1\n");
     req->content_type_out = "text/plain; version=0.0.4; charset=utf-8";

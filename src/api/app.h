@@ -30,6 +30,7 @@ typedef struct app {
     struct offload *admin;     /* one thread for operator jobs (view refresh, Redis rebuild), in turn */
     struct turns *cold_turns;  /* reads of a window being loaded into Redis: one at a time */
     struct refresher *refresher; /* the upkeep jobs; NULL when refresh.interval_s is 0 */
+    ratelimit_t *limits;         /* per-client token buckets; NULL when unlimited */
 } app_t;
 
 /* Route ids; api_route() fills one, api_handle() runs it. */
@@ -84,6 +85,9 @@ int api_route(const char *method, const char *path, route_t *rt, http_req_t *req
 
 /* Check the caller's role for the route: 0, or 401/403 written into req. */
 int api_authorize(const route_t *rt, http_req_t *req);
+/* Take `cost` tokens of `kind` for req->client (API.md, "Rate limits"); 0, or the 429 written.
+ * The verdict goes into req->ratelimit for the RateLimit-* headers. */
+int api_rate_limit(app_t *app, http_req_t *req, rl_kind_t kind, int cost);
 
 /* Run a matched, authorized route with its body; returns the status. */
 int api_handle(app_t *app, const route_t *rt, http_req_t *req);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/ids.h"
+#include "util/clock.h"
 
 typedef struct {
     route_id_t id;
@@ -175,6 +176,16 @@ int api_route(const char *method, const char *path, route_t *rt, http_req_t *req
         return http_error(req, 405, "method_not_allowed", NULL, "method %s is not allowed here",
                           strlen(method) <= 16 ? method : "given");
     return 0;
+}
+
+int api_rate_limit(app_t *app, http_req_t *req, rl_kind_t kind, int cost)
+{
+    ratelimit_take(app->limits, req->client, kind, cost, clock_mono_ms(), &req->ratelimit);
+    if (!req->ratelimit.refused)
+        return 0;
+    req->retry_after = req->ratelimit.retry_after_s;
+    return http_error(req, 429, "rate_limited", NULL, "over the limit of %s for this client; retry in %d s",
+                      kind == RL_READ ? "reads" : "writes", req->retry_after);
 }
 
 int api_authorize(const route_t *rt, http_req_t *req)

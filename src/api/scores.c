@@ -273,6 +273,12 @@ int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req)
         return http_error(req, 400, "invalid_argument", "scores", "scores must be an array of 1 to 1000 items");
     }
     size_t n = json_array_size(arr);
+    /* API.md: a scores:batch takes one write token per item (once: not again when it is run
+     * again off the event loop). */
+    if (app->limits && !req->ratelimit.limited && (rc = api_rate_limit(app, req, RL_WRITE, (int)n))) {
+        json_decref(obj);
+        return rc;
+    }
     submission_t *sub = submission_new(app, obj, n, true);
     static const char *const allowed[] = {"board", "player_id", "score", "metadata", "idempotency_key", NULL};
     http_req_t scratch;

@@ -503,6 +503,9 @@ static const conf_key_t config_keys[] = {
      .off = CFG(retention_board_windows), .off2 = CFG(n_retention_board_windows), .sep = ',',
      .check = check_board_windows},
     INT_KEY("retention.log_months", 0, 1200, "0", "RANKD_RETENTION_LOG_MONTHS", retention_log_months),
+    INT_KEY("limits.reads_per_s", 0, 10000000, "0", "RANKD_LIMIT_READS_PER_S", limit_reads_per_s),
+    INT_KEY("limits.writes_per_s", 0, 10000000, "0", "RANKD_LIMIT_WRITES_PER_S", limit_writes_per_s),
+    INT_KEY("limits.burst", 0, 10000000, "0", "RANKD_LIMIT_BURST", limit_burst),
     INT_KEY("writer.max_batch", 1, 4000, "4000", "RANKD_WRITER_MAX_BATCH", writer_max_batch),
     INT_KEY("redis.connect_timeout_ms", 1, 60000, "500", NULL, redis_connect_timeout_ms),
     INT_KEY("redis.command_timeout_ms", 1, 60000, "500", NULL, redis_command_timeout_ms),
@@ -1503,21 +1506,27 @@ void config_free(rankd_config_t *cfg)
  * Queries on a loaded configuration.
  * ------------------------------------------------------------------------ */
 
-role_t config_key_role(const rankd_config_t *cfg, const char *key)
+role_t config_key_role(const rankd_config_t *cfg, const char *key, int *index)
 {
+    if (index)
+        *index = -1;
     if (cfg == NULL || key == NULL)
         return ROLE_NONE;
     unsigned char given[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)key, strlen(key), given);
     /* Every key is compared, and the best role chosen without a branch on the outcome. */
     unsigned best = ROLE_NONE;
+    int which = -1;
     for (size_t i = 0; i < cfg->n_keys; i++) {
         unsigned role = (unsigned)cfg->keys[i].role;
         unsigned take = (unsigned)(CRYPTO_memcmp(cfg->keys[i].digest, given, sizeof given) == 0) & (unsigned)(role > best);
         unsigned mask = 0u - take;
         best = (role & mask) | (best & ~mask);
+        which = (int)(((unsigned)i & mask) | ((unsigned)which & ~mask));
     }
     OPENSSL_cleanse(given, sizeof given);
+    if (index)
+        *index = which;
     return (role_t)best;
 }
 

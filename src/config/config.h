@@ -80,6 +80,9 @@ typedef struct rankd_config {
     char **retention_board_windows; /* "board=N": that board's own retention.windows */
     size_t n_retention_board_windows;
     int retention_log_months; /* months of the submission log kept, 0 = all; default 0 */
+    int limit_reads_per_s;    /* per client and instance, 0 = unlimited (the default) */
+    int limit_writes_per_s;   /* per client and instance, 0 = unlimited (the default) */
+    int limit_burst;          /* bucket size, 0 = one second's worth of the rate */
     int writer_max_batch;     /* submissions per write transaction at most, 1..4000; default 4000 */
 
     char *redis_url;          /* NULL or "" = no Redis */
@@ -107,9 +110,10 @@ rankd_config_t *config_load(const char *path, FILE *errs);
 
 void config_free(rankd_config_t *cfg);
 
-/* Role of a presented bearer key, ROLE_NONE if unknown: its SHA-256 is compared with every
- * key's by CRYPTO_memcmp, so the time taken says nothing of how close a guess came. */
-role_t config_key_role(const rankd_config_t *cfg, const char *key);
+/* Role of a presented bearer key, ROLE_NONE if unknown, and in *index (when not NULL) which of
+ * cfg->keys it is (-1 if none): its SHA-256 is compared with every key's by CRYPTO_memcmp, so the
+ * time taken says nothing of how close a guess came. */
+role_t config_key_role(const rankd_config_t *cfg, const char *key, int *index);
 
 /* How many closed windows `board` keeps (retention.board_windows, else retention.windows); 0 = all. */
 int config_retention_windows(const rankd_config_t *cfg, const char *board);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "http/ratelimit.h"
 #include "util/arena.h"
 #include "util/buf.h"
 
@@ -54,6 +55,7 @@ typedef struct http_req {
     const char *idem_key;     /* Idempotency-Key header, NULL when absent */
     role_t role;              /* what the caller may do */
     bool key_presented;
+    char client[80];          /* who the rate limits count: "k<key index>" or "a<address>" */
     char request_id[65];
     int64_t received_ms;
     bool strong;              /* consistency=strong */
@@ -70,6 +72,7 @@ typedef struct http_req {
     char location[160];
     const char *allow;        /* Allow header for 405 / OPTIONS */
     int retry_after;          /* seconds, 0 = none */
+    rl_verdict_t ratelimit;   /* the RateLimit-* headers, when a limit applied */
     bool cacheable;           /* a successful read */
     int64_t last_modified_ms; /* Last-Modified, 0 = none */
     const char *content_type_out; /* NULL = application/json */

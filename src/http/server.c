@@ -225,6 +225,15 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
         MHD_add_response_header(r, "Location", req->location);
     if (req->allow && (req->status == 405 || preflight))
         MHD_add_response_header(r, "Allow", req->allow);
+    if (req->ratelimit.limited) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", req->ratelimit.limit);
+        MHD_add_response_header(r, "RateLimit-Limit", v);
+        snprintf(v, sizeof v, "%d", req->ratelimit.remaining);
+        MHD_add_response_header(r, "RateLimit-Remaining", v);
+        snprintf(v, sizeof v, "%d", req->ratelimit.reset_s);
+        MHD_add_response_header(r, "RateLimit-Reset", v);
+    }
     if (req->retry_after > 0) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", req->retry_after);
@@ -271,11 +280,48 @@ static void authenticate(const app_t *app, struct MHD_Connection *conn, http_req
         return;
     req->key_presented = true;
     role_t role = ROLE_NONE;
+    int index = -1;
     if (strncasecmp(auth, "Bearer ", 7) == 0)
-        role = config_key_role(app->cfg, auth + 7);
+        role = config_key_role(app->cfg, auth + 7, &index);
     req->role = role; /* an invalid key is refused even where reads are public */
     if (role == ROLE_NONE)
         req->role = (role_t)-1;
+    else
+        snprintf(req->client, sizeof req->client, "k%d", index);
+}
+
+/* Who the rate limits count: the key when one was presented (authenticate), else the address. */
+static void client_of(struct MHD_Connection *conn, http_req_t *req)
+{
+    if (req->client[0])
+        return;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char host[64] = "?";
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, host, sizeof host);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, host, sizeof host);
+    }
+    snprintf(req->client, sizeof req->client, "a%s", host);
+}
+
+/* Which bucket a route draws on, or -1 for none (probes, metrics, and scores:batch, which takes
+ * one token per item once its body is read). */
+static int limit_kind(const route_t *rt, const char *method)
+{
+    switch (rt->id) {
+    case R_HEALTHZ:
+    case R_READYZ:
+    case R_METRICS:
+    case R_SCORES_BATCH:
+        return -1;
+    case R_BATCH:
+        return RL_READ; /* a POST of reads */
+    default:
+        return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ? RL_READ : RL_WRITE;
+    }
 }
 
 /* First call, headers only: route, method, key, size. True when answered already. */
@@ -304,6 +350,12 @@ static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char
     }
     if (api_authorize(&cx->rt, req) != 0)
         return true;
+    if (app->limits) {
+        client_of(conn, req);
+        int kind = limit_kind(&cx->rt, method);
+        if (kind >= 0 && api_rate_limit(app, req, (rl_kind_t)kind, 1) != 0)
+            return true;
+    }
     cx->limit = cx->rt.batch_body ? app->cfg->batch_body_limit : app->cfg->body_limit;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     uint64_t declared = 0;

@@ -592,9 +592,9 @@ static void test_env_overrides(void **state)
     assert_string_equal(cfg->cursor_secret, "env-cursor-secret-0123");
     assert_int_equal(cfg->metrics_auth, METRICS_AUTH_ADMIN);
     assert_int_equal(cfg->n_keys, 3);
-    assert_int_equal(config_key_role(cfg, "file-read-key-0123456"), ROLE_READ);
-    assert_int_equal(config_key_role(cfg, "env-admin-key-0123456"), ROLE_ADMIN);
-    assert_int_equal(config_key_role(cfg, "env-write-key-0123456"), ROLE_WRITE);
+    assert_int_equal(config_key_role(cfg, "file-read-key-0123456", NULL), ROLE_READ);
+    assert_int_equal(config_key_role(cfg, "env-admin-key-0123456", NULL), ROLE_ADMIN);
+    assert_int_equal(config_key_role(cfg, "env-write-key-0123456", NULL), ROLE_WRITE);
     config_free(cfg);
 
     /* An empty list from the environment empties the file's list. */
@@ -703,17 +703,22 @@ static void test_key_roles(void **state)
         "    - {key: admin-key-0123456789, role: admin}\n"
         "    - {key: write-key-0123456789, role: write}\n"
         "    - {key: read-key-01234567890, role: read}\n");
-    assert_int_equal(config_key_role(cfg, "admin-key-0123456789"), ROLE_ADMIN);
-    assert_int_equal(config_key_role(cfg, "write-key-0123456789"), ROLE_WRITE);
-    assert_int_equal(config_key_role(cfg, "read-key-01234567890"), ROLE_READ);
-    assert_int_equal(config_key_role(cfg, "env-read-key-0123456"), ROLE_READ);
-    assert_int_equal(config_key_role(cfg, "admin-key-012345678"), ROLE_NONE);   /* prefix */
-    assert_int_equal(config_key_role(cfg, "admin-key-01234567890"), ROLE_NONE); /* longer */
-    assert_int_equal(config_key_role(cfg, "admin-key-0123456788"), ROLE_NONE);  /* last byte */
-    assert_int_equal(config_key_role(cfg, "Admin-key-0123456789"), ROLE_NONE);  /* first byte */
-    assert_int_equal(config_key_role(cfg, ""), ROLE_NONE);
-    assert_int_equal(config_key_role(cfg, NULL), ROLE_NONE);
-    assert_int_equal(config_key_role(NULL, "admin-key-0123456789"), ROLE_NONE);
+    assert_int_equal(config_key_role(cfg, "admin-key-0123456789", NULL), ROLE_ADMIN);
+    assert_int_equal(config_key_role(cfg, "write-key-0123456789", NULL), ROLE_WRITE);
+    assert_int_equal(config_key_role(cfg, "read-key-01234567890", NULL), ROLE_READ);
+    assert_int_equal(config_key_role(cfg, "env-read-key-0123456", NULL), ROLE_READ);
+    assert_int_equal(config_key_role(cfg, "admin-key-012345678", NULL), ROLE_NONE);   /* prefix */
+    assert_int_equal(config_key_role(cfg, "admin-key-01234567890", NULL), ROLE_NONE); /* longer */
+    assert_int_equal(config_key_role(cfg, "admin-key-0123456788", NULL), ROLE_NONE);  /* last byte */
+    assert_int_equal(config_key_role(cfg, "Admin-key-0123456789", NULL), ROLE_NONE);  /* first byte */
+    assert_int_equal(config_key_role(cfg, "", NULL), ROLE_NONE);
+    assert_int_equal(config_key_role(cfg, NULL, NULL), ROLE_NONE);
+    assert_int_equal(config_key_role(NULL, "admin-key-0123456789", NULL), ROLE_NONE);
+    int index = 99;
+    assert_int_equal(config_key_role(cfg, "write-key-0123456789", &index), ROLE_WRITE);
+    assert_string_equal(cfg->keys[index].key, "write-key-0123456789");
+    assert_int_equal(config_key_role(cfg, "write-key-0123456788", &index), ROLE_NONE);
+    assert_int_equal(index, -1);
     config_free(cfg);
 
     /* missing fields, bad role */
@@ -967,8 +972,8 @@ static void test_shipped_files(void **state)
     assert_string_equal(cfg->redis_url, "redis://127.0.0.1:6380/0");
     assert_true(cfg->public_reads);
     assert_string_equal(cfg->cursor_secret, "dev-cursor-secret-change-me");
-    assert_int_equal(config_key_role(cfg, "dev-admin-key-change-me"), ROLE_ADMIN);
-    assert_int_equal(config_key_role(cfg, "dev-write-key-change-me"), ROLE_WRITE);
+    assert_int_equal(config_key_role(cfg, "dev-admin-key-change-me", NULL), ROLE_ADMIN);
+    assert_int_equal(config_key_role(cfg, "dev-write-key-change-me", NULL), ROLE_WRITE);
     assert_int_equal(cfg->n_boards, 2);
     assert_string_equal(cfg->boards[0].id, "arcade");
     assert_string_equal(cfg->boards[0].title, "Arcade high scores");

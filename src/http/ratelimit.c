@@ -1,0 +1,179 @@
+/* http/ratelimit.c — see ratelimit.h. */
+#include "http/ratelimit.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/alloc.h"
+
+#define SHARDS 64
+#define CLIENT_MAX 80 /* "k" + a key's index, or "a" + an IPv6 address */
+
+typedef struct client {
+    uint64_t hash;
+    char id[CLIENT_MAX];
+    double tokens[2];      /* per rl_kind_t */
+    int64_t at_ms[2];      /* when each was last brought up to date */
+    struct client *hnext;  /* its chain */
+    struct client *prev, *next; /* its shard's recency list, most recent first */
+} client_t;
+
+typedef struct {
+    pthread_mutex_t lock;
+    client_t **chains;
+    size_t n_chains;
+    client_t lru;          /* sentinel */
+    size_t n;
+} shard_t;
+
+struct ratelimit {
+    double rate[2];
+    double burst[2];
+    atomic_ullong refused[2];
+    size_t per_shard;      /* clients a shard keeps */
+    shard_t shards[SHARDS];
+    atomic_size_t clients;
+};
+
+static uint64_t hash_id(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h ^ (h >> 29);
+}
+
+ratelimit_t *ratelimit_new(double reads_per_s, double writes_per_s, int burst, size_t max_clients)
+{
+    if (reads_per_s <= 0 && writes_per_s <= 0)
+        return NULL;
+    ratelimit_t *rl = xcalloc(1, sizeof *rl);
+    rl->rate[RL_READ] = reads_per_s > 0 ? reads_per_s : 0;
+    rl->rate[RL_WRITE] = writes_per_s > 0 ? writes_per_s : 0;
+    for (int k = 0; k < 2; k++) /* no burst given: one second's worth */
+        rl->burst[k] = burst > 0 ? burst : fmax(1.0, ceil(rl->rate[k]));
+    rl->per_shard = max_clients / SHARDS > 0 ? max_clients / SHARDS : 1;
+    for (int i = 0; i < SHARDS; i++) {
+        shard_t *s = &rl->shards[i];
+        pthread_mutex_init(&s->lock, NULL);
+        s->n_chains = 256;
+        while (s->n_chains < rl->per_shard)
+            s->n_chains *= 2;
+        s->chains = xcalloc(s->n_chains, sizeof *s->chains);
+        s->lru.next = s->lru.prev = &s->lru;
+    }
+    return rl;
+}
+
+void ratelimit_free(ratelimit_t *rl)
+{
+    if (!rl)
+        return;
+    for (int i = 0; i < SHARDS; i++) {
+        shard_t *s = &rl->shards[i];
+        for (client_t *c = s->lru.next; c != &s->lru;) {
+            client_t *next = c->next;
+            free(c);
+            c = next;
+        }
+        free(s->chains);
+        pthread_mutex_destroy(&s->lock);
+    }
+    free(rl);
+}
+
+static void unlink_lru(client_t *c)
+{
+    c->prev->next = c->next;
+    c->next->prev = c->prev;
+}
+
+static void push_front(shard_t *s, client_t *c)
+{
+    c->next = s->lru.next;
+    c->prev = &s->lru;
+    s->lru.next->prev = c;
+    s->lru.next = c;
+}
+
+/* The client's record, made (with full buckets) when absent; the least recent goes when the
+ * shard is full. Shard lock held. */
+static client_t *client_get(ratelimit_t *rl, shard_t *s, uint64_t h, const char *id, int64_t now_ms)
+{
+    client_t **pp = &s->chains[h & (s->n_chains - 1)];
+    for (client_t *c = *pp; c; c = c->hnext)
+        if (c->hash == h && strcmp(c->id, id) == 0) {
+            unlink_lru(c);
+            push_front(s, c);
+            return c;
+        }
+    if (s->n >= rl->per_shard) {
+        client_t *old = s->lru.prev;
+        client_t **op = &s->chains[old->hash & (s->n_chains - 1)];
+        while (*op != old)
+            op = &(*op)->hnext;
+        *op = old->hnext;
+        unlink_lru(old);
+        free(old);
+        s->n--;
+        atomic_fetch_sub(&rl->clients, 1);
+    }
+    client_t *c = xcalloc(1, sizeof *c);
+    c->hash = h;
+    snprintf(c->id, sizeof c->id, "%s", id);
+    for (int k = 0; k < 2; k++) {
+        c->tokens[k] = rl->burst[k];
+        c->at_ms[k] = now_ms;
+    }
+    c->hnext = *pp;
+    *pp = c;
+    push_front(s, c);
+    s->n++;
+    atomic_fetch_add(&rl->clients, 1);
+    return c;
+}
+
+void ratelimit_take(ratelimit_t *rl, const char *client, rl_kind_t kind, int cost, int64_t now_ms, rl_verdict_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!rl || rl->rate[kind] <= 0)
+        return;
+    double rate = rl->rate[kind], want = cost > 0 ? cost : 1;
+    uint64_t h = hash_id(client);
+    shard_t *s = &rl->shards[h % SHARDS];
+    pthread_mutex_lock(&s->lock);
+    client_t *c = client_get(rl, s, h, client, now_ms);
+    int64_t dt = now_ms - c->at_ms[kind];
+    if (dt > 0) {
+        c->tokens[kind] = fmin(rl->burst[kind], c->tokens[kind] + rate * (double)dt / 1000.0);
+        c->at_ms[kind] = now_ms;
+    }
+    out->refused = c->tokens[kind] < want;
+    if (!out->refused)
+        c->tokens[kind] -= want;
+    double tokens = c->tokens[kind];
+    pthread_mutex_unlock(&s->lock);
+    if (out->refused)
+        atomic_fetch_add(&rl->refused[kind], 1);
+    out->limited = true;
+    out->limit = (int)rl->burst[kind];
+    out->remaining = (int)floor(tokens);
+    out->reset_s = (int)ceil((rl->burst[kind] - tokens) / rate);
+    /* A cost above the burst never fits: it is refused, and asked to come back when full. */
+    double need = fmin(want, rl->burst[kind]) - tokens;
+    out->retry_after_s = out->refused ? (int)fmax(1.0, ceil(need / rate)) : 0;
+}
+
+size_t ratelimit_clients(ratelimit_t *rl)
+{
+    return rl ? atomic_load(&rl->clients) : 0;
+}
+
+unsigned long long ratelimit_refused(ratelimit_t *rl, rl_kind_t kind)
+{
+    return rl ? atomic_load(&rl->refused[kind]) : 0;
+}

@@ -1,0 +1,67 @@
+"""Per-client rate limits (API.md, "Rate limits"): a client over its bucket gets 429
+`rate_limited` with Retry-After and the RateLimit-* headers while another client is unaffected;
+reads and writes have buckets of their own; a scores:batch takes one token per item; a client
+without a key is counted by its address; probes and /metrics are never limited."""
+from conftest import ADMIN_KEY, READ_KEY, WRITE_KEY, assert_error, batch, create_board, submit
+
+LIMITS = {"limits": {"reads_per_s": 2, "writes_per_s": 2, "burst": 5}}
+
+
+def test_a_client_over_its_limit_gets_429_and_another_does_not(rankd_factory):
+    inst = rankd_factory(extra_config=LIMITS)
+    adm, r1, r2, anon, w = (inst.client(k) for k in (ADMIN_KEY, READ_KEY, WRITE_KEY, None, WRITE_KEY))
+    try:
+        b = create_board(adm)["id"]
+        path = "/v1/leaderboards/%s/entries" % b
+        got = [r1.get(path) for _ in range(12)]
+        ok = [r for r in got if r.status == 200]
+        limited = [r for r in got if r.status == 429]
+        # A burst of 5, refilled at 2/s while the requests run: 5 to 7 pass, the rest are refused.
+        assert 5 <= len(ok) <= 7 and len(ok) + len(limited) == 12, [r.status for r in got]
+        assert [r.header("RateLimit-Limit") for r in got] == ["5"] * 12
+        assert int(ok[0].header("RateLimit-Remaining")) == 4
+        assert_error(limited[0], 429)
+        assert int(limited[0].header("Retry-After")) >= 1
+        assert limited[0].header("RateLimit-Remaining") == "0"
+        assert int(limited[0].header("RateLimit-Reset")) >= 1
+        # Another key, and a client without a key (its address), have buckets of their own.
+        assert r2.get(path).status == 200
+        assert anon.get(path).status == 200
+        # Reads and writes apart: the reader's writes (same key, write role needed: use the write key)
+        assert submit(w, b, "p1", 1).status == 200
+        # Never limited: probes and metrics.
+        for _ in range(10):
+            assert r1.get("/healthz").status == 200
+        assert sum(1 for line in r1.get("/metrics").body.decode().splitlines()
+                   if line.startswith("rankd_rate_limited_total{kind=\"read\"} ") and float(line.split()[1]) >= len(limited)) == 1
+    finally:
+        for c in (adm, r1, r2, anon, w):
+            c.close()
+
+
+def test_a_scores_batch_takes_one_token_per_item(rankd_factory, db):
+    inst = rankd_factory(extra_config=LIMITS)
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    try:
+        b = create_board(adm)["id"]
+        before = db.submission_count(b)
+        r = batch(w, [{"board": b, "player_id": "p%d" % i, "score": i} for i in range(6)])  # 6 > burst 5
+        assert_error(r, 429)
+        assert db.submission_count(b) == before, "a refused batch wrote something"
+        r = batch(w, [{"board": b, "player_id": "p%d" % i, "score": i} for i in range(4)])
+        assert r.status == 200, r.describe()
+        assert r.header("RateLimit-Remaining") in ("1", "2")  # 5 - 4, plus what refilled meanwhile
+        assert db.submission_count(b) == before + 4
+    finally:
+        adm.close()
+        w.close()
+
+
+def test_without_limits_no_header(rankd_factory):
+    inst = rankd_factory()
+    c = inst.client(READ_KEY)
+    try:
+        r = c.get("/v1/leaderboards")
+        assert r.status == 200 and r.header("RateLimit-Limit") is None
+    finally:
+        c.close()
