@@ -127,6 +127,7 @@ static int serve(rankd_config_t *cfg)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -176,6 +177,7 @@ static int serve(rankd_config_t *cfg)
     app.cold_turns = app.pipe && app.offload ? turns_new(app.offload, 64) : NULL;
     app.boards = board_cache_new(1000);
     app.metrics = metrics_new();
+    atomic_store(&app.live, cfg);
     app.limits = ratelimit_new(cfg->limit_reads_per_s, cfg->limit_writes_per_s, cfg->limit_burst, 100000);
     /* Last: at a reset it renders responses through the whole application. */
     refresher_opts_t ro = {app.primary, app.redis, cfg, app.rebuilder, warm_top, &app};
@@ -194,7 +196,8 @@ static int serve(rankd_config_t *cfg)
         if (!log_buffering_start())
             log_warn(NULL, "cannot start the log flusher thread: request lines are written one by one");
         int sig = 0;
-        sigwait(&sigs, &sig);
+        while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+            api_reload(&app); /* keys, limits, CORS origins, log level; connections stay */
         log_info(NULL, "signal %d: draining in-flight requests", sig);
         /* Answer what is in flight, writer and Redis pipe still running; then refuse new
          * writes (503) and wait again. The daemon stops only when no connection is
@@ -223,6 +226,7 @@ static int serve(rankd_config_t *cfg)
     pg_pool_free(write_pg);
     board_cache_free(app.boards);
     ratelimit_free(app.limits);
+    api_reload_free(&app);
     metrics_free(app.metrics);
     l1_free(app.l1);
     redis_pool_free(app.redis);

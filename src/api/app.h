@@ -1,11 +1,13 @@
 /*
  * api/app.h — what every handler reaches: configuration, stores, writer.
  *
- * Built once at start and read-only afterwards; the parts it points to
- * (pools, caches, writer) do their own locking.
+ * Built once at start and read-only afterwards, but for `live`, an atomic pointer a reload
+ * (SIGHUP) swaps; the parts it points to (pools, caches, writer) do their own locking.
  */
 #ifndef RANKD_API_APP_H
 #define RANKD_API_APP_H
+
+#include <stdatomic.h>
 
 #include "cache/board_cache.h"
 #include "config/config.h"
@@ -30,7 +32,11 @@ typedef struct app {
     struct offload *admin;     /* one thread for operator jobs (view refresh, Redis rebuild), in turn */
     struct turns *cold_turns;  /* reads of a window being loaded into Redis: one at a time */
     struct refresher *refresher; /* the upkeep jobs; NULL when refresh.interval_s is 0 */
-    ratelimit_t *limits;         /* per-client token buckets; NULL when unlimited */
+    ratelimit_t *limits;         /* per-client token buckets */
+    /* What SIGHUP reloads (keys, CORS origins, limits, log level): cfg until the first reload.
+     * Read with one atomic load, used within the call that loaded it (api/reload.c). */
+    _Atomic(const rankd_config_t *) live;
+    struct retired_cfg *retired; /* configurations reloads replaced, freed a minute later */
 } app_t;
 
 /* Route ids; api_route() fills one, api_handle() runs it. */
@@ -104,6 +110,12 @@ int api_around(app_t *app, const route_t *rt, http_req_t *req);
 int api_scores(app_t *app, const route_t *rt, http_req_t *req);
 int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req);
 int api_batch(app_t *app, const route_t *rt, http_req_t *req);
+/* SIGHUP: load the configuration file and environment again and take its keys, CORS origins,
+ * limits and log level; an invalid one is refused whole (logged). Run by one thread only. */
+bool api_reload(app_t *app);
+/* Free what reloads left (at exit). */
+void api_reload_free(app_t *app);
+
 /* Render board `board`'s top page (GET …/entries, as clients ask for it) into the response
  * cache as of `now_ms`: a reset's first readers find it there. Runs where it may wait on I/O. */
 void api_warm_top(app_t *app, const char *board, int64_t now_ms);

@@ -275,7 +275,7 @@ int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req)
     size_t n = json_array_size(arr);
     /* API.md: a scores:batch takes one write token per item (once: not again when it is run
      * again off the event loop). */
-    if (app->limits && !req->ratelimit.limited && (rc = api_rate_limit(app, req, RL_WRITE, (int)n))) {
+    if (ratelimit_active(app->limits) && !req->ratelimit.limited && (rc = api_rate_limit(app, req, RL_WRITE, (int)n))) {
         json_decref(obj);
         return rc;
     }

@@ -31,8 +31,12 @@ typedef struct {
 } shard_t;
 
 struct ratelimit {
+    /* Rates and bursts, set anew by ratelimit_configure (SIGHUP): read and written under
+     * `conf`, a reader-writer lock that takes never wait on each other for. */
+    pthread_rwlock_t conf;
     double rate[2];
     double burst[2];
+    atomic_bool active;    /* a rate is set: what the hot path asks, without the lock */
     atomic_ullong refused[2];
     size_t per_shard;      /* clients a shard keeps */
     shard_t shards[SHARDS];
@@ -49,13 +53,9 @@ static uint64_t hash_id(const char *s)
 
 ratelimit_t *ratelimit_new(double reads_per_s, double writes_per_s, int burst, size_t max_clients)
 {
-    if (reads_per_s <= 0 && writes_per_s <= 0)
-        return NULL;
     ratelimit_t *rl = xcalloc(1, sizeof *rl);
-    rl->rate[RL_READ] = reads_per_s > 0 ? reads_per_s : 0;
-    rl->rate[RL_WRITE] = writes_per_s > 0 ? writes_per_s : 0;
-    for (int k = 0; k < 2; k++) /* no burst given: one second's worth */
-        rl->burst[k] = burst > 0 ? burst : fmax(1.0, ceil(rl->rate[k]));
+    pthread_rwlock_init(&rl->conf, NULL);
+    ratelimit_configure(rl, reads_per_s, writes_per_s, burst);
     rl->per_shard = max_clients / SHARDS > 0 ? max_clients / SHARDS : 1;
     for (int i = 0; i < SHARDS; i++) {
         shard_t *s = &rl->shards[i];
@@ -67,6 +67,22 @@ ratelimit_t *ratelimit_new(double reads_per_s, double writes_per_s, int burst, s
         s->lru.next = s->lru.prev = &s->lru;
     }
     return rl;
+}
+
+void ratelimit_configure(ratelimit_t *rl, double reads_per_s, double writes_per_s, int burst)
+{
+    pthread_rwlock_wrlock(&rl->conf);
+    rl->rate[RL_READ] = reads_per_s > 0 ? reads_per_s : 0;
+    rl->rate[RL_WRITE] = writes_per_s > 0 ? writes_per_s : 0;
+    for (int k = 0; k < 2; k++) /* no burst given: one second's worth */
+        rl->burst[k] = burst > 0 ? burst : fmax(1.0, ceil(rl->rate[k]));
+    atomic_store(&rl->active, rl->rate[RL_READ] > 0 || rl->rate[RL_WRITE] > 0);
+    pthread_rwlock_unlock(&rl->conf);
+}
+
+bool ratelimit_active(ratelimit_t *rl)
+{
+    return rl && atomic_load(&rl->active);
 }
 
 void ratelimit_free(ratelimit_t *rl)
@@ -83,6 +99,7 @@ void ratelimit_free(ratelimit_t *rl)
         free(s->chains);
         pthread_mutex_destroy(&s->lock);
     }
+    pthread_rwlock_destroy(&rl->conf);
     free(rl);
 }
 
@@ -102,7 +119,7 @@ static void push_front(shard_t *s, client_t *c)
 
 /* The client's record, made (with full buckets) when absent; the least recent goes when the
  * shard is full. Shard lock held. */
-static client_t *client_get(ratelimit_t *rl, shard_t *s, uint64_t h, const char *id, int64_t now_ms)
+static client_t *client_get(ratelimit_t *rl, shard_t *s, uint64_t h, const char *id, int64_t now_ms, double burst)
 {
     client_t **pp = &s->chains[h & (s->n_chains - 1)];
     for (client_t *c = *pp; c; c = c->hnext)
@@ -126,7 +143,7 @@ static client_t *client_get(ratelimit_t *rl, shard_t *s, uint64_t h, const char 
     c->hash = h;
     snprintf(c->id, sizeof c->id, "%s", id);
     for (int k = 0; k < 2; k++) {
-        c->tokens[k] = rl->burst[k];
+        c->tokens[k] = burst;
         c->at_ms[k] = now_ms;
     }
     c->hnext = *pp;
@@ -140,16 +157,20 @@ static client_t *client_get(ratelimit_t *rl, shard_t *s, uint64_t h, const char 
 void ratelimit_take(ratelimit_t *rl, const char *client, rl_kind_t kind, int cost, int64_t now_ms, rl_verdict_t *out)
 {
     memset(out, 0, sizeof *out);
-    if (!rl || rl->rate[kind] <= 0)
+    if (!ratelimit_active(rl))
         return;
-    double rate = rl->rate[kind], want = cost > 0 ? cost : 1;
+    pthread_rwlock_rdlock(&rl->conf);
+    double rate = rl->rate[kind], burst = rl->burst[kind], want = cost > 0 ? cost : 1;
+    pthread_rwlock_unlock(&rl->conf);
+    if (rate <= 0)
+        return;
     uint64_t h = hash_id(client);
     shard_t *s = &rl->shards[h % SHARDS];
     pthread_mutex_lock(&s->lock);
-    client_t *c = client_get(rl, s, h, client, now_ms);
+    client_t *c = client_get(rl, s, h, client, now_ms, burst);
     int64_t dt = now_ms - c->at_ms[kind];
     if (dt > 0) {
-        c->tokens[kind] = fmin(rl->burst[kind], c->tokens[kind] + rate * (double)dt / 1000.0);
+        c->tokens[kind] = fmin(burst, c->tokens[kind] + rate * (double)dt / 1000.0);
         c->at_ms[kind] = now_ms;
     }
     out->refused = c->tokens[kind] < want;
@@ -160,11 +181,11 @@ void ratelimit_take(ratelimit_t *rl, const char *client, rl_kind_t kind, int cos
     if (out->refused)
         atomic_fetch_add(&rl->refused[kind], 1);
     out->limited = true;
-    out->limit = (int)rl->burst[kind];
+    out->limit = (int)burst;
     out->remaining = (int)floor(tokens);
-    out->reset_s = (int)ceil((rl->burst[kind] - tokens) / rate);
+    out->reset_s = (int)ceil(fmax(0.0, burst - tokens) / rate);
     /* A cost above the burst never fits: it is refused, and asked to come back when full. */
-    double need = fmin(want, rl->burst[kind]) - tokens;
+    double need = fmin(want, burst) - tokens;
     out->retry_after_s = out->refused ? (int)fmax(1.0, ceil(need / rate)) : 0;
 }
 

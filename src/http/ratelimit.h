@@ -30,12 +30,17 @@ typedef struct {
 } rl_verdict_t;
 
 /* A limiter; per second rates of 0 leave that kind unlimited, a burst of 0 is one second's
- * worth of its rate. NULL when both rates are 0. */
+ * worth of its rate. It remembers at most about `max_clients` clients. */
 ratelimit_t *ratelimit_new(double reads_per_s, double writes_per_s, int burst, size_t max_clients);
+/* New rates and burst (a reload), for every take from now on; buckets keep their tokens (never
+ * above the new burst once they refill). */
+void ratelimit_configure(ratelimit_t *rl, double reads_per_s, double writes_per_s, int burst);
+/* Whether any rate is set. */
+bool ratelimit_active(ratelimit_t *rl);
 void ratelimit_free(ratelimit_t *rl);
 
 /* Take `cost` tokens of `kind` from `client`'s bucket at `now_ms` (nothing is taken when they
- * are not all there). `rl` may be NULL (no limits). */
+ * are not all there). Unlimited kinds, and a NULL `rl`, decide nothing (out->limited false). */
 void ratelimit_take(ratelimit_t *rl, const char *client, rl_kind_t kind, int cost, int64_t now_ms, rl_verdict_t *out);
 
 /* Clients remembered now. */

@@ -75,7 +75,7 @@ static void add_cors(const app_t *app, struct MHD_Connection *conn, struct MHD_R
     if (!origin)
         return;
     MHD_add_response_header(r, "Vary", "Origin");
-    if (!config_cors_allowed(app->cfg, origin))
+    if (!config_cors_allowed(atomic_load(&app->live), origin))
         return;
     MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
     if (preflight) {
@@ -282,7 +282,7 @@ static void authenticate(const app_t *app, struct MHD_Connection *conn, http_req
     role_t role = ROLE_NONE;
     int index = -1;
     if (strncasecmp(auth, "Bearer ", 7) == 0)
-        role = config_key_role(app->cfg, auth + 7, &index);
+        role = config_key_role(atomic_load(&app->live), auth + 7, &index);
     req->role = role; /* an invalid key is refused even where reads are public */
     if (role == ROLE_NONE)
         req->role = (role_t)-1;
@@ -350,7 +350,7 @@ static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char
     }
     if (api_authorize(&cx->rt, req) != 0)
         return true;
-    if (app->limits) {
+    if (ratelimit_active(app->limits)) {
         client_of(conn, req);
         int kind = limit_kind(&cx->rt, method);
         if (kind >= 0 && api_rate_limit(app, req, (rl_kind_t)kind, 1) != 0)

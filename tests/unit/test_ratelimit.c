@@ -64,7 +64,16 @@ static void test_a_cost_is_taken_whole_or_not_at_all(void **state)
 static void test_no_burst_means_one_second_and_no_rates_no_limiter(void **state)
 {
     (void)state;
-    assert_null(ratelimit_new(0, 0, 10, 1000));
+    ratelimit_t *none = ratelimit_new(0, 0, 10, 1000);
+    assert_false(ratelimit_active(none));
+    assert_false(take(none, "x", RL_READ, 1, 0).limited);
+    ratelimit_configure(none, 1, 0, 1); /* a reload sets a limit */
+    assert_true(ratelimit_active(none));
+    assert_false(take(none, "x", RL_READ, 1, 0).refused);
+    assert_true(take(none, "x", RL_READ, 1, 0).refused);
+    ratelimit_configure(none, 0, 0, 0); /* and takes it away */
+    assert_false(take(none, "x", RL_READ, 1, 0).limited);
+    ratelimit_free(none);
     rl_verdict_t v;
     ratelimit_take(NULL, "x", RL_READ, 1, 0, &v);
     assert_false(v.limited || v.refused);

@@ -1,0 +1,97 @@
+/*
+ * api/reload.c — SIGHUP (API.md, "Signals"): keys, rate limits, CORS origins and the log level
+ * from the same file and environment, without dropping a connection.
+ *
+ * The new configuration is loaded whole, or refused whole (its errors logged as
+ * file:line:column; the running one stays). Readers take the live configuration with one atomic
+ * load and use it within the call that took it; a configuration replaced is freed a minute
+ * later, long after any such call ended. Only the thread that waits for signals runs a reload.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/app.h"
+#include "obs/log.h"
+#include "util/alloc.h"
+#include "util/clock.h"
+
+#define RETIRE_AFTER_MS 60000
+
+struct retired_cfg {
+    rankd_config_t *cfg;
+    int64_t at_ms;
+    struct retired_cfg *next;
+};
+
+/* Free what was replaced more than RETIRE_AFTER_MS ago (all of it when `all`). */
+static void free_retired(app_t *app, bool all)
+{
+    struct retired_cfg **pp = &app->retired;
+    int64_t now = clock_mono_ms();
+    while (*pp) {
+        struct retired_cfg *r = *pp;
+        if (all || now - r->at_ms >= RETIRE_AFTER_MS) {
+            *pp = r->next;
+            config_free(r->cfg);
+            free(r);
+        } else {
+            pp = &r->next;
+        }
+    }
+}
+
+/* Settings a reload leaves alone that the file now changes: say so, once per reload. */
+static void warn_restart_only(const rankd_config_t *was, const rankd_config_t *now)
+{
+    struct {
+        const char *name;
+        bool differs;
+    } keys[] = {
+        {"listen", strcmp(was->listen_host, now->listen_host) != 0 || was->listen_port != now->listen_port},
+        {"worker_threads", was->worker_threads != now->worker_threads},
+        {"postgres", strcmp(was->pg_primary, now->pg_primary) != 0 || was->n_pg_replicas != now->n_pg_replicas},
+        {"redis.url", strcmp(was->redis_url ? was->redis_url : "", now->redis_url ? now->redis_url : "") != 0},
+        {"auth.cursor_secret", strcmp(was->cursor_secret, now->cursor_secret) != 0},
+        {"auth.public_reads", was->public_reads != now->public_reads},
+        {"cache.max_bytes", was->cache_max_bytes != now->cache_max_bytes},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (keys[i].differs)
+            log_warn(NULL, "reload: %s changed in %s; it takes effect at the next restart", keys[i].name, now->path);
+}
+
+bool api_reload(app_t *app)
+{
+    const rankd_config_t *cur = atomic_load(&app->live);
+    rankd_config_t *next = config_load(cur->path, stderr);
+    if (!next) {
+        log_error(NULL, "reload of %s refused: the errors above; the running configuration stays", cur->path);
+        return false;
+    }
+    warn_restart_only(app->cfg, next);
+    log_set_level(next->log_level);
+    ratelimit_configure(app->limits, next->limit_reads_per_s, next->limit_writes_per_s, next->limit_burst);
+    atomic_store(&app->live, next);
+    if (cur != app->cfg) { /* the one main() loaded lives until exit */
+        struct retired_cfg *r = xcalloc(1, sizeof *r);
+        r->cfg = (rankd_config_t *)cur;
+        r->at_ms = clock_mono_ms();
+        r->next = app->retired;
+        app->retired = r;
+    }
+    free_retired(app, false);
+    log_info(NULL, "reloaded %s: %zu keys, %zu CORS origins, limits %d reads/s and %d writes/s (burst %d), log level",
+             next->path, next->n_keys, next->n_cors_origins, next->limit_reads_per_s, next->limit_writes_per_s,
+             next->limit_burst);
+    return true;
+}
+
+void api_reload_free(app_t *app)
+{
+    free_retired(app, true);
+    const rankd_config_t *live = atomic_load(&app->live);
+    if (live && live != app->cfg)
+        config_free((rankd_config_t *)live);
+    atomic_store(&app->live, app->cfg);
+}
