@@ -4,7 +4,7 @@
 set -euo pipefail
 
 RANKD_PACKAGES=(
-  build-essential clang meson ninja-build pkg-config
+  build-essential clang libclang-rt-14-dev meson ninja-build pkg-config
   libmicrohttpd-dev libpq-dev libhiredis-dev libjansson-dev libyaml-dev
   libssl-dev zlib1g-dev libbrotli-dev libcmocka-dev
   postgresql-15 postgresql-contrib redis-server curl
