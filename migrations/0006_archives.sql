@@ -20,7 +20,8 @@ CREATE TABLE archive (
     sort_key    bigint NOT NULL,
     achieved_ms bigint NOT NULL,
     metadata    text,
-    PRIMARY KEY (board_gen, win, player_id)
+    -- (board_gen, player_id) first: deleting a player finds its rows of every window at once.
+    PRIMARY KEY (board_gen, player_id, win)
 ) PARTITION BY RANGE (board_gen, win);
 -- Offset pages and around-me walk ranks; cursor pages walk positions. Not unique: deleting a
 -- player moves the ranks below it up by one in one statement.
@@ -68,9 +69,17 @@ LANGUAGE sql AS $$
     FROM s WHERE aw.board_gen = gen AND aw.win = w
 $$;
 
+-- The advisory lock key that keeps archiving a board (exclusive) and deleting one of its players
+-- (shared, store/queries.c) apart: a player deleted while its window is archived is not copied
+-- into the archive after its deletion.
+CREATE FUNCTION rankd_archive_lock_key(gen bigint) RETURNS bigint
+LANGUAGE sql IMMUTABLE AS $$ SELECT hashtextextended('rankd archive ' || gen, 0) $$;
+
 -- Archive window (gen, w) from its standings: the rows are written into a table of their own
 -- in rank order, indexed, then attached (attaching takes no lock that stops readers of the
--- other partitions). Returns the rows archived, or -1 when the window was archived already.
+-- other partitions). Returns the rows archived, or -1 when the window was archived already or
+-- its board is gone (the board's row is held FOR KEY SHARE: a deletion of the board waits for
+-- the archive, and then removes its archived_windows rows with the rest).
 CREATE FUNCTION rankd_archive_window(gen bigint, w date) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -78,9 +87,11 @@ DECLARE
     started timestamptz := clock_timestamp();
     n bigint;
 BEGIN
-    -- One archiver at a time per window (the leader; a second one waits, then sees it done).
-    PERFORM pg_advisory_xact_lock(hashtextextended(name, 0));
-    IF EXISTS (SELECT 1 FROM archived_windows WHERE board_gen = gen AND win = w) THEN
+    -- One archiver at a time per board (a second one waits, then sees it done), and no player
+    -- deletion of the board meanwhile.
+    PERFORM pg_advisory_xact_lock(rankd_archive_lock_key(gen));
+    PERFORM 1 FROM boards WHERE boards.gen = rankd_archive_window.gen FOR KEY SHARE;
+    IF NOT FOUND OR EXISTS (SELECT 1 FROM archived_windows WHERE board_gen = gen AND win = w) THEN
         RETURN -1;
     END IF;
     -- A partition left by a retention whose drop did not finish: it is no one's now.
@@ -94,7 +105,7 @@ BEGIN
                    ' WHERE board_gen = $1 AND win = $2 ORDER BY sort_key, achieved_ms, player_id', name)
         USING gen, w;
     GET DIAGNOSTICS n = ROW_COUNT;
-    EXECUTE format('ALTER TABLE %I ADD PRIMARY KEY (board_gen, win, player_id)', name);
+    EXECUTE format('ALTER TABLE %I ADD PRIMARY KEY (board_gen, player_id, win)', name);
     EXECUTE format('CREATE INDEX ON %I (board_gen, win, rank)', name);
     EXECUTE format('CREATE INDEX ON %I (board_gen, win, sort_key, achieved_ms, player_id)', name);
     -- Proves the partition bound, so ATTACH need not scan the rows.
@@ -113,23 +124,25 @@ END $$;
 
 -- The partitions of `archive` no archived_windows row names (retention and board deletion
 -- remove the rows; the leader then detaches and drops these), and whether a detach of each is
--- already under way.
+-- already under way: true, false, or null for a table detached already whose drop failed.
 CREATE FUNCTION rankd_archive_orphans() RETURNS TABLE (name text, detaching boolean)
 LANGUAGE sql STABLE AS $$
     SELECT c.relname::text, i.inhdetachpending
-    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-    WHERE i.inhparent = 'archive'::regclass
+    FROM pg_class c LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = 'archive'::regclass
+    WHERE c.relname ~ '^archive_[0-9]+_[0-9]{8}$' AND c.relkind = 'r' AND pg_table_is_visible(c.oid)
+      AND (i.inhrelid IS NOT NULL OR NOT c.relispartition)
       AND NOT EXISTS (SELECT 1 FROM archived_windows a WHERE rankd_archive_name(a.board_gen, a.win) = c.relname)
     ORDER BY 1
 $$;
 
--- The log's months (partitions of `submissions`) that end before `before`, oldest first:
--- retention detaches and drops them.
+-- The log's months (partitions of `submissions`, or months detached already whose drop failed)
+-- that end before `before`, oldest first: retention detaches and drops them.
 CREATE FUNCTION rankd_log_months_before(before timestamptz) RETURNS TABLE (name text, detaching boolean)
 LANGUAGE sql STABLE AS $$
     SELECT c.relname::text, i.inhdetachpending
-    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-    WHERE i.inhparent = 'submissions'::regclass AND c.relname ~ '^submissions_[0-9]{4}_[0-9]{2}$'
+    FROM pg_class c LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = 'submissions'::regclass
+    WHERE c.relname ~ '^submissions_[0-9]{4}_[0-9]{2}$' AND c.relkind = 'p' AND pg_table_is_visible(c.oid)
+      AND (i.inhrelid IS NOT NULL OR NOT c.relispartition)
       AND (to_date(substr(c.relname, 13), 'YYYY_MM') + interval '1 month') <= (before AT TIME ZONE 'UTC')
     ORDER BY 1
 $$;

@@ -349,6 +349,10 @@ static int refresh(const rankd_config_t *cfg, const char *view, const char *olde
     PGconn *c = connect_primary(cfg);
     if (!c)
         return 1;
+    /* The log's months ahead too: with refresh.interval_s 0 no instance leads, and this (cron) is
+     * the upkeep that runs. */
+    if (upkeep_ensure_partitions(c, clock_wall_ms(), 3) != Q_OK)
+        fprintf(stderr, "rankd: cannot make the log's partitions ahead\n");
     view_refresh_t done[VIEWS_MAX];
     size_t n = 0;
     views_status_t st = views_refresh(c, view, older_s, done, &n);

@@ -797,12 +797,13 @@ static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
     int64_t *days = NULL, *versions = NULL;
     size_t n = 0;
     q_status_t st = q_player_delete(c, b.gen, rt->player, &days, &versions, &n);
-    if (st == Q_OK) {
-        pg_router_note_commit(app->router, c, b.gen); /* its reads wait for a replica that has it */
+    if (st == Q_OK || n > 0) { /* n > 0: the live rows went even if its archives failed */
+        if (st == Q_OK)
+            pg_router_note_commit(app->router, c, b.gen); /* its reads wait for a replica that has it */
         /* Redis first, then the caches, then tell the other instances again (as the writer does). */
         redisContext *r = redis_acquire(app->redis);
         for (size_t i = 0; r && i < n; i++) {
-            if (versions[i] == 0 || !window_is_hot(b.reset, days[i], req->received_ms))
+            if (!window_is_hot(b.reset, days[i], req->received_ms))
                 continue; /* a window only PostgreSQL holds */
             rb_change_t ch = {.player = rt->player, .version = versions[i], .removed = true};
             rb_status_t rs = rb_apply(r, b.gen, days[i], &ch, 1, NULL, NULL, NULL);
@@ -813,13 +814,17 @@ static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
         }
         if (r)
             redis_release(app->redis, r, false);
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n && st == Q_OK; i++) {
             l1_invalidate(app->l1, b.gen, days[i], NULL, NULL, true);
             char note[64];
             snprintf(note, sizeof note, "P %" PRId64 " %" PRId64, b.gen, days[i]);
             if (q_notify(c, note) != Q_OK)
                 log_warn(req->request_id, "the invalidation notice of a player deletion failed");
         }
+        for (size_t i = 0; i < n && st != Q_OK; i++)
+            l1_invalidate(app->l1, b.gen, days[i], NULL, NULL, true);
+    }
+    if (st == Q_OK) {
         rc = http_ok(req, 204);
     } else if (st == Q_NOT_FOUND) {
         rc = http_not_found(req, "player_id", "player");

@@ -55,6 +55,15 @@ static void warn_restart_only(const rankd_config_t *was, const rankd_config_t *n
         {"auth.cursor_secret", strcmp(was->cursor_secret, now->cursor_secret) != 0},
         {"auth.public_reads", was->public_reads != now->public_reads},
         {"cache.max_bytes", was->cache_max_bytes != now->cache_max_bytes},
+        {"http.cache_max_age", was->cache_max_age != now->cache_max_age},
+        {"http.body_limit", was->body_limit != now->body_limit || was->batch_body_limit != now->batch_body_limit},
+        {"http.connection_timeout_s", was->connection_timeout_s != now->connection_timeout_s},
+        {"auth.metrics_auth", was->metrics_auth != now->metrics_auth},
+        {"refresh.interval_s", was->refresh_interval_s != now->refresh_interval_s},
+        {"retention", was->retention_windows != now->retention_windows ||
+                          was->retention_log_months != now->retention_log_months ||
+                          was->n_retention_board_windows != now->n_retention_board_windows},
+        {"writer.max_batch", was->writer_max_batch != now->writer_max_batch},
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (keys[i].differs)

@@ -160,7 +160,9 @@ void ratelimit_take(ratelimit_t *rl, const char *client, rl_kind_t kind, int cos
     if (!ratelimit_active(rl))
         return;
     pthread_rwlock_rdlock(&rl->conf);
-    double rate = rl->rate[kind], burst = rl->burst[kind], want = cost > 0 ? cost : 1;
+    /* A cost above the burst (a scores:batch larger than it) needs a full bucket and empties it:
+     * it can pass, once in a while, instead of never. */
+    double rate = rl->rate[kind], burst = rl->burst[kind], want = fmin(cost > 0 ? cost : 1, burst);
     pthread_rwlock_unlock(&rl->conf);
     if (rate <= 0)
         return;
@@ -184,8 +186,7 @@ void ratelimit_take(ratelimit_t *rl, const char *client, rl_kind_t kind, int cos
     out->limit = (int)burst;
     out->remaining = (int)floor(tokens);
     out->reset_s = (int)ceil(fmax(0.0, burst - tokens) / rate);
-    /* A cost above the burst never fits: it is refused, and asked to come back when full. */
-    double need = fmin(want, burst) - tokens;
+    double need = want - tokens;
     out->retry_after_s = out->refused ? (int)fmax(1.0, ceil(need / rate)) : 0;
 }
 

@@ -240,7 +240,8 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
         MHD_add_response_header(r, "Retry-After", ra);
     }
     add_cors(app, conn, r, preflight, req->allow);
-    if (atomic_load(&cx->server->draining))
+    /* A 413's body may still be on its way (API.md: the connection is closed). */
+    if (atomic_load(&cx->server->draining) || req->status == 413)
         MHD_add_response_header(r, "Connection", "close");
     enum MHD_Result ok = MHD_queue_response(conn, (unsigned)req->status, r);
     MHD_destroy_response(r);

@@ -624,66 +624,92 @@ q_status_t q_archive_read(PGconn *c, const board_t *b, int64_t day, const q_arch
     return Q_OK;
 }
 
+/* The statement of a player deletion's transaction `r` failed: roll back, say why. */
+static q_status_t delete_failed(PGconn *c, PGresult *r, const char *what)
+{
+    q_status_t st = q_failed(c, r, what);
+    PQclear(PQexec(c, "ROLLBACK"));
+    return st;
+}
+
+/*
+ * Its archives, in a transaction of their own once the live rows are gone and the player's lock
+ * is released (a closed window takes no write, and rewriting the ranks of a big archived window
+ * takes long): its rows go, the ranks below move up, each window's statistics are computed again
+ * and its readers told. `*any` says whether it had archived rows.
+ */
+static q_status_t delete_archived(PGconn *c, const char *const *p, bool *any)
+{
+    *any = false;
+    PGresult *r = PQexec(c, "BEGIN; SET LOCAL statement_timeout = '10min'");
+    if (!pg_ok(r))
+        return q_failed(c, r, "player delete (archives)");
+    PQclear(r);
+    r = exec(c,
+             "WITH l AS (SELECT pg_advisory_xact_lock_shared(rankd_archive_lock_key($1))),"
+             " a AS (DELETE FROM archive WHERE board_gen = $1 AND player_id = $2"
+             "   AND EXISTS (SELECT 1 FROM l) RETURNING win, rank),"
+             " ar AS (UPDATE archive x SET rank = x.rank - 1 FROM a"
+             "   WHERE x.board_gen = $1 AND x.win = a.win AND x.rank > a.rank)"
+             " SELECT win::text, pg_notify('rankd_l1', 'P ' || $1 || ' ' || (win - DATE '1970-01-01')) FROM a",
+             2, p);
+    if (!pg_ok(r))
+        return delete_failed(c, r, "player delete (archives)");
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *sp[] = {p[0], PQgetvalue(r, i, 0)};
+        PGresult *st = exec(c, "SELECT rankd_archive_stats($1, $2::date)", 2, sp);
+        if (!pg_ok(st)) {
+            PQclear(r);
+            return delete_failed(c, st, "archived statistics after a player delete");
+        }
+        PQclear(st);
+    }
+    *any = PQntuples(r) > 0;
+    PQclear(r);
+    r = PQexec(c, "COMMIT");
+    if (!pg_ok(r))
+        return q_failed(c, r, "player delete (archives) commit");
+    PQclear(r);
+    return Q_OK;
+}
+
 q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t **days, int64_t **versions, size_t *n)
 {
     char g[24], lock[24];
     snprintf(g, sizeof g, "%" PRId64, gen);
     snprintf(lock, sizeof lock, "%" PRId64, id_player_lock_key(gen, player));
     const char *p[] = {g, player};
-    const char *lp[] = {lock};
-    /* The writer takes the same lock: a removal never interleaves with a submission of the player. */
+    const char *lp[] = {g, lock};
+    *n = 0;
+    *days = *versions = NULL;
     PGresult *r = PQexec(c, "BEGIN");
     if (!pg_ok(r))
         return q_failed(c, r, "player delete");
     PQclear(r);
-    r = exec(c, "SELECT pg_advisory_xact_lock($1::bigint)", 1, lp);
-    if (!pg_ok(r)) {
-        PQclear(PQexec(c, "ROLLBACK"));
-        return q_failed(c, r, "player delete lock");
-    }
+    /* An archive of the board in progress first (it must not copy the player after this), then
+     * the player's own lock, which the writer takes too: a removal never interleaves with a
+     * submission of the player. */
+    r = exec(c, "SELECT pg_advisory_xact_lock_shared(rankd_archive_lock_key($1::bigint)),"
+                " pg_advisory_xact_lock($2::bigint)", 2, lp);
+    if (!pg_ok(r))
+        return delete_failed(c, r, "player delete lock");
     PQclear(r);
-    /* Rewriting the ranks of a large archived window takes longer than a read may. */
-    PQclear(PQexec(c, "SET LOCAL statement_timeout = '10min'"));
     r = exec(c,
-                       "WITH s AS (DELETE FROM standings WHERE board_gen = $1 AND player_id = $2 RETURNING win),"
-                       " l AS (DELETE FROM submissions WHERE board_gen = $1 AND player_id = $2 RETURNING win),"
-                       " lc AS (SELECT win, count(*) AS n FROM l GROUP BY win),"
-                       " w AS (UPDATE window_counts c SET"
-                       "   players = c.players - (SELECT count(*) FROM s WHERE s.win = c.win),"
-                       "   submissions = c.submissions - coalesce((SELECT n FROM lc WHERE lc.win = c.win), 0)"
-                       "   WHERE c.board_gen = $1 AND (c.win IN (SELECT win FROM s) OR c.win IN (SELECT win FROM lc))),"
-                       /* Its archived windows: the ranks below it move up; statistics follow below. */
-                       " a AS (DELETE FROM archive WHERE board_gen = $1 AND player_id = $2 RETURNING win, rank),"
-                       " ar AS (UPDATE archive x SET rank = x.rank - 1 FROM a"
-                       "   WHERE x.board_gen = $1 AND x.win = a.win AND x.rank > a.rank),"
-                       " aw AS (UPDATE archived_windows aw SET submissions = aw.submissions"
-                       "   - coalesce((SELECT n FROM lc WHERE lc.win = aw.win), 0)"
-                       "   WHERE aw.board_gen = $1 AND aw.win IN (SELECT win FROM a)),"
-                       " gone AS (SELECT win, nextval('standing_version') AS version FROM s"
-                       "   UNION ALL SELECT win, 0 FROM a WHERE win NOT IN (SELECT win FROM s))"
-                       " SELECT win - DATE '1970-01-01', version, win IN (SELECT win FROM a),"
-                       "  pg_notify('rankd_l1', 'P ' || $1 || ' ' || (win - DATE '1970-01-01')) FROM gone",
-                       2, p);
-    if (!pg_ok(r)) {
-        q_status_t st = q_failed(c, r, "player delete");
-        PQclear(PQexec(c, "ROLLBACK"));
-        return st;
-    }
-    for (int i = 0; i < PQntuples(r); i++) {
-        if (PQgetvalue(r, i, 2)[0] != 't')
-            continue;
-        char d[11];
-        q_day_text(col_i64(r, i, 0), d);
-        const char *sp[] = {g, d};
-        PGresult *st = exec(c, "SELECT rankd_archive_stats($1, $2::date)", 2, sp);
-        if (!pg_ok(st)) {
-            PQclear(r);
-            q_status_t qs = q_failed(c, st, "archived statistics after a player delete");
-            PQclear(PQexec(c, "ROLLBACK"));
-            return qs;
-        }
-        PQclear(st);
-    }
+             "WITH s AS (DELETE FROM standings WHERE board_gen = $1 AND player_id = $2 RETURNING win),"
+             " l AS (DELETE FROM submissions WHERE board_gen = $1 AND player_id = $2 RETURNING win),"
+             " lc AS (SELECT win, count(*) AS n FROM l GROUP BY win),"
+             " w AS (UPDATE window_counts c SET"
+             "   players = c.players - (SELECT count(*) FROM s WHERE s.win = c.win),"
+             "   submissions = c.submissions - coalesce((SELECT n FROM lc WHERE lc.win = c.win), 0)"
+             "   WHERE c.board_gen = $1 AND (c.win IN (SELECT win FROM s) OR c.win IN (SELECT win FROM lc))),"
+             /* Archived windows count its submissions too; their players follow with their rows. */
+             " aw AS (UPDATE archived_windows aw SET submissions = aw.submissions - lc.n FROM lc"
+             "   WHERE aw.board_gen = $1 AND aw.win = lc.win)"
+             " SELECT win - DATE '1970-01-01', nextval('standing_version'),"
+             "  pg_notify('rankd_l1', 'P ' || $1 || ' ' || (win - DATE '1970-01-01')) FROM s",
+             2, p);
+    if (!pg_ok(r))
+        return delete_failed(c, r, "player delete");
     PGresult *commit = PQexec(c, "COMMIT");
     if (!pg_ok(commit)) {
         PQclear(r);
@@ -691,14 +717,18 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t *
     }
     PQclear(commit);
     *n = (size_t)PQntuples(r);
-    *days = xcalloc(*n, sizeof **days);
-    *versions = xcalloc(*n, sizeof **versions);
+    *days = xcalloc(*n ? *n : 1, sizeof **days);
+    *versions = xcalloc(*n ? *n : 1, sizeof **versions);
     for (size_t i = 0; i < *n; i++) {
         (*days)[i] = col_i64(r, (int)i, 0);
         (*versions)[i] = col_i64(r, (int)i, 1);
     }
     PQclear(r);
-    return *n ? Q_OK : Q_NOT_FOUND;
+    bool archived = false;
+    q_status_t st = delete_archived(c, p, &archived);
+    if (st != Q_OK)
+        return st; /* the live rows are gone; a retry of the deletion finishes the archives */
+    return *n || archived ? Q_OK : Q_NOT_FOUND;
 }
 
 q_status_t q_player_standings(PGconn *c, const char *player, int64_t now_ms, standing_row_t **rows, size_t *n)

@@ -70,9 +70,10 @@ typedef struct {
 q_status_t q_archive_read(PGconn *c, const board_t *b, int64_t day, const q_archive_read_t *rd, entries_t *out,
                           bool *archived);
 
-/* Remove a player's standings and submissions from every window, archives included (the ranks
- * below it move up); Q_NOT_FOUND if it had none. `days`/`versions` (caller frees) list the
- * windows it stood in and the tombstone versions (0 for a window only its archive held). */
+/* Remove a player's standings and submissions from every window, then from the archives (the
+ * ranks below it move up; a second transaction, once the player's lock is released);
+ * Q_NOT_FOUND if it had none. `days`/`versions` (caller frees, even on failure) list the live
+ * windows it stood in and their tombstone versions. */
 q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t **days, int64_t **versions, size_t *n);
 
 /* The status of failed statement `r` on `c` (frees `r`, logs `what` and the error). */

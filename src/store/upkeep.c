@@ -293,7 +293,9 @@ static q_status_t drop_partitions(PGconn *c, const char *parent, const char *lis
     PGresult *r = exec_params(c, list_sql, np, p);
     if (!pg_ok(r))
         return failed(c, r, "listing partitions to drop");
-    q_status_t st = Q_OK;
+    /* A concurrent detach waits for every transaction that may still see the partition: longer
+     * than a read may take. Only this session, for these statements. */
+    q_status_t st = PQntuples(r) > 0 ? run(c, "SET statement_timeout = 0", "lifting the statement timeout", NULL) : Q_OK;
     for (int i = 0; i < PQntuples(r) && st == Q_OK; i++) {
         char *name = PQescapeIdentifier(c, PQgetvalue(r, i, 0), strlen(PQgetvalue(r, i, 0)));
         if (!name) {
@@ -301,9 +303,13 @@ static q_status_t drop_partitions(PGconn *c, const char *parent, const char *lis
             break;
         }
         char sql[256];
-        snprintf(sql, sizeof sql, "ALTER TABLE %s DETACH PARTITION %s %s", parent, name,
-                 PQgetvalue(r, i, 1)[0] == 't' ? "FINALIZE" : "CONCURRENTLY");
-        st = run(c, sql, "detaching a partition", NULL);
+        /* detaching: t (a detach to finish), f (attached), or null (detached already, a drop
+         * that failed: just drop it). */
+        const char *how = PQgetisnull(r, i, 1) ? NULL : PQgetvalue(r, i, 1)[0] == 't' ? "FINALIZE" : "CONCURRENTLY";
+        if (how) {
+            snprintf(sql, sizeof sql, "ALTER TABLE %s DETACH PARTITION %s %s", parent, name, how);
+            st = run(c, sql, "detaching a partition", NULL);
+        }
         if (st == Q_OK) {
             snprintf(sql, sizeof sql, "DROP TABLE %s", name);
             st = run(c, sql, "dropping a partition", NULL);
@@ -312,6 +318,8 @@ static q_status_t drop_partitions(PGconn *c, const char *parent, const char *lis
             (*dropped)++;
         PQfreemem(name);
     }
+    if (PQntuples(r) > 0 && run(c, "RESET statement_timeout", "restoring the statement timeout", NULL) != Q_OK)
+        st = Q_UNAVAILABLE; /* the connection goes: it must not keep no timeout */
     PQclear(r);
     return st;
 }

@@ -11,8 +11,9 @@
  * The others serve everything else as before.
  *
  * The thread also wakes at the next reset instant of any board (the wall clock of
- * util/clock.h, which tests move): the leader archives the window that closed and has the new
- * one loaded into Redis (empty, so its first reads are not cold); every instance renders the
+ * util/clock.h, which tests move): the leader has the new window loaded into Redis (empty, so
+ * its first reads are not cold) and archives the one that closed once submissions received
+ * before the reset have had time to commit (archive_grace_ms); every instance renders the
  * board's top page into its response cache.
  */
 #include "worker/refresher.h"
@@ -46,6 +47,7 @@ struct refresher {
     size_t n_boards;
     int64_t boards_at;        /* monotonic ms of that list; -1 never */
     int64_t last_tick_ms;     /* wall clock of the last look at the resets */
+    int64_t archive_at_ms;    /* wall clock when the windows a reset closed are archived; 0 none due */
     atomic_ullong unchanged;  /* rounds that found nothing written and left the views alone */
     atomic_ullong rollovers;  /* board windows this instance saw begin */
     atomic_ullong archived;   /* windows this instance archived */
@@ -140,16 +142,41 @@ static int64_t next_reset_ms(const refresher_t *r, int64_t now_ms)
     return next;
 }
 
-/* Archive every closed window that has none yet (the one a reset just closed, or any a
- * leader missed); false when PostgreSQL failed. */
+/* The board of generation `gen` in the list, or NULL. */
+static const board_t *board_of(const refresher_t *r, int64_t gen)
+{
+    for (size_t i = 0; i < r->n_boards; i++)
+        if (r->boards[i].gen == gen)
+            return &r->boards[i];
+    return NULL;
+}
+
+/*
+ * How long after a reset the window it closed is archived. A submission belongs to the window of
+ * the instant it was received, and commits later: it waits in the writer's queue, its batch may
+ * be retried, and the instance that received it may run a little behind on the clock. Archiving
+ * only after twice the statement timeout and five seconds more leaves every such submission
+ * time to land in the standings the archive is copied from.
+ */
+static int64_t archive_grace_ms(const refresher_t *r)
+{
+    return 2 * (int64_t)r->o.cfg->pg_statement_timeout_ms + 5000;
+}
+
+/* Archive every window closed for longer than the grace that has no archive yet (the one a
+ * reset closed, or any a leader missed); false when PostgreSQL failed. */
 static bool archive_closed(refresher_t *r, PGconn *c, int64_t now_ms)
 {
     upkeep_window_t *todo = NULL;
     size_t n = 0;
-    if (upkeep_unarchived(c, now_ms, &todo, &n) != Q_OK)
+    if (upkeep_unarchived(c, now_ms - archive_grace_ms(r), &todo, &n) != Q_OK)
         return false;
     bool ok = true;
     for (size_t i = 0; i < n && ok && !stopping(r); i++) {
+        const board_t *b = board_of(r, todo[i].gen);
+        if (!b || todo[i].day < window_first_kept(b->reset, b->created_ms,
+                                                  config_retention_windows(r->o.cfg, b->id), now_ms))
+            continue; /* past retention already (or a board this list does not know yet): never archived */
         int64_t rows = 0, ms = 0;
         ok = upkeep_archive_window(c, todo[i].gen, todo[i].day, &rows, &ms) == Q_OK;
         if (ok && rows >= 0) {
@@ -256,8 +283,9 @@ static bool rolled(const board_t *b, int64_t then_ms, int64_t now_ms)
     return b->reset != RESET_NONE && window_start_day(b->reset, now_ms) != window_start_day(b->reset, then_ms);
 }
 
-/* Boards whose window changed between the last look and `now_ms`: the leader archives what
- * closed and has the new window loaded into Redis; every instance renders its top page. */
+/* Boards whose window changed between the last look and `now_ms`: the leader has the new window
+ * loaded into Redis and the closed one archived after the grace; every instance renders its top
+ * page. */
 static void roll_over(refresher_t *r, bool leads, int64_t now_ms)
 {
     unsigned long long n = 0;
@@ -274,10 +302,11 @@ static void roll_over(refresher_t *r, bool leads, int64_t now_ms)
     if (leads) {
         PGconn *c = pg_pool_acquire(r->o.primary, 5000);
         if (c) {
-            bool ok = upkeep_ensure_partitions(c, now_ms, 3) == Q_OK && archive_closed(r, c, now_ms);
+            bool ok = upkeep_ensure_partitions(c, now_ms, 3) == Q_OK;
             pg_pool_release(r->o.primary, c, !ok);
         }
         forget_cold_windows(r, now_ms);
+        r->archive_at_ms = now_ms + archive_grace_ms(r);
     }
     for (size_t i = 0; r->o.warm && i < r->n_boards; i++) {
         const board_t *b = &r->boards[i];
@@ -337,12 +366,22 @@ static void *refresher_main(void *arg)
         if (now >= next_reset_ms(r, r->last_tick_ms))
             roll_over(r, leads, now);
         r->last_tick_ms = now;
+        if (leads && r->archive_at_ms > 0 && now >= r->archive_at_ms) {
+            r->archive_at_ms = 0;
+            PGconn *c = pg_pool_acquire(r->o.primary, 5000);
+            if (c) {
+                bool ok = archive_closed(r, c, now);
+                pg_pool_release(r->o.primary, c, !ok);
+            }
+        }
         if (leads && (last < 0 || clock_mono_ms() - last >= interval_ms)) {
             maintain(r, now); /* at once on taking the lead: statistics exist from the first minute */
             last = clock_mono_ms();
         }
-        /* Wake for the election tick, or the next reset if sooner. */
+        /* Wake for the election tick, or the next reset or archive if sooner. */
         int64_t to_reset = next_reset_ms(r, now) - clock_wall_ms();
+        if (r->archive_at_ms > 0 && r->archive_at_ms - clock_wall_ms() < to_reset)
+            to_reset = r->archive_at_ms - clock_wall_ms();
         int wait_ms = to_reset < ELECTION_TICK_MS ? (int)(to_reset < 10 ? 10 : to_reset) : ELECTION_TICK_MS;
         pthread_mutex_lock(&r->lock);
         if (r->stopping)

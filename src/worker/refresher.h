@@ -9,8 +9,9 @@
  * log's monthly partitions ahead, forgets idempotency keys older than
  * 25 hours, removes the Redis keys of windows older than the previous one,
  * removes the log rows of deleted boards (a few partitions per statement), archives closed
- * windows and applies retention (upkeep.h). At each board's reset instant it archives the
- * window that closed and warms the new one (Redis, and every instance's response cache).
+ * windows and applies retention (upkeep.h). At each board's reset instant it warms the new
+ * window (Redis, and every instance's response cache), and archives the one that closed a few
+ * seconds later, once what was received before the reset has committed.
  * It sleeps on a condition variable, so stopping is immediate.
  */
 #ifndef RANKD_WORKER_REFRESHER_H

@@ -2,7 +2,7 @@
 `rate_limited` with Retry-After and the RateLimit-* headers while another client is unaffected;
 reads and writes have buckets of their own; a scores:batch takes one token per item; a client
 without a key is counted by its address; probes and /metrics are never limited."""
-from conftest import ADMIN_KEY, READ_KEY, WRITE_KEY, assert_error, batch, create_board, submit
+from conftest import ADMIN_KEY, READ_KEY, WRITE_KEY, assert_error, batch, create_board, submit, wait_for
 
 LIMITS = {"limits": {"reads_per_s": 2, "writes_per_s": 2, "burst": 5}}
 
@@ -45,13 +45,17 @@ def test_a_scores_batch_takes_one_token_per_item(rankd_factory, db):
     try:
         b = create_board(adm)["id"]
         before = db.submission_count(b)
-        r = batch(w, [{"board": b, "player_id": "p%d" % i, "score": i} for i in range(6)])  # 6 > burst 5
-        assert_error(r, 429)
-        assert db.submission_count(b) == before, "a refused batch wrote something"
         r = batch(w, [{"board": b, "player_id": "p%d" % i, "score": i} for i in range(4)])
         assert r.status == 200, r.describe()
         assert r.header("RateLimit-Remaining") in ("1", "2")  # 5 - 4, plus what refilled meanwhile
         assert db.submission_count(b) == before + 4
+        r = batch(w, [{"board": b, "player_id": "q%d" % i, "score": i} for i in range(3)])  # 3 > what is left
+        assert_error(r, 429)
+        assert db.submission_count(b) == before + 4, "a refused batch wrote something"
+        # A batch larger than the burst takes a full bucket: it passes once the bucket refilled.
+        wait_for(lambda: batch(w, [{"board": b, "player_id": "r%d" % i, "score": i} for i in range(20)]).status
+                 == 200, "a full bucket", timeout=10)
+        assert db.submission_count(b) == before + 24
     finally:
         adm.close()
         w.close()

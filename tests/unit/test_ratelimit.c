@@ -55,9 +55,12 @@ static void test_a_cost_is_taken_whole_or_not_at_all(void **state)
     assert_int_equal(v.remaining, 50);
     assert_int_equal(v.retry_after_s, 1); /* 50 more at 100/s */
     assert_false(take(rl, "k0", RL_WRITE, 50, t).refused);
-    v = take(rl, "k0", RL_WRITE, 1000, t + 10000); /* more than the burst: never fits */
+    v = take(rl, "k0", RL_WRITE, 1000, t + 10000); /* more than the burst: a full bucket does */
+    assert_false(v.refused);
+    assert_int_equal(v.remaining, 0);
+    v = take(rl, "k0", RL_WRITE, 1000, t + 11000); /* then it waits for a full bucket again */
     assert_true(v.refused);
-    assert_int_equal(v.retry_after_s, 1); /* come back when full: it is full now */
+    assert_int_equal(v.retry_after_s, 1); /* 100 more at 100/s */
     ratelimit_free(rl);
 }
 
