@@ -27,6 +27,7 @@ static const char *const counter_names[METRIC_COUNTERS][2] = {
     {"rankd_reads_postgres_total", "Ranked reads answered from PostgreSQL."},
     {"rankd_redis_cold_reads_total", "Reads that found a Redis window cold."},
     {"rankd_redis_cold_waits_total", "Reads of a cold window that waited their turn behind another read of it."},
+    {"rankd_http_unavailable_total", "Requests answered 503 (a store down or busy): the 5xx the API documents."},
 };
 
 metrics_t *metrics_new(void)
@@ -47,6 +48,8 @@ void metrics_observe(metrics_t *m, int route, int status, double seconds)
     int cls = status / 100 - 1;
     if (cls >= 0 && cls < 5)
         atomic_fetch_add_explicit(&r->by_class[cls], 1, memory_order_relaxed);
+    if (status == 503)
+        atomic_fetch_add_explicit(&m->counters[METRIC_HTTP_UNAVAILABLE], 1, memory_order_relaxed);
     for (size_t i = 0; i < N_BOUNDS; i++) {
         if (seconds <= bounds[i]) {
             atomic_fetch_add_explicit(&r->buckets[i], 1, memory_order_relaxed);

@@ -20,6 +20,7 @@ typedef enum {
     METRIC_PG_READS,          /* reads answered from PostgreSQL */
     METRIC_REDIS_COLD,        /* reads that found a window cold */
     METRIC_COLD_WAITS,        /* of those, reads that waited for another read of the window */
+    METRIC_HTTP_UNAVAILABLE,  /* requests answered 503 */
     METRIC_COUNTERS,
 } metric_counter_t;
 

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# loadtest/soak.sh — rankd under a steady mixed load for a long time: does anything keep growing?
+#
+#   bash loadtest/soak.sh --soak 30m     the run issue 15 asks for
+#   bash loadtest/soak.sh --soak 2m      CI's short version (.ci/run)
+#
+# It starts its own PostgreSQL and Redis (loopback, free ports, a temporary folder) and two
+# rankd instances on one database. Instance A takes wrk's read-heavy mix on a 100,000-player
+# board (90 % reads, 10 % writes, Zipf players, so the response cache churns). Instance B takes
+# a trickle of writes on the same board, and each of them reaches A as a NOTIFY. Halfway
+# through, Redis is stopped and started again (rankd answers from PostgreSQL meanwhile, then
+# rebuilds).
+#
+# Every 10 s it samples A's RSS, open descriptors and threads (/proc), its response cache's bytes
+# (/metrics) and the PostgreSQL connections of each instance (pg_stat_activity). It fails (exit 1)
+# when, after the warm-up (the first fifth of the run, at least 60 s; a third of a run shorter
+# than 2 minutes), RSS grows by more than 2 % (and 2 MiB: below that it is the allocator) or the
+# descriptors by more than 5; also when a request is answered 5xx other than a 503, or when
+# `rankd verify` finds a difference at the end.
+# Output: loadtest/out/soak/report.md, samples.txt and samples.svg.
+set -euo pipefail
+
+LIB_TAG=soak
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+cd "$RANKD_ROOT"
+LT="$RANKD_ROOT/loadtest"
+SOAK=2m OUT="" BIN="" PLAYERS=100000 SERVER_CPUS=0 CLIENT_CPUS=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --soak) SOAK="$2"; shift 2 ;;
+    --players) PLAYERS="$2"; shift 2 ;;
+    --bin) BIN="$2"; shift 2 ;;
+    --out) OUT="$2"; shift 2 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown option $1 (see --help)" ;;
+  esac
+done
+case "$SOAK" in
+  *m) SECS=$(( ${SOAK%m} * 60 )) ;;
+  *s) SECS="${SOAK%s}" ;;
+  *) die "--soak wants a duration such as 2m or 30m" ;;
+esac
+[ "$SECS" -ge 30 ] || die "--soak: at least 30s"
+[ "$(id -u)" = 0 ] || die "run as root (PostgreSQL runs as user postgres via runuser)"
+if [ "$(nproc --all)" -lt 2 ]; then SERVER_CPUS="" CLIENT_CPUS=""; fi
+CLIENT=()
+if [ -n "$CLIENT_CPUS" ]; then CLIENT=(taskset -c "$CLIENT_CPUS"); fi
+
+bash scripts/deps.sh
+if [ -z "$BIN" ]; then
+  rankd_build build || die "build failed"
+  BIN="$RANKD_ROOT/build/rankd"
+fi
+TMP="$(mktemp -d /tmp/rankd-soak.XXXXXX)"
+chmod 755 "$TMP"
+OUT="${OUT:-$LT/out/soak}"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  [ -n "${WRK_A:-}" ] && kill "$WRK_A" 2>/dev/null || true
+  [ -n "${WRK_B:-}" ] && kill "$WRK_B" 2>/dev/null || true
+  rankd_down "$TMP/a.pid"
+  rankd_down "$TMP/b.pid"
+  redis_down "$TMP"
+  pg_down "$TMP"
+  if [ "$rc" != 0 ]; then say "kept $TMP (a.log, b.log, pg.log, redis.log)"; else rm -rf "$TMP"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+read -r PG_PORT REDIS_PORT PORT_A PORT_B <<<"$(free_ports 4)"
+ADMIN_KEY="soak-admin-$RANDOM$RANDOM"
+WRITE_KEY="soak-write-$RANDOM$RANDOM"
+pg_up "$TMP" "$PG_PORT" "$SERVER_CPUS" || die "PostgreSQL did not start"
+pg_db "$PG_PORT" rankd
+redis_up "$TMP" "$REDIS_PORT" "$SERVER_CPUS" || die "Redis did not start"
+PSQL=(psql -h 127.0.0.1 -p "$PG_PORT" -U rankd -XtAq -v ON_ERROR_STOP=1 -d rankd)
+
+config() {   # config NAME PORT
+  cat >"$TMP/$1.yaml" <<EOF
+listen: "127.0.0.1:$2"
+log_level: warn
+postgres:
+  primary: "host=127.0.0.1 port=$PG_PORT dbname=rankd user=rankd"
+redis:
+  url: "redis://127.0.0.1:$REDIS_PORT/0"
+refresh:
+  interval_s: 5
+auth:
+  cursor_secret: "soak-cursor-secret-$RANDOM$RANDOM"
+  keys:
+    - key: "$ADMIN_KEY"
+      role: admin
+    - key: "$WRITE_KEY"
+      role: write
+EOF
+}
+config a "$PORT_A"
+config b "$PORT_B"
+rankd_migrate "$BIN" "$TMP/a.yaml" >"$TMP/migrate.log" 2>&1 || { cat "$TMP/migrate.log" >&2; die "migration failed"; }
+rankd_up "$BIN" "$TMP/a.yaml" "$TMP/a.pid" "$TMP/a.log" "$SERVER_CPUS" || die "rankd A did not start"
+wait_ready "http://127.0.0.1:$PORT_A" "$TMP/a.pid" "$TMP/a.log" 60 || die "rankd A is not ready"
+code="$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PORT_A/v1/leaderboards" \
+  -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
+  -d '{"id":"mix","title":"Soak","sort":"desc","operator":"best","reset":"none"}')"
+[ "$code" = 201 ] || die "creating the board: $code"
+GEN="$("${PSQL[@]}" -c "SELECT gen FROM boards WHERE id = 'mix'")"
+timeout 600 "${PSQL[@]}" -v gen="$GEN" -v n="$PLAYERS" -v seed=0.5 -v base_ms="$(( $(date +%s) * 1000 - 86400000 ))" \
+  -f "$LT/seed.sql" >"$TMP/seed.log" 2>&1 || { cat "$TMP/seed.log" >&2; die "seeding failed"; }
+"$BIN" rebuild-cache --board mix -c "$TMP/a.yaml" >"$TMP/rebuild.log" 2>&1 || die "rebuild-cache failed"
+rankd_up "$BIN" "$TMP/b.yaml" "$TMP/b.pid" "$TMP/b.log" "$SERVER_CPUS" || die "rankd B did not start"
+wait_ready "http://127.0.0.1:$PORT_B" "$TMP/b.pid" "$TMP/b.log" 60 || die "rankd B is not ready"
+
+PID_A="$(pidfile_pid "$TMP/a.pid")"
+PID_B="$(pidfile_pid "$TMP/b.pid")"
+metric() { curl -s --max-time 5 "http://127.0.0.1:$PORT_A/metrics" | awk -v n="$1" '$1 == n { print $2; exit }'; }
+sample() {   # elapsed-s rss-kB fds threads l1-bytes pg-conns-a pg-conns-b
+  local t="$1"
+  printf '%s %s %s %s %s %s %s\n' "$t" \
+    "$(awk '/^VmRSS/ { print $2 }' "/proc/$PID_A/status")" \
+    "$(find "/proc/$PID_A/fd" -mindepth 1 -maxdepth 1 | wc -l)" \
+    "$(awk '/^Threads/ { print $2 }' "/proc/$PID_A/status")" \
+    "$(metric rankd_l1_bytes)" \
+    "$("${PSQL[@]}" -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rankd/$PID_A'")" \
+    "$("${PSQL[@]}" -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rankd/$PID_B'")"
+}
+
+say "soak: ${SECS}s of the mix on A (32 connections), writes on B, Redis restarted at $(( SECS / 2 ))s"
+"${CLIENT[@]}" wrk -t 1 -c 32 -d "${SECS}s" --timeout 10s -s "$LT/mix.lua" "http://127.0.0.1:$PORT_A" -- \
+  board=mix players="$PLAYERS" width=12 key="$WRITE_KEY" zipf=0.9 >"$OUT/wrk-a.txt" 2>&1 &
+WRK_A=$!
+"${CLIENT[@]}" wrk -t 1 -c 2 -d "${SECS}s" --timeout 10s -s "$LT/submit.lua" "http://127.0.0.1:$PORT_B" -- \
+  board=mix players="$PLAYERS" width=12 key="$WRITE_KEY" >"$OUT/wrk-b.txt" 2>&1 &
+WRK_B=$!
+: >"$OUT/samples.txt"
+t0=$(date +%s)
+restarted=""
+while kill -0 "$WRK_A" 2>/dev/null; do
+  t=$(( $(date +%s) - t0 ))
+  sample "$t" >>"$OUT/samples.txt"
+  if [ -z "$restarted" ] && [ "$t" -ge $(( SECS / 2 )) ]; then
+    say "restarting Redis at ${t}s"
+    redis_down "$TMP"
+    sleep 2
+    redis_up "$TMP" "$REDIS_PORT" "$SERVER_CPUS" || die "Redis did not start again"
+    restarted="$t"
+  fi
+  sleep 10
+done
+wait "$WRK_A" || true
+wait "$WRK_B" || true
+WRK_A="" WRK_B=""
+sample "$(( $(date +%s) - t0 ))" >>"$OUT/samples.txt"
+errors_a="$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$OUT/wrk-a.txt")"
+errors_b="$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$OUT/wrk-b.txt")"
+# 5xx from A's own counters: those other than 503 (documented for a store that is down) fail the run.
+curl -s "http://127.0.0.1:$PORT_A/metrics" >"$OUT/metrics-a.txt" || true
+bad5xx="$(awk '/^rankd_http_requests_total\{.*code="5xx"/ { s += $2 } /^rankd_http_unavailable_total / { u = $2 }
+  END { print s - u + 0 }' "$OUT/metrics-a.txt")"
+say "rankd verify (every window Redis holds against PostgreSQL)"
+verify_rc=0
+"$BIN" verify -c "$TMP/a.yaml" >"$OUT/verify.txt" 2>&1 || verify_rc=$?
+
+"$PYTHON" - "$OUT" "$SECS" "${restarted:-?}" "${errors_a:-0}" "${errors_b:-0}" "$bad5xx" "$verify_rc" <<'EOF'
+import sys
+out, secs, restarted, err_a, err_b, bad5xx, verify_rc = sys.argv[1], int(sys.argv[2]), sys.argv[3], *map(int, sys.argv[4:])
+rows = [list(map(float, l.split())) for l in open(out + "/samples.txt") if len(l.split()) == 7]
+warm = max(60, secs // 5) if secs >= 120 else secs // 3
+after = [r for r in rows if warm <= r[0] <= secs]  # the last sample, after the load stopped, is shown only
+first, last = after[0], after[-1]
+rss_growth = 100.0 * (last[1] - first[1]) / first[1]
+rss_limit_kb = max(0.02 * first[1], 2048)  # 2 %, but never less than the allocator's own noise
+fd_growth = last[2] - first[2]
+ok = last[1] - first[1] <= rss_limit_kb and fd_growth <= 5 and bad5xx == 0 and verify_rc == 0
+def svg(path):
+    W, H, P = 720, 300, 40
+    series = [(1, "RSS kB", "#1f77b4"), (4, "L1 bytes / 1024", "#2ca02c")]
+    ys = [r[c] / (1024 if c == 4 else 1) for r in rows for c, _, _ in series]
+    ymax = max(ys) * 1.1 or 1
+    tmax = max(r[0] for r in rows) or 1
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">',
+             f'<rect width="{W}" height="{H}" fill="white"/>',
+             f'<line x1="{P}" y1="{H-P}" x2="{W-10}" y2="{H-P}" stroke="#999"/><line x1="{P}" y1="10" x2="{P}" y2="{H-P}" stroke="#999"/>',
+             f'<text x="{P}" y="{H-12}">0 s</text><text x="{W-60}" y="{H-12}">{tmax:.0f} s</text>',
+             f'<text x="2" y="20">{ymax:,.0f}</text>']
+    for i, (c, name, color) in enumerate(series):
+        pts = " ".join(f"{P + (W-P-10) * r[0] / tmax:.1f},{H - P - (H-P-10) * (r[c] / (1024 if c == 4 else 1)) / ymax:.1f}" for r in rows)
+        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{pts}"/>')
+        parts.append(f'<text x="{P + 10 + 160 * i}" y="24" fill="{color}">{name}</text>')
+    wx = P + (W-P-10) * warm / tmax
+    parts.append(f'<line x1="{wx:.1f}" y1="10" x2="{wx:.1f}" y2="{H-P}" stroke="#d62728" stroke-dasharray="4"/>')
+    parts.append(f'<text x="{wx+4:.1f}" y="{H-P-6}" fill="#d62728">end of warm-up</text></svg>')
+    open(path, "w").write("\n".join(parts))
+svg(out + "/samples.svg")
+L = [f"# rankd soak: {secs} s", "",
+     f"Verdict: **{'pass' if ok else 'FAIL'}**. After the warm-up ({warm} s): RSS {first[1]:,.0f} → {last[1]:,.0f} kB "
+     f"({rss_growth:+.2f} %; limit +2 %, at least 2 MiB); descriptors {first[2]:.0f} → {last[2]:.0f} ({fd_growth:+.0f}, limit +5); "
+     f"threads {first[3]:.0f} → {last[3]:.0f}; L1 {first[4]:,.0f} → {last[4]:,.0f} bytes.",
+     f"Redis restarted at {restarted} s. Non-2xx answers: A {err_a}, B {err_b}; 5xx other than 503 on A: {bad5xx}. "
+     f"`rankd verify` at the end: {'clean' if verify_rc == 0 else 'exit %d (verify.txt)' % verify_rc}.", "",
+     "![samples](samples.svg)", "",
+     "| s | RSS kB | fds | threads | L1 bytes | PG conns A | PG conns B |", "|---:|---:|---:|---:|---:|---:|---:|"]
+L += [f"| {r[0]:.0f} | {r[1]:,.0f} | {r[2]:.0f} | {r[3]:.0f} | {r[4]:,.0f} | {r[5]:.0f} | {r[6]:.0f} |" for r in rows]
+open(out + "/report.md", "w").write("\n".join(L) + "\n")
+print("\n".join(L[:4]))
+sys.exit(0 if ok else 1)
+EOF
