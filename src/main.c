@@ -150,6 +150,7 @@ static int serve(rankd_config_t *cfg)
     }
 
     rb_init();
+    q_set_slow_ms(cfg->pg_slow_statement_ms);
     pg_router_wait_probed(app.router, cfg->pg_connect_timeout_s * 1000 + 1000);
     app.primary = pg_router_primary_pool(app.router);
     app.redis = redis_pool_new(cfg->redis_url, cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms,

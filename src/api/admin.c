@@ -212,10 +212,35 @@ static const char *route_label(int id)
     return api_route_name((route_id_t)id);
 }
 
+typedef struct {
+    view_age_t ages[VIEWS_MAX];
+    size_t n;
+} view_ages_args_t;
+
+static q_status_t view_ages_on(PGconn *c, void *arg)
+{
+    view_ages_args_t *a = arg;
+    return views_ages(c, a->ages, VIEWS_MAX, &a->n);
+}
+
+/* The views' ages, from any node that answers (nothing when none does: /metrics still answers). */
+static void render_view_ages(app_t *app, buf_t *o)
+{
+    view_ages_args_t a = {.n = 0};
+    bool behind = false;
+    if (pg_router_read_run(app->router, 0, false, view_ages_on, &a, &behind) != Q_OK)
+        return;
+    buf_puts(o, "# HELP rankd_view_age_seconds Time since each materialized view was last refreshed.\n"
+                "# TYPE rankd_view_age_seconds gauge\n");
+    for (size_t i = 0; i < a.n; i++)
+        buf_printf(o, "rankd_view_age_seconds{view=\"%s\"} %.3f\n", a.ages[i].view, a.ages[i].age_s);
+}
+
 int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
 {
     (void)rt;
     metrics_render(app->metrics, &req->out, route_label, R_COUNT);
+    render_view_ages(app, &req->out);
     buf_printf(&req->out, "# HELP rankd_redis_up Whether Redis answers (1), is down (0), or is not configured (-1).\n"
                           "# TYPE rankd_redis_up gauge\nrankd_redis_up %d\n",
                !app->redis ? -1 : strcmp(redis_state(app->redis), "ok") == 0 ? 1 : 0);
@@ -266,6 +291,16 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                "# TYPE rankd_retention_partitions_dropped_total counter\nrankd_retention_partitions_dropped_total %llu\n",
                refresher_leads(app->refresher) ? 1 : 0, up.unchanged_rounds, up.rollovers, up.archived,
                up.last_archive_ms, up.partitions_dropped);
+    writer_stats_t ws;
+    writer_stats(app->writer, &ws);
+    buf_printf(&req->out,
+               "# HELP rankd_writer_queue_submissions Submissions waiting for the writer's next transaction.\n"
+               "# TYPE rankd_writer_queue_submissions gauge\nrankd_writer_queue_submissions %zu\n"
+               "# HELP rankd_writer_batches_total Write transactions run (each commits every submission queued when it began).\n"
+               "# TYPE rankd_writer_batches_total counter\nrankd_writer_batches_total %llu\n"
+               "# HELP rankd_writer_last_batch_ms How long the writer's last transaction took, answers included.\n"
+               "# TYPE rankd_writer_last_batch_ms gauge\nrankd_writer_last_batch_ms %lld\n",
+               ws.queued, ws.batches, ws.last_batch_ms);
     buf_printf(&req->out,
                "# HELP rankd_rate_limited_total Requests refused with 429 by the per-client limits.\n"
                "# TYPE rankd_rate_limited_total counter\n"

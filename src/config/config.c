@@ -494,6 +494,7 @@ static const conf_key_t config_keys[] = {
     INT_KEY("postgres.healthy_after", 1, 100, "2", NULL, pg_healthy_after),
     INT_KEY("postgres.breaker_failures", 1, 1000, "3", NULL, pg_breaker_failures),
     INT_KEY("postgres.breaker_cooldown_ms", 1, 600000, "2000", NULL, pg_breaker_cooldown_ms),
+    INT_KEY("postgres.slow_statement_ms", 0, 3600000, "500", "RANKD_POSTGRES_SLOW_STATEMENT_MS", pg_slow_statement_ms),
 
     {.name = "redis.url", .type = T_STR, .flags = F_SECRET | F_NULLABLE, .env = "RANKD_REDIS_URL",
      .off = CFG(redis_url), .check = check_redis_url},

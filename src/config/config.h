@@ -73,7 +73,8 @@ typedef struct rankd_config {
     int pg_unhealthy_after;      /* failed probes in a row that take a node out, default 2 */
     int pg_healthy_after;        /* good probes in a row that bring it back, default 2 */
     int pg_breaker_failures;     /* failed calls in a row that open a node's breaker, default 3 */
-    int pg_breaker_cooldown_ms;  /* calls fail at once this long before one probe decides, default 2000 */
+    int pg_breaker_cooldown_ms;
+    int pg_slow_statement_ms;    /* statements at least this slow are logged, 0 = none; default 500 */  /* calls fail at once this long before one probe decides, default 2000 */
 
     int refresh_interval_s;   /* background view refresh period, 0 = only on demand; default 60 */
     int retention_windows;    /* closed windows a board keeps, 0 = all; default 0 */

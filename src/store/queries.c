@@ -2,6 +2,7 @@
 #include "store/queries.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <libpq-events.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "obs/log.h"
 #include "util/alloc.h"
 #include "util/buf.h"
+#include "util/clock.h"
 
 void q_day_text(int64_t day, char out[11])
 {
@@ -396,7 +398,35 @@ static uint32_t *prepared_mask(PGconn *c)
  * Inside a transaction a statement not yet prepared runs as text, so that a failed PREPARE
  * cannot abort it.
  */
+/* Statements slower than this many ms are logged (q_set_slow_ms; 0 = none): one value for the
+ * process, set at start, read by every thread, hence atomic. */
+static atomic_int slow_ms;
+
+void q_set_slow_ms(int ms)
+{
+    atomic_store(&slow_ms, ms);
+}
+
+void q_log_if_slow(PGconn *c, const char *what, int64_t started_ms)
+{
+    int limit = atomic_load(&slow_ms);
+    int64_t took = clock_mono_ms() - started_ms;
+    if (limit > 0 && took >= limit)
+        log_warn(NULL, "slow statement %s on %s:%s: %lld ms", what, c && PQhost(c) ? PQhost(c) : "the primary",
+                 c && PQport(c) ? PQport(c) : "-", (long long)took);
+}
+
+static PGresult *exec_read_timed(PGconn *c, q_stmt_t id, const char *const *params);
+
 static PGresult *exec_read(PGconn *c, q_stmt_t id, const char *const *params)
+{
+    int64_t t0 = clock_mono_ms();
+    PGresult *r = exec_read_timed(c, id, params);
+    q_log_if_slow(c, read_stmts[id].name, t0);
+    return r;
+}
+
+static PGresult *exec_read_timed(PGconn *c, q_stmt_t id, const char *const *params)
 {
     uint32_t bit = 1u << id;
     uint32_t *mask = prepared_mask(c);

@@ -76,6 +76,11 @@ q_status_t q_archive_read(PGconn *c, const board_t *b, int64_t day, const q_arch
  * windows it stood in and their tombstone versions. */
 q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t **days, int64_t **versions, size_t *n);
 
+/* Log statements that take `ms` or longer (0: none), with their name, node and duration. */
+void q_set_slow_ms(int ms);
+/* Log `what`, begun at monotonic `started_ms` on `c` (NULL: the primary), when it was slow. */
+void q_log_if_slow(PGconn *c, const char *what, int64_t started_ms);
+
 /* The status of failed statement `r` on `c` (frees `r`, logs `what` and the error). */
 q_status_t q_failed(PGconn *c, PGresult *r, const char *what);
 

@@ -204,3 +204,20 @@ q_status_t views_activity(PGconn *c, int64_t gen, int64_t from, int64_t to, day_
     PQclear(r);
     return Q_OK;
 }
+
+q_status_t views_ages(PGconn *c, view_age_t *out, size_t max, size_t *n)
+{
+    *n = 0;
+    PGresult *r = PQexec(c, "SELECT view, extract(epoch FROM now() - refreshed_at)::float8 FROM view_refreshes ORDER BY view");
+    if (!pg_ok(r))
+        return q_failed(c, r, "view ages");
+    for (int i = 0; i < PQntuples(r) && *n < max; i++) {
+        if (!views_known(PQgetvalue(r, i, 0)))
+            continue;
+        snprintf(out[*n].view, sizeof out[*n].view, "%s", PQgetvalue(r, i, 0));
+        out[*n].age_s = strtod(PQgetvalue(r, i, 1), NULL);
+        (*n)++;
+    }
+    PQclear(r);
+    return Q_OK;
+}

@@ -66,4 +66,11 @@ q_status_t views_activity(PGconn *c, int64_t gen, int64_t from, int64_t to, day_
 /* Statistics of one window as of the last refresh. */
 q_status_t views_window_stats(PGconn *c, int64_t gen, int64_t day, window_stats_t *out);
 
+/* How long ago each view was refreshed (those refreshed at least once), by name. */
+typedef struct {
+    char view[32];
+    double age_s;
+} view_age_t;
+q_status_t views_ages(PGconn *c, view_age_t *out, size_t max, size_t *n);
+
 #endif

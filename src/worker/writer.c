@@ -21,6 +21,7 @@
 #include "store/redis_board.h"
 #include "store/write_sql.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "util/buf.h"
 
 #define MAX_ATTEMPTS 3
@@ -39,6 +40,9 @@ struct writer {
 
     workq_t queue;
     atomic_bool closed;        /* shutting down: new jobs are answered 503 at once */
+    atomic_size_t queued;      /* submissions enqueued and not yet taken into a transaction */
+    atomic_ullong batches;     /* transactions run */
+    atomic_llong last_batch_ms; /* how long the last one took, answers included */
     pthread_t thread;
 };
 
@@ -90,7 +94,15 @@ void writer_enqueue(writer_t *w, write_job_t *job)
         job->done(job);
         return;
     }
+    atomic_fetch_add(&w->queued, job->n);
     workq_push(&w->queue, &job->link);
+}
+
+void writer_stats(writer_t *w, writer_stats_t *out)
+{
+    out->queued = w ? atomic_load(&w->queued) : 0;
+    out->batches = w ? atomic_load(&w->batches) : 0;
+    out->last_batch_ms = w ? atomic_load(&w->last_batch_ms) : 0;
 }
 
 static write_job_t *job_of(workq_item_t *item)
@@ -104,6 +116,8 @@ static void run_group(writer_t *w, write_job_t *jobs)
     size_t total = 0;
     for (write_job_t *j = jobs; j; j = job_of(j->link.next))
         total += j->n;
+    atomic_fetch_sub(&w->queued, total);
+    int64_t t0 = clock_mono_ms();
     write_item_t *all = xcalloc(total ? total : 1, sizeof *all);
     size_t k = 0;
     for (write_job_t *j = jobs; j; j = job_of(j->link.next))
@@ -121,6 +135,13 @@ static void run_group(writer_t *w, write_job_t *jobs)
         j = next;
     }
     free(all);
+    atomic_fetch_add(&w->batches, 1);
+    atomic_store(&w->last_batch_ms, clock_mono_ms() - t0);
+    if (total) {
+        char what[64];
+        snprintf(what, sizeof what, "write batch of %zu submissions", total);
+        q_log_if_slow(NULL, what, t0); /* its transaction ran on the primary */
+    }
 }
 
 static size_t job_items(const workq_item_t *item)

@@ -100,6 +100,14 @@ void writer_enqueue(writer_t *w, write_job_t *job);
 /* Apply `n` submissions in one transaction (the writer thread's step; also usable directly). */
 void writer_submit(writer_t *w, write_item_t *items, size_t n);
 
+typedef struct {
+    size_t queued;             /* submissions waiting for a transaction */
+    unsigned long long batches; /* transactions run so far */
+    long long last_batch_ms;    /* how long the last one took, answers included */
+} writer_stats_t;
+/* What the writer is doing (zeros for NULL); for /metrics. */
+void writer_stats(writer_t *w, writer_stats_t *out);
+
 /* Free the responses of items. */
 void writer_items_clear(write_item_t *items, size_t n);
 

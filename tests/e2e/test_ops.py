@@ -1,0 +1,50 @@
+"""What operators read (issue 15, item 5): /metrics has the writer's queue and transactions, the
+views' ages, the 503s apart from other 5xx and the rate limiter's counts; statements slower than
+postgres.slow_statement_ms are logged with their name, node and duration."""
+import threading
+import time
+
+from conftest import ADMIN_KEY, WRITE_KEY, create_board, metric, submit_ok, wait_for
+
+
+def test_metrics_for_operators(rankd_factory):
+    inst = rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "1"})
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    try:
+        b = create_board(adm)["id"]
+        before = metric(inst, "rankd_writer_batches_total")
+        submit_ok(w, b, "p1", 10)
+        assert metric(inst, "rankd_writer_batches_total") > before
+        assert metric(inst, "rankd_writer_queue_submissions") == 0
+        assert metric(inst, "rankd_writer_last_batch_ms") >= 0
+        wait_for(lambda: 'rankd_view_age_seconds{view="window_stats"}' in inst.client().get("/metrics").body.decode(),
+                 "the views' ages")
+        assert metric(inst, 'rankd_rate_limited_total{kind="read"}') == 0
+        assert metric(inst, "rankd_http_unavailable_total") == 0
+    finally:
+        adm.close()
+        w.close()
+
+
+def test_slow_statements_are_logged_with_name_node_and_duration(rankd_factory, db):
+    inst = rankd_factory(redis=False, env={"RANKD_POSTGRES_SLOW_STATEMENT_MS": "200", "RANKD_CACHE_BYTES": "0"})
+    adm, c = inst.client(ADMIN_KEY), inst.client()
+    try:
+        b = create_board(adm)["id"]
+        conn = db.connect()
+        conn.autocommit = False
+        cur = conn.cursor()
+        cur.execute("LOCK TABLE standings IN ACCESS EXCLUSIVE MODE")  # the next read waits for it
+        got = {}
+        t = threading.Thread(target=lambda: got.setdefault("r", c.get("/v1/leaderboards/%s/entries" % b)))
+        t.start()
+        wait_for(lambda: db.lock_waiters() > 0, "the read to wait for the lock")
+        time.sleep(0.3)  # not a wait for anything: how long the lock makes the statement take
+        conn.rollback()
+        conn.close()
+        t.join(10)
+        assert got["r"].status == 200, got["r"].describe()
+        wait_for(lambda: "slow statement rankd_page_offset on 127.0.0.1:" in inst.stderr_text(), "the slow log line")
+    finally:
+        adm.close()
+        c.close()
