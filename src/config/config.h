@@ -53,6 +53,8 @@ typedef struct rankd_config {
     size_t body_limit;        /* bytes, default 65536 */
     size_t batch_body_limit;  /* bytes, default 2 MiB */
     int connection_timeout_s; /* idle keep-alive timeout, default 30 */
+    int max_connections;      /* open connections at most, default 4096 */
+    int max_connections_per_ip; /* from one address at most, 0 = no limit; default 256 */
     int cache_max_age;        /* seconds in Cache-Control, default 1 */
     size_t cache_max_bytes;   /* L1 response cache budget, 0 = off; default 64 MiB */
     char **cors_origins;      /* "*" allows every origin */

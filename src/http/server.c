@@ -524,6 +524,10 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
     s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                                  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->worker_threads,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout_s,
+                                 /* A slow client (headers a byte at a time) holds a connection until
+                                  * it times out: many from one address must not keep others out. */
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                  MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
                                  /* Per connection: request headers and response headers. libmicrohttpd

@@ -69,3 +69,41 @@ def test_without_limits_no_header(rankd_factory):
         assert r.status == 200 and r.header("RateLimit-Limit") is None
     finally:
         c.close()
+
+
+def test_slow_clients_from_one_address_do_not_keep_others_out(rankd_factory):
+    """A slowloris: 300 connections from 127.0.0.2 that send part of their headers and stop. With
+    http.max_connections_per_ip 100, the ones past 100 are closed, and a client from another
+    address (127.0.0.1) is answered at once, also while they hold on."""
+    import socket
+    import time
+
+    inst = rankd_factory(extra_config={"http": {"max_connections_per_ip": 100}})
+    held, refused = [], 0
+    try:
+        for _ in range(300):
+            s = socket.socket()
+            s.bind(("127.0.0.2", 0))
+            s.settimeout(5)
+            s.connect(("127.0.0.1", inst.port))
+            s.sendall(b"GET /v1/leaderboards HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            held.append(s)
+        # Those over the limit are closed by rankd: a read returns end of file (or a reset).
+        deadline = time.time() + 10
+        for s in held[100:]:
+            s.settimeout(max(0.1, deadline - time.time()))
+            try:
+                refused += s.recv(1) == b""
+            except ConnectionResetError:
+                refused += 1
+            except socket.timeout:
+                pass
+        assert refused >= 190, "only %d of the 200 connections over the limit were closed" % refused
+        c = inst.client()
+        t0 = time.time()
+        r = c.get("/v1/leaderboards")
+        assert r.status == 200 and time.time() - t0 < 2, r.describe()
+        c.close()
+    finally:
+        for s in held:
+            s.close()
