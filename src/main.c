@@ -21,6 +21,7 @@
 #include "obs/log.h"
 #include "obs/metrics.h"
 #include "store/migrate.h"
+#include "store/pg_deadline.h"
 #include "store/pg_router.h"
 #include "store/queries.h"
 #include "store/redis_board.h"
@@ -151,6 +152,8 @@ static int serve(rankd_config_t *cfg)
 
     rb_init();
     q_set_slow_ms(cfg->pg_slow_statement_ms);
+    /* No call on a PostgreSQL connection waits longer than its statement timeout and 2 s. */
+    pg_deadline_set_statement_ms(cfg->pg_statement_timeout_ms + 2000);
     pg_router_wait_probed(app.router, cfg->pg_connect_timeout_s * 1000 + 1000);
     app.primary = pg_router_primary_pool(app.router);
     app.redis = redis_pool_new(cfg->redis_url, cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms,

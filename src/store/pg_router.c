@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "obs/log.h"
+#include "store/pg_deadline.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 
@@ -373,7 +374,12 @@ static void *health_main(void *arg)
         }
         if (!c)
             c = pg_connect(n->conninfo, interval * 2 > 1000 ? interval * 2 : 1000, connect_s, err, sizeof err);
+        /* A probe that gets no answer is a failed probe, not a stuck health thread. */
+        if (c)
+            pg_deadline_arm(c, interval * 2 > 1000 ? interval * 2 : 1000);
         bool ok = c && probe(c, &p);
+        if (c)
+            pg_deadline_disarm(c);
         if (c && !ok) {
             snprintf(err, sizeof err, "%s", PQerrorMessage(c));
             PQfinish(c);

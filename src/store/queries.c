@@ -2,8 +2,8 @@
 #include "store/queries.h"
 
 #include <inttypes.h>
-#include <stdatomic.h>
 #include <libpq-events.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +11,7 @@
 #include "core/ids.h"
 #include "core/window.h"
 #include "obs/log.h"
+#include "store/pg_deadline.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -421,7 +422,9 @@ static PGresult *exec_read_timed(PGconn *c, q_stmt_t id, const char *const *para
 static PGresult *exec_read(PGconn *c, q_stmt_t id, const char *const *params)
 {
     int64_t t0 = clock_mono_ms();
+    pg_deadline_arm_statement(c, 2); /* a prepare, then the statement */
     PGresult *r = exec_read_timed(c, id, params);
+    pg_deadline_disarm(c);
     q_log_if_slow(c, read_stmts[id].name, t0);
     return r;
 }

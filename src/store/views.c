@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "obs/log.h"
+#include "store/pg_deadline.h"
 #include "util/alloc.h"
 
 #define REFRESH_LOCK 0x72656672 /* "refr" */
@@ -118,6 +119,7 @@ q_status_t views_window_stats(PGconn *c, int64_t gen, int64_t day, window_stats_
     snprintf(g, sizeof g, "%" PRId64, gen);
     q_day_text(day, d);
     const char *p[] = {g, d};
+    pg_deadline_arm_statement(c, 1);
     PGresult *r = PQexecParams(
         c,
         /* An archived window's statistics were computed when it was archived, final since. */
@@ -133,6 +135,7 @@ q_status_t views_window_stats(PGconn *c, int64_t gen, int64_t day, window_stats_
         "   WHERE h.board_gen = $1 AND h.win = $2), 2"
         " FROM (SELECT 1) one LEFT JOIN window_stats s ON s.board_gen = $1 AND s.win = $2)) x ORDER BY pri LIMIT 1",
         2, NULL, p, NULL, NULL, 0);
+    pg_deadline_disarm(c);
     if (!pg_ok(r))
         return q_failed(c, r, "window stats");
     out->refreshed = !PQgetisnull(r, 0, 0);

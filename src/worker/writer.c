@@ -15,6 +15,7 @@
 #include "core/score.h"
 #include "core/window.h"
 #include "obs/log.h"
+#include "store/pg_deadline.h"
 #include "store/pg_pipeline.h"
 #include "store/pg_router.h"
 #include "store/queries.h"
@@ -1235,6 +1236,11 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
     step_t st = STEP_FAIL;
     for (int attempt = 0, fresh = 0; attempt < MAX_ATTEMPTS; attempt++) {
         batch_reset(&bt);
+        /* A primary that stops answering without closing must not hold the writer (and every
+         * write queued behind it) for good: each attempt gets two statements' worth (the server
+         * bounds the whole pipeline by its statement timeout; the rest is the network). */
+        pg_deadline_disarm(c);
+        pg_deadline_arm_statement(c, 2);
         /* Keys must be claimed before the players are locked; without keys,
          * BEGIN travels with the locks and reads. */
         bool keys = false;
@@ -1256,6 +1262,7 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
         if (PQstatus(c) != CONNECTION_OK && !bt.commit_sent && !fresh) {
             /* A pooled connection that died before it was used (a restart of the primary):
              * nothing of this batch was committed, so it runs again on a new one, once. */
+            pg_deadline_disarm(c);
             pg_pool_release(w->primary, c, true);
             fresh = 1;
             c = pg_pool_acquire(w->primary, 1000);
@@ -1287,10 +1294,14 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
         batch_free(&bt);
         /* A failed batch closes its connection: a new one prepares the statements afresh
          * (a migration that changed a table leaves the old plans failing for good). */
-        if (c)
+        if (c) {
+            pg_deadline_disarm(c);
             pg_pool_release(w->primary, c, true);
+        }
         return;
     }
+    pg_deadline_disarm(c);
+    pg_deadline_arm_statement(c, 2); /* the ranks read back, the notices, the stored answers */
     remember_lsn(w, c, &bt);
 
     /* Redis first, then the caches: a reader that misses after the invalidation
@@ -1322,5 +1333,6 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
             item_error(&items[i], items[j].status, items[j].err_code, items[j].err_field, items[j].err_message);
     }
     batch_free(&bt);
+    pg_deadline_disarm(c);
     pg_pool_release(w->primary, c, false);
 }

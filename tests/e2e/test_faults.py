@@ -1,0 +1,224 @@
+"""Faults on the wire (issue 15, item 3): a TCP fault proxy (faultproxy.py) between rankd and Redis
+and between rankd and PostgreSQL. For each fault the test records what clients saw (statuses,
+the slowest answer), checks that every answer came within its timeout with a documented status,
+that nothing acknowledged is lost (`rankd verify` clean, every acknowledged submission in the log),
+and that rankd recovers when the fault ends, without a restart."""
+import re
+import threading
+import time
+
+import pytest
+
+from conftest import ADMIN_KEY, WRITE_KEY, create_board, metric, run_cli, submit, wait_for
+from faultproxy import FaultProxy
+
+REPORT = []  # (fault, what clients saw): printed at the end of the module (pytest -s shows it)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report():
+    yield
+    for line in REPORT:
+        print(line)
+
+
+class Load:
+    """Reads and writes on a board from two threads, each request timed, until stop()."""
+
+    def __init__(self, inst, board):
+        self.inst, self.board = inst, board
+        self.events = []  # (t, kind, status, seconds)
+        self.acked = set()
+        self.stopping = False
+        self.threads = [threading.Thread(target=self._reads), threading.Thread(target=self._writes)]
+        for t in self.threads:
+            t.start()
+
+    def _record(self, kind, fn):
+        t0 = time.time()
+        try:
+            status = fn()
+        except OSError:
+            status = 0  # the connection failed: counted, never hidden
+        self.events.append((t0, kind, status, time.time() - t0))
+        return status
+
+    def _reads(self):
+        c = self.inst.client()
+        i = 0
+        while not self.stopping:
+            i += 1
+            path = "/v1/leaderboards/%s/players/p%d" % (self.board, i % 20) if i % 2 else \
+                "/v1/leaderboards/%s/entries?limit=5&offset=%d" % (self.board, i % 7)
+            self._record("read", lambda: c.get(path).status)
+            time.sleep(0.02)
+        c.close()
+
+    def _writes(self):
+        c = self.inst.client(WRITE_KEY)
+        i = 0
+        while not self.stopping:
+            i += 1
+            player, score = "w%d" % i, i
+
+            def send():
+                r = submit(c, self.board, player, score)
+                if r.status == 200:
+                    self.acked.add(player)
+                return r.status
+            self._record("write", send)
+            time.sleep(0.05)
+        c.close()
+
+    def stop(self):
+        self.stopping = True
+        for t in self.threads:
+            t.join(30)
+
+    def between(self, t0, t1):
+        return [e for e in self.events if t0 <= e[0] < t1]
+
+
+def summary(events):
+    out = {}
+    for _, kind, status, secs in events:
+        d = out.setdefault(kind, {"n": 0, "statuses": {}, "max_s": 0.0})
+        d["n"] += 1
+        d["statuses"][status] = d["statuses"].get(status, 0) + 1
+        d["max_s"] = max(d["max_s"], secs)
+    return out
+
+
+def check_nothing_lost(inst, db, board, load, redis_url, pg_dsn):
+    logged = {r[0] for r in db.query("SELECT s.player_id FROM submissions s JOIN boards b ON b.gen = s.board_gen"
+                                     " WHERE b.id = %s", (board,))}
+    assert load.acked <= logged, "acknowledged but not in the log: %s" % sorted(load.acked - logged)[:10]
+    r = run_cli(["verify", "--board", board], inst.config_path,
+                env={"RANKD_POSTGRES_PRIMARY": pg_dsn, "RANKD_REDIS_URL": redis_url})
+    assert r.returncode == 0 and "0 difference(s)" in r.stdout, r.stdout[-2000:] + r.stderr[-2000:]
+
+
+def run_fault(name, inst, db, proxy, mode, redis_url, pg_dsn, hold_s=3.0, ms=0, allowed=(200,), max_s=3.0,
+              recovered=None):
+    """Load, then the fault for hold_s, then back to pass: check statuses, times, recovery."""
+    adm = inst.client(ADMIN_KEY)
+    board = create_board(adm)["id"]
+    adm.close()
+    w = inst.client(WRITE_KEY)
+    for i in range(20):
+        assert submit(w, board, "p%d" % i, 100 + i).status == 200
+    w.close()
+    load = Load(inst, board)
+    try:
+        time.sleep(0.5)  # a steady state before the fault (reads answered, writes acknowledged)
+        t_fault = time.time()
+        proxy.set(mode, ms=ms)
+        time.sleep(hold_s)  # how long the fault lasts: the stimulus, not a wait
+        t_end = time.time()
+        proxy.set("pass")
+        if recovered:
+            wait_for(recovered, "recovery after %s" % name, timeout=30)
+        t_rec = time.time()
+        time.sleep(0.5)
+    finally:
+        load.stop()
+    during = summary(load.between(t_fault, t_end))
+    after = summary(load.between(t_rec, time.time()))
+    REPORT.append("%s: during %s; recovered %.1f s after the fault ended; after %s" % (
+        name, during, t_rec - t_end, after))
+    for kind, d in during.items():
+        bad = {s: n for s, n in d["statuses"].items() if s not in allowed}
+        assert not bad, "%s, %s during the fault: statuses %s (allowed %s)" % (name, kind, d["statuses"], allowed)
+        assert d["max_s"] <= max_s, "%s, %s during the fault: an answer took %.1f s" % (name, kind, d["max_s"])
+    for kind, d in after.items():
+        assert set(d["statuses"]) == {200}, "%s, %s after recovery: %s" % (name, kind, d["statuses"])
+    check_nothing_lost(inst, db, board, load, redis_url, pg_dsn)
+
+
+@pytest.fixture
+def redis_proxy(redis_server, redis_db):
+    p = FaultProxy(("127.0.0.1", redis_server.port)).start()
+    yield p
+    p.stop()
+
+
+@pytest.fixture
+def pg_proxy(pg_server):
+    p = FaultProxy(("127.0.0.1", pg_server.port)).start()
+    yield p
+    p.stop()
+
+
+def via(proxy, url):
+    """A redis:// URL through the proxy."""
+    return re.sub(r":\d+/", ":%d/" % proxy.port, url, count=1)
+
+
+def via_dsn(proxy, dsn):
+    """A libpq key=value conninfo through the proxy."""
+    return re.sub(r"port=\d+", "port=%d" % proxy.port, dsn, count=1)
+
+
+def primary_answers(inst):
+    """Whether a request that needs the primary is answered (a submission to no board: 404)."""
+    c = inst.client(WRITE_KEY)
+    try:
+        return submit(c, "no-such-board", "x", 1).status == 404
+    finally:
+        c.close()
+
+
+def redis_reads(inst):
+    return metric(inst, "rankd_reads_redis_total")
+
+
+@pytest.mark.parametrize("mode", ["stall", "reset", "half_open"])
+def test_redis_faults_fall_back_to_postgres_and_recover(rankd_factory, db, redis_db, redis_proxy, mode):
+    """Redis stalls, resets or answers nothing: reads fall back to PostgreSQL within the Redis
+    command timeout (500 ms) and stay 200, writes stay 200 (committed in PostgreSQL); when the
+    fault ends Redis answers reads again, without a restart."""
+    url, _ = redis_db
+    inst = rankd_factory(redis=via(redis_proxy, url))
+    before = [0]
+
+    def back():
+        n = redis_reads(inst)
+        if not before[0]:
+            before[0] = n
+            return False
+        return n > before[0]
+    run_fault("redis " + mode, inst, db, redis_proxy, mode, url, db.dsn, allowed=(200,), max_s=2.5,
+              recovered=lambda: back())
+
+
+def test_postgres_latency_slows_and_loses_nothing(rankd_factory, db, redis_db, pg_proxy):
+    """200 ms on every PostgreSQL round trip: writes slow down and stay 200; reads from Redis do not
+    wait for PostgreSQL."""
+    url, _ = redis_db
+    inst = rankd_factory(env={"RANKD_POSTGRES_PRIMARY": via_dsn(pg_proxy, db.dsn)})
+    run_fault("postgres latency 200 ms", inst, db, pg_proxy, "latency", url, db.dsn, ms=200, allowed=(200,),
+              max_s=5.0)
+
+
+def test_postgres_resets_answer_503_and_recover(rankd_factory, db, redis_db, pg_proxy):
+    """PostgreSQL connections reset (and new ones refused) for 3 s: writes answer 503 (documented:
+    the primary is down) or 200, never anything else and never slowly; reads from Redis stay 200;
+    afterwards writes are 200 again without a restart."""
+    url, _ = redis_db
+    inst = rankd_factory(env={"RANKD_POSTGRES_PRIMARY": via_dsn(pg_proxy, db.dsn)})
+    run_fault("postgres reset", inst, db, pg_proxy, "reset", url, db.dsn, allowed=(200, 503), max_s=6.0,
+              recovered=lambda: primary_answers(inst))
+
+
+@pytest.mark.parametrize("mode", ["stall", "half_open"])
+def test_postgres_that_stops_answering_costs_bounded_waits_and_recovers(rankd_factory, db, redis_db, pg_proxy, mode):
+    """PostgreSQL stops answering on open connections (stall: nothing goes through; half_open:
+    queries arrive, answers never come back) for 4 s: no request waits past the statement timeout
+    (1 s here) and its margin (2 s) and the connection time; answers are 200 or the documented 503;
+    connections stuck on the dead path are cut, and afterwards everything is 200 again without a
+    restart."""
+    url, _ = redis_db
+    inst = rankd_factory(env={"RANKD_POSTGRES_PRIMARY": via_dsn(pg_proxy, db.dsn)},
+                         extra_config={"postgres": {"statement_timeout_ms": 1000, "connect_timeout_s": 2}})
+    run_fault("postgres " + mode, inst, db, pg_proxy, mode, url, db.dsn, hold_s=4.0, allowed=(200, 503),
+              max_s=9.0, recovered=lambda: primary_answers(inst))
