@@ -9,6 +9,7 @@
  */
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,21 @@ static int serve(rankd_config_t *cfg)
         log_error(NULL, "%s: auth.cursor_secret is not set; give one of your own (the same on every instance), "
                         "in the file or in RANKD_CURSOR_SECRET", cfg->path);
         return 1;
+    }
+    /* Each connection is a descriptor: take what the system allows, and keep the connection
+     * limit under it (accept would fail first otherwise, and slow clients could fill it). */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &nofile) != 0)
+            getrlimit(RLIMIT_NOFILE, &nofile);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)cfg->max_connections + 256 > nofile.rlim_cur) {
+        int fit = nofile.rlim_cur > 512 ? (int)(nofile.rlim_cur - 256) : (int)nofile.rlim_cur / 2;
+        log_warn(NULL, "http.max_connections %d does not fit the %llu descriptors allowed: %d", cfg->max_connections,
+                 (unsigned long long)nofile.rlim_cur, fit);
+        cfg->max_connections = fit;
     }
     sigset_t sigs;
     sigemptyset(&sigs);

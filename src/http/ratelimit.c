@@ -160,9 +160,10 @@ void ratelimit_take(ratelimit_t *rl, const char *client, rl_kind_t kind, int cos
     if (!ratelimit_active(rl))
         return;
     pthread_rwlock_rdlock(&rl->conf);
-    /* A cost above the burst (a scores:batch larger than it) needs a full bucket and empties it:
-     * it can pass, once in a while, instead of never. */
-    double rate = rl->rate[kind], burst = rl->burst[kind], want = fmin(cost > 0 ? cost : 1, burst);
+    /* A cost above the burst (a scores:batch larger than it) needs a full bucket and takes all
+     * of its cost: the bucket goes into debt, so that items are counted whatever the batches. */
+    double rate = rl->rate[kind], burst = rl->burst[kind], cost_all = cost > 0 ? cost : 1;
+    double want = fmin(cost_all, burst);
     pthread_rwlock_unlock(&rl->conf);
     if (rate <= 0)
         return;
@@ -177,14 +178,14 @@ void ratelimit_take(ratelimit_t *rl, const char *client, rl_kind_t kind, int cos
     }
     out->refused = c->tokens[kind] < want;
     if (!out->refused)
-        c->tokens[kind] -= want;
+        c->tokens[kind] -= cost_all;
     double tokens = c->tokens[kind];
     pthread_mutex_unlock(&s->lock);
     if (out->refused)
         atomic_fetch_add(&rl->refused[kind], 1);
     out->limited = true;
     out->limit = (int)burst;
-    out->remaining = (int)floor(tokens);
+    out->remaining = tokens > 0 ? (int)floor(tokens) : 0;
     out->reset_s = (int)ceil(fmax(0.0, burst - tokens) / rate);
     double need = want - tokens;
     out->retry_after_s = out->refused ? (int)fmax(1.0, ceil(need / rate)) : 0;

@@ -40,7 +40,7 @@ bool ratelimit_active(ratelimit_t *rl);
 void ratelimit_free(ratelimit_t *rl);
 
 /* Take `cost` tokens of `kind` from `client`'s bucket at `now_ms` (nothing is taken when they
- * are not all there; a cost above the burst takes a full bucket). Unlimited kinds, and a NULL `rl`, decide nothing (out->limited false). */
+ * are not all there; a cost above the burst needs a full bucket and leaves it in debt). Unlimited kinds, and a NULL `rl`, decide nothing (out->limited false). */
 void ratelimit_take(ratelimit_t *rl, const char *client, rl_kind_t kind, int cost, int64_t now_ms, rl_verdict_t *out);
 
 /* Clients remembered now. */

@@ -287,8 +287,11 @@ static void authenticate(const app_t *app, struct MHD_Connection *conn, http_req
     req->role = role; /* an invalid key is refused even where reads are public */
     if (role == ROLE_NONE)
         req->role = (role_t)-1;
-    else
-        snprintf(req->client, sizeof req->client, "k%d", index);
+    else { /* the key's digest, not its place in the file: a reload may reorder the keys */
+        const unsigned char *d = atomic_load(&app->live)->keys[index].digest;
+        snprintf(req->client, sizeof req->client, "k%02x%02x%02x%02x%02x%02x%02x%02x", d[0], d[1], d[2], d[3], d[4],
+                 d[5], d[6], d[7]);
+    }
 }
 
 /* Who the rate limits count: the key when one was presented (authenticate), else the address. */

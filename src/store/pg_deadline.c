@@ -6,7 +6,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "obs/log.h"
 #include "util/alloc.h"
@@ -14,6 +16,7 @@
 
 typedef struct armed {
     PGconn *conn;
+    int fd;              /* a duplicate of the connection's socket, ours to shut down and close */
     int64_t deadline_ms;
     struct armed *next;
 } armed_t;
@@ -37,23 +40,33 @@ static void *watchdog_main(void *arg)
     pthread_mutex_lock(&dl.lock);
     for (;;) {
         int64_t now = clock_mono_ms(), next = now + 1000;
+        armed_t *cut = NULL;
         for (armed_t **pp = &dl.list; *pp;) {
             armed_t *a = *pp;
             if (a->deadline_ms <= now) {
-                /* The blocked call sees the connection end; the fd stays the caller's to close. */
-                shutdown(PQsocket(a->conn), SHUT_RDWR);
-                log_warn(NULL, "a PostgreSQL call on %s:%s outlasted its deadline: connection cut",
-                         PQhost(a->conn) ? PQhost(a->conn) : "?", PQport(a->conn) ? PQport(a->conn) : "?");
-                dl.cuts++;
                 *pp = a->next;
-                free(a);
+                a->next = cut;
+                cut = a;
+                dl.cuts++;
                 continue;
             }
             if (a->deadline_ms < next)
                 next = a->deadline_ms;
             pp = &a->next;
         }
-        struct timespec until = clock_deadline_ms((int)(next - now));
+        pthread_mutex_unlock(&dl.lock);
+        /* Outside the lock: shutting the socket down (through our own duplicate, never a number
+         * libpq may have closed and the process reused) ends the blocked call. */
+        while (cut) {
+            armed_t *a = cut;
+            cut = a->next;
+            shutdown(a->fd, SHUT_RDWR);
+            close(a->fd);
+            log_warn(NULL, "a PostgreSQL call outlasted its deadline: its connection was cut");
+            free(a);
+        }
+        pthread_mutex_lock(&dl.lock);
+        struct timespec until = clock_deadline_ms((int)(next - clock_mono_ms() > 0 ? next - clock_mono_ms() : 1));
         pthread_cond_timedwait(&dl.changed, &dl.lock, &until);
     }
     return NULL;
@@ -61,8 +74,12 @@ static void *watchdog_main(void *arg)
 
 void pg_deadline_arm(PGconn *c, int ms)
 {
+    int fd = PQsocket(c) >= 0 ? fcntl(PQsocket(c), F_DUPFD_CLOEXEC, 0) : -1;
+    if (fd < 0)
+        return; /* no socket (a broken connection): its calls fail at once */
     armed_t *a = xcalloc(1, sizeof *a);
     a->conn = c;
+    a->fd = fd;
     a->deadline_ms = clock_mono_ms() + ms;
     pthread_mutex_lock(&dl.lock);
     if (!dl.started) {
@@ -85,8 +102,10 @@ void pg_deadline_disarm(PGconn *c)
         if ((*pp)->conn == c) {
             armed_t *a = *pp;
             *pp = a->next;
+            pthread_mutex_unlock(&dl.lock);
+            close(a->fd);
             free(a);
-            break;
+            return;
         }
     }
     pthread_mutex_unlock(&dl.lock);

@@ -181,6 +181,7 @@ q_status_t views_activity(PGconn *c, int64_t gen, int64_t from, int64_t to, day_
     const char *p[] = {g, f, t};
     *rows = NULL;
     *n = 0;
+    pg_deadline_arm_statement(c, 1);
     PGresult *r = PQexecParams(
         c,
         "SELECT 0, (extract(epoch FROM refreshed_at) * 1000)::bigint, 0, 0 FROM view_refreshes"
@@ -188,6 +189,7 @@ q_status_t views_activity(PGconn *c, int64_t gen, int64_t from, int64_t to, day_
         " UNION ALL (SELECT 1, day - DATE '1970-01-01', submissions, players FROM daily_activity"
         "  WHERE board_gen = $1 AND day BETWEEN $2::date AND $3::date ORDER BY day)",
         3, NULL, p, NULL, NULL, 0);
+    pg_deadline_disarm(c);
     if (!pg_ok(r))
         return q_failed(c, r, "activity");
     *refreshed = false;
@@ -211,7 +213,9 @@ q_status_t views_activity(PGconn *c, int64_t gen, int64_t from, int64_t to, day_
 q_status_t views_ages(PGconn *c, view_age_t *out, size_t max, size_t *n)
 {
     *n = 0;
+    pg_deadline_arm_statement(c, 1);
     PGresult *r = PQexec(c, "SELECT view, extract(epoch FROM now() - refreshed_at)::float8 FROM view_refreshes ORDER BY view");
+    pg_deadline_disarm(c);
     if (!pg_ok(r))
         return q_failed(c, r, "view ages");
     for (int i = 0; i < PQntuples(r) && *n < max; i++) {

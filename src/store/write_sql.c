@@ -5,7 +5,16 @@
 #include "store/pg_pool.h"
 #include "store/pg_router.h"
 
-const char ws_boards_sql[] = "SELECT gen FROM boards WHERE gen = ANY($1::bigint[]) FOR KEY SHARE";
+/* The boards, held FOR KEY SHARE (not deleted under the batch), and each board's archive lock
+ * shared: an archive of the board waits for this transaction, and this one for an archive. */
+const char ws_boards_sql[] =
+    "SELECT gen, pg_advisory_xact_lock_shared(rankd_archive_lock_key(gen)) FROM boards"
+    " WHERE gen = ANY($1::bigint[]) ORDER BY gen FOR KEY SHARE";
+/* Of the batch's windows, those archived already: a submission received before its window
+ * closed that reaches the writer after the archive was written is refused, not lost. */
+const char ws_archived_sql[] =
+    "SELECT board_gen, win - DATE '1970-01-01' FROM archived_windows"
+    " WHERE (board_gen, win) IN (SELECT * FROM unnest($1::bigint[], $2::date[]))";
 const char ws_lock_sql[] = "SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k";
 const char ws_read_sql[] =
     "SELECT s.board_gen, s.win - DATE '1970-01-01', s.player_id, s.score, s.achieved_ms, s.metadata"
@@ -59,7 +68,7 @@ bool write_sql_prepare(PGconn *c, void *arg)
         int nparams;
     } all[] = {
         {WS_BOARDS, ws_boards_sql, 1}, {WS_LOCK, ws_lock_sql, 1},     {WS_READ, ws_read_sql, 3},
-        {WS_WRITE, ws_write_sql, 23},  {WS_NOTIFY, ws_notify_sql, 1},
+        {WS_WRITE, ws_write_sql, 23},  {WS_NOTIFY, ws_notify_sql, 1}, {WS_ARCHIVED, ws_archived_sql, 2},
     };
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         PGresult *r = PQprepare(c, all[i].name, all[i].sql, all[i].nparams, NULL);

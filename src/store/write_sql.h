@@ -14,11 +14,13 @@
 #define WS_BOARDS "rankd_w_boards"
 #define WS_LOCK "rankd_w_lock"
 #define WS_READ "rankd_w_read"
+#define WS_ARCHIVED "rankd_w_archived"
 #define WS_WRITE "rankd_w_write"
 #define WS_NOTIFY "rankd_w_notify"
 
 /* Boards of the batch, locked against deletion: $1 bigint[] of generations. */
 extern const char ws_boards_sql[];
+extern const char ws_archived_sql[];
 /* One transaction-scoped advisory lock per (board, player) key: $1 bigint[]. */
 extern const char ws_lock_sql[];
 /* One window's standings of the batch's players, in one scan of the primary key for the whole

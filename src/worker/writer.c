@@ -580,19 +580,29 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
         }
         pg_arr_text(&win->players.a[0], bt->groups[g].player);
     }
-    const char *bp[1], *lp[1];
+    pg_arrays_t as;
+    pg_arrays_open(&as, 2); /* the batch's windows, for the archived check */
+    for (size_t g = 0; g < bt->n_groups; g++) {
+        if (opens_window(bt, g)) {
+            pg_arr_i64(&as.a[0], bt->groups[g].gen);
+            pg_arr_day(&as.a[1], bt->groups[g].day);
+        }
+    }
+    const char *bp[1], *lp[1], *ap[2];
     pg_arrays_close(&bs, bp);
     pg_arrays_close(&ls, lp);
+    pg_arrays_close(&as, ap);
     /* The batch statements' plans do not depend on the arrays' contents (an index lookup
      * per element): planning them again for every batch only costs time. LOCAL: the
      * window queries run after the commit keep their custom plans. */
-    enum { READS = 4 }; /* the statements before the reads */
+    enum { READS = 5 }; /* the statements before the reads */
     size_t n_stmts = READS + n_windows;
     pg_stmt_t *stmts = xcalloc(n_stmts, sizeof *stmts);
     stmts[0] = (pg_stmt_t){"BEGIN", 0, NULL, NULL};
     stmts[1] = (pg_stmt_t){"SET LOCAL plan_cache_mode TO force_generic_plan", 0, NULL, NULL};
     stmts[2] = (pg_stmt_t){ws_boards_sql, 1, bp, WS_BOARDS};
     stmts[3] = (pg_stmt_t){ws_lock_sql, 1, lp, WS_LOCK};
+    stmts[4] = (pg_stmt_t){ws_archived_sql, 2, ap, WS_ARCHIVED};
     for (size_t w = 0; w < n_windows; w++) {
         pg_arrays_close(&wr[w].players, &wr[w].params[2]);
         wr[w].params[0] = wr[w].gen;
@@ -604,12 +614,13 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
     pg_pipeline_run(c, stmts + first, (int)n_stmts - first, res + first);
     pg_arrays_free(&bs);
     pg_arrays_free(&ls);
+    pg_arrays_free(&as);
     for (size_t w = 0; w < n_windows; w++)
         pg_arrays_free(&wr[w].players);
     free(wr);
     free(stmts);
     step_t st = STEP_OK;
-    const char *what[READS] = {"begin", "plan mode", "board check", "lock"};
+    const char *what[READS] = {"begin", "plan mode", "board check", "lock", "archived windows"};
     for (size_t i = (size_t)first; i < n_stmts; i++)
         if (st == STEP_OK)
             st = check(c, res[i], i < READS ? what[i] : "read standings");
@@ -624,6 +635,17 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
             if (!alive) {
                 item_error(&bt->items[i], 404, "not_found", "board", "board not found");
                 bt->group_of[i] = -1;
+                continue;
+            }
+            PGresult *ar = res[4];
+            for (int row = 0; row < PQntuples(ar); row++) {
+                if (strtoll(PQgetvalue(ar, row, 0), NULL, 10) == bt->items[i].board->gen &&
+                    strtoll(PQgetvalue(ar, row, 1), NULL, 10) == bt->items[i].day) {
+                    item_error(&bt->items[i], 409, "conflict", NULL,
+                               "the window this submission was received in has closed and is archived");
+                    bt->group_of[i] = -1;
+                    break;
+                }
             }
         }
         for (size_t i = READS; i < n_stmts; i++) {

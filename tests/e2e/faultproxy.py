@@ -90,7 +90,10 @@ class FaultProxy:
     def _pump(self, src, dst, upward):
         try:
             while not self.stopping:
-                r, _, _ = select.select([src], [], [], 0.1)
+                try:
+                    r, _, _ = select.select([src], [], [], 0.1)
+                except ValueError:  # closed under us (a reset)
+                    break
                 if not r:
                     continue
                 data = src.recv(65536)

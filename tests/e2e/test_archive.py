@@ -310,3 +310,26 @@ def test_retention_drops_whole_partitions_and_a_window_past_it_answers_404(rankd
     finally:
         for x in (adm, w, c):
             x.close()
+
+
+def test_a_submission_that_reaches_the_writer_after_its_window_was_archived_is_refused(rankd_factory, db):
+    """The writer checks, under the board's archive lock, that the window it writes is not archived
+    yet: a submission received before the reset but committed after the archive (a long queue, a
+    retry) is refused with 409 rather than written where no read would see it. Here the window is
+    made to look archived already."""
+    inst = rankd_factory()
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    try:
+        board = create_board(adm, reset="daily")
+        gen = db.query("SELECT gen FROM boards WHERE id = %s", (board["id"],))[0][0]
+        ok = batch(w, [{"board": board["id"], "player_id": "early", "score": 5}]).json()["results"][0]
+        assert ok.get("updated") is True, ok
+        db.query("INSERT INTO archived_windows (board_gen, win, players, submissions, archived_at, archive_ms)"
+                 " VALUES (%s, %s, 1, 1, now(), 0)", (gen, board["current_window"]))
+        late = batch(w, [{"board": board["id"], "player_id": "late", "score": 7}]).json()["results"][0]
+        assert late["error"]["code"] == "conflict", late
+        assert db.query("SELECT count(*) FROM standings WHERE board_gen = %s AND player_id = 'late'", (gen,))[0][0] == 0
+        db.query("DELETE FROM archived_windows WHERE board_gen = %s", (gen,))
+    finally:
+        adm.close()
+        w.close()

@@ -2,6 +2,8 @@
 `rate_limited` with Retry-After and the RateLimit-* headers while another client is unaffected;
 reads and writes have buckets of their own; a scores:batch takes one token per item; a client
 without a key is counted by its address; probes and /metrics are never limited."""
+import time
+
 from conftest import ADMIN_KEY, READ_KEY, WRITE_KEY, assert_error, batch, create_board, submit, wait_for
 
 LIMITS = {"limits": {"reads_per_s": 2, "writes_per_s": 2, "burst": 5}}
@@ -13,11 +15,14 @@ def test_a_client_over_its_limit_gets_429_and_another_does_not(rankd_factory):
     try:
         b = create_board(adm)["id"]
         path = "/v1/leaderboards/%s/entries" % b
+        t0 = time.time()
         got = [r1.get(path) for _ in range(12)]
+        took = time.time() - t0
         ok = [r for r in got if r.status == 200]
         limited = [r for r in got if r.status == 429]
-        # A burst of 5, refilled at 2/s while the requests run: 5 to 7 pass, the rest are refused.
-        assert 5 <= len(ok) <= 7 and len(ok) + len(limited) == 12, [r.status for r in got]
+        # A burst of 5, refilled at 2/s while the requests ran: 5, and what refilled, pass.
+        assert 5 <= len(ok) <= 5 + int(2 * took) + 1 and len(ok) + len(limited) == 12, ([r.status for r in got], took)
+        assert limited, "nothing refused in %.1f s" % took
         assert [r.header("RateLimit-Limit") for r in got] == ["5"] * 12
         assert int(ok[0].header("RateLimit-Remaining")) == 4
         assert_error(limited[0], 429)
@@ -27,7 +32,9 @@ def test_a_client_over_its_limit_gets_429_and_another_does_not(rankd_factory):
         # Another key, and a client without a key (its address), have buckets of their own.
         assert r2.get(path).status == 200
         assert anon.get(path).status == 200
-        # Reads and writes apart: the reader's writes (same key, write role needed: use the write key)
+        # Reads and writes apart: a client whose reads ran out still writes.
+        while w.get(path).status != 429:
+            pass
         assert submit(w, b, "p1", 1).status == 200
         # Never limited: probes and metrics.
         for _ in range(10):
@@ -45,17 +52,22 @@ def test_a_scores_batch_takes_one_token_per_item(rankd_factory, db):
     try:
         b = create_board(adm)["id"]
         before = db.submission_count(b)
+        t0 = time.time()
         r = batch(w, [{"board": b, "player_id": "p%d" % i, "score": i} for i in range(4)])
         assert r.status == 200, r.describe()
-        assert r.header("RateLimit-Remaining") in ("1", "2")  # 5 - 4, plus what refilled meanwhile
-        assert db.submission_count(b) == before + 4
         r = batch(w, [{"board": b, "player_id": "q%d" % i, "score": i} for i in range(3)])  # 3 > what is left
-        assert_error(r, 429)
-        assert db.submission_count(b) == before + 4, "a refused batch wrote something"
+        if time.time() - t0 < 0.9:  # less than 2 tokens came back meanwhile
+            assert_error(r, 429)
+            assert db.submission_count(b) == before + 4, "a refused batch wrote something"
+        assert db.submission_count(b) in (before + 4, before + 7)
         # A batch larger than the burst takes a full bucket: it passes once the bucket refilled.
         wait_for(lambda: batch(w, [{"board": b, "player_id": "r%d" % i, "score": i} for i in range(20)]).status
                  == 200, "a full bucket", timeout=10)
-        assert db.submission_count(b) == before + 24
+        assert db.submission_count(b) in (before + 24, before + 27)
+        # ... and leaves the bucket 15 in debt: the next write waits about 8 s (at 2/s).
+        r = submit(w, b, "x", 1)
+        assert_error(r, 429)
+        assert int(r.header("Retry-After")) >= 6, r.headers
     finally:
         adm.close()
         w.close()
