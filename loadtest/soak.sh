@@ -129,7 +129,9 @@ sample() {   # elapsed-s rss-kB fds threads l1-bytes pg-conns-a pg-conns-b
     "$("${PSQL[@]}" -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rankd/$PID_B'")"
 }
 
-say "soak: ${SECS}s of the mix on A (32 connections), writes on B, Redis restarted at $(( SECS / 2 ))s"
+# Redis goes down halfway, or two thirds in for a short run (after its warm-up, a third).
+if [ "$SECS" -ge 120 ] && [ "$SECS" -lt 300 ]; then RESTART_AT=$(( SECS * 2 / 3 )); else RESTART_AT=$(( SECS / 2 )); fi
+say "soak: ${SECS}s of the mix on A (32 connections), writes on B, Redis restarted at ${RESTART_AT}s"
 "${CLIENT[@]}" wrk -t 1 -c 32 -d "${SECS}s" --timeout 10s -s "$LT/mix.lua" "http://127.0.0.1:$PORT_A" -- \
   board=mix players="$PLAYERS" width=12 key="$WRITE_KEY" zipf=0.9 >"$OUT/wrk-a.txt" 2>&1 &
 WRK_A=$!
@@ -139,10 +141,14 @@ WRK_B=$!
 : >"$OUT/samples.txt"
 t0=$(date +%s)
 restarted=""
+died=""
 while kill -0 "$WRK_A" 2>/dev/null; do
   t=$(( $(date +%s) - t0 ))
+  for pf in a b; do
+    pid_matches "$(pidfile_pid "$TMP/$pf.pid")" rankd || died="$died $pf@${t}s"
+  done
   sample "$t" >>"$OUT/samples.txt"
-  if [ -z "$restarted" ] && [ "$t" -ge $(( SECS / 2 )) ]; then
+  if [ -z "$restarted" ] && [ "$t" -ge "$RESTART_AT" ]; then
     say "restarting Redis at ${t}s"
     redis_down "$TMP"
     sleep 2
@@ -157,25 +163,43 @@ WRK_A="" WRK_B=""
 sample "$(( $(date +%s) - t0 ))" >>"$OUT/samples.txt"
 errors_a="$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$OUT/wrk-a.txt")"
 errors_b="$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$OUT/wrk-b.txt")"
-# 5xx from A's own counters: those other than 503 (documented for a store that is down) fail the run.
-curl -s "http://127.0.0.1:$PORT_A/metrics" >"$OUT/metrics-a.txt" || true
-bad5xx="$(awk '/^rankd_http_requests_total\{.*code="5xx"/ { s += $2 } /^rankd_http_unavailable_total / { u = $2 }
-  END { print s - u + 0 }' "$OUT/metrics-a.txt")"
+# 5xx from each instance's own counters: those other than 503 (documented for a store that is
+# down) fail the run; so does an instance that stopped answering.
+bad5xx=0
+for pf in a b; do
+  port=$PORT_A; [ "$pf" = b ] && port=$PORT_B
+  if ! curl -sf --max-time 5 "http://127.0.0.1:$port/metrics" >"$OUT/metrics-$pf.txt"; then
+    died="$died $pf(no /metrics at the end)"
+    continue
+  fi
+  n="$(awk '/^rankd_http_requests_total\{.*code="5xx"/ { s += $2 } /^rankd_http_unavailable_total / { u = $2 }
+    END { print s - u + 0 }' "$OUT/metrics-$pf.txt")"
+  bad5xx=$(( bad5xx + n ))
+done
+# wrk's socket errors (connect, read, write, timeout): a request that got no answer at all.
+sockerr="$(cat "$OUT/wrk-a.txt" "$OUT/wrk-b.txt" | awk '/Socket errors:/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) s += $i }
+  END { print s + 0 }')"
 say "rankd verify (every window Redis holds against PostgreSQL)"
 verify_rc=0
 "$BIN" verify -c "$TMP/a.yaml" >"$OUT/verify.txt" 2>&1 || verify_rc=$?
 
-"$PYTHON" - "$OUT" "$SECS" "${restarted:-?}" "${errors_a:-0}" "${errors_b:-0}" "$bad5xx" "$verify_rc" <<'EOF'
+"$PYTHON" - "$OUT" "$SECS" "${restarted:-?}" "${errors_a:-0}" "${errors_b:-0}" "$bad5xx" "$verify_rc" "$sockerr" "${died:-}" <<'EOF'
 import sys
-out, secs, restarted, err_a, err_b, bad5xx, verify_rc = sys.argv[1], int(sys.argv[2]), sys.argv[3], *map(int, sys.argv[4:])
+out, secs, restarted = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+err_a, err_b, bad5xx, verify_rc, sockerr = map(int, sys.argv[4:9])
+died = sys.argv[9].strip()
 rows = [list(map(float, l.split())) for l in open(out + "/samples.txt") if len(l.split()) == 7]
-warm = max(60, secs // 5) if secs >= 120 else secs // 3
+warm = max(60, secs // 5) if secs >= 300 else secs // 3
 after = [r for r in rows if warm <= r[0] <= secs]  # the last sample, after the load stopped, is shown only
+if len(after) < 3 or len(rows) < secs // 10 - 2:
+    print("too few samples (%d): rankd A may have died" % len(rows))
+    sys.exit(1)
 first, last = after[0], after[-1]
 rss_growth = 100.0 * (last[1] - first[1]) / first[1]
 rss_limit_kb = max(0.02 * first[1], 2048)  # 2 %, but never less than the allocator's own noise
 fd_growth = last[2] - first[2]
-ok = last[1] - first[1] <= rss_limit_kb and fd_growth <= 5 and bad5xx == 0 and verify_rc == 0
+ok = (last[1] - first[1] <= rss_limit_kb and fd_growth <= 5 and bad5xx == 0 and verify_rc == 0 and sockerr == 0
+      and not died)
 def svg(path):
     W, H, P = 720, 300, 40
     series = [(1, "RSS kB", "#1f77b4"), (4, "L1 bytes / 1024", "#2ca02c")]
@@ -200,7 +224,8 @@ L = [f"# rankd soak: {secs} s", "",
      f"Verdict: **{'pass' if ok else 'FAIL'}**. After the warm-up ({warm} s): RSS {first[1]:,.0f} → {last[1]:,.0f} kB "
      f"({rss_growth:+.2f} %; limit +2 %, at least 2 MiB); descriptors {first[2]:.0f} → {last[2]:.0f} ({fd_growth:+.0f}, limit +5); "
      f"threads {first[3]:.0f} → {last[3]:.0f}; L1 {first[4]:,.0f} → {last[4]:,.0f} bytes.",
-     f"Redis restarted at {restarted} s. Non-2xx answers: A {err_a}, B {err_b}; 5xx other than 503 on A: {bad5xx}. "
+     f"Redis restarted at {restarted} s. Non-2xx answers: A {err_a}, B {err_b}; 5xx other than 503: {bad5xx}; "
+     f"requests with no answer (wrk socket errors): {sockerr}; instances that died: {died or 'none'}. "
      f"`rankd verify` at the end: {'clean' if verify_rc == 0 else 'exit %d (verify.txt)' % verify_rc}.", "",
      "![samples](samples.svg)", "",
      "| s | RSS kB | fds | threads | L1 bytes | PG conns A | PG conns B |", "|---:|---:|---:|---:|---:|---:|---:|"]
