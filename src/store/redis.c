@@ -69,7 +69,9 @@ bool redis_url_parse(const char *url, char *host, size_t hostlen, int *port, cha
     if (slash) {
         char *end;
         long v = strtol(slash + 1, &end, 10);
-        if (slash[1] && (*end || v < 0 || v > 15))
+        /* Redis has 16 databases unless its `databases` setting says more: it refuses a SELECT
+         * beyond, and that is where an out-of-range number is reported. */
+        if (slash[1] && (*end || v < 0 || v > 1000000))
             return false;
         *db = slash[1] ? (int)v : 0;
     }
