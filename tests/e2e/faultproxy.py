@@ -24,6 +24,7 @@ class FaultProxy:
         self.mode = "pass"
         self.latency_s = 0.0
         self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)  # notified when the mode changes
         self.conns = []          # (client socket, server socket)
         self.stopping = False
         self.listener = socket.socket()
@@ -44,6 +45,7 @@ class FaultProxy:
             self.mode = mode
             self.latency_s = ms / 1000.0
             conns = list(self.conns)
+            self.changed.notify_all()
         if mode == "reset":
             for c, s in conns:
                 self._reset(c)
@@ -99,19 +101,16 @@ class FaultProxy:
                 data = src.recv(65536)
                 if not data:
                     break
-                while True:
-                    with self.lock:
-                        mode, delay = self.mode, self.latency_s
-                    if mode == "stall":  # hold what came in, forward nothing
-                        if self.stopping:
-                            return
-                        time.sleep(0.05)
-                        continue
-                    break
+                with self.changed:  # a stall holds what came in until the mode changes
+                    while self.mode == "stall" and not self.stopping:
+                        self.changed.wait(1.0)
+                    mode, delay = self.mode, self.latency_s
+                if self.stopping:
+                    return
                 if mode == "half_open" and not upward:
                     continue  # the answer is dropped: the client waits forever
                 if mode == "latency" and delay:
-                    time.sleep(delay)
+                    time.sleep(delay)  # the fault itself: this much added to every chunk
                 dst.sendall(data)
         except OSError:
             pass
@@ -123,6 +122,8 @@ class FaultProxy:
 
     def stop(self):
         self.stopping = True
+        with self.changed:
+            self.changed.notify_all()
         try:
             self.listener.close()
         except OSError:

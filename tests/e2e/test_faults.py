@@ -51,7 +51,7 @@ class Load:
             path = "/v1/leaderboards/%s/players/p%d" % (self.board, i % 20) if i % 2 else \
                 "/v1/leaderboards/%s/entries?limit=5&offset=%d" % (self.board, i % 7)
             self._record("read", lambda: c.get(path).status)
-            time.sleep(0.02)
+            time.sleep(0.02)  # the load's pace (about 40 reads/s), not a wait for anything
         c.close()
 
     def _writes(self):
@@ -67,7 +67,7 @@ class Load:
                     self.acked.add(player)
                 return r.status
             self._record("write", send)
-            time.sleep(0.05)
+            time.sleep(0.05)  # the load's pace (about 15 writes/s)
         c.close()
 
     def stop(self):
@@ -124,7 +124,8 @@ def run_fault(name, inst, db, proxy, mode, redis_url, pg_dsn, hold_s=3.0, ms=0, 
     w.close()
     load = Load(inst, board)
     try:
-        time.sleep(0.5)  # a steady state before the fault (reads answered, writes acknowledged)
+        # A steady state before the fault: reads answered and writes acknowledged.
+        wait_for(lambda: {e[1] for e in load.events if e[2] == 200} == {"read", "write"}, "a steady load", timeout=10)
         t_fault = time.time()
         proxy.set(mode, ms=ms)
         time.sleep(hold_s)  # how long the fault lasts: the stimulus, not a wait
