@@ -704,9 +704,13 @@ rb_status_t rb_forget_old_layout(redisContext *c)
     return st;
 }
 
-rb_status_t rb_forget_all_ready(redisContext *c)
+rb_status_t rb_forget_all_loaded(redisContext *c)
 {
-    return delete_matching(c, "rankd:{g*}:*:ready");
+    /* The locks too: a rebuild another instance began before our writer's unapplied commits may
+     * have read past them, and would otherwise mark its window ready without them. Losing its
+     * lock, it stops and leaves the window cold. */
+    rb_status_t st = delete_matching(c, "rankd:{g*}:*:ready");
+    return st == RB_OK ? delete_matching(c, "rankd:{g*}:*:b") : st;
 }
 
 /* Players loaded per Lua call. Redis runs nothing else meanwhile: at about 10 us per player

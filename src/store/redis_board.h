@@ -111,13 +111,14 @@ rb_status_t rb_apply(redisContext *c, int64_t gen, int64_t day, const rb_change_
 rb_status_t rb_window_ready(redisContext *c, int64_t gen, int64_t day, bool *ready);
 /* Mark a window cold (its next read goes to PostgreSQL and asks for a rebuild). */
 rb_status_t rb_mark_cold(redisContext *c, int64_t gen, int64_t day);
-/* Delete every key of a board generation. */
 /* Delete the keys of every window of `boards` that is neither current nor previous at `now_ms`
  * (Redis holds those two only; older windows are read from PostgreSQL). `*deleted` counts keys. */
 rb_status_t rb_forget_cold_windows(redisContext *c, const board_t *boards, size_t n, int64_t now_ms, long *deleted);
+/* Delete every key of a board generation. */
 rb_status_t rb_forget_board(redisContext *c, int64_t gen);
-/* Mark every window of every board cold (after Redis came back). */
-rb_status_t rb_forget_all_ready(redisContext *c);
+/* Mark every window of every board cold and end every rebuild under way, whichever instance runs
+ * it (after this instance's Redis came back: its writer committed changes that Redis missed). */
+rb_status_t rb_forget_all_loaded(redisContext *c);
 /* Delete the keys of the layout before sorted-set scores (…:z, …:p, …:r), which nothing reads,
  * once per Redis: the key rankd:layout = 2 records that it was done. */
 rb_status_t rb_forget_old_layout(redisContext *c);

@@ -5,8 +5,8 @@
  * a condition variable. The thread pops a request, releases the lock, and
  * only then talks to Redis and PostgreSQL, so a request never blocks a
  * reader. Every second it also asks the Redis pool whether Redis came back
- * after an outage; if so it forgets every "ready" flag so that each window
- * is reloaded on its next read.
+ * after an outage; if so it forgets every "ready" flag, and ends every
+ * rebuild under way, so that each window is reloaded on its next read.
  */
 #include "worker/rebuilder.h"
 
@@ -124,7 +124,9 @@ static void run_job(rebuilder_t *r, job_t *job)
     pg_pool_release(r->primary, pg, st == RB_OK && done.pg_failed && !src.on_replica);
 }
 
-/* Probe Redis; after an outage, mark every window cold before readers trust it again. */
+/* Probe Redis; after an outage, mark every window cold before readers trust it again. The
+ * writer commits without Redis while the pool is down (never after it reconnected, which sets
+ * "recovering"), so whatever it left out is older than this and is read by every later rebuild. */
 static void watch_outage(rebuilder_t *r)
 {
     redisContext *rc = redis_acquire(r->redis); /* a reconnect after an outage sets "recovering" */
@@ -132,7 +134,7 @@ static void watch_outage(rebuilder_t *r)
         return;
     rb_status_t st = RB_OK;
     if (redis_recovering(r->redis)) {
-        st = rb_forget_all_ready(rc);
+        st = rb_forget_all_loaded(rc);
         if (st == RB_OK) {
             redis_mark_trusted(r->redis);
             log_info(NULL, "redis came back: every window marked cold, to be reloaded from postgres");

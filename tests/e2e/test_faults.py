@@ -240,3 +240,43 @@ def test_postgres_that_stops_answering_costs_bounded_waits_and_recovers(rankd_fa
                          extra_config={"postgres": {"statement_timeout_ms": 1000, "connect_timeout_s": 2}})
     run_fault("postgres " + mode, inst, db, pg_proxy, mode, url, db.dsn, hold_s=4.0, allowed=(200, 503),
               max_s=15.0, recovered=lambda b: writes_work(inst, b))
+
+
+def test_redis_back_ends_other_instances_rebuilds(rankd_factory, db, redis_db, redis_proxy):
+    """A submission committed while this instance could not reach Redis is missing from Redis. A
+    rebuild of its window that another instance began before the commit may have read past it:
+    when Redis is back, rankd ends every rebuild under way (its lock is deleted, so it cannot mark
+    the window ready) and marks every window cold, and the window reloaded since holds the
+    submission (this lost a player in the soak before)."""
+    url, rcl = redis_db
+    inst = rankd_factory(redis=via(redis_proxy, url))
+    adm = inst.client(ADMIN_KEY)
+    board = create_board(adm)["id"]
+    adm.close()
+    w, r = inst.client(WRITE_KEY), inst.client()
+    for i in range(5):
+        assert submit(w, board, "p%d" % i, 100 + i).status == 200
+    wait_for(lambda: r.get("/v1/leaderboards/%s/entries" % board).status == 200 and rcl.keys("rankd:*:ready"),
+             "the window loaded in Redis")
+    ready = rcl.keys("rankd:*:ready")
+    assert len(ready) == 1
+    lock = ready[0][:-len(b"ready")] + b"b"
+    zset = ready[0][:-len(b"ready")] + b"zs"
+    # Another instance's rebuild under way (its clear and reads are done): it holds the lock.
+    rcl.delete(ready[0])
+    rcl.set(lock, "other-instance")
+    proxy_reads = metric(inst, "rankd_reads_redis_total")
+    redis_proxy.set("reset")
+    assert submit(w, board, "late", 1000).status == 200  # committed; Redis out of reach
+    assert not any(m.endswith(b"late") for m in rcl.zrange(zset, 0, -1)), "the writer reached Redis"
+    redis_proxy.set("pass")
+    wait_for(lambda: not rcl.exists(lock), "the other instance's rebuild ended (its lock deleted)", timeout=15)
+    # Reads come from Redis again, and they hold the submission.
+    wait_for(lambda: r.get("/v1/leaderboards/%s/entries" % board).status == 200 and
+             metric(inst, "rankd_reads_redis_total") > proxy_reads and rcl.exists(ready[0]),
+             "the window reloaded in Redis", timeout=15)
+    top = r.get("/v1/leaderboards/%s/entries?limit=1" % board).json()
+    assert top["entries"][0]["player_id"] == "late"
+    assert any(m.endswith(b"late") for m in rcl.zrange(zset, 0, -1))
+    w.close()
+    r.close()
