@@ -12,9 +12,10 @@
 # rebuilds).
 #
 # Every 10 s it samples A's RSS, open descriptors and threads (/proc), its response cache's bytes
-# (/metrics) and the PostgreSQL connections of each instance (pg_stat_activity). It fails (exit 1)
-# when, after the warm-up (the first fifth of the run, at least 60 s; a third of a run shorter
-# than 2 minutes), RSS grows by more than 2 % (and 2 MiB: below that it is the allocator) or the
+# (held to 1 MiB, so that it evicts) and the allocator's heap in use and free (/metrics), and the
+# PostgreSQL connections of each instance (pg_stat_activity). It fails (exit 1) when, after the
+# warm-up (the first fifth of the run, at least 60 s; a third of a run shorter than 2 minutes),
+# RSS grows by more than 2 % (and 2 MiB: below that it is the allocator) or the
 # descriptors by more than 5; also when a request is answered 5xx other than a 503, or when
 # `rankd verify` finds a difference at the end.
 # Output: loadtest/out/soak/report.md, samples.txt and samples.svg.
@@ -90,6 +91,8 @@ redis:
   url: "redis://127.0.0.1:$REDIS_PORT/0"
 refresh:
   interval_s: 5
+cache:
+  max_bytes: 1048576   # full within the warm-up: the run measures eviction's churn, not the cache filling
 auth:
   cursor_secret: "soak-cursor-secret-$RANDOM$RANDOM"
   keys:
@@ -118,15 +121,16 @@ wait_ready "http://127.0.0.1:$PORT_B" "$TMP/b.pid" "$TMP/b.log" 60 || die "rankd
 PID_A="$(pidfile_pid "$TMP/a.pid")"
 PID_B="$(pidfile_pid "$TMP/b.pid")"
 metric() { curl -s --max-time 5 "http://127.0.0.1:$PORT_A/metrics" | awk -v n="$1" '$1 == n { print $2; exit }'; }
-sample() {   # elapsed-s rss-kB fds threads l1-bytes pg-conns-a pg-conns-b
+sample() {   # elapsed-s rss-kB fds threads l1-bytes pg-conns-a pg-conns-b heap-in-use heap-free
   local t="$1"
-  printf '%s %s %s %s %s %s %s\n' "$t" \
+  printf '%s %s %s %s %s %s %s %s %s\n' "$t" \
     "$(awk '/^VmRSS/ { print $2 }' "/proc/$PID_A/status")" \
     "$(find "/proc/$PID_A/fd" -mindepth 1 -maxdepth 1 | wc -l)" \
     "$(awk '/^Threads/ { print $2 }' "/proc/$PID_A/status")" \
     "$(metric rankd_l1_bytes)" \
     "$("${PSQL[@]}" -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rankd/$PID_A'")" \
-    "$("${PSQL[@]}" -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rankd/$PID_B'")"
+    "$("${PSQL[@]}" -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rankd/$PID_B'")" \
+    "$(metric rankd_heap_in_use_bytes)" "$(metric rankd_heap_free_bytes)"
 }
 
 # Redis goes down halfway, or two thirds in for a short run (after its warm-up, a third).
@@ -188,7 +192,7 @@ import sys
 out, secs, restarted = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 err_a, err_b, bad5xx, verify_rc, sockerr = map(int, sys.argv[4:9])
 died = sys.argv[9].strip()
-rows = [list(map(float, l.split())) for l in open(out + "/samples.txt") if len(l.split()) == 7]
+rows = [list(map(float, l.split())) for l in open(out + "/samples.txt") if len(l.split()) == 9]
 warm = max(60, secs // 5) if secs >= 300 else secs // 3
 after = [r for r in rows if warm <= r[0] <= secs]  # the last sample, after the load stopped, is shown only
 if len(after) < 3 or len(rows) < secs // 10 - 2:
@@ -202,8 +206,9 @@ ok = (last[1] - first[1] <= rss_limit_kb and fd_growth <= 5 and bad5xx == 0 and 
       and not died)
 def svg(path):
     W, H, P = 720, 300, 40
-    series = [(1, "RSS kB", "#1f77b4"), (4, "L1 bytes / 1024", "#2ca02c")]
-    ys = [r[c] / (1024 if c == 4 else 1) for r in rows for c, _, _ in series]
+    series = [(1, "RSS kB", "#1f77b4"), (7, "heap in use / 1024", "#ff7f0e"), (4, "L1 bytes / 1024", "#2ca02c")]
+    kb = lambda r, c: r[c] / (1 if c == 1 else 1024)
+    ys = [kb(r, c) for r in rows for c, _, _ in series]
     ymax = max(ys) * 1.1 or 1
     tmax = max(r[0] for r in rows) or 1
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">',
@@ -212,7 +217,7 @@ def svg(path):
              f'<text x="{P}" y="{H-12}">0 s</text><text x="{W-60}" y="{H-12}">{tmax:.0f} s</text>',
              f'<text x="2" y="20">{ymax:,.0f}</text>']
     for i, (c, name, color) in enumerate(series):
-        pts = " ".join(f"{P + (W-P-10) * r[0] / tmax:.1f},{H - P - (H-P-10) * (r[c] / (1024 if c == 4 else 1)) / ymax:.1f}" for r in rows)
+        pts = " ".join(f"{P + (W-P-10) * r[0] / tmax:.1f},{H - P - (H-P-10) * kb(r, c) / ymax:.1f}" for r in rows)
         parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{pts}"/>')
         parts.append(f'<text x="{P + 10 + 160 * i}" y="24" fill="{color}">{name}</text>')
     wx = P + (W-P-10) * warm / tmax
@@ -223,13 +228,16 @@ svg(out + "/samples.svg")
 L = [f"# rankd soak: {secs} s", "",
      f"Verdict: **{'pass' if ok else 'FAIL'}**. After the warm-up ({warm} s): RSS {first[1]:,.0f} → {last[1]:,.0f} kB "
      f"({rss_growth:+.2f} %; limit +2 %, at least 2 MiB); descriptors {first[2]:.0f} → {last[2]:.0f} ({fd_growth:+.0f}, limit +5); "
-     f"threads {first[3]:.0f} → {last[3]:.0f}; L1 {first[4]:,.0f} → {last[4]:,.0f} bytes.",
+     f"threads {first[3]:.0f} → {last[3]:.0f}; L1 {first[4]:,.0f} → {last[4]:,.0f} bytes; "
+     f"heap in use {first[7]:,.0f} → {last[7]:,.0f} bytes, free but kept {first[8]:,.0f} → {last[8]:,.0f}.",
      f"Redis restarted at {restarted} s. Non-2xx answers: A {err_a}, B {err_b}; 5xx other than 503: {bad5xx}; "
      f"requests with no answer (wrk socket errors): {sockerr}; instances that died: {died or 'none'}. "
      f"`rankd verify` at the end: {'clean' if verify_rc == 0 else 'exit %d (verify.txt)' % verify_rc}.", "",
      "![samples](samples.svg)", "",
-     "| s | RSS kB | fds | threads | L1 bytes | PG conns A | PG conns B |", "|---:|---:|---:|---:|---:|---:|---:|"]
-L += [f"| {r[0]:.0f} | {r[1]:,.0f} | {r[2]:.0f} | {r[3]:.0f} | {r[4]:,.0f} | {r[5]:.0f} | {r[6]:.0f} |" for r in rows]
+     "| s | RSS kB | fds | threads | L1 bytes | PG conns A | PG conns B | heap in use | heap free |",
+     "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+L += [f"| {r[0]:.0f} | {r[1]:,.0f} | {r[2]:.0f} | {r[3]:.0f} | {r[4]:,.0f} | {r[5]:.0f} | {r[6]:.0f} | {r[7]:,.0f} | {r[8]:,.0f} |"
+      for r in rows]
 open(out + "/report.md", "w").write("\n".join(L) + "\n")
 print("\n".join(L[:4]))
 sys.exit(0 if ok else 1)

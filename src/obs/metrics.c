@@ -2,6 +2,7 @@
 #include "obs/metrics.h"
 
 #include <stdatomic.h>
+#include <malloc.h>
 #include <stdlib.h>
 
 #include "util/alloc.h"
@@ -100,4 +101,20 @@ void metrics_render(metrics_t *m, buf_t *o, const char *(*route_name)(int), int 
     for (int c = 0; c < METRIC_COUNTERS; c++)
         buf_printf(o, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", counter_names[c][0], counter_names[c][1],
                    counter_names[c][0], counter_names[c][0], (unsigned long long)atomic_load(&m->counters[c]));
+}
+
+void metrics_render_heap(buf_t *out)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    /* mallinfo2 walks every arena under its lock: cheap at a scrape's pace. */
+    struct mallinfo2 mi = mallinfo2();
+    buf_printf(out,
+               "# HELP rankd_heap_in_use_bytes Heap bytes allocated and not freed (mmapped blocks included).\n"
+               "# TYPE rankd_heap_in_use_bytes gauge\nrankd_heap_in_use_bytes %zu\n"
+               "# HELP rankd_heap_free_bytes Heap bytes freed but kept by the allocator.\n"
+               "# TYPE rankd_heap_free_bytes gauge\nrankd_heap_free_bytes %zu\n",
+               mi.uordblks + mi.hblkhd, mi.fordblks);
+#else
+    (void)out;
+#endif
 }

@@ -35,5 +35,9 @@ void metrics_add(metrics_t *m, metric_counter_t which, uint64_t n);
 
 /* Render the text exposition format; route_name(i) names route i for i < n_routes. */
 void metrics_render(metrics_t *m, buf_t *out, const char *(*route_name)(int), int n_routes);
+/* Append the allocator's view of the heap (bytes in use, bytes free but kept): what RSS is made
+ * of, so a growing RSS can be told apart as a leak or as fragmentation. Nothing where the C
+ * library cannot say. */
+void metrics_render_heap(buf_t *out);
 
 #endif
