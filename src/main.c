@@ -159,7 +159,14 @@ static int serve(rankd_config_t *cfg)
     app.cfg = cfg;
     app.router = pg_router_new(cfg);
     /* Replicas answer board reads only once they have what start-up wrote (declared boards). */
-    ok = ok && pg_router_note_commit(app.router, c, PG_KEY_ALL);
+    if (ok && pg_router_has_replicas(app.router)) {
+        uint64_t lsn = pg_wal_lsn(c);
+        if (lsn == 0) {
+            log_error(NULL, "cannot read the primary's WAL position: %s", PQerrorMessage(c));
+            ok = false;
+        }
+        pg_router_saw_lsn(app.router, PG_KEY_ALL, lsn);
+    }
     PQfinish(c);
     if (!ok || !pg_router_start(app.router)) {
         pg_router_free(app.router);

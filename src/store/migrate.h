@@ -11,10 +11,11 @@
 
 #include <libpq-fe.h>
 #include <stdio.h>
+#include "util/must_use.h"
 
 /* Each returns the process exit code (0 = success) after reporting to `out`. */
-int migrate_up(PGconn *c, const char *dir, FILE *out);
-int migrate_status(PGconn *c, const char *dir, FILE *out);
-int migrate_verify(PGconn *c, const char *dir, FILE *out);
+MUST_USE int migrate_up(PGconn *c, const char *dir, FILE *out);
+MUST_USE int migrate_status(PGconn *c, const char *dir, FILE *out);
+MUST_USE int migrate_verify(PGconn *c, const char *dir, FILE *out);
 
 #endif

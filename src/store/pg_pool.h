@@ -13,11 +13,12 @@
 
 #include <stdbool.h>
 #include <libpq-fe.h>
+#include "util/must_use.h"
 
 typedef struct pg_pool pg_pool_t;
 
 /* A pool for `conninfo` (copied). Never fails; connecting happens on acquire. */
-pg_pool_t *pg_pool_new(const char *conninfo, int size, int statement_timeout_ms, int connect_timeout_s);
+MUST_USE pg_pool_t *pg_pool_new(const char *conninfo, int size, int statement_timeout_ms, int connect_timeout_s);
 void pg_pool_free(pg_pool_t *pool);
 /*
  * Run `prepare` on every connection the pool opens from now on, before lending it (to
@@ -31,10 +32,10 @@ void pg_pool_on_connect(pg_pool_t *pool, bool (*prepare)(PGconn *conn, void *arg
  * NULL when the node cannot be reached or the wait ran out. The caller gives
  * it back with pg_pool_release() exactly once.
  */
-PGconn *pg_pool_acquire(pg_pool_t *pool, int wait_ms);
+MUST_USE PGconn *pg_pool_acquire(pg_pool_t *pool, int wait_ms);
 /* The same; `*timed_out` tells a pool that stayed busy (the node may be fine) from a node that
  * could not be reached. */
-PGconn *pg_pool_acquire_why(pg_pool_t *pool, int wait_ms, bool *timed_out);
+MUST_USE PGconn *pg_pool_acquire_why(pg_pool_t *pool, int wait_ms, bool *timed_out);
 
 /* Return a connection; a broken one (or `discard`) is closed instead of kept. */
 void pg_pool_release(pg_pool_t *pool, PGconn *conn, bool discard);
@@ -52,12 +53,12 @@ void pg_pool_stats(pg_pool_t *pool, pg_pool_stats_t *out);
 void pg_pool_close_idle(pg_pool_t *pool);
 
 /* False when `conn` is broken or the server has closed it (checked without blocking). */
-bool pg_conn_alive(PGconn *conn);
+MUST_USE bool pg_conn_alive(PGconn *conn);
 
 /* Open a standalone connection with the pool's settings (for the CLI); NULL and a message on failure. */
-PGconn *pg_connect(const char *conninfo, int statement_timeout_ms, int connect_timeout_s, char *err, size_t errlen);
+MUST_USE PGconn *pg_connect(const char *conninfo, int statement_timeout_ms, int connect_timeout_s, char *err, size_t errlen);
 
 /* True when `res` is a successful result; otherwise false. Does not free. */
-bool pg_ok(const PGresult *res);
+MUST_USE bool pg_ok(const PGresult *res);
 
 #endif

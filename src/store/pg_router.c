@@ -179,13 +179,15 @@ uint64_t pg_wal_lsn(PGconn *c)
     return lsn;
 }
 
-bool pg_router_note_commit(pg_router_t *r, PGconn *c, int64_t key)
+void pg_router_note_commit(pg_router_t *r, PGconn *c, int64_t key)
 {
     if (!pg_router_has_replicas(r))
-        return true;
+        return;
     uint64_t lsn = pg_wal_lsn(c);
+    if (lsn == 0)
+        log_warn(NULL, "cannot read a commit's WAL position (%s); a lagging replica may answer key %" PRId64
+                       " without it", PQerrorMessage(c), key);
     pg_router_saw_lsn(r, key, lsn);
-    return lsn != 0;
 }
 
 /* ---------------------------------------------------------------- breaker */

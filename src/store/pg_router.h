@@ -39,6 +39,7 @@
 #include "store/pg_pool.h"
 #include "store/queries.h"
 #include "util/buf.h"
+#include "util/must_use.h"
 
 typedef struct pg_router pg_router_t;
 typedef struct pg_node pg_node_t;
@@ -73,9 +74,9 @@ typedef struct {
 } pg_node_status_t;
 
 /* The router for cfg's primary and replicas (pools made, nothing connected yet). */
-pg_router_t *pg_router_new(const rankd_config_t *cfg);
+MUST_USE pg_router_t *pg_router_new(const rankd_config_t *cfg);
 /* Start the health threads; false when one could not start. */
-bool pg_router_start(pg_router_t *r);
+MUST_USE bool pg_router_start(pg_router_t *r);
 /* Wait until every node has been probed once (or `timeout_ms`), so that the first readiness
  * answer and the first routing decisions rest on what the nodes said. */
 void pg_router_wait_probed(pg_router_t *r, int timeout_ms);
@@ -93,13 +94,13 @@ const char *pg_breaker_state_name(pg_breaker_state_t b);
  * checks failed and none has succeeded since) or its breaker is open; false too when no
  * connection could be had within postgres.pool_wait_ms.
  */
-bool pg_router_primary(pg_router_t *r, pg_lease_t *out);
+MUST_USE bool pg_router_primary(pg_router_t *r, pg_lease_t *out);
 /* False while pg_router_primary would fail at once (the primary down, or its breaker open). */
 bool pg_router_primary_usable(pg_router_t *r);
 /* Lend a connection for a read of `key` (see above); `strong` reads the primary. */
-bool pg_router_read(pg_router_t *r, int64_t key, bool strong, pg_lease_t *out);
+MUST_USE bool pg_router_read(pg_router_t *r, int64_t key, bool strong, pg_lease_t *out);
 /* The same, from a replica only (none caught up: false, where pg_router_read lends the primary). */
-bool pg_router_read_replica(pg_router_t *r, int64_t key, pg_lease_t *out);
+MUST_USE bool pg_router_read_replica(pg_router_t *r, int64_t key, pg_lease_t *out);
 /* Give a lease back. `broken`: its connection failed (discarded, and counted by the breaker). */
 void pg_router_release(pg_router_t *r, pg_lease_t *lease, bool broken);
 
@@ -108,16 +109,18 @@ void pg_router_release(pg_router_t *r, pg_lease_t *lease, bool broken);
  * (Q_UNAVAILABLE) the read runs once more on a fresh lease, perhaps of another node.
  * `*behind` (may be NULL) tells that the answer came from a replica possibly behind.
  */
-q_status_t pg_router_read_run(pg_router_t *r, int64_t key, bool strong, q_status_t (*fn)(PGconn *c, void *arg),
+MUST_USE q_status_t pg_router_read_run(pg_router_t *r, int64_t key, bool strong, q_status_t (*fn)(PGconn *c, void *arg),
                               void *arg, bool *behind);
 
 /* Remember that `key` was written at `lsn` (its reads wait for a replica that has replayed it). */
 void pg_router_saw_lsn(pg_router_t *r, int64_t key, uint64_t lsn);
 /*
  * After a commit on `c` (a primary connection): read the primary's WAL position and remember it
- * for `key`. Does nothing without replicas. False when the query failed.
+ * for `key`. Does nothing without replicas. When the position cannot be read (the connection
+ * broke right after the commit) it says so in the log: a lagging replica may then answer
+ * `key` without that commit until it replays it.
  */
-bool pg_router_note_commit(pg_router_t *r, PGconn *c, int64_t key);
+void pg_router_note_commit(pg_router_t *r, PGconn *c, int64_t key);
 /*
  * The WAL position a replica must reach to hold every commit the primary has acknowledged:
  * the flush position (a synchronous commit returns once flushed; a replica can never pass

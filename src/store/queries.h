@@ -19,32 +19,33 @@
 #include "core/order.h"
 #include "core/model.h"
 #include "store/pg_pool.h"
+#include "util/must_use.h"
 
 typedef enum { Q_OK = 0, Q_NOT_FOUND, Q_CONFLICT, Q_UNAVAILABLE, Q_ERROR, Q_RETRY } q_status_t;
 
 /* Boards. Outputs are owned by the caller (board_clear / free). */
-q_status_t q_board_get(PGconn *c, const char *id, board_t *out);
+MUST_USE q_status_t q_board_get(PGconn *c, const char *id, board_t *out);
 /* Create `def` (gen and created_ms ignored). `*created` false when an identical board existed; Q_CONFLICT when it differs. */
-q_status_t q_board_create(PGconn *c, const board_t *def, int64_t now_ms, board_t *out, bool *created);
+MUST_USE q_status_t q_board_create(PGconn *c, const board_t *def, int64_t now_ms, board_t *out, bool *created);
 /* Change title and/or metadata (NULL = keep; clear_metadata removes it). */
-q_status_t q_board_patch(PGconn *c, const char *id, const char *title, const char *metadata, bool clear_metadata,
+MUST_USE q_status_t q_board_patch(PGconn *c, const char *id, const char *title, const char *metadata, bool clear_metadata,
                          board_t *out);
 /* Delete the board and every row of its generation; `*gen` gets the generation. */
-q_status_t q_board_delete(PGconn *c, const char *id, int64_t *gen);
+MUST_USE q_status_t q_board_delete(PGconn *c, const char *id, int64_t *gen);
 /* Boards with id > after_id (NULL = from the start), ordered by id, at most `limit` (+1 to detect more). */
-q_status_t q_board_list(PGconn *c, const char *after_id, int limit, board_t **out, size_t *n);
+MUST_USE q_status_t q_board_list(PGconn *c, const char *after_id, int limit, board_t **out, size_t *n);
 /* Players and accepted submissions of windows days[0..n) (0 for a window without any). */
-q_status_t q_window_counts(PGconn *c, int64_t gen, const int64_t *days, size_t n, int64_t *players,
+MUST_USE q_status_t q_window_counts(PGconn *c, int64_t gen, const int64_t *days, size_t n, int64_t *players,
                            int64_t *submissions);
 /* Players in a window (the live count). */
-q_status_t q_window_players(PGconn *c, int64_t gen, int64_t day, int64_t *players);
+MUST_USE q_status_t q_window_players(PGconn *c, int64_t gen, int64_t day, int64_t *players);
 
 /* Ranked reads on the PostgreSQL path; `out` is filled in rank order. */
-q_status_t q_page_offset(PGconn *c, const board_t *b, int64_t day, int limit, int64_t offset, entries_t *out);
-q_status_t q_page_cursor(PGconn *c, const board_t *b, int64_t day, const order_pos_t *pos, bool backward, int limit,
+MUST_USE q_status_t q_page_offset(PGconn *c, const board_t *b, int64_t day, int limit, int64_t offset, entries_t *out);
+MUST_USE q_status_t q_page_cursor(PGconn *c, const board_t *b, int64_t day, const order_pos_t *pos, bool backward, int limit,
                          entries_t *out);
-q_status_t q_players(PGconn *c, const board_t *b, int64_t day, const char *const *ids, size_t n, entries_t *out);
-q_status_t q_around(PGconn *c, const board_t *b, int64_t day, const char *player, int before, int after,
+MUST_USE q_status_t q_players(PGconn *c, const board_t *b, int64_t day, const char *const *ids, size_t n, entries_t *out);
+MUST_USE q_status_t q_around(PGconn *c, const board_t *b, int64_t day, const char *player, int before, int after,
                     entries_t *out);
 
 /* A read of a closed window's archive (q_archive_read): what to read, as for the functions above. */
@@ -67,14 +68,14 @@ typedef struct {
  * (the leader deletes a window's standings only after archiving it). Around a player who is
  * absent leaves `out` empty.
  */
-q_status_t q_archive_read(PGconn *c, const board_t *b, int64_t day, const q_archive_read_t *rd, entries_t *out,
+MUST_USE q_status_t q_archive_read(PGconn *c, const board_t *b, int64_t day, const q_archive_read_t *rd, entries_t *out,
                           bool *archived);
 
 /* Remove a player's standings and submissions from every window, then from the archives (the
  * ranks below it move up; a second transaction, once the player's lock is released);
  * Q_NOT_FOUND if it had none. `days`/`versions` (caller frees, even on failure) list the live
  * windows it stood in and their tombstone versions. */
-q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t **days, int64_t **versions, size_t *n);
+MUST_USE q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t **days, int64_t **versions, size_t *n);
 
 /* Log statements that take `ms` or longer (0: none), with their name, node and duration. */
 void q_set_slow_ms(int ms);
@@ -82,10 +83,10 @@ void q_set_slow_ms(int ms);
 void q_log_if_slow(PGconn *c, const char *what, int64_t started_ms);
 
 /* The status of failed statement `r` on `c` (frees `r`, logs `what` and the error). */
-q_status_t q_failed(PGconn *c, PGresult *r, const char *what);
+MUST_USE q_status_t q_failed(PGconn *c, PGresult *r, const char *what);
 
 /* Tell every instance's listener (channel rankd_l1) what changed: one payload line. */
-q_status_t q_notify(PGconn *c, const char *payload);
+MUST_USE q_status_t q_notify(PGconn *c, const char *payload);
 
 /* Days since epoch <-> SQL date text. */
 void q_day_text(int64_t day, char out[11]);
@@ -105,6 +106,6 @@ typedef struct {
  * ordered by board id. `*rows` is freed by the caller with
  * q_standings_free().
  */
-q_status_t q_player_standings(PGconn *c, const char *player, int64_t now_ms, standing_row_t **rows, size_t *n);
+MUST_USE q_status_t q_player_standings(PGconn *c, const char *player, int64_t now_ms, standing_row_t **rows, size_t *n);
 void q_standings_free(standing_row_t *rows, size_t n);
 #endif

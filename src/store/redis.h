@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <hiredis/hiredis.h>
+#include "util/must_use.h"
 
 typedef struct redis_pool redis_pool_t;
 
@@ -25,11 +26,11 @@ typedef struct {
 bool redis_url_parse(const char *url, char *host, size_t hostlen, int *port, char *password, size_t pwlen, int *db);
 
 /* A pool for `url`; NULL when url is NULL or empty (no Redis configured). */
-redis_pool_t *redis_pool_new(const char *url, int connect_timeout_ms, int command_timeout_ms, int size);
+MUST_USE redis_pool_t *redis_pool_new(const char *url, int connect_timeout_ms, int command_timeout_ms, int size);
 void redis_pool_free(redis_pool_t *pool);
 
 /* Borrow a context, or NULL when Redis is down or not configured. */
-redisContext *redis_acquire(redis_pool_t *pool);
+MUST_USE redisContext *redis_acquire(redis_pool_t *pool);
 /* Close a borrowed context that is fine but was changed (a longer timeout): Redis stays up. */
 void redis_discard(redis_pool_t *pool, redisContext *c);
 /* Give it back; `failed` closes it and marks Redis down for a moment. */

@@ -29,6 +29,7 @@
 #include <hiredis/hiredis.h>
 
 #include "util/workq.h"
+#include "util/must_use.h"
 
 typedef struct redis_pipe redis_pipe_t;
 
@@ -61,7 +62,7 @@ typedef struct redis_call {
 } redis_call_t;
 
 /* Start the pipe thread for `url`, loading `scripts[0..n)` on every new connection; NULL without a URL. */
-redis_pipe_t *redis_pipe_start(const char *url, int connect_timeout_ms, int command_timeout_ms,
+MUST_USE redis_pipe_t *redis_pipe_start(const char *url, int connect_timeout_ms, int command_timeout_ms,
                                const char *const *scripts, size_t n_scripts);
 /* Complete what is queued (failing it if Redis is unreachable), stop the thread, free the pipe. */
 void redis_pipe_stop(redis_pipe_t *p);

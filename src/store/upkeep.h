@@ -9,27 +9,28 @@
 #include <libpq-fe.h>
 
 #include "store/queries.h"
+#include "util/must_use.h"
 
 /* Create the log's partitions for the month of `now_ms` and the next `months_ahead`. */
-q_status_t upkeep_ensure_partitions(PGconn *c, int64_t now_ms, int months_ahead);
+MUST_USE q_status_t upkeep_ensure_partitions(PGconn *c, int64_t now_ms, int months_ahead);
 /* Drop at most `batch` idempotency keys older than 25 hours (kept at least 24, API.md); `*done` how many. */
-q_status_t upkeep_forget_old_keys(PGconn *c, int batch, long *done);
+MUST_USE q_status_t upkeep_forget_old_keys(PGconn *c, int batch, long *done);
 /*
  * A mark of everything the views are computed from: it changes with every accepted submission,
  * player deletion and board deletion (each rewrites or removes window_counts rows). Written
  * into `out`.
  */
-q_status_t upkeep_write_mark(PGconn *c, char *out, size_t outlen);
+MUST_USE q_status_t upkeep_write_mark(PGconn *c, char *out, size_t outlen);
 /*
  * Ready a session to hold the leader lock: the server drops it (and so releases the lock) within
  * seconds of its client going silent (a crashed host, a partition), not after the operating
  * system's two-hour keepalive default.
  */
-q_status_t upkeep_lead_session(PGconn *c);
+MUST_USE q_status_t upkeep_lead_session(PGconn *c);
 /* Take the upkeep leader's session lock if it is free (or already ours): `*leads`. */
-q_status_t upkeep_try_lead(PGconn *c, bool *leads);
+MUST_USE q_status_t upkeep_try_lead(PGconn *c, bool *leads);
 /* One step of removing deleted boards' log rows: at most `parts` leaf partitions; `*done` how many. */
-q_status_t upkeep_purge_log(PGconn *c, int parts, long *done);
+MUST_USE q_status_t upkeep_purge_log(PGconn *c, int parts, long *done);
 
 /* A board window (gen, first day). */
 typedef struct {
@@ -39,10 +40,10 @@ typedef struct {
 
 /* Windows of existing boards closed at `now_ms` that have rows (window_counts) and no archive
  * yet, newest first: `*out` (caller frees) and `*n`. */
-q_status_t upkeep_unarchived(PGconn *c, int64_t now_ms, upkeep_window_t **out, size_t *n);
+MUST_USE q_status_t upkeep_unarchived(PGconn *c, int64_t now_ms, upkeep_window_t **out, size_t *n);
 /* Archive one closed window (rankd_archive_window) in a transaction of its own: `*rows`
  * archived (-1 when it was already), `*ms` how long the archive took to write. */
-q_status_t upkeep_archive_window(PGconn *c, int64_t gen, int64_t day, int64_t *rows, int64_t *ms);
+MUST_USE q_status_t upkeep_archive_window(PGconn *c, int64_t gen, int64_t day, int64_t *rows, int64_t *ms);
 
 /* What retention needs of a board at the moment it runs. */
 typedef struct {
@@ -64,11 +65,11 @@ typedef struct {
  * for longer than `guard_ms` (a read that found no archive may still be reading standings)
  * or past retention; then their window_counts rows.
  */
-q_status_t upkeep_retire(PGconn *c, const upkeep_board_t *boards, size_t n, int64_t guard_ms, int batch,
+MUST_USE q_status_t upkeep_retire(PGconn *c, const upkeep_board_t *boards, size_t n, int64_t guard_ms, int batch,
                          upkeep_retired_t *out);
 /* Detach CONCURRENTLY and drop the archive partitions no archived window names. */
-q_status_t upkeep_drop_orphans(PGconn *c, long *dropped);
+MUST_USE q_status_t upkeep_drop_orphans(PGconn *c, long *dropped);
 /* Detach CONCURRENTLY and drop the log's months that end by `before_ms`. */
-q_status_t upkeep_drop_log_months(PGconn *c, int64_t before_ms, long *dropped);
+MUST_USE q_status_t upkeep_drop_log_months(PGconn *c, int64_t before_ms, long *dropped);
 
 #endif

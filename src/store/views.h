@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "store/queries.h"
+#include "util/must_use.h"
 
 #define VIEWS_MAX 3
 
@@ -33,7 +34,7 @@ bool views_known(const char *name);
  * Refresh every view (or only `only`), skipping any refreshed less than
  * `if_older_than_s` seconds ago (0: always refresh). Fills out[0..*n).
  */
-views_status_t views_refresh(PGconn *c, const char *only, int64_t if_older_than_s, view_refresh_t *out, size_t *n);
+MUST_USE views_status_t views_refresh(PGconn *c, const char *only, int64_t if_older_than_s, view_refresh_t *out, size_t *n);
 
 typedef struct {
     int64_t players;
@@ -60,17 +61,17 @@ typedef struct {
  * first, as of the last refresh of daily_activity: `*rows` (caller frees) and `*n`; `*refreshed`
  * and `*refreshed_ms` say when that refresh was.
  */
-q_status_t views_activity(PGconn *c, int64_t gen, int64_t from, int64_t to, day_activity_t **rows, size_t *n,
+MUST_USE q_status_t views_activity(PGconn *c, int64_t gen, int64_t from, int64_t to, day_activity_t **rows, size_t *n,
                           bool *refreshed, int64_t *refreshed_ms);
 
 /* Statistics of one window as of the last refresh. */
-q_status_t views_window_stats(PGconn *c, int64_t gen, int64_t day, window_stats_t *out);
+MUST_USE q_status_t views_window_stats(PGconn *c, int64_t gen, int64_t day, window_stats_t *out);
 
 /* How long ago each view was refreshed (those refreshed at least once), by name. */
 typedef struct {
     char view[32];
     double age_s;
 } view_age_t;
-q_status_t views_ages(PGconn *c, view_age_t *out, size_t max, size_t *n);
+MUST_USE q_status_t views_ages(PGconn *c, view_age_t *out, size_t max, size_t *n);
 
 #endif

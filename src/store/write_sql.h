@@ -9,6 +9,7 @@
 
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include "util/must_use.h"
 
 /* Names of the prepared statements (write_sql_prepare). */
 #define WS_BOARDS "rankd_w_boards"
@@ -47,6 +48,6 @@ extern const char ws_stored_answers_sql[];
 
 /* Prepare the five batch statements on a new writer connection (a pg_pool_on_connect hook);
  * false, with the error logged, when one cannot be. */
-bool write_sql_prepare(PGconn *c, void *arg);
+MUST_USE bool write_sql_prepare(PGconn *c, void *arg);
 
 #endif

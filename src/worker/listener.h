@@ -18,12 +18,13 @@
 
 #include "cache/l1.h"
 #include "store/pg_router.h"
+#include "util/must_use.h"
 
 typedef struct listener listener_t;
 
 /* Start listening with a connection of its own; NULL when there is neither a cache (`l1`) nor a
  * replica to keep caught up. */
-listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1, pg_router_t *router);
+MUST_USE listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1, pg_router_t *router);
 void listener_stop(listener_t *l);
 
 /* Apply one notification payload to `l1` (exposed for tests). */

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "util/workq.h"
+#include "util/must_use.h"
 
 typedef struct offload offload_t;
 
@@ -19,7 +20,7 @@ typedef struct offload_job {
 } offload_job_t;
 
 /* Start `threads` threads (at least 1); NULL when none could start. */
-offload_t *offload_start(int threads);
+MUST_USE offload_t *offload_start(int threads);
 /* Queue a job (never blocks). */
 void offload_submit(offload_t *o, offload_job_t *job);
 /* Run what is queued, stop the threads, free the pool. */

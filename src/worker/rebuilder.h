@@ -19,11 +19,12 @@
 #include "store/pg_pool.h"
 #include "store/pg_router.h"
 #include "store/redis.h"
+#include "util/must_use.h"
 
 typedef struct rebuilder rebuilder_t;
 
 /* `primary`: a pool of the rebuilder's own; `router`: the replicas a window may load from. */
-rebuilder_t *rebuilder_start(pg_pool_t *primary, pg_router_t *router, redis_pool_t *redis);
+MUST_USE rebuilder_t *rebuilder_start(pg_pool_t *primary, pg_router_t *router, redis_pool_t *redis);
 /* Stop the thread and free everything (pending requests are dropped). */
 void rebuilder_stop(rebuilder_t *r);
 /* Ask for window `day` of board `b` (copied) to be reloaded. Never blocks on I/O. */

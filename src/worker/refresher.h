@@ -21,6 +21,7 @@
 #include "store/pg_pool.h"
 #include "store/redis.h"
 #include "worker/rebuilder.h"
+#include "util/must_use.h"
 
 typedef struct refresher refresher_t;
 
@@ -36,7 +37,7 @@ typedef struct {
 
 /* Start the thread; NULL when refresh.interval_s is 0 (this instance never leads) or the thread
  * cannot start. */
-refresher_t *refresher_start(const refresher_opts_t *opts);
+MUST_USE refresher_t *refresher_start(const refresher_opts_t *opts);
 /* Whether this instance leads the upkeep jobs now (false for NULL). */
 bool refresher_leads(const refresher_t *r);
 

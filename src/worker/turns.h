@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "worker/offload.h"
+#include "util/must_use.h"
 
 typedef struct turns turns_t;
 
@@ -27,11 +28,11 @@ typedef enum {
 } turns_status_t;
 
 /* Jobs of one key beyond `max_waiting` waiting are refused (TURNS_FULL). */
-turns_t *turns_new(offload_t *pool, size_t max_waiting);
+MUST_USE turns_t *turns_new(offload_t *pool, size_t max_waiting);
 /* Free the table; every job must have ended its turn. */
 void turns_free(turns_t *t);
 /* Run `job` on the pool now if no job of `key` holds the turn, else after those queued. */
-turns_status_t turns_submit(turns_t *t, turns_key_t key, offload_job_t *job);
+MUST_USE turns_status_t turns_submit(turns_t *t, turns_key_t key, offload_job_t *job);
 /* The running job of `key` is done with its turn (call it from the job, once): the next
  * one of that key goes to the pool. */
 void turns_end(turns_t *t, turns_key_t key);

@@ -1237,9 +1237,8 @@ static void remember_lsn(writer_t *w, PGconn *c, batch_t *bt)
         last = gr->gen;
         if (bt->commit_lsn)
             pg_router_saw_lsn(w->router, gr->gen, bt->commit_lsn);
-        else if (!pg_router_note_commit(w->router, c, gr->gen)) /* its read failed: ask once more */
-            log_warn(NULL, "writer: cannot read the commit's WAL position; a lagging replica may answer board %" PRId64
-                     " without it", gr->gen);
+        else /* reading it with the commit failed: ask once more */
+            pg_router_note_commit(w->router, c, gr->gen);
     }
 }
 

@@ -49,6 +49,7 @@
 #include "store/redis.h"
 #include "util/workq.h"
 #include "worker/rebuilder.h"
+#include "util/must_use.h"
 
 typedef struct {
     /* input, borrowed from the caller for the duration of writer_submit() */
@@ -86,7 +87,7 @@ typedef struct write_job {
  * the primary is down (writes then answer 503 at once) and learns each commit's WAL position
  * (replicas answer reads of a board only once they have replayed it). A transaction takes
  * queued jobs up to `max_batch` submissions (1..4000), and always at least one job whole. */
-writer_t *writer_new(pg_pool_t *primary, pg_router_t *router, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1,
+MUST_USE writer_t *writer_new(pg_pool_t *primary, pg_router_t *router, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1,
                      size_t max_batch);
 /* Commit what is queued, stop the thread, free the writer. */
 void writer_free(writer_t *w);
