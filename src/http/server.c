@@ -37,6 +37,14 @@ struct http_server {
 #define DROP_MAX (16 * 1024 * 1024) /* body bytes past the limit read and dropped before the 413 */
 #define HEADERS_MAX 8192               /* bytes of request line and headers (API.md) */
 
+/* Where a request is in its life on the connection; on_request is called again in each. */
+typedef enum {
+    CONN_RECEIVING, /* headers checked; the body (if any) arriving */
+    CONN_DROPPING,  /* the body crossed its limit: the rest is dropped, a 413 comes at its end */
+    CONN_WAITING,   /* suspended until req.pending is done */
+    CONN_ANSWERED,  /* a response is queued: anything more of the body is ignored */
+} conn_phase_t;
+
 typedef struct {
     http_server_t *server;
     route_t rt;
@@ -44,9 +52,8 @@ typedef struct {
     buf_t body;
     size_t limit;
     uint64_t declared;  /* Content-Length, 0 when absent or unreadable */
-    size_t dropped;     /* body bytes dropped past the limit (a 413 is coming) */
-    bool answered;   /* a response was queued early */
-    bool waiting;    /* suspended until req.pending is done */
+    conn_phase_t phase;
+    size_t dropped;     /* body bytes dropped past the limit (CONN_DROPPING) */
     struct MHD_Connection *conn;
     struct timespec started;
     char method[16];
@@ -404,12 +411,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         cx->req.method = head ? "GET" : cx->method;
         set_request_id(s, conn, &cx->req);
         if (early_checks(cx, conn, method)) {
-            cx->answered = true;
+            cx->phase = CONN_ANSWERED;
             return send_response(cx, conn, false);
         }
         return MHD_YES;
     }
-    if (cx->waiting) {
+    if (cx->phase == CONN_WAITING) {
         /* Resumed: the queued work is done, or the request has more to wait for. */
         http_req_t *req = &cx->req;
         if (req->pending->finish(req->pending, req) == HTTP_PENDING_AGAIN) {
@@ -417,12 +424,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             req->pending->start(req->pending, resume_connection, cx);
             return MHD_YES;
         }
-        cx->waiting = false;
+        cx->phase = CONN_ANSWERED;
         req->pending->release(req->pending);
         req->pending = NULL;
         return send_response(cx, conn, false);
     }
-    if (cx->answered) {
+    if (cx->phase == CONN_ANSWERED) {
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -431,11 +438,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
          * 256 bytes; bounded, so that a length declared alone makes rankd hold little. */
         if (cx->body.cap == 0 && cx->declared > 0)
             buf_reserve(&cx->body, cx->declared < BODY_RESERVE_MAX ? (size_t)cx->declared : BODY_RESERVE_MAX);
-        if (cx->dropped > 0 || cx->body.len + *upload_data_size > cx->limit) {
+        if (cx->phase == CONN_DROPPING || cx->body.len + *upload_data_size > cx->limit) {
             /* Over the limit: the bytes are dropped, and the 413 goes at the body's end. A body
              * still coming DROP_MAX bytes later (a chunked body may never end) is cut off: the
              * connection closes without an answer. libmicrohttpd 0.9.75 cannot send one in the
              * middle of a chunked upload (it ends the request in error instead). */
+            cx->phase = CONN_DROPPING;
             cx->dropped += *upload_data_size;
             *upload_data_size = 0;
             if (cx->dropped <= DROP_MAX)
@@ -451,12 +459,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     /* The whole request is here. */
     http_req_t *req = &cx->req;
-    cx->answered = true;
+    bool over_limit = cx->phase == CONN_DROPPING;
+    cx->phase = CONN_ANSWERED;
     if (strcmp(method, "OPTIONS") == 0) {
         req->status = 204;
         return send_response(cx, conn, true);
     }
-    if (cx->dropped > 0) {
+    if (over_limit) {
         http_error(req, 413, "payload_too_large", NULL, "the body is larger than %zu bytes", cx->limit);
         return send_response(cx, conn, false);
     }
@@ -471,7 +480,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     api_handle(s->app, &cx->rt, req);
     if (req->pending) {
         /* Suspend before starting: the work may finish, and resume us, at once. */
-        cx->waiting = true;
+        cx->phase = CONN_WAITING;
         cx->conn = conn;
         MHD_suspend_connection(conn);
         req->pending->start(req->pending, resume_connection, cx);

@@ -12,6 +12,14 @@
 #include "obs/log.h"
 #include "util/alloc.h"
 
+/* What the pool knows of Redis. Readers trust it only when up: after an outage, until every
+ * window is marked cold (redis_mark_trusted), it may hold windows that missed writes. */
+typedef enum {
+    REDIS_UP,
+    REDIS_DOWN,       /* a connect or a command failed; connects wait for retry_at */
+    REDIS_RECOVERING, /* connected again after REDIS_DOWN; not trusted yet */
+} redis_health_t;
+
 struct redis_pool {
     pthread_mutex_t lock;
     char host[256];
@@ -23,9 +31,8 @@ struct redis_pool {
     int size;
     int n_idle;
     redisContext **idle;
-    bool down;
-    bool recovered;      /* came back after being down; not yet reported */
-    long long retry_at;  /* monotonic ms before which no connect is tried */
+    redis_health_t health;
+    long long retry_at;  /* monotonic ms before which no connect is tried (REDIS_DOWN) */
 };
 
 static long long now_ms(void)
@@ -152,7 +159,7 @@ redisContext *redis_acquire(redis_pool_t *p)
         pthread_mutex_unlock(&p->lock);
         return c;
     }
-    if (p->down && now_ms() < p->retry_at) {
+    if (p->health == REDIS_DOWN && now_ms() < p->retry_at) {
         pthread_mutex_unlock(&p->lock);
         return NULL;
     }
@@ -161,11 +168,10 @@ redisContext *redis_acquire(redis_pool_t *p)
     redisContext *c = connect_one(p);
     pthread_mutex_lock(&p->lock);
     if (!c) {
-        p->down = true;
+        p->health = REDIS_DOWN;
         p->retry_at = now_ms() + 1000;
-    } else if (p->down) {
-        p->down = false;
-        p->recovered = true;
+    } else if (p->health == REDIS_DOWN) {
+        p->health = REDIS_RECOVERING;
         log_info(NULL, "redis reachable again");
     }
     pthread_mutex_unlock(&p->lock);
@@ -179,9 +185,9 @@ void redis_release(redis_pool_t *p, redisContext *c, bool failed)
     pthread_mutex_lock(&p->lock);
     if (failed || c->err || p->n_idle >= p->size) {
         if (failed || c->err) {
-            if (!p->down)
+            if (p->health != REDIS_DOWN)
                 log_warn(NULL, "redis marked down: %s", c->err ? c->errstr : "command failed");
-            p->down = true;
+            p->health = REDIS_DOWN;
             p->retry_at = now_ms() + 1000;
             /* Idle connections share the fate of the failed one. */
             for (int i = 0; i < p->n_idle; i++)
@@ -208,7 +214,7 @@ bool redis_recovering(redis_pool_t *p)
     if (!p)
         return false;
     pthread_mutex_lock(&p->lock);
-    bool r = p->recovered;
+    bool r = p->health == REDIS_RECOVERING;
     pthread_mutex_unlock(&p->lock);
     return r;
 }
@@ -218,7 +224,8 @@ void redis_mark_trusted(redis_pool_t *p)
     if (!p)
         return;
     pthread_mutex_lock(&p->lock);
-    p->recovered = false;
+    if (p->health == REDIS_RECOVERING)
+        p->health = REDIS_UP;
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -227,7 +234,7 @@ bool redis_trusted(redis_pool_t *p)
     if (!p)
         return false;
     pthread_mutex_lock(&p->lock);
-    bool t = !p->down && !p->recovered;
+    bool t = p->health == REDIS_UP;
     pthread_mutex_unlock(&p->lock);
     return t;
 }
