@@ -12,30 +12,15 @@
 #include "obs/log.h"
 #include "store/queries.h"
 #include "store/redis.h"
+#include "store/rb_bucket.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 
-/* The window's player hash is split into buckets (KEYS[2] .. n, n < 16384) so that each
- * stays small enough for Redis's compact listpack encoding: about 35 bytes per player
- * instead of about 100 in one big hash. The bucket of a player named in a command is
- * computed here (rb_player_bucket) and sent along: in Lua it costs more than the HGET. Only
- * members found by a range need the Lua copy. It takes six bytes per step, one
- * string.byte call and one modulo for 31^6 * h + ...: the same value as the byte-wise
- * formula (every intermediate stays below 2^53, exact in Lua's doubles), at about a quarter
- * of the cost (0.7 us against 2.7 us per player). Lua's string comparison follows the
- * server's locale, so bytes are compared by hand. */
+/* Every script's prelude: its keys, bucket() (rb_bucket.h), and a byte-wise less(): Lua's
+ * string comparison follows the server's locale. */
 #define LUA_COMMON                                                                   \
     "local z, pk = KEYS[1], KEYS[2]\n"                                               \
-    "local function bucket(pl)\n"                                                    \
-    "  local h, n, i = 0, #pl, 1\n"                                                  \
-    "  while i + 5 <= n do\n"                                                        \
-    "    local a, b, c, d, e, f = string.byte(pl, i, i + 5)\n"                       \
-    "    h = (h * 887503681 + a * 28629151 + b * 923521 + c * 29791 + d * 961 + e * 31 + f) % 1000003\n" \
-    "    i = i + 6\n"                                                                \
-    "  end\n"                                                                        \
-    "  for j = i, n do h = (h * 31 + string.byte(pl, j)) % 1000003 end\n"            \
-    "  return pk .. (h % 16384)\n"                                                   \
-    "end\n"                                                                          \
+    RB_LUA_BUCKET                                                                    \
     "local function less(a, b)\n"                                                    \
     "  local n = math.min(#a, #b)\n"                                                 \
     "  for i = 1, n do\n"                                                            \
@@ -252,19 +237,6 @@ static void window_keys(rb_keys_t *k, int64_t gen, int64_t day)
         memcpy(dst[i], prefix, n);
         strcpy(dst[i] + n, suffix[i]);
     }
-}
-
-/* The bucket of a player's hash entry, in decimal into out (at least 6 bytes); returns its
- * length. Must give what the scripts' bucket() gives: h = (h * 31 + byte) % 1000003 over
- * the id's bytes, then h % 16384. */
-size_t rb_player_bucket(const char *player, size_t len, char *out)
-{
-    uint32_t h = 0;
-    for (size_t i = 0; i < len; i++)
-        h = (h * 31 + (unsigned char)player[i]) % 1000003;
-    size_t n = u64_digits(out, h % 16384);
-    out[n] = '\0';
-    return n;
 }
 
 /* ---------------------------------------------------------------- reads */

@@ -85,10 +85,6 @@ MUST_USE rb_status_t rb_players(redisContext *c, const board_t *b, int64_t day, 
 MUST_USE rb_status_t rb_around(redisContext *c, const board_t *b, int64_t day, const char *player, int before, int after,
                       entries_t *out);
 
-/* The hash bucket of a player (what the scripts compute), in decimal into out (6 bytes or
- * more); returns its length. */
-size_t rb_player_bucket(const char *player, size_t len, char *out);
-
 /* One standing change to apply: a position with its metadata, or a removal (removed = true). */
 typedef struct {
     const char *player;
