@@ -11,10 +11,10 @@
 
 #include "obs/log.h"
 #include "store/redis.h"
+#include "store/redis_merge.h"
 #include "util/alloc.h"
 
 #define PIPE_MAX 256  /* calls taken at once: commands written before their replies are read */
-#define MERGE_OPEN 8  /* kinds of mergeable calls looked for in a batch; the others go alone */
 
 struct redis_pipe {
     workq_t queue;
@@ -28,10 +28,7 @@ struct redis_pipe {
     size_t n_scripts;
     redisContext *conn;     /* the thread's only */
     long long retry_at;     /* monotonic ms */
-    /* The thread's: a merged command's arguments, kept for the next batch. */
-    const char **margv;
-    size_t *margvlen;
-    size_t mcap;
+    redis_merge_args_t margs; /* the thread's: a merged command's arguments, kept for the next batch */
     atomic_uint_fast64_t batches, commands, merged; /* written to Redis, for /metrics */
 };
 
@@ -89,83 +86,13 @@ static redis_call_t *call_of(workq_item_t *item)
     return item ? WORKQ_OWNER(item, redis_call_t, link) : NULL;
 }
 
-static bool same_head(const redis_call_t *a, const redis_call_t *b)
-{
-    int k = a->merge->shared;
-    if (b->merge != a->merge || a->argc < k || b->argc < k)
-        return false;
-    for (int i = 2; i < k; i++)
-        if (a->argvlen[i] != b->argvlen[i] || memcmp(a->argv[i], b->argv[i], a->argvlen[i]) != 0)
-            return false;
-    return true;
-}
-
-/* Chain every mergeable call to the first call of the batch it merges with. */
-static void group_calls(redis_call_t *calls)
-{
-    redis_call_t *first[MERGE_OPEN], *last[MERGE_OPEN];
-    size_t open = 0;
-    for (redis_call_t *c = calls; c; c = call_of(c->link.next)) {
-        c->merged = NULL;
-        c->merged_at = 0;
-        if (!c->merge)
-            continue;
-        size_t g = 0;
-        while (g < open && !same_head(first[g], c))
-            g++;
-        if (g < open) {
-            c->merged_at = last[g]->merged_at + 1;
-            last[g]->merged = c;
-            last[g] = c;
-        } else if (open < MERGE_OPEN) {
-            first[open] = last[open] = c;
-            open++;
-        }
-    }
-}
-
 /* Append the command of `c`, merged with the calls chained to it; false when hiredis cannot. */
 static bool append_command(redis_pipe_t *p, const redis_call_t *c)
 {
     if (!c->merged)
         return redisAppendCommandArgv(p->conn, c->argc, (const char **)c->argv, c->argvlen) == REDIS_OK;
-    int k = c->merge->shared;
-    size_t n = (size_t)k;
-    for (const redis_call_t *m = c; m; m = m->merged)
-        n += (size_t)(m->argc - k);
-    if (n > p->mcap) {
-        p->mcap = n > 2 * p->mcap ? n : 2 * p->mcap;
-        p->margv = xrealloc(p->margv, p->mcap * sizeof *p->margv);
-        p->margvlen = xrealloc(p->margvlen, p->mcap * sizeof *p->margvlen);
-    }
-    p->margv[0] = "EVALSHA", p->margvlen[0] = 7;
-    p->margv[1] = c->merge->sha, p->margvlen[1] = 40;
-    for (int i = 2; i < k; i++)
-        p->margv[i] = c->argv[i], p->margvlen[i] = c->argvlen[i];
-    size_t at = (size_t)k;
-    for (const redis_call_t *m = c; m; m = m->merged)
-        for (int i = k; i < m->argc; i++, at++)
-            p->margv[at] = m->argv[i], p->margvlen[at] = m->argvlen[i];
-    return redisAppendCommandArgv(p->conn, (int)n, p->margv, p->margvlen) == REDIS_OK;
-}
-
-/* Hand `reply` of the command of `c` to it and to the calls merged with it. */
-static void hand_out(redis_call_t *c, redisReply *reply)
-{
-    if (!c->merged) {
-        c->reply = reply;
-        return;
-    }
-    size_t n = 0;
-    for (const redis_call_t *m = c; m; m = m->merged)
-        n++;
-    bool each = reply->type == REDIS_REPLY_ARRAY;
-    if (each && reply->elements != n) {
-        log_error(NULL, "redis pipe: a merged reply holds %zu replies for %zu calls", reply->elements, n);
-        return; /* every call stays without a reply, as if Redis were down */
-    }
-    for (redis_call_t *m = c; m; m = m->merged)
-        m->reply = each ? reply->element[m->merged_at] : reply;
+    size_t n = redis_merge_command(c, &p->margs);
+    return redisAppendCommandArgv(p->conn, (int)n, p->margs.argv, p->margs.argvlen) == REDIS_OK;
 }
 
 /* Write every command (merged calls as one), then read every reply in order. */
@@ -177,7 +104,7 @@ static void run_batch(redis_pipe_t *p, redis_call_t *calls)
     for (redis_call_t *c = calls; c; c = call_of(c->link.next))
         c->reply = NULL;
     if (ensure_connected(p)) {
-        group_calls(calls);
+        redis_merge_group(calls);
         for (redis_call_t *c = calls; c && sent < PIPE_MAX; c = call_of(c->link.next)) {
             if (c->merged_at > 0)
                 continue; /* in the command of the call it merged with */
@@ -207,7 +134,8 @@ static void run_batch(redis_pipe_t *p, redis_call_t *calls)
         if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
             reload = true; /* SCRIPT FLUSH: reconnect, which loads them again */
         replies[got] = reply;
-        hand_out(sent_by[got], reply);
+        if (!redis_merge_hand_out(sent_by[got], reply))
+            log_error(NULL, "redis pipe: a merged reply does not hold one reply per call"); /* they fail as if Redis were down */
         got++;
     }
     redis_call_t *c = calls;
@@ -274,8 +202,7 @@ void redis_pipe_stop(redis_pipe_t *p)
     if (p->conn)
         redisFree(p->conn);
     workq_destroy(&p->queue);
-    free(p->margv);
-    free(p->margvlen);
+    redis_merge_args_free(&p->margs);
     free(p);
 }
 
