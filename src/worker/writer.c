@@ -21,6 +21,7 @@
 #include "store/queries.h"
 #include "store/redis_board.h"
 #include "store/write_sql.h"
+#include "worker/write_fold.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "util/buf.h"
@@ -48,7 +49,6 @@ struct writer {
 };
 
 static void *writer_main(void *arg);
-static void item_error(write_item_t *it, int status, const char *code, const char *field, const char *message);
 
 writer_t *writer_new(pg_pool_t *primary, pg_router_t *router, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1,
                      size_t max_batch)
@@ -91,7 +91,7 @@ void writer_enqueue(writer_t *w, write_job_t *job)
     if (atomic_load(&w->closed)) {
         for (size_t i = 0; i < job->n; i++)
             if (job->items[i].status == 0)
-                item_error(&job->items[i], 503, "unavailable", NULL, "the server is shutting down");
+                write_item_fail(&job->items[i], 503, "unavailable", NULL, "the server is shutting down");
         job->done(job);
         return;
     }
@@ -167,33 +167,7 @@ void writer_items_clear(write_item_t *items, size_t n)
     }
 }
 
-static void item_error(write_item_t *it, int status, const char *code, const char *field, const char *message)
-{
-    it->status = status;
-    it->err_code = code;
-    it->err_field = field;
-    it->err_message = message;
-}
-
 /* ---------------------------------------------------------------- per-batch state */
-
-/* One (board, window, player) touched by the batch, with its standing. */
-typedef struct {
-    int64_t gen;
-    int64_t day;
-    const char *player;
-    const board_t *board;
-    bool existed;          /* had a standing before the batch */
-    int64_t old_value;     /* that standing, for cache invalidation */
-    int64_t old_achieved_ms;
-    score_standing_t cur;  /* standing as the fold goes on */
-    int64_t achieved_ms;
-    const char *metadata;  /* borrowed from the item that set it, or from `stored_md` */
-    char *stored_md;       /* owned copy of the metadata read from PostgreSQL */
-    bool changed;
-    int64_t version;
-    int64_t rank;
-} group_t;
 
 typedef struct {
     write_item_t *items;
@@ -203,13 +177,8 @@ typedef struct {
     bool *replay;         /* item answered from a stored key or a duplicate in the batch */
     bool *key_new;        /* item inserted its idempotency key */
     int *dup_of;          /* item -> earlier item with the same key in this batch, or -1 */
-    bool *applied;        /* item was accepted (logged) */
-    bool *updated;
-    int64_t *prev;        /* previous score per item */
-    bool *had_prev;
-    int64_t *after;       /* score after the item */
-    int64_t *achieved;    /* achieved_ms after the item */
-    group_t *groups;
+    write_fold_t *fold;   /* what folding did to each item */
+    write_group_t *groups;
     size_t n_groups;
     int *initial_status;  /* statuses the caller set (validation), restored on a retry */
     char **draft;         /* item -> owned draft of an answer committed but never stored, else NULL */
@@ -219,25 +188,6 @@ typedef struct {
 } batch_t;
 
 static char *render(const write_item_t *it, const batch_t *bt, size_t i, int64_t rank);
-
-static int cmp_key(const write_item_t *a, const write_item_t *b)
-{
-    if (a->board->gen != b->board->gen)
-        return a->board->gen < b->board->gen ? -1 : 1;
-    if (a->day != b->day)
-        return a->day < b->day ? -1 : 1;
-    return strcmp(a->player, b->player);
-}
-
-static int cmp_order(const void *x, const void *y, void *ctx)
-{
-    const write_item_t *items = ctx;
-    size_t a = *(const size_t *)x, b = *(const size_t *)y;
-    int c = cmp_key(&items[a], &items[b]);
-    if (c)
-        return c;
-    return (a > b) - (a < b);
-}
 
 static void batch_init(batch_t *bt, write_item_t *items, size_t n)
 {
@@ -252,12 +202,7 @@ static void batch_init(batch_t *bt, write_item_t *items, size_t n)
     bt->replay = xcalloc(n, sizeof *bt->replay);
     bt->key_new = xcalloc(n, sizeof *bt->key_new);
     bt->dup_of = xcalloc(n, sizeof *bt->dup_of);
-    bt->applied = xcalloc(n, sizeof *bt->applied);
-    bt->updated = xcalloc(n, sizeof *bt->updated);
-    bt->prev = xcalloc(n, sizeof *bt->prev);
-    bt->had_prev = xcalloc(n, sizeof *bt->had_prev);
-    bt->after = xcalloc(n, sizeof *bt->after);
-    bt->achieved = xcalloc(n, sizeof *bt->achieved);
+    bt->fold = xcalloc(n, sizeof *bt->fold);
     bt->groups = xcalloc(n, sizeof *bt->groups);
     bt->draft = xcalloc(n, sizeof *bt->draft);
 }
@@ -271,7 +216,8 @@ static void batch_reset(batch_t *bt)
     bt->commit_sent = false;
     for (size_t i = 0; i < bt->n; i++) {
         bt->group_of[i] = -1;
-        bt->replay[i] = bt->key_new[i] = bt->applied[i] = bt->updated[i] = bt->had_prev[i] = false;
+        bt->replay[i] = bt->key_new[i] = false;
+        bt->fold[i] = (write_fold_t){0};
         bt->dup_of[i] = -1;
         bt->items[i].status = bt->initial_status[i];
         free(bt->items[i].response);
@@ -291,12 +237,7 @@ static void batch_free(batch_t *bt)
     free(bt->replay);
     free(bt->key_new);
     free(bt->dup_of);
-    free(bt->applied);
-    free(bt->updated);
-    free(bt->prev);
-    free(bt->had_prev);
-    free(bt->after);
-    free(bt->achieved);
+    free(bt->fold);
     free(bt->groups);
     for (size_t i = 0; i < bt->n; i++)
         free(bt->draft[i]);
@@ -329,13 +270,13 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Find the group of (gen, day, player) among groups sorted by cmp_key order; NULL if none. */
-static group_t *find_group(batch_t *bt, int64_t gen, int64_t day, const char *player)
+/* Find the group of (gen, day, player) among groups in write_group_items order; NULL if none. */
+static write_group_t *find_group(batch_t *bt, int64_t gen, int64_t day, const char *player)
 {
     size_t lo = 0, hi = bt->n_groups;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        group_t *g = &bt->groups[mid];
+        write_group_t *g = &bt->groups[mid];
         int c = g->gen != gen ? (g->gen < gen ? -1 : 1) : g->day != day ? (g->day < day ? -1 : 1) : strcmp(g->player, player);
         if (c == 0)
             return g;
@@ -484,11 +425,11 @@ static step_t claim_keys(PGconn *c, batch_t *bt)
             write_item_t *it = &bt->items[i];
             bt->replay[i] = true;
             if (strcmp(PQgetvalue(r, row, 2), it->request) != 0)
-                item_error(it, 409, "conflict", NULL, "idempotency key was used with a different request");
+                write_item_fail(it, 409, "conflict", NULL, "idempotency key was used with a different request");
             else if (PQgetisnull(r, row, 3) && !PQgetisnull(r, row, 4))
                 bt->draft[i] = xstrdup(PQgetvalue(r, row, 4)); /* answered after the commit */
             else if (PQgetisnull(r, row, 3))
-                item_error(it, 409, "conflict", NULL, "a request with this idempotency key is in progress");
+                write_item_fail(it, 409, "conflict", NULL, "a request with this idempotency key is in progress");
             else {
                 it->status = 200;
                 it->response = xstrdup(PQgetvalue(r, row, 3));
@@ -535,19 +476,7 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
         PQclear(r);
         return st;
     }
-    qsort_r(bt->order, m, sizeof *bt->order, cmp_order, bt->items);
-    for (size_t a = 0; a < m; a++) {
-        write_item_t *it = &bt->items[bt->order[a]];
-        if (bt->n_groups == 0 || cmp_key(it, &bt->items[bt->order[a - 1]]) != 0) {
-            group_t *g = &bt->groups[bt->n_groups++];
-            memset(g, 0, sizeof *g);
-            g->gen = it->board->gen;
-            g->day = it->day;
-            g->player = it->player;
-            g->board = it->board;
-        }
-        bt->group_of[bt->order[a]] = (int)bt->n_groups - 1;
-    }
+    bt->n_groups = write_group_items(bt->items, bt->order, m, bt->group_of, bt->groups);
 
     /* One round trip: (BEGIN,) share-lock the boards so they cannot be deleted under
      * us, take the players' advisory locks in sorted order, read their standings. */
@@ -633,7 +562,7 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
             for (int row = 0; row < PQntuples(br) && !alive; row++)
                 alive = strtoll(PQgetvalue(br, row, 0), NULL, 10) == bt->items[i].board->gen;
             if (!alive) {
-                item_error(&bt->items[i], 404, "not_found", "board", "board not found");
+                write_item_fail(&bt->items[i], 404, "not_found", "board", "board not found");
                 bt->group_of[i] = -1;
                 continue;
             }
@@ -641,7 +570,7 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
             for (int row = 0; row < PQntuples(ar); row++) {
                 if (strtoll(PQgetvalue(ar, row, 0), NULL, 10) == bt->items[i].board->gen &&
                     strtoll(PQgetvalue(ar, row, 1), NULL, 10) == bt->items[i].day) {
-                    item_error(&bt->items[i], 409, "conflict", NULL,
+                    write_item_fail(&bt->items[i], 409, "conflict", NULL,
                                "the window this submission was received in has closed and is archived");
                     bt->group_of[i] = -1;
                     break;
@@ -651,7 +580,7 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
         for (size_t i = READS; i < n_stmts; i++) {
             PGresult *r = res[i];
             for (int row = 0; row < PQntuples(r); row++) {
-                group_t *gr = find_group(bt, strtoll(PQgetvalue(r, row, 0), NULL, 10),
+                write_group_t *gr = find_group(bt, strtoll(PQgetvalue(r, row, 0), NULL, 10),
                                          strtoll(PQgetvalue(r, row, 1), NULL, 10), PQgetvalue(r, row, 2));
                 if (!gr)
                     continue;
@@ -673,36 +602,6 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
     return st;
 }
 
-/* Step 3b: fold each player's submissions in arrival order (pure). */
-static void fold(batch_t *bt)
-{
-    for (size_t a = 0; a < bt->n; a++) {
-        if (bt->group_of[a] < 0)
-            continue;
-        /* Items are visited in arrival order overall, which is arrival order per group too. */
-        write_item_t *it = &bt->items[a];
-        group_t *g = &bt->groups[bt->group_of[a]];
-        score_standing_t next;
-        bool updated;
-        bt->had_prev[a] = g->cur.exists;
-        bt->prev[a] = g->cur.value;
-        if (score_apply(it->board->op, it->board->sort, g->cur, it->score, &next, &updated) == SCORE_OVERFLOW) {
-            item_error(it, 400, "invalid_argument", "score", "the sum would leave the score range");
-            continue;
-        }
-        if (updated) {
-            g->cur = next;
-            g->achieved_ms = it->received_ms;
-            g->metadata = it->metadata;
-            g->changed = true;
-        }
-        bt->applied[a] = true;
-        bt->updated[a] = updated;
-        bt->after[a] = g->cur.value;
-        bt->achieved[a] = g->achieved_ms;
-    }
-}
-
 /*
  * Tell every instance's response cache what moved, from inside the writing
  * transaction (listeners hear it only if the transaction commits), and once
@@ -719,7 +618,7 @@ static bool notify_params(batch_t *bt, pg_arrays_t *as, const char **param)
     buf_init(&line);
     size_t n = 0;
     for (size_t g = 0; g < bt->n_groups; g++) {
-        group_t *gr = &bt->groups[g];
+        write_group_t *gr = &bt->groups[g];
         if (!gr->changed)
             continue;
         /* "W gen day old_sk old_ms new_sk new_ms player", "- -" for a new player. */
@@ -792,7 +691,7 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
     pg_arrays_open(&as, 23);
     /* standings */
     for (size_t g = 0; g < bt->n_groups; g++) {
-        group_t *gr = &bt->groups[g];
+        write_group_t *gr = &bt->groups[g];
         if (!gr->changed)
             continue;
         pg_arr_i64(&as.a[0], gr->gen);
@@ -806,7 +705,7 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
     /* counters, per (gen, day): groups are sorted so equal windows are adjacent */
     int64_t *accepted = xcalloc(bt->n_groups ? bt->n_groups : 1, sizeof *accepted);
     for (size_t i = 0; i < bt->n; i++)
-        if (bt->applied[i])
+        if (bt->fold[i].applied)
             accepted[bt->group_of[i]]++;
     for (size_t g = 0; g < bt->n_groups;) {
         size_t h = g;
@@ -827,7 +726,7 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
     free(accepted);
     /* the log */
     for (size_t i = 0; i < bt->n; i++) {
-        if (!bt->applied[i])
+        if (!bt->fold[i].applied)
             continue;
         write_item_t *it = &bt->items[i];
         pg_arr_i64(&as.a[11], it->board->gen);
@@ -835,19 +734,19 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
         pg_arr_text(&as.a[13], it->player);
         pg_arr_i64(&as.a[14], it->score);
         pg_arr_text(&as.a[15], it->metadata);
-        pg_arr_text(&as.a[16], bt->updated[i] ? "t" : "f");
+        pg_arr_text(&as.a[16], bt->fold[i].updated ? "t" : "f");
         pg_arr_i64(&as.a[17], it->received_ms);
     }
     /* keys of failed items are not remembered */
     for (size_t i = 0; i < bt->n; i++) {
-        if (bt->key_new[i] && !bt->applied[i]) {
+        if (bt->key_new[i] && !bt->fold[i].applied) {
             pg_arr_i64(&as.a[18], bt->items[i].board->gen);
             pg_arr_text(&as.a[19], bt->items[i].idem_key);
         }
     }
     /* drafts of the answers of new keys */
     for (size_t i = 0; i < bt->n; i++) {
-        if (bt->key_new[i] && bt->applied[i]) {
+        if (bt->key_new[i] && bt->fold[i].applied) {
             char *draft = render(&bt->items[i], bt, i, 0);
             pg_arr_i64(&as.a[20], bt->items[i].board->gen);
             pg_arr_text(&as.a[21], bt->items[i].idem_key);
@@ -884,7 +783,7 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
         PQntuples(res[i_lsn]) == 1)
         bt->commit_lsn = pg_lsn_parse(PQgetvalue(res[i_lsn], 0, 0));
     for (int row = 0; st == STEP_OK && row < PQntuples(res[0]); row++) {
-        group_t *gr = find_group(bt, strtoll(PQgetvalue(res[0], row, 0), NULL, 10),
+        write_group_t *gr = find_group(bt, strtoll(PQgetvalue(res[0], row, 0), NULL, 10),
                                  strtoll(PQgetvalue(res[0], row, 1), NULL, 10), PQgetvalue(res[0], row, 2));
         if (gr)
             gr->version = strtoll(PQgetvalue(res[0], row, 3), NULL, 10);
@@ -909,7 +808,7 @@ static step_t simple(PGconn *c, const char *sql)
 static void invalidate_cache(writer_t *w, batch_t *bt)
 {
     for (size_t g = 0; w->l1 && g < bt->n_groups; g++) {
-        group_t *gr = &bt->groups[g];
+        write_group_t *gr = &bt->groups[g];
         if (!gr->changed)
             continue;
         order_pos_t old_pos, new_pos;
@@ -938,7 +837,7 @@ static void rank_groups(writer_t *w, PGconn *c, batch_t *bt)
             rb_change_t *ch = xcalloc(n, sizeof *ch);
             size_t k = 0;
             for (size_t x = g; x < h; x++) {
-                group_t *gr = &bt->groups[x];
+                write_group_t *gr = &bt->groups[x];
                 ch[k].player = gr->player;
                 ch[k].sort_key = order_sort_key(gr->board->sort, gr->cur.value);
                 ch[k].achieved_ms = gr->achieved_ms;
@@ -1001,7 +900,7 @@ static char *render(const write_item_t *it, const batch_t *bt, size_t i, int64_t
     buf_init(&b);
     char day[11], at[25];
     window_format_day(it->day, day);
-    window_format_ms(bt->achieved[i], at);
+    window_format_ms(bt->fold[i].achieved_ms, at);
     buf_puts(&b, "{\"board\":");
     buf_json_str(&b, it->board->id, strlen(it->board->id));
     buf_puts(&b, ",\"window\":\"");
@@ -1009,17 +908,17 @@ static char *render(const write_item_t *it, const batch_t *bt, size_t i, int64_t
     buf_puts(&b, "\",\"player_id\":");
     buf_json_str(&b, it->player, strlen(it->player));
     buf_puts(&b, ",\"score\":");
-    buf_i64(&b, bt->after[i]);
+    buf_i64(&b, bt->fold[i].after);
     buf_puts(&b, ",\"previous_score\":");
-    if (bt->had_prev[i])
-        buf_i64(&b, bt->prev[i]);
+    if (bt->fold[i].had_prev)
+        buf_i64(&b, bt->fold[i].prev);
     else
         buf_puts(&b, "null");
     buf_puts(&b, ",\"rank\":");
     buf_i64(&b, rank);
     buf_puts(&b, ",\"achieved_at\":\"");
     buf_puts(&b, at);
-    buf_puts(&b, bt->updated[i] ? "\",\"updated\":true}" : "\",\"updated\":false}");
+    buf_puts(&b, bt->fold[i].updated ? "\",\"updated\":true}" : "\",\"updated\":false}");
     return buf_steal(&b, NULL);
 }
 
@@ -1056,7 +955,7 @@ static void answer_unstored(write_item_t *it)
 {
     free(it->response);
     it->response = NULL;
-    item_error(it, 503, "unavailable", NULL,
+    write_item_fail(it, 503, "unavailable", NULL,
                "the submission is stored but its answer is not: send it again with the same idempotency key");
 }
 
@@ -1154,7 +1053,7 @@ static void recover_answers(PGconn *c, batch_t *bt)
         if (draft_window(bt->draft[i], &day[i]))
             idx[m++] = i;
         else
-            item_error(&bt->items[i], 409, "conflict", NULL, "the answer to this idempotency key is lost");
+            write_item_fail(&bt->items[i], 409, "conflict", NULL, "the answer to this idempotency key is lost");
     }
     draft_order_t o = {bt, day};
     qsort_r(idx, m, sizeof *idx, cmp_draft, &o);
@@ -1181,7 +1080,7 @@ static void recover_answers(PGconn *c, batch_t *bt)
                 it->response = answer;
                 done[n_done++] = idx[a];
             } else if (ok) { /* the player or the window was deleted since */
-                item_error(it, 409, "conflict", NULL,
+                write_item_fail(it, 409, "conflict", NULL,
                            "the answer to this idempotency key is lost and its standing no longer exists");
             } else {
                 answer_unstored(it);
@@ -1205,7 +1104,7 @@ static void remember_responses(PGconn *c, batch_t *bt)
     size_t k = 0;
     size_t *idx = xcalloc(bt->n ? bt->n : 1, sizeof *idx);
     for (size_t i = 0; i < bt->n; i++) {
-        if (!bt->key_new[i] || !bt->applied[i])
+        if (!bt->key_new[i] || !bt->fold[i].applied)
             continue;
         if (bt->groups[bt->group_of[i]].rank > 0)
             idx[k++] = i;
@@ -1221,7 +1120,7 @@ static void all_unavailable(write_item_t *items, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (items[i].status == 0)
-            item_error(&items[i], 503, "unavailable", NULL, "the primary database is unavailable");
+            write_item_fail(&items[i], 503, "unavailable", NULL, "the primary database is unavailable");
 }
 
 /* Replicas answer reads of the batch's boards only once they have replayed its commit. */
@@ -1231,7 +1130,7 @@ static void remember_lsn(writer_t *w, PGconn *c, batch_t *bt)
         return;
     int64_t last = 0;
     for (size_t g = 0; g < bt->n_groups; g++) {
-        group_t *gr = &bt->groups[g];
+        write_group_t *gr = &bt->groups[g];
         if (!gr->changed || gr->gen == last)
             continue;
         last = gr->gen;
@@ -1273,7 +1172,7 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
         if (st == STEP_OK)
             st = lock_and_read(c, &bt, !keys);
         if (st == STEP_OK) {
-            fold(&bt);
+            write_fold(bt.items, bt.n, bt.group_of, bt.groups, bt.fold);
             st = write_and_commit(c, &bt);
         }
         if (st == STEP_OK)
@@ -1305,10 +1204,10 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
                 answer_unstored(&items[i]);
                 continue;
             }
-            if (items[i].status == 0 || items[i].status == 200 || bt.applied[i]) {
+            if (items[i].status == 0 || items[i].status == 200 || bt.fold[i].applied) {
                 free(items[i].response);
                 items[i].response = NULL;
-                item_error(&items[i], down ? 503 : 500, down ? "unavailable" : "internal", NULL,
+                write_item_fail(&items[i], down ? 503 : 500, down ? "unavailable" : "internal", NULL,
                            down ? "the primary database is unavailable" : "the submission could not be stored");
             }
         }
@@ -1334,7 +1233,7 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
     if (notify_changes(c, &bt) != STEP_OK)
         log_warn(NULL, "cache invalidation notice after the Redis update failed");
     for (size_t i = 0; i < n; i++) {
-        if (!bt.applied[i])
+        if (!bt.fold[i].applied)
             continue;
         items[i].status = 200;
         items[i].response = render(&items[i], &bt, i, bt.groups[bt.group_of[i]].rank);
@@ -1347,11 +1246,11 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
         if (j < 0 || items[i].status != 0)
             continue;
         if (strcmp(items[j].request, items[i].request) != 0)
-            item_error(&items[i], 409, "conflict", NULL, "idempotency key was used with a different request");
+            write_item_fail(&items[i], 409, "conflict", NULL, "idempotency key was used with a different request");
         else if (items[j].status == 200)
             items[i].status = 200, items[i].response = xstrdup(items[j].response);
         else
-            item_error(&items[i], items[j].status, items[j].err_code, items[j].err_field, items[j].err_message);
+            write_item_fail(&items[i], items[j].status, items[j].err_code, items[j].err_field, items[j].err_message);
     }
     batch_free(&bt);
     pg_deadline_disarm(c);
