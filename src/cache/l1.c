@@ -87,13 +87,16 @@ struct l1 {
     uint64_t epoch_clock;
     size_t sweep_at;           /* the next chain of `windows` a sweep step visits */
     size_t shard_budget;
+    int64_t (*now_ms)(void *arg); /* monotonic milliseconds (mono_ms unless a test sets one) */
+    void *now_arg;
     int ttl_ms;
     int refresh_ms;            /* an entry this close to its expiry is computed again ahead */
     atomic_uint_fast64_t hits, misses, inserts, invalidations, evictions, refreshes;
 };
 
-static int64_t mono_ms(void)
+static int64_t mono_ms(void *arg)
 {
+    (void)arg;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -133,6 +136,7 @@ l1_t *l1_new(size_t max_bytes, int ttl_ms)
     pthread_mutex_init(&c->wlock, NULL);
     c->shard_budget = max_bytes / SHARDS;
     c->ttl_ms = ttl_ms;
+    c->now_ms = mono_ms;
     c->refresh_ms = ttl_ms / 5;
     return c;
 }
@@ -291,7 +295,7 @@ l1_entry_t *l1_get(l1_t *c, const char *key, size_t n, l1_miss_t *miss)
 {
     uint64_t h = hash_key(key, n);
     shard_t *s = shard_of(c, h);
-    int64_t now = mono_ms();
+    int64_t now = c->now_ms(c->now_arg);
     pthread_mutex_lock(&s->lock);
     l1_entry_t *e = *find_entry(s, h, key, n);
     if (e && e->expires_ms > now) {
@@ -551,7 +555,7 @@ l1_entry_t *l1_insert(l1_t *c, const char *key, size_t n, const l1_scope_t *scop
     e->len = len;
     encoding_etag(body, len, e->etag);
     e->last_modified_ms = last_modified_ms;
-    e->expires_ms = mono_ms() + c->ttl_ms;
+    e->expires_ms = c->now_ms(c->now_arg) + c->ttl_ms;
     e->bytes = sizeof *e + n + len;
 
     pthread_mutex_lock(&c->wlock);
@@ -660,6 +664,14 @@ void l1_stats(l1_t *c, l1_stats_t *out)
             out->listed += w->n;
         }
     pthread_mutex_unlock(&c->wlock);
+}
+
+void l1_use_clock(l1_t *c, int64_t (*now_ms)(void *arg), void *arg)
+{
+    if (!c)
+        return;
+    c->now_ms = now_ms;
+    c->now_arg = arg;
 }
 
 void l1_free(l1_t *c)

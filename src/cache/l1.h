@@ -54,6 +54,9 @@ typedef struct {
 /* A cache of at most `max_bytes` whose entries live `ttl_ms`; NULL when max_bytes or ttl_ms is 0 (disabled). */
 l1_t *l1_new(size_t max_bytes, int ttl_ms);
 void l1_free(l1_t *c);
+/* Read expiries from now_ms(arg) instead of CLOCK_MONOTONIC (tests move time themselves).
+ * Call before the cache is used; the clock must never go back. */
+void l1_use_clock(l1_t *c, int64_t (*now_ms)(void *arg), void *arg);
 
 typedef enum {
     L1_MISS_CLAIMED = 0,  /* compute it, then l1_insert() or l1_abandon() */

@@ -5,7 +5,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -228,13 +227,22 @@ static void test_second_miss_parks_until_the_first_settles(void **state)
     l1_free(c);
 }
 
+/* The test's clock: it moves only when the test says. */
+static int64_t test_now_ms(void *arg)
+{
+    return *(const int64_t *)arg;
+}
+
 static void test_ttl_and_byte_bound(void **state)
 {
     (void)state;
+    int64_t now = 1000;
     l1_t *c = l1_new(1 << 20, 200); /* refreshed ahead from 160 ms on: present() below is earlier */
+    l1_use_clock(c, test_now_ms, &now);
     put_page(c, "k", 1, 2, 3);
+    now += 159;
     assert_true(present(c, "k"));
-    usleep(250 * 1000);
+    now += 41; /* 200 ms: expired */
     assert_false(present(c, "k"));
     l1_free(c);
 
@@ -263,13 +271,15 @@ static void test_ttl_and_byte_bound(void **state)
 static void test_an_entry_near_its_expiry_is_refreshed_by_one_read(void **state)
 {
     (void)state;
+    int64_t now = 1000;
     l1_t *c = l1_new(1 << 20, 1000); /* refreshed ahead in its last 200 ms */
+    l1_use_clock(c, test_now_ms, &now);
     put_page(c, "k", 1, 2, 3);
     bool claimed;
     l1_entry_t *e = get(c, "k", 1, &claimed);
     assert_non_null(e); /* young: a hit */
     l1_release(e);
-    usleep(850 * 1000);
+    now += 850;
     assert_null(get(c, "k", 1, &claimed)); /* the first read near the end refreshes it */
     assert_true(claimed);
     e = get(c, "k", 1, &claimed); /* every other read still hits the old entry */
@@ -286,7 +296,7 @@ static void test_an_entry_near_its_expiry_is_refreshed_by_one_read(void **state)
     l1_view(e, &v);
     assert_memory_equal(v.body, "{\"page\":2}", 10);
     l1_release(e);
-    usleep(300 * 1000); /* past the old entry's expiry, early in the new one's life */
+    now += 300; /* past the old entry's expiry, early in the new one's life */
     assert_true(present(c, "k"));
     l1_stats_t st;
     l1_stats(c, &st);
