@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import ADMIN_KEY, WRITE_KEY, Client, create_board, run_cli, submit_ok, unique, metric
+from conftest import ADMIN_KEY, WRITE_KEY, Client, create_board, metric, run_cli, submit_ok, unique, wait_for
 
 LONG_TTL = {"http": {"cache_max_age": 30}}
 
@@ -54,13 +54,18 @@ def test_hits_and_read_your_writes(rankd_factory):
         bid = create_board(admin)["id"]
         seed(w, bid, 40)
         top = "/v1/leaderboards/%s/entries?limit=10" % bid
-        time.sleep(0.3)  # the seed's invalidation notices arrive asynchronously
-        c.get(top)       # a key is kept from its second request on (one-hit reads are not cached)
+
+        def repeated_read_hits():
+            # A key is kept from its second request on (one-hit reads are not cached); the
+            # seed's own invalidation notices, which arrive asynchronously, may drop it again.
+            c.get(top)
+            first = c.get(top)
+            hits = metric(c, "rankd_l1_hits_total")
+            again = c.get(top)
+            return again.body == first.body and again.header("ETag") == first.header("ETag") and \
+                metric(c, "rankd_l1_hits_total") >= hits + 1
+        wait_for(repeated_read_hits, "a repeated read answered from the cache")
         first = c.get(top)
-        hits = metric(c, "rankd_l1_hits_total")
-        again = c.get(top)
-        assert again.body == first.body and again.header("ETag") == first.header("ETag")
-        assert metric(c, "rankd_l1_hits_total") >= hits + 1, "a repeated read was not a cache hit"
 
         # A write below the page that leaves the total alone: the page's bytes cannot change.
         submit_ok(w, bid, "p030", 1000 - 25 * 10)          # rank 31 -> 26, still below the top 10
@@ -196,11 +201,9 @@ def test_redis_outage_and_return(rankd_factory, private_redis):
 
         # A stall longer than the command timeout: writes meanwhile miss Redis.
         rc = private_redis.client()
-        stall = threading.Thread(target=lambda: rc.execute_command("DEBUG", "SLEEP", "0.8"))
-        stall.start()
-        time.sleep(0.05)
+        rc.execute_command("CLIENT", "PAUSE", "800")  # in force once it returns
         submit_ok(w, bid, "p015", 5000)
-        stall.join()
+        assert rc.ping()  # answered once the pause is over
         for p in paths:
             assert same_as_primary(c, p), "after a Redis stall: %s" % p
 
@@ -241,12 +244,12 @@ def test_client_hanging_up_mid_read_releases_the_key(rankd_factory, private_redi
         path = "/v1/leaderboards/%s/entries?limit=7" % bid
         assert c.get(path).status == 200      # first miss: the key is not claimed yet
         rc = private_redis.client()
-        stall = threading.Thread(target=lambda: rc.execute_command("DEBUG", "SLEEP", "1.0"))
-        stall.start()
-        time.sleep(0.05)
+        rc.execute_command("CLIENT", "PAUSE", "1000")  # in force once it returns
         quitter = socket.create_connection(("127.0.0.1", inst.port))
         quitter.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
-        time.sleep(0.2)                       # it claimed the key and waits on Redis
+        # Time for it to claim the key and wait on Redis. Not a wait for correctness: were the
+        # parked reader first, it would claim the key itself and the test would cover less.
+        time.sleep(0.2)
         quitter.close()
         parked = inst.client(None)
         parked.timeout = 8
@@ -259,7 +262,6 @@ def test_client_hanging_up_mid_read_releases_the_key(rankd_factory, private_redi
                 got["error"] = e
         t = threading.Thread(target=read_parked)
         t.start()                             # parks on the claimed key
-        stall.join()
         t.join(10)
         assert "r" in got, "a request parked on a key whose claimer hung up was never answered: %r" % got
         assert got["r"].status == 200 and same_as_primary(c, path)
@@ -310,7 +312,7 @@ def test_a_slow_postgres_read_does_not_hold_up_other_requests(rankd_factory, db)
             got["r"] = stuck.get("/v1/leaderboards/%s/entries?limit=5&consistency=strong" % bid)
         t = threading.Thread(target=read_strong)
         t.start()
-        time.sleep(0.3)                      # it waits on the lock now
+        wait_for(lambda: db.lock_waiters() == 1, "the strong read waiting on the lock")
         t0 = time.time()
         assert c.get("/healthz").status == 200
         assert c.get("/v1/leaderboards/%s" % bid).status == 200

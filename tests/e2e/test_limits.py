@@ -46,6 +46,22 @@ def test_a_client_over_its_limit_gets_429_and_another_does_not(rankd_factory):
             c.close()
 
 
+def test_guessed_keys_draw_on_their_address_bucket(rankd_factory):
+    """A wrong key is answered 401 while its address has reads left, then 429 like any other
+    client over its limit: guessing keys is not a way around the limits. A valid key keeps its
+    own bucket."""
+    inst = rankd_factory(extra_config=LIMITS)
+    guesser, r1 = inst.client("not-a-key"), inst.client(READ_KEY)
+    try:
+        got = [guesser.get("/v1/leaderboards").status for _ in range(12)]
+        assert got[:5] == [401] * 5, got
+        assert 429 in got and set(got) <= {401, 429}, got
+        assert r1.get("/v1/leaderboards").status == 200
+    finally:
+        guesser.close()
+        r1.close()
+
+
 def test_a_scores_batch_takes_one_token_per_item(rankd_factory, db):
     inst = rankd_factory(extra_config=LIMITS)
     adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
