@@ -44,6 +44,8 @@
 #include <yaml.h>
 
 #include "util/arena.h"
+#include "util/hostport.h"
+#include "util/redis_url.h"
 
 _Static_assert(sizeof(role_t) == sizeof(int), "enum fields are written as int");
 _Static_assert(sizeof(log_level_t) == sizeof(int), "enum fields are written as int");
@@ -251,96 +253,12 @@ static bool is_alnum(char c)
     return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-/* A port: 1-5 decimal digits naming 1..65535. */
-static bool parse_port(const char *s, size_t n, int *port)
-{
-    if (n == 0 || n > 5)
-        return false;
-    int v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!is_digit(s[i]))
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    if (v < 1 || v > 65535)
-        return false;
-    *port = v;
-    return true;
-}
-
-/*
- * Split "host:port" or "[v6addr]:port" (port optional when !need_port).
- * `*host` points into `s` without brackets. Host names are [A-Za-z0-9._-];
- * a bracketed address is [0-9A-Fa-f:.].
- */
-static bool split_host_port(const char *s, size_t n, bool need_port, const char **host,
-                            size_t *host_len, int *port)
-{
-    const char *rest;
-    size_t hl;
-    if (n > 0 && s[0] == '[') {
-        const char *close = memchr(s, ']', n);
-        if (close == NULL || close == s + 1)
-            return false;
-        *host = s + 1;
-        hl = (size_t)(close - s - 1);
-        for (size_t i = 0; i < hl; i++) {
-            char c = (*host)[i];
-            if (!(is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.'))
-                return false;
-        }
-        rest = close + 1;
-    } else {
-        const char *colon = memchr(s, ':', n);
-        hl = colon ? (size_t)(colon - s) : n;
-        *host = s;
-        if (hl == 0)
-            return false;
-        for (size_t i = 0; i < hl; i++) {
-            char c = s[i];
-            if (!(is_alnum(c) || c == '.' || c == '-' || c == '_'))
-                return false;
-        }
-        rest = s + hl;
-    }
-    *host_len = hl;
-    size_t rl = n - (size_t)(rest - s);
-    if (rl == 0) {
-        *port = 0;
-        return !need_port;
-    }
-    if (rest[0] != ':')
-        return false;
-    return parse_port(rest + 1, rl - 1, port);
-}
-
-/* redis://[:password@]host:port/db — the form hiredis is given. */
+/* redis://[:password@]host:port/db: what the Redis pool and pipe will parse (util/redis_url). */
 static bool check_redis_url(const char *s, char *why, size_t n)
 {
-    static const char scheme[] = "redis://";
-    const char *p = s, *at, *slash, *host;
-    size_t hl;
-    int port;
-    if (strncmp(p, scheme, sizeof scheme - 1) != 0)
-        goto bad;
-    p += sizeof scheme - 1;
-    at = strrchr(p, '@');
-    if (at != NULL) {
-        /* only a password: Redis's AUTH <password> */
-        if (p[0] != ':' || at == p + 1)
-            goto bad;
-        p = at + 1;
-    }
-    slash = strchr(p, '/');
-    if (slash == NULL || !split_host_port(p, (size_t)(slash - p), true, &host, &hl, &port))
-        goto bad;
-    if (slash[1] == '\0' || strlen(slash + 1) > 9)
-        goto bad;
-    for (const char *d = slash + 1; *d; d++)
-        if (!is_digit(*d))
-            goto bad;
-    return true;
-bad:
+    redis_url_t u;
+    if (redis_url_parse(s, &u))
+        return true;
     snprintf(why, n, "expected redis://[:password@]host:port/db");
     return false;
 }
@@ -395,7 +313,7 @@ static bool check_origin(const char *s, char *why, size_t n)
     for (; p < sep; p++)
         if (!(is_alnum(*p) || *p == '+' || *p == '-' || *p == '.'))
             goto bad;
-    if (!split_host_port(sep + 3, strlen(sep + 3), false, &host, &hl, &port))
+    if (!hostport_split(sep + 3, strlen(sep + 3), false, &host, &hl, &port))
         goto bad;
     return true;
 bad:
@@ -725,7 +643,7 @@ static bool set_text(const conf_key_t *k, void *base, const char *text, char *wh
         const char *host;
         size_t hl;
         int port;
-        if (!split_host_port(text, strlen(text), true, &host, &hl, &port)) {
+        if (!hostport_split(text, strlen(text), true, &host, &hl, &port)) {
             snprintf(why, n, "expected host:port (or [address]:port) with a port of 1..65535, got \"%s\"",
                      shown(text, sb, sizeof sb));
             return false;

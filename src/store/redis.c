@@ -22,10 +22,7 @@ typedef enum {
 
 struct redis_pool {
     pthread_mutex_t lock;
-    char host[256];
-    char password[256];
-    int port;
-    int db;
+    redis_url_t url;
     int connect_timeout_ms;
     int command_timeout_ms;
     int size;
@@ -42,55 +39,12 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-bool redis_url_parse(const char *url, char *host, size_t hostlen, int *port, char *password, size_t pwlen, int *db)
-{
-    const char *p = url;
-    if (strncmp(p, "redis://", 8) != 0)
-        return false;
-    p += 8;
-    password[0] = '\0';
-    const char *at = strrchr(p, '@');
-    if (at) {
-        if (*p != ':' || (size_t)(at - p - 1) >= pwlen)
-            return false;
-        memcpy(password, p + 1, (size_t)(at - p - 1));
-        password[at - p - 1] = '\0';
-        p = at + 1;
-    }
-    const char *colon = strchr(p, ':');
-    const char *slash = strchr(p, '/');
-    const char *host_end = colon ? colon : (slash ? slash : p + strlen(p));
-    if (host_end == p || (size_t)(host_end - p) >= hostlen)
-        return false;
-    memcpy(host, p, (size_t)(host_end - p));
-    host[host_end - p] = '\0';
-    *port = 6379;
-    *db = 0;
-    if (colon) {
-        char *end;
-        long v = strtol(colon + 1, &end, 10);
-        if (end == colon + 1 || v < 1 || v > 65535 || (*end && *end != '/'))
-            return false;
-        *port = (int)v;
-    }
-    if (slash) {
-        char *end;
-        long v = strtol(slash + 1, &end, 10);
-        /* Redis has 16 databases unless its `databases` setting says more: it refuses a SELECT
-         * beyond, and that is where an out-of-range number is reported. */
-        if (slash[1] && (*end || v < 0 || v > 1000000))
-            return false;
-        *db = slash[1] ? (int)v : 0;
-    }
-    return true;
-}
-
 redis_pool_t *redis_pool_new(const char *url, int connect_timeout_ms, int command_timeout_ms, int size)
 {
     if (!url || !*url)
         return NULL;
     redis_pool_t *p = xcalloc(1, sizeof *p);
-    if (!redis_url_parse(url, p->host, sizeof p->host, &p->port, p->password, sizeof p->password, &p->db)) {
+    if (!redis_url_parse(url, &p->url)) {
         free(p);
         return NULL;
     }
@@ -130,18 +84,18 @@ static bool simple_command(redisContext *c, const char *fmt, const char *arg)
 
 static redisContext *connect_one(redis_pool_t *p)
 {
-    redisContext *c = redisConnectWithTimeout(p->host, p->port, tv_ms(p->connect_timeout_ms));
+    redisContext *c = redisConnectWithTimeout(p->url.host, p->url.port, tv_ms(p->connect_timeout_ms));
     if (!c || c->err) {
-        log_warn(NULL, "redis connect to %s:%d failed: %s", p->host, p->port, c ? c->errstr : "no memory");
+        log_warn(NULL, "redis connect to %s:%d failed: %s", p->url.host, p->url.port, c ? c->errstr : "no memory");
         if (c)
             redisFree(c);
         return NULL;
     }
     redisSetTimeout(c, tv_ms(p->command_timeout_ms));
     char db[16];
-    snprintf(db, sizeof db, "%d", p->db);
-    if ((p->password[0] && !simple_command(c, "AUTH %s", p->password)) ||
-        (p->db && !simple_command(c, "SELECT %s", db))) {
+    snprintf(db, sizeof db, "%d", p->url.db);
+    if ((p->url.password[0] && !simple_command(c, "AUTH %s", p->url.password)) ||
+        (p->url.db && !simple_command(c, "SELECT %s", db))) {
         log_warn(NULL, "redis AUTH or SELECT failed");
         redisFree(c);
         return NULL;

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <hiredis/hiredis.h>
 #include "util/must_use.h"
+#include "util/redis_url.h"
 
 typedef struct redis_pool redis_pool_t;
 
@@ -22,8 +23,6 @@ typedef struct {
     char sha[41];
 } redis_script_t;
 
-/* Parse redis://[:password@]host:port/db; false on a malformed URL. */
-bool redis_url_parse(const char *url, char *host, size_t hostlen, int *port, char *password, size_t pwlen, int *db);
 
 /* A pool for `url`; NULL when url is NULL or empty (no Redis configured). */
 MUST_USE redis_pool_t *redis_pool_new(const char *url, int connect_timeout_ms, int command_timeout_ms, int size);

@@ -20,9 +20,7 @@ struct redis_pipe {
     workq_t queue;
     pthread_t thread;
 
-    char host[256];
-    char password[256];
-    int port, db;
+    redis_url_t url;
     int connect_timeout_ms, command_timeout_ms;
     const char *const *scripts;
     size_t n_scripts;
@@ -56,16 +54,16 @@ static bool ensure_connected(redis_pipe_t *p)
     if (mono_ms() < p->retry_at)
         return false;
     struct timeval tv = {p->connect_timeout_ms / 1000, (p->connect_timeout_ms % 1000) * 1000};
-    redisContext *c = redisConnectWithTimeout(p->host, p->port, tv);
+    redisContext *c = redisConnectWithTimeout(p->url.host, p->url.port, tv);
     bool ok = c && !c->err;
     if (ok) {
         struct timeval ct = {p->command_timeout_ms / 1000, (p->command_timeout_ms % 1000) * 1000};
         redisSetTimeout(c, ct);
         char db[16];
-        snprintf(db, sizeof db, "%d", p->db);
-        const char *auth[] = {"AUTH", p->password};
+        snprintf(db, sizeof db, "%d", p->url.db);
+        const char *auth[] = {"AUTH", p->url.password};
         const char *sel[] = {"SELECT", db};
-        ok = (!p->password[0] || command_ok(c, 2, auth)) && (!p->db || command_ok(c, 2, sel));
+        ok = (!p->url.password[0] || command_ok(c, 2, auth)) && (!p->url.db || command_ok(c, 2, sel));
         for (size_t i = 0; ok && i < p->n_scripts; i++) {
             const char *load[] = {"SCRIPT", "LOAD", p->scripts[i]};
             ok = command_ok(c, 3, load);
@@ -175,7 +173,7 @@ redis_pipe_t *redis_pipe_start(const char *url, int connect_timeout_ms, int comm
     if (!url || !*url)
         return NULL;
     redis_pipe_t *p = xcalloc(1, sizeof *p);
-    if (!redis_url_parse(url, p->host, sizeof p->host, &p->port, p->password, sizeof p->password, &p->db)) {
+    if (!redis_url_parse(url, &p->url)) {
         free(p);
         return NULL;
     }

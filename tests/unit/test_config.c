@@ -21,6 +21,7 @@
 
 #include "config/config.h"
 #include "core/board.h"
+#include "util/redis_url.h"
 
 static const char *const env_vars[] = {
     "RANKD_LISTEN", "RANKD_WORKER_THREADS", "RANKD_LOG_LEVEL", "RANKD_BODY_LIMIT",
@@ -999,9 +1000,46 @@ static void test_shipped_files(void **state)
     config_free(cfg);
 }
 
+/* The parts of a Redis address as the pool and the pipe connect to them (the same parser as
+ * test_redis_url's configuration check). */
+static void test_redis_url_parts(void **state)
+{
+    (void)state;
+    redis_url_t u;
+    assert_true(redis_url_parse("redis://127.0.0.1:6379/0", &u));
+    assert_string_equal(u.host, "127.0.0.1");
+    assert_int_equal(u.port, 6379);
+    assert_int_equal(u.db, 0);
+    assert_string_equal(u.password, "");
+    assert_true(redis_url_parse("redis://:s3cret@cache.internal:6380/127", &u));
+    assert_string_equal(u.password, "s3cret");
+    assert_string_equal(u.host, "cache.internal");
+    assert_int_equal(u.db, 127);
+    assert_true(redis_url_parse("redis://:p@ss@h:1/1", &u)); /* the last @ ends the password */
+    assert_string_equal(u.password, "p@ss");
+    assert_true(redis_url_parse("redis://[::1]:7000/2", &u)); /* the pool's old parser cut it at the first ':' */
+    assert_string_equal(u.host, "::1");
+    assert_int_equal(u.port, 7000);
+    assert_true(redis_url_parse("redis://h:1/999999999", &u));
+    assert_int_equal(u.db, 999999999);
+    const char *bad[] = {"", "redis://", "http://h:1/0", "redis://h:1", "redis://h/0", "redis://h:1/", "redis://h:0/0",
+                         "redis://h:65536/0", "redis://h:1/x", "redis://h:1/-1", "redis://h:1/1234567890",
+                         "redis://:@h:1/0", "redis://pw@h:1/0", "redis://:1/0", "redis://[]:1/0", "redis://[::1/0",
+                         "redis://h_ost!:1/0", "redis://h:1/0/1"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (redis_url_parse(bad[i], &u))
+            fail_msg("accepted %s", bad[i]);
+    char long_host[300];
+    memset(long_host, 'a', sizeof long_host);
+    memcpy(long_host, "redis://", 8);
+    snprintf(long_host + 280, 20, ":1/0");
+    assert_false(redis_url_parse(long_host, &u));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_redis_url_parts),
         cmocka_unit_test_setup(test_board_names, test_setup),
         cmocka_unit_test_setup(test_defaults, test_setup),
         cmocka_unit_test_setup(test_every_key, test_setup),
