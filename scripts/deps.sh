@@ -9,7 +9,7 @@ RANKD_PACKAGES=(
   libssl-dev zlib1g-dev libbrotli-dev libcmocka-dev
   liblua5.1-0-dev  # the unit test that runs the scripts' Lua as Redis does (5.1)
   postgresql-15 postgresql-contrib redis-server curl
-  python3-pytest python3-requests python3-psycopg2 python3-redis
+  python3-pytest python3-requests python3-psycopg2 python3-redis python3-jsonschema
   wrk valgrind
 )
 

@@ -46,7 +46,8 @@ static int usage(void)
             "       rankd verify [--board B] [-c FILE]\n"
             "       rankd rebuild-cache [--board B] [-c FILE]\n"
             "       rankd config check [-c FILE]\n"
-            "       rankd version\n");
+            "       rankd version\n"
+            "       rankd routes              (the routes this binary serves, one per line: METHODS PATH)\n");
     return 2;
 }
 
@@ -425,6 +426,11 @@ int main(int argc, char **argv)
     const char *cmd = words[0];
     if (strcmp(cmd, "version") == 0) {
         printf("rankd %s\n", RANKD_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "routes") == 0) { /* what this binary serves: "METHODS PATH" per route */
+        for (route_id_t id = R_NONE + 1; id < R_COUNT; id++)
+            printf("%s %s\n", api_route_methods(id), api_route_path(id));
         return 0;
     }
     bool check_only = strcmp(cmd, "config") == 0;

@@ -275,6 +275,7 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                (unsigned long long)batches, (unsigned long long)commands, (unsigned long long)merged);
     pg_router_metrics(app->router, &req->out);
     metrics_render_heap(&req->out);
+    metrics_render_process(&req->out);
     refresher_stats_t up;
     refresher_stats(app->refresher, &up);
     buf_printf(&req->out,

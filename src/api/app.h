@@ -60,11 +60,18 @@ typedef enum {
     R_ADMIN_REFRESH,
     R_ADMIN_REBUILD,
     R_METRICS,
+    R_OPENAPI,
+    R_DASHBOARD,      /* /dashboard/ */
+    R_DASHBOARD_FILE, /* /dashboard/{file}: the file's name in route_t.board */
     R_COUNT,
 } route_id_t;
 
 /* Route name for logs and metrics labels. */
 const char *api_route_name(route_id_t id);
+/* The path of a route as the OpenAPI document writes it ("/v1/leaderboards/{board}"), and the
+ * methods it answers besides HEAD and OPTIONS ("GET, POST"); NULL for R_NONE and R_COUNT. */
+const char *api_route_path(route_id_t id);
+const char *api_route_methods(route_id_t id);
 
 /* Room for a decoded id segment: ids are at most 64 bytes (API.md); a longer segment is
  * marked bad, which handlers refuse as they refuse an invalid id. Small enough that a
@@ -126,6 +133,8 @@ int api_activity(app_t *app, const route_t *rt, http_req_t *req);
 int api_admin_refresh(app_t *app, const route_t *rt, http_req_t *req);
 int api_admin_rebuild(app_t *app, const route_t *rt, http_req_t *req);
 int api_metrics(app_t *app, const route_t *rt, http_req_t *req);
+int api_openapi(app_t *app, const route_t *rt, http_req_t *req);
+int api_dashboard(app_t *app, const route_t *rt, http_req_t *req);
 
 /*
  * A handler's return when it moved itself off the event loop (api_off_loop): not a status,

@@ -125,12 +125,22 @@ static int pg_read_error(http_req_t *req, q_status_t st)
     return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
 }
 
+/* Whether Redis answers read r. It holds the current and the previous window; an older one is
+ * read from PostgreSQL, never loaded into Redis (it would stay there for good). A closed window
+ * is read from its archive, whose ranks are final and which knows when the window last changed
+ * (Last-Modified): the previous window too, once it closed. */
+static bool redis_answers(app_t *app, const http_req_t *req, const board_t *b, const read_t *r)
+{
+    return !req->strong && !r->closed && window_is_hot(b->reset, r->day, req->received_ms) &&
+           redis_trusted(app->redis); /* false without Redis */
+}
+
 /* Run a read; 0 with `out` filled, or the error status written into req. `*behind` as pg_read's. */
 static int run_read(app_t *app, http_req_t *req, const board_t *b, const read_t *r, entries_t *out, bool *behind)
 {
     *behind = false;
     entries_init(out);
-    if (!req->strong && window_is_hot(b->reset, r->day, req->received_ms) && redis_trusted(app->redis)) {
+    if (redis_answers(app, req, b, r)) {
         redisContext *rc = redis_acquire(app->redis);
         if (rc) {
             rb_status_t st = read_redis(rc, b, r, out);
@@ -263,7 +273,8 @@ static void cache_store(app_t *app, http_req_t *req, cached_read_t *cr, const bo
                 scope.first = *r->pos;
             scope.has_span = true;
         }
-        req->cached = l1_insert(app->l1, cr->key.data, cr->key.len, &scope, cr->epoch, req->out.data, req->out.len, 0);
+        req->cached = l1_insert(app->l1, cr->key.data, cr->key.len, &scope, cr->epoch, req->out.data, req->out.len,
+                                req->last_modified_ms);
         buf_reset(&req->out);
         cr->claimed = false;
     }
@@ -399,6 +410,8 @@ static int read_answer(read_op_t *op, http_req_t *req, entries_t *e, int failed)
     int rc = failed;
     if (!failed) {
         rc = op->render(op, req, e);
+        if (rc == 200 && e->modified_ms > 0) /* a closed window, from its archive */
+            req->last_modified_ms = e->modified_ms;
         if (rc == 200 && !op->behind)
             cache_store(op->app, req, &op->cr, &op->board, &op->read, e);
         if (op->behind)
@@ -546,10 +559,7 @@ static bool read_async(app_t *app, http_req_t *req, read_op_t *op)
 {
     if (req->inline_only)
         return false;
-    /* Redis holds the current and the previous window: an older one is read from PostgreSQL,
-     * never loaded into Redis (it would stay there for good). */
-    bool use_redis = !req->strong && window_is_hot(op->board.reset, op->read.day, req->received_ms) &&
-                     redis_trusted(app->redis); /* false without Redis */
+    bool use_redis = redis_answers(app, req, &op->board, &op->read);
     if (app->pipe && use_redis) {
         prepare_redis(op);
         op->base.start = read_start;
@@ -814,15 +824,13 @@ static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
         }
         if (r)
             redis_release(app->redis, r, false);
-        for (size_t i = 0; i < n && st == Q_OK; i++) {
-            l1_invalidate(app->l1, b.gen, days[i], NULL, NULL, true);
-            char note[64];
-            snprintf(note, sizeof note, "P %" PRId64 " %" PRId64, b.gen, days[i]);
-            if (q_notify(c, note) != Q_OK)
-                log_warn(req->request_id, "the invalidation notice of a player deletion failed");
-        }
-        for (size_t i = 0; i < n && st != Q_OK; i++)
-            l1_invalidate(app->l1, b.gen, days[i], NULL, NULL, true);
+        /* The whole board: its archived windows changed too (ranks, statistics, Last-Modified),
+         * and a deletion is rare enough for every cached answer of the board to go. */
+        l1_invalidate_board(app->l1, b.gen);
+        char note[32];
+        snprintf(note, sizeof note, "B %" PRId64, b.gen);
+        if (st == Q_OK && q_notify(c, note) != Q_OK)
+            log_warn(req->request_id, "the invalidation notice of a player deletion failed");
     }
     if (st == Q_OK) {
         rc = http_ok(req, 204);

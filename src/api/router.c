@@ -13,44 +13,81 @@
 
 typedef struct {
     route_id_t id;
+    const char *path;  /* as the OpenAPI document writes it */
     const char *allow;
     role_t get, post, patch, del; /* ROLE_NONE where the method is not allowed... */
     bool has_get, has_post, has_patch, has_del;
 } route_spec_t;
 
+#define GET_ONLY "GET, HEAD, OPTIONS"
 static const route_spec_t specs[] = {
-    [R_HEALTHZ] = {R_HEALTHZ, "GET, HEAD, OPTIONS", ROLE_NONE, 0, 0, 0, true, false, false, false},
-    [R_READYZ] = {R_READYZ, "GET, HEAD, OPTIONS", ROLE_NONE, 0, 0, 0, true, false, false, false},
-    [R_BOARDS] = {R_BOARDS, "GET, HEAD, POST, OPTIONS", ROLE_READ, ROLE_ADMIN, 0, 0, true, true, false, false},
-    [R_BOARD] = {R_BOARD, "GET, HEAD, PATCH, DELETE, OPTIONS", ROLE_READ, 0, ROLE_ADMIN, ROLE_ADMIN, true, false, true,
-                 true},
-    [R_ENTRIES] = {R_ENTRIES, "GET, HEAD, OPTIONS", ROLE_READ, 0, 0, 0, true, false, false, false},
-    [R_PLAYERS] = {R_PLAYERS, "GET, HEAD, OPTIONS", ROLE_READ, 0, 0, 0, true, false, false, false},
-    [R_PLAYER] = {R_PLAYER, "GET, HEAD, DELETE, OPTIONS", ROLE_READ, 0, 0, ROLE_ADMIN, true, false, false, true},
-    [R_AROUND] = {R_AROUND, "GET, HEAD, OPTIONS", ROLE_READ, 0, 0, 0, true, false, false, false},
-    [R_SCORES] = {R_SCORES, "POST, OPTIONS", 0, ROLE_WRITE, 0, 0, false, true, false, false},
-    [R_SCORES_BATCH] = {R_SCORES_BATCH, "POST, OPTIONS", 0, ROLE_WRITE, 0, 0, false, true, false, false},
-    [R_BATCH] = {R_BATCH, "POST, OPTIONS", 0, ROLE_READ, 0, 0, false, true, false, false},
-    [R_STATS] = {R_STATS, "GET, HEAD, OPTIONS", ROLE_READ, 0, 0, 0, true, false, false, false},
-    [R_WINDOWS] = {R_WINDOWS, "GET, HEAD, OPTIONS", ROLE_READ, 0, 0, 0, true, false, false, false},
-    [R_STANDINGS] = {R_STANDINGS, "GET, HEAD, OPTIONS", ROLE_READ, 0, 0, 0, true, false, false, false},
-    [R_ACTIVITY] = {R_ACTIVITY, "GET, HEAD, OPTIONS", ROLE_READ, 0, 0, 0, true, false, false, false},
-    [R_ADMIN_REFRESH] = {R_ADMIN_REFRESH, "POST, OPTIONS", 0, ROLE_ADMIN, 0, 0, false, true, false, false},
-    [R_ADMIN_REBUILD] = {R_ADMIN_REBUILD, "POST, OPTIONS", 0, ROLE_ADMIN, 0, 0, false, true, false, false},
-    [R_METRICS] = {R_METRICS, "GET, HEAD, OPTIONS", ROLE_NONE, 0, 0, 0, true, false, false, false},
+    [R_HEALTHZ] = {R_HEALTHZ, "/healthz", GET_ONLY, ROLE_NONE, 0, 0, 0, true, false, false, false},
+    [R_READYZ] = {R_READYZ, "/readyz", GET_ONLY, ROLE_NONE, 0, 0, 0, true, false, false, false},
+    [R_BOARDS] = {R_BOARDS, "/v1/leaderboards", "GET, HEAD, POST, OPTIONS", ROLE_READ, ROLE_ADMIN, 0, 0, true, true,
+                  false, false},
+    [R_BOARD] = {R_BOARD, "/v1/leaderboards/{board}", "GET, HEAD, PATCH, DELETE, OPTIONS", ROLE_READ, 0, ROLE_ADMIN,
+                 ROLE_ADMIN, true, false, true, true},
+    [R_ENTRIES] = {R_ENTRIES, "/v1/leaderboards/{board}/entries", GET_ONLY, ROLE_READ, 0, 0, 0, true, false, false,
+                   false},
+    [R_PLAYERS] = {R_PLAYERS, "/v1/leaderboards/{board}/players", GET_ONLY, ROLE_READ, 0, 0, 0, true, false, false,
+                   false},
+    [R_PLAYER] = {R_PLAYER, "/v1/leaderboards/{board}/players/{player}", "GET, HEAD, DELETE, OPTIONS", ROLE_READ, 0, 0,
+                  ROLE_ADMIN, true, false, false, true},
+    [R_AROUND] = {R_AROUND, "/v1/leaderboards/{board}/players/{player}/around", GET_ONLY, ROLE_READ, 0, 0, 0, true,
+                  false, false, false},
+    [R_SCORES] = {R_SCORES, "/v1/leaderboards/{board}/scores", "POST, OPTIONS", 0, ROLE_WRITE, 0, 0, false, true,
+                  false, false},
+    [R_SCORES_BATCH] = {R_SCORES_BATCH, "/v1/scores:batch", "POST, OPTIONS", 0, ROLE_WRITE, 0, 0, false, true, false,
+                        false},
+    [R_BATCH] = {R_BATCH, "/v1/batch", "POST, OPTIONS", 0, ROLE_READ, 0, 0, false, true, false, false},
+    [R_STATS] = {R_STATS, "/v1/leaderboards/{board}/stats", GET_ONLY, ROLE_READ, 0, 0, 0, true, false, false, false},
+    [R_WINDOWS] = {R_WINDOWS, "/v1/leaderboards/{board}/windows", GET_ONLY, ROLE_READ, 0, 0, 0, true, false, false,
+                   false},
+    [R_STANDINGS] = {R_STANDINGS, "/v1/players/{player}/standings", GET_ONLY, ROLE_READ, 0, 0, 0, true, false, false,
+                     false},
+    [R_ACTIVITY] = {R_ACTIVITY, "/v1/leaderboards/{board}/activity", GET_ONLY, ROLE_READ, 0, 0, 0, true, false, false,
+                    false},
+    [R_ADMIN_REFRESH] = {R_ADMIN_REFRESH, "/v1/admin/refresh", "POST, OPTIONS", 0, ROLE_ADMIN, 0, 0, false, true,
+                         false, false},
+    [R_ADMIN_REBUILD] = {R_ADMIN_REBUILD, "/v1/admin/rebuild-cache", "POST, OPTIONS", 0, ROLE_ADMIN, 0, 0, false, true,
+                         false, false},
+    [R_METRICS] = {R_METRICS, "/metrics", GET_ONLY, ROLE_NONE, 0, 0, 0, true, false, false, false},
+    [R_OPENAPI] = {R_OPENAPI, "/v1/openapi.json", GET_ONLY, ROLE_NONE, 0, 0, 0, true, false, false, false},
+    [R_DASHBOARD] = {R_DASHBOARD, "/dashboard/", GET_ONLY, ROLE_NONE, 0, 0, 0, true, false, false, false},
+    [R_DASHBOARD_FILE] = {R_DASHBOARD_FILE, "/dashboard/{file}", GET_ONLY, ROLE_NONE, 0, 0, 0, true, false, false,
+                          false},
 };
+_Static_assert(sizeof specs / sizeof *specs == R_COUNT, "a route without its spec");
 
 static const char *const route_names[R_COUNT] = {
     [R_NONE] = "none", [R_HEALTHZ] = "healthz", [R_READYZ] = "readyz", [R_BOARDS] = "boards",
     [R_BOARD] = "board", [R_ENTRIES] = "entries", [R_PLAYERS] = "players", [R_PLAYER] = "player",
     [R_AROUND] = "around", [R_SCORES] = "scores", [R_SCORES_BATCH] = "scores_batch", [R_BATCH] = "batch",
     [R_STATS] = "stats", [R_WINDOWS] = "windows", [R_STANDINGS] = "standings", [R_ACTIVITY] = "activity", [R_ADMIN_REFRESH] = "admin_refresh",
-    [R_ADMIN_REBUILD] = "admin_rebuild", [R_METRICS] = "metrics",
+    [R_ADMIN_REBUILD] = "admin_rebuild", [R_METRICS] = "metrics", [R_OPENAPI] = "openapi",
+    [R_DASHBOARD] = "dashboard", [R_DASHBOARD_FILE] = "dashboard_file",
 };
 
 const char *api_route_name(route_id_t id)
 {
     return id < R_COUNT && route_names[id] ? route_names[id] : "none";
+}
+
+const char *api_route_path(route_id_t id)
+{
+    return id > R_NONE && id < R_COUNT ? specs[id].path : NULL;
+}
+
+const char *api_route_methods(route_id_t id)
+{
+    if (id <= R_NONE || id >= R_COUNT)
+        return NULL;
+    const route_spec_t *s = &specs[id];
+    static const char *const names[16] = {
+        NULL, "GET", "POST", "GET, POST", "PATCH", "GET, PATCH", "POST, PATCH", "GET, POST, PATCH", "DELETE",
+        "GET, DELETE", "POST, DELETE", "GET, POST, DELETE", "PATCH, DELETE", "GET, PATCH, DELETE",
+        "POST, PATCH, DELETE", "GET, POST, PATCH, DELETE"};
+    return names[s->has_get | s->has_post << 1 | s->has_patch << 2 | s->has_del << 3];
 }
 
 /* Split "/a/b/c" into at most `max` raw segments; false on an empty segment or too many. */
@@ -97,6 +134,16 @@ static void take(const char *s, size_t n, char *out, size_t *out_len, bool *bad)
 
 static route_id_t match(const char *path, route_t *rt)
 {
+    static const char dash[] = "/dashboard/";
+    if (strncmp(path, dash, sizeof dash - 1) == 0) { /* its own page ends in '/', which split() refuses */
+        const char *file = path + sizeof dash - 1;
+        if (!*file)
+            return R_DASHBOARD;
+        if (strchr(file, '/'))
+            return R_NONE;
+        take(file, strlen(file), rt->board, &rt->board_len, &rt->board_bad);
+        return rt->board_bad ? R_NONE : R_DASHBOARD_FILE;
+    }
     const char *seg[6];
     size_t len[6];
     int n = split(path, seg, len, 6);
@@ -114,6 +161,8 @@ static route_id_t match(const char *path, route_t *rt)
         return R_SCORES_BATCH;
     if (n == 2 && seg_is(seg[1], len[1], "batch"))
         return R_BATCH;
+    if (n == 2 && seg_is(seg[1], len[1], "openapi.json"))
+        return R_OPENAPI;
     if (n == 3 && seg_is(seg[1], len[1], "admin") && seg_is(seg[2], len[2], "refresh"))
         return R_ADMIN_REFRESH;
     if (n == 3 && seg_is(seg[1], len[1], "admin") && seg_is(seg[2], len[2], "rebuild-cache"))
@@ -238,6 +287,9 @@ int api_handle(app_t *app, const route_t *rt, http_req_t *req)
     case R_ADMIN_REFRESH: return api_admin_refresh(app, rt, req);
     case R_ADMIN_REBUILD: return api_admin_rebuild(app, rt, req);
     case R_METRICS: return api_metrics(app, rt, req);
+    case R_OPENAPI: return api_openapi(app, rt, req);
+    case R_DASHBOARD:
+    case R_DASHBOARD_FILE: return api_dashboard(app, rt, req);
     case R_NONE:
     case R_COUNT: break;
     }

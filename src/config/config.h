@@ -56,6 +56,8 @@ typedef struct rankd_config {
     int max_connections;      /* open connections at most, default 4096 */
     int max_connections_per_ip; /* from one address at most, 0 = no limit; default 256 */
     int cache_max_age;        /* seconds in Cache-Control, default 1 */
+    int s_maxage;             /* s-maxage on public reads, for shared caches; 0 = omitted */
+    int stale_while_revalidate; /* stale-while-revalidate on public reads; 0 = omitted */
     size_t cache_max_bytes;   /* L1 response cache budget, 0 = off; default 64 MiB */
     char **cors_origins;      /* "*" allows every origin */
     size_t n_cors_origins;

@@ -39,6 +39,7 @@ bool board_same_definition(const board_t *a, const board_t *b)
 void entries_init(entries_t *e)
 {
     e->total = 0;
+    e->modified_ms = 0;
     e->items = NULL;
     e->n = 0;
     e->cap = 0;

@@ -45,6 +45,7 @@ typedef struct {
 
 typedef struct {
     int64_t total;        /* players in the window */
+    int64_t modified_ms;  /* when the window last changed: 0 unless read from its archive */
     entry_t *items;       /* owned */
     size_t n;
     size_t cap;

@@ -76,6 +76,7 @@ typedef struct http_req {
     bool cacheable;           /* a successful read */
     int64_t last_modified_ms; /* Last-Modified, 0 = none */
     const char *content_type_out; /* NULL = application/json */
+    const char *security_policy;  /* Content-Security-Policy of a page, NULL for none */
 } http_req_t;
 
 void http_req_init(http_req_t *req);

@@ -30,7 +30,7 @@ struct http_server {
     atomic_bool draining;     /* after SIGTERM: close each connection after its response */
     atomic_uint_fast64_t next_id;
     uint32_t id_prefix;
-    char cache_control[48];   /* of successful reads; fixed by the configuration */
+    char cache_control[128];  /* of successful reads; fixed by the configuration */
 };
 
 #define BODY_RESERVE_MAX 65535 /* bytes reserved ahead on a Content-Length (64 KiB with the NUL) */
@@ -230,6 +230,11 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
     }
     if (req->location[0])
         MHD_add_response_header(r, "Location", req->location);
+    if (req->security_policy) {
+        MHD_add_response_header(r, "Content-Security-Policy", req->security_policy);
+        MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    }
     if (req->allow && (req->status == 405 || preflight))
         MHD_add_response_header(r, "Allow", req->allow);
     if (req->ratelimit.limited) {
@@ -326,6 +331,9 @@ static int limit_kind(const route_t *rt, const char *method)
     case R_HEALTHZ:
     case R_READYZ:
     case R_METRICS:
+    case R_OPENAPI:
+    case R_DASHBOARD:
+    case R_DASHBOARD_FILE:
     case R_SCORES_BATCH:
         return -1;
     case R_BATCH:
@@ -533,8 +541,14 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
     http_server_t *s = xcalloc(1, sizeof *s);
     s->app = app;
     s->acceptor = acceptor;
-    snprintf(s->cache_control, sizeof s->cache_control, "%s, max-age=%d", cfg->public_reads ? "public" : "private",
-             cfg->cache_max_age);
+    /* Shared caches may keep public reads only: a private one answers a key's holder alone. */
+    int n = snprintf(s->cache_control, sizeof s->cache_control, "%s, max-age=%d",
+                     cfg->public_reads ? "public" : "private", cfg->cache_max_age);
+    if (cfg->public_reads && cfg->s_maxage > 0)
+        n += snprintf(s->cache_control + n, sizeof s->cache_control - (size_t)n, ", s-maxage=%d", cfg->s_maxage);
+    if (cfg->public_reads && cfg->stale_while_revalidate > 0)
+        snprintf(s->cache_control + n, sizeof s->cache_control - (size_t)n, ", stale-while-revalidate=%d",
+                 cfg->stale_while_revalidate);
     if (getrandom(&s->id_prefix, sizeof s->id_prefix, 0) != sizeof s->id_prefix)
         s->id_prefix = (uint32_t)getpid();
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME

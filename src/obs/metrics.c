@@ -2,7 +2,13 @@
 #include "obs/metrics.h"
 
 #include <stdatomic.h>
+#include <dirent.h>
+#include <stdbool.h>
 #include <malloc.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 #include "util/alloc.h"
@@ -117,4 +123,75 @@ void metrics_render_heap(buf_t *out)
 #else
     (void)out;
 #endif
+}
+
+/* Seconds since the epoch at which the system booted (/proc/stat "btime"), 0 when unknown. */
+static long long boot_time_s(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    long long bt = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "btime %lld", &bt) == 1)
+            break;
+    fclose(f);
+    return bt;
+}
+
+static long count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    long n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1; /* the descriptor opendir itself holds */
+}
+
+void metrics_render_process(buf_t *out)
+{
+    long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    FILE *f = fopen("/proc/self/stat", "r");
+    char stat[1024];
+    size_t n = f ? fread(stat, 1, sizeof stat - 1, f) : 0;
+    if (f)
+        fclose(f);
+    stat[n] = '\0';
+    /* Fields after the command name, which may hold spaces and parentheses: from the last ')'. */
+    const char *p = strrchr(stat, ')');
+    unsigned long utime = 0, stime = 0;
+    unsigned long long start_ticks = 0;
+    long rss_pages = 0;
+    bool ok = p && ticks > 0 &&
+              sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d %*d %llu %*u %ld",
+                     &utime, &stime, &start_ticks, &rss_pages) == 4;
+    if (ok) {
+        buf_printf(out,
+                   "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+                   "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.2f\n"
+                   "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+                   "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %lld\n",
+                   (double)(utime + stime) / (double)ticks, (long long)rss_pages * page);
+        long long boot = boot_time_s();
+        if (boot > 0)
+            buf_printf(out,
+                       "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+                       "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.2f\n",
+                       (double)boot + (double)start_ticks / (double)ticks);
+    }
+    long fds = count_fds();
+    if (fds >= 0)
+        buf_printf(out,
+                   "# HELP process_open_fds Number of open file descriptors.\n"
+                   "# TYPE process_open_fds gauge\nprocess_open_fds %ld\n", fds);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        buf_printf(out,
+                   "# HELP process_max_fds Maximum number of open file descriptors.\n"
+                   "# TYPE process_max_fds gauge\nprocess_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
 }

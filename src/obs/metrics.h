@@ -39,5 +39,9 @@ void metrics_render(metrics_t *m, buf_t *out, const char *(*route_name)(int), in
  * of, so a growing RSS can be told apart as a leak or as fragmentation. Nothing where the C
  * library cannot say. */
 void metrics_render_heap(buf_t *out);
+/* Append Prometheus's standard process series (process_cpu_seconds_total,
+ * process_resident_memory_bytes, process_open_fds, process_max_fds, process_start_time_seconds),
+ * from /proc; a series /proc cannot give is left out. */
+void metrics_render_process(buf_t *out);
 
 #endif

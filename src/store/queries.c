@@ -278,7 +278,8 @@ q_status_t q_window_counts(PGconn *c, int64_t gen, const int64_t *days, size_t n
  * and no row at all when the window is not archived (yet): the caller then reads `standings`.
  */
 #define ARCHIVE_READ(inner)                                                                          \
-    "SELECT aw.players, a.* FROM archived_windows aw LEFT JOIN LATERAL (" inner ") a ON true"      \
+    "SELECT aw.players, (extract(epoch FROM aw.archived_at) * 1000)::bigint, a.*"                \
+    " FROM archived_windows aw LEFT JOIN LATERAL (" inner ") a ON true"                           \
     " WHERE aw.board_gen = $1 AND aw.win = $2"
 #define ARCHIVE_ROWS "SELECT " ENTRY_COLS ", rank FROM archive WHERE board_gen = $1 AND win = $2"
 
@@ -644,14 +645,16 @@ q_status_t q_archive_read(PGconn *c, const board_t *b, int64_t day, const q_arch
     if (!pg_ok(r))
         return q_failed(c, r, "archived window read");
     *archived = PQntuples(r) > 0;
-    if (*archived)
+    if (*archived) {
         out->total = col_i64(r, 0, 0);
+        out->modified_ms = col_i64(r, 0, 1);
+    }
     int rows = PQntuples(r);
     bool reverse = rd->kind == QA_CURSOR && rd->backward; /* nearest first: emit in rank order */
     for (int k = 0; k < rows; k++) {
         int i = reverse ? rows - 1 - k : k;
-        if (!PQgetisnull(r, i, 1))
-            push_row(out, r, i, 1, col_i64(r, i, 6));
+        if (!PQgetisnull(r, i, 2))
+            push_row(out, r, i, 2, col_i64(r, i, 7));
     }
     PQclear(r);
     return Q_OK;

@@ -31,6 +31,8 @@ import psycopg2
 import pytest
 import redis as redis_mod
 
+import openapi_check
+
 # ---------------------------------------------------------------------------
 # Constants and locations
 # ---------------------------------------------------------------------------
@@ -208,6 +210,19 @@ class Resp:
 
 _DEFAULT = object()
 
+# Responses that disagreed with api/openapi.json during the current test (openapi_check.py).
+OPENAPI_MISMATCHES = []
+
+
+@pytest.fixture(autouse=True)
+def responses_match_the_openapi_document():
+    """Every response a test receives is held to api/openapi.json; a mismatch fails the test."""
+    del OPENAPI_MISMATCHES[:]
+    yield
+    found = list(OPENAPI_MISMATCHES)
+    del OPENAPI_MISMATCHES[:]
+    assert not found, "%d response(s) disagree with api/openapi.json; the first: %s" % (len(found), found[0])
+
 
 class Client:
     """A keep-alive HTTP/1.1 client bound to one rankd and one key."""
@@ -276,6 +291,10 @@ class Client:
                 self.close()
                 raise
             resp = Resp(r.status, r.reason, r.getheaders(), data, method, path)
+            try:
+                openapi_check.check(method, path, r.status, r.getheaders(), data)
+            except AssertionError as e:  # collected: the client may run on a test's own thread
+                OPENAPI_MISMATCHES.append(str(e))
             if r.will_close:
                 self.close()
             return resp

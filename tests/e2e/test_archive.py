@@ -8,6 +8,7 @@ The tests move rankd's wall clock (RANKD_TEST_CLOCK_FILE, test-only) across midn
 waiting for it. Ranks are checked against an oracle computed here from what the server
 acknowledged (score and achieved_at of every standing), not from the server's own reads."""
 import datetime
+import email.utils
 import os
 
 import pytest
@@ -252,6 +253,80 @@ def test_deleting_a_player_rewrites_the_ranks_of_its_archived_windows_only(rankd
     finally:
         for x in (adm, w, c):
             x.close()
+
+
+def test_closed_window_reads_carry_last_modified_and_answer_if_modified_since(rankd_factory, db, redis_db,
+                                                                              tmp_root):
+    """API.md, edge caches: a read of a closed window carries Last-Modified (when its archive last
+    changed), If-Modified-Since not older than it answers 304, an older one 200; a player's
+    deletion moves it on. The current window changes at any moment: no Last-Modified."""
+    clock = Clock(tmp_root)
+    start = datetime.date(2029, 7, 10)
+    clock.set(day_ms(start) + 3600000)
+    inst = rankd_factory(env=clock.env(), extra_config={"postgres": {"statement_timeout_ms": GUARD_TIMEOUT_MS}})
+    adm, w, c = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client()
+    try:
+        b = create_board(adm, reset="daily")["id"]
+        gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
+        fill(w, b, ["p%02d" % i for i in range(10)], rounds=1)
+        clock.set(day_ms(start + datetime.timedelta(days=1)) + 3600000)
+        wait_for(lambda: db.query("SELECT count(*) FROM archived_windows WHERE board_gen = %s", (gen,))[0][0] == 1,
+                 "the archive")
+        win = start.isoformat()
+        reads = ["/v1/leaderboards/%s/entries?window=%s&limit=5" % (b, win),
+                 "/v1/leaderboards/%s/players/p03?window=%s" % (b, win),
+                 "/v1/leaderboards/%s/players/p03/around?window=%s&before=1&after=1" % (b, win),
+                 "/v1/leaderboards/%s/players?ids=p01,p02&window=%s" % (b, win),
+                 "/v1/leaderboards/%s/entries?window=previous" % b]
+
+        def archived_at():
+            return db.query("SELECT archived_at FROM archived_windows WHERE board_gen = %s", (gen,))[0][0]
+        at = archived_at()
+        lm = email.utils.format_datetime(at.astimezone(datetime.timezone.utc), usegmt=True)
+        for path in reads:
+            for _ in range(2):  # computed, then from the response cache
+                r = c.get(path)
+                assert r.status == 200 and r.header("Last-Modified") == lm, (path, r.describe())
+            assert c.get(path, headers={"If-Modified-Since": lm}).status == 304, path
+            earlier = email.utils.format_datetime(at.astimezone(datetime.timezone.utc) -
+                                                  datetime.timedelta(seconds=1), usegmt=True)
+            assert c.get(path, headers={"If-Modified-Since": earlier}).status == 200, path
+        assert c.get("/v1/leaderboards/%s/entries" % b).header("Last-Modified") is None
+
+        # A deletion rewrites the archive: a later Last-Modified (HTTP dates count whole seconds:
+        # the deletion comes in a later second than the archive).
+        wait_for(lambda: datetime.datetime.now(datetime.timezone.utc) >= at + datetime.timedelta(seconds=1),
+                 "the next second")
+        assert adm.delete("/v1/leaderboards/%s/players/p07" % b).status == 204
+        assert archived_at() > at
+        for path in reads:
+            r = c.get(path, headers={"If-Modified-Since": lm})
+            assert r.status == 200, (path, r.describe())
+            assert email.utils.parsedate_to_datetime(r.header("Last-Modified")) > \
+                email.utils.parsedate_to_datetime(lm), path
+    finally:
+        for x in (adm, w, c):
+            x.close()
+
+
+def test_edge_cache_directives_from_configuration(rankd_factory):
+    """http.s_maxage and http.stale_while_revalidate on public reads (for shared caches); none on
+    reads that need a key, none by default."""
+    plain = rankd_factory()
+    edge = rankd_factory(extra_config={"http": {"s_maxage": 600, "stale_while_revalidate": 30}})
+    keyed = rankd_factory(public_reads=False, extra_config={"http": {"s_maxage": 600, "stale_while_revalidate": 30}})
+    for inst, want in ((plain, "public, max-age=1"), (edge, "public, max-age=1, s-maxage=600, stale-while-revalidate=30"),
+                       (keyed, "private, max-age=1")):
+        adm, c = inst.client(ADMIN_KEY), inst.client(ADMIN_KEY if inst is keyed else None)
+        try:
+            b = create_board(adm)["id"]
+            r = c.get("/v1/leaderboards/%s/entries" % b)
+            assert r.status == 200 and r.header("Cache-Control") == want, r.describe()
+            assert adm.post("/v1/leaderboards/%s/scores" % b, json_body={"player_id": "x", "score": 1},
+                            key=WRITE_KEY).header("Cache-Control") == "no-store"
+        finally:
+            adm.close()
+            c.close()
 
 
 def partitions(db, parent):

@@ -1,6 +1,7 @@
 """What operators read (issue 15, item 5): /metrics has the writer's queue and transactions, the
 views' ages, the 503s apart from other 5xx and the rate limiter's counts; statements slower than
 postgres.slow_statement_ms are logged with their name, node and duration."""
+import os
 import threading
 import time
 
@@ -24,6 +25,24 @@ def test_metrics_for_operators(rankd_factory):
     finally:
         adm.close()
         w.close()
+
+
+def test_standard_process_series(rankd_factory):
+    """API.md, /metrics: Prometheus's standard process series beside rankd's own, equal to what
+    /proc says of the process; and the heap in use and kept by the allocator."""
+    inst = rankd_factory()
+    pid = inst.proc.pid
+    with open("/proc/%d/status" % pid) as f:
+        rss_kb = int(next(line for line in f if line.startswith("VmRSS")).split()[1])
+    fds = len(os.listdir("/proc/%d/fd" % pid))
+    assert abs(metric(inst, "process_resident_memory_bytes") - rss_kb * 1024) < 8 * 1024 * 1024
+    assert abs(metric(inst, "process_open_fds") - fds) <= 4  # the scrape's own connection comes and goes
+    soft = int(open("/proc/%d/limits" % pid).read().split("Max open files")[1].split()[0])
+    assert metric(inst, "process_max_fds") == soft
+    started = metric(inst, "process_start_time_seconds")
+    assert time.time() - 120 < started <= time.time()
+    assert metric(inst, "process_cpu_seconds_total") >= 0
+    assert metric(inst, "rankd_heap_in_use_bytes") > 0 and metric(inst, "rankd_heap_free_bytes") >= 0
 
 
 def test_slow_statements_are_logged_with_name_node_and_duration(rankd_factory, db):

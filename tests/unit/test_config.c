@@ -238,6 +238,8 @@ static void test_every_key(void **state)
         "  batch_body_limit: 268435456\n"
         "  connection_timeout_s: 3600\n"
         "  cache_max_age: 0\n"
+        "  s_maxage: 600\n"
+        "  stale_while_revalidate: 30\n"
         "  cors_origins: [\"https://game.example\", \"http://localhost:3000\"]\n"
         "postgres:\n"
         "  primary: postgresql://rankd@db1:5432/rankd\n"
@@ -274,6 +276,8 @@ static void test_every_key(void **state)
     assert_int_equal(cfg->batch_body_limit, 268435456);
     assert_int_equal(cfg->connection_timeout_s, 3600);
     assert_int_equal(cfg->cache_max_age, 0);
+    assert_int_equal(cfg->s_maxage, 600);
+    assert_int_equal(cfg->stale_while_revalidate, 30);
     assert_int_equal(cfg->n_cors_origins, 2);
     assert_string_equal(cfg->cors_origins[0], "https://game.example");
     assert_string_equal(cfg->cors_origins[1], "http://localhost:3000");

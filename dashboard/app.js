@@ -1,0 +1,278 @@
+// rankd dashboard: plain JavaScript over rankd's public API. The key the operator types is kept
+// in this tab's sessionStorage only and sent as a Bearer token to this server alone.
+"use strict";
+
+const state = { board: null, window: "current", cursor: null, prevCursor: null, nextCursor: null,
+                boardsCursor: null, lastSample: null };
+
+function key() { return sessionStorage.getItem("rankd-key") || ""; }
+
+async function api(path) {
+  const headers = {};
+  if (key()) headers.Authorization = "Bearer " + key();
+  const r = await fetch(path, { headers, cache: "no-store" });
+  const text = await r.text();
+  let body = null;
+  try { body = JSON.parse(text); } catch (e) { body = text; }
+  if (!r.ok && !(path === "/readyz" && r.status === 503)) {
+    const msg = body && body.error ? body.error.message : "HTTP " + r.status;
+    const err = new Error(path.split("?")[0] + ": " + msg);
+    err.status = r.status;
+    throw err;
+  }
+  return body;
+}
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
+
+function showError(e) {
+  const p = document.getElementById("error");
+  if (!e) { p.hidden = true; p.textContent = ""; return; }
+  p.hidden = false;
+  p.textContent = e.message || String(e);
+}
+
+function fill(tableId, rows, onPick) {
+  const body = document.querySelector("#" + tableId + " tbody");
+  body.replaceChildren();
+  for (const r of rows) {
+    const tr = el("tr");
+    for (const c of r.cells) tr.appendChild(el("td", c));
+    if (r.cls) tr.className = r.cls;
+    if (onPick) { tr.classList.add("pick"); tr.addEventListener("click", () => onPick(r.value)); }
+    body.appendChild(tr);
+  }
+}
+
+function entryRows(entries, me) {
+  return entries.map(e => ({ cells: [e.rank, e.player_id, e.score, e.achieved_at], cls: e.player_id === me ? "me" : "" }));
+}
+
+// ------------------------------------------------------------------ boards
+
+async function loadBoards(more) {
+  const q = "/v1/leaderboards?limit=50" + (more && state.boardsCursor ? "&cursor=" + encodeURIComponent(state.boardsCursor) : "");
+  const page = await api(q);
+  state.boardsCursor = page.next_cursor;
+  const rows = page.leaderboards.map(b => ({ cells: [b.id, b.title, b.sort, b.operator, b.reset, b.players], value: b.id }));
+  fill("boards", rows, id => openBoard(id).catch(showError));
+  document.getElementById("boards-more").hidden = !page.next_cursor;
+}
+
+async function openBoard(id) {
+  const b = await api("/v1/leaderboards/" + encodeURIComponent(id));
+  state.board = b;
+  state.window = "current";
+  state.cursor = null;
+  document.getElementById("board").hidden = false;
+  document.getElementById("board-title").textContent = b.title + " (" + b.id + ")";
+  document.getElementById("board-info").textContent = "sort " + b.sort + ", operator " + b.operator + ", reset " + b.reset +
+    ", current window " + b.current_window + ", " + b.players + " players";
+  document.getElementById("player-result").textContent = "";
+  fill("around", []);
+  await loadWindows();
+  await Promise.all([loadEntries(null), loadStats(), loadActivity()]);
+}
+
+function boardPath(rest) { return "/v1/leaderboards/" + encodeURIComponent(state.board.id) + rest; }
+function windowParam() { return "window=" + encodeURIComponent(state.window); }
+
+async function loadWindows() {
+  const w = await api(boardPath("/windows?limit=50"));
+  fill("windows", w.windows.map(x => ({ cells: [x.window, x.players, x.submissions] })));
+  const sel = document.getElementById("window");
+  sel.replaceChildren();
+  const cur = el("option", "current");
+  cur.value = "current";
+  sel.appendChild(cur);
+  for (const x of w.windows) {
+    if (x.window === state.board.current_window) continue;
+    const o = el("option", x.window);
+    o.value = x.window;
+    sel.appendChild(o);
+  }
+  sel.value = state.window;
+}
+
+async function loadEntries(cursor) {
+  const page = await api(boardPath("/entries?limit=20&" + windowParam() + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "")));
+  state.prevCursor = page.prev_cursor;
+  state.nextCursor = page.next_cursor;
+  fill("entries", entryRows(page.entries));
+  document.getElementById("prev").disabled = !page.prev_cursor;
+  document.getElementById("next").disabled = !page.next_cursor;
+  const first = page.entries.length ? page.entries[0].rank : 0;
+  const last = page.entries.length ? page.entries[page.entries.length - 1].rank : 0;
+  document.getElementById("page-info").textContent = page.entries.length ?
+    "ranks " + first + "–" + last + " of " + page.total + " (window " + page.window + ")" : "no entries (window " + page.window + ")";
+}
+
+async function findPlayer(id) {
+  const out = document.getElementById("player-result");
+  try {
+    const s = await api(boardPath("/players/" + encodeURIComponent(id) + "?" + windowParam()));
+    out.textContent = s.player_id + ": rank " + s.rank + " of " + s.total + ", score " + s.score + ", top " + s.top_percent + " %";
+    out.dataset.rank = String(s.rank);
+    const around = await api(boardPath("/players/" + encodeURIComponent(id) + "/around?before=5&after=5&" + windowParam()));
+    fill("around", entryRows(around.entries, s.player_id));
+  } catch (e) {
+    out.dataset.rank = "";
+    fill("around", []);
+    if (e.status === 404) { out.textContent = id + " has no standing in this window"; return; }
+    throw e;
+  }
+}
+
+// ------------------------------------------------------------------ charts (SVG, drawn here)
+
+const SVG = "http://www.w3.org/2000/svg";
+function svgEl(tag, attrs, text) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = String(text);
+  return e;
+}
+
+function drawBars(svg, labels, values) {
+  svg.replaceChildren();
+  const W = 600, H = 200, pad = 24, n = values.length;
+  const max = Math.max(1, ...values);
+  if (!n) { svg.appendChild(svgEl("text", { x: 10, y: 20 }, "no data")); return; }
+  const bw = (W - 2 * pad) / n;
+  values.forEach((v, i) => {
+    const h = (H - 2 * pad) * v / max;
+    const r = svgEl("rect", { x: pad + i * bw + 1, y: H - pad - h, width: Math.max(1, bw - 2), height: h });
+    r.appendChild(svgEl("title", {}, labels[i] + ": " + v));
+    svg.appendChild(r);
+  });
+  svg.appendChild(svgEl("text", { x: pad, y: H - 6 }, labels[0]));
+  svg.appendChild(svgEl("text", { x: W - pad - 60, y: H - 6 }, labels[n - 1]));
+  svg.appendChild(svgEl("text", { x: 2, y: 14 }, max));
+}
+
+function drawLine(svg, labels, values) {
+  svg.replaceChildren();
+  const W = 600, H = 200, pad = 24, n = values.length;
+  if (!n) { svg.appendChild(svgEl("text", { x: 10, y: 20 }, "no data")); return; }
+  const max = Math.max(1, ...values);
+  const x = i => pad + (n === 1 ? 0 : (W - 2 * pad) * i / (n - 1));
+  const y = v => H - pad - (H - 2 * pad) * v / max;
+  svg.appendChild(svgEl("polyline", { points: values.map((v, i) => x(i) + "," + y(v)).join(" ") }));
+  svg.appendChild(svgEl("text", { x: pad, y: H - 6 }, labels[0]));
+  svg.appendChild(svgEl("text", { x: W - pad - 60, y: H - 6 }, labels[n - 1]));
+  svg.appendChild(svgEl("text", { x: 2, y: 14 }, max));
+}
+
+async function loadStats() {
+  const s = await api(boardPath("/stats?" + windowParam()));
+  document.getElementById("stats-summary").textContent = s.players ?
+    s.players + " players, " + s.submissions + " submissions, min " + s.min + ", max " + s.max + ", mean " +
+    Number(s.mean).toFixed(1) + ", p50 " + s.percentiles.p50 + ", p99 " + s.percentiles.p99 +
+    (s.refreshed_at ? " (refreshed " + s.refreshed_at + ")" : "") : "no statistics yet (window " + s.window + ")";
+  drawBars(document.getElementById("histogram"), s.histogram.map(b => b.lower + "–" + b.upper), s.histogram.map(b => b.count));
+}
+
+async function loadActivity() {
+  const a = await api(boardPath("/activity"));
+  drawLine(document.getElementById("activity"), a.days.map(d => d.day), a.days.map(d => d.submissions));
+}
+
+// ------------------------------------------------------------------ service health
+
+function parseMetrics(text) {
+  const series = [];
+  for (const line of text.split("\n")) {
+    if (!line || line[0] === "#") continue;
+    const m = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})?\s+(\S+)/);
+    if (!m) continue;
+    const labels = {};
+    if (m[3]) for (const p of m[3].matchAll(/([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"/g)) labels[p[1]] = p[2];
+    series.push({ name: m[1], labels, value: Number(m[4]) });
+  }
+  return series;
+}
+
+function sum(series, name, pred) {
+  return series.filter(s => s.name === name && (!pred || pred(s.labels))).reduce((a, s) => a + s.value, 0);
+}
+
+// The q-quantile of request durations from the cumulative histogram buckets (all routes).
+function quantile(series, q) {
+  const byLe = new Map();
+  for (const s of series) if (s.name === "rankd_http_request_duration_seconds_bucket")
+    byLe.set(s.labels.le, (byLe.get(s.labels.le) || 0) + s.value);
+  const les = [...byLe.keys()].filter(l => l !== "+Inf").map(Number).sort((a, b) => a - b);
+  const total = byLe.get("+Inf") || 0;
+  if (!total) return null;
+  for (const le of les) if (byLe.get(String(le)) >= q * total) return le;
+  return Infinity;
+}
+
+function card(title, value) {
+  const d = el("div", null, "card");
+  d.appendChild(el("span", title, "muted"));
+  d.appendChild(el("b", value));
+  return d;
+}
+
+async function loadHealth() {
+  const ready = await api("/readyz");
+  const cards = [card("ready", ready.status)];
+  try {
+    const m = parseMetrics(await api("/metrics"));
+    const now = Date.now();
+    const requests = sum(m, "rankd_http_requests_total");
+    let rate = "–";
+    if (state.lastSample) rate = ((requests - state.lastSample.requests) * 1000 / (now - state.lastSample.at)).toFixed(1);
+    state.lastSample = { at: now, requests };
+    const hits = sum(m, "rankd_l1_hits_total"), misses = sum(m, "rankd_l1_misses_total");
+    const fmt = v => v === null ? "–" : v === Infinity ? "> 2.5 s" : (v * 1000) + " ms";
+    cards.push(card("requests/s", rate), card("p50 latency ≤", fmt(quantile(m, 0.5))),
+               card("p99 latency ≤", fmt(quantile(m, 0.99))),
+               card("L1 hit ratio", hits + misses ? (100 * hits / (hits + misses)).toFixed(1) + " %" : "–"),
+               card("redis", sum(m, "rankd_redis_up") === 1 ? "up" : "down"));
+  } catch (e) {
+    cards.push(card("metrics", e.status === 401 || e.status === 403 ? "need an admin key" : "unavailable"));
+  }
+  document.getElementById("health").replaceChildren(...cards);
+  fill("nodes", (ready.nodes || []).map(n => ({ cells: [n.name, n.role, n.state, n.lag_ms, n.lag_bytes, n.pool_in_use + "/" + n.pool_size],
+                                                  cls: n.state })));
+}
+
+// ------------------------------------------------------------------ wiring
+
+async function refresh() {
+  showError(null);
+  document.getElementById("key-state").textContent = key() ? "key set" : "no key (public reads only)";
+  await Promise.all([loadHealth(), loadBoards(false)]);
+  if (state.board) await openBoard(state.board.id);
+}
+
+function guard(fn) { return (ev) => { if (ev) ev.preventDefault(); Promise.resolve(fn(ev)).catch(showError); }; }
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.getElementById("key-form").addEventListener("submit", guard(() => {
+    const k = document.getElementById("key").value.trim();
+    if (k) sessionStorage.setItem("rankd-key", k); else sessionStorage.removeItem("rankd-key");
+    document.getElementById("key").value = "";
+    return refresh();
+  }));
+  document.getElementById("boards-more").addEventListener("click", guard(() => loadBoards(true)));
+  document.getElementById("prev").addEventListener("click", guard(() => loadEntries(state.prevCursor)));
+  document.getElementById("next").addEventListener("click", guard(() => loadEntries(state.nextCursor)));
+  document.getElementById("window").addEventListener("change", guard(async () => {
+    state.window = document.getElementById("window").value;
+    await Promise.all([loadEntries(null), loadStats()]);
+  }));
+  document.getElementById("player-form").addEventListener("submit", guard(() => {
+    const id = document.getElementById("player").value.trim();
+    return id ? findPlayer(id) : null;
+  }));
+  refresh().catch(showError);
+  setInterval(() => loadHealth().catch(() => {}), 5000);
+});

@@ -1,0 +1,118 @@
+"""What users and operators read (issue 16): the OpenAPI document is served as the repository
+holds it, and it is held to the router both ways: every route `rankd routes` lists is a path of
+the document with the same methods, and every path of the document is routed with those methods
+(its Allow header). Every response the other tests receive is validated against the document
+(openapi_check.py). The dashboard's files are served with a strict Content-Security-Policy."""
+import re
+import subprocess
+
+from conftest import ADMIN_KEY, RANKD_BIN
+from openapi_check import DOC, DOC_BYTES
+
+METHODS = ("get", "post", "patch", "delete", "put")
+
+
+def doc_routes():
+    """{path template: set of methods} of the document."""
+    return {p: {m.upper() for m in ops if m in METHODS} for p, ops in DOC["paths"].items()}
+
+
+def binary_routes():
+    out = subprocess.run([RANKD_BIN, "routes"], capture_output=True, text=True, check=True).stdout
+    routes = {}
+    for line in out.splitlines():
+        methods, path = line.rsplit(" ", 1)
+        routes[path] = set(methods.split(", "))
+    return routes
+
+
+def concrete(template):
+    return re.sub(r"\{[^}]+\}", lambda m: {"{board}": "some-board", "{player}": "some-player",
+                                           "{file}": "app.js"}.get(m.group(0), "x"), template)
+
+
+def test_the_document_is_served_as_the_repository_holds_it(rankd_factory):
+    inst = rankd_factory(public_reads=False)  # no key needed, even where reads need one
+    c = inst.client(None)
+    try:
+        r = c.get("/v1/openapi.json")
+        assert r.status == 200 and r.body == DOC_BYTES, r.describe()
+        assert r.header("Content-Type") == "application/json"
+        assert c.get("/v1/openapi.json", headers={"If-None-Match": r.header("ETag")}).status == 304
+        assert DOC["openapi"].startswith("3.1")
+    finally:
+        c.close()
+
+
+def test_every_route_is_documented_and_every_documented_path_is_routed(rankd_factory):
+    documented, routed = doc_routes(), binary_routes()
+    assert set(routed) == set(documented), "routed only: %s; documented only: %s" % (
+        sorted(set(routed) - set(documented)), sorted(set(documented) - set(routed)))
+    for path, methods in routed.items():
+        assert methods == documented[path], "%s: routed %s, documented %s" % (path, methods, documented[path])
+    # And the server itself answers each documented path with exactly those methods.
+    inst = rankd_factory()
+    c = inst.client(None)
+    try:
+        for path, methods in documented.items():
+            r = c.options(concrete(path))
+            assert r.status == 204, r.describe()
+            allow = {m.strip() for m in r.header("Allow").split(",")}
+            want = methods | {"OPTIONS"} | ({"HEAD"} if "GET" in methods else set())
+            assert allow == want, "%s: Allow %s, documented %s" % (path, allow, want)
+        assert c.get("/v1/no-such-route").status == 404
+    finally:
+        c.close()
+
+
+def test_every_operation_is_complete():
+    """Each operation has an id (unique), a summary and a documented success; every error answer
+    refers to the Error schema; every $ref resolves."""
+    ids = []
+    for path, ops in DOC["paths"].items():
+        for m, op in ops.items():
+            if m not in METHODS:
+                continue
+            ids.append(op["operationId"])
+            assert op.get("summary"), (path, m)
+            assert any(code.startswith("2") for code in op["responses"]), (path, m)
+    assert len(ids) == len(set(ids))
+
+    def walk(node):
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if ref:
+                target = DOC
+                for part in ref.lstrip("#/").split("/"):
+                    assert part in target, "unresolved $ref %s" % ref
+                    target = target[part]
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(DOC)
+
+
+def test_the_dashboard_files_and_their_policy(rankd_factory):
+    inst = rankd_factory(public_reads=False)
+    c = inst.client(None)
+    try:
+        page = c.get("/dashboard/")
+        assert page.status == 200 and page.header("Content-Type").startswith("text/html"), page.describe()
+        csp = page.header("Content-Security-Policy")
+        assert "default-src 'none'" in csp and "script-src 'self'" in csp and "connect-src 'self'" in csp
+        assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+        assert page.header("X-Content-Type-Options") == "nosniff"
+        html = page.body.decode()
+        assert "<script src=\"/dashboard/app.js\"" in html and "<style" not in html and " style=" not in html
+        assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html  # nothing from elsewhere
+        for name, ctype in (("app.js", "text/javascript"), ("style.css", "text/css")):
+            r = c.get("/dashboard/" + name)
+            assert r.status == 200 and r.header("Content-Type").startswith(ctype), r.describe()
+            assert "https://" not in r.body.decode() and "http://" not in r.body.decode().replace("http://www.w3.org", "")
+        for missing in ("/dashboard/nope.js", "/dashboard/openapi.json", "/dashboard/a/b", "/dashboard/..%2fx"):
+            assert c.get(missing).status == 404, missing
+        assert c.post("/dashboard/", json_body={}, key=ADMIN_KEY).status == 405
+    finally:
+        c.close()
