@@ -168,11 +168,13 @@ function drawLine(svg, labels, values) {
   svg.appendChild(svgEl("text", { x: 2, y: 14 }, max));
 }
 
+function num(v) { return Number.isInteger(v) ? String(v) : Number(v).toFixed(2); }
+
 async function loadStats() {
   const s = await api(boardPath("/stats?" + windowParam()));
   document.getElementById("stats-summary").textContent = s.players ?
     s.players + " players, " + s.submissions + " submissions, min " + s.min + ", max " + s.max + ", mean " +
-    Number(s.mean).toFixed(1) + ", p50 " + s.percentiles.p50 + ", p99 " + s.percentiles.p99 +
+    num(s.mean) + ", p50 " + num(s.percentiles.p50) + ", p99 " + num(s.percentiles.p99) +
     (s.refreshed_at ? " (refreshed " + s.refreshed_at + ")" : "") : "no statistics yet (window " + s.window + ")";
   drawBars(document.getElementById("histogram"), s.histogram.map(b => b.lower + "–" + b.upper), s.histogram.map(b => b.count));
 }
@@ -257,8 +259,7 @@ function guard(fn) { return (ev) => { if (ev) ev.preventDefault(); Promise.resol
 
 document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("key-form").addEventListener("submit", guard(() => {
-    const k = document.getElementById("key").value.trim();
-    if (k) sessionStorage.setItem("rankd-key", k); else sessionStorage.removeItem("rankd-key");
+    sessionStorage.setItem("rankd-key", document.getElementById("key").value.trim());
     document.getElementById("key").value = "";
     return refresh();
   }));
@@ -273,6 +274,12 @@ document.addEventListener("DOMContentLoaded", () => {
     const id = document.getElementById("player").value.trim();
     return id ? findPlayer(id) : null;
   }));
-  refresh().catch(showError);
+  // Nothing that needs a key until one is given (an empty one where reads are public): a
+  // request refused for want of it is noise in the browser's console.
+  if (sessionStorage.getItem("rankd-key") !== null) refresh().catch(showError);
+  else {
+    document.getElementById("key-state").textContent = "type a key and press Use (empty where reads are public)";
+    loadHealth().catch(showError);
+  }
   setInterval(() => loadHealth().catch(() => {}), 5000);
 });

@@ -11,6 +11,7 @@ RANKD_PACKAGES=(
   postgresql-15 postgresql-contrib redis-server curl
   python3-pytest python3-requests python3-psycopg2 python3-redis python3-jsonschema
   wrk valgrind
+  chromium python3-websocket  # the dashboard's test in a real browser (tests/e2e/browser.py)
 )
 
 missing=()

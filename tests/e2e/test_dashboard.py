@@ -1,0 +1,84 @@
+"""The dashboard in a real browser (issue 16): Debian's Chromium, headless, against a seeded
+rankd whose reads need a key. The operator types a key; the page then lists the boards, shows a
+board's top entries equal to the API's, pages through them, finds a player at the API's rank and
+the players around them, draws the histogram and the activity, and shows the service's health,
+all without a single console error. Screenshots go to tests/e2e/out/ (RANKD_TEST_OUT)."""
+import json
+import os
+
+import browser as browser_mod  # python3-websocket and chromium: scripts/deps.sh installs them
+from conftest import ADMIN_KEY, READ_KEY, REPO, WRITE_KEY, batch, create_board
+
+OUT = os.environ.get("RANKD_TEST_OUT", os.path.join(REPO, "tests", "e2e", "out"))
+
+
+def rows(b, table):
+    return b.eval("[...document.querySelectorAll('#%s tbody tr')].map(tr => [...tr.children].map(td => td.textContent))"
+                  % table)
+
+
+def api_rows(entries):
+    return [[str(e["rank"]), e["player_id"], str(e["score"]), e["achieved_at"]] for e in entries]
+
+
+def test_the_dashboard_in_a_browser(rankd_factory):
+    inst = rankd_factory(public_reads=False)
+    adm, w, r = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client(READ_KEY)
+    br = None
+    try:
+        board = create_board(adm, title="Dashboard board")["id"]
+        create_board(adm)
+        items = [{"board": board, "player_id": "p%02d" % i, "score": (i * 7919) % 1000} for i in range(45)]
+        assert batch(w, items).status == 200
+        assert adm.post("/v1/admin/refresh").status == 200  # the statistics' views
+        top = r.get("/v1/leaderboards/%s/entries?limit=20" % board).json()
+        second = r.get("/v1/leaderboards/%s/entries?limit=20&cursor=%s" % (board, top["next_cursor"])).json()
+        stats = r.get("/v1/leaderboards/%s/stats" % board).json()
+
+        br = browser_mod.Browser()
+        br.navigate("http://127.0.0.1:%d/dashboard/" % inst.port)
+        br.wait("document.querySelectorAll('#health .card').length > 0", "the health cards")
+        br.eval("document.getElementById('key').value = %s; document.getElementById('key-form').requestSubmit(); 1"
+                % json.dumps(ADMIN_KEY))
+        br.wait("[...document.querySelectorAll('#boards tbody tr')].some(tr => tr.textContent.includes(%s))"
+                % json.dumps(board), "the boards")
+        assert br.eval("sessionStorage.getItem('rankd-key')") == ADMIN_KEY
+        assert br.eval("document.getElementById('key').value") == ""  # not left in the form
+        br.eval("[...document.querySelectorAll('#boards tbody tr')].find(tr => tr.children[0].textContent === %s)"
+                ".click(); 1" % json.dumps(board))
+        br.wait("document.querySelectorAll('#entries tbody tr').length === 20", "the top entries")
+        assert rows(br, "entries") == api_rows(top["entries"])
+        br.screenshot(os.path.join(OUT, "dashboard-board.png"))
+
+        # Paging: the next page is the API's next page, and back again.
+        br.eval("document.getElementById('next').click(); 1")
+        br.wait("document.querySelector('#entries tbody tr td').textContent === '21'", "the second page")
+        assert rows(br, "entries") == api_rows(second["entries"])
+        br.eval("document.getElementById('prev').click(); 1")
+        br.wait("document.querySelector('#entries tbody tr td').textContent === '1'", "the first page again")
+
+        # A player search: the API's rank, and the players around them.
+        target = top["entries"][13]["player_id"]
+        want = r.get("/v1/leaderboards/%s/players/%s" % (board, target)).json()
+        around = r.get("/v1/leaderboards/%s/players/%s/around?before=5&after=5" % (board, target)).json()
+        br.eval("document.getElementById('player').value = %s; document.getElementById('player-form').requestSubmit(); 1"
+                % json.dumps(target))
+        br.wait("document.getElementById('player-result').dataset.rank === %s" % json.dumps(str(want["rank"])),
+                "the player's rank")
+        assert ("rank %d of %d" % (want["rank"], want["total"])) in br.eval("document.getElementById('player-result').textContent")
+        assert rows(br, "around") == api_rows(around["entries"])
+        assert br.eval("document.querySelector('#around tr.me td:nth-child(2)').textContent") == target
+
+        # The histogram has the API's buckets; the activity is drawn; the health shows.
+        assert br.eval("document.querySelectorAll('#histogram rect').length") == len(stats["histogram"])
+        assert br.eval("document.querySelectorAll('#activity polyline').length") == 1
+        cards = br.eval("[...document.querySelectorAll('#health .card span')].map(s => s.textContent)")
+        assert {"ready", "requests/s", "p99 latency ≤", "L1 hit ratio", "redis"} <= set(cards), cards
+        assert rows(br, "nodes")[0][:3] == ["postgres_primary", "primary", "ok"]
+        br.screenshot(os.path.join(OUT, "dashboard-player.png"))
+        assert br.errors == [], br.errors
+    finally:
+        if br:
+            br.close()
+        for c in (adm, w, r):
+            c.close()
