@@ -1,14 +1,29 @@
-"""config/crontab.example, run as written: every job line's command executes under /bin/sh with
-the file's own variables, PATH leading to the binary under test and RANKD_CONFIG to the test's
-configuration, and does what its comment says (exit 0; the views refreshed, or skipped when
-recent)."""
+"""The deployment kit under deploy/, each file exercised as shipped (issue 16):
+
+- rankd.cron: every job line's command executes under /bin/sh with the file's own variables,
+  PATH leading to the binary under test and RANKD_CONFIG to the test's configuration, and does
+  what its comment says (exit 0; the views refreshed, or skipped when recent);
+- rankd.service: `systemd-analyze verify` passes without a warning, its sandbox scores OK in
+  `systemd-analyze security --offline`, and its reload is the signal rankd reloads on;
+- haproxy.cfg: HAProxy runs it in front of two instances; one is stopped under a read and write
+  load and started again: no read fails, nothing acknowledged is lost, and the time until the
+  instance is back in rotation is measured."""
+import glob
 import os
 import re
+import shutil
+import signal
 import subprocess
+import threading
+import time
 
-from conftest import MIGRATIONS_DIR, RANKD_BIN, REPO
+from conftest import ADMIN_KEY, MIGRATIONS_DIR, RANKD_BIN, REPO, WRITE_KEY, Client, create_board, free_port, \
+    metric, submit, wait_for, wait_pid
 
-CRONTAB = os.path.join(REPO, "config", "crontab.example")
+DEPLOY = os.path.join(REPO, "deploy")
+REPORT = []
+
+CRONTAB = os.path.join(DEPLOY, "rankd.cron")
 
 
 def crontab_jobs():
@@ -59,3 +74,161 @@ def test_the_crontab_example_runs_as_written(db):
     assert r.returncode == 0, r.stdout + r.stderr
     after = dict(db.query("SELECT view, refreshed_at FROM view_refreshes"))
     assert after["daily_activity"] > before, "the nightly job did not refresh daily_activity"
+
+
+def test_the_systemd_unit_verifies_and_is_sandboxed(tmp_path):
+    unit = os.path.join(DEPLOY, "rankd.service")
+    # A root holding what the unit names: the binary where it says, the units it orders after.
+    root = tmp_path / "root"
+    (root / "usr/local/bin").mkdir(parents=True)
+    (root / "bin").mkdir()
+    (root / "etc/systemd/system").mkdir(parents=True)
+    (root / "usr/lib/systemd/system").mkdir(parents=True)
+    shutil.copy(RANKD_BIN, root / "usr/local/bin/rankd")
+    shutil.copy("/bin/kill", root / "bin/kill")
+    for target in glob.glob("/usr/lib/systemd/system/*.target"):
+        shutil.copy(target, root / "usr/lib/systemd/system")
+    shutil.copy(unit, root / "etc/systemd/system/rankd.service")
+    r = subprocess.run(["systemd-analyze", "verify", "--root=%s" % root, "--man=no",
+                        "/etc/systemd/system/rankd.service"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stderr.strip() == "" and r.stdout.strip() == "", r.stdout + r.stderr
+    sec = subprocess.run(["systemd-analyze", "security", "--offline=true", "--no-pager", unit],
+                         capture_output=True, text=True, timeout=60)
+    m = re.search(r"Overall exposure level for rankd.service: ([0-9.]+) (\w+)", sec.stdout + sec.stderr)
+    assert m and float(m.group(1)) <= 2.0, sec.stdout[-3000:] + sec.stderr
+    REPORT.append("systemd-analyze security: exposure %s %s" % (m.group(1), m.group(2)))
+    text = open(unit).read()
+    for directive in ("User=rankd", "NoNewPrivileges=yes", "ProtectSystem=strict", "ExecReload=/bin/kill -HUP $MAINPID",
+                      "KillSignal=SIGTERM", "ExecStart=/usr/local/bin/rankd serve -c /etc/rankd/rankd.yaml"):
+        assert directive in text.splitlines(), directive
+    # The commands it runs exist as written: `config check` (ExecStartPre) and `serve`.
+    r = subprocess.run([RANKD_BIN, "config", "check", "-c", os.path.join(REPO, "config", "rankd.example.yaml")],
+                       capture_output=True, text=True)
+    assert "usage" not in r.stderr, r.stderr
+
+
+class LbLoad:
+    """Reads and writes through the load balancer from three threads until stop(); every request
+    is recorded (time, kind, status or 0 when it got no answer)."""
+
+    def __init__(self, port, board):
+        self.port, self.board = port, board
+        self.events, self.acked, self.stopping = [], set(), False
+        self.threads = [threading.Thread(target=self._reads, args=(i,)) for i in range(2)] + \
+            [threading.Thread(target=self._writes)]
+        for t in self.threads:
+            t.start()
+
+    def _record(self, kind, fn):
+        t0 = time.time()
+        try:
+            status = fn()
+        except OSError:
+            status = 0
+        self.events.append((t0, kind, status))
+
+    def _reads(self, k):
+        c = Client("127.0.0.1", self.port, None, 10)
+        i = 0
+        while not self.stopping:
+            i += 1
+            self._record("read", lambda: c.get("/v1/leaderboards/%s/entries?limit=5&offset=%d" % (self.board, i % 9)).status)
+            time.sleep(0.01)  # the load's pace, not a wait for anything
+        c.close()
+
+    def _writes(self):
+        c = Client("127.0.0.1", self.port, WRITE_KEY, 10)
+        i = 0
+        while not self.stopping:
+            i += 1
+            player = "w%d" % i
+
+            def send():
+                st = submit(c, self.board, player, i).status
+                if st == 200:
+                    self.acked.add(player)
+                return st
+            self._record("write", send)
+            time.sleep(0.02)  # the load's pace
+        c.close()
+
+    def stop(self):
+        self.stopping = True
+        for t in self.threads:
+            t.join(30)
+
+
+def test_haproxy_in_front_of_two_instances(rankd_factory, db, tmp_root):
+    a, b = rankd_factory(), rankd_factory()
+    lb, stats = free_port(), free_port()
+    env = dict(os.environ, RANKD_LB_BIND="127.0.0.1:%d" % lb, RANKD_1="127.0.0.1:%d" % a.port,
+               RANKD_2="127.0.0.1:%d" % b.port, RANKD_LB_STATS="127.0.0.1:%d" % stats)
+
+    def state_of_a():
+        """rankd1's status as HAProxy sees it (UP, DOWN, or a transition such as 'UP 1/2')."""
+        c = Client("127.0.0.1", stats, None, 5)
+        try:
+            lines = c.get("/stats;csv").body.decode().splitlines()
+        finally:
+            c.close()
+        head = lines[0].lstrip("# ").split(",")
+        for line in lines[1:]:
+            row = dict(zip(head, line.split(",")))
+            if row.get("pxname") == "rankd" and row.get("svname") == "rankd1":
+                return row["status"]
+        return None
+    log = open(os.path.join(tmp_root, "haproxy-%d.log" % lb), "wb")
+    hp = subprocess.Popen(["haproxy", "-db", "-f", os.path.join(DEPLOY, "haproxy.cfg")], env=env, stdout=log,
+                          stderr=subprocess.STDOUT, start_new_session=True)
+    adm = Client("127.0.0.1", lb, ADMIN_KEY)
+    load = None
+    try:
+        def lb_ready():
+            try:
+                return adm.get("/healthz").status == 200
+            except OSError:
+                return False
+        wait_for(lb_ready, "HAProxy to answer")
+        board = create_board(adm)["id"]
+        load = LbLoad(lb, board)
+        wait_for(lambda: {e[1] for e in load.events if e[2] == 200} == {"read", "write"}, "a steady load")
+        t_stop = time.time()
+        a.stop(signal.SIGTERM)
+        wait_for(lambda: state_of_a() == "DOWN", "HAProxy to take the stopped instance out of rotation")
+        down_s = time.time() - t_stop
+        a.start()
+        t_up = time.time()
+        wait_for(lambda: state_of_a() == "UP", "HAProxy to put the instance back in rotation", timeout=30)
+        back_s = time.time() - t_up
+        # And it serves the load's requests again.
+        before = metric(a, "rankd_l1_misses_total") + metric(a, "rankd_l1_hits_total")
+        wait_for(lambda: metric(a, "rankd_l1_misses_total") + metric(a, "rankd_l1_hits_total") > before + 5,
+                 "the restarted instance serving the load")
+    finally:
+        if load:
+            load.stop()
+        adm.close()
+        os.kill(hp.pid, signal.SIGTERM)
+        if not wait_pid(hp, 10):
+            os.kill(hp.pid, signal.SIGKILL)
+            hp.wait()
+        log.close()
+    reads = [e for e in load.events if e[1] == "read"]
+    writes = [e for e in load.events if e[1] == "write"]
+    failed_reads = [e for e in reads if e[2] != 200]
+    failed_writes = [e for e in writes if e[2] != 200]
+    REPORT.append("haproxy, one of two instances stopped (SIGTERM) and started again: %d reads, %d failed %s; "
+                  "%d writes, %d failed %s; out of rotation %.1f s after SIGTERM, back in %.1f s after it started" % (
+                      len(reads), len(failed_reads), sorted({e[2] for e in failed_reads}), len(writes),
+                      len(failed_writes), sorted({e[2] for e in failed_writes}), down_s, back_s))
+    assert reads and not failed_reads, REPORT[-1]
+    logged = {r[0] for r in db.query("SELECT s.player_id FROM submissions s JOIN boards b ON b.gen = s.board_gen"
+                                     " WHERE b.id = %s", (board,))}
+    assert load.acked and load.acked <= logged, "acknowledged but lost: %s" % sorted(load.acked - logged)[:10]
+    assert all(e[2] in (200, 502, 503, 0) for e in writes), REPORT[-1]
+    assert t_stop < t_up
+
+
+def test_report():
+    for line in REPORT:
+        print(line)
