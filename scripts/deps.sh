@@ -12,6 +12,7 @@ RANKD_PACKAGES=(
   python3-pytest python3-requests python3-psycopg2 python3-redis python3-jsonschema
   wrk valgrind
   chromium python3-websocket  # the dashboard's test in a real browser (tests/e2e/browser.py)
+  haproxy prometheus  # deploy/ run as shipped: HAProxy in front of two instances, promtool
 )
 
 missing=()

@@ -9,6 +9,7 @@
   load and started again: no read fails, nothing acknowledged is lost, and the time until the
   instance is back in rotation is measured."""
 import glob
+import json
 import os
 import re
 import shutil
@@ -227,6 +228,55 @@ def test_haproxy_in_front_of_two_instances(rankd_factory, db, tmp_root):
     assert load.acked and load.acked <= logged, "acknowledged but lost: %s" % sorted(load.acked - logged)[:10]
     assert all(e[2] in (200, 502, 503, 0) for e in writes), REPORT[-1]
     assert t_stop < t_up
+
+
+def series_named(text):
+    """The series names an expression (or a whole file of them) refers to: rankd's and the
+    standard process ones."""
+    return set(re.findall(r"\b((?:rankd|process)_[a-z_]+)\b", text))
+
+
+def exported_series(inst):
+    """The series names a live instance's /metrics has, after some traffic of every kind."""
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    try:
+        b = create_board(adm)["id"]
+        assert submit(w, b, "p1", 5).status == 200
+        for _ in range(2):
+            adm.get("/v1/leaderboards/%s/entries" % b)
+        adm.post("/v1/admin/refresh")
+        body = adm.get("/metrics").body.decode()
+    finally:
+        adm.close()
+        w.close()
+    return {line.split("{")[0].split(" ")[0] for line in body.splitlines() if line and not line.startswith("#")}
+
+
+def test_prometheus_configuration_and_alert_rules(rankd_factory):
+    prom = os.path.join(DEPLOY, "prometheus")
+    for args in (["check", "config", "prometheus.yml"], ["check", "rules", "rankd.rules.yml"],
+                 ["test", "rules", "rankd.rules.test.yml"]):
+        r = subprocess.run(["promtool"] + args, cwd=prom, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0 and "SUCCESS" in r.stdout, "promtool %s:\n%s%s" % (" ".join(args), r.stdout, r.stderr)
+    rules = open(os.path.join(prom, "rankd.rules.yml")).read()
+    for alert in ("RankdHighErrorRate", "RankdHighLatencyP99", "RankdRedisDown", "RankdReplicaLagging",
+                  "RankdPrimaryUnreachable", "RankdStatisticsStale", "RankdCacheHitRatioCollapsed"):
+        assert "alert: " + alert in rules, alert
+    tests = open(os.path.join(prom, "rankd.rules.test.yml")).read()
+    for alert in re.findall(r"alert: (\w+)", rules):
+        assert "alertname: " + alert in tests, "no unit test for " + alert
+    missing = series_named(rules) - exported_series(rankd_factory())
+    assert not missing, "the rules name series /metrics does not export: %s" % sorted(missing)
+
+
+def test_every_grafana_query_names_exported_series(rankd_factory):
+    dash = json.load(open(os.path.join(DEPLOY, "grafana", "rankd.json")))
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    exprs += [v["definition"] for v in dash["templating"]["list"] if "definition" in v]
+    named = series_named("\n".join(exprs))
+    assert len(named) >= 15, named
+    missing = named - exported_series(rankd_factory())
+    assert not missing, "the dashboard names series /metrics does not export: %s" % sorted(missing)
 
 
 def test_report():
