@@ -6,6 +6,8 @@ all without a single console error. Screenshots go to tests/e2e/out/ (RANKD_TEST
 import json
 import os
 
+import pytest
+
 import browser as browser_mod  # python3-websocket and chromium: scripts/deps.sh installs them
 from conftest import ADMIN_KEY, READ_KEY, REPO, WRITE_KEY, batch, create_board
 
@@ -21,8 +23,12 @@ def api_rows(entries):
     return [[str(e["rank"]), e["player_id"], str(e["score"]), e["achieved_at"]] for e in entries]
 
 
-def test_the_dashboard_in_a_browser(rankd_factory):
-    inst = rankd_factory(public_reads=False)
+@pytest.mark.parametrize("reads", ["keyed", "public"])
+def test_the_dashboard_in_a_browser(rankd_factory, reads):
+    """keyed: reads need a key and the operator types the admin one; public: the operator
+    leaves the key empty and presses Use."""
+    typed = ADMIN_KEY if reads == "keyed" else ""
+    inst = rankd_factory(public_reads=reads == "public")
     adm, w, r = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client(READ_KEY)
     br = None
     try:
@@ -39,16 +45,16 @@ def test_the_dashboard_in_a_browser(rankd_factory):
         br.navigate("http://127.0.0.1:%d/dashboard/" % inst.port)
         br.wait("document.querySelectorAll('#health .card').length > 0", "the health cards")
         br.eval("document.getElementById('key').value = %s; document.getElementById('key-form').requestSubmit(); 1"
-                % json.dumps(ADMIN_KEY))
+                % json.dumps(typed))
         br.wait("[...document.querySelectorAll('#boards tbody tr')].some(tr => tr.textContent.includes(%s))"
                 % json.dumps(board), "the boards")
-        assert br.eval("sessionStorage.getItem('rankd-key')") == ADMIN_KEY
+        assert br.eval("sessionStorage.getItem('rankd-key')") == typed
         assert br.eval("document.getElementById('key').value") == ""  # not left in the form
         br.eval("[...document.querySelectorAll('#boards tbody tr')].find(tr => tr.children[0].textContent === %s)"
                 ".click(); 1" % json.dumps(board))
         br.wait("document.querySelectorAll('#entries tbody tr').length === 20", "the top entries")
         assert rows(br, "entries") == api_rows(top["entries"])
-        br.screenshot(os.path.join(OUT, "dashboard-board.png"))
+        br.screenshot(os.path.join(OUT, "dashboard-%s-board.png" % reads))
 
         # Paging: the next page is the API's next page, and back again.
         br.eval("document.getElementById('next').click(); 1")
@@ -75,7 +81,7 @@ def test_the_dashboard_in_a_browser(rankd_factory):
         cards = br.eval("[...document.querySelectorAll('#health .card span')].map(s => s.textContent)")
         assert {"ready", "requests/s", "p99 latency ≤", "L1 hit ratio", "redis"} <= set(cards), cards
         assert rows(br, "nodes")[0][:3] == ["postgres_primary", "primary", "ok"]
-        br.screenshot(os.path.join(OUT, "dashboard-player.png"))
+        br.screenshot(os.path.join(OUT, "dashboard-%s-player.png" % reads))
         assert br.errors == [], br.errors
     finally:
         if br:
