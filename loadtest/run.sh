@@ -787,6 +787,11 @@ EOF
 say "refreshing the statistics views once (rankd refresh)"
 timeout 600 "$BIN" refresh -c config/rankd.yaml >"$TMP/refresh.log" 2>&1 \
   || { cat "$TMP/refresh.log" >&2; die "rankd refresh failed"; }
+# "window_stats: 1000000 rows in 1234 ms" per view: the capacity plan's refresh times
+while read -r view _ rows _ _ ms _; do
+  rec "refresh.${view%:}.rows" "$rows"
+  rec "refresh.${view%:}.ms" "$ms"
+done < <(grep -E '^[a-z_]+: [0-9]+ rows in [0-9]+ ms$' "$TMP/refresh.log")
 # --pauses: pauses of the CPUs themselves (the hypervisor's), recorded for the whole run; the
 # report puts each beside the scenario it fell in, so that a max latency that is the machine's
 # says so. Off by default: the probe's wake-ups cost the servers a few per cent.

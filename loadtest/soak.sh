@@ -12,7 +12,7 @@
 # rebuilds).
 #
 # Every 10 s it samples A's RSS, open descriptors and threads (/proc), its response cache's bytes
-# (held to 1 MiB, so that it evicts) and the allocator's heap in use and free (/metrics), and the
+# (held to 256 KiB, so that it evicts) and the allocator's heap in use and free (/metrics), and the
 # PostgreSQL connections of each instance (pg_stat_activity). It fails (exit 1) when, after the
 # warm-up (the first fifth of the run, at least 60 s; a third of a run shorter than 2 minutes),
 # RSS grows by more than 2 % (and 2 MiB: below that it is the allocator) or the
@@ -92,7 +92,7 @@ redis:
 refresh:
   interval_s: 5
 cache:
-  max_bytes: 1048576   # full within the warm-up: the run measures eviction's churn, not the cache filling
+  max_bytes: 262144   # full within the warm-up: the run measures eviction's churn, not the cache filling
 auth:
   cursor_secret: "soak-cursor-secret-$RANDOM$RANDOM"
   keys:

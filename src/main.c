@@ -8,6 +8,8 @@
  * exiting 0.
  */
 #include <inttypes.h>
+#include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdio.h>
@@ -36,6 +38,23 @@
 #include "worker/offload.h"
 #include "worker/refresher.h"
 #include "worker/turns.h"
+
+/* The next of `sigs` to arrive (-1 when waiting fails). Once a minute meanwhile, hand the pages
+ * the allocator holds free back to the system: glibc keeps freed memory in each thread's arena,
+ * and over days of caches churning that is resident memory no one uses (loadtest/soak.sh). */
+static int wait_signal(const sigset_t *sigs)
+{
+    for (;;) {
+        struct timespec minute = {60, 0};
+        int sig = sigtimedwait(sigs, NULL, &minute);
+        if (sig > 0)
+            return sig;
+        if (errno == EAGAIN)
+            malloc_trim(0);
+        else if (errno != EINTR)
+            return -1;
+    }
+}
 
 static int usage(void)
 {
@@ -224,7 +243,7 @@ static int serve(rankd_config_t *cfg)
         if (!log_buffering_start())
             log_warn(NULL, "cannot start the log flusher thread: request lines are written one by one");
         int sig = 0;
-        while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+        while ((sig = wait_signal(&sigs)) == SIGHUP)
             api_reload(&app); /* keys, limits, CORS origins, log level; connections stay */
         log_info(NULL, "signal %d: draining in-flight requests", sig);
         /* Answer what is in flight, writer and Redis pipe still running; then refuse new

@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 
@@ -1066,6 +1067,75 @@ def anon(rankd):
 # ---------------------------------------------------------------------------
 # API helpers
 # ---------------------------------------------------------------------------
+
+class ReadWriteLoad:
+    """Reads and writes on a board (seeded with players p0..p19) from `readers` + 1 threads, each
+    request timed and recorded as (start, kind, status or 0 when it got no answer, seconds), until
+    stop(). client_for(key) gives a Client: of an instance, or of a load balancer in front."""
+
+    def __init__(self, client_for, board, readers=1, read_pause=0.02, write_pause=0.05):
+        self.client_for, self.board = client_for, board
+        self.read_pause, self.write_pause = read_pause, write_pause
+        self.events = []  # (t, kind, status, seconds)
+        self.acked = set()
+        self.stopping = False
+        self.threads = [threading.Thread(target=self._reads) for _ in range(readers)] + \
+            [threading.Thread(target=self._writes)]
+        for t in self.threads:
+            t.start()
+
+    def _record(self, kind, fn):
+        t0 = time.time()
+        try:
+            status = fn()
+        except OSError:
+            status = 0  # the connection failed: counted, never hidden
+        self.events.append((t0, kind, status, time.time() - t0))
+        return status
+
+    def _reads(self):
+        c = self.client_for(None)
+        i = 0
+        while not self.stopping:
+            i += 1
+            path = "/v1/leaderboards/%s/players/p%d" % (self.board, i % 20) if i % 2 else \
+                "/v1/leaderboards/%s/entries?limit=5&offset=%d" % (self.board, i % 7)
+            self._record("read", lambda: c.get(path).status)
+            time.sleep(self.read_pause)  # the load's pace, not a wait for anything
+        c.close()
+
+    def _writes(self):
+        c = self.client_for(WRITE_KEY)
+        i = 0
+        while not self.stopping:
+            i += 1
+            player, score = "w%d" % i, i
+
+            def send():
+                r = submit(c, self.board, player, score)
+                if r.status == 200:
+                    self.acked.add(player)
+                return r.status
+            self._record("write", send)
+            time.sleep(self.write_pause)  # the load's pace
+        c.close()
+
+    def stop(self):
+        self.stopping = True
+        for t in self.threads:
+            t.join(30)
+        stuck = [t.name for t in self.threads if t.is_alive()]
+        assert not stuck, "a request never came back: %s" % stuck
+
+    def between(self, t0, t1):
+        """Requests in flight at some moment of [t0, t1)."""
+        return [e for e in self.events if e[0] < t1 and e[0] + e[3] >= t0]
+
+    def started(self, t0, t1):
+        """Requests sent in [t0, t1)."""
+        return [e for e in self.events if t0 <= e[0] < t1]
+
+
 
 def create_board(client, board_id=None, sort="desc", operator="best", reset="none", title=None, **extra):
     """Create a board with the admin key; returns the Board JSON (fails on non-201)."""

@@ -218,24 +218,32 @@ def test_rollover_archives_the_closed_window_once_and_every_read_keeps_its_ranks
             x.close()
 
 
-def test_deleting_a_player_rewrites_the_ranks_of_its_archived_windows_only(rankd_factory, db, redis_db, tmp_root):
+def daily_instance(rankd_factory, tmp_root, start):
+    """(clock, instance, admin, writer, reader clients) of an instance whose clock reads an hour
+    into day `start`, with a short statement timeout (the archive comes GRACE_MS after a reset)."""
     clock = Clock(tmp_root)
-    start = datetime.date(2029, 5, 10)
     clock.set(day_ms(start) + 3600000)
     inst = rankd_factory(env=clock.env(), extra_config={"postgres": {"statement_timeout_ms": GUARD_TIMEOUT_MS}})
-    adm, w, c = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client()
+    return clock, inst, inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client()
+
+
+def archived(db, gen):
+    return db.query("SELECT count(*) FROM archived_windows WHERE board_gen = %s", (gen,))[0][0]
+
+
+def test_deleting_a_player_rewrites_the_ranks_of_its_archived_windows_only(rankd_factory, db, redis_db, tmp_root):
+    start = datetime.date(2029, 5, 10)
+    clock, inst, adm, w, c = daily_instance(rankd_factory, tmp_root, start)
     try:
         b = create_board(adm, reset="daily")["id"]
         gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
         day1 = oracle(fill(w, b, ["p%02d" % i for i in range(12)]), "desc")
         clock.set(day_ms(start + datetime.timedelta(days=1)) + 3600000)
-        wait_for(lambda: db.query("SELECT count(*) FROM archived_windows WHERE board_gen = %s", (gen,))[0][0] == 1,
-                 "the first archive")
+        wait_for(lambda: archived(db, gen) == 1, "the first archive")
         # The victim did not play on day 2; others did.
         day2 = oracle(fill(w, b, ["q%02d" % i for i in range(6)]), "desc")
         clock.set(day_ms(start + datetime.timedelta(days=2)) + 3600000)
-        wait_for(lambda: db.query("SELECT count(*) FROM archived_windows WHERE board_gen = %s", (gen,))[0][0] == 2,
-                 "the second archive")
+        wait_for(lambda: archived(db, gen) == 2, "the second archive")
         victim = day1[4][1]
         before_day2 = db.query("SELECT rank, player_id FROM archive WHERE board_gen = %s AND win = %s ORDER BY rank",
                                (gen, start + datetime.timedelta(days=1)))
@@ -260,18 +268,14 @@ def test_closed_window_reads_carry_last_modified_and_answer_if_modified_since(ra
     """API.md, edge caches: a read of a closed window carries Last-Modified (when its archive last
     changed), If-Modified-Since not older than it answers 304, an older one 200; a player's
     deletion moves it on. The current window changes at any moment: no Last-Modified."""
-    clock = Clock(tmp_root)
     start = datetime.date(2029, 7, 10)
-    clock.set(day_ms(start) + 3600000)
-    inst = rankd_factory(env=clock.env(), extra_config={"postgres": {"statement_timeout_ms": GUARD_TIMEOUT_MS}})
-    adm, w, c = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client()
+    clock, inst, adm, w, c = daily_instance(rankd_factory, tmp_root, start)
     try:
         b = create_board(adm, reset="daily")["id"]
         gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
         fill(w, b, ["p%02d" % i for i in range(10)], rounds=1)
         clock.set(day_ms(start + datetime.timedelta(days=1)) + 3600000)
-        wait_for(lambda: db.query("SELECT count(*) FROM archived_windows WHERE board_gen = %s", (gen,))[0][0] == 1,
-                 "the archive")
+        wait_for(lambda: archived(db, gen) == 1, "the archive")
         win = start.isoformat()
         reads = ["/v1/leaderboards/%s/entries?window=%s&limit=5" % (b, win),
                  "/v1/leaderboards/%s/players/p03?window=%s" % (b, win),

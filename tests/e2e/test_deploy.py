@@ -15,11 +15,10 @@ import re
 import shutil
 import signal
 import subprocess
-import threading
 import time
 
-from conftest import ADMIN_KEY, MIGRATIONS_DIR, RANKD_BIN, REPO, WRITE_KEY, Client, create_board, free_port, \
-    metric, submit, wait_for, wait_pid
+from conftest import ADMIN_KEY, MIGRATIONS_DIR, RANKD_BIN, REPO, WRITE_KEY, Client, ReadWriteLoad, create_board, \
+    free_port, metric, submit, wait_for, wait_pid
 
 DEPLOY = os.path.join(REPO, "deploy")
 REPORT = []
@@ -108,57 +107,6 @@ def test_the_systemd_unit_verifies_and_is_sandboxed(tmp_path):
     assert "usage" not in r.stderr, r.stderr
 
 
-class LbLoad:
-    """Reads and writes through the load balancer from three threads until stop(); every request
-    is recorded (time, kind, status or 0 when it got no answer)."""
-
-    def __init__(self, port, board):
-        self.port, self.board = port, board
-        self.events, self.acked, self.stopping = [], set(), False
-        self.threads = [threading.Thread(target=self._reads, args=(i,)) for i in range(2)] + \
-            [threading.Thread(target=self._writes)]
-        for t in self.threads:
-            t.start()
-
-    def _record(self, kind, fn):
-        t0 = time.time()
-        try:
-            status = fn()
-        except OSError:
-            status = 0
-        self.events.append((t0, kind, status))
-
-    def _reads(self, k):
-        c = Client("127.0.0.1", self.port, None, 10)
-        i = 0
-        while not self.stopping:
-            i += 1
-            self._record("read", lambda: c.get("/v1/leaderboards/%s/entries?limit=5&offset=%d" % (self.board, i % 9)).status)
-            time.sleep(0.01)  # the load's pace, not a wait for anything
-        c.close()
-
-    def _writes(self):
-        c = Client("127.0.0.1", self.port, WRITE_KEY, 10)
-        i = 0
-        while not self.stopping:
-            i += 1
-            player = "w%d" % i
-
-            def send():
-                st = submit(c, self.board, player, i).status
-                if st == 200:
-                    self.acked.add(player)
-                return st
-            self._record("write", send)
-            time.sleep(0.02)  # the load's pace
-        c.close()
-
-    def stop(self):
-        self.stopping = True
-        for t in self.threads:
-            t.join(30)
-
-
 def test_haproxy_in_front_of_two_instances(rankd_factory, db, tmp_root):
     a, b = rankd_factory(), rankd_factory()
     lb, stats = free_port(), free_port()
@@ -191,7 +139,12 @@ def test_haproxy_in_front_of_two_instances(rankd_factory, db, tmp_root):
                 return False
         wait_for(lb_ready, "HAProxy to answer")
         board = create_board(adm)["id"]
-        load = LbLoad(lb, board)
+        w = Client("127.0.0.1", lb, WRITE_KEY)
+        for i in range(20):
+            assert submit(w, board, "p%d" % i, 100 + i).status == 200
+        w.close()
+        load = ReadWriteLoad(lambda key: Client("127.0.0.1", lb, key, 10), board, readers=2, read_pause=0.01,
+                             write_pause=0.02)
         wait_for(lambda: {e[1] for e in load.events if e[2] == 200} == {"read", "write"}, "a steady load")
         t_stop = time.time()
         a.stop(signal.SIGTERM)

@@ -4,12 +4,11 @@ the slowest answer), checks that every answer came within its timeout with a doc
 that nothing acknowledged is lost (`rankd verify` clean, every acknowledged submission in the log),
 and that rankd recovers when the fault ends, without a restart."""
 import re
-import threading
 import time
 
 import pytest
 
-from conftest import ADMIN_KEY, WRITE_KEY, create_board, metric, run_cli, submit, wait_for
+from conftest import ADMIN_KEY, WRITE_KEY, ReadWriteLoad, create_board, metric, run_cli, submit, wait_for
 from faultproxy import FaultProxy
 
 REPORT = []  # (fault, what clients saw): printed at the end of the module (pytest -s shows it)
@@ -20,70 +19,6 @@ def report():
     yield
     for line in REPORT:
         print(line)
-
-
-class Load:
-    """Reads and writes on a board from two threads, each request timed, until stop()."""
-
-    def __init__(self, inst, board):
-        self.inst, self.board = inst, board
-        self.events = []  # (t, kind, status, seconds)
-        self.acked = set()
-        self.stopping = False
-        self.threads = [threading.Thread(target=self._reads), threading.Thread(target=self._writes)]
-        for t in self.threads:
-            t.start()
-
-    def _record(self, kind, fn):
-        t0 = time.time()
-        try:
-            status = fn()
-        except OSError:
-            status = 0  # the connection failed: counted, never hidden
-        self.events.append((t0, kind, status, time.time() - t0))
-        return status
-
-    def _reads(self):
-        c = self.inst.client()
-        i = 0
-        while not self.stopping:
-            i += 1
-            path = "/v1/leaderboards/%s/players/p%d" % (self.board, i % 20) if i % 2 else \
-                "/v1/leaderboards/%s/entries?limit=5&offset=%d" % (self.board, i % 7)
-            self._record("read", lambda: c.get(path).status)
-            time.sleep(0.02)  # the load's pace (about 40 reads/s), not a wait for anything
-        c.close()
-
-    def _writes(self):
-        c = self.inst.client(WRITE_KEY)
-        i = 0
-        while not self.stopping:
-            i += 1
-            player, score = "w%d" % i, i
-
-            def send():
-                r = submit(c, self.board, player, score)
-                if r.status == 200:
-                    self.acked.add(player)
-                return r.status
-            self._record("write", send)
-            time.sleep(0.05)  # the load's pace (about 15 writes/s)
-        c.close()
-
-    def stop(self):
-        self.stopping = True
-        for t in self.threads:
-            t.join(30)
-        stuck = [t.name for t in self.threads if t.is_alive()]
-        assert not stuck, "a request never came back: %s" % stuck
-
-    def between(self, t0, t1):
-        """Requests in flight at some moment of [t0, t1)."""
-        return [e for e in self.events if e[0] < t1 and e[0] + e[3] >= t0]
-
-    def started(self, t0, t1):
-        """Requests sent in [t0, t1)."""
-        return [e for e in self.events if t0 <= e[0] < t1]
 
 
 def summary(events):
@@ -122,7 +57,7 @@ def run_fault(name, inst, db, proxy, mode, redis_url, pg_dsn, hold_s=3.0, ms=0, 
     for i in range(20):
         assert submit(w, board, "p%d" % i, 100 + i).status == 200
     w.close()
-    load = Load(inst, board)
+    load = ReadWriteLoad(inst.client, board)
     try:
         # A steady state before the fault: reads answered and writes acknowledged.
         wait_for(lambda: {e[1] for e in load.events if e[2] == 200} == {"read", "write"}, "a steady load", timeout=10)

@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""loadtest/gate.py RESULTS BASELINE — the performance regression check (issue 16).
+
+Compares the ratios of one loadtest run (results.txt: key=value, written by loadtest/run.sh) with
+loadtest/baseline.txt, where each line is
+
+    NAME  NUMERATOR  DENOMINATOR  BASELINE  TOLERANCE
+
+NUMERATOR and DENOMINATOR are keys of results.txt measured in the same run (rankd against one of
+its references, on the same machine at the same time), so that a noisy machine moves both.
+Every ratio is one where higher is better. The check fails when a ratio falls below
+BASELINE x (1 - TOLERANCE), or when a figure is missing. The baseline is changed on purpose, in
+the commit that says why; loadtest/baseline.txt says how its figures and tolerances were set.
+Prints one line per ratio; exit 0 pass, 1 fail, 2 usage."""
+import sys
+
+
+def read_results(path):
+    out = {}
+    for line in open(path):
+        k, sep, v = line.rstrip("\n").partition("=")
+        if sep:
+            out[k] = v
+    return out
+
+
+def main():
+    if len(sys.argv) != 3:
+        print(__doc__.split("\n\n")[0], file=sys.stderr)
+        return 2
+    results = read_results(sys.argv[1])
+    failed = 0
+    for line in open(sys.argv[2]):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, num, den, base, tol = line.split()
+        base, tol = float(base), float(tol)
+        floor = base * (1 - tol)
+        try:
+            x = float(results[num]) / float(results[den])
+        except (KeyError, ValueError, ZeroDivisionError):
+            print(f"FAIL {name}: {num} / {den} not measured in this run")
+            failed += 1
+            continue
+        ok = x >= floor
+        failed += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {name}: {x:.3f} (baseline {base:.3f}, floor {floor:.3f}; "
+              f"{results[num]} / {results[den]})")
+    print(f"performance gate: {'passed' if not failed else f'{failed} ratio(s) below their floor'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
