@@ -191,10 +191,10 @@ def test_redis_back_ends_other_instances_rebuilds(rankd_factory, db, redis_db, r
     w, r = inst.client(WRITE_KEY), inst.client()
     for i in range(5):
         assert submit(w, board, "p%d" % i, 100 + i).status == 200
-    wait_for(lambda: r.get("/v1/leaderboards/%s/entries" % board).status == 200 and rcl.keys("rankd:*:ready"),
+    gen = db.query("SELECT gen FROM boards WHERE id = %s", (board,))[0][0]
+    ready = [("rankd:{g%d}:0:ready" % gen).encode()]
+    wait_for(lambda: r.get("/v1/leaderboards/%s/entries" % board).status == 200 and rcl.exists(ready[0]),
              "the window loaded in Redis")
-    ready = rcl.keys("rankd:*:ready")
-    assert len(ready) == 1
     lock = ready[0][:-len(b"ready")] + b"b"
     zset = ready[0][:-len(b"ready")] + b"zs"
     # Another instance's rebuild under way (its clear and reads are done): it holds the lock.
