@@ -49,10 +49,7 @@ cleanup() {
   trap - EXIT INT TERM
   [ -n "$WRK_V" ] && kill "$WRK_V" 2>/dev/null || true
   [ -n "$WRK_A" ] && kill "$WRK_A" 2>/dev/null || true
-  rankd_down "$TMP/rankd.pid"
-  redis_down "$TMP"
-  pg_down "$TMP"
-  if [ "$rc" != 0 ]; then say "kept $TMP (rankd.log, pg.log, redis.log)"; else rm -rf "$TMP"; fi
+  stack_down "$rc" "$TMP" "$TMP/rankd.pid"
   exit "$rc"
 }
 trap cleanup EXIT
@@ -60,10 +57,7 @@ trap 'exit 130' INT TERM
 
 read -r PG_PORT REDIS_PORT PORT <<<"$(free_ports 3)"
 ADMIN_KEY="rl-admin-$RANDOM$RANDOM" CLIENT_KEY="rl-client-$RANDOM$RANDOM" ABUSER_KEY="rl-abuser-$RANDOM$RANDOM"
-pg_up "$TMP" "$PG_PORT" "$SERVER_CPUS" || die "PostgreSQL did not start"
-pg_db "$PG_PORT" rankd
-redis_up "$TMP" "$REDIS_PORT" "$SERVER_CPUS" || die "Redis did not start"
-PSQL=(psql -h 127.0.0.1 -p "$PG_PORT" -U rankd -XtAq -v ON_ERROR_STOP=1 -d rankd)
+stack_up "$TMP" "$PG_PORT" "$REDIS_PORT" "$SERVER_CPUS"
 cat >"$TMP/rankd.yaml" <<YAML
 listen: "127.0.0.1:$PORT"
 log_level: warn

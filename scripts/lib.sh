@@ -351,3 +351,24 @@ print(f"seed: {board}: {sent} players in {dt:.2f} s ({sent / dt:,.0f}/s), {error
 sys.exit(1 if errors else 0)
 PY
 }
+
+# stack_up TMP PG_PORT REDIS_PORT [CPUS]: PostgreSQL (database `rankd`) and Redis in TMP on
+# loopback; sets PSQL to a psql command line for that database.
+stack_up() {
+  pg_up "$1" "$2" "${4:-}" || die "PostgreSQL did not start"
+  pg_db "$2" rankd
+  redis_up "$1" "$3" "${4:-}" || die "Redis did not start"
+  PSQL=(psql -h 127.0.0.1 -p "$2" -U rankd -XtAq -v ON_ERROR_STOP=1 -d rankd)
+}
+
+# stack_down RC TMP PIDFILE...: stop each rankd by its pid file, then the Redis and PostgreSQL of
+# stack_up; TMP is removed after a clean run (RC 0), kept to look at otherwise.
+stack_down() {
+  local rc="$1" tmp="$2" pf
+  shift 2
+  for pf in "$@"; do rankd_down "$pf"; done
+  redis_down "$tmp"
+  pg_down "$tmp"
+  if [ "$rc" != 0 ]; then say "kept $tmp (its logs)"; else rm -rf "$tmp"; fi
+}
+
