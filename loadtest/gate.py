@@ -11,7 +11,14 @@ its references, on the same machine at the same time), so that a noisy machine m
 Every ratio is one where higher is better. The check fails when a ratio falls below
 BASELINE x (1 - TOLERANCE), or when a figure is missing. The baseline is changed on purpose, in
 the commit that says why; loadtest/baseline.txt says how its figures and tolerances were set.
-Prints one line per ratio; exit 0 pass, 1 fail, 2 usage."""
+Prints one line per ratio; exit 0 pass, 1 fail, 2 usage.
+
+loadtest/gate.py --calibrate BASELINE RESULTS... prints BASELINE's lines again with the figures
+of those runs: the median ratio as the baseline, and a tolerance that puts the floor a quarter
+below the lowest ratio of them all (so that none of those runs would have failed, with room for
+noise they did not show). Run the smoke at least ten times for it.
+"""
+import statistics
 import sys
 
 
@@ -24,7 +31,34 @@ def read_results(path):
     return out
 
 
+def ratios(results, num, den):
+    try:
+        return float(results[num]) / float(results[den])
+    except (KeyError, ValueError, ZeroDivisionError):
+        return None
+
+
+def calibrate(baseline, paths):
+    runs = [read_results(p) for p in paths]
+    for line in open(baseline):
+        spec = line.split("#", 1)[0].split()
+        if len(spec) != 5:
+            print(line.rstrip("\n"))
+            continue
+        name, num, den = spec[:3]
+        xs = [x for x in (ratios(r, num, den) for r in runs) if x is not None]
+        if len(xs) < len(runs):
+            sys.exit(f"gate.py: {name} missing from {len(runs) - len(xs)} run(s)")
+        med, low = statistics.median(xs), min(xs)
+        tol = 1 - 0.75 * low / med
+        print(f"{name:<22} {num:<28} {den:<22} {med:8.3f} {tol:5.2f}   "
+              f"# {len(xs)} runs: min {low:.3f}, max {max(xs):.3f}")
+    return 0
+
+
 def main():
+    if len(sys.argv) >= 4 and sys.argv[1] == "--calibrate":
+        return calibrate(sys.argv[2], sys.argv[3:])
     if len(sys.argv) != 3:
         print(__doc__.split("\n\n")[0], file=sys.stderr)
         return 2
@@ -37,9 +71,8 @@ def main():
         name, num, den, base, tol = line.split()
         base, tol = float(base), float(tol)
         floor = base * (1 - tol)
-        try:
-            x = float(results[num]) / float(results[den])
-        except (KeyError, ValueError, ZeroDivisionError):
+        x = ratios(results, num, den)
+        if x is None:
             print(f"FAIL {name}: {num} / {den} not measured in this run")
             failed += 1
             continue

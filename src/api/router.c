@@ -142,7 +142,8 @@ static route_id_t match(const char *path, route_t *rt)
         if (strchr(file, '/'))
             return R_NONE;
         take(file, strlen(file), rt->board, &rt->board_len, &rt->board_bad);
-        return rt->board_bad ? R_NONE : R_DASHBOARD_FILE;
+        bool nul = strlen(rt->board) != rt->board_len; /* "%00" */
+        return rt->board_bad || nul ? R_NONE : R_DASHBOARD_FILE;
     }
     const char *seg[6];
     size_t len[6];

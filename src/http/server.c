@@ -364,8 +364,9 @@ static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char
     if (cx->rt.id == R_METRICS && app->cfg->metrics_auth == METRICS_AUTH_ADMIN)
         cx->rt.role = ROLE_ADMIN;
     if ((int)req->role < 0) {
-        /* Guesses draw on their address's read bucket: a wrong key is no way around the limits. */
-        if (ratelimit_active(app->limits)) {
+        /* Guesses draw on their address's read bucket: a wrong key is no way around the limits
+         * (probes and /metrics stay unlimited, whatever key they carry). */
+        if (ratelimit_active(app->limits) && limit_kind(&cx->rt, method) >= 0) {
             client_of(conn, req);
             if (api_rate_limit(app, req, RL_READ, 1) != 0)
                 return true;

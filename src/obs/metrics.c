@@ -168,7 +168,7 @@ void metrics_render_process(buf_t *out)
     unsigned long long start_ticks = 0;
     long rss_pages = 0;
     bool ok = p && ticks > 0 &&
-              sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d %*d %llu %*u %ld",
+              sscanf(p + 2, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %lu %lu %*s %*s %*s %*s %*s %*s %llu %*s %ld",
                      &utime, &stime, &start_ticks, &rss_pages) == 4;
     if (ok) {
         buf_printf(out,

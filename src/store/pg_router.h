@@ -132,7 +132,7 @@ void pg_router_note_commit(pg_router_t *r, PGconn *c, int64_t key);
     "SELECT CASE WHEN current_setting('synchronous_commit') = 'off' THEN pg_current_wal_insert_lsn()" \
     " ELSE pg_current_wal_flush_lsn() END"
 /* That position on the primary `c` is connected to; 0 when it cannot be read. */
-uint64_t pg_wal_lsn(PGconn *c);
+MUST_USE uint64_t pg_wal_lsn(PGconn *c);
 /* "16/B374D848" -> its 64-bit value; 0 when malformed. */
 uint64_t pg_lsn_parse(const char *text);
 

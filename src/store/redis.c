@@ -29,6 +29,7 @@ struct redis_pool {
     int n_idle;
     redisContext **idle;
     redis_health_t health;
+    unsigned long outages; /* times the pool went REDIS_DOWN */
     long long retry_at;  /* monotonic ms before which no connect is tried (REDIS_DOWN) */
 };
 
@@ -103,6 +104,20 @@ static redisContext *connect_one(redis_pool_t *p)
     return c;
 }
 
+/* Under p->lock: Redis failed. Connections lent out may still come back working: they are
+ * closed then (redis_release), so that the next use connects again and passes through
+ * REDIS_RECOVERING, where the windows that missed writes are found. */
+static void go_down(redis_pool_t *p)
+{
+    if (p->health != REDIS_DOWN)
+        p->outages++;
+    p->health = REDIS_DOWN;
+    p->retry_at = now_ms() + 1000;
+    for (int i = 0; i < p->n_idle; i++)
+        redisFree(p->idle[i]);
+    p->n_idle = 0;
+}
+
 redisContext *redis_acquire(redis_pool_t *p)
 {
     if (!p)
@@ -122,8 +137,7 @@ redisContext *redis_acquire(redis_pool_t *p)
     redisContext *c = connect_one(p);
     pthread_mutex_lock(&p->lock);
     if (!c) {
-        p->health = REDIS_DOWN;
-        p->retry_at = now_ms() + 1000;
+        go_down(p);
     } else if (p->health == REDIS_DOWN) {
         p->health = REDIS_RECOVERING;
         log_info(NULL, "redis reachable again");
@@ -137,16 +151,12 @@ void redis_release(redis_pool_t *p, redisContext *c, bool failed)
     if (!p || !c)
         return;
     pthread_mutex_lock(&p->lock);
-    if (failed || c->err || p->n_idle >= p->size) {
+    /* While down, even a working connection is closed (see go_down). */
+    if (failed || c->err || p->health == REDIS_DOWN || p->n_idle >= p->size) {
         if (failed || c->err) {
             if (p->health != REDIS_DOWN)
                 log_warn(NULL, "redis marked down: %s", c->err ? c->errstr : "command failed");
-            p->health = REDIS_DOWN;
-            p->retry_at = now_ms() + 1000;
-            /* Idle connections share the fate of the failed one. */
-            for (int i = 0; i < p->n_idle; i++)
-                redisFree(p->idle[i]);
-            p->n_idle = 0;
+            go_down(p);
         }
         pthread_mutex_unlock(&p->lock);
         redisFree(c);
@@ -163,22 +173,25 @@ void redis_discard(redis_pool_t *p, redisContext *c)
         redisFree(c);
 }
 
-bool redis_recovering(redis_pool_t *p)
+bool redis_recovering(redis_pool_t *p, unsigned long *outages)
 {
     if (!p)
         return false;
     pthread_mutex_lock(&p->lock);
     bool r = p->health == REDIS_RECOVERING;
+    if (outages)
+        *outages = p->outages;
     pthread_mutex_unlock(&p->lock);
     return r;
 }
 
-void redis_mark_trusted(redis_pool_t *p)
+void redis_mark_trusted(redis_pool_t *p, unsigned long outages)
 {
     if (!p)
         return;
     pthread_mutex_lock(&p->lock);
-    if (p->health == REDIS_RECOVERING)
+    /* An outage that began during the caller's cleanup may have missed writes it did not see. */
+    if (p->health == REDIS_RECOVERING && p->outages == outages)
         p->health = REDIS_UP;
     pthread_mutex_unlock(&p->lock);
 }

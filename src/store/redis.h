@@ -42,8 +42,10 @@ void redis_release(redis_pool_t *pool, redisContext *c, bool failed);
  * rebuilder marks every window cold first. Readers use Redis only while
  * redis_trusted().
  */
-bool redis_recovering(redis_pool_t *pool);
-void redis_mark_trusted(redis_pool_t *pool);
+/* Whether the pool is recovering; *outages (may be NULL) counts the outages so far, for
+ * redis_mark_trusted(), which trusts Redis again only if no outage began since. */
+bool redis_recovering(redis_pool_t *pool, unsigned long *outages);
+void redis_mark_trusted(redis_pool_t *pool, unsigned long outages);
 bool redis_trusted(redis_pool_t *pool);
 /* "ok" or "down" for /readyz; NULL pool → "disabled". */
 const char *redis_state(redis_pool_t *pool);
@@ -57,7 +59,7 @@ void redis_script_init(redis_script_t *s);
  * NULL on a connection failure (then release with failed = true). A Redis
  * error reply is returned as REDIS_REPLY_ERROR.
  */
-redisReply *redis_run(redisContext *c, const redis_script_t *script, int nkeys, int argc, const char *const *argv,
+MUST_USE redisReply *redis_run(redisContext *c, const redis_script_t *script, int nkeys, int argc, const char *const *argv,
                       const size_t *argvlen);
 
 #endif

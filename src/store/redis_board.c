@@ -680,9 +680,11 @@ rb_status_t rb_forget_all_loaded(redisContext *c)
 {
     /* The locks too: a rebuild another instance began before our writer's unapplied commits may
      * have read past them, and would otherwise mark its window ready without them. Losing its
-     * lock, it stops and leaves the window cold. */
-    rb_status_t st = delete_matching(c, "rankd:{g*}:*:ready");
-    return st == RB_OK ? delete_matching(c, "rankd:{g*}:*:b") : st;
+     * lock, it stops and leaves the window cold. Locks first: a rebuild that marks its window
+     * ready before its lock goes has its flag deleted by the second pass; one that takes a lock
+     * afterwards reads PostgreSQL after those commits. */
+    rb_status_t st = delete_matching(c, "rankd:{g*}:*:b");
+    return st == RB_OK ? delete_matching(c, "rankd:{g*}:*:ready") : st;
 }
 
 /* Players loaded per Lua call. Redis runs nothing else meanwhile: at about 10 us per player

@@ -151,6 +151,6 @@ MUST_USE rb_status_t rb_rebuild_when_free(redisContext *c, PGconn *pg, const boa
                                  rb_rebuild_t *out);
 
 /* Compare every rank in Redis with PostgreSQL for one window; prints differences to `out`, returns their count (-1 on error). */
-long rb_verify(redisContext *c, PGconn *pg, const board_t *b, int64_t day, FILE *out);
+MUST_USE long rb_verify(redisContext *c, PGconn *pg, const board_t *b, int64_t day, FILE *out);
 
 #endif

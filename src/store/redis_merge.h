@@ -33,7 +33,7 @@ size_t redis_merge_command(const redis_call_t *first, redis_merge_args_t *a);
 /* Give each call of the chain of `first` its reply out of `reply` (borrowed: owned by the
  * caller): its element of an array, or the whole reply (an error, a nil) for every call.
  * False, and no call given anything, when an array does not hold one element per call. */
-bool redis_merge_hand_out(redis_call_t *first, redisReply *reply);
+MUST_USE bool redis_merge_hand_out(redis_call_t *first, redisReply *reply);
 void redis_merge_args_free(redis_merge_args_t *a);
 
 #endif

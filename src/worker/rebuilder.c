@@ -133,10 +133,11 @@ static void watch_outage(rebuilder_t *r)
     if (!rc)
         return;
     rb_status_t st = RB_OK;
-    if (redis_recovering(r->redis)) {
+    unsigned long outages = 0;
+    if (redis_recovering(r->redis, &outages)) {
         st = rb_forget_all_loaded(rc);
         if (st == RB_OK) {
-            redis_mark_trusted(r->redis);
+            redis_mark_trusted(r->redis, outages);
             log_info(NULL, "redis came back: every window marked cold, to be reloaded from postgres");
         }
     }

@@ -57,6 +57,8 @@ def test_guessed_keys_draw_on_their_address_bucket(rankd_factory):
         assert got[:5] == [401] * 5, got
         assert 429 in got and set(got) <= {401, 429}, got
         assert r1.get("/v1/leaderboards").status == 200
+        for _ in range(10):  # probes are never limited: a wrong key there is 401, never 429
+            assert guesser.get("/healthz").status == 401
     finally:
         guesser.close()
         r1.close()
