@@ -97,6 +97,8 @@ int api_batch(app_t *app, const route_t *rt, http_req_t *req)
             l1_view_t v;
             l1_view(sub.cached, &v);
             buf_append(&req->out, v.body, v.len);
+        } else if (sub.static_body) { /* GET /v1/openapi.json */
+            buf_append(&req->out, sub.static_body->body, sub.static_body->len);
         } else if (sub.out.len)
             buf_append(&req->out, sub.out.data, sub.out.len);
         else

@@ -42,6 +42,17 @@ typedef struct http_pending {
     void (*release)(struct http_pending *p);
 } http_pending_t;
 
+/* Bytes that never change while the process runs (a compiled-in file), with their ETag and
+ * each encoding made once: sent as they are, copied nowhere. A NULL encoding is not offered. */
+typedef struct http_static {
+    const char *body;
+    size_t len;
+    char etag[32];               /* ETAG_MAX */
+    const char *enc_body[3];     /* by encoding_t: [0] unused (identity is `body`), gzip, br */
+    size_t enc_len[3];
+    char enc_etag[3][32];
+} http_static_t;
+
 typedef struct http_req {
     /* request */
     const char *method;       /* "GET" for HEAD too; see `head` */
@@ -77,6 +88,7 @@ typedef struct http_req {
     int64_t last_modified_ms; /* Last-Modified, 0 = none */
     const char *content_type_out; /* NULL = application/json */
     const char *security_policy;  /* Content-Security-Policy of a page, NULL for none */
+    const http_static_t *static_body; /* the answer's bytes when they are static (instead of `out`) */
 } http_req_t;
 
 void http_req_init(http_req_t *req);

@@ -182,6 +182,30 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
             l1_release(req->cached);
             return MHD_NO;
         }
+    } else if (reads && req->static_body) {
+        const http_static_t *sb = req->static_body;
+        memcpy(etag, sb->etag, sizeof etag);
+        const char *bytes = sb->body;
+        size_t n = sb->len;
+        if (not_modified(conn, etag, req->last_modified_ms)) {
+            req->status = 304;
+            n = 0;
+        } else {
+            enc = encoding_negotiate(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding"));
+            if (enc != ENC_IDENTITY && sb->enc_body[enc]) {
+                bytes = sb->enc_body[enc];
+                n = sb->enc_len[enc];
+                memcpy(etag, sb->enc_etag[enc], sizeof etag);
+            } else {
+                enc = ENC_IDENTITY;
+            }
+        }
+        r = MHD_create_response_from_buffer(n, (void *)bytes, MHD_RESPMEM_PERSISTENT);
+        free(body);
+        body = NULL;
+        len = n;
+        if (!r)
+            return MHD_NO;
     } else if (reads) {
         /* The tag names the identity bytes; an encoded body carries its variant's tag. */
         encoding_etag(body, len, etag);

@@ -3,10 +3,11 @@ holds it, and it is held to the router both ways: every route `rankd routes` lis
 the document with the same methods, and every path of the document is routed with those methods
 (its Allow header). Every response the other tests receive is validated against the document
 (openapi_check.py). The dashboard's files are served with a strict Content-Security-Policy."""
+import gzip
 import re
 import subprocess
 
-from conftest import ADMIN_KEY, RANKD_BIN
+from conftest import ADMIN_KEY, RANKD_BIN, READ_KEY
 from openapi_check import DOC, DOC_BYTES
 
 METHODS = ("get", "post", "patch", "delete", "put")
@@ -40,6 +41,16 @@ def test_the_document_is_served_as_the_repository_holds_it(rankd_factory):
         assert r.header("Content-Type") == "application/json"
         assert c.get("/v1/openapi.json", headers={"If-None-Match": r.header("ETag")}).status == 304
         assert DOC["openapi"].startswith("3.1")
+        # Compressed once for all requests: the same bytes once decoded, under a tag of their own.
+        z = c.get("/v1/openapi.json", headers={"Accept-Encoding": "gzip"})
+        assert z.header("Content-Encoding") == "gzip" and gzip.decompress(z.body) == DOC_BYTES
+        assert z.header("ETag") != r.header("ETag") and len(z.body) < len(DOC_BYTES) // 4
+        assert c.get("/v1/openapi.json", headers={"Accept-Encoding": "gzip"}).body == z.body
+        head = c.head("/v1/openapi.json")
+        assert head.status == 200 and head.body == b"" and int(head.header("Content-Length")) == len(DOC_BYTES)
+        # Through /v1/batch too, as any GET /v1/… read.
+        b = c.post("/v1/batch", json_body={"requests": [{"path": "/v1/openapi.json"}]}, key=READ_KEY)
+        assert b.status == 200 and b.json()["responses"][0]["body"] == DOC
     finally:
         c.close()
 
