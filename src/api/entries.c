@@ -127,11 +127,14 @@ static int pg_read_error(http_req_t *req, q_status_t st)
 
 /* Whether Redis answers read r. It holds the current and the previous window; an older one is
  * read from PostgreSQL, never loaded into Redis (it would stay there for good). A closed window
- * is read from its archive, whose ranks are final and which knows when the window last changed
- * (Last-Modified): the previous window too, once it closed. */
+ * is read from its archive once that is written (after the grace): its ranks are final, and it
+ * knows when the window last changed (Last-Modified). Until then Redis answers the previous
+ * window, as before the reset. */
 static bool redis_answers(app_t *app, const http_req_t *req, const board_t *b, const read_t *r)
 {
-    return !req->strong && !r->closed && window_is_hot(b->reset, r->day, req->received_ms) &&
+    bool archived = r->closed && req->received_ms >= window_next_day(b->reset, r->day) * MS_PER_DAY +
+                                                         window_archive_grace_ms(app->cfg->pg_statement_timeout_ms);
+    return !req->strong && !archived && window_is_hot(b->reset, r->day, req->received_ms) &&
            redis_trusted(app->redis); /* false without Redis */
 }
 

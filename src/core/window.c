@@ -222,3 +222,8 @@ bool window_is_hot(board_reset_t reset, int64_t day, int64_t now_ms)
     int64_t cur = window_start_day(reset, now_ms);
     return day == cur || (reset != RESET_NONE && day == window_prev_day(reset, cur));
 }
+
+int64_t window_archive_grace_ms(int statement_timeout_ms)
+{
+    return 2 * (int64_t)statement_timeout_ms + 5000;
+}

@@ -53,6 +53,9 @@ typedef enum {
  * The oldest window that still exists at `now_ms` for a board created at `created_ms` that keeps
  * `keep_closed` closed windows (0 = all): older ones are past retention.
  */
+/* How long after its end a closed window is archived: a submission received before the reset
+ * has twice the statement timeout, and 5 s, to commit. Until then Redis answers its reads. */
+int64_t window_archive_grace_ms(int statement_timeout_ms);
 int64_t window_first_kept(board_reset_t reset, int64_t created_ms, int keep_closed, int64_t now_ms);
 
 /*

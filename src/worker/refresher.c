@@ -160,7 +160,7 @@ static const board_t *board_of(const refresher_t *r, int64_t gen)
  */
 static int64_t archive_grace_ms(const refresher_t *r)
 {
-    return 2 * (int64_t)r->o.cfg->pg_statement_timeout_ms + 5000;
+    return window_archive_grace_ms(r->o.cfg->pg_statement_timeout_ms);
 }
 
 /* Archive every window closed for longer than the grace that has no archive yet (the one a

@@ -28,15 +28,20 @@ def test_an_old_window_is_read_from_postgres_and_never_loaded_into_redis(rankd_f
     try:
         b = create_board(adm, reset="daily")["id"]
         gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
-        # The board existed five days ago; three days ago it had a window of its own.
-        db.query("UPDATE boards SET created_ms = created_ms - 5 * 86400000 WHERE gen = %s", (gen,))
+        # The board existed five days ago; three days ago it had a window of its own. One
+        # transaction: the upkeep leader archives a closed window it finds, and must find it whole.
         old = datetime.datetime.now(datetime.timezone.utc).date() - datetime.timedelta(days=3)
         t = now_ms() - 3 * 86400000
-        for i, (player, score) in enumerate([("x", 30), ("y", 50), ("z", 40)]):
-            db.query("INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, version)"
-                     " VALUES (%s, %s, %s, %s, %s, %s, nextval('standing_version'))",
-                     (gen, old, player, score, -score, t + i))
-        db.query("INSERT INTO window_counts (board_gen, win, players, submissions) VALUES (%s, %s, 3, 3)", (gen, old))
+        conn = db.connect()
+        with conn, conn.cursor() as cur:
+            for i, (player, score) in enumerate([("x", 30), ("y", 50), ("z", 40)]):
+                cur.execute("INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, version)"
+                            " VALUES (%s, %s, %s, %s, %s, %s, nextval('standing_version'))",
+                            (gen, old, player, score, -score, t + i))
+            cur.execute("INSERT INTO window_counts (board_gen, win, players, submissions) VALUES (%s, %s, 3, 3)",
+                        (gen, old))
+            cur.execute("UPDATE boards SET created_ms = created_ms - 5 * 86400000 WHERE gen = %s", (gen,))
+        conn.close()
         before = counters(inst)  # nothing has read the board yet: its backdated definition is read now
 
         r = c.get("/v1/leaderboards/%s/entries?window=%s" % (b, old))
