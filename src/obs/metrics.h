@@ -37,7 +37,7 @@ void metrics_add(metrics_t *m, metric_counter_t which, uint64_t n);
 void metrics_render(metrics_t *m, buf_t *out, const char *(*route_name)(int), int n_routes);
 /* Append the allocator's view of the heap (bytes in use, bytes free but kept): what RSS is made
  * of, so a growing RSS can be told apart as a leak or as fragmentation. Nothing where the C
- * library cannot say. */
+ * library cannot say, or under AddressSanitizer (its own allocator serves malloc). */
 void metrics_render_heap(buf_t *out);
 /* Append Prometheus's standard process series (process_cpu_seconds_total,
  * process_resident_memory_bytes, process_open_fds, process_max_fds, process_start_time_seconds),

@@ -42,7 +42,10 @@ def test_standard_process_series(rankd_factory):
     started = metric(inst, "process_start_time_seconds")
     assert time.time() - 120 < started <= time.time()
     assert metric(inst, "process_cpu_seconds_total") >= 0
-    assert metric(inst, "rankd_heap_in_use_bytes") > 0 and metric(inst, "rankd_heap_free_bytes") >= 0
+    with open("/proc/%d/maps" % pid) as f:
+        asan = "libasan" in f.read()  # its allocator serves malloc: glibc has nothing to say
+    if not asan:
+        assert metric(inst, "rankd_heap_in_use_bytes") > 0 and metric(inst, "rankd_heap_free_bytes") >= 0
 
 
 def test_slow_statements_are_logged_with_name_node_and_duration(rankd_factory, db):
