@@ -832,7 +832,7 @@ static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
         l1_invalidate_board(app->l1, b.gen);
         char note[32];
         snprintf(note, sizeof note, "B %" PRId64, b.gen);
-        if (st == Q_OK && q_notify(c, note) != Q_OK)
+        if (q_notify(c, note) != Q_OK) /* also when only the live rows went: they changed */
             log_warn(req->request_id, "the invalidation notice of a player deletion failed");
     }
     if (st == Q_OK) {
