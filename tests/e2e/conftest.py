@@ -1161,6 +1161,13 @@ def submit_ok(client, board, player, score, **kw):
     return r.json()
 
 
+def sanitized(inst):
+    """Whether the instance runs a build with AddressSanitizer (its allocator serves malloc:
+    the heap series are not exported)."""
+    with open("/proc/%d/maps" % inst.proc.pid) as f:
+        return "libasan" in f.read()
+
+
 def metric(inst, name):
     """The value of series `name` (no labels) in the /metrics of `inst` (a Rankd, or a Client)."""
     cl = inst.client() if isinstance(inst, Rankd) else inst
