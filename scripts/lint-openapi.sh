@@ -6,7 +6,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 VERSION=2.77.0
 DIR=.run/npm/redocly-$VERSION
 if [ ! -x "$DIR/node_modules/.bin/redocly" ]; then
-  command -v npm >/dev/null || { echo "lint-openapi: npm is missing (Node.js)" >&2; exit 1; }
+  if ! command -v npm >/dev/null; then  # a machine without Node.js: Debian's
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
   mkdir -p "$DIR"
   for attempt in 1 2 3; do
     if (cd "$DIR" && npm install --no-audit --no-fund --silent "@redocly/cli@$VERSION" >/dev/null 2>&1); then
