@@ -2,8 +2,8 @@
 """loadtest/gate.py RESULTS BASELINE — the performance regression check (issue 16).
 
 Compares the ratios of one loadtest run (results.txt: key=value, written by loadtest/run.sh) with
-a baseline file (to be loadtest/baseline.txt, once calibrated: not yet, and .ci/run does not run
-this yet), where each line is
+a baseline file (loadtest/baseline.txt; .ci/run checks its smoke run against it), where each
+line is
 
     NAME  NUMERATOR  DENOMINATOR  BASELINE  TOLERANCE
 

@@ -342,6 +342,9 @@ t0=$EPOCHREALTIME
 timeout 1200 "${PSQL[@]}" -d rankd -v gen="$BIG_GEN" -v n="$BIG" -v seed=0.42 -v base_ms="$base_ms" \
   -f "$LT/seed.sql" >"$TMP/seed-big.log" 2>&1 || { cat "$TMP/seed-big.log" >&2; die "seeding big failed"; }
 seed_s=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+# PostgreSQL bytes per player (heap, TOAST and indexes of every standings partition, only big's
+# rows in it yet): the capacity plan's disk figure.
+pg_standings_bytes="$(q "SELECT coalesce((SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('standings')), pg_total_relation_size('standings'))")"
 timeout 600 "${PSQL[@]}" -d rankd -v gen="$MIX_GEN" -v n="$MIX" -v seed=0.17 -v base_ms="$base_ms" \
   -f "$LT/seed.sql" >"$TMP/seed-mix.log" 2>&1 || { cat "$TMP/seed-mix.log" >&2; die "seeding mix failed"; }
 
@@ -410,6 +413,8 @@ rec meta.zipf "$ZIPF"
 rec meta.big_players "$BIG"
 rec meta.mix_players "$MIX"
 rec meta.seed_s "$seed_s"
+rec pg.standings_bytes "$pg_standings_bytes"
+rec pg.standings_bytes_per_player "$(awk -v b="$pg_standings_bytes" -v n="$BIG" 'BEGIN { printf "%.1f", b / n }')"
 rec meta.rebuild_s "$rebuild_s"
 rec meta.loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -788,7 +793,7 @@ say "refreshing the statistics views once (rankd refresh)"
 timeout 600 "$BIN" refresh -c config/rankd.yaml >"$TMP/refresh.log" 2>&1 \
   || { cat "$TMP/refresh.log" >&2; die "rankd refresh failed"; }
 # "window_stats: 1000000 rows in 1234 ms" per view: the capacity plan's refresh times
-while read -r view _ rows _ _ ms _; do
+while read -r view rows _ _ ms _; do
   rec "refresh.${view%:}.rows" "$rows"
   rec "refresh.${view%:}.ms" "$ms"
 done < <(grep -E '^[a-z_]+: [0-9]+ rows in [0-9]+ ms$' "$TMP/refresh.log")
@@ -1002,6 +1007,15 @@ if want cold && probe cold GET "$ON" "$B/players/$PL"; then
   fi
 fi
 rec rss.end_kb "$(rss_kb "$TMP/on.pid")"
+# The write history's bytes per submission (every partition of `submissions`, indexes too): what
+# each acknowledged write costs on disk until retention drops its partition.
+sub_bytes="$(q "SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('submissions')")"
+sub_rows="$(q "SELECT count(*) FROM submissions")"
+rec pg.submissions_rows "$sub_rows"
+rec pg.submissions_bytes "$sub_bytes"
+if [ "$sub_rows" -gt 0 ]; then
+  rec pg.submissions_bytes_per_row "$(awk -v b="$sub_bytes" -v n="$sub_rows" 'BEGIN { printf "%.1f", b / n }')"
+fi
 rankd_down "$TMP/on.pid"
 
 # rankd with every cache off: PostgreSQL only

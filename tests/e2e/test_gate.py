@@ -1,0 +1,79 @@
+"""loadtest/gate.py, the performance regression check .ci/run applies to the smoke run (issue 16):
+it passes a run at or above every floor, fails one below a floor or missing a figure, and the
+committed baseline is well-formed and names figures that run.sh records."""
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+GATE = os.path.join(ROOT, "loadtest", "gate.py")
+BASELINE = os.path.join(ROOT, "loadtest", "baseline.txt")
+
+
+def gate(tmp_path, results, baseline):
+    r = tmp_path / "results.txt"
+    b = tmp_path / "baseline.txt"
+    r.write_text("".join("%s=%s\n" % kv for kv in results.items()))
+    b.write_text(baseline)
+    p = subprocess.run([sys.executable, GATE, str(r), str(b)], capture_output=True, text=True)
+    return p.returncode, p.stdout
+
+
+BASE = "# a comment\nfast  a.rps  ref.rps  2.0  0.25   # why\n"
+
+
+def test_passes_at_and_above_the_floor(tmp_path):
+    rc, out = gate(tmp_path, {"a.rps": "150", "ref.rps": "100"}, BASE)  # 1.5 = 2.0 x 0.75
+    assert rc == 0, out
+    assert "ok   fast: 1.500" in out and "performance gate: passed" in out
+
+
+def test_fails_below_the_floor(tmp_path):
+    rc, out = gate(tmp_path, {"a.rps": "149", "ref.rps": "100"}, BASE)
+    assert rc == 1, out
+    assert "FAIL fast: 1.490" in out and "1 ratio(s) below their floor" in out
+
+
+def test_fails_when_a_figure_was_not_measured(tmp_path):
+    rc, out = gate(tmp_path, {"ref.rps": "100"}, BASE)
+    assert rc == 1 and "not measured" in out, out
+    rc, out = gate(tmp_path, {"a.rps": "", "ref.rps": "0"}, BASE)
+    assert rc == 1 and "not measured" in out, out
+
+
+def test_calibrate_sets_median_and_a_floor_below_every_run(tmp_path):
+    runs = []
+    for i, x in enumerate([100, 120, 110, 90, 130]):
+        p = tmp_path / ("r%d.txt" % i)
+        p.write_text("a.rps=%d\nref.rps=100\n" % x)
+        runs.append(str(p))
+    b = tmp_path / "baseline.txt"
+    b.write_text(BASE)
+    out = subprocess.run([sys.executable, GATE, "--calibrate", str(b)] + runs,
+                         capture_output=True, text=True, check=True).stdout
+    assert out.startswith("# a comment\n")
+    name, num, den, base, tol = out.splitlines()[1].split("#")[0].split()
+    assert (name, num, den, float(base)) == ("fast", "a.rps", "ref.rps", 1.1)
+    floor = float(base) * (1 - float(tol))
+    assert 0.9 * 0.74 < floor < 0.9 * 0.76   # a quarter below the lowest run, 0.9
+    for i in range(5):   # none of the calibrating runs fails the floor it set
+        b.write_text(out)
+        rc = subprocess.run([sys.executable, GATE, runs[i], str(b)], capture_output=True).returncode
+        assert rc == 0
+
+
+def test_committed_baseline_names_figures_run_sh_records():
+    """Each ratio of the committed baseline is well-formed and made of a scenario run.sh runs
+    (`want NAME`) and a figure it records for every scenario or for that kind of scenario."""
+    run_sh = open(os.path.join(ROOT, "loadtest", "run.sh")).read()
+    scenarios = set(re.findall(r"\bwant ([a-z0-9_]+)", run_sh))
+    fields = {"rps", "subs_per_s", "rows_per_s"}
+    lines = [ln.split("#", 1)[0].split() for ln in open(BASELINE)]
+    lines = [ln for ln in lines if ln]
+    assert len(lines) >= 6
+    for name, num, den, base, tol in lines:
+        assert float(base) > 0 and 0 < float(tol) < 1, name
+        for key in (num, den):
+            scen, field = key.split(".", 1)
+            assert scen in scenarios and field in fields, key
