@@ -408,7 +408,7 @@ static int refresh(const rankd_config_t *cfg, const char *view, const char *olde
         fprintf(stderr, "rankd: cannot make the log's partitions ahead\n");
     view_refresh_t done[VIEWS_MAX];
     size_t n = 0;
-    views_status_t st = views_refresh(c, view, older_s, done, &n);
+    views_status_t st = views_refresh(c, view, older_s, cfg->refresh_timeout_s, done, &n);
     PQfinish(c);
     if (st == VIEWS_BUSY) {
         printf("skipped: another refresh is running\n");

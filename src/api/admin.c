@@ -111,7 +111,7 @@ static int refresh_views(app_t *app, const char *only, int64_t now_ms, http_req_
         return http_unavailable(req, "the database");
     view_refresh_t done[VIEWS_MAX];
     size_t n = 0;
-    views_status_t st = views_refresh(c, NULL, 0, done, &n);
+    views_status_t st = views_refresh(c, NULL, 0, app->cfg->refresh_timeout_s, done, &n);
     pg_pool_release(app->primary, c, st == VIEWS_FAILED);
     if (st == VIEWS_FAILED)
         return http_internal(req);

@@ -81,6 +81,7 @@ typedef struct rankd_config {
     int pg_slow_statement_ms;    /* statements at least this slow are logged, 0 = none; default 500 */  /* calls fail at once this long before one probe decides, default 2000 */
 
     int refresh_interval_s;   /* background view refresh period, 0 = only on demand; default 60 */
+    int refresh_timeout_s;    /* statement timeout of one view's refresh; default 600 */
     int retention_windows;    /* closed windows a board keeps, 0 = all; default 0 */
     char **retention_board_windows; /* "board=N": that board's own retention.windows */
     size_t n_retention_board_windows;

@@ -58,7 +58,25 @@ static int64_t age_s(PGconn *c, const char *view)
     return age;
 }
 
-views_status_t views_refresh(PGconn *c, const char *only, int64_t if_older_than_s, view_refresh_t *out, size_t *n)
+/* One view's REFRESH in a transaction of its own whose statement timeout is `timeout_s`. */
+static bool refresh_one(PGconn *c, const char *view, int timeout_s)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql, "BEGIN; SET LOCAL statement_timeout = %lld; REFRESH MATERIALIZED VIEW CONCURRENTLY %s; COMMIT",
+             (long long)timeout_s * 1000, view);
+    PGresult *r = PQexec(c, sql);
+    bool ok = pg_ok(r);
+    if (!ok) {
+        log_error(NULL, "views: refreshing %s: %s", view, PQresultErrorMessage(r));
+        PQclear(r);
+        r = PQexec(c, "ROLLBACK"); /* the BEGIN stands when a later statement failed */
+    }
+    PQclear(r);
+    return ok;
+}
+
+views_status_t views_refresh(PGconn *c, const char *only, int64_t if_older_than_s, int timeout_s, view_refresh_t *out,
+                             size_t *n)
 {
     *n = 0;
     char lock[80];
@@ -85,10 +103,8 @@ views_status_t views_refresh(PGconn *c, const char *only, int64_t if_older_than_
             }
         }
         int64_t t0 = mono_ms();
-        char sql[160];
-        snprintf(sql, sizeof sql, "REFRESH MATERIALIZED VIEW CONCURRENTLY %s", views[i]);
         snprintf(lock, sizeof lock, "SELECT count(*) FROM %s", views[i]);
-        if (!exec_ok(c, sql, 0, NULL, NULL) || !exec_ok(c, lock, 0, NULL, &r)) {
+        if (!refresh_one(c, views[i], timeout_s) || !exec_ok(c, lock, 0, NULL, &r)) {
             st = VIEWS_FAILED;
             break;
         }

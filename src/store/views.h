@@ -32,9 +32,12 @@ bool views_known(const char *name);
 
 /*
  * Refresh every view (or only `only`), skipping any refreshed less than
- * `if_older_than_s` seconds ago (0: always refresh). Fills out[0..*n).
+ * `if_older_than_s` seconds ago (0: always refresh). Each view's refresh may take up to
+ * `timeout_s` seconds (refresh.timeout_s), not the connection's statement timeout: over ten
+ * million players it takes longer than a read may. Fills out[0..*n).
  */
-MUST_USE views_status_t views_refresh(PGconn *c, const char *only, int64_t if_older_than_s, view_refresh_t *out, size_t *n);
+MUST_USE views_status_t views_refresh(PGconn *c, const char *only, int64_t if_older_than_s, int timeout_s,
+                                      view_refresh_t *out, size_t *n);
 
 typedef struct {
     int64_t players;

@@ -262,7 +262,7 @@ static void maintain(refresher_t *r, int64_t now_ms)
     if (!marked || !r->refreshed_mark[0] || strcmp(mark, r->refreshed_mark) != 0) {
         view_refresh_t done[VIEWS_MAX];
         size_t n = 0;
-        st = views_refresh(c, NULL, 0, done, &n);
+        st = views_refresh(c, NULL, 0, r->o.cfg->refresh_timeout_s, done, &n);
         for (size_t i = 0; st == VIEWS_DONE && i < n; i++)
             log_info(NULL, "refreshed view %s: %lld rows in %lld ms", done[i].view, (long long)done[i].rows,
                      (long long)done[i].ms);

@@ -1,10 +1,12 @@
 """One leader for the upkeep jobs: of two instances only one refreshes the views (the views'
 refresh log names one session), /metrics says which one leads, and when the leader is killed
 (SIGKILL: no goodbye to PostgreSQL) the other takes over within a few seconds."""
+import re
 import signal
+import threading
 import time
 
-from conftest import ADMIN_KEY, WRITE_KEY, create_board, submit_ok, metric, wait_for
+from conftest import ADMIN_KEY, WRITE_KEY, create_board, metric, run_cli, submit_ok, wait_for
 
 
 
@@ -105,3 +107,39 @@ def test_views_are_refreshed_only_after_something_was_written(rankd_factory, db)
     finally:
         adm.close()
         w.close()
+
+
+def test_a_refresh_may_take_longer_than_a_read(rankd_factory, db):
+    """A view's refresh runs under refresh.timeout_s, not postgres.statement_timeout_ms: over ten
+    million players it takes seconds (loadtest/run.sh --players 10000000 found `rankd refresh`
+    cancelled by the 5 s read timeout). Here a lock on the standings holds the refresh for longer
+    than the statement timeout; the refresh waits for it and succeeds. A refresh longer than
+    refresh.timeout_s is cancelled, fails, and leaves the views as they were."""
+    inst = rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "0"},
+                         extra_config={"postgres": {"statement_timeout_ms": 300}})
+    held_s = 1.5
+
+    def refresh_while_locked(env=None):
+        conn = db.connect()
+        conn.autocommit = False
+        try:
+            conn.cursor().execute("LOCK TABLE standings IN ACCESS EXCLUSIVE MODE")
+            out = {}
+            t = threading.Thread(target=lambda: out.setdefault("r", run_cli(["refresh"], inst.config_path, env=env)))
+            t.start()
+            wait_for(lambda: db.lock_waiters("%REFRESH MATERIALIZED VIEW%") == 1, "the refresh to wait for the lock", 10)
+            time.sleep(held_s)  # the fault itself: a refresh held longer than a read may take
+            conn.rollback()
+            t.join(60)
+            return out["r"]
+        finally:
+            conn.close()
+
+    r = refresh_while_locked()
+    assert r.returncode == 0, r.stdout + r.stderr
+    ms = int(re.search(r"^window_stats: \d+ rows in (\d+) ms$", r.stdout, re.M).group(1))
+    assert ms >= held_s * 1000, r.stdout   # it outlived the 300 ms statement timeout
+    before = db.query("SELECT refreshed_at FROM view_refreshes WHERE view = 'window_stats'")[0][0]
+    r = refresh_while_locked(env={"RANKD_REFRESH_TIMEOUT_S": "1"})
+    assert r.returncode == 1 and "statement timeout" in r.stderr, r.stdout + r.stderr
+    assert db.query("SELECT refreshed_at FROM view_refreshes WHERE view = 'window_stats'")[0][0] == before
