@@ -25,7 +25,11 @@ import sys
 
 def read_results(path):
     out = {}
-    for line in open(path):
+    try:
+        lines = open(path).readlines()
+    except OSError as e:
+        sys.exit(f"gate.py: cannot read {path}: {e.strerror}")
+    for line in lines:
         k, sep, v = line.rstrip("\n").partition("=")
         if sep:
             out[k] = v
