@@ -41,6 +41,8 @@ struct refresher {
     bool stopping;
     refresher_opts_t o;
     PGconn *lead;             /* that session: holds the leader lock while this instance leads */
+    PGcancel *refreshing;     /* under lock: cancels the view refresh in progress (NULL: none), so
+                               * that a stop does not wait up to refresh.timeout_s for it */
     atomic_bool leading;
     char refreshed_mark[96];  /* upkeep_write_mark as of this leader's last view refresh; "" none */
     board_t *boards;          /* every board, as of boards_at (this thread's own) */
@@ -262,7 +264,15 @@ static void maintain(refresher_t *r, int64_t now_ms)
     if (!marked || !r->refreshed_mark[0] || strcmp(mark, r->refreshed_mark) != 0) {
         view_refresh_t done[VIEWS_MAX];
         size_t n = 0;
-        st = views_refresh(c, NULL, 0, r->o.cfg->refresh_timeout_s, done, &n);
+        pthread_mutex_lock(&r->lock);
+        r->refreshing = r->stopping ? NULL : PQgetCancel(c);
+        bool stop = r->stopping;
+        pthread_mutex_unlock(&r->lock);
+        st = stop ? VIEWS_BUSY : views_refresh(c, NULL, 0, r->o.cfg->refresh_timeout_s, done, &n);
+        pthread_mutex_lock(&r->lock);
+        PQfreeCancel(r->refreshing);
+        r->refreshing = NULL;
+        pthread_mutex_unlock(&r->lock);
         for (size_t i = 0; st == VIEWS_DONE && i < n; i++)
             log_info(NULL, "refreshed view %s: %lld rows in %lld ms", done[i].view, (long long)done[i].rows,
                      (long long)done[i].ms);
@@ -435,6 +445,9 @@ void refresher_stop(refresher_t *r)
         return;
     pthread_mutex_lock(&r->lock);
     r->stopping = true;
+    char err[256];
+    if (r->refreshing && !PQcancel(r->refreshing, err, sizeof err))
+        log_warn(NULL, "stopping: cannot cancel the view refresh in progress: %s", err);
     pthread_cond_signal(&r->wake);
     pthread_mutex_unlock(&r->lock);
     pthread_join(r->thread, NULL);

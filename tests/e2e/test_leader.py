@@ -143,3 +143,21 @@ def test_a_refresh_may_take_longer_than_a_read(rankd_factory, db):
     r = refresh_while_locked(env={"RANKD_REFRESH_TIMEOUT_S": "1"})
     assert r.returncode == 1 and "statement timeout" in r.stderr, r.stdout + r.stderr
     assert db.query("SELECT refreshed_at FROM view_refreshes WHERE view = 'window_stats'")[0][0] == before
+
+
+def test_a_stop_cancels_the_view_refresh_in_progress(rankd_factory, db):
+    """SIGTERM while the leader refreshes the views (held here by a lock on the standings) ends the
+    refresh instead of waiting for it, up to refresh.timeout_s (600 s): systemd's stop timeout is
+    60 s (deploy/rankd.service)."""
+    conn = db.connect()
+    conn.autocommit = False
+    try:
+        conn.cursor().execute("LOCK TABLE standings IN ACCESS EXCLUSIVE MODE")
+        inst = rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "1"})
+        wait_for(lambda: db.lock_waiters("%REFRESH MATERIALIZED VIEW%") == 1, "the leader's refresh to wait", 15)
+        status, took, killed = inst.stop(signal.SIGTERM, timeout=30)
+        assert not killed and status == 0 and took < 10, (status, took, killed)
+        assert db.lock_waiters("%REFRESH MATERIALIZED VIEW%") == 0
+    finally:
+        conn.rollback()
+        conn.close()
