@@ -9,7 +9,6 @@
  */
 #include <inttypes.h>
 #include <errno.h>
-#include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdio.h>
@@ -33,6 +32,7 @@
 #include "store/views.h"
 #include "util/alloc.h"
 #include "util/clock.h"
+#include "util/heap.h"
 #include "util/arena.h"
 #include "worker/listener.h"
 #include "worker/offload.h"
@@ -40,8 +40,8 @@
 #include "worker/turns.h"
 
 /* The next of `sigs` to arrive (-1 when waiting fails). Once a minute meanwhile, hand the pages
- * the allocator holds free back to the system: glibc keeps freed memory in each thread's arena,
- * and over days of caches churning that is resident memory no one uses (loadtest/soak.sh). */
+ * the allocator holds free back to the system (util/heap.c): over days of caches churning that
+ * is resident memory no one uses (loadtest/soak.sh). */
 static int wait_signal(const sigset_t *sigs)
 {
     for (;;) {
@@ -50,7 +50,7 @@ static int wait_signal(const sigset_t *sigs)
         if (sig > 0)
             return sig;
         if (errno == EAGAIN)
-            malloc_trim(0);
+            heap_release();
         else if (errno != EINTR)
             return -1;
     }
@@ -145,12 +145,7 @@ static int serve(rankd_config_t *cfg)
                         "in the file or in RANKD_CURSOR_SECRET", cfg->path);
         return 1;
     }
-    /* Blocks of 128 KiB and more (a rebuild's chunk, a large PostgreSQL result) are mapped and
-     * unmapped on their own. glibc would otherwise raise this threshold after the first such
-     * block is freed and carve later ones out of the thread's arena, where they stay resident
-     * (the soak showed RSS stepping up by half a megabyte at each Redis restart). */
-    if (mallopt(M_MMAP_THRESHOLD, 128 * 1024) != 1)
-        log_warn(NULL, "cannot fix the allocator's mmap threshold");
+    heap_configure();
     /* Each connection is a descriptor: take what the system allows, and keep the connection
      * limit under it (accept would fail first otherwise, and slow clients could fill it). */
     struct rlimit nofile;

@@ -4,7 +4,6 @@
 #include <stdatomic.h>
 #include <dirent.h>
 #include <stdbool.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -12,6 +11,7 @@
 #include <stdlib.h>
 
 #include "util/alloc.h"
+#include "util/heap.h"
 
 static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
 #define N_BOUNDS (sizeof bounds / sizeof *bounds)
@@ -111,20 +111,15 @@ void metrics_render(metrics_t *m, buf_t *o, const char *(*route_name)(int), int 
 
 void metrics_render_heap(buf_t *out)
 {
-#if defined(__SANITIZE_ADDRESS__)
-    (void)out; /* AddressSanitizer's allocator serves malloc: glibc's figures would be zeros */
-#elif defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
-    /* mallinfo2 walks every arena under its lock: cheap at a scrape's pace. */
-    struct mallinfo2 mi = mallinfo2();
+    size_t in_use, kept;
+    if (!heap_stats(&in_use, &kept))
+        return; /* a sanitizer's allocator serves malloc and says nothing */
     buf_printf(out,
                "# HELP rankd_heap_in_use_bytes Heap bytes allocated and not freed (mmapped blocks included).\n"
                "# TYPE rankd_heap_in_use_bytes gauge\nrankd_heap_in_use_bytes %zu\n"
-               "# HELP rankd_heap_free_bytes Heap bytes freed but kept by the allocator.\n"
+               "# HELP rankd_heap_free_bytes Heap bytes freed but kept resident by the allocator.\n"
                "# TYPE rankd_heap_free_bytes gauge\nrankd_heap_free_bytes %zu\n",
-               mi.uordblks + mi.hblkhd, mi.fordblks);
-#else
-    (void)out;
-#endif
+               in_use, kept);
 }
 
 /* Seconds since the epoch at which the system booted (/proc/stat "btime"), 0 when unknown. */
