@@ -128,7 +128,16 @@ def test_a_refresh_may_take_longer_than_a_read(rankd_factory, db):
             t = threading.Thread(target=lambda: out.setdefault("r", run_cli(["refresh"], inst.config_path, env=env)))
             t.start()
             wait_for(lambda: db.lock_waiters("%REFRESH MATERIALIZED VIEW%") == 1, "the refresh to wait for the lock", 10)
-            time.sleep(held_s)  # the fault itself: a refresh held longer than a read may take
+            # Held until PostgreSQL says the waiting refresh has waited longer than held_s (past
+            # the 300 ms statement timeout), or until it no longer waits (refresh.timeout_s 1:
+            # cancelled).
+            def held():
+                waiting = db.query(
+                    "SELECT coalesce(max(extract(epoch FROM now() - query_start)), -1) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND query LIKE %s",
+                    ("%REFRESH MATERIALIZED VIEW%",))[0][0]
+                return waiting < 0 or waiting >= held_s
+            wait_for(held, "the refresh to be held for %.1f s" % held_s, 30)
             conn.rollback()
             t.join(60)
             return out["r"]
