@@ -7,18 +7,26 @@
 # It starts its own PostgreSQL and Redis (loopback, free ports, a temporary folder) and two
 # rankd instances on one database. Instance A takes wrk's read-heavy mix on a 100,000-player
 # board (90 % reads, 10 % writes, Zipf players, so the response cache churns). Instance B takes
-# a trickle of writes on the same board, and each of them reaches A as a NOTIFY. Halfway
-# through, Redis is stopped and started again (rankd answers from PostgreSQL meanwhile, then
+# a trickle of writes on the same board, and each of them reaches A as a NOTIFY. Redis is
+# stopped and started again once or twice (rankd answers from PostgreSQL meanwhile, then
 # rebuilds).
 #
 # Every 10 s it samples A's RSS with its anonymous and file-backed parts, open descriptors and
 # threads (/proc), its response cache's bytes (held to 256 KiB, so that it evicts) and the
 # allocator's heap in use and free (/metrics), and the PostgreSQL connections of each instance
-# (pg_stat_activity). It fails (exit 1) when, after the warm-up (the first fifth of the run, at
-# least 60 s; a third of a run shorter than 2 minutes), the anonymous memory (RssAnon: what a
-# leak grows; the rest of RSS is the code and data pages of the binary and its libraries,
-# bounded by their size) grows by more than 2 % or the descriptors by more than 5; also when a request is answered 5xx other than a 503, or when
-# `rankd verify` finds a difference at the end.
+# (pg_stat_activity).
+#
+# Redis is stopped and started again during the warm-up (the first fifth of the run, at least
+# 60 s; a third of a run shorter than 5 minutes), so that the restart path's one-time costs (the
+# rebuild's first use of its thread, its pooled PostgreSQL connection) are paid before anything
+# is judged; a run of 5 minutes or more restarts it a second time, three fifths in, inside the
+# judged stretch, so that a restart that leaks shows as a step that is still there at the end.
+# The run fails (exit 1) when, after the warm-up, the anonymous memory (RssAnon: what a leak
+# grows; the rest of RSS is the code and data pages of the binary and its libraries, bounded by
+# their size) of the judged stretch's last tenth exceeds its first tenth by more than 2 % (the
+# medians of at least three samples each, so that one sample's jitter decides nothing), or the
+# descriptors grow by more than 5; also when a request is answered 5xx other than a 503, when
+# a request gets no answer, when an instance dies, or when `rankd verify` finds a difference.
 # Output: loadtest/out/soak/report.md, samples.txt and samples.svg.
 set -euo pipefail
 
@@ -34,7 +42,7 @@ while [ $# -gt 0 ]; do
     --players) PLAYERS="$2"; shift 2 ;;
     --bin) BIN="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -128,9 +136,14 @@ sample() {   # elapsed-s rss-kB fds threads l1-bytes pg-conns-a pg-conns-b heap-
     "$(awk '/^RssAnon/ { print $2 }' "/proc/$PID_A/status")" "$(awk '/^RssFile/ { print $2 }' "/proc/$PID_A/status")"
 }
 
-# Redis goes down halfway, or two thirds in for a short run (after its warm-up, a third).
-if [ "$SECS" -ge 120 ] && [ "$SECS" -lt 300 ]; then RESTART_AT=$(( SECS * 2 / 3 )); else RESTART_AT=$(( SECS / 2 )); fi
-say "soak: ${SECS}s of the mix on A (32 connections), writes on B, Redis restarted at ${RESTART_AT}s"
+# The warm-up, and when Redis goes down (see the top of this file).
+if [ "$SECS" -ge 300 ]; then
+  WARM=$(( SECS / 5 )); [ "$WARM" -ge 60 ] || WARM=60
+  RESTARTS="$(( WARM / 2 )) $(( SECS * 3 / 5 ))"
+else
+  WARM=$(( SECS / 3 )) RESTARTS="$(( SECS / 6 ))"
+fi
+say "soak: ${SECS}s of the mix on A (32 connections), writes on B, warm-up ${WARM}s, Redis restarted at: ${RESTARTS// /s, }s"
 "${CLIENT[@]}" wrk -t 1 -c 32 -d "${SECS}s" --timeout 10s -s "$LT/mix.lua" "http://127.0.0.1:$PORT_A" -- \
   board=mix players="$PLAYERS" width=12 key="$WRITE_KEY" zipf=0.9 >"$OUT/wrk-a.txt" 2>&1 &
 WRK_A=$!
@@ -139,6 +152,7 @@ WRK_A=$!
 WRK_B=$!
 : >"$OUT/samples.txt"
 t0=$(date +%s)
+pending="$RESTARTS"
 restarted=""
 died=""
 while kill -0 "$WRK_A" 2>/dev/null; do
@@ -147,12 +161,14 @@ while kill -0 "$WRK_A" 2>/dev/null; do
     pid_matches "$(pidfile_pid "$TMP/$pf.pid")" rankd || died="$died $pf@${t}s"
   done
   sample "$t" >>"$OUT/samples.txt"
-  if [ -z "$restarted" ] && [ "$t" -ge "$RESTART_AT" ]; then
+  next="${pending%% *}"
+  if [ -n "$pending" ] && [ "$t" -ge "$next" ]; then
     say "restarting Redis at ${t}s"
     redis_down "$TMP"
     sleep 2
     redis_up "$TMP" "$REDIS_PORT" "$SERVER_CPUS" || die "Redis did not start again"
-    restarted="$t"
+    restarted="${restarted:+$restarted,}$t"
+    if [ "$pending" = "$next" ]; then pending=""; else pending="${pending#* }"; fi
   fi
   sleep 10
 done
@@ -182,24 +198,30 @@ say "rankd verify (every window Redis holds against PostgreSQL)"
 verify_rc=0
 "$BIN" verify -c "$TMP/a.yaml" >"$OUT/verify.txt" 2>&1 || verify_rc=$?
 
-"$PYTHON" - "$OUT" "$SECS" "${restarted:-?}" "${errors_a:-0}" "${errors_b:-0}" "$bad5xx" "$verify_rc" "$sockerr" "${died:-}" <<'EOF'
+"$PYTHON" - "$OUT" "$SECS" "$WARM" "${restarted:-none}" "${errors_a:-0}" "${errors_b:-0}" "$bad5xx" "$verify_rc" "$sockerr" "${died:-}" <<'EOF'
 import sys
-out, secs, restarted = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-err_a, err_b, bad5xx, verify_rc, sockerr = map(int, sys.argv[4:9])
-died = sys.argv[9].strip()
+import statistics
+out, secs, warm, restarted = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+err_a, err_b, bad5xx, verify_rc, sockerr = map(int, sys.argv[5:10])
+died = sys.argv[10].strip()
 rows = [list(map(float, l.split())) for l in open(out + "/samples.txt") if len(l.split()) == 11]
-warm = max(60, secs // 5) if secs >= 300 else secs // 3
 after = [r for r in rows if warm <= r[0] <= secs]  # the last sample, after the load stopped, is shown only
-if len(after) < 3 or len(rows) < secs // 10 - 2:
+if len(after) < 6 or len(rows) < secs // 10 - 2:
     print("too few samples (%d): rankd A may have died" % len(rows))
     sys.exit(1)
-first, last = after[0], after[-1]
-rss_growth = 100.0 * (last[1] - first[1]) / first[1]
+# Each end of the judged stretch is the median of its tenth (at least three samples).
+k = max(3, len(after) // 10)
+med = lambda rs, c: statistics.median(r[c] for r in rs)
+head, tail = after[:k], after[-k:]
+level = lambda c: (med(head, c), med(tail, c))
+growth = lambda c: 100.0 * (level(c)[1] - level(c)[0]) / level(c)[0]
+rss_growth = growth(1)
 # Anonymous memory is what a leak grows: the rest of RSS is the binary's and the libraries' code
 # and data pages, file-backed, which grow as new code paths run (a Redis restart's) and are
 # bounded by those files' sizes.
-anon_growth = 100.0 * (last[9] - first[9]) / first[9]
-fd_growth = last[2] - first[2]
+anon_growth = growth(9)
+fd_growth = level(2)[1] - level(2)[0]
+first, last = after[0], after[-1]
 ok = (anon_growth <= 2.0 and fd_growth <= 5 and bad5xx == 0 and verify_rc == 0 and sockerr == 0 and not died)
 def svg(path):
     W, H, P = 720, 300, 40
@@ -220,17 +242,23 @@ def svg(path):
         parts.append(f'<text x="{P + 10 + 150 * i}" y="24" fill="{color}">{name}</text>')
     wx = P + (W-P-10) * warm / tmax
     parts.append(f'<line x1="{wx:.1f}" y1="10" x2="{wx:.1f}" y2="{H-P}" stroke="#d62728" stroke-dasharray="4"/>')
-    parts.append(f'<text x="{wx+4:.1f}" y="{H-P-6}" fill="#d62728">end of warm-up</text></svg>')
+    parts.append(f'<text x="{wx+4:.1f}" y="{H-P-6}" fill="#d62728">end of warm-up</text>')
+    for t in (int(x) for x in restarted.split(",") if x.isdigit()):
+        rx = P + (W-P-10) * t / tmax
+        parts.append(f'<line x1="{rx:.1f}" y1="10" x2="{rx:.1f}" y2="{H-P}" stroke="#7f7f7f" stroke-dasharray="2"/>')
+        parts.append(f'<text x="{rx+4:.1f}" y="{H-P-20}" fill="#7f7f7f">Redis restart</text>')
+    parts.append('</svg>')
     open(path, "w").write("\n".join(parts))
 svg(out + "/samples.svg")
 L = [f"# rankd soak: {secs} s", "",
-     f"Verdict: **{'pass' if ok else 'FAIL'}**. After the warm-up ({warm} s): anonymous memory (RssAnon) "
-     f"{first[9]:,.0f} → {last[9]:,.0f} kB ({anon_growth:+.2f} %; limit +2 %); RSS {first[1]:,.0f} → {last[1]:,.0f} kB "
-     f"({rss_growth:+.2f} %; of it file-backed {first[10]:,.0f} → {last[10]:,.0f} kB); "
-     f"descriptors {first[2]:.0f} → {last[2]:.0f} ({fd_growth:+.0f}, limit +5); "
+     f"Verdict: **{'pass' if ok else 'FAIL'}**. Judged from the end of the warm-up ({warm} s) to the end, "
+     f"each end the median of {k} samples: anonymous memory (RssAnon) "
+     f"{level(9)[0]:,.0f} → {level(9)[1]:,.0f} kB ({anon_growth:+.2f} %; limit +2 %); RSS {level(1)[0]:,.0f} → "
+     f"{level(1)[1]:,.0f} kB ({rss_growth:+.2f} %; of it file-backed {level(10)[0]:,.0f} → {level(10)[1]:,.0f} kB); "
+     f"descriptors {level(2)[0]:.0f} → {level(2)[1]:.0f} ({fd_growth:+.0f}, limit +5); "
      f"threads {first[3]:.0f} → {last[3]:.0f}; L1 {first[4]:,.0f} → {last[4]:,.0f} bytes; "
      f"heap in use {first[7]:,.0f} → {last[7]:,.0f} bytes, free but kept {first[8]:,.0f} → {last[8]:,.0f}.",
-     f"Redis restarted at {restarted} s. Non-2xx answers: A {err_a}, B {err_b}; 5xx other than 503: {bad5xx}; "
+     f"Redis restarted at (s): {restarted}. Non-2xx answers: A {err_a}, B {err_b}; 5xx other than 503: {bad5xx}; "
      f"requests with no answer (wrk socket errors): {sockerr}; instances that died: {died or 'none'}. "
      f"`rankd verify` at the end: {'clean' if verify_rc == 0 else 'exit %d (verify.txt)' % verify_rc}.", "",
      "![samples](samples.svg)", "",
