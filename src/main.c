@@ -122,7 +122,7 @@ static bool declare_boards(const rankd_config_t *cfg, PGconn *c)
  * reads; delete them once per Redis (Redis down now: they wait for the next start). */
 static void forget_old_redis_layout(redis_pool_t *redis)
 {
-    redisContext *rc = redis_acquire(redis);
+    redis_conn_t *rc = redis_acquire(redis);
     if (!rc)
         return;
     rb_status_t st = rb_forget_old_layout(rc);
@@ -298,7 +298,7 @@ static int each_window(const rankd_config_t *cfg, const char *only, check_t what
     if (!c)
         return 1;
     redis_pool_t *rp = redis_pool_new(cfg->redis_url, cfg->redis_connect_timeout_ms, 60000, 1);
-    redisContext *rc = redis_acquire(rp);
+    redis_conn_t *rc = redis_acquire(rp);
     if (!rc) {
         fprintf(stderr, "rankd: cannot reach Redis\n");
         redis_pool_free(rp);

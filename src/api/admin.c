@@ -153,7 +153,7 @@ static int rebuild_boards(app_t *app, const char *only, int64_t now_ms, http_req
         rc = http_not_found(req, "board", "board");
     else if (st != Q_OK)
         rc = st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
-    redisContext *r = rc ? NULL : redis_acquire(app->redis);
+    redis_conn_t *r = rc ? NULL : redis_acquire(app->redis);
     if (!rc && !r)
         rc = http_unavailable(req, "redis");
     int64_t t0 = mono_ms(), players = 0;
@@ -273,6 +273,14 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                "# HELP rankd_redis_pipe_merged_total Pipelined commands that carried the reads of several requests.\n"
                "# TYPE rankd_redis_pipe_merged_total counter\nrankd_redis_pipe_merged_total %llu\n",
                (unsigned long long)batches, (unsigned long long)commands, (unsigned long long)merged);
+    uint64_t redirects, retries;
+    redis_pool_stats(app->redis, &redirects, &retries);
+    buf_printf(&req->out,
+               "# HELP rankd_redis_redirects_total Redis Cluster commands sent again to the node a MOVED or ASK named.\n"
+               "# TYPE rankd_redis_redirects_total counter\nrankd_redis_redirects_total %llu\n"
+               "# HELP rankd_redis_tryagain_total Redis Cluster commands retried after TRYAGAIN (their slot was migrating).\n"
+               "# TYPE rankd_redis_tryagain_total counter\nrankd_redis_tryagain_total %llu\n",
+               (unsigned long long)(redirects + redis_pipe_redirects(app->pipe)), (unsigned long long)retries);
     pg_router_metrics(app->router, &req->out);
     metrics_render_heap(&req->out);
     metrics_render_process(&req->out);

@@ -342,7 +342,7 @@ static int delete_board(app_t *app, const route_t *rt, http_req_t *req)
     if (st != Q_OK)
         return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
     l1_invalidate_board(app->l1, gen);
-    redisContext *rc = redis_acquire(app->redis);
+    redis_conn_t *rc = redis_acquire(app->redis);
     if (rc) {
         rb_status_t rs = rb_forget_board(rc, gen);
         redis_release(app->redis, rc, rs != RB_OK);

@@ -45,7 +45,7 @@ typedef struct {
     bool closed;          /* a window before the current one: its archive answers on PostgreSQL */
 } read_t;
 
-static rb_status_t read_redis(redisContext *rc, const board_t *b, const read_t *r, entries_t *out)
+static rb_status_t read_redis(redis_conn_t *rc, const board_t *b, const read_t *r, entries_t *out)
 {
     switch (r->kind) {
     case READ_PAGE: return rb_page(rc, b, r->day, r->offset, r->limit, out);
@@ -144,7 +144,7 @@ static int run_read(app_t *app, http_req_t *req, const board_t *b, const read_t 
     *behind = false;
     entries_init(out);
     if (redis_answers(app, req, b, r)) {
-        redisContext *rc = redis_acquire(app->redis);
+        redis_conn_t *rc = redis_acquire(app->redis);
         if (rc) {
             rb_status_t st = read_redis(rc, b, r, out);
             redis_release(app->redis, rc, st == RB_DOWN);
@@ -458,7 +458,7 @@ static void read_cold_job(offload_job_t *job)
     read_op_t *op = (read_op_t *)((char *)job - offsetof(read_op_t, job));
     turns_key_t key = window_key(op);
     redis_pool_t *pool = op->app->redis;
-    redisContext *rc = redis_trusted(pool) ? redis_acquire(pool) : NULL;
+    redis_conn_t *rc = redis_trusted(pool) ? redis_acquire(pool) : NULL;
     rb_status_t st = RB_DOWN;
     if (rc) {
         st = rb_read_run(rc, &op->rd, &op->board, &op->got);
@@ -814,7 +814,7 @@ static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
         if (st == Q_OK)
             pg_router_note_commit(app->router, c, b.gen); /* its reads wait for a replica that has it */
         /* Redis first, then the caches, then tell the other instances again (as the writer does). */
-        redisContext *r = redis_acquire(app->redis);
+        redis_conn_t *r = redis_acquire(app->redis);
         for (size_t i = 0; r && i < n; i++) {
             if (!window_is_hot(b.reset, days[i], req->received_ms))
                 continue; /* a window only PostgreSQL holds */

@@ -253,13 +253,14 @@ static bool is_alnum(char c)
     return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-/* redis://[:password@]host:port/db: what the Redis pool and pipe will parse (util/redis_url). */
+/* What the Redis pool and pipe will parse (util/redis_url). */
 static bool check_redis_url(const char *s, char *why, size_t n)
 {
     redis_url_t u;
     if (redis_url_parse(s, &u))
         return true;
-    snprintf(why, n, "expected redis://[:password@]host:port/db");
+    snprintf(why, n, "expected redis://[:password@]host:port/db, redis+cluster://[:password@]host:port[,host:port...] "
+                     "or redis+sentinel://[:password@]host:port[,host:port...]/master-name[/db]");
     return false;
 }
 

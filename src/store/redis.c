@@ -27,10 +27,11 @@ struct redis_pool {
     int command_timeout_ms;
     int size;
     int n_idle;
-    redisContext **idle;
+    redis_conn_t **idle;
     redis_health_t health;
     unsigned long outages; /* times the pool went REDIS_DOWN */
     long long retry_at;  /* monotonic ms before which no connect is tried (REDIS_DOWN) */
+    uint64_t redirects, retries; /* taken from each connection given back */
 };
 
 static long long now_ms(void)
@@ -62,46 +63,15 @@ void redis_pool_free(redis_pool_t *p)
     if (!p)
         return;
     for (int i = 0; i < p->n_idle; i++)
-        redisFree(p->idle[i]);
+        redis_conn_free(p->idle[i]);
     pthread_mutex_destroy(&p->lock);
     free(p->idle);
     free(p);
 }
 
-static struct timeval tv_ms(int ms)
+static redis_conn_t *connect_one(redis_pool_t *p)
 {
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    return tv;
-}
-
-static bool simple_command(redisContext *c, const char *fmt, const char *arg)
-{
-    redisReply *r = arg ? redisCommand(c, fmt, arg) : redisCommand(c, fmt);
-    bool ok = r && r->type != REDIS_REPLY_ERROR;
-    if (r)
-        freeReplyObject(r);
-    return ok;
-}
-
-static redisContext *connect_one(redis_pool_t *p)
-{
-    redisContext *c = redisConnectWithTimeout(p->url.host, p->url.port, tv_ms(p->connect_timeout_ms));
-    if (!c || c->err) {
-        log_warn(NULL, "redis connect to %s:%d failed: %s", p->url.host, p->url.port, c ? c->errstr : "no memory");
-        if (c)
-            redisFree(c);
-        return NULL;
-    }
-    redisSetTimeout(c, tv_ms(p->command_timeout_ms));
-    char db[16];
-    snprintf(db, sizeof db, "%d", p->url.db);
-    if ((p->url.password[0] && !simple_command(c, "AUTH %s", p->url.password)) ||
-        (p->url.db && !simple_command(c, "SELECT %s", db))) {
-        log_warn(NULL, "redis AUTH or SELECT failed");
-        redisFree(c);
-        return NULL;
-    }
-    return c;
+    return redis_conn_open(&p->url, p->connect_timeout_ms, p->command_timeout_ms, NULL, 0);
 }
 
 /* Under p->lock: Redis failed. Connections lent out may still come back working: they are
@@ -114,17 +84,17 @@ static void go_down(redis_pool_t *p)
     p->health = REDIS_DOWN;
     p->retry_at = now_ms() + 1000;
     for (int i = 0; i < p->n_idle; i++)
-        redisFree(p->idle[i]);
+        redis_conn_free(p->idle[i]);
     p->n_idle = 0;
 }
 
-redisContext *redis_acquire(redis_pool_t *p)
+redis_conn_t *redis_acquire(redis_pool_t *p)
 {
     if (!p)
         return NULL;
     pthread_mutex_lock(&p->lock);
     if (p->n_idle > 0) {
-        redisContext *c = p->idle[--p->n_idle];
+        redis_conn_t *c = p->idle[--p->n_idle];
         pthread_mutex_unlock(&p->lock);
         return c;
     }
@@ -134,7 +104,7 @@ redisContext *redis_acquire(redis_pool_t *p)
     }
     pthread_mutex_unlock(&p->lock);
 
-    redisContext *c = connect_one(p);
+    redis_conn_t *c = connect_one(p);
     pthread_mutex_lock(&p->lock);
     if (!c) {
         go_down(p);
@@ -146,31 +116,46 @@ redisContext *redis_acquire(redis_pool_t *p)
     return c;
 }
 
-void redis_release(redis_pool_t *p, redisContext *c, bool failed)
+void redis_release(redis_pool_t *p, redis_conn_t *c, bool failed)
 {
     if (!p || !c)
         return;
+    bool broken = redis_conn_broken(c);
+    uint64_t redirects, retries;
+    redis_conn_take_stats(c, &redirects, &retries);
     pthread_mutex_lock(&p->lock);
+    p->redirects += redirects;
+    p->retries += retries;
     /* While down, even a working connection is closed (see go_down). */
-    if (failed || c->err || p->health == REDIS_DOWN || p->n_idle >= p->size) {
-        if (failed || c->err) {
+    if (failed || broken || p->health == REDIS_DOWN || p->n_idle >= p->size) {
+        if (failed || broken) {
             if (p->health != REDIS_DOWN)
-                log_warn(NULL, "redis marked down: %s", c->err ? c->errstr : "command failed");
+                log_warn(NULL, "redis marked down: %s", broken ? "a connection failed" : "command failed");
             go_down(p);
         }
         pthread_mutex_unlock(&p->lock);
-        redisFree(c);
+        redis_conn_free(c);
         return;
     }
     p->idle[p->n_idle++] = c;
     pthread_mutex_unlock(&p->lock);
 }
 
-void redis_discard(redis_pool_t *p, redisContext *c)
+void redis_discard(redis_pool_t *p, redis_conn_t *c)
 {
     (void)p;
-    if (c)
-        redisFree(c);
+    redis_conn_free(c);
+}
+
+void redis_pool_stats(redis_pool_t *p, uint64_t *redirects, uint64_t *retries)
+{
+    *redirects = *retries = 0;
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    *redirects = p->redirects;
+    *retries = p->retries;
+    pthread_mutex_unlock(&p->lock);
 }
 
 bool redis_recovering(redis_pool_t *p, unsigned long *outages)
@@ -210,13 +195,19 @@ const char *redis_state(redis_pool_t *p)
 {
     if (!p)
         return "disabled";
-    redisContext *c = redis_acquire(p);
+    redis_conn_t *c = redis_acquire(p);
     if (!c)
         return "down";
-    redisReply *r = redisCommand(c, "PING");
-    bool ok = r && r->type != REDIS_REPLY_ERROR;
-    if (r)
-        freeReplyObject(r);
+    /* Every master: in a cluster, one that does not answer leaves its boards' slots unserved. */
+    size_t n = redis_conn_masters(c);
+    bool ok = n > 0;
+    for (size_t m = 0; ok && m < n; m++) {
+        const char *ping[] = {"PING"};
+        redisReply *r = redis_conn_argv_on(c, m, 1, ping, NULL);
+        ok = r && r->type != REDIS_REPLY_ERROR;
+        if (r)
+            freeReplyObject(r);
+    }
     redis_release(p, c, !ok);
     return ok ? "ok" : "down";
 }
@@ -229,7 +220,7 @@ void redis_script_init(redis_script_t *s)
         snprintf(s->sha + 2 * i, 3, "%02x", md[i]);
 }
 
-redisReply *redis_run(redisContext *c, const redis_script_t *script, int nkeys, int argc, const char *const *argv,
+redisReply *redis_run(redis_conn_t *c, const redis_script_t *script, int nkeys, int argc, const char *const *argv,
                       const size_t *argvlen)
 {
     int n = argc + 3;
@@ -247,14 +238,16 @@ redisReply *redis_run(redisContext *c, const redis_script_t *script, int nkeys, 
         av[i + 3] = argv[i];
         al[i + 3] = argvlen[i];
     }
-    redisReply *r = redisCommandArgv(c, n, av, al);
+    const char *key = nkeys > 0 ? argv[0] : NULL;
+    size_t key_len = nkeys > 0 ? argvlen[0] : 0;
+    redisReply *r = redis_conn_argv(c, key, key_len, n, av, al);
     if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
         freeReplyObject(r);
         av[0] = "EVAL";
         al[0] = 4;
         av[1] = script->source;
         al[1] = strlen(script->source);
-        r = redisCommandArgv(c, n, av, al);
+        r = redis_conn_argv(c, key, key_len, n, av, al);
     }
     free(av);
     free(al);

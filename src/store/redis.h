@@ -1,7 +1,8 @@
 /*
  * store/redis.h — connections to Redis and the Lua scripts run on it.
  *
- * A small pool of hiredis contexts with connect and command timeouts. After
+ * A small pool of connections (store/redis_conn.h: one server, Sentinel's master or a Redis
+ * Cluster) with connect and command timeouts. After
  * a failure the pool stays "down" for a second before trying again, so a
  * dead Redis costs requests nothing but a flag check. When Redis answers
  * again after being down, what it holds may be gone or stale: see
@@ -12,8 +13,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <hiredis/hiredis.h>
 #include "util/must_use.h"
+#include "store/redis_conn.h"
 #include "util/redis_url.h"
 
 typedef struct redis_pool redis_pool_t;
@@ -28,12 +31,12 @@ typedef struct {
 MUST_USE redis_pool_t *redis_pool_new(const char *url, int connect_timeout_ms, int command_timeout_ms, int size);
 void redis_pool_free(redis_pool_t *pool);
 
-/* Borrow a context, or NULL when Redis is down or not configured. */
-MUST_USE redisContext *redis_acquire(redis_pool_t *pool);
-/* Close a borrowed context that is fine but was changed (a longer timeout): Redis stays up. */
-void redis_discard(redis_pool_t *pool, redisContext *c);
-/* Give it back; `failed` closes it and marks Redis down for a moment. */
-void redis_release(redis_pool_t *pool, redisContext *c, bool failed);
+/* Borrow a connection, or NULL when Redis is down or not configured. */
+MUST_USE redis_conn_t *redis_acquire(redis_pool_t *pool);
+/* Close a borrowed connection that is fine but was changed (a longer timeout): Redis stays up. */
+void redis_discard(redis_pool_t *pool, redis_conn_t *c);
+/* Give it back; `failed` (or a connection that broke) closes it and marks Redis down for a moment. */
+void redis_release(redis_pool_t *pool, redis_conn_t *c, bool failed);
 
 /*
  * After an outage (a failed connect or command, even a single timeout) the
@@ -47,6 +50,8 @@ void redis_release(redis_pool_t *pool, redisContext *c, bool failed);
 bool redis_recovering(redis_pool_t *pool, unsigned long *outages);
 void redis_mark_trusted(redis_pool_t *pool, unsigned long outages);
 bool redis_trusted(redis_pool_t *pool);
+/* Redis Cluster commands redirected (MOVED, ASK) and retried (TRYAGAIN) on the pool's connections. */
+void redis_pool_stats(redis_pool_t *pool, uint64_t *redirects, uint64_t *retries);
 /* "ok" or "down" for /readyz; NULL pool → "disabled". */
 const char *redis_state(redis_pool_t *pool);
 
@@ -55,11 +60,11 @@ void redis_script_init(redis_script_t *s);
 
 /*
  * Run `script` with argv[0..nkeys) as KEYS and the rest as ARGV (binary
- * safe). Returns the reply, which the caller frees with freeReplyObject();
- * NULL on a connection failure (then release with failed = true). A Redis
- * error reply is returned as REDIS_REPLY_ERROR.
+ * safe), on the node of KEYS[1]'s slot. Returns the reply, which the caller
+ * frees with freeReplyObject(); NULL on a connection failure (then release
+ * with failed = true). A Redis error reply is returned as REDIS_REPLY_ERROR.
  */
-MUST_USE redisReply *redis_run(redisContext *c, const redis_script_t *script, int nkeys, int argc, const char *const *argv,
+MUST_USE redisReply *redis_run(redis_conn_t *c, const redis_script_t *script, int nkeys, int argc, const char *const *argv,
                       const size_t *argvlen);
 
 #endif

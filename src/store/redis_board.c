@@ -10,6 +10,7 @@
 
 #include "core/window.h"
 #include "obs/log.h"
+#include "util/redis_slot.h"
 #include "store/queries.h"
 #include "store/redis.h"
 #include "store/rb_bucket.h"
@@ -389,7 +390,7 @@ rb_status_t rb_read_parse(const rb_read_t *rd, const redisReply *r, const board_
     return st;
 }
 
-rb_status_t rb_read_run(redisContext *c, rb_read_t *rd, const board_t *b, entries_t *out)
+rb_status_t rb_read_run(redis_conn_t *c, rb_read_t *rd, const board_t *b, entries_t *out)
 {
     redisReply *r = redis_run(c, rd->script, 3, rd->argc - 3, rd->argv + 3, rd->argvlen + 3);
     rb_status_t st = rb_read_parse(rd, r, b, out);
@@ -401,14 +402,14 @@ rb_status_t rb_read_run(redisContext *c, rb_read_t *rd, const board_t *b, entrie
     return st;
 }
 
-rb_status_t rb_page(redisContext *c, const board_t *b, int64_t day, int64_t offset, int limit, entries_t *out)
+rb_status_t rb_page(redis_conn_t *c, const board_t *b, int64_t day, int64_t offset, int limit, entries_t *out)
 {
     rb_read_t rd = {0};
     rb_prepare_page(&rd, b, day, offset, limit);
     return rb_read_run(c, &rd, b, out);
 }
 
-rb_status_t rb_page_cursor(redisContext *c, const board_t *b, int64_t day, const order_pos_t *pos, bool backward,
+rb_status_t rb_page_cursor(redis_conn_t *c, const board_t *b, int64_t day, const order_pos_t *pos, bool backward,
                            int limit, entries_t *out)
 {
     rb_read_t rd = {0};
@@ -416,7 +417,7 @@ rb_status_t rb_page_cursor(redisContext *c, const board_t *b, int64_t day, const
     return rb_read_run(c, &rd, b, out);
 }
 
-rb_status_t rb_players(redisContext *c, const board_t *b, int64_t day, const char *const *ids, size_t n,
+rb_status_t rb_players(redis_conn_t *c, const board_t *b, int64_t day, const char *const *ids, size_t n,
                        entries_t *out)
 {
     rb_read_t rd = {0};
@@ -424,7 +425,7 @@ rb_status_t rb_players(redisContext *c, const board_t *b, int64_t day, const cha
     return rb_read_run(c, &rd, b, out);
 }
 
-rb_status_t rb_around(redisContext *c, const board_t *b, int64_t day, const char *player, int before, int after,
+rb_status_t rb_around(redis_conn_t *c, const board_t *b, int64_t day, const char *player, int before, int after,
                       entries_t *out)
 {
     rb_read_t rd = {0};
@@ -449,7 +450,7 @@ static void put_be64(char *out, uint64_t v)
 /* rb_apply, and with `token` (not NULL) the chunk of the rebuild holding the window's lock
  * with it: *held = false when the lock is gone, and then nothing was applied. Changes of
  * version 0 are sent as bare members to rank (see script_apply). */
-static rb_status_t apply_changes(redisContext *c, int64_t gen, int64_t day, const rb_change_t *changes, size_t n,
+static rb_status_t apply_changes(redis_conn_t *c, int64_t gen, int64_t day, const rb_change_t *changes, size_t n,
                                  const char *token, bool *held, int64_t *ranks, int64_t *total, bool *ready)
 {
     rb_keys_t k;
@@ -535,7 +536,7 @@ static rb_status_t apply_changes(redisContext *c, int64_t gen, int64_t day, cons
     return st;
 }
 
-rb_status_t rb_apply(redisContext *c, int64_t gen, int64_t day, const rb_change_t *changes, size_t n,
+rb_status_t rb_apply(redis_conn_t *c, int64_t gen, int64_t day, const rb_change_t *changes, size_t n,
                      int64_t *ranks, int64_t *total, bool *ready)
 {
     return apply_changes(c, gen, day, changes, n, NULL, NULL, ranks, total, ready);
@@ -560,63 +561,95 @@ static rb_status_t integer_is_one(redisReply *r, bool *one)
     return st;
 }
 
-rb_status_t rb_window_ready(redisContext *c, int64_t gen, int64_t day, bool *ready)
+rb_status_t rb_window_ready(redis_conn_t *c, int64_t gen, int64_t day, bool *ready)
 {
     rb_keys_t k;
     window_keys(&k, gen, day);
-    return integer_is_one(redisCommand(c, "EXISTS %s", k.r), ready);
+    return integer_is_one(redis_conn_command(c, k.r, "EXISTS %s", k.r), ready);
 }
 
-rb_status_t rb_mark_cold(redisContext *c, int64_t gen, int64_t day)
+rb_status_t rb_mark_cold(redis_conn_t *c, int64_t gen, int64_t day)
 {
     rb_keys_t k;
     window_keys(&k, gen, day);
-    return command_ok(redisCommand(c, "DEL %s", k.r));
+    return command_ok(redis_conn_command(c, k.r, "DEL %s", k.r));
+}
+
+typedef struct {
+    unsigned slot;
+    const char *key;
+    size_t len;
+} slot_key_t;
+
+static int by_slot(const void *a, const void *b)
+{
+    const slot_key_t *x = a, *y = b;
+    return (x->slot > y->slot) - (x->slot < y->slot);
+}
+
+/* UNLINK the keys av[1..n) (av[0] is "UNLINK"); in a cluster, one command per slot (a command's
+ * keys must share one). */
+static rb_status_t unlink_keys(redis_conn_t *c, const char **av, size_t *al, size_t n)
+{
+    if (!redis_conn_is_cluster(c))
+        return command_ok(redis_conn_argv(c, NULL, 0, (int)n, av, al));
+    slot_key_t *keys = xmalloc(n * sizeof *keys);
+    for (size_t i = 1; i < n; i++)
+        keys[i - 1] = (slot_key_t){redis_slot(av[i], al[i]), av[i], al[i]};
+    qsort(keys, n - 1, sizeof *keys, by_slot);
+    rb_status_t st = RB_OK;
+    for (size_t i = 0; i < n - 1 && st == RB_OK;) {
+        size_t m = 1;
+        for (; i < n - 1 && (m == 1 || keys[i].slot == keys[i - 1].slot); i++, m++)
+            av[m] = keys[i].key, al[m] = keys[i].len;
+        st = command_ok(redis_conn_argv(c, av[1], al[1], (int)m, av, al));
+    }
+    free(keys);
+    return st;
 }
 
 /* Delete the keys matching `pattern` that doomed(key, arg) names (all of them with NULL), by
- * SCAN, so Redis is never blocked long; `*deleted` (may be NULL) counts them. */
-static rb_status_t delete_matching_if(redisContext *c, const char *pattern,
+ * SCAN on every master, so Redis is never blocked long; `*deleted` (may be NULL) counts them. */
+static rb_status_t delete_matching_if(redis_conn_t *c, const char *pattern,
                                       bool (*doomed)(const char *key, size_t len, void *arg), void *arg, long *deleted)
 {
-    char cursor[32] = "0";
-    do {
-        redisReply *r = redisCommand(c, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
-        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-            if (r)
-                freeReplyObject(r);
-            return RB_DOWN;
-        }
-        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
-        redisReply *keys = r->element[1];
-        size_t n = 1;
-        const char **av = xmalloc((keys->elements + 1) * sizeof *av);
-        size_t *al = xmalloc((keys->elements + 1) * sizeof *al);
-        av[0] = "UNLINK", al[0] = 6;
-        for (size_t i = 0; i < keys->elements; i++)
-            if (!doomed || doomed(keys->element[i]->str, keys->element[i]->len, arg))
-                av[n] = keys->element[i]->str, al[n++] = keys->element[i]->len;
-        if (deleted)
-            *deleted += (long)(n - 1);
-        if (n == 1) {
-            free(av);
-            free(al);
-        } else {
-            /* One UNLINK per page of keys (a window has up to 16,386). */
-            rb_status_t st = command_ok(redisCommandArgv(c, (int)n, av, al));
-            free(av);
-            free(al);
-            if (st != RB_OK) {
-                freeReplyObject(r);
+    size_t masters = redis_conn_masters(c);
+    if (masters == 0)
+        return RB_DOWN;
+    for (size_t m = 0; m < masters; m++) {
+        char cursor[32] = "0";
+        do {
+            const char *scan[] = {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"};
+            redisReply *r = redis_conn_argv_on(c, m, 6, scan, NULL);
+            if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+                if (r)
+                    freeReplyObject(r);
                 return RB_DOWN;
             }
-        }
-        freeReplyObject(r);
-    } while (strcmp(cursor, "0") != 0);
+            snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+            redisReply *keys = r->element[1];
+            size_t n = 1;
+            const char **av = xmalloc((keys->elements + 1) * sizeof *av);
+            size_t *al = xmalloc((keys->elements + 1) * sizeof *al);
+            av[0] = "UNLINK", al[0] = 6;
+            for (size_t i = 0; i < keys->elements; i++)
+                if (!doomed || doomed(keys->element[i]->str, keys->element[i]->len, arg))
+                    av[n] = keys->element[i]->str, al[n++] = keys->element[i]->len;
+            if (deleted)
+                *deleted += (long)(n - 1);
+            /* One UNLINK per page of keys (a window has up to 16,386). */
+            rb_status_t st = n > 1 ? unlink_keys(c, av, al, n) : RB_OK;
+            free(av);
+            free(al);
+            freeReplyObject(r);
+            if (st != RB_OK)
+                return RB_DOWN;
+        } while (strcmp(cursor, "0") != 0);
+    }
     return RB_OK;
 }
 
-static rb_status_t delete_matching(redisContext *c, const char *pattern)
+static rb_status_t delete_matching(redis_conn_t *c, const char *pattern)
 {
     return delete_matching_if(c, pattern, NULL, NULL, NULL);
 }
@@ -646,24 +679,24 @@ static bool cold_window_key(const char *key, size_t len, void *arg)
     return false; /* a board not listed: its deletion removes its keys */
 }
 
-rb_status_t rb_forget_cold_windows(redisContext *c, const board_t *boards, size_t n, int64_t now_ms, long *deleted)
+rb_status_t rb_forget_cold_windows(redis_conn_t *c, const board_t *boards, size_t n, int64_t now_ms, long *deleted)
 {
     cold_filter_t f = {boards, n, now_ms};
     *deleted = 0;
     return delete_matching_if(c, "rankd:{g*}:*", cold_window_key, &f, deleted);
 }
 
-rb_status_t rb_forget_board(redisContext *c, int64_t gen)
+rb_status_t rb_forget_board(redis_conn_t *c, int64_t gen)
 {
     char pattern[64];
     snprintf(pattern, sizeof pattern, "rankd:{g%" PRId64 "}:*", gen);
     return delete_matching(c, pattern);
 }
 
-rb_status_t rb_forget_old_layout(redisContext *c)
+rb_status_t rb_forget_old_layout(redis_conn_t *c)
 {
     /* A marker spares later starts a SCAN of the whole keyspace. */
-    redisReply *r = redisCommand(c, "GET rankd:layout");
+    redisReply *r = redis_conn_command(c, "rankd:layout", "GET rankd:layout");
     if (!r)
         return RB_DOWN;
     bool done = r->type == REDIS_REPLY_STRING && strcmp(r->str, "2") == 0;
@@ -672,11 +705,11 @@ rb_status_t rb_forget_old_layout(redisContext *c)
         return RB_OK;
     rb_status_t st = delete_matching(c, "rankd:{g*}:*:[zpr]");
     if (st == RB_OK)
-        st = command_ok(redisCommand(c, "SET rankd:layout 2"));
+        st = command_ok(redis_conn_command(c, "rankd:layout", "SET rankd:layout 2"));
     return st;
 }
 
-rb_status_t rb_forget_all_loaded(redisContext *c)
+rb_status_t rb_forget_all_loaded(redis_conn_t *c)
 {
     /* The locks too: a rebuild another instance began before our writer's unapplied commits may
      * have read past them, and would otherwise mark its window ready without them. Losing its
@@ -706,9 +739,9 @@ static const char *const lease_release =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
 /* Run one of the lease scripts; RB_OK with *held = whether our token was still there. */
-static rb_status_t lease_call(redisContext *c, const char *script, const rb_keys_t *k, const char *token, bool *held)
+static rb_status_t lease_call(redis_conn_t *c, const char *script, const rb_keys_t *k, const char *token, bool *held)
 {
-    return integer_is_one(redisCommand(c, "EVAL %s 2 %s %s %s", script, k->b, k->r, token), held);
+    return integer_is_one(redis_conn_command(c, k->b, "EVAL %s 2 %s %s %s", script, k->b, k->r, token), held);
 }
 
 /* A source that is one connection, given. */
@@ -729,21 +762,20 @@ static void fixed_close(rb_source_t *s, PGconn *c, bool failed)
     (void)failed;
 }
 
-rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t day, rb_rebuild_t *out)
+rb_status_t rb_rebuild(redis_conn_t *c, PGconn *pg, const board_t *b, int64_t day, rb_rebuild_t *out)
 {
     fixed_source_t src = {{fixed_open, fixed_close}, pg};
     return rb_rebuild_from(c, &src.base, b, day, out);
 }
 
-rb_status_t rb_rebuild_from(redisContext *c, rb_source_t *src, const board_t *b, int64_t day, rb_rebuild_t *out)
+rb_status_t rb_rebuild_from(redis_conn_t *c, rb_source_t *src, const board_t *b, int64_t day, rb_rebuild_t *out)
 {
     rb_keys_t k;
     window_keys(&k, b->gen, day);
     *out = (rb_rebuild_t){0};
     /* A large window takes a while: allow each command time, whatever the pool's timeout
      * (the caller discards this connection afterwards). */
-    struct timeval slow = {30, 0};
-    redisSetTimeout(c, slow);
+    redis_conn_set_timeout(c, 30000);
     /* The lock carries our token and a short lease, renewed by each chunk's apply before it
      * writes anything: a rebuilder that dies releases it within a minute, and we delete only
      * our own. */
@@ -751,7 +783,7 @@ rb_status_t rb_rebuild_from(redisContext *c, rb_source_t *src, const board_t *b,
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     snprintf(token, sizeof token, "%ld.%09ld.%lx", (long)ts.tv_sec, ts.tv_nsec, (unsigned long)pthread_self());
-    redisReply *lock = redisCommand(c, "SET %s %s NX EX 60", k.b, token);
+    redisReply *lock = redis_conn_command(c, k.b, "SET %s %s NX EX 60", k.b, token);
     if (!lock || lock->type == REDIS_REPLY_ERROR) { /* out of memory, READONLY, NOAUTH: not "busy" */
         if (lock) {
             log_error(NULL, "redis rebuild lock: %s", lock->str);
@@ -821,7 +853,7 @@ rb_status_t rb_rebuild_from(redisContext *c, rb_source_t *src, const board_t *b,
         src->close(src, pg, out->pg_failed);
     if (st == RB_OK && held && !out->pg_failed) {
         st = lease_call(c, lease_finish, &k, token, &held);
-    } else if (held && !c->err) { /* on a broken connection the lease expires by itself */
+    } else if (held && !redis_conn_broken(c)) { /* on a broken connection the lease expires by itself */
         bool ignored;
         (void)lease_call(c, lease_release, &k, token, &ignored);
     }
@@ -833,7 +865,7 @@ rb_status_t rb_rebuild_from(redisContext *c, rb_source_t *src, const board_t *b,
     return st;
 }
 
-rb_status_t rb_rebuild_when_free(redisContext *c, PGconn *pg, const board_t *b, int64_t day, int wait_ms,
+rb_status_t rb_rebuild_when_free(redis_conn_t *c, PGconn *pg, const board_t *b, int64_t day, int wait_ms,
                                  rb_rebuild_t *out)
 {
     rb_status_t st = rb_rebuild(c, pg, b, day, out);
@@ -845,7 +877,7 @@ rb_status_t rb_rebuild_when_free(redisContext *c, PGconn *pg, const board_t *b, 
     return st;
 }
 
-long rb_verify(redisContext *c, PGconn *pg, const board_t *b, int64_t day, FILE *out)
+long rb_verify(redis_conn_t *c, PGconn *pg, const board_t *b, int64_t day, FILE *out)
 {
     long diffs = 0;
     int64_t offset = 0;

@@ -75,14 +75,14 @@ void rb_read_clear(rb_read_t *rd);
 MUST_USE rb_status_t rb_read_parse(const rb_read_t *rd, const redisReply *r, const board_t *b, entries_t *out);
 
 /* Run a prepared read on a connection of one's own (one round trip), then clear it. */
-MUST_USE rb_status_t rb_read_run(redisContext *c, rb_read_t *rd, const board_t *b, entries_t *out);
-MUST_USE rb_status_t rb_page(redisContext *c, const board_t *b, int64_t day, int64_t offset, int limit, entries_t *out);
-MUST_USE rb_status_t rb_page_cursor(redisContext *c, const board_t *b, int64_t day, const order_pos_t *pos, bool backward,
+MUST_USE rb_status_t rb_read_run(redis_conn_t *c, rb_read_t *rd, const board_t *b, entries_t *out);
+MUST_USE rb_status_t rb_page(redis_conn_t *c, const board_t *b, int64_t day, int64_t offset, int limit, entries_t *out);
+MUST_USE rb_status_t rb_page_cursor(redis_conn_t *c, const board_t *b, int64_t day, const order_pos_t *pos, bool backward,
                            int limit, entries_t *out);
-MUST_USE rb_status_t rb_players(redisContext *c, const board_t *b, int64_t day, const char *const *ids, size_t n,
+MUST_USE rb_status_t rb_players(redis_conn_t *c, const board_t *b, int64_t day, const char *const *ids, size_t n,
                        entries_t *out);
 /* A player absent from the window leaves `out` empty. */
-MUST_USE rb_status_t rb_around(redisContext *c, const board_t *b, int64_t day, const char *player, int before, int after,
+MUST_USE rb_status_t rb_around(redis_conn_t *c, const board_t *b, int64_t day, const char *player, int before, int after,
                       entries_t *out);
 
 /* One standing change to apply: a position with its metadata, or a removal (removed = true). */
@@ -101,24 +101,24 @@ typedef struct {
  * `*total`, and sets `*ready` to whether the window is loaded (ranks of a
  * cold window are not to be trusted).
  */
-MUST_USE rb_status_t rb_apply(redisContext *c, int64_t gen, int64_t day, const rb_change_t *changes, size_t n,
+MUST_USE rb_status_t rb_apply(redis_conn_t *c, int64_t gen, int64_t day, const rb_change_t *changes, size_t n,
                      int64_t *ranks, int64_t *total, bool *ready);
 
 /* Whether a window is loaded (its ready key exists). */
-MUST_USE rb_status_t rb_window_ready(redisContext *c, int64_t gen, int64_t day, bool *ready);
+MUST_USE rb_status_t rb_window_ready(redis_conn_t *c, int64_t gen, int64_t day, bool *ready);
 /* Mark a window cold (its next read goes to PostgreSQL and asks for a rebuild). */
-MUST_USE rb_status_t rb_mark_cold(redisContext *c, int64_t gen, int64_t day);
+MUST_USE rb_status_t rb_mark_cold(redis_conn_t *c, int64_t gen, int64_t day);
 /* Delete the keys of every window of `boards` that is neither current nor previous at `now_ms`
  * (Redis holds those two only; older windows are read from PostgreSQL). `*deleted` counts keys. */
-MUST_USE rb_status_t rb_forget_cold_windows(redisContext *c, const board_t *boards, size_t n, int64_t now_ms, long *deleted);
+MUST_USE rb_status_t rb_forget_cold_windows(redis_conn_t *c, const board_t *boards, size_t n, int64_t now_ms, long *deleted);
 /* Delete every key of a board generation. */
-MUST_USE rb_status_t rb_forget_board(redisContext *c, int64_t gen);
+MUST_USE rb_status_t rb_forget_board(redis_conn_t *c, int64_t gen);
 /* Mark every window of every board cold and end every rebuild under way, whichever instance runs
  * it (after this instance's Redis came back: its writer committed changes that Redis missed). */
-MUST_USE rb_status_t rb_forget_all_loaded(redisContext *c);
+MUST_USE rb_status_t rb_forget_all_loaded(redis_conn_t *c);
 /* Delete the keys of the layout before sorted-set scores (…:z, …:p, …:r), which nothing reads,
  * once per Redis: the key rankd:layout = 2 records that it was done. */
-MUST_USE rb_status_t rb_forget_old_layout(redisContext *c);
+MUST_USE rb_status_t rb_forget_old_layout(redis_conn_t *c);
 
 /* What a rebuild did, when it returned RB_OK. The window is ready only when every flag is false. */
 typedef struct {
@@ -130,7 +130,7 @@ typedef struct {
 
 /* Reload a window from PostgreSQL (one rebuilder at a time per window) and mark it ready.
  * Sets a long command timeout on `c`: the caller closes it afterwards (redis_discard). */
-MUST_USE rb_status_t rb_rebuild(redisContext *c, PGconn *pg, const board_t *b, int64_t day, rb_rebuild_t *out);
+MUST_USE rb_status_t rb_rebuild(redis_conn_t *c, PGconn *pg, const board_t *b, int64_t day, rb_rebuild_t *out);
 
 /*
  * Where a rebuild reads from, asked for a connection only once the window has been cleared:
@@ -144,13 +144,13 @@ typedef struct rb_source {
 } rb_source_t;
 
 /* rb_rebuild, reading from `src`. */
-MUST_USE rb_status_t rb_rebuild_from(redisContext *c, rb_source_t *src, const board_t *b, int64_t day, rb_rebuild_t *out);
+MUST_USE rb_status_t rb_rebuild_from(redis_conn_t *c, rb_source_t *src, const board_t *b, int64_t day, rb_rebuild_t *out);
 /* The same for an operator's request: when another rebuilder holds the window, wait up to
  * `wait_ms` for it to finish, then load it again (that load may predate what the operator wants). */
-MUST_USE rb_status_t rb_rebuild_when_free(redisContext *c, PGconn *pg, const board_t *b, int64_t day, int wait_ms,
+MUST_USE rb_status_t rb_rebuild_when_free(redis_conn_t *c, PGconn *pg, const board_t *b, int64_t day, int wait_ms,
                                  rb_rebuild_t *out);
 
 /* Compare every rank in Redis with PostgreSQL for one window; prints differences to `out`, returns their count (-1 on error). */
-MUST_USE long rb_verify(redisContext *c, PGconn *pg, const board_t *b, int64_t day, FILE *out);
+MUST_USE long rb_verify(redis_conn_t *c, PGconn *pg, const board_t *b, int64_t day, FILE *out);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "obs/log.h"
 #include "store/redis.h"
+#include "store/redis_conn.h"
 #include "store/redis_merge.h"
 #include "util/alloc.h"
 
@@ -24,10 +25,11 @@ struct redis_pipe {
     int connect_timeout_ms, command_timeout_ms;
     const char *const *scripts;
     size_t n_scripts;
-    redisContext *conn;     /* the thread's only */
+    redis_conn_t *conn;     /* the thread's only: a context per node of a cluster */
     long long retry_at;     /* monotonic ms */
     redis_merge_args_t margs; /* the thread's: a merged command's arguments, kept for the next batch */
     atomic_uint_fast64_t batches, commands, merged; /* written to Redis, for /metrics */
+    atomic_uint_fast64_t redirects;
 };
 
 static long long mono_ms(void)
@@ -37,46 +39,31 @@ static long long mono_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static bool command_ok(redisContext *c, int argc, const char **argv)
-{
-    redisReply *r = redisCommandArgv(c, argc, argv, NULL);
-    bool ok = r && r->type != REDIS_REPLY_ERROR;
-    if (r)
-        freeReplyObject(r);
-    return ok;
-}
-
-/* Connect, authenticate, select, load the scripts; false (and a pause) on failure. */
+/* Open the connection (which loads the scripts on every server it connects to); false, and a
+ * pause, on failure. */
 static bool ensure_connected(redis_pipe_t *p)
 {
     if (p->conn)
         return true;
     if (mono_ms() < p->retry_at)
         return false;
-    struct timeval tv = {p->connect_timeout_ms / 1000, (p->connect_timeout_ms % 1000) * 1000};
-    redisContext *c = redisConnectWithTimeout(p->url.host, p->url.port, tv);
-    bool ok = c && !c->err;
-    if (ok) {
-        struct timeval ct = {p->command_timeout_ms / 1000, (p->command_timeout_ms % 1000) * 1000};
-        redisSetTimeout(c, ct);
-        char db[16];
-        snprintf(db, sizeof db, "%d", p->url.db);
-        const char *auth[] = {"AUTH", p->url.password};
-        const char *sel[] = {"SELECT", db};
-        ok = (!p->url.password[0] || command_ok(c, 2, auth)) && (!p->url.db || command_ok(c, 2, sel));
-        for (size_t i = 0; ok && i < p->n_scripts; i++) {
-            const char *load[] = {"SCRIPT", "LOAD", p->scripts[i]};
-            ok = command_ok(c, 3, load);
-        }
-    }
-    if (!ok) {
-        if (c)
-            redisFree(c);
+    p->conn = redis_conn_open(&p->url, p->connect_timeout_ms, p->command_timeout_ms, p->scripts, p->n_scripts);
+    if (!p->conn)
         p->retry_at = mono_ms() + 1000;
-        return false;
+    return p->conn != NULL;
+}
+
+/* The key that routes a call: KEYS[1] of a script, else the first argument. */
+static const char *call_key(const redis_call_t *c, size_t *len)
+{
+    bool script = c->argc > 3 && (strcmp(c->argv[0], "EVALSHA") == 0 || strcmp(c->argv[0], "EVAL") == 0);
+    int at = script ? 3 : 1;
+    if (c->argc <= at) {
+        *len = 0;
+        return NULL;
     }
-    p->conn = c;
-    return true;
+    *len = c->argvlen ? c->argvlen[at] : strlen(c->argv[at]);
+    return c->argv[at];
 }
 
 static redis_call_t *call_of(workq_item_t *item)
@@ -84,20 +71,29 @@ static redis_call_t *call_of(workq_item_t *item)
     return item ? WORKQ_OWNER(item, redis_call_t, link) : NULL;
 }
 
-/* Append the command of `c`, merged with the calls chained to it; false when hiredis cannot. */
-static bool append_command(redis_pipe_t *p, const redis_call_t *c)
+/* The command of `c`, merged with the calls chained to it: its arguments (borrowed until the next
+ * call) and how many. */
+static int command_of(redis_pipe_t *p, const redis_call_t *c, const char ***argv, const size_t **argvlen)
 {
-    if (!c->merged)
-        return redisAppendCommandArgv(p->conn, c->argc, (const char **)c->argv, c->argvlen) == REDIS_OK;
+    if (!c->merged) {
+        *argv = (const char **)c->argv;
+        *argvlen = c->argvlen;
+        return c->argc;
+    }
     size_t n = redis_merge_command(c, &p->margs);
-    return redisAppendCommandArgv(p->conn, (int)n, p->margs.argv, p->margs.argvlen) == REDIS_OK;
+    *argv = p->margs.argv;
+    *argvlen = p->margs.argvlen;
+    return (int)n;
 }
 
-/* Write every command (merged calls as one), then read every reply in order. */
+/* Write every command (merged calls as one) to the node that serves its key, then read every
+ * reply in order, following a cluster's redirections. */
 static void run_batch(redis_pipe_t *p, redis_call_t *calls)
 {
     redisReply *replies[PIPE_MAX]; /* one per command written: freed after every done() */
     redis_call_t *sent_by[PIPE_MAX];
+    redisContext *ctx_of[PIPE_MAX]; /* NULL once its node failed in this batch */
+    int node_of[PIPE_MAX];
     size_t sent = 0, merged = 0;
     for (redis_call_t *c = calls; c; c = call_of(c->link.next))
         c->reply = NULL;
@@ -106,9 +102,18 @@ static void run_batch(redis_pipe_t *p, redis_call_t *calls)
         for (redis_call_t *c = calls; c && sent < PIPE_MAX; c = call_of(c->link.next)) {
             if (c->merged_at > 0)
                 continue; /* in the command of the call it merged with */
-            if (!append_command(p, c))
-                break;
+            size_t key_len;
+            const char *key = call_key(c, &key_len);
+            int node = redis_conn_node(p->conn, key, key_len);
+            redisContext *ctx = redis_conn_node_context(p->conn, node);
+            const char **argv;
+            const size_t *argvlen;
+            int argc = command_of(p, c, &argv, &argvlen);
+            if (!ctx || redisAppendCommandArgv(ctx, argc, argv, argvlen) != REDIS_OK)
+                continue; /* its node cannot be reached: it fails, as if Redis were down */
             merged += c->merged != NULL;
+            node_of[sent] = node;
+            ctx_of[sent] = ctx;
             sent_by[sent++] = c;
         }
         if (sent) {
@@ -119,22 +124,36 @@ static void run_batch(redis_pipe_t *p, redis_call_t *calls)
     }
     /* Every reply is read before any call completes: each done() wakes an event loop, which
      * would otherwise take the CPU back after every reply. */
-    bool broken = sent == 0 && p->conn;
-    bool reload = false;
-    size_t got = 0;
-    while (got < sent && !broken) {
+    redisReply *raw[PIPE_MAX];
+    for (size_t i = 0; i < sent; i++) {
         void *reply = NULL;
-        if (redisGetReply(p->conn, &reply) != REDIS_OK) {
-            broken = true;
-            break;
+        if (ctx_of[i] && redisGetReply(ctx_of[i], &reply) != REDIS_OK) {
+            for (size_t j = i + 1; j < sent; j++)
+                if (node_of[j] == node_of[i])
+                    ctx_of[j] = NULL;
+            redis_conn_node_failed(p->conn, node_of[i]);
         }
-        const redisReply *r = reply;
-        if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
-            reload = true; /* SCRIPT FLUSH: reconnect, which loads them again */
-        replies[got] = reply;
-        if (!redis_merge_hand_out(sent_by[got], reply))
+        raw[i] = reply;
+    }
+    /* Then, with no reply pending on any context, what a cluster redirected is sent again. */
+    size_t got = 0;
+    for (size_t i = 0; i < sent; i++) {
+        redisReply *r = raw[i];
+        if (r && r->type == REDIS_REPLY_ERROR) {
+            size_t key_len;
+            const char *key = call_key(sent_by[i], &key_len);
+            const char **argv;
+            const size_t *argvlen;
+            int argc = command_of(p, sent_by[i], &argv, &argvlen);
+            r = redis_conn_settle(p->conn, node_of[i], r, key, key_len, argc, argv, argvlen);
+            if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
+                redis_conn_node_failed(p->conn, node_of[i]); /* SCRIPT FLUSH: a new context loads them again */
+        }
+        if (!r)
+            continue;
+        replies[got++] = r;
+        if (!redis_merge_hand_out(sent_by[i], r))
             log_error(NULL, "redis pipe: a merged reply does not hold one reply per call"); /* they fail as if Redis were down */
-        got++;
     }
     redis_call_t *c = calls;
     while (c) {
@@ -144,16 +163,9 @@ static void run_batch(redis_pipe_t *p, redis_call_t *calls)
     }
     for (size_t i = 0; i < got; i++)
         freeReplyObject(replies[i]);
-    if (reload && !broken && p->conn) {
-        redisFree(p->conn);
-        p->conn = NULL;
-    }
-    if (broken && p->conn) {
-        log_warn(NULL, "redis pipe: connection failed: %s", p->conn->errstr);
-        redisFree(p->conn);
-        p->conn = NULL;
-        p->retry_at = mono_ms() + 1000;
-    }
+    uint64_t redirects, retries;
+    redis_conn_take_stats(p->conn, &redirects, &retries);
+    atomic_fetch_add_explicit(&p->redirects, redirects, memory_order_relaxed);
 }
 
 static void *pipe_main(void *arg)
@@ -197,8 +209,7 @@ void redis_pipe_stop(redis_pipe_t *p)
         return;
     workq_stop(&p->queue);
     pthread_join(p->thread, NULL);
-    if (p->conn)
-        redisFree(p->conn);
+    redis_conn_free(p->conn);
     workq_destroy(&p->queue);
     redis_merge_args_free(&p->margs);
     free(p);
@@ -209,6 +220,11 @@ void redis_pipe_stats(redis_pipe_t *p, uint64_t *batches, uint64_t *commands, ui
     *batches = p ? atomic_load(&p->batches) : 0;
     *commands = p ? atomic_load(&p->commands) : 0;
     *merged = p ? atomic_load(&p->merged) : 0;
+}
+
+uint64_t redis_pipe_redirects(redis_pipe_t *p)
+{
+    return p ? atomic_load(&p->redirects) : 0;
 }
 
 void redis_pipe_submit(redis_pipe_t *p, redis_call_t *call)

@@ -91,7 +91,7 @@ static void source_close(rb_source_t *s, PGconn *c, bool failed)
 
 static void run_job(rebuilder_t *r, job_t *job)
 {
-    redisContext *rc = redis_acquire(r->redis);
+    redis_conn_t *rc = redis_acquire(r->redis);
     if (!rc)
         return;
     PGconn *pg = pg_pool_acquire(r->primary, 5000);
@@ -129,7 +129,7 @@ static void run_job(rebuilder_t *r, job_t *job)
  * "recovering"), so whatever it left out is older than this and is read by every later rebuild. */
 static void watch_outage(rebuilder_t *r)
 {
-    redisContext *rc = redis_acquire(r->redis); /* a reconnect after an outage sets "recovering" */
+    redis_conn_t *rc = redis_acquire(r->redis); /* a reconnect after an outage sets "recovering" */
     if (!rc)
         return;
     rb_status_t st = RB_OK;

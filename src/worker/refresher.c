@@ -98,7 +98,7 @@ static void forget_cold_windows(refresher_t *r, int64_t now_ms)
 {
     if (!r->o.redis)
         return;
-    redisContext *rc = redis_acquire(r->o.redis);
+    redis_conn_t *rc = redis_acquire(r->o.redis);
     if (!rc)
         return;
     long deleted = 0;

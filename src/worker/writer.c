@@ -826,7 +826,7 @@ static void invalidate_cache(writer_t *w, batch_t *bt)
 /* Ranks of every group: from Redis where the window is loaded, else from PostgreSQL. */
 static void rank_groups(writer_t *w, PGconn *c, batch_t *bt)
 {
-    redisContext *rc = redis_acquire(w->redis);
+    redis_conn_t *rc = redis_acquire(w->redis);
     for (size_t g = 0; g < bt->n_groups;) {
         size_t h = g;
         while (h < bt->n_groups && bt->groups[h].gen == bt->groups[g].gen && bt->groups[h].day == bt->groups[g].day)

@@ -43,6 +43,7 @@ RANKD_BIN = os.environ.get("RANKD_BIN") or os.path.join(REPO, "build", "rankd")
 MIGRATIONS_DIR = os.environ.get("RANKD_MIGRATIONS_DIR") or os.path.join(REPO, "migrations")
 PG_BIN = os.environ.get("RANKD_PG_BIN", "/usr/lib/postgresql/15/bin")
 REDIS_SERVER = os.environ.get("RANKD_REDIS_SERVER", "/usr/bin/redis-server")
+REDIS_CLI = os.environ.get("RANKD_REDIS_CLI", "/usr/bin/redis-cli")
 
 ADMIN_KEY = "test-admin-key-0001"
 WRITE_KEY = "test-write-key-0001"
@@ -657,11 +658,12 @@ def pg_server(tmp_root):
 
 
 class RedisServer:
-    def __init__(self, root, name="redis", databases=128):
+    def __init__(self, root, name="redis", databases=128, extra_args=()):
         self.dir = os.path.join(root, "%s-%s" % (name, uuid.uuid4().hex[:6]))
         os.makedirs(self.dir)
         self.port = free_port()
         self.databases = databases
+        self.extra_args = list(extra_args)
         self.proc = None
         self.log = os.path.join(self.dir, "redis.log")
 
@@ -670,7 +672,7 @@ class RedisServer:
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", self.dir, "--databases", str(self.databases),
-             "--enable-debug-command", "local", "--protected-mode", "no"],
+             "--enable-debug-command", "local", "--protected-mode", "no"] + self.extra_args,
             stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
         logf.close()
         deadline = time.time() + 20
@@ -697,6 +699,103 @@ class RedisServer:
     @property
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
+
+
+class RedisCluster:
+    """A Redis Cluster of our own on loopback: `masters` masters, each with one replica
+    (redis-cli --cluster create), every node a RedisServer we started and stop by PID."""
+
+    def __init__(self, root, masters=3, replicas=1):
+        self.nodes = [RedisServer(root, name="redis-cluster", databases=1,
+                                  extra_args=["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                                              "--cluster-node-timeout", "2000",
+                                              # the bus port would be port + 10000, which may not be free
+                                              "--cluster-port", str(free_port())])
+                      for _ in range(masters * (1 + replicas))]
+        self.n_masters = masters
+        self.replicas = replicas
+
+    def start(self):
+        for n in self.nodes:
+            n.start()
+        out = subprocess.run([REDIS_CLI, "--cluster", "create"] +
+                             ["127.0.0.1:%d" % n.port for n in self.nodes] +
+                             ["--cluster-replicas", str(self.replicas), "--cluster-yes"],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        self.wait_ok()
+
+    def wait_ok(self, timeout=60):
+        """Until every live node says cluster_state:ok and sees every slot served by a master,
+        and every replica whose master is alive is connected to it (replicating)."""
+        deadline = time.time() + timeout
+        states = None
+        while True:
+            try:
+                live = [n for n in self.nodes if n.alive]
+                states = [n.client().execute_command("CLUSTER", "INFO") for n in live]
+                states = [s.decode() if isinstance(s, bytes) else s for s in states]
+                roles = [n.client().execute_command("ROLE") for n in live]
+                ports = {n.port for n in live}
+                linked = all(r[0] != b"slave" or r[3] == b"connected" or r[2] not in ports for r in roles)
+                if linked and all("cluster_state:ok" in s and "cluster_slots_ok:16384" in s for s in states):
+                    return
+            except redis_mod.exceptions.RedisError:
+                pass
+            assert time.time() < deadline, "the cluster did not come up: %r" % states
+            time.sleep(0.1)
+
+    def url(self, seeds=2):
+        return "redis+cluster://" + ",".join("127.0.0.1:%d" % n.port for n in self.nodes[:seeds])
+
+    def masters(self):
+        """The live master nodes (RedisServer), as the cluster sees them now."""
+        out = []
+        for n in self.nodes:
+            if not n.alive:
+                continue
+            try:
+                role = n.client().execute_command("ROLE")
+            except redis_mod.exceptions.RedisError:
+                continue
+            if role[0] in (b"master", "master"):
+                out.append(n)
+        return out
+
+    def node_of_key(self, key):
+        """The live master that serves `key`'s slot."""
+        slot = self.masters()[0].client().execute_command("CLUSTER", "KEYSLOT", key)
+        for n in self.masters():
+            for r in n.client().execute_command("CLUSTER", "SLOTS"):
+                if r[0] <= slot <= r[1] and r[2][1] == n.port:
+                    return n
+        raise AssertionError("no master serves slot %d" % slot)
+
+    def flushall(self):
+        for n in self.masters():
+            n.client().flushall()
+
+    def stop(self):
+        for n in self.nodes:
+            n.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_root):
+    """A 3-master, 3-replica Redis Cluster for the module."""
+    cl = RedisCluster(tmp_root)
+    cl.start()
+    yield cl
+    cl.stop()
+
+
+@pytest.fixture
+def own_redis_cluster(tmp_root):
+    """A 3-master, 3-replica Redis Cluster of the test's own, which it may reshard or break."""
+    cl = RedisCluster(tmp_root)
+    cl.start()
+    yield cl
+    cl.stop()
 
 
 @pytest.fixture(scope="session")

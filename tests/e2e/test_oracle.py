@@ -8,8 +8,9 @@ the same operators; its standings are (score, achieved_at, player_id) where
 achieved_at is the server's receive time reported by each result that updated
 the standing. Then every way of reading ranks must agree with the model:
 each player's standing, offset pages, next/prev cursors, around-me, ids=,
-totals. Each combination runs with Redis, without Redis, and with Redis
-stopped halfway (reads and writes must go on from PostgreSQL).
+totals. Each combination runs with Redis, with a Redis Cluster (3 masters,
+3 replicas), without Redis, and with Redis stopped halfway (reads and writes
+must go on from PostgreSQL).
 
 test_concurrent_writers races several writers on the same players of `best`
 and `sum` boards, whose final scores do not depend on the order of arrival.
@@ -27,7 +28,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import (READ_KEY, SCORE_MAX, SCORE_MIN, WRITE_KEY, assert_error, create_board, parse_ts,
+from conftest import (READ_KEY, SCORE_MAX, SCORE_MIN, WRITE_KEY, assert_error, create_board, metric, parse_ts,
                       run_cli, unique)
 
 N_SUBMISSIONS = int(os.environ.get("RANKD_ORACLE_SUBMISSIONS", "3000"))
@@ -252,7 +253,7 @@ def verify_reads(c, board, model, players, absent, rng):
         assert f["total"] == total
 
 
-@pytest.mark.parametrize("mode", ["redis", "no_redis", "redis_stopped"])
+@pytest.mark.parametrize("mode", ["redis", "cluster", "no_redis", "redis_stopped"])
 @pytest.mark.parametrize("operator", ["best", "latest", "sum"])
 @pytest.mark.parametrize("sort", ["desc", "asc"])
 def test_oracle(sort, operator, mode, rankd_factory, request):
@@ -261,6 +262,8 @@ def test_oracle(sort, operator, mode, rankd_factory, request):
     priv = None
     if mode == "redis":
         inst = rankd_factory(redis=True)
+    elif mode == "cluster":
+        inst = rankd_factory(redis=request.getfixturevalue("redis_cluster").url())
     elif mode == "no_redis":
         inst = rankd_factory(redis=False)
     else:
@@ -292,8 +295,11 @@ def test_oracle(sort, operator, mode, rankd_factory, request):
             assert deps.get("redis") != "ok" and deps.get("postgres_primary") == "ok", r.json()
         else:
             submit_all(c, board, model, players, subs, rng, label)
+        redis_reads = metric(inst, "rankd_reads_redis_total")
         verify_reads(c, board, model, players, absent, rng)
-        if mode == "redis":
+        if mode in ("redis", "cluster"):
+            # Answered by Redis, not by PostgreSQL behind a Redis that failed.
+            assert metric(inst, "rankd_reads_redis_total") > redis_reads, label
             v = run_cli(["verify", "--board", board], inst.config_path, env=inst.env)
             assert v.returncode == 0, "rankd verify: exit %d\n%s\n%s" % (v.returncode, v.stdout[-3000:],
                                                                         v.stderr[-3000:])

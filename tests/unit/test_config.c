@@ -22,6 +22,12 @@
 #include "config/config.h"
 #include "core/board.h"
 #include "util/redis_url.h"
+#include "util/redis_slot.h"
+
+/* What the configuration check says of an address it cannot parse. */
+#define REDIS_URL_FORMS                                                                                  \
+    "expected redis://[:password@]host:port/db, redis+cluster://[:password@]host:port[,host:port...] "  \
+    "or redis+sentinel://[:password@]host:port[,host:port...]/master-name[/db]"
 
 static const char *const env_vars[] = {
     "RANKD_LISTEN", "RANKD_WORKER_THREADS", "RANKD_LOG_LEVEL", "RANKD_BODY_LIMIT",
@@ -659,7 +665,7 @@ static void test_env_errors(void **state)
     expect_error(state, "RANKD_CURSOR_SECRET: must be 16 to 256 bytes long\n");
     expect_error(state, "RANKD_ADMIN_KEY: must be 16 to 256 bytes long\n");
     expect_error(state, "RANKD_WRITE_KEY: must be printable ASCII without spaces (0x21-0x7E)\n");
-    expect_error(state, "RANKD_REDIS_URL: expected redis://[:password@]host:port/db\n");
+    expect_error(state, "RANKD_REDIS_URL: " REDIS_URL_FORMS "\n");
     expect_error(state, "RANKD_POSTGRES_PRIMARY: must not be empty\n");
     assert_int_equal(count_lines(f->errs), 14);
     /* secrets are never echoed */
@@ -679,11 +685,16 @@ static void test_redis_url(void **state)
     static const char *const good[] = {
         "redis://127.0.0.1:6380/0", "redis://localhost:6379/15", "redis://:p%40ss:w@rd@h:1/0",
         "redis://[::1]:6379/1", "redis://cache-1.internal:65535/123",
+        "redis+cluster://127.0.0.1:7000", "redis+cluster://:pw@a:7000,b:7001,[::1]:7002",
+        "redis+sentinel://s1:26379,s2:26379/mymaster", "redis+sentinel://:pw@s1:26379/mymaster/3",
     };
     static const char *const bad[] = {
         "127.0.0.1:6379", "redis://127.0.0.1/0", "redis://127.0.0.1:6379", "redis://127.0.0.1:6379/",
         "redis://127.0.0.1:0/0", "redis://h:6379/x", "redis://user:pw@h:6379/0", "redis://:@h:6379/0",
         "rediss://h:6379/0", "redis://:6379/0", "redis://h:6379/0/1", "redis://h:6379/-1",
+        "redis+cluster://a:7000/0", "redis+cluster://a:7000,", "redis+cluster://a:7000,,b:7001", "redis+cluster://",
+        "redis+cluster://a", "redis://a:1,b:2/0", "redis+sentinel://s1:26379", "redis+sentinel://s1:26379/",
+        "redis+sentinel://s1:26379/m/x", "redis+sentinel://s1:26379/m/1/2",
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         setenv("RANKD_REDIS_URL", good[i], 1);
@@ -693,11 +704,11 @@ static void test_redis_url(void **state)
     }
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         setenv("RANKD_REDIS_URL", bad[i], 1);
-        expect_only_error(state, PRIMARY, "RANKD_REDIS_URL: expected redis://[:password@]host:port/db\n");
+        expect_only_error(state, PRIMARY, "RANKD_REDIS_URL: " REDIS_URL_FORMS "\n");
     }
     unsetenv("RANKD_REDIS_URL");
     expect_only_error(state, PRIMARY "redis:\n  url: \"redis://:secretpw@h/0\"\n",
-        "@:4:8: redis.url: expected redis://[:password@]host:port/db\n");
+        "@:4:8: redis.url: " REDIS_URL_FORMS "\n");
     assert_null(strstr(((fixture_t *)*state)->errs, "secretpw"));
 }
 
@@ -1038,12 +1049,51 @@ static void test_redis_url_parts(void **state)
     memcpy(long_host, "redis://", 8);
     snprintf(long_host + 280, 20, ":1/0");
     assert_false(redis_url_parse(long_host, &u));
+
+    assert_true(redis_url_parse("redis://h:1/0", &u));
+    assert_int_equal(u.kind, REDIS_URL_SINGLE);
+    assert_int_equal(u.n_addrs, 1);
+    assert_true(redis_url_parse("redis+cluster://:pw@a:7000,b:7001,[::1]:7002", &u));
+    assert_int_equal(u.kind, REDIS_URL_CLUSTER);
+    assert_int_equal(u.n_addrs, 3);
+    assert_string_equal(u.addrs[0].host, "a");
+    assert_int_equal(u.addrs[1].port, 7001);
+    assert_string_equal(u.addrs[2].host, "::1");
+    assert_string_equal(u.password, "pw");
+    assert_int_equal(u.db, 0);
+    assert_true(redis_url_parse("redis+sentinel://s1:26379,s2:26380/my-master/4", &u));
+    assert_int_equal(u.kind, REDIS_URL_SENTINEL);
+    assert_int_equal(u.n_addrs, 2);
+    assert_string_equal(u.master, "my-master");
+    assert_int_equal(u.db, 4);
+    assert_true(redis_url_parse("redis+sentinel://s1:26379/m", &u));
+    assert_int_equal(u.db, 0);
+    char many[400] = "redis+cluster://h:1";
+    for (int i = 0; i < REDIS_URL_ADDRS_MAX; i++) /* one address too many */
+        strcat(many, ",h:2");
+    assert_false(redis_url_parse(many, &u));
+}
+
+/* Redis Cluster's own examples (cluster-spec: "123456789" has CRC16 0x31C3) and its hash tags. */
+static void test_redis_slot(void **state)
+{
+    (void)state;
+    assert_int_equal(redis_crc16("123456789", 9), 0x31C3);
+    assert_int_equal(redis_slot("foo", 3), 12182);
+    assert_int_equal(redis_slot("{user1000}.following", 20), redis_slot("user1000", 8));
+    assert_int_equal(redis_slot("foo{}{bar}", 10), redis_slot("foo{}{bar}", 10) % REDIS_SLOTS);
+    assert_int_equal(redis_slot("foo{}{bar}", 10), redis_crc16("foo{}{bar}", 10) % REDIS_SLOTS); /* empty tag: whole key */
+    assert_int_equal(redis_slot("foo{{bar}}zap", 13), redis_slot("{bar", 4));                      /* first { to next } */
+    assert_int_equal(redis_slot("foo{bar}{zap}", 13), redis_slot("bar", 3));
+    assert_int_equal(redis_slot("rankd:{g7}:20000:zs", 19), redis_slot("rankd:{g7}:20000:h:9", 20));
+    assert_int_equal(redis_slot("{", 1), redis_crc16("{", 1) % REDIS_SLOTS);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_redis_url_parts),
+        cmocka_unit_test(test_redis_slot),
         cmocka_unit_test_setup(test_board_names, test_setup),
         cmocka_unit_test_setup(test_defaults, test_setup),
         cmocka_unit_test_setup(test_every_key, test_setup),

@@ -1,0 +1,510 @@
+/* store/redis_conn.c — a single server, Sentinel's master or a routed Redis Cluster (see redis_conn.h). */
+#include "store/redis_conn.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "obs/log.h"
+#include "util/alloc.h"
+#include "util/redis_slot.h"
+
+#define NO_NODE 0xFFFF
+#define MAX_HOPS 5          /* redirections and retries of one command */
+#define RETRY_MS 1000       /* a node that failed is not connected to again sooner */
+#define MAP_RETRY_MS 200    /* nor the slot map read again sooner */
+#define TRYAGAIN_MS 10      /* a slot in migration: wait this long (times the attempt) */
+
+typedef struct {
+    char host[256];
+    int port;
+    redisContext *ctx;  /* NULL until needed, and after a failure */
+    long long retry_at; /* monotonic ms */
+} conn_node_t;
+
+struct redis_conn {
+    redis_url_t url;
+    int connect_timeout_ms, command_timeout_ms;
+    const char *const *scripts;
+    size_t n_scripts;
+    conn_node_t *nodes; /* every node ever named (seeds, the map, redirections): a handful */
+    size_t n_nodes;
+    uint16_t *slot_node; /* Cluster only: REDIS_SLOTS node indexes, NO_NODE when unknown */
+    int *masters;        /* node indexes of the masters in the last map (node 0 outside Cluster) */
+    size_t n_masters;
+    bool map_stale;      /* read the map again before routing */
+    long long map_retry_at;
+    bool broken;
+    uint64_t redirects, retries;
+};
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct timeval tv_ms(int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    return tv;
+}
+
+static int node_index(redis_conn_t *c, const char *host, size_t host_len, int port)
+{
+    for (size_t i = 0; i < c->n_nodes; i++)
+        if (c->nodes[i].port == port && strlen(c->nodes[i].host) == host_len &&
+            memcmp(c->nodes[i].host, host, host_len) == 0)
+            return (int)i;
+    if (c->n_nodes >= NO_NODE || host_len >= sizeof c->nodes[0].host)
+        return -1;
+    c->nodes = xrealloc(c->nodes, (c->n_nodes + 1) * sizeof *c->nodes);
+    conn_node_t *n = &c->nodes[c->n_nodes];
+    *n = (conn_node_t){.port = port};
+    memcpy(n->host, host, host_len);
+    n->host[host_len] = '\0';
+    return (int)c->n_nodes++;
+}
+
+static bool reply_ok(redisReply *r)
+{
+    bool ok = r && r->type != REDIS_REPLY_ERROR;
+    if (r)
+        freeReplyObject(r);
+    return ok;
+}
+
+/* A context to host:port, authenticated, on the configured database, with the scripts loaded. */
+static redisContext *connect_to(redis_conn_t *c, const char *host, int port, bool load_scripts)
+{
+    redisContext *ctx = redisConnectWithTimeout(host, port, tv_ms(c->connect_timeout_ms));
+    if (!ctx || ctx->err) {
+        log_warn(NULL, "redis connect to %s:%d failed: %s", host, port, ctx ? ctx->errstr : "no memory");
+        if (ctx)
+            redisFree(ctx);
+        return NULL;
+    }
+    redisSetTimeout(ctx, tv_ms(c->command_timeout_ms));
+    bool ok = !c->url.password[0] || reply_ok(redisCommand(ctx, "AUTH %s", c->url.password));
+    if (ok && c->url.db) {
+        char db[16];
+        snprintf(db, sizeof db, "%d", c->url.db);
+        ok = reply_ok(redisCommand(ctx, "SELECT %s", db));
+    }
+    for (size_t i = 0; ok && load_scripts && i < c->n_scripts; i++)
+        ok = reply_ok(redisCommand(ctx, "SCRIPT LOAD %s", c->scripts[i]));
+    if (!ok) {
+        log_warn(NULL, "redis %s:%d: AUTH, SELECT or SCRIPT LOAD failed", host, port);
+        redisFree(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+redisContext *redis_conn_node_context(redis_conn_t *c, int node)
+{
+    if (node < 0 || (size_t)node >= c->n_nodes)
+        return NULL;
+    conn_node_t *n = &c->nodes[node];
+    if (!n->ctx && mono_ms() >= n->retry_at) {
+        n->ctx = connect_to(c, n->host, n->port, true);
+        if (!n->ctx) {
+            n->retry_at = mono_ms() + RETRY_MS;
+            if (c->slot_node)
+                c->map_stale = true; /* a dead master's slots go to its replica: ask the cluster */
+        }
+    }
+    return n->ctx;
+}
+
+void redis_conn_node_failed(redis_conn_t *c, int node)
+{
+    if (node < 0 || (size_t)node >= c->n_nodes)
+        return;
+    conn_node_t *n = &c->nodes[node];
+    if (n->ctx) {
+        log_warn(NULL, "redis %s:%d: connection failed: %s", n->host, n->port, n->ctx->errstr);
+        redisFree(n->ctx);
+        n->ctx = NULL;
+    }
+    n->retry_at = mono_ms() + RETRY_MS;
+    c->broken = true;
+    if (c->slot_node)
+        c->map_stale = true; /* its slots may have a new master by now */
+}
+
+/* "ip:port" of a CLUSTER SLOTS node (an empty ip: the node asked, `asked`). */
+static int map_node(redis_conn_t *c, const redisReply *n, int asked)
+{
+    if (n->type != REDIS_REPLY_ARRAY || n->elements < 2 || n->element[0]->type != REDIS_REPLY_STRING ||
+        n->element[1]->type != REDIS_REPLY_INTEGER)
+        return -1;
+    const char *ip = n->element[0]->str;
+    size_t ip_len = n->element[0]->len;
+    if (ip_len == 0 || (ip_len == 1 && ip[0] == '?')) {
+        ip = c->nodes[asked].host;
+        ip_len = strlen(ip);
+    }
+    return node_index(c, ip, ip_len, (int)n->element[1]->integer);
+}
+
+/* Read the slot map from node `asked`; false when it cannot give one. */
+static bool map_from(redis_conn_t *c, int asked)
+{
+    redisContext *ctx = redis_conn_node_context(c, asked);
+    if (!ctx)
+        return false;
+    redisReply *r = redisCommand(ctx, "CLUSTER SLOTS");
+    if (!r) {
+        redis_conn_node_failed(c, asked);
+        return false;
+    }
+    bool ok = r->type == REDIS_REPLY_ARRAY && r->elements > 0;
+    uint16_t *map = xmalloc(REDIS_SLOTS * sizeof *map);
+    for (size_t s = 0; s < REDIS_SLOTS; s++)
+        map[s] = NO_NODE;
+    int *masters = xmalloc((r->type == REDIS_REPLY_ARRAY ? r->elements : 0) * sizeof *masters + sizeof *masters);
+    size_t n_masters = 0;
+    for (size_t i = 0; ok && i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        ok = e->type == REDIS_REPLY_ARRAY && e->elements >= 3 && e->element[0]->type == REDIS_REPLY_INTEGER &&
+             e->element[1]->type == REDIS_REPLY_INTEGER && e->element[0]->integer >= 0 &&
+             e->element[0]->integer <= e->element[1]->integer && e->element[1]->integer < REDIS_SLOTS;
+        int m = ok ? map_node(c, e->element[2], asked) : -1;
+        ok = ok && m >= 0;
+        for (long long s = ok ? e->element[0]->integer : 1; s <= (ok ? e->element[1]->integer : 0); s++)
+            map[s] = (uint16_t)m;
+        bool known = false;
+        for (size_t k = 0; ok && k < n_masters; k++)
+            known = known || masters[k] == m;
+        if (ok && !known)
+            masters[n_masters++] = m;
+    }
+    freeReplyObject(r);
+    if (!ok) {
+        log_warn(NULL, "redis %s:%d: CLUSTER SLOTS gave no usable map", c->nodes[asked].host, c->nodes[asked].port);
+        free(map);
+        free(masters);
+        return false;
+    }
+    memcpy(c->slot_node, map, REDIS_SLOTS * sizeof *map);
+    free(map);
+    free(c->masters);
+    c->masters = masters;
+    c->n_masters = n_masters;
+    c->map_stale = false;
+    return true;
+}
+
+/* Read the slot map from any node that answers: connected ones first, then the others. */
+static bool load_map(redis_conn_t *c)
+{
+    /* Not more often than this, whatever the outcome: until a failover completes, the map
+     * names a master that does not answer, and every command would read it again. */
+    if (mono_ms() < c->map_retry_at)
+        return false;
+    c->map_retry_at = mono_ms() + MAP_RETRY_MS;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < c->n_nodes; i++)
+            if ((pass == 0) == (c->nodes[i].ctx != NULL) && map_from(c, (int)i))
+                return true;
+    return false;
+}
+
+int redis_conn_node(redis_conn_t *c, const char *key, size_t key_len)
+{
+    if (!c->slot_node)
+        return 0;
+    if (c->map_stale)
+        (void)load_map(c);
+    if (!key)
+        return c->n_masters ? c->masters[0] : -1;
+    unsigned slot = redis_slot(key, key_len);
+    if (c->slot_node[slot] == NO_NODE && load_map(c) == false)
+        return -1;
+    return c->slot_node[slot] == NO_NODE ? -1 : c->slot_node[slot];
+}
+
+/* Send a formatted command to `node` (after ASKING when asked to) and read its reply. */
+static redisReply *exec_on(redis_conn_t *c, int node, bool asking, const char *cmd, size_t len)
+{
+    redisContext *ctx = redis_conn_node_context(c, node);
+    if (!ctx) {
+        c->broken = true;
+        return NULL;
+    }
+    void *r = NULL;
+    if ((asking && redisAppendCommand(ctx, "ASKING") != REDIS_OK) ||
+        redisAppendFormattedCommand(ctx, cmd, len) != REDIS_OK)
+        goto failed;
+    if (asking) {
+        if (redisGetReply(ctx, &r) != REDIS_OK)
+            goto failed;
+        freeReplyObject(r);
+        r = NULL;
+    }
+    if (redisGetReply(ctx, &r) != REDIS_OK)
+        goto failed;
+    return r;
+failed:
+    redis_conn_node_failed(c, node);
+    return NULL;
+}
+
+/* "MOVED <slot> <host>:<port>" or "ASK …": the node it names, or -1 when `r` is neither. */
+static int redirect_target(redis_conn_t *c, const redisReply *r, int asked, bool *ask, unsigned *slot)
+{
+    const char *s = r->str;
+    size_t skip;
+    if (strncmp(s, "MOVED ", 6) == 0)
+        skip = 6, *ask = false;
+    else if (strncmp(s, "ASK ", 4) == 0)
+        skip = 4, *ask = true;
+    else
+        return -1;
+    char *end;
+    unsigned long v = strtoul(s + skip, &end, 10);
+    if (*end != ' ' || v >= REDIS_SLOTS)
+        return -1;
+    const char *addr = end + 1;
+    const char *colon = strrchr(addr, ':');
+    if (!colon)
+        return -1;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || port <= 0 || port > 65535)
+        return -1;
+    *slot = (unsigned)v;
+    if (colon == addr) /* no host: the node that answered */
+        return node_index(c, c->nodes[asked].host, strlen(c->nodes[asked].host), (int)port);
+    return node_index(c, addr, (size_t)(colon - addr), (int)port);
+}
+
+static bool is_error(const redisReply *r, const char *prefix)
+{
+    return r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, prefix, strlen(prefix)) == 0;
+}
+
+/* Follow `r`, the reply of `node`, while it redirects (or, when `wait`, asks to try again). */
+static redisReply *follow(redis_conn_t *c, int node, redisReply *r, const char *key, size_t key_len, const char *cmd,
+                          size_t len, bool wait)
+{
+    for (int hop = 0; c->slot_node && r && r->type == REDIS_REPLY_ERROR && hop < MAX_HOPS; hop++) {
+        bool ask = false;
+        unsigned slot;
+        int next = redirect_target(c, r, node, &ask, &slot);
+        if (next >= 0) {
+            c->redirects++;
+            if (!ask) {
+                c->slot_node[slot] = (uint16_t)next;
+                c->map_stale = true; /* a slot moved: others may have (a resharding, a failover) */
+            }
+        } else if (wait && is_error(r, "TRYAGAIN")) {
+            /* A slot in migration holds some of the command's keys: they move within moments. */
+            c->retries++;
+            struct timespec ts = {0, (long)TRYAGAIN_MS * 1000000L * (hop + 1)};
+            nanosleep(&ts, NULL);
+            next = redis_conn_node(c, key, key_len);
+        } else {
+            break;
+        }
+        freeReplyObject(r);
+        if (next < 0)
+            return NULL;
+        node = next;
+        r = exec_on(c, node, ask, cmd, len);
+    }
+    return r;
+}
+
+static redisReply *run_formatted(redis_conn_t *c, const char *key, size_t key_len, const char *cmd, size_t len)
+{
+    int node = redis_conn_node(c, key, key_len);
+    if (node < 0) {
+        c->broken = true;
+        return NULL;
+    }
+    return follow(c, node, exec_on(c, node, false, cmd, len), key, key_len, cmd, len, true);
+}
+
+redisReply *redis_conn_argv(redis_conn_t *c, const char *key, size_t key_len, int argc, const char **argv,
+                            const size_t *argvlen)
+{
+    char *cmd = NULL;
+    long long len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    if (len < 0)
+        return NULL;
+    redisReply *r = run_formatted(c, key, key_len, cmd, (size_t)len);
+    redisFreeCommand(cmd);
+    return r;
+}
+
+redisReply *redis_conn_command(redis_conn_t *c, const char *key, const char *fmt, ...)
+{
+    char *cmd = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int len = redisvFormatCommand(&cmd, fmt, ap);
+    va_end(ap);
+    if (len < 0)
+        return NULL;
+    redisReply *r = run_formatted(c, key, key ? strlen(key) : 0, cmd, (size_t)len);
+    redisFreeCommand(cmd);
+    return r;
+}
+
+size_t redis_conn_masters(redis_conn_t *c)
+{
+    if (c->slot_node && c->map_stale)
+        (void)load_map(c);
+    return c->n_masters;
+}
+
+redisReply *redis_conn_argv_on(redis_conn_t *c, size_t master, int argc, const char **argv, const size_t *argvlen)
+{
+    if (master >= c->n_masters)
+        return NULL;
+    char *cmd = NULL;
+    long long len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    if (len < 0)
+        return NULL;
+    redisReply *r = exec_on(c, c->masters[master], false, cmd, (size_t)len);
+    redisFreeCommand(cmd);
+    return r;
+}
+
+redisReply *redis_conn_settle(redis_conn_t *c, int node, redisReply *reply, const char *key, size_t key_len,
+                              int argc, const char **argv, const size_t *argvlen)
+{
+    if (!c->slot_node || !(is_error(reply, "MOVED ") || is_error(reply, "ASK ")))
+        return reply;
+    char *cmd = NULL;
+    long long len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    if (len < 0)
+        return reply;
+    redisReply *r = follow(c, node, reply, key, key_len, cmd, (size_t)len, false);
+    redisFreeCommand(cmd);
+    return r;
+}
+
+/* Ask the sentinels, in order, for the master's address; connect to it if it says it is one. */
+static bool open_sentinel_master(redis_conn_t *c)
+{
+    for (size_t i = 0; i < c->url.n_addrs; i++) {
+        const redis_addr_t *s = &c->url.addrs[i];
+        redisContext *sc = redisConnectWithTimeout(s->host, s->port, tv_ms(c->connect_timeout_ms));
+        if (!sc || sc->err) {
+            log_warn(NULL, "redis sentinel %s:%d: %s", s->host, s->port, sc ? sc->errstr : "no memory");
+            if (sc)
+                redisFree(sc);
+            continue;
+        }
+        redisSetTimeout(sc, tv_ms(c->command_timeout_ms));
+        redisReply *r = redisCommand(sc, "SENTINEL get-master-addr-by-name %s", c->url.master);
+        int node = -1;
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
+            r->element[1]->type == REDIS_REPLY_STRING)
+            node = node_index(c, r->element[0]->str, r->element[0]->len, atoi(r->element[1]->str));
+        else
+            log_warn(NULL, "redis sentinel %s:%d does not know master %s", s->host, s->port, c->url.master);
+        if (r)
+            freeReplyObject(r);
+        redisFree(sc);
+        redisContext *ctx = node >= 0 ? redis_conn_node_context(c, node) : NULL;
+        if (!ctx)
+            continue;
+        /* A sentinel may not have seen a failover yet: the server must agree it is the master. */
+        redisReply *role = redisCommand(ctx, "ROLE");
+        bool master = role && role->type == REDIS_REPLY_ARRAY && role->elements > 0 &&
+                      role->element[0]->type == REDIS_REPLY_STRING && strcmp(role->element[0]->str, "master") == 0;
+        if (role)
+            freeReplyObject(role);
+        if (master) {
+            c->masters[0] = node;
+            return true;
+        }
+        log_warn(NULL, "redis %s:%d, named master by sentinel %s:%d, is not a master", c->nodes[node].host,
+                 c->nodes[node].port, s->host, s->port);
+        redis_conn_node_failed(c, node);
+    }
+    return false;
+}
+
+redis_conn_t *redis_conn_open(const redis_url_t *url, int connect_timeout_ms, int command_timeout_ms,
+                              const char *const *scripts, size_t n_scripts)
+{
+    redis_conn_t *c = xcalloc(1, sizeof *c);
+    c->url = *url;
+    c->connect_timeout_ms = connect_timeout_ms;
+    c->command_timeout_ms = command_timeout_ms;
+    c->scripts = scripts;
+    c->n_scripts = n_scripts;
+    bool ok = false;
+    switch (url->kind) {
+    case REDIS_URL_SINGLE:
+        c->masters = xcalloc(1, sizeof *c->masters);
+        c->n_masters = 1;
+        ok = node_index(c, url->host, strlen(url->host), url->port) == 0 && redis_conn_node_context(c, 0);
+        break;
+    case REDIS_URL_SENTINEL:
+        c->masters = xcalloc(1, sizeof *c->masters);
+        c->n_masters = 1;
+        ok = open_sentinel_master(c);
+        break;
+    case REDIS_URL_CLUSTER:
+        c->slot_node = xmalloc(REDIS_SLOTS * sizeof *c->slot_node);
+        for (size_t s = 0; s < REDIS_SLOTS; s++)
+            c->slot_node[s] = NO_NODE;
+        for (size_t i = 0; i < url->n_addrs; i++)
+            (void)node_index(c, url->addrs[i].host, strlen(url->addrs[i].host), url->addrs[i].port);
+        ok = load_map(c);
+        break;
+    }
+    if (!ok) {
+        redis_conn_free(c);
+        return NULL;
+    }
+    c->broken = false; /* a seed or a sentinel that did not answer is not this connection's failure */
+    return c;
+}
+
+void redis_conn_free(redis_conn_t *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n_nodes; i++)
+        if (c->nodes[i].ctx)
+            redisFree(c->nodes[i].ctx);
+    free(c->nodes);
+    free(c->slot_node);
+    free(c->masters);
+    free(c);
+}
+
+bool redis_conn_broken(const redis_conn_t *c)
+{
+    return c->broken;
+}
+
+bool redis_conn_is_cluster(const redis_conn_t *c)
+{
+    return c->slot_node != NULL;
+}
+
+void redis_conn_set_timeout(redis_conn_t *c, int timeout_ms)
+{
+    c->command_timeout_ms = timeout_ms;
+    for (size_t i = 0; i < c->n_nodes; i++)
+        if (c->nodes[i].ctx)
+            redisSetTimeout(c->nodes[i].ctx, tv_ms(timeout_ms));
+}
+
+void redis_conn_take_stats(redis_conn_t *c, uint64_t *redirects, uint64_t *retries)
+{
+    *redirects = c ? c->redirects : 0;
+    *retries = c ? c->retries : 0;
+    if (c)
+        c->redirects = c->retries = 0;
+}
