@@ -166,6 +166,13 @@ static void run_batch(redis_pipe_t *p, redis_call_t *calls)
     uint64_t redirects, retries;
     redis_conn_take_stats(p->conn, &redirects, &retries);
     atomic_fetch_add_explicit(&p->redirects, redirects, memory_order_relaxed);
+    /* A cluster finds its nodes again by its slot map; one server is connected to again from
+     * the start, so that Sentinel is asked where the master is now. */
+    if (p->conn && redis_conn_broken(p->conn) && !redis_conn_is_cluster(p->conn)) {
+        redis_conn_free(p->conn);
+        p->conn = NULL;
+        p->retry_at = mono_ms() + 1000;
+    }
 }
 
 static void *pipe_main(void *arg)

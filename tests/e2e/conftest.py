@@ -780,6 +780,70 @@ class RedisCluster:
             n.stop()
 
 
+class RedisSentinels:
+    """A master, a replica and three sentinels watching them (name "rankd"), all ours."""
+
+    NAME = "rankd"
+
+    def __init__(self, root):
+        self.root = root
+        self.master = RedisServer(root, name="redis-sentinel-master", databases=16)
+        self.replica = None
+        self.sentinels = []
+
+    def start(self):
+        self.master.start()
+        self.replica = RedisServer(self.root, name="redis-sentinel-replica", databases=16,
+                                   extra_args=["--replicaof", "127.0.0.1", str(self.master.port)])
+        self.replica.start()
+        for i in range(3):
+            d = os.path.join(self.root, "sentinel-%d-%s" % (i, uuid.uuid4().hex[:6]))
+            os.makedirs(d)
+            port = free_port()
+            conf = os.path.join(d, "sentinel.conf")
+            with open(conf, "w") as f:
+                f.write("port %d\nbind 127.0.0.1\ndir %s\n"
+                        "sentinel monitor %s 127.0.0.1 %d 2\n"
+                        "sentinel down-after-milliseconds %s 1000\n"
+                        "sentinel failover-timeout %s 10000\n" % (port, d, self.NAME, self.master.port,
+                                                                 self.NAME, self.NAME))
+            logf = open(os.path.join(d, "sentinel.log"), "ab")
+            proc = subprocess.Popen([REDIS_SERVER, conf, "--sentinel"], stdout=logf, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+            logf.close()
+            self.sentinels.append((port, proc))
+        wait_for(lambda: all(self.master_addr(p) == ("127.0.0.1", self.master.port) for p, _ in self.sentinels),
+                 "the sentinels watch the master")
+        wait_for(lambda: self.replica.client().execute_command("ROLE")[3] == b"connected", "the replica in sync")
+
+    def master_addr(self, port):
+        try:
+            r = redis_mod.Redis(host="127.0.0.1", port=port, socket_timeout=2).execute_command(
+                "SENTINEL", "get-master-addr-by-name", self.NAME)
+        except redis_mod.exceptions.RedisError:
+            return None
+        return (r[0].decode(), int(r[1])) if r else None
+
+    def url(self, db=0):
+        return "redis+sentinel://%s/%s/%d" % (",".join("127.0.0.1:%d" % p for p, _ in self.sentinels), self.NAME, db)
+
+    def stop(self):
+        for _, proc in self.sentinels:
+            stop_process(proc, signal.SIGTERM, timeout=10)
+        for n in (self.replica, self.master):
+            if n is not None:
+                n.stop()
+
+
+@pytest.fixture
+def redis_sentinels(tmp_root):
+    """A master, a replica and three sentinels of the test's own."""
+    s = RedisSentinels(tmp_root)
+    s.start()
+    yield s
+    s.stop()
+
+
 @pytest.fixture(scope="module")
 def redis_cluster(tmp_root):
     """A 3-master, 3-replica Redis Cluster for the module."""

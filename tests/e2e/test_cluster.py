@@ -243,3 +243,41 @@ def test_a_master_killed_under_load_and_an_update_the_failover_lost(rankd_factor
     verify(inst, board)
     assert mid not in [node_id(m) for m in own_redis_cluster.masters()]
     w.close()
+
+
+def test_sentinel_failover(rankd_factory, redis_sentinels, db):
+    """redis+sentinel://: rankd asks the sentinels for the master; when it dies and they promote
+    the replica, rankd follows, and the update the old master took last but never replicated
+    is in Redis again once it has rebuilt."""
+    inst = rankd_factory(redis=redis_sentinels.url(3))
+    admin, w, c = inst.client(None), inst.client(WRITE_KEY), inst.client(READ_KEY)
+    board = create_board(admin, unique("sentinel"))["id"]
+    scores = {"p%03d" % k: 10 * k for k in range(200)}
+    submit(w, board, scores)
+    before = metric(inst, "rankd_reads_redis_total")
+    wait_for(lambda: c.get("/v1/leaderboards/%s/players/p150" % board).json()["rank"] == 50 and
+             metric(inst, "rankd_reads_redis_total") > before, "reads from the master Sentinel names")
+    master, replica = redis_sentinels.master, redis_sentinels.replica
+    assert master.client(3).dbsize() > 0
+    os.kill(replica.proc.pid, signal.SIGSTOP)
+    try:
+        master.client().execute_command("CLIENT", "KILL", "TYPE", "replica")
+        r = w.post("/v1/leaderboards/%s/scores" % board, json_body={"player_id": "lost-update", "score": 5000})
+        assert r.status == 200 and r.json()["rank"] == 1, r.describe()
+        os.kill(master.proc.pid, signal.SIGKILL)
+        master.proc.wait(10)
+    finally:
+        os.kill(replica.proc.pid, signal.SIGCONT)
+    prefix = b"rankd:{g%d}:" % board_gen(db, board)
+    zs = [k for k in replica.client(3).scan_iter(match="*:zs", count=1000) if k.startswith(prefix)]
+    assert len(zs) == 1 and replica.client(3).zcard(zs[0]) == len(scores)  # the update is not there
+    wait_for(lambda: all(redis_sentinels.master_addr(p) == ("127.0.0.1", replica.port)
+                         for p, _ in redis_sentinels.sentinels), "the sentinels promote the replica", timeout=60)
+    before = metric(inst, "rankd_reads_redis_total")
+    wait_for(lambda: c.get("/v1/leaderboards/%s/players/lost-update" % board).json().get("rank") == 1 and
+             metric(inst, "rankd_reads_redis_total") > before + 5, "reads from the new master", timeout=60)
+    top = c.get("/v1/leaderboards/%s/entries?limit=3" % board).json()["entries"]
+    assert [e["player_id"] for e in top] == ["lost-update", "p199", "p198"]
+    verify(inst, board)
+    for x in (admin, w, c):
+        x.close()
