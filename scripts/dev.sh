@@ -5,13 +5,16 @@
 #                                streaming replica 127.0.0.1:5434) and Redis (127.0.0.1:6380) in
 #                                .run/, migrate, (re)start rankd on http://127.0.0.1:8080, seed the
 #                                demo boards once, print examples
+#   bash scripts/dev.sh --redis cluster
+#                                the same on a Redis Cluster of 3 masters and 3 replicas
+#                                (127.0.0.1:7000-7005) instead of one Redis
 #   bash scripts/dev.sh stop     stop rankd, Redis and PostgreSQL (by the PIDs in .run/)
 #   bash scripts/dev.sh status   show what is running
 #   bash scripts/dev.sh reset    stop, then delete .run/ (all local data)
 #
 # Re-runnable: PostgreSQL and Redis are reused when up, rankd is rebuilt and restarted.
 # Ports can be moved with RANKD_DEV_HTTP_PORT, RANKD_DEV_PG_PORT, RANKD_DEV_PG_REPLICA_PORT,
-# RANKD_DEV_REDIS_PORT.
+# RANKD_DEV_REDIS_PORT, RANKD_DEV_CLUSTER_PORT (the first of the cluster's six).
 set -euo pipefail
 
 LIB_TAG=dev
@@ -24,6 +27,15 @@ HTTP_PORT="${RANKD_DEV_HTTP_PORT:-8080}"
 PG_PORT="${RANKD_DEV_PG_PORT:-5433}"
 PG_REPLICA_PORT="${RANKD_DEV_PG_REPLICA_PORT:-5434}"
 REDIS_PORT="${RANKD_DEV_REDIS_PORT:-6380}"
+CLUSTER_PORT="${RANKD_DEV_CLUSTER_PORT:-7000}"
+REDIS_MODE=single
+if [ "${1:-}" = "--redis" ]; then
+  case "${2:-}" in
+    single|cluster) REDIS_MODE="$2" ;;
+    *) echo "dev: --redis takes single or cluster" >&2; exit 2 ;;
+  esac
+  shift 2
+fi
 CONFIG="config/rankd.yaml"
 BIN="$RANKD_ROOT/build/rankd"
 BASE="http://127.0.0.1:$HTTP_PORT"
@@ -35,10 +47,14 @@ export RANKD_LISTEN="127.0.0.1:$HTTP_PORT"
 export RANKD_POSTGRES_PRIMARY="host=127.0.0.1 port=$PG_PORT dbname=rankd user=rankd"
 export RANKD_POSTGRES_REPLICAS="host=127.0.0.1 port=$PG_REPLICA_PORT dbname=rankd user=rankd"
 export RANKD_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+if [ "$REDIS_MODE" = cluster ]; then
+  export RANKD_REDIS_URL="redis+cluster://127.0.0.1:$CLUSTER_PORT,127.0.0.1:$(( CLUSTER_PORT + 1 ))"
+fi
 
 stop_all() {
   rankd_down "$RUN/rankd.pid"
   redis_down "$RUN"
+  redis_cluster_down "$RUN/redis-cluster"
   pg_down "$RUN" pg-replica
   pg_down "$RUN"
 }
@@ -64,7 +80,7 @@ case "${1:-start}" in
   stop|down) stop_all; say "stopped"; exit 0 ;;
   status) status; exit 0 ;;
   reset) stop_all; rm -rf "$RUN"; say "removed .run/"; exit 0 ;;
-  -h|--help|help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help|help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) die "unknown command '$1' (try: start, stop, status, reset)" ;;
 esac
 
@@ -80,7 +96,11 @@ mkdir -p "$RUN"
 pg_up "$RUN" "$PG_PORT" || die "PostgreSQL did not start; see $RUN/pg.log"
 pg_db "$PG_PORT" rankd
 pg_replica_up "$RUN" "$PG_PORT" "$PG_REPLICA_PORT" || die "the PostgreSQL replica did not start; see $RUN/pg-replica.log"
-redis_up "$RUN" "$REDIS_PORT" || die "Redis did not start; see $RUN/redis.log"
+if [ "$REDIS_MODE" = cluster ]; then
+  redis_cluster_up "$RUN/redis-cluster" "$CLUSTER_PORT" 3 1 || die "the Redis Cluster did not start; see $RUN/redis-cluster/"
+else
+  redis_up "$RUN" "$REDIS_PORT" || die "Redis did not start; see $RUN/redis.log"
+fi
 
 # A clean restart: stop the rankd we started before, then migrate, then start.
 rankd_down "$RUN/rankd.pid"
@@ -124,7 +144,7 @@ cat <<EOF
 
 rankd is running at $BASE   (pid $(pidfile_pid "$RUN/rankd.pid"); log .run/rankd.log)
 PostgreSQL primary 127.0.0.1:$PG_PORT (psql -h 127.0.0.1 -p $PG_PORT -U rankd rankd),
-streaming replica 127.0.0.1:$PG_REPLICA_PORT (reads go there), Redis 127.0.0.1:$REDIS_PORT
+streaming replica 127.0.0.1:$PG_REPLICA_PORT (reads go there), Redis $RANKD_REDIS_URL
 
 Try:
   # the boards

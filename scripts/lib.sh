@@ -242,6 +242,59 @@ redis_down() {
   rm -f "$1/redis.pid"
 }
 
+# redis_cluster_up DIR FIRST_PORT MASTERS REPLICAS [CPUS]: a Redis Cluster of MASTERS masters with
+# REPLICAS replicas each on ports FIRST_PORT.. (bus ports 10000 above), in DIR/node-PORT/;
+# created once (redis-cli --cluster create), reused while every node answers.
+redis_cluster_up() {
+  local dir="$1" first="$2" masters="$3" replicas="$4" cpus="${5:-}" n port i addrs=()
+  n=$(( masters * (1 + replicas) ))
+  for ((i = 0; i < n; i++)); do
+    port=$(( first + i ))
+    mkdir -p "$dir/node-$port"
+    local pid; pid="$(pidfile_pid "$dir/node-$port/redis.pid")"
+    if ! { [ -n "$pid" ] && pid_matches "$pid" redis-server; }; then
+      if port_in_use "$port"; then say "port $port is taken by another process; Redis cannot start"; return 1; fi
+      # shellcheck disable=SC2046
+      $(pin "$cpus") redis-server --bind 127.0.0.1 --port "$port" --daemonize yes \
+        --pidfile "$dir/node-$port/redis.pid" --logfile "$dir/node-$port/redis.log" --dir "$dir/node-$port" \
+        --save '' --appendonly no --protected-mode yes --cluster-enabled yes \
+        --cluster-config-file nodes.conf --cluster-node-timeout 2000 >/dev/null
+    fi
+    addrs+=("127.0.0.1:$port")
+  done
+  for ((i = 0; i < 100; i++)); do
+    local up=0
+    for a in "${addrs[@]}"; do redis-cli -h 127.0.0.1 -p "${a##*:}" ping 2>/dev/null | grep -q PONG && up=$(( up + 1 )); done
+    [ "$up" = "$n" ] && break
+    sleep 0.1
+  done
+  if ! redis-cli -p "$first" cluster info 2>/dev/null | grep -q 'cluster_slots_assigned:16384'; then
+    say "creating a Redis Cluster: $masters masters, $replicas replica(s) each, ports $first-$(( first + n - 1 ))"
+    redis-cli --cluster create "${addrs[@]}" --cluster-replicas "$replicas" --cluster-yes >"$dir/create.log" 2>&1 \
+      || { tail -n 20 "$dir/create.log" >&2; return 1; }
+  fi
+  for ((i = 0; i < 300; i++)); do
+    local ok=0
+    for a in "${addrs[@]}"; do
+      redis-cli -p "${a##*:}" cluster info 2>/dev/null | grep -q 'cluster_state:ok' && ok=$(( ok + 1 ))
+    done
+    [ "$ok" = "$n" ] && return 0
+    sleep 0.1
+  done
+  say "the Redis Cluster did not reach cluster_state:ok"; return 1
+}
+
+# redis_cluster_down DIR: stop every node redis_cluster_up started there.
+redis_cluster_down() {
+  local f pid
+  for f in "$1"/node-*/redis.pid; do
+    [ -e "$f" ] || continue
+    pid="$(pidfile_pid "$f")"
+    if [ -n "$pid" ] && pid_matches "$pid" redis-server; then stop_pid "$pid" redis-server 10; fi
+    rm -f "$f"
+  done
+}
+
 # --- rankd ------------------------------------------------------------------------
 # Runs from the repository root (migrations are ./migrations unless
 # RANKD_MIGRATIONS_DIR says otherwise); RANKD_* variables of the caller pass through.

@@ -281,6 +281,14 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                "# HELP rankd_redis_tryagain_total Redis Cluster commands retried after TRYAGAIN (their slot was migrating).\n"
                "# TYPE rankd_redis_tryagain_total counter\nrankd_redis_tryagain_total %llu\n",
                (unsigned long long)(redirects + redis_pipe_redirects(app->pipe)), (unsigned long long)retries);
+    uint64_t replica_reads, replica_behind;
+    redis_pipe_replica_stats(app->pipe, &replica_reads, &replica_behind);
+    buf_printf(&req->out,
+               "# HELP rankd_redis_replica_reads_total Rank reads a Redis replica answered (redis.read_from: replicas).\n"
+               "# TYPE rankd_redis_replica_reads_total counter\nrankd_redis_replica_reads_total %llu\n"
+               "# HELP rankd_redis_replica_behind_total Rank reads sent again to the master: its replica had not caught up.\n"
+               "# TYPE rankd_redis_replica_behind_total counter\nrankd_redis_replica_behind_total %llu\n",
+               (unsigned long long)replica_reads, (unsigned long long)replica_behind);
     pg_router_metrics(app->router, &req->out);
     metrics_render_heap(&req->out);
     metrics_render_process(&req->out);

@@ -184,6 +184,12 @@ static bool parse_metrics_auth(const char *s, int *out)
     return parse_names(names, sizeof names / sizeof names[0], s, out);
 }
 
+static bool parse_read_from(const char *s, int *out)
+{
+    static const char *const names[] = {[REDIS_READ_MASTER] = "master", [REDIS_READ_REPLICAS] = "replicas"};
+    return parse_names(names, sizeof names / sizeof names[0], s, out);
+}
+
 static bool parse_replica_policy(const char *s, int *out)
 {
     static const char *const names[] = {[POLICY_ROUND_ROBIN] = "round_robin",
@@ -435,6 +441,8 @@ static const conf_key_t config_keys[] = {
     INT_KEY("writer.max_batch", 1, 4000, "4000", "RANKD_WRITER_MAX_BATCH", writer_max_batch),
     INT_KEY("redis.connect_timeout_ms", 1, 60000, "500", NULL, redis_connect_timeout_ms),
     INT_KEY("redis.command_timeout_ms", 1, 60000, "500", NULL, redis_command_timeout_ms),
+    {.name = "redis.read_from", .type = T_ENUM, .def = "master", .env = "RANKD_REDIS_READ_FROM",
+     .off = CFG(redis_read_from), .parse = parse_read_from, .choices = "master, replicas"},
 
     {.name = "auth.public_reads", .type = T_BOOL, .def = "true", .env = "RANKD_PUBLIC_READS",
      .off = CFG(public_reads)},

@@ -19,6 +19,8 @@
 
 typedef enum { ROLE_NONE = 0, ROLE_READ = 1, ROLE_WRITE = 2, ROLE_ADMIN = 3 } role_t;
 typedef enum { METRICS_AUTH_NONE = 0, METRICS_AUTH_ADMIN = 1 } metrics_auth_t;
+/* Where the pipe sends rank reads in a Redis Cluster: masters only, or caught-up replicas. */
+typedef enum { REDIS_READ_MASTER = 0, REDIS_READ_REPLICAS = 1 } redis_read_from_t;
 typedef enum { POLICY_ROUND_ROBIN = 0, POLICY_LEAST_CONNECTIONS = 1, POLICY_WEIGHTED = 2 } replica_policy_t;
 typedef enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 } log_level_t;
 
@@ -94,6 +96,7 @@ typedef struct rankd_config {
     char *redis_url;          /* NULL or "" = no Redis */
     int redis_connect_timeout_ms; /* default 500 */
     int redis_command_timeout_ms; /* default 500 */
+    redis_read_from_t redis_read_from; /* default master */
 
     bool public_reads;        /* default true */
     char *cursor_secret;      /* HMAC key for cursors */

@@ -16,12 +16,14 @@
 #define RETRY_MS 1000       /* a node that failed is not connected to again sooner */
 #define MAP_RETRY_MS 200    /* nor the slot map read again sooner */
 #define TRYAGAIN_MS 10      /* a slot in migration: wait this long (times the attempt) */
+#define MAP_MAX_AGE_MS 10000 /* the map is read again this often: replicas added, a failover unseen */
 
 typedef struct {
     char host[256];
     int port;
     redisContext *ctx;  /* NULL until needed, and after a failure */
     long long retry_at; /* monotonic ms */
+    int master_of;      /* a cluster replica: its master's index (contexts send READONLY); else -1 */
 } conn_node_t;
 
 struct redis_conn {
@@ -36,8 +38,10 @@ struct redis_conn {
     size_t n_masters;
     bool map_stale;      /* read the map again before routing */
     long long map_retry_at;
+    long long map_read_at; /* monotonic ms of the map in use */
     bool broken;
     uint64_t redirects, retries;
+    unsigned next_replica; /* round robin over a master's replicas */
 };
 
 static long long mono_ms(void)
@@ -63,7 +67,7 @@ static int node_index(redis_conn_t *c, const char *host, size_t host_len, int po
         return -1;
     c->nodes = xrealloc(c->nodes, (c->n_nodes + 1) * sizeof *c->nodes);
     conn_node_t *n = &c->nodes[c->n_nodes];
-    *n = (conn_node_t){.port = port};
+    *n = (conn_node_t){.port = port, .master_of = -1};
     memcpy(n->host, host, host_len);
     n->host[host_len] = '\0';
     return (int)c->n_nodes++;
@@ -78,7 +82,7 @@ static bool reply_ok(redisReply *r)
 }
 
 /* A context to host:port, authenticated, on the configured database, with the scripts loaded. */
-static redisContext *connect_to(redis_conn_t *c, const char *host, int port, bool load_scripts)
+static redisContext *connect_to(redis_conn_t *c, const char *host, int port, bool load_scripts, bool readonly)
 {
     redisContext *ctx = redisConnectWithTimeout(host, port, tv_ms(c->connect_timeout_ms));
     if (!ctx || ctx->err) {
@@ -94,6 +98,8 @@ static redisContext *connect_to(redis_conn_t *c, const char *host, int port, boo
         snprintf(db, sizeof db, "%d", c->url.db);
         ok = reply_ok(redisCommand(ctx, "SELECT %s", db));
     }
+    if (ok && readonly) /* a cluster replica answers reads of its master's slots only after READONLY */
+        ok = reply_ok(redisCommand(ctx, "READONLY"));
     for (size_t i = 0; ok && load_scripts && i < c->n_scripts; i++)
         ok = reply_ok(redisCommand(ctx, "SCRIPT LOAD %s", c->scripts[i]));
     if (!ok) {
@@ -110,7 +116,7 @@ redisContext *redis_conn_node_context(redis_conn_t *c, int node)
         return NULL;
     conn_node_t *n = &c->nodes[node];
     if (!n->ctx && mono_ms() >= n->retry_at) {
-        n->ctx = connect_to(c, n->host, n->port, true);
+        n->ctx = connect_to(c, n->host, n->port, true, n->master_of >= 0);
         if (!n->ctx) {
             n->retry_at = mono_ms() + RETRY_MS;
             if (c->slot_node)
@@ -168,6 +174,10 @@ static bool map_from(redis_conn_t *c, int asked)
         map[s] = NO_NODE;
     int *masters = xmalloc((r->type == REDIS_REPLY_ARRAY ? r->elements : 0) * sizeof *masters + sizeof *masters);
     size_t n_masters = 0;
+    int *master_of = xmalloc((c->n_nodes + 64) * sizeof *master_of);
+    size_t n_known = c->n_nodes + 64; /* nodes the map may add, each replica's master */
+    for (size_t i = 0; i < n_known; i++)
+        master_of[i] = -1;
     for (size_t i = 0; ok && i < r->elements; i++) {
         const redisReply *e = r->element[i];
         ok = e->type == REDIS_REPLY_ARRAY && e->elements >= 3 && e->element[0]->type == REDIS_REPLY_INTEGER &&
@@ -182,21 +192,71 @@ static bool map_from(redis_conn_t *c, int asked)
             known = known || masters[k] == m;
         if (ok && !known)
             masters[n_masters++] = m;
+        for (size_t k = 3; ok && k < e->elements; k++) {
+            int rep = map_node(c, e->element[k], asked);
+            if (rep >= 0 && (size_t)rep < n_known)
+                master_of[rep] = m;
+        }
     }
     freeReplyObject(r);
     if (!ok) {
         log_warn(NULL, "redis %s:%d: CLUSTER SLOTS gave no usable map", c->nodes[asked].host, c->nodes[asked].port);
         free(map);
         free(masters);
+        free(master_of);
         return false;
     }
     memcpy(c->slot_node, map, REDIS_SLOTS * sizeof *map);
     free(map);
+    for (size_t i = 0; i < c->n_nodes; i++) {
+        int was = c->nodes[i].master_of;
+        c->nodes[i].master_of = i < n_known ? master_of[i] : -1;
+        if ((was >= 0) != (c->nodes[i].master_of >= 0) && c->nodes[i].ctx) {
+            redisFree(c->nodes[i].ctx); /* promoted or demoted: connect again, with READONLY or without */
+            c->nodes[i].ctx = NULL;
+        }
+    }
+    free(master_of);
     free(c->masters);
     c->masters = masters;
     c->n_masters = n_masters;
     c->map_stale = false;
+    c->map_read_at = mono_ms();
     return true;
+}
+
+int redis_conn_replica(redis_conn_t *c, int master)
+{
+    if (!c->slot_node || master < 0)
+        return -1;
+    long long now = mono_ms();
+    for (size_t k = 0; k < c->n_nodes; k++) {
+        size_t i = (c->next_replica + k) % c->n_nodes;
+        const conn_node_t *n = &c->nodes[i];
+        if (n->master_of == master && (n->ctx || now >= n->retry_at)) {
+            c->next_replica = (unsigned)(i + 1);
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+bool redis_role_offset(const redisReply *r, long long *offset)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[0]->type != REDIS_REPLY_STRING)
+        return false;
+    const char *role = r->element[0]->str;
+    if (strcmp(role, "master") == 0 && r->element[1]->type == REDIS_REPLY_INTEGER) {
+        *offset = r->element[1]->integer;
+        return true;
+    }
+    /* "slave", master ip, master port, link state, offset processed: only a live link counts */
+    if (strcmp(role, "slave") == 0 && r->elements >= 5 && r->element[3]->type == REDIS_REPLY_STRING &&
+        strcmp(r->element[3]->str, "connected") == 0 && r->element[4]->type == REDIS_REPLY_INTEGER) {
+        *offset = r->element[4]->integer;
+        return true;
+    }
+    return false;
 }
 
 /* Read the slot map from any node that answers: connected ones first, then the others. */
@@ -218,7 +278,7 @@ int redis_conn_node(redis_conn_t *c, const char *key, size_t key_len)
 {
     if (!c->slot_node)
         return 0;
-    if (c->map_stale)
+    if (c->map_stale || mono_ms() - c->map_read_at > MAP_MAX_AGE_MS)
         (void)load_map(c);
     if (!key)
         return c->n_masters ? c->masters[0] : -1;

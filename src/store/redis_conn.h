@@ -69,6 +69,17 @@ MUST_USE redisReply *redis_conn_settle(redis_conn_t *c, int node, redisReply *re
                                        int argc, const char **argv, const size_t *argvlen);
 void redis_conn_node_failed(redis_conn_t *c, int node);
 
+/*
+ * Replica reads (a cluster's): a replica of master node `master`, in turn (-1 when it has none
+ * that may be reachable); its context sends READONLY. redis_role_offset() takes a ROLE reply:
+ * a master's replication offset, or what a replica has processed while its link is up (false
+ * for anything else). A replica whose ROLE, sent before some reads, shows at least the offset
+ * its master's ROLE showed after the reads were asked for, answers them with every write made
+ * before (no WAIT needed).
+ */
+int redis_conn_replica(redis_conn_t *c, int master);
+bool redis_role_offset(const redisReply *r, long long *offset);
+
 /* Commands redirected (MOVED, ASK) and retried (TRYAGAIN) on this connection since the last
  * call, for /metrics: the counts are handed over and start again from zero. */
 void redis_conn_take_stats(redis_conn_t *c, uint64_t *redirects, uint64_t *retries);

@@ -30,6 +30,8 @@ struct redis_pipe {
     redis_merge_args_t margs; /* the thread's: a merged command's arguments, kept for the next batch */
     atomic_uint_fast64_t batches, commands, merged; /* written to Redis, for /metrics */
     atomic_uint_fast64_t redirects;
+    bool from_replicas;     /* RANKD_REDIS_READ_FROM=replicas, on a cluster */
+    atomic_uint_fast64_t replica_reads, replica_misses; /* reads a replica answered, or was behind for */
 };
 
 static long long mono_ms(void)
@@ -86,73 +88,157 @@ static int command_of(redis_pipe_t *p, const redis_call_t *c, const char ***argv
     return (int)n;
 }
 
-/* Write every command (merged calls as one) to the node that serves its key, then read every
- * reply in order, following a cluster's redirections. */
+/* One command of a batch: a call's (or merged calls') command, or a ROLE for replica reads. */
+typedef struct {
+    redis_call_t *call;   /* NULL: a ROLE */
+    int node;             /* where it was sent */
+    int master;           /* a read sent to a replica: the master it stands for; else -1 */
+    redisContext *ctx;    /* NULL once its node failed in this batch */
+    redisReply *reply;
+} pipe_cmd_t;
+
+#define ROLES_MAX 32 /* nodes asked for their offset in one batch; more read from masters */
+#define CMDS_MAX (PIPE_MAX + ROLES_MAX)
+
+/* Append a command to `node`; false when its node cannot be reached. */
+static bool append_to(redis_pipe_t *p, pipe_cmd_t *cmds, size_t *n, redis_call_t *call, int node, int master)
+{
+    redisContext *ctx = redis_conn_node_context(p->conn, node);
+    if (!ctx)
+        return false;
+    bool ok;
+    if (call) {
+        const char **argv;
+        const size_t *argvlen;
+        int argc = command_of(p, call, &argv, &argvlen);
+        ok = redisAppendCommandArgv(ctx, argc, argv, argvlen) == REDIS_OK;
+    } else {
+        ok = redisAppendCommand(ctx, "ROLE") == REDIS_OK;
+    }
+    if (ok)
+        cmds[(*n)++] = (pipe_cmd_t){call, node, master, ctx, NULL};
+    return ok;
+}
+
+/* The offset a batch's ROLE of `node` showed, or -1. */
+static long long role_offset(const pipe_cmd_t *cmds, size_t n, int node)
+{
+    long long off;
+    for (size_t i = 0; i < n; i++)
+        if (!cmds[i].call && cmds[i].node == node)
+            return redis_role_offset(cmds[i].reply, &off) ? off : -1;
+    return -1;
+}
+
+static bool role_asked(const pipe_cmd_t *cmds, size_t n, int node)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!cmds[i].call && cmds[i].node == node)
+            return true;
+    return false;
+}
+
+/* Read the reply of every command of cmds[from..n) in order (each context's come in the order
+ * its commands went); a context that fails fails its node's later commands too. */
+static void read_replies(redis_pipe_t *p, pipe_cmd_t *cmds, size_t from, size_t n)
+{
+    for (size_t i = from; i < n; i++) {
+        void *reply = NULL;
+        if (cmds[i].ctx && redisGetReply(cmds[i].ctx, &reply) != REDIS_OK) {
+            for (size_t j = i + 1; j < n; j++)
+                if (cmds[j].node == cmds[i].node)
+                    cmds[j].ctx = NULL;
+            redis_conn_node_failed(p->conn, cmds[i].node);
+        }
+        cmds[i].reply = reply;
+    }
+}
+
+/* Write every command (merged calls as one) to the node that serves its key, or to one of its
+ * replicas, then read every reply in order; then send again to the master what a replica
+ * behind it answered, and follow a cluster's redirections. */
 static void run_batch(redis_pipe_t *p, redis_call_t *calls)
 {
-    redisReply *replies[PIPE_MAX]; /* one per command written: freed after every done() */
-    redis_call_t *sent_by[PIPE_MAX];
-    redisContext *ctx_of[PIPE_MAX]; /* NULL once its node failed in this batch */
-    int node_of[PIPE_MAX];
-    size_t sent = 0, merged = 0;
+    pipe_cmd_t cmds[CMDS_MAX + PIPE_MAX]; /* the batch's, then the reads sent again to masters */
+    redis_call_t *routed[PIPE_MAX];
+    int route[PIPE_MAX];
+    size_t n = 0, n_routed = 0, merged = 0, roles = 0;
     for (redis_call_t *c = calls; c; c = call_of(c->link.next))
         c->reply = NULL;
     if (ensure_connected(p)) {
         redis_merge_group(calls);
-        for (redis_call_t *c = calls; c && sent < PIPE_MAX; c = call_of(c->link.next)) {
+        /* Route first: reading the slot map again may close contexts, none of them in use yet. */
+        for (redis_call_t *c = calls; c && n_routed < PIPE_MAX; c = call_of(c->link.next)) {
             if (c->merged_at > 0)
                 continue; /* in the command of the call it merged with */
             size_t key_len;
             const char *key = call_key(c, &key_len);
-            int node = redis_conn_node(p->conn, key, key_len);
-            redisContext *ctx = redis_conn_node_context(p->conn, node);
-            const char **argv;
-            const size_t *argvlen;
-            int argc = command_of(p, c, &argv, &argvlen);
-            if (!ctx || redisAppendCommandArgv(ctx, argc, argv, argvlen) != REDIS_OK)
+            route[n_routed] = redis_conn_node(p->conn, key, key_len);
+            routed[n_routed++] = c;
+        }
+        for (size_t i = 0; i < n_routed; i++) {
+            redis_call_t *c = routed[i];
+            int node = route[i], replica = p->from_replicas ? redis_conn_replica(p->conn, node) : -1;
+            if (replica >= 0 && roles + !role_asked(cmds, n, node) + !role_asked(cmds, n, replica) > ROLES_MAX)
+                replica = -1;
+            /* The master's offset is asked after the read was, the replica's just before it. */
+            size_t before = n;
+            if (replica >= 0 && !role_asked(cmds, n, node) && !append_to(p, cmds, &n, NULL, node, -1))
+                replica = -1;
+            if (replica >= 0 && !role_asked(cmds, n, replica) && !append_to(p, cmds, &n, NULL, replica, -1))
+                replica = -1;
+            roles += n - before;
+            bool ok = replica >= 0 ? append_to(p, cmds, &n, c, replica, node) : append_to(p, cmds, &n, c, node, -1);
+            if (!ok)
                 continue; /* its node cannot be reached: it fails, as if Redis were down */
             merged += c->merged != NULL;
-            node_of[sent] = node;
-            ctx_of[sent] = ctx;
-            sent_by[sent++] = c;
         }
-        if (sent) {
+        if (n) {
             atomic_fetch_add_explicit(&p->batches, 1, memory_order_relaxed);
-            atomic_fetch_add_explicit(&p->commands, sent, memory_order_relaxed);
+            atomic_fetch_add_explicit(&p->commands, n, memory_order_relaxed);
             atomic_fetch_add_explicit(&p->merged, merged, memory_order_relaxed);
         }
     }
     /* Every reply is read before any call completes: each done() wakes an event loop, which
      * would otherwise take the CPU back after every reply. */
-    redisReply *raw[PIPE_MAX];
-    for (size_t i = 0; i < sent; i++) {
-        void *reply = NULL;
-        if (ctx_of[i] && redisGetReply(ctx_of[i], &reply) != REDIS_OK) {
-            for (size_t j = i + 1; j < sent; j++)
-                if (node_of[j] == node_of[i])
-                    ctx_of[j] = NULL;
-            redis_conn_node_failed(p->conn, node_of[i]);
+    read_replies(p, cmds, 0, n);
+    /* A replica answers only when it had every write its master had when the batch went out. */
+    size_t batch = n;
+    uint64_t from_replicas = 0;
+    for (size_t i = 0; i < batch; i++) {
+        if (cmds[i].master < 0)
+            continue;
+        long long r_off = role_offset(cmds, batch, cmds[i].node), m_off = role_offset(cmds, batch, cmds[i].master);
+        if (cmds[i].reply && r_off >= 0 && m_off >= 0 && r_off >= m_off) {
+            from_replicas++;
+            continue;
         }
-        raw[i] = reply;
+        if (cmds[i].reply)
+            freeReplyObject(cmds[i].reply);
+        cmds[i].reply = NULL;
+        cmds[i].ctx = NULL;
+        (void)append_to(p, cmds, &n, cmds[i].call, cmds[i].master, -1); /* its reply stands for this one */
     }
+    read_replies(p, cmds, batch, n);
+    atomic_fetch_add_explicit(&p->replica_reads, from_replicas, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->replica_misses, n - batch, memory_order_relaxed);
     /* Then, with no reply pending on any context, what a cluster redirected is sent again. */
-    size_t got = 0;
-    for (size_t i = 0; i < sent; i++) {
-        redisReply *r = raw[i];
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r = cmds[i].reply;
+        if (!cmds[i].call || (i < batch && cmds[i].master >= 0 && !r))
+            continue; /* a ROLE, or a replica's answer that a master's replaces */
         if (r && r->type == REDIS_REPLY_ERROR) {
             size_t key_len;
-            const char *key = call_key(sent_by[i], &key_len);
+            const char *key = call_key(cmds[i].call, &key_len);
             const char **argv;
             const size_t *argvlen;
-            int argc = command_of(p, sent_by[i], &argv, &argvlen);
-            r = redis_conn_settle(p->conn, node_of[i], r, key, key_len, argc, argv, argvlen);
+            int argc = command_of(p, cmds[i].call, &argv, &argvlen);
+            r = redis_conn_settle(p->conn, cmds[i].node, r, key, key_len, argc, argv, argvlen);
             if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
-                redis_conn_node_failed(p->conn, node_of[i]); /* SCRIPT FLUSH: a new context loads them again */
+                redis_conn_node_failed(p->conn, cmds[i].node); /* SCRIPT FLUSH: a new context loads them again */
+            cmds[i].reply = r;
         }
-        if (!r)
-            continue;
-        replies[got++] = r;
-        if (!redis_merge_hand_out(sent_by[i], r))
+        if (r && !redis_merge_hand_out(cmds[i].call, r))
             log_error(NULL, "redis pipe: a merged reply does not hold one reply per call"); /* they fail as if Redis were down */
     }
     redis_call_t *c = calls;
@@ -161,8 +247,9 @@ static void run_batch(redis_pipe_t *p, redis_call_t *calls)
         c->done(c);
         c = next;
     }
-    for (size_t i = 0; i < got; i++)
-        freeReplyObject(replies[i]);
+    for (size_t i = 0; i < n; i++)
+        if (cmds[i].reply)
+            freeReplyObject(cmds[i].reply);
     uint64_t redirects, retries;
     redis_conn_take_stats(p->conn, &redirects, &retries);
     atomic_fetch_add_explicit(&p->redirects, redirects, memory_order_relaxed);
@@ -187,7 +274,7 @@ static void *pipe_main(void *arg)
 }
 
 redis_pipe_t *redis_pipe_start(const char *url, int connect_timeout_ms, int command_timeout_ms,
-                               const char *const *scripts, size_t n_scripts)
+                               const char *const *scripts, size_t n_scripts, bool from_replicas)
 {
     if (!url || !*url)
         return NULL;
@@ -200,6 +287,7 @@ redis_pipe_t *redis_pipe_start(const char *url, int connect_timeout_ms, int comm
     p->command_timeout_ms = command_timeout_ms;
     p->scripts = scripts;
     p->n_scripts = n_scripts;
+    p->from_replicas = from_replicas;
     workq_init(&p->queue);
     if (pthread_create(&p->thread, NULL, pipe_main, p) != 0) {
         log_error(NULL, "cannot start the redis pipe thread");
@@ -232,6 +320,12 @@ void redis_pipe_stats(redis_pipe_t *p, uint64_t *batches, uint64_t *commands, ui
 uint64_t redis_pipe_redirects(redis_pipe_t *p)
 {
     return p ? atomic_load(&p->redirects) : 0;
+}
+
+void redis_pipe_replica_stats(redis_pipe_t *p, uint64_t *answered, uint64_t *behind)
+{
+    *answered = p ? atomic_load(&p->replica_reads) : 0;
+    *behind = p ? atomic_load(&p->replica_misses) : 0;
 }
 
 void redis_pipe_submit(redis_pipe_t *p, redis_call_t *call)

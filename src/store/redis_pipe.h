@@ -24,6 +24,7 @@
 #ifndef RANKD_STORE_REDIS_PIPE_H
 #define RANKD_STORE_REDIS_PIPE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <hiredis/hiredis.h>
@@ -61,9 +62,11 @@ typedef struct redis_call {
     unsigned merged_at;           /* the pipe's: its place in that command (0: first, or alone) */
 } redis_call_t;
 
-/* Start the pipe thread for `url`, loading `scripts[0..n)` on every new connection; NULL without a URL. */
+/* Start the pipe thread for `url`, loading `scripts[0..n)` on every new connection; NULL without a
+ * URL. With `from_replicas`, a cluster's reads go to a replica of their master that has caught
+ * up with it (redis_conn.h), and to the master when none has. */
 MUST_USE redis_pipe_t *redis_pipe_start(const char *url, int connect_timeout_ms, int command_timeout_ms,
-                               const char *const *scripts, size_t n_scripts);
+                               const char *const *scripts, size_t n_scripts, bool from_replicas);
 /* Complete what is queued (failing it if Redis is unreachable), stop the thread, free the pipe. */
 void redis_pipe_stop(redis_pipe_t *p);
 /* Queue a call; never blocks on I/O. */
@@ -73,5 +76,7 @@ void redis_pipe_submit(redis_pipe_t *p, redis_call_t *call);
 void redis_pipe_stats(redis_pipe_t *p, uint64_t *batches, uint64_t *commands, uint64_t *merged);
 /* Redis Cluster commands the pipe sent again after a redirection (MOVED, ASK). */
 uint64_t redis_pipe_redirects(redis_pipe_t *p);
+/* Reads a replica answered, and reads sent again to the master because the replica was behind. */
+void redis_pipe_replica_stats(redis_pipe_t *p, uint64_t *answered, uint64_t *behind);
 
 #endif

@@ -738,6 +738,12 @@ class RedisCluster:
                 roles = [n.client().execute_command("ROLE") for n in live]
                 ports = {n.port for n in live}
                 linked = all(r[0] != b"slave" or r[3] == b"connected" or r[2] not in ports for r in roles)
+                # and the masters list their replicas (CLUSTER SLOTS names them, for replica reads)
+                slots = live[0].client().execute_command("CLUSTER", "SLOTS")
+                masters_alive = {r[2][1] for r in slots} <= ports
+                linked = linked and (not masters_alive or all(
+                    len(r) - 3 >= min(self.replicas, sum(1 for x in roles if x[0] == b"slave" and x[2] == r[2][1]))
+                    for r in slots))
                 if linked and all("cluster_state:ok" in s and "cluster_slots_ok:16384" in s for s in states):
                     return
             except redis_mod.exceptions.RedisError:

@@ -281,3 +281,38 @@ def test_sentinel_failover(rankd_factory, redis_sentinels, db):
     verify(inst, board)
     for x in (admin, w, c):
         x.close()
+
+
+def test_replica_reads_of_a_hot_board(rankd_factory, redis_cluster, db):
+    """redis.read_from: replicas: rank reads go to the board's replica when it has caught up
+    with its master, else to the master; a read never misses a write acknowledged before it."""
+    inst = rankd_factory(redis=redis_cluster.url(), env={"RANKD_REDIS_READ_FROM": "replicas"})
+    admin, w, c = inst.client(None), inst.client(WRITE_KEY), inst.client(READ_KEY)
+    board = create_board(admin, unique("cl-hot"))["id"]
+    scores = {"p%03d" % k: 10 * k for k in range(300)}
+    submit(w, board, scores)
+    # Warm: the window is loaded on the master and replicated (each read a new player: the
+    # response cache answers a repeated one).
+    asked = iter(range(300))
+    wait_for(lambda: c.get("/v1/leaderboards/%s/players/p%03d" % (board, next(asked))).status == 200 and
+             metric(inst, "rankd_redis_replica_reads_total") > 0, "a read answered by a replica")
+    before = metric(inst, "rankd_redis_replica_reads_total")
+    for k in range(0, 300, 3):
+        r = c.get("/v1/leaderboards/%s/players/p%03d" % (board, k))
+        assert r.status == 200 and r.json()["rank"] == 300 - k, r.describe()
+    assert metric(inst, "rankd_redis_replica_reads_total") > before
+    # Read your writes: each write is followed at once by a read that must see it.
+    for i in range(60):
+        score = 10000 + i
+        r = w.post("/v1/leaderboards/%s/scores" % board, json_body={"player_id": "p%03d" % i, "score": score})
+        assert r.status == 200 and r.json()["rank"] == 1, r.describe()
+        r = c.get("/v1/leaderboards/%s/entries?limit=1" % board)
+        assert r.status == 200 and r.json()["entries"][0]["player_id"] == "p%03d" % i, (i, r.describe())
+        r = c.get("/v1/leaderboards/%s/players/p%03d" % (board, i))
+        assert r.json()["rank"] == 1 and r.json()["score"] == score, (i, r.describe())
+    replicas = metric(inst, "rankd_redis_replica_reads_total")
+    behind = metric(inst, "rankd_redis_replica_behind_total")
+    print("replica reads %d, sent again to the master %d" % (replicas, behind))
+    verify(inst, board)
+    for x in (admin, w, c):
+        x.close()
