@@ -270,18 +270,50 @@ redis_cluster_up() {
   done
   if ! redis-cli -p "$first" cluster info 2>/dev/null | grep -q 'cluster_slots_assigned:16384'; then
     say "creating a Redis Cluster: $masters masters, $replicas replica(s) each, ports $first-$(( first + n - 1 ))"
-    redis-cli --cluster create "${addrs[@]}" --cluster-replicas "$replicas" --cluster-yes >"$dir/create.log" 2>&1 \
-      || { tail -n 20 "$dir/create.log" >&2; return 1; }
+    if [ "$masters" -ge 3 ]; then
+      redis-cli --cluster create "${addrs[@]}" --cluster-replicas "$replicas" --cluster-yes >"$dir/create.log" 2>&1 \
+        || { tail -n 20 "$dir/create.log" >&2; return 1; }
+    else
+      redis_cluster_by_hand "$first" "$masters" "$replicas" >"$dir/create.log" 2>&1 \
+        || { tail -n 20 "$dir/create.log" >&2; return 1; }
+    fi
   fi
   for ((i = 0; i < 300; i++)); do
-    local ok=0
+    local ok=0 slots
     for a in "${addrs[@]}"; do
       redis-cli -p "${a##*:}" cluster info 2>/dev/null | grep -q 'cluster_state:ok' && ok=$(( ok + 1 ))
     done
-    [ "$ok" = "$n" ] && return 0
+    # and every node, replicas included, in the slot map (replica reads need them there)
+    slots="$(redis-cli -p "$first" cluster slots 2>/dev/null)"
+    for a in "${addrs[@]}"; do grep -qx "${a##*:}" <<<"$slots" && ok=$(( ok + 1 )); done
+    [ "$ok" = $(( 2 * n )) ] && return 0
     sleep 0.1
   done
   say "the Redis Cluster did not reach cluster_state:ok"; return 1
+}
+
+# redis_cluster_by_hand FIRST_PORT MASTERS REPLICAS: what redis-cli --cluster create does, for
+# fewer than the 3 masters it insists on: every node meets the first, the masters share the
+# slots evenly, each replica follows its master (nodes FIRST.. are masters first, then replicas).
+redis_cluster_by_hand() {
+  local first="$1" masters="$2" replicas="$3" n i m from to id
+  n=$(( masters * (1 + replicas) ))
+  for ((i = 1; i < n; i++)); do redis-cli -p $(( first + i )) cluster meet 127.0.0.1 "$first" >/dev/null; done
+  for ((i = 0; i < 100; i++)); do
+    [ "$(redis-cli -p "$first" cluster nodes | grep -c connected)" = "$n" ] && break
+    sleep 0.1
+  done
+  for ((m = 0; m < masters; m++)); do
+    from=$(( 16384 * m / masters )); to=$(( 16384 * (m + 1) / masters - 1 ))
+    redis-cli -p $(( first + m )) cluster addslotsrange "$from" "$to" | grep -q OK || return 1
+  done
+  for ((i = masters; i < n; i++)); do
+    id="$(redis-cli -p $(( first + (i - masters) % masters )) cluster myid)"
+    for ((m = 0; m < 100; m++)); do   # the replica must know the master's id first
+      redis-cli -p $(( first + i )) cluster replicate "$id" 2>/dev/null | grep -q OK && break
+      sleep 0.1
+    done
+  done
 }
 
 # redis_cluster_down DIR: stop every node redis_cluster_up started there.
