@@ -123,9 +123,16 @@ void redis_release(redis_pool_t *p, redis_conn_t *c, bool failed)
     bool broken = redis_conn_broken(c);
     uint64_t redirects, retries;
     redis_conn_take_stats(c, &redirects, &retries);
+    unsigned failovers = redis_conn_take_failovers(c);
     pthread_mutex_lock(&p->lock);
     p->redirects += redirects;
     p->retries += retries;
+    if (failovers && p->health == REDIS_UP) {
+        /* As after an outage: what Redis holds may miss acknowledged writes until every window
+         * is rebuilt (the rebuilder sees "recovering"). */
+        p->outages++;
+        p->health = REDIS_RECOVERING;
+    }
     /* While down, even a working connection is closed (see go_down). */
     if (failed || broken || p->health == REDIS_DOWN || p->n_idle >= p->size) {
         if (failed || broken) {

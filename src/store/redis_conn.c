@@ -41,6 +41,7 @@ struct redis_conn {
     long long map_read_at; /* monotonic ms of the map in use */
     bool broken;
     uint64_t redirects, retries;
+    unsigned failovers;    /* slots whose new master was their old master's replica, since taken */
     unsigned next_replica; /* round robin over a master's replicas */
 };
 
@@ -206,6 +207,16 @@ static bool map_from(redis_conn_t *c, int asked)
         free(master_of);
         return false;
     }
+    /* A slot now served by what was its master's replica: a failover, which may have lost what
+     * the old master had not replicated (a resharding moves slots between masters instead). */
+    bool failover = false;
+    for (size_t s = 0; s < REDIS_SLOTS && !failover; s++)
+        failover = c->slot_node[s] != NO_NODE && map[s] != NO_NODE && map[s] != c->slot_node[s] &&
+                   c->nodes[map[s]].master_of == c->slot_node[s];
+    if (failover) {
+        log_warn(NULL, "redis cluster: a replica was promoted; writes its old master had not replicated may be lost");
+        c->failovers++;
+    }
     memcpy(c->slot_node, map, REDIS_SLOTS * sizeof *map);
     free(map);
     for (size_t i = 0; i < c->n_nodes; i++) {
@@ -357,6 +368,11 @@ static redisReply *follow(redis_conn_t *c, int node, redisReply *r, const char *
         int next = redirect_target(c, r, node, &ask, &slot);
         if (next >= 0) {
             c->redirects++;
+            if (!ask && c->slot_node[slot] != NO_NODE && c->nodes[next].master_of == c->slot_node[slot]) {
+                log_warn(NULL, "redis cluster: slot %u moved to its master's replica %s:%d (a failover); writes "
+                               "not replicated before it may be lost", slot, c->nodes[next].host, c->nodes[next].port);
+                c->failovers++;
+            }
             if (!ask) {
                 c->slot_node[slot] = (uint16_t)next;
                 c->map_stale = true; /* a slot moved: others may have (a resharding, a failover) */
@@ -546,6 +562,13 @@ void redis_conn_free(redis_conn_t *c)
 bool redis_conn_broken(const redis_conn_t *c)
 {
     return c->broken;
+}
+
+unsigned redis_conn_take_failovers(redis_conn_t *c)
+{
+    unsigned n = c->failovers;
+    c->failovers = 0;
+    return n;
 }
 
 bool redis_conn_is_cluster(const redis_conn_t *c)

@@ -39,6 +39,9 @@ void redis_conn_free(redis_conn_t *c);
 
 /* Whether a connection failed since opening (a broken one is not to be reused). */
 bool redis_conn_broken(const redis_conn_t *c);
+/* Failovers this connection saw (a slot's new master was its old master's replica) since the
+ * last call: Redis may have lost writes, so its windows are to be rebuilt. */
+unsigned redis_conn_take_failovers(redis_conn_t *c);
 /* Whether this is a Redis Cluster connection. */
 bool redis_conn_is_cluster(const redis_conn_t *c);
 /* The command timeout of every context, now and opened later. */

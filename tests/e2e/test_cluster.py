@@ -316,3 +316,47 @@ def test_replica_reads_of_a_hot_board(rankd_factory, redis_cluster, db):
     verify(inst, board)
     for x in (admin, w, c):
         x.close()
+
+
+def test_a_takeover_while_the_old_master_lives(rankd_factory, own_redis_cluster, db):
+    """CLUSTER FAILOVER TAKEOVER on a replica that missed rankd's last update, the old master
+    alive: rankd's next commands are redirected (MOVED) to the promoted replica, and, having seen
+    a replica take its master's slots, rankd rebuilds every window rather than trust it."""
+    cluster = own_redis_cluster
+    inst, board, fixed, others = live_board(rankd_factory, cluster)
+    master = cluster.node_of_key("rankd:{g%d}:x" % board_gen(db, board))
+    replica = next(n for n in cluster.nodes if n.port != master.port and
+                   n.client().execute_command("ROLE")[0] == b"slave" and
+                   n.client().execute_command("ROLE")[2] == master.port)
+    offset = master.client().execute_command("ROLE")[1]
+    wait_for(lambda: replica.client().execute_command("ROLE")[4] >= offset, "the replica has every write so far")
+    w, c = inst.client(WRITE_KEY), inst.client(READ_KEY)
+    os.kill(replica.proc.pid, signal.SIGSTOP)
+    try:
+        master.client().execute_command("CLIENT", "KILL", "TYPE", "replica")
+        r = w.post("/v1/leaderboards/%s/scores" % board, json_body={"player_id": "lost-update", "score": 999999})
+        assert r.status == 200 and r.json()["rank"] == 301, r.describe()
+    finally:
+        os.kill(replica.proc.pid, signal.SIGCONT)
+    replica.client().execute_command("CLUSTER", "FAILOVER", "TAKEOVER")
+    wait_for(lambda: replica.client().execute_command("ROLE")[0] == b"master", "the takeover")
+    prefix = b"rankd:{g%d}:" % board_gen(db, board)
+    zs = [k for k in replica.client().scan_iter(match="*:zs", count=1000) if k.startswith(prefix)]
+    assert len(zs) == 1 and replica.client().zcard(zs[0]) == len(fixed) + len(others)  # the update is lost
+    cluster.wait_ok()
+    # The old master, now a replica of the new one, drops the update too: nothing in Redis has it.
+    wait_for(lambda: master.client().execute_command("ROLE")[0] == b"slave", "the old master turned replica")
+    # Writes go on (redirected), and the reads come from Redis again once every window is rebuilt.
+    for i in range(20):
+        r = w.post("/v1/leaderboards/%s/scores" % board, json_body={"player_id": others[i], "score": 1000 + i})
+        assert r.status == 200, r.describe()
+    before = metric(inst, "rankd_reads_redis_total")
+    asked = iter(range(10 ** 6))
+    wait_for(lambda: c.get("/v1/leaderboards/%s/players/%s" % (board, others[next(asked) % 3000])).status == 200 and
+             metric(inst, "rankd_reads_redis_total") > before + 5, "reads from Redis again", timeout=60)
+    r = c.get("/v1/leaderboards/%s/players/lost-update" % board)
+    assert r.status == 200 and r.json()["rank"] == 301 and r.json()["score"] == 999999, r.describe()
+    assert metric(inst, "rankd_redis_redirects_total") > 0
+    verify(inst, board)
+    w.close()
+    c.close()
