@@ -27,6 +27,7 @@
 #include "store/pg_router.h"
 #include "store/queries.h"
 #include "store/redis_board.h"
+#include "store/redis_sentinel.h"
 #include "store/redis_pipe.h"
 #include "store/upkeep.h"
 #include "store/views.h"
@@ -120,6 +121,14 @@ static bool declare_boards(const rankd_config_t *cfg, PGconn *c)
 
 /* Before serving: an upgrade from the key layout before sorted-set scores leaves keys nothing
  * reads; delete them once per Redis (Redis down now: they wait for the next start). */
+/* Sentinel moved the master: nothing Redis holds is trusted until rebuilt (redis_sentinel.h). */
+static void redis_switched(void *arg)
+{
+    app_t *app = arg;
+    redis_pool_failover(app->redis);
+    redis_pipe_reconnect(app->pipe);
+}
+
 static void forget_old_redis_layout(redis_pool_t *redis)
 {
     redis_conn_t *rc = redis_acquire(redis);
@@ -216,6 +225,8 @@ static int serve(rankd_config_t *cfg)
     size_t n_scripts = rb_script_sources(scripts, RB_SCRIPTS_MAX);
     app.pipe = redis_pipe_start(cfg->redis_url, cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms, scripts,
                                 n_scripts, cfg->redis_read_from == REDIS_READ_REPLICAS);
+    redis_sentinel_watch_t *sentinel_watch =
+        redis_sentinel_watch_start(cfg->redis_url, cfg->redis_connect_timeout_ms, redis_switched, &app);
     /* PostgreSQL reads of ranked requests run here, never on an event-loop thread; fewer
      * threads than pooled connections keeps some for everything else. */
     int readers = cfg->pg_pool_size > 1 ? cfg->pg_pool_size - 1 : 1;
@@ -262,6 +273,7 @@ static int serve(rankd_config_t *cfg)
         http_server_stop(srv);
         log_info(NULL, "stopped");
     }
+    redis_sentinel_watch_stop(sentinel_watch);
     redis_pipe_stop(app.pipe); /* it hands reads of cold windows to the offload threads */
     offload_stop(app.offload);
     offload_stop(app.admin);

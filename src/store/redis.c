@@ -154,6 +154,20 @@ void redis_discard(redis_pool_t *p, redis_conn_t *c)
     redis_conn_free(c);
 }
 
+void redis_pool_failover(redis_pool_t *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < p->n_idle; i++)
+        redis_conn_free(p->idle[i]);
+    p->n_idle = 0;
+    p->outages++;
+    if (p->health == REDIS_UP)
+        p->health = REDIS_RECOVERING;
+    pthread_mutex_unlock(&p->lock);
+}
+
 void redis_pool_stats(redis_pool_t *p, uint64_t *redirects, uint64_t *retries)
 {
     *redirects = *retries = 0;

@@ -50,6 +50,9 @@ void redis_release(redis_pool_t *pool, redis_conn_t *c, bool failed);
 bool redis_recovering(redis_pool_t *pool, unsigned long *outages);
 void redis_mark_trusted(redis_pool_t *pool, unsigned long outages);
 bool redis_trusted(redis_pool_t *pool);
+/* A failover happened (Sentinel said so): as after an outage, Redis is not trusted until every
+ * window is rebuilt, and the idle connections, to the old master, are closed. */
+void redis_pool_failover(redis_pool_t *pool);
 /* Redis Cluster commands redirected (MOVED, ASK) and retried (TRYAGAIN) on the pool's connections. */
 void redis_pool_stats(redis_pool_t *pool, uint64_t *redirects, uint64_t *retries);
 /* "ok" or "down" for /readyz; NULL pool → "disabled". */

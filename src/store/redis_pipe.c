@@ -31,6 +31,7 @@ struct redis_pipe {
     atomic_uint_fast64_t batches, commands, merged; /* written to Redis, for /metrics */
     atomic_uint_fast64_t redirects;
     bool from_replicas;     /* RANKD_REDIS_READ_FROM=replicas, on a cluster */
+    atomic_bool reconnect;  /* redis_pipe_reconnect() */
     atomic_uint_fast64_t replica_reads, replica_misses; /* reads a replica answered, or was behind for */
 };
 
@@ -45,6 +46,10 @@ static long long mono_ms(void)
  * pause, on failure. */
 static bool ensure_connected(redis_pipe_t *p)
 {
+    if (atomic_exchange(&p->reconnect, false) && p->conn) {
+        redis_conn_free(p->conn);
+        p->conn = NULL;
+    }
     if (p->conn)
         return true;
     if (mono_ms() < p->retry_at)
@@ -320,6 +325,12 @@ void redis_pipe_stats(redis_pipe_t *p, uint64_t *batches, uint64_t *commands, ui
 uint64_t redis_pipe_redirects(redis_pipe_t *p)
 {
     return p ? atomic_load(&p->redirects) : 0;
+}
+
+void redis_pipe_reconnect(redis_pipe_t *p)
+{
+    if (p)
+        atomic_store(&p->reconnect, true);
 }
 
 void redis_pipe_replica_stats(redis_pipe_t *p, uint64_t *answered, uint64_t *behind)

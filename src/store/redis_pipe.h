@@ -74,6 +74,8 @@ void redis_pipe_submit(redis_pipe_t *p, redis_call_t *call);
 /* How many batches (one write, replies read in order) and commands went to Redis so far, and how
  * many of those commands were merged from several calls. */
 void redis_pipe_stats(redis_pipe_t *p, uint64_t *batches, uint64_t *commands, uint64_t *merged);
+/* Connect again before the next batch (Sentinel named a new master). Any thread. */
+void redis_pipe_reconnect(redis_pipe_t *p);
 /* Redis Cluster commands the pipe sent again after a redirection (MOVED, ASK). */
 uint64_t redis_pipe_redirects(redis_pipe_t *p);
 /* Reads a replica answered, and reads sent again to the master because the replica was behind. */

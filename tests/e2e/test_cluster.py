@@ -360,3 +360,48 @@ def test_a_takeover_while_the_old_master_lives(rankd_factory, own_redis_cluster,
     verify(inst, board)
     w.close()
     c.close()
+
+
+def test_sentinel_switch_with_the_old_master_alive(rankd_factory, redis_sentinels, db):
+    """SENTINEL FAILOVER while the replica misses rankd's last update (its resync refused by an
+    ACL on the master), the old master alive and turned into a replica that drops the update.
+    Nothing is written afterwards, so only Sentinel's +switch-master can tell rankd: it rebuilds
+    every window, and reads from Redis have the update again."""
+    inst = rankd_factory(redis=redis_sentinels.url(3))
+    admin, w, c = inst.client(None), inst.client(WRITE_KEY), inst.client(READ_KEY)
+    board = create_board(admin, unique("sentinel-sw"))["id"]
+    submit(w, board, {"p%03d" % k: 10 * k for k in range(200)})
+    master, replica = redis_sentinels.master, redis_sentinels.replica
+    before = metric(inst, "rankd_reads_redis_total")
+    asked = iter(range(10 ** 6))
+    wait_for(lambda: c.get("/v1/leaderboards/%s/players/p%03d" % (board, next(asked) % 200)).status == 200 and
+             metric(inst, "rankd_reads_redis_total") > before, "reads from Redis")
+    m = master.client()
+    m.execute_command("ACL", "SETUSER", "default", "-psync", "-sync")
+    m.execute_command("CLIENT", "KILL", "TYPE", "replica")
+    wait_for(lambda: replica.client().execute_command("ROLE")[3] != b"connected", "replication cut")
+    r = w.post("/v1/leaderboards/%s/scores" % board, json_body={"player_id": "lost-update", "score": 5000})
+    assert r.status == 200 and r.json()["rank"] == 1, r.describe()
+    port = redis_sentinels.sentinels[0][0]
+    import redis as redis_mod
+    redis_mod.Redis(host="127.0.0.1", port=port).execute_command("SENTINEL", "FAILOVER", redis_sentinels.NAME)
+    wait_for(lambda: all(redis_sentinels.master_addr(p) == ("127.0.0.1", replica.port)
+                         for p, _ in redis_sentinels.sentinels), "the sentinels switch masters", timeout=60)
+    # rankd heard it on +switch-master (before the old master, still taking writes for a while,
+    # is turned into a replica and closes its connections, which rankd would notice later).
+    wait_for(lambda: "%s 127.0.0.1 %d 127.0.0.1 %d" % (redis_sentinels.NAME, master.port, replica.port)
+             in inst.stderr_text(), "rankd told of the switch")
+    # The old master follows the new one and loses the update.
+    wait_for(lambda: m.execute_command("ROLE")[0] == b"slave" and m.execute_command("ROLE")[3] == b"connected",
+             "the old master turned replica", timeout=60)
+    prefix = b"rankd:{g%d}:" % board_gen(db, board)
+    zs = [k for k in replica.client(3).scan_iter(match="*:zs", count=1000) if k.startswith(prefix)]
+    assert zs and replica.client(3).zcard(zs[0]) in (200, 201)
+    before = metric(inst, "rankd_reads_redis_total")
+    wait_for(lambda: c.get("/v1/leaderboards/%s/players/p%03d" % (board, next(asked) % 200)).status == 200 and
+             metric(inst, "rankd_reads_redis_total") > before + 3, "reads from Redis again", timeout=60)
+    r = c.get("/v1/leaderboards/%s/entries?limit=1" % board)
+    assert r.json()["entries"][0]["player_id"] == "lost-update", r.describe()
+    verify(inst, board)
+    for x in (admin, w, c):
+        x.close()
