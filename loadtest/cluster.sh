@@ -11,6 +11,8 @@
 #   spread    K boards, the cluster's two masters (redis+cluster://): the boards' slots fall on both
 #   hot       one board, the cluster, reads from its master only
 #   replicas  one board, the cluster, redis.read_from: replicas (a caught-up replica answers)
+#   hot_w, replicas_w   the same two with a write stream on that board meanwhile (one wrk
+#             connection of submissions, on CPU 1): how often the replica is behind its master
 # For each: requests/s, and the CPU microseconds per request of rankd and of every Redis process
 # (/proc), so that where the CPU went is on the record. The ratios spread/single and
 # replicas/hot are the figures issue 17 asks for. rankd and every Redis share CPU 0, wrk runs on
@@ -74,6 +76,7 @@ stack_up "$TMP" "$PG_PORT" "$REDIS_PORT" "$SERVER_CPUS"
 redis_cluster_up "$TMP/cluster" "$CL_PORT" 2 1 "$SERVER_CPUS" || die "the Redis Cluster did not start"
 CLUSTER_URL="redis+cluster://127.0.0.1:$CL_PORT,127.0.0.1:$(( CL_PORT + 1 ))"
 ADMIN_KEY="cluster-admin-$RANDOM$RANDOM"
+WRITE_KEY="cluster-write-$RANDOM$RANDOM"
 
 config() {   # config REDIS_URL READ_FROM
   cat >"$TMP/rankd.yaml" <<EOF
@@ -93,6 +96,8 @@ auth:
   keys:
     - key: "$ADMIN_KEY"
       role: admin
+    - key: "$WRITE_KEY"
+      role: write
 EOF
 }
 start_rankd() {   # start_rankd REDIS_URL READ_FROM
@@ -144,8 +149,8 @@ CLK_TCK="$(getconf CLK_TCK 2>/dev/null || echo 100)"
 : >"$OUT/results.txt"
 rec() { echo "$1 $2" >>"$OUT/results.txt"; }
 
-run() {   # run NAME BOARDS
-  local name="$1" boards="$2" k before=() after=() rankd_pid
+run() {   # run NAME BOARDS [writes]
+  local name="$1" boards="$2" writes="${3:-}" k before=() after=() rankd_pid wpid=""
   rankd_pid="$(pidfile_pid "$TMP/rankd.pid")"
   # a warm-up, unmeasured: connections, scripts, the first replica offsets
   "${CLIENT[@]}" wrk -t 1 -c "$CONNS" -d 3s -s "$LT/rank.lua" "http://127.0.0.1:$HTTP_PORT" -- \
@@ -153,8 +158,17 @@ run() {   # run NAME BOARDS
   local keys=(rankd "${!RPID[@]}")
   before=("$(ticks "$rankd_pid")")
   for k in "${!RPID[@]}"; do before+=("$(ticks "${RPID[$k]}")"); done
+  if [ -n "$writes" ]; then
+    "${CLIENT[@]}" wrk -t 1 -c 1 -d "$DUR" --timeout 5s -s "$LT/submit.lua" "http://127.0.0.1:$HTTP_PORT" -- \
+      board="${boards%%,*}" players="$PLAYERS" width=12 key="$WRITE_KEY" >"$OUT/wrk-$name-writes.txt" 2>&1 &
+    wpid=$!
+  fi
   "${CLIENT[@]}" wrk -t 1 -c "$CONNS" -d "$DUR" --timeout 5s -s "$LT/rank.lua" "http://127.0.0.1:$HTTP_PORT" -- \
     boards="$boards" players="$PLAYERS" width=12 >"$OUT/wrk-$name.txt" 2>&1 || die "wrk failed: $name"
+  if [ -n "$wpid" ]; then
+    wait "$wpid" || die "the writes' wrk failed: $name"
+    rec "$name.writes_per_s" "$(grep '^RESULT ' "$OUT/wrk-$name-writes.txt" | sed 's/.* rps=\([0-9.]*\).*/\1/')"
+  fi
   after=("$(ticks "$rankd_pid")")
   for k in "${!RPID[@]}"; do after+=("$(ticks "${RPID[$k]}")"); done
   local line requests rps bad
@@ -181,8 +195,10 @@ run single "$LIST"
 start_rankd "$CLUSTER_URL" master
 run spread "$LIST"
 run hot b1
+run hot_w b1 writes
 start_rankd "$CLUSTER_URL" replicas
 run replicas b1
+run replicas_w b1 writes
 rankd_down "$TMP/rankd.pid"
 
 "$PYTHON" - "$OUT" "$PLAYERS" "$BOARDS" "$DUR" <<'EOF'
@@ -197,15 +213,18 @@ L = [f"# Rank reads past one Redis: {boards} boards of {players:,} players, {dur
      " | commands a replica answered | sent again to the master |",
      "|---|---:|---:|---:|" + "---:|" * (len([k for k in R if k.startswith("single.cpu_us.")]) - 1) + "---:|---:|"]
 procs = sorted(k.split(".", 2)[2] for k in R if k.startswith("single.cpu_us.") and k != "single.cpu_us.rankd")
-for run in ("single", "spread", "hot", "replicas"):
+for run in ("single", "spread", "hot", "replicas", "hot_w", "replicas_w"):
     L.append(f"| {run} | {f(run + '.rps'):,.0f} | {f(run + '.non2xx'):.0f} | {f(run + '.cpu_us.rankd'):.1f} | " +
              " | ".join(f"{f(run + '.cpu_us.' + p):.1f}" for p in procs) +
              f" | {f(run + '.rankd_redis_replica_reads_total'):,.0f} | {f(run + '.rankd_redis_replica_behind_total'):,.0f} |")
 spread = f("spread.rps") / f("single.rps") if f("single.rps") else 0
 rep = f("replicas.rps") / f("hot.rps") if f("hot.rps") else 0
+rep_w = f("replicas_w.rps") / f("hot_w.rps") if f("hot_w.rps") else 0
 L += ["", f"- spread over two masters / one Redis: **{spread:.2f}**",
-      f"- one hot board, replica reads / master only: **{rep:.2f}**"]
+      f"- one hot board, replica reads / master only: **{rep:.2f}**",
+      f"- the same under {f('replicas_w.writes_per_s'):,.0f} writes/s to that board: **{rep_w:.2f}**"]
 open(out + "/report.md", "w").write("\n".join(L) + "\n")
-open(out + "/results.txt", "a").write(f"ratio.spread_over_single {spread:.3f}\nratio.replicas_over_master {rep:.3f}\n")
+open(out + "/results.txt", "a").write(f"ratio.spread_over_single {spread:.3f}\nratio.replicas_over_master {rep:.3f}\n"
+                                     f"ratio.replicas_over_master_with_writes {rep_w:.3f}\n")
 print("\n".join(L))
 EOF
