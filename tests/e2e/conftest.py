@@ -725,31 +725,28 @@ class RedisCluster:
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
         self.wait_ok()
 
+    def ready(self):
+        """Whether every live node says cluster_state:ok and sees every slot served by a master,
+        every replica whose master is alive is connected to it, and the masters list their
+        replicas (CLUSTER SLOTS names them, for replica reads)."""
+        try:
+            live = [n for n in self.nodes if n.alive]
+            states = [n.client().execute_command("CLUSTER", "INFO") for n in live]
+            states = [s.decode() if isinstance(s, bytes) else s for s in states]
+            roles = [n.client().execute_command("ROLE") for n in live]
+            ports = {n.port for n in live}
+            linked = all(r[0] != b"slave" or r[3] == b"connected" or r[2] not in ports for r in roles)
+            slots = live[0].client().execute_command("CLUSTER", "SLOTS")
+            masters_alive = {r[2][1] for r in slots} <= ports
+            linked = linked and (not masters_alive or all(
+                len(r) - 3 >= min(self.replicas, sum(1 for x in roles if x[0] == b"slave" and x[2] == r[2][1]))
+                for r in slots))
+            return linked and all("cluster_state:ok" in s and "cluster_slots_ok:16384" in s for s in states)
+        except redis_mod.exceptions.RedisError:
+            return False
+
     def wait_ok(self, timeout=60):
-        """Until every live node says cluster_state:ok and sees every slot served by a master,
-        and every replica whose master is alive is connected to it (replicating)."""
-        deadline = time.time() + timeout
-        states = None
-        while True:
-            try:
-                live = [n for n in self.nodes if n.alive]
-                states = [n.client().execute_command("CLUSTER", "INFO") for n in live]
-                states = [s.decode() if isinstance(s, bytes) else s for s in states]
-                roles = [n.client().execute_command("ROLE") for n in live]
-                ports = {n.port for n in live}
-                linked = all(r[0] != b"slave" or r[3] == b"connected" or r[2] not in ports for r in roles)
-                # and the masters list their replicas (CLUSTER SLOTS names them, for replica reads)
-                slots = live[0].client().execute_command("CLUSTER", "SLOTS")
-                masters_alive = {r[2][1] for r in slots} <= ports
-                linked = linked and (not masters_alive or all(
-                    len(r) - 3 >= min(self.replicas, sum(1 for x in roles if x[0] == b"slave" and x[2] == r[2][1]))
-                    for r in slots))
-                if linked and all("cluster_state:ok" in s and "cluster_slots_ok:16384" in s for s in states):
-                    return
-            except redis_mod.exceptions.RedisError:
-                pass
-            assert time.time() < deadline, "the cluster did not come up: %r" % states
-            time.sleep(0.1)
+        wait_for(self.ready, "the Redis Cluster ready", timeout=timeout)
 
     def url(self, seeds=2):
         return "redis+cluster://" + ",".join("127.0.0.1:%d" % n.port for n in self.nodes[:seeds])
