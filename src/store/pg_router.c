@@ -475,10 +475,12 @@ void pg_router_free(pg_router_t *r)
     r->stopping = true;
     pthread_cond_broadcast(&r->stop_cond);
     pthread_mutex_unlock(&r->lock);
+    /* Every thread first: a replica's probe reads the primary's node. */
+    for (size_t i = 0; i < r->n_nodes; i++)
+        if (r->nodes[i]->thread_started)
+            pthread_join(r->nodes[i]->thread, NULL);
     for (size_t i = 0; i < r->n_nodes; i++) {
         pg_node_t *n = r->nodes[i];
-        if (n->thread_started)
-            pthread_join(n->thread, NULL);
         pg_pool_free(n->pool);
         free(n->conninfo);
         free(n);
