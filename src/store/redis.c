@@ -116,23 +116,28 @@ redis_conn_t *redis_acquire(redis_pool_t *p)
     return c;
 }
 
-void redis_release(redis_pool_t *p, redis_conn_t *c, bool failed)
+/* Take what connection `c` counted and saw into the pool; the caller holds p->lock. */
+static void take_from(redis_pool_t *p, redis_conn_t *c)
 {
-    if (!p || !c)
-        return;
-    bool broken = redis_conn_broken(c);
     uint64_t redirects, retries;
     redis_conn_take_stats(c, &redirects, &retries);
-    unsigned failovers = redis_conn_take_failovers(c);
-    pthread_mutex_lock(&p->lock);
     p->redirects += redirects;
     p->retries += retries;
-    if (failovers && p->health == REDIS_UP) {
+    if (redis_conn_take_failovers(c) && p->health == REDIS_UP) {
         /* As after an outage: what Redis holds may miss acknowledged writes until every window
          * is rebuilt (the rebuilder sees "recovering"). */
         p->outages++;
         p->health = REDIS_RECOVERING;
     }
+}
+
+void redis_release(redis_pool_t *p, redis_conn_t *c, bool failed)
+{
+    if (!p || !c)
+        return;
+    bool broken = redis_conn_broken(c);
+    pthread_mutex_lock(&p->lock);
+    take_from(p, c);
     /* While down, even a working connection is closed (see go_down). */
     if (failed || broken || p->health == REDIS_DOWN || p->n_idle >= p->size) {
         if (failed || broken) {
@@ -150,7 +155,11 @@ void redis_release(redis_pool_t *p, redis_conn_t *c, bool failed)
 
 void redis_discard(redis_pool_t *p, redis_conn_t *c)
 {
-    (void)p;
+    if (p && c) {
+        pthread_mutex_lock(&p->lock);
+        take_from(p, c); /* a failover a rebuild saw counts too */
+        pthread_mutex_unlock(&p->lock);
+    }
     redis_conn_free(c);
 }
 

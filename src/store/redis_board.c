@@ -616,6 +616,9 @@ static rb_status_t delete_matching_if(redis_conn_t *c, const char *pattern,
     size_t masters = redis_conn_masters(c);
     if (masters == 0)
         return RB_DOWN;
+    /* A SCAN cursor means something only on the node that gave it: if the map moves midway
+     * (a failover, a resharding), the caller tries again later, as after an outage. */
+    unsigned map = redis_conn_map_changes(c);
     for (size_t m = 0; m < masters; m++) {
         char cursor[32] = "0";
         do {
@@ -642,7 +645,7 @@ static rb_status_t delete_matching_if(redis_conn_t *c, const char *pattern,
             free(av);
             free(al);
             freeReplyObject(r);
-            if (st != RB_OK)
+            if (st != RB_OK || redis_conn_map_changes(c) != map)
                 return RB_DOWN;
         } while (strcmp(cursor, "0") != 0);
     }

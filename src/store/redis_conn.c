@@ -43,6 +43,7 @@ struct redis_conn {
     uint64_t redirects, retries;
     unsigned failovers;    /* slots whose new master was their old master's replica, since taken */
     unsigned next_replica; /* round robin over a master's replicas */
+    unsigned map_changes;  /* maps read that differed from the one before */
 };
 
 static long long mono_ms(void)
@@ -66,11 +67,15 @@ static int node_index(redis_conn_t *c, const char *host, size_t host_len, int po
             return (int)i;
     if (c->n_nodes >= NO_NODE || host_len >= sizeof c->nodes[0].host)
         return -1;
+    /* `host` may point into c->nodes (a node's own host, for "?" or ":port"): copied before
+     * the array moves. */
+    char h[sizeof c->nodes[0].host];
+    memcpy(h, host, host_len);
+    h[host_len] = '\0';
     c->nodes = xrealloc(c->nodes, (c->n_nodes + 1) * sizeof *c->nodes);
     conn_node_t *n = &c->nodes[c->n_nodes];
     *n = (conn_node_t){.port = port, .master_of = -1};
-    memcpy(n->host, host, host_len);
-    n->host[host_len] = '\0';
+    memcpy(n->host, h, host_len + 1);
     return (int)c->n_nodes++;
 }
 
@@ -127,6 +132,14 @@ redisContext *redis_conn_node_context(redis_conn_t *c, int node)
     return n->ctx;
 }
 
+void redis_conn_node_reload(redis_conn_t *c, int node)
+{
+    if (node < 0 || (size_t)node >= c->n_nodes || !c->nodes[node].ctx)
+        return;
+    redisFree(c->nodes[node].ctx);
+    c->nodes[node].ctx = NULL;
+}
+
 void redis_conn_node_failed(redis_conn_t *c, int node)
 {
     if (node < 0 || (size_t)node >= c->n_nodes)
@@ -146,11 +159,13 @@ void redis_conn_node_failed(redis_conn_t *c, int node)
 /* "ip:port" of a CLUSTER SLOTS node (an empty ip: the node asked, `asked`). */
 static int map_node(redis_conn_t *c, const redisReply *n, int asked)
 {
-    if (n->type != REDIS_REPLY_ARRAY || n->elements < 2 || n->element[0]->type != REDIS_REPLY_STRING ||
+    if (n->type != REDIS_REPLY_ARRAY || n->elements < 2 ||
+        (n->element[0]->type != REDIS_REPLY_STRING && n->element[0]->type != REDIS_REPLY_NIL) ||
         n->element[1]->type != REDIS_REPLY_INTEGER)
         return -1;
-    const char *ip = n->element[0]->str;
-    size_t ip_len = n->element[0]->len;
+    /* nil (cluster-preferred-endpoint-type unknown-endpoint), "" or "?": the node asked */
+    const char *ip = n->element[0]->type == REDIS_REPLY_STRING ? n->element[0]->str : "";
+    size_t ip_len = n->element[0]->type == REDIS_REPLY_STRING ? n->element[0]->len : 0;
     if (ip_len == 0 || (ip_len == 1 && ip[0] == '?')) {
         ip = c->nodes[asked].host;
         ip_len = strlen(ip);
@@ -217,6 +232,9 @@ static bool map_from(redis_conn_t *c, int asked)
         log_warn(NULL, "redis cluster: a replica was promoted; writes its old master had not replicated may be lost");
         c->failovers++;
     }
+    if (memcmp(c->slot_node, map, REDIS_SLOTS * sizeof *map) != 0 || n_masters != c->n_masters ||
+        (n_masters && memcmp(masters, c->masters, n_masters * sizeof *masters) != 0))
+        c->map_changes++;
     memcpy(c->slot_node, map, REDIS_SLOTS * sizeof *map);
     free(map);
     for (size_t i = 0; i < c->n_nodes; i++) {
@@ -252,12 +270,14 @@ int redis_conn_replica(redis_conn_t *c, int master)
     return -1;
 }
 
-bool redis_role_offset(const redisReply *r, long long *offset)
+bool redis_role_offset(const redisReply *r, bool of_master, long long *offset)
 {
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[0]->type != REDIS_REPLY_STRING)
         return false;
     const char *role = r->element[0]->str;
-    if (strcmp(role, "master") == 0 && r->element[1]->type == REDIS_REPLY_INTEGER) {
+    if (of_master) {
+        if (strcmp(role, "master") != 0 || r->element[1]->type != REDIS_REPLY_INTEGER)
+            return false;
         *offset = r->element[1]->integer;
         return true;
     }
@@ -287,8 +307,8 @@ static bool load_map(redis_conn_t *c)
 
 int redis_conn_node(redis_conn_t *c, const char *key, size_t key_len)
 {
-    if (!c->slot_node)
-        return 0;
+    if (!c->slot_node) /* one server, or the master the sentinels named (not always node 0) */
+        return c->n_masters ? c->masters[0] : 0;
     if (c->map_stale || mono_ms() - c->map_read_at > MAP_MAX_AGE_MS)
         (void)load_map(c);
     if (!key)
@@ -433,9 +453,14 @@ redisReply *redis_conn_command(redis_conn_t *c, const char *key, const char *fmt
 
 size_t redis_conn_masters(redis_conn_t *c)
 {
-    if (c->slot_node && c->map_stale)
+    if (c->slot_node && (c->map_stale || mono_ms() - c->map_read_at > MAP_MAX_AGE_MS))
         (void)load_map(c);
     return c->n_masters;
+}
+
+unsigned redis_conn_map_changes(const redis_conn_t *c)
+{
+    return c->map_changes;
 }
 
 redisReply *redis_conn_argv_on(redis_conn_t *c, size_t master, int argc, const char **argv, const size_t *argvlen)

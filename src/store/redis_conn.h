@@ -53,8 +53,11 @@ MUST_USE redisReply *redis_conn_argv(redis_conn_t *c, const char *key, size_t ke
 /* The same with a hiredis format string: `key` (NUL-terminated, or NULL) routes it. */
 MUST_USE redisReply *redis_conn_command(redis_conn_t *c, const char *key, const char *fmt, ...);
 
-/* Masters, for commands that each master must run (SCAN): how many, and a command on one. */
+/* Masters, for commands that each master must run (SCAN): how many, and a command on one.
+ * redis_conn_map_changes() moves when a map read differs from the last: index `master` then
+ * may name another node, and a SCAN in progress must start again. */
 size_t redis_conn_masters(redis_conn_t *c);
+unsigned redis_conn_map_changes(const redis_conn_t *c);
 MUST_USE redisReply *redis_conn_argv_on(redis_conn_t *c, size_t master, int argc, const char **argv,
                                         const size_t *argvlen);
 
@@ -64,24 +67,28 @@ MUST_USE redisReply *redis_conn_argv_on(redis_conn_t *c, size_t master, int argc
  * reply. redis_conn_settle() takes a command's first reply from `node` (owned by the caller) and returns
  * the final one: the same, or, after a redirection or a TRYAGAIN, the reply of the command
  * sent again (the first one freed). redis_conn_node_failed() drops a node whose context
- * failed mid-batch.
+ * failed mid-batch; redis_conn_node_reload() one that lost its scripts (SCRIPT FLUSH, NOSCRIPT):
+ * its next use connects at once and loads them, and the connection is not broken.
  */
 int redis_conn_node(redis_conn_t *c, const char *key, size_t key_len);
 redisContext *redis_conn_node_context(redis_conn_t *c, int node);
 MUST_USE redisReply *redis_conn_settle(redis_conn_t *c, int node, redisReply *reply, const char *key, size_t key_len,
                                        int argc, const char **argv, const size_t *argvlen);
 void redis_conn_node_failed(redis_conn_t *c, int node);
+void redis_conn_node_reload(redis_conn_t *c, int node);
 
 /*
  * Replica reads (a cluster's): a replica of master node `master`, in turn (-1 when it has none
  * that may be reachable); its context sends READONLY. redis_role_offset() takes a ROLE reply:
- * a master's replication offset, or what a replica has processed while its link is up (false
- * for anything else). A replica whose ROLE, sent before some reads, shows at least the offset
+ * with `of_master`, a master's replication offset, else what a replica has processed while its
+ * link is up (false for anything else: a "master" that has become a replica since the map was
+ * read gives no offset, and the read goes to it, which redirects it). A replica whose ROLE,
+ * sent before some reads, shows at least the offset
  * its master's ROLE showed after the reads were asked for, answers them with every write made
  * before (no WAIT needed).
  */
 int redis_conn_replica(redis_conn_t *c, int master);
-bool redis_role_offset(const redisReply *r, long long *offset);
+bool redis_role_offset(const redisReply *r, bool of_master, long long *offset);
 
 /* Commands redirected (MOVED, ASK) and retried (TRYAGAIN) on this connection since the last
  * call, for /metrics: the counts are handed over and start again from zero. */

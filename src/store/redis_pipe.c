@@ -126,12 +126,12 @@ static bool append_to(redis_pipe_t *p, pipe_cmd_t *cmds, size_t *n, redis_call_t
 }
 
 /* The offset a batch's ROLE of `node` showed, or -1. */
-static long long role_offset(const pipe_cmd_t *cmds, size_t n, int node)
+static long long role_offset(const pipe_cmd_t *cmds, size_t n, int node, bool of_master)
 {
     long long off;
     for (size_t i = 0; i < n; i++)
         if (!cmds[i].call && cmds[i].node == node)
-            return redis_role_offset(cmds[i].reply, &off) ? off : -1;
+            return redis_role_offset(cmds[i].reply, of_master, &off) ? off : -1;
     return -1;
 }
 
@@ -213,7 +213,8 @@ static void run_batch(redis_pipe_t *p, redis_call_t *calls)
     for (size_t i = 0; i < batch; i++) {
         if (cmds[i].master < 0)
             continue;
-        long long r_off = role_offset(cmds, batch, cmds[i].node), m_off = role_offset(cmds, batch, cmds[i].master);
+        long long r_off = role_offset(cmds, batch, cmds[i].node, false);
+        long long m_off = role_offset(cmds, batch, cmds[i].master, true);
         if (cmds[i].reply && r_off >= 0 && m_off >= 0 && r_off >= m_off) {
             from_replicas++;
             continue;
@@ -240,7 +241,7 @@ static void run_batch(redis_pipe_t *p, redis_call_t *calls)
             int argc = command_of(p, cmds[i].call, &argv, &argvlen);
             r = redis_conn_settle(p->conn, cmds[i].node, r, key, key_len, argc, argv, argvlen);
             if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
-                redis_conn_node_failed(p->conn, cmds[i].node); /* SCRIPT FLUSH: a new context loads them again */
+                redis_conn_node_reload(p->conn, cmds[i].node); /* SCRIPT FLUSH: a new context loads them again */
             cmds[i].reply = r;
         }
         if (r && !redis_merge_hand_out(cmds[i].call, r))

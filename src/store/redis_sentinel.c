@@ -50,6 +50,9 @@ static void *watch_main(void *arg)
         const redis_addr_t *s = &w->url.addrs[next++ % w->url.n_addrs];
         struct timeval tv = {w->connect_timeout_ms / 1000, (w->connect_timeout_ms % 1000) * 1000};
         redisContext *c = redisConnectWithTimeout(s->host, s->port, tv);
+        /* A sentinel that accepts and never answers must not hold the thread (nor a stop). */
+        if (c && !c->err)
+            redisSetTimeout(c, tv);
         redisReply *sub = c && !c->err ? redisCommand(c, "SUBSCRIBE +switch-master") : NULL;
         bool ok = sub && sub->type == REDIS_REPLY_ARRAY;
         if (sub)
@@ -60,8 +63,11 @@ static void *watch_main(void *arg)
             pause_ms(1000);
             continue;
         }
-        struct timeval forever = {0, 0}; /* messages come when they come; stop() shuts the socket */
+        /* Messages come when they come; stop() shuts the socket, and TCP keepalive (about 30 s
+         * on Linux) ends the wait on a sentinel lost without a reset. */
+        struct timeval forever = {0, 0};
         redisSetTimeout(c, forever);
+        redisEnableKeepAlive(c);
         pthread_mutex_lock(&w->lock);
         w->ctx = c;
         pthread_mutex_unlock(&w->lock);

@@ -317,6 +317,54 @@ def test_replica_reads_of_a_hot_board(rankd_factory, redis_cluster, db):
         x.close()
 
 
+def test_a_replica_behind_its_master_is_not_read(rankd_factory, redis_cluster, db):
+    """While the board's master streams large writes to its replica (a ballast key in the board's
+    slot), the replica's offset trails the master's: reads that would see it behind go to the
+    master instead (rankd_redis_replica_behind_total moves), and no read misses a write
+    acknowledged before it."""
+    inst = rankd_factory(redis=redis_cluster.url(), env={"RANKD_REDIS_READ_FROM": "replicas"})
+    admin, w, c = inst.client(None), inst.client(WRITE_KEY), inst.client(READ_KEY)
+    board = create_board(admin, unique("cl-lag"))["id"]
+    submit(w, board, {"p%03d" % k: 10 * k for k in range(100)})
+    asked = iter(range(100))
+    wait_for(lambda: c.get("/v1/leaderboards/%s/players/p%03d" % (board, next(asked) % 100)).status == 200 and
+             metric(inst, "rankd_redis_replica_reads_total") > 0, "a read answered by a replica")
+    master = redis_cluster.node_of_key("rankd:{g%d}:x" % board_gen(db, board))
+    ballast = "rankd-test-ballast:{g%d}" % board_gen(db, board)
+    stop = threading.Event()
+
+    def stream():
+        m = master.client()
+        value = b"x" * (8 << 20)
+        while not stop.is_set():
+            m.set(ballast, value)
+            stop.wait(0.005)
+        m.delete(ballast)
+
+    t = threading.Thread(target=stream)
+    t.start()
+    before = metric(inst, "rankd_redis_replica_behind_total")
+    try:
+        for i in range(150):
+            score = 100000 + i
+            r = w.post("/v1/leaderboards/%s/scores" % board, json_body={"player_id": "p%03d" % (i % 100),
+                                                                          "score": score})
+            assert r.status == 200 and r.json()["rank"] == 1, r.describe()
+            r = c.get("/v1/leaderboards/%s/players/p%03d" % (board, i % 100))
+            assert r.status == 200 and r.json()["rank"] == 1 and r.json()["score"] == score, (i, r.describe())
+            r = c.get("/v1/leaderboards/%s/players/p%03d/around?before=0&after=0" % (board, i % 100))
+            assert r.status == 200 and r.json()["entries"][0]["rank"] == 1, (i, r.describe())
+    finally:
+        stop.set()
+        t.join(10)
+    behind = metric(inst, "rankd_redis_replica_behind_total") - before
+    assert behind > 0, "no read found the replica behind: the fallback was not exercised"
+    print("reads sent again to the master: %d" % behind)
+    verify(inst, board)
+    for x in (admin, w, c):
+        x.close()
+
+
 def test_a_takeover_while_the_old_master_lives(rankd_factory, own_redis_cluster, db):
     """CLUSTER FAILOVER TAKEOVER on a replica that missed rankd's last update, the old master
     alive: rankd's next commands are redirected (MOVED) to the promoted replica, and, having seen
