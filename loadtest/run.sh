@@ -31,6 +31,8 @@
 #   writes_1tx the writes of `writes` on rankd with RANKD_WRITER_MAX_BATCH=1: one transaction
 #              per submission, the reference group commit is measured against
 #   off_top10, off_rank, off_mix   the same on rankd with RANKD_REDIS_URL="" RANKD_CACHE_BYTES=0
+#   off_around, off_offset   around a random player, and an offset page at the middle of big,
+#              caches off: PostgreSQL's rank buckets (migrations/0009_rank_buckets.sql)
 #   router_top10, router_rank      off_top10 and off_rank on a rankd that reads through the router
 #              from one streaming replica (pg_basebackup -R, on the servers' CPU too): the
 #              primary's share of read statements (pg_stat_statements of both nodes; goal 0 %)
@@ -1019,7 +1021,7 @@ fi
 rankd_down "$TMP/on.pid"
 
 # rankd with every cache off: PostgreSQL only
-if ! { want off_top10 || want off_rank || want off_mix; }; then
+if ! { want off_top10 || want off_rank || want off_around || want off_offset || want off_mix; }; then
   :
 elif start_rankd off "$OFF_PORT" RANKD_REDIS_URL= RANKD_CACHE_BYTES=0; then
   CUR_PIDFILE="$TMP/off.pid"
@@ -1030,6 +1032,17 @@ elif start_rankd off "$OFF_PORT" RANKD_REDIS_URL= RANKD_CACHE_BYTES=0; then
   if want off_rank && probe off_rank GET "$OFF" "$B/players/$PL"; then
     scenario off_rank off "rank of a random player, caches off, $BIG players" "GET $B/players/{random}" "$OFF" rank "${common[@]}"
     alive off_rank
+  fi
+  if want off_around && probe off_around GET "$OFF" "$B/players/$PL/around?before=5&after=5"; then
+    scenario off_around off "around a random player (5 above, 5 below), caches off, $BIG players" \
+      "GET $B/players/{random}/around?before=5&after=5" "$OFF" around "${common[@]}"
+    alive off_around
+  fi
+  DEEP=$(( BIG / 2 ))
+  if want off_offset && probe off_offset GET "$OFF" "$B/entries?offset=$DEEP&limit=10"; then
+    scenario off_offset off "offset page at position $DEEP, caches off" "GET $B/entries?offset=$DEEP&limit=10" \
+      "$OFF" fixed "${common[@]}" path="$B/entries?offset=$DEEP&limit=10"
+    alive off_offset
   fi
   if want off_mix && probe off_mix GET "$OFF" "$M/entries?limit=10"; then
     SUBS_BEFORE="$(subs_settled)"

@@ -4,7 +4,7 @@
 -- board with generation GEN, players p000000000001 … (12 digits: the ids redis-benchmark's
 -- __rand_int__ produces), scores uniform in 0..1,000,000 (desc board: sort_key = -score),
 -- achieved_ms within the day after base_ms, versions from standing_version, and the window's
--- counters in window_counts. Deterministic for a given seed. Redis is then loaded from these
+-- counters in window_counts and its rank buckets. Deterministic for a given seed. Redis is then loaded from these
 -- rows by `rankd rebuild-cache --board ID`.
 \set ON_ERROR_STOP on
 \if :{?win}
@@ -21,9 +21,12 @@ FROM (SELECT i, (random() * 1000000)::bigint AS s, (random() * 86400000)::bigint
 INSERT INTO window_counts (board_gen, win, players, submissions)
 VALUES (:gen, :'win'::date, :n, :n)
 ON CONFLICT (board_gen, win) DO UPDATE SET players = EXCLUDED.players, submissions = EXCLUDED.submissions;
+-- The window's rank buckets (migrations/0009_rank_buckets.sql), as the writer would have kept them.
+SELECT rankd_rank_buckets_build(:gen, :'win'::date);
 COMMIT;
 -- VACUUM as well as ANALYZE: a million rows inserted make autovacuum vacuum the table (its
 -- insert threshold) within a minute, on the servers' CPU and in the middle of whichever
 -- scenario runs then: read latency tails of several milliseconds that are not rankd's.
 VACUUM (ANALYZE) standings;
 VACUUM (ANALYZE) window_counts;
+VACUUM (ANALYZE) rank_buckets;

@@ -301,21 +301,26 @@ typedef enum { CHECK_VERIFY, CHECK_REBUILD } check_t;
 
 static int each_window(const rankd_config_t *cfg, const char *only, check_t what)
 {
-    if (!cfg->redis_url || !*cfg->redis_url) {
+    bool with_redis = cfg->redis_url && *cfg->redis_url;
+    if (!with_redis && what == CHECK_REBUILD) {
         fprintf(stderr, "rankd: no Redis is configured\n");
-        return what == CHECK_VERIFY ? 0 : 1;
+        return 1;
     }
-    rb_init();
     PGconn *c = connect_primary(cfg);
     if (!c)
         return 1;
-    redis_pool_t *rp = redis_pool_new(cfg->redis_url, cfg->redis_connect_timeout_ms, 60000, 1);
-    redis_conn_t *rc = redis_acquire(rp);
-    if (!rc) {
-        fprintf(stderr, "rankd: cannot reach Redis\n");
-        redis_pool_free(rp);
-        PQfinish(c);
-        return 1;
+    redis_pool_t *rp = NULL;
+    redis_conn_t *rc = NULL;
+    if (with_redis) {
+        rb_init();
+        rp = redis_pool_new(cfg->redis_url, cfg->redis_connect_timeout_ms, 60000, 1);
+        rc = redis_acquire(rp);
+        if (!rc) {
+            fprintf(stderr, "rankd: cannot reach Redis\n");
+            redis_pool_free(rp);
+            PQfinish(c);
+            return 1;
+        }
     }
     board_t *boards = NULL;
     size_t n = 0;
@@ -341,7 +346,12 @@ static int each_window(const rankd_config_t *cfg, const char *only, check_t what
             char d[11];
             window_format_day(day, d);
             if (what == CHECK_VERIFY) {
-                long diff = rb_verify(rc, c, &boards[i], day, stdout);
+                /* PostgreSQL's rank buckets against its standings, then Redis against PostgreSQL. */
+                long diff = q_rank_buckets_check(c, &boards[i], day, stdout);
+                if (diff >= 0 && rc) {
+                    long in_redis = rb_verify(rc, c, &boards[i], day, stdout);
+                    diff = in_redis < 0 ? in_redis : diff + in_redis;
+                }
                 if (diff < 0) {
                     fprintf(stderr, "rankd: verify of %s window %s failed\n", boards[i].id, d);
                     status = 1;
@@ -371,8 +381,10 @@ static int each_window(const rankd_config_t *cfg, const char *only, check_t what
     for (size_t i = 0; i < n; i++)
         board_clear(&boards[i]);
     free(boards);
-    redis_release(rp, rc, false);
-    redis_pool_free(rp);
+    if (rc) {
+        redis_release(rp, rc, false);
+        redis_pool_free(rp);
+    }
     PQfinish(c);
     return status;
 }

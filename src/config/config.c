@@ -430,6 +430,7 @@ static const conf_key_t config_keys[] = {
      .off = CFG(redis_url), .check = check_redis_url},
     INT_KEY("refresh.interval_s", 0, 86400, "60", "RANKD_REFRESH_INTERVAL_S", refresh_interval_s),
     INT_KEY("refresh.timeout_s", 1, 86400, "600", "RANKD_REFRESH_TIMEOUT_S", refresh_timeout_s),
+    INT_KEY("refresh.rank_bucket_rows", 2, 1000000, "256", "RANKD_RANK_BUCKET_ROWS", rank_bucket_rows),
     INT_KEY("retention.windows", 0, 100000, "0", "RANKD_RETENTION_WINDOWS", retention_windows),
     {.name = "retention.board_windows", .type = T_LIST, .min = 1, .def = "", .env = "RANKD_RETENTION_BOARD_WINDOWS",
      .off = CFG(retention_board_windows), .off2 = CFG(n_retention_board_windows), .sep = ',',

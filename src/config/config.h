@@ -84,6 +84,7 @@ typedef struct rankd_config {
 
     int refresh_interval_s;   /* background view refresh period, 0 = only on demand; default 60 */
     int refresh_timeout_s;    /* statement timeout of one view's refresh; default 600 */
+    int rank_bucket_rows;     /* fewest standings a PostgreSQL rank bucket aims at; default 256 */
     int retention_windows;    /* closed windows a board keeps, 0 = all; default 0 */
     char **retention_board_windows; /* "board=N": that board's own retention.windows */
     size_t n_retention_board_windows;

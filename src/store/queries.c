@@ -12,6 +12,8 @@
 #include "core/window.h"
 #include "obs/log.h"
 #include "store/pg_deadline.h"
+#include "store/pg_pipeline.h"
+#include "store/write_sql.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -165,6 +167,7 @@ q_status_t q_board_delete(PGconn *c, const char *id, int64_t *gen)
                        "WITH b AS (DELETE FROM boards WHERE id = $1 RETURNING gen),"
                        " s AS (DELETE FROM standings WHERE board_gen = (SELECT gen FROM b)),"
                        " w AS (DELETE FROM window_counts WHERE board_gen = (SELECT gen FROM b)),"
+                       " rb AS (DELETE FROM rank_buckets WHERE board_gen = (SELECT gen FROM b)),"
                        /* Its archives' partitions are dropped by the upkeep leader (rankd_archive_orphans). */
                        " a AS (DELETE FROM archived_windows WHERE board_gen = (SELECT gen FROM b)),"
                        /* The log rows go later, a few partitions at a time (rankd_purge_log). */
@@ -253,24 +256,16 @@ q_status_t q_window_counts(PGconn *c, int64_t gen, const int64_t *days, size_t n
 #define RANK_ORDER "sort_key, achieved_ms, player_id"
 #define RANK_ORDER_DESC "sort_key DESC, achieved_ms DESC, player_id DESC"
 
-/* The window's median sort key at the last statistics refresh (NULL before one). */
-#define MEDIAN_SORT_KEY                                                                              \
-    "(SELECT CASE WHEN b.sort = 'desc' THEN -ws.percentiles[1] ELSE ws.percentiles[1] END"         \
-    " FROM window_stats ws JOIN boards b ON b.gen = ws.board_gen WHERE ws.board_gen = $1 AND ws.win = $2)"
-
 /*
- * The rank of row `y` in window ($1, $2): one plus the rows before it, or the total minus the rows
- * after it, whichever end the last statistics refresh says is nearer, so that a PostgreSQL rank
- * reads at most about half the window's index. Exact either way: window_counts is kept by the
- * writing transaction and read in the same snapshot.
+ * The rank of row `y` in window ($1, $2): one plus the standings before it, from the window's
+ * rank buckets (migrations/0009_rank_buckets.sql) in about 2 sqrt(players) rows, in the
+ * statement's snapshot, so exact with the total beside it.
  */
-#define RANK_OF_Y                                                                                    \
-    "(CASE WHEN y.sort_key <= coalesce(" MEDIAN_SORT_KEY ", 'Infinity'::float8) THEN"                \
-    " (SELECT count(*) FROM standings x WHERE x.board_gen = $1 AND x.win = $2"                      \
-    " AND (x.sort_key, x.achieved_ms, x.player_id) < (y.sort_key, y.achieved_ms, y.player_id)) + 1" \
-    " ELSE coalesce((SELECT players FROM window_counts WHERE board_gen = $1 AND win = $2), 0)"      \
-    " - (SELECT count(*) FROM standings x WHERE x.board_gen = $1 AND x.win = $2"                    \
-    " AND (x.sort_key, x.achieved_ms, x.player_id) > (y.sort_key, y.achieved_ms, y.player_id)) END)"
+#define RANK_OF_Y "(rankd_rank_before($1, $2, y.sort_key, y.achieved_ms, y.player_id) + 1)"
+/* The standings at or before the cursor position ($3, $4, $5), which need not be a standing now. */
+#define AT_OR_BEFORE_CURSOR                                                                          \
+    "(rankd_rank_before($1, $2, $3, $4, $5) + (SELECT count(*) FROM standings WHERE board_gen = $1"  \
+    " AND win = $2 AND player_id = $5 AND sort_key = $3 AND achieved_ms = $4))"
 
 /*
  * A closed window's reads, from its archive: a rank is a stored number. Each returns one row
@@ -280,7 +275,12 @@ q_status_t q_window_counts(PGconn *c, int64_t gen, const int64_t *days, size_t n
 #define ARCHIVE_READ(inner)                                                                          \
     "SELECT aw.players, (extract(epoch FROM aw.archived_at) * 1000)::bigint, a.*"                \
     " FROM archived_windows aw LEFT JOIN LATERAL (" inner ") a ON true"                           \
-    " WHERE aw.board_gen = $1 AND aw.win = $2"
+    " WHERE aw.board_gen = $1 AND aw.win = $2"                                                     \
+    ARCHIVE_VISIBLE
+/* A plan made while the archive's partition was being attached may not hold it, though the
+ * statement's snapshot, taken a moment later, sees its archived_windows row: such a read counts
+ * as "not archived yet" and reads `standings`, which stay until well after the archive. */
+#define ARCHIVE_VISIBLE " AND (aw.players = 0 OR EXISTS (SELECT 1 FROM archive x WHERE x.board_gen = $1 AND x.win = $2))"
 #define ARCHIVE_ROWS "SELECT " ENTRY_COLS ", rank FROM archive WHERE board_gen = $1 AND win = $2"
 
 /*
@@ -306,17 +306,18 @@ static const struct {
         " LEFT JOIN window_counts w ON w.board_gen = $1 AND w.win = u.win"
         " WHERE a.board_gen IS NOT NULL OR w.board_gen IS NOT NULL"},
     [QS_PAGE_OFFSET] = {"rankd_page_offset", 4,
-        "SELECT t.total, s.* FROM " TOTAL_SQL " t LEFT JOIN LATERAL (SELECT " ENTRY_COLS
-        " FROM standings WHERE board_gen = $1 AND win = $2 ORDER BY " RANK_ORDER
-        " LIMIT $3 OFFSET $4) s ON true"},
+        /* From the bucket that holds the offset: the offset inside it is under a bucket's size. */
+        "WITH k AS (SELECT * FROM rankd_rank_bucket_at($1, $2, $4))"
+        " SELECT t.total, s.* FROM " TOTAL_SQL " t LEFT JOIN LATERAL (SELECT " ENTRY_COLS
+        " FROM standings WHERE board_gen = $1 AND win = $2"
+        " AND (" RANK_ORDER ") >= ((SELECT lo_sk FROM k), (SELECT lo_ms FROM k), (SELECT lo_pid FROM k))"
+        " ORDER BY " RANK_ORDER " LIMIT $3 OFFSET $4::bigint - (SELECT before FROM k)) s ON true"},
     [QS_PAGE_AFTER] = {"rankd_page_after", 6,
-        "SELECT t.total, (SELECT count(*) FROM standings WHERE board_gen = $1 AND win = $2"
-        " AND (" RANK_ORDER ") <= ($3::bigint, $4::bigint, $5::text)), s.* FROM " TOTAL_SQL
+        "SELECT t.total, " AT_OR_BEFORE_CURSOR ", s.* FROM " TOTAL_SQL
         " t LEFT JOIN LATERAL (SELECT " ENTRY_COLS " FROM standings WHERE board_gen = $1 AND win = $2"
         " AND (" RANK_ORDER ") > ($3::bigint, $4::bigint, $5::text) ORDER BY " RANK_ORDER " LIMIT $6) s ON true"},
     [QS_PAGE_BEFORE] = {"rankd_page_before", 6,
-        "SELECT t.total, (SELECT count(*) FROM standings WHERE board_gen = $1 AND win = $2"
-        " AND (" RANK_ORDER ") < ($3::bigint, $4::bigint, $5::text)), s.* FROM " TOTAL_SQL
+        "SELECT t.total, rankd_rank_before($1, $2, $3, $4, $5), s.* FROM " TOTAL_SQL
         " t LEFT JOIN LATERAL (SELECT " ENTRY_COLS " FROM standings WHERE board_gen = $1 AND win = $2"
         " AND (" RANK_ORDER ") < ($3::bigint, $4::bigint, $5::text) ORDER BY " RANK_ORDER_DESC " LIMIT $6) s ON true"},
     [QS_PLAYERS] = {"rankd_players", 3,
@@ -328,14 +329,16 @@ static const struct {
         "WITH me AS (SELECT " ENTRY_COLS ", " RANK_OF_Y " AS rnk"
         " FROM standings y WHERE y.board_gen = $1 AND y.win = $2 AND y.player_id = $3)"
         " SELECT t.total, s.* FROM " TOTAL_SQL " t LEFT JOIN LATERAL ("
+        /* LATERAL: the player's position bounds each index scan (joined, the planner may walk the
+         * index from an end and filter, O(rank)). */
         "  SELECT 0 AS k, me.* FROM me"
-        "  UNION ALL (SELECT -1, x.player_id, x.score, x.sort_key, x.achieved_ms, x.metadata, 0 FROM standings x, me"
+        "  UNION ALL SELECT -1, a.*, 0 FROM me, LATERAL (SELECT " ENTRY_COLS " FROM standings x"
         "   WHERE x.board_gen = $1 AND x.win = $2 AND (x.sort_key, x.achieved_ms, x.player_id) <"
         "   (me.sort_key, me.achieved_ms, me.player_id) ORDER BY x.sort_key DESC, x.achieved_ms DESC,"
-        "   x.player_id DESC LIMIT $4)"
-        "  UNION ALL (SELECT 1, x.player_id, x.score, x.sort_key, x.achieved_ms, x.metadata, 0 FROM standings x, me"
+        "   x.player_id DESC LIMIT $4) a"
+        "  UNION ALL SELECT 1, b.*, 0 FROM me, LATERAL (SELECT " ENTRY_COLS " FROM standings x"
         "   WHERE x.board_gen = $1 AND x.win = $2 AND (x.sort_key, x.achieved_ms, x.player_id) >"
-        "   (me.sort_key, me.achieved_ms, me.player_id) ORDER BY x.sort_key, x.achieved_ms, x.player_id LIMIT $5)"
+        "   (me.sort_key, me.achieved_ms, me.player_id) ORDER BY x.sort_key, x.achieved_ms, x.player_id LIMIT $5) b"
         " ) s ON true"},
     [QS_STANDINGS] = {"rankd_standings", 2,
         "WITH t AS (SELECT (timestamptz 'epoch' + $2::bigint * interval '1 millisecond') AT TIME ZONE 'UTC' AS ts),"
@@ -343,8 +346,7 @@ static const struct {
         "   WHEN 'daily' THEN t.ts::date WHEN 'weekly' THEN date_trunc('week', t.ts)::date"
         "   ELSE date_trunc('month', t.ts)::date END AS win FROM boards b, t)"
         " SELECT cur.id, s.win - DATE '1970-01-01', s.player_id, s.score, s.sort_key, s.achieved_ms, s.metadata,"
-        "  (SELECT count(*) FROM standings x WHERE x.board_gen = s.board_gen AND x.win = s.win"
-        "   AND (x.sort_key, x.achieved_ms, x.player_id) < (s.sort_key, s.achieved_ms, s.player_id)) + 1,"
+        "  rankd_rank_before(s.board_gen, s.win, s.sort_key, s.achieved_ms, s.player_id) + 1,"
         "  coalesce((SELECT players FROM window_counts w WHERE w.board_gen = s.board_gen AND w.win = s.win), 0)"
         " FROM cur JOIN standings s ON s.board_gen = cur.gen AND s.win = cur.win AND s.player_id = $1"
         " ORDER BY cur.id"},
@@ -542,6 +544,37 @@ q_status_t q_players(PGconn *c, const board_t *b, int64_t day, const char *const
     return Q_OK;
 }
 
+q_status_t q_ranks_at(PGconn *c, const board_t *b, int64_t day, const order_pos_t *pos, size_t n, int64_t *ranks)
+{
+    win_params_t w;
+    win_params(&w, b, day);
+    pg_arrays_t as;
+    pg_arrays_open(&as, 3);
+    for (size_t i = 0; i < n; i++) {
+        pg_arr_i64(&as.a[0], pos[i].sort_key);
+        pg_arr_i64(&as.a[1], pos[i].achieved_ms);
+        pg_arr_text(&as.a[2], pos[i].player);
+    }
+    const char *p[5] = {w.gen, w.day};
+    pg_arrays_close(&as, p + 2);
+    PGresult *r = exec(c,
+                       "SELECT rankd_rank_before($1, $2, u.sk, u.ms, u.p) + 1 FROM unnest($3::bigint[],"
+                       " $4::bigint[], $5::text[]) WITH ORDINALITY AS u(sk, ms, p, i) ORDER BY u.i",
+                       5, p);
+    pg_arrays_free(&as);
+    if (!pg_ok(r))
+        return q_failed(c, r, "ranks at positions");
+    if ((size_t)PQntuples(r) != n) {
+        log_error(NULL, "ranks at positions: %d rows for %zu positions", PQntuples(r), n);
+        PQclear(r);
+        return Q_ERROR;
+    }
+    for (size_t i = 0; i < n; i++)
+        ranks[i] = col_i64(r, (int)i, 0);
+    PQclear(r);
+    return Q_OK;
+}
+
 q_status_t q_around(PGconn *c, const board_t *b, int64_t day, const char *player, int before, int after,
                     entries_t *out)
 {
@@ -731,7 +764,8 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t *
         return delete_failed(c, r, "player delete lock");
     PQclear(r);
     r = exec(c,
-             "WITH s AS (DELETE FROM standings WHERE board_gen = $1 AND player_id = $2 RETURNING win),"
+             "WITH s AS (DELETE FROM standings WHERE board_gen = $1 AND player_id = $2"
+             "   RETURNING win, sort_key, achieved_ms),"
              " l AS (DELETE FROM submissions WHERE board_gen = $1 AND player_id = $2 RETURNING win),"
              " lc AS (SELECT win, count(*) AS n FROM l GROUP BY win),"
              " w AS (UPDATE window_counts c SET"
@@ -742,10 +776,33 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t *
              " aw AS (UPDATE archived_windows aw SET submissions = aw.submissions - lc.n FROM lc"
              "   WHERE aw.board_gen = $1 AND aw.win = lc.win)"
              " SELECT win - DATE '1970-01-01', nextval('standing_version'),"
-             "  pg_notify('rankd_l1', 'P ' || $1 || ' ' || (win - DATE '1970-01-01')) FROM s",
+             "  pg_notify('rankd_l1', 'P ' || $1 || ' ' || (win - DATE '1970-01-01')), sort_key, achieved_ms FROM s",
              2, p);
     if (!pg_ok(r))
         return delete_failed(c, r, "player delete");
+    /* The rank buckets lose the rows: a statement of its own, after the counters' locks
+     * (migrations/0009_rank_buckets.sql). */
+    if (PQntuples(r) > 0) {
+        pg_arrays_t as;
+        pg_arrays_open(&as, 6);
+        for (int i = 0; i < PQntuples(r); i++) {
+            pg_arr_i64(&as.a[0], gen);
+            pg_arr_day(&as.a[1], col_i64(r, i, 0));
+            pg_arr_i64(&as.a[2], col_i64(r, i, 3));
+            pg_arr_i64(&as.a[3], col_i64(r, i, 4));
+            pg_arr_text(&as.a[4], player);
+            pg_arr_i64(&as.a[5], -1);
+        }
+        const char *bp[6];
+        pg_arrays_close(&as, bp);
+        PGresult *b = exec(c, ws_buckets_sql, 6, bp);
+        pg_arrays_free(&as);
+        if (!pg_ok(b)) {
+            PQclear(r);
+            return delete_failed(c, b, "player delete (rank buckets)");
+        }
+        PQclear(b);
+    }
     PGresult *commit = PQexec(c, "COMMIT");
     if (!pg_ok(commit)) {
         PQclear(r);
@@ -807,4 +864,28 @@ q_status_t q_notify(PGconn *c, const char *payload)
         return q_failed(c, r, "notify");
     PQclear(r);
     return Q_OK;
+}
+
+long q_rank_buckets_check(PGconn *c, const board_t *b, int64_t day, FILE *out)
+{
+    win_params_t w;
+    win_params(&w, b, day);
+    const char *p[] = {w.gen, w.day};
+    PGresult *r = exec(c, "SELECT lo_sk, lo_ms, lo_pid, n, actual FROM rankd_rank_buckets_check($1, $2)", 2, p);
+    if (!pg_ok(r))
+        return q_failed(c, r, "rank buckets check") == Q_OK ? 0 : -1; /* logged; never Q_OK */
+    long diffs = PQntuples(r);
+    for (int i = 0; i < PQntuples(r); i++) {
+        if (PQgetisnull(r, i, 0))
+            fprintf(out, "%s window %s: %s standings and no rank bucket\n", b->id, w.day, PQgetvalue(r, i, 4));
+        else
+            fprintf(out, "%s window %s: rank bucket from (%s, %s, %s) counts %s, holds %s\n", b->id, w.day,
+                    PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
+                    PQgetvalue(r, i, 4));
+    }
+    if (diffs > 0)
+        fprintf(out, "%s window %s: to cut its rank buckets afresh: SELECT rankd_rank_buckets_build(%s, '%s')\n",
+                b->id, w.day, w.gen, w.day);
+    PQclear(r);
+    return diffs;
 }

@@ -4,8 +4,10 @@
  * of the PostgreSQL path (pages, a player, around a player, several players).
  *
  * Every read is one statement, so `total` and the entries come from one
- * snapshot. A rank on this path is 1 + the count of better positions on
- * the (board_gen, win, sort_key, achieved_ms, player_id) index: exact.
+ * snapshot. A rank on this path is 1 + the count of better positions: the
+ * counts of the window's rank buckets before the player's own, plus a count on
+ * the (board_gen, win, sort_key, achieved_ms, player_id) index inside it
+ * (migrations/0009_rank_buckets.sql): exact, in about 2 sqrt(players) rows.
  * Functions return a q_status_t; Q_UNAVAILABLE means the connection broke
  * (the caller discards it), Q_RETRY a statement cancelled by a conflict that
  * another node or another try would not meet (a replica's recovery conflict,
@@ -15,6 +17,7 @@
 #define RANKD_STORE_QUERIES_H
 
 #include <libpq-fe.h>
+#include <stdio.h>
 
 #include "core/order.h"
 #include "core/model.h"
@@ -45,6 +48,11 @@ MUST_USE q_status_t q_page_offset(PGconn *c, const board_t *b, int64_t day, int 
 MUST_USE q_status_t q_page_cursor(PGconn *c, const board_t *b, int64_t day, const order_pos_t *pos, bool backward, int limit,
                          entries_t *out);
 MUST_USE q_status_t q_players(PGconn *c, const board_t *b, int64_t day, const char *const *ids, size_t n, entries_t *out);
+/* The rank that positions pos[0..n) of window (b, day) have now, 1 + the standings before each,
+ * into ranks[0..n), in one snapshot: the rank a write reports when Redis cannot, defined even
+ * when the player's standing has since moved or gone (a concurrent deletion). */
+MUST_USE q_status_t q_ranks_at(PGconn *c, const board_t *b, int64_t day, const order_pos_t *pos, size_t n,
+                               int64_t *ranks);
 MUST_USE q_status_t q_around(PGconn *c, const board_t *b, int64_t day, const char *player, int before, int after,
                     entries_t *out);
 
@@ -87,6 +95,10 @@ MUST_USE q_status_t q_failed(PGconn *c, PGresult *r, const char *what);
 
 /* Tell every instance's listener (channel rankd_l1) what changed: one payload line. */
 MUST_USE q_status_t q_notify(PGconn *c, const char *payload);
+
+/* Compare the rank buckets of board `b`'s window `day` with its standings, one line to `out`
+ * per bucket whose count is wrong; the number of such buckets, or -1 when the check failed. */
+long q_rank_buckets_check(PGconn *c, const board_t *b, int64_t day, FILE *out);
 
 /* Days since epoch <-> SQL date text. */
 void q_day_text(int64_t day, char out[11]);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "obs/log.h"
+#include "util/clock.h"
 #include "util/buf.h"
 
 static q_status_t run(PGconn *c, const char *sql, const char *what, PGresult **keep)
@@ -269,7 +270,9 @@ q_status_t upkeep_retire(PGconn *c, const upkeep_board_t *boards, size_t n, int6
                     "WITH " COLD_WINDOWS ","
                     " d AS (DELETE FROM window_counts w USING cold WHERE w.board_gen = cold.board_gen"
                     "   AND w.win = cold.win AND NOT EXISTS (SELECT 1 FROM standings s"
-                    "   WHERE s.board_gen = w.board_gen AND s.win = w.win) RETURNING 1) SELECT count(*) FROM d",
+                    "   WHERE s.board_gen = w.board_gen AND s.win = w.win) RETURNING w.board_gen, w.win),"
+                    " rb AS (DELETE FROM rank_buckets r USING d WHERE r.board_gen = d.board_gen AND r.win = d.win)"
+                    " SELECT count(*) FROM d",
                     4, p);
     if (!pg_ok(r)) {
         st = failed(c, r, "deleting the counts of archived windows");
@@ -338,4 +341,38 @@ q_status_t upkeep_drop_log_months(PGconn *c, int64_t before_ms, long *dropped)
                            "SELECT name, detaching FROM rankd_log_months_before("
                            "timestamptz 'epoch' + $1::bigint * interval '1 millisecond')",
                            p, 1, dropped);
+}
+
+/* ---------------------------------------------------------------- rank buckets */
+
+/* At most 8 splits and merges per transaction: each holds the window's counter row, so its
+ * writers wait for at most 8 reads of one bucket's worth of the index. */
+static const char recut_sql[] = "SELECT rankd_rank_buckets_recut($1, $2, $3, 8)";
+
+q_status_t upkeep_recut(PGconn *c, int min_rows, int budget_ms, long *changes)
+{
+    *changes = 0;
+    int64_t until = clock_mono_ms() + budget_ms;
+    char min[16];
+    snprintf(min, sizeof min, "%d", min_rows);
+    const char *p[] = {min};
+    PGresult *w = exec_params(c, "SELECT board_gen, win, target FROM rankd_rank_buckets_drifted($1)", 1, p);
+    if (!pg_ok(w))
+        return failed(c, w, "finding rank buckets to re-cut");
+    q_status_t st = Q_OK;
+    for (int i = 0; i < PQntuples(w) && st == Q_OK && clock_mono_ms() < until; i++) {
+        const char *rp[] = {PQgetvalue(w, i, 0), PQgetvalue(w, i, 1), PQgetvalue(w, i, 2)};
+        for (long done = 1; done > 0 && clock_mono_ms() < until;) {
+            PGresult *r = exec_params(c, recut_sql, 3, rp);
+            if (!pg_ok(r)) {
+                st = failed(c, r, "re-cutting rank buckets");
+                break;
+            }
+            done = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+            *changes += done;
+            PQclear(r);
+        }
+    }
+    PQclear(w);
+    return st;
 }

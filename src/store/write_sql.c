@@ -41,6 +41,8 @@ const char ws_write_sql[] =
     "  FROM unnest($21::bigint[], $22::text[], $23::text[]) AS u(g, key, d)"
     "  WHERE k.board_gen = u.g AND k.key = u.key)"
     " SELECT board_gen, win - DATE '1970-01-01', player_id, version FROM st";
+const char ws_buckets_sql[] = "SELECT rankd_rank_buckets_add($1::bigint[], $2::date[], $3::bigint[], $4::bigint[],"
+                               " $5::text[], $6::bigint[])";
 const char ws_notify_sql[] = "SELECT count(pg_notify('rankd_l1', x)) FROM unnest($1::text[]) AS x";
 const char ws_wal_lsn_sql[] = PG_COMMITTED_LSN_SQL;
 const char ws_key_claim_sql[] =
@@ -69,6 +71,7 @@ bool write_sql_prepare(PGconn *c, void *arg)
     } all[] = {
         {WS_BOARDS, ws_boards_sql, 1}, {WS_LOCK, ws_lock_sql, 1},     {WS_READ, ws_read_sql, 3},
         {WS_WRITE, ws_write_sql, 23},  {WS_NOTIFY, ws_notify_sql, 1}, {WS_ARCHIVED, ws_archived_sql, 2},
+        {WS_BUCKETS, ws_buckets_sql, 6},
     };
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         PGresult *r = PQprepare(c, all[i].name, all[i].sql, all[i].nparams, NULL);

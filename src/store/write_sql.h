@@ -1,7 +1,7 @@
 /*
  * store/write_sql.h — the SQL of the writer's transaction (worker/writer.c), one text each:
  * idempotency keys claimed and looked up, boards locked, the batch's standings read, the one
- * write, the cache-invalidation notice, and the answers stored after the commit. The five
+ * write and its rank buckets' counts, the cache-invalidation notice, and the answers stored after the commit. The seven
  * statements of every batch are prepared on each of the writer's connections.
  */
 #ifndef RANKD_STORE_WRITE_SQL_H
@@ -18,6 +18,7 @@
 #define WS_ARCHIVED "rankd_w_archived"
 #define WS_WRITE "rankd_w_write"
 #define WS_NOTIFY "rankd_w_notify"
+#define WS_BUCKETS "rankd_w_buckets"
 
 /* Boards of the batch, locked against deletion: $1 bigint[] of generations. */
 extern const char ws_boards_sql[];
@@ -32,6 +33,11 @@ extern const char ws_read_sql[];
  * drafts of keyed answers (all but the rank, known only after the commit): a replay finds the
  * draft if this instance never stores the answer. 23 array parameters. */
 extern const char ws_write_sql[];
+/* The rank buckets' counts (migrations/0009_rank_buckets.sql): $1 gens, $2 days, $3 sort keys,
+ * $4 achieved_ms, $5 players, $6 deltas (-1 where a standing left, +1 where it arrived). Sent
+ * after ws_write_sql, which locked the windows' counters: a statement of its own, so that it
+ * sees the buckets as a re-cut that held those locks left them. */
+extern const char ws_buckets_sql[];
 /* Notify every instance's listener: $1 text[] of payloads (each under 8000 bytes). */
 extern const char ws_notify_sql[];
 /* The WAL position the commit needs replicas to reach (PG_COMMITTED_LSN_SQL), read in the
@@ -46,7 +52,7 @@ extern const char ws_store_answers_sql[];
 /* Answers another writer stored first: $1 indexes, $2 gens, $3 keys. */
 extern const char ws_stored_answers_sql[];
 
-/* Prepare the five batch statements on a new writer connection (a pg_pool_on_connect hook);
+/* Prepare the seven batch statements on a new writer connection (a pg_pool_on_connect hook);
  * false, with the error logged, when one cannot be. */
 MUST_USE bool write_sql_prepare(PGconn *c, void *arg);
 

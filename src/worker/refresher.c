@@ -55,6 +55,7 @@ struct refresher {
     atomic_ullong archived;   /* windows this instance archived */
     atomic_llong last_archive_ms; /* how long the last archive took to write */
     atomic_ullong dropped;    /* partitions (archives, log months) retention dropped */
+    atomic_ullong recuts;     /* rank bucket splits and merges */
 };
 
 /* How often a follower tries to become the leader (and a leader checks its session). */
@@ -287,6 +288,18 @@ static void maintain(refresher_t *r, int64_t now_ms)
     forget_cold_windows(r, now_ms);
 }
 
+/* Keep the rank buckets near their size (upkeep_recut): each second, for at most a fifth of it. */
+static void recut(refresher_t *r)
+{
+    PGconn *c = pg_pool_acquire(r->o.primary, 5000);
+    if (!c)
+        return;
+    long changes = 0;
+    q_status_t st = upkeep_recut(c, r->o.cfg->rank_bucket_rows, ELECTION_TICK_MS / 5, &changes);
+    pg_pool_release(r->o.primary, c, st == Q_UNAVAILABLE);
+    atomic_fetch_add(&r->recuts, (unsigned long long)changes);
+}
+
 /* Whether board `b`'s window changed between `then_ms` and `now_ms`. */
 static bool rolled(const board_t *b, int64_t then_ms, int64_t now_ms)
 {
@@ -384,6 +397,8 @@ static void *refresher_main(void *arg)
                 pg_pool_release(r->o.primary, c, !ok);
             }
         }
+        if (leads)
+            recut(r);
         if (leads && (last < 0 || clock_mono_ms() - last >= interval_ms)) {
             maintain(r, now); /* at once on taking the lead: statistics exist from the first minute */
             last = clock_mono_ms();
@@ -418,6 +433,7 @@ void refresher_stats(const refresher_t *r, refresher_stats_t *out)
     out->archived = atomic_load(&r->archived);
     out->last_archive_ms = atomic_load(&r->last_archive_ms);
     out->partitions_dropped = atomic_load(&r->dropped);
+    out->rank_bucket_recuts = atomic_load(&r->recuts);
 }
 
 refresher_t *refresher_start(const refresher_opts_t *opts)

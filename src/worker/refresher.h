@@ -11,7 +11,8 @@
  * removes the log rows of deleted boards (a few partitions per statement), archives closed
  * windows and applies retention (upkeep.h). At each board's reset instant it warms the new
  * window (Redis, and every instance's response cache), and archives the one that closed a few
- * seconds later, once what was received before the reset has committed.
+ * seconds later, once what was received before the reset has committed. Each second the leader
+ * re-cuts the PostgreSQL rank buckets that drifted from their size (upkeep_recut).
  * It sleeps on a condition variable, so stopping is immediate.
  */
 #ifndef RANKD_WORKER_REFRESHER_H
@@ -47,6 +48,7 @@ typedef struct {
     unsigned long long archived;           /* windows this instance archived */
     long long last_archive_ms;             /* how long the last of them took */
     unsigned long long partitions_dropped; /* archive and log partitions retention dropped */
+    unsigned long long rank_bucket_recuts; /* rank bucket splits and merges (upkeep_recut) */
 } refresher_stats_t;
 /* What the thread did so far (zeros for NULL). */
 void refresher_stats(const refresher_t *r, refresher_stats_t *out);

@@ -684,6 +684,27 @@ static step_t notify_changes(PGconn *c, batch_t *bt)
     return st;
 }
 
+/* The rank buckets' changes of the batch (ws_buckets_sql): each changed standing leaves its old
+ * position (when it had one) and arrives at its new one. */
+static void bucket_params(const batch_t *bt, pg_arrays_t *as, const char **param)
+{
+    pg_arrays_open(as, 6);
+    for (size_t g = 0; g < bt->n_groups; g++) {
+        const write_group_t *gr = &bt->groups[g];
+        if (!gr->changed)
+            continue;
+        for (int side = gr->existed ? 0 : 1; side < 2; side++) {
+            pg_arr_i64(&as->a[0], gr->gen);
+            pg_arr_day(&as->a[1], gr->day);
+            pg_arr_i64(&as->a[2], order_sort_key(gr->board->sort, side ? gr->cur.value : gr->old_value));
+            pg_arr_i64(&as->a[3], side ? gr->achieved_ms : gr->old_achieved_ms);
+            pg_arr_text(&as->a[4], gr->player);
+            pg_arr_i64(&as->a[5], side ? 1 : -1);
+        }
+    }
+    pg_arrays_close(as, param);
+}
+
 /* Step 4: write standings, counters and the log, forget failed keys, notify, and commit: one round trip. */
 static step_t write_and_commit(PGconn *c, batch_t *bt)
 {
@@ -756,16 +777,21 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
     }
     const char *p[23];
     pg_arrays_close(&as, p);
+    pg_arrays_t bs;
+    const char *bp[6];
+    bucket_params(bt, &bs, bp);
     pg_arrays_t ns;
     const char *np[1];
     bool notify = notify_params(bt, &ns, np);
     /* One round trip: the write, the cache invalidation notice, the commit, and (when replicas
      * serve reads) the WAL position the commit reached, which a replica must have replayed
      * before it answers a read of these boards. */
-    pg_stmt_t stmts[4];
-    PGresult *res[4] = {NULL, NULL, NULL, NULL};
+    pg_stmt_t stmts[5];
+    PGresult *res[5] = {NULL, NULL, NULL, NULL, NULL};
     int k = 0, i_notify = -1, i_lsn = -1;
     stmts[k++] = (pg_stmt_t){ws_write_sql, 23, p, WS_WRITE};
+    int i_buckets = k++;
+    stmts[i_buckets] = (pg_stmt_t){ws_buckets_sql, 6, bp, WS_BUCKETS};
     if (notify)
         stmts[i_notify = k++] = (pg_stmt_t){ws_notify_sql, 1, np, WS_NOTIFY};
     int i_commit = k++;
@@ -775,6 +801,8 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
     bt->commit_sent = true;
     pg_pipeline_run(c, stmts, k, res);
     step_t st = check(c, res[0], "write");
+    if (st == STEP_OK)
+        st = check(c, res[i_buckets], "rank buckets");
     if (st == STEP_OK && notify)
         st = check(c, res[i_notify], "notify");
     if (st == STEP_OK)
@@ -792,6 +820,7 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
         if (res[i])
             PQclear(res[i]);
     pg_arrays_free(&as);
+    pg_arrays_free(&bs);
     pg_arrays_free(&ns);
     return st;
 }
@@ -869,22 +898,19 @@ static void rank_groups(writer_t *w, PGconn *c, batch_t *bt)
             free(ch);
         }
         if (!ranked) {
-            const char **ids = xcalloc(n, sizeof *ids);
-            for (size_t x = 0; x < n; x++)
-                ids[x] = bt->groups[g + x].player;
-            entries_t e;
-            entries_init(&e);
-            if (q_players(c, bt->groups[g].board, bt->groups[g].day, ids, n, &e) == Q_OK) {
-                const entry_t **sorted = entries_by_player(&e);
-                for (size_t x = 0; x < n; x++) {
-                    const entry_t *found = entry_of(sorted, e.n, bt->groups[g + x].player);
-                    if (found)
-                        bt->groups[g + x].rank = found->rank;
-                }
-                free(sorted);
+            /* Where each standing was written: a rank even if the player was deleted since. */
+            order_pos_t *pos = xcalloc(n, sizeof *pos);
+            int64_t *ranks = xcalloc(n, sizeof *ranks);
+            for (size_t x = 0; x < n; x++) {
+                const write_group_t *gr = &bt->groups[g + x];
+                (void)order_pos_set(&pos[x], order_sort_key(gr->board->sort, gr->cur.value), gr->achieved_ms,
+                                    gr->player, strlen(gr->player)); /* ids were validated */
             }
-            entries_clear(&e);
-            free(ids);
+            if (q_ranks_at(c, bt->groups[g].board, bt->groups[g].day, pos, n, ranks) == Q_OK)
+                for (size_t x = 0; x < n; x++)
+                    bt->groups[g + x].rank = ranks[x];
+            free(ranks);
+            free(pos);
         }
         g = h;
     }

@@ -40,6 +40,7 @@ def test_an_old_window_is_read_from_postgres_and_never_loaded_into_redis(rankd_f
                             (gen, old, player, score, -score, t + i))
             cur.execute("INSERT INTO window_counts (board_gen, win, players, submissions) VALUES (%s, %s, 3, 3)",
                         (gen, old))
+            cur.execute("SELECT rankd_rank_buckets_build(%s, %s)", (gen, old))  # as the writer keeps them
             cur.execute("UPDATE boards SET created_ms = created_ms - 5 * 86400000 WHERE gen = %s", (gen,))
         conn.close()
         before = counters(inst)  # nothing has read the board yet: its backdated definition is read now
@@ -91,6 +92,7 @@ def test_rebuild_and_verify_cover_the_current_and_previous_windows(rankd_factory
     db.query("INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, version)"
              " VALUES (%s, %s, 'y1', 9, -9, %s, nextval('standing_version'))", (gen, yesterday, now_ms() - 86400000))
     db.query("INSERT INTO window_counts (board_gen, win, players, submissions) VALUES (%s, %s, 1, 1)", (gen, yesterday))
+    db.query("SELECT rankd_rank_buckets_build(%s, %s)", (gen, yesterday))  # as the writer keeps them
     r = run_cli(["rebuild-cache", "--board", b], inst.config_path, env={"RANKD_REDIS_URL": url})
     assert r.returncode == 0, r.stdout + r.stderr
     assert "rebuilt %s window %s: 0 players" % (b, today) in r.stdout, r.stdout
