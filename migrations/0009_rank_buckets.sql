@@ -9,9 +9,11 @@
 --
 -- Invariant, true at every commit: each n equals the standings in its range. Every transaction
 -- that changes a window's standings (the writer, a player's deletion) holds that window's
--- window_counts row locked, and applies its bucket deltas (rankd_rank_buckets_add) in a
--- statement of its own after taking that lock, so the statement sees the buckets as the last
--- re-cut left them. A re-cut (rankd_rank_buckets_recut) takes the same row lock first: while
+-- window_counts row locked, and applies its bucket deltas (ws_buckets_sql in
+-- src/store/write_sql.c: old bucket -1, new bucket +1) in a statement of its own after taking
+-- that lock, so the statement sees the buckets as the last re-cut left them. The first bucket of
+-- a window starts below every position and is never merged away: the writer makes it when it
+-- first counts the window, so every position has a bucket. A re-cut (rankd_rank_buckets_recut) takes the same row lock first: while
 -- it runs no transaction can commit a change to the window, so its counts are exact; writers of
 -- that one window wait for it (one split reads about one bucket of the index).
 
@@ -92,34 +94,6 @@ BEGIN
         END LOOP;
     END IF;
 END $$;
-
--- Apply count changes: one (window, position, delta) per element: -1 where a standing left a
--- position, +1 where one arrived. The caller holds the windows' window_counts rows locked and
--- calls this in a statement after taking those locks (see the top of this file).
-CREATE FUNCTION rankd_rank_buckets_add(g bigint[], w date[], sk bigint[], ms bigint[], p text[], d bigint[])
-RETURNS void LANGUAGE sql VOLATILE AS $$
-    WITH k AS (
-        SELECT u.g, u.w, coalesce(k.lo_sk, -9223372036854775808) AS lo_sk,
-               coalesce(k.lo_ms, -9223372036854775808) AS lo_ms, coalesce(k.lo_pid, '') AS lo_pid, sum(u.d) AS d
-          FROM unnest(g, w, sk, ms, p, d) AS u(g, w, sk, ms, p, d)
-          LEFT JOIN LATERAL (SELECT r.lo_sk, r.lo_ms, r.lo_pid FROM rank_buckets r
-                              WHERE r.board_gen = u.g AND r.win = u.w
-                                AND (r.lo_sk, r.lo_ms, r.lo_pid) <= (u.sk, u.ms, u.p COLLATE "C")
-                              ORDER BY r.lo_sk DESC, r.lo_ms DESC, r.lo_pid DESC LIMIT 1) k ON true
-         GROUP BY 1, 2, 3, 4, 5
-        HAVING sum(u.d) <> 0),
-    -- An UPDATE: half the cost of an upsert per bucket, and there is one for all but the first
-    -- standing of a window.
-    up AS (UPDATE rank_buckets b SET n = b.n + k.d FROM k
-            WHERE b.board_gen = k.g AND b.win = k.w AND b.lo_sk = k.lo_sk AND b.lo_ms = k.lo_ms
-              AND b.lo_pid = k.lo_pid
-        RETURNING b.board_gen, b.win, b.lo_sk, b.lo_ms, b.lo_pid)
-    INSERT INTO rank_buckets AS b (board_gen, win, lo_sk, lo_ms, lo_pid, n)
-    SELECT k.g, k.w, k.lo_sk, k.lo_ms, k.lo_pid, k.d FROM k
-     WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.board_gen = k.g AND up.win = k.w AND up.lo_sk = k.lo_sk
-                                          AND up.lo_ms = k.lo_ms AND up.lo_pid = k.lo_pid)
-        ON CONFLICT (board_gen, win, lo_sk, lo_ms, lo_pid) DO UPDATE SET n = b.n + EXCLUDED.n
-$$;
 
 -- Re-cut window (g, w) towards buckets of `target` standings, at most `max_steps` changes in
 -- this transaction: a bucket over 2 x target gives its first `target` standings a bucket of

@@ -685,14 +685,16 @@ static step_t notify_changes(PGconn *c, batch_t *bt)
 }
 
 /* The rank buckets' changes of the batch (ws_buckets_sql): each changed standing leaves its old
- * position (when it had one) and arrives at its new one. */
-static void bucket_params(const batch_t *bt, pg_arrays_t *as, const char **param)
+ * position (when it had one) and arrives at its new one. False when no standing changed. */
+static bool bucket_params(const batch_t *bt, pg_arrays_t *as, const char **param)
 {
+    bool any = false;
     pg_arrays_open(as, 6);
     for (size_t g = 0; g < bt->n_groups; g++) {
         const write_group_t *gr = &bt->groups[g];
         if (!gr->changed)
             continue;
+        any = true;
         for (int side = gr->existed ? 0 : 1; side < 2; side++) {
             pg_arr_i64(&as->a[0], gr->gen);
             pg_arr_day(&as->a[1], gr->day);
@@ -703,6 +705,7 @@ static void bucket_params(const batch_t *bt, pg_arrays_t *as, const char **param
         }
     }
     pg_arrays_close(as, param);
+    return any;
 }
 
 /* Step 4: write standings, counters and the log, forget failed keys, notify, and commit: one round trip. */
@@ -779,7 +782,7 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
     pg_arrays_close(&as, p);
     pg_arrays_t bs;
     const char *bp[6];
-    bucket_params(bt, &bs, bp);
+    bool count = bucket_params(bt, &bs, bp);
     pg_arrays_t ns;
     const char *np[1];
     bool notify = notify_params(bt, &ns, np);
@@ -788,10 +791,10 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
      * before it answers a read of these boards. */
     pg_stmt_t stmts[5];
     PGresult *res[5] = {NULL, NULL, NULL, NULL, NULL};
-    int k = 0, i_notify = -1, i_lsn = -1;
+    int k = 0, i_buckets = -1, i_notify = -1, i_lsn = -1;
     stmts[k++] = (pg_stmt_t){ws_write_sql, 23, p, WS_WRITE};
-    int i_buckets = k++;
-    stmts[i_buckets] = (pg_stmt_t){ws_buckets_sql, 6, bp, WS_BUCKETS};
+    if (count)
+        stmts[i_buckets = k++] = (pg_stmt_t){ws_buckets_sql, 6, bp, WS_BUCKETS};
     if (notify)
         stmts[i_notify = k++] = (pg_stmt_t){ws_notify_sql, 1, np, WS_NOTIFY};
     int i_commit = k++;
@@ -801,7 +804,7 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
     bt->commit_sent = true;
     pg_pipeline_run(c, stmts, k, res);
     step_t st = check(c, res[0], "write");
-    if (st == STEP_OK)
+    if (st == STEP_OK && count)
         st = check(c, res[i_buckets], "rank buckets");
     if (st == STEP_OK && notify)
         st = check(c, res[i_notify], "notify");
