@@ -66,7 +66,13 @@ static q_status_t read_archive(PGconn *c, const board_t *b, const read_t *r, ent
     return q_archive_read(c, b, r->day, &rd, out, archived);
 }
 
-static q_status_t read_pg(PGconn *c, const board_t *b, const read_t *r, entries_t *out)
+/* Offset pages shallower than a few rank buckets read from the window's start (q_page_offset). */
+static int64_t page_top_below(const rankd_config_t *cfg)
+{
+    return 4 * (int64_t)cfg->rank_bucket_rows;
+}
+
+static q_status_t read_pg(PGconn *c, const board_t *b, const read_t *r, int64_t top_below, entries_t *out)
 {
     if (r->closed) {
         bool archived = false;
@@ -75,7 +81,7 @@ static q_status_t read_pg(PGconn *c, const board_t *b, const read_t *r, entries_
             return st;
     }
     switch (r->kind) {
-    case READ_PAGE: return q_page_offset(c, b, r->day, r->limit, r->offset, out);
+    case READ_PAGE: return q_page_offset(c, b, r->day, r->limit, r->offset, top_below, out);
     case READ_CURSOR: return q_page_cursor(c, b, r->day, r->pos, r->backward, r->limit, out);
     case READ_PLAYERS: return q_players(c, b, r->day, r->ids, r->n_ids, out);
     case READ_AROUND: {
@@ -89,6 +95,7 @@ static q_status_t read_pg(PGconn *c, const board_t *b, const read_t *r, entries_
 typedef struct {
     const board_t *b;
     const read_t *r;
+    int64_t top_below;
     entries_t *out;
 } pg_read_args_t;
 
@@ -97,7 +104,7 @@ static q_status_t pg_read_on(PGconn *c, void *arg)
     pg_read_args_t *a = arg;
     entries_clear(a->out); /* a retry starts afresh */
     entries_init(a->out);
-    return read_pg(c, a->b, a->r, a->out);
+    return read_pg(c, a->b, a->r, a->top_below, a->out);
 }
 
 /*
@@ -108,7 +115,7 @@ static q_status_t pg_read_on(PGconn *c, void *arg)
 static q_status_t pg_read(app_t *app, const board_t *b, const read_t *r, entries_t *out, bool *behind)
 {
     entries_init(out);
-    pg_read_args_t a = {b, r, out};
+    pg_read_args_t a = {b, r, page_top_below(app->cfg), out};
     *behind = false;
     q_status_t st = pg_router_read_run(app->router, b->gen, r->strong, pg_read_on, &a, behind);
     metrics_add(app->metrics, METRIC_PG_READS, 1);

@@ -50,6 +50,7 @@ typedef enum {
     QS_BOARD_LIST,
     QS_WINDOW_PLAYERS,
     QS_WINDOW_COUNTS,
+    QS_PAGE_TOP,
     QS_PAGE_OFFSET,
     QS_PAGE_AFTER,
     QS_PAGE_BEFORE,
@@ -305,6 +306,10 @@ static const struct {
         " LEFT JOIN archived_windows a ON a.board_gen = $1 AND a.win = u.win"
         " LEFT JOIN window_counts w ON w.board_gen = $1 AND w.win = u.win"
         " WHERE a.board_gen IS NOT NULL OR w.board_gen IS NOT NULL"},
+    [QS_PAGE_TOP] = {"rankd_page_top", 4,
+        "SELECT t.total, s.* FROM " TOTAL_SQL " t LEFT JOIN LATERAL (SELECT " ENTRY_COLS
+        " FROM standings WHERE board_gen = $1 AND win = $2 ORDER BY " RANK_ORDER
+        " LIMIT $3 OFFSET $4) s ON true"},
     [QS_PAGE_OFFSET] = {"rankd_page_offset", 4,
         /* From the bucket that holds the offset: the offset inside it is under a bucket's size. */
         "WITH k AS (SELECT * FROM rankd_rank_bucket_at($1, $2, $4))"
@@ -474,7 +479,8 @@ static void win_params(win_params_t *w, const board_t *b, int64_t day)
     q_day_text(day, w->day);
 }
 
-q_status_t q_page_offset(PGconn *c, const board_t *b, int64_t day, int limit, int64_t offset, entries_t *out)
+q_status_t q_page_offset(PGconn *c, const board_t *b, int64_t day, int limit, int64_t offset, int64_t top_below,
+                         entries_t *out)
 {
     win_params_t w;
     win_params(&w, b, day);
@@ -482,7 +488,7 @@ q_status_t q_page_offset(PGconn *c, const board_t *b, int64_t day, int limit, in
     snprintf(lim, sizeof lim, "%d", limit);
     snprintf(off, sizeof off, "%" PRId64, offset);
     const char *p[] = {w.gen, w.day, lim, off};
-    PGresult *r = exec_read(c, QS_PAGE_OFFSET, p);
+    PGresult *r = exec_read(c, offset < top_below ? QS_PAGE_TOP : QS_PAGE_OFFSET, p);
     if (!pg_ok(r))
         return q_failed(c, r, "page by offset");
     out->total = col_i64(r, 0, 0);

@@ -44,7 +44,10 @@ MUST_USE q_status_t q_window_counts(PGconn *c, int64_t gen, const int64_t *days,
 MUST_USE q_status_t q_window_players(PGconn *c, int64_t gen, int64_t day, int64_t *players);
 
 /* Ranked reads on the PostgreSQL path; `out` is filled in rank order. */
-MUST_USE q_status_t q_page_offset(PGconn *c, const board_t *b, int64_t day, int limit, int64_t offset, entries_t *out);
+/* An offset page: from the rank bucket that holds `offset`, or, below `top_below`, from the
+ * window's first standing (near the top a plain OFFSET reads fewer rows than finding a bucket). */
+MUST_USE q_status_t q_page_offset(PGconn *c, const board_t *b, int64_t day, int limit, int64_t offset,
+                                  int64_t top_below, entries_t *out);
 MUST_USE q_status_t q_page_cursor(PGconn *c, const board_t *b, int64_t day, const order_pos_t *pos, bool backward, int limit,
                          entries_t *out);
 MUST_USE q_status_t q_players(PGconn *c, const board_t *b, int64_t day, const char *const *ids, size_t n, entries_t *out);

@@ -894,7 +894,7 @@ long rb_verify(redis_conn_t *c, PGconn *pg, const board_t *b, int64_t day, FILE 
             entries_clear(&re);
             return 0;
         }
-        if (st != RB_OK || q_page_offset(pg, b, day, 1000, offset, &pe) != Q_OK) {
+        if (st != RB_OK || q_page_offset(pg, b, day, 1000, offset, 0, &pe) != Q_OK) {
             entries_clear(&re);
             entries_clear(&pe);
             return -1;
