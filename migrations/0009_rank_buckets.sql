@@ -92,6 +92,10 @@ BEGIN
             lo_sk := r.lo_sk; lo_ms := r.lo_ms; lo_pid := r.lo_pid; before := total - acc;
             EXIT WHEN before <= pos;
         END LOOP;
+        -- The first bucket has none before it, whatever a drifted total says (rankd verify).
+        IF lo_sk = -9223372036854775808 AND lo_ms = -9223372036854775808 AND lo_pid = '' THEN
+            before := 0;
+        END IF;
     END IF;
 END $$;
 
@@ -155,7 +159,10 @@ RETURNS TABLE (board_gen bigint, win date, target bigint) LANGUAGE sql STABLE AS
         SELECT r.board_gen, r.win, r.n, lag(r.n) OVER (PARTITION BY r.board_gen, r.win
                                                        ORDER BY r.lo_sk, r.lo_ms, r.lo_pid) AS prev_n,
                rankd_rank_bucket_target(c.players, min_rows) AS target
-          FROM rank_buckets r JOIN window_counts c ON c.board_gen = r.board_gen AND c.win = r.win) s
+          FROM rank_buckets r JOIN window_counts c ON c.board_gen = r.board_gen AND c.win = r.win
+         -- An archived window is read from its archive, and retention deletes its standings
+         -- in batches without counting them out: its buckets are left alone until they go.
+         WHERE NOT EXISTS (SELECT 1 FROM archived_windows a WHERE a.board_gen = r.board_gen AND a.win = r.win)) s
      WHERE s.n > 2 * s.target OR s.n + s.prev_n <= s.target
      GROUP BY s.board_gen, s.win
 $$;
@@ -182,7 +189,8 @@ RETURNS TABLE (lo_sk bigint, lo_ms bigint, lo_pid text, n bigint, actual bigint)
 $$;
 
 -- Cut window (g, w)'s buckets afresh from its standings, about sqrt(players) (at least
--- `min_rows`) each, in one pass over its index; returns the standings counted. The repair for
+-- `min_rows`) each, in one pass over its index, and set its window_counts.players to the
+-- standings counted, which it returns. The repair for
 -- a window `rankd verify` lists, and how bulk loads (loadtest/seed.sql) make theirs. Its
 -- writers wait for that pass.
 CREATE FUNCTION rankd_rank_buckets_build(g bigint, w date, min_rows bigint DEFAULT 256) RETURNS bigint
@@ -203,6 +211,11 @@ BEGIN
                    row_number() OVER (ORDER BY s.sort_key, s.achieved_ms, s.player_id) - 1 AS rn
               FROM standings s WHERE s.board_gen = g AND s.win = w) x
      WHERE x.rn % t = 0;
+    IF total = 0 THEN -- the first bucket all the same: a writer that found it counts into it
+        INSERT INTO rank_buckets VALUES (g, w, -9223372036854775808, -9223372036854775808, '', 0);
+    END IF;
+    -- The window's player count is the same count (rankd_rank_bucket_at walks back from it).
+    UPDATE window_counts c SET players = total WHERE c.board_gen = g AND c.win = w AND c.players <> total;
     RETURN total;
 END $$;
 

@@ -360,7 +360,8 @@ q_status_t upkeep_recut(PGconn *c, int min_rows, int budget_ms, long *changes)
     if (!pg_ok(w))
         return failed(c, w, "finding rank buckets to re-cut");
     q_status_t st = Q_OK;
-    for (int i = 0; i < PQntuples(w) && st == Q_OK && clock_mono_ms() < until; i++) {
+    /* A window that fails (logged) does not hold back the others; a broken connection does. */
+    for (int i = 0; i < PQntuples(w) && st != Q_UNAVAILABLE && clock_mono_ms() < until; i++) {
         const char *rp[] = {PQgetvalue(w, i, 0), PQgetvalue(w, i, 1), PQgetvalue(w, i, 2)};
         for (long done = 1; done > 0 && clock_mono_ms() < until;) {
             PGresult *r = exec_params(c, recut_sql, 3, rp);

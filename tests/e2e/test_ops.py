@@ -64,7 +64,7 @@ def test_slow_statements_are_logged_with_name_node_and_duration(rankd_factory, d
         conn.close()
         t.join(10)
         assert got["r"].status == 200, got["r"].describe()
-        wait_for(lambda: "slow statement rankd_page_offset on 127.0.0.1:" in inst.stderr_text(), "the slow log line")
+        wait_for(lambda: "slow statement rankd_page_top on 127.0.0.1:" in inst.stderr_text(), "the slow log line")
     finally:
         adm.close()
         c.close()
