@@ -137,7 +137,7 @@ static void forget_old_redis_layout(redis_pool_t *redis)
     rb_status_t st = rb_forget_old_layout(rc);
     if (st != RB_OK)
         log_warn(NULL, "could not delete the keys of the old Redis layout");
-    redis_release(redis, rc, st != RB_OK);
+    redis_release(redis, rc, st == RB_DOWN);
 }
 
 /* The refresher's warm-up at a reset: a board's top page into this instance's response cache. */

@@ -345,7 +345,7 @@ static int delete_board(app_t *app, const route_t *rt, http_req_t *req)
     redis_conn_t *rc = redis_acquire(app->redis);
     if (rc) {
         rb_status_t rs = rb_forget_board(rc, gen);
-        redis_release(app->redis, rc, rs != RB_OK);
+        redis_release(app->redis, rc, rs == RB_DOWN);
     }
     return http_ok(req, 204);
 }

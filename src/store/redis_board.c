@@ -617,7 +617,9 @@ static rb_status_t delete_matching_if(redis_conn_t *c, const char *pattern,
     if (masters == 0)
         return RB_DOWN;
     /* A SCAN cursor means something only on the node that gave it: if the map moves midway
-     * (a failover, a resharding), the caller tries again later, as after an outage. */
+     * (a failover, a resharding), RB_AGAIN: the caller runs it again later, and the connection,
+     * which works, is not released as failed (that would count an outage and make every
+     * window cold for the sake of a moved slot). */
     unsigned map = redis_conn_map_changes(c);
     for (size_t m = 0; m < masters; m++) {
         char cursor[32] = "0";
@@ -645,8 +647,10 @@ static rb_status_t delete_matching_if(redis_conn_t *c, const char *pattern,
             free(av);
             free(al);
             freeReplyObject(r);
-            if (st != RB_OK || redis_conn_map_changes(c) != map)
-                return RB_DOWN;
+            if (st != RB_OK)
+                return st;
+            if (redis_conn_map_changes(c) != map)
+                return RB_AGAIN;
         } while (strcmp(cursor, "0") != 0);
     }
     return RB_OK;

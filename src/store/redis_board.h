@@ -30,6 +30,8 @@ typedef enum {
     RB_OK = 0,
     RB_COLD = 1,  /* the window is not loaded: read PostgreSQL, ask for a rebuild */
     RB_DOWN = 2,  /* the connection failed: release it as failed */
+    RB_AGAIN = 3, /* a cluster's slot map moved during a scan of every master (a resharding, a
+                   * failover): nothing failed, the scan is to be run again later */
 } rb_status_t;
 
 /* Load the Lua scripts' hashes; call once before any other function. */

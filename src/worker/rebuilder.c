@@ -141,7 +141,7 @@ static void watch_outage(rebuilder_t *r)
             log_info(NULL, "redis came back: every window marked cold, to be reloaded from postgres");
         }
     }
-    redis_release(r->redis, rc, st != RB_OK);
+    redis_release(r->redis, rc, st == RB_DOWN); /* RB_AGAIN: still recovering, tried next second */
 }
 
 static void *rebuilder_main(void *arg)

@@ -104,7 +104,7 @@ static void forget_cold_windows(refresher_t *r, int64_t now_ms)
         return;
     long deleted = 0;
     rb_status_t rs = rb_forget_cold_windows(rc, r->boards, r->n_boards, now_ms, &deleted);
-    redis_release(r->o.redis, rc, rs != RB_OK);
+    redis_release(r->o.redis, rc, rs == RB_DOWN); /* RB_AGAIN: the next round */
     if (deleted > 0)
         log_info(NULL, "removed %ld Redis keys of windows older than the previous one", deleted);
 }
