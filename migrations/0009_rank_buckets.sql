@@ -13,9 +13,10 @@
 -- src/store/write_sql.c: old bucket -1, new bucket +1) in a statement of its own after taking
 -- that lock, so the statement sees the buckets as the last re-cut left them. The first bucket of
 -- a window starts below every position and is never merged away: the writer makes it when it
--- first counts the window, so every position has a bucket. A re-cut (rankd_rank_buckets_recut) takes the same row lock first: while
--- it runs no transaction can commit a change to the window, so its counts are exact; writers of
--- that one window wait for it (one split reads about one bucket of the index).
+-- first counts the window, so every position has a bucket. A re-cut (rankd_rank_buckets_recut)
+-- takes the same row lock first: while it runs no transaction can commit a change to the
+-- window, so its counts are exact; writers of that one window wait for it (one split reads about
+-- one bucket of the index).
 
 SET LOCAL statement_timeout = 0;
 
