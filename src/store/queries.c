@@ -169,6 +169,7 @@ q_status_t q_board_delete(PGconn *c, const char *id, int64_t *gen)
                        " s AS (DELETE FROM standings WHERE board_gen = (SELECT gen FROM b)),"
                        " w AS (DELETE FROM window_counts WHERE board_gen = (SELECT gen FROM b)),"
                        " rb AS (DELETE FROM rank_buckets WHERE board_gen = (SELECT gen FROM b)),"
+                       " rs AS (DELETE FROM rank_supers WHERE board_gen = (SELECT gen FROM b)),"
                        /* Its archives' partitions are dropped by the upkeep leader (rankd_archive_orphans). */
                        " a AS (DELETE FROM archived_windows WHERE board_gen = (SELECT gen FROM b)),"
                        /* The log rows go later, a few partitions at a time (rankd_purge_log). */
@@ -877,17 +878,22 @@ long q_rank_buckets_check(PGconn *c, const board_t *b, int64_t day, FILE *out)
     win_params_t w;
     win_params(&w, b, day);
     const char *p[] = {w.gen, w.day};
-    PGresult *r = exec(c, "SELECT lo_sk, lo_ms, lo_pid, n, actual FROM rankd_rank_buckets_check($1, $2)", 2, p);
+    PGresult *r = exec(c, "SELECT level, lo_sk, lo_ms, lo_pid, n, actual FROM rankd_rank_buckets_check($1, $2)", 2, p);
     if (!pg_ok(r))
         return q_failed(c, r, "rank buckets check") == Q_OK ? 0 : -1; /* logged; never Q_OK */
     long diffs = PQntuples(r);
     for (int i = 0; i < PQntuples(r); i++) {
-        if (PQgetisnull(r, i, 0))
-            fprintf(out, "%s window %s: %s standings and no rank bucket\n", b->id, w.day, PQgetvalue(r, i, 4));
+        const char *level = PQgetvalue(r, i, 0);
+        if (PQgetisnull(r, i, 1))
+            fprintf(out, "%s window %s: %s standings before its first rank %s\n", b->id, w.day, PQgetvalue(r, i, 5),
+                    level);
+        else if (PQgetisnull(r, i, 5))
+            fprintf(out, "%s window %s: rank %s from (%s, %s, %s) starts where no bucket does\n", b->id, w.day, level,
+                    PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3));
         else
-            fprintf(out, "%s window %s: rank bucket from (%s, %s, %s) counts %s, holds %s\n", b->id, w.day,
-                    PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
-                    PQgetvalue(r, i, 4));
+            fprintf(out, "%s window %s: rank %s from (%s, %s, %s) counts %s, holds %s\n", b->id, w.day, level,
+                    PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4),
+                    PQgetvalue(r, i, 5));
     }
     if (diffs > 0)
         fprintf(out, "%s window %s: to cut its rank buckets afresh: SELECT rankd_rank_buckets_build(%s, '%s')\n",

@@ -271,7 +271,8 @@ q_status_t upkeep_retire(PGconn *c, const upkeep_board_t *boards, size_t n, int6
                     " d AS (DELETE FROM window_counts w USING cold WHERE w.board_gen = cold.board_gen"
                     "   AND w.win = cold.win AND NOT EXISTS (SELECT 1 FROM standings s"
                     "   WHERE s.board_gen = w.board_gen AND s.win = w.win) RETURNING w.board_gen, w.win),"
-                    " rb AS (DELETE FROM rank_buckets r USING d WHERE r.board_gen = d.board_gen AND r.win = d.win)"
+                    " rb AS (DELETE FROM rank_buckets r USING d WHERE r.board_gen = d.board_gen AND r.win = d.win),"
+                    " rs AS (DELETE FROM rank_supers r USING d WHERE r.board_gen = d.board_gen AND r.win = d.win)"
                     " SELECT count(*) FROM d",
                     4, p);
     if (!pg_ok(r)) {

@@ -31,9 +31,12 @@ const char ws_write_sql[] =
     "  SELECT * FROM unnest($8::bigint[], $9::date[], $10::bigint[], $11::bigint[])"
     "  ON CONFLICT (board_gen, win) DO UPDATE SET players = window_counts.players + EXCLUDED.players,"
     "  submissions = window_counts.submissions + EXCLUDED.submissions),"
-    /* Each window's first rank bucket, from below every position (a no-op once it exists): the
-     * statement after this one counts every standing into a bucket that exists. */
+    /* Each window's first rank bucket and super, from below every position (a no-op once they
+     * exist): the statement after this one counts every standing into ones that exist. */
     " fb AS (INSERT INTO rank_buckets (board_gen, win, lo_sk, lo_ms, lo_pid, n)"
+    "  SELECT g, w, -9223372036854775808, -9223372036854775808, '', 0 FROM unnest($8::bigint[], $9::date[]) AS u(g, w)"
+    "  ON CONFLICT DO NOTHING),"
+    " fs AS (INSERT INTO rank_supers (board_gen, win, lo_sk, lo_ms, lo_pid, n)"
     "  SELECT g, w, -9223372036854775808, -9223372036854775808, '', 0 FROM unnest($8::bigint[], $9::date[]) AS u(g, w)"
     "  ON CONFLICT DO NOTHING),"
     " log AS (INSERT INTO submissions (board_gen, win, player_id, score, metadata, updated, received_at)"
@@ -47,15 +50,23 @@ const char ws_write_sql[] =
     "  WHERE k.board_gen = u.g AND k.key = u.key)"
     " SELECT board_gen, win - DATE '1970-01-01', player_id, version FROM st";
 const char ws_buckets_sql[] =
-    "UPDATE rank_buckets b SET n = b.n + k.d FROM (SELECT u.g, u.w, k.lo_sk, k.lo_ms, k.lo_pid, sum(u.d) AS d"
+    "WITH k AS (SELECT u.g, u.w, k.lo_sk, k.lo_ms, k.lo_pid, sum(u.d) AS d"
     "  FROM unnest($1::bigint[], $2::date[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[])"
     "  AS u(g, w, sk, ms, p, d)"
     /* The bucket of each position: the last one that starts at or before it. */
     "  JOIN LATERAL (SELECT r.lo_sk, r.lo_ms, r.lo_pid FROM rank_buckets r"
     "   WHERE r.board_gen = u.g AND r.win = u.w AND (r.lo_sk, r.lo_ms, r.lo_pid) <= (u.sk, u.ms, u.p COLLATE \"C\")"
     "   ORDER BY r.lo_sk DESC, r.lo_ms DESC, r.lo_pid DESC LIMIT 1) k ON true"
-    "  GROUP BY 1, 2, 3, 4, 5 HAVING sum(u.d) <> 0) k"
-    " WHERE b.board_gen = k.g AND b.win = k.w AND b.lo_sk = k.lo_sk AND b.lo_ms = k.lo_ms AND b.lo_pid = k.lo_pid";
+    "  GROUP BY 1, 2, 3, 4, 5 HAVING sum(u.d) <> 0),"
+    " ub AS (UPDATE rank_buckets b SET n = b.n + k.d FROM k"
+    "  WHERE b.board_gen = k.g AND b.win = k.w AND b.lo_sk = k.lo_sk AND b.lo_ms = k.lo_ms AND b.lo_pid = k.lo_pid)"
+    /* The super of each bucket (supers start where buckets do): one probe per bucket changed. */
+    " UPDATE rank_supers s SET n = s.n + x.d FROM (SELECT k.g, k.w, y.lo_sk, y.lo_ms, y.lo_pid, sum(k.d) AS d FROM k"
+    "  JOIN LATERAL (SELECT r.lo_sk, r.lo_ms, r.lo_pid FROM rank_supers r"
+    "   WHERE r.board_gen = k.g AND r.win = k.w AND (r.lo_sk, r.lo_ms, r.lo_pid) <= (k.lo_sk, k.lo_ms, k.lo_pid)"
+    "   ORDER BY r.lo_sk DESC, r.lo_ms DESC, r.lo_pid DESC LIMIT 1) y ON true"
+    "  GROUP BY 1, 2, 3, 4, 5 HAVING sum(k.d) <> 0) x"
+    " WHERE s.board_gen = x.g AND s.win = x.w AND s.lo_sk = x.lo_sk AND s.lo_ms = x.lo_ms AND s.lo_pid = x.lo_pid";
 const char ws_notify_sql[] = "SELECT count(pg_notify('rankd_l1', x)) FROM unnest($1::text[]) AS x";
 const char ws_wal_lsn_sql[] = PG_COMMITTED_LSN_SQL;
 const char ws_key_claim_sql[] =

@@ -938,6 +938,7 @@ class Database:
             "idempotency_keys": ["SELECT count(*) FROM idempotency_keys"],
             # The buckets' total only: re-cuts split and merge them at any time.
             "rank_buckets": ["SELECT coalesce(sum(n), 0) FROM rank_buckets", "SELECT 0"],
+            "rank_supers": ["SELECT coalesce(sum(n), 0) FROM rank_supers", "SELECT 0"],
         }
         snap = {}
         for name, qs in queries.items():

@@ -1191,6 +1191,7 @@ def test_idempotency_answer_lost_is_completed_in_its_own_window_after_rollover(a
     db.query("INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, version) "
              "SELECT %s, %s, 'ahead', 9, -9, 0, nextval('standing_version')", (gen, yesterday))
     db.query("DELETE FROM rank_buckets WHERE board_gen = %s", (gen,))  # what rankd writes beside standings
+    db.query("DELETE FROM rank_supers WHERE board_gen = %s", (gen,))
     db.query("UPDATE window_counts SET players = 2 WHERE board_gen = %s", (gen,))
     db.query("SELECT rankd_rank_buckets_build(%s, %s)", (gen, yesterday))
     db.query("UPDATE idempotency_keys SET response = NULL, draft = replace(draft, %s, %s) "

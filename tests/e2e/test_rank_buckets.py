@@ -1,11 +1,11 @@
-"""PostgreSQL's rank buckets (migrations/0009_rank_buckets.sql): exact under concurrent writers,
-player deletions and re-cuts.
+"""PostgreSQL's rank buckets and supers (migrations/0009_rank_buckets.sql, 0010_rank_supers.sql):
+exact under concurrent writers, player deletions and re-cuts.
 
 Without Redis every rank comes from the buckets. While two writers, a deleter and a re-cutter
 (targets changing all the time, so buckets split and merge constantly) run against one board,
 a checker compares, in single statements (one snapshot each), every standing's bucket rank
-with its count(*) rank, every bucket's count with its range, the buckets' sum with the
-window's player count, and offset positions with an ORDER BY ... OFFSET. Afterwards the API's
+with its count(*) rank, every bucket's and super's count with its range, the sums of both
+levels with the window's player count, and offset positions with an ORDER BY ... OFFSET. Afterwards the API's
 ranks and offset pages match a plain SQL ordering and `rankd verify` is clean; a bucket
 corrupted by hand is listed by `rankd verify` and repaired by rankd_rank_buckets_build.
 """
@@ -35,12 +35,21 @@ def rank_mismatches(db, gen):
 
 
 def totals(db, gen):
-    """(sum of bucket counts, count(*) of standings, window_counts.players), one snapshot."""
+    """(sum of bucket counts, sum of super counts, count(*) of standings, window_counts.players),
+    one snapshot."""
     return db.query(
         "SELECT (SELECT coalesce(sum(n), 0) FROM rank_buckets WHERE board_gen = %s AND win = %s),"
+        " (SELECT coalesce(sum(n), 0) FROM rank_supers WHERE board_gen = %s AND win = %s),"
         " (SELECT count(*) FROM standings WHERE board_gen = %s AND win = %s),"
         " (SELECT coalesce((SELECT players FROM window_counts WHERE board_gen = %s AND win = %s), 0))",
-        (gen, WIN) * 3)[0]
+        (gen, WIN) * 4)[0]
+
+
+def levels(db, gen):
+    """(buckets, supers) of the window."""
+    return db.query(
+        "SELECT (SELECT count(*) FROM rank_buckets WHERE board_gen = %s AND win = %s),"
+        " (SELECT count(*) FROM rank_supers WHERE board_gen = %s AND win = %s)", (gen, WIN) * 2)[0]
 
 
 def offset_mismatches(db, gen, positions):
@@ -115,12 +124,14 @@ def test_ranks_exact_under_writers_deletions_and_recuts(rankd_factory, db):
     for t in threads:
         t.start()
     rng = random.Random(3)
+    seen_supers = 0
     deadline = time.time() + DURATION_S
     try:
         while time.time() < deadline and not stop.is_set():
             assert rank_mismatches(db, gen) == []
-            s, n, players = totals(db, gen)
-            assert s == n == players, (s, n, players)
+            s, sup, n, players = totals(db, gen)
+            assert s == sup == n == players, (s, sup, n, players)
+            seen_supers = max(seen_supers, levels(db, gen)[1])
             assert db.query("SELECT * FROM rankd_rank_buckets_check(%s, %s)", (gen, WIN)) == []
             assert offset_mismatches(db, gen, [rng.randint(0, max(0, n)) for _ in range(5)]) == []
             counts["checks"] += 1
@@ -132,8 +143,9 @@ def test_ranks_exact_under_writers_deletions_and_recuts(rankd_factory, db):
     assert counts["checks"] >= 5 and counts["writes"] >= 20 and counts["deletes"] >= 20, counts
     assert counts["recuts"] >= 10, counts  # buckets did split and merge meanwhile
     assert rank_mismatches(db, gen) == []
-    buckets = db.query("SELECT count(*) FROM rank_buckets WHERE board_gen = %s AND win = %s", (gen, WIN))[0][0]
+    buckets, supers = levels(db, gen)
     assert buckets > 5, buckets
+    assert seen_supers > 2, seen_supers  # both levels were cut, not only the buckets
 
     # The API's ranks and pages, now that nothing moves, against plain SQL.
     order = [r[0] for r in db.query(
@@ -168,9 +180,18 @@ def test_verify_lists_a_wrong_bucket_and_build_repairs_it(rankd_factory, db):
     assert v.returncode == 0, v.stdout + v.stderr
 
     db.query("UPDATE rank_buckets SET n = n + 1 WHERE board_gen = %s AND lo_pid = ''", (gen,))
+    db.query("UPDATE rank_supers SET n = n - 1 WHERE board_gen = %s AND lo_pid = ''", (gen,))
     v = run_cli(["verify"], inst.config_path, env=inst.env)
     assert v.returncode == 1, v.stdout + v.stderr
     assert "rank bucket from" in v.stdout and "rankd_rank_buckets_build" in v.stdout, v.stdout
+    assert "rank super from" in v.stdout, v.stdout
+
+    # A super that counts right but starts inside a bucket: a rank from it would count twice.
+    db.query("SELECT rankd_rank_buckets_build(%s, %s, 2)", (gen, WIN))
+    db.query("INSERT INTO rank_supers SELECT board_gen, win, lo_sk, lo_ms, lo_pid || '~', 0 FROM rank_buckets"
+             " WHERE board_gen = %s AND lo_pid <> '' ORDER BY lo_sk, lo_ms, lo_pid LIMIT 1", (gen,))
+    v = run_cli(["verify"], inst.config_path, env=inst.env)
+    assert v.returncode == 1 and "starts where no bucket does" in v.stdout, v.stdout + v.stderr
 
     assert db.query("SELECT rankd_rank_buckets_build(%s, %s, 2)", (gen, WIN))[0][0] == 60
     assert db.query("SELECT count(*) FROM rank_buckets WHERE board_gen = %s", (gen,))[0][0] > 3
