@@ -260,7 +260,7 @@ q_status_t q_window_counts(PGconn *c, int64_t gen, const int64_t *days, size_t n
 
 /*
  * The rank of row `y` in window ($1, $2): one plus the standings before it, from the window's
- * rank buckets (migrations/0009_rank_buckets.sql) in about 2 sqrt(players) rows, in the
+ * rank buckets and supers (migrations/0010_rank_supers.sql) in about 3 players^(1/3) rows, in the
  * statement's snapshot, so exact with the total beside it.
  */
 #define RANK_OF_Y "(rankd_rank_before($1, $2, y.sort_key, y.achieved_ms, y.player_id) + 1)"

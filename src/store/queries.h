@@ -5,9 +5,10 @@
  *
  * Every read is one statement, so `total` and the entries come from one
  * snapshot. A rank on this path is 1 + the count of better positions: the
- * counts of the window's rank buckets before the player's own, plus a count on
- * the (board_gen, win, sort_key, achieved_ms, player_id) index inside it
- * (migrations/0009_rank_buckets.sql): exact, in about 2 sqrt(players) rows.
+ * counts of the window's rank supers and buckets before the player's own, plus a count
+ * on the (board_gen, win, sort_key, achieved_ms, player_id) index inside its bucket
+ * (migrations/0009_rank_buckets.sql, 0010_rank_supers.sql): exact, in about
+ * 3 players^(1/3) rows.
  * Functions return a q_status_t; Q_UNAVAILABLE means the connection broke
  * (the caller discards it), Q_RETRY a statement cancelled by a conflict that
  * another node or another try would not meet (a replica's recovery conflict,

@@ -68,9 +68,10 @@ typedef struct {
 MUST_USE q_status_t upkeep_retire(PGconn *c, const upkeep_board_t *boards, size_t n, int64_t guard_ms, int batch,
                          upkeep_retired_t *out);
 /*
- * Re-cut the rank buckets of the windows whose buckets drifted from about sqrt(players)
- * standings each (at least `min_rows`), a few changes per transaction, until none is left or
- * `budget_ms` has passed; *changes counts the splits and merges (migrations/0009_rank_buckets.sql).
+ * Re-cut the rank buckets and supers of the windows whose buckets drifted from about
+ * players^(1/3) standings each (at least `min_rows`), or whose supers drifted from theirs, a few
+ * changes per transaction, until none is left or `budget_ms` has passed; *changes counts the
+ * splits and merges (migrations/0009_rank_buckets.sql, 0010_rank_supers.sql).
  */
 MUST_USE q_status_t upkeep_recut(PGconn *c, int min_rows, int budget_ms, long *changes);
 /* Detach CONCURRENTLY and drop the archive partitions no archived window names. */

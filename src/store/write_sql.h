@@ -33,8 +33,8 @@ extern const char ws_read_sql[];
  * drafts of keyed answers (all but the rank, known only after the commit): a replay finds the
  * draft if this instance never stores the answer. 23 array parameters. */
 extern const char ws_write_sql[];
-/* The rank buckets' and supers' counts (migrations/0009_rank_buckets.sql, 0010_rank_supers.sql): $1 gens, $2 days, $3 sort keys,
- * $4 achieved_ms, $5 players, $6 deltas (-1 where a standing left, +1 where it arrived). Sent
+/* The rank buckets' and supers' counts (migrations/0010_rank_supers.sql): $1 gens, $2 days,
+ * $3 sort keys, $4 achieved_ms, $5 players, $6 deltas (-1 where a standing left, +1 where it arrived). Sent
  * after ws_write_sql, which locked the windows' counters and made sure each has its first
  * bucket and super: a statement of its own, so that it sees them as a re-cut that held those
  * locks left them. A player's deletion sends it too, after locking the same counters. */
