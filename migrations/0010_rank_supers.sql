@@ -293,11 +293,17 @@ LANGUAGE sql STABLE AS $$
          b AS (SELECT r.*, lead(r.lo_sk) OVER o AS hi_sk, lead(r.lo_ms) OVER o AS hi_ms,
                       lead(r.lo_pid) OVER o AS hi_pid
                  FROM r WINDOW o AS (PARTITION BY r.level ORDER BY r.lo_sk, r.lo_ms, r.lo_pid)),
+         -- Each count reads its own range of the index and no more (a bound under an OR would
+         -- not bound the index scan: every count would read to the end of the window).
          c AS (SELECT b.level, b.lo_sk, b.lo_ms, b.lo_pid, b.n,
-                      (SELECT count(*) FROM standings x WHERE x.board_gen = g AND x.win = w
-                          AND (x.sort_key, x.achieved_ms, x.player_id) >= (b.lo_sk, b.lo_ms, b.lo_pid)
-                          AND (b.hi_sk IS NULL
-                               OR (x.sort_key, x.achieved_ms, x.player_id) < (b.hi_sk, b.hi_ms, b.hi_pid))) AS actual
+                      CASE WHEN b.hi_sk IS NULL THEN
+                          (SELECT count(*) FROM standings x WHERE x.board_gen = g AND x.win = w
+                              AND (x.sort_key, x.achieved_ms, x.player_id) >= (b.lo_sk, b.lo_ms, b.lo_pid))
+                      ELSE
+                          (SELECT count(*) FROM standings x WHERE x.board_gen = g AND x.win = w
+                              AND (x.sort_key, x.achieved_ms, x.player_id) >= (b.lo_sk, b.lo_ms, b.lo_pid)
+                              AND (x.sort_key, x.achieved_ms, x.player_id) < (b.hi_sk, b.hi_ms, b.hi_pid))
+                      END AS actual
                  FROM b)
     SELECT * FROM c WHERE c.n <> c.actual
     UNION ALL
