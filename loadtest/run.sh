@@ -32,7 +32,7 @@
 #              per submission, the reference group commit is measured against
 #   off_top10, off_rank, off_mix   the same on rankd with RANKD_REDIS_URL="" RANKD_CACHE_BYTES=0
 #   off_around, off_offset   around a random player, and an offset page at the middle of big,
-#              caches off: PostgreSQL's rank buckets (migrations/0009_rank_buckets.sql)
+#              caches off: PostgreSQL's rank buckets and supers (migrations/0009, 0010)
 #   router_top10, router_rank      off_top10 and off_rank on a rankd that reads through the router
 #              from one streaming replica (pg_basebackup -R, on the servers' CPU too): the
 #              primary's share of read statements (pg_stat_statements of both nodes; goal 0 %)

@@ -176,6 +176,11 @@ def test_verify_lists_a_wrong_bucket_and_build_repairs_it(rankd_factory, db):
     wait_for(lambda: db.query("SELECT count(*) FROM rank_buckets WHERE board_gen = %s", (gen,))[0][0] > 3,
              "the leader's re-cut")
     assert metric(inst, "rankd_rank_bucket_recuts_total") > 0
+    # ... and keeps at it until nothing is out of shape: buckets of cbrt(60) -> 3 standings,
+    # supers of sqrt(60 x 3) -> 13, never listed for ever.
+    wait_for(lambda: db.query("SELECT count(*) FROM rankd_rank_buckets_drifted(2) WHERE board_gen = %s",
+                              (gen,))[0][0] == 0, "the window in shape")
+    assert db.query("SELECT count(*) FROM rank_supers WHERE board_gen = %s", (gen,))[0][0] >= 3
     v = run_cli(["verify"], inst.config_path, env=inst.env)
     assert v.returncode == 0, v.stdout + v.stderr
 
