@@ -21,7 +21,7 @@ FROM (SELECT i, (random() * 1000000)::bigint AS s, (random() * 86400000)::bigint
 INSERT INTO window_counts (board_gen, win, players, submissions)
 VALUES (:gen, :'win'::date, :n, :n)
 ON CONFLICT (board_gen, win) DO UPDATE SET players = EXCLUDED.players, submissions = EXCLUDED.submissions;
--- The window's rank buckets (migrations/0009_rank_buckets.sql), as the writer would have kept them.
+-- The window's rank buckets and supers (migrations/0010_rank_supers.sql), as the writer would have kept them.
 SELECT rankd_rank_buckets_build(:gen, :'win'::date);
 COMMIT;
 -- VACUUM as well as ANALYZE: a million rows inserted make autovacuum vacuum the table (its
@@ -30,3 +30,4 @@ COMMIT;
 VACUUM (ANALYZE) standings;
 VACUUM (ANALYZE) window_counts;
 VACUUM (ANALYZE) rank_buckets;
+VACUUM (ANALYZE) rank_supers;

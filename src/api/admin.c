@@ -307,7 +307,7 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                "# TYPE rankd_last_archive_ms gauge\nrankd_last_archive_ms %lld\n"
                "# HELP rankd_retention_partitions_dropped_total Archive and log partitions retention detached and dropped.\n"
                "# TYPE rankd_retention_partitions_dropped_total counter\nrankd_retention_partitions_dropped_total %llu\n"
-               "# HELP rankd_rank_bucket_recuts_total PostgreSQL rank buckets this instance split or merged.\n"
+               "# HELP rankd_rank_bucket_recuts_total PostgreSQL rank buckets and supers this instance split or merged.\n"
                "# TYPE rankd_rank_bucket_recuts_total counter\nrankd_rank_bucket_recuts_total %llu\n",
                refresher_leads(app->refresher) ? 1 : 0, up.unchanged_rounds, up.rollovers, up.archived,
                up.last_archive_ms, up.partitions_dropped, up.rank_bucket_recuts);
