@@ -28,7 +28,7 @@ CREATE TABLE rank_supers (
     n           bigint NOT NULL,
     PRIMARY KEY (board_gen, win, lo_sk, lo_ms, lo_pid)
 );
--- Every batch of writes updates most of a window's super rows: HOT updates, as rank_buckets.
+-- Writes update the super of each bucket they change, all the time: HOT updates, as rank_buckets.
 ALTER TABLE rank_supers SET (fillfactor = 50, autovacuum_vacuum_scale_factor = 0.02,
                              autovacuum_vacuum_cost_delay = 0);
 
@@ -206,6 +206,11 @@ BEGIN
                    AND (x.sort_key, x.achieved_ms, x.player_id) >= (m.lo_sk, m.lo_ms, m.lo_pid COLLATE "C")
                  ORDER BY x.sort_key, x.achieved_ms, x.player_id OFFSET target LIMIT 1;
                 CONTINUE WHEN NOT FOUND;
+                -- Inside the bucket, as exact counts make it; a window whose standings go
+                -- uncounted (retention deleting a window) must not get a bucket twice.
+                CONTINUE WHEN EXISTS (SELECT 1 FROM rank_buckets r WHERE r.board_gen = g AND r.win = w
+                    AND (r.lo_sk, r.lo_ms, r.lo_pid) > (m.lo_sk, m.lo_ms, m.lo_pid COLLATE "C")
+                    AND (r.lo_sk, r.lo_ms, r.lo_pid) <= (k.sort_key, k.achieved_ms, k.player_id));
                 UPDATE rank_buckets r SET n = target WHERE r.board_gen = g AND r.win = w
                    AND (r.lo_sk, r.lo_ms, r.lo_pid) = (m.lo_sk, m.lo_ms, m.lo_pid COLLATE "C");
                 INSERT INTO rank_buckets VALUES (g, w, k.sort_key, k.achieved_ms, k.player_id, cnt - target);
@@ -279,8 +284,9 @@ $$;
 
 -- What is wrong with window (g, w)'s buckets and supers: empty when the invariants hold
 -- (`rankd verify`). A row per bucket or super (`level`) whose count is not the standings in
--- its range; a super that does not start where a bucket does (actual NULL); and, with lo NULL,
--- standings before the first bucket or super, or with none at all.
+-- its range; a super that does not start where a bucket does (actual NULL); with lo NULL,
+-- standings before the first bucket or super, or with none at all; and level 'players' when
+-- window_counts.players (n) is not the window's standings (actual).
 DROP FUNCTION rankd_rank_buckets_check(bigint, date);
 CREATE FUNCTION rankd_rank_buckets_check(g bigint, w date)
 RETURNS TABLE (level text, lo_sk bigint, lo_ms bigint, lo_pid text, n bigint, actual bigint)
@@ -314,10 +320,20 @@ LANGUAGE sql STABLE AS $$
     SELECT l.level, NULL, NULL, NULL, 0, x.cnt FROM (VALUES ('bucket'), ('super')) AS l(level)
       LEFT JOIN LATERAL (SELECT r.lo_sk, r.lo_ms, r.lo_pid FROM r WHERE r.level = l.level
                           ORDER BY r.lo_sk, r.lo_ms, r.lo_pid LIMIT 1) f ON true
-     CROSS JOIN LATERAL (SELECT count(*) AS cnt FROM standings x WHERE x.board_gen = g AND x.win = w
-                            AND (f.lo_sk IS NULL
-                                 OR (x.sort_key, x.achieved_ms, x.player_id) < (f.lo_sk, f.lo_ms, f.lo_pid))) x
+     CROSS JOIN LATERAL (SELECT CASE WHEN f.lo_sk IS NULL THEN
+                                    (SELECT count(*) FROM standings x WHERE x.board_gen = g AND x.win = w)
+                                ELSE
+                                    (SELECT count(*) FROM standings x WHERE x.board_gen = g AND x.win = w
+                                        AND (x.sort_key, x.achieved_ms, x.player_id) < (f.lo_sk, f.lo_ms, f.lo_pid))
+                                END AS cnt) x
      WHERE x.cnt > 0
+    UNION ALL
+    -- The player count rankd_rank_bucket_at walks back from (an archived window's standings
+    -- go in batches without being counted out).
+    SELECT 'players', NULL, NULL, NULL, c.players, x.cnt FROM window_counts c
+     CROSS JOIN LATERAL (SELECT count(*) AS cnt FROM standings x WHERE x.board_gen = g AND x.win = w) x
+     WHERE c.board_gen = g AND c.win = w AND c.players <> x.cnt
+       AND NOT EXISTS (SELECT 1 FROM archived_windows a WHERE a.board_gen = g AND a.win = w)
 $$;
 
 -- Cut window (g, w)'s buckets and supers afresh from its standings in one pass over its

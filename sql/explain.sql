@@ -16,17 +16,26 @@ SELECT player_id FROM standings
 WHERE board_gen = :gen AND win = :win AND (sort_key, achieved_ms, player_id) > (0, 0, '')
 ORDER BY sort_key, achieved_ms, player_id LIMIT 10;
 
--- A rank (rankd_rank_before, migrations/0009_rank_buckets.sql) runs three statements: the
--- player's bucket (a backward scan of rank_buckets_pkey, one row), the counts of the buckets
--- before it (a range of rank_buckets_pkey), and the count inside the bucket (a range of
--- standings_rank, bounded on both sides).
+-- A rank (rankd_rank_before, migrations/0010_rank_supers.sql) runs five statements: the
+-- player's super and bucket (backward scans of rank_supers_pkey and rank_buckets_pkey, one row
+-- each), the counts of the supers before it (a range of rank_supers_pkey), the counts of its
+-- super's buckets before its bucket (a range of rank_buckets_pkey, bounded on both sides), and
+-- the count inside the bucket (a range of standings_rank, bounded on both sides).
+EXPLAIN (COSTS OFF)
+SELECT lo_sk, lo_ms, lo_pid FROM rank_supers
+WHERE board_gen = :gen AND win = :win AND (lo_sk, lo_ms, lo_pid) <= (0, 0, 'x')
+ORDER BY lo_sk DESC, lo_ms DESC, lo_pid DESC LIMIT 1;
+EXPLAIN (COSTS OFF)
+SELECT sum(n) FROM rank_supers
+WHERE board_gen = :gen AND win = :win AND (lo_sk, lo_ms, lo_pid) < (0, 0, 'x');
 EXPLAIN (COSTS OFF)
 SELECT lo_sk, lo_ms, lo_pid FROM rank_buckets
 WHERE board_gen = :gen AND win = :win AND (lo_sk, lo_ms, lo_pid) <= (0, 0, 'x')
 ORDER BY lo_sk DESC, lo_ms DESC, lo_pid DESC LIMIT 1;
 EXPLAIN (COSTS OFF)
 SELECT sum(n) FROM rank_buckets
-WHERE board_gen = :gen AND win = :win AND (lo_sk, lo_ms, lo_pid) < (0, 0, 'x');
+WHERE board_gen = :gen AND win = :win AND (lo_sk, lo_ms, lo_pid) >= (-10, 0, '')
+  AND (lo_sk, lo_ms, lo_pid) < (0, 0, 'x');
 EXPLAIN (COSTS OFF)
 SELECT count(*) FROM standings
 WHERE board_gen = :gen AND win = :win AND (sort_key, achieved_ms, player_id) >= (-10, 0, '')

@@ -884,7 +884,10 @@ long q_rank_buckets_check(PGconn *c, const board_t *b, int64_t day, FILE *out)
     long diffs = PQntuples(r);
     for (int i = 0; i < PQntuples(r); i++) {
         const char *level = PQgetvalue(r, i, 0);
-        if (PQgetisnull(r, i, 1))
+        if (strcmp(level, "players") == 0)
+            fprintf(out, "%s window %s: its player count is %s, its standings %s\n", b->id, w.day, PQgetvalue(r, i, 4),
+                    PQgetvalue(r, i, 5));
+        else if (PQgetisnull(r, i, 1))
             fprintf(out, "%s window %s: %s standings before its first rank %s\n", b->id, w.day, PQgetvalue(r, i, 5),
                     level);
         else if (PQgetisnull(r, i, 5))

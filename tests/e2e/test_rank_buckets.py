@@ -191,7 +191,7 @@ def test_verify_lists_a_wrong_bucket_and_build_repairs_it(rankd_factory, db):
     assert "rank bucket from" in v.stdout and "rankd_rank_buckets_build" in v.stdout, v.stdout
     assert "rank super from" in v.stdout, v.stdout
 
-    # A super that counts right but starts inside a bucket: a rank from it would count twice.
+    # A super that starts inside a bucket (and counts none of it): ranks from it would be wrong.
     db.query("SELECT rankd_rank_buckets_build(%s, %s, 2)", (gen, WIN))
     db.query("INSERT INTO rank_supers SELECT board_gen, win, lo_sk, lo_ms, lo_pid || '~', 0 FROM rank_buckets"
              " WHERE board_gen = %s AND lo_pid <> '' ORDER BY lo_sk, lo_ms, lo_pid LIMIT 1", (gen,))
@@ -209,7 +209,8 @@ def test_verify_lists_a_wrong_bucket_and_build_repairs_it(rankd_factory, db):
 def test_a_drifted_player_count_fails_no_read_and_build_repairs_it(rankd_factory, db):
     """window_counts.players above the buckets' sum (written by hand, as by a tool that skipped
     rankd) makes a deep offset walk back past the first bucket: the page is answered (empty
-    here), not a SQL error, and rankd_rank_buckets_build sets the count right again."""
+    here), not a SQL error, `rankd verify` lists the count, and rankd_rank_buckets_build sets it
+    right again."""
     inst = rankd_factory(redis=False, env={"RANKD_RANK_BUCKET_ROWS": "2"})
     admin, c = inst.client(None), inst.client(READ_KEY)
     board = create_board(admin, unique("rbd"), sort="desc", operator="best")["id"]
@@ -219,6 +220,8 @@ def test_a_drifted_player_count_fails_no_read_and_build_repairs_it(rankd_factory
     db.query("UPDATE window_counts SET players = players + 100 WHERE board_gen = %s", (gen,))
     r = c.get("/v1/leaderboards/%s/entries?offset=70&limit=5" % board)
     assert r.status == 200 and r.json()["entries"] == [], r.describe()
+    v = run_cli(["verify"], inst.config_path, env=inst.env)
+    assert v.returncode == 1 and "its player count is 130, its standings 30" in v.stdout, v.stdout + v.stderr
     assert db.query("SELECT rankd_rank_buckets_build(%s, %s, 2)", (gen, WIN))[0][0] == 30
     assert db.query("SELECT players FROM window_counts WHERE board_gen = %s", (gen,))[0][0] == 30
     r = c.get("/v1/leaderboards/%s/entries?offset=20&limit=3" % board)
