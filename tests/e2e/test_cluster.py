@@ -378,6 +378,9 @@ def test_a_takeover_while_the_old_master_lives(rankd_factory, own_redis_cluster,
     offset = master.client().execute_command("ROLE")[1]
     wait_for(lambda: replica.client().execute_command("ROLE")[4] >= offset, "the replica has every write so far")
     w, c = inst.client(WRITE_KEY), inst.client(READ_KEY)
+    # Once cut off, the replica cannot link up again (its master has no password, so AUTH
+    # fails): a partial resync between SIGCONT and the takeover would bring the update back.
+    replica.client().config_set("masterauth", "rankd-test-no-such-password")
     os.kill(replica.proc.pid, signal.SIGSTOP)
     try:
         master.client().execute_command("CLIENT", "KILL", "TYPE", "replica")
@@ -387,6 +390,7 @@ def test_a_takeover_while_the_old_master_lives(rankd_factory, own_redis_cluster,
         os.kill(replica.proc.pid, signal.SIGCONT)
     replica.client().execute_command("CLUSTER", "FAILOVER", "TAKEOVER")
     wait_for(lambda: replica.client().execute_command("ROLE")[0] == b"master", "the takeover")
+    replica.client().config_set("masterauth", "")
     prefix = b"rankd:{g%d}:" % board_gen(db, board)
     zs = [k for k in replica.client().scan_iter(match="*:zs", count=1000) if k.startswith(prefix)]
     assert len(zs) == 1 and replica.client().zcard(zs[0]) == len(fixed) + len(others)  # the update is lost
