@@ -161,29 +161,58 @@ q_status_t q_board_patch(PGconn *c, const char *id, const char *title, const cha
     return st;
 }
 
+/* A statement `r` of a deletion's transaction failed: roll back, say why. */
+static q_status_t delete_failed(PGconn *c, PGresult *r, const char *what)
+{
+    q_status_t st = q_failed(c, r, what);
+    PQclear(PQexec(c, "ROLLBACK"));
+    return st;
+}
+
+/*
+ * In one transaction of two statements. The first takes the board's window counters, as a
+ * rank re-cut does (ordered, as writers take them), so the second statement's snapshot holds
+ * every bucket or super a re-cut committed meanwhile: one statement alone would miss those
+ * and leave them for ever. A re-cut that comes later finds no counter and changes nothing.
+ */
 q_status_t q_board_delete(PGconn *c, const char *id, int64_t *gen)
 {
     const char *p[] = {id};
-    PGresult *r = exec(c,
-                       "WITH b AS (DELETE FROM boards WHERE id = $1 RETURNING gen),"
-                       " s AS (DELETE FROM standings WHERE board_gen = (SELECT gen FROM b)),"
-                       " w AS (DELETE FROM window_counts WHERE board_gen = (SELECT gen FROM b)),"
-                       " rb AS (DELETE FROM rank_buckets WHERE board_gen = (SELECT gen FROM b)),"
-                       " rs AS (DELETE FROM rank_supers WHERE board_gen = (SELECT gen FROM b)),"
-                       /* Its archives' partitions are dropped by the upkeep leader (rankd_archive_orphans). */
-                       " a AS (DELETE FROM archived_windows WHERE board_gen = (SELECT gen FROM b)),"
-                       /* The log rows go later, a few partitions at a time (rankd_purge_log). */
-                       " l AS (INSERT INTO log_purges (board_gen) SELECT gen FROM b),"
-                       " k AS (DELETE FROM idempotency_keys WHERE board_gen = (SELECT gen FROM b))"
-                       " SELECT gen, pg_notify('rankd_l1', 'B ' || gen) FROM b",
-                       1, p);
+    PGresult *r = PQexec(c, "BEGIN");
     if (!pg_ok(r))
         return q_failed(c, r, "board delete");
+    PQclear(r);
+    r = exec(c,
+             "SELECT 1 FROM window_counts WHERE board_gen = (SELECT gen FROM boards WHERE id = $1)"
+             " ORDER BY win FOR UPDATE",
+             1, p);
+    if (!pg_ok(r))
+        return delete_failed(c, r, "board delete");
+    PQclear(r);
+    r = exec(c,
+             "WITH b AS (DELETE FROM boards WHERE id = $1 RETURNING gen),"
+             " s AS (DELETE FROM standings WHERE board_gen = (SELECT gen FROM b)),"
+             " w AS (DELETE FROM window_counts WHERE board_gen = (SELECT gen FROM b)),"
+             " rb AS (DELETE FROM rank_buckets WHERE board_gen = (SELECT gen FROM b)),"
+             " rs AS (DELETE FROM rank_supers WHERE board_gen = (SELECT gen FROM b)),"
+             /* Its archives' partitions are dropped by the upkeep leader (rankd_archive_orphans). */
+             " a AS (DELETE FROM archived_windows WHERE board_gen = (SELECT gen FROM b)),"
+             /* The log rows go later, a few partitions at a time (rankd_purge_log). */
+             " l AS (INSERT INTO log_purges (board_gen) SELECT gen FROM b),"
+             " k AS (DELETE FROM idempotency_keys WHERE board_gen = (SELECT gen FROM b))"
+             " SELECT gen, pg_notify('rankd_l1', 'B ' || gen) FROM b",
+             1, p);
+    if (!pg_ok(r))
+        return delete_failed(c, r, "board delete");
     q_status_t st = Q_NOT_FOUND;
     if (PQntuples(r) == 1) {
         *gen = col_i64(r, 0, 0);
         st = Q_OK;
     }
+    PQclear(r);
+    r = PQexec(c, "COMMIT");
+    if (!pg_ok(r))
+        return q_failed(c, r, "board delete commit");
     PQclear(r);
     return st;
 }
@@ -698,14 +727,6 @@ q_status_t q_archive_read(PGconn *c, const board_t *b, int64_t day, const q_arch
     }
     PQclear(r);
     return Q_OK;
-}
-
-/* The statement of a player deletion's transaction `r` failed: roll back, say why. */
-static q_status_t delete_failed(PGconn *c, PGresult *r, const char *what)
-{
-    q_status_t st = q_failed(c, r, what);
-    PQclear(PQexec(c, "ROLLBACK"));
-    return st;
 }
 
 /*

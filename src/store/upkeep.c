@@ -266,6 +266,21 @@ q_status_t upkeep_retire(PGconn *c, const upkeep_board_t *boards, size_t n, int6
         if (d < batch)
             break;
     }
+    /* The counters first, in a statement of their own (q_board_delete says why): the buckets
+     * and supers a re-cut committed meanwhile are then in the next statement's snapshot. */
+    if ((st = run(c, "BEGIN", "retiring windows", NULL)) != Q_OK)
+        goto out;
+    r = exec_params(c,
+                    "WITH " COLD_WINDOWS
+                    " SELECT 1 FROM window_counts w JOIN cold ON w.board_gen = cold.board_gen AND w.win = cold.win"
+                    " ORDER BY w.board_gen, w.win FOR UPDATE OF w",
+                    4, p);
+    if (!pg_ok(r)) {
+        st = failed(c, r, "locking the counts of archived windows");
+        PQclear(PQexec(c, "ROLLBACK"));
+        goto out;
+    }
+    PQclear(r);
     r = exec_params(c,
                     "WITH " COLD_WINDOWS ","
                     " d AS (DELETE FROM window_counts w USING cold WHERE w.board_gen = cold.board_gen"
@@ -277,10 +292,12 @@ q_status_t upkeep_retire(PGconn *c, const upkeep_board_t *boards, size_t n, int6
                     4, p);
     if (!pg_ok(r)) {
         st = failed(c, r, "deleting the counts of archived windows");
+        PQclear(PQexec(c, "ROLLBACK"));
         goto out;
     }
     out->windows_retired = strtol(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
+    st = run(c, "COMMIT", "retiring windows", NULL);
 out:
     buf_free(&gens);
     buf_free(&prevs);

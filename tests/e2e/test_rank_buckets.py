@@ -228,3 +228,35 @@ def test_a_drifted_player_count_fails_no_read_and_build_repairs_it(rankd_factory
     assert r.status == 200, r.describe()
     assert [(e["player_id"], e["rank"]) for e in r.json()["entries"]] == [("d09", 21), ("d08", 22), ("d07", 23)]
     assert r.json()["total"] == 30
+
+
+def test_a_board_deleted_during_a_recut_leaves_no_bucket_behind(rankd_factory, db):
+    """A re-cut's split commits while the board's deletion waits for the window's counter: the
+    deletion still takes every bucket and super, those the split made included."""
+    # Buckets of 1,000,000 rows: the leader finds nothing to re-cut, the test's own call does.
+    inst = rankd_factory(redis=False, env={"RANKD_RANK_BUCKET_ROWS": "1000000"})
+    admin = inst.client(None)
+    board = create_board(admin, unique("rbx"), sort="desc", operator="best")["id"]
+    gen = db.query("SELECT gen FROM boards WHERE id = %s", (board,))[0][0]
+    r = batch(inst.client(WRITE_KEY), [{"board": board, "player_id": "x%02d" % i, "score": i} for i in range(60)])
+    assert r.status == 200, r.describe()
+    assert levels(db, gen) == (1, 1)
+
+    recut = db.connect()
+    recut.autocommit = False
+    with recut.cursor() as cur:
+        cur.execute("SELECT rankd_rank_buckets_recut(%s, %s, 3, 8)", (gen, WIN))
+        assert cur.fetchone()[0] > 0
+    result = {}
+    deleter = threading.Thread(
+        target=lambda: result.update(r=inst.client(ADMIN_KEY).delete("/v1/leaderboards/%s" % board)))
+    deleter.start()
+    try:
+        wait_for(lambda: db.lock_waiters() > 0, "the deletion to wait for the re-cut")
+    finally:
+        recut.commit()
+        recut.close()
+    deleter.join(30)
+    assert result["r"].status == 204, result["r"].describe()
+    assert levels(db, gen) == (0, 0)
+    assert db.query("SELECT count(*) FROM window_counts WHERE board_gen = %s", (gen,))[0][0] == 0
