@@ -260,3 +260,42 @@ def test_a_board_deleted_during_a_recut_leaves_no_bucket_behind(rankd_factory, d
     assert result["r"].status == 204, result["r"].describe()
     assert levels(db, gen) == (0, 0)
     assert db.query("SELECT count(*) FROM window_counts WHERE board_gen = %s", (gen,))[0][0] == 0
+
+
+def test_the_leader_looks_again_only_at_windows_written_since(rankd_factory, db):
+    """The leader remembers each window it found in shape with its counter row's version
+    (migrations/0011_rank_checked.sql): a window nobody wrote is not scanned again, one written
+    since is."""
+    inst = rankd_factory(redis=False, env={"RANKD_RANK_BUCKET_ROWS": "2"})
+    admin, w = inst.client(None), inst.client(WRITE_KEY)
+    quiet = create_board(admin, unique("rbq"), sort="desc", operator="best")["id"]
+    busy = create_board(admin, unique("rbb"), sort="desc", operator="best")["id"]
+    gq, gb = (db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0] for b in (quiet, busy))
+    r = batch(w, [{"board": quiet, "player_id": "q%02d" % i, "score": i} for i in range(60)])
+    assert r.status == 200, r.describe()
+
+    def checked(gen):
+        return db.query("SELECT k.seen::text = c.xmin::text FROM rank_checked k JOIN window_counts c"
+                        " USING (board_gen, win) WHERE k.board_gen = %s", (gen,))
+
+    wait_for(lambda: checked(gq) == [(True,)], "the quiet window found in shape and remembered")
+    assert levels(db, gq)[0] > 3
+
+    # Out of shape behind the leader's back (one bucket and one super for all 60): no write
+    # touched the window, so the leader does not look at it again.
+    db.query("DELETE FROM rank_buckets WHERE board_gen = %s AND lo_pid <> ''", (gq,))
+    db.query("DELETE FROM rank_supers WHERE board_gen = %s AND lo_pid <> ''", (gq,))
+    db.query("UPDATE rank_buckets SET n = 60 WHERE board_gen = %s", (gq,))
+    db.query("UPDATE rank_supers SET n = 60 WHERE board_gen = %s", (gq,))
+    # Another window written and re-cut: the leader has looked at every window since.
+    r = batch(w, [{"board": busy, "player_id": "b%02d" % i, "score": i} for i in range(60)])
+    assert r.status == 200, r.describe()
+    wait_for(lambda: checked(gb) == [(True,)], "the busy window re-cut and remembered")
+    assert levels(db, gq) == (1, 1)
+
+    # One write to the quiet window: the leader looks at it again, and re-cuts it.
+    r = submit(w, quiet, "q99", 1000)
+    assert r.status in (200, 201), r.describe()
+    wait_for(lambda: checked(gq) == [(True,)] and levels(db, gq)[0] > 3, "the quiet window re-cut")
+    v = run_cli(["verify"], inst.config_path, env=inst.env)
+    assert v.returncode == 0, v.stdout + v.stderr
