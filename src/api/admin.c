@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "api/app.h"
+#include "api/body.h"
 #include "cache/l1.h"
 #include "core/ids.h"
 #include "core/window.h"
@@ -130,6 +131,9 @@ static int refresh_views(app_t *app, const char *only, int64_t now_ms, http_req_
 int api_admin_refresh(app_t *app, const route_t *rt, http_req_t *req)
 {
     (void)rt;
+    int rc = body_none(req);
+    if (rc)
+        return rc;
     return run_admin(app, req, refresh_views, NULL);
 }
 
@@ -202,6 +206,9 @@ int api_admin_rebuild(app_t *app, const route_t *rt, http_req_t *req)
     const char *only = http_param(req, "board", &bad);
     if (bad || (only && !id_board_valid(only, strlen(only))))
         return http_error(req, 400, "invalid_argument", "board", "invalid board id");
+    int rc = body_none(req);
+    if (rc)
+        return rc;
     if (!app->redis)
         return http_unavailable(req, "redis");
     return run_admin(app, req, rebuild_boards, only);

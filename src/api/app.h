@@ -156,6 +156,8 @@ int api_load_board(app_t *app, const route_t *rt, http_req_t *req, board_t *out)
 /* The same for board `id` (validated), without moving anything: HTTP_OFF_LOOP when it would wait. */
 int api_find_board(app_t *app, const char *id, bool may_wait, http_req_t *req, board_t *out);
 /* Resolve the window= parameter of a read on board `b`; 0, or the 400/404 written into req. */
+/* The window= parameter's syntax only, checked before the board is looked up; 0 or the 400 written. */
+int api_param_window_syntax(http_req_t *req);
 int api_param_window(const app_t *app, http_req_t *req, const board_t *b, int64_t *day);
 /* Render a Standing object (Entry + board, window, total, top_percent). */
 void api_render_standing(buf_t *o, const char *board_id, int64_t day, int64_t total, const entry_t *e);

@@ -200,10 +200,15 @@ static int create_board(app_t *app, http_req_t *req)
     memset(&def, 0, sizeof def);
     const char *id = NULL, *title = NULL, *sort = NULL, *op = NULL, *reset = NULL;
     char *metadata = NULL;
-    if ((rc = body_only(req, obj, allowed)) || (rc = body_string(req, obj, "id", BOARD_ID_MAX, &id)))
+    if ((rc = body_only(req, obj, allowed)))
         goto done;
-    if (!id_board_valid(id, strlen(id))) {
-        rc = http_error(req, 400, "invalid_argument", "id", "invalid board id");
+    /* API.md: a board id that breaks its rule is field "board", wherever it comes from. */
+    json_t *idv = json_object_get(obj, "id");
+    id = json_is_string(idv) ? json_string_value(idv) : NULL;
+    if (!id || strlen(id) != json_string_length(idv) || !id_board_valid(id, strlen(id))) {
+        rc = http_error(req, 400, "invalid_argument", "board",
+                        "id must be a board id: 1 to %d bytes of a-z, 0-9, _ and -, starting with a letter or digit",
+                        BOARD_ID_MAX);
         goto done;
     }
     if ((rc = body_string(req, obj, "title", TITLE_MAX, &title)) || (rc = body_string(req, obj, "sort", 8, &sort)) ||

@@ -88,10 +88,30 @@ int body_only(http_req_t *req, json_t *obj, const char *const *allowed)
         bool ok = false;
         for (const char *const *a = allowed; *a && !ok; a++)
             ok = strcmp(key, *a) == 0;
-        if (!ok)
-            return http_error(req, 400, "invalid_argument", NULL, "unknown field in the body");
+        if (!ok) {
+            /* Named when it can be said plainly: a key of the client's own, short and printable. */
+            size_t n = strlen(key);
+            bool plain = n > 0 && n <= 64;
+            for (size_t i = 0; i < n && plain; i++)
+                plain = key[i] > 0x20 && key[i] < 0x7f;
+            return http_error(req, 400, "invalid_argument", plain ? key : NULL, "unknown field in the body");
+        }
     }
     return 0;
+}
+
+int body_none(http_req_t *req)
+{
+    if (req->body_len == 0)
+        return 0;
+    json_t *obj;
+    int rc = body_object(req, &obj);
+    if (rc)
+        return rc;
+    static const char *const nothing[] = {NULL};
+    rc = body_only(req, obj, nothing);
+    json_decref(obj);
+    return rc;
 }
 
 int body_score(http_req_t *req, json_t *v, const char *field, int64_t *out)

@@ -17,6 +17,8 @@
 int body_object(http_req_t *req, json_t **out);
 /* 400 naming the first member of `obj` not in `allowed` (NULL-terminated). */
 int body_only(http_req_t *req, json_t *obj, const char *const *allowed);
+/* A body that carries nothing: none at all, or an empty JSON object (admin calls). */
+int body_none(http_req_t *req);
 /* A score: a JSON integer within ±(2^53-1). */
 int body_score(http_req_t *req, json_t *v, const char *field, int64_t *out);
 /* Optional metadata object -> compact text (malloc'd, or NULL when absent). */

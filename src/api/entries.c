@@ -316,6 +316,18 @@ int api_param_window(const app_t *app, http_req_t *req, const board_t *b, int64_
     return http_bad_param(req, "window");
 }
 
+/* The window= parameter's syntax alone, before the board is known (API.md: values are 400
+ * before anything is 404); 0 or the error written. */
+int api_param_window_syntax(http_req_t *req)
+{
+    bool bad = false;
+    const char *w = http_param(req, "window", &bad);
+    int64_t day;
+    if (bad || (w && strcmp(w, "current") != 0 && strcmp(w, "previous") != 0 && !window_parse_day(w, &day)))
+        return http_bad_param(req, "window");
+    return 0;
+}
+
 /* An optional plain-decimal parameter within [min, max]; 0 or the error written. */
 static int param_uint(http_req_t *req, const char *name, uint64_t min, uint64_t max, uint64_t dflt, uint64_t *out)
 {
@@ -680,26 +692,33 @@ static int render_page(read_op_t *op, http_req_t *req, const entries_t *e)
 
 int api_entries(app_t *app, const route_t *rt, http_req_t *req)
 {
-    board_t b;
-    int rc = api_load_board(app, rt, req, &b);
-    if (rc)
-        return rc;
-    int64_t day = 0;
     uint64_t limit, offset;
     bool bad = false;
     const char *cur = http_param(req, "cursor", &bad);
     const char *off = http_param(req, "offset", &bad);
     cursor_t cursor;
     const char *secret = app->cfg->cursor_secret;
-    if ((rc = api_param_window(app, req, &b, &day)) || (rc = param_uint(req, "limit", 1, 1000, 10, &limit)) ||
+    int rc;
+    /* What needs no board first: a bad value is 400 even on a board that does not exist. */
+    if ((rc = api_param_window_syntax(req)) || (rc = param_uint(req, "limit", 1, 1000, 10, &limit)) ||
         (rc = param_uint(req, "offset", 0, INT64_MAX / 2, 0, &offset)))
-        goto fail;
-    if (bad || (cur && off)) {
-        rc = http_bad_param(req, cur && off ? "offset" : "cursor");
+        return rc;
+    if (bad || (cur && off))
+        return http_bad_param(req, cur && off ? "offset" : "cursor");
+    if (cur && (!cursor_decode(cur, secret, strlen(secret), &cursor) || cursor.kind != CURSOR_ENTRIES))
+        return http_bad_param(req, "cursor");
+    board_t b;
+    if ((rc = api_load_board(app, rt, req, &b)))
+        return rc;
+    int64_t day = 0;
+    /* A cursor of another board or window is 400, even one naming a window that is gone. */
+    if (cur && cursor.gen != b.gen) {
+        rc = http_bad_param(req, "cursor");
         goto fail;
     }
-    if (cur && (!cursor_decode(cur, secret, strlen(secret), &cursor) || cursor.kind != CURSOR_ENTRIES ||
-                cursor.gen != b.gen || cursor.day != day)) {
+    if ((rc = api_param_window(app, req, &b, &day)))
+        goto fail;
+    if (cur && cursor.day != day) {
         rc = http_bad_param(req, "cursor");
         goto fail;
     }
@@ -776,11 +795,12 @@ static int render_player(read_op_t *op, http_req_t *req, const entries_t *e)
 static int get_player(app_t *app, const route_t *rt, http_req_t *req)
 {
     board_t b;
-    int rc = api_load_board(app, rt, req, &b);
-    if (rc)
+    int rc;
+    if ((rc = check_player(rt, req)) || (rc = api_param_window_syntax(req)) ||
+        (rc = api_load_board(app, rt, req, &b)))
         return rc;
     int64_t day;
-    if ((rc = check_player(rt, req)) || (rc = api_param_window(app, req, &b, &day))) {
+    if ((rc = api_param_window(app, req, &b, &day))) {
         board_clear(&b);
         return rc;
     }
@@ -801,13 +821,9 @@ static int get_player(app_t *app, const route_t *rt, http_req_t *req)
 static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
 {
     board_t b;
-    int rc = api_load_board(app, rt, req, &b);
-    if (rc)
+    int rc;
+    if ((rc = check_player(rt, req)) || (rc = api_load_board(app, rt, req, &b)))
         return rc;
-    if ((rc = check_player(rt, req))) {
-        board_clear(&b);
-        return rc;
-    }
     pg_lease_t lease;
     if (!pg_router_primary(app->router, &lease)) {
         board_clear(&b);
@@ -877,13 +893,14 @@ static int render_list(read_op_t *op, http_req_t *req, const entries_t *e)
 int api_around(app_t *app, const route_t *rt, http_req_t *req)
 {
     board_t b;
-    int rc = api_load_board(app, rt, req, &b);
-    if (rc)
-        return rc;
+    int rc;
     int64_t day;
     uint64_t before, after;
-    if ((rc = check_player(rt, req)) || (rc = api_param_window(app, req, &b, &day)) ||
-        (rc = param_uint(req, "before", 0, 100, 5, &before)) || (rc = param_uint(req, "after", 0, 100, 5, &after))) {
+    if ((rc = check_player(rt, req)) || (rc = api_param_window_syntax(req)) ||
+        (rc = param_uint(req, "before", 0, 100, 5, &before)) || (rc = param_uint(req, "after", 0, 100, 5, &after)) ||
+        (rc = api_load_board(app, rt, req, &b)))
+        return rc;
+    if ((rc = api_param_window(app, req, &b, &day))) {
         board_clear(&b);
         return rc;
     }
@@ -910,22 +927,17 @@ int api_around(app_t *app, const route_t *rt, http_req_t *req)
 
 int api_players(app_t *app, const route_t *rt, http_req_t *req)
 {
-    board_t b;
-    int rc = api_load_board(app, rt, req, &b);
-    if (rc)
+    int rc;
+    if ((rc = api_param_window_syntax(req)))
         return rc;
-    int64_t day;
-    if ((rc = api_param_window(app, req, &b, &day))) {
-        board_clear(&b);
-        return rc;
-    }
     bool bad = false;
     const char *list = http_param(req, "ids", &bad);
-    if (bad || !list || !*list) {
-        board_clear(&b);
+    if (bad || !list || !*list)
         return http_bad_param(req, "ids");
-    }
-    read_op_t *op = read_op_new(app, &b, READ_PLAYERS, day, render_list, NULL);
+    /* The ids are checked before the board is looked up (400 before 404): the board comes later. */
+    board_t none;
+    memset(&none, 0, sizeof none);
+    read_op_t *op = read_op_new(app, &none, READ_PLAYERS, 0, render_list, NULL);
     op->ids_copy = xstrdup(list);
     size_t n = 0;
     char *p = op->ids_copy;
@@ -951,6 +963,19 @@ int api_players(app_t *app, const route_t *rt, http_req_t *req)
             break;
         p = comma + 1;
     }
+    board_t b;
+    int64_t day;
+    if ((rc = api_load_board(app, rt, req, &b))) {
+        read_op_free(op);
+        return rc;
+    }
+    if ((rc = api_param_window(app, req, &b, &day))) {
+        board_clear(&b);
+        read_op_free(op);
+        return rc;
+    }
+    op->board = b; /* takes over the board's strings */
+    op->read.day = day;
     op->read.ids = op->ids;
     op->read.n_ids = n;
     return read_begin(app, req, op, R_PLAYERS, list);

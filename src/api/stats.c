@@ -77,8 +77,8 @@ static q_status_t stats_on(PGconn *c, void *arg)
 int api_stats(app_t *app, const route_t *rt, http_req_t *req)
 {
     board_t b;
-    int rc = api_load_board(app, rt, req, &b);
-    if (rc)
+    int rc;
+    if ((rc = api_param_window_syntax(req)) || (rc = api_load_board(app, rt, req, &b)))
         return rc;
     int64_t day;
     if ((rc = api_param_window(app, req, &b, &day))) {
@@ -124,22 +124,23 @@ static q_status_t counts_on(PGconn *c, void *arg)
 
 int api_windows(app_t *app, const route_t *rt, http_req_t *req)
 {
-    board_t b;
-    int rc = api_load_board(app, rt, req, &b);
-    if (rc)
-        return rc;
     bool bad = false;
     uint64_t limit = 25;
     const char *lim = http_param(req, "limit", &bad);
     const char *cur = http_param(req, "cursor", &bad);
     cursor_t cursor;
     const char *secret = app->cfg->cursor_secret;
-    if (bad || (lim && (!param_parse_uint(lim, 1000, &limit) || limit < 1))) {
-        board_clear(&b);
+    /* Values before the board's existence (400 before 404). */
+    if (bad || (lim && (!param_parse_uint(lim, 1000, &limit) || limit < 1)))
         return http_bad_param(req, lim ? "limit" : "cursor");
-    }
     if (cur && (!cursor_decode(cur, secret, strlen(secret), &cursor) || cursor.kind != CURSOR_WINDOWS ||
-                cursor.gen != b.gen || cursor.backward)) {
+                cursor.backward))
+        return http_bad_param(req, "cursor");
+    board_t b;
+    int rc = api_load_board(app, rt, req, &b);
+    if (rc)
+        return rc;
+    if (cur && cursor.gen != b.gen) {
         board_clear(&b);
         return http_bad_param(req, "cursor");
     }
@@ -226,27 +227,22 @@ static int param_day(http_req_t *req, const char *name, bool *given, int64_t *da
 
 int api_activity(app_t *app, const route_t *rt, http_req_t *req)
 {
-    board_t b;
-    int rc = api_load_board(app, rt, req, &b);
-    if (rc)
-        return rc;
     int64_t today = req->received_ms / MS_PER_DAY, from = 0, to = today;
     bool has_from, has_to;
-    if ((rc = param_day(req, "from", &has_from, &from)) || (rc = param_day(req, "to", &has_to, &to))) {
-        board_clear(&b);
+    int rc;
+    /* Values before the board's existence (400 before 404). */
+    if ((rc = param_day(req, "from", &has_from, &from)) || (rc = param_day(req, "to", &has_to, &to)))
         return rc;
-    }
     if (!has_from)
         from = to - (ACTIVITY_DEFAULT_DAYS - 1) < 0 && to >= 0 ? 0 : to - (ACTIVITY_DEFAULT_DAYS - 1);
-    if (from < 0 || to < 0) { /* before any submission could exist (and before year 1 for PostgreSQL) */
-        board_clear(&b);
+    if (from < 0 || to < 0) /* before any submission could exist (and before year 1 for PostgreSQL) */
         return http_bad_param(req, to < 0 ? "to" : "from");
-    }
-    if (to < from || to - from > ACTIVITY_MAX_SPAN) {
-        board_clear(&b);
+    if (to < from || to - from > ACTIVITY_MAX_SPAN)
         return http_error(req, 400, "invalid_argument", "from", "from must be at most %d days before to",
                           ACTIVITY_MAX_SPAN);
-    }
+    board_t b;
+    if ((rc = api_load_board(app, rt, req, &b)))
+        return rc;
     activity_args_t a = {.gen = b.gen, .from = from, .to = to};
     bool behind = false;
     q_status_t st = pg_router_read_run(app->router, b.gen, req->strong, activity_on, &a, &behind);

@@ -90,9 +90,9 @@ static void add_cors(const app_t *app, struct MHD_Connection *conn, struct MHD_R
         MHD_add_response_header(r, "Access-Control-Allow-Headers",
                                 "Authorization, Content-Type, Idempotency-Key, If-None-Match, X-Request-Id");
         MHD_add_response_header(r, "Access-Control-Max-Age", "600");
-    } else {
-        MHD_add_response_header(r, "Access-Control-Expose-Headers", "ETag, Location, Retry-After, X-Request-Id");
     }
+    /* API.md: every response to an allowed origin, preflights included. */
+    MHD_add_response_header(r, "Access-Control-Expose-Headers", "ETag, Location, Retry-After, X-Request-Id");
 }
 
 /* `sec` (Unix time) as an HTTP date, in a buffer of the calling thread valid until its next
@@ -132,6 +132,20 @@ static bool not_modified(struct MHD_Connection *conn, const char *etag, int64_t 
     return (int64_t)timegm(&tm) >= last_modified_ms / 1000;
 }
 
+/* The ETag of a 304: the one the 200 would carry (RFC 9110 15.4.5), the encoded variant's when
+ * the client would get an encoded body of `identity_len` bytes. */
+static void etag_not_modified(struct MHD_Connection *conn, size_t identity_len, char etag[ETAG_MAX])
+{
+    if (identity_len < ENCODING_MIN_BODY)
+        return;
+    encoding_t enc = encoding_negotiate(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding"));
+    if (enc == ENC_IDENTITY)
+        return;
+    char variant[ETAG_MAX];
+    encoding_variant_etag(etag, enc, variant);
+    memcpy(etag, variant, ETAG_MAX);
+}
+
 static void release_cached(void *entry)
 {
     l1_release(entry);
@@ -158,6 +172,7 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
         size_t n = v.len;
         if (not_modified(conn, etag, req->last_modified_ms)) {
             req->status = 304;
+            etag_not_modified(conn, n, etag);
             n = 0;
         } else if (n >= ENCODING_MIN_BODY) {
             enc = encoding_negotiate(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding"));
@@ -189,6 +204,9 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
         size_t n = sb->len;
         if (not_modified(conn, etag, req->last_modified_ms)) {
             req->status = 304;
+            encoding_t want = encoding_negotiate(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding"));
+            if (want != ENC_IDENTITY && sb->enc_body[want])
+                memcpy(etag, sb->enc_etag[want], sizeof etag);
             n = 0;
         } else {
             enc = encoding_negotiate(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding"));
@@ -211,6 +229,7 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
         encoding_etag(body, len, etag);
         if (not_modified(conn, etag, req->last_modified_ms)) {
             req->status = 304;
+            etag_not_modified(conn, len, etag);
         } else if (len >= ENCODING_MIN_BODY) {
             enc = encoding_negotiate(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding"));
             size_t zlen = 0;

@@ -871,6 +871,8 @@ def test_no_body_no_415(admin):
     assert r.status == 200, r.describe()
     body = r.json()
     assert "refreshed" in body or "skipped" in body, body
+    r = admin.post("/v1/admin/refresh", json_body={})  # an empty object carries nothing either
+    assert r.status == 200, r.describe()
     bid = create_board(admin)["id"]
     assert admin.delete("/v1/leaderboards/" + bid).status == 204
 
@@ -942,6 +944,7 @@ def test_cors_preflight_allowed_origin(anon, admin):
     assert CORS_HEADERS <= set(r.header_tokens("Access-Control-Allow-Headers")), r.headers
     assert r.header("Access-Control-Max-Age"), r.headers
     assert r.header("Access-Control-Allow-Origin") in (CORS_ORIGIN, "*"), r.headers
+    assert CORS_EXPOSE <= set(r.header_tokens("Access-Control-Expose-Headers")), r.headers
 
 
 def test_cors_preflight_other_origin(anon, admin):
@@ -950,7 +953,7 @@ def test_cors_preflight_other_origin(anon, admin):
                      headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
     assert r.status == 204, r.describe()
     for h in ("Access-Control-Allow-Methods", "Access-Control-Allow-Headers", "Access-Control-Max-Age",
-              "Access-Control-Allow-Origin"):
+              "Access-Control-Allow-Origin", "Access-Control-Expose-Headers"):
         assert r.header(h) is None, (h, r.headers)
 
 
@@ -1052,8 +1055,12 @@ def test_compression(admin, writer, anon):
     # Any variant's ETag matches.
     r = anon.get(path, headers={"Accept-Encoding": "gzip", "If-None-Match": ident.header("ETag")})
     assert r.status == 304, r.describe()
+    # A 304 carries the tag its 200 would have (RFC 9110 15.4.5): the client's variant.
+    assert r.header("ETag") == gz.header("ETag"), r.headers
     r = anon.get(path, headers={"If-None-Match": gz.header("ETag")})
-    assert r.status == 304, r.describe()
+    assert r.status == 304 and r.header("ETag") == ident.header("ETag"), r.describe()
+    r = anon.get(path, headers={"Accept-Encoding": "br", "If-None-Match": gz.header("ETag")})
+    assert r.status == 304 and r.header("ETag") == br.header("ETag"), r.describe()
     # Small bodies stay identity.
     small = anon.get("/v1/leaderboards/%s/entries?limit=1" % bid, headers={"Accept-Encoding": "gzip, br"})
     assert len(small.body) < 1024 and small.header("Content-Encoding") in (None, "identity")
@@ -1600,3 +1607,11 @@ def test_postgres_ranks_from_either_end(admin, writer, reader, sort):
         assert a.status == 200
         want = [(x["rank"], x["player_id"]) for x in listing[max(pos - 3, 0):pos + 2]]
         assert [(x["rank"], x["player_id"]) for x in a.json()["entries"]] == want, (pos, a.body)
+
+
+def test_the_auth_scheme_is_case_insensitive(anon):
+    """RFC 9110 11.1: the scheme name is case-insensitive."""
+    for scheme in ("bearer", "BEARER", "Bearer"):
+        r = anon.get("/v1/leaderboards", headers={"Authorization": "%s %s" % (scheme, ADMIN_KEY)})
+        assert r.status == 200, (scheme, r.describe())
+    assert_error(anon.get("/v1/leaderboards", headers={"Authorization": "Basic " + ADMIN_KEY}), 401)

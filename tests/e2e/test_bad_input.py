@@ -59,6 +59,12 @@ row("route_around_extra", "GET", "/v1/leaderboards/{B}/players/{P}/around/x", 40
 row("route_unknown_bad_key", "GET", "/v1/nope", 404, key="bad")
 row("route_scores_colon", "POST", "/v1/scores:unbatch", 404, body=GOOD)
 row("route_admin_unknown", "POST", "/v1/admin/nope", 404, key="admin")
+# Admin calls take no body: an unknown field is 400, a body of another type 415.
+for path in ("/v1/admin/refresh", "/v1/admin/rebuild-cache?board={B}"):
+    name = path.split("/")[3].split("?")[0].replace("-", "_")
+    row("admin_%s_field" % name, "POST", path, 400, field="a", key="admin", body={"a": 1})
+    row("admin_%s_text" % name, "POST", path, 415, key="admin", body="x", ct="text/plain")
+    row("admin_%s_array" % name, "POST", path, 400, key="admin", body=[])
 
 # --- methods (405 + Allow) --------------------------------------------------
 row("method_put_boards", "PUT", "/v1/leaderboards", 405, body="{}", key="admin")
@@ -319,6 +325,10 @@ for rid, change in (("id_upper", {"id": "UPPER"}), ("id_empty", {"id": ""}), ("i
                     ("meta_1025", {"metadata": {"s": "m" * 1017}}), ("min_gt_max", {"min_score": 5, "max_score": 4}),
                     ("sort_upper", {"sort": "DESC"})):
     row("create_" + rid, "POST", "/v1/leaderboards", 400, key="admin", body=dict(BOARD, **change))
+# API.md, "Names and values": a board id that breaks its rule is field "board".
+for rid, bad_id in (("upper", "UPPER"), ("empty", ""), ("65", "c" * 65), ("number", 5), ("dash_first", "-x")):
+    row("create_id_field_" + rid, "POST", "/v1/leaderboards", 400, field="board", key="admin",
+        body=dict(BOARD, id=bad_id))
 row("create_missing_id", "POST", "/v1/leaderboards", 400, key="admin",
     body={k: v for k, v in BOARD.items() if k != "id"})
 row("create_broken", "POST", "/v1/leaderboards", 400, key="admin", body='{"id":"bi-x",')
@@ -338,6 +348,24 @@ row("exist_delete_player", "DELETE", "/v1/leaderboards/{B}/players/nobody-here",
 row("exist_stats", "GET", "/v1/leaderboards/{MISSING}/stats", 404, field="board")
 row("exist_windows", "GET", "/v1/leaderboards/{MISSING}/windows", 404, field="board")
 row("exist_entries", "GET", "/v1/leaderboards/{MISSING}/entries", 404, field="board")
+# "syntax and values (400), existence (404)": a bad value is 400 even on a board or window that
+# does not exist.
+M = "/v1/leaderboards/{MISSING}"
+for rid, path, fld in (("entries_limit", M + "/entries?limit=0", "limit"),
+                       ("entries_offset", M + "/entries?offset=-1", "offset"),
+                       ("entries_window", M + "/entries?window=foo", "window"),
+                       ("entries_cursor", M + "/entries?cursor=zz", "cursor"),
+                       ("player_window", M + "/players/{P}?window=foo", "window"),
+                       ("player_id", M + "/players/%2E%2E", "player_id"),
+                       ("around_before", M + "/players/{P}/around?before=101", "before"),
+                       ("ids_bad", M + "/players?ids=a,,b", "ids"),
+                       ("ids_window", M + "/players?ids=a&window=foo", "window"),
+                       ("stats_window", M + "/stats?window=foo", "window"),
+                       ("windows_limit", M + "/windows?limit=0", "limit"),
+                       ("activity_from", M + "/activity?from=x", "from"),
+                       ("absent_window_limit", "/v1/leaderboards/{D}/entries?window=2000-01-01&limit=0", "limit")):
+    row("order_" + rid, "GET", path, 400, field=fld)
+row("order_delete_player", "DELETE", M + "/players/%2E%2E", 400, field="player_id", key="admin")
 
 
 # ---------------------------------------------------------------------------
