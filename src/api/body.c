@@ -7,6 +7,7 @@
 
 #include "core/board.h"
 #include "core/score.h"
+#include "util/json_text.h"
 
 /*
  * Name the top-level member whose value contains byte `pos` of `text`, so a
@@ -132,7 +133,7 @@ int body_metadata(http_req_t *req, json_t *v, char **out)
         return 0;
     if (!json_is_object(v))
         return http_error(req, 400, "invalid_argument", "metadata", "metadata must be a JSON object");
-    char *text = json_text_dup(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = json_text_compact(v);
     if (!text)
         return http_error(req, 400, "invalid_argument", "metadata", "metadata cannot be serialized");
     if (strlen(text) > METADATA_MAX) {

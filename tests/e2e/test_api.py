@@ -441,6 +441,11 @@ def test_metadata_compact_key_order(admin, writer, reader):
     assert b'"metadata":' + compact in g.body, g.body
     e = entries(reader, bid)
     assert b'"metadata":' + compact in e.body, e.body
+    # Reals in their shortest form that reads back the same (as JavaScript and Python print them).
+    raw = b'{"player_id":"m2","score":5,"metadata":{"a":0.1,"b":1e2,"c":1.50,"d":-0,"e":0.30000000000000004}}'
+    assert writer.post("/v1/leaderboards/%s/scores" % bid, body=raw).status == 200
+    g = player(reader, bid, "m2")
+    assert b'"metadata":{"a":0.1,"b":100.0,"c":1.5,"d":0,"e":0.30000000000000004}' in g.body, g.body
 
 
 def test_metadata_size_limit(admin, writer, db):
