@@ -234,6 +234,10 @@ int api_rate_limit(app_t *app, http_req_t *req, rl_kind_t kind, int cost)
     if (!req->ratelimit.refused)
         return 0;
     req->retry_after = req->ratelimit.retry_after_s;
+    if (req->ratelimit.over_burst)
+        return http_error(req, 429, "rate_limited", NULL,
+                          "%d items are more than this client's burst of %d writes: send smaller batches", cost,
+                          req->ratelimit.limit);
     return http_error(req, 429, "rate_limited", NULL, "over the limit of %s for this client; retry in %d s",
                       kind == RL_READ ? "reads" : "writes", req->retry_after);
 }

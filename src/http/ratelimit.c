@@ -160,10 +160,9 @@ void ratelimit_take(ratelimit_t *rl, const char *client, rl_kind_t kind, int cos
     if (!ratelimit_active(rl))
         return;
     pthread_rwlock_rdlock(&rl->conf);
-    /* A cost above the burst (a scores:batch larger than it) needs a full bucket and takes all
-     * of its cost: the bucket goes into debt, so that items are counted whatever the batches. */
-    double rate = rl->rate[kind], burst = rl->burst[kind], cost_all = cost > 0 ? cost : 1;
-    double want = fmin(cost_all, burst);
+    /* A request needs its whole cost in the bucket (API.md: over it, 429): a scores:batch of more
+     * items than the burst is never let through, whatever the tokens. */
+    double rate = rl->rate[kind], burst = rl->burst[kind], want = cost > 0 ? cost : 1;
     pthread_rwlock_unlock(&rl->conf);
     if (rate <= 0)
         return;
@@ -178,7 +177,7 @@ void ratelimit_take(ratelimit_t *rl, const char *client, rl_kind_t kind, int cos
     }
     out->refused = c->tokens[kind] < want;
     if (!out->refused)
-        c->tokens[kind] -= cost_all;
+        c->tokens[kind] -= want;
     double tokens = c->tokens[kind];
     pthread_mutex_unlock(&s->lock);
     if (out->refused)
@@ -187,7 +186,9 @@ void ratelimit_take(ratelimit_t *rl, const char *client, rl_kind_t kind, int cos
     out->limit = (int)burst;
     out->remaining = tokens > 0 ? (int)floor(tokens) : 0;
     out->reset_s = (int)ceil(fmax(0.0, burst - tokens) / rate);
-    double need = want - tokens;
+    out->over_burst = want > burst;
+    /* Over the burst, no wait is enough: the time until the bucket is full, as RateLimit-Reset. */
+    double need = (out->over_burst ? burst : want) - tokens;
     out->retry_after_s = out->refused ? (int)fmax(1.0, ceil(need / rate)) : 0;
 }
 

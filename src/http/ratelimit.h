@@ -27,6 +27,7 @@ typedef struct {
     int remaining;     /* RateLimit-Remaining: whole tokens left after this request */
     int reset_s;       /* RateLimit-Reset: seconds until the bucket is full again */
     int retry_after_s; /* Retry-After when refused: seconds until the cost is there, at least 1 */
+    bool over_burst;   /* the cost is more than the burst: refused however long the client waits */
 } rl_verdict_t;
 
 /* A limiter; per second rates of 0 leave that kind unlimited, a burst of 0 is one second's
@@ -40,7 +41,8 @@ bool ratelimit_active(ratelimit_t *rl);
 void ratelimit_free(ratelimit_t *rl);
 
 /* Take `cost` tokens of `kind` from `client`'s bucket at `now_ms` (nothing is taken when they
- * are not all there; a cost above the burst needs a full bucket and leaves it in debt). Unlimited kinds, and a NULL `rl`, decide nothing (out->limited false). */
+ * are not all there, and a cost above the burst is always refused). Unlimited kinds, and a NULL
+ * `rl`, decide nothing (out->limited false). */
 void ratelimit_take(ratelimit_t *rl, const char *client, rl_kind_t kind, int cost, int64_t now_ms, rl_verdict_t *out);
 
 /* Clients remembered now. */

@@ -78,14 +78,15 @@ def test_a_scores_batch_takes_one_token_per_item(rankd_factory, db):
             assert_error(r, 429)
             assert db.submission_count(b) == before + 4, "a refused batch wrote something"
         assert db.submission_count(b) in (before + 4, before + 7)
-        # A batch larger than the burst takes a full bucket: it passes once the bucket refilled.
-        wait_for(lambda: batch(w, [{"board": b, "player_id": "r%d" % i, "score": i} for i in range(20)]).status
+        # A batch larger than the burst is refused, whatever the bucket holds, and writes nothing.
+        wait_for(lambda: batch(w, [{"board": b, "player_id": "r%d" % i, "score": i} for i in range(5)]).status
                  == 200, "a full bucket", timeout=10)
-        assert db.submission_count(b) in (before + 24, before + 27)
-        # ... and leaves the bucket 15 in debt: the next write waits about 8 s (at 2/s).
-        r = submit(w, b, "x", 1)
+        written = db.submission_count(b)
+        wait_for(lambda: submit(w, b, "probe", 1).status == 200, "a token again", timeout=10)
+        r = batch(w, [{"board": b, "player_id": "s%d" % i, "score": i} for i in range(6)])
         assert_error(r, 429)
-        assert int(r.header("Retry-After")) >= 6, r.headers
+        assert "burst" in r.json()["error"]["message"] and int(r.header("Retry-After")) >= 1, r.describe()
+        assert db.submission_count(b) == written + 1, "a refused batch wrote something"
     finally:
         adm.close()
         w.close()

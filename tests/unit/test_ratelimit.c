@@ -55,13 +55,19 @@ static void test_a_cost_is_taken_whole_or_not_at_all(void **state)
     assert_int_equal(v.remaining, 50);
     assert_int_equal(v.retry_after_s, 1); /* 50 more at 100/s */
     assert_false(take(rl, "k0", RL_WRITE, 50, t).refused);
-    v = take(rl, "k0", RL_WRITE, 1000, t + 10000); /* more than the burst: a full bucket lets it pass */
-    assert_false(v.refused);
-    assert_int_equal(v.remaining, 0);
-    v = take(rl, "k0", RL_WRITE, 1, t + 11000); /* ... into debt: 800 to pay back at 100/s */
+    v = take(rl, "k0", RL_WRITE, 201, t + 10000); /* more than the burst: refused even when full */
     assert_true(v.refused);
-    assert_int_equal(v.retry_after_s, 8); /* from -700 (100 came back) to 1 */
-    assert_false(take(rl, "k0", RL_WRITE, 1, t + 18010).refused);
+    assert_true(v.over_burst);
+    assert_int_equal(v.remaining, 200);
+    assert_int_equal(v.retry_after_s, 1); /* as RateLimit-Reset: at least 1 */
+    v = take(rl, "k0", RL_WRITE, 100, t + 10000); /* and it took nothing */
+    assert_false(v.refused);
+    assert_false(v.over_burst);
+    assert_int_equal(v.remaining, 100);
+    v = take(rl, "k0", RL_WRITE, 300, t + 10000);
+    assert_true(v.refused && v.over_burst);
+    assert_int_equal(v.retry_after_s, 1); /* 100 to refill at 100/s */
+    assert_false(take(rl, "k0", RL_WRITE, 200, t + 11000).refused); /* exactly the burst passes */
     ratelimit_free(rl);
 }
 
