@@ -217,7 +217,14 @@ static int serve(rankd_config_t *cfg)
     pg_pool_t *rebuild_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
     app.rebuilder = rebuilder_start(rebuild_pg, app.router, app.redis);
     app.l1 = l1_new(cfg->cache_max_bytes, cfg->cache_max_age * 1000);
-    listener_t *listener = listener_start(cfg->pg_primary, cfg->pg_connect_timeout_s, app.l1, app.router);
+    /* A definition is served while no node answers when confirmed within two refresher lists (or
+     * 5 min) of PostgreSQL's last answer; a deleted one stays refused longer than any statement. */
+    int64_t list_every_ms = (int64_t)cfg->refresh_interval_s * 1000;
+    int64_t stmt_ms = (int64_t)cfg->pg_statement_timeout_ms;
+    app.catalog = board_catalog_new(2 * list_every_ms > 300000 ? 2 * list_every_ms : 300000,
+                                    4 * stmt_ms > 600000 ? 4 * stmt_ms : 600000);
+    listener_t *listener =
+        listener_start(cfg->pg_primary, cfg->pg_connect_timeout_s, app.l1, app.router, app.catalog);
     /* The writer has a connection of its own too: it holds the writer's prepared statements. */
     pg_pool_t *write_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
     app.writer = writer_new(write_pg, app.router, app.redis, app.rebuilder, app.l1, (size_t)cfg->writer_max_batch);
@@ -239,7 +246,7 @@ static int serve(rankd_config_t *cfg)
     atomic_store(&app.live, cfg);
     app.limits = ratelimit_new(cfg->limit_reads_per_s, cfg->limit_writes_per_s, cfg->limit_burst, 100000);
     /* Last: at a reset it renders responses through the whole application. */
-    refresher_opts_t ro = {app.primary, app.redis, cfg, app.rebuilder, warm_top, &app};
+    refresher_opts_t ro = {app.primary, app.redis, cfg, app.rebuilder, warm_top, &app, app.catalog};
     refresher_t *refresher = refresher_start(&ro);
     app.refresher = refresher;
 
@@ -285,6 +292,7 @@ static int serve(rankd_config_t *cfg)
     writer_free(app.writer);
     pg_pool_free(write_pg);
     board_cache_free(app.boards);
+    board_catalog_free(app.catalog);
     ratelimit_free(app.limits);
     api_reload_free(&app);
     metrics_free(app.metrics);

@@ -296,6 +296,16 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                "# HELP rankd_redis_replica_behind_total Rank reads sent again to the master: its replica had not caught up.\n"
                "# TYPE rankd_redis_replica_behind_total counter\nrankd_redis_replica_behind_total %llu\n",
                (unsigned long long)replica_reads, (unsigned long long)replica_behind);
+    board_catalog_stats_t cat;
+    board_catalog_stats(app->catalog, &cat);
+    buf_printf(&req->out,
+               "# HELP rankd_board_catalog_boards Board definitions kept to answer reads while no PostgreSQL node can.\n"
+               "# TYPE rankd_board_catalog_boards gauge\nrankd_board_catalog_boards %zu\n"
+               "# HELP rankd_board_catalog_complete Whether they include a full list recent enough to list boards from (1) or not (0).\n"
+               "# TYPE rankd_board_catalog_complete gauge\nrankd_board_catalog_complete %d\n"
+               "# HELP rankd_board_catalog_fallbacks_total Board lookups and list pages answered from them, PostgreSQL being unavailable.\n"
+               "# TYPE rankd_board_catalog_fallbacks_total counter\nrankd_board_catalog_fallbacks_total %llu\n",
+               cat.boards, cat.complete ? 1 : 0, cat.fallbacks);
     pg_router_metrics(app->router, &req->out);
     metrics_render_heap(&req->out);
     metrics_render_process(&req->out);

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 
 #include "cache/board_cache.h"
+#include "cache/board_catalog.h"
 #include "config/config.h"
 #include "http/request.h"
 #include "store/pg_pool.h"
@@ -25,6 +26,7 @@ typedef struct app {
     rebuilder_t *rebuilder;    /* NULL without Redis */
     writer_t *writer;
     board_cache_t *boards;
+    board_catalog_t *catalog;  /* every board known: reads go on from it while no PostgreSQL node answers */
     struct metrics *metrics;
     struct l1 *l1;             /* NULL when the response cache is off */
     struct redis_pipe *pipe;   /* pipelined Redis reads; NULL without Redis */

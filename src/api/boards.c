@@ -13,6 +13,7 @@
 #include "store/pg_router.h"
 #include "store/queries.h"
 #include "store/redis_board.h"
+#include "util/clock.h"
 
 typedef struct {
     const char *id;
@@ -43,14 +44,21 @@ int api_find_board(app_t *app, const char *id, bool may_wait, http_req_t *req, b
             behind = false;
         }
     }
-    if (st != Q_OK && st != Q_NOT_FOUND && board_cache_get_stale(app->boards, id, out))
-        return 0; /* no node answers: the last definition read stands */
-    if (st == Q_NOT_FOUND)
+    /* No node answers: the definition PostgreSQL last gave stands (nothing can change a board
+     * while the primary is down; see cache/board_catalog.h). A strong read wants the primary. */
+    if (st != Q_OK && st != Q_NOT_FOUND && !req->strong && board_catalog_get(app->catalog, id, out))
+        return 0;
+    if (st == Q_NOT_FOUND) {
+        if (!behind) /* deleted (by another instance, its notice not heard yet) */
+            board_catalog_forget_id(app->catalog, id);
         return http_not_found(req, "board", "board");
+    }
     if (st != Q_OK)
         return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
-    if (!behind) /* a replica behind this instance's writes (the primary down): use it, keep it not */
+    if (!behind) { /* a replica behind this instance's writes (the primary down): use it, keep it not */
         board_cache_put(app->boards, out);
+        board_catalog_put(app->catalog, out);
+    }
     return 0;
 }
 
@@ -103,6 +111,31 @@ static bool current_players(app_t *app, PGconn *c, const board_t *b, int64_t now
     return q_window_players(c, b->gen, window_start_day(b->reset, now), players) == Q_OK;
 }
 
+/*
+ * The live player count of the board's current window from Redis, for when no PostgreSQL node
+ * can count it: Redis holds the current window of every board with every committed standing
+ * (the writer applies each commit before answering), the same count the Redis path gives as
+ * `total` on every page. Not RB_OK when Redis failed or the window is not loaded (cold).
+ * Waits on Redis: off the event loop only.
+ */
+static rb_status_t redis_players(app_t *app, redis_conn_t *rc, const board_t *b, int64_t now_ms, int64_t *players)
+{
+    entries_t e;
+    entries_init(&e);
+    rb_status_t st = rb_page(rc, b, window_start_day(b->reset, now_ms), 0, 1, &e);
+    *players = e.total;
+    entries_clear(&e);
+    if (st == RB_COLD) /* loaded once PostgreSQL answers again */
+        rebuilder_request(app->rebuilder, b, window_start_day(b->reset, now_ms));
+    return st;
+}
+
+/* A connection to a Redis that may be read from (NULL when none); give it back with redis_release. */
+static redis_conn_t *trusted_redis(app_t *app)
+{
+    return app->redis && redis_trusted(app->redis) ? redis_acquire(app->redis) : NULL;
+}
+
 typedef struct {
     const board_t *b;
     int64_t now_ms;
@@ -116,6 +149,61 @@ static q_status_t players_on(PGconn *c, void *arg)
 }
 
 /* ---------------------------------------------------------------- list and create */
+
+/* Finish a list page of `boards[0..shown)` (with `more` after it) in req->out. */
+static void render_list_tail(app_t *app, http_req_t *req, const board_t *boards, size_t shown, bool more)
+{
+    buf_puts(&req->out, "],\"next_cursor\":");
+    if (more) {
+        const char *secret = app->cfg->cursor_secret;
+        cursor_t next = {.kind = CURSOR_BOARDS};
+        order_pos_set(&next.pos, 0, 0, boards[shown - 1].id, strlen(boards[shown - 1].id));
+        char text[CURSOR_TEXT_MAX];
+        cursor_encode(&next, secret, strlen(secret), text);
+        buf_printf(&req->out, "\"%s\"}", text);
+    } else {
+        buf_puts(&req->out, "null}");
+    }
+}
+
+/*
+ * The list while no PostgreSQL node answers: the boards the catalog knows (a full list read at
+ * most its max lag before PostgreSQL's latest answer, and what was learned since), with their
+ * live counts from Redis. 503 when it knows no full list, or a board's window is not in Redis.
+ * Never cached: a board made elsewhere just before the outage may be missing.
+ */
+static int list_fallback(app_t *app, http_req_t *req, const char *after, size_t limit)
+{
+    board_t *boards = NULL;
+    size_t n = 0;
+    bool more = false;
+    if (req->strong || !board_catalog_list(app->catalog, after, limit, &boards, &n, &more))
+        return http_unavailable(req, "the database");
+    redis_conn_t *rc = n > 0 ? trusted_redis(app) : NULL;
+    rb_status_t rs = n == 0 || rc ? RB_OK : RB_DOWN;
+    buf_puts(&req->out, "{\"leaderboards\":[");
+    for (size_t i = 0; i < n && rs == RB_OK; i++) {
+        int64_t players = 0;
+        rs = redis_players(app, rc, &boards[i], req->received_ms, &players);
+        if (i)
+            buf_putc(&req->out, ',');
+        api_render_board(app, req, &boards[i], players);
+    }
+    bool ok = rs == RB_OK;
+    if (ok)
+        render_list_tail(app, req, boards, n, more);
+    if (rc)
+        redis_release(app->redis, rc, rs == RB_DOWN);
+    for (size_t i = 0; i < n; i++)
+        board_clear(&boards[i]);
+    free(boards);
+    if (!ok) {
+        buf_reset(&req->out);
+        return http_unavailable(req, "the database");
+    }
+    req->cacheable = false;
+    return http_ok(req, 200);
+}
 
 static int list_boards(app_t *app, http_req_t *req)
 {
@@ -135,16 +223,18 @@ static int list_boards(app_t *app, http_req_t *req)
                 cursor.backward))
         return http_bad_param(req, "cursor");
 
+    const char *after = cur ? cursor.pos.player : "";
     pg_lease_t lease;
     if (!pg_router_read(app->router, PG_KEY_ALL, req->strong, &lease))
-        return http_unavailable(req, "the database");
+        return list_fallback(app, req, after, limit);
     PGconn *c = lease.conn;
     board_t *boards = NULL;
     size_t n = 0;
+    int64_t begun_ms = clock_mono_ms();
     q_status_t st = q_board_list(c, cur ? cursor.pos.player : NULL, (int)limit + 1, &boards, &n);
     if (st != Q_OK) {
         pg_router_release(app->router, &lease, st == Q_UNAVAILABLE);
-        return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
+        return st == Q_UNAVAILABLE ? list_fallback(app, req, after, limit) : http_internal(req);
     }
     bool more = n > limit;
     size_t shown = more ? (size_t)limit : n;
@@ -157,24 +247,20 @@ static int list_boards(app_t *app, http_req_t *req)
             buf_putc(&req->out, ',');
         api_render_board(app, req, &boards[i], players);
     }
-    buf_puts(&req->out, "],\"next_cursor\":");
-    if (more) {
-        cursor_t next = {.kind = CURSOR_BOARDS};
-        order_pos_set(&next.pos, 0, 0, boards[shown - 1].id, strlen(boards[shown - 1].id));
-        char text[CURSOR_TEXT_MAX];
-        cursor_encode(&next, secret, strlen(secret), text);
-        buf_printf(&req->out, "\"%s\"}", text);
-    } else {
-        buf_puts(&req->out, "null}");
-    }
+    render_list_tail(app, req, boards, shown, more);
+    bool behind = lease.behind;
+    if (!behind && !cur && !more) /* every board: what the catalog answers lists from */
+        board_catalog_install(app->catalog, boards, n, begun_ms);
+    else if (!behind)
+        for (size_t i = 0; i < shown; i++)
+            board_catalog_put(app->catalog, &boards[i]);
     for (size_t i = 0; i < n; i++)
         board_clear(&boards[i]);
     free(boards);
-    bool behind = lease.behind;
     pg_router_release(app->router, &lease, !ok);
     if (!ok) {
         buf_reset(&req->out);
-        return http_unavailable(req, "the database");
+        return list_fallback(app, req, after, limit);
     }
     req->cacheable = !behind;
     return http_ok(req, 200);
@@ -260,6 +346,7 @@ static int create_board(app_t *app, http_req_t *req)
         rc = st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
     } else {
         board_cache_forget(app->boards, b.id);
+        board_catalog_put(app->catalog, &b);
         api_render_board(app, req, &b, players);
         if (created)
             snprintf(req->location, sizeof req->location, "/v1/leaderboards/%s", b.id);
@@ -319,6 +406,7 @@ static int patch_board(app_t *app, const route_t *rt, http_req_t *req)
     } else if (st != Q_OK) {
         rc = st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
     } else {
+        board_catalog_put(app->catalog, &b);
         api_render_board(app, req, &b, players);
         board_clear(&b);
         rc = http_ok(req, 200);
@@ -346,6 +434,7 @@ static int delete_board(app_t *app, const route_t *rt, http_req_t *req)
         return http_not_found(req, "board", "board");
     if (st != Q_OK)
         return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
+    board_catalog_forget_gen(app->catalog, gen); /* the other instances: by its notice */
     l1_invalidate_board(app->l1, gen);
     redis_conn_t *rc = redis_acquire(app->redis);
     if (rc) {
@@ -368,6 +457,17 @@ int api_board(app_t *app, const route_t *rt, http_req_t *req)
     players_args_t a = {&b, req->received_ms, 0};
     bool behind = false;
     q_status_t st = pg_router_read_run(app->router, b.gen, req->strong, players_on, &a, &behind);
+    if (st == Q_UNAVAILABLE && !req->strong) {
+        /* No node answers: the count from Redis (see redis_players); the definition may come
+         * from the catalog too, so the answer is kept out of every cache as a late one is. */
+        redis_conn_t *conn = trusted_redis(app);
+        if (conn) {
+            rb_status_t rs = redis_players(app, conn, &b, req->received_ms, &a.players);
+            redis_release(app->redis, conn, rs == RB_DOWN);
+            st = rs == RB_OK ? Q_OK : st;
+            behind = true;
+        }
+    }
     if (st == Q_OK)
         api_render_board(app, req, &b, a.players);
     board_clear(&b);

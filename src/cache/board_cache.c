@@ -58,10 +58,10 @@ void board_cache_free(board_cache_t *c)
     free(c);
 }
 
-static bool lookup(board_cache_t *c, const char *id, board_t *out, bool stale_ok)
+bool board_cache_get(board_cache_t *c, const char *id, board_t *out)
 {
     slot_t *row = c->slots[hash(id)];
-    int64_t now = stale_ok ? INT64_MIN : mono_ms();
+    int64_t now = mono_ms();
     bool hit = false;
     pthread_mutex_lock(&c->lock);
     for (int j = 0; j < SLOT_DEPTH; j++) {
@@ -73,16 +73,6 @@ static bool lookup(board_cache_t *c, const char *id, board_t *out, bool stale_ok
     }
     pthread_mutex_unlock(&c->lock);
     return hit;
-}
-
-bool board_cache_get(board_cache_t *c, const char *id, board_t *out)
-{
-    return lookup(c, id, out, false);
-}
-
-bool board_cache_get_stale(board_cache_t *c, const char *id, board_t *out)
-{
-    return lookup(c, id, out, true);
 }
 
 void board_cache_put(board_cache_t *c, const board_t *b)

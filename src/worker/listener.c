@@ -21,6 +21,7 @@ struct listener {
     int connect_timeout_s;
     l1_t *l1;               /* NULL without a response cache */
     pg_router_t *router;
+    board_catalog_t *catalog; /* NULL: none */
 };
 
 /* One line: "W gen day old_sk|- old_ms|- new_sk new_ms player", "P gen day" or "B gen". */
@@ -52,6 +53,20 @@ static int64_t line_gen(const char *line)
     if ((line[0] == 'W' || line[0] == 'P' || line[0] == 'B') && sscanf(line + 1, " %lld", &gen) == 1 && gen > 0)
         return gen;
     return 0;
+}
+
+/* A deleted board ("B gen") leaves the catalog, so that it is not served while PostgreSQL is down. */
+static void forget_deleted(board_catalog_t *catalog, const char *payload)
+{
+    for (const char *p = payload; *p;) {
+        long long gen = 0;
+        if (p[0] == 'B' && sscanf(p, "B %lld", &gen) == 1 && gen > 0)
+            board_catalog_forget_gen(catalog, gen);
+        const char *nl = strchr(p, '\n');
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
 }
 
 /* Record `lsn` for every board the payload names. */
@@ -133,6 +148,8 @@ static bool drain(listener_t *l, PGconn *c)
         for (size_t i = 0; i < nb; i++) {
             if (track)
                 note_boards(l->router, batch[i]->extra, lsn);
+            if (l->catalog)
+                forget_deleted(l->catalog, batch[i]->extra);
             if (l->l1)
                 listener_apply(l->l1, batch[i]->extra);
             PQfreemem(batch[i]);
@@ -194,15 +211,17 @@ static void *listener_main(void *arg)
     return NULL;
 }
 
-listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1, pg_router_t *router)
+listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1, pg_router_t *router,
+                           board_catalog_t *catalog)
 {
-    if (!l1 && !pg_router_has_replicas(router))
+    if (!l1 && !catalog && !pg_router_has_replicas(router))
         return NULL;
     listener_t *l = xcalloc(1, sizeof *l);
     l->conninfo = xstrdup(conninfo);
     l->connect_timeout_s = connect_timeout_s;
     l->l1 = l1;
     l->router = router;
+    l->catalog = catalog;
     if (pthread_create(&l->thread, NULL, listener_main, l) != 0) {
         log_error(NULL, "cannot start the cache invalidation listener");
         free(l->conninfo);

@@ -12,19 +12,24 @@
  * its commit, so that position covers it) and records it for every board named, before
  * dropping any cached answer, so that no read after the drop goes to a replica without
  * those writes.
+ *
+ * A board deletion's notice ("B gen") also takes the board out of the board catalog, which
+ * answers board lookups while PostgreSQL is down: a deleted board must not come back then.
  */
 #ifndef RANKD_WORKER_LISTENER_H
 #define RANKD_WORKER_LISTENER_H
 
+#include "cache/board_catalog.h"
 #include "cache/l1.h"
 #include "store/pg_router.h"
 #include "util/must_use.h"
 
 typedef struct listener listener_t;
 
-/* Start listening with a connection of its own; NULL when there is neither a cache (`l1`) nor a
- * replica to keep caught up. */
-MUST_USE listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1, pg_router_t *router);
+/* Start listening with a connection of its own; NULL when there is no cache (`l1`), no replica to
+ * keep caught up and no board catalog to tell of deletions. */
+MUST_USE listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1, pg_router_t *router,
+                                    board_catalog_t *catalog);
 void listener_stop(listener_t *l);
 
 /* Apply one notification payload to `l1` (exposed for tests). */

@@ -117,10 +117,13 @@ static bool load_boards(refresher_t *r)
         return false;
     board_t *boards = NULL;
     size_t n = 0;
+    int64_t begun_ms = clock_mono_ms();
     q_status_t st = q_board_list(c, NULL, 1000000, &boards, &n);
     pg_pool_release(r->o.primary, c, st == Q_UNAVAILABLE);
     if (st != Q_OK)
         return false;
+    if (r->o.catalog) /* every instance's reads go on from it while PostgreSQL is down */
+        board_catalog_install(r->o.catalog, boards, n, begun_ms);
     for (size_t i = 0; i < r->n_boards; i++)
         board_clear(&r->boards[i]);
     free(r->boards);

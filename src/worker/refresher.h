@@ -13,11 +13,14 @@
  * window (Redis, and every instance's response cache), and archives the one that closed a few
  * seconds later, once what was received before the reset has committed. Each second the leader
  * re-cuts the PostgreSQL rank buckets that drifted from their size (upkeep_recut).
+ * Every instance reads the list of every board each refresh.interval_s (and at a reset) and hands it
+ * to the board catalog, so that board reads go on while PostgreSQL is down (cache/board_catalog.h).
  * It sleeps on a condition variable, so stopping is immediate.
  */
 #ifndef RANKD_WORKER_REFRESHER_H
 #define RANKD_WORKER_REFRESHER_H
 
+#include "cache/board_catalog.h"
 #include "config/config.h"
 #include "store/pg_pool.h"
 #include "store/redis.h"
@@ -34,6 +37,7 @@ typedef struct {
     /* Render board `board`'s top page into this instance's response cache (NULL: none). */
     void (*warm)(void *arg, const char *board, int64_t now_ms);
     void *warm_arg;
+    board_catalog_t *catalog;     /* given every board list read (NULL: none) */
 } refresher_opts_t;
 
 /* Start the thread; NULL when refresh.interval_s is 0 (this instance never leads) or the thread
