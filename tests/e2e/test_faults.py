@@ -3,12 +3,14 @@ and between rankd and PostgreSQL. For each fault the test records what clients s
 the slowest answer), checks that every answer came within its timeout with a documented status,
 that nothing acknowledged is lost (`rankd verify` clean, every acknowledged submission in the log),
 and that rankd recovers when the fault ends, without a restart."""
+import itertools
 import re
 import time
 
 import pytest
 
-from conftest import ADMIN_KEY, WRITE_KEY, ReadWriteLoad, create_board, metric, run_cli, submit, wait_for
+from conftest import (ADMIN_KEY, WRITE_KEY, PgServer, RankdFactory, ReadWriteLoad, create_board,
+                      migrated_database, metric, run_cli, submit, submit_ok, unique, wait_for)
 from faultproxy import FaultProxy
 
 REPORT = []  # (fault, what clients saw): printed at the end of the module (pytest -s shows it)
@@ -215,3 +217,137 @@ def test_redis_back_ends_other_instances_rebuilds(rankd_factory, db, redis_db, r
     assert any(m.endswith(b"late") for m in rcl.zrange(zset, 0, -1))
     w.close()
     r.close()
+
+
+# ---------------------------------------------------------------- the only PostgreSQL stopped
+
+_own = itertools.count(1)
+
+
+@pytest.fixture
+def own_pg(tmp_root):
+    """A PostgreSQL server of the test's own, with a migrated database: the test stops it (by PID)."""
+    n = next(_own)
+    srv = PgServer(tmp_root, "faults-own%d" % n)
+    srv.start()
+    database = migrated_database(srv, "rankd_faults_own%d" % n, tmp_root)
+    yield srv, database
+    database.close()
+    srv.stop()
+
+
+def readyz(inst):
+    cl = inst.client()
+    try:
+        r = cl.get("/readyz")
+        return r.status, r.json()
+    finally:
+        cl.close()
+
+
+def test_with_the_only_postgres_down_boards_and_their_reads_answer_from_redis(own_pg, private_redis, tmp_root):
+    """API.md, Consistency: with the primary down, reads keep being answered (Redis) and writes
+    answer 503 with Retry-After at once. No replica, PostgreSQL stopped, Redis up: an instance
+    that only created and listed the boards, and one that only started, answer the Board object,
+    the list and every read of every board's current window from what they learned before the
+    outage (board definitions) and from Redis (ranks, counts); a board deleted before the outage
+    does not come back; what only PostgreSQL holds (statistics) stays a 503 with Retry-After."""
+    srv, database = own_pg
+    # A private Redis: this database's board generations start at 1 like every other's.
+    f = RankdFactory(tmp_root, database, private_redis.url())
+    rcl = private_redis.client()
+    try:
+        writer = f()
+        reader = f()  # creates and lists boards, never reads one before the outage
+        adm = reader.client(ADMIN_KEY)
+        hi = create_board(adm, unique("pd"), sort="desc", title="High wins")["id"]
+        lo = create_board(adm, unique("pd"), sort="asc", operator="latest", metadata={"k": 1})["id"]
+        gone = create_board(adm, unique("pd"))["id"]
+        w = writer.client(WRITE_KEY)
+        for i in range(12):
+            submit_ok(w, hi, "p%02d" % i, 1000 - 37 * (i % 5) + i)
+        submit_ok(w, hi, "tie-a", 1000)  # ties p00 (1000): later, so below it
+        submit_ok(w, hi, "tie-0", 1000)  # later still, below both (achieved_at before the id)
+        for i in range(5):
+            submit_ok(w, lo, "q%d" % i, 50 - i)
+        submit_ok(w, lo, "q0", 1)  # latest: q0 goes to the top of an ascending board
+        submit_ok(w, gone, "x", 1)
+        gens = dict(database.query("SELECT id, gen FROM boards"))
+        for b in (hi, lo):  # the writes asked for the windows to be loaded into Redis
+            wait_for(lambda: rcl.exists("rankd:{g%d}:0:ready" % gens[b]), "board %s loaded in Redis" % b)
+        listed = reader.client().get("/v1/leaderboards")
+        assert listed.status == 200 and [x["id"] for x in listed.json()["leaderboards"]] == sorted([hi, lo, gone])
+        # Deleted elsewhere: the reader hears of it (the notice, or its next list).
+        assert writer.client(ADMIN_KEY).delete("/v1/leaderboards/" + gone).status == 204
+        wait_for(lambda: metric(reader, "rankd_board_catalog_boards") == 2, "the reader to forget the deleted board")
+        fresh = f()  # started with PostgreSQL up; its refresher lists every board at once
+        wait_for(lambda: metric(fresh, "rankd_board_catalog_complete") == 1 and
+                 metric(fresh, "rankd_board_catalog_boards") == 2, "the fresh instance's board list")
+
+        # What PostgreSQL answers (strong reads: the primary, no cache), to compare with later.
+        strong = writer.client()
+        paths = []
+        for b in (hi, lo):
+            paths += ["/v1/leaderboards/%s/entries" % b, "/v1/leaderboards/%s/entries?limit=3&offset=2" % b,
+                      "/v1/leaderboards/%s/players/%s" % (b, "p03" if b == hi else "q3"),
+                      "/v1/leaderboards/%s/players/%s/around?before=2&after=2" % (b, "tie-a" if b == hi else "q2"),
+                      "/v1/leaderboards/%s/players?ids=%s" % (b, "p01,tie-0,p07,nobody" if b == hi else "q4,q0")]
+        expected = {}
+        for path in paths:
+            r = strong.get(path + ("&" if "?" in path else "?") + "consistency=strong")
+            assert r.status == 200, r.describe()
+            expected[path] = r.json()
+        boards = {b: strong.get("/v1/leaderboards/%s?consistency=strong" % b).json() for b in (hi, lo)}
+        assert boards[hi]["players"] == 14 and boards[lo]["players"] == 5
+        top = expected["/v1/leaderboards/%s/entries" % hi]["entries"]
+        ranked = [e["player_id"] for e in top]
+        assert ranked.index("p00") < ranked.index("tie-a") < ranked.index("tie-0"), ranked
+        assert expected["/v1/leaderboards/%s/entries" % lo]["entries"][0]["player_id"] == "q0"
+
+        srv.stop()
+        for inst in (reader, fresh):
+            wait_for(lambda: readyz(inst)[1]["dependencies"]["postgres_primary"] == "down",
+                     "/readyz to show the primary down")
+
+        for inst in (reader, fresh):
+            cl = inst.client()
+            status, body = readyz(inst)
+            assert status == 200 and body["status"] == "degraded", body
+            for b in (hi, lo):
+                r = cl.get("/v1/leaderboards/" + b)
+                assert r.status == 200, "%s: %s" % (inst.name, r.describe())
+                assert r.json() == boards[b], (r.json(), boards[b])
+            r = cl.get("/v1/leaderboards")
+            assert r.status == 200, "%s: %s" % (inst.name, r.describe())
+            assert r.json() == {"leaderboards": [boards[b] for b in sorted([hi, lo])], "next_cursor": None}
+            first = cl.get("/v1/leaderboards?limit=1")
+            assert first.status == 200 and first.json()["leaderboards"] == [boards[min(hi, lo)]], first.describe()
+            second = cl.get("/v1/leaderboards?limit=1&cursor=" + first.json()["next_cursor"])
+            assert second.status == 200, second.describe()
+            assert second.json() == {"leaderboards": [boards[max(hi, lo)]], "next_cursor": None}
+            for path in paths:
+                r = cl.get(path)
+                assert r.status == 200, "%s %s: %s" % (inst.name, path, r.describe())
+                assert r.json() == expected[path], (path, r.json(), expected[path])
+            # The deleted board stays gone; what only PostgreSQL holds is a 503 with Retry-After.
+            for path in ["/v1/leaderboards/" + gone, "/v1/leaderboards/%s/entries" % gone,
+                         "/v1/leaderboards/%s/stats" % hi]:
+                r = cl.get(path)
+                assert r.status == 503 and r.header("Retry-After"), "%s: %s" % (path, r.describe())
+                assert r.json()["error"]["code"] == "unavailable"
+            # Writes: 503 with Retry-After, at once.
+            wcl = inst.client(WRITE_KEY)
+            for i in range(3):
+                t = time.time()
+                r = submit(wcl, hi, "late%d" % i, 5)
+                took = time.time() - t
+                assert r.status == 503 and r.header("Retry-After"), r.describe()
+                assert took < 1.0, "a write took %.2f s to be refused" % took
+            r = inst.client(ADMIN_KEY).post("/v1/leaderboards", json_body={
+                "id": unique("pd"), "title": "t", "sort": "desc", "operator": "best", "reset": "none"})
+            assert r.status == 503 and r.header("Retry-After"), r.describe()
+            wcl.close()
+            cl.close()
+        assert metric(reader, "rankd_board_catalog_fallbacks_total") > 0
+    finally:
+        f.close()
