@@ -175,7 +175,8 @@ def test_verify_lists_a_wrong_bucket_and_build_repairs_it(rankd_factory, db):
     # The upkeep leader splits the one bucket the writes made.
     wait_for(lambda: db.query("SELECT count(*) FROM rank_buckets WHERE board_gen = %s", (gen,))[0][0] > 3,
              "the leader's re-cut")
-    assert metric(inst, "rankd_rank_bucket_recuts_total") > 0
+    # (counted when the leader's round of re-cuts ends, after its first commit)
+    wait_for(lambda: metric(inst, "rankd_rank_bucket_recuts_total") > 0, "the re-cuts counted")
     # ... and keeps at it until nothing is out of shape: buckets of cbrt(60) -> 3 standings,
     # supers of sqrt(60 x 3) -> 13, never listed for ever.
     wait_for(lambda: db.query("SELECT count(*) FROM rankd_rank_buckets_drifted(2) WHERE board_gen = %s",
