@@ -1353,6 +1353,16 @@ def metric(inst, name):
     raise AssertionError("/metrics has no " + name)
 
 
+def readyz(inst):
+    """(status, body) of the instance's /readyz."""
+    cl = inst.client()
+    try:
+        r = cl.get("/readyz")
+        return r.status, r.json()
+    finally:
+        cl.close()
+
+
 def wait_for(pred, what, timeout=20):
     """Poll pred() until it returns something true (returned), or fail after `timeout` s."""
     deadline = time.time() + timeout

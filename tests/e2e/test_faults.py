@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import (ADMIN_KEY, WRITE_KEY, PgServer, RankdFactory, ReadWriteLoad, create_board,
-                      migrated_database, metric, run_cli, submit, submit_ok, unique, wait_for)
+                      migrated_database, metric, readyz, run_cli, submit, submit_ok, unique, wait_for)
 from faultproxy import FaultProxy
 
 REPORT = []  # (fault, what clients saw): printed at the end of the module (pytest -s shows it)
@@ -234,15 +234,6 @@ def own_pg(tmp_root):
     yield srv, database
     database.close()
     srv.stop()
-
-
-def readyz(inst):
-    cl = inst.client()
-    try:
-        r = cl.get("/readyz")
-        return r.status, r.json()
-    finally:
-        cl.close()
 
 
 def test_with_the_only_postgres_down_boards_and_their_reads_answer_from_redis(own_pg, private_redis, tmp_root):

@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 
 from conftest import (ADMIN_KEY, WRITE_KEY, PgServer, RankdFactory, create_board, migrated_database, run_cli,
-                      submit, submit_ok, unique)
+                      readyz, submit, submit_ok, unique)
 
 HEALTH_MS = 250
 _n = itertools.count(1)
@@ -95,20 +95,11 @@ def router_env(cluster, replicas=None, **extra):
     return env
 
 
-def ready(inst):
-    cl = inst.client()
-    try:
-        r = cl.get("/readyz")
-        return r.status, r.json()
-    finally:
-        cl.close()
-
-
 def wait_nodes(inst, want, timeout=15):
     """Wait until /readyz shows each node named in `want` in the state given."""
     deadline = time.time() + timeout
     while True:
-        _, body = ready(inst)
+        _, body = readyz(inst)
         states = {n["name"]: n["state"] for n in body.get("nodes", [])}
         if all(states.get(k) == v for k, v in want.items()):
             return body
@@ -305,7 +296,7 @@ def test_a_replica_stopped_under_load_costs_a_handful_of_requests(cluster, facto
     assert not [r for r in failed if r[0] > settle], failed
     body = wait_nodes(inst, {"postgres_replica_2": "down"})
     assert body["dependencies"]["postgres_replica_2"] == "down"
-    assert ready(inst)[0] == 200
+    assert readyz(inst)[0] == 200
     # It rejoins by itself.
     victim.launch()
     cluster.wait_caught_up([victim])
@@ -356,7 +347,7 @@ def test_the_primary_stopped_and_restarted(cluster, factory, redis_db):
             assert r.status == 503, r.describe()
             assert r.header("Retry-After"), r.describe()
             assert took < 1.0, "a write took %.2f s to be refused" % took
-        status, body = ready(inst)
+        status, body = readyz(inst)
         assert status == 200 and body["dependencies"]["postgres_primary"] == "down", body
         assert body["status"] == "degraded", body
     finally:
