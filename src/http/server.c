@@ -2,6 +2,7 @@
 #include "http/server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <stdatomic.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,13 +36,13 @@ struct http_server {
 };
 
 #define BODY_RESERVE_MAX 65535 /* bytes reserved ahead on a Content-Length (64 KiB with the NUL) */
-#define DROP_MAX (16 * 1024 * 1024) /* body bytes past the limit read and dropped before the 413 */
+#define DROP_MAX (16 * 1024 * 1024) /* body bytes past the limit read and dropped after the 413 */
 #define HEADERS_MAX 8192               /* bytes of request line and headers (API.md) */
 
 /* Where a request is in its life on the connection; on_request is called again in each. */
 typedef enum {
     CONN_RECEIVING, /* headers checked; the body (if any) arriving */
-    CONN_DROPPING,  /* the body crossed its limit: the rest is dropped, a 413 comes at its end */
+    CONN_REFUSED,   /* the body crossed its limit: the 413 is sent, the rest is dropped */
     CONN_WAITING,   /* suspended until req.pending is done */
     CONN_ANSWERED,  /* a response is queued: anything more of the body is ignored */
 } conn_phase_t;
@@ -53,7 +55,7 @@ typedef struct {
     size_t limit;
     uint64_t declared;  /* Content-Length, 0 when absent or unreadable */
     conn_phase_t phase;
-    size_t dropped;     /* body bytes dropped past the limit (CONN_DROPPING) */
+    size_t dropped;     /* body bytes dropped past the limit (CONN_REFUSED) */
     struct MHD_Connection *conn;
     struct timespec started;
     char method[16];
@@ -151,7 +153,8 @@ static void release_cached(void *entry)
     l1_release(entry);
 }
 
-static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn, bool preflight)
+/* The answer to `req`, its body and headers; NULL when out of memory. */
+static struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection *conn, bool preflight)
 {
     http_req_t *req = &cx->req;
     app_t *app = cx->server->app;
@@ -193,9 +196,9 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
         free(body);
         body = NULL;
         len = n;
-        if (!r) { /* out of memory: MHD closes the connection */
+        if (!r) {
             l1_release(req->cached);
-            return MHD_NO;
+            return NULL;
         }
     } else if (reads && req->static_body) {
         const http_static_t *sb = req->static_body;
@@ -223,7 +226,7 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
         body = NULL;
         len = n;
         if (!r)
-            return MHD_NO;
+            return NULL;
     } else if (reads) {
         /* The tag names the identity bytes; an encoded body carries its variant's tag. */
         encoding_etag(body, len, etag);
@@ -250,9 +253,9 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
         if (req->status == 204 || req->status == 304)
             len = 0;
         r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-        if (!r) { /* out of memory: MHD closes the connection */
+        if (!r) {
             free(body);
-            return MHD_NO;
+            return NULL;
         }
     }
     if (reads) {
@@ -298,14 +301,28 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
     /* A 413's body may still be on its way (API.md: the connection is closed). */
     if (atomic_load(&cx->server->draining) || req->status == 413)
         MHD_add_response_header(r, "Connection", "close");
-    enum MHD_Result ok = MHD_queue_response(conn, (unsigned)req->status, r);
-    MHD_destroy_response(r);
+    return r;
+}
 
+/* Count the answer in the metrics and log it. */
+static void account_answer(const conn_ctx_t *cx)
+{
+    const http_req_t *req = &cx->req;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     double ms = (double)(now.tv_sec - cx->started.tv_sec) * 1e3 + (double)(now.tv_nsec - cx->started.tv_nsec) / 1e6;
-    metrics_observe(app->metrics, (int)cx->rt.id, req->status, ms / 1e3);
+    metrics_observe(cx->server->app->metrics, (int)cx->rt.id, req->status, ms / 1e3);
     log_info(req->request_id, "%s %s %d %.2fms", cx->method, cx->path ? cx->path : "?", req->status, ms);
+}
+
+static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn, bool preflight)
+{
+    struct MHD_Response *r = build_response(cx, conn, preflight);
+    if (!r) /* out of memory: MHD closes the connection */
+        return MHD_NO;
+    enum MHD_Result ok = MHD_queue_response(conn, (unsigned)cx->req.status, r);
+    MHD_destroy_response(r);
+    account_answer(cx);
     return ok;
 }
 
@@ -401,6 +418,8 @@ static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char
     }
     if (api_route(method, cx->path, &cx->rt, req) != 0)
         return true;
+    /* Before OPTIONS returns: a preflight's body, if any, is held to the route's limit too. */
+    cx->limit = cx->rt.batch_body ? app->cfg->batch_body_limit : app->cfg->body_limit;
     if (strcmp(method, "OPTIONS") == 0)
         return false;
     authenticate(app, conn, req);
@@ -425,7 +444,6 @@ static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char
         if (kind >= 0 && api_rate_limit(app, req, (rl_kind_t)kind, 1) != 0)
             return true;
     }
-    cx->limit = cx->rt.batch_body ? app->cfg->batch_body_limit : app->cfg->body_limit;
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     uint64_t declared = 0;
     if (cl && !param_parse_uint(cl, UINT64_MAX, &declared))
@@ -436,6 +454,87 @@ static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char
     }
     cx->declared = declared;
     return false;
+}
+
+/* One response header as it goes on the wire (an MHD_KeyValueIterator). */
+static enum MHD_Result append_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    buf_printf(cls, "%s: %s\r\n", key, value);
+    return MHD_YES;
+}
+
+/* The bytes of `r` as libmicrohttpd would send them, with `body` (what `r` holds; none to a HEAD). */
+static void render_response(buf_t *wire, int status, struct MHD_Response *r, const buf_t *body, bool head)
+{
+    const char *reason = MHD_get_reason_phrase_for((unsigned)status);
+    buf_printf(wire, "HTTP/1.1 %d %s\r\n", status, reason ? reason : "");
+    buf_printf(wire, "Date: %s\r\nContent-Length: %zu\r\n", http_date(time(NULL)), body->len);
+    MHD_get_response_headers(r, append_header, wire);
+    buf_puts(wire, "\r\n");
+    if (!head)
+        buf_append(wire, body->data, body->len);
+}
+
+/*
+ * Send req's answer on the socket itself, the body still arriving: libmicrohttpd 0.9.75 queues a
+ * response only before the body or after its end (MHD_queue_response refuses one in between), and
+ * a chunked body may never end. The sending side is then shut, so that the client sees the answer
+ * end with the connection; the rest of the body is still read, as a close with bytes unread would
+ * reset the connection and could take the answer with it. Plain HTTP only (rankd has no TLS).
+ * False when the answer could not be written whole.
+ */
+static bool answer_mid_body(conn_ctx_t *cx, struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return false;
+    buf_t body, wire;
+    buf_init(&body);
+    buf_init(&wire);
+    buf_append(&body, cx->req.out.data, cx->req.out.len); /* build_response takes req->out */
+    struct MHD_Response *r = build_response(cx, conn, false);
+    ssize_t sent = -1;
+    if (r) {
+        render_response(&wire, cx->req.status, r, &body, cx->req.head);
+        MHD_destroy_response(r);
+        /* A few hundred bytes into a send buffer nothing else wrote to: whole, or the peer is gone. */
+        do
+            sent = send(ci->connect_fd, wire.data, wire.len, MSG_NOSIGNAL);
+        while (sent < 0 && errno == EINTR);
+    }
+    bool whole = sent >= 0 && (size_t)sent == wire.len;
+    if (whole)
+        shutdown(ci->connect_fd, SHUT_WR);
+    buf_free(&body);
+    buf_free(&wire);
+    return whole;
+}
+
+/* Drop body bytes after a 413; false once DROP_MAX of them went by (a chunked body may never end). */
+static bool drop_body(conn_ctx_t *cx, size_t *upload_data_size)
+{
+    cx->dropped += *upload_data_size;
+    *upload_data_size = 0;
+    if (cx->dropped <= DROP_MAX)
+        return true;
+    log_warn(cx->req.request_id, "%s %s: a body over %zu bytes went on past %d more; closing", cx->method, cx->path,
+             cx->limit, DROP_MAX);
+    return false;
+}
+
+/* The body crossed its limit (a chunked one: a declared length was checked in early_checks). API.md:
+ * 413 at once, and the connection closed; false when libmicrohttpd is to close it now. */
+static bool refuse_body(conn_ctx_t *cx, struct MHD_Connection *conn, size_t *upload_data_size)
+{
+    http_error(&cx->req, 413, "payload_too_large", NULL, "the body is larger than %zu bytes", cx->limit);
+    cx->phase = CONN_REFUSED;
+    if (!answer_mid_body(cx, conn)) {
+        log_warn(cx->req.request_id, "%s %s: the 413 could not be sent; closing", cx->method, cx->path);
+        return false;
+    }
+    account_answer(cx);
+    return drop_body(cx, upload_data_size);
 }
 
 /* Called by whoever finished a request's pending work, on any thread. */
@@ -492,40 +591,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
+        if (cx->phase == CONN_REFUSED)
+            return drop_body(cx, upload_data_size) ? MHD_YES : MHD_NO;
+        if (cx->body.len + *upload_data_size > cx->limit)
+            return refuse_body(cx, conn, upload_data_size) ? MHD_YES : MHD_NO;
         /* On the first bytes, one allocation for the declared length instead of doubling from
          * 256 bytes; bounded, so that a length declared alone makes rankd hold little. */
         if (cx->body.cap == 0 && cx->declared > 0)
             buf_reserve(&cx->body, cx->declared < BODY_RESERVE_MAX ? (size_t)cx->declared : BODY_RESERVE_MAX);
-        if (cx->phase == CONN_DROPPING || cx->body.len + *upload_data_size > cx->limit) {
-            /* Over the limit: the bytes are dropped, and the 413 goes at the body's end. A body
-             * still coming DROP_MAX bytes later (a chunked body may never end) is cut off: the
-             * connection closes without an answer. libmicrohttpd 0.9.75 cannot send one in the
-             * middle of a chunked upload (it ends the request in error instead). */
-            cx->phase = CONN_DROPPING;
-            cx->dropped += *upload_data_size;
-            *upload_data_size = 0;
-            if (cx->dropped <= DROP_MAX)
-                return MHD_YES;
-            log_warn(cx->req.request_id, "%s %s: a body over %zu bytes went on past %d more; closing", cx->method,
-                     cx->path, cx->limit, DROP_MAX);
-            return MHD_NO;
-        }
         buf_append(&cx->body, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (cx->phase == CONN_REFUSED)
+        return MHD_NO; /* the body ended after its 413 went out: libmicrohttpd closes the connection */
 
     /* The whole request is here. */
     http_req_t *req = &cx->req;
-    bool over_limit = cx->phase == CONN_DROPPING;
     cx->phase = CONN_ANSWERED;
     if (strcmp(method, "OPTIONS") == 0) {
         req->status = 204;
         return send_response(cx, conn, true);
-    }
-    if (over_limit) {
-        http_error(req, 413, "payload_too_large", NULL, "the body is larger than %zu bytes", cx->limit);
-        return send_response(cx, conn, false);
     }
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_param, req);
     bool bad = false;

@@ -14,7 +14,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import (ADMIN_KEY, READ_KEY, WRITE_KEY, assert_error, build_raw, create_board, raw_request,
+from conftest import (ADMIN_KEY, READ_KEY, WRITE_KEY, Resp, assert_error, build_raw, create_board, raw_request,
                       redis_mod, unique, window_start)
 
 KEYS = {"admin": ADMIN_KEY, "write": WRITE_KEY, "read": READ_KEY, "bad": "no-such-key-123456"}
@@ -537,9 +537,9 @@ def test_large_request_headers(rankd):
 
 
 def test_an_endless_chunked_body_is_cut_off_soon_after_the_limit(rankd, admin):
-    """A chunked body that goes on past its limit is read at most 16 MiB further, then the
-    connection is closed (a finite one gets its 413 at its end: row size_chunked); rankd neither
-    reads it forever nor holds it. The client here would send 64 MiB."""
+    """A chunked body that goes on past its limit gets its 413 at once (the test below) and is
+    read at most 16 MiB further, then the connection is closed; rankd neither reads it forever
+    nor holds it. The client here would send 64 MiB."""
     import socket
 
     b = create_board(admin)["id"]
@@ -593,3 +593,58 @@ def test_a_large_declared_body_sent_whole_before_reading_gets_its_413(rankd, adm
             answer += repr(e).encode()
         s.close()
         assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+
+
+def _read_until_closed(s, data=b""):
+    """Read until rankd closes the connection; a socket.timeout (the bounded wait) propagates."""
+    import socket
+
+    while True:
+        try:
+            got = s.recv(65536)
+        except ConnectionResetError:
+            return data, True  # closed hard after the answer; what came before is kept
+        except socket.timeout:
+            raise AssertionError("no end of the connection within the wait; got %r" % data[:300])
+        if not got:
+            return data, True
+        data += got
+
+
+def test_a_chunked_body_over_the_limit_is_refused_before_its_end(rankd, admin):
+    """API.md: a chunked body is refused with 413 as soon as it passes the limit, and the
+    connection is closed. The client never sends the final 0-chunk: the JSON 413 arrives anyway,
+    without waiting for the rest of the 8 MiB, and the connection is closed."""
+    import socket
+
+    b = create_board(admin)["id"]
+    s = socket.create_connection(("127.0.0.1", rankd.port), timeout=10)
+    chunk = b"%x\r\n%s\r\n" % (65536, b" " * 65536)
+    try:
+        s.sendall(("POST /v1/leaderboards/%s/scores HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                   "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   % (b, WRITE_KEY)).encode() + chunk * 2)
+        # Past the 64 KiB limit: the answer comes now, within the socket's timeout.
+        s.settimeout(5)
+        try:
+            head = s.recv(65536)
+        except socket.timeout:
+            raise AssertionError("no answer 5 s after a chunked body passed its limit")
+        try:
+            s.sendall(chunk * 126)  # the rest of the 8 MiB, never the 0-chunk
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        data, _ = _read_until_closed(s, head)
+    finally:
+        s.close()
+    assert data.count(b"HTTP/1.1 ") == 1, data[:600]
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("iso-8859-1").split("\r\n")
+    headers = [tuple(x.strip() for x in ln.split(":", 1)) for ln in lines[1:]]
+    r = Resp(int(lines[0].split(" ")[1]), "", headers, body, "POST", "")
+    assert_error(r, 413)
+    assert r.header("Connection", "").lower() == "close", r.describe()
+    assert int(r.header("Content-Length")) == len(body), r.describe()
+    assert r.header("X-Request-Id"), r.describe()
+    assert rankd.client(None).get("/healthz").status == 200
+
