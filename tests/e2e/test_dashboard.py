@@ -72,8 +72,10 @@ def test_the_dashboard_in_a_browser(rankd_factory, reads):
         br.wait("document.getElementById('player-result').dataset.rank === %s" % json.dumps(str(want["rank"])),
                 "the player's rank")
         assert ("rank %d of %d" % (want["rank"], want["total"])) in br.eval("document.getElementById('player-result').textContent")
+        # The rank shows first, the players around once their own request answered.
+        br.wait("(document.querySelector('#around tr.me td:nth-child(2)') || {}).textContent === %s"
+                % json.dumps(target), "the players around")
         assert rows(br, "around") == api_rows(around["entries"])
-        assert br.eval("document.querySelector('#around tr.me td:nth-child(2)').textContent") == target
 
         # The histogram has the API's buckets; the activity is drawn; the health shows.
         assert br.eval("document.querySelectorAll('#histogram rect').length") == len(stats["histogram"])
