@@ -249,6 +249,21 @@ static struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection
             }
         }
     }
+    /* Other answers of 1024 bytes or more (/metrics, batches, admin calls) are compressed too
+     * (API.md: every compressible response), without a tag. */
+    bool compressible = !reads && req->status == 200 && len >= ENCODING_MIN_BODY;
+    if (compressible) {
+        enc = encoding_negotiate(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding"));
+        size_t zlen = 0;
+        char *z = enc == ENC_IDENTITY ? NULL : encoding_compress(enc, body, len, &zlen);
+        if (z) {
+            free(body);
+            body = z;
+            len = zlen;
+        } else {
+            enc = ENC_IDENTITY;
+        }
+    }
     if (!r) {
         if (req->status == 204 || req->status == 304)
             len = 0;
@@ -258,8 +273,9 @@ static struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection
             return NULL;
         }
     }
-    if (reads) {
+    if (reads)
         MHD_add_response_header(r, "ETag", etag);
+    if (reads || compressible) {
         MHD_add_response_header(r, "Vary", "Accept-Encoding");
         if (enc != ENC_IDENTITY)
             MHD_add_response_header(r, "Content-Encoding", encoding_name(enc));

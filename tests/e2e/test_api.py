@@ -1069,6 +1069,17 @@ def test_compression(admin, writer, anon):
     # Small bodies stay identity.
     small = anon.get("/v1/leaderboards/%s/entries?limit=1" % bid, headers={"Accept-Encoding": "gzip, br"})
     assert len(small.body) < 1024 and small.header("Content-Encoding") in (None, "identity")
+    # Answers that are not cacheable reads are compressed too, without a tag: a batch of reads, /metrics.
+    reads = {"requests": [{"path": path}] * 3}
+    plain = anon.post("/v1/batch", json_body=reads)
+    assert plain.status == 200 and len(plain.body) >= 1024, plain.describe()
+    assert plain.header("Content-Encoding") in (None, "identity") and "accept-encoding" in plain.header_tokens("Vary")
+    zb = anon.post("/v1/batch", json_body=reads, headers={"Accept-Encoding": "gzip"})
+    assert zb.header("Content-Encoding") == "gzip" and zb.header("ETag") is None, zb.headers
+    assert json.loads(gzip.decompress(zb.body)) == plain.json()
+    m = admin.get("/metrics", headers={"Accept-Encoding": "gzip"})
+    assert m.status == 200 and m.header("Content-Encoding") == "gzip", m.headers
+    assert b"rankd_" in gzip.decompress(m.body)
 
 
 # ---------------------------------------------------------------------------
