@@ -33,6 +33,8 @@ struct http_server {
     atomic_uint_fast64_t next_id;
     uint32_t id_prefix;
     char cache_control[128];  /* of successful reads; fixed by the configuration */
+    char cache_public[128];   /* of those that need no key whatever the configuration (the OpenAPI
+                               * document, the dashboard's files) */
 };
 
 #define BODY_RESERVE_MAX 65535 /* bytes reserved ahead on a Content-Length (64 KiB with the NUL) */
@@ -286,7 +288,8 @@ static struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection
         MHD_add_response_header(r, "Last-Modified", http_date(req->last_modified_ms / 1000));
     MHD_add_response_header(r, "X-Request-Id", req->request_id);
     if (reads) {
-        MHD_add_response_header(r, "Cache-Control", cx->server->cache_control);
+        MHD_add_response_header(r, "Cache-Control",
+                                cx->rt.role == ROLE_NONE ? cx->server->cache_public : cx->server->cache_control);
     } else {
         MHD_add_response_header(r, "Cache-Control", "no-store");
     }
@@ -688,13 +691,16 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
     s->app = app;
     s->acceptor = acceptor;
     /* Shared caches may keep public reads only: a private one answers a key's holder alone. */
-    int n = snprintf(s->cache_control, sizeof s->cache_control, "%s, max-age=%d",
-                     cfg->public_reads ? "public" : "private", cfg->cache_max_age);
-    if (cfg->public_reads && cfg->s_maxage > 0)
-        n += snprintf(s->cache_control + n, sizeof s->cache_control - (size_t)n, ", s-maxage=%d", cfg->s_maxage);
-    if (cfg->public_reads && cfg->stale_while_revalidate > 0)
-        snprintf(s->cache_control + n, sizeof s->cache_control - (size_t)n, ", stale-while-revalidate=%d",
+    int n = snprintf(s->cache_public, sizeof s->cache_public, "public, max-age=%d", cfg->cache_max_age);
+    if (cfg->s_maxage > 0)
+        n += snprintf(s->cache_public + n, sizeof s->cache_public - (size_t)n, ", s-maxage=%d", cfg->s_maxage);
+    if (cfg->stale_while_revalidate > 0)
+        snprintf(s->cache_public + n, sizeof s->cache_public - (size_t)n, ", stale-while-revalidate=%d",
                  cfg->stale_while_revalidate);
+    if (cfg->public_reads)
+        memcpy(s->cache_control, s->cache_public, sizeof s->cache_control);
+    else
+        snprintf(s->cache_control, sizeof s->cache_control, "private, max-age=%d", cfg->cache_max_age);
     if (getrandom(&s->id_prefix, sizeof s->id_prefix, 0) != sizeof s->id_prefix)
         s->id_prefix = (uint32_t)getpid();
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME

@@ -896,6 +896,10 @@ def test_public_reads_false(rankd_factory, admin):
         cc = r.header_tokens("Cache-Control")
         assert "private" in cc and "public" not in cc, cc
         assert anon.get("/healthz").status == 200
+        # What needs no key is the same for everyone: public whatever the reads.
+        for path in ("/v1/openapi.json", "/dashboard/"):
+            r = anon.get(path)
+            assert r.status == 200 and "public" in r.header_tokens("Cache-Control"), (path, r.headers)
     finally:
         anon.close()
         rd.close()
