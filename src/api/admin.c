@@ -202,13 +202,13 @@ static int rebuild_boards(app_t *app, const char *only, int64_t now_ms, http_req
 int api_admin_rebuild(app_t *app, const route_t *rt, http_req_t *req)
 {
     (void)rt;
+    int rc = body_none(req); /* a content type (415) before values (400) */
+    if (rc)
+        return rc;
     bool bad = false;
     const char *only = http_param(req, "board", &bad);
     if (bad || (only && !id_board_valid(only, strlen(only))))
         return http_error(req, 400, "invalid_argument", "board", "invalid board id");
-    int rc = body_none(req);
-    if (rc)
-        return rc;
     if (!app->redis)
         return http_unavailable(req, "redis");
     return run_admin(app, req, rebuild_boards, only);

@@ -373,13 +373,15 @@ static void authenticate(const app_t *app, struct MHD_Connection *conn, http_req
     req->key_presented = true;
     role_t role = ROLE_NONE;
     int index = -1;
+    /* One configuration for both: a reload in between would index another file's keys. */
+    const rankd_config_t *live = atomic_load(&app->live);
     if (strncasecmp(auth, "Bearer ", 7) == 0)
-        role = config_key_role(atomic_load(&app->live), auth + 7, &index);
+        role = config_key_role(live, auth + 7, &index);
     req->role = role; /* an invalid key is refused even where reads are public */
     if (role == ROLE_NONE)
         req->role = (role_t)-1;
     else { /* the key's digest, not its place in the file: a reload may reorder the keys */
-        const unsigned char *d = atomic_load(&app->live)->keys[index].digest;
+        const unsigned char *d = live->keys[index].digest;
         snprintf(req->client, sizeof req->client, "k%02x%02x%02x%02x%02x%02x%02x%02x", d[0], d[1], d[2], d[3], d[4],
                  d[5], d[6], d[7]);
     }

@@ -170,10 +170,12 @@ static q_status_t delete_failed(PGconn *c, PGresult *r, const char *what)
 }
 
 /*
- * In one transaction of two statements. The first takes the board's window counters, as a
- * rank re-cut does (ordered, as writers take them), so the second statement's snapshot holds
- * every bucket or super a re-cut committed meanwhile: one statement alone would miss those
- * and leave them for ever. A re-cut that comes later finds no counter and changes nothing.
+ * In one transaction, locks taken in the order writers and player deletions take them: the
+ * board (writers hold it FOR KEY SHARE), its standings, then its window counters, as a rank
+ * re-cut takes them. The counters are locked by a statement of their own, so that the next
+ * statement's snapshot holds every bucket or super a re-cut committed meanwhile: one statement
+ * alone would miss those and leave them for ever. A re-cut that comes later finds no counter and
+ * changes nothing.
  */
 q_status_t q_board_delete(PGconn *c, const char *id, int64_t *gen)
 {
@@ -183,38 +185,48 @@ q_status_t q_board_delete(PGconn *c, const char *id, int64_t *gen)
         return q_failed(c, r, "board delete");
     PQclear(r);
     r = exec(c,
-             "SELECT 1 FROM window_counts WHERE board_gen = (SELECT gen FROM boards WHERE id = $1)"
-             " ORDER BY win FOR UPDATE",
+             "WITH b AS (DELETE FROM boards WHERE id = $1 RETURNING gen),"
+             " s AS (DELETE FROM standings WHERE board_gen = (SELECT gen FROM b))"
+             " SELECT gen FROM b",
              1, p);
+    if (!pg_ok(r))
+        return delete_failed(c, r, "board delete");
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        r = PQexec(c, "ROLLBACK");
+        if (!pg_ok(r))
+            return q_failed(c, r, "board delete");
+        PQclear(r);
+        return Q_NOT_FOUND;
+    }
+    *gen = col_i64(r, 0, 0);
+    char g[24];
+    snprintf(g, sizeof g, "%" PRId64, *gen);
+    PQclear(r);
+    const char *gp[] = {g};
+    r = exec(c, "SELECT 1 FROM window_counts WHERE board_gen = $1 ORDER BY win FOR UPDATE", 1, gp);
     if (!pg_ok(r))
         return delete_failed(c, r, "board delete");
     PQclear(r);
     r = exec(c,
-             "WITH b AS (DELETE FROM boards WHERE id = $1 RETURNING gen),"
-             " s AS (DELETE FROM standings WHERE board_gen = (SELECT gen FROM b)),"
-             " w AS (DELETE FROM window_counts WHERE board_gen = (SELECT gen FROM b)),"
-             " rb AS (DELETE FROM rank_buckets WHERE board_gen = (SELECT gen FROM b)),"
-             " rs AS (DELETE FROM rank_supers WHERE board_gen = (SELECT gen FROM b)),"
+             "WITH w AS (DELETE FROM window_counts WHERE board_gen = $1),"
+             " rb AS (DELETE FROM rank_buckets WHERE board_gen = $1),"
+             " rs AS (DELETE FROM rank_supers WHERE board_gen = $1),"
              /* Its archives' partitions are dropped by the upkeep leader (rankd_archive_orphans). */
-             " a AS (DELETE FROM archived_windows WHERE board_gen = (SELECT gen FROM b)),"
+             " a AS (DELETE FROM archived_windows WHERE board_gen = $1),"
              /* The log rows go later, a few partitions at a time (rankd_purge_log). */
-             " l AS (INSERT INTO log_purges (board_gen) SELECT gen FROM b),"
-             " k AS (DELETE FROM idempotency_keys WHERE board_gen = (SELECT gen FROM b))"
-             " SELECT gen, pg_notify('rankd_l1', 'B ' || gen) FROM b",
-             1, p);
+             " l AS (INSERT INTO log_purges (board_gen) VALUES ($1)),"
+             " k AS (DELETE FROM idempotency_keys WHERE board_gen = $1)"
+             " SELECT pg_notify('rankd_l1', 'B ' || $1)",
+             1, gp);
     if (!pg_ok(r))
         return delete_failed(c, r, "board delete");
-    q_status_t st = Q_NOT_FOUND;
-    if (PQntuples(r) == 1) {
-        *gen = col_i64(r, 0, 0);
-        st = Q_OK;
-    }
     PQclear(r);
     r = PQexec(c, "COMMIT");
     if (!pg_ok(r))
         return q_failed(c, r, "board delete commit");
     PQclear(r);
-    return st;
+    return Q_OK;
 }
 
 q_status_t q_board_list(PGconn *c, const char *after_id, int limit, board_t **out, size_t *n)

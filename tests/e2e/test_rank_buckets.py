@@ -300,3 +300,34 @@ def test_the_leader_looks_again_only_at_windows_written_since(rankd_factory, db)
     wait_for(lambda: checked(gq) == [(True,)] and levels(db, gq)[0] > 3, "the quiet window re-cut")
     v = run_cli(["verify"], inst.config_path, env=inst.env)
     assert v.returncode == 0, v.stdout + v.stderr
+
+
+def test_a_board_deletion_takes_its_locks_in_the_writers_order(rankd_factory, db):
+    """A writer holds the board (FOR KEY SHARE) and then counts in window_counts; a deletion that
+    took the counters first would deadlock with it. Here the writer is a session of the test,
+    doing what the writer's statement does, while the deletion waits for it."""
+    inst = rankd_factory(redis=False)
+    admin = inst.client(None)
+    board = create_board(admin, unique("rbl"), sort="desc", operator="best")["id"]
+    gen = db.query("SELECT gen FROM boards WHERE id = %s", (board,))[0][0]
+    r = batch(inst.client(WRITE_KEY), [{"board": board, "player_id": "l%02d" % i, "score": i} for i in range(10)])
+    assert r.status == 200, r.describe()
+
+    writer = db.connect()
+    writer.autocommit = False
+    result = {}
+    deleter = threading.Thread(
+        target=lambda: result.update(r=inst.client(ADMIN_KEY).delete("/v1/leaderboards/%s" % board)))
+    try:
+        with writer.cursor() as cur:
+            cur.execute("SELECT gen FROM boards WHERE id = %s FOR KEY SHARE", (board,))
+            deleter.start()
+            wait_for(lambda: db.lock_waiters() > 0, "the deletion to wait for the writer")
+            cur.execute("UPDATE window_counts SET submissions = submissions + 1 WHERE board_gen = %s", (gen,))
+        writer.commit()  # a deadlock would have failed one of the two
+    finally:
+        writer.close()
+    deleter.join(30)
+    assert result["r"].status == 204, result["r"].describe()
+    assert levels(db, gen) == (0, 0)
+    assert db.query("SELECT count(*) FROM window_counts WHERE board_gen = %s", (gen,))[0][0] == 0
