@@ -34,6 +34,7 @@ int api_find_board(app_t *app, const char *id, bool may_wait, http_req_t *req, b
         return HTTP_OFF_LOOP;
     board_get_args_t a = {id, out};
     bool behind = false;
+    int64_t asked_ms = clock_mono_ms();
     q_status_t st = pg_router_read_run(app->router, PG_KEY_CATALOG, req->strong, board_get_on, &a, &behind);
     if (st == Q_NOT_FOUND && !req->strong && pg_router_has_replicas(app->router)) {
         /* Another instance may have just created it, which no replica need have yet (boards
@@ -50,7 +51,7 @@ int api_find_board(app_t *app, const char *id, bool may_wait, http_req_t *req, b
         return 0;
     if (st == Q_NOT_FOUND) {
         if (!behind) /* deleted (by another instance, its notice not heard yet) */
-            board_catalog_forget_id(app->catalog, id);
+            board_catalog_forget_id(app->catalog, id, asked_ms);
         return http_not_found(req, "board", "board");
     }
     if (st != Q_OK)

@@ -109,6 +109,13 @@ void board_catalog_install(board_catalog_t *c, const board_t *boards, size_t n, 
     qsort(fresh_items, n, sizeof *fresh_items, by_id); /* sorted already by the query; cheap */
     int64_t now = clock_mono_ms();
     pthread_mutex_lock(&c->lock);
+    if (begun_ms < c->list_ms) {
+        /* A list begun before the one installed already: it may hold a board deleted between
+         * the two, whose notice this instance may not have heard. */
+        pthread_mutex_unlock(&c->lock);
+        free_items(fresh_items, n);
+        return;
+    }
     /* Kept from before: what was confirmed after the list was read (a board created here
      * meanwhile); left out: generations deleted meanwhile. Entries move, nothing is copied. */
     size_t keep = 0;
@@ -212,12 +219,13 @@ void board_catalog_forget_gen(board_catalog_t *c, int64_t gen)
     board_clear(&old);
 }
 
-void board_catalog_forget_id(board_catalog_t *c, const char *id)
+void board_catalog_forget_id(board_catalog_t *c, const char *id, int64_t asked_ms)
 {
     int64_t gen = 0;
     pthread_mutex_lock(&c->lock);
     size_t i = lower_bound(c, id, false);
-    if (i < c->n && strcmp(c->items[i].b.id, id) == 0)
+    /* One confirmed after the lookup began (created here meanwhile) is not the one it missed. */
+    if (i < c->n && strcmp(c->items[i].b.id, id) == 0 && c->items[i].confirmed_ms <= asked_ms)
         gen = c->items[i].b.gen;
     pthread_mutex_unlock(&c->lock);
     if (gen)

@@ -43,8 +43,8 @@ void board_catalog_install(board_catalog_t *c, const board_t *boards, size_t n, 
 void board_catalog_put(board_catalog_t *c, const board_t *b);
 /* Board generation `gen` was deleted. */
 void board_catalog_forget_gen(board_catalog_t *c, int64_t gen);
-/* Board `id` does not exist (a lookup found none). */
-void board_catalog_forget_id(board_catalog_t *c, const char *id);
+/* Board `id` does not exist (a lookup begun at `asked_ms`, clock_mono_ms, found none). */
+void board_catalog_forget_id(board_catalog_t *c, const char *id, int64_t asked_ms);
 
 /* For when PostgreSQL cannot answer: copy board `id` into `out` (caller board_clear()s it);
  * false when unknown or confirmed too long before the latest answer. */

@@ -121,12 +121,38 @@ static void test_a_deleted_board_never_comes_back(void **state)
     page(c, "", 10, got, sizeof got);
     assert_string_equal(got, "a,b");
     /* A lookup that found none. */
-    board_catalog_forget_id(c, "a");
+    board_catalog_forget_id(c, "a", clock_mono_ms());
     assert_false(has(c, "a", 1));
     board_catalog_stats_t st;
     board_catalog_stats(c, &st);
     assert_int_equal(st.boards, 1);
     assert_true(st.complete);
+    board_catalog_free(c);
+}
+
+/* A deletion whose notice was missed: a newer list lacks the board, an older one finishing
+ * later must not bring it back; a lookup that began before a board was made here does not
+ * forget it. */
+static void test_an_older_list_or_lookup_does_not_undo_a_newer_one(void **state)
+{
+    (void)state;
+    board_catalog_t *c = board_catalog_new(HOUR_MS, HOUR_MS);
+    const char *ids[] = {"a", "x"};
+    const int64_t gens[] = {1, 9};
+    int64_t t1 = clock_mono_ms();
+    install(c, ids, gens, 1, t1 + 10); /* the newer list: "a" only */
+    install(c, ids, gens, 2, t1);      /* the older one, with "x", ends last */
+    assert_false(has(c, "x", 9));
+    char got[64];
+    page(c, "", 10, got, sizeof got);
+    assert_string_equal(got, "a");
+
+    int64_t asked = clock_mono_ms() - 1; /* a lookup of "n" begins, finds none ... */
+    board_t b = mk("n", 5);              /* ... while "n" is created here */
+    board_catalog_put(c, &b);
+    board_clear(&b);
+    board_catalog_forget_id(c, "n", asked);
+    assert_true(has(c, "n", 5));
     board_catalog_free(c);
 }
 
@@ -172,6 +198,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lists_in_id_order_once_a_full_list_is_known),
         cmocka_unit_test(test_a_deleted_board_never_comes_back),
+        cmocka_unit_test(test_an_older_list_or_lookup_does_not_undo_a_newer_one),
         cmocka_unit_test(test_a_list_keeps_boards_confirmed_after_it_began),
         cmocka_unit_test(test_nothing_confirmed_too_long_before_the_latest_answer),
     };
