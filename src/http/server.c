@@ -150,6 +150,21 @@ static void etag_not_modified(struct MHD_Connection *conn, size_t identity_len, 
     memcpy(etag, variant, ETAG_MAX);
 }
 
+/* `*body` (malloc'd, `*len` bytes) in the encoding the client prefers, replaced in place; the
+ * encoding applied (identity when none is wanted or compressing failed). */
+static encoding_t compress_body(struct MHD_Connection *conn, char **body, size_t *len)
+{
+    encoding_t enc = encoding_negotiate(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding"));
+    size_t zlen = 0;
+    char *z = enc == ENC_IDENTITY ? NULL : encoding_compress(enc, *body, *len, &zlen);
+    if (!z)
+        return ENC_IDENTITY;
+    free(*body);
+    *body = z;
+    *len = zlen;
+    return enc;
+}
+
 static void release_cached(void *entry)
 {
     l1_release(entry);
@@ -236,36 +251,19 @@ static struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection
             req->status = 304;
             etag_not_modified(conn, len, etag);
         } else if (len >= ENCODING_MIN_BODY) {
-            enc = encoding_negotiate(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding"));
-            size_t zlen = 0;
-            char *z = enc == ENC_IDENTITY ? NULL : encoding_compress(enc, body, len, &zlen);
-            if (z) {
-                free(body);
-                body = z;
-                len = zlen;
+            enc = compress_body(conn, &body, &len);
+            if (enc != ENC_IDENTITY) {
                 char variant[ETAG_MAX];
                 encoding_variant_etag(etag, enc, variant);
                 memcpy(etag, variant, sizeof etag);
-            } else {
-                enc = ENC_IDENTITY;
             }
         }
     }
     /* Other answers of 1024 bytes or more (/metrics, batches, admin calls) are compressed too
      * (API.md: every compressible response), without a tag. */
     bool compressible = !reads && req->status == 200 && len >= ENCODING_MIN_BODY;
-    if (compressible) {
-        enc = encoding_negotiate(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding"));
-        size_t zlen = 0;
-        char *z = enc == ENC_IDENTITY ? NULL : encoding_compress(enc, body, len, &zlen);
-        if (z) {
-            free(body);
-            body = z;
-            len = zlen;
-        } else {
-            enc = ENC_IDENTITY;
-        }
-    }
+    if (compressible)
+        enc = compress_body(conn, &body, &len);
     if (!r) {
         if (req->status == 204 || req->status == 304)
             len = 0;
