@@ -36,7 +36,8 @@
 #   router_top10, router_rank      off_top10 and off_rank on a rankd that reads through the router
 #              from one streaming replica (pg_basebackup -R, on the servers' CPU too): the
 #              primary's share of read statements (pg_stat_statements of both nodes; goal 0 %)
-#              and requests/s against off_* (reads from the primary alone)
+#              and requests/s against off_* (reads from the primary alone); the replica
+#              stops after them, so every write scenario and pgbench runs on the primary alone
 #   pg_upsert1, pg_upsert1000      pgbench: single-row upsert per transaction, 1,000-row upserts
 # After top10 and nginx, the two take turns in 5 short rounds (the duration split in five) and
 # the report also compares the median of each one's p99s: a pause of the machine then lands in
@@ -1107,6 +1108,11 @@ elif start_rankd router "$ROUTER_PORT" RANKD_REDIS_URL= RANKD_CACHE_BYTES=0 \
 else
   FAILED+=(router); rec "note.router" "rankd reading through the router did not become ready (see router.log)"
 fi
+# The replica is there for the router scenarios only. Left running, it replays the WAL of every
+# write scenario and pgbench below on the servers' CPUs, which `writes` and `writes_batch` above
+# did not have to share: in ten smoke runs each, pgbench's single-row upserts ran 11,100-15,100
+# transactions/s with the replica and 15,100-19,900 without (loadtest/baseline.txt).
+pg_down "$TMP" pg-replica
 
 # rankd without group commit: every submission its own transaction (writer.max_batch: 1),
 # caches and Redis on, the same writes as `writes`: what group commit is measured against.
