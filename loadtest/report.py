@@ -425,6 +425,12 @@ def render(results, outdir):
         x = ratio(wr, num(r, "pg_upsert1000.rows_per_s"))
         row(f"durable writes ({how}): rankd submissions/s / 1,000-row upsert rows/s", fmt_x(x), "≥ 0.5 ×",
             None if x is None else x >= 0.5, f"{fmt_int(wr)} / {fmt_int(num(r, 'pg_upsert1000.rows_per_s'))}")
+    for pair, how in (("wpair_single", "one submission per POST against pgbench's single-row upserts"),
+                      ("wpair_batch", f"scores:batch of {batch} against pgbench's 1,000-row upserts")):
+        x = ratio(num(r, f"{pair}.rankd"), num(r, f"{pair}.pg"))
+        row(f"durable writes ({how}), taking turns in {fmt_int(num(r, f'{pair}.rounds'))} rounds: "
+            "median submissions/s / median rows/s (the performance gate's ratio)", fmt_x(x), "(gated)", None,
+            f"{fmt_int(num(r, f'{pair}.rankd'))} / {fmt_int(num(r, f'{pair}.pg'))}")
     # Issue 18: PostgreSQL's exact ranks against its cheapest read, caches off, same run; offset
     # pages and around-me at the same order of cost as the rank read.
     top, rank = num(r, "off_top10.rps"), num(r, "off_rank.rps")

@@ -27,6 +27,8 @@
 #   writes     POST scores on mix (200s compared with the rows of `submissions`)
 #   writes_batch  POST scores:batch of --batch-items (100) random players of mix: a game server
 #              reporting a round; submissions/s = acknowledged items / duration
+#   wpair_single, wpair_batch   `writes` and pg_upsert1, and `writes_batch` and pg_upsert1000,
+#              again, taking turns in 5 short rounds: the medians the performance gate compares
 #   cold       FLUSHALL Redis, then random rank reads on big at once
 #   writes_1tx the writes of `writes` on rankd with RANKD_WRITER_MAX_BATCH=1: one transaction
 #              per submission, the reference group commit is measured against
@@ -594,6 +596,7 @@ scenario() {
 # round of one of them and not in the whole of one target's only run. Records pair.A.p99s and
 # pair.B.p99s (µs, in round order) and the median of each as pair.A.p99_us / pair.B.p99_us.
 ROUNDS=5
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 latency_rounds() {
   local a="$1" base_a="$2" b="$3" base_b="$4" script="$5" i t base med out bad k
   shift 5
@@ -628,7 +631,7 @@ latency_rounds() {
     done
   done
   for t in "$a" "$b"; do
-    med="$(tr ' ' '\n' <<<"${p99s[$t]}" | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')"
+    med="$(median "${p99s[$t]}")"
     rec "pair.$t.p99s" "${p99s[$t]% }"
     rec "pair.$t.spans" "${spans[$t]% }"
     rec "pair.$t.p99_us" "$med"
@@ -958,6 +961,55 @@ if want writes_batch && probe writes_batch POST "$ON" "/v1/scores:batch" "{\"sco
   alive writes_batch
 fi
 
+# write_rounds NAME LUA PG_SCRIPT PG_CLIENTS PG_ROWS [LUA ARGS...]: rankd's writes (wrk LUA on
+# the caches-on instance) and pgbench's upserts (PG_SCRIPT, PG_ROWS rows a transaction) taking
+# turns in ROUNDS short rounds. `writes` and pg_upsert1 run once each, minutes apart, and this
+# machine's speed drifts by about 15 % between 3-second runs, each side on its own: their ratio
+# said as much about those two moments as about rankd (0.54-0.88 in ten smoke runs). Here a slow
+# moment lands in one round of one side, and each side's median round is kept: NAME.rankd
+# (submissions acknowledged per second) and NAME.pg (rows upserted per second), which the
+# performance gate compares (loadtest/baseline.txt), and NAME.rankd_rounds / NAME.pg_rounds.
+write_rounds() {
+  local name="$1" lua="$2" script="$3" clients="$4" rows="$5" i k out a="" b="" tps
+  shift 5
+  local dur=$(( DUR_S / ROUNDS > 1 ? DUR_S / ROUNDS : 1 ))
+  say "write rounds $name: rankd ($lua) and pgbench ($(basename "$script"), $clients clients) taking turns, $ROUNDS × ${dur}s each"
+  mkdir -p "$TMP/pgbench"
+  for ((i = 1; i <= ROUNDS; i++)); do
+    out="$RAW/wrk-$name-$i.txt" k="$name.round$i"
+    if ! wrk_run "$ON" "$lua" "${dur}s" "$out" "$@"; then
+      FAILED+=("$name"); rec "note.$name" "round $i of rankd: wrk failed ($out)"; return 0
+    fi
+    parse_result "$k" "$out"
+    if [ "${R[$k.non2xx]:-1}" != 0 ] || [ "${R[$k.timeouts]:-1}" != 0 ] || [ "${R[$k.w_ok]:-0}" = 0 ]; then
+      FAILED+=("$name"); rec "note.$name" "round $i of rankd: ${R[$k.non2xx]:-?} non-2xx, ${R[$k.timeouts]:-?} timeouts ($out)"
+      return 0
+    fi
+    a+="$(awk -v n="${R[$k.w_ok]}" -v s="${R[$k.duration_s]}" 'BEGIN { printf "%.1f", (s > 0 ? n / s : 0) }') "
+    out="$RAW/pgbench-$name-$i.txt"
+    if ! ( cd "$TMP/pgbench" && timeout $(( dur + 60 )) "${CLIENT[@]}" pgbench -h 127.0.0.1 -p "$PG_PORT" -U rankd \
+             -n -M prepared -f "$script" -D gen=-1 -D players="$BIG" -c "$clients" -j 1 -T "$dur" rankd ) >"$out" 2>&1; then
+      FAILED+=("$name"); rec "note.$name" "round $i of pgbench failed ($out)"; return 0
+    fi
+    tps="$("$PYTHON" "$LT/report.py" pgbench "$out" "$rows" | sed -n 's/^rows_per_s=//p')"
+    b+="$tps "
+  done
+  rec "$name.rankd_rounds" "${a% }"
+  rec "$name.pg_rounds" "${b% }"
+  rec "$name.rankd" "$(median "$a")"
+  rec "$name.pg" "$(median "$b")"
+  rec "$name.rounds" "$ROUNDS"
+  rec "$name.round_s" "$dur"
+  say "  $name: rankd ${R[$name.rankd]}/s, pgbench ${R[$name.pg]} rows/s (medians of $ROUNDS rounds)"
+}
+"$PYTHON" "$LT/report.py" upsert-script 1000 >"$TMP/pg_upsert1000.sql"
+if want wpair_single; then
+  write_rounds wpair_single submit "$LT/pg_upsert1.sql" "$CONNECTIONS" 1 "${mixargs[@]}"
+fi
+if want wpair_batch; then
+  write_rounds wpair_batch submit_batch "$TMP/pg_upsert1000.sql" 4 1000 "${mixargs[@]}" items="$BATCH_ITEMS"
+fi
+
 # cold start: empty Redis, then reads at once. A poller writes down, every second and at every
 # change of the first two, "SECONDS READY LOCK MEMBERS": the big board's ready key (1 loaded,
 # 0 cold), its rebuild lock (1 held) and how many members its sorted set holds.
@@ -1158,7 +1210,6 @@ pg_bench() {   # pg_bench NAME SCRIPT CLIENTS ROWS_PER_TX LABEL
     FAILED+=("$name"); say "warning: pgbench $name failed"; tail -n 5 "$RAW/pgbench-$name.txt" >&2
   fi
 }
-"$PYTHON" "$LT/report.py" upsert-script 1000 >"$TMP/pg_upsert1000.sql"
 cp "$TMP/pg_upsert1000.sql" "$RAW/pg_upsert1000.sql"
 if want pg_upsert1; then
   pg_bench pg_upsert1 "$LT/pg_upsert1.sql" "$CONNECTIONS" 1 "single-row upsert, one transaction each"
