@@ -435,7 +435,10 @@ static int refresh(const rankd_config_t *cfg, const char *view, const char *olde
         fprintf(stderr, "rankd: cannot make the log's partitions ahead\n");
     view_refresh_t done[VIEWS_MAX];
     size_t n = 0;
-    views_status_t st = views_refresh(c, view, older_s, cfg->refresh_timeout_s, done, &n);
+    const views_refresh_opts_t o = {.only = view, .if_older_than_s = older_s, .timeout_s = cfg->refresh_timeout_s,
+                                    .now_ms = clock_wall_ms(),
+                                    .grace_ms = window_archive_grace_ms(cfg->pg_statement_timeout_ms)};
+    views_status_t st = views_refresh(c, &o, done, &n);
     PQfinish(c);
     if (st == VIEWS_BUSY) {
         printf("skipped: another refresh is running\n");
@@ -444,6 +447,8 @@ static int refresh(const rankd_config_t *cfg, const char *view, const char *olde
     for (size_t i = 0; i < n; i++) {
         if (done[i].skipped)
             printf("%s: skipped, refreshed less than %s ago\n", done[i].view, older);
+        else if (done[i].failed)
+            printf("%s: failed (see the log)\n", done[i].view);
         else
             printf("%s: %" PRId64 " rows in %" PRId64 " ms\n", done[i].view, done[i].rows, done[i].ms);
     }

@@ -106,13 +106,14 @@ static int run_admin(app_t *app, http_req_t *req, admin_work_t work, const char 
 static int refresh_views(app_t *app, const char *only, int64_t now_ms, http_req_t *req)
 {
     (void)only;
-    (void)now_ms;
     PGconn *c = pg_pool_acquire(app->primary, 2000);
     if (!c)
         return http_unavailable(req, "the database");
     view_refresh_t done[VIEWS_MAX];
     size_t n = 0;
-    views_status_t st = views_refresh(c, NULL, 0, app->cfg->refresh_timeout_s, done, &n);
+    const views_refresh_opts_t o = {.timeout_s = app->cfg->refresh_timeout_s, .now_ms = now_ms,
+                                    .grace_ms = window_archive_grace_ms(app->cfg->pg_statement_timeout_ms)};
+    views_status_t st = views_refresh(c, &o, done, &n);
     pg_pool_release(app->primary, c, st == VIEWS_FAILED);
     if (st == VIEWS_FAILED)
         return http_internal(req);
@@ -243,6 +244,32 @@ static void render_view_ages(app_t *app, buf_t *o)
         buf_printf(o, "rankd_view_age_seconds{view=\"%s\"} %.3f\n", a.ages[i].view, a.ages[i].age_s);
 }
 
+/* Each upkeep job's runs by outcome, last success and last duration; the log's months ahead. */
+static void render_upkeep_jobs(buf_t *o, const refresher_stats_t *up)
+{
+    buf_puts(o, "# HELP rankd_upkeep_runs_total Upkeep jobs this instance ran as the leader, by job and outcome.\n"
+                "# TYPE rankd_upkeep_runs_total counter\n");
+    for (int j = 0; j < UPKEEP_JOBS; j++)
+        buf_printf(o, "rankd_upkeep_runs_total{job=\"%s\",outcome=\"ok\"} %llu\n"
+                      "rankd_upkeep_runs_total{job=\"%s\",outcome=\"failed\"} %llu\n",
+                   refresher_job_name((upkeep_job_t)j), up->jobs[j].ok, refresher_job_name((upkeep_job_t)j),
+                   up->jobs[j].failed);
+    buf_puts(o, "# HELP rankd_upkeep_last_success_timestamp_seconds When each upkeep job last succeeded on this instance (0: never).\n"
+                "# TYPE rankd_upkeep_last_success_timestamp_seconds gauge\n");
+    for (int j = 0; j < UPKEEP_JOBS; j++)
+        buf_printf(o, "rankd_upkeep_last_success_timestamp_seconds{job=\"%s\"} %.3f\n", refresher_job_name((upkeep_job_t)j),
+                   (double)up->jobs[j].last_success_ms / 1000.0);
+    buf_puts(o, "# HELP rankd_upkeep_last_duration_seconds How long each upkeep job's last run took.\n"
+                "# TYPE rankd_upkeep_last_duration_seconds gauge\n");
+    for (int j = 0; j < UPKEEP_JOBS; j++)
+        buf_printf(o, "rankd_upkeep_last_duration_seconds{job=\"%s\"} %.3f\n", refresher_job_name((upkeep_job_t)j),
+                   (double)up->jobs[j].last_ms / 1000.0);
+    if (up->log_months_ahead > -2) /* only an instance that led has looked */
+        buf_printf(o, "# HELP rankd_log_partitions_ahead_months Months of submission log partitions made after the current one (-1: the current month has none).\n"
+                      "# TYPE rankd_log_partitions_ahead_months gauge\nrankd_log_partitions_ahead_months %d\n",
+                   up->log_months_ahead);
+}
+
 int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
 {
     (void)rt;
@@ -328,6 +355,7 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                "# TYPE rankd_rank_bucket_recuts_total counter\nrankd_rank_bucket_recuts_total %llu\n",
                refresher_leads(app->refresher) ? 1 : 0, up.unchanged_rounds, up.rollovers, up.archived,
                up.last_archive_ms, up.partitions_dropped, up.rank_bucket_recuts);
+    render_upkeep_jobs(&req->out, &up);
     writer_stats_t ws;
     writer_stats(app->writer, &ws);
     buf_printf(&req->out,

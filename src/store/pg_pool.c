@@ -42,6 +42,11 @@ pg_pool_t *pg_pool_new(const char *conninfo, int size, int statement_timeout_ms,
     return p;
 }
 
+int pg_pool_statement_timeout_ms(const pg_pool_t *p)
+{
+    return p->statement_timeout_ms;
+}
+
 void pg_pool_on_connect(pg_pool_t *p, bool (*prepare)(PGconn *conn, void *arg), void *arg)
 {
     p->on_connect = prepare;

@@ -20,6 +20,8 @@ typedef struct pg_pool pg_pool_t;
 /* A pool for `conninfo` (copied). Never fails; connecting happens on acquire. */
 MUST_USE pg_pool_t *pg_pool_new(const char *conninfo, int size, int statement_timeout_ms, int connect_timeout_s);
 void pg_pool_free(pg_pool_t *pool);
+/* The statement timeout its connections get (postgres.statement_timeout_ms). */
+int pg_pool_statement_timeout_ms(const pg_pool_t *pool);
 /*
  * Run `prepare` on every connection the pool opens from now on, before lending it (to
  * prepare statements, say); when it returns false the connection is closed and the acquire

@@ -216,7 +216,8 @@ q_status_t q_board_delete(PGconn *c, const char *id, int64_t *gen)
              " a AS (DELETE FROM archived_windows WHERE board_gen = $1),"
              /* The log rows go later, a few partitions at a time (rankd_purge_log). */
              " l AS (INSERT INTO log_purges (board_gen) VALUES ($1)),"
-             " k AS (DELETE FROM idempotency_keys WHERE board_gen = $1)"
+             " k AS (DELETE FROM idempotency_keys WHERE board_gen = $1),"
+             " da AS (DELETE FROM daily_activity WHERE board_gen = $1)"
              " SELECT pg_notify('rankd_l1', 'B ' || $1)",
              1, gp);
     if (!pg_ok(r))
@@ -806,8 +807,11 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t *
     r = exec(c,
              "WITH s AS (DELETE FROM standings WHERE board_gen = $1 AND player_id = $2"
              "   RETURNING win, sort_key, achieved_ms),"
-             " l AS (DELETE FROM submissions WHERE board_gen = $1 AND player_id = $2 RETURNING win),"
+             " l AS (DELETE FROM submissions WHERE board_gen = $1 AND player_id = $2 RETURNING win, received_at),"
              " lc AS (SELECT win, count(*) AS n FROM l GROUP BY win),"
+             /* The days whose activity it was part of are counted again (rankd_refresh_activity). */
+             " ad AS (INSERT INTO activity_dirty (board_gen, day)"
+             "   SELECT DISTINCT $1::bigint, (received_at AT TIME ZONE 'UTC')::date FROM l ON CONFLICT DO NOTHING),"
              " w AS (UPDATE window_counts c SET"
              "   players = c.players - (SELECT count(*) FROM s WHERE s.win = c.win),"
              "   submissions = c.submissions - coalesce((SELECT n FROM lc WHERE lc.win = c.win), 0)"

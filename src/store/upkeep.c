@@ -45,6 +45,21 @@ q_status_t upkeep_ensure_partitions(PGconn *c, int64_t now_ms, int months_ahead)
     return run(c, sql, "making the log's partitions", NULL);
 }
 
+q_status_t upkeep_partitions_ahead(PGconn *c, int64_t now_ms, int *months)
+{
+    char sql[512];
+    /* Month 0 is the current one: the first month missing, less one. */
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(min(i), 121) - 1 FROM generate_series(0, 120) i"
+             " WHERE to_regclass('submissions_' || to_char(date_trunc('month', (timestamptz 'epoch' + %" PRId64
+             " * interval '1 millisecond') AT TIME ZONE 'UTC') + i * interval '1 month', 'YYYY_MM')) IS NULL",
+             now_ms);
+    char v[24];
+    q_status_t st = run_value(c, sql, "counting the log's partitions ahead", v, sizeof v);
+    *months = st == Q_OK ? (int)strtol(v, NULL, 10) : -2;
+    return st;
+}
+
 q_status_t upkeep_forget_old_keys(PGconn *c, int batch, long *done)
 {
     /* Bounded batches through the age index: one statement never holds many row locks. */
@@ -168,17 +183,22 @@ q_status_t upkeep_archive_window(PGconn *c, int64_t gen, int64_t day, int64_t *r
     q_status_t began = run(c, "BEGIN; SET LOCAL statement_timeout = 0", "archiving a window", NULL);
     if (began != Q_OK)
         return began;
-    PGresult *r = exec_params(c,
-                    "SELECT rankd_archive_window($1, $2::date),"
-                    " (SELECT archive_ms FROM archived_windows WHERE board_gen = $1 AND win = $2::date)",
-                    2, p);
+    PGresult *r = exec_params(c, "SELECT rankd_archive_window($1, $2::date)", 2, p);
     if (!pg_ok(r)) {
         q_status_t st = failed(c, r, "archiving a window");
         PQclear(PQexec(c, "ROLLBACK"));
         return st;
     }
     *rows = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    *ms = PQgetisnull(r, 0, 1) ? 0 : strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    PQclear(r);
+    /* A statement of its own: the one above ran in a snapshot taken before the archive's row. */
+    r = exec_params(c, "SELECT archive_ms FROM archived_windows WHERE board_gen = $1 AND win = $2::date", 2, p);
+    if (!pg_ok(r)) {
+        q_status_t st = failed(c, r, "archiving a window");
+        PQclear(PQexec(c, "ROLLBACK"));
+        return st;
+    }
+    *ms = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
     PQclear(r);
     r = PQexec(c, "COMMIT");
     if (!pg_ok(r))
@@ -355,10 +375,18 @@ q_status_t upkeep_drop_log_months(PGconn *c, int64_t before_ms, long *dropped)
     char ms[24];
     snprintf(ms, sizeof ms, "%" PRId64, before_ms);
     const char *p[] = {ms};
-    return drop_partitions(c, "submissions",
-                           "SELECT name, detaching FROM rankd_log_months_before("
-                           "timestamptz 'epoch' + $1::bigint * interval '1 millisecond')",
-                           p, 1, dropped);
+    q_status_t st = drop_partitions(c, "submissions",
+                                    "SELECT name, detaching FROM rankd_log_months_before("
+                                    "timestamptz 'epoch' + $1::bigint * interval '1 millisecond')",
+                                    p, 1, dropped);
+    if (st != Q_OK)
+        return st;
+    PGresult *r = exec_params(c, "SELECT rankd_activity_forget(timestamptz 'epoch' + $1::bigint * interval '1 millisecond')",
+                              1, p);
+    if (!pg_ok(r))
+        return failed(c, r, "forgetting the activity of dropped log months");
+    PQclear(r);
+    return Q_OK;
 }
 
 /* ---------------------------------------------------------------- rank buckets */

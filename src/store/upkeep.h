@@ -13,6 +13,9 @@
 
 /* Create the log's partitions for the month of `now_ms` and the next `months_ahead`. */
 MUST_USE q_status_t upkeep_ensure_partitions(PGconn *c, int64_t now_ms, int months_ahead);
+/* How many months of log partitions exist after the month of `now_ms`, one after the other:
+ * `*months` (-1 when the month of `now_ms` has none: writes fail). */
+MUST_USE q_status_t upkeep_partitions_ahead(PGconn *c, int64_t now_ms, int *months);
 /* Drop at most `batch` idempotency keys older than 25 hours (kept at least 24, API.md); `*done` how many. */
 MUST_USE q_status_t upkeep_forget_old_keys(PGconn *c, int batch, long *done);
 /*
@@ -76,7 +79,8 @@ MUST_USE q_status_t upkeep_retire(PGconn *c, const upkeep_board_t *boards, size_
 MUST_USE q_status_t upkeep_recut(PGconn *c, int min_rows, int budget_ms, long *changes);
 /* Detach CONCURRENTLY and drop the archive partitions no archived window names. */
 MUST_USE q_status_t upkeep_drop_orphans(PGconn *c, long *dropped);
-/* Detach CONCURRENTLY and drop the log's months that end by `before_ms`. */
+/* Detach CONCURRENTLY and drop the log's months that end by `before_ms`, and forget the daily
+ * activity of the days before it. */
 MUST_USE q_status_t upkeep_drop_log_months(PGconn *c, int64_t before_ms, long *dropped);
 
 #endif

@@ -58,12 +58,21 @@ static int64_t age_s(PGconn *c, const char *view)
     return age;
 }
 
-/* One view's REFRESH in a transaction of its own whose statement timeout is `timeout_s`. */
-static bool refresh_one(PGconn *c, const char *view, int timeout_s)
+/* One view's refresh in a transaction of its own whose statement timeout is `o->timeout_s`:
+ * REFRESH for the materialized views, the days that changed for daily_activity (a table,
+ * migrations/0012_activity_days.sql). */
+static bool refresh_one(PGconn *c, const char *view, const views_refresh_opts_t *o)
 {
-    char sql[200];
-    snprintf(sql, sizeof sql, "BEGIN; SET LOCAL statement_timeout = %lld; REFRESH MATERIALIZED VIEW CONCURRENTLY %s; COMMIT",
-             (long long)timeout_s * 1000, view);
+    char sql[320];
+    if (strcmp(view, "daily_activity") == 0)
+        snprintf(sql, sizeof sql,
+                 "BEGIN; SET LOCAL statement_timeout = %lld;"
+                 " SELECT rankd_refresh_activity(timestamptz 'epoch' + %" PRId64 " * interval '1 millisecond',"
+                 " %" PRId64 " * interval '1 millisecond'); COMMIT",
+                 (long long)o->timeout_s * 1000, o->now_ms, o->grace_ms);
+    else
+        snprintf(sql, sizeof sql, "BEGIN; SET LOCAL statement_timeout = %lld; REFRESH MATERIALIZED VIEW CONCURRENTLY %s; COMMIT",
+                 (long long)o->timeout_s * 1000, view);
     PGresult *r = PQexec(c, sql);
     bool ok = pg_ok(r);
     if (!ok) {
@@ -75,8 +84,7 @@ static bool refresh_one(PGconn *c, const char *view, int timeout_s)
     return ok;
 }
 
-views_status_t views_refresh(PGconn *c, const char *only, int64_t if_older_than_s, int timeout_s, view_refresh_t *out,
-                             size_t *n)
+views_status_t views_refresh(PGconn *c, const views_refresh_opts_t *o, view_refresh_t *out, size_t *n)
 {
     *n = 0;
     char lock[80];
@@ -89,24 +97,29 @@ views_status_t views_refresh(PGconn *c, const char *only, int64_t if_older_than_
     if (!got)
         return VIEWS_BUSY;
     views_status_t st = VIEWS_DONE;
-    for (int i = 0; i < VIEWS_MAX && st == VIEWS_DONE; i++) {
-        if (only && strcmp(only, views[i]) != 0)
+    for (int i = 0; i < VIEWS_MAX && PQstatus(c) == CONNECTION_OK; i++) {
+        if (o->only && strcmp(o->only, views[i]) != 0)
             continue;
+        if (o->stopped && o->stopped(o->stopped_arg)) {
+            st = VIEWS_FAILED;
+            break;
+        }
         view_refresh_t *v = &out[(*n)++];
         memset(v, 0, sizeof *v);
         v->view = views[i];
-        if (if_older_than_s > 0) {
+        if (o->if_older_than_s > 0) {
             int64_t age = age_s(c, views[i]);
-            if (age >= 0 && age < if_older_than_s) {
+            if (age >= 0 && age < o->if_older_than_s) {
                 v->skipped = true;
                 continue;
             }
         }
         int64_t t0 = mono_ms();
         snprintf(lock, sizeof lock, "SELECT count(*) FROM %s", views[i]);
-        if (!refresh_one(c, views[i], timeout_s) || !exec_ok(c, lock, 0, NULL, &r)) {
+        if (!refresh_one(c, views[i], o) || !exec_ok(c, lock, 0, NULL, &r)) {
+            v->failed = true;
             st = VIEWS_FAILED;
-            break;
+            continue; /* the next view's refresh does not depend on this one */
         }
         v->rows = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
         PQclear(r);
@@ -120,9 +133,13 @@ views_status_t views_refresh(PGconn *c, const char *only, int64_t if_older_than_
                      " VALUES ($1, now(), $2, $3, current_setting('application_name'))"
                      " ON CONFLICT (view) DO UPDATE SET refreshed_at = now(), rows = $2, ms = $3,"
                      " refreshed_by = current_setting('application_name')",
-                     3, p, NULL))
+                     3, p, NULL)) {
+            v->failed = true;
             st = VIEWS_FAILED;
+        }
     }
+    if (PQstatus(c) != CONNECTION_OK)
+        st = VIEWS_FAILED;
     snprintf(lock, sizeof lock, "SELECT pg_advisory_unlock(%d)", REFRESH_LOCK);
     exec_ok(c, lock, 0, NULL, NULL);
     return st;

@@ -23,6 +23,7 @@ typedef struct {
     int64_t rows;
     int64_t ms;
     bool skipped;      /* refreshed recently enough (if_older_than) */
+    bool failed;       /* its refresh failed (logged) */
 } view_refresh_t;
 
 typedef enum { VIEWS_DONE = 0, VIEWS_BUSY = 1, VIEWS_FAILED = -1 } views_status_t;
@@ -30,14 +31,25 @@ typedef enum { VIEWS_DONE = 0, VIEWS_BUSY = 1, VIEWS_FAILED = -1 } views_status_
 /* True when `name` is one of the views. */
 bool views_known(const char *name);
 
+/* What views_refresh does. */
+typedef struct {
+    const char *only;        /* one view, or NULL for every view */
+    int64_t if_older_than_s; /* skip a view refreshed less than this long ago (0: refresh always) */
+    int timeout_s;           /* each view's own statement timeout (refresh.timeout_s) */
+    int64_t now_ms;          /* rankd's clock: daily_activity counts again the days since its last
+                              * refresh, from `now_ms - grace_ms` at the latest */
+    int64_t grace_ms;        /* how long a received submission may take to commit (window_archive_grace_ms) */
+    bool (*stopped)(void *arg); /* when not NULL and true, no further view is begun (a shutdown) */
+    void *stopped_arg;
+} views_refresh_opts_t;
+
 /*
- * Refresh every view (or only `only`), skipping any refreshed less than
- * `if_older_than_s` seconds ago (0: always refresh). Each view's refresh may take up to
- * `timeout_s` seconds (refresh.timeout_s), not the connection's statement timeout: over ten
- * million players it takes longer than a read may. Fills out[0..*n).
+ * Refresh every view (or only `o->only`). Each view's refresh may take up to `o->timeout_s`
+ * seconds, not the connection's statement timeout: over ten million players it takes longer
+ * than a read may. A view that fails does not keep the others from their refresh (the result is
+ * then VIEWS_FAILED, and out[i].failed says which). Fills out[0..*n).
  */
-MUST_USE views_status_t views_refresh(PGconn *c, const char *only, int64_t if_older_than_s, int timeout_s,
-                                      view_refresh_t *out, size_t *n);
+MUST_USE views_status_t views_refresh(PGconn *c, const views_refresh_opts_t *o, view_refresh_t *out, size_t *n);
 
 typedef struct {
     int64_t players;

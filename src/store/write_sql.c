@@ -1,15 +1,21 @@
 /* store/write_sql.c — the SQL of the writer's transaction; see write_sql.h. */
 #include "store/write_sql.h"
 
+#include <stdio.h>
+
 #include "obs/log.h"
 #include "store/pg_pool.h"
 #include "store/pg_router.h"
 
-/* The boards, held FOR KEY SHARE (not deleted under the batch), and each board's archive lock
- * shared: an archive of the board waits for this transaction, and this one for an archive. */
-const char ws_boards_sql[] =
-    "SELECT gen, pg_advisory_xact_lock_shared(rankd_archive_lock_key(gen)) FROM boards"
-    " WHERE gen = ANY($1::bigint[]) ORDER BY gen FOR KEY SHARE";
+/* The boards, held FOR KEY SHARE (not deleted under the batch). */
+const char ws_boards_sql[] = "SELECT gen FROM boards WHERE gen = ANY($1::bigint[]) ORDER BY gen FOR KEY SHARE";
+/* Each window's archive lock, shared: an archive of one of them waits for this transaction, and
+ * this one for an archive under way (then ws_archived_sql finds it archived). Only a late
+ * submission writes to a closed window: writers of the live window never wait for an archive
+ * (migrations/0013_archive_window_lock.sql). */
+const char ws_window_lock_sql[] =
+    "SELECT count(pg_advisory_xact_lock_shared(rankd_archive_window_lock_key(g, w)))"
+    " FROM unnest($1::bigint[], $2::date[]) AS u(g, w)";
 /* Of the batch's windows, those archived already: a submission received before its window
  * closed that reaches the writer after the archive was written is refused, not lost. */
 const char ws_archived_sql[] =
@@ -88,14 +94,28 @@ const char ws_stored_answers_sql[] =
 /* Parsing and planning the batch statements cost PostgreSQL more than running them. */
 bool write_sql_prepare(PGconn *c, void *arg)
 {
-    (void)arg;
+    /* A lock wait fails on its own (55P03, which the writer retries) well before the statement
+     * timeout cancels the whole statement (57014, which it does not: the statement may have been
+     * slow for good). */
+    const int *lock_timeout_ms = arg;
+    if (lock_timeout_ms && *lock_timeout_ms > 0) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "SET lock_timeout = %d", *lock_timeout_ms);
+        PGresult *r = PQexec(c, sql);
+        bool ok = pg_ok(r);
+        if (!ok)
+            log_error(NULL, "setting the writer's lock timeout failed: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        if (!ok)
+            return false;
+    }
     static const struct {
         const char *name, *sql;
         int nparams;
     } all[] = {
         {WS_BOARDS, ws_boards_sql, 1}, {WS_LOCK, ws_lock_sql, 1},     {WS_READ, ws_read_sql, 3},
         {WS_WRITE, ws_write_sql, 23},  {WS_NOTIFY, ws_notify_sql, 1}, {WS_ARCHIVED, ws_archived_sql, 2},
-        {WS_BUCKETS, ws_buckets_sql, 6},
+        {WS_BUCKETS, ws_buckets_sql, 6}, {WS_WINDOW_LOCK, ws_window_lock_sql, 2},
     };
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         PGresult *r = PQprepare(c, all[i].name, all[i].sql, all[i].nparams, NULL);

@@ -1,7 +1,7 @@
 /*
  * store/write_sql.h — the SQL of the writer's transaction (worker/writer.c), one text each:
  * idempotency keys claimed and looked up, boards locked, the batch's standings read, the one
- * write and its rank buckets' counts, the cache-invalidation notice, and the answers stored after the commit. The seven
+ * write and its rank buckets' counts, the cache-invalidation notice, and the answers stored after the commit. The eight
  * statements of every batch are prepared on each of the writer's connections.
  */
 #ifndef RANKD_STORE_WRITE_SQL_H
@@ -19,9 +19,13 @@
 #define WS_WRITE "rankd_w_write"
 #define WS_NOTIFY "rankd_w_notify"
 #define WS_BUCKETS "rankd_w_buckets"
+#define WS_WINDOW_LOCK "rankd_w_window_lock"
 
 /* Boards of the batch, locked against deletion: $1 bigint[] of generations. */
 extern const char ws_boards_sql[];
+/* The archive lock of each window of the batch, shared: $1 bigint[] gens, $2 date[] days. */
+extern const char ws_window_lock_sql[];
+/* Of the batch's windows, those archived already: $1 gens, $2 days (after ws_window_lock_sql). */
 extern const char ws_archived_sql[];
 /* One transaction-scoped advisory lock per (board, player) key: $1 bigint[]. */
 extern const char ws_lock_sql[];
@@ -53,8 +57,9 @@ extern const char ws_store_answers_sql[];
 /* Answers another writer stored first: $1 indexes, $2 gens, $3 keys. */
 extern const char ws_stored_answers_sql[];
 
-/* Prepare the seven batch statements on a new writer connection (a pg_pool_on_connect hook);
- * false, with the error logged, when one cannot be. */
+/* Prepare the eight batch statements on a new writer connection (a pg_pool_on_connect hook;
+ * `arg`, when not NULL, points to the lock timeout in ms to set on it); false, with the error
+ * logged, when one cannot be. */
 MUST_USE bool write_sql_prepare(PGconn *c, void *arg);
 
 #endif

@@ -56,6 +56,9 @@ struct refresher {
     atomic_llong last_archive_ms; /* how long the last archive took to write */
     atomic_ullong dropped;    /* partitions (archives, log months) retention dropped */
     atomic_ullong recuts;     /* rank bucket splits and merges */
+    atomic_int months_ahead;  /* log partitions after the current month (upkeep_partitions_ahead); -2 unknown */
+    pthread_mutex_t jobs_lock; /* guards jobs[] */
+    upkeep_job_stats_t jobs[UPKEEP_JOBS];
 };
 
 /* How often a follower tries to become the leader (and a leader checks its session). */
@@ -76,10 +79,62 @@ static bool stopping(refresher_t *r)
     return s;
 }
 
+static bool stopping_arg(void *r)
+{
+    return stopping(r);
+}
+
+/* ---------------------------------------------------------------- jobs */
+
+static const char *const job_names[UPKEEP_JOBS] = {
+    [UPKEEP_PARTITIONS] = "partitions", [UPKEEP_VIEWS] = "views",         [UPKEEP_KEYS] = "idempotency_keys",
+    [UPKEEP_LOG_PURGE] = "log_purge",   [UPKEEP_ARCHIVE] = "archive",     [UPKEEP_RETENTION] = "retention",
+    [UPKEEP_RECUT] = "recut",           [UPKEEP_ROLLOVER] = "rollover",   [UPKEEP_REDIS_SWEEP] = "redis_sweep",
+};
+
+const char *refresher_job_name(upkeep_job_t job)
+{
+    return job < UPKEEP_JOBS ? job_names[job] : "unknown";
+}
+
+/* Count one run of `job`, begun at monotonic `began_ms`. A failure is logged here, once. */
+static void job_done(refresher_t *r, upkeep_job_t job, bool ok, int64_t began_ms)
+{
+    pthread_mutex_lock(&r->jobs_lock);
+    upkeep_job_stats_t *s = &r->jobs[job];
+    if (ok) {
+        s->ok++;
+        s->last_success_ms = clock_wall_ms();
+    } else {
+        s->failed++;
+    }
+    s->last_ms = clock_mono_ms() - began_ms;
+    pthread_mutex_unlock(&r->jobs_lock);
+    if (!ok)
+        log_warn(NULL, "upkeep job %s failed; the other jobs go on, and it runs again next round", job_names[job]);
+}
+
+/* A job's work on `c`, a connection to the primary of its own: true when it was done. */
+typedef bool (*job_fn)(refresher_t *r, PGconn *c, int64_t now_ms);
+
+/* Run one job on a connection of its own and count it. A failed job's connection is closed (its
+ * session may be mid-transaction or without its timeout); the next job takes another. */
+static bool run_job(refresher_t *r, upkeep_job_t job, job_fn fn, int64_t now_ms)
+{
+    int64_t began = clock_mono_ms();
+    PGconn *c = pg_pool_acquire(r->o.primary, 5000);
+    bool ok = c && fn(r, c, now_ms);
+    if (c)
+        pg_pool_release(r->o.primary, c, !ok);
+    job_done(r, job, ok, began);
+    return ok;
+}
+
 /* Remove the log rows of deleted boards (rankd_purge_log), a few partitions per statement so
  * that no statement outlasts the statement timeout; false on failure. */
-static bool purge_log(refresher_t *r, PGconn *c)
+static bool purge_log(refresher_t *r, PGconn *c, int64_t now_ms)
 {
+    (void)now_ms;
     long total = 0;
     for (int step = 0; step < PURGE_STEPS_MAX && !stopping(r); step++) {
         long purged = 0;
@@ -99,12 +154,16 @@ static void forget_cold_windows(refresher_t *r, int64_t now_ms)
 {
     if (!r->o.redis)
         return;
+    int64_t began = clock_mono_ms();
     redis_conn_t *rc = redis_acquire(r->o.redis);
-    if (!rc)
+    if (!rc) {
+        job_done(r, UPKEEP_REDIS_SWEEP, false, began);
         return;
+    }
     long deleted = 0;
     rb_status_t rs = rb_forget_cold_windows(rc, r->boards, r->n_boards, now_ms, &deleted);
     redis_release(r->o.redis, rc, rs == RB_DOWN); /* RB_AGAIN: the next round */
+    job_done(r, UPKEEP_REDIS_SWEEP, rs == RB_OK, began);
     if (deleted > 0)
         log_info(NULL, "removed %ld Redis keys of windows older than the previous one", deleted);
 }
@@ -243,8 +302,9 @@ static bool retire(refresher_t *r, PGconn *c, int64_t now_ms)
 }
 
 /* Forget idempotency keys past their 24 hours, a batch per statement. */
-static bool forget_old_keys(refresher_t *r, PGconn *c)
+static bool forget_old_keys(refresher_t *r, PGconn *c, int64_t now_ms)
 {
+    (void)now_ms;
     for (int step = 0; step < 100 && !stopping(r); step++) {
         long done = 0;
         if (upkeep_forget_old_keys(c, DELETE_BATCH, &done) != Q_OK)
@@ -255,52 +315,69 @@ static bool forget_old_keys(refresher_t *r, PGconn *c)
     return true;
 }
 
-static void maintain(refresher_t *r, int64_t now_ms)
+/* The log's months ahead: three made ahead, and the gauge of how many exist. */
+static bool make_partitions(refresher_t *r, PGconn *c, int64_t now_ms)
 {
-    PGconn *c = pg_pool_acquire(r->o.primary, 5000);
-    if (!c)
-        return;
-    /* The views are refreshed only when what they are computed from changed since this leader
-     * last refreshed them (the mark is read first: a write during the refresh counts next time). */
+    int ahead = -2;
+    bool ok = upkeep_ensure_partitions(c, now_ms, 3) == Q_OK && upkeep_partitions_ahead(c, now_ms, &ahead) == Q_OK;
+    if (ahead > -2)
+        atomic_store(&r->months_ahead, ahead);
+    return ok;
+}
+
+/* The views, refreshed only when what they are computed from changed since this leader last
+ * refreshed them (the mark is read first: a write during the refresh counts next time). */
+static bool refresh_views(refresher_t *r, PGconn *c, int64_t now_ms)
+{
     char mark[96] = "";
     bool marked = upkeep_write_mark(c, mark, sizeof mark) == Q_OK;
-    views_status_t st = VIEWS_DONE;
-    if (!marked || !r->refreshed_mark[0] || strcmp(mark, r->refreshed_mark) != 0) {
-        view_refresh_t done[VIEWS_MAX];
-        size_t n = 0;
-        pthread_mutex_lock(&r->lock);
-        r->refreshing = r->stopping ? NULL : PQgetCancel(c);
-        bool stop = r->stopping;
-        pthread_mutex_unlock(&r->lock);
-        st = stop ? VIEWS_BUSY : views_refresh(c, NULL, 0, r->o.cfg->refresh_timeout_s, done, &n);
-        pthread_mutex_lock(&r->lock);
-        PQfreeCancel(r->refreshing);
-        r->refreshing = NULL;
-        pthread_mutex_unlock(&r->lock);
-        for (size_t i = 0; st == VIEWS_DONE && i < n; i++)
+    if (marked && r->refreshed_mark[0] && strcmp(mark, r->refreshed_mark) == 0) {
+        atomic_fetch_add(&r->unchanged, 1);
+        return true;
+    }
+    view_refresh_t done[VIEWS_MAX];
+    size_t n = 0;
+    pthread_mutex_lock(&r->lock);
+    r->refreshing = r->stopping ? NULL : PQgetCancel(c);
+    bool stop = r->stopping;
+    pthread_mutex_unlock(&r->lock);
+    const views_refresh_opts_t o = {.timeout_s = r->o.cfg->refresh_timeout_s, .now_ms = now_ms,
+                                    .grace_ms = archive_grace_ms(r), .stopped = stopping_arg, .stopped_arg = r};
+    views_status_t st = stop ? VIEWS_BUSY : views_refresh(c, &o, done, &n);
+    pthread_mutex_lock(&r->lock);
+    PQfreeCancel(r->refreshing);
+    r->refreshing = NULL;
+    pthread_mutex_unlock(&r->lock);
+    for (size_t i = 0; i < n; i++)
+        if (!done[i].failed && !done[i].skipped)
             log_info(NULL, "refreshed view %s: %lld rows in %lld ms", done[i].view, (long long)done[i].rows,
                      (long long)done[i].ms);
-        if (st == VIEWS_DONE && marked)
-            snprintf(r->refreshed_mark, sizeof r->refreshed_mark, "%s", mark);
-    } else {
-        atomic_fetch_add(&r->unchanged, 1);
-    }
-    bool ok = st != VIEWS_FAILED && upkeep_ensure_partitions(c, now_ms, 3) == Q_OK && forget_old_keys(r, c) &&
-              purge_log(r, c) && archive_closed(r, c, now_ms) && retire(r, c, now_ms);
-    pg_pool_release(r->o.primary, c, !ok);
+    if (st == VIEWS_DONE && marked)
+        snprintf(r->refreshed_mark, sizeof r->refreshed_mark, "%s", mark);
+    return st != VIEWS_FAILED && marked;
+}
+
+/* Every periodic job, each on its own: a failure of one (counted, logged) stops none of the
+ * others. The partitions come first: without next month's, every write fails. */
+static void maintain(refresher_t *r, int64_t now_ms)
+{
+    run_job(r, UPKEEP_PARTITIONS, make_partitions, now_ms);
+    run_job(r, UPKEEP_VIEWS, refresh_views, now_ms);
+    run_job(r, UPKEEP_KEYS, forget_old_keys, now_ms);
+    run_job(r, UPKEEP_LOG_PURGE, purge_log, now_ms);
+    run_job(r, UPKEEP_ARCHIVE, archive_closed, now_ms);
+    run_job(r, UPKEEP_RETENTION, retire, now_ms);
     forget_cold_windows(r, now_ms);
 }
 
 /* Keep the rank buckets near their size (upkeep_recut): each second, for at most a fifth of it. */
-static void recut(refresher_t *r)
+static bool recut(refresher_t *r, PGconn *c, int64_t now_ms)
 {
-    PGconn *c = pg_pool_acquire(r->o.primary, 5000);
-    if (!c)
-        return;
+    (void)now_ms;
     long changes = 0;
     q_status_t st = upkeep_recut(c, r->o.cfg->rank_bucket_rows, ELECTION_TICK_MS / 5, &changes);
-    pg_pool_release(r->o.primary, c, st == Q_UNAVAILABLE);
     atomic_fetch_add(&r->recuts, (unsigned long long)changes);
+    return st == Q_OK;
 }
 
 /* Whether board `b`'s window changed between `then_ms` and `now_ms`. */
@@ -326,11 +403,7 @@ static void roll_over(refresher_t *r, bool leads, int64_t now_ms)
     if (n == 0)
         return;
     if (leads) {
-        PGconn *c = pg_pool_acquire(r->o.primary, 5000);
-        if (c) {
-            bool ok = upkeep_ensure_partitions(c, now_ms, 3) == Q_OK;
-            pg_pool_release(r->o.primary, c, !ok);
-        }
+        run_job(r, UPKEEP_ROLLOVER, make_partitions, now_ms);
         forget_cold_windows(r, now_ms);
         r->archive_at_ms = now_ms + archive_grace_ms(r);
     }
@@ -394,14 +467,10 @@ static void *refresher_main(void *arg)
         r->last_tick_ms = now;
         if (leads && r->archive_at_ms > 0 && now >= r->archive_at_ms) {
             r->archive_at_ms = 0;
-            PGconn *c = pg_pool_acquire(r->o.primary, 5000);
-            if (c) {
-                bool ok = archive_closed(r, c, now);
-                pg_pool_release(r->o.primary, c, !ok);
-            }
+            run_job(r, UPKEEP_ARCHIVE, archive_closed, now);
         }
         if (leads)
-            recut(r);
+            run_job(r, UPKEEP_RECUT, recut, now);
         if (leads && (last < 0 || clock_mono_ms() - last >= interval_ms)) {
             maintain(r, now); /* at once on taking the lead: statistics exist from the first minute */
             last = clock_mono_ms();
@@ -426,9 +495,9 @@ bool refresher_leads(const refresher_t *r)
     return r && atomic_load(&r->leading);
 }
 
-void refresher_stats(const refresher_t *r, refresher_stats_t *out)
+void refresher_stats(refresher_t *r, refresher_stats_t *out)
 {
-    *out = (refresher_stats_t){0};
+    *out = (refresher_stats_t){.log_months_ahead = -2};
     if (!r)
         return;
     out->unchanged_rounds = atomic_load(&r->unchanged);
@@ -437,6 +506,10 @@ void refresher_stats(const refresher_t *r, refresher_stats_t *out)
     out->last_archive_ms = atomic_load(&r->last_archive_ms);
     out->partitions_dropped = atomic_load(&r->dropped);
     out->rank_bucket_recuts = atomic_load(&r->recuts);
+    out->log_months_ahead = atomic_load(&r->months_ahead);
+    pthread_mutex_lock(&r->jobs_lock);
+    memcpy(out->jobs, r->jobs, sizeof out->jobs);
+    pthread_mutex_unlock(&r->jobs_lock);
 }
 
 refresher_t *refresher_start(const refresher_opts_t *opts)
@@ -446,11 +519,14 @@ refresher_t *refresher_start(const refresher_opts_t *opts)
     refresher_t *r = xcalloc(1, sizeof *r);
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->wake, NULL);
+    pthread_mutex_init(&r->jobs_lock, NULL);
+    atomic_init(&r->months_ahead, -2);
     r->o = *opts;
     r->boards_at = -1;
     if (pthread_create(&r->thread, NULL, refresher_main, r) != 0) {
         log_error(NULL, "cannot start the refresher thread");
         pthread_mutex_destroy(&r->lock);
+        pthread_mutex_destroy(&r->jobs_lock);
         pthread_cond_destroy(&r->wake);
         free(r);
         return NULL;
@@ -476,6 +552,7 @@ void refresher_stop(refresher_t *r)
         board_clear(&r->boards[i]);
     free(r->boards);
     pthread_mutex_destroy(&r->lock);
+    pthread_mutex_destroy(&r->jobs_lock);
     pthread_cond_destroy(&r->wake);
     free(r);
 }

@@ -46,6 +46,30 @@ MUST_USE refresher_t *refresher_start(const refresher_opts_t *opts);
 /* Whether this instance leads the upkeep jobs now (false for NULL). */
 bool refresher_leads(const refresher_t *r);
 
+/* The upkeep jobs. Each runs and is timed on its own, on a connection of its own: one that fails
+ * (a view refresh past its timeout, a lock it cannot get) leaves the others running. */
+typedef enum {
+    UPKEEP_PARTITIONS,  /* the log's monthly partitions made ahead */
+    UPKEEP_VIEWS,       /* the statistics views and daily activity */
+    UPKEEP_KEYS,        /* idempotency keys past their 24 hours */
+    UPKEEP_LOG_PURGE,   /* deleted boards' log rows */
+    UPKEEP_ARCHIVE,     /* closed windows archived (at the reset's grace, and any missed) */
+    UPKEEP_RETENTION,   /* windows, archives and log months past retention */
+    UPKEEP_RECUT,       /* rank buckets split and merged, each second */
+    UPKEEP_ROLLOVER,    /* a reset: the new window loaded, the closed one's archive scheduled */
+    UPKEEP_REDIS_SWEEP, /* Redis keys of windows older than the previous one */
+    UPKEEP_JOBS
+} upkeep_job_t;
+
+/* The job's name in metrics and logs ("partitions", "views", ...). */
+const char *refresher_job_name(upkeep_job_t job);
+
+typedef struct {
+    unsigned long long ok, failed; /* runs by outcome */
+    int64_t last_success_ms;       /* wall clock of the last run that succeeded; 0 never */
+    int64_t last_ms;               /* how long the last run took */
+} upkeep_job_stats_t;
+
 typedef struct {
     unsigned long long unchanged_rounds;   /* rounds that found nothing written and left the views alone */
     unsigned long long rollovers;          /* board windows this instance saw begin */
@@ -53,9 +77,12 @@ typedef struct {
     long long last_archive_ms;             /* how long the last of them took */
     unsigned long long partitions_dropped; /* archive and log partitions retention dropped */
     unsigned long long rank_bucket_recuts; /* rank bucket splits and merges (upkeep_recut) */
+    upkeep_job_stats_t jobs[UPKEEP_JOBS];
+    int log_months_ahead;                  /* months of log partitions after the current one (-1:
+                                            * the current one is missing; -2: not looked at yet) */
 } refresher_stats_t;
 /* What the thread did so far (zeros for NULL). */
-void refresher_stats(const refresher_t *r, refresher_stats_t *out);
+void refresher_stats(refresher_t *r, refresher_stats_t *out);
 void refresher_stop(refresher_t *r);
 
 #endif

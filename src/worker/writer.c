@@ -39,6 +39,7 @@ struct writer {
     rebuilder_t *rebuilder;
     l1_t *l1;
     size_t max_batch;          /* submissions per transaction at most */
+    int lock_timeout_ms;       /* each statement's lock waits, on the writer's connections */
 
     workq_t queue;
     atomic_bool closed;        /* shutting down: new jobs are answered 503 at once */
@@ -57,7 +58,10 @@ writer_t *writer_new(pg_pool_t *primary, pg_router_t *router, redis_pool_t *redi
     w->router = router;
     w->max_batch = max_batch < 1 ? 1 : max_batch > GROUP_MAX_ITEMS ? GROUP_MAX_ITEMS : max_batch;
     w->primary = primary;
-    pg_pool_on_connect(primary, write_sql_prepare, NULL);
+    /* Half the statement timeout: a wait for a lock (a player's deletion, an archive of the
+     * window a late submission writes to) is tried again before anything is cancelled. */
+    w->lock_timeout_ms = pg_pool_statement_timeout_ms(primary) / 2;
+    pg_pool_on_connect(primary, write_sql_prepare, &w->lock_timeout_ms);
     w->redis = redis;
     w->rebuilder = rebuilder;
     w->l1 = l1;
@@ -259,7 +263,9 @@ static step_t check(PGconn *c, PGresult *r, const char *what)
     if (pg_ok(r))
         return STEP_OK;
     const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    bool retry = state && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0);
+    /* A deadlock, a serialization failure or a lock not granted within lock_timeout: the
+     * transaction is run again (MAX_ATTEMPTS), then answered 503. */
+    bool retry = state && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0 || strcmp(state, "55P03") == 0);
     log_error(NULL, "submit %s failed: %s", what, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
     return retry ? STEP_RETRY : STEP_FAIL;
 }
@@ -524,14 +530,15 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
     /* The batch statements' plans do not depend on the arrays' contents (an index lookup
      * per element): planning them again for every batch only costs time. LOCAL: the
      * window queries run after the commit keep their custom plans. */
-    enum { READS = 5 }; /* the statements before the reads */
+    enum { READS = 6, I_BOARDS = 2, I_ARCHIVED = 5 }; /* the statements before the reads */
     size_t n_stmts = READS + n_windows;
     pg_stmt_t *stmts = xcalloc(n_stmts, sizeof *stmts);
     stmts[0] = (pg_stmt_t){"BEGIN", 0, NULL, NULL};
     stmts[1] = (pg_stmt_t){"SET LOCAL plan_cache_mode TO force_generic_plan", 0, NULL, NULL};
-    stmts[2] = (pg_stmt_t){ws_boards_sql, 1, bp, WS_BOARDS};
-    stmts[3] = (pg_stmt_t){ws_lock_sql, 1, lp, WS_LOCK};
-    stmts[4] = (pg_stmt_t){ws_archived_sql, 2, ap, WS_ARCHIVED};
+    stmts[I_BOARDS] = (pg_stmt_t){ws_boards_sql, 1, bp, WS_BOARDS};
+    stmts[3] = (pg_stmt_t){ws_window_lock_sql, 2, ap, WS_WINDOW_LOCK};
+    stmts[4] = (pg_stmt_t){ws_lock_sql, 1, lp, WS_LOCK};
+    stmts[I_ARCHIVED] = (pg_stmt_t){ws_archived_sql, 2, ap, WS_ARCHIVED};
     for (size_t w = 0; w < n_windows; w++) {
         pg_arrays_close(&wr[w].players, &wr[w].params[2]);
         wr[w].params[0] = wr[w].gen;
@@ -549,12 +556,12 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
     free(wr);
     free(stmts);
     step_t st = STEP_OK;
-    const char *what[READS] = {"begin", "plan mode", "board check", "lock", "archived windows"};
+    const char *what[READS] = {"begin", "plan mode", "board check", "window locks", "player locks", "archived windows"};
     for (size_t i = (size_t)first; i < n_stmts; i++)
         if (st == STEP_OK)
             st = check(c, res[i], i < READS ? what[i] : "read standings");
     if (st == STEP_OK) {
-        PGresult *br = res[2];
+        PGresult *br = res[I_BOARDS];
         for (size_t i = 0; i < bt->n; i++) {
             if (bt->group_of[i] < 0)
                 continue;
@@ -566,7 +573,7 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
                 bt->group_of[i] = -1;
                 continue;
             }
-            PGresult *ar = res[4];
+            PGresult *ar = res[I_ARCHIVED];
             for (int row = 0; row < PQntuples(ar); row++) {
                 if (strtoll(PQgetvalue(ar, row, 0), NULL, 10) == bt->items[i].board->gen &&
                     strtoll(PQgetvalue(ar, row, 1), NULL, 10) == bt->items[i].day) {
@@ -1236,8 +1243,12 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
             if (items[i].status == 0 || items[i].status == 200 || bt.fold[i].applied) {
                 free(items[i].response);
                 items[i].response = NULL;
-                write_item_fail(&items[i], down ? 503 : 500, down ? "unavailable" : "internal", NULL,
-                           down ? "the primary database is unavailable" : "the submission could not be stored");
+                if (down)
+                    write_item_fail(&items[i], 503, "unavailable", NULL, "the primary database is unavailable");
+                else if (st == STEP_RETRY) /* still waiting on locks after every attempt: nothing was stored */
+                    write_item_fail(&items[i], 503, "unavailable", NULL, "the database is busy: try again");
+                else
+                    write_item_fail(&items[i], 500, "internal", NULL, "the submission could not be stored");
             }
         }
         batch_free(&bt);

@@ -178,6 +178,11 @@ def test_rollover_archives_the_closed_window_once_and_every_read_keeps_its_ranks
         assert [tuple(x) for x in rows] == want
         assert db.query("SELECT players FROM archived_windows WHERE board_gen = %s AND win = %s",
                         (gen, old))[0][0] == len(want)
+        # The metric says how long an archive took (it said 0 whatever it took).
+        wait_for(lambda: metric(inst, "rankd_windows_archived_total") >= 1, "the archive counted")
+        assert db.query("SELECT archive_ms FROM archived_windows WHERE board_gen = %s AND win = %s",
+                        (gen, old))[0][0] > 0
+        assert metric(inst, "rankd_last_archive_ms") > 0
         # Late submissions land in the new window.
         late = batch(w, [{"board": b, "player_id": "late", "score": 1}]).json()["results"][0]
         assert late["window"] == new

@@ -1,0 +1,61 @@
+-- 0013_archive_window_lock.sql — archiving a closed window no longer holds off the board's writers.
+--
+-- Writers took the board's archive lock (rankd_archive_lock_key) shared, and the archive took it
+-- exclusively while it copied the window's rows and built its indexes: on a daily board of a
+-- million players every write to the board waited at each reset until the statement timeout
+-- cancelled it. A writer only needs to be kept apart from the archive of a window it writes
+-- to, which is a closed window only for a submission received before the reset that commits
+-- late. So there are two keys:
+-- - the window's (rankd_archive_window_lock_key): writers take it shared for each window they
+--   write, the archive exclusively, first. A late writer either commits before the archive
+--   copies the window (its row is archived) or waits and finds the window archived (refused);
+-- - the board's (rankd_archive_lock_key, as before): the archive takes it exclusively after the
+--   window's, a player's deletion shared (it must not run while an archive copies the player).
+--   Writers no longer take it.
+-- Archives of one board still run one at a time; writers of the live window never wait on one.
+
+CREATE FUNCTION rankd_archive_window_lock_key(gen bigint, w date) RETURNS bigint
+LANGUAGE sql IMMUTABLE AS $$ SELECT hashtextextended('rankd archive ' || gen || ' ' || w, 0) $$;
+
+CREATE OR REPLACE FUNCTION rankd_archive_window(gen bigint, w date) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    name text := rankd_archive_name(gen, w);
+    started timestamptz := clock_timestamp();
+    n bigint;
+BEGIN
+    -- The window's writers first (the only ones are late submissions), then the board's other
+    -- archives and its player deletions.
+    PERFORM pg_advisory_xact_lock(rankd_archive_window_lock_key(gen, w));
+    PERFORM pg_advisory_xact_lock(rankd_archive_lock_key(gen));
+    PERFORM 1 FROM boards WHERE boards.gen = rankd_archive_window.gen FOR KEY SHARE;
+    IF NOT FOUND OR EXISTS (SELECT 1 FROM archived_windows WHERE board_gen = gen AND win = w) THEN
+        RETURN -1;
+    END IF;
+    -- A partition left by a retention whose drop did not finish: it is no one's now.
+    IF to_regclass(name) IS NOT NULL THEN
+        EXECUTE format('DROP TABLE %I', name);
+    END IF;
+    EXECUTE format('CREATE TABLE %I (LIKE archive)', name);
+    EXECUTE format('INSERT INTO %I (board_gen, win, rank, player_id, score, sort_key, achieved_ms, metadata)'
+                   ' SELECT board_gen, win, row_number() OVER (ORDER BY sort_key, achieved_ms, player_id),'
+                   ' player_id, score, sort_key, achieved_ms, metadata FROM standings'
+                   ' WHERE board_gen = $1 AND win = $2 ORDER BY sort_key, achieved_ms, player_id', name)
+        USING gen, w;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    EXECUTE format('ALTER TABLE %I ADD PRIMARY KEY (board_gen, player_id, win)', name);
+    EXECUTE format('CREATE INDEX ON %I (board_gen, win, rank)', name);
+    EXECUTE format('CREATE INDEX ON %I (board_gen, win, sort_key, achieved_ms, player_id)', name);
+    -- Proves the partition bound, so ATTACH need not scan the rows.
+    EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I CHECK (board_gen = %s AND win = %L)',
+                   name, name || '_bound', gen, w);
+    EXECUTE format('ALTER TABLE archive ATTACH PARTITION %I FOR VALUES FROM (%s, %L) TO (%s, %L)',
+                   name, gen, w, gen, w + 1);
+    INSERT INTO archived_windows (board_gen, win, players, submissions, archived_at, archive_ms)
+    SELECT gen, w, n, coalesce((SELECT submissions FROM window_counts WHERE board_gen = gen AND win = w), 0),
+           now(), 0;
+    PERFORM rankd_archive_stats(gen, w);
+    UPDATE archived_windows SET archive_ms = (extract(epoch FROM clock_timestamp() - started) * 1000)::bigint
+    WHERE board_gen = gen AND win = w;
+    RETURN n;
+END $$;

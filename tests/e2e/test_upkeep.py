@@ -1,0 +1,199 @@
+"""The upkeep over weeks (issue 27): each job runs, is timed and fails on its own, the log's
+partitions stay made ahead whatever else fails, and daily activity is counted again only for the
+days that changed."""
+import datetime as dt
+import re
+import threading
+import time
+
+import psycopg2
+
+from conftest import ADMIN_KEY, WRITE_KEY, batch, create_board, metric, submit, submit_ok, wait_for
+
+
+def series(inst, name, **labels):
+    """The value of series `name` with exactly `labels` in the instance's /metrics, or None."""
+    cl = inst.client(ADMIN_KEY)
+    try:
+        body = cl.get("/metrics").body.decode()
+    finally:
+        cl.close()
+    want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
+    for line in body.splitlines():
+        m = re.match(r"^([a-z_]+)(?:\{([^}]*)\})? (\S+)$", line)
+        if not m or m.group(1) != name:
+            continue
+        got = ",".join(sorted((m.group(2) or "").split(","))) if m.group(2) else ""
+        if got == want:
+            return float(m.group(3))
+    return None
+
+
+def month_name(months_ahead):
+    d = dt.date.today().replace(day=1)
+    y, m = d.year, d.month - 1 + months_ahead
+    return "submissions_%04d_%02d" % (y + m // 12, m % 12 + 1)
+
+
+def test_a_failing_view_refresh_stops_no_other_upkeep_job(rankd_factory, db):
+    """Before: the jobs were chained behind the view refresh, so one refresh that failed (here: a
+    lock it cannot get within refresh.timeout_s) left the log without next months' partitions and
+    kept idempotency keys for ever."""
+    inst = rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "1", "RANKD_REFRESH_TIMEOUT_S": "1"})
+    wait_for(lambda: metric(inst, "rankd_upkeep_leader") == 1, "the instance to lead", 10)
+    wait_for(lambda: series(inst, "rankd_log_partitions_ahead_months") == 3, "three months made ahead", 10)
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    board = create_board(adm)["id"]
+    gen = db.query("SELECT gen FROM boards WHERE id = %s", (board,))[0][0]
+
+    holder = psycopg2.connect(db.dsn)
+    try:
+        cur = holder.cursor()
+        # A refresh left open holds the view's lock: every other refresh of it waits, then fails.
+        cur.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY window_stats")
+        failed = series(inst, "rankd_upkeep_runs_total", job="views", outcome="failed")
+        db.query("DROP TABLE %s" % month_name(3))
+        db.query("DROP TABLE %s" % month_name(2))
+        db.query("INSERT INTO idempotency_keys (board_gen, key, request, response, created_at)"
+                 " VALUES (%s, 'old-key', 'r', 'a', now() - interval '26 hours')", (gen,))
+        submit_ok(w, board, "p1", 10)  # something written: the views are due
+        wait_for(lambda: series(inst, "rankd_upkeep_runs_total", job="views", outcome="failed") > failed,
+                 "a failed view refresh", 15)
+        wait_for(lambda: series(inst, "rankd_log_partitions_ahead_months") == 3,
+                 "the dropped months made again while the views fail", 15)
+        assert db.query("SELECT to_regclass(%s) IS NOT NULL", (month_name(3),))[0][0]
+        wait_for(lambda: not db.query("SELECT 1 FROM idempotency_keys WHERE key = 'old-key'"),
+                 "the old idempotency key forgotten while the views fail", 15)
+        assert series(inst, "rankd_upkeep_last_success_timestamp_seconds", job="partitions") > 0
+        assert series(inst, "rankd_upkeep_runs_total", job="retention", outcome="ok") > 0
+        holder.rollback()
+    finally:
+        holder.close()
+    ok = series(inst, "rankd_upkeep_runs_total", job="views", outcome="ok")
+    submit_ok(w, board, "p2", 20)
+    wait_for(lambda: series(inst, "rankd_upkeep_runs_total", job="views", outcome="ok") > ok,
+             "the views refreshed once the lock is gone", 15)
+    r = inst.client().get("/v1/leaderboards/%s/stats" % board)
+    assert r.status == 200 and r.json()["players"] == 2, r.describe()
+    adm.close()
+    w.close()
+
+
+def activity(inst, board, day):
+    r = inst.client().get("/v1/leaderboards/%s/activity?from=%s&to=%s" % (board, day, day))
+    assert r.status == 200, r.describe()
+    d = r.json()["days"][0]
+    return d["submissions"], d["players"]
+
+
+def test_activity_counts_only_the_days_that_changed(rankd_factory, db):
+    """daily_activity is a table counted again from the log only for the days since the last
+    refresh (and days a player's deletion changed): an old day written into the log behind its
+    back keeps its count until something marks it dirty, and a deleted player leaves the counts
+    of every day they played."""
+    inst = rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "0"})
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    board = create_board(adm)["id"]
+    gen = db.query("SELECT gen FROM boards WHERE id = %s", (board,))[0][0]
+    for p in ("a", "b", "c"):
+        submit_ok(w, board, p, 5)
+    submit_ok(w, board, "a", 6)
+    assert adm.post("/v1/admin/refresh").status == 200
+    today = dt.datetime.utcnow().date()
+    assert activity(inst, board, today) == (4, 3)
+    # Forty days ago, rows of this board's log the refresh has counted past (a player's history).
+    old = today - dt.timedelta(days=40)
+    db.query("SELECT rankd_ensure_partitions(%s::timestamptz, 2)", (old.isoformat(),))
+    db.query("INSERT INTO submissions (board_gen, win, player_id, score, metadata, updated, received_at)"
+             " SELECT %s, DATE '1970-01-01', p, 1, NULL, true, %s::timestamptz + interval '1 hour'"
+             " FROM unnest(ARRAY['a', 'b', 'a']) AS p", (gen, old.isoformat()))
+    assert adm.post("/v1/admin/refresh").status == 200
+    assert activity(inst, board, old) == (0, 0), "an old day was counted again though nothing marked it"
+    # Deleting player a marks every day of its log dirty: both days are counted again.
+    assert adm.delete("/v1/leaderboards/%s/players/a" % board).status == 204
+    assert db.query("SELECT count(*) FROM activity_dirty WHERE board_gen = %s", (gen,))[0][0] == 2
+    assert adm.post("/v1/admin/refresh").status == 200
+    assert activity(inst, board, old) == (1, 1)
+    assert activity(inst, board, today) == (2, 2)
+    assert db.query("SELECT count(*) FROM activity_dirty")[0][0] == 0
+    adm.close()
+    w.close()
+
+
+def hold_archive_locks(db, gen, day):
+    """A transaction holding what an archive of window (gen, day) holds while it copies the
+    window's rows and builds its indexes (migrations/0013_archive_window_lock.sql)."""
+    conn = psycopg2.connect(db.dsn)
+    cur = conn.cursor()
+    cur.execute("SELECT pg_advisory_xact_lock(rankd_archive_window_lock_key(%s, %s::date)),"
+                " pg_advisory_xact_lock(rankd_archive_lock_key(%s))", (gen, day, gen))
+    return conn
+
+
+def test_an_archive_in_progress_holds_off_no_write_to_the_live_window(rankd_factory, db):
+    """Before: writers took the board's archive lock, so while a closed window of a million
+    players was archived every write to the board waited until the statement timeout cancelled
+    it, and its whole batch (other boards' items too) was answered 500."""
+    inst = rankd_factory(extra_config={"postgres": {"statement_timeout_ms": 1000}})
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    board = create_board(adm, reset="daily")
+    other = create_board(adm)["id"]
+    gen = db.query("SELECT gen FROM boards WHERE id = %s", (board["id"],))[0][0]
+    yesterday = (dt.date.fromisoformat(board["current_window"]) - dt.timedelta(days=1)).isoformat()
+    held = hold_archive_locks(db, gen, yesterday)
+    try:
+        t0 = time.time()
+        r = batch(w, [{"board": board["id"], "player_id": "p1", "score": 5},
+                      {"board": other, "player_id": "p1", "score": 6}])
+        assert r.status == 200 and all("error" not in x for x in r.json()["results"]), r.describe()
+        assert time.time() - t0 < 0.9, "the write waited for the archive"
+        # A player's deletion still waits for the archive (it must not run while the archive copies).
+        done = {}
+        th = threading.Thread(target=lambda: done.setdefault("r", adm.delete(
+            "/v1/leaderboards/%s/players/p1" % board["id"])))
+        th.start()
+        wait_for(lambda: db.lock_waiters("%rankd_archive_lock_key%") == 1, "the deletion to wait for the archive", 10)
+        assert "r" not in done
+    finally:
+        held.rollback()
+        held.close()
+    th.join(20)
+    assert done["r"].status == 204, done["r"].describe()
+    adm.close()
+    w.close()
+
+
+def test_a_write_that_waits_too_long_for_a_lock_is_tried_again(rankd_factory, db):
+    """A write to a window whose archive lock is held (a late submission while its window is
+    archived) waits at most half the statement timeout (lock_timeout), then its transaction runs
+    again; once the lock is free it commits. Before: the statement timeout cancelled it (57014),
+    which was not retried: 500."""
+    inst = rankd_factory(extra_config={"postgres": {"statement_timeout_ms": 2000}})
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    board = create_board(adm, reset="daily")
+    gen = db.query("SELECT gen FROM boards WHERE id = %s", (board["id"],))[0][0]
+    held = hold_archive_locks(db, gen, board["current_window"])
+    done = {}
+    th = threading.Thread(target=lambda: done.setdefault("r", submit(w, board["id"], "p1", 5)))
+    try:
+        th.start()
+        wait_for(lambda: "canceling statement due to lock timeout" in inst.stderr_text(),
+                 "the write's first attempt to give up on the lock", 10)
+        assert "r" not in done
+    finally:
+        held.rollback()
+        held.close()
+    th.join(20)
+    assert done["r"].status == 200, done["r"].describe()
+    assert done["r"].json()["rank"] == 1
+    # Held for longer than every attempt: 503 with Retry-After, nothing stored.
+    held = hold_archive_locks(db, gen, board["current_window"])
+    try:
+        r = submit(w, board["id"], "p2", 7)
+        assert r.status == 503 and r.header("Retry-After"), r.describe()
+    finally:
+        held.rollback()
+        held.close()
+    assert db.query("SELECT count(*) FROM standings WHERE board_gen = %s AND player_id = 'p2'", (gen,))[0][0] == 0
+    adm.close()
+    w.close()
