@@ -231,7 +231,7 @@ static int serve(rankd_config_t *cfg)
     const char *scripts[RB_SCRIPTS_MAX];
     size_t n_scripts = rb_script_sources(scripts, RB_SCRIPTS_MAX);
     app.pipe = redis_pipe_start(cfg->redis_url, cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms, scripts,
-                                n_scripts, cfg->redis_read_from == REDIS_READ_REPLICAS);
+                                n_scripts, cfg->redis_read_from == REDIS_READ_REPLICAS, app.redis);
     redis_sentinel_watch_t *sentinel_watch =
         redis_sentinel_watch_start(cfg->redis_url, cfg->redis_connect_timeout_ms, redis_switched, &app);
     /* PostgreSQL reads of ranked requests run here, never on an event-loop thread; fewer

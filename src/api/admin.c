@@ -356,6 +356,16 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                refresher_leads(app->refresher) ? 1 : 0, up.unchanged_rounds, up.rollovers, up.archived,
                up.last_archive_ms, up.partitions_dropped, up.rank_bucket_recuts);
     render_upkeep_jobs(&req->out, &up);
+    rebuilder_stats_t rs;
+    rebuilder_stats(app->rebuilder, &rs);
+    buf_printf(&req->out,
+               "# HELP rankd_redis_windows_verified_total Redis windows whose mark was found to reach PostgreSQL's (then trusted until the next outage).\n"
+               "# TYPE rankd_redis_windows_verified_total counter\nrankd_redis_windows_verified_total %llu\n"
+               "# HELP rankd_redis_windows_behind_total Redis windows found to miss committed changes (or to be ahead of PostgreSQL), then rebuilt.\n"
+               "# TYPE rankd_redis_windows_behind_total counter\nrankd_redis_windows_behind_total %llu\n"
+               "# HELP rankd_redis_windows_rebuilt_total Redis windows this instance loaded from PostgreSQL.\n"
+               "# TYPE rankd_redis_windows_rebuilt_total counter\nrankd_redis_windows_rebuilt_total %llu\n",
+               rs.verified, rs.behind, rs.rebuilt);
     writer_stats_t ws;
     writer_stats(app->writer, &ws);
     buf_printf(&req->out,

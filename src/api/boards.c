@@ -121,6 +121,9 @@ static bool current_players(app_t *app, PGconn *c, const board_t *b, int64_t now
  */
 static rb_status_t redis_players(app_t *app, redis_conn_t *rc, const board_t *b, int64_t now_ms, int64_t *players)
 {
+    int64_t day = window_start_day(b->reset, now_ms);
+    if (!redis_window_trusted(app->redis, b->gen, day, NULL)) /* its mark not checked yet (it needs the primary) */
+        rebuilder_request(app->rebuilder, b, day);
     entries_t e;
     entries_init(&e);
     rb_status_t st = rb_page(rc, b, window_start_day(b->reset, now_ms), 0, 1, &e);

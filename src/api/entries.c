@@ -137,12 +137,19 @@ static int pg_read_error(http_req_t *req, q_status_t st)
  * is read from its archive once that is written (after the grace): its ranks are final, and it
  * knows when the window last changed (Last-Modified). Until then Redis answers the previous
  * window, as before the reset. */
-static bool redis_answers(app_t *app, const http_req_t *req, const board_t *b, const read_t *r)
+static bool redis_answers(app_t *app, const http_req_t *req, const board_t *b, const read_t *r, unsigned long *epoch)
 {
     bool archived = r->closed && req->received_ms >= window_next_day(b->reset, r->day) * MS_PER_DAY +
                                                          window_archive_grace_ms(app->cfg->pg_statement_timeout_ms);
-    return !req->strong && !archived && window_is_hot(b->reset, r->day, req->received_ms) &&
-           redis_trusted(app->redis); /* false without Redis */
+    if (req->strong || archived || !window_is_hot(b->reset, r->day, req->received_ms) || !redis_trusted(app->redis))
+        return false; /* also without Redis */
+    if (redis_window_trusted(app->redis, b->gen, r->day, epoch))
+        return true;
+    /* Not checked since this instance started or Redis's last outage: PostgreSQL answers until
+     * the rebuilder has compared the window's marks (and rebuilt it if Redis missed a write).
+     * The check needs the primary: without it, Redis answers as it is (a ready window). */
+    rebuilder_request(app->rebuilder, b, r->day);
+    return !pg_router_primary_usable(app->router);
 }
 
 /* Run a read; 0 with `out` filled, or the error status written into req. `*behind` as pg_read's. */
@@ -150,7 +157,7 @@ static int run_read(app_t *app, http_req_t *req, const board_t *b, const read_t 
 {
     *behind = false;
     entries_init(out);
-    if (redis_answers(app, req, b, r)) {
+    if (redis_answers(app, req, b, r, NULL)) {
         redis_conn_t *rc = redis_acquire(app->redis);
         if (rc) {
             rb_status_t st = read_redis(rc, b, r, out);
@@ -477,7 +484,10 @@ static void read_cold_job(offload_job_t *job)
     read_op_t *op = (read_op_t *)((char *)job - offsetof(read_op_t, job));
     turns_key_t key = window_key(op);
     redis_pool_t *pool = op->app->redis;
-    redis_conn_t *rc = redis_trusted(pool) ? redis_acquire(pool) : NULL;
+    redis_conn_t *rc = redis_window_trusted(pool, op->board.gen, op->read.day, NULL) ||
+                               (redis_trusted(pool) && !pg_router_primary_usable(op->app->router))
+                           ? redis_acquire(pool)
+                           : NULL;
     rb_status_t st = RB_DOWN;
     if (rc) {
         st = rb_read_run(rc, &op->rd, &op->board, &op->got);
@@ -581,9 +591,11 @@ static bool read_async(app_t *app, http_req_t *req, read_op_t *op)
 {
     if (req->inline_only)
         return false;
-    bool use_redis = redis_answers(app, req, &op->board, &op->read);
+    unsigned long epoch = 0;
+    bool use_redis = redis_answers(app, req, &op->board, &op->read, &epoch);
     if (app->pipe && use_redis) {
         prepare_redis(op);
+        op->call.epoch = epoch; /* the pipe sends it only if no outage began since */
         op->base.start = read_start;
     } else if (app->offload && !use_redis) {
         op->base.start = pg_start;
@@ -830,20 +842,22 @@ static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
         return http_unavailable(req, "the primary database");
     }
     PGconn *c = lease.conn;
-    int64_t *days = NULL, *versions = NULL;
+    int64_t *days = NULL, *versions = NULL, *seqs = NULL;
     size_t n = 0;
-    q_status_t st = q_player_delete(c, b.gen, rt->player, &days, &versions, &n);
+    q_status_t st = q_player_delete(c, b.gen, rt->player, &days, &versions, &seqs, &n);
     if (st == Q_OK || n > 0) { /* n > 0: the live rows went even if its archives failed */
         if (st == Q_OK)
             pg_router_note_commit(app->router, c, b.gen); /* its reads wait for a replica that has it */
         /* Redis first, then the caches, then tell the other instances again (as the writer does). */
         redis_conn_t *r = redis_acquire(app->redis);
-        for (size_t i = 0; r && i < n; i++) {
+        for (size_t i = 0; i < n; i++) {
             if (!window_is_hot(b.reset, days[i], req->received_ms))
                 continue; /* a window only PostgreSQL holds */
             rb_change_t ch = {.player = rt->player, .version = versions[i], .removed = true};
-            rb_status_t rs = rb_apply(r, b.gen, days[i], &ch, 1, NULL, NULL, NULL);
-            if (rs != RB_OK) {
+            rb_status_t rs = r ? rb_apply(r, b.gen, days[i], &ch, 1, seqs[i], NULL, NULL, NULL) : RB_DOWN;
+            if (rs != RB_OK) /* marked cold for every instance once Redis answers */
+                redis_note_unapplied(app->redis, b.gen, days[i]);
+            if (rs == RB_DOWN && r) {
                 redis_release(app->redis, r, true);
                 r = NULL;
             }
@@ -868,6 +882,7 @@ static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
     pg_router_release(app->router, &lease, st == Q_UNAVAILABLE);
     free(days);
     free(versions);
+    free(seqs);
     board_clear(&b);
     return rc;
 }

@@ -260,6 +260,38 @@ q_status_t q_window_players(PGconn *c, int64_t gen, int64_t day, int64_t *player
     return Q_OK;
 }
 
+q_status_t q_window_seq(PGconn *c, int64_t gen, int64_t day, int64_t *seq)
+{
+    return q_window_seqs(c, &gen, &day, 1, seq);
+}
+
+q_status_t q_window_seqs(PGconn *c, const int64_t *gens, const int64_t *days, size_t n, int64_t *seqs)
+{
+    pg_arrays_t as;
+    pg_arrays_open(&as, 2);
+    for (size_t i = 0; i < n; i++) {
+        pg_arr_i64(&as.a[0], gens[i]);
+        pg_arr_day(&as.a[1], days[i]);
+        seqs[i] = 0;
+    }
+    const char *p[2];
+    pg_arrays_close(&as, p);
+    PGresult *r = exec(c,
+                       "SELECT u.i - 1, w.seq FROM unnest($1::bigint[], $2::date[]) WITH ORDINALITY AS u(g, d, i)"
+                       " JOIN window_counts w ON w.board_gen = u.g AND w.win = u.d",
+                       2, p);
+    pg_arrays_free(&as);
+    if (!pg_ok(r))
+        return q_failed(c, r, "window numbers");
+    for (int row = 0; row < PQntuples(r); row++) {
+        int64_t i = col_i64(r, row, 0);
+        if (i >= 0 && (size_t)i < n)
+            seqs[i] = col_i64(r, row, 1);
+    }
+    PQclear(r);
+    return Q_OK;
+}
+
 q_status_t q_window_counts(PGconn *c, int64_t gen, const int64_t *days, size_t n, int64_t *players,
                            int64_t *submissions)
 {
@@ -783,7 +815,8 @@ static q_status_t delete_archived(PGconn *c, const char *const *p, bool *any)
     return Q_OK;
 }
 
-q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t **days, int64_t **versions, size_t *n)
+q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t **days, int64_t **versions,
+                           int64_t **seqs, size_t *n)
 {
     char g[24], lock[24];
     snprintf(g, sizeof g, "%" PRId64, gen);
@@ -791,7 +824,7 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t *
     const char *p[] = {g, player};
     const char *lp[] = {g, lock};
     *n = 0;
-    *days = *versions = NULL;
+    *days = *versions = *seqs = NULL;
     PGresult *r = PQexec(c, "BEGIN");
     if (!pg_ok(r))
         return q_failed(c, r, "player delete");
@@ -814,13 +847,16 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t *
              "   SELECT DISTINCT $1::bigint, (received_at AT TIME ZONE 'UTC')::date FROM l ON CONFLICT DO NOTHING),"
              " w AS (UPDATE window_counts c SET"
              "   players = c.players - (SELECT count(*) FROM s WHERE s.win = c.win),"
-             "   submissions = c.submissions - coalesce((SELECT n FROM lc WHERE lc.win = c.win), 0)"
-             "   WHERE c.board_gen = $1 AND (c.win IN (SELECT win FROM s) OR c.win IN (SELECT win FROM lc))),"
+             "   submissions = c.submissions - coalesce((SELECT n FROM lc WHERE lc.win = c.win), 0),"
+             "   seq = c.seq + 1"
+             "   WHERE c.board_gen = $1 AND (c.win IN (SELECT win FROM s) OR c.win IN (SELECT win FROM lc))"
+             "   RETURNING c.win, c.seq),"
              /* Archived windows count its submissions too; their players follow with their rows. */
              " aw AS (UPDATE archived_windows aw SET submissions = aw.submissions - lc.n FROM lc"
              "   WHERE aw.board_gen = $1 AND aw.win = lc.win)"
-             " SELECT win - DATE '1970-01-01', nextval('standing_version'),"
-             "  pg_notify('rankd_l1', 'P ' || $1 || ' ' || (win - DATE '1970-01-01')), sort_key, achieved_ms FROM s",
+             " SELECT s.win - DATE '1970-01-01', nextval('standing_version'),"
+             "  pg_notify('rankd_l1', 'P ' || $1 || ' ' || (s.win - DATE '1970-01-01')), s.sort_key, s.achieved_ms,"
+             "  coalesce(w.seq, 0) FROM s LEFT JOIN w ON w.win = s.win",
              2, p);
     if (!pg_ok(r))
         return delete_failed(c, r, "player delete");
@@ -856,9 +892,11 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t *
     *n = (size_t)PQntuples(r);
     *days = xcalloc(*n ? *n : 1, sizeof **days);
     *versions = xcalloc(*n ? *n : 1, sizeof **versions);
+    *seqs = xcalloc(*n ? *n : 1, sizeof **seqs);
     for (size_t i = 0; i < *n; i++) {
         (*days)[i] = col_i64(r, (int)i, 0);
         (*versions)[i] = col_i64(r, (int)i, 1);
+        (*seqs)[i] = col_i64(r, (int)i, 5);
     }
     PQclear(r);
     bool archived = false;

@@ -43,6 +43,10 @@ MUST_USE q_status_t q_window_counts(PGconn *c, int64_t gen, const int64_t *days,
                            int64_t *submissions);
 /* Players in a window (the live count). */
 MUST_USE q_status_t q_window_players(PGconn *c, int64_t gen, int64_t day, int64_t *players);
+/* The window's count of changing transactions (window_counts.seq; 0 without a row): `*seq`. */
+MUST_USE q_status_t q_window_seq(PGconn *c, int64_t gen, int64_t day, int64_t *seq);
+/* The same for windows (gens[i], days[i]), i < n, into seqs[i] (0 without a row). */
+MUST_USE q_status_t q_window_seqs(PGconn *c, const int64_t *gens, const int64_t *days, size_t n, int64_t *seqs);
 
 /* Ranked reads on the PostgreSQL path; `out` is filled in rank order. */
 /* An offset page: from the rank bucket that holds `offset`, or, below `top_below`, from the
@@ -85,9 +89,11 @@ MUST_USE q_status_t q_archive_read(PGconn *c, const board_t *b, int64_t day, con
 
 /* Remove a player's standings and submissions from every window, then from the archives (the
  * ranks below it move up; a second transaction, once the player's lock is released);
- * Q_NOT_FOUND if it had none. `days`/`versions` (caller frees, even on failure) list the live
- * windows it stood in and their tombstone versions. */
-MUST_USE q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t **days, int64_t **versions, size_t *n);
+ * Q_NOT_FOUND if it had none. `days`/`versions`/`seqs` (caller frees, even on failure) list the
+ * live windows it stood in, their tombstone versions and the deletion's number among each
+ * window's changing transactions (window_counts.seq). */
+MUST_USE q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t **days, int64_t **versions,
+                                    int64_t **seqs, size_t *n);
 
 /* Log statements that take `ms` or longer (0: none), with their name, node and duration. */
 void q_set_slow_ms(int ms);

@@ -20,6 +20,16 @@ typedef enum {
     REDIS_RECOVERING, /* connected again after REDIS_DOWN; not trusted yet */
 } redis_health_t;
 
+/* A window this instance found Redis to hold every write of (its mark had reached PostgreSQL's),
+ * in the epoch `epoch` (the pool's outage count then). gen 0: an empty slot. */
+typedef struct {
+    int64_t gen, day;
+    unsigned long epoch;
+} verified_t;
+
+/* Windows whose committed changes this instance could not apply to Redis, to be marked cold. */
+#define UNAPPLIED_MAX 1024
+
 struct redis_pool {
     pthread_mutex_t lock;
     redis_url_t url;
@@ -32,6 +42,14 @@ struct redis_pool {
     unsigned long outages; /* times the pool went REDIS_DOWN */
     long long retry_at;  /* monotonic ms before which no connect is tried (REDIS_DOWN) */
     uint64_t redirects, retries; /* taken from each connection given back */
+    verified_t *verified;  /* open addressing, `cap` slots (a power of two), `used` taken */
+    size_t cap, used;
+    int64_t newest_day;    /* of the windows verified: far older ones are dropped when it grows */
+    struct {
+        int64_t gen, day;
+    } unapplied[UNAPPLIED_MAX];
+    size_t n_unapplied;
+    bool unapplied_overflow; /* more than UNAPPLIED_MAX: every window is to be marked cold */
 };
 
 static long long now_ms(void)
@@ -51,6 +69,7 @@ redis_pool_t *redis_pool_new(const char *url, int connect_timeout_ms, int comman
         return NULL;
     }
     pthread_mutex_init(&p->lock, NULL);
+    p->outages = 1; /* the first epoch: 0 stands for "none" (redis_call_t.epoch) */
     p->connect_timeout_ms = connect_timeout_ms;
     p->command_timeout_ms = command_timeout_ms;
     p->size = size;
@@ -66,6 +85,7 @@ void redis_pool_free(redis_pool_t *p)
         redis_conn_free(p->idle[i]);
     pthread_mutex_destroy(&p->lock);
     free(p->idle);
+    free(p->verified);
     free(p);
 }
 
@@ -123,9 +143,10 @@ static void take_from(redis_pool_t *p, redis_conn_t *c)
     redis_conn_take_stats(c, &redirects, &retries);
     p->redirects += redirects;
     p->retries += retries;
-    if (redis_conn_take_failovers(c) && p->health == REDIS_UP) {
-        /* As after an outage: what Redis holds may miss acknowledged writes until every window
-         * is rebuilt (the rebuilder sees "recovering"). */
+    if (redis_conn_take_failovers(c) && p->health != REDIS_DOWN) {
+        /* As after an outage: what Redis holds may miss acknowledged writes, and no window is
+         * trusted until its mark is checked again. Counted also while recovering: a cleanup
+         * under way must not mark Redis trusted over it. */
         p->outages++;
         p->health = REDIS_RECOVERING;
     }
@@ -282,4 +303,164 @@ redisReply *redis_run(redis_conn_t *c, const redis_script_t *script, int nkeys, 
     free(av);
     free(al);
     return r;
+}
+
+/* ---------------------------------------------------------------- windows trusted */
+
+unsigned long redis_epoch(redis_pool_t *p)
+{
+    if (!p)
+        return 0;
+    pthread_mutex_lock(&p->lock);
+    unsigned long e = p->outages;
+    pthread_mutex_unlock(&p->lock);
+    return e;
+}
+
+static size_t slot_of(int64_t gen, int64_t day, size_t cap)
+{
+    uint64_t h = (uint64_t)gen * 0x9e3779b97f4a7c15ULL ^ (uint64_t)day * 0xc2b2ae3d27d4eb4fULL;
+    return (size_t)(h ^ (h >> 29)) & (cap - 1);
+}
+
+/* Under p->lock: the slot of (gen, day), or the empty slot where it would go. */
+static verified_t *find_verified(redis_pool_t *p, int64_t gen, int64_t day)
+{
+    for (size_t i = slot_of(gen, day, p->cap);; i = (i + 1) & (p->cap - 1)) {
+        verified_t *v = &p->verified[i];
+        if (v->gen == 0 || (v->gen == gen && v->day == day))
+            return v;
+    }
+}
+
+bool redis_window_trusted(redis_pool_t *p, int64_t gen, int64_t day, unsigned long *epoch)
+{
+    if (!p)
+        return false;
+    pthread_mutex_lock(&p->lock);
+    if (epoch)
+        *epoch = p->outages;
+    bool t = p->health == REDIS_UP && p->cap > 0;
+    if (t) {
+        const verified_t *v = find_verified(p, gen, day);
+        t = v->gen == gen && v->epoch == p->outages;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return t;
+}
+
+/* Under p->lock: the table again, at a size for what is worth keeping (windows verified in this
+ * epoch within about two months of the newest one: older ones are never current or previous). */
+static void regrow(redis_pool_t *p)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < p->cap; i++)
+        keep += p->verified[i].gen != 0 && p->verified[i].epoch == p->outages &&
+                p->verified[i].day >= p->newest_day - 70;
+    size_t cap = 64;
+    while (cap < 4 * (keep + 1))
+        cap *= 2;
+    verified_t *old = p->verified;
+    size_t old_cap = p->cap;
+    p->verified = xcalloc(cap, sizeof *p->verified);
+    p->cap = cap;
+    p->used = 0;
+    for (size_t i = 0; i < old_cap; i++) {
+        const verified_t *v = &old[i];
+        if (v->gen != 0 && v->epoch == p->outages && v->day >= p->newest_day - 70) {
+            *find_verified(p, v->gen, v->day) = *v;
+            p->used++;
+        }
+    }
+    free(old);
+}
+
+void redis_window_verified(redis_pool_t *p, int64_t gen, int64_t day, unsigned long epoch)
+{
+    if (!p || gen == 0)
+        return;
+    pthread_mutex_lock(&p->lock);
+    if (epoch == p->outages) { /* else an outage began since the check: it proves nothing now */
+        if (day > p->newest_day)
+            p->newest_day = day;
+        if (p->cap == 0 || 2 * (p->used + 1) > p->cap)
+            regrow(p);
+        verified_t *v = find_verified(p, gen, day);
+        if (v->gen == 0)
+            p->used++;
+        *v = (verified_t){gen, day, epoch};
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+void redis_window_distrust(redis_pool_t *p, int64_t gen, int64_t day)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    if (p->cap > 0) {
+        verified_t *v = find_verified(p, gen, day);
+        if (v->gen == gen)
+            v->epoch = p->outages - 1; /* kept as a tombstone: linear probing needs the slot */
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+void redis_note_unapplied(redis_pool_t *p, int64_t gen, int64_t day)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    bool known = false;
+    for (size_t i = 0; i < p->n_unapplied && !known; i++)
+        known = p->unapplied[i].gen == gen && p->unapplied[i].day == day;
+    if (!known) {
+        if (p->n_unapplied < UNAPPLIED_MAX) {
+            p->unapplied[p->n_unapplied].gen = gen;
+            p->unapplied[p->n_unapplied].day = day;
+            p->n_unapplied++;
+        } else {
+            p->unapplied_overflow = true;
+        }
+    }
+    if (p->cap > 0) {
+        verified_t *v = find_verified(p, gen, day);
+        if (v->gen == gen)
+            v->epoch = p->outages - 1;
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+size_t redis_unapplied(redis_pool_t *p, int64_t *gens, int64_t *days, size_t max, bool *overflow)
+{
+    *overflow = false;
+    if (!p)
+        return 0;
+    pthread_mutex_lock(&p->lock);
+    size_t n = p->n_unapplied < max ? p->n_unapplied : max;
+    for (size_t i = 0; i < n; i++) {
+        gens[i] = p->unapplied[i].gen;
+        days[i] = p->unapplied[i].day;
+    }
+    *overflow = p->unapplied_overflow;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+void redis_unapplied_done(redis_pool_t *p, const int64_t *gens, const int64_t *days, size_t n, bool overflow)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    for (size_t k = 0; k < n; k++) {
+        for (size_t i = 0; i < p->n_unapplied; i++) {
+            if (p->unapplied[i].gen == gens[k] && p->unapplied[i].day == days[k]) {
+                p->unapplied[i] = p->unapplied[--p->n_unapplied];
+                break;
+            }
+        }
+    }
+    if (overflow)
+        p->unapplied_overflow = false;
+    pthread_mutex_unlock(&p->lock);
 }

@@ -53,6 +53,33 @@ bool redis_trusted(redis_pool_t *pool);
 /* A failover happened (Sentinel said so): as after an outage, Redis is not trusted until every
  * window is rebuilt, and the idle connections, to the old master, are closed. */
 void redis_pool_failover(redis_pool_t *pool);
+/*
+ * Windows trusted. A window's ready key says it was loaded once; it does not say Redis still
+ * holds every write since (a restart from an older snapshot, a failover, a writer that died
+ * between its commit and its Redis update). Reads use Redis for a window only once this
+ * instance compared the window's mark in Redis with its number in PostgreSQL
+ * (worker/rebuilder.c), in the current epoch: every outage or failover begins a new one.
+ */
+/* The current epoch (the outages counted so far). */
+unsigned long redis_epoch(redis_pool_t *pool);
+/* Whether Redis is up and window (gen, day) was verified in the current epoch (`*epoch`, may be
+ * NULL: the epoch it was asked in). */
+bool redis_window_trusted(redis_pool_t *pool, int64_t gen, int64_t day, unsigned long *epoch);
+/* Record that the window's mark had reached PostgreSQL's, as checked in epoch `epoch` (ignored
+ * when an outage began since). */
+void redis_window_verified(redis_pool_t *pool, int64_t gen, int64_t day, unsigned long epoch);
+/* The window is not to be trusted any more (found behind, or marked cold). */
+void redis_window_distrust(redis_pool_t *pool, int64_t gen, int64_t day);
+/* A committed change of window (gen, day) did not reach Redis (down, refused, or the commit's
+ * outcome unknown): the window is distrusted, and the rebuilder marks it cold for every instance
+ * (redis_unapplied) as soon as Redis answers. */
+void redis_note_unapplied(redis_pool_t *pool, int64_t gen, int64_t day);
+/* Up to `max` of those windows into gens/days; `*overflow` when more were noted than kept (then
+ * every window is to be marked cold). Returns how many. */
+size_t redis_unapplied(redis_pool_t *pool, int64_t *gens, int64_t *days, size_t max, bool *overflow);
+/* Forget those windows (marked cold now), and the overflow with `overflow`. */
+void redis_unapplied_done(redis_pool_t *pool, const int64_t *gens, const int64_t *days, size_t n, bool overflow);
+
 /* Redis Cluster commands redirected (MOVED, ASK) and retried (TRYAGAIN) on the pool's connections. */
 void redis_pool_stats(redis_pool_t *pool, uint64_t *redirects, uint64_t *retries);
 /* "ok" or "down" for /readyz; NULL pool → "disabled". */

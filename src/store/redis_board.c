@@ -147,8 +147,29 @@ static redis_script_t script_around = {LUA_EMIT
                                        "return out\n",
                                        ""};
 
-/* ARGV[1] = 'r' to return ranks; ARGV[2] = a rebuild's lock token, or ''; ARGV[3] = how many
- * changes follow, each as six arguments: player, bucket, achieved(8; '' = removal),
+/* The window's mark: its field `seq` is the number up to which every changing transaction was
+ * applied here; numbers that came early (another instance's transaction committed after one
+ * whose update has not arrived yet) wait in the pending set. Kept only while the window is
+ * loaded or being loaded (its ready key or its rebuild lock exists): a cold window's mark is set
+ * by its rebuild, and nothing accumulates for a window nobody loads. */
+#define RB_LUA_MARK                                                                  \
+    "if ARGV[4] ~= '0' and (redis.call('EXISTS', KEYS[3]) == 1 or redis.call('EXISTS', KEYS[4]) == 1) then\n" \
+    "  local n = tonumber(ARGV[4])\n"                                                \
+    "  local p = tonumber(redis.call('HGET', KEYS[5], 'seq') or '0')\n"               \
+    "  if n == p + 1 then\n"                                                         \
+    "    p = n\n"                                                                    \
+    "    while redis.call('SREM', KEYS[6], string.format('%d', p + 1)) == 1 do p = p + 1 end\n" \
+    "    redis.call('HSET', KEYS[5], 'seq', string.format('%d', p))\n"               \
+    "  elseif n > p + 1 then\n"                                                      \
+    "    redis.call('SADD', KEYS[6], ARGV[4])\n"                                     \
+    "  end\n"                                                                        \
+    "end\n"
+
+/* KEYS: the sorted set, the hash prefix, ready, the rebuild lock, the mark hash, the mark's
+ * pending set. ARGV[1] = 'r' to return ranks; ARGV[2] = a rebuild's lock token, or ''; ARGV[3] = how many
+ * changes follow; ARGV[4] = the number of the transaction they come from among the window's
+ * (window_counts.seq), '0' for none (a rebuild's chunk, or nothing committed); then the changes,
+ * each as six arguments: player, bucket, achieved(8; '' = removal),
  * version(8, big-endian), sort key, metadata; then members (achieved(8) + player) to rank
  * only: standings the batch left as they were, whose member the writer knows, so neither
  * the player's hash nor five more arguments are needed (about 2 of Redis's 8 us per
@@ -166,9 +187,9 @@ static redis_script_t script_apply = {
     "  if redis.call('GET', KEYS[4]) ~= ARGV[2] then return false end\n"
     "  redis.call('EXPIRE', KEYS[4], 60)\n"
     "end\n"
-    "local last = 3 + 6 * tonumber(ARGV[3])\n"
+    "local last = 4 + 6 * tonumber(ARGV[3])\n"
     "local members = {}\n"
-    "for i = 4, last, 6 do\n"
+    "for i = 5, last, 6 do\n"
     "  local pl, h, ach, ver = ARGV[i], pk .. ARGV[i+1], ARGV[i+2], ARGV[i+3]\n"
     "  local cur = redis.call('HGET', h, pl)\n"
     "  local m = cur and #cur >= 16 and string.sub(cur, 9, 16) .. pl\n"
@@ -185,6 +206,7 @@ static redis_script_t script_apply = {
     "  end\n"
     "  members[#members + 1] = m\n"
     "end\n"
+    RB_LUA_MARK
     "local out = {redis.call('EXISTS', KEYS[3]), redis.call('ZCARD', z)}\n"
     "if ARGV[1] ~= 'r' then return out end\n"
     "for j = 1, #members do\n"
@@ -196,10 +218,11 @@ static redis_script_t script_apply = {
     "return out\n",
     ""};
 
-/* Empty a window at once (marked cold, every member and bucket gone): a writer racing a
- * rebuild must find either the old window or the empty one, never half of each. */
+/* Empty a window at once (marked cold, every member, bucket and mark gone): a writer racing a
+ * rebuild must find either the old window or the empty one, never half of each. KEYS: the
+ * sorted set, the hash prefix, ready, the mark hash, the pending set. */
 static redis_script_t script_clear = {
-    "local keys = {KEYS[3], KEYS[1]}\n"
+    "local keys = {KEYS[3], KEYS[1], KEYS[4], KEYS[5]}\n"
     "for n = 0, 16383 do\n"
     "  keys[#keys + 1] = KEYS[2] .. n\n"
     "  if #keys == 1024 then redis.call('UNLINK', unpack(keys)); keys = {} end\n"
@@ -219,7 +242,7 @@ void rb_init(void)
 }
 
 typedef struct {
-    char z[64], p[64], r[64], b[64];
+    char z[64], p[64], r[64], b[64], m[64], mp[64];
 } rb_keys_t;
 
 static void window_keys(rb_keys_t *k, int64_t gen, int64_t day)
@@ -232,9 +255,9 @@ static void window_keys(rb_keys_t *k, int64_t gen, int64_t day)
     prefix[n++] = ':';
     n += i64_text(prefix + n, day);
     prefix[n++] = ':';
-    static const char *const suffix[4] = {"zs", "h:", "ready", "b"};
-    char *const dst[4] = {k->z, k->p, k->r, k->b};
-    for (int i = 0; i < 4; i++) {
+    static const char *const suffix[6] = {"zs", "h:", "ready", "b", "m", "mp"};
+    char *const dst[6] = {k->z, k->p, k->r, k->b, k->m, k->mp};
+    for (int i = 0; i < 6; i++) {
         memcpy(dst[i], prefix, n);
         strcpy(dst[i] + n, suffix[i]);
     }
@@ -451,11 +474,12 @@ static void put_be64(char *out, uint64_t v)
  * with it: *held = false when the lock is gone, and then nothing was applied. Changes of
  * version 0 are sent as bare members to rank (see script_apply). */
 static rb_status_t apply_changes(redis_conn_t *c, int64_t gen, int64_t day, const rb_change_t *changes, size_t n,
-                                 const char *token, bool *held, int64_t *ranks, int64_t *total, bool *ready)
+                                 int64_t seq, const char *token, bool *held, int64_t *ranks, int64_t *total,
+                                 bool *ready)
 {
     rb_keys_t k;
     window_keys(&k, gen, day);
-    enum { ARGS = 7 }; /* KEYS[1..4], mode, token, how many changes */
+    enum { ARGS = 10 }; /* KEYS[1..6], mode, token, how many changes, the transaction's number */
     size_t n_writes = 0, n_members = 0;
     for (size_t i = 0; i < n; i++) {
         if (changes[i].version != 0)
@@ -472,14 +496,17 @@ static rb_status_t apply_changes(redis_conn_t *c, int64_t gen, int64_t day, cons
      * key and its bucket in decimal. A write sends the member's first 8 bytes only. */
     enum { SLOT = ORDER_MEMBER_MAX + 8 + 24 + 8 };
     char *scratch = xmalloc(SLOT * (n ? n : 1));
-    char count[24];
+    char count[24], number[24];
     av[0] = k.z, al[0] = strlen(k.z);
     av[1] = k.p, al[1] = strlen(k.p);
     av[2] = k.r, al[2] = strlen(k.r);
     av[3] = k.b, al[3] = strlen(k.b);
-    av[4] = ranks ? "r" : "-", al[4] = 1;
-    av[5] = token ? token : "", al[5] = token ? strlen(token) : 0;
-    av[6] = count, al[6] = i64_text(count, (int64_t)n_writes);
+    av[4] = k.m, al[4] = strlen(k.m);
+    av[5] = k.mp, al[5] = strlen(k.mp);
+    av[6] = ranks ? "r" : "-", al[6] = 1;
+    av[7] = token ? token : "", al[7] = token ? strlen(token) : 0;
+    av[8] = count, al[8] = i64_text(count, (int64_t)n_writes);
+    av[9] = number, al[9] = i64_text(number, seq > 0 ? seq : 0);
     size_t w = 0, m_at = ARGS + 6 * n_writes, m = 0;
     for (size_t i = 0; i < n; i++) {
         const rb_change_t *ch = &changes[i];
@@ -507,7 +534,7 @@ static rb_status_t apply_changes(redis_conn_t *c, int64_t gen, int64_t day, cons
         av[base + 4] = sk, al[base + 4] = sk_len;
         av[base + 5] = ch->metadata ? ch->metadata : "", al[base + 5] = ch->metadata ? strlen(ch->metadata) : 0;
     }
-    redisReply *r = redis_run(c, &script_apply, 4, (int)argc, av, al);
+    redisReply *r = redis_run(c, &script_apply, 6, (int)argc, av, al);
     free(av);
     free(al);
     free(scratch);
@@ -520,6 +547,11 @@ static rb_status_t apply_changes(redis_conn_t *c, int64_t gen, int64_t day, cons
         *held = !(token && r->type == REDIS_REPLY_NIL);
     if (held && !*held) {
         /* the rebuild lost its lock: nothing applied */
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        /* The connection works (a slot still migrating after every wait, out of memory): this
+         * update did not land, and the caller says so for the window; Redis is not down. */
+        log_warn(NULL, "redis apply refused: %s", r->str);
+        st = RB_AGAIN;
     } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || (ranks && r->elements != 2 + n_writes + n_members)) {
         log_error(NULL, "redis apply: unexpected reply (%s)", r->type == REDIS_REPLY_ERROR ? r->str : "shape");
         st = RB_DOWN;
@@ -536,10 +568,10 @@ static rb_status_t apply_changes(redis_conn_t *c, int64_t gen, int64_t day, cons
     return st;
 }
 
-rb_status_t rb_apply(redis_conn_t *c, int64_t gen, int64_t day, const rb_change_t *changes, size_t n,
+rb_status_t rb_apply(redis_conn_t *c, int64_t gen, int64_t day, const rb_change_t *changes, size_t n, int64_t seq,
                      int64_t *ranks, int64_t *total, bool *ready)
 {
-    return apply_changes(c, gen, day, changes, n, NULL, NULL, ranks, total, ready);
+    return apply_changes(c, gen, day, changes, n, seq, NULL, NULL, ranks, total, ready);
 }
 
 static rb_status_t command_ok(redisReply *r)
@@ -566,6 +598,35 @@ rb_status_t rb_window_ready(redis_conn_t *c, int64_t gen, int64_t day, bool *rea
     rb_keys_t k;
     window_keys(&k, gen, day);
     return integer_is_one(redis_conn_command(c, k.r, "EXISTS %s", k.r), ready);
+}
+
+rb_status_t rb_window_mark(redis_conn_t *c, int64_t gen, int64_t day, bool *ready, int64_t *seq)
+{
+    rb_keys_t k;
+    window_keys(&k, gen, day);
+    redisReply *r = redis_conn_command(c, k.r,
+                                       "EVAL %s 2 %s %s",
+                                       "return {redis.call('EXISTS', KEYS[1]), redis.call('HGET', KEYS[2], 'seq') or '0'}",
+                                       k.r, k.m);
+    rb_status_t st = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                             r->element[0]->type == REDIS_REPLY_INTEGER && r->element[1]->type == REDIS_REPLY_STRING
+                         ? RB_OK
+                         : RB_DOWN;
+    if (st == RB_OK) {
+        *ready = r->element[0]->integer == 1;
+        *seq = strtoll(r->element[1]->str, NULL, 10);
+    }
+    if (r)
+        freeReplyObject(r);
+    return st;
+}
+
+rb_status_t rb_forget_window(redis_conn_t *c, int64_t gen, int64_t day)
+{
+    rb_keys_t k;
+    window_keys(&k, gen, day);
+    /* Both keys share the window's slot. */
+    return command_ok(redis_conn_command(c, k.r, "DEL %s %s", k.r, k.b));
 }
 
 rb_status_t rb_mark_cold(redis_conn_t *c, int64_t gen, int64_t day)
@@ -741,7 +802,13 @@ rb_status_t rb_forget_all_loaded(redis_conn_t *c)
  * partial set. */
 static const char *const lease_finish =
     "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end"
-    " redis.call('SET', KEYS[2], '1') redis.call('DEL', KEYS[1]) return 1";
+    " redis.call('SET', KEYS[2], '1') redis.call('DEL', KEYS[1])"
+    /* The mark: the number the load was read at, or further where updates since reach. */
+    " local p = math.max(tonumber(redis.call('HGET', KEYS[3], 'seq') or '0'), tonumber(ARGV[2]))"
+    " for _, s in ipairs(redis.call('SMEMBERS', KEYS[4])) do"
+    "  if tonumber(s) <= p then redis.call('SREM', KEYS[4], s) end end"
+    " while redis.call('SREM', KEYS[4], string.format('%d', p + 1)) == 1 do p = p + 1 end"
+    " redis.call('HSET', KEYS[3], 'seq', string.format('%d', p)) return 1";
 static const char *const lease_release =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
@@ -804,13 +871,17 @@ rb_status_t rb_rebuild_from(redis_conn_t *c, rb_source_t *src, const board_t *b,
         out->busy = true;
         return RB_OK;
     }
-    const char *keys[] = {k.z, k.p, k.r};
-    size_t lens[] = {strlen(k.z), strlen(k.p), strlen(k.r)};
-    if (command_ok(redis_run(c, &script_clear, 3, 3, keys, lens)) != RB_OK)
+    const char *keys[] = {k.z, k.p, k.r, k.m, k.mp};
+    size_t lens[] = {strlen(k.z), strlen(k.p), strlen(k.r), strlen(k.m), strlen(k.mp)};
+    if (command_ok(redis_run(c, &script_clear, 5, 5, keys, lens)) != RB_OK)
         return RB_DOWN;
     /* Only now: what is read must hold every write whose Redis update the clear just erased. */
     PGconn *pg = src->open(src);
     if (!pg)
+        out->pg_failed = true;
+    /* The window's number first: every transaction up to it committed before this read, so the
+     * chunks read after it hold it, and every later one updates Redis after the clear. */
+    if (pg && q_window_seq(pg, b->gen, day, &out->seq) != Q_OK)
         out->pg_failed = true;
 
     char gen[24], d[11], sk[24] = "-9223372036854775808", ms[24] = "0";
@@ -819,7 +890,7 @@ rb_status_t rb_rebuild_from(redis_conn_t *c, rb_source_t *src, const board_t *b,
     q_day_text(day, d);
     rb_status_t st = RB_OK;
     bool held = true;
-    while (pg) {
+    while (pg && !out->pg_failed) {
         const char *p[] = {gen, d, sk, ms, last_player};
         PGresult *r = PQexecParams(pg,
                                    "SELECT player_id, sort_key, achieved_ms, metadata, version FROM standings"
@@ -843,7 +914,7 @@ rb_status_t rb_rebuild_from(redis_conn_t *c, rb_source_t *src, const board_t *b,
             ch[i].version = strtoll(PQgetvalue(r, i, 4), NULL, 10);
         }
         if (rows)
-            st = apply_changes(c, b->gen, day, ch, (size_t)rows, token, &held, NULL, NULL, NULL);
+            st = apply_changes(c, b->gen, day, ch, (size_t)rows, 0, token, &held, NULL, NULL, NULL);
         if (rows) {
             snprintf(sk, sizeof sk, "%s", PQgetvalue(r, rows - 1, 1));
             snprintf(ms, sizeof ms, "%s", PQgetvalue(r, rows - 1, 2));
@@ -859,7 +930,11 @@ rb_status_t rb_rebuild_from(redis_conn_t *c, rb_source_t *src, const board_t *b,
     if (pg)
         src->close(src, pg, out->pg_failed);
     if (st == RB_OK && held && !out->pg_failed) {
-        st = lease_call(c, lease_finish, &k, token, &held);
+        char seq[24];
+        seq[i64_text(seq, out->seq)] = '\0';
+        st = integer_is_one(redis_conn_command(c, k.b, "EVAL %s 4 %s %s %s %s %s %s", lease_finish, k.b, k.r, k.m, k.mp,
+                                               token, seq),
+                            &held);
     } else if (held && !redis_conn_broken(c)) { /* on a broken connection the lease expires by itself */
         bool ignored;
         (void)lease_call(c, lease_release, &k, token, &ignored);

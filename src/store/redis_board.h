@@ -9,10 +9,17 @@
  *                       player (a tombstone); small enough for Redis's listpack encoding
  *                       (values up to 64 bytes by default: metadata beyond 48 bytes turns
  *                       its bucket into a plain hash table, correct but larger);
- *   rankd:{gN}:D:ready  present once the window was loaded from PostgreSQL.
+ *   rankd:{gN}:D:ready  present once the window was loaded from PostgreSQL;
+ *   rankd:{gN}:D:m      the window's mark: field `seq`, the number (window_counts.seq,
+ *                       migrations/0014_window_seq.sql) up to which every transaction that
+ *                       changed the window was applied here; rankd:{gN}:D:mp holds the numbers
+ *                       applied early, waiting for the ones before them.
  * Every change carries the standing's version from PostgreSQL and is dropped
  * when Redis already holds a newer one, so racing writers and rebuilds
  * converge on the newest state. Each read is one server-side Lua call.
+ * A ready window is trusted only once its mark was found to have reached PostgreSQL's
+ * (worker/rebuilder.c): a Redis restored from an older snapshot, or one a failover or a dead
+ * writer left without some update, keeps its ready key but not its mark.
  */
 #ifndef RANKD_STORE_REDIS_BOARD_H
 #define RANKD_STORE_REDIS_BOARD_H
@@ -98,16 +105,24 @@ typedef struct {
 } rb_change_t;
 
 /*
- * Apply changes to one window. With `ranks` non-NULL, fills ranks[i] with
- * the 1-based rank of changes[i]'s player after the call (0 if absent) and
- * `*total`, and sets `*ready` to whether the window is loaded (ranks of a
- * cold window are not to be trusted).
+ * Apply changes to one window, those of the window's changing transaction number `seq` (its
+ * window_counts.seq; 0 when it changed nothing there), which moves the window's mark. With
+ * `ranks` non-NULL, fills ranks[i] with the 1-based rank of changes[i]'s player after the call
+ * (0 if absent) and `*total`, and sets `*ready` to whether the window is loaded (ranks of a
+ * cold window are not to be trusted). RB_AGAIN: Redis refused the update (an error reply: a slot
+ * still migrating, out of memory) and applied nothing; the connection is fine.
  */
 MUST_USE rb_status_t rb_apply(redis_conn_t *c, int64_t gen, int64_t day, const rb_change_t *changes, size_t n,
-                     int64_t *ranks, int64_t *total, bool *ready);
+                              int64_t seq, int64_t *ranks, int64_t *total, bool *ready);
 
 /* Whether a window is loaded (its ready key exists). */
 MUST_USE rb_status_t rb_window_ready(redis_conn_t *c, int64_t gen, int64_t day, bool *ready);
+/* Whether a window is loaded, and its mark (the number up to which every changing transaction
+ * was applied; 0 when none is recorded). */
+MUST_USE rb_status_t rb_window_mark(redis_conn_t *c, int64_t gen, int64_t day, bool *ready, int64_t *seq);
+/* Mark a window cold and end any rebuild of it under way (its ready key and its lock go): a
+ * rebuild that began before an update this instance could not apply must not mark it ready. */
+MUST_USE rb_status_t rb_forget_window(redis_conn_t *c, int64_t gen, int64_t day);
 /* Mark a window cold (its next read goes to PostgreSQL and asks for a rebuild). */
 MUST_USE rb_status_t rb_mark_cold(redis_conn_t *c, int64_t gen, int64_t day);
 /* Delete the keys of every window of `boards` that is neither current nor previous at `now_ms`
@@ -125,6 +140,7 @@ MUST_USE rb_status_t rb_forget_old_layout(redis_conn_t *c);
 /* What a rebuild did, when it returned RB_OK. The window is ready only when every flag is false. */
 typedef struct {
     int64_t players; /* loaded */
+    int64_t seq;     /* the window's number (window_counts.seq) its load was read at */
     bool busy;       /* another rebuilder holds the window: nothing was done */
     bool pg_failed;  /* reading PostgreSQL failed (release that connection as failed) */
     bool lost;       /* the lock vanished midway (Redis flushed or restarted): the window stays cold */

@@ -15,7 +15,9 @@
 #define MAX_HOPS 5          /* redirections and retries of one command */
 #define RETRY_MS 1000       /* a node that failed is not connected to again sooner */
 #define MAP_RETRY_MS 200    /* nor the slot map read again sooner */
-#define TRYAGAIN_MS 10      /* a slot in migration: wait this long (times the attempt) */
+#define TRYAGAIN_MS 10      /* a slot in migration: wait this long, doubling up to TRYAGAIN_STEP_MS */
+#define TRYAGAIN_STEP_MS 200
+#define TRYAGAIN_MAX_MS 5000 /* and in all at most this long for one command: a big slot moves in seconds */
 #define MAP_MAX_AGE_MS 10000 /* the map is read again this often: replicas added, a failover unseen */
 
 typedef struct {
@@ -382,6 +384,9 @@ static bool is_error(const redisReply *r, const char *prefix)
 static redisReply *follow(redis_conn_t *c, int node, redisReply *r, const char *key, size_t key_len, const char *cmd,
                           size_t len, bool wait)
 {
+    /* Redirections are bounded by hops; waits for a migrating slot by time, not by their number:
+     * a command given up on during a migration made its caller count an outage. */
+    long waited_ms = 0, pause_ms = TRYAGAIN_MS;
     for (int hop = 0; c->slot_node && r && r->type == REDIS_REPLY_ERROR && hop < MAX_HOPS; hop++) {
         bool ask = false;
         unsigned slot;
@@ -397,11 +402,14 @@ static redisReply *follow(redis_conn_t *c, int node, redisReply *r, const char *
                 c->slot_node[slot] = (uint16_t)next;
                 c->map_stale = true; /* a slot moved: others may have (a resharding, a failover) */
             }
-        } else if (wait && is_error(r, "TRYAGAIN")) {
+        } else if (wait && is_error(r, "TRYAGAIN") && waited_ms < TRYAGAIN_MAX_MS) {
             /* A slot in migration holds some of the command's keys: they move within moments. */
             c->retries++;
-            struct timespec ts = {0, (long)TRYAGAIN_MS * 1000000L * (hop + 1)};
+            struct timespec ts = {0, pause_ms * 1000000L};
             nanosleep(&ts, NULL);
+            waited_ms += pause_ms;
+            pause_ms = pause_ms * 2 > TRYAGAIN_STEP_MS ? TRYAGAIN_STEP_MS : pause_ms * 2;
+            hop--; /* not a redirection */
             next = redis_conn_node(c, key, key_len);
         } else {
             break;

@@ -31,6 +31,7 @@ struct redis_pipe {
     atomic_uint_fast64_t batches, commands, merged; /* written to Redis, for /metrics */
     atomic_uint_fast64_t redirects;
     bool from_replicas;     /* RANKD_REDIS_READ_FROM=replicas, on a cluster */
+    redis_pool_t *pool;     /* told of failovers and broken connections */
     atomic_bool reconnect;  /* redis_pipe_reconnect() */
     atomic_uint_fast64_t replica_reads, replica_misses; /* reads a replica answered, or was behind for */
 };
@@ -172,10 +173,13 @@ static void run_batch(redis_pipe_t *p, redis_call_t *calls)
         c->reply = NULL;
     if (ensure_connected(p)) {
         redis_merge_group(calls);
+        unsigned long epoch = p->pool ? redis_epoch(p->pool) : 0;
         /* Route first: reading the slot map again may close contexts, none of them in use yet. */
         for (redis_call_t *c = calls; c && n_routed < PIPE_MAX; c = call_of(c->link.next)) {
             if (c->merged_at > 0)
                 continue; /* in the command of the call it merged with */
+            if (c->epoch != 0 && c->epoch != epoch)
+                continue; /* trusted before an outage that began since: it fails unsent */
             size_t key_len;
             const char *key = call_key(c, &key_len);
             route[n_routed] = redis_conn_node(p->conn, key, key_len);
@@ -259,6 +263,10 @@ static void run_batch(redis_pipe_t *p, redis_call_t *calls)
     uint64_t redirects, retries;
     redis_conn_take_stats(p->conn, &redirects, &retries);
     atomic_fetch_add_explicit(&p->redirects, redirects, memory_order_relaxed);
+    /* Readers alone may see a failover or a restart: the pool begins a new epoch, in which each
+     * window is trusted again once its mark is checked. */
+    if (p->conn && p->pool && (redis_conn_take_failovers(p->conn) > 0 || redis_conn_broken(p->conn)))
+        redis_pool_failover(p->pool);
     /* A cluster finds its nodes again by its slot map; one server is connected to again from
      * the start, so that Sentinel is asked where the master is now. */
     if (p->conn && redis_conn_broken(p->conn) && !redis_conn_is_cluster(p->conn)) {
@@ -280,7 +288,7 @@ static void *pipe_main(void *arg)
 }
 
 redis_pipe_t *redis_pipe_start(const char *url, int connect_timeout_ms, int command_timeout_ms,
-                               const char *const *scripts, size_t n_scripts, bool from_replicas)
+                               const char *const *scripts, size_t n_scripts, bool from_replicas, redis_pool_t *pool)
 {
     if (!url || !*url)
         return NULL;
@@ -294,6 +302,7 @@ redis_pipe_t *redis_pipe_start(const char *url, int connect_timeout_ms, int comm
     p->scripts = scripts;
     p->n_scripts = n_scripts;
     p->from_replicas = from_replicas;
+    p->pool = pool;
     workq_init(&p->queue);
     if (pthread_create(&p->thread, NULL, pipe_main, p) != 0) {
         log_error(NULL, "cannot start the redis pipe thread");

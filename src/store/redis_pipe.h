@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <hiredis/hiredis.h>
 
+#include "store/redis.h"
 #include "util/workq.h"
 #include "util/must_use.h"
 
@@ -57,6 +58,10 @@ typedef struct redis_call {
     redisReply *reply;
     void (*done)(struct redis_call *call); /* on the pipe's thread */
     void *arg;
+    /* The pool's epoch (redis_epoch) in which its caller decided to ask Redis; a call of an
+     * earlier epoch than the pool's now fails unsent (reply NULL), as if Redis were down: the
+     * window it reads has not been checked since the outage. 0: not checked. */
+    unsigned long epoch;
     workq_item_t link;            /* the pipe's */
     struct redis_call *merged;    /* the pipe's: the next call of its merged command */
     unsigned merged_at;           /* the pipe's: its place in that command (0: first, or alone) */
@@ -64,9 +69,12 @@ typedef struct redis_call {
 
 /* Start the pipe thread for `url`, loading `scripts[0..n)` on every new connection; NULL without a
  * URL. With `from_replicas`, a cluster's reads go to a replica of their master that has caught
- * up with it (redis_conn.h), and to the master when none has. */
+ * up with it (redis_conn.h), and to the master when none has. A failover its connection sees (a
+ * MOVED to a master's replica) or a connection that broke (a restart) is reported to `pool`
+ * (redis_pool_failover, may be NULL): what Redis holds is checked again before it is trusted. */
 MUST_USE redis_pipe_t *redis_pipe_start(const char *url, int connect_timeout_ms, int command_timeout_ms,
-                               const char *const *scripts, size_t n_scripts, bool from_replicas);
+                                        const char *const *scripts, size_t n_scripts, bool from_replicas,
+                                        redis_pool_t *pool);
 /* Complete what is queued (failing it if Redis is unreachable), stop the thread, free the pipe. */
 void redis_pipe_stop(redis_pipe_t *p);
 /* Queue a call; never blocks on I/O. */

@@ -33,10 +33,13 @@ const char ws_write_sql[] =
     "  ON CONFLICT (board_gen, win, player_id) DO UPDATE SET score = EXCLUDED.score, sort_key = EXCLUDED.sort_key,"
     "  achieved_ms = EXCLUDED.achieved_ms, metadata = EXCLUDED.metadata, version = EXCLUDED.version"
     "  RETURNING board_gen, win, player_id, version),"
-    " cnt AS (INSERT INTO window_counts (board_gen, win, players, submissions)"
-    "  SELECT * FROM unnest($8::bigint[], $9::date[], $10::bigint[], $11::bigint[])"
+    /* Each window's count of changing transactions (migrations/0014_window_seq.sql): the number
+     * this one's Redis update carries. */
+    " cnt AS (INSERT INTO window_counts (board_gen, win, players, submissions, seq)"
+    "  SELECT *, 1 FROM unnest($8::bigint[], $9::date[], $10::bigint[], $11::bigint[])"
     "  ON CONFLICT (board_gen, win) DO UPDATE SET players = window_counts.players + EXCLUDED.players,"
-    "  submissions = window_counts.submissions + EXCLUDED.submissions),"
+    "  submissions = window_counts.submissions + EXCLUDED.submissions, seq = window_counts.seq + 1"
+    "  RETURNING board_gen, win, seq),"
     /* Each window's first rank bucket and super, from below every position (a no-op once they
      * exist): the statement after this one counts every standing into ones that exist. */
     " fb AS (INSERT INTO rank_buckets (board_gen, win, lo_sk, lo_ms, lo_pid, n)"
@@ -54,7 +57,8 @@ const char ws_write_sql[] =
     " dr AS (UPDATE idempotency_keys k SET draft = u.d"
     "  FROM unnest($21::bigint[], $22::text[], $23::text[]) AS u(g, key, d)"
     "  WHERE k.board_gen = u.g AND k.key = u.key)"
-    " SELECT board_gen, win - DATE '1970-01-01', player_id, version FROM st";
+    " SELECT board_gen, win - DATE '1970-01-01', player_id, version FROM st"
+    " UNION ALL SELECT board_gen, win - DATE '1970-01-01', NULL, seq FROM cnt";
 const char ws_buckets_sql[] =
     "WITH k AS (SELECT u.g, u.w, k.lo_sk, k.lo_ms, k.lo_pid, sum(u.d) AS d"
     "  FROM unnest($1::bigint[], $2::date[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[])"

@@ -1,16 +1,25 @@
 /*
- * worker/rebuilder.c — reloads cold Redis windows from PostgreSQL.
+ * worker/rebuilder.c — checks Redis windows against PostgreSQL, and reloads those that are
+ * cold or missed a write.
  *
  * One thread, one queue of (board, window) requests guarded by a mutex and
  * a condition variable. The thread pops a request, releases the lock, and
  * only then talks to Redis and PostgreSQL, so a request never blocks a
- * reader. Every second it also asks the Redis pool whether Redis came back
- * after an outage; if so it forgets every "ready" flag, and ends every
- * rebuild under way, so that each window is reloaded on its next read.
+ * reader. A request for a ready window that this instance has not checked since its start or
+ * Redis's last outage compares the window's mark in Redis (the number up to which every
+ * changing transaction was applied, store/redis_board.h) with its number in PostgreSQL,
+ * Redis first: a mark that reaches PostgreSQL's, once the writers in flight have landed (up to
+ * SETTLE_MS), makes the window trusted (redis_window_verified); one that stays behind (a Redis
+ * restored from an older snapshot, a failover, a writer that died after its commit), or that
+ * is ahead (PostgreSQL lost commits in a failover), has the window rebuilt. A cold window is
+ * rebuilt. Every second the thread also pings Redis (a restart seen by no command is an outage
+ * too), marks cold, for every instance, the windows this instance committed changes to that
+ * Redis did not take (redis_unapplied), and trusts Redis again after an outage once that is done.
  */
 #include "worker/rebuilder.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,6 +29,9 @@
 #include "util/alloc.h"
 
 #define QUEUE_MAX 256
+/* How long a window's Redis mark may stay behind PostgreSQL's for writers in flight (committed,
+ * their Redis update on its way) before the window counts as having missed a write. */
+#define SETTLE_MS 3000
 
 typedef struct {
     board_t board;
@@ -36,6 +48,9 @@ struct rebuilder {
     pg_pool_t *primary;        /* its own connection to the primary, without replicas */
     pg_router_t *router;       /* with replicas: one that has replayed the board's last write */
     redis_pool_t *redis;
+    atomic_ullong verified;    /* windows whose marks were found equal */
+    atomic_ullong behind;      /* windows found to miss writes (or to be ahead of PostgreSQL), rebuilt */
+    atomic_ullong rebuilt;     /* windows loaded */
 };
 
 /*
@@ -89,6 +104,40 @@ static void source_close(rb_source_t *s, PGconn *c, bool failed)
         pg_router_release(js->r->router, &js->lease, failed);
 }
 
+static void pause_ms(long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+}
+
+typedef enum { MARK_EQUAL, MARK_BEHIND, MARK_AHEAD, MARK_COLD, MARK_FAILED } mark_check_t;
+
+/* Compare a ready window's mark in Redis with its number in PostgreSQL (the primary: a replica
+ * may not have every commit). Redis is read first, so a commit it has, PostgreSQL has too. */
+static mark_check_t check_mark(rebuilder_t *r, redis_conn_t *rc, PGconn *pg, const job_t *job, int64_t *redis_seq,
+                               int64_t *pg_seq)
+{
+    bool ready = false;
+    if (rb_window_mark(rc, job->board.gen, job->day, &ready, redis_seq) != RB_OK)
+        return MARK_FAILED;
+    if (!ready)
+        return MARK_COLD;
+    if (q_window_seq(pg, job->board.gen, job->day, pg_seq) != Q_OK)
+        return MARK_FAILED;
+    if (*redis_seq > *pg_seq)
+        return MARK_AHEAD;
+    /* Writers that committed before the read above update Redis right after: wait for them. */
+    for (long waited = 0; *redis_seq < *pg_seq && waited < SETTLE_MS; waited += 20) {
+        pause_ms(20);
+        if (rb_window_mark(rc, job->board.gen, job->day, &ready, redis_seq) != RB_OK)
+            return MARK_FAILED;
+        if (!ready)
+            return MARK_COLD;
+    }
+    (void)r;
+    return *redis_seq >= *pg_seq ? MARK_EQUAL : MARK_BEHIND;
+}
+
 static void run_job(rebuilder_t *r, job_t *job)
 {
     redis_conn_t *rc = redis_acquire(r->redis);
@@ -99,13 +148,29 @@ static void run_job(rebuilder_t *r, job_t *job)
         redis_release(r->redis, rc, false);
         return;
     }
-    /* Reads that found the window cold while it was being loaded asked again: a window
-     * loaded since needs nothing (rebuilding it would empty it for everyone). */
-    bool ready = false;
-    if (rb_window_ready(rc, job->board.gen, job->day, &ready) != RB_OK || ready) {
-        redis_release(r->redis, rc, !ready);
+    unsigned long epoch = redis_epoch(r->redis);
+    int64_t redis_seq = 0, pg_seq = 0;
+    mark_check_t mark = check_mark(r, rc, pg, job, &redis_seq, &pg_seq);
+    if (mark == MARK_FAILED) {
+        bool pg_down = PQstatus(pg) != CONNECTION_OK;
+        redis_release(r->redis, rc, redis_conn_broken(rc));
+        pg_pool_release(r->primary, pg, pg_down);
+        return;
+    }
+    if (mark == MARK_EQUAL) {
+        /* Reads that found the window unchecked asked again meanwhile: nothing to load. */
+        redis_window_verified(r->redis, job->board.gen, job->day, epoch);
+        atomic_fetch_add(&r->verified, 1);
+        redis_release(r->redis, rc, false);
         pg_pool_release(r->primary, pg, false);
         return;
+    }
+    if (mark != MARK_COLD) {
+        atomic_fetch_add(&r->behind, 1);
+        log_warn(NULL, "redis window %s: board=%s day=%lld: redis applied changes up to %lld, postgres has %lld;"
+                       " rebuilding it",
+                 mark == MARK_BEHIND ? "missed writes" : "is ahead of postgres (a failover lost commits)",
+                 job->board.id, (long long)job->day, (long long)redis_seq, (long long)pg_seq);
     }
     rb_rebuild_t done;
     struct timespec t0, t1;
@@ -114,9 +179,12 @@ static void run_job(rebuilder_t *r, job_t *job)
     rb_status_t st = rb_rebuild_from(rc, &src.base, &job->board, job->day, &done);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-    if (st == RB_OK && !done.busy && !done.pg_failed && !done.lost)
+    if (st == RB_OK && !done.busy && !done.pg_failed && !done.lost) {
         log_info(NULL, "redis window rebuilt: board=%s day=%lld players=%lld ms=%ld", job->board.id,
                  (long long)job->day, (long long)done.players, ms);
+        redis_window_verified(r->redis, job->board.gen, job->day, epoch);
+        atomic_fetch_add(&r->rebuilt, 1);
+    }
     if (st != RB_OK)
         redis_release(r->redis, rc, true);
     else
@@ -124,24 +192,63 @@ static void run_job(rebuilder_t *r, job_t *job)
     pg_pool_release(r->primary, pg, st == RB_OK && done.pg_failed && !src.on_replica);
 }
 
-/* Probe Redis; after an outage, mark every window cold before readers trust it again. The
- * writer commits without Redis while the pool is down (never after it reconnected, which sets
- * "recovering"), so whatever it left out is older than this and is read by every later rebuild. */
+/* Mark cold, for every instance, the windows this instance committed changes to that Redis did
+ * not take, and end any rebuild of them under way (it may have read before those commits).
+ * False when Redis failed. */
+static bool forget_unapplied(rebuilder_t *r, redis_conn_t *rc)
+{
+    int64_t gens[64], days[64];
+    bool overflow = false;
+    size_t n = redis_unapplied(r->redis, gens, days, 64, &overflow);
+    rb_status_t st = RB_OK;
+    if (overflow) { /* too many to name: every window */
+        st = rb_forget_all_loaded(rc);
+        if (st == RB_OK)
+            log_warn(NULL, "redis missed the changes of many windows: every window marked cold");
+    }
+    size_t done = 0;
+    for (; done < n && st == RB_OK; done++)
+        st = rb_forget_window(rc, gens[done], days[done]);
+    if (st != RB_OK && done > 0)
+        done--; /* the last one failed */
+    if (done > 0 || (overflow && st == RB_OK)) {
+        redis_unapplied_done(r->redis, gens, days, done, overflow && st == RB_OK);
+        if (done > 0)
+            log_info(NULL, "redis did not take committed changes of %zu window(s): marked cold", done);
+    }
+    return st != RB_DOWN;
+}
+
+/* Each second: ping Redis (a restart no command saw is an outage too: a new epoch), mark cold the
+ * windows it missed changes of, and after an outage trust it again once that is done. Windows
+ * are then trusted one by one as their marks are checked (run_job). */
 static void watch_outage(rebuilder_t *r)
 {
     redis_conn_t *rc = redis_acquire(r->redis); /* a reconnect after an outage sets "recovering" */
     if (!rc)
         return;
-    rb_status_t st = RB_OK;
     unsigned long outages = 0;
-    if (redis_recovering(r->redis, &outages)) {
-        st = rb_forget_all_loaded(rc);
-        if (st == RB_OK) {
-            redis_mark_trusted(r->redis, outages);
-            log_info(NULL, "redis came back: every window marked cold, to be reloaded from postgres");
-        }
+    bool recovering = redis_recovering(r->redis, &outages);
+    redisReply *ping = redis_conn_command(rc, NULL, "PING");
+    bool ok = ping && ping->type != REDIS_REPLY_ERROR;
+    if (ping)
+        freeReplyObject(ping);
+    ok = ok && forget_unapplied(r, rc);
+    if (ok && recovering) {
+        redis_mark_trusted(r->redis, outages);
+        log_info(NULL, "redis came back: its windows are trusted again one by one, once their marks are checked");
     }
-    redis_release(r->redis, rc, st == RB_DOWN); /* RB_AGAIN: still recovering, tried next second */
+    redis_release(r->redis, rc, !ok);
+}
+
+void rebuilder_stats(rebuilder_t *r, rebuilder_stats_t *out)
+{
+    *out = (rebuilder_stats_t){0};
+    if (!r)
+        return;
+    out->verified = atomic_load(&r->verified);
+    out->behind = atomic_load(&r->behind);
+    out->rebuilt = atomic_load(&r->rebuilt);
 }
 
 static void *rebuilder_main(void *arg)

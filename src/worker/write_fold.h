@@ -31,6 +31,7 @@ typedef struct {
     char *stored_md;       /* owned copy of the metadata read from PostgreSQL */
     bool changed;
     int64_t version;
+    int64_t window_seq;    /* the batch's number among the window's changing transactions; 0 none */
     int64_t rank;
 } write_group_t;
 

@@ -294,6 +294,21 @@ static write_group_t *find_group(batch_t *bt, int64_t gen, int64_t day, const ch
     return NULL;
 }
 
+/* The first group of window (gen, day) among groups in write_group_items order (n_groups if none). */
+static size_t window_first_group(const batch_t *bt, int64_t gen, int64_t day)
+{
+    size_t lo = 0, hi = bt->n_groups;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const write_group_t *g = &bt->groups[mid];
+        if (g->gen < gen || (g->gen == gen && g->day < day))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* ---------------------------------------------------------------- ranks read back */
 
 static int entry_player_cmp(const void *a, const void *b)
@@ -821,10 +836,17 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
         PQntuples(res[i_lsn]) == 1)
         bt->commit_lsn = pg_lsn_parse(PQgetvalue(res[i_lsn], 0, 0));
     for (int row = 0; st == STEP_OK && row < PQntuples(res[0]); row++) {
-        write_group_t *gr = find_group(bt, strtoll(PQgetvalue(res[0], row, 0), NULL, 10),
-                                 strtoll(PQgetvalue(res[0], row, 1), NULL, 10), PQgetvalue(res[0], row, 2));
+        int64_t gen = strtoll(PQgetvalue(res[0], row, 0), NULL, 10), day = strtoll(PQgetvalue(res[0], row, 1), NULL, 10);
+        int64_t v = strtoll(PQgetvalue(res[0], row, 3), NULL, 10);
+        if (PQgetisnull(res[0], row, 2)) { /* a window's number, for every group of it */
+            for (size_t g = window_first_group(bt, gen, day); g < bt->n_groups && bt->groups[g].gen == gen &&
+                                                               bt->groups[g].day == day; g++)
+                bt->groups[g].window_seq = v;
+            continue;
+        }
+        write_group_t *gr = find_group(bt, gen, day, PQgetvalue(res[0], row, 2));
         if (gr)
-            gr->version = strtoll(PQgetvalue(res[0], row, 3), NULL, 10);
+            gr->version = v;
     }
     for (int i = 0; i < k; i++)
         if (res[i])
@@ -862,7 +884,18 @@ static void invalidate_cache(writer_t *w, batch_t *bt)
 
 /* ---------------------------------------------------------------- after the commit */
 
-/* Ranks of every group: from Redis where the window is loaded, else from PostgreSQL. */
+/* Whether window group g..h changed anything in PostgreSQL (its transaction has a number). */
+static bool window_changed(const batch_t *bt, size_t g)
+{
+    return bt->groups[g].window_seq > 0;
+}
+
+/*
+ * Apply the batch to Redis, window by window, and take each group's rank: from Redis where
+ * this instance trusts the window (loaded, and its mark checked since the last outage), else
+ * from PostgreSQL. A window whose update did not land (Redis down or refusing it) is noted
+ * (redis_note_unapplied): the rebuilder marks it cold for every instance once Redis answers.
+ */
 static void rank_groups(writer_t *w, PGconn *c, batch_t *bt)
 {
     redis_conn_t *rc = redis_acquire(w->redis);
@@ -871,7 +904,7 @@ static void rank_groups(writer_t *w, PGconn *c, batch_t *bt)
         while (h < bt->n_groups && bt->groups[h].gen == bt->groups[g].gen && bt->groups[h].day == bt->groups[g].day)
             h++;
         size_t n = h - g;
-        bool ranked = false;
+        bool ranked = false, applied = false;
         if (rc) {
             rb_change_t *ch = xcalloc(n, sizeof *ch);
             size_t k = 0;
@@ -888,11 +921,13 @@ static void rank_groups(writer_t *w, PGconn *c, batch_t *bt)
             int64_t *ranks = xcalloc(n, sizeof *ranks);
             int64_t total = 0;
             bool ready = false;
-            rb_status_t st = rb_apply(rc, bt->groups[g].gen, bt->groups[g].day, ch, n, ranks, &total, &ready);
-            if (st != RB_OK) {
+            rb_status_t st = rb_apply(rc, bt->groups[g].gen, bt->groups[g].day, ch, n, bt->groups[g].window_seq, ranks,
+                                      &total, &ready);
+            applied = st == RB_OK;
+            if (st == RB_DOWN) {
                 redis_release(w->redis, rc, true);
                 rc = NULL;
-            } else if (ready) {
+            } else if (st == RB_OK && ready && redis_window_trusted(w->redis, bt->groups[g].gen, bt->groups[g].day, NULL)) {
                 bool all = true;
                 for (size_t x = 0; x < n; x++)
                     all = all && ranks[x] > 0;
@@ -901,12 +936,14 @@ static void rank_groups(writer_t *w, PGconn *c, batch_t *bt)
                         bt->groups[g + x].rank = ranks[x];
                     ranked = true;
                 }
-            } else if (w->rebuilder) {
+            } else if (st == RB_OK && w->rebuilder) { /* cold, or not checked yet since the last outage */
                 rebuilder_request(w->rebuilder, bt->groups[g].board, bt->groups[g].day);
             }
             free(ranks);
             free(ch);
         }
+        if (!applied && window_changed(bt, g))
+            redis_note_unapplied(w->redis, bt->groups[g].gen, bt->groups[g].day);
         if (!ranked) {
             /* Where each standing was written: a rank even if the player was deleted since. */
             order_pos_t *pos = xcalloc(n, sizeof *pos);
@@ -1233,6 +1270,13 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
     }
     if (st != STEP_OK) {
         bool down = !c || PQstatus(c) != CONNECTION_OK;
+        if (down && bt.commit_sent) {
+            /* The COMMIT went out and the answer never came: the batch may have committed, and
+             * then Redis misses it. Its windows are marked cold (redis_note_unapplied). */
+            for (size_t g = 0; g < bt.n_groups; g++)
+                if (g == 0 || bt.groups[g].gen != bt.groups[g - 1].gen || bt.groups[g].day != bt.groups[g - 1].day)
+                    redis_note_unapplied(w->redis, bt.groups[g].gen, bt.groups[g].day);
+        }
         for (size_t i = 0; i < n; i++) {
             if (items[i].status == 200 && bt.replay[i])
                 continue;

@@ -1182,7 +1182,7 @@ def test_idempotency_answer_stored_first_elsewhere_is_the_one_sent(admin, writer
         t = threading.Thread(target=replay)
         t.start()
         deadline = time.time() + 10
-        while db.lock_waiters("SELECT gen, pg_advisory_xact_lock_shared%") != 1:
+        while db.lock_waiters("SELECT gen FROM boards%") != 1:
             assert time.time() < deadline, "the replay's batch did not wait for the board"
             time.sleep(0.02)
         first = json.loads(r1.body)["results"][0]
