@@ -364,8 +364,10 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                "# HELP rankd_redis_windows_behind_total Redis windows found to miss committed changes (or to be ahead of PostgreSQL), then rebuilt.\n"
                "# TYPE rankd_redis_windows_behind_total counter\nrankd_redis_windows_behind_total %llu\n"
                "# HELP rankd_redis_windows_rebuilt_total Redis windows this instance loaded from PostgreSQL.\n"
-               "# TYPE rankd_redis_windows_rebuilt_total counter\nrankd_redis_windows_rebuilt_total %llu\n",
-               rs.verified, rs.behind, rs.rebuilt);
+               "# TYPE rankd_redis_windows_rebuilt_total counter\nrankd_redis_windows_rebuilt_total %llu\n"
+               "# HELP rankd_redis_audit_windows_lost_total Hot windows the leader's Redis audit found to miss a committed change (or to be ahead of PostgreSQL), marked cold.\n"
+               "# TYPE rankd_redis_audit_windows_lost_total counter\nrankd_redis_audit_windows_lost_total %llu\n",
+               rs.verified, rs.behind, rs.rebuilt, up.redis_audit_lost);
     writer_stats_t ws;
     writer_stats(app->writer, &ws);
     buf_printf(&req->out,

@@ -34,7 +34,8 @@ MUST_USE q_status_t q_board_create(PGconn *c, const board_t *def, int64_t now_ms
 /* Change title and/or metadata (NULL = keep; clear_metadata removes it). */
 MUST_USE q_status_t q_board_patch(PGconn *c, const char *id, const char *title, const char *metadata, bool clear_metadata,
                          board_t *out);
-/* Delete the board and every row of its generation; `*gen` gets the generation. */
+/* Delete the board: its row now, every other row of its generation in the background
+ * (upkeep_purge_boards); `*gen` gets the generation. */
 MUST_USE q_status_t q_board_delete(PGconn *c, const char *id, int64_t *gen);
 /* Boards with id > after_id (NULL = from the start), ordered by id, at most `limit` (+1 to detect more). */
 MUST_USE q_status_t q_board_list(PGconn *c, const char *after_id, int limit, board_t **out, size_t *n);

@@ -77,6 +77,24 @@ MUST_USE q_status_t upkeep_retire(PGconn *c, const upkeep_board_t *boards, size_
  * splits and merges (migrations/0009_rank_buckets.sql, 0010_rank_supers.sql).
  */
 MUST_USE q_status_t upkeep_recut(PGconn *c, int min_rows, int budget_ms, long *changes);
+/* A deleted board whose rows are being removed (board_purges). */
+typedef struct {
+    int64_t gen;
+} upkeep_purge_t;
+
+/* The deleted boards still being purged, oldest first: `*out` (caller frees) and `*n`. */
+MUST_USE q_status_t upkeep_board_purges(PGconn *c, upkeep_purge_t **out, size_t *n);
+/*
+ * One step of removing deleted board `gen`'s rows (migrations/0015_board_purges.sql): its
+ * counters, rank buckets and archive records in one transaction, then its standings, keys and
+ * activity `batch` rows per statement until `budget_ms` has passed. `*done` when no row of it is
+ * left, its log's included: its Redis keys go last (long after any rebuild of one of its windows
+ * that had begun before the deletion), then upkeep_board_redis_done ends the purge.
+ */
+MUST_USE q_status_t upkeep_purge_board(PGconn *c, int64_t gen, int batch, int budget_ms, bool *done);
+/* Board `gen`'s Redis keys are gone (a sweep of every master found none left): its purge is over. */
+MUST_USE q_status_t upkeep_board_redis_done(PGconn *c, int64_t gen);
+
 /* Detach CONCURRENTLY and drop the archive partitions no archived window names. */
 MUST_USE q_status_t upkeep_drop_orphans(PGconn *c, long *dropped);
 /* Detach CONCURRENTLY and drop the log's months that end by `before_ms`, and forget the daily

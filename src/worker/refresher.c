@@ -34,6 +34,11 @@
 #include "util/alloc.h"
 #include "util/clock.h"
 
+/* A hot window's number in PostgreSQL (window_counts.seq) when the Redis audit last looked. */
+typedef struct {
+    int64_t gen, day, seq;
+} audit_mark_t;
+
 struct refresher {
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -59,6 +64,9 @@ struct refresher {
     atomic_int months_ahead;  /* log partitions after the current month (upkeep_partitions_ahead); -2 unknown */
     pthread_mutex_t jobs_lock; /* guards jobs[] */
     upkeep_job_stats_t jobs[UPKEEP_JOBS];
+    audit_mark_t *audited;    /* each hot window's number in PostgreSQL at the last audit, sorted */
+    size_t n_audited;
+    atomic_ullong audit_lost; /* windows the audit found to miss changes, marked cold */
 };
 
 /* How often a follower tries to become the leader (and a leader checks its session). */
@@ -90,6 +98,7 @@ static const char *const job_names[UPKEEP_JOBS] = {
     [UPKEEP_PARTITIONS] = "partitions", [UPKEEP_VIEWS] = "views",         [UPKEEP_KEYS] = "idempotency_keys",
     [UPKEEP_LOG_PURGE] = "log_purge",   [UPKEEP_ARCHIVE] = "archive",     [UPKEEP_RETENTION] = "retention",
     [UPKEEP_RECUT] = "recut",           [UPKEEP_ROLLOVER] = "rollover",   [UPKEEP_REDIS_SWEEP] = "redis_sweep",
+    [UPKEEP_BOARD_PURGE] = "board_purge", [UPKEEP_REDIS_AUDIT] = "redis_audit",
 };
 
 const char *refresher_job_name(upkeep_job_t job)
@@ -357,6 +366,79 @@ static bool refresh_views(refresher_t *r, PGconn *c, int64_t now_ms)
     return st != VIEWS_FAILED && marked;
 }
 
+static int audit_cmp(const void *a, const void *b)
+{
+    const audit_mark_t *x = a, *y = b;
+    if (x->gen != y->gen)
+        return x->gen < y->gen ? -1 : 1;
+    return (x->day > y->day) - (x->day < y->day);
+}
+
+/*
+ * The backstop of Redis's trust (worker/rebuilder.c checks a window when an instance first reads
+ * it): every hot window's mark in Redis against its number in PostgreSQL, Redis read first. A
+ * mark still behind the number PostgreSQL had at the previous audit, a whole round ago, missed a
+ * change for good (its writer died between the commit and the update, or Redis lost it without
+ * any instance seeing an outage); a mark ahead of PostgreSQL's number means PostgreSQL lost
+ * commits (a failover). Either way the window is marked cold for every instance and rebuilt at
+ * its next read.
+ */
+static bool audit_redis(refresher_t *r, PGconn *c, int64_t now_ms)
+{
+    if (!r->o.redis)
+        return true;
+    size_t cap = 2 * r->n_boards + 1, n = 0;
+    audit_mark_t *now = xcalloc(cap, sizeof *now);
+    int64_t *gens = xcalloc(cap, sizeof *gens), *days = xcalloc(cap, sizeof *days);
+    int64_t *in_redis = xcalloc(cap, sizeof *in_redis), *in_pg = xcalloc(cap, sizeof *in_pg);
+    bool *ready = xcalloc(cap, sizeof *ready);
+    for (size_t i = 0; i < r->n_boards; i++) {
+        const board_t *b = &r->boards[i];
+        int64_t cur = window_start_day(b->reset, now_ms);
+        gens[n] = b->gen, days[n++] = cur;
+        if (b->reset != RESET_NONE)
+            gens[n] = b->gen, days[n++] = window_prev_day(b->reset, cur);
+    }
+    redis_conn_t *rc = redis_acquire(r->o.redis);
+    rb_status_t rs = rc ? RB_OK : RB_DOWN;
+    for (size_t i = 0; i < n && rs == RB_OK; i++)
+        rs = rb_window_mark(rc, gens[i], days[i], &ready[i], &in_redis[i]);
+    bool ok = rs == RB_OK && q_window_seqs(c, gens, days, n, in_pg) == Q_OK;
+    for (size_t i = 0; ok && i < n; i++) {
+        now[i] = (audit_mark_t){gens[i], days[i], in_pg[i]};
+        if (!ready[i])
+            continue;
+        audit_mark_t key = {gens[i], days[i], 0};
+        const audit_mark_t *before =
+            r->audited ? bsearch(&key, r->audited, r->n_audited, sizeof *r->audited, audit_cmp) : NULL;
+        if (in_redis[i] <= in_pg[i] && !(before && in_redis[i] < before->seq))
+            continue;
+        log_warn(NULL, "redis audit: board generation %lld window %lld: redis applied changes up to %lld, postgres has %lld"
+                       "%s; marked cold", (long long)gens[i], (long long)days[i], (long long)in_redis[i],
+                 (long long)in_pg[i], in_redis[i] > in_pg[i] ? " (postgres lost commits)" : " (a change never reached it)");
+        rs = rb_forget_window(rc, gens[i], days[i]);
+        ok = rs == RB_OK;
+        redis_window_distrust(r->o.redis, gens[i], days[i]);
+        atomic_fetch_add(&r->audit_lost, 1);
+    }
+    if (rc)
+        redis_release(r->o.redis, rc, rs == RB_DOWN);
+    if (ok) {
+        qsort(now, n, sizeof *now, audit_cmp);
+        free(r->audited);
+        r->audited = now;
+        r->n_audited = n;
+        now = NULL;
+    }
+    free(now);
+    free(gens);
+    free(days);
+    free(in_redis);
+    free(in_pg);
+    free(ready);
+    return ok;
+}
+
 /* Every periodic job, each on its own: a failure of one (counted, logged) stops none of the
  * others. The partitions come first: without next month's, every write fails. */
 static void maintain(refresher_t *r, int64_t now_ms)
@@ -367,6 +449,7 @@ static void maintain(refresher_t *r, int64_t now_ms)
     run_job(r, UPKEEP_LOG_PURGE, purge_log, now_ms);
     run_job(r, UPKEEP_ARCHIVE, archive_closed, now_ms);
     run_job(r, UPKEEP_RETENTION, retire, now_ms);
+    run_job(r, UPKEEP_REDIS_AUDIT, audit_redis, now_ms);
     forget_cold_windows(r, now_ms);
 }
 
@@ -378,6 +461,41 @@ static bool recut(refresher_t *r, PGconn *c, int64_t now_ms)
     q_status_t st = upkeep_recut(c, r->o.cfg->rank_bucket_rows, ELECTION_TICK_MS / 5, &changes);
     atomic_fetch_add(&r->recuts, (unsigned long long)changes);
     return st == Q_OK;
+}
+
+/* Rows of deleted boards removed per statement, and how long each second the purge may take. */
+#define PURGE_BATCH 5000
+#define PURGE_BUDGET_MS (ELECTION_TICK_MS / 4)
+
+/* Remove what deleted boards left (upkeep_purge_board): their rows a few thousand at a time, for
+ * at most PURGE_BUDGET_MS a second; once no row is left, their Redis keys. */
+static bool purge_boards(refresher_t *r, PGconn *c, int64_t now_ms)
+{
+    (void)now_ms;
+    upkeep_purge_t *q = NULL;
+    size_t n = 0;
+    if (upkeep_board_purges(c, &q, &n) != Q_OK)
+        return false;
+    bool ok = true;
+    for (size_t i = 0; i < n && ok && !stopping(r); i++) {
+        bool rows_gone = false;
+        ok = upkeep_purge_board(c, q[i].gen, PURGE_BATCH, PURGE_BUDGET_MS, &rows_gone) == Q_OK;
+        if (!ok || !rows_gone)
+            break; /* the budget went to this one: the next second goes on */
+        rb_status_t rs = RB_OK;
+        if (r->o.redis) {
+            redis_conn_t *rc = redis_acquire(r->o.redis);
+            rs = rc ? rb_forget_board(rc, q[i].gen) : RB_DOWN;
+            redis_release(r->o.redis, rc, rs == RB_DOWN);
+        }
+        if (rs != RB_OK) /* down, or the slot map moved during the sweep: again next second */
+            continue;
+        ok = upkeep_board_redis_done(c, q[i].gen) == Q_OK;
+        if (ok)
+            log_info(NULL, "deleted board generation %lld: every row and Redis key removed", (long long)q[i].gen);
+    }
+    free(q);
+    return ok;
 }
 
 /* Whether board `b`'s window changed between `then_ms` and `now_ms`. */
@@ -469,8 +587,10 @@ static void *refresher_main(void *arg)
             r->archive_at_ms = 0;
             run_job(r, UPKEEP_ARCHIVE, archive_closed, now);
         }
-        if (leads)
+        if (leads) {
             run_job(r, UPKEEP_RECUT, recut, now);
+            run_job(r, UPKEEP_BOARD_PURGE, purge_boards, now);
+        }
         if (leads && (last < 0 || clock_mono_ms() - last >= interval_ms)) {
             maintain(r, now); /* at once on taking the lead: statistics exist from the first minute */
             last = clock_mono_ms();
@@ -507,6 +627,7 @@ void refresher_stats(refresher_t *r, refresher_stats_t *out)
     out->partitions_dropped = atomic_load(&r->dropped);
     out->rank_bucket_recuts = atomic_load(&r->recuts);
     out->log_months_ahead = atomic_load(&r->months_ahead);
+    out->redis_audit_lost = atomic_load(&r->audit_lost);
     pthread_mutex_lock(&r->jobs_lock);
     memcpy(out->jobs, r->jobs, sizeof out->jobs);
     pthread_mutex_unlock(&r->jobs_lock);
@@ -551,6 +672,7 @@ void refresher_stop(refresher_t *r)
     for (size_t i = 0; i < r->n_boards; i++)
         board_clear(&r->boards[i]);
     free(r->boards);
+    free(r->audited);
     pthread_mutex_destroy(&r->lock);
     pthread_mutex_destroy(&r->jobs_lock);
     pthread_cond_destroy(&r->wake);

@@ -58,6 +58,8 @@ typedef enum {
     UPKEEP_RECUT,       /* rank buckets split and merged, each second */
     UPKEEP_ROLLOVER,    /* a reset: the new window loaded, the closed one's archive scheduled */
     UPKEEP_REDIS_SWEEP, /* Redis keys of windows older than the previous one */
+    UPKEEP_BOARD_PURGE, /* the rows and Redis keys of deleted boards, each second while any is left */
+    UPKEEP_REDIS_AUDIT, /* each hot window's Redis mark against PostgreSQL's number */
     UPKEEP_JOBS
 } upkeep_job_t;
 
@@ -78,6 +80,7 @@ typedef struct {
     unsigned long long partitions_dropped; /* archive and log partitions retention dropped */
     unsigned long long rank_bucket_recuts; /* rank bucket splits and merges (upkeep_recut) */
     upkeep_job_stats_t jobs[UPKEEP_JOBS];
+    unsigned long long redis_audit_lost;   /* hot windows the Redis audit found to miss changes */
     int log_months_ahead;                  /* months of log partitions after the current one (-1:
                                             * the current one is missing; -2: not looked at yet) */
 } refresher_stats_t;

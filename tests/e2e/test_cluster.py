@@ -408,6 +408,8 @@ def test_a_takeover_while_the_old_master_lives(rankd_factory, own_redis_cluster,
     r = c.get("/v1/leaderboards/%s/players/lost-update" % board)
     assert r.status == 200 and r.json()["rank"] == 301 and r.json()["score"] == 999999, r.describe()
     assert metric(inst, "rankd_redis_redirects_total") > 0
+    # Found by its mark: Redis's number for the window stayed behind PostgreSQL's (issue 27).
+    assert metric(inst, "rankd_redis_windows_behind_total") >= 1
     verify(inst, board)
     w.close()
     c.close()
@@ -460,6 +462,7 @@ def test_sentinel_switch_with_the_old_master_alive(rankd_factory, redis_sentinel
              metric(inst, "rankd_reads_redis_total") > before + 3, "reads from Redis again", timeout=60)
     r = c.get("/v1/leaderboards/%s/entries?limit=1" % board)
     assert r.json()["entries"][0]["player_id"] == "lost-update", r.describe()
+    assert metric(inst, "rankd_redis_windows_behind_total") >= 1
     verify(inst, board)
     for x in (admin, w, c):
         x.close()

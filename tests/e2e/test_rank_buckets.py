@@ -232,8 +232,9 @@ def test_a_drifted_player_count_fails_no_read_and_build_repairs_it(rankd_factory
 
 
 def test_a_board_deleted_during_a_recut_leaves_no_bucket_behind(rankd_factory, db):
-    """A re-cut's split commits while the board's deletion waits for the window's counter: the
-    deletion still takes every bucket and super, those the split made included."""
+    """A re-cut's split commits while the board's purge (the upkeep leader's, after the deletion
+    answered) waits for the window's counter: the purge still takes every bucket and super, those
+    the split made included."""
     # Buckets of 1,000,000 rows: the leader finds nothing to re-cut, the test's own call does.
     inst = rankd_factory(redis=False, env={"RANKD_RANK_BUCKET_ROWS": "1000000"})
     admin = inst.client(None)
@@ -248,18 +249,14 @@ def test_a_board_deleted_during_a_recut_leaves_no_bucket_behind(rankd_factory, d
     with recut.cursor() as cur:
         cur.execute("SELECT rankd_rank_buckets_recut(%s, %s, 3, 8)", (gen, WIN))
         assert cur.fetchone()[0] > 0
-    result = {}
-    deleter = threading.Thread(
-        target=lambda: result.update(r=inst.client(ADMIN_KEY).delete("/v1/leaderboards/%s" % board)))
-    deleter.start()
     try:
-        wait_for(lambda: db.lock_waiters() > 0, "the deletion to wait for the re-cut")
+        r = inst.client(ADMIN_KEY).delete("/v1/leaderboards/%s" % board)
+        assert r.status == 204, r.describe()
+        wait_for(lambda: db.lock_waiters("%FROM window_counts%") > 0, "the purge to wait for the re-cut")
     finally:
         recut.commit()
         recut.close()
-    deleter.join(30)
-    assert result["r"].status == 204, result["r"].describe()
-    assert levels(db, gen) == (0, 0)
+    wait_for(lambda: levels(db, gen) == (0, 0), "the buckets purged")
     assert db.query("SELECT count(*) FROM window_counts WHERE board_gen = %s", (gen,))[0][0] == 0
 
 
@@ -305,7 +302,8 @@ def test_the_leader_looks_again_only_at_windows_written_since(rankd_factory, db)
 def test_a_board_deletion_takes_its_locks_in_the_writers_order(rankd_factory, db):
     """A writer holds the board (FOR KEY SHARE) and then counts in window_counts; a deletion that
     took the counters first would deadlock with it. Here the writer is a session of the test,
-    doing what the writer's statement does, while the deletion waits for it."""
+    doing what the writer's statement does, while the deletion waits for it. (The deletion now
+    takes only the board's row; the counters go later, in the leader's purge.)"""
     inst = rankd_factory(redis=False)
     admin = inst.client(None)
     board = create_board(admin, unique("rbl"), sort="desc", operator="best")["id"]
@@ -329,5 +327,5 @@ def test_a_board_deletion_takes_its_locks_in_the_writers_order(rankd_factory, db
         writer.close()
     deleter.join(30)
     assert result["r"].status == 204, result["r"].describe()
-    assert levels(db, gen) == (0, 0)
+    wait_for(lambda: levels(db, gen) == (0, 0), "the buckets purged")
     assert db.query("SELECT count(*) FROM window_counts WHERE board_gen = %s", (gen,))[0][0] == 0

@@ -150,3 +150,33 @@ def test_a_window_whose_updates_never_reached_redis_is_marked_cold(rankd_factory
     assert r.status == 200 and r.json()["score"] == 99 and r.json()["rank"] == 1, r.describe()
     for c in (adm, w, cl):
         c.close()
+
+
+def test_the_leaders_audit_finds_a_change_redis_never_got_on_a_window_already_trusted(rankd_factory, db, redis_db):
+    """The instance checked the window and trusts it; then a transaction reaches PostgreSQL and
+    not Redis, with no outage anywhere (a writer that died between its commit and its update).
+    The leader's audit sees the mark stay behind PostgreSQL's number for a whole round, marks the
+    window cold, and reads come back right. Before: Redis was read for good, the change missing."""
+    url, rcl = redis_db
+    inst = rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "1"})
+    wait_for(lambda: metric(inst, "rankd_upkeep_leader") == 1, "the instance to lead", 10)
+    adm, w, cl = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client()
+    b = create_board(adm)["id"]
+    gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
+    submit_ok(w, b, "x", 1)
+    submit_ok(w, b, "y", 2)
+    wait_for(lambda: answered_by_redis(inst, cl, b), "reads from Redis")
+    db.query("UPDATE standings SET score = 99, sort_key = -99, version = nextval('standing_version')"
+             " WHERE board_gen = %s AND player_id = 'x'", (gen,))
+    db.query("UPDATE window_counts SET seq = seq + 1 WHERE board_gen = %s", (gen,))
+
+    def x_right():
+        r = fresh_read(cl, b).json()["entries"]
+        return r[0]["player_id"] == "x" and r[0]["score"] == 99
+
+    wait_for(x_right, "reads with the change", 20)
+    assert metric(inst, "rankd_redis_audit_windows_lost_total") >= 1
+    wait_for(lambda: answered_by_redis(inst, cl, b), "reads from Redis again (rebuilt)")
+    assert x_right()
+    for c in (adm, w, cl):
+        c.close()

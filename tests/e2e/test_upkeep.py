@@ -2,7 +2,9 @@
 partitions stay made ahead whatever else fails, and daily activity is counted again only for the
 days that changed."""
 import datetime as dt
+import os
 import re
+import signal
 import threading
 import time
 
@@ -195,5 +197,76 @@ def test_a_write_that_waits_too_long_for_a_lock_is_tried_again(rankd_factory, db
         held.rollback()
         held.close()
     assert db.query("SELECT count(*) FROM standings WHERE board_gen = %s AND player_id = 'p2'", (gen,))[0][0] == 0
+    adm.close()
+    w.close()
+
+
+def board_rows(db, gen):
+    """Rows of board generation `gen` left in each table a board's deletion empties."""
+    out = {}
+    for t in ("standings", "window_counts", "rank_buckets", "rank_supers", "archived_windows", "idempotency_keys",
+              "daily_activity", "submissions", "board_purges", "log_purges"):
+        out[t] = db.query("SELECT count(*) FROM %s WHERE board_gen = %%s" % t, (gen,))[0][0]
+    return out
+
+
+def test_a_board_deletion_answers_at_once_and_its_rows_go_in_the_background(rankd_factory, db, redis_db):
+    """Before: one statement deleted every standing of the board inside the request, which on a
+    board of millions outlasts the statement timeout (the deletion failed). Now the request
+    deletes the board's row and queues the rest; the upkeep leader removes it in bounded
+    statements, and a purge interrupted by a restart goes on where it stopped. Here the request
+    runs on an instance that never leads (nothing is purged), and 30,000 standings (more than one
+    statement's batch) go only once a leader starts."""
+    url, rcl = redis_db
+    follower = rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "0"})
+    adm, w = follower.client(ADMIN_KEY), follower.client(WRITE_KEY)
+    b = create_board(adm)["id"]
+    gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
+    r = batch(w, [{"board": b, "player_id": "p%d" % i, "score": i, "idempotency_key": "k%d" % i} for i in range(100)])
+    assert r.status == 200
+    db.query("INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, metadata, version)"
+             " SELECT %s, DATE '1970-01-01', 'x' || i, i, -i, 0, NULL, nextval('standing_version')"
+             " FROM generate_series(1, 30000) i", (gen,))
+    assert adm.post("/v1/admin/refresh").status == 200
+    assert any(k.startswith(b"rankd:{g%d}" % gen) for k in rcl.scan_iter(count=1000))
+    t0 = time.time()
+    assert adm.delete("/v1/leaderboards/" + b).status == 204
+    took = time.time() - t0
+    assert follower.client().get("/v1/leaderboards/%s/entries" % b).status == 404
+    assert follower.client().get("/v1/leaderboards/%s/players/p1" % b).status == 404
+    left = board_rows(db, gen)
+    assert left["board_purges"] == 1 and left["standings"] == 30100, left  # queued, not deleted in the request
+    # A board of the same id is a new one at once.
+    assert create_board(adm, b)["players"] == 0
+    leader = rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "1"})
+    wait_for(lambda: metric(leader, "rankd_upkeep_leader") == 1, "a leader", 10)
+    wait_for(lambda: not any(board_rows(db, gen).values()), "every row of the deleted board gone", 60)
+    assert not any(k.startswith(b"rankd:{g%d}" % gen) for k in rcl.scan_iter(count=1000))
+    assert took < 1.0, took
+    adm.close()
+    w.close()
+
+
+def test_a_deleted_boards_redis_keys_go_even_if_redis_was_down_when_it_was_deleted(rankd_factory, db,
+                                                                                   private_redis):
+    """Before: the deletion's one sweep of Redis, in the request, was all there was: keys of a
+    board deleted while Redis did not answer stayed for ever."""
+    inst = rankd_factory(redis=private_redis.url(0), env={"RANKD_REFRESH_INTERVAL_S": "1"})
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    b = create_board(adm)["id"]
+    gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
+    submit_ok(w, b, "p1", 5)
+    rcl = private_redis.client()
+    wait_for(lambda: rcl.exists("rankd:{g%d}:0:ready" % gen), "the window in Redis")
+    os.kill(private_redis.proc.pid, signal.SIGSTOP)  # it answers nothing, and keeps its keys
+    try:
+        assert adm.delete("/v1/leaderboards/" + b).status == 204
+        wait_for(lambda: board_rows(db, gen)["standings"] == 0 and board_rows(db, gen)["submissions"] == 0,
+                 "the rows gone while Redis does not answer", 30)
+        assert board_rows(db, gen)["board_purges"] == 1  # the Redis keys still to go
+    finally:
+        os.kill(private_redis.proc.pid, signal.SIGCONT)
+    wait_for(lambda: board_rows(db, gen)["board_purges"] == 0, "the purge done", 30)
+    assert not list(rcl.scan_iter(match="rankd:{g%d}:*" % gen))
     adm.close()
     w.close()
