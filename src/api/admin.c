@@ -114,6 +114,8 @@ static int refresh_views(app_t *app, const char *only, int64_t now_ms, http_req_
     const views_refresh_opts_t o = {.timeout_s = app->cfg->refresh_timeout_s, .now_ms = now_ms,
                                     .grace_ms = window_archive_grace_ms(app->cfg->pg_statement_timeout_ms)};
     views_status_t st = views_refresh(c, &o, done, &n);
+    if (st == VIEWS_DONE) /* this instance's next statistics read shows this refresh (others: its notice) */
+        pg_router_note_commit(app->router, c, PG_KEY_ALL);
     pg_pool_release(app->primary, c, st == VIEWS_FAILED);
     if (st == VIEWS_FAILED)
         return http_internal(req);

@@ -31,12 +31,14 @@ struct pg_node {
     pg_node_state_t state;
     int probe_fails, probe_goods;  /* in a row */
     uint64_t lsn;                  /* primary: current WAL LSN; replica: replay LSN */
+    int64_t timeline;              /* primary: its timeline; replica: the one it receives; 0 unknown */
     int64_t lag_ms, lag_bytes;
     bool probed;                   /* at least once */
     pg_breaker_state_t breaker;
     int call_fails;                /* in a row */
     int64_t open_until_ms;
     bool half_open_taken;          /* the one call let through to decide */
+    bool opened_by_probes;         /* opened by failed health checks (a good one may close it), not by calls */
     int in_flight;
     int current_weight;            /* smooth weighted round robin */
 
@@ -200,6 +202,7 @@ static bool breaker_allows(pg_node_t *n, int64_t now)
     case BREAKER_OPEN:
         if (now < n->open_until_ms)
             return false;
+        log_info(NULL, "postgres %s: circuit breaker half open: one call decides", n->name);
         n->breaker = BREAKER_HALF_OPEN;
         n->half_open_taken = false;
         /* fall through */
@@ -212,6 +215,17 @@ static bool breaker_allows(pg_node_t *n, int64_t now)
     return false;
 }
 
+/* Under r->lock: could a call go to `n` now (as breaker_allows, taking nothing)? */
+static bool breaker_may(const pg_node_t *n, int64_t now)
+{
+    switch (n->breaker) {
+    case BREAKER_CLOSED: return true;
+    case BREAKER_OPEN: return now >= n->open_until_ms;
+    case BREAKER_HALF_OPEN: return !n->half_open_taken;
+    }
+    return false;
+}
+
 /* Under r->lock. */
 static void breaker_open(pg_node_t *n, int64_t now, const char *why)
 {
@@ -219,6 +233,7 @@ static void breaker_open(pg_node_t *n, int64_t now, const char *why)
         log_warn(NULL, "postgres %s: circuit breaker open for %d ms (%s)", n->name,
                  n->router->cfg->pg_breaker_cooldown_ms, why);
     n->breaker = BREAKER_OPEN;
+    n->opened_by_probes = false;
     n->open_until_ms = now + n->router->cfg->pg_breaker_cooldown_ms;
 }
 
@@ -255,11 +270,20 @@ static void set_state(pg_node_t *n, pg_node_state_t to, const char *why)
 typedef struct {
     bool in_recovery;
     uint64_t lsn;           /* current (primary) or replay (replica) */
+    int64_t timeline;       /* 0: unknown */
 } probe_t;
 
 static const char probe_sql[] =
     "SELECT pg_is_in_recovery(),"
     " CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_flush_lsn() END";
+/* The timeline: the primary's from its WAL file's name; a standby's, the one it receives (else its
+ * last restart point's). Needs pg_read_all_stats (or a superuser) on a standby for the first;
+ * when it cannot be read, the timeline is unknown and not compared. */
+static const char timeline_sql[] =
+    "SELECT CASE WHEN pg_is_in_recovery() THEN"
+    " coalesce((SELECT received_tli FROM pg_stat_wal_receiver WHERE received_tli > 0),"
+    " (SELECT timeline_id FROM pg_control_checkpoint()))"
+    " ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END";
 
 static bool probe(PGconn *c, probe_t *out)
 {
@@ -270,6 +294,14 @@ static bool probe(PGconn *c, probe_t *out)
         out->lsn = pg_lsn_parse(PQgetvalue(res, 0, 1));
     }
     PQclear(res);
+    out->timeline = 0;
+    if (ok) {
+        res = PQexec(c, timeline_sql);
+        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+            out->timeline = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+        ok = PQstatus(c) == CONNECTION_OK;
+    }
     return ok;
 }
 
@@ -314,8 +346,12 @@ static void probe_good(pg_node_t *n, const probe_t *p)
     const rankd_config_t *cfg = r->cfg;
     n->probe_fails = 0;
     n->probe_goods++;
-    breaker_result(n, true);
+    /* A breaker the probes opened, a good probe may close; one that calls opened, only a call
+     * (its half-open trial) may: the probe's own connection working says nothing of theirs. */
+    if (n->breaker == BREAKER_CLOSED || n->opened_by_probes)
+        breaker_result(n, true);
     int64_t now = clock_mono_ms();
+    n->timeline = p->timeline;
     if (n->role == PG_NODE_PRIMARY) {
         n->lsn = p->lsn;
         n->lag_ms = n->lag_bytes = 0;
@@ -330,6 +366,17 @@ static void probe_good(pg_node_t *n, const probe_t *p)
         if (!p->in_recovery) { /* promoted: it no longer follows the primary */
             n->probe_goods = 0;
             set_state(n, NODE_DOWN, "the replica is not in recovery (promoted?)");
+            return;
+        }
+        int64_t primary_tl = r->nodes[0]->timeline;
+        if (p->timeline > 0 && primary_tl > 0 && p->timeline != primary_tl) {
+            /* A standby that diverged at a failover (it had WAL the promoted node never got)
+             * may look caught up by its position: what it holds is not the primary's. */
+            n->probe_goods = 0;
+            char why[96];
+            snprintf(why, sizeof why, "on timeline %lld, the primary on %lld", (long long)p->timeline,
+                     (long long)primary_tl);
+            set_state(n, NODE_DOWN, why);
             return;
         }
         uint64_t head = r->nodes[0]->lsn;
@@ -351,8 +398,10 @@ static void probe_failed(pg_node_t *n, const char *why)
     n->probe_goods = 0;
     n->probe_fails++;
     if (n->probe_fails >= n->router->cfg->pg_unhealthy_after || n->state == NODE_UNKNOWN) {
-        if (n->state != NODE_DOWN)
+        if (n->state != NODE_DOWN) {
             breaker_open(n, clock_mono_ms(), "health checks failed");
+            n->opened_by_probes = true;
+        }
         set_state(n, NODE_DOWN, why);
     }
 }
@@ -531,6 +580,8 @@ static bool lend(pg_router_t *r, pg_node_t *n, pg_lease_t *out)
     n->in_flight--;
     if (!busy) /* a pool that stayed busy says nothing of the node's health */
         breaker_result(n, false);
+    else if (n->breaker == BREAKER_HALF_OPEN)
+        n->half_open_taken = false; /* the trial never ran: the next call is it */
     pthread_mutex_unlock(&r->lock);
     if (!busy)
         atomic_fetch_add(&n->errors, 1);
@@ -649,8 +700,7 @@ static bool read_lease(pg_router_t *r, int64_t key, bool strong, bool replica_on
     uint64_t need = lsn_needed(r, key);
     for (size_t i = 1; i < r->n_nodes; i++) {
         pg_node_t *n = r->nodes[i];
-        bool open = n->breaker == BREAKER_OPEN && now < n->open_until_ms;
-        if (open)
+        if (!breaker_may(n, now)) /* open, or half open with its trial call under way */
             continue;
         if (n->state == NODE_OK) {
             healthy[n_healthy++] = n;
@@ -677,6 +727,11 @@ static bool read_lease(pg_router_t *r, int64_t key, bool strong, bool replica_on
     if (!chosen && primary_down && n_lagging > 0) {
         chosen = pick(r, lagging, n_lagging); /* better late data than none while nothing can be written */
         out->behind = true;
+    }
+    if (chosen && chosen->breaker != BREAKER_CLOSED) {
+        /* Its cool-down over: this read is the half-open trial, and the only call until it ends. */
+        (void)breaker_allows(chosen, now);
+        backup = NULL;
     }
     if (chosen)
         chosen->in_flight++;
@@ -772,6 +827,7 @@ size_t pg_router_status(pg_router_t *r, pg_node_status_t *out, size_t max)
         s->weight = n->weight;
         pthread_mutex_lock(&r->lock);
         s->state = n->state;
+        s->timeline = n->timeline;
         s->breaker = n->breaker == BREAKER_OPEN && clock_mono_ms() >= n->open_until_ms ? BREAKER_HALF_OPEN : n->breaker;
         s->lag_ms = n->lag_ms;
         s->lag_bytes = n->lag_bytes;
@@ -803,6 +859,7 @@ void pg_router_metrics(pg_router_t *r, buf_t *o)
         {"rankd_pg_pool_in_use", "gauge", "Connections of the node's pool lent right now."},
         {"rankd_pg_pool_size", "gauge", "Connections the node's pool may hold."},
         {"rankd_pg_pool_wait_timeouts_total", "counter", "Waits for a pooled connection that ran out (answered 503)."},
+        {"rankd_pg_node_timeline", "gauge", "The node's timeline (a replica's: the one it receives; 0 unknown). A replica on another than the primary's answers no read."},
     };
     for (size_t m = 0; m < sizeof series / sizeof *series; m++) {
         buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", series[m].name, series[m].help, series[m].name, series[m].type);
@@ -821,6 +878,7 @@ void pg_router_metrics(pg_router_t *r, buf_t *o)
             case 8: v = (unsigned long long)s->pool.in_use; break;
             case 9: v = (unsigned long long)s->pool.size; break;
             case 10: v = s->pool.wait_timeouts; break;
+            case 11: v = (unsigned long long)s->timeline; break;
             }
             buf_printf(o, "%s{node=\"%s\",role=\"%s\"} %llu\n", series[m].name, s->name,
                        s->role == PG_NODE_PRIMARY ? "primary" : "replica", v);

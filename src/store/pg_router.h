@@ -68,6 +68,7 @@ typedef struct {
     int64_t lag_ms;
     int64_t lag_bytes;
     uint64_t lsn;
+    int64_t timeline;        /* 0: unknown */
     pg_pool_stats_t pool;
     int weight;
     unsigned long long queries, errors, reads_routed;

@@ -140,6 +140,14 @@ views_status_t views_refresh(PGconn *c, const views_refresh_opts_t *o, view_refr
     }
     if (PQstatus(c) != CONNECTION_OK)
         st = VIEWS_FAILED;
+    bool any = false;
+    for (size_t i = 0; i < *n; i++)
+        any = any || (!out[i].failed && !out[i].skipped);
+    /* A refresh is a write every board's statistics read: every instance hears of it ("V"), and
+     * reads no replica that has not replayed it (worker/listener.c), so that refreshed_at never
+     * goes backwards on an instance. */
+    if (any && !exec_ok(c, "SELECT pg_notify('rankd_l1', 'V')", 0, NULL, NULL))
+        log_warn(NULL, "views: the notice of a refresh failed");
     snprintf(lock, sizeof lock, "SELECT pg_advisory_unlock(%d)", REFRESH_LOCK);
     exec_ok(c, lock, 0, NULL, NULL);
     return st;

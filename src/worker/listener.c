@@ -24,7 +24,8 @@ struct listener {
     board_catalog_t *catalog; /* NULL: none */
 };
 
-/* One line: "W gen day old_sk|- old_ms|- new_sk new_ms player", "P gen day" or "B gen". */
+/* One line: "W gen day old_sk|- old_ms|- new_sk new_ms player", "P gen day", "B gen", or "V" (a view
+ * refresh). */
 static void apply_line(l1_t *l1, const char *line)
 {
     long long gen = 0, day = 0, nsk = 0, nms = 0;
@@ -41,6 +42,9 @@ static void apply_line(l1_t *l1, const char *line)
         l1_invalidate(l1, gen, day, NULL, NULL, true);
     } else if (line[0] == 'B' && sscanf(line, "B %lld", &gen) == 1) {
         l1_invalidate_board(l1, gen);
+    } else if (strcmp(line, "V") == 0) {
+        /* The views were refreshed: cached statistics expire with their max-age, and replicas
+         * behind the refresh are kept from reads by note_boards (every board). */
     } else {
         l1_clear(l1); /* not understood: be safe */
     }

@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +190,7 @@ typedef struct {
     bool want_lsn;        /* read the primary's WAL position after the commit (replicas serve reads) */
     uint64_t commit_lsn;  /* that position, 0 when not read */
     bool commit_sent;     /* the COMMIT went out: a broken connection leaves the outcome unknown */
+    int64_t *rank;        /* item -> the rank its answer reports (0: unknown) */
 } batch_t;
 
 static char *render(const write_item_t *it, const batch_t *bt, size_t i, int64_t rank);
@@ -209,6 +211,7 @@ static void batch_init(batch_t *bt, write_item_t *items, size_t n)
     bt->fold = xcalloc(n, sizeof *bt->fold);
     bt->groups = xcalloc(n, sizeof *bt->groups);
     bt->draft = xcalloc(n, sizeof *bt->draft);
+    bt->rank = xcalloc(n, sizeof *bt->rank);
 }
 
 static void batch_reset(batch_t *bt)
@@ -246,6 +249,7 @@ static void batch_free(batch_t *bt)
     for (size_t i = 0; i < bt->n; i++)
         free(bt->draft[i]);
     free(bt->draft);
+    free(bt->rank);
 }
 
 /* Items still to be decided in this attempt (validation failures were set by the caller). */
@@ -965,6 +969,80 @@ static void rank_groups(writer_t *w, PGconn *c, batch_t *bt)
         redis_release(w->redis, rc, false);
 }
 
+/* Whether item i's own result (the score and time it left) is its group's final standing. */
+static bool item_is_final(const batch_t *bt, size_t i)
+{
+    const write_group_t *gr = &bt->groups[bt->group_of[i]];
+    return bt->fold[i].after == gr->cur.value && bt->fold[i].achieved_ms == gr->achieved_ms;
+}
+
+/*
+ * The rank each applied item answers with, consistent with the score it reports. Most items
+ * leave their player's final standing: the group's rank. An item a later one of the same player
+ * moved on from (two `latest` submissions in one batch, or a `best` that did not improve on an
+ * earlier item) reports its own score: its rank is that of its own position in the committed
+ * window, the player's final standing set aside (PostgreSQL, one statement per window). 0 where
+ * no rank could be read: that item is answered 503, never 200 with rank 0.
+ */
+static void rank_items(PGconn *c, batch_t *bt)
+{
+    size_t *odd = xcalloc(bt->n ? bt->n : 1, sizeof *odd);
+    size_t m = 0;
+    for (size_t i = 0; i < bt->n; i++) {
+        if (!bt->fold[i].applied)
+            continue;
+        if (item_is_final(bt, i))
+            bt->rank[i] = bt->groups[bt->group_of[i]].rank;
+        else
+            odd[m++] = i; /* in item order; grouped by window below */
+    }
+    for (size_t a = 0; a < m;) {
+        const write_group_t *first = &bt->groups[bt->group_of[odd[a]]];
+        order_pos_t *pos = xcalloc(m - a, sizeof *pos);
+        size_t *idx = xcalloc(m - a, sizeof *idx);
+        size_t k = 0;
+        for (size_t b = a; b < m; b++) {
+            if (odd[b] == SIZE_MAX)
+                continue;
+            const write_group_t *gr = &bt->groups[bt->group_of[odd[b]]];
+            if (gr->gen != first->gen || gr->day != first->day)
+                continue;
+            const write_item_t *it = &bt->items[odd[b]];
+            (void)order_pos_set(&pos[k], order_sort_key(gr->board->sort, bt->fold[odd[b]].after),
+                                bt->fold[odd[b]].achieved_ms, it->player, strlen(it->player));
+            idx[k++] = odd[b];
+            odd[b] = SIZE_MAX; /* taken */
+        }
+        int64_t *ranks = xcalloc(k, sizeof *ranks);
+        if (q_ranks_at(c, first->board, first->day, pos, k, ranks) == Q_OK) {
+            for (size_t x = 0; x < k; x++) {
+                const write_group_t *gr = &bt->groups[bt->group_of[idx[x]]];
+                order_pos_t final;
+                (void)order_pos_set(&final, order_sort_key(gr->board->sort, gr->cur.value), gr->achieved_ms,
+                                    gr->player, strlen(gr->player));
+                /* Its own final standing is not another player ahead of it. */
+                bt->rank[idx[x]] = ranks[x] - (order_pos_cmp(&final, &pos[x]) < 0 ? 1 : 0);
+            }
+        }
+        free(ranks);
+        free(idx);
+        free(pos);
+        while (a < m && odd[a] == SIZE_MAX)
+            a++;
+    }
+    free(odd);
+}
+
+/* An applied item whose rank neither Redis nor PostgreSQL gave: its submission is committed. */
+static void answer_rank_unknown(write_item_t *it)
+{
+    free(it->response);
+    it->response = NULL;
+    write_item_fail(it, 503, "unavailable", NULL,
+                    "the submission is stored but its rank could not be read: read the player's standing,"
+                    " or send it again with the same idempotency key");
+}
+
 /* The Submit result of item i (owned by the caller). Rank 0 renders the draft stored with
  * the batch, which draft_with_rank completes. */
 static char *render(const write_item_t *it, const batch_t *bt, size_t i, int64_t rank)
@@ -1179,7 +1257,7 @@ static void remember_responses(PGconn *c, batch_t *bt)
     for (size_t i = 0; i < bt->n; i++) {
         if (!bt->key_new[i] || !bt->fold[i].applied)
             continue;
-        if (bt->groups[bt->group_of[i]].rank > 0)
+        if (bt->rank[i] > 0)
             idx[k++] = i;
         else
             answer_unstored(&bt->items[i]);
@@ -1316,11 +1394,16 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
     invalidate_cache(w, &bt);
     if (notify_changes(c, &bt) != STEP_OK)
         log_warn(NULL, "cache invalidation notice after the Redis update failed");
+    rank_items(c, &bt);
     for (size_t i = 0; i < n; i++) {
         if (!bt.fold[i].applied)
             continue;
+        if (bt.rank[i] <= 0 && !bt.key_new[i]) { /* keyed ones: remember_responses */
+            answer_rank_unknown(&items[i]);
+            continue;
+        }
         items[i].status = 200;
-        items[i].response = render(&items[i], &bt, i, bt.groups[bt.group_of[i]].rank);
+        items[i].response = render(&items[i], &bt, i, bt.rank[i]);
     }
     recover_answers(c, &bt);
     remember_responses(c, &bt);

@@ -219,6 +219,45 @@ def test_reads_wait_for_a_replica_that_has_replayed_the_write(cluster, factory):
     assert d[0] == 0, "the second instance still reads the primary: %r" % (d,)
 
 
+def test_statistics_never_go_back_to_a_replica_behind_a_refresh(cluster, factory):
+    """A view refresh is a write that the statistics read: once an instance has refreshed, or heard
+    of a refresh (its notice), no replica that has not replayed it answers that instance's
+    statistics, so refreshed_at never goes backwards (issue 27). Before: stats reads followed
+    the board's own writes only, and the paused replica answered with the refresh before."""
+    rep = cluster.replicas[0]
+    env = router_env(cluster, [0], RANKD_POSTGRES_MAX_LAG_MS=600000, RANKD_REFRESH_INTERVAL_S=0)
+    a = factory(redis=False, env=env)
+    b = factory(redis=False, env=env)
+    board = seeded_board(a)
+    adm = a.client(ADMIN_KEY)
+    assert adm.post("/v1/admin/refresh").status == 200
+    cluster.wait_caught_up([rep])
+    wait_nodes(a, all_ok(1))
+    wait_nodes(b, all_ok(1))
+
+    def refreshed_at(inst):
+        r = inst.client().get("/v1/leaderboards/%s/stats" % board)
+        assert r.status == 200, r.describe()
+        return r.json()["refreshed_at"]
+
+    before = refreshed_at(a)
+    assert refreshed_at(b) == before
+    cluster.query(rep, "SELECT pg_wal_replay_pause()")
+    try:
+        assert adm.post("/v1/admin/refresh").status == 200
+        after = refreshed_at(a)
+        assert after > before, "the refreshing instance read a replica behind its refresh: %s, %s" % (before, after)
+        deadline = time.time() + 5
+        while refreshed_at(b) != after:
+            assert time.time() < deadline, "the other instance kept reading the replica behind the refresh"
+            time.sleep(0.02)
+        for _ in range(20):
+            assert refreshed_at(a) == after and refreshed_at(b) == after
+    finally:
+        cluster.query(rep, "SELECT pg_wal_replay_resume()")
+    adm.close()
+
+
 def rebuild_reads(cluster, server):
     return cluster.query(server,
                          "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s"
@@ -387,3 +426,57 @@ def test_a_promoted_replica_takes_the_writes(cluster, factory):
         time.sleep(0.2)
     assert cluster.query(new, "SELECT score FROM standings WHERE player_id = 'after'")[0][0] == 77
     assert player_score(inst, board, "after") == 77
+
+
+def test_a_standby_on_another_timeline_than_the_primary_answers_no_read(tmp_root):
+    """A failover to a standby that had less than another (issue 27): the other standby, left on
+    the old timeline, holds a write the new primary never got, and its replay position is past
+    the new primary's, so by positions it looks caught up. The router compares timelines: that
+    standby is down for reads, and every read shows the new primary's truth. Before: it answered
+    reads with the write the failover lost."""
+    n = next(_n)
+    p = PgServer(tmp_root, "tl%d-primary" % n)
+    p.start()
+    db = migrated_database(p, "rankd_tl%d" % n, tmp_root)
+    r1 = PgServer(tmp_root, "tl%d-r1" % n, primary=p)
+    r2 = PgServer(tmp_root, "tl%d-r2" % n, primary=p)
+    r1.start()
+    r2.start()
+    cl = Cluster(p, [r1, r2], db)
+    before = RankdFactory(tmp_root, db, None)
+    after = None
+    try:
+        inst = before(redis=False)
+        board = seeded_board(inst, players=3)
+        cl.wait_caught_up()
+        r1.stop()  # the standby to be promoted misses what follows
+        w = inst.client(WRITE_KEY)
+        submit_ok(w, board, "p0", 999999)  # rank 1 on the old timeline only
+        w.close()
+        cl.wait_caught_up([r2])
+        before.close()
+        p.stop()
+        r1.launch()
+        r1.promote()
+        assert cl.query(r2, "SELECT pg_last_wal_replay_lsn() > %s::pg_lsn",
+                        (cl.query(r1, "SELECT pg_current_wal_lsn()")[0][0],))[0][0], "not diverged ahead"
+        after = RankdFactory(tmp_root, db, None)
+        inst = after(redis=False, env={"RANKD_POSTGRES_PRIMARY": cl.dsn(r1), "RANKD_POSTGRES_REPLICAS": cl.dsn(r2),
+                                       "RANKD_CACHE_BYTES": "0", "RANKD_POSTGRES_HEALTH_INTERVAL_MS": str(HEALTH_MS),
+                                       "RANKD_POSTGRES_MAX_LAG_MS": "600000"})
+        body = wait_nodes(inst, {"postgres_primary": "ok", "postgres_replica_1": "down"})
+        c = inst.client()
+        for _ in range(30):
+            r = c.get("/v1/leaderboards/%s/players/p0" % board)
+            assert r.status == 200 and r.json()["score"] == 1000, r.describe()  # seeded_board's
+        m = c.get("/metrics", key=ADMIN_KEY).body.decode()
+        assert 'rankd_pg_node_timeline{node="postgres_primary",role="primary"} 2' in m, m
+        assert 'rankd_pg_node_timeline{node="postgres_replica_1",role="replica"} 1' in m
+        c.close()
+        assert body
+    finally:
+        if after:
+            after.close()
+        before.close()
+        for s in (r2, r1, p):
+            s.stop()

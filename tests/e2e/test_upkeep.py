@@ -270,3 +270,49 @@ def test_a_deleted_boards_redis_keys_go_even_if_redis_was_down_when_it_was_delet
     assert not list(rcl.scan_iter(match="rankd:{g%d}:*" % gen))
     adm.close()
     w.close()
+
+
+def test_each_folded_item_of_a_batch_reports_a_rank_consistent_with_its_own_score(rankd_factory):
+    """Two `latest` submissions of one player in one batch: each answers its own score, and the
+    rank that score has in the committed window (the player's own final standing set aside).
+    Before: the first answered its score with the final standing's rank. The same for `best`
+    items that an earlier one of the batch beat."""
+    inst = rankd_factory()
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    latest = create_board(adm, operator="latest")["id"]
+    r = batch(w, [{"board": latest, "player_id": "p", "score": 10}, {"board": latest, "player_id": "q", "score": 15},
+                  {"board": latest, "player_id": "p", "score": 20}])
+    got = [(x["player_id"], x["score"], x["rank"]) for x in r.json()["results"]]
+    assert got == [("p", 10, 2), ("q", 15, 2), ("p", 20, 1)], got
+    best = create_board(adm, operator="best")["id"]
+    r = batch(w, [{"board": best, "player_id": "q", "score": 25}, {"board": best, "player_id": "p", "score": 20},
+                  {"board": best, "player_id": "p", "score": 10}, {"board": best, "player_id": "p", "score": 30}])
+    got = [(x["player_id"], x["score"], x["rank"], x["updated"]) for x in r.json()["results"]]
+    assert got == [("q", 25, 2, True), ("p", 20, 2, True), ("p", 20, 2, False), ("p", 30, 1, True)], got
+    adm.close()
+    w.close()
+
+
+def test_a_write_whose_rank_cannot_be_read_is_never_answered_rank_0(rankd_factory, db):
+    """No Redis, and the rank query after the commit fails (here: its function made to fail):
+    the submission is stored, and its answer is 503 saying so. Before: 200 with "rank": 0."""
+    inst = rankd_factory(redis=False)
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    b = create_board(adm)["id"]
+    sig = "bigint, date, bigint, bigint, text"
+    db.query("ALTER FUNCTION rankd_rank_before(%s) RENAME TO rankd_rank_before_kept" % sig)
+    try:
+        db.query("CREATE FUNCTION rankd_rank_before(g bigint, w date, sk bigint, ms bigint, p text) RETURNS bigint"
+                 " LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'rank unreadable (test)'; END $$")
+        r = submit(w, b, "p1", 5)
+        assert r.status == 503 and "stored" in r.json()["error"]["message"], r.describe()
+        r = batch(w, [{"board": b, "player_id": "p2", "score": 6}])
+        assert r.json()["results"][0]["error"]["code"] == "unavailable", r.describe()
+    finally:
+        db.query("DROP FUNCTION IF EXISTS rankd_rank_before(%s)" % sig)
+        db.query("ALTER FUNCTION rankd_rank_before_kept(%s) RENAME TO rankd_rank_before" % sig)
+    assert sorted(db.board_standings(b)) == [("p1", 5), ("p2", 6)]  # stored all the same
+    r = inst.client().get("/v1/leaderboards/%s/players/p1" % b)
+    assert r.status == 200 and r.json()["rank"] == 2, r.describe()
+    adm.close()
+    w.close()

@@ -218,9 +218,26 @@ static void health_states(void **state)
     assert_int_equal(rep->breaker, BREAKER_OPEN);
     probe_good(rep, &caught);
     assert_int_equal(rep->state, NODE_DOWN);
-    assert_int_equal(rep->breaker, BREAKER_CLOSED); /* a good probe decides for the breaker */
+    assert_int_equal(rep->breaker, BREAKER_CLOSED); /* the probes opened it: a good one closes it */
     probe_good(rep, &caught);
     assert_int_equal(rep->state, NODE_OK);
+
+    /* Calls opened it: a good probe leaves it open, and after the cool-down one read at a time
+     * (the half-open trial) goes to the replica, whose outcome decides. */
+    for (int i = 0; i < cfg.pg_breaker_failures; i++)
+        breaker_result(rep, false);
+    assert_int_equal(rep->breaker, BREAKER_OPEN);
+    probe_good(rep, &caught);
+    assert_int_equal(rep->breaker, BREAKER_OPEN);
+    assert_int_equal(rep->state, NODE_OK);
+    assert_false(breaker_may(rep, clock_mono_ms()));
+    rep->open_until_ms = 0; /* the cool-down over */
+    assert_true(breaker_may(rep, clock_mono_ms()));
+    assert_true(breaker_allows(rep, clock_mono_ms())); /* the trial */
+    assert_int_equal(rep->breaker, BREAKER_HALF_OPEN);
+    assert_false(breaker_may(rep, clock_mono_ms())); /* no second call meanwhile */
+    breaker_result(rep, true);
+    assert_int_equal(rep->breaker, BREAKER_CLOSED);
 
     /* The primary down: no call goes to it, whatever its breaker says, until a probe succeeds. */
     probe_failed(p, "refused");
