@@ -436,6 +436,8 @@ static const conf_key_t config_keys[] = {
      .off = CFG(retention_board_windows), .off2 = CFG(n_retention_board_windows), .sep = ',',
      .check = check_board_windows},
     INT_KEY("retention.log_months", 0, 1200, "0", "RANKD_RETENTION_LOG_MONTHS", retention_log_months),
+    INT_KEY("retention.max_clock_skew_ms", 0, 3600000, "5000", "RANKD_RETENTION_MAX_CLOCK_SKEW_MS",
+            retention_max_clock_skew_ms),
     INT_KEY("limits.reads_per_s", 0, 10000000, "0", "RANKD_LIMIT_READS_PER_S", limit_reads_per_s),
     INT_KEY("limits.writes_per_s", 0, 10000000, "0", "RANKD_LIMIT_WRITES_PER_S", limit_writes_per_s),
     INT_KEY("limits.burst", 0, 10000000, "0", "RANKD_LIMIT_BURST", limit_burst),

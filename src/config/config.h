@@ -89,6 +89,8 @@ typedef struct rankd_config {
     char **retention_board_windows; /* "board=N": that board's own retention.windows */
     size_t n_retention_board_windows;
     int retention_log_months; /* months of the submission log kept, 0 = all; default 0 */
+    int retention_max_clock_skew_ms; /* archive and retention refuse past this clock difference with
+                                      * PostgreSQL's; 0 = never check; default 5000 */
     int limit_reads_per_s;    /* per client and instance, 0 = unlimited (the default) */
     int limit_writes_per_s;   /* per client and instance, 0 = unlimited (the default) */
     int limit_burst;          /* bucket size, 0 = one second's worth of the rate */

@@ -37,6 +37,15 @@ static q_status_t run_value(PGconn *c, const char *sql, const char *what, char *
     return Q_OK;
 }
 
+q_status_t upkeep_db_clock_ms(PGconn *c, int64_t *ms)
+{
+    char v[24];
+    q_status_t st = run_value(c, "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
+                              "reading the database's clock", v, sizeof v);
+    *ms = st == Q_OK ? strtoll(v, NULL, 10) : 0;
+    return st;
+}
+
 q_status_t upkeep_ensure_partitions(PGconn *c, int64_t now_ms, int months_ahead)
 {
     char sql[128];

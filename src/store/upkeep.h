@@ -11,6 +11,8 @@
 #include "store/queries.h"
 #include "util/must_use.h"
 
+/* PostgreSQL's clock (clock_timestamp()) in ms since the epoch: `*ms`. */
+MUST_USE q_status_t upkeep_db_clock_ms(PGconn *c, int64_t *ms);
 /* Create the log's partitions for the month of `now_ms` and the next `months_ahead`. */
 MUST_USE q_status_t upkeep_ensure_partitions(PGconn *c, int64_t now_ms, int months_ahead);
 /* How many months of log partitions exist after the month of `now_ms`, one after the other:

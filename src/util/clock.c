@@ -32,7 +32,13 @@ struct timespec clock_deadline_ms(int ms)
  * The test clock's offset: the only state here, written by the follower thread and read by
  * every thread, hence atomic. Zero in production (the follower never starts).
  */
-static _Atomic int64_t wall_offset_ms;
+static _Atomic int64_t wall_offset_ms; /* offset + skew */
+static _Atomic int64_t time_offset_ms;  /* offset alone */
+
+int64_t clock_test_offset_ms(void)
+{
+    return atomic_load(&time_offset_ms);
+}
 
 int64_t clock_wall_ms(void)
 {
@@ -53,9 +59,13 @@ static void test_clock_poll(const char *path, struct timespec *seen_mtime, off_t
     FILE *f = fopen(path, "r");
     if (!f)
         return;
-    long long v;
-    if (fscanf(f, "%lld", &v) == 1) {
-        atomic_store(&wall_offset_ms, (int64_t)v);
+    long long v, skew = 0;
+    int got = fscanf(f, "%lld %lld", &v, &skew);
+    if (got >= 1) {
+        if (got < 2)
+            skew = 0;
+        atomic_store(&time_offset_ms, (int64_t)v);
+        atomic_store(&wall_offset_ms, (int64_t)(v + skew));
         *seen_mtime = st.st_mtim;
         *seen_size = st.st_size;
     }

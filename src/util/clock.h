@@ -22,8 +22,13 @@ int64_t clock_wall_ms(void);
  * Test-only (RANKD_TEST_CLOCK_FILE): from now on the wall clock runs `offset` milliseconds
  * ahead of the real one, `offset` being the decimal number the file `path` holds, read again
  * whenever the file changes (a thread polls it every 10 ms). Lets a test cross midnight at
- * will. Returns false when the thread cannot start.
+ * will. The file may hold a second number, `skew`, added too: the offset is time that passed
+ * for everyone (PostgreSQL included, as far as rankd's checks go), the skew is this host's clock
+ * being wrong (clock_test_offset_ms leaves it out). Returns false when the thread cannot start.
  */
 bool clock_test_follow(const char *path);
+/* The test clock's offset without its skew (0 in production): clock_wall_ms() less this is what
+ * this host's clock says, to compare with another's. */
+int64_t clock_test_offset_ms(void);
 
 #endif

@@ -67,6 +67,7 @@ struct refresher {
     audit_mark_t *audited;    /* each hot window's number in PostgreSQL at the last audit, sorted */
     size_t n_audited;
     atomic_ullong audit_lost; /* windows the audit found to miss changes, marked cold */
+    atomic_llong skew_ms;     /* this host's clock less PostgreSQL's, last measured */
 };
 
 /* How often a follower tries to become the leader (and a leader checks its session). */
@@ -132,6 +133,57 @@ static bool run_job(refresher_t *r, upkeep_job_t job, job_fn fn, int64_t now_ms)
 {
     int64_t began = clock_mono_ms();
     PGconn *c = pg_pool_acquire(r->o.primary, 5000);
+    bool ok = c && fn(r, c, now_ms);
+    if (c)
+        pg_pool_release(r->o.primary, c, !ok);
+    job_done(r, job, ok, began);
+    return ok;
+}
+
+/*
+ * Whether this host's clock agrees with PostgreSQL's within retention.max_clock_skew_ms. The jobs
+ * that delete or close for good (archiving closes a window; retention deletes standings, archives
+ * and log months) go by the leader's clock alone: one running ahead would archive a live window
+ * or delete what retention still keeps. They refuse while it is off, logged and counted.
+ */
+static bool clock_agrees(refresher_t *r, PGconn *c, upkeep_job_t job)
+{
+    int max = r->o.cfg->retention_max_clock_skew_ms;
+    if (max <= 0)
+        return true;
+    int64_t before = clock_mono_ms(), db_ms = 0;
+    if (upkeep_db_clock_ms(c, &db_ms) != Q_OK)
+        return false;
+    /* PostgreSQL read its clock about halfway through the round trip. */
+    int64_t ours = clock_wall_ms() - clock_test_offset_ms() - (clock_mono_ms() - before) / 2;
+    int64_t skew = ours - db_ms;
+    atomic_store(&r->skew_ms, skew);
+    if (skew <= max && skew >= -max)
+        return true;
+    log_warn(NULL, "upkeep job %s refused: this host's clock is %lld ms %s PostgreSQL's (retention.max_clock_skew_ms"
+                   " is %d); fix the clock (NTP)", job_names[job], (long long)(skew < 0 ? -skew : skew),
+             skew > 0 ? "ahead of" : "behind", max);
+    return false;
+}
+
+/* run_job for a job that closes or deletes for good: only while clock_agrees. */
+static bool run_destructive_job(refresher_t *r, upkeep_job_t job, job_fn fn, int64_t now_ms)
+{
+    int64_t began = clock_mono_ms();
+    PGconn *c = pg_pool_acquire(r->o.primary, 5000);
+    if (c && !clock_agrees(r, c, job)) {
+        bool broken = PQstatus(c) != CONNECTION_OK;
+        pg_pool_release(r->o.primary, c, broken);
+        if (broken) {
+            job_done(r, job, false, began);
+        } else {
+            pthread_mutex_lock(&r->jobs_lock);
+            r->jobs[job].refused++;
+            r->jobs[job].last_ms = clock_mono_ms() - began;
+            pthread_mutex_unlock(&r->jobs_lock);
+        }
+        return false;
+    }
     bool ok = c && fn(r, c, now_ms);
     if (c)
         pg_pool_release(r->o.primary, c, !ok);
@@ -447,8 +499,8 @@ static void maintain(refresher_t *r, int64_t now_ms)
     run_job(r, UPKEEP_VIEWS, refresh_views, now_ms);
     run_job(r, UPKEEP_KEYS, forget_old_keys, now_ms);
     run_job(r, UPKEEP_LOG_PURGE, purge_log, now_ms);
-    run_job(r, UPKEEP_ARCHIVE, archive_closed, now_ms);
-    run_job(r, UPKEEP_RETENTION, retire, now_ms);
+    run_destructive_job(r, UPKEEP_ARCHIVE, archive_closed, now_ms);
+    run_destructive_job(r, UPKEEP_RETENTION, retire, now_ms);
     run_job(r, UPKEEP_REDIS_AUDIT, audit_redis, now_ms);
     forget_cold_windows(r, now_ms);
 }
@@ -585,7 +637,7 @@ static void *refresher_main(void *arg)
         r->last_tick_ms = now;
         if (leads && r->archive_at_ms > 0 && now >= r->archive_at_ms) {
             r->archive_at_ms = 0;
-            run_job(r, UPKEEP_ARCHIVE, archive_closed, now);
+            run_destructive_job(r, UPKEEP_ARCHIVE, archive_closed, now);
         }
         if (leads) {
             run_job(r, UPKEEP_RECUT, recut, now);
@@ -628,6 +680,7 @@ void refresher_stats(refresher_t *r, refresher_stats_t *out)
     out->rank_bucket_recuts = atomic_load(&r->recuts);
     out->log_months_ahead = atomic_load(&r->months_ahead);
     out->redis_audit_lost = atomic_load(&r->audit_lost);
+    out->clock_skew_ms = atomic_load(&r->skew_ms);
     pthread_mutex_lock(&r->jobs_lock);
     memcpy(out->jobs, r->jobs, sizeof out->jobs);
     pthread_mutex_unlock(&r->jobs_lock);

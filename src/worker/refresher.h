@@ -68,6 +68,7 @@ const char *refresher_job_name(upkeep_job_t job);
 
 typedef struct {
     unsigned long long ok, failed; /* runs by outcome */
+    unsigned long long refused;    /* runs a destructive job refused: the clocks disagreed */
     int64_t last_success_ms;       /* wall clock of the last run that succeeded; 0 never */
     int64_t last_ms;               /* how long the last run took */
 } upkeep_job_stats_t;
@@ -81,6 +82,8 @@ typedef struct {
     unsigned long long rank_bucket_recuts; /* rank bucket splits and merges (upkeep_recut) */
     upkeep_job_stats_t jobs[UPKEEP_JOBS];
     unsigned long long redis_audit_lost;   /* hot windows the Redis audit found to miss changes */
+    int64_t clock_skew_ms;                 /* this host's clock less PostgreSQL's, as last measured
+                                            * before archiving or retention */
     int log_months_ahead;                  /* months of log partitions after the current one (-1:
                                             * the current one is missing; -2: not looked at yet) */
 } refresher_stats_t;

@@ -316,3 +316,38 @@ def test_a_write_whose_rank_cannot_be_read_is_never_answered_rank_0(rankd_factor
     assert r.status == 200 and r.json()["rank"] == 2, r.describe()
     adm.close()
     w.close()
+
+
+def test_archive_and_retention_refuse_to_act_while_the_leaders_clock_is_off(rankd_factory, db, tmp_root):
+    """The upkeep leader's clock runs three days ahead of PostgreSQL's (a host without NTP). By its
+    clock today's window of a daily board closed long ago: it would archive it (every later
+    submission refused, 409) and age it out. Archive and retention refuse while the clocks
+    disagree by more than retention.max_clock_skew_ms, say so, and act once the clock is right."""
+    clock = os.path.join(tmp_root, "skewed-clock-%d" % os.getpid())
+    with open(clock, "w") as f:
+        f.write("0 %d" % (3 * 86400000))  # no simulated time; the host's clock 3 days ahead
+    leader = rankd_factory(env={"RANKD_TEST_CLOCK_FILE": clock, "RANKD_REFRESH_INTERVAL_S": "1",
+                                "RANKD_RETENTION_WINDOWS": "1"})
+    other = rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "0"})  # right clock, never leads
+    wait_for(lambda: metric(leader, "rankd_upkeep_leader") == 1, "the skewed instance to lead", 10)
+    adm, w = other.client(ADMIN_KEY), other.client(WRITE_KEY)
+    board = create_board(adm, reset="daily")
+    gen = db.query("SELECT gen FROM boards WHERE id = %s", (board["id"],))[0][0]
+    submit_ok(w, board["id"], "p1", 5)
+    refused = lambda job: series(leader, "rankd_upkeep_runs_total", job=job, outcome="refused")
+    wait_for(lambda: refused("archive") >= 2 and refused("retention") >= 2, "archive and retention refused", 15)
+    skew = metric(leader, "rankd_clock_skew_ms")
+    assert abs(skew - 3 * 86400000) < 5000, skew
+    assert db.query("SELECT count(*) FROM archived_windows WHERE board_gen = %s", (gen,))[0][0] == 0
+    r = submit(w, board["id"], "p2", 6)
+    assert r.status == 200, r.describe()  # the live window is not archived
+    assert "refused: this host's clock is" in leader.stderr_text()
+    with open(clock + ".tmp", "w") as f:
+        f.write("0 0")
+    os.replace(clock + ".tmp", clock)
+    ok = series(leader, "rankd_upkeep_runs_total", job="archive", outcome="ok")
+    wait_for(lambda: series(leader, "rankd_upkeep_runs_total", job="archive", outcome="ok") > ok, "archive runs again", 15)
+    assert db.query("SELECT count(*) FROM archived_windows WHERE board_gen = %s", (gen,))[0][0] == 0
+    assert sorted(db.board_standings(board["id"])) == [("p1", 5), ("p2", 6)]
+    adm.close()
+    w.close()
