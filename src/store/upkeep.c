@@ -142,6 +142,58 @@ static q_status_t failed(PGconn *c, PGresult *r, const char *what)
     return PQstatus(c) == CONNECTION_OK ? Q_ERROR : Q_UNAVAILABLE;
 }
 
+q_status_t upkeep_index_log_months(PGconn *c, int64_t now_ms, int max_parts, long *made)
+{
+    *made = 0;
+    char now[24], lim[16];
+    snprintf(now, sizeof now, "%" PRId64, now_ms);
+    snprintf(lim, sizeof lim, "%d", max_parts);
+    const char *p[] = {now, lim};
+    PGresult *r = exec_params(c,
+                              "SELECT c.relname, EXISTS (SELECT 1 FROM pg_class x WHERE x.relname = c.relname || '_player')"
+                              " FROM pg_partition_tree('submissions') t JOIN pg_class c ON c.oid = t.relid"
+                              " WHERE t.isleaf AND c.relname ~ '^submissions_[0-9]{4}_[0-9]{2}_p[0-9]{2}$'"
+                              "   AND to_date(substr(c.relname, 13, 7), 'YYYY_MM') + interval '1 month' + interval '1 day'"
+                              "       <= (timestamptz 'epoch' + $1::bigint * interval '1 millisecond') AT TIME ZONE 'UTC'"
+                              "   AND NOT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid"
+                              "     WHERE i.indrelid = c.oid AND ic.relname = c.relname || '_player' AND i.indisvalid)"
+                              " ORDER BY 1 DESC LIMIT $2::int",
+                              2, p);
+    if (!pg_ok(r))
+        return failed(c, r, "listing the log's months to index");
+    /* A build takes as long as its part is large: no statement timeout, in this session only. */
+    q_status_t st = PQntuples(r) > 0 ? run(c, "SET statement_timeout = 0", "lifting the statement timeout", NULL) : Q_OK;
+    for (int i = 0; i < PQntuples(r) && st == Q_OK; i++) {
+        const char *part = PQgetvalue(r, i, 0);
+        char name[96];
+        snprintf(name, sizeof name, "%s_player", part);
+        char *tbl = PQescapeIdentifier(c, part, strlen(part)), *idx = PQescapeIdentifier(c, name, strlen(name));
+        if (!tbl || !idx) {
+            PQfreemem(tbl);
+            PQfreemem(idx);
+            st = Q_ERROR;
+            break;
+        }
+        char sql[320];
+        if (PQgetvalue(r, i, 1)[0] == 't') { /* an earlier build that was cut off left it invalid */
+            snprintf(sql, sizeof sql, "DROP INDEX CONCURRENTLY IF EXISTS %s", idx);
+            st = run(c, sql, "dropping an unfinished index of the log", NULL);
+        }
+        if (st == Q_OK) {
+            snprintf(sql, sizeof sql, "CREATE INDEX CONCURRENTLY %s ON %s (board_gen, player_id)", idx, tbl);
+            st = run(c, sql, "indexing a finished month of the log", NULL);
+        }
+        if (st == Q_OK)
+            (*made)++;
+        PQfreemem(tbl);
+        PQfreemem(idx);
+    }
+    if (PQntuples(r) > 0 && run(c, "RESET statement_timeout", "restoring the statement timeout", NULL) != Q_OK)
+        st = Q_UNAVAILABLE; /* the connection goes: it must not keep no timeout */
+    PQclear(r);
+    return st;
+}
+
 /* The SQL of a board's current window start at instant $1 (ms), as window_start_day computes it. */
 #define CURRENT_WIN                                                                                   \
     "CASE b.reset WHEN 'none' THEN DATE '1970-01-01'"                                                 \

@@ -11,6 +11,14 @@
 #include "store/queries.h"
 #include "util/must_use.h"
 
+/*
+ * Index the log's finished months by player: each part of a month that ended more than a day
+ * before `now_ms` gets an index on (board_gen, player_id), built CONCURRENTLY (writes go on), at
+ * most `max_parts` per call; `*made` counts them. The month being written has none, so a write
+ * pays no index entry; a player's deletion finds their rows of every finished month by index and
+ * scans only the current month's one part (and the previous month's in its first day).
+ */
+MUST_USE q_status_t upkeep_index_log_months(PGconn *c, int64_t now_ms, int max_parts, long *made);
 /* PostgreSQL's clock (clock_timestamp()) in ms since the epoch: `*ms`. */
 MUST_USE q_status_t upkeep_db_clock_ms(PGconn *c, int64_t *ms);
 /* Create the log's partitions for the month of `now_ms` and the next `months_ahead`. */

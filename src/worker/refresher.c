@@ -99,7 +99,7 @@ static const char *const job_names[UPKEEP_JOBS] = {
     [UPKEEP_PARTITIONS] = "partitions", [UPKEEP_VIEWS] = "views",         [UPKEEP_KEYS] = "idempotency_keys",
     [UPKEEP_LOG_PURGE] = "log_purge",   [UPKEEP_ARCHIVE] = "archive",     [UPKEEP_RETENTION] = "retention",
     [UPKEEP_RECUT] = "recut",           [UPKEEP_ROLLOVER] = "rollover",   [UPKEEP_REDIS_SWEEP] = "redis_sweep",
-    [UPKEEP_BOARD_PURGE] = "board_purge", [UPKEEP_REDIS_AUDIT] = "redis_audit",
+    [UPKEEP_BOARD_PURGE] = "board_purge", [UPKEEP_REDIS_AUDIT] = "redis_audit", [UPKEEP_LOG_INDEX] = "log_index",
 };
 
 const char *refresher_job_name(upkeep_job_t job)
@@ -491,6 +491,20 @@ static bool audit_redis(refresher_t *r, PGconn *c, int64_t now_ms)
     return ok;
 }
 
+/* Parts of the log's finished months indexed by player per round (each a CREATE INDEX
+ * CONCURRENTLY over a 32nd of a month). */
+#define LOG_INDEX_PARTS 8
+
+static bool index_log(refresher_t *r, PGconn *c, int64_t now_ms)
+{
+    long made = 0;
+    bool ok = upkeep_index_log_months(c, now_ms, LOG_INDEX_PARTS, &made) == Q_OK;
+    if (made > 0)
+        log_info(NULL, "indexed %ld part(s) of the log's finished months by player", made);
+    (void)r;
+    return ok;
+}
+
 /* Every periodic job, each on its own: a failure of one (counted, logged) stops none of the
  * others. The partitions come first: without next month's, every write fails. */
 static void maintain(refresher_t *r, int64_t now_ms)
@@ -502,6 +516,7 @@ static void maintain(refresher_t *r, int64_t now_ms)
     run_destructive_job(r, UPKEEP_ARCHIVE, archive_closed, now_ms);
     run_destructive_job(r, UPKEEP_RETENTION, retire, now_ms);
     run_job(r, UPKEEP_REDIS_AUDIT, audit_redis, now_ms);
+    run_job(r, UPKEEP_LOG_INDEX, index_log, now_ms);
     forget_cold_windows(r, now_ms);
 }
 

@@ -60,6 +60,7 @@ typedef enum {
     UPKEEP_REDIS_SWEEP, /* Redis keys of windows older than the previous one */
     UPKEEP_BOARD_PURGE, /* the rows and Redis keys of deleted boards, each second while any is left */
     UPKEEP_REDIS_AUDIT, /* each hot window's Redis mark against PostgreSQL's number */
+    UPKEEP_LOG_INDEX,   /* the log's finished months indexed by player */
     UPKEEP_JOBS
 } upkeep_job_t;
 

@@ -11,7 +11,8 @@ import time
 
 import psycopg2
 
-from conftest import ADMIN_KEY, MIGRATIONS_DIR, WRITE_KEY, create_board, free_port, make_config, run_cli, submit_ok, to_yaml, unique
+from conftest import (ADMIN_KEY, MIGRATIONS_DIR, WRITE_KEY, create_board, free_port, make_config, run_cli, submit_ok,
+                      to_yaml, unique, wait_for)
 
 
 def log_parts(db):
@@ -39,10 +40,18 @@ def assert_split_months(db):
             continue
         assert sorted(children) == sorted(
             ("%s_p%02d" % (month, i), "FOR VALUES WITH (modulus 32, remainder %d)" % i) for i in range(32)), month
-    # No B-tree: the one index is a block range index on received_at (migration 0012), which a
-    # write into a range not yet summarized leaves alone and daily activity reads recent days by.
-    indexes = db.query("SELECT indexname, indexdef FROM pg_indexes WHERE tablename LIKE 'submissions%%'")
-    assert indexes and all("USING brin (received_at)" in d for _, d in indexes), indexes
+    # The month being written has no B-tree: its one index is a block range index on received_at
+    # (migration 0012), which a write into a range not yet summarized leaves alone and daily
+    # activity reads recent days by. A finished month's parts may also have the upkeep leader's
+    # (board_gen, player_id) index (upkeep_index_log_months).
+    indexes = db.query("SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename LIKE 'submissions%%'")
+    assert indexes, indexes
+    this_month = time.strftime("submissions_%Y_%m", time.gmtime())
+    for table, name, d in indexes:
+        if "USING brin (received_at)" in d:
+            continue
+        assert name == table + "_player" and "USING btree (board_gen, player_id)" in d, (table, name, d)
+        assert table[:len("submissions_YYYY_MM")] < this_month, (table, "a month being written has a B-tree")
 
 
 def test_each_month_of_the_log_is_split_by_player(db):
@@ -74,7 +83,9 @@ def test_erasing_a_player_reads_one_part_of_each_month(admin, writer, db):
 
     plan = [r[0] for r in db.query("EXPLAIN (COSTS OFF) DELETE FROM submissions"
                                    " WHERE board_gen = %s AND player_id = 'p07'", (gen,))]
-    scanned = sorted(m.group(1) for m in (re.search(r"Seq Scan on (\S+)", line) for line in plan) if m)
+    # A scan of the part, or of its index where the month is finished (upkeep_index_log_months).
+    scanned = sorted(m.group(1) for m in (re.search(r"(?:Seq Scan on|Bitmap Heap Scan on|Index Scan using \S+ on) (\S+)",
+                                                    line) for line in plan) if m)
     months = sorted(m for m, b in log_parts(db) if b != "DEFAULT")
     assert len(scanned) == len(months), plan  # one part per month (0006 dropped the default partition)
     assert [s.rsplit("_p", 1)[0] for s in scanned] == months, plan
@@ -200,3 +211,32 @@ def test_deleting_a_board_leaves_its_log_to_the_refresh_worker(rankd_factory, mo
         assert time.time() < deadline, "the deleted board's log is still there"
         time.sleep(0.2)
     assert log_rows(db, gen[keep]) == 30
+
+
+def test_a_finished_month_is_indexed_by_player_and_a_deletion_reads_it_by_index(rankd_factory, db):
+    """A year of log means a player's deletion scanned one 32nd of every month ever kept: the
+    upkeep leader indexes each finished month's parts by (board_gen, player_id), CONCURRENTLY,
+    and the deletion reads those by index; the month being written stays without one (issue 27)."""
+    inst = rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "1"})
+    admin = inst.client(ADMIN_KEY)
+    bid = create_board(admin)["id"]
+    gen = db.query("SELECT gen FROM boards WHERE id = %s", (bid,))[0][0]
+    db.query("SELECT rankd_ensure_partitions(date_trunc('month', now()) - interval '2 months', 1)")
+    old = time.strftime("submissions_%Y_%m", time.gmtime(time.time() - 62 * 86400))
+    db.query("INSERT INTO submissions (board_gen, win, player_id, score, metadata, updated, received_at)"
+             " SELECT %s, DATE '1970-01-01', 'q' || (i %% 20000), i, NULL, true,"
+             "   date_trunc('month', now()) - interval '2 months' + i * interval '5 seconds'"
+             " FROM generate_series(1, 400000) i", (gen,))
+    db.query("INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, metadata, version)"
+             " VALUES (%s, DATE '1970-01-01', 'q7', 1, -1, 0, NULL, nextval('standing_version'))", (gen,))
+    wait_for(lambda: db.query("SELECT count(*) FROM pg_indexes WHERE tablename LIKE %s AND indexname LIKE '%%_player'",
+                              (old + "_p%",))[0][0] == 32, "the finished month indexed", 30)
+    assert_split_months(db)
+    db.query("ANALYZE submissions")
+    plan = "\n".join(r[0] for r in db.query("EXPLAIN (COSTS OFF) DELETE FROM submissions"
+                                            " WHERE board_gen = %s AND player_id = 'q7'", (gen,)))
+    assert re.search(r"Index Scan using %s_p\d\d_player|Bitmap Index Scan on %s_p\d\d_player" % (old, old), plan), plan
+    assert admin.delete("/v1/leaderboards/%s/players/q7" % bid).status == 204
+    assert db.query("SELECT count(*) FROM submissions WHERE board_gen = %s AND player_id = 'q7'", (gen,))[0][0] == 0
+    assert log_rows(db, gen) == 400000 - 20
+    admin.close()
