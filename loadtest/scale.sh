@@ -1,0 +1,369 @@
+#!/usr/bin/env bash
+# loadtest/scale.sh — admin work and archives at ten million players (issue 27), each figure
+# against a reference measured in the same run on the same machine:
+#
+#   player_delete  DELETE /v1/leaderboards/B/players/P on a board of --players (10,000,000)
+#                  standings whose log holds --log-rows (20,000,000) submissions over the last 12
+#                  months: the median of --deletes requests before the upkeep leader indexed the
+#                  finished months by player (upkeep_index_log_months) and after; the index build
+#                  (the leader's log_index job) timed, and the indexes' size
+#   board_delete   DELETE /v1/leaderboards/B of that board: the request, then the background purge
+#                  until no row or Redis key of it is left; writes to another board meanwhile
+#                  (--duration) against the same writes before the deletion
+#   archive_writes a daily board with --archive-players (1,000,000) standings in yesterday's
+#                  window and writes to today's: wrk writes for --duration with no archive, then
+#                  again while yesterday's window is archived (rankd_archive_window, the leader's
+#                  statement) — errors and p99, the second against the first
+#
+#   bash loadtest/scale.sh            about 15 minutes
+#   bash loadtest/scale.sh --smoke    200,000 players, 400,000 log rows, 100,000 archived players
+#   Options: --players N, --log-rows N, --archive-players N, --deletes N (5), --duration D (10s),
+#            --only LIST (player_delete,board_delete,archive_writes), --bin PATH, --migrations DIR
+#            (another checkout's, with its --bin: "before" figures), --out DIR (loadtest/out/scale)
+#
+# Starts its own PostgreSQL 15 and Redis on free loopback ports in a temporary folder, pins them
+# and rankd to --server-cpus (0), wrk to --client-cpus (1), and stops all by PID at the end.
+# Output: report.md and results.txt (key=value). Asserts nothing on time; exit 1 when broken.
+# Shares /tmp/rankd-loadtest.lock with the other load tests: one at a time.
+set -euo pipefail
+
+LIB_TAG=scale
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+cd "$RANKD_ROOT"
+LT="$RANKD_ROOT/loadtest"
+COMMAND="bash loadtest/scale.sh${*:+ $*}"
+
+SMOKE=0 BIN="" OUT="" ONLY="" PLAYERS="" LOG_ROWS="" ARCH_PLAYERS="" DELETES=5 DURATION=10s MIGRATIONS=""
+SERVER_CPUS=0 CLIENT_CPUS=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --players) PLAYERS="$2"; shift 2 ;;
+    --log-rows) LOG_ROWS="$2"; shift 2 ;;
+    --archive-players) ARCH_PLAYERS="$2"; shift 2 ;;
+    --deletes) DELETES="$2"; shift 2 ;;
+    --duration) DURATION="$2"; shift 2 ;;
+    --only) ONLY=",$2,"; shift 2 ;;
+    --bin) BIN="$2"; shift 2 ;;
+    --migrations) MIGRATIONS="$2"; shift 2 ;;
+    --out) OUT="$2"; shift 2 ;;
+    --server-cpus) SERVER_CPUS="$2"; shift 2 ;;
+    --client-cpus) CLIENT_CPUS="$2"; shift 2 ;;
+    --smoke) SMOKE=1; shift ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown option $1 (see --help)" ;;
+  esac
+done
+if [ "$SMOKE" = 1 ]; then
+  : "${PLAYERS:=200000}" "${LOG_ROWS:=400000}" "${ARCH_PLAYERS:=100000}"
+  DURATION=3s
+else
+  : "${PLAYERS:=10000000}" "${LOG_ROWS:=20000000}" "${ARCH_PLAYERS:=1000000}"
+fi
+for v in PLAYERS LOG_ROWS ARCH_PLAYERS DELETES; do [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "--${v,,} wants a positive integer"; done
+[[ "$DURATION" =~ ^[1-9][0-9]*s$ ]] || die "--duration wants seconds, e.g. 10s"
+[ "$(id -u)" = 0 ] || die "run as root (PostgreSQL runs as user postgres via runuser)"
+if [ "$(nproc --all)" -lt 2 ]; then SERVER_CPUS="" CLIENT_CPUS=""; fi
+want() { [ -z "$ONLY" ] || [[ "$ONLY" == *",$1,"* ]]; }
+CLIENT=()
+if [ -n "$CLIENT_CPUS" ]; then CLIENT=(taskset -c "$CLIENT_CPUS"); fi
+DUR_S="${DURATION%s}"
+if [ -n "$MIGRATIONS" ]; then export RANKD_MIGRATIONS_DIR="$(cd "$MIGRATIONS" && pwd)"; fi
+
+LOCK_DIR=/tmp/rankd-loadtest.lock
+for ((i = 0; ; i++)); do
+  if mkdir "$LOCK_DIR" 2>/dev/null; then echo "$$" >"$LOCK_DIR/pid"; break; fi
+  holder="$(pidfile_pid "$LOCK_DIR/pid")"
+  if [ "$i" -gt 2 ] && { [ -z "$holder" ] || ! pid_matches "$holder" .sh; }; then rm -rf "$LOCK_DIR"; continue; fi
+  [ "$i" -lt 1800 ] || die "another load test still holds $LOCK_DIR after 30 minutes"
+  if [ "$i" = 0 ]; then say "another load test (PID ${holder:-?}) is running; waiting for it"; fi
+  sleep 1
+done
+
+bash scripts/deps.sh
+if [ -z "$BIN" ]; then
+  if [ "$SMOKE" = 1 ]; then
+    rankd_build build || die "build failed"; BIN="$RANKD_ROOT/build/rankd"
+  else
+    rankd_build build-release --buildtype=release -Db_sanitize=none -Dwerror=false || die "build failed"
+    BIN="$RANKD_ROOT/build-release/rankd"
+  fi
+fi
+
+TMP="$(mktemp -d /tmp/rankd-scale.XXXXXX)"
+chmod 755 "$TMP"
+if [ -z "$OUT" ]; then
+  if [ "$SMOKE" = 1 ]; then OUT="$LT/out/scale-smoke"; else OUT="$LT/out/scale"; fi
+fi
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+RES="$OUT/results.txt"
+: >"$RES"
+rm -rf "$OUT/raw"
+mkdir -p "$OUT/raw"
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  rankd_down "$TMP/rankd.pid"
+  rankd_down "$TMP/leader.pid"
+  redis_down "$TMP"
+  pg_down "$TMP"
+  if [ "$(pidfile_pid "$LOCK_DIR/pid")" = "$$" ]; then rm -rf "$LOCK_DIR"; fi
+  if [ "$rc" != 0 ]; then say "kept $TMP (rankd.log, pg.log)"; else rm -rf "$TMP"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+rec() { printf '%s=%s\n' "$1" "$2" >>"$RES"; say "  $1 = $2"; }
+since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", (b - a) * 1000 }'; }
+
+read -r PG_PORT REDIS_PORT PORT LEADER_PORT <<<"$(free_ports 4)"
+BASE="http://127.0.0.1:$PORT"
+ADMIN_KEY="scale-admin-$RANDOM$RANDOM"
+WRITE_KEY="scale-write-$RANDOM$RANDOM"
+export PG_EXTRA_CONF="
+shared_buffers = 1GB
+synchronous_commit = on
+max_wal_size = 8GB
+max_connections = 100"
+pg_up "$TMP" "$PG_PORT" "$SERVER_CPUS" || die "PostgreSQL did not start"
+redis_up "$TMP" "$REDIS_PORT" "$SERVER_CPUS" || die "Redis did not start"
+PSQL=(psql -h 127.0.0.1 -p "$PG_PORT" -U rankd -XtAq -v ON_ERROR_STOP=1 -d rankd)
+REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+
+# config NAME PORT INTERVAL: a configuration (the leader's with INTERVAL > 0).
+config() {
+  cat >"$TMP/$1.yaml" <<EOF
+listen: "127.0.0.1:$2"
+log_level: info
+postgres:
+  primary: "host=127.0.0.1 port=$PG_PORT dbname=rankd user=rankd"
+  pool_size: 8
+redis:
+  url: "$REDIS_URL"
+refresh:
+  interval_s: $3
+auth:
+  cursor_secret: "scale-cursor-secret-$RANDOM$RANDOM"
+  keys:
+    - key: "$ADMIN_KEY"
+      role: admin
+    - key: "$WRITE_KEY"
+      role: write
+EOF
+}
+# serve: the instance requests go to, which never leads (nothing happens behind the figures' back).
+serve() {
+  config rankd "$PORT" 0
+  rankd_down "$TMP/rankd.pid"
+  rankd_up "$BIN" "$TMP/rankd.yaml" "$TMP/rankd.pid" "$TMP/rankd.log" "$SERVER_CPUS" || die "rankd did not start"
+  wait_ready "$BASE" "$TMP/rankd.pid" "$TMP/rankd.log" 60 || die "rankd is not ready"
+}
+# leader_up / leader_down: a second instance that runs the upkeep each second.
+leader_up() {
+  config leader "$LEADER_PORT" 1
+  rankd_up "$BIN" "$TMP/leader.yaml" "$TMP/leader.pid" "$TMP/leader.log" "$SERVER_CPUS" || die "the leader did not start"
+  wait_ready "http://127.0.0.1:$LEADER_PORT" "$TMP/leader.pid" "$TMP/leader.log" 60 || die "the leader is not ready"
+}
+leader_down() { rankd_down "$TMP/leader.pid"; }
+
+pg_db "$PG_PORT" rankd
+config rankd "$PORT" 0
+rankd_migrate "$BIN" "$TMP/rankd.yaml" >"$TMP/migrate.log" 2>&1 || { cat "$TMP/migrate.log" >&2; die "migration failed"; }
+serve
+
+# board ID RESET: create it through the API; prints its generation.
+board() {
+  local code
+  code="$(curl -s -o "$TMP/board.json" -w '%{http_code}' --max-time 10 -X POST "$BASE/v1/leaderboards" \
+    -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
+    -d "{\"id\":\"$1\",\"title\":\"$1\",\"sort\":\"desc\",\"operator\":\"best\",\"reset\":\"$2\"}")"
+  [ "$code" = 201 ] || die "POST /v1/leaderboards ($1) -> $code: $(head -c 300 "$TMP/board.json")"
+  "${PSQL[@]}" -c "SELECT gen FROM boards WHERE id = '$1'"
+}
+# seed GEN WINDOW N: N standings (loadtest/seed.sql: players p000000000001…).
+BASE_MS=$(( $(date +%s) * 1000 - 5 * 86400000 ))
+seed() {
+  timeout 3600 psql -h 127.0.0.1 -p "$PG_PORT" -U rankd -XtAq -v ON_ERROR_STOP=1 -d rankd -v gen="$1" -v n="$3" \
+    -v seed=0.42 -v base_ms="$BASE_MS" -v win="$2" -f "$LT/seed.sql" >"$TMP/seed.log" 2>&1 \
+    || { cat "$TMP/seed.log" >&2; die "seeding failed"; }
+}
+# http_ms METHOD PATH: the request's status and milliseconds, "CODE MS".
+http_ms() {
+  curl -s -o /dev/null -w '%{http_code} %{time_total}' --max-time 600 -X "$1" "$BASE$2" \
+    -H "Authorization: Bearer $ADMIN_KEY" | awk '{ printf "%s %.1f", $1, $2 * 1000 }'
+}
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+# wrk_writes NAME BOARD PLAYERS: wrk submissions to BOARD for --duration; its figures recorded.
+wrk_writes() {
+  local name="$1" line kv
+  timeout $(( DUR_S + 60 )) "${CLIENT[@]}" wrk --latency -t 1 -c 16 -d "$DURATION" --timeout 10s \
+    -s "$LT/submit.lua" "$BASE" -- "board=$2" "players=$3" "key=$WRITE_KEY" >"$OUT/raw/wrk-$name.txt" 2>&1 \
+    || die "wrk failed for $name"
+  line="$(grep '^RESULT ' "$OUT/raw/wrk-$name.txt" | tail -n1)"
+  for kv in ${line#RESULT }; do
+    case "$kv" in rps=*|p50_us=*|p99_us=*|non2xx=*|timeouts=*|w_bad=*) rec "$name.${kv%%=*}" "${kv#*=}" ;; esac
+  done
+}
+
+rec meta.command "$COMMAND"
+rec meta.date "$(date -u +'%Y-%m-%d %H:%M UTC')"
+rec meta.commit "$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+rec meta.bin "$BIN"
+rec meta.players "$PLAYERS"
+rec meta.log_rows "$LOG_ROWS"
+rec meta.cpus "$(nproc --all) × $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+
+# --- a board of --players with a year of log ------------------------------------------------
+if want player_delete || want board_delete; then
+  GEN="$(board big none)"
+  say "seeding $PLAYERS standings"
+  t0="$EPOCHREALTIME"; seed "$GEN" 1970-01-01 "$PLAYERS"; rec seed.standings_ms "$(since "$t0")"
+  say "seeding $LOG_ROWS log rows over the last 12 months"
+  t0="$EPOCHREALTIME"
+  "${PSQL[@]}" -c "SET statement_timeout = 0; SELECT rankd_ensure_partitions(date_trunc('month', now()) - interval '11 months', 12)" >/dev/null
+  # Each player's submissions spread over the year (players p…1 to p…N, rows in time order).
+  "${PSQL[@]}" -c "SET statement_timeout = 0;
+    INSERT INTO submissions (board_gen, win, player_id, score, metadata, updated, received_at)
+    SELECT $GEN, DATE '1970-01-01', 'p' || lpad((1 + (i * 7919) % $PLAYERS)::text, 12, '0'), i % 1000000, NULL, i % 3 = 0,
+           date_trunc('month', now()) - interval '11 months'
+             + (i::float8 / $LOG_ROWS) * (now() - (date_trunc('month', now()) - interval '11 months'))
+    FROM generate_series(1::bigint, $LOG_ROWS) AS i" >/dev/null
+  "${PSQL[@]}" -c "VACUUM (ANALYZE) submissions" >/dev/null
+  rec seed.log_ms "$(since "$t0")"
+  rec seed.log_bytes "$("${PSQL[@]}" -c "SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('submissions')")"
+  rec seed.months "$("${PSQL[@]}" -c "SELECT count(*) FROM pg_partition_tree('submissions') WHERE level = 1")"
+fi
+
+# delete_players FIGURE: --deletes players (every 97th of the first ones: each has about
+# LOG_ROWS / PLAYERS submissions), the median time and the rows each removed.
+NEXT_PLAYER=1
+delete_players() {
+  local i code ms p times=()
+  for ((i = 0; i < DELETES; i++)); do
+    p="p$(printf '%012d' "$NEXT_PLAYER")"
+    NEXT_PLAYER=$(( NEXT_PLAYER + 97 ))
+    read -r code ms <<<"$(http_ms DELETE "/v1/leaderboards/big/players/$p")"
+    [ "$code" = 204 ] || die "DELETE player $p -> $code"
+    times+=("$ms")
+  done
+  rec "$1.median_ms" "$(printf '%s\n' "${times[@]}" | median)"
+  rec "$1.max_ms" "$(printf '%s\n' "${times[@]}" | sort -n | tail -n1)"
+}
+
+if want player_delete; then
+  say "scenario player_delete: before the finished months are indexed"
+  delete_players player_delete.unindexed
+  say "the upkeep leader indexes the finished months (log_index)"
+  t0="$EPOCHREALTIME"
+  leader_up
+  parts="$("${PSQL[@]}" -c "SELECT count(*) FROM pg_partition_tree('submissions') t JOIN pg_class c ON c.oid = t.relid
+      WHERE t.isleaf AND c.relname ~ '^submissions_[0-9]{4}_[0-9]{2}_p[0-9]{2}$'
+        AND to_date(substr(c.relname, 13, 7), 'YYYY_MM') + interval '1 month 1 day' <= now()")"
+  for ((i = 0; i < 3600; i++)); do
+    made="$("${PSQL[@]}" -c "SELECT count(*) FROM pg_indexes WHERE indexname ~ '^submissions_[0-9_]+_p[0-9]{2}_player$'")"
+    [ "$made" -ge "$parts" ] && break
+    sleep 1
+  done
+  rec player_delete.index_parts "$made of $parts"
+  rec player_delete.index_build_ms "$(since "$t0")"
+  rec player_delete.index_bytes "$("${PSQL[@]}" -c "SELECT coalesce(sum(pg_relation_size(indexrelid)), 0) FROM pg_stat_user_indexes WHERE indexrelname ~ '_player$'")"
+  leader_down
+  "${PSQL[@]}" -c "ANALYZE submissions" >/dev/null
+  say "scenario player_delete: after"
+  delete_players player_delete.indexed
+fi
+
+if want board_delete; then
+  board other none >/dev/null
+  say "scenario board_delete: writes to another board before"
+  wrk_writes board_delete.writes_before other 100000
+  read -r code ms <<<"$(http_ms DELETE /v1/leaderboards/big)"
+  [ "$code" = 204 ] || die "DELETE board -> $code"
+  rec board_delete.request_ms "$ms"
+  rec board_delete.reads_after "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/v1/leaderboards/big/entries")"
+  t0="$EPOCHREALTIME"
+  leader_up
+  say "scenario board_delete: writes to another board during the purge"
+  wrk_writes board_delete.writes_during other 100000
+  for ((i = 0; i < 7200; i++)); do
+    [ "$("${PSQL[@]}" -c "SELECT count(*) FROM board_purges")" = 0 ] && break
+    sleep 0.5
+  done
+  rec board_delete.purge_ms "$(since "$t0")"
+  rec board_delete.rows_left "$("${PSQL[@]}" -c "SELECT (SELECT count(*) FROM standings WHERE board_gen = $GEN)
+      + (SELECT count(*) FROM submissions WHERE board_gen = $GEN) + (SELECT count(*) FROM board_purges)")"
+  leader_down
+fi
+
+if want archive_writes; then
+  DGEN="$(board daily daily)"
+  YESTERDAY="$(date -u -d yesterday +%F)"
+  say "seeding $ARCH_PLAYERS standings in yesterday's window ($YESTERDAY)"
+  seed "$DGEN" "$YESTERDAY" "$ARCH_PLAYERS"
+  say "scenario archive_writes: writes to today's window, no archive"
+  wrk_writes archive_writes.before daily 100000
+  say "scenario archive_writes: the same while yesterday's window is archived"
+  ( t0="$EPOCHREALTIME"
+    "${PSQL[@]}" -c "SET statement_timeout = 0; SELECT rankd_archive_window($DGEN, '$YESTERDAY')" >/dev/null
+    echo "$(since "$t0")" >"$TMP/archive.ms" ) &
+  arch=$!
+  wrk_writes archive_writes.during daily 100000
+  wait "$arch" || die "the archive failed"
+  rec archive_writes.archive_wall_ms "$(cat "$TMP/archive.ms")"
+  rec archive_writes.archive_ms "$("${PSQL[@]}" -c "SELECT archive_ms FROM archived_windows WHERE board_gen = $DGEN")"
+  rec archive_writes.archived "$("${PSQL[@]}" -c "SELECT players FROM archived_windows WHERE board_gen = $DGEN")"
+fi
+
+"$PYTHON" - "$RES" "$OUT/report.md" <<'PY'
+import sys
+r = {}
+for line in open(sys.argv[1]):
+    k, _, v = line.rstrip("\n").partition("=")
+    r[k] = v
+def f(k):
+    try:
+        return float(r[k])
+    except (KeyError, ValueError):
+        return None
+def n(v, d=0):
+    return "–" if v is None else f"{v:,.{d}f}"
+L = ["# Admin work and archives at scale (loadtest/scale.sh)", "",
+     f"`{r.get('meta.command', '')}` on {r.get('meta.date', '')}, commit {r.get('meta.commit', '')}, "
+     f"{r.get('meta.cpus', '')}; {n(f('meta.players'))} players, {n(f('meta.log_rows'))} log rows.", ""]
+if "player_delete.unindexed.median_ms" in r:
+    a, b = f("player_delete.unindexed.median_ms"), f("player_delete.indexed.median_ms")
+    L += ["## A player's deletion against a year of log", "",
+          "| log's finished months | median ms | max ms |", "|---|---:|---:|",
+          f"| not indexed (one 32nd of every month scanned) | {n(a, 1)} | {n(f('player_delete.unindexed.max_ms'), 1)} |",
+          f"| indexed by player (the current month scanned) | {n(b, 1)} | {n(f('player_delete.indexed.max_ms'), 1)} |", "",
+          f"Indexed / not: **{n(b / a if a and b else None, 3)} ×**. The leader's log_index job built "
+          f"{r.get('player_delete.index_parts', '–')} parts' indexes in {n(f('player_delete.index_build_ms'))} ms "
+          f"({n((f('player_delete.index_bytes') or 0) / 1048576, 1)} MiB).", ""]
+if "board_delete.request_ms" in r:
+    L += ["## A board's deletion", "",
+          f"The request: {n(f('board_delete.request_ms'), 1)} ms (reads then: {r.get('board_delete.reads_after')}); "
+          f"the background purge of every row and Redis key: {n(f('board_delete.purge_ms'))} ms "
+          f"({r.get('board_delete.rows_left')} rows left).", "",
+          "| writes to another board | req/s | p50 ms | p99 ms | errors |", "|---|---:|---:|---:|---:|"]
+    for k, what in (("before", "before the deletion"), ("during", "during the purge")):
+        p = f"board_delete.writes_{k}"
+        L.append(f"| {what} | {n(f(p + '.rps'))} | {n((f(p + '.p50_us') or 0) / 1000, 2)} | "
+                 f"{n((f(p + '.p99_us') or 0) / 1000, 2)} | {n((f(p + '.non2xx') or 0) + (f(p + '.timeouts') or 0))} |")
+    L.append("")
+if "archive_writes.before.rps" in r:
+    b, d = f("archive_writes.before.p99_us"), f("archive_writes.during.p99_us")
+    L += ["## Writes while yesterday's window is archived", "",
+          f"Archiving {n(f('archive_writes.archived'))} players took {n(f('archive_writes.archive_ms'))} ms "
+          f"({n(f('archive_writes.archive_wall_ms'))} ms wall).", "",
+          "| writes to today's window | req/s | p50 ms | p99 ms | errors |", "|---|---:|---:|---:|---:|"]
+    for k, what in (("before", "no archive"), ("during", "during the archive")):
+        p = f"archive_writes.{k}"
+        L.append(f"| {what} | {n(f(p + '.rps'))} | {n((f(p + '.p50_us') or 0) / 1000, 2)} | "
+                 f"{n((f(p + '.p99_us') or 0) / 1000, 2)} | {n((f(p + '.non2xx') or 0) + (f(p + '.timeouts') or 0))} |")
+    L += ["", f"p99 during / before: **{n(d / b if b and d else None, 2)} ×** (target at most 2 ×).", ""]
+open(sys.argv[2], "w").write("\n".join(L) + "\n")
+PY
+say "report: $OUT/report.md"
