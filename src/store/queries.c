@@ -810,7 +810,11 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t *
         return delete_failed(c, r, "player delete lock");
     PQclear(r);
     r = exec(c,
+             /* By window (the primary key's order is board, window, player): every window with a
+              * standing has its counters' row. Without the window, the whole board's part of the
+              * index was read: 0.6 s on ten million players. */
              "WITH s AS (DELETE FROM standings WHERE board_gen = $1 AND player_id = $2"
+             "   AND win = ANY(ARRAY(SELECT win FROM window_counts WHERE board_gen = $1))"
              "   RETURNING win, sort_key, achieved_ms),"
              " l AS (DELETE FROM submissions WHERE board_gen = $1 AND player_id = $2 RETURNING win, received_at),"
              " lc AS (SELECT win, count(*) AS n FROM l GROUP BY win),"

@@ -47,6 +47,46 @@ int64_t clock_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + atomic_load(&wall_offset_ms);
 }
 
+/* Who is told when the test clock moves (clock_test_watch): the follower thread calls them. */
+static struct {
+    pthread_mutex_t lock;
+    void (*fn[4])(void *arg);
+    void *arg[4];
+} watchers = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+bool clock_test_watch(void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&watchers.lock);
+    bool placed = false;
+    for (int i = 0; i < 4 && !placed; i++) {
+        if (!watchers.fn[i]) {
+            watchers.fn[i] = fn;
+            watchers.arg[i] = arg;
+            placed = true;
+        }
+    }
+    pthread_mutex_unlock(&watchers.lock);
+    return placed;
+}
+
+void clock_test_unwatch(void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&watchers.lock);
+    for (int i = 0; i < 4; i++)
+        if (watchers.fn[i] == fn && watchers.arg[i] == arg)
+            watchers.fn[i] = NULL;
+    pthread_mutex_unlock(&watchers.lock);
+}
+
+static void tell_watchers(void)
+{
+    pthread_mutex_lock(&watchers.lock);
+    for (int i = 0; i < 4; i++)
+        if (watchers.fn[i])
+            watchers.fn[i](watchers.arg[i]);
+    pthread_mutex_unlock(&watchers.lock);
+}
+
 /* Read the offset from `path` when its modification time or size changed. */
 static void test_clock_poll(const char *path, struct timespec *seen_mtime, off_t *seen_size)
 {
@@ -64,10 +104,13 @@ static void test_clock_poll(const char *path, struct timespec *seen_mtime, off_t
     if (got >= 1) {
         if (got < 2)
             skew = 0;
+        bool moved = atomic_load(&wall_offset_ms) != (int64_t)(v + skew) || atomic_load(&time_offset_ms) != (int64_t)v;
         atomic_store(&time_offset_ms, (int64_t)v);
         atomic_store(&wall_offset_ms, (int64_t)(v + skew));
         *seen_mtime = st.st_mtim;
         *seen_size = st.st_size;
+        if (moved)
+            tell_watchers();
     }
     fclose(f);
 }

@@ -30,5 +30,11 @@ bool clock_test_follow(const char *path);
 /* The test clock's offset without its skew (0 in production): clock_wall_ms() less this is what
  * this host's clock says, to compare with another's. */
 int64_t clock_test_offset_ms(void);
+/* Test-only: call fn(arg) (on the follower thread) each time the test clock moves, so that a
+ * thread sleeping until an instant of the wall clock (a reset) wakes for the new time at once.
+ * Up to 4 watchers; false when full. Never called in production (the clock never moves). */
+bool clock_test_watch(void (*fn)(void *arg), void *arg);
+/* Forget a watcher (before `arg` is freed). */
+void clock_test_unwatch(void (*fn)(void *arg), void *arg);
 
 #endif

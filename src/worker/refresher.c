@@ -93,6 +93,15 @@ static bool stopping_arg(void *r)
     return stopping(r);
 }
 
+/* The test clock moved: look at the resets again now rather than at the next tick. */
+static void clock_moved(void *arg)
+{
+    refresher_t *r = arg;
+    pthread_mutex_lock(&r->lock);
+    pthread_cond_signal(&r->wake);
+    pthread_mutex_unlock(&r->lock);
+}
+
 /* ---------------------------------------------------------------- jobs */
 
 static const char *const job_names[UPKEEP_JOBS] = {
@@ -107,38 +116,30 @@ const char *refresher_job_name(upkeep_job_t job)
     return job < UPKEEP_JOBS ? job_names[job] : "unknown";
 }
 
-/* Count one run of `job`, begun at monotonic `began_ms`. A failure is logged here, once. */
-static void job_done(refresher_t *r, upkeep_job_t job, bool ok, int64_t began_ms)
+typedef enum { JOB_OK, JOB_FAILED, JOB_REFUSED } job_outcome_t;
+
+/* Count one run of `job`, begun at monotonic `began_ms`. A failure is logged here, once (a
+ * refusal where it was decided). */
+static void job_done(refresher_t *r, upkeep_job_t job, job_outcome_t out, int64_t began_ms)
 {
     pthread_mutex_lock(&r->jobs_lock);
     upkeep_job_stats_t *s = &r->jobs[job];
-    if (ok) {
+    if (out == JOB_OK) {
         s->ok++;
         s->last_success_ms = clock_wall_ms();
+    } else if (out == JOB_REFUSED) {
+        s->refused++;
     } else {
         s->failed++;
     }
     s->last_ms = clock_mono_ms() - began_ms;
     pthread_mutex_unlock(&r->jobs_lock);
-    if (!ok)
+    if (out == JOB_FAILED)
         log_warn(NULL, "upkeep job %s failed; the other jobs go on, and it runs again next round", job_names[job]);
 }
 
 /* A job's work on `c`, a connection to the primary of its own: true when it was done. */
 typedef bool (*job_fn)(refresher_t *r, PGconn *c, int64_t now_ms);
-
-/* Run one job on a connection of its own and count it. A failed job's connection is closed (its
- * session may be mid-transaction or without its timeout); the next job takes another. */
-static bool run_job(refresher_t *r, upkeep_job_t job, job_fn fn, int64_t now_ms)
-{
-    int64_t began = clock_mono_ms();
-    PGconn *c = pg_pool_acquire(r->o.primary, 5000);
-    bool ok = c && fn(r, c, now_ms);
-    if (c)
-        pg_pool_release(r->o.primary, c, !ok);
-    job_done(r, job, ok, began);
-    return ok;
-}
 
 /*
  * Whether this host's clock agrees with PostgreSQL's within retention.max_clock_skew_ms. The jobs
@@ -166,29 +167,22 @@ static bool clock_agrees(refresher_t *r, PGconn *c, upkeep_job_t job)
     return false;
 }
 
-/* run_job for a job that closes or deletes for good: only while clock_agrees. */
-static bool run_destructive_job(refresher_t *r, upkeep_job_t job, job_fn fn, int64_t now_ms)
+/* Run one job on a connection of its own and count it. A `guarded` job closes or deletes for
+ * good, and runs only while clock_agrees. A failed job's connection is closed (its session may be
+ * mid-transaction or without its timeout); the next job takes another. */
+static bool run_job(refresher_t *r, upkeep_job_t job, job_fn fn, int64_t now_ms, bool guarded)
 {
     int64_t began = clock_mono_ms();
     PGconn *c = pg_pool_acquire(r->o.primary, 5000);
-    if (c && !clock_agrees(r, c, job)) {
-        bool broken = PQstatus(c) != CONNECTION_OK;
-        pg_pool_release(r->o.primary, c, broken);
-        if (broken) {
-            job_done(r, job, false, began);
-        } else {
-            pthread_mutex_lock(&r->jobs_lock);
-            r->jobs[job].refused++;
-            r->jobs[job].last_ms = clock_mono_ms() - began;
-            pthread_mutex_unlock(&r->jobs_lock);
-        }
-        return false;
-    }
-    bool ok = c && fn(r, c, now_ms);
+    job_outcome_t out = JOB_FAILED;
+    if (c && guarded && !clock_agrees(r, c, job))
+        out = PQstatus(c) == CONNECTION_OK ? JOB_REFUSED : JOB_FAILED;
+    else if (c && fn(r, c, now_ms))
+        out = JOB_OK;
     if (c)
-        pg_pool_release(r->o.primary, c, !ok);
-    job_done(r, job, ok, began);
-    return ok;
+        pg_pool_release(r->o.primary, c, out == JOB_FAILED);
+    job_done(r, job, out, began);
+    return out == JOB_OK;
 }
 
 /* Remove the log rows of deleted boards (rankd_purge_log), a few partitions per statement so
@@ -218,13 +212,13 @@ static void forget_cold_windows(refresher_t *r, int64_t now_ms)
     int64_t began = clock_mono_ms();
     redis_conn_t *rc = redis_acquire(r->o.redis);
     if (!rc) {
-        job_done(r, UPKEEP_REDIS_SWEEP, false, began);
+        job_done(r, UPKEEP_REDIS_SWEEP, JOB_FAILED, began);
         return;
     }
     long deleted = 0;
     rb_status_t rs = rb_forget_cold_windows(rc, r->boards, r->n_boards, now_ms, &deleted);
     redis_release(r->o.redis, rc, rs == RB_DOWN); /* RB_AGAIN: the next round */
-    job_done(r, UPKEEP_REDIS_SWEEP, rs == RB_OK, began);
+    job_done(r, UPKEEP_REDIS_SWEEP, rs == RB_OK ? JOB_OK : JOB_FAILED, began);
     if (deleted > 0)
         log_info(NULL, "removed %ld Redis keys of windows older than the previous one", deleted);
 }
@@ -509,14 +503,14 @@ static bool index_log(refresher_t *r, PGconn *c, int64_t now_ms)
  * others. The partitions come first: without next month's, every write fails. */
 static void maintain(refresher_t *r, int64_t now_ms)
 {
-    run_job(r, UPKEEP_PARTITIONS, make_partitions, now_ms);
-    run_job(r, UPKEEP_VIEWS, refresh_views, now_ms);
-    run_job(r, UPKEEP_KEYS, forget_old_keys, now_ms);
-    run_job(r, UPKEEP_LOG_PURGE, purge_log, now_ms);
-    run_destructive_job(r, UPKEEP_ARCHIVE, archive_closed, now_ms);
-    run_destructive_job(r, UPKEEP_RETENTION, retire, now_ms);
-    run_job(r, UPKEEP_REDIS_AUDIT, audit_redis, now_ms);
-    run_job(r, UPKEEP_LOG_INDEX, index_log, now_ms);
+    run_job(r, UPKEEP_PARTITIONS, make_partitions, now_ms, false);
+    run_job(r, UPKEEP_VIEWS, refresh_views, now_ms, false);
+    run_job(r, UPKEEP_KEYS, forget_old_keys, now_ms, false);
+    run_job(r, UPKEEP_LOG_PURGE, purge_log, now_ms, false);
+    run_job(r, UPKEEP_ARCHIVE, archive_closed, now_ms, true);
+    run_job(r, UPKEEP_RETENTION, retire, now_ms, true);
+    run_job(r, UPKEEP_REDIS_AUDIT, audit_redis, now_ms, false);
+    run_job(r, UPKEEP_LOG_INDEX, index_log, now_ms, false);
     forget_cold_windows(r, now_ms);
 }
 
@@ -588,7 +582,7 @@ static void roll_over(refresher_t *r, bool leads, int64_t now_ms)
     if (n == 0)
         return;
     if (leads) {
-        run_job(r, UPKEEP_ROLLOVER, make_partitions, now_ms);
+        run_job(r, UPKEEP_ROLLOVER, make_partitions, now_ms, false);
         forget_cold_windows(r, now_ms);
         r->archive_at_ms = now_ms + archive_grace_ms(r);
     }
@@ -645,18 +639,22 @@ static void *refresher_main(void *arg)
             r->refreshed_mark[0] = '\0'; /* a leader again refreshes at once */
         }
         int64_t now = clock_wall_ms();
-        if (r->boards_at < 0 || clock_mono_ms() - r->boards_at >= interval_ms || now >= next_reset_ms(r, r->last_tick_ms))
-            load_boards(r); /* also at a reset: a board made since the last load */
+        /* Every reset is at a UTC midnight: crossing one, the list is read again first, so that a
+         * board made since the last read rolls over too (it did not, made within
+         * refresh.interval_s of its first reset). */
+        bool new_day = now / MS_PER_DAY != r->last_tick_ms / MS_PER_DAY;
+        if (r->boards_at < 0 || clock_mono_ms() - r->boards_at >= interval_ms || new_day)
+            load_boards(r);
         if (now >= next_reset_ms(r, r->last_tick_ms))
             roll_over(r, leads, now);
         r->last_tick_ms = now;
         if (leads && r->archive_at_ms > 0 && now >= r->archive_at_ms) {
             r->archive_at_ms = 0;
-            run_destructive_job(r, UPKEEP_ARCHIVE, archive_closed, now);
+            run_job(r, UPKEEP_ARCHIVE, archive_closed, now, true);
         }
         if (leads) {
-            run_job(r, UPKEEP_RECUT, recut, now);
-            run_job(r, UPKEEP_BOARD_PURGE, purge_boards, now);
+            run_job(r, UPKEEP_RECUT, recut, now, false);
+            run_job(r, UPKEEP_BOARD_PURGE, purge_boards, now, false);
         }
         if (leads && (last < 0 || clock_mono_ms() - last >= interval_ms)) {
             maintain(r, now); /* at once on taking the lead: statistics exist from the first minute */
@@ -712,7 +710,9 @@ refresher_t *refresher_start(const refresher_opts_t *opts)
     atomic_init(&r->months_ahead, -2);
     r->o = *opts;
     r->boards_at = -1;
+    (void)clock_test_watch(clock_moved, r); /* a no-op without the test clock */
     if (pthread_create(&r->thread, NULL, refresher_main, r) != 0) {
+        clock_test_unwatch(clock_moved, r);
         log_error(NULL, "cannot start the refresher thread");
         pthread_mutex_destroy(&r->lock);
         pthread_mutex_destroy(&r->jobs_lock);
@@ -735,6 +735,7 @@ void refresher_stop(refresher_t *r)
     pthread_cond_signal(&r->wake);
     pthread_mutex_unlock(&r->lock);
     pthread_join(r->thread, NULL);
+    clock_test_unwatch(clock_moved, r);
     if (r->lead)
         PQfinish(r->lead); /* hands the lead over at once */
     for (size_t i = 0; i < r->n_boards; i++)

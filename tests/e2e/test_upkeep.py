@@ -351,3 +351,25 @@ def test_archive_and_retention_refuse_to_act_while_the_leaders_clock_is_off(rank
     assert sorted(db.board_standings(board["id"])) == [("p1", 5), ("p2", 6)]
     adm.close()
     w.close()
+
+
+def test_a_board_made_just_before_its_first_reset_rolls_over(rankd_factory, tmp_root, db, redis_db):
+    """The leader read its list of boards every refresh.interval_s and rolled over only the boards
+    it knew: one made within that of its first reset was never warmed nor loaded at it. The list is
+    read again at every UTC midnight crossed."""
+    clock = os.path.join(tmp_root, "clock-first-reset-%d" % os.getpid())
+    tomorrow = dt.datetime.combine(dt.datetime.utcnow().date() + dt.timedelta(days=1), dt.time())
+    def set_clock(t):
+        with open(clock + ".tmp", "w") as f:
+            f.write(str(int((t - dt.datetime.utcnow()).total_seconds() * 1000)))
+        os.replace(clock + ".tmp", clock)
+    set_clock(tomorrow - dt.timedelta(seconds=30))
+    inst = rankd_factory(env={"RANKD_TEST_CLOCK_FILE": clock, "RANKD_REFRESH_INTERVAL_S": "60"})
+    wait_for(lambda: metric(inst, "rankd_upkeep_leader") == 1, "the instance to lead", 10)
+    adm = inst.client(ADMIN_KEY)
+    gen = db.query("SELECT gen FROM boards WHERE id = %s", (create_board(adm, reset="daily")["id"],))[0][0]
+    set_clock(tomorrow + dt.timedelta(seconds=1))
+    # The rollover loads the new window into Redis (nothing reads it here).
+    day = (tomorrow.date() - dt.date(1970, 1, 1)).days
+    wait_for(lambda: redis_db[1].exists("rankd:{g%d}:%d:ready" % (gen, day)), "the new board's first rollover", 10)
+    adm.close()
