@@ -88,13 +88,21 @@ static void tell_watchers(void)
 }
 
 /* Read the offset from `path` when its modification time or size changed. */
-static void test_clock_poll(const char *path, struct timespec *seen_mtime, off_t *seen_size)
+/* What identifies one version of the clock file: a file replaced within one tick of the
+ * filesystem's coarse clock keeps its size and modification time, but not its inode. */
+typedef struct {
+    struct timespec mtime;
+    off_t size;
+    ino_t ino;
+} file_version_t;
+
+static void test_clock_poll(const char *path, file_version_t *seen)
 {
     struct stat st;
     if (stat(path, &st) != 0)
         return;
-    if (st.st_mtim.tv_sec == seen_mtime->tv_sec && st.st_mtim.tv_nsec == seen_mtime->tv_nsec &&
-        st.st_size == *seen_size)
+    if (st.st_mtim.tv_sec == seen->mtime.tv_sec && st.st_mtim.tv_nsec == seen->mtime.tv_nsec &&
+        st.st_size == seen->size && st.st_ino == seen->ino)
         return;
     FILE *f = fopen(path, "r");
     if (!f)
@@ -107,8 +115,9 @@ static void test_clock_poll(const char *path, struct timespec *seen_mtime, off_t
         bool moved = atomic_load(&wall_offset_ms) != (int64_t)(v + skew) || atomic_load(&time_offset_ms) != (int64_t)v;
         atomic_store(&time_offset_ms, (int64_t)v);
         atomic_store(&wall_offset_ms, (int64_t)(v + skew));
-        *seen_mtime = st.st_mtim;
-        *seen_size = st.st_size;
+        seen->mtime = st.st_mtim;
+        seen->size = st.st_size;
+        seen->ino = st.st_ino;
         if (moved)
             tell_watchers();
     }
@@ -118,10 +127,9 @@ static void test_clock_poll(const char *path, struct timespec *seen_mtime, off_t
 static void *test_clock_main(void *arg)
 {
     char *path = arg;
-    struct timespec seen = {0, 0};
-    off_t size = -1;
+    file_version_t seen = {.size = -1};
     for (;;) {
-        test_clock_poll(path, &seen, &size);
+        test_clock_poll(path, &seen);
         struct timespec tick = {0, 10 * 1000000L};
         nanosleep(&tick, NULL);
     }
@@ -130,9 +138,8 @@ static void *test_clock_main(void *arg)
 
 bool clock_test_follow(const char *path)
 {
-    struct timespec seen = {0, 0};
-    off_t size = -1;
-    test_clock_poll(path, &seen, &size); /* the first value holds before anything reads the clock */
+    file_version_t seen = {.size = -1};
+    test_clock_poll(path, &seen); /* the first value holds before anything reads the clock */
     char *copy = strdup(path);
     pthread_t t;
     if (!copy || pthread_create(&t, NULL, test_clock_main, copy) != 0) {

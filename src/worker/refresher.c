@@ -210,6 +210,14 @@ static void forget_cold_windows(refresher_t *r, int64_t now_ms)
     if (!r->o.redis)
         return;
     int64_t began = clock_mono_ms();
+    /* A clock running ahead would take the live windows for old ones: as archive and retention,
+     * no sweep while the last measure of it (clock_agrees) was off. */
+    int max = r->o.cfg->retention_max_clock_skew_ms;
+    int64_t skew = atomic_load(&r->skew_ms);
+    if (max > 0 && (skew > max || skew < -max)) {
+        job_done(r, UPKEEP_REDIS_SWEEP, JOB_REFUSED, began);
+        return;
+    }
     redis_conn_t *rc = redis_acquire(r->o.redis);
     if (!rc) {
         job_done(r, UPKEEP_REDIS_SWEEP, JOB_FAILED, began);
@@ -639,6 +647,15 @@ static void *refresher_main(void *arg)
             r->refreshed_mark[0] = '\0'; /* a leader again refreshes at once */
         }
         int64_t now = clock_wall_ms();
+        if (now < r->last_tick_ms) {
+            /* The clock went back (set right after running ahead): the next reset is the one
+             * after now, not after where the clock had been, and so is the archive it brings. */
+            log_warn(NULL, "the wall clock went back by %lld ms; resets are looked at from now on",
+                     (long long)(r->last_tick_ms - now));
+            r->last_tick_ms = now;
+            if (r->archive_at_ms > now + archive_grace_ms(r))
+                r->archive_at_ms = now + archive_grace_ms(r);
+        }
         /* Every reset is at a UTC midnight: crossing one, the list is read again first, so that a
          * board made since the last read rolls over too (it did not, made within
          * refresh.interval_s of its first reset). */
