@@ -14,8 +14,9 @@
 --   Writers no longer take it.
 -- Archives of one board still run one at a time; writers of the live window never wait on one.
 
+-- The window as a day number: a date's text follows the session's DateStyle.
 CREATE FUNCTION rankd_archive_window_lock_key(gen bigint, w date) RETURNS bigint
-LANGUAGE sql IMMUTABLE AS $$ SELECT hashtextextended('rankd archive ' || gen || ' ' || w, 0) $$;
+LANGUAGE sql IMMUTABLE AS $$ SELECT hashtextextended('rankd archive ' || gen || ' ' || (w - DATE '1970-01-01'), 0) $$;
 
 CREATE OR REPLACE FUNCTION rankd_archive_window(gen bigint, w date) RETURNS bigint
 LANGUAGE plpgsql AS $$

@@ -119,8 +119,6 @@ static bool declare_boards(const rankd_config_t *cfg, PGconn *c)
     return true;
 }
 
-/* Before serving: an upgrade from the key layout before sorted-set scores leaves keys nothing
- * reads; delete them once per Redis (Redis down now: they wait for the next start). */
 /* Sentinel moved the master: nothing Redis holds is trusted until rebuilt (redis_sentinel.h). */
 static void redis_switched(void *arg)
 {
@@ -129,6 +127,16 @@ static void redis_switched(void *arg)
     redis_pipe_reconnect(app->pipe);
 }
 
+/* PostgreSQL failed over (the primary is on a new timeline): Redis may hold commits the new primary
+ * never had, and the windows' numbers start again from where it was: every window is marked cold. */
+static void postgres_switched(void *arg)
+{
+    app_t *app = arg;
+    redis_distrust_all(app->redis);
+}
+
+/* Before serving: an upgrade from the key layout before sorted-set scores leaves keys nothing
+ * reads; delete them once per Redis (Redis down now: they wait for the next start). */
 static void forget_old_redis_layout(redis_pool_t *redis)
 {
     redis_conn_t *rc = redis_acquire(redis);
@@ -212,6 +220,7 @@ static int serve(rankd_config_t *cfg)
     app.redis = redis_pool_new(cfg->redis_url, cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms,
                                cfg->worker_threads * 2 + 2);
     forget_old_redis_layout(app.redis);
+    pg_router_on_new_timeline(app.router, postgres_switched, &app);
     /* The rebuilder has a connection of its own: when Redis is cold every read falls back to
      * the primary's pool, and the rebuild that ends that must not queue behind them. */
     pg_pool_t *rebuild_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);

@@ -440,11 +440,8 @@ static int delete_board(app_t *app, const route_t *rt, http_req_t *req)
         return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
     board_catalog_forget_gen(app->catalog, gen); /* the other instances: by its notice */
     l1_invalidate_board(app->l1, gen);
-    redis_conn_t *rc = redis_acquire(app->redis);
-    if (rc) {
-        rb_status_t rs = rb_forget_board(rc, gen);
-        redis_release(app->redis, rc, rs == RB_DOWN);
-    }
+    /* Its Redis keys go with the rest of it, in the upkeep leader's purge (a sweep of every master
+     * would take this request as long as Redis is large). */
     return http_ok(req, 204);
 }
 

@@ -70,6 +70,9 @@ struct pg_router {
     } *head;                       /* the primary's last WAL positions, a ring of cap_head */
     size_t cap_head, n_head, next_head;
     atomic_ullong fallback_no_replica, fallback_behind, strong_reads, behind_reads;
+    int64_t primary_timeline;      /* the last the primary answered with (0: none yet) */
+    void (*on_new_timeline)(void *arg); /* pg_router_on_new_timeline */
+    void *on_new_timeline_arg;
 };
 
 uint64_t pg_lsn_parse(const char *text)
@@ -276,9 +279,10 @@ typedef struct {
 static const char probe_sql[] =
     "SELECT pg_is_in_recovery(),"
     " CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_flush_lsn() END";
-/* The timeline: the primary's from its WAL file's name; a standby's, the one it receives (else its
- * last restart point's). Needs pg_read_all_stats (or a superuser) on a standby for the first;
- * when it cannot be read, the timeline is unknown and not compared. */
+/* The timeline: the primary's from its WAL file's name; a standby's, the one it receives, else (no
+ * WAL receiver: it follows no primary now) its last restart point's. Reading a standby's WAL
+ * receiver needs pg_read_all_stats (or a superuser); when nothing can be read, the timeline is
+ * unknown and not compared. */
 static const char timeline_sql[] =
     "SELECT CASE WHEN pg_is_in_recovery() THEN"
     " coalesce((SELECT received_tli FROM pg_stat_wal_receiver WHERE received_tli > 0),"
@@ -360,6 +364,16 @@ static void probe_good(pg_node_t *n, const probe_t *p)
             set_state(n, NODE_DOWN, "the node is in recovery, not a primary");
             return;
         }
+        if (p->timeline > 0 && r->primary_timeline > 0 && p->timeline != r->primary_timeline) {
+            /* A failover (libpq's multi-host string now names a promoted standby): commits the old
+             * primary had and the new one lacks may have been seen (Redis applied them). */
+            log_warn(NULL, "postgres %s: the primary is on timeline %lld, it was on %lld (a failover)", n->name,
+                     (long long)p->timeline, (long long)r->primary_timeline);
+            if (r->on_new_timeline)
+                r->on_new_timeline(r->on_new_timeline_arg);
+        }
+        if (p->timeline > 0)
+            r->primary_timeline = p->timeline;
         head_seen(r, p->lsn, now);
     } else {
         n->lsn = p->lsn; /* as it says: a restarted standby may reopen below where it was */
@@ -368,7 +382,8 @@ static void probe_good(pg_node_t *n, const probe_t *p)
             set_state(n, NODE_DOWN, "the replica is not in recovery (promoted?)");
             return;
         }
-        int64_t primary_tl = r->nodes[0]->timeline;
+        /* Only against a primary in service now: its timeline, once it fails, is what it was. */
+        int64_t primary_tl = r->nodes[0]->state == NODE_OK ? r->nodes[0]->timeline : 0;
         if (p->timeline > 0 && primary_tl > 0 && p->timeline != primary_tl) {
             /* A standby that diverged at a failover (it had WAL the promoted node never got)
              * may look caught up by its position: what it holds is not the primary's. */
@@ -396,6 +411,7 @@ static void probe_good(pg_node_t *n, const probe_t *p)
 static void probe_failed(pg_node_t *n, const char *why)
 {
     n->probe_goods = 0;
+    n->timeline = 0; /* unknown until a probe answers again */
     n->probe_fails++;
     if (n->probe_fails >= n->router->cfg->pg_unhealthy_after || n->state == NODE_UNKNOWN) {
         if (n->state != NODE_DOWN) {
@@ -601,6 +617,14 @@ static bool primary_callable(pg_node_t *p, int64_t now, bool take_trial)
     if (!take_trial)
         return p->breaker != BREAKER_OPEN || now >= p->open_until_ms;
     return breaker_allows(p, now);
+}
+
+void pg_router_on_new_timeline(pg_router_t *r, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&r->lock);
+    r->on_new_timeline = fn;
+    r->on_new_timeline_arg = arg;
+    pthread_mutex_unlock(&r->lock);
 }
 
 bool pg_router_primary_usable(pg_router_t *r)

@@ -98,6 +98,10 @@ const char *pg_breaker_state_name(pg_breaker_state_t b);
 MUST_USE bool pg_router_primary(pg_router_t *r, pg_lease_t *out);
 /* False while pg_router_primary would fail at once (the primary down, or its breaker open). */
 bool pg_router_primary_usable(pg_router_t *r);
+/* Call fn(arg) (on a health thread, under the router's lock: it must not call the router) when the
+ * primary answers on another timeline than before: a failover, after which what was read of the
+ * old primary (Redis's copy) may hold commits the new one never had. */
+void pg_router_on_new_timeline(pg_router_t *r, void (*fn)(void *arg), void *arg);
 /* Lend a connection for a read of `key` (see above); `strong` reads the primary. */
 MUST_USE bool pg_router_read(pg_router_t *r, int64_t key, bool strong, pg_lease_t *out);
 /* The same, from a replica only (none caught up: false, where pg_router_read lends the primary). */

@@ -818,9 +818,13 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t *
              "   RETURNING win, sort_key, achieved_ms),"
              " l AS (DELETE FROM submissions WHERE board_gen = $1 AND player_id = $2 RETURNING win, received_at),"
              " lc AS (SELECT win, count(*) AS n FROM l GROUP BY win),"
-             /* The days whose activity it was part of are counted again (rankd_refresh_activity). */
-             " ad AS (INSERT INTO activity_dirty (board_gen, day)"
-             "   SELECT DISTINCT $1::bigint, (received_at AT TIME ZONE 'UTC')::date FROM l ON CONFLICT DO NOTHING),"
+             /* Its submissions leave the daily activity of the days the next refresh does not count
+              * again (migrations/0012_activity_days.sql); the mark's row FOR SHARE: a refresh under
+              * way ends first, and one after this counts without it. */
+             " ma AS (SELECT recounted_from FROM activity_mark FOR SHARE),"
+             " ad AS (UPDATE daily_activity a SET submissions = a.submissions - d.n, players = a.players - 1"
+             "   FROM (SELECT (received_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n FROM l GROUP BY 1) d, ma"
+             "   WHERE a.board_gen = $1 AND a.day = d.day AND d.day < ma.recounted_from),"
              " w AS (UPDATE window_counts c SET"
              "   players = c.players - (SELECT count(*) FROM s WHERE s.win = c.win),"
              "   submissions = c.submissions - coalesce((SELECT n FROM lc WHERE lc.win = c.win), 0),"

@@ -349,14 +349,21 @@ bool redis_window_trusted(redis_pool_t *p, int64_t gen, int64_t day, unsigned lo
     return t;
 }
 
-/* Under p->lock: the table again, at a size for what is worth keeping (windows verified in this
- * epoch within about two months of the newest one: older ones are never current or previous). */
+/* Under p->lock: whether a verified window may still be read: within about two months of the
+ * newest one (older ones are never current or previous), or a board's only window (day 0, a
+ * board that never resets). */
+static bool worth_keeping(const redis_pool_t *p, const verified_t *v)
+{
+    return v->day == 0 || v->day >= p->newest_day - 70;
+}
+
+/* Under p->lock: the table again, at a size for what is worth keeping (worth_keeping, verified in
+ * this epoch). */
 static void regrow(redis_pool_t *p)
 {
     size_t keep = 0;
     for (size_t i = 0; i < p->cap; i++)
-        keep += p->verified[i].gen != 0 && p->verified[i].epoch == p->outages &&
-                p->verified[i].day >= p->newest_day - 70;
+        keep += p->verified[i].gen != 0 && p->verified[i].epoch == p->outages && worth_keeping(p, &p->verified[i]);
     size_t cap = 64;
     while (cap < 4 * (keep + 1))
         cap *= 2;
@@ -367,7 +374,7 @@ static void regrow(redis_pool_t *p)
     p->used = 0;
     for (size_t i = 0; i < old_cap; i++) {
         const verified_t *v = &old[i];
-        if (v->gen != 0 && v->epoch == p->outages && v->day >= p->newest_day - 70) {
+        if (v->gen != 0 && v->epoch == p->outages && worth_keeping(p, v)) {
             *find_verified(p, v->gen, v->day) = *v;
             p->used++;
         }
@@ -428,6 +435,18 @@ void redis_note_unapplied(redis_pool_t *p, int64_t gen, int64_t day)
         if (v->gen == gen)
             v->epoch = p->outages - 1;
     }
+    pthread_mutex_unlock(&p->lock);
+}
+
+void redis_distrust_all(redis_pool_t *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->unapplied_overflow = true;
+    p->outages++;
+    if (p->health == REDIS_UP)
+        p->health = REDIS_RECOVERING;
     pthread_mutex_unlock(&p->lock);
 }
 

@@ -77,6 +77,10 @@ void redis_note_unapplied(redis_pool_t *pool, int64_t gen, int64_t day);
 /* Up to `max` of those windows into gens/days; `*overflow` when more were noted than kept (then
  * every window is to be marked cold). Returns how many. */
 size_t redis_unapplied(redis_pool_t *pool, int64_t *gens, int64_t *days, size_t max, bool *overflow);
+/* Every window is to be marked cold, and none trusted until checked again (a PostgreSQL failover:
+ * Redis may hold commits the new primary never had, and the numbers marks are compared by start
+ * again from where it was). */
+void redis_distrust_all(redis_pool_t *pool);
 /* Forget those windows (marked cold now), and the overflow with `overflow`. */
 void redis_unapplied_done(redis_pool_t *pool, const int64_t *gens, const int64_t *days, size_t n, bool overflow);
 

@@ -142,6 +142,29 @@ static q_status_t failed(PGconn *c, PGresult *r, const char *what)
     return PQstatus(c) == CONNECTION_OK ? Q_ERROR : Q_UNAVAILABLE;
 }
 
+/* Lift this session's statement timeout for statements that take as long as their table is large
+ * (a concurrent detach, an index build), keeping its value in `saved` (sized 32) for
+ * restore_timeout. RESET would not do: it restores the server's default (often none), not the
+ * pool's (pg_connect sets it with SET). */
+static q_status_t lift_timeout(PGconn *c, char *saved)
+{
+    q_status_t st = run_value(c, "SHOW statement_timeout", "reading the statement timeout", saved, 32);
+    return st == Q_OK ? run(c, "SET statement_timeout = 0", "lifting the statement timeout", NULL) : st;
+}
+
+/* Put back what lift_timeout saved; Q_UNAVAILABLE when it cannot (the connection must then go,
+ * not back to the pool without its timeout). */
+static q_status_t restore_timeout(PGconn *c, const char *saved)
+{
+    char *lit = PQescapeLiteral(c, saved, strlen(saved));
+    if (!lit)
+        return Q_UNAVAILABLE;
+    char sql[96];
+    snprintf(sql, sizeof sql, "SET statement_timeout = %s", lit);
+    PQfreemem(lit);
+    return run(c, sql, "restoring the statement timeout", NULL) == Q_OK ? Q_OK : Q_UNAVAILABLE;
+}
+
 q_status_t upkeep_index_log_months(PGconn *c, int64_t now_ms, int max_parts, long *made)
 {
     *made = 0;
@@ -162,7 +185,8 @@ q_status_t upkeep_index_log_months(PGconn *c, int64_t now_ms, int max_parts, lon
     if (!pg_ok(r))
         return failed(c, r, "listing the log's months to index");
     /* A build takes as long as its part is large: no statement timeout, in this session only. */
-    q_status_t st = PQntuples(r) > 0 ? run(c, "SET statement_timeout = 0", "lifting the statement timeout", NULL) : Q_OK;
+    char saved[32] = "";
+    q_status_t st = PQntuples(r) > 0 ? lift_timeout(c, saved) : Q_OK;
     for (int i = 0; i < PQntuples(r) && st == Q_OK; i++) {
         const char *part = PQgetvalue(r, i, 0);
         char name[96];
@@ -188,7 +212,7 @@ q_status_t upkeep_index_log_months(PGconn *c, int64_t now_ms, int max_parts, lon
         PQfreemem(tbl);
         PQfreemem(idx);
     }
-    if (PQntuples(r) > 0 && run(c, "RESET statement_timeout", "restoring the statement timeout", NULL) != Q_OK)
+    if (PQntuples(r) > 0 && saved[0] && restore_timeout(c, saved) != Q_OK)
         st = Q_UNAVAILABLE; /* the connection goes: it must not keep no timeout */
     PQclear(r);
     return st;
@@ -397,7 +421,8 @@ static q_status_t drop_partitions(PGconn *c, const char *parent, const char *lis
         return failed(c, r, "listing partitions to drop");
     /* A concurrent detach waits for every transaction that may still see the partition: longer
      * than a read may take. Only this session, for these statements. */
-    q_status_t st = PQntuples(r) > 0 ? run(c, "SET statement_timeout = 0", "lifting the statement timeout", NULL) : Q_OK;
+    char saved[32] = "";
+    q_status_t st = PQntuples(r) > 0 ? lift_timeout(c, saved) : Q_OK;
     for (int i = 0; i < PQntuples(r) && st == Q_OK; i++) {
         char *name = PQescapeIdentifier(c, PQgetvalue(r, i, 0), strlen(PQgetvalue(r, i, 0)));
         if (!name) {
@@ -420,7 +445,7 @@ static q_status_t drop_partitions(PGconn *c, const char *parent, const char *lis
             (*dropped)++;
         PQfreemem(name);
     }
-    if (PQntuples(r) > 0 && run(c, "RESET statement_timeout", "restoring the statement timeout", NULL) != Q_OK)
+    if (PQntuples(r) > 0 && saved[0] && restore_timeout(c, saved) != Q_OK)
         st = Q_UNAVAILABLE; /* the connection goes: it must not keep no timeout */
     PQclear(r);
     return st;
@@ -527,8 +552,7 @@ q_status_t upkeep_purge_board(PGconn *c, int64_t gen, int batch, int budget_ms, 
                             " rs AS (DELETE FROM rank_supers WHERE board_gen = $1),"
                             " rc AS (DELETE FROM rank_checked WHERE board_gen = $1),"
                             /* Its archives' partitions are dropped by the leader (rankd_archive_orphans). */
-                            " a AS (DELETE FROM archived_windows WHERE board_gen = $1),"
-                            " ad AS (DELETE FROM activity_dirty WHERE board_gen = $1)"
+                            " a AS (DELETE FROM archived_windows WHERE board_gen = $1)"
                             " UPDATE board_purges SET counts_done = true WHERE board_gen = $1",
                             1, p);
         }

@@ -30,8 +30,9 @@
 
 #define QUEUE_MAX 256
 /* How long a window's Redis mark may stay behind PostgreSQL's for writers in flight (committed,
- * their Redis update on its way) before the window counts as having missed a write. */
-#define SETTLE_MS 3000
+ * their Redis update on its way) before the window counts as having missed a write: longer than
+ * an update may wait out a migrating slot (redis_conn.c TRYAGAIN_MAX_MS) and its command timeout. */
+#define SETTLE_MS 6000
 
 typedef struct {
     board_t board;

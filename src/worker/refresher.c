@@ -546,11 +546,12 @@ static bool purge_boards(refresher_t *r, PGconn *c, int64_t now_ms)
     if (upkeep_board_purges(c, &q, &n) != Q_OK)
         return false;
     bool ok = true;
-    for (size_t i = 0; i < n && ok && !stopping(r); i++) {
+    int64_t until = clock_mono_ms() + PURGE_BUDGET_MS;
+    for (size_t i = 0; i < n && ok && !stopping(r) && clock_mono_ms() < until; i++) {
         bool rows_gone = false;
-        ok = upkeep_purge_board(c, q[i].gen, PURGE_BATCH, PURGE_BUDGET_MS, &rows_gone) == Q_OK;
+        ok = upkeep_purge_board(c, q[i].gen, PURGE_BATCH, (int)(until - clock_mono_ms()), &rows_gone) == Q_OK;
         if (!ok || !rows_gone)
-            break; /* the budget went to this one: the next second goes on */
+            continue; /* rows left for the next second, or only its log's (rankd_purge_log) */
         rb_status_t rs = RB_OK;
         if (r->o.redis) {
             redis_conn_t *rc = redis_acquire(r->o.redis);

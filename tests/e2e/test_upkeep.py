@@ -90,9 +90,9 @@ def activity(inst, board, day):
 
 def test_activity_counts_only_the_days_that_changed(rankd_factory, db):
     """daily_activity is a table counted again from the log only for the days since the last
-    refresh (and days a player's deletion changed): an old day written into the log behind its
-    back keeps its count until something marks it dirty, and a deleted player leaves the counts
-    of every day they played."""
+    refresh: an old day written into the log behind its back keeps its count (a full count happens
+    only when nothing was ever counted). A deleted player's submissions leave the older days' counts
+    at once, by the deletion itself, and the recent days at the next refresh."""
     inst = rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "0"})
     adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
     board = create_board(adm)["id"]
@@ -110,14 +110,18 @@ def test_activity_counts_only_the_days_that_changed(rankd_factory, db):
              " SELECT %s, DATE '1970-01-01', p, 1, NULL, true, %s::timestamptz + interval '1 hour'"
              " FROM unnest(ARRAY['a', 'b', 'a']) AS p", (gen, old.isoformat()))
     assert adm.post("/v1/admin/refresh").status == 200
-    assert activity(inst, board, old) == (0, 0), "an old day was counted again though nothing marked it"
-    # Deleting player a marks every day of its log dirty: both days are counted again.
+    assert activity(inst, board, old) == (0, 0), "an old day was counted again"
+    # Nothing counted yet (a new install): every day is counted.
+    db.query("UPDATE activity_mark SET counted_to = NULL, recounted_from = NULL")
+    assert adm.post("/v1/admin/refresh").status == 200
+    assert activity(inst, board, old) == (3, 2)
+    assert activity(inst, board, today) == (4, 3)
+    # Deleting player a: the old day loses a's two submissions and a at once; today at the refresh.
     assert adm.delete("/v1/leaderboards/%s/players/a" % board).status == 204
-    assert db.query("SELECT count(*) FROM activity_dirty WHERE board_gen = %s", (gen,))[0][0] == 2
+    assert activity(inst, board, old) == (1, 1)
     assert adm.post("/v1/admin/refresh").status == 200
     assert activity(inst, board, old) == (1, 1)
     assert activity(inst, board, today) == (2, 2)
-    assert db.query("SELECT count(*) FROM activity_dirty")[0][0] == 0
     adm.close()
     w.close()
 

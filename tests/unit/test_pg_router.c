@@ -136,6 +136,11 @@ static void picks(void **state)
     pg_router_free(r);
 }
 
+static void count_calls(void *arg)
+{
+    (*(int *)arg)++;
+}
+
 static void breaker(void **state)
 {
     (void)state;
@@ -250,6 +255,24 @@ static void health_states(void **state)
     assert_true(pg_router_primary_usable(r)); /* but calls may go again */
     probe_good(p, &primary);
     assert_int_equal(p->state, NODE_OK);
+
+    /* The primary on a new timeline (a failover): told once. */
+    int told = 0;
+    pg_router_on_new_timeline(r, count_calls, &told);
+    probe_t tl1 = {.in_recovery = false, .lsn = 5000, .timeline = 1}, tl2 = {.in_recovery = false, .lsn = 10, .timeline = 2};
+    probe_good(p, &tl1);
+    probe_good(p, &tl1);
+    assert_int_equal(told, 0);
+    probe_failed(p, "refused"); /* unknown meanwhile: not a change */
+    probe_good(p, &tl2);
+    assert_int_equal(told, 1);
+    probe_good(p, &tl2);
+    assert_int_equal(told, 1);
+    /* A replica on another timeline than the primary's answers no read. */
+    probe_t other = {.in_recovery = true, .lsn = 20, .timeline = 1};
+    probe_good(p, &tl2);
+    probe_good(rep, &other);
+    assert_int_equal(rep->state, NODE_DOWN);
 
     /* A promoted replica, a primary in recovery: out. */
     probe_good(rep, &primary);
