@@ -139,28 +139,9 @@ CLIENT=()
 if [ -n "$CLIENT_CPUS" ]; then CLIENT=(taskset -c "$CLIENT_CPUS"); fi
 DUR_S="$(secs "$DURATION")"
 
-# --- one load test at a time on this machine ----------------------------------------------------
-# Two runs at once share the two CPUs (and loadtest/out/): both would measure nonsense. A run
-# holds /tmp/rankd-loadtest.lock (a folder with its PID); the next one waits, at most 30 min.
-LOCK_DIR=/tmp/rankd-loadtest.lock
-lock_take() {
-  local i holder
-  for ((i = 0; i < 1800; i++)); do
-    if mkdir "$LOCK_DIR" 2>/dev/null; then echo "$$" >"$LOCK_DIR/pid"; return 0; fi
-    holder="$(pidfile_pid "$LOCK_DIR/pid")"
-    if [ "$i" -gt 2 ] && { [ -z "$holder" ] || ! pid_matches "$holder" run.sh; }; then
-      say "removing a stale lock of PID $holder"; rm -rf "$LOCK_DIR"; continue
-    fi
-    if [ "$i" = 0 ]; then say "another loadtest/run.sh (PID ${holder:-?}) is running; waiting for it (at most 30 min)"; fi
-    sleep 1
-  done
-  die "another loadtest/run.sh still holds $LOCK_DIR after 30 minutes"
-}
-lock_release() {
-  if [ "$(pidfile_pid "$LOCK_DIR/pid")" = "$$" ]; then rm -rf "$LOCK_DIR"; fi
-}
-trap lock_release EXIT
-lock_take
+# --- one load test at a time on this machine (scripts/lib.sh) --------------------------------
+trap loadtest_unlock EXIT
+loadtest_lock
 
 # --- packages and build ------------------------------------------------------------------
 
@@ -228,7 +209,7 @@ cleanup() {
   redis_down "$TMP"
   pg_down "$TMP" pg-replica
   pg_down "$TMP"
-  lock_release
+  loadtest_unlock
   if [ "$KEEP" = 1 ] || [ "$rc" != 0 ]; then
     say "kept $TMP (on.log, off.log, onetx.log, pg.log, redis.log, nginx/, seed and probe output)"
   else

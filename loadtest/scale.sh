@@ -70,15 +70,7 @@ if [ -n "$CLIENT_CPUS" ]; then CLIENT=(taskset -c "$CLIENT_CPUS"); fi
 DUR_S="${DURATION%s}"
 if [ -n "$MIGRATIONS" ]; then export RANKD_MIGRATIONS_DIR="$(cd "$MIGRATIONS" && pwd)"; fi
 
-LOCK_DIR=/tmp/rankd-loadtest.lock
-for ((i = 0; ; i++)); do
-  if mkdir "$LOCK_DIR" 2>/dev/null; then echo "$$" >"$LOCK_DIR/pid"; break; fi
-  holder="$(pidfile_pid "$LOCK_DIR/pid")"
-  if [ "$i" -gt 2 ] && { [ -z "$holder" ] || ! pid_matches "$holder" .sh; }; then rm -rf "$LOCK_DIR"; continue; fi
-  [ "$i" -lt 1800 ] || die "another load test still holds $LOCK_DIR after 30 minutes"
-  if [ "$i" = 0 ]; then say "another load test (PID ${holder:-?}) is running; waiting for it"; fi
-  sleep 1
-done
+loadtest_lock
 
 bash scripts/deps.sh
 if [ -z "$BIN" ]; then
@@ -109,7 +101,7 @@ cleanup() {
   rankd_down "$TMP/leader.pid"
   redis_down "$TMP"
   pg_down "$TMP"
-  if [ "$(pidfile_pid "$LOCK_DIR/pid")" = "$$" ]; then rm -rf "$LOCK_DIR"; fi
+  loadtest_unlock
   if [ "$rc" != 0 ]; then say "kept $TMP (rankd.log, pg.log)"; else rm -rf "$TMP"; fi
   exit "$rc"
 }

@@ -39,16 +39,8 @@ done
 [[ "$DAYS" =~ ^[1-9][0-9]*$ ]] || die "--days wants a positive integer"
 [ "$(id -u)" = 0 ] || die "run as root (PostgreSQL runs as user postgres via runuser)"
 
-LOCK_DIR=/tmp/rankd-loadtest.lock
-for ((i = 0; ; i++)); do
-  if mkdir "$LOCK_DIR" 2>/dev/null; then echo "$$" >"$LOCK_DIR/pid"; break; fi
-  holder="$(pidfile_pid "$LOCK_DIR/pid")"
-  if [ "$i" -gt 2 ] && { [ -z "$holder" ] || ! pid_matches "$holder" .sh; }; then rm -rf "$LOCK_DIR"; continue; fi
-  [ "$i" -lt 1800 ] || die "another load test still holds $LOCK_DIR after 30 minutes"
-  if [ "$i" = 0 ]; then say "another load test (PID ${holder:-?}) is running; waiting for it"; fi
-  sleep 1
-done
-trap 'if [ "$(pidfile_pid "$LOCK_DIR/pid")" = "$$" ]; then rm -rf "$LOCK_DIR"; fi' EXIT
+loadtest_lock
+trap loadtest_unlock EXIT
 
 bash scripts/deps.sh
 if [ -z "$BIN" ]; then

@@ -86,6 +86,30 @@ bg_down() {
   rm -f "$1"
 }
 
+# --- one load test at a time on this machine ----------------------------------------------
+# Two runs at once share the two CPUs (and loadtest/out/): both would measure nonsense. A run
+# holds /tmp/rankd-loadtest.lock (a folder with its PID); the next one waits, at most 30 min.
+# A lock whose holder is no longer a load test's script (*.sh) is stale and removed.
+LOADTEST_LOCK=/tmp/rankd-loadtest.lock
+
+# loadtest_lock: take the lock (waiting for another run); loadtest_unlock: give it back if ours.
+loadtest_lock() {
+  local i holder
+  for ((i = 0; i < 1800; i++)); do
+    if mkdir "$LOADTEST_LOCK" 2>/dev/null; then echo "$$" >"$LOADTEST_LOCK/pid"; return 0; fi
+    holder="$(pidfile_pid "$LOADTEST_LOCK/pid")"
+    if [ "$i" -gt 2 ] && { [ -z "$holder" ] || ! pid_matches "$holder" .sh; }; then
+      say "removing a stale lock of PID ${holder:-?}"; rm -rf "$LOADTEST_LOCK"; continue
+    fi
+    if [ "$i" = 0 ]; then say "another load test (PID ${holder:-?}) is running; waiting for it (at most 30 min)"; fi
+    sleep 1
+  done
+  die "another load test still holds $LOADTEST_LOCK after 30 minutes"
+}
+loadtest_unlock() {
+  if [ "$(pidfile_pid "$LOADTEST_LOCK/pid")" = "$$" ]; then rm -rf "$LOADTEST_LOCK"; fi
+}
+
 # --- build ---------------------------------------------------------------------
 
 # rankd_build BUILDDIR [MESON_SETUP_ARGS...]: configure once, then ninja.

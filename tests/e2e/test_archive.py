@@ -366,6 +366,8 @@ def test_retention_drops_whole_partitions_and_a_window_past_it_answers_404(rankd
             fill(w, b, ["p%d" % k for k in range(5)], rounds=1)
             fill(w, keep_all, ["p%d" % k for k in range(5)], rounds=1)
         # Closed: Jan 30, Jan 31, Feb 1. Two are kept: Jan 30 is past retention.
+        wait_for(lambda: all("archive_%d_%s" % (gen, d.strftime("%Y%m%d")) in partitions(db, "archive")
+                             for d in days[1:3]), "the windows retention keeps archived")
         wait_for(lambda: "archive_%d_%s" % (gen, days[0].strftime("%Y%m%d")) not in partitions(db, "archive"),
                  "the partition past retention to be dropped")
         assert_error(c.get("/v1/leaderboards/%s/entries?window=%s" % (b, days[0].isoformat())), 404, "window")
