@@ -33,6 +33,9 @@
  * their Redis update on its way) before the window counts as having missed a write: longer than
  * an update may wait out a migrating slot (redis_conn.c TRYAGAIN_MAX_MS) and its command timeout. */
 #define SETTLE_MS 6000
+/* ... unless the mark stood still this long: updates in flight land within milliseconds, and
+ * one waiting out a migrating slot is not lost (its window is then rebuilt needlessly, safely). */
+#define STALL_MS 500
 
 typedef struct {
     board_t board;
@@ -127,13 +130,19 @@ static mark_check_t check_mark(rebuilder_t *r, redis_conn_t *rc, PGconn *pg, con
         return MARK_FAILED;
     if (*redis_seq > *pg_seq)
         return MARK_AHEAD;
-    /* Writers that committed before the read above update Redis right after: wait for them. */
-    for (long waited = 0; *redis_seq < *pg_seq && waited < SETTLE_MS; waited += 20) {
+    /* Writers that committed before the read above update Redis right after: wait for them while
+     * the mark moves (up to SETTLE_MS), not once it has stood still for STALL_MS (a Redis that
+     * lost updates never gets them). */
+    for (long waited = 0, still = 0; *redis_seq < *pg_seq && waited < SETTLE_MS && still < STALL_MS;
+         waited += 20, still += 20) {
         pause_ms(20);
+        int64_t before = *redis_seq;
         if (rb_window_mark(rc, job->board.gen, job->day, &ready, redis_seq) != RB_OK)
             return MARK_FAILED;
         if (!ready)
             return MARK_COLD;
+        if (*redis_seq != before)
+            still = 0;
     }
     (void)r;
     return *redis_seq >= *pg_seq ? MARK_EQUAL : MARK_BEHIND;
