@@ -46,8 +46,8 @@ struct refresher {
     bool stopping;
     refresher_opts_t o;
     PGconn *lead;             /* that session: holds the leader lock while this instance leads */
-    PGcancel *refreshing;     /* under lock: cancels the view refresh in progress (NULL: none), so
-                               * that a stop does not wait up to refresh.timeout_s for it */
+    PGcancel *refreshing;     /* under lock: cancels the long statement in progress (a view refresh,
+                               * an archive; NULL: none), so that a stop does not wait for it */
     atomic_bool leading;
     char refreshed_mark[96];  /* upkeep_write_mark as of this leader's last view refresh; "" none */
     board_t *boards;          /* every board, as of boards_at (this thread's own) */
@@ -91,6 +91,25 @@ static bool stopping(refresher_t *r)
 static bool stopping_arg(void *r)
 {
     return stopping(r);
+}
+
+/* A long statement begins on `c` (a view refresh, an archive): a stop cancels it rather than
+ * waits. False when the refresher is stopping already (do not begin). */
+static bool cancellable_begin(refresher_t *r, PGconn *c)
+{
+    pthread_mutex_lock(&r->lock);
+    r->refreshing = r->stopping ? NULL : PQgetCancel(c);
+    bool go = !r->stopping;
+    pthread_mutex_unlock(&r->lock);
+    return go;
+}
+
+static void cancellable_end(refresher_t *r)
+{
+    pthread_mutex_lock(&r->lock);
+    PQfreeCancel(r->refreshing);
+    r->refreshing = NULL;
+    pthread_mutex_unlock(&r->lock);
 }
 
 /* The test clock moved: look at the resets again now rather than at the next tick. */
@@ -306,7 +325,11 @@ static bool archive_closed(refresher_t *r, PGconn *c, int64_t now_ms)
                                                   config_retention_windows(r->o.cfg, b->id), now_ms))
             continue; /* past retention already (or a board this list does not know yet): never archived */
         int64_t rows = 0, ms = 0;
+        /* Paced (migrations/0013_archive_window_lock.sql): a big window's takes a while. */
+        if (!cancellable_begin(r, c))
+            break;
         ok = upkeep_archive_window(c, todo[i].gen, todo[i].day, &rows, &ms) == Q_OK;
+        cancellable_end(r);
         if (ok && rows >= 0) {
             char d[11];
             window_format_day(todo[i].day, d);
@@ -400,17 +423,11 @@ static bool refresh_views(refresher_t *r, PGconn *c, int64_t now_ms)
     }
     view_refresh_t done[VIEWS_MAX];
     size_t n = 0;
-    pthread_mutex_lock(&r->lock);
-    r->refreshing = r->stopping ? NULL : PQgetCancel(c);
-    bool stop = r->stopping;
-    pthread_mutex_unlock(&r->lock);
+    bool stop = !cancellable_begin(r, c);
     const views_refresh_opts_t o = {.timeout_s = r->o.cfg->refresh_timeout_s, .now_ms = now_ms,
                                     .grace_ms = archive_grace_ms(r), .stopped = stopping_arg, .stopped_arg = r};
     views_status_t st = stop ? VIEWS_BUSY : views_refresh(c, &o, done, &n);
-    pthread_mutex_lock(&r->lock);
-    PQfreeCancel(r->refreshing);
-    r->refreshing = NULL;
-    pthread_mutex_unlock(&r->lock);
+    cancellable_end(r);
     for (size_t i = 0; i < n; i++)
         if (!done[i].failed && !done[i].skipped)
             log_info(NULL, "refreshed view %s: %lld rows in %lld ms", done[i].view, (long long)done[i].rows,
@@ -749,7 +766,7 @@ void refresher_stop(refresher_t *r)
     r->stopping = true;
     char err[256];
     if (r->refreshing && !PQcancel(r->refreshing, err, sizeof err))
-        log_warn(NULL, "stopping: cannot cancel the view refresh in progress: %s", err);
+        log_warn(NULL, "stopping: cannot cancel the upkeep statement in progress: %s", err);
     pthread_cond_signal(&r->wake);
     pthread_mutex_unlock(&r->lock);
     pthread_join(r->thread, NULL);

@@ -385,7 +385,9 @@ def test_retention_drops_whole_partitions_and_a_window_past_it_answers_404(rankd
         # The log keeps one month: January's partition (and its 32 parts) went, February's stays.
         wait_for(lambda: "submissions_2030_01" not in partitions(db, "submissions"), "January's log to be dropped")
         assert "submissions_2030_02" in partitions(db, "submissions")
-        assert db.query("SELECT count(*) FROM pg_class WHERE relname LIKE 'submissions_2030_01%%'")[0][0] == 0
+        # Detached first (CONCURRENTLY), then dropped: wait for the drop too.
+        wait_for(lambda: db.query("SELECT count(*) FROM pg_class WHERE relname LIKE 'submissions_2030_01%%'")[0][0] == 0,
+                 "January's log partitions dropped")
         assert metric(inst, "rankd_retention_partitions_dropped_total") >= 2
         # A deleted board's archives go too, whole partitions.
         keep_gen = db.query("SELECT gen FROM boards WHERE id = %s", (keep_all,))[0][0]
