@@ -59,6 +59,7 @@ static void warn_restart_only(const rankd_config_t *was, const rankd_config_t *n
         {"http.cache_max_age", was->cache_max_age != now->cache_max_age},
         {"http.body_limit", was->body_limit != now->body_limit || was->batch_body_limit != now->batch_body_limit},
         {"http.connection_timeout_s", was->connection_timeout_s != now->connection_timeout_s},
+        {"http.proxy_protocol", was->proxy_protocol != now->proxy_protocol},
         {"auth.metrics_auth", was->metrics_auth != now->metrics_auth},
         {"refresh.interval_s", was->refresh_interval_s != now->refresh_interval_s},
         {"retention", was->retention_windows != now->retention_windows ||

@@ -306,6 +306,16 @@ static bool check_board_windows(const char *s, char *why, size_t n)
     return true;
 }
 
+static bool check_cidr(const char *s, char *why, size_t n)
+{
+    netaddr_cidr_t c;
+    if (netaddr_cidr_parse(s, &c))
+        return true;
+    char sb[64];
+    snprintf(why, n, "expected an address or a CIDR block (10.0.0.0/8, fd00::/8), got \"%s\"", shown(s, sb, sizeof sb));
+    return false;
+}
+
 static bool check_origin(const char *s, char *why, size_t n)
 {
     const char *p = s, *sep, *host;
@@ -403,6 +413,10 @@ static const conf_key_t config_keys[] = {
     SIZE_KEY("cache.max_bytes", 0, 68719476736, "67108864", "RANKD_CACHE_BYTES", cache_max_bytes),
     {.name = "http.cors_origins", .type = T_LIST, .min = 1, .def = "*", .env = "RANKD_CORS_ORIGINS",
      .off = CFG(cors_origins), .off2 = CFG(n_cors_origins), .sep = ',', .check = check_origin},
+    {.name = "http.proxy_protocol", .type = T_BOOL, .def = "false", .env = "RANKD_PROXY_PROTOCOL",
+     .off = CFG(proxy_protocol)},
+    {.name = "http.trusted_proxies", .type = T_LIST, .min = 1, .def = "", .env = "RANKD_TRUSTED_PROXIES",
+     .off = CFG(trusted_proxies), .off2 = CFG(n_trusted_proxies), .sep = ',', .check = check_cidr},
 
     {.name = "postgres.primary", .type = T_STR, .flags = F_SECRET | F_REQUIRED, .min = 1,
      .env = "RANKD_POSTGRES_PRIMARY", .off = CFG(pg_primary)},
@@ -1421,6 +1435,10 @@ rankd_config_t *config_load(const char *path, FILE *errs)
         ctx.given[find_key(config_keys, N_KEYS(config_keys), "auth.cursor_secret") - config_keys];
     for (size_t i = 0; i < cfg->n_keys; i++)
         SHA256((const unsigned char *)cfg->keys[i].key, strlen(cfg->keys[i].key), cfg->keys[i].digest);
+    cfg->trusted_nets = cfg_calloc(cfg->n_trusted_proxies + 1, sizeof *cfg->trusted_nets);
+    for (size_t i = 0; i < cfg->n_trusted_proxies; i++)
+        if (!netaddr_cidr_parse(cfg->trusted_proxies[i], &cfg->trusted_nets[i]))
+            ctx.n_errors++; /* cannot happen: check_cidr refused it, with its message */
 
     if (ctx.n_errors > 0) {
         config_free(cfg);
@@ -1435,6 +1453,7 @@ void config_free(rankd_config_t *cfg)
     if (cfg == NULL)
         return;
     free_fields(config_keys, N_KEYS(config_keys), cfg);
+    free(cfg->trusted_nets);
     free(cfg->path);
     free(cfg);
 }

@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "core/board.h"
+#include "util/netaddr.h"
 
 typedef enum { ROLE_NONE = 0, ROLE_READ = 1, ROLE_WRITE = 2, ROLE_ADMIN = 3 } role_t;
 typedef enum { METRICS_AUTH_NONE = 0, METRICS_AUTH_ADMIN = 1 } metrics_auth_t;
@@ -63,6 +64,10 @@ typedef struct rankd_config {
     size_t cache_max_bytes;   /* L1 response cache budget, 0 = off; default 64 MiB */
     char **cors_origins;      /* "*" allows every origin */
     size_t n_cors_origins;
+    bool proxy_protocol;      /* every connection begins with a PROXY protocol header; default false */
+    char **trusted_proxies;   /* CIDRs whose X-Forwarded-For is believed; default none */
+    size_t n_trusted_proxies;
+    netaddr_cidr_t *trusted_nets; /* trusted_proxies parsed, n_trusted_proxies of them */
 
     char *pg_primary;         /* libpq conninfo or URI */
     char **pg_replicas;

@@ -18,8 +18,14 @@
 struct MHD_Daemon;
 typedef struct acceptor acceptor_t;
 
-/* Bind and listen on `addr`; NULL with a message in `err` (an address in use, say). */
-acceptor_t *acceptor_listen(const struct sockaddr_in *addr, int backlog, char *err, size_t errlen);
+/*
+ * Bind and listen on `addr`; NULL with a message in `err` (an address in use, say). With
+ * `proxy_protocol`, each connection must begin with a PROXY protocol header (v1 or v2) within
+ * 5 s, and is handed over as a connection from the client the header names; one without it is
+ * closed (logged at most once a second).
+ */
+acceptor_t *acceptor_listen(const struct sockaddr_in *addr, int backlog, bool proxy_protocol, char *err,
+                            size_t errlen);
 
 /* Start the thread handing accepted connections to `daemon` (started with
  * MHD_USE_NO_LISTEN_SOCKET and MHD_USE_ITC); false when it cannot start. */

@@ -67,6 +67,7 @@ typedef struct http_req {
     role_t role;              /* what the caller may do */
     bool key_presented;
     char client[80];          /* who the rate limits count: "k<key index>" or "a<address>" */
+    char addr[48];            /* the client's address: the peer, or whom a trusted proxy names */
     char request_id[65];
     int64_t received_ms;
     bool strong;              /* consistency=strong */

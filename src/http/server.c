@@ -329,7 +329,8 @@ static void account_answer(const conn_ctx_t *cx)
     clock_gettime(CLOCK_MONOTONIC, &now);
     double ms = (double)(now.tv_sec - cx->started.tv_sec) * 1e3 + (double)(now.tv_nsec - cx->started.tv_nsec) / 1e6;
     metrics_observe(cx->server->app->metrics, (int)cx->rt.id, req->status, ms / 1e3);
-    log_info(req->request_id, "%s %s %d %.2fms", cx->method, cx->path ? cx->path : "?", req->status, ms);
+    log_info(req->request_id, "%s %s %d %.2fms from %s", cx->method, cx->path ? cx->path : "?", req->status, ms,
+             req->addr[0] ? req->addr : "?");
 }
 
 static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn, bool preflight)
@@ -385,21 +386,53 @@ static void authenticate(const app_t *app, struct MHD_Connection *conn, http_req
     }
 }
 
-/* Who the rate limits count: the key when one was presented (authenticate), else the address. */
-static void client_of(struct MHD_Connection *conn, http_req_t *req)
+/* One request header's values (an MHD_KeyValueIterator): X-Forwarded-For, joined with commas. */
+static enum MHD_Result gather_forwarded(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
-    if (req->client[0])
-        return;
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    char host[64] = "?";
-    if (ci && ci->client_addr) {
-        const struct sockaddr *sa = ci->client_addr;
-        if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, host, sizeof host);
-        else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, host, sizeof host);
+    (void)kind;
+    buf_t *xff = cls;
+    if (strcasecmp(key, "X-Forwarded-For") == 0 && value) {
+        if (xff->len > 0)
+            buf_puts(xff, ",");
+        buf_puts(xff, value);
     }
-    snprintf(req->client, sizeof req->client, "a%s", host);
+    return MHD_YES;
+}
+
+/*
+ * The client's address into req->addr: the connection's peer (the client a PROXY header named,
+ * with http.proxy_protocol), or, when that peer is one of http.trusted_proxies, the client its
+ * X-Forwarded-For names (read from the right, past the trusted hops).
+ */
+static void client_address(const app_t *app, struct MHD_Connection *conn, http_req_t *req)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    netaddr_t peer;
+    if (!ci || !ci->client_addr || !netaddr_from_sockaddr(ci->client_addr, &peer)) {
+        snprintf(req->addr, sizeof req->addr, "?");
+        return;
+    }
+    /* The live list: a reload may add or remove a proxy. */
+    const rankd_config_t *live = atomic_load(&app->live);
+    netaddr_t client = peer;
+    if (live->n_trusted_proxies > 0 && netaddr_in_any(live->trusted_nets, live->n_trusted_proxies, &peer)) {
+        buf_t xff;
+        buf_init(&xff);
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, gather_forwarded, &xff);
+        if (xff.len > 0)
+            netaddr_forwarded_client(xff.data, &peer, live->trusted_nets, live->n_trusted_proxies, &client);
+        buf_free(&xff);
+    }
+    char text[NETADDR_TEXT_MAX];
+    netaddr_format(&client, text);
+    snprintf(req->addr, sizeof req->addr, "%s", text);
+}
+
+/* Who the rate limits count: the key when one was presented (authenticate), else the address. */
+static void client_of(http_req_t *req)
+{
+    if (!req->client[0])
+        snprintf(req->client, sizeof req->client, "a%s", req->addr);
 }
 
 /* Which bucket a route draws on, or -1 for none (probes, metrics, and scores:batch, which takes
@@ -437,6 +470,7 @@ static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char
     }
     if (api_route(method, cx->path, &cx->rt, req) != 0)
         return true;
+    client_address(app, conn, req);
     /* Before OPTIONS returns: a preflight's body, if any, is held to the route's limit too. */
     cx->limit = cx->rt.batch_body ? app->cfg->batch_body_limit : app->cfg->body_limit;
     if (strcmp(method, "OPTIONS") == 0)
@@ -448,7 +482,7 @@ static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char
         /* Guesses draw on their address's read bucket: a wrong key is no way around the limits
          * (probes and /metrics stay unlimited, whatever key they carry). */
         if (ratelimit_active(app->limits) && limit_kind(&cx->rt, method) >= 0) {
-            client_of(conn, req);
+            client_of(req);
             if (api_rate_limit(app, req, RL_READ, 1) != 0)
                 return true;
         }
@@ -458,7 +492,7 @@ static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char
     if (api_authorize(&cx->rt, req) != 0)
         return true;
     if (ratelimit_active(app->limits)) {
-        client_of(conn, req);
+        client_of(req);
         int kind = limit_kind(&cx->rt, method);
         if (kind >= 0 && api_rate_limit(app, req, (rl_kind_t)kind, 1) != 0)
             return true;
@@ -684,7 +718,7 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
         snprintf(err, errlen, "listen address %s is not an IPv4 address", cfg->listen_host);
         return NULL;
     }
-    acceptor_t *acceptor = acceptor_listen(&addr, 1024, err, errlen);
+    acceptor_t *acceptor = acceptor_listen(&addr, 1024, cfg->proxy_protocol, err, errlen);
     if (!acceptor)
         return NULL;
     http_server_t *s = xcalloc(1, sizeof *s);

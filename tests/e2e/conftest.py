@@ -226,18 +226,40 @@ def responses_match_the_openapi_document():
     assert not found, "%d response(s) disagree with api/openapi.json; the first: %s" % (len(found), found[0])
 
 
-class Client:
-    """A keep-alive HTTP/1.1 client bound to one rankd and one key."""
+class _Connection(http.client.HTTPConnection):
+    """An HTTPConnection that may write a PROXY protocol header first, as a load balancer does."""
 
-    def __init__(self, host, port, key=None, timeout=30):
+    def __init__(self, *args, proxy_header=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._proxy_header = proxy_header
+
+    def connect(self):
+        super().connect()
+        if self._proxy_header:
+            self.sock.sendall(self._proxy_header)
+
+
+def proxy_v1(client_ip, client_port=40000, server_ip="127.0.0.1", server_port=80):
+    """A PROXY protocol v1 line naming an IPv4 client."""
+    return ("PROXY TCP4 %s %s %d %d\r\n" % (client_ip, server_ip, client_port, server_port)).encode()
+
+
+class Client:
+    """A keep-alive HTTP/1.1 client bound to one rankd and one key. `source`: the local address
+    to connect from (any 127.x.y.z is this machine); `proxy_header`: bytes written first on each
+    connection (to an instance with http.proxy_protocol)."""
+
+    def __init__(self, host, port, key=None, timeout=30, source=None, proxy_header=None):
         self.host = host
         self.port = port
         self.key = key
         self.timeout = timeout
+        self.source = source
+        self.proxy_header = proxy_header
         self._conn = None
 
     def with_key(self, key):
-        return Client(self.host, self.port, key, self.timeout)
+        return Client(self.host, self.port, key, self.timeout, self.source, self.proxy_header)
 
     def close(self):
         if self._conn is not None:
@@ -246,7 +268,9 @@ class Client:
 
     def _connection(self):
         if self._conn is None:
-            self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            self._conn = _Connection(self.host, self.port, timeout=self.timeout,
+                                     source_address=(self.source, 0) if self.source else None,
+                                     proxy_header=self.proxy_header)
         return self._conn
 
     def request(self, method, path, body=None, headers=None, key=_DEFAULT, json_body=_DEFAULT,
@@ -1045,6 +1069,10 @@ class Rankd:
         # all the time, as a big board does at its scale.
         self.env = {"RANKD_REDIS_URL": self.redis_url, "RANKD_RANK_BUCKET_ROWS": "4"}
         self.env.update(env or {})
+        # With the PROXY protocol on, the test's own clients say they are who they are.
+        proxied = self.env.get("RANKD_PROXY_PROTOCOL") == "true" or \
+            (extra_config or {}).get("http", {}).get("proxy_protocol") is True
+        self.proxy_header = b"PROXY UNKNOWN\r\n" if proxied else None
         self.proc = None
         self.started_at = None
         self.stopped_at = None
@@ -1056,7 +1084,7 @@ class Rankd:
         return "http://127.0.0.1:%d" % self.port
 
     def client(self, key=None):
-        return Client("127.0.0.1", self.port, key)
+        return Client("127.0.0.1", self.port, key, proxy_header=self.proxy_header)
 
     def start(self, timeout=20):
         errf = open(self.stderr_path, "ab")

@@ -107,28 +107,59 @@ def test_the_systemd_unit_verifies_and_is_sandboxed(tmp_path):
     assert "usage" not in r.stderr, r.stderr
 
 
-def test_haproxy_in_front_of_two_instances(rankd_factory, db, tmp_root):
-    a, b = rankd_factory(), rankd_factory()
-    lb, stats = free_port(), free_port()
-    env = dict(os.environ, RANKD_LB_BIND="127.0.0.1:%d" % lb, RANKD_1="127.0.0.1:%d" % a.port,
-               RANKD_2="127.0.0.1:%d" % b.port, RANKD_LB_STATS="127.0.0.1:%d" % stats)
+class HAProxy:
+    """deploy/haproxy.cfg as shipped, run by HAProxy in front of instances `a` and `b`."""
 
-    def state_of_a():
-        """rankd1's status as HAProxy sees it (UP, DOWN, or a transition such as 'UP 1/2')."""
-        c = Client("127.0.0.1", stats, None, 5)
+    def __init__(self, tmp_root, a, b):
+        self.lb, self.stats = free_port(), free_port()
+        env = dict(os.environ, RANKD_LB_BIND="127.0.0.1:%d" % self.lb, RANKD_1="127.0.0.1:%d" % a.port,
+                   RANKD_2="127.0.0.1:%d" % b.port, RANKD_LB_STATS="127.0.0.1:%d" % self.stats)
+        self.log = open(os.path.join(tmp_root, "haproxy-%d.log" % self.lb), "wb")
+        self.proc = subprocess.Popen(["haproxy", "-db", "-f", os.path.join(DEPLOY, "haproxy.cfg")], env=env,
+                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def client(self, key=None, source=None):
+        return Client("127.0.0.1", self.lb, key, 10, source=source)
+
+    def server_status(self, name):
+        """A server's status as HAProxy sees it (UP, DOWN, or a transition such as 'UP 1/2')."""
+        c = Client("127.0.0.1", self.stats, None, 5)
         try:
             lines = c.get("/stats;csv").body.decode().splitlines()
+        except OSError:  # not listening yet
+            return None
         finally:
             c.close()
         head = lines[0].lstrip("# ").split(",")
         for line in lines[1:]:
             row = dict(zip(head, line.split(",")))
-            if row.get("pxname") == "rankd" and row.get("svname") == "rankd1":
+            if row.get("pxname") == "rankd" and row.get("svname") == name:
                 return row["status"]
         return None
-    log = open(os.path.join(tmp_root, "haproxy-%d.log" % lb), "wb")
-    hp = subprocess.Popen(["haproxy", "-db", "-f", os.path.join(DEPLOY, "haproxy.cfg")], env=env, stdout=log,
-                          stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self):
+        wait_for(lambda: self.server_status("rankd1") == "UP" and self.server_status("rankd2") == "UP",
+                 "HAProxy to see both instances up")
+
+    def stop(self):
+        os.kill(self.proc.pid, signal.SIGTERM)
+        if not wait_pid(self.proc, 10):
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.log.close()
+
+
+# deploy/haproxy.cfg sends a PROXY header: the instances behind it expect one.
+BEHIND_HAPROXY = {"RANKD_PROXY_PROTOCOL": "true"}
+
+
+def test_haproxy_in_front_of_two_instances(rankd_factory, db, tmp_root):
+    a, b = rankd_factory(env=BEHIND_HAPROXY), rankd_factory(env=BEHIND_HAPROXY)
+    hp = HAProxy(tmp_root, a, b)
+    lb = hp.lb
+
+    def state_of_a():
+        return hp.server_status("rankd1")
     adm = Client("127.0.0.1", lb, ADMIN_KEY)
     load = None
     try:
@@ -138,6 +169,7 @@ def test_haproxy_in_front_of_two_instances(rankd_factory, db, tmp_root):
             except OSError:
                 return False
         wait_for(lb_ready, "HAProxy to answer")
+        hp.wait_ready()
         board = create_board(adm)["id"]
         w = Client("127.0.0.1", lb, WRITE_KEY)
         for i in range(20):
@@ -162,11 +194,7 @@ def test_haproxy_in_front_of_two_instances(rankd_factory, db, tmp_root):
         if load:
             load.stop()
         adm.close()
-        os.kill(hp.pid, signal.SIGTERM)
-        if not wait_pid(hp, 10):
-            os.kill(hp.pid, signal.SIGKILL)
-            hp.wait()
-        log.close()
+        hp.stop()
     reads = [e for e in load.events if e[1] == "read"]
     writes = [e for e in load.events if e[1] == "write"]
     failed_reads = [e for e in reads if e[2] != 200]
@@ -181,6 +209,37 @@ def test_haproxy_in_front_of_two_instances(rankd_factory, db, tmp_root):
     assert load.acked and load.acked <= logged, "acknowledged but lost: %s" % sorted(load.acked - logged)[:10]
     assert all(e[2] in (200, 502, 503, 0) for e in writes), REPORT[-1]
     assert t_stop < t_up
+
+
+def test_two_clients_behind_haproxy_are_limited_apart(rankd_factory, tmp_root):
+    """Without the PROXY header both would be HAProxy's address, one bucket: one client over
+    its limit would get the other 429 too."""
+    limits = {"limits": {"reads_per_s": 1, "burst": 3}}
+    a = rankd_factory(env=BEHIND_HAPROXY, extra_config=limits)
+    b = rankd_factory(env=BEHIND_HAPROXY, extra_config=limits)
+    hp = HAProxy(tmp_root, a, b)
+    # Two clients of this machine with addresses of their own (127.0.0.0/8 is all loopback).
+    one, two = hp.client(source="127.0.0.2"), hp.client(source="127.0.0.3")
+    try:
+        hp.wait_ready()
+        # Round robin over two instances, each with its own bucket: 3 + 3 reads, then 429.
+        got = []
+        while not got or got[-1] != 429:
+            got.append(one.get("/v1/leaderboards").status)
+            assert len(got) <= 12, got
+        assert got.count(200) >= 3, got
+        # The other client, on both instances (round robin), has its whole burst.
+        assert [two.get("/v1/leaderboards").status for _ in range(2)] == [200, 200]
+        # Each instance's log names the client, not HAProxy's address.
+        for inst in (a, b):
+            wait_for(lambda: "from 127.0.0.2" in inst.stderr_text() and "from 127.0.0.3" in inst.stderr_text(),
+                     "%s's access log to name both clients" % inst.name)
+        REPORT.append("haproxy (send-proxy-v2), two clients with a burst of 3 on each of two instances: the first "
+                      "limited after %d reads, the second still served" % (len(got) - 1))
+    finally:
+        one.close()
+        two.close()
+        hp.stop()
 
 
 def series_named(text):

@@ -1,0 +1,151 @@
+"""The front door (issue 28): the client rankd names behind a load balancer. With
+http.proxy_protocol every connection must begin with a PROXY header (v1 or v2), and the client it
+names is the one rate limits, connection limits and logs use; X-Forwarded-For is believed only
+from http.trusted_proxies. (HAProxy itself, as deploy/haproxy.cfg ships it: test_deploy.py.)"""
+import socket
+import struct
+import subprocess
+import time
+
+from conftest import RANKD_BIN, Client, assert_error, proxy_v1, rankd_env, wait_for
+
+LIMITS = {"limits": {"reads_per_s": 1, "burst": 3}}
+
+
+def proxy_v2(client_ip, client_port=40000, server_ip="127.0.0.1", server_port=80):
+    """A PROXY protocol v2 header (PROXY command, TCP over IPv4)."""
+    body = socket.inet_aton(client_ip) + socket.inet_aton(server_ip) + struct.pack("!HH", client_port, server_port)
+    return b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + struct.pack("!H", len(body)) + body
+
+
+def read_until_limited(c, path="/v1/leaderboards", most=20):
+    got = []
+    for _ in range(most):
+        got.append(c.get(path).status)
+        if got[-1] == 429:
+            return got
+    raise AssertionError("never limited: %s" % got)
+
+
+def raw_exchange(port, data, timeout=10):
+    """Connect, send `data`, and read until the server closes: what it answered (b"" for a
+    connection closed without a word)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                return out
+            if not chunk:
+                return out
+            out += chunk
+    finally:
+        s.close()
+
+
+def test_the_proxy_protocol_names_the_client(rankd_factory):
+    inst = rankd_factory(env={"RANKD_PROXY_PROTOCOL": "true"},
+                         extra_config=dict(LIMITS, http={"max_connections_per_ip": 2}))
+    a = Client("127.0.0.1", inst.port, proxy_header=proxy_v1("203.0.113.1"))
+    b = Client("127.0.0.1", inst.port, proxy_header=proxy_v2("203.0.113.2"))
+    c6 = Client("127.0.0.1", inst.port, proxy_header=b"PROXY TCP6 2001:db8::7 ::1 40000 80\r\n")
+    try:
+        # One client over its limit; the others, all on the same TCP peer, are not.
+        got = read_until_limited(a)
+        assert got[:3] == [200] * 3, got
+        assert_error(a.get("/v1/leaderboards"), 429)
+        assert b.get("/v1/leaderboards").status == 200
+        assert c6.get("/v1/leaderboards").status == 200
+        read_until_limited(b)
+        # The access log names the client the header named.
+        wait_for(lambda: "from 203.0.113.2" in inst.stderr_text() and "from 2001:db8::7" in inst.stderr_text(),
+                 "the access log to name the proxied clients")
+        # The header is not optional: a request without it is closed unanswered, and so is a
+        # header that is not one.
+        assert raw_exchange(inst.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") == b""
+        assert raw_exchange(inst.port, b"PROXY TCP4 nonsense\r\nGET /healthz HTTP/1.1\r\n\r\n") == b""
+        # A header in pieces is waited for; the request after it is answered.
+        s = socket.create_connection(("127.0.0.1", inst.port), timeout=10)
+        try:
+            line = proxy_v1("203.0.113.9")
+            s.sendall(line[:9])
+            time.sleep(0.2)  # apart on the wire, not a wait for state
+            s.sendall(line[9:] + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b"}") and len(answer) < 65536:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+        finally:
+            s.close()
+        # A header that never ends is given 5 s.
+        s = socket.create_connection(("127.0.0.1", inst.port), timeout=15)
+        try:
+            t0 = time.time()
+            s.sendall(b"PROXY TCP4 203.0.113.")
+            assert s.recv(100) == b""
+            took = time.time() - t0
+            assert 4 <= took <= 12, took
+        finally:
+            s.close()
+        # The per-address connection limit counts the named client: two connections of
+        # 203.0.113.5 are its most, while another client still connects.
+        held = [Client("127.0.0.1", inst.port, proxy_header=proxy_v1("203.0.113.5")) for _ in range(2)]
+        try:
+            for h in held:
+                assert h.get("/healthz").status == 200
+            assert raw_exchange(inst.port, proxy_v1("203.0.113.5") + b"GET /healthz HTTP/1.1\r\n\r\n") == b""
+            other = raw_exchange(inst.port, proxy_v1("203.0.113.6") + b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+            assert other.startswith(b"HTTP/1.1 200"), other[:200]
+        finally:
+            for h in held:
+                h.close()
+        assert "http.proxy_protocol is on" in inst.stderr_text()
+    finally:
+        for cl in (a, b, c6):
+            cl.close()
+
+
+def test_x_forwarded_for_is_believed_from_trusted_proxies_only(rankd_factory):
+    # 127.0.0.2 is the proxy (any 127.x address is this machine); 127.0.0.1 is not trusted.
+    inst = rankd_factory(extra_config=dict(LIMITS, http={"trusted_proxies": ["127.0.0.2/32", "10.0.0.0/8"]}))
+
+    one, two = (Client("127.0.0.1", inst.port, source="127.0.0.2") for _ in range(2))
+    direct = Client("127.0.0.1", inst.port)
+    try:
+        xff1 = {"X-Forwarded-For": "6.6.6.6, 198.51.100.1, 10.1.1.1"}  # spoofed, client, inner proxy
+        xff2 = {"X-Forwarded-For": "198.51.100.2"}
+        got = []
+        while not got or got[-1] != 429:
+            got.append(one.get("/v1/leaderboards", headers=xff1).status)
+            assert len(got) < 20, got
+        assert two.get("/v1/leaderboards", headers=xff2).status == 200
+        # The same client through the proxy on another connection: the same bucket.
+        assert two.get("/v1/leaderboards", headers={"X-Forwarded-For": "198.51.100.1"}).status == 429
+        wait_for(lambda: "from 198.51.100.1" in inst.stderr_text() and "from 198.51.100.2" in inst.stderr_text(),
+                 "the access log to name the forwarded clients")
+        # From a peer not trusted, the header is ignored: every value is the peer's own bucket.
+        seen = [direct.get("/v1/leaderboards", headers={"X-Forwarded-For": "192.0.2.%d" % i}).status
+                for i in range(8)]
+        assert 429 in seen, seen
+        assert "from 192.0.2." not in inst.stderr_text()
+    finally:
+        for cl in (one, two, direct):
+            cl.close()
+
+
+def test_proxy_settings_are_checked(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("postgres:\n  primary: \"postgresql://x@127.0.0.1:1/x\"\n"
+                   "http:\n  trusted_proxies: [\"10.0.0.0/33\"]\n  proxy_protocol: maybe\n")
+    r = subprocess.run([RANKD_BIN, "config", "check", "-c", str(cfg)], capture_output=True, text=True,
+                       env=rankd_env({}))
+    assert r.returncode != 0
+    assert "http.trusted_proxies" in r.stderr and "10.0.0.0/33" in r.stderr, r.stderr
+    assert "http.proxy_protocol" in r.stderr, r.stderr
+    assert ":4:" in r.stderr, r.stderr
