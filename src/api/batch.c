@@ -77,6 +77,9 @@ int api_batch(app_t *app, const route_t *rt, http_req_t *req)
         goto out;
     }
     size_t n = json_array_size(arr);
+    /* API.md: one read token per item (once: not again when it is run again off the event loop). */
+    if (ratelimit_active(app->limits) && !req->ratelimit.limited && (rc = api_rate_limit(app, req, RL_READ, (int)n)))
+        goto out;
     for (size_t i = 0; i < n; i++) {
         json_t *it = json_array_get(arr, i);
         json_t *pv = json_is_object(it) ? json_object_get(it, "path") : NULL;

@@ -233,11 +233,12 @@ int api_rate_limit(app_t *app, http_req_t *req, rl_kind_t kind, int cost)
     ratelimit_take(app->limits, req->client, kind, cost, clock_mono_ms(), &req->ratelimit);
     if (!req->ratelimit.refused)
         return 0;
-    req->retry_after = req->ratelimit.retry_after_s;
+    /* Over the burst no wait is enough: no Retry-After that could never be honoured (API.md). */
+    req->retry_after = req->ratelimit.over_burst ? 0 : req->ratelimit.retry_after_s;
     if (req->ratelimit.over_burst)
         return http_error(req, 429, "rate_limited", NULL,
-                          "%d items are more than this client's burst of %d writes: send smaller batches", cost,
-                          req->ratelimit.limit);
+                          "%d items are more than this client's burst of %d %s: send batches of at most %d", cost,
+                          req->ratelimit.limit, kind == RL_READ ? "reads" : "writes", req->ratelimit.limit);
     return http_error(req, 429, "rate_limited", NULL, "over the limit of %s for this client; retry in %d s",
                       kind == RL_READ ? "reads" : "writes", req->retry_after);
 }

@@ -435,8 +435,8 @@ static void client_of(http_req_t *req)
         snprintf(req->client, sizeof req->client, "a%s", req->addr);
 }
 
-/* Which bucket a route draws on, or -1 for none (probes, metrics, and scores:batch, which takes
- * one token per item once its body is read). */
+/* Which bucket a route draws on, or -1 for none (probes, metrics, and the batches, which take one
+ * token per item once their body is read). */
 static int limit_kind(const route_t *rt, const char *method)
 {
     switch (rt->id) {
@@ -447,9 +447,8 @@ static int limit_kind(const route_t *rt, const char *method)
     case R_DASHBOARD:
     case R_DASHBOARD_FILE:
     case R_SCORES_BATCH:
-        return -1;
     case R_BATCH:
-        return RL_READ; /* a POST of reads */
+        return -1;
     default:
         return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ? RL_READ : RL_WRITE;
     }
@@ -481,7 +480,8 @@ static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char
     if ((int)req->role < 0) {
         /* Guesses draw on their address's read bucket: a wrong key is no way around the limits
          * (probes and /metrics stay unlimited, whatever key they carry). */
-        if (ratelimit_active(app->limits) && limit_kind(&cx->rt, method) >= 0) {
+        bool batch = cx->rt.id == R_BATCH || cx->rt.id == R_SCORES_BATCH;
+        if (ratelimit_active(app->limits) && (limit_kind(&cx->rt, method) >= 0 || batch)) {
             client_of(req);
             if (api_rate_limit(app, req, RL_READ, 1) != 0)
                 return true;
