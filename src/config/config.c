@@ -411,7 +411,7 @@ static const conf_key_t config_keys[] = {
     INT_KEY("http.stale_while_revalidate", 0, 31536000, "0", "RANKD_HTTP_STALE_WHILE_REVALIDATE",
             stale_while_revalidate),
     SIZE_KEY("cache.max_bytes", 0, 68719476736, "67108864", "RANKD_CACHE_BYTES", cache_max_bytes),
-    {.name = "http.cors_origins", .type = T_LIST, .min = 1, .def = "*", .env = "RANKD_CORS_ORIGINS",
+    {.name = "http.cors_origins", .type = T_LIST, .min = 1, .def = "", .env = "RANKD_CORS_ORIGINS",
      .off = CFG(cors_origins), .off2 = CFG(n_cors_origins), .sep = ',', .check = check_origin},
     {.name = "http.proxy_protocol", .type = T_BOOL, .def = "false", .env = "RANKD_PROXY_PROTOCOL",
      .off = CFG(proxy_protocol)},
@@ -1495,6 +1495,14 @@ bool config_cors_allowed(const rankd_config_t *cfg, const char *origin)
         if (strcmp(o, "*") == 0 || strcasecmp(o, origin) == 0)
             return true;
     }
+    return false;
+}
+
+bool config_cors_any(const rankd_config_t *cfg)
+{
+    for (size_t i = 0; cfg && i < cfg->n_cors_origins; i++)
+        if (strcmp(cfg->cors_origins[i], "*") == 0)
+            return true;
     return false;
 }
 

@@ -137,5 +137,7 @@ int config_retention_windows(const rankd_config_t *cfg, const char *board);
 
 /* True when `origin` is allowed by cors_origins. */
 bool config_cors_allowed(const rankd_config_t *cfg, const char *origin);
+/* True when cors_origins allows every origin ("*"). */
+bool config_cors_any(const rankd_config_t *cfg);
 
 #endif

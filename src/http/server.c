@@ -79,16 +79,22 @@ static enum MHD_Result collect_param(void *cls, enum MHD_ValueKind kind, const c
     return MHD_YES;
 }
 
+/*
+ * CORS headers (API.md). `api`: a /v1/ route, whose answers a configured CORS list may change
+ * whatever the request: Vary: Origin on all of them, so that a shared cache never hands a browser
+ * the variant made for a request without an Origin.
+ */
 static void add_cors(const app_t *app, struct MHD_Connection *conn, struct MHD_Response *r, bool preflight,
-                     const char *allow)
+                     const char *allow, bool api)
 {
+    const rankd_config_t *live = atomic_load(&app->live);
     const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-    if (!origin)
+    if ((api && live->n_cors_origins > 0) || origin)
+        MHD_add_response_header(r, "Vary", "Origin");
+    if (!origin || !config_cors_allowed(live, origin))
         return;
-    MHD_add_response_header(r, "Vary", "Origin");
-    if (!config_cors_allowed(atomic_load(&app->live), origin))
-        return;
-    MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+    /* "*" is answered as "*", never by reflecting the origin. */
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", config_cors_any(live) ? "*" : origin);
     if (preflight) {
         MHD_add_response_header(r, "Access-Control-Allow-Methods", allow ? allow : "GET, HEAD, OPTIONS");
         MHD_add_response_header(r, "Access-Control-Allow-Headers",
@@ -96,7 +102,9 @@ static void add_cors(const app_t *app, struct MHD_Connection *conn, struct MHD_R
         MHD_add_response_header(r, "Access-Control-Max-Age", "600");
     }
     /* API.md: every response to an allowed origin, preflights included. */
-    MHD_add_response_header(r, "Access-Control-Expose-Headers", "ETag, Location, Retry-After, X-Request-Id");
+    MHD_add_response_header(r, "Access-Control-Expose-Headers",
+                            "ETag, Location, Retry-After, X-Request-Id, RateLimit-Limit, RateLimit-Remaining, "
+                            "RateLimit-Reset");
 }
 
 /* `sec` (Unix time) as an HTTP date, in a buffer of the calling thread valid until its next
@@ -314,7 +322,7 @@ static struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection
         snprintf(ra, sizeof ra, "%d", req->retry_after);
         MHD_add_response_header(r, "Retry-After", ra);
     }
-    add_cors(app, conn, r, preflight, req->allow);
+    add_cors(app, conn, r, preflight, req->allow, cx->path && strncmp(cx->path, "/v1/", 4) == 0);
     /* A 413's body may still be on its way (API.md: the connection is closed). */
     if (atomic_load(&cx->server->draining) || req->status == 413)
         MHD_add_response_header(r, "Connection", "close");

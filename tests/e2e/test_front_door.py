@@ -149,3 +149,34 @@ def test_proxy_settings_are_checked(tmp_path):
     assert "http.trusted_proxies" in r.stderr and "10.0.0.0/33" in r.stderr, r.stderr
     assert "http.proxy_protocol" in r.stderr, r.stderr
     assert ":4:" in r.stderr, r.stderr
+
+
+def test_cors_varies_on_origin_and_exposes_the_rate_limit_headers(rankd_factory):
+    """With a CORS list, every /v1/ answer carries Vary: Origin, with or without an Origin (a CDN
+    must not hand a browser the variant made without one); "*" is answered as "*"; the
+    RateLimit-* headers are readable by the page."""
+    from conftest import CORS_ORIGIN
+    listed = rankd_factory(extra_config=LIMITS)  # the tests' configuration lists CORS_ORIGIN
+    wildcard = rankd_factory(extra_config={"http": {"cors_origins": ["*"]}})
+    none = rankd_factory(extra_config={"http": {"cors_origins": []}})
+    a, w, n = listed.client(), wildcard.client(), none.client()
+    try:
+        r = a.get("/v1/leaderboards")
+        assert r.status == 200 and "origin" in r.header_tokens("Vary"), r.headers
+        assert r.header("Access-Control-Allow-Origin") is None
+        r = a.get("/v1/leaderboards", headers={"Origin": CORS_ORIGIN})
+        assert r.header("Access-Control-Allow-Origin") == CORS_ORIGIN
+        exposed = set(r.header_tokens("Access-Control-Expose-Headers"))
+        assert {"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "retry-after"} <= exposed, r.headers
+        r = w.get("/v1/leaderboards", headers={"Origin": "https://anywhere.example"})
+        assert r.header("Access-Control-Allow-Origin") == "*", r.headers
+        assert "origin" in w.get("/v1/leaderboards").header_tokens("Vary")
+        # No list: nothing varies on an Origin that is never allowed... unless one is sent.
+        r = n.get("/v1/leaderboards")
+        assert "origin" not in r.header_tokens("Vary") and r.header("Access-Control-Allow-Origin") is None
+        r = n.get("/v1/leaderboards", headers={"Origin": CORS_ORIGIN})
+        assert r.header("Access-Control-Allow-Origin") is None
+    finally:
+        for c in (a, w, n):
+            c.close()
+

@@ -204,8 +204,9 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->batch_body_limit, 2097152);
     assert_int_equal(cfg->connection_timeout_s, 30);
     assert_int_equal(cfg->cache_max_age, 1);
-    assert_int_equal(cfg->n_cors_origins, 1);
-    assert_string_equal(cfg->cors_origins[0], "*");
+    assert_int_equal(cfg->n_cors_origins, 0); /* API.md: no cross-origin reads unless configured */
+    assert_false(cfg->proxy_protocol);
+    assert_int_equal(cfg->n_trusted_proxies, 0);
     assert_string_equal(cfg->pg_primary, "host=127.0.0.1 dbname=rankd");
     assert_int_equal(cfg->n_pg_replicas, 0);
     assert_int_equal(cfg->pg_pool_size, 8);
@@ -756,9 +757,15 @@ static void test_key_roles(void **state)
 
 static void test_cors(void **state)
 {
-    rankd_config_t *cfg = load_ok(state, PRIMARY);
+    rankd_config_t *cfg = load_ok(state, PRIMARY); /* the default: no origin */
+    assert_false(config_cors_allowed(cfg, "https://anything.example"));
+    assert_false(config_cors_any(cfg));
+    config_free(cfg);
+
+    cfg = load_ok(state, PRIMARY "http:\n  cors_origins: [\"*\"]\n");
     assert_true(config_cors_allowed(cfg, "https://anything.example"));
     assert_true(config_cors_allowed(cfg, "null"));
+    assert_true(config_cors_any(cfg));
     assert_false(config_cors_allowed(cfg, NULL));
     assert_false(config_cors_allowed(NULL, "https://a.example"));
     config_free(cfg);
