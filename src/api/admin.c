@@ -285,6 +285,10 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
     buf_printf(&req->out, "# HELP rankd_redis_up Whether Redis answers (1), is down (0), or is not configured (-1).\n"
                           "# TYPE rankd_redis_up gauge\nrankd_redis_up %d\n",
                !app->redis ? -1 : strcmp(redis_state(app->redis), "ok") == 0 ? 1 : 0);
+    buf_printf(&req->out, "# HELP rankd_redis_connect_failures_total Attempts to connect to a Redis server that "
+                          "failed (retried every second while it is down).\n"
+                          "# TYPE rankd_redis_connect_failures_total counter\nrankd_redis_connect_failures_total %llu\n",
+               redis_conn_failed_connects());
     l1_stats_t l1;
     l1_stats(app->l1, &l1);
     buf_printf(&req->out,

@@ -214,18 +214,18 @@ static int list_boards(app_t *app, http_req_t *req)
     bool bad = false;
     const char *lim = http_param(req, "limit", &bad);
     if (bad)
-        return http_bad_param(req, "limit");
+        return http_bad_param(req, "limit", "limit must be given once");
     uint64_t limit = 25;
     if (lim && (!param_parse_uint(lim, 1000, &limit) || limit < 1))
-        return http_bad_param(req, "limit");
+        return http_bad_param(req, "limit", "limit must be a whole number 1..1000");
     const char *cur = http_param(req, "cursor", &bad);
     if (bad)
-        return http_bad_param(req, "cursor");
+        return http_bad_param(req, "cursor", "cursor must be given once");
     cursor_t cursor;
     const char *secret = app->cfg->cursor_secret;
     if (cur && (!cursor_decode(cur, secret, strlen(secret), &cursor) || cursor.kind != CURSOR_BOARDS ||
                 cursor.backward))
-        return http_bad_param(req, "cursor");
+        return http_bad_param(req, "cursor", "cursor is not one this route gave: pass next_cursor or prev_cursor as it came");
 
     const char *after = cur ? cursor.pos.player : "";
     pg_lease_t lease;
@@ -384,6 +384,14 @@ static int patch_board(app_t *app, const route_t *rt, http_req_t *req)
     char *metadata = NULL;
     json_t *md = json_object_get(obj, "metadata");
     bool clear = md && json_is_null(md);
+    /* A board's other fields are fixed once it is made: say so, not "unknown field". */
+    static const char *const fixed[] = {"id", "sort", "operator", "reset", "min_score", "max_score", NULL};
+    for (const char *const *f = fixed; *f; f++)
+        if (json_object_get(obj, *f)) {
+            rc = http_error(req, 400, "invalid_argument", *f, "%s cannot be changed once a board is made: a PATCH may "
+                            "change title and metadata; make a new board for another %s", *f, *f);
+            goto done;
+        }
     if ((rc = body_only(req, obj, allowed)))
         goto done;
     if (json_object_get(obj, "title") && (rc = body_string(req, obj, "title", TITLE_MAX, &title)))

@@ -95,7 +95,13 @@ int body_only(http_req_t *req, json_t *obj, const char *const *allowed)
             bool plain = n > 0 && n <= 64;
             for (size_t i = 0; i < n && plain; i++)
                 plain = key[i] > 0x20 && key[i] < 0x7f;
-            return http_error(req, 400, "invalid_argument", plain ? key : NULL, "unknown field in the body");
+            char fields[256] = "";
+            for (const char *const *a = allowed; *a; a++)
+                snprintf(fields + strlen(fields), sizeof fields - strlen(fields), "%s%s", a == allowed ? "" : ", ", *a);
+            if (plain)
+                return http_error(req, 400, "invalid_argument", key, "unknown field %s: the fields of this body are %s",
+                                  key, fields);
+            return http_error(req, 400, "invalid_argument", NULL, "unknown field in the body: its fields are %s", fields);
         }
     }
     return 0;

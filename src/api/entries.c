@@ -308,19 +308,38 @@ static void cache_drop(app_t *app, cached_read_t *cr)
 
 /* ---------------------------------------------------------------- parameters */
 
+#define WINDOW_RULE "window must be current, previous or the start date of one of the board's windows (YYYY-MM-DD)"
+
+/* The 400 of a well-formed date that starts no window of `b`: which days do, and the window
+ * holding that date. */
+static int window_not_a_start(http_req_t *req, const board_t *b, const char *w)
+{
+    int64_t day = 0;
+    if (!window_parse_day(w, &day))
+        return http_bad_param(req, "window", WINDOW_RULE);
+    char holder[11];
+    window_format_day(window_start_day(b->reset, day * MS_PER_DAY), holder);
+    const char *starts = b->reset == RESET_WEEKLY    ? "start on Mondays"
+                         : b->reset == RESET_MONTHLY ? "start on the 1st of a month"
+                                                     : "is the one of 1970-01-01";
+    return http_bad_param(req, "window", "window %s starts no window of this board: its %s window%s %s (the one holding "
+                          "that day is window=%s)", w, board_reset_name(b->reset),
+                          b->reset == RESET_NONE ? "" : "s", starts, holder);
+}
+
 /* Resolve the window= parameter; 0 or the error written (shared with api/stats.c). */
 int api_param_window(const app_t *app, http_req_t *req, const board_t *b, int64_t *day)
 {
     bool bad = false;
     const char *w = http_param(req, "window", &bad);
     if (bad)
-        return http_bad_param(req, "window");
+        return http_bad_param(req, "window", "window must be given once");
     switch (window_resolve(b->reset, b->created_ms, config_retention_windows(app->cfg, b->id), req->received_ms, w, day)) {
     case WINDOW_OK: return 0;
-    case WINDOW_MALFORMED: return http_bad_param(req, "window");
+    case WINDOW_MALFORMED: return window_not_a_start(req, b, w);
     case WINDOW_ABSENT: return http_not_found(req, "window", "window");
     }
-    return http_bad_param(req, "window");
+    return http_bad_param(req, "window", WINDOW_RULE);
 }
 
 /* The window= parameter's syntax alone, before the board is known (API.md: values are 400
@@ -331,7 +350,7 @@ int api_param_window_syntax(http_req_t *req)
     const char *w = http_param(req, "window", &bad);
     int64_t day;
     if (bad || (w && strcmp(w, "current") != 0 && strcmp(w, "previous") != 0 && !window_parse_day(w, &day)))
-        return http_bad_param(req, "window");
+        return http_bad_param(req, "window", bad ? "window must be given once" : WINDOW_RULE);
     return 0;
 }
 
@@ -341,8 +360,13 @@ static int param_uint(http_req_t *req, const char *name, uint64_t min, uint64_t 
     bool bad = false;
     const char *v = http_param(req, name, &bad);
     *out = dflt;
-    if (bad || (v && (!param_parse_uint(v, max, out) || *out < min)))
-        return http_bad_param(req, name);
+    if (bad)
+        return http_bad_param(req, name, "%s must be given once", name);
+    if (v && (!param_parse_uint(v, max, out) || *out < min)) {
+        if (max >= UINT64_C(1) << 40)
+            return http_bad_param(req, name, "%s must be a whole number, %" PRIu64 " or more", name, min);
+        return http_bad_param(req, name, "%s must be a whole number %" PRIu64 "..%" PRIu64, name, min, max);
+    }
     return 0;
 }
 
@@ -715,30 +739,50 @@ int api_entries(app_t *app, const route_t *rt, http_req_t *req)
     if ((rc = api_param_window_syntax(req)) || (rc = param_uint(req, "limit", 1, 1000, 10, &limit)) ||
         (rc = param_uint(req, "offset", 0, INT64_MAX / 2, 0, &offset)))
         return rc;
-    if (bad || (cur && off))
-        return http_bad_param(req, cur && off ? "offset" : "cursor");
+    if (bad)
+        return http_bad_param(req, "cursor", "cursor and offset must each be given at most once");
+    if (cur && off)
+        return http_bad_param(req, "offset", "offset and cursor cannot be used together: a cursor already says where "
+                              "its page starts");
     if (cur && (!cursor_decode(cur, secret, strlen(secret), &cursor) || cursor.kind != CURSOR_ENTRIES))
-        return http_bad_param(req, "cursor");
+        return http_bad_param(req, "cursor", "cursor is not one this route gave: pass next_cursor or prev_cursor as it came");
     board_t b;
     if ((rc = api_load_board(app, rt, req, &b)))
         return rc;
     int64_t day = 0;
-    /* A cursor of another board or window is 400, even one naming a window that is gone. */
+    /* A cursor of another board is 400, even one naming a window that is gone. */
     if (cur && cursor.gen != b.gen) {
-        rc = http_bad_param(req, "cursor");
+        rc = http_bad_param(req, "cursor", "cursor was given by another board (or by this board before it was "
+                            "deleted and made again)");
         goto fail;
     }
-    if ((rc = api_param_window(app, req, &b, &day)))
-        goto fail;
-    if (cur && cursor.day != day) {
-        rc = http_bad_param(req, "cursor");
-        goto fail;
+    bool window_bad = false;
+    if (cur && !http_param(req, "window", &window_bad) && !window_bad) {
+        /* Without window=, a cursor goes on paging the window it was taken in: a reset between
+         * two pages does not end the paging (the answer's "window" names it). */
+        char taken[11];
+        window_format_day(cursor.day, taken);
+        if (window_resolve(b.reset, b.created_ms, config_retention_windows(app->cfg, b.id), req->received_ms, taken,
+                           &day) != WINDOW_OK) {
+            rc = http_bad_param(req, "cursor", "cursor pages window %s, which this board no longer keeps", taken);
+            goto fail;
+        }
+    } else {
+        if ((rc = api_param_window(app, req, &b, &day)))
+            goto fail;
+        if (cur && cursor.day != day) {
+            char taken[11];
+            window_format_day(cursor.day, taken);
+            rc = http_bad_param(req, "cursor", "cursor pages window %s: send it with window=%s, or without window",
+                                taken, taken);
+            goto fail;
+        }
     }
     /* limit|offset|cursor: a decoded cursor is at most CURSOR_TEXT_MAX bytes */
     char params[CURSOR_TEXT_MAX + 48], *p = params;
     size_t cur_len = cur ? strnlen(cur, CURSOR_TEXT_MAX + 1) : 0;
     if (cur_len > CURSOR_TEXT_MAX) {
-        rc = http_bad_param(req, "cursor");
+        rc = http_bad_param(req, "cursor", "cursor is not one this route gave: pass next_cursor or prev_cursor as it came");
         goto fail;
     }
     p += u64_digits(p, limit);
@@ -948,7 +992,7 @@ int api_players(app_t *app, const route_t *rt, http_req_t *req)
     bool bad = false;
     const char *list = http_param(req, "ids", &bad);
     if (bad || !list || !*list)
-        return http_bad_param(req, "ids");
+        return http_bad_param(req, "ids", "ids must be given once, a comma-separated list of player ids");
     /* The ids are checked before the board is looked up (400 before 404): the board comes later. */
     board_t none;
     memset(&none, 0, sizeof none);

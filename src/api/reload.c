@@ -75,7 +75,23 @@ static void warn_restart_only(const rankd_config_t *was, const rankd_config_t *n
 bool api_reload(app_t *app)
 {
     const rankd_config_t *cur = atomic_load(&app->live);
-    rankd_config_t *next = config_load(cur->path, stderr);
+    /* The file's errors as log lines (JSON), each with its file:line:column, not as plain text
+     * in the middle of the log. */
+    char *errs = NULL;
+    size_t errs_len = 0;
+    FILE *ef = open_memstream(&errs, &errs_len);
+    rankd_config_t *next = config_load(cur->path, ef ? ef : stderr);
+    if (ef) {
+        fclose(ef);
+        for (char *line = errs, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+            nl = strchr(line, '\n');
+            if (nl)
+                *nl = '\0';
+            if (*line)
+                log_error(NULL, "reload: %s", line);
+        }
+        free(errs);
+    }
     if (!next) {
         log_error(NULL, "reload of %s refused: the errors above; the running configuration stays", cur->path);
         return false;
@@ -94,9 +110,9 @@ bool api_reload(app_t *app)
         app->retired = r;
     }
     free_retired(app, false);
-    log_info(NULL, "reloaded %s: %zu keys, %zu CORS origins, limits %d reads/s and %d writes/s (burst %d), log level",
-             next->path, next->n_keys, next->n_cors_origins, next->limit_reads_per_s, next->limit_writes_per_s,
-             next->limit_burst);
+    log_info(NULL, "reloaded %s: %zu keys, %zu CORS origins, %zu trusted proxies, limits %d reads/s and %d writes/s "
+             "(burst %d), log level %s", next->path, next->n_keys, next->n_cors_origins, next->n_trusted_proxies,
+             next->limit_reads_per_s, next->limit_writes_per_s, next->limit_burst, log_level_name(next->log_level));
     return true;
 }
 

@@ -60,7 +60,7 @@ static const route_spec_t specs[] = {
 _Static_assert(sizeof specs / sizeof *specs == R_COUNT, "a route without its spec");
 
 static const char *const route_names[R_COUNT] = {
-    [R_NONE] = "none", [R_HEALTHZ] = "healthz", [R_READYZ] = "readyz", [R_BOARDS] = "boards",
+    [R_NONE] = "unmatched", [R_HEALTHZ] = "healthz", [R_READYZ] = "readyz", [R_BOARDS] = "boards",
     [R_BOARD] = "board", [R_ENTRIES] = "entries", [R_PLAYERS] = "players", [R_PLAYER] = "player",
     [R_AROUND] = "around", [R_SCORES] = "scores", [R_SCORES_BATCH] = "scores_batch", [R_BATCH] = "batch",
     [R_STATS] = "stats", [R_WINDOWS] = "windows", [R_STANDINGS] = "standings", [R_ACTIVITY] = "activity", [R_ADMIN_REFRESH] = "admin_refresh",

@@ -131,18 +131,20 @@ int api_windows(app_t *app, const route_t *rt, http_req_t *req)
     cursor_t cursor;
     const char *secret = app->cfg->cursor_secret;
     /* Values before the board's existence (400 before 404). */
-    if (bad || (lim && (!param_parse_uint(lim, 1000, &limit) || limit < 1)))
-        return http_bad_param(req, lim ? "limit" : "cursor");
+    if (bad)
+        return http_bad_param(req, NULL, "limit and cursor must each be given at most once");
+    if (lim && (!param_parse_uint(lim, 1000, &limit) || limit < 1))
+        return http_bad_param(req, "limit", "limit must be a whole number 1..1000");
     if (cur && (!cursor_decode(cur, secret, strlen(secret), &cursor) || cursor.kind != CURSOR_WINDOWS ||
                 cursor.backward))
-        return http_bad_param(req, "cursor");
+        return http_bad_param(req, "cursor", "cursor is not one this route gave: pass next_cursor or prev_cursor as it came");
     board_t b;
     int rc = api_load_board(app, rt, req, &b);
     if (rc)
         return rc;
     if (cur && cursor.gen != b.gen) {
         board_clear(&b);
-        return http_bad_param(req, "cursor");
+        return http_bad_param(req, "cursor", "cursor was given by another board");
     }
     /* Windows run from the current one back to the one the board was created in (or the oldest
      * retention keeps), newest first. */
@@ -221,7 +223,7 @@ static int param_day(http_req_t *req, const char *name, bool *given, int64_t *da
     const char *v = http_param(req, name, &bad);
     *given = v != NULL;
     if (bad || (v && !window_parse_day(v, day)))
-        return http_bad_param(req, name);
+        return http_bad_param(req, name, "%s must be a date, YYYY-MM-DD, given once", name);
     return 0;
 }
 
@@ -236,7 +238,7 @@ int api_activity(app_t *app, const route_t *rt, http_req_t *req)
     if (!has_from)
         from = to - (ACTIVITY_DEFAULT_DAYS - 1) < 0 && to >= 0 ? 0 : to - (ACTIVITY_DEFAULT_DAYS - 1);
     if (from < 0 || to < 0) /* before any submission could exist (and before year 1 for PostgreSQL) */
-        return http_bad_param(req, to < 0 ? "to" : "from");
+        return http_bad_param(req, to < 0 ? "to" : "from", "%s must be 1970-01-01 or later", to < 0 ? "to" : "from");
     if (to < from || to - from > ACTIVITY_MAX_SPAN)
         return http_error(req, 400, "invalid_argument", "from", "from must be at most %d days before to",
                           ACTIVITY_MAX_SPAN);

@@ -123,9 +123,14 @@ int http_not_found(http_req_t *req, const char *field, const char *what)
     return http_error(req, 404, "not_found", field, "%s not found", what);
 }
 
-int http_bad_param(http_req_t *req, const char *name)
+int http_bad_param(http_req_t *req, const char *name, const char *rule_fmt, ...)
 {
-    return http_error(req, 400, "invalid_argument", name, "invalid value for %s", name);
+    char rule[400];
+    va_list ap;
+    va_start(ap, rule_fmt);
+    vsnprintf(rule, sizeof rule, rule_fmt, ap);
+    va_end(ap);
+    return http_error(req, 400, "invalid_argument", name, "%s", rule);
 }
 
 int http_unavailable(http_req_t *req, const char *what)

@@ -113,7 +113,8 @@ int http_error(http_req_t *req, int status, const char *code, const char *field,
 
 /* Standard errors. */
 int http_not_found(http_req_t *req, const char *field, const char *what);
-int http_bad_param(http_req_t *req, const char *name);
+/* 400 invalid_argument for parameter `name`; the message states the rule it broke. */
+int http_bad_param(http_req_t *req, const char *name, const char *rule_fmt, ...) __attribute__((format(printf, 3, 4)));
 int http_unavailable(http_req_t *req, const char *what);
 int http_internal(http_req_t *req);
 

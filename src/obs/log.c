@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,19 +14,21 @@
 #include "core/window.h"
 #include "util/buf.h"
 
-static log_level_t min_level = LOG_INFO; /* written once at start */
+/* Set at start and by a reload (SIGHUP) while threads log: atomic, relaxed (a line logged at
+ * the old level just after a reload is fine). */
+static _Atomic log_level_t min_level = LOG_INFO;
 
 void log_set_level(log_level_t level)
 {
-    min_level = level;
+    atomic_store_explicit(&min_level, level, memory_order_relaxed);
 }
 
 bool log_enabled(log_level_t level)
 {
-    return level >= min_level;
+    return level >= atomic_load_explicit(&min_level, memory_order_relaxed);
 }
 
-static const char *level_name(log_level_t level)
+const char *log_level_name(log_level_t level)
 {
     switch (level) {
     case LOG_DEBUG: return "debug";
@@ -154,7 +157,7 @@ void log_write(log_level_t level, const char *request_id, const char *fmt, ...)
     buf_puts(&b, "{\"ts\":\"");
     buf_puts(&b, ts);
     buf_puts(&b, "\",\"level\":\"");
-    buf_puts(&b, level_name(level));
+    buf_puts(&b, log_level_name(level));
     buf_putc(&b, '"');
     if (request_id) {
         buf_puts(&b, ",\"request_id\":");

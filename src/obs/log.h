@@ -4,7 +4,7 @@
  * Each line carries a timestamp, the level, the request id when there is
  * one, and the message. The macros check the level before formatting
  * anything, so a disabled debug line costs one comparison. The level is set
- * once at start, before any thread exists, and only read afterwards.
+ * at start and by a reload.
  */
 #ifndef RANKD_OBS_LOG_H
 #define RANKD_OBS_LOG_H
@@ -20,6 +20,8 @@ void log_set_level(log_level_t level);
 bool log_buffering_start(void);
 void log_buffering_stop(void);
 bool log_enabled(log_level_t level);
+/* "debug", "info", "warn" or "error". */
+const char *log_level_name(log_level_t level);
 /* Write one line; `request_id` may be NULL. */
 void log_write(log_level_t level, const char *request_id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -77,7 +77,7 @@ void metrics_render(metrics_t *m, buf_t *o, const char *(*route_name)(int), int 
 {
     buf_puts(o, "# HELP rankd_http_requests_total HTTP requests answered, by route and status class.\n"
                 "# TYPE rankd_http_requests_total counter\n");
-    for (int i = 1; i < n_routes && i < METRICS_ROUTES_MAX; i++)
+    for (int i = 0; i < n_routes && i < METRICS_ROUTES_MAX; i++) /* 0: no route matched */
         for (int c = 0; c < 5; c++) {
             uint64_t v = atomic_load(&m->routes[i].by_class[c]);
             if (v)
@@ -86,7 +86,7 @@ void metrics_render(metrics_t *m, buf_t *o, const char *(*route_name)(int), int 
         }
     buf_puts(o, "# HELP rankd_http_request_duration_seconds Time from request headers to response, by route.\n"
                 "# TYPE rankd_http_request_duration_seconds histogram\n");
-    for (int i = 1; i < n_routes && i < METRICS_ROUTES_MAX; i++) {
+    for (int i = 0; i < n_routes && i < METRICS_ROUTES_MAX; i++) /* 0: no route matched */ {
         route_metrics_t *r = &m->routes[i];
         uint64_t count = atomic_load(&r->count);
         if (!count)

@@ -467,9 +467,13 @@ void q_log_if_slow(PGconn *c, const char *what, int64_t started_ms)
 {
     int limit = atomic_load(&slow_ms);
     int64_t took = clock_mono_ms() - started_ms;
-    if (limit > 0 && took >= limit)
-        log_warn(NULL, "slow statement %s on %s:%s: %lld ms", what, c && PQhost(c) ? PQhost(c) : "the primary",
-                 c && PQport(c) ? PQport(c) : "-", (long long)took);
+    if (limit > 0 && took >= limit) {
+        /* host:port when libpq knows them (a Unix socket has a path for a host, and may have no port) */
+        const char *host = c ? PQhost(c) : NULL, *port = c ? PQport(c) : NULL;
+        log_warn(NULL, "slow statement %s on %s%s%s: %lld ms", what, host && *host ? host : "the primary",
+                 host && *host && port && *port ? ":" : "", host && *host && port && *port ? port : "",
+                 (long long)took);
+    }
 }
 
 static PGresult *exec_read_timed(PGconn *c, q_stmt_t id, const char *const *params);

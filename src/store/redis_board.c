@@ -940,10 +940,13 @@ rb_status_t rb_rebuild_from(redis_conn_t *c, rb_source_t *src, const board_t *b,
         (void)lease_call(c, lease_release, &k, token, &ignored);
     }
     out->lost = st == RB_OK && !held;
-    if (out->lost)
-        log_warn(NULL, "redis window rebuild abandoned: board=%s day=%lld lost its lock after %lld players"
+    if (out->lost) {
+        char win[11];
+        window_format_day(day, win);
+        log_warn(NULL, "redis window rebuild abandoned: board=%s window=%s lost its lock after %lld players"
                        " (Redis was flushed or restarted); the window stays cold",
-                 b->id, (long long)day, (long long)out->players);
+                 b->id, win, (long long)out->players);
+    }
     return st;
 }
 

@@ -1,6 +1,7 @@
 /* store/redis_conn.c — a single server, Sentinel's master or a routed Redis Cluster (see redis_conn.h). */
 #include "store/redis_conn.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,25 @@ typedef struct {
     long long retry_at; /* monotonic ms */
     int master_of;      /* a cluster replica: its master's index (contexts send READONLY); else -1 */
 } conn_node_t;
+
+/*
+ * The servers no connection of this process can reach, shared by every connection (each pool
+ * member and pipe retries on its own): a server that stays down is logged when it goes, once a
+ * minute while it stays down, and when it is back, not at every retry of every connection.
+ */
+#define DOWN_LOG_EVERY_MS 60000
+#define DOWN_SERVERS_MAX 32
+static struct {
+    pthread_mutex_t lock;
+    size_t n;
+    unsigned long long failed_total; /* every failed attempt since start: a metric */
+    struct down_server {
+        char host[256];
+        int port;
+        long long since, logged; /* monotonic ms */
+        unsigned long failed;    /* attempts since */
+    } servers[DOWN_SERVERS_MAX];
+} down_servers = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 struct redis_conn {
     redis_url_t url;
@@ -89,12 +109,57 @@ static bool reply_ok(redisReply *r)
     return ok;
 }
 
-/* A context to host:port, authenticated, on the configured database, with the scripts loaded. */
-static redisContext *connect_to(redis_conn_t *c, const char *host, int port, bool load_scripts, bool readonly)
+/* A connection attempt to host:port: its outcome into down_servers, logged as said there. */
+static void note_connect(const char *host, int port, bool ok, const char *why)
+{
+    long long now = mono_ms();
+    pthread_mutex_lock(&down_servers.lock);
+    if (!ok)
+        down_servers.failed_total++;
+    struct down_server *d = NULL;
+    for (size_t i = 0; i < down_servers.n && !d; i++)
+        if (down_servers.servers[i].port == port && strcmp(down_servers.servers[i].host, host) == 0)
+            d = &down_servers.servers[i];
+    if (ok) {
+        if (d) {
+            log_info(NULL, "redis %s:%d: connected again after %lld s down and %lu failed attempts", host, port,
+                     (now - d->since) / 1000, d->failed);
+            *d = down_servers.servers[--down_servers.n];
+        }
+    } else if (!d) {
+        if (down_servers.n < DOWN_SERVERS_MAX) {
+            d = &down_servers.servers[down_servers.n++];
+            snprintf(d->host, sizeof d->host, "%s", host);
+            d->port = port;
+            d->since = d->logged = now;
+            d->failed = 1;
+        }
+        log_warn(NULL, "redis %s:%d: cannot connect: %s (retried every %d ms; said again once a minute while it "
+                       "lasts)", host, port, why, RETRY_MS);
+    } else if (++d->failed, now - d->logged >= DOWN_LOG_EVERY_MS) {
+        d->logged = now;
+        log_warn(NULL, "redis %s:%d: still cannot connect, %lu attempts in %lld s: %s", host, port, d->failed,
+                 (now - d->since) / 1000, why);
+    }
+    pthread_mutex_unlock(&down_servers.lock);
+}
+
+unsigned long long redis_conn_failed_connects(void)
+{
+    pthread_mutex_lock(&down_servers.lock);
+    unsigned long long n = down_servers.failed_total;
+    pthread_mutex_unlock(&down_servers.lock);
+    return n;
+}
+
+/* A context to host:port, authenticated, on the configured database, with the scripts loaded;
+ * NULL with the reason in `why`. */
+static redisContext *connect_to(redis_conn_t *c, const char *host, int port, bool load_scripts, bool readonly,
+                                char *why, size_t whylen)
 {
     redisContext *ctx = redisConnectWithTimeout(host, port, tv_ms(c->connect_timeout_ms));
     if (!ctx || ctx->err) {
-        log_warn(NULL, "redis connect to %s:%d failed: %s", host, port, ctx ? ctx->errstr : "no memory");
+        snprintf(why, whylen, "%s", ctx ? ctx->errstr : "no memory");
         if (ctx)
             redisFree(ctx);
         return NULL;
@@ -111,7 +176,7 @@ static redisContext *connect_to(redis_conn_t *c, const char *host, int port, boo
     for (size_t i = 0; ok && load_scripts && i < c->n_scripts; i++)
         ok = reply_ok(redisCommand(ctx, "SCRIPT LOAD %s", c->scripts[i]));
     if (!ok) {
-        log_warn(NULL, "redis %s:%d: AUTH, SELECT or SCRIPT LOAD failed", host, port);
+        snprintf(why, whylen, "AUTH, SELECT or SCRIPT LOAD failed");
         redisFree(ctx);
         return NULL;
     }
@@ -124,7 +189,9 @@ redisContext *redis_conn_node_context(redis_conn_t *c, int node)
         return NULL;
     conn_node_t *n = &c->nodes[node];
     if (!n->ctx && mono_ms() >= n->retry_at) {
-        n->ctx = connect_to(c, n->host, n->port, true, n->master_of >= 0);
+        char why[160] = "";
+        n->ctx = connect_to(c, n->host, n->port, true, n->master_of >= 0, why, sizeof why);
+        note_connect(n->host, n->port, n->ctx != NULL, why);
         if (!n->ctx) {
             n->retry_at = mono_ms() + RETRY_MS;
             if (c->slot_node)

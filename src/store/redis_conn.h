@@ -36,6 +36,9 @@ typedef struct redis_conn redis_conn_t;
 MUST_USE redis_conn_t *redis_conn_open(const redis_url_t *url, int connect_timeout_ms, int command_timeout_ms,
                                        const char *const *scripts, size_t n_scripts);
 void redis_conn_free(redis_conn_t *c);
+/* Attempts to connect to a Redis server that failed, by any connection of this process, since
+ * it started. */
+unsigned long long redis_conn_failed_connects(void);
 
 /* Whether a connection failed since opening (a broken one is not to be reused). */
 bool redis_conn_broken(const redis_conn_t *c);

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/window.h"
 #include "obs/log.h"
 #include "store/redis_board.h"
 #include "util/alloc.h"
@@ -177,10 +178,12 @@ static void run_job(rebuilder_t *r, job_t *job)
     }
     if (mark != MARK_COLD) {
         atomic_fetch_add(&r->behind, 1);
-        log_warn(NULL, "redis window %s: board=%s day=%lld: redis applied changes up to %lld, postgres has %lld;"
+        char win[11];
+        window_format_day(job->day, win);
+        log_warn(NULL, "redis window %s: board=%s window=%s: redis applied changes up to %lld, postgres has %lld;"
                        " rebuilding it",
                  mark == MARK_BEHIND ? "missed writes" : "is ahead of postgres (a failover lost commits)",
-                 job->board.id, (long long)job->day, (long long)redis_seq, (long long)pg_seq);
+                 job->board.id, win, (long long)redis_seq, (long long)pg_seq);
     }
     rb_rebuild_t done;
     struct timespec t0, t1;
@@ -190,8 +193,10 @@ static void run_job(rebuilder_t *r, job_t *job)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
     if (st == RB_OK && !done.busy && !done.pg_failed && !done.lost) {
-        log_info(NULL, "redis window rebuilt: board=%s day=%lld players=%lld ms=%ld", job->board.id,
-                 (long long)job->day, (long long)done.players, ms);
+        char win[11];
+        window_format_day(job->day, win);
+        log_info(NULL, "redis window rebuilt: board=%s window=%s players=%lld ms=%ld", job->board.id, win,
+                 (long long)done.players, ms);
         redis_window_verified(r->redis, job->board.gen, job->day, epoch);
         atomic_fetch_add(&r->rebuilt, 1);
     }

@@ -421,3 +421,35 @@ def test_a_submission_that_reaches_the_writer_after_its_window_was_archived_is_r
     finally:
         adm.close()
         w.close()
+
+
+def test_a_cursor_goes_on_paging_its_window_across_a_reset(rankd_factory, db, tmp_root):
+    """Issue 28: a cursor taken before a reset, sent without window= after it, pages the window it
+    was taken in (the answer names it), before and after that window is archived; sent with
+    another window it is 400 naming its own."""
+    start = datetime.date(2029, 7, 10)
+    clock, inst, adm, w, c = daily_instance(rankd_factory, tmp_root, start)
+    try:
+        b = create_board(adm, reset="daily")["id"]
+        gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
+        day1 = expected(oracle(fill(w, b, ["p%02d" % i for i in range(12)]), "desc"))
+        first = c.get("/v1/leaderboards/%s/entries?limit=5" % b)
+        assert entries_of(first) == day1[:5]
+        cur = first.json()["next_cursor"]
+        clock.set(day_ms(start + datetime.timedelta(days=1)) + 3600000)
+        wait_for(lambda: c.get("/v1/leaderboards/%s/entries" % b).json()["window"] != start.isoformat(),
+                 "the reset")
+        for when in ("before its archive", "after its archive"):
+            r = c.get("/v1/leaderboards/%s/entries?limit=5&cursor=%s" % (b, cur))
+            assert entries_of(r) == day1[5:10], (when, r.describe())
+            assert r.json()["window"] == start.isoformat(), when
+            last = c.get("/v1/leaderboards/%s/entries?limit=5&cursor=%s" % (b, r.json()["next_cursor"]))
+            assert entries_of(last) == day1[10:], when
+            wrong = c.get("/v1/leaderboards/%s/entries?limit=5&window=current&cursor=%s" % (b, cur))
+            assert_error(wrong, 400, field="cursor")
+            assert "window %s" % start.isoformat() in wrong.json()["error"]["message"], wrong.describe()
+            if when == "before its archive":
+                wait_for(lambda: archived(db, gen) == 1, "the archive")
+    finally:
+        for x in (adm, w, c):
+            x.close()

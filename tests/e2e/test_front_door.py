@@ -180,3 +180,91 @@ def test_cors_varies_on_origin_and_exposes_the_rate_limit_headers(rankd_factory)
         for c in (a, w, n):
             c.close()
 
+
+
+def test_errors_state_the_rule(rankd):
+    """Issue 28: each 400 says what is allowed, not only that a value was wrong."""
+    from conftest import ADMIN_KEY, create_board
+    adm, c = rankd.client(ADMIN_KEY), rankd.client()
+    try:
+        b = create_board(adm)["id"]
+        weekly = create_board(adm, reset="weekly")["id"]
+
+        def message(path, field, **kw):
+            r = c.get(path) if not kw else adm.request(kw["method"], path, json_body=kw["body"])
+            assert_error(r, 400, field=field)
+            return r.json()["error"]["message"]
+        assert message("/v1/leaderboards/%s/entries?limit=0" % b, "limit") == "limit must be a whole number 1..1000"
+        assert message("/v1/leaderboards?limit=1001", "limit") == "limit must be a whole number 1..1000"
+        assert message("/v1/leaderboards/%s/players/p1/around?before=101" % b, "before") == \
+            "before must be a whole number 0..100"
+        first = c.get("/v1/leaderboards/%s/entries?limit=1" % b)
+        assert first.status == 200
+        assert "cannot be used together" in message("/v1/leaderboards/%s/entries?offset=1&cursor=x" % b, "offset")
+        assert "next_cursor" in message("/v1/leaderboards/%s/entries?cursor=nonsense" % b, "cursor")
+        # 2026-11-24 is a Tuesday: the message names the rule and the window holding that day.
+        msg = message("/v1/leaderboards/%s/entries?window=2026-11-24" % weekly, "window")
+        assert "Mondays" in msg and "window=2026-11-23" in msg, msg
+        assert "YYYY-MM-DD" in message("/v1/leaderboards/%s/entries?window=yesterday" % b, "window")
+        msg = message("/v1/leaderboards/" + b, "sort", method="PATCH", body={"sort": "asc"})
+        assert "sort cannot be changed" in msg and "title and metadata" in msg, msg
+        msg = message("/v1/leaderboards/" + b, "colour", method="PATCH", body={"colour": "red"})
+        assert msg == "unknown field colour: the fields of this body are title, metadata", msg
+    finally:
+        adm.close()
+        c.close()
+
+
+def test_logs_read_well(rankd_factory, tmp_root):
+    """Issue 28's log items: Redis down is said once (then once a minute), not every second, and
+    its return is said; a reload's file errors are JSON log lines with file:line:column; the
+    reload line names the log level; requests no route matched reach /metrics."""
+    import json
+    import os
+    import signal
+    from conftest import RedisServer, metric
+    redis = RedisServer(tmp_root, name="redis-logs")
+    redis.start()
+    inst = rankd_factory(redis=redis.url(0))
+    c = inst.client()
+    try:
+        assert c.get("/v1/leaderboards").status == 200
+        before = metric(inst, "rankd_redis_connect_failures_total")
+        redis.stop()
+        # Redis is retried every second: wait for four failed attempts, said once.
+        wait_for(lambda: metric(inst, "rankd_redis_connect_failures_total") >= before + 4,
+                 "four failed attempts to reconnect", timeout=30)
+        said = [l for l in inst.stderr_text().splitlines() if "cannot connect" in l]
+        assert len(said) == 1, said
+        redis.start()  # the same port
+        wait_for(lambda: "connected again" in inst.stderr_text(), "rankd to say Redis is back", timeout=30)
+
+        # A reload of a file with an error: the error is a JSON line naming file:line:column.
+        with open(inst.config_path) as f:
+            good = f.read()
+        with open(inst.config_path, "w") as f:
+            f.write(good + "log_level: loud\n")
+        os.kill(inst.proc.pid, signal.SIGHUP)
+        wait_for(lambda: "reload of" in inst.stderr_text(), "the reload to be refused")
+        with open(inst.config_path, "w") as f:
+            f.write(good)
+        os.kill(inst.proc.pid, signal.SIGHUP)
+        wait_for(lambda: "reloaded " in inst.stderr_text(), "the reload")
+        lines = [l for l in inst.stderr_text().splitlines() if l.strip()]
+        parsed = []
+        for l in lines:
+            if l.startswith("=="):  # a sanitizer's own lines are not rankd's log
+                continue
+            parsed.append(json.loads(l))  # every line is a JSON object
+        errors = [p["msg"] for p in parsed if p["level"] == "error" and p["msg"].startswith("reload: ")]
+        assert any("%s:" % inst.config_path in m and "log_level" in m for m in errors), errors
+        reloaded = [p["msg"] for p in parsed if p["msg"].startswith("reloaded ")]
+        assert reloaded and reloaded[-1].endswith("log level info"), reloaded
+
+        # No route: counted too.
+        assert c.get("/v1/no/such/route").status == 404
+        text = c.get("/metrics").body.decode()
+        assert 'rankd_http_requests_total{route="unmatched",code="4xx"}' in text, text[:2000]
+    finally:
+        c.close()
+        redis.stop()
