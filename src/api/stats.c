@@ -1,6 +1,7 @@
 /* api/stats.c — a window's statistics and a board's daily activity (from the materialized views),
  * and a board's windows. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,17 @@
 #include "store/pg_router.h"
 #include "store/views.h"
 #include "util/alloc.h"
+
+/*
+ * A statistic of integer scores (mean, stddev, a percentile, a histogram edge), to 4 decimal
+ * places: more than integer scores can mean, and no binary noise (375963.70000000007) in the
+ * answer. Past 2^53 / 10^4 a double holds no fourth decimal anyway: written as it is.
+ */
+static void stat_number(buf_t *o, double v)
+{
+    double r = round(v * 1e4) / 1e4;
+    buf_double(o, isfinite(r) && fabs(v) < 9.0e11 ? r : v);
+}
 
 static void render_stats(buf_t *o, const board_t *b, int64_t day, const window_stats_t *s)
 {
@@ -25,26 +37,26 @@ static void render_stats(buf_t *o, const board_t *b, int64_t day, const window_s
                     "\"percentiles\":{\"p50\":null,\"p90\":null,\"p95\":null,\"p99\":null},\"histogram\":[]");
     } else {
         buf_printf(o, ",\"min\":%" PRId64 ",\"max\":%" PRId64 ",\"mean\":", s->min, s->max);
-        buf_double(o, s->mean);
+        stat_number(o, s->mean);
         buf_puts(o, ",\"stddev\":");
-        buf_double(o, s->stddev);
+        stat_number(o, s->stddev);
         buf_puts(o, ",\"percentiles\":{\"p50\":");
-        buf_double(o, s->p50);
+        stat_number(o, s->p50);
         buf_puts(o, ",\"p90\":");
-        buf_double(o, s->p90);
+        stat_number(o, s->p90);
         buf_puts(o, ",\"p95\":");
-        buf_double(o, s->p95);
+        stat_number(o, s->p95);
         buf_puts(o, ",\"p99\":");
-        buf_double(o, s->p99);
+        stat_number(o, s->p99);
         buf_puts(o, "},\"histogram\":[");
         double width = (double)(s->max - s->min) / s->n_buckets;
         for (int i = 0; i < s->n_buckets; i++) {
             double lower = (double)s->min + width * i;
             double upper = i == s->n_buckets - 1 ? (double)s->max : (double)s->min + width * (i + 1);
             buf_puts(o, i ? ",{\"lower\":" : "{\"lower\":");
-            buf_double(o, lower);
+            stat_number(o, lower);
             buf_puts(o, ",\"upper\":");
-            buf_double(o, upper);
+            stat_number(o, upper);
             buf_printf(o, ",\"count\":%" PRId64 "}", s->buckets[i]);
         }
         buf_putc(o, ']');

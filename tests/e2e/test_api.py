@@ -1519,6 +1519,21 @@ def refresh(admin):
         time.sleep(0.2)
 
 
+def test_stats_carry_no_binary_noise(admin, writer, reader):
+    """Issue 28: a mean of 375963.7 is written 375963.7, not 375963.70000000007: statistics of
+    integer scores are rounded to 4 decimal places."""
+    bid = create_board(admin)["id"]
+    seed(writer, bid, dict(("p%d" % i, 375963) for i in range(9)))
+    submit_ok(writer, bid, "p9", 375970)
+    refresh(admin)
+    r = reader.get("/v1/leaderboards/%s/stats?consistency=strong" % bid)
+    assert r.status == 200, r.describe()
+    assert b'"mean":375963.7,' in r.body, r.body[:300]
+    assert all(len(repr(float(x)).split(".")[-1]) <= 4 for x in
+               [r.json()["stddev"]] + [v for v in r.json()["percentiles"].values()] +
+               [e[k] for e in r.json()["histogram"] for k in ("lower", "upper")]), r.body
+
+
 def test_stats(admin, writer, reader):
     bid = create_board(admin, operator="best")["id"]
     seed(writer, bid, {"a": 10, "b": 20, "c": 30, "d": 40, "e": 50})
@@ -1531,7 +1546,7 @@ def test_stats(admin, writer, reader):
     assert s["players"] == 5 and s["submissions"] == 6
     assert s["min"] == 10 and s["max"] == 50
     assert abs(s["mean"] - 30) < 1e-9
-    assert abs(s["stddev"] - math.sqrt(200)) < 1e-6
+    assert s["stddev"] == round(math.sqrt(200), 4)  # statistics to 4 decimal places (issue 28)
     pc = s["percentiles"]
     for k, v in (("p50", 30), ("p90", 46), ("p95", 48), ("p99", 49.6)):
         assert abs(pc[k] - v) < 1e-6, (k, pc)
