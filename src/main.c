@@ -88,7 +88,11 @@ static PGconn *connect_primary(const rankd_config_t *cfg)
 
 /* ---------------------------------------------------------------- serve */
 
-/* Create the boards the configuration declares; false on a conflicting definition. */
+/*
+ * Create the boards the configuration declares. One that exists already with another definition
+ * (a PATCH changed its title, say) is left as it is: the database wins, and a warning names the
+ * fields that differ. False only when PostgreSQL fails.
+ */
 static bool declare_boards(const rankd_config_t *cfg, PGconn *c)
 {
     for (size_t i = 0; i < cfg->n_boards; i++) {
@@ -107,8 +111,14 @@ static bool declare_boards(const rankd_config_t *cfg, PGconn *c)
         bool created = false;
         q_status_t st = q_board_create(c, &def, clock_wall_ms(), &got, &created);
         if (st == Q_CONFLICT) {
-            log_error(NULL, "%s: board %s is declared differently from the one in the database", cfg->path, d->id);
-            return false;
+            char fields[128] = "?";
+            if (q_board_get(c, d->id, &got) == Q_OK) {
+                board_differences(&def, &got, fields, sizeof fields);
+                board_clear(&got);
+            }
+            log_warn(NULL, "%s: board %s is declared with another %s than the database's; the database's stands "
+                           "(change the file to match, or the board with PATCH)", cfg->path, d->id, fields);
+            continue;
         }
         if (st != Q_OK)
             return false;

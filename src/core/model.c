@@ -2,6 +2,7 @@
 #include "core/model.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "util/alloc.h"
@@ -28,12 +29,39 @@ static bool str_eq(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
+size_t board_differences(const board_t *a, const board_t *b, char *out, size_t outlen)
+{
+    const struct {
+        const char *name;
+        bool differs;
+    } fields[] = {
+        {"id", strcmp(a->id, b->id) != 0},
+        {"title", !str_eq(a->title, b->title)},
+        {"sort", a->sort != b->sort},
+        {"operator", a->op != b->op},
+        {"reset", a->reset != b->reset},
+        {"metadata", !str_eq(a->metadata, b->metadata)},
+        {"min_score", a->has_min_score != b->has_min_score || (a->has_min_score && a->min_score != b->min_score)},
+        {"max_score", a->has_max_score != b->has_max_score || (a->has_max_score && a->max_score != b->max_score)},
+    };
+    size_t n = 0, used = 0;
+    if (outlen)
+        out[0] = '\0';
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        if (!fields[i].differs)
+            continue;
+        if (outlen > used) {
+            int w = snprintf(out + used, outlen - used, "%s%s", n ? ", " : "", fields[i].name);
+            used += w > 0 ? (size_t)w : 0;
+        }
+        n++;
+    }
+    return n;
+}
+
 bool board_same_definition(const board_t *a, const board_t *b)
 {
-    return strcmp(a->id, b->id) == 0 && str_eq(a->title, b->title) && a->sort == b->sort && a->op == b->op &&
-           a->reset == b->reset && str_eq(a->metadata, b->metadata) && a->has_min_score == b->has_min_score &&
-           (!a->has_min_score || a->min_score == b->min_score) && a->has_max_score == b->has_max_score &&
-           (!a->has_max_score || a->max_score == b->max_score);
+    return board_differences(a, b, NULL, 0) == 0;
 }
 
 void entries_init(entries_t *e)

@@ -32,6 +32,8 @@ void board_clear(board_t *b);
 void board_copy(board_t *dst, const board_t *src);
 /* True when two definitions agree on everything a client may set at creation. */
 bool board_same_definition(const board_t *a, const board_t *b);
+/* How many of those fields differ; their names, comma-separated, into out (outlen bytes). */
+size_t board_differences(const board_t *a, const board_t *b, char *out, size_t outlen);
 
 typedef struct {
     int64_t rank;         /* 1-based */

@@ -1453,6 +1453,15 @@ def test_declared_boards(rankd_factory):
         b = r.json()
         assert (b["title"], b["sort"], b["operator"], b["reset"], b["min_score"], b["max_score"]) == \
             ("Declared", "asc", "sum", "weekly", 0, 1000)
+        # Issue 28: a PATCH of a declared board never blocks the next start. The database wins,
+        # and the warning names the field.
+        r = c.request("PATCH", "/v1/leaderboards/" + bid, json_body={"title": "Renamed"}, key=ADMIN_KEY)
+        assert r.status == 200, r.describe()
+        inst.stop()
+        inst.start()
+        assert c.get("/v1/leaderboards/" + bid).json()["title"] == "Renamed"
+        warned = [l for l in inst.stderr_text().splitlines() if "board %s is declared" % bid in l]
+        assert warned and "another title than the database's" in warned[-1], warned
     finally:
         c.close()
 
