@@ -170,6 +170,19 @@ static int submission_finish(http_pending_t *p, http_req_t *req)
             req->retry_after = 1;
         return http_error(req, it->status, it->err_code, it->err_field, "%s", it->err_message);
     }
+    /* Every item unavailable (the primary down) and none stored: the whole batch may be sent
+     * again. A 503 with Retry-After says so, where a 200 of errors would invite no retry. Some
+     * unavailable: the 200 of results, with a Retry-After for the items to send again. */
+    size_t unavailable = 0;
+    for (size_t i = 0; i < sub->n; i++)
+        unavailable += !sub->slots[i].error && sub->items[sub->item_of[i]].status == 503
+                       && !sub->items[sub->item_of[i]].maybe_stored;
+    if (unavailable == sub->n) {
+        req->retry_after = 1;
+        return http_unavailable(req, "the database");
+    }
+    if (unavailable > 0)
+        req->retry_after = 1;
     buf_puts(&req->out, "{\"results\":[");
     for (size_t i = 0; i < sub->n; i++) {
         if (i)

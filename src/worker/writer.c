@@ -1041,6 +1041,7 @@ static void answer_rank_unknown(write_item_t *it)
     write_item_fail(it, 503, "unavailable", NULL,
                     "the submission is stored but its rank could not be read: read the player's standing,"
                     " or send it again with the same idempotency key");
+    it->maybe_stored = true;
 }
 
 /* The Submit result of item i (owned by the caller). Rank 0 renders the draft stored with
@@ -1108,6 +1109,7 @@ static void answer_unstored(write_item_t *it)
     it->response = NULL;
     write_item_fail(it, 503, "unavailable", NULL,
                "the submission is stored but its answer is not: send it again with the same idempotency key");
+    it->maybe_stored = true;
 }
 
 /*
@@ -1365,9 +1367,10 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
             if (items[i].status == 0 || items[i].status == 200 || bt.fold[i].applied) {
                 free(items[i].response);
                 items[i].response = NULL;
-                if (down)
+                if (down) {
                     write_item_fail(&items[i], 503, "unavailable", NULL, "the primary database is unavailable");
-                else if (st == STEP_RETRY) /* still waiting on locks after every attempt: nothing was stored */
+                    items[i].maybe_stored = bt.commit_sent; /* the COMMIT's answer never came */
+                } else if (st == STEP_RETRY) /* still waiting on locks after every attempt: nothing was stored */
                     write_item_fail(&items[i], 503, "unavailable", NULL, "the database is busy: try again");
                 else
                     write_item_fail(&items[i], 500, "internal", NULL, "the submission could not be stored");

@@ -68,6 +68,7 @@ typedef struct {
     const char *err_field;
     const char *err_message;
     char *response;           /* owned by the item: the Submit result JSON; writer_items_clear() frees it */
+    bool maybe_stored;        /* an error, but the submission is (or may be) committed: not to be resent blindly */
 } write_item_t;
 
 typedef struct writer writer_t;

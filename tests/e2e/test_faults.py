@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import (ADMIN_KEY, WRITE_KEY, PgServer, RankdFactory, ReadWriteLoad, create_board,
+from conftest import (ADMIN_KEY, WRITE_KEY, PgServer, RankdFactory, ReadWriteLoad, assert_error, create_board,
                       migrated_database, metric, readyz, run_cli, submit, submit_ok, unique, wait_for)
 from faultproxy import FaultProxy
 
@@ -343,3 +343,26 @@ def test_with_the_only_postgres_down_boards_and_their_reads_answer_from_redis(ow
         assert metric(reader, "rankd_board_catalog_fallbacks_total") > 0
     finally:
         f.close()
+
+
+def test_a_batch_the_primary_could_not_take_is_503_with_retry_after(rankd_factory, db, redis_db, pg_proxy):
+    """Issue 28: with the primary unreachable, a scores:batch none of whose items was stored is
+    503 with Retry-After (before: 200 with every item "unavailable", and nothing telling the client
+    when to send it again)."""
+    url, _ = redis_db
+    inst = rankd_factory(env={"RANKD_POSTGRES_PRIMARY": via_dsn(pg_proxy, db.dsn)})
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    try:
+        b = create_board(adm)["id"]
+        assert submit(w, b, "p0", 1).status == 200
+        pg_proxy.set("reset")
+        r = w.post("/v1/scores:batch", json_body={"scores": [{"board": b, "player_id": "p%d" % i, "score": i}
+                                                             for i in range(1, 4)]})
+        assert_error(r, 503)
+        assert int(r.header("Retry-After")) >= 1, r.describe()
+        pg_proxy.set("pass")
+        wait_for(lambda: writes_work(inst, b), "writes again")
+        assert sorted(p for p, _ in db.board_standings(b)) == ["p0", "probe"]
+    finally:
+        adm.close()
+        w.close()
