@@ -302,12 +302,15 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                "# TYPE rankd_l1_evictions_total counter\nrankd_l1_evictions_total %llu\n"
                "# HELP rankd_l1_refreshes_total Cached answers computed again ahead of their expiry.\n"
                "# TYPE rankd_l1_refreshes_total counter\nrankd_l1_refreshes_total %llu\n"
-               "# HELP rankd_l1_bytes Bytes held by the response cache.\n"
+               "# HELP rankd_l1_bytes Bytes of the answers the response cache holds (its budget is cache.max_bytes).\n"
                "# TYPE rankd_l1_bytes gauge\nrankd_l1_bytes %zu\n"
+               "# HELP rankd_l1_held_bytes Bytes of cached answers not yet freed (evicted ones still being sent included), and the cache's bookkeeping.\n"
+               "# TYPE rankd_l1_held_bytes gauge\nrankd_l1_held_bytes %zu\n"
                "# HELP rankd_l1_entries Answers held by the response cache.\n"
                "# TYPE rankd_l1_entries gauge\nrankd_l1_entries %zu\n",
                (unsigned long long)l1.hits, (unsigned long long)l1.misses, (unsigned long long)l1.invalidations,
-               (unsigned long long)l1.evictions, (unsigned long long)l1.refreshes, l1.bytes, l1.entries);
+               (unsigned long long)l1.evictions, (unsigned long long)l1.refreshes, l1.bytes,
+               l1.held_bytes + l1.bookkeeping_bytes, l1.entries);
     uint64_t batches, commands, merged;
     redis_pipe_stats(app->pipe, &batches, &commands, &merged);
     buf_printf(&req->out,

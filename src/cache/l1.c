@@ -40,6 +40,9 @@ struct l1_entry {
     size_t bytes;
     bool in_shard;             /* guarded by its shard's lock */
     l1_entry_t *lru_prev, *lru_next;
+    l1_t *cache;               /* for its bytes in held_bytes when freed */
+    struct window *listed_in;  /* the window listing it (holding a reference), or NULL; wlock */
+    size_t listed_at;          /* its place in listed_in->items; wlock */
 };
 
 typedef struct waiter {
@@ -87,6 +90,9 @@ struct l1 {
     uint64_t epoch_clock;
     size_t sweep_at;           /* the next chain of `windows` a sweep step visits */
     size_t shard_budget;
+    /* Bytes of entries not yet freed (cached, or held by a request after their eviction), and
+     * of the windows' records and lists: what the cache really holds (l1_stats). */
+    atomic_size_t held_bytes, bookkeeping_bytes;
     int64_t (*now_ms)(void *arg); /* monotonic milliseconds (mono_ms unless a test sets one) */
     void *now_arg;
     int ttl_ms;
@@ -143,6 +149,7 @@ l1_t *l1_new(size_t max_bytes, int ttl_ms)
 
 static void entry_free(l1_entry_t *e)
 {
+    atomic_fetch_sub(&e->cache->held_bytes, e->bytes);
     free(e->key);
     free(e->body);
     variant_t *vs[2] = {atomic_load(&e->gz), atomic_load(&e->br)};
@@ -316,8 +323,8 @@ l1_entry_t *l1_get(l1_t *c, const char *key, size_t n, l1_miss_t *miss)
         atomic_fetch_add(&c->hits, 1);
         return e;
     }
-    if (e)
-        shard_remove(s, e); /* expired */
+    /* An expired entry stays until the insert that replaces it (or the LRU) removes it, with the
+     * window lock that its removal takes (l1_insert). */
     if (*find_claim(s, h, key, n)) {
         *miss = L1_MISS_BUSY;
     } else {
@@ -379,6 +386,7 @@ static window_t *window_get(l1_t *c, int64_t gen, int64_t day, bool create)
         w = w->next;
     if (!w && create) {
         w = xcalloc(1, sizeof *w);
+        atomic_fetch_add(&c->bookkeeping_bytes, sizeof *w);
         w->gen = gen;
         w->day = day;
         w->epoch = ++c->epoch_clock;
@@ -399,12 +407,31 @@ static void drop_dead(window_t *w)
 {
     size_t keep = 0;
     for (size_t i = 0; i < w->n; i++) {
-        if (atomic_load(&w->items[i]->dead))
-            l1_release(w->items[i]);
-        else
-            w->items[keep++] = w->items[i];
+        l1_entry_t *e = w->items[i];
+        if (atomic_load(&e->dead)) {
+            e->listed_in = NULL;
+            l1_release(e);
+        } else {
+            e->listed_at = keep;
+            w->items[keep++] = e;
+        }
     }
     w->n = keep;
+}
+
+/* Take `e` off its window's list at once (wlock held): the list's last entry takes its place,
+ * and the list's reference goes. An evicted entry is then freed as soon as no request holds it,
+ * not when a sweep comes by. */
+static void unlist(l1_entry_t *e)
+{
+    window_t *w = e->listed_in;
+    if (!w)
+        return;
+    l1_entry_t *last = w->items[--w->n];
+    w->items[e->listed_at] = last;
+    last->listed_at = e->listed_at;
+    e->listed_in = NULL;
+    l1_release(e);
 }
 
 static void sweep_step(l1_t *c)
@@ -416,6 +443,7 @@ static void sweep_step(l1_t *c)
         drop_dead(w);
         if (w->n == 0) {
             *pp = w->next;
+            atomic_fetch_sub(&c->bookkeeping_bytes, sizeof *w + w->cap * sizeof *w->items);
             free(w->items);
             free(w);
         } else {
@@ -436,6 +464,7 @@ uint64_t l1_window_epoch(l1_t *c, int64_t gen, int64_t day)
 /* Kill an entry listed in a window (wlock held): out of its shard, and the window's reference dropped. */
 static void kill_listed(l1_t *c, l1_entry_t *e)
 {
+    e->listed_in = NULL;
     if (!atomic_load(&e->dead)) {
         shard_t *s = shard_of(c, e->hash);
         pthread_mutex_lock(&s->lock);
@@ -486,10 +515,12 @@ void l1_invalidate(l1_t *c, int64_t gen, int64_t day, const order_pos_t *old_pos
     size_t keep = 0;
     for (size_t i = 0; i < w->n; i++) {
         l1_entry_t *e = w->items[i];
-        if (atomic_load(&e->dead) || affected(&e->scope, old_pos, new_pos, total_changed))
+        if (atomic_load(&e->dead) || affected(&e->scope, old_pos, new_pos, total_changed)) {
             kill_listed(c, e);
-        else
+        } else {
+            e->listed_at = keep;
             w->items[keep++] = e;
+        }
     }
     w->n = keep;
     pthread_mutex_unlock(&c->wlock);
@@ -523,12 +554,17 @@ void l1_clear(l1_t *c)
         clear_windows(c, true, 0);
 }
 
-/* Drop least recently used entries while the shard is over its budget, never `keep` (an
- * entry of this shard, just inserted or grown). The shard's lock is held. */
+/* Drop least recently used entries while the shard is over its budget (its share of
+ * cache.max_bytes less its share of the windows' bookkeeping), never `keep` (an entry of this
+ * shard, just inserted or grown). The window lock and the shard's lock are held. */
 static void evict_over_budget(l1_t *c, shard_t *s, const l1_entry_t *keep)
 {
-    while (s->bytes > c->shard_budget && s->lru.lru_prev != keep && s->lru.lru_prev != &s->lru) {
-        shard_remove(s, s->lru.lru_prev);
+    size_t bk = atomic_load(&c->bookkeeping_bytes) / SHARDS;
+    size_t budget = c->shard_budget > bk ? c->shard_budget - bk : 0;
+    while (s->bytes > budget && s->lru.lru_prev != keep && s->lru.lru_prev != &s->lru) {
+        l1_entry_t *victim = s->lru.lru_prev;
+        unlist(victim);
+        shard_remove(s, victim);
         atomic_fetch_add(&c->evictions, 1);
     }
 }
@@ -557,6 +593,8 @@ l1_entry_t *l1_insert(l1_t *c, const char *key, size_t n, const l1_scope_t *scop
     e->last_modified_ms = last_modified_ms;
     e->expires_ms = c->now_ms(c->now_arg) + c->ttl_ms;
     e->bytes = sizeof *e + n + len;
+    e->cache = c;
+    atomic_fetch_add(&c->held_bytes, e->bytes);
 
     pthread_mutex_lock(&c->wlock);
     sweep_step(c);
@@ -566,17 +604,24 @@ l1_entry_t *l1_insert(l1_t *c, const char *key, size_t n, const l1_scope_t *scop
         if (w->n == w->cap) /* drop entries evicted or expired since, before growing */
             drop_dead(w);
         if (w->n == w->cap) {
-            w->cap = w->cap ? w->cap * 2 : 16;
+            size_t cap = w->cap ? w->cap * 2 : 16;
+            atomic_fetch_add(&c->bookkeeping_bytes, (cap - w->cap) * sizeof *w->items);
+            w->cap = cap;
             w->items = xrealloc(w->items, w->cap * sizeof *w->items);
         }
         l1_hold(e); /* the window's */
+        e->listed_in = w;
+        e->listed_at = w->n;
         w->items[w->n++] = e;
     }
     pthread_mutex_lock(&s->lock);
     if (fresh) {
         l1_entry_t **pp = find_entry(s, h, key, n);
-        if (*pp)
-            shard_remove(s, *pp); /* a racing insert of the same key */
+        if (*pp) { /* the entry it replaces: expired, or a racing insert of the same key */
+            l1_entry_t *old = *pp;
+            unlist(old);
+            shard_remove(s, old);
+        }
         l1_hold(e); /* the shard's */
         e->in_shard = true;
         e->hnext = *chain(s, h);
@@ -621,13 +666,17 @@ const char *l1_encoded(l1_t *c, l1_entry_t *e, encoding_t enc, size_t *len)
         if (atomic_compare_exchange_strong_explicit(slot, &none, made, memory_order_acq_rel, memory_order_acquire)) {
             v = made;
             shard_t *s = shard_of(c, e->hash);
+            size_t more = sizeof *made + made->len;
+            atomic_fetch_add(&c->held_bytes, more);
+            pthread_mutex_lock(&c->wlock); /* evictions take entries off their windows' lists */
             pthread_mutex_lock(&s->lock);
+            e->bytes += more;
             if (e->in_shard) { /* the budget counts it from now on */
-                e->bytes += sizeof *made + made->len;
-                s->bytes += sizeof *made + made->len;
+                s->bytes += more;
                 evict_over_budget(c, s, e);
             }
             pthread_mutex_unlock(&s->lock);
+            pthread_mutex_unlock(&c->wlock);
         } else {
             free(made->bytes);
             free(made);
@@ -651,6 +700,8 @@ void l1_stats(l1_t *c, l1_stats_t *out)
     out->invalidations = atomic_load(&c->invalidations);
     out->evictions = atomic_load(&c->evictions);
     out->refreshes = atomic_load(&c->refreshes);
+    out->held_bytes = atomic_load(&c->held_bytes);
+    out->bookkeeping_bytes = atomic_load(&c->bookkeeping_bytes);
     for (int i = 0; i < SHARDS; i++) {
         pthread_mutex_lock(&c->shards[i].lock);
         out->bytes += c->shards[i].bytes;

@@ -128,6 +128,8 @@ typedef struct {
     size_t bytes, entries;
     size_t windows;  /* windows with a record (an epoch, a list of entries) */
     size_t listed;   /* entry references in those lists, dead ones included */
+    size_t held_bytes;        /* entries not yet freed: cached, or held by requests after their eviction */
+    size_t bookkeeping_bytes; /* the windows' records and lists (counted against the budget) */
 } l1_stats_t;
 void l1_stats(l1_t *c, l1_stats_t *out);
 
