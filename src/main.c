@@ -35,6 +35,7 @@
 #include "util/clock.h"
 #include "util/heap.h"
 #include "util/arena.h"
+#include "worker/prober.h"
 #include "worker/listener.h"
 #include "worker/offload.h"
 #include "worker/refresher.h"
@@ -268,6 +269,7 @@ static int serve(rankd_config_t *cfg)
     refresher_opts_t ro = {app.primary, app.redis, cfg, app.rebuilder, warm_top, &app, app.catalog};
     refresher_t *refresher = refresher_start(&ro);
     app.refresher = refresher;
+    app.prober = prober_start(app.router, app.redis, 1000);
 
     char err[256];
     http_server_t *srv = http_server_start(&app, err, sizeof err);
@@ -304,6 +306,7 @@ static int serve(rankd_config_t *cfg)
     offload_stop(app.offload);
     offload_stop(app.admin);
     turns_free(app.cold_turns);
+    prober_stop(app.prober);
     refresher_stop(refresher);
     listener_stop(listener);
     rebuilder_stop(app.rebuilder);

@@ -18,7 +18,9 @@
 #include "store/redis_board.h"
 #include "store/views.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "worker/offload.h"
+#include "worker/prober.h"
 #include "worker/refresher.h"
 
 static int64_t mono_ms(void)
@@ -222,28 +224,17 @@ static const char *route_label(int id)
     return api_route_name((route_id_t)id);
 }
 
-typedef struct {
-    view_age_t ages[VIEWS_MAX];
-    size_t n;
-} view_ages_args_t;
-
-static q_status_t view_ages_on(PGconn *c, void *arg)
+/* The views' ages as the prober last read them, aged since (nothing before any node answered). */
+static void render_view_ages(const probe_state_t *probed, buf_t *o)
 {
-    view_ages_args_t *a = arg;
-    return views_ages(c, a->ages, VIEWS_MAX, &a->n);
-}
-
-/* The views' ages, from any node that answers (nothing when none does: /metrics still answers). */
-static void render_view_ages(app_t *app, buf_t *o)
-{
-    view_ages_args_t a = {.n = 0};
-    bool behind = false;
-    if (pg_router_read_run(app->router, 0, false, view_ages_on, &a, &behind) != Q_OK)
+    if (!probed->views_known)
         return;
+    double since = (double)(clock_mono_ms() - probed->gathered_ms) / 1000.0;
     buf_puts(o, "# HELP rankd_view_age_seconds Time since each materialized view was last refreshed.\n"
                 "# TYPE rankd_view_age_seconds gauge\n");
-    for (size_t i = 0; i < a.n; i++)
-        buf_printf(o, "rankd_view_age_seconds{view=\"%s\"} %.3f\n", a.ages[i].view, a.ages[i].age_s);
+    for (size_t i = 0; i < probed->n_views; i++)
+        buf_printf(o, "rankd_view_age_seconds{view=\"%s\"} %.3f\n", probed->views[i].view,
+                   probed->views[i].age_s + since);
 }
 
 /* Each upkeep job's runs by outcome, last success and last duration; the log's months ahead. */
@@ -281,10 +272,13 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
 {
     (void)rt;
     metrics_render(app->metrics, &req->out, route_label, R_COUNT);
-    render_view_ages(app, &req->out);
+    /* Redis and the views as gathered in the background (worker/prober.h): no I/O here. */
+    probe_state_t probed;
+    prober_state(app->prober, &probed);
+    render_view_ages(&probed, &req->out);
     buf_printf(&req->out, "# HELP rankd_redis_up Whether Redis answers (1), is down (0), or is not configured (-1).\n"
                           "# TYPE rankd_redis_up gauge\nrankd_redis_up %d\n",
-               !app->redis ? -1 : strcmp(redis_state(app->redis), "ok") == 0 ? 1 : 0);
+               !app->redis ? -1 : strcmp(probed.redis, "ok") == 0 ? 1 : 0);
     buf_printf(&req->out, "# HELP rankd_redis_connect_failures_total Attempts to connect to a Redis server that "
                           "failed (retried every second while it is down).\n"
                           "# TYPE rankd_redis_connect_failures_total counter\nrankd_redis_connect_failures_total %llu\n",

@@ -2,14 +2,16 @@
  * api/health.c — liveness and readiness.
  *
  * Readiness is what the router last learnt of each PostgreSQL node (its health threads probe
- * them; nothing here waits on a node) and a PING of Redis. 200 exactly while reads can be
- * served: Redis answers, or some PostgreSQL node does.
+ * them) and what the prober last learnt of Redis (a PING a second): nothing here waits on
+ * anything, so the probe answers on the event loop. 200 exactly while reads can be served:
+ * Redis answers, or some PostgreSQL node does.
  */
 #include <inttypes.h>
 #include <string.h>
 
 #include "api/app.h"
 #include "store/pg_router.h"
+#include "worker/prober.h"
 
 int api_health(app_t *app, const route_t *rt, http_req_t *req)
 {
@@ -30,7 +32,9 @@ int api_ready(app_t *app, const route_t *rt, http_req_t *req)
     (void)rt;
     pg_node_status_t nodes[33];
     size_t n = pg_router_status(app->router, nodes, sizeof nodes / sizeof *nodes);
-    const char *redis = redis_state(app->redis);
+    probe_state_t probed;
+    prober_state(app->prober, &probed);
+    const char *redis = probed.redis;
     bool redis_up = strcmp(redis, "ok") == 0;
     bool pg_reads = false, all = redis_up || app->redis == NULL;
     for (size_t i = 0; i < n; i++) {

@@ -256,15 +256,13 @@ int api_authorize(const route_t *rt, http_req_t *req)
 static bool route_waits(const route_t *rt, const http_req_t *req)
 {
     switch (rt->id) {
-    case R_READYZ:
     case R_BOARDS:
     case R_BOARD:
     case R_BATCH:
     case R_STATS:
     case R_WINDOWS:
     case R_STANDINGS:
-    case R_ACTIVITY:
-    case R_METRICS: return true;
+    case R_ACTIVITY: return true;
     case R_PLAYER: return strcmp(req->method, "DELETE") == 0;
     default: return false; /* ranked reads and writes: only a board missing from the cache waits */
     }

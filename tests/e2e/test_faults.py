@@ -366,3 +366,48 @@ def test_a_batch_the_primary_could_not_take_is_503_with_retry_after(rankd_factor
     finally:
         adm.close()
         w.close()
+
+
+def test_probes_never_queue_behind_user_reads(rankd_factory, db, redis_db, pg_proxy):
+    """Issue 28: PostgreSQL stops answering and user reads that wait on it fill every offload
+    thread; /healthz, /readyz and /metrics still answer at once (from state gathered in the
+    background), where /readyz and /metrics used to wait in the same queue, long enough for a
+    load balancer to drop a healthy instance."""
+    import threading
+    url, _ = redis_db
+    inst = rankd_factory(env={"RANKD_POSTGRES_PRIMARY": via_dsn(pg_proxy, db.dsn)},
+                         extra_config={"postgres": {"statement_timeout_ms": 3000}})
+    adm = inst.client(ADMIN_KEY)
+    create_board(adm)
+    adm.close()
+    pg_proxy.set("stall")
+    stuck = []
+
+    def list_boards():
+        c = inst.client()
+        try:
+            stuck.append(c.get("/v1/leaderboards?limit=5&x=%f" % time.time()).status)
+        except Exception as e:  # noqa: BLE001 - any outcome will do; it only has to occupy a thread
+            stuck.append(repr(e))
+        finally:
+            c.close()
+    threads = [threading.Thread(target=list_boards) for _ in range(12)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.3)  # apart on the wire: the reads are in the offload queue before the probes
+        probe = inst.client(ADMIN_KEY)
+        try:
+            for path in ("/healthz", "/readyz", "/metrics"):
+                t0 = time.time()
+                r = probe.get(path)
+                took = time.time() - t0
+                assert r.status in (200, 503), r.describe()
+                assert took < 0.5, "%s took %.2f s behind the stuck reads" % (path, took)
+            assert len(stuck) < 12, "the reads were not stuck: the test shows nothing"
+        finally:
+            probe.close()
+    finally:
+        pg_proxy.set("pass")
+        for t in threads:
+            t.join(30)
