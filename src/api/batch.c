@@ -90,6 +90,7 @@ int api_batch(app_t *app, const route_t *rt, http_req_t *req)
         }
     }
     buf_puts(&req->out, "{\"responses\":[");
+    size_t cap = app->cfg->batch_response_limit;
     for (size_t i = 0; i < n; i++) {
         http_req_t sub;
         run_one(app, req, json_string_value(json_object_get(json_array_get(arr, i), "path")), &sub);
@@ -108,6 +109,16 @@ int api_batch(app_t *app, const route_t *rt, http_req_t *req)
             buf_puts(&req->out, "null");
         buf_putc(&req->out, '}');
         http_req_clear(&sub);
+        /* A batch's answer is built whole: past its cap it is refused, not sent (50 reads of
+         * 1,000 entries with their metadata could make one of tens of megabytes). */
+        if (req->out.len > cap) {
+            buf_free(&req->out);
+            buf_init(&req->out);
+            rc = http_error(req, 400, "invalid_argument", "requests",
+                            "the answers to this batch pass %zu bytes (http.batch_response_limit) at item %zu of "
+                            "%zu: send fewer requests, or smaller pages", cap, i + 1, n);
+            goto out;
+        }
     }
     buf_puts(&req->out, "]}");
     rc = http_ok(req, 200);

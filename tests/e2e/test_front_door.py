@@ -268,3 +268,26 @@ def test_logs_read_well(rankd_factory, tmp_root):
     finally:
         c.close()
         redis.stop()
+
+
+def test_a_batch_whose_answer_would_be_too_big_is_refused(rankd_factory):
+    """Issue 28: a /v1/batch answer has a cap (http.batch_response_limit); a batch that would
+    pass it is a clear 400 naming the cap, not tens of megabytes built and compressed."""
+    from conftest import ADMIN_KEY, WRITE_KEY, batch, create_board
+    inst = rankd_factory(extra_config={"http": {"batch_response_limit": 65536}})
+    adm, w, c = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client()
+    try:
+        b = create_board(adm)["id"]
+        r = batch(w, [{"board": b, "player_id": "p%03d" % i, "score": i, "metadata": {"note": "x" * 300}}
+                      for i in range(200)])
+        assert r.status == 200, r.describe()
+        page = {"path": "/v1/leaderboards/%s/entries?limit=1000" % b}  # ~70 KB each
+        small = c.post("/v1/batch", json_body={"requests": [{"path": "/v1/leaderboards/%s/entries?limit=5" % b}] * 3})
+        assert small.status == 200 and len(small.json()["responses"]) == 3, small.describe()
+        big = c.post("/v1/batch", json_body={"requests": [page] * 5})
+        assert_error(big, 400, field="requests")
+        msg = big.json()["error"]["message"]
+        assert "65536 bytes" in msg and "http.batch_response_limit" in msg and "at item 1 of 5" in msg, msg
+    finally:
+        for x in (adm, w, c):
+            x.close()
