@@ -9,6 +9,7 @@
 #include "api/app.h"
 #include "api/body.h"
 #include "cache/l1.h"
+#include "http/body_budget.h"
 #include "core/ids.h"
 #include "core/window.h"
 #include "obs/metrics.h"
@@ -283,6 +284,11 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                           "failed (retried every second while it is down).\n"
                           "# TYPE rankd_redis_connect_failures_total counter\nrankd_redis_connect_failures_total %llu\n",
                redis_conn_failed_connects());
+    buf_printf(&req->out, "# HELP rankd_http_body_bytes Bytes buffered for request bodies being received (bounded per address by http.body_bytes_per_ip).\n"
+                          "# TYPE rankd_http_body_bytes gauge\nrankd_http_body_bytes %zu\n"
+                          "# HELP rankd_http_body_addresses Client addresses with a request body being received.\n"
+                          "# TYPE rankd_http_body_addresses gauge\nrankd_http_body_addresses %zu\n",
+               body_budget_bytes(app->bodies), body_budget_addresses(app->bodies));
     l1_stats_t l1;
     l1_stats(app->l1, &l1);
     buf_printf(&req->out,

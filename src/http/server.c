@@ -18,6 +18,7 @@
 #include "cache/l1.h"
 #include "http/acceptor.h"
 #include "core/ids.h"
+#include "http/body_budget.h"
 #include "http/encoding.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
@@ -35,6 +36,7 @@ struct http_server {
     char cache_control[128];  /* of successful reads; fixed by the configuration */
     char cache_public[128];   /* of those that need no key whatever the configuration (the OpenAPI
                                * document, the dashboard's files) */
+    body_budget_t *bodies;    /* request body bytes per client address (http.body_bytes_per_ip) */
 };
 
 #define BODY_RESERVE_MAX 65535 /* bytes reserved ahead on a Content-Length (64 KiB with the NUL) */
@@ -58,6 +60,7 @@ typedef struct {
     uint64_t declared;  /* Content-Length, 0 when absent or unreadable */
     conn_phase_t phase;
     size_t dropped;     /* body bytes dropped past the limit (CONN_REFUSED) */
+    size_t body_charged; /* what `body` charged its address in server->bodies */
     struct MHD_Connection *conn;
     struct timespec started;
     char method[16];
@@ -584,18 +587,52 @@ static bool drop_body(conn_ctx_t *cx, size_t *upload_data_size)
     return false;
 }
 
-/* The body crossed its limit (a chunked one: a declared length was checked in early_checks). API.md:
- * 413 at once, and the connection closed; false when libmicrohttpd is to close it now. */
-static bool refuse_body(conn_ctx_t *cx, struct MHD_Connection *conn, size_t *upload_data_size)
+/* Answer the error in cx->req while the body still arrives, and drop the rest of the body (the
+ * connection is then closed); false when libmicrohttpd is to close it now. */
+static bool refuse_mid_body(conn_ctx_t *cx, struct MHD_Connection *conn, size_t *upload_data_size)
 {
-    http_error(&cx->req, 413, "payload_too_large", NULL, "the body is larger than %zu bytes", cx->limit);
     cx->phase = CONN_REFUSED;
     if (!answer_mid_body(cx, conn)) {
-        log_warn(cx->req.request_id, "%s %s: the 413 could not be sent; closing", cx->method, cx->path);
+        log_warn(cx->req.request_id, "%s %s: the %d could not be sent; closing", cx->method, cx->path, cx->req.status);
         return false;
     }
     account_answer(cx);
     return drop_body(cx, upload_data_size);
+}
+
+/* The body crossed its limit (a chunked one: a declared length was checked in early_checks). API.md:
+ * 413 at once, and the connection closed. */
+static bool refuse_body(conn_ctx_t *cx, struct MHD_Connection *conn, size_t *upload_data_size)
+{
+    http_error(&cx->req, 413, "payload_too_large", NULL, "the body is larger than %zu bytes", cx->limit);
+    return refuse_mid_body(cx, conn, upload_data_size);
+}
+
+/*
+ * Room in cx->body for `more` bytes, charged to the client's address. With a Content-Length the
+ * buffer is its exact size (the first bytes reserve at most 64 KiB: a length declared alone
+ * makes rankd hold little), never the next power of two (a 2 MiB body once took 4 MiB); a
+ * chunked body doubles up to its limit. False when the address has no budget left for it.
+ */
+static bool grow_body(conn_ctx_t *cx, size_t more)
+{
+    size_t need = cx->body.len + more + 1;
+    if (need <= cx->body.cap)
+        return true;
+    size_t cap;
+    if (cx->declared > 0)
+        cap = cx->body.cap == 0 && cx->declared > BODY_RESERVE_MAX ? BODY_RESERVE_MAX + 1 : (size_t)cx->declared + 1;
+    else
+        cap = cx->body.cap ? cx->body.cap * 2 : 256;
+    if (cap < need)
+        cap = need;
+    if (cap > cx->limit + 1 && need <= cx->limit + 1)
+        cap = cx->limit + 1;
+    if (!body_budget_take(cx->server->bodies, cx->req.addr, cap - cx->body.cap))
+        return false;
+    cx->body_charged += cap - cx->body.cap;
+    buf_reserve_total(&cx->body, cap);
+    return true;
 }
 
 /* Called by whoever finished a request's pending work, on any thread. */
@@ -656,10 +693,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return drop_body(cx, upload_data_size) ? MHD_YES : MHD_NO;
         if (cx->body.len + *upload_data_size > cx->limit)
             return refuse_body(cx, conn, upload_data_size) ? MHD_YES : MHD_NO;
-        /* On the first bytes, one allocation for the declared length instead of doubling from
-         * 256 bytes; bounded, so that a length declared alone makes rankd hold little. */
-        if (cx->body.cap == 0 && cx->declared > 0)
-            buf_reserve(&cx->body, cx->declared < BODY_RESERVE_MAX ? (size_t)cx->declared : BODY_RESERVE_MAX);
+        if (!grow_body(cx, *upload_data_size)) {
+            cx->req.retry_after = 1;
+            http_error(&cx->req, 429, "rate_limited", NULL,
+                       "this address is sending more request bodies at once than http.body_bytes_per_ip allows; "
+                       "send them after the answers to the others");
+            return refuse_mid_body(cx, conn, upload_data_size) ? MHD_YES : MHD_NO;
+        }
         buf_append(&cx->body, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
@@ -706,6 +746,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (cx->req.pending) /* the connection died while its work was pending */
         cx->req.pending->release(cx->req.pending);
+    body_budget_give(s->bodies, cx->req.addr, cx->body_charged);
     http_req_clear(&cx->req);
     buf_free(&cx->body);
     free(cx->path);
@@ -731,6 +772,12 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
         return NULL;
     http_server_t *s = xcalloc(1, sizeof *s);
     s->app = app;
+    /* Never less than one body of the largest kind (and its NUL): that one is always taken. */
+    size_t largest = (cfg->batch_body_limit > cfg->body_limit ? cfg->batch_body_limit : cfg->body_limit) + 1;
+    s->bodies = body_budget_new(cfg->body_bytes_per_ip == 0           ? 0
+                                : cfg->body_bytes_per_ip < largest ? largest
+                                                                    : cfg->body_bytes_per_ip);
+    app->bodies = s->bodies; /* for /metrics */
     s->acceptor = acceptor;
     /* Shared caches may keep public reads only: a private one answers a key's holder alone. */
     int n = snprintf(s->cache_public, sizeof s->cache_public, "public, max-age=%d", cfg->cache_max_age);
@@ -766,6 +813,7 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
         acceptor_close(acceptor);
         if (s->daemon)
             MHD_stop_daemon(s->daemon);
+        body_budget_free(s->bodies);
         free(s);
         return NULL;
     }
@@ -788,5 +836,6 @@ void http_server_stop(http_server_t *s)
         return;
     acceptor_close(s->acceptor);
     MHD_stop_daemon(s->daemon);
+    body_budget_free(s->bodies);
     free(s);
 }

@@ -40,6 +40,15 @@ void buf_reserve(buf_t *b, size_t extra)
     b->data[b->len] = '\0';
 }
 
+void buf_reserve_total(buf_t *b, size_t cap)
+{
+    if (cap <= b->cap)
+        return;
+    b->data = xrealloc(b->data, cap);
+    b->cap = cap;
+    b->data[b->len] = '\0';
+}
+
 void buf_append(buf_t *b, const void *p, size_t n)
 {
     buf_reserve(b, n);

@@ -23,6 +23,8 @@ void buf_init(buf_t *b);
 void buf_free(buf_t *b);
 void buf_reset(buf_t *b);
 void buf_reserve(buf_t *b, size_t extra);
+/* Room for exactly `cap` bytes in all (the NUL included), when it has less: no doubling. */
+void buf_reserve_total(buf_t *b, size_t cap);
 void buf_append(buf_t *b, const void *p, size_t n);
 void buf_puts(buf_t *b, const char *s);
 void buf_putc(buf_t *b, char c);

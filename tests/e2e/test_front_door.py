@@ -291,3 +291,58 @@ def test_a_batch_whose_answer_would_be_too_big_is_refused(rankd_factory):
     finally:
         for x in (adm, w, c):
             x.close()
+
+
+def test_request_bodies_are_bounded_per_address(rankd_factory):
+    """Issue 28: the bytes of request bodies one address has rankd buffer at once are bounded
+    (http.body_bytes_per_ip): its third 1 MB body in flight is refused with 429 and Retry-After,
+    while another address sends its own; once the first two are gone, the address may send
+    again."""
+    from conftest import WRITE_KEY
+    inst = rankd_factory(extra_config={"http": {"batch_body_limit": 1048576, "body_bytes_per_ip": 2200000,
+                                                "connection_timeout_s": 3}})
+
+    def start_body(source):
+        s = socket.create_connection(("127.0.0.1", inst.port), timeout=10, source_address=(source, 0))
+        s.sendall(("POST /v1/scores:batch HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                   "Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n" % WRITE_KEY).encode())
+        s.sendall(b"{" + b" " * 200000)  # part of it; the rest never comes
+        return s
+
+    def answer(s):
+        out = b""
+        while b"\r\n\r\n" not in out or not out.rstrip().endswith(b"}"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        return out
+    held = [start_body("127.0.0.2"), start_body("127.0.0.2")]
+    try:
+        # Each is buffered at its announced length once it goes past 64 KiB: wait until both are.
+        wait_for(lambda: metric_bodies(inst) >= 2000000, "the two bodies to be buffered")
+        third = start_body("127.0.0.2")
+        try:
+            got = answer(third)
+            assert got.startswith(b"HTTP/1.1 429"), got[:300]
+            assert b"Retry-After: 1" in got and b"http.body_bytes_per_ip" in got, got[:600]
+        finally:
+            third.close()
+        other = start_body("127.0.0.3")  # another address: its own budget
+        other.close()
+    finally:
+        for s in held:
+            s.close()
+    # Given back as each connection ends: closed by its client, or idle past connection_timeout_s.
+    wait_for(lambda: metric_bodies(inst) == 0, "the bodies' bytes to be given back")
+    c = Client("127.0.0.1", inst.port, WRITE_KEY, source="127.0.0.2")
+    try:
+        r = c.post("/v1/scores:batch", json_body={"scores": [{"board": "nope", "player_id": "p", "score": 1}]})
+        assert r.status == 200, r.describe()  # taken (its item is a 404 of its own)
+    finally:
+        c.close()
+
+
+def metric_bodies(inst):
+    from conftest import metric
+    return metric(inst, "rankd_http_body_bytes")

@@ -1,0 +1,130 @@
+/* http/body_budget.c — request body bytes per client address (see body_budget.h). */
+#include "http/body_budget.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/alloc.h"
+
+#define BUCKETS 1024
+
+typedef struct charge {
+    char *addr;
+    size_t bytes;
+    struct charge *next;
+} charge_t;
+
+struct body_budget {
+    size_t per_address;
+    pthread_mutex_t lock; /* guards the chains and count */
+    charge_t *chains[BUCKETS];
+    size_t count;
+    size_t total;
+};
+
+static size_t bucket_of(const char *addr)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)addr; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return (size_t)(h % BUCKETS);
+}
+
+body_budget_t *body_budget_new(size_t per_address)
+{
+    if (per_address == 0)
+        return NULL;
+    body_budget_t *b = xcalloc(1, sizeof *b);
+    b->per_address = per_address;
+    pthread_mutex_init(&b->lock, NULL);
+    return b;
+}
+
+void body_budget_free(body_budget_t *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < BUCKETS; i++) {
+        while (b->chains[i]) {
+            charge_t *c = b->chains[i];
+            b->chains[i] = c->next;
+            free(c->addr);
+            free(c);
+        }
+    }
+    pthread_mutex_destroy(&b->lock);
+    free(b);
+}
+
+/* The link to `addr`'s charge (*link NULL when it has none). Lock held. */
+static charge_t **find(body_budget_t *b, const char *addr)
+{
+    charge_t **pp = &b->chains[bucket_of(addr)];
+    while (*pp && strcmp((*pp)->addr, addr) != 0)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+bool body_budget_take(body_budget_t *b, const char *addr, size_t bytes)
+{
+    if (!b || bytes == 0)
+        return true;
+    pthread_mutex_lock(&b->lock);
+    charge_t **pp = find(b, addr);
+    size_t held = *pp ? (*pp)->bytes : 0;
+    bool ok = bytes <= b->per_address && held <= b->per_address - bytes;
+    if (ok) {
+        if (!*pp) {
+            charge_t *c = xcalloc(1, sizeof *c);
+            c->addr = xstrdup(addr);
+            *pp = c;
+            b->count++;
+        }
+        (*pp)->bytes += bytes;
+        b->total += bytes;
+    }
+    pthread_mutex_unlock(&b->lock);
+    return ok;
+}
+
+void body_budget_give(body_budget_t *b, const char *addr, size_t bytes)
+{
+    if (!b || bytes == 0)
+        return;
+    pthread_mutex_lock(&b->lock);
+    charge_t **pp = find(b, addr);
+    if (*pp) {
+        charge_t *c = *pp;
+        b->total -= c->bytes > bytes ? bytes : c->bytes;
+        c->bytes = c->bytes > bytes ? c->bytes - bytes : 0;
+        if (c->bytes == 0) { /* an address that sends nothing any more costs nothing */
+            *pp = c->next;
+            free(c->addr);
+            free(c);
+            b->count--;
+        }
+    }
+    pthread_mutex_unlock(&b->lock);
+}
+
+size_t body_budget_bytes(body_budget_t *b)
+{
+    if (!b)
+        return 0;
+    pthread_mutex_lock(&b->lock);
+    size_t n = b->total;
+    pthread_mutex_unlock(&b->lock);
+    return n;
+}
+
+size_t body_budget_addresses(body_budget_t *b)
+{
+    if (!b)
+        return 0;
+    pthread_mutex_lock(&b->lock);
+    size_t n = b->count;
+    pthread_mutex_unlock(&b->lock);
+    return n;
+}
