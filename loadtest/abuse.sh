@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# loadtest/abuse.sh — does one abusive address cost another client anything? (issue 28)
+#
+#   bash loadtest/abuse.sh [--secs 20]
+#
+# It starts its own PostgreSQL and Redis (loopback, free ports, a temporary folder) and one
+# rankd with read limits (200 reads/s, a burst of 400, per client), on a 20,000-player board. A
+# client with a read key reads ranks with 4 connections, each pausing 10 ms between requests:
+# first alone, then while one address (127.0.0.2, no key) runs loadtest/abuse.py: a slow-loris of
+# 400 connections that never finish their headers, and 8 connections posting /v1/batch of 50
+# reads of 1,000 entries each, as fast as their answers come. Both phases last SECS.
+#
+# It reports the client's p50/p99 in each phase and their ratio (the target: at most 2), what
+# the abuser got, and rankd's RSS. It fails (exit 1) when the client got anything but 200.
+# Output: loadtest/out/abuse/report.md.
+set -euo pipefail
+
+LIB_TAG=abuse
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+cd "$RANKD_ROOT"
+LT="$RANKD_ROOT/loadtest"
+SECS=20 PLAYERS=20000 SERVER_CPUS=0 CLIENT_CPUS=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --secs) SECS="$2"; shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown option $1 (see --help)" ;;
+  esac
+done
+[ "$(id -u)" = 0 ] || die "run as root (PostgreSQL runs as user postgres via runuser)"
+if [ "$(nproc --all)" -lt 2 ]; then SERVER_CPUS="" CLIENT_CPUS=""; fi
+CLIENT=()
+if [ -n "$CLIENT_CPUS" ]; then CLIENT=(taskset -c "$CLIENT_CPUS"); fi
+
+bash scripts/deps.sh
+rankd_build build || die "build failed"
+BIN="$RANKD_ROOT/build/rankd"
+TMP="$(mktemp -d /tmp/rankd-abuse.XXXXXX)"
+chmod 755 "$TMP"
+OUT="$LT/out/abuse"
+mkdir -p "$OUT"
+WRK_V="" ABUSER=""
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  [ -n "$WRK_V" ] && kill "$WRK_V" 2>/dev/null || true
+  [ -n "$ABUSER" ] && kill "$ABUSER" 2>/dev/null || true
+  stack_down "$rc" "$TMP" "$TMP/rankd.pid"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+read -r PG_PORT REDIS_PORT PORT <<<"$(free_ports 3)"
+ADMIN_KEY="ab-admin-$RANDOM$RANDOM" CLIENT_KEY="ab-client-$RANDOM$RANDOM"
+stack_up "$TMP" "$PG_PORT" "$REDIS_PORT" "$SERVER_CPUS"
+cat >"$TMP/rankd.yaml" <<YAML
+listen: "127.0.0.1:$PORT"
+log_level: warn
+postgres:
+  primary: "host=127.0.0.1 port=$PG_PORT dbname=rankd user=rankd"
+redis:
+  url: "redis://127.0.0.1:$REDIS_PORT/0"
+limits:
+  reads_per_s: 200
+  burst: 400
+auth:
+  cursor_secret: "abuse-cursor-secret-$RANDOM$RANDOM"
+  keys:
+    - key: "$ADMIN_KEY"
+      role: admin
+    - key: "$CLIENT_KEY"
+      role: read
+YAML
+rankd_migrate "$BIN" "$TMP/rankd.yaml" >"$TMP/migrate.log" 2>&1 || { cat "$TMP/migrate.log" >&2; die "migration failed"; }
+rankd_up "$BIN" "$TMP/rankd.yaml" "$TMP/rankd.pid" "$TMP/rankd.log" "$SERVER_CPUS" || die "rankd did not start"
+BASE="http://127.0.0.1:$PORT"
+wait_ready "$BASE" "$TMP/rankd.pid" "$TMP/rankd.log" 60 || die "rankd is not ready"
+code="$(curl -s -o /dev/null -w '%{http_code}' -X POST "$BASE/v1/leaderboards" \
+  -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
+  -d '{"id":"ab","title":"Abuse","sort":"desc","operator":"best","reset":"none"}')"
+[ "$code" = 201 ] || die "creating the board: $code"
+GEN="$("${PSQL[@]}" -c "SELECT gen FROM boards WHERE id = 'ab'")"
+timeout 600 "${PSQL[@]}" -v gen="$GEN" -v n="$PLAYERS" -v seed=0.5 -v base_ms="$(( $(date +%s) * 1000 - 86400000 ))" \
+  -f "$LT/seed.sql" >"$TMP/seed.log" 2>&1 || { cat "$TMP/seed.log" >&2; die "seeding failed"; }
+"$BIN" rebuild-cache --board ab -c "$TMP/rankd.yaml" >"$TMP/rebuild.log" 2>&1 || die "rebuild-cache failed"
+
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$(cat "$TMP/rankd.pid")/status"; }
+client() {   # client OUTFILE: the client, SECS seconds
+  "${CLIENT[@]}" wrk -t 1 -c 4 -d "${SECS}s" --latency --timeout 5s -s "$LT/keyed.lua" "$BASE" -- \
+    board=ab players="$PLAYERS" width=12 key="$CLIENT_KEY" pace_ms=10 >"$1" 2>&1
+}
+say "warm-up (5 s), then the client alone (${SECS}s)"
+"${CLIENT[@]}" wrk -t 1 -c 4 -d 5s -s "$LT/keyed.lua" "$BASE" -- board=ab players="$PLAYERS" width=12 \
+  key="$CLIENT_KEY" pace_ms=10 >/dev/null 2>&1
+RSS0="$(rss_kb)"
+client "$OUT/alone.txt"
+say "the client again, with 127.0.0.2's slow-loris and /v1/batch flood (${SECS}s)"
+"${CLIENT[@]}" "$PYTHON" "$LT/abuse.py" 127.0.0.1 "$PORT" 127.0.0.2 "$((SECS + 2))" ab >"$OUT/abuser.json" 2>&1 &
+ABUSER=$!
+sleep 2 # the slow-loris connections open first (a pause between phases, not a wait for state)
+client "$OUT/with-abuser.txt" &
+WRK_V=$!
+RSS_MAX="$RSS0"
+while kill -0 "$WRK_V" 2>/dev/null; do
+  r="$(rss_kb)"; [ "$r" -gt "$RSS_MAX" ] && RSS_MAX="$r"
+  sleep 0.5
+done
+wait "$WRK_V"; WRK_V=""
+wait "$ABUSER"; ABUSER=""
+
+"$PYTHON" - "$OUT" "$SECS" "$RSS0" "$RSS_MAX" <<'PY'
+import json, re, sys
+out, secs, rss0, rss_max = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+
+def read(name):
+    t = open(f"{out}/{name}.txt").read()
+    st = re.search(r"statuses 200=(\d+) 429=(\d+) other=(\d+)", t)
+    if not st:
+        print(f"{name}: no wrk summary:\n{t[-2000:]}")
+        sys.exit(1)
+    def pct(p):
+        m = re.search(r"^\s+%s%%\s+([\d.]+)(us|ms|s)\s*$" % p, t, re.M)
+        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)] if m else None
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", t)
+    errs = re.search(r"Socket errors: (.*)", t)
+    return {"ok": int(st.group(1)), "limited": int(st.group(2)), "other": int(st.group(3)),
+            "p50": pct(50), "p99": pct(99), "rps": float(rps.group(1)) if rps else 0.0,
+            "socket_errors": errs.group(1) if errs else "none"}
+
+alone, shared = read("alone"), read("with-abuser")
+abuser = json.loads(open(f"{out}/abuser.json").read().strip().splitlines()[-1])
+fails = []
+for name, r in (("alone", alone), ("with the abuser", shared)):
+    if r["limited"] or r["other"] or r["socket_errors"] != "none":
+        fails.append(f"the client ({name}) got {r['limited']} 429, {r['other']} other, socket errors {r['socket_errors']}")
+ratio = shared["p99"] / alone["p99"] if alone["p99"] and shared["p99"] else float("nan")
+L = [f"# One abusive address against another client: {secs} s per phase", "",
+     f"Verdict: **{'pass' if not fails else 'FAIL'}**." + ("" if not fails else " " + "; ".join(fails)), "",
+     "| the client (a read key, 4 connections, 10 ms pauses) | requests/s | 200 | p50 ms | p99 ms |",
+     "|---|---:|---:|---:|---:|",
+     f"| alone | {alone['rps']:,.0f} | {alone['ok']:,} | {alone['p50']:.2f} | {alone['p99']:.2f} |",
+     f"| with the abuser | {shared['rps']:,.0f} | {shared['ok']:,} | {shared['p50']:.2f} | {shared['p99']:.2f} |",
+     "",
+     f"The client's p99 with the abuser / alone: **{ratio:.2f}** (target: at most 2).",
+     f"The abuser (127.0.0.2, no key): the /v1/batch flood's answers by status {abuser['flood']}; the slow-loris "
+     f"held at most {abuser['loris_most_open']} connections open, {abuser['loris_refused']} refused or closed.",
+     f"rankd's RSS: {rss0 / 1024:.0f} MiB before, at most {rss_max / 1024:.0f} MiB during the abuse."]
+open(f"{out}/report.md", "w").write("\n".join(L) + "\n")
+print("\n".join(L))
+sys.exit(1 if fails else 0)
+PY
