@@ -289,6 +289,9 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                           "# HELP rankd_http_body_addresses Client addresses with a request body being received.\n"
                           "# TYPE rankd_http_body_addresses gauge\nrankd_http_body_addresses %zu\n",
                body_budget_bytes(app->bodies), body_budget_addresses(app->bodies));
+    buf_printf(&req->out, "# HELP rankd_http_requests_in_flight Requests received and not yet finished (this one included).\n"
+                          "# TYPE rankd_http_requests_in_flight gauge\nrankd_http_requests_in_flight %d\n",
+               app->http_in_flight ? atomic_load(app->http_in_flight) : 0);
     l1_stats_t l1;
     l1_stats(app->l1, &l1);
     buf_printf(&req->out,

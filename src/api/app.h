@@ -36,6 +36,7 @@ typedef struct app {
     struct refresher *refresher; /* the upkeep jobs; NULL when refresh.interval_s is 0 */
     struct prober *prober;       /* what the probes say of Redis and the views, gathered each second */
     struct body_budget *bodies;  /* request body bytes per address; the HTTP server's, NULL without a limit */
+    const atomic_int *http_in_flight; /* requests the HTTP server has not finished; NULL before it starts */
     ratelimit_t *limits;         /* per-client token buckets */
     /* What SIGHUP reloads (keys, CORS origins, limits, log level): cfg until the first reload.
      * Read with one atomic load, used within the call that loaded it (api/reload.c). */

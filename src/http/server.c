@@ -778,6 +778,7 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
                                 : cfg->body_bytes_per_ip < largest ? largest
                                                                     : cfg->body_bytes_per_ip);
     app->bodies = s->bodies; /* for /metrics */
+    app->http_in_flight = &s->in_flight;
     s->acceptor = acceptor;
     /* Shared caches may keep public reads only: a private one answers a key's holder alone. */
     int n = snprintf(s->cache_public, sizeof s->cache_public, "public, max-age=%d", cfg->cache_max_age);

@@ -411,3 +411,47 @@ def test_probes_never_queue_behind_user_reads(rankd_factory, db, redis_db, pg_pr
         pg_proxy.set("pass")
         for t in threads:
             t.join(30)
+
+
+def test_sigterm_with_suspended_reads_and_writes_in_flight_exits_0_and_loses_nothing(rankd_factory, db, redis_db,
+                                                                                    pg_proxy):
+    """Issue 28, shutdown: with 300 ms on every PostgreSQL round trip, reads suspended on the
+    offload threads (board lists) and on the Redis pipe, and writes in the writer's queue, a
+    SIGTERM answers every one of them, exits 0, and every acknowledged write is in PostgreSQL."""
+    import signal
+    import threading
+    url, _ = redis_db
+    inst = rankd_factory(env={"RANKD_POSTGRES_PRIMARY": via_dsn(pg_proxy, db.dsn)})
+    adm = inst.client(ADMIN_KEY)
+    b = create_board(adm)["id"]
+    adm.close()
+    pg_proxy.set("latency", ms=300)
+    outcomes, acked = [], []
+
+    def one(i):
+        c = inst.client(WRITE_KEY)
+        try:
+            if i % 2:
+                r = c.get("/v1/leaderboards?limit=5&i=%d" % i)
+            else:
+                r = submit(c, b, "p%d" % i, i)
+                if r.status == 200:
+                    acked.append("p%d" % i)
+            outcomes.append(r.status)
+        except Exception as e:  # noqa: BLE001 - a connection closed unanswered is a failure below
+            outcomes.append(repr(e))
+        finally:
+            c.close()
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    wait_for(lambda: metric(inst, "rankd_http_requests_in_flight") >= 1 + 12, "requests in flight")
+    status, took, killed = inst.stop(signal.SIGTERM, timeout=30)
+    for t in threads:
+        t.join(30)
+    pg_proxy.set("pass")
+    assert status == 0 and not killed, (status, took, inst.stderr_tail(2000))
+    assert len(outcomes) == 16 and all(o in (200, 503) for o in outcomes), outcomes
+    stored = {p for p, _ in db.board_standings(b)}
+    assert set(acked) <= stored, "acknowledged but lost: %s" % sorted(set(acked) - stored)
+
