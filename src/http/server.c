@@ -465,6 +465,24 @@ static int limit_kind(const route_t *rt, const char *method)
     }
 }
 
+/* One query argument's bytes in the request line, "key=value&" (an MHD_KeyValueIterator). */
+static enum MHD_Result count_argument(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    *(size_t *)cls += strlen(key) + (value ? 1 + strlen(value) : 0) + 1;
+    return MHD_YES;
+}
+
+/* The request line's length, as near as libmicrohttpd lets it be known: the method, the path,
+ * the query as its arguments (kept raw: no_unescape) and "HTTP/1.1" (any other version is that
+ * long, or refused before). */
+static size_t request_line_size(struct MHD_Connection *conn, const char *method, const char *path)
+{
+    size_t query = 0;
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, count_argument, &query);
+    return strlen(method) + 1 + strlen(path) + query + 1 + 8;
+}
+
 /* First call, headers only: route, method, key, size. True when answered already. */
 static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char *method)
 {
@@ -474,6 +492,10 @@ static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char
      * memory limit (16 KiB) it is this one; libmicrohttpd refuses larger ones itself (431 too,
      * with its own page: it cannot hand them over). */
     const union MHD_ConnectionInfo *hs = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    if (hs && hs->header_size > HEADERS_MAX && request_line_size(conn, method, cx->path) > HEADERS_MAX) {
+        http_error(req, 414, "invalid_argument", "path", "the request line is longer than %d bytes", HEADERS_MAX);
+        return true;
+    }
     if (hs && hs->header_size > HEADERS_MAX) {
         http_error(req, 431, "invalid_argument", "headers", "the request headers are larger than %d bytes", HEADERS_MAX);
         return true;

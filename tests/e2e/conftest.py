@@ -68,7 +68,8 @@ ERROR_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     429: "rate_limited",
-    431: "invalid_argument",  # API.md names the status, not a code of its own
+    414: "invalid_argument",  # API.md names the status, not a code of its own
+    431: "invalid_argument",  # likewise
     500: "internal",
     503: "unavailable",
 }

@@ -346,3 +346,17 @@ def test_request_bodies_are_bounded_per_address(rankd_factory):
 def metric_bodies(inst):
     from conftest import metric
     return metric(inst, "rankd_http_body_bytes")
+
+
+def test_a_request_line_over_8_kib_is_414_with_the_json_error(rankd):
+    """Issue 28: a request line over 8 KiB is 414 (it was 431 "headers are larger than 8192
+    bytes"), with the JSON error object, up to what libmicrohttpd buffers (16 KiB)."""
+    from conftest import raw_request
+    r = raw_request("127.0.0.1", rankd.port, ("GET /v1/leaderboards?pad=%s HTTP/1.1\r\nHost: x\r\n\r\n"
+                                              % ("a" * 9000)).encode())
+    assert_error(r, 414, field="path")
+    assert "request line is longer than 8192 bytes" in r.json()["error"]["message"]
+    # Headers over 8 KiB with a short request line stay 431.
+    r = raw_request("127.0.0.1", rankd.port, ("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\n\r\n"
+                                              % ("a" * 9000)).encode())
+    assert_error(r, 431)
