@@ -259,6 +259,7 @@ static int serve(rankd_config_t *cfg)
     int readers = cfg->pg_pool_size > 1 ? cfg->pg_pool_size - 1 : 1;
     app.offload = offload_start(readers > 4 ? 4 : readers);
     app.admin = offload_start(1);
+    app.encoder = offload_start(1);
     /* Beyond 64 reads waiting on one cold window, the next go to the shared threads. */
     app.cold_turns = app.pipe && app.offload ? turns_new(app.offload, 64) : NULL;
     app.boards = board_cache_new(1000);
@@ -305,6 +306,7 @@ static int serve(rankd_config_t *cfg)
     redis_pipe_stop(app.pipe); /* it hands reads of cold windows to the offload threads */
     offload_stop(app.offload);
     offload_stop(app.admin);
+    offload_stop(app.encoder);
     turns_free(app.cold_turns);
     prober_stop(app.prober);
     refresher_stop(refresher);

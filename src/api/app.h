@@ -32,6 +32,7 @@ typedef struct app {
     struct redis_pipe *pipe;   /* pipelined Redis reads; NULL without Redis */
     struct offload *offload;   /* threads for PostgreSQL reads of suspended requests */
     struct offload *admin;     /* one thread for operator jobs (view refresh, Redis rebuild), in turn */
+    struct offload *encoder;   /* one thread compressing large answers off the event loop */
     struct turns *cold_turns;  /* reads of a window being loaded into Redis: one at a time */
     struct refresher *refresher; /* the upkeep jobs; NULL when refresh.interval_s is 0 */
     struct prober *prober;       /* what the probes say of Redis and the views, gathered each second */

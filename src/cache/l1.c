@@ -649,6 +649,16 @@ void l1_view(const l1_entry_t *e, l1_view_t *out)
     out->last_modified_ms = e->last_modified_ms;
 }
 
+bool l1_encoded_ready(const l1_entry_t *e, encoding_t enc, size_t *len)
+{
+    if (enc != ENC_GZIP && enc != ENC_BR)
+        return false;
+    variant_t *v = atomic_load_explicit(enc == ENC_GZIP ? &e->gz : &e->br, memory_order_acquire);
+    if (v)
+        *len = v->len;
+    return v != NULL;
+}
+
 const char *l1_encoded(l1_t *c, l1_entry_t *e, encoding_t enc, size_t *len)
 {
     if (e->len < ENCODING_MIN_BODY || (enc != ENC_GZIP && enc != ENC_BR))

@@ -108,6 +108,8 @@ void l1_view(const l1_entry_t *e, l1_view_t *out);
  * bytes live as long as the entry; hold it.
  */
 const char *l1_encoded(l1_t *c, l1_entry_t *e, encoding_t enc, size_t *len);
+/* Whether the entry's variant in `enc` is made already (then l1_encoded returns at once). */
+bool l1_encoded_ready(const l1_entry_t *e, encoding_t enc, size_t *len);
 void l1_hold(l1_entry_t *e);
 void l1_release(l1_entry_t *e);
 

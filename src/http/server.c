@@ -24,6 +24,7 @@
 #include "obs/metrics.h"
 #include "util/alloc.h"
 #include "util/clock.h"
+#include "worker/offload.h"
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -61,6 +62,10 @@ typedef struct {
     conn_phase_t phase;
     size_t dropped;     /* body bytes dropped past the limit (CONN_REFUSED) */
     size_t body_charged; /* what `body` charged its address in server->bodies */
+    bool encoded_off_loop; /* the answer's compression was done on the encoder thread */
+    encoding_t pre_enc;    /* then: the encoding of pre_body, for an answer not cached */
+    char *pre_body;        /* owned, pre_len bytes; NULL when it did not compress */
+    size_t pre_len;
     struct MHD_Connection *conn;
     struct timespec started;
     char method[16];
@@ -162,12 +167,20 @@ static void etag_not_modified(struct MHD_Connection *conn, size_t identity_len, 
 }
 
 /* `*body` (malloc'd, `*len` bytes) in the encoding the client prefers, replaced in place; the
- * encoding applied (identity when none is wanted or compressing failed). */
-static encoding_t compress_body(struct MHD_Connection *conn, char **body, size_t *len)
+ * encoding applied (identity when none is wanted or compressing failed). Made on the encoder
+ * thread already when it is large (compress_off_loop). */
+static encoding_t compress_body(conn_ctx_t *cx, struct MHD_Connection *conn, char **body, size_t *len)
 {
     encoding_t enc = encoding_negotiate(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding"));
     size_t zlen = 0;
-    char *z = enc == ENC_IDENTITY ? NULL : encoding_compress(enc, *body, *len, &zlen);
+    char *z;
+    if (cx->encoded_off_loop && cx->pre_enc == enc) {
+        z = cx->pre_body;
+        zlen = cx->pre_len;
+        cx->pre_body = NULL;
+    } else {
+        z = enc == ENC_IDENTITY ? NULL : encoding_compress(enc, *body, *len, &zlen);
+    }
     if (!z)
         return ENC_IDENTITY;
     free(*body);
@@ -262,7 +275,7 @@ static struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection
             req->status = 304;
             etag_not_modified(conn, len, etag);
         } else if (len >= ENCODING_MIN_BODY) {
-            enc = compress_body(conn, &body, &len);
+            enc = compress_body(cx, conn, &body, &len);
             if (enc != ENC_IDENTITY) {
                 char variant[ETAG_MAX];
                 encoding_variant_etag(etag, enc, variant);
@@ -274,7 +287,7 @@ static struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection
      * (API.md: every compressible response), without a tag. */
     bool compressible = !reads && req->status == 200 && len >= ENCODING_MIN_BODY;
     if (compressible)
-        enc = compress_body(conn, &body, &len);
+        enc = compress_body(cx, conn, &body, &len);
     if (!r) {
         if (req->status == 204 || req->status == 304)
             len = 0;
@@ -344,8 +357,100 @@ static void account_answer(const conn_ctx_t *cx)
              req->addr[0] ? req->addr : "?");
 }
 
+/*
+ * Compressing a large answer takes milliseconds (a 4 MiB batch, a page of 1,000 entries with
+ * their metadata): it is done on the encoder thread, the connection suspended, never on an
+ * event-loop thread that serves every other connection meanwhile.
+ */
+#define ENCODE_OFF_LOOP_MIN (64 * 1024)
+
+typedef struct {
+    http_pending_t base;
+    offload_job_t job;
+    conn_ctx_t *cx;
+    l1_t *l1;
+    encoding_t enc;
+    void (*wake)(void *arg);
+    void *wake_arg;
+} encode_op_t;
+
+static void encode_job(offload_job_t *job)
+{
+    encode_op_t *op = WORKQ_OWNER(job, encode_op_t, job);
+    conn_ctx_t *cx = op->cx;
+    http_req_t *req = &cx->req;
+    size_t n;
+    if (req->cached) /* published in the entry: every later reader has it made */
+        (void)l1_encoded(op->l1, req->cached, op->enc, &n);
+    else
+        cx->pre_body = encoding_compress(op->enc, req->out.data, req->out.len, &cx->pre_len);
+    cx->pre_enc = op->enc;
+    cx->encoded_off_loop = true;
+    metrics_add(cx->server->app->metrics, METRIC_ENCODED_OFF_LOOP, 1);
+    op->wake(op->wake_arg); /* last: the request may be finished at once */
+}
+
+static void encode_start(http_pending_t *p, void (*wake)(void *), void *wake_arg)
+{
+    encode_op_t *op = (encode_op_t *)p;
+    op->wake = wake;
+    op->wake_arg = wake_arg;
+    op->job.run = encode_job;
+    offload_submit(op->cx->server->app->encoder, &op->job);
+}
+
+static int encode_finish(http_pending_t *p, http_req_t *req)
+{
+    (void)p;
+    return req->status;
+}
+
+static void encode_release(http_pending_t *p)
+{
+    free(p);
+}
+
+/* Whether the answer in cx->req is large and to be compressed: then the encoding wanted. */
+static bool wants_encoding_off_loop(conn_ctx_t *cx, struct MHD_Connection *conn, encoding_t *enc)
+{
+    const http_req_t *req = &cx->req;
+    if (cx->encoded_off_loop || !cx->server->app->encoder || req->status != 200 || req->static_body)
+        return false;
+    size_t len = req->out.len;
+    if (req->cached) {
+        l1_view_t v;
+        l1_view(req->cached, &v);
+        len = v.len;
+    }
+    if (len < ENCODE_OFF_LOOP_MIN)
+        return false;
+    *enc = encoding_negotiate(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding"));
+    if (*enc == ENC_IDENTITY)
+        return false;
+    size_t made;
+    return !req->cached || !l1_encoded_ready(req->cached, *enc, &made);
+}
+
+static void resume_connection(void *arg);
+
 static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn, bool preflight)
 {
+    encoding_t enc;
+    if (!preflight && wants_encoding_off_loop(cx, conn, &enc)) {
+        encode_op_t *op = xcalloc(1, sizeof *op);
+        op->base.start = encode_start;
+        op->base.finish = encode_finish;
+        op->base.release = encode_release;
+        op->cx = cx;
+        op->l1 = cx->server->app->l1;
+        op->enc = enc;
+        cx->req.pending = &op->base;
+        cx->phase = CONN_WAITING;
+        cx->conn = conn;
+        MHD_suspend_connection(conn);
+        op->base.start(&op->base, resume_connection, cx);
+        return MHD_YES;
+    }
     struct MHD_Response *r = build_response(cx, conn, preflight);
     if (!r) /* out of memory: MHD closes the connection */
         return MHD_NO;
@@ -769,6 +874,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (cx->req.pending) /* the connection died while its work was pending */
         cx->req.pending->release(cx->req.pending);
     body_budget_give(s->bodies, cx->req.addr, cx->body_charged);
+    free(cx->pre_body);
     http_req_clear(&cx->req);
     buf_free(&cx->body);
     free(cx->path);

@@ -35,6 +35,7 @@ static const char *const counter_names[METRIC_COUNTERS][2] = {
     {"rankd_redis_cold_reads_total", "Reads that found a Redis window cold."},
     {"rankd_redis_cold_waits_total", "Reads of a cold window that waited their turn behind another read of it."},
     {"rankd_http_unavailable_total", "Requests answered 503 (a store down or busy): the 5xx the API documents."},
+    {"rankd_http_encoded_off_loop_total", "Large answers compressed on the encoder thread, not on an event loop."},
 };
 
 metrics_t *metrics_new(void)

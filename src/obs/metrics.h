@@ -21,6 +21,7 @@ typedef enum {
     METRIC_REDIS_COLD,        /* reads that found a window cold */
     METRIC_COLD_WAITS,        /* of those, reads that waited for another read of the window */
     METRIC_HTTP_UNAVAILABLE,  /* requests answered 503 */
+    METRIC_ENCODED_OFF_LOOP,  /* large answers compressed on the encoder thread */
     METRIC_COUNTERS,
 } metric_counter_t;
 

@@ -2,6 +2,7 @@
 http.proxy_protocol every connection must begin with a PROXY header (v1 or v2), and the client it
 names is the one rate limits, connection limits and logs use; X-Forwarded-For is believed only
 from http.trusted_proxies. (HAProxy itself, as deploy/haproxy.cfg ships it: test_deploy.py.)"""
+import json
 import socket
 import struct
 import subprocess
@@ -360,3 +361,43 @@ def test_a_request_line_over_8_kib_is_414_with_the_json_error(rankd):
     r = raw_request("127.0.0.1", rankd.port, ("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\n\r\n"
                                               % ("a" * 9000)).encode())
     assert_error(r, 431)
+
+
+def test_large_answers_are_compressed_off_the_event_loop(rankd_factory):
+    """Issue 28: a large answer (a /v1/batch of big pages; a page of 1,000 entries with their
+    metadata, cached) is compressed on the encoder thread, its connection suspended meanwhile,
+    and arrives whole and right in every encoding."""
+    import gzip
+    import shutil
+    from conftest import ADMIN_KEY, WRITE_KEY, batch, create_board, metric
+
+    def unbrotli(data):  # the brotli command, when the machine has it (Debian's python has no module)
+        return subprocess.run(["brotli", "-d", "-c"], input=data, capture_output=True, check=True).stdout
+    inst = rankd_factory()
+    adm, w, c = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client()
+    try:
+        b = create_board(adm)["id"]
+        r = batch(w, [{"board": b, "player_id": "p%04d" % i, "score": i, "metadata": {"note": "n%d" % i * 40}}
+                      for i in range(1000)])
+        assert r.status == 200, r.describe()
+        before = metric(inst, "rankd_http_encoded_off_loop_total")
+        page = "/v1/leaderboards/%s/entries?limit=1000" % b
+        plain = c.get(page)
+        assert plain.status == 200 and len(plain.body) > 100000
+        decode = {"gzip": gzip.decompress, "br": unbrotli}
+        encodings = ("gzip", "br") if shutil.which("brotli") else ("gzip",)
+        for enc in encodings:
+            for _ in range(2):  # the first makes the cached variant, the second reads it
+                r = c.get(page, headers={"Accept-Encoding": enc})
+                assert r.status == 200 and r.header("Content-Encoding") == enc, r.describe()
+                assert json.loads(decode[enc](r.body))["entries"] == plain.json()["entries"]
+        body = {"requests": [{"path": "/v1/leaderboards/%s/entries?limit=300" % b}] * 4}
+        ident = c.post("/v1/batch", json_body=body)
+        r = c.post("/v1/batch", json_body=body, headers={"Accept-Encoding": "gzip"})
+        assert r.status == 200 and r.header("Content-Encoding") == "gzip", r.describe()
+        assert json.loads(gzip.decompress(r.body)) == ident.json()
+        # The page once per encoding (then its cached variant is read), the batch once.
+        assert metric(inst, "rankd_http_encoded_off_loop_total") >= before + len(encodings) + 1
+    finally:
+        for x in (adm, w, c):
+            x.close()
