@@ -263,6 +263,9 @@ static bool route_waits(const route_t *rt, const http_req_t *req)
     case R_WINDOWS:
     case R_STANDINGS:
     case R_ACTIVITY: return true;
+    /* A large batch is parsed where it is run: a 2 MiB body takes milliseconds to parse, and
+     * on the event loop it would be parsed again off it when its board is not cached. */
+    case R_SCORES_BATCH: return req->body_len >= 16384;
     case R_PLAYER: return strcmp(req->method, "DELETE") == 0;
     default: return false; /* ranked reads and writes: only a board missing from the cache waits */
     }

@@ -401,3 +401,28 @@ def test_large_answers_are_compressed_off_the_event_loop(rankd_factory):
     finally:
         for x in (adm, w, c):
             x.close()
+
+
+def test_a_large_scores_batch_is_run_off_the_loop_and_answered_whole(rankd_factory, db):
+    """Issue 28: a scores:batch of 16 KiB or more is parsed once, on an offload thread (its
+    connection suspended), boards not yet cached included; every item is answered and stored."""
+    from conftest import ADMIN_KEY, WRITE_KEY, batch, create_board
+    inst = rankd_factory()
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    try:
+        boards = [create_board(adm)["id"] for _ in range(3)]
+        other = rankd_factory()  # boards it has never looked up: not in its board cache
+        w2 = other.client(WRITE_KEY)
+        items = [{"board": boards[i % 3], "player_id": "p%04d" % i, "score": i, "metadata": {"pad": "y" * 40}}
+                 for i in range(1000)]
+        r = batch(w2, items)
+        w2.close()
+        assert r.status == 200, r.describe()
+        results = r.json()["results"]
+        assert len(results) == 1000 and all("error" not in x for x in results), results[:3]
+        assert [x["player_id"] for x in results] == [it["player_id"] for it in items]
+        for b in boards:
+            assert len(db.board_standings(b)) == (334 if b == boards[0] else 333)
+    finally:
+        adm.close()
+        w.close()
