@@ -242,6 +242,16 @@ bool redis_trusted(redis_pool_t *p)
     return t;
 }
 
+bool redis_down(redis_pool_t *p)
+{
+    if (!p)
+        return false;
+    pthread_mutex_lock(&p->lock);
+    bool d = p->health == REDIS_DOWN;
+    pthread_mutex_unlock(&p->lock);
+    return d;
+}
+
 const char *redis_state(redis_pool_t *p)
 {
     if (!p)

@@ -50,6 +50,9 @@ void redis_release(redis_pool_t *pool, redis_conn_t *c, bool failed);
 bool redis_recovering(redis_pool_t *pool, unsigned long *outages);
 void redis_mark_trusted(redis_pool_t *pool, unsigned long outages);
 bool redis_trusted(redis_pool_t *pool);
+/* Whether the pool is down now (a connect or command failed, no connect since): what the
+ * requests found, without asking Redis anything. */
+bool redis_down(redis_pool_t *pool);
 /* A failover happened (Sentinel said so): as after an outage, Redis is not trusted until every
  * window is rebuilt, and the idle connections, to the old master, are closed. */
 void redis_pool_failover(redis_pool_t *pool);

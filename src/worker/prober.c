@@ -106,6 +106,8 @@ void prober_state(prober_t *p, probe_state_t *out)
     pthread_mutex_lock(&p->lock);
     *out = p->state;
     pthread_mutex_unlock(&p->lock);
+    if (redis_down(p->redis)) /* a failure requests met is news the next PING would only confirm */
+        out->redis = "down";
 }
 
 void prober_stop(prober_t *p)

@@ -33,7 +33,7 @@ typedef struct {
 
 /* Gather once, then start the thread that gathers again every `interval_ms`. Never NULL. */
 prober_t *prober_start(pg_router_t *router, redis_pool_t *redis, int interval_ms);
-/* A copy of the last round's state. */
+/* A copy of the last round's state; Redis "down" at once when requests found it down since. */
 void prober_state(prober_t *p, probe_state_t *out);
 /* Stop the thread and free `p` (NULL is fine). */
 void prober_stop(prober_t *p);
