@@ -107,6 +107,9 @@ int api_authorize(const route_t *rt, http_req_t *req);
 /* Take `cost` tokens of `kind` for req->client (API.md, "Rate limits"); 0, or the 429 written.
  * The verdict goes into req->ratelimit for the RateLimit-* headers. */
 int api_rate_limit(app_t *app, http_req_t *req, rl_kind_t kind, int cost);
+/* A batch at its headers: 429 when its client's bucket has not one token left, else nothing
+ * taken and nothing said (its items are charged once its body is read). */
+int api_rate_limit_peek(app_t *app, http_req_t *req, rl_kind_t kind);
 
 /* Run a matched, authorized route with its body; returns the status. */
 int api_handle(app_t *app, const route_t *rt, http_req_t *req);

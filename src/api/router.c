@@ -243,6 +243,18 @@ int api_rate_limit(app_t *app, http_req_t *req, rl_kind_t kind, int cost)
                       kind == RL_READ ? "reads" : "writes", req->retry_after);
 }
 
+int api_rate_limit_peek(app_t *app, http_req_t *req, rl_kind_t kind)
+{
+    ratelimit_peek(app->limits, req->client, kind, clock_mono_ms(), &req->ratelimit);
+    if (!req->ratelimit.refused) {
+        memset(&req->ratelimit, 0, sizeof req->ratelimit); /* not charged: the items are, later */
+        return 0;
+    }
+    req->retry_after = req->ratelimit.retry_after_s;
+    return http_error(req, 429, "rate_limited", NULL, "over the limit of %s for this client; retry in %d s",
+                      kind == RL_READ ? "reads" : "writes", req->retry_after);
+}
+
 int api_authorize(const route_t *rt, http_req_t *req)
 {
     if (req->role >= rt->role)

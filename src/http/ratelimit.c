@@ -154,7 +154,9 @@ static client_t *client_get(ratelimit_t *rl, shard_t *s, uint64_t h, const char 
     return c;
 }
 
-void ratelimit_take(ratelimit_t *rl, const char *client, rl_kind_t kind, int cost, int64_t now_ms, rl_verdict_t *out)
+/* ratelimit_take, or with `take` false only whether the tokens are there. */
+static void take_or_peek(ratelimit_t *rl, const char *client, rl_kind_t kind, int cost, int64_t now_ms, bool take,
+                         rl_verdict_t *out)
 {
     memset(out, 0, sizeof *out);
     if (!ratelimit_active(rl))
@@ -176,7 +178,7 @@ void ratelimit_take(ratelimit_t *rl, const char *client, rl_kind_t kind, int cos
         c->at_ms[kind] = now_ms;
     }
     out->refused = c->tokens[kind] < want;
-    if (!out->refused)
+    if (!out->refused && take)
         c->tokens[kind] -= want;
     double tokens = c->tokens[kind];
     pthread_mutex_unlock(&s->lock);
@@ -190,6 +192,16 @@ void ratelimit_take(ratelimit_t *rl, const char *client, rl_kind_t kind, int cos
     /* Over the burst, no wait is enough: the time until the bucket is full, as RateLimit-Reset. */
     double need = (out->over_burst ? burst : want) - tokens;
     out->retry_after_s = out->refused ? (int)fmax(1.0, ceil(need / rate)) : 0;
+}
+
+void ratelimit_take(ratelimit_t *rl, const char *client, rl_kind_t kind, int cost, int64_t now_ms, rl_verdict_t *out)
+{
+    take_or_peek(rl, client, kind, cost, now_ms, true, out);
+}
+
+void ratelimit_peek(ratelimit_t *rl, const char *client, rl_kind_t kind, int64_t now_ms, rl_verdict_t *out)
+{
+    take_or_peek(rl, client, kind, 1, now_ms, false, out);
 }
 
 size_t ratelimit_clients(ratelimit_t *rl)

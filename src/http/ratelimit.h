@@ -45,6 +45,11 @@ void ratelimit_free(ratelimit_t *rl);
  * `rl`, decide nothing (out->limited false). */
 void ratelimit_take(ratelimit_t *rl, const char *client, rl_kind_t kind, int cost, int64_t now_ms, rl_verdict_t *out);
 
+/* Whether `client`'s bucket of `kind` holds a token at `now_ms`, taking nothing: a batch, whose
+ * cost is known only once its body is read, is refused at its headers when it could not pay
+ * even one (so a flood of batches is not read and parsed for nothing). */
+void ratelimit_peek(ratelimit_t *rl, const char *client, rl_kind_t kind, int64_t now_ms, rl_verdict_t *out);
+
 /* Clients remembered now. */
 size_t ratelimit_clients(ratelimit_t *rl);
 /* Requests of `kind` refused so far. */

@@ -634,6 +634,10 @@ static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char
         int kind = limit_kind(&cx->rt, method);
         if (kind >= 0 && api_rate_limit(app, req, (rl_kind_t)kind, 1) != 0)
             return true;
+        /* A batch that could not pay one item is refused before its body is read and parsed. */
+        if (kind < 0 && (cx->rt.id == R_BATCH || cx->rt.id == R_SCORES_BATCH) &&
+            api_rate_limit_peek(app, req, cx->rt.id == R_BATCH ? RL_READ : RL_WRITE) != 0)
+            return true;
     }
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     uint64_t declared = 0;
