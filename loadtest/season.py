@@ -635,7 +635,7 @@ class Season:
         for job in ("partitions", "views", "archive", "retention", "recut", "redis_audit", "log_index",
                     "board_purge"):
             self.record("upkeep %s last run (ms)" % job, di,
-                        1000 * m.get('rankd_upkeep_last_duration_seconds{job="%s"}' % job, 0))
+                        1000 * m.get('rankd_upkeep_last_duration_seconds{step="%s"}' % job, 0))
         if relaxed:
             return
         # Retention done: no board keeps more closed windows than its retention, once the leader

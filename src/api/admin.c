@@ -241,30 +241,30 @@ static void render_view_ages(const probe_state_t *probed, buf_t *o)
 /* Each upkeep job's runs by outcome, last success and last duration; the log's months ahead. */
 static void render_upkeep_jobs(buf_t *o, const refresher_stats_t *up)
 {
-    buf_puts(o, "# HELP rankd_upkeep_runs_total Upkeep jobs this instance ran as the leader, by job and outcome.\n"
+    buf_puts(o, "# HELP rankd_upkeep_runs_total Upkeep jobs this instance ran as the leader, by step (the job) and outcome.\n"
                 "# TYPE rankd_upkeep_runs_total counter\n");
     for (int j = 0; j < UPKEEP_JOBS; j++) {
         const char *name = refresher_job_name((upkeep_job_t)j);
-        buf_printf(o, "rankd_upkeep_runs_total{job=\"%s\",outcome=\"ok\"} %llu\n"
-                      "rankd_upkeep_runs_total{job=\"%s\",outcome=\"failed\"} %llu\n"
-                      "rankd_upkeep_runs_total{job=\"%s\",outcome=\"refused\"} %llu\n",
+        buf_printf(o, "rankd_upkeep_runs_total{step=\"%s\",outcome=\"ok\"} %llu\n"
+                      "rankd_upkeep_runs_total{step=\"%s\",outcome=\"failed\"} %llu\n"
+                      "rankd_upkeep_runs_total{step=\"%s\",outcome=\"refused\"} %llu\n",
                    name, up->jobs[j].ok, name, up->jobs[j].failed, name, up->jobs[j].refused);
     }
     buf_puts(o, "# HELP rankd_upkeep_last_success_timestamp_seconds When each upkeep job last succeeded on this instance (0: never).\n"
                 "# TYPE rankd_upkeep_last_success_timestamp_seconds gauge\n");
     for (int j = 0; j < UPKEEP_JOBS; j++)
-        buf_printf(o, "rankd_upkeep_last_success_timestamp_seconds{job=\"%s\"} %.3f\n", refresher_job_name((upkeep_job_t)j),
+        buf_printf(o, "rankd_upkeep_last_success_timestamp_seconds{step=\"%s\"} %.3f\n", refresher_job_name((upkeep_job_t)j),
                    (double)up->jobs[j].last_success_ms / 1000.0);
     buf_puts(o, "# HELP rankd_upkeep_last_duration_seconds How long each upkeep job's last run took.\n"
                 "# TYPE rankd_upkeep_last_duration_seconds gauge\n");
     for (int j = 0; j < UPKEEP_JOBS; j++)
-        buf_printf(o, "rankd_upkeep_last_duration_seconds{job=\"%s\"} %.3f\n", refresher_job_name((upkeep_job_t)j),
+        buf_printf(o, "rankd_upkeep_last_duration_seconds{step=\"%s\"} %.3f\n", refresher_job_name((upkeep_job_t)j),
                    (double)up->jobs[j].last_ms / 1000.0);
     buf_printf(o, "# HELP rankd_clock_skew_ms This host's clock less PostgreSQL's, as the upkeep leader last measured it before archiving or retention (which refuse past retention.max_clock_skew_ms).\n"
                   "# TYPE rankd_clock_skew_ms gauge\nrankd_clock_skew_ms %lld\n",
                (long long)up->clock_skew_ms);
-    if (up->log_months_ahead > -2) /* only an instance that led has looked */
-        buf_printf(o, "# HELP rankd_log_partitions_ahead_months Months of submission log partitions made after the current one (-1: the current month has none).\n"
+    if (up->log_months_ahead > -2) /* only the leader has a count */
+        buf_printf(o, "# HELP rankd_log_partitions_ahead_months Months of submission log partitions made after the current one (-1: the current month has none); only the upkeep leader exports it.\n"
                       "# TYPE rankd_log_partitions_ahead_months gauge\nrankd_log_partitions_ahead_months %d\n",
                    up->log_months_ahead);
 }

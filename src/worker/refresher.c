@@ -405,10 +405,12 @@ static bool forget_old_keys(refresher_t *r, PGconn *c, int64_t now_ms)
 static bool make_partitions(refresher_t *r, PGconn *c, int64_t now_ms)
 {
     int ahead = -2;
-    bool ok = upkeep_ensure_partitions(c, now_ms, 3) == Q_OK && upkeep_partitions_ahead(c, now_ms, &ahead) == Q_OK;
-    if (ahead > -2)
+    bool made = upkeep_ensure_partitions(c, now_ms, 3) == Q_OK;
+    /* Counted even when making them failed: that is when the gauge must fall. */
+    bool counted = upkeep_partitions_ahead(c, now_ms, &ahead) == Q_OK;
+    if (counted)
         atomic_store(&r->months_ahead, ahead);
-    return ok;
+    return made && counted;
 }
 
 /* The views, refreshed only when what they are computed from changed since this leader last
@@ -663,6 +665,8 @@ static void *refresher_main(void *arg)
         if (!leads) {
             last = -1;
             r->refreshed_mark[0] = '\0'; /* a leader again refreshes at once */
+            /* Only the leader looks: a former leader's last count would hide the new one's. */
+            atomic_store(&r->months_ahead, -2);
         }
         int64_t now = clock_wall_ms();
         if (now < r->last_tick_ms) {

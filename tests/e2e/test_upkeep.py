@@ -31,6 +31,9 @@ def series(inst, name, **labels):
     return None
 
 
+LEADER_LOCK = 0x6C656164  # src/store/upkeep.c: the upkeep leader's advisory lock
+
+
 def month_name(months_ahead):
     d = dt.date.today().replace(day=1)
     y, m = d.year, d.month - 1 + months_ahead
@@ -53,27 +56,27 @@ def test_a_failing_view_refresh_stops_no_other_upkeep_job(rankd_factory, db):
         cur = holder.cursor()
         # A refresh left open holds the view's lock: every other refresh of it waits, then fails.
         cur.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY window_stats")
-        failed = series(inst, "rankd_upkeep_runs_total", job="views", outcome="failed")
+        failed = series(inst, "rankd_upkeep_runs_total", step="views", outcome="failed")
         db.query("DROP TABLE %s" % month_name(3))
         db.query("DROP TABLE %s" % month_name(2))
         db.query("INSERT INTO idempotency_keys (board_gen, key, request, response, created_at)"
                  " VALUES (%s, 'old-key', 'r', 'a', now() - interval '26 hours')", (gen,))
         submit_ok(w, board, "p1", 10)  # something written: the views are due
-        wait_for(lambda: series(inst, "rankd_upkeep_runs_total", job="views", outcome="failed") > failed,
+        wait_for(lambda: series(inst, "rankd_upkeep_runs_total", step="views", outcome="failed") > failed,
                  "a failed view refresh", 15)
         wait_for(lambda: series(inst, "rankd_log_partitions_ahead_months") == 3,
                  "the dropped months made again while the views fail", 15)
         assert db.query("SELECT to_regclass(%s) IS NOT NULL", (month_name(3),))[0][0]
         wait_for(lambda: not db.query("SELECT 1 FROM idempotency_keys WHERE key = 'old-key'"),
                  "the old idempotency key forgotten while the views fail", 15)
-        assert series(inst, "rankd_upkeep_last_success_timestamp_seconds", job="partitions") > 0
-        assert series(inst, "rankd_upkeep_runs_total", job="retention", outcome="ok") > 0
+        assert series(inst, "rankd_upkeep_last_success_timestamp_seconds", step="partitions") > 0
+        assert series(inst, "rankd_upkeep_runs_total", step="retention", outcome="ok") > 0
         holder.rollback()
     finally:
         holder.close()
-    ok = series(inst, "rankd_upkeep_runs_total", job="views", outcome="ok")
+    ok = series(inst, "rankd_upkeep_runs_total", step="views", outcome="ok")
     submit_ok(w, board, "p2", 20)
-    wait_for(lambda: series(inst, "rankd_upkeep_runs_total", job="views", outcome="ok") > ok,
+    wait_for(lambda: series(inst, "rankd_upkeep_runs_total", step="views", outcome="ok") > ok,
              "the views refreshed once the lock is gone", 15)
     r = inst.client().get("/v1/leaderboards/%s/stats" % board)
     assert r.status == 200 and r.json()["players"] == 2, r.describe()
@@ -87,6 +90,54 @@ def activity(inst, board, day):
     d = r.json()["days"][0]
     return d["submissions"], d["players"]
 
+
+
+def test_the_partitions_gauge_falls_while_making_them_fails_and_only_the_leader_exports_it(rankd_factory, db):
+    """Before: the count was skipped when making the partitions failed, so the gauge stayed at its
+    last value (3) in the very case its alert is for; and an instance that no longer led kept
+    exporting its last count, which the alert's max() let hide the leader's."""
+    inst = rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "1", "RANKD_REFRESH_TIMEOUT_S": "1"})
+    other = rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "1"})
+    wait_for(lambda: metric(inst, "rankd_upkeep_leader") == 1, "the first instance to lead", 10)
+    wait_for(lambda: series(inst, "rankd_log_partitions_ahead_months") == 3, "three months made ahead", 10)
+    assert series(other, "rankd_log_partitions_ahead_months") is None  # a follower has no count
+    db.query("DROP TABLE %s" % month_name(3))
+    db.query("DROP TABLE %s" % month_name(2))
+    holder = psycopg2.connect(db.dsn)
+    try:
+        cur = holder.cursor()
+        # Nothing can be made while this lock is held; the months that exist can still be counted.
+        cur.execute("LOCK TABLE submissions IN ACCESS EXCLUSIVE MODE")
+        failed = series(inst, "rankd_upkeep_runs_total", step="partitions", outcome="failed")
+        wait_for(lambda: series(inst, "rankd_upkeep_runs_total", step="partitions", outcome="failed") > failed,
+                 "the partitions job failing on the lock", 20)
+        wait_for(lambda: series(inst, "rankd_log_partitions_ahead_months") == 1,
+                 "the gauge at the one month left while making them fails", 20)
+    finally:
+        holder.rollback()
+        holder.close()
+    wait_for(lambda: series(inst, "rankd_log_partitions_ahead_months") == 3, "the months made again", 20)
+
+    # The lead taken away from a running instance (its session ended, the lock taken by this
+    # test before either instance can take it again): neither exports a count any more.
+    taker = psycopg2.connect(db.dsn)
+    taker.autocommit = True
+    try:
+        cur = taker.cursor()
+
+        def take_the_lead():
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+                        " AND objid = %s AND granted AND pid <> pg_backend_pid()", (LEADER_LOCK,))
+            cur.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,))
+            return cur.fetchone()[0]
+        wait_for(take_the_lead, "the test to hold the upkeep lead", 20)
+        wait_for(lambda: metric(inst, "rankd_upkeep_leader") == 0, "the instance to know it no longer leads", 20)
+        assert series(inst, "rankd_log_partitions_ahead_months") is None
+        assert series(other, "rankd_log_partitions_ahead_months") is None
+    finally:
+        taker.close()  # the lock goes with the session
+    wait_for(lambda: (series(inst, "rankd_log_partitions_ahead_months") or series(other, "rankd_log_partitions_ahead_months")) == 3,
+             "the new leader's count", 20)
 
 def test_activity_counts_only_the_days_that_changed(rankd_factory, db):
     """daily_activity is a table counted again from the log only for the days since the last
@@ -338,7 +389,7 @@ def test_archive_and_retention_refuse_to_act_while_the_leaders_clock_is_off(rank
     board = create_board(adm, reset="daily")
     gen = db.query("SELECT gen FROM boards WHERE id = %s", (board["id"],))[0][0]
     submit_ok(w, board["id"], "p1", 5)
-    refused = lambda job: series(leader, "rankd_upkeep_runs_total", job=job, outcome="refused")
+    refused = lambda job: series(leader, "rankd_upkeep_runs_total", step=job, outcome="refused")
     wait_for(lambda: refused("archive") >= 2 and refused("retention") >= 2, "archive and retention refused", 15)
     skew = metric(leader, "rankd_clock_skew_ms")
     assert abs(skew - 3 * 86400000) < 5000, skew
@@ -349,8 +400,8 @@ def test_archive_and_retention_refuse_to_act_while_the_leaders_clock_is_off(rank
     with open(clock + ".tmp", "w") as f:
         f.write("0 0")
     os.replace(clock + ".tmp", clock)
-    ok = series(leader, "rankd_upkeep_runs_total", job="archive", outcome="ok")
-    wait_for(lambda: series(leader, "rankd_upkeep_runs_total", job="archive", outcome="ok") > ok, "archive runs again", 15)
+    ok = series(leader, "rankd_upkeep_runs_total", step="archive", outcome="ok")
+    wait_for(lambda: series(leader, "rankd_upkeep_runs_total", step="archive", outcome="ok") > ok, "archive runs again", 15)
     assert db.query("SELECT count(*) FROM archived_windows WHERE board_gen = %s", (gen,))[0][0] == 0
     assert sorted(db.board_standings(board["id"])) == [("p1", 5), ("p2", 6)]
     adm.close()
