@@ -43,7 +43,16 @@ int api_ready(app_t *app, const route_t *rt, http_req_t *req)
     }
     bool serving = pg_reads || redis_up;
     buf_t *o = &req->out;
-    buf_printf(o, "{\"status\":\"%s\",\"dependencies\":{", all ? "ok" : serving ? "degraded" : "down");
+    const char *status = all ? "ok" : serving ? "degraded" : "down";
+    if (!serving)
+        req->retry_after = 1;
+    /* API.md: the topology, pool sizes and lag are for the admin key; a load balancer needs the
+     * status code alone. */
+    if (req->role < ROLE_ADMIN) {
+        buf_printf(o, "{\"status\":\"%s\"}", status);
+        return http_ok(req, serving ? 200 : 503);
+    }
+    buf_printf(o, "{\"status\":\"%s\",\"dependencies\":{", status);
     for (size_t i = 0; i < n; i++)
         buf_printf(o, "\"%s\":\"%s\",", nodes[i].name, dependency_state(nodes[i].state));
     buf_printf(o, "\"redis\":\"%s\"},\"nodes\":[", redis);
@@ -57,7 +66,5 @@ int api_ready(app_t *app, const route_t *rt, http_req_t *req)
                    s->pool.in_use, s->pool.size, pg_breaker_state_name(s->breaker));
     }
     buf_puts(o, "]}");
-    if (!serving)
-        req->retry_after = 1;
     return http_ok(req, serving ? 200 : 503);
 }

@@ -309,6 +309,8 @@ static struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection
     if (req->last_modified_ms > 0)
         MHD_add_response_header(r, "Last-Modified", http_date(req->last_modified_ms / 1000));
     MHD_add_response_header(r, "X-Request-Id", req->request_id);
+    /* API.md: on every answer, so that no browser takes a JSON body for a page or a script. */
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     if (reads) {
         MHD_add_response_header(r, "Cache-Control",
                                 cx->rt.role == ROLE_NONE ? cx->server->cache_public : cx->server->cache_control);
@@ -319,7 +321,6 @@ static struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection
         MHD_add_response_header(r, "Location", req->location);
     if (req->security_policy) {
         MHD_add_response_header(r, "Content-Security-Policy", req->security_policy);
-        MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
         MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
     }
     if (req->allow && (req->status == 405 || preflight))

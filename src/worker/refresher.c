@@ -166,11 +166,19 @@ typedef bool (*job_fn)(refresher_t *r, PGconn *c, int64_t now_ms);
  * and log months) go by the leader's clock alone: one running ahead would archive a live window
  * or delete what retention still keeps. They refuse while it is off, logged and counted.
  */
-static bool clock_agrees(refresher_t *r, PGconn *c, upkeep_job_t job)
+static bool clock_agrees(refresher_t *r, PGconn *c, upkeep_job_t job, int64_t now_ms)
 {
     int max = r->o.cfg->retention_max_clock_skew_ms;
     if (max <= 0)
         return true;
+    /* The job acts as of `now_ms`, read when the round began: a clock set back since (right
+     * again after running ahead) agrees with PostgreSQL now, but that instant is still ahead. */
+    int64_t stale = now_ms - clock_wall_ms();
+    if (stale > max) {
+        log_warn(NULL, "upkeep job %s refused: the clock went back by %lld ms since its round began; it runs next round",
+                 job_names[job], (long long)stale);
+        return false;
+    }
     int64_t before = clock_mono_ms(), db_ms = 0;
     if (upkeep_db_clock_ms(c, &db_ms) != Q_OK)
         return false;
@@ -194,7 +202,7 @@ static bool run_job(refresher_t *r, upkeep_job_t job, job_fn fn, int64_t now_ms,
     int64_t began = clock_mono_ms();
     PGconn *c = pg_pool_acquire(r->o.primary, 5000);
     job_outcome_t out = JOB_FAILED;
-    if (c && guarded && !clock_agrees(r, c, job))
+    if (c && guarded && !clock_agrees(r, c, job, now_ms))
         out = PQstatus(c) == CONNECTION_OK ? JOB_REFUSED : JOB_FAILED;
     else if (c && fn(r, c, now_ms))
         out = JOB_OK;
@@ -671,10 +679,15 @@ static void *refresher_main(void *arg)
         int64_t now = clock_wall_ms();
         if (now < r->last_tick_ms) {
             /* The clock went back (set right after running ahead): the next reset is the one
-             * after now, not after where the clock had been, and so is the archive it brings. */
-            log_warn(NULL, "the wall clock went back by %lld ms; resets are looked at from now on",
-                     (long long)(r->last_tick_ms - now));
-            r->last_tick_ms = now;
+             * after now, not after where the clock had been, and so is the archive it brings.
+             * Set back by more than the skew tolerated, it had also done today's reset before
+             * its time (its archive refused, its new window checked early): today's is done
+             * again, now that the clock is right (each of its steps may run twice). */
+            int64_t back = r->last_tick_ms - now;
+            bool redo = back > r->o.cfg->retention_max_clock_skew_ms;
+            log_warn(NULL, "the wall clock went back by %lld ms; resets are looked at from %s on", (long long)back,
+                     redo ? "today's" : "now");
+            r->last_tick_ms = redo ? now - now % MS_PER_DAY - 1 : now;
             if (r->archive_at_ms > now + archive_grace_ms(r))
                 r->archive_at_ms = now + archive_grace_ms(r);
         }

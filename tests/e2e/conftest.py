@@ -1383,8 +1383,8 @@ def metric(inst, name):
 
 
 def readyz(inst):
-    """(status, body) of the instance's /readyz."""
-    cl = inst.client()
+    """(status, body) of the instance's /readyz, as the admin key sees it (every dependency)."""
+    cl = inst.client(ADMIN_KEY)
     try:
         r = cl.get("/readyz")
         return r.status, r.json()

@@ -91,8 +91,14 @@ def test_healthz(anon):
     assert "no-store" in r.header_tokens("Cache-Control")
 
 
-def test_readyz(anon):
+def test_readyz(anon, admin):
+    """API.md of 2026-11-25: without the admin key the body is the status alone (the topology,
+    pools and lag are not for anyone who asks); with it, every dependency and node."""
     r = anon.get("/readyz")
+    assert r.status == 200, r.describe()
+    assert r.json() == {"status": "ok"}, r.describe()
+    assert "no-store" in r.header_tokens("Cache-Control")
+    r = admin.get("/readyz")
     assert r.status == 200, r.describe()
     body = r.json()
     assert isinstance(body.get("status"), str)
@@ -1500,7 +1506,7 @@ def test_request_id_in_logs(rankd, anon):
 
 def test_readyz_without_redis(rankd_factory):
     inst = rankd_factory(redis=False)
-    c = inst.client(None)
+    c = inst.client(ADMIN_KEY)
     try:
         r = c.get("/readyz")
         assert r.status == 200, r.describe()

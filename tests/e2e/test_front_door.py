@@ -426,3 +426,35 @@ def test_a_large_scores_batch_is_run_off_the_loop_and_answered_whole(rankd_facto
     finally:
         adm.close()
         w.close()
+
+
+def test_every_answer_carries_nosniff(rankd):
+    """API.md of 2026-11-25: X-Content-Type-Options: nosniff on every answer (it was sent with the
+    dashboard's files only), errors, probes, 204s and 304s included."""
+    from conftest import ADMIN_KEY, create_board, raw_request
+    adm, c = rankd.client(ADMIN_KEY), rankd.client()
+    try:
+        b = create_board(adm)["id"]
+        page = c.get("/v1/leaderboards/%s/entries" % b)
+        answers = {
+            "read": page,
+            "304": c.get("/v1/leaderboards/%s/entries" % b, headers={"If-None-Match": page.header("ETag")}),
+            "404": c.get("/v1/leaderboards/no-such-board"),
+            "400": c.get("/v1/leaderboards/%s/entries?limit=0" % b),
+            "401": rankd.client("not-a-key").get("/v1/leaderboards"),
+            "405": c.request("PUT", "/v1/leaderboards"),
+            "OPTIONS": c.request("OPTIONS", "/v1/leaderboards"),
+            "healthz": c.get("/healthz"),
+            "readyz": c.get("/readyz"),
+            "metrics": adm.get("/metrics"),
+            "openapi": c.get("/v1/openapi.json"),
+            "write": adm.post("/v1/leaderboards/%s/scores" % b, {"player_id": "p1", "score": 1}),
+            "414": raw_request("127.0.0.1", rankd.port, ("GET /v1/leaderboards?pad=%s HTTP/1.1\r\nHost: x\r\n\r\n"
+                                                         % ("a" * 9000)).encode()),
+        }
+        assert answers["304"].status == 304 and answers["OPTIONS"].status == 204
+        for name, r in answers.items():
+            assert r.header("X-Content-Type-Options") == "nosniff", (name, r.status, r.headers)
+    finally:
+        adm.close()
+        c.close()

@@ -270,7 +270,7 @@ def test_oracle(sort, operator, mode, rankd_factory, request):
         priv = request.getfixturevalue("private_redis")
         inst = rankd_factory(redis=priv.url(0))
     c = inst.client(READ_KEY)
-    admin = inst.client(None)
+    admin = inst.client(ADMIN_KEY)
     try:
         board = create_board(admin, unique("or-%s-%s" % (sort, operator)), sort=sort, operator=operator)["id"]
         players = ["p%03d" % i for i in range(max(0, N_PLAYERS - len(SPECIAL_IDS)))] + SPECIAL_IDS
@@ -318,7 +318,7 @@ def test_concurrent_writers(operator, mode, rankd_factory, request):
     PostgreSQL."""
     seed = SEED or hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:12]
     inst = rankd_factory(redis=(mode == "redis"))
-    admin = inst.client(None)
+    admin = inst.client(ADMIN_KEY)
     board = create_board(admin, unique("cc-" + operator), sort="desc", operator=operator)["id"]
     admin.close()
     players = ["c%02d" % i for i in range(40)]
