@@ -265,7 +265,8 @@ static int serve(rankd_config_t *cfg)
     app.boards = board_cache_new(1000);
     app.metrics = metrics_new();
     atomic_store(&app.live, cfg);
-    app.limits = ratelimit_new(cfg->limit_reads_per_s, cfg->limit_writes_per_s, cfg->limit_burst, 100000);
+    app.limits = ratelimit_new(cfg->limit_reads_per_s, cfg->limit_writes_per_s, cfg->limit_strong_reads_per_s,
+                               cfg->limit_burst, 100000);
     /* Last: at a reset it renders responses through the whole application. */
     refresher_opts_t ro = {app.primary, app.redis, cfg, app.rebuilder, warm_top, &app, app.catalog};
     refresher_t *refresher = refresher_start(&ro);

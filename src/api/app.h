@@ -104,6 +104,9 @@ int api_route(const char *method, const char *path, route_t *rt, http_req_t *req
 
 /* Check the caller's role for the route: 0, or 401/403 written into req. */
 int api_authorize(const route_t *rt, http_req_t *req);
+/* API.md: consistency=strong reads the primary, a privilege of write and admin keys: 0, or the
+ * 403 written into req. */
+int api_strong_forbidden(http_req_t *req);
 /* Take `cost` tokens of `kind` for req->client (API.md, "Rate limits"); 0, or the 429 written.
  * The verdict goes into req->ratelimit for the RateLimit-* headers. */
 int api_rate_limit(app_t *app, http_req_t *req, rl_kind_t kind, int cost);

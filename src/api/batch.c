@@ -15,6 +15,22 @@
 
 #define BATCH_READS_MAX 50
 
+/* Whether a batched path asks for consistency=strong (read as run_one reads it). */
+static bool path_is_strong(const char *path)
+{
+    const char *q = strchr(path, '?');
+    if (!q)
+        return false;
+    http_req_t r;
+    http_req_init(&r);
+    http_req_parse_query(&r, q + 1);
+    bool bad = false;
+    const char *cons = http_param(&r, "consistency", &bad);
+    bool strong = cons && strcmp(cons, "strong") == 0;
+    http_req_clear(&r);
+    return strong;
+}
+
 static void run_one(app_t *app, http_req_t *outer, const char *path, http_req_t *sub)
 {
     http_req_init(sub);
@@ -38,7 +54,7 @@ static void run_one(app_t *app, http_req_t *outer, const char *path, http_req_t 
         http_error(sub, 400, "invalid_argument", "path", "only GET /v1/ reads can be batched");
     } else if (api_route("GET", p, &rt, sub) != 0 || rt.id == R_BATCH) {
         http_error(sub, 400, "invalid_argument", "path", "only GET /v1/ reads can be batched");
-    } else if (api_authorize(&rt, sub) == 0) {
+    } else if (api_authorize(&rt, sub) == 0 && api_strong_forbidden(sub) == 0) {
         api_handle(app, &rt, sub);
     }
     sub->path = NULL;
@@ -78,8 +94,10 @@ int api_batch(app_t *app, const route_t *rt, http_req_t *req)
     }
     size_t n = json_array_size(arr);
     /* API.md: one read token per item (once: not again when it is run again off the event loop). */
-    if (ratelimit_active(app->limits) && !req->ratelimit.limited && (rc = api_rate_limit(app, req, RL_READ, (int)n)))
+    bool first_run = !req->ratelimit.limited;
+    if (ratelimit_active(app->limits) && first_run && (rc = api_rate_limit(app, req, RL_READ, (int)n)))
         goto out;
+    int strong = 0;
     for (size_t i = 0; i < n; i++) {
         json_t *it = json_array_get(arr, i);
         json_t *pv = json_is_object(it) ? json_object_get(it, "path") : NULL;
@@ -88,7 +106,12 @@ int api_batch(app_t *app, const route_t *rt, http_req_t *req)
             rc = http_error(req, 400, "invalid_argument", "requests", "each request must be {\"path\": \"/v1/...\"}");
             goto out;
         }
+        strong += path_is_strong(json_string_value(pv));
     }
+    /* Strong items a key may ask for draw on the strong bucket too (the others are each a 403). */
+    if (strong > 0 && req->role >= ROLE_WRITE && ratelimit_active(app->limits) && first_run &&
+        (rc = api_rate_limit(app, req, RL_STRONG, strong)))
+        goto out;
     buf_puts(&req->out, "{\"responses\":[");
     size_t cap = app->cfg->batch_response_limit;
     for (size_t i = 0; i < n; i++) {

@@ -101,7 +101,8 @@ bool api_reload(app_t *app)
     /* Keys before limits: in between, a request holds the new keys under the old limits, never
      * an old key's refusal charged to its address under the new ones. */
     atomic_store(&app->live, next);
-    ratelimit_configure(app->limits, next->limit_reads_per_s, next->limit_writes_per_s, next->limit_burst);
+    ratelimit_configure(app->limits, next->limit_reads_per_s, next->limit_writes_per_s, next->limit_strong_reads_per_s,
+                        next->limit_burst);
     if (cur != app->cfg) { /* the one main() loaded lives until exit */
         struct retired_cfg *r = xcalloc(1, sizeof *r);
         r->cfg = (rankd_config_t *)cur;

@@ -228,6 +228,19 @@ int api_route(const char *method, const char *path, route_t *rt, http_req_t *req
     return 0;
 }
 
+static const char *kind_name(rl_kind_t kind)
+{
+    return kind == RL_READ ? "reads" : kind == RL_WRITE ? "writes" : "strong reads";
+}
+
+int api_strong_forbidden(http_req_t *req)
+{
+    if (!req->strong || req->role >= ROLE_WRITE)
+        return 0;
+    return http_error(req, 403, "permission_denied", "consistency",
+                      "consistency=strong reads the primary and is for write and admin keys only; read without it");
+}
+
 int api_rate_limit(app_t *app, http_req_t *req, rl_kind_t kind, int cost)
 {
     ratelimit_take(app->limits, req->client, kind, cost, clock_mono_ms(), &req->ratelimit);
@@ -238,9 +251,9 @@ int api_rate_limit(app_t *app, http_req_t *req, rl_kind_t kind, int cost)
     if (req->ratelimit.over_burst)
         return http_error(req, 429, "rate_limited", NULL,
                           "%d items are more than this client's burst of %d %s: send batches of at most %d", cost,
-                          req->ratelimit.limit, kind == RL_READ ? "reads" : "writes", req->ratelimit.limit);
+                          req->ratelimit.limit, kind_name(kind), req->ratelimit.limit);
     return http_error(req, 429, "rate_limited", NULL, "over the limit of %s for this client; retry in %d s",
-                      kind == RL_READ ? "reads" : "writes", req->retry_after);
+                      kind_name(kind), req->retry_after);
 }
 
 int api_rate_limit_peek(app_t *app, http_req_t *req, rl_kind_t kind)
@@ -252,7 +265,7 @@ int api_rate_limit_peek(app_t *app, http_req_t *req, rl_kind_t kind)
     }
     req->retry_after = req->ratelimit.retry_after_s;
     return http_error(req, 429, "rate_limited", NULL, "over the limit of %s for this client; retry in %d s",
-                      kind == RL_READ ? "reads" : "writes", req->retry_after);
+                      kind_name(kind), req->retry_after);
 }
 
 int api_authorize(const route_t *rt, http_req_t *req)

@@ -101,6 +101,9 @@ typedef struct rankd_config {
     int limit_reads_per_s;    /* per client and instance, 0 = unlimited (the default) */
     int limit_writes_per_s;   /* per client and instance, 0 = unlimited (the default) */
     int limit_burst;          /* bucket size, 0 = one second's worth of the rate */
+    int limit_strong_reads_per_s; /* consistency=strong reads per client and instance, a bucket of
+                                   * their own; 0 = unlimited (the default) */
+    int limit_strong_concurrency; /* strong reads running at once per instance; default 8 */
     int writer_max_batch;     /* submissions per write transaction at most, 1..4000; default 4000 */
 
     char *redis_url;          /* NULL or "" = no Redis */

@@ -16,8 +16,8 @@
 typedef struct client {
     uint64_t hash;
     char id[CLIENT_MAX];
-    double tokens[2];      /* per rl_kind_t */
-    int64_t at_ms[2];      /* when each was last brought up to date */
+    double tokens[RL_KINDS]; /* per rl_kind_t */
+    int64_t at_ms[RL_KINDS]; /* when each was last brought up to date */
     struct client *hnext;  /* its chain */
     struct client *prev, *next; /* its shard's recency list, most recent first */
 } client_t;
@@ -34,10 +34,10 @@ struct ratelimit {
     /* Rates and bursts, set anew by ratelimit_configure (SIGHUP): read and written under
      * `conf`, a reader-writer lock that takes never wait on each other for. */
     pthread_rwlock_t conf;
-    double rate[2];
-    double burst[2];
+    double rate[RL_KINDS];
+    double burst[RL_KINDS];
     atomic_bool active;    /* a rate is set: what the hot path asks, without the lock */
-    atomic_ullong refused[2];
+    atomic_ullong refused[RL_KINDS];
     size_t per_shard;      /* clients a shard keeps */
     shard_t shards[SHARDS];
     atomic_size_t clients;
@@ -51,11 +51,11 @@ static uint64_t hash_id(const char *s)
     return h ^ (h >> 29);
 }
 
-ratelimit_t *ratelimit_new(double reads_per_s, double writes_per_s, int burst, size_t max_clients)
+ratelimit_t *ratelimit_new(double reads_per_s, double writes_per_s, double strong_per_s, int burst, size_t max_clients)
 {
     ratelimit_t *rl = xcalloc(1, sizeof *rl);
     pthread_rwlock_init(&rl->conf, NULL);
-    ratelimit_configure(rl, reads_per_s, writes_per_s, burst);
+    ratelimit_configure(rl, reads_per_s, writes_per_s, strong_per_s, burst);
     rl->per_shard = max_clients / SHARDS > 0 ? max_clients / SHARDS : 1;
     for (int i = 0; i < SHARDS; i++) {
         shard_t *s = &rl->shards[i];
@@ -69,14 +69,15 @@ ratelimit_t *ratelimit_new(double reads_per_s, double writes_per_s, int burst, s
     return rl;
 }
 
-void ratelimit_configure(ratelimit_t *rl, double reads_per_s, double writes_per_s, int burst)
+void ratelimit_configure(ratelimit_t *rl, double reads_per_s, double writes_per_s, double strong_per_s, int burst)
 {
     pthread_rwlock_wrlock(&rl->conf);
     rl->rate[RL_READ] = reads_per_s > 0 ? reads_per_s : 0;
     rl->rate[RL_WRITE] = writes_per_s > 0 ? writes_per_s : 0;
-    for (int k = 0; k < 2; k++) /* no burst given: one second's worth */
+    rl->rate[RL_STRONG] = strong_per_s > 0 ? strong_per_s : 0;
+    for (int k = 0; k < RL_KINDS; k++) /* no burst given: one second's worth */
         rl->burst[k] = burst > 0 ? burst : fmax(1.0, ceil(rl->rate[k]));
-    atomic_store(&rl->active, rl->rate[RL_READ] > 0 || rl->rate[RL_WRITE] > 0);
+    atomic_store(&rl->active, rl->rate[RL_READ] > 0 || rl->rate[RL_WRITE] > 0 || rl->rate[RL_STRONG] > 0);
     pthread_rwlock_unlock(&rl->conf);
 }
 
@@ -142,7 +143,7 @@ static client_t *client_get(ratelimit_t *rl, shard_t *s, uint64_t h, const char 
     client_t *c = xcalloc(1, sizeof *c);
     c->hash = h;
     snprintf(c->id, sizeof c->id, "%s", id);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < RL_KINDS; k++) {
         c->tokens[k] = burst;
         c->at_ms[k] = now_ms;
     }

@@ -17,7 +17,9 @@
 
 typedef struct ratelimit ratelimit_t;
 
-typedef enum { RL_READ = 0, RL_WRITE = 1 } rl_kind_t;
+/* RL_STRONG: consistency=strong reads, which go to the primary (API.md: a bucket of their own). */
+typedef enum { RL_READ = 0, RL_WRITE = 1, RL_STRONG = 2 } rl_kind_t;
+#define RL_KINDS 3
 
 /* What a take decided, for the RateLimit-* headers and a 429's Retry-After. */
 typedef struct {
@@ -32,10 +34,10 @@ typedef struct {
 
 /* A limiter; per second rates of 0 leave that kind unlimited, a burst of 0 is one second's
  * worth of its rate. It remembers at most about `max_clients` clients. */
-ratelimit_t *ratelimit_new(double reads_per_s, double writes_per_s, int burst, size_t max_clients);
+ratelimit_t *ratelimit_new(double reads_per_s, double writes_per_s, double strong_per_s, int burst, size_t max_clients);
 /* New rates and burst (a reload), for every take from now on; buckets keep their tokens (never
  * above the new burst once they refill). */
-void ratelimit_configure(ratelimit_t *rl, double reads_per_s, double writes_per_s, int burst);
+void ratelimit_configure(ratelimit_t *rl, double reads_per_s, double writes_per_s, double strong_per_s, int burst);
 /* Whether any rate is set. */
 bool ratelimit_active(ratelimit_t *rl);
 void ratelimit_free(ratelimit_t *rl);

@@ -32,6 +32,7 @@ struct http_server {
     app_t *app;
     atomic_int in_flight;
     atomic_bool draining;     /* after SIGTERM: close each connection after its response */
+    atomic_int strong_in_flight; /* consistency=strong reads running (limits.strong_concurrency) */
     atomic_uint_fast64_t next_id;
     uint32_t id_prefix;
     char cache_control[128];  /* of successful reads; fixed by the configuration */
@@ -63,6 +64,7 @@ typedef struct {
     size_t dropped;     /* body bytes dropped past the limit (CONN_REFUSED) */
     size_t body_charged; /* what `body` charged its address in server->bodies */
     bool encoded_off_loop; /* the answer's compression was done on the encoder thread */
+    bool strong_counted;   /* counted in server->strong_in_flight until the request ends */
     encoding_t pre_enc;    /* then: the encoding of pre_body, for an answer not cached */
     char *pre_body;        /* owned, pre_len bytes; NULL when it did not compress */
     size_t pre_len;
@@ -767,6 +769,34 @@ static bool grow_body(conn_ctx_t *cx, size_t more)
     return true;
 }
 
+/*
+ * API.md: consistency=strong skips every cache and the replicas for the primary. Only a write or
+ * admin key may ask; such reads draw on a bucket of their own (limits.strong_reads_per_s), and
+ * at most limits.strong_concurrency run at once on this instance (503 past it). True when the
+ * refusal is written into the request.
+ */
+static bool strong_refused(conn_ctx_t *cx, http_req_t *req)
+{
+    app_t *app = cx->server->app;
+    if (api_strong_forbidden(req) != 0)
+        return true;
+    int cap = app->cfg->limit_strong_concurrency;
+    if (atomic_fetch_add(&cx->server->strong_in_flight, 1) >= cap) {
+        atomic_fetch_sub(&cx->server->strong_in_flight, 1);
+        req->retry_after = 1;
+        http_error(req, 503, "unavailable", NULL,
+                   "%d strong reads are running on this instance (limits.strong_concurrency); retry, or read "
+                   "without consistency=strong", cap);
+        return true;
+    }
+    if (ratelimit_active(app->limits) && api_rate_limit(app, req, RL_STRONG, 1) != 0) {
+        atomic_fetch_sub(&cx->server->strong_in_flight, 1);
+        return true;
+    }
+    cx->strong_counted = true;
+    return false;
+}
+
 /* Called by whoever finished a request's pending work, on any thread. */
 static void resume_connection(void *arg)
 {
@@ -849,7 +879,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_param, req);
     bool bad = false;
     const char *cons = http_param(req, "consistency", &bad);
-    req->strong = cons && strcmp(cons, "strong") == 0;
+    req->strong = cons && strcmp(cons, "strong") == 0 && strcmp(req->method, "GET") == 0 &&
+                  strncmp(cx->path, "/v1/", 4) == 0;
+    if (req->strong && strong_refused(cx, req))
+        return send_response(cx, conn, false);
     req->body = cx->body.data;
     req->body_len = cx->body.len;
     req->content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
@@ -879,6 +912,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (cx->req.pending) /* the connection died while its work was pending */
         cx->req.pending->release(cx->req.pending);
     body_budget_give(s->bodies, cx->req.addr, cx->body_charged);
+    if (cx->strong_counted)
+        atomic_fetch_sub(&s->strong_in_flight, 1);
     free(cx->pre_body);
     http_req_clear(&cx->req);
     buf_free(&cx->body);

@@ -565,7 +565,7 @@ def test_cursor_whose_player_moved_among_ties(admin, writer, reader):
         submit_ok(writer, bid, mover, 7 + boundary)  # leaves its tie group for the bottom
         for cur in (nxt, entries_ok(reader, bid, limit=boundary, cursor=nxt)["prev_cursor"]):
             path = "/v1/leaderboards/%s/entries?limit=6&cursor=%s" % (bid, cur)
-            fast, slow = reader.get(path), reader.get(path + "&consistency=strong")
+            fast, slow = reader.get(path), reader.get(path + "&consistency=strong", key=WRITE_KEY)
             assert fast.status == 200 and fast.body == slow.body, (boundary, fast.body, slow.body)
         submit_ok(writer, bid, mover, 50 - 10 * (int(mover[1:]) % 3))  # back to its score, now achieved last
 
@@ -1386,17 +1386,34 @@ def test_unknown_query_params_ignored(admin, writer, anon):
     assert r.status == 200, r.describe()
 
 
-def test_consistency_strong(admin, writer, anon):
+def test_consistency_strong(admin, writer, reader, anon):
+    """consistency=strong reads what the plain read reads, from the primary. API.md of 2026-11-25:
+    it is a privilege of write and admin keys; anyone else gets a 403 that says so (it was open to
+    every anonymous client, one flood of them enough to slow every write)."""
     bid = create_board(admin)["id"]
     seed(writer, bid, {"a": 1, "b": 2})
     for path in ("/v1/leaderboards/%s/entries" % bid, "/v1/leaderboards/%s/players/a" % bid,
                  "/v1/leaderboards/%s/players/a/around" % bid, "/v1/leaderboards/%s/players?ids=a,b" % bid,
-                 "/v1/leaderboards/" + bid):
+                 "/v1/leaderboards/" + bid, "/v1/leaderboards/%s/stats" % bid, "/v1/leaderboards"):
         plain = anon.get(path)
         sep = "&" if "?" in path else "?"
-        strong = anon.get(path + sep + "consistency=strong")
-        assert strong.status == 200, strong.describe()
-        assert strong.json() == plain.json(), path
+        for c in (writer, admin):
+            strong = c.get(path + sep + "consistency=strong")
+            assert strong.status == 200, strong.describe()
+            assert strong.json() == plain.json(), path
+        for c in (reader, anon):
+            r = c.get(path + sep + "consistency=strong")
+            assert_error(r, 403, field="consistency")
+            assert "write and admin keys" in r.json()["error"]["message"], r.describe()
+    # In a batch each strong item asked by a read key is its own 403; the others are answered.
+    r = reader.post("/v1/batch", {"requests": [{"path": "/v1/leaderboards/%s/entries?consistency=strong" % bid},
+                                               {"path": "/v1/leaderboards/%s/entries" % bid}]})
+    assert r.status == 200, r.describe()
+    got = r.json()["responses"]
+    assert [x["status"] for x in got] == [403, 200], got
+    assert got[0]["body"]["error"]["field"] == "consistency", got
+    r = writer.post("/v1/batch", {"requests": [{"path": "/v1/leaderboards/%s/entries?consistency=strong" % bid}]})
+    assert r.status == 200 and r.json()["responses"][0]["status"] == 200, r.describe()
 
 
 def test_percent_encoded_path_segments(admin, writer, anon):
@@ -1541,7 +1558,7 @@ def test_stats_carry_no_binary_noise(admin, writer, reader):
     seed(writer, bid, dict(("p%d" % i, 375963) for i in range(9)))
     submit_ok(writer, bid, "p9", 375970)
     refresh(admin)
-    r = reader.get("/v1/leaderboards/%s/stats?consistency=strong" % bid)
+    r = reader.get("/v1/leaderboards/%s/stats?consistency=strong" % bid, key=WRITE_KEY)
     assert r.status == 200, r.describe()
     assert b'"mean":375963.7,' in r.body, r.body[:300]
     assert all(len(repr(float(x)).split(".")[-1]) <= 4 for x in
@@ -1554,7 +1571,7 @@ def test_stats(admin, writer, reader):
     seed(writer, bid, {"a": 10, "b": 20, "c": 30, "d": 40, "e": 50})
     submit_ok(writer, bid, "a", 5)  # accepted, changes nothing
     refresh(admin)
-    r = reader.get("/v1/leaderboards/%s/stats?consistency=strong" % bid)
+    r = reader.get("/v1/leaderboards/%s/stats?consistency=strong" % bid, key=WRITE_KEY)
     assert r.status == 200, r.describe()
     s = r.json()
     assert s["board"] == bid and s["window"] == "1970-01-01"
@@ -1579,11 +1596,11 @@ def test_stats_empty_and_single(admin, writer, reader):
     submit_ok(writer, one, "p", 7)
     submit_ok(writer, one, "q", 7)
     refresh(admin)
-    s = reader.get("/v1/leaderboards/%s/stats?consistency=strong" % bid).json()
+    s = reader.get("/v1/leaderboards/%s/stats?consistency=strong" % bid, key=WRITE_KEY).json()
     assert s["players"] == 0 and s["histogram"] == []
     for k in ("min", "max", "mean", "stddev"):
         assert s[k] is None, s
-    s = reader.get("/v1/leaderboards/%s/stats?consistency=strong" % one).json()
+    s = reader.get("/v1/leaderboards/%s/stats?consistency=strong" % one, key=WRITE_KEY).json()
     assert s["players"] == 2 and s["min"] == 7 and s["max"] == 7 and s["stddev"] == 0
     assert len(s["histogram"]) == 1 and s["histogram"][0]["count"] == 2
 
@@ -1614,7 +1631,7 @@ def test_rebuild_of_a_window_larger_than_one_chunk(admin, writer, reader, rankd)
     assert v.returncode == 0, "rankd verify --board: %s\n%s" % (v.stdout[-3000:], v.stderr[-3000:])
     for player in ("c0000", "c1999", "c2000", "c3999", "c4000", "c4499"):
         got = reader.get("/v1/leaderboards/%s/players/%s" % (bid, player))
-        strong = reader.get("/v1/leaderboards/%s/players/%s?consistency=strong" % (bid, player))
+        strong = reader.get("/v1/leaderboards/%s/players/%s?consistency=strong" % (bid, player), key=WRITE_KEY)
         assert got.status == 200 and got.json()["rank"] == strong.json()["rank"], (player, got.body, strong.body)
 
 
@@ -1646,14 +1663,14 @@ def test_postgres_ranks_from_either_end(admin, writer, reader, sort):
     for i in range(60):  # ties on score, broken by arrival and by id
         submit_ok(writer, bid, "q%02d" % (59 - i), (i * 7) % 11)
     refresh(admin)
-    listing = entries_ok(reader, bid, limit=100, consistency="strong")["entries"]
+    listing = entries_ok(writer, bid, limit=100, consistency="strong")["entries"]
     assert len(listing) == 60
     for pos, e in enumerate(listing, start=1):
         path = "/v1/leaderboards/%s/players/%s?consistency=strong" % (bid, e["player_id"])
-        r = reader.get(path)
+        r = reader.get(path, key=WRITE_KEY)
         assert r.status == 200 and r.json()["rank"] == pos, (pos, e, r.body)
         a = reader.get("/v1/leaderboards/%s/players/%s/around?before=2&after=2&consistency=strong"
-                       % (bid, e["player_id"]))
+                       % (bid, e["player_id"]), key=WRITE_KEY)
         assert a.status == 200
         want = [(x["rank"], x["player_id"]) for x in listing[max(pos - 3, 0):pos + 2]]
         assert [(x["rank"], x["player_id"]) for x in a.json()["entries"]] == want, (pos, a.body)

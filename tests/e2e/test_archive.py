@@ -85,8 +85,11 @@ def expected(rows):
 
 
 def check_reads(c, board, win, want, strong):
-    """Every read path of window `win` against the oracle `want`."""
+    """Every read path of window `win` against the oracle `want` (strong reads with a write key:
+    API.md makes them its privilege)."""
     q = "&consistency=strong" if strong else ""
+    if strong:
+        c = c.with_key(WRITE_KEY)
     exp = expected(want)
     n = len(want)
     # Offset pages, and the whole window through cursors forward and back.

@@ -22,7 +22,7 @@ LONG_TTL = {"http": {"cache_max_age": 30}}
 
 def strong(client, path):
     sep = "&" if "?" in path else "?"
-    r = client.get(path + sep + "consistency=strong")
+    r = client.get(path + sep + "consistency=strong", key=WRITE_KEY)
     return r.status, r.body
 
 
@@ -309,7 +309,7 @@ def test_a_slow_postgres_read_does_not_hold_up_other_requests(rankd_factory, db)
         got = {}
 
         def read_strong():
-            got["r"] = stuck.get("/v1/leaderboards/%s/entries?limit=5&consistency=strong" % bid)
+            got["r"] = stuck.get("/v1/leaderboards/%s/entries?limit=5&consistency=strong" % bid, key=WRITE_KEY)
         t = threading.Thread(target=read_strong)
         t.start()
         wait_for(lambda: db.lock_waiters() == 1, "the strong read waiting on the lock")
@@ -606,7 +606,7 @@ def test_an_unchanged_standing_is_ranked_as_postgresql_holds_it(rankd_factory, r
 
         r = submit_ok(w, bid, "c", 20)
         assert (r["updated"], r["score"], r["rank"]) == (False, 80, 3), r
-        strong_rank = c.get("/v1/leaderboards/%s/players/c?consistency=strong" % bid).json()["rank"]
+        strong_rank = c.get("/v1/leaderboards/%s/players/c?consistency=strong" % bid, key=WRITE_KEY).json()["rank"]
         assert strong_rank == 3
     finally:
         for x in (c, admin, w):

@@ -277,7 +277,7 @@ def test_with_the_only_postgres_down_boards_and_their_reads_answer_from_redis(ow
                  metric(fresh, "rankd_board_catalog_boards") == 2, "the fresh instance's board list")
 
         # What PostgreSQL answers (strong reads: the primary, no cache), to compare with later.
-        strong = writer.client()
+        strong = writer.client(WRITE_KEY)
         paths = []
         for b in (hi, lo):
             paths += ["/v1/leaderboards/%s/entries" % b, "/v1/leaderboards/%s/entries?limit=3&offset=2" % b,

@@ -458,3 +458,48 @@ def test_every_answer_carries_nosniff(rankd):
     finally:
         adm.close()
         c.close()
+
+
+def test_strong_reads_have_a_bucket_and_a_cap_of_their_own(rankd_factory, db):
+    """API.md of 2026-11-25: strong reads (the primary's time) draw on a bucket of their own
+    (limits.strong_reads_per_s) and at most limits.strong_concurrency run at once per instance,
+    503 with Retry-After past it; plain reads are not charged for them."""
+    import threading
+    from conftest import ADMIN_KEY, WRITE_KEY, create_board, metric, submit_ok
+    inst = rankd_factory(extra_config={"limits": {"strong_reads_per_s": 1, "burst": 1, "strong_concurrency": 1}})
+    adm, w, stuck = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client(ADMIN_KEY)
+    try:
+        b = create_board(adm)["id"]
+        submit_ok(w, b, "p1", 5)
+        # The window checked into Redis first: its check reads standings too, which the lock below holds.
+        assert w.get("/v1/leaderboards/%s/entries" % b).status == 200
+        wait_for(lambda: metric(inst, "rankd_redis_windows_rebuilt_total") + metric(inst, "rankd_redis_windows_verified_total") >= 1,
+                 "the window's check", 10)
+        strong = "/v1/leaderboards/%s/entries?consistency=strong" % b
+        wait_for(lambda: w.get(strong).status == 200, "a full strong bucket", 5)
+        r = w.get(strong)
+        assert_error(r, 429)
+        assert "strong reads" in r.json()["error"]["message"] and int(r.header("Retry-After")) >= 1, r.describe()
+        assert w.get("/v1/leaderboards/%s/entries" % b).status == 200  # plain reads: their own bucket
+
+        # The cap: one strong read held on a lock, another key's strong read is 503 at once.
+        locker = db.connect()
+        locker.autocommit = False
+        try:
+            locker.cursor().execute("LOCK TABLE standings IN ACCESS EXCLUSIVE MODE")
+            got = {}
+            t = threading.Thread(target=lambda: got.update(r=stuck.get(strong)))
+            t.start()
+            wait_for(lambda: db.lock_waiters() == 1, "the strong read waiting on the lock")
+            r = w.get(strong)  # the cap refuses it before its (empty) bucket is looked at
+            assert_error(r, 503)
+            assert "limits.strong_concurrency" in r.json()["error"]["message"] and r.header("Retry-After") == "1"
+        finally:
+            locker.rollback()
+            locker.close()
+        t.join(10)
+        assert got["r"].status == 200, got["r"].describe()
+        wait_for(lambda: w.get(strong).status == 200, "a strong read once the held one ended", 5)
+    finally:
+        for c in (adm, w, stuck):
+            c.close()

@@ -101,7 +101,7 @@ def test_ranked_read_from_postgres(one_thread, db):
     b = fresh_board(one_thread)
     one_thread.client().get("/v1/leaderboards/" + b)  # the board is cached now
     check_not_stalled(one_thread, db, "standings",
-                      lambda cl: cl.get("/v1/leaderboards/%s/entries?consistency=strong" % b), {200})
+                      lambda cl: cl.get("/v1/leaderboards/%s/entries?consistency=strong" % b, key=WRITE_KEY), {200})
 
 
 def test_writes_to_a_board_not_in_the_board_cache(one_thread, db):

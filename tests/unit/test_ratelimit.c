@@ -19,7 +19,7 @@ static rl_verdict_t take(ratelimit_t *rl, const char *who, rl_kind_t kind, int c
 static void test_a_burst_then_the_rate(void **state)
 {
     (void)state;
-    ratelimit_t *rl = ratelimit_new(10, 0, 5, 1000); /* 10 reads/s, bursts of 5; writes unlimited */
+    ratelimit_t *rl = ratelimit_new(10, 0, 0, 5, 1000); /* 10 reads/s, bursts of 5; writes unlimited */
     int64_t t = 1000000;
     for (int i = 0; i < 5; i++) {
         rl_verdict_t v = take(rl, "a1", RL_READ, 1, t);
@@ -47,7 +47,7 @@ static void test_a_burst_then_the_rate(void **state)
 static void test_a_cost_is_taken_whole_or_not_at_all(void **state)
 {
     (void)state;
-    ratelimit_t *rl = ratelimit_new(0, 100, 200, 1000);
+    ratelimit_t *rl = ratelimit_new(0, 100, 0, 200, 1000);
     int64_t t = 5000;
     assert_false(take(rl, "k0", RL_WRITE, 150, t).refused);
     rl_verdict_t v = take(rl, "k0", RL_WRITE, 100, t); /* 50 left: refused, nothing taken */
@@ -74,20 +74,20 @@ static void test_a_cost_is_taken_whole_or_not_at_all(void **state)
 static void test_no_burst_means_one_second_and_no_rates_no_limiter(void **state)
 {
     (void)state;
-    ratelimit_t *none = ratelimit_new(0, 0, 10, 1000);
+    ratelimit_t *none = ratelimit_new(0, 0, 0, 10, 1000);
     assert_false(ratelimit_active(none));
     assert_false(take(none, "x", RL_READ, 1, 0).limited);
-    ratelimit_configure(none, 1, 0, 1); /* a reload sets a limit */
+    ratelimit_configure(none, 1, 0, 0, 1); /* a reload sets a limit */
     assert_true(ratelimit_active(none));
     assert_false(take(none, "x", RL_READ, 1, 0).refused);
     assert_true(take(none, "x", RL_READ, 1, 0).refused);
-    ratelimit_configure(none, 0, 0, 0); /* and takes it away */
+    ratelimit_configure(none, 0, 0, 0, 0); /* and takes it away */
     assert_false(take(none, "x", RL_READ, 1, 0).limited);
     ratelimit_free(none);
     rl_verdict_t v;
     ratelimit_take(NULL, "x", RL_READ, 1, 0, &v);
     assert_false(v.limited || v.refused);
-    ratelimit_t *rl = ratelimit_new(3, 0, 0, 1000);
+    ratelimit_t *rl = ratelimit_new(3, 0, 0, 0, 1000);
     assert_int_equal(take(rl, "x", RL_READ, 1, 0).limit, 3);
     ratelimit_free(rl);
 }
@@ -95,7 +95,7 @@ static void test_no_burst_means_one_second_and_no_rates_no_limiter(void **state)
 static void test_the_table_keeps_a_bounded_number_of_clients(void **state)
 {
     (void)state;
-    ratelimit_t *rl = ratelimit_new(1, 1, 1, 64 * 4); /* 4 clients per shard */
+    ratelimit_t *rl = ratelimit_new(1, 1, 0, 1, 64 * 4); /* 4 clients per shard */
     char who[32];
     for (int i = 0; i < 100000; i++) {
         snprintf(who, sizeof who, "a10.0.%d.%d", i / 256, i % 256);
