@@ -182,7 +182,7 @@ run() {   # run NAME BOARDS [writes]
     rec "$name.cpu_us.${keys[$i]}" "$(awk -v a="${after[$i]}" -v b="${before[$i]}" -v n="$requests" -v hz="$CLK_TCK" \
       'BEGIN { printf "%.1f", (n > 0 ? (a - b) * 1e6 / hz / n : 0) }')"
   done
-  curl -s "http://127.0.0.1:$HTTP_PORT/metrics" >"$OUT/metrics-$name.txt"
+  curl -s -H "Authorization: Bearer $ADMIN_KEY" "http://127.0.0.1:$HTTP_PORT/metrics" >"$OUT/metrics-$name.txt"
   for m in rankd_reads_redis_total rankd_redis_replica_reads_total rankd_redis_replica_behind_total \
            rankd_redis_redirects_total; do
     rec "$name.$m" "$(awk -v n="$m" '$1 == n { print $2 }' "$OUT/metrics-$name.txt")"

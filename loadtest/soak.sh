@@ -122,7 +122,7 @@ wait_ready "http://127.0.0.1:$PORT_B" "$TMP/b.pid" "$TMP/b.log" 60 || die "rankd
 
 PID_A="$(pidfile_pid "$TMP/a.pid")"
 PID_B="$(pidfile_pid "$TMP/b.pid")"
-metric() { curl -s --max-time 5 "http://127.0.0.1:$PORT_A/metrics" | awk -v n="$1" '$1 == n { print $2; exit }'; }
+metric() { curl -s --max-time 5 -H "Authorization: Bearer $ADMIN_KEY" "http://127.0.0.1:$PORT_A/metrics" | awk -v n="$1" '$1 == n { print $2; exit }'; }
 sample() {   # elapsed-s rss-kB fds threads l1-bytes pg-conns-a pg-conns-b heap-in-use heap-free anon-kB file-kB
   local t="$1"
   printf '%s %s %s %s %s %s %s %s %s %s %s\n' "$t" \
@@ -183,7 +183,7 @@ errors_b="$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$OUT/wrk-b.txt")"
 bad5xx=0
 for pf in a b; do
   port=$PORT_A; [ "$pf" = b ] && port=$PORT_B
-  if ! curl -sf --max-time 5 "http://127.0.0.1:$port/metrics" >"$OUT/metrics-$pf.txt"; then
+  if ! curl -sf --max-time 5 -H "Authorization: Bearer $ADMIN_KEY" "http://127.0.0.1:$port/metrics" >"$OUT/metrics-$pf.txt"; then
     died="$died $pf(no /metrics at the end)"
     continue
   fi

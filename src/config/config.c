@@ -470,7 +470,7 @@ static const conf_key_t config_keys[] = {
      .off = CFG(public_reads)},
     {.name = "auth.cursor_secret", .type = T_STR, .flags = F_SECRET, .min = 16, .max = 256,
      .def = "rankd-dev-cursor-secret", .env = "RANKD_CURSOR_SECRET", .off = CFG(cursor_secret)},
-    {.name = "auth.metrics_auth", .type = T_ENUM, .def = "none", .env = "RANKD_METRICS_AUTH",
+    {.name = "auth.metrics_auth", .type = T_ENUM, .def = "admin", .env = "RANKD_METRICS_AUTH",
      .off = CFG(metrics_auth), .parse = parse_metrics_auth, .choices = "none, admin"},
     {.name = "auth.keys", .type = T_KEYS, .off = CFG(keys), .off2 = CFG(n_keys)},
     {.name = "auth.keys", .type = T_ADDKEY, .flags = F_ENV_ONLY, .min = ROLE_ADMIN, .env = "RANKD_ADMIN_KEY"},

@@ -1369,10 +1369,11 @@ def sanitized(inst):
 
 
 def metric(inst, name):
-    """The value of series `name` (no labels) in the /metrics of `inst` (a Rankd, or a Client)."""
+    """The value of series `name` (no labels) in the /metrics of `inst` (a Rankd, or a Client),
+    read with the admin key (API.md: /metrics is the admin's by default)."""
     cl = inst.client() if isinstance(inst, Rankd) else inst
     try:
-        body = cl.get("/metrics").body.decode()
+        body = cl.get("/metrics", key=ADMIN_KEY).body.decode()
     finally:
         if cl is not inst:
             cl.close()

@@ -111,8 +111,18 @@ def test_readyz(anon, admin):
     assert "no-store" in r.header_tokens("Cache-Control")
 
 
-def test_metrics(anon):
-    r = anon.get("/metrics")
+def test_metrics(anon, reader, admin, rankd_factory):
+    """API.md of 2026-11-25: /metrics is the admin key's by default (it was open to anyone);
+    auth.metrics_auth: none opens it, for a private scrape network."""
+    assert_error(anon.get("/metrics"), 401)
+    assert_error(reader.get("/metrics"), 403)
+    open_one = rankd_factory(extra_config={"auth": {"metrics_auth": "none"}})
+    c = open_one.client()
+    try:
+        assert c.get("/metrics").status == 200
+    finally:
+        c.close()
+    r = admin.get("/metrics")
     assert r.status == 200, r.describe()
     assert r.header("Content-Type", "").startswith("text/plain"), r.headers
     assert "no-store" in r.header_tokens("Cache-Control")

@@ -258,7 +258,9 @@ def exported_series(inst):
         for _ in range(2):
             adm.get("/v1/leaderboards/%s/entries" % b)
         adm.post("/v1/admin/refresh")
-        body = adm.get("/metrics").body.decode()
+        # The views' ages are gathered by the prober once a second: there once it has looked.
+        body = wait_for(lambda: (lambda t: t if "\nrankd_view_age_seconds{" in t else None)(
+            adm.get("/metrics").body.decode()), "the views' ages in /metrics", 10)
     finally:
         adm.close()
         w.close()
@@ -268,11 +270,19 @@ def exported_series(inst):
     return names
 
 
-def test_prometheus_configuration_and_alert_rules(rankd_factory):
+def test_prometheus_configuration_and_alert_rules(rankd_factory, tmp_path):
     prom = os.path.join(DEPLOY, "prometheus")
-    for args in (["check", "config", "prometheus.yml"], ["check", "rules", "rankd.rules.yml"],
-                 ["test", "rules", "rankd.rules.test.yml"]):
-        r = subprocess.run(["promtool"] + args, cwd=prom, capture_output=True, text=True, timeout=120)
+    # The scrape presents the admin key from a file promtool wants to see: a copy of the
+    # configuration beside its rules, with the key file where the copy says.
+    conf = open(os.path.join(prom, "prometheus.yml")).read()
+    assert "credentials_file: /etc/prometheus/rankd-admin-key" in conf
+    (tmp_path / "rankd-admin-key").write_text("an-admin-key-of-the-operators\n")
+    (tmp_path / "prometheus.yml").write_text(conf.replace("/etc/prometheus/rankd-admin-key",
+                                                          str(tmp_path / "rankd-admin-key")))
+    shutil.copy(os.path.join(prom, "rankd.rules.yml"), str(tmp_path))
+    for cwd, args in ((str(tmp_path), ["check", "config", "prometheus.yml"]), (prom, ["check", "rules", "rankd.rules.yml"]),
+                      (prom, ["test", "rules", "rankd.rules.test.yml"])):
+        r = subprocess.run(["promtool"] + args, cwd=cwd, capture_output=True, text=True, timeout=120)
         assert r.returncode == 0 and "SUCCESS" in r.stdout, "promtool %s:\n%s%s" % (" ".join(args), r.stdout, r.stderr)
     rules = open(os.path.join(prom, "rankd.rules.yml")).read()
     for alert in ("RankdHighErrorRate", "RankdHighLatencyP99", "RankdRedisDown", "RankdReplicaLagging",

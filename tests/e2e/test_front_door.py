@@ -8,7 +8,7 @@ import struct
 import subprocess
 import time
 
-from conftest import RANKD_BIN, Client, assert_error, proxy_v1, rankd_env, wait_for
+from conftest import ADMIN_KEY, RANKD_BIN, Client, assert_error, proxy_v1, rankd_env, wait_for
 
 LIMITS = {"limits": {"reads_per_s": 1, "burst": 3}}
 
@@ -264,7 +264,7 @@ def test_logs_read_well(rankd_factory, tmp_root):
 
         # No route: counted too.
         assert c.get("/v1/no/such/route").status == 404
-        text = c.get("/metrics").body.decode()
+        text = c.get("/metrics", key=ADMIN_KEY).body.decode()
         assert 'rankd_http_requests_total{route="unmatched",code="4xx"}' in text, text[:2000]
     finally:
         c.close()

@@ -10,7 +10,7 @@ from conftest import ADMIN_KEY, WRITE_KEY, create_board, now_ms, run_cli, submit
 def counters(inst):
     cl = inst.client()
     try:
-        text = cl.get("/metrics").body.decode()
+        text = cl.get("/metrics", key=ADMIN_KEY).body.decode()
     finally:
         cl.close()
     out = {}

@@ -39,7 +39,7 @@ def test_a_client_over_its_limit_gets_429_and_another_does_not(rankd_factory):
         # Never limited: probes and metrics.
         for _ in range(10):
             assert r1.get("/healthz").status == 200
-        assert sum(1 for line in r1.get("/metrics").body.decode().splitlines()
+        assert sum(1 for line in r1.get("/metrics", key=ADMIN_KEY).body.decode().splitlines()
                    if line.startswith("rankd_rate_limited_total{kind=\"read\"} ") and float(line.split()[1]) >= len(limited)) == 1
     finally:
         for c in (adm, r1, r2, anon, w):

@@ -18,7 +18,7 @@ def test_metrics_for_operators(rankd_factory):
         assert metric(inst, "rankd_writer_batches_total") > before
         assert metric(inst, "rankd_writer_queue_submissions") == 0
         assert metric(inst, "rankd_writer_last_batch_ms") >= 0
-        wait_for(lambda: 'rankd_view_age_seconds{view="window_stats"}' in inst.client().get("/metrics").body.decode(),
+        wait_for(lambda: 'rankd_view_age_seconds{view="window_stats"}' in inst.client(ADMIN_KEY).get("/metrics").body.decode(),
                  "the views' ages")
         assert metric(inst, 'rankd_rate_limited_total{kind="read"}') == 0
         assert metric(inst, "rankd_http_unavailable_total") == 0

@@ -227,7 +227,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->writer_max_batch, 4000);
     assert_true(cfg->public_reads);
     assert_string_equal(cfg->cursor_secret, "rankd-dev-cursor-secret");
-    assert_int_equal(cfg->metrics_auth, METRICS_AUTH_NONE);
+    assert_int_equal(cfg->metrics_auth, METRICS_AUTH_ADMIN);
     assert_int_equal(cfg->n_keys, 0);
     assert_int_equal(cfg->n_boards, 0);
     config_free(cfg);
@@ -265,7 +265,7 @@ static void test_every_key(void **state)
         "auth:\n"
         "  public_reads: false\n"
         "  cursor_secret: '0123456789abcdef'\n"
-        "  metrics_auth: admin\n"
+        "  metrics_auth: none\n"
         "  keys:\n"
         "    - {key: \"admin-key-0123456789\", role: admin}\n"
         "    - key: \"write-key-0123456789\"\n"
@@ -301,7 +301,7 @@ static void test_every_key(void **state)
     assert_int_equal(cfg->writer_max_batch, 1);
     assert_false(cfg->public_reads);
     assert_string_equal(cfg->cursor_secret, "0123456789abcdef");
-    assert_int_equal(cfg->metrics_auth, METRICS_AUTH_ADMIN);
+    assert_int_equal(cfg->metrics_auth, METRICS_AUTH_NONE);
     assert_int_equal(cfg->n_keys, 3);
     assert_string_equal(cfg->keys[0].key, "admin-key-0123456789");
     assert_int_equal(cfg->keys[0].role, ROLE_ADMIN);
