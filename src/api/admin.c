@@ -10,6 +10,7 @@
 #include "api/body.h"
 #include "cache/l1.h"
 #include "http/body_budget.h"
+#include "http/delay_queue.h"
 #include "core/ids.h"
 #include "core/window.h"
 #include "obs/metrics.h"
@@ -289,6 +290,12 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                           "# HELP rankd_http_body_addresses Client addresses with a request body being received.\n"
                           "# TYPE rankd_http_body_addresses gauge\nrankd_http_body_addresses %zu\n",
                body_budget_bytes(app->bodies), body_budget_addresses(app->bodies));
+    buf_printf(&req->out, "# HELP rankd_http_refusals_delayed_total 429s held back http.refusal_delay_ms before they were sent (their client kept sending past its limit).\n"
+                          "# TYPE rankd_http_refusals_delayed_total counter\nrankd_http_refusals_delayed_total %llu\n"
+                          "# HELP rankd_http_refusals_waiting 429s being held back now, their connections suspended.\n"
+                          "# TYPE rankd_http_refusals_waiting gauge\nrankd_http_refusals_waiting %zu\n",
+               app->http_refusals_delayed ? (unsigned long long)atomic_load(app->http_refusals_delayed) : 0ULL,
+               app->http_delays ? delay_queue_waiting(app->http_delays) : 0);
     buf_printf(&req->out, "# HELP rankd_http_requests_in_flight Requests received and not yet finished (this one included).\n"
                           "# TYPE rankd_http_requests_in_flight gauge\nrankd_http_requests_in_flight %d\n",
                app->http_in_flight ? atomic_load(app->http_in_flight) : 0);

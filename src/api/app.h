@@ -38,6 +38,8 @@ typedef struct app {
     struct prober *prober;       /* what the probes say of Redis and the views, gathered each second */
     struct body_budget *bodies;  /* request body bytes per address; the HTTP server's, NULL without a limit */
     const atomic_int *http_in_flight; /* requests the HTTP server has not finished; NULL before it starts */
+    const atomic_ullong *http_refusals_delayed; /* 429s held back (http.refusal_delay_ms); NULL before it starts */
+    struct delay_queue *http_delays;  /* where they wait; NULL before the HTTP server starts */
     ratelimit_t *limits;         /* per-client token buckets */
     /* What SIGHUP reloads (keys, CORS origins, limits, log level): cfg until the first reload.
      * Read with one atomic load, used within the call that loaded it (api/reload.c). */

@@ -406,6 +406,7 @@ static const conf_key_t config_keys[] = {
     SIZE_KEY("http.batch_response_limit", 65536, 268435456, "4194304", "RANKD_BATCH_RESPONSE_LIMIT",
              batch_response_limit),
     SIZE_KEY("http.body_bytes_per_ip", 0, 68719476736, "33554432", "RANKD_BODY_BYTES_PER_IP", body_bytes_per_ip),
+    INT_KEY("http.refusal_delay_ms", 0, 10000, "1000", "RANKD_REFUSAL_DELAY_MS", refusal_delay_ms),
     INT_KEY("http.connection_timeout_s", 1, 3600, "30", NULL, connection_timeout_s),
     INT_KEY("http.max_connections", 1, 1000000, "4096", "RANKD_MAX_CONNECTIONS", max_connections),
     INT_KEY("http.max_connections_per_ip", 0, 1000000, "256", "RANKD_MAX_CONNECTIONS_PER_IP", max_connections_per_ip),

@@ -57,6 +57,8 @@ typedef struct rankd_config {
     size_t batch_body_limit;  /* bytes, default 2 MiB */
     size_t batch_response_limit; /* bytes of a /v1/batch answer at most, default 4 MiB */
     size_t body_bytes_per_ip; /* request body bytes buffered per client address at most, 0 = no limit; 32 MiB */
+    int refusal_delay_ms;     /* a 429 to a client refused REFUSALS_BEFORE_DELAY times in a row waits this
+                               * long before it is sent; 0 = never; default 1000 */
     int connection_timeout_s; /* idle keep-alive timeout, default 30 */
     int max_connections;      /* open connections at most, default 4096 */
     int max_connections_per_ip; /* from one address at most, 0 = no limit; default 256 */

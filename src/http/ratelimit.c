@@ -18,6 +18,7 @@ typedef struct client {
     char id[CLIENT_MAX];
     double tokens[RL_KINDS]; /* per rl_kind_t */
     int64_t at_ms[RL_KINDS]; /* when each was last brought up to date */
+    int strikes[RL_KINDS];   /* refusals since the last request let through */
     struct client *hnext;  /* its chain */
     struct client *prev, *next; /* its shard's recency list, most recent first */
 } client_t;
@@ -181,6 +182,11 @@ static void take_or_peek(ratelimit_t *rl, const char *client, rl_kind_t kind, in
     out->refused = c->tokens[kind] < want;
     if (!out->refused && take)
         c->tokens[kind] -= want;
+    if (out->refused && c->strikes[kind] < INT32_MAX)
+        c->strikes[kind]++;
+    else if (!out->refused && take)
+        c->strikes[kind] = 0;
+    out->strikes = c->strikes[kind];
     double tokens = c->tokens[kind];
     pthread_mutex_unlock(&s->lock);
     if (out->refused)

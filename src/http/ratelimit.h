@@ -30,6 +30,7 @@ typedef struct {
     int reset_s;       /* RateLimit-Reset: seconds until the bucket is full again */
     int retry_after_s; /* Retry-After when refused: seconds until the cost is there, at least 1 */
     bool over_burst;   /* the cost is more than the burst: refused however long the client waits */
+    int strikes;       /* refusals of this kind to this client since one was let through, this one included */
 } rl_verdict_t;
 
 /* A limiter; per second rates of 0 leave that kind unlimited, a burst of 0 is one second's

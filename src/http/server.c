@@ -19,6 +19,7 @@
 #include "http/acceptor.h"
 #include "core/ids.h"
 #include "http/body_budget.h"
+#include "http/delay_queue.h"
 #include "http/encoding.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
@@ -33,6 +34,8 @@ struct http_server {
     atomic_int in_flight;
     atomic_bool draining;     /* after SIGTERM: close each connection after its response */
     atomic_int strong_in_flight; /* consistency=strong reads running (limits.strong_concurrency) */
+    delay_queue_t *delays;    /* refusals held back before they are sent (http.refusal_delay_ms) */
+    atomic_ullong refusals_delayed;
     atomic_uint_fast64_t next_id;
     uint32_t id_prefix;
     char cache_control[128];  /* of successful reads; fixed by the configuration */
@@ -50,6 +53,7 @@ typedef enum {
     CONN_RECEIVING, /* headers checked; the body (if any) arriving */
     CONN_REFUSED,   /* the body crossed its limit: the 413 is sent, the rest is dropped */
     CONN_WAITING,   /* suspended until req.pending is done */
+    CONN_DELAYED,   /* a refusal written, the connection suspended until its pause is over */
     CONN_ANSWERED,  /* a response is queued: anything more of the body is ignored */
 } conn_phase_t;
 
@@ -65,6 +69,7 @@ typedef struct {
     size_t body_charged; /* what `body` charged its address in server->bodies */
     bool encoded_off_loop; /* the answer's compression was done on the encoder thread */
     bool strong_counted;   /* counted in server->strong_in_flight until the request ends */
+    bool delayed;          /* its refusal was held back (http.refusal_delay_ms) */
     encoding_t pre_enc;    /* then: the encoding of pre_body, for an answer not cached */
     char *pre_body;        /* owned, pre_len bytes; NULL when it did not compress */
     size_t pre_len;
@@ -343,7 +348,8 @@ static struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection
     }
     add_cors(app, conn, r, preflight, req->allow, cx->path && strncmp(cx->path, "/v1/", 4) == 0);
     /* A 413's body may still be on its way (API.md: the connection is closed). */
-    if (atomic_load(&cx->server->draining) || req->status == 413)
+    /* A held-back refusal closes its connection too: its client pays a new one for the next try. */
+    if (atomic_load(&cx->server->draining) || req->status == 413 || cx->delayed)
         MHD_add_response_header(r, "Connection", "close");
     return r;
 }
@@ -797,6 +803,32 @@ static bool strong_refused(conn_ctx_t *cx, http_req_t *req)
     return false;
 }
 
+/*
+ * A 429 to a client that was refused REFUSALS_BEFORE_DELAY times in a row (it ignores
+ * Retry-After) waits http.refusal_delay_ms before it is sent, its connection suspended: such a
+ * client gets one refusal a pause per connection instead of as many as it can send, and costs
+ * the server next to nothing; the connection is closed after it. A client that honours
+ * Retry-After never meets the pause.
+ */
+#define REFUSALS_BEFORE_DELAY 8
+
+
+static bool delay_refusal(conn_ctx_t *cx, struct MHD_Connection *conn)
+{
+    const http_req_t *req = &cx->req;
+    int pause = cx->server->app->cfg->refusal_delay_ms;
+    if (pause <= 0 || req->status != 429 || !req->ratelimit.refused || req->ratelimit.strikes < REFUSALS_BEFORE_DELAY ||
+        atomic_load(&cx->server->draining))
+        return false;
+    cx->phase = CONN_DELAYED;
+    cx->delayed = true;
+    cx->conn = conn;
+    atomic_fetch_add(&cx->server->refusals_delayed, 1);
+    MHD_suspend_connection(conn);
+    delay_queue_push(cx->server->delays, clock_mono_ms() + pause, resume_connection, cx);
+    return true;
+}
+
 /* Called by whoever finished a request's pending work, on any thread. */
 static void resume_connection(void *arg)
 {
@@ -828,6 +860,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         cx->req.method = head ? "GET" : cx->method;
         set_request_id(s, conn, &cx->req);
         if (early_checks(cx, conn, method)) {
+            if (delay_refusal(cx, conn))
+                return MHD_YES;
             cx->phase = CONN_ANSWERED;
             return send_response(cx, conn, false);
         }
@@ -844,6 +878,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         cx->phase = CONN_ANSWERED;
         req->pending->release(req->pending);
         req->pending = NULL;
+        return send_response(cx, conn, false);
+    }
+    if (cx->phase == CONN_DELAYED) { /* the pause is over: the refusal goes out */
+        cx->phase = CONN_ANSWERED;
         return send_response(cx, conn, false);
     }
     if (cx->phase == CONN_ANSWERED) {
@@ -947,6 +985,16 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
                                                                     : cfg->body_bytes_per_ip);
     app->bodies = s->bodies; /* for /metrics */
     app->http_in_flight = &s->in_flight;
+    app->http_refusals_delayed = &s->refusals_delayed;
+    s->delays = delay_queue_start();
+    app->http_delays = s->delays;
+    if (!s->delays) {
+        snprintf(err, errlen, "cannot start the refusals' delay thread");
+        acceptor_close(acceptor);
+        body_budget_free(s->bodies);
+        free(s);
+        return NULL;
+    }
     s->acceptor = acceptor;
     /* Shared caches may keep public reads only: a private one answers a key's holder alone. */
     int n = snprintf(s->cache_public, sizeof s->cache_public, "public, max-age=%d", cfg->cache_max_age);
@@ -982,6 +1030,7 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
         acceptor_close(acceptor);
         if (s->daemon)
             MHD_stop_daemon(s->daemon);
+        delay_queue_stop(s->delays);
         body_budget_free(s->bodies);
         free(s);
         return NULL;
@@ -994,6 +1043,7 @@ int http_server_drain(http_server_t *s, int timeout_ms)
     atomic_store(&s->draining, true);
     acceptor_close(s->acceptor); /* new connections are refused from here on */
     s->acceptor = NULL;
+    delay_queue_flush(s->delays); /* the refusals held back go out now */
     for (int waited = 0; waited < timeout_ms && atomic_load(&s->in_flight) > 0; waited += 5)
         usleep(5000);
     return atomic_load(&s->in_flight);
@@ -1004,6 +1054,7 @@ void http_server_stop(http_server_t *s)
     if (!s)
         return;
     acceptor_close(s->acceptor);
+    delay_queue_stop(s->delays); /* resumes what it held: none stays suspended past here */
     MHD_stop_daemon(s->daemon);
     body_budget_free(s->bodies);
     free(s);

@@ -2,6 +2,8 @@
 `rate_limited` with Retry-After and the RateLimit-* headers while another client is unaffected;
 reads and writes have buckets of their own; a scores:batch takes one token per item; a client
 without a key is counted by its address; probes and /metrics are never limited."""
+import json
+import re
 import time
 
 from conftest import ADMIN_KEY, READ_KEY, WRITE_KEY, assert_error, batch, create_board, submit, wait_for
@@ -170,3 +172,54 @@ def test_slow_clients_from_one_address_do_not_keep_others_out(rankd_factory):
     finally:
         for s in held:
             s.close()
+
+
+def test_a_client_that_keeps_sending_past_its_limit_gets_its_refusals_late(rankd_factory):
+    """Issue 28: a client that ignores Retry-After (here: no key, reads at 1/s, burst 1) was
+    answered 429 as fast as it asked, thousands a second per connection. From its eighth refusal
+    in a row each 429 waits http.refusal_delay_ms, its connection suspended (a gauge shows it);
+    it is then sent whole (a GET's, and a batch's whose body was never read) and the connection
+    closed. (All within the second after the bucket emptied: no token comes back meanwhile.)"""
+    import socket
+    from conftest import metric
+    inst = rankd_factory(extra_config={"limits": {"reads_per_s": 1, "burst": 1}, "http": {"refusal_delay_ms": 300}})
+    c = inst.client()
+    try:
+        got = [c.get("/v1/leaderboards").status for _ in range(8)]
+        assert got.count(429) >= 7 and metric(inst, "rankd_http_refusals_delayed_total") == 0, got
+
+        def parked(request):
+            s = socket.create_connection(("127.0.0.1", inst.port), timeout=20)
+            s.sendall(request)
+            wait_for(lambda: metric(inst, "rankd_http_refusals_waiting") == 1, "the refusal held back", 5)
+            s.setblocking(False)
+            try:
+                assert s.recv(1) == b"", "an answer while the refusal is held back"
+            except BlockingIOError:
+                pass  # nothing yet: as it should be
+            s.setblocking(True)
+            out = b""
+            while b"\r\n\r\n" not in out:
+                chunk = s.recv(65536)
+                assert chunk, "closed without an answer"
+                out += chunk
+            head, _, body = out.partition(b"\r\n\r\n")
+            n = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+            while len(body) < n:
+                body += s.recv(65536)
+            return s, head, body
+
+        s, head, body = parked(b"GET /v1/leaderboards HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 429") and b"Retry-After: " in head, head
+        assert json.loads(body)["error"]["code"] == "rate_limited"
+        # Then the connection is closed: the next try pays for a new one.
+        assert re.search(rb"(?i)\r\nconnection: *close", head) and s.recv(65536) == b"", head
+        s.close()
+        batch_body = json.dumps({"requests": [{"path": "/v1/leaderboards"}] * 3}).encode()
+        s, head, body = parked(b"POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                               b"Content-Length: %d\r\n\r\n%s" % (len(batch_body), batch_body))
+        assert head.startswith(b"HTTP/1.1 429"), head
+        s.close()
+        assert metric(inst, "rankd_http_refusals_delayed_total") == 2
+    finally:
+        c.close()
