@@ -574,9 +574,12 @@ rb_status_t rb_apply(redis_conn_t *c, int64_t gen, int64_t day, const rb_change_
     return apply_changes(c, gen, day, changes, n, seq, NULL, NULL, ranks, total, ready);
 }
 
+/* An error reply comes over a connection that works (a slot still migrating after every wait, a
+ * node out of memory): RB_AGAIN, for the caller to try later, never RB_DOWN, which drops the
+ * pool and makes every window of every board unchecked (a rebuild of each, minutes at 10M). */
 static rb_status_t command_ok(redisReply *r)
 {
-    rb_status_t st = (r && r->type != REDIS_REPLY_ERROR) ? RB_OK : RB_DOWN;
+    rb_status_t st = !r ? RB_DOWN : r->type == REDIS_REPLY_ERROR ? RB_AGAIN : RB_OK;
     if (r)
         freeReplyObject(r);
     return st;
@@ -585,7 +588,7 @@ static rb_status_t command_ok(redisReply *r)
 /* Take a reply that must be an integer: RB_OK with *one = whether it is 1. Frees `r`. */
 static rb_status_t integer_is_one(redisReply *r, bool *one)
 {
-    rb_status_t st = (r && r->type == REDIS_REPLY_INTEGER) ? RB_OK : RB_DOWN;
+    rb_status_t st = !r ? RB_DOWN : r->type == REDIS_REPLY_INTEGER ? RB_OK : r->type == REDIS_REPLY_ERROR ? RB_AGAIN : RB_DOWN;
     if (st == RB_OK)
         *one = r->integer == 1;
     if (r)
@@ -611,7 +614,8 @@ rb_status_t rb_window_mark(redis_conn_t *c, int64_t gen, int64_t day, bool *read
     rb_status_t st = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
                              r->element[0]->type == REDIS_REPLY_INTEGER && r->element[1]->type == REDIS_REPLY_STRING
                          ? RB_OK
-                         : RB_DOWN;
+                     : r && r->type == REDIS_REPLY_ERROR ? RB_AGAIN /* see command_ok */
+                                                         : RB_DOWN;
     if (st == RB_OK) {
         *ready = r->element[0]->integer == 1;
         *seq = strtoll(r->element[1]->str, NULL, 10);

@@ -200,8 +200,10 @@ static void run_job(rebuilder_t *r, job_t *job)
         redis_window_verified(r->redis, job->board.gen, job->day, epoch);
         atomic_fetch_add(&r->rebuilt, 1);
     }
-    if (st != RB_OK)
+    if (st == RB_DOWN)
         redis_release(r->redis, rc, true);
+    else if (st != RB_OK) /* refused (a slot migrating): this window waits for the next request */
+        redis_release(r->redis, rc, false);
     else
         redis_discard(r->redis, rc); /* it carries the rebuild's long timeout */
     pg_pool_release(r->primary, pg, st == RB_OK && done.pg_failed && !src.on_replica);
