@@ -875,9 +875,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             req->pending->start(req->pending, resume_connection, cx);
             return MHD_YES;
         }
-        cx->phase = CONN_ANSWERED;
         req->pending->release(req->pending);
         req->pending = NULL;
+        if (delay_refusal(cx, conn)) /* a batch refused once its items were counted */
+            return MHD_YES;
+        cx->phase = CONN_ANSWERED;
         return send_response(cx, conn, false);
     }
     if (cx->phase == CONN_DELAYED) { /* the pause is over: the refusal goes out */
@@ -936,6 +938,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (req->status >= 500)
         log_warn(req->request_id, "%s %s answered %d", cx->method, cx->path, req->status);
+    if (delay_refusal(cx, conn))
+        return MHD_YES;
     return send_response(cx, conn, false);
 }
 
