@@ -105,6 +105,18 @@ def test_a_redis_restored_from_an_older_snapshot_serves_no_stale_read(tmp_root, 
             inst.start()
             cl.close()
             cl = inst.client()
+            # A write before Redis is trusted again answers its rank from PostgreSQL, and that
+            # answer is what its Idempotency-Key replays (before: the writer took the restored
+            # Redis's rank, 1 here, where p00's 10000 is ahead of it, and kept it for 24 h).
+            w.close()
+            w = inst.client(WRITE_KEY)
+            improved["p25"] = 9999
+            sent = w.post("/v1/leaderboards/%s/scores" % b, {"player_id": "p25", "score": 9999},
+                          headers={"Idempotency-Key": "after-the-restore"})
+            assert sent.status == 200 and sent.json()["rank"] == 2, sent.describe()
+            again = w.post("/v1/leaderboards/%s/scores" % b, {"player_id": "p25", "score": 9999},
+                           headers={"Idempotency-Key": "after-the-restore"})
+            assert again.status == 200 and again.body == sent.body, again.describe()
         want = expected(improved)
         every_read_is_new(cl, b, want)
         # The window is found behind and rebuilt: Redis answers again, with the new scores.
