@@ -605,6 +605,8 @@ static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char
     /* API.md: request headers over 8 KiB are 431 with the JSON error. Up to the connection's
      * memory limit (16 KiB) it is this one; libmicrohttpd refuses larger ones itself (431 too,
      * with its own page: it cannot hand them over). */
+    /* First: every answer's log line names its client, a 404's or a 431's too. */
+    client_address(app, conn, req);
     const union MHD_ConnectionInfo *hs = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
     if (hs && hs->header_size > HEADERS_MAX && request_line_size(conn, method, cx->path) > HEADERS_MAX) {
         http_error(req, 414, "invalid_argument", "path", "the request line is longer than %d bytes", HEADERS_MAX);
@@ -616,7 +618,6 @@ static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char
     }
     if (api_route(method, cx->path, &cx->rt, req) != 0)
         return true;
-    client_address(app, conn, req);
     /* Before OPTIONS returns: a preflight's body, if any, is held to the route's limit too. */
     cx->limit = cx->rt.batch_body ? app->cfg->batch_body_limit : app->cfg->body_limit;
     if (strcmp(method, "OPTIONS") == 0)

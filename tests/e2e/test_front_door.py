@@ -262,10 +262,13 @@ def test_logs_read_well(rankd_factory, tmp_root):
         reloaded = [p["msg"] for p in parsed if p["msg"].startswith("reloaded ")]
         assert reloaded and reloaded[-1].endswith("log level info"), reloaded
 
-        # No route: counted too.
+        # No route: counted too, and its log line names the client (it said "from ?").
         assert c.get("/v1/no/such/route").status == 404
         text = c.get("/metrics", key=ADMIN_KEY).body.decode()
         assert 'rankd_http_requests_total{route="unmatched",code="4xx"}' in text, text[:2000]
+        wait_for(lambda: "GET /v1/no/such/route 404" in inst.stderr_text(), "the 404's log line")
+        line = next(l for l in inst.stderr_text().splitlines() if "GET /v1/no/such/route 404" in l)
+        assert "from 127.0.0.1" in line, line
     finally:
         c.close()
         redis.stop()
