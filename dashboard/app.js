@@ -226,6 +226,8 @@ async function loadHealth() {
   const ready = await api("/readyz");
   const cards = [card("ready", ready.status)];
   try {
+    // /metrics, and /readyz's nodes, are the admin key's: without a key, not even asked.
+    if (!key()) throw Object.assign(new Error("no key"), { status: 401 });
     const m = parseMetrics(await api("/metrics"));
     const now = Date.now();
     const requests = sum(m, "rankd_http_requests_total");

@@ -28,7 +28,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import (READ_KEY, SCORE_MAX, SCORE_MIN, WRITE_KEY, assert_error, create_board, metric, parse_ts,
+from conftest import (ADMIN_KEY, READ_KEY, SCORE_MAX, SCORE_MIN, WRITE_KEY, assert_error, create_board, metric, parse_ts,
                       run_cli, unique)
 
 N_SUBMISSIONS = int(os.environ.get("RANKD_ORACLE_SUBMISSIONS", "3000"))
@@ -289,7 +289,7 @@ def test_oracle(sort, operator, mode, rankd_factory, request):
             submit_all(c, board, model, players, subs[:half], rng, label + " (redis up)")
             priv.stop()
             submit_all(c, board, model, players, subs[half:], rng, label + " (redis stopped)")
-            r = c.get("/readyz")
+            r = admin.get("/readyz")  # its dependencies are the admin key's to see
             assert r.status == 200, "readyz with Redis down: " + r.describe()
             deps = r.json().get("dependencies", {})
             assert deps.get("redis") != "ok" and deps.get("postgres_primary") == "ok", r.json()
