@@ -298,9 +298,13 @@ def test_a_slow_postgres_read_does_not_hold_up_other_requests(rankd_factory, db)
     read stuck behind a table lock, other requests are still answered at once."""
     inst = rankd_factory(env={"RANKD_WORKER_THREADS": "1"})
     admin, w, c = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client(None)
+    locker = None
     try:
         bid = create_board(admin)["id"]
         seed(w, bid, 10)
+        # A primary connection made and prepared before the lock: under it a new one could not
+        # even prepare its statements (lock timeout), and the read would be a quick 503.
+        assert c.get("/v1/leaderboards/%s/entries?limit=5&consistency=strong" % bid, key=WRITE_KEY).status == 200
         locker = db.connect()
         locker.autocommit = False
         cur = locker.cursor()
@@ -317,14 +321,15 @@ def test_a_slow_postgres_read_does_not_hold_up_other_requests(rankd_factory, db)
         assert c.get("/healthz").status == 200
         assert c.get("/v1/leaderboards/%s" % bid).status == 200
         assert time.time() - t0 < 1.0, "requests waited %.2f s behind a PostgreSQL read" % (time.time() - t0)
-        assert t.is_alive()                  # still stuck: the lock is held
+        assert t.is_alive(), got             # still stuck: the lock is held
         locker.rollback()
         t.join(10)
         assert got["r"].status == 200 and [e["player_id"] for e in got["r"].json()["entries"]] == \
             ["p000", "p001", "p002", "p003", "p004"]
-        locker.close()
         stuck.close()
     finally:
+        if locker is not None:  # never left holding the lock: every later test would wait on it
+            locker.close()
         for x in (c, admin, w):
             x.close()
 
