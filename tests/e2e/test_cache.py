@@ -303,8 +303,13 @@ def test_a_slow_postgres_read_does_not_hold_up_other_requests(rankd_factory, db)
         bid = create_board(admin)["id"]
         seed(w, bid, 10)
         # A primary connection made and prepared before the lock: under it a new one could not
-        # even prepare its statements (lock timeout), and the read would be a quick 503.
+        # even prepare its statements (lock timeout), and the read would be a quick 503. And the
+        # window checked into Redis first: that check reads standings too, and would be the
+        # waiter seen below.
         assert c.get("/v1/leaderboards/%s/entries?limit=5&consistency=strong" % bid, key=WRITE_KEY).status == 200
+        assert c.get("/v1/leaderboards/%s/entries?limit=5" % bid).status == 200
+        wait_for(lambda: metric(inst, "rankd_redis_windows_rebuilt_total") + metric(inst, "rankd_redis_windows_verified_total") >= 1,
+                 "the window's check")
         locker = db.connect()
         locker.autocommit = False
         cur = locker.cursor()
