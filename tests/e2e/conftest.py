@@ -693,6 +693,20 @@ class RedisServer:
         self.log = os.path.join(self.dir, "redis.log")
 
     def start(self):
+        # A port found free can be taken by another process's connection before the server binds
+        # it (a cluster node binds two): on a first start, new ports and another try. A restart
+        # keeps its port: clients know it.
+        first = self.proc is None
+        for attempt in range(3):
+            if self._start_once(retry_ports=first and attempt < 2):
+                return
+            self.port = free_port()
+            if "--cluster-port" in self.extra_args:
+                self.extra_args[self.extra_args.index("--cluster-port") + 1] = str(free_port())
+
+    def _start_once(self, retry_ports):
+        """Start and wait for PING; False when it could not bind and `retry_ports` allows another try."""
+        mark = os.path.getsize(self.log) if os.path.exists(self.log) else 0
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
@@ -704,11 +718,15 @@ class RedisServer:
         while True:
             try:
                 redis_mod.Redis(host="127.0.0.1", port=self.port, socket_timeout=2).ping()
-                return
+                return True
             except redis_mod.exceptions.ConnectionError:
                 if self.proc.poll() is not None or time.time() > deadline:
                     with open(self.log, errors="replace") as f:
-                        pytest.fail("redis-server did not start:\n" + f.read()[-4000:], pytrace=False)
+                        f.seek(mark)
+                        text = f.read()
+                    if retry_ports and self.proc.poll() is not None and "Address already in use" in text:
+                        return False
+                    pytest.fail("redis-server did not start:\n" + text[-4000:], pytrace=False)
                 time.sleep(0.05)
 
     def url(self, db=0):
