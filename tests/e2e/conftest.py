@@ -968,20 +968,22 @@ class Database:
             self._conn.close()
 
     def snapshot(self):
-        """Counts and sums of every table a request can change."""
+        """Counts and sums of every table a request can change, for the boards that exist: a
+        deleted board's rows go in the background (the upkeep leader's purge), whenever it runs."""
+        live = " WHERE board_gen IN (SELECT gen FROM boards)"
         queries = {
             "boards": ["SELECT count(*), coalesce(sum(gen),0), coalesce(string_agg(id || ':' || title, ',' "
                        "ORDER BY id),'') FROM boards", "SELECT count(*) FROM boards"],
             "standings": ["SELECT count(*), coalesce(sum(score),0), coalesce(sum(version),0), "
-                          "coalesce(sum(achieved_ms),0) FROM standings", "SELECT count(*) FROM standings"],
-            "submissions": ["SELECT count(*), coalesce(sum(score),0) FROM submissions",
-                            "SELECT count(*) FROM submissions"],
+                          "coalesce(sum(achieved_ms),0) FROM standings" + live, "SELECT count(*) FROM standings" + live],
+            "submissions": ["SELECT count(*), coalesce(sum(score),0) FROM submissions" + live,
+                            "SELECT count(*) FROM submissions" + live],
             "window_counts": ["SELECT count(*), coalesce(sum(players),0), coalesce(sum(submissions),0) "
-                              "FROM window_counts", "SELECT count(*) FROM window_counts"],
-            "idempotency_keys": ["SELECT count(*) FROM idempotency_keys"],
+                              "FROM window_counts" + live, "SELECT count(*) FROM window_counts" + live],
+            "idempotency_keys": ["SELECT count(*) FROM idempotency_keys" + live],
             # The buckets' total only: re-cuts split and merge them at any time.
-            "rank_buckets": ["SELECT coalesce(sum(n), 0) FROM rank_buckets", "SELECT 0"],
-            "rank_supers": ["SELECT coalesce(sum(n), 0) FROM rank_supers", "SELECT 0"],
+            "rank_buckets": ["SELECT coalesce(sum(n), 0) FROM rank_buckets" + live, "SELECT 0"],
+            "rank_supers": ["SELECT coalesce(sum(n), 0) FROM rank_supers" + live, "SELECT 0"],
         }
         snap = {}
         for name, qs in queries.items():
