@@ -395,7 +395,8 @@ def test_probes_never_queue_behind_user_reads(rankd_factory, db, redis_db, pg_pr
     for t in threads:
         t.start()
     try:
-        time.sleep(0.3)  # apart on the wire: the reads are in the offload queue before the probes
+        # The reads in flight (queued or stuck on the offload threads) before the probes go.
+        wait_for(lambda: metric(inst, "rankd_http_requests_in_flight") >= len(threads) + 1, "the reads in flight")
         probe = inst.client(ADMIN_KEY)
         try:
             for path in ("/healthz", "/readyz", "/metrics"):
