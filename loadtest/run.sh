@@ -29,6 +29,8 @@
 #              reporting a round; submissions/s = acknowledged items / duration
 #   wpair_single, wpair_batch   `writes` and pg_upsert1, and `writes_batch` and pg_upsert1000,
 #              again, taking turns in 5 short rounds: the medians the performance gate compares
+#   rpair_rank, rpair_around, rpair_mix   `rank`, `around` and `mix` again, each taking turns
+#              with mhd_fixed in 5 short rounds: the medians the performance gate compares
 #   cold       FLUSHALL Redis, then random rank reads on big at once
 #   writes_1tx the writes of `writes` on rankd with RANKD_WRITER_MAX_BATCH=1: one transaction
 #              per submission, the reference group commit is measured against
@@ -983,12 +985,68 @@ write_rounds() {
   rec "$name.round_s" "$dur"
   say "  $name: rankd ${R[$name.rankd]}/s, pgbench ${R[$name.pg]} rows/s (medians of $ROUNDS rounds)"
 }
+# rate_rounds NAME A_BASE A_LUA B_BASE B_LUA [LUA ARGS...]: requests per second of A (rankd) and
+# B (a reference server), wrk with A_LUA and B_LUA taking turns in ROUNDS short rounds. A
+# scenario and its reference measured once each, minutes apart, compare two moments of a machine
+# whose speed drifts: rank against mhd_fixed gave 0.306-0.548 in four smoke runs of one day on
+# one VM, Redis's CPU per ZREVRANK doubling between them. Here a slow moment lands in one round
+# of one side. NAME.a and NAME.b: each side's median round, which the performance gate compares
+# (loadtest/baseline.txt); NAME.a_rounds and NAME.b_rounds: every round.
+rate_rounds() {
+  local name="$1" base_a="$2" lua_a="$3" base_b="$4" lua_b="$5" i t base lua out k a="" b=""
+  shift 5
+  local dur=$(( DUR_S / ROUNDS > 1 ? DUR_S / ROUNDS : 1 ))
+  say "rate rounds $name: rankd ($lua_a) and $base_b ($lua_b) taking turns, $ROUNDS × ${dur}s each"
+  for ((i = 1; i <= ROUNDS; i++)); do
+    for t in a b; do
+      if [ "$t" = a ]; then base="$base_a" lua="$lua_a"; else base="$base_b" lua="$lua_b"; fi
+      out="$RAW/wrk-$name-$t-$i.txt" k="$name.$t.round$i"
+      if ! wrk_run "$base" "$lua" "${dur}s" "$out" "$@"; then
+        FAILED+=("$name"); rec "note.$name" "round $i of $t: wrk failed ($out)"; return 0
+      fi
+      parse_result "$k" "$out"
+      if [ "${R[$k.non2xx]:-1}" != 0 ] || [ "${R[$k.timeouts]:-1}" != 0 ] || [ "${R[$k.requests]:-0}" = 0 ]; then
+        FAILED+=("$name")
+        rec "note.$name" "round $i of $t: ${R[$k.non2xx]:-?} non-2xx, ${R[$k.timeouts]:-?} timeouts ($out)"
+        return 0
+      fi
+      if [ "$t" = a ]; then a+="${R[$k.rps]} "; else b+="${R[$k.rps]} "; fi
+    done
+  done
+  rec "$name.a_rounds" "${a% }"
+  rec "$name.b_rounds" "${b% }"
+  rec "$name.a" "$(median "$a")"
+  rec "$name.b" "$(median "$b")"
+  rec "$name.rounds" "$ROUNDS"
+  rec "$name.round_s" "$dur"
+  say "  $name: rankd ${R[$name.a]}/s, reference ${R[$name.b]}/s (medians of $ROUNDS rounds)"
+}
 "$PYTHON" "$LT/report.py" upsert-script 1000 >"$TMP/pg_upsert1000.sql"
 if want wpair_single; then
   write_rounds wpair_single submit "$LT/pg_upsert1.sql" "$CONNECTIONS" 1 "${mixargs[@]}"
 fi
 if want wpair_batch; then
   write_rounds wpair_batch submit_batch "$TMP/pg_upsert1000.sql" 4 1000 "${mixargs[@]}" items="$BATCH_ITEMS"
+fi
+
+# rank, around and mix against mhd_fixed answering the bytes of one rank read, taking turns
+if { want rpair_rank || want rpair_around || want rpair_mix; } && [ -x "$TMP/mhd_fixed" ]; then
+  if bg_up "$TMP/mhd.pid" "$TMP/mhd.log" "$SERVER_CPUS" "$TMP/mhd_fixed" "$MHD_PORT" "$TMP/probe-rank.json" "$WORKERS" \
+     && sleep 0.3 && probe mhd_rounds GET "http://127.0.0.1:$MHD_PORT" "$B/players/$PL"; then
+    MHD_BASE="http://127.0.0.1:$MHD_PORT"
+    if want rpair_rank && [ "${R[rank.probe]:-}" = 200 ]; then
+      rate_rounds rpair_rank "$ON" rank "$MHD_BASE" rank "${common[@]}"
+    fi
+    if want rpair_around && [ "${R[around.probe]:-}" = 200 ]; then
+      rate_rounds rpair_around "$ON" around "$MHD_BASE" rank "${common[@]}"
+    fi
+    if want rpair_mix && [ "${R[mix.probe]:-}" = 200 ]; then
+      rate_rounds rpair_mix "$ON" mix "$MHD_BASE" rank "${mixargs[@]}"
+    fi
+  else
+    FAILED+=(rpair); rec "note.rpair" "mhd_fixed did not start again for the rate rounds: $(head -c 300 "$TMP/mhd.log" 2>/dev/null)"
+  fi
+  bg_down "$TMP/mhd.pid" mhd_fixed
 fi
 
 # cold start: empty Redis, then reads at once. A poller writes down, every second and at every

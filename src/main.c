@@ -10,11 +10,17 @@
 #include <inttypes.h>
 #include <errno.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "api/app.h"
 #include "config/config.h"
@@ -67,9 +73,31 @@ static int usage(void)
             "       rankd verify [--board B] [-c FILE]\n"
             "       rankd rebuild-cache [--board B] [-c FILE]\n"
             "       rankd config check [-c FILE]\n"
+            "       rankd config gen-key      (a random key or secret: 32 bytes, base64url)\n"
             "       rankd version\n"
             "       rankd routes              (the routes this binary serves, one per line: METHODS PATH)\n");
     return 2;
+}
+
+/* 32 bytes from OpenSSL's generator, base64url without padding (43 characters): a bearer key or
+ * cursor secret no one can guess. */
+static int gen_key(void)
+{
+    unsigned char raw[32];
+    if (RAND_bytes(raw, sizeof raw) != 1) {
+        fprintf(stderr, "rankd: the random generator failed\n");
+        return 1;
+    }
+    unsigned char text[4 * ((sizeof raw + 2) / 3) + 1];
+    int n = EVP_EncodeBlock(text, raw, (int)sizeof raw);
+    OPENSSL_cleanse(raw, sizeof raw);
+    while (n > 0 && text[n - 1] == '=')
+        text[--n] = '\0';
+    for (int i = 0; i < n; i++)
+        text[i] = text[i] == '+' ? '-' : text[i] == '/' ? '_' : text[i];
+    printf("%s\n", (const char *)text);
+    OPENSSL_cleanse(text, sizeof text);
+    return 0;
 }
 
 static const char *migrations_dir(void)
@@ -88,6 +116,29 @@ static PGconn *connect_primary(const rankd_config_t *cfg)
 }
 
 /* ---------------------------------------------------------------- serve */
+
+/* The configuration file holds keys and passwords: say so when every user of the machine may read
+ * it (the environment is the other place for them). */
+static void warn_if_config_exposed(const rankd_config_t *cfg)
+{
+    struct stat st;
+    if (!cfg->path || stat(cfg->path, &st) != 0 || !(st.st_mode & (S_IROTH | S_IWOTH)))
+        return;
+    log_warn(NULL, "%s: every user of this machine may %s it (mode %04o), and it may hold keys and passwords; "
+                   "chmod o= %s (or give the secrets in the environment)",
+             cfg->path, (st.st_mode & S_IWOTH) ? "change" : "read", (unsigned)(st.st_mode & 07777), cfg->path);
+}
+
+/* A core dump of a serving process holds its keys, secrets and players' data: none is written,
+ * and no other process of the same user may attach to read them. */
+static void forbid_core_dumps(void)
+{
+    struct rlimit none = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &none) != 0)
+        log_warn(NULL, "cannot turn core dumps off: %s", strerror(errno));
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        log_warn(NULL, "cannot mark the process undumpable: %s", strerror(errno));
+}
 
 /*
  * Create the boards the configuration declares. One that exists already with another definition
@@ -173,6 +224,8 @@ static int serve(rankd_config_t *cfg)
                         "in the file or in RANKD_CURSOR_SECRET", cfg->path);
         return 1;
     }
+    warn_if_config_exposed(cfg);
+    forbid_core_dumps();
     heap_configure();
     /* Each connection is a descriptor: take what the system allows, and keep the connection
      * limit under it (accept would fail first otherwise, and slow clients could fill it). */
@@ -515,6 +568,8 @@ int main(int argc, char **argv)
             printf("%s %s\n", api_route_methods(id), api_route_path(id));
         return 0;
     }
+    if (strcmp(cmd, "config") == 0 && n_words == 2 && strcmp(words[1], "gen-key") == 0)
+        return gen_key();
     bool check_only = strcmp(cmd, "config") == 0;
     if (check_only && (n_words != 2 || strcmp(words[1], "check") != 0))
         return usage();
@@ -535,6 +590,7 @@ int main(int argc, char **argv)
     }
     int rc;
     if (check_only) {
+        warn_if_config_exposed(cfg);
         printf("%s: ok\n", config_path);
         rc = 0;
     } else if (strcmp(cmd, "serve") == 0 && n_words == 1) {

@@ -399,7 +399,7 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                "# TYPE rankd_writer_queue_submissions gauge\nrankd_writer_queue_submissions %zu\n"
                "# HELP rankd_writer_batches_total Write transactions run (each commits every submission queued when it began).\n"
                "# TYPE rankd_writer_batches_total counter\nrankd_writer_batches_total %llu\n"
-               "# HELP rankd_writer_last_batch_ms How long the writer's last transaction took, answers included.\n"
+               "# HELP rankd_writer_last_batch_ms How long the writer's last transaction took (its answers not included).\n"
                "# TYPE rankd_writer_last_batch_ms gauge\nrankd_writer_last_batch_ms %lld\n",
                ws.queued, ws.batches, ws.last_batch_ms);
     buf_printf(&req->out,

@@ -41,6 +41,7 @@ static void run_one(app_t *app, http_req_t *outer, const char *path, http_req_t 
     sub->off_loop = true; /* /v1/batch runs off the event loop (see route_waits) */
     sub->warm = outer->warm;
     memcpy(sub->request_id, outer->request_id, sizeof sub->request_id);
+    memcpy(sub->client_request_id, outer->client_request_id, sizeof sub->client_request_id);
     const char *q = strchr(path, '?');
     char *p = q ? xstrndup(path, (size_t)(q - path)) : xstrdup(path);
     if (q)

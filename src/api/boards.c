@@ -223,7 +223,7 @@ static int list_boards(app_t *app, http_req_t *req)
         return http_bad_param(req, "cursor", "cursor must be given once");
     cursor_t cursor;
     const char *secret = app->cfg->cursor_secret;
-    if (cur && (!cursor_decode(cur, secret, strlen(secret), &cursor) || cursor.kind != CURSOR_BOARDS ||
+    if (cur && (!cursor_decode_rotated(cur, secret, app->cfg->cursor_secret_previous, &cursor) || cursor.kind != CURSOR_BOARDS ||
                 cursor.backward))
         return http_bad_param(req, "cursor", "cursor is not one this route gave: pass next_cursor or prev_cursor as it came");
 

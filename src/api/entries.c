@@ -744,7 +744,7 @@ int api_entries(app_t *app, const route_t *rt, http_req_t *req)
     if (cur && off)
         return http_bad_param(req, "offset", "offset and cursor cannot be used together: a cursor already says where "
                               "its page starts");
-    if (cur && (!cursor_decode(cur, secret, strlen(secret), &cursor) || cursor.kind != CURSOR_ENTRIES))
+    if (cur && (!cursor_decode_rotated(cur, secret, app->cfg->cursor_secret_previous, &cursor) || cursor.kind != CURSOR_ENTRIES))
         return http_bad_param(req, "cursor", "cursor is not one this route gave: pass next_cursor or prev_cursor as it came");
     board_t b;
     if ((rc = api_load_board(app, rt, req, &b)))
@@ -914,7 +914,7 @@ static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
         char note[32];
         snprintf(note, sizeof note, "B %" PRId64, b.gen);
         if (q_notify(c, note) != Q_OK) /* also when only the live rows went: they changed */
-            log_warn(req->request_id, "the invalidation notice of a player deletion failed");
+            log_req_warn(req, "the invalidation notice of a player deletion failed");
     }
     if (st == Q_OK) {
         rc = http_ok(req, 204);

@@ -53,7 +53,9 @@ static void warn_restart_only(const rankd_config_t *was, const rankd_config_t *n
         {"postgres", strcmp(was->pg_primary, now->pg_primary) != 0 || was->n_pg_replicas != now->n_pg_replicas},
         {"redis.url", strcmp(was->redis_url ? was->redis_url : "", now->redis_url ? now->redis_url : "") != 0},
         {"redis.read_from", was->redis_read_from != now->redis_read_from},
-        {"auth.cursor_secret", strcmp(was->cursor_secret, now->cursor_secret) != 0},
+        {"auth.cursor_secret", strcmp(was->cursor_secret, now->cursor_secret) != 0 ||
+                                   strcmp(was->cursor_secret_previous ? was->cursor_secret_previous : "",
+                                          now->cursor_secret_previous ? now->cursor_secret_previous : "") != 0},
         {"auth.public_reads", was->public_reads != now->public_reads},
         {"cache.max_bytes", was->cache_max_bytes != now->cache_max_bytes},
         {"http.cache_max_age", was->cache_max_age != now->cache_max_age},

@@ -147,7 +147,7 @@ int api_windows(app_t *app, const route_t *rt, http_req_t *req)
         return http_bad_param(req, NULL, "limit and cursor must each be given at most once");
     if (lim && (!param_parse_uint(lim, 1000, &limit) || limit < 1))
         return http_bad_param(req, "limit", "limit must be a whole number 1..1000");
-    if (cur && (!cursor_decode(cur, secret, strlen(secret), &cursor) || cursor.kind != CURSOR_WINDOWS ||
+    if (cur && (!cursor_decode_rotated(cur, secret, app->cfg->cursor_secret_previous, &cursor) || cursor.kind != CURSOR_WINDOWS ||
                 cursor.backward))
         return http_bad_param(req, "cursor", "cursor is not one this route gave: pass next_cursor or prev_cursor as it came");
     board_t b;

@@ -38,6 +38,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
@@ -270,6 +272,42 @@ static bool check_redis_url(const char *s, char *why, size_t n)
     return false;
 }
 
+/* What libpq will read as the database to connect to (pg_connect passes it as dbname with
+ * expand_dbname): a URI, key=value pairs, or a bare database name. libpq's own message quotes the
+ * part it could not read, which may be a piece of the password, so the quoted parts are left out
+ * of ours (an error about a secret never echoes it). */
+static bool check_conninfo(const char *s, char *why, size_t n)
+{
+    bool expanded = strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0 || strchr(s, '=');
+    if (!expanded)
+        return true;
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(s, &err);
+    if (opts) {
+        PQconninfoFree(opts);
+        return true;
+    }
+    char said[160];
+    size_t k = 0;
+    bool quoted = false;
+    for (const char *p = err ? err : "out of memory"; *p && k + 6 < sizeof said; p++) {
+        if (*p == '"') {
+            quoted = !quoted;
+            if (quoted) {
+                memcpy(said + k, "\"…\"", 5);
+                k += 5;
+            }
+        } else if (!quoted && *p >= 0x20 && *p < 0x7f) {
+            said[k++] = *p;
+        }
+    }
+    said[k] = '\0';
+    PQfreemem(err);
+    snprintf(why, n, "not a connection string libpq can read (%s); expected postgresql://user:password@host:port/db "
+             "or key=value pairs", said);
+    return false;
+}
+
 /* "*" or an origin as browsers send it: scheme://host[:port], no path. */
 static bool check_weight(const char *s, char *why, size_t n)
 {
@@ -423,9 +461,10 @@ static const conf_key_t config_keys[] = {
      .off = CFG(trusted_proxies), .off2 = CFG(n_trusted_proxies), .sep = ',', .check = check_cidr},
 
     {.name = "postgres.primary", .type = T_STR, .flags = F_SECRET | F_REQUIRED, .min = 1,
-     .env = "RANKD_POSTGRES_PRIMARY", .off = CFG(pg_primary)},
+     .env = "RANKD_POSTGRES_PRIMARY", .off = CFG(pg_primary), .check = check_conninfo},
     {.name = "postgres.replicas", .type = T_LIST, .flags = F_SECRET, .min = 1, .def = "",
-     .env = "RANKD_POSTGRES_REPLICAS", .off = CFG(pg_replicas), .off2 = CFG(n_pg_replicas), .sep = ';'},
+     .env = "RANKD_POSTGRES_REPLICAS", .off = CFG(pg_replicas), .off2 = CFG(n_pg_replicas), .sep = ';',
+     .check = check_conninfo},
     INT_KEY("postgres.pool_size", 1, 256, "8", NULL, pg_pool_size),
     INT_KEY("postgres.statement_timeout_ms", 1, 600000, "5000", NULL, pg_statement_timeout_ms),
     INT_KEY("postgres.connect_timeout_s", 1, 300, "5", NULL, pg_connect_timeout_s),
@@ -471,6 +510,8 @@ static const conf_key_t config_keys[] = {
      .off = CFG(public_reads)},
     {.name = "auth.cursor_secret", .type = T_STR, .flags = F_SECRET, .min = 16, .max = 256,
      .def = "rankd-dev-cursor-secret", .env = "RANKD_CURSOR_SECRET", .off = CFG(cursor_secret)},
+    {.name = "auth.cursor_secret_previous", .type = T_STR, .flags = F_SECRET | F_NULLABLE, .min = 16, .max = 256,
+     .env = "RANKD_CURSOR_SECRET_PREVIOUS", .off = CFG(cursor_secret_previous)},
     {.name = "auth.metrics_auth", .type = T_ENUM, .def = "admin", .env = "RANKD_METRICS_AUTH",
      .off = CFG(metrics_auth), .parse = parse_metrics_auth, .choices = "none, admin"},
     {.name = "auth.keys", .type = T_KEYS, .off = CFG(keys), .off2 = CFG(n_keys)},

@@ -116,6 +116,7 @@ typedef struct rankd_config {
     bool public_reads;        /* default true */
     char *cursor_secret;      /* HMAC key for cursors */
     bool cursor_secret_given; /* by the file or RANKD_CURSOR_SECRET, not the built-in default */
+    char *cursor_secret_previous; /* the secret before a rotation, still accepted on cursors; NULL: none */
     metrics_auth_t metrics_auth;
     config_key_t *keys;
     size_t n_keys;

@@ -146,3 +146,10 @@ bool cursor_decode(const char *text, const char *secret, size_t secret_len, curs
     out->day = get64(raw + 11);
     return order_pos_set(&out->pos, get64(raw + 19), get64(raw + 27), (const char *)raw + 36, idlen);
 }
+
+bool cursor_decode_rotated(const char *text, const char *secret, const char *previous, cursor_t *out)
+{
+    if (cursor_decode(text, secret, strlen(secret), out))
+        return true;
+    return previous && previous[0] && cursor_decode(text, previous, strlen(previous), out);
+}

@@ -315,7 +315,7 @@ static struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection
         MHD_add_response_header(r, "Content-Type", req->content_type_out ? req->content_type_out : "application/json");
     if (req->last_modified_ms > 0)
         MHD_add_response_header(r, "Last-Modified", http_date(req->last_modified_ms / 1000));
-    MHD_add_response_header(r, "X-Request-Id", req->request_id);
+    MHD_add_response_header(r, "X-Request-Id", req->client_request_id[0] ? req->client_request_id : req->request_id);
     /* API.md: on every answer, so that no browser takes a JSON body for a page or a script. */
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     if (reads) {
@@ -362,7 +362,7 @@ static void account_answer(const conn_ctx_t *cx)
     clock_gettime(CLOCK_MONOTONIC, &now);
     double ms = (double)(now.tv_sec - cx->started.tv_sec) * 1e3 + (double)(now.tv_nsec - cx->started.tv_nsec) / 1e6;
     metrics_observe(cx->server->app->metrics, (int)cx->rt.id, req->status, ms / 1e3);
-    log_info(req->request_id, "%s %s %d %.2fms from %s", cx->method, cx->path ? cx->path : "?", req->status, ms,
+    log_req_info(req, "%s %s %d %.2fms from %s", cx->method, cx->path ? cx->path : "?", req->status, ms,
              req->addr[0] ? req->addr : "?");
 }
 
@@ -472,10 +472,9 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
 static void set_request_id(http_server_t *s, struct MHD_Connection *conn, http_req_t *req)
 {
     const char *given = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
-    if (given && id_request_id_valid(given, strlen(given))) {
-        snprintf(req->request_id, sizeof req->request_id, "%s", given);
-        return;
-    }
+    req->client_request_id[0] = '\0';
+    if (given && id_request_id_valid(given, strlen(given)))
+        snprintf(req->client_request_id, sizeof req->client_request_id, "%s", given);
     /* <8 hex digits of the instance>-<12 of the sequence>, formatted by hand (every request). */
     static const char hex[] = "0123456789abcdef";
     uint64_t n = atomic_fetch_add(&s->next_id, 1);
@@ -723,7 +722,7 @@ static bool drop_body(conn_ctx_t *cx, size_t *upload_data_size)
     *upload_data_size = 0;
     if (cx->dropped <= DROP_MAX)
         return true;
-    log_warn(cx->req.request_id, "%s %s: a body over %zu bytes went on past %d more; closing", cx->method, cx->path,
+    log_req_warn(&cx->req, "%s %s: a body over %zu bytes went on past %d more; closing", cx->method, cx->path,
              cx->limit, DROP_MAX);
     return false;
 }
@@ -734,7 +733,7 @@ static bool refuse_mid_body(conn_ctx_t *cx, struct MHD_Connection *conn, size_t 
 {
     cx->phase = CONN_REFUSED;
     if (!answer_mid_body(cx, conn)) {
-        log_warn(cx->req.request_id, "%s %s: the %d could not be sent; closing", cx->method, cx->path, cx->req.status);
+        log_req_warn(&cx->req, "%s %s: the %d could not be sent; closing", cx->method, cx->path, cx->req.status);
         return false;
     }
     account_answer(cx);
@@ -938,7 +937,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (req->status >= 500)
-        log_warn(req->request_id, "%s %s answered %d", cx->method, cx->path, req->status);
+        log_req_warn(req, "%s %s answered %d", cx->method, cx->path, req->status);
     if (delay_refusal(cx, conn))
         return MHD_YES;
     return send_response(cx, conn, false);

@@ -135,13 +135,11 @@ static void emit_line(log_level_t level, const char *line, size_t n)
     pthread_mutex_unlock(&pending.lock);
 }
 
-void log_write(log_level_t level, const char *request_id, const char *fmt, ...)
+static void write_line(log_level_t level, const char *request_id, const char *client_request_id, const char *fmt,
+                       va_list ap)
 {
     char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
     int n = vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     if (n < 0)
         return;
     if ((size_t)n >= sizeof msg)
@@ -163,9 +161,29 @@ void log_write(log_level_t level, const char *request_id, const char *fmt, ...)
         buf_puts(&b, ",\"request_id\":");
         buf_json_str(&b, request_id, strlen(request_id));
     }
+    if (client_request_id && client_request_id[0]) {
+        buf_puts(&b, ",\"client_request_id\":");
+        buf_json_str(&b, client_request_id, strlen(client_request_id));
+    }
     buf_puts(&b, ",\"msg\":");
     buf_json_str(&b, msg, (size_t)n);
     buf_puts(&b, "}\n");
     emit_line(level, b.data, b.len);
     buf_free(&b);
+}
+
+void log_write(log_level_t level, const char *request_id, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    write_line(level, request_id, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void log_write_req(log_level_t level, const char *request_id, const char *client_request_id, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    write_line(level, request_id, client_request_id, fmt, ap);
+    va_end(ap);
 }

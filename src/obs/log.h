@@ -25,10 +25,20 @@ const char *log_level_name(log_level_t level);
 /* Write one line; `request_id` may be NULL. */
 void log_write(log_level_t level, const char *request_id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same for a request: `request_id` is the server's own id for it, which no client chooses,
+ * and `client_request_id` the X-Request-Id the client sent ("" or NULL when none), logged beside
+ * it as "client_request_id" so that a client cannot pass its lines off as another request's. */
+void log_write_req(log_level_t level, const char *request_id, const char *client_request_id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #define log_debug(rid, ...) do { if (log_enabled(LOG_DEBUG)) log_write(LOG_DEBUG, rid, __VA_ARGS__); } while (0)
 #define log_info(rid, ...) do { if (log_enabled(LOG_INFO)) log_write(LOG_INFO, rid, __VA_ARGS__); } while (0)
 #define log_warn(rid, ...) do { if (log_enabled(LOG_WARN)) log_write(LOG_WARN, rid, __VA_ARGS__); } while (0)
 #define log_error(rid, ...) do { if (log_enabled(LOG_ERROR)) log_write(LOG_ERROR, rid, __VA_ARGS__); } while (0)
+/* A request's line: `req` is an http_req_t * (its own id and the client's). */
+#define log_req_info(req, ...) \
+    do { if (log_enabled(LOG_INFO)) log_write_req(LOG_INFO, (req)->request_id, (req)->client_request_id, __VA_ARGS__); } while (0)
+#define log_req_warn(req, ...) \
+    do { if (log_enabled(LOG_WARN)) log_write_req(LOG_WARN, (req)->request_id, (req)->client_request_id, __VA_ARGS__); } while (0)
 
 #endif

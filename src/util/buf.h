@@ -37,7 +37,8 @@ size_t u64_digits(char *out, uint64_t v);
 size_t i64_text(char out[21], int64_t v);
 /* Append a finite double in its shortest round-tripping form (JSON number). */
 void buf_double(buf_t *b, double v);
-/* Append `s` as a quoted JSON string, escaping what JSON requires. */
+/* Append `s` as a quoted JSON string, escaping what JSON requires, DEL, and every byte that is not
+ * part of well-formed UTF-8 (as \u00XX), so that the text is always valid UTF-8. */
 void buf_json_str(buf_t *b, const char *s, size_t n);
 /* Append "key": (a JSON member name with its colon), comma-separated by the caller. */
 void buf_json_key(buf_t *b, const char *key);

@@ -1993,8 +1993,21 @@ static void test_buf_json(void **state)
     json(LIT("\b\f"), "\"\\u0008\\u000c\"");
     json(LIT("\x10\x1a"), "\"\\u0010\\u001a\"");
     json(LIT("nul\0inside"), "\"nul\\u0000inside\"");
-    json(LIT(" ~\x7f"), "\" ~\x7f\"");                       /* 0x20 and above pass */
+    json(LIT(" ~\x7f"), "\" ~\\u007f\"");                   /* 0x20 to 0x7e pass, DEL does not */
     json(LIT("caf\xc3\xa9 \xe2\x82\xac"), "\"caf\xc3\xa9 \xe2\x82\xac\""); /* UTF-8 passes */
+    json(LIT("\xf0\x9f\x8e\xae!"), "\"\xf0\x9f\x8e\xae!\"");                 /* four bytes too */
+    /* A byte that is not part of well-formed UTF-8 is escaped, so that a log line of a
+     * client's bytes is valid UTF-8: a lone continuation, a lead cut short, an overlong form,
+     * a surrogate, a code point past U+10FFFF, a byte no UTF-8 has. */
+    json(LIT("a\x80" "b"), "\"a\\u0080b\"");
+    json(LIT("\xc3"), "\"\\u00c3\"");
+    json(LIT("\xe2\x82"), "\"\\u00e2\\u0082\"");
+    json(LIT("\xc0\xaf"), "\"\\u00c0\\u00af\"");
+    json(LIT("\xe0\x80\xaf"), "\"\\u00e0\\u0080\\u00af\"");
+    json(LIT("\xed\xa0\x80"), "\"\\u00ed\\u00a0\\u0080\"");
+    json(LIT("\xf4\x90\x80\x80"), "\"\\u00f4\\u0090\\u0080\\u0080\"");
+    json(LIT("\xff\xfe"), "\"\\u00ff\\u00fe\"");
+    json(LIT("\xc3\xa9\xa9"), "\"\xc3\xa9\\u00a9\"");
     json(LIT("</script>"), "\"</script>\"");
     json(LIT("end\""), "\"end\\\"\"");
     json(LIT("\\start"), "\"\\\\start\"");
