@@ -1,0 +1,166 @@
+"""Secrets that never leak and rotate without an outage (issue 34, items 4 and 6): a password in a
+connection string libpq cannot read is never echoed; the log stays valid UTF-8 whatever bytes a
+client sends and keeps the server's own request id beside a client's; cursors signed with the
+previous cursor secret still read after a rotation; `rankd config gen-key` gives a good secret;
+a serving rankd writes no core dump and says when its configuration file is open to others."""
+import json
+import os
+import re
+import shutil
+import socket
+
+from conftest import (ADMIN_KEY, CURSOR_SECRET, WRITE_KEY, create_board, run_cli, submit_ok, unique, wait_for)
+
+PASSWORD = "Sup3r%zz=S3cret"
+BAD_CONNINFO = [
+    "postgresql://rankd:%s@127.0.0.1:1/rankd" % PASSWORD,    # a percent escape libpq rejects
+    "host=127.0.0.1 password='%s" % PASSWORD,               # an unterminated quote
+    "host=127.0.0.1 password %s" % PASSWORD,                 # a missing '='
+]
+
+
+def leaks(text):
+    return [p for p in ("Sup3r", "S3cret", "zz=") if p in text]
+
+
+def test_a_password_in_a_connection_string_libpq_cannot_read_never_appears(rankd_factory):
+    inst = rankd_factory(start=False)
+    for conninfo in BAD_CONNINFO:
+        for var in ("RANKD_POSTGRES_PRIMARY", "RANKD_POSTGRES_REPLICAS"):
+            for cmd in (["config", "check"], ["serve"], ["migrate", "status"]):
+                r = run_cli(cmd, inst.config_path, env={var: conninfo}, timeout=30)
+                out = r.stdout + r.stderr
+                assert r.returncode == 1, (cmd, var, conninfo, out)
+                assert var in out and "connection string" in out, out
+                assert not leaks(out), (cmd, var, conninfo, out)
+
+
+def raw_request(inst, request_line):
+    """Send one request line as bytes (no client library escapes them); the answer's status."""
+    with socket.create_connection(("127.0.0.1", inst.port), timeout=10) as s:
+        s.sendall(request_line + b"\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while b"\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return int(data.split(b" ", 2)[1])
+
+
+def test_every_log_line_is_valid_utf8_whatever_bytes_the_path_held(rankd_factory):
+    inst = rankd_factory()
+    marker = unique("utf")
+    status = raw_request(inst, b"GET /v1/leaderboards/" + marker.encode() + b"\xff\xfe\xc3(\x7f\xc3\xa9/entries HTTP/1.1")
+    assert status in (400, 404), status
+    wait_for(lambda: marker.encode() in open(inst.stderr_path, "rb").read(), "the request's log line")
+    raw = open(inst.stderr_path, "rb").read()
+    for line in raw.splitlines():
+        text = line.decode("utf-8")  # strict: one stray byte fails
+        if text.startswith("{"):
+            json.loads(text)
+    line = next(ln for ln in raw.decode().splitlines() if marker in ln)
+    msg = json.loads(line)["msg"]
+    # each byte that is not UTF-8 is shown as the code point of its number; DEL escaped; é stays é
+    assert marker + "\u00ff\u00fe\u00c3(\u007f\u00e9" in msg, msg
+
+
+def test_the_servers_own_request_id_is_logged_beside_a_clients(rankd_factory):
+    inst = rankd_factory()
+    c = inst.client()
+    try:
+        rid = "trace-" + unique("r")
+        ids = []
+        for _ in range(2):  # a client sends one id twice: two requests in the log all the same
+            r = c.get("/healthz", headers={"X-Request-Id": rid})
+            assert r.header("X-Request-Id") == rid
+        r = c.get("/healthz")
+        own = r.header("X-Request-Id")
+        assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{12}", own), own
+
+        def lines():
+            return [json.loads(ln) for ln in inst.stderr_text().splitlines()
+                    if ln.startswith("{") and "GET /healthz" in ln]
+        wait_for(lambda: sum(1 for ln in lines() if ln.get("client_request_id") == rid) == 2
+                 and any(ln.get("request_id") == own for ln in lines()), "the three requests' log lines")
+        ids = [ln["request_id"] for ln in lines() if ln.get("client_request_id") == rid]
+        assert len(set(ids)) == 2 and all(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{12}", i) for i in ids), ids
+        assert rid not in ids
+        # a request without an id of its own has no client_request_id
+        assert all("client_request_id" not in ln for ln in lines() if ln.get("request_id") == own)
+    finally:
+        c.close()
+
+
+def test_cursors_signed_before_a_rotation_of_the_secret_still_read(rankd_factory):
+    old, new = CURSOR_SECRET, "a-new-cursor-secret-" + unique("s")
+    first = rankd_factory()
+    adm, w = first.client(ADMIN_KEY), first.client(WRITE_KEY)
+    try:
+        b = create_board(adm)["id"]
+        for i in range(5):
+            submit_ok(w, b, "p%d" % i, 10 * i)
+        page = first.client().get("/v1/leaderboards/%s/entries?limit=2" % b).json()
+        cursor = page["next_cursor"]
+        assert cursor
+    finally:
+        adm.close()
+        w.close()
+    first.stop()
+
+    def page_after(inst):
+        c = inst.client()
+        try:
+            return c.get("/v1/leaderboards/%s/entries?limit=2&cursor=%s" % (b, cursor))
+        finally:
+            c.close()
+
+    rotated = rankd_factory(env={"RANKD_CURSOR_SECRET": new, "RANKD_CURSOR_SECRET_PREVIOUS": old})
+    r = page_after(rotated)
+    assert r.status == 200, r.describe()
+    assert [e["player_id"] for e in r.json()["entries"]] == ["p2", "p1"]
+    # the cursors it gives out now are signed with the new secret
+    nxt = r.json()["next_cursor"]
+    rotated.stop()
+    done = rankd_factory(env={"RANKD_CURSOR_SECRET": new})
+    assert page_after(done).status == 400  # the previous secret is no longer accepted
+    c = done.client()
+    try:
+        r = c.get("/v1/leaderboards/%s/entries?limit=2&cursor=%s" % (b, nxt))
+        assert r.status == 200 and [e["player_id"] for e in r.json()["entries"]] == ["p0"], r.describe()
+    finally:
+        c.close()
+
+
+def test_gen_key_prints_32_random_bytes_base64url():
+    keys = set()
+    for _ in range(3):
+        r = run_cli(["config", "gen-key"])
+        assert r.returncode == 0, r.stderr
+        key = r.stdout.strip()
+        assert re.fullmatch(r"[A-Za-z0-9_-]{43}", key), key
+        keys.add(key)
+    assert len(keys) == 3
+
+
+def test_a_serving_rankd_writes_no_core_dump(rankd_factory):
+    inst = rankd_factory()
+    limits = open("/proc/%d/limits" % inst.proc.pid).read()
+    core = next(ln for ln in limits.splitlines() if ln.startswith("Max core file size")).split()
+    assert core[4:6] == ["0", "0"], core
+    # not dumpable: the kernel hands its /proc files to root, whoever runs it
+    st = os.stat("/proc/%d/environ" % inst.proc.pid)
+    assert (st.st_uid, st.st_gid) == (0, 0)
+
+
+def test_a_configuration_file_open_to_others_is_named_at_start(rankd_factory, tmp_path):
+    inst = rankd_factory(start=False)
+    path = str(tmp_path / "rankd.yaml")
+    shutil.copy(inst.config_path, path)
+    os.chmod(path, 0o644)
+    r = run_cli(["config", "check"], path)
+    assert r.returncode == 0, r.stderr
+    assert "every user of this machine may read it (mode 0644)" in r.stderr and "chmod o=" in r.stderr, r.stderr
+    os.chmod(path, 0o600)
+    r = run_cli(["config", "check"], path)
+    assert r.returncode == 0 and "every user" not in r.stderr, r.stderr
