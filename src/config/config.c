@@ -1480,8 +1480,12 @@ rankd_config_t *config_load(const char *path, FILE *errs)
         check_weights(&ctx, cfg);
     cfg->cursor_secret_given =
         ctx.given[find_key(config_keys, N_KEYS(config_keys), "auth.cursor_secret") - config_keys];
-    for (size_t i = 0; i < cfg->n_keys; i++)
+    /* From here on a key is its digest: the plaintext that a read of the memory could show is gone. */
+    for (size_t i = 0; i < cfg->n_keys; i++) {
         SHA256((const unsigned char *)cfg->keys[i].key, strlen(cfg->keys[i].key), cfg->keys[i].digest);
+        free_str(cfg->keys[i].key, true);
+        cfg->keys[i].key = NULL;
+    }
     cfg->trusted_nets = cfg_calloc(cfg->n_trusted_proxies + 1, sizeof *cfg->trusted_nets);
     for (size_t i = 0; i < cfg->n_trusted_proxies; i++)
         if (!netaddr_cidr_parse(cfg->trusted_proxies[i], &cfg->trusted_nets[i]))

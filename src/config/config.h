@@ -26,7 +26,7 @@ typedef enum { POLICY_ROUND_ROBIN = 0, POLICY_LEAST_CONNECTIONS = 1, POLICY_WEIG
 typedef enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 } log_level_t;
 
 typedef struct {
-    char *key;
+    char *key;                /* while loading only: NULL (wiped) once config_load() returns */
     role_t role;
     unsigned char digest[32]; /* SHA-256 of key: what a presented key is compared with */
 } config_key_t;
