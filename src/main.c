@@ -320,6 +320,7 @@ static int serve(rankd_config_t *cfg)
     atomic_store(&app.live, cfg);
     app.limits = ratelimit_new(cfg->limit_reads_per_s, cfg->limit_writes_per_s, cfg->limit_strong_reads_per_s,
                                cfg->limit_burst, 100000);
+    app.auth_failures = ratelimit_new(cfg->limit_failed_auths_per_s, 0, 0, 4 * cfg->limit_failed_auths_per_s, 100000);
     /* Last: at a reset it renders responses through the whole application. */
     refresher_opts_t ro = {app.primary, app.redis, cfg, app.rebuilder, warm_top, &app, app.catalog};
     refresher_t *refresher = refresher_start(&ro);
@@ -372,6 +373,7 @@ static int serve(rankd_config_t *cfg)
     board_cache_free(app.boards);
     board_catalog_free(app.catalog);
     ratelimit_free(app.limits);
+    ratelimit_free(app.auth_failures);
     api_reload_free(&app);
     metrics_free(app.metrics);
     l1_free(app.l1);

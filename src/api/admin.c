@@ -215,7 +215,7 @@ int api_admin_rebuild(app_t *app, const route_t *rt, http_req_t *req)
     bool bad = false;
     const char *only = http_param(req, "board", &bad);
     if (bad || (only && !id_board_valid(only, strlen(only))))
-        return http_error(req, 400, "invalid_argument", "board", "invalid board id");
+        return http_error(req, 400, "invalid_argument", "board", ID_BOARD_RULE);
     if (!app->redis)
         return http_unavailable(req, "redis");
     return run_admin(app, req, rebuild_boards, only);
@@ -290,12 +290,18 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                           "# HELP rankd_http_body_addresses Client addresses with a request body being received.\n"
                           "# TYPE rankd_http_body_addresses gauge\nrankd_http_body_addresses %zu\n",
                body_budget_bytes(app->bodies), body_budget_addresses(app->bodies));
+    /* The delay queue holds both: held-back refusals and strong reads waiting to try again. */
+    int strong_waiting = app->http_strong_waiting ? atomic_load(app->http_strong_waiting) : 0;
+    size_t parked = app->http_delays ? delay_queue_waiting(app->http_delays) : 0;
+    size_t refusals_waiting = parked > (size_t)strong_waiting ? parked - (size_t)strong_waiting : 0;
     buf_printf(&req->out, "# HELP rankd_http_refusals_delayed_total 429s held back http.refusal_delay_ms before they were sent (their client kept sending past its limit).\n"
                           "# TYPE rankd_http_refusals_delayed_total counter\nrankd_http_refusals_delayed_total %llu\n"
                           "# HELP rankd_http_refusals_waiting 429s being held back now, their connections suspended.\n"
-                          "# TYPE rankd_http_refusals_waiting gauge\nrankd_http_refusals_waiting %zu\n",
+                          "# TYPE rankd_http_refusals_waiting gauge\nrankd_http_refusals_waiting %zu\n"
+                          "# HELP rankd_strong_reads_waiting consistency=strong reads past limits.strong_concurrency waiting for a slot, their connections suspended.\n"
+                          "# TYPE rankd_strong_reads_waiting gauge\nrankd_strong_reads_waiting %d\n",
                app->http_refusals_delayed ? (unsigned long long)atomic_load(app->http_refusals_delayed) : 0ULL,
-               app->http_delays ? delay_queue_waiting(app->http_delays) : 0);
+               refusals_waiting, strong_waiting);
     buf_printf(&req->out, "# HELP rankd_http_requests_in_flight Requests received and not yet finished (this one included).\n"
                           "# TYPE rankd_http_requests_in_flight gauge\nrankd_http_requests_in_flight %d\n",
                app->http_in_flight ? atomic_load(app->http_in_flight) : 0);

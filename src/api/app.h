@@ -39,8 +39,10 @@ typedef struct app {
     struct body_budget *bodies;  /* request body bytes per address; the HTTP server's, NULL without a limit */
     const atomic_int *http_in_flight; /* requests the HTTP server has not finished; NULL before it starts */
     const atomic_ullong *http_refusals_delayed; /* 429s held back (http.refusal_delay_ms); NULL before it starts */
+    const atomic_int *http_strong_waiting; /* strong reads waiting for a slot; NULL before it starts */
     struct delay_queue *http_delays;  /* where they wait; NULL before the HTTP server starts */
     ratelimit_t *limits;         /* per-client token buckets */
+    ratelimit_t *auth_failures;  /* per-address buckets of wrong keys (always on; its RL_READ kind) */
     /* What SIGHUP reloads (keys, CORS origins, limits, log level): cfg until the first reload.
      * Read with one atomic load, used within the call that loaded it (api/reload.c). */
     _Atomic(const rankd_config_t *) live;
@@ -106,6 +108,10 @@ int api_route(const char *method, const char *path, route_t *rt, http_req_t *req
 
 /* Check the caller's role for the route: 0, or 401/403 written into req. */
 int api_authorize(const route_t *rt, http_req_t *req);
+/* A request whose key is no configured key: counted, then drawn from its address's bucket of
+ * failed authentications (limits.failed_auths_per_s, whatever the other limits say), so that
+ * keys cannot be guessed at full speed. Returns 0 (answer 401) or the 429 it answered. */
+int api_auth_failed(app_t *app, http_req_t *req);
 /* API.md: consistency=strong reads the primary, a privilege of write and admin keys: 0, or the
  * 403 written into req. */
 int api_strong_forbidden(http_req_t *req);

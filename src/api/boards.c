@@ -66,7 +66,7 @@ int api_find_board(app_t *app, const char *id, bool may_wait, http_req_t *req, b
 int api_load_board(app_t *app, const route_t *rt, http_req_t *req, board_t *out)
 {
     if (rt->board_bad || !id_board_valid(rt->board, rt->board_len))
-        return http_error(req, 400, "invalid_argument", "board", "invalid board id");
+        return http_error(req, 400, "invalid_argument", "board", ID_BOARD_RULE);
     int rc = api_find_board(app, rt->board, !api_on_loop(app, req), req, out);
     return rc == HTTP_OFF_LOOP ? api_off_loop(app, rt, req) : rc;
 }
@@ -374,7 +374,7 @@ int api_boards(app_t *app, const route_t *rt, http_req_t *req)
 static int patch_board(app_t *app, const route_t *rt, http_req_t *req)
 {
     if (rt->board_bad || !id_board_valid(rt->board, rt->board_len))
-        return http_error(req, 400, "invalid_argument", "board", "invalid board id");
+        return http_error(req, 400, "invalid_argument", "board", ID_BOARD_RULE);
     json_t *obj;
     int rc = body_object(req, &obj);
     if (rc)
@@ -432,7 +432,7 @@ done:
 static int delete_board(app_t *app, const route_t *rt, http_req_t *req)
 {
     if (rt->board_bad || !id_board_valid(rt->board, rt->board_len))
-        return http_error(req, 400, "invalid_argument", "board", "invalid board id");
+        return http_error(req, 400, "invalid_argument", "board", ID_BOARD_RULE);
     pg_lease_t lease;
     if (!pg_router_primary(app->router, &lease))
         return http_unavailable(req, "the primary database");

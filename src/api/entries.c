@@ -373,7 +373,7 @@ static int param_uint(http_req_t *req, const char *name, uint64_t min, uint64_t 
 static int check_player(const route_t *rt, http_req_t *req)
 {
     if (rt->player_bad || !id_player_valid(rt->player, rt->player_len))
-        return http_error(req, 400, "invalid_argument", "player_id", "invalid player id");
+        return http_error(req, 400, "invalid_argument", "player_id", ID_PLAYER_RULE);
     return 0;
 }
 
@@ -1006,7 +1006,7 @@ int api_players(app_t *app, const route_t *rt, http_req_t *req)
             *comma = '\0';
         if (!id_player_valid(p, strlen(p))) {
             read_op_free(op);
-            return http_error(req, 400, "invalid_argument", "ids", "invalid player id in ids");
+            return http_error(req, 400, "invalid_argument", "ids", "ids: " ID_PLAYER_RULE);
         }
         bool dup = false;
         for (size_t i = 0; i < n && !dup; i++)

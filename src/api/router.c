@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "core/ids.h"
+#include "obs/log.h"
+#include "obs/metrics.h"
 #include "util/clock.h"
 
 typedef struct {
@@ -266,6 +268,25 @@ int api_rate_limit_peek(app_t *app, http_req_t *req, rl_kind_t kind)
     req->retry_after = req->ratelimit.retry_after_s;
     return http_error(req, 429, "rate_limited", NULL, "over the limit of %s for this client; retry in %d s",
                       kind_name(kind), req->retry_after);
+}
+
+int api_auth_failed(app_t *app, http_req_t *req)
+{
+    metrics_add(app->metrics, METRIC_AUTH_FAILED, 1);
+    char who[sizeof req->addr + 1];
+    snprintf(who, sizeof who, "a%s", req->addr);
+    rl_verdict_t v;
+    ratelimit_take(app->auth_failures, who, RL_READ, 1, clock_mono_ms(), &v);
+    if (!v.refused)
+        return 0;
+    metrics_add(app->metrics, METRIC_AUTH_THROTTLED, 1);
+    if (v.strikes == 1) /* once per run of refusals; never the key */
+        log_req_warn(req, "failed authentications from %s are over their limit: refused for %d s", req->addr,
+                     v.retry_after_s);
+    req->ratelimit = v; /* its RateLimit-* headers, and refusals held back past a few strikes */
+    req->retry_after = v.retry_after_s;
+    return http_error(req, 429, "rate_limited", NULL,
+                      "too many failed authentications from this address; retry in %d s", req->retry_after);
 }
 
 int api_authorize(const route_t *rt, http_req_t *req)

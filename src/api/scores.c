@@ -53,7 +53,7 @@ static int validate(http_req_t *req, json_t *obj, const char *const *allowed, sl
     if ((rc = body_only(req, obj, allowed)))
         return rc;
     if (!pv || !json_is_string(pv) || !id_player_valid(json_string_value(pv), json_string_length(pv)))
-        return http_error(req, 400, "invalid_argument", "player_id", "invalid player id");
+        return http_error(req, 400, "invalid_argument", "player_id", ID_PLAYER_RULE);
     *player = json_string_value(pv);
     if ((rc = body_score(req, json_object_get(obj, "score"), "score", &s->item.score)))
         return rc;
@@ -65,8 +65,12 @@ static int validate(http_req_t *req, json_t *obj, const char *const *allowed, sl
 
 static int check_bounds(http_req_t *req, const board_t *b, int64_t score)
 {
-    if ((b->has_min_score && score < b->min_score) || (b->has_max_score && score > b->max_score))
-        return http_error(req, 400, "invalid_argument", "score", "score is outside the board's bounds");
+    if (b->has_min_score && score < b->min_score)
+        return http_error(req, 400, "invalid_argument", "score", "score %lld is below this board's min_score %lld",
+                          (long long)score, (long long)b->min_score);
+    if (b->has_max_score && score > b->max_score)
+        return http_error(req, 400, "invalid_argument", "score", "score %lld is above this board's max_score %lld",
+                          (long long)score, (long long)b->max_score);
     return 0;
 }
 
@@ -234,9 +238,9 @@ static int submission_queue(submission_t *sub, http_req_t *req)
 int api_scores(app_t *app, const route_t *rt, http_req_t *req)
 {
     if (rt->board_bad || !id_board_valid(rt->board, rt->board_len))
-        return http_error(req, 400, "invalid_argument", "board", "invalid board id");
+        return http_error(req, 400, "invalid_argument", "board", ID_BOARD_RULE);
     if (req->idem_key && !id_idempotency_key_valid(req->idem_key, strlen(req->idem_key)))
-        return http_error(req, 400, "invalid_argument", "Idempotency-Key", "invalid idempotency key");
+        return http_error(req, 400, "invalid_argument", "Idempotency-Key", ID_IDEMPOTENCY_KEY_RULE);
     json_t *obj;
     int rc = body_object(req, &obj);
     if (rc)
@@ -310,12 +314,12 @@ int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req)
         json_t *bv = json_object_get(it, "board");
         json_t *kv = json_object_get(it, "idempotency_key");
         if (!bv || !json_is_string(bv) || !id_board_valid(json_string_value(bv), json_string_length(bv))) {
-            http_error(&scratch, 400, "invalid_argument", "board", "invalid board id");
+            http_error(&scratch, 400, "invalid_argument", "board", ID_BOARD_RULE);
             s->error = take_error(&scratch);
             continue;
         }
         if (kv && (!json_is_string(kv) || !id_idempotency_key_valid(json_string_value(kv), json_string_length(kv)))) {
-            http_error(&scratch, 400, "invalid_argument", "idempotency_key", "invalid idempotency key");
+            http_error(&scratch, 400, "invalid_argument", "idempotency_key", ID_IDEMPOTENCY_KEY_RULE);
             s->error = take_error(&scratch);
             continue;
         }

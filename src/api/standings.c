@@ -25,7 +25,7 @@ static q_status_t standings_on(PGconn *c, void *arg)
 int api_standings(app_t *app, const route_t *rt, http_req_t *req)
 {
     if (rt->player_bad || !id_player_valid(rt->player, rt->player_len))
-        return http_error(req, 400, "invalid_argument", "player_id", "invalid player id");
+        return http_error(req, 400, "invalid_argument", "player_id", ID_PLAYER_RULE);
     standings_args_t a = {rt->player, req->received_ms, NULL, 0};
     bool behind = false;
     q_status_t st = pg_router_read_run(app->router, PG_KEY_ALL, req->strong, standings_on, &a, &behind);

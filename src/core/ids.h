@@ -18,6 +18,11 @@ bool id_board_valid(const char *s, size_t n);
 bool id_player_valid(const char *s, size_t n);
 /* 1-128 bytes of 0x21-0x7E. */
 bool id_idempotency_key_valid(const char *s, size_t n);
+
+/* The rules above as a client reads them in a 400's message. */
+#define ID_BOARD_RULE "a board id is 1 to 64 characters of a-z, 0-9, _ and -, the first a letter or a digit"
+#define ID_PLAYER_RULE "a player id is 1 to 64 characters of A-Z, a-z, 0-9, _ . : @ and -, not only dots"
+#define ID_IDEMPOTENCY_KEY_RULE "an Idempotency-Key is 1 to 128 printable ASCII characters (0x21-0x7E), no spaces"
 /* 1-64 bytes of 0x21-0x7E. */
 bool id_request_id_valid(const char *s, size_t n);
 

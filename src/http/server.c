@@ -34,6 +34,7 @@ struct http_server {
     atomic_int in_flight;
     atomic_bool draining;     /* after SIGTERM: close each connection after its response */
     atomic_int strong_in_flight; /* consistency=strong reads running (limits.strong_concurrency) */
+    atomic_int strong_waiting;   /* strong reads suspended until a slot frees (limits.strong_wait_ms) */
     delay_queue_t *delays;    /* refusals held back before they are sent (http.refusal_delay_ms) */
     atomic_ullong refusals_delayed;
     atomic_uint_fast64_t next_id;
@@ -54,6 +55,7 @@ typedef enum {
     CONN_REFUSED,   /* the body crossed its limit: the 413 is sent, the rest is dropped */
     CONN_WAITING,   /* suspended until req.pending is done */
     CONN_DELAYED,   /* a refusal written, the connection suspended until its pause is over */
+    CONN_STRONG_WAIT, /* a strong read over limits.strong_concurrency, suspended until it tries again */
     CONN_ANSWERED,  /* a response is queued: anything more of the body is ignored */
 } conn_phase_t;
 
@@ -70,6 +72,8 @@ typedef struct {
     bool encoded_off_loop; /* the answer's compression was done on the encoder thread */
     bool strong_counted;   /* counted in server->strong_in_flight until the request ends */
     bool delayed;          /* its refusal was held back (http.refusal_delay_ms) */
+    int64_t strong_until_ms; /* CONN_STRONG_WAIT: when it stops waiting for a slot (monotonic) */
+    bool strong_waits;       /* counted in server->strong_waiting */
     encoding_t pre_enc;    /* then: the encoding of pre_body, for an answer not cached */
     char *pre_body;        /* owned, pre_len bytes; NULL when it did not compress */
     size_t pre_len;
@@ -633,7 +637,8 @@ static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char
             if (api_rate_limit(app, req, RL_READ, 1) != 0)
                 return true;
         }
-        http_error(req, 401, "unauthenticated", NULL, "invalid API key");
+        if (api_auth_failed(app, req) == 0)
+            http_error(req, 401, "unauthenticated", NULL, "invalid API key");
         return true;
     }
     if (api_authorize(&cx->rt, req) != 0)
@@ -775,32 +780,43 @@ static bool grow_body(conn_ctx_t *cx, size_t more)
     return true;
 }
 
+/* How often a strong read waiting for a slot tries again. */
+#define STRONG_RETRY_MS 5
+
+typedef enum { STRONG_GO, STRONG_REFUSED, STRONG_WAIT } strong_admit_t;
+
 /*
  * API.md: consistency=strong skips every cache and the replicas for the primary. Only a write or
  * admin key may ask; such reads draw on a bucket of their own (limits.strong_reads_per_s), and
- * at most limits.strong_concurrency run at once on this instance (503 past it). True when the
- * refusal is written into the request.
+ * at most limits.strong_concurrency run at once on this instance. One past the cap waits up to
+ * limits.strong_wait_ms for a slot (STRONG_WAIT: the caller suspends it), then gets 503. The
+ * refusal, when there is one, is written into the request.
  */
-static bool strong_refused(conn_ctx_t *cx, http_req_t *req)
+static strong_admit_t strong_admit(conn_ctx_t *cx, http_req_t *req, bool first)
 {
     app_t *app = cx->server->app;
-    if (api_strong_forbidden(req) != 0)
-        return true;
+    if (first && api_strong_forbidden(req) != 0)
+        return STRONG_REFUSED;
     int cap = app->cfg->limit_strong_concurrency;
     if (atomic_fetch_add(&cx->server->strong_in_flight, 1) >= cap) {
         atomic_fetch_sub(&cx->server->strong_in_flight, 1);
+        int64_t now = clock_mono_ms();
+        if (first)
+            cx->strong_until_ms = now + app->cfg->limit_strong_wait_ms;
+        if (now < cx->strong_until_ms && !atomic_load(&cx->server->draining))
+            return STRONG_WAIT;
         req->retry_after = 1;
         http_error(req, 503, "unavailable", NULL,
                    "%d strong reads are running on this instance (limits.strong_concurrency); retry, or read "
                    "without consistency=strong", cap);
-        return true;
+        return STRONG_REFUSED;
     }
     if (ratelimit_active(app->limits) && api_rate_limit(app, req, RL_STRONG, 1) != 0) {
         atomic_fetch_sub(&cx->server->strong_in_flight, 1);
-        return true;
+        return STRONG_REFUSED;
     }
     cx->strong_counted = true;
-    return false;
+    return STRONG_GO;
 }
 
 /*
@@ -835,6 +851,9 @@ static void resume_connection(void *arg)
     conn_ctx_t *cx = arg;
     MHD_resume_connection(cx->conn);
 }
+
+static enum MHD_Result admit_strong(conn_ctx_t *cx, struct MHD_Connection *conn, bool first);
+static enum MHD_Result run_request(conn_ctx_t *cx, struct MHD_Connection *conn);
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
@@ -886,6 +905,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         cx->phase = CONN_ANSWERED;
         return send_response(cx, conn, false);
     }
+    if (cx->phase == CONN_STRONG_WAIT) /* a strong read tries for a slot again */
+        return admit_strong(cx, conn, false);
     if (cx->phase == CONN_ANSWERED) {
         *upload_data_size = 0;
         return MHD_YES;
@@ -921,8 +942,41 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     const char *cons = http_param(req, "consistency", &bad);
     req->strong = cons && strcmp(cons, "strong") == 0 && strcmp(req->method, "GET") == 0 &&
                   strncmp(cx->path, "/v1/", 4) == 0;
-    if (req->strong && strong_refused(cx, req))
+    if (req->strong)
+        return admit_strong(cx, conn, true);
+    return run_request(cx, conn);
+}
+
+/* A strong read: run it, refuse it, or suspend it until it tries for a slot again. */
+static enum MHD_Result admit_strong(conn_ctx_t *cx, struct MHD_Connection *conn, bool first)
+{
+    strong_admit_t admitted = strong_admit(cx, &cx->req, first);
+    if ((admitted == STRONG_WAIT) != cx->strong_waits) {
+        cx->strong_waits = admitted == STRONG_WAIT;
+        atomic_fetch_add(&cx->server->strong_waiting, cx->strong_waits ? 1 : -1);
+    }
+    switch (admitted) {
+    case STRONG_GO:
+        cx->phase = CONN_ANSWERED;
+        return run_request(cx, conn);
+    case STRONG_WAIT:
+        cx->phase = CONN_STRONG_WAIT;
+        cx->conn = conn;
+        MHD_suspend_connection(conn);
+        delay_queue_push(cx->server->delays, clock_mono_ms() + STRONG_RETRY_MS, resume_connection, cx);
+        return MHD_YES;
+    case STRONG_REFUSED:
+    default:
+        cx->phase = CONN_ANSWERED;
         return send_response(cx, conn, false);
+    }
+}
+
+/* The whole request is here and may run: its handler answers now or leaves pending work. */
+static enum MHD_Result run_request(conn_ctx_t *cx, struct MHD_Connection *conn)
+{
+    http_server_t *s = cx->server;
+    http_req_t *req = &cx->req;
     req->body = cx->body.data;
     req->body_len = cx->body.len;
     req->content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
@@ -990,6 +1044,7 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
     app->bodies = s->bodies; /* for /metrics */
     app->http_in_flight = &s->in_flight;
     app->http_refusals_delayed = &s->refusals_delayed;
+    app->http_strong_waiting = &s->strong_waiting;
     s->delays = delay_queue_start();
     app->http_delays = s->delays;
     if (!s->delays) {

@@ -36,6 +36,8 @@ static const char *const counter_names[METRIC_COUNTERS][2] = {
     {"rankd_redis_cold_waits_total", "Reads of a cold window that waited their turn behind another read of it."},
     {"rankd_http_unavailable_total", "Requests answered 503 (a store down or busy): the 5xx the API documents."},
     {"rankd_http_encoded_off_loop_total", "Large answers compressed on the encoder thread, not on an event loop."},
+    {"rankd_auth_failures_total", "Requests whose key is no configured key (answered 401, or 429 when throttled)."},
+    {"rankd_auth_throttled_total", "Requests with a wrong key refused 429: their address failed authentication too often."},
 };
 
 metrics_t *metrics_new(void)

@@ -22,6 +22,8 @@ typedef enum {
     METRIC_COLD_WAITS,        /* of those, reads that waited for another read of the window */
     METRIC_HTTP_UNAVAILABLE,  /* requests answered 503 */
     METRIC_ENCODED_OFF_LOOP,  /* large answers compressed on the encoder thread */
+    METRIC_AUTH_FAILED,       /* requests with a key that is no configured key */
+    METRIC_AUTH_THROTTLED,    /* of those, refused 429: their address failed too often */
     METRIC_COUNTERS,
 } metric_counter_t;
 

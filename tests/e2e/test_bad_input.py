@@ -648,3 +648,21 @@ def test_a_chunked_body_over_the_limit_is_refused_before_its_end(rankd, admin):
     assert r.header("X-Request-Id"), r.describe()
     assert rankd.client(None).get("/healthz").status == 200
 
+
+
+def test_id_and_bound_errors_state_the_rule(admin, writer, anon):
+    """Issue 28: a 400 says what is allowed, not only that the value is not."""
+    def message(r, status=400):
+        assert_error(r, status)
+        return r.json()["error"]["message"]
+    assert "1 to 64 characters of a-z, 0-9, _ and -" in message(anon.get("/v1/leaderboards/Bad!/entries"))
+    b = create_board(admin, min_score=0, max_score=100)["id"]
+    path = "/v1/leaderboards/%s/scores" % b
+    assert "player id is 1 to 64 characters" in message(writer.post(path, json_body={"player_id": "...", "score": 1}))
+    assert "player id is 1 to 64 characters" in message(anon.get("/v1/leaderboards/%s/players/a%%20b" % b))
+    msg = message(writer.post(path, json_body={"player_id": "p", "score": 1}, headers={"Idempotency-Key": "a b"}))
+    assert "Idempotency-Key is 1 to 128 printable ASCII characters" in msg, msg
+    assert message(writer.post(path, json_body={"player_id": "p", "score": 101})) == \
+        "score 101 is above this board's max_score 100"
+    assert message(writer.post(path, json_body={"player_id": "p", "score": -1})) == \
+        "score -1 is below this board's min_score 0"

@@ -469,7 +469,8 @@ def test_strong_reads_have_a_bucket_and_a_cap_of_their_own(rankd_factory, db):
     503 with Retry-After past it; plain reads are not charged for them."""
     import threading
     from conftest import ADMIN_KEY, WRITE_KEY, create_board, metric, submit_ok
-    inst = rankd_factory(extra_config={"limits": {"strong_reads_per_s": 1, "burst": 1, "strong_concurrency": 1}})
+    inst = rankd_factory(extra_config={"limits": {"strong_reads_per_s": 1, "burst": 1, "strong_concurrency": 1,
+                                                  "strong_wait_ms": 200}})
     adm, w, stuck = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client(ADMIN_KEY)
     try:
         b = create_board(adm)["id"]
@@ -485,7 +486,8 @@ def test_strong_reads_have_a_bucket_and_a_cap_of_their_own(rankd_factory, db):
         assert "strong reads" in r.json()["error"]["message"] and int(r.header("Retry-After")) >= 1, r.describe()
         assert w.get("/v1/leaderboards/%s/entries" % b).status == 200  # plain reads: their own bucket
 
-        # The cap: one strong read held on a lock, another key's strong read is 503 at once.
+        # The cap: one strong read held on a lock, another key's strong read is 503 once its wait
+        # for a slot (strong_wait_ms) is over.
         locker = db.connect()
         locker.autocommit = False
         try:
@@ -494,7 +496,9 @@ def test_strong_reads_have_a_bucket_and_a_cap_of_their_own(rankd_factory, db):
             t = threading.Thread(target=lambda: got.update(r=stuck.get(strong)))
             t.start()
             wait_for(lambda: db.lock_waiters() == 1, "the strong read waiting on the lock")
+            t0 = time.time()
             r = w.get(strong)  # the cap refuses it before its (empty) bucket is looked at
+            assert time.time() - t0 >= 0.2
             assert_error(r, 503)
             assert "limits.strong_concurrency" in r.json()["error"]["message"] and r.header("Retry-After") == "1"
         finally:
@@ -503,6 +507,46 @@ def test_strong_reads_have_a_bucket_and_a_cap_of_their_own(rankd_factory, db):
         t.join(10)
         assert got["r"].status == 200, got["r"].describe()
         wait_for(lambda: w.get(strong).status == 200, "a strong read once the held one ended", 5)
+    finally:
+        for c in (adm, w, stuck):
+            c.close()
+
+
+def test_a_strong_read_past_the_cap_waits_for_a_slot(rankd_factory, db):
+    """API.md: past limits.strong_concurrency a strong read waits (limits.strong_wait_ms) for a
+    slot, and runs when one frees within the wait; rankd_strong_reads_waiting counts it."""
+    import threading
+    from conftest import ADMIN_KEY, WRITE_KEY, create_board, metric, submit_ok
+    inst = rankd_factory(extra_config={"limits": {"strong_concurrency": 1, "strong_wait_ms": 20000}})
+    adm, w, stuck = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client(ADMIN_KEY)
+    try:
+        b = create_board(adm)["id"]
+        submit_ok(w, b, "p1", 5)
+        assert w.get("/v1/leaderboards/%s/entries" % b).status == 200
+        wait_for(lambda: metric(inst, "rankd_redis_windows_rebuilt_total") + metric(inst, "rankd_redis_windows_verified_total") >= 1,
+                 "the window's check", 10)
+        strong = "/v1/leaderboards/%s/entries?consistency=strong" % b
+        got = {}
+        locker = db.connect()
+        locker.autocommit = False
+        try:
+            locker.cursor().execute("LOCK TABLE standings IN ACCESS EXCLUSIVE MODE")
+            first = threading.Thread(target=lambda: got.update(first=stuck.get(strong)))
+            first.start()
+            wait_for(lambda: db.lock_waiters() == 1, "the first strong read waiting on the lock")
+            second = threading.Thread(target=lambda: got.update(second=w.get(strong)))
+            second.start()
+            wait_for(lambda: metric(inst, "rankd_strong_reads_waiting") == 1, "the second waiting for a slot")
+            assert "second" not in got
+        finally:
+            locker.rollback()
+            locker.close()
+        first.join(20)
+        second.join(20)
+        for k in ("first", "second"):
+            assert got[k].status == 200, got[k].describe()
+            assert got[k].json()["entries"][0]["player_id"] == "p1"
+        assert metric(inst, "rankd_strong_reads_waiting") == 0
     finally:
         for c in (adm, w, stuck):
             c.close()

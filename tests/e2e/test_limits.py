@@ -6,7 +6,8 @@ import json
 import re
 import time
 
-from conftest import ADMIN_KEY, READ_KEY, WRITE_KEY, assert_error, batch, create_board, submit, wait_for
+from conftest import (ADMIN_KEY, READ_KEY, WRITE_KEY, Client, assert_error, batch, create_board, metric, submit, unique,
+                      wait_for)
 
 LIMITS = {"limits": {"reads_per_s": 2, "writes_per_s": 2, "burst": 5}}
 
@@ -59,7 +60,9 @@ def test_guessed_keys_draw_on_their_address_bucket(rankd_factory):
         assert got[:5] == [401] * 5, got
         assert 429 in got and set(got) <= {401, 429}, got
         assert r1.get("/v1/leaderboards").status == 200
-        for _ in range(10):  # probes are never limited: a wrong key there is 401, never 429
+        # probes draw on no read bucket: a wrong key there is 401 past the read limit (only the
+        # failed authentications' own throttle, 20 at once by default, could refuse them)
+        for _ in range(5):
             assert guesser.get("/healthz").status == 401
     finally:
         guesser.close()
@@ -223,3 +226,34 @@ def test_a_client_that_keeps_sending_past_its_limit_gets_its_refusals_late(rankd
         assert metric(inst, "rankd_http_refusals_delayed_total") == 2
     finally:
         c.close()
+
+
+def test_wrong_keys_are_throttled_per_address_whatever_the_limits(rankd_factory):
+    """API.md: failed authentications are throttled per client whatever the limits, counted, and
+    logged without the key. With limits.* off (the default), an address that sends wrong keys
+    gets 401 for a burst of four seconds' worth (limits.failed_auths_per_s, 2 here: 8), then 429
+    with Retry-After, on every route, probes included; another address and a right key from the
+    same one are not held back."""
+    inst = rankd_factory(env={"RANKD_LIMIT_FAILED_AUTHS_PER_S": "2"})
+    guess = "guessed-key-" + unique("k")
+    g, ok = inst.client(guess), inst.client(READ_KEY)
+    other = Client("127.0.0.1", inst.port, guess, source="127.0.0.2")
+    try:
+        failed0 = metric(inst, "rankd_auth_failures_total")
+        got = [g.get(path).status for path in ["/v1/leaderboards", "/healthz", "/v1/leaderboards/x/entries"] * 5]
+        assert got[:8] == [401] * 8 and got[8:].count(429) >= len(got) - 10, got
+        r = g.get("/v1/leaderboards")
+        assert_error(r, 429)
+        assert int(r.header("Retry-After")) >= 1 and "failed authentications" in r.json()["error"]["message"]
+        assert ok.get("/v1/leaderboards").status == 200  # a right key from the same address
+        assert other.get("/v1/leaderboards").status == 401  # another address has its own budget
+        assert metric(inst, "rankd_auth_failures_total") >= failed0 + len(got) + 2
+        assert metric(inst, "rankd_auth_throttled_total") >= got.count(429) + 1
+        wait_for(lambda: "failed authentications from 127.0.0.1 are over their limit" in inst.stderr_text(),
+                 "the throttle's log line")
+        assert guess not in inst.stderr_text()
+        # the bucket refills: a wrong key is 401 again after Retry-After
+        wait_for(lambda: g.get("/v1/leaderboards").status == 401, "the budget to refill", timeout=10)
+    finally:
+        for c in (g, ok, other):
+            c.close()
