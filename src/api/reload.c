@@ -57,6 +57,8 @@ static void warn_restart_only(const rankd_config_t *was, const rankd_config_t *n
                                    strcmp(was->cursor_secret_previous ? was->cursor_secret_previous : "",
                                           now->cursor_secret_previous ? now->cursor_secret_previous : "") != 0},
         {"auth.public_reads", was->public_reads != now->public_reads},
+        {"limits.strong_concurrency", was->limit_strong_concurrency != now->limit_strong_concurrency ||
+                                          was->limit_strong_wait_ms != now->limit_strong_wait_ms},
         {"cache.max_bytes", was->cache_max_bytes != now->cache_max_bytes},
         {"http.cache_max_age", was->cache_max_age != now->cache_max_age},
         {"http.body_limit", was->body_limit != now->body_limit || was->batch_body_limit != now->batch_body_limit},

@@ -274,8 +274,9 @@ static bool check_redis_url(const char *s, char *why, size_t n)
 
 /* What libpq will read as the database to connect to (pg_connect passes it as dbname with
  * expand_dbname): a URI, key=value pairs, or a bare database name. libpq's own message quotes the
- * part it could not read, which may be a piece of the password, so the quoted parts are left out
- * of ours (an error about a secret never echoes it). */
+ * part it could not read, which may be a piece of the password (and a password may hold quotes
+ * itself): only what it says before its first quote is kept (an error about a secret never
+ * echoes it). */
 static bool check_conninfo(const char *s, char *why, size_t n)
 {
     bool expanded = strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0 || strchr(s, '=');
@@ -287,20 +288,13 @@ static bool check_conninfo(const char *s, char *why, size_t n)
         PQconninfoFree(opts);
         return true;
     }
-    char said[160];
+    char said[120];
     size_t k = 0;
-    bool quoted = false;
-    for (const char *p = err ? err : "out of memory"; *p && k + 6 < sizeof said; p++) {
-        if (*p == '"') {
-            quoted = !quoted;
-            if (quoted) {
-                memcpy(said + k, "\"…\"", 5);
-                k += 5;
-            }
-        } else if (!quoted && *p >= 0x20 && *p < 0x7f) {
+    for (const char *p = err ? err : "out of memory"; *p && *p != '"' && k + 1 < sizeof said; p++)
+        if (*p >= 0x20 && *p < 0x7f)
             said[k++] = *p;
-        }
-    }
+    while (k > 0 && (said[k - 1] == ' ' || said[k - 1] == ':'))
+        k--;
     said[k] = '\0';
     PQfreemem(err);
     snprintf(why, n, "not a connection string libpq can read (%s); expected postgresql://user:password@host:port/db "

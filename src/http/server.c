@@ -780,8 +780,10 @@ static bool grow_body(conn_ctx_t *cx, size_t more)
     return true;
 }
 
-/* How often a strong read waiting for a slot tries again. */
-#define STRONG_RETRY_MS 5
+/* How often a strong read waiting for a slot tries again. Each try resumes and suspends its
+ * connection; waking one waiter when a slot frees would cost less and keep their order (not
+ * built: the wait is short and strong reads are few and keyed). */
+#define STRONG_RETRY_MS 10
 
 typedef enum { STRONG_GO, STRONG_REFUSED, STRONG_WAIT } strong_admit_t;
 
@@ -1010,6 +1012,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     body_budget_give(s->bodies, cx->req.addr, cx->body_charged);
     if (cx->strong_counted)
         atomic_fetch_sub(&s->strong_in_flight, 1);
+    if (cx->strong_waits) /* ended while waiting for a slot (its connection broke) */
+        atomic_fetch_sub(&s->strong_waiting, 1);
     free(cx->pre_body);
     http_req_clear(&cx->req);
     buf_free(&cx->body);

@@ -463,28 +463,34 @@ def test_every_answer_carries_nosniff(rankd):
         c.close()
 
 
+def board_for_strong_reads(inst, adm, w):
+    """A board with one standing, its window checked into Redis (that check reads standings too,
+    which the tests' lock holds); returns the path of a strong read of its entries."""
+    from conftest import create_board, metric, submit_ok
+    b = create_board(adm)["id"]
+    submit_ok(w, b, "p1", 5)
+    assert w.get("/v1/leaderboards/%s/entries" % b).status == 200
+    wait_for(lambda: metric(inst, "rankd_redis_windows_rebuilt_total") + metric(inst, "rankd_redis_windows_verified_total") >= 1,
+             "the window's check", 10)
+    return "/v1/leaderboards/%s/entries?consistency=strong" % b
+
+
 def test_strong_reads_have_a_bucket_and_a_cap_of_their_own(rankd_factory, db):
     """API.md of 2026-11-25: strong reads (the primary's time) draw on a bucket of their own
     (limits.strong_reads_per_s) and at most limits.strong_concurrency run at once per instance,
     503 with Retry-After past it; plain reads are not charged for them."""
     import threading
-    from conftest import ADMIN_KEY, WRITE_KEY, create_board, metric, submit_ok
+    from conftest import WRITE_KEY
     inst = rankd_factory(extra_config={"limits": {"strong_reads_per_s": 1, "burst": 1, "strong_concurrency": 1,
                                                   "strong_wait_ms": 200}})
     adm, w, stuck = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client(ADMIN_KEY)
     try:
-        b = create_board(adm)["id"]
-        submit_ok(w, b, "p1", 5)
-        # The window checked into Redis first: its check reads standings too, which the lock below holds.
-        assert w.get("/v1/leaderboards/%s/entries" % b).status == 200
-        wait_for(lambda: metric(inst, "rankd_redis_windows_rebuilt_total") + metric(inst, "rankd_redis_windows_verified_total") >= 1,
-                 "the window's check", 10)
-        strong = "/v1/leaderboards/%s/entries?consistency=strong" % b
+        strong = board_for_strong_reads(inst, adm, w)
         wait_for(lambda: w.get(strong).status == 200, "a full strong bucket", 5)
         r = w.get(strong)
         assert_error(r, 429)
         assert "strong reads" in r.json()["error"]["message"] and int(r.header("Retry-After")) >= 1, r.describe()
-        assert w.get("/v1/leaderboards/%s/entries" % b).status == 200  # plain reads: their own bucket
+        assert w.get(strong.split("?")[0]).status == 200  # plain reads: their own bucket
 
         # The cap: one strong read held on a lock, another key's strong read is 503 once its wait
         # for a slot (strong_wait_ms) is over.
@@ -516,16 +522,11 @@ def test_a_strong_read_past_the_cap_waits_for_a_slot(rankd_factory, db):
     """API.md: past limits.strong_concurrency a strong read waits (limits.strong_wait_ms) for a
     slot, and runs when one frees within the wait; rankd_strong_reads_waiting counts it."""
     import threading
-    from conftest import ADMIN_KEY, WRITE_KEY, create_board, metric, submit_ok
+    from conftest import WRITE_KEY, metric
     inst = rankd_factory(extra_config={"limits": {"strong_concurrency": 1, "strong_wait_ms": 20000}})
     adm, w, stuck = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client(ADMIN_KEY)
     try:
-        b = create_board(adm)["id"]
-        submit_ok(w, b, "p1", 5)
-        assert w.get("/v1/leaderboards/%s/entries" % b).status == 200
-        wait_for(lambda: metric(inst, "rankd_redis_windows_rebuilt_total") + metric(inst, "rankd_redis_windows_verified_total") >= 1,
-                 "the window's check", 10)
-        strong = "/v1/leaderboards/%s/entries?consistency=strong" % b
+        strong = board_for_strong_reads(inst, adm, w)
         got = {}
         locker = db.connect()
         locker.autocommit = False

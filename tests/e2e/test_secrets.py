@@ -16,6 +16,8 @@ BAD_CONNINFO = [
     "postgresql://rankd:%s@127.0.0.1:1/rankd" % PASSWORD,    # a percent escape libpq rejects
     "host=127.0.0.1 password='%s" % PASSWORD,               # an unterminated quote
     "host=127.0.0.1 password %s" % PASSWORD,                 # a missing '='
+    'postgresql://rankd:Sup3r"%zzS3cret@127.0.0.1/rankd',    # a quote in the password itself
+    'postgresql://rankd:Sup3rS3cret@[::1]"/rankd',           # libpq quotes the whole URI
 ]
 
 
