@@ -13,6 +13,18 @@ from conftest import ADMIN_KEY, RANKD_BIN, Client, assert_error, proxy_v1, rankd
 LIMITS = {"limits": {"reads_per_s": 1, "burst": 3}}
 
 
+def unread_by_server(port, peer_port):
+    """Bytes waiting in the receive queue of the server's end of the loopback connection from
+    peer_port to port (/proc/net/tcp's rx_queue); None while the kernel lists no such socket."""
+    want_local, want_remote = "0100007F:%04X" % port, "0100007F:%04X" % peer_port
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == want_local and fields[2] == want_remote:
+                return int(fields[4].split(":")[1], 16)
+    return None
+
+
 def proxy_v2(client_ip, client_port=40000, server_ip="127.0.0.1", server_port=80):
     """A PROXY protocol v2 header (PROXY command, TCP over IPv4)."""
     body = socket.inet_aton(client_ip) + socket.inet_aton(server_ip) + struct.pack("!HH", client_port, server_port)
@@ -73,7 +85,9 @@ def test_the_proxy_protocol_names_the_client(rankd_factory):
         try:
             line = proxy_v1("203.0.113.9")
             s.sendall(line[:9])
-            time.sleep(0.2)  # apart on the wire, not a wait for state
+            # apart on the wire: rankd has taken the first piece off its socket before the rest
+            peer = s.getsockname()[1]
+            wait_for(lambda: unread_by_server(inst.port, peer) == 0, "rankd to read the header's first piece")
             s.sendall(line[9:] + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             answer = b""
             while not answer.endswith(b"}") and len(answer) < 65536:
