@@ -320,7 +320,8 @@ static int serve(rankd_config_t *cfg)
     atomic_store(&app.live, cfg);
     app.limits = ratelimit_new(cfg->limit_reads_per_s, cfg->limit_writes_per_s, cfg->limit_strong_reads_per_s,
                                cfg->limit_burst, 100000);
-    app.auth_failures = ratelimit_new(cfg->limit_failed_auths_per_s, 0, 0, 4 * cfg->limit_failed_auths_per_s, 100000);
+    app.auth_failures = ratelimit_new(cfg->limit_failed_auths_per_s, 0, 0,
+                                      AUTH_FAILURES_BURST_S * cfg->limit_failed_auths_per_s, 100000);
     /* Last: at a reset it renders responses through the whole application. */
     refresher_opts_t ro = {app.primary, app.redis, cfg, app.rebuilder, warm_top, &app, app.catalog};
     refresher_t *refresher = refresher_start(&ro);

@@ -112,6 +112,8 @@ int api_authorize(const route_t *rt, http_req_t *req);
  * failed authentications (limits.failed_auths_per_s, whatever the other limits say), so that
  * keys cannot be guessed at full speed. Returns 0 (answer 401) or the 429 it answered. */
 int api_auth_failed(app_t *app, http_req_t *req);
+/* The burst of that bucket, in seconds' worth of limits.failed_auths_per_s (at start and reload). */
+#define AUTH_FAILURES_BURST_S 4
 /* API.md: consistency=strong reads the primary, a privilege of write and admin keys: 0, or the
  * 403 written into req. */
 int api_strong_forbidden(http_req_t *req);

@@ -107,7 +107,8 @@ bool api_reload(app_t *app)
     atomic_store(&app->live, next);
     ratelimit_configure(app->limits, next->limit_reads_per_s, next->limit_writes_per_s, next->limit_strong_reads_per_s,
                         next->limit_burst);
-    ratelimit_configure(app->auth_failures, next->limit_failed_auths_per_s, 0, 0, 4 * next->limit_failed_auths_per_s);
+    ratelimit_configure(app->auth_failures, next->limit_failed_auths_per_s, 0, 0,
+                        AUTH_FAILURES_BURST_S * next->limit_failed_auths_per_s);
     if (cur != app->cfg) { /* the one main() loaded lives until exit */
         struct retired_cfg *r = xcalloc(1, sizeof *r);
         r->cfg = (rankd_config_t *)cur;
