@@ -80,6 +80,7 @@ WRITE_KEY="cluster-write-$RANDOM$RANDOM"
 
 config() {   # config REDIS_URL READ_FROM
   cat >"$TMP/rankd.yaml" <<EOF
+development: true
 listen: "127.0.0.1:$HTTP_PORT"
 log_level: warn
 postgres:

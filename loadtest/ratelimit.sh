@@ -59,6 +59,7 @@ read -r PG_PORT REDIS_PORT PORT <<<"$(free_ports 3)"
 ADMIN_KEY="rl-admin-$RANDOM$RANDOM" CLIENT_KEY="rl-client-$RANDOM$RANDOM" ABUSER_KEY="rl-abuser-$RANDOM$RANDOM"
 stack_up "$TMP" "$PG_PORT" "$REDIS_PORT" "$SERVER_CPUS"
 cat >"$TMP/rankd.yaml" <<YAML
+development: true
 listen: "127.0.0.1:$PORT"
 log_level: warn
 postgres:

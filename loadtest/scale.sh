@@ -128,6 +128,7 @@ REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 # config NAME PORT INTERVAL: a configuration (the leader's with INTERVAL > 0).
 config() {
   cat >"$TMP/$1.yaml" <<EOF
+development: true
 listen: "127.0.0.1:$2"
 log_level: info
 postgres:

@@ -229,7 +229,8 @@ class Rankd:
         self.config = os.path.join(self.dir, "rankd.yaml")
         retention = ", ".join('"%s=%d"' % (b[0], b[4]) for b in BOARDS if b[4] > 0)
         with open(self.config, "w") as f:
-            f.write("""listen: "127.0.0.1:%d"
+            f.write("""development: true
+listen: "127.0.0.1:%d"
 log_level: info
 postgres:
   primary: "%s"

@@ -85,6 +85,7 @@ stack_up "$TMP" "$PG_PORT" "$REDIS_PORT" "$SERVER_CPUS"
 
 config() {   # config NAME PORT
   cat >"$TMP/$1.yaml" <<EOF
+development: true
 listen: "127.0.0.1:$2"
 log_level: warn
 postgres:

@@ -127,6 +127,7 @@ PSQL=(psql -h 127.0.0.1 -p "$PG_PORT" -U rankd -XtAq -v ON_ERROR_STOP=1)
 # config DB REDIS: a configuration of this run's own (no replicas, no declared boards).
 config() {
   cat >"$TMP/$1.yaml" <<EOF
+development: true
 listen: "127.0.0.1:$PORT"
 log_level: warn
 postgres:

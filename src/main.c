@@ -594,10 +594,11 @@ int main(int argc, char **argv)
     int rc;
     if (check_only) {
         warn_if_config_exposed(cfg);
-        printf("%s: ok\n", config_path);
-        rc = 0;
+        rc = config_check_secrets(cfg, stderr) == 0 ? 0 : 1;
+        if (rc == 0)
+            printf("%s: ok\n", config_path);
     } else if (strcmp(cmd, "serve") == 0 && n_words == 1) {
-        rc = serve(cfg);
+        rc = config_check_secrets(cfg, stderr) == 0 ? serve(cfg) : 1;
     } else if (strcmp(cmd, "migrate") == 0 && n_words == 2) {
         PGconn *c = connect_primary(cfg);
         if (!c)

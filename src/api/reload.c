@@ -85,6 +85,10 @@ bool api_reload(app_t *app)
     size_t errs_len = 0;
     FILE *ef = open_memstream(&errs, &errs_len);
     rankd_config_t *next = config_load(cur->path, ef ? ef : stderr);
+    if (next && config_check_secrets(next, ef ? ef : stderr) != 0) {
+        config_free(next);
+        next = NULL;
+    }
     if (ef) {
         fclose(ef);
         for (char *line = errs, *nl; line && *line; line = nl ? nl + 1 : NULL) {

@@ -45,6 +45,7 @@
 #include <openssl/sha.h>
 #include <yaml.h>
 
+#include "config/secret_policy.h"
 #include "util/arena.h"
 #include "util/hostport.h"
 #include "util/redis_url.h"
@@ -426,6 +427,7 @@ static int online_cpus(void)
     {.name = nm, .type = T_SIZE, .min = lo, .max = hi, .def = dflt, .env = ev, .off = CFG(field)}
 
 static const conf_key_t config_keys[] = {
+    {.name = "development", .type = T_BOOL, .def = "false", .env = "RANKD_DEVELOPMENT", .off = CFG(development)},
     {.name = "listen", .type = T_LISTEN, .def = "127.0.0.1:8080", .env = "RANKD_LISTEN",
      .off = CFG(listen_host), .off2 = CFG(listen_port)},
     {.name = "worker_threads", .type = T_INT, .min = 1, .max = 64, .def_fn = online_cpus,
@@ -583,8 +585,9 @@ static bool check_string(const conf_key_t *k, const char *s, char *why, size_t n
     return k->check == NULL || k->check(s, why, n);
 }
 
-/* Add one bearer key; the same key twice with the same role is harmless. */
-static bool add_key(rankd_config_t *cfg, const char *key, role_t role, char *why, size_t n)
+/* Add one bearer key given at `origin` (an environment variable); the same key twice with the
+ * same role is harmless. */
+static bool add_key(rankd_config_t *cfg, const char *key, role_t role, const char *origin, char *why, size_t n)
 {
     for (size_t i = 0; i < cfg->n_keys; i++) {
         if (strcmp(cfg->keys[i].key, key) == 0) {
@@ -595,8 +598,7 @@ static bool add_key(rankd_config_t *cfg, const char *key, role_t role, char *why
         }
     }
     cfg->keys = cfg_realloc(cfg->keys, (cfg->n_keys + 1) * sizeof *cfg->keys);
-    cfg->keys[cfg->n_keys].key = cfg_strdup(key);
-    cfg->keys[cfg->n_keys].role = role;
+    cfg->keys[cfg->n_keys] = (config_key_t){.key = cfg_strdup(key), .role = role, .origin = cfg_strdup(origin)};
     cfg->n_keys++;
     return true;
 }
@@ -619,8 +621,10 @@ static void free_value(const conf_key_t *k, void *base)
     case T_KEYS: {
         config_key_t **keys = FIELD(base, k->off, config_key_t *);
         size_t *nk = FIELD(base, k->off2, size_t);
-        for (size_t i = 0; i < *nk; i++)
+        for (size_t i = 0; i < *nk; i++) {
             free_fields(key_item_keys, N_KEYS(key_item_keys), &(*keys)[i]);
+            free((*keys)[i].origin);
+        }
         free(*keys);
         *keys = NULL;
         *nk = 0;
@@ -762,7 +766,7 @@ static bool set_text(const conf_key_t *k, void *base, const char *text, char *wh
         /* the same rules as a key in the file: key_item_keys[0] */
         if (!check_string(&key_item_keys[0], text, why, n))
             return false;
-        return add_key(base, text, (role_t)k->min, why, n);
+        return add_key(base, text, (role_t)k->min, k->env, why, n);
 
     case T_KEYS:
     case T_BOARDS:
@@ -1015,6 +1019,10 @@ static void set_keys_node(load_ctx_t *ctx, const conf_key_t *k, void *base, yaml
             continue;
         }
         first_line[cfg->n_keys] = key_node->start_mark.line + 1;
+        char origin[PATH_MAX + 48];
+        snprintf(origin, sizeof origin, "%s:%zu:%zu", ctx->path, key_node->start_mark.line + 1,
+                 key_node->start_mark.column + 1);
+        ck.origin = cfg_strdup(origin);
         cfg->keys = cfg_realloc(cfg->keys, (cfg->n_keys + 1) * sizeof *cfg->keys);
         cfg->keys[cfg->n_keys++] = ck;
     }
@@ -1452,6 +1460,20 @@ static void check_required(load_ctx_t *ctx, rankd_config_t *cfg)
     }
 }
 
+/* Where the file or the environment gave the key `name` ("file:line:column" or the variable,
+ * malloc'd), NULL when neither did. */
+static char *origin_of(const load_ctx_t *ctx, const char *name)
+{
+    size_t i = (size_t)(find_key(config_keys, N_KEYS(config_keys), name) - config_keys);
+    if (!ctx->given[i])
+        return NULL;
+    if (ctx->from_env[i] || !ctx->in_file[i])
+        return cfg_strdup(config_keys[i].env);
+    char origin[PATH_MAX + 48];
+    snprintf(origin, sizeof origin, "%s:%zu:%zu", ctx->path, ctx->mark[i].line + 1, ctx->mark[i].column + 1);
+    return cfg_strdup(origin);
+}
+
 /*
  * Returns a configuration owned by the caller (free with config_free), or
  * NULL after printing every error to `errs` (stderr when NULL).
@@ -1476,8 +1498,12 @@ rankd_config_t *config_load(const char *path, FILE *errs)
         check_weights(&ctx, cfg);
     cfg->cursor_secret_given =
         ctx.given[find_key(config_keys, N_KEYS(config_keys), "auth.cursor_secret") - config_keys];
-    /* From here on a key is its digest: the plaintext that a read of the memory could show is gone. */
+    cfg->cursor_secret_origin = origin_of(&ctx, "auth.cursor_secret");
+    cfg->cursor_secret_previous_origin = origin_of(&ctx, "auth.cursor_secret_previous");
+    /* From here on a key is its digest: the plaintext that a read of the memory could show is gone.
+     * What config_check_secrets() will say of it is judged first. */
     for (size_t i = 0; i < cfg->n_keys; i++) {
+        cfg->keys[i].flaw = secret_flaw(cfg->keys[i].key);
         SHA256((const unsigned char *)cfg->keys[i].key, strlen(cfg->keys[i].key), cfg->keys[i].digest);
         free_str(cfg->keys[i].key, true);
         cfg->keys[i].key = NULL;
@@ -1501,8 +1527,45 @@ void config_free(rankd_config_t *cfg)
         return;
     free_fields(config_keys, N_KEYS(config_keys), cfg);
     free(cfg->trusted_nets);
+    free(cfg->cursor_secret_origin);
+    free(cfg->cursor_secret_previous_origin);
     free(cfg->path);
     free(cfg);
+}
+
+#define GEN_KEY_HINT "generate one with `rankd config gen-key`"
+
+unsigned config_check_secrets(const rankd_config_t *cfg, FILE *errs)
+{
+    if (cfg->development && secret_host_is_loopback(cfg->listen_host))
+        return 0;
+    unsigned found = 0;
+    if (!cfg->cursor_secret_given) {
+        fprintf(errs, "%s: auth.cursor_secret is not set (the built-in one is published); %s\n", cfg->path,
+                GEN_KEY_HINT);
+        found++;
+    }
+    const char *flaw;
+    if (cfg->cursor_secret_given && (flaw = secret_flaw(cfg->cursor_secret)) != NULL) {
+        fprintf(errs, "%s: auth.cursor_secret %s; %s\n", cfg->cursor_secret_origin, flaw, GEN_KEY_HINT);
+        found++;
+    }
+    if (cfg->cursor_secret_previous && (flaw = secret_flaw(cfg->cursor_secret_previous)) != NULL) {
+        fprintf(errs, "%s: auth.cursor_secret_previous %s; %s\n", cfg->cursor_secret_previous_origin, flaw,
+                GEN_KEY_HINT);
+        found++;
+    }
+    for (size_t i = 0; i < cfg->n_keys; i++) {
+        if (!cfg->keys[i].flaw)
+            continue;
+        fprintf(errs, "%s: auth.keys: this %s key %s; %s\n", cfg->keys[i].origin, role_names[cfg->keys[i].role],
+                cfg->keys[i].flaw, GEN_KEY_HINT);
+        found++;
+    }
+    if (found)
+        fprintf(errs, "%s: %u unsafe secret(s) outside the development configuration (`development: true` "
+                      "accepts them only while listen is a loopback address)\n", cfg->path, found);
+    return found;
 }
 
 /* ------------------------------------------------------------------------

@@ -29,6 +29,8 @@ typedef struct {
     char *key;                /* while loading only: NULL (wiped) once config_load() returns */
     role_t role;
     unsigned char digest[32]; /* SHA-256 of key: what a presented key is compared with */
+    char *origin;             /* where it was given: "file:line:column" or the environment variable */
+    const char *flaw;         /* secret_flaw() of the key, judged before it was wiped; NULL: fine */
 } config_key_t;
 
 /* A board declared in the configuration: created at start if absent. */
@@ -117,7 +119,11 @@ typedef struct rankd_config {
     redis_read_from_t redis_read_from; /* default master */
 
     bool public_reads;        /* default true */
+    bool development;         /* the development configuration: published and short secrets are
+                               * accepted while listen is a loopback address; default false */
     char *cursor_secret;      /* HMAC key for cursors */
+    char *cursor_secret_origin;          /* where it was given ("file:line:column", a variable), or NULL */
+    char *cursor_secret_previous_origin; /* likewise for cursor_secret_previous */
     bool cursor_secret_given; /* by the file or RANKD_CURSOR_SECRET, not the built-in default */
     char *cursor_secret_previous; /* the secret before a rotation, still accepted on cursors; NULL: none */
     metrics_auth_t metrics_auth;
@@ -137,6 +143,14 @@ typedef struct rankd_config {
 rankd_config_t *config_load(const char *path, FILE *errs);
 
 void config_free(rankd_config_t *cfg);
+
+/*
+ * Outside the development configuration (`development: true` while `listen` is a loopback
+ * address), every unsafe secret (config/secret_policy.h) and a missing cursor secret, each
+ * printed to `errs` as "where: field: why" with how to generate a good one. Returns how many
+ * it printed: `serve`, `config check` and a reload refuse the configuration when it is not 0.
+ */
+unsigned config_check_secrets(const rankd_config_t *cfg, FILE *errs);
 
 /* Role of a presented bearer key, ROLE_NONE if unknown, and in *index (when not NULL) which of
  * cfg->keys it is (-1 if none): its SHA-256 is compared with every key's by CRYPTO_memcmp, so the

@@ -2,14 +2,19 @@
 connection string libpq cannot read is never echoed; the log stays valid UTF-8 whatever bytes a
 client sends and keeps the server's own request id beside a client's; cursors signed with the
 previous cursor secret still read after a rotation; `rankd config gen-key` gives a good secret;
-a serving rankd writes no core dump and says when its configuration file is open to others."""
+a serving rankd writes no core dump and says when its configuration file is open to others;
+outside the development configuration, published, short and repetitive secrets are refused by name
+(item 3)."""
+import http.client
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 
-from conftest import (ADMIN_KEY, CURSOR_SECRET, WRITE_KEY, create_board, run_cli, submit_ok, unique, wait_for)
+from conftest import (ADMIN_KEY, CURSOR_SECRET, REPO, WRITE_KEY, create_board, make_config, run_cli, submit_ok,
+                      to_yaml, unique, wait_for)
 
 PASSWORD = "Sup3r%zz=S3cret"
 BAD_CONNINFO = [
@@ -166,3 +171,93 @@ def test_a_configuration_file_open_to_others_is_named_at_start(rankd_factory, tm
     os.chmod(path, 0o600)
     r = run_cli(["config", "check"], path)
     assert r.returncode == 0 and "every user" not in r.stderr, r.stderr
+
+
+# Issue 34, item 3: outside the development configuration, unsafe secrets are refused by name.
+GOOD_SECRET = "q3Jx9_VbT0kLw2ZpQe7HnYc4-RfUa8MdGs1oXiB6tE5"
+GOOD_ADMIN = "Lm4nB7vC1xZ9aS2dF6gH0jK3lP8oI5uY-tR_eW1qN7m"
+UNSAFE_SHOWN = ("change-me", "test-admin-key", "test-cursor-secret", "0123456789", "aaaaaaaa")
+
+
+def production_config(inst, path, auth, listen=None):
+    """The instance's configuration without `development: true`, with `auth` replacing its keys."""
+    cfg = make_config(inst.port, inst.db.dsn, inst.redis_url or None)
+    del cfg["development"]
+    cfg["auth"].update(auth)
+    if listen:
+        cfg["listen"] = listen
+    with open(path, "w") as f:
+        f.write(to_yaml(cfg))
+    os.chmod(path, 0o600)
+    return path
+
+
+def test_production_refuses_unsafe_secrets_naming_each_and_showing_none(rankd_factory, tmp_path):
+    inst = rankd_factory(start=False)
+    path = production_config(inst, str(tmp_path / "prod.yaml"), {
+        "cursor_secret": "test-cursor-secret-0123456789",           # shorter than 32 bytes
+        "keys": [{"key": "dev-admin-key-change-me", "role": "admin"},  # the README's
+                 {"key": GOOD_ADMIN, "role": "write"},
+                 {"key": "a" * 40, "role": "read"}]})                # 40 bytes, one character
+    for cmd in (["config", "check"], ["serve"]):
+        r = run_cli(cmd, path, timeout=30)
+        out = r.stdout + r.stderr
+        assert r.returncode == 1, (cmd, out)
+        assert re.search(r"prod\.yaml:\d+:\d+: auth\.cursor_secret is shorter than 32 bytes; generate one with "
+                         r"`rankd config gen-key`", out), out
+        assert re.search(r"prod\.yaml:\d+:\d+: auth\.keys: this admin key is published", out), out
+        assert re.search(r"prod\.yaml:\d+:\d+: auth\.keys: this read key has too little entropy", out), out
+        assert "write key" not in out and "3 unsafe secret(s)" in out, out
+        assert not [s for s in UNSAFE_SHOWN if s in out], out
+    # From the environment, named by variable; a missing cursor secret is named too.
+    r = run_cli(["config", "check"], path, env={"RANKD_WRITE_KEY": "example-write-key-change-me",
+                                                 "RANKD_CURSOR_SECRET": GOOD_SECRET})
+    assert r.returncode == 1 and "RANKD_WRITE_KEY: auth.keys: this write key is published" in r.stderr, r.stderr
+    assert "auth.cursor_secret" not in r.stderr, r.stderr
+
+
+def test_the_shipped_example_configuration_names_every_unsafe_secret():
+    r = run_cli(["config", "check"], os.path.join(REPO, "config", "rankd.example.yaml"))
+    assert r.returncode == 1, r.stdout + r.stderr
+    named = re.findall(r"rankd\.example\.yaml:\d+:\d+: (auth\.\S+)(?: this (\w+) key)? is published", r.stderr)
+    assert sorted(named) == [("auth.cursor_secret", ""), ("auth.keys:", "admin"), ("auth.keys:", "read"),
+                             ("auth.keys:", "write")], r.stderr
+
+
+def test_the_development_configuration_keeps_its_keys_on_loopback_only(rankd_factory, tmp_path):
+    # config/rankd.yaml as scripts/dev.sh uses it
+    r = run_cli(["config", "check"], os.path.join(REPO, "config", "rankd.yaml"))
+    assert r.returncode == 0 and "unsafe" not in r.stderr, r.stderr
+    inst = rankd_factory(start=False)
+    # the tests' own configuration says development: true and listens on 127.0.0.1
+    assert run_cli(["config", "check"], inst.config_path).returncode == 0
+    for listen in ("0.0.0.0:%d" % inst.port, "[::]:%d" % inst.port):
+        r = run_cli(["serve"], inst.config_path, env={"RANKD_LISTEN": listen}, timeout=30)
+        assert r.returncode == 1 and "only while listen is a loopback address" in r.stderr, r.stderr
+        assert "auth.keys: this admin key is shorter than 32 bytes" in r.stderr, r.stderr
+
+
+def test_production_serves_with_good_secrets_and_a_reload_cannot_weaken_them(rankd_factory, tmp_path):
+    inst = rankd_factory(start=False)
+    production_config(inst, inst.config_path, {"cursor_secret": GOOD_SECRET,
+                                               "keys": [{"key": GOOD_ADMIN, "role": "admin"}]})
+    inst.start()
+    conn = http.client.HTTPConnection("127.0.0.1", inst.port, timeout=10)
+    try:
+        conn.request("GET", "/metrics", headers={"Authorization": "Bearer " + GOOD_ADMIN})
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 200
+        production_config(inst, inst.config_path, {"cursor_secret": GOOD_SECRET,
+                                                   "keys": [{"key": GOOD_ADMIN, "role": "admin"},
+                                                            {"key": "example-read-key-change-me", "role": "read"}]})
+        os.kill(inst.proc.pid, signal.SIGHUP)
+        wait_for(lambda: "reload of %s refused" % inst.config_path in inst.stderr_text(), "the refusal")
+        assert "this read key is published" in inst.stderr_text()
+        assert "example-read-key" not in inst.stderr_text()
+        conn.request("GET", "/v1/leaderboards", headers={"Authorization": "Bearer example-read-key-change-me"})
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 401  # the running configuration stayed
+    finally:
+        conn.close()

@@ -21,6 +21,7 @@
 #include <openssl/sha.h>
 
 #include "config/config.h"
+#include "config/secret_policy.h"
 #include "core/board.h"
 #include "util/redis_url.h"
 #include "util/redis_slot.h"
@@ -34,7 +35,8 @@ static const char *const env_vars[] = {
     "RANKD_LISTEN", "RANKD_WORKER_THREADS", "RANKD_LOG_LEVEL", "RANKD_BODY_LIMIT",
     "RANKD_BATCH_BODY_LIMIT", "RANKD_CORS_ORIGINS", "RANKD_POSTGRES_PRIMARY",
     "RANKD_POSTGRES_REPLICAS", "RANKD_REDIS_URL", "RANKD_PUBLIC_READS", "RANKD_CURSOR_SECRET",
-    "RANKD_METRICS_AUTH", "RANKD_ADMIN_KEY", "RANKD_WRITE_KEY", "RANKD_READ_KEY",
+    "RANKD_METRICS_AUTH", "RANKD_ADMIN_KEY", "RANKD_WRITE_KEY", "RANKD_READ_KEY", "RANKD_DEVELOPMENT",
+    "RANKD_CURSOR_SECRET_PREVIOUS",
 };
 
 typedef struct {
@@ -1026,7 +1028,18 @@ static void test_shipped_files(void **state)
     assert_int_equal(cfg->n_keys, 3);
     assert_int_equal(cfg->n_boards, 1);
     assert_string_equal(cfg->boards[0].metadata, "{\"game\":\"demo\",\"season\":1,\"ranked\":true}");
+    /* Its cursor secret and its three keys are published: served as they are, all four refused. */
+    FILE *sink = fopen("/dev/null", "w");
+    assert_non_null(sink);
+    assert_int_equal(config_check_secrets(cfg, sink), 4);
     config_free(cfg);
+    /* The development configuration keeps its convenient keys on loopback. */
+    cfg = load_path(f, "config/rankd.yaml");
+    assert_non_null(cfg);
+    assert_true(cfg->development);
+    assert_int_equal(config_check_secrets(cfg, sink), 0);
+    config_free(cfg);
+    fclose(sink);
 }
 
 /* The parts of a Redis address as the pool and the pipe connect to them (the same parser as
@@ -1103,6 +1116,110 @@ static void test_redis_slot(void **state)
     assert_int_equal(redis_slot("{", 1), redis_crc16("{", 1) % REDIS_SLOTS);
 }
 
+/* What secret_flaw() refuses: published values, short ones, and those that repeat themselves. */
+static void test_secret_flaws(void **state)
+{
+    (void)state;
+    /* gen-key's shape (43 base64url characters of 32 random bytes), and 32 random bytes in hex */
+    assert_null(secret_flaw("q3Jx9_VbT0kLw2ZpQe7HnYc4-RfUa8MdGs1oXiB6tE5"));
+    assert_null(secret_flaw("9f2c47e1b0a35d68c4e29f7a1b3d0c5e8a7f6b2d4c1e0f3a9b8d7c6e5f4a3b2c"));
+    const char *published[] = {"dev-admin-key-change-me", "example-read-key-change-me", "rankd-dev-cursor-secret",
+                               "change-me-to-a-long-random-string", "dev-cursor-secret-change-me"};
+    for (size_t i = 0; i < sizeof published / sizeof published[0]; i++)
+        assert_string_equal(secret_flaw(published[i]), "is published in rankd's README or example files");
+    assert_string_equal(secret_flaw("q3Jx9_VbT0kLw2ZpQe7HnYc4-RfUa8M"), "is shorter than 32 bytes"); /* 31 */
+    assert_non_null(secret_flaw("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+    assert_non_null(secret_flaw("abababababababababababababababababababab"));
+    assert_non_null(secret_flaw("passwordpasswordpasswordpassword"));
+    assert_non_null(secret_flaw("Xq7-key-rankd-production-Xq7-key-rankd-production")); /* repeats a stretch */
+    assert_non_null(secret_flaw("abcdefghijklmnopqrstuvwxyzABCDEFGH"));                 /* a run */
+    assert_non_null(secret_flaw("ZY9876543210qwertyuiopasdfghjklzxcv"));                /* a run down */
+    assert_true(secret_entropy_bits("aaaa", 4) == 0.0);
+    assert_true(secret_entropy_bits("ab", 2) == 2.0);
+    assert_true(secret_host_is_loopback("127.0.0.1") && secret_host_is_loopback("127.1.2.3"));
+    assert_true(secret_host_is_loopback("::1") && secret_host_is_loopback("localhost"));
+    assert_false(secret_host_is_loopback("0.0.0.0") || secret_host_is_loopback("::"));
+    assert_false(secret_host_is_loopback("10.0.0.1") || secret_host_is_loopback("rankd.internal"));
+}
+
+#define GOOD_SECRET "q3Jx9_VbT0kLw2ZpQe7HnYc4-RfUa8MdGs1oXiB6tE5"
+#define GOOD_KEY "Lm4nB7vC1xZ9aS2dF6gH0jK3lP8oI5uY-tR_eW1qN7m"
+
+/* What config_check_secrets() prints for a loaded file; the count it returned in *found. */
+static char *secret_findings(void **state, const char *yaml, unsigned *found)
+{
+    rankd_config_t *cfg = load_ok(state, yaml);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *errs = open_memstream(&out, &len);
+    assert_non_null(errs);
+    *found = config_check_secrets(cfg, errs);
+    fclose(errs);
+    config_free(cfg);
+    return out;
+}
+
+/* Outside the development configuration every unsafe secret is named by where it was given,
+ * never shown; a development configuration is let through on loopback only. */
+static void test_unsafe_secrets(void **state)
+{
+    fixture_t *f = *state;
+    static const char body[] =
+        PRIMARY
+        "auth:\n"
+        "  cursor_secret: \"dev-cursor-secret-change-me\"\n"
+        "  keys:\n"
+        "    - {key: \"example-admin-key-change-me\", role: admin}\n"
+        "    - {key: \"" GOOD_KEY "\", role: write}\n"
+        "    - {key: \"a-read-key-of-31-bytes-0123456\", role: read}\n";
+    unsigned found;
+    char *out = secret_findings(state, body, &found);
+    assert_int_equal(found, 3);
+    char want[512];
+    snprintf(want, sizeof want, "%s:4:18: auth.cursor_secret is published in rankd's README or example files; "
+             "generate one with `rankd config gen-key`\n", f->path);
+    assert_non_null(strstr(out, want));
+    snprintf(want, sizeof want, "%s:6:13: auth.keys: this admin key is published", f->path);
+    assert_non_null(strstr(out, want));
+    snprintf(want, sizeof want, "%s:8:13: auth.keys: this read key is shorter than 32 bytes", f->path);
+    assert_non_null(strstr(out, want));
+    assert_null(strstr(out, "write key"));
+    assert_null(strstr(out, "change-me"));  /* no value is ever shown */
+    assert_null(strstr(out, "0123456"));
+    free(out);
+
+    /* The development configuration on loopback takes them all; anywhere else it does not. */
+    char dev[1024];
+    snprintf(dev, sizeof dev, "development: true\n%s", body);
+    out = secret_findings(state, dev, &found);
+    assert_int_equal(found, 0);
+    free(out);
+    snprintf(dev, sizeof dev, "development: true\nlisten: \"0.0.0.0:8080\"\n%s", body);
+    out = secret_findings(state, dev, &found);
+    assert_int_equal(found, 3);
+    free(out);
+
+    /* No cursor secret, a weak previous one, and keys from the environment, named by variable. */
+    setenv("RANKD_ADMIN_KEY", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 1);
+    setenv("RANKD_CURSOR_SECRET_PREVIOUS", "the-secret-before-the-rotation", 1);
+    out = secret_findings(state, PRIMARY, &found);
+    assert_int_equal(found, 3);
+    assert_non_null(strstr(out, "auth.cursor_secret is not set"));
+    assert_non_null(strstr(out, "RANKD_CURSOR_SECRET_PREVIOUS: auth.cursor_secret_previous is published"));
+    assert_non_null(strstr(out, "RANKD_ADMIN_KEY: auth.keys: this admin key has too little entropy"));
+    free(out);
+    unsetenv("RANKD_ADMIN_KEY");
+    unsetenv("RANKD_CURSOR_SECRET_PREVIOUS");
+
+    /* Good ones pass. */
+    out = secret_findings(state,
+                          PRIMARY "auth:\n  cursor_secret: \"" GOOD_SECRET "\"\n  keys:\n    - {key: \"" GOOD_KEY
+                                  "\", role: admin}\n",
+                          &found);
+    assert_int_equal(found, 0);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1126,6 +1243,8 @@ int main(void)
         cmocka_unit_test_setup(test_board_errors, test_setup),
         cmocka_unit_test_setup(test_yaml_errors, test_setup),
         cmocka_unit_test_setup(test_shipped_files, test_setup),
+        cmocka_unit_test(test_secret_flaws),
+        cmocka_unit_test_setup(test_unsafe_secrets, test_setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
