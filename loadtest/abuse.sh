@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # loadtest/abuse.sh — does one abusive address cost another client anything? (issue 28)
 #
-#   bash loadtest/abuse.sh [--secs 20]
+#   bash loadtest/abuse.sh [--secs 20] [--slow-readers [--before]]
 #
 # It starts its own PostgreSQL and Redis (loopback, free ports, a temporary folder) and one
 # rankd with read limits (200 reads/s, a burst of 400, per client), on a 20,000-player board. A
@@ -10,9 +10,15 @@
 # 400 connections that never finish their headers, and 8 connections posting /v1/batch of 50
 # reads of 1,000 entries each, as fast as their answers come. Both phases last SECS.
 #
+# With --slow-readers the abuser is 200 slow readers instead (issue 34): connections with 4 KiB
+# receive buffers, each asking for a /v1/batch of 40 pages of 1,000 entries uncompressed and
+# reading 1 KiB of it a second. --before runs them against the bounds as they were before
+# (no http.max_response_bytes_in_flight, http.response_bytes_per_ip or send buffer cap,
+# http.send_timeout_s an hour, 256 connections per address), for comparison.
+#
 # It reports the client's p50/p99 in each phase and their ratio (the target: at most 2), what
-# the abuser got, and rankd's RSS. It fails (exit 1) when the client got anything but 200.
-# Output: loadtest/out/abuse/report.md.
+# the abuser got, and rankd's RSS and the kernel's TCP memory. It fails (exit 1) when the
+# client got anything but 200. Output: loadtest/out/abuse[-slow[-before]]/report.md.
 set -euo pipefail
 
 LIB_TAG=abuse
@@ -20,10 +26,12 @@ LIB_TAG=abuse
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$RANKD_ROOT"
 LT="$RANKD_ROOT/loadtest"
-SECS=20 PLAYERS=20000 SERVER_CPUS=0 CLIENT_CPUS=1
+SECS=20 PLAYERS=20000 SERVER_CPUS=0 CLIENT_CPUS=1 MODE=flood BEFORE=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --secs) SECS="$2"; shift 2 ;;
+    --slow-readers) MODE=slow; shift ;;
+    --before) BEFORE=1; shift ;;
     -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
@@ -39,6 +47,12 @@ BIN="$RANKD_ROOT/build/rankd"
 TMP="$(mktemp -d /tmp/rankd-abuse.XXXXXX)"
 chmod 755 "$TMP"
 OUT="$LT/out/abuse"
+if [ "$MODE" = slow ]; then OUT="$OUT-slow"; fi
+if [ "$BEFORE" = 1 ]; then
+  OUT="$OUT-before"
+  export RANKD_MAX_RESPONSE_BYTES_IN_FLIGHT=0 RANKD_RESPONSE_BYTES_PER_IP=0 RANKD_SEND_BUFFER_BYTES=0 \
+    RANKD_SEND_TIMEOUT_S=3600 RANKD_MAX_CONNECTIONS_PER_IP=256
+fi
 mkdir -p "$OUT"
 WRK_V="" ABUSER=""
 cleanup() {
@@ -88,6 +102,8 @@ timeout 600 "${PSQL[@]}" -v gen="$GEN" -v n="$PLAYERS" -v seed=0.5 -v base_ms="$
 "$BIN" rebuild-cache --board ab -c "$TMP/rankd.yaml" >"$TMP/rebuild.log" 2>&1 || die "rebuild-cache failed"
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$(cat "$TMP/rankd.pid")/status"; }
+# The kernel's TCP buffers, every socket of the machine (pages of 4 KiB, in KiB).
+tcp_kb() { awk '/^TCP:/ {for (i = 1; i < NF; i++) if ($i == "mem") print $(i + 1) * 4}' /proc/net/sockstat; }
 client() {   # client OUTFILE: the client, SECS seconds
   "${CLIENT[@]}" wrk -t 1 -c 4 -d "${SECS}s" --latency --timeout 5s -s "$LT/keyed.lua" "$BASE" -- \
     board=ab players="$PLAYERS" width=12 key="$CLIENT_KEY" pace_ms=25 >"$1" 2>&1
@@ -97,23 +113,26 @@ say "warm-up (5 s), then the client alone (${SECS}s)"
   key="$CLIENT_KEY" pace_ms=25 >/dev/null 2>&1
 RSS0="$(rss_kb)"
 client "$OUT/alone.txt"
-say "the client again, with 127.0.0.2's slow-loris and /v1/batch flood (${SECS}s)"
-"${CLIENT[@]}" "$PYTHON" "$LT/abuse.py" 127.0.0.1 "$PORT" 127.0.0.2 "$((SECS + 2))" ab >"$OUT/abuser.json" 2>&1 &
+TCP0="$(tcp_kb)"
+say "the client again, with 127.0.0.2's abuse ($MODE, ${SECS}s)"
+"${CLIENT[@]}" "$PYTHON" "$LT/abuse.py" 127.0.0.1 "$PORT" 127.0.0.2 "$((SECS + 2))" ab "$MODE" >"$OUT/abuser.json" 2>&1 &
 ABUSER=$!
 sleep 2 # the slow-loris connections open first (a pause between phases, not a wait for state)
 client "$OUT/with-abuser.txt" &
 WRK_V=$!
-RSS_MAX="$RSS0"
+RSS_MAX="$RSS0" TCP_MAX="$TCP0"
 while kill -0 "$WRK_V" 2>/dev/null; do
   r="$(rss_kb)"; [ "$r" -gt "$RSS_MAX" ] && RSS_MAX="$r"
+  t="$(tcp_kb)"; [ "$t" -gt "$TCP_MAX" ] && TCP_MAX="$t"
   sleep 0.5
 done
 wait "$WRK_V"; WRK_V=""
 wait "$ABUSER"; ABUSER=""
 
-"$PYTHON" - "$OUT" "$SECS" "$RSS0" "$RSS_MAX" <<'PY'
+"$PYTHON" - "$OUT" "$SECS" "$RSS0" "$RSS_MAX" "$TCP0" "$TCP_MAX" "$MODE" "$BEFORE" <<'PY'
 import json, re, sys
 out, secs, rss0, rss_max = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+tcp0, tcp_max, mode, before = int(sys.argv[5]), int(sys.argv[6]), sys.argv[7], sys.argv[8] == "1"
 
 def read(name):
     t = open(f"{out}/{name}.txt").read()
@@ -137,7 +156,10 @@ for name, r in (("alone", alone), ("with the abuser", shared)):
     if r["limited"] or r["other"] or r["socket_errors"] != "none":
         fails.append(f"the client ({name}) got {r['limited']} 429, {r['other']} other, socket errors {r['socket_errors']}")
 ratio = shared["p99"] / alone["p99"] if alone["p99"] and shared["p99"] else float("nan")
-L = [f"# One abusive address against another client: {secs} s per phase", "",
+what = ("200 slow readers (/v1/batch of 40 pages, 1 KiB read a second)" if mode == "slow"
+        else "a slow-loris and a /v1/batch flood")
+L = [f"# One abusive address against another client: {what}, {secs} s per phase"
+     + (" (the bounds as they were before)" if before else ""), "",
      f"Verdict: **{'pass' if not fails else 'FAIL'}**." + ("" if not fails else " " + "; ".join(fails)), "",
      "| the client (a read key, 4 connections, 25 ms pauses) | requests/s | 200 | p50 ms | p99 ms |",
      "|---|---:|---:|---:|---:|",
@@ -145,9 +167,13 @@ L = [f"# One abusive address against another client: {secs} s per phase", "",
      f"| with the abuser | {shared['rps']:,.0f} | {shared['ok']:,} | {shared['p50']:.2f} | {shared['p99']:.2f} |",
      "",
      f"The client's p99 with the abuser / alone: **{ratio:.2f}** (target: at most 2).",
-     f"The abuser (127.0.0.2, no key): the /v1/batch flood's answers by status {abuser['flood']}; the slow-loris "
-     f"held at most {abuser['loris_most_open']} connections open, {abuser['loris_refused']} refused or closed.",
-     f"rankd's RSS: {rss0 / 1024:.0f} MiB before, at most {rss_max / 1024:.0f} MiB during the abuse."]
+     (f"The abuser (127.0.0.2, no key): its requests' answers by status {abuser['flood']}."
+      if mode == "slow" else
+      f"The abuser (127.0.0.2, no key): the /v1/batch flood's answers by status {abuser['flood']}; the slow-loris "
+      f"held at most {abuser['loris_most_open']} connections open, {abuser['loris_refused']} refused or closed."),
+     f"rankd's RSS: {rss0 / 1024:.0f} MiB before, at most {rss_max / 1024:.0f} MiB during the abuse.",
+     f"The kernel's TCP buffers (every socket of the machine): {tcp0 / 1024:.0f} MiB before, at most "
+     f"{tcp_max / 1024:.0f} MiB during the abuse."]
 open(f"{out}/report.md", "w").write("\n".join(L) + "\n")
 print("\n".join(L))
 sys.exit(1 if fails else 0)

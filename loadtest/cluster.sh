@@ -90,6 +90,8 @@ redis:
   read_from: $2
 refresh:
   interval_s: 0
+http:
+  max_connections_per_ip: 0   # every connection of the load comes from 127.0.0.1
 cache:
   max_bytes: 0   # every read reaches Redis: this measures Redis, not the response cache
 auth:

@@ -9,8 +9,9 @@
 #include "api/app.h"
 #include "api/body.h"
 #include "cache/l1.h"
-#include "http/body_budget.h"
+#include "http/addr_budget.h"
 #include "http/delay_queue.h"
+#include "http/send_watch.h"
 #include "core/ids.h"
 #include "core/window.h"
 #include "obs/metrics.h"
@@ -289,11 +290,13 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                           "# TYPE rankd_http_body_bytes gauge\nrankd_http_body_bytes %zu\n"
                           "# HELP rankd_http_body_addresses Client addresses with a request body being received.\n"
                           "# TYPE rankd_http_body_addresses gauge\nrankd_http_body_addresses %zu\n",
-               body_budget_bytes(app->bodies), body_budget_addresses(app->bodies));
+               addr_budget_bytes(app->bodies), addr_budget_addresses(app->bodies));
     /* The delay queue holds both: held-back refusals and strong reads waiting to try again. */
     int strong_waiting = app->http_strong_waiting ? atomic_load(app->http_strong_waiting) : 0;
+    int room_waiting = app->http_room_waiting ? atomic_load(app->http_room_waiting) : 0;
     size_t parked = app->http_delays ? delay_queue_waiting(app->http_delays) : 0;
-    size_t refusals_waiting = parked > (size_t)strong_waiting ? parked - (size_t)strong_waiting : 0;
+    size_t others = (size_t)strong_waiting + (size_t)room_waiting;
+    size_t refusals_waiting = parked > others ? parked - others : 0;
     buf_printf(&req->out, "# HELP rankd_http_refusals_delayed_total 429s held back http.refusal_delay_ms before they were sent (their client kept sending past its limit).\n"
                           "# TYPE rankd_http_refusals_delayed_total counter\nrankd_http_refusals_delayed_total %llu\n"
                           "# HELP rankd_http_refusals_waiting 429s being held back now, their connections suspended.\n"
@@ -302,6 +305,19 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                           "# TYPE rankd_strong_reads_waiting gauge\nrankd_strong_reads_waiting %d\n",
                app->http_refusals_delayed ? (unsigned long long)atomic_load(app->http_refusals_delayed) : 0ULL,
                refusals_waiting, strong_waiting);
+    buf_printf(&req->out, "# HELP rankd_http_response_bytes_in_flight Bytes of large answers queued and not yet read by their clients (bounded by http.max_response_bytes_in_flight).\n"
+                          "# TYPE rankd_http_response_bytes_in_flight gauge\nrankd_http_response_bytes_in_flight %zu\n"
+                          "# HELP rankd_http_response_addresses Client addresses with large answers not yet read (each bounded by http.response_bytes_per_ip).\n"
+                          "# TYPE rankd_http_response_addresses gauge\nrankd_http_response_addresses %zu\n"
+                          "# HELP rankd_http_reads_waiting_for_room Reads from an address whose unread answers fill its share, waiting for room, their connections suspended.\n"
+                          "# TYPE rankd_http_reads_waiting_for_room gauge\nrankd_http_reads_waiting_for_room %d\n"
+                          "# HELP rankd_http_reads_refused_for_room_total Reads answered 503 because their answer did not fit either bound.\n"
+                          "# TYPE rankd_http_reads_refused_for_room_total counter\nrankd_http_reads_refused_for_room_total %llu\n"
+                          "# HELP rankd_http_send_timeouts_total Connections cut because their client had not read a large answer within http.send_timeout_s.\n"
+                          "# TYPE rankd_http_send_timeouts_total counter\nrankd_http_send_timeouts_total %llu\n",
+               send_watch_bytes(app->http_sends), addr_budget_addresses(app->http_answers), room_waiting,
+               app->http_room_refused ? (unsigned long long)atomic_load(app->http_room_refused) : 0ULL,
+               (unsigned long long)send_watch_cut(app->http_sends));
     buf_printf(&req->out, "# HELP rankd_http_requests_in_flight Requests received and not yet finished (this one included).\n"
                           "# TYPE rankd_http_requests_in_flight gauge\nrankd_http_requests_in_flight %d\n",
                app->http_in_flight ? atomic_load(app->http_in_flight) : 0);

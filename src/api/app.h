@@ -36,10 +36,14 @@ typedef struct app {
     struct turns *cold_turns;  /* reads of a window being loaded into Redis: one at a time */
     struct refresher *refresher; /* the upkeep jobs; NULL when refresh.interval_s is 0 */
     struct prober *prober;       /* what the probes say of Redis and the views, gathered each second */
-    struct body_budget *bodies;  /* request body bytes per address; the HTTP server's, NULL without a limit */
+    struct addr_budget *bodies;  /* request body bytes per address; the HTTP server's, NULL without a limit */
     const atomic_int *http_in_flight; /* requests the HTTP server has not finished; NULL before it starts */
     const atomic_ullong *http_refusals_delayed; /* 429s held back (http.refusal_delay_ms); NULL before it starts */
     const atomic_int *http_strong_waiting; /* strong reads waiting for a slot; NULL before it starts */
+    const atomic_int *http_room_waiting;   /* reads waiting for answers in flight to free room; likewise */
+    const atomic_ullong *http_room_refused; /* reads refused 503 because that room did not come; likewise */
+    struct send_watch *http_sends; /* answers being sent (bytes, deadlines); NULL before it starts */
+    struct addr_budget *http_answers; /* their bytes per client address; NULL before it starts or without a limit */
     struct delay_queue *http_delays;  /* where they wait; NULL before the HTTP server starts */
     ratelimit_t *limits;         /* per-client token buckets */
     ratelimit_t *auth_failures;  /* per-address buckets of wrong keys (always on; its RL_READ kind) */

@@ -64,6 +64,11 @@ static void warn_restart_only(const rankd_config_t *was, const rankd_config_t *n
         {"http.body_limit", was->body_limit != now->body_limit || was->batch_body_limit != now->batch_body_limit},
         {"http.connection_timeout_s", was->connection_timeout_s != now->connection_timeout_s},
         {"http.proxy_protocol", was->proxy_protocol != now->proxy_protocol},
+        {"http.max_response_bytes_in_flight", was->max_response_bytes_in_flight != now->max_response_bytes_in_flight ||
+                                                  was->response_bytes_per_ip != now->response_bytes_per_ip},
+        {"http.send_timeout_s", was->send_timeout_s != now->send_timeout_s},
+        {"http.send_buffer_bytes", was->send_buffer_bytes != now->send_buffer_bytes},
+        {"development", was->development != now->development},
         {"auth.metrics_auth", was->metrics_auth != now->metrics_auth},
         {"refresh.interval_s", was->refresh_interval_s != now->refresh_interval_s},
         {"retention", was->retention_windows != now->retention_windows ||

@@ -62,8 +62,13 @@ typedef struct rankd_config {
     int refusal_delay_ms;     /* a 429 to a client refused REFUSALS_BEFORE_DELAY times in a row waits this
                                * long before it is sent; 0 = never; default 1000 */
     int connection_timeout_s; /* idle keep-alive timeout, default 30 */
+    size_t max_response_bytes_in_flight; /* bytes of large answers not yet sent, in all, 0 = no limit; 256 MiB */
+    size_t response_bytes_per_ip; /* the same, per client address, 0 = no limit; 16 MiB */
+    int send_timeout_s;       /* a large answer not read within it has its connection cut; default 60 */
+    int send_buffer_bytes;    /* each connection's kernel send buffer (SO_SNDBUF), 0 = the kernel's autotuning;
+                               * default 256 KiB */
     int max_connections;      /* open connections at most, default 4096 */
-    int max_connections_per_ip; /* from one address at most, 0 = no limit; default 256 */
+    int max_connections_per_ip; /* from one address at most, 0 = no limit; default 64 */
     int cache_max_age;        /* seconds in Cache-Control, default 1 */
     int s_maxage;             /* s-maxage on public reads, for shared caches; 0 = omitted */
     int stale_while_revalidate; /* stale-while-revalidate on public reads; 0 = omitted */

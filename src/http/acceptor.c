@@ -52,8 +52,8 @@ struct acceptor {
     const char *bad_why;   /* the last one's reason */
 };
 
-acceptor_t *acceptor_listen(const struct sockaddr_in *addr, int backlog, bool proxy_protocol, char *err,
-                            size_t errlen)
+acceptor_t *acceptor_listen(const struct sockaddr_in *addr, int backlog, bool proxy_protocol, int send_buffer,
+                            char *err, size_t errlen)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -63,7 +63,9 @@ acceptor_t *acceptor_listen(const struct sockaddr_in *addr, int backlog, bool pr
     int on = 1;
     char where[INET_ADDRSTRLEN] = "?";
     inet_ntop(AF_INET, &addr->sin_addr, where, sizeof where);
+    /* Accepted connections inherit the listener's send buffer (and lose the kernel's autotuning). */
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0
+        || (send_buffer > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &send_buffer, sizeof send_buffer) != 0)
         || bind(fd, (const struct sockaddr *)addr, sizeof *addr) != 0 || listen(fd, backlog) != 0) {
         snprintf(err, errlen, "cannot listen on %s:%u: %s", where, (unsigned)ntohs(addr->sin_port), strerror(errno));
         close(fd);

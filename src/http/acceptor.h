@@ -22,10 +22,11 @@ typedef struct acceptor acceptor_t;
  * Bind and listen on `addr`; NULL with a message in `err` (an address in use, say). With
  * `proxy_protocol`, each connection must begin with a PROXY protocol header (v1 or v2) within
  * 5 s, and is handed over as a connection from the client the header names; one without it is
- * closed (logged at most once a second).
+ * closed (logged at most once a second). `send_buffer` > 0 fixes each connection's kernel send
+ * buffer at that many bytes (SO_SNDBUF); 0 leaves it to the kernel's autotuning.
  */
-acceptor_t *acceptor_listen(const struct sockaddr_in *addr, int backlog, bool proxy_protocol, char *err,
-                            size_t errlen);
+acceptor_t *acceptor_listen(const struct sockaddr_in *addr, int backlog, bool proxy_protocol, int send_buffer,
+                            char *err, size_t errlen);
 
 /* Start the thread handing accepted connections to `daemon` (started with
  * MHD_USE_NO_LISTEN_SOCKET and MHD_USE_ITC); false when it cannot start. */

@@ -18,9 +18,10 @@
 #include "cache/l1.h"
 #include "http/acceptor.h"
 #include "core/ids.h"
-#include "http/body_budget.h"
+#include "http/addr_budget.h"
 #include "http/delay_queue.h"
 #include "http/encoding.h"
+#include "http/send_watch.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
 #include "util/alloc.h"
@@ -35,6 +36,10 @@ struct http_server {
     atomic_bool draining;     /* after SIGTERM: close each connection after its response */
     atomic_int strong_in_flight; /* consistency=strong reads running (limits.strong_concurrency) */
     atomic_int strong_waiting;   /* strong reads suspended until a slot frees (limits.strong_wait_ms) */
+    atomic_int room_waiting;     /* reads suspended until answers in flight free room (ROOM_WAIT_MS) */
+    atomic_ullong room_refused;  /* reads refused with 503 because that room did not come */
+    send_watch_t *sends;      /* answers being sent: their bytes and deadline */
+    addr_budget_t *answers;   /* their bytes per client address (http.response_bytes_per_ip) */
     delay_queue_t *delays;    /* refusals held back before they are sent (http.refusal_delay_ms) */
     atomic_ullong refusals_delayed;
     atomic_uint_fast64_t next_id;
@@ -42,7 +47,7 @@ struct http_server {
     char cache_control[128];  /* of successful reads; fixed by the configuration */
     char cache_public[128];   /* of those that need no key whatever the configuration (the OpenAPI
                                * document, the dashboard's files) */
-    body_budget_t *bodies;    /* request body bytes per client address (http.body_bytes_per_ip) */
+    addr_budget_t *bodies;    /* request body bytes per client address (http.body_bytes_per_ip) */
 };
 
 #define BODY_RESERVE_MAX 65535 /* bytes reserved ahead on a Content-Length (64 KiB with the NUL) */
@@ -56,6 +61,7 @@ typedef enum {
     CONN_WAITING,   /* suspended until req.pending is done */
     CONN_DELAYED,   /* a refusal written, the connection suspended until its pause is over */
     CONN_STRONG_WAIT, /* a strong read over limits.strong_concurrency, suspended until it tries again */
+    CONN_ROOM_WAIT, /* a read while answers in flight fill their budget, suspended until it tries again */
     CONN_ANSWERED,  /* a response is queued: anything more of the body is ignored */
 } conn_phase_t;
 
@@ -74,6 +80,11 @@ typedef struct {
     bool delayed;          /* its refusal was held back (http.refusal_delay_ms) */
     int64_t strong_until_ms; /* CONN_STRONG_WAIT: when it stops waiting for a slot (monotonic) */
     bool strong_waits;       /* counted in server->strong_waiting */
+    int64_t room_until_ms;   /* CONN_ROOM_WAIT: when it stops waiting for room (monotonic) */
+    bool room_waits;         /* counted in server->room_waiting */
+    size_t answer_len;       /* bytes of the body handed to libmicrohttpd, 0 for a file's compiled-in bytes */
+    send_ticket_t *ticket;   /* the answer is watched (http/send_watch.h) until the request ends */
+    size_t answer_charged;   /* what the answer charged its address in server->answers */
     encoding_t pre_enc;    /* then: the encoding of pre_body, for an answer not cached */
     char *pre_body;        /* owned, pre_len bytes; NULL when it did not compress */
     size_t pre_len;
@@ -216,6 +227,7 @@ static struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection
     encoding_t enc = ENC_IDENTITY;
     bool reads = req->cacheable && req->status == 200;
     struct MHD_Response *r = NULL;
+    bool persistent = false; /* the bytes are the program's own, held by nobody */
     if (reads && req->cached) {
         /* A cached answer: its ETag was computed once, each encoding is made once (l1_encoded),
          * and the bytes are shared by reference. */
@@ -277,6 +289,7 @@ static struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection
         free(body);
         body = NULL;
         len = n;
+        persistent = true;
         if (!r)
             return NULL;
     } else if (reads) {
@@ -308,6 +321,7 @@ static struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection
             return NULL;
         }
     }
+    cx->answer_len = req->head || persistent ? 0 : len;
     if (reads)
         MHD_add_response_header(r, "ETag", etag);
     if (reads || compressible) {
@@ -445,6 +459,47 @@ static bool wants_encoding_off_loop(conn_ctx_t *cx, struct MHD_Connection *conn,
 }
 
 static void resume_connection(void *arg);
+static bool is_read(const conn_ctx_t *cx);
+
+/*
+ * A large answer about to be queued: its bytes count against http.max_response_bytes_in_flight
+ * and its address's http.response_bytes_per_ip, and its connection is cut if it is not all read
+ * within http.send_timeout_s. False (nothing charged) when it does not fit either budget.
+ */
+static bool watch_send(conn_ctx_t *cx, struct MHD_Connection *conn)
+{
+    http_server_t *s = cx->server;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return true; /* cannot happen for a connection being answered */
+    if (!addr_budget_take(s->answers, cx->req.addr, cx->answer_len))
+        return false;
+    cx->ticket = send_watch_begin(s->sends, ci->connect_fd, cx->answer_len);
+    if (!cx->ticket) {
+        addr_budget_give(s->answers, cx->req.addr, cx->answer_len);
+        return false;
+    }
+    cx->answer_charged = cx->answer_len;
+    return true;
+}
+
+/* The answer in cx->req does not fit the answers' budgets: a 503 instead (its bytes are freed). */
+static void refuse_for_room(conn_ctx_t *cx)
+{
+    http_req_t *req = &cx->req;
+    const rankd_config_t *cfg = cx->server->app->cfg;
+    atomic_fetch_add(&cx->server->room_refused, 1);
+    if (req->cached) {
+        l1_release(req->cached);
+        req->cached = NULL;
+    }
+    req->static_body = NULL;
+    req->retry_after = 1;
+    http_error(req, 503, "unavailable", NULL,
+               "answers not yet read by their clients hold http.response_bytes_per_ip (%zu bytes) for this "
+               "address or http.max_response_bytes_in_flight (%zu bytes) on this instance; read them, then retry",
+               cfg->response_bytes_per_ip, cfg->max_response_bytes_in_flight);
+}
 
 static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn, bool preflight)
 {
@@ -467,6 +522,13 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
     struct MHD_Response *r = build_response(cx, conn, preflight);
     if (!r) /* out of memory: MHD closes the connection */
         return MHD_NO;
+    if (cx->answer_len >= SEND_WATCH_MIN_BYTES && is_read(cx) && !watch_send(cx, conn)) {
+        MHD_destroy_response(r);
+        refuse_for_room(cx);
+        r = build_response(cx, conn, false);
+        if (!r)
+            return MHD_NO;
+    }
     enum MHD_Result ok = MHD_queue_response(conn, (unsigned)cx->req.status, r);
     MHD_destroy_response(r);
     account_answer(cx);
@@ -773,7 +835,7 @@ static bool grow_body(conn_ctx_t *cx, size_t more)
         cap = need;
     if (cap > cx->limit + 1 && need <= cx->limit + 1)
         cap = cx->limit + 1;
-    if (!body_budget_take(cx->server->bodies, cx->req.addr, cap - cx->body.cap))
+    if (!addr_budget_take(cx->server->bodies, cx->req.addr, cap - cx->body.cap))
         return false;
     cx->body_charged += cap - cx->body.cap;
     buf_reserve_total(&cx->body, cap);
@@ -855,6 +917,7 @@ static void resume_connection(void *arg)
 }
 
 static enum MHD_Result admit_strong(conn_ctx_t *cx, struct MHD_Connection *conn, bool first);
+static enum MHD_Result admit_room(conn_ctx_t *cx, struct MHD_Connection *conn, bool first);
 static enum MHD_Result run_request(conn_ctx_t *cx, struct MHD_Connection *conn);
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -909,6 +972,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (cx->phase == CONN_STRONG_WAIT) /* a strong read tries for a slot again */
         return admit_strong(cx, conn, false);
+    if (cx->phase == CONN_ROOM_WAIT) /* a read tries for room again */
+        return admit_room(cx, conn, false);
     if (cx->phase == CONN_ANSWERED) {
         *upload_data_size = 0;
         return MHD_YES;
@@ -940,6 +1005,55 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return send_response(cx, conn, true);
     }
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_param, req);
+    return admit_room(cx, conn, true);
+}
+
+/* How long a read waits for answers in flight to free room before its 503, and how often it
+ * looks again (as strong reads wait for a slot). */
+#define ROOM_WAIT_MS 1000
+#define ROOM_RETRY_MS 10
+
+/* Reads: GETs of the API and /v1/batch, whose answers may be large; never the probes, /metrics
+ * or the dashboard (their answers are the operators', and are never held back). */
+static bool is_read(const conn_ctx_t *cx)
+{
+    return strncmp(cx->path, "/v1/", 4) == 0 &&
+           (strcmp(cx->req.method, "GET") == 0 || strcmp(cx->path, "/v1/batch") == 0);
+}
+
+/*
+ * API.md: answers not yet sent hold at most http.max_response_bytes_in_flight bytes, and those
+ * of one address at most http.response_bytes_per_ip. A read from an address that holds its
+ * whole share waits up to ROOM_WAIT_MS for its clients to read, suspended (holding nothing);
+ * then the strong reads' own admission, then the request runs. Its answer, when large, gets
+ * 503 with Retry-After if it still does not fit (send_response); a small one always goes.
+ */
+static enum MHD_Result admit_room(conn_ctx_t *cx, struct MHD_Connection *conn, bool first)
+{
+    http_server_t *s = cx->server;
+    http_req_t *req = &cx->req;
+    bool room = !is_read(cx) || !addr_budget_full(s->answers, req->addr);
+    if (!room) {
+        int64_t now = clock_mono_ms();
+        if (first)
+            cx->room_until_ms = now + ROOM_WAIT_MS;
+        if (now < cx->room_until_ms && !atomic_load(&s->draining)) {
+            if (!cx->room_waits) {
+                cx->room_waits = true;
+                atomic_fetch_add(&s->room_waiting, 1);
+            }
+            cx->phase = CONN_ROOM_WAIT;
+            cx->conn = conn;
+            MHD_suspend_connection(conn);
+            delay_queue_push(s->delays, now + ROOM_RETRY_MS, resume_connection, cx);
+            return MHD_YES;
+        }
+    }
+    if (cx->room_waits) {
+        cx->room_waits = false;
+        atomic_fetch_sub(&s->room_waiting, 1);
+    }
+    cx->phase = CONN_ANSWERED;
     bool bad = false;
     const char *cons = http_param(req, "consistency", &bad);
     req->strong = cons && strcmp(cons, "strong") == 0 && strcmp(req->method, "GET") == 0 &&
@@ -1009,11 +1123,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (cx->req.pending) /* the connection died while its work was pending */
         cx->req.pending->release(cx->req.pending);
-    body_budget_give(s->bodies, cx->req.addr, cx->body_charged);
+    addr_budget_give(s->bodies, cx->req.addr, cx->body_charged);
     if (cx->strong_counted)
         atomic_fetch_sub(&s->strong_in_flight, 1);
     if (cx->strong_waits) /* ended while waiting for a slot (its connection broke) */
         atomic_fetch_sub(&s->strong_waiting, 1);
+    if (cx->room_waits)
+        atomic_fetch_sub(&s->room_waiting, 1);
+    send_watch_done(s->sends, cx->ticket); /* before libmicrohttpd closes the socket */
+    addr_budget_give(s->answers, cx->req.addr, cx->answer_charged);
     free(cx->pre_body);
     http_req_clear(&cx->req);
     buf_free(&cx->body);
@@ -1035,26 +1153,36 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
         snprintf(err, errlen, "listen address %s is not an IPv4 address", cfg->listen_host);
         return NULL;
     }
-    acceptor_t *acceptor = acceptor_listen(&addr, 1024, cfg->proxy_protocol, err, errlen);
+    acceptor_t *acceptor = acceptor_listen(&addr, 1024, cfg->proxy_protocol, cfg->send_buffer_bytes, err, errlen);
     if (!acceptor)
         return NULL;
     http_server_t *s = xcalloc(1, sizeof *s);
     s->app = app;
     /* Never less than one body of the largest kind (and its NUL): that one is always taken. */
     size_t largest = (cfg->batch_body_limit > cfg->body_limit ? cfg->batch_body_limit : cfg->body_limit) + 1;
-    s->bodies = body_budget_new(cfg->body_bytes_per_ip == 0           ? 0
+    s->bodies = addr_budget_new(cfg->body_bytes_per_ip == 0           ? 0
                                 : cfg->body_bytes_per_ip < largest ? largest
                                                                     : cfg->body_bytes_per_ip);
     app->bodies = s->bodies; /* for /metrics */
     app->http_in_flight = &s->in_flight;
     app->http_refusals_delayed = &s->refusals_delayed;
     app->http_strong_waiting = &s->strong_waiting;
+    app->http_room_waiting = &s->room_waiting;
+    app->http_room_refused = &s->room_refused;
     s->delays = delay_queue_start();
     app->http_delays = s->delays;
-    if (!s->delays) {
-        snprintf(err, errlen, "cannot start the refusals' delay thread");
+    s->sends = send_watch_start(cfg->max_response_bytes_in_flight, (int64_t)cfg->send_timeout_s * 1000);
+    app->http_sends = s->sends;
+    s->answers = addr_budget_new(cfg->response_bytes_per_ip);
+    app->http_answers = s->answers;
+    if (!s->delays || !s->sends) {
+        snprintf(err, errlen, "cannot start the delay and send-deadline threads");
         acceptor_close(acceptor);
-        body_budget_free(s->bodies);
+        if (s->delays)
+            delay_queue_stop(s->delays);
+        send_watch_stop(s->sends);
+        addr_budget_free(s->answers);
+        addr_budget_free(s->bodies);
         free(s);
         return NULL;
     }
@@ -1094,7 +1222,9 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
         if (s->daemon)
             MHD_stop_daemon(s->daemon);
         delay_queue_stop(s->delays);
-        body_budget_free(s->bodies);
+        send_watch_stop(s->sends);
+        addr_budget_free(s->answers);
+        addr_budget_free(s->bodies);
         free(s);
         return NULL;
     }
@@ -1119,6 +1249,8 @@ void http_server_stop(http_server_t *s)
     acceptor_close(s->acceptor);
     delay_queue_stop(s->delays); /* resumes what it held: none stays suspended past here */
     MHD_stop_daemon(s->daemon);
-    body_budget_free(s->bodies);
+    send_watch_stop(s->sends); /* after the daemon: every answer's request has ended */
+    addr_budget_free(s->answers);
+    addr_budget_free(s->bodies);
     free(s);
 }

@@ -1,5 +1,5 @@
-/* http/body_budget.c — request body bytes per client address (see body_budget.h). */
-#include "http/body_budget.h"
+/* http/addr_budget.c — bytes held per client address (see addr_budget.h). */
+#include "http/addr_budget.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -16,7 +16,7 @@ typedef struct charge {
     struct charge *next;
 } charge_t;
 
-struct body_budget {
+struct addr_budget {
     size_t per_address;
     pthread_mutex_t lock; /* guards the chains and count */
     charge_t *chains[BUCKETS];
@@ -32,17 +32,17 @@ static size_t bucket_of(const char *addr)
     return (size_t)(h % BUCKETS);
 }
 
-body_budget_t *body_budget_new(size_t per_address)
+addr_budget_t *addr_budget_new(size_t per_address)
 {
     if (per_address == 0)
         return NULL;
-    body_budget_t *b = xcalloc(1, sizeof *b);
+    addr_budget_t *b = xcalloc(1, sizeof *b);
     b->per_address = per_address;
     pthread_mutex_init(&b->lock, NULL);
     return b;
 }
 
-void body_budget_free(body_budget_t *b)
+void addr_budget_free(addr_budget_t *b)
 {
     if (!b)
         return;
@@ -59,7 +59,7 @@ void body_budget_free(body_budget_t *b)
 }
 
 /* The link to `addr`'s charge (*link NULL when it has none). Lock held. */
-static charge_t **find(body_budget_t *b, const char *addr)
+static charge_t **find(addr_budget_t *b, const char *addr)
 {
     charge_t **pp = &b->chains[bucket_of(addr)];
     while (*pp && strcmp((*pp)->addr, addr) != 0)
@@ -67,14 +67,14 @@ static charge_t **find(body_budget_t *b, const char *addr)
     return pp;
 }
 
-bool body_budget_take(body_budget_t *b, const char *addr, size_t bytes)
+bool addr_budget_take(addr_budget_t *b, const char *addr, size_t bytes)
 {
     if (!b || bytes == 0)
         return true;
     pthread_mutex_lock(&b->lock);
     charge_t **pp = find(b, addr);
     size_t held = *pp ? (*pp)->bytes : 0;
-    bool ok = bytes <= b->per_address && held <= b->per_address - bytes;
+    bool ok = held == 0 || (bytes <= b->per_address && held <= b->per_address - bytes);
     if (ok) {
         if (!*pp) {
             charge_t *c = xcalloc(1, sizeof *c);
@@ -89,7 +89,18 @@ bool body_budget_take(body_budget_t *b, const char *addr, size_t bytes)
     return ok;
 }
 
-void body_budget_give(body_budget_t *b, const char *addr, size_t bytes)
+bool addr_budget_full(addr_budget_t *b, const char *addr)
+{
+    if (!b)
+        return false;
+    pthread_mutex_lock(&b->lock);
+    charge_t **pp = find(b, addr);
+    bool full = *pp && (*pp)->bytes >= b->per_address;
+    pthread_mutex_unlock(&b->lock);
+    return full;
+}
+
+void addr_budget_give(addr_budget_t *b, const char *addr, size_t bytes)
 {
     if (!b || bytes == 0)
         return;
@@ -109,7 +120,7 @@ void body_budget_give(body_budget_t *b, const char *addr, size_t bytes)
     pthread_mutex_unlock(&b->lock);
 }
 
-size_t body_budget_bytes(body_budget_t *b)
+size_t addr_budget_bytes(addr_budget_t *b)
 {
     if (!b)
         return 0;
@@ -119,7 +130,7 @@ size_t body_budget_bytes(body_budget_t *b)
     return n;
 }
 
-size_t body_budget_addresses(body_budget_t *b)
+size_t addr_budget_addresses(addr_budget_t *b)
 {
     if (!b)
         return 0;
