@@ -322,6 +322,7 @@ static int serve(rankd_config_t *cfg)
                                cfg->limit_burst, 100000);
     app.auth_failures = ratelimit_new(cfg->limit_failed_auths_per_s, 0, 0,
                                       AUTH_FAILURES_BURST_S * cfg->limit_failed_auths_per_s, 100000);
+    app.idem_keys = api_idem_keys_new(cfg->limit_idempotency_keys_per_client);
     /* Last: at a reset it renders responses through the whole application. */
     refresher_opts_t ro = {app.primary, app.redis, cfg, app.rebuilder, warm_top, &app, app.catalog};
     refresher_t *refresher = refresher_start(&ro);
@@ -375,6 +376,7 @@ static int serve(rankd_config_t *cfg)
     board_catalog_free(app.catalog);
     ratelimit_free(app.limits);
     ratelimit_free(app.auth_failures);
+    ratelimit_free(app.idem_keys);
     api_reload_free(&app);
     metrics_free(app.metrics);
     l1_free(app.l1);

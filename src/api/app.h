@@ -47,6 +47,8 @@ typedef struct app {
     struct delay_queue *http_delays;  /* where they wait; NULL before the HTTP server starts */
     ratelimit_t *limits;         /* per-client token buckets */
     ratelimit_t *auth_failures;  /* per-address buckets of wrong keys (always on; its RL_READ kind) */
+    ratelimit_t *idem_keys;      /* per-key buckets of idempotency keys (limits.idempotency_keys_per_client;
+                                  * its RL_READ kind) */
     /* What SIGHUP reloads (keys, CORS origins, limits, log level): cfg until the first reload.
      * Read with one atomic load, used within the call that loaded it (api/reload.c). */
     _Atomic(const rankd_config_t *) live;
@@ -118,6 +120,14 @@ int api_authorize(const route_t *rt, http_req_t *req);
 int api_auth_failed(app_t *app, http_req_t *req);
 /* The burst of that bucket, in seconds' worth of limits.failed_auths_per_s (at start and reload). */
 #define AUTH_FAILURES_BURST_S 4
+/* The buckets of idempotency keys for limits.idempotency_keys_per_client = `n` (0: unlimited):
+ * half of n at once and half of n a day after, so that a key holds at most n made within any
+ * 24 hours, as long as they are kept (API.md). At start, and again at a reload with `rl`. */
+ratelimit_t *api_idem_keys_new(int n);
+void api_idem_keys_configure(ratelimit_t *rl, int n);
+/* A write presenting `keys` idempotency keys (a batch's keyed items): 0, or the 429 written into
+ * req when its key has made its limits.idempotency_keys_per_client of them. */
+int api_idem_keys_take(app_t *app, http_req_t *req, int keys);
 /* API.md: consistency=strong reads the primary, a privilege of write and admin keys: 0, or the
  * 403 written into req. */
 int api_strong_forbidden(http_req_t *req);

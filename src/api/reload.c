@@ -118,6 +118,7 @@ bool api_reload(app_t *app)
                         next->limit_burst);
     ratelimit_configure(app->auth_failures, next->limit_failed_auths_per_s, 0, 0,
                         AUTH_FAILURES_BURST_S * next->limit_failed_auths_per_s);
+    api_idem_keys_configure(app->idem_keys, next->limit_idempotency_keys_per_client);
     if (cur != app->cfg) { /* the one main() loaded lives until exit */
         struct retired_cfg *r = xcalloc(1, sizeof *r);
         r->cfg = (rankd_config_t *)cur;

@@ -270,6 +270,49 @@ int api_rate_limit_peek(app_t *app, http_req_t *req, rl_kind_t kind)
                       kind_name(kind), req->retry_after);
 }
 
+#define IDEM_KEYS_DAY_S 86400.0
+
+static void idem_keys_rate(int n, double *per_s, int *burst)
+{
+    *per_s = n > 0 ? (double)n / 2.0 / IDEM_KEYS_DAY_S : 0;
+    *burst = n > 0 ? (n + 1) / 2 : 0;
+}
+
+ratelimit_t *api_idem_keys_new(int n)
+{
+    double per_s;
+    int burst;
+    idem_keys_rate(n, &per_s, &burst);
+    return ratelimit_new(per_s, 0, 0, burst, 10000);
+}
+
+void api_idem_keys_configure(ratelimit_t *rl, int n)
+{
+    double per_s;
+    int burst;
+    idem_keys_rate(n, &per_s, &burst);
+    ratelimit_configure(rl, per_s, 0, 0, burst);
+}
+
+int api_idem_keys_take(app_t *app, http_req_t *req, int keys)
+{
+    if (keys == 0 || !ratelimit_active(app->idem_keys))
+        return 0;
+    rl_verdict_t v;
+    ratelimit_take(app->idem_keys, req->client, RL_READ, keys, clock_mono_ms(), &v);
+    if (!v.refused)
+        return 0;
+    int n = atomic_load(&app->live)->limit_idempotency_keys_per_client;
+    req->retry_after = v.over_burst ? 0 : v.retry_after_s;
+    if (v.over_burst)
+        return http_error(req, 429, "rate_limited", "Idempotency-Key",
+                          "%d idempotency keys are more than this key may make at once (half of "
+                          "limits.idempotency_keys_per_client, %d): send fewer keyed items per batch", keys, n);
+    return http_error(req, 429, "rate_limited", "Idempotency-Key",
+                      "this key has made limits.idempotency_keys_per_client (%d) idempotency keys within 24 hours on "
+                      "this instance; retry in %d s, or submit without one", n, req->retry_after);
+}
+
 int api_auth_failed(app_t *app, http_req_t *req)
 {
     metrics_add(app->metrics, METRIC_AUTH_FAILED, 1);

@@ -23,6 +23,7 @@ typedef struct {
     write_item_t item;
     char *metadata;  /* owned */
     char *request;   /* owned canonical request */
+    char *scoped_key; /* owned: the idempotency key as stored, "<presenting key's tag> <key>", or NULL */
     board_t board;   /* owned copy */
     bool has_board;
     json_t *error;   /* error object for this item, or NULL */
@@ -74,13 +75,21 @@ static int check_bounds(http_req_t *req, const board_t *b, int64_t score)
     return 0;
 }
 
-static void fill_item(slot_t *s, const char *player, const char *key, int64_t received_ms)
+/* API.md: an idempotency key is scoped to the board and the presenting key. The key's tag
+ * (req->client, a digest's first bytes: the key itself is never stored) goes before it, with a
+ * space, which no idempotency key holds. */
+static void fill_item(slot_t *s, const char *player, const char *key, const char *client, int64_t received_ms)
 {
+    if (key) {
+        size_t n = strlen(client) + 1 + strlen(key) + 1;
+        s->scoped_key = xmalloc(n);
+        snprintf(s->scoped_key, n, "%s %s", client, key);
+    }
     s->item.board = &s->board;
     s->item.day = window_start_day(s->board.reset, received_ms);
     s->item.player = player;
     s->item.metadata = s->metadata;
-    s->item.idem_key = key;
+    s->item.idem_key = s->scoped_key;
     s->request = canonical(player, s->item.score, s->metadata);
     s->item.request = s->request;
     s->item.received_ms = received_ms;
@@ -90,6 +99,7 @@ static void slot_clear(slot_t *s)
 {
     free(s->metadata);
     free(s->request);
+    free(s->scoped_key);
     if (s->has_board)
         board_clear(&s->board);
     if (s->error)
@@ -258,7 +268,11 @@ int api_scores(app_t *app, const route_t *rt, http_req_t *req)
         submission_release(&sub->base);
         return rc;
     }
-    fill_item(s, player, req->idem_key, req->received_ms);
+    if ((rc = api_idem_keys_take(app, req, req->idem_key ? 1 : 0))) {
+        submission_release(&sub->base);
+        return rc;
+    }
+    fill_item(s, player, req->idem_key, req->client, req->received_ms);
     sub->items[0] = s->item;
     sub->n_items = 1;
     return submission_queue(sub, req);
@@ -300,6 +314,7 @@ int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req)
     static const char *const allowed[] = {"board", "player_id", "score", "metadata", "idempotency_key", NULL};
     http_req_t scratch;
     http_req_init(&scratch);
+    int keyed = 0; /* items with an idempotency key (limits.idempotency_keys_per_client) */
     for (size_t i = 0; i < n; i++) {
         slot_t *s = &sub->slots[i];
         json_t *it = json_array_get(arr, i);
@@ -351,10 +366,15 @@ int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req)
             s->error = take_error(&scratch);
             continue;
         }
-        fill_item(s, player, key, req->received_ms);
+        fill_item(s, player, key, req->client, req->received_ms);
         sub->item_of[i] = sub->n_items;
         sub->items[sub->n_items++] = s->item;
+        keyed += key != NULL;
     }
     http_req_clear(&scratch);
+    if ((rc = api_idem_keys_take(app, req, keyed))) {
+        submission_release(&sub->base);
+        return rc;
+    }
     return submission_queue(sub, req);
 }

@@ -504,6 +504,8 @@ static const conf_key_t config_keys[] = {
     INT_KEY("limits.strong_concurrency", 1, 100000, "8", "RANKD_LIMIT_STRONG_CONCURRENCY", limit_strong_concurrency),
     INT_KEY("limits.strong_wait_ms", 0, 60000, "1000", "RANKD_LIMIT_STRONG_WAIT_MS", limit_strong_wait_ms),
     INT_KEY("limits.failed_auths_per_s", 1, 10000000, "5", "RANKD_LIMIT_FAILED_AUTHS_PER_S", limit_failed_auths_per_s),
+    INT_KEY("limits.idempotency_keys_per_client", 0, 2000000000, "0", "RANKD_LIMIT_IDEMPOTENCY_KEYS_PER_CLIENT",
+            limit_idempotency_keys_per_client),
     INT_KEY("writer.max_batch", 1, 4000, "4000", "RANKD_WRITER_MAX_BATCH", writer_max_batch),
     INT_KEY("redis.connect_timeout_ms", 1, 60000, "500", NULL, redis_connect_timeout_ms),
     INT_KEY("redis.command_timeout_ms", 1, 60000, "500", NULL, redis_command_timeout_ms),

@@ -116,6 +116,8 @@ typedef struct rankd_config {
     int limit_strong_wait_ms;     /* how long one past that cap waits for a slot before its 503; default 1000 */
     int limit_failed_auths_per_s; /* wrong keys per address and instance, whatever the other limits
                                    * (a burst of four seconds' worth); default 5 */
+    int limit_idempotency_keys_per_client; /* idempotency keys one key makes within 24 h per instance,
+                                            * 0 = unlimited (the default) */
     int writer_max_batch;     /* submissions per write transaction at most, 1..4000; default 4000 */
 
     char *redis_url;          /* NULL or "" = no Redis */

@@ -79,13 +79,19 @@ const char ws_buckets_sql[] =
     " WHERE s.board_gen = x.g AND s.win = x.w AND s.lo_sk = x.lo_sk AND s.lo_ms = x.lo_ms AND s.lo_pid = x.lo_pid";
 const char ws_notify_sql[] = "SELECT count(pg_notify('rankd_l1', x)) FROM unnest($1::text[]) AS x";
 const char ws_wal_lsn_sql[] = PG_COMMITTED_LSN_SQL;
+/* A key is stored as "<presenting key's tag> <key>" (api/scores.c). One stored by a version
+ * before that, as "<key>" alone, is still the same key until it expires: it is not claimed
+ * again, and the lookup finds it (under the scoped name the writer asks for). */
+#define WS_BARE_KEY(k) "substr(" k ", strpos(" k ", ' ') + 1)"
 const char ws_key_claim_sql[] =
     "INSERT INTO idempotency_keys (board_gen, key, request)"
-    " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])"
+    " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(g, k, r)"
+    " WHERE NOT EXISTS (SELECT 1 FROM idempotency_keys o WHERE o.board_gen = u.g AND o.key = " WS_BARE_KEY("u.k") ")"
     " ON CONFLICT DO NOTHING RETURNING board_gen, key";
 const char ws_key_lookup_sql[] =
-    "SELECT board_gen, key, request, response, draft FROM idempotency_keys"
-    " WHERE (board_gen, key) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))";
+    "SELECT u.g, u.k, k.request, k.response, k.draft FROM unnest($1::bigint[], $2::text[]) AS u(g, k)"
+    " JOIN LATERAL (SELECT request, response, draft FROM idempotency_keys k"
+    "  WHERE k.board_gen = u.g AND k.key IN (u.k, " WS_BARE_KEY("u.k") ") ORDER BY k.key = u.k DESC LIMIT 1) k ON true";
 const char ws_store_answers_sql[] =
     "UPDATE idempotency_keys k SET response = u.r"
     " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS u(i, g, key, r)"

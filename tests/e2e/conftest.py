@@ -14,6 +14,7 @@ modules with `from conftest import ...`.
 """
 
 import datetime as _dt
+import hashlib
 import http.client
 import itertools
 import json
@@ -1424,6 +1425,12 @@ def wait_for(pred, what, timeout=20):
             return v
         assert time.time() < deadline, "timed out waiting for " + what
         time.sleep(0.02)
+
+
+def stored_key(idempotency_key, presenting=WRITE_KEY):
+    """An Idempotency-Key as idempotency_keys holds it: scoped to the presenting key by the first 8
+    bytes of its SHA-256 (API.md: a key is scoped to the board and the presenting key)."""
+    return "k%s %s" % (hashlib.sha256(presenting.encode()).hexdigest()[:16], idempotency_key)
 
 
 def batch(client, items, key=WRITE_KEY):

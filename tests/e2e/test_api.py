@@ -19,7 +19,7 @@ import pytest
 
 from conftest import (ADMIN_KEY, CORS_ORIGIN, READ_KEY, SCORE_MAX, SCORE_MIN, TS_RE, WRITE_KEY,
                       assert_error, batch, create_board, next_window_start, now_ms, parse_ts,
-                      free_port, make_config, run_cli, submit, submit_ok, to_yaml, unique, window_start)
+                      free_port, make_config, run_cli, stored_key, submit, submit_ok, to_yaml, unique, window_start)
 
 
 def q(s):
@@ -1130,7 +1130,7 @@ def test_idempotent_replay(admin, writer, db):
 
 def key_row(db, bid, key):
     return db.query("SELECT k.response, k.draft FROM idempotency_keys k JOIN boards b ON b.gen = k.board_gen "
-                    "WHERE b.id = %s AND k.key = %s", (bid, key))
+                    "WHERE b.id = %s AND k.key = %s", (bid, stored_key(key)))
 
 
 def test_idempotency_answer_lost_after_commit_is_completed_from_its_draft(admin, writer, db):
@@ -1148,7 +1148,7 @@ def test_idempotency_answer_lost_after_commit_is_completed_from_its_draft(admin,
     assert draft == r1.body.decode().replace('"rank":1,', '"rank":0,'), draft
     # What a stop right after the commit leaves behind; then p falls to rank 2.
     db.query("UPDATE idempotency_keys k SET response = NULL FROM boards b "
-             "WHERE b.gen = k.board_gen AND b.id = %s AND k.key = %s", (bid, key))
+             "WHERE b.gen = k.board_gen AND b.id = %s AND k.key = %s", (bid, stored_key(key)))
     submit_ok(writer, bid, "q", 90)
     snap = db.snapshot()
     r2 = writer.post("/v1/leaderboards/%s/scores" % bid, json_body=body, headers={"Idempotency-Key": key})
@@ -1179,7 +1179,7 @@ def test_idempotency_answer_stored_first_elsewhere_is_the_one_sent(admin, writer
     r1 = batch(writer, [item])
     assert r1.status == 200, r1.describe()
     db.query("UPDATE idempotency_keys k SET response = NULL FROM boards b "
-             "WHERE b.gen = k.board_gen AND b.id = %s AND k.key = %s", (bid, key))
+             "WHERE b.gen = k.board_gen AND b.id = %s AND k.key = %s", (bid, stored_key(key)))
     # Hold the board row: the replay's batch reads the key's draft, then waits for the
     # board lock it takes for its other item.
     locker = db.connect()
@@ -1205,7 +1205,7 @@ def test_idempotency_answer_stored_first_elsewhere_is_the_one_sent(admin, writer
         first["rank"] = 999  # bytes no rank query would give
         stored = json.dumps(first, separators=(",", ":"))
         db.query("UPDATE idempotency_keys k SET response = %s FROM boards b "
-                 "WHERE b.gen = k.board_gen AND b.id = %s AND k.key = %s", (stored, bid, key))
+                 "WHERE b.gen = k.board_gen AND b.id = %s AND k.key = %s", (stored, bid, stored_key(key)))
         locker.rollback()
         t.join(30)
         assert not t.is_alive(), "the replay was not answered"
@@ -1238,7 +1238,8 @@ def test_idempotency_answer_lost_is_completed_in_its_own_window_after_rollover(a
     db.query("UPDATE window_counts SET players = 2 WHERE board_gen = %s", (gen,))
     db.query("SELECT rankd_rank_buckets_build(%s, %s)", (gen, yesterday))
     db.query("UPDATE idempotency_keys SET response = NULL, draft = replace(draft, %s, %s) "
-             "WHERE board_gen = %s AND key = %s", ('"window":"%s"' % today, '"window":"%s"' % yesterday, gen, key))
+             "WHERE board_gen = %s AND key = %s", ('"window":"%s"' % today, '"window":"%s"' % yesterday, gen,
+                                                    stored_key(key)))
     r2 = writer.post("/v1/leaderboards/%s/scores" % bid, json_body=body, headers={"Idempotency-Key": key})
     assert r2.status == 200, r2.describe()
     assert r2.json()["window"] == yesterday and r2.json()["rank"] == 2, r2.body
@@ -1253,7 +1254,7 @@ def test_idempotency_answer_lost_for_a_player_deleted_since_is_a_conflict(admin,
     r1 = writer.post("/v1/leaderboards/%s/scores" % bid, json_body=body, headers={"Idempotency-Key": key})
     assert r1.status == 200, r1.describe()
     db.query("UPDATE idempotency_keys k SET response = NULL FROM boards b "
-             "WHERE b.gen = k.board_gen AND b.id = %s AND k.key = %s", (bid, key))
+             "WHERE b.gen = k.board_gen AND b.id = %s AND k.key = %s", (bid, stored_key(key)))
     assert admin.delete("/v1/leaderboards/%s/players/gone" % bid).status == 204
     snap = db.snapshot()
     r2 = writer.post("/v1/leaderboards/%s/scores" % bid, json_body=body, headers={"Idempotency-Key": key})
@@ -1270,7 +1271,7 @@ def test_idempotency_key_without_answer_or_draft_is_in_progress(admin, writer, d
     r1 = submit(writer, bid, "p", 3, headers={"Idempotency-Key": key})
     assert r1.status == 200, r1.describe()
     db.query("UPDATE idempotency_keys k SET response = NULL, draft = NULL FROM boards b "
-             "WHERE b.gen = k.board_gen AND b.id = %s AND k.key = %s", (bid, key))
+             "WHERE b.gen = k.board_gen AND b.id = %s AND k.key = %s", (bid, stored_key(key)))
     snap = db.snapshot()
     assert_error(submit(writer, bid, "p", 3, headers={"Idempotency-Key": key}), 409)
     assert db.snapshot() == snap

@@ -13,8 +13,8 @@ import shutil
 import signal
 import socket
 
-from conftest import (ADMIN_KEY, CURSOR_SECRET, REPO, WRITE_KEY, create_board, make_config, run_cli, submit_ok,
-                      to_yaml, unique, wait_for)
+from conftest import (ADMIN_KEY, CURSOR_SECRET, REPO, WRITE_KEY, create_board, make_config, run_cli, stored_key,
+                      submit_ok, to_yaml, unique, wait_for)
 
 PASSWORD = "Sup3r%zz=S3cret"
 BAD_CONNINFO = [
@@ -261,3 +261,89 @@ def test_production_serves_with_good_secrets_and_a_reload_cannot_weaken_them(ran
         assert r.status == 401  # the running configuration stayed
     finally:
         conn.close()
+
+
+# Issue 34, item 6: an Idempotency-Key is scoped to the board and the presenting key, and a key
+# makes at most limits.idempotency_keys_per_client of them.
+OTHER_WRITER = "another-write-key-of-a-second-game-server"
+
+
+def test_an_idempotency_key_belongs_to_the_key_that_presented_it(rankd_factory, db):
+    inst = rankd_factory(env={"RANKD_WRITE_KEY": OTHER_WRITER})
+    adm, w, other = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client(OTHER_WRITER)
+    try:
+        b = create_board(adm, operator="sum")["id"]
+        key = unique("idem")
+        path = "/v1/leaderboards/%s/scores" % b
+        r1 = w.post(path, json_body={"player_id": "p", "score": 5}, headers={"Idempotency-Key": key})
+        assert r1.status == 200 and r1.json()["score"] == 5, r1.describe()
+        # Another writer with the same key: its own submission, neither a replay nor a 409.
+        r2 = other.post(path, json_body={"player_id": "p", "score": 7}, headers={"Idempotency-Key": key})
+        assert r2.status == 200 and r2.json()["score"] == 12, r2.describe()
+        r3 = other.post("/v1/scores:batch", json_body={"scores": [{"board": b, "player_id": "q", "score": 1,
+                                                                     "idempotency_key": key}]})
+        assert r3.status == 200 and r3.json()["results"][0]["error"]["code"] == "conflict", r3.describe()
+        # Each writer's replay is its own first answer, byte for byte.
+        again = w.post(path, json_body={"player_id": "p", "score": 5}, headers={"Idempotency-Key": key})
+        assert again.status == 200 and again.body == r1.body
+        again = other.post(path, json_body={"player_id": "p", "score": 7}, headers={"Idempotency-Key": key})
+        assert again.status == 200 and again.body == r2.body
+        assert db.submission_count(b, "p") == 2
+        # Stored under the presenting key's tag (a digest's first bytes), never the key itself.
+        rows = db.query("SELECT k.key FROM idempotency_keys k JOIN boards bd ON bd.gen = k.board_gen "
+                        "WHERE bd.id = %s ORDER BY 1", (b,))
+        assert sorted(r[0] for r in rows) == sorted([stored_key(key, WRITE_KEY), stored_key(key, OTHER_WRITER)])
+        assert not [r for r in rows if WRITE_KEY in r[0] or OTHER_WRITER in r[0]]
+    finally:
+        for c in (adm, w, other):
+            c.close()
+
+
+def test_an_idempotency_key_stored_before_scoping_still_replays(rankd_factory, db):
+    """A key an earlier version stored bare (scoped to the board alone) keeps its answer until
+    it expires: a replay sends it, a different body is 409, nothing is applied twice."""
+    inst = rankd_factory()
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    try:
+        b = create_board(adm, operator="sum")["id"]
+        gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
+        key = unique("old")
+        answer = '{"board":"%s","window":"1970-01-01","player_id":"p","score":5,"previous_score":null,' \
+                 '"rank":1,"achieved_at":"2026-11-25T00:00:00.000Z","updated":true}' % b
+        db.query("INSERT INTO idempotency_keys (board_gen, key, request, response) VALUES (%s, %s, %s, %s)",
+                 (gen, key, '{"player_id":"p","score":5}', answer))
+        path = "/v1/leaderboards/%s/scores" % b
+        snap = db.snapshot()
+        r = w.post(path, json_body={"player_id": "p", "score": 5}, headers={"Idempotency-Key": key})
+        assert r.status == 200 and r.body.decode() == answer, r.describe()
+        r = w.post(path, json_body={"player_id": "p", "score": 6}, headers={"Idempotency-Key": key})
+        assert r.status == 409, r.describe()
+        assert db.snapshot() == snap
+    finally:
+        adm.close()
+        w.close()
+
+
+def test_a_key_makes_at_most_its_share_of_idempotency_keys(rankd_factory):
+    inst = rankd_factory(env={"RANKD_LIMIT_IDEMPOTENCY_KEYS_PER_CLIENT": "4", "RANKD_WRITE_KEY": OTHER_WRITER})
+    adm, w, other = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client(OTHER_WRITER)
+    try:
+        b = create_board(adm)["id"]
+        path = "/v1/leaderboards/%s/scores" % b
+        for i in range(2):  # half of the 4 at once, the other half over the day
+            r = w.post(path, json_body={"player_id": "p%d" % i, "score": i}, headers={"Idempotency-Key": unique("k")})
+            assert r.status == 200, r.describe()
+        r = w.post(path, json_body={"player_id": "p9", "score": 9}, headers={"Idempotency-Key": unique("k")})
+        assert r.status == 429 and int(r.header("Retry-After")) > 1, r.describe()
+        err = r.json()["error"]
+        assert "limits.idempotency_keys_per_client (4)" in err["message"] and err["field"] == "Idempotency-Key", err
+        # Without a key, or from another key, writes go on.
+        assert w.post(path, json_body={"player_id": "p9", "score": 9}).status == 200
+        items = [{"board": b, "player_id": "q%d" % i, "score": i, "idempotency_key": unique("k")} for i in range(3)]
+        r = other.post("/v1/scores:batch", json_body={"scores": items})
+        assert r.status == 429 and r.header("Retry-After") is None, r.describe()  # more than it may make at once
+        r = other.post("/v1/scores:batch", json_body={"scores": items[:2]})
+        assert r.status == 200 and all("rank" in x for x in r.json()["results"]), r.describe()
+    finally:
+        for c in (adm, w, other):
+            c.close()
