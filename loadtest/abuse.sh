@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # loadtest/abuse.sh — does one abusive address cost another client anything? (issue 28)
 #
-#   bash loadtest/abuse.sh [--secs 20] [--slow-readers [--before]]
+#   bash loadtest/abuse.sh [--secs 20] [--slow-readers [--before] | --strong-flood [--keyed]]
 #
 # It starts its own PostgreSQL and Redis (loopback, free ports, a temporary folder) and one
 # rankd with read limits (200 reads/s, a burst of 400, per client), on a 20,000-player board. A
@@ -16,6 +16,12 @@
 # (no http.max_response_bytes_in_flight, http.response_bytes_per_ip or send buffer cap,
 # http.send_timeout_s an hour, 256 connections per address), for comparison.
 #
+# With --strong-flood (issue 34) the client writes instead (a write key, 4 connections pausing
+# 25 ms) and the abuser is 64 connections of `entries?limit=100&consistency=strong`, with no key
+# (refused: strong reads are a privilege of write and admin keys), or with --keyed with a
+# leaked write key (at most limits.strong_concurrency, 8, run at once); no rate limits in this
+# mode, so that only the privilege and the cap are measured.
+#
 # It reports the client's p50/p99 in each phase and their ratio (the target: at most 2), what
 # the abuser got, and rankd's RSS and the kernel's TCP memory. It fails (exit 1) when the
 # client got anything but 200. Output: loadtest/out/abuse[-slow[-before]]/report.md.
@@ -26,13 +32,15 @@ LIB_TAG=abuse
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$RANKD_ROOT"
 LT="$RANKD_ROOT/loadtest"
-SECS=20 PLAYERS=20000 SERVER_CPUS=0 CLIENT_CPUS=1 MODE=flood BEFORE=0
+SECS=20 PLAYERS=20000 SERVER_CPUS=0 CLIENT_CPUS=1 MODE=flood BEFORE=0 KEYED=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --secs) SECS="$2"; shift 2 ;;
     --slow-readers) MODE=slow; shift ;;
     --before) BEFORE=1; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --strong-flood) MODE=strong; shift ;;
+    --keyed) KEYED=1; shift ;;
+    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -48,6 +56,7 @@ TMP="$(mktemp -d /tmp/rankd-abuse.XXXXXX)"
 chmod 755 "$TMP"
 OUT="$LT/out/abuse"
 if [ "$MODE" = slow ]; then OUT="$OUT-slow"; fi
+if [ "$MODE" = strong ]; then OUT="$OUT-strong"; [ "$KEYED" = 1 ] && OUT="$OUT-keyed"; fi
 if [ "$BEFORE" = 1 ]; then
   OUT="$OUT-before"
   export RANKD_MAX_RESPONSE_BYTES_IN_FLIGHT=0 RANKD_RESPONSE_BYTES_PER_IP=0 RANKD_SEND_BUFFER_BYTES=0 \
@@ -68,6 +77,9 @@ trap 'exit 130' INT TERM
 
 read -r PG_PORT REDIS_PORT PORT <<<"$(free_ports 3)"
 ADMIN_KEY="ab-admin-$RANDOM$RANDOM" CLIENT_KEY="ab-client-$RANDOM$RANDOM"
+WRITER_KEY="ab-writer-$RANDOM$RANDOM" LEAKED_KEY="ab-leaked-$RANDOM$RANDOM"
+LIMITS="limits: {reads_per_s: 200, burst: 400}"
+if [ "$MODE" = strong ]; then LIMITS="http: {max_connections_per_ip: 0}"; fi
 stack_up "$TMP" "$PG_PORT" "$REDIS_PORT" "$SERVER_CPUS"
 cat >"$TMP/rankd.yaml" <<YAML
 development: true
@@ -77,9 +89,7 @@ postgres:
   primary: "host=127.0.0.1 port=$PG_PORT dbname=rankd user=rankd"
 redis:
   url: "redis://127.0.0.1:$REDIS_PORT/0"
-limits:
-  reads_per_s: 200
-  burst: 400
+$LIMITS
 auth:
   cursor_secret: "abuse-cursor-secret-$RANDOM$RANDOM"
   keys:
@@ -87,6 +97,10 @@ auth:
       role: admin
     - key: "$CLIENT_KEY"
       role: read
+    - key: "$WRITER_KEY"
+      role: write
+    - key: "$LEAKED_KEY"
+      role: write
 YAML
 rankd_migrate "$BIN" "$TMP/rankd.yaml" >"$TMP/migrate.log" 2>&1 || { cat "$TMP/migrate.log" >&2; die "migration failed"; }
 rankd_up "$BIN" "$TMP/rankd.yaml" "$TMP/rankd.pid" "$TMP/rankd.log" "$SERVER_CPUS" || die "rankd did not start"
@@ -104,18 +118,38 @@ timeout 600 "${PSQL[@]}" -v gen="$GEN" -v n="$PLAYERS" -v seed=0.5 -v base_ms="$
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$(cat "$TMP/rankd.pid")/status"; }
 # The kernel's TCP buffers, every socket of the machine (pages of 4 KiB, in KiB).
 tcp_kb() { awk '/^TCP:/ {for (i = 1; i < NF; i++) if ($i == "mem") print $(i + 1) * 4}' /proc/net/sockstat; }
+CLIENT_ARGS=(key="$CLIENT_KEY")
+if [ "$MODE" = strong ]; then CLIENT_ARGS=(key="$WRITER_KEY" write=1); fi
 client() {   # client OUTFILE: the client, SECS seconds
   "${CLIENT[@]}" wrk -t 1 -c 4 -d "${SECS}s" --latency --timeout 5s -s "$LT/keyed.lua" "$BASE" -- \
-    board=ab players="$PLAYERS" width=12 key="$CLIENT_KEY" pace_ms=25 >"$1" 2>&1
+    board=ab players="$PLAYERS" width=12 pace_ms=25 "${CLIENT_ARGS[@]}" >"$1" 2>&1
 }
 say "warm-up (5 s), then the client alone (${SECS}s)"
 "${CLIENT[@]}" wrk -t 1 -c 4 -d 5s -s "$LT/keyed.lua" "$BASE" -- board=ab players="$PLAYERS" width=12 \
-  key="$CLIENT_KEY" pace_ms=25 >/dev/null 2>&1
+  pace_ms=25 "${CLIENT_ARGS[@]}" >/dev/null 2>&1
 RSS0="$(rss_kb)"
 client "$OUT/alone.txt"
 TCP0="$(tcp_kb)"
 say "the client again, with 127.0.0.2's abuse ($MODE, ${SECS}s)"
-"${CLIENT[@]}" "$PYTHON" "$LT/abuse.py" 127.0.0.1 "$PORT" 127.0.0.2 "$((SECS + 2))" ab "$MODE" >"$OUT/abuser.json" 2>&1 &
+if [ "$MODE" = strong ]; then
+  # wrk cannot choose its source address: the flood comes from 127.0.0.1 too (no limits here).
+  STRONG_KEY=""; [ "$KEYED" = 1 ] && STRONG_KEY="$LEAKED_KEY"
+  ( "${CLIENT[@]}" wrk -t 1 -c 64 -d "$((SECS + 2))s" --timeout 5s -s "$LT/fixed.lua" "$BASE" -- \
+      path="/v1/leaderboards/ab/entries?limit=100&consistency=strong" key="$STRONG_KEY" >"$OUT/abuser.txt" 2>&1
+    "$PYTHON" - "$OUT/abuser.txt" >"$OUT/abuser.json" <<'PY'
+import json, re, sys
+t = open(sys.argv[1]).read()
+total = re.search(r"(\d+) requests in", t)
+non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+rps = re.search(r"Requests/sec:\s+([\d.]+)", t)
+n, bad = int(total.group(1)) if total else 0, int(non2xx.group(1)) if non2xx else 0
+print(json.dumps({"flood": {"2xx": n - bad, "non-2xx": bad, "requests/s": float(rps.group(1)) if rps else 0.0},
+                  "loris_most_open": 0, "loris_refused": 0}))
+PY
+  ) &
+else
+  "${CLIENT[@]}" "$PYTHON" "$LT/abuse.py" 127.0.0.1 "$PORT" 127.0.0.2 "$((SECS + 2))" ab "$MODE" >"$OUT/abuser.json" 2>&1 &
+fi
 ABUSER=$!
 sleep 2 # the slow-loris connections open first (a pause between phases, not a wait for state)
 client "$OUT/with-abuser.txt" &
@@ -156,12 +190,13 @@ for name, r in (("alone", alone), ("with the abuser", shared)):
     if r["limited"] or r["other"] or r["socket_errors"] != "none":
         fails.append(f"the client ({name}) got {r['limited']} 429, {r['other']} other, socket errors {r['socket_errors']}")
 ratio = shared["p99"] / alone["p99"] if alone["p99"] and shared["p99"] else float("nan")
-what = ("200 slow readers (/v1/batch of 40 pages, 1 KiB read a second)" if mode == "slow"
-        else "a slow-loris and a /v1/batch flood")
+what = {"slow": "200 slow readers (/v1/batch of 40 pages, 1 KiB read a second)",
+        "strong": "64 connections of consistency=strong reads",
+        "flood": "a slow-loris and a /v1/batch flood"}[mode]
 L = [f"# One abusive address against another client: {what}, {secs} s per phase"
      + (" (the bounds as they were before)" if before else ""), "",
      f"Verdict: **{'pass' if not fails else 'FAIL'}**." + ("" if not fails else " " + "; ".join(fails)), "",
-     "| the client (a read key, 4 connections, 25 ms pauses) | requests/s | 200 | p50 ms | p99 ms |",
+     f"| the client ({'a write key writing' if mode == 'strong' else 'a read key reading ranks'}, 4 connections, 25 ms pauses) | requests/s | 200 | p50 ms | p99 ms |",
      "|---|---:|---:|---:|---:|",
      f"| alone | {alone['rps']:,.0f} | {alone['ok']:,} | {alone['p50']:.2f} | {alone['p99']:.2f} |",
      f"| with the abuser | {shared['rps']:,.0f} | {shared['ok']:,} | {shared['p50']:.2f} | {shared['p99']:.2f} |",
@@ -169,6 +204,7 @@ L = [f"# One abusive address against another client: {what}, {secs} s per phase"
      f"The client's p99 with the abuser / alone: **{ratio:.2f}** (target: at most 2).",
      (f"The abuser (127.0.0.2, no key): its requests' answers by status {abuser['flood']}."
       if mode == "slow" else
+      f"The abuser (64 connections): its strong reads' answers {abuser['flood']}." if mode == "strong" else
       f"The abuser (127.0.0.2, no key): the /v1/batch flood's answers by status {abuser['flood']}; the slow-loris "
       f"held at most {abuser['loris_most_open']} connections open, {abuser['loris_refused']} refused or closed."),
      f"rankd's RSS: {rss0 / 1024:.0f} MiB before, at most {rss_max / 1024:.0f} MiB during the abuse.",

@@ -2,6 +2,7 @@
 #include "http/addr_budget.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@ struct addr_budget {
     pthread_mutex_t lock; /* guards the chains and count */
     charge_t *chains[BUCKETS];
     size_t count;
-    size_t total;
+    atomic_size_t total;  /* written under the lock; read without it by addr_budget_full's fast path */
 };
 
 static size_t bucket_of(const char *addr)
@@ -91,8 +92,8 @@ bool addr_budget_take(addr_budget_t *b, const char *addr, size_t bytes)
 
 bool addr_budget_full(addr_budget_t *b, const char *addr)
 {
-    if (!b)
-        return false;
+    if (!b || atomic_load_explicit(&b->total, memory_order_relaxed) == 0)
+        return false; /* every read asks: nothing held is the common case, and costs no lock */
     pthread_mutex_lock(&b->lock);
     charge_t **pp = find(b, addr);
     bool full = *pp && (*pp)->bytes >= b->per_address;
