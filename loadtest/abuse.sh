@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # loadtest/abuse.sh — does one abusive address cost another client anything? (issue 28)
 #
-#   bash loadtest/abuse.sh [--secs 20] [--slow-readers [--before] | --strong-flood [--keyed]]
+#   bash loadtest/abuse.sh [--secs 20] [--slow-readers [--before] | --strong-flood [--keyed|--plain]]
 #
 # It starts its own PostgreSQL and Redis (loopback, free ports, a temporary folder) and one
 # rankd with read limits (200 reads/s, a burst of 400, per client), on a 20,000-player board. A
@@ -19,8 +19,9 @@
 # With --strong-flood (issue 34) the client writes instead (a write key, 4 connections pausing
 # 25 ms) and the abuser is 64 connections of `entries?limit=100&consistency=strong`, with no key
 # (refused: strong reads are a privilege of write and admin keys), or with --keyed with a
-# leaked write key (at most limits.strong_concurrency, 8, run at once); no rate limits in this
-# mode, so that only the privilege and the cap are measured.
+# leaked write key (at most limits.strong_concurrency, 8, run at once), or with --plain the same
+# flood without consistency=strong (cached reads: the reference a strong flood is compared
+# with); no rate limits in this mode, so that only the privilege and the cap are measured.
 #
 # It reports the client's p50/p99 in each phase and their ratio (the target: at most 2), what
 # the abuser got, and rankd's RSS and the kernel's TCP memory. It fails (exit 1) when the
@@ -32,7 +33,7 @@ LIB_TAG=abuse
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$RANKD_ROOT"
 LT="$RANKD_ROOT/loadtest"
-SECS=20 PLAYERS=20000 SERVER_CPUS=0 CLIENT_CPUS=1 MODE=flood BEFORE=0 KEYED=0
+SECS=20 PLAYERS=20000 SERVER_CPUS=0 CLIENT_CPUS=1 MODE=flood BEFORE=0 KEYED=0 PLAIN=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --secs) SECS="$2"; shift 2 ;;
@@ -40,6 +41,7 @@ while [ $# -gt 0 ]; do
     --before) BEFORE=1; shift ;;
     --strong-flood) MODE=strong; shift ;;
     --keyed) KEYED=1; shift ;;
+    --plain) PLAIN=1; shift ;;
     -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
@@ -56,7 +58,9 @@ TMP="$(mktemp -d /tmp/rankd-abuse.XXXXXX)"
 chmod 755 "$TMP"
 OUT="$LT/out/abuse"
 if [ "$MODE" = slow ]; then OUT="$OUT-slow"; fi
-if [ "$MODE" = strong ]; then OUT="$OUT-strong"; [ "$KEYED" = 1 ] && OUT="$OUT-keyed"; fi
+if [ "$MODE" = strong ]; then
+  OUT="$OUT-strong"; [ "$KEYED" = 1 ] && OUT="$OUT-keyed"; [ "$PLAIN" = 1 ] && OUT="$OUT-plain"
+fi
 if [ "$BEFORE" = 1 ]; then
   OUT="$OUT-before"
   export RANKD_MAX_RESPONSE_BYTES_IN_FLIGHT=0 RANKD_RESPONSE_BYTES_PER_IP=0 RANKD_SEND_BUFFER_BYTES=0 \
@@ -134,8 +138,10 @@ say "the client again, with 127.0.0.2's abuse ($MODE, ${SECS}s)"
 if [ "$MODE" = strong ]; then
   # wrk cannot choose its source address: the flood comes from 127.0.0.1 too (no limits here).
   STRONG_KEY=""; [ "$KEYED" = 1 ] && STRONG_KEY="$LEAKED_KEY"
+  FLOOD_PATH="/v1/leaderboards/ab/entries?limit=100&consistency=strong"
+  [ "$PLAIN" = 1 ] && FLOOD_PATH="/v1/leaderboards/ab/entries?limit=100"
   ( "${CLIENT[@]}" wrk -t 1 -c 64 -d "$((SECS + 2))s" --timeout 5s -s "$LT/fixed.lua" "$BASE" -- \
-      path="/v1/leaderboards/ab/entries?limit=100&consistency=strong" key="$STRONG_KEY" >"$OUT/abuser.txt" 2>&1
+      path="$FLOOD_PATH" key="$STRONG_KEY" >"$OUT/abuser.txt" 2>&1
     "$PYTHON" - "$OUT/abuser.txt" >"$OUT/abuser.json" <<'PY'
 import json, re, sys
 t = open(sys.argv[1]).read()
