@@ -42,6 +42,21 @@ def test_fails_when_a_figure_was_not_measured(tmp_path):
     assert rc == 1 and "not measured" in out, out
 
 
+def test_a_ratio_far_above_its_baseline_is_a_failed_reference(tmp_path):
+    """Issue 29: pgbench once ran at a tenth of its speed and writes_vs_pgbench passed at 4.5 x
+    its baseline. Past 3 x the run vouches for nothing: exit 3 (.ci/run measures again)."""
+    rc, out = gate(tmp_path, {"a.rps": "600", "ref.rps": "100"}, BASE)  # 6.0 = 2.0 x 3: still believed
+    assert rc == 0 and "ok   fast: 6.000" in out, out
+    rc, out = gate(tmp_path, {"a.rps": "601", "ref.rps": "100"}, BASE)
+    assert rc == 3, out
+    assert "SUSPECT fast: 6.010" in out and "its reference ref.rps failed" in out, out
+    assert "1 reference(s) failed" in out
+    # A ratio below its floor is a failure whatever else the run says.
+    two = BASE + "slow  b.rps  ref.rps  1.0  0.25\n"
+    rc, out = gate(tmp_path, {"a.rps": "900", "b.rps": "10", "ref.rps": "100"}, two)
+    assert rc == 1 and "FAIL slow" in out and "SUSPECT fast" in out, out
+
+
 def test_calibrate_sets_median_and_a_floor_below_every_run(tmp_path):
     runs = []
     for i, x in enumerate([100, 120, 110, 90, 130]):
