@@ -26,9 +26,12 @@ noise they did not show). Run the smoke at least ten times for it.
 import statistics
 import sys
 
-# No ratio of a calibration has been more than about twice its baseline (mix_vs_mhd: 0.657 against
-# 0.320, rounds on two CPU kinds); three times is a broken reference, not a faster rankd.
-CEILING = 3.0
+# Read ratios have stayed within about twice their baseline (mix_vs_mhd: 0.657 against 0.320,
+# rounds on two CPU kinds). writes_vs_pgbench moves more with the disk: rankd commits many
+# submissions per fsync and pgbench's single-row upserts one, so where fsync is slow (28 ms per
+# commit, 2026-11-25) it runs 3.8-4.5 x its baseline, two fresh-clone runs out of two. Eight
+# times is a broken reference (the run that prompted this: pgbench at 162 rows/s, 42.5 x).
+CEILING = 8.0
 
 
 def read_results(path):

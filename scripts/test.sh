@@ -4,8 +4,9 @@
 #
 # With --sanitize, or when CI=true, everything runs a second time against a build with
 # AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/); a sanitizer report in
-# rankd's stderr fails the test that was running. Results of every stage are counted
-# (meson's "Ok:/Fail:" summary, pytest's junit XML) and the last line of output is
+# rankd's stderr fails the test that was running. Every test case is counted (cmocka's and
+# pytest's XML reports; a unit program that fails with no failed case counts one failure), and
+# the last line of output is
 # exactly "N passed, N failed[, N skipped]"; the exit status is non-zero if anything
 # failed. Other arguments go to pytest (e.g. `bash scripts/test.sh -k oracle`).
 #
@@ -68,12 +69,17 @@ build() {
   fi
 }
 
-# unit DIR [meson test options...]
+# unit DIR [meson test options...]: every cmocka test case counts, as every pytest case does
+# (each program writes its cases' results as XML); a program that fails without a failed case
+# (a crash, a sanitizer report) counts as one failure.
 unit() {
   local dir=$1; shift
   local logf="$OUT/unit-$(basename "$dir").log"
+  local xmld="$OUT/cmocka-$(basename "$dir")"
+  mkdir -p "$xmld"
   log "meson test -C $dir --suite unit"
-  meson test -C "$dir" --suite unit --print-errorlogs "$@" 2>&1 | tee "$logf" >&2
+  CMOCKA_MESSAGE_OUTPUT=xml CMOCKA_XML_FILE="$xmld/%g.xml" \
+    meson test -C "$dir" --suite unit --print-errorlogs "$@" 2>&1 | tee "$logf" >&2
   local rc=${PIPESTATUS[0]}
   local ok fail exp unexp tout skip
   ok=$(sed -n 's/^Ok:[[:space:]]*\([0-9]\+\).*/\1/p' "$logf" | tail -n1)
@@ -86,9 +92,27 @@ unit() {
     if [ "$rc" -ne 0 ]; then fail_stage "meson test ($dir) exited $rc without a summary"; fi
     return
   fi
-  PASSED=$((PASSED + ${ok:-0} + ${exp:-0}))
-  FAILED=$((FAILED + ${fail:-0} + ${unexp:-0} + ${tout:-0}))
-  SKIPPED=$((SKIPPED + ${skip:-0}))
+  local cases
+  cases=$("$PYTHON" - "$xmld" <<'EOF'
+import glob, sys
+import xml.etree.ElementTree as ET
+t = f = s = 0
+for path in glob.glob(sys.argv[1] + "/*.xml"):
+    root = ET.parse(path).getroot()
+    for su in ([root] if root.tag == "testsuite" else root.iter("testsuite")):
+        t += int(su.get("tests", 0))
+        f += int(su.get("failures", 0)) + int(su.get("errors", 0))
+        s += int(su.get("skipped", 0))
+print(max(t - f - s, 0), f, s)
+EOF
+  ) || { fail_stage "cannot read the unit tests' results in $xmld"; return; }
+  local p f s
+  read -r p f s <<<"$cases"
+  local programs_failed=$((${fail:-0} + ${unexp:-0} + ${tout:-0}))
+  if [ "$programs_failed" -gt "$f" ]; then f=$programs_failed; fi
+  PASSED=$((PASSED + p))
+  FAILED=$((FAILED + f))
+  SKIPPED=$((SKIPPED + s + ${skip:-0}))
   if [ "$rc" -ne 0 ] && [ $((${fail:-0} + ${unexp:-0} + ${tout:-0})) -eq 0 ]; then
     fail_stage "meson test ($dir) exited $rc"
   fi
