@@ -149,5 +149,5 @@ int main(void)
         cmocka_unit_test(test_the_first_chunk_is_sized_from_the_body),
         cmocka_unit_test(test_a_body_over_64_kib_parses_into_the_heap),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("arena", tests, NULL, NULL);
 }

@@ -199,5 +199,5 @@ int main(void)
         cmocka_unit_test(test_a_list_keeps_boards_confirmed_after_it_began),
         cmocka_unit_test(test_nothing_confirmed_too_long_before_the_latest_answer),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("board_catalog", tests, NULL, NULL);
 }

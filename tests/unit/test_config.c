@@ -1246,5 +1246,5 @@ int main(void)
         cmocka_unit_test(test_secret_flaws),
         cmocka_unit_test_setup(test_unsafe_secrets, test_setup),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("config", tests, group_setup, group_teardown);
 }

@@ -2228,5 +2228,5 @@ int main(void)
         cmocka_unit_test(test_buf_steal_after_reserve),
         cmocka_unit_test(test_buf_steal_after_empty_printf),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

@@ -76,5 +76,5 @@ int main(void)
         cmocka_unit_test(test_negotiation),
         cmocka_unit_test(test_gzip_round_trip),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("encoding", tests, NULL, NULL);
 }

@@ -74,5 +74,5 @@ int main(void)
         cmocka_unit_test(test_reals_take_the_fewest_digits_that_read_back),
         cmocka_unit_test(test_compact_text_keeps_order_strings_and_integers),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("json_text", tests, NULL, NULL);
 }

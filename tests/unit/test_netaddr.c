@@ -255,5 +255,5 @@ int main(void)
         cmocka_unit_test(test_proxy_v1_lines),
         cmocka_unit_test(test_proxy_v2_headers),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("netaddr", tests, NULL, NULL);
 }

@@ -289,5 +289,5 @@ int main(void)
         cmocka_unit_test(lsn_text), cmocka_unit_test(lsn_table), cmocka_unit_test(picks),
         cmocka_unit_test(breaker), cmocka_unit_test(health_states),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("pg_router", tests, NULL, NULL);
 }

@@ -115,5 +115,5 @@ int main(void)
         cmocka_unit_test(test_no_burst_means_one_second_and_no_rates_no_limiter),
         cmocka_unit_test(test_the_table_keeps_a_bounded_number_of_clients),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("ratelimit", tests, NULL, NULL);
 }

@@ -105,5 +105,5 @@ int main(void)
         cmocka_unit_test(test_lua_agrees_on_every_length),
         cmocka_unit_test(test_lua_agrees_on_realistic_ids),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("rb_bucket", tests, NULL, NULL);
 }

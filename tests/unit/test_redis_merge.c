@@ -199,5 +199,5 @@ int main(void)
         cmocka_unit_test(test_hand_out_refuses_a_reply_of_the_wrong_size),
         cmocka_unit_test(test_a_lone_call_gets_the_reply_itself),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("redis_merge", tests, NULL, NULL);
 }

@@ -118,5 +118,5 @@ int main(void)
         cmocka_unit_test(test_one_turn_per_key_in_arrival_order),
         cmocka_unit_test(test_waiting_beyond_the_limit_is_refused),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("turns", tests, NULL, NULL);
 }

@@ -176,5 +176,5 @@ int main(void)
         cmocka_unit_test(test_many_threads_take_every_item_once),
         cmocka_unit_test(test_a_deferring_consumer_is_sched_batch),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("workq", tests, NULL, NULL);
 }

@@ -213,5 +213,5 @@ int main(void)
         cmocka_unit_test(test_a_sum_out_of_range_fails_alone),
         cmocka_unit_test(test_items_without_a_group_are_left_alone),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("write_fold", tests, NULL, NULL);
 }
