@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # loadtest/abuse.sh — does one abusive address cost another client anything? (issue 28)
 #
-#   bash loadtest/abuse.sh [--secs 20] [--slow-readers [--before] | --strong-flood [--keyed|--plain]]
+#   bash loadtest/abuse.sh [--secs 20] [--slow-readers [--before] | --strong-flood [--keyed|--plain] [--limits]]
 #
 # It starts its own PostgreSQL and Redis (loopback, free ports, a temporary folder) and one
 # rankd with read limits (200 reads/s, a burst of 400, per client), on a 20,000-player board. A
@@ -21,7 +21,9 @@
 # (refused: strong reads are a privilege of write and admin keys), or with --keyed with a
 # leaked write key (at most limits.strong_concurrency, 8, run at once), or with --plain the same
 # flood without consistency=strong (cached reads: the reference a strong flood is compared
-# with); no rate limits in this mode, so that only the privilege and the cap are measured.
+# with); no rate limits in this mode, so that only the privilege and the cap are measured, unless
+# --limits sets those an internet-facing instance should have (docs/security.md: 200 reads a
+# second per client, a burst of 400; the flood's refusals are then held back).
 #
 # It reports the client's p50/p99 in each phase and their ratio (the target: at most 2), what
 # the abuser got, and rankd's RSS and the kernel's TCP memory. It fails (exit 1) when the
@@ -33,7 +35,7 @@ LIB_TAG=abuse
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$RANKD_ROOT"
 LT="$RANKD_ROOT/loadtest"
-SECS=20 PLAYERS=20000 SERVER_CPUS=0 CLIENT_CPUS=1 MODE=flood BEFORE=0 KEYED=0 PLAIN=0
+SECS=20 PLAYERS=20000 SERVER_CPUS=0 CLIENT_CPUS=1 MODE=flood BEFORE=0 KEYED=0 PLAIN=0 WITH_LIMITS=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --secs) SECS="$2"; shift 2 ;;
@@ -42,6 +44,7 @@ while [ $# -gt 0 ]; do
     --strong-flood) MODE=strong; shift ;;
     --keyed) KEYED=1; shift ;;
     --plain) PLAIN=1; shift ;;
+    --limits) WITH_LIMITS=1; shift ;;
     -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
@@ -60,6 +63,7 @@ OUT="$LT/out/abuse"
 if [ "$MODE" = slow ]; then OUT="$OUT-slow"; fi
 if [ "$MODE" = strong ]; then
   OUT="$OUT-strong"; [ "$KEYED" = 1 ] && OUT="$OUT-keyed"; [ "$PLAIN" = 1 ] && OUT="$OUT-plain"
+  [ "$WITH_LIMITS" = 1 ] && OUT="$OUT-limits"
 fi
 if [ "$BEFORE" = 1 ]; then
   OUT="$OUT-before"
@@ -83,7 +87,11 @@ read -r PG_PORT REDIS_PORT PORT <<<"$(free_ports 3)"
 ADMIN_KEY="ab-admin-$RANDOM$RANDOM" CLIENT_KEY="ab-client-$RANDOM$RANDOM"
 WRITER_KEY="ab-writer-$RANDOM$RANDOM" LEAKED_KEY="ab-leaked-$RANDOM$RANDOM"
 LIMITS="limits: {reads_per_s: 200, burst: 400}"
-if [ "$MODE" = strong ]; then LIMITS="http: {max_connections_per_ip: 0}"; fi
+if [ "$MODE" = strong ]; then
+  LIMITS="http: {max_connections_per_ip: 0}"
+  [ "$WITH_LIMITS" = 1 ] && LIMITS="$LIMITS
+limits: {reads_per_s: 200, burst: 400}"
+fi
 stack_up "$TMP" "$PG_PORT" "$REDIS_PORT" "$SERVER_CPUS"
 cat >"$TMP/rankd.yaml" <<YAML
 development: true
