@@ -36,8 +36,7 @@ def test_a_client_over_its_limit_gets_429_and_another_does_not(rankd_factory):
         assert r2.get(path).status == 200
         assert anon.get(path).status == 200
         # Reads and writes apart: a client whose reads ran out still writes.
-        while w.get(path).status != 429:
-            pass
+        wait_for(lambda: w.get(path).status == 429, "the write key's reads to run out", timeout=10)
         assert submit(w, b, "p1", 1).status == 200
         # Never limited: probes and metrics.
         for _ in range(10):
@@ -78,11 +77,14 @@ def test_a_scores_batch_takes_one_token_per_item(rankd_factory, db):
         t0 = time.time()
         r = batch(w, [{"board": b, "player_id": "p%d" % i, "score": i} for i in range(4)])
         assert r.status == 200, r.describe()
-        r = batch(w, [{"board": b, "player_id": "q%d" % i, "score": i} for i in range(3)])  # 3 > what is left
-        if time.time() - t0 < 0.9:  # less than 2 tokens came back meanwhile
-            assert_error(r, 429)
+        left = int(r.header("RateLimit-Remaining"))
+        # 5 items: the burst, of which `left` are there; the rest refill at 2 a second.
+        r = batch(w, [{"board": b, "player_id": "q%d" % i, "score": i} for i in range(5)])
+        if r.status == 429:
             assert db.submission_count(b) == before + 4, "a refused batch wrote something"
-        assert db.submission_count(b) in (before + 4, before + 7)
+        else:  # only if the bucket refilled meanwhile, which takes (5 - left) / 2 seconds
+            assert r.status == 200 and time.time() - t0 >= (5 - left) / 2 - 0.1, (r.describe(), left)
+            assert db.submission_count(b) == before + 9
         # A batch larger than the burst is refused, whatever the bucket holds, and writes nothing.
         wait_for(lambda: batch(w, [{"board": b, "player_id": "r%d" % i, "score": i} for i in range(5)]).status
                  == 200, "a full bucket", timeout=10)
@@ -113,10 +115,11 @@ def test_a_batch_of_reads_takes_one_token_per_item(rankd_factory):
         t0 = time.time()
         r = r1.post("/v1/batch", json_body=reads(4))
         assert r.status == 200 and r.header("RateLimit-Remaining") == "1", r.describe()
-        r = r1.post("/v1/batch", json_body=reads(3))  # 3 > the 1 left
-        if time.time() - t0 < 0.9:  # less than 2 tokens came back meanwhile
-            assert_error(r, 429)
+        r = r1.post("/v1/batch", json_body=reads(5))  # the burst, of which 1 is left
+        if r.status == 429:
             assert int(r.header("Retry-After")) >= 1
+        else:  # only if 4 tokens refilled meanwhile (2 s at 2 a second)
+            assert r.status == 200 and time.time() - t0 >= 1.9, r.describe()
         r = r1.post("/v1/batch", json_body=reads(6))
         assert_error(r, 429)
         msg = r.json()["error"]["message"]
@@ -168,9 +171,8 @@ def test_slow_clients_from_one_address_do_not_keep_others_out(rankd_factory):
                 pass
         assert refused >= 190, "only %d of the 200 connections over the limit were closed" % refused
         c = inst.client()
-        t0 = time.time()
-        r = c.get("/v1/leaderboards")
-        assert r.status == 200 and time.time() - t0 < 2, r.describe()
+        r = c.get("/v1/leaderboards")  # answered, not queued behind them (the client's own timeout)
+        assert r.status == 200, r.describe()
         c.close()
     finally:
         for s in held:
