@@ -1,5 +1,7 @@
 // rankd dashboard: plain JavaScript over rankd's public API. The key the operator types is kept
-// in this tab's sessionStorage only and sent as a Bearer token to this server alone.
+// in this tab's sessionStorage only and sent as a Bearer token to this server alone. Where reads
+// are public it shows the boards with no key; the address follows what is open
+// (#/boards/{board}, #/boards/{board}/players/{player}), so a link opens that view.
 "use strict";
 
 const state = { board: null, window: "current", cursor: null, prevCursor: null, nextCursor: null,
@@ -49,8 +51,43 @@ function fill(tableId, rows, onPick) {
   }
 }
 
+// A player's metadata as the API holds it (compact JSON), or nothing.
+function meta(e) { return e.metadata === undefined ? "" : JSON.stringify(e.metadata); }
+
 function entryRows(entries, me) {
-  return entries.map(e => ({ cells: [e.rank, e.player_id, e.score, e.achieved_at], cls: e.player_id === me ? "me" : "" }));
+  return entries.map(e => ({ cells: [e.rank, e.player_id, e.score, e.achieved_at, meta(e)],
+                             cls: e.player_id === me ? "me" : "" }));
+}
+
+// ------------------------------------------------------------------ the address: what is open
+
+function boardHash(board, player) {
+  return "#/boards/" + encodeURIComponent(board) + (player ? "/players/" + encodeURIComponent(player) : "");
+}
+
+// The view the address names: {board, player}, or null.
+function parseHash() {
+  const m = location.hash.match(/^#\/boards\/([^/]+)(?:\/players\/([^/]+))?$/);
+  if (!m) return null;
+  try {
+    return { board: decodeURIComponent(m[1]), player: m[2] ? decodeURIComponent(m[2]) : null };
+  } catch (e) { return null; }
+}
+
+// Opening something sets the address; a link (or Back) sets the address, which opens it.
+function follow(board, player) {
+  const h = boardHash(board, player);
+  if (location.hash !== h) history.pushState(null, "", h);
+}
+
+async function route() {
+  const v = parseHash();
+  if (!v) return;
+  if (!state.board || state.board.id !== v.board) await openBoard(v.board, true);
+  if (v.player) {
+    document.getElementById("player").value = v.player;
+    await findPlayer(v.player, true);
+  }
 }
 
 // ------------------------------------------------------------------ boards
@@ -61,12 +98,14 @@ async function loadBoards(more) {
   state.boardsCursor = page.next_cursor;
   const rows = page.leaderboards.map(b => ({ cells: [b.id, b.title, b.sort, b.operator, b.reset, b.players], value: b.id }));
   fill("boards", rows, id => openBoard(id).catch(showError));
+  document.getElementById("boards-need-key").hidden = true;
   document.getElementById("boards-more").hidden = !page.next_cursor;
 }
 
-async function openBoard(id) {
+async function openBoard(id, fromAddress) {
   const b = await api("/v1/leaderboards/" + encodeURIComponent(id));
   state.board = b;
+  if (!fromAddress) follow(b.id, null);
   state.window = "current";
   state.cursor = null;
   document.getElementById("board").hidden = false;
@@ -112,11 +151,13 @@ async function loadEntries(cursor) {
     "ranks " + first + "–" + last + " of " + page.total + " (window " + page.window + ")" : "no entries (window " + page.window + ")";
 }
 
-async function findPlayer(id) {
+async function findPlayer(id, fromAddress) {
   const out = document.getElementById("player-result");
+  if (!fromAddress) follow(state.board.id, id);
   try {
     const s = await api(boardPath("/players/" + encodeURIComponent(id) + "?" + windowParam()));
-    out.textContent = s.player_id + ": rank " + s.rank + " of " + s.total + ", score " + s.score + ", top " + s.top_percent + " %";
+    out.textContent = s.player_id + ": rank " + s.rank + " of " + s.total + ", score " + s.score + ", top " + s.top_percent + " %" +
+      (s.metadata === undefined ? "" : ", metadata " + meta(s));
     out.dataset.rank = String(s.rank);
     const around = await api(boardPath("/players/" + encodeURIComponent(id) + "/around?before=5&after=5&" + windowParam()));
     fill("around", entryRows(around.entries, s.player_id));
@@ -150,8 +191,15 @@ function drawBars(svg, labels, values) {
     r.appendChild(svgEl("title", {}, labels[i] + ": " + v));
     svg.appendChild(r);
   });
-  svg.appendChild(svgEl("text", { x: pad, y: H - 6 }, labels[0]));
-  svg.appendChild(svgEl("text", { x: W - pad - 60, y: H - 6 }, labels[n - 1]));
+  axisLabels(svg, W, H, pad, labels, max);
+}
+
+// The first and last labels under the chart, each kept inside it whatever its length (anchored
+// at the edge it stands by), and the largest value at the top.
+function axisLabels(svg, W, H, pad, labels, max) {
+  svg.appendChild(svgEl("text", { x: pad, y: H - 6, "text-anchor": "start" }, labels[0]));
+  if (labels.length > 1)
+    svg.appendChild(svgEl("text", { x: W - pad, y: H - 6, "text-anchor": "end" }, labels[labels.length - 1]));
   svg.appendChild(svgEl("text", { x: 2, y: 14 }, max));
 }
 
@@ -163,9 +211,7 @@ function drawLine(svg, labels, values) {
   const x = i => pad + (n === 1 ? 0 : (W - 2 * pad) * i / (n - 1));
   const y = v => H - pad - (H - 2 * pad) * v / max;
   svg.appendChild(svgEl("polyline", { points: values.map((v, i) => x(i) + "," + y(v)).join(" ") }));
-  svg.appendChild(svgEl("text", { x: pad, y: H - 6 }, labels[0]));
-  svg.appendChild(svgEl("text", { x: W - pad - 60, y: H - 6 }, labels[n - 1]));
-  svg.appendChild(svgEl("text", { x: 2, y: 14 }, max));
+  axisLabels(svg, W, H, pad, labels, max);
 }
 
 function num(v) { return Number.isInteger(v) ? String(v) : Number(v).toFixed(2); }
@@ -232,7 +278,10 @@ async function loadHealth() {
     const now = Date.now();
     const requests = sum(m, "rankd_http_requests_total");
     let rate = "–";
-    if (state.lastSample) rate = ((requests - state.lastSample.requests) * 1000 / (now - state.lastSample.at)).toFixed(1);
+    // A counter that went down is another process (a restart, or another instance behind a
+    // balancer): no rate until the next sample of this one.
+    if (state.lastSample && requests >= state.lastSample.requests && now > state.lastSample.at)
+      rate = ((requests - state.lastSample.requests) * 1000 / (now - state.lastSample.at)).toFixed(1);
     state.lastSample = { at: now, requests };
     const hits = sum(m, "rankd_l1_hits_total"), misses = sum(m, "rankd_l1_misses_total");
     const fmt = v => v === null ? "–" : v === Infinity ? "> 2.5 s" : (v * 1000) + " ms";
@@ -254,7 +303,23 @@ async function refresh() {
   showError(null);
   document.getElementById("key-state").textContent = key() ? "key set" : "no key (public reads only)";
   await Promise.all([loadHealth(), loadBoards(false)]);
-  if (state.board) await openBoard(state.board.id);
+  if (state.board) await openBoard(state.board.id, true);
+}
+
+// Without a key typed: the boards where reads are public; otherwise a word that a key is needed.
+// The server says which first (config.json): a read refused for want of a key would be an error
+// in the browser's console.
+async function start() {
+  loadHealth().catch(showError);
+  const cfg = await api("/dashboard/config.json");
+  if (!cfg.public_reads) {
+    document.getElementById("key-state").textContent = "reads need a key: type it and press Use";
+    document.getElementById("boards-need-key").hidden = false;
+    return;
+  }
+  document.getElementById("key-state").textContent = "no key (public reads); type one for more";
+  await loadBoards(false);
+  await route();
 }
 
 function guard(fn) { return (ev) => { if (ev) ev.preventDefault(); Promise.resolve(fn(ev)).catch(showError); }; }
@@ -276,12 +341,9 @@ document.addEventListener("DOMContentLoaded", () => {
     const id = document.getElementById("player").value.trim();
     return id ? findPlayer(id) : null;
   }));
-  // Nothing that needs a key until one is given (an empty one where reads are public): a
-  // request refused for want of it is noise in the browser's console.
-  if (sessionStorage.getItem("rankd-key") !== null) refresh().catch(showError);
-  else {
-    document.getElementById("key-state").textContent = "type a key and press Use (empty where reads are public)";
-    loadHealth().catch(showError);
-  }
+  window.addEventListener("popstate", guard(route));
+  window.addEventListener("hashchange", guard(route));
+  if (sessionStorage.getItem("rankd-key") !== null) refresh().then(route).catch(showError);
+  else start().catch(showError);
   setInterval(() => loadHealth().catch(() => {}), 5000);
 });

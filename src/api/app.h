@@ -78,6 +78,7 @@ typedef enum {
     R_METRICS,
     R_OPENAPI,
     R_DASHBOARD,      /* /dashboard/ */
+    R_DASHBOARD_ROOT, /* /dashboard: a redirect to /dashboard/ */
     R_DASHBOARD_FILE, /* /dashboard/{file}: the file's name in route_t.board */
     R_COUNT,
 } route_id_t;
@@ -171,6 +172,7 @@ int api_admin_rebuild(app_t *app, const route_t *rt, http_req_t *req);
 int api_metrics(app_t *app, const route_t *rt, http_req_t *req);
 int api_openapi(app_t *app, const route_t *rt, http_req_t *req);
 int api_dashboard(app_t *app, const route_t *rt, http_req_t *req);
+int api_dashboard_root(app_t *app, const route_t *rt, http_req_t *req);
 
 /*
  * A handler's return when it moved itself off the event loop (api_off_loop): not a status,

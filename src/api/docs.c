@@ -62,9 +62,27 @@ int api_openapi(app_t *app, const route_t *rt, http_req_t *req)
     return a ? serve(req, a) : http_error(req, 404, "not_found", NULL, "no such resource");
 }
 
-int api_dashboard(app_t *app, const route_t *rt, http_req_t *req)
+/* The page's own address ends in '/' (its files are relative to it): a browser given the path
+ * without it is sent there, with the method kept (308). */
+int api_dashboard_root(app_t *app, const route_t *rt, http_req_t *req)
 {
     (void)app;
+    (void)rt;
+    snprintf(req->location, sizeof req->location, "/dashboard/");
+    req->status = 308;
+    return req->status;
+}
+
+int api_dashboard(app_t *app, const route_t *rt, http_req_t *req)
+{
+    /* What the page needs to know before it asks for anything: whether reads need a key (so
+     * that it asks for none it would be refused, which a browser reports as an error). */
+    if (rt->id == R_DASHBOARD_FILE && strcmp(rt->board, "config.json") == 0) {
+        buf_printf(&req->out, "{\"public_reads\":%s}", app->cfg->public_reads ? "true" : "false");
+        req->cacheable = true;
+        req->security_policy = DASHBOARD_CSP;
+        return http_ok(req, 200);
+    }
     /* Only the dashboard's own files: never the OpenAPI document under another name. */
     const char *name = rt->id == R_DASHBOARD ? "index.html" : rt->board;
     const asset_t *a = strcmp(name, "openapi.json") != 0 ? asset_find(name) : NULL;

@@ -56,6 +56,7 @@ static const route_spec_t specs[] = {
     [R_METRICS] = {R_METRICS, "/metrics", GET_ONLY, ROLE_NONE, 0, 0, 0, true, false, false, false},
     [R_OPENAPI] = {R_OPENAPI, "/v1/openapi.json", GET_ONLY, ROLE_NONE, 0, 0, 0, true, false, false, false},
     [R_DASHBOARD] = {R_DASHBOARD, "/dashboard/", GET_ONLY, ROLE_NONE, 0, 0, 0, true, false, false, false},
+    [R_DASHBOARD_ROOT] = {R_DASHBOARD_ROOT, "/dashboard", GET_ONLY, ROLE_NONE, 0, 0, 0, true, false, false, false},
     [R_DASHBOARD_FILE] = {R_DASHBOARD_FILE, "/dashboard/{file}", GET_ONLY, ROLE_NONE, 0, 0, 0, true, false, false,
                           false},
 };
@@ -67,7 +68,7 @@ static const char *const route_names[R_COUNT] = {
     [R_AROUND] = "around", [R_SCORES] = "scores", [R_SCORES_BATCH] = "scores_batch", [R_BATCH] = "batch",
     [R_STATS] = "stats", [R_WINDOWS] = "windows", [R_STANDINGS] = "standings", [R_ACTIVITY] = "activity", [R_ADMIN_REFRESH] = "admin_refresh",
     [R_ADMIN_REBUILD] = "admin_rebuild", [R_METRICS] = "metrics", [R_OPENAPI] = "openapi",
-    [R_DASHBOARD] = "dashboard", [R_DASHBOARD_FILE] = "dashboard_file",
+    [R_DASHBOARD] = "dashboard", [R_DASHBOARD_ROOT] = "dashboard_root", [R_DASHBOARD_FILE] = "dashboard_file",
 };
 
 const char *api_route_name(route_id_t id)
@@ -158,6 +159,8 @@ static route_id_t match(const char *path, route_t *rt)
         return R_READYZ;
     if (n == 1 && seg_is(seg[0], len[0], "metrics"))
         return R_METRICS;
+    if (n == 1 && seg_is(seg[0], len[0], "dashboard"))
+        return R_DASHBOARD_ROOT;
     if (!seg_is(seg[0], len[0], "v1") || n < 2)
         return R_NONE;
     if (n == 2 && seg_is(seg[1], len[1], "scores:batch"))
@@ -386,6 +389,7 @@ int api_handle(app_t *app, const route_t *rt, http_req_t *req)
     case R_OPENAPI: return api_openapi(app, rt, req);
     case R_DASHBOARD:
     case R_DASHBOARD_FILE: return api_dashboard(app, rt, req);
+    case R_DASHBOARD_ROOT: return api_dashboard_root(app, rt, req);
     case R_NONE:
     case R_COUNT: break;
     }

@@ -9,7 +9,7 @@ import os
 import pytest
 
 import browser as browser_mod  # python3-websocket and chromium: scripts/deps.sh installs them
-from conftest import ADMIN_KEY, READ_KEY, REPO, WRITE_KEY, batch, create_board
+from conftest import ADMIN_KEY, READ_KEY, REPO, WRITE_KEY, batch, create_board, wait_for
 
 OUT = os.environ.get("RANKD_TEST_OUT", os.path.join(REPO, "tests", "e2e", "out"))
 
@@ -20,7 +20,9 @@ def rows(b, table):
 
 
 def api_rows(entries):
-    return [[str(e["rank"]), e["player_id"], str(e["score"]), e["achieved_at"]] for e in entries]
+    return [[str(e["rank"]), e["player_id"], str(e["score"]), e["achieved_at"],
+             json.dumps(e["metadata"], separators=(",", ":"), ensure_ascii=False) if "metadata" in e else ""]
+            for e in entries]
 
 
 @pytest.mark.parametrize("reads", ["keyed", "public"])
@@ -35,6 +37,8 @@ def test_the_dashboard_in_a_browser(rankd_factory, reads):
         board = create_board(adm, title="Dashboard board")["id"]
         create_board(adm)
         items = [{"board": board, "player_id": "p%02d" % i, "score": (i * 7919) % 1000} for i in range(45)]
+        for i in range(0, 45, 3):  # a player's metadata is shown as the API holds it
+            items[i]["metadata"] = {"name": "Player %d" % i, "level": i}
         assert batch(w, items).status == 200
         assert adm.post("/v1/admin/refresh").status == 200  # the statistics' views
         top = r.get("/v1/leaderboards/%s/entries?limit=20" % board).json()
@@ -95,3 +99,81 @@ def test_the_dashboard_in_a_browser(rankd_factory, reads):
             br.close()
         for c in (adm, w, r):
             c.close()
+
+
+def test_a_deep_link_opens_its_view_and_public_boards_need_no_key(rankd_factory):
+    """Issue 29: with public reads the boards show at once, no key typed; /dashboard sends the
+    browser to /dashboard/; #/boards/{board}/players/{player} opens that player's view; the
+    address follows what the user opens; the charts' labels stay inside them."""
+    inst = rankd_factory(public_reads=True)
+    adm, w, r = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client(READ_KEY)
+    br = None
+    try:
+        board = create_board(adm, title="Deep link board")["id"]
+        other = create_board(adm, title="Another board")["id"]
+        items = [{"board": board, "player_id": "p%02d" % i, "score": 1000 + i * 37,
+                  "metadata": {"name": "Player %d" % i}} for i in range(30)]
+        assert batch(w, items).status == 200
+        # The statistics' views (a refresh already running is skipped: ask until one has them).
+        wait_for(lambda: adm.post("/v1/admin/refresh").status == 200 and
+                 r.get("/v1/leaderboards/%s/stats" % board).json()["players"] == 30, "the statistics")
+        target = "p07"
+        want = r.get("/v1/leaderboards/%s/players/%s" % (board, target)).json()
+        around = r.get("/v1/leaderboards/%s/players/%s/around?before=5&after=5" % (board, target)).json()
+        # /dashboard is not the page: it sends the browser there.
+        res = r.get("/dashboard")
+        assert res.status == 308 and res.header("Location") == "/dashboard/", res.describe()
+
+        br = browser_mod.Browser()
+        br.navigate("http://127.0.0.1:%d/dashboard#/boards/%s/players/%s" % (inst.port, board, target))
+        br.wait("location.pathname === '/dashboard/'", "the redirect to /dashboard/")
+        # No key typed: the boards, and the linked player's view.
+        br.wait("[...document.querySelectorAll('#boards tbody tr')].some(tr => tr.textContent.includes(%s))"
+                % json.dumps(other), "the boards with no key")
+        br.wait("document.getElementById('player-result').dataset.rank === %s" % json.dumps(str(want["rank"])),
+                "the linked player's rank")
+        text = br.eval("document.getElementById('player-result').textContent")
+        assert ("rank %d of %d" % (want["rank"], want["total"])) in text and '"name":"Player 7"' in text, text
+        br.wait("(document.querySelector('#around tr.me td:nth-child(2)') || {}).textContent === %s"
+                % json.dumps(target), "the players around")
+        assert rows(br, "around") == api_rows(around["entries"])
+        assert br.eval("sessionStorage.getItem('rankd-key')") is None
+        br.screenshot(os.path.join(OUT, "dashboard-deep-link.png"))
+        # Every label of the histogram lies inside the chart.
+        br.wait("document.querySelectorAll('#histogram rect').length > 1", "the histogram")
+        inside = br.eval("(() => { const s = document.getElementById('histogram').getBoundingClientRect();"
+                         " return [...document.querySelectorAll('#histogram text')].every(t => {"
+                         " const b = t.getBoundingClientRect(); return b.left >= s.left - 0.5 && b.right <= s.right + 0.5; }); })()")
+        assert inside
+        # The address follows what is opened: another board from the list.
+        br.eval("[...document.querySelectorAll('#boards tbody tr')].find(tr => tr.children[0].textContent === %s)"
+                ".click(); 1" % json.dumps(other))
+        br.wait("location.hash === %s" % json.dumps("#/boards/" + other), "the address of the board opened")
+        br.wait("document.getElementById('board-title').textContent.includes(%s)" % json.dumps(other), "the board")
+        # Back: the address before, and its view.
+        br.eval("history.back(); 1")
+        br.wait("document.getElementById('board-title').textContent.includes(%s)" % json.dumps(board),
+                "the linked board again")
+        assert br.errors == [], br.errors
+    finally:
+        if br:
+            br.close()
+        for c in (adm, w, r):
+            c.close()
+
+
+def test_with_keyed_reads_the_page_asks_for_nothing_it_would_be_refused(rankd_factory):
+    """Reads need a key and none is typed: the page says so and no request is refused (a browser
+    reports each refusal as an error)."""
+    inst = rankd_factory(public_reads=False)
+    br = None
+    try:
+        br = browser_mod.Browser()
+        br.navigate("http://127.0.0.1:%d/dashboard/#/boards/x" % inst.port)
+        br.wait("!document.getElementById('boards-need-key').hidden", "the word that a key is needed")
+        assert "need a key" in br.eval("document.getElementById('key-state').textContent")
+        br.wait("document.querySelectorAll('#health .card').length > 0", "the health cards")
+        assert br.errors == [], br.errors
+    finally:
+        if br:
+            br.close()
