@@ -4,10 +4,11 @@ the document with the same methods, and every path of the document is routed wit
 (its Allow header). Every response the other tests receive is validated against the document
 (openapi_check.py). The dashboard's files are served with a strict Content-Security-Policy."""
 import gzip
+import os
 import re
 import subprocess
 
-from conftest import ADMIN_KEY, RANKD_BIN, READ_KEY
+from conftest import ADMIN_KEY, RANKD_BIN, READ_KEY, REPO
 from openapi_check import DOC, DOC_BYTES
 
 METHODS = ("get", "post", "patch", "delete", "put")
@@ -129,3 +130,16 @@ def test_the_dashboard_files_and_their_policy(rankd_factory):
         assert c.post("/dashboard/", json_body={}, key=ADMIN_KEY).status == 405
     finally:
         c.close()
+
+
+def test_the_guide_lists_the_routes_the_openapi_document_has():
+    """Issue 29: docs/api.md's table of endpoints and api/openapi.json name the same operations
+    (method and path, queries aside), so neither document drifts from the other."""
+    guide = open(os.path.join(REPO, "docs", "api.md")).read()
+    listed = set()
+    for m in re.finditer(r"^\| `(GET|POST|PATCH|DELETE|PUT) ([^`?]+)(?:\?[^`]*)?` \|", guide, re.M):
+        listed.add((m.group(1), m.group(2)))
+    documented = {(m.upper(), p) for p, ops in DOC["paths"].items() for m in ops if m in METHODS}
+    assert listed, "no endpoint table found in docs/api.md"
+    assert listed - documented == set(), "in docs/api.md, not in api/openapi.json"
+    assert documented - listed == set(), "in api/openapi.json, not in docs/api.md"
