@@ -22,9 +22,13 @@ const char ws_archived_sql[] =
     "SELECT board_gen, win - DATE '1970-01-01' FROM archived_windows"
     " WHERE (board_gen, win) IN (SELECT * FROM unnest($1::bigint[], $2::date[]))";
 const char ws_lock_sql[] = "SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k";
+/* One primary-key probe per player, written as a join so that even a generic plan made while the
+ * table was empty (the writer forces generic plans) can only take the primary key: as
+ * `player_id = ANY($3)`, such a plan could take standings_rank on (board_gen, win) with player_id
+ * as a filter, reading the whole window per batch (a first bulk load of n players was O(n^2)). */
 const char ws_read_sql[] =
     "SELECT s.board_gen, s.win - DATE '1970-01-01', s.player_id, s.score, s.achieved_ms, s.metadata"
-    " FROM standings s WHERE s.board_gen = $1 AND s.win = $2::date AND s.player_id = ANY($3::text[])";
+    " FROM unnest($3::text[]) AS u(p) JOIN standings s ON s.board_gen = $1 AND s.win = $2::date AND s.player_id = u.p";
 const char ws_write_sql[] =
     "WITH st AS (INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, metadata, version)"
     "  SELECT g, w, p, sc, sk, ms, md, nextval('standing_version')"
