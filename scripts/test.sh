@@ -69,6 +69,25 @@ build() {
   fi
 }
 
+# count_cases XML...: "passed failed skipped" of the test cases in JUnit-style reports (cmocka's and
+# pytest's); a file that is no such report (a glob that matched nothing) counts nothing.
+count_cases() {
+  "$PYTHON" - "$@" <<'EOF'
+import os, sys
+import xml.etree.ElementTree as ET
+t = f = s = 0
+for path in sys.argv[1:]:
+    if not os.path.exists(path):
+        continue
+    root = ET.parse(path).getroot()
+    for su in ([root] if root.tag == "testsuite" else root.iter("testsuite")):
+        t += int(su.get("tests", 0))
+        f += int(su.get("failures", 0)) + int(su.get("errors", 0))
+        s += int(su.get("skipped", 0))
+print(max(t - f - s, 0), f, s)
+EOF
+}
+
 # unit DIR [meson test options...]: every cmocka test case counts, as every pytest case does
 # (each program writes its cases' results as XML); a program that fails without a failed case
 # (a crash, a sanitizer report) counts as one failure.
@@ -93,19 +112,7 @@ unit() {
     return
   fi
   local cases
-  cases=$("$PYTHON" - "$xmld" <<'EOF'
-import glob, sys
-import xml.etree.ElementTree as ET
-t = f = s = 0
-for path in glob.glob(sys.argv[1] + "/*.xml"):
-    root = ET.parse(path).getroot()
-    for su in ([root] if root.tag == "testsuite" else root.iter("testsuite")):
-        t += int(su.get("tests", 0))
-        f += int(su.get("failures", 0)) + int(su.get("errors", 0))
-        s += int(su.get("skipped", 0))
-print(max(t - f - s, 0), f, s)
-EOF
-  ) || { fail_stage "cannot read the unit tests' results in $xmld"; return; }
+  cases=$(count_cases "$xmld"/*.xml) || { fail_stage "cannot read the unit tests' results in $xmld"; return; }
   local p f s
   read -r p f s <<<"$cases"
   local programs_failed=$((${fail:-0} + ${unexp:-0} + ${tout:-0}))
@@ -132,19 +139,7 @@ e2e() {
     return
   fi
   local counts
-  counts=$("$PYTHON" - "$xml" <<'EOF'
-import sys
-import xml.etree.ElementTree as ET
-root = ET.parse(sys.argv[1]).getroot()
-suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
-t = f = s = 0
-for su in suites:
-    t += int(su.get("tests", 0))
-    f += int(su.get("failures", 0)) + int(su.get("errors", 0))
-    s += int(su.get("skipped", 0))
-print(max(t - f - s, 0), f, s)
-EOF
-  ) || { fail_stage "cannot read $xml"; return; }
+  counts=$(count_cases "$xml") || { fail_stage "cannot read $xml"; return; }
   local p f s
   read -r p f s <<<"$counts"
   PASSED=$((PASSED + p))
