@@ -988,6 +988,14 @@ static void set_list_node(load_ctx_t *ctx, const conf_key_t *k, void *base, yaml
     *FIELD(base, k->off2, size_t) = n_items;
 }
 
+/* "file:line:column" of `mark` in the file being loaded, as the errors say it (malloc'd). */
+static char *mark_origin(const load_ctx_t *ctx, yaml_mark_t mark)
+{
+    char origin[PATH_MAX + 48];
+    snprintf(origin, sizeof origin, "%s:%zu:%zu", ctx->path, mark.line + 1, mark.column + 1);
+    return cfg_strdup(origin);
+}
+
 /* auth.keys: every item a {key, role} mapping; a key may appear once. */
 static void set_keys_node(load_ctx_t *ctx, const conf_key_t *k, void *base, yaml_node_t *node)
 {
@@ -1027,10 +1035,7 @@ static void set_keys_node(load_ctx_t *ctx, const conf_key_t *k, void *base, yaml
             continue;
         }
         first_line[cfg->n_keys] = key_node->start_mark.line + 1;
-        char origin[PATH_MAX + 48];
-        snprintf(origin, sizeof origin, "%s:%zu:%zu", ctx->path, key_node->start_mark.line + 1,
-                 key_node->start_mark.column + 1);
-        ck.origin = cfg_strdup(origin);
+        ck.origin = mark_origin(ctx, key_node->start_mark);
         cfg->keys = cfg_realloc(cfg->keys, (cfg->n_keys + 1) * sizeof *cfg->keys);
         cfg->keys[cfg->n_keys++] = ck;
     }
@@ -1477,9 +1482,7 @@ static char *origin_of(const load_ctx_t *ctx, const char *name)
         return NULL;
     if (ctx->from_env[i] || !ctx->in_file[i])
         return cfg_strdup(config_keys[i].env);
-    char origin[PATH_MAX + 48];
-    snprintf(origin, sizeof origin, "%s:%zu:%zu", ctx->path, ctx->mark[i].line + 1, ctx->mark[i].column + 1);
-    return cfg_strdup(origin);
+    return mark_origin(ctx, ctx->mark[i]);
 }
 
 /*

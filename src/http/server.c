@@ -893,6 +893,17 @@ static strong_admit_t strong_admit(conn_ctx_t *cx, http_req_t *req, bool first)
 #define REFUSALS_BEFORE_DELAY 8
 
 
+/* Suspend the connection in `phase` until the delay thread resumes it at monotonic `due_ms`;
+ * on_request then sees the phase and goes on (a held-back refusal, a strong read or a read
+ * waiting for room trying again). */
+static void park_until(conn_ctx_t *cx, struct MHD_Connection *conn, conn_phase_t phase, int64_t due_ms)
+{
+    cx->phase = phase;
+    cx->conn = conn;
+    MHD_suspend_connection(conn);
+    delay_queue_push(cx->server->delays, due_ms, resume_connection, cx);
+}
+
 static bool delay_refusal(conn_ctx_t *cx, struct MHD_Connection *conn)
 {
     const http_req_t *req = &cx->req;
@@ -900,12 +911,9 @@ static bool delay_refusal(conn_ctx_t *cx, struct MHD_Connection *conn)
     if (pause <= 0 || req->status != 429 || !req->ratelimit.refused || req->ratelimit.strikes < REFUSALS_BEFORE_DELAY ||
         atomic_load(&cx->server->draining))
         return false;
-    cx->phase = CONN_DELAYED;
     cx->delayed = true;
-    cx->conn = conn;
     atomic_fetch_add(&cx->server->refusals_delayed, 1);
-    MHD_suspend_connection(conn);
-    delay_queue_push(cx->server->delays, clock_mono_ms() + pause, resume_connection, cx);
+    park_until(cx, conn, CONN_DELAYED, clock_mono_ms() + pause);
     return true;
 }
 
@@ -1042,10 +1050,7 @@ static enum MHD_Result admit_room(conn_ctx_t *cx, struct MHD_Connection *conn, b
                 cx->room_waits = true;
                 atomic_fetch_add(&s->room_waiting, 1);
             }
-            cx->phase = CONN_ROOM_WAIT;
-            cx->conn = conn;
-            MHD_suspend_connection(conn);
-            delay_queue_push(s->delays, now + ROOM_RETRY_MS, resume_connection, cx);
+            park_until(cx, conn, CONN_ROOM_WAIT, now + ROOM_RETRY_MS);
             return MHD_YES;
         }
     }
@@ -1076,10 +1081,7 @@ static enum MHD_Result admit_strong(conn_ctx_t *cx, struct MHD_Connection *conn,
         cx->phase = CONN_ANSWERED;
         return run_request(cx, conn);
     case STRONG_WAIT:
-        cx->phase = CONN_STRONG_WAIT;
-        cx->conn = conn;
-        MHD_suspend_connection(conn);
-        delay_queue_push(cx->server->delays, clock_mono_ms() + STRONG_RETRY_MS, resume_connection, cx);
+        park_until(cx, conn, CONN_STRONG_WAIT, clock_mono_ms() + STRONG_RETRY_MS);
         return MHD_YES;
     case STRONG_REFUSED:
     default:
