@@ -333,7 +333,7 @@ static bool archive_closed(refresher_t *r, PGconn *c, int64_t now_ms)
                                                   config_retention_windows(r->o.cfg, b->id), now_ms))
             continue; /* past retention already (or a board this list does not know yet): never archived */
         int64_t rows = 0, ms = 0;
-        /* Paced (migrations/0013_archive_window_lock.sql): a big window's takes a while. */
+        /* Paced (migrations/0016_archive_pacing.sql): a big window's takes a while. */
         if (!cancellable_begin(r, c))
             break;
         ok = upkeep_archive_window(c, todo[i].gen, todo[i].day, &rows, &ms) == Q_OK;
