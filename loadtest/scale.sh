@@ -15,11 +15,16 @@
 #                  wrk writes for --duration with no archive, then again while yesterday's window
 #                  is archived (rankd_archive_window, the leader's statement; undone between
 #                  rounds) — errors and p99, the second against the first, and the rounds' median
+#   export         a board of --export-players (1,000,000) standings exported whole, three times
+#                  each: GET …/export (CSV, curl to a file), `rankd export`, and PostgreSQL's own
+#                  \copy of the same ranked rows (the reference); rankd's RSS while it streams, the
+#                  rows and their order checked
 #
 #   bash loadtest/scale.sh            about 15 minutes
 #   bash loadtest/scale.sh --smoke    200,000 players, 400,000 log rows, 100,000 archived players
 #   Options: --players N, --log-rows N, --archive-players N, --deletes N (5), --duration D (10s), --rounds N,
-#            --only LIST (player_delete,board_delete,archive_writes), --bin PATH, --migrations DIR
+#            --export-players N, --only LIST (player_delete,board_delete,archive_writes,export),
+#            --bin PATH, --migrations DIR
 #            (another checkout's, with its --bin: "before" figures), --out DIR (loadtest/out/scale)
 #
 # Starts its own PostgreSQL 15 and Redis on free loopback ports in a temporary folder, pins them
@@ -35,13 +40,14 @@ cd "$RANKD_ROOT"
 LT="$RANKD_ROOT/loadtest"
 COMMAND="bash loadtest/scale.sh${*:+ $*}"
 
-SMOKE=0 BIN="" OUT="" ONLY="" ROUNDS=3 PLAYERS="" LOG_ROWS="" ARCH_PLAYERS="" DELETES=5 DURATION=10s MIGRATIONS=""
+SMOKE=0 BIN="" OUT="" ONLY="" ROUNDS=3 PLAYERS="" LOG_ROWS="" ARCH_PLAYERS="" EXPORT_PLAYERS="" DELETES=5 DURATION=10s MIGRATIONS=""
 SERVER_CPUS=0 CLIENT_CPUS=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --players) PLAYERS="$2"; shift 2 ;;
     --log-rows) LOG_ROWS="$2"; shift 2 ;;
     --archive-players) ARCH_PLAYERS="$2"; shift 2 ;;
+    --export-players) EXPORT_PLAYERS="$2"; shift 2 ;;
     --deletes) DELETES="$2"; shift 2 ;;
     --rounds) ROUNDS="$2"; shift 2 ;;
     --duration) DURATION="$2"; shift 2 ;;
@@ -52,17 +58,17 @@ while [ $# -gt 0 ]; do
     --server-cpus) SERVER_CPUS="$2"; shift 2 ;;
     --client-cpus) CLIENT_CPUS="$2"; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
-    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
 if [ "$SMOKE" = 1 ]; then
-  : "${PLAYERS:=200000}" "${LOG_ROWS:=400000}" "${ARCH_PLAYERS:=100000}"
+  : "${PLAYERS:=200000}" "${LOG_ROWS:=400000}" "${ARCH_PLAYERS:=100000}" "${EXPORT_PLAYERS:=100000}"
   DURATION=3s
 else
-  : "${PLAYERS:=10000000}" "${LOG_ROWS:=20000000}" "${ARCH_PLAYERS:=1000000}"
+  : "${PLAYERS:=10000000}" "${LOG_ROWS:=20000000}" "${ARCH_PLAYERS:=1000000}" "${EXPORT_PLAYERS:=1000000}"
 fi
-for v in PLAYERS LOG_ROWS ARCH_PLAYERS DELETES ROUNDS; do [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "--${v,,} wants a positive integer"; done
+for v in PLAYERS LOG_ROWS ARCH_PLAYERS EXPORT_PLAYERS DELETES ROUNDS; do [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "--${v,,} wants a positive integer"; done
 [[ "$DURATION" =~ ^[1-9][0-9]*s$ ]] || die "--duration wants seconds, e.g. 10s"
 [ "$(id -u)" = 0 ] || die "run as root (PostgreSQL runs as user postgres via runuser)"
 if [ "$(nproc --all)" -lt 2 ]; then SERVER_CPUS="" CLIENT_CPUS=""; fi
@@ -325,6 +331,41 @@ if want archive_writes; then
   done
 fi
 
+if want export; then
+  EGEN="$(board exported none)"
+  say "seeding $EXPORT_PLAYERS standings"
+  seed "$EGEN" 1970-01-01 "$EXPORT_PLAYERS"
+  RANKD_PID="$(cat "$TMP/rankd.pid")"
+  rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$RANKD_PID/status"; }
+  rec export.players "$EXPORT_PLAYERS"
+  rec export.rss_before_kib "$(rss_kib)"
+  peak=0
+  for i in 1 2 3; do
+    say "scenario export, run $i of 3: PostgreSQL's \\copy, GET …/export, rankd export"
+    t0="$EPOCHREALTIME"
+    # (\\copy takes one line.)
+    "${PSQL[@]}" -c "\\copy (SELECT row_number() OVER (ORDER BY sort_key, achieved_ms, player_id), player_id, score, achieved_ms, metadata FROM standings WHERE board_gen = $EGEN AND win = DATE '1970-01-01' ORDER BY sort_key, achieved_ms, player_id) TO '$TMP/ref.csv' CSV" >/dev/null
+    rec "export.r$i.pg_copy_ms" "$(since "$t0")"
+    t0="$EPOCHREALTIME"
+    "${CLIENT[@]}" curl -s -o "$TMP/export.csv" -w '%{http_code}' --max-time 600 "$BASE/v1/leaderboards/exported/export" \
+      -H "Authorization: Bearer $ADMIN_KEY" >"$TMP/export.code" &
+    cpid=$!
+    while kill -0 "$cpid" 2>/dev/null; do r="$(rss_kib)"; [ "$r" -gt "$peak" ] && peak="$r"; sleep 0.02; done
+    wait "$cpid" || die "curl of the export failed"
+    rec "export.r$i.http_ms" "$(since "$t0")"
+    [ "$(cat "$TMP/export.code")" = 200 ] || die "GET …/export -> $(cat "$TMP/export.code")"
+    t0="$EPOCHREALTIME"
+    "$BIN" export --board exported -c "$TMP/rankd.yaml" "$TMP/cli.csv" 2>/dev/null || die "rankd export failed"
+    rec "export.r$i.cli_ms" "$(since "$t0")"
+  done
+  rec export.rss_peak_kib "$peak"
+  rec export.bytes "$(stat -c %s "$TMP/export.csv")"
+  rec export.rows "$(( $(wc -l <"$TMP/export.csv") - 1 ))"
+  # Ranks 1…n in order, each row's rank its line's; the command line's file the same bytes.
+  rec export.out_of_order "$(awk -F, 'NR > 1 && $1 != NR - 1 { bad++ } END { print bad + 0 }' "$TMP/export.csv")"
+  rec export.cli_same_bytes "$(cmp -s "$TMP/export.csv" "$TMP/cli.csv" && echo yes || echo no)"
+fi
+
 "$PYTHON" - "$RES" "$OUT/report.md" <<'PY'
 import sys
 r = {}
@@ -383,6 +424,22 @@ if "archive_writes.rounds" in r:
     med = ratios[len(ratios) // 2] if len(ratios) % 2 else (ratios[len(ratios) // 2 - 1] + ratios[len(ratios) // 2]) / 2 if ratios else None
     L += ["", f"p99 during / before, median of the rounds: **{n(med, 2)} ×** (target at most 2 ×). The server's CPU is "
           "full with the writes alone (wrk's 16 connections), so the archive's work is taken from theirs.", ""]
+if "export.players" in r:
+    def med(k):
+        v = sorted(x for x in (f(f"export.r{i}.{k}") for i in (1, 2, 3)) if x is not None)
+        return v[len(v) // 2] if v else None
+    pg, http, cli = med("pg_copy_ms"), med("http_ms"), med("cli_ms")
+    L += ["## A board's export", "",
+          f"{n(f('export.players'))} standings exported whole, three runs of each (medians): "
+          f"{n(f('export.rows'))} rows, {n((f('export.bytes') or 0) / 1048576, 1)} MiB of CSV, "
+          f"{r.get('export.out_of_order')} out of rank order, `rankd export` the same bytes: {r.get('export.cli_same_bytes')}.", "",
+          "| | ms | rows/s | against PostgreSQL's \\copy |", "|---|---:|---:|---:|"]
+    for what, ms in (("PostgreSQL's `\\copy` of the ranked rows (reference)", pg), ("GET /v1/leaderboards/{board}/export", http),
+                     ("`rankd export`", cli)):
+        rows = f("export.players")
+        L.append(f"| {what} | {n(ms)} | {n(rows / ms * 1000 if ms else None)} | {n(pg / ms if ms and pg else None, 2)} × |")
+    L += ["", f"rankd's RSS: {n((f('export.rss_before_kib') or 0) / 1024, 1)} MiB before, at most "
+          f"{n((f('export.rss_peak_kib') or 0) / 1024, 1)} MiB while it streamed (sampled every 20 ms).", ""]
 open(sys.argv[2], "w").write("\n".join(L) + "\n")
 PY
 say "report: $OUT/report.md"

@@ -28,6 +28,7 @@
 #include "http/server.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
+#include "store/export.h"
 #include "store/migrate.h"
 #include "store/pg_deadline.h"
 #include "store/pg_router.h"
@@ -72,6 +73,7 @@ static int usage(void)
             "       rankd refresh [--view NAME] [--if-older-than 60s] [-c FILE]\n"
             "       rankd verify [--board B] [-c FILE]\n"
             "       rankd rebuild-cache [--board B] [-c FILE]\n"
+            "       rankd export --board B [--window W] [--format csv|ndjson] [FILE|-] [-c FILE]\n"
             "       rankd config check [-c FILE]\n"
             "       rankd config gen-key      (a random key or secret: 32 bytes, base64url)\n"
             "       rankd version\n"
@@ -316,6 +318,7 @@ static int serve(rankd_config_t *cfg)
     /* Beyond 64 reads waiting on one cold window, the next go to the shared threads. */
     app.cold_turns = app.pipe && app.offload ? turns_new(app.offload, 64) : NULL;
     app.boards = board_cache_new(1000);
+    app.exports = exports_new();
     app.metrics = metrics_new();
     atomic_store(&app.live, cfg);
     app.limits = ratelimit_new(cfg->limit_reads_per_s, cfg->limit_writes_per_s, cfg->limit_strong_reads_per_s,
@@ -356,7 +359,9 @@ static int serve(rankd_config_t *cfg)
             log_error(NULL, "exiting with %d requests still in flight", left); /* flushes pending lines */
             _exit(1);
         }
-        http_server_stop(srv);
+        http_server_stop(srv); /* exports still streaming were cut at the drain */
+        if (!exports_wait(app.exports, 10000))
+            _exit(1); /* a producer still waits on PostgreSQL: it would outlive what it uses */
         log_info(NULL, "stopped");
     }
     redis_sentinel_watch_stop(sentinel_watch);
@@ -374,6 +379,7 @@ static int serve(rankd_config_t *cfg)
     pg_pool_free(write_pg);
     board_cache_free(app.boards);
     board_catalog_free(app.catalog);
+    exports_free(app.exports);
     ratelimit_free(app.limits);
     ratelimit_free(app.auth_failures);
     ratelimit_free(app.idem_keys);
@@ -538,13 +544,91 @@ static int refresh(const rankd_config_t *cfg, const char *view, const char *olde
     return st == VIEWS_DONE ? 0 : 1;
 }
 
+/* ---------------------------------------------------------------- export */
+
+/* `rankd export`: the export of GET /v1/leaderboards/{board}/export (API.md) into `path` ("-" or
+ * NULL: standard output), without the HTTP server. A file is written whole or removed. */
+static int export_cmd(const rankd_config_t *cfg, const char *board, const char *window, const char *format,
+                      const char *path)
+{
+    export_format_t fmt = EXPORT_CSV;
+    if (!board || (format && !export_format_parse(format, &fmt))) {
+        fprintf(stderr, "rankd: export needs --board B, and --format csv or ndjson if any\n");
+        return 2;
+    }
+    PGconn *c = connect_primary(cfg);
+    if (!c)
+        return 1;
+    board_t b;
+    if (q_board_get(c, board, &b) != Q_OK) {
+        fprintf(stderr, "rankd: board %s not found\n", board);
+        PQfinish(c);
+        return 1;
+    }
+    int64_t day = 0;
+    window_status_t ws = window_resolve(b.reset, b.created_ms, config_retention_windows(cfg, b.id), clock_wall_ms(),
+                                        window, &day);
+    int64_t gen = b.gen;
+    board_clear(&b);
+    if (ws != WINDOW_OK) {
+        fprintf(stderr, "rankd: board %s has no window %s: --window takes current, previous or the first day of one of "
+                        "its windows (YYYY-MM-DD) that retention keeps\n", board, window ? window : "current");
+        PQfinish(c);
+        return 1;
+    }
+    bool to_file = path && strcmp(path, "-") != 0;
+    FILE *out = to_file ? fopen(path, "w") : stdout;
+    if (!out) {
+        fprintf(stderr, "rankd: cannot write %s: %s\n", path, strerror(errno));
+        PQfinish(c);
+        return 1;
+    }
+    char err[256] = "";
+    bool archived = false;
+    export_cursor_t *x = export_open(c, gen, day, fmt, &archived, err, sizeof err);
+    long rows = 0;
+    int n = x ? 1 : -1;
+    buf_t o;
+    buf_init(&o);
+    while (n > 0) {
+        buf_reset(&o);
+        n = export_next(x, &o, err, sizeof err);
+        rows += n > 0 ? n : 0;
+        if (n >= 0 && o.len > 0 && fwrite(o.data, 1, o.len, out) != o.len) {
+            snprintf(err, sizeof err, "cannot write: %s", strerror(errno));
+            n = -1;
+        }
+    }
+    buf_free(&o);
+    export_close(x);
+    PQfinish(c);
+    if (fflush(out) != 0 && n == 0) {
+        snprintf(err, sizeof err, "cannot write: %s", strerror(errno));
+        n = -1;
+    }
+    if (to_file && fclose(out) != 0 && n == 0) {
+        snprintf(err, sizeof err, "cannot write: %s", strerror(errno));
+        n = -1;
+    }
+    if (n < 0) {
+        fprintf(stderr, "rankd: export of %s failed: %s\n", board, err);
+        if (to_file)
+            unlink(path);
+        return 1;
+    }
+    char d[11];
+    window_format_day(day, d);
+    fprintf(stderr, "exported %s window %s: %ld rows from its %s\n", board, d, rows, archived ? "archive" : "standings");
+    return 0;
+}
+
 /* ---------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
 {
     arena_json_install(); /* before any jansson value exists */
     const char *config_path = "config/rankd.yaml";
-    const char *board = NULL, *view = NULL, *older = NULL;
+    const char *board = NULL, *view = NULL, *older = NULL, *window = NULL, *format = NULL;
     const char *words[4] = {0};
     int n_words = 0;
     for (int i = 1; i < argc; i++) {
@@ -552,6 +636,12 @@ int main(int argc, char **argv)
             config_path = argv[++i];
         else if (strcmp(argv[i], "--board") == 0 && i + 1 < argc)
             board = argv[++i];
+        else if (strcmp(argv[i], "--window") == 0 && i + 1 < argc)
+            window = argv[++i];
+        else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc)
+            format = argv[++i];
+        else if (strcmp(argv[i], "-") == 0 && n_words < 4)
+            words[n_words++] = argv[i];
         else if (strcmp(argv[i], "--view") == 0 && i + 1 < argc)
             view = argv[++i];
         else if (strcmp(argv[i], "--if-older-than") == 0 && i + 1 < argc)
@@ -622,6 +712,8 @@ int main(int argc, char **argv)
         rc = each_window(cfg, board, CHECK_VERIFY);
     } else if (strcmp(cmd, "rebuild-cache") == 0 && n_words == 1) {
         rc = each_window(cfg, board, CHECK_REBUILD);
+    } else if (strcmp(cmd, "export") == 0 && n_words <= 2) {
+        rc = export_cmd(cfg, board, window, format, n_words == 2 ? words[1] : NULL);
     } else {
         rc = usage();
     }

@@ -321,6 +321,19 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
     buf_printf(&req->out, "# HELP rankd_http_requests_in_flight Requests received and not yet finished (this one included).\n"
                           "# TYPE rankd_http_requests_in_flight gauge\nrankd_http_requests_in_flight %d\n",
                app->http_in_flight ? atomic_load(app->http_in_flight) : 0);
+    if (app->exports) {
+        int running;
+        unsigned long long finished, cut;
+        exports_counts(app->exports, &running, &finished, &cut);
+        buf_printf(&req->out,
+                   "# HELP rankd_exports_running Board exports streaming now (at most 2 per instance).\n"
+                   "# TYPE rankd_exports_running gauge\nrankd_exports_running %d\n"
+                   "# HELP rankd_exports_total Board exports that started streaming, by how they ended (whole, or cut: "
+                   "the client left, the database failed or the server stopped).\n"
+                   "# TYPE rankd_exports_total counter\nrankd_exports_total{outcome=\"whole\"} %llu\n"
+                   "rankd_exports_total{outcome=\"cut\"} %llu\n",
+                   running, finished, cut);
+    }
     l1_stats_t l1;
     l1_stats(app->l1, &l1);
     buf_printf(&req->out,

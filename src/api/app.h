@@ -18,6 +18,15 @@
 #include "worker/rebuilder.h"
 #include "worker/writer.h"
 
+/* Exports running (api/export.c): a slot each, and a wait for the last at shutdown. */
+typedef struct exports exports_t;
+exports_t *exports_new(void);
+/* True when none is running any more within `timeout_ms`. */
+bool exports_wait(exports_t *e, int timeout_ms);
+void exports_free(exports_t *e);
+/* For /metrics: running now; since start, sent whole and ended early. */
+void exports_counts(exports_t *e, int *running, unsigned long long *finished, unsigned long long *cut);
+
 typedef struct app {
     const rankd_config_t *cfg;
     struct pg_router *router;  /* every PostgreSQL node; reads and writes pick theirs through it */
@@ -45,6 +54,7 @@ typedef struct app {
     struct send_watch *http_sends; /* answers being sent (bytes, deadlines); NULL before it starts */
     struct addr_budget *http_answers; /* their bytes per client address; NULL before it starts or without a limit */
     struct delay_queue *http_delays;  /* where they wait; NULL before the HTTP server starts */
+    exports_t *exports;          /* board exports streaming now (at most a few per instance) */
     ratelimit_t *limits;         /* per-client token buckets */
     ratelimit_t *auth_failures;  /* per-address buckets of wrong keys (always on; its RL_READ kind) */
     ratelimit_t *idem_keys;      /* per-key buckets of idempotency keys (limits.idempotency_keys_per_client;
@@ -80,6 +90,8 @@ typedef enum {
     R_DASHBOARD,      /* /dashboard/ */
     R_DASHBOARD_ROOT, /* /dashboard: a redirect to /dashboard/ */
     R_DASHBOARD_FILE, /* /dashboard/{file}: the file's name in route_t.board */
+    R_EXPORT,         /* /v1/leaderboards/{board}/export */
+    R_PLAYER_EXPORT,  /* /v1/players/{player}/export */
     R_COUNT,
 } route_id_t;
 
@@ -173,6 +185,8 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req);
 int api_openapi(app_t *app, const route_t *rt, http_req_t *req);
 int api_dashboard(app_t *app, const route_t *rt, http_req_t *req);
 int api_dashboard_root(app_t *app, const route_t *rt, http_req_t *req);
+int api_export(app_t *app, const route_t *rt, http_req_t *req);
+int api_player_export(app_t *app, const route_t *rt, http_req_t *req);
 
 /*
  * A handler's return when it moved itself off the event loop (api_off_loop): not a status,

@@ -59,6 +59,10 @@ static const route_spec_t specs[] = {
     [R_DASHBOARD_ROOT] = {R_DASHBOARD_ROOT, "/dashboard", GET_ONLY, ROLE_NONE, 0, 0, 0, true, false, false, false},
     [R_DASHBOARD_FILE] = {R_DASHBOARD_FILE, "/dashboard/{file}", GET_ONLY, ROLE_NONE, 0, 0, 0, true, false, false,
                           false},
+    [R_EXPORT] = {R_EXPORT, "/v1/leaderboards/{board}/export", GET_ONLY, ROLE_ADMIN, 0, 0, 0, true, false, false,
+                  false},
+    [R_PLAYER_EXPORT] = {R_PLAYER_EXPORT, "/v1/players/{player}/export", GET_ONLY, ROLE_ADMIN, 0, 0, 0, true, false,
+                         false, false},
 };
 _Static_assert(sizeof specs / sizeof *specs == R_COUNT, "a route without its spec");
 
@@ -69,6 +73,7 @@ static const char *const route_names[R_COUNT] = {
     [R_STATS] = "stats", [R_WINDOWS] = "windows", [R_STANDINGS] = "standings", [R_ACTIVITY] = "activity", [R_ADMIN_REFRESH] = "admin_refresh",
     [R_ADMIN_REBUILD] = "admin_rebuild", [R_METRICS] = "metrics", [R_OPENAPI] = "openapi",
     [R_DASHBOARD] = "dashboard", [R_DASHBOARD_ROOT] = "dashboard_root", [R_DASHBOARD_FILE] = "dashboard_file",
+    [R_EXPORT] = "export", [R_PLAYER_EXPORT] = "player_export",
 };
 
 const char *api_route_name(route_id_t id)
@@ -177,6 +182,10 @@ static route_id_t match(const char *path, route_t *rt)
         take(seg[2], len[2], rt->player, &rt->player_len, &rt->player_bad);
         return R_STANDINGS;
     }
+    if (n == 4 && seg_is(seg[1], len[1], "players") && seg_is(seg[3], len[3], "export")) {
+        take(seg[2], len[2], rt->player, &rt->player_len, &rt->player_bad);
+        return R_PLAYER_EXPORT;
+    }
     if (!seg_is(seg[1], len[1], "leaderboards"))
         return R_NONE;
     if (n == 2)
@@ -194,6 +203,8 @@ static route_id_t match(const char *path, route_t *rt)
         return R_WINDOWS;
     if (n == 4 && seg_is(seg[3], len[3], "activity"))
         return R_ACTIVITY;
+    if (n == 4 && seg_is(seg[3], len[3], "export"))
+        return R_EXPORT;
     if (!seg_is(seg[3], len[3], "players"))
         return R_NONE;
     if (n == 4)
@@ -354,7 +365,9 @@ static bool route_waits(const route_t *rt, const http_req_t *req)
     case R_STATS:
     case R_WINDOWS:
     case R_STANDINGS:
-    case R_ACTIVITY: return true;
+    case R_ACTIVITY:
+    case R_EXPORT:
+    case R_PLAYER_EXPORT: return true;
     /* A large batch is parsed where it is run: a 2 MiB body takes milliseconds to parse, and
      * on the event loop it would be parsed again off it when its board is not cached. */
     case R_SCORES_BATCH: return req->body_len >= 16384;
@@ -390,6 +403,8 @@ int api_handle(app_t *app, const route_t *rt, http_req_t *req)
     case R_DASHBOARD:
     case R_DASHBOARD_FILE: return api_dashboard(app, rt, req);
     case R_DASHBOARD_ROOT: return api_dashboard_root(app, rt, req);
+    case R_EXPORT: return api_export(app, rt, req);
+    case R_PLAYER_EXPORT: return api_player_export(app, rt, req);
     case R_NONE:
     case R_COUNT: break;
     }

@@ -1,5 +1,6 @@
 /* http/request.c — request parameters and the JSON error object. */
 #include "http/request.h"
+#include "http/stream.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,6 +31,9 @@ void http_req_clear(http_req_t *req)
     buf_free(&req->out);
     l1_release(req->cached);
     req->cached = NULL;
+    if (req->stream) /* never handed to libmicrohttpd: the producer stops at its next write */
+        http_stream_release(req->stream);
+    req->stream = NULL;
     arena_clear(&req->arena);
 }
 

@@ -91,6 +91,9 @@ typedef struct http_req {
     const char *content_type_out; /* NULL = application/json */
     const char *security_policy;  /* Content-Security-Policy of a page, NULL for none */
     const http_static_t *static_body; /* the answer's bytes when they are static (instead of `out`) */
+    struct http_stream *stream;   /* the answer's bytes as a producer writes them (instead of `out`):
+                                   * the server's hold, released by http_req_clear unless handed on */
+    char disposition[160];        /* Content-Disposition, "" for none */
 } http_req_t;
 
 void http_req_init(http_req_t *req);

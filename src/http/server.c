@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "http/delay_queue.h"
 #include "http/encoding.h"
 #include "http/send_watch.h"
+#include "http/stream.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
 #include "util/alloc.h"
@@ -48,6 +50,9 @@ struct http_server {
     char cache_public[128];   /* of those that need no key whatever the configuration (the OpenAPI
                                * document, the dashboard's files) */
     addr_budget_t *bodies;    /* request body bytes per client address (http.body_bytes_per_ip) */
+    pthread_mutex_t streams_mu; /* guards streams: answers being streamed, each with the server's hold */
+    http_stream_t **streams;
+    size_t n_streams, cap_streams;
 };
 
 #define BODY_RESERVE_MAX 65535 /* bytes reserved ahead on a Content-Length (64 KiB with the NUL) */
@@ -84,6 +89,7 @@ typedef struct {
     bool room_waits;         /* counted in server->room_waiting */
     size_t answer_len;       /* bytes of the body handed to libmicrohttpd, 0 for a file's compiled-in bytes */
     send_ticket_t *ticket;   /* the answer is watched (http/send_watch.h) until the request ends */
+    http_stream_t *stream;   /* a streamed answer, in server->streams, until the request ends */
     size_t answer_charged;   /* what the answer charged its address in server->answers */
     encoding_t pre_enc;    /* then: the encoding of pre_body, for an answer not cached */
     char *pre_body;        /* owned, pre_len bytes; NULL when it did not compress */
@@ -217,6 +223,37 @@ static void release_cached(void *entry)
 }
 
 /* The answer to `req`, its body and headers; NULL when out of memory. */
+#define STREAM_BLOCK 32768 /* bytes libmicrohttpd asks a streamed answer for at a time */
+
+/* Keep `st` (with the server's own hold) where http_server_stop can cancel it, until the request ends. */
+static void track_stream(conn_ctx_t *cx, http_stream_t *st)
+{
+    http_server_t *s = cx->server;
+    http_stream_hold(st);
+    cx->stream = st;
+    pthread_mutex_lock(&s->streams_mu);
+    if (s->n_streams == s->cap_streams) {
+        s->cap_streams = s->cap_streams ? 2 * s->cap_streams : 8;
+        s->streams = xrealloc(s->streams, s->cap_streams * sizeof *s->streams);
+    }
+    s->streams[s->n_streams++] = st;
+    pthread_mutex_unlock(&s->streams_mu);
+}
+
+static void untrack_stream(conn_ctx_t *cx)
+{
+    http_server_t *s = cx->server;
+    pthread_mutex_lock(&s->streams_mu);
+    for (size_t i = 0; i < s->n_streams; i++)
+        if (s->streams[i] == cx->stream) {
+            s->streams[i] = s->streams[--s->n_streams];
+            break;
+        }
+    pthread_mutex_unlock(&s->streams_mu);
+    http_stream_drop(cx->stream);
+    cx->stream = NULL;
+}
+
 static struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection *conn, bool preflight)
 {
     http_req_t *req = &cx->req;
@@ -228,7 +265,22 @@ static struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection
     bool reads = req->cacheable && req->status == 200;
     struct MHD_Response *r = NULL;
     bool persistent = false; /* the bytes are the program's own, held by nobody */
-    if (reads && req->cached) {
+    bool streamed = false;   /* the bytes come from a producer as they are sent */
+    if (req->stream && req->status == 200) {
+        http_stream_t *st = req->stream;
+        req->stream = NULL;
+        free(body);
+        body = NULL;
+        len = 0;
+        http_stream_attach(st, conn);
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, http_stream_read, st, http_stream_release);
+        if (!r) {
+            http_stream_release(st);
+            return NULL;
+        }
+        track_stream(cx, st);
+        streamed = true;
+    } else if (reads && req->cached) {
         /* A cached answer: its ETag was computed once, each encoding is made once (l1_encoded),
          * and the bytes are shared by reference. */
         l1_view_t v;
@@ -329,8 +381,10 @@ static struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection
         if (enc != ENC_IDENTITY)
             MHD_add_response_header(r, "Content-Encoding", encoding_name(enc));
     }
-    if (len)
+    if (len || streamed)
         MHD_add_response_header(r, "Content-Type", req->content_type_out ? req->content_type_out : "application/json");
+    if (req->disposition[0])
+        MHD_add_response_header(r, "Content-Disposition", req->disposition);
     if (req->last_modified_ms > 0)
         MHD_add_response_header(r, "Last-Modified", http_date(req->last_modified_ms / 1000));
     MHD_add_response_header(r, "X-Request-Id", req->client_request_id[0] ? req->client_request_id : req->request_id);
@@ -1133,6 +1187,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (cx->room_waits)
         atomic_fetch_sub(&s->room_waiting, 1);
     send_watch_done(s->sends, cx->ticket); /* before libmicrohttpd closes the socket */
+    if (cx->stream)
+        untrack_stream(cx);
     addr_budget_give(s->answers, cx->req.addr, cx->answer_charged);
     free(cx->pre_body);
     http_req_clear(&cx->req);
@@ -1160,6 +1216,7 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
         return NULL;
     http_server_t *s = xcalloc(1, sizeof *s);
     s->app = app;
+    pthread_mutex_init(&s->streams_mu, NULL);
     /* Never less than one body of the largest kind (and its NUL): that one is always taken. */
     size_t largest = (cfg->batch_body_limit > cfg->body_limit ? cfg->batch_body_limit : cfg->body_limit) + 1;
     s->bodies = addr_budget_new(cfg->body_bytes_per_ip == 0           ? 0
@@ -1233,9 +1290,21 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
     return s;
 }
 
+/* Streamed answers still going (exports): their producers stop, and a suspended one is resumed
+ * to end with an error, so that the client sees an incomplete body (libmicrohttpd cannot stop
+ * with a connection suspended, and a slow reader must not hold a shutdown). */
+static void cancel_streams(http_server_t *s)
+{
+    pthread_mutex_lock(&s->streams_mu);
+    for (size_t i = 0; i < s->n_streams; i++)
+        http_stream_cancel(s->streams[i]);
+    pthread_mutex_unlock(&s->streams_mu);
+}
+
 int http_server_drain(http_server_t *s, int timeout_ms)
 {
     atomic_store(&s->draining, true);
+    cancel_streams(s);
     acceptor_close(s->acceptor); /* new connections are refused from here on */
     s->acceptor = NULL;
     delay_queue_flush(s->delays); /* the refusals held back go out now */
@@ -1250,9 +1319,12 @@ void http_server_stop(http_server_t *s)
         return;
     acceptor_close(s->acceptor);
     delay_queue_stop(s->delays); /* resumes what it held: none stays suspended past here */
+    cancel_streams(s);
     MHD_stop_daemon(s->daemon);
     send_watch_stop(s->sends); /* after the daemon: every answer's request has ended */
     addr_budget_free(s->answers);
     addr_budget_free(s->bodies);
+    free(s->streams);
+    pthread_mutex_destroy(&s->streams_mu);
     free(s);
 }

@@ -9,6 +9,7 @@ waiting for it. Ranks are checked against an oracle computed here from what the 
 acknowledged (score and achieved_at of every standing), not from the server's own reads."""
 import datetime
 import email.utils
+import json
 import os
 
 import pytest
@@ -453,6 +454,44 @@ def test_a_cursor_goes_on_paging_its_window_across_a_reset(rankd_factory, db, tm
             assert "window %s" % start.isoformat() in wrong.json()["error"]["message"], wrong.describe()
             if when == "before its archive":
                 wait_for(lambda: archived(db, gen) == 1, "the archive")
+    finally:
+        for x in (adm, w, c):
+            x.close()
+
+
+def test_a_closed_window_exports_from_its_archive_and_a_player_export_holds_it(rankd_factory, db, redis_db, tmp_root):
+    start = datetime.date(2029, 7, 10)
+    clock, inst, adm, w, c = daily_instance(rankd_factory, tmp_root, start)
+    try:
+        b = create_board(adm, reset="daily")["id"]
+        gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
+        day1 = oracle(fill(w, b, ["p%02d" % i for i in range(12)]), "desc")
+        clock.set(day_ms(start + datetime.timedelta(days=1)) + 3600000)
+        wait_for(lambda: archived(db, gen) == 1, "the archive")
+        r = w.post("/v1/leaderboards/%s/scores" % b, json_body={"player_id": day1[3][1], "score": 7})
+        assert r.status == 200, r.describe()
+        # What the export reads of a closed window is its archive: the standings, kept for a
+        # while after it, are made to disagree.
+        db.query("UPDATE standings SET score = score + 1000 WHERE board_gen = %s AND win = %s", (gen, start))
+        r = adm.get("/v1/leaderboards/%s/export?window=%s&format=ndjson" % (b, start.isoformat()))
+        assert r.status == 200, r.describe()
+        assert r.header("Content-Disposition") == 'attachment; filename="%s-%s.ndjson"' % (b, start.isoformat())
+        rows = [json.loads(x) for x in r.body.decode().splitlines()]
+        assert [(x["rank"], x["player_id"], x["score"], x["achieved_at"]) for x in rows] == expected(day1)
+        # The window that is open now: the one submission of today.
+        r = adm.get("/v1/leaderboards/%s/export?format=ndjson" % b)
+        assert [(x["rank"], x["player_id"], x["score"]) for x in map(json.loads, r.body.decode().splitlines())] == \
+            [(1, day1[3][1], 7)]
+        # The player's own export: the archived standing with the rank it closed with, today's, and
+        # every submission (three rounds of fill, then today's).
+        r = adm.get("/v1/players/%s/export" % day1[3][1])
+        assert r.status == 200, r.describe()
+        # (Other tests' boards in this database have players of the same names.)
+        st = sorted((s["window"], s["rank"], s["score"], s["archived"]) for s in r.json()["standings"] if s["board"] == b)
+        assert st == [(start.isoformat(), 4, day1[3][2], True),
+                      ((start + datetime.timedelta(days=1)).isoformat(), 1, 7, False)]
+        assert [s["window"] for s in r.json()["submissions"] if s["board"] == b] == [start.isoformat()] * 3 + \
+            [(start + datetime.timedelta(days=1)).isoformat()]
     finally:
         for x in (adm, w, c):
             x.close()

@@ -1,0 +1,162 @@
+/* http/stream.c — an answer written while it is sent (see stream.h). */
+#include "http/stream.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <microhttpd.h>
+
+#include "util/alloc.h"
+
+struct http_stream {
+    pthread_mutex_t mu;
+    pthread_cond_t room;         /* signalled when the reader took bytes or left */
+    char *buf;                   /* max bytes, owned; [head, head + len) unread */
+    size_t max, head, len;
+    struct MHD_Connection *conn; /* set by the server before the first read */
+    bool suspended;              /* the reader found nothing and waits for a resume */
+    bool ended, ok;              /* the producer is done, and how */
+    bool reader_gone;            /* the connection is done with the answer, or cancelled */
+    int holds;                   /* 2 at first: the producer's and the server's */
+};
+
+http_stream_t *http_stream_new(size_t max_buffered)
+{
+    http_stream_t *s = xcalloc(1, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->room, NULL);
+    s->max = max_buffered ? max_buffered : 65536;
+    s->buf = xmalloc(s->max);
+    s->holds = 2;
+    return s;
+}
+
+/* Drop one hold under s->mu (which it releases); the last frees the stream. */
+static void let_go_locked(http_stream_t *s)
+{
+    bool last = --s->holds == 0;
+    pthread_mutex_unlock(&s->mu);
+    if (!last)
+        return;
+    pthread_cond_destroy(&s->room);
+    pthread_mutex_destroy(&s->mu);
+    free(s->buf);
+    free(s);
+}
+
+/* Under s->mu: wake a reader that suspended itself for want of bytes. */
+static void wake_reader(http_stream_t *s)
+{
+    if (s->suspended && s->conn) {
+        s->suspended = false;
+        MHD_resume_connection(s->conn);
+    }
+}
+
+bool http_stream_write(http_stream_t *s, const void *data, size_t len)
+{
+    const char *p = data;
+    pthread_mutex_lock(&s->mu);
+    while (len > 0 && !s->reader_gone) {
+        if (s->len == s->max) {
+            pthread_cond_wait(&s->room, &s->mu);
+            continue;
+        }
+        if (s->head > 0 && s->head + s->len == s->max) { /* compact: the unread part to the front */
+            memmove(s->buf, s->buf + s->head, s->len);
+            s->head = 0;
+        }
+        size_t n = s->max - s->head - s->len;
+        if (n > len)
+            n = len;
+        memcpy(s->buf + s->head + s->len, p, n);
+        s->len += n;
+        p += n;
+        len -= n;
+        wake_reader(s);
+    }
+    bool ok = !s->reader_gone;
+    pthread_mutex_unlock(&s->mu);
+    return ok;
+}
+
+void http_stream_end(http_stream_t *s, bool ok)
+{
+    pthread_mutex_lock(&s->mu);
+    s->ended = true;
+    s->ok = ok;
+    wake_reader(s);
+    let_go_locked(s);
+}
+
+void http_stream_hold(http_stream_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->holds++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void http_stream_drop(http_stream_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    let_go_locked(s);
+}
+
+void http_stream_attach(http_stream_t *s, struct MHD_Connection *conn)
+{
+    pthread_mutex_lock(&s->mu);
+    s->conn = conn;
+    pthread_mutex_unlock(&s->mu);
+}
+
+ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    http_stream_t *s = cls;
+    pthread_mutex_lock(&s->mu);
+    ssize_t got;
+    if (s->len > 0) {
+        size_t n = s->len < max ? s->len : max;
+        memcpy(buf, s->buf + s->head, n);
+        s->head += n;
+        s->len -= n;
+        if (s->len == 0)
+            s->head = 0;
+        pthread_cond_signal(&s->room);
+        got = (ssize_t)n;
+    } else if (s->reader_gone) {
+        got = MHD_CONTENT_READER_END_WITH_ERROR; /* cancelled: the server is stopping */
+    } else if (s->ended) {
+        got = s->ok ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+    } else {
+        /* Nothing yet: suspended until the producer writes (microhttpd.h: returning 0 goes with
+         * MHD_suspend_connection, or libmicrohttpd asks again at once). Both under s->mu, so the
+         * producer's resume cannot come before this suspend. (No connection: a unit test.) */
+        if (s->conn) {
+            s->suspended = true;
+            MHD_suspend_connection(s->conn);
+        }
+        got = 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return got;
+}
+
+void http_stream_release(void *cls)
+{
+    http_stream_t *s = cls;
+    pthread_mutex_lock(&s->mu);
+    s->reader_gone = true;
+    s->suspended = false; /* libmicrohttpd is done with the connection: nothing to resume */
+    pthread_cond_broadcast(&s->room);
+    let_go_locked(s);
+}
+
+void http_stream_cancel(http_stream_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->reader_gone = true;
+    wake_reader(s);
+    pthread_cond_broadcast(&s->room);
+    pthread_mutex_unlock(&s->mu);
+}

@@ -1,0 +1,45 @@
+/*
+ * http/stream.h — an answer written while it is sent (API.md: exports are streamed).
+ *
+ * A producer thread writes bytes; libmicrohttpd reads them as the socket takes them. Between
+ * the two is a buffer of at most `max_buffered` bytes: the producer waits while it is full, and
+ * the connection is suspended while it is empty, so neither side polls and a slow client holds
+ * no more than the buffer. The stream is shared by the two sides and freed by the last to let go:
+ * the producer with http_stream_end(), the server with http_stream_release() (libmicrohttpd's
+ * free callback, or the request's end when the answer never went out), and any extra hold with
+ * http_stream_drop().
+ */
+#ifndef RANKD_HTTP_STREAM_H
+#define RANKD_HTTP_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct MHD_Connection;
+typedef struct http_stream http_stream_t;
+
+/* A new stream held by both sides. */
+http_stream_t *http_stream_new(size_t max_buffered);
+
+/* Producer: append `len` bytes, waiting while the buffer is full. False once the reader is gone
+ * (the client closed, or the server is stopping): stop producing and end the stream. */
+bool http_stream_write(http_stream_t *s, const void *data, size_t len);
+/* Producer: no more bytes. `ok` false ends the answer with an error (the client sees the
+ * connection close before the chunked body's end). Lets go of the producer's hold. */
+void http_stream_end(http_stream_t *s, bool ok);
+
+/* Server: one more hold (the server's own, beside libmicrohttpd's), dropped with http_stream_drop(). */
+void http_stream_hold(http_stream_t *s);
+void http_stream_drop(http_stream_t *s);
+/* Server: the connection the answer goes to, before libmicrohttpd first reads. */
+void http_stream_attach(http_stream_t *s, struct MHD_Connection *conn);
+/* Server: libmicrohttpd's content reader (MHD_ContentReaderCallback) on `cls` = the stream. */
+ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max);
+/* Server: the reader is gone; lets go of the server's hold (MHD_ContentReaderFreeCallback). */
+void http_stream_release(void *cls);
+/* Server: the producer's write fails from now on and a suspended reader is woken (shutdown). */
+void http_stream_cancel(http_stream_t *s);
+
+#endif

@@ -1,0 +1,123 @@
+/* tests/unit/test_stream.c — a streamed answer's buffer: order, a producer held while it is full,
+ * the end and its verdict, and a reader that leaves (no connection: nothing here suspends). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <sched.h>
+
+#include "http/stream.h"
+
+typedef struct {
+    http_stream_t *s;
+    size_t n;      /* bytes to write, in steps of 7 */
+    bool ok;       /* what the last write said */
+} producer_t;
+
+static void *produce(void *arg)
+{
+    producer_t *p = arg;
+    char chunk[7];
+    p->ok = true;
+    for (size_t i = 0; i < p->n && p->ok; i += sizeof chunk) {
+        for (size_t k = 0; k < sizeof chunk; k++)
+            chunk[k] = (char)('a' + (i + k) % 26);
+        size_t len = p->n - i < sizeof chunk ? p->n - i : sizeof chunk;
+        p->ok = http_stream_write(p->s, chunk, len);
+    }
+    http_stream_end(p->s, p->ok);
+    return NULL;
+}
+
+/* A buffer of 16 bytes carries 1,000 in order: the producer waits whenever it is full, and the
+ * reader, taking at most 5 at a time, sees every byte once, then the end. */
+static void test_bytes_arrive_in_order_through_a_small_buffer(void **state)
+{
+    (void)state;
+    http_stream_t *s = http_stream_new(16);
+    producer_t p = {.s = s, .n = 1000};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, produce, &p), 0);
+    size_t got = 0;
+    for (;;) {
+        char buf[5];
+        ssize_t n = http_stream_read(s, got, buf, sizeof buf);
+        if (n == MHD_CONTENT_READER_END_OF_STREAM)
+            break;
+        assert_true(n >= 0 && n <= 5);
+        for (ssize_t k = 0; k < n; k++)
+            assert_int_equal(buf[k], (char)('a' + (got + (size_t)k) % 26));
+        got += (size_t)n;
+        if (n == 0)
+            sched_yield(); /* no connection to suspend here: the producer is behind */
+    }
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(got, 1000);
+    assert_true(p.ok);
+    http_stream_release(s);
+}
+
+/* A producer that ends with an error: what was written is read, then the error. */
+static void test_an_end_with_an_error_follows_the_bytes(void **state)
+{
+    (void)state;
+    http_stream_t *s = http_stream_new(64);
+    assert_true(http_stream_write(s, "abc", 3));
+    http_stream_end(s, false);
+    char buf[8];
+    assert_int_equal(http_stream_read(s, 0, buf, sizeof buf), 3);
+    assert_memory_equal(buf, "abc", 3);
+    assert_int_equal(http_stream_read(s, 3, buf, sizeof buf), MHD_CONTENT_READER_END_WITH_ERROR);
+    http_stream_release(s);
+}
+
+/* A reader that leaves (the client closed) frees a producer waiting on a full buffer, and its
+ * writes fail from then on; the last hold frees the stream (AddressSanitizer checks). */
+static void test_a_reader_that_leaves_frees_a_waiting_producer(void **state)
+{
+    (void)state;
+    http_stream_t *s = http_stream_new(8);
+    http_stream_hold(s); /* the server's own hold, as for a tracked stream */
+    producer_t p = {.s = s, .n = 100};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, produce, &p), 0);
+    char buf[4];
+    while (http_stream_read(s, 0, buf, sizeof buf) == 0)
+        sched_yield();
+    http_stream_release(s); /* libmicrohttpd is done with the answer */
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_false(p.ok);
+    http_stream_drop(s);
+}
+
+/* Cancelled (shutdown): reads end with an error once the buffer is empty, writes fail. */
+static void test_a_cancelled_stream_ends_with_an_error(void **state)
+{
+    (void)state;
+    http_stream_t *s = http_stream_new(8);
+    assert_true(http_stream_write(s, "xy", 2));
+    http_stream_cancel(s);
+    assert_false(http_stream_write(s, "z", 1));
+    char buf[8];
+    assert_int_equal(http_stream_read(s, 0, buf, sizeof buf), 2);
+    assert_int_equal(http_stream_read(s, 2, buf, sizeof buf), MHD_CONTENT_READER_END_WITH_ERROR);
+    http_stream_end(s, false);
+    http_stream_release(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bytes_arrive_in_order_through_a_small_buffer),
+        cmocka_unit_test(test_an_end_with_an_error_follows_the_bytes),
+        cmocka_unit_test(test_a_reader_that_leaves_frees_a_waiting_producer),
+        cmocka_unit_test(test_a_cancelled_stream_ends_with_an_error),
+    };
+    return cmocka_run_group_tests_name("stream", tests, NULL, NULL);
+}
