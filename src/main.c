@@ -360,8 +360,12 @@ static int serve(rankd_config_t *cfg)
             _exit(1);
         }
         http_server_stop(srv); /* exports still streaming were cut at the drain */
-        if (!exports_wait(app.exports, 10000))
-            _exit(1); /* a producer still waits on PostgreSQL: it would outlive what it uses */
+        if (!exports_wait(app.exports, 10000)) {
+            /* A producer still waits on PostgreSQL (a fetch, up to its statement timeout): it
+             * would outlive what it uses. */
+            log_error(NULL, "exiting with an export still fetching its rows");
+            _exit(1);
+        }
         log_info(NULL, "stopped");
     }
     redis_sentinel_watch_stop(sentinel_watch);

@@ -328,8 +328,9 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
         buf_printf(&req->out,
                    "# HELP rankd_exports_running Board exports streaming now (at most 2 per instance).\n"
                    "# TYPE rankd_exports_running gauge\nrankd_exports_running %d\n"
-                   "# HELP rankd_exports_total Board exports that started streaming, by how they ended (whole, or cut: "
-                   "the client left, the database failed or the server stopped).\n"
+                   "# HELP rankd_exports_total Board exports that started streaming, by how they ended (whole: every row "
+                   "handed to the connection; cut: the client left or was too slow, the database failed, or the "
+                   "server stopped).\n"
                    "# TYPE rankd_exports_total counter\nrankd_exports_total{outcome=\"whole\"} %llu\n"
                    "rankd_exports_total{outcome=\"cut\"} %llu\n",
                    running, finished, cut);

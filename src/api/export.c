@@ -139,6 +139,15 @@ static void *produce(void *arg)
     return NULL;
 }
 
+/* A successful answer's type and file name (an error stays JSON, with no file name). */
+static void name_answer(http_req_t *req, export_format_t fmt, const char *board, const char *day)
+{
+    req->content_type_out = export_format_type(fmt);
+    /* Board ids are [A-Za-z0-9_.:@-] (API.md): nothing to escape in the quoted file name. */
+    snprintf(req->disposition, sizeof req->disposition, "attachment; filename=\"%s-%s.%s\"", board, day,
+             fmt == EXPORT_CSV ? "csv" : "ndjson");
+}
+
 int api_export(app_t *app, const route_t *rt, http_req_t *req)
 {
     bool bad = false;
@@ -157,8 +166,10 @@ int api_export(app_t *app, const route_t *rt, http_req_t *req)
         board_clear(&b);
         return rc;
     }
+    char d[11];
+    window_format_day(day, d);
     if (req->head) { /* the headers of an export, without opening one */
-        req->content_type_out = export_format_type(fmt);
+        name_answer(req, fmt, b.id, d);
         board_clear(&b);
         return http_ok(req, 200);
     }
@@ -171,6 +182,21 @@ int api_export(app_t *app, const route_t *rt, http_req_t *req)
     char err[256];
     PGconn *c = pg_connect(app->cfg->pg_primary, app->cfg->pg_statement_timeout_ms, app->cfg->pg_connect_timeout_s,
                            err, sizeof err);
+    /* The snapshot holds back vacuum while it lasts: a client that takes longer than
+     * http.send_timeout_s to read one fetch's rows ends the export (PostgreSQL ends the idle
+     * transaction; the producer's next fetch fails and the answer is cut). */
+    char idle[80];
+    snprintf(idle, sizeof idle, "SET idle_in_transaction_session_timeout = %lld",
+             (long long)app->cfg->send_timeout_s * 1000);
+    if (c) {
+        PGresult *set = PQexec(c, idle);
+        if (PQresultStatus(set) != PGRES_COMMAND_OK) {
+            snprintf(err, sizeof err, "%s", PQresultErrorMessage(set));
+            PQfinish(c);
+            c = NULL;
+        }
+        PQclear(set);
+    }
     bool archived = false;
     export_cursor_t *cur = c ? export_open(c, b.gen, day, fmt, &archived, err, sizeof err) : NULL;
     buf_t first;
@@ -182,11 +208,12 @@ int api_export(app_t *app, const route_t *rt, http_req_t *req)
     if (!cur) {
         log_error(req->request_id, "export of board %s cannot start: %s", b.id, err);
         buf_free(&first);
+        bool down = !c || PQstatus(c) != CONNECTION_OK; /* else the statement failed: not a retry's matter */
         if (c)
             PQfinish(c);
         give_slot(app->exports, EXPORT_NOT_STARTED);
         board_clear(&b);
-        return http_unavailable(req, "the database");
+        return down ? http_unavailable(req, "the database") : http_internal(req);
     }
     producer_t *p = xcalloc(1, sizeof *p);
     p->exports = app->exports;
@@ -203,6 +230,7 @@ int api_export(app_t *app, const route_t *rt, http_req_t *req)
     bool started = pthread_create(&t, &attr, produce, p) == 0;
     pthread_attr_destroy(&attr);
     if (!started) {
+        log_error(req->request_id, "export of board %s: cannot start its thread", b.id);
         http_stream_release(p->stream); /* the server's hold */
         http_stream_end(p->stream, false);
         buf_free(&p->first);
@@ -214,12 +242,7 @@ int api_export(app_t *app, const route_t *rt, http_req_t *req)
         return http_unavailable(req, "an export thread");
     }
     req->stream = stream; /* the server's hold: libmicrohttpd's once the answer is queued */
-    req->content_type_out = export_format_type(fmt);
-    char d[11];
-    window_format_day(day, d);
-    /* Board ids are [A-Za-z0-9_.-] (API.md): nothing to escape in the file name. */
-    snprintf(req->disposition, sizeof req->disposition, "attachment; filename=\"%s-%s.%s\"", b.id, d,
-             fmt == EXPORT_CSV ? "csv" : "ndjson");
+    name_answer(req, fmt, b.id, d);
     log_info(req->request_id, "export of board %s window %s (%s) started", b.id, d, archived ? "archive" : "standings");
     board_clear(&b);
     return http_ok(req, 200);

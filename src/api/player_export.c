@@ -2,42 +2,66 @@
  * api/player_export.c — GET /v1/players/{player}/export (API.md, "Import and export"): all that
  * rankd holds about one player, for a request for their data. Every standing on every board and
  * window (a closed window's from its archive, with the rank it closed with) and every logged
- * submission, read from the primary in one statement, so in one snapshot.
+ * submission, read from the primary in one statement, so from one snapshot, and rendered here as
+ * the other answers are (metadata as it was stored).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/app.h"
 #include "core/ids.h"
+#include "core/window.h"
 #include "obs/log.h"
 #include "store/pg_pool.h"
 
-/* A time as API.md writes it: 2026-11-25T12:00:00.000Z. */
-#define AT(ts) "to_char((" ts ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-#define AT_MS(ms) AT("timestamptz 'epoch' + (" ms ") * interval '1 millisecond'")
-
-/* Standings of windows not archived (their rank as of now), then archived ones (the rank they
- * closed with); submissions of the boards that exist, oldest first. $1: the player. */
+/*
+ * One row per standing ('s': not archived, its rank now; 'a': archived, the rank it closed with),
+ * then one per submission ('u', oldest first). Columns: kind, board, window, rank, score,
+ * achieved or received (ms), metadata, improved. $1: the player.
+ */
 static const char PLAYER_EXPORT_SQL[] =
-    "WITH st AS ("
-    "  SELECT b.id, s.win, rankd_rank_before(s.board_gen, s.win, s.sort_key, s.achieved_ms, s.player_id) + 1 AS rank,"
-    "   s.score, s.achieved_ms, s.metadata, false AS archived"
-    "  FROM boards b JOIN window_counts w ON w.board_gen = b.gen"
-    "  JOIN standings s ON s.board_gen = w.board_gen AND s.win = w.win AND s.player_id = $1"
-    "  WHERE NOT EXISTS (SELECT 1 FROM archived_windows aw WHERE aw.board_gen = s.board_gen AND aw.win = s.win)"
-    "  UNION ALL"
-    "  SELECT b.id, a.win, a.rank, a.score, a.achieved_ms, a.metadata, true"
-    "  FROM boards b JOIN archive a ON a.board_gen = b.gen AND a.player_id = $1),"
-    " sub AS ("
-    "  SELECT b.id, s.win, s.score, s.metadata, s.updated, s.received_at"
-    "  FROM boards b JOIN submissions s ON s.board_gen = b.gen AND s.player_id = $1)"
-    " SELECT json_build_object('player_id', $1::text,"
-    "  'standings', coalesce((SELECT json_agg(json_strip_nulls(json_build_object('board', id, 'window', win,"
-    "    'rank', rank, 'score', score, 'achieved_at', " AT_MS("achieved_ms") ", 'metadata', metadata::json,"
-    "    'archived', archived)) ORDER BY id, win) FROM st), '[]'),"
-    "  'submissions', coalesce((SELECT json_agg(json_strip_nulls(json_build_object('board', id, 'window', win,"
-    "    'score', score, 'metadata', metadata::json, 'improved', updated, 'received_at', " AT("received_at") "))"
-    "    ORDER BY received_at, id) FROM sub), '[]'))::text";
+    "SELECT kind, id, to_char(win, 'YYYY-MM-DD'), rank, score, ms, metadata, improved FROM ("
+    " SELECT 's' AS kind, b.id, s.win, rankd_rank_before(s.board_gen, s.win, s.sort_key, s.achieved_ms, s.player_id) + 1"
+    "  AS rank, s.score, s.achieved_ms AS ms, s.metadata, false AS improved, NULL::timestamptz AS ts"
+    " FROM boards b JOIN window_counts w ON w.board_gen = b.gen"
+    " JOIN standings s ON s.board_gen = w.board_gen AND s.win = w.win AND s.player_id = $1"
+    " WHERE NOT EXISTS (SELECT 1 FROM archived_windows aw WHERE aw.board_gen = s.board_gen AND aw.win = s.win)"
+    " UNION ALL"
+    " SELECT 'a', b.id, a.win, a.rank, a.score, a.achieved_ms, a.metadata, false, NULL"
+    " FROM boards b JOIN archive a ON a.board_gen = b.gen AND a.player_id = $1"
+    " UNION ALL"
+    " SELECT 'u', b.id, s.win, 0, s.score, (extract(epoch FROM s.received_at) * 1000)::bigint, s.metadata, s.updated,"
+    "  s.received_at"
+    " FROM boards b JOIN submissions s ON s.board_gen = b.gen AND s.player_id = $1"
+    ") x ORDER BY kind = 'u', ts, id, win";
+
+static void render_row(buf_t *o, PGresult *r, int i, bool submission)
+{
+    char at[25];
+    window_format_ms(strtoll(PQgetvalue(r, i, 5), NULL, 10), at);
+    buf_puts(o, "{\"board\":");
+    buf_json_str(o, PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1));
+    buf_puts(o, ",\"window\":\"");
+    buf_puts(o, PQgetvalue(r, i, 2));
+    buf_putc(o, '"');
+    if (!submission) {
+        buf_puts(o, ",\"rank\":");
+        buf_puts(o, PQgetvalue(r, i, 3));
+    }
+    buf_puts(o, ",\"score\":");
+    buf_puts(o, PQgetvalue(r, i, 4));
+    buf_puts(o, submission ? ",\"received_at\":\"" : ",\"achieved_at\":\"");
+    buf_append(o, at, 24);
+    buf_putc(o, '"');
+    if (!PQgetisnull(r, i, 6)) {
+        buf_puts(o, ",\"metadata\":");
+        buf_puts(o, PQgetvalue(r, i, 6));
+    }
+    if (submission)
+        buf_puts(o, PQgetvalue(r, i, 7)[0] == 't' ? ",\"improved\":true}" : ",\"improved\":false}");
+    else
+        buf_puts(o, PQgetvalue(r, i, 0)[0] == 'a' ? ",\"archived\":true}" : ",\"archived\":false}");
+}
 
 int api_player_export(app_t *app, const route_t *rt, http_req_t *req)
 {
@@ -48,11 +72,28 @@ int api_player_export(app_t *app, const route_t *rt, http_req_t *req)
         return http_unavailable(req, "the database");
     const char *params[1] = {rt->player};
     PGresult *r = PQexecParams(c, PLAYER_EXPORT_SQL, 1, NULL, params, NULL, NULL, 0);
-    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
-    if (!ok)
+    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQnfields(r) == 8;
+    if (!ok) {
         log_error(req->request_id, "export of a player failed: %s", PQresultErrorMessage(r));
-    else
-        buf_append(&req->out, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
+    } else {
+        buf_t *o = &req->out;
+        buf_puts(o, "{\"player_id\":");
+        buf_json_str(o, rt->player, rt->player_len);
+        buf_puts(o, ",\"standings\":[");
+        int n = PQntuples(r), i = 0;
+        for (bool first = true; i < n && PQgetvalue(r, i, 0)[0] != 'u'; i++, first = false) {
+            if (!first)
+                buf_putc(o, ',');
+            render_row(o, r, i, false);
+        }
+        buf_puts(o, "],\"submissions\":[");
+        for (bool first = true; i < n; i++, first = false) {
+            if (!first)
+                buf_putc(o, ',');
+            render_row(o, r, i, true);
+        }
+        buf_puts(o, "]}");
+    }
     PQclear(r);
     bool down = !ok && !pg_conn_alive(c);
     pg_pool_release(app->primary, c, down);

@@ -50,9 +50,11 @@ struct http_server {
     char cache_public[128];   /* of those that need no key whatever the configuration (the OpenAPI
                                * document, the dashboard's files) */
     addr_budget_t *bodies;    /* request body bytes per client address (http.body_bytes_per_ip) */
-    pthread_mutex_t streams_mu; /* guards streams: answers being streamed, each with the server's hold */
-    http_stream_t **streams;
+    pthread_mutex_t streams_mu; /* guards the four below */
+    http_stream_t **streams;    /* answers being streamed, each with the server's hold */
+    int *stream_fds;            /* and its connection's socket, valid until the request ends */
     size_t n_streams, cap_streams;
+    bool streams_cut;           /* draining: streams are cut, a late one at once */
 };
 
 #define BODY_RESERVE_MAX 65535 /* bytes reserved ahead on a Content-Length (64 KiB with the NUL) */
@@ -225,18 +227,34 @@ static void release_cached(void *entry)
 /* The answer to `req`, its body and headers; NULL when out of memory. */
 #define STREAM_BLOCK 32768 /* bytes libmicrohttpd asks a streamed answer for at a time */
 
-/* Keep `st` (with the server's own hold) where http_server_stop can cancel it, until the request ends. */
-static void track_stream(conn_ctx_t *cx, http_stream_t *st)
+/* Cut a streamed answer (shutdown): its producer stops, and its socket is shut so that
+ * libmicrohttpd ends the connection even when the client reads nothing (it would otherwise wait
+ * for the socket to take more bytes until the idle timeout). Under s->streams_mu. */
+static void cut_stream(http_stream_t *st, int fd)
+{
+    http_stream_cancel(st);
+    if (fd >= 0)
+        shutdown(fd, SHUT_RDWR);
+}
+
+/* Keep `st` (with the server's own hold) where a drain can cut it, until the request ends. */
+static void track_stream(conn_ctx_t *cx, struct MHD_Connection *conn, http_stream_t *st)
 {
     http_server_t *s = cx->server;
     http_stream_hold(st);
     cx->stream = st;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int fd = ci ? ci->connect_fd : -1;
     pthread_mutex_lock(&s->streams_mu);
     if (s->n_streams == s->cap_streams) {
         s->cap_streams = s->cap_streams ? 2 * s->cap_streams : 8;
         s->streams = xrealloc(s->streams, s->cap_streams * sizeof *s->streams);
+        s->stream_fds = xrealloc(s->stream_fds, s->cap_streams * sizeof *s->stream_fds);
     }
-    s->streams[s->n_streams++] = st;
+    s->streams[s->n_streams] = st;
+    s->stream_fds[s->n_streams++] = fd;
+    if (s->streams_cut) /* an export that began while the server drained */
+        cut_stream(st, fd);
     pthread_mutex_unlock(&s->streams_mu);
 }
 
@@ -246,7 +264,9 @@ static void untrack_stream(conn_ctx_t *cx)
     pthread_mutex_lock(&s->streams_mu);
     for (size_t i = 0; i < s->n_streams; i++)
         if (s->streams[i] == cx->stream) {
-            s->streams[i] = s->streams[--s->n_streams];
+            s->n_streams--;
+            s->streams[i] = s->streams[s->n_streams];
+            s->stream_fds[i] = s->stream_fds[s->n_streams];
             break;
         }
     pthread_mutex_unlock(&s->streams_mu);
@@ -278,7 +298,7 @@ static struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection
             http_stream_release(st);
             return NULL;
         }
-        track_stream(cx, st);
+        track_stream(cx, conn, st);
         streamed = true;
     } else if (reads && req->cached) {
         /* A cached answer: its ETag was computed once, each encoding is made once (l1_encoded),
@@ -381,7 +401,7 @@ static struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection
         if (enc != ENC_IDENTITY)
             MHD_add_response_header(r, "Content-Encoding", encoding_name(enc));
     }
-    if (len || streamed)
+    if (len || streamed || (req->head && req->content_type_out)) /* a HEAD names what the GET sends */
         MHD_add_response_header(r, "Content-Type", req->content_type_out ? req->content_type_out : "application/json");
     if (req->disposition[0])
         MHD_add_response_header(r, "Content-Disposition", req->disposition);
@@ -1296,8 +1316,9 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
 static void cancel_streams(http_server_t *s)
 {
     pthread_mutex_lock(&s->streams_mu);
+    s->streams_cut = true;
     for (size_t i = 0; i < s->n_streams; i++)
-        http_stream_cancel(s->streams[i]);
+        cut_stream(s->streams[i], s->stream_fds[i]);
     pthread_mutex_unlock(&s->streams_mu);
 }
 
@@ -1325,6 +1346,7 @@ void http_server_stop(http_server_t *s)
     addr_budget_free(s->answers);
     addr_budget_free(s->bodies);
     free(s->streams);
+    free(s->stream_fds);
     pthread_mutex_destroy(&s->streams_mu);
     free(s);
 }

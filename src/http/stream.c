@@ -17,6 +17,7 @@ struct http_stream {
     bool suspended;              /* the reader found nothing and waits for a resume */
     bool ended, ok;              /* the producer is done, and how */
     bool reader_gone;            /* the connection is done with the answer, or cancelled */
+    bool cancelled;              /* cut by the server (shutdown): nothing more is served */
     int holds;                   /* 2 at first: the producer's and the server's */
 };
 
@@ -115,7 +116,9 @@ ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     http_stream_t *s = cls;
     pthread_mutex_lock(&s->mu);
     ssize_t got;
-    if (s->len > 0) {
+    if (s->cancelled) {
+        got = MHD_CONTENT_READER_END_WITH_ERROR; /* the server is stopping: cut, even mid-buffer */
+    } else if (s->len > 0) {
         size_t n = s->len < max ? s->len : max;
         memcpy(buf, s->buf + s->head, n);
         s->head += n;
@@ -124,8 +127,6 @@ ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             s->head = 0;
         pthread_cond_signal(&s->room);
         got = (ssize_t)n;
-    } else if (s->reader_gone) {
-        got = MHD_CONTENT_READER_END_WITH_ERROR; /* cancelled: the server is stopping */
     } else if (s->ended) {
         got = s->ok ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
     } else {
@@ -156,6 +157,7 @@ void http_stream_cancel(http_stream_t *s)
 {
     pthread_mutex_lock(&s->mu);
     s->reader_gone = true;
+    s->cancelled = true;
     wake_reader(s);
     pthread_cond_broadcast(&s->room);
     pthread_mutex_unlock(&s->mu);

@@ -39,7 +39,8 @@ void http_stream_attach(http_stream_t *s, struct MHD_Connection *conn);
 ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max);
 /* Server: the reader is gone; lets go of the server's hold (MHD_ContentReaderFreeCallback). */
 void http_stream_release(void *cls);
-/* Server: the producer's write fails from now on and a suspended reader is woken (shutdown). */
+/* Server: the answer is cut (shutdown): the producer's write fails from now on, and the reader,
+ * woken if suspended, ends with an error at its next call, bytes still buffered or not. */
 void http_stream_cancel(http_stream_t *s);
 
 #endif

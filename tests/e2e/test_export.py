@@ -58,6 +58,11 @@ def test_a_window_exports_in_rank_order_as_csv_and_ndjson_and_from_the_command_l
     assert lines[-1] == ""
     assert [json.loads(x) for x in lines[:-1]] == want
 
+    r = admin.head("/v1/leaderboards/%s/export?format=ndjson" % b)  # what the GET would send, no body
+    assert r.status == 200 and r.body == b"", r.describe()
+    assert r.header("Content-Type") == "application/x-ndjson"
+    assert r.header("Content-Disposition") == 'attachment; filename="%s-%s.ndjson"' % (b, day)
+
     r = admin.get("/v1/leaderboards/%s/export" % b)  # CSV by default
     assert r.status == 200, r.describe()
     assert r.header("Content-Type") == "text/csv; charset=utf-8"
@@ -156,7 +161,7 @@ def test_a_player_export_holds_every_standing_and_submission(admin, writer, db):
     b2 = create_board(admin, sort="asc", operator="latest")["id"]
     p = unique("gdpr")
     submit_ok(writer, b1, "other", 100)
-    submit_ok(writer, b1, p, 50, metadata={"team": "red"})
+    submit_ok(writer, b1, p, 50, metadata={"team": "red", "captain": None})
     submit_ok(writer, b1, p, 40)  # not an improvement on a best board: logged, not applied
     submit_ok(writer, b2, p, 9)
     r = admin.get("/v1/players/%s/export" % p)
@@ -165,7 +170,7 @@ def test_a_player_export_holds_every_standing_and_submission(admin, writer, db):
     assert j["player_id"] == p
     st = {s["board"]: s for s in j["standings"]}
     assert set(st) == {b1, b2}
-    assert st[b1]["rank"] == 2 and st[b1]["score"] == 50 and st[b1]["metadata"] == {"team": "red"}
+    assert st[b1]["rank"] == 2 and st[b1]["score"] == 50 and st[b1]["metadata"] == {"team": "red", "captain": None}
     assert st[b2]["rank"] == 1 and st[b2]["score"] == 9 and not st[b2]["archived"]
     subs = [(s["board"], s["score"], s["improved"]) for s in j["submissions"]]
     assert subs == [(b1, 50, True), (b1, 40, False), (b2, 9, True)]
