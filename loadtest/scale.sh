@@ -15,6 +15,10 @@
 #                  wrk writes for --duration with no archive, then again while yesterday's window
 #                  is archived (rankd_archive_window, the leader's statement; undone between
 #                  rounds) — errors and p99, the second against the first, and the rounds' median
+#   fresh_bulk     first, on the new database with autovacuum off: --bulk-players (100,000) new
+#                  players by 1,000-item scores:batch requests, one after another, to a new board;
+#                  then, once ANALYZE has run, the same load to a second board (the reference):
+#                  the first load may take at most 2 x the second (issue 33)
 #   export         a board of --export-players (1,000,000) standings exported whole, three times
 #                  each: GET …/export (CSV, curl to a file), `rankd export`, and PostgreSQL's own
 #                  \copy of the same ranked rows (the reference); rankd's RSS while it streams, the
@@ -23,7 +27,8 @@
 #   bash loadtest/scale.sh            about 15 minutes
 #   bash loadtest/scale.sh --smoke    200,000 players, 400,000 log rows, 100,000 archived players
 #   Options: --players N, --log-rows N, --archive-players N, --deletes N (5), --duration D (10s), --rounds N,
-#            --export-players N, --only LIST (player_delete,board_delete,archive_writes,export),
+#            --export-players N, --bulk-players N,
+#            --only LIST (fresh_bulk,player_delete,board_delete,archive_writes,export),
 #            --bin PATH, --migrations DIR
 #            (another checkout's, with its --bin: "before" figures), --out DIR (loadtest/out/scale)
 #
@@ -40,7 +45,7 @@ cd "$RANKD_ROOT"
 LT="$RANKD_ROOT/loadtest"
 COMMAND="bash loadtest/scale.sh${*:+ $*}"
 
-SMOKE=0 BIN="" OUT="" ONLY="" ROUNDS=3 PLAYERS="" LOG_ROWS="" ARCH_PLAYERS="" EXPORT_PLAYERS="" DELETES=5 DURATION=10s MIGRATIONS=""
+SMOKE=0 BIN="" OUT="" ONLY="" ROUNDS=3 PLAYERS="" LOG_ROWS="" ARCH_PLAYERS="" EXPORT_PLAYERS="" BULK_PLAYERS="" DELETES=5 DURATION=10s MIGRATIONS=""
 SERVER_CPUS=0 CLIENT_CPUS=1
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -48,6 +53,7 @@ while [ $# -gt 0 ]; do
     --log-rows) LOG_ROWS="$2"; shift 2 ;;
     --archive-players) ARCH_PLAYERS="$2"; shift 2 ;;
     --export-players) EXPORT_PLAYERS="$2"; shift 2 ;;
+    --bulk-players) BULK_PLAYERS="$2"; shift 2 ;;
     --deletes) DELETES="$2"; shift 2 ;;
     --rounds) ROUNDS="$2"; shift 2 ;;
     --duration) DURATION="$2"; shift 2 ;;
@@ -58,17 +64,17 @@ while [ $# -gt 0 ]; do
     --server-cpus) SERVER_CPUS="$2"; shift 2 ;;
     --client-cpus) CLIENT_CPUS="$2"; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
-    -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
 if [ "$SMOKE" = 1 ]; then
-  : "${PLAYERS:=200000}" "${LOG_ROWS:=400000}" "${ARCH_PLAYERS:=100000}" "${EXPORT_PLAYERS:=100000}"
+  : "${PLAYERS:=200000}" "${LOG_ROWS:=400000}" "${ARCH_PLAYERS:=100000}" "${EXPORT_PLAYERS:=100000}" "${BULK_PLAYERS:=20000}"
   DURATION=3s
 else
-  : "${PLAYERS:=10000000}" "${LOG_ROWS:=20000000}" "${ARCH_PLAYERS:=1000000}" "${EXPORT_PLAYERS:=1000000}"
+  : "${PLAYERS:=10000000}" "${LOG_ROWS:=20000000}" "${ARCH_PLAYERS:=1000000}" "${EXPORT_PLAYERS:=1000000}" "${BULK_PLAYERS:=100000}"
 fi
-for v in PLAYERS LOG_ROWS ARCH_PLAYERS EXPORT_PLAYERS DELETES ROUNDS; do [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "--${v,,} wants a positive integer"; done
+for v in PLAYERS LOG_ROWS ARCH_PLAYERS EXPORT_PLAYERS BULK_PLAYERS DELETES ROUNDS; do [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "--${v,,} wants a positive integer"; done
 [[ "$DURATION" =~ ^[1-9][0-9]*s$ ]] || die "--duration wants seconds, e.g. 10s"
 [ "$(id -u)" = 0 ] || die "run as root (PostgreSQL runs as user postgres via runuser)"
 if [ "$(nproc --all)" -lt 2 ]; then SERVER_CPUS="" CLIENT_CPUS=""; fi
@@ -216,6 +222,47 @@ rec meta.bin "$BIN"
 rec meta.players "$PLAYERS"
 rec meta.log_rows "$LOG_ROWS"
 rec meta.cpus "$(nproc --all) × $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+
+# --- first, while the database is new -----------------------------------------------------------
+# bulk_load NAME BOARD: --bulk-players new players by 1,000-item batches, one request at a time
+# (bodies written beforehand); the load's milliseconds recorded, and the slowest batch.
+bulk_load() {
+  local name="$1" board="$2" i code t0 t1 slowest=0 ms
+  "$PYTHON" - "$board" "$BULK_PLAYERS" "$TMP/bulk" <<'PY'
+import json, os, sys
+board, n, d = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+os.makedirs(d, exist_ok=True)
+for k, at in enumerate(range(0, n, 1000)):
+    items = [{"board": board, "player_id": "%s-%07d" % (board, i), "score": (i * 7919) % 1000003}
+             for i in range(at, min(at + 1000, n))]
+    with open("%s/%05d.json" % (d, k), "w") as f:
+        json.dump({"scores": items}, f)
+PY
+  t0="$EPOCHREALTIME"
+  for f in "$TMP"/bulk/*.json; do
+    t1="$EPOCHREALTIME"
+    code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 120 -X POST "$BASE/v1/scores:batch" \
+      -H "Authorization: Bearer $WRITE_KEY" -H 'Content-Type: application/json' --data-binary "@$f")"
+    [ "$code" = 200 ] || die "$name: a batch got $code"
+    ms="$(since "$t1")"
+    [ "$ms" -gt "$slowest" ] && slowest="$ms"
+  done
+  rec "$name.ms" "$(since "$t0")"
+  rec "$name.slowest_batch_ms" "$slowest"
+  rm -rf "$TMP/bulk"
+}
+if want fresh_bulk; then
+  say "scenario fresh_bulk: $BULK_PLAYERS players by batches on the new database, autovacuum off"
+  "${PSQL[@]}" -c "ALTER SYSTEM SET autovacuum = off" -c "SELECT pg_reload_conf()" >/dev/null
+  board fresh_first none >/dev/null
+  bulk_load fresh_bulk.first fresh_first
+  "${PSQL[@]}" -c "ANALYZE" >/dev/null
+  say "scenario fresh_bulk: the same load to a second board, with statistics"
+  board fresh_second none >/dev/null
+  bulk_load fresh_bulk.second fresh_second
+  "${PSQL[@]}" -c "ALTER SYSTEM RESET autovacuum" -c "SELECT pg_reload_conf()" >/dev/null
+  rec fresh_bulk.players "$BULK_PLAYERS"
+fi
 
 # --- a board of --players with a year of log ------------------------------------------------
 if want player_delete || want board_delete; then
@@ -382,6 +429,15 @@ def n(v, d=0):
 L = ["# Admin work and archives at scale (loadtest/scale.sh)", "",
      f"`{r.get('meta.command', '')}` on {r.get('meta.date', '')}, commit {r.get('meta.commit', '')}, "
      f"{r.get('meta.cpus', '')}; {n(f('meta.players'))} players, {n(f('meta.log_rows'))} log rows.", ""]
+if "fresh_bulk.players" in r:
+    a, b = f("fresh_bulk.first.ms"), f("fresh_bulk.second.ms")
+    L += ["## The first bulk load on a new database", "",
+          f"{n(f('fresh_bulk.players'))} new players by 1,000-item `scores:batch` requests, one at a time, with "
+          "autovacuum off: to a board of the new database, then (after `ANALYZE`) to a second board.", "",
+          "| load | ms | slowest batch ms |", "|---|---:|---:|",
+          f"| first, on the new database | {n(a)} | {n(f('fresh_bulk.first.slowest_batch_ms'))} |",
+          f"| second, with statistics (reference) | {n(b)} | {n(f('fresh_bulk.second.slowest_batch_ms'))} |", "",
+          f"First / second: **{n(a / b if a and b else None, 2)} ×** (target at most 2 ×).", ""]
 if "player_delete.unindexed.median_ms" in r:
     a, b = f("player_delete.unindexed.median_ms"), f("player_delete.indexed.median_ms")
     L += ["## A player's deletion against a year of log", "",
