@@ -113,6 +113,7 @@ async function openBoard(id, fromAddress) {
   document.getElementById("board-info").textContent = "sort " + b.sort + ", operator " + b.operator + ", reset " + b.reset +
     ", current window " + b.current_window + ", " + b.players + " players";
   document.getElementById("player-result").textContent = "";
+  document.getElementById("export-info").textContent = "";
   fill("around", []);
   await loadWindows();
   await Promise.all([loadEntries(null), loadStats(), loadActivity()]);
@@ -322,6 +323,37 @@ async function start() {
   await route();
 }
 
+// ------------------------------------------------------------------ export
+
+// The window open, as CSV, saved by the browser. A link cannot carry the key, so the page fetches
+// the export with it and hands the bytes over as a file (the API streams it; the page holds it).
+async function exportWindow() {
+  const info = document.getElementById("export-info");
+  info.textContent = "exporting…";
+  const headers = {};
+  if (key()) headers.Authorization = "Bearer " + key();
+  const r = await fetch(boardPath("/export?format=csv&" + windowParam()), { headers, cache: "no-store" });
+  if (!r.ok) {
+    info.textContent = "";
+    let msg = "HTTP " + r.status;
+    try { msg = (await r.json()).error.message; } catch (e) { /* not the API's error object */ }
+    throw new Error("export: " + msg + (r.status === 401 || r.status === 403 ? " (exports need an admin key)" : ""));
+  }
+  const blob = await r.blob();
+  const named = (r.headers.get("Content-Disposition") || "").match(/filename="([^"]+)"/);
+  const name = named ? named[1] : state.board.id + ".csv";
+  const rows = (await blob.text()).split("\r\n").filter(l => l !== "").length - 1;
+  const a = el("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+  info.textContent = name + ": " + rows + " rows";
+  info.dataset.rows = String(rows);
+}
+
 function guard(fn) { return (ev) => { if (ev) ev.preventDefault(); Promise.resolve(fn(ev)).catch(showError); }; }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -337,6 +369,7 @@ document.addEventListener("DOMContentLoaded", () => {
     state.window = document.getElementById("window").value;
     await Promise.all([loadEntries(null), loadStats()]);
   }));
+  document.getElementById("export").addEventListener("click", guard(exportWindow));
   document.getElementById("player-form").addEventListener("submit", guard(() => {
     const id = document.getElementById("player").value.trim();
     return id ? findPlayer(id) : null;

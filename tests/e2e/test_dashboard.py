@@ -92,6 +92,10 @@ def test_the_dashboard_in_a_browser(rankd_factory, reads):
             values = br.eval("[...document.querySelectorAll('#health .card b')].map(b => b.textContent)")
             assert cards == ["ready", "metrics"] and values == ["ok", "need an admin key"], (cards, values)
             assert rows(br, "nodes") == []
+        if typed:  # the admin key exports the window open: every one of its standings, in a file
+            br.eval("document.getElementById('export').click(); 1")
+            br.wait("document.getElementById('export-info').dataset.rows === '45'", "the export")
+            assert br.eval("document.getElementById('export-info').textContent").startswith(board + "-")
         br.screenshot(os.path.join(OUT, "dashboard-%s-player.png" % reads))
         assert br.errors == [], br.errors
     finally:
