@@ -353,10 +353,19 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                "# HELP rankd_l1_held_bytes Bytes of cached answers not yet freed (evicted ones still being sent included), and the cache's bookkeeping.\n"
                "# TYPE rankd_l1_held_bytes gauge\nrankd_l1_held_bytes %zu\n"
                "# HELP rankd_l1_entries Answers held by the response cache.\n"
-               "# TYPE rankd_l1_entries gauge\nrankd_l1_entries %zu\n",
+               "# TYPE rankd_l1_entries gauge\nrankd_l1_entries %zu\n"
+               "# HELP rankd_l1_inserts_total Answers put in the response cache.\n"
+               "# TYPE rankd_l1_inserts_total counter\nrankd_l1_inserts_total %llu\n"
+               "# HELP rankd_l1_claims Answers being computed now by one request for the others that ask the same.\n"
+               "# TYPE rankd_l1_claims gauge\nrankd_l1_claims %zu\n"
+               "# HELP rankd_l1_parked_total Reads that waited for another request computing the same answer.\n"
+               "# TYPE rankd_l1_parked_total counter\nrankd_l1_parked_total %llu\n"
+               "# HELP rankd_l1_claims_abandoned_total Answers whose computing request gave up (its read failed or its client left); their waiters compute them again.\n"
+               "# TYPE rankd_l1_claims_abandoned_total counter\nrankd_l1_claims_abandoned_total %llu\n",
                (unsigned long long)l1.hits, (unsigned long long)l1.misses, (unsigned long long)l1.invalidations,
                (unsigned long long)l1.evictions, (unsigned long long)l1.refreshes, l1.bytes,
-               l1.held_bytes + l1.bookkeeping_bytes, l1.entries);
+               l1.held_bytes + l1.bookkeeping_bytes, l1.entries, (unsigned long long)l1.inserts, l1.claims, (unsigned long long)l1.parked,
+               (unsigned long long)l1.abandoned);
     uint64_t batches, commands, merged;
     redis_pipe_stats(app->pipe, &batches, &commands, &merged);
     buf_printf(&req->out,

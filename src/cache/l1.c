@@ -98,6 +98,8 @@ struct l1 {
     int ttl_ms;
     int refresh_ms;            /* an entry this close to its expiry is computed again ahead */
     atomic_uint_fast64_t hits, misses, inserts, invalidations, evictions, refreshes;
+    atomic_uint_fast64_t parked, abandoned; /* requests that waited on a claim; claims given up */
+    atomic_long claims;                     /* keys claimed now (being computed) */
 };
 
 static int64_t mono_ms(void *arg)
@@ -311,6 +313,7 @@ l1_entry_t *l1_get(l1_t *c, const char *key, size_t n, l1_miss_t *miss)
          * readers behind one store read each time (once a second at the default max-age). */
         if (e->expires_ms - now <= c->refresh_ms && !*find_claim(s, h, key, n)) {
             add_claim(s, h, key, n);
+            atomic_fetch_add(&c->claims, 1);
             pthread_mutex_unlock(&s->lock);
             *miss = L1_MISS_CLAIMED;
             atomic_fetch_add(&c->refreshes, 1);
@@ -332,6 +335,7 @@ l1_entry_t *l1_get(l1_t *c, const char *key, size_t n, l1_miss_t *miss)
             *miss = L1_MISS_UNCACHED;
         } else {
             add_claim(s, h, key, n);
+            atomic_fetch_add(&c->claims, 1);
             *miss = L1_MISS_CLAIMED;
         }
     }
@@ -361,6 +365,7 @@ bool l1_wait(l1_t *c, const char *key, size_t n, void (*wake)(void *arg), void *
         w->arg = arg;
         w->next = cl->waiters;
         cl->waiters = w;
+        atomic_fetch_add(&c->parked, 1);
     }
     pthread_mutex_unlock(&s->lock);
     return cl != NULL;
@@ -371,8 +376,13 @@ void l1_abandon(l1_t *c, const char *key, size_t n)
     uint64_t h = hash_key(key, n);
     shard_t *s = shard_of(c, h);
     pthread_mutex_lock(&s->lock);
+    bool had = *find_claim(s, h, key, n) != NULL;
     waiter_t *w = drop_claim(s, h, key, n);
     pthread_mutex_unlock(&s->lock);
+    if (had) {
+        atomic_fetch_sub(&c->claims, 1);
+        atomic_fetch_add(&c->abandoned, 1);
+    }
     wake_all(w);
 }
 
@@ -632,9 +642,12 @@ l1_entry_t *l1_insert(l1_t *c, const char *key, size_t n, const l1_scope_t *scop
         maybe_grow(s);
         evict_over_budget(c, s, e);
     }
+    bool claimed = *find_claim(s, h, key, n) != NULL;
     waiter_t *waiters = drop_claim(s, h, key, n);
     pthread_mutex_unlock(&s->lock);
     pthread_mutex_unlock(&c->wlock);
+    if (claimed)
+        atomic_fetch_sub(&c->claims, 1);
     wake_all(waiters);
     if (fresh)
         atomic_fetch_add(&c->inserts, 1);
@@ -710,6 +723,10 @@ void l1_stats(l1_t *c, l1_stats_t *out)
     out->invalidations = atomic_load(&c->invalidations);
     out->evictions = atomic_load(&c->evictions);
     out->refreshes = atomic_load(&c->refreshes);
+    out->parked = atomic_load(&c->parked);
+    out->abandoned = atomic_load(&c->abandoned);
+    long claims = atomic_load(&c->claims);
+    out->claims = claims > 0 ? (size_t)claims : 0;
     out->held_bytes = atomic_load(&c->held_bytes);
     out->bookkeeping_bytes = atomic_load(&c->bookkeeping_bytes);
     for (int i = 0; i < SHARDS; i++) {

@@ -127,6 +127,9 @@ void l1_clear(l1_t *c);
 
 typedef struct {
     uint64_t hits, misses, inserts, invalidations, evictions, refreshes;
+    uint64_t parked;    /* requests that waited on another's claim of their key */
+    uint64_t abandoned; /* claims given up without an insert (the read failed, or its client left) */
+    size_t claims;      /* keys claimed now: being computed by one request for the others */
     size_t bytes, entries;
     size_t windows;  /* windows with a record (an epoch, a list of entries) */
     size_t listed;   /* entry references in those lists, dead ones included */

@@ -243,13 +243,14 @@ def test_client_hanging_up_mid_read_releases_the_key(rankd_factory, private_redi
         wait_warm(c, bid)
         path = "/v1/leaderboards/%s/entries?limit=7" % bid
         assert c.get(path).status == 200      # first miss: the key is not claimed yet
+        before = {k: metric(inst, k) for k in ("rankd_l1_parked_total", "rankd_l1_claims_abandoned_total",
+                                                "rankd_l1_inserts_total")}
         rc = private_redis.client()
-        rc.execute_command("CLIENT", "PAUSE", "1000")  # in force once it returns
+        rc.execute_command("CLIENT", "PAUSE", "3000")  # in force once it returns
         quitter = socket.create_connection(("127.0.0.1", inst.port))
         quitter.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
-        # Time for it to claim the key and wait on Redis. Not a wait for correctness: were the
-        # parked reader first, it would claim the key itself and the test would cover less.
-        time.sleep(0.2)
+        # The quitter has claimed the key and waits on Redis; then it hangs up.
+        wait_for(lambda: metric(inst, "rankd_l1_claims") == 1, "the quitter's claim of the key")
         quitter.close()
         parked = inst.client(None)
         parked.timeout = 8
@@ -261,10 +262,19 @@ def test_client_hanging_up_mid_read_releases_the_key(rankd_factory, private_redi
             except OSError as e:              # timed out: never answered
                 got["error"] = e
         t = threading.Thread(target=read_parked)
-        t.start()                             # parks on the claimed key
+        t.start()
+        # It parks on the quitter's claim (not a claim of its own: that would cover less).
+        wait_for(lambda: metric(inst, "rankd_l1_parked_total") == before["rankd_l1_parked_total"] + 1,
+                 "the second reader parked on the claim")
         t.join(10)
         assert "r" in got, "a request parked on a key whose claimer hung up was never answered: %r" % got
         assert got["r"].status == 200 and same_as_primary(c, path)
+        # The claim was settled once, and the key is cached again: a suspended connection does not
+        # see its client leave, so the quitter's read finished and inserted the answer (a claim is
+        # given up only when its read fails), which the parked reader then got.
+        assert metric(inst, "rankd_l1_claims") == 0
+        assert metric(inst, "rankd_l1_claims_abandoned_total") == before["rankd_l1_claims_abandoned_total"]
+        assert metric(inst, "rankd_l1_inserts_total") >= before["rankd_l1_inserts_total"] + 1
         parked.close()
     finally:
         for x in (c, admin, w):

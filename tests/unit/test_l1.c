@@ -214,10 +214,17 @@ static void test_second_miss_parks_until_the_first_settles(void **state)
     assert_true(l1_wait(c, "k", 1, wake_count, &woken));
     assert_true(l1_wait(c, "k", 1, wake_count, &woken));
     assert_int_equal(woken, 0);
+    l1_stats_t st;
+    l1_stats(c, &st);
+    assert_int_equal(st.claims, 1);
+    assert_int_equal(st.parked, 2);
     l1_scope_t sc = {.gen = GEN, .day = DAY, .total = 1, .has_span = false};
     l1_entry_t *e = l1_insert(c, "k", 1, &sc, l1_window_epoch(c, GEN, DAY), "{}", 2, 0);
     l1_release(e);
     assert_int_equal(woken, 2);
+    l1_stats(c, &st);
+    assert_int_equal(st.claims, 0);
+    assert_int_equal(st.abandoned, 0);
     assert_true(present(c, "k")); /* the parked requests now hit */
     assert_false(l1_wait(c, "k", 1, wake_count, &woken)); /* nothing to wait for */
 
@@ -225,6 +232,13 @@ static void test_second_miss_parks_until_the_first_settles(void **state)
     assert_true(l1_wait(c, "j", 1, wake_count, &woken));
     l1_abandon(c, "j", 1);
     assert_int_equal(woken, 3);
+    l1_stats(c, &st);
+    assert_int_equal(st.claims, 0);   /* the claim given up is counted once, as given up */
+    assert_int_equal(st.abandoned, 1);
+    assert_int_equal(st.parked, 3);
+    l1_abandon(c, "j", 1);            /* nothing claimed: nothing counted */
+    l1_stats(c, &st);
+    assert_int_equal(st.abandoned, 1);
     l1_free(c);
 }
 
