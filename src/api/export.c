@@ -20,6 +20,7 @@
 #include "store/export.h"
 #include "store/pg_pool.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 
 #define EXPORTS_MAX 2               /* exports running at once on one instance */
 #define EXPORT_BUFFER (256 * 1024)  /* bytes a stream holds between the producer and the socket */
@@ -52,14 +53,7 @@ bool exports_wait(exports_t *e, int timeout_ms)
 {
     if (!e)
         return true;
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = clock_deadline_ms(timeout_ms);
     pthread_mutex_lock(&e->mu);
     while (e->running > 0 && pthread_cond_timedwait(&e->done, &e->mu, &until) == 0) {
     }

@@ -240,15 +240,22 @@ def archived(db, gen):
     return db.query("SELECT count(*) FROM archived_windows WHERE board_gen = %s", (gen,))[0][0]
 
 
+def a_day_archived(clock, adm, w, db, start):
+    """A daily board whose players p00-p11 played on day `start`, that day archived an hour into
+    the next: (board, generation, the day's oracle)."""
+    b = create_board(adm, reset="daily")["id"]
+    gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
+    day1 = oracle(fill(w, b, ["p%02d" % i for i in range(12)]), "desc")
+    clock.set(day_ms(start + datetime.timedelta(days=1)) + 3600000)
+    wait_for(lambda: archived(db, gen) == 1, "the first day's archive")
+    return b, gen, day1
+
+
 def test_deleting_a_player_rewrites_the_ranks_of_its_archived_windows_only(rankd_factory, db, redis_db, tmp_root):
     start = datetime.date(2029, 5, 10)
     clock, inst, adm, w, c = daily_instance(rankd_factory, tmp_root, start)
     try:
-        b = create_board(adm, reset="daily")["id"]
-        gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
-        day1 = oracle(fill(w, b, ["p%02d" % i for i in range(12)]), "desc")
-        clock.set(day_ms(start + datetime.timedelta(days=1)) + 3600000)
-        wait_for(lambda: archived(db, gen) == 1, "the first archive")
+        b, gen, day1 = a_day_archived(clock, adm, w, db, start)
         # The victim did not play on day 2; others did.
         day2 = oracle(fill(w, b, ["q%02d" % i for i in range(6)]), "desc")
         clock.set(day_ms(start + datetime.timedelta(days=2)) + 3600000)
@@ -463,11 +470,7 @@ def test_a_closed_window_exports_from_its_archive_and_a_player_export_holds_it(r
     start = datetime.date(2029, 7, 10)
     clock, inst, adm, w, c = daily_instance(rankd_factory, tmp_root, start)
     try:
-        b = create_board(adm, reset="daily")["id"]
-        gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
-        day1 = oracle(fill(w, b, ["p%02d" % i for i in range(12)]), "desc")
-        clock.set(day_ms(start + datetime.timedelta(days=1)) + 3600000)
-        wait_for(lambda: archived(db, gen) == 1, "the archive")
+        b, gen, day1 = a_day_archived(clock, adm, w, db, start)
         r = w.post("/v1/leaderboards/%s/scores" % b, json_body={"player_id": day1[3][1], "score": 7})
         assert r.status == 200, r.describe()
         # What the export reads of a closed window is its archive: the standings, kept for a
