@@ -379,8 +379,8 @@ static const struct {
      * get it from walking that index. */
     [QS_PLAYERS] = {"rankd_players", 3,
         "WITH y AS MATERIALIZED (SELECT " ENTRY_COLS ", " RANK_OF_Y " AS rank"
-        " FROM (SELECT DISTINCT p FROM unnest($3::text[]) AS i(p)) u"
-        " JOIN standings y ON y.board_gen = $1 AND y.win = $2 AND y.player_id = u.p)"
+        " FROM standings y JOIN (SELECT DISTINCT p FROM unnest($3::text[]) AS i(p)) u"
+        " ON y.board_gen = $1 AND y.win = $2 AND y.player_id = u.p)"
         " SELECT t.total, s.* FROM " TOTAL_SQL " t LEFT JOIN LATERAL (SELECT * FROM y"
         " ORDER BY " RANK_ORDER ") s ON true"},
     [QS_AROUND] = {"rankd_around", 5,
