@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""loadtest/gate.py RESULTS BASELINE — the performance regression check (issue 16).
+"""loadtest/gate.py RESULTS [RESULTS...] BASELINE — the performance regression check (issue 16).
 
-Compares the ratios of one loadtest run (results.txt: key=value, written by loadtest/run.sh) with
-a baseline file (loadtest/baseline.txt; .ci/run checks its smoke run against it), where each
+Compares the ratios of one loadtest run (results.txt: key=value, written by loadtest/run.sh), or
+the best of several, with a baseline file (loadtest/baseline.txt; .ci/run checks its smoke run against it), where each
 line is
 
     NAME  NUMERATOR  DENOMINATOR  BASELINE  TOLERANCE
@@ -17,6 +17,11 @@ so that the caller measures again. The baseline is changed on purpose, in the co
 why; loadtest/baseline.txt says how its figures and tolerances were set.
 Prints one line per ratio; exit 0 pass, 1 fail, 2 usage, 3 a reference failed (and nothing fell
 below its floor).
+
+Given several runs, each ratio is judged by its best believed run (one not above the ceiling):
+a ratio this VM halves from one run to the next (Redis's CPU per ZREVRANK doubles at times) fails
+a single run now and then, and a regression fails every run. .ci/run measures a second run only
+when the first did not pass, and judges both together.
 
 loadtest/gate.py --calibrate BASELINE RESULTS... prints BASELINE's lines again with the figures
 of those runs: the median ratio as the baseline, and a tolerance that puts the floor a quarter
@@ -75,31 +80,37 @@ def calibrate(baseline, paths):
 def main():
     if len(sys.argv) >= 4 and sys.argv[1] == "--calibrate":
         return calibrate(sys.argv[2], sys.argv[3:])
-    if len(sys.argv) != 3:
+    if len(sys.argv) < 3:
         print(__doc__.split("\n\n")[0], file=sys.stderr)
         return 2
-    results = read_results(sys.argv[1])
+    runs = [read_results(p) for p in sys.argv[1:-1]]
     failed = suspect = 0
-    for line in open(sys.argv[2]):
+    for line in open(sys.argv[-1]):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
         name, num, den, base, tol = line.split()
         base, tol = float(base), float(tol)
         floor = base * (1 - tol)
-        x = ratios(results, num, den)
-        if x is None:
+        # (ratio, run) of every run that measured it; the ones above the ceiling are not believed
+        seen = [(x, r) for x, r in ((ratios(r, num, den), r) for r in runs) if x is not None]
+        if not seen:
             print(f"FAIL {name}: {num} / {den} not measured in this run")
             failed += 1
             continue
+        believed = [xr for xr in seen if xr[0] <= CEILING * base]
+        x, r = max(believed or seen, key=lambda xr: xr[0])
+        of = f" (best of {len(seen)} runs)" if len(runs) > 1 else ""
+        if not believed:
+            suspect += 1
+            print(f"SUSPECT {name}: {x:.3f}{of} (baseline {base:.3f}, floor {floor:.3f}; "
+                  f"{r[num]} / {r[den]}): more than {CEILING:g} x its baseline, so its reference "
+                  f"{den} failed; measure again")
+            continue
         ok = x >= floor
         failed += not ok
-        high = ok and x > CEILING * base
-        suspect += high
-        print(f"{'ok  ' if ok and not high else 'SUSPECT' if high else 'FAIL'} {name}: {x:.3f} (baseline "
-              f"{base:.3f}, floor {floor:.3f}; {results[num]} / {results[den]})"
-              + (f": more than {CEILING:g} x its baseline, so its reference {den} failed; measure again" if high
-                 else ""))
+        print(f"{'ok  ' if ok else 'FAIL'} {name}: {x:.3f}{of} (baseline {base:.3f}, floor {floor:.3f}; "
+              f"{r[num]} / {r[den]})")
     if failed:
         print(f"performance gate: {failed} ratio(s) below their floor")
         return 1
@@ -108,7 +119,6 @@ def main():
         return 3
     print("performance gate: passed")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

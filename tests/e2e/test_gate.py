@@ -57,6 +57,39 @@ def test_a_ratio_far_above_its_baseline_is_a_failed_reference(tmp_path):
     assert rc == 1 and "FAIL slow" in out and "SUSPECT fast" in out, out
 
 
+def test_several_runs_judge_each_ratio_by_its_best_believed_run(tmp_path):
+    """.ci/run measures a second run when the first did not pass: each ratio is judged by the
+    better of the two, so a ratio the VM halved in one run passes, and one below the floor in
+    both fails. A run whose reference failed (above the ceiling) is not the best of anything."""
+    b = tmp_path / "baseline.txt"
+    b.write_text(BASE + "slow  b.rps  ref.rps  1.0  0.25\n")
+
+    def runs(*figures):
+        paths = []
+        for i, f in enumerate(figures):
+            p = tmp_path / ("run%d.txt" % i)
+            p.write_text("".join("%s=%s\n" % kv for kv in f.items()))
+            paths.append(str(p))
+        p = subprocess.run([sys.executable, GATE] + paths + [str(b)], capture_output=True, text=True)
+        return p.returncode, p.stdout
+
+    low = {"a.rps": "100", "b.rps": "100", "ref.rps": "100"}    # fast 1.0: below its floor of 1.5
+    good = {"a.rps": "180", "b.rps": "90", "ref.rps": "100"}
+    rc, out = runs(low, good)
+    assert rc == 0, out
+    assert "ok   fast: 1.800 (best of 2 runs)" in out and "ok   slow: 1.000 (best of 2 runs)" in out
+    rc, out = runs(low, {"a.rps": "140", "b.rps": "100", "ref.rps": "100"})
+    assert rc == 1 and "FAIL fast: 1.400 (best of 2 runs)" in out, out
+    # the first run's reference failed (fast at 20 x), the second's did not: the second is judged
+    broken = {"a.rps": "2000", "b.rps": "100", "ref.rps": "100"}
+    rc, out = runs(broken, low)
+    assert rc == 1 and "FAIL fast: 1.000" in out, out
+    rc, out = runs(broken, good)
+    assert rc == 0 and "ok   fast: 1.800" in out, out
+    rc, out = runs(broken, broken)
+    assert rc == 3 and "SUSPECT fast: 20.000 (best of 2 runs)" in out, out
+
+
 def test_calibrate_sets_median_and_a_floor_below_every_run(tmp_path):
     runs = []
     for i, x in enumerate([100, 120, 110, 90, 130]):
