@@ -589,7 +589,8 @@ static int export_cmd(const rankd_config_t *cfg, const char *board, const char *
     }
     char err[256] = "";
     bool archived = false;
-    export_cursor_t *x = export_open(c, gen, day, fmt, &archived, err, sizeof err);
+    /* no idle limit: the CLI's reader is the admin's own pipe or file */
+    export_cursor_t *x = export_open(c, gen, day, fmt, 0, &archived, err, sizeof err);
     long rows = 0;
     int n = x ? 1 : -1;
     buf_t o;

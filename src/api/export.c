@@ -176,23 +176,11 @@ int api_export(app_t *app, const route_t *rt, http_req_t *req)
     char err[256];
     PGconn *c = pg_connect(app->cfg->pg_primary, app->cfg->pg_statement_timeout_ms, app->cfg->pg_connect_timeout_s,
                            err, sizeof err);
-    /* The snapshot holds back vacuum while it lasts: a client that takes longer than
-     * http.send_timeout_s to read one fetch's rows ends the export (PostgreSQL ends the idle
-     * transaction; the producer's next fetch fails and the answer is cut). */
-    char idle[80];
-    snprintf(idle, sizeof idle, "SET idle_in_transaction_session_timeout = %lld",
-             (long long)app->cfg->send_timeout_s * 1000);
-    if (c) {
-        PGresult *set = PQexec(c, idle);
-        if (PQresultStatus(set) != PGRES_COMMAND_OK) {
-            snprintf(err, sizeof err, "%s", PQresultErrorMessage(set));
-            PQfinish(c);
-            c = NULL;
-        }
-        PQclear(set);
-    }
     bool archived = false;
-    export_cursor_t *cur = c ? export_open(c, b.gen, day, fmt, &archived, err, sizeof err) : NULL;
+    /* a client that takes longer than http.send_timeout_s to read one fetch's rows ends the
+     * export: the snapshot would hold back vacuum for as long as it dawdles */
+    int64_t idle_ms = (int64_t)app->cfg->send_timeout_s * 1000;
+    export_cursor_t *cur = c ? export_open(c, b.gen, day, fmt, idle_ms, &archived, err, sizeof err) : NULL;
     buf_t first;
     buf_init(&first);
     if (cur && export_next(cur, &first, err, sizeof err) < 0) {

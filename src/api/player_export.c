@@ -1,67 +1,13 @@
 /*
  * api/player_export.c — GET /v1/players/{player}/export (API.md, "Import and export"): all that
- * rankd holds about one player, for a request for their data. Every standing on every board and
- * window (a closed window's from its archive, with the rank it closed with) and every logged
- * submission, read from the primary in one statement, so from one snapshot, and rendered here as
- * the other answers are (metadata as it was stored).
+ * rankd holds about one player, for a request for their data, read from the primary
+ * (store/player_export.c). Admin only, off the event loop (api/router.c).
  */
-#include <stdlib.h>
-#include <string.h>
-
 #include "api/app.h"
 #include "core/ids.h"
-#include "core/window.h"
 #include "obs/log.h"
 #include "store/pg_pool.h"
-
-/*
- * One row per standing ('s': not archived, its rank now; 'a': archived, the rank it closed with),
- * then one per submission ('u', oldest first). Columns: kind, board, window, rank, score,
- * achieved or received (ms), metadata, improved. $1: the player.
- */
-static const char PLAYER_EXPORT_SQL[] =
-    "SELECT kind, id, to_char(win, 'YYYY-MM-DD'), rank, score, ms, metadata, improved FROM ("
-    " SELECT 's' AS kind, b.id, s.win, rankd_rank_before(s.board_gen, s.win, s.sort_key, s.achieved_ms, s.player_id) + 1"
-    "  AS rank, s.score, s.achieved_ms AS ms, s.metadata, false AS improved, NULL::timestamptz AS ts"
-    " FROM boards b JOIN window_counts w ON w.board_gen = b.gen"
-    " JOIN standings s ON s.board_gen = w.board_gen AND s.win = w.win AND s.player_id = $1"
-    " WHERE NOT EXISTS (SELECT 1 FROM archived_windows aw WHERE aw.board_gen = s.board_gen AND aw.win = s.win)"
-    " UNION ALL"
-    " SELECT 'a', b.id, a.win, a.rank, a.score, a.achieved_ms, a.metadata, false, NULL"
-    " FROM boards b JOIN archive a ON a.board_gen = b.gen AND a.player_id = $1"
-    " UNION ALL"
-    " SELECT 'u', b.id, s.win, 0, s.score, (extract(epoch FROM s.received_at) * 1000)::bigint, s.metadata, s.updated,"
-    "  s.received_at"
-    " FROM boards b JOIN submissions s ON s.board_gen = b.gen AND s.player_id = $1"
-    ") x ORDER BY kind = 'u', ts, id, win";
-
-static void render_row(buf_t *o, PGresult *r, int i, bool submission)
-{
-    char at[25];
-    window_format_ms(strtoll(PQgetvalue(r, i, 5), NULL, 10), at);
-    buf_puts(o, "{\"board\":");
-    buf_json_str(o, PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1));
-    buf_puts(o, ",\"window\":\"");
-    buf_puts(o, PQgetvalue(r, i, 2));
-    buf_putc(o, '"');
-    if (!submission) {
-        buf_puts(o, ",\"rank\":");
-        buf_puts(o, PQgetvalue(r, i, 3));
-    }
-    buf_puts(o, ",\"score\":");
-    buf_puts(o, PQgetvalue(r, i, 4));
-    buf_puts(o, submission ? ",\"received_at\":\"" : ",\"achieved_at\":\"");
-    buf_append(o, at, 24);
-    buf_putc(o, '"');
-    if (!PQgetisnull(r, i, 6)) {
-        buf_puts(o, ",\"metadata\":");
-        buf_puts(o, PQgetvalue(r, i, 6));
-    }
-    if (submission)
-        buf_puts(o, PQgetvalue(r, i, 7)[0] == 't' ? ",\"improved\":true}" : ",\"improved\":false}");
-    else
-        buf_puts(o, PQgetvalue(r, i, 0)[0] == 'a' ? ",\"archived\":true}" : ",\"archived\":false}");
-}
+#include "store/player_export.h"
 
 int api_player_export(app_t *app, const route_t *rt, http_req_t *req)
 {
@@ -70,31 +16,10 @@ int api_player_export(app_t *app, const route_t *rt, http_req_t *req)
     PGconn *c = pg_pool_acquire(app->primary, 2000);
     if (!c)
         return http_unavailable(req, "the database");
-    const char *params[1] = {rt->player};
-    PGresult *r = PQexecParams(c, PLAYER_EXPORT_SQL, 1, NULL, params, NULL, NULL, 0);
-    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQnfields(r) == 8;
-    if (!ok) {
-        log_error(req->request_id, "export of a player failed: %s", PQresultErrorMessage(r));
-    } else {
-        buf_t *o = &req->out;
-        buf_puts(o, "{\"player_id\":");
-        buf_json_str(o, rt->player, rt->player_len);
-        buf_puts(o, ",\"standings\":[");
-        int n = PQntuples(r), i = 0;
-        for (bool first = true; i < n && PQgetvalue(r, i, 0)[0] != 'u'; i++, first = false) {
-            if (!first)
-                buf_putc(o, ',');
-            render_row(o, r, i, false);
-        }
-        buf_puts(o, "],\"submissions\":[");
-        for (bool first = true; i < n; i++, first = false) {
-            if (!first)
-                buf_putc(o, ',');
-            render_row(o, r, i, true);
-        }
-        buf_puts(o, "]}");
-    }
-    PQclear(r);
+    char err[256];
+    bool ok = player_export_render(c, rt->player, rt->player_len, &req->out, err, sizeof err);
+    if (!ok)
+        log_error(req->request_id, "export of a player failed: %s", err);
     bool down = !ok && !pg_conn_alive(c);
     pg_pool_release(app->primary, c, down);
     if (!ok)

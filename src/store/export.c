@@ -46,14 +46,16 @@ static bool run(PGconn *c, const char *sql, int n, const char *const *params, ch
     return ok;
 }
 
-export_cursor_t *export_open(PGconn *c, int64_t gen, int64_t day, export_format_t fmt, bool *archived,
-                             char *err, size_t errlen)
+export_cursor_t *export_open(PGconn *c, int64_t gen, int64_t day, export_format_t fmt, int64_t idle_ms,
+                             bool *archived, char *err, size_t errlen)
 {
-    char g[24], d[11];
+    char g[24], d[11], idle[80];
     snprintf(g, sizeof g, "%" PRId64, gen);
     window_format_day(day, d);
     const char *params[2] = {g, d};
-    if (!run(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, err, errlen))
+    snprintf(idle, sizeof idle, "SET idle_in_transaction_session_timeout = %" PRId64, idle_ms);
+    if (!run(c, idle, 0, NULL, err, errlen) ||
+        !run(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, err, errlen))
         return NULL;
     /* In the transaction's snapshot: a window archived by then is read from its archive, whose
      * ranks were fixed when it closed (and which outlives the standings' retention). */
