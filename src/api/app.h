@@ -128,7 +128,7 @@ int api_route(const char *method, const char *path, route_t *rt, http_req_t *req
 /* Check the caller's role for the route: 0, or 401/403 written into req. */
 int api_authorize(const route_t *rt, http_req_t *req);
 /* A request whose key is no configured key: counted, then drawn from its address's bucket of
- * failed authentications (limits.failed_auths_per_s, whatever the other limits say), so that
+ * refusals, the one of failed authentications (limits.failed_auths_per_s, whatever the other limits say), so that
  * keys cannot be guessed at full speed. Returns 0 (answer 401) or the 429 it answered. */
 int api_auth_failed(app_t *app, http_req_t *req);
 /* The burst of that bucket, in seconds' worth of limits.failed_auths_per_s (at start and reload). */
@@ -144,6 +144,11 @@ int api_idem_keys_take(app_t *app, http_req_t *req, int keys);
 /* API.md: consistency=strong reads the primary, a privilege of write and admin keys: 0, or the
  * 403 written into req. */
 int api_strong_forbidden(http_req_t *req);
+/* The same at a request's headers, where a refusal is charged to its address's bucket of
+ * refusals, the one of failed authentications (limits.failed_auths_per_s, whatever the other
+ * limits say): a flood of strong reads without the privilege gets held-back 429s, as a flood of
+ * wrong keys does. 0, or the 403 or 429 written into req. */
+int api_strong_refused(app_t *app, http_req_t *req);
 /* Take `cost` tokens of `kind` for req->client (API.md, "Rate limits"); 0, or the 429 written.
  * The verdict goes into req->ratelimit for the RateLimit-* headers. */
 int api_rate_limit(app_t *app, http_req_t *req, rl_kind_t kind, int cost);

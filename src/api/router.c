@@ -327,9 +327,10 @@ int api_idem_keys_take(app_t *app, http_req_t *req, int keys)
                       "this instance; retry in %d s, or submit without one", n, req->retry_after);
 }
 
-int api_auth_failed(app_t *app, http_req_t *req)
+/* Draw one refusal from the address's bucket of refusals (wrong keys, strong reads without the
+ * privilege): 0 while it has some, else the 429 written into req, held back past a few strikes. */
+static int refusal_take(app_t *app, http_req_t *req, const char *what)
 {
-    metrics_add(app->metrics, METRIC_AUTH_FAILED, 1);
     char who[sizeof req->addr + 1];
     snprintf(who, sizeof who, "a%s", req->addr);
     rl_verdict_t v;
@@ -338,12 +339,27 @@ int api_auth_failed(app_t *app, http_req_t *req)
         return 0;
     metrics_add(app->metrics, METRIC_AUTH_THROTTLED, 1);
     if (v.strikes == 1) /* once per run of refusals; never the key */
-        log_req_warn(req, "failed authentications from %s are over their limit: refused for %d s", req->addr,
-                     v.retry_after_s);
+        log_req_warn(req, "%s from %s are over their limit (limits.failed_auths_per_s): refused for %d s", what,
+                     req->addr, v.retry_after_s);
     req->ratelimit = v; /* its RateLimit-* headers, and refusals held back past a few strikes */
     req->retry_after = v.retry_after_s;
-    return http_error(req, 429, "rate_limited", NULL,
-                      "too many failed authentications from this address; retry in %d s", req->retry_after);
+    return http_error(req, 429, "rate_limited", NULL, "too many %s from this address; retry in %d s", what,
+                      req->retry_after);
+}
+
+int api_auth_failed(app_t *app, http_req_t *req)
+{
+    metrics_add(app->metrics, METRIC_AUTH_FAILED, 1);
+    return refusal_take(app, req, "failed authentications");
+}
+
+int api_strong_refused(app_t *app, http_req_t *req)
+{
+    if (!req->strong || req->role >= ROLE_WRITE)
+        return 0;
+    metrics_add(app->metrics, METRIC_STRONG_FORBIDDEN, 1);
+    int throttled = refusal_take(app, req, "strong reads without a write or admin key");
+    return throttled ? throttled : api_strong_forbidden(req);
 }
 
 int api_authorize(const route_t *rt, http_req_t *req)

@@ -933,7 +933,7 @@ typedef enum { STRONG_GO, STRONG_REFUSED, STRONG_WAIT } strong_admit_t;
 static strong_admit_t strong_admit(conn_ctx_t *cx, http_req_t *req, bool first)
 {
     app_t *app = cx->server->app;
-    if (first && api_strong_forbidden(req) != 0)
+    if (first && api_strong_refused(app, req) != 0)
         return STRONG_REFUSED;
     int cap = app->cfg->limit_strong_concurrency;
     if (atomic_fetch_add(&cx->server->strong_in_flight, 1) >= cap) {

@@ -37,7 +37,10 @@ static const char *const counter_names[METRIC_COUNTERS][2] = {
     {"rankd_http_unavailable_total", "Requests answered 503 (a store down or busy): the 5xx the API documents."},
     {"rankd_http_encoded_off_loop_total", "Large answers compressed on the encoder thread, not on an event loop."},
     {"rankd_auth_failures_total", "Requests whose key is no configured key (answered 401, or 429 when throttled)."},
-    {"rankd_auth_throttled_total", "Requests with a wrong key refused 429: their address failed authentication too often."},
+    {"rankd_auth_throttled_total", "Requests with a wrong key, or strong reads without the privilege, refused 429: their "
+                                   "address was refused too often (limits.failed_auths_per_s)."},
+    {"rankd_strong_forbidden_total", "consistency=strong reads without a write or admin key (answered 403, or 429 when "
+                                     "throttled)."},
 };
 
 metrics_t *metrics_new(void)

@@ -23,7 +23,8 @@ typedef enum {
     METRIC_HTTP_UNAVAILABLE,  /* requests answered 503 */
     METRIC_ENCODED_OFF_LOOP,  /* large answers compressed on the encoder thread */
     METRIC_AUTH_FAILED,       /* requests with a key that is no configured key */
-    METRIC_AUTH_THROTTLED,    /* of those, refused 429: their address failed too often */
+    METRIC_AUTH_THROTTLED,    /* of those and of strong reads refused, 429: their address was refused too often */
+    METRIC_STRONG_FORBIDDEN,  /* consistency=strong reads without a write or admin key */
     METRIC_COUNTERS,
 } metric_counter_t;
 

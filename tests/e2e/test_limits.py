@@ -230,6 +230,40 @@ def test_a_client_that_keeps_sending_past_its_limit_gets_its_refusals_late(rankd
         c.close()
 
 
+def test_strong_reads_without_the_privilege_are_throttled_like_wrong_keys(rankd_factory):
+    """Issue 34: a flood of consistency=strong reads without a write key is refused before any
+    work, but at 50-60k a second the refusals alone doubled the writes' p99. Each such refusal
+    draws on its address's bucket of refusals (limits.failed_auths_per_s, on whatever the other
+    limits say): 403 for the burst, then 429 with Retry-After, held back like a wrong key's. A
+    write key's strong read from the same address and another address's refusals are not."""
+    inst = rankd_factory(env={"RANKD_LIMIT_FAILED_AUTHS_PER_S": "2"})
+    admin, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    anon, reader = inst.client(None), inst.client(READ_KEY)
+    other = Client("127.0.0.1", inst.port, None, source="127.0.0.2")
+    try:
+        bid = create_board(admin)["id"]
+        path = "/v1/leaderboards/%s/entries?consistency=strong" % bid
+        forbidden0 = metric(inst, "rankd_strong_forbidden_total")
+        got = [(anon if i % 2 else reader).get(path) for i in range(12)]
+        assert [r.status for r in got[:8]] == [403] * 8, [r.describe() for r in got]
+        late = [r for r in got[8:] if r.status == 429]   # a token refills each 500 ms
+        assert len(late) >= 3 and all(r.status in (403, 429) for r in got[8:]), [r.describe() for r in got]
+        r = late[-1]
+        assert int(r.header("Retry-After")) >= 1, r.describe()
+        assert "strong reads without a write or admin key" in r.json()["error"]["message"], r.describe()
+        assert w.get(path).status == 200                      # the privilege, from the same address
+        assert anon.get("/v1/leaderboards/%s/entries" % bid).status == 200   # plain reads are not held
+        assert_error(other.get(path), 403, field="consistency")  # another address has its own budget
+        assert metric(inst, "rankd_strong_forbidden_total") == forbidden0 + 13
+        assert metric(inst, "rankd_auth_throttled_total") >= 3
+        wait_for(lambda: "strong reads without a write or admin key from 127.0.0.1 are over their limit"
+                 in inst.stderr_text(), "the throttle's log line")
+        wait_for(lambda: anon.get(path).status == 403, "the budget to refill", timeout=10)
+    finally:
+        for c in (admin, w, anon, reader, other):
+            c.close()
+
+
 def test_wrong_keys_are_throttled_per_address_whatever_the_limits(rankd_factory):
     """API.md: failed authentications are throttled per client whatever the limits, counted, and
     logged without the key. With limits.* off (the default), an address that sends wrong keys
