@@ -1159,6 +1159,8 @@ static enum MHD_Result admit_strong(conn_ctx_t *cx, struct MHD_Connection *conn,
         return MHD_YES;
     case STRONG_REFUSED:
     default:
+        if (delay_refusal(cx, conn)) /* one that goes on asking without the privilege */
+            return MHD_YES;
         cx->phase = CONN_ANSWERED;
         return send_response(cx, conn, false);
     }

@@ -258,6 +258,13 @@ def test_strong_reads_without_the_privilege_are_throttled_like_wrong_keys(rankd_
         assert metric(inst, "rankd_auth_throttled_total") >= 3
         wait_for(lambda: "strong reads without a write or admin key from 127.0.0.1 are over their limit"
                  in inst.stderr_text(), "the throttle's log line")
+        # One that goes on past Retry-After has its refusals held back (http.refusal_delay_ms).
+        delayed0 = metric(inst, "rankd_http_refusals_delayed_total")
+        for _ in range(12):
+            anon.get(path)
+            if metric(inst, "rankd_http_refusals_delayed_total") > delayed0:
+                break
+        assert metric(inst, "rankd_http_refusals_delayed_total") > delayed0
         wait_for(lambda: anon.get(path).status == 403, "the budget to refill", timeout=10)
     finally:
         for c in (admin, w, anon, reader, other):
