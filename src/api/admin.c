@@ -9,6 +9,7 @@
 #include "api/app.h"
 #include "api/body.h"
 #include "cache/l1.h"
+#include "http/acceptor.h"
 #include "http/addr_budget.h"
 #include "http/delay_queue.h"
 #include "http/send_watch.h"
@@ -305,6 +306,26 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                           "# TYPE rankd_strong_reads_waiting gauge\nrankd_strong_reads_waiting %d\n",
                app->http_refusals_delayed ? (unsigned long long)atomic_load(app->http_refusals_delayed) : 0ULL,
                refusals_waiting, strong_waiting);
+    const acceptor_stats_t *acc = app->http_acceptor;
+    if (acc)
+        buf_printf(&req->out,
+                   "# HELP rankd_http_first_requests_refused_total First requests of a connection that libmicrohttpd "
+                   "could not take (malformed, too large, another HTTP version), answered with the JSON error before it.\n"
+                   "# TYPE rankd_http_first_requests_refused_total counter\n"
+                   "rankd_http_first_requests_refused_total{status=\"400\"} %llu\n"
+                   "rankd_http_first_requests_refused_total{status=\"414\"} %llu\n"
+                   "rankd_http_first_requests_refused_total{status=\"431\"} %llu\n"
+                   "rankd_http_first_requests_refused_total{status=\"505\"} %llu\n"
+                   "# HELP rankd_http_connections_awaiting_request Connections whose first request has not arrived whole.\n"
+                   "# TYPE rankd_http_connections_awaiting_request gauge\nrankd_http_connections_awaiting_request %d\n"
+                   "# HELP rankd_http_connections_closed_awaiting_request_total Connections closed before their first "
+                   "request: over http.max_connections_per_ip or http.max_connections waiting, or none within "
+                   "http.connection_timeout_s.\n"
+                   "# TYPE rankd_http_connections_closed_awaiting_request_total counter\n"
+                   "rankd_http_connections_closed_awaiting_request_total %llu\n",
+                   (unsigned long long)atomic_load(&acc->refused_400), (unsigned long long)atomic_load(&acc->refused_414),
+                   (unsigned long long)atomic_load(&acc->refused_431), (unsigned long long)atomic_load(&acc->refused_505),
+                   atomic_load(&acc->waiting), (unsigned long long)atomic_load(&acc->closed_waiting));
     buf_printf(&req->out, "# HELP rankd_http_response_bytes_in_flight Bytes of large answers queued and not yet read by their clients (bounded by http.max_response_bytes_in_flight).\n"
                           "# TYPE rankd_http_response_bytes_in_flight gauge\nrankd_http_response_bytes_in_flight %zu\n"
                           "# HELP rankd_http_response_addresses Client addresses with large answers not yet read (each bounded by http.response_bytes_per_ip).\n"

@@ -48,6 +48,7 @@ typedef struct app {
     struct addr_budget *bodies;  /* request body bytes per address; the HTTP server's, NULL without a limit */
     const atomic_int *http_in_flight; /* requests the HTTP server has not finished; NULL before it starts */
     const atomic_ullong *http_refusals_delayed; /* 429s held back (http.refusal_delay_ms); NULL before it starts */
+    const struct acceptor_stats *http_acceptor; /* first requests refused before libmicrohttpd; likewise */
     const atomic_int *http_strong_waiting; /* strong reads waiting for a slot; NULL before it starts */
     const atomic_int *http_room_waiting;   /* reads waiting for answers in flight to free room; likewise */
     const atomic_ullong *http_room_refused; /* reads refused 503 because that room did not come; likewise */

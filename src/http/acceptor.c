@@ -1,4 +1,5 @@
-/* http/acceptor.c — accept connections and hand them to libmicrohttpd (see acceptor.h). */
+/* http/acceptor.c — accept connections, look at their first request, and hand them to
+ * libmicrohttpd (see acceptor.h). */
 #include "http/acceptor.h"
 
 #include <arpa/inet.h>
@@ -16,51 +17,65 @@
 #include <microhttpd.h>
 
 #include "http/proxy_header.h"
+#include "http/request_head.h"
 #include "obs/log.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 
-/* With the PROXY protocol: connections whose header has not arrived yet, at most this many (a
- * load balancer writes it with its first packet), for at most this long. */
-#define PENDING_MAX 1024
-#define HEADER_TIMEOUT_MS 5000
+#define PROXY_TIMEOUT_MS 5000 /* a load balancer writes its header with its first packet */
+#define LINGER_MS 2000        /* after a refusal, how long its client's last bytes are read */
 
-/* A connection waiting for its PROXY header. */
+typedef enum {
+    WAIT_PROXY, /* for its PROXY header */
+    WAIT_HEAD,  /* for its first request's head */
+    LINGER,     /* answered and half-closed: what the client still sends is read and dropped, so
+                 * that the close is a FIN after the answer, not a reset that may destroy it */
+} stage_t;
+
+/* A connection not handed over yet. */
 typedef struct {
     int fd;
-    struct sockaddr_storage peer;
-    socklen_t peer_len;
+    stage_t stage;
+    struct sockaddr_storage client; /* the peer, or the client a PROXY header named */
+    socklen_t client_len;
     int64_t deadline_ms;
-    size_t have;  /* header bytes read from the socket so far, in buf */
-    uint8_t *buf; /* PROXY_HEADER_MAX bytes, owned */
+    size_t have;  /* WAIT_PROXY: header bytes read so far, in buf; WAIT_HEAD: bytes seen at the
+                   * last peek (SO_RCVLOWAT is one past them) */
+    uint8_t *buf; /* WAIT_PROXY: PROXY_HEADER_MAX bytes, owned; else NULL */
 } pending_t;
 
 struct acceptor {
     int listen_fd;
     int stop_fd; /* an eventfd: written once to end the thread */
-    bool proxy_protocol;
+    acceptor_opts_t opts;
+    acceptor_stats_t *stats;
     bool running;
     pthread_t thread;
     struct MHD_Daemon *daemon;
     /* The thread's own: */
-    pending_t *pending; /* PENDING_MAX of them, n_pending in use */
+    pending_t *pending; /* opts.max_waiting of them, n_pending in use */
     size_t n_pending;
+    char peek[REQUEST_HEAD_MAX + 1]; /* a first request's head as peeked at */
     time_t refused_logged; /* when a refused connection was last logged */
     unsigned long refused; /* since then */
     time_t bad_logged;     /* when a connection without a good PROXY header was last logged */
     unsigned long bad;     /* since then */
     const char *bad_why;   /* the last one's reason */
+    time_t heads_logged;   /* when a refused first request was last logged */
+    unsigned long heads;   /* since then */
+    time_t capped_logged;  /* when a connection over the waiting caps was last logged */
+    unsigned long capped;  /* since then */
 };
 
-acceptor_t *acceptor_listen(const struct sockaddr_in *addr, int backlog, bool proxy_protocol, int send_buffer,
-                            char *err, size_t errlen)
+acceptor_t *acceptor_listen(const struct sockaddr_in *addr, int backlog, const acceptor_opts_t *opts,
+                            acceptor_stats_t *stats, char *err, size_t errlen)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         snprintf(err, errlen, "cannot create the listening socket: %s", strerror(errno));
         return NULL;
     }
-    int on = 1;
+    int on = 1, send_buffer = opts->send_buffer;
     char where[INET_ADDRSTRLEN] = "?";
     inet_ntop(AF_INET, &addr->sin_addr, where, sizeof where);
     /* Accepted connections inherit the listener's send buffer (and lose the kernel's autotuning). */
@@ -80,87 +95,240 @@ acceptor_t *acceptor_listen(const struct sockaddr_in *addr, int backlog, bool pr
     acceptor_t *a = xcalloc(1, sizeof *a);
     a->listen_fd = fd;
     a->stop_fd = stop_fd;
-    a->proxy_protocol = proxy_protocol;
-    if (proxy_protocol)
-        a->pending = xcalloc(PENDING_MAX, sizeof *a->pending);
+    a->opts = *opts;
+    if (a->opts.max_waiting < 1)
+        a->opts.max_waiting = 1;
+    a->stats = stats;
+    a->pending = xcalloc((size_t)a->opts.max_waiting, sizeof *a->pending);
     return a;
+}
+
+/* Once a second at most: "<what>: N connection(s) since the last such line". */
+static void log_now_and_then(time_t *logged, unsigned long *count, const char *what, const char *last)
+{
+    (*count)++;
+    time_t now = time(NULL);
+    if (now == *logged)
+        return;
+    if (last)
+        log_warn(NULL, "%s: %lu connection(s) since the last such line (the last: %s)", what, *count, last);
+    else
+        log_warn(NULL, "%s: %lu connection(s) since the last such line", what, *count);
+    *logged = now;
+    *count = 0;
 }
 
 /* Hand `fd` to libmicrohttpd as a connection from `addr`. */
 static void hand_over(acceptor_t *a, int fd, const struct sockaddr *addr, socklen_t len)
 {
     /* On failure (the connection limits) libmicrohttpd closes the socket itself; the client
-     * sees the connection close. Logged at most once a second. */
-    if (MHD_add_connection(a->daemon, fd, addr, len) != MHD_YES) {
-        a->refused++;
-        time_t now = time(NULL);
-        if (now != a->refused_logged) {
-            log_warn(NULL, "connection limit reached: %lu connection(s) closed since the last such line", a->refused);
-            a->refused_logged = now;
-            a->refused = 0;
-        }
-    }
+     * sees the connection close. */
+    if (MHD_add_connection(a->daemon, fd, addr, len) != MHD_YES)
+        log_now_and_then(&a->refused_logged, &a->refused, "connection limit reached, closed", NULL);
 }
 
 /* Close a connection that did not begin with a good PROXY header; logged at most once a second. */
 static void refuse_header(acceptor_t *a, int fd, const char *why)
 {
     close(fd);
-    a->bad++;
     a->bad_why = why;
-    time_t now = time(NULL);
-    if (now != a->bad_logged) {
-        log_warn(NULL, "http.proxy_protocol is on: %lu connection(s) closed since the last such line (the last: %s)",
-                 a->bad, a->bad_why);
-        a->bad_logged = now;
-        a->bad = 0;
-    }
+    log_now_and_then(&a->bad_logged, &a->bad, "http.proxy_protocol is on, closed", a->bad_why);
 }
 
 static void drop_pending(acceptor_t *a, size_t i)
 {
     free(a->pending[i].buf);
     a->pending[i] = a->pending[--a->n_pending];
+    atomic_store(&a->stats->waiting, (int)a->n_pending);
+}
+
+/* Close pending connection i, and count it as closed while waiting. */
+static void close_pending(acceptor_t *a, size_t i)
+{
+    close(a->pending[i].fd);
+    drop_pending(a, i);
+    atomic_fetch_add(&a->stats->closed_waiting, 1);
+}
+
+static bool same_address(const struct sockaddr_storage *x, const struct sockaddr_storage *y)
+{
+    if (x->ss_family != y->ss_family)
+        return false;
+    if (x->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)x)->sin_addr.s_addr == ((const struct sockaddr_in *)y)->sin_addr.s_addr;
+    if (x->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)x)->sin6_addr, &((const struct sockaddr_in6 *)y)->sin6_addr,
+                      sizeof(struct in6_addr)) == 0;
+    return false;
+}
+
+/* Whether pending connection i's client already has its share of connections waiting for their
+ * first request (i among them). */
+static bool over_address_cap(const acceptor_t *a, size_t i)
+{
+    int cap = a->opts.max_waiting_per_address;
+    if (cap <= 0)
+        return false;
+    int n = 0;
+    for (size_t j = 0; j < a->n_pending; j++)
+        n += a->pending[j].stage == WAIT_HEAD && same_address(&a->pending[j].client, &a->pending[i].client);
+    return n > cap;
+}
+
+/* SO_RCVLOWAT: poll says a socket is readable once this many bytes have arrived (Linux), so a
+ * head that is not whole yet is looked at again when more of it came, not at every poll. */
+static void set_lowat(int fd, size_t bytes)
+{
+    int v = bytes > 1 ? (int)bytes : 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v); /* without it: polls more often */
+}
+
+/* Answer a refused first request, half-close, and read what the client still sends (LINGER). */
+static void refuse_head(acceptor_t *a, size_t i, const head_verdict_t *v)
+{
+    pending_t *p = &a->pending[i];
+    atomic_ullong *count = v->status == 414   ? &a->stats->refused_414
+                           : v->status == 431 ? &a->stats->refused_431
+                           : v->status == 505 ? &a->stats->refused_505
+                                              : &a->stats->refused_400;
+    atomic_fetch_add(count, 1);
+    char why[160];
+    snprintf(why, sizeof why, "%d, %s", v->status, v->message);
+    log_now_and_then(&a->heads_logged, &a->heads, "a first request libmicrohttpd could not take, answered here", why);
+    char out[1024];
+    size_t n = request_head_answer(v, time(NULL), out, sizeof out);
+    /* A new connection's send buffer is empty: the answer fits; if not, the client gets less. */
+    if (n > 0 && send(p->fd, out, n, MSG_NOSIGNAL) < 0) {
+        close_pending(a, i);
+        return;
+    }
+    set_lowat(p->fd, 1);
+    shutdown(p->fd, SHUT_WR);
+    p->stage = LINGER;
+    p->deadline_ms = clock_mono_ms() + LINGER_MS;
+}
+
+/* Look at what has arrived of pending connection i's first request: hand it over when its
+ * head is whole and good, answer it when it is bad, else wait for more. */
+static void peek_head(acceptor_t *a, size_t i)
+{
+    pending_t *p = &a->pending[i];
+    ssize_t got = recv(p->fd, a->peek, sizeof a->peek, MSG_PEEK);
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    /* Gone, or readable with nothing new: the client ended its side within a head. What it
+     * sent is read first, so that the close is a FIN, not a reset. */
+    if (got <= 0 || (size_t)got <= p->have) {
+        if (got > 0 && recv(p->fd, a->peek, (size_t)got, 0) < 0)
+            log_debug(NULL, "a connection ended within its first request: %s", strerror(errno));
+        close_pending(a, i);
+        return;
+    }
+    head_verdict_t v;
+    switch (request_head_check(a->peek, (size_t)got, &v)) {
+    case HEAD_NEED_MORE:
+        p->have = (size_t)got;
+        set_lowat(p->fd, p->have + 1);
+        return;
+    case HEAD_BAD:
+        refuse_head(a, i, &v);
+        return;
+    case HEAD_OK:
+    default:
+        if (p->have > 0)
+            set_lowat(p->fd, 1);
+        hand_over(a, p->fd, (const struct sockaddr *)&p->client, p->client_len);
+        drop_pending(a, i);
+        return;
+    }
+}
+
+/* Pending connection i begins to wait for its first request. */
+static void wait_head(acceptor_t *a, size_t i)
+{
+    pending_t *p = &a->pending[i];
+    p->stage = WAIT_HEAD;
+    p->have = 0;
+    p->deadline_ms = clock_mono_ms() + a->opts.head_timeout_ms;
+    if (over_address_cap(a, i)) {
+        log_now_and_then(&a->capped_logged, &a->capped,
+                         "one address has http.max_connections_per_ip connections waiting for their first request, "
+                         "closed", NULL);
+        close_pending(a, i);
+        return;
+    }
+    peek_head(a, i); /* usually there already */
 }
 
 /*
- * Read what has arrived of pending connection i's header. Only bytes known to be the header's
- * are taken off the socket (the parser's NEED_MORE vouches for every byte it saw), so the request
- * after it is left for libmicrohttpd. False when the connection left the pending list.
+ * Read what has arrived of pending connection i's PROXY header. Only bytes known to be the
+ * header's are taken off the socket (the parser's NEED_MORE vouches for every byte it saw), so
+ * the request after it is left for libmicrohttpd.
  */
-static bool read_header(acceptor_t *a, size_t i)
+static void read_proxy_header(acceptor_t *a, size_t i)
 {
     pending_t *p = &a->pending[i];
     ssize_t got = recv(p->fd, p->buf + p->have, PROXY_HEADER_MAX - p->have, MSG_PEEK);
     if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return true;
+        return;
     if (got <= 0) {
-        close(p->fd); /* gone before its header: nothing to say */
-        drop_pending(a, i);
-        return false;
+        close_pending(a, i); /* gone before its header: nothing to say */
+        return;
     }
     proxy_header_t h;
     proxy_status_t st = proxy_header_parse(p->buf, p->have + (size_t)got, &h);
     if (st == PROXY_INVALID) {
         refuse_header(a, p->fd, "no PROXY protocol header, or a malformed one");
         drop_pending(a, i);
-        return false;
+        return;
     }
     size_t take = st == PROXY_DONE ? h.header_len - p->have : (size_t)got;
     if (recv(p->fd, p->buf + p->have, take, 0) != (ssize_t)take) { /* peeked: cannot be short */
         refuse_header(a, p->fd, "the header could not be read");
         drop_pending(a, i);
-        return false;
+        return;
     }
     p->have += take;
     if (st == PROXY_NEED_MORE)
-        return true;
-    if (h.has_source)
-        hand_over(a, p->fd, (const struct sockaddr *)&h.source, h.source_len);
-    else
-        hand_over(a, p->fd, (const struct sockaddr *)&p->peer, p->peer_len);
-    drop_pending(a, i);
-    return false;
+        return;
+    if (h.has_source) {
+        memcpy(&p->client, &h.source, h.source_len);
+        p->client_len = h.source_len;
+    }
+    free(p->buf);
+    p->buf = NULL;
+    wait_head(a, i);
+}
+
+/* A refused connection's last bytes: read and dropped until it closes or its time is up. */
+static void linger(acceptor_t *a, size_t i)
+{
+    for (;;) {
+        ssize_t got = recv(a->pending[i].fd, a->peek, sizeof a->peek, 0);
+        if (got > 0)
+            continue;
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        close(a->pending[i].fd);
+        drop_pending(a, i);
+        return;
+    }
+}
+
+/* Pending connection i has something to read; it may leave the list (the last takes its place). */
+static void advance(acceptor_t *a, size_t i)
+{
+    switch (a->pending[i].stage) {
+    case WAIT_PROXY:
+        read_proxy_header(a, i);
+        break;
+    case WAIT_HEAD:
+        peek_head(a, i);
+        break;
+    case LINGER:
+        linger(a, i);
+        break;
+    }
 }
 
 /* Accept everything queued; false once the process is out of descriptors or memory. */
@@ -178,18 +346,24 @@ static bool accept_queued(acceptor_t *a)
             log_warn(NULL, "accept failed: %s", strerror(errno));
             return false; /* EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection waits in the backlog */
         }
-        if (!a->proxy_protocol) {
-            hand_over(a, fd, (const struct sockaddr *)&peer, len);
+        if (a->n_pending == (size_t)a->opts.max_waiting) {
+            close(fd);
+            atomic_fetch_add(&a->stats->closed_waiting, 1);
+            log_now_and_then(&a->capped_logged, &a->capped,
+                             "http.max_connections connections are waiting for their first request, closed", NULL);
             continue;
         }
-        if (a->n_pending == PENDING_MAX) {
-            refuse_header(a, fd, "too many connections waiting for their header");
-            continue;
+        size_t i = a->n_pending++;
+        atomic_store(&a->stats->waiting, (int)a->n_pending);
+        a->pending[i] = (pending_t){.fd = fd, .client = peer, .client_len = len};
+        if (a->opts.proxy_protocol) {
+            a->pending[i].stage = WAIT_PROXY;
+            a->pending[i].deadline_ms = clock_mono_ms() + PROXY_TIMEOUT_MS;
+            a->pending[i].buf = xmalloc(PROXY_HEADER_MAX);
+            read_proxy_header(a, i); /* usually there already */
+        } else {
+            wait_head(a, i);
         }
-        pending_t *p = &a->pending[a->n_pending++];
-        *p = (pending_t){.fd = fd, .peer = peer, .peer_len = len,
-                         .deadline_ms = clock_mono_ms() + HEADER_TIMEOUT_MS, .buf = xmalloc(PROXY_HEADER_MAX)};
-        read_header(a, a->n_pending - 1); /* usually there already */
     }
 }
 
@@ -198,12 +372,20 @@ static int expire_pending(acceptor_t *a)
 {
     int64_t now = clock_mono_ms(), next = -1;
     for (size_t i = 0; i < a->n_pending;) {
-        if (a->pending[i].deadline_ms <= now) {
-            refuse_header(a, a->pending[i].fd, "no whole header within 5 s");
-            drop_pending(a, i);
+        pending_t *p = &a->pending[i];
+        if (p->deadline_ms <= now) {
+            if (p->stage == WAIT_PROXY) {
+                refuse_header(a, p->fd, "no whole header within 5 s");
+                drop_pending(a, i);
+            } else if (p->stage == WAIT_HEAD) {
+                close_pending(a, i); /* as libmicrohttpd closes an idle connection: no answer */
+            } else {
+                close(p->fd);
+                drop_pending(a, i);
+            }
             continue;
         }
-        int64_t left = a->pending[i].deadline_ms - now;
+        int64_t left = p->deadline_ms - now;
         if (next < 0 || left < next)
             next = left;
         i++;
@@ -214,7 +396,7 @@ static int expire_pending(acceptor_t *a)
 static void *acceptor_main(void *arg)
 {
     acceptor_t *a = arg;
-    size_t cap = 2 + (a->proxy_protocol ? PENDING_MAX : 0);
+    size_t cap = 2 + (size_t)a->opts.max_waiting;
     struct pollfd *fds = xcalloc(cap, sizeof *fds);
     for (;;) {
         int timeout = expire_pending(a);
@@ -235,7 +417,7 @@ static void *acceptor_main(void *arg)
         /* From the end: reading one may move the last pending connection into its place. */
         for (size_t i = watched; i-- > 0;)
             if (fds[2 + i].revents)
-                read_header(a, i);
+                advance(a, i);
         if (fds[0].revents && !accept_queued(a))
             poll(&fds[1], 1, 100); /* retry in 100 ms rather than spin on a socket still readable */
     }

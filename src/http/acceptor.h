@@ -11,6 +11,7 @@
 #ifndef RANKD_HTTP_ACCEPTOR_H
 #define RANKD_HTTP_ACCEPTOR_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <netinet/in.h>
@@ -18,15 +19,40 @@
 struct MHD_Daemon;
 typedef struct acceptor acceptor_t;
 
+typedef struct {
+    /* Each connection must begin with a PROXY protocol header (v1 or v2) within 5 s, and is
+     * handed over as a connection from the client the header names; one without it is closed
+     * (logged at most once a second). */
+    bool proxy_protocol;
+    /* > 0: each connection's kernel send buffer, fixed at that many bytes (SO_SNDBUF); 0 leaves
+     * it to the kernel's autotuning. */
+    int send_buffer;
+    /* Connections waiting for their first request (or PROXY header), at most this many in all
+     * and this many from one client address (0: no such bound), each for at most
+     * head_timeout_ms: past them a connection is closed. */
+    int max_waiting;
+    int max_waiting_per_address;
+    int head_timeout_ms;
+} acceptor_opts_t;
+
+/* What the acceptor did, for /metrics: its owner's, shared with the acceptor's thread. */
+typedef struct acceptor_stats {
+    atomic_ullong refused_400, refused_414, refused_431, refused_505; /* first requests answered here */
+    atomic_ullong closed_waiting; /* connections closed while waiting: a cap, or no request in time */
+    atomic_int waiting;           /* connections waiting for their first request now */
+} acceptor_stats_t;
+
 /*
- * Bind and listen on `addr`; NULL with a message in `err` (an address in use, say). With
- * `proxy_protocol`, each connection must begin with a PROXY protocol header (v1 or v2) within
- * 5 s, and is handed over as a connection from the client the header names; one without it is
- * closed (logged at most once a second). `send_buffer` > 0 fixes each connection's kernel send
- * buffer at that many bytes (SO_SNDBUF); 0 leaves it to the kernel's autotuning.
+ * Bind and listen on `addr`; NULL with a message in `err` (an address in use, say).
+ *
+ * Each connection's first request head is checked (http/request_head.h) before libmicrohttpd
+ * reads it, so that a request libmicrohttpd would answer with an HTML page of its own gets the
+ * API's JSON error instead, written here; the connection then closes. Nothing of a good request
+ * is taken off the socket (it is peeked at): libmicrohttpd reads it whole. `stats` (the
+ * caller's, zeroed) must outlive the acceptor.
  */
-acceptor_t *acceptor_listen(const struct sockaddr_in *addr, int backlog, bool proxy_protocol, int send_buffer,
-                            char *err, size_t errlen);
+acceptor_t *acceptor_listen(const struct sockaddr_in *addr, int backlog, const acceptor_opts_t *opts,
+                            acceptor_stats_t *stats, char *err, size_t errlen);
 
 /* Start the thread handing accepted connections to `daemon` (started with
  * MHD_USE_NO_LISTEN_SOCKET and MHD_USE_ITC); false when it cannot start. */

@@ -33,6 +33,7 @@
 struct http_server {
     struct MHD_Daemon *daemon;
     acceptor_t *acceptor;     /* NULL once draining closed it */
+    acceptor_stats_t acceptor_stats; /* what it did, for /metrics: outlives it */
     app_t *app;
     atomic_int in_flight;
     atomic_bool draining;     /* after SIGTERM: close each connection after its response */
@@ -1233,11 +1234,19 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
         snprintf(err, errlen, "listen address %s is not an IPv4 address", cfg->listen_host);
         return NULL;
     }
-    acceptor_t *acceptor = acceptor_listen(&addr, 1024, cfg->proxy_protocol, cfg->send_buffer_bytes, err, errlen);
-    if (!acceptor)
-        return NULL;
     http_server_t *s = xcalloc(1, sizeof *s);
+    /* A connection waits for its first request in the acceptor under the bounds libmicrohttpd
+     * puts on one that sends it slowly: the same counts, and its idle timeout. */
+    acceptor_opts_t opts = {.proxy_protocol = cfg->proxy_protocol, .send_buffer = cfg->send_buffer_bytes,
+                            .max_waiting = cfg->max_connections, .max_waiting_per_address = cfg->max_connections_per_ip,
+                            .head_timeout_ms = cfg->connection_timeout_s * 1000};
+    acceptor_t *acceptor = acceptor_listen(&addr, 1024, &opts, &s->acceptor_stats, err, errlen);
+    if (!acceptor) {
+        free(s);
+        return NULL;
+    }
     s->app = app;
+    app->http_acceptor = &s->acceptor_stats;
     pthread_mutex_init(&s->streams_mu, NULL);
     /* Never less than one body of the largest kind (and its NUL): that one is always taken. */
     size_t largest = (cfg->batch_body_limit > cfg->body_limit ? cfg->batch_body_limit : cfg->body_limit) + 1;

@@ -380,6 +380,122 @@ def test_a_request_line_over_8_kib_is_414_with_the_json_error(rankd):
     assert_error(r, 431)
 
 
+def first_refused(inst, status):
+    """rankd_http_first_requests_refused_total{status=...} of inst's /metrics."""
+    from conftest import ADMIN_KEY
+    body = inst.client(ADMIN_KEY).get("/metrics").body.decode()
+    line = 'rankd_http_first_requests_refused_total{status="%d"} ' % status
+    return int(next(x for x in body.splitlines() if x.startswith(line)).split()[-1])
+
+
+# What libmicrohttpd 0.9.75 answered with an HTML page of its own (or, for the first, by closing
+# the connection without a word, and for Transfer-Encoding: gzip by waiting for a body it could
+# not frame), and what each gets now: (request, status, field, words of the message).
+LIBRARY_ERRORS = {
+    "garbage": (b"GARBAGE\r\n\r\n", 400, None, "METHOD TARGET HTTP/1.1"),
+    "no version": (b"GET /v1/leaderboards\r\nHost: x\r\n\r\n", 400, None, "METHOD TARGET HTTP/1.1"),
+    "HTTP/2.0": (b"GET /v1/leaderboards HTTP/2.0\r\nHost: x\r\n\r\n", 505, None, "HTTP/1.0 and HTTP/1.1"),
+    "HTTP/0.9": (b"GET /v1/leaderboards HTTP/0.9\r\n\r\n", 505, None, "HTTP/1.0 and HTTP/1.1"),
+    "no colon": (b"GET /v1/leaderboards HTTP/1.1\r\nHost: x\r\nBadHeaderLine\r\n\r\n", 400, "headers", "Name: value"),
+    "headers over 16 KiB": (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 20000 + b"\r\n\r\n", 431,
+                            "headers", "larger than 8192 bytes"),
+    "request line over 16 KiB": (b"GET /v1/leaderboards?p=" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414,
+                                 "path", "longer than 8192 bytes"),
+    "Content-Length not a number": (b"POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400,
+                                    "Content-Length", "number of bytes"),
+    "two Content-Lengths": (b"POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+                            400, "Content-Length", "one Content-Length"),
+    "Transfer-Encoding gzip": (b"POST /v1/batch HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400,
+                               "Transfer-Encoding", "chunked"),
+    "both framings": (b"POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+                      400, "Transfer-Encoding", "not both"),
+}
+
+
+def test_requests_the_http_library_cannot_take_get_the_json_error(rankd):
+    """Issue 28, API.md: every error is the JSON error object, those the HTTP library would answer
+    itself included. libmicrohttpd answered these with its own HTML (or nothing); the acceptor
+    now reads a connection's first request head before it does and answers them, counted by
+    status in /metrics, the connection closed after the answer (a FIN, not a reset)."""
+    from conftest import raw_request
+    before = {st: first_refused(rankd, st) for st in (400, 414, 431, 505)}
+    for name, (data, status, field, words) in LIBRARY_ERRORS.items():
+        r = raw_request("127.0.0.1", rankd.port, data)
+        assert r.status == status, (name, r.describe())
+        assert r.header("Content-Type") == "application/json", (name, r.headers)
+        assert r.header("Connection") == "close" and r.header("X-Content-Type-Options") == "nosniff", name
+        assert r.header("Date"), name
+        err = r.json()["error"]
+        assert err["code"] == "invalid_argument" and words in err["message"], (name, err)
+        assert err.get("field") == field, (name, err)
+    want = {st: sum(1 for v in LIBRARY_ERRORS.values() if v[1] == st) for st in before}
+    assert {st: first_refused(rankd, st) - before[st] for st in before} == want
+    # Requests the library takes are still its: a later HTTP/1.x, HTTP/1.0, bare line feeds.
+    for data in (b"GET /healthz HTTP/1.2\r\nHost: x\r\n\r\n", b"GET /healthz HTTP/1.0\r\n\r\n",
+                 b"GET /healthz HTTP/1.1\nHost: x\nConnection: close\n\n"):
+        assert raw_request("127.0.0.1", rankd.port, data).status == 200, data
+
+
+def test_a_first_request_in_pieces_is_read_whole(rankd):
+    """The acceptor waits for a head that comes in pieces (it is told when more has arrived, not
+    at every turn), hands it over whole, and closes a connection whose client ends its side
+    before the head did, without an answer."""
+    s = socket.create_connection(("127.0.0.1", rankd.port), timeout=10)
+    try:
+        for piece in (b"GET /heal", b"thz HTTP/1.1\r\nHo", b"st: x\r\nConnection: close\r\n", b"\r\n"):
+            s.sendall(piece)
+            time.sleep(0.05)  # each piece its own segment: the pauses are the test's input, not a wait
+        got = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            got += d
+        assert got.startswith(b"HTTP/1.1 200"), got[:200]
+    finally:
+        s.close()
+    s = socket.create_connection(("127.0.0.1", rankd.port), timeout=10)
+    try:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        s.shutdown(socket.SHUT_WR)
+        assert s.recv(65536) == b""   # closed, unanswered, at once (no timeout of 10 s)
+    finally:
+        s.close()
+
+
+def test_connections_waiting_for_their_first_request_are_bounded_per_address(rankd_factory):
+    """A slow loris no longer sits in libmicrohttpd: connections whose first request has not
+    arrived whole wait in the acceptor, at most http.max_connections_per_ip from one address
+    (closed past it, counted), while another address is served and a waiting one that finishes
+    its head is answered."""
+    from conftest import metric
+    inst = rankd_factory(env={"RANKD_MAX_CONNECTIONS_PER_IP": "4"})
+    loris = []
+    try:
+        for _ in range(4):
+            s = socket.create_connection(("127.0.0.1", inst.port), timeout=10, source_address=("127.0.0.2", 0))
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            loris.append(s)
+        wait_for(lambda: metric(inst, "rankd_http_connections_awaiting_request") == 4, "four waiting")
+        closed0 = metric(inst, "rankd_http_connections_closed_awaiting_request_total")
+        fifth = socket.create_connection(("127.0.0.1", inst.port), timeout=10, source_address=("127.0.0.2", 0))
+        fifth.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        try:
+            assert fifth.recv(65536) == b""
+        except ConnectionResetError:
+            pass
+        fifth.close()
+        assert metric(inst, "rankd_http_connections_closed_awaiting_request_total") == closed0 + 1
+        other = Client("127.0.0.1", inst.port, None, source="127.0.0.3")
+        assert other.get("/healthz").status == 200
+        other.close()
+        loris[0].sendall(b"Connection: close\r\n\r\n")
+        assert loris[0].recv(65536).startswith(b"HTTP/1.1 200")
+    finally:
+        for s in loris:
+            s.close()
+
+
 def test_large_answers_are_compressed_off_the_event_loop(rankd_factory):
     """Issue 28: a large answer (a /v1/batch of big pages; a page of 1,000 entries with their
     metadata, cached) is compressed on the encoder thread, its connection suspended meanwhile,

@@ -1,0 +1,183 @@
+/* http/request_head.c — a connection's first request head, checked (see request_head.h). */
+#include "http/request_head.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static head_status_t bad(head_verdict_t *v, int status, const char *field, const char *message)
+{
+    static const struct {
+        int status;
+        const char *reason;
+    } reasons[] = {{400, "Bad Request"}, {414, "URI Too Long"}, {431, "Request Header Fields Too Large"},
+                   {505, "HTTP Version Not Supported"}};
+    v->status = status;
+    v->reason = "Bad Request";
+    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
+        if (reasons[i].status == status)
+            v->reason = reasons[i].reason;
+    v->field = field;
+    v->message = message;
+    return HEAD_BAD;
+}
+
+/* RFC 9110's tchar: what a method and a header name are made of. */
+static bool is_tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c != 0 && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* The next run of bytes other than SP in [*p, end), *p moved past it and past the spaces after
+ * it; its length (0: none left). */
+static size_t next_word(const char **p, const char *end, const char **word)
+{
+    *word = *p;
+    while (*p < end && **p != ' ')
+        (*p)++;
+    size_t n = (size_t)(*p - *word);
+    while (*p < end && **p == ' ')
+        (*p)++;
+    return n;
+}
+
+#define LINE_RULE "the request line must be METHOD TARGET HTTP/1.1"
+
+static head_status_t check_request_line(const char *s, size_t n, head_verdict_t *v)
+{
+    const char *p = s, *end = s + n, *method, *target, *version;
+    size_t mlen = next_word(&p, end, &method);
+    size_t tlen = next_word(&p, end, &target);
+    size_t vlen = next_word(&p, end, &version);
+    if (mlen == 0 || tlen == 0 || vlen == 0 || p != end)
+        return bad(v, 400, NULL, LINE_RULE);
+    for (size_t i = 0; i < mlen; i++)
+        if (!is_tchar((unsigned char)method[i]))
+            return bad(v, 400, NULL, LINE_RULE);
+    if (vlen < 6 || memcmp(version, "HTTP/", 5) != 0)
+        return bad(v, 400, NULL, LINE_RULE);
+    if (vlen == 8 && version[5] == '1' && version[6] == '.' && is_digit(version[7]))
+        return HEAD_OK;
+    /* HTTP/2.0, HTTP/0.9, HTTP/3: a version, not ours */
+    if ((vlen == 6 && is_digit(version[5])) || (vlen == 8 && is_digit(version[5]) && version[6] == '.' && is_digit(version[7])))
+        return bad(v, 505, NULL, "this server speaks HTTP/1.0 and HTTP/1.1");
+    return bad(v, 400, NULL, LINE_RULE);
+}
+
+/* [*s, *s + *n) without the spaces and tabs at either end. */
+static void trim(const char **s, size_t *n)
+{
+    while (*n > 0 && (**s == ' ' || **s == '\t')) {
+        (*s)++;
+        (*n)--;
+    }
+    while (*n > 0 && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
+        (*n)--;
+}
+
+static bool name_is(const char *name, size_t n, const char *want)
+{
+    return n == strlen(want) && strncasecmp(name, want, n) == 0;
+}
+
+/* How the body is framed, as the header lines so far say. */
+typedef struct {
+    bool has_length;
+    const char *length; /* the first Content-Length's value */
+    size_t length_len;
+    bool chunked;
+} framing_t;
+
+static head_status_t check_header_line(const char *s, size_t n, framing_t *f, head_verdict_t *v)
+{
+    if (s[0] == ' ' || s[0] == '\t') /* an obsolete line folding: the previous header goes on */
+        return HEAD_OK;
+    const char *colon = memchr(s, ':', n);
+    if (!colon || colon == s)
+        return bad(v, 400, "headers", "a header line must be Name: value");
+    const char *name = s, *value = colon + 1;
+    size_t name_len = (size_t)(colon - s), value_len = n - name_len - 1;
+    trim(&name, &name_len);
+    trim(&value, &value_len);
+    if (name_is(name, name_len, "Content-Length")) {
+        bool number = value_len > 0 && value_len <= 18;
+        for (size_t i = 0; number && i < value_len; i++)
+            number = is_digit(value[i]);
+        if (!number)
+            return bad(v, 400, "Content-Length", "Content-Length must be a number of bytes (at most 18 digits)");
+        if (f->has_length && (value_len != f->length_len || memcmp(value, f->length, value_len) != 0))
+            return bad(v, 400, "Content-Length", "a request has one Content-Length");
+        f->has_length = true;
+        f->length = value;
+        f->length_len = value_len;
+    } else if (name_is(name, name_len, "Transfer-Encoding")) {
+        if (f->chunked || !name_is(value, value_len, "chunked"))
+            return bad(v, 400, "Transfer-Encoding", "Transfer-Encoding must be chunked, once, or absent");
+        f->chunked = true;
+    }
+    return HEAD_OK;
+}
+
+head_status_t request_head_check(const char *buf, size_t len, head_verdict_t *v)
+{
+    size_t pos = 0;
+    while (pos < len && (buf[pos] == '\r' || buf[pos] == '\n')) /* empty lines before it are ignored */
+        pos++;
+    bool first = true;
+    framing_t f = {0};
+    for (;;) {
+        const char *nl = pos < len ? memchr(buf + pos, '\n', len - pos) : NULL;
+        if (!nl || (size_t)(nl - buf) >= REQUEST_HEAD_MAX) {
+            if (len <= REQUEST_HEAD_MAX && !nl)
+                return HEAD_NEED_MORE;
+            if (first)
+                return bad(v, 414, "path", "the request line is longer than 8192 bytes");
+            return bad(v, 431, "headers", "the request headers are larger than 8192 bytes");
+        }
+        size_t end = (size_t)(nl - buf), n = end - pos;
+        if (n > 0 && buf[end - 1] == '\r')
+            n--;
+        const char *line = buf + pos;
+        pos = end + 1;
+        if (first) {
+            first = false;
+            if (check_request_line(line, n, v) != HEAD_OK)
+                return HEAD_BAD;
+            continue;
+        }
+        if (n == 0) { /* the head's end */
+            if (f.has_length && f.chunked)
+                return bad(v, 400, "Transfer-Encoding",
+                           "a request is framed by Content-Length or by Transfer-Encoding: chunked, not both");
+            return HEAD_OK;
+        }
+        if (check_header_line(line, n, &f, v) != HEAD_OK)
+            return HEAD_BAD;
+    }
+}
+
+size_t request_head_answer(const head_verdict_t *v, time_t now, char *out, size_t cap)
+{
+    struct tm tm;
+    char date[40];
+    if (!gmtime_r(&now, &tm) || strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+        return 0;
+    char body[512];
+    int b = snprintf(body, sizeof body, "{\"error\":{\"code\":\"invalid_argument\",\"message\":\"%s\"%s%s%s}}",
+                     v->message, v->field ? ",\"field\":\"" : "", v->field ? v->field : "", v->field ? "\"" : "");
+    if (b < 0 || (size_t)b >= sizeof body)
+        return 0;
+    int n = snprintf(out, cap,
+                     "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                     "Connection: close\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n\r\n%s",
+                     v->status, v->reason, date, b, body);
+    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+}

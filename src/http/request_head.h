@@ -1,0 +1,51 @@
+/*
+ * http/request_head.h — the first request of a connection, checked before libmicrohttpd reads it.
+ *
+ * libmicrohttpd 0.9.75 answers a request it cannot parse with an HTML page of its own, or closes
+ * the connection without a word, and offers no hook to change either. API.md wants the JSON error
+ * object for those too. So the acceptor (acceptor.c) peeks at a new connection's first request
+ * head and answers, itself, the ones libmicrohttpd would refuse: a malformed request line (400),
+ * an HTTP version other than 1.x (505), a head longer than REQUEST_HEAD_MAX (414 when the request
+ * line alone is, else 431), a header line with no colon, a Content-Length that is no number or
+ * says two things, a Transfer-Encoding other than chunked, or both framings at once (400: the
+ * last three are how requests are smuggled past a proxy).
+ *
+ * Pure code: the acceptor reads the bytes, this says what they are.
+ */
+#ifndef RANKD_HTTP_REQUEST_HEAD_H
+#define RANKD_HTTP_REQUEST_HEAD_H
+
+#include <stddef.h>
+#include <time.h>
+
+/* The longest head rankd takes, request line and headers (API.md: 8 KiB). */
+#define REQUEST_HEAD_MAX 8192
+
+typedef enum {
+    HEAD_NEED_MORE, /* no whole head yet, and nothing wrong in what there is */
+    HEAD_OK,        /* a whole head libmicrohttpd may take */
+    HEAD_BAD,       /* refuse it: the verdict says how */
+} head_status_t;
+
+typedef struct {
+    int status;          /* 400, 414, 431 or 505 */
+    const char *reason;  /* the status line's reason phrase */
+    const char *field;   /* the error object's field, or NULL */
+    const char *message; /* what was wrong, and the rule (static) */
+} head_verdict_t;
+
+/*
+ * Check the `len` bytes that have arrived of a connection (what follows the PROXY header, if
+ * any). Give at least REQUEST_HEAD_MAX + 1 bytes when as many have arrived: a head that has not
+ * ended by then is too large. On HEAD_BAD, *v says what to answer.
+ */
+head_status_t request_head_check(const char *buf, size_t len, head_verdict_t *v);
+
+/*
+ * Write the whole answer to a refused head into out (at most `cap` bytes, NUL-terminated):
+ * status line, headers (Date of `now`, Content-Type: application/json, Connection: close,
+ * nosniff, no-store) and the API's error object. Returns its length, or 0 when cap is too small.
+ */
+size_t request_head_answer(const head_verdict_t *v, time_t now, char *out, size_t cap);
+
+#endif
