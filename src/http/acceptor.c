@@ -209,55 +209,55 @@ static void refuse_head(acceptor_t *a, size_t i, const head_verdict_t *v)
 }
 
 /* Look at what has arrived of pending connection i's first request: hand it over when its
- * head is whole and good, answer it when it is bad, else wait for more. */
-static void peek_head(acceptor_t *a, size_t i)
+ * head is whole and good, answer it when it is bad, else wait for more (true: it still waits
+ * for its head, at index i). */
+static bool peek_head(acceptor_t *a, size_t i)
 {
     pending_t *p = &a->pending[i];
     ssize_t got = recv(p->fd, a->peek, sizeof a->peek, MSG_PEEK);
     if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return;
+        return true;
     /* Gone, or readable with nothing new: the client ended its side within a head. What it
      * sent is read first, so that the close is a FIN, not a reset. */
     if (got <= 0 || (size_t)got <= p->have) {
         if (got > 0 && recv(p->fd, a->peek, (size_t)got, 0) < 0)
             log_debug(NULL, "a connection ended within its first request: %s", strerror(errno));
         close_pending(a, i);
-        return;
+        return false;
     }
     head_verdict_t v;
     switch (request_head_check(a->peek, (size_t)got, &v)) {
     case HEAD_NEED_MORE:
         p->have = (size_t)got;
         set_lowat(p->fd, p->have + 1);
-        return;
+        return true;
     case HEAD_BAD:
         refuse_head(a, i, &v);
-        return;
+        return false;
     case HEAD_OK:
     default:
         if (p->have > 0)
             set_lowat(p->fd, 1);
         hand_over(a, p->fd, (const struct sockaddr *)&p->client, p->client_len);
         drop_pending(a, i);
-        return;
+        return false;
     }
 }
 
-/* Pending connection i begins to wait for its first request. */
+/* Pending connection i begins to wait for its first request: most have it whole already and are
+ * handed over at once; one that must wait counts against its address's share of waiting. */
 static void wait_head(acceptor_t *a, size_t i)
 {
     pending_t *p = &a->pending[i];
     p->stage = WAIT_HEAD;
     p->have = 0;
     p->deadline_ms = clock_mono_ms() + a->opts.head_timeout_ms;
-    if (over_address_cap(a, i)) {
+    if (peek_head(a, i) && over_address_cap(a, i)) {
         log_now_and_then(&a->capped_logged, &a->capped,
                          "one address has http.max_connections_per_ip connections waiting for their first request, "
                          "closed", NULL);
         close_pending(a, i);
-        return;
     }
-    peek_head(a, i); /* usually there already */
 }
 
 /*
@@ -323,7 +323,7 @@ static void advance(acceptor_t *a, size_t i)
         read_proxy_header(a, i);
         break;
     case WAIT_HEAD:
-        peek_head(a, i);
+        (void)peek_head(a, i);
         break;
     case LINGER:
         linger(a, i);
