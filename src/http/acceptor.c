@@ -180,7 +180,8 @@ static bool over_address_cap(const acceptor_t *a, size_t i)
 static void set_lowat(int fd, size_t bytes)
 {
     int v = bytes > 1 ? (int)bytes : 1;
-    (void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v); /* without it: polls more often */
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v) != 0) /* not seen on Linux: polls more often */
+        log_debug(NULL, "SO_RCVLOWAT %d: %s", v, strerror(errno));
 }
 
 /* Answer a refused first request, half-close, and read what the client still sends (LINGER). */
@@ -210,24 +211,28 @@ static void refuse_head(acceptor_t *a, size_t i, const head_verdict_t *v)
 
 /* Look at what has arrived of pending connection i's first request: hand it over when its
  * head is whole and good, answer it when it is bad, else wait for more (true: it still waits
- * for its head, at index i). */
-static bool peek_head(acceptor_t *a, size_t i)
+ * for its head, at index i). `revents`: what poll said of it (0 when not polled). */
+static bool peek_head(acceptor_t *a, size_t i, short revents)
 {
     pending_t *p = &a->pending[i];
     ssize_t got = recv(p->fd, a->peek, sizeof a->peek, MSG_PEEK);
     if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return true;
-    /* Gone, or readable with nothing new: the client ended its side within a head. What it
-     * sent is read first, so that the close is a FIN, not a reset. */
-    if (got <= 0 || (size_t)got <= p->have) {
-        if (got > 0 && recv(p->fd, a->peek, (size_t)got, 0) < 0)
-            log_debug(NULL, "a connection ended within its first request: %s", strerror(errno));
+    if (got <= 0) { /* gone */
         close_pending(a, i);
         return false;
     }
     head_verdict_t v;
     switch (request_head_check(a->peek, (size_t)got, &v)) {
     case HEAD_NEED_MORE:
+        if (revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+            /* The client ended its side within a head. What it sent is read first, so that
+             * the close is a FIN, not a reset. */
+            if (recv(p->fd, a->peek, (size_t)got, 0) < 0)
+                log_debug(NULL, "a connection ended within its first request: %s", strerror(errno));
+            close_pending(a, i);
+            return false;
+        }
         p->have = (size_t)got;
         set_lowat(p->fd, p->have + 1);
         return true;
@@ -252,7 +257,7 @@ static void wait_head(acceptor_t *a, size_t i)
     p->stage = WAIT_HEAD;
     p->have = 0;
     p->deadline_ms = clock_mono_ms() + a->opts.head_timeout_ms;
-    if (peek_head(a, i) && over_address_cap(a, i)) {
+    if (peek_head(a, i, 0) && over_address_cap(a, i)) {
         log_now_and_then(&a->capped_logged, &a->capped,
                          "one address has http.max_connections_per_ip connections waiting for their first request, "
                          "closed", NULL);
@@ -315,15 +320,16 @@ static void linger(acceptor_t *a, size_t i)
     }
 }
 
-/* Pending connection i has something to read; it may leave the list (the last takes its place). */
-static void advance(acceptor_t *a, size_t i)
+/* Pending connection i has something to read (`revents`, from poll); it may leave the list (the
+ * last takes its place). */
+static void advance(acceptor_t *a, size_t i, short revents)
 {
     switch (a->pending[i].stage) {
     case WAIT_PROXY:
         read_proxy_header(a, i);
         break;
     case WAIT_HEAD:
-        (void)peek_head(a, i);
+        (void)peek_head(a, i, revents);
         break;
     case LINGER:
         linger(a, i);
@@ -404,7 +410,7 @@ static void *acceptor_main(void *arg)
         fds[1] = (struct pollfd){.fd = a->stop_fd, .events = POLLIN};
         size_t watched = a->n_pending; /* the pending list changes as they are read */
         for (size_t i = 0; i < watched; i++)
-            fds[2 + i] = (struct pollfd){.fd = a->pending[i].fd, .events = POLLIN};
+            fds[2 + i] = (struct pollfd){.fd = a->pending[i].fd, .events = POLLIN | POLLRDHUP};
         int n = poll(fds, 2 + watched, timeout);
         if (n < 0 && errno != EINTR) { /* ENOMEM: try again rather than stop accepting for good */
             log_error(NULL, "poll on the listening socket failed: %s", strerror(errno));
@@ -417,7 +423,7 @@ static void *acceptor_main(void *arg)
         /* From the end: reading one may move the last pending connection into its place. */
         for (size_t i = watched; i-- > 0;)
             if (fds[2 + i].revents)
-                advance(a, i);
+                advance(a, i, fds[2 + i].revents);
         if (fds[0].revents && !accept_queued(a))
             poll(&fds[1], 1, 100); /* retry in 100 ms rather than spin on a socket still readable */
     }
