@@ -15,9 +15,12 @@ entries without compression and then reading 1 KiB of the answer a second; a con
 ends (its answer read, refused or cut) asks again.
 It prints one JSON line: what the flood's requests got, by status, and what the slow-loris held
 (or what the slow readers' requests got, and how many connections were refused or cut).
+For a diagnosis, ABUSE_ONLY=loris or ABUSE_ONLY=batch runs one half of `flood`, and
+ABUSE_LIMIT=N sets the flood's page size (1000 by default).
 """
 import http.client
 import json
+import os
 import socket
 import sys
 import threading
@@ -58,7 +61,8 @@ def loris():
 
 
 def flood():
-    body = json.dumps({"requests": [{"path": "/v1/leaderboards/%s/entries?limit=1000" % board}] * 50})
+    limit = os.environ.get("ABUSE_LIMIT", "1000")
+    body = json.dumps({"requests": [{"path": "/v1/leaderboards/%s/entries?limit=%s" % (board, limit)}] * 50})
     conn = None
     while time.time() < stop_at:
         try:
@@ -119,7 +123,9 @@ if mode == "slow":
     print(json.dumps({"flood": {str(k): v for k, v in sorted(statuses.items(), key=str)},
                       "loris_most_open": 0, "loris_refused": 0}))
     sys.exit(0)
-threads = [threading.Thread(target=loris)] + [threading.Thread(target=flood) for _ in range(8)]
+only = os.environ.get("ABUSE_ONLY", "")  # a diagnosis: "loris" or "batch" alone
+threads = ([threading.Thread(target=loris)] if only != "batch" else []) + \
+          ([threading.Thread(target=flood) for _ in range(8)] if only != "loris" else [])
 for t in threads:
     t.start()
 for t in threads:
