@@ -43,7 +43,7 @@ trap 'rm -rf "$WORK"' EXIT
 mkdir -p tests/fuzz/findings
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 failed=()
-for target in request cursor body config redis_reply proxy; do
+for target in request cursor body config redis_reply proxy head; do
   if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$target,"* ]]; then continue; fi
   bin="build-fuzz/tests/fuzz/fuzz_$target"
   mkdir -p "$WORK/$target"
