@@ -971,9 +971,12 @@ write_rounds() {
     a+="$(awk -v n="${R[$k.w_ok]}" -v s="${R[$k.duration_s]}" 'BEGIN { printf "%.1f", (s > 0 ? n / s : 0) }') "
     out="$RAW/pgbench-$name-$i.txt"
     if ! ( cd "$TMP/pgbench" && timeout $(( dur + 60 )) "${CLIENT[@]}" pgbench -h 127.0.0.1 -p "$PG_PORT" -U rankd \
-             -n -M prepared -f "$script" -D gen=-1 -D players="$BIG" -c "$clients" -j 1 -T "$dur" rankd ) >"$out" 2>&1; then
+             -n -M prepared -f "$script" -D gen=-1 -D players="$BIG" -c "$clients" -j 1 -T "$(( dur + 1 ))" -P 1 \
+             rankd ) >"$out" 2>&1; then
       FAILED+=("$name"); rec "note.$name" "round $i of pgbench failed ($out)"; return 0
     fi
+    # one second more than rankd's turn, and only the seconds after the first count (report.py):
+    # pgbench makes its connections afresh each round, rankd's writer keeps its own
     tps="$("$PYTHON" "$LT/report.py" pgbench "$out" "$rows" | sed -n 's/^rows_per_s=//p')"
     b+="$tps "
   done

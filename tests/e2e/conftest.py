@@ -1416,15 +1416,34 @@ def readyz(inst):
         cl.close()
 
 
-def wait_for(pred, what, timeout=20):
-    """Poll pred() until it returns something true (returned), or fail after `timeout` s."""
+def refresh_views(admin, timeout=30):
+    """Refresh the views now (POST /v1/admin/refresh with the admin client `admin`); returns its
+    body. The upkeep leader may be refreshing them at this moment ("skipped"): then ask again
+    until a call of ours did it."""
+    def ours():
+        r = admin.post("/v1/admin/refresh", json_body={}, key=ADMIN_KEY)
+        assert r.status == 200, r.describe()
+        body = r.json()
+        assert "refreshed" in body or "skipped" in body, body
+        for v in body.get("refreshed", []):
+            assert {"view", "rows", "ms"} <= set(v), body
+        return body if "refreshed" in body else None
+    return wait_for(ours, "a refresh of our own", timeout, every=0.2)
+
+
+def wait_for(pred, what, timeout=20, poke=None, every=0.02):
+    """Poll pred() until it returns something true (returned), or fail after `timeout` s.
+    `poke`, when given, is called after each false answer (the request that makes the state come:
+    a read that loads a cold window, say); polls are `every` seconds apart."""
     deadline = time.time() + timeout
     while True:
         v = pred()
         if v:
             return v
         assert time.time() < deadline, "timed out waiting for " + what
-        time.sleep(0.02)
+        if poke is not None:
+            poke()
+        time.sleep(every)
 
 
 def stored_key(idempotency_key, presenting=WRITE_KEY):

@@ -3,26 +3,18 @@ from the daily_activity view, every day of the span listed (zeros included), che
 submission log in PostgreSQL; its parameters' bounds; Last-Modified = refreshed_at."""
 import datetime
 
-from conftest import ADMIN_KEY, assert_error, create_board, parse_ts, submit_ok, wait_for
+from conftest import assert_error, create_board, parse_ts, refresh_views, submit_ok
 
 
 def utc_today():
     return datetime.datetime.now(datetime.timezone.utc).date()
 
 
-
-def refresh(admin):
-    """Refresh the views now; the leader may be refreshing them at this moment ("skipped"):
-    then ask again until this call did it."""
-    wait_for(lambda: "refreshed" in admin.post("/v1/admin/refresh", json_body={}, key=ADMIN_KEY).json(),
-             "a refresh of our own", timeout=30)
-
-
 def test_activity_counts_today_and_lists_every_day(rankd, admin, writer, db):
     b = create_board(admin)["id"]
     for player, score in [("a", 1), ("b", 2), ("a", 3), ("c", 1), ("a", 0)]:
         submit_ok(writer, b, player, score)
-    refresh(admin)
+    refresh_views(admin)
     r = rankd.client().get("/v1/leaderboards/%s/activity" % b)
     assert r.status == 200, r.describe()
     body = r.json()
@@ -70,7 +62,7 @@ def test_activity_parameters_are_checked(rankd, admin):
 def test_if_modified_since_answers_304_from_the_modification_time(rankd, admin, writer):
     b = create_board(admin)["id"]
     submit_ok(writer, b, "a", 5)
-    refresh(admin)
+    refresh_views(admin)
     c = rankd.client()
     for path in ("/v1/leaderboards/%s/stats" % b, "/v1/leaderboards/%s/activity" % b):
         r = c.get(path)

@@ -19,7 +19,8 @@ import pytest
 
 from conftest import (ADMIN_KEY, CORS_ORIGIN, READ_KEY, SCORE_MAX, SCORE_MIN, TS_RE, WRITE_KEY,
                       assert_error, batch, create_board, next_window_start, now_ms, parse_ts,
-                      free_port, make_config, run_cli, stored_key, submit, submit_ok, to_yaml, unique, window_start)
+                      free_port, make_config, run_cli, stored_key, submit, submit_ok, to_yaml, unique, wait_for,
+                      refresh_views, window_start)
 
 
 def q(s):
@@ -1197,10 +1198,8 @@ def test_idempotency_answer_stored_first_elsewhere_is_the_one_sent(admin, writer
                 c.close()
         t = threading.Thread(target=replay)
         t.start()
-        deadline = time.time() + 10
-        while db.lock_waiters("SELECT gen FROM boards%") != 1:
-            assert time.time() < deadline, "the replay's batch did not wait for the board"
-            time.sleep(0.02)
+        wait_for(lambda: db.lock_waiters("SELECT gen FROM boards%") == 1, "the replay's batch to wait for the board",
+                 10)
         first = json.loads(r1.body)["results"][0]
         first["rank"] = 999  # bytes no rank query would give
         stored = json.dumps(first, separators=(",", ":"))
@@ -1526,10 +1525,7 @@ def test_two_instances_see_each_others_writes(rankd_factory, admin, writer):
 def test_request_id_in_logs(rankd, anon):
     rid = "trace-" + unique("r")
     anon.get("/v1/leaderboards?limit=1", headers={"X-Request-Id": rid})
-    deadline = time.time() + 3
-    while rid not in rankd.stderr_text():
-        assert time.time() < deadline, "request id %s not in rankd's log" % rid
-        time.sleep(0.05)
+    wait_for(lambda: rid in rankd.stderr_text(), "request id %s in rankd's log" % rid, 3)
 
 
 def test_readyz_without_redis(rankd_factory):
@@ -1547,28 +1543,13 @@ def test_readyz_without_redis(rankd_factory):
 # Stats, windows listing, admin
 # ---------------------------------------------------------------------------
 
-def refresh(admin):
-    deadline = time.time() + 30
-    while True:
-        r = admin.post("/v1/admin/refresh")
-        assert r.status == 200, r.describe()
-        body = r.json()
-        if "refreshed" in body:
-            for v in body["refreshed"]:
-                assert {"view", "rows", "ms"} <= set(v), body
-            return body
-        assert "skipped" in body, body
-        assert time.time() < deadline, "refresh skipped for 30 s"
-        time.sleep(0.2)
-
-
 def test_stats_carry_no_binary_noise(admin, writer, reader):
     """Issue 28: a mean of 375963.7 is written 375963.7, not 375963.70000000007: statistics of
     integer scores are rounded to 4 decimal places."""
     bid = create_board(admin)["id"]
     seed(writer, bid, dict(("p%d" % i, 375963) for i in range(9)))
     submit_ok(writer, bid, "p9", 375970)
-    refresh(admin)
+    refresh_views(admin)
     r = reader.get("/v1/leaderboards/%s/stats?consistency=strong" % bid, key=WRITE_KEY)
     assert r.status == 200, r.describe()
     assert b'"mean":375963.7,' in r.body, r.body[:300]
@@ -1581,7 +1562,7 @@ def test_stats(admin, writer, reader):
     bid = create_board(admin, operator="best")["id"]
     seed(writer, bid, {"a": 10, "b": 20, "c": 30, "d": 40, "e": 50})
     submit_ok(writer, bid, "a", 5)  # accepted, changes nothing
-    refresh(admin)
+    refresh_views(admin)
     r = reader.get("/v1/leaderboards/%s/stats?consistency=strong" % bid, key=WRITE_KEY)
     assert r.status == 200, r.describe()
     s = r.json()
@@ -1606,7 +1587,7 @@ def test_stats_empty_and_single(admin, writer, reader):
     one = create_board(admin)["id"]
     submit_ok(writer, one, "p", 7)
     submit_ok(writer, one, "q", 7)
-    refresh(admin)
+    refresh_views(admin)
     s = reader.get("/v1/leaderboards/%s/stats?consistency=strong" % bid, key=WRITE_KEY).json()
     assert s["players"] == 0 and s["histogram"] == []
     for k in ("min", "max", "mean", "stddev"):
@@ -1673,7 +1654,7 @@ def test_postgres_ranks_from_either_end(admin, writer, reader, sort):
     bid = create_board(admin, sort=sort, operator="latest")["id"]
     for i in range(60):  # ties on score, broken by arrival and by id
         submit_ok(writer, bid, "q%02d" % (59 - i), (i * 7) % 11)
-    refresh(admin)
+    refresh_views(admin)
     listing = entries_ok(writer, bid, limit=100, consistency="strong")["entries"]
     assert len(listing) == 60
     for pos, e in enumerate(listing, start=1):

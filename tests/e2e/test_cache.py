@@ -6,6 +6,7 @@ fresh can only be fresh because a write invalidated it, never because its
 entry expired. Every cached answer is compared with the same read made with
 consistency=strong, which bypasses every cache and reads the primary.
 """
+import itertools
 import random
 import socket
 import threading
@@ -33,13 +34,12 @@ def same_as_primary(client, path):
 
 def wait_fresh(client, path, bound_s=0.5):
     """Poll until the answer equals the primary's; fails after bound_s (well under the 30 s max-age)."""
-    deadline = time.time() + bound_s
-    while not same_as_primary(client, path):
-        assert time.time() < deadline, "%s still stale %.1f s after the write" % (path, bound_s)
-        time.sleep(0.01)
+    wait_for(lambda: same_as_primary(client, path), "%s to be fresh (well before the cache's max-age)" % path,
+             bound_s, every=0.01)
 
 
-def seed(client, board, n):
+def seed_batch(client, board, n):
+    """Players p000..p(n-1) with scores 1000, 990, ... in one scores:batch."""
     items = [{"board": board, "player_id": "p%03d" % i, "score": 1000 - i * 10} for i in range(n)]
     r = client.post("/v1/scores:batch", json_body={"scores": items}, key=WRITE_KEY)
     assert r.status == 200, r.describe()
@@ -52,7 +52,7 @@ def test_hits_and_read_your_writes(rankd_factory):
     w = inst.client(WRITE_KEY)
     try:
         bid = create_board(admin)["id"]
-        seed(w, bid, 40)
+        seed_batch(w, bid, 40)
         top = "/v1/leaderboards/%s/entries?limit=10" % bid
 
         def repeated_read_hits():
@@ -112,7 +112,7 @@ def test_no_stale_answer_across_instances(rankd_factory):
     admin = a.client(ADMIN_KEY)
     try:
         bid = create_board(admin)["id"]
-        seed(wa, bid, 30)
+        seed_batch(wa, bid, 30)
         paths = ["/v1/leaderboards/%s/entries?limit=10" % bid,
                  "/v1/leaderboards/%s/entries?limit=10&offset=10" % bid,
                  "/v1/leaderboards/%s/players/p015" % bid,
@@ -142,7 +142,7 @@ def test_cache_off_still_correct(rankd_factory):
     w = inst.client(WRITE_KEY)
     try:
         bid = create_board(admin)["id"]
-        seed(w, bid, 5)
+        seed_batch(w, bid, 5)
         top = "/v1/leaderboards/%s/entries" % bid
         c.get(top)
         assert metric(c, "rankd_l1_entries") == 0
@@ -158,7 +158,7 @@ def test_cursor_page_sees_a_move_into_its_gap(rankd_factory):
     c, admin, w = inst.client(None), inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
     try:
         bid = create_board(admin)["id"]
-        seed(w, bid, 30)                       # p000 (1000) ... p029 (710)
+        seed_batch(w, bid, 30)                       # p000 (1000) ... p029 (710)
         first = c.get("/v1/leaderboards/%s/entries?limit=5" % bid).json()
         nxt = "/v1/leaderboards/%s/entries?limit=5&cursor=%s" % (bid, first["next_cursor"])
         prv_page = c.get(nxt).json()
@@ -181,13 +181,9 @@ def test_cursor_page_sees_a_move_into_its_gap(rankd_factory):
 
 def wait_warm(c, bid):
     """Read distinct pages (each misses the cache) until one is answered from Redis."""
-    deadline = time.time() + 10
-    k = 0
-    while metric(c, "rankd_reads_redis_total") == 0:
-        k += 1
-        c.get("/v1/leaderboards/%s/entries?limit=%d" % (bid, k))
-        assert time.time() < deadline, "the window never became warm in Redis"
-        time.sleep(0.1)
+    pages = itertools.count(1)
+    wait_for(lambda: metric(c, "rankd_reads_redis_total") > 0, "a read answered from Redis (the window warm)", 10,
+             poke=lambda: c.get("/v1/leaderboards/%s/entries?limit=%d" % (bid, next(pages))), every=0.1)
 
 
 def test_redis_outage_and_return(rankd_factory, private_redis):
@@ -195,7 +191,7 @@ def test_redis_outage_and_return(rankd_factory, private_redis):
     c, admin, w = inst.client(None), inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
     try:
         bid = create_board(admin)["id"]
-        seed(w, bid, 20)
+        seed_batch(w, bid, 20)
         paths = ["/v1/leaderboards/%s/entries?limit=10" % bid, "/v1/leaderboards/%s/players/p010" % bid]
         wait_warm(c, bid)
 
@@ -239,7 +235,7 @@ def test_client_hanging_up_mid_read_releases_the_key(rankd_factory, private_redi
     c, admin, w = inst.client(None), inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
     try:
         bid = create_board(admin)["id"]
-        seed(w, bid, 20)
+        seed_batch(w, bid, 20)
         wait_warm(c, bid)
         path = "/v1/leaderboards/%s/entries?limit=7" % bid
         assert c.get(path).status == 200      # first miss: the key is not claimed yet
@@ -299,10 +295,7 @@ def test_keys_of_the_old_redis_layout_are_removed(rankd_factory, private_redis):
     rc.hset(keep[2], "p", "v")
     rc.set(keep[3], 1)
     inst = rankd_factory(redis=private_redis.url(0))
-    deadline = time.time() + 10
-    while rc.exists(*old):
-        assert time.time() < deadline, "old-layout keys still there: %r" % [k for k in old if rc.exists(k)]
-        time.sleep(0.1)
+    wait_for(lambda: not rc.exists(*old), "the old layout's keys to go", 10)
     assert rc.exists(*keep) == len(keep)
     assert inst.client(None).get("/healthz").status == 200
 
@@ -315,7 +308,7 @@ def test_a_slow_postgres_read_does_not_hold_up_other_requests(rankd_factory, db)
     locker = None
     try:
         bid = create_board(admin)["id"]
-        seed(w, bid, 10)
+        seed_batch(w, bid, 10)
         # A primary connection made and prepared before the lock: under it a new one could not
         # even prepare its statements (lock timeout), and the read would be a quick 503. And the
         # window checked into Redis first: that check reads standings too, and would be the
@@ -378,11 +371,8 @@ def test_player_entries_sit_in_the_bucket_every_script_computes(rankd_factory, r
         assert all("error" not in x for x in r.json()["results"]), r.json()
         gen = db.query("SELECT gen FROM boards WHERE id = %s", (bid,))[0][0]
         prefix = "rankd:{g%d}:0:" % gen
-        deadline = time.time() + 10
-        while not rc.exists(prefix + "ready"):   # a cold window is loaded on its first read
-            assert time.time() < deadline, "window %s not loaded: %r" % (prefix, rc.keys("rankd:*"))
-            c.get("/v1/leaderboards/%s/entries?limit=1" % bid)
-            time.sleep(0.1)
+        wait_for(lambda: rc.exists(prefix + "ready"), "window %s loaded on its first read" % prefix, 10,
+                 poke=lambda: c.get("/v1/leaderboards/%s/entries?limit=1" % bid), every=0.1)
         assert rc.zcard(prefix + "zs") == len(players)
         for p in players:
             assert rc.hexists(prefix + "h:%d" % reference_bucket(p), p), p
@@ -421,7 +411,7 @@ def test_reads_of_a_cold_window_take_turns(rankd_factory, redis_db, db):
     locker = None
     try:
         bid = create_board(admin)["id"]
-        seed(w, bid, 300)
+        seed_batch(w, bid, 300)
         gen = db.query("SELECT gen FROM boards WHERE id = %s", (bid,))[0][0]
         paths = ["/v1/leaderboards/%s/players/p%03d" % (bid, i) for i in range(0, 60, 10)]
         expected = {p: strong(c, p) for p in paths}
@@ -446,11 +436,8 @@ def test_reads_of_a_cold_window_take_turns(rankd_factory, redis_db, db):
         for p in paths:
             threads.append(threading.Thread(target=read, args=(p,)))
             threads[-1].start()
-        deadline = time.time() + 10
-        while metric(c, "rankd_redis_cold_waits_total") - waits_before < len(paths) - 1:
-            assert time.time() < deadline, "reads did not wait their turn: %s" % \
-                (metric(c, "rankd_redis_cold_waits_total") - waits_before)
-            time.sleep(0.05)
+        wait_for(lambda: metric(c, "rankd_redis_cold_waits_total") - waits_before >= len(paths) - 1,
+                 "the reads to wait their turn", 10)
         # The first read's statement reaches the lock a moment after the others start waiting
         # (the upkeep leader's retention, which may wait on it too, is not a read).
         def reads_waiting():
@@ -467,11 +454,8 @@ def test_reads_of_a_cold_window_take_turns(rankd_factory, redis_db, db):
         assert not errors, errors
         assert got == expected
         rc.delete("rankd:{g%d}:0:b" % gen)
-        deadline = time.time() + 10
-        while not rc.exists("rankd:{g%d}:0:ready" % gen):  # the next cold read asks for a rebuild
-            assert time.time() < deadline, "the window was not loaded again"
-            c.get(paths[0])
-            time.sleep(0.05)
+        wait_for(lambda: rc.exists("rankd:{g%d}:0:ready" % gen), "the window loaded again by the next cold read",
+                 10, poke=lambda: c.get(paths[0]), every=0.05)
         assert same_as_primary(c, paths[0])
     finally:
         if locker is not None:
@@ -490,20 +474,16 @@ class HeldRebuild:
         gen = db.query("SELECT gen FROM boards WHERE id = %s", (bid,))[0][0]
         self.gen = gen
         self.lock_key, self.ready_key = "rankd:{g%d}:0:b" % gen, "rankd:{g%d}:0:ready" % gen
-        deadline = time.time() + 10
-        while rc.exists(self.lock_key) or not rc.exists(self.ready_key):
-            assert time.time() < deadline, "the rebuild the seeding asked for never ended"
-            time.sleep(0.05)
+        wait_for(lambda: not rc.exists(self.lock_key) and rc.exists(self.ready_key),
+                 "the rebuild the seeding asked for to end", 10)
         self.locker = db.connect()
         self.locker.autocommit = False
         self.locker.cursor().execute("LOCK TABLE standings IN ACCESS EXCLUSIVE MODE")
         self.answer = {}
         self.thread = threading.Thread(target=self._rebuild, args=(inst, bid))
         self.thread.start()
-        deadline = time.time() + 10
-        while not (rc.exists(self.lock_key) and db.lock_waiters() == 1):
-            assert time.time() < deadline, "the rebuild did not take its lock and wait for PostgreSQL"
-            time.sleep(0.02)
+        wait_for(lambda: rc.exists(self.lock_key) and db.lock_waiters() == 1,
+                 "the rebuild to take its lock and wait for PostgreSQL", 10)
 
     def _rebuild(self, inst, bid):
         cl = inst.client(ADMIN_KEY)
@@ -550,11 +530,8 @@ def test_a_flush_during_a_rebuild_leaves_the_window_cold(rankd_factory, redis_db
         left = sorted(k for k in rc.keys("rankd:{g%d}:*" % held.gen))
         assert left == [], "a rebuild that lost its lock still wrote %d keys: %r" % (len(left), left[:5])
         paths = ["/v1/leaderboards/%s/players/f%05d" % (bid, i) for i in (0, players // 2, players - 1)]
-        deadline = time.time() + 10
-        while not rc.exists(held.ready_key):  # the next cold read asks for a rebuild
-            assert time.time() < deadline, "the window was not loaded again"
-            c.get(paths[0])
-            time.sleep(0.05)
+        wait_for(lambda: rc.exists(held.ready_key), "the window loaded again by the next cold read", 10,
+                 poke=lambda: c.get(paths[0]), every=0.05)
         assert rc.zcard("rankd:{g%d}:0:zs" % held.gen) == players
         for p in paths:
             assert same_as_primary(c, p), p
@@ -576,7 +553,7 @@ def test_an_operator_rebuild_leaves_the_event_loops_free(rankd_factory, redis_db
     held = None
     try:
         bid = create_board(admin)["id"]
-        seed(w, bid, 300)
+        seed_batch(w, bid, 300)
         held = HeldRebuild(inst, rc, db, bid)
         for i in range(8):  # new connections, spread over the event-loop threads
             cl = Client("127.0.0.1", inst.port, None, 3)
@@ -610,11 +587,8 @@ def test_an_unchanged_standing_is_ranked_as_postgresql_holds_it(rankd_factory, r
             submit_ok(w, bid, p, s)
         gen = db.query("SELECT gen FROM boards WHERE id = %s", (bid,))[0][0]
         prefix = "rankd:{g%d}:0:" % gen
-        deadline = time.time() + 10
-        while not rc.exists(prefix + "ready"):   # a cold window is loaded on its first read
-            assert time.time() < deadline, "window %s not loaded" % prefix
-            c.get("/v1/leaderboards/%s/entries?limit=1" % bid)
-            time.sleep(0.1)
+        wait_for(lambda: rc.exists(prefix + "ready"), "window %s loaded on its first read" % prefix, 10,
+                 poke=lambda: c.get("/v1/leaderboards/%s/entries?limit=1" % bid), every=0.1)
         assert submit_ok(w, bid, "c", 10)["rank"] == 3   # from Redis, which agrees
 
         # Redis now holds an older standing of c, 95 (second), under another achieved time.
@@ -653,12 +627,8 @@ def test_rank_reads_merged_by_the_redis_pipe_are_each_exact(rankd_factory, redis
             assert w.post("/v1/scores:batch", json_body={"scores": items}, key=WRITE_KEY).status == 200
         assert admin.delete("/v1/leaderboards/%s/players/p005" % boards[0]).status == 204
         gens = [db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0] for b in boards]
-        deadline = time.time() + 10
-        while not all(rc.exists("rankd:{g%d}:0:ready" % g) for g in gens):
-            assert time.time() < deadline, "windows not loaded"
-            for b in boards:
-                c.get("/v1/leaderboards/%s/entries?limit=1" % b)
-            time.sleep(0.1)
+        wait_for(lambda: all(rc.exists("rankd:{g%d}:0:ready" % g) for g in gens), "the windows loaded", 10,
+                 poke=lambda: [c.get("/v1/leaderboards/%s/entries?limit=1" % b) for b in boards], every=0.1)
         paths = ["/v1/leaderboards/%s/players/%s" % (b, p) for b in boards
                  for p in ["p%03d" % i for i in range(0, 90, 5)] + ["nobody"]]
         expected = {p: strong(c, p) for p in paths}

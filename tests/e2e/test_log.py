@@ -206,10 +206,8 @@ def test_deleting_a_board_leaves_its_log_to_the_refresh_worker(rankd_factory, mo
         w.close()
     inst.stop(signal.SIGTERM, 10)
     rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "1"})
-    deadline = time.time() + 15
-    while log_rows(db, gen[gone]) or db.query("SELECT count(*) FROM log_purges")[0][0]:
-        assert time.time() < deadline, "the deleted board's log is still there"
-        time.sleep(0.2)
+    wait_for(lambda: not log_rows(db, gen[gone]) and not db.query("SELECT count(*) FROM log_purges")[0][0],
+             "the deleted board's log to be purged", 15, every=0.2)
     assert log_rows(db, gen[keep]) == 30
 
 

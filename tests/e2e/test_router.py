@@ -54,10 +54,8 @@ class Cluster:
     def wait_caught_up(self, replicas=None, timeout=20):
         lsn = self.query(self.primary, "SELECT pg_current_wal_lsn()")[0][0]
         for r in replicas if replicas is not None else self.replicas:
-            deadline = time.time() + timeout
-            while self.query(r, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,))[0][0] is not True:
-                assert time.time() < deadline, "replica did not catch up"
-                time.sleep(0.02)
+            wait_for(lambda: self.query(r, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,))[0][0] is True,
+                     "the replica to catch up", timeout)
 
 
 @pytest.fixture(scope="module")
@@ -205,10 +203,8 @@ def test_reads_wait_for_a_replica_that_has_replayed_the_write(cluster, factory):
         d = read_deltas(cluster, lambda: player_score(a, board, "p1") == 5000 or pytest.fail("a lost its own write"))
         assert d[0] >= 1 and d[1] == 0, "the read of the written board went to the paused replica: %r" % (d,)
         # The other instance: once the notification arrived, it never reads the paused replica.
-        deadline = time.time() + 5
-        while player_score(b, board, "p1") != 5000:
-            assert time.time() < deadline, "the second instance kept reading the replica that had not replayed the write"
-            time.sleep(0.02)
+        wait_for(lambda: player_score(b, board, "p1") == 5000,
+                 "the second instance to stop reading the replica that had not replayed the write", 5)
     finally:
         cluster.query(rep, "SELECT pg_wal_replay_resume()")
     cluster.wait_caught_up([rep])
@@ -247,10 +243,8 @@ def test_statistics_never_go_back_to_a_replica_behind_a_refresh(cluster, factory
         assert adm.post("/v1/admin/refresh").status == 200
         after = refreshed_at(a)
         assert after > before, "the refreshing instance read a replica behind its refresh: %s, %s" % (before, after)
-        deadline = time.time() + 5
-        while refreshed_at(b) != after:
-            assert time.time() < deadline, "the other instance kept reading the replica behind the refresh"
-            time.sleep(0.02)
+        wait_for(lambda: refreshed_at(b) == after, "the other instance to stop reading the replica behind the refresh",
+                 5)
         for _ in range(20):
             assert refreshed_at(a) == after and refreshed_at(b) == after
     finally:
@@ -277,12 +271,11 @@ def test_cold_windows_load_from_a_caught_up_replica(cluster, factory, redis_db):
     nodes = [cluster.primary] + cluster.replicas
     before = [rebuild_reads(cluster, n) for n in nodes]
     cl = inst.client()
-    deadline = time.time() + 15
-    while not [k for k in rcl.scan_iter("rankd:{g%d}:*:ready" % gen)]:
-        r = cl.get("/v1/leaderboards/%s/entries" % board)  # cold: answered from a replica, rebuild asked for
+    def cold_read():  # cold: answered from a replica, a rebuild asked for
+        r = cl.get("/v1/leaderboards/%s/entries" % board)
         assert r.status == 200, r.describe()
-        assert time.time() < deadline, "the window was never loaded again"
-        time.sleep(0.05)
+    wait_for(lambda: list(rcl.scan_iter("rankd:{g%d}:*:ready" % gen)), "the window loaded again", 15,
+             poke=cold_read, every=0.05)
     cl.close()
     d = [rebuild_reads(cluster, n) - b for n, b in zip(nodes, before)]
     assert d[0] == 0 and d[1] + d[2] >= 1, "the rebuild read from %r (primary, replica 1, replica 2)" % (d,)
