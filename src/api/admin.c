@@ -316,11 +316,12 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                    "rankd_http_first_requests_refused_total{status=\"414\"} %llu\n"
                    "rankd_http_first_requests_refused_total{status=\"431\"} %llu\n"
                    "rankd_http_first_requests_refused_total{status=\"505\"} %llu\n"
-                   "# HELP rankd_http_connections_awaiting_request Connections whose first request has not arrived whole.\n"
+                   "# HELP rankd_http_connections_awaiting_request Connections the acceptor holds: their first request "
+                   "(or PROXY header) not arrived whole yet, or lingering after a refusal.\n"
                    "# TYPE rankd_http_connections_awaiting_request gauge\nrankd_http_connections_awaiting_request %d\n"
                    "# HELP rankd_http_connections_closed_awaiting_request_total Connections closed before their first "
-                   "request: over http.max_connections_per_ip or http.max_connections waiting, or none within "
-                   "http.connection_timeout_s.\n"
+                   "request: over http.max_connections_per_ip or http.max_connections waiting, none within "
+                   "http.connection_timeout_s, or the client gone first.\n"
                    "# TYPE rankd_http_connections_closed_awaiting_request_total counter\n"
                    "rankd_http_connections_closed_awaiting_request_total %llu\n",
                    (unsigned long long)atomic_load(&acc->refused_400), (unsigned long long)atomic_load(&acc->refused_414),

@@ -24,6 +24,10 @@
 
 #define PROXY_TIMEOUT_MS 5000 /* a load balancer writes its header with its first packet */
 #define LINGER_MS 2000        /* after a refusal, how long its client's last bytes are read */
+#define SNOOZE_MS 50          /* a head that poll called readable with nothing new: looked at again then */
+#define WAITING_MAX 65536     /* connections held at most, whatever http.max_connections says */
+#define ACCEPTS_PER_TURN 256  /* accepted before the others are looked at again */
+#define DRAINS_PER_TURN 16    /* reads of a lingering connection before the others are */
 
 typedef enum {
     WAIT_PROXY, /* for its PROXY header */
@@ -39,6 +43,7 @@ typedef struct {
     struct sockaddr_storage client; /* the peer, or the client a PROXY header named */
     socklen_t client_len;
     int64_t deadline_ms;
+    int64_t snooze_until_ms; /* WAIT_HEAD: not polled for input before then (0: polled) */
     size_t have;  /* WAIT_PROXY: header bytes read so far, in buf; WAIT_HEAD: bytes seen at the
                    * last peek (SO_RCVLOWAT is one past them) */
     uint8_t *buf; /* WAIT_PROXY: PROXY_HEADER_MAX bytes, owned; else NULL */
@@ -98,6 +103,8 @@ acceptor_t *acceptor_listen(const struct sockaddr_in *addr, int backlog, const a
     a->opts = *opts;
     if (a->opts.max_waiting < 1)
         a->opts.max_waiting = 1;
+    if (a->opts.max_waiting > WAITING_MAX) /* each is polled and scanned: a bound on a turn's work */
+        a->opts.max_waiting = WAITING_MAX;
     a->stats = stats;
     a->pending = xcalloc((size_t)a->opts.max_waiting, sizeof *a->pending);
     return a;
@@ -162,8 +169,8 @@ static bool same_address(const struct sockaddr_storage *x, const struct sockaddr
     return false;
 }
 
-/* Whether pending connection i's client already has its share of connections waiting for their
- * first request (i among them). */
+/* Whether pending connection i's client already has its share of connections held here, waiting
+ * for their first request or lingering after a refusal (i among them). */
 static bool over_address_cap(const acceptor_t *a, size_t i)
 {
     int cap = a->opts.max_waiting_per_address;
@@ -171,7 +178,7 @@ static bool over_address_cap(const acceptor_t *a, size_t i)
         return false;
     int n = 0;
     for (size_t j = 0; j < a->n_pending; j++)
-        n += a->pending[j].stage == WAIT_HEAD && same_address(&a->pending[j].client, &a->pending[i].client);
+        n += a->pending[j].stage != WAIT_PROXY && same_address(&a->pending[j].client, &a->pending[i].client);
     return n > cap;
 }
 
@@ -207,6 +214,10 @@ static void refuse_head(acceptor_t *a, size_t i, const head_verdict_t *v)
     shutdown(p->fd, SHUT_WR);
     p->stage = LINGER;
     p->deadline_ms = clock_mono_ms() + LINGER_MS;
+    if (over_address_cap(a, i)) { /* an address that sends bad requests fast holds no more slots */
+        close(p->fd);
+        drop_pending(a, i);
+    }
 }
 
 /* Look at what has arrived of pending connection i's first request: hand it over when its
@@ -233,6 +244,9 @@ static bool peek_head(acceptor_t *a, size_t i, short revents)
             close_pending(a, i);
             return false;
         }
+        /* Readable with nothing new: the kernel may say so below SO_RCVLOWAT (under memory
+         * pressure). Look again a moment later rather than spin on it. */
+        p->snooze_until_ms = (size_t)got == p->have ? clock_mono_ms() + SNOOZE_MS : 0;
         p->have = (size_t)got;
         set_lowat(p->fd, p->have + 1);
         return true;
@@ -308,7 +322,7 @@ static void read_proxy_header(acceptor_t *a, size_t i)
 /* A refused connection's last bytes: read and dropped until it closes or its time is up. */
 static void linger(acceptor_t *a, size_t i)
 {
-    for (;;) {
+    for (int reads = 0; reads < DRAINS_PER_TURN; reads++) {
         ssize_t got = recv(a->pending[i].fd, a->peek, sizeof a->peek, 0);
         if (got > 0)
             continue;
@@ -337,10 +351,34 @@ static void advance(acceptor_t *a, size_t i, short revents)
     }
 }
 
-/* Accept everything queued; false once the process is out of descriptors or memory. */
+/* With every slot taken: a connection whose whole first request has arrived is handed over
+ * (or answered) all the same; one that would have to wait is closed. */
+static void accept_when_full(acceptor_t *a, int fd, const struct sockaddr_storage *peer, socklen_t len)
+{
+    ssize_t got = a->opts.proxy_protocol ? -1 : recv(fd, a->peek, sizeof a->peek, MSG_PEEK);
+    head_verdict_t v;
+    head_status_t st = got > 0 ? request_head_check(a->peek, (size_t)got, &v) : HEAD_NEED_MORE;
+    if (st == HEAD_OK) {
+        hand_over(a, fd, (const struct sockaddr *)peer, len);
+        return;
+    }
+    if (st == HEAD_BAD) {
+        char out[1024];
+        size_t n = request_head_answer(&v, time(NULL), out, sizeof out);
+        if (n > 0 && send(fd, out, n, MSG_NOSIGNAL) < 0)
+            log_debug(NULL, "a refusal could not be sent: %s", strerror(errno));
+    }
+    close(fd);
+    atomic_fetch_add(&a->stats->closed_waiting, 1);
+    log_now_and_then(&a->capped_logged, &a->capped,
+                     "http.max_connections connections are waiting for their first request, closed", NULL);
+}
+
+/* Accept what is queued, at most ACCEPTS_PER_TURN (then the others get their turn); false once
+ * the process is out of descriptors or memory. */
 static bool accept_queued(acceptor_t *a)
 {
-    for (;;) {
+    for (int turn = 0; turn < ACCEPTS_PER_TURN; turn++) {
         struct sockaddr_storage peer;
         socklen_t len = sizeof peer;
         int fd = accept4(a->listen_fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -353,10 +391,7 @@ static bool accept_queued(acceptor_t *a)
             return false; /* EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection waits in the backlog */
         }
         if (a->n_pending == (size_t)a->opts.max_waiting) {
-            close(fd);
-            atomic_fetch_add(&a->stats->closed_waiting, 1);
-            log_now_and_then(&a->capped_logged, &a->capped,
-                             "http.max_connections connections are waiting for their first request, closed", NULL);
+            accept_when_full(a, fd, &peer, len);
             continue;
         }
         size_t i = a->n_pending++;
@@ -371,9 +406,11 @@ static bool accept_queued(acceptor_t *a)
             wait_head(a, i);
         }
     }
+    return true;
 }
 
-/* Close the pending connections past their deadline; the time until the next deadline (-1: none). */
+/* Close the pending connections past their deadline; the time until the next deadline or end of
+ * a snooze (-1: none). */
 static int expire_pending(acceptor_t *a)
 {
     int64_t now = clock_mono_ms(), next = -1;
@@ -391,9 +428,10 @@ static int expire_pending(acceptor_t *a)
             }
             continue;
         }
-        int64_t left = p->deadline_ms - now;
-        if (next < 0 || left < next)
-            next = left;
+        int64_t due = p->snooze_until_ms > now && p->snooze_until_ms < p->deadline_ms ? p->snooze_until_ms
+                                                                                      : p->deadline_ms;
+        if (next < 0 || due - now < next)
+            next = due - now;
         i++;
     }
     return (int)next;
@@ -406,24 +444,35 @@ static void *acceptor_main(void *arg)
     struct pollfd *fds = xcalloc(cap, sizeof *fds);
     for (;;) {
         int timeout = expire_pending(a);
+        int64_t now = clock_mono_ms();
         fds[0] = (struct pollfd){.fd = a->listen_fd, .events = POLLIN};
         fds[1] = (struct pollfd){.fd = a->stop_fd, .events = POLLIN};
         size_t watched = a->n_pending; /* the pending list changes as they are read */
-        for (size_t i = 0; i < watched; i++)
-            fds[2 + i] = (struct pollfd){.fd = a->pending[i].fd, .events = POLLIN | POLLRDHUP};
+        for (size_t i = 0; i < watched; i++) {
+            bool snoozing = a->pending[i].snooze_until_ms > now;
+            fds[2 + i] = (struct pollfd){.fd = a->pending[i].fd, .events = snoozing ? POLLRDHUP : POLLIN | POLLRDHUP};
+        }
         int n = poll(fds, 2 + watched, timeout);
         if (n < 0 && errno != EINTR) { /* ENOMEM: try again rather than stop accepting for good */
             log_error(NULL, "poll on the listening socket failed: %s", strerror(errno));
             poll(&fds[1], 1, 100);
         }
-        if (n <= 0)
+        if (n < 0)
             continue;
         if (fds[1].revents)
             break;
-        /* From the end: reading one may move the last pending connection into its place. */
-        for (size_t i = watched; i-- > 0;)
-            if (fds[2 + i].revents)
+        /* From the end: reading one may move the last pending connection into its place. A
+         * snooze that has ended is a look again without poll's word. */
+        now = clock_mono_ms();
+        for (size_t i = watched; i-- > 0;) {
+            pending_t *p = &a->pending[i];
+            if (fds[2 + i].revents) {
                 advance(a, i, fds[2 + i].revents);
+            } else if (p->snooze_until_ms != 0 && p->snooze_until_ms <= now) {
+                p->snooze_until_ms = 0;
+                advance(a, i, 0);
+            }
+        }
         if (fds[0].revents && !accept_queued(a))
             poll(&fds[1], 1, 100); /* retry in 100 ms rather than spin on a socket still readable */
     }

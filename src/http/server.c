@@ -1246,7 +1246,6 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
         return NULL;
     }
     s->app = app;
-    app->http_acceptor = &s->acceptor_stats;
     pthread_mutex_init(&s->streams_mu, NULL);
     /* Never less than one body of the largest kind (and its NUL): that one is always taken. */
     size_t largest = (cfg->batch_body_limit > cfg->body_limit ? cfg->batch_body_limit : cfg->body_limit) + 1;
@@ -1318,6 +1317,7 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
         free(s);
         return NULL;
     }
+    app->http_acceptor = &s->acceptor_stats; /* for /metrics, once the server stands */
     return s;
 }
 

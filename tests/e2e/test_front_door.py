@@ -409,6 +409,13 @@ LIBRARY_ERRORS = {
                                "Transfer-Encoding", "chunked"),
     "both framings": (b"POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
                       400, "Transfer-Encoding", "not both"),
+    # libmicrohttpd took these and framed them otherwise than a proxy would: the body of the
+    # first was read as a second request (a request smuggled past the proxy's checks)
+    "space before the colon": (b"POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Length : 44\r\n\r\n"
+                               b"GET /v1/leaderboards HTTP/1.1\r\nHost: x\r\n\r\n", 400, "headers",
+                               "no space before the colon"),
+    "a folded header": (b"GET /v1/leaderboards HTTP/1.1\r\nHost: x\r\nX-A: a\r\n  b\r\n\r\n", 400, "headers",
+                        "folded"),
 }
 
 
