@@ -191,10 +191,10 @@ static void set_lowat(int fd, size_t bytes)
         log_debug(NULL, "SO_RCVLOWAT %d: %s", v, strerror(errno));
 }
 
-/* Answer a refused first request, half-close, and read what the client still sends (LINGER). */
-static void refuse_head(acceptor_t *a, size_t i, const head_verdict_t *v)
+/* Count, log now and then, and send the JSON answer to a refused first request on `fd`; false
+ * when it could not be sent. A new connection's send buffer is empty: the answer fits. */
+static bool answer_refusal(acceptor_t *a, int fd, const head_verdict_t *v)
 {
-    pending_t *p = &a->pending[i];
     atomic_ullong *count = v->status == 414   ? &a->stats->refused_414
                            : v->status == 431 ? &a->stats->refused_431
                            : v->status == 505 ? &a->stats->refused_505
@@ -205,8 +205,14 @@ static void refuse_head(acceptor_t *a, size_t i, const head_verdict_t *v)
     log_now_and_then(&a->heads_logged, &a->heads, "a first request libmicrohttpd could not take, answered here", why);
     char out[1024];
     size_t n = request_head_answer(v, time(NULL), out, sizeof out);
-    /* A new connection's send buffer is empty: the answer fits; if not, the client gets less. */
-    if (n > 0 && send(p->fd, out, n, MSG_NOSIGNAL) < 0) {
+    return n > 0 && send(fd, out, n, MSG_NOSIGNAL) >= 0;
+}
+
+/* Answer a refused first request, half-close, and read what the client still sends (LINGER). */
+static void refuse_head(acceptor_t *a, size_t i, const head_verdict_t *v)
+{
+    pending_t *p = &a->pending[i];
+    if (!answer_refusal(a, p->fd, v)) {
         close_pending(a, i);
         return;
     }
@@ -362,12 +368,8 @@ static void accept_when_full(acceptor_t *a, int fd, const struct sockaddr_storag
         hand_over(a, fd, (const struct sockaddr *)peer, len);
         return;
     }
-    if (st == HEAD_BAD) {
-        char out[1024];
-        size_t n = request_head_answer(&v, time(NULL), out, sizeof out);
-        if (n > 0 && send(fd, out, n, MSG_NOSIGNAL) < 0)
-            log_debug(NULL, "a refusal could not be sent: %s", strerror(errno));
-    }
+    if (st == HEAD_BAD && !answer_refusal(a, fd, &v))
+        log_debug(NULL, "a refusal could not be sent: %s", strerror(errno));
     close(fd);
     atomic_fetch_add(&a->stats->closed_waiting, 1);
     log_now_and_then(&a->capped_logged, &a->capped,
