@@ -937,6 +937,13 @@ def private_redis(tmp_root):
 # Per-module database
 # ---------------------------------------------------------------------------
 
+# Statements as pg_stat_activity shows them, for Database.lock_waiters: the upkeep leader's
+# first round (retention deletes from standings) may wait on a test's lock too, so a test that
+# waits for its own request names the request's statement.
+PAGE_READ_SQL = "SELECT t.total, s.* FROM %"  # a page of entries read from PostgreSQL (rankd_page_top)
+WINDOW_LOAD_SQL = "SELECT player_id, sort_key, achieved_ms, metadata, version FROM standings%"  # a Redis rebuild
+
+
 class Database:
     def __init__(self, pg, name, root):
         self.pg = pg

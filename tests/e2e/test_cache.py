@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import ADMIN_KEY, WRITE_KEY, Client, create_board, metric, run_cli, submit_ok, unique, wait_for
+from conftest import ADMIN_KEY, PAGE_READ_SQL, WINDOW_LOAD_SQL, WRITE_KEY, Client, create_board, metric, run_cli, submit_ok, unique, wait_for
 
 LONG_TTL = {"http": {"cache_max_age": 30}}
 
@@ -328,7 +328,7 @@ def test_a_slow_postgres_read_does_not_hold_up_other_requests(rankd_factory, db)
             got["r"] = stuck.get("/v1/leaderboards/%s/entries?limit=5&consistency=strong" % bid, key=WRITE_KEY)
         t = threading.Thread(target=read_strong)
         t.start()
-        wait_for(lambda: db.lock_waiters() == 1, "the strong read waiting on the lock")
+        wait_for(lambda: db.lock_waiters(PAGE_READ_SQL) == 1, "the strong read waiting on the lock")
         t0 = time.time()
         assert c.get("/healthz").status == 200
         assert c.get("/v1/leaderboards/%s" % bid).status == 200
@@ -482,7 +482,7 @@ class HeldRebuild:
         self.answer = {}
         self.thread = threading.Thread(target=self._rebuild, args=(inst, bid))
         self.thread.start()
-        wait_for(lambda: rc.exists(self.lock_key) and db.lock_waiters() == 1,
+        wait_for(lambda: rc.exists(self.lock_key) and db.lock_waiters(WINDOW_LOAD_SQL) == 1,
                  "the rebuild to take its lock and wait for PostgreSQL", 10)
 
     def _rebuild(self, inst, bid):

@@ -8,7 +8,7 @@ import struct
 import subprocess
 import time
 
-from conftest import ADMIN_KEY, RANKD_BIN, Client, assert_error, proxy_v1, rankd_env, wait_for
+from conftest import ADMIN_KEY, PAGE_READ_SQL, RANKD_BIN, Client, assert_error, proxy_v1, rankd_env, wait_for
 
 LIMITS = {"limits": {"reads_per_s": 1, "burst": 3}}
 
@@ -603,11 +603,6 @@ def test_every_answer_carries_nosniff(rankd):
         c.close()
 
 
-# The statement of a page read from PostgreSQL (store/queries.c, rankd_page_top), as
-# pg_stat_activity shows it: what a strong read of entries waits in.
-STRONG_PAGE_SQL = "SELECT t.total, s.* FROM %"
-
-
 def board_for_strong_reads(inst, adm, w):
     """A board with one standing, its window checked into Redis (that check reads standings too,
     which the tests' lock holds); returns the path of a strong read of its entries."""
@@ -648,7 +643,7 @@ def test_strong_reads_have_a_bucket_and_a_cap_of_their_own(rankd_factory, db):
             t.start()
             # That read's own statement (the page's), not any session: the upkeep leader's re-cut or
             # view refresh may wait on the same lock, and then the slot would still be free.
-            wait_for(lambda: db.lock_waiters(STRONG_PAGE_SQL) == 1, "the strong read waiting on the lock")
+            wait_for(lambda: db.lock_waiters(PAGE_READ_SQL) == 1, "the strong read waiting on the lock")
             t0 = time.time()
             r = w.get(strong)  # the cap refuses it before its (empty) bucket is looked at
             assert time.time() - t0 >= 0.2
@@ -681,7 +676,7 @@ def test_a_strong_read_past_the_cap_waits_for_a_slot(rankd_factory, db):
             locker.cursor().execute("LOCK TABLE standings IN ACCESS EXCLUSIVE MODE")
             first = threading.Thread(target=lambda: got.update(first=stuck.get(strong)))
             first.start()
-            wait_for(lambda: db.lock_waiters(STRONG_PAGE_SQL) == 1, "the first strong read waiting on the lock")
+            wait_for(lambda: db.lock_waiters(PAGE_READ_SQL) == 1, "the first strong read waiting on the lock")
             second = threading.Thread(target=lambda: got.update(second=w.get(strong)))
             second.start()
             wait_for(lambda: metric(inst, "rankd_strong_reads_waiting") == 1, "the second waiting for a slot")

@@ -5,7 +5,7 @@ import os
 import threading
 import time
 
-from conftest import ADMIN_KEY, WRITE_KEY, create_board, metric, sanitized, submit_ok, wait_for
+from conftest import ADMIN_KEY, PAGE_READ_SQL, WRITE_KEY, create_board, metric, sanitized, submit_ok, wait_for
 
 
 def test_metrics_for_operators(rankd_factory):
@@ -58,7 +58,7 @@ def test_slow_statements_are_logged_with_name_node_and_duration(rankd_factory, d
         got = {}
         t = threading.Thread(target=lambda: got.setdefault("r", c.get("/v1/leaderboards/%s/entries" % b)))
         t.start()
-        wait_for(lambda: db.lock_waiters() > 0, "the read to wait for the lock")
+        wait_for(lambda: db.lock_waiters(PAGE_READ_SQL) > 0, "the read to wait for the lock")
         time.sleep(0.3)  # not a wait for anything: how long the lock makes the statement take
         conn.rollback()
         conn.close()
