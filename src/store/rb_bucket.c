@@ -1,4 +1,4 @@
-/* store/rb_bucket.c — the C side of a player's hash bucket (see rb_bucket.h). */
+/* store/rb_bucket.c — which bucket of a window's player hash holds a player (see rb_bucket.h). */
 #include "store/rb_bucket.h"
 
 #include <stdint.h>

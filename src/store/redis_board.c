@@ -17,102 +17,94 @@
 #include "util/alloc.h"
 #include "util/buf.h"
 
-/* Every script's prelude: its keys, bucket() (rb_bucket.h), and a byte-wise less(): Lua's
- * string comparison follows the server's locale. */
-#define LUA_COMMON                                                                   \
-    "local z, pk = KEYS[1], KEYS[2]\n"                                               \
-    RB_LUA_BUCKET                                                                    \
-    "local function less(a, b)\n"                                                    \
-    "  local n = math.min(#a, #b)\n"                                                 \
-    "  for i = 1, n do\n"                                                            \
-    "    local x, y = string.byte(a, i), string.byte(b, i)\n"                        \
-    "    if x ~= y then return x < y end\n"                                          \
-    "  end\n"                                                                        \
-    "  return #a < #b\n"                                                             \
-    "end\n"
+/* A player's member from the player's hash value V (version(8) achieved(8) metadata) and id
+ * PL (Lua expressions): the achieved bytes and the id, then a space and the metadata when it
+ * has any. The metadata rides in the member so that a range is read with no lookup per entry;
+ * a space sorts below every byte a player id may hold, so the order stays (achieved, id). */
+#define LUA_MEMBER(V, PL) "(string.sub(" V ", 9, 16) .. " PL " .. (#" V " > 16 and ' ' .. string.sub(" V ", 17) or ''))"
 
-/* Every read script returns false when the window is cold, else
- * {total, rank0, score, member, metadata, rank0, score, member, metadata, ...}.
- * A player's hash value is version(8) achieved(8) metadata, or version(8) alone for a
- * removed player (a tombstone). */
-#define LUA_EMIT                                                                     \
-    LUA_COMMON                                                                       \
+/* Every read script returns false when the window is cold, else {total} followed by runs
+ * {rank0, {member, score, member, score, ...}}: the entries of a run have consecutive ranks
+ * from rank0 (0-based), as ZRANGE ... WITHSCORES gives them, returned as Redis gave them. */
+#define LUA_READ_HEAD                                                                \
     "if redis.call('EXISTS', KEYS[3]) == 0 then return false end\n"                  \
-    "local out = {redis.call('ZCARD', z)}\n"                                         \
-    "local function emit(r, s, m, v)\n"                                              \
-    "  if not v then local pl = string.sub(m, 9); v = redis.call('HGET', bucket(pl), pl) end\n" \
-    "  out[#out+1] = r; out[#out+1] = s; out[#out+1] = m\n"                          \
-    "  out[#out+1] = v and string.sub(v, 17) or ''\n"                                \
-    "end\n"                                                                          \
-    "local function emit_range(r0, ms)\n"                                            \
-    "  for i = 1, #ms, 2 do emit(r0 + (i - 1) / 2, ms[i + 1], ms[i]) end\n"          \
-    "end\n"
+    "local z, pk = KEYS[1], KEYS[2]\n"                                               \
+    "local out = {redis.call('ZCARD', z)}\n"
 
-static redis_script_t script_page = {LUA_EMIT
-                                     "emit_range(tonumber(ARGV[1]), redis.call('ZRANGE', z, ARGV[1], ARGV[2], 'WITHSCORES'))\n"
+/* ARGV: first and last rank (0-based). */
+static redis_script_t script_page = {LUA_READ_HEAD
+                                     "out[2] = tonumber(ARGV[1])\n"
+                                     "out[3] = redis.call('ZRANGE', z, ARGV[1], ARGV[2], 'WITHSCORES')\n"
                                      "return out\n",
                                      ""};
 
-/* ARGV: sort key, member, 'f' or 'b', limit. The cursor's position need not be in the set
- * any more (its player moved): then count what lies before it, by binary search among the
- * members tied with it on score. */
-static redis_script_t script_cursor = {LUA_EMIT
+/* ARGV: sort key, position member (achieved + player, no metadata), 'f' or 'b', limit, the
+ * player's bucket. The cursor's position need not be in the set any more (its player moved):
+ * then count what lies before it, by binary search among the members tied with it on score,
+ * comparing their positions (the bytes before the metadata) byte by byte: Lua's string
+ * comparison follows the server's locale. */
+static redis_script_t script_cursor = {LUA_READ_HEAD
+                                       "local function pos(x)\n"
+                                       "  local sp = string.find(x, ' ', 9, true)\n"
+                                       "  return sp and string.sub(x, 1, sp - 1) or x\n"
+                                       "end\n"
+                                       "local function less(a, b)\n"
+                                       "  local n = math.min(#a, #b)\n"
+                                       "  for i = 1, n do\n"
+                                       "    local x, y = string.byte(a, i), string.byte(b, i)\n"
+                                       "    if x ~= y then return x < y end\n"
+                                       "  end\n"
+                                       "  return #a < #b\n"
+                                       "end\n"
                                        "local sk, m, lim = ARGV[1], ARGV[2], tonumber(ARGV[4])\n"
                                        "local c, e\n"
-                                       "local s = redis.call('ZSCORE', z, m)\n"
-                                       "if s and tonumber(s) == tonumber(sk) then\n"
-                                       "  c = redis.call('ZRANK', z, m); e = 1\n"
-                                       "else\n"
+                                       "local v = redis.call('HGET', pk .. ARGV[5], string.sub(m, 9))\n"
+                                       "if v and #v >= 16 and string.sub(v, 9, 16) == string.sub(m, 1, 8) then\n"
+                                       "  local full = " LUA_MEMBER("v", "string.sub(m, 9)") "\n"
+                                       "  local s = redis.call('ZSCORE', z, full)\n"
+                                       "  if s and tonumber(s) == tonumber(sk) then c = redis.call('ZRANK', z, full); e = 1 end\n"
+                                       "end\n"
+                                       "if not c then\n"
                                        "  local a = redis.call('ZCOUNT', z, '-inf', '(' .. sk)\n"
                                        "  local b = a + redis.call('ZCOUNT', z, sk, sk)\n"
                                        "  while a < b do\n"
                                        "    local mid = math.floor((a + b) / 2)\n"
-                                       "    if less(redis.call('ZRANGE', z, mid, mid)[1], m) then a = mid + 1 else b = mid end\n"
+                                       "    if less(pos(redis.call('ZRANGE', z, mid, mid)[1]), m) then a = mid + 1 else b = mid end\n"
                                        "  end\n"
                                        "  c = a; e = 0\n"
                                        "end\n"
                                        "if ARGV[3] == 'f' then\n"
-                                       "  emit_range(c + e, redis.call('ZRANGE', z, c + e, c + e + lim - 1, 'WITHSCORES'))\n"
+                                       "  out[2] = c + e; out[3] = redis.call('ZRANGE', z, c + e, c + e + lim - 1, 'WITHSCORES')\n"
                                        "elseif c > 0 then\n"
                                        "  local a = math.max(c - lim, 0)\n"
-                                       "  emit_range(a, redis.call('ZRANGE', z, a, c - 1, 'WITHSCORES'))\n"
+                                       "  out[2] = a; out[3] = redis.call('ZRANGE', z, a, c - 1, 'WITHSCORES')\n"
                                        "end\n"
                                        "return out\n",
                                        ""};
 
+/* One player's run {rank0, {member, score}} appended to table OUT, from the player's id and
+ * bucket (Lua expressions); nothing when the player holds no standing. */
+#define LUA_PLAYER(OUT, PLAYER, BUCKET)                                              \
+    "local v = redis.call('HGET', KEYS[2] .. " BUCKET ", " PLAYER ")\n"               \
+    "if v and #v >= 16 then\n"                                                       \
+    "  local m = " LUA_MEMBER("v", PLAYER) "\n"                                      \
+    "  local r = redis.call('ZRANK', z, m)\n"                                        \
+    "  if r then\n"                                                                  \
+    "    " OUT "[#" OUT " + 1] = r; " OUT "[#" OUT " + 1] = {m, redis.call('ZSCORE', z, m)}\n" \
+    "  end\n"                                                                        \
+    "end\n"
+
 /* ARGV: player, bucket, player, bucket, ... */
-static redis_script_t script_players = {LUA_EMIT
+static redis_script_t script_players = {LUA_READ_HEAD
                                         "for i = 1, #ARGV, 2 do\n"
-                                        "  local pl = ARGV[i]\n"
-                                        "  local v = redis.call('HGET', pk .. ARGV[i + 1], pl)\n"
-                                        "  if v and #v >= 16 then\n"
-                                        "    local m = string.sub(v, 9, 16) .. pl\n"
-                                        "    local r = redis.call('ZRANK', z, m)\n"
-                                        "    if r then emit(r, redis.call('ZSCORE', z, m), m, v) end\n"
-                                        "  end\n"
+                                        LUA_PLAYER("out", "ARGV[i]", "ARGV[i + 1]")
                                         "end\n"
                                         "return out\n",
                                         ""};
 
-/* One player's rank, score, member and metadata into table OUT (whose [1] is the total),
- * from the player's name and bucket (Lua expressions). */
-#define LUA_PLAYER(OUT, PLAYER, BUCKET)                                              \
-    "local v = redis.call('HGET', KEYS[2] .. " BUCKET ", " PLAYER ")\n"               \
-    "if v and #v >= 16 then\n"                                                       \
-    "  local m = string.sub(v, 9, 16) .. " PLAYER "\n"                                \
-    "  local r = redis.call('ZRANK', z, m)\n"                                        \
-    "  if r then\n"                                                                  \
-    "    " OUT "[2] = r; " OUT "[3] = redis.call('ZSCORE', z, m); " OUT "[4] = m\n"   \
-    "    " OUT "[5] = string.sub(v, 17)\n"                                           \
-    "  end\n"                                                                        \
-    "end\n"
-
 /* ARGV: player, bucket. The players script for the commonest read, a player's rank, without
- * the helpers it does not use: their closures are made on every call (about 1 us of Redis's
- * 17 per read). Same reply. */
-static redis_script_t script_player = {"if redis.call('EXISTS', KEYS[3]) == 0 then return false end\n"
-                                       "local z = KEYS[1]\n"
-                                       "local out = {redis.call('ZCARD', z)}\n"
+ * its loop. Same reply. */
+static redis_script_t script_player = {LUA_READ_HEAD
                                        LUA_PLAYER("out", "ARGV[1]", "ARGV[2]")
                                        "return out\n",
                                        ""};
@@ -136,14 +128,15 @@ static redis_script_t script_player_each = {"if redis.call('EXISTS', KEYS[3]) ==
 /* EVALSHA sha 3 keys...: numkeys and the three keys are what merged reads share. */
 static redis_merge_t player_merge = {script_player_each.sha, 6};
 
-/* ARGV: player, before, after, the player's bucket. */
-static redis_script_t script_around = {LUA_EMIT
+/* ARGV: player, before, after, the player's bucket. One run: the player's neighbours and the
+ * player, straight from ZRANGE. */
+static redis_script_t script_around = {LUA_READ_HEAD
                                        "local v = redis.call('HGET', pk .. ARGV[4], ARGV[1])\n"
                                        "if not v or #v < 16 then return out end\n"
-                                       "local r = redis.call('ZRANK', z, string.sub(v, 9, 16) .. ARGV[1])\n"
+                                       "local r = redis.call('ZRANK', z, " LUA_MEMBER("v", "ARGV[1]") ")\n"
                                        "if not r then return out end\n"
-                                       "local lo = math.max(r - tonumber(ARGV[2]), 0)\n"
-                                       "emit_range(lo, redis.call('ZRANGE', z, lo, r + tonumber(ARGV[3]), 'WITHSCORES'))\n"
+                                       "out[2] = math.max(r - tonumber(ARGV[2]), 0)\n"
+                                       "out[3] = redis.call('ZRANGE', z, out[2], r + tonumber(ARGV[3]), 'WITHSCORES')\n"
                                        "return out\n",
                                        ""};
 
@@ -170,7 +163,7 @@ static redis_script_t script_around = {LUA_EMIT
  * changes follow; ARGV[4] = the number of the transaction they come from among the window's
  * (window_counts.seq), '0' for none (a rebuild's chunk, or nothing committed); then the changes,
  * each as six arguments: player, bucket, achieved(8; '' = removal),
- * version(8, big-endian), sort key, metadata; then members (achieved(8) + player) to rank
+ * version(8, big-endian), sort key, metadata; then members (LUA_MEMBER's) to rank
  * only: standings the batch left as they were, whose member the writer knows, so neither
  * the player's hash nor five more arguments are needed (about 2 of Redis's 8 us per
  * submission in the batch-write load test, where most scores change nothing). Returns
@@ -192,7 +185,7 @@ static redis_script_t script_apply = {
     "for i = 5, last, 6 do\n"
     "  local pl, h, ach, ver = ARGV[i], pk .. ARGV[i+1], ARGV[i+2], ARGV[i+3]\n"
     "  local cur = redis.call('HGET', h, pl)\n"
-    "  local m = cur and #cur >= 16 and string.sub(cur, 9, 16) .. pl\n"
+    "  local m = cur and #cur >= 16 and " LUA_MEMBER("cur", "pl") "\n"
     "  local newer = not cur\n"
     "  if cur then\n"
     "    local c1, c2 = struct.unpack('>I4I4', cur)\n"
@@ -202,7 +195,11 @@ static redis_script_t script_apply = {
     "  if newer then\n"
     "    if m then redis.call('ZREM', z, m) end\n"
     "    if ach == '' then redis.call('HSET', h, pl, ver); m = false\n"
-    "    else m = ach .. pl; redis.call('HSET', h, pl, ver .. ach .. ARGV[i+5]); redis.call('ZADD', z, ARGV[i+4], m) end\n"
+    "    else\n"
+    "      local md = ARGV[i+5]\n"
+    "      m = ach .. pl .. (md ~= '' and ' ' .. md or '')\n"
+    "      redis.call('HSET', h, pl, ver .. ach .. md); redis.call('ZADD', z, ARGV[i+4], m)\n"
+    "    end\n"
     "  end\n"
     "  members[#members + 1] = m\n"
     "end\n"
@@ -245,6 +242,10 @@ typedef struct {
     char z[64], p[64], r[64], b[64], m[64], mp[64];
 } rb_keys_t;
 
+/* Layout 3's key names, in rb_keys_t's order (redis_board.h); a name that ends in ':' is a
+ * prefix (the player hash's buckets). */
+static const char *const key_suffix[6] = {"z3", "h3:", "ready3", "b3", "m3", "mp3"};
+
 static void window_keys(rb_keys_t *k, int64_t gen, int64_t day)
 {
     /* One formatting of the shared prefix (every read builds these). */
@@ -255,11 +256,10 @@ static void window_keys(rb_keys_t *k, int64_t gen, int64_t day)
     prefix[n++] = ':';
     n += i64_text(prefix + n, day);
     prefix[n++] = ':';
-    static const char *const suffix[6] = {"zs", "h:", "ready", "b", "m", "mp"};
     char *const dst[6] = {k->z, k->p, k->r, k->b, k->m, k->mp};
     for (int i = 0; i < 6; i++) {
         memcpy(dst[i], prefix, n);
-        strcpy(dst[i] + n, suffix[i]);
+        strcpy(dst[i] + n, key_suffix[i]);
     }
 }
 
@@ -332,12 +332,13 @@ void rb_prepare_cursor(rb_read_t *rd, const board_t *b, int64_t day, const order
     size_t mlen = order_member_encode(pos, rd->member);
     snprintf(rd->nums[0], sizeof rd->nums[0], "%" PRId64, pos->sort_key);
     snprintf(rd->nums[1], sizeof rd->nums[1], "%d", limit);
-    read_arrays(rd, 0);
-    read_head(rd, &script_cursor, b, day, 4);
+    read_arrays(rd, 1);
+    read_head(rd, &script_cursor, b, day, 5);
     read_arg(rd, 0, rd->nums[0], strlen(rd->nums[0]));
     read_arg(rd, 1, (const char *)rd->member, mlen);
     read_arg(rd, 2, backward ? "b" : "f", 1);
     read_arg(rd, 3, rd->nums[1], strlen(rd->nums[1]));
+    read_arg(rd, 4, rd->buckets[0], rb_player_bucket(pos->player, pos->player_len, rd->buckets[0]));
 }
 
 void rb_prepare_players(rb_read_t *rd, const board_t *b, int64_t day, const char *const *ids, size_t n)
@@ -375,6 +376,29 @@ static int by_rank(const void *a, const void *b)
     return (x->rank > y->rank) - (x->rank < y->rank);
 }
 
+/* One entry of a run from its member and score replies into out: false when they are not
+ * what rankd wrote. */
+static bool parse_entry(const redisReply *m, const redisReply *sc, int64_t rank, const board_t *b, entries_t *out)
+{
+    int64_t sk;
+    if (sc->type != REDIS_REPLY_STRING || !order_score_parse(sc->str, sc->len, &sk) || m->type != REDIS_REPLY_STRING ||
+        m->len <= ORDER_PREFIX_LEN)
+        return false;
+    /* The position ends at the space before the metadata (LUA_MEMBER), or with the member. */
+    const char *sp = memchr(m->str + ORDER_PREFIX_LEN, ' ', m->len - ORDER_PREFIX_LEN);
+    size_t pos_len = sp ? (size_t)(sp - m->str) : m->len;
+    order_pos_t pos;
+    if (!order_member_decode((const unsigned char *)m->str, pos_len, sk, &pos))
+        return false;
+    const char *md = sp ? sp + 1 : NULL;
+    size_t md_len = sp ? m->len - pos_len - 1 : 0;
+    if (sp && md_len == 0)
+        return false;
+    entries_push(out, rank, pos.player, pos.player_len, order_score(b->sort, pos.sort_key), pos.sort_key,
+                 pos.achieved_ms, md, md_len);
+    return true;
+}
+
 rb_status_t rb_read_parse(const rb_read_t *rd, const redisReply *r, const board_t *b, entries_t *out)
 {
     if (!r)
@@ -382,29 +406,34 @@ rb_status_t rb_read_parse(const rb_read_t *rd, const redisReply *r, const board_
     rb_status_t st = RB_OK;
     if (r->type == REDIS_REPLY_NIL) {
         st = RB_COLD;
-    } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || (r->elements - 1) % 4 != 0) {
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->elements % 2 != 1 ||
+               r->element[0]->type != REDIS_REPLY_INTEGER) {
         if (r->type != REDIS_REPLY_ERROR || strncmp(r->str, "NOSCRIPT", 8) != 0)
             log_error(NULL, "redis read script: unexpected reply (%s)",
                       r->type == REDIS_REPLY_ERROR ? r->str : "shape");
         st = RB_DOWN;
     } else {
         out->total = r->element[0]->integer;
+        size_t n = 0;
+        for (size_t i = 1; i + 1 < r->elements; i += 2)
+            n += r->element[i + 1]->type == REDIS_REPLY_ARRAY ? r->element[i + 1]->elements / 2 : 0;
         /* One allocation of the right size: a single player's 120 bytes stay in malloc's
          * per-thread cache, where the default 16 entries (1,920 bytes) did not. */
-        entries_reserve(out, (r->elements - 1) / 4);
-        for (size_t i = 1; i + 3 < r->elements; i += 4) {
-            const redisReply *sc = r->element[i + 1], *m = r->element[i + 2], *md = r->element[i + 3];
-            order_pos_t pos;
-            int64_t sk;
-            if (sc->type != REDIS_REPLY_STRING || !order_score_parse(sc->str, sc->len, &sk) ||
-                m->type != REDIS_REPLY_STRING ||
-                !order_member_decode((const unsigned char *)m->str, m->len, sk, &pos)) {
+        entries_reserve(out, n);
+        for (size_t i = 1; st == RB_OK && i + 1 < r->elements; i += 2) {
+            const redisReply *rank0 = r->element[i], *run = r->element[i + 1];
+            if (rank0->type != REDIS_REPLY_INTEGER || run->type != REDIS_REPLY_ARRAY || run->elements % 2 != 0) {
                 st = RB_DOWN;
                 break;
             }
-            entries_push(out, r->element[i]->integer + 1, pos.player, pos.player_len, order_score(b->sort, pos.sort_key),
-                         pos.sort_key, pos.achieved_ms, md->len ? md->str : NULL, md->len);
+            for (size_t j = 0; j < run->elements; j += 2)
+                if (!parse_entry(run->element[j], run->element[j + 1], rank0->integer + 1 + (int64_t)(j / 2), b, out)) {
+                    st = RB_DOWN;
+                    break;
+                }
         }
+        if (st != RB_OK)
+            log_error(NULL, "redis read script: a member or score that rankd did not write");
     }
     if (st != RB_OK)
         entries_clear(out);
@@ -480,12 +509,14 @@ static rb_status_t apply_changes(redis_conn_t *c, int64_t gen, int64_t day, cons
     rb_keys_t k;
     window_keys(&k, gen, day);
     enum { ARGS = 10 }; /* KEYS[1..6], mode, token, how many changes, the transaction's number */
-    size_t n_writes = 0, n_members = 0;
+    size_t n_writes = 0, n_members = 0, member_bytes = 0;
     for (size_t i = 0; i < n; i++) {
-        if (changes[i].version != 0)
+        if (changes[i].version != 0) {
             n_writes++;
-        else if (!changes[i].removed && ranks)
+        } else if (!changes[i].removed && ranks) {
             n_members++;
+            member_bytes += ORDER_MEMBER_MAX + 1 + (changes[i].metadata ? strlen(changes[i].metadata) : 0);
+        }
     }
     size_t argc = ARGS + 6 * n_writes + n_members;
     const char **av = xmalloc(sizeof(char *) * argc);
@@ -496,6 +527,8 @@ static rb_status_t apply_changes(redis_conn_t *c, int64_t gen, int64_t day, cons
      * key and its bucket in decimal. A write sends the member's first 8 bytes only. */
     enum { SLOT = ORDER_MEMBER_MAX + 8 + 24 + 8 };
     char *scratch = xmalloc(SLOT * (n ? n : 1));
+    /* A member to rank is sent whole, metadata and all (LUA_MEMBER). */
+    char *members = xmalloc(member_bytes ? member_bytes : 1), *member_at = members;
     char count[24], number[24];
     av[0] = k.z, al[0] = strlen(k.z);
     av[1] = k.p, al[1] = strlen(k.p);
@@ -519,7 +552,15 @@ static rb_status_t apply_changes(redis_conn_t *c, int64_t gen, int64_t day, cons
             slot[i] = -1;
             if (ch->removed || !ranks)
                 continue;
-            av[m_at + m] = mem, al[m_at + m] = mem_len;
+            memcpy(member_at, mem, mem_len);
+            if (ch->metadata && ch->metadata[0]) {
+                size_t md_len = strlen(ch->metadata);
+                member_at[mem_len] = ' ';
+                memcpy(member_at + mem_len + 1, ch->metadata, md_len);
+                mem_len += 1 + md_len;
+            }
+            av[m_at + m] = member_at, al[m_at + m] = mem_len;
+            member_at += mem_len;
             slot[i] = (long)(n_writes + m++);
             continue;
         }
@@ -538,6 +579,7 @@ static rb_status_t apply_changes(redis_conn_t *c, int64_t gen, int64_t day, cons
     free(av);
     free(al);
     free(scratch);
+    free(members);
     if (!r) {
         free(slot);
         return RB_DOWN;
@@ -732,7 +774,19 @@ typedef struct {
     int64_t now_ms;
 } cold_filter_t;
 
-/* "rankd:{g<gen>}:<day>:…" of a known board whose window `day` is neither current nor previous. */
+/* Whether `suffix` (what follows "rankd:{g<gen>}:<day>:") names a key of this layout. */
+static bool layout_key_suffix(const char *suffix)
+{
+    for (size_t i = 0; i < sizeof key_suffix / sizeof *key_suffix; i++) {
+        size_t n = strlen(key_suffix[i]);
+        if (strncmp(suffix, key_suffix[i], n) == 0 && (suffix[n] == '\0' || key_suffix[i][n - 1] == ':'))
+            return true;
+    }
+    return false;
+}
+
+/* "rankd:{g<gen>}:<day>:…" of a known board whose window `day` is neither current nor
+ * previous, or of a window of a known board in an older layout. */
 static bool cold_window_key(const char *key, size_t len, void *arg)
 {
     const cold_filter_t *f = arg;
@@ -745,6 +799,8 @@ static bool cold_window_key(const char *key, size_t len, void *arg)
     int used = 0;
     if (sscanf(text, "rankd:{g%lld}:%lld:%n", &gen, &day, &used) != 2 || used == 0)
         return false;
+    if (!layout_key_suffix(text + used))
+        return true; /* an older layout's, left by an instance of an older version */
     for (size_t i = 0; i < f->n; i++)
         if (f->boards[i].gen == gen)
             return !window_is_hot(f->boards[i].reset, day, f->now_ms);
@@ -765,19 +821,29 @@ rb_status_t rb_forget_board(redis_conn_t *c, int64_t gen)
     return delete_matching(c, pattern);
 }
 
+/* The keys of the layouts before this one: 1, before sorted-set scores (…:z, …:p, …:r), and
+ * 2, before the metadata rode in the members (…:zs, …:h:<n>, …:ready, …:b, …:m, …:mp). Their
+ * names differ from layout 3's, so that instances of two versions sharing a Redis during an
+ * upgrade each keep an index of their own. */
+static const char *const old_layout_keys[] = {"rankd:{g*}:*:[zpr]", "rankd:{g*}:*:zs", "rankd:{g*}:*:h:*",
+                                              "rankd:{g*}:*:ready", "rankd:{g*}:*:b", "rankd:{g*}:*:m",
+                                              "rankd:{g*}:*:mp"};
+
 rb_status_t rb_forget_old_layout(redis_conn_t *c)
 {
     /* A marker spares later starts a SCAN of the whole keyspace. */
     redisReply *r = redis_conn_command(c, "rankd:layout", "GET rankd:layout");
     if (!r)
         return RB_DOWN;
-    bool done = r->type == REDIS_REPLY_STRING && strcmp(r->str, "2") == 0;
+    bool done = r->type == REDIS_REPLY_STRING && strcmp(r->str, "3") == 0;
     freeReplyObject(r);
     if (done)
         return RB_OK;
-    rb_status_t st = delete_matching(c, "rankd:{g*}:*:[zpr]");
+    rb_status_t st = RB_OK;
+    for (size_t i = 0; st == RB_OK && i < sizeof old_layout_keys / sizeof *old_layout_keys; i++)
+        st = delete_matching(c, old_layout_keys[i]);
     if (st == RB_OK)
-        st = command_ok(redis_conn_command(c, "rankd:layout", "SET rankd:layout 2"));
+        st = command_ok(redis_conn_command(c, "rankd:layout", "SET rankd:layout 3"));
     return st;
 }
 
@@ -788,8 +854,8 @@ rb_status_t rb_forget_all_loaded(redis_conn_t *c)
      * lock, it stops and leaves the window cold. Locks first: a rebuild that marks its window
      * ready before its lock goes has its flag deleted by the second pass; one that takes a lock
      * afterwards reads PostgreSQL after those commits. */
-    rb_status_t st = delete_matching(c, "rankd:{g*}:*:b");
-    return st == RB_OK ? delete_matching(c, "rankd:{g*}:*:ready") : st;
+    rb_status_t st = delete_matching(c, "rankd:{g*}:*:b3");
+    return st == RB_OK ? delete_matching(c, "rankd:{g*}:*:ready3") : st;
 }
 
 /* Players loaded per Lua call. Redis runs nothing else meanwhile: at about 10 us per player
