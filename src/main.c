@@ -199,8 +199,8 @@ static void postgres_switched(void *arg)
     redis_distrust_all(app->redis);
 }
 
-/* Before serving: an upgrade from the key layout before sorted-set scores leaves keys nothing
- * reads; delete them once per Redis (Redis down now: they wait for the next start). */
+/* Before serving: an upgrade from an older key layout leaves keys nothing reads; delete them
+ * once per Redis (Redis down now: they wait for the next start). */
 static void forget_old_redis_layout(redis_pool_t *redis)
 {
     redis_conn_t *rc = redis_acquire(redis);

@@ -1,18 +1,23 @@
 /*
  * store/redis_board.h — a board window's rank index in Redis.
  *
- * Per board window, keys sharing the hash tag {g<generation>}:
- *   rankd:{gN}:D:zs     sorted set: score = sort key, member = achieved_ms (8
- *                       bytes) + player id (core/order.h), so ZRANK/ZRANGE are exact;
- *   rankd:{gN}:D:h:<n>  16384 hash buckets of player -> version (8 bytes, big-endian),
+ * Per board window, keys sharing the hash tag {g<generation>} (layout 3: the names changed
+ * with each layout, so that two versions sharing a Redis never read each other's keys):
+ *   rankd:{gN}:D:z3     sorted set: score = sort key, member = achieved_ms (8 bytes) +
+ *                       player id (core/order.h), then, when the standing has metadata, a
+ *                       space and the metadata: ranges need no lookup per entry, and the
+ *                       order stays exact (a space sorts below every byte of a player id);
+ *   rankd:{gN}:D:h3:<n> 16384 hash buckets of player -> version (8 bytes, big-endian),
  *                       achieved_ms (8 bytes), metadata; version alone for a removed
- *                       player (a tombstone); small enough for Redis's listpack encoding
- *                       (values up to 64 bytes by default: metadata beyond 48 bytes turns
- *                       its bucket into a plain hash table, correct but larger);
- *   rankd:{gN}:D:ready  present once the window was loaded from PostgreSQL;
- *   rankd:{gN}:D:m      the window's mark: field `seq`, the number (window_counts.seq,
+ *                       player (a tombstone): how a named player's member is found. Small
+ *                       enough for Redis's listpack encoding (values up to 64 bytes by
+ *                       default: metadata beyond 48 bytes turns its bucket into a plain hash
+ *                       table, correct but larger);
+ *   rankd:{gN}:D:ready3 present once the window was loaded from PostgreSQL;
+ *   rankd:{gN}:D:b3     the rebuild's lock;
+ *   rankd:{gN}:D:m3     the window's mark: field `seq`, the number (window_counts.seq,
  *                       migrations/0014_window_seq.sql) up to which every transaction that
- *                       changed the window was applied here; rankd:{gN}:D:mp holds the numbers
+ *                       changed the window was applied here; rankd:{gN}:D:mp3 holds the numbers
  *                       applied early, waiting for the ones before them.
  * Every change carries the standing's version from PostgreSQL and is dropped
  * when Redis already holds a newer one, so racing writers and rebuilds
@@ -126,15 +131,17 @@ MUST_USE rb_status_t rb_forget_window(redis_conn_t *c, int64_t gen, int64_t day)
 /* Mark a window cold (its next read goes to PostgreSQL and asks for a rebuild). */
 MUST_USE rb_status_t rb_mark_cold(redis_conn_t *c, int64_t gen, int64_t day);
 /* Delete the keys of every window of `boards` that is neither current nor previous at `now_ms`
- * (Redis holds those two only; older windows are read from PostgreSQL). `*deleted` counts keys. */
+ * (Redis holds those two only; older windows are read from PostgreSQL), and the keys of any of
+ * their windows in an older layout. `*deleted` counts keys. */
 MUST_USE rb_status_t rb_forget_cold_windows(redis_conn_t *c, const board_t *boards, size_t n, int64_t now_ms, long *deleted);
 /* Delete every key of a board generation. */
 MUST_USE rb_status_t rb_forget_board(redis_conn_t *c, int64_t gen);
 /* Mark every window of every board cold and end every rebuild under way, whichever instance runs
  * it (after this instance's Redis came back: its writer committed changes that Redis missed). */
 MUST_USE rb_status_t rb_forget_all_loaded(redis_conn_t *c);
-/* Delete the keys of the layout before sorted-set scores (…:z, …:p, …:r), which nothing reads,
- * once per Redis: the key rankd:layout = 2 records that it was done. */
+/* Delete the keys of the layouts before this one, which nothing of this version reads, once per
+ * Redis: the key rankd:layout = 3 records that it was done. Keys an instance of an older
+ * version writes afterwards go with the upkeep leader's sweep (rb_forget_cold_windows). */
 MUST_USE rb_status_t rb_forget_old_layout(redis_conn_t *c);
 
 /* What a rebuild did, when it returned RB_OK. The window is ready only when every flag is false. */

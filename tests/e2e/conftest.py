@@ -1441,13 +1441,15 @@ def refresh_views(admin, timeout=30):
 def wait_for(pred, what, timeout=20, poke=None, every=0.02):
     """Poll pred() until it returns something true (returned), or fail after `timeout` s.
     `poke`, when given, is called after each false answer (the request that makes the state come:
-    a read that loads a cold window, say); polls are `every` seconds apart."""
+    a read that loads a cold window, say); polls are `every` seconds apart. `what` names the
+    state awaited: a string, or a function returning one (called on failure, to show the state
+    last seen)."""
     deadline = time.time() + timeout
     while True:
         v = pred()
         if v:
             return v
-        assert time.time() < deadline, "timed out waiting for " + what
+        assert time.time() < deadline, "timed out waiting for " + (what() if callable(what) else what)
         if poke is not None:
             poke()
         time.sleep(every)

@@ -95,14 +95,13 @@ def router_env(cluster, replicas=None, **extra):
 
 def wait_nodes(inst, want, timeout=15):
     """Wait until /readyz shows each node named in `want` in the state given."""
-    deadline = time.time() + timeout
-    while True:
-        _, body = readyz(inst)
-        states = {n["name"]: n["state"] for n in body.get("nodes", [])}
-        if all(states.get(k) == v for k, v in want.items()):
-            return body
-        assert time.time() < deadline, "nodes never reached %r: %r" % (want, body)
-        time.sleep(0.05)
+    seen = {}
+
+    def reached():
+        _, seen["body"] = readyz(inst)
+        states = {n["name"]: n["state"] for n in seen["body"].get("nodes", [])}
+        return all(states.get(k) == v for k, v in want.items()) and seen["body"]
+    return wait_for(reached, lambda: "nodes to reach %r: %r" % (want, seen.get("body")), timeout, every=0.05)
 
 
 def all_ok(n_replicas):
@@ -408,14 +407,12 @@ def test_a_promoted_replica_takes_the_writes(cluster, factory):
     cluster.wait_caught_up([new], timeout=30)  # after the last test's restart it reconnects within ~5 s
     cluster.primary.stop()
     new.promote()
-    deadline = time.time() + 15
-    while True:
+
+    def written():
         r, _ = timed_submit(inst, board, "after", 77)
-        if r.status == 200:
-            break
-        assert r.status == 503, r.describe()
-        assert time.time() < deadline, "writes did not move to the promoted replica"
-        time.sleep(0.2)
+        assert r.status in (200, 503), r.describe()
+        return r.status == 200
+    wait_for(written, "writes to move to the promoted replica", 15, every=0.2)
     assert cluster.query(new, "SELECT score FROM standings WHERE player_id = 'after'")[0][0] == 77
     assert player_score(inst, board, "after") == 77
 
