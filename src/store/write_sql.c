@@ -81,6 +81,10 @@ const char ws_buckets_sql[] =
     "   ORDER BY r.lo_sk DESC, r.lo_ms DESC, r.lo_pid DESC LIMIT 1) y ON true"
     "  GROUP BY 1, 2, 3, 4, 5 HAVING sum(k.d) <> 0) x"
     " WHERE s.board_gen = x.g AND s.win = x.w AND s.lo_sk = x.lo_sk AND s.lo_ms = x.lo_ms AND s.lo_pid = x.lo_pid";
+const char ws_recut_sql[] =
+    "SELECT coalesce(sum(rankd_rank_buckets_recut_until(c.board_gen, c.win, rankd_rank_bucket_target(c.players, $3), $4)), 0)"
+    " FROM unnest($1::bigint[], $2::date[]) AS u(g, w)"
+    " JOIN window_counts c ON c.board_gen = u.g AND c.win = u.w";
 const char ws_notify_sql[] = "SELECT count(pg_notify('rankd_l1', x)) FROM unnest($1::text[]) AS x";
 const char ws_wal_lsn_sql[] = PG_COMMITTED_LSN_SQL;
 /* A key is stored as "<presenting key's tag> <key>" (api/scores.c). One stored by a version
@@ -129,7 +133,7 @@ bool write_sql_prepare(PGconn *c, void *arg)
     } all[] = {
         {WS_BOARDS, ws_boards_sql, 1}, {WS_LOCK, ws_lock_sql, 1},     {WS_READ, ws_read_sql, 3},
         {WS_WRITE, ws_write_sql, 23},  {WS_NOTIFY, ws_notify_sql, 1}, {WS_ARCHIVED, ws_archived_sql, 2},
-        {WS_BUCKETS, ws_buckets_sql, 6}, {WS_WINDOW_LOCK, ws_window_lock_sql, 2},
+        {WS_BUCKETS, ws_buckets_sql, 6}, {WS_WINDOW_LOCK, ws_window_lock_sql, 2}, {WS_RECUT, ws_recut_sql, 4},
     };
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         PGresult *r = PQprepare(c, all[i].name, all[i].sql, all[i].nparams, NULL);

@@ -1,7 +1,7 @@
 /*
  * store/write_sql.h — the SQL of the writer's transaction (worker/writer.c), one text each:
  * idempotency keys claimed and looked up, boards locked, the batch's standings read, the one
- * write and its rank buckets' counts, the cache-invalidation notice, and the answers stored after the commit. The eight
+ * write and its rank buckets' counts, the cache-invalidation notice, and the answers stored after the commit. The nine
  * statements of every batch are prepared on each of the writer's connections.
  */
 #ifndef RANKD_STORE_WRITE_SQL_H
@@ -20,6 +20,7 @@
 #define WS_NOTIFY "rankd_w_notify"
 #define WS_BUCKETS "rankd_w_buckets"
 #define WS_WINDOW_LOCK "rankd_w_window_lock"
+#define WS_RECUT "rankd_w_recut"
 
 /* Boards of the batch, locked against deletion: $1 bigint[] of generations. */
 extern const char ws_boards_sql[];
@@ -43,6 +44,13 @@ extern const char ws_write_sql[];
  * bucket and super: a statement of its own, so that it sees them as a re-cut that held those
  * locks left them. A player's deletion sends it too, after locking the same counters. */
 extern const char ws_buckets_sql[];
+/* Re-cut the rank buckets of the windows a large batch changed, in its own transaction, after
+ * ws_buckets_sql (migrations/0017: rankd_rank_buckets_recut until the window is in shape, at
+ * most $4 splits and merges a window, towards buckets of rankd_rank_bucket_target(players, $3)):
+ * ranks read from PostgreSQL right after a bulk load find buckets of their size, not one the load
+ * grew to thousands of standings while the upkeep leader's re-cut (a fifth of each second)
+ * catches up. $1 gens, $2 days; returns the changes made. */
+extern const char ws_recut_sql[];
 /* Notify every instance's listener: $1 text[] of payloads (each under 8000 bytes). */
 extern const char ws_notify_sql[];
 /* The WAL position the commit needs replicas to reach (PG_COMMITTED_LSN_SQL), read in the
@@ -57,7 +65,7 @@ extern const char ws_store_answers_sql[];
 /* Answers another writer stored first: $1 indexes, $2 gens, $3 keys. */
 extern const char ws_stored_answers_sql[];
 
-/* Prepare the eight batch statements on a new writer connection (a pg_pool_on_connect hook;
+/* Prepare the nine batch statements on a new writer connection (a pg_pool_on_connect hook;
  * `arg`, when not NULL, points to the lock timeout in ms to set on it); false, with the error
  * logged, when one cannot be. */
 MUST_USE bool write_sql_prepare(PGconn *c, void *arg);

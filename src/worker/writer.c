@@ -41,6 +41,7 @@ struct writer {
     l1_t *l1;
     size_t max_batch;          /* submissions per transaction at most */
     int lock_timeout_ms;       /* each statement's lock waits, on the writer's connections */
+    int rank_bucket_rows;      /* a rank bucket's least size; a batch changing as many of a window re-cuts it */
 
     workq_t queue;
     atomic_bool closed;        /* shutting down: new jobs are answered 503 at once */
@@ -53,9 +54,10 @@ struct writer {
 static void *writer_main(void *arg);
 
 writer_t *writer_new(pg_pool_t *primary, pg_router_t *router, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1,
-                     size_t max_batch)
+                     size_t max_batch, int rank_bucket_rows)
 {
     writer_t *w = xcalloc(1, sizeof *w);
+    w->rank_bucket_rows = rank_bucket_rows < 2 ? 2 : rank_bucket_rows;
     w->router = router;
     w->max_batch = max_batch < 1 ? 1 : max_batch > GROUP_MAX_ITEMS ? GROUP_MAX_ITEMS : max_batch;
     w->primary = primary;
@@ -189,6 +191,7 @@ typedef struct {
     int *initial_status;  /* statuses the caller set (validation), restored on a retry */
     char **draft;         /* item -> owned draft of an answer committed but never stored, else NULL */
     bool want_lsn;        /* read the primary's WAL position after the commit (replicas serve reads) */
+    int rank_bucket_rows; /* the writer's: a window with as many changed standings is re-cut */
     uint64_t commit_lsn;  /* that position, 0 when not read */
     bool commit_sent;     /* the COMMIT went out: a broken connection leaves the outcome unknown */
     int64_t *rank;        /* item -> the rank its answer reports (0: unknown) */
@@ -735,6 +738,37 @@ static bool bucket_params(const batch_t *bt, pg_arrays_t *as, const char **param
     return any;
 }
 
+/* The windows of the batch with at least bt->rank_bucket_rows changed standings, for ws_recut_sql,
+ * with the splits and merges each may take: two for each bucket's worth of standings changed (a
+ * standing that moved leaves one bucket and grows another), and a few for the supers. False
+ * when there is none. */
+static bool recut_params(const batch_t *bt, pg_arrays_t *as, const char **param, char *min_rows, size_t min_len,
+                         char *steps, size_t steps_len)
+{
+    long most = 0;
+    pg_arrays_open(as, 2);
+    for (size_t g = 0; g < bt->n_groups;) {
+        size_t h = g;
+        long changed = 0;
+        for (; h < bt->n_groups && bt->groups[h].gen == bt->groups[g].gen && bt->groups[h].day == bt->groups[g].day; h++)
+            changed += bt->groups[h].changed;
+        if (changed >= bt->rank_bucket_rows) {
+            pg_arr_i64(&as->a[0], bt->groups[g].gen);
+            pg_arr_day(&as->a[1], bt->groups[g].day);
+            if (changed > most)
+                most = changed;
+        }
+        g = h;
+    }
+    pg_arrays_close(as, param);
+    snprintf(min_rows, min_len, "%d", bt->rank_bucket_rows);
+    int n = 8 + (int)(2 * most / bt->rank_bucket_rows); /* most is at most a batch's size */
+    snprintf(steps, steps_len, "%d", n > 256 ? 256 : n);
+    param[2] = min_rows;
+    param[3] = steps;
+    return most > 0;
+}
+
 /* Step 4: write standings, counters and the log, forget failed keys, notify, and commit: one round trip. */
 static step_t write_and_commit(PGconn *c, batch_t *bt)
 {
@@ -810,18 +844,26 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
     pg_arrays_t bs;
     const char *bp[6];
     bool count = bucket_params(bt, &bs, bp);
+    pg_arrays_t rs;
+    const char *rp[4];
+    char min_rows[16], steps[24];
+    bool recut = false;
+    if (count)
+        recut = recut_params(bt, &rs, rp, min_rows, sizeof min_rows, steps, sizeof steps);
     pg_arrays_t ns;
     const char *np[1];
     bool notify = notify_params(bt, &ns, np);
     /* One round trip: the write, the cache invalidation notice, the commit, and (when replicas
      * serve reads) the WAL position the commit reached, which a replica must have replayed
      * before it answers a read of these boards. */
-    pg_stmt_t stmts[5];
-    PGresult *res[5] = {NULL, NULL, NULL, NULL, NULL};
-    int k = 0, i_buckets = -1, i_notify = -1, i_lsn = -1;
+    pg_stmt_t stmts[6];
+    PGresult *res[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
+    int k = 0, i_buckets = -1, i_recut = -1, i_notify = -1, i_lsn = -1;
     stmts[k++] = (pg_stmt_t){ws_write_sql, 23, p, WS_WRITE};
     if (count)
         stmts[i_buckets = k++] = (pg_stmt_t){ws_buckets_sql, 6, bp, WS_BUCKETS};
+    if (recut)
+        stmts[i_recut = k++] = (pg_stmt_t){ws_recut_sql, 4, rp, WS_RECUT};
     if (notify)
         stmts[i_notify = k++] = (pg_stmt_t){ws_notify_sql, 1, np, WS_NOTIFY};
     int i_commit = k++;
@@ -833,6 +875,8 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
     step_t st = check(c, res[0], "write");
     if (st == STEP_OK && count)
         st = check(c, res[i_buckets], "rank buckets");
+    if (st == STEP_OK && recut)
+        st = check(c, res[i_recut], "rank buckets' re-cut");
     if (st == STEP_OK && notify)
         st = check(c, res[i_notify], "notify");
     if (st == STEP_OK)
@@ -858,6 +902,8 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
             PQclear(res[i]);
     pg_arrays_free(&as);
     pg_arrays_free(&bs);
+    if (count)
+        pg_arrays_free(&rs);
     pg_arrays_free(&ns);
     return st;
 }
@@ -1307,6 +1353,7 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
     batch_t bt;
     batch_init(&bt, items, n);
     bt.want_lsn = pg_router_has_replicas(w->router);
+    bt.rank_bucket_rows = w->rank_bucket_rows;
     step_t st = STEP_FAIL;
     for (int attempt = 0, fresh = 0; attempt < MAX_ATTEMPTS; attempt++) {
         batch_reset(&bt);

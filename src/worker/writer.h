@@ -87,9 +87,11 @@ typedef struct write_job {
  * writer's prepared statements); the caller frees it after writer_free(). `router` says when
  * the primary is down (writes then answer 503 at once) and learns each commit's WAL position
  * (replicas answer reads of a board only once they have replayed it). A transaction takes
- * queued jobs up to `max_batch` submissions (1..4000), and always at least one job whole. */
+ * queued jobs up to `max_batch` submissions (1..4000), and always at least one job whole. A
+ * transaction that changes `rank_bucket_rows` (refresh.rank_bucket_rows) standings or more of a
+ * window re-cuts that window's rank buckets before it commits (ws_recut_sql). */
 MUST_USE writer_t *writer_new(pg_pool_t *primary, pg_router_t *router, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1,
-                     size_t max_batch);
+                     size_t max_batch, int rank_bucket_rows);
 /* Commit what is queued, stop the thread, free the writer. */
 void writer_free(writer_t *w);
 

@@ -329,3 +329,53 @@ def test_a_board_deletion_takes_its_locks_in_the_writers_order(rankd_factory, db
     assert result["r"].status == 204, result["r"].describe()
     wait_for(lambda: levels(db, gen) == (0, 0), "the buckets purged")
     assert db.query("SELECT count(*) FROM window_counts WHERE board_gen = %s", (gen,))[0][0] == 0
+
+
+LEADER_LOCK = 0x6C656164  # src/store/upkeep.c: the upkeep leader's advisory lock
+
+
+def misfits(db, gen):
+    """Buckets and supers of the window out of shape (rankd_rank_misfits, for the window's targets
+    at refresh.rank_bucket_rows = 4, as the tests run)."""
+    return db.query(
+        "SELECT count(*) FROM window_counts c, LATERAL (SELECT rankd_rank_bucket_target(c.players, 4) AS t) t,"
+        " LATERAL rankd_rank_misfits(c.board_gen, c.win, t.t, rankd_rank_super_target(c.players, t.t)) m"
+        " WHERE c.board_gen = %s AND c.win = %s", (gen, WIN))[0][0]
+
+
+def test_a_large_batch_commits_with_its_buckets_cut(rankd_factory, db):
+    """A scores:batch of 1,000 new players into a window (at least refresh.rank_bucket_rows
+    changed) re-cuts the window's buckets in its own transaction: when it is answered they are in
+    shape, with nobody leading the upkeep (the test holds the leader's lock), and every rank from
+    them is exact. Before, the window kept one bucket of 1,000 until the leader's re-cut came by.
+    A batch under the threshold leaves the re-cut to the leader."""
+    holder = db.connect()
+    holder.autocommit = True
+    try:
+        cur = holder.cursor()
+        wait_for(lambda: cur.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)) or cur.fetchone()[0],
+                 "the test to hold the upkeep lead", 20)
+        inst = rankd_factory(redis=False)
+        assert metric(inst, "rankd_upkeep_leader") == 0
+        board = create_board(inst.client(ADMIN_KEY), unique("bulk"))["id"]
+        gen = db.query("SELECT gen FROM boards WHERE id = %s", (board,))[0][0]
+        w = inst.client(WRITE_KEY)
+        rng = random.Random(33)
+        items = [{"board": board, "player_id": "b%04d" % i, "score": rng.randint(0, 10 ** 6)} for i in range(1000)]
+        r = batch(w, items)
+        assert r.status == 200 and all("rank" in x for x in r.json()["results"]), r.describe()
+        assert misfits(db, gen) == 0
+        buckets, supers = levels(db, gen)
+        assert buckets >= 1000 // 20 and supers > 1, (buckets, supers)
+        assert rank_mismatches(db, gen) == []
+        assert totals(db, gen) == (1000, 1000, 1000, 1000)
+        # Three more players: under the threshold, nothing is re-cut before the answer.
+        before = levels(db, gen)
+        r = batch(w, [{"board": board, "player_id": "c%d" % i, "score": 5} for i in range(3)])
+        assert r.status == 200, r.describe()
+        assert levels(db, gen) == before
+        assert rank_mismatches(db, gen) == []
+        v = run_cli(["verify", "--board", board], inst.config_path, env=inst.env)
+        assert v.returncode == 0, v.stdout + v.stderr
+    finally:
+        holder.close()
