@@ -19,6 +19,11 @@
 #                  players by 1,000-item scores:batch requests, one after another, to a new board;
 #                  then, once ANALYZE has run, the same load to a second board (the reference):
 #                  the first load may take at most 2 x the second (issue 33)
+#   bulk_ranks     --rank-players (300,000) new players by 1,000-item scores:batch requests to a new
+#                  board on the new database, an upkeep leader running (refresh.interval_s 60); at
+#                  once after the last batch, 1 s of strong (PostgreSQL) rank reads of random
+#                  players beside 1 s of strong top-10 reads (the reference): the ranks may not
+#                  fall under 0.3 x the top-10 (issue 33); the same pair again 20 s later
 #   export         a board of --export-players (1,000,000) standings exported whole, three times
 #                  each: GET …/export (CSV, curl to a file), `rankd export`, and PostgreSQL's own
 #                  \copy of the same ranked rows (the reference); rankd's RSS while it streams, the
@@ -27,8 +32,8 @@
 #   bash loadtest/scale.sh            about 15 minutes
 #   bash loadtest/scale.sh --smoke    200,000 players, 400,000 log rows, 100,000 archived players
 #   Options: --players N, --log-rows N, --archive-players N, --deletes N (5), --duration D (10s), --rounds N,
-#            --export-players N, --bulk-players N,
-#            --only LIST (fresh_bulk,player_delete,board_delete,archive_writes,export),
+#            --export-players N, --bulk-players N, --rank-players N,
+#            --only LIST (fresh_bulk,bulk_ranks,player_delete,board_delete,archive_writes,export),
 #            --bin PATH, --migrations DIR
 #            (another checkout's, with its --bin: "before" figures), --out DIR (loadtest/out/scale)
 #
@@ -45,7 +50,7 @@ cd "$RANKD_ROOT"
 LT="$RANKD_ROOT/loadtest"
 COMMAND="bash loadtest/scale.sh${*:+ $*}"
 
-SMOKE=0 BIN="" OUT="" ONLY="" ROUNDS=3 PLAYERS="" LOG_ROWS="" ARCH_PLAYERS="" EXPORT_PLAYERS="" BULK_PLAYERS="" DELETES=5 DURATION=10s MIGRATIONS=""
+SMOKE=0 BIN="" OUT="" ONLY="" ROUNDS=3 PLAYERS="" LOG_ROWS="" ARCH_PLAYERS="" EXPORT_PLAYERS="" BULK_PLAYERS="" RANK_PLAYERS="" DELETES=5 DURATION=10s MIGRATIONS=""
 SERVER_CPUS=0 CLIENT_CPUS=1
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -54,6 +59,7 @@ while [ $# -gt 0 ]; do
     --archive-players) ARCH_PLAYERS="$2"; shift 2 ;;
     --export-players) EXPORT_PLAYERS="$2"; shift 2 ;;
     --bulk-players) BULK_PLAYERS="$2"; shift 2 ;;
+    --rank-players) RANK_PLAYERS="$2"; shift 2 ;;
     --deletes) DELETES="$2"; shift 2 ;;
     --rounds) ROUNDS="$2"; shift 2 ;;
     --duration) DURATION="$2"; shift 2 ;;
@@ -69,12 +75,12 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ "$SMOKE" = 1 ]; then
-  : "${PLAYERS:=200000}" "${LOG_ROWS:=400000}" "${ARCH_PLAYERS:=100000}" "${EXPORT_PLAYERS:=100000}" "${BULK_PLAYERS:=20000}"
+  : "${PLAYERS:=200000}" "${LOG_ROWS:=400000}" "${ARCH_PLAYERS:=100000}" "${EXPORT_PLAYERS:=100000}" "${BULK_PLAYERS:=20000}" "${RANK_PLAYERS:=30000}"
   DURATION=3s
 else
-  : "${PLAYERS:=10000000}" "${LOG_ROWS:=20000000}" "${ARCH_PLAYERS:=1000000}" "${EXPORT_PLAYERS:=1000000}" "${BULK_PLAYERS:=100000}"
+  : "${PLAYERS:=10000000}" "${LOG_ROWS:=20000000}" "${ARCH_PLAYERS:=1000000}" "${EXPORT_PLAYERS:=1000000}" "${BULK_PLAYERS:=100000}" "${RANK_PLAYERS:=300000}"
 fi
-for v in PLAYERS LOG_ROWS ARCH_PLAYERS EXPORT_PLAYERS BULK_PLAYERS DELETES ROUNDS; do [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "--${v,,} wants a positive integer"; done
+for v in PLAYERS LOG_ROWS ARCH_PLAYERS EXPORT_PLAYERS BULK_PLAYERS RANK_PLAYERS DELETES ROUNDS; do [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "--${v,,} wants a positive integer"; done
 [[ "$DURATION" =~ ^[1-9][0-9]*s$ ]] || die "--duration wants seconds, e.g. 10s"
 [ "$(id -u)" = 0 ] || die "run as root (PostgreSQL runs as user postgres via runuser)"
 if [ "$(nproc --all)" -lt 2 ]; then SERVER_CPUS="" CLIENT_CPUS=""; fi
@@ -168,9 +174,10 @@ serve() {
   rankd_up "$BIN" "$TMP/rankd.yaml" "$TMP/rankd.pid" "$TMP/rankd.log" "$SERVER_CPUS" || die "rankd did not start"
   wait_ready "$BASE" "$TMP/rankd.pid" "$TMP/rankd.log" 60 || die "rankd is not ready"
 }
-# leader_up / leader_down: a second instance that runs the upkeep each second.
+# leader_up [INTERVAL] / leader_down: a second instance that runs the upkeep each INTERVAL
+# seconds (1; its re-cut of rank buckets runs each second whatever the interval).
 leader_up() {
-  config leader "$LEADER_PORT" 1
+  config leader "$LEADER_PORT" "${1:-1}"
   rankd_up "$BIN" "$TMP/leader.yaml" "$TMP/leader.pid" "$TMP/leader.log" "$SERVER_CPUS" || die "the leader did not start"
   wait_ready "http://127.0.0.1:$LEADER_PORT" "$TMP/leader.pid" "$TMP/leader.log" 60 || die "the leader is not ready"
 }
@@ -224,16 +231,17 @@ rec meta.log_rows "$LOG_ROWS"
 rec meta.cpus "$(nproc --all) × $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
 
 # --- first, while the database is new -----------------------------------------------------------
-# bulk_load NAME BOARD: --bulk-players new players by 1,000-item batches, one request at a time
-# (bodies written beforehand); the load's milliseconds recorded, and the slowest batch.
+# bulk_load NAME BOARD [N]: N (--bulk-players) new players by 1,000-item batches, one request at a
+# time (bodies written beforehand); the load's milliseconds recorded, and the slowest batch. The
+# players are p000000000001… (loadtest/common.lua's ids), in an order unlike their scores'.
 bulk_load() {
   local name="$1" board="$2" i code t0 t1 slowest=0 ms
-  "$PYTHON" - "$board" "$BULK_PLAYERS" "$TMP/bulk" <<'PY'
+  "$PYTHON" - "$board" "${3:-$BULK_PLAYERS}" "$TMP/bulk" <<'PY'
 import json, os, sys
 board, n, d = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 os.makedirs(d, exist_ok=True)
 for k, at in enumerate(range(0, n, 1000)):
-    items = [{"board": board, "player_id": "%s-%07d" % (board, i), "score": (i * 7919) % 1000003}
+    items = [{"board": board, "player_id": "p%012d" % (i + 1), "score": (i * 7919) % 1000003}
              for i in range(at, min(at + 1000, n))]
     with open("%s/%05d.json" % (d, k), "w") as f:
         json.dump({"scores": items}, f)
@@ -262,6 +270,46 @@ if want fresh_bulk; then
   bulk_load fresh_bulk.second fresh_second
   "${PSQL[@]}" -c "ALTER SYSTEM RESET autovacuum" -c "SELECT pg_reload_conf()" >/dev/null
   rec fresh_bulk.players "$BULK_PLAYERS"
+fi
+
+# wrk_read NAME SCRIPT ARGS...: 1 s of reads with the write key (strong reads are its privilege)
+# on 4 connections, started in the background (two at once stay within limits.strong_concurrency,
+# 8); wrk_recorded NAME records its requests/s and p99 once it is done.
+wrk_read() {
+  local name="$1" script="$2"
+  shift 2
+  timeout 60 "${CLIENT[@]}" wrk --latency -t 1 -c 4 -d 1s --timeout 10s -H "Authorization: Bearer $WRITE_KEY" \
+    -s "$LT/$script" "$BASE" -- "$@" >"$OUT/raw/wrk-$name.txt" 2>&1 &
+}
+wrk_recorded() {
+  local line kv
+  line="$(grep '^RESULT ' "$OUT/raw/wrk-$1.txt" | tail -n1)"
+  [ -n "$line" ] || die "wrk failed for $1: $(tail -n 3 "$OUT/raw/wrk-$1.txt")"
+  for kv in ${line#RESULT }; do
+    case "$kv" in rps=*|p99_us=*|non2xx=*) rec "$1.${kv%%=*}" "${kv#*=}" ;; esac
+  done
+}
+if want bulk_ranks; then
+  say "scenario bulk_ranks: $RANK_PLAYERS players by batches, an upkeep leader running"
+  # As in production, views refreshed each minute (not each second: on this CPU they would be
+  # what the figures measure); the leader re-cuts rank buckets each second all the same.
+  leader_up 60
+  board bulk_ranked none >/dev/null
+  bulk_load bulk_ranks.load bulk_ranked "$RANK_PLAYERS"
+  for when in first later; do
+    [ "$when" = later ] && sleep 20
+    # Side by side, so that whatever else the machine does then (autovacuum after a load, the
+    # leader's upkeep) weighs on both alike: the ratio is what is judged.
+    say "scenario bulk_ranks: strong rank reads beside strong top-10 reads ($when)"
+    wrk_read "bulk_ranks.$when.rank" rank.lua board=bulk_ranked "players=$RANK_PLAYERS" query=consistency=strong
+    wrk_read "bulk_ranks.$when.top10" fixed.lua "path=/v1/leaderboards/bulk_ranked/entries?limit=10&consistency=strong"
+    wait
+    wrk_recorded "bulk_ranks.$when.rank"
+    wrk_recorded "bulk_ranks.$when.top10"
+  done
+  leader_down
+  rec bulk_ranks.players "$RANK_PLAYERS"
+  rec bulk_ranks.buckets "$("${PSQL[@]}" -c "SELECT count(*) FROM rank_buckets r JOIN boards b ON b.gen = r.board_gen WHERE b.id = 'bulk_ranked'")"
 fi
 
 # --- a board of --players with a year of log ------------------------------------------------
@@ -429,6 +477,19 @@ def n(v, d=0):
 L = ["# Admin work and archives at scale (loadtest/scale.sh)", "",
      f"`{r.get('meta.command', '')}` on {r.get('meta.date', '')}, commit {r.get('meta.commit', '')}, "
      f"{r.get('meta.cpus', '')}; {n(f('meta.players'))} players, {n(f('meta.log_rows'))} log rows.", ""]
+if "bulk_ranks.players" in r:
+    L += ["## Ranks from PostgreSQL right after a bulk load (bulk_ranks)", "",
+            f"{n(f('bulk_ranks.players'))} new players by 1,000-item `scores:batch` requests in "
+            f"{n(f('bulk_ranks.load.ms'))} ms (an upkeep leader running), then 1 s of strong rank reads of random "
+            "players beside 1 s of strong top-10 reads (both from PostgreSQL, 4 connections each), at once and 20 s later "
+            f"({n(f('bulk_ranks.buckets'))} rank buckets at the end):", "",
+            "| when | rank reads/s | top-10 reads/s | ranks / top-10 | rank p99 ms |", "|---|---:|---:|---:|---:|"]
+    for w in ("first", "later"):
+        a, b = f(f"bulk_ranks.{w}.rank.rps"), f(f"bulk_ranks.{w}.top10.rps")
+        p99 = f(f"bulk_ranks.{w}.rank.p99_us")
+        L.append(f"| {'the first seconds' if w == 'first' else '20 s later'} | {n(a)} | {n(b)} | "
+                 f"**{n(a / b if a and b else None, 3)} x** | {n(p99 / 1000 if p99 else None, 2)} |")
+    L += ["", "Target: ranks at least 0.3 x the top-10 in the first second (issue 33).", ""]
 if "fresh_bulk.players" in r:
     a, b = f("fresh_bulk.first.ms"), f("fresh_bulk.second.ms")
     L += ["## The first bulk load on a new database", "",

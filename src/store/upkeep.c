@@ -610,6 +610,42 @@ q_status_t upkeep_board_redis_done(PGconn *c, int64_t gen)
     return Q_OK;
 }
 
+/* ---------------------------------------------------------------- statistics */
+
+q_status_t upkeep_analyze(PGconn *c, int *analyzed)
+{
+    *analyzed = 0;
+    PGresult *r = exec_params(c,
+                              "SELECT format('%I.%I', schemaname, relname), relname FROM pg_stat_user_tables"
+                              " WHERE schemaname = current_schema()"
+                              "   AND relname IN ('standings', 'rank_buckets', 'rank_supers', 'window_counts',"
+                              "                   'idempotency_keys')"
+                              "   AND n_mod_since_analyze >= greatest(1000, n_live_tup / 2)"
+                              " ORDER BY relname",
+                              0, NULL);
+    if (!pg_ok(r))
+        return failed(c, r, "finding tables to analyze");
+    q_status_t st = Q_OK;
+    char saved[32];
+    if (PQntuples(r) > 0)
+        st = lift_timeout(c, saved); /* a big table's sample takes a while to read */
+    for (int i = 0; st == Q_OK && i < PQntuples(r); i++) {
+        char sql[256];
+        snprintf(sql, sizeof sql, "ANALYZE %s", PQgetvalue(r, i, 0));
+        int64_t t0 = clock_mono_ms();
+        st = run(c, sql, "analyzing a table", NULL);
+        if (st == Q_OK) {
+            (*analyzed)++;
+            log_info(NULL, "analyzed %s in %lld ms: half its rows or more changed since its last statistics",
+                     PQgetvalue(r, i, 1), (long long)(clock_mono_ms() - t0));
+        }
+    }
+    if (PQntuples(r) > 0 && restore_timeout(c, saved) != Q_OK)
+        st = Q_UNAVAILABLE;
+    PQclear(r);
+    return st;
+}
+
 /* ---------------------------------------------------------------- rank buckets */
 
 /* At most 8 splits and merges per transaction: each holds the window's counter row, so its

@@ -87,6 +87,15 @@ MUST_USE q_status_t upkeep_retire(PGconn *c, const upkeep_board_t *boards, size_
  * splits and merges (migrations/0009_rank_buckets.sql, 0010_rank_supers.sql).
  */
 MUST_USE q_status_t upkeep_recut(PGconn *c, int min_rows, int budget_ms, long *changes);
+/*
+ * ANALYZE the tables the hot paths' plans depend on (standings, its rank buckets and supers,
+ * window counters, idempotency keys) whose rows changed by half or more since their last
+ * statistics, and at least 1,000 rows: a table filled on a new database, before autovacuum
+ * came by, or grown faster than it does. Without statistics the planner cannot tell a lookup by
+ * primary key from a scan of a window (both indexes lead with board and window), and its
+ * plans stay cached. `*analyzed` counts the tables; the names analyzed go to the log.
+ */
+MUST_USE q_status_t upkeep_analyze(PGconn *c, int *analyzed);
 /* A deleted board whose rows are being removed (board_purges). */
 typedef struct {
     int64_t gen;

@@ -30,9 +30,10 @@ extern const char ws_window_lock_sql[];
 extern const char ws_archived_sql[];
 /* One transaction-scoped advisory lock per (board, player) key: $1 bigint[]. */
 extern const char ws_lock_sql[];
-/* One window's standings of the batch's players, in one scan of the primary key for the whole
- * array (a join on unnest descends the index again for every player: 3.1 against 1.8 us per
- * player for 1,600 players, EXPLAIN ANALYZE on a 100,000-player window): $1 gen, $2 day, $3 text[]. */
+/* One window's standings of the batch's players, one lookup by primary key per player: a
+ * subquery with a LIMIT each, which no generic plan can turn into a scan of the window (a join
+ * on unnest, planned while the window was empty, hashed the whole window for every batch: a
+ * bulk load's batches grew slower as its window grew; e2e test_plans). $1 gen, $2 day, $3 text[]. */
 extern const char ws_read_sql[];
 /* The batch's one write: folded standings, window counters, the log, forgotten keys, and the
  * drafts of keyed answers (all but the rank, known only after the commit): a replay finds the

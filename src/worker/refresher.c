@@ -128,6 +128,7 @@ static const char *const job_names[UPKEEP_JOBS] = {
     [UPKEEP_LOG_PURGE] = "log_purge",   [UPKEEP_ARCHIVE] = "archive",     [UPKEEP_RETENTION] = "retention",
     [UPKEEP_RECUT] = "recut",           [UPKEEP_ROLLOVER] = "rollover",   [UPKEEP_REDIS_SWEEP] = "redis_sweep",
     [UPKEEP_BOARD_PURGE] = "board_purge", [UPKEEP_REDIS_AUDIT] = "redis_audit", [UPKEEP_LOG_INDEX] = "log_index",
+    [UPKEEP_ANALYZE] = "analyze",
 };
 
 const char *refresher_job_name(upkeep_job_t job)
@@ -549,6 +550,16 @@ static void maintain(refresher_t *r, int64_t now_ms)
     forget_cold_windows(r, now_ms);
 }
 
+/* Statistics where a table outgrew its own (upkeep_analyze): each second, as a bulk load on a new
+ * database doubles standings every few seconds, long before autovacuum's next look. */
+static bool analyze(refresher_t *r, PGconn *c, int64_t now_ms)
+{
+    (void)r;
+    (void)now_ms;
+    int analyzed = 0;
+    return upkeep_analyze(c, &analyzed) == Q_OK;
+}
+
 /* Keep the rank buckets near their size (upkeep_recut): each second, for at most a fifth of it. */
 static bool recut(refresher_t *r, PGconn *c, int64_t now_ms)
 {
@@ -705,6 +716,7 @@ static void *refresher_main(void *arg)
             run_job(r, UPKEEP_ARCHIVE, archive_closed, now, true);
         }
         if (leads) {
+            run_job(r, UPKEEP_ANALYZE, analyze, now, false);
             run_job(r, UPKEEP_RECUT, recut, now, false);
             run_job(r, UPKEEP_BOARD_PURGE, purge_boards, now, false);
         }

@@ -61,6 +61,7 @@ typedef enum {
     UPKEEP_BOARD_PURGE, /* the rows and Redis keys of deleted boards, each second while any is left */
     UPKEEP_REDIS_AUDIT, /* each hot window's Redis mark against PostgreSQL's number */
     UPKEEP_LOG_INDEX,   /* the log's finished months indexed by player */
+    UPKEEP_ANALYZE,     /* statistics of the hot tables, each second while half a table changed since */
     UPKEEP_JOBS
 } upkeep_job_t;
 

@@ -1413,6 +1413,24 @@ def metric(inst, name):
     raise AssertionError("/metrics has no " + name)
 
 
+def series(inst, name, **labels):
+    """The value of series `name` with exactly `labels` in the instance's /metrics, or None."""
+    cl = inst.client(ADMIN_KEY)
+    try:
+        body = cl.get("/metrics").body.decode()
+    finally:
+        cl.close()
+    want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
+    for line in body.splitlines():
+        m = re.match(r"^([a-z_]+)(?:\{([^}]*)\})? (\S+)$", line)
+        if not m or m.group(1) != name:
+            continue
+        got = ",".join(sorted((m.group(2) or "").split(","))) if m.group(2) else ""
+        if got == want:
+            return float(m.group(3))
+    return None
+
+
 def readyz(inst):
     """(status, body) of the instance's /readyz, as the admin key sees it (every dependency)."""
     cl = inst.client(ADMIN_KEY)

@@ -1,19 +1,25 @@
-"""The plans of the writer's statements hold up as the tables grow (issue 33). The writer forces
-generic plans (planning cost more than running), and a generic plan is made once per connection,
-often while a board's window is still empty: on a fresh database it stays until something
-invalidates it. Each statement here is prepared as the writer prepares it, planned on an empty
-copy of its table, then run against 20,000 rows of one window: it must still probe by primary key.
+"""The plans of the hot paths' lookups by player hold up as the tables grow (issue 33).
 
-Before: the read of a batch's standings (`player_id = ANY($3)`) took standings_rank on
-(board_gen, win) with player_id as a filter, reading the whole window for every batch: a first
-bulk load of 100,000 players by scores:batch took 81.8 s here, each batch slower than the last
-(0.3 s, then 1.6 s); after, 21.8 s, the same as a second board's 21.3 s."""
+A prepared statement's generic plan is made once per connection and stays until something
+invalidates it. Made on a table with no statistics (a new database, before autovacuum came by),
+it cannot tell a lookup by primary key from a walk of the rank index, as both lead with (board,
+window): it took either, or hashed the whole window. So:
+- each lookup is a subquery of its own with a LIMIT, one per named player: no plan can turn it
+  into a scan or a hash of the window;
+- the upkeep leader analyzes the hot tables as soon as half of a table changed since its last
+  statistics (upkeep_analyze), which invalidates the cached plans: with statistics, the lookups
+  take the primary key.
+
+Before: the read of a batch's standings, a join on the ids, hashed the window's 20,000 rows in
+this test (and at 300,000 players, 50-100 ms a batch); GET …/players/{p} read from PostgreSQL did
+the same, 50-100 ms a rank right after a bulk load of 300,000 players."""
 import os
 import re
 
 import pytest
 
-from conftest import REPO
+from conftest import (ADMIN_KEY, REPO, WRITE_KEY, RankdFactory, batch, create_board, migrated_database, series, unique,
+                      wait_for)
 
 
 def c_string(name):
@@ -25,29 +31,48 @@ def c_string(name):
     return "".join(p.replace('\\"', '"').replace("\\\\", "\\") for p in parts)
 
 
-def test_the_read_of_a_batch_probes_standings_by_primary_key_whatever_the_plan_was_made_on(db):
-    sql = c_string("ws_read_sql")
+def planned_after_growth(db, sql, types, args, analyzed=True):
+    """The EXPLAIN ANALYZE of `sql`, prepared (a generic plan, as the writer forces and the server
+    may pick) on an empty copy of standings with its indexes, after 20,000 rows of one window
+    arrived and, with `analyzed`, its statistics were made (as the upkeep leader does); and the
+    rows the statement returns for `args`."""
     conn = db.connect()
     conn.autocommit = False
     try:
         cur = conn.cursor()
-        # An empty copy of standings, with its indexes and no statistics, in front of the real one.
         cur.execute("CREATE TEMP TABLE standings (LIKE public.standings INCLUDING INDEXES) ON COMMIT DROP")
-        cur.execute("SET LOCAL plan_cache_mode TO force_generic_plan")  # as the writer does
-        cur.execute("PREPARE w_read(bigint, date, text[]) AS " + sql)
-        for _ in range(3):
-            cur.execute("EXECUTE w_read(7, '2026-11-25', ARRAY['p1', 'p2'])")
+        cur.execute("SET LOCAL plan_cache_mode TO force_generic_plan")
         cur.execute("INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, version)"
                     " SELECT 7, DATE '2026-11-25', 'p' || i, i, -i, 0, i FROM generate_series(1, 20000) i")
-        cur.execute("EXPLAIN (ANALYZE, COSTS OFF) EXECUTE w_read(7, '2026-11-25', ARRAY['p1', 'p2', 'p3'])")
+        if analyzed:
+            cur.execute("ANALYZE standings")
+        cur.execute("PREPARE r(%s) AS %s" % (types, sql))
+        cur.execute("EXPLAIN (ANALYZE, COSTS OFF) EXECUTE r(%s)" % args)
         plan = "\n".join(r[0] for r in cur.fetchall())
-        assert "pkey" in plan, plan
-        assert "Rows Removed by Filter" not in plan and "standings_rank" not in plan, plan
-        cur.execute("EXECUTE w_read(7, '2026-11-25', ARRAY['p1', 'p2', 'p3', 'nobody'])")
-        assert sorted(r[2] for r in cur.fetchall()) == ["p1", "p2", "p3"]
+        cur.execute("EXECUTE r(%s)" % args)
+        return plan, cur.fetchall()
     finally:
         conn.rollback()
         conn.close()
+
+
+def test_the_read_of_a_batch_probes_standings_by_primary_key(db):
+    plan, rows = planned_after_growth(db, c_string("ws_read_sql"), "bigint, date, text[]",
+                                      "7, '2026-11-25', ARRAY['p1', 'p2', 'p3', 'nobody']")
+    assert "pkey" in plan, plan
+    assert "Rows Removed by Filter" not in plan and "standings_rank" not in plan, plan
+    assert standings_rows_read(plan) <= 1, plan
+    assert sorted(r[2] for r in rows) == ["p1", "p2", "p3"]
+
+
+def test_without_statistics_the_read_of_a_batch_still_looks_up_each_player(db):
+    """With no statistics the index is a coin toss, but never a scan or a hash of the window:
+    one lookup a player, of one row each."""
+    plan, rows = planned_after_growth(db, c_string("ws_read_sql"), "bigint, date, text[]",
+                                      "7, '2026-11-25', ARRAY['p1', 'p2', 'p3', 'nobody']", analyzed=False)
+    assert "Hash" not in plan and "Bitmap" not in plan and "Seq Scan" not in plan, plan
+    assert standings_rows_read(plan) <= 1, plan
+    assert sorted(r[2] for r in rows) == ["p1", "p2", "p3"]
 
 
 def read_stmt(name):
@@ -72,29 +97,53 @@ def read_stmt(name):
     return expand(m.group(1))
 
 
+def standings_rows_read(plan):
+    """The most rows any scan of `standings` in an EXPLAIN ANALYZE produced, in one of its loops:
+    a plan that hashes or sorts the whole window reads it all there, and filters nothing (before,
+    rankd_players did so: "Bitmap Heap Scan on standings ... rows=20000", which the filter check
+    above did not see)."""
+    most = 0
+    for line in plan.splitlines():
+        m = re.search(r"Scan (?:using \w+ )?on standings\b.*actual time=\S+ rows=(\d+)", line)
+        if m:
+            most = max(most, int(m.group(1)))
+    return most
+
+
 @pytest.mark.parametrize("name,types,args", [
     ("rankd_players", "bigint, date, text[]", "7, '2026-11-25', ARRAY['p1', 'p2', 'p3']"),
     ("rankd_around", "bigint, date, text, int, int", "7, '2026-11-25', 'p10000', 2, 2"),
 ])
-def test_a_read_of_named_players_probes_standings_by_primary_key_whatever_the_plan_was_made_on(db, name, types, args):
-    """GET …/players?ids= and …/players/{p}/around: the same trap as the writer's read, on the read
-    path (a prepared statement may go generic after five runs, and a plan of an empty window stays).
-    The named players are found by primary key, never by filtering the window."""
-    sql = read_stmt(name)
-    conn = db.connect()
-    conn.autocommit = False
+def test_a_read_of_named_players_probes_standings_by_primary_key(db, name, types, args):
+    """GET …/players?ids=, …/players/{p} from PostgreSQL and …/players/{p}/around: the named
+    players are found by primary key, never by filtering, hashing or walking the window."""
+    plan, _ = planned_after_growth(db, read_stmt(name), types, args)
+    assert not re.search(r"Rows Removed by (Join )?Filter: [0-9]{3,}", plan), plan
+    assert "pkey" in plan, plan
+    assert standings_rows_read(plan) <= 10, plan
+
+
+def test_the_leader_makes_statistics_when_a_table_outgrew_its_own(tmp_root, pg_server):
+    """On a new database, a table that half changed since its last statistics is analyzed by
+    the upkeep leader within seconds (autovacuum comes by a minute apart at best), and the job is
+    counted; a quiet table is left alone."""
+    fresh = migrated_database(pg_server, "rankd_plans_analyze", tmp_root)
+    factory = RankdFactory(tmp_root, fresh, None)
     try:
-        cur = conn.cursor()
-        cur.execute("CREATE TEMP TABLE standings (LIKE public.standings INCLUDING INDEXES) ON COMMIT DROP")
-        cur.execute("SET LOCAL plan_cache_mode TO force_generic_plan")  # the worst the server may pick
-        cur.execute("PREPARE r(%s) AS %s" % (types, sql))
-        for _ in range(3):
-            cur.execute("EXECUTE r(%s)" % args)
-        cur.execute("INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, version)"
-                    " SELECT 7, DATE '2026-11-25', 'p' || i, i, -i, 0, i FROM generate_series(1, 20000) i")
-        cur.execute("EXPLAIN (ANALYZE, COSTS OFF) EXECUTE r(%s)" % args)
-        plan = "\n".join(r[0] for r in cur.fetchall())
-        assert not re.search(r"Rows Removed by (Join )?Filter: [0-9]{3,}", plan), plan
+        inst = factory(redis=False, env={"RANKD_REFRESH_INTERVAL_S": "1"})
+
+        def analyzed(table):
+            return fresh.query("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = %s", (table,))[0][0]
+        wait_for(lambda: series(inst, "rankd_upkeep_runs_total", step="analyze", outcome="ok"), "the analyze job")
+        assert analyzed("standings") is None  # empty: nothing to analyze
+        board = create_board(inst.client(ADMIN_KEY), unique("an"))["id"]
+        w = inst.client(WRITE_KEY)
+        for k in range(2):
+            r = batch(w, [{"board": board, "player_id": "a%d-%d" % (k, i), "score": i} for i in range(1000)])
+            assert r.status == 200, r.describe()
+        wait_for(lambda: "analyzed standings" in inst.stderr_text(), "standings analyzed by the leader", 30)
+        assert analyzed("standings") is not None
+        assert fresh.query("SELECT n_mod_since_analyze < 1000 FROM pg_stat_user_tables WHERE relname = 'standings'")[0][0]
     finally:
-        conn.rollback()
-        conn.close()
+        factory.close()
+        fresh.close()

@@ -3,32 +3,13 @@ partitions stay made ahead whatever else fails, and daily activity is counted ag
 days that changed."""
 import datetime as dt
 import os
-import re
 import signal
 import threading
 import time
 
 import psycopg2
 
-from conftest import ADMIN_KEY, WRITE_KEY, batch, create_board, metric, submit, submit_ok, wait_for
-
-
-def series(inst, name, **labels):
-    """The value of series `name` with exactly `labels` in the instance's /metrics, or None."""
-    cl = inst.client(ADMIN_KEY)
-    try:
-        body = cl.get("/metrics").body.decode()
-    finally:
-        cl.close()
-    want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
-    for line in body.splitlines():
-        m = re.match(r"^([a-z_]+)(?:\{([^}]*)\})? (\S+)$", line)
-        if not m or m.group(1) != name:
-            continue
-        got = ",".join(sorted((m.group(2) or "").split(","))) if m.group(2) else ""
-        if got == want:
-            return float(m.group(3))
-    return None
+from conftest import ADMIN_KEY, WRITE_KEY, batch, create_board, metric, series, submit, submit_ok, wait_for
 
 
 LEADER_LOCK = 0x6C656164  # src/store/upkeep.c: the upkeep leader's advisory lock
