@@ -372,18 +372,17 @@ static const struct {
         "SELECT t.total, rankd_rank_before($1, $2, $3, $4, $5), s.* FROM " TOTAL_SQL
         " t LEFT JOIN LATERAL (SELECT " ENTRY_COLS " FROM standings WHERE board_gen = $1 AND win = $2"
         " AND (" RANK_ORDER ") < ($3::bigint, $4::bigint, $5::text) ORDER BY " RANK_ORDER_DESC " LIMIT $6) s ON true"},
-    /* One lookup by primary key per id, not `player_id = ANY($3)` nor a join on the ids: a
-     * generic plan made while the window was empty (or before its statistics) took
-     * standings_rank on (board_gen, win) and filtered, or hashed, the whole window for every
-     * request: 50-100 ms a rank at 300,000 players right after a bulk load (e2e test_plans).
-     * A LIMIT keeps each lookup a subquery of its own, which no plan can turn into that scan.
-     * The rank order is applied after the lookups (MATERIALIZED), so no plan can get it from
-     * walking that index either. */
+    /* A join on the ids, as the writer's read (store/write_sql.c), not `player_id = ANY($3)`: a
+     * generic plan made while the window was empty took standings_rank on (board_gen, win), in
+     * rank order, with the ids as a filter. Planned without statistics the join hashes the
+     * window instead (50-100 ms a rank at 300,000 players right after a bulk load), until the
+     * upkeep leader's ANALYZE (upkeep_analyze) invalidates it: with statistics, a lookup by
+     * primary key per id (e2e test_plans). The rank order is applied after the lookups
+     * (MATERIALIZED), so no plan can get it from walking that index. */
     [QS_PLAYERS] = {"rankd_players", 3,
         "WITH y AS MATERIALIZED (SELECT " ENTRY_COLS ", " RANK_OF_Y " AS rank"
-        " FROM (SELECT DISTINCT p FROM unnest($3::text[]) AS i(p)) u"
-        " CROSS JOIN LATERAL (SELECT " ENTRY_COLS " FROM standings x"
-        " WHERE x.board_gen = $1 AND x.win = $2 AND x.player_id = u.p LIMIT 1) y)"
+        " FROM standings y JOIN (SELECT DISTINCT p FROM unnest($3::text[]) AS i(p)) u"
+        " ON y.board_gen = $1 AND y.win = $2 AND y.player_id = u.p)"
         " SELECT t.total, s.* FROM " TOTAL_SQL " t LEFT JOIN LATERAL (SELECT * FROM y"
         " ORDER BY " RANK_ORDER ") s ON true"},
     [QS_AROUND] = {"rankd_around", 5,

@@ -28,8 +28,7 @@ const char ws_lock_sql[] = "SELECT count(pg_advisory_xact_lock(k)) FROM unnest($
  * as a filter, reading the whole window per batch (a first bulk load of n players was O(n^2)). */
 const char ws_read_sql[] =
     "SELECT s.board_gen, s.win - DATE '1970-01-01', s.player_id, s.score, s.achieved_ms, s.metadata"
-    " FROM unnest($3::text[]) AS u(p) CROSS JOIN LATERAL (SELECT * FROM standings x"
-    "  WHERE x.board_gen = $1 AND x.win = $2::date AND x.player_id = u.p LIMIT 1) s";
+    " FROM unnest($3::text[]) AS u(p) JOIN standings s ON s.board_gen = $1 AND s.win = $2::date AND s.player_id = u.p";
 const char ws_write_sql[] =
     "WITH st AS (INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, metadata, version)"
     "  SELECT g, w, p, sc, sk, ms, md, nextval('standing_version')"

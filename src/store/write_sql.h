@@ -30,10 +30,12 @@ extern const char ws_window_lock_sql[];
 extern const char ws_archived_sql[];
 /* One transaction-scoped advisory lock per (board, player) key: $1 bigint[]. */
 extern const char ws_lock_sql[];
-/* One window's standings of the batch's players, one lookup by primary key per player: a
- * subquery with a LIMIT each, which no generic plan can turn into a scan of the window (a join
- * on unnest, planned while the window was empty, hashed the whole window for every batch: a
- * bulk load's batches grew slower as its window grew; e2e test_plans). $1 gen, $2 day, $3 text[]. */
+/* One window's standings of the batch's players: $1 gen, $2 day, $3 text[]. A join on the ids:
+ * with statistics (the upkeep leader makes them as a table grows, upkeep_analyze) a lookup by
+ * primary key per id; planned without any, it hashes the window, once per batch. A subquery
+ * per id with a LIMIT was tried: without statistics PostgreSQL 15 may walk the rank index for
+ * each id instead (a tie in its estimates), which made a first load of 100,000 players on a
+ * new database 14 x slower (loadtest/scale.sh fresh_bulk: 147 s against 10 s). */
 extern const char ws_read_sql[];
 /* The batch's one write: folded standings, window counters, the log, forgotten keys, and the
  * drafts of keyed answers (all but the rank, known only after the commit): a replay finds the
