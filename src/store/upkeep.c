@@ -612,9 +612,8 @@ q_status_t upkeep_board_redis_done(PGconn *c, int64_t gen)
 
 /* ---------------------------------------------------------------- statistics */
 
-q_status_t upkeep_analyze(PGconn *c, int *analyzed)
+q_status_t upkeep_analyze(PGconn *c)
 {
-    *analyzed = 0;
     PGresult *r = exec_params(c,
                               "SELECT format('%I.%I', schemaname, relname), relname FROM pg_stat_user_tables"
                               " WHERE schemaname = current_schema()"
@@ -635,7 +634,6 @@ q_status_t upkeep_analyze(PGconn *c, int *analyzed)
         int64_t t0 = clock_mono_ms();
         st = run(c, sql, "analyzing a table", NULL);
         if (st == Q_OK) {
-            (*analyzed)++;
             log_info(NULL, "analyzed %s in %lld ms: half its rows or more changed since its last statistics",
                      PQgetvalue(r, i, 1), (long long)(clock_mono_ms() - t0));
         }

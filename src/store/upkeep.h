@@ -93,9 +93,9 @@ MUST_USE q_status_t upkeep_recut(PGconn *c, int min_rows, int budget_ms, long *c
  * statistics, and at least 1,000 rows: a table filled on a new database, before autovacuum
  * came by, or grown faster than it does. Without statistics the planner cannot tell a lookup by
  * primary key from a scan of a window (both indexes lead with board and window), and its
- * plans stay cached. `*analyzed` counts the tables; the names analyzed go to the log.
+ * plans stay cached. The names analyzed go to the log.
  */
-MUST_USE q_status_t upkeep_analyze(PGconn *c, int *analyzed);
+MUST_USE q_status_t upkeep_analyze(PGconn *c);
 /* A deleted board whose rows are being removed (board_purges). */
 typedef struct {
     int64_t gen;

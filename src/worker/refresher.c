@@ -556,8 +556,7 @@ static bool analyze(refresher_t *r, PGconn *c, int64_t now_ms)
 {
     (void)r;
     (void)now_ms;
-    int analyzed = 0;
-    return upkeep_analyze(c, &analyzed) == Q_OK;
+    return upkeep_analyze(c) == Q_OK;
 }
 
 /* Keep the rank buckets near their size (upkeep_recut): each second, for at most a fifth of it. */

@@ -8,7 +8,7 @@ import struct
 import subprocess
 import time
 
-from conftest import ADMIN_KEY, PAGE_READ_SQL, RANKD_BIN, Client, assert_error, proxy_v1, rankd_env, wait_for
+from conftest import ADMIN_KEY, PAGE_READ_SQL, RANKD_BIN, Client, assert_error, metric, proxy_v1, rankd_env, wait_for
 
 LIMITS = {"limits": {"reads_per_s": 1, "burst": 3}}
 
@@ -455,11 +455,14 @@ def test_a_first_request_in_pieces_is_read_whole(rankd):
     before the head did, without an answer."""
     s = socket.create_connection(("127.0.0.1", rankd.port), timeout=10)
     try:
-        for piece in (b"GET /heal", b"thz HTTP/1.1\r\nHo", b"st: x\r\nConnection: close\r\n", b"\r\n"):
+        pieces = (b"GET /heal", b"thz HTTP/1.1\r\nHo", b"st: x\r\nConnection: close\r\n", b"\r\n")
+        for k, piece in enumerate(pieces):
             s.sendall(piece)
-            # Each piece its own segment: the pause shapes the test's input; nothing is waited
-            # for (the acceptor only peeks, so no count on the server side says a piece arrived).
-            time.sleep(0.05)
+            # Each piece sent while the connection is known to wait in the acceptor, its head
+            # not yet whole: none is handed over early.
+            if k < len(pieces) - 1:
+                wait_for(lambda: metric(rankd, "rankd_http_connections_awaiting_request") >= 1,
+                         "the connection waiting for the rest of its head")
         got = read_to_close(s)
         assert got.startswith(b"HTTP/1.1 200"), got[:200]
     finally:
