@@ -28,6 +28,8 @@
 #define WAITING_MAX 65536     /* connections held at most, whatever http.max_connections says */
 #define ACCEPTS_PER_TURN 256  /* accepted before the others are looked at again */
 #define DRAINS_PER_TURN 16    /* reads of a lingering connection before the others are */
+#define LAST_LINGER_MS 1000   /* at close: how long the clients of the last answers are waited for */
+#define ACCEPTS_AT_CLOSE 4096 /* at close: queued connections looked at, at most */
 
 typedef enum {
     WAIT_PROXY, /* for its PROXY header */
@@ -482,6 +484,120 @@ static void *acceptor_main(void *arg)
     return NULL;
 }
 
+/* At close: whether the whole head of the first request on `fd` has arrived, after a PROXY
+ * header when `proxy_first` (peeked: nothing is taken). `scratch` holds PROXY_HEADER_MAX +
+ * REQUEST_HEAD_MAX + 1 bytes. */
+static bool head_arrived(int fd, bool proxy_first, char *scratch)
+{
+    ssize_t got = recv(fd, scratch, PROXY_HEADER_MAX + REQUEST_HEAD_MAX + 1, MSG_PEEK);
+    if (got <= 0)
+        return false;
+    size_t skip = 0;
+    if (proxy_first) {
+        proxy_header_t h;
+        if (proxy_header_parse((const uint8_t *)scratch, (size_t)got, &h) != PROXY_DONE)
+            return false;
+        skip = h.header_len;
+    }
+    head_verdict_t v;
+    return request_head_check(scratch + skip, (size_t)got - skip, &v) != HEAD_NEED_MORE;
+}
+
+/* At close: answer `fd`'s request 503, take what the client sent off the socket and half-close
+ * it, so that its close is a FIN after the answer; false (and `fd` closed) when it could not be
+ * answered. */
+static bool answer_unavailable(int fd, char *scratch)
+{
+    head_verdict_t v = request_head_unavailable();
+    char out[1024];
+    size_t n = request_head_answer(&v, time(NULL), out, sizeof out);
+    if (n == 0 || send(fd, out, n, MSG_NOSIGNAL) < 0) {
+        close(fd);
+        return false;
+    }
+    while (recv(fd, scratch, PROXY_HEADER_MAX + REQUEST_HEAD_MAX + 1, 0) > 0) {
+    }
+    shutdown(fd, SHUT_WR);
+    return true;
+}
+
+/* Read and drop what the clients of `fds` (answered, half-closed) still send until each closes
+ * or LAST_LINGER_MS have passed, then close them all. */
+static void linger_all(int *fds, size_t n, char *scratch)
+{
+    struct pollfd *polled = xcalloc(n ? n : 1, sizeof *polled);
+    int64_t deadline = clock_mono_ms() + LAST_LINGER_MS;
+    for (int64_t now = clock_mono_ms(); n > 0 && now < deadline; now = clock_mono_ms()) {
+        for (size_t i = 0; i < n; i++)
+            polled[i] = (struct pollfd){.fd = fds[i], .events = POLLIN | POLLRDHUP};
+        if (poll(polled, n, (int)(deadline - now)) < 0 && errno != EINTR)
+            break;
+        for (size_t i = n; i-- > 0;) {
+            if (!polled[i].revents)
+                continue;
+            ssize_t got = recv(fds[i], scratch, PROXY_HEADER_MAX + REQUEST_HEAD_MAX + 1, 0);
+            if (got > 0 || (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+                continue;
+            close(fds[i]);
+            fds[i] = fds[--n];
+        }
+    }
+    while (n > 0)
+        close(fds[--n]);
+    free(polled);
+}
+
+/*
+ * At close, with the thread stopped: a connection whose whole first request has arrived, held
+ * here or still queued in the backlog, is answered 503 with Retry-After rather than reset by the
+ * close of the listening socket (its client sent it before the server stopped accepting, and
+ * may retry it elsewhere at once). One still waiting for its request is closed, as
+ * libmicrohttpd closes an idle connection; one lingering after a refusal lingers on. Closes the
+ * listening socket.
+ */
+static void answer_the_waiting(acceptor_t *a)
+{
+    char *scratch = xmalloc(PROXY_HEADER_MAX + REQUEST_HEAD_MAX + 1);
+    int *lingering = xcalloc(a->n_pending + ACCEPTS_AT_CLOSE, sizeof *lingering);
+    size_t n_lingering = 0, n_answered = 0, n_closed = 0;
+    for (size_t k = 0; k < a->n_pending + ACCEPTS_AT_CLOSE; k++) {
+        int fd;
+        bool whole;
+        if (k < a->n_pending) {
+            pending_t *p = &a->pending[k];
+            fd = p->fd;
+            if (p->stage == LINGER) {
+                lingering[n_lingering++] = fd;
+                continue;
+            }
+            whole = p->stage == WAIT_HEAD && head_arrived(fd, false, scratch);
+        } else {
+            fd = accept4(a->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+                continue;
+            if (fd < 0)
+                break;
+            whole = head_arrived(fd, a->opts.proxy_protocol, scratch);
+        }
+        if (!whole) {
+            close(fd);
+            n_closed++;
+        } else if (answer_unavailable(fd, scratch)) {
+            lingering[n_lingering++] = fd;
+            n_answered++;
+        }
+    }
+    while (a->n_pending > 0) /* their descriptors are closed or lingering */
+        drop_pending(a, a->n_pending - 1);
+    close(a->listen_fd); /* what connects from here on is refused by the kernel */
+    if (n_answered + n_closed > 0)
+        log_info(NULL, "stopped accepting: %zu connection(s) whose request had arrived answered 503, %zu closed",
+                 n_answered, n_closed);
+    linger_all(lingering, n_lingering, scratch);
+    free(lingering);
+    free(scratch);
+}
+
 bool acceptor_start(acceptor_t *a, struct MHD_Daemon *daemon)
 {
     a->daemon = daemon;
@@ -503,12 +619,8 @@ void acceptor_close(acceptor_t *a)
         }
         pthread_join(a->thread, NULL);
     }
-    while (a->n_pending > 0) {
-        close(a->pending[a->n_pending - 1].fd);
-        drop_pending(a, a->n_pending - 1);
-    }
+    answer_the_waiting(a);
     free(a->pending);
-    close(a->listen_fd);
     close(a->stop_fd);
     free(a);
 }

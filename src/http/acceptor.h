@@ -58,8 +58,11 @@ acceptor_t *acceptor_listen(const struct sockaddr_in *addr, int backlog, const a
  * MHD_USE_NO_LISTEN_SOCKET and MHD_USE_ITC); false when it cannot start. */
 bool acceptor_start(acceptor_t *a, struct MHD_Daemon *daemon);
 
-/* Stop the thread and close the socket: from here on connections are refused. Frees `a`
- * (NULL is fine). Call before MHD_stop_daemon(). */
+/* Stop the thread and close the socket: from here on connections are refused. A connection
+ * whose whole first request had arrived, still held here or queued in the backlog, is answered
+ * 503 unavailable with Retry-After: 1 (not reset); one without a request yet is closed. Waits
+ * up to a second for those clients to close after their answers. Frees `a` (NULL is fine).
+ * Call before MHD_stop_daemon(). */
 void acceptor_close(acceptor_t *a);
 
 #endif

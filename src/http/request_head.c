@@ -19,8 +19,10 @@ static head_status_t bad(head_verdict_t *v, int status, const char *field, const
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
         if (reasons[i].status == status)
             v->reason = reasons[i].reason;
+    v->code = "invalid_argument";
     v->field = field;
     v->message = message;
+    v->retry_after_s = 0;
     return HEAD_BAD;
 }
 
@@ -178,6 +180,15 @@ head_status_t request_head_check(const char *buf, size_t len, head_verdict_t *v)
     }
 }
 
+head_verdict_t request_head_unavailable(void)
+{
+    return (head_verdict_t){.status = 503,
+                            .reason = "Service Unavailable",
+                            .code = "unavailable",
+                            .message = "the server is shutting down; try again",
+                            .retry_after_s = 1};
+}
+
 size_t request_head_answer(const head_verdict_t *v, time_t now, char *out, size_t cap)
 {
     struct tm tm;
@@ -185,13 +196,15 @@ size_t request_head_answer(const head_verdict_t *v, time_t now, char *out, size_
     if (!gmtime_r(&now, &tm) || strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
         return 0;
     char body[512];
-    int b = snprintf(body, sizeof body, "{\"error\":{\"code\":\"invalid_argument\",\"message\":\"%s\"%s%s%s}}",
-                     v->message, v->field ? ",\"field\":\"" : "", v->field ? v->field : "", v->field ? "\"" : "");
+    int b = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"%s%s%s}}", v->code, v->message, v->field ? ",\"field\":\"" : "", v->field ? v->field : "", v->field ? "\"" : "");
     if (b < 0 || (size_t)b >= sizeof body)
         return 0;
+    char retry[40] = "";
+    if (v->retry_after_s > 0)
+        snprintf(retry, sizeof retry, "Retry-After: %d\r\n", v->retry_after_s);
     int n = snprintf(out, cap,
                      "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                     "Connection: close\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n\r\n%s",
-                     v->status, v->reason, date, b, body);
+                     "%sConnection: close\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n\r\n%s",
+                     v->status, v->reason, date, b, retry, body);
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }

@@ -28,10 +28,12 @@ typedef enum {
 } head_status_t;
 
 typedef struct {
-    int status;          /* 400, 414, 431 or 505 */
+    int status;          /* 400, 414, 431 or 505; 503 from request_head_unavailable() */
     const char *reason;  /* the status line's reason phrase */
+    const char *code;    /* the error object's code: invalid_argument, or unavailable */
     const char *field;   /* the error object's field, or NULL */
     const char *message; /* what was wrong, and the rule (static) */
+    int retry_after_s;   /* > 0: a Retry-After header of that many seconds */
 } head_verdict_t;
 
 /*
@@ -41,10 +43,14 @@ typedef struct {
  */
 head_status_t request_head_check(const char *buf, size_t len, head_verdict_t *v);
 
+/* The verdict for a whole first request the server will not serve because it is shutting down:
+ * 503 unavailable, try again in a second (on another instance, behind a load balancer). */
+head_verdict_t request_head_unavailable(void);
+
 /*
  * Write the whole answer to a refused head into out (at most `cap` bytes, NUL-terminated):
  * status line, headers (Date of `now`, Content-Type: application/json, Connection: close,
- * nosniff, no-store) and the API's error object. Returns its length, or 0 when cap is too small.
+ * nosniff, no-store, and Retry-After when the verdict has one) and the API's error object. Returns its length, or 0 when cap is too small.
  */
 size_t request_head_answer(const head_verdict_t *v, time_t now, char *out, size_t cap);
 

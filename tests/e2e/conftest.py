@@ -276,7 +276,8 @@ class Client:
         return self._conn
 
     def request(self, method, path, body=None, headers=None, key=_DEFAULT, json_body=_DEFAULT,
-                content_type=_DEFAULT):
+                content_type=_DEFAULT, on_sent=None):
+        """`on_sent`: called once the whole request is written, before its answer is read."""
         hdrs = {}
         k = self.key if key is _DEFAULT else key
         if k is not None:
@@ -307,6 +308,8 @@ class Client:
                     # whole body; what it said is still in our receive buffer.
                     if body is None or len(body) < 65536:
                         raise
+                if on_sent:
+                    on_sent()
                 r = conn.getresponse()
                 data = r.read()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
@@ -1378,11 +1381,11 @@ def create_board(client, board_id=None, sort="desc", operator="best", reset="non
     return r.json()
 
 
-def submit(client, board, player, score, metadata=_DEFAULT, key=WRITE_KEY, headers=None):
+def submit(client, board, player, score, metadata=_DEFAULT, key=WRITE_KEY, headers=None, **kw):
     body = {"player_id": player, "score": score}
     if metadata is not _DEFAULT:
         body["metadata"] = metadata
-    return client.post("/v1/leaderboards/%s/scores" % board, json_body=body, key=key, headers=headers)
+    return client.post("/v1/leaderboards/%s/scores" % board, json_body=body, key=key, headers=headers, **kw)
 
 
 def submit_ok(client, board, player, score, **kw):

@@ -418,7 +418,9 @@ def test_sigterm_with_suspended_reads_and_writes_in_flight_exits_0_and_loses_not
                                                                                     pg_proxy):
     """Issue 28, shutdown: with 300 ms on every PostgreSQL round trip, reads suspended on the
     offload threads (board lists) and on the Redis pipe, and writes in the writer's queue, a
-    SIGTERM answers every one of them, exits 0, and every acknowledged write is in PostgreSQL."""
+    SIGTERM answers every one of them, exits 0, and every acknowledged write is in PostgreSQL.
+    A request sent but not yet taken from the listening socket's queue when the SIGTERM came
+    gets 503 with Retry-After, not a reset."""
     import signal
     import threading
     url, _ = redis_db
@@ -427,15 +429,15 @@ def test_sigterm_with_suspended_reads_and_writes_in_flight_exits_0_and_loses_not
     b = create_board(adm)["id"]
     adm.close()
     pg_proxy.set("latency", ms=300)
-    outcomes, acked = [], []
+    outcomes, acked, sent = [], [], []
 
     def one(i):
         c = inst.client(WRITE_KEY)
         try:
             if i % 2:
-                r = c.get("/v1/leaderboards?limit=5&i=%d" % i)
+                r = c.get("/v1/leaderboards?limit=5&i=%d" % i, on_sent=lambda: sent.append(i))
             else:
-                r = submit(c, b, "p%d" % i, i)
+                r = submit(c, b, "p%d" % i, i, on_sent=lambda: sent.append(i))
                 if r.status == 200:
                     acked.append("p%d" % i)
             outcomes.append(r.status)
@@ -446,6 +448,7 @@ def test_sigterm_with_suspended_reads_and_writes_in_flight_exits_0_and_loses_not
     threads = [threading.Thread(target=one, args=(i,)) for i in range(16)]
     for t in threads:
         t.start()
+    wait_for(lambda: len(sent) == 16, "every request sent")
     wait_for(lambda: metric(inst, "rankd_http_requests_in_flight") >= 1 + 12, "requests in flight")
     status, took, killed = inst.stop(signal.SIGTERM, timeout=30)
     for t in threads:
