@@ -334,7 +334,10 @@ static int serve(rankd_config_t *cfg)
     app.prober = prober_start(app.router, app.redis, 1000);
 
     char err[256];
-    http_server_t *srv = http_server_start(&app, err, sizeof err);
+    http_server_deps_t deps = {.cfg = cfg, .live = &app.live, .metrics = app.metrics, .l1 = app.l1,
+                               .encoder = app.encoder, .api = api_dispatch(&app)};
+    http_server_t *srv = http_server_start(&deps, err, sizeof err);
+    atomic_store(&app.http, srv); /* its counts, in /metrics */
     int rc = 0;
     if (!srv) {
         log_error(NULL, "%s", err);
@@ -360,6 +363,7 @@ static int serve(rankd_config_t *cfg)
             log_error(NULL, "exiting with %d requests still in flight", left); /* flushes pending lines */
             _exit(1);
         }
+        atomic_store(&app.http, NULL);
         http_server_stop(srv); /* exports still streaming were cut at the drain */
         if (!exports_wait(app.exports, 10000)) {
             /* A producer still waits on PostgreSQL (a fetch, up to its statement timeout): it

@@ -9,10 +9,7 @@
 #include "api/app.h"
 #include "api/body.h"
 #include "cache/l1.h"
-#include "http/acceptor.h"
-#include "http/addr_budget.h"
-#include "http/delay_queue.h"
-#include "http/send_watch.h"
+#include "http/server.h"
 #include "core/ids.h"
 #include "core/window.h"
 #include "obs/metrics.h"
@@ -287,28 +284,24 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                           "failed (retried every second while it is down).\n"
                           "# TYPE rankd_redis_connect_failures_total counter\nrankd_redis_connect_failures_total %llu\n",
                redis_conn_failed_connects());
+    http_server_counts_t http;
+    http_server_counts(atomic_load(&app->http), &http);
     buf_printf(&req->out, "# HELP rankd_http_body_bytes Bytes buffered for request bodies being received (bounded per address by http.body_bytes_per_ip).\n"
                           "# TYPE rankd_http_body_bytes gauge\nrankd_http_body_bytes %zu\n"
                           "# HELP rankd_http_body_addresses Client addresses with a request body being received.\n"
                           "# TYPE rankd_http_body_addresses gauge\nrankd_http_body_addresses %zu\n",
-               addr_budget_bytes(app->bodies), addr_budget_addresses(app->bodies));
-    /* The delay queue holds both: held-back refusals and strong reads waiting to try again. */
-    int strong_waiting = app->http_strong_waiting ? atomic_load(app->http_strong_waiting) : 0;
-    int room_waiting = app->http_room_waiting ? atomic_load(app->http_room_waiting) : 0;
-    size_t parked = app->http_delays ? delay_queue_waiting(app->http_delays) : 0;
-    size_t others = (size_t)strong_waiting + (size_t)room_waiting;
-    size_t refusals_waiting = parked > others ? parked - others : 0;
+               http.body_bytes, http.body_addresses);
+    /* The delay queue holds them all: held-back refusals, and reads waiting to try again. */
+    size_t others = (size_t)http.strong_waiting + (size_t)http.room_waiting;
+    size_t refusals_waiting = http.parked > others ? http.parked - others : 0;
     buf_printf(&req->out, "# HELP rankd_http_refusals_delayed_total 429s held back http.refusal_delay_ms before they were sent (their client kept sending past its limit).\n"
                           "# TYPE rankd_http_refusals_delayed_total counter\nrankd_http_refusals_delayed_total %llu\n"
                           "# HELP rankd_http_refusals_waiting 429s being held back now, their connections suspended.\n"
                           "# TYPE rankd_http_refusals_waiting gauge\nrankd_http_refusals_waiting %zu\n"
                           "# HELP rankd_strong_reads_waiting consistency=strong reads past limits.strong_concurrency waiting for a slot, their connections suspended.\n"
                           "# TYPE rankd_strong_reads_waiting gauge\nrankd_strong_reads_waiting %d\n",
-               app->http_refusals_delayed ? (unsigned long long)atomic_load(app->http_refusals_delayed) : 0ULL,
-               refusals_waiting, strong_waiting);
-    const acceptor_stats_t *acc = app->http_acceptor;
-    if (acc)
-        buf_printf(&req->out,
+               http.refusals_delayed, refusals_waiting, http.strong_waiting);
+    buf_printf(&req->out,
                    "# HELP rankd_http_first_requests_refused_total First requests of a connection that libmicrohttpd "
                    "could not take (malformed, too large, another HTTP version), answered with the JSON error before it.\n"
                    "# TYPE rankd_http_first_requests_refused_total counter\n"
@@ -324,9 +317,8 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                    "http.connection_timeout_s, or the client gone first.\n"
                    "# TYPE rankd_http_connections_closed_awaiting_request_total counter\n"
                    "rankd_http_connections_closed_awaiting_request_total %llu\n",
-                   (unsigned long long)atomic_load(&acc->refused_400), (unsigned long long)atomic_load(&acc->refused_414),
-                   (unsigned long long)atomic_load(&acc->refused_431), (unsigned long long)atomic_load(&acc->refused_505),
-                   atomic_load(&acc->waiting), (unsigned long long)atomic_load(&acc->closed_waiting));
+                   http.first_refused_400, http.first_refused_414, http.first_refused_431, http.first_refused_505,
+                   http.awaiting_request, http.closed_awaiting);
     buf_printf(&req->out, "# HELP rankd_http_response_bytes_in_flight Bytes of large answers queued and not yet read by their clients (bounded by http.max_response_bytes_in_flight).\n"
                           "# TYPE rankd_http_response_bytes_in_flight gauge\nrankd_http_response_bytes_in_flight %zu\n"
                           "# HELP rankd_http_response_addresses Client addresses with large answers not yet read (each bounded by http.response_bytes_per_ip).\n"
@@ -337,12 +329,11 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                           "# TYPE rankd_http_reads_refused_for_room_total counter\nrankd_http_reads_refused_for_room_total %llu\n"
                           "# HELP rankd_http_send_timeouts_total Connections cut because their client had not read a large answer within http.send_timeout_s.\n"
                           "# TYPE rankd_http_send_timeouts_total counter\nrankd_http_send_timeouts_total %llu\n",
-               send_watch_bytes(app->http_sends), addr_budget_addresses(app->http_answers), room_waiting,
-               app->http_room_refused ? (unsigned long long)atomic_load(app->http_room_refused) : 0ULL,
-               (unsigned long long)send_watch_cut(app->http_sends));
+               http.response_bytes, http.response_addresses, http.room_waiting, http.room_refused,
+               http.send_timeouts);
     buf_printf(&req->out, "# HELP rankd_http_requests_in_flight Requests received and not yet finished (this one included).\n"
                           "# TYPE rankd_http_requests_in_flight gauge\nrankd_http_requests_in_flight %d\n",
-               app->http_in_flight ? atomic_load(app->http_in_flight) : 0);
+               http.in_flight);
     if (app->exports) {
         int running;
         unsigned long long finished, cut;

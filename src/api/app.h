@@ -12,6 +12,7 @@
 #include "cache/board_cache.h"
 #include "cache/board_catalog.h"
 #include "config/config.h"
+#include "http/dispatch.h"
 #include "http/request.h"
 #include "store/pg_pool.h"
 #include "store/redis.h"
@@ -45,16 +46,8 @@ typedef struct app {
     struct turns *cold_turns;  /* reads of a window being loaded into Redis: one at a time */
     struct refresher *refresher; /* the upkeep jobs; NULL when refresh.interval_s is 0 */
     struct prober *prober;       /* what the probes say of Redis and the views, gathered each second */
-    struct addr_budget *bodies;  /* request body bytes per address; the HTTP server's, NULL without a limit */
-    const atomic_int *http_in_flight; /* requests the HTTP server has not finished; NULL before it starts */
-    const atomic_ullong *http_refusals_delayed; /* 429s held back (http.refusal_delay_ms); NULL before it starts */
-    const struct acceptor_stats *http_acceptor; /* first requests refused before libmicrohttpd; likewise */
-    const atomic_int *http_strong_waiting; /* strong reads waiting for a slot; NULL before it starts */
-    const atomic_int *http_room_waiting;   /* reads waiting for answers in flight to free room; likewise */
-    const atomic_ullong *http_room_refused; /* reads refused 503 because that room did not come; likewise */
-    struct send_watch *http_sends; /* answers being sent (bytes, deadlines); NULL before it starts */
-    struct addr_budget *http_answers; /* their bytes per client address; NULL before it starts or without a limit */
-    struct delay_queue *http_delays;  /* where they wait; NULL before the HTTP server starts */
+    /* The HTTP server, for its counts in /metrics: NULL until it stands. */
+    _Atomic(struct http_server *) http;
     exports_t *exports;          /* board exports streaming now (at most a few per instance) */
     ratelimit_t *limits;         /* per-client token buckets */
     ratelimit_t *auth_failures;  /* per-address buckets of wrong keys (always on; its RL_READ kind) */
@@ -103,22 +96,8 @@ const char *api_route_name(route_id_t id);
 const char *api_route_path(route_id_t id);
 const char *api_route_methods(route_id_t id);
 
-/* Room for a decoded id segment: ids are at most 64 bytes (API.md); a longer segment is
- * marked bad, which handlers refuse as they refuse an invalid id. Small enough that a
- * request's context stays under 1 KB, an allocation glibc serves without consolidating. */
-#define ROUTE_SEGMENT_MAX 128
-
-typedef struct {
-    route_id_t id;
-    char board[ROUTE_SEGMENT_MAX]; /* decoded path segment (validated by the handler) */
-    size_t board_len;
-    bool board_bad;        /* undecodable, or longer than any id */
-    char player[ROUTE_SEGMENT_MAX];
-    size_t player_len;
-    bool player_bad;
-    role_t role;           /* role the method needs */
-    bool batch_body;       /* body limit is the batch limit */
-} route_t;
+/* A matched route (http/dispatch.h): its id is a route_id_t. */
+typedef http_route_t route_t;
 
 /*
  * Match `path` and `method`: 404 (no route) or 405 (with req->allow) are
@@ -159,6 +138,8 @@ int api_rate_limit_peek(app_t *app, http_req_t *req, rl_kind_t kind);
 
 /* Run a matched, authorized route with its body; returns the status. */
 int api_handle(app_t *app, const route_t *rt, http_req_t *req);
+/* The calls through which the HTTP server reaches the API (http/dispatch.h). */
+http_dispatch_t api_dispatch(app_t *app);
 
 /* Handlers, one file per resource. */
 int api_health(app_t *app, const route_t *rt, http_req_t *req);

@@ -9,7 +9,7 @@
 
 #include "api/app.h"
 #include "api/assets.h"
-#include "http/encoding.h"
+#include "util/encoding.h"
 #include "util/alloc.h"
 
 const asset_t *asset_find(const char *name)

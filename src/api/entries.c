@@ -1,9 +1,8 @@
 /*
- * api/entries.c — ranked reads of a board window: pages (offset or
- * cursor), one player, around a player, several players, and removing a
- * player. Each read asks Redis first (one Lua call) and falls back to
- * PostgreSQL when Redis is down, unconfigured, the window is cold (a
- * rebuild is then requested), or the client asked for consistency=strong.
+ * api/entries.c — ranked reads of a board window: pages (offset or cursor), one player,
+ * around a player, several players; and removing a player. Each read handler checks its
+ * parameters, says what it reads, and renders the result: api/read_pipeline.c does the
+ * rest (the board, the response cache, Redis or PostgreSQL).
  */
 #include <inttypes.h>
 #include <stddef.h>
@@ -11,170 +10,17 @@
 #include <string.h>
 
 #include "api/app.h"
+#include "api/read_pipeline.h"
 #include "cache/l1.h"
 #include "core/cursor.h"
 #include "core/ids.h"
 #include "core/window.h"
 #include "obs/log.h"
-#include "obs/metrics.h"
 #include "store/pg_router.h"
 #include "store/queries.h"
 #include "store/redis_board.h"
-#include "store/redis_pipe.h"
 #include "util/alloc.h"
 #include "util/buf.h"
-#include "worker/offload.h"
-#include "worker/turns.h"
-
-#define IDS_MAX 100
-
-typedef enum { READ_PAGE, READ_CURSOR, READ_PLAYERS, READ_AROUND } read_kind_t;
-
-typedef struct {
-    read_kind_t kind;
-    int64_t day;
-    int limit;
-    int64_t offset;
-    const order_pos_t *pos;
-    bool backward;
-    const char *const *ids;
-    size_t n_ids;
-    const char *player;
-    int before, after;
-    bool strong;          /* consistency=strong: the primary answers */
-    bool closed;          /* a window before the current one: its archive answers on PostgreSQL */
-} read_t;
-
-static rb_status_t read_redis(redis_conn_t *rc, const board_t *b, const read_t *r, entries_t *out)
-{
-    switch (r->kind) {
-    case READ_PAGE: return rb_page(rc, b, r->day, r->offset, r->limit, out);
-    case READ_CURSOR: return rb_page_cursor(rc, b, r->day, r->pos, r->backward, r->limit, out);
-    case READ_PLAYERS: return rb_players(rc, b, r->day, r->ids, r->n_ids, out);
-    case READ_AROUND: return rb_around(rc, b, r->day, r->player, r->before, r->after, out);
-    }
-    return RB_DOWN;
-}
-
-/* A closed window from its archive; `*archived` false when it has none yet. */
-static q_status_t read_archive(PGconn *c, const board_t *b, const read_t *r, entries_t *out, bool *archived)
-{
-    static const q_archive_kind_t kinds[] = {[READ_PAGE] = QA_PAGE, [READ_CURSOR] = QA_CURSOR,
-                                             [READ_PLAYERS] = QA_PLAYERS, [READ_AROUND] = QA_AROUND};
-    q_archive_read_t rd = {kinds[r->kind], r->limit, r->offset, r->pos, r->backward, r->ids, r->n_ids,
-                           r->player, r->before, r->after};
-    return q_archive_read(c, b, r->day, &rd, out, archived);
-}
-
-/* Offset pages shallower than a few rank buckets read from the window's start (q_page_offset). */
-static int64_t page_top_below(const rankd_config_t *cfg)
-{
-    return 4 * (int64_t)cfg->rank_bucket_rows;
-}
-
-static q_status_t read_pg(PGconn *c, const board_t *b, const read_t *r, int64_t top_below, entries_t *out)
-{
-    if (r->closed) {
-        bool archived = false;
-        q_status_t st = read_archive(c, b, r, out, &archived);
-        if (st != Q_OK || archived)
-            return st;
-    }
-    switch (r->kind) {
-    case READ_PAGE: return q_page_offset(c, b, r->day, r->limit, r->offset, top_below, out);
-    case READ_CURSOR: return q_page_cursor(c, b, r->day, r->pos, r->backward, r->limit, out);
-    case READ_PLAYERS: return q_players(c, b, r->day, r->ids, r->n_ids, out);
-    case READ_AROUND: {
-        q_status_t st = q_around(c, b, r->day, r->player, r->before, r->after, out);
-        return st == Q_NOT_FOUND ? Q_OK : st;
-    }
-    }
-    return Q_ERROR;
-}
-
-typedef struct {
-    const board_t *b;
-    const read_t *r;
-    int64_t top_below;
-    entries_t *out;
-} pg_read_args_t;
-
-static q_status_t pg_read_on(PGconn *c, void *arg)
-{
-    pg_read_args_t *a = arg;
-    entries_clear(a->out); /* a retry starts afresh */
-    entries_init(a->out);
-    return read_pg(c, a->b, a->r, a->top_below, a->out);
-}
-
-/*
- * A read on a node the router picks (a caught-up replica, or the primary); `out` is left
- * empty unless Q_OK. `*behind`: it came from a replica that may lack this instance's last
- * write of the board (the primary being down), so it must not be cached.
- */
-static q_status_t pg_read(app_t *app, const board_t *b, const read_t *r, entries_t *out, bool *behind)
-{
-    entries_init(out);
-    pg_read_args_t a = {b, r, page_top_below(app->cfg), out};
-    *behind = false;
-    q_status_t st = pg_router_read_run(app->router, b->gen, r->strong, pg_read_on, &a, behind);
-    metrics_add(app->metrics, METRIC_PG_READS, 1);
-    if (st != Q_OK)
-        entries_clear(out);
-    return st;
-}
-
-/* 0, or the error a failed PostgreSQL read answers (written into req). */
-static int pg_read_error(http_req_t *req, q_status_t st)
-{
-    if (st == Q_OK)
-        return 0;
-    return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
-}
-
-/* Whether Redis answers read r. It holds the current and the previous window; an older one is
- * read from PostgreSQL, never loaded into Redis (it would stay there for good). A closed window
- * is read from its archive once that is written (after the grace): its ranks are final, and it
- * knows when the window last changed (Last-Modified). Until then Redis answers the previous
- * window, as before the reset. */
-static bool redis_answers(app_t *app, const http_req_t *req, const board_t *b, const read_t *r, unsigned long *epoch)
-{
-    bool archived = r->closed && req->received_ms >= window_next_day(b->reset, r->day) * MS_PER_DAY +
-                                                         window_archive_grace_ms(app->cfg->pg_statement_timeout_ms);
-    if (req->strong || archived || !window_is_hot(b->reset, r->day, req->received_ms) || !redis_trusted(app->redis))
-        return false; /* also without Redis */
-    if (redis_window_trusted(app->redis, b->gen, r->day, epoch))
-        return true;
-    /* Not checked since this instance started or Redis's last outage: PostgreSQL answers until
-     * the rebuilder has compared the window's marks (and rebuilt it if Redis missed a write).
-     * The check needs the primary: without it, Redis answers as it is (a ready window). */
-    rebuilder_request(app->rebuilder, b, r->day);
-    return !pg_router_primary_usable(app->router);
-}
-
-/* Run a read; 0 with `out` filled, or the error status written into req. `*behind` as pg_read's. */
-static int run_read(app_t *app, http_req_t *req, const board_t *b, const read_t *r, entries_t *out, bool *behind)
-{
-    *behind = false;
-    entries_init(out);
-    if (redis_answers(app, req, b, r, NULL)) {
-        redis_conn_t *rc = redis_acquire(app->redis);
-        if (rc) {
-            rb_status_t st = read_redis(rc, b, r, out);
-            redis_release(app->redis, rc, st == RB_DOWN);
-            if (st == RB_OK) {
-                metrics_add(app->metrics, METRIC_REDIS_READS, 1);
-                return 0;
-            }
-            if (st == RB_COLD) {
-                metrics_add(app->metrics, METRIC_REDIS_COLD, 1);
-                rebuilder_request(app->rebuilder, b, r->day);
-            }
-            entries_clear(out);
-        }
-    }
-    return pg_read_error(req, pg_read(app, b, r, out, behind));
-}
 
 /* ---------------------------------------------------------------- rendering */
 
@@ -214,96 +60,6 @@ static void render_entries(buf_t *o, const entries_t *e)
             buf_putc(o, ',');
         render_entry(o, &e->items[i]);
     }
-}
-
-/* ---------------------------------------------------------------- response cache */
-
-/*
- * A cacheable read: its canonical key (route, board generation, window,
- * the parameters that shape the answer) and, after a miss, the claim and
- * the window epoch read before the store was asked.
- */
-typedef struct {
-    buf_t key;
-    bool claimed;   /* we compute it and insert it */
-    bool busy;      /* another request computes it: wait for that one */
-    uint64_t epoch;
-} cached_read_t;
-
-/* True when answered from the cache; otherwise the caller computes and calls cache_store or cache_drop. */
-static bool cache_lookup(app_t *app, http_req_t *req, cached_read_t *cr, route_id_t route, const board_t *b,
-                         int64_t day, const char *params)
-{
-    buf_init(&cr->key);
-    cr->claimed = false;
-    cr->busy = false;
-    cr->epoch = 0;
-    if (!app->l1 || req->strong)
-        return false;
-    buf_i64(&cr->key, (int64_t)route);
-    buf_putc(&cr->key, '|');
-    buf_i64(&cr->key, b->gen);
-    buf_putc(&cr->key, '|');
-    buf_i64(&cr->key, day);
-    buf_putc(&cr->key, '|');
-    buf_puts(&cr->key, params);
-    if (req->warm)
-        l1_expect(app->l1, cr->key.data, cr->key.len);
-    l1_miss_t miss = L1_MISS_UNCACHED;
-    l1_entry_t *e = l1_get(app->l1, cr->key.data, cr->key.len, &miss);
-    cr->claimed = !e && miss == L1_MISS_CLAIMED;
-    cr->busy = !e && miss == L1_MISS_BUSY;
-    if (e) {
-        req->cached = e;
-        req->cacheable = true;
-        buf_free(&cr->key);
-        http_ok(req, 200);
-        return true;
-    }
-    if (cr->claimed)
-        cr->epoch = l1_window_epoch(app->l1, b->gen, day);
-    return false;
-}
-
-/* Keep the answer just rendered into req->out (status 200) for the entries it shows. */
-static void cache_store(app_t *app, http_req_t *req, cached_read_t *cr, const board_t *b, const read_t *r,
-                        const entries_t *e)
-{
-    if (cr->claimed) {
-        int64_t day = r->day;
-        l1_scope_t scope = {.gen = b->gen, .day = day, .total = e->total, .has_span = e->n > 0};
-        if (e->n > 0) {
-            const entry_t *f = &e->items[0], *l = &e->items[e->n - 1];
-            order_pos_set(&scope.first, f->sort_key, f->achieved_ms, f->player, f->player_len);
-            order_pos_set(&scope.last, l->sort_key, l->achieved_ms, l->player, l->player_len);
-        }
-        if (r->kind == READ_CURSOR) {
-            /* A cursor page shows what follows (or precedes) the cursor: a standing moving
-             * into the gap between the cursor and the page changes it too. */
-            if (!scope.has_span) {
-                order_pos_set(&scope.first, INT64_MIN, INT64_MIN, "", 0);
-                order_pos_set(&scope.last, INT64_MAX, INT64_MAX, "", 0);
-            }
-            if (r->backward)
-                scope.last = *r->pos;
-            else
-                scope.first = *r->pos;
-            scope.has_span = true;
-        }
-        req->cached = l1_insert(app->l1, cr->key.data, cr->key.len, &scope, cr->epoch, req->out.data, req->out.len,
-                                req->last_modified_ms);
-        buf_reset(&req->out);
-        cr->claimed = false;
-    }
-    buf_free(&cr->key);
-}
-
-static void cache_drop(app_t *app, cached_read_t *cr)
-{
-    if (cr->claimed)
-        l1_abandon(app->l1, cr->key.data, cr->key.len);
-    cr->claimed = false;
-    buf_free(&cr->key);
 }
 
 /* ---------------------------------------------------------------- parameters */
@@ -389,341 +145,69 @@ static void put_cursor(app_t *app, buf_t *o, const board_t *b, int64_t day, cons
     buf_printf(o, "\"%s\"", text);
 }
 
-/* ---------------------------------------------------------------- reads in flight */
-
-/*
- * A ranked read between its validation and its answer. It owns copies of
- * everything it needs, so that it can wait for Redis while the connection
- * is suspended, then be answered on another call: the pipelined Redis
- * thread runs the prepared command, and finishing falls back to PostgreSQL
- * when Redis is down or the window cold.
- */
-typedef struct read_op read_op_t;
-typedef int (*read_render_t)(read_op_t *op, http_req_t *req, const entries_t *e);
-
-struct read_op {
-    http_pending_t base;
-    offload_job_t job;        /* its PostgreSQL read, run off the event loop */
-    app_t *app;
-    board_t board;
-    read_t read;              /* its pointers point into the fields below */
-    order_pos_t pos;
-    char player[PLAYER_ID_MAX + 1];
-    char *ids_copy;
-    const char *ids[IDS_MAX];
-    cached_read_t cr;
-    read_render_t render;
-    rb_read_t rd;
-    redis_call_t call;
-    void (*wake)(void *arg);
-    void *wake_arg;
-    /* The result, filled off the event loop before wake(): from Redis, or else from
-     * PostgreSQL with its status. */
-    entries_t got;
-    bool from_redis;
-    q_status_t pg_status;
-    bool behind;              /* read from a replica possibly behind: answered, never cached */
-};
-
-/* A read of board `b` (taken over). `cr`, when not NULL, is the cache lookup already made
- * for it (taken over too); else read_begin makes it. */
-static read_op_t *read_op_new(app_t *app, board_t *b, read_kind_t kind, int64_t day, read_render_t render,
-                              cached_read_t *cr)
+static int render_page(app_t *app, http_req_t *req, const board_t *b, const read_t *r, const entries_t *e)
 {
-    read_op_t *op = xcalloc(1, sizeof *op);
-    op->app = app;
-    op->board = *b; /* takes over the board's strings */
-    memset(b, 0, sizeof *b);
-    op->read.kind = kind;
-    op->read.day = day;
-    op->render = render;
-    if (cr)
-        op->cr = *cr;
-    else
-        buf_init(&op->cr.key);
-    entries_init(&op->got);
-    return op;
-}
-
-static void read_op_free(read_op_t *op)
-{
-    /* A client that hung up before its answer was computed still holds the claim: the
-     * requests parked on it would wait forever. */
-    cache_drop(op->app, &op->cr);
-    rb_read_clear(&op->rd);
-    entries_clear(&op->got);
-    board_clear(&op->board);
-    free(op->ids_copy);
-    free(op);
-}
-
-/* Render the result (or an error) and keep a 200 in the cache; returns the status. */
-static int read_answer(read_op_t *op, http_req_t *req, entries_t *e, int failed)
-{
-    int rc = failed;
-    if (!failed) {
-        rc = op->render(op, req, e);
-        if (rc == 200 && e->modified_ms > 0) /* a closed window, from its archive */
-            req->last_modified_ms = e->modified_ms;
-        if (rc == 200 && !op->behind)
-            cache_store(op->app, req, &op->cr, &op->board, &op->read, e);
-        if (op->behind)
-            req->cacheable = false; /* nor in any cache downstream */
-    }
-    if (rc != 200)
-        cache_drop(op->app, &op->cr);
-    entries_clear(e);
-    return rc;
-}
-
-/* On an offload thread: read PostgreSQL, then wake the request. */
-static void read_pg_job(offload_job_t *job)
-{
-    read_op_t *op = (read_op_t *)((char *)job - offsetof(read_op_t, job));
-    op->from_redis = false;
-    op->pg_status = pg_read(op->app, &op->board, &op->read, &op->got, &op->behind);
-    op->wake(op->wake_arg); /* last: the request may be finished and freed at once */
-}
-
-/* Read PostgreSQL off the event loop when there are threads for it, else (at start-up
- * failure only) right here. */
-static void read_pg_later(read_op_t *op)
-{
-    op->job.run = read_pg_job;
-    if (op->app->offload)
-        offload_submit(op->app->offload, &op->job);
-    else
-        read_pg_job(&op->job);
-}
-
-static turns_key_t window_key(const read_op_t *op)
-{
-    return (turns_key_t){op->board.gen, op->read.day};
-}
-
-/* On an offload thread, the window's turn held: the window may have been loaded while this
- * read waited, so Redis is asked again; PostgreSQL answers only if it is still cold. */
-static void read_cold_job(offload_job_t *job)
-{
-    read_op_t *op = (read_op_t *)((char *)job - offsetof(read_op_t, job));
-    turns_key_t key = window_key(op);
-    redis_pool_t *pool = op->app->redis;
-    redis_conn_t *rc = redis_window_trusted(pool, op->board.gen, op->read.day, NULL) ||
-                               (redis_trusted(pool) && !pg_router_primary_usable(op->app->router))
-                           ? redis_acquire(pool)
-                           : NULL;
-    rb_status_t st = RB_DOWN;
-    if (rc) {
-        st = rb_read_run(rc, &op->rd, &op->board, &op->got);
-        redis_release(pool, rc, st == RB_DOWN);
-    }
-    op->from_redis = st == RB_OK;
-    if (!op->from_redis)
-        op->pg_status = pg_read(op->app, &op->board, &op->read, &op->got, &op->behind);
-    turns_end(op->app->cold_turns, key);
-    op->wake(op->wake_arg); /* last: the request may be finished and freed at once */
-}
-
-/* On the Redis pipe thread: parse the reply; a cold window or a failed Redis goes on to
- * PostgreSQL without ever blocking the event loop. */
-static void read_call_done(redis_call_t *call)
-{
-    read_op_t *op = call->arg;
-    rb_status_t st = rb_read_parse(&op->rd, op->call.reply, &op->board, &op->got);
-    if (st == RB_OK) {
-        op->from_redis = true;
-        op->wake(op->wake_arg);
-        return;
-    }
-    if (st == RB_COLD) {
-        metrics_add(op->app->metrics, METRIC_REDIS_COLD, 1);
-        rebuilder_request(op->app->rebuilder, &op->board, op->read.day);
-        if (op->app->cold_turns) {
-            op->job.run = read_cold_job;
-            turns_status_t ts = turns_submit(op->app->cold_turns, window_key(op), &op->job);
-            if (ts == TURNS_WAITING)
-                metrics_add(op->app->metrics, METRIC_COLD_WAITS, 1);
-            if (ts != TURNS_FULL)
-                return;
-        }
-    }
-    read_pg_later(op);
-}
-
-static void read_start(http_pending_t *p, void (*wake)(void *), void *wake_arg)
-{
-    read_op_t *op = (read_op_t *)p;
-    op->wake = wake;
-    op->wake_arg = wake_arg;
-    op->call.argc = op->rd.argc;
-    op->call.argv = op->rd.argv;
-    op->call.argvlen = op->rd.argvlen;
-    op->call.merge = op->rd.merge;
-    op->call.done = read_call_done;
-    op->call.arg = op;
-    redis_pipe_submit(op->app->pipe, &op->call);
-}
-
-/* Back on the event loop: render what was read. */
-static int read_finish(http_pending_t *p, http_req_t *req)
-{
-    read_op_t *op = (read_op_t *)p;
-    if (op->from_redis)
-        metrics_add(op->app->metrics, METRIC_REDIS_READS, 1);
-    int failed = op->from_redis ? 0 : pg_read_error(req, op->pg_status);
-    return read_answer(op, req, &op->got, failed);
-}
-
-/* A read that goes to PostgreSQL only (no Redis, Redis distrusted, or consistency=strong). */
-static void pg_start(http_pending_t *p, void (*wake)(void *), void *wake_arg)
-{
-    read_op_t *op = (read_op_t *)p;
-    op->wake = wake;
-    op->wake_arg = wake_arg;
-    read_pg_later(op);
-}
-
-static void read_release(http_pending_t *p)
-{
-    read_op_free((read_op_t *)p);
-}
-
-static void prepare_redis(read_op_t *op)
-{
-    const read_t *r = &op->read;
-    switch (r->kind) {
-    case READ_PAGE: rb_prepare_page(&op->rd, &op->board, r->day, r->offset, r->limit); break;
-    case READ_CURSOR: rb_prepare_cursor(&op->rd, &op->board, r->day, r->pos, r->backward, r->limit); break;
-    case READ_PLAYERS: rb_prepare_players(&op->rd, &op->board, r->day, r->ids, r->n_ids); break;
-    case READ_AROUND: rb_prepare_around(&op->rd, &op->board, r->day, r->player, r->before, r->after); break;
-    }
-}
-
-/* Another request is computing this answer: park until it settles (see l1_wait). */
-static void wait_start(http_pending_t *p, void (*wake)(void *), void *wake_arg)
-{
-    read_op_t *op = (read_op_t *)p;
-    if (!l1_wait(op->app->l1, op->cr.key.data, op->cr.key.len, wake, wake_arg))
-        wake(wake_arg);
-}
-
-/*
- * Start op's read off the event loop: through the Redis pipe, or on the offload threads when
- * only PostgreSQL can answer. False when it must run here (a /v1/batch item, or no such path).
- */
-static bool read_async(app_t *app, http_req_t *req, read_op_t *op)
-{
-    if (req->inline_only)
-        return false;
-    unsigned long epoch = 0;
-    bool use_redis = redis_answers(app, req, &op->board, &op->read, &epoch);
-    if (app->pipe && use_redis) {
-        prepare_redis(op);
-        op->call.epoch = epoch; /* the pipe sends it only if no outage began since */
-        op->base.start = read_start;
-    } else if (app->offload && !use_redis) {
-        op->base.start = pg_start;
-    } else {
-        return false;
-    }
-    op->base.finish = read_finish;
-    op->base.release = read_release;
-    req->pending = &op->base;
-    return true;
-}
-
-/* Woken: the answer is most likely cached now. If not, wait again without holding this
- * thread: on whoever claimed the key since, or for a read of our own. */
-static int wait_finish(http_pending_t *p, http_req_t *req)
-{
-    read_op_t *op = (read_op_t *)p;
-    l1_miss_t miss = L1_MISS_UNCACHED;
-    l1_entry_t *e = l1_get(op->app->l1, op->cr.key.data, op->cr.key.len, &miss);
-    if (e) {
-        req->cached = e;
-        req->cacheable = true;
-        return http_ok(req, 200);
-    }
-    if (miss == L1_MISS_BUSY)
-        return HTTP_PENDING_AGAIN; /* still wait_start / wait_finish */
-    op->cr.claimed = miss == L1_MISS_CLAIMED;
-    if (op->cr.claimed)
-        op->cr.epoch = l1_window_epoch(op->app->l1, op->board.gen, op->read.day);
-    if (read_async(op->app, req, op))
-        return HTTP_PENDING_AGAIN;
-    entries_t out;
-    int failed = run_read(op->app, req, &op->board, &op->read, &out, &op->behind);
-    return read_answer(op, req, &out, failed);
-}
-
-/* A hit answers before a read is even allocated: true when `req` was answered from the
- * cache (the board is cleared then); else `cr` goes to read_op_new. */
-static bool answered_from_cache(app_t *app, http_req_t *req, cached_read_t *cr, route_id_t route, board_t *b,
-                                int64_t day, const char *params)
-{
-    if (!cache_lookup(app, req, cr, route, b, day, params))
-        return false;
-    board_clear(b);
-    return true;
-}
-
-/*
- * Start a read the cache did not answer: wait for the request computing the same answer,
- * or read through the Redis pipe (the answer comes later: req->pending), or at once.
- * Takes `op` over.
- */
-static int read_missed(app_t *app, http_req_t *req, read_op_t *op)
-{
-    op->read.strong = req->strong;
-    op->read.closed = op->read.day < window_start_day(op->board.reset, req->received_ms);
-    if (op->cr.busy && !req->inline_only) {
-        op->base.start = wait_start;
-        op->base.finish = wait_finish;
-        op->base.release = read_release;
-        req->pending = &op->base;
-        return 0;
-    }
-    if (read_async(app, req, op))
-        return 0;
-    entries_t e;
-    int failed = run_read(app, req, &op->board, &op->read, &e, &op->behind);
-    int rc = read_answer(op, req, &e, failed);
-    read_op_free(op);
-    return rc;
-}
-
-/* Answer `op` from the cache, or start its read. Takes `op` over. */
-static int read_begin(app_t *app, http_req_t *req, read_op_t *op, route_id_t route, const char *params)
-{
-    if (cache_lookup(app, req, &op->cr, route, &op->board, op->read.day, params)) {
-        read_op_free(op);
-        return 200;
-    }
-    return read_missed(app, req, op);
-}
-
-/* ---------------------------------------------------------------- entries */
-
-static int render_page(read_op_t *op, http_req_t *req, const entries_t *e)
-{
-    const board_t *b = &op->board;
-    int64_t day = op->read.day;
+    int64_t day = r->day;
     buf_t *o = &req->out;
     render_head(o, b, day, e->total);
     render_entries(o, e);
     buf_puts(o, "],\"next_cursor\":");
     if (e->n > 0 && e->items[e->n - 1].rank < e->total)
-        put_cursor(op->app, o, b, day, &e->items[e->n - 1], false);
+        put_cursor(app, o, b, day, &e->items[e->n - 1], false);
     else
         buf_puts(o, "null");
     buf_puts(o, ",\"prev_cursor\":");
     if (e->n > 0 && e->items[0].rank > 1)
-        put_cursor(op->app, o, b, day, &e->items[0], true);
+        put_cursor(app, o, b, day, &e->items[0], true);
     else
         buf_puts(o, "null");
     buf_putc(o, '}');
     req->cacheable = true;
     return http_ok(req, 200);
+}
+
+/* What api_entries parsed that needs the board to be checked: the cursor, if one was given. */
+typedef struct {
+    bool given;
+    cursor_t cursor;
+    char text[CURSOR_TEXT_MAX + 1];
+} entries_cursor_t;
+
+/* The board's checks of a page read, and its cache key's parameters: limit|offset|cursor. */
+static int bind_page(app_t *app, http_req_t *req, const board_t *b, read_request_t *rq, buf_t *key)
+{
+    const entries_cursor_t *c = rq->parsed;
+    read_t *r = &rq->read;
+    /* A cursor of another board is 400, even one naming a window that is gone. */
+    if (c->given && c->cursor.gen != b->gen)
+        return http_bad_param(req, "cursor", "cursor was given by another board (or by this board before it was "
+                              "deleted and made again)");
+    bool window_bad = false;
+    if (c->given && !http_param(req, "window", &window_bad) && !window_bad) {
+        /* Without window=, a cursor goes on paging the window it was taken in: a reset between
+         * two pages does not end the paging (the answer's "window" names it). */
+        char taken[11];
+        window_format_day(c->cursor.day, taken);
+        if (window_resolve(b->reset, b->created_ms, config_retention_windows(app->cfg, b->id), req->received_ms, taken,
+                           &r->day) != WINDOW_OK)
+            return http_bad_param(req, "cursor", "cursor pages window %s, which this board no longer keeps", taken);
+    } else {
+        int rc = api_param_window(app, req, b, &r->day);
+        if (rc)
+            return rc;
+        if (c->given && c->cursor.day != r->day) {
+            char taken[11];
+            window_format_day(c->cursor.day, taken);
+            return http_bad_param(req, "cursor", "cursor pages window %s: send it with window=%s, or without window",
+                                  taken, taken);
+        }
+    }
+    buf_i64(key, r->limit);
+    buf_putc(key, '|');
+    buf_i64(key, r->offset);
+    buf_putc(key, '|');
+    buf_puts(key, c->given ? c->text : "");
+    return 0;
 }
 
 int api_entries(app_t *app, const route_t *rt, http_req_t *req)
@@ -732,8 +216,8 @@ int api_entries(app_t *app, const route_t *rt, http_req_t *req)
     bool bad = false;
     const char *cur = http_param(req, "cursor", &bad);
     const char *off = http_param(req, "offset", &bad);
-    cursor_t cursor;
     const char *secret = app->cfg->cursor_secret;
+    entries_cursor_t c = {.given = cur != NULL};
     int rc;
     /* What needs no board first: a bad value is 400 even on a board that does not exist. */
     if ((rc = api_param_window_syntax(req)) || (rc = param_uint(req, "limit", 1, 1000, 10, &limit)) ||
@@ -744,68 +228,22 @@ int api_entries(app_t *app, const route_t *rt, http_req_t *req)
     if (cur && off)
         return http_bad_param(req, "offset", "offset and cursor cannot be used together: a cursor already says where "
                               "its page starts");
-    if (cur && (!cursor_decode_rotated(cur, secret, app->cfg->cursor_secret_previous, &cursor) || cursor.kind != CURSOR_ENTRIES))
+    if (cur && (strnlen(cur, CURSOR_TEXT_MAX + 1) > CURSOR_TEXT_MAX ||
+                !cursor_decode_rotated(cur, secret, app->cfg->cursor_secret_previous, &c.cursor) ||
+                c.cursor.kind != CURSOR_ENTRIES))
         return http_bad_param(req, "cursor", "cursor is not one this route gave: pass next_cursor or prev_cursor as it came");
-    board_t b;
-    if ((rc = api_load_board(app, rt, req, &b)))
-        return rc;
-    int64_t day = 0;
-    /* A cursor of another board is 400, even one naming a window that is gone. */
-    if (cur && cursor.gen != b.gen) {
-        rc = http_bad_param(req, "cursor", "cursor was given by another board (or by this board before it was "
-                            "deleted and made again)");
-        goto fail;
-    }
-    bool window_bad = false;
-    if (cur && !http_param(req, "window", &window_bad) && !window_bad) {
-        /* Without window=, a cursor goes on paging the window it was taken in: a reset between
-         * two pages does not end the paging (the answer's "window" names it). */
-        char taken[11];
-        window_format_day(cursor.day, taken);
-        if (window_resolve(b.reset, b.created_ms, config_retention_windows(app->cfg, b.id), req->received_ms, taken,
-                           &day) != WINDOW_OK) {
-            rc = http_bad_param(req, "cursor", "cursor pages window %s, which this board no longer keeps", taken);
-            goto fail;
-        }
-    } else {
-        if ((rc = api_param_window(app, req, &b, &day)))
-            goto fail;
-        if (cur && cursor.day != day) {
-            char taken[11];
-            window_format_day(cursor.day, taken);
-            rc = http_bad_param(req, "cursor", "cursor pages window %s: send it with window=%s, or without window",
-                                taken, taken);
-            goto fail;
-        }
-    }
-    /* limit|offset|cursor: a decoded cursor is at most CURSOR_TEXT_MAX bytes */
-    char params[CURSOR_TEXT_MAX + 48], *p = params;
-    size_t cur_len = cur ? strnlen(cur, CURSOR_TEXT_MAX + 1) : 0;
-    if (cur_len > CURSOR_TEXT_MAX) {
-        rc = http_bad_param(req, "cursor", "cursor is not one this route gave: pass next_cursor or prev_cursor as it came");
-        goto fail;
-    }
-    p += u64_digits(p, limit);
-    *p++ = '|';
-    p += u64_digits(p, offset);
-    *p++ = '|';
-    memcpy(p, cur ? cur : "", cur_len);
-    p[cur_len] = '\0';
-    cached_read_t cr;
-    if (answered_from_cache(app, req, &cr, R_ENTRIES, &b, day, params))
-        return 200;
-    read_op_t *op = read_op_new(app, &b, cur ? READ_CURSOR : READ_PAGE, day, render_page, &cr);
-    op->read.limit = (int)limit;
-    op->read.offset = (int64_t)offset;
+    if (cur)
+        strcpy(c.text, cur); /* at most CURSOR_TEXT_MAX bytes: checked above */
+    read_request_t rq = {.route = R_ENTRIES, .parsed = &c, .parsed_len = sizeof c, .bind = bind_page,
+                         .render = render_page};
+    rq.read.kind = cur ? READ_CURSOR : READ_PAGE;
+    rq.read.limit = (int)limit;
+    rq.read.offset = (int64_t)offset;
     if (cur) {
-        op->pos = cursor.pos;
-        op->read.pos = &op->pos;
-        op->read.backward = cursor.backward;
+        rq.read.pos = c.cursor.pos;
+        rq.read.backward = c.cursor.backward;
     }
-    return read_missed(app, req, op);
-fail:
-    board_clear(&b);
-    return rc;
+    return read_pipeline_run(app, rt, req, &rq);
 }
 
 /* ---------------------------------------------------------------- one player */
@@ -839,39 +277,44 @@ void api_render_standing(buf_t *o, const char *board_id, int64_t day, int64_t to
     buf_putc(o, '}');
 }
 
-static int render_player(read_op_t *op, http_req_t *req, const entries_t *e)
+static int render_player(app_t *app, http_req_t *req, const board_t *b, const read_t *r, const entries_t *e)
 {
+    (void)app;
     if (e->n == 0)
         return http_not_found(req, "player_id", "player");
-    api_render_standing(&req->out, op->board.id, op->read.day, e->total, &e->items[0]);
+    api_render_standing(&req->out, b->id, r->day, e->total, &e->items[0]);
     req->cacheable = true;
     return http_ok(req, 200);
 }
 
+/* The board's checks of a read of one player or of the players around one: the window. The
+ * cache key's parameters: the player, and for around before|after. */
+static int bind_player(app_t *app, http_req_t *req, const board_t *b, read_request_t *rq, buf_t *key)
+{
+    int rc = api_param_window(app, req, b, &rq->read.day);
+    if (rc)
+        return rc;
+    buf_puts(key, rq->read.player);
+    if (rq->read.kind == READ_AROUND) {
+        buf_putc(key, '|');
+        buf_i64(key, rq->read.before);
+        buf_putc(key, '|');
+        buf_i64(key, rq->read.after);
+    }
+    return 0;
+}
+
 static int get_player(app_t *app, const route_t *rt, http_req_t *req)
 {
-    board_t b;
     int rc;
-    if ((rc = check_player(rt, req)) || (rc = api_param_window_syntax(req)) ||
-        (rc = api_load_board(app, rt, req, &b)))
+    if ((rc = check_player(rt, req)) || (rc = api_param_window_syntax(req)))
         return rc;
-    int64_t day;
-    if ((rc = api_param_window(app, req, &b, &day))) {
-        board_clear(&b);
-        return rc;
-    }
-    char player[PLAYER_ID_MAX + 1];
-    memcpy(player, rt->player, rt->player_len); /* validated: at most PLAYER_ID_MAX bytes */
-    player[rt->player_len] = '\0';
-    cached_read_t cr;
-    if (answered_from_cache(app, req, &cr, R_PLAYER, &b, day, player))
-        return 200;
-    read_op_t *op = read_op_new(app, &b, READ_PLAYERS, day, render_player, &cr);
-    memcpy(op->player, player, rt->player_len + 1);
-    op->ids[0] = op->player;
-    op->read.ids = op->ids;
-    op->read.n_ids = 1;
-    return read_missed(app, req, op);
+    read_request_t rq = {.route = R_PLAYER, .bind = bind_player, .render = render_player};
+    rq.read.kind = READ_PLAYERS;
+    memcpy(rq.read.player, rt->player, rt->player_len); /* validated: at most PLAYER_ID_MAX bytes */
+    rq.read.ids[0] = rq.read.player;
+    rq.read.n_ids = 1;
+    return read_pipeline_run(app, rt, req, &rq);
 }
 
 static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
@@ -938,11 +381,12 @@ int api_player(app_t *app, const route_t *rt, http_req_t *req)
 
 /* ---------------------------------------------------------------- around and several */
 
-static int render_list(read_op_t *op, http_req_t *req, const entries_t *e)
+static int render_list(app_t *app, http_req_t *req, const board_t *b, const read_t *r, const entries_t *e)
 {
-    if (op->read.kind == READ_AROUND && e->n == 0)
+    (void)app;
+    if (r->kind == READ_AROUND && e->n == 0)
         return http_not_found(req, "player_id", "player");
-    render_head(&req->out, &op->board, op->read.day, e->total);
+    render_head(&req->out, b, r->day, e->total);
     render_entries(&req->out, e);
     buf_puts(&req->out, "]}");
     req->cacheable = true;
@@ -951,37 +395,29 @@ static int render_list(read_op_t *op, http_req_t *req, const entries_t *e)
 
 int api_around(app_t *app, const route_t *rt, http_req_t *req)
 {
-    board_t b;
     int rc;
-    int64_t day;
     uint64_t before, after;
     if ((rc = check_player(rt, req)) || (rc = api_param_window_syntax(req)) ||
-        (rc = param_uint(req, "before", 0, 100, 5, &before)) || (rc = param_uint(req, "after", 0, 100, 5, &after)) ||
-        (rc = api_load_board(app, rt, req, &b)))
+        (rc = param_uint(req, "before", 0, 100, 5, &before)) || (rc = param_uint(req, "after", 0, 100, 5, &after)))
         return rc;
-    if ((rc = api_param_window(app, req, &b, &day))) {
-        board_clear(&b);
+    read_request_t rq = {.route = R_AROUND, .bind = bind_player, .render = render_list};
+    rq.read.kind = READ_AROUND;
+    memcpy(rq.read.player, rt->player, rt->player_len); /* validated: at most PLAYER_ID_MAX bytes */
+    rq.read.before = (int)before;
+    rq.read.after = (int)after;
+    return read_pipeline_run(app, rt, req, &rq);
+}
+
+/* The board's checks of a read of several players: the window. The cache key's parameters:
+ * the ids as given. */
+static int bind_players(app_t *app, http_req_t *req, const board_t *b, read_request_t *rq, buf_t *key)
+{
+    int rc = api_param_window(app, req, b, &rq->read.day);
+    if (rc)
         return rc;
-    }
-    /* player|before|after */
-    char params[PLAYER_ID_MAX + 48], *p = params;
-    memcpy(p, rt->player, rt->player_len); /* validated: at most PLAYER_ID_MAX bytes */
-    p += rt->player_len;
-    *p++ = '|';
-    p += u64_digits(p, before);
-    *p++ = '|';
-    p += u64_digits(p, after);
-    *p = '\0';
-    cached_read_t cr;
-    if (answered_from_cache(app, req, &cr, R_AROUND, &b, day, params))
-        return 200;
-    read_op_t *op = read_op_new(app, &b, READ_AROUND, day, render_list, &cr);
-    memcpy(op->player, rt->player, rt->player_len);
-    op->player[rt->player_len] = '\0';
-    op->read.player = op->player;
-    op->read.before = (int)before;
-    op->read.after = (int)after;
-    return read_missed(app, req, op);
+    bool bad = false;
+    buf_puts(key, http_param(req, "ids", &bad)); /* checked by api_players */
+    return 0;
 }
 
 int api_players(app_t *app, const route_t *rt, http_req_t *req)
@@ -993,49 +429,34 @@ int api_players(app_t *app, const route_t *rt, http_req_t *req)
     const char *list = http_param(req, "ids", &bad);
     if (bad || !list || !*list)
         return http_bad_param(req, "ids", "ids must be given once, a comma-separated list of player ids");
-    /* The ids are checked before the board is looked up (400 before 404): the board comes later. */
-    board_t none;
-    memset(&none, 0, sizeof none);
-    read_op_t *op = read_op_new(app, &none, READ_PLAYERS, 0, render_list, NULL);
-    op->ids_copy = xstrdup(list);
+    /* The ids are checked before the board is looked up (400 before 404). */
+    read_request_t rq = {.route = R_PLAYERS, .bind = bind_players, .render = render_list};
+    rq.read.kind = READ_PLAYERS;
+    rq.read.ids_text = xstrdup(list);
     size_t n = 0;
-    char *p = op->ids_copy;
+    char *p = rq.read.ids_text;
     for (;;) {
         char *comma = strchr(p, ',');
         if (comma)
             *comma = '\0';
         if (!id_player_valid(p, strlen(p))) {
-            read_op_free(op);
+            free(rq.read.ids_text);
             return http_error(req, 400, "invalid_argument", "ids", "ids: " ID_PLAYER_RULE);
         }
         bool dup = false;
         for (size_t i = 0; i < n && !dup; i++)
-            dup = strcmp(op->ids[i], p) == 0;
+            dup = strcmp(rq.read.ids[i], p) == 0;
         if (!dup) {
-            if (n == IDS_MAX) {
-                read_op_free(op);
+            if (n == READ_IDS_MAX) {
+                free(rq.read.ids_text);
                 return http_error(req, 400, "invalid_argument", "ids", "at most 100 distinct ids");
             }
-            op->ids[n++] = p;
+            rq.read.ids[n++] = p;
         }
         if (!comma)
             break;
         p = comma + 1;
     }
-    board_t b;
-    int64_t day;
-    if ((rc = api_load_board(app, rt, req, &b))) {
-        read_op_free(op);
-        return rc;
-    }
-    if ((rc = api_param_window(app, req, &b, &day))) {
-        board_clear(&b);
-        read_op_free(op);
-        return rc;
-    }
-    op->board = b; /* takes over the board's strings */
-    op->read.day = day;
-    op->read.ids = op->ids;
-    op->read.n_ids = n;
-    return read_begin(app, req, op, R_PLAYERS, list);
+    rq.read.n_ids = n;
+    return read_pipeline_run(app, rt, req, &rq);
 }

@@ -426,3 +426,98 @@ int api_handle(app_t *app, const route_t *rt, http_req_t *req)
     }
     return http_error(req, 404, "not_found", NULL, "no such resource");
 }
+
+/* Which bucket a call draws on at its headers, or -1 for none (probes, metrics, the documents,
+ * and the batches, which take one token per item once their body is read). */
+static int limit_kind(const route_t *rt, const char *method)
+{
+    switch (rt->id) {
+    case R_HEALTHZ:
+    case R_READYZ:
+    case R_METRICS:
+    case R_OPENAPI:
+    case R_DASHBOARD:
+    case R_DASHBOARD_FILE:
+    case R_SCORES_BATCH:
+    case R_BATCH:
+        return -1;
+    default:
+        return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ? RL_READ : RL_WRITE;
+    }
+}
+
+/* Who the rate limits count: the key when one was presented, else the address. */
+static void client_of(http_req_t *req)
+{
+    if (!req->client[0])
+        snprintf(req->client, sizeof req->client, "a%s", req->addr);
+}
+
+static int dispatch_route(void *arg, const char *method, const char *path, http_route_t *rt, http_req_t *req)
+{
+    app_t *app = arg;
+    int status = api_route(method, path, rt, req);
+    if (status == 0 && rt->id == R_METRICS && app->cfg->metrics_auth == METRICS_AUTH_ADMIN &&
+        strcmp(method, "OPTIONS") != 0)
+        rt->role = ROLE_ADMIN;
+    return status;
+}
+
+static int dispatch_admit(void *arg, const http_route_t *rt, const char *method, http_req_t *req)
+{
+    app_t *app = arg;
+    bool batch = rt->id == R_BATCH || rt->id == R_SCORES_BATCH;
+    int kind = limit_kind(rt, method);
+    if ((int)req->role < 0) {
+        /* Guesses draw on their address's read bucket: a wrong key is no way around the limits
+         * (probes and /metrics stay unlimited, whatever key they carry). */
+        if (ratelimit_active(app->limits) && (kind >= 0 || batch)) {
+            client_of(req);
+            if (api_rate_limit(app, req, RL_READ, 1) != 0)
+                return req->status;
+        }
+        if (api_auth_failed(app, req) == 0)
+            http_error(req, 401, "unauthenticated", NULL, "invalid API key");
+        return req->status;
+    }
+    if (api_authorize(rt, req) != 0)
+        return req->status;
+    if (!ratelimit_active(app->limits))
+        return 0;
+    client_of(req);
+    if (kind >= 0)
+        return api_rate_limit(app, req, (rl_kind_t)kind, 1);
+    /* A batch that could not pay one item is refused before its body is read and parsed. */
+    if (batch)
+        return api_rate_limit_peek(app, req, rt->id == R_BATCH ? RL_READ : RL_WRITE);
+    return 0;
+}
+
+static int dispatch_strong_refused(void *arg, http_req_t *req)
+{
+    return api_strong_refused(arg, req);
+}
+
+static int dispatch_strong_limit(void *arg, http_req_t *req)
+{
+    app_t *app = arg;
+    if (!ratelimit_active(app->limits))
+        return 0;
+    client_of(req);
+    return api_rate_limit(app, req, RL_STRONG, 1);
+}
+
+static int dispatch_handle(void *arg, const http_route_t *rt, http_req_t *req)
+{
+    return api_handle(arg, rt, req);
+}
+
+http_dispatch_t api_dispatch(app_t *app)
+{
+    return (http_dispatch_t){.app = app,
+                             .route = dispatch_route,
+                             .admit = dispatch_admit,
+                             .strong_refused = dispatch_strong_refused,
+                             .strong_limit = dispatch_strong_limit,
+                             .handle = dispatch_handle};
+}

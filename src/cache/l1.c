@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "http/encoding.h"
+#include "util/encoding.h"
 #include "util/alloc.h"
 
 #define SHARDS 16         /* indexed by the hash's top 4 bits */

@@ -28,7 +28,7 @@
 #include <stdint.h>
 
 #include "core/order.h"
-#include "http/encoding.h"
+#include "util/encoding.h"
 
 typedef struct l1 l1_t;
 typedef struct l1_entry l1_entry_t;

@@ -21,7 +21,7 @@
 #include "core/ids.h"
 #include "http/addr_budget.h"
 #include "http/delay_queue.h"
-#include "http/encoding.h"
+#include "util/encoding.h"
 #include "http/send_watch.h"
 #include "http/stream.h"
 #include "obs/log.h"
@@ -34,7 +34,7 @@ struct http_server {
     struct MHD_Daemon *daemon;
     acceptor_t *acceptor;     /* NULL once draining closed it */
     acceptor_stats_t acceptor_stats; /* what it did, for /metrics: outlives it */
-    app_t *app;
+    http_server_deps_t deps;
     atomic_int in_flight;
     atomic_bool draining;     /* after SIGTERM: close each connection after its response */
     atomic_int strong_in_flight; /* consistency=strong reads running (limits.strong_concurrency) */
@@ -75,7 +75,7 @@ typedef enum {
 
 typedef struct {
     http_server_t *server;
-    route_t rt;
+    http_route_t rt;
     http_req_t req;
     buf_t body;
     size_t limit;
@@ -123,10 +123,10 @@ static enum MHD_Result collect_param(void *cls, enum MHD_ValueKind kind, const c
  * whatever the request: Vary: Origin on all of them, so that a shared cache never hands a browser
  * the variant made for a request without an Origin.
  */
-static void add_cors(const app_t *app, struct MHD_Connection *conn, struct MHD_Response *r, bool preflight,
+static void add_cors(const http_server_deps_t *deps, struct MHD_Connection *conn, struct MHD_Response *r, bool preflight,
                      const char *allow, bool api)
 {
-    const rankd_config_t *live = atomic_load(&app->live);
+    const rankd_config_t *live = atomic_load(deps->live);
     const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
     if ((api && live->n_cors_origins > 0) || origin)
         MHD_add_response_header(r, "Vary", "Origin");
@@ -278,7 +278,7 @@ static void untrack_stream(conn_ctx_t *cx)
 static struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection *conn, bool preflight)
 {
     http_req_t *req = &cx->req;
-    app_t *app = cx->server->app;
+    const http_server_deps_t *deps = &cx->server->deps;
     size_t len = 0;
     char *body = buf_steal(&req->out, &len);
     char etag[ETAG_MAX] = "";
@@ -317,7 +317,7 @@ static struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection
         } else if (n >= ENCODING_MIN_BODY) {
             enc = encoding_negotiate(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Encoding"));
             size_t zn = 0;
-            const char *z = enc == ENC_IDENTITY ? NULL : l1_encoded(app->l1, req->cached, enc, &zn);
+            const char *z = enc == ENC_IDENTITY ? NULL : l1_encoded(deps->l1, req->cached, enc, &zn);
             if (z) {
                 bytes = z;
                 n = zn;
@@ -439,7 +439,7 @@ static struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection
         snprintf(ra, sizeof ra, "%d", req->retry_after);
         MHD_add_response_header(r, "Retry-After", ra);
     }
-    add_cors(app, conn, r, preflight, req->allow, cx->path && strncmp(cx->path, "/v1/", 4) == 0);
+    add_cors(deps, conn, r, preflight, req->allow, cx->path && strncmp(cx->path, "/v1/", 4) == 0);
     /* A 413's body may still be on its way (API.md: the connection is closed). */
     /* A held-back refusal closes its connection too: its client pays a new one for the next try. */
     if (atomic_load(&cx->server->draining) || req->status == 413 || cx->delayed)
@@ -454,7 +454,7 @@ static void account_answer(const conn_ctx_t *cx)
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     double ms = (double)(now.tv_sec - cx->started.tv_sec) * 1e3 + (double)(now.tv_nsec - cx->started.tv_nsec) / 1e6;
-    metrics_observe(cx->server->app->metrics, (int)cx->rt.id, req->status, ms / 1e3);
+    metrics_observe(cx->server->deps.metrics, (int)cx->rt.id, req->status, ms / 1e3);
     log_req_info(req, "%s %s %d %.2fms from %s", cx->method, cx->path ? cx->path : "?", req->status, ms,
              req->addr[0] ? req->addr : "?");
 }
@@ -488,7 +488,7 @@ static void encode_job(offload_job_t *job)
         cx->pre_body = encoding_compress(op->enc, req->out.data, req->out.len, &cx->pre_len);
     cx->pre_enc = op->enc;
     cx->encoded_off_loop = true;
-    metrics_add(cx->server->app->metrics, METRIC_ENCODED_OFF_LOOP, 1);
+    metrics_add(cx->server->deps.metrics, METRIC_ENCODED_OFF_LOOP, 1);
     op->wake(op->wake_arg); /* last: the request may be finished at once */
 }
 
@@ -498,7 +498,7 @@ static void encode_start(http_pending_t *p, void (*wake)(void *), void *wake_arg
     op->wake = wake;
     op->wake_arg = wake_arg;
     op->job.run = encode_job;
-    offload_submit(op->cx->server->app->encoder, &op->job);
+    offload_submit(op->cx->server->deps.encoder, &op->job);
 }
 
 static int encode_finish(http_pending_t *p, http_req_t *req)
@@ -516,7 +516,7 @@ static void encode_release(http_pending_t *p)
 static bool wants_encoding_off_loop(conn_ctx_t *cx, struct MHD_Connection *conn, encoding_t *enc)
 {
     const http_req_t *req = &cx->req;
-    if (cx->encoded_off_loop || !cx->server->app->encoder || req->status != 200 || req->static_body)
+    if (cx->encoded_off_loop || !cx->server->deps.encoder || req->status != 200 || req->static_body)
         return false;
     size_t len = req->out.len;
     if (req->cached) {
@@ -562,7 +562,7 @@ static bool watch_send(conn_ctx_t *cx, struct MHD_Connection *conn)
 static void refuse_for_room(conn_ctx_t *cx)
 {
     http_req_t *req = &cx->req;
-    const rankd_config_t *cfg = cx->server->app->cfg;
+    const rankd_config_t *cfg = cx->server->deps.cfg;
     atomic_fetch_add(&cx->server->room_refused, 1);
     if (req->cached) {
         l1_release(req->cached);
@@ -585,7 +585,7 @@ static enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn
         op->base.finish = encode_finish;
         op->base.release = encode_release;
         op->cx = cx;
-        op->l1 = cx->server->app->l1;
+        op->l1 = cx->server->deps.l1;
         op->enc = enc;
         cx->req.pending = &op->base;
         cx->phase = CONN_WAITING;
@@ -628,17 +628,17 @@ static void set_request_id(http_server_t *s, struct MHD_Connection *conn, http_r
     *p = '\0';
 }
 
-static void authenticate(const app_t *app, struct MHD_Connection *conn, http_req_t *req)
+static void authenticate(const http_server_deps_t *deps, struct MHD_Connection *conn, http_req_t *req)
 {
     const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    req->role = app->cfg->public_reads ? ROLE_READ : ROLE_NONE;
+    req->role = deps->cfg->public_reads ? ROLE_READ : ROLE_NONE;
     if (!auth)
         return;
     req->key_presented = true;
     role_t role = ROLE_NONE;
     int index = -1;
     /* One configuration for both: a reload in between would index another file's keys. */
-    const rankd_config_t *live = atomic_load(&app->live);
+    const rankd_config_t *live = atomic_load(deps->live);
     if (strncasecmp(auth, "Bearer ", 7) == 0)
         role = config_key_role(live, auth + 7, &index);
     req->role = role; /* an invalid key is refused even where reads are public */
@@ -669,7 +669,7 @@ static enum MHD_Result gather_forwarded(void *cls, enum MHD_ValueKind kind, cons
  * with http.proxy_protocol), or, when that peer is one of http.trusted_proxies, the client its
  * X-Forwarded-For names (read from the right, past the trusted hops).
  */
-static void client_address(const app_t *app, struct MHD_Connection *conn, http_req_t *req)
+static void client_address(const http_server_deps_t *deps, struct MHD_Connection *conn, http_req_t *req)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     netaddr_t peer;
@@ -678,7 +678,7 @@ static void client_address(const app_t *app, struct MHD_Connection *conn, http_r
         return;
     }
     /* The live list: a reload may add or remove a proxy. */
-    const rankd_config_t *live = atomic_load(&app->live);
+    const rankd_config_t *live = atomic_load(deps->live);
     netaddr_t client = peer;
     if (live->n_trusted_proxies > 0 && netaddr_in_any(live->trusted_nets, live->n_trusted_proxies, &peer)) {
         buf_t xff;
@@ -691,32 +691,6 @@ static void client_address(const app_t *app, struct MHD_Connection *conn, http_r
     char text[NETADDR_TEXT_MAX];
     netaddr_format(&client, text);
     snprintf(req->addr, sizeof req->addr, "%s", text);
-}
-
-/* Who the rate limits count: the key when one was presented (authenticate), else the address. */
-static void client_of(http_req_t *req)
-{
-    if (!req->client[0])
-        snprintf(req->client, sizeof req->client, "a%s", req->addr);
-}
-
-/* Which bucket a route draws on, or -1 for none (probes, metrics, and the batches, which take one
- * token per item once their body is read). */
-static int limit_kind(const route_t *rt, const char *method)
-{
-    switch (rt->id) {
-    case R_HEALTHZ:
-    case R_READYZ:
-    case R_METRICS:
-    case R_OPENAPI:
-    case R_DASHBOARD:
-    case R_DASHBOARD_FILE:
-    case R_SCORES_BATCH:
-    case R_BATCH:
-        return -1;
-    default:
-        return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ? RL_READ : RL_WRITE;
-    }
 }
 
 /* One query argument's bytes in the request line, "key=value&" (an MHD_KeyValueIterator). */
@@ -741,12 +715,12 @@ static size_t request_line_size(struct MHD_Connection *conn, const char *method,
 static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char *method)
 {
     http_req_t *req = &cx->req;
-    app_t *app = cx->server->app;
+    const http_server_deps_t *deps = &cx->server->deps;
     /* API.md: request headers over 8 KiB are 431 with the JSON error. Up to the connection's
      * memory limit (16 KiB) it is this one; libmicrohttpd refuses larger ones itself (431 too,
      * with its own page: it cannot hand them over). */
     /* First: every answer's log line names its client, a 404's or a 431's too. */
-    client_address(app, conn, req);
+    client_address(deps, conn, req);
     const union MHD_ConnectionInfo *hs = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
     if (hs && hs->header_size > HEADERS_MAX && request_line_size(conn, method, cx->path) > HEADERS_MAX) {
         http_error(req, 414, "invalid_argument", "path", "the request line is longer than %d bytes", HEADERS_MAX);
@@ -756,40 +730,15 @@ static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char
         http_error(req, 431, "invalid_argument", "headers", "the request headers are larger than %d bytes", HEADERS_MAX);
         return true;
     }
-    if (api_route(method, cx->path, &cx->rt, req) != 0)
+    if (deps->api.route(deps->api.app, method, cx->path, &cx->rt, req) != 0)
         return true;
     /* Before OPTIONS returns: a preflight's body, if any, is held to the route's limit too. */
-    cx->limit = cx->rt.batch_body ? app->cfg->batch_body_limit : app->cfg->body_limit;
+    cx->limit = cx->rt.batch_body ? deps->cfg->batch_body_limit : deps->cfg->body_limit;
     if (strcmp(method, "OPTIONS") == 0)
         return false;
-    authenticate(app, conn, req);
-    if (cx->rt.id == R_METRICS && app->cfg->metrics_auth == METRICS_AUTH_ADMIN)
-        cx->rt.role = ROLE_ADMIN;
-    if ((int)req->role < 0) {
-        /* Guesses draw on their address's read bucket: a wrong key is no way around the limits
-         * (probes and /metrics stay unlimited, whatever key they carry). */
-        bool batch = cx->rt.id == R_BATCH || cx->rt.id == R_SCORES_BATCH;
-        if (ratelimit_active(app->limits) && (limit_kind(&cx->rt, method) >= 0 || batch)) {
-            client_of(req);
-            if (api_rate_limit(app, req, RL_READ, 1) != 0)
-                return true;
-        }
-        if (api_auth_failed(app, req) == 0)
-            http_error(req, 401, "unauthenticated", NULL, "invalid API key");
+    authenticate(deps, conn, req);
+    if (deps->api.admit(deps->api.app, &cx->rt, method, req) != 0)
         return true;
-    }
-    if (api_authorize(&cx->rt, req) != 0)
-        return true;
-    if (ratelimit_active(app->limits)) {
-        client_of(req);
-        int kind = limit_kind(&cx->rt, method);
-        if (kind >= 0 && api_rate_limit(app, req, (rl_kind_t)kind, 1) != 0)
-            return true;
-        /* A batch that could not pay one item is refused before its body is read and parsed. */
-        if (kind < 0 && (cx->rt.id == R_BATCH || cx->rt.id == R_SCORES_BATCH) &&
-            api_rate_limit_peek(app, req, cx->rt.id == R_BATCH ? RL_READ : RL_WRITE) != 0)
-            return true;
-    }
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     uint64_t declared = 0;
     if (cl && !param_parse_uint(cl, UINT64_MAX, &declared))
@@ -933,15 +882,15 @@ typedef enum { STRONG_GO, STRONG_REFUSED, STRONG_WAIT } strong_admit_t;
  */
 static strong_admit_t strong_admit(conn_ctx_t *cx, http_req_t *req, bool first)
 {
-    app_t *app = cx->server->app;
-    if (first && api_strong_refused(app, req) != 0)
+    const http_server_deps_t *deps = &cx->server->deps;
+    if (first && deps->api.strong_refused(deps->api.app, req) != 0)
         return STRONG_REFUSED;
-    int cap = app->cfg->limit_strong_concurrency;
+    int cap = deps->cfg->limit_strong_concurrency;
     if (atomic_fetch_add(&cx->server->strong_in_flight, 1) >= cap) {
         atomic_fetch_sub(&cx->server->strong_in_flight, 1);
         int64_t now = clock_mono_ms();
         if (first)
-            cx->strong_until_ms = now + app->cfg->limit_strong_wait_ms;
+            cx->strong_until_ms = now + deps->cfg->limit_strong_wait_ms;
         if (now < cx->strong_until_ms && !atomic_load(&cx->server->draining))
             return STRONG_WAIT;
         req->retry_after = 1;
@@ -950,7 +899,7 @@ static strong_admit_t strong_admit(conn_ctx_t *cx, http_req_t *req, bool first)
                    "without consistency=strong", cap);
         return STRONG_REFUSED;
     }
-    if (ratelimit_active(app->limits) && api_rate_limit(app, req, RL_STRONG, 1) != 0) {
+    if (deps->api.strong_limit(deps->api.app, req) != 0) {
         atomic_fetch_sub(&cx->server->strong_in_flight, 1);
         return STRONG_REFUSED;
     }
@@ -982,7 +931,7 @@ static void park_until(conn_ctx_t *cx, struct MHD_Connection *conn, conn_phase_t
 static bool delay_refusal(conn_ctx_t *cx, struct MHD_Connection *conn)
 {
     const http_req_t *req = &cx->req;
-    int pause = cx->server->app->cfg->refusal_delay_ms;
+    int pause = cx->server->deps.cfg->refusal_delay_ms;
     if (pause <= 0 || req->status != 429 || !req->ratelimit.refused || req->ratelimit.strikes < REFUSALS_BEFORE_DELAY ||
         atomic_load(&cx->server->draining))
         return false;
@@ -1176,7 +1125,7 @@ static enum MHD_Result run_request(conn_ctx_t *cx, struct MHD_Connection *conn)
     req->body_len = cx->body.len;
     req->content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
     req->idem_key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key");
-    api_handle(s->app, &cx->rt, req);
+    s->deps.api.handle(s->deps.api.app, &cx->rt, req);
     if (req->pending) {
         /* Suspend before starting: the work may finish, and resume us, at once. */
         cx->phase = CONN_WAITING;
@@ -1222,9 +1171,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&s->in_flight, 1);
 }
 
-http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
+http_server_t *http_server_start(const http_server_deps_t *deps, char *err, size_t errlen)
 {
-    const rankd_config_t *cfg = app->cfg;
+    const rankd_config_t *cfg = deps->cfg;
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
@@ -1245,25 +1194,16 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
         free(s);
         return NULL;
     }
-    s->app = app;
+    s->deps = *deps;
     pthread_mutex_init(&s->streams_mu, NULL);
     /* Never less than one body of the largest kind (and its NUL): that one is always taken. */
     size_t largest = (cfg->batch_body_limit > cfg->body_limit ? cfg->batch_body_limit : cfg->body_limit) + 1;
     s->bodies = addr_budget_new(cfg->body_bytes_per_ip == 0           ? 0
                                 : cfg->body_bytes_per_ip < largest ? largest
                                                                     : cfg->body_bytes_per_ip);
-    app->bodies = s->bodies; /* for /metrics */
-    app->http_in_flight = &s->in_flight;
-    app->http_refusals_delayed = &s->refusals_delayed;
-    app->http_strong_waiting = &s->strong_waiting;
-    app->http_room_waiting = &s->room_waiting;
-    app->http_room_refused = &s->room_refused;
     s->delays = delay_queue_start();
-    app->http_delays = s->delays;
     s->sends = send_watch_start(cfg->max_response_bytes_in_flight, (int64_t)cfg->send_timeout_s * 1000);
-    app->http_sends = s->sends;
     s->answers = addr_budget_new(cfg->response_bytes_per_ip);
-    app->http_answers = s->answers;
     if (!s->delays || !s->sends) {
         snprintf(err, errlen, "cannot start the delay and send-deadline threads");
         acceptor_close(acceptor);
@@ -1317,7 +1257,6 @@ http_server_t *http_server_start(app_t *app, char *err, size_t errlen)
         free(s);
         return NULL;
     }
-    app->http_acceptor = &s->acceptor_stats; /* for /metrics, once the server stands */
     return s;
 }
 
@@ -1360,4 +1299,31 @@ void http_server_stop(http_server_t *s)
     free(s->stream_fds);
     pthread_mutex_destroy(&s->streams_mu);
     free(s);
+}
+
+void http_server_counts(const http_server_t *s, http_server_counts_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!s)
+        return;
+    /* The fields are atomic or locked by their owners; `s` itself is not changed. */
+    http_server_t *m = (http_server_t *)s;
+    out->in_flight = atomic_load(&m->in_flight);
+    out->body_bytes = addr_budget_bytes(m->bodies);
+    out->body_addresses = addr_budget_addresses(m->bodies);
+    out->refusals_delayed = atomic_load(&m->refusals_delayed);
+    out->parked = delay_queue_waiting(m->delays);
+    out->strong_waiting = atomic_load(&m->strong_waiting);
+    out->room_waiting = atomic_load(&m->room_waiting);
+    out->room_refused = atomic_load(&m->room_refused);
+    out->response_bytes = send_watch_bytes(m->sends);
+    out->response_addresses = addr_budget_addresses(m->answers);
+    out->send_timeouts = send_watch_cut(m->sends);
+    const acceptor_stats_t *acc = &m->acceptor_stats;
+    out->first_refused_400 = atomic_load(&acc->refused_400);
+    out->first_refused_414 = atomic_load(&acc->refused_414);
+    out->first_refused_431 = atomic_load(&acc->refused_431);
+    out->first_refused_505 = atomic_load(&acc->refused_505);
+    out->awaiting_request = atomic_load(&acc->waiting);
+    out->closed_awaiting = atomic_load(&acc->closed_waiting);
 }

@@ -9,14 +9,49 @@
 #ifndef RANKD_HTTP_SERVER_H
 #define RANKD_HTTP_SERVER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
-#include "api/app.h"
+#include "config/config.h"
+#include "http/dispatch.h"
+
+struct l1;
+struct metrics;
+struct offload;
 
 typedef struct http_server http_server_t;
 
+/* What the server works with; each part outlives it. */
+typedef struct {
+    const rankd_config_t *cfg;             /* as started: address, limits, timeouts */
+    _Atomic(const rankd_config_t *) *live; /* what SIGHUP swaps: keys, CORS origins, trusted proxies */
+    struct metrics *metrics;
+    struct l1 *l1;           /* the response cache; NULL when it is off */
+    struct offload *encoder; /* a thread compressing large answers off the event loop; NULL: none */
+    http_dispatch_t api;
+} http_server_deps_t;
+
 /* Listen and serve; NULL with a message in `err` on failure. */
-http_server_t *http_server_start(app_t *app, char *err, size_t errlen);
+http_server_t *http_server_start(const http_server_deps_t *deps, char *err, size_t errlen);
+
+/* What the server counts, for /metrics: a snapshot. */
+typedef struct {
+    int in_flight;                        /* requests received and not yet finished */
+    size_t body_bytes, body_addresses;    /* request bodies being received (http.body_bytes_per_ip) */
+    unsigned long long refusals_delayed;  /* 429s held back http.refusal_delay_ms, since start */
+    size_t parked;                        /* connections suspended in the delay queue now */
+    int strong_waiting;                   /* strong reads waiting for a slot */
+    int room_waiting;                     /* reads waiting for answers in flight to free room */
+    unsigned long long room_refused;      /* reads refused 503 because that room did not come */
+    size_t response_bytes, response_addresses; /* large answers not yet read by their clients */
+    unsigned long long send_timeouts;     /* connections cut for not reading an answer in time */
+    unsigned long long first_refused_400, first_refused_414, first_refused_431, first_refused_505;
+    int awaiting_request;                 /* connections the acceptor holds */
+    unsigned long long closed_awaiting;   /* connections closed before their first request */
+} http_server_counts_t;
+
+/* The counts of `s` into *out (all zero when s is NULL: not started). */
+void http_server_counts(const http_server_t *s, http_server_counts_t *out);
 
 /*
  * Stop accepting connections and wait up to `timeout_ms` for in-flight

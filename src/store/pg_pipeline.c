@@ -3,7 +3,7 @@
 
 #include <assert.h>
 
-#include "store/queries.h"
+#include "core/window.h"
 
 void pg_arr_text(buf_t *b, const char *s)
 {
@@ -32,7 +32,7 @@ void pg_arr_i64(buf_t *b, int64_t v)
 void pg_arr_day(buf_t *b, int64_t day)
 {
     char d[11];
-    q_day_text(day, d);
+    window_format_day(day, d);
     pg_arr_text(b, d);
 }
 

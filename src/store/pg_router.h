@@ -37,7 +37,7 @@
 
 #include "config/config.h"
 #include "store/pg_pool.h"
-#include "store/queries.h"
+#include "store/q_status.h"
 #include "util/buf.h"
 #include "util/must_use.h"
 

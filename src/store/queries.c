@@ -18,11 +18,6 @@
 #include "util/buf.h"
 #include "util/clock.h"
 
-void q_day_text(int64_t day, char out[11])
-{
-    window_format_day(day, out);
-}
-
 q_status_t q_failed(PGconn *c, PGresult *r, const char *what)
 {
     const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
@@ -222,7 +217,7 @@ q_status_t q_window_players(PGconn *c, int64_t gen, int64_t day, int64_t *player
 {
     char g[24], d[11];
     snprintf(g, sizeof g, "%" PRId64, gen);
-    q_day_text(day, d);
+    window_format_day(day, d);
     const char *p[] = {g, d};
     PGresult *r = exec_read(c, QS_WINDOW_PLAYERS, p);
     if (!pg_ok(r))
@@ -274,7 +269,7 @@ q_status_t q_window_counts(PGconn *c, int64_t gen, const int64_t *days, size_t n
     buf_putc(&arr, '{');
     for (size_t i = 0; i < n; i++) {
         char d[11];
-        q_day_text(days[i], d);
+        window_format_day(days[i], d);
         if (i)
             buf_putc(&arr, ',');
         buf_puts(&arr, d);
@@ -535,7 +530,7 @@ typedef struct {
 static void win_params(win_params_t *w, const board_t *b, int64_t day)
 {
     snprintf(w->gen, sizeof w->gen, "%" PRId64, b->gen);
-    q_day_text(day, w->day);
+    window_format_day(day, w->day);
 }
 
 q_status_t q_page_offset(PGconn *c, const board_t *b, int64_t day, int limit, int64_t offset, int64_t top_below,

@@ -23,9 +23,8 @@
 #include "core/order.h"
 #include "core/model.h"
 #include "store/pg_pool.h"
+#include "store/q_status.h"
 #include "util/must_use.h"
-
-typedef enum { Q_OK = 0, Q_NOT_FOUND, Q_CONFLICT, Q_UNAVAILABLE, Q_ERROR, Q_RETRY } q_status_t;
 
 /* Boards. Outputs are owned by the caller (board_clear / free). */
 MUST_USE q_status_t q_board_get(PGconn *c, const char *id, board_t *out);
@@ -110,9 +109,6 @@ MUST_USE q_status_t q_notify(PGconn *c, const char *payload);
 /* Compare the rank buckets of board `b`'s window `day` with its standings, one line to `out`
  * per bucket whose count is wrong; the number of such buckets, or -1 when the check failed. */
 long q_rank_buckets_check(PGconn *c, const board_t *b, int64_t day, FILE *out);
-
-/* Days since epoch <-> SQL date text. */
-void q_day_text(int64_t day, char out[11]);
 
 
 

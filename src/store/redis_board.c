@@ -957,7 +957,7 @@ rb_status_t rb_rebuild_from(redis_conn_t *c, rb_source_t *src, const board_t *b,
     char gen[24], d[11], sk[24] = "-9223372036854775808", ms[24] = "0";
     char last_player[PLAYER_ID_MAX + 1] = "";
     snprintf(gen, sizeof gen, "%" PRId64, b->gen);
-    q_day_text(day, d);
+    window_format_day(day, d);
     rb_status_t st = RB_OK;
     bool held = true;
     while (pg && !out->pg_failed) {

@@ -3,7 +3,7 @@
  *
  * Pure: no I/O. The pipe groups a batch's calls (redis_merge_group), writes one command per
  * group (redis_merge_command) and hands each call its own part of the reply
- * (redis_merge_hand_out). See redis_merge_t in redis_pipe.h for what a script must return.
+ * (redis_merge_hand_out). See redis_merge_t in redis_call.h for what a script must return.
  */
 #ifndef RANKD_STORE_REDIS_MERGE_H
 #define RANKD_STORE_REDIS_MERGE_H
@@ -11,7 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "store/redis_pipe.h"
+#include "store/redis_call.h"
+#include "util/must_use.h"
 
 /* At most this many kinds of mergeable calls are looked for in a batch; the others go alone. */
 #define REDIS_MERGE_OPEN 8

@@ -30,42 +30,12 @@
 #include <hiredis/hiredis.h>
 
 #include "store/redis.h"
+#include "store/redis_call.h"
 #include "util/workq.h"
 #include "util/must_use.h"
 
 typedef struct redis_pipe redis_pipe_t;
 
-/*
- * How calls of one script merge: the calls' commands are EVALSHA sha numkeys
- * keys... args...; those sharing argv[2 .. shared) (numkeys and the keys) become
- * EVALSHA `sha` argv[2 .. shared) followed by each call's args in order. The
- * script `sha` must return an array holding, in the same order, exactly the
- * reply each call's own command would have had (or a single reply, an error
- * or nil, that then stands for every call).
- */
-typedef struct redis_merge {
-    const char *sha;  /* the merged script's SHA1 (40 hex digits) */
-    int shared;       /* leading arguments the calls must have in common, argv[0..2) excepted */
-} redis_merge_t;
-
-typedef struct redis_call {
-    int argc;
-    const char *const *argv;      /* borrowed until done() */
-    const size_t *argvlen;
-    const redis_merge_t *merge;   /* NULL: always sent alone */
-    /* Set before done(): NULL when Redis could not be reached. The pipe owns it and frees it
-     * once done() returns: done() takes what it needs. */
-    redisReply *reply;
-    void (*done)(struct redis_call *call); /* on the pipe's thread */
-    void *arg;
-    /* The pool's epoch (redis_epoch) in which its caller decided to ask Redis; a call of an
-     * earlier epoch than the pool's now fails unsent (reply NULL), as if Redis were down: the
-     * window it reads has not been checked since the outage. 0: not checked. */
-    unsigned long epoch;
-    workq_item_t link;            /* the pipe's */
-    struct redis_call *merged;    /* the pipe's: the next call of its merged command */
-    unsigned merged_at;           /* the pipe's: its place in that command (0: first, or alone) */
-} redis_call_t;
 
 /* Start the pipe thread for `url`, loading `scripts[0..n)` on every new connection; NULL without a
  * URL. With `from_replicas`, a cluster's reads go to a replica of their master that has caught

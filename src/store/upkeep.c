@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/window.h"
 #include "obs/log.h"
 #include "util/clock.h"
 #include "util/buf.h"
@@ -262,7 +263,7 @@ q_status_t upkeep_archive_window(PGconn *c, int64_t gen, int64_t day, int64_t *r
 {
     char g[24], d[11];
     snprintf(g, sizeof g, "%" PRId64, gen);
-    q_day_text(day, d);
+    window_format_day(day, d);
     const char *p[] = {g, d};
     /* A large window takes longer than a read may: no statement timeout, in this transaction only. */
     q_status_t began = run(c, "BEGIN; SET LOCAL statement_timeout = 0", "archiving a window", NULL);
@@ -306,9 +307,9 @@ static void retention_arrays(const upkeep_board_t *boards, size_t n, buf_t *gens
             buf_putc(kept, ',');
         }
         buf_i64(gens, boards[i].gen);
-        q_day_text(boards[i].previous, d);
+        window_format_day(boards[i].previous, d);
         buf_puts(prevs, d);
-        q_day_text(boards[i].first_kept, d);
+        window_format_day(boards[i].first_kept, d);
         buf_puts(kept, d);
     }
     buf_putc(gens, '}');

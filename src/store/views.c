@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/window.h"
 #include "obs/log.h"
 #include "store/pg_deadline.h"
 #include "util/alloc.h"
@@ -158,7 +159,7 @@ q_status_t views_window_stats(PGconn *c, int64_t gen, int64_t day, window_stats_
     memset(out, 0, sizeof *out);
     char g[24], d[11];
     snprintf(g, sizeof g, "%" PRId64, gen);
-    q_day_text(day, d);
+    window_format_day(day, d);
     const char *p[] = {g, d};
     pg_deadline_arm_statement(c, 1);
     PGresult *r = PQexecParams(
@@ -217,8 +218,8 @@ q_status_t views_activity(PGconn *c, int64_t gen, int64_t from, int64_t to, day_
 {
     char g[24], f[11], t[11];
     snprintf(g, sizeof g, "%" PRId64, gen);
-    q_day_text(from, f);
-    q_day_text(to, t);
+    window_format_day(from, f);
+    window_format_day(to, t);
     const char *p[] = {g, f, t};
     *rows = NULL;
     *n = 0;

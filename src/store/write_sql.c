@@ -29,10 +29,15 @@ const char ws_lock_sql[] = "SELECT count(pg_advisory_xact_lock(k)) FROM unnest($
 const char ws_read_sql[] =
     "SELECT s.board_gen, s.win - DATE '1970-01-01', s.player_id, s.score, s.achieved_ms, s.metadata"
     " FROM unnest($3::text[]) AS u(p) JOIN standings s ON s.board_gen = $1 AND s.win = $2::date AND s.player_id = u.p";
+#define WS_STR_(n) #n
+#define WS_STR(n) WS_STR_(n)
+/* "$<n>" of a parameter named in write_sql.h. */
+#define WW(name) "$" WS_STR(WW_##name)
 const char ws_write_sql[] =
     "WITH st AS (INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, metadata, version)"
     "  SELECT g, w, p, sc, sk, ms, md, nextval('standing_version')"
-    "  FROM unnest($1::bigint[], $2::date[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[])"
+    "  FROM unnest(" WW(ST_GEN) "::bigint[], " WW(ST_DAY) "::date[], " WW(ST_PLAYER) "::text[], " WW(ST_SCORE)
+    "::bigint[], " WW(ST_SORT_KEY) "::bigint[], " WW(ST_ACHIEVED_MS) "::bigint[], " WW(ST_METADATA) "::text[])"
     "  AS u(g, w, p, sc, sk, ms, md)"
     "  ON CONFLICT (board_gen, win, player_id) DO UPDATE SET score = EXCLUDED.score, sort_key = EXCLUDED.sort_key,"
     "  achieved_ms = EXCLUDED.achieved_ms, metadata = EXCLUDED.metadata, version = EXCLUDED.version"
@@ -40,26 +45,30 @@ const char ws_write_sql[] =
     /* Each window's count of changing transactions (migrations/0014_window_seq.sql): the number
      * this one's Redis update carries. */
     " cnt AS (INSERT INTO window_counts (board_gen, win, players, submissions, seq)"
-    "  SELECT *, 1 FROM unnest($8::bigint[], $9::date[], $10::bigint[], $11::bigint[])"
+    "  SELECT *, 1 FROM unnest(" WW(CNT_GEN) "::bigint[], " WW(CNT_DAY) "::date[], " WW(CNT_PLAYERS) "::bigint[], "
+    WW(CNT_SUBMISSIONS) "::bigint[])"
     "  ON CONFLICT (board_gen, win) DO UPDATE SET players = window_counts.players + EXCLUDED.players,"
     "  submissions = window_counts.submissions + EXCLUDED.submissions, seq = window_counts.seq + 1"
     "  RETURNING board_gen, win, seq),"
     /* Each window's first rank bucket and super, from below every position (a no-op once they
      * exist): the statement after this one counts every standing into ones that exist. */
     " fb AS (INSERT INTO rank_buckets (board_gen, win, lo_sk, lo_ms, lo_pid, n)"
-    "  SELECT g, w, -9223372036854775808, -9223372036854775808, '', 0 FROM unnest($8::bigint[], $9::date[]) AS u(g, w)"
+    "  SELECT g, w, -9223372036854775808, -9223372036854775808, '', 0 FROM unnest(" WW(CNT_GEN) "::bigint[], "
+    WW(CNT_DAY) "::date[]) AS u(g, w)"
     "  ON CONFLICT DO NOTHING),"
     " fs AS (INSERT INTO rank_supers (board_gen, win, lo_sk, lo_ms, lo_pid, n)"
-    "  SELECT g, w, -9223372036854775808, -9223372036854775808, '', 0 FROM unnest($8::bigint[], $9::date[]) AS u(g, w)"
+    "  SELECT g, w, -9223372036854775808, -9223372036854775808, '', 0 FROM unnest(" WW(CNT_GEN) "::bigint[], "
+    WW(CNT_DAY) "::date[]) AS u(g, w)"
     "  ON CONFLICT DO NOTHING),"
     " log AS (INSERT INTO submissions (board_gen, win, player_id, score, metadata, updated, received_at)"
     "  SELECT g, w, p, sc, md, up, timestamptz 'epoch' + ms * interval '1 millisecond'"
-    "  FROM unnest($12::bigint[], $13::date[], $14::text[], $15::bigint[], $16::text[], $17::boolean[],"
-    "  $18::bigint[]) AS u(g, w, p, sc, md, up, ms)),"
+    "  FROM unnest(" WW(LOG_GEN) "::bigint[], " WW(LOG_DAY) "::date[], " WW(LOG_PLAYER) "::text[], " WW(LOG_SCORE)
+    "::bigint[], " WW(LOG_METADATA) "::text[], " WW(LOG_UPDATED) "::boolean[],"
+    "  " WW(LOG_RECEIVED_MS) "::bigint[]) AS u(g, w, p, sc, md, up, ms)),"
     " kd AS (DELETE FROM idempotency_keys WHERE (board_gen, key) IN"
-    "  (SELECT * FROM unnest($19::bigint[], $20::text[]))),"
+    "  (SELECT * FROM unnest(" WW(FORGET_GEN) "::bigint[], " WW(FORGET_KEY) "::text[]))),"
     " dr AS (UPDATE idempotency_keys k SET draft = u.d"
-    "  FROM unnest($21::bigint[], $22::text[], $23::text[]) AS u(g, key, d)"
+    "  FROM unnest(" WW(DRAFT_GEN) "::bigint[], " WW(DRAFT_KEY) "::text[], " WW(DRAFT_TEXT) "::text[]) AS u(g, key, d)"
     "  WHERE k.board_gen = u.g AND k.key = u.key)"
     " SELECT board_gen, win - DATE '1970-01-01', player_id, version FROM st"
     " UNION ALL SELECT board_gen, win - DATE '1970-01-01', NULL, seq FROM cnt";
@@ -132,7 +141,7 @@ bool write_sql_prepare(PGconn *c, void *arg)
         int nparams;
     } all[] = {
         {WS_BOARDS, ws_boards_sql, 1}, {WS_LOCK, ws_lock_sql, 1},     {WS_READ, ws_read_sql, 3},
-        {WS_WRITE, ws_write_sql, 23},  {WS_NOTIFY, ws_notify_sql, 1}, {WS_ARCHIVED, ws_archived_sql, 2},
+        {WS_WRITE, ws_write_sql, WW_PARAMS},  {WS_NOTIFY, ws_notify_sql, 1}, {WS_ARCHIVED, ws_archived_sql, 2},
         {WS_BUCKETS, ws_buckets_sql, 6}, {WS_WINDOW_LOCK, ws_window_lock_sql, 2}, {WS_RECUT, ws_recut_sql, 4},
     };
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {

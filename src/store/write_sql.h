@@ -39,8 +39,39 @@ extern const char ws_lock_sql[];
 extern const char ws_read_sql[];
 /* The batch's one write: folded standings, window counters, the log, forgotten keys, and the
  * drafts of keyed answers (all but the rank, known only after the commit): a replay finds the
- * draft if this instance never stores the answer. 23 array parameters. */
+ * draft if this instance never stores the answer. WW_PARAMS array parameters, each an array of
+ * one column, numbered by the WW_ names below: the statement's text and the writer's filling
+ * both use the names, so a column added to one cannot shift the others. */
 extern const char ws_write_sql[];
+/* The standings the batch changed, one element each. */
+#define WW_ST_GEN 1
+#define WW_ST_DAY 2
+#define WW_ST_PLAYER 3
+#define WW_ST_SCORE 4
+#define WW_ST_SORT_KEY 5
+#define WW_ST_ACHIEVED_MS 6
+#define WW_ST_METADATA 7
+/* Each window's counters: players arrived and submissions accepted. */
+#define WW_CNT_GEN 8
+#define WW_CNT_DAY 9
+#define WW_CNT_PLAYERS 10
+#define WW_CNT_SUBMISSIONS 11
+/* The log: one element per accepted submission. */
+#define WW_LOG_GEN 12
+#define WW_LOG_DAY 13
+#define WW_LOG_PLAYER 14
+#define WW_LOG_SCORE 15
+#define WW_LOG_METADATA 16
+#define WW_LOG_UPDATED 17
+#define WW_LOG_RECEIVED_MS 18
+/* Idempotency keys of failed items, forgotten. */
+#define WW_FORGET_GEN 19
+#define WW_FORGET_KEY 20
+/* Drafts of the answers of new keys. */
+#define WW_DRAFT_GEN 21
+#define WW_DRAFT_KEY 22
+#define WW_DRAFT_TEXT 23
+#define WW_PARAMS 23
 /* The rank buckets' and supers' counts (migrations/0010_rank_supers.sql): $1 gens, $2 days,
  * $3 sort keys, $4 achieved_ms, $5 players, $6 deltas (-1 where a standing left, +1 where it arrived). Sent
  * after ws_write_sql, which locked the windows' counters and made sure each has its first

@@ -26,6 +26,7 @@
 
 #include "core/window.h"
 #include "obs/log.h"
+#include "store/queries.h"
 #include "store/redis_board.h"
 #include "util/alloc.h"
 

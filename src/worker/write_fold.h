@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "core/score.h"
-#include "worker/writer.h"
+#include "worker/write_item.h"
 
 /* One (board, window, player) touched by the batch, with its standing. */
 typedef struct {

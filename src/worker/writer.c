@@ -533,7 +533,7 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
         if (opens_window(bt, g)) {
             win = &wr[w++];
             win->gen[i64_text(win->gen, bt->groups[g].gen)] = '\0';
-            q_day_text(bt->groups[g].day, win->day);
+            window_format_day(bt->groups[g].day, win->day);
             pg_arrays_open(&win->players, 1);
         }
         pg_arr_text(&win->players.a[0], bt->groups[g].player);
@@ -769,23 +769,27 @@ static bool recut_params(const batch_t *bt, pg_arrays_t *as, const char **param,
     return most > 0;
 }
 
+/* The array of ws_write_sql's parameter WW_<name> in `as` (write_sql.h numbers them from 1). */
+#define WW_ARRAY(as, name) (&(as).a[WW_##name - 1])
+_Static_assert(WW_PARAMS <= PG_ARRAYS_MAX, "ws_write_sql has more parameters than pg_arrays_t holds");
+
 /* Step 4: write standings, counters and the log, forget failed keys, notify, and commit: one round trip. */
 static step_t write_and_commit(PGconn *c, batch_t *bt)
 {
     pg_arrays_t as;
-    pg_arrays_open(&as, 23);
+    pg_arrays_open(&as, WW_PARAMS);
     /* standings */
     for (size_t g = 0; g < bt->n_groups; g++) {
         write_group_t *gr = &bt->groups[g];
         if (!gr->changed)
             continue;
-        pg_arr_i64(&as.a[0], gr->gen);
-        pg_arr_day(&as.a[1], gr->day);
-        pg_arr_text(&as.a[2], gr->player);
-        pg_arr_i64(&as.a[3], gr->cur.value);
-        pg_arr_i64(&as.a[4], order_sort_key(gr->board->sort, gr->cur.value));
-        pg_arr_i64(&as.a[5], gr->achieved_ms);
-        pg_arr_text(&as.a[6], gr->metadata);
+        pg_arr_i64(WW_ARRAY(as, ST_GEN), gr->gen);
+        pg_arr_day(WW_ARRAY(as, ST_DAY), gr->day);
+        pg_arr_text(WW_ARRAY(as, ST_PLAYER), gr->player);
+        pg_arr_i64(WW_ARRAY(as, ST_SCORE), gr->cur.value);
+        pg_arr_i64(WW_ARRAY(as, ST_SORT_KEY), order_sort_key(gr->board->sort, gr->cur.value));
+        pg_arr_i64(WW_ARRAY(as, ST_ACHIEVED_MS), gr->achieved_ms);
+        pg_arr_text(WW_ARRAY(as, ST_METADATA), gr->metadata);
     }
     /* counters, per (gen, day): groups are sorted so equal windows are adjacent */
     int64_t *accepted = xcalloc(bt->n_groups ? bt->n_groups : 1, sizeof *accepted);
@@ -801,10 +805,10 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
             subs += accepted[h];
         }
         if (subs > 0) {
-            pg_arr_i64(&as.a[7], bt->groups[g].gen);
-            pg_arr_day(&as.a[8], bt->groups[g].day);
-            pg_arr_i64(&as.a[9], players);
-            pg_arr_i64(&as.a[10], subs);
+            pg_arr_i64(WW_ARRAY(as, CNT_GEN), bt->groups[g].gen);
+            pg_arr_day(WW_ARRAY(as, CNT_DAY), bt->groups[g].day);
+            pg_arr_i64(WW_ARRAY(as, CNT_PLAYERS), players);
+            pg_arr_i64(WW_ARRAY(as, CNT_SUBMISSIONS), subs);
         }
         g = h;
     }
@@ -814,32 +818,32 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
         if (!bt->fold[i].applied)
             continue;
         write_item_t *it = &bt->items[i];
-        pg_arr_i64(&as.a[11], it->board->gen);
-        pg_arr_day(&as.a[12], it->day);
-        pg_arr_text(&as.a[13], it->player);
-        pg_arr_i64(&as.a[14], it->score);
-        pg_arr_text(&as.a[15], it->metadata);
-        pg_arr_text(&as.a[16], bt->fold[i].updated ? "t" : "f");
-        pg_arr_i64(&as.a[17], it->received_ms);
+        pg_arr_i64(WW_ARRAY(as, LOG_GEN), it->board->gen);
+        pg_arr_day(WW_ARRAY(as, LOG_DAY), it->day);
+        pg_arr_text(WW_ARRAY(as, LOG_PLAYER), it->player);
+        pg_arr_i64(WW_ARRAY(as, LOG_SCORE), it->score);
+        pg_arr_text(WW_ARRAY(as, LOG_METADATA), it->metadata);
+        pg_arr_text(WW_ARRAY(as, LOG_UPDATED), bt->fold[i].updated ? "t" : "f");
+        pg_arr_i64(WW_ARRAY(as, LOG_RECEIVED_MS), it->received_ms);
     }
     /* keys of failed items are not remembered */
     for (size_t i = 0; i < bt->n; i++) {
         if (bt->key_new[i] && !bt->fold[i].applied) {
-            pg_arr_i64(&as.a[18], bt->items[i].board->gen);
-            pg_arr_text(&as.a[19], bt->items[i].idem_key);
+            pg_arr_i64(WW_ARRAY(as, FORGET_GEN), bt->items[i].board->gen);
+            pg_arr_text(WW_ARRAY(as, FORGET_KEY), bt->items[i].idem_key);
         }
     }
     /* drafts of the answers of new keys */
     for (size_t i = 0; i < bt->n; i++) {
         if (bt->key_new[i] && bt->fold[i].applied) {
             char *draft = render(&bt->items[i], bt, i, 0);
-            pg_arr_i64(&as.a[20], bt->items[i].board->gen);
-            pg_arr_text(&as.a[21], bt->items[i].idem_key);
-            pg_arr_text(&as.a[22], draft);
+            pg_arr_i64(WW_ARRAY(as, DRAFT_GEN), bt->items[i].board->gen);
+            pg_arr_text(WW_ARRAY(as, DRAFT_KEY), bt->items[i].idem_key);
+            pg_arr_text(WW_ARRAY(as, DRAFT_TEXT), draft);
             free(draft);
         }
     }
-    const char *p[23];
+    const char *p[WW_PARAMS];
     pg_arrays_close(&as, p);
     pg_arrays_t bs;
     const char *bp[6];
@@ -859,7 +863,7 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
     pg_stmt_t stmts[6];
     PGresult *res[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
     int k = 0, i_buckets = -1, i_recut = -1, i_notify = -1, i_lsn = -1;
-    stmts[k++] = (pg_stmt_t){ws_write_sql, 23, p, WS_WRITE};
+    stmts[k++] = (pg_stmt_t){ws_write_sql, WW_PARAMS, p, WS_WRITE};
     if (count)
         stmts[i_buckets = k++] = (pg_stmt_t){ws_buckets_sql, 6, bp, WS_BUCKETS};
     if (recut)

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "http/encoding.h"
+#include "util/encoding.h"
 
 static void test_negotiation(void **state)
 {

@@ -1,5 +1,5 @@
-/* http/encoding.c — ETags, conditional requests and response compression. */
-#include "http/encoding.h"
+/* util/encoding.c — ETags, conditional requests and response compression. */
+#include "util/encoding.h"
 
 #include <ctype.h>
 #include <pthread.h>

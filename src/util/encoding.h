@@ -1,13 +1,13 @@
 /*
- * http/encoding.h — what makes a read cheap to repeat: strong ETags derived
+ * util/encoding.h — what makes a read cheap to repeat: strong ETags derived
  * from the identity body, If-None-Match, Accept-Encoding negotiation, and
  * gzip (zlib) / Brotli compression of bodies of 1024 bytes or more.
  *
  * Encoded variants carry the identity ETag with "-gz" or "-br" appended
  * inside the quotes, and any variant's tag satisfies If-None-Match.
  */
-#ifndef RANKD_HTTP_ENCODING_H
-#define RANKD_HTTP_ENCODING_H
+#ifndef RANKD_UTIL_ENCODING_H
+#define RANKD_UTIL_ENCODING_H
 
 #include <stdbool.h>
 #include <stddef.h>
