@@ -18,12 +18,13 @@
 #include "store/redis.h"
 #include "worker/rebuilder.h"
 #include "worker/writer.h"
+#include "util/must_use.h"
 
 /* Exports running (api/export.c): a slot each, and a wait for the last at shutdown. */
 typedef struct exports exports_t;
 exports_t *exports_new(void);
 /* True when none is running any more within `timeout_ms`. */
-bool exports_wait(exports_t *e, int timeout_ms);
+MUST_USE bool exports_wait(exports_t *e, int timeout_ms);
 void exports_free(exports_t *e);
 /* For /metrics: running now; since start, sent whole and ended early. */
 void exports_counts(exports_t *e, int *running, unsigned long long *finished, unsigned long long *cut);
@@ -103,14 +104,14 @@ typedef http_route_t route_t;
  * Match `path` and `method`: 404 (no route) or 405 (with req->allow) are
  * written into req and returned; 0 when matched. OPTIONS matches any route.
  */
-int api_route(const char *method, const char *path, route_t *rt, http_req_t *req);
+MUST_USE int api_route(const char *method, const char *path, route_t *rt, http_req_t *req);
 
 /* Check the caller's role for the route: 0, or 401/403 written into req. */
-int api_authorize(const route_t *rt, http_req_t *req);
+MUST_USE int api_authorize(const route_t *rt, http_req_t *req);
 /* A request whose key is no configured key: counted, then drawn from its address's bucket of
  * refusals, the one of failed authentications (limits.failed_auths_per_s, whatever the other limits say), so that
  * keys cannot be guessed at full speed. Returns 0 (answer 401) or the 429 it answered. */
-int api_auth_failed(app_t *app, http_req_t *req);
+MUST_USE int api_auth_failed(app_t *app, http_req_t *req);
 /* The burst of that bucket, in seconds' worth of limits.failed_auths_per_s (at start and reload). */
 #define AUTH_FAILURES_BURST_S 4
 /* The buckets of idempotency keys for limits.idempotency_keys_per_client = `n` (0: unlimited):
@@ -120,21 +121,21 @@ ratelimit_t *api_idem_keys_new(int n);
 void api_idem_keys_configure(ratelimit_t *rl, int n);
 /* A write presenting `keys` idempotency keys (a batch's keyed items): 0, or the 429 written into
  * req when its key has made its limits.idempotency_keys_per_client of them. */
-int api_idem_keys_take(app_t *app, http_req_t *req, int keys);
+MUST_USE int api_idem_keys_take(app_t *app, http_req_t *req, int keys);
 /* API.md: consistency=strong reads the primary, a privilege of write and admin keys: 0, or the
  * 403 written into req. */
-int api_strong_forbidden(http_req_t *req);
+MUST_USE int api_strong_forbidden(http_req_t *req);
 /* The same at a request's headers, where a refusal is charged to its address's bucket of
  * refusals, the one of failed authentications (limits.failed_auths_per_s, whatever the other
  * limits say): a flood of strong reads without the privilege gets held-back 429s, as a flood of
  * wrong keys does. 0, or the 403 or 429 written into req. */
-int api_strong_refused(app_t *app, http_req_t *req);
+MUST_USE int api_strong_refused(app_t *app, http_req_t *req);
 /* Take `cost` tokens of `kind` for req->client (API.md, "Rate limits"); 0, or the 429 written.
  * The verdict goes into req->ratelimit for the RateLimit-* headers. */
-int api_rate_limit(app_t *app, http_req_t *req, rl_kind_t kind, int cost);
+MUST_USE int api_rate_limit(app_t *app, http_req_t *req, rl_kind_t kind, int cost);
 /* A batch at its headers: 429 when its client's bucket has not one token left, else nothing
  * taken and nothing said (its items are charged once its body is read). */
-int api_rate_limit_peek(app_t *app, http_req_t *req, rl_kind_t kind);
+MUST_USE int api_rate_limit_peek(app_t *app, http_req_t *req, rl_kind_t kind);
 
 /* Run a matched, authorized route with its body; returns the status. */
 int api_handle(app_t *app, const route_t *rt, http_req_t *req);
@@ -191,13 +192,13 @@ int api_off_loop(app_t *app, const route_t *rt, http_req_t *req);
  * req. On an event loop a board not in the board cache moves the handler off the loop
  * (HTTP_OFF_LOOP): the handler returns that as it returns an error, and runs again there.
  */
-int api_load_board(app_t *app, const route_t *rt, http_req_t *req, board_t *out);
+MUST_USE int api_load_board(app_t *app, const route_t *rt, http_req_t *req, board_t *out);
 /* The same for board `id` (validated), without moving anything: HTTP_OFF_LOOP when it would wait. */
-int api_find_board(app_t *app, const char *id, bool may_wait, http_req_t *req, board_t *out);
+MUST_USE int api_find_board(app_t *app, const char *id, bool may_wait, http_req_t *req, board_t *out);
 /* Resolve the window= parameter of a read on board `b`; 0, or the 400/404 written into req. */
 /* The window= parameter's syntax only, checked before the board is looked up; 0 or the 400 written. */
-int api_param_window_syntax(http_req_t *req);
-int api_param_window(const app_t *app, http_req_t *req, const board_t *b, int64_t *day);
+MUST_USE int api_param_window_syntax(http_req_t *req);
+MUST_USE int api_param_window(const app_t *app, http_req_t *req, const board_t *b, int64_t *day);
 /* Render a Standing object (Entry + board, window, total, top_percent). */
 void api_render_standing(buf_t *o, const char *board_id, int64_t day, int64_t total, const entry_t *e);
 /* Render a Board object into req->out. */

@@ -16,13 +16,14 @@
 #include <stdint.h>
 
 #include "core/model.h"
+#include "util/must_use.h"
 
 typedef struct board_cache board_cache_t;
 
 board_cache_t *board_cache_new(int ttl_ms);
 void board_cache_free(board_cache_t *c);
 /* Copy the cached board into `out` (caller board_clear()s it); false on a miss. */
-bool board_cache_get(board_cache_t *c, const char *id, board_t *out);
+MUST_USE bool board_cache_get(board_cache_t *c, const char *id, board_t *out);
 /* Remember `b` (copied). */
 void board_cache_put(board_cache_t *c, const board_t *b);
 void board_cache_forget(board_cache_t *c, const char *id);

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "core/model.h"
+#include "util/must_use.h"
 
 typedef struct board_catalog board_catalog_t;
 
@@ -48,12 +49,12 @@ void board_catalog_forget_id(board_catalog_t *c, const char *id, int64_t asked_m
 
 /* For when PostgreSQL cannot answer: copy board `id` into `out` (caller board_clear()s it);
  * false when unknown or confirmed too long before the latest answer. */
-bool board_catalog_get(board_catalog_t *c, const char *id, board_t *out);
+MUST_USE bool board_catalog_get(board_catalog_t *c, const char *id, board_t *out);
 /* For when PostgreSQL cannot answer: the boards with an id after `after` ("" from the first), at
  * most `limit`, in id order (byte order, as the boards table's COLLATE "C"), into a new array
  * `*out` of `*n` (caller board_clear()s each and frees it); `*more` when others follow. False when
  * no full list is known recently enough. */
-bool board_catalog_list(board_catalog_t *c, const char *after, size_t limit, board_t **out, size_t *n, bool *more);
+MUST_USE bool board_catalog_list(board_catalog_t *c, const char *after, size_t limit, board_t **out, size_t *n, bool *more);
 
 typedef struct {
     size_t boards;                /* definitions held */

@@ -29,6 +29,7 @@
 
 #include "core/order.h"
 #include "util/encoding.h"
+#include "util/must_use.h"
 
 typedef struct l1 l1_t;
 typedef struct l1_entry l1_entry_t;
@@ -84,7 +85,7 @@ void l1_expect(l1_t *c, const char *key, size_t key_len);
  * (from the settling thread) once it inserts or abandons. Returns false,
  * without parking, when the key is no longer claimed: look it up again now.
  */
-bool l1_wait(l1_t *c, const char *key, size_t key_len, void (*wake)(void *arg), void *arg);
+MUST_USE bool l1_wait(l1_t *c, const char *key, size_t key_len, void (*wake)(void *arg), void *arg);
 
 /* The window's current epoch, to be read before the store read behind a response. */
 uint64_t l1_window_epoch(l1_t *c, int64_t gen, int64_t day);

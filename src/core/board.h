@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
+#include "util/must_use.h"
 
 /* Largest score magnitude: exact in a JSON double and in Redis. */
 #define SCORE_MAX ((int64_t)9007199254740991LL) /* 2^53 - 1 */
@@ -27,9 +28,9 @@ typedef enum { OP_BEST = 0, OP_LATEST = 1, OP_SUM = 2 } board_op_t;
 typedef enum { RESET_NONE = 0, RESET_DAILY = 1, RESET_WEEKLY = 2, RESET_MONTHLY = 3 } board_reset_t;
 
 /* Parse a rule's name; false when the name is not one of the allowed values. */
-bool board_sort_parse(const char *s, board_sort_t *out);
-bool board_op_parse(const char *s, board_op_t *out);
-bool board_reset_parse(const char *s, board_reset_t *out);
+MUST_USE bool board_sort_parse(const char *s, board_sort_t *out);
+MUST_USE bool board_op_parse(const char *s, board_op_t *out);
+MUST_USE bool board_reset_parse(const char *s, board_reset_t *out);
 
 /* The canonical lowercase name of a rule (static storage). */
 const char *board_sort_name(board_sort_t s);

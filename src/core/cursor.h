@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "core/order.h"
+#include "util/must_use.h"
 
 typedef enum {
     CURSOR_ENTRIES = 1, /* a board window's ranked entries */
@@ -38,10 +39,10 @@ typedef struct {
 size_t cursor_encode(const cursor_t *c, const char *secret, size_t secret_len, char *out);
 
 /* Decode and authenticate `text`; false when malformed, truncated or forged. */
-bool cursor_decode(const char *text, const char *secret, size_t secret_len, cursor_t *out);
+MUST_USE bool cursor_decode(const char *text, const char *secret, size_t secret_len, cursor_t *out);
 
 /* cursor_decode() under `secret`, or else under `previous` (NULL or "": none), so that cursors
  * given out before the secret rotated still read while the instances change over. */
-bool cursor_decode_rotated(const char *text, const char *secret, const char *previous, cursor_t *out);
+MUST_USE bool cursor_decode_rotated(const char *text, const char *secret, const char *previous, cursor_t *out);
 
 #endif

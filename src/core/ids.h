@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "util/must_use.h"
 
 /* ^[a-z0-9][a-z0-9_-]{0,63}$ */
 bool id_board_valid(const char *s, size_t n);
@@ -30,13 +31,13 @@ bool id_request_id_valid(const char *s, size_t n);
  * Percent-decode `in[0..n)` once into `out` (room for n bytes). Returns
  * false on a malformed escape ("%", "%4", "%zz"). `*out_len` gets the length.
  */
-bool id_percent_decode(const char *in, size_t n, char *out, size_t *out_len);
+MUST_USE bool id_percent_decode(const char *in, size_t n, char *out, size_t *out_len);
 
 /*
  * Parse a query parameter made only of decimal digits (no sign, space,
  * exponent or hex) whose value is at most `max`. False otherwise.
  */
-bool param_parse_uint(const char *s, uint64_t max, uint64_t *out);
+MUST_USE bool param_parse_uint(const char *s, uint64_t max, uint64_t *out);
 
 /*
  * The 64-bit key of the transaction advisory lock that serializes every

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "core/board.h"
+#include "util/must_use.h"
 
 #define ORDER_PREFIX_LEN 8
 #define ORDER_MEMBER_MAX (ORDER_PREFIX_LEN + PLAYER_ID_MAX)
@@ -44,17 +45,18 @@ bool order_score_better(board_sort_t sort, int64_t a, int64_t b);
 /* <0, 0, >0 as `a` ranks above, with, below `b`. */
 int order_pos_cmp(const order_pos_t *a, const order_pos_t *b);
 
-/* Fill a position; false if the player id is too long. */
+/* Fill a position; false if the player id is too long (never for a validated id, which every
+ * caller passes: hence no MUST_USE). */
 bool order_pos_set(order_pos_t *p, int64_t sort_key, int64_t achieved_ms, const char *player, size_t len);
 
 /* Encode a position's Redis member into `out` (ORDER_MEMBER_MAX bytes); returns its length.
  * Its score is p->sort_key. */
 size_t order_member_encode(const order_pos_t *p, unsigned char *out);
 /* Decode a Redis member held at score `sort_key`; false if it is not one rankd wrote. */
-bool order_member_decode(const unsigned char *m, size_t n, int64_t sort_key, order_pos_t *out);
+MUST_USE bool order_member_decode(const unsigned char *m, size_t n, int64_t sort_key, order_pos_t *out);
 
 /* Parse a Redis score reply ("-12", "9007199254740991") back into a sort key; false when it
  * is not an integer within the score range. */
-bool order_score_parse(const char *s, size_t n, int64_t *sort_key);
+MUST_USE bool order_score_parse(const char *s, size_t n, int64_t *sort_key);
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "core/board.h"
+#include "util/must_use.h"
 
 #define MS_PER_DAY 86400000LL
 
@@ -38,7 +39,7 @@ bool window_is_start(board_reset_t reset, int64_t day);
 /* "YYYY-MM-DD" of a day; `out` has room for 11 bytes. */
 void window_format_day(int64_t day, char out[11]);
 /* Parse a strict "YYYY-MM-DD" that names a real calendar date. */
-bool window_parse_day(const char *s, int64_t *day);
+MUST_USE bool window_parse_day(const char *s, int64_t *day);
 
 /* RFC 3339 UTC with milliseconds, "2026-11-21T20:00:00.123Z"; `out` has room for 25 bytes. */
 void window_format_ms(int64_t ms, char out[25]);
@@ -62,7 +63,7 @@ int64_t window_first_kept(board_reset_t reset, int64_t created_ms, int keep_clos
  * Resolve a `window=` parameter (NULL means "current") for a board created at `created_ms` that
  * keeps `keep_closed` closed windows (0 = all), at instant `now_ms`, to the window's first day.
  */
-window_status_t window_resolve(board_reset_t reset, int64_t created_ms, int keep_closed, int64_t now_ms,
+MUST_USE window_status_t window_resolve(board_reset_t reset, int64_t created_ms, int keep_closed, int64_t now_ms,
                                const char *param, int64_t *day);
 
 #endif

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <netinet/in.h>
+#include "util/must_use.h"
 
 struct MHD_Daemon;
 typedef struct acceptor acceptor_t;
@@ -56,7 +57,7 @@ acceptor_t *acceptor_listen(const struct sockaddr_in *addr, int backlog, const a
 
 /* Start the thread handing accepted connections to `daemon` (started with
  * MHD_USE_NO_LISTEN_SOCKET and MHD_USE_ITC); false when it cannot start. */
-bool acceptor_start(acceptor_t *a, struct MHD_Daemon *daemon);
+MUST_USE bool acceptor_start(acceptor_t *a, struct MHD_Daemon *daemon);
 
 /* Stop the thread and close the socket: from here on connections are refused. A connection
  * whose whole first request had arrived, still held here or queued in the backlog, is answered

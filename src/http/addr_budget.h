@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include "util/must_use.h"
 
 typedef struct addr_budget addr_budget_t;
 
@@ -21,7 +22,7 @@ void addr_budget_free(addr_budget_t *b);
 /* Charge `addr` `bytes` more; false (nothing charged) past its budget. An address that holds
  * nothing is always charged, whatever the size: one request of any size goes through. NULL
  * budget: true. */
-bool addr_budget_take(addr_budget_t *b, const char *addr, size_t bytes);
+MUST_USE bool addr_budget_take(addr_budget_t *b, const char *addr, size_t bytes);
 /* Give back what take() charged. */
 void addr_budget_give(addr_budget_t *b, const char *addr, size_t bytes);
 /* Whether `addr` holds its whole budget already. NULL budget: false. */

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include "util/must_use.h"
 
 /* The longest header rankd takes: a v1 line is at most 107 bytes; a v2 header is 16 bytes and
  * its addresses (at most 216) and TLVs, which HAProxy keeps to a few hundred bytes. */
@@ -33,6 +34,6 @@ typedef struct {
 } proxy_header_t;
 
 /* What the first `len` bytes of a connection are. On PROXY_DONE, *out describes the header. */
-proxy_status_t proxy_header_parse(const uint8_t *buf, size_t len, proxy_header_t *out);
+MUST_USE proxy_status_t proxy_header_parse(const uint8_t *buf, size_t len, proxy_header_t *out);
 
 #endif

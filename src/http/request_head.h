@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <time.h>
+#include "util/must_use.h"
 
 /* The longest head rankd takes, request line and headers (API.md: 8 KiB). */
 #define REQUEST_HEAD_MAX 8192
@@ -41,7 +42,7 @@ typedef struct {
  * any). Give at least REQUEST_HEAD_MAX + 1 bytes when as many have arrived: a head that has not
  * ended by then is too large. On HEAD_BAD, *v says what to answer.
  */
-head_status_t request_head_check(const char *buf, size_t len, head_verdict_t *v);
+MUST_USE head_status_t request_head_check(const char *buf, size_t len, head_verdict_t *v);
 
 /* The verdict for a whole first request the server will not serve because it is shutting down:
  * 503 unavailable, try again in a second (on another instance, behind a load balancer). */

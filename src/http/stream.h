@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "util/must_use.h"
 
 struct MHD_Connection;
 typedef struct http_stream http_stream_t;
@@ -25,7 +26,7 @@ http_stream_t *http_stream_new(size_t max_buffered);
 
 /* Producer: append `len` bytes, waiting while the buffer is full. False once the reader is gone
  * (the client closed, or the server is stopping): stop producing and end the stream. */
-bool http_stream_write(http_stream_t *s, const void *data, size_t len);
+MUST_USE bool http_stream_write(http_stream_t *s, const void *data, size_t len);
 /* Producer: no more bytes. `ok` false ends the answer with an error (the client sees the
  * connection close before the chunked body's end). Lets go of the producer's hold. */
 void http_stream_end(http_stream_t *s, bool ok);

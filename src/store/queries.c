@@ -74,9 +74,11 @@ static void board_from_row(const PGresult *r, int row, board_t *b)
     snprintf(b->id, sizeof b->id, "%s", PQgetvalue(r, row, 0));
     b->gen = col_i64(r, row, 1);
     b->title = xstrdup(PQgetvalue(r, row, 2));
-    board_sort_parse(PQgetvalue(r, row, 3), &b->sort);
-    board_op_parse(PQgetvalue(r, row, 4), &b->op);
-    board_reset_parse(PQgetvalue(r, row, 5), &b->reset);
+    /* The table's CHECK constraints allow these names only; a newer version's would be refused
+     * here, and the board read as the defaults (logged). */
+    if (!board_sort_parse(PQgetvalue(r, row, 3), &b->sort) || !board_op_parse(PQgetvalue(r, row, 4), &b->op) ||
+        !board_reset_parse(PQgetvalue(r, row, 5), &b->reset))
+        log_error(NULL, "board %s has a sort, operator or reset this version does not know", b->id);
     b->metadata = PQgetisnull(r, row, 6) ? NULL : xstrdup(PQgetvalue(r, row, 6));
     b->has_min_score = !PQgetisnull(r, row, 7);
     b->min_score = b->has_min_score ? col_i64(r, row, 7) : 0;

@@ -1,0 +1,320 @@
+/*
+ * cmd/serve.c — `rankd serve`: builds the application once (pools, caches, writer, rebuilder,
+ * HTTP server), then waits for SIGTERM/SIGINT in the main thread with every other thread's
+ * signals blocked, and drains in-flight requests before exiting 0. SIGHUP reloads.
+ */
+#include "cmd/cmd.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include "api/app.h"
+#include "http/server.h"
+#include "obs/log.h"
+#include "obs/metrics.h"
+#include "store/pg_deadline.h"
+#include "store/pg_router.h"
+#include "store/queries.h"
+#include "store/redis_board.h"
+#include "store/redis_pipe.h"
+#include "store/redis_sentinel.h"
+#include "store/upkeep.h"
+#include "util/clock.h"
+#include "util/heap.h"
+#include "worker/prober.h"
+#include "worker/listener.h"
+#include "worker/offload.h"
+#include "worker/refresher.h"
+#include "worker/turns.h"
+
+/* The next of `sigs` to arrive (-1 when waiting fails). Once a minute meanwhile, hand the pages
+ * the allocator holds free back to the system (util/heap.c): over days of caches churning that
+ * is resident memory no one uses (loadtest/soak.sh). */
+static int wait_signal(const sigset_t *sigs)
+{
+    for (;;) {
+        struct timespec minute = {60, 0};
+        int sig = sigtimedwait(sigs, NULL, &minute);
+        if (sig > 0)
+            return sig;
+        if (errno == EAGAIN)
+            heap_release();
+        else if (errno != EINTR)
+            return -1;
+    }
+}
+
+/* A core dump of a serving process holds its keys, secrets and players' data: none is written,
+ * and no other process of the same user may attach to read them. */
+static void forbid_core_dumps(void)
+{
+    struct rlimit none = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &none) != 0)
+        log_warn(NULL, "cannot turn core dumps off: %s", strerror(errno));
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        log_warn(NULL, "cannot mark the process undumpable: %s", strerror(errno));
+}
+
+/*
+ * Create the boards the configuration declares. One that exists already with another definition
+ * (a PATCH changed its title, say) is left as it is: the database wins, and a warning names the
+ * fields that differ. False only when PostgreSQL fails.
+ */
+static bool declare_boards(const rankd_config_t *cfg, PGconn *c)
+{
+    for (size_t i = 0; i < cfg->n_boards; i++) {
+        const config_board_t *d = &cfg->boards[i];
+        board_t def = {0}, got;
+        snprintf(def.id, sizeof def.id, "%s", d->id);
+        def.title = d->title;
+        def.sort = d->sort;
+        def.op = d->op;
+        def.reset = d->reset;
+        def.metadata = d->metadata;
+        def.has_min_score = d->has_min_score;
+        def.min_score = d->min_score;
+        def.has_max_score = d->has_max_score;
+        def.max_score = d->max_score;
+        bool created = false;
+        q_status_t st = q_board_create(c, &def, clock_wall_ms(), &got, &created);
+        if (st == Q_CONFLICT) {
+            char fields[128] = "?";
+            if (q_board_get(c, d->id, &got) == Q_OK) {
+                board_differences(&def, &got, fields, sizeof fields);
+                board_clear(&got);
+            }
+            log_warn(NULL, "%s: board %s is declared with another %s than the database's; the database's stands "
+                           "(change the file to match, or the board with PATCH)", cfg->path, d->id, fields);
+            continue;
+        }
+        if (st != Q_OK)
+            return false;
+        if (created)
+            log_info(NULL, "created declared board %s", d->id);
+        board_clear(&got);
+    }
+    return true;
+}
+
+/* Sentinel moved the master: nothing Redis holds is trusted until rebuilt (redis_sentinel.h). */
+static void redis_switched(void *arg)
+{
+    app_t *app = arg;
+    redis_pool_failover(app->redis);
+    redis_pipe_reconnect(app->pipe);
+}
+
+/* PostgreSQL failed over (the primary is on a new timeline): Redis may hold commits the new primary
+ * never had, and the windows' numbers start again from where it was: every window is marked cold. */
+static void postgres_switched(void *arg)
+{
+    app_t *app = arg;
+    redis_distrust_all(app->redis);
+}
+
+/* Before serving: an upgrade from an older key layout leaves keys nothing reads; delete them
+ * once per Redis (Redis down now: they wait for the next start). */
+static void forget_old_redis_layout(redis_pool_t *redis)
+{
+    redis_conn_t *rc = redis_acquire(redis);
+    if (!rc)
+        return;
+    rb_status_t st = rb_forget_old_layout(rc);
+    if (st != RB_OK)
+        log_warn(NULL, "could not delete the keys of the old Redis layout");
+    redis_release(redis, rc, st == RB_DOWN);
+}
+
+/* The refresher's warm-up at a reset: a board's top page into this instance's response cache. */
+static void warm_top(void *arg, const char *board, int64_t now_ms)
+{
+    api_warm_top(arg, board, now_ms);
+}
+
+int cmd_serve(rankd_config_t *cfg)
+{
+    if (!cfg->cursor_secret_given) {
+        /* The built-in one is in the source: anyone could sign cursors for this deployment. */
+        log_error(NULL, "%s: auth.cursor_secret is not set; give one of your own (the same on every instance), "
+                        "in the file or in RANKD_CURSOR_SECRET", cfg->path);
+        return 1;
+    }
+    cmd_warn_if_config_exposed(cfg);
+    forbid_core_dumps();
+    heap_configure();
+    /* Each connection is a descriptor: take what the system allows, and keep the connection
+     * limit under it (accept would fail first otherwise, and slow clients could fill it). */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &nofile) != 0)
+            getrlimit(RLIMIT_NOFILE, &nofile);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)cfg->max_connections + 256 > nofile.rlim_cur) {
+        int fit = nofile.rlim_cur > 512 ? (int)(nofile.rlim_cur - 256) : (int)nofile.rlim_cur / 2;
+        log_warn(NULL, "http.max_connections %d does not fit the %llu descriptors allowed: %d", cfg->max_connections,
+                 (unsigned long long)nofile.rlim_cur, fit);
+        cfg->max_connections = fit;
+    }
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    PGconn *c = cmd_connect_primary(cfg);
+    if (!c)
+        return 1;
+    bool ok = upkeep_ensure_partitions(c, clock_wall_ms(), 3) == Q_OK;
+    if (!ok)
+        log_error(NULL, "cannot prepare partitions (did `rankd migrate up` run?)");
+    ok = ok && declare_boards(cfg, c);
+    app_t app = {0};
+    app.cfg = cfg;
+    app.router = pg_router_new(cfg);
+    /* Replicas answer board reads only once they have what start-up wrote (declared boards). */
+    if (ok && pg_router_has_replicas(app.router)) {
+        uint64_t lsn = pg_wal_lsn(c);
+        if (lsn == 0) {
+            log_error(NULL, "cannot read the primary's WAL position: %s", PQerrorMessage(c));
+            ok = false;
+        }
+        pg_router_saw_lsn(app.router, PG_KEY_ALL, lsn);
+    }
+    PQfinish(c);
+    if (!ok || !pg_router_start(app.router)) {
+        pg_router_free(app.router);
+        return 1;
+    }
+
+    rb_init();
+    q_set_slow_ms(cfg->pg_slow_statement_ms);
+    /* No call on a PostgreSQL connection waits longer than its statement timeout and 2 s. */
+    pg_deadline_set_statement_ms(cfg->pg_statement_timeout_ms + 2000);
+    pg_router_wait_probed(app.router, cfg->pg_connect_timeout_s * 1000 + 1000);
+    app.primary = pg_router_primary_pool(app.router);
+    app.redis = redis_pool_new(cfg->redis_url, cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms,
+                               cfg->worker_threads * 2 + 2);
+    forget_old_redis_layout(app.redis);
+    pg_router_on_new_timeline(app.router, postgres_switched, &app);
+    /* The rebuilder has a connection of its own: when Redis is cold every read falls back to
+     * the primary's pool, and the rebuild that ends that must not queue behind them. */
+    pg_pool_t *rebuild_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
+    app.rebuilder = rebuilder_start(rebuild_pg, app.router, app.redis);
+    app.l1 = l1_new(cfg->cache_max_bytes, cfg->cache_max_age * 1000);
+    /* A definition is served while no node answers when confirmed within two refresher lists (or
+     * 5 min) of PostgreSQL's last answer; a deleted one stays refused longer than any statement. */
+    int64_t list_every_ms = (int64_t)cfg->refresh_interval_s * 1000;
+    int64_t stmt_ms = (int64_t)cfg->pg_statement_timeout_ms;
+    app.catalog = board_catalog_new(2 * list_every_ms > 300000 ? 2 * list_every_ms : 300000,
+                                    4 * stmt_ms > 600000 ? 4 * stmt_ms : 600000);
+    listener_t *listener =
+        listener_start(cfg->pg_primary, cfg->pg_connect_timeout_s, app.l1, app.router, app.catalog);
+    /* The writer has a connection of its own too: it holds the writer's prepared statements. */
+    pg_pool_t *write_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
+    app.writer = writer_new(write_pg, app.router, app.redis, app.rebuilder, app.l1, (size_t)cfg->writer_max_batch,
+                            cfg->rank_bucket_rows);
+    const char *scripts[RB_SCRIPTS_MAX];
+    size_t n_scripts = rb_script_sources(scripts, RB_SCRIPTS_MAX);
+    app.pipe = redis_pipe_start(cfg->redis_url, cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms, scripts,
+                                n_scripts, cfg->redis_read_from == REDIS_READ_REPLICAS, app.redis);
+    redis_sentinel_watch_t *sentinel_watch =
+        redis_sentinel_watch_start(cfg->redis_url, cfg->redis_connect_timeout_ms, redis_switched, &app);
+    /* PostgreSQL reads of ranked requests run here, never on an event-loop thread; fewer
+     * threads than pooled connections keeps some for everything else. */
+    int readers = cfg->pg_pool_size > 1 ? cfg->pg_pool_size - 1 : 1;
+    app.offload = offload_start(readers > 4 ? 4 : readers);
+    app.admin = offload_start(1);
+    app.encoder = offload_start(1);
+    /* Beyond 64 reads waiting on one cold window, the next go to the shared threads. */
+    app.cold_turns = app.pipe && app.offload ? turns_new(app.offload, 64) : NULL;
+    app.boards = board_cache_new(1000);
+    app.exports = exports_new();
+    app.metrics = metrics_new();
+    atomic_store(&app.live, cfg);
+    app.limits = ratelimit_new(cfg->limit_reads_per_s, cfg->limit_writes_per_s, cfg->limit_strong_reads_per_s,
+                               cfg->limit_burst, 100000);
+    app.auth_failures = ratelimit_new(cfg->limit_failed_auths_per_s, 0, 0,
+                                      AUTH_FAILURES_BURST_S * cfg->limit_failed_auths_per_s, 100000);
+    app.idem_keys = api_idem_keys_new(cfg->limit_idempotency_keys_per_client);
+    /* Last: at a reset it renders responses through the whole application. */
+    refresher_opts_t ro = {app.primary, app.redis, cfg, app.rebuilder, warm_top, &app, app.catalog};
+    refresher_t *refresher = refresher_start(&ro);
+    app.refresher = refresher;
+    app.prober = prober_start(app.router, app.redis, 1000);
+
+    char err[256];
+    http_server_deps_t deps = {.cfg = cfg, .live = &app.live, .metrics = app.metrics, .l1 = app.l1,
+                               .encoder = app.encoder, .api = api_dispatch(&app)};
+    http_server_t *srv = http_server_start(&deps, err, sizeof err);
+    atomic_store(&app.http, srv); /* its counts, in /metrics */
+    int rc = 0;
+    if (!srv) {
+        log_error(NULL, "%s", err);
+        rc = 1;
+    } else {
+        log_info(NULL, "rankd %s serving on http://%s:%d with %d worker threads, redis %s", RANKD_VERSION,
+                 cfg->listen_host, cfg->listen_port, cfg->worker_threads, app.redis ? "on" : "off");
+        if (!log_buffering_start())
+            log_warn(NULL, "cannot start the log flusher thread: request lines are written one by one");
+        int sig = 0;
+        while ((sig = wait_signal(&sigs)) == SIGHUP)
+            api_reload(&app); /* keys, limits, CORS origins, log level; connections stay */
+        log_info(NULL, "signal %d: draining in-flight requests", sig);
+        /* Answer what is in flight, writer and Redis pipe still running; then refuse new
+         * writes (503) and wait again. The daemon stops only when no connection is
+         * suspended: libmicrohttpd cannot stop with one. */
+        http_server_drain(srv, 10000);
+        writer_close(app.writer);
+        int left = http_server_drain(srv, 10000);
+        if (left > 0) {
+            /* Their work may still complete and touch freed state: leave at once.
+             * Nothing acknowledged is lost; those clients see the connection close. */
+            log_error(NULL, "exiting with %d requests still in flight", left); /* flushes pending lines */
+            _exit(1);
+        }
+        atomic_store(&app.http, NULL);
+        http_server_stop(srv); /* exports still streaming were cut at the drain */
+        if (!exports_wait(app.exports, 10000)) {
+            /* A producer still waits on PostgreSQL (a fetch, up to its statement timeout): it
+             * would outlive what it uses. */
+            log_error(NULL, "exiting with an export still fetching its rows");
+            _exit(1);
+        }
+        log_info(NULL, "stopped");
+    }
+    redis_sentinel_watch_stop(sentinel_watch);
+    redis_pipe_stop(app.pipe); /* it hands reads of cold windows to the offload threads */
+    offload_stop(app.offload);
+    offload_stop(app.admin);
+    offload_stop(app.encoder);
+    turns_free(app.cold_turns);
+    prober_stop(app.prober);
+    refresher_stop(refresher);
+    listener_stop(listener);
+    rebuilder_stop(app.rebuilder);
+    pg_pool_free(rebuild_pg);
+    writer_free(app.writer);
+    pg_pool_free(write_pg);
+    board_cache_free(app.boards);
+    board_catalog_free(app.catalog);
+    exports_free(app.exports);
+    ratelimit_free(app.limits);
+    ratelimit_free(app.auth_failures);
+    ratelimit_free(app.idem_keys);
+    api_reload_free(&app);
+    metrics_free(app.metrics);
+    l1_free(app.l1);
+    redis_pool_free(app.redis);
+    pg_router_free(app.router);
+    log_buffering_stop();
+    return rc;
+}
