@@ -115,9 +115,8 @@ int api_batch(app_t *app, const route_t *rt, http_req_t *req)
         goto out;
     }
     size_t n = json_array_size(arr);
-    /* API.md: one read token per item (once: not again when it is run again off the event loop). */
-    bool first_run = !req->ratelimit.limited;
-    if (ratelimit_active(app->limits) && first_run && (rc = api_rate_limit(app, req, RL_READ, (int)n)))
+    /* API.md: one read token per item. The handler runs once, off the event loop (route_waits). */
+    if (ratelimit_active(app->limits) && (rc = api_rate_limit(app, req, RL_READ, (int)n)))
         goto out;
     int strong = 0;
     for (size_t i = 0; i < n; i++) {
@@ -131,7 +130,7 @@ int api_batch(app_t *app, const route_t *rt, http_req_t *req)
         strong += path_is_strong(json_string_value(pv));
     }
     /* Strong items a key may ask for draw on the strong bucket too (the others are each a 403). */
-    if (strong > 0 && req->role >= ROLE_WRITE && ratelimit_active(app->limits) && first_run &&
+    if (strong > 0 && req->role >= ROLE_WRITE && ratelimit_active(app->limits) &&
         (rc = api_rate_limit(app, req, RL_STRONG, strong)))
         goto out;
     /* Every item is run first and only measured; the answer is then built once, at its exact

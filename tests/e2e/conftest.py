@@ -13,6 +13,7 @@ Helpers (Client, raw_request, create_board, ...) are imported by the test
 modules with `from conftest import ...`.
 """
 
+import contextlib
 import datetime as _dt
 import hashlib
 import http.client
@@ -1216,11 +1217,23 @@ class Rankd:
 
 
 class RankdFactory:
+    """Starts rankd instances on one database (and by default one Redis URL); close() stops
+    them all and fails the test if one crashed. Use it through opened() (the fixtures do)."""
+
     def __init__(self, root, db, redis_url):
         self.root = root
         self.db = db
         self.default_redis_url = redis_url
         self.instances = []
+
+    @classmethod
+    @contextlib.contextmanager
+    def opened(cls, root, db, redis_url):
+        f = cls(root, db, redis_url)
+        try:
+            yield f
+        finally:
+            f.close()
 
     def __call__(self, redis=True, public_reads=True, env=None, extra_config=None, boards=None, start=True):
         """Start a rankd. redis: True = the module's Redis db, False/None = no Redis,
@@ -1251,16 +1264,14 @@ class RankdFactory:
 
 @pytest.fixture(scope="module")
 def module_rankd_factory(tmp_root, db, redis_db):
-    f = RankdFactory(tmp_root, db, redis_db[0])
-    yield f
-    f.close()
+    with RankdFactory.opened(tmp_root, db, redis_db[0]) as f:
+        yield f
 
 
 @pytest.fixture
 def rankd_factory(tmp_root, db, redis_db):
-    f = RankdFactory(tmp_root, db, redis_db[0])
-    yield f
-    f.close()
+    with RankdFactory.opened(tmp_root, db, redis_db[0]) as f:
+        yield f
 
 
 @pytest.fixture(scope="module")

@@ -81,9 +81,9 @@ def cluster(tmp_root):
 
 @pytest.fixture
 def factory(tmp_root, cluster, redis_db):
-    f = RankdFactory(tmp_root, cluster.db, redis_db[0])
-    yield f
-    f.close()
+    """rankd_factory's, on the cluster's database."""
+    with RankdFactory.opened(tmp_root, cluster.db, redis_db[0]) as f:
+        yield f
 
 
 def router_env(cluster, replicas=None, **extra):
