@@ -331,8 +331,8 @@ int api_idem_keys_take(app_t *app, http_req_t *req, int keys)
  * privilege): 0 while it has some, else the 429 written into req, held back past a few strikes. */
 static int refusal_take(app_t *app, http_req_t *req, const char *what)
 {
-    char who[sizeof req->addr + 1];
-    snprintf(who, sizeof who, "a%s", req->addr);
+    char who[sizeof req->limit_addr + 1];
+    snprintf(who, sizeof who, "a%s", req->limit_addr);
     rl_verdict_t v;
     ratelimit_take(app->auth_failures, who, RL_READ, 1, clock_mono_ms(), &v);
     if (!v.refused)
@@ -450,7 +450,7 @@ static int limit_kind(const route_t *rt, const char *method)
 static void client_of(http_req_t *req)
 {
     if (!req->client[0])
-        snprintf(req->client, sizeof req->client, "a%s", req->addr);
+        snprintf(req->client, sizeof req->client, "a%s", req->limit_addr);
 }
 
 static int dispatch_route(void *arg, const char *method, const char *path, http_route_t *rt, http_req_t *req)

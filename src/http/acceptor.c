@@ -21,6 +21,7 @@
 #include "obs/log.h"
 #include "util/alloc.h"
 #include "util/clock.h"
+#include "util/netaddr.h"
 
 #define PROXY_TIMEOUT_MS 5000 /* a load balancer writes its header with its first packet */
 #define LINGER_MS 2000        /* after a refusal, how long its client's last bytes are read */
@@ -159,16 +160,13 @@ static void close_pending(acceptor_t *a, size_t i)
     atomic_fetch_add(&a->stats->closed_waiting, 1);
 }
 
+/* Whether two clients count as one address for the per-address cap (netaddr_same_limit: an
+ * IPv6 client's /64 is one address, an IPv4-mapped one is its IPv4 address). */
 static bool same_address(const struct sockaddr_storage *x, const struct sockaddr_storage *y)
 {
-    if (x->ss_family != y->ss_family)
-        return false;
-    if (x->ss_family == AF_INET)
-        return ((const struct sockaddr_in *)x)->sin_addr.s_addr == ((const struct sockaddr_in *)y)->sin_addr.s_addr;
-    if (x->ss_family == AF_INET6)
-        return memcmp(&((const struct sockaddr_in6 *)x)->sin6_addr, &((const struct sockaddr_in6 *)y)->sin6_addr,
-                      sizeof(struct in6_addr)) == 0;
-    return false;
+    netaddr_t a, b;
+    return netaddr_from_sockaddr((const struct sockaddr *)x, &a) &&
+           netaddr_from_sockaddr((const struct sockaddr *)y, &b) && netaddr_same_limit(&a, &b);
 }
 
 /* Whether pending connection i's client already has its share of connections held here, waiting

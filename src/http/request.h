@@ -68,6 +68,8 @@ typedef struct http_req {
     bool key_presented;
     char client[80];          /* who the rate limits count: "k<key index>" or "a<address>" */
     char addr[48];            /* the client's address: the peer, or whom a trusted proxy names */
+    char limit_addr[48];      /* what per-address limits count it as: itself, or an IPv6 one's /64
+                               * (netaddr_limit_key) */
     char request_id[22];         /* the server's own id for the request */
     char client_request_id[65];  /* the client's X-Request-Id when valid, else "": echoed instead */
     int64_t received_ms;

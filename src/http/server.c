@@ -547,11 +547,11 @@ static bool watch_send(conn_ctx_t *cx, struct MHD_Connection *conn)
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci)
         return true; /* cannot happen for a connection being answered */
-    if (!addr_budget_take(s->answers, cx->req.addr, cx->answer_len))
+    if (!addr_budget_take(s->answers, cx->req.limit_addr, cx->answer_len))
         return false;
     cx->ticket = send_watch_begin(s->sends, ci->connect_fd, cx->answer_len);
     if (!cx->ticket) {
-        addr_budget_give(s->answers, cx->req.addr, cx->answer_len);
+        addr_budget_give(s->answers, cx->req.limit_addr, cx->answer_len);
         return false;
     }
     cx->answer_charged = cx->answer_len;
@@ -675,6 +675,7 @@ static void client_address(const http_server_deps_t *deps, struct MHD_Connection
     netaddr_t peer;
     if (!ci || !ci->client_addr || !netaddr_from_sockaddr(ci->client_addr, &peer)) {
         snprintf(req->addr, sizeof req->addr, "?");
+        snprintf(req->limit_addr, sizeof req->limit_addr, "?");
         return;
     }
     /* The live list: a reload may add or remove a proxy. */
@@ -691,6 +692,8 @@ static void client_address(const http_server_deps_t *deps, struct MHD_Connection
     char text[NETADDR_TEXT_MAX];
     netaddr_format(&client, text);
     snprintf(req->addr, sizeof req->addr, "%s", text);
+    _Static_assert(sizeof req->limit_addr >= NETADDR_LIMIT_MAX, "room for a limit key");
+    netaddr_limit_key(&client, req->limit_addr);
 }
 
 /* One query argument's bytes in the request line, "key=value&" (an MHD_KeyValueIterator). */
@@ -859,7 +862,7 @@ static bool grow_body(conn_ctx_t *cx, size_t more)
         cap = need;
     if (cap > cx->limit + 1 && need <= cx->limit + 1)
         cap = cx->limit + 1;
-    if (!addr_budget_take(cx->server->bodies, cx->req.addr, cap - cx->body.cap))
+    if (!addr_budget_take(cx->server->bodies, cx->req.limit_addr, cap - cx->body.cap))
         return false;
     cx->body_charged += cap - cx->body.cap;
     buf_reserve_total(&cx->body, cap);
@@ -1064,7 +1067,7 @@ static enum MHD_Result admit_room(conn_ctx_t *cx, struct MHD_Connection *conn, b
 {
     http_server_t *s = cx->server;
     http_req_t *req = &cx->req;
-    bool room = !is_read(cx) || !addr_budget_full(s->answers, req->addr);
+    bool room = !is_read(cx) || !addr_budget_full(s->answers, req->limit_addr);
     if (!room) {
         int64_t now = clock_mono_ms();
         if (first)
@@ -1151,7 +1154,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (cx->req.pending) /* the connection died while its work was pending */
         cx->req.pending->release(cx->req.pending);
-    addr_budget_give(s->bodies, cx->req.addr, cx->body_charged);
+    addr_budget_give(s->bodies, cx->req.limit_addr, cx->body_charged);
     if (cx->strong_counted)
         atomic_fetch_sub(&s->strong_in_flight, 1);
     if (cx->strong_waits) /* ended while waiting for a slot (its connection broke) */
@@ -1161,7 +1164,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     send_watch_done(s->sends, cx->ticket); /* before libmicrohttpd closes the socket */
     if (cx->stream)
         untrack_stream(cx);
-    addr_budget_give(s->answers, cx->req.addr, cx->answer_charged);
+    addr_budget_give(s->answers, cx->req.limit_addr, cx->answer_charged);
     free(cx->pre_body);
     http_req_clear(&cx->req);
     buf_free(&cx->body);

@@ -107,6 +107,25 @@ void netaddr_format(const netaddr_t *a, char out[NETADDR_TEXT_MAX])
         inet_ntop(AF_INET6, a->bytes, out, NETADDR_TEXT_MAX);
 }
 
+void netaddr_limit_key(const netaddr_t *a, char out[NETADDR_LIMIT_MAX])
+{
+    if (is_v4(a)) {
+        netaddr_format(a, out);
+        return;
+    }
+    netaddr_t net = *a;
+    mask(&net, 64);
+    inet_ntop(AF_INET6, net.bytes, out, NETADDR_TEXT_MAX);
+    strcat(out, "/64"); /* a /64's text is at most 21 bytes ("xxxx:xxxx:xxxx:xxxx::") */
+}
+
+bool netaddr_same_limit(const netaddr_t *a, const netaddr_t *b)
+{
+    if (is_v4(a) || is_v4(b))
+        return memcmp(a->bytes, b->bytes, 16) == 0;
+    return memcmp(a->bytes, b->bytes, 8) == 0;
+}
+
 void netaddr_forwarded_client(const char *xff, const netaddr_t *peer, const netaddr_cidr_t *trusted,
                               size_t n_trusted, netaddr_t *client)
 {

@@ -43,6 +43,18 @@ bool netaddr_in_any(const netaddr_cidr_t *blocks, size_t n, const netaddr_t *a);
 /* The usual text: dotted quad for an IPv4-mapped address, RFC 5952 otherwise. */
 void netaddr_format(const netaddr_t *a, char out[NETADDR_TEXT_MAX]);
 
+/* The longest text netaddr_limit_key writes, NUL included ("xxxx:xxxx:xxxx:xxxx::/64"). */
+#define NETADDR_LIMIT_MAX 48
+
+/*
+ * What per-address limits count an address as: an IPv4 address as itself, an IPv6 address as
+ * its /64 ("2001:db8:1:2::/64"). One subscriber is usually given a whole /64, and a client with
+ * 2^64 addresses must not get 2^64 shares of a limit.
+ */
+void netaddr_limit_key(const netaddr_t *a, char out[NETADDR_LIMIT_MAX]);
+/* True when a and b count as one address for those limits. */
+bool netaddr_same_limit(const netaddr_t *a, const netaddr_t *b);
+
 /*
  * The client an X-Forwarded-For list names, when the connection's peer is a trusted proxy: the
  * list read from its right end, skipping the addresses of trusted proxies, the first one left

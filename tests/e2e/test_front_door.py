@@ -121,6 +121,51 @@ def test_the_proxy_protocol_names_the_client(rankd_factory):
             cl.close()
 
 
+def proxy_v1_tcp6(client_ip):
+    """A PROXY protocol v1 line naming an IPv6 client (or an IPv4-mapped one)."""
+    return ("PROXY TCP6 %s ::1 40000 80\r\n" % client_ip).encode()
+
+
+def test_an_ipv6_64_is_one_address_to_the_per_address_limits(rankd_factory):
+    """A client given a /64 holds 2^64 addresses: the rate limits and the connections held
+    waiting for their first request count its /64 as one address, and an IPv4-mapped address
+    as its IPv4 address. The access log still names each address whole."""
+    inst = rankd_factory(env={"RANKD_PROXY_PROTOCOL": "true"},
+                         extra_config=dict(LIMITS, http={"max_connections_per_ip": 2}))
+    one = Client("127.0.0.1", inst.port, proxy_header=proxy_v1_tcp6("2001:db8:1:2::7"))
+    same64 = Client("127.0.0.1", inst.port, proxy_header=proxy_v1_tcp6("2001:db8:1:2:ffff::9"))
+    other64 = Client("127.0.0.1", inst.port, proxy_header=proxy_v1_tcp6("2001:db8:1:3::7"))
+    v4 = Client("127.0.0.1", inst.port, proxy_header=proxy_v1("203.0.113.40"))
+    mapped = Client("127.0.0.1", inst.port, proxy_header=proxy_v1_tcp6("::ffff:203.0.113.40"))
+    held = []
+    try:
+        read_until_limited(one)
+        assert_error(same64.get("/v1/leaderboards"), 429)
+        assert other64.get("/v1/leaderboards").status == 200
+        read_until_limited(v4)
+        assert_error(mapped.get("/v1/leaderboards"), 429)
+        wait_for(lambda: "from 2001:db8:1:2::7" in inst.stderr_text() and "from 2001:db8:1:2:ffff::9" in
+                 inst.stderr_text(), "the access log to name each address whole")
+        # Two connections of the /64 wait for their first request (their PROXY header sent,
+        # nothing after): a third of the same /64 that waits too is closed; one of another /64
+        # is held like them.
+        for host in ("2001:db8:1:2::a", "2001:db8:1:2::b"):
+            s = socket.create_connection(("127.0.0.1", inst.port), timeout=10)
+            s.sendall(proxy_v1_tcp6(host))
+            held.append(s)
+        wait_for(lambda: metric(inst, "rankd_http_connections_awaiting_request") == 2, "two connections held")
+        assert raw_exchange(inst.port, proxy_v1_tcp6("2001:db8:1:2::c")) == b""
+        s = socket.create_connection(("127.0.0.1", inst.port), timeout=10)
+        s.sendall(proxy_v1_tcp6("2001:db8:1:4::c"))
+        held.append(s)
+        wait_for(lambda: metric(inst, "rankd_http_connections_awaiting_request") == 3, "another /64's connection held")
+    finally:
+        for s in held:
+            s.close()
+        for cl in (one, same64, other64, v4, mapped):
+            cl.close()
+
+
 def test_x_forwarded_for_is_believed_from_trusted_proxies_only(rankd_factory):
     # 127.0.0.2 is the proxy (any 127.x address is this machine); 127.0.0.1 is not trusted.
     inst = rankd_factory(extra_config=dict(LIMITS, http={"trusted_proxies": ["127.0.0.2/32", "10.0.0.0/8"]}))

@@ -136,6 +136,33 @@ static void source_is(const proxy_header_t *h, const char *want_addr, unsigned w
     assert_int_equal(port, want_port);
 }
 
+static void limit_key_is(const char *a, const char *want)
+{
+    netaddr_t n = addr(a);
+    char out[NETADDR_LIMIT_MAX];
+    netaddr_limit_key(&n, out);
+    assert_string_equal(out, want);
+}
+
+static void test_limits_count_an_ipv6_64_as_one_address(void **state)
+{
+    (void)state;
+    limit_key_is("192.0.2.7", "192.0.2.7");
+    limit_key_is("::ffff:192.0.2.7", "192.0.2.7"); /* mapped: the IPv4 address itself */
+    limit_key_is("2001:db8:1:2::7", "2001:db8:1:2::/64");
+    limit_key_is("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64");
+    limit_key_is("ffff:ffff:ffff:ffff:1:2:3:4", "ffff:ffff:ffff:ffff::/64"); /* the longest */
+    limit_key_is("::1", "::/64");
+    netaddr_t a = addr("2001:db8:1:2::7"), b = addr("2001:db8:1:2:8000::1"), c = addr("2001:db8:1:3::7");
+    assert_true(netaddr_same_limit(&a, &b));
+    assert_false(netaddr_same_limit(&a, &c));
+    netaddr_t v4 = addr("192.0.2.7"), mapped = addr("::ffff:192.0.2.7"), next = addr("192.0.2.8");
+    assert_true(netaddr_same_limit(&v4, &mapped));
+    assert_false(netaddr_same_limit(&v4, &next)); /* IPv4 addresses share nothing: one each */
+    netaddr_t low = addr("::1"); /* in ::/64 with every mapped address, but not one of them */
+    assert_false(netaddr_same_limit(&low, &v4));
+}
+
 static void test_proxy_v1_lines(void **state)
 {
     (void)state;
@@ -252,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_addresses_parse_and_format),
         cmocka_unit_test(test_cidr_blocks_match_their_addresses_only),
         cmocka_unit_test(test_the_forwarded_client_is_the_first_untrusted_hop_from_the_right),
+        cmocka_unit_test(test_limits_count_an_ipv6_64_as_one_address),
         cmocka_unit_test(test_proxy_v1_lines),
         cmocka_unit_test(test_proxy_v2_headers),
     };
