@@ -144,12 +144,13 @@ static q_status_t pg_read_on(PGconn *c, void *arg)
 }
 
 /*
- * A read on a node the router picks (a caught-up replica, or the primary); `out` is left
- * empty unless Q_OK. `*behind`: it came from a replica that may lack this instance's last
+ * A read on a node the router picks (a caught-up replica, or the primary), into `out` (an
+ * initialized entries_t, emptied first); `out` is left empty unless Q_OK. `*behind`: it came from a replica that may lack this instance's last
  * write of the board (the primary being down), so it must not be cached.
  */
 static q_status_t pg_read(app_t *app, const board_t *b, const read_t *r, entries_t *out, bool *behind)
 {
+    entries_clear(out); /* what a failed Redis read may have left */
     entries_init(out);
     pg_read_args_t a = {b, r, page_top_below(app->cfg), out};
     *behind = false;
@@ -221,11 +222,15 @@ static void store_pg_job(offload_job_t *job)
     op->wake(op->wake_arg); /* last: the request may be finished and freed at once */
 }
 
-/* Read PostgreSQL off the event loop. */
+/* Read PostgreSQL off the event loop; without offload threads (they failed to start) right
+ * here, on the thread that calls (the Redis pipe's, then). */
 static void store_pg_later(read_op_t *op)
 {
     op->job.run = store_pg_job;
-    offload_submit(op->app->offload, &op->job);
+    if (op->app->offload)
+        offload_submit(op->app->offload, &op->job);
+    else
+        store_pg_job(&op->job);
 }
 
 static turns_key_t window_key(const read_op_t *op)
@@ -536,7 +541,8 @@ int read_pipeline_run(app_t *app, const route_t *rt, http_req_t *req, read_reque
     op->req = req;
     memcpy(op->board_id, rt->board, rt->board_len); /* valid: shorter than ROUTE_SEGMENT_MAX */
     op->rq = *rq;
-    if (rq->parsed_len > 0) {
+    op->rq.parsed = NULL; /* op's own copy, or none */
+    if (rq->parsed && rq->parsed_len > 0) {
         op->rq.parsed = xmalloc(rq->parsed_len);
         memcpy(op->rq.parsed, rq->parsed, rq->parsed_len);
     }

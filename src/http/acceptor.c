@@ -482,39 +482,53 @@ static void *acceptor_main(void *arg)
     return NULL;
 }
 
-/* At close: whether the whole head of the first request on `fd` has arrived, after a PROXY
- * header when `proxy_first` (peeked: nothing is taken). `scratch` holds PROXY_HEADER_MAX +
- * REQUEST_HEAD_MAX + 1 bytes. */
-static bool head_arrived(int fd, bool proxy_first, char *scratch)
+#define CLOSE_SCRATCH (PROXY_HEADER_MAX + REQUEST_HEAD_MAX + 1)
+#define CLOSE_DRAIN_MAX 65536 /* at close: bytes read off an answered socket before lingering */
+
+/*
+ * At close: whether the whole head of the first request on `fd` has arrived; *v says what to
+ * answer it (503, or the refusal of a bad head). `taken` bytes of a PROXY header were taken off
+ * the socket already (the pending connection's buffer); `proxy_first`: the connection begins
+ * with one. Peeked: nothing more is taken. `scratch` holds CLOSE_SCRATCH bytes.
+ */
+static bool head_arrived(int fd, bool proxy_first, const uint8_t *taken, size_t n_taken, char *scratch,
+                         head_verdict_t *v)
 {
-    ssize_t got = recv(fd, scratch, PROXY_HEADER_MAX + REQUEST_HEAD_MAX + 1, MSG_PEEK);
+    if (n_taken > 0)
+        memcpy(scratch, taken, n_taken);
+    ssize_t got = recv(fd, scratch + n_taken, CLOSE_SCRATCH - n_taken, MSG_PEEK);
     if (got <= 0)
         return false;
-    size_t skip = 0;
+    size_t len = n_taken + (size_t)got, skip = 0;
     if (proxy_first) {
         proxy_header_t h;
-        if (proxy_header_parse((const uint8_t *)scratch, (size_t)got, &h) != PROXY_DONE)
+        if (proxy_header_parse((const uint8_t *)scratch, len, &h) != PROXY_DONE)
             return false;
         skip = h.header_len;
     }
-    head_verdict_t v;
-    return request_head_check(scratch + skip, (size_t)got - skip, &v) != HEAD_NEED_MORE;
+    switch (request_head_check(scratch + skip, len - skip, v)) {
+    case HEAD_NEED_MORE: return false;
+    case HEAD_BAD: return true; /* its refusal, as at any time */
+    case HEAD_OK: break;
+    }
+    *v = request_head_unavailable();
+    return true;
 }
 
-/* At close: answer `fd`'s request 503, take what the client sent off the socket and half-close
- * it, so that its close is a FIN after the answer; false (and `fd` closed) when it could not be
- * answered. */
-static bool answer_unavailable(int fd, char *scratch)
+/* At close: answer `fd`'s request as `v` says, take what the client sent off the socket (up to
+ * CLOSE_DRAIN_MAX bytes: the linger reads the rest, within its time) and half-close it, so that
+ * its close is a FIN after the answer; false (and `fd` closed) when it could not be answered. */
+static bool answer_at_close(int fd, const head_verdict_t *v, char *scratch)
 {
-    head_verdict_t v = request_head_unavailable();
     char out[1024];
-    size_t n = request_head_answer(&v, time(NULL), out, sizeof out);
+    size_t n = request_head_answer(v, time(NULL), out, sizeof out);
     if (n == 0 || send(fd, out, n, MSG_NOSIGNAL) < 0) {
         close(fd);
         return false;
     }
-    while (recv(fd, scratch, PROXY_HEADER_MAX + REQUEST_HEAD_MAX + 1, 0) > 0) {
-    }
+    ssize_t got;
+    for (size_t drained = 0; drained < CLOSE_DRAIN_MAX && (got = recv(fd, scratch, CLOSE_SCRATCH, 0)) > 0;)
+        drained += (size_t)got;
     shutdown(fd, SHUT_WR);
     return true;
 }
@@ -533,7 +547,7 @@ static void linger_all(int *fds, size_t n, char *scratch)
         for (size_t i = n; i-- > 0;) {
             if (!polled[i].revents)
                 continue;
-            ssize_t got = recv(fds[i], scratch, PROXY_HEADER_MAX + REQUEST_HEAD_MAX + 1, 0);
+            ssize_t got = recv(fds[i], scratch, CLOSE_SCRATCH, 0);
             if (got > 0 || (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
                 continue;
             close(fds[i]);
@@ -547,20 +561,22 @@ static void linger_all(int *fds, size_t n, char *scratch)
 
 /*
  * At close, with the thread stopped: a connection whose whole first request has arrived, held
- * here or still queued in the backlog, is answered 503 with Retry-After rather than reset by the
- * close of the listening socket (its client sent it before the server stopped accepting, and
- * may retry it elsewhere at once). One still waiting for its request is closed, as
+ * here (its PROXY header read or not) or still queued in the backlog, is answered 503 with
+ * Retry-After rather than reset by the close of the listening socket (its client sent it before
+ * the server stopped accepting, and may retry it elsewhere at once); a bad head gets its
+ * refusal, as at any time. One still waiting for its request is closed, as
  * libmicrohttpd closes an idle connection; one lingering after a refusal lingers on. Closes the
  * listening socket.
  */
 static void answer_the_waiting(acceptor_t *a)
 {
-    char *scratch = xmalloc(PROXY_HEADER_MAX + REQUEST_HEAD_MAX + 1);
+    char *scratch = xmalloc(CLOSE_SCRATCH);
     int *lingering = xcalloc(a->n_pending + ACCEPTS_AT_CLOSE, sizeof *lingering);
     size_t n_lingering = 0, n_answered = 0, n_closed = 0;
     for (size_t k = 0; k < a->n_pending + ACCEPTS_AT_CLOSE; k++) {
         int fd;
         bool whole;
+        head_verdict_t v;
         if (k < a->n_pending) {
             pending_t *p = &a->pending[k];
             fd = p->fd;
@@ -568,19 +584,21 @@ static void answer_the_waiting(acceptor_t *a)
                 lingering[n_lingering++] = fd;
                 continue;
             }
-            whole = p->stage == WAIT_HEAD && head_arrived(fd, false, scratch);
+            /* WAIT_PROXY: the header's first bytes are in p->buf, the rest in the socket. */
+            bool in_header = p->stage == WAIT_PROXY;
+            whole = head_arrived(fd, in_header, in_header ? p->buf : NULL, in_header ? p->have : 0, scratch, &v);
         } else {
             fd = accept4(a->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
                 continue;
             if (fd < 0)
                 break;
-            whole = head_arrived(fd, a->opts.proxy_protocol, scratch);
+            whole = head_arrived(fd, a->opts.proxy_protocol, NULL, 0, scratch, &v);
         }
         if (!whole) {
             close(fd);
             n_closed++;
-        } else if (answer_unavailable(fd, scratch)) {
+        } else if (answer_at_close(fd, &v, scratch)) {
             lingering[n_lingering++] = fd;
             n_answered++;
         }
@@ -589,7 +607,7 @@ static void answer_the_waiting(acceptor_t *a)
         drop_pending(a, a->n_pending - 1);
     close(a->listen_fd); /* what connects from here on is refused by the kernel */
     if (n_answered + n_closed > 0)
-        log_info(NULL, "stopped accepting: %zu connection(s) whose request had arrived answered 503, %zu closed",
+        log_info(NULL, "stopped accepting: %zu connection(s) whose request had arrived answered (503), %zu closed",
                  n_answered, n_closed);
     linger_all(lingering, n_lingering, scratch);
     free(lingering);

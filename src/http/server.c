@@ -1279,9 +1279,11 @@ int http_server_drain(http_server_t *s, int timeout_ms)
 {
     atomic_store(&s->draining, true);
     cancel_streams(s);
-    acceptor_close(s->acceptor); /* new connections are refused from here on */
-    s->acceptor = NULL;
     delay_queue_flush(s->delays); /* the refusals held back go out now */
+    /* New connections are refused from here on; the requests that had arrived are answered
+     * (this may wait up to a second for those clients to close). */
+    acceptor_close(s->acceptor);
+    s->acceptor = NULL;
     for (int waited = 0; waited < timeout_ms && atomic_load(&s->in_flight) > 0; waited += 5)
         usleep(5000);
     return atomic_load(&s->in_flight);

@@ -1,6 +1,7 @@
 /* tests/unit/test_acceptor.c — what the acceptor does with connections still waiting when it
  * closes: over real loopback sockets, with no thread started (so every connection sits in the
- * backlog, as one does that arrives between the thread's last turn and the close). */
+ * backlog, as one does that arrives between the thread's last turn and the close): a whole
+ * request is answered 503, a bad one its refusal, one not whole (or none) gets nothing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -81,7 +82,10 @@ static void closes_with(bool proxy_protocol, const char *prefix)
     snprintf(whole, sizeof whole, "%sPOST /v1/leaderboards/b/scores HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
              prefix);
     snprintf(half, sizeof half, "%sGET /v1/leaderboards HT", prefix);
+    char bad[256];
+    snprintf(bad, sizeof bad, "%sGET /v1/leaderboards HTTP/2.0\r\nHost: x\r\n\r\n", prefix);
     int sent_whole = client(&addr, whole), sent_half = client(&addr, half), sent_nothing = client(&addr, "");
+    int sent_bad = client(&addr, bad);
 
     /* Closed on a thread of its own, as its clients close only once they have their answers. */
     pthread_t closer;
@@ -93,6 +97,9 @@ static void closes_with(bool proxy_protocol, const char *prefix)
     assert_non_null(strstr(got, "\r\nConnection: close\r\n"));
     assert_non_null(strstr(got, "{\"error\":{\"code\":\"unavailable\",\"message\":\"the server is shutting down"));
     close(sent_whole);
+    assert_true(read_to_end(sent_bad, got, sizeof got)); /* a bad head gets its refusal, as always */
+    assert_non_null(strstr(got, "HTTP/1.1 505 "));
+    close(sent_bad);
     read_to_end(sent_half, got, sizeof got); /* closed, reset or not, without a word */
     assert_string_equal(got, "");
     read_to_end(sent_nothing, got, sizeof got);
