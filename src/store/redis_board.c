@@ -128,17 +128,40 @@ static redis_script_t script_player_each = {"if redis.call('EXISTS', KEYS[3]) ==
 /* EVALSHA sha 3 keys...: numkeys and the three keys are what merged reads share. */
 static redis_merge_t player_merge = {script_player_each.sha, 6};
 
-/* ARGV: player, before, after, the player's bucket. One run: the player's neighbours and the
- * player, straight from ZRANGE. */
-static redis_script_t script_around = {LUA_READ_HEAD
-                                       "local v = redis.call('HGET', pk .. ARGV[4], ARGV[1])\n"
-                                       "if not v or #v < 16 then return out end\n"
-                                       "local r = redis.call('ZRANK', z, " LUA_MEMBER("v", "ARGV[1]") ")\n"
-                                       "if not r then return out end\n"
-                                       "out[2] = math.max(r - tonumber(ARGV[2]), 0)\n"
-                                       "out[3] = redis.call('ZRANGE', z, out[2], r + tonumber(ARGV[3]), 'WITHSCORES')\n"
-                                       "return out\n",
-                                       ""};
+/* The run of one around read appended to table OUT: the player's neighbours and the player,
+ * straight from ZRANGE, from the arguments ARGV[I] .. ARGV[I + 3] (player, before, after, the
+ * player's bucket; I a Lua expression); nothing when the player holds no standing. */
+#define LUA_AROUND(OUT, I)                                                                      \
+    "local v = redis.call('HGET', pk .. ARGV[" I " + 3], ARGV[" I "])\n"                          \
+    "if v and #v >= 16 then\n"                                                                  \
+    "  local r = redis.call('ZRANK', z, " LUA_MEMBER("v", "ARGV[" I "]") ")\n"                   \
+    "  if r then\n"                                                                             \
+    "    " OUT "[2] = math.max(r - tonumber(ARGV[" I " + 1]), 0)\n"                              \
+    "    " OUT "[3] = redis.call('ZRANGE', z, " OUT "[2], r + tonumber(ARGV[" I " + 2]), 'WITHSCORES')\n" \
+    "  end\n"                                                                                   \
+    "end\n"
+
+/* ARGV: player, before, after, the player's bucket. One run. */
+static redis_script_t script_around = {LUA_READ_HEAD LUA_AROUND("out", "1") "return out\n", ""};
+
+/* The around reads of many requests on one window, merged by the Redis pipe (around_merge), as
+ * rank reads are: ARGV: player, before, after, bucket, player, ...; false when the window is
+ * cold, else one script_around reply per read. The window's checks and the script's call are
+ * paid once for them all. */
+static redis_script_t script_around_each = {"if redis.call('EXISTS', KEYS[3]) == 0 then return false end\n"
+                                            "local z, pk = KEYS[1], KEYS[2]\n"
+                                            "local total = redis.call('ZCARD', z)\n"
+                                            "local each = {}\n"
+                                            "for i = 1, #ARGV, 4 do\n"
+                                            "  local out = {total}\n"
+                                            LUA_AROUND("out", "i")
+                                            "  each[#each + 1] = out\n"
+                                            "end\n"
+                                            "return each\n",
+                                            ""};
+
+/* EVALSHA sha 3 keys...: numkeys and the three keys are what merged reads share. */
+static redis_merge_t around_merge = {script_around_each.sha, 6};
 
 /* The window's mark: its field `seq` is the number up to which every changing transaction was
  * applied here; numbers that came early (another instance's transaction committed after one
@@ -228,8 +251,9 @@ static redis_script_t script_clear = {
     "return 1\n",
     ""};
 
-static redis_script_t *const all_scripts[] = {&script_page,   &script_cursor, &script_players, &script_player,
-                                              &script_player_each, &script_around, &script_apply, &script_clear};
+static redis_script_t *const all_scripts[] = {&script_page,         &script_cursor, &script_players,
+                                              &script_player,       &script_player_each, &script_around,
+                                              &script_around_each,  &script_apply,   &script_clear};
 _Static_assert(sizeof all_scripts / sizeof *all_scripts <= RB_SCRIPTS_MAX, "RB_SCRIPTS_MAX is too small");
 
 void rb_init(void)
@@ -368,6 +392,7 @@ void rb_prepare_around(rb_read_t *rd, const board_t *b, int64_t day, const char 
     read_arg(rd, 1, rd->nums[0], strlen(rd->nums[0]));
     read_arg(rd, 2, rd->nums[1], strlen(rd->nums[1]));
     read_arg(rd, 3, rd->buckets[0], rb_player_bucket(player, len, rd->buckets[0]));
+    rd->merge = &around_merge;
 }
 
 static int by_rank(const void *a, const void *b)

@@ -616,9 +616,18 @@ def test_an_unchanged_standing_is_ranked_as_postgresql_holds_it(rankd_factory, r
             x.close()
 
 
-def test_rank_reads_merged_by_the_redis_pipe_are_each_exact(rankd_factory, redis_db, db):
-    """Concurrent rank reads of one window go to Redis as one script call (the pipe merges
-    them); each request still gets its own player's answer: ranks on two boards read at once,
+def rank_path(board, player, i):
+    return "/v1/leaderboards/%s/players/%s" % (board, player)
+
+
+def around_path(board, player, i):
+    return "/v1/leaderboards/%s/players/%s/around?before=%d&after=%d" % (board, player, i % 4, (i * 3) % 5)
+
+
+@pytest.mark.parametrize("path_of", [rank_path, around_path], ids=["rank", "around"])
+def test_reads_merged_by_the_redis_pipe_are_each_exact(rankd_factory, redis_db, db, path_of):
+    """Concurrent rank reads (or around reads) of one window go to Redis as one script call (the
+    pipe merges them); each request still gets its own player's answer: two boards read at once,
     ties, a player never seen and a removed one (its tombstone) among them, each equal to
     PostgreSQL's answer and to what the same read gets alone."""
     _, rc = redis_db
@@ -634,8 +643,8 @@ def test_rank_reads_merged_by_the_redis_pipe_are_each_exact(rankd_factory, redis
         gens = [db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0] for b in boards]
         wait_for(lambda: all(rc.exists("rankd:{g%d}:0:ready3" % g) for g in gens), "the windows loaded", 10,
                  poke=lambda: [c.get("/v1/leaderboards/%s/entries?limit=1" % b) for b in boards], every=0.1)
-        paths = ["/v1/leaderboards/%s/players/%s" % (b, p) for b in boards
-                 for p in ["p%03d" % i for i in range(0, 90, 5)] + ["nobody"]]
+        paths = [path_of(b, p, i) for b in boards
+                 for i, p in enumerate(["p%03d" % i for i in range(0, 90, 5)] + ["nobody"])]
         expected = {p: strong(c, p) for p in paths}
         assert expected[paths[1]][0] == 404 and expected[paths[-1]][0] == 404
         assert all(c.get(p).body == expected[p][1] for p in paths)  # one at a time
