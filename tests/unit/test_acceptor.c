@@ -133,5 +133,5 @@ int main(void)
         cmocka_unit_test(test_a_whole_request_in_the_backlog_gets_503_at_close),
         cmocka_unit_test(test_behind_a_proxy_header_too),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("acceptor", tests, NULL, NULL);
 }

@@ -191,5 +191,5 @@ int main(void)
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_the_answer_is_the_json_error),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("request_head", tests, NULL, NULL);
 }
