@@ -1,6 +1,6 @@
 /*
  * main.c — rankd's command line: which command, with which options; the commands themselves
- * are in cmd/ (serve, migrate, refresh, verify, rebuild-cache, export), config check and
+ * are in cmd/ (serve, migrate, refresh, verify, rebuild-cache, import, export), config check and
  * gen-key here.
  */
 #include <stdio.h>
@@ -24,6 +24,7 @@ static int usage(void)
             "       rankd refresh [--view NAME] [--if-older-than 60s] [-c FILE]\n"
             "       rankd verify [--board B] [-c FILE]\n"
             "       rankd rebuild-cache [--board B] [-c FILE]\n"
+            "       rankd import --board B [--mode submit|replace] [--format csv|ndjson] [FILE|-] [-c FILE]\n"
             "       rankd export --board B [--window W] [--format csv|ndjson] [FILE|-] [-c FILE]\n"
             "       rankd config check [-c FILE]\n"
             "       rankd config gen-key      (a random key or secret: 32 bytes, base64url)\n"
@@ -59,7 +60,7 @@ int main(int argc, char **argv)
 {
     arena_json_install(); /* before any jansson value exists */
     const char *config_path = "config/rankd.yaml";
-    const char *board = NULL, *view = NULL, *older = NULL, *window = NULL, *format = NULL;
+    const char *board = NULL, *view = NULL, *older = NULL, *window = NULL, *format = NULL, *mode = NULL;
     const char *words[4] = {0};
     int n_words = 0;
     for (int i = 1; i < argc; i++) {
@@ -69,6 +70,8 @@ int main(int argc, char **argv)
             board = argv[++i];
         else if (strcmp(argv[i], "--window") == 0 && i + 1 < argc)
             window = argv[++i];
+        else if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc)
+            mode = argv[++i];
         else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc)
             format = argv[++i];
         else if (strcmp(argv[i], "-") == 0 && n_words < 4)
@@ -132,6 +135,8 @@ int main(int argc, char **argv)
         rc = cmd_verify(cfg, board);
     } else if (strcmp(cmd, "rebuild-cache") == 0 && n_words == 1) {
         rc = cmd_rebuild_cache(cfg, board);
+    } else if (strcmp(cmd, "import") == 0 && n_words <= 2) {
+        rc = cmd_import(cfg, board, mode, format, n_words == 2 ? words[1] : NULL);
     } else if (strcmp(cmd, "export") == 0 && n_words <= 2) {
         rc = cmd_export(cfg, board, window, format, n_words == 2 ? words[1] : NULL);
     } else {

@@ -21,6 +21,7 @@ int cmd_refresh(const rankd_config_t *cfg, const char *view, const char *older);
 int cmd_verify(const rankd_config_t *cfg, const char *board);
 int cmd_rebuild_cache(const rankd_config_t *cfg, const char *board);
 /* rankd export --board B [--window W] [--format F] [FILE|-]. */
+int cmd_import(const rankd_config_t *cfg, const char *board, const char *mode, const char *format, const char *file);
 int cmd_export(const rankd_config_t *cfg, const char *board, const char *window, const char *format, const char *file);
 
 /* The primary, for a command (NULL, said on stderr, when it does not answer). */

@@ -173,6 +173,46 @@ void window_format_ms(int64_t ms, char out[25])
     out[24] = '\0';
 }
 
+bool window_parse_ms(const char *s, size_t n, int64_t *ms)
+{
+    if (n < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')
+        return false;
+    unsigned h, mi, se;
+    if (!digits(s + 11, 2, &h) || !digits(s + 14, 2, &mi) || !digits(s + 17, 2, &se) || h > 23 || mi > 59 || se > 59)
+        return false;
+    char day_text[11];
+    memcpy(day_text, s, 10);
+    day_text[10] = '\0';
+    int64_t day;
+    if (!window_parse_day(day_text, &day))
+        return false;
+    size_t i = 19;
+    int64_t frac_ms = 0;
+    if (i < n && s[i] == '.') {
+        size_t k = 0;
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, k++)
+            if (k < 3)
+                frac_ms = frac_ms * 10 + (s[i] - '0');
+        if (k == 0 || k > 9)
+            return false;
+        for (; k < 3; k++)
+            frac_ms *= 10;
+    }
+    int64_t offset_min = 0;
+    if (i + 1 == n && (s[i] == 'Z' || s[i] == 'z')) {
+        offset_min = 0;
+    } else if (i + 6 == n && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
+        unsigned oh, om;
+        if (!digits(s + i + 1, 2, &oh) || !digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
+            return false;
+        offset_min = ((int64_t)oh * 60 + om) * (s[i] == '-' ? -1 : 1);
+    } else {
+        return false;
+    }
+    *ms = day * MS_PER_DAY + (((int64_t)h * 60 + mi - offset_min) * 60 + se) * 1000 + frac_ms;
+    return true;
+}
+
 int64_t window_first_kept(board_reset_t reset, int64_t created_ms, int keep_closed, int64_t now_ms)
 {
     int64_t first = window_start_day(reset, created_ms);

@@ -43,6 +43,9 @@ MUST_USE bool window_parse_day(const char *s, int64_t *day);
 
 /* RFC 3339 UTC with milliseconds, "2026-11-21T20:00:00.123Z"; `out` has room for 25 bytes. */
 void window_format_ms(int64_t ms, char out[25]);
+/* Parse an RFC 3339 instant of `n` bytes ("2026-11-21T20:00:00Z", fractions of a second to
+ * 9 digits, cut to the millisecond, "Z" or an offset "+hh:mm"/"-hh:mm") into ms since the epoch. */
+MUST_USE bool window_parse_ms(const char *s, size_t n, int64_t *ms);
 
 typedef enum {
     WINDOW_OK = 0,

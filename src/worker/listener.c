@@ -22,6 +22,7 @@ struct listener {
     l1_t *l1;               /* NULL without a response cache */
     pg_router_t *router;
     board_catalog_t *catalog; /* NULL: none */
+    redis_pool_t *redis;      /* NULL: none */
 };
 
 /* One line: "W gen day old_sk|- old_ms|- new_sk new_ms player", "P gen day", "B gen", or "V" (a view
@@ -66,6 +67,22 @@ static void forget_deleted(board_catalog_t *catalog, const char *payload)
         long long gen = 0;
         if (p[0] == 'B' && sscanf(p, "B %lld", &gen) == 1 && gen > 0)
             board_catalog_forget_gen(catalog, gen);
+        const char *nl = strchr(p, '\n');
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+}
+
+/* A window changed wholesale ("P gen day": an import, a player's deletion) may have changed in
+ * PostgreSQL without its Redis copy (an import made where Redis could not be reached): this
+ * instance reads it from PostgreSQL until the rebuilder has compared the two again. */
+static void distrust_windows(redis_pool_t *redis, const char *payload)
+{
+    for (const char *p = payload; *p;) {
+        long long gen = 0, day = 0;
+        if (p[0] == 'P' && sscanf(p, "P %lld %lld", &gen, &day) == 2 && gen > 0)
+            redis_window_distrust(redis, gen, day);
         const char *nl = strchr(p, '\n');
         if (!nl)
             break;
@@ -154,6 +171,8 @@ static bool drain(listener_t *l, PGconn *c)
                 note_boards(l->router, batch[i]->extra, lsn);
             if (l->catalog)
                 forget_deleted(l->catalog, batch[i]->extra);
+            if (l->redis) /* before the cache drops: a read after that must not refill it from Redis */
+                distrust_windows(l->redis, batch[i]->extra);
             if (l->l1)
                 listener_apply(l->l1, batch[i]->extra);
             PQfreemem(batch[i]);
@@ -216,9 +235,9 @@ static void *listener_main(void *arg)
 }
 
 listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1, pg_router_t *router,
-                           board_catalog_t *catalog)
+                           board_catalog_t *catalog, redis_pool_t *redis)
 {
-    if (!l1 && !catalog && !pg_router_has_replicas(router))
+    if (!l1 && !catalog && !redis && !pg_router_has_replicas(router))
         return NULL;
     listener_t *l = xcalloc(1, sizeof *l);
     l->conninfo = xstrdup(conninfo);
@@ -226,6 +245,7 @@ listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1
     l->l1 = l1;
     l->router = router;
     l->catalog = catalog;
+    l->redis = redis;
     if (pthread_create(&l->thread, NULL, listener_main, l) != 0) {
         log_error(NULL, "cannot start the cache invalidation listener");
         free(l->conninfo);

@@ -13,6 +13,9 @@
  * dropping any cached answer, so that no read after the drop goes to a replica without
  * those writes.
  *
+ * A window's notice ("P gen day": an import, a player's deletion) also makes this instance check
+ * that window's Redis copy against PostgreSQL before it reads it there again.
+ *
  * A board deletion's notice ("B gen") also takes the board out of the board catalog, which
  * answers board lookups while PostgreSQL is down: a deleted board must not come back then.
  */
@@ -22,6 +25,7 @@
 #include "cache/board_catalog.h"
 #include "cache/l1.h"
 #include "store/pg_router.h"
+#include "store/redis.h"
 #include "util/must_use.h"
 
 typedef struct listener listener_t;
@@ -29,7 +33,7 @@ typedef struct listener listener_t;
 /* Start listening with a connection of its own; NULL when there is no cache (`l1`), no replica to
  * keep caught up and no board catalog to tell of deletions. */
 MUST_USE listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1, pg_router_t *router,
-                                    board_catalog_t *catalog);
+                                    board_catalog_t *catalog, redis_pool_t *redis);
 void listener_stop(listener_t *l);
 
 /* Apply one notification payload to `l1` (exposed for tests). */
