@@ -29,6 +29,15 @@ void exports_free(exports_t *e);
 /* For /metrics: running now; since start, sent whole and ended early. */
 void exports_counts(exports_t *e, int *running, unsigned long long *finished, unsigned long long *cut);
 
+/* Imports running (api/import.c): a slot each, and a wait for the last at shutdown. */
+typedef struct imports imports_t;
+imports_t *imports_new(void);
+/* True when none is running any more within `timeout_ms`. */
+MUST_USE bool imports_wait(imports_t *m, int timeout_ms);
+void imports_free(imports_t *m);
+/* For /metrics: running now; since start, committed and failed. */
+void imports_counts(imports_t *m, int *running, unsigned long long *committed, unsigned long long *failed);
+
 typedef struct app {
     const rankd_config_t *cfg;
     struct pg_router *router;  /* every PostgreSQL node; reads and writes pick theirs through it */
@@ -50,6 +59,7 @@ typedef struct app {
     /* The HTTP server, for its counts in /metrics: NULL until it stands. */
     _Atomic(struct http_server *) http;
     exports_t *exports;          /* board exports streaming now (at most a few per instance) */
+    imports_t *imports;          /* board imports running now (at most one per instance) */
     ratelimit_t *limits;         /* per-client token buckets */
     ratelimit_t *auth_failures;  /* per-address buckets of wrong keys (always on; its RL_READ kind) */
     ratelimit_t *idem_keys;      /* per-key buckets of idempotency keys (limits.idempotency_keys_per_client;
@@ -87,6 +97,7 @@ typedef enum {
     R_DASHBOARD_FILE, /* /dashboard/{file}: the file's name in route_t.board */
     R_EXPORT,         /* /v1/leaderboards/{board}/export */
     R_PLAYER_EXPORT,  /* /v1/players/{player}/export */
+    R_IMPORT,         /* /v1/leaderboards/{board}/import */
     R_COUNT,
 } route_id_t;
 
@@ -174,6 +185,10 @@ int api_openapi(app_t *app, const route_t *rt, http_req_t *req);
 int api_dashboard(app_t *app, const route_t *rt, http_req_t *req);
 int api_dashboard_root(app_t *app, const route_t *rt, http_req_t *req);
 int api_export(app_t *app, const route_t *rt, http_req_t *req);
+/* POST …/import at its headers (the body not read yet): start the import's thread on
+ * req->body_pipe; 0, or the refusal written. The handler, once the body ended, waits for it. */
+MUST_USE int api_import_start(app_t *app, const route_t *rt, http_req_t *req);
+int api_import(app_t *app, const route_t *rt, http_req_t *req);
 int api_player_export(app_t *app, const route_t *rt, http_req_t *req);
 
 /*

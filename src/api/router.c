@@ -63,6 +63,8 @@ static const route_spec_t specs[] = {
                   false},
     [R_PLAYER_EXPORT] = {R_PLAYER_EXPORT, "/v1/players/{player}/export", GET_ONLY, ROLE_ADMIN, 0, 0, 0, true, false,
                          false, false},
+    [R_IMPORT] = {R_IMPORT, "/v1/leaderboards/{board}/import", "POST, OPTIONS", 0, ROLE_ADMIN, 0, 0, false, true, false,
+                  false},
 };
 _Static_assert(sizeof specs / sizeof *specs == R_COUNT, "a route without its spec");
 
@@ -73,7 +75,7 @@ static const char *const route_names[R_COUNT] = {
     [R_STATS] = "stats", [R_WINDOWS] = "windows", [R_STANDINGS] = "standings", [R_ACTIVITY] = "activity", [R_ADMIN_REFRESH] = "admin_refresh",
     [R_ADMIN_REBUILD] = "admin_rebuild", [R_METRICS] = "metrics", [R_OPENAPI] = "openapi",
     [R_DASHBOARD] = "dashboard", [R_DASHBOARD_ROOT] = "dashboard_root", [R_DASHBOARD_FILE] = "dashboard_file",
-    [R_EXPORT] = "export", [R_PLAYER_EXPORT] = "player_export",
+    [R_EXPORT] = "export", [R_PLAYER_EXPORT] = "player_export", [R_IMPORT] = "import",
 };
 
 const char *api_route_name(route_id_t id)
@@ -205,6 +207,8 @@ static route_id_t match(const char *path, route_t *rt)
         return R_ACTIVITY;
     if (n == 4 && seg_is(seg[3], len[3], "export"))
         return R_EXPORT;
+    if (n == 4 && seg_is(seg[3], len[3], "import"))
+        return R_IMPORT;
     if (!seg_is(seg[3], len[3], "players"))
         return R_NONE;
     if (n == 4)
@@ -226,6 +230,7 @@ int api_route(const char *method, const char *path, route_t *rt, http_req_t *req
     const route_spec_t *s = &specs[rt->id];
     req->allow = s->allow;
     rt->batch_body = rt->id == R_SCORES_BATCH || rt->id == R_BATCH;
+    rt->stream_body = rt->id == R_IMPORT;
     if (strcmp(method, "OPTIONS") == 0) {
         rt->role = ROLE_NONE;
         return 0;
@@ -421,6 +426,7 @@ int api_handle(app_t *app, const route_t *rt, http_req_t *req)
     case R_DASHBOARD_ROOT: return api_dashboard_root(app, rt, req);
     case R_EXPORT: return api_export(app, rt, req);
     case R_PLAYER_EXPORT: return api_player_export(app, rt, req);
+    case R_IMPORT: return api_import(app, rt, req);
     case R_NONE:
     case R_COUNT: break;
     }
@@ -507,6 +513,11 @@ static int dispatch_strong_limit(void *arg, http_req_t *req)
     return api_rate_limit(app, req, RL_STRONG, 1);
 }
 
+static int dispatch_stream_start(void *arg, const http_route_t *rt, http_req_t *req)
+{
+    return api_import_start(arg, rt, req);
+}
+
 static int dispatch_handle(void *arg, const http_route_t *rt, http_req_t *req)
 {
     return api_handle(arg, rt, req);
@@ -519,5 +530,6 @@ http_dispatch_t api_dispatch(app_t *app)
                              .admit = dispatch_admit,
                              .strong_refused = dispatch_strong_refused,
                              .strong_limit = dispatch_strong_limit,
+                             .stream_start = dispatch_stream_start,
                              .handle = dispatch_handle};
 }

@@ -238,6 +238,7 @@ int cmd_serve(rankd_config_t *cfg)
     app.cold_turns = app.pipe && app.offload ? turns_new(app.offload, 64) : NULL;
     app.boards = board_cache_new(1000);
     app.exports = exports_new();
+    app.imports = imports_new();
     app.metrics = metrics_new();
     atomic_store(&app.live, cfg);
     app.limits = ratelimit_new(cfg->limit_reads_per_s, cfg->limit_writes_per_s, cfg->limit_strong_reads_per_s,
@@ -289,6 +290,11 @@ int cmd_serve(rankd_config_t *cfg)
             log_error(NULL, "exiting with an export still fetching its rows");
             _exit(1);
         }
+        if (!imports_wait(app.imports, 10000)) {
+            /* Its transaction is rolled back as the process ends: nothing of it is kept. */
+            log_error(NULL, "exiting with an import still running");
+            _exit(1);
+        }
         log_info(NULL, "stopped");
     }
     redis_sentinel_watch_stop(sentinel_watch);
@@ -307,6 +313,7 @@ int cmd_serve(rankd_config_t *cfg)
     board_cache_free(app.boards);
     board_catalog_free(app.catalog);
     exports_free(app.exports);
+    imports_free(app.imports);
     ratelimit_free(app.limits);
     ratelimit_free(app.auth_failures);
     ratelimit_free(app.idem_keys);

@@ -57,6 +57,7 @@ typedef struct rankd_config {
 
     size_t body_limit;        /* bytes, default 65536 */
     size_t batch_body_limit;  /* bytes, default 2 MiB */
+    size_t import_body_limit; /* bytes of an import's streamed body, default 1 GiB */
     size_t batch_response_limit; /* bytes of a /v1/batch answer at most, default 4 MiB */
     size_t body_bytes_per_ip; /* request body bytes buffered per client address at most, 0 = no limit; 32 MiB */
     int refusal_delay_ms;     /* a 429 to a client refused REFUSALS_BEFORE_DELAY times in a row waits this

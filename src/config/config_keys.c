@@ -295,6 +295,7 @@ const conf_key_t config_keys[] = {
 
     SIZE_KEY("http.body_limit", 1024, 67108864, "65536", "RANKD_BODY_LIMIT", body_limit),
     SIZE_KEY("http.batch_body_limit", 1024, 268435456, "2097152", "RANKD_BATCH_BODY_LIMIT", batch_body_limit),
+    SIZE_KEY("http.import_body_limit", 1024, 68719476736, "1073741824", "RANKD_IMPORT_BODY_LIMIT", import_body_limit),
     SIZE_KEY("http.batch_response_limit", 65536, 268435456, "4194304", "RANKD_BATCH_RESPONSE_LIMIT",
              batch_response_limit),
     SIZE_KEY("http.body_bytes_per_ip", 0, 68719476736, "33554432", "RANKD_BODY_BYTES_PER_IP", body_bytes_per_ip),

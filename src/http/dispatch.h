@@ -28,6 +28,7 @@ typedef struct http_route {
     bool player_bad;
     role_t role;           /* role the method needs */
     bool batch_body;       /* body limit is the batch limit */
+    bool stream_body;      /* the body is handed on while it arrives (an import): import limit */
 } http_route_t;
 
 typedef struct http_dispatch {
@@ -43,6 +44,9 @@ typedef struct http_dispatch {
     int (*strong_refused)(void *app, http_req_t *req);
     /* consistency=strong, with a slot taken: its own bucket's token; 0, or the 429 written. */
     int (*strong_limit)(void *app, http_req_t *req);
+    /* A stream_body route, at its headers (parameters, Content-Type and Idempotency-Key known):
+     * start the consumer of req->body_pipe, taking a hold of it. 0, or the refusal written. */
+    int (*stream_start)(void *app, const http_route_t *rt, http_req_t *req);
     /* Run the route with its body: the status, or a pending answer (req->pending). */
     int (*handle)(void *app, const http_route_t *rt, http_req_t *req);
 } http_dispatch_t;

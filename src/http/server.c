@@ -23,6 +23,7 @@
 #include "http/delay_queue.h"
 #include "util/encoding.h"
 #include "http/send_watch.h"
+#include "http/body_pipe.h"
 #include "http/stream.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
@@ -97,6 +98,9 @@ typedef struct {
     encoding_t pre_enc;    /* then: the encoding of pre_body, for an answer not cached */
     char *pre_body;        /* owned, pre_len bytes; NULL when it did not compress */
     size_t pre_len;
+    uint64_t piped;        /* body bytes handed to req.body_pipe */
+    bool pipe_closed;      /* the body ended whole and its pipe was closed */
+    bool params_collected; /* the query's parameters are in req (a stream_body route, at its headers) */
     struct MHD_Connection *conn;
     struct timespec started;
     char method[16];
@@ -736,7 +740,8 @@ static bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char
     if (deps->api.route(deps->api.app, method, cx->path, &cx->rt, req) != 0)
         return true;
     /* Before OPTIONS returns: a preflight's body, if any, is held to the route's limit too. */
-    cx->limit = cx->rt.batch_body ? deps->cfg->batch_body_limit : deps->cfg->body_limit;
+    cx->limit = cx->rt.stream_body ? deps->cfg->import_body_limit
+                : cx->rt.batch_body ? deps->cfg->batch_body_limit : deps->cfg->body_limit;
     if (strcmp(method, "OPTIONS") == 0)
         return false;
     authenticate(deps, conn, req);
@@ -955,6 +960,47 @@ static enum MHD_Result admit_strong(conn_ctx_t *cx, struct MHD_Connection *conn,
 static enum MHD_Result admit_room(conn_ctx_t *cx, struct MHD_Connection *conn, bool first);
 static enum MHD_Result run_request(conn_ctx_t *cx, struct MHD_Connection *conn);
 
+#define BODY_PIPE_BYTES (1024 * 1024) /* bytes of a streamed body held between the socket and its consumer */
+
+/* A stream_body route's headers passed: its consumer starts now, before the body comes. True when
+ * it refused (the answer is in cx->req). */
+static bool start_body_pipe(conn_ctx_t *cx, struct MHD_Connection *conn)
+{
+    http_req_t *req = &cx->req;
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_param, req);
+    cx->params_collected = true;
+    req->content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+    req->idem_key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key");
+    req->body_pipe = http_body_pipe_new(BODY_PIPE_BYTES);
+    const http_server_deps_t *deps = &cx->server->deps;
+    if (deps->api.stream_start(deps->api.app, &cx->rt, req) == 0)
+        return false;
+    http_body_pipe_release(req->body_pipe); /* no consumer took it */
+    req->body_pipe = NULL;
+    return true;
+}
+
+/* Body bytes of a stream_body route: into its pipe, the connection suspended while the pipe is
+ * full (its consumer resumes it), the limit held as for any body. */
+static enum MHD_Result feed_pipe(conn_ctx_t *cx, struct MHD_Connection *conn, const char *data, size_t *size)
+{
+    http_body_pipe_t *p = cx->req.body_pipe;
+    if (cx->piped + *size > cx->limit) {
+        http_body_pipe_abort(p);
+        return refuse_body(cx, conn, size) ? MHD_YES : MHD_NO;
+    }
+    size_t took = http_body_pipe_offer(p, data, *size);
+    cx->piped += took;
+    *size -= took;
+    if (*size == 0)
+        return MHD_YES;
+    /* Suspended before the consumer may wake it: it may read at once. */
+    MHD_suspend_connection(conn);
+    if (!http_body_pipe_wait_room(p, resume_connection, cx))
+        MHD_resume_connection(conn); /* room already: libmicrohttpd calls again with the rest */
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -978,7 +1024,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         cx->req.head = head;
         cx->req.method = head ? "GET" : cx->method;
         set_request_id(s, conn, &cx->req);
-        if (early_checks(cx, conn, method)) {
+        cx->conn = conn;
+        if (early_checks(cx, conn, method) ||
+            (cx->rt.stream_body && strcmp(method, "POST") == 0 && start_body_pipe(cx, conn))) {
             if (delay_refusal(cx, conn))
                 return MHD_YES;
             cx->phase = CONN_ANSWERED;
@@ -1016,6 +1064,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size > 0) {
         if (cx->phase == CONN_REFUSED)
             return drop_body(cx, upload_data_size) ? MHD_YES : MHD_NO;
+        if (cx->req.body_pipe)
+            return feed_pipe(cx, conn, upload_data, upload_data_size);
         if (cx->body.len + *upload_data_size > cx->limit)
             return refuse_body(cx, conn, upload_data_size) ? MHD_YES : MHD_NO;
         if (!grow_body(cx, *upload_data_size)) {
@@ -1034,12 +1084,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     /* The whole request is here. */
     http_req_t *req = &cx->req;
+    if (req->body_pipe && !cx->pipe_closed) {
+        http_body_pipe_close(req->body_pipe);
+        cx->pipe_closed = true;
+    }
     cx->phase = CONN_ANSWERED;
     if (strcmp(method, "OPTIONS") == 0) {
         req->status = 204;
         return send_response(cx, conn, true);
     }
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_param, req);
+    if (!cx->params_collected)
+        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_param, req);
     return admit_room(cx, conn, true);
 }
 
@@ -1154,6 +1209,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (cx->req.pending) /* the connection died while its work was pending */
         cx->req.pending->release(cx->req.pending);
+    if (cx->req.body_consumer) /* it ended before its handler ran */
+        cx->req.body_consumer->release(cx->req.body_consumer);
+    if (cx->req.body_pipe) {
+        if (!cx->pipe_closed) /* the body never ended: its consumer must not take it as whole */
+            http_body_pipe_abort(cx->req.body_pipe);
+        http_body_pipe_release(cx->req.body_pipe);
+        cx->req.body_pipe = NULL;
+    }
     addr_budget_give(s->bodies, cx->req.limit_addr, cx->body_charged);
     if (cx->strong_counted)
         atomic_fetch_sub(&s->strong_in_flight, 1);

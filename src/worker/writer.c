@@ -28,6 +28,10 @@
 #include "util/buf.h"
 
 #define MAX_ATTEMPTS 3
+/* Past MAX_ATTEMPTS, a batch still waiting on locks is run again until this long after its
+ * first try: an import holds its window's lock for the whole of its merge (seconds for a
+ * million rows), and a submission that arrives meanwhile waits for it (API.md), not refused. */
+#define LOCK_WAIT_MAX_MS 60000
 
 /* Jobs are taken until their items reach this many (writer.max_batch, at most 4000): one
  * statement's arrays stay reasonable. One job is always taken whole. */
@@ -1359,7 +1363,9 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
     bt.want_lsn = pg_router_has_replicas(w->router);
     bt.rank_bucket_rows = w->rank_bucket_rows;
     step_t st = STEP_FAIL;
-    for (int attempt = 0, fresh = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    int64_t first_try_ms = clock_mono_ms();
+    for (int attempt = 0, fresh = 0;
+         attempt < MAX_ATTEMPTS || (st == STEP_RETRY && clock_mono_ms() - first_try_ms < LOCK_WAIT_MAX_MS); attempt++) {
         batch_reset(&bt);
         /* A primary that stops answering without closing must not hold the writer (and every
          * write queued behind it) for good: each attempt gets two statements' worth (the server

@@ -75,6 +75,13 @@ def some_rows(n, players, t0, rng, scores=(-50, 50)):
              "metadata": {"i": i} if i % 3 == 0 else None} for i in range(n)]
 
 
+def http_import(client, board, text, mode=None, ndjson=False, key=None):
+    path = "/v1/leaderboards/%s/import%s" % (board, "?mode=" + mode if mode else "")
+    headers = {"Idempotency-Key": key} if key else None
+    return client.request("POST", path, body=text, key=ADMIN_KEY, headers=headers,
+                          content_type="application/x-ndjson" if ndjson else "text/csv")
+
+
 def cli_import(rankd, db, board, text, *args, name="rows.csv"):
     path = rankd.dir + "/" + unique("imp") + "-" + name
     with open(path, "w") as f:
@@ -82,8 +89,9 @@ def cli_import(rankd, db, board, text, *args, name="rows.csv"):
     return run_cli(["import", "--board", board] + list(args) + [path], rankd.config_path)
 
 
-@pytest.mark.parametrize("op,sort", [("best", "desc"), ("best", "asc"), ("latest", "desc"), ("sum", "desc")])
-def test_the_command_line_import_folds_every_row_under_the_operator_in_file_order(rankd, admin, writer, db, op, sort):
+@pytest.mark.parametrize("op,sort,via", [("best", "desc", "cli"), ("best", "asc", "http"), ("latest", "desc", "cli"),
+                                        ("latest", "asc", "http"), ("sum", "desc", "http"), ("sum", "asc", "cli")])
+def test_an_import_folds_every_row_under_the_operator_in_file_order(rankd, admin, writer, db, op, sort, via):
     b = create_board(admin, operator=op, sort=sort)["id"]
     # Players with standings before the import, some of them in the file too.
     for i in range(0, 40, 3):
@@ -94,10 +102,18 @@ def test_the_command_line_import_folds_every_row_under_the_operator_in_file_orde
     t0 = now_ms() - 60000
     rows = some_rows(600, 60, t0, rng)
     want = fold(op, sort, start, rows)
-    p = cli_import(rankd, db, b, as_csv(rows))
-    assert p.returncode == 0, p.stderr
-    answer = json.loads(p.stdout)
+    # Read once before, so that a cached answer or Redis's copy would show if the import missed it.
+    assert admin.get("/v1/leaderboards/%s/entries?limit=100" % b, key=READ_KEY).status == 200
+    if via == "cli":
+        p = cli_import(rankd, db, b, as_csv(rows))
+        assert p.returncode == 0, p.stderr
+        answer = json.loads(p.stdout)
+    else:
+        r = http_import(admin, b, as_csv(rows))
+        assert r.status == 200, r.describe()
+        answer = r.json()
     assert answer["board"] == b and answer["rows"] == 600 and answer["removed"] == 0
+    assert answer["window"] == "1970-01-01" and answer["ms"] >= 0
     files_players = {r["player_id"] for r in rows}
     changed = {q for q in files_players if want.get(q) != start.get(q)}
     assert answer["created"] == len(files_players - set(start))
@@ -162,3 +178,100 @@ def test_a_bad_row_anywhere_is_refused_by_its_line_and_field_and_changes_nothing
             assert p.returncode == 1, p.stdout
             assert "line %d (field %s)" % (line, field) in p.stderr, (bad, p.stderr)
             assert db.snapshot() == snap
+
+
+def test_http_import_refusals_change_nothing(admin, writer, db):
+    b = create_board(admin)["id"]
+    submit_ok(writer, b, "someone", 5)
+    snap = db.snapshot()
+    r = http_import(admin, b, "a,1\nb,2\nc,x\n")
+    assert_error(r, 400, field="score")
+    assert r.json()["error"]["line"] == 3
+    r = http_import(admin, b, '{"player_id":"a","score":1}\n{"player_id":"b","score":2,"extra":1}\n', ndjson=True)
+    assert_error(r, 400, field="line")
+    assert r.json()["error"]["line"] == 2
+    r = admin.request("POST", "/v1/leaderboards/%s/import" % b, body="a,1\n", key=ADMIN_KEY, content_type="text/plain")
+    assert_error(r, 415)
+    r = http_import(admin, b, "a,1\n", mode="merge")
+    assert_error(r, 400, field="mode")
+    r = http_import(admin, "no-such-board", "a,1\n")
+    assert_error(r, 404)
+    r = writer.request("POST", "/v1/leaderboards/%s/import" % b, body="a,1\n", key=WRITE_KEY, content_type="text/csv")
+    assert_error(r, 403)
+    r = admin.get("/v1/leaderboards/%s/import" % b, key=ADMIN_KEY)
+    assert r.status == 405
+    assert db.snapshot() == snap
+
+
+def test_an_import_with_an_idempotency_key_runs_once(admin, db):
+    b = create_board(admin)["id"]
+    text = "".join("k%03d,%d\n" % (i, i) for i in range(100))
+    key = unique("key")
+    r1 = http_import(admin, b, text, key=key)
+    assert r1.status == 200, r1.describe()
+    assert r1.json()["created"] == 100
+    subs = db.submission_count(b)
+    r2 = http_import(admin, b, text, key=key)
+    assert r2.status == 200 and r2.body == r1.body, r2.describe()  # the stored answer, byte for byte
+    assert db.submission_count(b) == subs
+    r3 = http_import(admin, b, text + "k999,1\n", key=key)
+    assert_error(r3, 409)
+    assert db.submission_count(b) == subs
+
+
+def test_submissions_during_an_import_are_kept(rankd, admin, writer, db):
+    """16 threads submit to the board while 200,000 rows are imported into it: every acknowledged
+    submission is reflected under the operator (best), as if applied before or after the import."""
+    b = create_board(admin)["id"]
+    n = 200000
+    rng = random.Random(7)
+    file_scores = {"q%06d" % i: rng.randint(0, 10 ** 6) for i in range(n)}
+    text = "".join("%s,%d\n" % kv for kv in file_scores.items())
+    acked = {}
+    lock = threading.Lock()
+    stop = threading.Event()
+    errors = []
+
+    def submitter(t):
+        c = rankd.client(WRITE_KEY)
+        k = 0
+        while not stop.is_set():
+            p = "q%06d" % ((t * 7919 + k * 104729) % n) if k % 2 == 0 else "w%02d-%04d" % (t, k)
+            score = rng.randint(0, 2 * 10 ** 6)
+            try:
+                r = c.post("/v1/leaderboards/%s/scores" % b, json_body={"player_id": p, "score": score})
+            except ConnectionError as e:
+                errors.append(str(e))
+                continue
+            if r.status == 200:
+                with lock:
+                    acked[p] = max(acked.get(p, -1), score)
+            else:  # none refused, not even 503: a submission waits for the import's merge instead
+                errors.append(r.describe())
+            k += 1
+
+    threads = [threading.Thread(target=submitter, args=(t,)) for t in range(16)]
+    for t in threads:
+        t.start()
+    try:
+        wait_for(lambda: len(acked) >= 50, "submissions before the import")
+        r = http_import(admin, b, text)
+        before_stop = len(acked)
+        wait_for(lambda: len(acked) >= before_stop + 50, "submissions after the import")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert r.status == 200, r.describe()
+    assert not errors, (len(errors), errors[:3])
+    print("import: %s; %d players acknowledged" % (r.body.decode(), len(acked)))
+    got = dict(db.query("SELECT s.player_id, s.score FROM standings s JOIN boards x ON x.gen = s.board_gen "
+                        "WHERE x.id = %s", (b,)))
+    for p, score in acked.items():
+        assert got[p] >= score, (p, score, got[p])
+    for p, score in file_scores.items():
+        assert got[p] >= score
+    for p, score in got.items():  # nothing but what was sent
+        assert score == max(file_scores.get(p, -1), acked.get(p, -1)) or p in acked
+    v = run_cli(["verify", "--board", b], rankd.config_path)
+    assert v.returncode == 0, v.stdout[-2000:] + v.stderr
