@@ -29,11 +29,20 @@
 #                  \copy of the same ranked rows (the reference); rankd's RSS while it streams, the
 #                  rows and their order checked
 #
-#   bash loadtest/scale.sh            about 15 minutes
+#   import         a file of --import-rows (1,000,000) new players (`player_id,score`) imported whole
+#                  into a new board, three times each: POST …/import (curl, CSV) and `rankd import`,
+#                  against PostgreSQL's own bulk path (the reference): \copy of the file into a
+#                  staging table, then INSERT … SELECT into a table shaped like standings with its
+#                  two indexes; rankd's RSS while the body streams; `rankd verify` after; Redis's
+#                  ranks against PostgreSQL's on 1,000 random players; the same file with a bad row
+#                  at line 999,999 refused by its line, the board unchanged; then a body of about
+#                  --import-gib (1) GiB (rows with 1 KiB of metadata), rankd's RSS while it streams
+#
+#   bash loadtest/scale.sh            about 20 minutes
 #   bash loadtest/scale.sh --smoke    200,000 players, 400,000 log rows, 100,000 archived players
 #   Options: --players N, --log-rows N, --archive-players N, --deletes N (5), --duration D (10s), --rounds N,
-#            --export-players N, --bulk-players N, --rank-players N,
-#            --only LIST (fresh_bulk,bulk_ranks,player_delete,board_delete,archive_writes,export),
+#            --export-players N, --bulk-players N, --rank-players N, --import-rows N, --import-gib N (0: none),
+#            --only LIST (fresh_bulk,bulk_ranks,player_delete,board_delete,archive_writes,export,import),
 #            --bin PATH, --migrations DIR
 #            (another checkout's, with its --bin: "before" figures), --out DIR (loadtest/out/scale)
 #
@@ -50,6 +59,7 @@ cd "$RANKD_ROOT"
 LT="$RANKD_ROOT/loadtest"
 COMMAND="bash loadtest/scale.sh${*:+ $*}"
 
+IMPORT_ROWS="" IMPORT_GIB=""
 SMOKE=0 BIN="" OUT="" ONLY="" ROUNDS=3 PLAYERS="" LOG_ROWS="" ARCH_PLAYERS="" EXPORT_PLAYERS="" BULK_PLAYERS="" RANK_PLAYERS="" DELETES=5 DURATION=10s MIGRATIONS=""
 SERVER_CPUS=0 CLIENT_CPUS=1
 while [ $# -gt 0 ]; do
@@ -59,6 +69,8 @@ while [ $# -gt 0 ]; do
     --archive-players) ARCH_PLAYERS="$2"; shift 2 ;;
     --export-players) EXPORT_PLAYERS="$2"; shift 2 ;;
     --bulk-players) BULK_PLAYERS="$2"; shift 2 ;;
+    --import-rows) IMPORT_ROWS="$2"; shift 2 ;;
+    --import-gib) IMPORT_GIB="$2"; shift 2 ;;
     --rank-players) RANK_PLAYERS="$2"; shift 2 ;;
     --deletes) DELETES="$2"; shift 2 ;;
     --rounds) ROUNDS="$2"; shift 2 ;;
@@ -75,12 +87,15 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ "$SMOKE" = 1 ]; then
+  : "${IMPORT_ROWS:=100000}" "${IMPORT_GIB:=0}"
   : "${PLAYERS:=200000}" "${LOG_ROWS:=400000}" "${ARCH_PLAYERS:=100000}" "${EXPORT_PLAYERS:=100000}" "${BULK_PLAYERS:=20000}" "${RANK_PLAYERS:=30000}"
   DURATION=3s
 else
+  : "${IMPORT_ROWS:=1000000}" "${IMPORT_GIB:=1}"
   : "${PLAYERS:=10000000}" "${LOG_ROWS:=20000000}" "${ARCH_PLAYERS:=1000000}" "${EXPORT_PLAYERS:=1000000}" "${BULK_PLAYERS:=100000}" "${RANK_PLAYERS:=300000}"
 fi
-for v in PLAYERS LOG_ROWS ARCH_PLAYERS EXPORT_PLAYERS BULK_PLAYERS RANK_PLAYERS DELETES ROUNDS; do [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "--${v,,} wants a positive integer"; done
+[[ "$IMPORT_GIB" =~ ^[0-9]+$ ]] || die "--import-gib wants a whole number of GiB"
+for v in PLAYERS LOG_ROWS ARCH_PLAYERS EXPORT_PLAYERS BULK_PLAYERS RANK_PLAYERS IMPORT_ROWS DELETES ROUNDS; do [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "--${v,,} wants a positive integer"; done
 [[ "$DURATION" =~ ^[1-9][0-9]*s$ ]] || die "--duration wants seconds, e.g. 10s"
 [ "$(id -u)" = 0 ] || die "run as root (PostgreSQL runs as user postgres via runuser)"
 if [ "$(nproc --all)" -lt 2 ]; then SERVER_CPUS="" CLIENT_CPUS=""; fi
@@ -460,6 +475,111 @@ if want export; then
   rec export.cli_same_bytes "$(cmp -s "$TMP/export.csv" "$TMP/cli.csv" && echo yes || echo no)"
 fi
 
+if want import; then
+  N="$IMPORT_ROWS"
+  RANKD_PID="$(cat "$TMP/rankd.pid")"
+  rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$RANKD_PID/status"; }
+  # import_http BOARD FILE NAME: POST the file to the board's import, RSS sampled every 20 ms; its
+  # time, peak RSS and answer recorded under NAME.
+  import_http() {
+    local t0 cpid peak=0 r
+    t0="$EPOCHREALTIME"
+    "${CLIENT[@]}" curl -s -o "$TMP/import.answer" -w '%{http_code}' --max-time 1200 -X POST \
+      "$BASE/v1/leaderboards/$1/import" -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: text/csv' \
+      -H 'Expect:' --data-binary "@$2" >"$TMP/import.code" &
+    cpid=$!
+    while kill -0 "$cpid" 2>/dev/null; do r="$(rss_kib)"; [ "$r" -gt "$peak" ] && peak="$r"; sleep 0.02; done
+    wait "$cpid" || die "curl of the import failed"
+    rec "$3.http_ms" "$(since "$t0")"
+    rec "$3.rss_peak_kib" "$peak"
+    rec "$3.code" "$(cat "$TMP/import.code")"
+  }
+  say "scenario import: writing a file of $N new players"
+  "$PYTHON" - "$TMP/import.csv" "$N" <<'PY'
+import random, sys
+rng = random.Random(33)
+with open(sys.argv[1], "w") as f:
+    f.write("player_id,score\n")
+    for i in range(int(sys.argv[2])):
+        f.write("i%09d,%d\n" % (i, rng.randrange(10 ** 9)))
+PY
+  rec import.rows "$N"
+  rec import.bytes "$(stat -c %s "$TMP/import.csv")"
+  rec import.rss_before_kib "$(rss_kib)"
+  for i in 1 2 3; do
+    say "scenario import, run $i of 3: PostgreSQL's \\copy and INSERT … SELECT, POST …/import, rankd import"
+    "${PSQL[@]}" -c "DROP TABLE IF EXISTS ref_stage, ref_standings; CREATE TABLE ref_stage (player_id text COLLATE \"C\", score bigint);
+                     CREATE TABLE ref_standings (LIKE standings INCLUDING ALL); CHECKPOINT" >/dev/null
+    t0="$EPOCHREALTIME"
+    "${PSQL[@]}" -c "\\copy ref_stage FROM '$TMP/import.csv' CSV HEADER" >/dev/null
+    rec "import.r$i.pg_copy_ms" "$(since "$t0")"
+    t0="$EPOCHREALTIME"
+    "${PSQL[@]}" -c "SET statement_timeout = 0; INSERT INTO ref_standings SELECT 0, DATE '1970-01-01', player_id, score, -score, 0, NULL, nextval('standing_version') FROM ref_stage" >/dev/null
+    rec "import.r$i.pg_insert_ms" "$(since "$t0")"
+    "${PSQL[@]}" -c "DROP TABLE ref_stage, ref_standings; CHECKPOINT" >/dev/null
+    board "imported$i" none >/dev/null
+    import_http "imported$i" "$TMP/import.csv" "import.r$i"
+    [ "$(cat "$TMP/import.code")" = 200 ] || die "POST …/import -> $(cat "$TMP/import.code"): $(head -c 300 "$TMP/import.answer")"
+    "${PSQL[@]}" -c "CHECKPOINT" >/dev/null
+    board "climported$i" none >/dev/null
+    t0="$EPOCHREALTIME"
+    "${CLIENT[@]}" "$BIN" import --board "climported$i" -c "$TMP/rankd.yaml" "$TMP/import.csv" >"$TMP/cli.answer" 2>"$TMP/cli.err" \
+      || die "rankd import failed: $(tail -c 300 "$TMP/cli.err")"
+    rec "import.r$i.cli_ms" "$(since "$t0")"
+  done
+  rec import.answer "$(cat "$TMP/import.answer")"
+  rec import.standings "$("${PSQL[@]}" -c "SELECT count(*) FROM standings s JOIN boards b ON b.gen = s.board_gen WHERE b.id = 'imported1'")"
+  say "scenario import: rankd verify, and Redis's ranks against PostgreSQL's"
+  if "$BIN" verify --board imported1 -c "$TMP/rankd.yaml" >"$TMP/verify.out" 2>&1; then rec import.verify clean; else rec import.verify "$(tail -n 1 "$TMP/verify.out")"; fi
+  "$PYTHON" - "$BASE" "$ADMIN_KEY" "$N" >"$TMP/agree.out" <<'PY' || die "the rank comparison failed: $(tail -c 300 "$TMP/agree.out")"
+import json, random, sys, urllib.request
+base, key, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rng = random.Random(5)
+same = differ = 0
+for _ in range(10):
+    ids = ",".join("i%09d" % rng.randrange(n) for _ in range(100))
+    got = []
+    for strong in ("", "&consistency=strong"):
+        q = urllib.request.Request("%s/v1/leaderboards/imported1/players?ids=%s%s" % (base, ids, strong),
+                                   headers={"Authorization": "Bearer " + key})
+        got.append({e["player_id"]: e["rank"] for e in json.load(urllib.request.urlopen(q))["entries"]})
+    for p, rank in got[0].items():
+        same, differ = (same + 1, differ) if got[1].get(p) == rank else (same, differ + 1)
+print(same, differ)
+PY
+  read -r agree disagree <"$TMP/agree.out"
+  rec import.ranks_agree "$agree"
+  rec import.ranks_differ "$disagree"
+  say "scenario import: a bad row at line 999,999 (or the file's last but one)"
+  bad_line=$(( N + 1 < 999999 ? N : 999999 ))
+  awk -v l="$bad_line" 'NR == l { print "bad player!,1"; next } { print }' "$TMP/import.csv" >"$TMP/bad.csv"
+  before="$("${PSQL[@]}" -c "SELECT count(*), sum(version) FROM standings s JOIN boards b ON b.gen = s.board_gen WHERE b.id = 'imported1'")"
+  import_http imported1 "$TMP/bad.csv" import.bad
+  rec import.bad.line "$bad_line"
+  rec import.bad.answer "$(cat "$TMP/import.answer")"
+  after="$("${PSQL[@]}" -c "SELECT count(*), sum(version) FROM standings s JOIN boards b ON b.gen = s.board_gen WHERE b.id = 'imported1'")"
+  rec import.bad.unchanged "$([ "$before" = "$after" ] && echo yes || echo no)"
+  if [ "$IMPORT_GIB" -gt 0 ]; then
+    say "scenario import: a body of about $IMPORT_GIB GiB (rows with 1 KiB of metadata)"
+    "$PYTHON" - "$TMP/big.csv" "$IMPORT_GIB" <<'PY'
+import sys
+pad = "x" * 990
+line = 'g%%09d,%%d,,"{""pad"":""%s""}"\n' % pad
+rows = int(sys.argv[2]) * (1 << 30) // len(line % (0, 0)) + 1
+with open(sys.argv[1], "w") as f:
+    for i in range(rows):
+        f.write(line % (i, i))
+PY
+    rm -f "$TMP/import.csv" "$TMP/bad.csv"
+    rec import.big.bytes "$(stat -c %s "$TMP/big.csv")"
+    board bigimport none >/dev/null
+    rec import.big.rss_before_kib "$(rss_kib)"
+    import_http bigimport "$TMP/big.csv" import.big
+    rec import.big.answer "$(head -c 300 "$TMP/import.answer")"
+    rm -f "$TMP/big.csv"
+  fi
+fi
+
 "$PYTHON" - "$RES" "$OUT/report.md" <<'PY'
 import sys
 r = {}
@@ -556,6 +676,34 @@ if "export.players" in r:
         L.append(f"| {what} | {n(ms)} | {n(rows / ms * 1000 if ms else None)} | {n(pg / ms if ms and pg else None, 2)} × |")
     L += ["", f"rankd's RSS: {n((f('export.rss_before_kib') or 0) / 1024, 1)} MiB before, at most "
           f"{n((f('export.rss_peak_kib') or 0) / 1024, 1)} MiB while it streamed (sampled every 20 ms).", ""]
+if "import.rows" in r:
+    def med(k):
+        v = sorted(x for x in (f(f"import.r{i}.{k}") for i in (1, 2, 3)) if x is not None)
+        return v[len(v) // 2] if v else None
+    cp, ins, http, cli = med("pg_copy_ms"), med("pg_insert_ms"), med("http_ms"), med("cli_ms")
+    ref = cp + ins if cp and ins else None
+    rows = f("import.rows")
+    L += ["## A board's import", "",
+          f"{n(rows)} new players (`player_id,score`, {n((f('import.bytes') or 0) / 1048576, 1)} MiB of CSV) imported "
+          "whole into a new board, three runs of each (medians):", "",
+          "| | ms | rows/s | against PostgreSQL's bulk path |", "|---|---:|---:|---:|",
+          f"| PostgreSQL: `\\copy` into a staging table ({n(cp)} ms) + `INSERT … SELECT` into a table shaped like standings ({n(ins)} ms) (reference, pg_copy_ref) | {n(ref)} | {n(rows / ref * 1000 if ref else None)} | 1.00 × |"]
+    for what, ms in (("POST /v1/leaderboards/{board}/import (curl, CSV) (import_1m)", http), ("`rankd import`", cli)):
+        L.append(f"| {what} | {n(ms)} | {n(rows / ms * 1000 if ms else None)} | **{n(ref / ms if ms and ref else None, 2)} ×** |")
+    L += ["", "Target: the import at least 0.5 × the reference (issue 33).", "",
+          f"- rankd's RSS: {n((f('import.rss_before_kib') or 0) / 1024, 1)} MiB before, at most "
+          f"{n((f('import.r1.rss_peak_kib') or 0) / 1024, 1)} MiB while the first import's body streamed (sampled every 20 ms).",
+          f"- The answer: `{r.get('import.answer', '')}`; {n(f('import.standings'))} standings.",
+          f"- `rankd verify --board imported1` after: {r.get('import.verify', '–')}; Redis's ranks against PostgreSQL's "
+          f"(strong) on 1,000 random players: {r.get('import.ranks_agree', '–')} agree, {r.get('import.ranks_differ', '–')} differ.",
+          f"- The file with a bad row at line {r.get('import.bad.line', '–')}: HTTP {r.get('import.bad.code', '–')} in "
+          f"{n(f('import.bad.http_ms'))} ms, `{r.get('import.bad.answer', '')}`; the board unchanged: {r.get('import.bad.unchanged', '–')}."]
+    if "import.big.bytes" in r:
+        L.append(f"- A body of {n((f('import.big.bytes') or 0) / 1048576)} MiB (rows with 1 KiB of metadata): HTTP "
+                 f"{r.get('import.big.code', '–')} in {n(f('import.big.http_ms'))} ms; rankd's RSS "
+                 f"{n((f('import.big.rss_before_kib') or 0) / 1024, 1)} MiB before, at most "
+                 f"{n((f('import.big.rss_peak_kib') or 0) / 1024, 1)} MiB while it streamed; `{r.get('import.big.answer', '')}`.")
+    L.append("")
 open(sys.argv[2], "w").write("\n".join(L) + "\n")
 PY
 say "report: $OUT/report.md"

@@ -5,8 +5,10 @@
  * which checks what it can without I/O (the board's id, mode, Content-Type, the key) and starts
  * a thread of the import's own. That thread reads the body from the connection's pipe as it
  * arrives (http/body_pipe.h: the connection is suspended while the pipe is full), feeds the rows
- * to COPY (worker/importer.h), merges them once the body ended (store/import.h), reloads the
- * window's Redis copy and drops this instance's cached answers; other instances hear the notice.
+ * to COPY (worker/importer.h), merges them once the body ended (store/import.h), marks the
+ * window's Redis copy cold and has the rebuilder load it again in the background (reads go to
+ * PostgreSQL meanwhile, exact at once), and drops this instance's cached answers; other
+ * instances hear the notice.
  * When the body has ended the handler waits for the thread, suspended (http_pending_t). At most
  * IMPORTS_MAX imports run at once per instance.
  */
@@ -263,13 +265,17 @@ static void run(import_job_t *j)
     if (result == IMPORT_DONE) {
         /* Replicas answer the board's reads once they replayed the commit; Redis holds the
          * import (or the window is cold); then this instance's cached answers go. */
+        int64_t committed = clock_mono_ms();
         pg_router_note_commit(app->router, c, b.gen);
         redis_conn_t *rc = app->redis ? redis_acquire(app->redis) : NULL;
-        (void)importer_publish(c, rc, &b, day);
+        bool told = importer_publish(c, rc, &b, day);
         if (rc)
-            redis_discard(app->redis, rc);
+            redis_release(app->redis, rc, !told);
+        if (app->rebuilder) /* loaded again in the background, not waited for */
+            rebuilder_request(app->rebuilder, &b, day);
         l1_invalidate(app->l1, b.gen, day, NULL, NULL, true);
-        log_info(NULL, "import into %s: %ld rows in %lld ms", b.id, counts.rows, (long long)(clock_mono_ms() - started));
+        log_info(NULL, "import into %s: %ld rows in %lld ms (%lld after the commit)", b.id, counts.rows,
+                 (long long)(clock_mono_ms() - started), (long long)(clock_mono_ms() - committed));
     }
     if (result != IMPORT_FAILED) {
         j->status = 200;

@@ -1,7 +1,8 @@
 /*
  * cmd/import.c — `rankd import`: the import of POST /v1/leaderboards/{board}/import (API.md)
  * without the HTTP server. The same transaction (store/import.h); running instances learn of it
- * by its notice, and Redis is reloaded here before the command ends. On a terminal it shows its
+ * by its notice, and the window's Redis copy is marked cold here (the first read reloads it). On
+ * a terminal it shows its
  * progress once a second.
  */
 #include "cmd/cmd.h"
@@ -137,7 +138,7 @@ int cmd_import(const rankd_config_t *cfg, const char *board, const char *mode_na
             snprintf(err.message, sizeof err.message, "the import could not start");
         print_error(board, &err);
     } else {
-        /* Redis reloaded from what was committed, when there is one. */
+        /* No read finds Redis's old copy of the window from here on. */
         redis_pool_t *rp = NULL;
         redis_conn_t *rc = NULL;
         if (cfg->redis_url && *cfg->redis_url) {
@@ -146,11 +147,13 @@ int cmd_import(const rankd_config_t *cfg, const char *board, const char *mode_na
             rc = rp ? redis_acquire(rp) : NULL;
         }
         if (rp && !rc)
-            fprintf(stderr, "rankd: cannot reach Redis: running instances reload the window themselves\n");
-        if (!importer_publish(c, rc, &b, day))
-            fprintf(stderr, "rankd: Redis was not reloaded: the window is read from PostgreSQL until it is\n");
+            fprintf(stderr, "rankd: cannot reach Redis: running instances find its copy of the window behind\n");
+        bool told = importer_publish(c, rc, &b, day);
+        if (rc && !told)
+            fprintf(stderr, "rankd: Redis's copy of the window could not be marked cold: running instances find "
+                            "it behind\n");
         if (rc)
-            redis_discard(rp, rc);
+            redis_release(rp, rc, !told);
         redis_pool_free(rp);
         buf_t o;
         buf_init(&o);

@@ -20,9 +20,22 @@ struct store_import {
     board_op_t op;
     import_mode_t mode;
     bool copying;   /* COPY FROM STDIN under way */
+    bool repeats;   /* some player has more than one row: the fold goes row by row */
     bool in_txn;
     char gen_text[24], day_text[24], now_text[24];
+    int64_t lap_ms;     /* monotonic: the end of the last step timed */
+    char laps[320];     /* "copy 812 ms, fold 950 ms, …" for the log */
 };
+
+/* Note how long the step that just ended took. */
+static void lap(store_import_t *im, const char *step)
+{
+    int64_t now = clock_mono_ms();
+    size_t n = strlen(im->laps);
+    if (n < sizeof im->laps - 1)
+        snprintf(im->laps + n, sizeof im->laps - n, "%s%s %lld ms", n ? ", " : "", step, (long long)(now - im->lap_ms));
+    im->lap_ms = now;
+}
 
 bool import_mode_parse(const char *s, import_mode_t *out)
 {
@@ -107,6 +120,7 @@ store_import_t *store_import_begin(PGconn *c, const board_t *b, int64_t day, imp
     im->sort = b->sort;
     im->op = b->op;
     im->mode = mode;
+    im->lap_ms = clock_mono_ms();
     snprintf(im->gen_text, sizeof im->gen_text, "%" PRId64, b->gen);
     snprintf(im->day_text, sizeof im->day_text, "%" PRId64, day);
     snprintf(im->now_text, sizeof im->now_text, "%" PRId64, now_ms);
@@ -184,6 +198,30 @@ static bool fold(store_import_t *im, import_error_t *err)
                  join);
         return run_ok(im, "the fold", sql, err);
     }
+    if (!im->repeats) {
+        /* Each player once (a dump of another service): a row is folded with the stored standing
+         * alone, no sort by player needed. */
+        char updated[160];
+        const char *after = "r.score::numeric";
+        switch (im->op) {
+        case OP_BEST:
+            snprintf(updated, sizeof updated, "(s.player_id IS NULL OR %sr.score < s.sort_key)", sk(im));
+            break;
+        case OP_LATEST:
+            snprintf(updated, sizeof updated, "s.score IS DISTINCT FROM r.score");
+            break;
+        case OP_SUM:
+            snprintf(updated, sizeof updated, "(s.player_id IS NULL OR r.score <> 0)");
+            after = "coalesce(s.score, 0) + r.score";
+            break;
+        }
+        snprintf(sql, sizeof sql,
+                 "CREATE TEMP TABLE rankd_import_fold ON COMMIT DROP AS"
+                 " SELECT r.line, r.player_id, r.score, coalesce(r.achieved_ms, $3) AS achieved_ms, r.metadata,"
+                 "  s.player_id IS NOT NULL AS existed, %s AS updated, %s AS after %s",
+                 updated, after, join);
+        return run_ok(im, "the fold", sql, err);
+    }
     const char *window_col = "", *updated = "", *after = "";
     char best_updated[256];
     switch (im->op) {
@@ -222,9 +260,15 @@ static bool fold(store_import_t *im, import_error_t *err)
 /* In replace mode, a player named twice. */
 static bool check_players_once(store_import_t *im, import_error_t *err)
 {
+    PGresult *r = run(im, "a check",
+                      "SELECT EXISTS (SELECT 1 FROM rankd_import GROUP BY player_id HAVING count(*) > 1)", 0, NULL, err);
+    if (!r)
+        return false;
+    im->repeats = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
     bool ok = true;
     long line;
-    if (im->mode == IMPORT_REPLACE) {
+    if (im->mode == IMPORT_REPLACE && im->repeats) {
         line = first_line(im,
                           "SELECT line FROM (SELECT line, row_number() OVER (PARTITION BY player_id ORDER BY line) AS n"
                           " FROM rankd_import) x WHERE n = 2 ORDER BY line LIMIT 1",
@@ -268,15 +312,23 @@ static long command_rows(store_import_t *im, const char *what, const char *sql, 
 static bool merge(store_import_t *im, int rank_bucket_rows, import_counts_t *out, import_error_t *err)
 {
     char sql[1024];
+    /* A player's standing after the file: its last row that changed it. With each player once, that
+     * is the row itself (a view, not a copy of the rows). */
     bool ok = run_ok(im, "the final standings",
-                     "CREATE TEMP TABLE rankd_import_final ON COMMIT DROP AS"
-                     " SELECT DISTINCT ON (player_id) player_id, after::bigint AS score, achieved_ms, metadata, existed"
-                     " FROM rankd_import_fold WHERE updated ORDER BY player_id, line DESC",
+                     im->repeats ? "CREATE TEMP TABLE rankd_import_final ON COMMIT DROP AS"
+                                   " SELECT DISTINCT ON (player_id) player_id, after::bigint AS score, achieved_ms,"
+                                   " metadata, existed FROM rankd_import_fold WHERE updated ORDER BY player_id, line DESC"
+                                 : "CREATE TEMP VIEW rankd_import_final AS SELECT player_id, after::bigint AS score,"
+                                   " achieved_ms, metadata, existed FROM rankd_import_fold WHERE updated",
                      err);
     PGresult *r = ok ? run(im, "the counts",
-                           "SELECT (SELECT count(*) FROM rankd_import),"
-                           " (SELECT count(*) FROM (SELECT DISTINCT player_id FROM rankd_import) d),"
-                           " count(*) FILTER (WHERE NOT existed), count(*) FILTER (WHERE existed) FROM rankd_import_final",
+                           im->repeats
+                               ? "SELECT (SELECT count(*) FROM rankd_import),"
+                                 " (SELECT count(*) FROM (SELECT DISTINCT player_id FROM rankd_import) d),"
+                                 " count(*) FILTER (WHERE NOT existed), count(*) FILTER (WHERE existed)"
+                                 " FROM rankd_import_final"
+                               : "SELECT count(*), count(*), count(*) FILTER (WHERE updated AND NOT existed),"
+                                 " count(*) FILTER (WHERE updated AND existed) FROM rankd_import_fold",
                            0, NULL, err)
                      : NULL;
     if (!r)
@@ -304,6 +356,7 @@ static bool merge(store_import_t *im, int rank_bucket_rows, import_counts_t *out
              " metadata = f.metadata, version = nextval('standing_version') FROM rankd_import_final f"
              " WHERE f.existed AND s.board_gen = $1 AND s.win = %s AND s.player_id = f.player_id",
              sk(im), win);
+    lap(im, "final");
     if (command_rows(im, "updating standings", sql, err) < 0)
         return false;
     snprintf(sql, sizeof sql,
@@ -313,6 +366,7 @@ static bool merge(store_import_t *im, int rank_bucket_rows, import_counts_t *out
              win, sk(im));
     if (command_rows(im, "inserting standings", sql, err) < 0)
         return false;
+    lap(im, "standings");
     snprintf(sql, sizeof sql,
              "INSERT INTO submissions (board_gen, win, player_id, score, metadata, updated, received_at)"
              " SELECT $1, %s, player_id, score, metadata, updated,"
@@ -320,6 +374,7 @@ static bool merge(store_import_t *im, int rank_bucket_rows, import_counts_t *out
              win);
     if (command_rows(im, "logging the rows", sql, err) < 0)
         return false;
+    lap(im, "log");
     char rows_text[24], min_rows[24];
     snprintf(rows_text, sizeof rows_text, "%ld", out->rows);
     snprintf(min_rows, sizeof min_rows, "%d", rank_bucket_rows);
@@ -341,6 +396,7 @@ static bool merge(store_import_t *im, int rank_bucket_rows, import_counts_t *out
     PQclear(r);
     if (!r)
         return false;
+    lap(im, "buckets");
     char notice[64];
     snprintf(notice, sizeof notice, "P %" PRId64 " %" PRId64, im->gen, im->day);
     const char *notice_params[] = {notice};
@@ -405,8 +461,10 @@ import_result_t store_import_finish(store_import_t *im, const import_key_t *key,
         PQclear(r);
     if (!ok)
         return IMPORT_FAILED;
+    lap(im, "rows in");
     if (!simple(im, "ANALYZE rankd_import", err) || !check_players_once(im, err))
         return IMPORT_FAILED;
+    lap(im, "checks");
     if (key) {
         int k = claim_key(im, key, answer, err);
         if (k <= 0)
@@ -426,6 +484,7 @@ import_result_t store_import_finish(store_import_t *im, const import_key_t *key,
                 "SELECT pg_advisory_xact_lock(rankd_archive_window_lock_key($1, DATE '1970-01-01' + $2::int))",
                 err))
         return IMPORT_FAILED;
+    lap(im, "lock");
     r = run(im, "the archive check",
             "SELECT 1 FROM archived_windows WHERE board_gen = $1 AND win = DATE '1970-01-01' + $2::int",
             0, NULL, err);
@@ -437,7 +496,10 @@ import_result_t store_import_finish(store_import_t *im, const import_key_t *key,
         fail(err, 409, "conflict", NULL, 0, "the window closed and was archived during the import");
         return IMPORT_FAILED;
     }
-    if (!fold(im, err) || !check_sums(im, err) || !merge(im, rank_bucket_rows, out, err))
+    if (!fold(im, err) || !check_sums(im, err))
+        return IMPORT_FAILED;
+    lap(im, "fold");
+    if (!merge(im, rank_bucket_rows, out, err))
         return IMPORT_FAILED;
     if (key) {
         *answer = render(out, render_arg);
@@ -461,6 +523,8 @@ import_result_t store_import_finish(store_import_t *im, const import_key_t *key,
         return IMPORT_FAILED;
     }
     im->in_txn = false;
+    lap(im, "commit");
+    log_info(NULL, "import into board generation %" PRId64 ": %ld rows; %s", im->gen, out->rows, im->laps);
     return IMPORT_DONE;
 }
 

@@ -201,17 +201,9 @@ static bool notify_again(PGconn *c, const board_t *b, int64_t day)
 
 bool importer_publish(PGconn *c, redis_conn_t *rc, const board_t *b, int64_t day)
 {
-    bool loaded = rc == NULL;
-    if (rc && rb_forget_window(rc, b->gen, day) == RB_OK) {
-        rb_rebuild_t done;
-        loaded = rb_rebuild_when_free(rc, c, b, day, 30000, &done) == RB_OK && !done.busy && !done.pg_failed &&
-                 !done.lost;
-        if (!loaded)
-            log_warn(NULL, "import into %s: Redis was not reloaded; the window is read from PostgreSQL until it is",
-                     b->id);
-    } else if (rc) {
+    bool told = rc == NULL || rb_forget_window(rc, b->gen, day) == RB_OK;
+    if (!told)
         log_warn(NULL, "import into %s: Redis's copy of the window could not be marked cold", b->id);
-    }
     (void)notify_again(c, b, day);
-    return loaded;
+    return told;
 }

@@ -45,11 +45,12 @@ void importer_rules(import_rules_t *out, const board_t *b, int64_t day, int64_t 
 void importer_render(buf_t *out, const char *board_id, int64_t day, const import_counts_t *counts, int64_t ms);
 
 /*
- * After the commit: the window's Redis copy is forgotten (no read finds the old one from here on)
- * and reloaded from PostgreSQL on `c` (`rc` may be NULL: no Redis), then a second notice drops
- * what other instances cached from Redis in between. True when Redis holds the import (or there
- * is none); false leaves the window cold, read from PostgreSQL until a rebuilder loads it.
+ * After the commit: the window's Redis copy is marked cold (`rc`; NULL: no Redis), so that no
+ * read finds the old one from here on: reads go to PostgreSQL, whose ranks are exact at once, and
+ * the first asks a rebuilder to load the window again (a million standings take seconds). Then a
+ * second notice on `c` drops what other instances cached from Redis in between. False when Redis
+ * could not be told (every instance's rebuilder still finds the window behind, by its number).
  */
-bool importer_publish(PGconn *c, redis_conn_t *rc, const board_t *b, int64_t day);
+MUST_USE bool importer_publish(PGconn *c, redis_conn_t *rc, const board_t *b, int64_t day);
 
 #endif

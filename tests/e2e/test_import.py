@@ -275,3 +275,23 @@ def test_submissions_during_an_import_are_kept(rankd, admin, writer, db):
         assert score == max(file_scores.get(p, -1), acked.get(p, -1)) or p in acked
     v = run_cli(["verify", "--board", b], rankd.config_path)
     assert v.returncode == 0, v.stdout[-2000:] + v.stderr
+
+
+def test_the_guides_worked_example_holds(rankd, admin, db):
+    """docs/api.md, "Move a board into rankd": its dump imported, verified and exported as shown."""
+    guide = open(__file__.rsplit("/tests/", 1)[0] + "/docs/api.md").read()
+    part = guide.split("### Move a board into rankd", 1)[1]
+    dump = part.split("$ cat arena.csv", 1)[1].split("\n", 1)[1].split("\n\n$ curl", 1)[0] + "\n"
+    export = part.split('/export" -H "Authorization: Bearer $ADMIN"\n', 1)[1].split("```", 1)[0]
+    b = create_board(admin, sort="desc", operator="best", reset="none")["id"]
+    r = http_import(admin, b, dump.replace("\n", "\n"), key=unique("k"))
+    assert r.status == 200, r.describe()
+    answer = r.json()
+    shown = json.loads(part.split("--data-binary @arena.csv\n", 1)[1].split("\n", 1)[0])
+    assert {k: v for k, v in answer.items() if k not in ("board", "ms")} == \
+        {k: v for k, v in shown.items() if k not in ("board", "ms")}
+    v = run_cli(["verify", "--board", b], rankd.config_path)
+    assert v.returncode == 0 and "0 difference(s) across 1 board(s)" in v.stdout, v.stdout + v.stderr
+    r = admin.get("/v1/leaderboards/%s/export" % b, key=ADMIN_KEY)
+    assert r.status == 200
+    assert r.body.decode().replace("\r\n", "\n") == export
