@@ -35,7 +35,9 @@
 #                  staging table, then INSERT … SELECT into a table shaped like standings with its
 #                  two indexes; rankd's RSS while the body streams; `rankd verify` after; Redis's
 #                  ranks against PostgreSQL's on 1,000 random players; the same file with a bad row
-#                  at line 999,999 refused by its line, the board unchanged; then a body of about
+#                  at line 999,999 refused by its line, the board unchanged; 16 threads submitting
+#                  through an import of the file into a new board (loadtest/import_writes.py: every
+#                  acknowledged submission reflected, none refused); then a body just under
 #                  --import-gib (1) GiB (rows with 1 KiB of metadata), rankd's RSS while it streams
 #
 #   bash loadtest/scale.sh            about 20 minutes
@@ -479,14 +481,23 @@ if want import; then
   N="$IMPORT_ROWS"
   RANKD_PID="$(cat "$TMP/rankd.pid")"
   rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$RANKD_PID/status"; }
-  # import_http BOARD FILE NAME: POST the file to the board's import, RSS sampled every 20 ms; its
-  # time, peak RSS and answer recorded under NAME.
+  # quiesce: each figure starts on a quiet server: the WAL written out and no autovacuum worker
+  # left (one cleaning up after the last million rows shares PostgreSQL's core with the next).
+  quiesce() {
+    "${PSQL[@]}" -c "CHECKPOINT" >/dev/null
+    for _ in $(seq 600); do
+      [ "$("${PSQL[@]}" -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")" = 0 ] && break
+      sleep 0.2
+    done
+  }
+  # import_http BOARD FILE NAME: POST the file to the board's import (curl -T streams it), RSS
+  # sampled every 20 ms; its time, peak RSS and answer recorded under NAME.
   import_http() {
     local t0 cpid peak=0 r
     t0="$EPOCHREALTIME"
     "${CLIENT[@]}" curl -s -o "$TMP/import.answer" -w '%{http_code}' --max-time 1200 -X POST \
       "$BASE/v1/leaderboards/$1/import" -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: text/csv' \
-      -H 'Expect:' --data-binary "@$2" >"$TMP/import.code" &
+      -H 'Expect:' -T "$2" >"$TMP/import.code" &
     cpid=$!
     while kill -0 "$cpid" 2>/dev/null; do r="$(rss_kib)"; [ "$r" -gt "$peak" ] && peak="$r"; sleep 0.02; done
     wait "$cpid" || die "curl of the import failed"
@@ -509,19 +520,29 @@ PY
   for i in 1 2 3; do
     say "scenario import, run $i of 3: PostgreSQL's \\copy and INSERT … SELECT, POST …/import, rankd import"
     "${PSQL[@]}" -c "DROP TABLE IF EXISTS ref_stage, ref_standings; CREATE TABLE ref_stage (player_id text COLLATE \"C\", score bigint);
-                     CREATE TABLE ref_standings (LIKE standings INCLUDING ALL); CHECKPOINT" >/dev/null
+                     CREATE TABLE ref_standings (LIKE standings INCLUDING ALL)" >/dev/null
+    quiesce
     t0="$EPOCHREALTIME"
     "${PSQL[@]}" -c "\\copy ref_stage FROM '$TMP/import.csv' CSV HEADER" >/dev/null
     rec "import.r$i.pg_copy_ms" "$(since "$t0")"
     t0="$EPOCHREALTIME"
     "${PSQL[@]}" -c "SET statement_timeout = 0; INSERT INTO ref_standings SELECT 0, DATE '1970-01-01', player_id, score, -score, 0, NULL, nextval('standing_version') FROM ref_stage" >/dev/null
     rec "import.r$i.pg_insert_ms" "$(since "$t0")"
-    "${PSQL[@]}" -c "DROP TABLE ref_stage, ref_standings; CHECKPOINT" >/dev/null
+    "${PSQL[@]}" -c "DROP TABLE ref_stage, ref_standings" >/dev/null
     board "imported$i" none >/dev/null
+    quiesce
     import_http "imported$i" "$TMP/import.csv" "import.r$i"
     [ "$(cat "$TMP/import.code")" = 200 ] || die "POST …/import -> $(cat "$TMP/import.code"): $(head -c 300 "$TMP/import.answer")"
-    "${PSQL[@]}" -c "CHECKPOINT" >/dev/null
+    # The window's Redis copy is reloaded in the background (reads go to PostgreSQL meanwhile):
+    # timed until the rebuilder logs it loaded, before anything else runs.
+    t0="$EPOCHREALTIME"
+    for _ in $(seq 1200); do
+      grep -q "redis window rebuilt: board=imported$i " "$TMP/rankd.log" && break
+      sleep 0.1
+    done
+    rec "import.r$i.redis_reload_ms" "$(since "$t0")"
     board "climported$i" none >/dev/null
+    quiesce
     t0="$EPOCHREALTIME"
     "${CLIENT[@]}" "$BIN" import --board "climported$i" -c "$TMP/rankd.yaml" "$TMP/import.csv" >"$TMP/cli.answer" 2>"$TMP/cli.err" \
       || die "rankd import failed: $(tail -c 300 "$TMP/cli.err")"
@@ -559,13 +580,18 @@ PY
   rec import.bad.answer "$(cat "$TMP/import.answer")"
   after="$("${PSQL[@]}" -c "SELECT count(*), sum(version) FROM standings s JOIN boards b ON b.gen = s.board_gen WHERE b.id = 'imported1'")"
   rec import.bad.unchanged "$([ "$before" = "$after" ] && echo yes || echo no)"
+  say "scenario import: 16 threads submitting through an import of the same file into a new board"
+  board concurrent none >/dev/null
+  "$PYTHON" "$LT/import_writes.py" "$BASE" "$ADMIN_KEY" "$WRITE_KEY" concurrent "$TMP/import.csv" \
+    "host=127.0.0.1 port=$PG_PORT dbname=rankd user=rankd" >"$TMP/writes.out" 2>&1 || true
+  while IFS='=' read -r k v; do [ -n "$v" ] && rec "import.writes.$k" "$v"; done <"$TMP/writes.out"
   if [ "$IMPORT_GIB" -gt 0 ]; then
     say "scenario import: a body of about $IMPORT_GIB GiB (rows with 1 KiB of metadata)"
     "$PYTHON" - "$TMP/big.csv" "$IMPORT_GIB" <<'PY'
 import sys
 pad = "x" * 990
-line = 'g%%09d,%%d,,"{""pad"":""%s""}"\n' % pad
-rows = int(sys.argv[2]) * (1 << 30) // len(line % (0, 0)) + 1
+line = 'g%%09d,%%09d,,"{""pad"":""%s""}"\n' % pad  # every line as long
+rows = (int(sys.argv[2]) * (1 << 30) - (1 << 20)) // len(line % (0, 0))  # just under the body limit
 with open(sys.argv[1], "w") as f:
     for i in range(rows):
         f.write(line % (i, i))
@@ -690,6 +716,8 @@ if "import.rows" in r:
           f"| PostgreSQL: `\\copy` into a staging table ({n(cp)} ms) + `INSERT … SELECT` into a table shaped like standings ({n(ins)} ms) (reference, pg_copy_ref) | {n(ref)} | {n(rows / ref * 1000 if ref else None)} | 1.00 × |"]
     for what, ms in (("POST /v1/leaderboards/{board}/import (curl, CSV) (import_1m)", http), ("`rankd import`", cli)):
         L.append(f"| {what} | {n(ms)} | {n(rows / ms * 1000 if ms else None)} | **{n(ref / ms if ms and ref else None, 2)} ×** |")
+    L += ["", f"After each HTTP import the window's Redis copy was reloaded in the background in {n(med('redis_reload_ms'))} ms "
+          "(median; reads went to PostgreSQL meanwhile, exact at once)."]
     L += ["", "Target: the import at least 0.5 × the reference (issue 33).", "",
           f"- rankd's RSS: {n((f('import.rss_before_kib') or 0) / 1024, 1)} MiB before, at most "
           f"{n((f('import.r1.rss_peak_kib') or 0) / 1024, 1)} MiB while the first import's body streamed (sampled every 20 ms).",
@@ -697,7 +725,14 @@ if "import.rows" in r:
           f"- `rankd verify --board imported1` after: {r.get('import.verify', '–')}; Redis's ranks against PostgreSQL's "
           f"(strong) on 1,000 random players: {r.get('import.ranks_agree', '–')} agree, {r.get('import.ranks_differ', '–')} differ.",
           f"- The file with a bad row at line {r.get('import.bad.line', '–')}: HTTP {r.get('import.bad.code', '–')} in "
-          f"{n(f('import.bad.http_ms'))} ms, `{r.get('import.bad.answer', '')}`; the board unchanged: {r.get('import.bad.unchanged', '–')}."]
+          f"{n(f('import.bad.http_ms'))} ms, `{r.get('import.bad.answer', '')}`; the board unchanged: {r.get('import.bad.unchanged', '–')}.",
+          f"- 16 threads submitting (half to players of the file) through an import of the same file into a new board: "
+          f"import {r.get('import.writes.import_status', '–')} in {n(f('import.writes.import_ms'))} ms; "
+          f"{n(f('import.writes.submissions'))} submissions ({n(f('import.writes.submissions_during_import'))} during the import), "
+          f"{r.get('import.writes.refused', '–')} refused, slowest {n(f('import.writes.submit_max_ms'))} ms (median "
+          f"{r.get('import.writes.submit_p50_ms', '–')} ms); acknowledged but not reflected: "
+          f"{r.get('import.writes.acknowledged_not_reflected', '–')}, file rows not reflected: "
+          f"{r.get('import.writes.file_rows_not_reflected', '–')}, standings nobody sent: {r.get('import.writes.unexplained_standings', '–')}."]
     if "import.big.bytes" in r:
         L.append(f"- A body of {n((f('import.big.bytes') or 0) / 1048576)} MiB (rows with 1 KiB of metadata): HTTP "
                  f"{r.get('import.big.code', '–')} in {n(f('import.big.http_ms'))} ms; rankd's RSS "

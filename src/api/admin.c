@@ -348,6 +348,19 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                    "rankd_exports_total{outcome=\"cut\"} %llu\n",
                    running, finished, cut);
     }
+    if (app->imports) {
+        int running;
+        unsigned long long committed, failed;
+        imports_counts(app->imports, &running, &committed, &failed);
+        buf_printf(&req->out,
+                   "# HELP rankd_imports_running Board imports under way now (at most 1 per instance).\n"
+                   "# TYPE rankd_imports_running gauge\nrankd_imports_running %d\n"
+                   "# HELP rankd_imports_total Board imports, by how they ended (committed: every row is in, or the "
+                   "idempotency key's answer was replayed; failed: nothing changed).\n"
+                   "# TYPE rankd_imports_total counter\nrankd_imports_total{outcome=\"committed\"} %llu\n"
+                   "rankd_imports_total{outcome=\"failed\"} %llu\n",
+                   running, committed, failed);
+    }
     l1_stats_t l1;
     l1_stats(app->l1, &l1);
     buf_printf(&req->out,

@@ -53,6 +53,9 @@ typedef struct store_import store_import_t;
  */
 MUST_USE store_import_t *store_import_begin(PGconn *c, const board_t *b, int64_t day, import_mode_t mode,
                                             int64_t now_ms, int64_t idle_ms, import_error_t *err);
+/* The caller knows that no player has two rows (the importer's filter saw none): the check in
+ * PostgreSQL, a pass over every row, is skipped. */
+void store_import_players_once(store_import_t *im);
 /* Send rows in COPY's text format (import_row_copy_line). False with `err` set on failure. */
 MUST_USE bool store_import_send(store_import_t *im, const char *data, size_t len, import_error_t *err);
 

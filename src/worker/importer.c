@@ -13,6 +13,11 @@
 #include "util/buf.h"
 
 #define COPY_FLUSH (256 * 1024) /* bytes of COPY text sent at once */
+/* The players' filter: 2^27 bits (16 MiB), 4 probes each. A million players leave about one
+ * chance in twenty of a false "seen before"; ten million make one certain. Either way the only
+ * cost is PostgreSQL's check, which is exact. */
+#define SEEN_BITS_LOG2 27
+#define SEEN_PROBES 4
 
 struct importer {
     store_import_t *im;
@@ -25,8 +30,34 @@ struct importer {
     unsigned long long bytes;
     buf_t copy;
     EVP_MD_CTX *digest;
+    uint64_t *seen;     /* the players' Bloom filter */
+    bool maybe_repeats; /* a player's probes were all set already: perhaps named twice */
     bool failed;
 };
+
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Add a player to the filter; true when every probe was set before (seen, or a false match). */
+static bool seen_before(uint64_t *seen, const char *player)
+{
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a, then mixed into two independent hashes */
+    for (const unsigned char *p = (const unsigned char *)player; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ULL;
+    uint64_t h1 = mix64(h), h2 = mix64(h ^ 0x9e3779b97f4a7c15ULL) | 1;
+    bool all = true;
+    for (int i = 0; i < SEEN_PROBES; i++) {
+        uint64_t bit = (h1 + (uint64_t)i * h2) & ((1ULL << SEEN_BITS_LOG2) - 1);
+        uint64_t mask = 1ULL << (bit & 63);
+        all = all && (seen[bit >> 6] & mask);
+        seen[bit >> 6] |= mask;
+    }
+    return all;
+}
 
 importer_t *importer_new(store_import_t *im, const import_rules_t *rules)
 {
@@ -35,6 +66,7 @@ importer_t *importer_new(store_import_t *im, const import_rules_t *rules)
     x->rules = *rules;
     buf_init(&x->copy);
     buf_reserve(&x->copy, COPY_FLUSH + IMPORT_LINE_MAX * 2);
+    x->seen = xcalloc((1ULL << SEEN_BITS_LOG2) / 64, sizeof *x->seen); /* untouched pages cost nothing */
     x->digest = EVP_MD_CTX_new();
     if (!x->digest || EVP_DigestInit_ex(x->digest, EVP_sha256(), NULL) != 1) {
         importer_free(x);
@@ -77,6 +109,8 @@ static bool take_line(importer_t *x, import_error_t *err)
     case IMPORT_ROW_OK:
         break;
     }
+    if (!x->maybe_repeats && seen_before(x->seen, row.player))
+        x->maybe_repeats = true;
     import_row_copy_line(&x->copy, no, &row);
     import_row_clear(&row);
     x->rows++;
@@ -126,6 +160,8 @@ bool importer_end(importer_t *x, import_error_t *err)
         x->failed = true;
         return false;
     }
+    if (!x->maybe_repeats)
+        store_import_players_once(x->im);
     return true;
 }
 
@@ -158,6 +194,7 @@ void importer_free(importer_t *x)
     if (!x)
         return;
     buf_free(&x->copy);
+    free(x->seen);
     EVP_MD_CTX_free(x->digest);
     free(x);
 }

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from conftest import (ADMIN_KEY, READ_KEY, WRITE_KEY, assert_error, batch, create_board, now_ms, run_cli, submit_ok,
+from conftest import (ADMIN_KEY, READ_KEY, WRITE_KEY, assert_error, create_board, now_ms, run_cli, series, submit_ok,
                       unique, wait_for)
 
 
@@ -180,10 +180,11 @@ def test_a_bad_row_anywhere_is_refused_by_its_line_and_field_and_changes_nothing
             assert db.snapshot() == snap
 
 
-def test_http_import_refusals_change_nothing(admin, writer, db):
+def test_http_import_refusals_change_nothing(rankd, admin, writer, db):
     b = create_board(admin)["id"]
     submit_ok(writer, b, "someone", 5)
     snap = db.snapshot()
+    failed = series(rankd, "rankd_imports_total", outcome="failed")
     r = http_import(admin, b, "a,1\nb,2\nc,x\n")
     assert_error(r, 400, field="score")
     assert r.json()["error"]["line"] == 3
@@ -201,6 +202,9 @@ def test_http_import_refusals_change_nothing(admin, writer, db):
     r = admin.get("/v1/leaderboards/%s/import" % b, key=ADMIN_KEY)
     assert r.status == 405
     assert db.snapshot() == snap
+    # The two bad files and the missing board ran and failed; the others were refused at the headers.
+    assert series(rankd, "rankd_imports_total", outcome="failed") == failed + 3
+    assert series(rankd, "rankd_imports_running") == 0
 
 
 def test_an_import_with_an_idempotency_key_runs_once(admin, db):
