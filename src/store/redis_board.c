@@ -933,7 +933,7 @@ static void fixed_close(rb_source_t *s, PGconn *c, bool failed)
 
 rb_status_t rb_rebuild(redis_conn_t *c, PGconn *pg, const board_t *b, int64_t day, rb_rebuild_t *out)
 {
-    fixed_source_t src = {{fixed_open, fixed_close}, pg};
+    fixed_source_t src = {{fixed_open, fixed_close, NULL}, pg};
     return rb_rebuild_from(c, &src.base, b, day, out);
 }
 
@@ -986,6 +986,10 @@ rb_status_t rb_rebuild_from(redis_conn_t *c, rb_source_t *src, const board_t *b,
     rb_status_t st = RB_OK;
     bool held = true;
     while (pg && !out->pg_failed) {
+        if (src->cancelled && src->cancelled(src)) {
+            out->cancelled = true;
+            break;
+        }
         const char *p[] = {gen, d, sk, ms, last_player};
         PGresult *r = PQexecParams(pg,
                                    "SELECT player_id, sort_key, achieved_ms, metadata, version FROM standings"
@@ -1024,7 +1028,7 @@ rb_status_t rb_rebuild_from(redis_conn_t *c, rb_source_t *src, const board_t *b,
     }
     if (pg)
         src->close(src, pg, out->pg_failed);
-    if (st == RB_OK && held && !out->pg_failed) {
+    if (st == RB_OK && held && !out->pg_failed && !out->cancelled) {
         char seq[24];
         seq[i64_text(seq, out->seq)] = '\0';
         st = integer_is_one(redis_conn_command(c, k.b, "EVAL %s 4 %s %s %s %s %s %s", lease_finish, k.b, k.r, k.m, k.mp,

@@ -151,6 +151,7 @@ typedef struct {
     bool busy;       /* another rebuilder holds the window: nothing was done */
     bool pg_failed;  /* reading PostgreSQL failed (release that connection as failed) */
     bool lost;       /* the lock vanished midway (Redis flushed or restarted): the window stays cold */
+    bool cancelled;  /* its source said stop (the process is stopping): the window stays cold */
 } rb_rebuild_t;
 
 /* Reload a window from PostgreSQL (one rebuilder at a time per window) and mark it ready.
@@ -166,6 +167,9 @@ MUST_USE rb_status_t rb_rebuild(redis_conn_t *c, PGconn *pg, const board_t *b, i
 typedef struct rb_source {
     PGconn *(*open)(struct rb_source *src);
     void (*close)(struct rb_source *src, PGconn *c, bool failed);
+    /* Asked before each chunk: true stops the load there, the window left cold (NULL: never). A
+     * window of a million standings with metadata takes minutes; a shutdown does not wait. */
+    bool (*cancelled)(struct rb_source *src);
 } rb_source_t;
 
 /* rb_rebuild, reading from `src`. */

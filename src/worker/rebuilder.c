@@ -77,6 +77,16 @@ typedef struct {
 
 #define REPLICA_TRIES 5
 
+/* The rebuilder is stopping: a load under way ends at its next chunk. */
+static bool source_cancelled(rb_source_t *s)
+{
+    rebuilder_t *r = ((job_source_t *)s)->r;
+    pthread_mutex_lock(&r->lock);
+    bool stopping = r->stopping;
+    pthread_mutex_unlock(&r->lock);
+    return stopping;
+}
+
 static PGconn *source_open(rb_source_t *s)
 {
     job_source_t *js = (job_source_t *)s;
@@ -189,11 +199,11 @@ static void run_job(rebuilder_t *r, job_t *job)
     rb_rebuild_t done;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    job_source_t src = {{source_open, source_close}, r, &job->board, pg, {0}, false};
+    job_source_t src = {{source_open, source_close, source_cancelled}, r, &job->board, pg, {0}, false};
     rb_status_t st = rb_rebuild_from(rc, &src.base, &job->board, job->day, &done);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-    if (st == RB_OK && !done.busy && !done.pg_failed && !done.lost) {
+    if (st == RB_OK && !done.busy && !done.pg_failed && !done.lost && !done.cancelled) {
         char win[11];
         window_format_day(job->day, win);
         log_info(NULL, "redis window rebuilt: board=%s window=%s players=%lld ms=%ld", job->board.id, win,
