@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/ids.h"
+#include "core/order.h"
 #include "core/score.h"
 #include "core/window.h"
 #include "util/json_text.h"
@@ -20,22 +21,6 @@ static import_row_status_t bad(import_row_error_t *err, const char *field, const
     err->field = field;
     snprintf(err->message, sizeof err->message, "%s", message);
     return IMPORT_ROW_BAD;
-}
-
-/* A decimal integer of exactly n bytes: an optional '-', then digits. */
-static bool parse_score_text(const char *s, size_t n, int64_t *out)
-{
-    size_t i = (n > 0 && s[0] == '-') ? 1 : 0;
-    if (i == n || n - i > 16)
-        return false;
-    int64_t v = 0;
-    for (; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = s[0] == '-' ? -v : v;
-    return true;
 }
 
 static import_row_status_t check_score(const import_rules_t *r, int64_t score, import_row_t *row,
@@ -177,7 +162,7 @@ static import_row_status_t parse_csv(const import_rules_t *r, const char *line, 
     if (st != IMPORT_ROW_OK)
         return st;
     int64_t score;
-    if (!parse_score_text(f[1], len[1], &score))
+    if (!order_score_parse(f[1], len[1], &score)) /* an integer within the score range, as Redis prints one */
         return bad(err, "score", "score must be an integer within ±(2^53-1)");
     if ((st = check_score(r, score, row, err)) != IMPORT_ROW_OK)
         return st;
