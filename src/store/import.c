@@ -9,6 +9,7 @@
 
 #include "obs/log.h"
 #include "store/pg_pool.h"
+#include "store/write_sql.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -493,8 +494,11 @@ import_result_t store_import_finish(store_import_t *im, const import_key_t *key,
         fail(err, 404, "not_found", NULL, 0, "the board was deleted during the import");
         return IMPORT_FAILED;
     }
+    /* The import's own lock first: a writer that timed out on the window's lock sees it, and
+     * waits for the import instead of giving up (worker/writer.c). */
     if (!run_ok(im, "locking the window",
-                "SELECT pg_advisory_xact_lock(rankd_archive_window_lock_key($1, DATE '1970-01-01' + $2::int))",
+                "SELECT pg_advisory_xact_lock(" WS_IMPORT_LOCK_KEY("$1::bigint", "DATE '1970-01-01' + $2::int") "),"
+                " pg_advisory_xact_lock(rankd_archive_window_lock_key($1, DATE '1970-01-01' + $2::int))",
                 err))
         return IMPORT_FAILED;
     lap(im, "lock");

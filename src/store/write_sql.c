@@ -94,6 +94,9 @@ const char ws_recut_sql[] =
     "SELECT coalesce(sum(rankd_rank_buckets_recut_until(c.board_gen, c.win, rankd_rank_bucket_target(c.players, $3), $4)), 0)"
     " FROM unnest($1::bigint[], $2::date[]) AS u(g, w)"
     " JOIN window_counts c ON c.board_gen = u.g AND c.win = u.w";
+const char ws_import_held_sql[] =
+    "SELECT coalesce(bool_or(NOT pg_try_advisory_xact_lock_shared(" WS_IMPORT_LOCK_KEY("g", "w") ")), false)"
+    " FROM unnest($1::bigint[], $2::date[]) AS u(g, w)";
 const char ws_notify_sql[] = "SELECT count(pg_notify('rankd_l1', x)) FROM unnest($1::text[]) AS x";
 const char ws_wal_lsn_sql[] = PG_COMMITTED_LSN_SQL;
 /* A key is stored as "<presenting key's tag> <key>" (api/scores.c). One stored by a version

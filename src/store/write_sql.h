@@ -87,6 +87,13 @@ extern const char ws_buckets_sql[];
 extern const char ws_recut_sql[];
 /* Notify every instance's listener: $1 text[] of payloads (each under 8000 bytes). */
 extern const char ws_notify_sql[];
+/* An import holds this advisory lock of each window it merges into (with the window's archive
+ * lock), for its whole transaction: `g` and `w` are SQL expressions of the generation and the
+ * window's date. */
+#define WS_IMPORT_LOCK_KEY(g, w) "hashtextextended('rankd import ' || (" g ") || ' ' || ((" w ") - DATE '1970-01-01'), 0)"
+/* Whether an import holds one of the windows $1 gens, $2 days (run outside a transaction: the
+ * shared locks it tries are let go as it ends). */
+extern const char ws_import_held_sql[];
 /* The WAL position the commit needs replicas to reach (PG_COMMITTED_LSN_SQL), read in the
  * committing round trip. */
 extern const char ws_wal_lsn_sql[];

@@ -28,10 +28,11 @@
 #include "util/buf.h"
 
 #define MAX_ATTEMPTS 3
-/* Past MAX_ATTEMPTS, a batch still waiting on locks is run again until this long after its
- * first try: an import holds its window's lock for the whole of its merge (seconds for a
- * million rows), and a submission that arrives meanwhile waits for it (API.md), not refused. */
-#define LOCK_WAIT_MAX_MS 60000
+/* Past MAX_ATTEMPTS, a batch whose window an import holds is run again until this long after its
+ * first try: the import holds the window's lock for the whole of its merge (seconds for a
+ * million rows), and a submission that arrives meanwhile waits for it (API.md), not refused.
+ * Any other lock held that long (an archive under way) still gets the 503. */
+#define IMPORT_WAIT_MAX_MS 60000
 
 /* Jobs are taken until their items reach this many (writer.max_batch, at most 4000): one
  * statement's arrays stay reasonable. One job is always taken whole. */
@@ -1349,6 +1350,27 @@ static void remember_lsn(writer_t *w, PGconn *c, batch_t *bt)
     }
 }
 
+/* Whether an import holds one of the batch's windows (after a lock timeout, on `c` out of any
+ * transaction). */
+static bool import_holds(PGconn *c, const batch_t *bt)
+{
+    pg_arrays_t as;
+    pg_arrays_open(&as, 2);
+    for (size_t g = 0; g < bt->n_groups; g++) {
+        if (g > 0 && bt->groups[g].gen == bt->groups[g - 1].gen && bt->groups[g].day == bt->groups[g - 1].day)
+            continue;
+        pg_arr_i64(&as.a[0], bt->groups[g].gen);
+        pg_arr_day(&as.a[1], bt->groups[g].day);
+    }
+    const char *p[2];
+    pg_arrays_close(&as, p);
+    PGresult *r = PQexecParams(c, ws_import_held_sql, 2, NULL, p, NULL, NULL, 0);
+    bool held = pg_ok(r) && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    pg_arrays_free(&as);
+    return held;
+}
+
 void writer_submit(writer_t *w, write_item_t *items, size_t n)
 {
     /* The primary known down (its breaker open): answer at once instead of waiting on a
@@ -1364,8 +1386,7 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
     bt.rank_bucket_rows = w->rank_bucket_rows;
     step_t st = STEP_FAIL;
     int64_t first_try_ms = clock_mono_ms();
-    for (int attempt = 0, fresh = 0;
-         attempt < MAX_ATTEMPTS || (st == STEP_RETRY && clock_mono_ms() - first_try_ms < LOCK_WAIT_MAX_MS); attempt++) {
+    for (int attempt = 0, fresh = 0; attempt < MAX_ATTEMPTS; attempt++) {
         batch_reset(&bt);
         /* A primary that stops answering without closing must not hold the writer (and every
          * write queued behind it) for good: each attempt gets two statements' worth (the server
@@ -1405,6 +1426,9 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
         }
         if (st != STEP_RETRY || PQstatus(c) != CONNECTION_OK)
             break;
+        if (attempt + 1 == MAX_ATTEMPTS && clock_mono_ms() - first_try_ms < IMPORT_WAIT_MAX_MS &&
+            import_holds(c, &bt))
+            attempt--; /* an import's merge: wait for its commit, then apply on top */
     }
     if (st != STEP_OK) {
         bool down = !c || PQstatus(c) != CONNECTION_OK;
