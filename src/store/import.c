@@ -193,6 +193,26 @@ static bool fold(store_import_t *im, import_error_t *err)
     char sql[2048];
     const char *join = "FROM rankd_import r LEFT JOIN standings s"
                        " ON s.board_gen = $1 AND s.win = DATE '1970-01-01' + $2::int AND s.player_id = r.player_id";
+    if (!im->repeats) {
+        /* An empty window (a board's first load; checked under the window's lock, which keeps
+         * writers out): every row makes its player's standing, with nothing to join or copy. */
+        PGresult *r = run(im, "a check",
+                          "SELECT NOT EXISTS (SELECT 1 FROM standings WHERE board_gen = $1"
+                          " AND win = DATE '1970-01-01' + $2::int)",
+                          0, NULL, err);
+        if (!r)
+            return false;
+        bool empty = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        PQclear(r);
+        if (empty) {
+            snprintf(sql, sizeof sql,
+                     "CREATE TEMP VIEW rankd_import_fold AS SELECT line, player_id, score,"
+                     " coalesce(achieved_ms, %s::bigint) AS achieved_ms, metadata, false AS existed, true AS updated,"
+                     " score::numeric AS after FROM rankd_import",
+                     im->now_text);
+            return simple(im, sql, err);
+        }
+    }
     if (im->mode == IMPORT_REPLACE) {
         /* A row without achieved_at keeps the standing's time when the score stays. */
         snprintf(sql, sizeof sql,

@@ -226,9 +226,10 @@ def test_an_import_with_an_idempotency_key_runs_once(admin, db):
 def test_submissions_during_an_import_are_kept(rankd_factory, db):
     """16 threads submit to the board while 200,000 rows are imported into it: every acknowledged
     submission is reflected under the operator (best), as if applied before or after the import.
-    With a statement timeout of 1 s a writer gives up on the window's lock every 0.5 s, three
-    times over, well within the merge: it keeps waiting because an import holds the window."""
-    rankd = rankd_factory(extra_config={"postgres": {"statement_timeout_ms": 1000}})
+    With a statement timeout of 0.4 s a writer gives up on the window's lock every 0.2 s, three
+    times over, well within the merge (seconds): it keeps waiting because an import holds the
+    window."""
+    rankd = rankd_factory(extra_config={"postgres": {"statement_timeout_ms": 400}})
     admin = rankd.client(ADMIN_KEY)
     b = create_board(admin)["id"]
     n = 200000
