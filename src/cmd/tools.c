@@ -82,8 +82,8 @@ static int each_window(const rankd_config_t *cfg, const char *only, check_t what
         return 1;
     /* An operator's check of a window of millions reads it whole: the serving statement timeout
      * (postgres.statement_timeout_ms) is not its bound. */
-    PGresult *nt = PQexec(c, "SET statement_timeout = 0");
-    PQclear(nt);
+    if (!pg_unbounded_statements(c))
+        fprintf(stderr, "rankd: cannot lift the statement timeout; a large window's check may time out\n");
     redis_pool_t *rp = NULL;
     redis_conn_t *rc = NULL;
     if (with_redis) {

@@ -218,3 +218,11 @@ void pg_pool_release(pg_pool_t *p, PGconn *c, bool discard)
     pthread_cond_signal(&p->freed);
     pthread_mutex_unlock(&p->lock);
 }
+
+bool pg_unbounded_statements(PGconn *c)
+{
+    PGresult *r = PQexec(c, "SET statement_timeout = 0");
+    bool ok = pg_ok(r);
+    PQclear(r);
+    return ok;
+}

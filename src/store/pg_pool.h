@@ -62,5 +62,7 @@ MUST_USE PGconn *pg_connect(const char *conninfo, int statement_timeout_ms, int 
 
 /* True when `res` is a successful result; otherwise false. Does not free. */
 MUST_USE bool pg_ok(const PGresult *res);
+/* Lift the statement timeout on `c` (an operator's command that reads whole windows). */
+MUST_USE bool pg_unbounded_statements(PGconn *c);
 
 #endif
