@@ -9,6 +9,7 @@
 #include "api/app.h"
 #include "api/body.h"
 #include "cache/l1.h"
+#include "cache/rank_tier.h"
 #include "http/server.h"
 #include "core/ids.h"
 #include "core/window.h"
@@ -360,6 +361,34 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                    "# TYPE rankd_imports_total counter\nrankd_imports_total{outcome=\"committed\"} %llu\n"
                    "rankd_imports_total{outcome=\"failed\"} %llu\n",
                    running, committed, failed);
+    }
+    if (app->tier) {
+        rank_tier_stats_t ts;
+        rank_tier_stats(app->tier, &ts);
+        buf_printf(&req->out,
+                   "# HELP rankd_rank_tier_windows Windows the in-process rank tier holds (ready: answering).\n"
+                   "# TYPE rankd_rank_tier_windows gauge\nrankd_rank_tier_windows{state=\"ready\"} %zu\n"
+                   "rankd_rank_tier_windows{state=\"loading\"} %zu\n"
+                   "# HELP rankd_rank_tier_players Standings the rank tier's ready windows hold.\n"
+                   "# TYPE rankd_rank_tier_players gauge\nrankd_rank_tier_players %lld\n"
+                   "# HELP rankd_rank_tier_bytes Bytes the rank tier holds (its budget is cache.rank_tier).\n"
+                   "# TYPE rankd_rank_tier_bytes gauge\nrankd_rank_tier_bytes %zu\n"
+                   "# HELP rankd_rank_tier_budget_bytes The rank tier's budget (cache.rank_tier).\n"
+                   "# TYPE rankd_rank_tier_budget_bytes gauge\nrankd_rank_tier_budget_bytes %zu\n"
+                   "# HELP rankd_rank_tier_loads_total Windows loaded into the rank tier from PostgreSQL.\n"
+                   "# TYPE rankd_rank_tier_loads_total counter\nrankd_rank_tier_loads_total %llu\n"
+                   "# HELP rankd_rank_tier_reloads_total Windows the tier stopped trusting and loaded again (a gap in "
+                   "the stream, an import or deletion, the listener's reconnection).\n"
+                   "# TYPE rankd_rank_tier_reloads_total counter\nrankd_rank_tier_reloads_total %llu\n"
+                   "# HELP rankd_rank_tier_evictions_total Windows dropped from the tier: idle, or for room.\n"
+                   "# TYPE rankd_rank_tier_evictions_total counter\nrankd_rank_tier_evictions_total %llu\n"
+                   "# HELP rankd_rank_tier_too_big_total Windows loaded that alone exceeded the tier's budget.\n"
+                   "# TYPE rankd_rank_tier_too_big_total counter\nrankd_rank_tier_too_big_total %llu\n"
+                   "# HELP rankd_rank_tier_misses_total Reads the tier could not answer (the window not held, "
+                   "loading, or behind this instance's own writes): Redis or PostgreSQL answered.\n"
+                   "# TYPE rankd_rank_tier_misses_total counter\nrankd_rank_tier_misses_total %llu\n",
+                   ts.ready, ts.windows - ts.ready, (long long)ts.players, ts.bytes, ts.budget, ts.loads, ts.reloads,
+                   ts.evictions, ts.too_big, ts.missed);
     }
     l1_stats_t l1;
     l1_stats(app->l1, &l1);

@@ -49,6 +49,7 @@ typedef struct app {
     board_catalog_t *catalog;  /* every board known: reads go on from it while no PostgreSQL node answers */
     struct metrics *metrics;
     struct l1 *l1;             /* NULL when the response cache is off */
+    struct rank_tier *tier;    /* the in-process rank tier; NULL when cache.rank_tier is 0 (off) */
     struct redis_pipe *pipe;   /* pipelined Redis reads; NULL without Redis */
     struct offload *offload;   /* threads for PostgreSQL reads of suspended requests */
     struct offload *admin;     /* one thread for operator jobs (view refresh, Redis rebuild), in turn */

@@ -12,6 +12,7 @@
 #include "api/app.h"
 #include "api/read_pipeline.h"
 #include "cache/l1.h"
+#include "cache/rank_tier.h"
 #include "core/cursor.h"
 #include "core/ids.h"
 #include "core/window.h"
@@ -340,6 +341,8 @@ static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
         for (size_t i = 0; i < n; i++) {
             if (!window_is_hot(b.reset, days[i], req->received_ms))
                 continue; /* a window only PostgreSQL holds */
+            /* The tier answers from the window again once it reloaded it past the deletion. */
+            rank_tier_committed(app->tier, b.gen, days[i], seqs[i], NULL, 0);
             rb_change_t ch = {.player = rt->player, .version = versions[i], .removed = true};
             rb_status_t rs = r ? rb_apply(r, b.gen, days[i], &ch, 1, seqs[i], NULL, NULL, NULL) : RB_DOWN;
             if (rs != RB_OK) /* marked cold for every instance once Redis answers */

@@ -19,6 +19,7 @@
 
 #include "api/app.h"
 #include "cache/l1.h"
+#include "cache/rank_tier.h"
 #include "core/ids.h"
 #include "core/window.h"
 #include "http/body_pipe.h"
@@ -274,6 +275,7 @@ static void run(import_job_t *j)
         if (app->rebuilder) /* loaded again in the background, not waited for */
             rebuilder_request(app->rebuilder, &b, day);
         l1_invalidate(app->l1, b.gen, day, NULL, NULL, true);
+        rank_tier_committed(app->tier, b.gen, day, counts.seq, NULL, 0); /* answered after its reload */
         log_info(NULL, "import into %s: %ld rows in %lld ms (%lld after the commit)", b.id, counts.rows,
                  (long long)(clock_mono_ms() - started), (long long)(clock_mono_ms() - committed));
     }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cache/l1.h"
+#include "cache/rank_tier.h"
 #include "core/ids.h"
 #include "core/window.h"
 #include "obs/metrics.h"
@@ -189,10 +190,38 @@ static bool redis_answers(app_t *app, const http_req_t *req, const board_t *b, c
     return !pg_router_primary_usable(app->router);
 }
 
+/* Whether the rank tier answered read r into out: a window Redis would answer (the current or
+ * the previous one, not yet archived), held by the tier with every write this instance made
+ * to it applied. No I/O: it runs on the event loop. */
+static bool tier_answers(app_t *app, const http_req_t *req, const board_t *b, const read_t *r, entries_t *out)
+{
+    if (!app->tier || req->strong || !window_is_hot(b->reset, r->day, req->received_ms))
+        return false;
+    if (r->closed && req->received_ms >= window_next_day(b->reset, r->day) * MS_PER_DAY +
+                                              window_archive_grace_ms(app->cfg->pg_statement_timeout_ms))
+        return false; /* archived: its ranks are final there, and it knows when it last changed */
+    bool ok = false;
+    switch (r->kind) {
+    case READ_PAGE: ok = rank_tier_page(app->tier, b, r->day, r->offset, r->limit, req->received_ms, out); break;
+    case READ_CURSOR:
+        ok = rank_tier_cursor(app->tier, b, r->day, &r->pos, r->backward, r->limit, req->received_ms, out);
+        break;
+    case READ_PLAYERS: ok = rank_tier_players(app->tier, b, r->day, r->ids, r->n_ids, req->received_ms, out); break;
+    case READ_AROUND:
+        ok = rank_tier_around(app->tier, b, r->day, r->player, r->before, r->after, req->received_ms, out);
+        break;
+    }
+    if (ok)
+        metrics_add(app->metrics, METRIC_TIER_READS, 1);
+    return ok;
+}
+
 /* STORE in place (a /v1/batch item, or no thread to wait on): op->got, or op->failed. */
 static void store_in_place(read_op_t *op, http_req_t *req)
 {
     app_t *app = op->app;
+    if (tier_answers(app, req, &op->board, &op->rq.read, &op->got))
+        return;
     if (redis_answers(app, req, &op->board, &op->rq.read, NULL)) {
         redis_conn_t *rc = redis_acquire(app->redis);
         if (rc) {
@@ -412,6 +441,10 @@ static int advance(read_op_t *op, http_req_t *req)
             op->state = RP_STORE; /* a /v1/batch item computes it rather than wait */
             break;
         case RP_STORE: {
+            if (!req->inline_only && tier_answers(app, req, &op->board, &op->rq.read, &op->got)) {
+                op->state = RP_RENDER;
+                break;
+            }
             if (!req->inline_only) {
                 unsigned long epoch = 0;
                 bool use_redis = redis_answers(app, req, &op->board, &op->rq.read, &epoch);

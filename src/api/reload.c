@@ -60,6 +60,7 @@ static void warn_restart_only(const rankd_config_t *was, const rankd_config_t *n
         {"limits.strong_concurrency", was->limit_strong_concurrency != now->limit_strong_concurrency ||
                                           was->limit_strong_wait_ms != now->limit_strong_wait_ms},
         {"cache.max_bytes", was->cache_max_bytes != now->cache_max_bytes},
+        {"cache.rank_tier", was->rank_tier_bytes != now->rank_tier_bytes},
         {"http.cache_max_age", was->cache_max_age != now->cache_max_age},
         {"http.body_limit", was->body_limit != now->body_limit || was->batch_body_limit != now->batch_body_limit},
         {"http.connection_timeout_s", was->connection_timeout_s != now->connection_timeout_s},

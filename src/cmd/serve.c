@@ -30,6 +30,7 @@
 #include "worker/listener.h"
 #include "worker/offload.h"
 #include "worker/refresher.h"
+#include "worker/tier_loader.h"
 #include "worker/turns.h"
 
 /* The next of `sigs` to arrive (-1 when waiting fails). Once a minute meanwhile, hand the pages
@@ -216,11 +217,14 @@ int cmd_serve(rankd_config_t *cfg)
     int64_t stmt_ms = (int64_t)cfg->pg_statement_timeout_ms;
     app.catalog = board_catalog_new(2 * list_every_ms > 300000 ? 2 * list_every_ms : 300000,
                                     4 * stmt_ms > 600000 ? 4 * stmt_ms : 600000);
-    listener_t *listener =
-        listener_start(cfg->pg_primary, cfg->pg_connect_timeout_s, app.l1, app.router, app.catalog, app.redis);
+    app.tier = rank_tier_new(cfg->rank_tier_bytes);
+    /* A window no read asked for in five minutes leaves the tier. */
+    tier_loader_t *tier_loader = tier_loader_start(app.tier, cfg->pg_primary, cfg->pg_connect_timeout_s, 300000);
+    listener_t *listener = listener_start(cfg->pg_primary, cfg->pg_connect_timeout_s, app.l1, app.router, app.catalog,
+                                          app.redis, app.tier);
     /* The writer has a connection of its own too: it holds the writer's prepared statements. */
     pg_pool_t *write_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
-    app.writer = writer_new(write_pg, app.router, app.redis, app.rebuilder, app.l1, (size_t)cfg->writer_max_batch,
+    app.writer = writer_new(write_pg, app.router, app.redis, app.rebuilder, app.l1, app.tier, (size_t)cfg->writer_max_batch,
                             cfg->rank_bucket_rows);
     const char *scripts[RB_SCRIPTS_MAX];
     size_t n_scripts = rb_script_sources(scripts, RB_SCRIPTS_MAX);
@@ -306,6 +310,7 @@ int cmd_serve(rankd_config_t *cfg)
     prober_stop(app.prober);
     refresher_stop(refresher);
     listener_stop(listener);
+    tier_loader_stop(tier_loader);
     rebuilder_stop(app.rebuilder);
     pg_pool_free(rebuild_pg);
     writer_free(app.writer);
@@ -320,6 +325,7 @@ int cmd_serve(rankd_config_t *cfg)
     api_reload_free(&app);
     metrics_free(app.metrics);
     l1_free(app.l1);
+    rank_tier_free(app.tier);
     redis_pool_free(app.redis);
     pg_router_free(app.router);
     log_buffering_stop();

@@ -74,6 +74,7 @@ typedef struct rankd_config {
     int s_maxage;             /* s-maxage on public reads, for shared caches; 0 = omitted */
     int stale_while_revalidate; /* stale-while-revalidate on public reads; 0 = omitted */
     size_t cache_max_bytes;   /* L1 response cache budget, 0 = off; default 64 MiB */
+    size_t rank_tier_bytes;   /* the in-process rank tier's budget, 0 = off (the default) */
     char **cors_origins;      /* "*" allows every origin */
     size_t n_cors_origins;
     bool proxy_protocol;      /* every connection begins with a PROXY protocol header; default false */

@@ -314,6 +314,7 @@ const conf_key_t config_keys[] = {
     INT_KEY("http.stale_while_revalidate", 0, 31536000, "0", "RANKD_HTTP_STALE_WHILE_REVALIDATE",
             stale_while_revalidate),
     SIZE_KEY("cache.max_bytes", 0, 68719476736, "67108864", "RANKD_CACHE_BYTES", cache_max_bytes),
+    SIZE_KEY("cache.rank_tier", 0, 1099511627776, "0", "RANKD_RANK_TIER", rank_tier_bytes),
     {.name = "http.cors_origins", .type = T_LIST, .min = 1, .def = "", .env = "RANKD_CORS_ORIGINS",
      .off = CFG(cors_origins), .off2 = CFG(n_cors_origins), .sep = ',', .check = check_origin},
     {.name = "http.proxy_protocol", .type = T_BOOL, .def = "false", .env = "RANKD_PROXY_PROTOCOL",

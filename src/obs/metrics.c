@@ -32,6 +32,7 @@ static const char *const counter_names[METRIC_COUNTERS][2] = {
     {"rankd_submissions_total", "Submissions accepted and committed."},
     {"rankd_reads_redis_total", "Ranked reads answered from Redis."},
     {"rankd_reads_postgres_total", "Ranked reads answered from PostgreSQL."},
+    {"rankd_reads_tier_total", "Ranked reads answered from the in-process rank tier (cache.rank_tier)."},
     {"rankd_redis_cold_reads_total", "Reads that found a Redis window cold."},
     {"rankd_redis_cold_waits_total", "Reads of a cold window that waited their turn behind another read of it."},
     {"rankd_http_unavailable_total", "Requests answered 503 (a store down or busy): the 5xx the API documents."},

@@ -18,6 +18,7 @@ typedef enum {
     METRIC_SUBMISSIONS = 0,   /* submissions accepted */
     METRIC_REDIS_READS,       /* reads answered from Redis */
     METRIC_PG_READS,          /* reads answered from PostgreSQL */
+    METRIC_TIER_READS,        /* reads answered from the in-process rank tier */
     METRIC_REDIS_COLD,        /* reads that found a window cold */
     METRIC_COLD_WAITS,        /* of those, reads that waited for another read of the window */
     METRIC_HTTP_UNAVAILABLE,  /* requests answered 503 */

@@ -98,6 +98,11 @@ const char ws_import_held_sql[] =
     "SELECT coalesce(bool_or(NOT pg_try_advisory_xact_lock_shared(" WS_IMPORT_LOCK_KEY("g", "w") ")), false)"
     " FROM unnest($1::bigint[], $2::date[]) AS u(g, w)";
 const char ws_notify_sql[] = "SELECT count(pg_notify('rankd_l1', x)) FROM unnest($1::text[]) AS x";
+const char ws_notify_seq_sql[] =
+    "SELECT count(pg_notify('rankd_l1', 'S ' || u.g || ' ' || (u.w - DATE '1970-01-01') || ' ' || c.seq || ' ' || u.part"
+    "  || ' ' || u.parts || CASE WHEN u.x = '' THEN '' ELSE E'\\n' || u.x END))"
+    " FROM unnest($1::text[], $2::bigint[], $3::date[], $4::int[], $5::int[]) AS u(x, g, w, part, parts)"
+    " JOIN window_counts c ON c.board_gen = u.g AND c.win = u.w";
 const char ws_wal_lsn_sql[] = PG_COMMITTED_LSN_SQL;
 /* A key is stored as "<presenting key's tag> <key>" (api/scores.c). One stored by a version
  * before that, as "<key>" alone, is still the same key until it expires: it is not claimed
@@ -144,7 +149,7 @@ bool write_sql_prepare(PGconn *c, void *arg)
         int nparams;
     } all[] = {
         {WS_BOARDS, ws_boards_sql, 1}, {WS_LOCK, ws_lock_sql, 1},     {WS_READ, ws_read_sql, 3},
-        {WS_WRITE, ws_write_sql, WW_PARAMS},  {WS_NOTIFY, ws_notify_sql, 1}, {WS_ARCHIVED, ws_archived_sql, 2},
+        {WS_WRITE, ws_write_sql, WW_PARAMS},  {WS_NOTIFY, ws_notify_sql, 1}, {WS_NOTIFY_SEQ, ws_notify_seq_sql, 5}, {WS_ARCHIVED, ws_archived_sql, 2},
         {WS_BUCKETS, ws_buckets_sql, 6}, {WS_WINDOW_LOCK, ws_window_lock_sql, 2}, {WS_RECUT, ws_recut_sql, 4},
     };
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {

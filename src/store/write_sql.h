@@ -18,6 +18,7 @@
 #define WS_ARCHIVED "rankd_w_archived"
 #define WS_WRITE "rankd_w_write"
 #define WS_NOTIFY "rankd_w_notify"
+#define WS_NOTIFY_SEQ "rankd_w_notify_seq"
 #define WS_BUCKETS "rankd_w_buckets"
 #define WS_WINDOW_LOCK "rankd_w_window_lock"
 #define WS_RECUT "rankd_w_recut"
@@ -87,6 +88,11 @@ extern const char ws_buckets_sql[];
 extern const char ws_recut_sql[];
 /* Notify every instance's listener: $1 text[] of payloads (each under 8000 bytes). */
 extern const char ws_notify_sql[];
+/* The notices sent inside the writing transaction (core/notice.h): $1 text[] the parts' W lines,
+ * $2 bigint[] gens, $3 date[] days, $4 int[] part, $5 int[] parts; each part is headed by its S
+ * line, which carries the number the transaction took for the window (read after ws_write_sql
+ * set it: the window's row is this transaction's until it commits). */
+extern const char ws_notify_seq_sql[];
 /* An import holds this advisory lock of each window it merges into (with the window's archive
  * lock), for its whole transaction: `g` and `w` are SQL expressions of the generation and the
  * window's date. */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/notice.h"
 #include "obs/log.h"
 #include "store/pg_pool.h"
 #include "util/alloc.h"
@@ -23,6 +24,7 @@ struct listener {
     pg_router_t *router;
     board_catalog_t *catalog; /* NULL: none */
     redis_pool_t *redis;      /* NULL: none */
+    rank_tier_t *tier;        /* NULL: none */
 };
 
 /* One line: "W gen day old_sk|- old_ms|- new_sk new_ms player", "P gen day", "B gen", or "V" (a view
@@ -43,6 +45,8 @@ static void apply_line(l1_t *l1, const char *line)
         l1_invalidate(l1, gen, day, NULL, NULL, true);
     } else if (line[0] == 'B' && sscanf(line, "B %lld", &gen) == 1) {
         l1_invalidate_board(l1, gen);
+    } else if (line[0] == 'S') {
+        /* a transaction's number, for the rank tier (feed_tier) */
     } else if (strcmp(line, "V") == 0) {
         /* The views were refreshed: cached statistics expire with their max-age, and replicas
          * behind the refresh are kept from reads by note_boards (every board). */
@@ -55,7 +59,7 @@ static void apply_line(l1_t *l1, const char *line)
 static int64_t line_gen(const char *line)
 {
     long long gen = 0;
-    if ((line[0] == 'W' || line[0] == 'P' || line[0] == 'B') && sscanf(line + 1, " %lld", &gen) == 1 && gen > 0)
+    if ((line[0] == 'W' || line[0] == 'P' || line[0] == 'B' || line[0] == 'S') && sscanf(line + 1, " %lld", &gen) == 1 && gen > 0)
         return gen;
     return 0;
 }
@@ -83,6 +87,37 @@ static void distrust_windows(redis_pool_t *redis, const char *payload)
         long long gen = 0, day = 0;
         if (p[0] == 'P' && sscanf(p, "P %lld %lld", &gen, &day) == 2 && gen > 0)
             redis_window_distrust(redis, gen, day);
+        const char *nl = strchr(p, '\n');
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+}
+
+/* The rank tier's part of a notice: a numbered part of a transaction's changes to one window
+ * (a payload that begins with its S line), windows changed wholesale, boards deleted. */
+static void feed_tier(rank_tier_t *tier, const char *payload)
+{
+    if (payload[0] == 'S') {
+        const char *nl = strchr(payload, '\n');
+        size_t head = nl ? (size_t)(nl - payload) : strlen(payload);
+        int64_t gen, day, seq;
+        int part, parts;
+        if (notice_parse_seq(payload, head, &gen, &day, &seq, &part, &parts)) {
+            const char *body = nl ? nl + 1 : payload + head;
+            rank_tier_heard(tier, gen, day, seq, part, parts, body, strlen(body));
+        } else {
+            rank_tier_lost(tier); /* not understood: start afresh */
+            rank_tier_listening(tier);
+        }
+        return;
+    }
+    for (const char *p = payload; *p;) {
+        long long gen = 0, day = 0;
+        if (p[0] == 'P' && sscanf(p, "P %lld %lld", &gen, &day) == 2)
+            rank_tier_window_changed(tier, gen, day);
+        else if (p[0] == 'B' && sscanf(p, "B %lld", &gen) == 1)
+            rank_tier_board_deleted(tier, gen);
         const char *nl = strchr(p, '\n');
         if (!nl)
             break;
@@ -145,6 +180,7 @@ static void lose(listener_t *l, PGconn **c)
     log_warn(NULL, "cache invalidation listener lost its connection");
     PQfinish(*c);
     *c = NULL;
+    rank_tier_lost(l->tier);
     if (l->l1)
         l1_clear(l->l1);
 }
@@ -173,6 +209,8 @@ static bool drain(listener_t *l, PGconn *c)
                 forget_deleted(l->catalog, batch[i]->extra);
             if (l->redis) /* before the cache drops: a read after that must not refill it from Redis */
                 distrust_windows(l->redis, batch[i]->extra);
+            if (l->tier) /* before the cache drops too, for the same reason */
+                feed_tier(l->tier, batch[i]->extra);
             if (l->l1)
                 listener_apply(l->l1, batch[i]->extra);
             PQfreemem(batch[i]);
@@ -214,6 +252,7 @@ static void *listener_main(void *arg)
                 log_info(NULL, "cache invalidation listener reconnected; cache cleared");
             }
             lost = false;
+            rank_tier_listening(l->tier);
         }
         if (PQstatus(c) != CONNECTION_OK || PQsocket(c) < 0) {
             lose(l, &c);
@@ -235,9 +274,9 @@ static void *listener_main(void *arg)
 }
 
 listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1, pg_router_t *router,
-                           board_catalog_t *catalog, redis_pool_t *redis)
+                           board_catalog_t *catalog, redis_pool_t *redis, rank_tier_t *tier)
 {
-    if (!l1 && !catalog && !redis && !pg_router_has_replicas(router))
+    if (!l1 && !catalog && !redis && !tier && !pg_router_has_replicas(router))
         return NULL;
     listener_t *l = xcalloc(1, sizeof *l);
     l->conninfo = xstrdup(conninfo);
@@ -246,6 +285,7 @@ listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1
     l->router = router;
     l->catalog = catalog;
     l->redis = redis;
+    l->tier = tier;
     if (pthread_create(&l->thread, NULL, listener_main, l) != 0) {
         log_error(NULL, "cannot start the cache invalidation listener");
         free(l->conninfo);

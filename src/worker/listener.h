@@ -18,12 +18,17 @@
  *
  * A board deletion's notice ("B gen") also takes the board out of the board catalog, which
  * answers board lookups while PostgreSQL is down: a deleted board must not come back then.
+ *
+ * With the rank tier on, it is the tier's stream (cache/rank_tier.h): each numbered part of a
+ * transaction's changes goes to the tier before the cached answers drop; "P" reloads a window,
+ * "B" drops a board's; a lost connection stops the tier's answers until it listens again.
  */
 #ifndef RANKD_WORKER_LISTENER_H
 #define RANKD_WORKER_LISTENER_H
 
 #include "cache/board_catalog.h"
 #include "cache/l1.h"
+#include "cache/rank_tier.h"
 #include "store/pg_router.h"
 #include "store/redis.h"
 #include "util/must_use.h"
@@ -31,9 +36,9 @@
 typedef struct listener listener_t;
 
 /* Start listening with a connection of its own; NULL when there is no cache (`l1`), no replica to
- * keep caught up and no board catalog to tell of deletions. */
+ * keep caught up, no board catalog to tell of deletions and no rank tier. */
 MUST_USE listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1, pg_router_t *router,
-                                    board_catalog_t *catalog, redis_pool_t *redis);
+                                    board_catalog_t *catalog, redis_pool_t *redis, rank_tier_t *tier);
 void listener_stop(listener_t *l);
 
 /* Apply one notification payload to `l1` (exposed for tests). */

@@ -12,6 +12,7 @@
 
 #include "cache/l1.h"
 #include "core/ids.h"
+#include "core/notice.h"
 #include "core/order.h"
 #include "core/score.h"
 #include "core/window.h"
@@ -44,6 +45,7 @@ struct writer {
     redis_pool_t *redis;
     rebuilder_t *rebuilder;
     l1_t *l1;
+    rank_tier_t *tier;         /* NULL: off */
     size_t max_batch;          /* submissions per transaction at most */
     int lock_timeout_ms;       /* each statement's lock waits, on the writer's connections */
     int rank_bucket_rows;      /* a rank bucket's least size; a batch changing as many of a window re-cuts it */
@@ -59,9 +61,10 @@ struct writer {
 static void *writer_main(void *arg);
 
 writer_t *writer_new(pg_pool_t *primary, pg_router_t *router, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1,
-                     size_t max_batch, int rank_bucket_rows)
+                     rank_tier_t *tier, size_t max_batch, int rank_bucket_rows)
 {
     writer_t *w = xcalloc(1, sizeof *w);
+    w->tier = tier;
     w->rank_bucket_rows = rank_bucket_rows < 2 ? 2 : rank_bucket_rows;
     w->router = router;
     w->max_batch = max_batch < 1 ? 1 : max_batch > GROUP_MAX_ITEMS ? GROUP_MAX_ITEMS : max_batch;
@@ -637,50 +640,92 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
     return st;
 }
 
-/*
- * Tell every instance's response cache what moved, from inside the writing
- * transaction (listeners hear it only if the transaction commits), and once
- * more after the Redis update. One line
- * per changed standing, "W gen day old_sort_key old_ms new_sort_key new_ms
- * player" ("-" for a new standing), packed into payloads under
- * PostgreSQL's 8000-byte NOTIFY limit.
- */
-static bool notify_params(batch_t *bt, pg_arrays_t *as, const char **param)
+/* The notice line of a changed group (core/notice.h). */
+static void put_change(buf_t *line, const write_group_t *gr, bool with_metadata)
 {
-    pg_arrays_open(as, 1);
+    notice_change_t c = {.gen = gr->gen,
+                         .day = gr->day,
+                         .existed = gr->existed,
+                         .old_sort_key = gr->existed ? order_sort_key(gr->board->sort, gr->old_value) : 0,
+                         .old_ms = gr->old_achieved_ms,
+                         .new_sort_key = order_sort_key(gr->board->sort, gr->cur.value),
+                         .new_ms = gr->achieved_ms,
+                         .player = gr->player,
+                         .player_len = strlen(gr->player),
+                         .metadata = gr->metadata,
+                         .metadata_len = gr->metadata ? strlen(gr->metadata) : 0};
+    buf_reset(line);
+    notice_put_change(line, &c, with_metadata);
+}
+
+/* Room for a part's W lines: PostgreSQL's 8000-byte NOTIFY limit, less the S line. */
+#define NOTICE_PART_BYTES 7800
+
+/*
+ * Tell every instance what moved (core/notice.h), one W line per changed standing, in parts
+ * under PostgreSQL's 8000-byte NOTIFY limit.
+ * - `commit`: the notice sent inside the writing transaction (listeners hear it only if the
+ *   transaction commits), for ws_notify_seq_sql: each window the transaction numbers (one with
+ *   a submission applied) gets its own parts, an empty one when no standing of it changed, so
+ *   that a listener sees every number of the window in order; the W lines carry metadata.
+ *   Five arrays.
+ * - else the hint sent again after the Redis update (ws_notify_sql): W lines without metadata,
+ *   any windows to a part. One array.
+ * False when there is nothing to send.
+ */
+static bool notify_params(batch_t *bt, pg_arrays_t *as, const char **param, bool commit)
+{
+    pg_arrays_open(as, commit ? 5 : 1);
     buf_t payload, line;
     buf_init(&payload);
     buf_init(&line);
+    bool *numbered = xcalloc(bt->n_groups ? bt->n_groups : 1, sizeof *numbered);
+    for (size_t i = 0; i < bt->n; i++)
+        if (bt->fold[i].applied && bt->group_of[i] >= 0)
+            numbered[bt->group_of[i]] = true;
     size_t n = 0;
-    for (size_t g = 0; g < bt->n_groups; g++) {
-        write_group_t *gr = &bt->groups[g];
-        if (!gr->changed)
-            continue;
-        /* "W gen day old_sk old_ms new_sk new_ms player", "- -" for a new player. */
-        int64_t fields[6] = {gr->gen, gr->day, order_sort_key(gr->board->sort, gr->old_value), gr->old_achieved_ms,
-                             order_sort_key(gr->board->sort, gr->cur.value), gr->achieved_ms};
-        buf_reset(&line);
-        buf_putc(&line, 'W');
-        for (int f = 0; f < 6; f++) {
-            buf_putc(&line, ' ');
-            if (!gr->existed && (f == 2 || f == 3))
-                buf_putc(&line, '-');
-            else
-                buf_i64(&line, fields[f]);
+    for (size_t g = 0; g < bt->n_groups;) {
+        size_t h = g;
+        bool window_numbered = false;
+        for (; h < bt->n_groups && bt->groups[h].gen == bt->groups[g].gen && bt->groups[h].day == bt->groups[g].day; h++)
+            window_numbered |= numbered[h];
+        int parts = 0;
+        for (size_t k = g; k < h; k++) {
+            write_group_t *gr = &bt->groups[k];
+            if (!gr->changed)
+                continue;
+            put_change(&line, gr, commit);
+            if (payload.len + line.len + 1 > NOTICE_PART_BYTES) {
+                pg_arr_text(&as->a[0], payload.data);
+                if (commit) {
+                    pg_arr_i64(&as->a[1], gr->gen);
+                    pg_arr_day(&as->a[2], gr->day);
+                    pg_arr_i64(&as->a[3], ++parts);
+                }
+                buf_reset(&payload);
+            }
+            if (payload.len)
+                buf_putc(&payload, '\n');
+            buf_append(&payload, line.data, line.len);
+            n++;
         }
-        buf_putc(&line, ' ');
-        buf_puts(&line, gr->player);
-        if (payload.len + line.len + 1 > 7900) {
-            pg_arr_text(&as->a[0], payload.data);
+        if (commit) {
+            if (window_numbered && (payload.len || parts == 0)) {
+                pg_arr_text(&as->a[0], payload.len ? payload.data : "");
+                pg_arr_i64(&as->a[1], bt->groups[g].gen);
+                pg_arr_day(&as->a[2], bt->groups[g].day);
+                pg_arr_i64(&as->a[3], ++parts);
+                n++;
+            }
+            for (int k = 0; k < parts; k++)
+                pg_arr_i64(&as->a[4], parts);
             buf_reset(&payload);
         }
-        if (payload.len)
-            buf_putc(&payload, '\n');
-        buf_append(&payload, line.data, line.len);
-        n++;
+        g = h;
     }
-    if (payload.len)
+    if (!commit && payload.len)
         pg_arr_text(&as->a[0], payload.data);
+    free(numbered);
     buf_free(&payload);
     buf_free(&line);
     pg_arrays_close(as, param);
@@ -698,7 +743,7 @@ static step_t notify_changes(PGconn *c, batch_t *bt)
     pg_arrays_t as;
     const char *p[1];
     step_t st = STEP_OK;
-    if (notify_params(bt, &as, p)) {
+    if (notify_params(bt, &as, p, false)) {
         const pg_stmt_t stmts[] = {
             {"BEGIN", 0, NULL, NULL},
             {"SET LOCAL synchronous_commit TO off", 0, NULL, NULL},
@@ -860,8 +905,8 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
     if (count)
         recut = recut_params(bt, &rs, rp, min_rows, sizeof min_rows, steps, sizeof steps);
     pg_arrays_t ns;
-    const char *np[1];
-    bool notify = notify_params(bt, &ns, np);
+    const char *np[5];
+    bool notify = notify_params(bt, &ns, np, true);
     /* One round trip: the write, the cache invalidation notice, the commit, and (when replicas
      * serve reads) the WAL position the commit reached, which a replica must have replayed
      * before it answers a read of these boards. */
@@ -874,7 +919,7 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
     if (recut)
         stmts[i_recut = k++] = (pg_stmt_t){ws_recut_sql, 4, rp, WS_RECUT};
     if (notify)
-        stmts[i_notify = k++] = (pg_stmt_t){ws_notify_sql, 1, np, WS_NOTIFY};
+        stmts[i_notify = k++] = (pg_stmt_t){ws_notify_seq_sql, 5, np, WS_NOTIFY_SEQ};
     int i_commit = k++;
     stmts[i_commit] = (pg_stmt_t){"COMMIT", 0, NULL, NULL};
     if (bt->want_lsn)
@@ -943,6 +988,31 @@ static void invalidate_cache(writer_t *w, batch_t *bt)
 }
 
 /* ---------------------------------------------------------------- after the commit */
+
+/* Tell the rank tier what each window's transaction number changed, before anyone is answered:
+ * the tier applies it at once when it is the window's next number, and answers from the window
+ * only once it holds it (read-your-writes). */
+static void tell_tier(writer_t *w, const batch_t *bt)
+{
+    if (!w->tier)
+        return;
+    tier_change_t *ch = xmalloc((bt->n_groups ? bt->n_groups : 1) * sizeof *ch);
+    for (size_t g = 0; g < bt->n_groups;) {
+        size_t h = g, n = 0;
+        for (; h < bt->n_groups && bt->groups[h].gen == bt->groups[g].gen && bt->groups[h].day == bt->groups[g].day;
+             h++) {
+            const write_group_t *gr = &bt->groups[h];
+            if (!gr->changed)
+                continue;
+            ch[n++] = (tier_change_t){gr->player, strlen(gr->player), order_sort_key(gr->board->sort, gr->cur.value),
+                                      gr->achieved_ms, gr->metadata, gr->metadata ? strlen(gr->metadata) : 0};
+        }
+        if (bt->groups[g].window_seq > 0)
+            rank_tier_committed(w->tier, bt->groups[g].gen, bt->groups[g].day, bt->groups[g].window_seq, ch, n);
+        g = h;
+    }
+    free(ch);
+}
 
 /* Whether window group g..h changed anything in PostgreSQL (its transaction has a number). */
 static bool window_changed(const batch_t *bt, size_t g)
@@ -1476,6 +1546,7 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
      * the commit already; a second notice covers reads they served from Redis in
      * between. */
     rank_groups(w, c, &bt);
+    tell_tier(w, &bt);
     invalidate_cache(w, &bt);
     if (notify_changes(c, &bt) != STEP_OK)
         log_warn(NULL, "cache invalidation notice after the Redis update failed");

@@ -43,6 +43,7 @@
 #include <stdint.h>
 
 #include "cache/l1.h"
+#include "cache/rank_tier.h"
 #include "core/model.h"
 #include "store/pg_pool.h"
 #include "store/pg_router.h"
@@ -73,7 +74,7 @@ typedef struct write_job {
  * transaction that changes `rank_bucket_rows` (refresh.rank_bucket_rows) standings or more of a
  * window re-cuts that window's rank buckets before it commits (ws_recut_sql). */
 MUST_USE writer_t *writer_new(pg_pool_t *primary, pg_router_t *router, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1,
-                     size_t max_batch, int rank_bucket_rows);
+                              rank_tier_t *tier, size_t max_batch, int rank_bucket_rows);
 /* Commit what is queued, stop the thread, free the writer. */
 void writer_free(writer_t *w);
 

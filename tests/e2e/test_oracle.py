@@ -29,7 +29,7 @@ import urllib.parse
 import pytest
 
 from conftest import (ADMIN_KEY, READ_KEY, SCORE_MAX, SCORE_MIN, WRITE_KEY, assert_error, create_board, metric, parse_ts,
-                      run_cli, unique)
+                      run_cli, unique, wait_for)
 
 N_SUBMISSIONS = int(os.environ.get("RANKD_ORACLE_SUBMISSIONS", "3000"))
 N_PLAYERS = int(os.environ.get("RANKD_ORACLE_PLAYERS", "300"))
@@ -253,7 +253,18 @@ def verify_reads(c, board, model, players, absent, rng):
         assert f["total"] == total
 
 
-@pytest.mark.parametrize("mode", ["redis", "cluster", "no_redis", "redis_stopped"])
+def wait_tier_ready(inst, c, board, timeout=30):
+    """Read the board until the rank tier answers a read of it (the first read asks for the
+    window; it loads in the background)."""
+    def answered():
+        before = metric(inst, "rankd_reads_tier_total")
+        r = c.get("/v1/leaderboards/%s/entries?limit=1" % board)
+        assert r.status == 200, r.describe()
+        return metric(inst, "rankd_reads_tier_total") > before
+    wait_for(answered, "the rank tier answering a read of " + board, timeout=timeout)
+
+
+@pytest.mark.parametrize("mode", ["redis", "cluster", "no_redis", "redis_stopped", "tier"])
 @pytest.mark.parametrize("operator", ["best", "latest", "sum"])
 @pytest.mark.parametrize("sort", ["desc", "asc"])
 def test_oracle(sort, operator, mode, rankd_factory, request):
@@ -266,6 +277,10 @@ def test_oracle(sort, operator, mode, rankd_factory, request):
         inst = rankd_factory(redis=request.getfixturevalue("redis_cluster").url())
     elif mode == "no_redis":
         inst = rankd_factory(redis=False)
+    elif mode == "tier":
+        # The in-process rank tier on, in front of Redis; no response cache, so that every
+        # read below is computed (from the tier once it holds the window).
+        inst = rankd_factory(redis=True, env={"RANKD_RANK_TIER": "67108864", "RANKD_CACHE_BYTES": "0"})
     else:
         priv = request.getfixturevalue("private_redis")
         inst = rankd_factory(redis=priv.url(0))
@@ -296,7 +311,13 @@ def test_oracle(sort, operator, mode, rankd_factory, request):
         else:
             submit_all(c, board, model, players, subs, rng, label)
         redis_reads = metric(inst, "rankd_reads_redis_total")
+        if mode == "tier":
+            wait_tier_ready(inst, c, board)
+        tier_reads = metric(inst, "rankd_reads_tier_total")
         verify_reads(c, board, model, players, absent, rng)
+        if mode == "tier":
+            # Answered by the tier, not by Redis behind a tier that never loaded.
+            assert metric(inst, "rankd_reads_tier_total") > tier_reads + 100, label
         if mode in ("redis", "cluster"):
             # Answered by Redis, not by PostgreSQL behind a Redis that failed.
             assert metric(inst, "rankd_reads_redis_total") > redis_reads, label

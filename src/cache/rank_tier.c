@@ -1,0 +1,693 @@
+/* cache/rank_tier.c — the in-process rank tier; the design and its invariants are in rank_tier.h. */
+#include "cache/rank_tier.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/notice.h"
+#include "obs/log.h"
+#include "util/alloc.h"
+#include "util/buf.h"
+
+/* Transactions heard while a window loads are kept up to this many bytes; past it the load is
+ * begun again (a load that slow would replay too much anyway). */
+#define QUEUE_BYTES_MAX (64u << 20)
+/* A window that alone exceeds the budget, or whose load failed, is asked for again after this. */
+#define RETRY_MS 30000
+#define FAILED_RETRY_MS 1000
+
+typedef struct {
+    int64_t seq;
+    char *text; /* owned: its W lines */
+    size_t len;
+} heard_t;
+
+typedef struct tier_window {
+    struct tier_window *next;
+    int64_t gen, day;
+    pthread_rwlock_t lock;
+    /* under lock */
+    bool ready;            /* ix holds the window as of transaction `applied` */
+    bool want_load;        /* a loader should (re)load it */
+    bool loading;          /* a loader took it (token) and has not installed it yet */
+    uint64_t token;        /* bumped by every reload asked: an install of an older load is dropped */
+    int64_t retry_ms;      /* not asked for again before (a failed load, too big) */
+    rank_index_t *ix;      /* owned; NULL unless ready */
+    int64_t applied;
+    heard_t *queue;        /* heard while loading, in the order heard */
+    size_t n_queue, cap_queue, queue_bytes;
+    int64_t part_seq;      /* the transaction whose parts are being gathered, 0: none */
+    int parts_seen, parts_total;
+    buf_t parts;
+    size_t bytes;          /* ri_bytes(ix) as last counted into the tier's total */
+    /* any thread */
+    _Atomic int64_t acked; /* the highest number this instance's own commits took */
+    _Atomic int64_t last_read_ms;
+} tier_window_t;
+
+struct rank_tier {
+    size_t budget;
+    pthread_rwlock_t map;        /* the list of windows */
+    tier_window_t *windows;
+    pthread_mutex_t kick_mu;     /* the loader's wake-up */
+    pthread_cond_t kick_cv;
+    bool kicked;
+    atomic_bool listening;       /* the listener is connected: loads and answers need it */
+    atomic_size_t bytes;
+    atomic_ullong loads, reloads, evictions, too_big, answered, missed;
+};
+
+rank_tier_t *rank_tier_new(size_t budget)
+{
+    if (budget == 0)
+        return NULL;
+    rank_tier_t *t = xcalloc(1, sizeof *t);
+    t->budget = budget;
+    pthread_rwlock_init(&t->map, NULL);
+    pthread_mutex_init(&t->kick_mu, NULL);
+    pthread_cond_init(&t->kick_cv, NULL);
+    return t;
+}
+
+static void queue_clear(tier_window_t *w)
+{
+    for (size_t i = 0; i < w->n_queue; i++)
+        free(w->queue[i].text);
+    w->n_queue = 0;
+    w->queue_bytes = 0;
+}
+
+static void window_free(tier_window_t *w)
+{
+    queue_clear(w);
+    free(w->queue);
+    ri_free(w->ix);
+    buf_free(&w->parts);
+    pthread_rwlock_destroy(&w->lock);
+    free(w);
+}
+
+void rank_tier_free(rank_tier_t *t)
+{
+    if (!t)
+        return;
+    for (tier_window_t *w = t->windows, *next; w; w = next) {
+        next = w->next;
+        window_free(w);
+    }
+    pthread_rwlock_destroy(&t->map);
+    pthread_mutex_destroy(&t->kick_mu);
+    pthread_cond_destroy(&t->kick_cv);
+    free(t);
+}
+
+static void kick(rank_tier_t *t)
+{
+    pthread_mutex_lock(&t->kick_mu);
+    t->kicked = true;
+    pthread_cond_signal(&t->kick_cv);
+    pthread_mutex_unlock(&t->kick_mu);
+}
+
+void rank_tier_wake(rank_tier_t *t)
+{
+    if (t)
+        kick(t);
+}
+
+/* Under the map lock. */
+static tier_window_t *find(const rank_tier_t *t, int64_t gen, int64_t day)
+{
+    for (tier_window_t *w = t->windows; w; w = w->next)
+        if (w->gen == gen && w->day == day)
+            return w;
+    return NULL;
+}
+
+/* Recount the window's bytes into the tier's total. Under the window's write lock. */
+static void recount(rank_tier_t *t, tier_window_t *w)
+{
+    size_t now = w->ix ? ri_bytes(w->ix) : 0;
+    if (now >= w->bytes)
+        atomic_fetch_add(&t->bytes, now - w->bytes);
+    else
+        atomic_fetch_sub(&t->bytes, w->bytes - now);
+    w->bytes = now;
+}
+
+/* The window's copy can no longer be trusted: drop it and ask for a load. Under its write lock;
+ * the caller kicks the loader. */
+static void unready(rank_tier_t *t, tier_window_t *w)
+{
+    if (w->ready || w->ix)
+        atomic_fetch_add(&t->reloads, 1);
+    w->ready = false;
+    ri_free(w->ix);
+    w->ix = NULL;
+    recount(t, w);
+    queue_clear(w);
+    w->want_load = true;
+    w->token++;
+    w->retry_ms = 0;
+}
+
+/* ---------------------------------------------------------------- applying the stream */
+
+/* Apply one transaction's W lines; false when a line is not one rankd writes (then the window
+ * must be loaded again). Under the window's write lock, ready. */
+static bool apply_lines(tier_window_t *w, const char *text, size_t len)
+{
+    for (const char *p = text, *end = text + len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (n > 0) {
+            notice_change_t c;
+            if (!notice_parse_change(p, n, &c) || c.gen != w->gen || c.day != w->day)
+                return false;
+            ri_set(w->ix, c.player, c.player_len, c.new_sort_key, c.new_ms, c.metadata, c.metadata_len);
+        }
+        p += n + 1;
+    }
+    return true;
+}
+
+/* Transaction `seq` of the window, heard whole. Under the window's write lock. */
+static void transaction_heard(rank_tier_t *t, tier_window_t *w, int64_t seq, const char *text, size_t len)
+{
+    if (!w->ready) {
+        if (!w->want_load && !w->loading)
+            return; /* no load to replay it on (a failed one, or too big): the next starts afresh */
+        if (w->queue_bytes + len > QUEUE_BYTES_MAX) {
+            unready(t, w);
+            kick(t);
+            return;
+        }
+        if (w->n_queue == w->cap_queue) {
+            w->cap_queue = w->cap_queue ? w->cap_queue * 2 : 16;
+            w->queue = xrealloc(w->queue, w->cap_queue * sizeof *w->queue);
+        }
+        char *copy = xmalloc(len + 1);
+        memcpy(copy, text, len);
+        copy[len] = '\0';
+        w->queue[w->n_queue++] = (heard_t){seq, copy, len};
+        w->queue_bytes += len;
+        return;
+    }
+    if (seq <= w->applied)
+        return; /* applied already (this instance's writer did) */
+    if (seq != w->applied + 1 || !apply_lines(w, text, len)) {
+        log_info(NULL, "rank tier: window %lld/%lld heard transaction %lld after %lld; loading it again",
+                 (long long)w->gen, (long long)w->day, (long long)seq, (long long)w->applied);
+        unready(t, w);
+        kick(t);
+        return;
+    }
+    w->applied = seq;
+    recount(t, w);
+}
+
+void rank_tier_heard(rank_tier_t *t, int64_t gen, int64_t day, int64_t seq, int part, int parts, const char *lines,
+                     size_t len)
+{
+    if (!t)
+        return;
+    pthread_rwlock_rdlock(&t->map);
+    tier_window_t *w = find(t, gen, day);
+    if (w) {
+        pthread_rwlock_wrlock(&w->lock);
+        if (w->part_seq != seq) {
+            /* A transaction's parts arrive together: one left unfinished was lost. */
+            if (w->part_seq != 0 && w->parts_seen < w->parts_total && (w->ready || w->want_load)) {
+                unready(t, w);
+                kick(t);
+            }
+            w->part_seq = seq;
+            w->parts_seen = 0;
+            w->parts_total = parts;
+            buf_reset(&w->parts);
+        }
+        (void)part; /* the parts of one transaction may come in any order: only their count matters */
+        if (len) {
+            if (w->parts.len)
+                buf_putc(&w->parts, '\n');
+            buf_append(&w->parts, lines, len);
+        }
+        if (++w->parts_seen == w->parts_total) {
+            transaction_heard(t, w, seq, w->parts.data ? w->parts.data : "", w->parts.len);
+            buf_reset(&w->parts);
+        }
+        pthread_rwlock_unlock(&w->lock);
+    }
+    pthread_rwlock_unlock(&t->map);
+}
+
+void rank_tier_committed(rank_tier_t *t, int64_t gen, int64_t day, int64_t seq, const tier_change_t *changes, size_t n)
+{
+    if (!t)
+        return;
+    pthread_rwlock_rdlock(&t->map);
+    tier_window_t *w = find(t, gen, day);
+    if (w) {
+        pthread_rwlock_wrlock(&w->lock);
+        if (atomic_load(&w->acked) < seq)
+            atomic_store(&w->acked, seq);
+        if (w->ready && changes && seq == w->applied + 1) {
+            for (size_t i = 0; i < n; i++)
+                ri_set(w->ix, changes[i].player, changes[i].player_len, changes[i].sort_key, changes[i].achieved_ms,
+                       changes[i].metadata, changes[i].metadata_len);
+            w->applied = seq;
+            recount(t, w);
+        }
+        pthread_rwlock_unlock(&w->lock);
+    }
+    pthread_rwlock_unlock(&t->map);
+}
+
+void rank_tier_window_changed(rank_tier_t *t, int64_t gen, int64_t day)
+{
+    if (!t)
+        return;
+    pthread_rwlock_rdlock(&t->map);
+    tier_window_t *w = find(t, gen, day);
+    if (w) {
+        pthread_rwlock_wrlock(&w->lock);
+        unready(t, w);
+        pthread_rwlock_unlock(&w->lock);
+    }
+    pthread_rwlock_unlock(&t->map);
+    if (w)
+        kick(t);
+}
+
+void rank_tier_listening(rank_tier_t *t)
+{
+    if (t)
+        atomic_store(&t->listening, true);
+}
+
+void rank_tier_lost(rank_tier_t *t)
+{
+    if (!t)
+        return;
+    atomic_store(&t->listening, false);
+    pthread_rwlock_rdlock(&t->map);
+    for (tier_window_t *w = t->windows; w; w = w->next) {
+        pthread_rwlock_wrlock(&w->lock);
+        unready(t, w);
+        w->part_seq = 0;
+        buf_reset(&w->parts);
+        pthread_rwlock_unlock(&w->lock);
+    }
+    pthread_rwlock_unlock(&t->map);
+    kick(t);
+}
+
+/* Unlink and free windows for which drop(w, arg) holds. Under the map's write lock. */
+static void drop_where(rank_tier_t *t, bool (*drop)(const tier_window_t *w, const void *arg), const void *arg)
+{
+    for (tier_window_t **l = &t->windows; *l;) {
+        tier_window_t *w = *l;
+        if (!drop(w, arg)) {
+            l = &w->next;
+            continue;
+        }
+        *l = w->next;
+        atomic_fetch_sub(&t->bytes, w->bytes);
+        window_free(w);
+    }
+}
+
+static bool of_gen(const tier_window_t *w, const void *arg)
+{
+    return w->gen == *(const int64_t *)arg;
+}
+
+void rank_tier_board_deleted(rank_tier_t *t, int64_t gen)
+{
+    if (!t)
+        return;
+    pthread_rwlock_wrlock(&t->map);
+    drop_where(t, of_gen, &gen);
+    pthread_rwlock_unlock(&t->map);
+}
+
+/* ---------------------------------------------------------------- loading */
+
+static bool idle(const tier_window_t *w, const void *arg)
+{
+    return atomic_load(&w->last_read_ms) < *(const int64_t *)arg;
+}
+
+bool rank_tier_next_load(rank_tier_t *t, int wait_ms, int64_t now_ms, int64_t idle_ms, int64_t *gen, int64_t *day,
+                         uint64_t *token)
+{
+    for (int round = 0; round < 2; round++) {
+        bool found = false;
+        pthread_rwlock_rdlock(&t->map);
+        /* A load must begin after the listener listens: what commits after its snapshot is then
+         * heard. */
+        for (tier_window_t *w = atomic_load(&t->listening) ? t->windows : NULL; w && !found; w = w->next) {
+            pthread_rwlock_wrlock(&w->lock);
+            if (w->want_load) {
+                w->want_load = false;
+                w->loading = true;
+                *gen = w->gen, *day = w->day, *token = w->token;
+                found = true;
+            }
+            pthread_rwlock_unlock(&w->lock);
+        }
+        pthread_rwlock_unlock(&t->map);
+        if (found) {
+            atomic_fetch_add(&t->loads, 1);
+            return true;
+        }
+        if (round == 1)
+            break;
+        int64_t before = now_ms - idle_ms;
+        pthread_rwlock_wrlock(&t->map);
+        size_t had = 0, has = 0;
+        for (tier_window_t *w = t->windows; w; w = w->next)
+            had++;
+        drop_where(t, idle, &before);
+        for (tier_window_t *w = t->windows; w; w = w->next)
+            has++;
+        atomic_fetch_add(&t->evictions, had - has);
+        pthread_rwlock_unlock(&t->map);
+        pthread_mutex_lock(&t->kick_mu);
+        if (!t->kicked) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += wait_ms / 1000;
+            ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L)
+                ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+            pthread_cond_timedwait(&t->kick_cv, &t->kick_mu, &ts);
+        }
+        t->kicked = false;
+        pthread_mutex_unlock(&t->kick_mu);
+    }
+    return false;
+}
+
+/* The least recently read window other than `keep` that holds bytes, or NULL. Under the map lock. */
+static tier_window_t *coldest(const rank_tier_t *t, const tier_window_t *keep)
+{
+    tier_window_t *c = NULL;
+    for (tier_window_t *w = t->windows; w; w = w->next)
+        if (w != keep && w->bytes > 0 && (!c || atomic_load(&w->last_read_ms) < atomic_load(&c->last_read_ms)))
+            c = w;
+    return c;
+}
+
+static bool is_window(const tier_window_t *w, const void *arg)
+{
+    return w == arg;
+}
+
+/* Past the budget: the least recently read windows go, then `w` itself when it alone is too big. */
+static void enforce_budget(rank_tier_t *t, tier_window_t *w, int64_t gen, int64_t day)
+{
+    if (atomic_load(&t->bytes) <= t->budget)
+        return;
+    pthread_rwlock_wrlock(&t->map);
+    w = find(t, gen, day); /* the map was let go: it may have gone */
+    tier_window_t *c;
+    while (atomic_load(&t->bytes) > t->budget && (c = coldest(t, w))) {
+        drop_where(t, is_window, c);
+        atomic_fetch_add(&t->evictions, 1);
+    }
+    if (w && atomic_load(&t->bytes) > t->budget) {
+        log_warn(NULL, "rank tier: window %lld/%lld needs %zu bytes, more than cache.rank_tier (%zu): not kept",
+                 (long long)gen, (long long)day, w->bytes, t->budget);
+        ri_free(w->ix);
+        w->ix = NULL;
+        w->ready = false;
+        recount(t, w);
+        w->retry_ms = atomic_load(&w->last_read_ms) + RETRY_MS;
+        atomic_fetch_add(&t->too_big, 1);
+    }
+    pthread_rwlock_unlock(&t->map);
+}
+
+void rank_tier_install(rank_tier_t *t, int64_t gen, int64_t day, uint64_t token, rank_index_t *ix, int64_t seq)
+{
+    pthread_rwlock_rdlock(&t->map);
+    tier_window_t *w = find(t, gen, day);
+    bool kept = false;
+    if (w) {
+        pthread_rwlock_wrlock(&w->lock);
+        if (w->token == token && !w->want_load) {
+            w->loading = false;
+            ri_free(w->ix);
+            w->ix = ix;
+            w->applied = seq;
+            w->ready = true;
+            kept = true;
+            /* What was heard while it loaded, in order; what the snapshot holds is skipped. */
+            for (size_t i = 0; i < w->n_queue && w->ready; i++) {
+                heard_t *h = &w->queue[i];
+                if (h->seq <= w->applied)
+                    continue;
+                if (h->seq != w->applied + 1 || !apply_lines(w, h->text, h->len)) {
+                    unready(t, w);
+                    kick(t);
+                    break;
+                }
+                w->applied = h->seq;
+            }
+            queue_clear(w);
+            recount(t, w);
+        }
+        pthread_rwlock_unlock(&w->lock);
+    }
+    pthread_rwlock_unlock(&t->map);
+    if (!kept)
+        ri_free(ix);
+    else
+        enforce_budget(t, w, gen, day);
+}
+
+void rank_tier_load_failed(rank_tier_t *t, int64_t gen, int64_t day, uint64_t token)
+{
+    pthread_rwlock_rdlock(&t->map);
+    tier_window_t *w = find(t, gen, day);
+    if (w) {
+        pthread_rwlock_wrlock(&w->lock);
+        if (w->token == token && !w->want_load) {
+            w->loading = false;
+            queue_clear(w);
+            w->retry_ms = atomic_load(&w->last_read_ms) + FAILED_RETRY_MS;
+        }
+        pthread_rwlock_unlock(&w->lock);
+    }
+    pthread_rwlock_unlock(&t->map);
+}
+
+/* ---------------------------------------------------------------- reads */
+
+/* A read's hold on a window: both read locks, released by end_read. */
+static tier_window_t *begin_read(rank_tier_t *t, int64_t gen, int64_t day, int64_t now_ms)
+{
+    if (!atomic_load(&t->listening)) {
+        atomic_fetch_add(&t->missed, 1);
+        return NULL;
+    }
+    pthread_rwlock_rdlock(&t->map);
+    tier_window_t *w = find(t, gen, day);
+    if (w) {
+        atomic_store(&w->last_read_ms, now_ms);
+        pthread_rwlock_rdlock(&w->lock);
+        if (w->ready && w->applied >= atomic_load(&w->acked)) {
+            atomic_fetch_add(&t->answered, 1);
+            return w;
+        }
+        bool ask = !w->ready && !w->want_load && w->retry_ms != 0 && now_ms >= w->retry_ms;
+        pthread_rwlock_unlock(&w->lock);
+        pthread_rwlock_unlock(&t->map);
+        atomic_fetch_add(&t->missed, 1);
+        if (ask) {
+            pthread_rwlock_rdlock(&t->map);
+            if ((w = find(t, gen, day))) {
+                pthread_rwlock_wrlock(&w->lock);
+                if (!w->ready && !w->want_load && w->retry_ms != 0 && now_ms >= w->retry_ms) {
+                    w->want_load = true;
+                    w->token++;
+                    w->retry_ms = 0;
+                }
+                pthread_rwlock_unlock(&w->lock);
+            }
+            pthread_rwlock_unlock(&t->map);
+            kick(t);
+        }
+        return NULL;
+    }
+    pthread_rwlock_unlock(&t->map);
+    atomic_fetch_add(&t->missed, 1);
+    /* Not held: ask for it. Its load starts after this, so it holds every commit before. */
+    pthread_rwlock_wrlock(&t->map);
+    if (!find(t, gen, day)) {
+        w = xcalloc(1, sizeof *w);
+        w->gen = gen;
+        w->day = day;
+        pthread_rwlock_init(&w->lock, NULL);
+        buf_init(&w->parts);
+        w->want_load = true;
+        w->token = 1;
+        atomic_store(&w->last_read_ms, now_ms);
+        w->next = t->windows;
+        t->windows = w;
+    }
+    pthread_rwlock_unlock(&t->map);
+    kick(t);
+    return NULL;
+}
+
+static void end_read(rank_tier_t *t, tier_window_t *w)
+{
+    pthread_rwlock_unlock(&w->lock);
+    pthread_rwlock_unlock(&t->map);
+}
+
+static void push(entries_t *out, const board_t *b, int64_t rank, const ri_entry_t *e)
+{
+    entries_push(out, rank, e->player, e->player_len, order_score(b->sort, e->sort_key), e->sort_key, e->achieved_ms,
+                 e->metadata, e->metadata_len);
+}
+
+/* Entries of 0-based ranks [from, from + n) into out. */
+static void push_range(entries_t *out, const board_t *b, const rank_index_t *ix, int64_t from, int64_t n)
+{
+    ri_entry_t chunk[64];
+    if (n > 0)
+        entries_reserve(out, (size_t)n);
+    while (n > 0) {
+        size_t got = ri_range(ix, from, n < 64 ? (size_t)n : 64, chunk);
+        if (got == 0)
+            break;
+        for (size_t i = 0; i < got; i++)
+            push(out, b, from + 1 + (int64_t)i, &chunk[i]);
+        from += (int64_t)got;
+        n -= (int64_t)got;
+    }
+}
+
+bool rank_tier_page(rank_tier_t *t, const board_t *b, int64_t day, int64_t offset, int limit, int64_t now_ms,
+                    entries_t *out)
+{
+    tier_window_t *w = t ? begin_read(t, b->gen, day, now_ms) : NULL;
+    if (!w)
+        return false;
+    out->total = ri_count(w->ix);
+    push_range(out, b, w->ix, offset, limit);
+    end_read(t, w);
+    return true;
+}
+
+bool rank_tier_cursor(rank_tier_t *t, const board_t *b, int64_t day, const order_pos_t *pos, bool backward, int limit,
+                      int64_t now_ms, entries_t *out)
+{
+    tier_window_t *w = t ? begin_read(t, b->gen, day, now_ms) : NULL;
+    if (!w)
+        return false;
+    out->total = ri_count(w->ix);
+    bool exact;
+    int64_t c = ri_lower_bound(w->ix, pos->sort_key, pos->achieved_ms, pos->player, pos->player_len, &exact);
+    if (!backward) {
+        push_range(out, b, w->ix, c + exact, limit);
+    } else if (c > 0) {
+        int64_t a = c - limit > 0 ? c - limit : 0;
+        push_range(out, b, w->ix, a, c - a);
+    }
+    end_read(t, w);
+    return true;
+}
+
+static int by_rank(const void *a, const void *b)
+{
+    const entry_t *x = a, *y = b;
+    return (x->rank > y->rank) - (x->rank < y->rank);
+}
+
+bool rank_tier_players(rank_tier_t *t, const board_t *b, int64_t day, const char *const *ids, size_t n, int64_t now_ms,
+                       entries_t *out)
+{
+    tier_window_t *w = t ? begin_read(t, b->gen, day, now_ms) : NULL;
+    if (!w)
+        return false;
+    out->total = ri_count(w->ix);
+    for (size_t i = 0; i < n; i++) {
+        ri_entry_t e;
+        int64_t r = ri_rank(w->ix, ids[i], strlen(ids[i]), &e);
+        if (r >= 0)
+            push(out, b, r + 1, &e);
+    }
+    end_read(t, w);
+    if (out->n > 1)
+        qsort(out->items, out->n, sizeof *out->items, by_rank);
+    return true;
+}
+
+bool rank_tier_around(rank_tier_t *t, const board_t *b, int64_t day, const char *player, int before, int after,
+                      int64_t now_ms, entries_t *out)
+{
+    tier_window_t *w = t ? begin_read(t, b->gen, day, now_ms) : NULL;
+    if (!w)
+        return false;
+    out->total = ri_count(w->ix);
+    int64_t r = ri_rank(w->ix, player, strlen(player), NULL);
+    if (r >= 0) {
+        int64_t a = r - before > 0 ? r - before : 0;
+        push_range(out, b, w->ix, a, r + after - a + 1);
+    }
+    end_read(t, w);
+    return true;
+}
+
+/* ---------------------------------------------------------------- the rest */
+
+void rank_tier_stats(rank_tier_t *t, rank_tier_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!t)
+        return;
+    pthread_rwlock_rdlock(&t->map);
+    for (tier_window_t *w = t->windows; w; w = w->next) {
+        pthread_rwlock_rdlock(&w->lock);
+        out->windows++;
+        if (w->ready) {
+            out->ready++;
+            out->players += ri_count(w->ix);
+        }
+        pthread_rwlock_unlock(&w->lock);
+    }
+    pthread_rwlock_unlock(&t->map);
+    out->bytes = atomic_load(&t->bytes);
+    out->budget = t->budget;
+    out->loads = atomic_load(&t->loads);
+    out->reloads = atomic_load(&t->reloads);
+    out->evictions = atomic_load(&t->evictions);
+    out->too_big = atomic_load(&t->too_big);
+    out->answered = atomic_load(&t->answered);
+    out->missed = atomic_load(&t->missed);
+}
+
+bool rank_tier_inspect(rank_tier_t *t, int64_t gen, int64_t day, void (*fn)(const rank_index_t *ix, int64_t seq, void *arg),
+                       void *arg)
+{
+    if (!t)
+        return false;
+    bool ok = false;
+    pthread_rwlock_rdlock(&t->map);
+    tier_window_t *w = find(t, gen, day);
+    if (w) {
+        pthread_rwlock_rdlock(&w->lock);
+        if ((ok = w->ready))
+            fn(w->ix, w->applied, arg);
+        pthread_rwlock_unlock(&w->lock);
+    }
+    pthread_rwlock_unlock(&t->map);
+    return ok;
+}
