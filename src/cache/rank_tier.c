@@ -60,13 +60,25 @@ struct rank_tier {
     atomic_ullong loads, reloads, evictions, too_big, answered, missed;
 };
 
+/* Writers first: readers come without pause on a busy instance, and with glibc's default
+ * (readers first) the stream's writes or a window's removal could wait for ever. No thread takes
+ * a read lock it holds again, so this cannot deadlock. */
+static void rwlock_init(pthread_rwlock_t *l)
+{
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(l, &a);
+    pthread_rwlockattr_destroy(&a);
+}
+
 rank_tier_t *rank_tier_new(size_t budget)
 {
     if (budget == 0)
         return NULL;
     rank_tier_t *t = xcalloc(1, sizeof *t);
     t->budget = budget;
-    pthread_rwlock_init(&t->map, NULL);
+    rwlock_init(&t->map);
     pthread_mutex_init(&t->kick_mu, NULL);
     pthread_cond_init(&t->kick_cv, NULL);
     return t;
@@ -284,8 +296,10 @@ void rank_tier_window_changed(rank_tier_t *t, int64_t gen, int64_t day)
 
 void rank_tier_listening(rank_tier_t *t)
 {
-    if (t)
-        atomic_store(&t->listening, true);
+    if (!t)
+        return;
+    atomic_store(&t->listening, true);
+    kick(t); /* the windows waiting for it load now */
 }
 
 void rank_tier_lost(rank_tier_t *t)
@@ -367,15 +381,22 @@ bool rank_tier_next_load(rank_tier_t *t, int wait_ms, int64_t now_ms, int64_t id
         if (round == 1)
             break;
         int64_t before = now_ms - idle_ms;
-        pthread_rwlock_wrlock(&t->map);
-        size_t had = 0, has = 0;
-        for (tier_window_t *w = t->windows; w; w = w->next)
-            had++;
-        drop_where(t, idle, &before);
-        for (tier_window_t *w = t->windows; w; w = w->next)
-            has++;
-        atomic_fetch_add(&t->evictions, had - has);
+        bool any_idle = false;
+        pthread_rwlock_rdlock(&t->map);
+        for (tier_window_t *w = t->windows; w && !any_idle; w = w->next)
+            any_idle = idle(w, &before);
         pthread_rwlock_unlock(&t->map);
+        if (any_idle) {
+            pthread_rwlock_wrlock(&t->map);
+            size_t had = 0, has = 0;
+            for (tier_window_t *w = t->windows; w; w = w->next)
+                had++;
+            drop_where(t, idle, &before);
+            for (tier_window_t *w = t->windows; w; w = w->next)
+                has++;
+            atomic_fetch_add(&t->evictions, had - has);
+            pthread_rwlock_unlock(&t->map);
+        }
         pthread_mutex_lock(&t->kick_mu);
         if (!t->kicked) {
             struct timespec ts;
@@ -532,7 +553,7 @@ static tier_window_t *begin_read(rank_tier_t *t, int64_t gen, int64_t day, int64
         w = xcalloc(1, sizeof *w);
         w->gen = gen;
         w->day = day;
-        pthread_rwlock_init(&w->lock, NULL);
+        rwlock_init(&w->lock);
         buf_init(&w->parts);
         w->want_load = true;
         w->token = 1;

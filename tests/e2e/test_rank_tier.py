@@ -1,0 +1,237 @@
+"""
+tests/e2e/test_rank_tier.py — the in-process rank tier (cache.rank_tier, RANKD_RANK_TIER).
+
+The property test runs two instances with the tier on (and no response cache, so that every
+read is computed), both holding the window before the writes begin. Writers submit through
+either instance while readers read pages, ranks and around-me from either; in the middle a
+player is deleted, Redis restarts, the listeners' PostgreSQL sessions are cut and the window's
+transaction number jumps (a gap in the stream). Checked:
+- read-your-writes: after an instance acknowledges a submission, its next read of the player
+  shows it (the tier answers only once it holds every write that instance made);
+- every answer read meanwhile is a possible one: ranks contiguous, entries in rank order, and
+  every score shown is one the player was given (or its current one);
+- a deleted player is gone from the deleting instance's next read, and from the other's once
+  it heard the deletion;
+- once the writers stop, every page of either instance equals PostgreSQL's standings, and the
+  tier answered most reads and loaded the window again after each event that called for it.
+"""
+
+import random
+import threading
+import urllib.parse
+
+from conftest import (ADMIN_KEY, READ_KEY, WRITE_KEY, create_board, metric, series, submit, unique, wait_for)
+
+TIER = {"RANKD_RANK_TIER": "67108864", "RANKD_CACHE_BYTES": "0"}
+
+
+def pg_order(db, board):
+    """The board's standings in rank order, as (player, score)."""
+    return [tuple(r) for r in db.query(
+        "SELECT s.player_id, s.score FROM standings s JOIN boards b ON b.gen = s.board_gen WHERE b.id = %s"
+        " ORDER BY s.sort_key, s.achieved_ms, s.player_id COLLATE \"C\"", (board,))]
+
+
+def read_all(c, board):
+    out, off = [], 0
+    while True:
+        r = c.get("/v1/leaderboards/%s/entries?limit=1000&offset=%d" % (board, off))
+        assert r.status == 200, r.describe()
+        page = r.json()
+        out += [(e["player_id"], e["score"]) for e in page["entries"]]
+        off += 1000
+        if off >= page["total"]:
+            assert len(out) == page["total"], (len(out), page["total"])
+            return out
+
+
+def tier_answers(inst, c, board):
+    """Read the board until the tier answers a read of it (the first read asks for the window)."""
+    def answered():
+        before = metric(inst, "rankd_reads_tier_total")
+        assert c.get("/v1/leaderboards/%s/entries?limit=1" % board).status == 200
+        return metric(inst, "rankd_reads_tier_total") > before
+    wait_for(answered, "the rank tier answering reads of " + board, timeout=30)
+
+
+def check_page(page, history, lock):
+    """A page read while writes go on: contiguous ranks, rank order, scores the players had."""
+    ents = page["entries"]
+    for a, b in zip(ents, ents[1:]):  # a `desc` board: score down, then achieved_at up, then id
+        assert b["rank"] == a["rank"] + 1, page
+        assert (-a["score"], a["achieved_at"], a["player_id"]) < (-b["score"], b["achieved_at"], b["player_id"]), \
+            ("order", a, b)
+    with lock:
+        for e in ents:
+            assert e["score"] in history.get(e["player_id"], ()), ("a score never given", e)
+        assert all(e["rank"] <= page["total"] for e in ents), page
+
+
+def test_two_instances_follow_every_write(rankd_factory, private_redis, db):
+    a = rankd_factory(redis=private_redis.url(0), env=TIER)
+    b = rankd_factory(redis=private_redis.url(0), env=TIER)
+    admin = a.client(ADMIN_KEY)
+    board = create_board(admin, unique("tier"), sort="desc", operator="latest")["id"]
+    rng = random.Random(30)
+    players = ["t%03d" % i for i in range(240)]
+    history = {}  # player -> every score given (a read may show any of them while writes go on)
+    lock = threading.Lock()
+    w = a.client(WRITE_KEY)
+    for p in players:
+        s = rng.randint(0, 50)  # few values: many ties, broken by achieved_at and id
+        assert submit(w, board, p, s).status == 200
+        history[p] = {s}
+    w.close()
+    readers = {x: x.client(READ_KEY) for x in (a, b)}
+    for x in (a, b):
+        tier_answers(x, readers[x], board)
+    reloads0 = {x: metric(x, "rankd_rank_tier_reloads_total") for x in (a, b)}
+
+    stop = threading.Event()
+    errors = []
+
+    def writer(inst, mine, seed):
+        r = random.Random(seed)
+        cw, cr = inst.client(WRITE_KEY), inst.client(READ_KEY)
+        try:
+            while not stop.is_set():
+                p = r.choice(mine)
+                s = r.randint(0, 50)
+                with lock:
+                    history[p].add(s)
+                resp = submit(cw, board, p, s)
+                if resp.status != 200:
+                    continue  # a 503 while PostgreSQL's sessions were cut: not acknowledged
+                got = cr.get("/v1/leaderboards/%s/players/%s" % (board, p))
+                assert got.status == 200, got.describe()
+                assert got.json()["score"] == s, ("read-your-writes", inst.port, p, s, got.json())
+        except AssertionError as e:
+            errors.append(e)
+        finally:
+            cw.close()
+            cr.close()
+
+    def reader(seed):
+        r = random.Random(seed)
+        cs = {x: x.client(READ_KEY) for x in (a, b)}
+        try:
+            while not stop.is_set():
+                x = r.choice((a, b))
+                if r.random() < 0.5:
+                    resp = cs[x].get("/v1/leaderboards/%s/entries?limit=%d&offset=%d" % (board, r.randint(1, 60),
+                                                                                          r.randint(0, 230)))
+                else:
+                    resp = cs[x].get("/v1/leaderboards/%s/players/%s/around?before=5&after=5" % (
+                        board, r.choice(players[:-2])))
+                if resp.status == 404:
+                    continue  # around a player deleted meanwhile
+                assert resp.status == 200, resp.describe()
+                check_page(resp.json(), history, lock)
+        except AssertionError as e:
+            errors.append(e)
+        finally:
+            for c in cs.values():
+                c.close()
+
+    # Disjoint players per writer: each one's last acknowledged score is the player's.
+    groups = [players[i::4] for i in range(4)]
+    deleted = players[-1]
+    for g in groups:
+        if deleted in g:
+            g.remove(deleted)
+    threads = [threading.Thread(target=writer, args=(inst, g, i)) for i, (inst, g) in
+               enumerate(zip((a, b, a, b), groups))]
+    threads += [threading.Thread(target=reader, args=(100 + i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        def writes_go_on(n=60):
+            before = metric(a, "rankd_submissions_total") + metric(b, "rankd_submissions_total")
+            wait_for(lambda: metric(a, "rankd_submissions_total") + metric(b, "rankd_submissions_total") >= before + n,
+                     "writes going on", timeout=60)
+
+        writes_go_on()
+        # A player's deletion: gone from the deleting instance's next read, and from the other's.
+        assert admin.delete("/v1/leaderboards/%s/players/%s" % (board, deleted)).status == 204
+        assert readers[a].get("/v1/leaderboards/%s/players/%s" % (board, deleted)).status == 404
+        wait_for(lambda: readers[b].get("/v1/leaderboards/%s/players/%s" % (board, deleted)).status == 404,
+                 "the other instance hearing the deletion", timeout=30)
+        writes_go_on()
+        # Redis restarts: the tier does not read it.
+        private_redis.stop()
+        writes_go_on(20)
+        private_redis.start()
+        writes_go_on()
+        # The listeners' sessions are cut: notices may be lost, so every window loads again.
+        db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'LISTEN rankd_l1'")
+        writes_go_on()
+        # A gap in the stream: the window's number jumps past one no notice carries.
+        db.query("UPDATE window_counts c SET seq = seq + 1 FROM boards b WHERE b.gen = c.board_gen AND b.id = %s",
+                 (board,))
+        writes_go_on()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    assert not errors, errors[:3]
+
+    want = pg_order(db, board)
+    assert deleted not in [p for p, _ in want]
+    for x in (a, b):
+        wait_for(lambda x=x: read_all(readers[x], board) == want, "instance %d agreeing with PostgreSQL" % x.port,
+                 timeout=30)
+        # Loaded again after the deletion, the cut session and the gap at least.
+        assert metric(x, "rankd_rank_tier_reloads_total") >= reloads0[x] + 2, x.port
+        wait_for(lambda x=x: (readers[x].get("/v1/leaderboards/%s/entries?limit=1" % board) and
+                              series(x, "rankd_rank_tier_windows", state="ready") == 1),
+                 "instance %d's tier holding the window again" % x.port, timeout=30)
+        before = metric(x, "rankd_reads_tier_total")
+        assert read_all(readers[x], board) == want
+        assert metric(x, "rankd_reads_tier_total") > before, "the last reads were the tier's"
+        assert x.alive, x.stderr_tail()
+    for c in readers.values():
+        c.close()
+    admin.close()
+
+
+def test_a_window_larger_than_the_budget_is_not_kept(rankd_factory, db):
+    inst = rankd_factory(redis=True, env={"RANKD_RANK_TIER": "65536", "RANKD_CACHE_BYTES": "0"})
+    admin = inst.client(ADMIN_KEY)
+    board = create_board(admin, unique("tier-big"), sort="asc", operator="best")["id"]
+    items = [{"board": board, "player_id": "p%05d" % i, "score": i % 97} for i in range(3000)]
+    for k in range(0, len(items), 1000):
+        r = admin.post("/v1/scores:batch", json_body={"scores": items[k:k + 1000]}, key=WRITE_KEY)
+        assert r.status == 200, r.describe()
+    c = inst.client(READ_KEY)
+    wait_for(lambda: metric(inst, "rankd_rank_tier_too_big_total") >= 1, "the window found too big", timeout=30,
+             poke=lambda: c.get("/v1/leaderboards/%s/entries?limit=5" % board))
+    assert metric(inst, "rankd_rank_tier_bytes") <= 65536
+    assert read_all(c, board) == pg_order(db, board)  # from Redis
+    assert inst.alive, inst.stderr_tail()
+    c.close()
+    admin.close()
+
+
+def test_reads_name_players_with_spaces_in_their_metadata(rankd_factory, db):
+    """Metadata rides in the notices after the player id: spaces, quotes and unicode in it."""
+    inst = rankd_factory(redis=True, env=TIER)
+    admin = inst.client(ADMIN_KEY)
+    board = create_board(admin, unique("tier-md"), operator="latest")["id"]
+    w = inst.client(WRITE_KEY)
+    assert submit(w, board, "first", 1).status == 200
+    c = inst.client(READ_KEY)
+    tier_answers(inst, c, board)
+    md = {"name": "a b  c", "q": "\"x\" y", "u": "\u00e9t\u00e9 \u2603"}
+    assert submit(w, board, "m.d", 5, metadata=md).status == 200
+    assert submit(w, board, "plain", 3).status == 200
+    before = metric(inst, "rankd_reads_tier_total")
+    got = c.get("/v1/leaderboards/%s/players/%s/around?before=3&after=3" % (board, urllib.parse.quote("m.d")))
+    assert got.status == 200, got.describe()
+    ents = got.json()["entries"]
+    assert [e["player_id"] for e in ents] == ["m.d", "plain", "first"]
+    assert ents[0]["metadata"] == md
+    assert ents[1].get("metadata") is None
+    assert metric(inst, "rankd_reads_tier_total") > before
+    w.close()
+    c.close()
+    admin.close()
