@@ -408,6 +408,22 @@ def render(results, outdir):
         x = ratio(rr, num(r, f"{ref}.rps"))
         row(f"rank on {big} players: rankd / Redis ZREVRANK {name}", fmt_x(x), "(reference)", None,
             f"{fmt_int(rr)} / {fmt_int(num(r, f'{ref}.rps'))}")
+    # Issue 30: reads at the limit, against the fixed-body reference of the same run.
+    for s, what, floor in (("around", "around me (5 + 5), from Redis", 0.3),
+                           ("rank_local", "rank, the rank tier on", 0.7),
+                           ("around_local", "around me (5 + 5), the rank tier on", 0.5)):
+        x = ratio(num(r, f"{s}.rps"), rm)
+        red, own = num(r, f"{s}.cpu_redis_us"), num(r, f"{s}.cpu_server_us")
+        red = "–" if red is None else f"{red:.1f}"
+        own = "–" if own is None else f"{own:.1f}"
+        row(f"{what}: rankd / mhd_fixed requests/s (CPU µs per read)", fmt_x(x, 3), f"≥ {floor} × (issue 30)",
+            None if x is None else x >= floor,
+            f"{fmt_int(num(r, f'{s}.rps'))} / {fmt_int(rm)} (Redis {red} µs, rankd {own} µs)")
+    bpp = num(r, "tier.bytes_per_player")
+    if bpp is not None:
+        row(f"the rank tier: bytes per player of big, and its load", f"{bpp:.1f} B", "(reported)", None,
+            f"{fmt_int(num(r, 'tier.players'))} players, {fmt_int(num(r, 'tier.bytes'))} B, loaded in "
+            f"{r.get('tier.load_s', '–')} s (first read to answering: {r.get('tier.ready_s', '–')} s)")
     pon, poff = num(r, "mix.p99_us"), num(r, "off_mix.p99_us")
     x = ratio(poff, pon)
     row("read-heavy mix: p99 caches off / on", fmt_x(x, 1), "≥ 10 ×", None if x is None else x >= 10,

@@ -34,6 +34,9 @@
 #   cold       FLUSHALL Redis, then random rank reads on big at once
 #   writes_1tx the writes of `writes` on rankd with RANKD_WRITER_MAX_BATCH=1: one transaction
 #              per submission, the reference group commit is measured against
+#   rank_local, around_local   `rank` and `around` on rankd with the in-process rank tier on
+#              (RANKD_RANK_TIER, 2 GiB): no Redis read per request once the tier holds big; the
+#              tier's bytes per player and the time to load big into it are recorded too
 #   off_top10, off_rank, off_mix   the same on rankd with RANKD_REDIS_URL="" RANKD_CACHE_BYTES=0
 #   off_around, off_offset   around a random player, and an offset page at the middle of big,
 #              caches off: PostgreSQL's rank buckets and supers (migrations/0009, 0010)
@@ -242,9 +245,11 @@ fatal() {
   die "$1"
 }
 
-read -r PG_PORT REDIS_PORT ON_PORT OFF_PORT ONETX_PORT NGINX_PORT MHD_PORT REPLICA_PORT ROUTER_PORT <<<"$(free_ports 9)"
+read -r PG_PORT REDIS_PORT ON_PORT OFF_PORT ONETX_PORT NGINX_PORT MHD_PORT REPLICA_PORT ROUTER_PORT LOCAL_PORT \
+  <<<"$(free_ports 10)"
 ON="http://127.0.0.1:$ON_PORT"
 OFF="http://127.0.0.1:$OFF_PORT"
+LOCAL="http://127.0.0.1:$LOCAL_PORT"
 ONETX="http://127.0.0.1:$ONETX_PORT"
 ADMIN_KEY="loadtest-admin-$RANDOM$RANDOM"
 WRITE_KEY="loadtest-write-$RANDOM$RANDOM"
@@ -1114,6 +1119,56 @@ if [ "$sub_rows" -gt 0 ]; then
   rec pg.submissions_bytes_per_row "$(awk -v b="$sub_bytes" -v n="$sub_rows" 'BEGIN { printf "%.1f", b / n }')"
 fi
 rankd_down "$TMP/on.pid"
+
+# rankd with the in-process rank tier on (issue 30): the same reads as rank and around, answered
+# in the process once the tier holds big (its first read asks for it; the load is timed).
+tier_ready() {   # tier_ready BASE -> 0 when the tier holds a window
+  curl -s --max-time 5 -H "Authorization: Bearer $ADMIN_KEY" "$1/metrics" 2>/dev/null |
+    grep -q '^rankd_rank_tier_windows{state="ready"} [1-9]'
+}
+tier_figure() {   # tier_figure BASE SERIES -> its value
+  curl -s --max-time 5 -H "Authorization: Bearer $ADMIN_KEY" "$1/metrics" 2>/dev/null |
+    awk -v s="$2" '$1 == s { print $2 }'
+}
+if ! { want rank_local || want around_local; }; then
+  :
+elif start_rankd local "$LOCAL_PORT" RANKD_RANK_TIER=2147483648; then
+  CUR_PIDFILE="$TMP/local.pid"
+  if probe rank_local GET "$LOCAL" "$B/players/$PL"; then
+    t0=$EPOCHREALTIME
+    for _ in $(seq 1 600); do
+      tier_ready "$LOCAL" && break
+      curl -s -o /dev/null --max-time 5 "$LOCAL$B/players/$PL" || true
+      sleep 0.1
+    done
+    if tier_ready "$LOCAL"; then
+      rec tier.ready_s "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')"
+      rec tier.load_s "$(tier_figure "$LOCAL" rankd_rank_tier_last_load_seconds)"
+      bytes="$(tier_figure "$LOCAL" rankd_rank_tier_bytes)" players="$(tier_figure "$LOCAL" rankd_rank_tier_players)"
+      rec tier.bytes "$bytes"
+      rec tier.players "$players"
+      rec tier.bytes_per_player "$(awk -v b="$bytes" -v n="$players" 'BEGIN { if (n > 0) printf "%.1f", b / n }')"
+      rec tier.rss_kb "$(rss_kb "$TMP/local.pid")"
+      if want rank_local; then
+        scenario rank_local local "rank of a random player, the rank tier on, $BIG players" "GET $B/players/{random}" \
+          "$LOCAL" rank "${common[@]}"
+        alive rank_local
+      fi
+      if want around_local && probe around_local GET "$LOCAL" "$B/players/$PL/around?before=5&after=5"; then
+        scenario around_local local "around me (5 above, 5 below), the rank tier on" \
+          "GET $B/players/{random}/around?before=5&after=5" "$LOCAL" around "${common[@]}"
+        alive around_local
+      fi
+      rec tier.reads "$(tier_figure "$LOCAL" rankd_reads_tier_total)"
+      rec tier.misses "$(tier_figure "$LOCAL" rankd_rank_tier_misses_total)"
+    else
+      FAILED+=(rank_local); rec "note.rank_local" "the rank tier did not hold big within a minute (see local.log)"
+    fi
+  fi
+  rankd_down "$TMP/local.pid"
+else
+  FAILED+=(rank_local); rec "note.rank_local" "rankd with RANKD_RANK_TIER did not become ready (see local.log)"
+fi
 
 # rankd with every cache off: PostgreSQL only
 if ! { want off_top10 || want off_rank || want off_around || want off_offset || want off_mix; }; then

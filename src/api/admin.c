@@ -386,9 +386,15 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                    "# TYPE rankd_rank_tier_too_big_total counter\nrankd_rank_tier_too_big_total %llu\n"
                    "# HELP rankd_rank_tier_misses_total Reads the tier could not answer (the window not held, "
                    "loading, or behind this instance's own writes): Redis or PostgreSQL answered.\n"
-                   "# TYPE rankd_rank_tier_misses_total counter\nrankd_rank_tier_misses_total %llu\n",
+                   "# TYPE rankd_rank_tier_misses_total counter\nrankd_rank_tier_misses_total %llu\n"
+                   "# HELP rankd_rank_tier_last_load_seconds How long the last window load took (from the primary, "
+                   "rankd_rank_tier_last_load_players standings).\n"
+                   "# TYPE rankd_rank_tier_last_load_seconds gauge\nrankd_rank_tier_last_load_seconds %.3f\n"
+                   "# HELP rankd_rank_tier_last_load_players Standings of the last window loaded.\n"
+                   "# TYPE rankd_rank_tier_last_load_players gauge\nrankd_rank_tier_last_load_players %lld\n",
                    ts.ready, ts.windows - ts.ready, (long long)ts.players, ts.bytes, ts.budget, ts.loads, ts.reloads,
-                   ts.evictions, ts.too_big, ts.missed);
+                   ts.evictions, ts.too_big, ts.missed, (double)ts.last_load_ms / 1000.0,
+                   (long long)ts.last_load_players);
     }
     l1_stats_t l1;
     l1_stats(app->l1, &l1);

@@ -58,6 +58,7 @@ struct rank_tier {
     atomic_bool listening;       /* the listener is connected: loads and answers need it */
     atomic_size_t bytes;
     atomic_ullong loads, reloads, evictions, too_big, answered, missed;
+    _Atomic int64_t last_load_ms, last_load_players;
 };
 
 /* Writers first: readers come without pause on a busy instance, and with glibc's default
@@ -491,6 +492,12 @@ void rank_tier_install(rank_tier_t *t, int64_t gen, int64_t day, uint64_t token,
         enforce_budget(t, w, gen, day);
 }
 
+void rank_tier_note_load(rank_tier_t *t, int64_t ms, int64_t players)
+{
+    atomic_store(&t->last_load_ms, ms);
+    atomic_store(&t->last_load_players, players);
+}
+
 void rank_tier_load_failed(rank_tier_t *t, int64_t gen, int64_t day, uint64_t token)
 {
     pthread_rwlock_rdlock(&t->map);
@@ -693,6 +700,8 @@ void rank_tier_stats(rank_tier_t *t, rank_tier_stats_t *out)
     out->too_big = atomic_load(&t->too_big);
     out->answered = atomic_load(&t->answered);
     out->missed = atomic_load(&t->missed);
+    out->last_load_ms = atomic_load(&t->last_load_ms);
+    out->last_load_players = atomic_load(&t->last_load_players);
 }
 
 bool rank_tier_inspect(rank_tier_t *t, int64_t gen, int64_t day, void (*fn)(const rank_index_t *ix, int64_t seq, void *arg),

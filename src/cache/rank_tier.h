@@ -56,6 +56,7 @@ typedef struct {
     int64_t players;
     size_t bytes, budget;
     unsigned long long loads, reloads, evictions, too_big, answered, missed;
+    int64_t last_load_ms, last_load_players; /* the last load: how long, how many standings */
 } rank_tier_stats_t;
 
 /* A tier of at most `budget` bytes; NULL when budget is 0 (off). */
@@ -104,6 +105,8 @@ bool rank_tier_next_load(rank_tier_t *t, int wait_ms, int64_t now_ms, int64_t id
 /* Install an index loaded from a snapshot at number `seq` (takes ix over; freed when the window
  * went, a reload was asked since the token, or it does not fit the budget). */
 void rank_tier_install(rank_tier_t *t, int64_t gen, int64_t day, uint64_t token, rank_index_t *ix, int64_t seq);
+/* The last load took `ms` for `players` standings (for /metrics). */
+void rank_tier_note_load(rank_tier_t *t, int64_t ms, int64_t players);
 /* A load failed: the window is asked for again at its next read. */
 void rank_tier_load_failed(rank_tier_t *t, int64_t gen, int64_t day, uint64_t token);
 /* Wake rank_tier_next_load (shutdown). */

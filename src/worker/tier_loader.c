@@ -71,6 +71,7 @@ static void *loader_main(void *arg)
             rank_tier_load_failed(l->tier, gen, day, token);
             continue;
         }
+        rank_tier_note_load(l->tier, clock_mono_ms() - started, ri_count(ix));
         log_info(NULL, "rank tier: loaded window %lld/%lld at transaction %lld: %lld players, %zu bytes, %lld ms",
                  (long long)gen, (long long)day, (long long)seq, (long long)ri_count(ix), ri_bytes(ix),
                  (long long)(clock_mono_ms() - started));
