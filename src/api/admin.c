@@ -39,8 +39,6 @@ static int64_t mono_ms(void)
  * the acceptor keeps handing to it. One thread for them all: jobs run one after another, and
  * the read threads stay free.
  */
-typedef int (*admin_work_t)(app_t *app, const char *only, int64_t now_ms, http_req_t *out);
-
 typedef struct {
     http_pending_t base;
     offload_job_t job;
@@ -89,7 +87,7 @@ static void admin_release(http_pending_t *p)
 }
 
 /* Run `work` off the event loop (here only when its thread could not start). */
-static int run_admin(app_t *app, http_req_t *req, admin_work_t work, const char *only)
+int api_run_admin(app_t *app, http_req_t *req, admin_work_t work, const char *only)
 {
     if (!app->admin)
         return work(app, only, req->received_ms, req);
@@ -141,7 +139,7 @@ int api_admin_refresh(app_t *app, const route_t *rt, http_req_t *req)
     int rc = body_none(req);
     if (rc)
         return rc;
-    return run_admin(app, req, refresh_views, NULL);
+    return api_run_admin(app, req, refresh_views, NULL);
 }
 
 static int rebuild_boards(app_t *app, const char *only, int64_t now_ms, http_req_t *req)
@@ -218,7 +216,7 @@ int api_admin_rebuild(app_t *app, const route_t *rt, http_req_t *req)
         return http_error(req, 400, "invalid_argument", "board", ID_BOARD_RULE);
     if (!app->redis)
         return http_unavailable(req, "redis");
-    return run_admin(app, req, rebuild_boards, only);
+    return api_run_admin(app, req, rebuild_boards, only);
 }
 
 static const char *route_label(int id)

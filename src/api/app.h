@@ -99,6 +99,7 @@ typedef enum {
     R_EXPORT,         /* /v1/leaderboards/{board}/export */
     R_PLAYER_EXPORT,  /* /v1/players/{player}/export */
     R_IMPORT,         /* /v1/leaderboards/{board}/import */
+    R_ADMIN_VERIFY_TIER, /* /v1/admin/verify-tier */
     R_COUNT,
 } route_id_t;
 
@@ -181,6 +182,11 @@ int api_standings(app_t *app, const route_t *rt, http_req_t *req);
 int api_activity(app_t *app, const route_t *rt, http_req_t *req);
 int api_admin_refresh(app_t *app, const route_t *rt, http_req_t *req);
 int api_admin_rebuild(app_t *app, const route_t *rt, http_req_t *req);
+int api_admin_verify_tier(app_t *app, const route_t *rt, http_req_t *req);
+/* An operator job (`only`: the board asked for, or NULL for all) run on the admin thread with the
+ * connection suspended (api/admin.c); its answer is written into `out`. */
+typedef int (*admin_work_t)(app_t *app, const char *only, int64_t now_ms, http_req_t *out);
+int api_run_admin(app_t *app, http_req_t *req, admin_work_t work, const char *only);
 int api_metrics(app_t *app, const route_t *rt, http_req_t *req);
 int api_openapi(app_t *app, const route_t *rt, http_req_t *req);
 int api_dashboard(app_t *app, const route_t *rt, http_req_t *req);

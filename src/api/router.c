@@ -65,6 +65,8 @@ static const route_spec_t specs[] = {
                          false, false},
     [R_IMPORT] = {R_IMPORT, "/v1/leaderboards/{board}/import", "POST, OPTIONS", 0, ROLE_ADMIN, 0, 0, false, true, false,
                   false},
+    [R_ADMIN_VERIFY_TIER] = {R_ADMIN_VERIFY_TIER, "/v1/admin/verify-tier", "POST, OPTIONS", 0, ROLE_ADMIN, 0, 0, false,
+                             true, false, false},
 };
 _Static_assert(sizeof specs / sizeof *specs == R_COUNT, "a route without its spec");
 
@@ -75,7 +77,7 @@ static const char *const route_names[R_COUNT] = {
     [R_STATS] = "stats", [R_WINDOWS] = "windows", [R_STANDINGS] = "standings", [R_ACTIVITY] = "activity", [R_ADMIN_REFRESH] = "admin_refresh",
     [R_ADMIN_REBUILD] = "admin_rebuild", [R_METRICS] = "metrics", [R_OPENAPI] = "openapi",
     [R_DASHBOARD] = "dashboard", [R_DASHBOARD_ROOT] = "dashboard_root", [R_DASHBOARD_FILE] = "dashboard_file",
-    [R_EXPORT] = "export", [R_PLAYER_EXPORT] = "player_export", [R_IMPORT] = "import",
+    [R_EXPORT] = "export", [R_PLAYER_EXPORT] = "player_export", [R_IMPORT] = "import", [R_ADMIN_VERIFY_TIER] = "admin_verify_tier",
 };
 
 const char *api_route_name(route_id_t id)
@@ -180,6 +182,8 @@ static route_id_t match(const char *path, route_t *rt)
         return R_ADMIN_REFRESH;
     if (n == 3 && seg_is(seg[1], len[1], "admin") && seg_is(seg[2], len[2], "rebuild-cache"))
         return R_ADMIN_REBUILD;
+    if (n == 3 && seg_is(seg[1], len[1], "admin") && seg_is(seg[2], len[2], "verify-tier"))
+        return R_ADMIN_VERIFY_TIER;
     if (n == 4 && seg_is(seg[1], len[1], "players") && seg_is(seg[3], len[3], "standings")) {
         take(seg[2], len[2], rt->player, &rt->player_len, &rt->player_bad);
         return R_STANDINGS;
@@ -419,6 +423,7 @@ int api_handle(app_t *app, const route_t *rt, http_req_t *req)
     case R_ACTIVITY: return api_activity(app, rt, req);
     case R_ADMIN_REFRESH: return api_admin_refresh(app, rt, req);
     case R_ADMIN_REBUILD: return api_admin_rebuild(app, rt, req);
+    case R_ADMIN_VERIFY_TIER: return api_admin_verify_tier(app, rt, req);
     case R_METRICS: return api_metrics(app, rt, req);
     case R_OPENAPI: return api_openapi(app, rt, req);
     case R_DASHBOARD:

@@ -185,6 +185,11 @@ def test_two_instances_follow_every_write(rankd_factory, private_redis, db):
         wait_for(lambda x=x: (readers[x].get("/v1/leaderboards/%s/entries?limit=1" % board) and
                               series(x, "rankd_rank_tier_windows", state="ready") == 1),
                  "instance %d's tier holding the window again" % x.port, timeout=30)
+        # The instance's own check of its tier against PostgreSQL, at one transaction number.
+        v = admin.post("/v1/admin/verify-tier?board=" + board, json_body={}, key=ADMIN_KEY) if x is a else \
+            x.client(ADMIN_KEY).post("/v1/admin/verify-tier?board=" + board, json_body={})
+        assert v.status == 200, v.describe()
+        assert v.json()["agrees"] == 1 and v.json()["differs"] == 0, v.json()
         before = metric(x, "rankd_reads_tier_total")
         assert read_all(readers[x], board) == want
         assert metric(x, "rankd_reads_tier_total") > before, "the last reads were the tier's"
@@ -206,6 +211,9 @@ def test_a_window_larger_than_the_budget_is_not_kept(rankd_factory, db):
     wait_for(lambda: metric(inst, "rankd_rank_tier_too_big_total") >= 1, "the window found too big", timeout=30,
              poke=lambda: c.get("/v1/leaderboards/%s/entries?limit=5" % board))
     assert metric(inst, "rankd_rank_tier_bytes") <= 65536
+    v = admin.post("/v1/admin/verify-tier", json_body={})
+    assert v.status == 200, v.describe()
+    assert v.json()["agrees"] == 0 and v.json()["differs"] == 0, v.json()  # nothing held: nothing to check
     assert read_all(c, board) == pg_order(db, board)  # from Redis
     assert inst.alive, inst.stderr_tail()
     c.close()
