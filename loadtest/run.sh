@@ -37,6 +37,8 @@
 #   rank_local, around_local   `rank` and `around` on rankd with the in-process rank tier on
 #              (RANKD_RANK_TIER, 2 GiB): no Redis read per request once the tier holds big; the
 #              tier's bytes per player and the time to load big into it are recorded too
+#   rpair_rank_local, rpair_around_local   the two again, taking turns with mhd_fixed in 5 short
+#              rounds (the medians the performance gate compares)
 #   off_top10, off_rank, off_mix   the same on rankd with RANKD_REDIS_URL="" RANKD_CACHE_BYTES=0
 #   off_around, off_offset   around a random player, and an offset page at the middle of big,
 #              caches off: PostgreSQL's rank buckets and supers (migrations/0009, 0010)
@@ -1130,7 +1132,7 @@ tier_figure() {   # tier_figure BASE SERIES -> its value
   curl -s --max-time 5 -H "Authorization: Bearer $ADMIN_KEY" "$1/metrics" 2>/dev/null |
     awk -v s="$2" '$1 == s { print $2 }'
 }
-if ! { want rank_local || want around_local; }; then
+if ! { want rank_local || want around_local || want rpair_rank_local || want rpair_around_local; }; then
   :
 elif start_rankd local "$LOCAL_PORT" RANKD_RANK_TIER=2147483648; then
   CUR_PIDFILE="$TMP/local.pid"
@@ -1158,6 +1160,21 @@ elif start_rankd local "$LOCAL_PORT" RANKD_RANK_TIER=2147483648; then
         scenario around_local local "around me (5 above, 5 below), the rank tier on" \
           "GET $B/players/{random}/around?before=5&after=5" "$LOCAL" around "${common[@]}"
         alive around_local
+      fi
+      # Against mhd_fixed in rounds, as rpair_rank and rpair_around: the medians the gate compares.
+      if { want rpair_rank_local || want rpair_around_local; } && [ -x "$TMP/mhd_fixed" ]; then
+        if bg_up "$TMP/mhd.pid" "$TMP/mhd.log" "$SERVER_CPUS" "$TMP/mhd_fixed" "$MHD_PORT" "$TMP/probe-rank.json" \
+             "$WORKERS" && sleep 0.3 && probe mhd_local_rounds GET "http://127.0.0.1:$MHD_PORT" "$B/players/$PL"; then
+          if want rpair_rank_local; then
+            rate_rounds rpair_rank_local "$LOCAL" rank "http://127.0.0.1:$MHD_PORT" rank "${common[@]}"
+          fi
+          if want rpair_around_local && [ "${R[around_local.probe]:-}" = 200 ]; then
+            rate_rounds rpair_around_local "$LOCAL" around "http://127.0.0.1:$MHD_PORT" rank "${common[@]}"
+          fi
+        else
+          FAILED+=(rpair_local); rec "note.rpair_local" "mhd_fixed did not start for the rank tier's rounds"
+        fi
+        bg_down "$TMP/mhd.pid" mhd_fixed
       fi
       rec tier.reads "$(tier_figure "$LOCAL" rankd_reads_tier_total)"
       rec tier.misses "$(tier_figure "$LOCAL" rankd_rank_tier_misses_total)"
