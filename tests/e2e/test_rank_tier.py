@@ -16,6 +16,7 @@ transaction number jumps (a gap in the stream). Checked:
   tier answered most reads and loaded the window again after each event that called for it.
 """
 
+import datetime
 import random
 import threading
 import urllib.parse
@@ -26,7 +27,7 @@ TIER = {"RANKD_RANK_TIER": "67108864", "RANKD_CACHE_BYTES": "0"}
 
 
 def pg_order(db, board):
-    """The board's standings in rank order, as (player, score)."""
+    """The board's standings in rank order, as (player, score) (a board of one window)."""
     return [tuple(r) for r in db.query(
         "SELECT s.player_id, s.score FROM standings s JOIN boards b ON b.gen = s.board_gen WHERE b.id = %s"
         " ORDER BY s.sort_key, s.achieved_ms, s.player_id COLLATE \"C\"", (board,))]
@@ -243,3 +244,66 @@ def test_reads_name_players_with_spaces_in_their_metadata(rankd_factory, db):
     w.close()
     c.close()
     admin.close()
+
+
+def test_a_rollover_moves_the_tier_to_the_new_window(rankd_factory, db, tmp_root):
+    """Across a daily reset: the tier answers the new window (loaded empty at its first read) and
+    the previous one until it is archived; then the archive answers the previous window."""
+    from test_archive import GRACE_MS, GUARD_TIMEOUT_MS, Clock, day_ms
+    boundary = datetime.date(2029, 3, 1)
+    clock = Clock(tmp_root)
+    clock.set(day_ms(boundary) - 20000)
+    env = dict(TIER, **clock.env())
+    cfg = {"postgres": {"statement_timeout_ms": GUARD_TIMEOUT_MS}}
+    a = rankd_factory(env=env, extra_config=cfg)
+    b = rankd_factory(env=env, extra_config=cfg)
+    admin = a.client(ADMIN_KEY)
+    board = create_board(admin, unique("tier-day"), reset="daily", operator="best")["id"]
+    wa, wb = a.client(WRITE_KEY), b.client(WRITE_KEY)
+    ca, cb = a.client(READ_KEY), b.client(READ_KEY)
+    for i in range(30):
+        assert submit(wa if i % 2 else wb, board, "d%02d" % i, i % 7).status == 200
+    for x, c in ((a, ca), (b, cb)):
+        tier_answers(x, c, board)
+    old = db.query("SELECT min(win)::text FROM standings s JOIN boards b ON b.gen = s.board_gen WHERE b.id = %s",
+                   (board,))[0][0]
+    want_old = pg_order(db, board)
+
+    clock.set(day_ms(boundary) + 200)  # midnight
+    for i in range(12):
+        assert submit(wb if i % 2 else wa, board, "n%02d" % i, i % 5).status == 200
+    new_want = pg_order_window(db, board, boundary.isoformat())
+    assert len(new_want) == 12
+    for x, c in ((a, ca), (b, cb)):
+        tier_answers(x, c, board)  # the new window, asked for at its first read
+        before = metric(x, "rankd_reads_tier_total")
+        assert read_all(c, board) == new_want
+        assert read_window(c, board, "previous") == want_old
+        assert metric(x, "rankd_reads_tier_total") >= before + 2, "both windows from the tier"
+    # A write to the new window through one instance is seen by both.
+    assert submit(wa, board, "n00", 99).status == 200
+    new_want = pg_order_window(db, board, boundary.isoformat())
+    for c in (ca, cb):
+        wait_for(lambda c=c: read_all(c, board) == new_want, "the new window's write on both instances", timeout=30)
+
+    clock.set(day_ms(boundary) + GRACE_MS + 1000)  # archived: the archive answers the old window
+    wait_for(lambda: db.query("SELECT count(*) FROM archived_windows w JOIN boards b ON b.gen = w.board_gen"
+                              " WHERE b.id = %s", (board,))[0][0] == 1, "the archive", timeout=30)
+    for x, c in ((a, ca), (b, cb)):
+        assert read_window(c, board, old) == want_old
+        assert read_all(c, board) == new_want
+        assert x.alive, x.stderr_tail()
+    for c in (wa, wb, ca, cb, admin):
+        c.close()
+
+
+def pg_order_window(db, board, win):
+    return [tuple(r) for r in db.query(
+        "SELECT s.player_id, s.score FROM standings s JOIN boards b ON b.gen = s.board_gen WHERE b.id = %s"
+        " AND s.win = %s::date ORDER BY s.sort_key, s.achieved_ms, s.player_id COLLATE \"C\"", (board, win))]
+
+
+def read_window(c, board, win):
+    r = c.get("/v1/leaderboards/%s/entries?limit=1000&window=%s" % (board, win))
+    assert r.status == 200, r.describe()
+    return [(e["player_id"], e["score"]) for e in r.json()["entries"]]
