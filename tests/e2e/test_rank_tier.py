@@ -268,8 +268,12 @@ def test_a_rollover_moves_the_tier_to_the_new_window(rankd_factory, db, tmp_root
     old = db.query("SELECT min(win)::text FROM standings s JOIN boards b ON b.gen = s.board_gen WHERE b.id = %s",
                    (board,))[0][0]
     want_old = pg_order(db, board)
+    assert len(want_old) == 30
 
-    clock.set(day_ms(boundary) + 200)  # midnight
+    clock.set(day_ms(boundary) + 200)  # midnight, once both instances' clocks have followed
+    for c in (ca, cb):
+        wait_for(lambda c=c: c.get("/v1/leaderboards/" + board).json()["current_window"] == boundary.isoformat(),
+                 "the instance's clock past midnight", timeout=30)
     for i in range(12):
         assert submit(wb if i % 2 else wa, board, "n%02d" % i, i % 5).status == 200
     new_want = pg_order_window(db, board, boundary.isoformat())
