@@ -142,26 +142,33 @@ int api_admin_refresh(app_t *app, const route_t *rt, http_req_t *req)
     return api_run_admin(app, req, refresh_views, NULL);
 }
 
+int api_admin_boards(PGconn *c, const char *only, http_req_t *req, board_t **boards, size_t *n, q_status_t *st)
+{
+    *boards = NULL;
+    *n = 0;
+    if (only) {
+        *boards = xcalloc(1, sizeof **boards);
+        *st = q_board_get(c, only, &(*boards)[0]);
+        *n = *st == Q_OK ? 1 : 0;
+    } else {
+        *st = q_board_list(c, NULL, 1000000, boards, n);
+    }
+    if (*st == Q_NOT_FOUND)
+        return http_not_found(req, "board", "board");
+    if (*st != Q_OK)
+        return *st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
+    return 0;
+}
+
 static int rebuild_boards(app_t *app, const char *only, int64_t now_ms, http_req_t *req)
 {
     PGconn *c = pg_pool_acquire(app->primary, 2000);
     if (!c)
         return http_unavailable(req, "the database");
-    board_t *boards = NULL;
-    size_t n = 0;
+    board_t *boards;
+    size_t n;
     q_status_t st;
-    if (only) {
-        boards = xcalloc(1, sizeof *boards);
-        st = q_board_get(c, only, &boards[0]);
-        n = st == Q_OK ? 1 : 0;
-    } else {
-        st = q_board_list(c, NULL, 1000000, &boards, &n);
-    }
-    int rc = 0;
-    if (st == Q_NOT_FOUND)
-        rc = http_not_found(req, "board", "board");
-    else if (st != Q_OK)
-        rc = st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
+    int rc = api_admin_boards(c, only, req, &boards, &n, &st);
     redis_conn_t *r = rc ? NULL : redis_acquire(app->redis);
     if (!rc && !r)
         rc = http_unavailable(req, "redis");

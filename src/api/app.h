@@ -187,6 +187,9 @@ int api_admin_verify_tier(app_t *app, const route_t *rt, http_req_t *req);
  * connection suspended (api/admin.c); its answer is written into `out`. */
 typedef int (*admin_work_t)(app_t *app, const char *only, int64_t now_ms, http_req_t *out);
 int api_run_admin(app_t *app, http_req_t *req, admin_work_t work, const char *only);
+/* The board `only`, or every board (only NULL), read on c for an operator job: 0, or the error
+ * written into req. *boards (n of them, board_clear each, then free) is set either way. */
+int api_admin_boards(PGconn *c, const char *only, http_req_t *req, board_t **boards, size_t *n, q_status_t *st);
 int api_metrics(app_t *app, const route_t *rt, http_req_t *req);
 int api_openapi(app_t *app, const route_t *rt, http_req_t *req);
 int api_dashboard(app_t *app, const route_t *rt, http_req_t *req);

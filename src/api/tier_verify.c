@@ -134,21 +134,10 @@ static int verify_tier(app_t *app, const char *only, int64_t now_ms, http_req_t 
     PGconn *c = pg_pool_acquire(app->primary, 2000);
     if (!c)
         return http_unavailable(req, "the database");
-    board_t *boards = NULL;
-    size_t n = 0;
+    board_t *boards;
+    size_t n;
     q_status_t st;
-    if (only) {
-        boards = xcalloc(1, sizeof *boards);
-        st = q_board_get(c, only, &boards[0]);
-        n = st == Q_OK ? 1 : 0;
-    } else {
-        st = q_board_list(c, NULL, 1000000, &boards, &n);
-    }
-    int rc = 0;
-    if (st == Q_NOT_FOUND)
-        rc = http_not_found(req, "board", "board");
-    else if (st != Q_OK)
-        rc = st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
+    int rc = api_admin_boards(c, only, req, &boards, &n, &st);
     bool failed = false;
     size_t counts[5] = {0};
     buf_t windows;

@@ -633,12 +633,6 @@ bool rank_tier_cursor(rank_tier_t *t, const board_t *b, int64_t day, const order
     return true;
 }
 
-static int by_rank(const void *a, const void *b)
-{
-    const entry_t *x = a, *y = b;
-    return (x->rank > y->rank) - (x->rank < y->rank);
-}
-
 bool rank_tier_players(rank_tier_t *t, const board_t *b, int64_t day, const char *const *ids, size_t n, int64_t now_ms,
                        entries_t *out)
 {
@@ -653,8 +647,7 @@ bool rank_tier_players(rank_tier_t *t, const board_t *b, int64_t day, const char
             push(out, b, r + 1, &e);
     }
     end_read(t, w);
-    if (out->n > 1)
-        qsort(out->items, out->n, sizeof *out->items, by_rank);
+    entries_sort_by_rank(out);
     return true;
 }
 

@@ -89,6 +89,18 @@ void entries_reserve(entries_t *e, size_t n)
     e->items = xrealloc(e->items, e->cap * sizeof *e->items);
 }
 
+static int by_rank(const void *a, const void *b)
+{
+    const entry_t *x = a, *y = b;
+    return (x->rank > y->rank) - (x->rank < y->rank);
+}
+
+void entries_sort_by_rank(entries_t *e)
+{
+    if (e->n > 1)
+        qsort(e->items, e->n, sizeof *e->items, by_rank);
+}
+
 entry_t *entries_push(entries_t *e, int64_t rank, const char *player, size_t player_len, int64_t score,
                       int64_t sort_key, int64_t achieved_ms, const char *metadata, size_t metadata_len)
 {

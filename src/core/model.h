@@ -57,6 +57,8 @@ void entries_init(entries_t *e);
 void entries_clear(entries_t *e);
 /* Make room for `n` more entries at once (a reply's count is known before its entries). */
 void entries_reserve(entries_t *e, size_t n);
+/* Sort the entries by rank (named players' answers come in the order asked). */
+void entries_sort_by_rank(entries_t *e);
 /* Append an entry (copies player and metadata); returns it. */
 entry_t *entries_push(entries_t *e, int64_t rank, const char *player, size_t player_len, int64_t score,
                       int64_t sort_key, int64_t achieved_ms, const char *metadata, size_t metadata_len);

@@ -395,12 +395,6 @@ void rb_prepare_around(rb_read_t *rd, const board_t *b, int64_t day, const char 
     rd->merge = &around_merge;
 }
 
-static int by_rank(const void *a, const void *b)
-{
-    const entry_t *x = a, *y = b;
-    return (x->rank > y->rank) - (x->rank < y->rank);
-}
-
 /* One entry of a run from its member and score replies into out: false when they are not
  * what rankd wrote. */
 static bool parse_entry(const redisReply *m, const redisReply *sc, int64_t rank, const board_t *b, entries_t *out)
@@ -462,8 +456,8 @@ rb_status_t rb_read_parse(const rb_read_t *rd, const redisReply *r, const board_
     }
     if (st != RB_OK)
         entries_clear(out);
-    else if (rd->by_rank && out->n > 1)
-        qsort(out->items, out->n, sizeof *out->items, by_rank);
+    else if (rd->by_rank)
+        entries_sort_by_rank(out);
     return st;
 }
 
