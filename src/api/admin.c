@@ -205,22 +205,36 @@ static int rebuild_boards(app_t *app, const char *only, int64_t now_ms, http_req
                    mono_ms() - t0);
         rc = http_ok(req, 200);
     }
+    api_admin_boards_free(boards, n);
+    return rc;
+}
+
+int api_admin_board_param(http_req_t *req, const char **only)
+{
+    int rc = body_none(req); /* a content type (415) before values (400) */
+    if (rc)
+        return rc;
+    bool bad = false;
+    *only = http_param(req, "board", &bad);
+    if (bad || (*only && !id_board_valid(*only, strlen(*only))))
+        return http_error(req, 400, "invalid_argument", "board", ID_BOARD_RULE);
+    return 0;
+}
+
+void api_admin_boards_free(board_t *boards, size_t n)
+{
     for (size_t i = 0; i < n; i++)
         board_clear(&boards[i]);
     free(boards);
-    return rc;
 }
 
 int api_admin_rebuild(app_t *app, const route_t *rt, http_req_t *req)
 {
     (void)rt;
-    int rc = body_none(req); /* a content type (415) before values (400) */
+    const char *only;
+    int rc = api_admin_board_param(req, &only);
     if (rc)
         return rc;
-    bool bad = false;
-    const char *only = http_param(req, "board", &bad);
-    if (bad || (only && !id_board_valid(only, strlen(only))))
-        return http_error(req, 400, "invalid_argument", "board", ID_BOARD_RULE);
     if (!app->redis)
         return http_unavailable(req, "redis");
     return api_run_admin(app, req, rebuild_boards, only);

@@ -190,6 +190,10 @@ int api_run_admin(app_t *app, http_req_t *req, admin_work_t work, const char *on
 /* The board `only`, or every board (only NULL), read on c for an operator job: 0, or the error
  * written into req. *boards (n of them, board_clear each, then free) is set either way. */
 int api_admin_boards(PGconn *c, const char *only, http_req_t *req, board_t **boards, size_t *n, q_status_t *st);
+void api_admin_boards_free(board_t *boards, size_t n);
+/* An operator job's request: no body, and an optional `board=` (*only, NULL for all). 0, or the
+ * error written into req. */
+int api_admin_board_param(http_req_t *req, const char **only);
 int api_metrics(app_t *app, const route_t *rt, http_req_t *req);
 int api_openapi(app_t *app, const route_t *rt, http_req_t *req);
 int api_dashboard(app_t *app, const route_t *rt, http_req_t *req);

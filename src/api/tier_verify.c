@@ -17,9 +17,7 @@
 #include <unistd.h>
 
 #include "api/app.h"
-#include "api/body.h"
 #include "cache/rank_tier.h"
-#include "core/ids.h"
 #include "core/window.h"
 #include "obs/log.h"
 #include "store/pg_pool.h"
@@ -167,22 +165,17 @@ static int verify_tier(app_t *app, const char *only, int64_t now_ms, http_req_t 
         rc = http_ok(req, 200);
     }
     buf_free(&windows);
-    for (size_t i = 0; i < n; i++)
-        board_clear(&boards[i]);
-    free(boards);
+    api_admin_boards_free(boards, n);
     return rc;
 }
 
 int api_admin_verify_tier(app_t *app, const route_t *rt, http_req_t *req)
 {
     (void)rt;
-    int rc = body_none(req); /* a content type (415) before values (400) */
+    const char *only;
+    int rc = api_admin_board_param(req, &only);
     if (rc)
         return rc;
-    bool bad = false;
-    const char *only = http_param(req, "board", &bad);
-    if (bad || (only && !id_board_valid(only, strlen(only))))
-        return http_error(req, 400, "invalid_argument", "board", ID_BOARD_RULE);
     if (!app->tier)
         return http_error(req, 409, "conflict", NULL, "the rank tier is off on this instance (cache.rank_tier)");
     return api_run_admin(app, req, verify_tier, only);
