@@ -100,6 +100,7 @@ typedef enum {
     R_PLAYER_EXPORT,  /* /v1/players/{player}/export */
     R_IMPORT,         /* /v1/leaderboards/{board}/import */
     R_ADMIN_VERIFY_TIER, /* /v1/admin/verify-tier */
+    R_RANK_OF_SCORE,  /* /v1/leaderboards/{board}/rank */
     R_COUNT,
 } route_id_t;
 
@@ -183,6 +184,9 @@ int api_activity(app_t *app, const route_t *rt, http_req_t *req);
 int api_admin_refresh(app_t *app, const route_t *rt, http_req_t *req);
 int api_admin_rebuild(app_t *app, const route_t *rt, http_req_t *req);
 int api_admin_verify_tier(app_t *app, const route_t *rt, http_req_t *req);
+int api_rank_of_score(app_t *app, const route_t *rt, http_req_t *req);
+/* 0, or the 400 (field "score") written into req when the board's min_score/max_score refuse it. */
+int api_score_bounds(http_req_t *req, const board_t *b, int64_t score);
 /* An operator job (`only`: the board asked for, or NULL for all) run on the admin thread with the
  * connection suspended (api/admin.c); its answer is written into `out`. */
 typedef int (*admin_work_t)(app_t *app, const char *only, int64_t now_ms, http_req_t *out);

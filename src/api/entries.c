@@ -15,6 +15,7 @@
 #include "cache/rank_tier.h"
 #include "core/cursor.h"
 #include "core/ids.h"
+#include "core/score.h"
 #include "core/window.h"
 #include "obs/log.h"
 #include "store/pg_router.h"
@@ -249,6 +250,19 @@ int api_entries(app_t *app, const route_t *rt, http_req_t *req)
 
 /* ---------------------------------------------------------------- one player */
 
+/* ,"top_percent":100 * rank / of, rounded up to two decimals: ceil(10000 * rank / of) / 100 */
+static void put_top_percent(buf_t *o, int64_t rank, int64_t of)
+{
+    int64_t hundredths = of > 0 ? (rank * 10000 + of - 1) / of : 0;
+    buf_puts(o, ",\"top_percent\":");
+    buf_i64(o, hundredths / 100);
+    if (hundredths % 100) {
+        char frac[3] = {(char)('0' + hundredths % 100 / 10), (char)('0' + hundredths % 10), '\0'};
+        buf_putc(o, '.');
+        buf_puts(o, frac);
+    }
+}
+
 void api_render_standing(buf_t *o, const char *board_id, int64_t day, int64_t total, const entry_t *e)
 {
     char d[11];
@@ -262,19 +276,11 @@ void api_render_standing(buf_t *o, const char *board_id, int64_t day, int64_t to
     buf_free(&tmp);
     buf_puts(o, ",\"board\":");
     buf_json_str(o, board_id, strlen(board_id));
-    /* top_percent = 100 * rank / total, rounded up to two decimals: ceil(10000 * rank / total) / 100 */
-    int64_t hundredths = total > 0 ? (e->rank * 10000 + total - 1) / total : 0;
     buf_puts(o, ",\"window\":\"");
     buf_append(o, d, 10);
     buf_puts(o, "\",\"total\":");
     buf_i64(o, total);
-    buf_puts(o, ",\"top_percent\":");
-    buf_i64(o, hundredths / 100);
-    if (hundredths % 100) {
-        char frac[3] = {(char)('0' + hundredths % 100 / 10), (char)('0' + hundredths % 10), '\0'};
-        buf_putc(o, '.');
-        buf_puts(o, frac);
-    }
+    put_top_percent(o, e->rank, total);
     buf_putc(o, '}');
 }
 
@@ -380,6 +386,73 @@ static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
 int api_player(app_t *app, const route_t *rt, http_req_t *req)
 {
     return strcmp(req->method, "DELETE") == 0 ? delete_player(app, rt, req) : get_player(app, rt, req);
+}
+
+/* ---------------------------------------------------------------- the rank of a score */
+
+/* The answer: the rank a submission of the score made now would take (after every standing
+ * with a better or equal score: it would be their later achiever), the total as it is, and the
+ * top percent the standing would show, of the total with it. */
+static int render_score(app_t *app, http_req_t *req, const board_t *b, const read_t *r, const entries_t *e)
+{
+    (void)app;
+    char d[11];
+    window_format_day(r->day, d);
+    buf_t *o = &req->out;
+    buf_puts(o, "{\"board\":");
+    buf_json_str(o, b->id, strlen(b->id));
+    buf_puts(o, ",\"window\":\"");
+    buf_append(o, d, 10);
+    buf_puts(o, "\",\"score\":");
+    buf_i64(o, r->score);
+    buf_puts(o, ",\"rank\":");
+    buf_i64(o, e->at_or_before + 1);
+    buf_puts(o, ",\"total\":");
+    buf_i64(o, e->total);
+    put_top_percent(o, e->at_or_before + 1, e->total + 1);
+    buf_putc(o, '}');
+    req->cacheable = true;
+    return http_ok(req, 200);
+}
+
+/* The board's checks of a score's rank: the window, and the score within the board's bounds.
+ * The cache key's parameter: the score. */
+static int bind_score(app_t *app, http_req_t *req, const board_t *b, read_request_t *rq, buf_t *key)
+{
+    int rc = api_param_window(app, req, b, &rq->read.day);
+    if (rc || (rc = api_score_bounds(req, b, rq->read.score)))
+        return rc;
+    buf_i64(key, rq->read.score);
+    return 0;
+}
+
+/* A decimal integer within the score range, written as JSON writes one: no sign but a minus, no
+ * leading zero, nothing else. */
+static bool parse_score(const char *s, int64_t *out)
+{
+    const char *p = s + (*s == '-');
+    size_t n = strlen(p);
+    if (n == 0 || n > 16 || (p[0] == '0' && n > 1) || strspn(p, "0123456789") != n)
+        return false;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = v * 10 + (p[i] - '0');
+    *out = *s == '-' ? -v : v;
+    return score_in_range(*out);
+}
+
+int api_rank_of_score(app_t *app, const route_t *rt, http_req_t *req)
+{
+    int rc;
+    if ((rc = api_param_window_syntax(req)))
+        return rc;
+    bool bad = false;
+    const char *s = http_param(req, "score", &bad);
+    read_request_t rq = {.route = R_RANK_OF_SCORE, .bind = bind_score, .render = render_score};
+    if (bad || !s || !parse_score(s, &rq.read.score))
+        return http_bad_param(req, "score", "score must be given once, an integer within ±(2^53-1)");
+    rq.read.kind = READ_SCORE;
+    return read_pipeline_run(app, rt, req, &rq);
 }
 
 /* ---------------------------------------------------------------- around and several */

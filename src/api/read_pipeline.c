@@ -79,6 +79,11 @@ static rb_status_t read_redis(redis_conn_t *rc, const board_t *b, const read_t *
     case READ_CURSOR: return rb_page_cursor(rc, b, r->day, &r->pos, r->backward, r->limit, out);
     case READ_PLAYERS: return rb_players(rc, b, r->day, r->ids, r->n_ids, out);
     case READ_AROUND: return rb_around(rc, b, r->day, r->player, r->before, r->after, out);
+    case READ_SCORE: {
+        rb_read_t rd = {0};
+        rb_prepare_score(&rd, b, r->day, order_sort_key(b->sort, r->score));
+        return rb_read_run(rc, &rd, b, out);
+    }
     }
     return RB_DOWN;
 }
@@ -90,6 +95,7 @@ static void prepare_redis(rb_read_t *rd, const board_t *b, const read_t *r)
     case READ_CURSOR: rb_prepare_cursor(rd, b, r->day, &r->pos, r->backward, r->limit); break;
     case READ_PLAYERS: rb_prepare_players(rd, b, r->day, r->ids, r->n_ids); break;
     case READ_AROUND: rb_prepare_around(rd, b, r->day, r->player, r->before, r->after); break;
+    case READ_SCORE: rb_prepare_score(rd, b, r->day, order_sort_key(b->sort, r->score)); break;
     }
 }
 
@@ -97,9 +103,10 @@ static void prepare_redis(rb_read_t *rd, const board_t *b, const read_t *r)
 static q_status_t read_archive(PGconn *c, const board_t *b, const read_t *r, entries_t *out, bool *archived)
 {
     static const q_archive_kind_t kinds[] = {[READ_PAGE] = QA_PAGE, [READ_CURSOR] = QA_CURSOR,
-                                             [READ_PLAYERS] = QA_PLAYERS, [READ_AROUND] = QA_AROUND};
+                                             [READ_PLAYERS] = QA_PLAYERS, [READ_AROUND] = QA_AROUND,
+                                             [READ_SCORE] = QA_SCORE};
     q_archive_read_t rd = {kinds[r->kind], r->limit, r->offset, &r->pos, r->backward, r->ids, r->n_ids,
-                           r->player, r->before, r->after};
+                           r->player, r->before, r->after, order_sort_key(b->sort, r->score)};
     return q_archive_read(c, b, r->day, &rd, out, archived);
 }
 
@@ -125,6 +132,7 @@ static q_status_t read_pg(PGconn *c, const board_t *b, const read_t *r, int64_t 
         q_status_t st = q_around(c, b, r->day, r->player, r->before, r->after, out);
         return st == Q_NOT_FOUND ? Q_OK : st;
     }
+    case READ_SCORE: return q_score(c, b, r->day, order_sort_key(b->sort, r->score), out);
     }
     return Q_ERROR;
 }
@@ -209,6 +217,9 @@ static bool tier_answers(app_t *app, const http_req_t *req, const board_t *b, co
     case READ_PLAYERS: ok = rank_tier_players(app->tier, b, r->day, r->ids, r->n_ids, req->received_ms, out); break;
     case READ_AROUND:
         ok = rank_tier_around(app->tier, b, r->day, r->player, r->before, r->after, req->received_ms, out);
+        break;
+    case READ_SCORE:
+        ok = rank_tier_score(app->tier, b, r->day, order_sort_key(b->sort, r->score), req->received_ms, out);
         break;
     }
     if (ok)
@@ -358,6 +369,13 @@ static void cache_insert(read_op_t *op, http_req_t *req, const entries_t *e)
         const entry_t *f = &e->items[0], *l = &e->items[e->n - 1];
         order_pos_set(&scope.first, f->sort_key, f->achieved_ms, f->player, f->player_len);
         order_pos_set(&scope.last, l->sort_key, l->achieved_ms, l->player, l->player_len);
+    }
+    if (r->kind == READ_SCORE) {
+        /* A score's rank counts every standing up to it: a write that moves one into or out of
+         * that span, or changes the total, changes the answer. */
+        order_pos_set(&scope.first, INT64_MIN, INT64_MIN, "", 0);
+        order_pos_set(&scope.last, order_sort_key(op->board.sort, r->score), INT64_MAX, "", 0);
+        scope.has_span = true;
     }
     if (r->kind == READ_CURSOR) {
         /* A cursor page shows what follows (or precedes) the cursor: a standing moving into the

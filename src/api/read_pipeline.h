@@ -33,9 +33,10 @@
 
 #define READ_IDS_MAX 100
 
-typedef enum { READ_PAGE, READ_CURSOR, READ_PLAYERS, READ_AROUND } read_kind_t;
+typedef enum { READ_PAGE, READ_CURSOR, READ_PLAYERS, READ_AROUND, READ_SCORE } read_kind_t;
 
-/* What is read: a page by offset or cursor, named players, or the players around one. */
+/* What is read: a page by offset or cursor, named players, the players around one, or how many
+ * standings a score would follow. */
 typedef struct {
     read_kind_t kind;
     int64_t day;          /* the window; bind() sets it */
@@ -48,6 +49,7 @@ typedef struct {
     char player[PLAYER_ID_MAX + 1]; /* READ_AROUND's player, or READ_PLAYERS's only id */
     char *ids_text;       /* READ_PLAYERS with a list: its ids, NUL-separated (owned) */
     int before, after;    /* READ_AROUND */
+    int64_t score;        /* READ_SCORE: the score whose rank is asked (entries_t.at_or_before) */
     bool strong;          /* consistency=strong: the primary answers (the pipeline sets it) */
     bool closed;          /* a window before the current one (the pipeline sets it) */
 } read_t;

@@ -67,6 +67,8 @@ static const route_spec_t specs[] = {
                   false},
     [R_ADMIN_VERIFY_TIER] = {R_ADMIN_VERIFY_TIER, "/v1/admin/verify-tier", "POST, OPTIONS", 0, ROLE_ADMIN, 0, 0, false,
                              true, false, false},
+    [R_RANK_OF_SCORE] = {R_RANK_OF_SCORE, "/v1/leaderboards/{board}/rank", GET_ONLY, ROLE_READ, 0, 0, 0, true, false,
+                         false, false},
 };
 _Static_assert(sizeof specs / sizeof *specs == R_COUNT, "a route without its spec");
 
@@ -77,7 +79,7 @@ static const char *const route_names[R_COUNT] = {
     [R_STATS] = "stats", [R_WINDOWS] = "windows", [R_STANDINGS] = "standings", [R_ACTIVITY] = "activity", [R_ADMIN_REFRESH] = "admin_refresh",
     [R_ADMIN_REBUILD] = "admin_rebuild", [R_METRICS] = "metrics", [R_OPENAPI] = "openapi",
     [R_DASHBOARD] = "dashboard", [R_DASHBOARD_ROOT] = "dashboard_root", [R_DASHBOARD_FILE] = "dashboard_file",
-    [R_EXPORT] = "export", [R_PLAYER_EXPORT] = "player_export", [R_IMPORT] = "import", [R_ADMIN_VERIFY_TIER] = "admin_verify_tier",
+    [R_EXPORT] = "export", [R_PLAYER_EXPORT] = "player_export", [R_IMPORT] = "import", [R_ADMIN_VERIFY_TIER] = "admin_verify_tier", [R_RANK_OF_SCORE] = "rank_of_score",
 };
 
 const char *api_route_name(route_id_t id)
@@ -205,6 +207,8 @@ static route_id_t match(const char *path, route_t *rt)
         return R_SCORES;
     if (n == 4 && seg_is(seg[3], len[3], "stats"))
         return R_STATS;
+    if (n == 4 && seg_is(seg[3], len[3], "rank"))
+        return R_RANK_OF_SCORE;
     if (n == 4 && seg_is(seg[3], len[3], "windows"))
         return R_WINDOWS;
     if (n == 4 && seg_is(seg[3], len[3], "activity"))
@@ -424,6 +428,7 @@ int api_handle(app_t *app, const route_t *rt, http_req_t *req)
     case R_ADMIN_REFRESH: return api_admin_refresh(app, rt, req);
     case R_ADMIN_REBUILD: return api_admin_rebuild(app, rt, req);
     case R_ADMIN_VERIFY_TIER: return api_admin_verify_tier(app, rt, req);
+    case R_RANK_OF_SCORE: return api_rank_of_score(app, rt, req);
     case R_METRICS: return api_metrics(app, rt, req);
     case R_OPENAPI: return api_openapi(app, rt, req);
     case R_DASHBOARD:

@@ -64,7 +64,7 @@ static int validate(http_req_t *req, json_t *obj, const char *const *allowed, sl
     return 0;
 }
 
-static int check_bounds(http_req_t *req, const board_t *b, int64_t score)
+int api_score_bounds(http_req_t *req, const board_t *b, int64_t score)
 {
     if (b->has_min_score && score < b->min_score)
         return http_error(req, 400, "invalid_argument", "score", "score %lld is below this board's min_score %lld",
@@ -264,7 +264,7 @@ int api_scores(app_t *app, const route_t *rt, http_req_t *req)
         return rc;
     }
     s->has_board = true;
-    if ((rc = check_bounds(req, &s->board, s->item.score))) {
+    if ((rc = api_score_bounds(req, &s->board, s->item.score))) {
         submission_release(&sub->base);
         return rc;
     }
@@ -362,7 +362,7 @@ int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req)
             continue;
         }
         s->has_board = true;
-        if (check_bounds(&scratch, &s->board, s->item.score)) {
+        if (api_score_bounds(&scratch, &s->board, s->item.score)) {
             s->error = take_error(&scratch);
             continue;
         }

@@ -667,6 +667,20 @@ bool rank_tier_around(rank_tier_t *t, const board_t *b, int64_t day, const char 
     return true;
 }
 
+bool rank_tier_score(rank_tier_t *t, const board_t *b, int64_t day, int64_t sort_key, int64_t now_ms, entries_t *out)
+{
+    tier_window_t *w = t ? begin_read(t, b->gen, day, now_ms) : NULL;
+    if (!w)
+        return false;
+    out->total = ri_count(w->ix);
+    bool exact;
+    /* Every position of a better or equal sort key lies before (sort_key + 1, the earliest time,
+     * the smallest id): |sort_key| < 2^53, so the sum cannot overflow. */
+    out->at_or_before = ri_lower_bound(w->ix, sort_key + 1, INT64_MIN, "", 0, &exact);
+    end_read(t, w);
+    return true;
+}
+
 /* ---------------------------------------------------------------- the rest */
 
 void rank_tier_stats(rank_tier_t *t, rank_tier_stats_t *out)

@@ -77,6 +77,9 @@ bool rank_tier_players(rank_tier_t *t, const board_t *b, int64_t day, const char
 bool rank_tier_around(rank_tier_t *t, const board_t *b, int64_t day, const char *player, int before, int after,
                       int64_t now_ms, entries_t *out);
 
+/* How many standings have score sort_key or a better one (out->at_or_before), and the total. */
+bool rank_tier_score(rank_tier_t *t, const board_t *b, int64_t day, int64_t sort_key, int64_t now_ms, entries_t *out);
+
 /* ---------------------------------------------------------------- the stream
  * This instance committed transaction `seq` of window (gen, day) and is about to acknowledge it.
  * With its changes (the writer), they are applied at once when seq is the next number; without

@@ -68,6 +68,7 @@ void entries_init(entries_t *e)
 {
     e->total = 0;
     e->modified_ms = 0;
+    e->at_or_before = 0;
     e->items = NULL;
     e->n = 0;
     e->cap = 0;

@@ -48,6 +48,7 @@ typedef struct {
 typedef struct {
     int64_t total;        /* players in the window */
     int64_t modified_ms;  /* when the window last changed: 0 unless read from its archive */
+    int64_t at_or_before; /* a score's read (GET …/rank?score=): standings with that score or better */
     entry_t *items;       /* owned */
     size_t n;
     size_t cap;

@@ -57,6 +57,8 @@ typedef enum {
     QS_A_PAGE_BEFORE,
     QS_A_PLAYERS,
     QS_A_AROUND,
+    QS_SCORE,
+    QS_A_SCORE,
     QS_COUNT, /* at most 32: one bit each in a connection's mask */
 } q_stmt_t;
 
@@ -417,6 +419,13 @@ static const struct {
                      " ORDER BY " RANK_ORDER_DESC " LIMIT $6")},
     [QS_A_PLAYERS] = {"rankd_archive_players", 3,
         ARCHIVE_READ(ARCHIVE_ROWS " AND player_id = ANY($3::text[]) ORDER BY rank")},
+    /* Standings with sort key $3 or a better one: every position before ($3 + 1, the earliest
+     * time, the smallest id), from the rank buckets as a player's rank. */
+    [QS_SCORE] = {"rankd_score", 3,
+        "SELECT t.total, rankd_rank_before($1, $2, $3::bigint + 1, -9223372036854775808, '') FROM " TOTAL_SQL " t"},
+    /* The same in an archive: its rows of the window, counted (closed windows are read rarely). */
+    [QS_A_SCORE] = {"rankd_archive_score", 3,
+        ARCHIVE_READ("SELECT count(*) FROM archive WHERE board_gen = $1 AND win = $2 AND sort_key <= $3::bigint")},
     [QS_A_AROUND] = {"rankd_archive_around", 5,
         ARCHIVE_READ("SELECT x.player_id, x.score, x.sort_key, x.achieved_ms, x.metadata, x.rank"
                      " FROM archive me JOIN archive x ON x.board_gen = $1 AND x.win = $2"
@@ -693,9 +702,49 @@ static void ids_array(buf_t *arr, const char *const *ids, size_t n)
     buf_putc(arr, '}');
 }
 
+q_status_t q_score(PGconn *c, const board_t *b, int64_t day, int64_t sort_key, entries_t *out)
+{
+    win_params_t w;
+    win_params(&w, b, day);
+    char sk[24];
+    snprintf(sk, sizeof sk, "%" PRId64, sort_key);
+    const char *p[] = {w.gen, w.day, sk};
+    PGresult *r = exec_read(c, QS_SCORE, p);
+    if (!pg_ok(r))
+        return q_failed(c, r, "rank of a score");
+    out->total = col_i64(r, 0, 0);
+    out->at_or_before = col_i64(r, 0, 1);
+    PQclear(r);
+    return Q_OK;
+}
+
+/* A closed window's q_score from its archive; *archived false when it has none yet. */
+static q_status_t archive_score(PGconn *c, const board_t *b, int64_t day, int64_t sort_key, entries_t *out,
+                                bool *archived)
+{
+    win_params_t w;
+    win_params(&w, b, day);
+    char sk[24];
+    snprintf(sk, sizeof sk, "%" PRId64, sort_key);
+    const char *p[] = {w.gen, w.day, sk};
+    PGresult *r = exec_read(c, QS_A_SCORE, p);
+    if (!pg_ok(r))
+        return q_failed(c, r, "archived rank of a score");
+    *archived = PQntuples(r) > 0;
+    if (*archived) {
+        out->total = col_i64(r, 0, 0);
+        out->modified_ms = col_i64(r, 0, 1);
+        out->at_or_before = col_i64(r, 0, 2);
+    }
+    PQclear(r);
+    return Q_OK;
+}
+
 q_status_t q_archive_read(PGconn *c, const board_t *b, int64_t day, const q_archive_read_t *rd, entries_t *out,
                           bool *archived)
 {
+    if (rd->kind == QA_SCORE)
+        return archive_score(c, b, day, rd->sort_key, out, archived);
     win_params_t w;
     win_params(&w, b, day);
     char a[24], bb[24], lim[16];

@@ -61,11 +61,14 @@ MUST_USE q_status_t q_players(PGconn *c, const board_t *b, int64_t day, const ch
  * when the player's standing has since moved or gone (a concurrent deletion). */
 MUST_USE q_status_t q_ranks_at(PGconn *c, const board_t *b, int64_t day, const order_pos_t *pos, size_t n,
                                int64_t *ranks);
+/* How many standings of window `day` have score sort_key or a better one (out->at_or_before),
+ * and the total, from the rank buckets. */
+MUST_USE q_status_t q_score(PGconn *c, const board_t *b, int64_t day, int64_t sort_key, entries_t *out);
 MUST_USE q_status_t q_around(PGconn *c, const board_t *b, int64_t day, const char *player, int before, int after,
                     entries_t *out);
 
 /* A read of a closed window's archive (q_archive_read): what to read, as for the functions above. */
-typedef enum { QA_PAGE, QA_CURSOR, QA_PLAYERS, QA_AROUND } q_archive_kind_t;
+typedef enum { QA_PAGE, QA_CURSOR, QA_PLAYERS, QA_AROUND, QA_SCORE } q_archive_kind_t;
 typedef struct {
     q_archive_kind_t kind;
     int limit;
@@ -76,6 +79,7 @@ typedef struct {
     size_t n_ids;
     const char *player;
     int before, after;
+    int64_t sort_key; /* QA_SCORE */
 } q_archive_read_t;
 
 /*

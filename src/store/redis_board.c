@@ -160,6 +160,14 @@ static redis_script_t script_around_each = {"if redis.call('EXISTS', KEYS[3]) ==
                                             "return each\n",
                                             ""};
 
+/* ARGV: a sort key. The standings at or before it, as an empty run whose rank0 is their count
+ * (ZCOUNT: the score of a member is its sort key). */
+static redis_script_t script_score = {LUA_READ_HEAD
+                                      "out[2] = redis.call('ZCOUNT', z, '-inf', ARGV[1])\n"
+                                      "out[3] = {}\n"
+                                      "return out\n",
+                                      ""};
+
 /* EVALSHA sha 3 keys...: numkeys and the three keys are what merged reads share. */
 static redis_merge_t around_merge = {script_around_each.sha, 6};
 
@@ -253,7 +261,8 @@ static redis_script_t script_clear = {
 
 static redis_script_t *const all_scripts[] = {&script_page,         &script_cursor, &script_players,
                                               &script_player,       &script_player_each, &script_around,
-                                              &script_around_each,  &script_apply,   &script_clear};
+                                              &script_around_each,  &script_apply,   &script_clear,
+                                              &script_score};
 _Static_assert(sizeof all_scripts / sizeof *all_scripts <= RB_SCRIPTS_MAX, "RB_SCRIPTS_MAX is too small");
 
 void rb_init(void)
@@ -325,6 +334,7 @@ static void read_head(rb_read_t *rd, const redis_script_t *s, const board_t *b, 
     rd->script = s;
     rd->merge = NULL;
     rd->by_rank = false;
+    rd->count_only = false;
     rd->argv[0] = "EVALSHA", rd->argvlen[0] = 7;
     rd->argv[1] = s->sha, rd->argvlen[1] = 40;
     rd->argv[2] = "3", rd->argvlen[2] = 1;
@@ -397,6 +407,15 @@ void rb_prepare_around(rb_read_t *rd, const board_t *b, int64_t day, const char 
 
 /* One entry of a run from its member and score replies into out: false when they are not
  * what rankd wrote. */
+void rb_prepare_score(rb_read_t *rd, const board_t *b, int64_t day, int64_t sort_key)
+{
+    snprintf(rd->nums[0], sizeof rd->nums[0], "%" PRId64, sort_key);
+    read_arrays(rd, 0);
+    read_head(rd, &script_score, b, day, 1);
+    read_arg(rd, 0, rd->nums[0], strlen(rd->nums[0]));
+    rd->count_only = true;
+}
+
 static bool parse_entry(const redisReply *m, const redisReply *sc, int64_t rank, const board_t *b, entries_t *out)
 {
     int64_t sk;
@@ -454,6 +473,8 @@ rb_status_t rb_read_parse(const rb_read_t *rd, const redisReply *r, const board_
         if (st != RB_OK)
             log_error(NULL, "redis read script: a member or score that rankd did not write");
     }
+    if (st == RB_OK && rd->count_only)
+        out->at_or_before = r->elements == 3 ? r->element[1]->integer : 0;
     if (st != RB_OK)
         entries_clear(out);
     else if (rd->by_rank)

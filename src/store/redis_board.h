@@ -66,6 +66,7 @@ typedef struct {
     const redis_script_t *script;
     const redis_merge_t *merge; /* how the pipe may merge it with other reads, or NULL */
     bool by_rank;          /* results come back in request order: sort them */
+    bool count_only;       /* a score's read: the reply's one run is a count (entries_t.at_or_before) */
     int argc;
     bool heap;             /* argv, argvlen and buckets were allocated (never copy a read) */
     const char **argv;     /* the inline arrays below, or heap arrays for many players */
@@ -83,6 +84,8 @@ void rb_prepare_page(rb_read_t *rd, const board_t *b, int64_t day, int64_t offse
 void rb_prepare_cursor(rb_read_t *rd, const board_t *b, int64_t day, const order_pos_t *pos, bool backward, int limit);
 void rb_prepare_players(rb_read_t *rd, const board_t *b, int64_t day, const char *const *ids, size_t n);
 void rb_prepare_around(rb_read_t *rd, const board_t *b, int64_t day, const char *player, int before, int after);
+/* How many standings have score `sort_key` or a better one (out->at_or_before), and the total. */
+void rb_prepare_score(rb_read_t *rd, const board_t *b, int64_t day, int64_t sort_key);
 /* Free what a prepared read allocated (nothing for most); it may be prepared again. */
 void rb_read_clear(rb_read_t *rd);
 /* Parse a read's reply (NULL: the connection failed) into `out`, in rank order. */
