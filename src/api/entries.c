@@ -15,6 +15,7 @@
 #include "cache/rank_tier.h"
 #include "core/cursor.h"
 #include "core/ids.h"
+#include "core/rank_style.h"
 #include "core/score.h"
 #include "core/window.h"
 #include "obs/log.h"
@@ -113,6 +114,16 @@ int api_param_window_syntax(http_req_t *req)
 }
 
 /* An optional plain-decimal parameter within [min, max]; 0 or the error written. */
+/* rank_style= (core/rank_style.h): 0, or the 400 written. */
+static int param_style(http_req_t *req, rank_style_t *out)
+{
+    bool bad = false;
+    const char *v = http_param(req, "rank_style", &bad);
+    if (bad || !rank_style_parse(v, out))
+        return http_bad_param(req, "rank_style", RANK_STYLE_RULE);
+    return 0;
+}
+
 static int param_uint(http_req_t *req, const char *name, uint64_t min, uint64_t max, uint64_t dflt, uint64_t *out)
 {
     bool bad = false;
@@ -222,8 +233,9 @@ int api_entries(app_t *app, const route_t *rt, http_req_t *req)
     entries_cursor_t c = {.given = cur != NULL};
     int rc;
     /* What needs no board first: a bad value is 400 even on a board that does not exist. */
+    rank_style_t style;
     if ((rc = api_param_window_syntax(req)) || (rc = param_uint(req, "limit", 1, 1000, 10, &limit)) ||
-        (rc = param_uint(req, "offset", 0, INT64_MAX / 2, 0, &offset)))
+        (rc = param_uint(req, "offset", 0, INT64_MAX / 2, 0, &offset)) || (rc = param_style(req, &style)))
         return rc;
     if (bad)
         return http_bad_param(req, "cursor", "cursor and offset must each be given at most once");
@@ -239,6 +251,7 @@ int api_entries(app_t *app, const route_t *rt, http_req_t *req)
     read_request_t rq = {.route = R_ENTRIES, .parsed = &c, .parsed_len = sizeof c, .bind = bind_page,
                          .render = render_page};
     rq.read.kind = cur ? READ_CURSOR : READ_PAGE;
+    rq.read.style = style;
     rq.read.limit = (int)limit;
     rq.read.offset = (int64_t)offset;
     if (cur) {
@@ -314,9 +327,11 @@ static int bind_player(app_t *app, http_req_t *req, const board_t *b, read_reque
 static int get_player(app_t *app, const route_t *rt, http_req_t *req)
 {
     int rc;
-    if ((rc = check_player(rt, req)) || (rc = api_param_window_syntax(req)))
+    rank_style_t style;
+    if ((rc = check_player(rt, req)) || (rc = api_param_window_syntax(req)) || (rc = param_style(req, &style)))
         return rc;
     read_request_t rq = {.route = R_PLAYER, .bind = bind_player, .render = render_player};
+    rq.read.style = style;
     rq.read.kind = READ_PLAYERS;
     memcpy(rq.read.player, rt->player, rt->player_len); /* validated: at most PLAYER_ID_MAX bytes */
     rq.read.ids[0] = rq.read.player;
@@ -444,11 +459,11 @@ static bool parse_score(const char *s, int64_t *out)
 int api_rank_of_score(app_t *app, const route_t *rt, http_req_t *req)
 {
     int rc;
-    if ((rc = api_param_window_syntax(req)))
+    read_request_t rq = {.route = R_RANK_OF_SCORE, .bind = bind_score, .render = render_score};
+    if ((rc = api_param_window_syntax(req)) || (rc = param_style(req, &rq.read.style)))
         return rc;
     bool bad = false;
     const char *s = http_param(req, "score", &bad);
-    read_request_t rq = {.route = R_RANK_OF_SCORE, .bind = bind_score, .render = render_score};
     if (bad || !s || !parse_score(s, &rq.read.score))
         return http_bad_param(req, "score", "score must be given once, an integer within ±(2^53-1)");
     rq.read.kind = READ_SCORE;
@@ -473,10 +488,13 @@ int api_around(app_t *app, const route_t *rt, http_req_t *req)
 {
     int rc;
     uint64_t before, after;
+    rank_style_t style;
     if ((rc = check_player(rt, req)) || (rc = api_param_window_syntax(req)) ||
-        (rc = param_uint(req, "before", 0, 100, 5, &before)) || (rc = param_uint(req, "after", 0, 100, 5, &after)))
+        (rc = param_uint(req, "before", 0, 100, 5, &before)) || (rc = param_uint(req, "after", 0, 100, 5, &after)) ||
+        (rc = param_style(req, &style)))
         return rc;
     read_request_t rq = {.route = R_AROUND, .bind = bind_player, .render = render_list};
+    rq.read.style = style;
     rq.read.kind = READ_AROUND;
     memcpy(rq.read.player, rt->player, rt->player_len); /* validated: at most PLAYER_ID_MAX bytes */
     rq.read.before = (int)before;
@@ -499,7 +517,8 @@ static int bind_players(app_t *app, http_req_t *req, const board_t *b, read_requ
 int api_players(app_t *app, const route_t *rt, http_req_t *req)
 {
     int rc;
-    if ((rc = api_param_window_syntax(req)))
+    rank_style_t style;
+    if ((rc = api_param_window_syntax(req)) || (rc = param_style(req, &style)))
         return rc;
     bool bad = false;
     const char *list = http_param(req, "ids", &bad);
@@ -508,6 +527,7 @@ int api_players(app_t *app, const route_t *rt, http_req_t *req)
     /* The ids are checked before the board is looked up (400 before 404). */
     read_request_t rq = {.route = R_PLAYERS, .bind = bind_players, .render = render_list};
     rq.read.kind = READ_PLAYERS;
+    rq.read.style = style;
     rq.read.ids_text = xstrdup(list);
     size_t n = 0;
     char *p = rq.read.ids_text;

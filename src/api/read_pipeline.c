@@ -72,6 +72,21 @@ typedef struct read_op {
 
 /* ---------------------------------------------------------------- the store */
 
+/* A rank style's count from PostgreSQL, in the read's snapshot (core/rank_style.h). */
+typedef struct {
+    PGconn *c;
+    const board_t *b;
+    const read_t *r;
+    q_status_t st;
+} pg_before_t;
+
+static bool before_in_pg(void *arg, rank_style_t style, int64_t sk, int64_t *out)
+{
+    pg_before_t *a = arg;
+    a->st = q_rank_before(a->c, a->b, a->r->day, a->r->closed, style == RANK_DENSE, sk, out);
+    return a->st == Q_OK;
+}
+
 static rb_status_t read_redis(redis_conn_t *rc, const board_t *b, const read_t *r, entries_t *out)
 {
     switch (r->kind) {
@@ -137,6 +152,27 @@ static q_status_t read_pg(PGconn *c, const board_t *b, const read_t *r, int64_t 
     return Q_ERROR;
 }
 
+/* read_pg in another rank style: the read and its counts from one snapshot. */
+static q_status_t read_pg_styled(PGconn *c, const board_t *b, const read_t *r, int64_t top_below, entries_t *out)
+{
+    if (r->style == RANK_ORDINAL)
+        return read_pg(c, b, r, top_below, out);
+    q_status_t st = q_snapshot_begin(c);
+    if (st != Q_OK)
+        return st;
+    st = read_pg(c, b, r, top_below, out);
+    if (st == Q_OK && r->kind == READ_SCORE) {
+        st = q_rank_before(c, b, r->day, r->closed, r->style == RANK_DENSE, order_sort_key(b->sort, r->score),
+                           &out->at_or_before);
+    } else if (st == Q_OK) {
+        pg_before_t a = {c, b, r, Q_OK};
+        if (!rank_restyle(out, r->style, r->kind != READ_PLAYERS, before_in_pg, &a))
+            st = a.st;
+    }
+    q_status_t end = q_snapshot_end(c, st == Q_OK);
+    return st == Q_OK ? end : st;
+}
+
 typedef struct {
     const board_t *b;
     const read_t *r;
@@ -149,7 +185,7 @@ static q_status_t pg_read_on(PGconn *c, void *arg)
     pg_read_args_t *a = arg;
     entries_clear(a->out); /* a retry starts afresh */
     entries_init(a->out);
-    return read_pg(c, a->b, a->r, a->top_below, a->out);
+    return read_pg_styled(c, a->b, a->r, a->top_below, a->out);
 }
 
 /*
@@ -189,6 +225,8 @@ static bool redis_answers(app_t *app, const http_req_t *req, const board_t *b, c
                                                          window_archive_grace_ms(app->cfg->pg_statement_timeout_ms);
     if (req->strong || archived || !window_is_hot(b->reset, r->day, req->received_ms) || !redis_trusted(app->redis))
         return false; /* also without Redis */
+    if (r->style != RANK_ORDINAL)
+        return false; /* its counts are PostgreSQL's (or the tier's) */
     if (redis_window_trusted(app->redis, b->gen, r->day, epoch))
         return true;
     /* Not checked since this instance started or Redis's last outage: PostgreSQL answers until
@@ -203,27 +241,24 @@ static bool redis_answers(app_t *app, const http_req_t *req, const board_t *b, c
  * to it applied. No I/O: it runs on the event loop. */
 static bool tier_answers(app_t *app, const http_req_t *req, const board_t *b, const read_t *r, entries_t *out)
 {
-    if (!app->tier || req->strong || !window_is_hot(b->reset, r->day, req->received_ms))
-        return false;
+    if (!app->tier || req->strong || !window_is_hot(b->reset, r->day, req->received_ms) || r->style == RANK_DENSE)
+        return false; /* dense counts distinct scores: PostgreSQL's */
     if (r->closed && req->received_ms >= window_next_day(b->reset, r->day) * MS_PER_DAY +
                                               window_archive_grace_ms(app->cfg->pg_statement_timeout_ms))
         return false; /* archived: its ranks are final there, and it knows when it last changed */
     bool ok = false;
+    const tier_read_t how = {req->received_ms, r->style};
     switch (r->kind) {
-    case READ_PAGE: ok = rank_tier_page(app->tier, b, r->day, r->offset, r->limit, req->received_ms, out); break;
-    case READ_CURSOR:
-        ok = rank_tier_cursor(app->tier, b, r->day, &r->pos, r->backward, r->limit, req->received_ms, out);
-        break;
-    case READ_PLAYERS: ok = rank_tier_players(app->tier, b, r->day, r->ids, r->n_ids, req->received_ms, out); break;
-    case READ_AROUND:
-        ok = rank_tier_around(app->tier, b, r->day, r->player, r->before, r->after, req->received_ms, out);
-        break;
-    case READ_SCORE:
-        ok = rank_tier_score(app->tier, b, r->day, order_sort_key(b->sort, r->score), req->received_ms, out);
-        break;
+    case READ_PAGE: ok = rank_tier_page(app->tier, b, r->day, r->offset, r->limit, &how, out); break;
+    case READ_CURSOR: ok = rank_tier_cursor(app->tier, b, r->day, &r->pos, r->backward, r->limit, &how, out); break;
+    case READ_PLAYERS: ok = rank_tier_players(app->tier, b, r->day, r->ids, r->n_ids, &how, out); break;
+    case READ_AROUND: ok = rank_tier_around(app->tier, b, r->day, r->player, r->before, r->after, &how, out); break;
+    case READ_SCORE: ok = rank_tier_score(app->tier, b, r->day, order_sort_key(b->sort, r->score), &how, out); break;
     }
     if (ok)
         metrics_add(app->metrics, METRIC_TIER_READS, 1);
+    else
+        entries_clear(out); /* what a read that could not finish left */
     return ok;
 }
 
@@ -390,6 +425,14 @@ static void cache_insert(read_op_t *op, http_req_t *req, const entries_t *e)
             scope.first = r->pos;
         scope.has_span = true;
     }
+    if (r->style != RANK_ORDINAL && scope.has_span) {
+        /* A style's ranks count what lies before the answer: the standings tied with its first
+         * entry (competition), every standing before it (dense, and named players in any style). */
+        if (r->style == RANK_COMPETITION && r->kind != READ_PLAYERS)
+            order_pos_set(&scope.first, scope.first.sort_key, INT64_MIN, "", 0);
+        else
+            order_pos_set(&scope.first, INT64_MIN, INT64_MIN, "", 0);
+    }
     req->cached = l1_insert(op->app->l1, op->key.data, op->key.len, &scope, op->epoch, req->out.data, req->out.len,
                             req->last_modified_ms);
     buf_reset(&req->out);
@@ -443,6 +486,10 @@ static int advance(read_op_t *op, http_req_t *req)
             key_begin(op);
             buf_append(&op->key, params.data, params.len);
             buf_free(&params);
+            if (op->rq.read.style != RANK_ORDINAL) {
+                buf_puts(&op->key, "|style=");
+                buf_puts(&op->key, rank_style_name(op->rq.read.style));
+            }
             op->state = app->l1 && !req->strong ? RP_CACHE : RP_STORE;
             break;
         }

@@ -28,6 +28,7 @@
 
 #include "api/app.h"
 #include "core/order.h"
+#include "core/rank_style.h"
 #include "store/queries.h"
 #include "util/buf.h"
 
@@ -50,6 +51,7 @@ typedef struct {
     char *ids_text;       /* READ_PLAYERS with a list: its ids, NUL-separated (owned) */
     int before, after;    /* READ_AROUND */
     int64_t score;        /* READ_SCORE: the score whose rank is asked (entries_t.at_or_before) */
+    rank_style_t style;   /* the rank numbers shown (core/rank_style.h) */
     bool strong;          /* consistency=strong: the primary answers (the pipeline sets it) */
     bool closed;          /* a window before the current one (the pipeline sets it) */
 } read_t;

@@ -602,22 +602,38 @@ static void push_range(entries_t *out, const board_t *b, const rank_index_t *ix,
     }
 }
 
-bool rank_tier_page(rank_tier_t *t, const board_t *b, int64_t day, int64_t offset, int limit, int64_t now_ms,
+/* Competition ranks from the index: the standings before the tie group of sk. */
+static bool before_in_index(void *arg, rank_style_t style, int64_t sk, int64_t *out)
+{
+    bool exact;
+    (void)style; /* competition: dense is not answered by the tier */
+    *out = ri_lower_bound(arg, sk, INT64_MIN, "", 0, &exact);
+    return true;
+}
+
+/* The read's last step, under the window's lock: its style's ranks, then the locks let go. */
+static bool end_styled(rank_tier_t *t, tier_window_t *w, entries_t *out, const tier_read_t *how, bool adjacent)
+{
+    bool ok = rank_restyle(out, how->style, adjacent, before_in_index, w->ix);
+    end_read(t, w);
+    return ok;
+}
+
+bool rank_tier_page(rank_tier_t *t, const board_t *b, int64_t day, int64_t offset, int limit, const tier_read_t *how,
                     entries_t *out)
 {
-    tier_window_t *w = t ? begin_read(t, b->gen, day, now_ms) : NULL;
+    tier_window_t *w = t ? begin_read(t, b->gen, day, how->now_ms) : NULL;
     if (!w)
         return false;
     out->total = ri_count(w->ix);
     push_range(out, b, w->ix, offset, limit);
-    end_read(t, w);
-    return true;
+    return end_styled(t, w, out, how, true);
 }
 
 bool rank_tier_cursor(rank_tier_t *t, const board_t *b, int64_t day, const order_pos_t *pos, bool backward, int limit,
-                      int64_t now_ms, entries_t *out)
+                      const tier_read_t *how, entries_t *out)
 {
-    tier_window_t *w = t ? begin_read(t, b->gen, day, now_ms) : NULL;
+    tier_window_t *w = t ? begin_read(t, b->gen, day, how->now_ms) : NULL;
     if (!w)
         return false;
     out->total = ri_count(w->ix);
@@ -629,14 +645,13 @@ bool rank_tier_cursor(rank_tier_t *t, const board_t *b, int64_t day, const order
         int64_t a = c - limit > 0 ? c - limit : 0;
         push_range(out, b, w->ix, a, c - a);
     }
-    end_read(t, w);
-    return true;
+    return end_styled(t, w, out, how, true);
 }
 
-bool rank_tier_players(rank_tier_t *t, const board_t *b, int64_t day, const char *const *ids, size_t n, int64_t now_ms,
-                       entries_t *out)
+bool rank_tier_players(rank_tier_t *t, const board_t *b, int64_t day, const char *const *ids, size_t n,
+                       const tier_read_t *how, entries_t *out)
 {
-    tier_window_t *w = t ? begin_read(t, b->gen, day, now_ms) : NULL;
+    tier_window_t *w = t ? begin_read(t, b->gen, day, how->now_ms) : NULL;
     if (!w)
         return false;
     out->total = ri_count(w->ix);
@@ -646,15 +661,14 @@ bool rank_tier_players(rank_tier_t *t, const board_t *b, int64_t day, const char
         if (r >= 0)
             push(out, b, r + 1, &e);
     }
-    end_read(t, w);
     entries_sort_by_rank(out);
-    return true;
+    return end_styled(t, w, out, how, false);
 }
 
 bool rank_tier_around(rank_tier_t *t, const board_t *b, int64_t day, const char *player, int before, int after,
-                      int64_t now_ms, entries_t *out)
+                      const tier_read_t *how, entries_t *out)
 {
-    tier_window_t *w = t ? begin_read(t, b->gen, day, now_ms) : NULL;
+    tier_window_t *w = t ? begin_read(t, b->gen, day, how->now_ms) : NULL;
     if (!w)
         return false;
     out->total = ri_count(w->ix);
@@ -663,20 +677,22 @@ bool rank_tier_around(rank_tier_t *t, const board_t *b, int64_t day, const char 
         int64_t a = r - before > 0 ? r - before : 0;
         push_range(out, b, w->ix, a, r + after - a + 1);
     }
-    end_read(t, w);
-    return true;
+    return end_styled(t, w, out, how, true);
 }
 
-bool rank_tier_score(rank_tier_t *t, const board_t *b, int64_t day, int64_t sort_key, int64_t now_ms, entries_t *out)
+bool rank_tier_score(rank_tier_t *t, const board_t *b, int64_t day, int64_t sort_key, const tier_read_t *how,
+                     entries_t *out)
 {
-    tier_window_t *w = t ? begin_read(t, b->gen, day, now_ms) : NULL;
+    tier_window_t *w = t ? begin_read(t, b->gen, day, how->now_ms) : NULL;
     if (!w)
         return false;
     out->total = ri_count(w->ix);
     bool exact;
     /* Every position of a better or equal sort key lies before (sort_key + 1, the earliest time,
-     * the smallest id): |sort_key| < 2^53, so the sum cannot overflow. */
-    out->at_or_before = ri_lower_bound(w->ix, sort_key + 1, INT64_MIN, "", 0, &exact);
+     * the smallest id): |sort_key| < 2^53, so the sum cannot overflow. Competition: of a better
+     * one only (the score would share its ties' rank). */
+    out->at_or_before = ri_lower_bound(w->ix, how->style == RANK_COMPETITION ? sort_key : sort_key + 1, INT64_MIN, "",
+                                       0, &exact);
     end_read(t, w);
     return true;
 }

@@ -39,6 +39,7 @@
 #include "cache/rank_index.h"
 #include "core/model.h"
 #include "core/order.h"
+#include "core/rank_style.h"
 
 typedef struct rank_tier rank_tier_t;
 
@@ -64,21 +65,27 @@ rank_tier_t *rank_tier_new(size_t budget);
 void rank_tier_free(rank_tier_t *t);
 
 /* ---------------------------------------------------------------- reads (any thread)
- * Each answers `out` (total and entries, ranks 1-based, as the Redis path does) and returns true,
+ * Each answers `out` (total and entries, ranks 1-based in how->style, as the Redis path does) and returns true,
  * or returns false when the tier cannot answer now: the window is not held (it is asked for, and
  * loaded in the background), is loading, or has not applied this instance's own writes yet.
  * now_ms: when the read arrived (which windows were read last). */
-bool rank_tier_page(rank_tier_t *t, const board_t *b, int64_t day, int64_t offset, int limit, int64_t now_ms,
+typedef struct {
+    int64_t now_ms;       /* when the read arrived (which windows were read last) */
+    rank_style_t style;   /* ordinal or competition (dense is not answered here) */
+} tier_read_t;
+bool rank_tier_page(rank_tier_t *t, const board_t *b, int64_t day, int64_t offset, int limit, const tier_read_t *how,
                     entries_t *out);
 bool rank_tier_cursor(rank_tier_t *t, const board_t *b, int64_t day, const order_pos_t *pos, bool backward, int limit,
-                      int64_t now_ms, entries_t *out);
-bool rank_tier_players(rank_tier_t *t, const board_t *b, int64_t day, const char *const *ids, size_t n, int64_t now_ms,
-                       entries_t *out);
+                      const tier_read_t *how, entries_t *out);
+bool rank_tier_players(rank_tier_t *t, const board_t *b, int64_t day, const char *const *ids, size_t n,
+                       const tier_read_t *how, entries_t *out);
 bool rank_tier_around(rank_tier_t *t, const board_t *b, int64_t day, const char *player, int before, int after,
-                      int64_t now_ms, entries_t *out);
+                      const tier_read_t *how, entries_t *out);
 
-/* How many standings have score sort_key or a better one (out->at_or_before), and the total. */
-bool rank_tier_score(rank_tier_t *t, const board_t *b, int64_t day, int64_t sort_key, int64_t now_ms, entries_t *out);
+/* How many standings have score sort_key or a better one (out->at_or_before; competition: a
+ * better one), and the total. */
+bool rank_tier_score(rank_tier_t *t, const board_t *b, int64_t day, int64_t sort_key, const tier_read_t *how,
+                     entries_t *out);
 
 /* ---------------------------------------------------------------- the stream
  * This instance committed transaction `seq` of window (gen, day) and is about to acknowledge it.

@@ -59,6 +59,10 @@ typedef enum {
     QS_A_AROUND,
     QS_SCORE,
     QS_A_SCORE,
+    QS_BEFORE,
+    QS_BEFORE_DISTINCT,
+    QS_A_BEFORE,
+    QS_A_BEFORE_DISTINCT,
     QS_COUNT, /* at most 32: one bit each in a connection's mask */
 } q_stmt_t;
 
@@ -426,6 +430,20 @@ static const struct {
     /* The same in an archive: its rows of the window, counted (closed windows are read rarely). */
     [QS_A_SCORE] = {"rankd_archive_score", 3,
         ARCHIVE_READ("SELECT count(*) FROM archive WHERE board_gen = $1 AND win = $2 AND sort_key <= $3::bigint")},
+    /* Rank styles (core/rank_style.h): the standings before sort key $3, from the rank buckets;
+     * the distinct sort keys before it, one index probe each (a loose scan of standings_rank). */
+    [QS_BEFORE] = {"rankd_before", 3, "SELECT rankd_rank_before($1, $2, $3, -9223372036854775808, '')"},
+    [QS_BEFORE_DISTINCT] = {"rankd_before_distinct", 3,
+        "WITH RECURSIVE d(k) AS ("
+        " SELECT (SELECT sort_key FROM standings WHERE board_gen = $1 AND win = $2 ORDER BY sort_key LIMIT 1)"
+        " UNION ALL SELECT (SELECT sort_key FROM standings WHERE board_gen = $1 AND win = $2 AND sort_key > d.k"
+        "  ORDER BY sort_key LIMIT 1) FROM d WHERE d.k < $3)"
+        " SELECT count(*) FROM d WHERE k < $3"},
+    [QS_A_BEFORE] = {"rankd_archive_before", 3,
+        ARCHIVE_READ("SELECT count(*) FROM archive WHERE board_gen = $1 AND win = $2 AND sort_key < $3::bigint")},
+    [QS_A_BEFORE_DISTINCT] = {"rankd_archive_before_distinct", 3,
+        ARCHIVE_READ("SELECT count(DISTINCT sort_key) FROM archive WHERE board_gen = $1 AND win = $2"
+                     " AND sort_key < $3::bigint")},
     [QS_A_AROUND] = {"rankd_archive_around", 5,
         ARCHIVE_READ("SELECT x.player_id, x.score, x.sort_key, x.achieved_ms, x.metadata, x.rank"
                      " FROM archive me JOIN archive x ON x.board_gen = $1 AND x.win = $2"
@@ -714,6 +732,51 @@ q_status_t q_score(PGconn *c, const board_t *b, int64_t day, int64_t sort_key, e
         return q_failed(c, r, "rank of a score");
     out->total = col_i64(r, 0, 0);
     out->at_or_before = col_i64(r, 0, 1);
+    PQclear(r);
+    return Q_OK;
+}
+
+q_status_t q_snapshot_begin(PGconn *c)
+{
+    PGresult *r = PQexec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (!pg_ok(r))
+        return q_failed(c, r, "snapshot");
+    PQclear(r);
+    return Q_OK;
+}
+
+q_status_t q_snapshot_end(PGconn *c, bool ok)
+{
+    PGresult *r = PQexec(c, ok ? "COMMIT" : "ROLLBACK");
+    if (!pg_ok(r))
+        return q_failed(c, r, "snapshot end");
+    PQclear(r);
+    return Q_OK;
+}
+
+q_status_t q_rank_before(PGconn *c, const board_t *b, int64_t day, bool closed, bool distinct, int64_t sort_key,
+                         int64_t *out)
+{
+    win_params_t w;
+    win_params(&w, b, day);
+    char sk[24];
+    snprintf(sk, sizeof sk, "%" PRId64, sort_key);
+    const char *p[] = {w.gen, w.day, sk};
+    if (closed) { /* its archive, once written */
+        PGresult *r = exec_read(c, distinct ? QS_A_BEFORE_DISTINCT : QS_A_BEFORE, p);
+        if (!pg_ok(r))
+            return q_failed(c, r, "archived ranks before a score");
+        bool archived = PQntuples(r) > 0;
+        if (archived)
+            *out = col_i64(r, 0, 2);
+        PQclear(r);
+        if (archived)
+            return Q_OK;
+    }
+    PGresult *r = exec_read(c, distinct ? QS_BEFORE_DISTINCT : QS_BEFORE, p);
+    if (!pg_ok(r))
+        return q_failed(c, r, "ranks before a score");
+    *out = col_i64(r, 0, 0);
     PQclear(r);
     return Q_OK;
 }

@@ -64,6 +64,14 @@ MUST_USE q_status_t q_ranks_at(PGconn *c, const board_t *b, int64_t day, const o
 /* How many standings of window `day` have score sort_key or a better one (out->at_or_before),
  * and the total, from the rank buckets. */
 MUST_USE q_status_t q_score(PGconn *c, const board_t *b, int64_t day, int64_t sort_key, entries_t *out);
+/* How many standings of window `day` sort before sort key sort_key (distinct: how many distinct
+ * sort keys), from its archive when `closed` and archived: a rank style's count (core/rank_style.h). */
+MUST_USE q_status_t q_rank_before(PGconn *c, const board_t *b, int64_t day, bool closed, bool distinct, int64_t sort_key,
+                                  int64_t *out);
+/* A read-only snapshot for several reads that must agree (a page and its rank style's counts):
+ * begin, then end (committed when ok, else rolled back; an error reply of the end is returned). */
+MUST_USE q_status_t q_snapshot_begin(PGconn *c);
+q_status_t q_snapshot_end(PGconn *c, bool ok);
 MUST_USE q_status_t q_around(PGconn *c, const board_t *b, int64_t day, const char *player, int before, int after,
                     entries_t *out);
 

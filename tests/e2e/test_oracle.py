@@ -241,6 +241,8 @@ def verify_reads(c, board, model, players, absent, rng):
         assert [entry_tuple(e) for e in a["entries"]] == want, ("around", pid, before, after)
         assert a["total"] == total and a["board"] == board
 
+    verify_styles(get, board, model, ordered, rng, players + absent)
+
     # Friends: ids=.
     pool = players + absent
     for _ in range(20):
@@ -262,6 +264,55 @@ def wait_tier_ready(inst, c, board, timeout=30):
         assert r.status == 200, r.describe()
         return metric(inst, "rankd_reads_tier_total") > before
     wait_for(answered, "the rank tier answering a read of " + board, timeout=timeout)
+
+
+def styled(model, ordered):
+    """{player: (competition rank, dense rank)} of the model's standings: ties on score share the
+    best rank, and the next skips (competition) or follows (dense)."""
+    out, comp, dense, prev = {}, 0, 0, None
+    for rank, pid, score, _, _ in ordered:
+        if score != prev:
+            comp, dense, prev = rank, dense + 1, score
+        out[pid] = (comp, dense)
+    return out
+
+
+def verify_styles(get, board, model, ordered, rng, pool):
+    """rank_style=competition|dense on pages, around-me, ids= and the rank of a score (API.md,
+    "Rank styles"): only the rank numbers change."""
+    want = styled(model, ordered)
+    total = len(ordered)
+    scores = sorted({x[2] for x in ordered})
+    for k, style in enumerate(("competition", "dense")):
+        def ranks(entries):
+            return [(e["rank"], e["player_id"]) for e in entries]
+
+        def expect(pids):
+            return [(want[p][k], p) for p in pids]
+        for limit in (1, 37):
+            for off in sorted({0, 1, rng.randrange(total), max(0, total - limit)}):
+                page = get("/v1/leaderboards/%s/entries?limit=%d&offset=%d&rank_style=%s" % (board, limit, off, style))
+                assert ranks(page["entries"]) == expect([x[1] for x in ordered[off:off + limit]]), (style, off)
+        first = get("/v1/leaderboards/%s/entries?limit=13&rank_style=%s" % (board, style))
+        if first["next_cursor"]:
+            nxt = get("/v1/leaderboards/%s/entries?limit=13&rank_style=%s&cursor=%s" % (
+                board, style, q(first["next_cursor"])))
+            assert ranks(nxt["entries"]) == expect([x[1] for x in ordered[13:26]]), (style, "cursor")
+        for pid in rng.sample([x[1] for x in ordered], min(8, total)):
+            a = get("/v1/leaderboards/%s/players/%s/around?before=3&after=3&rank_style=%s" % (board, q(pid), style))
+            r = next(x[0] for x in ordered if x[1] == pid)
+            assert ranks(a["entries"]) == expect([x[1] for x in ordered[max(0, r - 4):r + 3]]), (style, "around")
+            one = get("/v1/leaderboards/%s/players/%s?rank_style=%s" % (board, q(pid), style))
+            assert one["rank"] == want[pid][k], (style, pid, one)
+        group = rng.sample(pool, min(30, len(pool)))
+        f = get("/v1/leaderboards/%s/players?ids=%s&rank_style=%s" % (board, ",".join(q(x) for x in group), style))
+        named = set(group)
+        assert ranks(f["entries"]) == expect([x[1] for x in ordered if x[1] in named]), (style, "ids")
+        for x in rng.sample(scores, min(5, len(scores))) + [SCORE_MAX, SCORE_MIN]:
+            r = get("/v1/leaderboards/%s/rank?score=%d&rank_style=%s" % (board, x, style))
+            better = [v for v in scores if (v > x if model.sort == "desc" else v < x)]
+            n = sum(1 for o in ordered if o[2] in set(better)) if k == 0 else len(better)
+            assert r["rank"] == n + 1 and r["total"] == total, (style, x, r)
 
 
 @pytest.mark.parametrize("mode", ["redis", "cluster", "no_redis", "redis_stopped", "tier"])

@@ -26,7 +26,9 @@
 #include "core/board.h"
 #include "core/cursor.h"
 #include "core/ids.h"
+#include "core/notice.h"
 #include "core/order.h"
+#include "core/rank_style.h"
 #include "core/score.h"
 #include "core/window.h"
 #include "util/buf.h"
@@ -2171,6 +2173,99 @@ static void test_buf_steal_after_empty_printf(void **state)
 
 /* ------------------------------------------------------------------ */
 
+/* ---------------------------------------------------------------- rank styles and notices */
+
+/* Sort keys of a board, in rank order: the model the counts below are taken from. */
+static const int64_t styled_board[] = {1, 1, 2, 3, 3, 3, 7, 9, 9};
+
+static bool count_before(void *arg, rank_style_t style, int64_t sk, int64_t *out)
+{
+    int *calls = arg;
+    (*calls)++;
+    int64_t n = 0, prev = INT64_MIN;
+    for (size_t i = 0; i < sizeof styled_board / sizeof *styled_board; i++) {
+        if (styled_board[i] >= sk)
+            break;
+        n += style == RANK_COMPETITION || styled_board[i] != prev;
+        prev = styled_board[i];
+    }
+    *out = n;
+    return true;
+}
+
+static void styled_entries(entries_t *e, size_t from, size_t n)
+{
+    entries_init(e);
+    for (size_t i = from; i < from + n; i++)
+        entries_push(e, (int64_t)i + 1, "p", 1, styled_board[i], styled_board[i], 0, NULL, 0);
+}
+
+static void test_rank_styles(void **state)
+{
+    (void)state;
+    static const int64_t competition[] = {1, 1, 3, 4, 4, 4, 7, 8, 8}, dense[] = {1, 1, 2, 3, 3, 3, 4, 5, 5};
+    for (size_t from = 0; from < 9; from++) {
+        for (size_t n = 1; from + n <= 9; n++) {
+            for (int style = RANK_COMPETITION; style <= RANK_DENSE; style++) {
+                for (int adjacent = 0; adjacent < 2; adjacent++) {
+                    entries_t e;
+                    styled_entries(&e, from, n);
+                    int calls = 0;
+                    assert_true(rank_restyle(&e, (rank_style_t)style, adjacent, count_before, &calls));
+                    for (size_t i = 0; i < n; i++)
+                        assert_int_equal(e.items[i].rank, (style == RANK_COMPETITION ? competition : dense)[from + i]);
+                    if (adjacent)
+                        assert_true(calls <= 1); /* one count for a page, whatever its size */
+                    entries_clear(&e);
+                }
+            }
+        }
+    }
+    rank_style_t st;
+    assert_true(rank_style_parse(NULL, &st) && st == RANK_ORDINAL);
+    assert_true(rank_style_parse("dense", &st) && st == RANK_DENSE);
+    assert_false(rank_style_parse("", &st));
+    assert_false(rank_style_parse("Dense", &st));
+}
+
+static void test_notice_lines(void **state)
+{
+    (void)state;
+    buf_t b;
+    buf_init(&b);
+    notice_change_t c = {.gen = 7, .day = -3, .existed = true, .old_sort_key = -9007199254740991, .old_ms = 5,
+                         .new_sort_key = 12, .new_ms = 6, .player = "a.b", .player_len = 3,
+                         .metadata = "{\"x\":\"a b\"}", .metadata_len = 11};
+    notice_put_change(&b, &c, true);
+    notice_change_t back;
+    assert_true(notice_parse_change(b.data, b.len, &back));
+    assert_int_equal(back.gen, 7);
+    assert_int_equal(back.day, -3);
+    assert_true(back.existed);
+    assert_int_equal(back.old_sort_key, -9007199254740991);
+    assert_int_equal(back.new_sort_key, 12);
+    assert_int_equal(back.new_ms, 6);
+    assert_int_equal(back.player_len, 3);
+    assert_memory_equal(back.player, "a.b", 3);
+    assert_int_equal(back.metadata_len, 11);
+    buf_reset(&b);
+    c.existed = false;
+    notice_put_change(&b, &c, false);
+    assert_string_equal(b.data, "W 7 -3 - - 12 6 a.b");
+    assert_true(notice_parse_change(b.data, b.len, &back) && !back.existed && !back.metadata);
+    static const char *const bad[] = {"W 7 -3 - 5 12 6 a", "W 7 -3 1 2 12 6", "W x 1 2 3 4 5 p", "W 7 1 2 3 4 5 p ",
+                                      "S 1 2 3 1 1", "W 1 2 3 4 5 99999999999999999999 p"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_false(notice_parse_change(bad[i], strlen(bad[i]), &back));
+    int64_t g, d, seq;
+    int part, parts;
+    assert_true(notice_parse_seq("S 4 20000 17 2 3", 16, &g, &d, &seq, &part, &parts));
+    assert_true(g == 4 && d == 20000 && seq == 17 && part == 2 && parts == 3);
+    assert_false(notice_parse_seq("S 4 20000 17 4 3", 16, &g, &d, &seq, &part, &parts));
+    assert_false(notice_parse_seq("S 4 20000 17 0 3", 16, &g, &d, &seq, &part, &parts));
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2227,6 +2322,8 @@ int main(void)
         cmocka_unit_test(test_buf_steal_never_used),
         cmocka_unit_test(test_buf_steal_after_reserve),
         cmocka_unit_test(test_buf_steal_after_empty_printf),
+        cmocka_unit_test(test_rank_styles),
+        cmocka_unit_test(test_notice_lines),
     };
     return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }
