@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/board.h"
 #include "util/alloc.h"
 
 /* Entries per block: a memmove of at most 3 KiB per change, and blocks few enough (about
@@ -23,6 +24,9 @@ typedef struct ri_player {
     bool has_metadata;
     char data[];
 } ri_player_t;
+
+_Static_assert(PLAYER_ID_MAX <= UINT8_MAX, "ri_player_t.id_len holds a player id's length");
+_Static_assert(METADATA_MAX <= UINT16_MAX, "ri_player_t.metadata_len holds metadata's length");
 
 /* An entry of a block: the position inline, so a search compares numbers before it follows
  * the pointer to the id. */

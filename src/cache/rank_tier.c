@@ -35,6 +35,7 @@ typedef struct tier_window {
     bool loading;          /* a loader took it (token) and has not installed it yet */
     uint64_t token;        /* bumped by every reload asked: an install of an older load is dropped */
     int64_t retry_ms;      /* not asked for again before (a failed load, too big) */
+    bool too_big;          /* alone over the budget: not loaded again before retry_ms, whatever asks */
     rank_index_t *ix;      /* owned; NULL unless ready */
     int64_t applied;
     heard_t *queue;        /* heard while loading, in the order heard */
@@ -56,6 +57,7 @@ struct rank_tier {
     pthread_cond_t kick_cv;
     bool kicked;
     atomic_bool listening;       /* the listener is connected: loads and answers need it */
+    atomic_bool over_budget;     /* the stream grew a window past the budget: the loader enforces it */
     atomic_size_t bytes;
     atomic_ullong loads, reloads, evictions, too_big, answered, missed;
     _Atomic int64_t last_load_ms, last_load_players;
@@ -125,6 +127,8 @@ static void kick(rank_tier_t *t)
     pthread_mutex_unlock(&t->kick_mu);
 }
 
+static void enforce_budget(rank_tier_t *t, int64_t keep_gen, int64_t keep_day, bool has_keep);
+
 void rank_tier_wake(rank_tier_t *t)
 {
     if (t)
@@ -149,6 +153,8 @@ static void recount(rank_tier_t *t, tier_window_t *w)
     else
         atomic_fetch_sub(&t->bytes, w->bytes - now);
     w->bytes = now;
+    if (atomic_load(&t->bytes) > t->budget && !atomic_exchange(&t->over_budget, true))
+        kick(t); /* the loader evicts (this thread holds locks it would need) */
 }
 
 /* The window's copy can no longer be trusted: drop it and ask for a load. Under its write lock;
@@ -162,8 +168,10 @@ static void unready(rank_tier_t *t, tier_window_t *w)
     w->ix = NULL;
     recount(t, w);
     queue_clear(w);
-    w->want_load = true;
     w->token++;
+    if (w->too_big)
+        return; /* a reload would not fit either: the next read after retry_ms asks */
+    w->want_load = true;
     w->retry_ms = 0;
 }
 
@@ -364,9 +372,12 @@ bool rank_tier_next_load(rank_tier_t *t, int wait_ms, int64_t now_ms, int64_t id
         pthread_rwlock_rdlock(&t->map);
         /* A load must begin after the listener listens: what commits after its snapshot is then
          * heard. */
-        for (tier_window_t *w = atomic_load(&t->listening) ? t->windows : NULL; w && !found; w = w->next) {
+        for (tier_window_t *w = t->windows; w && !found; w = w->next) {
             pthread_rwlock_wrlock(&w->lock);
-            if (w->want_load) {
+            /* Listening checked under the window's lock: rank_tier_lost clears it before it takes
+             * any, so a window taken here is either loaded while listening or made unready (and
+             * its token moved on) by the loss after. */
+            if (w->want_load && atomic_load(&t->listening)) {
                 w->want_load = false;
                 w->loading = true;
                 *gen = w->gen, *day = w->day, *token = w->token;
@@ -381,6 +392,8 @@ bool rank_tier_next_load(rank_tier_t *t, int wait_ms, int64_t now_ms, int64_t id
         }
         if (round == 1)
             break;
+        if (atomic_load(&t->over_budget))
+            enforce_budget(t, 0, 0, false);
         int64_t before = now_ms - idle_ms;
         bool any_idle = false;
         pthread_rwlock_rdlock(&t->map);
@@ -429,27 +442,34 @@ static bool is_window(const tier_window_t *w, const void *arg)
     return w == arg;
 }
 
-/* Past the budget: the least recently read windows go, then `w` itself when it alone is too big. */
-static void enforce_budget(rank_tier_t *t, tier_window_t *w, int64_t gen, int64_t day)
+/* Past the budget: a window alone larger than the budget is not kept (the others stay); then
+ * the least recently read windows go, `keep` (the one just loaded, when not NULL) last of all. */
+static void enforce_budget(rank_tier_t *t, int64_t keep_gen, int64_t keep_day, bool has_keep)
 {
+    atomic_store(&t->over_budget, false);
     if (atomic_load(&t->bytes) <= t->budget)
         return;
-    pthread_rwlock_wrlock(&t->map);
-    w = find(t, gen, day); /* the map was let go: it may have gone */
-    tier_window_t *c;
-    while (atomic_load(&t->bytes) > t->budget && (c = coldest(t, w))) {
-        drop_where(t, is_window, c);
-        atomic_fetch_add(&t->evictions, 1);
-    }
-    if (w && atomic_load(&t->bytes) > t->budget) {
+    pthread_rwlock_wrlock(&t->map); /* excludes every window lock: no reader holds one */
+    for (tier_window_t *w = t->windows; w; w = w->next) {
+        if (w->bytes <= t->budget)
+            continue;
         log_warn(NULL, "rank tier: window %lld/%lld needs %zu bytes, more than cache.rank_tier (%zu): not kept",
-                 (long long)gen, (long long)day, w->bytes, t->budget);
+                 (long long)w->gen, (long long)w->day, w->bytes, t->budget);
         ri_free(w->ix);
         w->ix = NULL;
         w->ready = false;
         recount(t, w);
+        queue_clear(w);
+        w->too_big = true;
+        w->want_load = false;
+        w->token++;
         w->retry_ms = atomic_load(&w->last_read_ms) + RETRY_MS;
         atomic_fetch_add(&t->too_big, 1);
+    }
+    tier_window_t *keep = has_keep ? find(t, keep_gen, keep_day) : NULL, *c;
+    while (atomic_load(&t->bytes) > t->budget && (c = coldest(t, keep))) {
+        drop_where(t, is_window, c);
+        atomic_fetch_add(&t->evictions, 1);
     }
     pthread_rwlock_unlock(&t->map);
 }
@@ -489,7 +509,7 @@ void rank_tier_install(rank_tier_t *t, int64_t gen, int64_t day, uint64_t token,
     if (!kept)
         ri_free(ix);
     else
-        enforce_budget(t, w, gen, day);
+        enforce_budget(t, gen, day, true);
 }
 
 void rank_tier_note_load(rank_tier_t *t, int64_t ms, int64_t players)
@@ -516,47 +536,15 @@ void rank_tier_load_failed(rank_tier_t *t, int64_t gen, int64_t day, uint64_t to
 
 /* ---------------------------------------------------------------- reads */
 
-/* A read's hold on a window: both read locks, released by end_read. */
-static tier_window_t *begin_read(rank_tier_t *t, int64_t gen, int64_t day, int64_t now_ms)
+/* Ask for a window a read found missing, failed or too big (its retry time passed): a load.
+ * Never waits: an event loop calls it; when the locks are busy, a later read asks again. */
+static void ask_for(rank_tier_t *t, int64_t gen, int64_t day, int64_t now_ms)
 {
-    if (!atomic_load(&t->listening)) {
-        atomic_fetch_add(&t->missed, 1);
-        return NULL;
-    }
-    pthread_rwlock_rdlock(&t->map);
+    if (pthread_rwlock_trywrlock(&t->map) != 0)
+        return;
     tier_window_t *w = find(t, gen, day);
-    if (w) {
-        atomic_store(&w->last_read_ms, now_ms);
-        pthread_rwlock_rdlock(&w->lock);
-        if (w->ready && w->applied >= atomic_load(&w->acked)) {
-            atomic_fetch_add(&t->answered, 1);
-            return w;
-        }
-        bool ask = !w->ready && !w->want_load && w->retry_ms != 0 && now_ms >= w->retry_ms;
-        pthread_rwlock_unlock(&w->lock);
-        pthread_rwlock_unlock(&t->map);
-        atomic_fetch_add(&t->missed, 1);
-        if (ask) {
-            pthread_rwlock_rdlock(&t->map);
-            if ((w = find(t, gen, day))) {
-                pthread_rwlock_wrlock(&w->lock);
-                if (!w->ready && !w->want_load && w->retry_ms != 0 && now_ms >= w->retry_ms) {
-                    w->want_load = true;
-                    w->token++;
-                    w->retry_ms = 0;
-                }
-                pthread_rwlock_unlock(&w->lock);
-            }
-            pthread_rwlock_unlock(&t->map);
-            kick(t);
-        }
-        return NULL;
-    }
-    pthread_rwlock_unlock(&t->map);
-    atomic_fetch_add(&t->missed, 1);
-    /* Not held: ask for it. Its load starts after this, so it holds every commit before. */
-    pthread_rwlock_wrlock(&t->map);
-    if (!find(t, gen, day)) {
+    if (!w) {
+        /* Its load starts after this, so it holds every commit before. */
         w = xcalloc(1, sizeof *w);
         w->gen = gen;
         w->day = day;
@@ -567,9 +555,42 @@ static tier_window_t *begin_read(rank_tier_t *t, int64_t gen, int64_t day, int64
         atomic_store(&w->last_read_ms, now_ms);
         w->next = t->windows;
         t->windows = w;
+    } else if (!w->ready && !w->want_load && !w->loading && w->retry_ms != 0 && now_ms >= w->retry_ms) {
+        w->want_load = true; /* the map's write lock excludes every window lock */
+        w->too_big = false;
+        w->token++;
+        w->retry_ms = 0;
     }
     pthread_rwlock_unlock(&t->map);
     kick(t);
+}
+
+/* A read's hold on a window: both read locks, released by end_read. Never waits (event loops
+ * call it): a lock held for writing (the stream applying a transaction, a window loaded in or
+ * dropped, a check digesting it) makes the read a miss, answered by Redis or PostgreSQL. */
+static tier_window_t *begin_read(rank_tier_t *t, int64_t gen, int64_t day, int64_t now_ms)
+{
+    if (!atomic_load(&t->listening) || pthread_rwlock_tryrdlock(&t->map) != 0) {
+        atomic_fetch_add(&t->missed, 1);
+        return NULL;
+    }
+    tier_window_t *w = find(t, gen, day);
+    bool ask = !w;
+    if (w) {
+        atomic_store(&w->last_read_ms, now_ms);
+        if (pthread_rwlock_tryrdlock(&w->lock) == 0) {
+            if (w->ready && w->applied >= atomic_load(&w->acked)) {
+                atomic_fetch_add(&t->answered, 1);
+                return w;
+            }
+            ask = !w->ready && !w->want_load && !w->loading && w->retry_ms != 0 && now_ms >= w->retry_ms;
+            pthread_rwlock_unlock(&w->lock);
+        }
+    }
+    pthread_rwlock_unlock(&t->map);
+    atomic_fetch_add(&t->missed, 1);
+    if (ask)
+        ask_for(t, gen, day, now_ms);
     return NULL;
 }
 
@@ -704,17 +725,21 @@ void rank_tier_stats(rank_tier_t *t, rank_tier_stats_t *out)
     memset(out, 0, sizeof *out);
     if (!t)
         return;
-    pthread_rwlock_rdlock(&t->map);
-    for (tier_window_t *w = t->windows; w; w = w->next) {
-        pthread_rwlock_rdlock(&w->lock);
-        out->windows++;
-        if (w->ready) {
-            out->ready++;
-            out->players += ri_count(w->ix);
+    /* /metrics runs on an event loop: a window being written (or the set, being changed) is
+     * counted as loading rather than waited for. */
+    if (pthread_rwlock_tryrdlock(&t->map) == 0) {
+        for (tier_window_t *w = t->windows; w; w = w->next) {
+            out->windows++;
+            if (pthread_rwlock_tryrdlock(&w->lock) != 0)
+                continue;
+            if (w->ready) {
+                out->ready++;
+                out->players += ri_count(w->ix);
+            }
+            pthread_rwlock_unlock(&w->lock);
         }
-        pthread_rwlock_unlock(&w->lock);
+        pthread_rwlock_unlock(&t->map);
     }
-    pthread_rwlock_unlock(&t->map);
     out->bytes = atomic_load(&t->bytes);
     out->budget = t->budget;
     out->loads = atomic_load(&t->loads);

@@ -26,8 +26,11 @@
  *   go first, and a window that alone exceeds the budget is not kept.
  *
  * Locking: a read-write lock over the set of windows (written only to add or drop one), then a
- * read-write lock per window (written by the stream and by an install). Readers hold both read
- * locks while they copy an answer out. Nothing waits on I/O under either.
+ * read-write lock per window (written by the stream and by an install), both preferring writers.
+ * Readers (event loops) only try them: a lock held for writing makes the read a miss, answered by
+ * Redis or PostgreSQL, so no event loop ever waits here. They hold both read locks while they copy
+ * an answer out. Nothing waits on I/O under either; the loader's wake-up mutex is taken last.
+ * - Memory: a window grown past the budget by the stream is brought back under it by the loader.
  */
 #ifndef RANKD_CACHE_RANK_TIER_H
 #define RANKD_CACHE_RANK_TIER_H

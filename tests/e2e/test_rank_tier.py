@@ -209,12 +209,19 @@ def test_a_window_larger_than_the_budget_is_not_kept(rankd_factory, db):
         r = admin.post("/v1/scores:batch", json_body={"scores": items[k:k + 1000]}, key=WRITE_KEY)
         assert r.status == 200, r.describe()
     c = inst.client(READ_KEY)
+    small = create_board(admin, unique("tier-small"))["id"]
+    assert submit(inst.client(WRITE_KEY), small, "only", 1).status == 200
+    tier_answers(inst, c, small)
     wait_for(lambda: metric(inst, "rankd_rank_tier_too_big_total") >= 1, "the window found too big", timeout=30,
              poke=lambda: c.get("/v1/leaderboards/%s/entries?limit=5" % board))
     assert metric(inst, "rankd_rank_tier_bytes") <= 65536
+    # The small window stays: a window too big alone is dropped, not the others for it.
+    before = metric(inst, "rankd_reads_tier_total")
+    assert c.get("/v1/leaderboards/%s/entries" % small).status == 200
+    assert metric(inst, "rankd_reads_tier_total") == before + 1
     v = admin.post("/v1/admin/verify-tier", json_body={})
     assert v.status == 200, v.describe()
-    assert v.json()["agrees"] == 0 and v.json()["differs"] == 0, v.json()  # nothing held: nothing to check
+    assert v.json()["agrees"] == 1 and v.json()["differs"] == 0, v.json()  # the small window only
     assert read_all(c, board) == pg_order(db, board)  # from Redis
     assert inst.alive, inst.stderr_tail()
     c.close()
