@@ -720,14 +720,20 @@ static void ids_array(buf_t *arr, const char *const *ids, size_t n)
     buf_putc(arr, '}');
 }
 
-q_status_t q_score(PGconn *c, const board_t *b, int64_t day, int64_t sort_key, entries_t *out)
+/* Run read statement `id` with the window's parameters and a sort key ($1 gen, $2 day, $3). */
+static PGresult *exec_window_key(PGconn *c, q_stmt_t id, const board_t *b, int64_t day, int64_t sort_key)
 {
     win_params_t w;
     win_params(&w, b, day);
     char sk[24];
     snprintf(sk, sizeof sk, "%" PRId64, sort_key);
     const char *p[] = {w.gen, w.day, sk};
-    PGresult *r = exec_read(c, QS_SCORE, p);
+    return exec_read(c, id, p);
+}
+
+q_status_t q_score(PGconn *c, const board_t *b, int64_t day, int64_t sort_key, entries_t *out)
+{
+    PGresult *r = exec_window_key(c, QS_SCORE, b, day, sort_key);
     if (!pg_ok(r))
         return q_failed(c, r, "rank of a score");
     out->total = col_i64(r, 0, 0);
@@ -757,13 +763,8 @@ q_status_t q_snapshot_end(PGconn *c, bool ok)
 q_status_t q_rank_before(PGconn *c, const board_t *b, int64_t day, bool closed, bool distinct, int64_t sort_key,
                          int64_t *out)
 {
-    win_params_t w;
-    win_params(&w, b, day);
-    char sk[24];
-    snprintf(sk, sizeof sk, "%" PRId64, sort_key);
-    const char *p[] = {w.gen, w.day, sk};
     if (closed) { /* its archive, once written */
-        PGresult *r = exec_read(c, distinct ? QS_A_BEFORE_DISTINCT : QS_A_BEFORE, p);
+        PGresult *r = exec_window_key(c, distinct ? QS_A_BEFORE_DISTINCT : QS_A_BEFORE, b, day, sort_key);
         if (!pg_ok(r))
             return q_failed(c, r, "archived ranks before a score");
         bool archived = PQntuples(r) > 0;
@@ -773,7 +774,7 @@ q_status_t q_rank_before(PGconn *c, const board_t *b, int64_t day, bool closed, 
         if (archived)
             return Q_OK;
     }
-    PGresult *r = exec_read(c, distinct ? QS_BEFORE_DISTINCT : QS_BEFORE, p);
+    PGresult *r = exec_window_key(c, distinct ? QS_BEFORE_DISTINCT : QS_BEFORE, b, day, sort_key);
     if (!pg_ok(r))
         return q_failed(c, r, "ranks before a score");
     *out = col_i64(r, 0, 0);
@@ -785,12 +786,7 @@ q_status_t q_rank_before(PGconn *c, const board_t *b, int64_t day, bool closed, 
 static q_status_t archive_score(PGconn *c, const board_t *b, int64_t day, int64_t sort_key, entries_t *out,
                                 bool *archived)
 {
-    win_params_t w;
-    win_params(&w, b, day);
-    char sk[24];
-    snprintf(sk, sizeof sk, "%" PRId64, sort_key);
-    const char *p[] = {w.gen, w.day, sk};
-    PGresult *r = exec_read(c, QS_A_SCORE, p);
+    PGresult *r = exec_window_key(c, QS_A_SCORE, b, day, sort_key);
     if (!pg_ok(r))
         return q_failed(c, r, "archived rank of a score");
     *archived = PQntuples(r) > 0;
