@@ -12,6 +12,7 @@
 #include "cache/board_cache.h"
 #include "cache/board_catalog.h"
 #include "config/config.h"
+#include "core/rank_style.h"
 #include "http/dispatch.h"
 #include "http/request.h"
 #include "store/pg_pool.h"
@@ -185,6 +186,8 @@ int api_admin_refresh(app_t *app, const route_t *rt, http_req_t *req);
 int api_admin_rebuild(app_t *app, const route_t *rt, http_req_t *req);
 int api_admin_verify_tier(app_t *app, const route_t *rt, http_req_t *req);
 int api_rank_of_score(app_t *app, const route_t *rt, http_req_t *req);
+/* rank_style= (core/rank_style.h): 0, or the 400 (field rank_style) written into req. */
+int api_param_rank_style(http_req_t *req, rank_style_t *out);
 /* 0, or the 400 (field "score") written into req when the board's min_score/max_score refuse it. */
 int api_score_bounds(http_req_t *req, const board_t *b, int64_t score);
 /* An operator job (`only`: the board asked for, or NULL for all) run on the admin thread with the

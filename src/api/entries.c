@@ -114,8 +114,7 @@ int api_param_window_syntax(http_req_t *req)
 }
 
 /* An optional plain-decimal parameter within [min, max]; 0 or the error written. */
-/* rank_style= (core/rank_style.h): 0, or the 400 written. */
-static int param_style(http_req_t *req, rank_style_t *out)
+int api_param_rank_style(http_req_t *req, rank_style_t *out)
 {
     bool bad = false;
     const char *v = http_param(req, "rank_style", &bad);
@@ -235,7 +234,7 @@ int api_entries(app_t *app, const route_t *rt, http_req_t *req)
     /* What needs no board first: a bad value is 400 even on a board that does not exist. */
     rank_style_t style;
     if ((rc = api_param_window_syntax(req)) || (rc = param_uint(req, "limit", 1, 1000, 10, &limit)) ||
-        (rc = param_uint(req, "offset", 0, INT64_MAX / 2, 0, &offset)) || (rc = param_style(req, &style)))
+        (rc = param_uint(req, "offset", 0, INT64_MAX / 2, 0, &offset)) || (rc = api_param_rank_style(req, &style)))
         return rc;
     if (bad)
         return http_bad_param(req, "cursor", "cursor and offset must each be given at most once");
@@ -328,7 +327,7 @@ static int get_player(app_t *app, const route_t *rt, http_req_t *req)
 {
     int rc;
     rank_style_t style;
-    if ((rc = check_player(rt, req)) || (rc = api_param_window_syntax(req)) || (rc = param_style(req, &style)))
+    if ((rc = check_player(rt, req)) || (rc = api_param_window_syntax(req)) || (rc = api_param_rank_style(req, &style)))
         return rc;
     read_request_t rq = {.route = R_PLAYER, .bind = bind_player, .render = render_player};
     rq.read.style = style;
@@ -460,7 +459,7 @@ int api_rank_of_score(app_t *app, const route_t *rt, http_req_t *req)
 {
     int rc;
     read_request_t rq = {.route = R_RANK_OF_SCORE, .bind = bind_score, .render = render_score};
-    if ((rc = api_param_window_syntax(req)) || (rc = param_style(req, &rq.read.style)))
+    if ((rc = api_param_window_syntax(req)) || (rc = api_param_rank_style(req, &rq.read.style)))
         return rc;
     bool bad = false;
     const char *s = http_param(req, "score", &bad);
@@ -491,7 +490,7 @@ int api_around(app_t *app, const route_t *rt, http_req_t *req)
     rank_style_t style;
     if ((rc = check_player(rt, req)) || (rc = api_param_window_syntax(req)) ||
         (rc = param_uint(req, "before", 0, 100, 5, &before)) || (rc = param_uint(req, "after", 0, 100, 5, &after)) ||
-        (rc = param_style(req, &style)))
+        (rc = api_param_rank_style(req, &style)))
         return rc;
     read_request_t rq = {.route = R_AROUND, .bind = bind_player, .render = render_list};
     rq.read.style = style;
@@ -518,7 +517,7 @@ int api_players(app_t *app, const route_t *rt, http_req_t *req)
 {
     int rc;
     rank_style_t style;
-    if ((rc = api_param_window_syntax(req)) || (rc = param_style(req, &style)))
+    if ((rc = api_param_window_syntax(req)) || (rc = api_param_rank_style(req, &style)))
         return rc;
     bool bad = false;
     const char *list = http_param(req, "ids", &bad);

@@ -3,15 +3,33 @@
 
 #include "api/app.h"
 #include "core/ids.h"
+#include "core/rank_style.h"
 #include "store/pg_router.h"
 #include "store/queries.h"
 
 typedef struct {
     const char *player;
     int64_t now_ms;
+    rank_style_t style;
     standing_row_t *rows;
     size_t n;
 } standings_args_t;
+
+/* Each row's rank in a style other than ordinal: the standings (competition) or distinct scores
+ * (dense) before its score, in the snapshot the rows were read in. */
+static q_status_t restyle_rows(PGconn *c, standings_args_t *a)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        board_t b = {.gen = a->rows[i].gen};
+        int64_t before;
+        q_status_t st = q_rank_before(c, &b, a->rows[i].day, false, a->style == RANK_DENSE, a->rows[i].entry.sort_key,
+                                      &before);
+        if (st != Q_OK)
+            return st;
+        a->rows[i].entry.rank = before + 1;
+    }
+    return Q_OK;
+}
 
 static q_status_t standings_on(PGconn *c, void *arg)
 {
@@ -19,14 +37,26 @@ static q_status_t standings_on(PGconn *c, void *arg)
     q_standings_free(a->rows, a->n); /* a retry starts afresh */
     a->rows = NULL;
     a->n = 0;
-    return q_player_standings(c, a->player, a->now_ms, &a->rows, &a->n);
+    if (a->style == RANK_ORDINAL)
+        return q_player_standings(c, a->player, a->now_ms, &a->rows, &a->n);
+    q_status_t st = q_snapshot_begin(c);
+    if (st != Q_OK)
+        return st;
+    st = q_player_standings(c, a->player, a->now_ms, &a->rows, &a->n);
+    if (st == Q_OK)
+        st = restyle_rows(c, a);
+    q_status_t end = q_snapshot_end(c, st == Q_OK);
+    return st == Q_OK ? end : st;
 }
 
 int api_standings(app_t *app, const route_t *rt, http_req_t *req)
 {
     if (rt->player_bad || !id_player_valid(rt->player, rt->player_len))
         return http_error(req, 400, "invalid_argument", "player_id", ID_PLAYER_RULE);
-    standings_args_t a = {rt->player, req->received_ms, NULL, 0};
+    standings_args_t a = {rt->player, req->received_ms, RANK_ORDINAL, NULL, 0};
+    int rc = api_param_rank_style(req, &a.style);
+    if (rc)
+        return rc;
     bool behind = false;
     q_status_t st = pg_router_read_run(app->router, PG_KEY_ALL, req->strong, standings_on, &a, &behind);
     standing_row_t *rows = a.rows;

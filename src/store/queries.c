@@ -410,7 +410,7 @@ static const struct {
         "   ELSE date_trunc('month', t.ts)::date END AS win FROM boards b, t)"
         " SELECT cur.id, s.win - DATE '1970-01-01', s.player_id, s.score, s.sort_key, s.achieved_ms, s.metadata,"
         "  rankd_rank_before(s.board_gen, s.win, s.sort_key, s.achieved_ms, s.player_id) + 1,"
-        "  coalesce((SELECT players FROM window_counts w WHERE w.board_gen = s.board_gen AND w.win = s.win), 0)"
+        "  coalesce((SELECT players FROM window_counts w WHERE w.board_gen = s.board_gen AND w.win = s.win), 0), cur.gen"
         " FROM cur JOIN standings s ON s.board_gen = cur.gen AND s.win = cur.win AND s.player_id = $1"
         " ORDER BY cur.id"},
     [QS_A_PAGE_OFFSET] = {"rankd_archive_page_offset", 4,
@@ -1018,6 +1018,7 @@ q_status_t q_player_standings(PGconn *c, const char *player, int64_t now_ms, sta
         snprintf(row->board, sizeof row->board, "%s", PQgetvalue(r, (int)i, 0));
         row->day = col_i64(r, (int)i, 1);
         row->total = col_i64(r, (int)i, 8);
+        row->gen = col_i64(r, (int)i, 9);
         entries_t one;
         entries_init(&one);
         push_row(&one, r, (int)i, 2, col_i64(r, (int)i, 7));

@@ -127,6 +127,7 @@ long q_rank_buckets_check(PGconn *c, const board_t *b, int64_t day, FILE *out);
 /* One board where a player stands in the current window (q_player_standings). */
 typedef struct {
     char board[BOARD_ID_MAX + 1];
+    int64_t gen;          /* the board's generation */
     int64_t day;
     int64_t total;
     entry_t entry;        /* entry.metadata owned */

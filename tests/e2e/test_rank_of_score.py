@@ -127,3 +127,29 @@ def test_a_closed_window_answers_from_its_archive(rankd_factory, db, tmp_root):
     assert inst.alive, inst.stderr_tail()
     for cl in (admin, w, c):
         cl.close()
+
+
+def test_a_players_standings_in_each_style(rankd_factory, db):
+    """GET /v1/players/{player}/standings?rank_style=: each board's rank in the style asked."""
+    inst = rankd_factory()
+    admin, w, c = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client(READ_KEY)
+    me = unique("me")
+    boards = []
+    for sort in ("desc", "asc"):
+        b = create_board(admin, unique("st-" + sort), sort=sort)["id"]
+        # 10 (x2), 8, 8, 5 on both; `me` ties at 8 after the two earlier ones.
+        for p, s in (("a", 10), ("b", 10), ("c", 8), ("d", 8), ("e", 5)):
+            assert submit(w, b, p, s).status == 200
+        assert submit(w, b, me, 8).status == 200
+        boards.append((b, sort))
+    want = {"desc": {"ordinal": 5, "competition": 3, "dense": 2}, "asc": {"ordinal": 4, "competition": 2,
+                                                                         "dense": 2}}
+    for style in ("ordinal", "competition", "dense"):
+        r = c.get("/v1/players/%s/standings?rank_style=%s" % (me, style))
+        assert r.status == 200, r.describe()
+        got = {s["board"]: s["rank"] for s in r.json()["standings"]}
+        for b, sort in boards:
+            assert got[b] == want[sort][style], (style, sort, r.json())
+    assert_error(c.get("/v1/players/%s/standings?rank_style=best" % me), 400, field="rank_style")
+    for cl in (admin, w, c):
+        cl.close()
