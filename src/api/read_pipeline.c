@@ -262,12 +262,11 @@ static bool tier_answers(app_t *app, const http_req_t *req, const board_t *b, co
     return ok;
 }
 
-/* STORE in place (a /v1/batch item, or no thread to wait on): op->got, or op->failed. */
+/* STORE in place (a /v1/batch item, or no thread to wait on), after the rank tier declined:
+ * op->got, or op->failed. */
 static void store_in_place(read_op_t *op, http_req_t *req)
 {
     app_t *app = op->app;
-    if (tier_answers(app, req, &op->board, &op->rq.read, &op->got))
-        return;
     if (redis_answers(app, req, &op->board, &op->rq.read, NULL)) {
         redis_conn_t *rc = redis_acquire(app->redis);
         if (rc) {
@@ -506,7 +505,7 @@ static int advance(read_op_t *op, http_req_t *req)
             op->state = RP_STORE; /* a /v1/batch item computes it rather than wait */
             break;
         case RP_STORE: {
-            if (!req->inline_only && tier_answers(app, req, &op->board, &op->rq.read, &op->got)) {
+            if (tier_answers(app, req, &op->board, &op->rq.read, &op->got)) {
                 op->state = RP_RENDER;
                 break;
             }

@@ -594,6 +594,17 @@ static tier_window_t *begin_read(rank_tier_t *t, int64_t gen, int64_t day, int64
     return NULL;
 }
 
+/* begin_read for an answer: the window held, and out->total set; NULL when the tier is off or
+ * cannot answer. */
+static tier_window_t *begin_answer(rank_tier_t *t, const board_t *b, int64_t day, const tier_read_t *how,
+                                   entries_t *out)
+{
+    tier_window_t *w = t ? begin_read(t, b->gen, day, how->now_ms) : NULL;
+    if (w)
+        out->total = ri_count(w->ix);
+    return w;
+}
+
 static void end_read(rank_tier_t *t, tier_window_t *w)
 {
     pthread_rwlock_unlock(&w->lock);
@@ -643,10 +654,9 @@ static bool end_styled(rank_tier_t *t, tier_window_t *w, entries_t *out, const t
 bool rank_tier_page(rank_tier_t *t, const board_t *b, int64_t day, int64_t offset, int limit, const tier_read_t *how,
                     entries_t *out)
 {
-    tier_window_t *w = t ? begin_read(t, b->gen, day, how->now_ms) : NULL;
+    tier_window_t *w = begin_answer(t, b, day, how, out);
     if (!w)
         return false;
-    out->total = ri_count(w->ix);
     push_range(out, b, w->ix, offset, limit);
     return end_styled(t, w, out, how, true);
 }
@@ -654,10 +664,9 @@ bool rank_tier_page(rank_tier_t *t, const board_t *b, int64_t day, int64_t offse
 bool rank_tier_cursor(rank_tier_t *t, const board_t *b, int64_t day, const order_pos_t *pos, bool backward, int limit,
                       const tier_read_t *how, entries_t *out)
 {
-    tier_window_t *w = t ? begin_read(t, b->gen, day, how->now_ms) : NULL;
+    tier_window_t *w = begin_answer(t, b, day, how, out);
     if (!w)
         return false;
-    out->total = ri_count(w->ix);
     bool exact;
     int64_t c = ri_lower_bound(w->ix, pos->sort_key, pos->achieved_ms, pos->player, pos->player_len, &exact);
     if (!backward) {
@@ -672,10 +681,9 @@ bool rank_tier_cursor(rank_tier_t *t, const board_t *b, int64_t day, const order
 bool rank_tier_players(rank_tier_t *t, const board_t *b, int64_t day, const char *const *ids, size_t n,
                        const tier_read_t *how, entries_t *out)
 {
-    tier_window_t *w = t ? begin_read(t, b->gen, day, how->now_ms) : NULL;
+    tier_window_t *w = begin_answer(t, b, day, how, out);
     if (!w)
         return false;
-    out->total = ri_count(w->ix);
     for (size_t i = 0; i < n; i++) {
         ri_entry_t e;
         int64_t r = ri_rank(w->ix, ids[i], strlen(ids[i]), &e);
@@ -689,10 +697,9 @@ bool rank_tier_players(rank_tier_t *t, const board_t *b, int64_t day, const char
 bool rank_tier_around(rank_tier_t *t, const board_t *b, int64_t day, const char *player, int before, int after,
                       const tier_read_t *how, entries_t *out)
 {
-    tier_window_t *w = t ? begin_read(t, b->gen, day, how->now_ms) : NULL;
+    tier_window_t *w = begin_answer(t, b, day, how, out);
     if (!w)
         return false;
-    out->total = ri_count(w->ix);
     int64_t r = ri_rank(w->ix, player, strlen(player), NULL);
     if (r >= 0) {
         int64_t a = r - before > 0 ? r - before : 0;
@@ -704,10 +711,9 @@ bool rank_tier_around(rank_tier_t *t, const board_t *b, int64_t day, const char 
 bool rank_tier_score(rank_tier_t *t, const board_t *b, int64_t day, int64_t sort_key, const tier_read_t *how,
                      entries_t *out)
 {
-    tier_window_t *w = t ? begin_read(t, b->gen, day, how->now_ms) : NULL;
+    tier_window_t *w = begin_answer(t, b, day, how, out);
     if (!w)
         return false;
-    out->total = ri_count(w->ix);
     bool exact;
     /* Every position of a better or equal sort key lies before (sort_key + 1, the earliest time,
      * the smallest id): |sort_key| < 2^53, so the sum cannot overflow. Competition: of a better

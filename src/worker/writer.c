@@ -680,7 +680,7 @@ static bool notify_params(batch_t *bt, pg_arrays_t *as, const char **param, bool
     buf_init(&payload);
     buf_init(&line);
     bool *numbered = xcalloc(bt->n_groups ? bt->n_groups : 1, sizeof *numbered);
-    for (size_t i = 0; i < bt->n; i++)
+    for (size_t i = 0; commit && i < bt->n; i++) /* the hint carries no numbers */
         if (bt->fold[i].applied && bt->group_of[i] >= 0)
             numbered[bt->group_of[i]] = true;
     size_t n = 0;
