@@ -343,9 +343,9 @@ pg_standings_bytes="$(q "SELECT coalesce((SELECT sum(pg_total_relation_size(reli
 timeout 600 "${PSQL[@]}" -d rankd -v gen="$MIX_GEN" -v n="$MIX" -v seed=0.17 -v base_ms="$base_ms" \
   -f "$LT/seed.sql" >"$TMP/seed-mix.log" 2>&1 || { cat "$TMP/seed-mix.log" >&2; die "seeding mix failed"; }
 
-ZKEY="rankd:{g$BIG_GEN}:0:z3"
-HKEY="rankd:{g$BIG_GEN}:0:h3:"   # + bucket number, 0..16383
-READY_KEY="rankd:{g$BIG_GEN}:0:ready3"
+ZKEY="rankd:{g$BIG_GEN}:0:z4"
+HKEY="rankd:{g$BIG_GEN}:0:h4:"   # + bucket number, 0..16383
+READY_KEY="rankd:{g$BIG_GEN}:0:ready4"
 say "loading Redis: rankd rebuild-cache --board big"
 m0="$(used_memory)"
 t0=$EPOCHREALTIME
@@ -1062,7 +1062,7 @@ fi
 # cold start: empty Redis, then reads at once. A poller writes down, every second and at every
 # change of the first two, "SECONDS READY LOCK MEMBERS": the big board's ready key (1 loaded,
 # 0 cold), its rebuild lock (1 held) and how many members its sorted set holds.
-LOCK_KEY="rankd:{g$BIG_GEN}:0:b3"
+LOCK_KEY="rankd:{g$BIG_GEN}:0:b4"
 cold_trace() {
   local t0=$EPOCHREALTIME last="" st i
   for ((i = 0; i < (DUR_S + 150) * 10; i++)); do

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #define TIME_OFFSET ((uint64_t)1 << 62)
+#define KEY_OFFSET ((uint64_t)1 << 63)
 
 int64_t order_sort_key(board_sort_t sort, int64_t score)
 {
@@ -65,16 +66,20 @@ static uint64_t get_be64(const unsigned char *in)
 
 size_t order_member_encode(const order_pos_t *p, unsigned char *out)
 {
-    put_be64(out, (uint64_t)p->achieved_ms + TIME_OFFSET);
+    put_be64(out, (uint64_t)p->sort_key + KEY_OFFSET);
+    put_be64(out + 8, (uint64_t)p->achieved_ms + TIME_OFFSET);
     memcpy(out + ORDER_PREFIX_LEN, p->player, p->player_len);
     return ORDER_PREFIX_LEN + p->player_len;
 }
 
-bool order_member_decode(const unsigned char *m, size_t n, int64_t sort_key, order_pos_t *out)
+bool order_member_decode(const unsigned char *m, size_t n, order_pos_t *out)
 {
-    if (n <= ORDER_PREFIX_LEN || n > ORDER_MEMBER_MAX || sort_key < SCORE_MIN || sort_key > SCORE_MAX)
+    if (n <= ORDER_PREFIX_LEN || n > ORDER_MEMBER_MAX)
         return false;
-    int64_t ms = (int64_t)(get_be64(m) - TIME_OFFSET);
+    int64_t sort_key = (int64_t)(get_be64(m) - KEY_OFFSET);
+    if (sort_key < SCORE_MIN || sort_key > SCORE_MAX)
+        return false;
+    int64_t ms = (int64_t)(get_be64(m + 8) - TIME_OFFSET);
     return order_pos_set(out, sort_key, ms, (const char *)m + ORDER_PREFIX_LEN, n - ORDER_PREFIX_LEN);
 }
 

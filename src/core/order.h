@@ -10,9 +10,13 @@
  * The Redis encoding of a position is a sorted-set score and a member that
  * sort the same way: the score is the sort key (exact in a double, as every
  * score lies within ±(2^53-1)), and the member, which Redis orders by memcmp
- * among equal scores, is achieved_ms offset by 2^62 (8 bytes, big-endian)
- * followed by the player id bytes. Comparing scores first keeps Redis's
- * skip-list walks on numbers rather than on member bytes.
+ * among equal scores, is the sort key offset by 2^63, then achieved_ms offset
+ * by 2^62 (8 bytes each, big-endian), then the player id bytes. Comparing
+ * scores first keeps Redis's skip-list walks on numbers rather than on member
+ * bytes; the sort key repeated in the member lets a range be read without
+ * WITHSCORES (Redis formats each score as text, the reader parses it back: a
+ * fifth of an around read's cost in Redis), and among equal scores it is the
+ * same 8 bytes, so the order is unchanged.
  */
 #ifndef RANKD_CORE_ORDER_H
 #define RANKD_CORE_ORDER_H
@@ -24,7 +28,7 @@
 #include "core/board.h"
 #include "util/must_use.h"
 
-#define ORDER_PREFIX_LEN 8
+#define ORDER_PREFIX_LEN 16
 #define ORDER_MEMBER_MAX (ORDER_PREFIX_LEN + PLAYER_ID_MAX)
 
 typedef struct {
@@ -52,8 +56,9 @@ bool order_pos_set(order_pos_t *p, int64_t sort_key, int64_t achieved_ms, const 
 /* Encode a position's Redis member into `out` (ORDER_MEMBER_MAX bytes); returns its length.
  * Its score is p->sort_key. */
 size_t order_member_encode(const order_pos_t *p, unsigned char *out);
-/* Decode a Redis member held at score `sort_key`; false if it is not one rankd wrote. */
-MUST_USE bool order_member_decode(const unsigned char *m, size_t n, int64_t sort_key, order_pos_t *out);
+/* Decode a Redis member; false if it is not one rankd wrote (too short or long, or a sort key
+ * outside the score range). */
+MUST_USE bool order_member_decode(const unsigned char *m, size_t n, order_pos_t *out);
 
 /* Parse a Redis score reply ("-12", "9007199254740991") back into a sort key; false when it
  * is not an integer within the score range. */

@@ -17,15 +17,18 @@
 #include "util/alloc.h"
 #include "util/buf.h"
 
-/* A player's member from the player's hash value V (version(8) achieved(8) metadata) and id
- * PL (Lua expressions): the achieved bytes and the id, then a space and the metadata when it
- * has any. The metadata rides in the member so that a range is read with no lookup per entry;
- * a space sorts below every byte a player id may hold, so the order stays (achieved, id). */
-#define LUA_MEMBER(V, PL) "(string.sub(" V ", 9, 16) .. " PL " .. (#" V " > 16 and ' ' .. string.sub(" V ", 17) or ''))"
+/* A player's member from the player's hash value V (version(8) sort key(8) achieved(8)
+ * metadata) and id PL (Lua expressions): the sort key and achieved bytes (core/order.h) and the
+ * id, then a space and the metadata when it has any. Sort key and metadata ride in the member so
+ * that a range is read with no lookup per entry and without WITHSCORES; a space sorts below
+ * every byte a player id may hold, so the order stays (sort key, achieved, id). A hash value of
+ * 8 bytes (a version alone) records a removal. */
+#define LUA_MEMBER(V, PL) "(string.sub(" V ", 9, 24) .. " PL " .. (#" V " > 24 and ' ' .. string.sub(" V ", 25) or ''))"
 
 /* Every read script returns false when the window is cold, else {total} followed by runs
- * {rank0, {member, score, member, score, ...}}: the entries of a run have consecutive ranks
- * from rank0 (0-based), as ZRANGE ... WITHSCORES gives them, returned as Redis gave them. */
+ * {rank0, {member, member, ...}}: the entries of a run have consecutive ranks from rank0
+ * (0-based), as ZRANGE gives them, returned as Redis gave them (each member holds its sort key:
+ * no score is asked for). */
 #define LUA_READ_HEAD                                                                \
     "if redis.call('EXISTS', KEYS[3]) == 0 then return false end\n"                  \
     "local z, pk = KEYS[1], KEYS[2]\n"                                               \
@@ -34,18 +37,18 @@
 /* ARGV: first and last rank (0-based). */
 static redis_script_t script_page = {LUA_READ_HEAD
                                      "out[2] = tonumber(ARGV[1])\n"
-                                     "out[3] = redis.call('ZRANGE', z, ARGV[1], ARGV[2], 'WITHSCORES')\n"
+                                     "out[3] = redis.call('ZRANGE', z, ARGV[1], ARGV[2])\n"
                                      "return out\n",
                                      ""};
 
-/* ARGV: sort key, position member (achieved + player, no metadata), 'f' or 'b', limit, the
- * player's bucket. The cursor's position need not be in the set any more (its player moved):
- * then count what lies before it, by binary search among the members tied with it on score,
- * comparing their positions (the bytes before the metadata) byte by byte: Lua's string
+/* ARGV: sort key, position member (sort key + achieved + player, no metadata), 'f' or 'b',
+ * limit, the player's bucket. The cursor's position need not be in the set any more (its player
+ * moved): then count what lies before it, by binary search among the members tied with it on
+ * score, comparing their positions (the bytes before the metadata) byte by byte: Lua's string
  * comparison follows the server's locale. */
 static redis_script_t script_cursor = {LUA_READ_HEAD
                                        "local function pos(x)\n"
-                                       "  local sp = string.find(x, ' ', 9, true)\n"
+                                       "  local sp = string.find(x, ' ', 17, true)\n"
                                        "  return sp and string.sub(x, 1, sp - 1) or x\n"
                                        "end\n"
                                        "local function less(a, b)\n"
@@ -58,11 +61,10 @@ static redis_script_t script_cursor = {LUA_READ_HEAD
                                        "end\n"
                                        "local sk, m, lim = ARGV[1], ARGV[2], tonumber(ARGV[4])\n"
                                        "local c, e\n"
-                                       "local v = redis.call('HGET', pk .. ARGV[5], string.sub(m, 9))\n"
-                                       "if v and #v >= 16 and string.sub(v, 9, 16) == string.sub(m, 1, 8) then\n"
-                                       "  local full = " LUA_MEMBER("v", "string.sub(m, 9)") "\n"
-                                       "  local s = redis.call('ZSCORE', z, full)\n"
-                                       "  if s and tonumber(s) == tonumber(sk) then c = redis.call('ZRANK', z, full); e = 1 end\n"
+                                       "local v = redis.call('HGET', pk .. ARGV[5], string.sub(m, 17))\n"
+                                       "if v and #v >= 24 and string.sub(v, 9, 24) == string.sub(m, 1, 16) then\n"
+                                       "  c = redis.call('ZRANK', z, " LUA_MEMBER("v", "string.sub(m, 17)") ")\n"
+                                       "  if c then e = 1 end\n"
                                        "end\n"
                                        "if not c then\n"
                                        "  local a = redis.call('ZCOUNT', z, '-inf', '(' .. sk)\n"
@@ -74,23 +76,23 @@ static redis_script_t script_cursor = {LUA_READ_HEAD
                                        "  c = a; e = 0\n"
                                        "end\n"
                                        "if ARGV[3] == 'f' then\n"
-                                       "  out[2] = c + e; out[3] = redis.call('ZRANGE', z, c + e, c + e + lim - 1, 'WITHSCORES')\n"
+                                       "  out[2] = c + e; out[3] = redis.call('ZRANGE', z, c + e, c + e + lim - 1)\n"
                                        "elseif c > 0 then\n"
                                        "  local a = math.max(c - lim, 0)\n"
-                                       "  out[2] = a; out[3] = redis.call('ZRANGE', z, a, c - 1, 'WITHSCORES')\n"
+                                       "  out[2] = a; out[3] = redis.call('ZRANGE', z, a, c - 1)\n"
                                        "end\n"
                                        "return out\n",
                                        ""};
 
-/* One player's run {rank0, {member, score}} appended to table OUT, from the player's id and
+/* One player's run {rank0, {member}} appended to table OUT, from the player's id and
  * bucket (Lua expressions); nothing when the player holds no standing. */
 #define LUA_PLAYER(OUT, PLAYER, BUCKET)                                              \
     "local v = redis.call('HGET', KEYS[2] .. " BUCKET ", " PLAYER ")\n"               \
-    "if v and #v >= 16 then\n"                                                       \
+    "if v and #v >= 24 then\n"                                                       \
     "  local m = " LUA_MEMBER("v", PLAYER) "\n"                                      \
     "  local r = redis.call('ZRANK', z, m)\n"                                        \
     "  if r then\n"                                                                  \
-    "    " OUT "[#" OUT " + 1] = r; " OUT "[#" OUT " + 1] = {m, redis.call('ZSCORE', z, m)}\n" \
+    "    " OUT "[#" OUT " + 1] = r; " OUT "[#" OUT " + 1] = {m}\n"                      \
     "  end\n"                                                                        \
     "end\n"
 
@@ -133,11 +135,11 @@ static redis_merge_t player_merge = {script_player_each.sha, 6};
  * player's bucket; I a Lua expression); nothing when the player holds no standing. */
 #define LUA_AROUND(OUT, I)                                                                      \
     "local v = redis.call('HGET', pk .. ARGV[" I " + 3], ARGV[" I "])\n"                          \
-    "if v and #v >= 16 then\n"                                                                  \
+    "if v and #v >= 24 then\n"                                                                  \
     "  local r = redis.call('ZRANK', z, " LUA_MEMBER("v", "ARGV[" I "]") ")\n"                   \
     "  if r then\n"                                                                             \
     "    " OUT "[2] = math.max(r - tonumber(ARGV[" I " + 1]), 0)\n"                              \
-    "    " OUT "[3] = redis.call('ZRANGE', z, " OUT "[2], r + tonumber(ARGV[" I " + 2]), 'WITHSCORES')\n" \
+    "    " OUT "[3] = redis.call('ZRANGE', z, " OUT "[2], r + tonumber(ARGV[" I " + 2]))\n" \
     "  end\n"                                                                                   \
     "end\n"
 
@@ -193,8 +195,8 @@ static redis_merge_t around_merge = {script_around_each.sha, 6};
  * pending set. ARGV[1] = 'r' to return ranks; ARGV[2] = a rebuild's lock token, or ''; ARGV[3] = how many
  * changes follow; ARGV[4] = the number of the transaction they come from among the window's
  * (window_counts.seq), '0' for none (a rebuild's chunk, or nothing committed); then the changes,
- * each as six arguments: player, bucket, achieved(8; '' = removal),
- * version(8, big-endian), sort key, metadata; then members (LUA_MEMBER's) to rank
+ * each as six arguments: player, bucket, the member's prefix (sort key(8) and achieved(8),
+ * core/order.h; '' = removal), version(8, big-endian), sort key (the score, in decimal), metadata; then members (LUA_MEMBER's) to rank
  * only: standings the batch left as they were, whose member the writer knows, so neither
  * the player's hash nor five more arguments are needed (about 2 of Redis's 8 us per
  * submission in the batch-write load test, where most scores change nothing). Returns
@@ -214,9 +216,9 @@ static redis_script_t script_apply = {
     "local last = 4 + 6 * tonumber(ARGV[3])\n"
     "local members = {}\n"
     "for i = 5, last, 6 do\n"
-    "  local pl, h, ach, ver = ARGV[i], pk .. ARGV[i+1], ARGV[i+2], ARGV[i+3]\n"
+    "  local pl, h, pre, ver = ARGV[i], pk .. ARGV[i+1], ARGV[i+2], ARGV[i+3]\n"
     "  local cur = redis.call('HGET', h, pl)\n"
-    "  local m = cur and #cur >= 16 and " LUA_MEMBER("cur", "pl") "\n"
+    "  local m = cur and #cur >= 24 and " LUA_MEMBER("cur", "pl") "\n"
     "  local newer = not cur\n"
     "  if cur then\n"
     "    local c1, c2 = struct.unpack('>I4I4', cur)\n"
@@ -225,9 +227,9 @@ static redis_script_t script_apply = {
     "  end\n"
     "  if newer then\n"
     "    if m then redis.call('ZREM', z, m) end\n"
-    "    if ach == '' then redis.call('HSET', h, pl, ver); m = false\n"
+    "    if pre == '' then redis.call('HSET', h, pl, ver); m = false\n"
     "    else\n"
-    "      local val = ver .. ach .. ARGV[i+5]\n"
+    "      local val = ver .. pre .. ARGV[i+5]\n"
     "      m = " LUA_MEMBER("val", "pl") "\n"
     "      redis.call('HSET', h, pl, val); redis.call('ZADD', z, ARGV[i+4], m)\n"
     "    end\n"
@@ -275,9 +277,9 @@ typedef struct {
     char z[64], p[64], r[64], b[64], m[64], mp[64];
 } rb_keys_t;
 
-/* Layout 3's key names, in rb_keys_t's order (redis_board.h); a name that ends in ':' is a
+/* Layout 4's key names, in rb_keys_t's order (redis_board.h); a name that ends in ':' is a
  * prefix (the player hash's buckets). */
-static const char *const key_suffix[6] = {"z3", "h3:", "ready3", "b3", "m3", "mp3"};
+static const char *const key_suffix[6] = {"z4", "h4:", "ready4", "b4", "m4", "mp4"};
 
 static void window_keys(rb_keys_t *k, int64_t gen, int64_t day)
 {
@@ -405,8 +407,6 @@ void rb_prepare_around(rb_read_t *rd, const board_t *b, int64_t day, const char 
     rd->merge = &around_merge;
 }
 
-/* One entry of a run from its member and score replies into out: false when they are not
- * what rankd wrote. */
 void rb_prepare_score(rb_read_t *rd, const board_t *b, int64_t day, int64_t sort_key)
 {
     snprintf(rd->nums[0], sizeof rd->nums[0], "%" PRId64, sort_key);
@@ -416,17 +416,16 @@ void rb_prepare_score(rb_read_t *rd, const board_t *b, int64_t day, int64_t sort
     rd->count_only = true;
 }
 
-static bool parse_entry(const redisReply *m, const redisReply *sc, int64_t rank, const board_t *b, entries_t *out)
+/* One entry of a run from its member into out: false when it is not what rankd wrote. */
+static bool parse_entry(const redisReply *m, int64_t rank, const board_t *b, entries_t *out)
 {
-    int64_t sk;
-    if (sc->type != REDIS_REPLY_STRING || !order_score_parse(sc->str, sc->len, &sk) || m->type != REDIS_REPLY_STRING ||
-        m->len <= ORDER_PREFIX_LEN)
+    if (m->type != REDIS_REPLY_STRING || m->len <= ORDER_PREFIX_LEN)
         return false;
     /* The position ends at the space before the metadata (LUA_MEMBER), or with the member. */
     const char *sp = memchr(m->str + ORDER_PREFIX_LEN, ' ', m->len - ORDER_PREFIX_LEN);
     size_t pos_len = sp ? (size_t)(sp - m->str) : m->len;
     order_pos_t pos;
-    if (!order_member_decode((const unsigned char *)m->str, pos_len, sk, &pos))
+    if (!order_member_decode((const unsigned char *)m->str, pos_len, &pos))
         return false;
     const char *md = sp ? sp + 1 : NULL;
     size_t md_len = sp ? m->len - pos_len - 1 : 0;
@@ -454,24 +453,24 @@ rb_status_t rb_read_parse(const rb_read_t *rd, const redisReply *r, const board_
         out->total = r->element[0]->integer;
         size_t n = 0;
         for (size_t i = 1; i + 1 < r->elements; i += 2)
-            n += r->element[i + 1]->type == REDIS_REPLY_ARRAY ? r->element[i + 1]->elements / 2 : 0;
+            n += r->element[i + 1]->type == REDIS_REPLY_ARRAY ? r->element[i + 1]->elements : 0;
         /* One allocation of the right size: a single player's 120 bytes stay in malloc's
          * per-thread cache, where the default 16 entries (1,920 bytes) did not. */
         entries_reserve(out, n);
         for (size_t i = 1; st == RB_OK && i + 1 < r->elements; i += 2) {
             const redisReply *rank0 = r->element[i], *run = r->element[i + 1];
-            if (rank0->type != REDIS_REPLY_INTEGER || run->type != REDIS_REPLY_ARRAY || run->elements % 2 != 0) {
+            if (rank0->type != REDIS_REPLY_INTEGER || run->type != REDIS_REPLY_ARRAY) {
                 st = RB_DOWN;
                 break;
             }
-            for (size_t j = 0; j < run->elements; j += 2)
-                if (!parse_entry(run->element[j], run->element[j + 1], rank0->integer + 1 + (int64_t)(j / 2), b, out)) {
+            for (size_t j = 0; j < run->elements; j++)
+                if (!parse_entry(run->element[j], rank0->integer + 1 + (int64_t)j, b, out)) {
                     st = RB_DOWN;
                     break;
                 }
         }
         if (st != RB_OK)
-            log_error(NULL, "redis read script: a member or score that rankd did not write");
+            log_error(NULL, "redis read script: a member that rankd did not write");
     }
     if (st == RB_OK && rd->count_only)
         out->at_or_before = r->elements == 3 ? r->element[1]->integer : 0;
@@ -563,8 +562,8 @@ static rb_status_t apply_changes(redis_conn_t *c, int64_t gen, int64_t day, cons
     size_t *al = xmalloc(sizeof(size_t) * argc);
     /* reply slot of each change: its place among the writes, then among the members; -1 none */
     long *slot = xmalloc(sizeof(long) * (n ? n : 1));
-    /* Per change: its member (achieved + player), its version as 8 big-endian bytes, its sort
-     * key and its bucket in decimal. A write sends the member's first 8 bytes only. */
+    /* Per change: its member (sort key + achieved + player), its version as 8 big-endian bytes,
+     * its sort key and its bucket in decimal. A write sends the member's prefix only. */
     enum { SLOT = ORDER_MEMBER_MAX + 8 + 24 + 8 };
     char *scratch = xmalloc(SLOT * (n ? n : 1));
     /* A member to rank is sent whole, metadata and all (LUA_MEMBER). */
@@ -861,13 +860,17 @@ rb_status_t rb_forget_board(redis_conn_t *c, int64_t gen)
     return delete_matching(c, pattern);
 }
 
-/* The keys of the layouts before this one: 1, before sorted-set scores (…:z, …:p, …:r), and
- * 2, before the metadata rode in the members (…:zs, …:h:<n>, …:ready, …:b, …:m, …:mp). Their
- * names differ from layout 3's, so that instances of two versions sharing a Redis during an
- * upgrade each keep an index of their own. */
-static const char *const old_layout_keys[] = {"rankd:{g*}:*:[zpr]", "rankd:{g*}:*:zs", "rankd:{g*}:*:h:*",
-                                              "rankd:{g*}:*:ready", "rankd:{g*}:*:b", "rankd:{g*}:*:m",
-                                              "rankd:{g*}:*:mp"};
+/* The keys of the layouts before this one: 1, before sorted-set scores (…:z, …:p, …:r); 2,
+ * before the metadata rode in the members (…:zs, …:h:<n>, …:ready, …:b, …:m, …:mp); and 3,
+ * before the sort key did (…:z3, …:h3:<n>, …:ready3, …:b3, …:m3, …:mp3). Their names differ
+ * from layout 4's, so that instances of two versions sharing a Redis during an upgrade each
+ * keep an index of their own. */
+static const char *const old_layout_keys[] = {"rankd:{g*}:*:[zpr]", "rankd:{g*}:*:zs",    "rankd:{g*}:*:h:*",
+                                              "rankd:{g*}:*:ready", "rankd:{g*}:*:b",     "rankd:{g*}:*:m",
+                                              "rankd:{g*}:*:mp",    "rankd:{g*}:*:z3",    "rankd:{g*}:*:h3:*",
+                                              "rankd:{g*}:*:ready3", "rankd:{g*}:*:b3",   "rankd:{g*}:*:m3",
+                                              "rankd:{g*}:*:mp3"};
+#define LAYOUT "4" 
 
 rb_status_t rb_forget_old_layout(redis_conn_t *c)
 {
@@ -875,7 +878,7 @@ rb_status_t rb_forget_old_layout(redis_conn_t *c)
     redisReply *r = redis_conn_command(c, "rankd:layout", "GET rankd:layout");
     if (!r)
         return RB_DOWN;
-    bool done = r->type == REDIS_REPLY_STRING && strcmp(r->str, "3") == 0;
+    bool done = r->type == REDIS_REPLY_STRING && strcmp(r->str, LAYOUT) == 0;
     freeReplyObject(r);
     if (done)
         return RB_OK;
@@ -883,7 +886,7 @@ rb_status_t rb_forget_old_layout(redis_conn_t *c)
     for (size_t i = 0; st == RB_OK && i < sizeof old_layout_keys / sizeof *old_layout_keys; i++)
         st = delete_matching(c, old_layout_keys[i]);
     if (st == RB_OK)
-        st = command_ok(redis_conn_command(c, "rankd:layout", "SET rankd:layout 3"));
+        st = command_ok(redis_conn_command(c, "rankd:layout", "SET rankd:layout " LAYOUT));
     return st;
 }
 
@@ -894,8 +897,8 @@ rb_status_t rb_forget_all_loaded(redis_conn_t *c)
      * lock, it stops and leaves the window cold. Locks first: a rebuild that marks its window
      * ready before its lock goes has its flag deleted by the second pass; one that takes a lock
      * afterwards reads PostgreSQL after those commits. */
-    rb_status_t st = delete_matching(c, "rankd:{g*}:*:b3");
-    return st == RB_OK ? delete_matching(c, "rankd:{g*}:*:ready3") : st;
+    rb_status_t st = delete_matching(c, "rankd:{g*}:*:b4");
+    return st == RB_OK ? delete_matching(c, "rankd:{g*}:*:ready4") : st;
 }
 
 /* Players loaded per Lua call. Redis runs nothing else meanwhile: at about 10 us per player

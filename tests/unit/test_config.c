@@ -1112,7 +1112,7 @@ static void test_redis_slot(void **state)
     assert_int_equal(redis_slot("foo{}{bar}", 10), redis_crc16("foo{}{bar}", 10) % REDIS_SLOTS); /* empty tag: whole key */
     assert_int_equal(redis_slot("foo{{bar}}zap", 13), redis_slot("{bar", 4));                      /* first { to next } */
     assert_int_equal(redis_slot("foo{bar}{zap}", 13), redis_slot("bar", 3));
-    assert_int_equal(redis_slot("rankd:{g7}:20000:z3", 19), redis_slot("rankd:{g7}:20000:h3:9", 20));
+    assert_int_equal(redis_slot("rankd:{g7}:20000:z4", 19), redis_slot("rankd:{g7}:20000:h4:9", 20));
     assert_int_equal(redis_slot("{", 1), redis_crc16("{", 1) % REDIS_SLOTS);
 }
 

@@ -716,7 +716,7 @@ static void test_order_member_encode_order(void **state)
         CHECK(enc_len[i] == ORDER_PREFIX_LEN + pos[i].player_len, "length of encoding %zu", i);
         order_pos_t back;
         memset(&back, 0xa5, sizeof back);
-        CHECK(order_member_decode(enc[i], enc_len[i], pos[i].sort_key, &back), "decode of encoding %zu", i);
+        CHECK(order_member_decode(enc[i], enc_len[i], &back), "decode of encoding %zu", i);
         char digits[32];
         int64_t sk = 1;
         snprintf(digits, sizeof digits, "%.17g", (double)pos[i].sort_key); /* as Redis prints a score */
@@ -756,16 +756,18 @@ static void test_order_member_encode_layout(void **state)
     unsigned char m[ORDER_MEMBER_MAX];
     order_pos_t p = mkpos(0, 0, "ab");
     size_t n = order_member_encode(&p, m);
-    assert_int_equal(n, 10);
-    /* 0 + 2^62 big-endian, then the id (the sort key is the score). */
-    static const unsigned char want[10] = {0x40, 0, 0, 0, 0, 0, 0, 0, 'a', 'b'};
-    assert_memory_equal(m, want, 10);
+    assert_int_equal(n, 18);
+    /* The sort key 0 + 2^63, then 0 + 2^62, big-endian, then the id (the sort key is also the
+     * score). */
+    static const unsigned char want[18] = {0x80, 0, 0, 0, 0, 0, 0, 0, 0x40, 0, 0, 0, 0, 0, 0, 0, 'a', 'b'};
+    assert_memory_equal(m, want, 18);
 
     p = mkpos(SCORE_MIN, -(INT64_C(1) << 62), "x");
     n = order_member_encode(&p, m);
-    static const unsigned char low[9] = {0, 0, 0, 0, 0, 0, 0, 0, 'x'};
-    assert_int_equal(n, 9);
-    assert_memory_equal(m, low, 9);
+    /* -(2^53 - 1) + 2^63 = 0x7fe0000000000001 */
+    static const unsigned char low[17] = {0x7f, 0xe0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 'x'};
+    assert_int_equal(n, 17);
+    assert_memory_equal(m, low, 17);
 
     char id[PLAYER_ID_MAX];
     memset(id, 'm', sizeof id);
@@ -788,20 +790,24 @@ static void test_order_member_decode_rejects(void **state)
     m[ORDER_MEMBER_MAX] = 'k';
 
     order_pos_t out;
-    assert_true(order_member_decode(m, ORDER_MEMBER_MAX, 3, &out));       /* longest */
+    assert_true(order_member_decode(m, ORDER_MEMBER_MAX, &out));       /* longest */
+    assert_int_equal(out.sort_key, 3);
     assert_int_equal(out.achieved_ms, 4);
-    assert_false(order_member_decode(m, ORDER_MEMBER_MAX + 1, 3, &out));  /* too long */
-    assert_true(order_member_decode(m, ORDER_PREFIX_LEN + 1, 3, &out));   /* shortest */
+    assert_false(order_member_decode(m, ORDER_MEMBER_MAX + 1, &out));  /* too long */
+    assert_true(order_member_decode(m, ORDER_PREFIX_LEN + 1, &out));   /* shortest */
     assert_int_equal(out.player_len, 1);
-    assert_false(order_member_decode(m, ORDER_PREFIX_LEN, 3, &out));      /* no player id */
+    assert_false(order_member_decode(m, ORDER_PREFIX_LEN, &out));      /* no player id */
     for (size_t k = 0; k < ORDER_PREFIX_LEN; k++)
-        CHECK(!order_member_decode(m, k, 3, &out), "length %zu", k);
+        CHECK(!order_member_decode(m, k, &out), "length %zu", k);
 
-    /* A score outside the range is not one rankd wrote. */
-    assert_true(order_member_decode(m, ORDER_MEMBER_MAX, SCORE_MIN, &out));
-    assert_true(order_member_decode(m, ORDER_MEMBER_MAX, SCORE_MAX, &out));
-    assert_false(order_member_decode(m, ORDER_MEMBER_MAX, SCORE_MIN - 1, &out));
-    assert_false(order_member_decode(m, ORDER_MEMBER_MAX, SCORE_MAX + 1, &out));
+    /* A sort key outside the score range is not one rankd wrote. */
+    const int64_t keys[] = {SCORE_MIN, SCORE_MAX, SCORE_MIN - 1, SCORE_MAX + 1, INT64_MIN, INT64_MAX};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        assert_true(order_pos_set(&p, keys[i], 4, id, 1));
+        n = order_member_encode(&p, m);
+        CHECK(order_member_decode(m, n, &out) == (i < 2), "sort key %lld", (long long)keys[i]);
+        CHECK(i >= 2 || out.sort_key == keys[i], "sort key %lld back", (long long)keys[i]);
+    }
 }
 
 static void test_order_score_parse(void **state)
