@@ -416,9 +416,11 @@ def render(results, outdir):
         red, own = num(r, f"{s}.cpu_redis_us"), num(r, f"{s}.cpu_server_us")
         red = "–" if red is None else f"{red:.1f}"
         own = "–" if own is None else f"{own:.1f}"
+        inside = num(r, f"{s}.redis_script_us")
+        inside = "" if inside is None else f", {inside:.1f} inside its scripts"
         row(f"{what}: rankd / mhd_fixed requests/s (CPU µs per read)", fmt_x(x, 3), f"≥ {floor} × (issue 30)",
             None if x is None else x >= floor,
-            f"{fmt_int(num(r, f'{s}.rps'))} / {fmt_int(rm)} (Redis {red} µs, rankd {own} µs)")
+            f"{fmt_int(num(r, f'{s}.rps'))} / {fmt_int(rm)} (Redis {red} µs{inside}, rankd {own} µs)")
     bpp = num(r, "tier.bytes_per_player")
     if bpp is not None:
         row(f"the rank tier: bytes per player of big, and its load", f"{bpp:.1f} B", "(reported)", None,

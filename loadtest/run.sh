@@ -488,6 +488,17 @@ cpu_record() {   # cpu_record NAME BEFORE AFTER (cpu_snapshot lines)
       printf "cpu_busy_pct %.0f\n", 100 * (y[4] - x[4]) / (y[5] - x[5])
     }')
 }
+# redis_script_record NAME: Redis's time inside script calls (EVALSHA, commandstats' usec) per
+# request answered, and the calls per request: the part of cpu_redis_us the scripts themselves
+# take, the rest being the network and the calls' overhead.
+redis_script_record() {
+  local n="${R[$1.requests]:-0}" line
+  line="$(rcli INFO commandstats 2>/dev/null | tr -d '\r' | awk -F'[:=,]' '$1 == "cmdstat_evalsha" { print $3, $5 }')"
+  [ -n "$line" ] && [ "$n" -gt 0 ] 2>/dev/null || return 0
+  read -r calls usec <<<"$line"
+  rec "$1.redis_script_us" "$(awk -v u="$usec" -v n="$n" 'BEGIN { printf "%.1f", u / n }')"
+  rec "$1.redis_script_calls_per_request" "$(awk -v c="$calls" -v n="$n" 'BEGIN { printf "%.3f", c / n }')"
+}
 server_pidfile() {   # server_pidfile GROUP
   case "$1" in
     ref) if [ "${2:-}" = nginx ]; then echo "$TMP/nginx.pid"; else echo "$TMP/mhd.pid"; fi ;;
@@ -533,6 +544,8 @@ scenario() {
   fi
   local cpu0 cpu1 spf
   spf="$(server_pidfile "$group" "$name")"
+  # Redis's own count of its time inside each command (INFO commandstats), from zero
+  rcli CONFIG RESETSTAT >/dev/null 2>&1 || true
   cpu0="$(cpu_snapshot "$spf")"
   rec "$name.t0" "$EPOCHREALTIME"
   if wrk_run "$base" "$script" "$DURATION" "$RAW/wrk-$name.txt" "$@"; then
@@ -540,6 +553,7 @@ scenario() {
     cpu1="$(cpu_snapshot "$spf")"
     parse_result "$name" "$RAW/wrk-$name.txt"
     cpu_record "$name" "$cpu0" "$cpu1"
+    redis_script_record "$name"
     if [ -n "$mid_pid" ]; then
       wait "$mid_pid" 2>/dev/null || true
       read -r mid_code mid_t <"$TMP/mid-$name" || true

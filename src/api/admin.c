@@ -176,7 +176,7 @@ static int rebuild_boards(app_t *app, const char *only, int64_t now_ms, http_req
     bool pg_failed = false;
     for (size_t i = 0; !rc && i < n; i++) {
         int64_t days[2];
-        size_t n_days = window_hot_days(boards[i].reset, boards[i].created_ms, now_ms, days);
+        size_t n_days = window_hot_days(board_window_rule(&boards[i]), boards[i].created_ms, now_ms, days);
         for (size_t k = 0; !rc && k < n_days; k++) {
             rb_rebuild_t done;
             rb_status_t rst = rb_rebuild_when_free(r, c, &boards[i], days[k], 30000, &done);

@@ -7,6 +7,7 @@
 #ifndef RANKD_API_APP_H
 #define RANKD_API_APP_H
 
+#include <jansson.h>
 #include <stdatomic.h>
 
 #include "cache/board_cache.h"
@@ -102,6 +103,8 @@ typedef enum {
     R_IMPORT,         /* /v1/leaderboards/{board}/import */
     R_ADMIN_VERIFY_TIER, /* /v1/admin/verify-tier */
     R_RANK_OF_SCORE,  /* /v1/leaderboards/{board}/rank */
+    R_JOIN,           /* /v1/leaderboards/{board}/players/{player}/join */
+    R_ATTEMPTS,       /* /v1/leaderboards/{board}/players/{player}/attempts */
     R_COUNT,
 } route_id_t;
 
@@ -239,5 +242,24 @@ MUST_USE int api_param_window(const app_t *app, http_req_t *req, const board_t *
 void api_render_standing(buf_t *o, const char *board_id, int64_t day, int64_t total, const entry_t *e);
 /* Render a Board object into req->out. */
 void api_render_board(app_t *app, http_req_t *req, const board_t *b, int64_t players);
+
+/* Tournaments (api/tournaments.c). The `tournament` object of a board's creation, checked
+ * against its reset: 0 (out->on false when absent) or the error written. */
+MUST_USE int api_tournament_body(http_req_t *req, json_t *obj, board_reset_t reset, tournament_t *out);
+/* A tournament board's fields of the Board object (nothing for another board). */
+void api_render_tournament(buf_t *o, const board_t *b, int64_t now_ms);
+/* The window whose players a Board object counts: a tournament's current or next slot's. */
+int64_t api_tournament_players_day(const board_t *b, int64_t now_ms);
+/* The board list's kind=tournament, state= and category= filters. */
+typedef struct {
+    bool on;
+    bool has_state;
+    slot_state_t state;
+    char category[TOURNAMENT_CATEGORY_MAX + 1];
+} tournament_filter_t;
+MUST_USE int api_tournament_filter(http_req_t *req, tournament_filter_t *f);
+bool api_tournament_matches(const tournament_filter_t *f, const board_t *b, int64_t now_ms);
+int api_join(app_t *app, const route_t *rt, http_req_t *req);
+int api_attempts(app_t *app, const route_t *rt, http_req_t *req);
 
 #endif

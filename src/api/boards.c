@@ -13,6 +13,8 @@
 #include "store/pg_router.h"
 #include "store/queries.h"
 #include "store/redis_board.h"
+#include "store/tournament.h"
+#include "util/alloc.h"
 #include "util/clock.h"
 
 typedef struct {
@@ -76,7 +78,7 @@ void api_render_board(app_t *app, http_req_t *req, const board_t *b, int64_t pla
     (void)app;
     buf_t *o = &req->out;
     int64_t now = req->received_ms;
-    int64_t cur = window_start_day(b->reset, now);
+    int64_t cur = window_start_day(board_window_rule(b), now);
     char day[11], created[25], next[25];
     window_format_day(cur, day);
     window_format_ms(b->created_ms, created);
@@ -95,21 +97,31 @@ void api_render_board(app_t *app, http_req_t *req, const board_t *b, int64_t pla
     if (b->has_max_score)
         buf_printf(o, ",\"max_score\":%" PRId64, b->max_score);
     buf_printf(o, ",\"created_at\":\"%s\",\"current_window\":\"%s\",\"next_reset_at\":", created, day);
-    int64_t nd = window_next_day(b->reset, cur);
+    int64_t nd = window_next_day(board_window_rule(b), cur);
     if (nd < 0) {
         buf_puts(o, "null");
     } else {
         window_format_ms(nd * MS_PER_DAY, next);
         buf_printf(o, "\"%s\"", next);
     }
+    api_render_tournament(o, b, now);
     buf_printf(o, ",\"players\":%" PRId64 "}", players);
 }
 
-/* The live player count of the board's current window. */
+/* The live player count of the board's current window; of a tournament's current or next slot:
+ * its entrants where they are counted (a join required, or a cap), else its scored players. */
+static q_status_t board_players(PGconn *c, const board_t *b, int64_t now, int64_t *players)
+{
+    int64_t day = api_tournament_players_day(b, now);
+    if (tournament_counts_slot(&b->tournament))
+        return q_tournament_entrants(c, b->gen, day, players);
+    return q_window_players(c, b->gen, day, players);
+}
+
 static bool current_players(app_t *app, PGconn *c, const board_t *b, int64_t now, int64_t *players)
 {
     (void)app;
-    return q_window_players(c, b->gen, window_start_day(b->reset, now), players) == Q_OK;
+    return board_players(c, b, now, players) == Q_OK;
 }
 
 /*
@@ -121,16 +133,16 @@ static bool current_players(app_t *app, PGconn *c, const board_t *b, int64_t now
  */
 static rb_status_t redis_players(app_t *app, redis_conn_t *rc, const board_t *b, int64_t now_ms, int64_t *players)
 {
-    int64_t day = window_start_day(b->reset, now_ms);
+    int64_t day = window_start_day(board_window_rule(b), now_ms);
     if (!redis_window_trusted(app->redis, b->gen, day, NULL)) /* its mark not checked yet (it needs the primary) */
         rebuilder_request(app->rebuilder, b, day);
     entries_t e;
     entries_init(&e);
-    rb_status_t st = rb_page(rc, b, window_start_day(b->reset, now_ms), 0, 1, &e);
+    rb_status_t st = rb_page(rc, b, window_start_day(board_window_rule(b), now_ms), 0, 1, &e);
     *players = e.total;
     entries_clear(&e);
     if (st == RB_COLD) /* loaded once PostgreSQL answers again */
-        rebuilder_request(app->rebuilder, b, window_start_day(b->reset, now_ms));
+        rebuilder_request(app->rebuilder, b, window_start_day(board_window_rule(b), now_ms));
     return st;
 }
 
@@ -149,7 +161,7 @@ typedef struct {
 static q_status_t players_on(PGconn *c, void *arg)
 {
     players_args_t *a = arg;
-    return q_window_players(c, a->b->gen, window_start_day(a->b->reset, a->now_ms), &a->players);
+    return board_players(c, a->b, a->now_ms, &a->players);
 }
 
 /* ---------------------------------------------------------------- list and create */
@@ -209,6 +221,36 @@ static int list_fallback(app_t *app, http_req_t *req, const char *after, size_t 
     return http_ok(req, 200);
 }
 
+/* Up to `want` boards after `after` that pass filter `f` (a tournament's state, at now_ms): the
+ * board list read a chunk at a time. The caller frees *out (board_clear each). */
+static q_status_t list_filtered(PGconn *c, const char *after, size_t want, const tournament_filter_t *f,
+                                int64_t now_ms, board_t **out, size_t *n)
+{
+    enum { CHUNK = 500 };
+    *out = xcalloc(want, sizeof **out);
+    *n = 0;
+    char from[BOARD_ID_MAX + 1];
+    snprintf(from, sizeof from, "%s", after ? after : "");
+    for (;;) {
+        board_t *chunk = NULL;
+        size_t k = 0;
+        q_status_t st = q_board_list(c, from[0] ? from : NULL, CHUNK, &chunk, &k);
+        if (st != Q_OK)
+            return st;
+        for (size_t i = 0; i < k; i++) {
+            if (*n < want && api_tournament_matches(f, &chunk[i], now_ms))
+                (*out)[(*n)++] = chunk[i]; /* moved */
+            else
+                board_clear(&chunk[i]);
+        }
+        if (k > 0)
+            snprintf(from, sizeof from, "%s", chunk[k - 1].id);
+        free(chunk);
+        if (*n == want || k < CHUNK)
+            return Q_OK;
+    }
+}
+
 static int list_boards(app_t *app, http_req_t *req)
 {
     bool bad = false;
@@ -227,17 +269,29 @@ static int list_boards(app_t *app, http_req_t *req)
                 cursor.backward))
         return http_bad_param(req, "cursor", "cursor is not one this route gave: pass next_cursor or prev_cursor as it came");
 
+    tournament_filter_t filter;
+    int rc = api_tournament_filter(req, &filter);
+    if (rc)
+        return rc;
     const char *after = cur ? cursor.pos.player : "";
     pg_lease_t lease;
+    /* A filtered list has no fallback: the catalog keeps no tournament's count of entrants. */
     if (!pg_router_read(app->router, PG_KEY_ALL, req->strong, &lease))
-        return list_fallback(app, req, after, limit);
+        return filter.on ? http_unavailable(req, "the database") : list_fallback(app, req, after, limit);
     PGconn *c = lease.conn;
     board_t *boards = NULL;
     size_t n = 0;
     int64_t begun_ms = clock_mono_ms();
-    q_status_t st = q_board_list(c, cur ? cursor.pos.player : NULL, (int)limit + 1, &boards, &n);
+    q_status_t st = filter.on ? list_filtered(c, cur ? cursor.pos.player : NULL, (size_t)limit + 1, &filter,
+                                              req->received_ms, &boards, &n)
+                              : q_board_list(c, cur ? cursor.pos.player : NULL, (int)limit + 1, &boards, &n);
     if (st != Q_OK) {
+        for (size_t i = 0; i < n; i++)
+            board_clear(&boards[i]);
+        free(boards);
         pg_router_release(app->router, &lease, st == Q_UNAVAILABLE);
+        if (filter.on)
+            return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
         return st == Q_UNAVAILABLE ? list_fallback(app, req, after, limit) : http_internal(req);
     }
     bool more = n > limit;
@@ -253,7 +307,7 @@ static int list_boards(app_t *app, http_req_t *req)
     }
     render_list_tail(app, req, boards, shown, more);
     bool behind = lease.behind;
-    if (!behind && !cur && !more) /* every board: what the catalog answers lists from */
+    if (!behind && !cur && !more && !filter.on) /* every board: what the catalog answers lists from */
         board_catalog_install(app->catalog, boards, n, begun_ms);
     else if (!behind)
         for (size_t i = 0; i < shown; i++)
@@ -264,9 +318,9 @@ static int list_boards(app_t *app, http_req_t *req)
     pg_router_release(app->router, &lease, !ok);
     if (!ok) {
         buf_reset(&req->out);
-        return list_fallback(app, req, after, limit);
+        return filter.on ? http_unavailable(req, "the database") : list_fallback(app, req, after, limit);
     }
-    req->cacheable = !behind;
+    req->cacheable = !behind && !filter.on; /* a tournament's state moves with the clock */
     return http_ok(req, 200);
 }
 
@@ -285,7 +339,7 @@ static int create_board(app_t *app, http_req_t *req)
     if (rc)
         return rc;
     static const char *const allowed[] = {"id", "title", "sort", "operator", "reset", "metadata", "min_score",
-                                          "max_score", NULL};
+                                          "max_score", "tournament", NULL};
     board_t def;
     memset(&def, 0, sizeof def);
     const char *id = NULL, *title = NULL, *sort = NULL, *op = NULL, *reset = NULL;
@@ -325,6 +379,8 @@ static int create_board(app_t *app, http_req_t *req)
         rc = http_error(req, 400, "invalid_argument", "min_score", "min_score is above max_score");
         goto done;
     }
+    if ((rc = api_tournament_body(req, obj, def.reset, &def.tournament)))
+        goto done;
     snprintf(def.id, sizeof def.id, "%s", id);
     def.title = (char *)title;
     def.metadata = metadata;

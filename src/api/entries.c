@@ -67,7 +67,7 @@ static void render_entries(buf_t *o, const entries_t *e)
 
 /* ---------------------------------------------------------------- parameters */
 
-#define WINDOW_RULE "window must be current, previous or the start date of one of the board's windows (YYYY-MM-DD)"
+#define WINDOW_PARAM_RULE "window must be current, previous or the start date of one of the board's windows (YYYY-MM-DD)"
 
 /* The 400 of a well-formed date that starts no window of `b`: which days do, and the window
  * holding that date. */
@@ -75,12 +75,13 @@ static int window_not_a_start(http_req_t *req, const board_t *b, const char *w)
 {
     int64_t day = 0;
     if (!window_parse_day(w, &day))
-        return http_bad_param(req, "window", WINDOW_RULE);
-    char holder[11];
-    window_format_day(window_start_day(b->reset, day * MS_PER_DAY), holder);
+        return http_bad_param(req, "window", WINDOW_PARAM_RULE);
+    char holder[11], only[32];
+    window_format_day(window_start_day(board_window_rule(b), day * MS_PER_DAY), holder);
+    snprintf(only, sizeof only, "is the one of %s", holder); /* a board that never resets: its one window */
     const char *starts = b->reset == RESET_WEEKLY    ? "start on Mondays"
                          : b->reset == RESET_MONTHLY ? "start on the 1st of a month"
-                                                     : "is the one of 1970-01-01";
+                                                     : only;
     return http_bad_param(req, "window", "window %s starts no window of this board: its %s window%s %s (the one holding "
                           "that day is window=%s)", w, board_reset_name(b->reset),
                           b->reset == RESET_NONE ? "" : "s", starts, holder);
@@ -93,12 +94,12 @@ int api_param_window(const app_t *app, http_req_t *req, const board_t *b, int64_
     const char *w = http_param(req, "window", &bad);
     if (bad)
         return http_bad_param(req, "window", "window must be given once");
-    switch (window_resolve(b->reset, b->created_ms, config_retention_windows(app->cfg, b->id), req->received_ms, w, day)) {
+    switch (window_resolve(board_window_rule(b), b->created_ms, config_retention_windows(app->cfg, b->id), req->received_ms, w, day)) {
     case WINDOW_OK: return 0;
     case WINDOW_MALFORMED: return window_not_a_start(req, b, w);
     case WINDOW_ABSENT: return http_not_found(req, "window", "window");
     }
-    return http_bad_param(req, "window", WINDOW_RULE);
+    return http_bad_param(req, "window", WINDOW_PARAM_RULE);
 }
 
 /* The window= parameter's syntax alone, before the board is known (API.md: values are 400
@@ -109,7 +110,7 @@ int api_param_window_syntax(http_req_t *req)
     const char *w = http_param(req, "window", &bad);
     int64_t day;
     if (bad || (w && strcmp(w, "current") != 0 && strcmp(w, "previous") != 0 && !window_parse_day(w, &day)))
-        return http_bad_param(req, "window", bad ? "window must be given once" : WINDOW_RULE);
+        return http_bad_param(req, "window", bad ? "window must be given once" : WINDOW_PARAM_RULE);
     return 0;
 }
 
@@ -200,7 +201,7 @@ static int bind_page(app_t *app, http_req_t *req, const board_t *b, read_request
          * two pages does not end the paging (the answer's "window" names it). */
         char taken[11];
         window_format_day(c->cursor.day, taken);
-        if (window_resolve(b->reset, b->created_ms, config_retention_windows(app->cfg, b->id), req->received_ms, taken,
+        if (window_resolve(board_window_rule(b), b->created_ms, config_retention_windows(app->cfg, b->id), req->received_ms, taken,
                            &r->day) != WINDOW_OK)
             return http_bad_param(req, "cursor", "cursor pages window %s, which this board no longer keeps", taken);
     } else {
@@ -359,7 +360,7 @@ static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
         /* Redis first, then the caches, then tell the other instances again (as the writer does). */
         redis_conn_t *r = redis_acquire(app->redis);
         for (size_t i = 0; i < n; i++) {
-            if (!window_is_hot(b.reset, days[i], req->received_ms))
+            if (!window_is_hot(board_window_rule(&b), days[i], req->received_ms))
                 continue; /* a window only PostgreSQL holds */
             /* The tier answers from the window again once it reloaded it past the deletion. */
             rank_tier_committed(app->tier, b.gen, days[i], seqs[i], NULL, 0);

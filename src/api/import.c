@@ -237,7 +237,7 @@ static void run(import_job_t *j)
         return;
     }
     int64_t now = clock_wall_ms();
-    int64_t day = window_start_day(b.reset, now);
+    int64_t day = window_start_day(board_window_rule(&b), now);
     import_rules_t rules;
     importer_rules(&rules, &b, day, now, j->format);
     /* A client that sends nothing for http.send_timeout_s ends the import's transaction. */

@@ -221,9 +221,9 @@ static int pg_read_error(http_req_t *req, q_status_t st)
  * window, as before the reset. */
 static bool redis_answers(app_t *app, const http_req_t *req, const board_t *b, const read_t *r, unsigned long *epoch)
 {
-    bool archived = r->closed && req->received_ms >= window_next_day(b->reset, r->day) * MS_PER_DAY +
+    bool archived = r->closed && req->received_ms >= window_next_day(board_window_rule(b), r->day) * MS_PER_DAY +
                                                          window_archive_grace_ms(app->cfg->pg_statement_timeout_ms);
-    if (req->strong || archived || !window_is_hot(b->reset, r->day, req->received_ms) || !redis_trusted(app->redis))
+    if (req->strong || archived || !window_is_hot(board_window_rule(b), r->day, req->received_ms) || !redis_trusted(app->redis))
         return false; /* also without Redis */
     if (r->style != RANK_ORDINAL)
         return false; /* its counts are PostgreSQL's (or the tier's) */
@@ -241,9 +241,9 @@ static bool redis_answers(app_t *app, const http_req_t *req, const board_t *b, c
  * to it applied. No I/O: it runs on the event loop. */
 static bool tier_answers(app_t *app, const http_req_t *req, const board_t *b, const read_t *r, entries_t *out)
 {
-    if (!app->tier || req->strong || !window_is_hot(b->reset, r->day, req->received_ms) || r->style == RANK_DENSE)
+    if (!app->tier || req->strong || !window_is_hot(board_window_rule(b), r->day, req->received_ms) || r->style == RANK_DENSE)
         return false; /* dense counts distinct scores: PostgreSQL's */
-    if (r->closed && req->received_ms >= window_next_day(b->reset, r->day) * MS_PER_DAY +
+    if (r->closed && req->received_ms >= window_next_day(board_window_rule(b), r->day) * MS_PER_DAY +
                                               window_archive_grace_ms(app->cfg->pg_statement_timeout_ms))
         return false; /* archived: its ranks are final there, and it knows when it last changed */
     bool ok = false;
@@ -481,7 +481,7 @@ static int advance(read_op_t *op, http_req_t *req)
                 return rc;
             }
             op->rq.read.strong = req->strong;
-            op->rq.read.closed = op->rq.read.day < window_start_day(op->board.reset, req->received_ms);
+            op->rq.read.closed = op->rq.read.day < window_start_day(board_window_rule(&op->board), req->received_ms);
             key_begin(op);
             buf_append(&op->key, params.data, params.len);
             buf_free(&params);

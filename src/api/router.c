@@ -69,6 +69,10 @@ static const route_spec_t specs[] = {
                              true, false, false},
     [R_RANK_OF_SCORE] = {R_RANK_OF_SCORE, "/v1/leaderboards/{board}/rank", GET_ONLY, ROLE_READ, 0, 0, 0, true, false,
                          false, false},
+    [R_JOIN] = {R_JOIN, "/v1/leaderboards/{board}/players/{player}/join", "POST, OPTIONS", 0, ROLE_WRITE, 0, 0, false,
+                true, false, false},
+    [R_ATTEMPTS] = {R_ATTEMPTS, "/v1/leaderboards/{board}/players/{player}/attempts", "POST, OPTIONS", 0, ROLE_ADMIN, 0,
+                    0, false, true, false, false},
 };
 _Static_assert(sizeof specs / sizeof *specs == R_COUNT, "a route without its spec");
 
@@ -80,6 +84,7 @@ static const char *const route_names[R_COUNT] = {
     [R_ADMIN_REBUILD] = "admin_rebuild", [R_METRICS] = "metrics", [R_OPENAPI] = "openapi",
     [R_DASHBOARD] = "dashboard", [R_DASHBOARD_ROOT] = "dashboard_root", [R_DASHBOARD_FILE] = "dashboard_file",
     [R_EXPORT] = "export", [R_PLAYER_EXPORT] = "player_export", [R_IMPORT] = "import", [R_ADMIN_VERIFY_TIER] = "admin_verify_tier", [R_RANK_OF_SCORE] = "rank_of_score",
+    [R_JOIN] = "join", [R_ATTEMPTS] = "attempts",
 };
 
 const char *api_route_name(route_id_t id)
@@ -226,6 +231,10 @@ static route_id_t match(const char *path, route_t *rt)
         return R_PLAYER;
     if (n == 6 && seg_is(seg[5], len[5], "around"))
         return R_AROUND;
+    if (n == 6 && seg_is(seg[5], len[5], "join"))
+        return R_JOIN;
+    if (n == 6 && seg_is(seg[5], len[5], "attempts"))
+        return R_ATTEMPTS;
     return R_NONE;
 }
 
@@ -396,7 +405,9 @@ static bool route_waits(const route_t *rt, const http_req_t *req)
     case R_STANDINGS:
     case R_ACTIVITY:
     case R_EXPORT:
-    case R_PLAYER_EXPORT: return true;
+    case R_PLAYER_EXPORT:
+    case R_JOIN:
+    case R_ATTEMPTS: return true;
     /* A large batch is parsed where it is run: a 2 MiB body takes milliseconds to parse, and
      * on the event loop it would be parsed again off it when its board is not cached. */
     case R_SCORES_BATCH: return req->body_len >= 16384;
@@ -429,6 +440,8 @@ int api_handle(app_t *app, const route_t *rt, http_req_t *req)
     case R_ADMIN_REBUILD: return api_admin_rebuild(app, rt, req);
     case R_ADMIN_VERIFY_TIER: return api_admin_verify_tier(app, rt, req);
     case R_RANK_OF_SCORE: return api_rank_of_score(app, rt, req);
+    case R_JOIN: return api_join(app, rt, req);
+    case R_ATTEMPTS: return api_attempts(app, rt, req);
     case R_METRICS: return api_metrics(app, rt, req);
     case R_OPENAPI: return api_openapi(app, rt, req);
     case R_DASHBOARD:

@@ -86,7 +86,7 @@ static void fill_item(slot_t *s, const char *player, const char *key, const char
         snprintf(s->scoped_key, n, "%s %s", client, key);
     }
     s->item.board = &s->board;
-    s->item.day = window_start_day(s->board.reset, received_ms);
+    s->item.day = window_start_day(board_window_rule(&s->board), received_ms);
     s->item.player = player;
     s->item.metadata = s->metadata;
     s->item.idem_key = s->scoped_key;
@@ -172,8 +172,15 @@ static void render_item_error(buf_t *o, const write_item_t *w)
 static int submission_finish(http_pending_t *p, http_req_t *req)
 {
     submission_t *sub = (submission_t *)p;
-    for (size_t i = 0; i < sub->n_items; i++)
-        metrics_add(sub->app->metrics, METRIC_SUBMISSIONS, sub->items[i].status == 200);
+    for (size_t i = 0; i < sub->n_items; i++) {
+        const write_item_t *it = &sub->items[i];
+        metrics_add(sub->app->metrics, METRIC_SUBMISSIONS, it->status == 200);
+        /* the tournament's refusals: 409 with a code of their own (a plain conflict is "conflict") */
+        bool refused = it->status == 409 && it->err_code && strcmp(it->err_code, "conflict") != 0;
+        metrics_add(sub->app->metrics, METRIC_TOURNAMENT_REFUSED, refused);
+        if (refused && strcmp(it->err_code, "tournament_full") == 0)
+            metrics_add(sub->app->metrics, METRIC_TOURNAMENT_FULL, 1);
+    }
     if (!sub->batch) {
         const write_item_t *it = &sub->items[0];
         if (it->status == 200) {

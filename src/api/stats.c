@@ -108,7 +108,7 @@ int api_stats(app_t *app, const route_t *rt, http_req_t *req)
         /* What the body depends on besides the refresh: which window "current" is today, and
          * the board itself (a board re-created under its id is another). */
         req->last_modified_ms = s.refreshed ? latest(latest(s.refreshed_ms, b.created_ms),
-                                                     window_start_day(b.reset, req->received_ms) * MS_PER_DAY)
+                                                     window_start_day(board_window_rule(&b), req->received_ms) * MS_PER_DAY)
                                             : 0;
         req->cacheable = !behind;
         rc = http_ok(req, 200);
@@ -160,9 +160,9 @@ int api_windows(app_t *app, const route_t *rt, http_req_t *req)
     }
     /* Windows run from the current one back to the one the board was created in (or the oldest
      * retention keeps), newest first. */
-    int64_t first = window_first_kept(b.reset, b.created_ms, config_retention_windows(app->cfg, b.id),
+    int64_t first = window_first_kept(board_window_rule(&b), b.created_ms, config_retention_windows(app->cfg, b.id),
                                       req->received_ms);
-    int64_t day = cur ? window_prev_day(b.reset, cursor.pos.sort_key) : window_start_day(b.reset, req->received_ms);
+    int64_t day = cur ? window_prev_day(board_window_rule(&b), cursor.pos.sort_key) : window_start_day(board_window_rule(&b), req->received_ms);
     if (b.reset == RESET_NONE && cur)
         day = first - 1;
     int64_t days[WINDOWS_MAX];
@@ -171,9 +171,9 @@ int api_windows(app_t *app, const route_t *rt, http_req_t *req)
         days[n++] = day;
         if (b.reset == RESET_NONE)
             break;
-        day = window_prev_day(b.reset, day);
+        day = window_prev_day(board_window_rule(&b), day);
     }
-    bool more = n > 0 && b.reset != RESET_NONE && window_prev_day(b.reset, days[n - 1]) >= first;
+    bool more = n > 0 && b.reset != RESET_NONE && window_prev_day(board_window_rule(&b), days[n - 1]) >= first;
 
     counts_args_t a = {b.gen, days, n, {0}, {0}};
     bool behind = false;

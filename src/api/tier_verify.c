@@ -142,7 +142,7 @@ static int verify_tier(app_t *app, const char *only, int64_t now_ms, http_req_t 
     buf_init(&windows);
     for (size_t i = 0; !rc && i < n; i++) {
         int64_t days[2];
-        size_t n_days = window_hot_days(boards[i].reset, boards[i].created_ms, now_ms, days);
+        size_t n_days = window_hot_days(board_window_rule(&boards[i]), boards[i].created_ms, now_ms, days);
         for (size_t k = 0; k < n_days; k++) {
             int64_t seq = 0, players = 0;
             tv_outcome_t o = verify_window(app, c, boards[i].gen, days[k], &seq, &players);

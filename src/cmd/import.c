@@ -119,7 +119,7 @@ int cmd_import(const rankd_config_t *cfg, const char *board, const char *mode_na
         return 1;
     }
     int64_t started = clock_mono_ms(), now = clock_wall_ms();
-    int64_t day = window_start_day(b.reset, now);
+    int64_t day = window_start_day(board_window_rule(&b), now);
     import_rules_t rules;
     importer_rules(&rules, &b, day, now, fmt);
     import_error_t err = {0};

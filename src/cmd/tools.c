@@ -115,7 +115,7 @@ static int each_window(const rankd_config_t *cfg, const char *only, check_t what
     long diffs = 0;
     for (size_t i = 0; i < n && status == 0; i++) {
         int64_t days[2];
-        size_t n_days = window_hot_days(boards[i].reset, boards[i].created_ms, clock_wall_ms(), days);
+        size_t n_days = window_hot_days(board_window_rule(&boards[i]), boards[i].created_ms, clock_wall_ms(), days);
         for (size_t k = 0; k < n_days && status == 0; k++) {
             int64_t day = days[k];
             char d[11];
@@ -254,7 +254,7 @@ int cmd_export(const rankd_config_t *cfg, const char *board, const char *window,
         return 1;
     }
     int64_t day = 0;
-    window_status_t ws = window_resolve(b.reset, b.created_ms, config_retention_windows(cfg, b.id), clock_wall_ms(),
+    window_status_t ws = window_resolve(board_window_rule(&b), b.created_ms, config_retention_windows(cfg, b.id), clock_wall_ms(),
                                         window, &day);
     int64_t gen = b.gen;
     board_clear(&b);

@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 #include "core/board.h"
+#include "core/tournament.h"
+#include "core/window.h"
 
 typedef struct {
     char id[BOARD_ID_MAX + 1];
@@ -24,7 +26,14 @@ typedef struct {
     bool has_max_score;
     int64_t max_score;
     int64_t created_ms;
+    tournament_t tournament; /* tournament.on: a tournament board (core/tournament.h) */
 } board_t;
+
+/* The rule of a board's windows (core/window.h). */
+static inline window_rule_t board_window_rule(const board_t *b)
+{
+    return tournament_window_rule(&b->tournament, b->reset);
+}
 
 /* Free what a board owns (not the struct itself). */
 void board_clear(board_t *b);

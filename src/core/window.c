@@ -42,12 +42,12 @@ static int64_t weekday(int64_t day)
     return ((day + 3) % 7 + 7) % 7;
 }
 
-int64_t window_start_day(board_reset_t reset, int64_t ms)
+int64_t window_start_day(window_rule_t rule, int64_t ms)
 {
     int64_t day = floor_div(ms, MS_PER_DAY);
-    switch (reset) {
+    switch (rule.reset) {
     case RESET_NONE:
-        return 0;
+        return rule.none_day;
     case RESET_DAILY:
         return day;
     case RESET_WEEKLY:
@@ -62,9 +62,9 @@ int64_t window_start_day(board_reset_t reset, int64_t ms)
     return 0;
 }
 
-int64_t window_next_day(board_reset_t reset, int64_t start)
+int64_t window_next_day(window_rule_t rule, int64_t start)
 {
-    switch (reset) {
+    switch (rule.reset) {
     case RESET_NONE:
         return -1;
     case RESET_DAILY:
@@ -81,11 +81,11 @@ int64_t window_next_day(board_reset_t reset, int64_t start)
     return -1;
 }
 
-int64_t window_prev_day(board_reset_t reset, int64_t start)
+int64_t window_prev_day(window_rule_t rule, int64_t start)
 {
-    switch (reset) {
+    switch (rule.reset) {
     case RESET_NONE:
-        return 0;
+        return rule.none_day;
     case RESET_DAILY:
         return start - 1;
     case RESET_WEEKLY:
@@ -100,9 +100,9 @@ int64_t window_prev_day(board_reset_t reset, int64_t start)
     return 0;
 }
 
-bool window_is_start(board_reset_t reset, int64_t day)
+bool window_is_start(window_rule_t rule, int64_t day)
 {
-    return window_start_day(reset, day * MS_PER_DAY) == day;
+    return window_start_day(rule, day * MS_PER_DAY) == day;
 }
 
 /* Write `v` as exactly `n` decimal digits (the low ones). */
@@ -213,33 +213,33 @@ bool window_parse_ms(const char *s, size_t n, int64_t *ms)
     return true;
 }
 
-int64_t window_first_kept(board_reset_t reset, int64_t created_ms, int keep_closed, int64_t now_ms)
+int64_t window_first_kept(window_rule_t rule, int64_t created_ms, int keep_closed, int64_t now_ms)
 {
-    int64_t first = window_start_day(reset, created_ms);
-    if (reset == RESET_NONE || keep_closed <= 0)
+    int64_t first = window_start_day(rule, created_ms);
+    if (rule.reset == RESET_NONE || keep_closed <= 0)
         return first;
-    int64_t day = window_start_day(reset, now_ms);
+    int64_t day = window_start_day(rule, now_ms);
     for (int i = 0; i < keep_closed && day > first; i++)
-        day = window_prev_day(reset, day);
+        day = window_prev_day(rule, day);
     return day > first ? day : first;
 }
 
-window_status_t window_resolve(board_reset_t reset, int64_t created_ms, int keep_closed, int64_t now_ms,
+window_status_t window_resolve(window_rule_t rule, int64_t created_ms, int keep_closed, int64_t now_ms,
                                const char *param, int64_t *day)
 {
-    int64_t current = window_start_day(reset, now_ms);
-    int64_t first = window_first_kept(reset, created_ms, keep_closed, now_ms);
+    int64_t current = window_start_day(rule, now_ms);
+    int64_t first = window_first_kept(rule, created_ms, keep_closed, now_ms);
     if (!param || strcmp(param, "current") == 0) {
         *day = current;
         return WINDOW_OK;
     }
     int64_t want;
     if (strcmp(param, "previous") == 0) {
-        if (reset == RESET_NONE)
+        if (rule.reset == RESET_NONE)
             return WINDOW_ABSENT;
-        want = window_prev_day(reset, current);
+        want = window_prev_day(rule, current);
     } else {
-        if (!window_parse_day(param, &want) || !window_is_start(reset, want))
+        if (!window_parse_day(param, &want) || !window_is_start(rule, want))
             return WINDOW_MALFORMED;
     }
     if (want < first || want > current)
@@ -248,19 +248,19 @@ window_status_t window_resolve(board_reset_t reset, int64_t created_ms, int keep
     return WINDOW_OK;
 }
 
-size_t window_hot_days(board_reset_t reset, int64_t created_ms, int64_t now_ms, int64_t out[2])
+size_t window_hot_days(window_rule_t rule, int64_t created_ms, int64_t now_ms, int64_t out[2])
 {
-    out[0] = window_start_day(reset, now_ms);
-    if (reset == RESET_NONE || window_prev_day(reset, out[0]) < window_start_day(reset, created_ms))
+    out[0] = window_start_day(rule, now_ms);
+    if (rule.reset == RESET_NONE || window_prev_day(rule, out[0]) < window_start_day(rule, created_ms))
         return 1;
-    out[1] = window_prev_day(reset, out[0]);
+    out[1] = window_prev_day(rule, out[0]);
     return 2;
 }
 
-bool window_is_hot(board_reset_t reset, int64_t day, int64_t now_ms)
+bool window_is_hot(window_rule_t rule, int64_t day, int64_t now_ms)
 {
-    int64_t cur = window_start_day(reset, now_ms);
-    return day == cur || (reset != RESET_NONE && day == window_prev_day(reset, cur));
+    int64_t cur = window_start_day(rule, now_ms);
+    return day == cur || (rule.reset != RESET_NONE && day == window_prev_day(rule, cur));
 }
 
 int64_t window_archive_grace_ms(int statement_timeout_ms)

@@ -42,6 +42,11 @@ static const char *const counter_names[METRIC_COUNTERS][2] = {
                                    "address was refused too often (limits.failed_auths_per_s)."},
     {"rankd_strong_forbidden_total", "consistency=strong reads without a write or admin key (answered 403, or 429 when "
                                      "throttled)."},
+    {"rankd_tournament_joins_total", "Joins that took a place in a tournament's slot."},
+    {"rankd_tournament_joins_again_total", "Joins of a player who had joined the slot already (answered as the first)."},
+    {"rankd_tournament_full_total", "Joins, and new players' submissions, refused 409 tournament_full."},
+    {"rankd_tournament_refusals_total", "Submissions a tournament's rules refused (409 not_active, not_joined, "
+                                        "attempts_exhausted, tournament_full)."},
 };
 
 metrics_t *metrics_new(void)

@@ -26,6 +26,10 @@ typedef enum {
     METRIC_AUTH_FAILED,       /* requests with a key that is no configured key */
     METRIC_AUTH_THROTTLED,    /* of those and of strong reads refused, 429: their address was refused too often */
     METRIC_STRONG_FORBIDDEN,  /* consistency=strong reads without a write or admin key */
+    METRIC_TOURNAMENT_JOINED, /* joins that took a place in a tournament's slot */
+    METRIC_TOURNAMENT_JOINED_AGAIN, /* joins of a player who had joined already */
+    METRIC_TOURNAMENT_FULL,   /* joins refused: the slot was full */
+    METRIC_TOURNAMENT_REFUSED, /* submissions a tournament's rules refused (not_active, not_joined, ...) */
     METRIC_COUNTERS,
 } metric_counter_t;
 

@@ -72,7 +72,26 @@ static void ids_array(buf_t *arr, const char *const *ids, size_t n);
 
 /* ---------------------------------------------------------------- boards */
 
-#define BOARD_COLS "id, gen, title, sort, operator, reset, metadata, min_score, max_score, created_ms"
+#define BOARD_COLS                                                                                   \
+    "id, gen, title, sort, operator, reset, metadata, min_score, max_score, created_ms, tournament, t_start_ms," \
+    " t_end_ms, t_duration_s, t_max_players, t_max_attempts, t_join_required, t_category"
+
+/* A tournament's rules from BOARD_COLS' columns 10 to 17 (migrations/0018_tournaments.sql). */
+static void tournament_from_row(const PGresult *r, int row, tournament_t *t)
+{
+    memset(t, 0, sizeof *t);
+    t->on = PQgetvalue(r, row, 10)[0] == 't';
+    if (!t->on)
+        return;
+    t->once = !PQgetisnull(r, row, 11);
+    t->start_ms = t->once ? col_i64(r, row, 11) : 0;
+    t->end_ms = t->once ? col_i64(r, row, 12) : 0;
+    t->duration_s = t->once ? 0 : col_i64(r, row, 13);
+    t->max_players = PQgetisnull(r, row, 14) ? 0 : col_i64(r, row, 14);
+    t->max_attempts = PQgetisnull(r, row, 15) ? 0 : col_i64(r, row, 15);
+    t->join_required = PQgetvalue(r, row, 16)[0] == 't';
+    snprintf(t->category, sizeof t->category, "%s", PQgetisnull(r, row, 17) ? "" : PQgetvalue(r, row, 17));
+}
 
 static void board_from_row(const PGresult *r, int row, board_t *b)
 {
@@ -91,6 +110,7 @@ static void board_from_row(const PGresult *r, int row, board_t *b)
     b->has_max_score = !PQgetisnull(r, row, 8);
     b->max_score = b->has_max_score ? col_i64(r, row, 8) : 0;
     b->created_ms = col_i64(r, row, 9);
+    tournament_from_row(r, row, &b->tournament);
 }
 
 q_status_t q_board_get(PGconn *c, const char *id, board_t *out)
@@ -114,14 +134,28 @@ q_status_t q_board_create(PGconn *c, const board_t *def, int64_t now_ms, board_t
     snprintf(minv, sizeof minv, "%" PRId64, def->min_score);
     snprintf(maxv, sizeof maxv, "%" PRId64, def->max_score);
     snprintf(created_at, sizeof created_at, "%" PRId64, now_ms);
+    const tournament_t *t = &def->tournament;
+    char start[24], end[24], dur[24], maxp[24], maxa[24], none_win[11];
+    snprintf(start, sizeof start, "%" PRId64, t->start_ms);
+    snprintf(end, sizeof end, "%" PRId64, t->end_ms);
+    snprintf(dur, sizeof dur, "%" PRId64, t->duration_s);
+    snprintf(maxp, sizeof maxp, "%" PRId64, t->max_players);
+    snprintf(maxa, sizeof maxa, "%" PRId64, t->max_attempts);
+    window_format_day(board_window_rule(def).none_day, none_win);
     const char *p[] = {def->id, def->title, board_sort_name(def->sort), board_op_name(def->op),
                        board_reset_name(def->reset), def->metadata, def->has_min_score ? minv : NULL,
-                       def->has_max_score ? maxv : NULL, created_at};
+                       def->has_max_score ? maxv : NULL, created_at, t->on ? "t" : "f",
+                       t->on && t->once ? start : NULL, t->on && t->once ? end : NULL,
+                       t->on && !t->once ? dur : NULL, t->max_players > 0 ? maxp : NULL,
+                       t->max_attempts > 0 ? maxa : NULL, t->join_required ? "t" : "f",
+                       t->on && t->category[0] ? t->category : NULL, none_win};
     PGresult *r = exec(c,
-                       "INSERT INTO boards (id, title, sort, operator, reset, metadata, min_score, max_score, created_ms)"
-                       " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING"
-                       " RETURNING " BOARD_COLS,
-                       9, p);
+                       "INSERT INTO boards (id, title, sort, operator, reset, metadata, min_score, max_score, created_ms,"
+                       " tournament, t_start_ms, t_end_ms, t_duration_s, t_max_players, t_max_attempts, t_join_required,"
+                       " t_category, none_win)"
+                       " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+                       " ON CONFLICT (id) DO NOTHING RETURNING " BOARD_COLS,
+                       18, p);
     if (!pg_ok(r))
         return q_failed(c, r, "board create");
     if (PQntuples(r) == 1) {
@@ -405,7 +439,7 @@ static const struct {
         " ) s ON true"},
     [QS_STANDINGS] = {"rankd_standings", 2,
         "WITH t AS (SELECT (timestamptz 'epoch' + $2::bigint * interval '1 millisecond') AT TIME ZONE 'UTC' AS ts),"
-        " cur AS (SELECT b.id, b.gen, CASE b.reset WHEN 'none' THEN DATE '1970-01-01'"
+        " cur AS (SELECT b.id, b.gen, CASE b.reset WHEN 'none' THEN b.none_win"
         "   WHEN 'daily' THEN t.ts::date WHEN 'weekly' THEN date_trunc('week', t.ts)::date"
         "   ELSE date_trunc('month', t.ts)::date END AS win FROM boards b, t)"
         " SELECT cur.id, s.win - DATE '1970-01-01', s.player_id, s.score, s.sort_key, s.achieved_ms, s.metadata,"

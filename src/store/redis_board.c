@@ -842,7 +842,7 @@ static bool cold_window_key(const char *key, size_t len, void *arg)
         return true; /* an older layout's, left by an instance of an older version */
     for (size_t i = 0; i < f->n; i++)
         if (f->boards[i].gen == gen)
-            return !window_is_hot(f->boards[i].reset, day, f->now_ms);
+            return !window_is_hot(board_window_rule(&f->boards[i]), day, f->now_ms);
     return false; /* a board not listed: its deletion removes its keys */
 }
 

@@ -221,7 +221,7 @@ q_status_t upkeep_index_log_months(PGconn *c, int64_t now_ms, int max_parts, lon
 
 /* The SQL of a board's current window start at instant $1 (ms), as window_start_day computes it. */
 #define CURRENT_WIN                                                                                   \
-    "CASE b.reset WHEN 'none' THEN DATE '1970-01-01'"                                                 \
+    "CASE b.reset WHEN 'none' THEN b.none_win"                                                        \
     " WHEN 'daily' THEN ((timestamptz 'epoch' + $1::bigint * interval '1 millisecond') AT TIME ZONE 'UTC')::date" \
     " WHEN 'weekly' THEN date_trunc('week', (timestamptz 'epoch' + $1::bigint * interval '1 millisecond')"       \
     "   AT TIME ZONE 'UTC')::date"                                                                    \
@@ -452,6 +452,43 @@ static q_status_t drop_partitions(PGconn *c, const char *parent, const char *lis
     return st;
 }
 
+q_status_t upkeep_drop_old_entrants(PGconn *c, int64_t now_ms, int batch, int budget_ms, long *deleted)
+{
+    char now[24], lim[16];
+    snprintf(now, sizeof now, "%" PRId64, now_ms);
+    snprintf(lim, sizeof lim, "%d", batch);
+    const char *p[] = {now, lim};
+    /* Older than the previous window: a day, a week, or (from a month's first day) 31 days back. */
+#define OLD_WIN "e.win < " CURRENT_WIN " - CASE b.reset WHEN 'daily' THEN 1 WHEN 'weekly' THEN 7 ELSE 31 END"
+    PGresult *r = exec_params(c,
+                              "WITH s AS (DELETE FROM tournament_slots e USING boards b"
+                              "  WHERE b.gen = e.board_gen AND b.reset <> 'none' AND " OLD_WIN ")"
+                              " SELECT 1",
+                              1, p);
+    if (!pg_ok(r))
+        return failed(c, r, "dropping old tournament slots");
+    PQclear(r);
+    bool all = false;
+    *deleted = 0;
+    int64_t until = clock_mono_ms() + budget_ms;
+    while (!all && clock_mono_ms() < until) {
+        r = exec_params(c,
+                        "WITH d AS (DELETE FROM tournament_entrants WHERE ctid = ANY(ARRAY("
+                        "  SELECT e.ctid FROM tournament_entrants e JOIN boards b ON b.gen = e.board_gen"
+                        "  WHERE b.reset <> 'none' AND " OLD_WIN " LIMIT $2::int)) RETURNING 1)"
+                        " SELECT count(*) FROM d",
+                        2, p);
+        if (!pg_ok(r))
+            return failed(c, r, "dropping old tournament entrants");
+        long d = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        *deleted += d;
+        all = d < batch;
+    }
+#undef OLD_WIN
+    return Q_OK;
+}
+
 q_status_t upkeep_drop_orphans(PGconn *c, long *dropped)
 {
     return drop_partitions(c, "archive", "SELECT name, detaching FROM rankd_archive_orphans()", NULL, 0, dropped);
@@ -553,7 +590,8 @@ q_status_t upkeep_purge_board(PGconn *c, int64_t gen, int batch, int budget_ms, 
                             " rs AS (DELETE FROM rank_supers WHERE board_gen = $1),"
                             " rc AS (DELETE FROM rank_checked WHERE board_gen = $1),"
                             /* Its archives' partitions are dropped by the leader (rankd_archive_orphans). */
-                            " a AS (DELETE FROM archived_windows WHERE board_gen = $1)"
+                            " a AS (DELETE FROM archived_windows WHERE board_gen = $1),"
+                            " ts AS (DELETE FROM tournament_slots WHERE board_gen = $1)"
                             " UPDATE board_purges SET counts_done = true WHERE board_gen = $1",
                             1, p);
         }
@@ -577,6 +615,9 @@ q_status_t upkeep_purge_board(PGconn *c, int64_t gen, int batch, int budget_ms, 
             {"WITH d AS (DELETE FROM daily_activity WHERE ctid = ANY(ARRAY(SELECT ctid FROM daily_activity"
              " WHERE board_gen = $1 LIMIT $2::int)) RETURNING 1) SELECT count(*) FROM d",
              "purging a board's daily activity"},
+            {"WITH d AS (DELETE FROM tournament_entrants WHERE ctid = ANY(ARRAY(SELECT ctid FROM tournament_entrants"
+             " WHERE board_gen = $1 LIMIT $2::int)) RETURNING 1) SELECT count(*) FROM d",
+             "purging a board's tournament entrants"},
         };
         bool all = true;
         for (size_t i = 0; i < sizeof steps / sizeof *steps && all && st == Q_OK; i++)

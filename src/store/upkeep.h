@@ -114,6 +114,10 @@ MUST_USE q_status_t upkeep_purge_board(PGconn *c, int64_t gen, int batch, int bu
 /* Board `gen`'s Redis keys are gone (a sweep of every master found none left): its purge is over. */
 MUST_USE q_status_t upkeep_board_redis_done(PGconn *c, int64_t gen);
 
+/* Delete tournament entrants and slots of windows before the previous one of their board (their
+ * slots closed: nothing reads or checks them again), `batch` rows a statement, for at most
+ * `budget_ms`; *deleted counts the entrants. */
+MUST_USE q_status_t upkeep_drop_old_entrants(PGconn *c, int64_t now_ms, int batch, int budget_ms, long *deleted);
 /* Detach CONCURRENTLY and drop the archive partitions no archived window names. */
 MUST_USE q_status_t upkeep_drop_orphans(PGconn *c, long *dropped);
 /* Detach CONCURRENTLY and drop the log's months that end by `before_ms`, and forget the daily

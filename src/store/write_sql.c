@@ -21,6 +21,23 @@ const char ws_window_lock_sql[] =
 const char ws_archived_sql[] =
     "SELECT board_gen, win - DATE '1970-01-01' FROM archived_windows"
     " WHERE (board_gen, win) IN (SELECT * FROM unnest($1::bigint[], $2::date[]))";
+const char ws_entrants_sql[] =
+    "SELECT e.board_gen, e.win - DATE '1970-01-01', e.player_id, e.joined_ms, e.attempts, e.extra_attempts"
+    " FROM unnest($1::bigint[], $2::date[], $3::text[]) AS u(g, w, p)"
+    " JOIN tournament_entrants e ON e.board_gen = u.g AND e.win = u.w AND e.player_id = u.p";
+const char ws_slots_make_sql[] =
+    "INSERT INTO tournament_slots (board_gen, win) SELECT * FROM unnest($1::bigint[], $2::date[])"
+    " ON CONFLICT (board_gen, win) DO NOTHING";
+const char ws_slots_lock_sql[] =
+    "SELECT s.board_gen, s.win - DATE '1970-01-01', s.entrants FROM tournament_slots s"
+    " JOIN unnest($1::bigint[], $2::date[]) AS u(g, w) ON s.board_gen = u.g AND s.win = u.w"
+    " ORDER BY s.board_gen, s.win FOR UPDATE OF s";
+const char ws_tournament_sql[] =
+    "WITH e AS (INSERT INTO tournament_entrants AS t (board_gen, win, player_id, attempts)"
+    "  SELECT * FROM unnest($1::bigint[], $2::date[], $3::text[], $4::bigint[])"
+    "  ON CONFLICT (board_gen, win, player_id) DO UPDATE SET attempts = t.attempts + EXCLUDED.attempts)"
+    " UPDATE tournament_slots s SET entrants = s.entrants + u.n"
+    " FROM unnest($5::bigint[], $6::date[], $7::bigint[]) AS u(g, w, n) WHERE s.board_gen = u.g AND s.win = u.w";
 const char ws_lock_sql[] = "SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k";
 /* One primary-key probe per player, written as a join so that even a generic plan made while the
  * table was empty (the writer forces generic plans) can only take the primary key: as
@@ -151,6 +168,8 @@ bool write_sql_prepare(PGconn *c, void *arg)
         {WS_BOARDS, ws_boards_sql, 1}, {WS_LOCK, ws_lock_sql, 1},     {WS_READ, ws_read_sql, 3},
         {WS_WRITE, ws_write_sql, WW_PARAMS},  {WS_NOTIFY, ws_notify_sql, 1}, {WS_NOTIFY_SEQ, ws_notify_seq_sql, 5}, {WS_ARCHIVED, ws_archived_sql, 2},
         {WS_BUCKETS, ws_buckets_sql, 6}, {WS_WINDOW_LOCK, ws_window_lock_sql, 2}, {WS_RECUT, ws_recut_sql, 4},
+        {WS_ENTRANTS, ws_entrants_sql, 3}, {WS_SLOTS_MAKE, ws_slots_make_sql, 2}, {WS_SLOTS_LOCK, ws_slots_lock_sql, 2},
+        {WS_TOURNAMENT, ws_tournament_sql, 7},
     };
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         PGresult *r = PQprepare(c, all[i].name, all[i].sql, all[i].nparams, NULL);

@@ -1,7 +1,7 @@
 /*
  * store/write_sql.h — the SQL of the writer's transaction (worker/writer.c), one text each:
  * idempotency keys claimed and looked up, boards locked, the batch's standings read, the one
- * write and its rank buckets' counts, the cache-invalidation notice, and the answers stored after the commit. The nine
+ * write and its rank buckets' counts, the cache-invalidation notice, and the answers stored after the commit. The
  * statements of every batch are prepared on each of the writer's connections.
  */
 #ifndef RANKD_STORE_WRITE_SQL_H
@@ -22,6 +22,10 @@
 #define WS_BUCKETS "rankd_w_buckets"
 #define WS_WINDOW_LOCK "rankd_w_window_lock"
 #define WS_RECUT "rankd_w_recut"
+#define WS_ENTRANTS "rankd_w_entrants"
+#define WS_SLOTS_MAKE "rankd_w_slots_make"
+#define WS_SLOTS_LOCK "rankd_w_slots_lock"
+#define WS_TOURNAMENT "rankd_w_tournament"
 
 /* Boards of the batch, locked against deletion: $1 bigint[] of generations. */
 extern const char ws_boards_sql[];
@@ -86,6 +90,18 @@ extern const char ws_buckets_sql[];
  * grew to thousands of standings while the upkeep leader's re-cut (a fifth of each second)
  * catches up. $1 gens, $2 days; returns the changes made. */
 extern const char ws_recut_sql[];
+/* Tournaments (migrations/0018_tournaments.sql). The entrant rows of the batch's players on
+ * tournament boards, read under the players' advisory locks: $1 gens, $2 days, $3 players;
+ * returns gen, day number, player, joined_ms, attempts, extra_attempts. */
+extern const char ws_entrants_sql[];
+/* The slot rows of $1 gens, $2 days made where missing, then locked in order (ws_slots_lock_sql
+ * returns gen, day number, entrants): a writer that admits new entrants to a capped slot holds
+ * its count until it commits, as a join does. */
+extern const char ws_slots_make_sql[];
+extern const char ws_slots_lock_sql[];
+/* The batch's entrants and slots: $1 gens, $2 days, $3 players, $4 attempts to add (an entrant
+ * row made where missing), then $5 gens, $6 days, $7 new entrants to add to their slots. */
+extern const char ws_tournament_sql[];
 /* Notify every instance's listener: $1 text[] of payloads (each under 8000 bytes). */
 extern const char ws_notify_sql[];
 /* The notices sent inside the writing transaction (core/notice.h): $1 text[] the parts' W lines,
@@ -112,7 +128,7 @@ extern const char ws_store_answers_sql[];
 /* Answers another writer stored first: $1 indexes, $2 gens, $3 keys. */
 extern const char ws_stored_answers_sql[];
 
-/* Prepare the nine batch statements on a new writer connection (a pg_pool_on_connect hook;
+/* Prepare the batch statements on a new writer connection (a pg_pool_on_connect hook;
  * `arg`, when not NULL, points to the lock timeout in ms to set on it); false, with the error
  * logged, when one cannot be. */
 MUST_USE bool write_sql_prepare(PGconn *c, void *arg);

@@ -288,10 +288,10 @@ static int64_t next_reset_ms(const refresher_t *r, int64_t now_ms)
 {
     int64_t next = INT64_MAX;
     for (size_t i = 0; i < r->n_boards; i++) {
-        board_reset_t reset = r->boards[i].reset;
-        if (reset == RESET_NONE)
+        if (r->boards[i].reset == RESET_NONE)
             continue;
-        int64_t at = window_next_day(reset, window_start_day(reset, now_ms)) * MS_PER_DAY;
+        window_rule_t rule = board_window_rule(&r->boards[i]);
+        int64_t at = window_next_day(rule, window_start_day(rule, now_ms)) * MS_PER_DAY;
         if (at < next)
             next = at;
     }
@@ -330,7 +330,7 @@ static bool archive_closed(refresher_t *r, PGconn *c, int64_t now_ms)
     bool ok = true;
     for (size_t i = 0; i < n && ok && !stopping(r); i++) {
         const board_t *b = board_of(r, todo[i].gen);
-        if (!b || todo[i].day < window_first_kept(b->reset, b->created_ms,
+        if (!b || todo[i].day < window_first_kept(board_window_rule(b), b->created_ms,
                                                   config_retention_windows(r->o.cfg, b->id), now_ms))
             continue; /* past retention already (or a board this list does not know yet): never archived */
         int64_t rows = 0, ms = 0;
@@ -362,9 +362,9 @@ static bool retire(refresher_t *r, PGconn *c, int64_t now_ms)
         const board_t *b = &r->boards[i];
         if (b->reset == RESET_NONE)
             continue;
-        int64_t cur = window_start_day(b->reset, now_ms);
-        ub[n++] = (upkeep_board_t){b->gen, window_prev_day(b->reset, cur),
-                                   window_first_kept(b->reset, b->created_ms, config_retention_windows(cfg, b->id),
+        int64_t cur = window_start_day(board_window_rule(b), now_ms);
+        ub[n++] = (upkeep_board_t){b->gen, window_prev_day(board_window_rule(b), cur),
+                                   window_first_kept(board_window_rule(b), b->created_ms, config_retention_windows(cfg, b->id),
                                                      now_ms)};
     }
     upkeep_retired_t done;
@@ -376,6 +376,10 @@ static bool retire(refresher_t *r, PGconn *c, int64_t now_ms)
     if (ok && (done.windows_expired || done.standings_deleted || done.windows_retired))
         log_info(NULL, "retention: %ld archived windows expired; %ld standings of archived windows deleted, %ld windows retired",
                  done.windows_expired, done.standings_deleted, done.windows_retired);
+    long entrants = 0;
+    ok = ok && upkeep_drop_old_entrants(c, now_ms, DELETE_BATCH, 200, &entrants) == Q_OK;
+    if (ok && entrants > 0)
+        log_info(NULL, "retention: %ld tournament entrants of closed slots deleted", entrants);
     long dropped = 0;
     ok = ok && upkeep_drop_orphans(c, &dropped) == Q_OK;
     atomic_fetch_add(&r->dropped, (unsigned long long)dropped);
@@ -383,7 +387,7 @@ static bool retire(refresher_t *r, PGconn *c, int64_t now_ms)
         /* Keep the month of now_ms and the retention_log_months - 1 before it. */
         int64_t y;
         unsigned m, d;
-        window_civil_from_days(window_start_day(RESET_MONTHLY, now_ms), &y, &m, &d);
+        window_civil_from_days(window_start_day(WINDOW_RULE(RESET_MONTHLY), now_ms), &y, &m, &d);
         int64_t months = y * 12 + (m - 1) - (cfg->retention_log_months - 1);
         int64_t before = window_days_from_civil(months / 12, (unsigned)(months % 12) + 1, 1) * MS_PER_DAY;
         long log_dropped = 0;
@@ -476,10 +480,10 @@ static bool audit_redis(refresher_t *r, PGconn *c, int64_t now_ms)
     bool *ready = xcalloc(cap, sizeof *ready);
     for (size_t i = 0; i < r->n_boards; i++) {
         const board_t *b = &r->boards[i];
-        int64_t cur = window_start_day(b->reset, now_ms);
+        int64_t cur = window_start_day(board_window_rule(b), now_ms);
         gens[n] = b->gen, days[n++] = cur;
         if (b->reset != RESET_NONE)
-            gens[n] = b->gen, days[n++] = window_prev_day(b->reset, cur);
+            gens[n] = b->gen, days[n++] = window_prev_day(board_window_rule(b), cur);
     }
     redis_conn_t *rc = redis_acquire(r->o.redis);
     rb_status_t rs = rc ? RB_OK : RB_DOWN;
@@ -608,7 +612,7 @@ static bool purge_boards(refresher_t *r, PGconn *c, int64_t now_ms)
 /* Whether board `b`'s window changed between `then_ms` and `now_ms`. */
 static bool rolled(const board_t *b, int64_t then_ms, int64_t now_ms)
 {
-    return b->reset != RESET_NONE && window_start_day(b->reset, now_ms) != window_start_day(b->reset, then_ms);
+    return b->reset != RESET_NONE && window_start_day(board_window_rule(b), now_ms) != window_start_day(board_window_rule(b), then_ms);
 }
 
 /* Boards whose window changed between the last look and `now_ms`: the leader has the new window
@@ -623,7 +627,7 @@ static void roll_over(refresher_t *r, bool leads, int64_t now_ms)
             continue;
         n++;
         if (leads && r->o.rebuilder)
-            rebuilder_request(r->o.rebuilder, b, window_start_day(b->reset, now_ms));
+            rebuilder_request(r->o.rebuilder, b, window_start_day(board_window_rule(b), now_ms));
     }
     if (n == 0)
         return;

@@ -33,6 +33,14 @@ typedef struct {
     int64_t version;
     int64_t window_seq;    /* the batch's number among the window's changing transactions; 0 none */
     int64_t rank;
+    /* On a tournament board that keeps entrants (core/tournament.h): the player's entrant row
+     * for this slot as read under the player's lock, and what the batch's gate did. */
+    bool t_entrant;        /* holds a place: joined, or a submission accepted before */
+    bool t_joined;
+    int64_t t_attempts;    /* accepted submissions before the batch */
+    int64_t t_extra;       /* attempts an admin added */
+    int64_t t_passed;      /* the batch's items the gate let through */
+    bool t_admitted;       /* a new entrant the gate gave a place (counted if one of its items applies) */
 } write_group_t;
 
 /* What folding did to one submission. */

@@ -185,6 +185,14 @@ void writer_items_clear(write_item_t *items, size_t n)
 
 /* ---------------------------------------------------------------- per-batch state */
 
+/* A capped tournament slot the batch may admit new entrants to: its count, locked until the
+ * commit (ws_slots_lock_sql). */
+typedef struct {
+    int64_t gen;
+    int64_t day;
+    int64_t entrants;
+} t_slot_t;
+
 typedef struct {
     write_item_t *items;
     size_t n;
@@ -203,6 +211,8 @@ typedef struct {
     uint64_t commit_lsn;  /* that position, 0 when not read */
     bool commit_sent;     /* the COMMIT went out: a broken connection leaves the outcome unknown */
     int64_t *rank;        /* item -> the rank its answer reports (0: unknown) */
+    t_slot_t *slots;      /* the capped tournament slots locked, n_slots of them */
+    size_t n_slots;
 } batch_t;
 
 static char *render(const write_item_t *it, const batch_t *bt, size_t i, int64_t rank);
@@ -224,6 +234,7 @@ static void batch_init(batch_t *bt, write_item_t *items, size_t n)
     bt->groups = xcalloc(n, sizeof *bt->groups);
     bt->draft = xcalloc(n, sizeof *bt->draft);
     bt->rank = xcalloc(n, sizeof *bt->rank);
+    bt->slots = xcalloc(n, sizeof *bt->slots);
 }
 
 static void batch_reset(batch_t *bt)
@@ -231,6 +242,7 @@ static void batch_reset(batch_t *bt)
     for (size_t i = 0; i < bt->n_groups; i++)
         free(bt->groups[i].stored_md);
     bt->n_groups = 0;
+    bt->n_slots = 0;
     bt->commit_lsn = 0;
     bt->commit_sent = false;
     for (size_t i = 0; i < bt->n; i++) {
@@ -258,6 +270,7 @@ static void batch_free(batch_t *bt)
     free(bt->dup_of);
     free(bt->fold);
     free(bt->groups);
+    free(bt->slots);
     for (size_t i = 0; i < bt->n; i++)
         free(bt->draft[i]);
     free(bt->draft);
@@ -498,6 +511,80 @@ static bool opens_window(const batch_t *bt, size_t g)
     return g == 0 || bt->groups[g].gen != bt->groups[g - 1].gen || bt->groups[g].day != bt->groups[g - 1].day;
 }
 
+/* Whether group `gr`'s board keeps a tournament entrant row per player and slot. */
+static bool keeps_entrants(const write_group_t *gr)
+{
+    return tournament_counts_entrants(&gr->board->tournament);
+}
+
+/* Whether the batch may give new entrants places in group `gr`'s slot: a capped tournament that
+ * requires no join (where one is required, the join gives the place). */
+static bool admits_entrants(const write_group_t *gr)
+{
+    const tournament_t *t = &gr->board->tournament;
+    return t->on && !t->join_required && t->max_players > 0;
+}
+
+static t_slot_t *slot_of(batch_t *bt, int64_t gen, int64_t day)
+{
+    for (size_t s = 0; s < bt->n_slots; s++)
+        if (bt->slots[s].gen == gen && bt->slots[s].day == day)
+            return &bt->slots[s];
+    return NULL;
+}
+
+/*
+ * Refuse what a tournament's rules refuse (API.md, "Competitions"), before the fold: a
+ * submission received outside its window's slot (not_active), without the join the board
+ * requires (not_joined), past the player's attempts in the slot (attempts_exhausted), or of a
+ * new entrant to a full slot (tournament_full). The entrant rows and the slots' counts were read
+ * under the players' locks and the slots' row locks, so no race passes a cap. Items in arrival
+ * order per player (bt->order[0..m)); a refused item leaves its group, as one in an archived
+ * window does, and its idempotency key is forgotten with the other failed items'.
+ */
+static void tournament_gate(batch_t *bt, size_t m)
+{
+    for (size_t k = 0; k < m; k++) {
+        size_t i = bt->order[k];
+        if (bt->group_of[i] < 0)
+            continue;
+        write_item_t *it = &bt->items[i];
+        const tournament_t *t = &it->board->tournament;
+        if (!t->on)
+            continue;
+        write_group_t *gr = &bt->groups[bt->group_of[i]];
+        const char *code = NULL, *msg = NULL;
+        if (!tournament_accepts(t, it->board->reset, it->day, it->received_ms)) {
+            code = "not_active";
+            msg = "this submission was received outside the tournament's slot (see the board's opens_at and closes_at)";
+        } else if (!tournament_counts_entrants(t)) {
+            /* open to all, as often as they like */
+        } else if (t->join_required && !gr->t_joined) {
+            code = "not_joined";
+            msg = "this tournament takes submissions from players who joined its slot only"
+                  " (POST /v1/leaderboards/{board}/players/{player}/join)";
+        } else if (t->max_attempts > 0 && gr->t_attempts + gr->t_passed >= t->max_attempts + gr->t_extra) {
+            code = "attempts_exhausted";
+            msg = "the player has used every attempt this tournament's slot allows";
+        } else if (admits_entrants(gr) && !gr->t_entrant && !gr->t_admitted) {
+            t_slot_t *s = slot_of(bt, gr->gen, gr->day);
+            if (!s || s->entrants >= t->max_players) {
+                code = "tournament_full";
+                msg = "the tournament's slot has as many players as its max_players";
+            } else {
+                s->entrants++;
+                gr->t_admitted = true;
+            }
+        }
+        if (code) {
+            write_item_fail(it, 409, code, NULL, msg);
+            bt->group_of[i] = -1;
+            continue;
+        }
+        gr->t_passed++;
+    }
+}
+
 /* Step 2 and 3: group items per player, lock, read the current standings. */
 static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
 {
@@ -554,15 +641,38 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
             pg_arr_day(&as.a[1], bt->groups[g].day);
         }
     }
-    const char *bp[1], *lp[1], *ap[2];
+    /* Tournaments: the players' entrant rows, and the counts of the capped slots the batch may
+     * give places in, locked after the players (as a join takes them). */
+    pg_arrays_t es, ss;
+    pg_arrays_open(&es, 3);
+    pg_arrays_open(&ss, 2);
+    bool entrants = false, slots = false;
+    for (size_t g = 0; g < bt->n_groups; g++) {
+        const write_group_t *gr = &bt->groups[g];
+        if (keeps_entrants(gr)) {
+            pg_arr_i64(&es.a[0], gr->gen);
+            pg_arr_day(&es.a[1], gr->day);
+            pg_arr_text(&es.a[2], gr->player);
+            entrants = true;
+        }
+        if (opens_window(bt, g) && admits_entrants(gr)) {
+            pg_arr_i64(&ss.a[0], gr->gen);
+            pg_arr_day(&ss.a[1], gr->day);
+            slots = true;
+        }
+    }
+    const char *bp[1], *lp[1], *ap[2], *ep[3], *sp[2];
     pg_arrays_close(&bs, bp);
     pg_arrays_close(&ls, lp);
     pg_arrays_close(&as, ap);
+    pg_arrays_close(&es, ep);
+    pg_arrays_close(&ss, sp);
     /* The batch statements' plans do not depend on the arrays' contents (an index lookup
      * per element): planning them again for every batch only costs time. LOCAL: the
      * window queries run after the commit keep their custom plans. */
     enum { READS = 6, I_BOARDS = 2, I_ARCHIVED = 5 }; /* the statements before the reads */
-    size_t n_stmts = READS + n_windows;
+    size_t n_reads = READS + n_windows, n_stmts = n_reads + (entrants ? 1 : 0) + (slots ? 2 : 0);
+    size_t i_entrants = entrants ? n_reads : 0, i_slots = slots ? n_reads + (entrants ? 1 : 0) + 1 : 0;
     pg_stmt_t *stmts = xcalloc(n_stmts, sizeof *stmts);
     stmts[0] = (pg_stmt_t){"BEGIN", 0, NULL, NULL};
     stmts[1] = (pg_stmt_t){"SET LOCAL plan_cache_mode TO force_generic_plan", 0, NULL, NULL};
@@ -576,12 +686,20 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
         wr[w].params[1] = wr[w].day;
         stmts[READS + w] = (pg_stmt_t){ws_read_sql, 3, wr[w].params, WS_READ};
     }
+    if (entrants)
+        stmts[i_entrants] = (pg_stmt_t){ws_entrants_sql, 3, ep, WS_ENTRANTS};
+    if (slots) {
+        stmts[i_slots - 1] = (pg_stmt_t){ws_slots_make_sql, 2, sp, WS_SLOTS_MAKE};
+        stmts[i_slots] = (pg_stmt_t){ws_slots_lock_sql, 2, sp, WS_SLOTS_LOCK};
+    }
     PGresult **res = xcalloc(n_stmts, sizeof *res);
     int first = begin ? 0 : 1;
     pg_pipeline_run(c, stmts + first, (int)n_stmts - first, res + first);
     pg_arrays_free(&bs);
     pg_arrays_free(&ls);
     pg_arrays_free(&as);
+    pg_arrays_free(&es);
+    pg_arrays_free(&ss);
     for (size_t w = 0; w < n_windows; w++)
         pg_arrays_free(&wr[w].players);
     free(wr);
@@ -590,7 +708,7 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
     const char *what[READS] = {"begin", "plan mode", "board check", "window locks", "player locks", "archived windows"};
     for (size_t i = (size_t)first; i < n_stmts; i++)
         if (st == STEP_OK)
-            st = check(c, res[i], i < READS ? what[i] : "read standings");
+            st = check(c, res[i], i < READS ? what[i] : i < n_reads ? "read standings" : "tournament entrants");
     if (st == STEP_OK) {
         PGresult *br = res[I_BOARDS];
         for (size_t i = 0; i < bt->n; i++) {
@@ -615,7 +733,7 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
                 }
             }
         }
-        for (size_t i = READS; i < n_stmts; i++) {
+        for (size_t i = READS; i < n_reads; i++) {
             PGresult *r = res[i];
             for (int row = 0; row < PQntuples(r); row++) {
                 write_group_t *gr = find_group(bt, strtoll(PQgetvalue(r, row, 0), NULL, 10),
@@ -632,6 +750,24 @@ static step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
                 gr->metadata = gr->stored_md;
             }
         }
+        for (int row = 0; entrants && row < PQntuples(res[i_entrants]); row++) {
+            PGresult *r = res[i_entrants];
+            write_group_t *gr = find_group(bt, strtoll(PQgetvalue(r, row, 0), NULL, 10),
+                                           strtoll(PQgetvalue(r, row, 1), NULL, 10), PQgetvalue(r, row, 2));
+            if (!gr)
+                continue;
+            gr->t_joined = !PQgetisnull(r, row, 3);
+            gr->t_attempts = strtoll(PQgetvalue(r, row, 4), NULL, 10);
+            gr->t_extra = strtoll(PQgetvalue(r, row, 5), NULL, 10);
+            gr->t_entrant = gr->t_joined || gr->t_attempts > 0;
+        }
+        for (int row = 0; slots && row < PQntuples(res[i_slots]) && bt->n_slots < bt->n; row++) {
+            PGresult *r = res[i_slots];
+            bt->slots[bt->n_slots++] = (t_slot_t){strtoll(PQgetvalue(r, row, 0), NULL, 10),
+                                                  strtoll(PQgetvalue(r, row, 1), NULL, 10),
+                                                  strtoll(PQgetvalue(r, row, 2), NULL, 10)};
+        }
+        tournament_gate(bt, m);
     }
     for (size_t i = (size_t)first; i < n_stmts; i++)
         if (res[i])
@@ -824,6 +960,44 @@ static bool recut_params(const batch_t *bt, pg_arrays_t *as, const char **param,
 _Static_assert(WW_PARAMS <= PG_ARRAYS_MAX, "ws_write_sql has more parameters than pg_arrays_t holds");
 
 /* Step 4: write standings, counters and the log, forget failed keys, notify, and commit: one round trip. */
+/* ws_tournament_sql's parameters: each tournament entrant's attempts (its items applied), and
+ * each capped slot's new entrants (admitted by the gate, with an item applied); false when the
+ * batch has none. */
+static bool tournament_params(const batch_t *bt, pg_arrays_t *as, const char **param)
+{
+    pg_arrays_open(as, 7);
+    int64_t *applied = xcalloc(bt->n_groups ? bt->n_groups : 1, sizeof *applied);
+    for (size_t i = 0; i < bt->n; i++)
+        if (bt->fold[i].applied && bt->group_of[i] >= 0)
+            applied[bt->group_of[i]]++;
+    bool any = false;
+    for (size_t g = 0; g < bt->n_groups; g++) {
+        const write_group_t *gr = &bt->groups[g];
+        if (!keeps_entrants(gr) || applied[g] == 0)
+            continue;
+        pg_arr_i64(&as->a[0], gr->gen);
+        pg_arr_day(&as->a[1], gr->day);
+        pg_arr_text(&as->a[2], gr->player);
+        pg_arr_i64(&as->a[3], applied[g]);
+        any = true;
+    }
+    for (size_t s = 0; s < bt->n_slots; s++) {
+        int64_t added = 0;
+        for (size_t g = 0; g < bt->n_groups; g++)
+            added += bt->groups[g].gen == bt->slots[s].gen && bt->groups[g].day == bt->slots[s].day &&
+                     bt->groups[g].t_admitted && applied[g] > 0;
+        if (added == 0)
+            continue;
+        pg_arr_i64(&as->a[4], bt->slots[s].gen);
+        pg_arr_day(&as->a[5], bt->slots[s].day);
+        pg_arr_i64(&as->a[6], added);
+        any = true;
+    }
+    free(applied);
+    pg_arrays_close(as, param);
+    return any;
+}
+
 static step_t write_and_commit(PGconn *c, batch_t *bt)
 {
     pg_arrays_t as;
@@ -907,13 +1081,18 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
     pg_arrays_t ns;
     const char *np[5];
     bool notify = notify_params(bt, &ns, np, true);
+    pg_arrays_t ts;
+    const char *tp[7];
+    bool tour = tournament_params(bt, &ts, tp);
     /* One round trip: the write, the cache invalidation notice, the commit, and (when replicas
      * serve reads) the WAL position the commit reached, which a replica must have replayed
      * before it answers a read of these boards. */
-    pg_stmt_t stmts[6];
-    PGresult *res[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
-    int k = 0, i_buckets = -1, i_recut = -1, i_notify = -1, i_lsn = -1;
+    pg_stmt_t stmts[7];
+    PGresult *res[7] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    int k = 0, i_buckets = -1, i_recut = -1, i_notify = -1, i_lsn = -1, i_tour = -1;
     stmts[k++] = (pg_stmt_t){ws_write_sql, WW_PARAMS, p, WS_WRITE};
+    if (tour)
+        stmts[i_tour = k++] = (pg_stmt_t){ws_tournament_sql, 7, tp, WS_TOURNAMENT};
     if (count)
         stmts[i_buckets = k++] = (pg_stmt_t){ws_buckets_sql, 6, bp, WS_BUCKETS};
     if (recut)
@@ -927,6 +1106,8 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
     bt->commit_sent = true;
     pg_pipeline_run(c, stmts, k, res);
     step_t st = check(c, res[0], "write");
+    if (st == STEP_OK && tour)
+        st = check(c, res[i_tour], "tournament entrants");
     if (st == STEP_OK && count)
         st = check(c, res[i_buckets], "rank buckets");
     if (st == STEP_OK && recut)
@@ -959,6 +1140,7 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
     if (count)
         pg_arrays_free(&rs);
     pg_arrays_free(&ns);
+    pg_arrays_free(&ts);
     return st;
 }
 

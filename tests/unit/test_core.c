@@ -30,6 +30,7 @@
 #include "core/order.h"
 #include "core/rank_style.h"
 #include "core/score.h"
+#include "core/tournament.h"
 #include "core/window.h"
 #include "util/buf.h"
 
@@ -1094,52 +1095,52 @@ static void test_window_start_day(void **state)
 {
     (void)state;
     int64_t sat = ms_of(2026, 11, 21, 20, 0, 0, 123);
-    assert_true(window_start_day(RESET_NONE, sat) == 0);
-    assert_true(window_start_day(RESET_DAILY, sat) == civil(2026, 11, 21));
-    assert_true(window_start_day(RESET_WEEKLY, sat) == civil(2026, 11, 16)); /* Saturday -> Monday */
-    assert_true(window_start_day(RESET_MONTHLY, sat) == civil(2026, 11, 1));
+    assert_true(window_start_day(WINDOW_RULE(RESET_NONE), sat) == 0);
+    assert_true(window_start_day(WINDOW_RULE(RESET_DAILY), sat) == civil(2026, 11, 21));
+    assert_true(window_start_day(WINDOW_RULE(RESET_WEEKLY), sat) == civil(2026, 11, 16)); /* Saturday -> Monday */
+    assert_true(window_start_day(WINDOW_RULE(RESET_MONTHLY), sat) == civil(2026, 11, 1));
 
     /* Monday 00:00:00.000 starts its own week; Sunday 23:59:59.999 belongs to the one before. */
-    assert_true(window_start_day(RESET_WEEKLY, ms_of(2026, 11, 16, 0, 0, 0, 0)) == civil(2026, 11, 16));
-    assert_true(window_start_day(RESET_WEEKLY, ms_of(2026, 11, 15, 23, 59, 59, 999)) == civil(2026, 11, 9));
-    assert_true(window_start_day(RESET_WEEKLY, ms_of(2026, 11, 22, 23, 59, 59, 999)) == civil(2026, 11, 16));
+    assert_true(window_start_day(WINDOW_RULE(RESET_WEEKLY), ms_of(2026, 11, 16, 0, 0, 0, 0)) == civil(2026, 11, 16));
+    assert_true(window_start_day(WINDOW_RULE(RESET_WEEKLY), ms_of(2026, 11, 15, 23, 59, 59, 999)) == civil(2026, 11, 9));
+    assert_true(window_start_day(WINDOW_RULE(RESET_WEEKLY), ms_of(2026, 11, 22, 23, 59, 59, 999)) == civil(2026, 11, 16));
     /* Weeks across a year end: 2027-01-01 is a Friday. */
-    assert_true(window_start_day(RESET_WEEKLY, ms_of(2027, 1, 1, 12, 0, 0, 0)) == civil(2026, 12, 28));
+    assert_true(window_start_day(WINDOW_RULE(RESET_WEEKLY), ms_of(2027, 1, 1, 12, 0, 0, 0)) == civil(2026, 12, 28));
     /* Epoch: 1970-01-01 was a Thursday; its week started Monday 1969-12-29. */
-    assert_true(window_start_day(RESET_WEEKLY, 0) == civil(1969, 12, 29));
-    assert_true(window_start_day(RESET_WEEKLY, -1) == civil(1969, 12, 29));
+    assert_true(window_start_day(WINDOW_RULE(RESET_WEEKLY), 0) == civil(1969, 12, 29));
+    assert_true(window_start_day(WINDOW_RULE(RESET_WEEKLY), -1) == civil(1969, 12, 29));
 
     /* Day boundaries, also before the epoch. */
-    assert_true(window_start_day(RESET_DAILY, 0) == 0);
-    assert_true(window_start_day(RESET_DAILY, -1) == -1);
-    assert_true(window_start_day(RESET_DAILY, MS_PER_DAY - 1) == 0);
-    assert_true(window_start_day(RESET_DAILY, MS_PER_DAY) == 1);
-    assert_true(window_start_day(RESET_DAILY, -MS_PER_DAY) == -1);
-    assert_true(window_start_day(RESET_DAILY, -MS_PER_DAY - 1) == -2);
+    assert_true(window_start_day(WINDOW_RULE(RESET_DAILY), 0) == 0);
+    assert_true(window_start_day(WINDOW_RULE(RESET_DAILY), -1) == -1);
+    assert_true(window_start_day(WINDOW_RULE(RESET_DAILY), MS_PER_DAY - 1) == 0);
+    assert_true(window_start_day(WINDOW_RULE(RESET_DAILY), MS_PER_DAY) == 1);
+    assert_true(window_start_day(WINDOW_RULE(RESET_DAILY), -MS_PER_DAY) == -1);
+    assert_true(window_start_day(WINDOW_RULE(RESET_DAILY), -MS_PER_DAY - 1) == -2);
 
     /* Month boundaries, leap Februaries. */
-    assert_true(window_start_day(RESET_MONTHLY, ms_of(2024, 2, 29, 23, 59, 59, 999)) == civil(2024, 2, 1));
-    assert_true(window_start_day(RESET_MONTHLY, ms_of(2024, 3, 1, 0, 0, 0, 0)) == civil(2024, 3, 1));
-    assert_true(window_start_day(RESET_MONTHLY, ms_of(2026, 12, 31, 23, 59, 59, 999)) == civil(2026, 12, 1));
-    assert_true(window_start_day(RESET_MONTHLY, -1) == civil(1969, 12, 1));
-    assert_true(window_start_day(RESET_NONE, -1) == 0);
-    assert_true(window_start_day(RESET_NONE, INT64_C(1) << 50) == 0);
+    assert_true(window_start_day(WINDOW_RULE(RESET_MONTHLY), ms_of(2024, 2, 29, 23, 59, 59, 999)) == civil(2024, 2, 1));
+    assert_true(window_start_day(WINDOW_RULE(RESET_MONTHLY), ms_of(2024, 3, 1, 0, 0, 0, 0)) == civil(2024, 3, 1));
+    assert_true(window_start_day(WINDOW_RULE(RESET_MONTHLY), ms_of(2026, 12, 31, 23, 59, 59, 999)) == civil(2026, 12, 1));
+    assert_true(window_start_day(WINDOW_RULE(RESET_MONTHLY), -1) == civil(1969, 12, 1));
+    assert_true(window_start_day(WINDOW_RULE(RESET_NONE), -1) == 0);
+    assert_true(window_start_day(WINDOW_RULE(RESET_NONE), INT64_C(1) << 50) == 0);
 
     /* Random instants from 1900 to 2300, against gmtime. */
     rng_seed(777);
     for (int i = 0; i < 20000; i++) {
         int64_t ms = rng_range(ms_of(1900, 1, 1, 0, 0, 0, 0), ms_of(2300, 1, 1, 0, 0, 0, 0));
         int64_t day = ms >= 0 ? ms / MS_PER_DAY : -((-ms + MS_PER_DAY - 1) / MS_PER_DAY);
-        int64_t w = window_start_day(RESET_WEEKLY, ms);
+        int64_t w = window_start_day(WINDOW_RULE(RESET_WEEKLY), ms);
         CHECK(wday_of(w) == 1 && w <= day && day < w + 7, "weekly start of %lld", (long long)ms);
-        CHECK(window_start_day(RESET_DAILY, ms) == day, "daily start of %lld", (long long)ms);
-        int64_t mth = window_start_day(RESET_MONTHLY, ms);
+        CHECK(window_start_day(WINDOW_RULE(RESET_DAILY), ms) == day, "daily start of %lld", (long long)ms);
+        int64_t mth = window_start_day(WINDOW_RULE(RESET_MONTHLY), ms);
         int64_t y, y2;
         unsigned m, d, m2, d2;
         window_civil_from_days(mth, &y, &m, &d);
         window_civil_from_days(day, &y2, &m2, &d2);
         CHECK(d == 1 && y == y2 && m == m2, "monthly start of %lld", (long long)ms);
-        CHECK(window_start_day(RESET_NONE, ms) == 0, "none start of %lld", (long long)ms);
+        CHECK(window_start_day(WINDOW_RULE(RESET_NONE), ms) == 0, "none start of %lld", (long long)ms);
     }
 }
 
@@ -1147,39 +1148,39 @@ static void test_window_next_prev(void **state)
 {
     (void)state;
     /* Daily across a year end. */
-    assert_true(window_next_day(RESET_DAILY, civil(2026, 12, 31)) == civil(2027, 1, 1));
-    assert_true(window_prev_day(RESET_DAILY, civil(2027, 1, 1)) == civil(2026, 12, 31));
-    assert_true(window_next_day(RESET_DAILY, civil(2024, 2, 28)) == civil(2024, 2, 29));
-    assert_true(window_prev_day(RESET_DAILY, 0) == -1);
+    assert_true(window_next_day(WINDOW_RULE(RESET_DAILY), civil(2026, 12, 31)) == civil(2027, 1, 1));
+    assert_true(window_prev_day(WINDOW_RULE(RESET_DAILY), civil(2027, 1, 1)) == civil(2026, 12, 31));
+    assert_true(window_next_day(WINDOW_RULE(RESET_DAILY), civil(2024, 2, 28)) == civil(2024, 2, 29));
+    assert_true(window_prev_day(WINDOW_RULE(RESET_DAILY), 0) == -1);
     /* Weekly across a year end. */
-    assert_true(window_next_day(RESET_WEEKLY, civil(2026, 12, 28)) == civil(2027, 1, 4));
-    assert_true(window_prev_day(RESET_WEEKLY, civil(2027, 1, 4)) == civil(2026, 12, 28));
+    assert_true(window_next_day(WINDOW_RULE(RESET_WEEKLY), civil(2026, 12, 28)) == civil(2027, 1, 4));
+    assert_true(window_prev_day(WINDOW_RULE(RESET_WEEKLY), civil(2027, 1, 4)) == civil(2026, 12, 28));
     /* Monthly across a year end and over short months. */
-    assert_true(window_next_day(RESET_MONTHLY, civil(2026, 12, 1)) == civil(2027, 1, 1));
-    assert_true(window_prev_day(RESET_MONTHLY, civil(2027, 1, 1)) == civil(2026, 12, 1));
-    assert_true(window_next_day(RESET_MONTHLY, civil(2026, 1, 1)) == civil(2026, 2, 1));
-    assert_true(window_next_day(RESET_MONTHLY, civil(2024, 2, 1)) == civil(2024, 3, 1));
-    assert_true(window_prev_day(RESET_MONTHLY, civil(2024, 3, 1)) == civil(2024, 2, 1));
-    assert_true(window_prev_day(RESET_MONTHLY, civil(2100, 3, 1)) == civil(2100, 2, 1));
-    assert_true(window_next_day(RESET_MONTHLY, civil(1969, 12, 1)) == 0);
-    assert_true(window_prev_day(RESET_MONTHLY, 0) == civil(1969, 12, 1));
+    assert_true(window_next_day(WINDOW_RULE(RESET_MONTHLY), civil(2026, 12, 1)) == civil(2027, 1, 1));
+    assert_true(window_prev_day(WINDOW_RULE(RESET_MONTHLY), civil(2027, 1, 1)) == civil(2026, 12, 1));
+    assert_true(window_next_day(WINDOW_RULE(RESET_MONTHLY), civil(2026, 1, 1)) == civil(2026, 2, 1));
+    assert_true(window_next_day(WINDOW_RULE(RESET_MONTHLY), civil(2024, 2, 1)) == civil(2024, 3, 1));
+    assert_true(window_prev_day(WINDOW_RULE(RESET_MONTHLY), civil(2024, 3, 1)) == civil(2024, 2, 1));
+    assert_true(window_prev_day(WINDOW_RULE(RESET_MONTHLY), civil(2100, 3, 1)) == civil(2100, 2, 1));
+    assert_true(window_next_day(WINDOW_RULE(RESET_MONTHLY), civil(1969, 12, 1)) == 0);
+    assert_true(window_prev_day(WINDOW_RULE(RESET_MONTHLY), 0) == civil(1969, 12, 1));
     /* none: the single window has no next one. */
-    assert_true(window_next_day(RESET_NONE, 0) == -1);
-    assert_true(window_prev_day(RESET_NONE, 0) == 0);
+    assert_true(window_next_day(WINDOW_RULE(RESET_NONE), 0) == -1);
+    assert_true(window_prev_day(WINDOW_RULE(RESET_NONE), 0) == 0);
 
     /* next and prev are inverse over every window start from 1999 to 2101. */
     const board_reset_t resets[] = {RESET_DAILY, RESET_WEEKLY, RESET_MONTHLY};
     for (size_t r = 0; r < 3; r++) {
-        int64_t s = window_start_day(resets[r], ms_of(1999, 1, 1, 0, 0, 0, 0));
+        int64_t s = window_start_day(WINDOW_RULE(resets[r]), ms_of(1999, 1, 1, 0, 0, 0, 0));
         int64_t end = civil(2101, 1, 1);
         int steps = 0;
         while (s < end) {
-            int64_t n = window_next_day(resets[r], s);
-            CHECK(n > s && window_is_start(resets[r], n), "next of %lld (reset %d)", (long long)s, resets[r]);
-            CHECK(window_prev_day(resets[r], n) == s, "prev(next(%lld)) (reset %d)", (long long)s, resets[r]);
+            int64_t n = window_next_day(WINDOW_RULE(resets[r]), s);
+            CHECK(n > s && window_is_start(WINDOW_RULE(resets[r]), n), "next of %lld (reset %d)", (long long)s, resets[r]);
+            CHECK(window_prev_day(WINDOW_RULE(resets[r]), n) == s, "prev(next(%lld)) (reset %d)", (long long)s, resets[r]);
             /* Nothing in between starts a window. */
             for (int64_t k = s + 1; k < n; k++)
-                CHECK(!window_is_start(resets[r], k), "day %lld inside window %lld", (long long)k, (long long)s);
+                CHECK(!window_is_start(WINDOW_RULE(resets[r]), k), "day %lld inside window %lld", (long long)k, (long long)s);
             s = n;
             steps++;
         }
@@ -1192,38 +1193,38 @@ static void test_window_unknown_reset(void **state)
 {
     (void)state;
     board_reset_t bogus = (board_reset_t)99;
-    assert_true(window_start_day(bogus, ms_of(2026, 11, 21, 20, 0, 0, 0)) == 0);
-    assert_true(window_next_day(bogus, 0) == -1);
-    assert_true(window_prev_day(bogus, 0) == 0);
-    assert_true(window_is_start(bogus, 0));
-    assert_false(window_is_start(bogus, 1));
+    assert_true(window_start_day(WINDOW_RULE(bogus), ms_of(2026, 11, 21, 20, 0, 0, 0)) == 0);
+    assert_true(window_next_day(WINDOW_RULE(bogus), 0) == -1);
+    assert_true(window_prev_day(WINDOW_RULE(bogus), 0) == 0);
+    assert_true(window_is_start(WINDOW_RULE(bogus), 0));
+    assert_false(window_is_start(WINDOW_RULE(bogus), 1));
 }
 
 static void test_window_is_start(void **state)
 {
     (void)state;
-    assert_true(window_is_start(RESET_WEEKLY, civil(2026, 11, 16)));  /* Monday */
-    assert_false(window_is_start(RESET_WEEKLY, civil(2026, 11, 17))); /* Tuesday */
-    assert_false(window_is_start(RESET_WEEKLY, civil(2026, 11, 21))); /* Saturday */
-    assert_false(window_is_start(RESET_WEEKLY, civil(2026, 11, 22))); /* Sunday */
-    assert_true(window_is_start(RESET_WEEKLY, civil(1969, 12, 29)));
-    assert_true(window_is_start(RESET_MONTHLY, civil(2026, 11, 1)));
-    assert_false(window_is_start(RESET_MONTHLY, civil(2026, 11, 2)));
-    assert_false(window_is_start(RESET_MONTHLY, civil(2024, 2, 29)));
-    assert_true(window_is_start(RESET_MONTHLY, civil(1969, 12, 1)));
-    assert_true(window_is_start(RESET_DAILY, civil(2026, 11, 21)));
-    assert_true(window_is_start(RESET_DAILY, -5));
-    assert_true(window_is_start(RESET_NONE, 0));
-    assert_false(window_is_start(RESET_NONE, 1));
-    assert_false(window_is_start(RESET_NONE, civil(2026, 11, 16)));
-    assert_false(window_is_start(RESET_NONE, -1));
+    assert_true(window_is_start(WINDOW_RULE(RESET_WEEKLY), civil(2026, 11, 16)));  /* Monday */
+    assert_false(window_is_start(WINDOW_RULE(RESET_WEEKLY), civil(2026, 11, 17))); /* Tuesday */
+    assert_false(window_is_start(WINDOW_RULE(RESET_WEEKLY), civil(2026, 11, 21))); /* Saturday */
+    assert_false(window_is_start(WINDOW_RULE(RESET_WEEKLY), civil(2026, 11, 22))); /* Sunday */
+    assert_true(window_is_start(WINDOW_RULE(RESET_WEEKLY), civil(1969, 12, 29)));
+    assert_true(window_is_start(WINDOW_RULE(RESET_MONTHLY), civil(2026, 11, 1)));
+    assert_false(window_is_start(WINDOW_RULE(RESET_MONTHLY), civil(2026, 11, 2)));
+    assert_false(window_is_start(WINDOW_RULE(RESET_MONTHLY), civil(2024, 2, 29)));
+    assert_true(window_is_start(WINDOW_RULE(RESET_MONTHLY), civil(1969, 12, 1)));
+    assert_true(window_is_start(WINDOW_RULE(RESET_DAILY), civil(2026, 11, 21)));
+    assert_true(window_is_start(WINDOW_RULE(RESET_DAILY), -5));
+    assert_true(window_is_start(WINDOW_RULE(RESET_NONE), 0));
+    assert_false(window_is_start(WINDOW_RULE(RESET_NONE), 1));
+    assert_false(window_is_start(WINDOW_RULE(RESET_NONE), civil(2026, 11, 16)));
+    assert_false(window_is_start(WINDOW_RULE(RESET_NONE), -1));
     for (int64_t day = civil(2026, 1, 1); day < civil(2027, 1, 1); day++) {
-        CHECK(window_is_start(RESET_WEEKLY, day) == (wday_of(day) == 1), "weekly %lld", (long long)day);
+        CHECK(window_is_start(WINDOW_RULE(RESET_WEEKLY), day) == (wday_of(day) == 1), "weekly %lld", (long long)day);
         int64_t y;
         unsigned m, d;
         window_civil_from_days(day, &y, &m, &d);
-        CHECK(window_is_start(RESET_MONTHLY, day) == (d == 1), "monthly %lld", (long long)day);
-        CHECK(window_is_start(RESET_DAILY, day), "daily %lld", (long long)day);
+        CHECK(window_is_start(WINDOW_RULE(RESET_MONTHLY), day) == (d == 1), "monthly %lld", (long long)day);
+        CHECK(window_is_start(WINDOW_RULE(RESET_DAILY), day), "daily %lld", (long long)day);
     }
 }
 
@@ -1231,21 +1232,21 @@ static void test_window_is_hot(void **state)
 {
     (void)state;
     int64_t now = civil(2026, 11, 23) * MS_PER_DAY + 3600000; /* a Monday, 01:00 UTC */
-    assert_true(window_is_hot(RESET_DAILY, civil(2026, 11, 23), now));
-    assert_true(window_is_hot(RESET_DAILY, civil(2026, 11, 22), now));
-    assert_false(window_is_hot(RESET_DAILY, civil(2026, 11, 21), now));
-    assert_true(window_is_hot(RESET_WEEKLY, civil(2026, 11, 23), now));
-    assert_true(window_is_hot(RESET_WEEKLY, civil(2026, 11, 16), now));
-    assert_false(window_is_hot(RESET_WEEKLY, civil(2026, 11, 9), now));
-    assert_true(window_is_hot(RESET_MONTHLY, civil(2026, 11, 1), now));
-    assert_true(window_is_hot(RESET_MONTHLY, civil(2026, 10, 1), now));
-    assert_false(window_is_hot(RESET_MONTHLY, civil(2026, 9, 1), now));
-    assert_true(window_is_hot(RESET_NONE, 0, now));
+    assert_true(window_is_hot(WINDOW_RULE(RESET_DAILY), civil(2026, 11, 23), now));
+    assert_true(window_is_hot(WINDOW_RULE(RESET_DAILY), civil(2026, 11, 22), now));
+    assert_false(window_is_hot(WINDOW_RULE(RESET_DAILY), civil(2026, 11, 21), now));
+    assert_true(window_is_hot(WINDOW_RULE(RESET_WEEKLY), civil(2026, 11, 23), now));
+    assert_true(window_is_hot(WINDOW_RULE(RESET_WEEKLY), civil(2026, 11, 16), now));
+    assert_false(window_is_hot(WINDOW_RULE(RESET_WEEKLY), civil(2026, 11, 9), now));
+    assert_true(window_is_hot(WINDOW_RULE(RESET_MONTHLY), civil(2026, 11, 1), now));
+    assert_true(window_is_hot(WINDOW_RULE(RESET_MONTHLY), civil(2026, 10, 1), now));
+    assert_false(window_is_hot(WINDOW_RULE(RESET_MONTHLY), civil(2026, 9, 1), now));
+    assert_true(window_is_hot(WINDOW_RULE(RESET_NONE), 0, now));
     /* A year boundary. */
     int64_t jan1 = civil(2027, 1, 1) * MS_PER_DAY;
-    assert_true(window_is_hot(RESET_MONTHLY, civil(2026, 12, 1), jan1));
-    assert_false(window_is_hot(RESET_MONTHLY, civil(2026, 11, 1), jan1));
-    assert_true(window_is_hot(RESET_DAILY, civil(2026, 12, 31), jan1));
+    assert_true(window_is_hot(WINDOW_RULE(RESET_MONTHLY), civil(2026, 12, 1), jan1));
+    assert_false(window_is_hot(WINDOW_RULE(RESET_MONTHLY), civil(2026, 11, 1), jan1));
+    assert_true(window_is_hot(WINDOW_RULE(RESET_DAILY), civil(2026, 12, 31), jan1));
 }
 
 static void test_window_format_day(void **state)
@@ -1385,7 +1386,7 @@ static void expect_resolve(board_reset_t reset, int64_t created, int64_t now, co
                            window_status_t want, int64_t want_day)
 {
     int64_t day = -424242;
-    window_status_t st = window_resolve(reset, created, 0, now, param, &day);
+    window_status_t st = window_resolve(WINDOW_RULE(reset), created, 0, now, param, &day);
     CHECK(st == want, "reset %d param %s: status %d, want %d", reset, param ? param : "(null)", st, want);
     if (want == WINDOW_OK)
         CHECK(day == want_day, "reset %d param %s: day %lld, want %lld", reset, param ? param : "(null)",
@@ -1472,18 +1473,18 @@ static void test_window_retention(void **state)
     int64_t created = ms_of(2026, 1, 15, 0, 0, 0, 0);
     int64_t now = ms_of(2026, 11, 21, 20, 0, 0, 123);
     int64_t day = 0;
-    CHECK(window_first_kept(RESET_DAILY, created, 0, now) == civil(2026, 1, 15), "0 keeps all");
-    CHECK(window_first_kept(RESET_DAILY, created, 2, now) == civil(2026, 11, 19), "daily, 2 kept");
-    CHECK(window_first_kept(RESET_WEEKLY, created, 1, now) == civil(2026, 11, 9), "weekly, 1 kept");
-    CHECK(window_first_kept(RESET_MONTHLY, created, 3, now) == civil(2026, 8, 1), "monthly, 3 kept");
-    CHECK(window_first_kept(RESET_MONTHLY, created, 100, now) == civil(2026, 1, 1), "never before creation");
-    CHECK(window_first_kept(RESET_NONE, created, 1, now) == 0, "none has one window");
-    CHECK(window_resolve(RESET_DAILY, created, 2, now, "2026-11-19", &day) == WINDOW_OK && day == civil(2026, 11, 19),
+    CHECK(window_first_kept(WINDOW_RULE(RESET_DAILY), created, 0, now) == civil(2026, 1, 15), "0 keeps all");
+    CHECK(window_first_kept(WINDOW_RULE(RESET_DAILY), created, 2, now) == civil(2026, 11, 19), "daily, 2 kept");
+    CHECK(window_first_kept(WINDOW_RULE(RESET_WEEKLY), created, 1, now) == civil(2026, 11, 9), "weekly, 1 kept");
+    CHECK(window_first_kept(WINDOW_RULE(RESET_MONTHLY), created, 3, now) == civil(2026, 8, 1), "monthly, 3 kept");
+    CHECK(window_first_kept(WINDOW_RULE(RESET_MONTHLY), created, 100, now) == civil(2026, 1, 1), "never before creation");
+    CHECK(window_first_kept(WINDOW_RULE(RESET_NONE), created, 1, now) == 0, "none has one window");
+    CHECK(window_resolve(WINDOW_RULE(RESET_DAILY), created, 2, now, "2026-11-19", &day) == WINDOW_OK && day == civil(2026, 11, 19),
           "the oldest kept");
-    CHECK(window_resolve(RESET_DAILY, created, 2, now, "2026-11-18", &day) == WINDOW_ABSENT, "past retention: 404");
-    CHECK(window_resolve(RESET_DAILY, created, 1, now, "previous", &day) == WINDOW_OK, "previous with 1 kept");
-    CHECK(window_resolve(RESET_MONTHLY, created, 3, now, "2026-07-01", &day) == WINDOW_ABSENT, "monthly past");
-    CHECK(window_resolve(RESET_MONTHLY, created, 3, now, "2026-07-02", &day) == WINDOW_MALFORMED,
+    CHECK(window_resolve(WINDOW_RULE(RESET_DAILY), created, 2, now, "2026-11-18", &day) == WINDOW_ABSENT, "past retention: 404");
+    CHECK(window_resolve(WINDOW_RULE(RESET_DAILY), created, 1, now, "previous", &day) == WINDOW_OK, "previous with 1 kept");
+    CHECK(window_resolve(WINDOW_RULE(RESET_MONTHLY), created, 3, now, "2026-07-01", &day) == WINDOW_ABSENT, "monthly past");
+    CHECK(window_resolve(WINDOW_RULE(RESET_MONTHLY), created, 3, now, "2026-07-02", &day) == WINDOW_MALFORMED,
           "malformed stays 400");
 }
 
@@ -1491,12 +1492,123 @@ static void test_window_hot_days(void **state)
 {
     (void)state;
     int64_t now = ms_of(2026, 11, 21, 20, 0, 0, 123), d[2];
-    CHECK(window_hot_days(RESET_DAILY, ms_of(2026, 1, 1, 0, 0, 0, 0), now, d) == 2 && d[0] == civil(2026, 11, 21) &&
+    CHECK(window_hot_days(WINDOW_RULE(RESET_DAILY), ms_of(2026, 1, 1, 0, 0, 0, 0), now, d) == 2 && d[0] == civil(2026, 11, 21) &&
               d[1] == civil(2026, 11, 20), "daily: today and yesterday");
-    CHECK(window_hot_days(RESET_DAILY, ms_of(2026, 11, 21, 0, 0, 0, 0), now, d) == 1, "made today: no previous");
-    CHECK(window_hot_days(RESET_WEEKLY, ms_of(2026, 1, 1, 0, 0, 0, 0), now, d) == 2 && d[1] == civil(2026, 11, 9),
+    CHECK(window_hot_days(WINDOW_RULE(RESET_DAILY), ms_of(2026, 11, 21, 0, 0, 0, 0), now, d) == 1, "made today: no previous");
+    CHECK(window_hot_days(WINDOW_RULE(RESET_WEEKLY), ms_of(2026, 1, 1, 0, 0, 0, 0), now, d) == 2 && d[1] == civil(2026, 11, 9),
           "weekly");
-    CHECK(window_hot_days(RESET_NONE, ms_of(2026, 1, 1, 0, 0, 0, 0), now, d) == 1 && d[0] == 0, "none: one window");
+    CHECK(window_hot_days(WINDOW_RULE(RESET_NONE), ms_of(2026, 1, 1, 0, 0, 0, 0), now, d) == 1 && d[0] == 0, "none: one window");
+}
+
+/* ---------------------------------------------------------------- tournaments */
+
+static void test_tournament_one_off_slot(void **state)
+{
+    (void)state;
+    tournament_t t = {.on = true, .once = true, .start_ms = ms_of(2026, 12, 1, 18, 0, 0, 0),
+                      .end_ms = ms_of(2026, 12, 3, 6, 0, 0, 0)};
+    window_rule_t rule = tournament_window_rule(&t, RESET_NONE);
+    assert_int_equal(rule.none_day, civil(2026, 12, 1));
+    /* every instant is in the one window, named by the start's date */
+    assert_int_equal(window_start_day(rule, ms_of(2020, 1, 1, 0, 0, 0, 0)), civil(2026, 12, 1));
+    assert_int_equal(window_start_day(rule, ms_of(2030, 1, 1, 0, 0, 0, 0)), civil(2026, 12, 1));
+    assert_true(window_is_start(rule, civil(2026, 12, 1)));
+    assert_false(window_is_start(rule, 0));
+    assert_int_equal(window_next_day(rule, civil(2026, 12, 1)), -1);
+    slot_state_t st;
+    tournament_slot_t s = tournament_slot_at(&t, RESET_NONE, t.start_ms - 1, &st);
+    assert_int_equal(st, SLOT_UPCOMING);
+    assert_true(s.day == civil(2026, 12, 1) && s.opens_ms == t.start_ms && s.closes_ms == t.end_ms);
+    tournament_slot_at(&t, RESET_NONE, t.start_ms, &st);
+    assert_int_equal(st, SLOT_ACTIVE);
+    tournament_slot_at(&t, RESET_NONE, t.end_ms - 1, &st);
+    assert_int_equal(st, SLOT_ACTIVE);
+    tournament_slot_at(&t, RESET_NONE, t.end_ms, &st);
+    assert_int_equal(st, SLOT_ENDED);
+    int64_t day = civil(2026, 12, 1);
+    assert_false(tournament_accepts(&t, RESET_NONE, day, t.start_ms - 1));
+    assert_true(tournament_accepts(&t, RESET_NONE, day, t.start_ms));
+    assert_true(tournament_accepts(&t, RESET_NONE, day, t.end_ms - 1));
+    assert_false(tournament_accepts(&t, RESET_NONE, day, t.end_ms));
+    /* a slot before 1970 names its window by its (negative) day too */
+    t.start_ms = -1;
+    assert_int_equal(tournament_window_rule(&t, RESET_NONE).none_day, -1);
+    /* not a tournament: every submission is in, and the rule is the plain one */
+    tournament_t off = {0};
+    assert_true(tournament_accepts(&off, RESET_DAILY, 5, 0));
+    assert_int_equal(tournament_window_rule(&off, RESET_NONE).none_day, 0);
+}
+
+static void test_tournament_recurring_slot(void **state)
+{
+    (void)state;
+    tournament_t t = {.on = true, .duration_s = 3600};
+    int64_t d = civil(2027, 3, 10);
+    slot_state_t st;
+    tournament_slot_t s = tournament_slot_at(&t, RESET_DAILY, ms_of(2027, 3, 10, 0, 30, 0, 0), &st);
+    assert_int_equal(st, SLOT_ACTIVE);
+    assert_true(s.day == d && s.opens_ms == d * MS_PER_DAY && s.closes_ms == d * MS_PER_DAY + 3600000);
+    s = tournament_slot_at(&t, RESET_DAILY, ms_of(2027, 3, 10, 1, 0, 0, 0), &st);
+    assert_int_equal(st, SLOT_UPCOMING); /* closed at 01:00: the next opens tomorrow */
+    assert_true(s.day == d + 1 && s.opens_ms == (d + 1) * MS_PER_DAY);
+    assert_true(tournament_accepts(&t, RESET_DAILY, d, d * MS_PER_DAY + 3599999));
+    assert_false(tournament_accepts(&t, RESET_DAILY, d, d * MS_PER_DAY + 3600000));
+    /* a month shorter than the slot closes it at the month's end */
+    t.duration_s = 31 * 86400;
+    s = tournament_slot_of_day(&t, RESET_MONTHLY, civil(2027, 2, 1));
+    assert_true(s.closes_ms == civil(2027, 3, 1) * MS_PER_DAY);
+    s = tournament_slot_of_day(&t, RESET_MONTHLY, civil(2027, 1, 1));
+    assert_true(s.closes_ms == civil(2027, 2, 1) * MS_PER_DAY);
+    /* weekly: a whole week never closes between windows */
+    t.duration_s = 7 * 86400;
+    tournament_slot_at(&t, RESET_WEEKLY, ms_of(2027, 3, 14, 23, 59, 59, 999), &st);
+    assert_int_equal(st, SLOT_ACTIVE);
+}
+
+static void test_tournament_check(void **state)
+{
+    (void)state;
+    char msg[200];
+    tournament_t t = {.on = true, .duration_s = 86400};
+    assert_null(tournament_check(&t, RESET_DAILY, msg, sizeof msg));
+    t.duration_s = 86401;
+    assert_string_equal(tournament_check(&t, RESET_DAILY, msg, sizeof msg), "tournament.duration_s");
+    assert_null(tournament_check(&t, RESET_WEEKLY, msg, sizeof msg));
+    assert_string_equal(tournament_check(&t, RESET_NONE, msg, sizeof msg), "tournament.duration_s");
+    t.duration_s = 31 * 86400;
+    assert_null(tournament_check(&t, RESET_MONTHLY, msg, sizeof msg));
+    t = (tournament_t){.on = true, .once = true, .start_ms = 1000, .end_ms = 2000};
+    assert_null(tournament_check(&t, RESET_NONE, msg, sizeof msg));
+    assert_string_equal(tournament_check(&t, RESET_DAILY, msg, sizeof msg), "tournament.start_at");
+    t.end_ms = 1000;
+    assert_string_equal(tournament_check(&t, RESET_NONE, msg, sizeof msg), "tournament.end_at");
+    t.end_ms = 1000 + TOURNAMENT_SPAN_MAX_MS + 1;
+    assert_string_equal(tournament_check(&t, RESET_NONE, msg, sizeof msg), "tournament.end_at");
+    t.end_ms = 2000;
+    t.max_players = -1;
+    assert_string_equal(tournament_check(&t, RESET_NONE, msg, sizeof msg), "tournament.max_players");
+    t.max_players = 0;
+    t.max_attempts = TOURNAMENT_ATTEMPTS_MAX + 1;
+    assert_string_equal(tournament_check(&t, RESET_NONE, msg, sizeof msg), "tournament.max_attempts");
+    tournament_t off = {0};
+    assert_null(tournament_check(&off, RESET_DAILY, msg, sizeof msg));
+    /* what is kept per player and slot */
+    tournament_t open = {.on = true, .duration_s = 60};
+    assert_false(tournament_counts_entrants(&open) || tournament_counts_slot(&open));
+    open.max_attempts = 2;
+    assert_true(tournament_counts_entrants(&open) && !tournament_counts_slot(&open));
+    open.max_players = 5;
+    assert_true(tournament_counts_slot(&open));
+    tournament_t joined = {.on = true, .duration_s = 60, .join_required = true};
+    assert_true(tournament_counts_entrants(&joined) && tournament_counts_slot(&joined));
+    slot_state_t s;
+    for (int i = 0; i < 3; i++)
+        assert_true(tournament_state_parse(tournament_state_name((slot_state_t)i), &s) && s == (slot_state_t)i);
+    assert_false(tournament_state_parse("over", &s));
+    tournament_t a = {.on = true, .duration_s = 60}, b = a;
+    assert_true(tournament_same(&a, &b));
+    snprintf(b.category, sizeof b.category, "x");
+    assert_false(tournament_same(&a, &b));
 }
 
 static void test_window_resolve_none(void **state)
@@ -2317,6 +2429,9 @@ int main(void)
         cmocka_unit_test(test_window_resolve_weekly),
         cmocka_unit_test(test_window_resolve_monthly),
         cmocka_unit_test(test_window_resolve_none),
+        cmocka_unit_test(test_tournament_one_off_slot),
+        cmocka_unit_test(test_tournament_recurring_slot),
+        cmocka_unit_test(test_tournament_check),
         cmocka_unit_test(test_cursor_round_trip),
         cmocka_unit_test(test_cursor_tamper),
         cmocka_unit_test(test_cursor_garbage),
