@@ -457,6 +457,14 @@ def render(results, outdir):
         row(f"durable writes ({how}), taking turns in {fmt_int(num(r, f'{pair}.rounds'))} rounds: "
             "median submissions/s / median rows/s (the performance gate's ratio)", fmt_x(x), "(gated)", None,
             f"{fmt_int(num(r, f'{pair}.rankd'))} / {fmt_int(num(r, f'{pair}.pg'))}")
+    # Issue 31: a tournament's submission and a join against a plain board's submission, taking
+    # turns (the goal: within 1.5 x, so at least 0.667 x the requests/s).
+    for pair, what in (("tpair_submit", "a submission to a tournament board (capped, attempts counted)"),
+                       ("tpair_join", "a tournament join")):
+        x = ratio(num(r, f"{pair}.a"), num(r, f"{pair}.b"))
+        row(f"{what} / a plain board's submission, taking turns in {fmt_int(num(r, f'{pair}.rounds'))} rounds: "
+            "median requests/s", fmt_x(x, 3), "≥ 0.667 × (issue 31: within 1.5 ×)",
+            None if x is None else x >= 0.667, f"{fmt_int(num(r, f'{pair}.a'))} / {fmt_int(num(r, f'{pair}.b'))}")
     # Issue 18: PostgreSQL's exact ranks against its cheapest read, caches off, same run; offset
     # pages and around-me at the same order of cost as the rank read.
     top, rank = num(r, "off_top10.rps"), num(r, "off_rank.rps")

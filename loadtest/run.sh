@@ -326,6 +326,24 @@ for b in big mix; do
     *) die "POST /v1/leaderboards ($b) -> $code: $(head -c 500 "$TMP/board-$b.json")" ;;
   esac
 done
+# Tournaments (issue 31): `cup`, a one-off slot open from an hour ago for 30 days, no join
+# required, capped and with attempts counted (every submission reads and writes its entrant row
+# and locks the slot's count: the dearest path of the writer's gate), seeded as mix is; `jcup`,
+# the same with a join required, for the joins.
+CUP_START="$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)" CUP_END="$(date -u -d '+30 days' +%Y-%m-%dT%H:%M:%SZ)"
+CUP_WIN="${CUP_START%%T*}"
+for b in cup jcup; do
+  join_required=false
+  [ "$b" = jcup ] && join_required=true
+  code="$(curl -s -o "$TMP/board-$b.json" -w '%{http_code}' --max-time 10 -X POST "$ON/v1/leaderboards" \
+    -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
+    -d "{\"id\":\"$b\",\"title\":\"Load test $b\",\"sort\":\"desc\",\"operator\":\"best\",\"reset\":\"none\",\"tournament\":{\"start_at\":\"$CUP_START\",\"end_at\":\"$CUP_END\",\"max_players\":100000000,\"max_attempts\":1000000,\"join_required\":$join_required}}" \
+    || echo 000)"
+  case "$code" in
+    200|201) ;;
+    *) die "POST /v1/leaderboards ($b) -> $code: $(head -c 500 "$TMP/board-$b.json")" ;;
+  esac
+done
 # Seeded behind rankd's back: restart it afterwards so that it holds nothing about the boards.
 rankd_down "$TMP/on.pid"
 BIG_GEN="$(q "SELECT gen FROM boards WHERE id = 'big'")"
@@ -342,6 +360,14 @@ seed_s=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 pg_standings_bytes="$(q "SELECT coalesce((SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('standings')), pg_total_relation_size('standings'))")"
 timeout 600 "${PSQL[@]}" -d rankd -v gen="$MIX_GEN" -v n="$MIX" -v seed=0.17 -v base_ms="$base_ms" \
   -f "$LT/seed.sql" >"$TMP/seed-mix.log" 2>&1 || { cat "$TMP/seed-mix.log" >&2; die "seeding mix failed"; }
+CUP_GEN="$(q "SELECT gen FROM boards WHERE id = 'cup'")"
+timeout 600 "${PSQL[@]}" -d rankd -v gen="$CUP_GEN" -v n="$MIX" -v seed=0.17 -v base_ms="$base_ms" -v win="$CUP_WIN" \
+  -f "$LT/seed.sql" >"$TMP/seed-cup.log" 2>&1 || { cat "$TMP/seed-cup.log" >&2; die "seeding cup failed"; }
+# each seeded player an entrant of cup's slot, one attempt used
+q "INSERT INTO tournament_entrants (board_gen, win, player_id, attempts)
+   SELECT board_gen, win, player_id, 1 FROM standings WHERE board_gen = $CUP_GEN;
+   INSERT INTO tournament_slots (board_gen, win, entrants) VALUES ($CUP_GEN, DATE '$CUP_WIN', $MIX)" >/dev/null \
+  || die "seeding cup's entrants failed"
 
 ZKEY="rankd:{g$BIG_GEN}:0:z4"
 HKEY="rankd:{g$BIG_GEN}:0:h4:"   # + bucket number, 0..16383
@@ -377,6 +403,8 @@ rec redis.bare_bytes_per_player "$(awk -v a="$m2" -v b="$m3" -v n="$bc" 'BEGIN {
 
 timeout 600 "$BIN" rebuild-cache --board mix -c config/rankd.yaml >"$TMP/rebuild-mix.log" 2>&1 \
   || { cat "$TMP/rebuild-mix.log" >&2; die "rankd rebuild-cache --board mix failed"; }
+timeout 600 "$BIN" rebuild-cache --board cup -c config/rankd.yaml >"$TMP/rebuild-cup.log" 2>&1 \
+  || { cat "$TMP/rebuild-cup.log" >&2; die "rankd rebuild-cache --board cup failed"; }
 
 # --- metadata ----------------------------------------------------------------------------------
 
@@ -438,6 +466,8 @@ probe() {
   local args=(-s -o "$TMP/probe-$name.json" -w '%{http_code}' --max-time 30 -X "$method")
   if [ -n "$body" ]; then
     args+=(-H "Authorization: Bearer $WRITE_KEY" -H 'Content-Type: application/json' -d "$body")
+  elif [ "$method" = POST ]; then   # a write without a body (a join)
+    args+=(-H "Authorization: Bearer $WRITE_KEY")
   fi
   code="$(curl "${args[@]}" "$base$path" || true)"
   code="${code:-000}"
@@ -965,6 +995,23 @@ if want writes_batch && probe writes_batch POST "$ON" "/v1/scores:batch" "{\"sco
   alive writes_batch
 fi
 
+# tournaments (issue 31): submissions to `cup` (its writer's gate reads and writes each player's
+# entrant row and locks the slot's count) and joins of `jcup`, each against `writes` on mix.
+cupargs=(board=cup players="$MIX" width=12 key="$WRITE_KEY" zipf="$ZIPF")
+joinargs=(board=jcup players="$MIX" width=12 key="$WRITE_KEY")
+if want writes_tournament && probe writes_tournament POST "$ON" "/v1/leaderboards/cup/scores" "{\"player_id\":\"$(printf 'p%012d' 1)\",\"score\":1}"; then
+  PRE_HOOK=pgss_reset POST_HOOK=pgss_writes
+  scenario writes_tournament rankd "writes to a tournament board (cup: capped, attempts counted), random players of $MIX" \
+    "POST /v1/leaderboards/cup/scores {random player, score}" "$ON" submit "${cupargs[@]}"
+  alive writes_tournament
+fi
+if want join && probe join POST "$ON" "/v1/leaderboards/jcup/players/$(printf 'p%012d' 1)/join"; then
+  PRE_HOOK="" POST_HOOK=""
+  scenario join rankd "tournament joins (jcup: a join required, capped), random players of $MIX" \
+    "POST /v1/leaderboards/jcup/players/{random}/join" "$ON" join "${joinargs[@]}"
+  alive join
+fi
+
 # write_rounds NAME LUA PG_SCRIPT PG_CLIENTS PG_ROWS [LUA ARGS...]: rankd's writes (wrk LUA on
 # the caches-on instance) and pgbench's upserts (PG_SCRIPT, PG_ROWS rows a transaction) taking
 # turns in ROUNDS short rounds. `writes` and pg_upsert1 run once each, minutes apart, and this
@@ -1015,7 +1062,9 @@ write_rounds() {
 # whose speed drifts: rank against mhd_fixed gave 0.306-0.548 in four smoke runs of one day on
 # one VM, Redis's CPU per ZREVRANK doubling between them. Here a slow moment lands in one round
 # of one side. NAME.a and NAME.b: each side's median round, which the performance gate compares
-# (loadtest/baseline.txt); NAME.a_rounds and NAME.b_rounds: every round.
+# (loadtest/baseline.txt); NAME.a_rounds and NAME.b_rounds: every round. RR_A_ARGS and RR_B_ARGS
+# (arrays, may be empty) go to one side only, after the shared LUA ARGS.
+RR_A_ARGS=() RR_B_ARGS=()
 rate_rounds() {
   local name="$1" base_a="$2" lua_a="$3" base_b="$4" lua_b="$5" i t base lua out k a="" b=""
   shift 5
@@ -1023,9 +1072,10 @@ rate_rounds() {
   say "rate rounds $name: rankd ($lua_a) and $base_b ($lua_b) taking turns, $ROUNDS × ${dur}s each"
   for ((i = 1; i <= ROUNDS; i++)); do
     for t in a b; do
-      if [ "$t" = a ]; then base="$base_a" lua="$lua_a"; else base="$base_b" lua="$lua_b"; fi
+      local side=()
+      if [ "$t" = a ]; then base="$base_a" lua="$lua_a" side=("${RR_A_ARGS[@]}"); else base="$base_b" lua="$lua_b" side=("${RR_B_ARGS[@]}"); fi
       out="$RAW/wrk-$name-$t-$i.txt" k="$name.$t.round$i"
-      if ! wrk_run "$base" "$lua" "${dur}s" "$out" "$@"; then
+      if ! wrk_run "$base" "$lua" "${dur}s" "$out" "$@" "${side[@]}"; then
         FAILED+=("$name"); rec "note.$name" "round $i of $t: wrk failed ($out)"; return 0
       fi
       parse_result "$k" "$out"
@@ -1051,6 +1101,18 @@ if want wpair_single; then
 fi
 if want wpair_batch; then
   write_rounds wpair_batch submit_batch "$TMP/pg_upsert1000.sql" 4 1000 "${mixargs[@]}" items="$BATCH_ITEMS"
+fi
+# a tournament's submission and a join, each taking turns with a plain board's submission
+# (issue 31: within 1.5 x of it); the later board= of a side wins over the shared one
+if want tpair_submit && [ "${R[writes_tournament.probe]:-}" = 200 ]; then
+  RR_A_ARGS=(board=cup) RR_B_ARGS=(board=mix)
+  rate_rounds tpair_submit "$ON" submit "$ON" submit players="$MIX" width=12 key="$WRITE_KEY"
+  RR_A_ARGS=() RR_B_ARGS=()
+fi
+if want tpair_join && [ "${R[join.probe]:-}" = 200 ]; then
+  RR_A_ARGS=(board=jcup) RR_B_ARGS=(board=mix)
+  rate_rounds tpair_join "$ON" join "$ON" submit players="$MIX" width=12 key="$WRITE_KEY"
+  RR_A_ARGS=() RR_B_ARGS=()
 fi
 
 # rank, around and mix against mhd_fixed answering the bytes of one rank read, taking turns

@@ -6,8 +6,9 @@
 -- tournament_entrants holds a row per player and slot (window) once the player joined or, where no
 -- join is required, once a first submission was accepted: its attempts (accepted submissions) and
 -- the attempts an admin added. tournament_slots counts a slot's entrants, under its row lock, so
--- that no race passes max_players: a join (store/tournament.c) and a writer that admits a new
--- entrant (worker/writer.c) both lock it, after the player's advisory lock.
+-- that no race passes max_players: joins (store/tournament.c, q_tournament_join_batch) and a
+-- writer that admits a new entrant (worker/writer.c) both lock it, after the players' advisory
+-- locks, in the same order.
 
 ALTER TABLE boards
     ADD COLUMN tournament      boolean NOT NULL DEFAULT false,
@@ -43,48 +44,3 @@ CREATE TABLE tournament_slots (
     PRIMARY KEY (board_gen, win)
 );
 
--- A join (API.md: idempotent; never past max_players): under the player's advisory lock (the one
--- writers take, core/ids.c id_player_lock_key) and, where the slot's entrants are counted
--- (`counted`: a join is required, or there is a cap), the slot's row lock. Returns 'joined' or
--- 'again' with the join's instant, 'full', or 'gone' (the board was deleted).
-CREATE FUNCTION rankd_tournament_join(g bigint, w date, p text, lock_key bigint, now_ms bigint, cap bigint,
-                                      counted boolean)
-RETURNS TABLE (outcome text, joined bigint)
-LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-    n bigint := 0;
-    j bigint;
-    a bigint;
-    had boolean;
-BEGIN
-    PERFORM pg_advisory_xact_lock(lock_key);
-    PERFORM 1 FROM boards WHERE gen = g FOR KEY SHARE;
-    IF NOT FOUND THEN
-        RETURN QUERY SELECT 'gone'::text, NULL::bigint;
-        RETURN;
-    END IF;
-    IF counted THEN
-        INSERT INTO tournament_slots (board_gen, win) VALUES (g, w) ON CONFLICT (board_gen, win) DO NOTHING;
-        SELECT s.entrants INTO n FROM tournament_slots s WHERE s.board_gen = g AND s.win = w FOR UPDATE;
-    END IF;
-    SELECT e.joined_ms, e.attempts INTO j, a FROM tournament_entrants e
-     WHERE e.board_gen = g AND e.win = w AND e.player_id = p;
-    had := FOUND;
-    IF had AND j IS NOT NULL THEN
-        RETURN QUERY SELECT 'again'::text, j;
-        RETURN;
-    END IF;
-    -- a player who scored already (where no join is required) holds a place
-    had := had AND a > 0;
-    IF counted AND NOT had AND cap IS NOT NULL AND n >= cap THEN
-        RETURN QUERY SELECT 'full'::text, NULL::bigint;
-        RETURN;
-    END IF;
-    INSERT INTO tournament_entrants (board_gen, win, player_id, joined_ms) VALUES (g, w, p, now_ms)
-        ON CONFLICT (board_gen, win, player_id) DO UPDATE SET joined_ms = now_ms;
-    IF counted AND NOT had THEN
-        UPDATE tournament_slots s SET entrants = s.entrants + 1 WHERE s.board_gen = g AND s.win = w;
-    END IF;
-    RETURN QUERY SELECT 'joined'::text, now_ms;
-END
-$$;

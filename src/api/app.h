@@ -47,6 +47,7 @@ typedef struct app {
     redis_pool_t *redis;       /* NULL without Redis */
     rebuilder_t *rebuilder;    /* NULL without Redis */
     writer_t *writer;
+    struct joiner *joiner;  /* tournament joins, committed in groups (worker/joiner.h) */
     board_cache_t *boards;
     board_catalog_t *catalog;  /* every board known: reads go on from it while no PostgreSQL node answers */
     struct metrics *metrics;

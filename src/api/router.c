@@ -406,7 +406,6 @@ static bool route_waits(const route_t *rt, const http_req_t *req)
     case R_ACTIVITY:
     case R_EXPORT:
     case R_PLAYER_EXPORT:
-    case R_JOIN:
     case R_ATTEMPTS: return true;
     /* A large batch is parsed where it is run: a 2 MiB body takes milliseconds to parse, and
      * on the event loop it would be parsed again off it when its board is not cached. */

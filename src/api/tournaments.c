@@ -14,6 +14,8 @@
 #include "obs/metrics.h"
 #include "store/pg_router.h"
 #include "store/tournament.h"
+#include "util/alloc.h"
+#include "worker/joiner.h"
 
 /* ---------------------------------------------------------------- the definition */
 
@@ -224,6 +226,65 @@ static int tournament_slot(app_t *app, const route_t *rt, http_req_t *req, board
     return 0;
 }
 
+/* A join while the joiner commits it: the connection is suspended meanwhile. */
+typedef struct {
+    http_pending_t base;
+    app_t *app;
+    join_job_t job;
+    board_t board;                  /* owned; the job's item points to it */
+    char player[PLAYER_ID_MAX + 1];
+    void (*wake)(void *arg);
+    void *wake_arg;
+} join_op_t;
+
+static void join_done(join_job_t *job)
+{
+    join_op_t *op = job->arg;
+    op->wake(op->wake_arg); /* last: the request may be finished and freed at once */
+}
+
+static void join_start(http_pending_t *p, void (*wake)(void *), void *wake_arg)
+{
+    join_op_t *op = (join_op_t *)p;
+    op->wake = wake;
+    op->wake_arg = wake_arg;
+    joiner_enqueue(op->app->joiner, &op->job);
+}
+
+static int join_finish(http_pending_t *p, http_req_t *req)
+{
+    join_op_t *op = (join_op_t *)p;
+    const tj_item_t *it = &op->job.item;
+    if (op->job.failed) {
+        req->retry_after = 1;
+        return http_unavailable(req, "the primary database");
+    }
+    metrics_add(op->app->metrics, it->outcome == TJ_JOINED  ? METRIC_TOURNAMENT_JOINED
+                                  : it->outcome == TJ_AGAIN ? METRIC_TOURNAMENT_JOINED_AGAIN
+                                                            : METRIC_TOURNAMENT_FULL,
+                it->outcome != TJ_GONE);
+    if (it->outcome == TJ_GONE)
+        return http_not_found(req, "board", "board");
+    if (it->outcome == TJ_FULL)
+        return http_error(req, 409, "tournament_full", NULL, "the tournament's slot has as many players as its max_players");
+    char day[11], at[25];
+    window_format_day(it->day, day);
+    window_format_ms(it->joined_ms, at);
+    buf_puts(&req->out, "{\"board\":");
+    buf_json_str(&req->out, op->board.id, strlen(op->board.id));
+    buf_printf(&req->out, ",\"window\":\"%s\",\"player_id\":", day);
+    buf_json_str(&req->out, op->player, strlen(op->player));
+    buf_printf(&req->out, ",\"joined_at\":\"%s\"}", at);
+    return http_ok(req, 200);
+}
+
+static void join_release(http_pending_t *p)
+{
+    join_op_t *op = (join_op_t *)p;
+    board_clear(&op->board);
+    free(op);
+}
+
 int api_join(app_t *app, const route_t *rt, http_req_t *req)
 {
     board_t b;
@@ -231,41 +292,16 @@ int api_join(app_t *app, const route_t *rt, http_req_t *req)
     int rc = tournament_slot(app, rt, req, &b, &slot);
     if (rc)
         return rc;
-    pg_lease_t lease;
-    if (!pg_router_primary(app->router, &lease)) {
-        board_clear(&b);
-        return http_unavailable(req, "the primary database");
-    }
-    tj_outcome_t outcome = TJ_GONE;
-    int64_t joined_ms = 0;
-    q_status_t st = q_tournament_join(lease.conn, &b, slot.day, rt->player, req->received_ms, &outcome, &joined_ms);
-    if (st == Q_OK && outcome == TJ_JOINED)
-        pg_router_note_commit(app->router, lease.conn, b.gen);
-    pg_router_release(app->router, &lease, st == Q_UNAVAILABLE);
-    if (st == Q_OK && outcome != TJ_GONE)
-        metrics_add(app->metrics, outcome == TJ_JOINED  ? METRIC_TOURNAMENT_JOINED
-                                  : outcome == TJ_AGAIN ? METRIC_TOURNAMENT_JOINED_AGAIN
-                                                        : METRIC_TOURNAMENT_FULL,
-                    1);
-    if (st != Q_OK)
-        rc = st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
-    else if (outcome == TJ_GONE)
-        rc = http_not_found(req, "board", "board");
-    else if (outcome == TJ_FULL)
-        rc = http_error(req, 409, "tournament_full", NULL, "the tournament's slot has as many players as its max_players");
-    else {
-        char day[11], at[25];
-        window_format_day(slot.day, day);
-        window_format_ms(joined_ms, at);
-        buf_puts(&req->out, "{\"board\":");
-        buf_json_str(&req->out, b.id, strlen(b.id));
-        buf_printf(&req->out, ",\"window\":\"%s\",\"player_id\":", day);
-        buf_json_str(&req->out, rt->player, rt->player_len);
-        buf_printf(&req->out, ",\"joined_at\":\"%s\"}", at);
-        rc = http_ok(req, 200);
-    }
-    board_clear(&b);
-    return rc;
+    join_op_t *op = xcalloc(1, sizeof *op);
+    op->base = (http_pending_t){join_start, join_finish, join_release};
+    op->app = app;
+    op->board = b; /* moved */
+    memcpy(op->player, rt->player, rt->player_len);
+    op->job.item = (tj_item_t){.board = &op->board, .day = slot.day, .player = op->player, .at_ms = req->received_ms};
+    op->job.done = join_done;
+    op->job.arg = op;
+    req->pending = &op->base;
+    return 0;
 }
 
 int api_attempts(app_t *app, const route_t *rt, http_req_t *req)

@@ -26,6 +26,7 @@
 #include "store/upkeep.h"
 #include "util/clock.h"
 #include "util/heap.h"
+#include "worker/joiner.h"
 #include "worker/prober.h"
 #include "worker/listener.h"
 #include "worker/offload.h"
@@ -226,6 +227,8 @@ int cmd_serve(rankd_config_t *cfg)
     pg_pool_t *write_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
     app.writer = writer_new(write_pg, app.router, app.redis, app.rebuilder, app.l1, app.tier, (size_t)cfg->writer_max_batch,
                             cfg->rank_bucket_rows);
+    pg_pool_t *join_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
+    app.joiner = joiner_new(join_pg, app.router);
     const char *scripts[RB_SCRIPTS_MAX];
     size_t n_scripts = rb_script_sources(scripts, RB_SCRIPTS_MAX);
     app.pipe = redis_pipe_start(cfg->redis_url, cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms, scripts,
@@ -279,6 +282,7 @@ int cmd_serve(rankd_config_t *cfg)
          * suspended: libmicrohttpd cannot stop with one. */
         http_server_drain(srv, 10000);
         writer_close(app.writer);
+        joiner_close(app.joiner);
         int left = http_server_drain(srv, 10000);
         if (left > 0) {
             /* Their work may still complete and touch freed state: leave at once.
@@ -315,6 +319,8 @@ int cmd_serve(rankd_config_t *cfg)
     pg_pool_free(rebuild_pg);
     writer_free(app.writer);
     pg_pool_free(write_pg);
+    joiner_free(app.joiner);
+    pg_pool_free(join_pg);
     board_cache_free(app.boards);
     board_catalog_free(app.catalog);
     exports_free(app.exports);

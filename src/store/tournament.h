@@ -15,10 +15,21 @@
 
 typedef enum { TJ_JOINED, TJ_AGAIN, TJ_FULL, TJ_GONE } tj_outcome_t;
 
-/* Join `player` to board `b`'s slot of window `day` at `now_ms`: *outcome, and the join's instant
- * (*joined_ms: now_ms, or the first join's when joined again). */
-MUST_USE q_status_t q_tournament_join(PGconn *c, const board_t *b, int64_t day, const char *player, int64_t now_ms,
-                                      tj_outcome_t *outcome, int64_t *joined_ms);
+/* One join of a batch: `player` to board `board`'s slot of window `day`, asked at `at_ms`. */
+typedef struct {
+    const board_t *board;
+    int64_t day;
+    const char *player;
+    int64_t at_ms;
+    tj_outcome_t outcome;  /* out: JOINED, AGAIN (joined before), FULL, GONE (the board was deleted) */
+    int64_t joined_ms;     /* out: when the player joined (the first join's instant when AGAIN) */
+} tj_item_t;
+
+/* Join items[0..n) in one transaction (group commit, as the writer's submissions): the boards
+ * FOR KEY SHARE, the players' advisory locks (the writer's, in its order), the counted slots'
+ * rows FOR UPDATE, then each item decided in order, the entrant rows and the slots' counts
+ * written, COMMIT. Not Q_OK: nothing was joined. */
+MUST_USE q_status_t q_tournament_join_batch(PGconn *c, tj_item_t *items, size_t n);
 
 /* Give `player` `add` more attempts in window `day`'s slot: *used (accepted submissions) and
  * *extra (every attempt added so far) after it; Q_NOT_FOUND when the board is gone. */

@@ -259,6 +259,20 @@ def test_100_joins_racing_for_10_places_let_exactly_10_in(rankd, db):
         w.close()
         assert adm.get("/v1/leaderboards/%s" % b).json()["players"] == 10
         assert metric(rankd, "rankd_tournament_full_total") >= 91
+        # one player joining 20 times at once (joins meet in one transaction): one place, one instant
+        b2 = create_board(adm, reset="none", tournament={"start_at": iso(now - HOUR), "end_at": iso(now + HOUR),
+                                                           "max_players": 3, "join_required": True})["id"]
+
+        def same(i):
+            c = racer(rankd, i)
+            try:
+                r = join(c, b2, "twin")
+                return r.status, r.json().get("joined_at")
+            finally:
+                c.close()
+        got = race(20, same)
+        assert {s for s, _ in got} == {200} and len({at for _, at in got}) == 1, got
+        assert slot_entrants(db, b2) == [1] and [r[0] for r in entrant_rows(db, b2)] == ["twin"]
     finally:
         adm.close()
 

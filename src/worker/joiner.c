@@ -1,0 +1,109 @@
+/* worker/joiner.c — tournament joins, committed in groups (worker/joiner.h). */
+#include "worker/joiner.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "obs/log.h"
+#include "util/alloc.h"
+
+/* Joins a transaction takes at most: its arrays stay small, its locks short. */
+#define JOIN_BATCH_MAX 500
+
+struct joiner {
+    pg_pool_t *primary;
+    pg_router_t *router;
+    workq_t queue;
+    atomic_bool closed;
+    pthread_t thread;
+};
+
+static join_job_t *job_of(workq_item_t *item)
+{
+    return item ? WORKQ_OWNER(item, join_job_t, link) : NULL;
+}
+
+/* Commit one group of joins and answer each. */
+static void run_group(joiner_t *j, join_job_t *jobs)
+{
+    size_t n = 0;
+    for (join_job_t *x = jobs; x; x = job_of(x->link.next))
+        n++;
+    tj_item_t *items = xcalloc(n, sizeof *items);
+    size_t k = 0;
+    for (join_job_t *x = jobs; x; x = job_of(x->link.next))
+        items[k++] = x->item;
+    q_status_t st = Q_UNAVAILABLE;
+    PGconn *c = pg_router_primary_usable(j->router) ? pg_pool_acquire(j->primary, 1000) : NULL;
+    if (c) {
+        st = q_tournament_join_batch(c, items, n);
+        /* Replicas answer the boards' reads once they replayed these joins: one WAL position,
+         * noted for each board joined. */
+        for (size_t i = 0; st == Q_OK && i < n; i++) {
+            bool first = items[i].outcome == TJ_JOINED;
+            for (size_t p = 0; p < i && first; p++)
+                first = !(items[p].outcome == TJ_JOINED && items[p].board->gen == items[i].board->gen);
+            if (first)
+                pg_router_note_commit(j->router, c, items[i].board->gen);
+        }
+        pg_pool_release(j->primary, c, st == Q_UNAVAILABLE || st == Q_ERROR);
+    }
+    k = 0;
+    join_job_t *x = jobs;
+    while (x) {
+        x->item = items[k++];
+        x->failed = st != Q_OK;
+        join_job_t *next = job_of(x->link.next); /* done() may free the job */
+        x->done(x);
+        x = next;
+    }
+    free(items);
+}
+
+static void *joiner_main(void *arg)
+{
+    joiner_t *j = arg;
+    workq_item_t *jobs;
+    while ((jobs = workq_take(&j->queue, JOIN_BATCH_MAX, NULL)) != NULL)
+        run_group(j, job_of(jobs));
+    return NULL;
+}
+
+joiner_t *joiner_new(pg_pool_t *primary, pg_router_t *router)
+{
+    joiner_t *j = xcalloc(1, sizeof *j);
+    j->primary = primary;
+    j->router = router;
+    workq_init(&j->queue);
+    if (pthread_create(&j->thread, NULL, joiner_main, j) != 0) {
+        log_error(NULL, "cannot start the joiner thread");
+        abort();
+    }
+    return j;
+}
+
+void joiner_close(joiner_t *j)
+{
+    atomic_store(&j->closed, true);
+}
+
+void joiner_free(joiner_t *j)
+{
+    if (!j)
+        return;
+    workq_stop(&j->queue);
+    pthread_join(j->thread, NULL);
+    workq_destroy(&j->queue);
+    free(j);
+}
+
+void joiner_enqueue(joiner_t *j, join_job_t *job)
+{
+    if (atomic_load(&j->closed)) {
+        job->failed = true;
+        job->done(job);
+        return;
+    }
+    workq_push(&j->queue, &job->link);
+}
