@@ -134,6 +134,9 @@ static bool current_players(app_t *app, PGconn *c, const board_t *b, int64_t now
 static rb_status_t redis_players(app_t *app, redis_conn_t *rc, const board_t *b, int64_t now_ms, int64_t *players)
 {
     int64_t day = window_start_day(board_window_rule(b), now_ms);
+    /* A tournament's places, or its next slot's players, are no count Redis holds. */
+    if (tournament_counts_slot(&b->tournament) || api_tournament_players_day(b, now_ms) != day)
+        return RB_COLD;
     if (!redis_window_trusted(app->redis, b->gen, day, NULL)) /* its mark not checked yet (it needs the primary) */
         rebuilder_request(app->rebuilder, b, day);
     entries_t e;
@@ -441,7 +444,7 @@ static int patch_board(app_t *app, const route_t *rt, http_req_t *req)
     json_t *md = json_object_get(obj, "metadata");
     bool clear = md && json_is_null(md);
     /* A board's other fields are fixed once it is made: say so, not "unknown field". */
-    static const char *const fixed[] = {"id", "sort", "operator", "reset", "min_score", "max_score", NULL};
+    static const char *const fixed[] = {"id", "sort", "operator", "reset", "min_score", "max_score", "tournament", NULL};
     for (const char *const *f = fixed; *f; f++)
         if (json_object_get(obj, *f)) {
             rc = http_error(req, 400, "invalid_argument", *f, "%s cannot be changed once a board is made: a PATCH may "

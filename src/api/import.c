@@ -236,6 +236,16 @@ static void run(import_job_t *j)
         PQfinish(c);
         return;
     }
+    if (b.tournament.on) {
+        /* Rows would skip the slot, the joins, the attempts and the cap (docs/api.md). */
+        j->err = (import_error_t){.status = 409, .code = "conflict", .field = NULL};
+        snprintf(j->err.message, sizeof j->err.message,
+                 "a tournament board takes submissions only: an import would skip its rules");
+        board_clear(&b);
+        http_body_pipe_give_up(j->pipe);
+        PQfinish(c);
+        return;
+    }
     int64_t now = clock_wall_ms();
     int64_t day = window_start_day(board_window_rule(&b), now);
     import_rules_t rules;

@@ -107,8 +107,10 @@ int api_stats(app_t *app, const route_t *rt, http_req_t *req)
         render_stats(&req->out, &b, day, &s);
         /* What the body depends on besides the refresh: which window "current" is today, and
          * the board itself (a board re-created under its id is another). */
+        /* A one-off tournament's window may be named by a day still to come: never a time ahead. */
+        int64_t named = window_start_day(board_window_rule(&b), req->received_ms) * MS_PER_DAY;
         req->last_modified_ms = s.refreshed ? latest(latest(s.refreshed_ms, b.created_ms),
-                                                     window_start_day(board_window_rule(&b), req->received_ms) * MS_PER_DAY)
+                                                     named < req->received_ms ? named : req->received_ms)
                                             : 0;
         req->cacheable = !behind;
         rc = http_ok(req, 200);

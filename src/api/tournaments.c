@@ -63,10 +63,13 @@ int api_tournament_body(http_req_t *req, json_t *obj, board_reset_t reset, tourn
         bool known = false;
         for (size_t i = 0; allowed[i] && !known; i++)
             known = strcmp(key, allowed[i]) == 0;
-        if (!known)
-            return http_error(req, 400, "invalid_argument", "tournament",
+        if (!known) {
+            char field[96];
+            snprintf(field, sizeof field, "tournament.%.80s", key);
+            return http_error(req, 400, "invalid_argument", field,
                               "tournament takes start_at, end_at, duration_s, max_players, max_attempts,"
                               " join_required and category only");
+        }
     }
     out->on = true;
     bool has_start, has_end;
@@ -95,10 +98,11 @@ int api_tournament_body(http_req_t *req, json_t *obj, board_reset_t reset, tourn
     out->join_required = jr && json_is_true(jr);
     json_t *cat = json_object_get(t, "category");
     if (cat && !json_is_null(cat)) {
-        if (!json_is_string(cat) || json_string_length(cat) < 1 || json_string_length(cat) > TOURNAMENT_CATEGORY_MAX ||
+        /* "" is no category, as absent is */
+        if (!json_is_string(cat) || json_string_length(cat) > TOURNAMENT_CATEGORY_MAX ||
             strlen(json_string_value(cat)) != json_string_length(cat))
             return http_error(req, 400, "invalid_argument", "tournament.category",
-                              "category must be a string of 1 to %d bytes", TOURNAMENT_CATEGORY_MAX);
+                              "category must be a string of at most %d bytes", TOURNAMENT_CATEGORY_MAX);
         snprintf(out->category, sizeof out->category, "%s", json_string_value(cat));
     }
     char msg[200];
@@ -206,13 +210,12 @@ bool api_tournament_matches(const tournament_filter_t *f, const board_t *b, int6
  * to open; 0, or the error written (a board that is no tournament, or whose one slot closed). */
 static int tournament_slot(app_t *app, const route_t *rt, http_req_t *req, board_t *b, tournament_slot_t *slot)
 {
+    /* API.md: values are 400 before anything is 404 */
+    if (rt->player_bad || !id_player_valid(rt->player, rt->player_len))
+        return http_error(req, 400, "invalid_argument", "player_id", ID_PLAYER_RULE);
     int rc = api_load_board(app, rt, req, b);
     if (rc)
         return rc;
-    if (rt->player_bad || !id_player_valid(rt->player, rt->player_len)) {
-        board_clear(b);
-        return http_error(req, 400, "invalid_argument", "player_id", ID_PLAYER_RULE);
-    }
     if (!b->tournament.on) {
         board_clear(b);
         return http_error(req, 409, "conflict", NULL, "this board is not a tournament");

@@ -118,6 +118,15 @@ int cmd_import(const rankd_config_t *cfg, const char *board, const char *mode_na
             fclose(in);
         return 1;
     }
+    if (b.tournament.on) {
+        fprintf(stderr, "rankd: board %s is a tournament: it takes submissions only (an import would skip its rules)\n",
+                board);
+        board_clear(&b);
+        PQfinish(c);
+        if (from_file)
+            fclose(in);
+        return 1;
+    }
     int64_t started = clock_mono_ms(), now = clock_wall_ms();
     int64_t day = window_start_day(board_window_rule(&b), now);
     import_rules_t rules;

@@ -82,6 +82,34 @@ bool player_export_render(PGconn *c, const char *player, size_t len, buf_t *out,
             buf_putc(out, ',');
         render_row(out, r, i, true);
     }
+    PQclear(r);
+    /* Tournaments: the slots the player joined or played in, with their attempts. */
+    r = PQexecParams(c,
+                     "SELECT b.id, to_char(e.win, 'YYYY-MM-DD'), e.joined_ms, e.attempts, e.extra_attempts"
+                     " FROM boards b JOIN tournament_entrants e ON e.board_gen = b.gen AND e.player_id = $1"
+                     " ORDER BY b.id, e.win",
+                     1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQnfields(r) != 5) {
+        snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+        PQclear(r);
+        return false;
+    }
+    buf_puts(out, "],\"tournaments\":[");
+    for (int k = 0; k < PQntuples(r); k++) {
+        if (k)
+            buf_putc(out, ',');
+        buf_puts(out, "{\"board\":");
+        buf_json_str(out, PQgetvalue(r, k, 0), (size_t)PQgetlength(r, k, 0));
+        buf_printf(out, ",\"window\":\"%s\",\"joined_at\":", PQgetvalue(r, k, 1));
+        if (PQgetisnull(r, k, 2)) {
+            buf_puts(out, "null");
+        } else {
+            char at[25];
+            window_format_ms(strtoll(PQgetvalue(r, k, 2), NULL, 10), at);
+            buf_printf(out, "\"%s\"", at);
+        }
+        buf_printf(out, ",\"attempts\":%s,\"extra_attempts\":%s}", PQgetvalue(r, k, 3), PQgetvalue(r, k, 4));
+    }
     buf_puts(out, "]}");
     PQclear(r);
     return true;

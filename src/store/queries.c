@@ -960,6 +960,19 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t *
     if (!pg_ok(r))
         return delete_failed(c, r, "player delete lock");
     PQclear(r);
+    /* A tournament's entrant rows go, and the places they held: a statement of its own, before
+     * the window counters' rows, in the order writers and joins lock (the player, a slot, then
+     * the counters). */
+    r = exec(c,
+             "WITH te AS (DELETE FROM tournament_entrants WHERE board_gen = $1 AND player_id = $2"
+             "   RETURNING win, joined_ms IS NOT NULL OR attempts > 0 AS placed)"
+             " UPDATE tournament_slots t SET entrants = t.entrants - d.n"
+             " FROM (SELECT win, count(*) AS n FROM te WHERE placed GROUP BY win) d"
+             " WHERE t.board_gen = $1 AND t.win = d.win",
+             2, p);
+    if (!pg_ok(r))
+        return delete_failed(c, r, "player delete: tournament entrants");
+    PQclear(r);
     r = exec(c,
              /* By window (the primary key's order is board, window, player): every window with a
               * standing has its counters' row. Without the window, the whole board's part of the

@@ -25,12 +25,15 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The failed statement's status, the transaction rolled back. */
+/* The failed statement's status, the transaction rolled back: Q_RETRY for a lock that was not had
+ * (a deadlock, the lock timeout), which the caller runs again. */
 static q_status_t batch_failed(PGconn *c, PGresult *r, const char *what)
 {
+    const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    bool retry = code && (strcmp(code, "40P01") == 0 || strcmp(code, "55P03") == 0);
     q_status_t st = r ? q_failed(c, r, what) : Q_UNAVAILABLE; /* q_failed frees r */
     PQclear(PQexec(c, "ROLLBACK"));
-    return st;
+    return retry && st == Q_ERROR ? Q_RETRY : st;
 }
 
 /* Whether items[i] is the first of the batch for its (board, window, player). */
@@ -46,6 +49,14 @@ static const tj_item_t *earlier_same(const tj_item_t *items, size_t i)
 typedef struct {
     int64_t gen, day, entrants, added;
 } slot_count_t;
+
+static int cmp_slot(const void *a, const void *b)
+{
+    const slot_count_t *x = a, *y = b;
+    if (x->gen != y->gen)
+        return (x->gen > y->gen) - (x->gen < y->gen);
+    return (x->day > y->day) - (x->day < y->day);
+}
 
 q_status_t q_tournament_join_batch(PGconn *c, tj_item_t *items, size_t n)
 {
@@ -76,11 +87,16 @@ q_status_t q_tournament_join_batch(PGconn *c, tj_item_t *items, size_t n)
         bool slot_seen = false;
         for (size_t s = 0; s < n_slots && !slot_seen; s++)
             slot_seen = slots[s].gen == it->board->gen && slots[s].day == it->day;
-        if (!slot_seen && tournament_counts_slot(&it->board->tournament)) {
+        if (!slot_seen && tournament_counts_slot(&it->board->tournament))
             slots[n_slots++] = (slot_count_t){it->board->gen, it->day, 0, 0};
-            pg_arr_i64(&ss.a[0], it->board->gen);
-            pg_arr_day(&ss.a[1], it->day);
-        }
+    }
+    /* Made and locked in (gen, day) order, as the writer does (its groups are sorted so): a
+     * slot row another transaction is inserting blocks this one's insert, so arrival order
+     * could deadlock against it. */
+    qsort(slots, n_slots, sizeof *slots, cmp_slot);
+    for (size_t s = 0; s < n_slots; s++) {
+        pg_arr_i64(&ss.a[0], slots[s].gen);
+        pg_arr_day(&ss.a[1], slots[s].day);
     }
     /* In the writer's order (worker/writer.c): no deadlock between joins and submissions. */
     qsort(keys, n, sizeof *keys, cmp_u64);

@@ -26,7 +26,8 @@ const char ws_entrants_sql[] =
     " FROM unnest($1::bigint[], $2::date[], $3::text[]) AS u(g, w, p)"
     " JOIN tournament_entrants e ON e.board_gen = u.g AND e.win = u.w AND e.player_id = u.p";
 const char ws_slots_make_sql[] =
-    "INSERT INTO tournament_slots (board_gen, win) SELECT * FROM unnest($1::bigint[], $2::date[])"
+    "INSERT INTO tournament_slots (board_gen, win)"
+    " SELECT u.g, u.w FROM unnest($1::bigint[], $2::date[]) AS u(g, w) JOIN boards b ON b.gen = u.g"
     " ON CONFLICT (board_gen, win) DO NOTHING";
 const char ws_slots_lock_sql[] =
     "SELECT s.board_gen, s.win - DATE '1970-01-01', s.entrants FROM tournament_slots s"

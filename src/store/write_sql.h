@@ -94,9 +94,10 @@ extern const char ws_recut_sql[];
  * tournament boards, read under the players' advisory locks: $1 gens, $2 days, $3 players;
  * returns gen, day number, player, joined_ms, attempts, extra_attempts. */
 extern const char ws_entrants_sql[];
-/* The slot rows of $1 gens, $2 days made where missing, then locked in order (ws_slots_lock_sql
- * returns gen, day number, entrants): a writer that admits new entrants to a capped slot holds
- * its count until it commits, as a join does. */
+/* The slot rows of $1 gens, $2 days made where missing (for boards that still exist: a deleted
+ * board's purge has no row to find later), in that order, which must be (gen, day) order; then
+ * locked in order (ws_slots_lock_sql returns gen, day number, entrants): a writer that admits new
+ * entrants to a capped slot holds its count until it commits, as a join does. */
 extern const char ws_slots_make_sql[];
 extern const char ws_slots_lock_sql[];
 /* The batch's entrants and slots: $1 gens, $2 days, $3 players, $4 attempts to add (an entrant

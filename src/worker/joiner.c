@@ -6,14 +6,20 @@
 #include <stdlib.h>
 
 #include "obs/log.h"
+#include "store/pg_deadline.h"
+#include "store/write_sql.h"
 #include "util/alloc.h"
 
 /* Joins a transaction takes at most: its arrays stay small, its locks short. */
 #define JOIN_BATCH_MAX 500
 
+/* A group that lost a lock (a deadlock, the lock timeout) is run again this many times. */
+#define JOIN_ATTEMPTS 3
+
 struct joiner {
     pg_pool_t *primary;
     pg_router_t *router;
+    int lock_timeout_ms;       /* each statement's lock waits, on the joiner's connections */
     workq_t queue;
     atomic_bool closed;
     pthread_t thread;
@@ -37,7 +43,12 @@ static void run_group(joiner_t *j, join_job_t *jobs)
     q_status_t st = Q_UNAVAILABLE;
     PGconn *c = pg_router_primary_usable(j->router) ? pg_pool_acquire(j->primary, 1000) : NULL;
     if (c) {
-        st = q_tournament_join_batch(c, items, n);
+        /* A primary that stops answering must not hold the joins (and shutdown) for good. */
+        for (int attempt = 0; attempt < JOIN_ATTEMPTS && (attempt == 0 || st == Q_RETRY); attempt++) {
+            pg_deadline_arm_statement(c, 2);
+            st = q_tournament_join_batch(c, items, n);
+            pg_deadline_disarm(c);
+        }
         /* Replicas answer the boards' reads once they replayed these joins: one WAL position,
          * noted for each board joined. */
         for (size_t i = 0; st == Q_OK && i < n; i++) {
@@ -75,6 +86,9 @@ joiner_t *joiner_new(pg_pool_t *primary, pg_router_t *router)
     joiner_t *j = xcalloc(1, sizeof *j);
     j->primary = primary;
     j->router = router;
+    /* Half the statement timeout, as the writer's: a lock wait fails on its own, and is retried. */
+    j->lock_timeout_ms = pg_pool_statement_timeout_ms(primary) / 2;
+    pg_pool_on_connect(primary, write_sql_prepare, &j->lock_timeout_ms);
     workq_init(&j->queue);
     if (pthread_create(&j->thread, NULL, joiner_main, j) != 0) {
         log_error(NULL, "cannot start the joiner thread");

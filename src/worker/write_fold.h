@@ -40,6 +40,7 @@ typedef struct {
     int64_t t_attempts;    /* accepted submissions before the batch */
     int64_t t_extra;       /* attempts an admin added */
     int64_t t_passed;      /* the batch's items the gate let through */
+    score_standing_t t_cur; /* the standing as the gate's items leave it (the fold's, ahead of it) */
     bool t_admitted;       /* a new entrant the gate gave a place (counted if one of its items applies) */
 } write_group_t;
 

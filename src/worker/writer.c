@@ -544,6 +544,8 @@ static t_slot_t *slot_of(batch_t *bt, int64_t gen, int64_t day)
  */
 static void tournament_gate(batch_t *bt, size_t m)
 {
+    for (size_t g = 0; g < bt->n_groups; g++)
+        bt->groups[g].t_cur = bt->groups[g].cur;
     for (size_t k = 0; k < m; k++) {
         size_t i = bt->order[k];
         if (bt->group_of[i] < 0)
@@ -581,6 +583,15 @@ static void tournament_gate(batch_t *bt, size_t m)
             bt->group_of[i] = -1;
             continue;
         }
+        /* An item the fold will refuse (a sum past the score range) is no attempt: the standing
+         * is followed here as the fold will leave it. A new entrant's first item never overflows
+         * (one score is within range), so no place is given to one that will be refused. */
+        score_standing_t next;
+        bool updated;
+        if (score_apply(it->board->op, it->board->sort, gr->t_cur, it->score, &next, &updated) == SCORE_OVERFLOW)
+            continue;
+        if (updated)
+            gr->t_cur = next;
         gr->t_passed++;
     }
 }

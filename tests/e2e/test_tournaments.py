@@ -73,13 +73,13 @@ def test_the_tournament_object_is_checked_and_shown(rankd):
              "tournament.duration_s"),
             ({"reset": "daily", "tournament": {}}, "tournament"),
             ({"reset": "daily", "tournament": []}, "tournament"),
-            ({"reset": "daily", "tournament": {"duration_s": 60, "prize": 1}}, "tournament"),
+            ({"reset": "daily", "tournament": {"duration_s": 60, "prize": 1}}, "tournament.prize"),
             ({"reset": "daily", "tournament": {"duration_s": 60, "max_players": 0}}, "tournament.max_players"),
             ({"reset": "daily", "tournament": {"duration_s": 60, "max_players": 1.5}}, "tournament.max_players"),
             ({"reset": "daily", "tournament": {"duration_s": 60, "max_attempts": -1}}, "tournament.max_attempts"),
             ({"reset": "daily", "tournament": {"duration_s": 60, "join_required": "yes"}}, "tournament.join_required"),
             ({"reset": "daily", "tournament": {"duration_s": 60, "category": "x" * 65}}, "tournament.category"),
-            ({"reset": "daily", "tournament": {"duration_s": 60, "category": ""}}, "tournament.category"),
+            ({"reset": "daily", "tournament": {"duration_s": 60, "category": 7}}, "tournament.category"),
         ]
         for extra, field in bad:
             body = {"id": unique("t"), "title": "T", "sort": "desc", "operator": "best"}
@@ -104,6 +104,12 @@ def test_the_tournament_object_is_checked_and_shown(rankd):
         assert adm.post("/v1/leaderboards", json_body=same).status == 409
         plain = create_board(adm)
         assert "tournament" not in plain and "opens_at" not in plain
+        assert create_board(adm, reset="daily", tournament={"duration_s": 60, "category": ""})["tournament"]["category"] is None
+        # the rules are fixed: PATCH names the field; an import would skip them
+        assert_error(adm.patch("/v1/leaderboards/%s" % b["id"], json_body={"tournament": {"duration_s": 5}}), 400,
+                     "tournament")
+        r = adm.post("/v1/leaderboards/%s/import" % b["id"], body="player_id,score\na,1\n", content_type="text/csv")
+        assert_error(r, 409)
     finally:
         adm.close()
 
@@ -175,6 +181,13 @@ def test_a_join_required_board_refuses_players_who_did_not_join(rankd, db):
         assert_error(w.post("/v1/leaderboards/%s/players/a/join" % b, key=None), 401)
         plain = create_board(adm)["id"]
         refused(join(w, plain, "a"), "conflict")
+        # the player's export holds the slot; a deletion of the player frees its place
+        exp = adm.get("/v1/players/a/export").json()
+        mine = [t for t in exp["tournaments"] if t["board"] == b]
+        assert len(mine) == 1 and mine[0]["joined_at"] == body["joined_at"] and mine[0]["attempts"] == 2, exp
+        assert adm.delete("/v1/leaderboards/%s/players/a" % b).status == 204
+        assert entrant_rows(db, b) == [] and slot_entrants(db, b) == [0]
+        refused(submit(w, b, "a", 5), "not_joined")
     finally:
         adm.close()
         w.close()
