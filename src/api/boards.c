@@ -224,8 +224,9 @@ static int list_fallback(app_t *app, http_req_t *req, const char *after, size_t 
     return http_ok(req, 200);
 }
 
-/* Up to `want` boards after `after` that pass filter `f` (a tournament's state, at now_ms): the
- * board list read a chunk at a time. The caller frees *out (board_clear each). */
+/* Up to `want` tournament boards after `after` that pass filter `f` (its category in SQL, the
+ * state of its slot at now_ms here), read a chunk at a time. The caller frees *out (board_clear
+ * each). */
 static q_status_t list_filtered(PGconn *c, const char *after, size_t want, const tournament_filter_t *f,
                                 int64_t now_ms, board_t **out, size_t *n)
 {
@@ -237,7 +238,8 @@ static q_status_t list_filtered(PGconn *c, const char *after, size_t want, const
     for (;;) {
         board_t *chunk = NULL;
         size_t k = 0;
-        q_status_t st = q_board_list(c, from[0] ? from : NULL, CHUNK, &chunk, &k);
+        q_status_t st = q_board_list_tournaments(c, from[0] ? from : NULL, CHUNK, f->category[0] ? f->category : NULL,
+                                                 &chunk, &k);
         if (st != Q_OK)
             return st;
         for (size_t i = 0; i < k; i++) {

@@ -38,6 +38,10 @@ MUST_USE q_status_t q_board_patch(PGconn *c, const char *id, const char *title, 
 MUST_USE q_status_t q_board_delete(PGconn *c, const char *id, int64_t *gen);
 /* Boards with id > after_id (NULL = from the start), ordered by id, at most `limit` (+1 to detect more). */
 MUST_USE q_status_t q_board_list(PGconn *c, const char *after_id, int limit, board_t **out, size_t *n);
+/* The tournament boards after `after_id` (NULL: from the first), by id, at most `limit`; of
+ * `category` only when not NULL. The caller frees *out (board_clear each). */
+MUST_USE q_status_t q_board_list_tournaments(PGconn *c, const char *after_id, int limit, const char *category,
+                                             board_t **out, size_t *n);
 /* Players and accepted submissions of windows days[0..n) (0 for a window without any). */
 MUST_USE q_status_t q_window_counts(PGconn *c, int64_t gen, const int64_t *days, size_t n, int64_t *players,
                            int64_t *submissions);
