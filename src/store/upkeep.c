@@ -452,43 +452,6 @@ static q_status_t drop_partitions(PGconn *c, const char *parent, const char *lis
     return st;
 }
 
-q_status_t upkeep_drop_old_entrants(PGconn *c, int64_t now_ms, int batch, int budget_ms, long *deleted)
-{
-    char now[24], lim[16];
-    snprintf(now, sizeof now, "%" PRId64, now_ms);
-    snprintf(lim, sizeof lim, "%d", batch);
-    const char *p[] = {now, lim};
-    /* Older than the previous window: a day, a week, or (from a month's first day) 31 days back. */
-#define OLD_WIN "e.win < " CURRENT_WIN " - CASE b.reset WHEN 'daily' THEN 1 WHEN 'weekly' THEN 7 ELSE 31 END"
-    PGresult *r = exec_params(c,
-                              "WITH s AS (DELETE FROM tournament_slots e USING boards b"
-                              "  WHERE b.gen = e.board_gen AND b.reset <> 'none' AND " OLD_WIN ")"
-                              " SELECT 1",
-                              1, p);
-    if (!pg_ok(r))
-        return failed(c, r, "dropping old tournament slots");
-    PQclear(r);
-    bool all = false;
-    *deleted = 0;
-    int64_t until = clock_mono_ms() + budget_ms;
-    while (!all && clock_mono_ms() < until) {
-        r = exec_params(c,
-                        "WITH d AS (DELETE FROM tournament_entrants WHERE ctid = ANY(ARRAY("
-                        "  SELECT e.ctid FROM tournament_entrants e JOIN boards b ON b.gen = e.board_gen"
-                        "  WHERE b.reset <> 'none' AND " OLD_WIN " LIMIT $2::int)) RETURNING 1)"
-                        " SELECT count(*) FROM d",
-                        2, p);
-        if (!pg_ok(r))
-            return failed(c, r, "dropping old tournament entrants");
-        long d = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-        PQclear(r);
-        *deleted += d;
-        all = d < batch;
-    }
-#undef OLD_WIN
-    return Q_OK;
-}
-
 q_status_t upkeep_drop_orphans(PGconn *c, long *dropped)
 {
     return drop_partitions(c, "archive", "SELECT name, detaching FROM rankd_archive_orphans()", NULL, 0, dropped);
@@ -554,6 +517,32 @@ static q_status_t delete_in_batches(PGconn *c, const char *sql, const char *cons
         }
     }
     return Q_OK;
+}
+
+q_status_t upkeep_drop_old_entrants(PGconn *c, int64_t now_ms, int batch, int budget_ms, bool *all)
+{
+    char now[24], lim[16];
+    snprintf(now, sizeof now, "%" PRId64, now_ms);
+    snprintf(lim, sizeof lim, "%d", batch);
+    const char *p[] = {now, lim};
+    /* Older than the previous window: a day, a week, or (from a month's first day) 31 days back. */
+#define OLD_WIN "e.win < " CURRENT_WIN " - CASE b.reset WHEN 'daily' THEN 1 WHEN 'weekly' THEN 7 ELSE 31 END"
+    PGresult *r = exec_params(c,
+                              "WITH s AS (DELETE FROM tournament_slots e USING boards b"
+                              "  WHERE b.gen = e.board_gen AND b.reset <> 'none' AND " OLD_WIN ")"
+                              " SELECT 1",
+                              1, p);
+    if (!pg_ok(r))
+        return failed(c, r, "dropping old tournament slots");
+    PQclear(r);
+    q_status_t st = delete_in_batches(c,
+                                      "WITH d AS (DELETE FROM tournament_entrants WHERE ctid = ANY(ARRAY("
+                                      "  SELECT e.ctid FROM tournament_entrants e JOIN boards b ON b.gen = e.board_gen"
+                                      "  WHERE b.reset <> 'none' AND " OLD_WIN " LIMIT $2::int)) RETURNING 1)"
+                                      " SELECT count(*) FROM d",
+                                      p, batch, clock_mono_ms() + budget_ms, "dropping old tournament entrants", all);
+#undef OLD_WIN
+    return st;
 }
 
 q_status_t upkeep_purge_board(PGconn *c, int64_t gen, int batch, int budget_ms, bool *done)

@@ -116,8 +116,8 @@ MUST_USE q_status_t upkeep_board_redis_done(PGconn *c, int64_t gen);
 
 /* Delete tournament entrants and slots of windows before the previous one of their board (their
  * slots closed: nothing reads or checks them again), `batch` rows a statement, for at most
- * `budget_ms`; *deleted counts the entrants. */
-MUST_USE q_status_t upkeep_drop_old_entrants(PGconn *c, int64_t now_ms, int batch, int budget_ms, long *deleted);
+ * `budget_ms`; *all says whether none is left. */
+MUST_USE q_status_t upkeep_drop_old_entrants(PGconn *c, int64_t now_ms, int batch, int budget_ms, bool *all);
 /* Detach CONCURRENTLY and drop the archive partitions no archived window names. */
 MUST_USE q_status_t upkeep_drop_orphans(PGconn *c, long *dropped);
 /* Detach CONCURRENTLY and drop the log's months that end by `before_ms`, and forget the daily

@@ -376,10 +376,8 @@ static bool retire(refresher_t *r, PGconn *c, int64_t now_ms)
     if (ok && (done.windows_expired || done.standings_deleted || done.windows_retired))
         log_info(NULL, "retention: %ld archived windows expired; %ld standings of archived windows deleted, %ld windows retired",
                  done.windows_expired, done.standings_deleted, done.windows_retired);
-    long entrants = 0;
-    ok = ok && upkeep_drop_old_entrants(c, now_ms, DELETE_BATCH, 200, &entrants) == Q_OK;
-    if (ok && entrants > 0)
-        log_info(NULL, "retention: %ld tournament entrants of closed slots deleted", entrants);
+    bool entrants_gone = false; /* what is left goes at the next round */
+    ok = ok && upkeep_drop_old_entrants(c, now_ms, DELETE_BATCH, 200, &entrants_gone) == Q_OK;
     long dropped = 0;
     ok = ok && upkeep_drop_orphans(c, &dropped) == Q_OK;
     atomic_fetch_add(&r->dropped, (unsigned long long)dropped);

@@ -9,7 +9,6 @@ against PostgreSQL's rows.
 import datetime
 import threading
 
-import pytest
 
 from conftest import (ADMIN_KEY, WRITE_KEY, Client, assert_error, create_board, metric, now_ms, submit, submit_ok, unique,
                       wait_for)
@@ -32,6 +31,14 @@ def refused(r, code):
     err = r.json()["error"]
     assert err["code"] == code and err["message"], r.describe()
     return err
+
+
+def open_now(adm, **rules):
+    """A one-off tournament whose slot opened an hour ago and closes in an hour: its id."""
+    now = now_ms()
+    tournament = {"start_at": iso(now - HOUR), "end_at": iso(now + HOUR)}
+    tournament.update(rules)
+    return create_board(adm, reset="none", tournament=tournament)["id"]
 
 
 def join(client, board, player):
@@ -153,10 +160,8 @@ def test_a_one_off_slot_names_its_window_by_its_start_date_and_refuses_outside_i
 
 def test_a_join_required_board_refuses_players_who_did_not_join(rankd, db):
     adm, w = rankd.client(ADMIN_KEY), rankd.client(WRITE_KEY)
-    now = now_ms()
     try:
-        b = create_board(adm, reset="none", tournament={"start_at": iso(now - HOUR), "end_at": iso(now + HOUR),
-                                                          "join_required": True})["id"]
+        b = open_now(adm, join_required=True)
         refused(submit(w, b, "a", 5), "not_joined")
         assert standings(db, b) == []
         first = join(w, b, "a")
@@ -195,10 +200,8 @@ def test_a_join_required_board_refuses_players_who_did_not_join(rankd, db):
 
 def test_attempts_are_counted_and_an_admin_adds_more(rankd, db):
     adm, w = rankd.client(ADMIN_KEY), rankd.client(WRITE_KEY)
-    now = now_ms()
     try:
-        b = create_board(adm, reset="none", tournament={"start_at": iso(now - HOUR), "end_at": iso(now + HOUR),
-                                                          "max_attempts": 2})["id"]
+        b = open_now(adm, max_attempts=2)
         submit_ok(w, b, "a", 5)
         assert submit_ok(w, b, "a", 3)["updated"] is False  # changes nothing, and is an attempt
         refused(submit(w, b, "a", 50), "attempts_exhausted")
@@ -214,8 +217,8 @@ def test_attempts_are_counted_and_an_admin_adds_more(rankd, db):
         assert entrant_rows(db, b) == [("a", False, 3, 1)]
         # a player with no row yet gets the attempts ahead of playing
         assert adm.post("/v1/leaderboards/%s/players/z/attempts" % b, json_body={"add": 2}).json()["attempts_left"] == 4
-        unlimited = create_board(adm, reset="none", tournament={"start_at": iso(now - HOUR), "end_at": iso(now + HOUR)})
-        refused(adm.post("/v1/leaderboards/%s/players/a/attempts" % unlimited["id"], json_body={"add": 1}), "conflict")
+        unlimited = open_now(adm)
+        refused(adm.post("/v1/leaderboards/%s/players/a/attempts" % unlimited, json_body={"add": 1}), "conflict")
     finally:
         adm.close()
         w.close()
@@ -245,10 +248,8 @@ def race(n, fn):
 
 def test_100_joins_racing_for_10_places_let_exactly_10_in(rankd, db):
     adm = rankd.client(ADMIN_KEY)
-    now = now_ms()
     try:
-        b = create_board(adm, reset="none", tournament={"start_at": iso(now - HOUR), "end_at": iso(now + HOUR),
-                                                          "max_players": 10, "join_required": True})["id"]
+        b = open_now(adm, max_players=10, join_required=True)
 
         def one(i):
             c = racer(rankd, i)
@@ -273,8 +274,7 @@ def test_100_joins_racing_for_10_places_let_exactly_10_in(rankd, db):
         assert adm.get("/v1/leaderboards/%s" % b).json()["players"] == 10
         assert metric(rankd, "rankd_tournament_full_total") >= 91
         # one player joining 20 times at once (joins meet in one transaction): one place, one instant
-        b2 = create_board(adm, reset="none", tournament={"start_at": iso(now - HOUR), "end_at": iso(now + HOUR),
-                                                           "max_players": 3, "join_required": True})["id"]
+        b2 = open_now(adm, max_players=3, join_required=True)
 
         def same(i):
             c = racer(rankd, i)
@@ -294,10 +294,8 @@ def test_first_submissions_racing_for_a_capped_slot_let_exactly_its_cap_in(rankd
     """No join required: a player's first accepted submission takes a place; 40 new players
     submitting at once (singly, and in batches that go into one transaction) for 7 places."""
     adm = rankd.client(ADMIN_KEY)
-    now = now_ms()
     try:
-        b = create_board(adm, reset="none", tournament={"start_at": iso(now - HOUR), "end_at": iso(now + HOUR),
-                                                          "max_players": 7})["id"]
+        b = open_now(adm, max_players=7)
 
         def one(i):
             c = racer(rankd, i)
