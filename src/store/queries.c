@@ -239,20 +239,26 @@ q_status_t q_board_delete(PGconn *c, const char *id, int64_t *gen)
     return Q_OK;
 }
 
+/* The boards of a list's result `r` (BOARD_COLS) into *out (the caller's, board_clear each);
+ * frees `r`. */
+static q_status_t boards_of(PGconn *c, PGresult *r, const char *what, board_t **out, size_t *n)
+{
+    if (!pg_ok(r))
+        return q_failed(c, r, what);
+    *n = (size_t)PQntuples(r);
+    *out = xcalloc(*n ? *n : 1, sizeof **out);
+    for (size_t i = 0; i < *n; i++)
+        board_from_row(r, (int)i, &(*out)[i]);
+    PQclear(r);
+    return Q_OK;
+}
+
 q_status_t q_board_list(PGconn *c, const char *after_id, int limit, board_t **out, size_t *n)
 {
     char lim[16];
     snprintf(lim, sizeof lim, "%d", limit);
     const char *p[] = {after_id ? after_id : "", lim};
-    PGresult *r = exec_read(c, QS_BOARD_LIST, p);
-    if (!pg_ok(r))
-        return q_failed(c, r, "board list");
-    *n = (size_t)PQntuples(r);
-    *out = xcalloc(*n, sizeof **out);
-    for (size_t i = 0; i < *n; i++)
-        board_from_row(r, (int)i, &(*out)[i]);
-    PQclear(r);
-    return Q_OK;
+    return boards_of(c, exec_read(c, QS_BOARD_LIST, p), "board list", out, n);
 }
 
 q_status_t q_board_list_tournaments(PGconn *c, const char *after_id, int limit, const char *category, board_t **out,
@@ -265,14 +271,7 @@ q_status_t q_board_list_tournaments(PGconn *c, const char *after_id, int limit, 
                        "SELECT " BOARD_COLS " FROM boards WHERE id > $1 AND tournament"
                        " AND ($3::text IS NULL OR t_category = $3) ORDER BY id LIMIT $2",
                        3, p);
-    if (!pg_ok(r))
-        return q_failed(c, r, "tournament list");
-    *n = (size_t)PQntuples(r);
-    *out = xcalloc(*n ? *n : 1, sizeof **out);
-    for (size_t i = 0; i < *n; i++)
-        board_from_row(r, (int)i, &(*out)[i]);
-    PQclear(r);
-    return Q_OK;
+    return boards_of(c, r, "tournament list", out, n);
 }
 
 q_status_t q_window_players(PGconn *c, int64_t gen, int64_t day, int64_t *players)
