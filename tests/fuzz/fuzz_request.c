@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (v) {
             (void)param_parse_uint(v, 1000000, &n);
             (void)window_parse_day(v, &day);
-            (void)window_resolve(RESET_WEEKLY, 0, 3, 1800000000000LL, v, &day);
+            (void)window_resolve(WINDOW_RULE(RESET_WEEKLY), 0, 3, 1800000000000LL, v, &day);
         }
     }
     (void)id_request_id_valid(hdr, strlen(hdr));
