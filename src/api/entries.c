@@ -365,7 +365,7 @@ static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
             /* The tier answers from the window again once it reloaded it past the deletion. */
             rank_tier_committed(app->tier, b.gen, days[i], seqs[i], NULL, 0);
             rb_change_t ch = {.player = rt->player, .version = versions[i], .removed = true};
-            rb_status_t rs = r ? rb_apply(r, b.gen, days[i], &ch, 1, seqs[i], NULL, NULL, NULL) : RB_DOWN;
+            rb_status_t rs = r ? rb_apply(r, b.gen, days[i], &ch, 1, seqs[i], NULL, NULL, NULL, NULL) : RB_DOWN;
             if (rs != RB_OK) /* marked cold for every instance once Redis answers */
                 redis_note_unapplied(app->redis, b.gen, days[i]);
             if (rs == RB_DOWN && r) {

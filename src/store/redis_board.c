@@ -200,8 +200,11 @@ static redis_merge_t around_merge = {script_around_each.sha, 6};
  * only: standings the batch left as they were, whose member the writer knows, so neither
  * the player's hash nor five more arguments are needed (about 2 of Redis's 8 us per
  * submission in the batch-write load test, where most scores change nothing). Returns
- * {ready, total, rank0 or -1 per change, then per member}, -1 where the player holds no
- * standing, or for a member, another standing than the one named. Returns false, having
+ * {ready, total, rank0 or -1 per change, then per member, then per change the player's rank0
+ * before any change of the call was applied (a submission's previous_rank: the standings as
+ * its transaction found them): -1 where the player held no standing, -2 where the change is
+ * not applied (a newer version was here already)}, -1 where the player holds no standing, or for
+ * a member, another standing than the one named. Returns false, having
  * written nothing, when the lock (KEYS[4]) no longer holds the token: a flush or a restart
  * ended that rebuild, and a chunk it read before must not land in a window another rebuild
  * may be loading (a player deleted since would come back). Else the token's lease is
@@ -214,18 +217,24 @@ static redis_script_t script_apply = {
     "  redis.call('EXPIRE', KEYS[4], 60)\n"
     "end\n"
     "local last = 4 + 6 * tonumber(ARGV[3])\n"
-    "local members = {}\n"
+    "local curs, newer, before, members = {}, {}, {}, {}\n"
     "for i = 5, last, 6 do\n"
-    "  local pl, h, pre, ver = ARGV[i], pk .. ARGV[i+1], ARGV[i+2], ARGV[i+3]\n"
-    "  local cur = redis.call('HGET', h, pl)\n"
+    "  local j, pl, ver = (i - 5) / 6 + 1, ARGV[i], ARGV[i+3]\n"
+    "  local cur = redis.call('HGET', pk .. ARGV[i+1], pl)\n"
     "  local m = cur and #cur >= 24 and " LUA_MEMBER("cur", "pl") "\n"
-    "  local newer = not cur\n"
+    "  local nw = not cur\n"
     "  if cur then\n"
     "    local c1, c2 = struct.unpack('>I4I4', cur)\n"
     "    local v1, v2 = struct.unpack('>I4I4', ver)\n"
-    "    newer = c1 < v1 or (c1 == v1 and c2 < v2)\n"
+    "    nw = c1 < v1 or (c1 == v1 and c2 < v2)\n"
     "  end\n"
-    "  if newer then\n"
+    "  curs[j] = m or false; newer[j] = nw\n"
+    "  if ARGV[1] == 'r' then before[j] = not nw and -2 or m and redis.call('ZRANK', z, m) or -1 end\n"
+    "end\n"
+    "for i = 5, last, 6 do\n"
+    "  local j = (i - 5) / 6 + 1\n"
+    "  local pl, h, pre, ver, m = ARGV[i], pk .. ARGV[i+1], ARGV[i+2], ARGV[i+3], curs[j]\n"
+    "  if newer[j] then\n"
     "    if m then redis.call('ZREM', z, m) end\n"
     "    if pre == '' then redis.call('HSET', h, pl, ver); m = false\n"
     "    else\n"
@@ -234,7 +243,7 @@ static redis_script_t script_apply = {
     "      redis.call('HSET', h, pl, val); redis.call('ZADD', z, ARGV[i+4], m)\n"
     "    end\n"
     "  end\n"
-    "  members[#members + 1] = m\n"
+    "  members[j] = m\n"
     "end\n"
     RB_LUA_MARK
     "local out = {redis.call('EXISTS', KEYS[3]), redis.call('ZCARD', z)}\n"
@@ -245,6 +254,7 @@ static redis_script_t script_apply = {
     "for j = last + 1, #ARGV do\n"
     "  out[#out+1] = redis.call('ZRANK', z, ARGV[j]) or -1\n"
     "end\n"
+    "for j = 1, #before do out[#out+1] = before[j] end\n"
     "return out\n",
     ""};
 
@@ -542,8 +552,8 @@ static void put_be64(char *out, uint64_t v)
  * with it: *held = false when the lock is gone, and then nothing was applied. Changes of
  * version 0 are sent as bare members to rank (see script_apply). */
 static rb_status_t apply_changes(redis_conn_t *c, int64_t gen, int64_t day, const rb_change_t *changes, size_t n,
-                                 int64_t seq, const char *token, bool *held, int64_t *ranks, int64_t *total,
-                                 bool *ready)
+                                 int64_t seq, const char *token, bool *held, int64_t *ranks, int64_t *before,
+                                 int64_t *total, bool *ready)
 {
     rb_keys_t k;
     window_keys(&k, gen, day);
@@ -633,7 +643,7 @@ static rb_status_t apply_changes(redis_conn_t *c, int64_t gen, int64_t day, cons
          * update did not land, and the caller says so for the window; Redis is not down. */
         log_warn(NULL, "redis apply refused: %s", r->str);
         st = RB_AGAIN;
-    } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || (ranks && r->elements != 2 + n_writes + n_members)) {
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || (ranks && r->elements != 2 + 2 * n_writes + n_members)) {
         log_error(NULL, "redis apply: unexpected reply (%s)", r->type == REDIS_REPLY_ERROR ? r->str : "shape");
         st = RB_DOWN;
     } else {
@@ -643,6 +653,11 @@ static rb_status_t apply_changes(redis_conn_t *c, int64_t gen, int64_t day, cons
             *total = r->element[1]->integer;
         for (size_t i = 0; ranks && i < n; i++)
             ranks[i] = slot[i] < 0 ? 0 : r->element[2 + slot[i]]->integer + 1;
+        size_t befores = 2 + n_writes + n_members;
+        for (size_t i = 0; ranks && before && i < n; i++) {
+            long long b = changes[i].version != 0 ? r->element[befores + slot[i]]->integer : -2;
+            before[i] = b >= 0 ? b + 1 : b == -1 ? 0 : -1;
+        }
     }
     freeReplyObject(r);
     free(slot);
@@ -650,9 +665,9 @@ static rb_status_t apply_changes(redis_conn_t *c, int64_t gen, int64_t day, cons
 }
 
 rb_status_t rb_apply(redis_conn_t *c, int64_t gen, int64_t day, const rb_change_t *changes, size_t n, int64_t seq,
-                     int64_t *ranks, int64_t *total, bool *ready)
+                     int64_t *ranks, int64_t *before, int64_t *total, bool *ready)
 {
-    return apply_changes(c, gen, day, changes, n, seq, NULL, NULL, ranks, total, ready);
+    return apply_changes(c, gen, day, changes, n, seq, NULL, NULL, ranks, before, total, ready);
 }
 
 /* An error reply comes over a connection that works (a slot still migrating after every wait, a
@@ -1031,7 +1046,7 @@ rb_status_t rb_rebuild_from(redis_conn_t *c, rb_source_t *src, const board_t *b,
             ch[i].version = strtoll(PQgetvalue(r, i, 4), NULL, 10);
         }
         if (rows)
-            st = apply_changes(c, b->gen, day, ch, (size_t)rows, 0, token, &held, NULL, NULL, NULL);
+            st = apply_changes(c, b->gen, day, ch, (size_t)rows, 0, token, &held, NULL, NULL, NULL, NULL);
         if (rows) {
             snprintf(sk, sizeof sk, "%s", PQgetvalue(r, rows - 1, 1));
             snprintf(ms, sizeof ms, "%s", PQgetvalue(r, rows - 1, 2));

@@ -117,11 +117,14 @@ typedef struct {
  * window_counts.seq; 0 when it changed nothing there), which moves the window's mark. With
  * `ranks` non-NULL, fills ranks[i] with the 1-based rank of changes[i]'s player after the call
  * (0 if absent) and `*total`, and sets `*ready` to whether the window is loaded (ranks of a
- * cold window are not to be trusted). RB_AGAIN: Redis refused the update (an error reply: a slot
+ * cold window are not to be trusted). With `before` too (ranks non-NULL), before[i] is the rank
+ * changes[i]'s player had just before it (a submission's previous_rank): 0 when the player held
+ * no standing, -1 when not known here (a newer version of the player was here already, or a
+ * change of version 0, which is only ranked). RB_AGAIN: Redis refused the update (an error reply: a slot
  * still migrating, out of memory) and applied nothing; the connection is fine.
  */
 MUST_USE rb_status_t rb_apply(redis_conn_t *c, int64_t gen, int64_t day, const rb_change_t *changes, size_t n,
-                              int64_t seq, int64_t *ranks, int64_t *total, bool *ready);
+                              int64_t seq, int64_t *ranks, int64_t *before, int64_t *total, bool *ready);
 
 /* Whether a window is loaded (its ready key exists). */
 MUST_USE rb_status_t rb_window_ready(redis_conn_t *c, int64_t gen, int64_t day, bool *ready);

@@ -54,6 +54,7 @@ void write_fold(write_item_t *items, size_t n, const int *group_of, write_group_
         bool updated;
         out[a].had_prev = g->cur.exists;
         out[a].prev = g->cur.value;
+        out[a].prev_achieved_ms = g->achieved_ms;
         if (score_apply(it->board->op, it->board->sort, g->cur, it->score, &next, &updated) == SCORE_OVERFLOW) {
             write_item_fail(it, 400, "invalid_argument", "score", "the sum would leave the score range");
             continue;

@@ -33,6 +33,7 @@ typedef struct {
     int64_t version;
     int64_t window_seq;    /* the batch's number among the window's changing transactions; 0 none */
     int64_t rank;
+    int64_t prev_rank;     /* the rank its standing had just before the batch; 0 unknown (or none) */
     /* On a tournament board that keeps entrants (core/tournament.h): the player's entrant row
      * for this slot as read under the player's lock, and what the batch's gate did. */
     bool t_entrant;        /* holds a place: joined, or a submission accepted before */
@@ -50,6 +51,7 @@ typedef struct {
     bool updated;          /* it changed the standing */
     bool had_prev;         /* a standing existed before it */
     int64_t prev;          /* that standing's score */
+    int64_t prev_achieved_ms; /* and its achieved time: with the score, its place (previous_rank) */
     int64_t after;         /* the score after it */
     int64_t achieved_ms;   /* the standing's achieved time after it */
 } write_fold_t;

@@ -211,11 +211,12 @@ typedef struct {
     uint64_t commit_lsn;  /* that position, 0 when not read */
     bool commit_sent;     /* the COMMIT went out: a broken connection leaves the outcome unknown */
     int64_t *rank;        /* item -> the rank its answer reports (0: unknown) */
+    int64_t *prev_rank;   /* item -> its previous_rank: the rank just before it, -1 none (null), 0 unknown */
     t_slot_t *slots;      /* the capped tournament slots locked, n_slots of them */
     size_t n_slots;
 } batch_t;
 
-static char *render(const write_item_t *it, const batch_t *bt, size_t i, int64_t rank);
+static char *render(const write_item_t *it, const batch_t *bt, size_t i, int64_t rank, int64_t prev_rank);
 
 static void batch_init(batch_t *bt, write_item_t *items, size_t n)
 {
@@ -234,6 +235,7 @@ static void batch_init(batch_t *bt, write_item_t *items, size_t n)
     bt->groups = xcalloc(n, sizeof *bt->groups);
     bt->draft = xcalloc(n, sizeof *bt->draft);
     bt->rank = xcalloc(n, sizeof *bt->rank);
+    bt->prev_rank = xcalloc(n, sizeof *bt->prev_rank);
     bt->slots = xcalloc(n, sizeof *bt->slots);
 }
 
@@ -275,6 +277,7 @@ static void batch_free(batch_t *bt)
         free(bt->draft[i]);
     free(bt->draft);
     free(bt->rank);
+    free(bt->prev_rank);
 }
 
 /* Items still to be decided in this attempt (validation failures were set by the caller). */
@@ -1071,7 +1074,7 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
     /* drafts of the answers of new keys */
     for (size_t i = 0; i < bt->n; i++) {
         if (bt->key_new[i] && bt->fold[i].applied) {
-            char *draft = render(&bt->items[i], bt, i, 0);
+            char *draft = render(&bt->items[i], bt, i, 0, 0);
             pg_arr_i64(WW_ARRAY(as, DRAFT_GEN), bt->items[i].board->gen);
             pg_arr_text(WW_ARRAY(as, DRAFT_KEY), bt->items[i].idem_key);
             pg_arr_text(WW_ARRAY(as, DRAFT_TEXT), draft);
@@ -1207,6 +1210,70 @@ static void tell_tier(writer_t *w, const batch_t *bt)
     free(ch);
 }
 
+static int cmp_pos(const void *a, const void *b)
+{
+    return order_pos_cmp(a, b);
+}
+
+/* How many of sorted[0..n) are before `p`. */
+static int64_t count_before(const order_pos_t *sorted, size_t n, const order_pos_t *p)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (order_pos_cmp(&sorted[mid], p) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (int64_t)lo;
+}
+
+/* A group's place before the batch (`old`) or after it, into *p. */
+static void group_pos(const write_group_t *gr, bool old, order_pos_t *p)
+{
+    (void)order_pos_set(p, order_sort_key(gr->board->sort, old ? gr->old_value : gr->cur.value),
+                        old ? gr->old_achieved_ms : gr->achieved_ms, gr->player, strlen(gr->player)); /* ids were validated */
+}
+
+/* What the batch moved in one window (groups g..h): the places its changed standings left and
+ * took, sorted. */
+typedef struct {
+    order_pos_t *from, *to;
+    size_t n_from, n_to;
+} moves_t;
+
+static void moves_of(const batch_t *bt, size_t g, size_t h, moves_t *mv)
+{
+    mv->from = xcalloc(h - g + 1, sizeof *mv->from);
+    mv->to = xcalloc(h - g + 1, sizeof *mv->to);
+    mv->n_from = mv->n_to = 0;
+    for (size_t x = g; x < h; x++) {
+        const write_group_t *gr = &bt->groups[x];
+        if (!gr->changed)
+            continue;
+        group_pos(gr, false, &mv->to[mv->n_to++]);
+        if (gr->existed)
+            group_pos(gr, true, &mv->from[mv->n_from++]);
+    }
+    qsort(mv->to, mv->n_to, sizeof *mv->to, cmp_pos);
+    qsort(mv->from, mv->n_from, sizeof *mv->from, cmp_pos);
+}
+
+static void moves_free(moves_t *mv)
+{
+    free(mv->from);
+    free(mv->to);
+}
+
+/* The rank place `p` had before the batch, from the rank it has after it (`after`, one more
+ * than the standings before it then): the standings the batch moved ahead of it were not there,
+ * those it moved from ahead of it were. A place a group left is not before itself. */
+static int64_t rank_before(const moves_t *mv, const order_pos_t *p, int64_t after)
+{
+    return after - count_before(mv->to, mv->n_to, p) + count_before(mv->from, mv->n_from, p);
+}
+
 /* Whether window group g..h changed anything in PostgreSQL (its transaction has a number). */
 static bool window_changed(const batch_t *bt, size_t g)
 {
@@ -1241,11 +1308,11 @@ static void rank_groups(writer_t *w, PGconn *c, batch_t *bt)
                 ch[k].version = gr->changed ? gr->version : 0;
                 k++;
             }
-            int64_t *ranks = xcalloc(n, sizeof *ranks);
+            int64_t *ranks = xcalloc(n, sizeof *ranks), *before = xcalloc(n, sizeof *before);
             int64_t total = 0;
             bool ready = false;
             rb_status_t st = rb_apply(rc, bt->groups[g].gen, bt->groups[g].day, ch, n, bt->groups[g].window_seq, ranks,
-                                      &total, &ready);
+                                      before, &total, &ready);
             applied = st == RB_OK;
             if (st == RB_DOWN) {
                 redis_release(w->redis, rc, true);
@@ -1255,14 +1322,27 @@ static void rank_groups(writer_t *w, PGconn *c, batch_t *bt)
                 for (size_t x = 0; x < n; x++)
                     all = all && ranks[x] > 0;
                 if (all) {
-                    for (size_t x = 0; x < n; x++)
-                        bt->groups[g + x].rank = ranks[x];
+                    moves_t mv;
+                    moves_of(bt, g, h, &mv);
+                    for (size_t x = 0; x < n; x++) {
+                        write_group_t *gr = &bt->groups[g + x];
+                        gr->rank = ranks[x];
+                        if (gr->existed && !gr->changed) { /* only ranked: its place is where it was */
+                            order_pos_t p;
+                            group_pos(gr, true, &p);
+                            gr->prev_rank = rank_before(&mv, &p, ranks[x]);
+                        } else {
+                            gr->prev_rank = gr->existed && before[x] > 0 ? before[x] : 0; /* else prev_ranks_pg */
+                        }
+                    }
+                    moves_free(&mv);
                     ranked = true;
                 }
             } else if (st == RB_OK && w->rebuilder) { /* cold, or not checked yet since the last outage */
                 rebuilder_request(w->rebuilder, bt->groups[g].board, bt->groups[g].day);
             }
             free(ranks);
+            free(before);
             free(ch);
         }
         if (!applied && window_changed(bt, g))
@@ -1286,6 +1366,61 @@ static void rank_groups(writer_t *w, PGconn *c, batch_t *bt)
     }
     if (rc)
         redis_release(w->redis, rc, false);
+}
+
+/*
+ * The previous rank of every group whose player held a standing and whose rank before the batch
+ * is not known yet (Redis off or cold, or a newer version there already), in PostgreSQL: the rank
+ * its old place has now (one statement per window), the batch's own moves taken back.
+ */
+static void prev_ranks_pg(PGconn *c, batch_t *bt)
+{
+    size_t cap = bt->n_groups ? bt->n_groups : 1;
+    order_pos_t *pos = xcalloc(cap, sizeof *pos);
+    size_t *idx = xcalloc(cap, sizeof *idx);
+    int64_t *ranks = xcalloc(cap, sizeof *ranks);
+    for (size_t g = 0; g < bt->n_groups;) {
+        size_t h = g, k = 0;
+        while (h < bt->n_groups && bt->groups[h].gen == bt->groups[g].gen && bt->groups[h].day == bt->groups[g].day) {
+            const write_group_t *gr = &bt->groups[h];
+            if (gr->existed && gr->prev_rank == 0) {
+                group_pos(gr, true, &pos[k]);
+                idx[k++] = h;
+            }
+            h++;
+        }
+        if (k > 0 && q_ranks_at(c, bt->groups[g].board, bt->groups[g].day, pos, k, ranks) == Q_OK) {
+            moves_t mv;
+            moves_of(bt, g, h, &mv);
+            for (size_t x = 0; x < k; x++)
+                bt->groups[idx[x]].prev_rank = rank_before(&mv, &pos[x], ranks[x]);
+            moves_free(&mv);
+        }
+        g = h;
+    }
+    free(ranks);
+    free(idx);
+    free(pos);
+}
+
+/* Each applied item's previous_rank: its group's rank before the batch for the first, then the
+ * rank the item before it (of the same player) answers with. An item whose previous rank is not
+ * known is not answered with a rank either (503, as an unknown rank). */
+static void prev_rank_items(batch_t *bt)
+{
+    int64_t *last = xcalloc(bt->n_groups ? bt->n_groups : 1, sizeof *last);
+    for (size_t g = 0; g < bt->n_groups; g++)
+        last[g] = bt->groups[g].existed ? bt->groups[g].prev_rank : -1;
+    for (size_t i = 0; i < bt->n; i++) { /* arrival order, per player too */
+        if (!bt->fold[i].applied)
+            continue;
+        int g = bt->group_of[i];
+        bt->prev_rank[i] = bt->fold[i].had_prev ? last[g] : -1;
+        if (bt->prev_rank[i] == 0)
+            bt->rank[i] = 0;
+        last[g] = bt->rank[i];
+    }
+    free(last);
 }
 
 /* Whether item i's own result (the score and time it left) is its group's final standing. */
@@ -1363,9 +1498,11 @@ static void answer_rank_unknown(write_item_t *it)
     it->maybe_stored = true;
 }
 
-/* The Submit result of item i (owned by the caller). Rank 0 renders the draft stored with
- * the batch, which draft_with_rank completes. */
-static char *render(const write_item_t *it, const batch_t *bt, size_t i, int64_t rank)
+/* The Submit result of item i (owned by the caller), with its previous_rank (-1: null). Rank 0
+ * renders the draft stored with the batch, which draft_with_rank completes: its previous_rank
+ * is then {"ms": the previous standing's achieved time}, the rest of that place being in the
+ * draft already (previous_score, player_id). */
+static char *render(const write_item_t *it, const batch_t *bt, size_t i, int64_t rank, int64_t prev_rank)
 {
     buf_t b;
     buf_init(&b);
@@ -1387,25 +1524,54 @@ static char *render(const write_item_t *it, const batch_t *bt, size_t i, int64_t
         buf_puts(&b, "null");
     buf_puts(&b, ",\"rank\":");
     buf_i64(&b, rank);
+    buf_puts(&b, ",\"previous_rank\":");
+    if (!bt->fold[i].had_prev || (rank > 0 && prev_rank < 0))
+        buf_puts(&b, "null");
+    else if (rank > 0)
+        buf_i64(&b, prev_rank);
+    else
+        buf_printf(&b, "{\"ms\":%" PRId64 "}", bt->fold[i].prev_achieved_ms);
     buf_puts(&b, ",\"achieved_at\":\"");
     buf_puts(&b, at);
     buf_puts(&b, bt->fold[i].updated ? "\",\"updated\":true}" : "\",\"updated\":false}");
     return buf_steal(&b, NULL);
 }
 
-/* A draft with its rank filled in (owned), or NULL when `draft` is not one. Board and
- * player ids cannot hold a quote, so each marker occurs once. */
-static char *draft_with_rank(const char *draft, int64_t rank)
+/* The markers of a draft (render with rank 0). Board and player ids cannot hold a quote, so
+ * each occurs once. */
+static const char draft_rank[] = ",\"rank\":0,", draft_prev[] = "\"previous_rank\":{\"ms\":",
+                  draft_prev_score[] = "\"previous_score\":";
+
+/* The place a draft's player held before its submission (previous score and achieved time);
+ * false when the draft has none to complete (a first standing, or a draft of an older version). */
+static bool draft_prev_place(const char *draft, int64_t *score, int64_t *ms)
 {
-    static const char marker[] = ",\"rank\":0,";
-    const char *at = strstr(draft, marker);
+    const char *p = strstr(draft, draft_prev), *sc = strstr(draft, draft_prev_score);
+    if (!p || !sc)
+        return false;
+    *ms = strtoll(p + strlen(draft_prev), NULL, 10);
+    *score = strtoll(sc + strlen(draft_prev_score), NULL, 10);
+    return true;
+}
+
+/* A draft with its rank filled in, and its previous_rank where it has a place to complete
+ * (`prev`, from draft_prev_place's place), owned; NULL when `draft` is not one. */
+static char *draft_with_rank(const char *draft, int64_t rank, int64_t prev)
+{
+    const char *at = strstr(draft, draft_rank);
     if (!at)
         return NULL;
     buf_t b;
     buf_init(&b);
     buf_append(&b, draft, (size_t)(at - draft));
     buf_printf(&b, ",\"rank\":%" PRId64 ",", rank);
-    buf_puts(&b, at + strlen(marker));
+    const char *rest = at + strlen(draft_rank), *p = strstr(rest, draft_prev), *end = p ? strchr(p, '}') : NULL;
+    if (end) {
+        buf_append(&b, rest, (size_t)(p - rest));
+        buf_printf(&b, "\"previous_rank\":%" PRId64, prev);
+        rest = end + 1;
+    }
+    buf_puts(&b, rest);
     return buf_steal(&b, NULL);
 }
 
@@ -1543,10 +1709,26 @@ static void recover_answers(PGconn *c, batch_t *bt)
         entries_init(&e);
         bool ok = q_players(c, first->board, day[idx[g]], ids, h - g, &e) == Q_OK;
         const entry_t **sorted = entries_by_player(&e);
+        /* The previous places, ranked now as the writer ranks them (prev_ranks_pg). */
+        order_pos_t *pos = xcalloc(h - g, sizeof *pos);
+        int64_t *prev = xcalloc(h - g, sizeof *prev);
+        bool *has_prev = xcalloc(h - g, sizeof *has_prev);
+        for (size_t a = g; a < h; a++) {
+            int64_t score = 0, ms = 0;
+            const char *pl = bt->items[idx[a]].player;
+            has_prev[a - g] = draft_prev_place(bt->draft[idx[a]], &score, &ms);
+            (void)order_pos_set(&pos[a - g], order_sort_key(first->board->sort, score), ms, pl, strlen(pl));
+        }
+        ok = ok && q_ranks_at(c, first->board, day[idx[g]], pos, h - g, prev) == Q_OK;
         for (size_t a = g; a < h; a++) {
             write_item_t *it = &bt->items[idx[a]];
             const entry_t *found = ok ? entry_of(sorted, e.n, it->player) : NULL;
-            char *answer = found ? draft_with_rank(bt->draft[idx[a]], found->rank) : NULL;
+            if (found && has_prev[a - g]) {
+                order_pos_t now;
+                (void)order_pos_set(&now, found->sort_key, found->achieved_ms, it->player, strlen(it->player));
+                prev[a - g] -= order_pos_cmp(&now, &pos[a - g]) < 0 ? 1 : 0;
+            }
+            char *answer = found ? draft_with_rank(bt->draft[idx[a]], found->rank, prev[a - g]) : NULL;
             if (answer) {
                 it->status = 200;
                 it->response = answer;
@@ -1558,6 +1740,9 @@ static void recover_answers(PGconn *c, batch_t *bt)
                 answer_unstored(it);
             }
         }
+        free(has_prev);
+        free(prev);
+        free(pos);
         free(sorted);
         entries_clear(&e);
         g = h;
@@ -1743,7 +1928,9 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
     invalidate_cache(w, &bt);
     if (notify_changes(c, &bt) != STEP_OK)
         log_warn(NULL, "cache invalidation notice after the Redis update failed");
+    prev_ranks_pg(c, &bt);
     rank_items(c, &bt);
+    prev_rank_items(&bt);
     for (size_t i = 0; i < n; i++) {
         if (!bt.fold[i].applied)
             continue;
@@ -1752,7 +1939,7 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
             continue;
         }
         items[i].status = 200;
-        items[i].response = render(&items[i], &bt, i, bt.rank[i]);
+        items[i].response = render(&items[i], &bt, i, bt.rank[i], bt.prev_rank[i]);
     }
     recover_answers(c, &bt);
     remember_responses(c, &bt);

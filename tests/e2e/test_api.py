@@ -343,11 +343,11 @@ def test_submit_result_shape(admin, writer):
     assert r.status == 200, r.describe()
     assert "no-store" in r.header_tokens("Cache-Control")
     res = r.json()
-    assert set(res) == {"board", "window", "player_id", "score", "previous_score", "rank", "achieved_at",
-                        "updated"}, res
+    assert set(res) == {"board", "window", "player_id", "score", "previous_score", "rank", "previous_rank",
+                        "achieved_at", "updated"}, res
     assert res["board"] == bid and res["window"] == "1970-01-01" and res["player_id"] == "shape"
     assert res["score"] == 42 and res["previous_score"] is None and res["rank"] == 1
-    assert res["updated"] is True
+    assert res["previous_rank"] is None and res["updated"] is True
     assert t0 - 1000 <= parse_ts(res["achieved_at"]) <= t1 + 1000
 
 
