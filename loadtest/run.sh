@@ -344,6 +344,16 @@ for b in cup jcup; do
     *) die "POST /v1/leaderboards ($b) -> $code: $(head -c 500 "$TMP/board-$b.json")" ;;
   esac
 done
+# A league (issue 31): `lg`, cohorts of 50 in three tiers, seeded as mix is, every seeded player
+# placed (cohorts filled in id order, the lowest tier).
+code="$(curl -s -o "$TMP/board-lg.json" -w '%{http_code}' --max-time 10 -X POST "$ON/v1/leaderboards" \
+  -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
+  -d '{"id":"lg","title":"Load test lg","sort":"desc","operator":"best","reset":"none","cohorts":{"size":50},"tiers":[{"name":"bronze","promote":5,"relegate":0},{"name":"silver","promote":5,"relegate":5},{"name":"gold","promote":0,"relegate":5}]}' \
+  || echo 000)"
+case "$code" in
+  200|201) ;;
+  *) die "POST /v1/leaderboards (lg) -> $code: $(head -c 500 "$TMP/board-lg.json")" ;;
+esac
 # Seeded behind rankd's back: restart it afterwards so that it holds nothing about the boards.
 rankd_down "$TMP/on.pid"
 BIG_GEN="$(q "SELECT gen FROM boards WHERE id = 'big'")"
@@ -368,6 +378,17 @@ q "INSERT INTO tournament_entrants (board_gen, win, player_id, attempts)
    SELECT board_gen, win, player_id, 1 FROM standings WHERE board_gen = $CUP_GEN;
    INSERT INTO tournament_slots (board_gen, win, entrants) VALUES ($CUP_GEN, DATE '$CUP_WIN', $MIX)" >/dev/null \
   || die "seeding cup's entrants failed"
+
+LG_GEN="$(q "SELECT gen FROM boards WHERE id = 'lg'")"
+timeout 600 "${PSQL[@]}" -d rankd -v gen="$LG_GEN" -v n="$MIX" -v seed=0.17 -v base_ms="$base_ms" \
+  -f "$LT/seed.sql" >"$TMP/seed-lg.log" 2>&1 || { cat "$TMP/seed-lg.log" >&2; die "seeding lg failed"; }
+q "INSERT INTO league_windows (board_gen, win, cohorts, opened) VALUES ($LG_GEN, DATE '1970-01-01', ($MIX + 49) / 50, true);
+   INSERT INTO league_members (board_gen, win, player_id, tier, cohort)
+   SELECT board_gen, win, player_id, 0, (row_number() OVER (ORDER BY player_id) - 1) / 50 + 1 FROM standings
+   WHERE board_gen = $LG_GEN;
+   INSERT INTO league_cohorts (board_gen, win, cohort, tier, members)
+   SELECT board_gen, win, cohort, 0, count(*) FROM league_members WHERE board_gen = $LG_GEN GROUP BY 1, 2, 3" >/dev/null \
+  || die "seeding lg's cohorts failed"
 
 ZKEY="rankd:{g$BIG_GEN}:0:z4"
 HKEY="rankd:{g$BIG_GEN}:0:h4:"   # + bucket number, 0..16383
@@ -405,6 +426,8 @@ timeout 600 "$BIN" rebuild-cache --board mix -c config/rankd.yaml >"$TMP/rebuild
   || { cat "$TMP/rebuild-mix.log" >&2; die "rankd rebuild-cache --board mix failed"; }
 timeout 600 "$BIN" rebuild-cache --board cup -c config/rankd.yaml >"$TMP/rebuild-cup.log" 2>&1 \
   || { cat "$TMP/rebuild-cup.log" >&2; die "rankd rebuild-cache --board cup failed"; }
+timeout 600 "$BIN" rebuild-cache --board lg -c config/rankd.yaml >"$TMP/rebuild-lg.log" 2>&1 \
+  || { cat "$TMP/rebuild-lg.log" >&2; die "rankd rebuild-cache --board lg failed"; }
 
 # --- metadata ----------------------------------------------------------------------------------
 
@@ -1012,6 +1035,23 @@ if want join && probe join POST "$ON" "/v1/leaderboards/jcup/players/$(printf 'p
   alive join
 fi
 
+# leagues (issue 31): submissions to `lg` from twice as many players as it holds (about half the
+# submissions are first standings, placed in a cohort under the window's lock), and a player's
+# cohort read (PostgreSQL: 50 entries ranked among themselves) against a rank read.
+lgargs=(board=lg players="$(( 2 * MIX ))" width=12 key="$WRITE_KEY" zipf="$ZIPF")
+if want writes_league && probe writes_league POST "$ON" "/v1/leaderboards/lg/scores" "{\"player_id\":\"$(printf 'p%012d' 1)\",\"score\":1}"; then
+  PRE_HOOK=pgss_reset POST_HOOK=pgss_writes
+  scenario writes_league rankd "writes to a league board (lg: cohorts of 50; players new and placed), random players of $(( 2 * MIX ))" \
+    "POST /v1/leaderboards/lg/scores {random player, score}" "$ON" submit "${lgargs[@]}"
+  PRE_HOOK="" POST_HOOK=""
+  alive writes_league
+fi
+if want cohort && probe cohort GET "$ON" "/v1/leaderboards/lg/players/$(printf 'p%012d' 1)/cohort"; then
+  scenario cohort rankd "a league player's cohort (50 entries, PostgreSQL), random players of $MIX" \
+    "GET /v1/leaderboards/lg/players/{random}/cohort" "$ON" cohort board=lg players="$MIX" width=12 key="$WRITE_KEY" zipf="$ZIPF"
+  alive cohort
+fi
+
 # write_rounds NAME LUA PG_SCRIPT PG_CLIENTS PG_ROWS [LUA ARGS...]: rankd's writes (wrk LUA on
 # the caches-on instance) and pgbench's upserts (PG_SCRIPT, PG_ROWS rows a transaction) taking
 # turns in ROUNDS short rounds. `writes` and pg_upsert1 run once each, minutes apart, and this
@@ -1107,6 +1147,11 @@ fi
 if want tpair_submit && [ "${R[writes_tournament.probe]:-}" = 200 ]; then
   RR_A_ARGS=(board=cup) RR_B_ARGS=(board=mix)
   rate_rounds tpair_submit "$ON" submit "$ON" submit players="$MIX" width=12 key="$WRITE_KEY"
+  RR_A_ARGS=() RR_B_ARGS=()
+fi
+if want lpair_submit && [ "${R[writes_league.probe]:-}" = 200 ]; then
+  RR_A_ARGS=(board=lg players="$(( 2 * MIX ))") RR_B_ARGS=(board=mix)
+  rate_rounds lpair_submit "$ON" submit "$ON" submit players="$MIX" width=12 key="$WRITE_KEY"
   RR_A_ARGS=() RR_B_ARGS=()
 fi
 if want tpair_join && [ "${R[join.probe]:-}" = 200 ]; then

@@ -525,8 +525,10 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                "# HELP rankd_writer_batches_total Write transactions run (each commits every submission queued when it began).\n"
                "# TYPE rankd_writer_batches_total counter\nrankd_writer_batches_total %llu\n"
                "# HELP rankd_writer_last_batch_ms How long the writer's last transaction took (its answers not included).\n"
-               "# TYPE rankd_writer_last_batch_ms gauge\nrankd_writer_last_batch_ms %lld\n",
-               ws.queued, ws.batches, ws.last_batch_ms);
+               "# TYPE rankd_writer_last_batch_ms gauge\nrankd_writer_last_batch_ms %lld\n"
+               "# HELP rankd_league_placements_total Players placed in a league's cohort by their first standing of a window.\n"
+               "# TYPE rankd_league_placements_total counter\nrankd_league_placements_total %llu\n",
+               ws.queued, ws.batches, ws.last_batch_ms, ws.league_placed);
     buf_printf(&req->out,
                "# HELP rankd_rate_limited_total Requests refused with 429 by the per-client limits.\n"
                "# TYPE rankd_rate_limited_total counter\n"

@@ -106,6 +106,8 @@ typedef enum {
     R_RANK_OF_SCORE,  /* /v1/leaderboards/{board}/rank */
     R_JOIN,           /* /v1/leaderboards/{board}/players/{player}/join */
     R_ATTEMPTS,       /* /v1/leaderboards/{board}/players/{player}/attempts */
+    R_COHORT,         /* /v1/leaderboards/{board}/players/{player}/cohort */
+    R_COHORT_ENTRIES, /* /v1/leaderboards/{board}/cohorts/{cohort}/entries: the cohort in route_t.player */
     R_COUNT,
 } route_id_t;
 
@@ -249,6 +251,15 @@ void api_render_board(app_t *app, http_req_t *req, const board_t *b, int64_t pla
 MUST_USE int api_tournament_body(http_req_t *req, json_t *obj, board_reset_t reset, tournament_t *out);
 /* A tournament board's fields of the Board object (nothing for another board). */
 void api_render_tournament(buf_t *o, const board_t *b, int64_t now_ms);
+/* Leagues (api/leagues.c). The `cohorts` and `tiers` of a board's creation (`tournament`: the
+ * body made it a tournament), checked: 0, or the 400 written. */
+MUST_USE int api_league_body(http_req_t *req, json_t *obj, bool tournament, league_t *out);
+/* A league board's fields of the Board object (nothing for another board). */
+void api_render_league(buf_t *o, const board_t *b);
+int api_cohort(app_t *app, const route_t *rt, http_req_t *req);
+int api_cohort_entries(app_t *app, const route_t *rt, http_req_t *req);
+/* An Entry object. */
+void api_render_entry(buf_t *o, const entry_t *e);
 /* The window whose players a Board object counts: a tournament's current or next slot's. */
 int64_t api_tournament_players_day(const board_t *b, int64_t now_ms);
 /* The board list's kind=tournament, state= and category= filters. */

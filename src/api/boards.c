@@ -105,6 +105,7 @@ void api_render_board(app_t *app, http_req_t *req, const board_t *b, int64_t pla
         buf_printf(o, "\"%s\"", next);
     }
     api_render_tournament(o, b, now);
+    api_render_league(o, b);
     buf_printf(o, ",\"players\":%" PRId64 "}", players);
 }
 
@@ -344,7 +345,7 @@ static int create_board(app_t *app, http_req_t *req)
     if (rc)
         return rc;
     static const char *const allowed[] = {"id", "title", "sort", "operator", "reset", "metadata", "min_score",
-                                          "max_score", "tournament", NULL};
+                                          "max_score", "tournament", "cohorts", "tiers", NULL};
     board_t def;
     memset(&def, 0, sizeof def);
     const char *id = NULL, *title = NULL, *sort = NULL, *op = NULL, *reset = NULL;
@@ -384,7 +385,8 @@ static int create_board(app_t *app, http_req_t *req)
         rc = http_error(req, 400, "invalid_argument", "min_score", "min_score is above max_score");
         goto done;
     }
-    if ((rc = api_tournament_body(req, obj, def.reset, &def.tournament)))
+    if ((rc = api_tournament_body(req, obj, def.reset, &def.tournament)) ||
+        (rc = api_league_body(req, obj, def.tournament.on, &def.league)))
         goto done;
     snprintf(def.id, sizeof def.id, "%s", id);
     def.title = (char *)title;
@@ -446,7 +448,8 @@ static int patch_board(app_t *app, const route_t *rt, http_req_t *req)
     json_t *md = json_object_get(obj, "metadata");
     bool clear = md && json_is_null(md);
     /* A board's other fields are fixed once it is made: say so, not "unknown field". */
-    static const char *const fixed[] = {"id", "sort", "operator", "reset", "min_score", "max_score", "tournament", NULL};
+    static const char *const fixed[] = {"id", "sort", "operator", "reset", "min_score", "max_score", "tournament",
+                                        "cohorts", "tiers", NULL};
     for (const char *const *f = fixed; *f; f++)
         if (json_object_get(obj, *f)) {
             rc = http_error(req, 400, "invalid_argument", *f, "%s cannot be changed once a board is made: a PATCH may "

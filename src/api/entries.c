@@ -47,6 +47,11 @@ static void render_entry(buf_t *o, const entry_t *e)
     buf_putc(o, '}');
 }
 
+void api_render_entry(buf_t *o, const entry_t *e)
+{
+    render_entry(o, e);
+}
+
 static void render_head(buf_t *o, const board_t *b, int64_t day, int64_t total)
 {
     char d[11];
@@ -303,6 +308,13 @@ static int render_player(app_t *app, http_req_t *req, const board_t *b, const re
     if (e->n == 0)
         return http_not_found(req, "player_id", "player");
     api_render_standing(&req->out, b->id, r->day, e->total, &e->items[0]);
+    const entry_t *x = &e->items[0];
+    if (r->league && x->cohort > 0 && x->tier >= 0 && x->tier < b->league.n_tiers) {
+        req->out.len--; /* reopen the standing */
+        buf_printf(&req->out, ",\"cohort\":%d,\"cohort_rank\":%" PRId64 ",\"tier\":", x->cohort, x->cohort_rank);
+        buf_json_str(&req->out, b->league.tiers[x->tier].name, strlen(b->league.tiers[x->tier].name));
+        buf_putc(&req->out, '}');
+    }
     req->cacheable = true;
     return http_ok(req, 200);
 }
@@ -314,6 +326,7 @@ static int bind_player(app_t *app, http_req_t *req, const board_t *b, read_reque
     int rc = api_param_window(app, req, b, &rq->read.day);
     if (rc)
         return rc;
+    rq->read.league = rq->route == R_PLAYER && b->league.on;
     buf_puts(key, rq->read.player);
     if (rq->read.kind == READ_AROUND) {
         buf_putc(key, '|');

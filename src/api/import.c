@@ -236,11 +236,12 @@ static void run(import_job_t *j)
         PQfinish(c);
         return;
     }
-    if (b.tournament.on) {
-        /* Rows would skip the slot, the joins, the attempts and the cap (docs/api.md). */
+    if (b.tournament.on || b.league.on) {
+        /* Rows would skip the slot, the joins, the attempts and the cap, or a league's cohorts
+         * (docs/api.md). */
         j->err = (import_error_t){.status = 409, .code = "conflict", .field = NULL};
-        snprintf(j->err.message, sizeof j->err.message,
-                 "a tournament board takes submissions only: an import would skip its rules");
+        snprintf(j->err.message, sizeof j->err.message, "a %s board takes submissions only: an import would skip its rules",
+                 b.tournament.on ? "tournament" : "league");
         board_clear(&b);
         http_body_pipe_give_up(j->pipe);
         PQfinish(c);

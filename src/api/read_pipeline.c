@@ -15,6 +15,7 @@
 #include "core/ids.h"
 #include "core/window.h"
 #include "obs/metrics.h"
+#include "store/league.h"
 #include "store/pg_router.h"
 #include "store/redis_board.h"
 #include "store/redis_pipe.h"
@@ -155,13 +156,18 @@ static q_status_t read_pg(PGconn *c, const board_t *b, const read_t *r, int64_t 
 /* read_pg in another rank style: the read and its counts from one snapshot. */
 static q_status_t read_pg_styled(PGconn *c, const board_t *b, const read_t *r, int64_t top_below, entries_t *out)
 {
-    if (r->style == RANK_ORDINAL)
+    if (r->style == RANK_ORDINAL && !r->league)
         return read_pg(c, b, r, top_below, out);
     q_status_t st = q_snapshot_begin(c);
     if (st != Q_OK)
         return st;
     st = read_pg(c, b, r, top_below, out);
-    if (st == Q_OK && r->kind == READ_SCORE) {
+    /* A league standing's cohort rank counts the cohort in the same snapshot. */
+    for (size_t i = 0; st == Q_OK && r->league && i < out->n; i++)
+        st = q_league_standing(c, b, r->day, r->style, &out->items[i]);
+    if (st == Q_OK && r->style == RANK_ORDINAL) {
+        /* nothing to restyle */
+    } else if (st == Q_OK && r->kind == READ_SCORE) {
         st = q_rank_before(c, b, r->day, r->closed, r->style == RANK_DENSE, order_sort_key(b->sort, r->score),
                            &out->at_or_before);
     } else if (st == Q_OK) {
@@ -223,8 +229,9 @@ static bool redis_answers(app_t *app, const http_req_t *req, const board_t *b, c
 {
     bool archived = r->closed && req->received_ms >= window_next_day(board_window_rule(b), r->day) * MS_PER_DAY +
                                                          window_archive_grace_ms(app->cfg->pg_statement_timeout_ms);
-    if (req->strong || archived || !window_is_hot(board_window_rule(b), r->day, req->received_ms) || !redis_trusted(app->redis))
-        return false; /* also without Redis */
+    if (req->strong || archived || r->league || !window_is_hot(board_window_rule(b), r->day, req->received_ms) ||
+        !redis_trusted(app->redis))
+        return false; /* also without Redis; a league standing's cohort is PostgreSQL's */
     if (r->style != RANK_ORDINAL)
         return false; /* its counts are PostgreSQL's (or the tier's) */
     if (redis_window_trusted(app->redis, b->gen, r->day, epoch))
@@ -241,8 +248,9 @@ static bool redis_answers(app_t *app, const http_req_t *req, const board_t *b, c
  * to it applied. No I/O: it runs on the event loop. */
 static bool tier_answers(app_t *app, const http_req_t *req, const board_t *b, const read_t *r, entries_t *out)
 {
-    if (!app->tier || req->strong || !window_is_hot(board_window_rule(b), r->day, req->received_ms) || r->style == RANK_DENSE)
-        return false; /* dense counts distinct scores: PostgreSQL's */
+    if (!app->tier || req->strong || r->league || !window_is_hot(board_window_rule(b), r->day, req->received_ms) ||
+        r->style == RANK_DENSE)
+        return false; /* dense counts distinct scores, and a cohort is, PostgreSQL's */
     if (r->closed && req->received_ms >= window_next_day(board_window_rule(b), r->day) * MS_PER_DAY +
                                               window_archive_grace_ms(app->cfg->pg_statement_timeout_ms))
         return false; /* archived: its ranks are final there, and it knows when it last changed */

@@ -54,6 +54,7 @@ typedef struct {
     rank_style_t style;   /* the rank numbers shown (core/rank_style.h) */
     bool strong;          /* consistency=strong: the primary answers (the pipeline sets it) */
     bool closed;          /* a window before the current one (the pipeline sets it) */
+    bool league;          /* a standing on a league board: with its cohort, from PostgreSQL alone */
 } read_t;
 
 typedef struct read_request read_request_t;

@@ -73,6 +73,10 @@ static const route_spec_t specs[] = {
                 true, false, false},
     [R_ATTEMPTS] = {R_ATTEMPTS, "/v1/leaderboards/{board}/players/{player}/attempts", "POST, OPTIONS", 0, ROLE_ADMIN, 0,
                     0, false, true, false, false},
+    [R_COHORT] = {R_COHORT, "/v1/leaderboards/{board}/players/{player}/cohort", GET_ONLY, ROLE_READ, 0, 0, 0, true, false,
+                  false, false},
+    [R_COHORT_ENTRIES] = {R_COHORT_ENTRIES, "/v1/leaderboards/{board}/cohorts/{cohort}/entries", GET_ONLY, ROLE_READ, 0,
+                          0, 0, true, false, false, false},
 };
 _Static_assert(sizeof specs / sizeof *specs == R_COUNT, "a route without its spec");
 
@@ -84,7 +88,7 @@ static const char *const route_names[R_COUNT] = {
     [R_ADMIN_REBUILD] = "admin_rebuild", [R_METRICS] = "metrics", [R_OPENAPI] = "openapi",
     [R_DASHBOARD] = "dashboard", [R_DASHBOARD_ROOT] = "dashboard_root", [R_DASHBOARD_FILE] = "dashboard_file",
     [R_EXPORT] = "export", [R_PLAYER_EXPORT] = "player_export", [R_IMPORT] = "import", [R_ADMIN_VERIFY_TIER] = "admin_verify_tier", [R_RANK_OF_SCORE] = "rank_of_score",
-    [R_JOIN] = "join", [R_ATTEMPTS] = "attempts",
+    [R_JOIN] = "join", [R_ATTEMPTS] = "attempts", [R_COHORT] = "cohort", [R_COHORT_ENTRIES] = "cohort_entries",
 };
 
 const char *api_route_name(route_id_t id)
@@ -222,6 +226,10 @@ static route_id_t match(const char *path, route_t *rt)
         return R_EXPORT;
     if (n == 4 && seg_is(seg[3], len[3], "import"))
         return R_IMPORT;
+    if (n == 6 && seg_is(seg[3], len[3], "cohorts") && seg_is(seg[5], len[5], "entries")) {
+        take(seg[4], len[4], rt->player, &rt->player_len, &rt->player_bad);
+        return R_COHORT_ENTRIES;
+    }
     if (!seg_is(seg[3], len[3], "players"))
         return R_NONE;
     if (n == 4)
@@ -235,6 +243,8 @@ static route_id_t match(const char *path, route_t *rt)
         return R_JOIN;
     if (n == 6 && seg_is(seg[5], len[5], "attempts"))
         return R_ATTEMPTS;
+    if (n == 6 && seg_is(seg[5], len[5], "cohort"))
+        return R_COHORT;
     return R_NONE;
 }
 
@@ -406,7 +416,9 @@ static bool route_waits(const route_t *rt, const http_req_t *req)
     case R_ACTIVITY:
     case R_EXPORT:
     case R_PLAYER_EXPORT:
-    case R_ATTEMPTS: return true;
+    case R_ATTEMPTS:
+    case R_COHORT:
+    case R_COHORT_ENTRIES: return true;
     /* A large batch is parsed where it is run: a 2 MiB body takes milliseconds to parse, and
      * on the event loop it would be parsed again off it when its board is not cached. */
     case R_SCORES_BATCH: return req->body_len >= 16384;
@@ -441,6 +453,8 @@ int api_handle(app_t *app, const route_t *rt, http_req_t *req)
     case R_RANK_OF_SCORE: return api_rank_of_score(app, rt, req);
     case R_JOIN: return api_join(app, rt, req);
     case R_ATTEMPTS: return api_attempts(app, rt, req);
+    case R_COHORT: return api_cohort(app, rt, req);
+    case R_COHORT_ENTRIES: return api_cohort_entries(app, rt, req);
     case R_METRICS: return api_metrics(app, rt, req);
     case R_OPENAPI: return api_openapi(app, rt, req);
     case R_DASHBOARD:

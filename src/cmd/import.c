@@ -118,9 +118,9 @@ int cmd_import(const rankd_config_t *cfg, const char *board, const char *mode_na
             fclose(in);
         return 1;
     }
-    if (b.tournament.on) {
-        fprintf(stderr, "rankd: board %s is a tournament: it takes submissions only (an import would skip its rules)\n",
-                board);
+    if (b.tournament.on || b.league.on) {
+        fprintf(stderr, "rankd: board %s is a %s: it takes submissions only (an import would skip its rules)\n",
+                board, b.tournament.on ? "tournament" : "league");
         board_clear(&b);
         PQfinish(c);
         if (from_file)

@@ -44,6 +44,7 @@ size_t board_differences(const board_t *a, const board_t *b, char *out, size_t o
         {"min_score", a->has_min_score != b->has_min_score || (a->has_min_score && a->min_score != b->min_score)},
         {"max_score", a->has_max_score != b->has_max_score || (a->has_max_score && a->max_score != b->max_score)},
         {"tournament", !tournament_same(&a->tournament, &b->tournament)},
+        {"cohorts", !league_same(&a->league, &b->league)},
     };
     size_t n = 0, used = 0;
     if (outlen)

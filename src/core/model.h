@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/board.h"
+#include "core/league.h"
 #include "core/tournament.h"
 #include "core/window.h"
 
@@ -27,6 +28,7 @@ typedef struct {
     int64_t max_score;
     int64_t created_ms;
     tournament_t tournament; /* tournament.on: a tournament board (core/tournament.h) */
+    league_t league;         /* league.on: a league board of cohorts and tiers (core/league.h) */
 } board_t;
 
 /* The rule of a board's windows (core/window.h). */
@@ -52,6 +54,11 @@ typedef struct {
     int64_t sort_key;
     int64_t achieved_ms;
     char *metadata;       /* owned, or NULL */
+    /* A league standing's cohort (0: none or not asked: set only by q_league_standing), its tier
+     * (an index into the board's tiers) and its rank among the cohort. */
+    int cohort;
+    int tier;
+    int64_t cohort_rank;
 } entry_t;
 
 typedef struct {

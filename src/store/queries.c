@@ -74,7 +74,7 @@ static void ids_array(buf_t *arr, const char *const *ids, size_t n);
 
 #define BOARD_COLS                                                                                   \
     "id, gen, title, sort, operator, reset, metadata, min_score, max_score, created_ms, tournament, t_start_ms," \
-    " t_end_ms, t_duration_s, t_max_players, t_max_attempts, t_join_required, t_category"
+    " t_end_ms, t_duration_s, t_max_players, t_max_attempts, t_join_required, t_category, cohort_size, tiers::text"
 
 /* A tournament's rules from BOARD_COLS' columns 10 to 17 (migrations/0018_tournaments.sql). */
 static void tournament_from_row(const PGresult *r, int row, tournament_t *t)
@@ -111,6 +111,13 @@ static void board_from_row(const PGresult *r, int row, board_t *b)
     b->max_score = b->has_max_score ? col_i64(r, row, 8) : 0;
     b->created_ms = col_i64(r, row, 9);
     tournament_from_row(r, row, &b->tournament);
+    /* A league's rules: columns 18 and 19 (migrations/0019_leagues.sql). */
+    b->league.on = !PQgetisnull(r, row, 18);
+    if (b->league.on) {
+        b->league.size = (int)col_i64(r, row, 18);
+        if (!league_tiers_parse(PQgetvalue(r, row, 19), &b->league))
+            log_error(NULL, "board %s has tiers this version cannot read", b->id);
+    }
 }
 
 q_status_t q_board_get(PGconn *c, const char *id, board_t *out)
@@ -142,20 +149,24 @@ q_status_t q_board_create(PGconn *c, const board_t *def, int64_t now_ms, board_t
     snprintf(maxp, sizeof maxp, "%" PRId64, t->max_players);
     snprintf(maxa, sizeof maxa, "%" PRId64, t->max_attempts);
     window_format_day(board_window_rule(def).none_day, none_win);
+    char size[16];
+    snprintf(size, sizeof size, "%d", def->league.size);
+    char *tiers = def->league.on ? league_tiers_json(&def->league) : NULL;
     const char *p[] = {def->id, def->title, board_sort_name(def->sort), board_op_name(def->op),
                        board_reset_name(def->reset), def->metadata, def->has_min_score ? minv : NULL,
                        def->has_max_score ? maxv : NULL, created_at, t->on ? "t" : "f",
                        t->on && t->once ? start : NULL, t->on && t->once ? end : NULL,
                        t->on && !t->once ? dur : NULL, t->max_players > 0 ? maxp : NULL,
                        t->max_attempts > 0 ? maxa : NULL, t->join_required ? "t" : "f",
-                       t->on && t->category[0] ? t->category : NULL, none_win};
+                       t->on && t->category[0] ? t->category : NULL, none_win, def->league.on ? size : NULL, tiers};
     PGresult *r = exec(c,
                        "INSERT INTO boards (id, title, sort, operator, reset, metadata, min_score, max_score, created_ms,"
                        " tournament, t_start_ms, t_end_ms, t_duration_s, t_max_players, t_max_attempts, t_join_required,"
-                       " t_category, none_win)"
-                       " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+                       " t_category, none_win, cohort_size, tiers)"
+                       " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
                        " ON CONFLICT (id) DO NOTHING RETURNING " BOARD_COLS,
-                       18, p);
+                       20, p);
+    free(tiers);
     if (!pg_ok(r))
         return q_failed(c, r, "board create");
     if (PQntuples(r) == 1) {
@@ -991,6 +1002,15 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t *
              2, p);
     if (!pg_ok(r))
         return delete_failed(c, r, "player delete: tournament entrants");
+    PQclear(r);
+    /* A league's rows of the player go; the cohorts' counts stay (a place is not given again). */
+    r = exec(c,
+             "WITH lm AS (DELETE FROM league_members WHERE board_gen = $1 AND player_id = $2),"
+             " lt AS (DELETE FROM league_tiers WHERE board_gen = $1 AND player_id = $2)"
+             " DELETE FROM league_moves WHERE board_gen = $1 AND player_id = $2",
+             2, p);
+    if (!pg_ok(r))
+        return delete_failed(c, r, "player delete: league rows");
     PQclear(r);
     r = exec(c,
              /* By window (the primary key's order is board, window, player): every window with a

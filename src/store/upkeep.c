@@ -269,7 +269,16 @@ q_status_t upkeep_archive_window(PGconn *c, int64_t gen, int64_t day, int64_t *r
     q_status_t began = run(c, "BEGIN; SET LOCAL statement_timeout = 0", "archiving a window", NULL);
     if (began != Q_OK)
         return began;
-    PGresult *r = exec_params(c, "SELECT rankd_archive_window($1, $2::date)", 2, p);
+    /* A league's moves are made first, from the standings the archive copies, and kept with it
+     * (nothing for another board, or a window settled already). */
+    PGresult *r = exec_params(c, "SELECT rankd_league_settle($1, $2::date)", 2, p);
+    if (!pg_ok(r)) {
+        q_status_t st = failed(c, r, "settling a league window");
+        PQclear(PQexec(c, "ROLLBACK"));
+        return st;
+    }
+    PQclear(r);
+    r = exec_params(c, "SELECT rankd_archive_window($1, $2::date)", 2, p);
     if (!pg_ok(r)) {
         q_status_t st = failed(c, r, "archiving a window");
         PQclear(PQexec(c, "ROLLBACK"));
@@ -580,7 +589,9 @@ q_status_t upkeep_purge_board(PGconn *c, int64_t gen, int batch, int budget_ms, 
                             " rc AS (DELETE FROM rank_checked WHERE board_gen = $1),"
                             /* Its archives' partitions are dropped by the leader (rankd_archive_orphans). */
                             " a AS (DELETE FROM archived_windows WHERE board_gen = $1),"
-                            " ts AS (DELETE FROM tournament_slots WHERE board_gen = $1)"
+                            " ts AS (DELETE FROM tournament_slots WHERE board_gen = $1),"
+                            " lw AS (DELETE FROM league_windows WHERE board_gen = $1),"
+                            " lc AS (DELETE FROM league_cohorts WHERE board_gen = $1)"
                             " UPDATE board_purges SET counts_done = true WHERE board_gen = $1",
                             1, p);
         }
@@ -607,6 +618,15 @@ q_status_t upkeep_purge_board(PGconn *c, int64_t gen, int batch, int budget_ms, 
             {"WITH d AS (DELETE FROM tournament_entrants WHERE ctid = ANY(ARRAY(SELECT ctid FROM tournament_entrants"
              " WHERE board_gen = $1 LIMIT $2::int)) RETURNING 1) SELECT count(*) FROM d",
              "purging a board's tournament entrants"},
+            {"WITH d AS (DELETE FROM league_members WHERE ctid = ANY(ARRAY(SELECT ctid FROM league_members"
+             " WHERE board_gen = $1 LIMIT $2::int)) RETURNING 1) SELECT count(*) FROM d",
+             "purging a board's league members"},
+            {"WITH d AS (DELETE FROM league_tiers WHERE ctid = ANY(ARRAY(SELECT ctid FROM league_tiers"
+             " WHERE board_gen = $1 LIMIT $2::int)) RETURNING 1) SELECT count(*) FROM d",
+             "purging a board's league tiers"},
+            {"WITH d AS (DELETE FROM league_moves WHERE ctid = ANY(ARRAY(SELECT ctid FROM league_moves"
+             " WHERE board_gen = $1 LIMIT $2::int)) RETURNING 1) SELECT count(*) FROM d",
+             "purging a board's league moves"},
         };
         bool all = true;
         for (size_t i = 0; i < sizeof steps / sizeof *steps && all && st == Q_OK; i++)

@@ -16,11 +16,15 @@ const char ws_boards_sql[] = "SELECT gen FROM boards WHERE gen = ANY($1::bigint[
 const char ws_window_lock_sql[] =
     "SELECT count(pg_advisory_xact_lock_shared(rankd_archive_window_lock_key(g, w)))"
     " FROM unnest($1::bigint[], $2::date[]) AS u(g, w)";
-/* Of the batch's windows, those archived already: a submission received before its window
- * closed that reaches the writer after the archive was written is refused, not lost. */
+/* Of the batch's windows, those archived already, or whose league moves are made (settled): a
+ * submission received before its window closed that reaches the writer after that is refused,
+ * not lost. */
 const char ws_archived_sql[] =
     "SELECT board_gen, win - DATE '1970-01-01' FROM archived_windows"
-    " WHERE (board_gen, win) IN (SELECT * FROM unnest($1::bigint[], $2::date[]))";
+    " WHERE (board_gen, win) IN (SELECT * FROM unnest($1::bigint[], $2::date[]))"
+    " UNION ALL SELECT board_gen, win - DATE '1970-01-01' FROM league_windows"
+    " WHERE settled AND (board_gen, win) IN (SELECT * FROM unnest($1::bigint[], $2::date[]))";
+const char ws_league_sql[] = "SELECT rankd_league_place($1::bigint[], $2::date[], $3::text[])";
 const char ws_entrants_sql[] =
     "SELECT e.board_gen, e.win - DATE '1970-01-01', e.player_id, e.joined_ms, e.attempts, e.extra_attempts"
     " FROM unnest($1::bigint[], $2::date[], $3::text[]) AS u(g, w, p)"
@@ -170,7 +174,7 @@ bool write_sql_prepare(PGconn *c, void *arg)
         {WS_WRITE, ws_write_sql, WW_PARAMS},  {WS_NOTIFY, ws_notify_sql, 1}, {WS_NOTIFY_SEQ, ws_notify_seq_sql, 5}, {WS_ARCHIVED, ws_archived_sql, 2},
         {WS_BUCKETS, ws_buckets_sql, 6}, {WS_WINDOW_LOCK, ws_window_lock_sql, 2}, {WS_RECUT, ws_recut_sql, 4},
         {WS_ENTRANTS, ws_entrants_sql, 3}, {WS_SLOTS_MAKE, ws_slots_make_sql, 2}, {WS_SLOTS_LOCK, ws_slots_lock_sql, 2},
-        {WS_TOURNAMENT, ws_tournament_sql, 7},
+        {WS_TOURNAMENT, ws_tournament_sql, 7}, {WS_LEAGUE, ws_league_sql, 3},
     };
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         PGresult *r = PQprepare(c, all[i].name, all[i].sql, all[i].nparams, NULL);

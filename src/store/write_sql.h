@@ -26,7 +26,11 @@
 #define WS_SLOTS_MAKE "rankd_w_slots_make"
 #define WS_SLOTS_LOCK "rankd_w_slots_lock"
 #define WS_TOURNAMENT "rankd_w_tournament"
+#define WS_LEAGUE "rankd_w_league"
 
+/* League boards' first standings of a window placed in cohorts (migrations/0019_leagues.sql):
+ * $1 bigint[] gens, $2 date[] days, $3 text[] players, in the batch's order. */
+extern const char ws_league_sql[];
 /* Boards of the batch, locked against deletion: $1 bigint[] of generations. */
 extern const char ws_boards_sql[];
 /* The archive lock of each window of the batch, shared: $1 bigint[] gens, $2 date[] days. */

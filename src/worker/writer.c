@@ -54,6 +54,7 @@ struct writer {
     atomic_bool closed;        /* shutting down: new jobs are answered 503 at once */
     atomic_size_t queued;      /* submissions enqueued and not yet taken into a transaction */
     atomic_ullong batches;     /* transactions run */
+    atomic_ullong league_placed; /* players placed in league cohorts by committed transactions */
     atomic_llong last_batch_ms; /* how long the last one took, up to its answers */
     pthread_t thread;
 };
@@ -119,6 +120,7 @@ void writer_stats(writer_t *w, writer_stats_t *out)
     out->queued = w ? atomic_load(&w->queued) : 0;
     out->batches = w ? atomic_load(&w->batches) : 0;
     out->last_batch_ms = w ? atomic_load(&w->last_batch_ms) : 0;
+    out->league_placed = w ? atomic_load(&w->league_placed) : 0;
 }
 
 static write_job_t *job_of(workq_item_t *item)
@@ -214,6 +216,7 @@ typedef struct {
     int64_t *prev_rank;   /* item -> its previous_rank: the rank just before it, -1 none (null), 0 unknown */
     t_slot_t *slots;      /* the capped tournament slots locked, n_slots of them */
     size_t n_slots;
+    int64_t league_placed; /* players the batch placed in league cohorts */
 } batch_t;
 
 static char *render(const write_item_t *it, const batch_t *bt, size_t i, int64_t rank, int64_t prev_rank);
@@ -245,6 +248,7 @@ static void batch_reset(batch_t *bt)
         free(bt->groups[i].stored_md);
     bt->n_groups = 0;
     bt->n_slots = 0;
+    bt->league_placed = 0;
     bt->commit_lsn = 0;
     bt->commit_sent = false;
     for (size_t i = 0; i < bt->n; i++) {
@@ -1012,6 +1016,30 @@ static bool tournament_params(const batch_t *bt, pg_arrays_t *as, const char **p
     return any;
 }
 
+/* ws_league_sql's parameters: each league board's player whose first standing of a window the
+ * batch writes, in arrival order (placed first come, first served); false when there is none. */
+static bool league_params(const batch_t *bt, pg_arrays_t *as, const char **param)
+{
+    pg_arrays_open(as, 3);
+    bool *seen = xcalloc(bt->n_groups ? bt->n_groups : 1, sizeof *seen);
+    bool any = false;
+    for (size_t i = 0; i < bt->n; i++) {
+        if (!bt->fold[i].applied || bt->group_of[i] < 0 || seen[bt->group_of[i]])
+            continue;
+        const write_group_t *gr = &bt->groups[bt->group_of[i]];
+        seen[bt->group_of[i]] = true;
+        if (!gr->board->league.on || gr->existed || !gr->changed)
+            continue;
+        pg_arr_i64(&as->a[0], gr->gen);
+        pg_arr_day(&as->a[1], gr->day);
+        pg_arr_text(&as->a[2], gr->player);
+        any = true;
+    }
+    free(seen);
+    pg_arrays_close(as, param);
+    return any;
+}
+
 static step_t write_and_commit(PGconn *c, batch_t *bt)
 {
     pg_arrays_t as;
@@ -1098,15 +1126,20 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
     pg_arrays_t ts;
     const char *tp[7];
     bool tour = tournament_params(bt, &ts, tp);
+    pg_arrays_t ls;
+    const char *lp[3];
+    bool league = league_params(bt, &ls, lp);
     /* One round trip: the write, the cache invalidation notice, the commit, and (when replicas
      * serve reads) the WAL position the commit reached, which a replica must have replayed
      * before it answers a read of these boards. */
-    pg_stmt_t stmts[7];
-    PGresult *res[7] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL};
-    int k = 0, i_buckets = -1, i_recut = -1, i_notify = -1, i_lsn = -1, i_tour = -1;
+    pg_stmt_t stmts[8];
+    PGresult *res[8] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    int k = 0, i_buckets = -1, i_recut = -1, i_notify = -1, i_lsn = -1, i_tour = -1, i_league = -1;
     stmts[k++] = (pg_stmt_t){ws_write_sql, WW_PARAMS, p, WS_WRITE};
     if (tour)
         stmts[i_tour = k++] = (pg_stmt_t){ws_tournament_sql, 7, tp, WS_TOURNAMENT};
+    if (league)
+        stmts[i_league = k++] = (pg_stmt_t){ws_league_sql, 3, lp, WS_LEAGUE};
     if (count)
         stmts[i_buckets = k++] = (pg_stmt_t){ws_buckets_sql, 6, bp, WS_BUCKETS};
     if (recut)
@@ -1122,6 +1155,10 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
     step_t st = check(c, res[0], "write");
     if (st == STEP_OK && tour)
         st = check(c, res[i_tour], "tournament entrants");
+    if (st == STEP_OK && league)
+        st = check(c, res[i_league], "league cohorts");
+    if (st == STEP_OK && league && PQntuples(res[i_league]) == 1)
+        bt->league_placed = strtoll(PQgetvalue(res[i_league], 0, 0), NULL, 10);
     if (st == STEP_OK && count)
         st = check(c, res[i_buckets], "rank buckets");
     if (st == STEP_OK && recut)
@@ -1155,6 +1192,7 @@ static step_t write_and_commit(PGconn *c, batch_t *bt)
         pg_arrays_free(&rs);
     pg_arrays_free(&ns);
     pg_arrays_free(&ts);
+    pg_arrays_free(&ls);
     return st;
 }
 
@@ -1916,6 +1954,7 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
         return;
     }
     pg_deadline_disarm(c);
+    atomic_fetch_add(&w->league_placed, (unsigned long long)bt.league_placed);
     pg_deadline_arm_statement(c, 2); /* the ranks read back, the notices, the stored answers */
     remember_lsn(w, c, &bt);
 

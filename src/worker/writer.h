@@ -91,6 +91,7 @@ typedef struct {
     size_t queued;             /* submissions waiting for a transaction */
     unsigned long long batches; /* transactions run so far */
     long long last_batch_ms;    /* how long the last one took, answers included */
+    unsigned long long league_placed; /* players placed in a league's cohort (first standings) */
 } writer_stats_t;
 /* What the writer is doing (zeros for NULL); for /metrics. */
 void writer_stats(writer_t *w, writer_stats_t *out);

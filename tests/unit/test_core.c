@@ -31,6 +31,7 @@
 #include "core/rank_style.h"
 #include "core/score.h"
 #include "core/tournament.h"
+#include "core/league.h"
 #include "core/window.h"
 #include "util/buf.h"
 
@@ -1565,6 +1566,53 @@ static void test_tournament_recurring_slot(void **state)
     assert_int_equal(st, SLOT_ACTIVE);
 }
 
+/* A league's checks, its stored form read back, and the rule of a move (the SQL of
+ * migrations/0019_leagues.sql applies the same one; tests/e2e/test_leagues.py checks it there). */
+static void test_league(void **state)
+{
+    (void)state;
+    char msg[200];
+    league_t l = {.on = true, .size = 3, .n_tiers = 3,
+                  .tiers = {{"bronze", 1, 0}, {"silver", 1, 1}, {"gold \"x\"", 0, 2}}};
+    assert_null(league_check(&l, msg, sizeof msg));
+    char *json = league_tiers_json(&l);
+    assert_string_equal(json, "[{\"name\":\"bronze\",\"promote\":1,\"relegate\":0},{\"name\":\"silver\",\"promote\":1,"
+                              "\"relegate\":1},{\"name\":\"gold \\\"x\\\"\",\"promote\":0,\"relegate\":2}]");
+    league_t back = {.on = true, .size = 3};
+    assert_true(league_tiers_parse(json, &back));
+    assert_true(league_same(&l, &back));
+    free(json);
+    assert_false(league_tiers_parse("[]", &back));
+    assert_false(league_tiers_parse("[{\"name\":1,\"promote\":0,\"relegate\":0}]", &back));
+    assert_false(league_tiers_parse("not json", &back));
+    /* moves: up from the top, down from the bottom, promotion first, never past the ends */
+    assert_int_equal(league_next_tier(&l, 0, 1, 3), 1);
+    assert_int_equal(league_next_tier(&l, 0, 3, 3), 0); /* the lowest relegates nobody */
+    assert_int_equal(league_next_tier(&l, 1, 1, 3), 2);
+    assert_int_equal(league_next_tier(&l, 1, 2, 3), 1);
+    assert_int_equal(league_next_tier(&l, 1, 3, 3), 0);
+    assert_int_equal(league_next_tier(&l, 1, 1, 1), 2); /* alone: the top and the bottom, promoted */
+    assert_int_equal(league_next_tier(&l, 2, 1, 3), 2); /* nobody above the highest */
+    assert_int_equal(league_next_tier(&l, 2, 2, 3), 1);
+    /* the checks */
+    l.size = 1;
+    assert_string_equal(league_check(&l, msg, sizeof msg), "cohorts.size");
+    l.size = LEAGUE_SIZE_MAX + 1;
+    assert_string_equal(league_check(&l, msg, sizeof msg), "cohorts.size");
+    l.size = 3;
+    l.tiers[2].relegate = 4; /* 0 + 4 > 3 */
+    assert_string_equal(league_check(&l, msg, sizeof msg), "tiers");
+    l.tiers[2].relegate = 2;
+    snprintf(l.tiers[2].name, sizeof l.tiers[2].name, "silver");
+    assert_string_equal(league_check(&l, msg, sizeof msg), "tiers");
+    l.n_tiers = 0;
+    assert_string_equal(league_check(&l, msg, sizeof msg), "tiers");
+    league_t off = {0}, off2 = {0};
+    assert_true(league_same(&off, &off2));
+    off2.on = true;
+    assert_false(league_same(&off, &off2));
+}
+
 static void test_tournament_check(void **state)
 {
     (void)state;
@@ -2432,6 +2480,7 @@ int main(void)
         cmocka_unit_test(test_tournament_one_off_slot),
         cmocka_unit_test(test_tournament_recurring_slot),
         cmocka_unit_test(test_tournament_check),
+        cmocka_unit_test(test_league),
         cmocka_unit_test(test_cursor_round_trip),
         cmocka_unit_test(test_cursor_tamper),
         cmocka_unit_test(test_cursor_garbage),
