@@ -49,57 +49,91 @@ q_status_t q_league_cohort_of(PGconn *c, int64_t gen, int64_t day, const char *p
     return st;
 }
 
-/* The cohort's entries: its members' standings (or, once the window is archived, their archived
- * rows: retention deletes the standings later), ranked among themselves in the board's order. */
-static const char cohort_sql[] =
-    "WITH m AS (SELECT player_id FROM league_members WHERE board_gen = $1 AND win = $2::date AND cohort = $3),"
-    " a AS (SELECT EXISTS (SELECT 1 FROM archived_windows WHERE board_gen = $1 AND win = $2::date) AS done),"
-    " e AS (SELECT s.player_id, s.score, s.sort_key, s.achieved_ms, s.metadata FROM m"
-    "   JOIN standings s ON s.board_gen = $1 AND s.win = $2::date AND s.player_id = m.player_id"
-    "   WHERE NOT (SELECT done FROM a)"
-    "  UNION ALL SELECT x.player_id, x.score, x.sort_key, x.achieved_ms, x.metadata FROM m"
-    "   JOIN archive x ON x.board_gen = $1 AND x.win = $2::date AND x.player_id = m.player_id"
-    "   WHERE (SELECT done FROM a)),"
-    " r AS (SELECT e.*, row_number() OVER o AS ord, rank() OVER (ORDER BY sort_key) AS comp,"
-    "   dense_rank() OVER (ORDER BY sort_key) AS dense, count(*) OVER () AS n FROM e"
-    "   WINDOW o AS (ORDER BY sort_key, achieved_ms, player_id COLLATE \"C\"))"
-    " SELECT player_id, score, sort_key, achieved_ms, metadata, ord, comp, dense, n FROM r"
-    " ORDER BY ord LIMIT $4 OFFSET $5";
+/* The players of cohort `cohort` (text) of window (g, d) with their standing, in the board's
+ * order: from the archive when `archived`, else the standings. NULL after q_failed. */
+static PGresult *cohort_rows(PGconn *c, const char *g, const char *d, const char *cohort, bool archived)
+{
+    const char *p[] = {g, d, cohort};
+    return exec(c,
+                archived ? "SELECT s.player_id, s.score, s.sort_key, s.achieved_ms, s.metadata FROM league_members m"
+                           " JOIN archive s ON s.board_gen = m.board_gen AND s.win = m.win AND s.player_id = m.player_id"
+                           " WHERE m.board_gen = $1 AND m.win = $2::date AND m.cohort = $3"
+                           " ORDER BY s.sort_key, s.achieved_ms, s.player_id COLLATE \"C\""
+                         : "SELECT s.player_id, s.score, s.sort_key, s.achieved_ms, s.metadata FROM league_members m"
+                           " JOIN standings s ON s.board_gen = m.board_gen AND s.win = m.win AND s.player_id = m.player_id"
+                           " WHERE m.board_gen = $1 AND m.win = $2::date AND m.cohort = $3"
+                           " ORDER BY s.sort_key, s.achieved_ms, s.player_id COLLATE \"C\"",
+                3, p);
+}
+
+/* cohort_rows from the archive once the window is archived; from the standings while it is not,
+ * or when the archive shows none of the cohort (a plan made while its partition was attached may
+ * not hold it; the standings stay well after the archive). */
+static q_status_t cohort_read(PGconn *c, const char *g, const char *d, const char *cohort, bool archived,
+                              PGresult **out)
+{
+    PGresult *r = cohort_rows(c, g, d, cohort, archived);
+    if (r && pg_ok(r) && archived && PQntuples(r) == 0) {
+        PQclear(r);
+        r = cohort_rows(c, g, d, cohort, false);
+    }
+    if (!pg_ok(r))
+        return q_failed(c, r, "league cohort entries");
+    *out = r;
+    return Q_OK;
+}
+
+/* The rank of each row of a cohort_rows result in `style`, into ranks[0..n). */
+static void cohort_ranks(const PGresult *r, rank_style_t style, int64_t *ranks)
+{
+    int n = PQntuples(r);
+    int64_t prev = 0, distinct = 0, first = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t sk = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+        if (i == 0 || sk != prev) {
+            distinct++;
+            first = i + 1;
+        }
+        prev = sk;
+        ranks[i] = style == RANK_COMPETITION ? first : style == RANK_DENSE ? distinct : i + 1;
+    }
+}
 
 q_status_t q_league_standing(PGconn *c, const board_t *b, int64_t day, rank_style_t style, entry_t *e)
 {
-    char g[24], d[11], sk[24], ms[24];
+    char g[24], d[11];
     snprintf(g, sizeof g, "%" PRId64, b->gen);
     window_format_day(day, d);
-    snprintf(sk, sizeof sk, "%" PRId64, e->sort_key);
-    snprintf(ms, sizeof ms, "%" PRId64, e->achieved_ms);
-    const char *p[] = {g, d, e->player, sk, ms};
+    const char *p[] = {g, d, e->player};
     PGresult *r = exec(c,
-                       "WITH me AS (SELECT cohort, tier FROM league_members"
-                       "   WHERE board_gen = $1 AND win = $2::date AND player_id = $3),"
-                       " a AS (SELECT EXISTS (SELECT 1 FROM archived_windows WHERE board_gen = $1 AND win = $2::date) AS done),"
-                       " m AS (SELECT player_id FROM league_members WHERE board_gen = $1 AND win = $2::date"
-                       "   AND cohort = (SELECT cohort FROM me)),"
-                       " e AS (SELECT s.player_id, s.sort_key, s.achieved_ms FROM m"
-                       "   JOIN standings s ON s.board_gen = $1 AND s.win = $2::date AND s.player_id = m.player_id"
-                       "   WHERE NOT (SELECT done FROM a)"
-                       "  UNION ALL SELECT x.player_id, x.sort_key, x.achieved_ms FROM m"
-                       "   JOIN archive x ON x.board_gen = $1 AND x.win = $2::date AND x.player_id = m.player_id"
-                       "   WHERE (SELECT done FROM a))"
-                       " SELECT me.cohort, me.tier,"
-                       "  1 + (SELECT count(*) FROM e WHERE (e.sort_key, e.achieved_ms, e.player_id COLLATE \"C\")"
-                       "   < ($4::bigint, $5::bigint, $3::text COLLATE \"C\")),"
-                       "  1 + (SELECT count(*) FROM e WHERE e.sort_key < $4::bigint),"
-                       "  1 + (SELECT count(DISTINCT e.sort_key) FROM e WHERE e.sort_key < $4::bigint)"
-                       " FROM me",
-                       5, p);
+                       "SELECT m.cohort, m.tier, EXISTS (SELECT 1 FROM archived_windows a"
+                       "   WHERE a.board_gen = $1 AND a.win = $2::date)"
+                       " FROM league_members m WHERE m.board_gen = $1 AND m.win = $2::date AND m.player_id = $3",
+                       3, p);
     if (!pg_ok(r))
         return q_failed(c, r, "league standing");
-    if (PQntuples(r) == 1) {
-        e->cohort = atoi(PQgetvalue(r, 0, 0));
-        e->tier = atoi(PQgetvalue(r, 0, 1));
-        e->cohort_rank = strtoll(PQgetvalue(r, 0, style == RANK_COMPETITION ? 3 : style == RANK_DENSE ? 4 : 2), NULL, 10);
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return Q_OK;
     }
+    char cohort[16];
+    snprintf(cohort, sizeof cohort, "%s", PQgetvalue(r, 0, 0));
+    int tier = atoi(PQgetvalue(r, 0, 1));
+    bool archived = PQgetvalue(r, 0, 2)[0] == 't';
+    PQclear(r);
+    q_status_t st = cohort_read(c, g, d, cohort, archived, &r);
+    if (st != Q_OK)
+        return st;
+    int n = PQntuples(r);
+    int64_t *ranks = xcalloc(n ? (size_t)n : 1, sizeof *ranks);
+    cohort_ranks(r, style, ranks);
+    for (int i = 0; i < n; i++)
+        if (strcmp(PQgetvalue(r, i, 0), e->player) == 0) {
+            e->cohort = atoi(cohort);
+            e->tier = tier;
+            e->cohort_rank = ranks[i];
+        }
+    free(ranks);
     PQclear(r);
     return Q_OK;
 }
@@ -107,13 +141,11 @@ q_status_t q_league_standing(PGconn *c, const board_t *b, int64_t day, rank_styl
 q_status_t q_league_cohort(PGconn *c, const board_t *b, int64_t day, int cohort, rank_style_t style, int64_t limit,
                            int64_t offset, league_cohort_t *out)
 {
-    char g[24], d[11], co[16], lim[24], off[24];
+    char g[24], d[11], co[16];
     snprintf(g, sizeof g, "%" PRId64, b->gen);
     window_format_day(day, d);
     snprintf(co, sizeof co, "%d", cohort);
-    snprintf(lim, sizeof lim, "%" PRId64, limit);
-    snprintf(off, sizeof off, "%" PRId64, offset);
-    const char *p[] = {g, d, co, lim, off};
+    const char *p[] = {g, d, co};
     /* One snapshot: the cohort, its entries and the window's moves agree. */
     PGresult *r = PQexec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     if (!pg_ok(r))
@@ -121,9 +153,7 @@ q_status_t q_league_cohort(PGconn *c, const board_t *b, int64_t day, int cohort,
     PQclear(r);
     q_status_t st = Q_OK;
     r = exec(c,
-             "SELECT k.tier, w.settled, (SELECT count(*) FROM league_members m JOIN standings s"
-             "   ON s.board_gen = m.board_gen AND s.win = m.win AND s.player_id = m.player_id"
-             "   WHERE m.board_gen = $1 AND m.win = $2::date AND m.cohort = $3)"
+             "SELECT k.tier, w.settled, EXISTS (SELECT 1 FROM archived_windows a WHERE a.board_gen = $1 AND a.win = $2::date)"
              " FROM league_cohorts k JOIN league_windows w ON w.board_gen = k.board_gen AND w.win = k.win"
              " WHERE k.board_gen = $1 AND k.win = $2::date AND k.cohort = $3",
              3, p);
@@ -139,31 +169,30 @@ q_status_t q_league_cohort(PGconn *c, const board_t *b, int64_t day, int cohort,
     out->cohort = cohort;
     out->tier = atoi(PQgetvalue(r, 0, 0));
     out->settled = PQgetvalue(r, 0, 1)[0] == 't';
-    out->players = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    bool archived = PQgetvalue(r, 0, 2)[0] == 't';
     PQclear(r);
-    r = exec(c, cohort_sql, 5, p);
-    if (!pg_ok(r)) {
-        st = q_failed(c, r, "league cohort entries");
+    /* A cohort holds at most LEAGUE_SIZE_MAX players: read whole, paged here. */
+    if ((st = cohort_read(c, g, d, co, archived, &r)) != Q_OK)
         goto end;
-    }
     int n = PQntuples(r);
-    entries_reserve(&out->entries, (size_t)n);
-    int rank_col = style == RANK_COMPETITION ? 6 : style == RANK_DENSE ? 7 : 5;
-    for (int i = 0; i < n; i++) {
+    int64_t *ranks = xcalloc(n ? (size_t)n : 1, sizeof *ranks);
+    cohort_ranks(r, style, ranks);
+    out->players = n;
+    out->entries.total = n;
+    int64_t from = offset < n ? offset : n, to = from + limit < n ? from + limit : n;
+    entries_reserve(&out->entries, (size_t)(to - from));
+    for (int64_t i = from; i < to; i++) {
         entry_t *e = &out->entries.items[out->entries.n++];
         memset(e, 0, sizeof *e);
-        snprintf(e->player, sizeof e->player, "%s", PQgetvalue(r, i, 0));
+        snprintf(e->player, sizeof e->player, "%s", PQgetvalue(r, (int)i, 0));
         e->player_len = strlen(e->player);
-        e->score = strtoll(PQgetvalue(r, i, 1), NULL, 10);
-        e->sort_key = strtoll(PQgetvalue(r, i, 2), NULL, 10);
-        e->achieved_ms = strtoll(PQgetvalue(r, i, 3), NULL, 10);
-        e->metadata = PQgetisnull(r, i, 4) ? NULL : xstrdup(PQgetvalue(r, i, 4));
-        e->rank = strtoll(PQgetvalue(r, i, rank_col), NULL, 10);
+        e->score = strtoll(PQgetvalue(r, (int)i, 1), NULL, 10);
+        e->sort_key = strtoll(PQgetvalue(r, (int)i, 2), NULL, 10);
+        e->achieved_ms = strtoll(PQgetvalue(r, (int)i, 3), NULL, 10);
+        e->metadata = PQgetisnull(r, (int)i, 4) ? NULL : xstrdup(PQgetvalue(r, (int)i, 4));
+        e->rank = ranks[i];
     }
-    /* The archive holds the players the standings held when it was made: its count then. */
-    if (n > 0)
-        out->players = strtoll(PQgetvalue(r, 0, 8), NULL, 10);
-    out->entries.total = out->players;
+    free(ranks);
     PQclear(r);
     if (out->settled) {
         r = exec(c,
