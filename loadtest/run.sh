@@ -1048,7 +1048,7 @@ if want writes_league && probe writes_league POST "$ON" "/v1/leaderboards/lg/sco
 fi
 if want cohort && probe cohort GET "$ON" "/v1/leaderboards/lg/players/$(printf 'p%012d' 1)/cohort"; then
   scenario cohort rankd "a league player's cohort (50 entries, PostgreSQL), random players of $MIX" \
-    "GET /v1/leaderboards/lg/players/{random}/cohort" "$ON" cohort board=lg players="$MIX" width=12 key="$WRITE_KEY" zipf="$ZIPF"
+    "GET /v1/leaderboards/lg/players/{random}/cohort" "$ON" rank board=lg suffix=/cohort players="$MIX" width=12 key="$WRITE_KEY" zipf="$ZIPF"
   alive cohort
 fi
 
