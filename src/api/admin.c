@@ -21,6 +21,7 @@
 #include "store/views.h"
 #include "util/alloc.h"
 #include "util/clock.h"
+#include "worker/events.h"
 #include "worker/offload.h"
 #include "worker/prober.h"
 #include "worker/refresher.h"
@@ -529,6 +530,16 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                "# HELP rankd_league_placements_total Players placed in a league's cohort by their first standing of a window.\n"
                "# TYPE rankd_league_placements_total counter\nrankd_league_placements_total %llu\n",
                ws.queued, ws.batches, ws.last_batch_ms, ws.league_placed);
+    events_stats_t es;
+    events_stats(app->events, &es);
+    buf_printf(&req->out,
+               "# HELP rankd_events_delivered_total End-of-window events a webhook took (2xx) from this instance.\n"
+               "# TYPE rankd_events_delivered_total counter\nrankd_events_delivered_total %llu\n"
+               "# HELP rankd_events_retried_total Tries of end-of-window events that failed, to be made again.\n"
+               "# TYPE rankd_events_retried_total counter\nrankd_events_retried_total %llu\n"
+               "# HELP rankd_events_given_up_total End-of-window events still refused 24 h after they were made.\n"
+               "# TYPE rankd_events_given_up_total counter\nrankd_events_given_up_total %llu\n",
+               (unsigned long long)es.delivered, (unsigned long long)es.retried, (unsigned long long)es.given_up);
     buf_printf(&req->out,
                "# HELP rankd_rate_limited_total Requests refused with 429 by the per-client limits.\n"
                "# TYPE rankd_rate_limited_total counter\n"

@@ -48,6 +48,7 @@ typedef struct app {
     rebuilder_t *rebuilder;    /* NULL without Redis */
     writer_t *writer;
     struct joiner *joiner;  /* tournament joins, committed in groups (worker/joiner.h) */
+    struct events *events;  /* the end-of-window events' sender (worker/events.h); NULL: none */
     board_cache_t *boards;
     board_catalog_t *catalog;  /* every board known: reads go on from it while no PostgreSQL node answers */
     struct metrics *metrics;
@@ -108,6 +109,7 @@ typedef enum {
     R_ATTEMPTS,       /* /v1/leaderboards/{board}/players/{player}/attempts */
     R_COHORT,         /* /v1/leaderboards/{board}/players/{player}/cohort */
     R_COHORT_ENTRIES, /* /v1/leaderboards/{board}/cohorts/{cohort}/entries: the cohort in route_t.player */
+    R_EVENT,          /* /v1/events/{id}: the id in route_t.player */
     R_COUNT,
 } route_id_t;
 
@@ -258,6 +260,12 @@ MUST_USE int api_league_body(http_req_t *req, json_t *obj, bool tournament, leag
 void api_render_league(buf_t *o, const board_t *b);
 int api_cohort(app_t *app, const route_t *rt, http_req_t *req);
 int api_cohort_entries(app_t *app, const route_t *rt, http_req_t *req);
+/* End-of-window events (api/events.c). A board's `webhook` at its creation (only a tournament's
+ * or a league's), into def->webhook_url and webhook_secret (borrowed from obj): 0, or the 400. */
+MUST_USE int api_webhook_body(http_req_t *req, json_t *obj, board_t *def);
+/* A board's webhook in the Board object: its URL only. */
+void api_render_webhook(buf_t *o, const board_t *b);
+int api_event(app_t *app, const route_t *rt, http_req_t *req);
 /* An Entry object. */
 void api_render_entry(buf_t *o, const entry_t *e);
 /* The window whose players a Board object counts: a tournament's current or next slot's. */

@@ -106,6 +106,7 @@ void api_render_board(app_t *app, http_req_t *req, const board_t *b, int64_t pla
     }
     api_render_tournament(o, b, now);
     api_render_league(o, b);
+    api_render_webhook(o, b);
     buf_printf(o, ",\"players\":%" PRId64 "}", players);
 }
 
@@ -345,7 +346,7 @@ static int create_board(app_t *app, http_req_t *req)
     if (rc)
         return rc;
     static const char *const allowed[] = {"id", "title", "sort", "operator", "reset", "metadata", "min_score",
-                                          "max_score", "tournament", "cohorts", "tiers", NULL};
+                                          "max_score", "tournament", "cohorts", "tiers", "webhook", NULL};
     board_t def;
     memset(&def, 0, sizeof def);
     const char *id = NULL, *title = NULL, *sort = NULL, *op = NULL, *reset = NULL;
@@ -386,7 +387,8 @@ static int create_board(app_t *app, http_req_t *req)
         goto done;
     }
     if ((rc = api_tournament_body(req, obj, def.reset, &def.tournament)) ||
-        (rc = api_league_body(req, obj, def.tournament.on, &def.league)))
+        (rc = api_league_body(req, obj, def.tournament.on, &def.league)) ||
+        (rc = api_webhook_body(req, obj, &def)))
         goto done;
     snprintf(def.id, sizeof def.id, "%s", id);
     def.title = (char *)title;
@@ -449,7 +451,7 @@ static int patch_board(app_t *app, const route_t *rt, http_req_t *req)
     bool clear = md && json_is_null(md);
     /* A board's other fields are fixed once it is made: say so, not "unknown field". */
     static const char *const fixed[] = {"id", "sort", "operator", "reset", "min_score", "max_score", "tournament",
-                                        "cohorts", "tiers", NULL};
+                                        "cohorts", "tiers", "webhook", NULL};
     for (const char *const *f = fixed; *f; f++)
         if (json_object_get(obj, *f)) {
             rc = http_error(req, 400, "invalid_argument", *f, "%s cannot be changed once a board is made: a PATCH may "

@@ -77,6 +77,7 @@ static const route_spec_t specs[] = {
                   false, false},
     [R_COHORT_ENTRIES] = {R_COHORT_ENTRIES, "/v1/leaderboards/{board}/cohorts/{cohort}/entries", GET_ONLY, ROLE_READ, 0,
                           0, 0, true, false, false, false},
+    [R_EVENT] = {R_EVENT, "/v1/events/{id}", GET_ONLY, ROLE_ADMIN, 0, 0, 0, true, false, false, false},
 };
 _Static_assert(sizeof specs / sizeof *specs == R_COUNT, "a route without its spec");
 
@@ -89,6 +90,7 @@ static const char *const route_names[R_COUNT] = {
     [R_DASHBOARD] = "dashboard", [R_DASHBOARD_ROOT] = "dashboard_root", [R_DASHBOARD_FILE] = "dashboard_file",
     [R_EXPORT] = "export", [R_PLAYER_EXPORT] = "player_export", [R_IMPORT] = "import", [R_ADMIN_VERIFY_TIER] = "admin_verify_tier", [R_RANK_OF_SCORE] = "rank_of_score",
     [R_JOIN] = "join", [R_ATTEMPTS] = "attempts", [R_COHORT] = "cohort", [R_COHORT_ENTRIES] = "cohort_entries",
+    [R_EVENT] = "event",
 };
 
 const char *api_route_name(route_id_t id)
@@ -198,6 +200,10 @@ static route_id_t match(const char *path, route_t *rt)
     if (n == 4 && seg_is(seg[1], len[1], "players") && seg_is(seg[3], len[3], "standings")) {
         take(seg[2], len[2], rt->player, &rt->player_len, &rt->player_bad);
         return R_STANDINGS;
+    }
+    if (n == 3 && seg_is(seg[1], len[1], "events")) {
+        take(seg[2], len[2], rt->player, &rt->player_len, &rt->player_bad);
+        return R_EVENT;
     }
     if (n == 4 && seg_is(seg[1], len[1], "players") && seg_is(seg[3], len[3], "export")) {
         take(seg[2], len[2], rt->player, &rt->player_len, &rt->player_bad);
@@ -418,7 +424,8 @@ static bool route_waits(const route_t *rt, const http_req_t *req)
     case R_PLAYER_EXPORT:
     case R_ATTEMPTS:
     case R_COHORT:
-    case R_COHORT_ENTRIES: return true;
+    case R_COHORT_ENTRIES:
+    case R_EVENT: return true;
     /* A large batch is parsed where it is run: a 2 MiB body takes milliseconds to parse, and
      * on the event loop it would be parsed again off it when its board is not cached. */
     case R_SCORES_BATCH: return req->body_len >= 16384;
@@ -455,6 +462,7 @@ int api_handle(app_t *app, const route_t *rt, http_req_t *req)
     case R_ATTEMPTS: return api_attempts(app, rt, req);
     case R_COHORT: return api_cohort(app, rt, req);
     case R_COHORT_ENTRIES: return api_cohort_entries(app, rt, req);
+    case R_EVENT: return api_event(app, rt, req);
     case R_METRICS: return api_metrics(app, rt, req);
     case R_OPENAPI: return api_openapi(app, rt, req);
     case R_DASHBOARD:

@@ -26,6 +26,7 @@
 #include "store/upkeep.h"
 #include "util/clock.h"
 #include "util/heap.h"
+#include "worker/events.h"
 #include "worker/joiner.h"
 #include "worker/prober.h"
 #include "worker/listener.h"
@@ -258,6 +259,7 @@ int cmd_serve(rankd_config_t *cfg)
     refresher_t *refresher = refresher_start(&ro);
     app.refresher = refresher;
     app.prober = prober_start(app.router, app.redis, 1000);
+    app.events = events_start(app.primary, 1000);
 
     char err[256];
     http_server_deps_t deps = {.cfg = cfg, .live = &app.live, .metrics = app.metrics, .l1 = app.l1,
@@ -312,6 +314,7 @@ int cmd_serve(rankd_config_t *cfg)
     offload_stop(app.encoder);
     turns_free(app.cold_turns);
     prober_stop(app.prober);
+    events_stop(app.events);
     refresher_stop(refresher);
     listener_stop(listener);
     tier_loader_stop(tier_loader);

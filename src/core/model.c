@@ -11,8 +11,12 @@ void board_clear(board_t *b)
 {
     free(b->title);
     free(b->metadata);
+    free(b->webhook_url);
+    free(b->webhook_secret);
     b->title = NULL;
     b->metadata = NULL;
+    b->webhook_url = NULL;
+    b->webhook_secret = NULL;
 }
 
 void board_copy(board_t *dst, const board_t *src)
@@ -20,6 +24,8 @@ void board_copy(board_t *dst, const board_t *src)
     *dst = *src;
     dst->title = src->title ? xstrdup(src->title) : NULL;
     dst->metadata = src->metadata ? xstrdup(src->metadata) : NULL;
+    dst->webhook_url = src->webhook_url ? xstrdup(src->webhook_url) : NULL;
+    dst->webhook_secret = src->webhook_secret ? xstrdup(src->webhook_secret) : NULL;
 }
 
 static bool str_eq(const char *a, const char *b)
@@ -45,6 +51,7 @@ size_t board_differences(const board_t *a, const board_t *b, char *out, size_t o
         {"max_score", a->has_max_score != b->has_max_score || (a->has_max_score && a->max_score != b->max_score)},
         {"tournament", !tournament_same(&a->tournament, &b->tournament)},
         {"cohorts", !league_same(&a->league, &b->league)},
+        {"webhook", !str_eq(a->webhook_url, b->webhook_url)}, /* the secret is never read back */
     };
     size_t n = 0, used = 0;
     if (outlen)

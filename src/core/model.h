@@ -29,6 +29,8 @@ typedef struct {
     int64_t created_ms;
     tournament_t tournament; /* tournament.on: a tournament board (core/tournament.h) */
     league_t league;         /* league.on: a league board of cohorts and tiers (core/league.h) */
+    char *webhook_url;       /* owned, or NULL: where its end-of-window events go (API.md) */
+    char *webhook_secret;    /* owned, or NULL: set only in a definition being created; never read back */
 } board_t;
 
 /* The rule of a board's windows (core/window.h). */

@@ -74,7 +74,8 @@ static void ids_array(buf_t *arr, const char *const *ids, size_t n);
 
 #define BOARD_COLS                                                                                   \
     "id, gen, title, sort, operator, reset, metadata, min_score, max_score, created_ms, tournament, t_start_ms," \
-    " t_end_ms, t_duration_s, t_max_players, t_max_attempts, t_join_required, t_category, cohort_size, tiers::text"
+    " t_end_ms, t_duration_s, t_max_players, t_max_attempts, t_join_required, t_category, cohort_size, tiers::text," \
+    " webhook_url"
 
 /* A tournament's rules from BOARD_COLS' columns 10 to 17 (migrations/0018_tournaments.sql). */
 static void tournament_from_row(const PGresult *r, int row, tournament_t *t)
@@ -118,6 +119,7 @@ static void board_from_row(const PGresult *r, int row, board_t *b)
         if (!league_tiers_parse(PQgetvalue(r, row, 19), &b->league))
             log_error(NULL, "board %s has tiers this version cannot read", b->id);
     }
+    b->webhook_url = PQgetisnull(r, row, 20) ? NULL : xstrdup(PQgetvalue(r, row, 20));
 }
 
 q_status_t q_board_get(PGconn *c, const char *id, board_t *out)
@@ -158,14 +160,16 @@ q_status_t q_board_create(PGconn *c, const board_t *def, int64_t now_ms, board_t
                        t->on && t->once ? start : NULL, t->on && t->once ? end : NULL,
                        t->on && !t->once ? dur : NULL, t->max_players > 0 ? maxp : NULL,
                        t->max_attempts > 0 ? maxa : NULL, t->join_required ? "t" : "f",
-                       t->on && t->category[0] ? t->category : NULL, none_win, def->league.on ? size : NULL, tiers};
+                       t->on && t->category[0] ? t->category : NULL, none_win, def->league.on ? size : NULL, tiers,
+                       def->webhook_url, def->webhook_url ? def->webhook_secret : NULL};
     PGresult *r = exec(c,
                        "INSERT INTO boards (id, title, sort, operator, reset, metadata, min_score, max_score, created_ms,"
                        " tournament, t_start_ms, t_end_ms, t_duration_s, t_max_players, t_max_attempts, t_join_required,"
-                       " t_category, none_win, cohort_size, tiers)"
-                       " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+                       " t_category, none_win, cohort_size, tiers, webhook_url, webhook_secret)"
+                       " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,"
+                       " $21, $22)"
                        " ON CONFLICT (id) DO NOTHING RETURNING " BOARD_COLS,
-                       20, p);
+                       22, p);
     free(tiers);
     if (!pg_ok(r))
         return q_failed(c, r, "board create");

@@ -286,6 +286,18 @@ q_status_t upkeep_archive_window(PGconn *c, int64_t gen, int64_t day, int64_t *r
     }
     *rows = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
+    /* A tournament's or a league's webhook gets the closed window's final standings and moves,
+     * made in this transaction from the archive just written (nothing for other boards). */
+    char now[24];
+    snprintf(now, sizeof now, "%" PRId64, clock_wall_ms());
+    const char *ep[] = {g, d, now};
+    r = exec_params(c, "SELECT rankd_window_event($1, $2::date, $3::bigint)", 3, ep);
+    if (!pg_ok(r)) {
+        q_status_t st = failed(c, r, "making a window's event");
+        PQclear(PQexec(c, "ROLLBACK"));
+        return st;
+    }
+    PQclear(r);
     /* A statement of its own: the one above ran in a snapshot taken before the archive's row. */
     r = exec_params(c, "SELECT archive_ms FROM archived_windows WHERE board_gen = $1 AND win = $2::date", 2, p);
     if (!pg_ok(r)) {

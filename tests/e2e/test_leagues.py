@@ -124,6 +124,25 @@ def test_players_fill_cohorts_in_order_and_read_them_ranked(rankd, db):
         c.close()
 
 
+def test_a_submission_that_reaches_a_settled_window_is_refused(rankd, db):
+    """A late submission (received before the reset, written after the window's moves were made)
+    is refused as one after the archive: it would change final cohort ranks. Here the window is
+    made to look settled."""
+    adm, w = rankd.client(ADMIN_KEY), rankd.client(WRITE_KEY)
+    try:
+        board = create_board(adm, reset="daily", cohorts={"size": 4})
+        gen = db.query("SELECT gen FROM boards WHERE id = %s", (board["id"],))[0][0]
+        submit_ok(w, board["id"], "early", 5)
+        db.query("UPDATE league_windows SET settled = true WHERE board_gen = %s", (gen,))
+        late = batch(w, [{"board": board["id"], "player_id": "late", "score": 7}]).json()["results"][0]
+        assert late["error"]["code"] == "conflict", late
+        assert db.query("SELECT count(*) FROM standings WHERE board_gen = %s AND player_id = 'late'", (gen,))[0][0] == 0
+        assert "late" not in members(db, board["id"])
+    finally:
+        adm.close()
+        w.close()
+
+
 def test_40_first_submissions_racing_fill_8_cohorts_of_5(rankd, db):
     adm = rankd.client(ADMIN_KEY)
     try:

@@ -1,0 +1,140 @@
+"""
+tests/e2e/test_events.py — end-of-window events (API.md, "Competitions"): a league board with a
+webhook; when the upkeep leader archives a closed window, the event (its final standings and
+moves) is POSTed to a real HTTP server here, signed (X-Rankd-Signature: HMAC-SHA256 of the raw
+body with the board's secret), with X-Rankd-Event-Id; a refused try (500) is made again, with the
+same id and bytes, once its back-off passes (the injected clock moves on), and GET /v1/events/{id}
+(admin) shows the delivery. The secret never appears in a Board; bad webhooks are 400 with their
+field. A module of its own: its clocked rankd is the upkeep leader (test_tournament_upkeep.py).
+"""
+import datetime
+import hashlib
+import hmac
+import http.server
+import json
+import threading
+
+from conftest import ADMIN_KEY, READ_KEY, assert_error, free_port, metric, submit_ok, unique, wait_for
+from test_archive import archived, daily_instance, day_ms
+from test_leagues import TIERS
+
+SECRET = "s3cret-of-the-game-server"
+
+
+class Hook:
+    """An HTTP server on loopback that records every POST and answers the statuses queued."""
+
+    def __init__(self, statuses):
+        self.got = []
+        self.statuses = list(statuses)
+        hook = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                hook.got.append((dict(self.headers), body))
+                status = hook.statuses.pop(0) if hook.statuses else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = "http://127.0.0.1:%d/hook" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def board_body(hook_url, **extra):
+    body = {"id": unique("ev"), "title": "t", "sort": "desc", "operator": "best", "reset": "daily",
+            "cohorts": {"size": 2}, "tiers": TIERS, "webhook": {"url": hook_url, "secret": SECRET}}
+    body.update(extra)
+    return body
+
+
+def test_a_closed_league_window_is_posted_signed_and_retried_until_taken(rankd_factory, db, tmp_root):
+    start = datetime.date(2029, 9, 3)
+    hook = Hook([500])
+    clock, inst, adm, w, c = daily_instance(rankd_factory, tmp_root, start)
+    try:
+        r = adm.post("/v1/leaderboards", json_body=board_body(hook.url))
+        assert r.status == 201, r.describe()
+        board = r.json()
+        assert board["webhook"] == {"url": hook.url} and SECRET not in r.body.decode(), board
+        b = board["id"]
+        gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
+        submit_ok(w, b, "a", 9, metadata={"lvl": 3})
+        submit_ok(w, b, "b", 5)
+        submit_ok(w, b, "c", 7)
+        nxt = start + datetime.timedelta(days=1)
+        clock.set(day_ms(nxt) + 3600000)  # the leader archives day 1, and makes its event
+        wait_for(lambda: archived(db, gen) == 1, "the archive", 30)
+        wait_for(lambda: len(hook.got) >= 1, "the first try", 30)
+        headers, body = hook.got[0]
+        sig = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        assert headers["X-Rankd-Signature"] == sig, headers
+        ev = json.loads(body)
+        assert headers["X-Rankd-Event-Id"] == ev["id"]
+        assert (ev["type"], ev["board"], ev["window"], ev["closed_at"]) == \
+            ("window_closed", b, start.isoformat(), nxt.isoformat() + "T00:00:00.000Z"), ev
+        assert [(e["rank"], e["player_id"], e["score"]) for e in ev["standings"]] == [(1, "a", 9), (2, "c", 7),
+                                                                                     (3, "b", 5)]
+        assert ev["standings"][0]["metadata"] == {"lvl": 3} and "metadata" not in ev["standings"][1]
+        assert ev["moves"] == [{"player_id": "a", "from": "bronze", "to": "silver"},
+                               {"player_id": "c", "from": "bronze", "to": "silver"}], ev
+        # Refused (500): pending, tried again after its back-off with the same id and bytes.
+        def state():
+            return adm.get("/v1/events/%s" % ev["id"]).json()
+        wait_for(lambda: state()["last_status"] == 500, "the failed try recorded")
+        s = state()
+        assert (s["state"], s["attempts"], s["delivered_at"]) == ("pending", 1, None), s
+        assert s["event"] == ev
+        retried = metric(inst, "rankd_events_retried_total")
+        assert retried >= 1
+        clock.set(day_ms(nxt) + 3600000 + 20000)  # past the first retry's 15 s
+        wait_for(lambda: len(hook.got) >= 2, "the second try", 30)
+        assert hook.got[1][1] == body and hook.got[1][0]["X-Rankd-Event-Id"] == ev["id"]
+        wait_for(lambda: state()["state"] == "delivered", "the delivery recorded")
+        s = state()
+        assert (s["attempts"], s["last_status"], s["next_attempt_at"]) == (2, 200, None), s
+        assert s["delivered_at"] is not None
+        assert metric(inst, "rankd_events_delivered_total") >= 1
+        assert len(hook.got) == 2
+        # Admin only; unknown and malformed ids.
+        assert_error(c.get("/v1/events/%s" % ev["id"], key=READ_KEY), 403)
+        assert_error(adm.get("/v1/events/ev-0-20000101"), 404, field="id")
+        assert_error(adm.get("/v1/events/nope"), 400, field="id")
+    finally:
+        hook.close()
+        for x in (adm, w, c):
+            x.close()
+
+
+def test_bad_webhooks_are_refused_with_their_field(rankd_factory):
+    inst = rankd_factory()
+    adm = inst.client(ADMIN_KEY)
+    try:
+        ok = "http://127.0.0.1:9/hook"
+        for webhook, field, extra in (
+                ({"url": ok, "secret": SECRET}, "webhook", {"cohorts": None, "tiers": None}),  # a plain board
+                ("x", "webhook", {}), ({"url": ok}, "webhook.secret", {}),
+                ({"url": ok, "secret": ""}, "webhook.secret", {}), ({"url": "ftp://h/x", "secret": SECRET}, "webhook.url", {}),
+                ({"url": "http://", "secret": SECRET}, "webhook.url", {}),
+                ({"url": "http://h/a b", "secret": SECRET}, "webhook.url", {}),
+                ({"url": ok, "secret": SECRET, "x": 1}, "webhook", {})):
+            body = board_body(ok, **extra)
+            body["webhook"] = webhook
+            body = {k: v for k, v in body.items() if v is not None}
+            assert_error(adm.post("/v1/leaderboards", json_body=body), 400, field=field)
+        b = adm.post("/v1/leaderboards", json_body=board_body(ok)).json()["id"]
+        assert_error(adm.patch("/v1/leaderboards/%s" % b, json_body={"webhook": None}), 400, field="webhook")
+        got = adm.get("/v1/leaderboards/%s" % b)
+        assert got.json()["webhook"] == {"url": ok} and SECRET not in got.body.decode()
+    finally:
+        adm.close()
