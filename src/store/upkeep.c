@@ -603,7 +603,8 @@ q_status_t upkeep_purge_board(PGconn *c, int64_t gen, int batch, int budget_ms, 
                             " a AS (DELETE FROM archived_windows WHERE board_gen = $1),"
                             " ts AS (DELETE FROM tournament_slots WHERE board_gen = $1),"
                             " lw AS (DELETE FROM league_windows WHERE board_gen = $1),"
-                            " lc AS (DELETE FROM league_cohorts WHERE board_gen = $1)"
+                            " lc AS (DELETE FROM league_cohorts WHERE board_gen = $1),"
+                            " ev AS (DELETE FROM events WHERE board_gen = $1)"
                             " UPDATE board_purges SET counts_done = true WHERE board_gen = $1",
                             1, p);
         }
