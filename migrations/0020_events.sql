@@ -36,7 +36,7 @@ CREATE FUNCTION rankd_window_event(g bigint, w date, now_ms bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     b record;
-    closes date;
+    closed_at text;
     eid text;
     standings json;
     moves json;
@@ -46,8 +46,13 @@ BEGIN
     IF NOT FOUND OR b.webhook_url IS NULL OR NOT (b.tournament OR b.cohort_size IS NOT NULL) THEN
         RETURN;
     END IF;
-    closes := CASE b.reset WHEN 'daily' THEN w + 1 WHEN 'weekly' THEN w + 7
-                           WHEN 'monthly' THEN (w + interval '1 month')::date ELSE NULL END;
+    -- A tournament's slot closes at its end (one-off) or duration_s after its window opens; a
+    -- league's window at the next reset.
+    closed_at := to_char(CASE WHEN b.t_end_ms IS NOT NULL THEN timestamptz 'epoch' + b.t_end_ms * interval '1 millisecond'
+                              WHEN b.tournament THEN (w::timestamp AT TIME ZONE 'UTC') + b.t_duration_s * interval '1 second'
+                              ELSE (CASE b.reset WHEN 'daily' THEN w + 1 WHEN 'weekly' THEN w + 7
+                                                 ELSE (w + interval '1 month')::date END)::timestamp AT TIME ZONE 'UTC'
+                         END AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"');
     eid := 'ev-' || g || '-' || to_char(w, 'YYYYMMDD');
     -- Entries as reads render them: metadata only where there is some.
     SELECT coalesce(json_agg(CASE WHEN a.metadata IS NULL
@@ -60,14 +65,14 @@ BEGIN
                          'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at
           FROM archive x WHERE x.board_gen = g AND x.win = w) a;
     body := json_build_object('id', eid, 'type', 'window_closed', 'board', b.id, 'window', to_char(w, 'YYYY-MM-DD'),
-                              'closed_at', to_char(closes, 'YYYY-MM-DD') || 'T00:00:00.000Z', 'standings', standings);
+                              'closed_at', closed_at, 'standings', standings);
     IF b.cohort_size IS NOT NULL THEN
         SELECT coalesce(json_agg(json_build_object('player_id', m.player_id, 'from', b.tiers->m.from_tier->>'name',
                                                    'to', b.tiers->m.to_tier->>'name') ORDER BY m.cohort, m.cohort_rank),
                         '[]'::json)
         INTO moves FROM league_moves m WHERE m.board_gen = g AND m.win = w AND m.from_tier <> m.to_tier;
         body := json_build_object('id', eid, 'type', 'window_closed', 'board', b.id, 'window', to_char(w, 'YYYY-MM-DD'),
-                                  'closed_at', to_char(closes, 'YYYY-MM-DD') || 'T00:00:00.000Z',
+                                  'closed_at', closed_at,
                                   'standings', standings, 'moves', moves);
     END IF;
     INSERT INTO events (id, board_gen, win, type, body, url, secret, created_ms, next_ms)

@@ -237,7 +237,9 @@ q_status_t upkeep_unarchived(PGconn *c, int64_t now_ms, upkeep_window_t **out, s
     PGresult *r = exec_params(c,
                               "SELECT w.board_gen, w.win - DATE '1970-01-01' FROM window_counts w"
                               " JOIN boards b ON b.gen = w.board_gen"
-                              " WHERE w.win < " CURRENT_WIN
+                              /* A one-off tournament slot's window never closes as a reset's do: once the
+                               * slot has ended (and the grace passed), its standings are final. */
+                              " WHERE (w.win < " CURRENT_WIN " OR (b.tournament AND b.t_end_ms <= $1::bigint))"
                               " AND NOT EXISTS (SELECT 1 FROM archived_windows a"
                               "   WHERE a.board_gen = w.board_gen AND a.win = w.win)"
                               " ORDER BY w.win DESC, w.board_gen",

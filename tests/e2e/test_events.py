@@ -116,6 +116,39 @@ def test_a_closed_league_window_is_posted_signed_and_retried_until_taken(rankd_f
             x.close()
 
 
+def test_a_one_off_slot_is_archived_once_it_ends_and_its_event_sent(rankd_factory, db, tmp_root):
+    """A one-off tournament slot (a board that never resets) is archived once its end and the grace
+    have passed, and its event says when the slot closed."""
+    start = datetime.date(2029, 10, 1)
+    hook = Hook([])
+    clock, inst, adm, w, c = daily_instance(rankd_factory, tmp_root, start)  # an hour into the day
+    try:
+        body = {"id": unique("once"), "title": "t", "sort": "desc", "operator": "best", "reset": "none",
+                "tournament": {"start_at": start.isoformat() + "T00:30:00Z", "end_at": start.isoformat() + "T02:00:00Z"},
+                "webhook": {"url": hook.url, "secret": SECRET}}
+        r = adm.post("/v1/leaderboards", json_body=body)
+        assert r.status == 201, r.describe()
+        b = r.json()["id"]
+        gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
+        submit_ok(w, b, "x", 3)
+        submit_ok(w, b, "y", 8)
+        assert archived(db, gen) == 0
+        clock.set(day_ms(start) + 2 * 3600000 + 60000)  # the slot ended a minute ago: past the grace
+        wait_for(lambda: archived(db, gen) == 1, "the slot's archive", 30)
+        wait_for(lambda: len(hook.got) == 1, "the event", 30)
+        ev = json.loads(hook.got[0][1])
+        assert (ev["window"], ev["closed_at"], "moves" in ev) == (start.isoformat(), start.isoformat() + "T02:00:00.000Z",
+                                                                  False), ev
+        assert [(e["rank"], e["player_id"]) for e in ev["standings"]] == [(1, "y"), (2, "x")]
+        # Its window is still the board's, read as before.
+        top = c.get("/v1/leaderboards/%s/entries" % b).json()
+        assert [e["player_id"] for e in top["entries"]] == ["y", "x"] and top["window"] == start.isoformat(), top
+    finally:
+        hook.close()
+        for x in (adm, w, c):
+            x.close()
+
+
 def test_bad_webhooks_are_refused_with_their_field(rankd_factory):
     inst = rankd_factory()
     adm = inst.client(ADMIN_KEY)

@@ -49,6 +49,7 @@ class Model:
         self.sort = sort
         self.op = op
         self.st = {}  # player -> (score, achieved_ms, achieved_str, metadata or None)
+        self.placed = []  # players in the order of their first standing (a league's placing order)
 
     def better(self, s, v):
         return s > v if self.sort == "desc" else s < v
@@ -115,6 +116,8 @@ def check_result(model, pid, s, md, res, board, where):
     assert res["score"] == new, (where, pid, s, res, model.st.get(pid))
     assert res["updated"] is upd, (where, pid, s, res, model.st.get(pid))
     if upd:
+        if pid not in model.st:
+            model.placed.append(pid)
         model.apply(pid, new, res["achieved_at"], md)
 
 
@@ -128,6 +131,7 @@ def submit_all(c, board, model, players, subs, rng, label):
                 body = {"player_id": pid, "score": s}
                 if md is not None:
                     body["metadata"] = md
+                before = {x[1]: x[0] for x in model.ordered()}
                 r = c.post("/v1/leaderboards/%s/scores" % board, json_body=body, key=WRITE_KEY)
                 exp = model.expect(pid, s)
                 if exp is None:
@@ -139,6 +143,8 @@ def submit_all(c, board, model, players, subs, rng, label):
                 ordered = model.ordered()
                 rank = next(x[0] for x in ordered if x[1] == pid)
                 assert res["rank"] == rank, "%s: rank in the submit result %r, model %d" % (label, res, rank)
+                assert res["previous_rank"] == before.get(pid), "%s: previous_rank %r, model %r" % (
+                    label, res, before.get(pid))
             i += n
         else:
             n = rng.randint(50, 1000)
@@ -149,12 +155,21 @@ def submit_all(c, board, model, players, subs, rng, label):
                 if md is not None:
                     it["metadata"] = md
                 items.append(it)
+            before = {x[1]: x[0] for x in model.ordered()}
             r = c.post("/v1/scores:batch", json_body={"scores": items}, key=WRITE_KEY)
             assert r.status == 200, "%s batch: %s" % (label, r.describe())
             results = r.json()["results"]
             assert len(results) == len(chunk)
+            # previous_rank: a player's first item counts the standings as the batch found them
+            # (the model before it), a later one has the rank the one before it answered.
+            last = {}
             for (pid, s, md), res in zip(chunk, results):
                 check_result(model, pid, s, md, res, board, label + " batch")
+                if "error" in res:
+                    continue
+                want = last[pid] if pid in last else before.get(pid)
+                assert res["previous_rank"] == want, "%s batch: previous_rank %r, expected %r" % (label, res, want)
+                last[pid] = res["rank"]
             i += n
 
 
@@ -313,6 +328,59 @@ def verify_styles(get, board, model, ordered, rng, pool):
             better = [v for v in scores if (v > x if model.sort == "desc" else v < x)]
             n = sum(1 for o in ordered if o[2] in set(better)) if k == 0 else len(better)
             assert r["rank"] == n + 1 and r["total"] == total, (style, x, r)
+
+
+def styled(model, players, style):
+    """{player: rank} among `players` (their standings in the model) in a rank style."""
+    order = sorted(players, key=model.sort_key)
+    out, keys = {}, []
+    for i, p in enumerate(order):
+        k = model.sort_key(p)[:1]
+        out[p] = (i + 1 if style == "ordinal" else 1 + sum(1 for x in keys if x < k) if style == "competition"
+                  else 1 + len(set(x for x in keys if x < k)))
+        keys.append(k)
+    return out
+
+
+@pytest.mark.parametrize("mode", ["redis", "no_redis"])
+@pytest.mark.parametrize("operator", ["best", "sum"])
+def test_oracle_cohorts(operator, mode, rankd_factory, request):
+    """A league board under the oracle's submissions: players are placed in cohorts of 7 in the
+    order of their first standing (first come, first served), each cohort read, every player's
+    cohort and every standing's cohort rank agree with the model, in every rank style."""
+    seed = SEED or hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:12]
+    rng = random.Random(seed)
+    inst = rankd_factory(redis=mode == "redis")
+    c, admin = inst.client(READ_KEY), inst.client(ADMIN_KEY)
+    size = 7
+    try:
+        board = create_board(admin, unique("orc-%s" % operator), sort="desc", operator=operator,
+                             cohorts={"size": size})["id"]
+        players = ["p%03d" % i for i in range(80)] + SPECIAL_IDS[:20]
+        model = Model("desc", operator)
+        subs = [(rng.choice(players), gen_score(rng, operator), None) for _ in range(min(N_SUBMISSIONS, 1500))]
+        submit_all(c, board, model, players, subs, rng, "seed %s cohorts/%s/%s" % (seed, operator, mode))
+        cohorts = [model.placed[i:i + size] for i in range(0, len(model.placed), size)]
+        for k, members in enumerate(cohorts, start=1):
+            for style in ("ordinal", "competition", "dense"):
+                want = styled(model, members, style)
+                r = c.get("/v1/leaderboards/%s/cohorts/%d/entries?limit=1000&rank_style=%s" % (board, k, style))
+                assert r.status == 200, r.describe()
+                got = r.json()
+                assert (got["cohort"], got["tier"], got["total"]) == (k, "default", len(members)), got
+                assert [(e["player_id"], e["rank"], e["score"]) for e in got["entries"]] == \
+                    [(p, want[p], model.st[p][0]) for p in sorted(members, key=model.sort_key)], (k, style)
+            pid = rng.choice(members)
+            mine = c.get("/v1/leaderboards/%s/players/%s/cohort" % (board, q(pid))).json()
+            assert mine["cohort"] == k and sorted(e["player_id"] for e in mine["entries"]) == sorted(members)
+            style = rng.choice(["ordinal", "competition", "dense"])
+            st = c.get("/v1/leaderboards/%s/players/%s?rank_style=%s" % (board, q(pid), style)).json()
+            assert (st["cohort"], st["cohort_rank"], st["tier"]) == (k, styled(model, members, style)[pid],
+                                                                     "default"), (pid, style, st)
+        assert_error(c.get("/v1/leaderboards/%s/cohorts/%d/entries" % (board, len(cohorts) + 1)), 404, field="cohort")
+    finally:
+        c.close()
+        admin.close()
 
 
 @pytest.mark.parametrize("mode", ["redis", "cluster", "no_redis", "redis_stopped", "tier"])
