@@ -424,6 +424,7 @@ static int create_board(app_t *app, http_req_t *req)
     }
 done:
     free(metadata);
+    league_clear(&def.league);
     json_decref(obj);
     return rc;
 }

@@ -67,6 +67,7 @@ int api_league_body(http_req_t *req, json_t *obj, bool tournament, league_t *out
                           LEAGUE_SIZE_MIN, LEAGUE_SIZE_MAX);
     out->on = true;
     out->size = (int)size;
+    league_alloc_tiers(out);
     if (!has_tiers) {
         out->n_tiers = 1;
         snprintf(out->tiers[0].name, sizeof out->tiers[0].name, "%s", LEAGUE_DEFAULT_TIER);

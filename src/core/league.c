@@ -5,7 +5,31 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/alloc.h"
 #include "util/buf.h"
+
+void league_alloc_tiers(league_t *l)
+{
+    free(l->tiers);
+    l->tiers = xcalloc(LEAGUE_TIERS_MAX, sizeof *l->tiers);
+    l->n_tiers = 0;
+}
+
+void league_clear(league_t *l)
+{
+    free(l->tiers);
+    memset(l, 0, sizeof *l);
+}
+
+void league_copy(league_t *dst, const league_t *src)
+{
+    *dst = *src;
+    dst->tiers = NULL;
+    if (src->tiers) {
+        dst->tiers = xcalloc(LEAGUE_TIERS_MAX, sizeof *dst->tiers);
+        memcpy(dst->tiers, src->tiers, (size_t)src->n_tiers * sizeof *src->tiers);
+    }
+}
 
 const char *league_check(const league_t *l, char *msg, size_t msg_len)
 {
@@ -13,7 +37,7 @@ const char *league_check(const league_t *l, char *msg, size_t msg_len)
         snprintf(msg, msg_len, "cohorts.size must be a whole number %d..%d", LEAGUE_SIZE_MIN, LEAGUE_SIZE_MAX);
         return "cohorts.size";
     }
-    if (l->n_tiers < 1 || l->n_tiers > LEAGUE_TIERS_MAX) {
+    if (l->n_tiers < 1 || l->n_tiers > LEAGUE_TIERS_MAX || !l->tiers) {
         snprintf(msg, msg_len, "tiers must list 1 to %d tiers", LEAGUE_TIERS_MAX);
         return "tiers";
     }
@@ -67,7 +91,7 @@ bool league_tiers_parse(const char *json, league_t *l)
 {
     json_t *a = json_loads(json, 0, NULL);
     bool ok = json_is_array(a) && json_array_size(a) >= 1 && json_array_size(a) <= LEAGUE_TIERS_MAX;
-    l->n_tiers = 0;
+    league_alloc_tiers(l);
     for (size_t i = 0; ok && i < json_array_size(a); i++) {
         json_t *t = json_array_get(a, i), *name = json_object_get(t, "name");
         json_t *up = json_object_get(t, "promote"), *down = json_object_get(t, "relegate");

@@ -29,12 +29,21 @@ typedef struct {
     int relegate; /* the bottom this many move down */
 } league_tier_t;
 
+/* Held in every board_t (and copied with it for each write): the tiers are on the heap, so that a
+ * board that is no league carries no room for them. */
 typedef struct {
     bool on;      /* a league board; every other field is 0 when not */
     int size;     /* players per cohort at most */
     int n_tiers;  /* 1..LEAGUE_TIERS_MAX when on */
-    league_tier_t tiers[LEAGUE_TIERS_MAX];
+    league_tier_t *tiers; /* owned: n_tiers of them (LEAGUE_TIERS_MAX of room), or NULL */
 } league_t;
+
+/* Room for LEAGUE_TIERS_MAX tiers in l->tiers (freed first), none used yet. */
+void league_alloc_tiers(league_t *l);
+/* Free what a league owns; it is no league after. */
+void league_clear(league_t *l);
+/* A deep copy of src into dst (which owns nothing yet). */
+void league_copy(league_t *dst, const league_t *src);
 
 /* Check a definition; NULL when valid, else the field at fault ("tiers") with a message into msg. */
 const char *league_check(const league_t *l, char *msg, size_t msg_len);
@@ -47,7 +56,8 @@ int league_next_tier(const league_t *l, int tier, int64_t rank, int64_t players)
 /* The tiers as stored (boards.tiers) and rendered: a JSON array of {"name","promote","relegate"}
  * (owned, NUL-terminated). */
 char *league_tiers_json(const league_t *l);
-/* Read boards.tiers' text back into l->tiers, l->n_tiers; false when it is not such an array. */
+/* Read boards.tiers' text back into l->tiers (allocated), l->n_tiers; false when it is not such an
+ * array. */
 MUST_USE bool league_tiers_parse(const char *json, league_t *l);
 
 /* True when two definitions are the same. */

@@ -13,6 +13,7 @@ void board_clear(board_t *b)
     free(b->metadata);
     free(b->webhook_url);
     free(b->webhook_secret);
+    league_clear(&b->league);
     b->title = NULL;
     b->metadata = NULL;
     b->webhook_url = NULL;
@@ -26,6 +27,7 @@ void board_copy(board_t *dst, const board_t *src)
     dst->metadata = src->metadata ? xstrdup(src->metadata) : NULL;
     dst->webhook_url = src->webhook_url ? xstrdup(src->webhook_url) : NULL;
     dst->webhook_secret = src->webhook_secret ? xstrdup(src->webhook_secret) : NULL;
+    league_copy(&dst->league, &src->league);
 }
 
 static bool str_eq(const char *a, const char *b)

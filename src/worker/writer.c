@@ -1283,8 +1283,15 @@ typedef struct {
 
 static void moves_of(const batch_t *bt, size_t g, size_t h, moves_t *mv)
 {
-    mv->from = xcalloc(h - g + 1, sizeof *mv->from);
-    mv->to = xcalloc(h - g + 1, sizeof *mv->to);
+    size_t to = 0, from = 0;
+    for (size_t x = g; x < h; x++) {
+        to += bt->groups[x].changed;
+        from += bt->groups[x].changed && bt->groups[x].existed;
+    }
+    /* Sized to what moved: a batch of thousands would otherwise page in and give back (madvise)
+     * hundreds of kilobytes per window. */
+    mv->from = xmalloc((from ? from : 1) * sizeof *mv->from);
+    mv->to = xmalloc((to ? to : 1) * sizeof *mv->to);
     mv->n_from = mv->n_to = 0;
     for (size_t x = g; x < h; x++) {
         const write_group_t *gr = &bt->groups[x];
@@ -1360,8 +1367,12 @@ static void rank_groups(writer_t *w, PGconn *c, batch_t *bt)
                 for (size_t x = 0; x < n; x++)
                     all = all && ranks[x] > 0;
                 if (all) {
-                    moves_t mv;
-                    moves_of(bt, g, h, &mv);
+                    moves_t mv = {0};
+                    bool left = false; /* standings only ranked: their rank before is counted here */
+                    for (size_t x = g; x < h && !left; x++)
+                        left = bt->groups[x].existed && !bt->groups[x].changed;
+                    if (left)
+                        moves_of(bt, g, h, &mv);
                     for (size_t x = 0; x < n; x++) {
                         write_group_t *gr = &bt->groups[g + x];
                         gr->rank = ranks[x];
@@ -1413,7 +1424,11 @@ static void rank_groups(writer_t *w, PGconn *c, batch_t *bt)
  */
 static void prev_ranks_pg(PGconn *c, batch_t *bt)
 {
-    size_t cap = bt->n_groups ? bt->n_groups : 1;
+    size_t cap = 0;
+    for (size_t g = 0; g < bt->n_groups; g++)
+        cap += bt->groups[g].existed && bt->groups[g].prev_rank == 0;
+    if (cap == 0)
+        return; /* Redis gave them all: nothing to allocate or ask */
     order_pos_t *pos = xcalloc(cap, sizeof *pos);
     size_t *idx = xcalloc(cap, sizeof *idx);
     int64_t *ranks = xcalloc(cap, sizeof *ranks);

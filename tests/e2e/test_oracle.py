@@ -330,7 +330,7 @@ def verify_styles(get, board, model, ordered, rng, pool):
             assert r["rank"] == n + 1 and r["total"] == total, (style, x, r)
 
 
-def styled(model, players, style):
+def cohort_styled(model, players, style):
     """{player: rank} among `players` (their standings in the model) in a rank style."""
     order = sorted(players, key=model.sort_key)
     out, keys = {}, []
@@ -363,7 +363,7 @@ def test_oracle_cohorts(operator, mode, rankd_factory, request):
         cohorts = [model.placed[i:i + size] for i in range(0, len(model.placed), size)]
         for k, members in enumerate(cohorts, start=1):
             for style in ("ordinal", "competition", "dense"):
-                want = styled(model, members, style)
+                want = cohort_styled(model, members, style)
                 r = c.get("/v1/leaderboards/%s/cohorts/%d/entries?limit=1000&rank_style=%s" % (board, k, style))
                 assert r.status == 200, r.describe()
                 got = r.json()
@@ -375,7 +375,7 @@ def test_oracle_cohorts(operator, mode, rankd_factory, request):
             assert mine["cohort"] == k and sorted(e["player_id"] for e in mine["entries"]) == sorted(members)
             style = rng.choice(["ordinal", "competition", "dense"])
             st = c.get("/v1/leaderboards/%s/players/%s?rank_style=%s" % (board, q(pid), style)).json()
-            assert (st["cohort"], st["cohort_rank"], st["tier"]) == (k, styled(model, members, style)[pid],
+            assert (st["cohort"], st["cohort_rank"], st["tier"]) == (k, cohort_styled(model, members, style)[pid],
                                                                      "default"), (pid, style, st)
         assert_error(c.get("/v1/leaderboards/%s/cohorts/%d/entries" % (board, len(cohorts) + 1)), 404, field="cohort")
     finally:

@@ -1572,8 +1572,8 @@ static void test_league(void **state)
 {
     (void)state;
     char msg[200];
-    league_t l = {.on = true, .size = 3, .n_tiers = 3,
-                  .tiers = {{"bronze", 1, 0}, {"silver", 1, 1}, {"gold \"x\"", 0, 2}}};
+    league_tier_t tiers[LEAGUE_TIERS_MAX] = {{"bronze", 1, 0}, {"silver", 1, 1}, {"gold \"x\"", 0, 2}};
+    league_t l = {.on = true, .size = 3, .n_tiers = 3, .tiers = tiers};
     assert_null(league_check(&l, msg, sizeof msg));
     char *json = league_tiers_json(&l);
     assert_string_equal(json, "[{\"name\":\"bronze\",\"promote\":1,\"relegate\":0},{\"name\":\"silver\",\"promote\":1,"
@@ -1585,6 +1585,11 @@ static void test_league(void **state)
     assert_false(league_tiers_parse("[]", &back));
     assert_false(league_tiers_parse("[{\"name\":1,\"promote\":0,\"relegate\":0}]", &back));
     assert_false(league_tiers_parse("not json", &back));
+    league_clear(&back);
+    league_t copy;
+    league_copy(&copy, &l);
+    assert_true(league_same(&l, &copy) && copy.tiers != l.tiers);
+    league_clear(&copy);
     /* moves: up from the top, down from the bottom, promotion first, never past the ends */
     assert_int_equal(league_next_tier(&l, 0, 1, 3), 1);
     assert_int_equal(league_next_tier(&l, 0, 3, 3), 0); /* the lowest relegates nobody */
