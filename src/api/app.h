@@ -194,6 +194,9 @@ int api_admin_refresh(app_t *app, const route_t *rt, http_req_t *req);
 int api_admin_rebuild(app_t *app, const route_t *rt, http_req_t *req);
 int api_admin_verify_tier(app_t *app, const route_t *rt, http_req_t *req);
 int api_rank_of_score(app_t *app, const route_t *rt, http_req_t *req);
+/* An optional whole-number parameter min..max (dflt when absent) into *out: 0, or the 400 written. */
+MUST_USE int api_param_uint(http_req_t *req, const char *name, uint64_t min, uint64_t max, uint64_t dflt,
+                            uint64_t *out);
 /* rank_style= (core/rank_style.h): 0, or the 400 (field rank_style) written into req. */
 int api_param_rank_style(http_req_t *req, rank_style_t *out);
 /* 0, or the 400 (field "score") written into req when the board's min_score/max_score refuse it. */

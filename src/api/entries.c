@@ -129,7 +129,7 @@ int api_param_rank_style(http_req_t *req, rank_style_t *out)
     return 0;
 }
 
-static int param_uint(http_req_t *req, const char *name, uint64_t min, uint64_t max, uint64_t dflt, uint64_t *out)
+int api_param_uint(http_req_t *req, const char *name, uint64_t min, uint64_t max, uint64_t dflt, uint64_t *out)
 {
     bool bad = false;
     const char *v = http_param(req, name, &bad);
@@ -239,8 +239,8 @@ int api_entries(app_t *app, const route_t *rt, http_req_t *req)
     int rc;
     /* What needs no board first: a bad value is 400 even on a board that does not exist. */
     rank_style_t style;
-    if ((rc = api_param_window_syntax(req)) || (rc = param_uint(req, "limit", 1, 1000, 10, &limit)) ||
-        (rc = param_uint(req, "offset", 0, INT64_MAX / 2, 0, &offset)) || (rc = api_param_rank_style(req, &style)))
+    if ((rc = api_param_window_syntax(req)) || (rc = api_param_uint(req, "limit", 1, 1000, 10, &limit)) ||
+        (rc = api_param_uint(req, "offset", 0, INT64_MAX / 2, 0, &offset)) || (rc = api_param_rank_style(req, &style)))
         return rc;
     if (bad)
         return http_bad_param(req, "cursor", "cursor and offset must each be given at most once");
@@ -503,7 +503,7 @@ int api_around(app_t *app, const route_t *rt, http_req_t *req)
     uint64_t before, after;
     rank_style_t style;
     if ((rc = check_player(rt, req)) || (rc = api_param_window_syntax(req)) ||
-        (rc = param_uint(req, "before", 0, 100, 5, &before)) || (rc = param_uint(req, "after", 0, 100, 5, &after)) ||
+        (rc = api_param_uint(req, "before", 0, 100, 5, &before)) || (rc = api_param_uint(req, "after", 0, 100, 5, &after)) ||
         (rc = api_param_rank_style(req, &style)))
         return rc;
     read_request_t rq = {.route = R_AROUND, .bind = bind_player, .render = render_list};

@@ -160,21 +160,6 @@ static q_status_t cohort_on(PGconn *c, void *arg)
     return q_league_cohort(c, a->b, a->day, a->cohort, a->style, a->limit, a->offset, &a->out);
 }
 
-/* An optional whole-number parameter lo..hi (dflt when absent); 0 or the 400 written. */
-static int param_count(http_req_t *req, const char *name, int64_t lo, int64_t hi, int64_t dflt, int64_t *out)
-{
-    bool bad = false;
-    const char *v = http_param(req, name, &bad);
-    *out = dflt;
-    if (!v && !bad)
-        return 0;
-    uint64_t x = 0;
-    if (bad || !param_parse_uint(v, (uint64_t)hi, &x) || (int64_t)x < lo)
-        return http_bad_param(req, name, "%s must be a whole number %" PRId64 "..%" PRId64, name, lo, hi);
-    *out = (int64_t)x;
-    return 0;
-}
-
 /* Both routes: the parameters, then the board (400 before 404), then the cohort. */
 static int cohort_read(app_t *app, const route_t *rt, http_req_t *req, bool of_player)
 {
@@ -191,10 +176,13 @@ static int cohort_read(app_t *app, const route_t *rt, http_req_t *req, bool of_p
             return http_error(req, 400, "invalid_argument", "cohort", "cohort must be a whole number >= 1");
         cohort = (int64_t)n;
     }
+    uint64_t limit, offset;
     if ((rc = api_param_window_syntax(req)) || (rc = api_param_rank_style(req, &a.style)) ||
-        (rc = param_count(req, "limit", 1, LEAGUE_SIZE_MAX, of_player ? LEAGUE_SIZE_MAX : 10, &a.limit)) ||
-        (rc = param_count(req, "offset", 0, LEAGUE_SIZE_MAX, 0, &a.offset)))
+        (rc = api_param_uint(req, "limit", 1, LEAGUE_SIZE_MAX, of_player ? LEAGUE_SIZE_MAX : 10, &limit)) ||
+        (rc = api_param_uint(req, "offset", 0, LEAGUE_SIZE_MAX, 0, &offset)))
         return rc;
+    a.limit = (int64_t)limit;
+    a.offset = (int64_t)offset;
     board_t b;
     if ((rc = api_load_board(app, rt, req, &b)))
         return rc;

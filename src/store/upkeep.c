@@ -261,6 +261,20 @@ q_status_t upkeep_unarchived(PGconn *c, int64_t now_ms, upkeep_window_t **out, s
     return Q_OK;
 }
 
+/* One statement of the archive's transaction into *out (the caller clears it); on failure the
+ * transaction is rolled back and its status returned. */
+static q_status_t archive_step(PGconn *c, const char *sql, int n, const char *const *p, const char *what,
+                               PGresult **out)
+{
+    *out = exec_params(c, sql, n, p);
+    if (pg_ok(*out))
+        return Q_OK;
+    q_status_t st = failed(c, *out, what);
+    *out = NULL;
+    PQclear(PQexec(c, "ROLLBACK"));
+    return st;
+}
+
 q_status_t upkeep_archive_window(PGconn *c, int64_t gen, int64_t day, int64_t *rows, int64_t *ms)
 {
     char g[24], d[11];
@@ -273,41 +287,29 @@ q_status_t upkeep_archive_window(PGconn *c, int64_t gen, int64_t day, int64_t *r
         return began;
     /* A league's moves are made first, from the standings the archive copies, and kept with it
      * (nothing for another board, or a window settled already). */
-    PGresult *r = exec_params(c, "SELECT rankd_league_settle($1, $2::date)", 2, p);
-    if (!pg_ok(r)) {
-        q_status_t st = failed(c, r, "settling a league window");
-        PQclear(PQexec(c, "ROLLBACK"));
+    PGresult *r;
+    q_status_t st = archive_step(c, "SELECT rankd_league_settle($1, $2::date)", 2, p, "settling a league window", &r);
+    if (st != Q_OK)
         return st;
-    }
     PQclear(r);
-    r = exec_params(c, "SELECT rankd_archive_window($1, $2::date)", 2, p);
-    if (!pg_ok(r)) {
-        q_status_t st = failed(c, r, "archiving a window");
-        PQclear(PQexec(c, "ROLLBACK"));
+    if ((st = archive_step(c, "SELECT rankd_archive_window($1, $2::date)", 2, p, "archiving a window", &r)) != Q_OK)
         return st;
-    }
     *rows = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    /* A statement of its own: the one above ran in a snapshot taken before the archive's row. */
+    if ((st = archive_step(c, "SELECT archive_ms FROM archived_windows WHERE board_gen = $1 AND win = $2::date", 2, p,
+                           "archiving a window", &r)) != Q_OK)
+        return st;
+    *ms = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
     PQclear(r);
     /* A tournament's or a league's webhook gets the closed window's final standings and moves,
      * made in this transaction from the archive just written (nothing for other boards). */
     char now[24];
     snprintf(now, sizeof now, "%" PRId64, clock_wall_ms());
     const char *ep[] = {g, d, now};
-    r = exec_params(c, "SELECT rankd_window_event($1, $2::date, $3::bigint)", 3, ep);
-    if (!pg_ok(r)) {
-        q_status_t st = failed(c, r, "making a window's event");
-        PQclear(PQexec(c, "ROLLBACK"));
+    if ((st = archive_step(c, "SELECT rankd_window_event($1, $2::date, $3::bigint)", 3, ep, "making a window's event",
+                           &r)) != Q_OK)
         return st;
-    }
-    PQclear(r);
-    /* A statement of its own: the one above ran in a snapshot taken before the archive's row. */
-    r = exec_params(c, "SELECT archive_ms FROM archived_windows WHERE board_gen = $1 AND win = $2::date", 2, p);
-    if (!pg_ok(r)) {
-        q_status_t st = failed(c, r, "archiving a window");
-        PQclear(PQexec(c, "ROLLBACK"));
-        return st;
-    }
-    *ms = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
     PQclear(r);
     r = PQexec(c, "COMMIT");
     if (!pg_ok(r))
