@@ -261,6 +261,9 @@ void api_render_tournament(buf_t *o, const board_t *b, int64_t now_ms);
 MUST_USE int api_league_body(http_req_t *req, json_t *obj, bool tournament, league_t *out);
 /* A league board's fields of the Board object (nothing for another board). */
 void api_render_league(buf_t *o, const board_t *b);
+/* A player's cohort, cohort_rank and tier added to the Standing object just rendered into o (its
+ * closing brace reopened); nothing when `e` has no cohort in league `l`. */
+void api_render_cohort_standing(buf_t *o, const league_t *l, const entry_t *e);
 int api_cohort(app_t *app, const route_t *rt, http_req_t *req);
 int api_cohort_entries(app_t *app, const route_t *rt, http_req_t *req);
 /* End-of-window events (api/events.c). A board's `webhook` at its creation (only a tournament's

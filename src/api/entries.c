@@ -308,13 +308,8 @@ static int render_player(app_t *app, http_req_t *req, const board_t *b, const re
     if (e->n == 0)
         return http_not_found(req, "player_id", "player");
     api_render_standing(&req->out, b->id, r->day, e->total, &e->items[0]);
-    const entry_t *x = &e->items[0];
-    if (r->league && x->cohort > 0 && x->tier >= 0 && x->tier < b->league.n_tiers) {
-        req->out.len--; /* reopen the standing */
-        buf_printf(&req->out, ",\"cohort\":%d,\"cohort_rank\":%" PRId64 ",\"tier\":", x->cohort, x->cohort_rank);
-        buf_json_str(&req->out, b->league.tiers[x->tier].name, strlen(b->league.tiers[x->tier].name));
-        buf_putc(&req->out, '}');
-    }
+    if (r->league)
+        api_render_cohort_standing(&req->out, &b->league, &e->items[0]);
     req->cacheable = true;
     return http_ok(req, 200);
 }

@@ -97,6 +97,16 @@ void api_render_league(buf_t *o, const board_t *b)
     free(tiers);
 }
 
+void api_render_cohort_standing(buf_t *o, const league_t *l, const entry_t *e)
+{
+    if (!l->on || e->cohort <= 0 || e->tier < 0 || e->tier >= l->n_tiers || o->len == 0)
+        return;
+    o->len--; /* reopen the standing */
+    buf_printf(o, ",\"cohort\":%d,\"cohort_rank\":%" PRId64 ",\"tier\":", e->cohort, e->cohort_rank);
+    buf_json_str(o, l->tiers[e->tier].name, strlen(l->tiers[e->tier].name));
+    buf_putc(o, '}');
+}
+
 /* ---------------------------------------------------------------- cohorts */
 
 static void put_tier(buf_t *o, const board_t *b, int tier)

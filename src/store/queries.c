@@ -475,10 +475,12 @@ static const struct {
         "WITH t AS (SELECT (timestamptz 'epoch' + $2::bigint * interval '1 millisecond') AT TIME ZONE 'UTC' AS ts),"
         " cur AS (SELECT b.id, b.gen, CASE b.reset WHEN 'none' THEN b.none_win"
         "   WHEN 'daily' THEN t.ts::date WHEN 'weekly' THEN date_trunc('week', t.ts)::date"
-        "   ELSE date_trunc('month', t.ts)::date END AS win FROM boards b, t)"
+        "   ELSE date_trunc('month', t.ts)::date END AS win,"
+        "   CASE WHEN b.cohort_size IS NOT NULL THEN b.tiers::text END AS tiers FROM boards b, t)"
         " SELECT cur.id, s.win - DATE '1970-01-01', s.player_id, s.score, s.sort_key, s.achieved_ms, s.metadata,"
         "  rankd_rank_before(s.board_gen, s.win, s.sort_key, s.achieved_ms, s.player_id) + 1,"
-        "  coalesce((SELECT players FROM window_counts w WHERE w.board_gen = s.board_gen AND w.win = s.win), 0), cur.gen"
+        "  coalesce((SELECT players FROM window_counts w WHERE w.board_gen = s.board_gen AND w.win = s.win), 0), cur.gen,"
+        "  cur.tiers"
         " FROM cur JOIN standings s ON s.board_gen = cur.gen AND s.win = cur.win AND s.player_id = $1"
         " ORDER BY cur.id"},
     [QS_A_PAGE_OFFSET] = {"rankd_archive_page_offset", 4,
@@ -1109,6 +1111,11 @@ q_status_t q_player_standings(PGconn *c, const char *player, int64_t now_ms, sta
         row->day = col_i64(r, (int)i, 1);
         row->total = col_i64(r, (int)i, 8);
         row->gen = col_i64(r, (int)i, 9);
+        if (!PQgetisnull(r, (int)i, 10)) {
+            row->league.on = league_tiers_parse(PQgetvalue(r, (int)i, 10), &row->league);
+            if (!row->league.on)
+                log_error(NULL, "board %s has tiers this version cannot read", row->board);
+        }
         entries_t one;
         entries_init(&one);
         push_row(&one, r, (int)i, 2, col_i64(r, (int)i, 7));
@@ -1121,8 +1128,10 @@ q_status_t q_player_standings(PGconn *c, const char *player, int64_t now_ms, sta
 
 void q_standings_free(standing_row_t *rows, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         free(rows[i].entry.metadata);
+        league_clear(&rows[i].league);
+    }
     free(rows);
 }
 

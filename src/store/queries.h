@@ -135,6 +135,7 @@ typedef struct {
     int64_t day;
     int64_t total;
     entry_t entry;        /* entry.metadata owned */
+    league_t league;      /* a league board's tiers (owned); .on false on any other board */
 } standing_row_t;
 
 /*

@@ -113,6 +113,21 @@ def test_players_fill_cohorts_in_order_and_read_them_ranked(rankd, db):
             co = members(db, b)[p_][1]
             want = [rank for rank, pl, _ in cohort_model(db, b, co, style) if pl == p_][0]
             assert (a["cohort"], a["cohort_rank"], a["tier"]) == (co, want, "bronze"), (p_, style, a)
+        # So does the league board's row of the player's standings on every board; a board that
+        # is no league has none of the three.
+        plain = create_board(adm, sort="desc", operator="best")["id"]
+        submit_ok(w, plain, "p3", 5)
+        for p_, style in (("p3", "ordinal"), ("p2", "competition"), ("p3", "dense")):
+            r = c.get("/v1/players/%s/standings?rank_style=%s" % (p_, style))
+            assert r.status == 200, r.describe()
+            rows = {s_["board"]: s_ for s_ in r.json()["standings"]}
+            co = members(db, b)[p_][1]
+            want = [rank for rank, pl, _ in cohort_model(db, b, co, style) if pl == p_][0]
+            assert (rows[b]["cohort"], rows[b]["cohort_rank"], rows[b]["tier"]) == (co, want, "bronze"), rows[b]
+            single = c.get("/v1/leaderboards/%s/players/%s?rank_style=%s" % (b, p_, style)).json()
+            assert rows[b]["rank"] == single["rank"], (rows[b], single)
+            if p_ == "p3":
+                assert not {"cohort", "cohort_rank", "tier"} & set(rows[plain]), rows[plain]
         # A batch places its new players in arrival order, in the same transaction.
         r = batch(w, [{"board": b, "player_id": "q%d" % i, "score": i} for i in range(4)])
         assert r.status == 200, r.describe()
