@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "obs/log.h"
+#include "store/redis_reply_limit.h"
 #include "util/alloc.h"
 #include "util/redis_slot.h"
 
@@ -157,7 +158,7 @@ unsigned long long redis_conn_failed_connects(void)
 static redisContext *connect_to(redis_conn_t *c, const char *host, int port, bool load_scripts, bool readonly,
                                 char *why, size_t whylen)
 {
-    redisContext *ctx = redisConnectWithTimeout(host, port, tv_ms(c->connect_timeout_ms));
+    redisContext *ctx = redis_connect_limited(host, port, tv_ms(c->connect_timeout_ms));
     if (!ctx || ctx->err) {
         snprintf(why, whylen, "%s", ctx ? ctx->errstr : "no memory");
         if (ctx)
@@ -570,7 +571,7 @@ static bool open_sentinel_master(redis_conn_t *c)
 {
     for (size_t i = 0; i < c->url.n_addrs; i++) {
         const redis_addr_t *s = &c->url.addrs[i];
-        redisContext *sc = redisConnectWithTimeout(s->host, s->port, tv_ms(c->connect_timeout_ms));
+        redisContext *sc = redis_connect_limited(s->host, s->port, tv_ms(c->connect_timeout_ms));
         if (!sc || sc->err) {
             log_warn(NULL, "redis sentinel %s:%d: %s", s->host, s->port, sc ? sc->errstr : "no memory");
             if (sc)

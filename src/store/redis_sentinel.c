@@ -12,6 +12,7 @@
 #include <hiredis/hiredis.h>
 
 #include "obs/log.h"
+#include "store/redis_reply_limit.h"
 #include "util/alloc.h"
 #include "util/redis_url.h"
 
@@ -49,7 +50,7 @@ static void *watch_main(void *arg)
     while (!atomic_load(&w->stopping)) {
         const redis_addr_t *s = &w->url.addrs[next++ % w->url.n_addrs];
         struct timeval tv = {w->connect_timeout_ms / 1000, (w->connect_timeout_ms % 1000) * 1000};
-        redisContext *c = redisConnectWithTimeout(s->host, s->port, tv);
+        redisContext *c = redis_connect_limited(s->host, s->port, tv);
         /* A sentinel that accepts and never answers must not hold the thread (nor a stop). */
         if (c && !c->err)
             redisSetTimeout(c, tv);

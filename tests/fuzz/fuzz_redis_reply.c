@@ -1,5 +1,6 @@
 /* tests/fuzz/fuzz_redis_reply.c — replies from Redis as the read paths parse them: the bytes go
- * through hiredis's own reader (RESP), and each reply to each kind of read through
+ * through hiredis's own reader (RESP) held to rankd's bounds (store/redis_reply_limit.h), as every
+ * context rankd opens is, and each reply to each kind of read through
  * rb_read_parse, which must refuse what it does not expect rather than trust it. */
 #include <hiredis/hiredis.h>
 #include <hiredis/read.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "store/redis_board.h"
+#include "store/redis_reply_limit.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -17,6 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ready = true;
     }
     redisReader *rr = redisReaderCreate();
+    redis_reply_limit(rr);
     redisReaderFeed(rr, (const char *)data, size);
     void *reply = NULL;
     if (redisReaderGetReply(rr, &reply) == REDIS_OK && reply) {
