@@ -456,7 +456,7 @@ rb_status_t rb_read_parse(const rb_read_t *rd, const redisReply *r, const board_
     } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->elements % 2 != 1 ||
                r->element[0]->type != REDIS_REPLY_INTEGER) {
         if (r->type != REDIS_REPLY_ERROR || strncmp(r->str, "NOSCRIPT", 8) != 0)
-            log_error(NULL, "redis read script: unexpected reply (%s)",
+            log_error(NULL, "redis read script: unexpected reply (%.200s)",
                       r->type == REDIS_REPLY_ERROR ? r->str : "shape");
         st = RB_DOWN;
     } else {
@@ -644,7 +644,7 @@ static rb_status_t apply_changes(redis_conn_t *c, int64_t gen, int64_t day, cons
         log_warn(NULL, "redis apply refused: %s", r->str);
         st = RB_AGAIN;
     } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || (ranks && r->elements != 2 + 2 * n_writes + n_members)) {
-        log_error(NULL, "redis apply: unexpected reply (%s)", r->type == REDIS_REPLY_ERROR ? r->str : "shape");
+        log_error(NULL, "redis apply: unexpected reply (%.200s)", r->type == REDIS_REPLY_ERROR ? r->str : "shape");
         st = RB_DOWN;
     } else {
         if (ready)
