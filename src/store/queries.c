@@ -937,7 +937,8 @@ q_status_t q_archive_read(PGconn *c, const board_t *b, int64_t day, const q_arch
  * Its archives, in a transaction of their own once the live rows are gone and the player's lock
  * is released (a closed window takes no write, and rewriting the ranks of a big archived window
  * takes long): its rows go, the ranks below move up, each window's statistics are computed again
- * and its readers told. `*any` says whether it had archived rows.
+ * and its readers told, and the board's end-of-window events are made again without the player.
+ * `*any` says whether it had archived rows.
  */
 static q_status_t delete_archived(PGconn *c, const char *const *p, bool *any)
 {
@@ -966,6 +967,12 @@ static q_status_t delete_archived(PGconn *c, const char *const *p, bool *any)
         PQclear(st);
     }
     *any = PQntuples(r) > 0;
+    PQclear(r);
+    /* The board's end-of-window events that name the player are made again from the archives
+     * and league moves without them (their moves went with the live rows, before). */
+    r = exec(c, "SELECT rankd_events_forget($1, $2)", 2, p);
+    if (!pg_ok(r))
+        return delete_failed(c, r, "player delete (events)");
     PQclear(r);
     r = PQexec(c, "COMMIT");
     if (!pg_ok(r))

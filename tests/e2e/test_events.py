@@ -149,6 +149,54 @@ def test_a_one_off_slot_is_archived_once_it_ends_and_its_event_sent(rankd_factor
             x.close()
 
 
+def test_a_deleted_player_leaves_the_events_that_named_them(rankd_factory, db, tmp_root):
+    """Deleting a player makes the board's events that named them again without them: the ranks
+    after theirs move up as the archive's do, their move is gone, id and closed_at stay, and a
+    delivered event is not sent again."""
+    start = datetime.date(2029, 11, 5)
+    hook = Hook([])
+    clock, inst, adm, w, c = daily_instance(rankd_factory, tmp_root, start)
+    try:
+        r = adm.post("/v1/leaderboards", json_body=board_body(hook.url))
+        assert r.status == 201, r.describe()
+        b = r.json()["id"]
+        gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
+        for p, s in (("a", 9), ("b", 5), ("c", 7), ("d", 1)):
+            submit_ok(w, b, p, s)  # cohorts of 2: {a, b} and {c, d}
+        nxt = start + datetime.timedelta(days=1)
+        clock.set(day_ms(nxt) + 3600000)
+        wait_for(lambda: archived(db, gen) == 1, "the archive", 30)
+        wait_for(lambda: len(hook.got) == 1, "the event", 30)
+        ev = json.loads(hook.got[0][1])
+
+        def state():
+            return adm.get("/v1/events/%s" % ev["id"]).json()
+        wait_for(lambda: state()["state"] == "delivered", "the delivery recorded")
+        assert [(e["rank"], e["player_id"]) for e in ev["standings"]] == [(1, "a"), (2, "c"), (3, "b"), (4, "d")]
+        assert [m["player_id"] for m in ev["moves"]] == ["a", "c"], ev
+        # A player the board never had changes nothing.
+        assert_error(adm.delete("/v1/leaderboards/%s/players/nobody" % b), 404)
+        assert state()["event"] == ev
+        r = adm.delete("/v1/leaderboards/%s/players/c" % b)
+        assert r.status == 204, r.describe()
+        after = state()
+        got = after["event"]
+        assert (got["id"], got["closed_at"], got["window"], got["board"]) == (ev["id"], ev["closed_at"], ev["window"], b)
+        assert [(e["rank"], e["player_id"], e["score"]) for e in got["standings"]] == [(1, "a", 9), (2, "b", 5),
+                                                                                      (3, "d", 1)], got
+        assert got["moves"] == [{"player_id": "a", "from": "bronze", "to": "silver"}], got
+        assert "\"c\"" not in db.query("SELECT body FROM events WHERE id = %s", (ev["id"],))[0][0]
+        # The archive agrees; the delivered event stays delivered and is not sent again.
+        page = c.get("/v1/leaderboards/%s/entries?window=%s" % (b, start.isoformat())).json()
+        assert [(e["rank"], e["player_id"]) for e in page["entries"]] == [(1, "a"), (2, "b"), (3, "d")], page
+        assert (after["state"], after["attempts"]) == ("delivered", 1), after
+        assert len(hook.got) == 1
+    finally:
+        hook.close()
+        for x in (adm, w, c):
+            x.close()
+
+
 def test_bad_webhooks_are_refused_with_their_field(rankd_factory):
     inst = rankd_factory()
     adm = inst.client(ADMIN_KEY)
