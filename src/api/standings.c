@@ -94,8 +94,10 @@ int api_standings(app_t *app, const route_t *rt, http_req_t *req)
     q_status_t st = pg_router_read_run(app->router, PG_KEY_ALL, req->strong, standings_on, &a, &behind);
     standing_row_t *rows = a.rows;
     size_t n = a.n;
-    if (st != Q_OK)
+    if (st != Q_OK) {
+        q_standings_free(rows, n); /* what a failed attempt had read */
         return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
+    }
     buf_puts(&req->out, "{\"player_id\":");
     buf_json_str(&req->out, rt->player, rt->player_len);
     buf_puts(&req->out, ",\"standings\":[");

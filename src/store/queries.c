@@ -947,10 +947,14 @@ static q_status_t delete_archived(PGconn *c, const char *const *p, bool *any)
     if (!pg_ok(r))
         return q_failed(c, r, "player delete (archives)");
     PQclear(r);
+    /* The archive lock in a statement of its own: a statement's snapshot is taken before a lock
+     * it waits for inside it, so an archive committed during the wait would not be seen. */
+    r = exec(c, "SELECT pg_advisory_xact_lock_shared(rankd_archive_lock_key($1))", 1, p);
+    if (!pg_ok(r))
+        return delete_failed(c, r, "player delete (archive lock)");
+    PQclear(r);
     r = exec(c,
-             "WITH l AS (SELECT pg_advisory_xact_lock_shared(rankd_archive_lock_key($1))),"
-             " a AS (DELETE FROM archive WHERE board_gen = $1 AND player_id = $2"
-             "   AND EXISTS (SELECT 1 FROM l) RETURNING win, rank),"
+             "WITH a AS (DELETE FROM archive WHERE board_gen = $1 AND player_id = $2 RETURNING win, rank),"
              " ar AS (UPDATE archive x SET rank = x.rank - 1 FROM a"
              "   WHERE x.board_gen = $1 AND x.win = a.win AND x.rank > a.rank)"
              " SELECT win::text, pg_notify('rankd_l1', 'P ' || $1 || ' ' || (win - DATE '1970-01-01')) FROM a",
@@ -969,7 +973,13 @@ static q_status_t delete_archived(PGconn *c, const char *const *p, bool *any)
     *any = PQntuples(r) > 0;
     PQclear(r);
     /* The board's end-of-window events that name the player are made again from the archives
-     * and league moves without them (their moves went with the live rows, before). */
+     * and league moves without them. Their moves went with the live rows, but an archiver may
+     * have settled a window (its moves) while that delete ran, before it took the archive lock
+     * waited for above: such moves go now. */
+    r = exec(c, "DELETE FROM league_moves WHERE board_gen = $1 AND player_id = $2", 2, p);
+    if (!pg_ok(r))
+        return delete_failed(c, r, "player delete (league moves)");
+    PQclear(r);
     r = exec(c, "SELECT rankd_events_forget($1, $2)", 2, p);
     if (!pg_ok(r))
         return delete_failed(c, r, "player delete (events)");

@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <hiredis/read.h>
 
+#include "obs/log.h"
+
 /* hiredis's own reply functions (static in hiredis.c, reached through a reader made with them)
  * and the table rankd's readers use; written once, under `once`, then only read. */
 static redisReplyObjectFunctions hiredis_fns, limited_fns;
@@ -11,7 +13,7 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void *create_array_limited(const redisReadTask *task, int elements)
 {
-    /* hiredis 0.14 hands the header's count over as an int: a count past INT_MAX arrives cut. */
+    /* hiredis refuses a count past INT_MAX itself; the sign is checked all the same. */
     if (elements < 0 || elements > REDIS_REPLY_ELEMENTS_MAX)
         return NULL;
     return hiredis_fns.createArray(task, elements);
@@ -20,8 +22,11 @@ static void *create_array_limited(const redisReadTask *task, int elements)
 static void init_tables(void)
 {
     redisReader *r = redisReaderCreate();
-    if (!r)
-        return; /* no memory: readers keep hiredis's own functions */
+    if (!r) {
+        /* pthread_once does not run again: say so, as every reader keeps hiredis's functions. */
+        log_error(NULL, "redis: no memory to set up the reply bounds; replies are read unbounded");
+        return;
+    }
     hiredis_fns = *r->fn;
     redisReaderFree(r);
     limited_fns = hiredis_fns;

@@ -54,7 +54,7 @@ static void test_huge_array_header_fails(void **state)
     /* Nested: the inner header is refused as the outer one would be. */
     static const char nested[] = "*1\r\n*2000000\r\n";
     assert_int_equal(read_one(nested, sizeof nested - 1, &reply), REDIS_ERR);
-    /* A count past INT_MAX, which hiredis 0.14 cuts to an int. */
+    /* A count past INT_MAX (hiredis itself refuses it). */
     static const char wide[] = "*4294967297\r\n:1\r\n";
     assert_int_equal(read_one(wide, sizeof wide - 1, &reply), REDIS_ERR);
 }
