@@ -936,8 +936,9 @@ q_status_t q_archive_read(PGconn *c, const board_t *b, int64_t day, const q_arch
 /*
  * Its archives, in a transaction of their own once the live rows are gone and the player's lock
  * is released (a closed window takes no write, and rewriting the ranks of a big archived window
- * takes long): its rows go, the ranks below move up, each window's statistics are computed again
- * and its readers told, and the board's end-of-window events are made again without the player.
+ * takes long): its rows and league moves go, the ranks below move up, each window's statistics
+ * are computed again and its readers told, and the board's end-of-window events are made again
+ * without the player.
  * `*any` says whether it had archived rows.
  */
 static q_status_t delete_archived(PGconn *c, const char *const *p, bool *any)
@@ -972,10 +973,9 @@ static q_status_t delete_archived(PGconn *c, const char *const *p, bool *any)
     }
     *any = PQntuples(r) > 0;
     PQclear(r);
-    /* The board's end-of-window events that name the player are made again from the archives
-     * and league moves without them. Their moves went with the live rows, but an archiver may
-     * have settled a window (its moves) while that delete ran, before it took the archive lock
-     * waited for above: such moves go now. */
+    /* The player's league moves go with the archives they were settled with (under the archive
+     * lock, so also a window's settled while the live rows went), then the board's end-of-window
+     * events that name the player are made again from the archives and moves without them. */
     r = exec(c, "DELETE FROM league_moves WHERE board_gen = $1 AND player_id = $2", 2, p);
     if (!pg_ok(r))
         return delete_failed(c, r, "player delete (league moves)");
@@ -1026,11 +1026,11 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t *
     if (!pg_ok(r))
         return delete_failed(c, r, "player delete: tournament entrants");
     PQclear(r);
-    /* A league's rows of the player go; the cohorts' counts stay (a place is not given again). */
+    /* A league's rows of the player go; the cohorts' counts stay (a place is not given again).
+     * Their moves belong to settled windows, and go with the archives (delete_archived). */
     r = exec(c,
-             "WITH lm AS (DELETE FROM league_members WHERE board_gen = $1 AND player_id = $2),"
-             " lt AS (DELETE FROM league_tiers WHERE board_gen = $1 AND player_id = $2)"
-             " DELETE FROM league_moves WHERE board_gen = $1 AND player_id = $2",
+             "WITH lm AS (DELETE FROM league_members WHERE board_gen = $1 AND player_id = $2)"
+             " DELETE FROM league_tiers WHERE board_gen = $1 AND player_id = $2",
              2, p);
     if (!pg_ok(r))
         return delete_failed(c, r, "player delete: league rows");
