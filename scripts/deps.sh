@@ -6,7 +6,7 @@ set -euo pipefail
 RANKD_PACKAGES=(
   build-essential clang libclang-rt-14-dev meson ninja-build pkg-config
   libmicrohttpd-dev libpq-dev libhiredis-dev libjansson-dev libyaml-dev libjemalloc-dev
-  libssl-dev libcurl4-openssl-dev zlib1g-dev libbrotli-dev libcmocka-dev
+  libssl-dev libcurl4-openssl-dev zlib1g-dev libbrotli-dev libxxhash-dev libcmocka-dev
   postgresql-15 postgresql-contrib redis-server redis-sentinel curl
   python3-pytest python3-requests python3-psycopg2 python3-redis python3-jsonschema
   wrk valgrind

@@ -27,22 +27,29 @@
 
 /* ---------------------------------------------------------------- rendering */
 
+/* A literal's bytes, without the strlen of buf_puts. */
+#define PUT_LIT(o, lit) buf_append((o), (lit), sizeof(lit) - 1)
+
 static void render_entry(buf_t *o, const entry_t *e)
 {
     char at[25];
     window_format_ms(e->achieved_ms, at);
-    buf_puts(o, "{\"rank\":");
+    size_t meta_len = e->metadata ? strlen(e->metadata) : 0;
+    /* Room for the whole entry at once (an escaped id byte takes 6 at most, a number 20): one
+     * check here, and the appends below never grow the buffer. */
+    buf_reserve(o, 128 + 6 * e->player_len + meta_len);
+    PUT_LIT(o, "{\"rank\":");
     buf_i64(o, e->rank);
-    buf_puts(o, ",\"player_id\":");
+    PUT_LIT(o, ",\"player_id\":");
     buf_json_str(o, e->player, e->player_len);
-    buf_puts(o, ",\"score\":");
+    PUT_LIT(o, ",\"score\":");
     buf_i64(o, e->score);
-    buf_puts(o, ",\"achieved_at\":\"");
+    PUT_LIT(o, ",\"achieved_at\":\"");
     buf_append(o, at, 24);
     buf_putc(o, '"');
     if (e->metadata) {
-        buf_puts(o, ",\"metadata\":");
-        buf_puts(o, e->metadata);
+        PUT_LIT(o, ",\"metadata\":");
+        buf_append(o, e->metadata, meta_len);
     }
     buf_putc(o, '}');
 }
@@ -58,7 +65,11 @@ static void render_head(buf_t *o, const board_t *b, int64_t day, int64_t total)
     window_format_day(day, d);
     buf_puts(o, "{\"board\":");
     buf_json_str(o, b->id, strlen(b->id));
-    buf_printf(o, ",\"window\":\"%s\",\"total\":%" PRId64 ",\"entries\":[", d, total);
+    PUT_LIT(o, ",\"window\":\"");
+    buf_append(o, d, 10);
+    PUT_LIT(o, "\",\"total\":");
+    buf_i64(o, total);
+    PUT_LIT(o, ",\"entries\":[");
 }
 
 static void render_entries(buf_t *o, const entries_t *e)
@@ -167,6 +178,7 @@ static int render_page(app_t *app, http_req_t *req, const board_t *b, const read
 {
     int64_t day = r->day;
     buf_t *o = &req->out;
+    buf_reserve(o, 512 + 160 * e->n);
     render_head(o, b, day, e->total);
     render_entries(o, e);
     buf_puts(o, "],\"next_cursor\":");
@@ -485,6 +497,7 @@ static int render_list(app_t *app, http_req_t *req, const board_t *b, const read
     (void)app;
     if (r->kind == READ_AROUND && e->n == 0)
         return http_not_found(req, "player_id", "player");
+    buf_reserve(&req->out, 256 + 160 * e->n); /* most pages in one allocation */
     render_head(&req->out, b, r->day, e->total);
     render_entries(&req->out, e);
     buf_puts(&req->out, "]}");

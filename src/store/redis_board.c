@@ -405,14 +405,15 @@ void rb_prepare_players(rb_read_t *rd, const board_t *b, int64_t day, const char
 
 void rb_prepare_around(rb_read_t *rd, const board_t *b, int64_t day, const char *player, int before, int after)
 {
-    snprintf(rd->nums[0], sizeof rd->nums[0], "%d", before);
-    snprintf(rd->nums[1], sizeof rd->nums[1], "%d", after);
+    size_t before_len = u64_digits(rd->nums[0], (uint64_t)(before < 0 ? 0 : before));
+    size_t after_len = u64_digits(rd->nums[1], (uint64_t)(after < 0 ? 0 : after));
+    rd->nums[0][before_len] = rd->nums[1][after_len] = '\0';
     read_arrays(rd, 1);
     read_head(rd, &script_around, b, day, 4);
     size_t len = strlen(player);
     read_arg(rd, 0, player, len);
-    read_arg(rd, 1, rd->nums[0], strlen(rd->nums[0]));
-    read_arg(rd, 2, rd->nums[1], strlen(rd->nums[1]));
+    read_arg(rd, 1, rd->nums[0], before_len);
+    read_arg(rd, 2, rd->nums[1], after_len);
     read_arg(rd, 3, rd->buckets[0], rb_player_bucket(player, len, rd->buckets[0]));
     rd->merge = &around_merge;
 }
