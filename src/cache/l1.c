@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <xxhash.h>
+
 #include "util/encoding.h"
 #include "util/alloc.h"
 
@@ -112,16 +114,9 @@ static int64_t mono_ms(void *arg)
 
 static uint64_t hash_key(const char *k, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
-    /* FNV-1a leaves its low bits poorly mixed, and the chains use them: finish as MurmurHash3 does. */
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
+    /* XXH3 mixes every bit (the shard, admission and chain bits below all need it) and reads
+     * eight bytes at a time: a read's key costs it a tenth of what a byte-wise hash does. */
+    return XXH3_64bits(k, n);
 }
 
 /* Bits of a key's hash: the shard takes the top 4, admission bits 31..59, chains the low ones. */

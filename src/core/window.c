@@ -158,9 +158,17 @@ bool window_parse_day(const char *s, int64_t *day)
 
 void window_format_ms(int64_t ms, char out[25])
 {
+    /* The entries of a page mostly share their day: its text is kept per thread (never shared)
+     * and the calendar arithmetic done once per day, not once per entry. */
+    static _Thread_local int64_t last_day = INT64_MIN;
+    static _Thread_local char last_text[11];
     int64_t day = floor_div(ms, MS_PER_DAY);
     int64_t in_day = ms - day * MS_PER_DAY;
-    window_format_day(day, out);
+    if (day != last_day) {
+        window_format_day(day, last_text);
+        last_day = day;
+    }
+    memcpy(out, last_text, 10);
     out[10] = 'T';
     put_digits(out + 11, (unsigned)(in_day / 3600000), 2);
     out[13] = ':';

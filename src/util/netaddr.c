@@ -101,10 +101,21 @@ bool netaddr_in_any(const netaddr_cidr_t *blocks, size_t n, const netaddr_t *a)
 
 void netaddr_format(const netaddr_t *a, char out[NETADDR_TEXT_MAX])
 {
-    if (is_v4(a))
-        inet_ntop(AF_INET, a->bytes + 12, out, NETADDR_TEXT_MAX);
-    else
+    if (!is_v4(a)) {
         inet_ntop(AF_INET6, a->bytes, out, NETADDR_TEXT_MAX);
+        return;
+    }
+    /* By hand: glibc formats an IPv4 address with sprintf, and every request names its client. */
+    char *p = out;
+    for (int i = 12; i < 16; i++) {
+        unsigned v = a->bytes[i];
+        if (v >= 100)
+            *p++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *p++ = (char)('0' + v / 10 % 10);
+        *p++ = (char)('0' + v % 10);
+        *p++ = i < 15 ? '.' : '\0';
+    }
 }
 
 void netaddr_limit_key(const netaddr_t *a, char out[NETADDR_LIMIT_MAX])

@@ -12,6 +12,7 @@
 #include <malloc.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1291,6 +1292,19 @@ static void test_buf_i64(void **state)
     n = u64_digits(out, 16383);
     out[n] = '\0';
     assert_string_equal(out, "16383");
+    /* Each side of every power of ten: the width and the pairs, against printf. */
+    for (uint64_t p = 1; p <= 10000000000000000000ULL; p *= 10) {
+        uint64_t around[] = {p - 1, p, p + 1, p * 2 - 1 > p ? p * 2 - 1 : p};
+        for (size_t i = 0; i < sizeof around / sizeof *around; i++) {
+            char want[24];
+            snprintf(want, sizeof want, "%" PRIu64, around[i]);
+            n = u64_digits(out, around[i]);
+            out[n] = '\0';
+            assert_string_equal(out, want);
+        }
+        if (p == 10000000000000000000ULL)
+            break;
+    }
 }
 
 static void test_window_parse_day(void **state)

@@ -37,6 +37,12 @@ static void test_addresses_parse_and_format(void **state)
     formats_as(&a, "2001:db8::1");
     a = addr("::ffff:10.1.2.3"); /* the same client, as an IPv6 socket reports it */
     formats_as(&a, "10.1.2.3");
+    /* Every digit count of an octet, as inet_ntop writes them. */
+    const char *v4[] = {"0.0.0.0", "255.255.255.255", "10.0.100.9", "1.20.199.250"};
+    for (size_t i = 0; i < sizeof v4 / sizeof *v4; i++) {
+        a = addr(v4[i]);
+        formats_as(&a, v4[i]);
+    }
     netaddr_t bad;
     assert_false(netaddr_parse("", 0, &bad));
     assert_false(netaddr_parse("192.0.2", 7, &bad));
