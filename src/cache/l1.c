@@ -61,6 +61,16 @@ typedef struct claim {
     struct claim *next;
 } claim_t;
 
+/* A key's last miss: its fingerprint, and when, in ticks of a sixteenth of the TTL. */
+typedef struct {
+    uint16_t fp;
+    uint16_t tick;
+} seen_t;
+
+/* A key missed twice within an entry's lifetime (plus a tick) is admitted: a key read less often
+ * than that would find its entry expired at every read, and only evict others to hold it. */
+#define ADMIT_TICKS 16
+
 typedef struct {
     pthread_mutex_t lock;
     l1_entry_t **buckets;      /* n_buckets chains (a power of two), owned */
@@ -70,9 +80,10 @@ typedef struct {
     size_t entries;
     claim_t *claims;
     /* Fingerprints of keys missed recently, one slot per hash value: a key whose
-     * fingerprint is still in its slot at its next miss is admitted. A newer key
-     * overwrites the slot, so one-hit keys (random players) age out by themselves. */
-    uint16_t seen[ADMIT_SLOTS];
+     * fingerprint is still in its slot at its next miss, missed again within an entry's
+     * lifetime, is admitted. A newer key overwrites the slot, so one-hit keys (random players)
+     * age out by themselves. */
+    seen_t seen[ADMIT_SLOTS];
 } shard_t;
 
 typedef struct window {
@@ -99,6 +110,7 @@ struct l1 {
     void *now_arg;
     int ttl_ms;
     int refresh_ms;            /* an entry this close to its expiry is computed again ahead */
+    int64_t tick_ms;           /* ttl_ms / ADMIT_TICKS, at least 1: the admission's clock */
     atomic_uint_fast64_t hits, misses, inserts, invalidations, evictions, refreshes;
     atomic_uint_fast64_t parked, abandoned; /* requests that waited on a claim; claims given up */
     atomic_long claims;                     /* keys claimed now (being computed) */
@@ -141,6 +153,7 @@ l1_t *l1_new(size_t max_bytes, int ttl_ms)
     c->ttl_ms = ttl_ms;
     c->now_ms = mono_ms;
     c->refresh_ms = ttl_ms / 5;
+    c->tick_ms = ttl_ms / ADMIT_TICKS > 0 ? ttl_ms / ADMIT_TICKS : 1;
     return c;
 }
 
@@ -240,15 +253,18 @@ static void maybe_grow(shard_t *s)
 }
 
 /* Admission: true when `h` was missed recently (its fingerprint is in its slot), else remember it. */
-static bool seen_before(shard_t *s, uint64_t h)
+/* Whether the key of hash h missed recently (see seen_t), recording this miss. Shard lock held. */
+static bool seen_before(const l1_t *c, shard_t *s, uint64_t h, int64_t now)
 {
     /* Bits 31..59: clear of the shard's (60..63) and of the chains' (the low ones). */
-    uint16_t *slot = &s->seen[(h >> 31) % ADMIT_SLOTS];
+    seen_t *slot = &s->seen[(h >> 31) % ADMIT_SLOTS];
     uint16_t fp = (uint16_t)(h >> 44) | 1; /* never 0, the empty slot */
-    if (*slot == fp)
-        return true;
-    *slot = fp;
-    return false;
+    uint16_t tick = (uint16_t)(now / c->tick_ms);
+    /* Modulo 2^16 ticks: a key last seen a whole turn ago (4096 TTLs) may be admitted early. */
+    bool recent = slot->fp == fp && (uint16_t)(tick - slot->tick) <= ADMIT_TICKS;
+    slot->fp = fp;
+    slot->tick = tick;
+    return recent;
 }
 
 static claim_t **find_claim(shard_t *s, uint64_t h, const char *key, size_t n)
@@ -326,7 +342,7 @@ l1_entry_t *l1_get(l1_t *c, const char *key, size_t n, l1_miss_t *miss)
     if (*find_claim(s, h, key, n)) {
         *miss = L1_MISS_BUSY;
     } else {
-        if (!seen_before(s, h) && !e) {
+        if (!seen_before(c, s, h, now) && !e) {
             *miss = L1_MISS_UNCACHED;
         } else {
             add_claim(s, h, key, n);
@@ -343,8 +359,9 @@ void l1_expect(l1_t *c, const char *key, size_t n)
 {
     uint64_t h = hash_key(key, n);
     shard_t *s = shard_of(c, h);
+    int64_t now = c->now_ms(c->now_arg);
     pthread_mutex_lock(&s->lock);
-    seen_before(s, h);
+    seen_before(c, s, h, now);
     pthread_mutex_unlock(&s->lock);
 }
 

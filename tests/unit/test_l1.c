@@ -334,6 +334,27 @@ static void test_one_hit_keys_are_not_admitted(void **state)
     l1_free(c);
 }
 
+/* A key asked for again only after an entry would have expired is not kept: its entry would
+ * never be hit. Within the lifetime it is. */
+static void test_keys_asked_for_less_often_than_the_ttl_are_not_admitted(void **state)
+{
+    (void)state;
+    int64_t now = 1000;
+    l1_t *c = l1_new(1 << 20, 1000);
+    l1_use_clock(c, test_now_ms, &now);
+    l1_miss_t m;
+    assert_null(l1_get(c, "slow", 4, &m));
+    assert_int_equal(m, L1_MISS_UNCACHED);
+    now += 1500; /* past the TTL and its tick */
+    assert_null(l1_get(c, "slow", 4, &m));
+    assert_int_equal(m, L1_MISS_UNCACHED);
+    now += 900; /* within it, counted from the last miss */
+    assert_null(l1_get(c, "slow", 4, &m));
+    assert_int_equal(m, L1_MISS_CLAIMED);
+    l1_abandon(c, "slow", 4);
+    l1_free(c);
+}
+
 static void test_many_keys_all_found(void **state)
 {
     (void)state;
@@ -489,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_ttl_and_byte_bound),
         cmocka_unit_test(test_an_entry_near_its_expiry_is_refreshed_by_one_read),
         cmocka_unit_test(test_one_hit_keys_are_not_admitted),
+        cmocka_unit_test(test_keys_asked_for_less_often_than_the_ttl_are_not_admitted),
         cmocka_unit_test(test_many_keys_all_found),
         cmocka_unit_test(test_random_one_hit_keys_are_rarely_admitted),
         cmocka_unit_test(test_window_bookkeeping_is_bounded_by_the_entries),
