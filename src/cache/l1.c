@@ -252,8 +252,8 @@ static void maybe_grow(shard_t *s)
     s->n_buckets = n;
 }
 
-/* Admission: true when `h` was missed recently (its fingerprint is in its slot), else remember it. */
-/* Whether the key of hash h missed recently (see seen_t), recording this miss. Shard lock held. */
+/* Admission: whether the key of hash h missed recently (see seen_t), recording this miss. Shard
+ * lock held. */
 static bool seen_before(const l1_t *c, shard_t *s, uint64_t h, int64_t now)
 {
     /* Bits 31..59: clear of the shard's (60..63) and of the chains' (the low ones). */
