@@ -74,6 +74,10 @@ typedef struct {
 typedef struct {
     pthread_mutex_t lock;
     l1_entry_t **buckets;      /* n_buckets chains (a power of two), owned */
+    /* Per chain, a 16-bit Bloom filter of its entries' hashes (chain_tag), owned: a key whose bit
+     * is clear is not in the chain, known without touching the chain's entries. Most lookups of
+     * a read of random players miss, and each entry a walk touches is a cache miss. */
+    uint16_t *tags;
     size_t n_buckets;
     l1_entry_t lru;            /* sentinel: lru.lru_next is the most recent */
     size_t bytes;
@@ -131,7 +135,8 @@ static uint64_t hash_key(const char *k, size_t n)
     return XXH3_64bits(k, n);
 }
 
-/* Bits of a key's hash: the shard takes the top 4, admission bits 31..59, chains the low ones. */
+/* Bits of a key's hash: the shard takes the top 4, admission bits 31..59, chain tags 27..30,
+ * chains the low ones. */
 static shard_t *shard_of(l1_t *c, uint64_t h)
 {
     return &c->shards[h >> 60];
@@ -146,6 +151,7 @@ l1_t *l1_new(size_t max_bytes, int ttl_ms)
         pthread_mutex_init(&c->shards[i].lock, NULL);
         c->shards[i].n_buckets = MIN_BUCKETS;
         c->shards[i].buckets = xcalloc(MIN_BUCKETS, sizeof *c->shards[i].buckets);
+        c->shards[i].tags = xcalloc(MIN_BUCKETS, sizeof *c->shards[i].tags);
         c->shards[i].lru.lru_next = c->shards[i].lru.lru_prev = &c->shards[i].lru;
     }
     pthread_mutex_init(&c->wlock, NULL);
@@ -198,16 +204,29 @@ static void lru_push_front(shard_t *s, l1_entry_t *e)
     s->lru.lru_next = e;
 }
 
+/* A hash's bit in its chain's tag: bits 27..30, clear of the shard's, admission's (31..59) and,
+ * below 2^27 chains per shard, the chain index's. */
+static uint16_t chain_tag(uint64_t h)
+{
+    return (uint16_t)(1u << ((h >> 27) & 15));
+}
+
 /* Remove `e` from its shard (lock held) and drop the shard's reference. */
 static void shard_remove(shard_t *s, l1_entry_t *e)
 {
     if (!e->in_shard)
         return;
-    l1_entry_t **pp = &s->buckets[e->hash & (s->n_buckets - 1)];
+    size_t i = e->hash & (s->n_buckets - 1);
+    l1_entry_t **pp = &s->buckets[i];
     while (*pp && *pp != e)
         pp = &(*pp)->hnext;
     if (*pp)
         *pp = e->hnext;
+    /* The tag again from the entries left: a bit may stand for another entry too. */
+    uint16_t tag = 0;
+    for (l1_entry_t *o = s->buckets[i]; o; o = o->hnext)
+        tag |= chain_tag(o->hash);
+    s->tags[i] = tag;
     lru_unlink(e);
     e->in_shard = false;
     atomic_store(&e->dead, true);
@@ -220,6 +239,12 @@ static void shard_remove(shard_t *s, l1_entry_t *e)
 static l1_entry_t **chain(shard_t *s, uint64_t h)
 {
     return &s->buckets[h & (s->n_buckets - 1)];
+}
+
+/* Whether the chain of hash `h` may hold it (false: it does not). Shard lock held. */
+static bool chain_may_hold(const shard_t *s, uint64_t h)
+{
+    return (s->tags[h & (s->n_buckets - 1)] & chain_tag(h)) != 0;
 }
 
 /* The link that points at the entry for `key` (*result NULL when absent). Shard lock held. */
@@ -238,17 +263,21 @@ static void maybe_grow(shard_t *s)
         return;
     size_t n = s->n_buckets * 2;
     l1_entry_t **b = xcalloc(n, sizeof *b);
+    uint16_t *tags = xcalloc(n, sizeof *tags);
     for (size_t i = 0; i < s->n_buckets; i++) {
         l1_entry_t *e = s->buckets[i];
         while (e) {
             l1_entry_t *next = e->hnext;
             e->hnext = b[e->hash & (n - 1)];
             b[e->hash & (n - 1)] = e;
+            tags[e->hash & (n - 1)] |= chain_tag(e->hash);
             e = next;
         }
     }
     free(s->buckets);
+    free(s->tags);
     s->buckets = b;
+    s->tags = tags;
     s->n_buckets = n;
 }
 
@@ -317,7 +346,7 @@ l1_entry_t *l1_get(l1_t *c, const char *key, size_t n, l1_miss_t *miss)
     shard_t *s = shard_of(c, h);
     int64_t now = c->now_ms(c->now_arg);
     pthread_mutex_lock(&s->lock);
-    l1_entry_t *e = *find_entry(s, h, key, n);
+    l1_entry_t *e = chain_may_hold(s, h) ? *find_entry(s, h, key, n) : NULL;
     if (e && e->expires_ms > now) {
         /* Refresh ahead: the first read in the last fifth of an entry's life computes it
          * again while every other read still hits. Left to expire, a hot key parks all of its
@@ -648,6 +677,7 @@ l1_entry_t *l1_insert(l1_t *c, const char *key, size_t n, const l1_scope_t *scop
         e->in_shard = true;
         e->hnext = *chain(s, h);
         *chain(s, h) = e;
+        s->tags[h & (s->n_buckets - 1)] |= chain_tag(h);
         lru_push_front(s, e);
         s->bytes += e->bytes;
         s->entries++;
@@ -790,6 +820,7 @@ void l1_free(l1_t *c)
             free(cl);
         }
         free(s->buckets);
+        free(s->tags);
         pthread_mutex_destroy(&s->lock);
     }
     pthread_mutex_destroy(&c->wlock);

@@ -158,17 +158,22 @@ bool window_parse_day(const char *s, int64_t *day)
 
 void window_format_ms(int64_t ms, char out[25])
 {
-    /* The entries of a page mostly share their day: its text is kept per thread (never shared)
-     * and the calendar arithmetic done once per day, not once per entry. */
-    static _Thread_local int64_t last_day = INT64_MIN;
-    static _Thread_local char last_text[11];
+    /* The entries of a page mostly share one or two days (a daily board's today and
+     * yesterday): the texts of the last two are kept per thread (never shared), and the
+     * calendar arithmetic is done once per day, not once per entry. */
+    static _Thread_local int64_t days[2] = {INT64_MIN, INT64_MIN};
+    static _Thread_local char texts[2][11];
+    static _Thread_local unsigned older; /* the slot a new day replaces */
     int64_t day = floor_div(ms, MS_PER_DAY);
     int64_t in_day = ms - day * MS_PER_DAY;
-    if (day != last_day) {
-        window_format_day(day, last_text);
-        last_day = day;
+    unsigned slot = day == days[0] ? 0 : day == days[1] ? 1 : 2;
+    if (slot == 2) {
+        slot = older;
+        window_format_day(day, texts[slot]);
+        days[slot] = day;
+        older = slot ^ 1;
     }
-    memcpy(out, last_text, 10);
+    memcpy(out, texts[slot], 10);
     out[10] = 'T';
     put_digits(out + 11, (unsigned)(in_day / 3600000), 2);
     out[13] = ':';

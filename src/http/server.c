@@ -693,9 +693,8 @@ static void client_address(const http_server_deps_t *deps, struct MHD_Connection
             netaddr_forwarded_client(xff.data, &peer, live->trusted_nets, live->n_trusted_proxies, &client);
         buf_free(&xff);
     }
-    char text[NETADDR_TEXT_MAX];
-    netaddr_format(&client, text);
-    snprintf(req->addr, sizeof req->addr, "%s", text);
+    _Static_assert(sizeof req->addr >= NETADDR_TEXT_MAX, "room for an address");
+    netaddr_format(&client, req->addr);
     _Static_assert(sizeof req->limit_addr >= NETADDR_LIMIT_MAX, "room for a limit key");
     netaddr_limit_key(&client, req->limit_addr);
 }
@@ -1016,7 +1015,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         clock_gettime(CLOCK_MONOTONIC, &cx->started);
         http_req_init(&cx->req);
         buf_init(&cx->body);
-        snprintf(cx->method, sizeof cx->method, "%s", method);
+        size_t method_len = strnlen(method, sizeof cx->method - 1); /* a longer one is refused by name */
+        memcpy(cx->method, method, method_len);
+        cx->method[method_len] = '\0';
         cx->path = xstrdup(url);
         cx->req.path = cx->path;
         cx->req.received_ms = clock_wall_ms();

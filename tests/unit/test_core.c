@@ -1390,6 +1390,16 @@ static void test_window_format_ms(void **state)
         window_format_ms(ms, out);
         CHECK(strcmp(out, want) == 0, "ms %lld: \"%s\", want \"%s\"", (long long)ms, out, want);
     }
+    /* Times among three neighbouring days, as a page's entries are: the days kept (two) are
+     * hit, replaced and hit again in every order. */
+    int64_t first = ms_of(2026, 11, 24, 0, 0, 0, 0);
+    for (int i = 0; i < 20000; i++) {
+        int64_t ms = first + rng_range(0, 3 * MS_PER_DAY - 1);
+        char want[96];
+        format_ms_oracle(ms, want);
+        window_format_ms(ms, out);
+        CHECK(strcmp(out, want) == 0, "ms %lld: \"%s\", want \"%s\"", (long long)ms, out, want);
+    }
 }
 
 /* ------------------------------------------------------------------ */

@@ -375,6 +375,38 @@ static void test_many_keys_all_found(void **state)
     l1_free(c);
 }
 
+/* Removing entries leaves every other entry of their chains found (each chain's tag is made
+ * again from the entries left), and the removed ones are gone. */
+static void test_removals_leave_the_rest_of_each_chain_found(void **state)
+{
+    (void)state;
+    l1_t *c = l1_new((size_t)1 << 30, 100000);
+    char key[32];
+    enum { N = 40000 };
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        bool claimed;
+        assert_null(get(c, key, strlen(key), &claimed));
+        assert_true(claimed);
+        int64_t day = DAY + i % 2; /* even keys in one window, odd keys in the next */
+        l1_scope_t sc = {.gen = GEN, .day = day, .total = N, .has_span = false};
+        l1_entry_t *e = l1_insert(c, key, strlen(key), &sc, l1_window_epoch(c, GEN, day), "{}", 2, 0);
+        assert_non_null(e);
+        l1_release(e);
+    }
+    order_pos_t n = pos(500, "new");
+    l1_invalidate(c, GEN, DAY, NULL, &n, true); /* the even keys' window: its total changed */
+    l1_stats_t st;
+    l1_stats(c, &st);
+    assert_int_equal(st.entries, N / 2);
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        if (present(c, key) != (i % 2 == 1))
+            fail_msg("key %s: %s", key, i % 2 ? "lost" : "still there");
+    }
+    l1_free(c);
+}
+
 static void test_random_one_hit_keys_are_rarely_admitted(void **state)
 {
     (void)state;
@@ -512,6 +544,7 @@ int main(void)
         cmocka_unit_test(test_one_hit_keys_are_not_admitted),
         cmocka_unit_test(test_keys_asked_for_less_often_than_the_ttl_are_not_admitted),
         cmocka_unit_test(test_many_keys_all_found),
+        cmocka_unit_test(test_removals_leave_the_rest_of_each_chain_found),
         cmocka_unit_test(test_random_one_hit_keys_are_rarely_admitted),
         cmocka_unit_test(test_window_bookkeeping_is_bounded_by_the_entries),
         cmocka_unit_test(test_the_byte_budget_holds_for_what_is_really_held),
