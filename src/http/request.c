@@ -21,13 +21,9 @@ void http_req_init(http_req_t *req)
 
 void http_req_clear(http_req_t *req)
 {
-    for (size_t i = 0; i < req->n_params; i++) {
-        free(req->params[i].name);
-        free(req->params[i].value);
-    }
-    free(req->params);
-    req->params = NULL;
+    req->params = NULL; /* in the arena, cleared below */
     req->n_params = 0;
+    req->cap_params = 0;
     buf_free(&req->out);
     l1_release(req->cached);
     req->cached = NULL;
@@ -37,26 +33,33 @@ void http_req_clear(http_req_t *req)
     arena_clear(&req->arena);
 }
 
-static char *decode(const char *raw, size_t n)
+/* The decoded text, in the request's arena; NULL when it does not decode. */
+static char *decode(arena_t *a, const char *raw, size_t n)
 {
-    char *out = xmalloc(n + 1);
+    char *out = arena_alloc(a, n + 1);
     size_t len;
-    if (!id_percent_decode(raw, n, out, &len) || memchr(out, '\0', len)) {
-        free(out);
+    if (!id_percent_decode(raw, n, out, &len) || memchr(out, '\0', len))
         return NULL;
-    }
     out[len] = '\0';
     return out;
 }
 
+/* The parameters live in the request's arena: a request's few of them cost no allocation each. */
 static void add_param(http_req_t *req, const char *name, size_t nlen, const char *value, size_t vlen)
 {
-    char *n = decode(name, nlen);
+    char *n = decode(&req->arena, name, nlen);
     if (!n)
         return; /* an undecodable name cannot be a known parameter */
-    req->params = xrealloc(req->params, (req->n_params + 1) * sizeof *req->params);
+    if (req->n_params == req->cap_params) {
+        size_t cap = req->cap_params ? 2 * req->cap_params : 8;
+        http_param_t *p = arena_alloc(&req->arena, cap * sizeof *p);
+        if (req->n_params)
+            memcpy(p, req->params, req->n_params * sizeof *p);
+        req->params = p;
+        req->cap_params = cap;
+    }
     req->params[req->n_params].name = n;
-    req->params[req->n_params].value = decode(value, vlen);
+    req->params[req->n_params].value = decode(&req->arena, value, vlen);
     req->n_params++;
 }
 

@@ -58,8 +58,8 @@ typedef struct http_req {
     const char *method;       /* "GET" for HEAD too; see `head` */
     bool head;
     const char *path;         /* raw, not decoded */
-    http_param_t *params;     /* owned */
-    size_t n_params;
+    http_param_t *params;     /* in `arena` */
+    size_t n_params, cap_params;
     const char *body;
     size_t body_len;
     const char *content_type; /* NULL when absent */
