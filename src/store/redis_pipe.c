@@ -13,6 +13,7 @@
 #include "store/redis.h"
 #include "store/redis_conn.h"
 #include "store/redis_merge.h"
+#include "store/resp.h"
 #include "util/alloc.h"
 
 #define PIPE_MAX 256  /* calls taken at once: commands written before their replies are read */
@@ -28,6 +29,7 @@ struct redis_pipe {
     redis_conn_t *conn;     /* the thread's only: a context per node of a cluster */
     long long retry_at;     /* monotonic ms */
     redis_merge_args_t margs; /* the thread's: a merged command's arguments, kept for the next batch */
+    buf_t text;             /* the thread's: a command's RESP text, kept for the next one */
     atomic_uint_fast64_t batches, commands, merged; /* written to Redis, for /metrics */
     atomic_uint_fast64_t redirects;
     bool from_replicas;     /* RANKD_REDIS_READ_FROM=replicas, on a cluster */
@@ -117,7 +119,9 @@ static bool append_to(redis_pipe_t *p, pipe_cmd_t *cmds, size_t *n, redis_call_t
         const char **argv;
         const size_t *argvlen;
         int argc = command_of(p, call, &argv, &argvlen);
-        ok = redisAppendCommandArgv(ctx, argc, argv, argvlen) == REDIS_OK;
+        buf_reset(&p->text);
+        resp_command(&p->text, argc, argv, argvlen);
+        ok = redisAppendFormattedCommand(ctx, p->text.data, p->text.len) == REDIS_OK;
     } else {
         ok = redisAppendCommand(ctx, "ROLE") == REDIS_OK;
     }
@@ -293,6 +297,7 @@ redis_pipe_t *redis_pipe_start(const char *url, int connect_timeout_ms, int comm
     if (!url || !*url)
         return NULL;
     redis_pipe_t *p = xcalloc(1, sizeof *p);
+    buf_init(&p->text);
     if (!redis_url_parse(url, &p->url)) {
         free(p);
         return NULL;
@@ -322,6 +327,7 @@ void redis_pipe_stop(redis_pipe_t *p)
     redis_conn_free(p->conn);
     workq_destroy(&p->queue);
     redis_merge_args_free(&p->margs);
+    buf_free(&p->text);
     free(p);
 }
 
