@@ -28,10 +28,10 @@
 /* ---------------------------------------------------------------- rendering */
 
 /* A literal's bytes, without the strlen of buf_puts. */
-#define PUT_LIT(o, lit) buf_append((o), (lit), sizeof(lit) - 1)
+#define PUT_LIT(o, lit) buf_append((o), "" lit, sizeof(lit) - 1)
 
-/* A literal's bytes written at P, which moves past them. */
-#define WRITE_LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) += sizeof(lit) - 1)
+/* A literal's bytes written at P, which moves past them ("" lit: a pointer does not compile). */
+#define WRITE_LIT(p, lit) (memcpy((p), "" lit, sizeof(lit) - 1), (p) += sizeof(lit) - 1)
 
 static void render_entry(buf_t *o, const entry_t *e)
 {

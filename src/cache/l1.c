@@ -216,16 +216,18 @@ static void shard_remove(shard_t *s, l1_entry_t *e)
 {
     if (!e->in_shard)
         return;
+    /* Unlink it, and make the chain's tag again from the entries left: a bit may stand for
+     * another entry too. */
     size_t i = e->hash & (s->n_buckets - 1);
-    l1_entry_t **pp = &s->buckets[i];
-    while (*pp && *pp != e)
-        pp = &(*pp)->hnext;
-    if (*pp)
-        *pp = e->hnext;
-    /* The tag again from the entries left: a bit may stand for another entry too. */
     uint16_t tag = 0;
-    for (l1_entry_t *o = s->buckets[i]; o; o = o->hnext)
-        tag |= chain_tag(o->hash);
+    for (l1_entry_t **pp = &s->buckets[i]; *pp;) {
+        if (*pp == e) {
+            *pp = e->hnext;
+            continue;
+        }
+        tag |= chain_tag((*pp)->hash);
+        pp = &(*pp)->hnext;
+    }
     s->tags[i] = tag;
     lru_unlink(e);
     e->in_shard = false;

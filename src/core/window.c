@@ -158,12 +158,13 @@ bool window_parse_day(const char *s, int64_t *day)
 
 void window_format_ms(int64_t ms, char out[25])
 {
-    /* The entries of a page mostly share one or two days (a daily board's today and
-     * yesterday): the texts of the last two are kept per thread (never shared), and the
+    /* The entries of a page mostly share their day, or two when the page straddles a midnight
+     * (UTC): on boards that never reset, weekly and monthly ones, and the load test's 24 hours
+     * of times. The texts of the two days used last are kept per thread (never shared), and the
      * calendar arithmetic is done once per day, not once per entry. */
     static _Thread_local int64_t days[2] = {INT64_MIN, INT64_MIN};
     static _Thread_local char texts[2][11];
-    static _Thread_local unsigned older; /* the slot a new day replaces */
+    static _Thread_local unsigned older; /* the slot used less recently: a new day replaces it */
     int64_t day = floor_div(ms, MS_PER_DAY);
     int64_t in_day = ms - day * MS_PER_DAY;
     unsigned slot = day == days[0] ? 0 : day == days[1] ? 1 : 2;
@@ -171,8 +172,8 @@ void window_format_ms(int64_t ms, char out[25])
         slot = older;
         window_format_day(day, texts[slot]);
         days[slot] = day;
-        older = slot ^ 1;
     }
+    older = slot ^ 1;
     memcpy(out, texts[slot], 10);
     out[10] = 'T';
     put_digits(out + 11, (unsigned)(in_day / 3600000), 2);

@@ -21,8 +21,8 @@
 #include "util/buf.h"
 
 typedef struct {
-    char *name;   /* owned, percent-decoded */
-    char *value;  /* owned, percent-decoded; NULL when malformed */
+    char *name;   /* percent-decoded, in the request's arena */
+    char *value;  /* percent-decoded, in the request's arena; NULL when malformed */
 } http_param_t;
 
 /*
@@ -81,7 +81,7 @@ typedef struct http_req {
     bool inline_only;         /* answer before returning (no pending work): a /v1/batch item */
     bool off_loop;            /* running on a thread that may wait on PostgreSQL or Redis */
     bool warm;                /* rendered ahead of its readers (a rollover): cache it on this first miss */
-    arena_t arena;            /* the parsed JSON body lives here until http_req_clear */
+    arena_t arena;            /* the parameters and the parsed JSON body live here until http_req_clear */
 
     /* response */
     http_pending_t *pending;  /* set by a handler whose answer comes later */
@@ -103,7 +103,7 @@ typedef struct http_req {
 } http_req_t;
 
 void http_req_init(http_req_t *req);
-/* Free what the request owns (params, response body). */
+/* Free what the request owns (its arena with the parameters, the response body). */
 void http_req_clear(http_req_t *req);
 
 /* Add a parameter from raw (still encoded) name and value. */

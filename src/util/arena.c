@@ -33,7 +33,7 @@ void arena_init(arena_t *a)
     a->chunks = NULL;
     a->used = 0;
     a->held = 0;
-    a->first_chunk = 0;
+    a->next_chunk = 0;
 }
 
 void *arena_alloc(arena_t *a, size_t n)
@@ -44,7 +44,10 @@ void *arena_alloc(arena_t *a, size_t n)
     arena_chunk_t *c = a->chunks;
     if (!c || c->cap - c->off < n) {
         /* Each chunk at least doubles the last: a growing parse takes a handful of chunks. */
-        size_t cap = c ? c->cap * 2 : (a->first_chunk > MIN_CHUNK ? round_up(a->first_chunk) : MIN_CHUNK);
+        size_t cap = c ? c->cap * 2 : MIN_CHUNK;
+        if (a->next_chunk > cap)
+            cap = round_up(a->next_chunk);
+        a->next_chunk = 0;
         if (cap < n)
             cap = n;
         arena_chunk_t *nc = xmalloc(sizeof *nc + cap);
@@ -140,8 +143,10 @@ char *json_text_dup(const json_t *v, size_t flags)
 json_t *arena_json_loadb(arena_t *a, const char *text, size_t len, size_t flags, json_error_t *err)
 {
     if (installed && len <= PARSE_ARENA_MAX) {
-        if (!a->chunks)
-            a->first_chunk = len * PARSE_FACTOR;
+        /* Room for the whole parse in one chunk, also when the request's parameters took one
+         * already. */
+        if (!a->chunks || a->chunks->cap - a->chunks->off < len * PARSE_FACTOR)
+            a->next_chunk = len * PARSE_FACTOR;
         parse_arena = a;
     }
     json_t *v = json_loadb(text, len, flags, err);

@@ -18,7 +18,8 @@ typedef struct {
     arena_chunk_t *chunks; /* owned; the newest first, bump-allocated from its free end */
     size_t used;           /* bytes handed out, for tests and metrics */
     size_t held;           /* bytes of the chunks */
-    size_t first_chunk;    /* size of the first chunk, 0: the smallest; later ones double it */
+    size_t next_chunk;     /* the next chunk's size at least (a parse's estimate), 0: none; else the
+                            * first chunk is the smallest and later ones double the last */
 } arena_t;
 
 /* An empty arena: no memory until the first arena_alloc. */

@@ -120,6 +120,26 @@ static void test_the_first_chunk_is_sized_from_the_body(void **state)
     arena_clear(&big);
 }
 
+/* A request's query parameters take the arena's first chunk before its body is parsed: the
+ * parse still gets one chunk sized from the body, not a run of doublings from 2 KiB. */
+static void test_a_parse_after_other_allocations_gets_a_chunk_sized_from_the_body(void **state)
+{
+    (void)state;
+    arena_t a;
+    arena_init(&a);
+    assert_non_null(arena_alloc(&a, 40)); /* two parameters, say */
+    assert_int_equal(a.held, 1024);
+    enum { N = 3000 };
+    char text[N + 2];
+    memset(text, 'x', sizeof text);
+    text[0] = text[N + 1] = '"'; /* one long JSON string: well within 16 times its length */
+    json_t *v = arena_json_loadb(&a, text, sizeof text, JSON_DECODE_ANY, NULL);
+    assert_non_null(v);
+    assert_int_equal(a.held, 1024 + 16 * sizeof text);
+    json_decref(v);
+    arena_clear(&a);
+}
+
 static void test_a_body_over_64_kib_parses_into_the_heap(void **state)
 {
     (void)state;
@@ -147,6 +167,7 @@ int main(void)
         cmocka_unit_test(test_a_rejected_body_leaves_nothing_but_the_arena),
         cmocka_unit_test(test_values_made_after_a_parse_come_from_the_heap),
         cmocka_unit_test(test_the_first_chunk_is_sized_from_the_body),
+        cmocka_unit_test(test_a_parse_after_other_allocations_gets_a_chunk_sized_from_the_body),
         cmocka_unit_test(test_a_body_over_64_kib_parses_into_the_heap),
     };
     return cmocka_run_group_tests_name("arena", tests, NULL, NULL);

@@ -1,5 +1,6 @@
 /* A command in RESP written by hand (store/resp.c), byte for byte against hiredis's own
- * formatting (redisFormatCommandArgv), which the pipe used before. */
+ * formatting (redisFormatCommandArgv: the same bytes as redisAppendCommandArgv, which the pipe
+ * used before, appends). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
