@@ -151,5 +151,6 @@ json_t *arena_json_loadb(arena_t *a, const char *text, size_t len, size_t flags,
     }
     json_t *v = json_loadb(text, len, flags, err);
     parse_arena = NULL;
+    a->next_chunk = 0; /* a parse that fit in the chunk there was leaves no size for later ones */
     return v;
 }
