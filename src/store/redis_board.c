@@ -26,9 +26,18 @@
 #define LUA_MEMBER(V, PL) "(string.sub(" V ", 9, 24) .. " PL " .. (#" V " > 24 and ' ' .. string.sub(" V ", 25) or ''))"
 
 /* Every read script returns false when the window is cold, else {total} followed by runs
- * {rank0, {member, member, ...}}: the entries of a run have consecutive ranks from rank0
- * (0-based), as ZRANGE gives them, returned as Redis gave them (each member holds its sort key:
- * no score is asked for). */
+ * {rank0, members}: the entries of a run have consecutive ranks from rank0 (0-based), as ZRANGE
+ * gives them, returned as Redis gave them (each member holds its sort key: no score is asked
+ * for). A run's members come packed in one string, joined by a NUL byte (LUA_PACK); an array of
+ * members is read as well. */
+/* The members of table T as one string, joined by a NUL byte. A member's bytes after its
+ * ORDER_PREFIX_LEN bytes of sort key and achieved time are a player id, then a space and
+ * metadata: text that PostgreSQL held and a player id's characters, where a NUL byte cannot be,
+ * so rb_read_parse finds each member's end as the first NUL past its prefix. One string per run
+ * instead of one per member: Redis's Lua builds and replies a single value, and the reader that
+ * takes the reply one object, instead of eleven for an around read (about a twentieth of the
+ * read's cost in Redis, docs/capacity/redis-reads.md). */
+#define LUA_PACK(T) "table.concat(" T ", '\\0')"
 #define LUA_READ_HEAD                                                                \
     "if redis.call('EXISTS', KEYS[3]) == 0 then return false end\n"                  \
     "local z, pk = KEYS[1], KEYS[2]\n"                                               \
@@ -37,7 +46,7 @@
 /* ARGV: first and last rank (0-based). */
 static redis_script_t script_page = {LUA_READ_HEAD
                                      "out[2] = tonumber(ARGV[1])\n"
-                                     "out[3] = redis.call('ZRANGE', z, ARGV[1], ARGV[2])\n"
+                                     "out[3] = " LUA_PACK("redis.call('ZRANGE', z, ARGV[1], ARGV[2])") "\n"
                                      "return out\n",
                                      ""};
 
@@ -76,15 +85,15 @@ static redis_script_t script_cursor = {LUA_READ_HEAD
                                        "  c = a; e = 0\n"
                                        "end\n"
                                        "if ARGV[3] == 'f' then\n"
-                                       "  out[2] = c + e; out[3] = redis.call('ZRANGE', z, c + e, c + e + lim - 1)\n"
+                                       "  out[2] = c + e; out[3] = " LUA_PACK("redis.call('ZRANGE', z, c + e, c + e + lim - 1)") "\n"
                                        "elseif c > 0 then\n"
                                        "  local a = math.max(c - lim, 0)\n"
-                                       "  out[2] = a; out[3] = redis.call('ZRANGE', z, a, c - 1)\n"
+                                       "  out[2] = a; out[3] = " LUA_PACK("redis.call('ZRANGE', z, a, c - 1)") "\n"
                                        "end\n"
                                        "return out\n",
                                        ""};
 
-/* One player's run {rank0, {member}} appended to table OUT, from the player's id and
+/* One player's run {rank0, member} (a run of one member is that member) appended to table OUT, from the player's id and
  * bucket (Lua expressions); nothing when the player holds no standing. */
 #define LUA_PLAYER(OUT, PLAYER, BUCKET)                                              \
     "local v = redis.call('HGET', KEYS[2] .. " BUCKET ", " PLAYER ")\n"               \
@@ -92,7 +101,7 @@ static redis_script_t script_cursor = {LUA_READ_HEAD
     "  local m = " LUA_MEMBER("v", PLAYER) "\n"                                      \
     "  local r = redis.call('ZRANK', z, m)\n"                                        \
     "  if r then\n"                                                                  \
-    "    " OUT "[#" OUT " + 1] = r; " OUT "[#" OUT " + 1] = {m}\n"                      \
+    "    " OUT "[#" OUT " + 1] = r; " OUT "[#" OUT " + 1] = m\n"                        \
     "  end\n"                                                                        \
     "end\n"
 
@@ -139,7 +148,7 @@ static redis_merge_t player_merge = {script_player_each.sha, 6};
     "  local r = redis.call('ZRANK', z, " LUA_MEMBER("v", "ARGV[" I "]") ")\n"                   \
     "  if r then\n"                                                                             \
     "    " OUT "[2] = math.max(r - tonumber(ARGV[" I " + 1]), 0)\n"                              \
-    "    " OUT "[3] = redis.call('ZRANGE', z, " OUT "[2], r + tonumber(ARGV[" I " + 2]))\n" \
+    "    " OUT "[3] = " LUA_PACK("redis.call('ZRANGE', z, " OUT "[2], r + tonumber(ARGV[" I " + 2]))") "\n" \
     "  end\n"                                                                                   \
     "end\n"
 
@@ -425,71 +434,6 @@ void rb_prepare_score(rb_read_t *rd, const board_t *b, int64_t day, int64_t sort
     read_head(rd, &script_score, b, day, 1);
     read_arg(rd, 0, rd->nums[0], strlen(rd->nums[0]));
     rd->count_only = true;
-}
-
-/* One entry of a run from its member into out: false when it is not what rankd wrote. */
-static bool parse_entry(const redisReply *m, int64_t rank, const board_t *b, entries_t *out)
-{
-    if (m->type != REDIS_REPLY_STRING || m->len <= ORDER_PREFIX_LEN)
-        return false;
-    /* The position ends at the space before the metadata (LUA_MEMBER), or with the member. */
-    const char *sp = memchr(m->str + ORDER_PREFIX_LEN, ' ', m->len - ORDER_PREFIX_LEN);
-    size_t pos_len = sp ? (size_t)(sp - m->str) : m->len;
-    order_pos_t pos;
-    if (!order_member_decode((const unsigned char *)m->str, pos_len, &pos))
-        return false;
-    const char *md = sp ? sp + 1 : NULL;
-    size_t md_len = sp ? m->len - pos_len - 1 : 0;
-    if (sp && md_len == 0)
-        return false;
-    entries_push(out, rank, pos.player, pos.player_len, order_score(b->sort, pos.sort_key), pos.sort_key,
-                 pos.achieved_ms, md, md_len);
-    return true;
-}
-
-rb_status_t rb_read_parse(const rb_read_t *rd, const redisReply *r, const board_t *b, entries_t *out)
-{
-    if (!r)
-        return RB_DOWN;
-    rb_status_t st = RB_OK;
-    if (r->type == REDIS_REPLY_NIL) {
-        st = RB_COLD;
-    } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->elements % 2 != 1 ||
-               r->element[0]->type != REDIS_REPLY_INTEGER) {
-        if (r->type != REDIS_REPLY_ERROR || strncmp(r->str, "NOSCRIPT", 8) != 0)
-            log_error(NULL, "redis read script: unexpected reply (%.200s)",
-                      r->type == REDIS_REPLY_ERROR ? r->str : "shape");
-        st = RB_DOWN;
-    } else {
-        out->total = r->element[0]->integer;
-        size_t n = 0;
-        for (size_t i = 1; i + 1 < r->elements; i += 2)
-            n += r->element[i + 1]->type == REDIS_REPLY_ARRAY ? r->element[i + 1]->elements : 0;
-        /* One allocation of the right size: a single player's 120 bytes stay in malloc's
-         * per-thread cache, where the default 16 entries (1,920 bytes) did not. */
-        entries_reserve(out, n);
-        for (size_t i = 1; st == RB_OK && i + 1 < r->elements; i += 2) {
-            const redisReply *rank0 = r->element[i], *run = r->element[i + 1];
-            if (rank0->type != REDIS_REPLY_INTEGER || run->type != REDIS_REPLY_ARRAY) {
-                st = RB_DOWN;
-                break;
-            }
-            for (size_t j = 0; j < run->elements; j++)
-                if (!parse_entry(run->element[j], rank0->integer + 1 + (int64_t)j, b, out)) {
-                    st = RB_DOWN;
-                    break;
-                }
-        }
-        if (st != RB_OK)
-            log_error(NULL, "redis read script: a member that rankd did not write");
-    }
-    if (st == RB_OK && rd->count_only)
-        out->at_or_before = r->elements == 3 ? r->element[1]->integer : 0;
-    if (st != RB_OK)
-        entries_clear(out);
-    else if (rd->by_rank)
-        entries_sort_by_rank(out);
-    return st;
 }
 
 rb_status_t rb_read_run(redis_conn_t *c, rb_read_t *rd, const board_t *b, entries_t *out)

@@ -1,23 +1,24 @@
 /*
  * store/redis_board.h — a board window's rank index in Redis.
  *
- * Per board window, keys sharing the hash tag {g<generation>} (layout 3: the names changed
+ * Per board window, keys sharing the hash tag {g<generation>} (layout 4: the names changed
  * with each layout, so that two versions sharing a Redis never read each other's keys):
- *   rankd:{gN}:D:z3     sorted set: score = sort key, member = achieved_ms (8 bytes) +
- *                       player id (core/order.h), then, when the standing has metadata, a
- *                       space and the metadata: ranges need no lookup per entry, and the
- *                       order stays exact (a space sorts below every byte of a player id);
- *   rankd:{gN}:D:h3:<n> 16384 hash buckets of player -> version (8 bytes, big-endian),
- *                       achieved_ms (8 bytes), metadata; version alone for a removed
- *                       player (a tombstone): how a named player's member is found. Small
- *                       enough for Redis's listpack encoding (values up to 64 bytes by
- *                       default: metadata beyond 48 bytes turns its bucket into a plain hash
+ *   rankd:{gN}:D:z4     sorted set: score = sort key, member = sort key and achieved_ms (8
+ *                       bytes each, core/order.h) + player id, then, when the standing has
+ *                       metadata, a space and the metadata: ranges need no lookup per entry,
+ *                       and the order stays exact (a space sorts below every byte of a player
+ *                       id);
+ *   rankd:{gN}:D:h4:<n> 16384 hash buckets of player -> version (8 bytes, big-endian), sort
+ *                       key and achieved_ms (8 bytes each), metadata; version alone for a
+ *                       removed player (a tombstone): how a named player's member is found.
+ *                       Small enough for Redis's listpack encoding (values up to 64 bytes by
+ *                       default: metadata beyond 40 bytes turns its bucket into a plain hash
  *                       table, correct but larger);
- *   rankd:{gN}:D:ready3 present once the window was loaded from PostgreSQL;
- *   rankd:{gN}:D:b3     the rebuild's lock;
- *   rankd:{gN}:D:m3     the window's mark: field `seq`, the number (window_counts.seq,
+ *   rankd:{gN}:D:ready4 present once the window was loaded from PostgreSQL;
+ *   rankd:{gN}:D:b4     the rebuild's lock;
+ *   rankd:{gN}:D:m4     the window's mark: field `seq`, the number (window_counts.seq,
  *                       migrations/0014_window_seq.sql) up to which every transaction that
- *                       changed the window was applied here; rankd:{gN}:D:mp3 holds the numbers
+ *                       changed the window was applied here; rankd:{gN}:D:mp4 holds the numbers
  *                       applied early, waiting for the ones before them.
  * Every change carries the standing's version from PostgreSQL and is dropped
  * when Redis already holds a newer one, so racing writers and rebuilds
@@ -88,7 +89,7 @@ void rb_prepare_around(rb_read_t *rd, const board_t *b, int64_t day, const char 
 void rb_prepare_score(rb_read_t *rd, const board_t *b, int64_t day, int64_t sort_key);
 /* Free what a prepared read allocated (nothing for most); it may be prepared again. */
 void rb_read_clear(rb_read_t *rd);
-/* Parse a read's reply (NULL: the connection failed) into `out`, in rank order. */
+/* Parse a read's reply (NULL: the connection failed) into `out`, in rank order (store/rb_read.c). */
 MUST_USE rb_status_t rb_read_parse(const rb_read_t *rd, const redisReply *r, const board_t *b, entries_t *out);
 
 /* Run a prepared read on a connection of one's own (one round trip), then clear it. */

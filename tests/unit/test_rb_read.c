@@ -1,0 +1,201 @@
+/* The replies of the read scripts as rb_read_parse reads them: runs packed in one string (members
+ * joined by a NUL byte, store/redis_board.c LUA_PACK), runs of one member, runs as arrays, and
+ * packed strings that rankd did not write, refused rather than trusted. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "store/redis_board.h"
+
+/* Member of (sort_key, achieved_ms, player) and metadata (NULL: none) into out; its length. */
+static size_t member(char *out, int64_t sort_key, int64_t ms, const char *player, const char *md)
+{
+    order_pos_t pos;
+    assert_true(order_pos_set(&pos, sort_key, ms, player, strlen(player)));
+    size_t n = order_member_encode(&pos, (unsigned char *)out);
+    if (md) {
+        out[n++] = ' ';
+        memcpy(out + n, md, strlen(md));
+        n += strlen(md);
+    }
+    return n;
+}
+
+static redisReply *integer(long long v)
+{
+    redisReply *r = calloc(1, sizeof *r);
+    r->type = REDIS_REPLY_INTEGER;
+    r->integer = v;
+    return r;
+}
+
+static redisReply *string(const char *s, size_t len)
+{
+    redisReply *r = calloc(1, sizeof *r);
+    r->type = REDIS_REPLY_STRING;
+    r->str = malloc(len + 1);
+    memcpy(r->str, s, len);
+    r->str[len] = '\0';
+    r->len = len;
+    return r;
+}
+
+static redisReply *array(size_t n, redisReply **items)
+{
+    redisReply *r = calloc(1, sizeof *r);
+    r->type = REDIS_REPLY_ARRAY;
+    r->elements = n;
+    r->element = calloc(n ? n : 1, sizeof *r->element);
+    memcpy(r->element, items, n * sizeof *items);
+    return r;
+}
+
+static void release(redisReply *r)
+{
+    if (r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < r->elements; i++)
+            release(r->element[i]);
+        free(r->element);
+    }
+    free(r->str);
+    free(r);
+}
+
+static const board_t board = {.gen = 7, .sort = SORT_DESC, .op = OP_BEST, .reset = RESET_NONE};
+
+/* rb_read_parse of {total, rank0, run} for an around read; the reply is released. */
+static rb_status_t parse_run(long long total, long long rank0, redisReply *run, entries_t *out)
+{
+    rb_read_t rd;
+    memset(&rd, 0, sizeof rd); /* as an around or page read: runs in rank order, no count */
+    redisReply *r = array(3, (redisReply *[]){integer(total), integer(rank0), run});
+    entries_init(out);
+    rb_status_t st = rb_read_parse(&rd, r, &board, out);
+    release(r);
+    return st;
+}
+
+static void test_a_packed_run(void **state)
+{
+    (void)state;
+    /* Sort keys and times whose bytes hold NULs, metadata with spaces: only a NUL past a
+     * member's prefix ends it. */
+    char buf[512];
+    size_t n = member(buf, -1000, 0, "alice", "{\"team\": \"a b\"}");
+    buf[n++] = '\0';
+    n += member(buf + n, -256, 256, "bob", NULL);
+    buf[n++] = '\0';
+    n += member(buf + n, 0, 1, "carol", "{}");
+    entries_t out;
+    assert_int_equal(parse_run(40, 9, string(buf, n), &out), RB_OK);
+    assert_int_equal(out.total, 40);
+    assert_int_equal(out.n, 3);
+    assert_int_equal(out.items[0].rank, 10);
+    assert_string_equal(out.items[0].player, "alice");
+    assert_int_equal(out.items[0].score, 1000);
+    assert_string_equal(out.items[0].metadata, "{\"team\": \"a b\"}");
+    assert_int_equal(out.items[1].rank, 11);
+    assert_string_equal(out.items[1].player, "bob");
+    assert_int_equal(out.items[1].achieved_ms, 256);
+    assert_null(out.items[1].metadata);
+    assert_int_equal(out.items[2].rank, 12);
+    assert_string_equal(out.items[2].player, "carol");
+    assert_string_equal(out.items[2].metadata, "{}");
+    entries_clear(&out);
+}
+
+static void test_a_run_of_one_member_and_an_empty_run(void **state)
+{
+    (void)state;
+    char buf[128];
+    size_t n = member(buf, -5, 5, "bob", NULL);
+    entries_t out;
+    assert_int_equal(parse_run(1, 0, string(buf, n), &out), RB_OK);
+    assert_int_equal(out.n, 1);
+    assert_int_equal(out.items[0].rank, 1);
+    assert_string_equal(out.items[0].player, "bob");
+    entries_clear(&out);
+    assert_int_equal(parse_run(0, 0, string("", 0), &out), RB_OK);
+    assert_int_equal(out.n, 0);
+    entries_clear(&out);
+}
+
+static void test_named_players_come_as_runs_of_one_sorted_by_rank(void **state)
+{
+    (void)state;
+    char a[128], b[128];
+    size_t na = member(a, -3, 1, "alice", NULL), nb = member(b, -9, 2, "bob", NULL);
+    rb_read_t rd;
+    memset(&rd, 0, sizeof rd);
+    rd.by_rank = true; /* as rb_prepare_players sets it: answers come in the order asked */
+    redisReply *r = array(5, (redisReply *[]){integer(30), integer(20), string(a, na), integer(4), string(b, nb)});
+    entries_t out;
+    entries_init(&out);
+    assert_int_equal(rb_read_parse(&rd, r, &board, &out), RB_OK);
+    release(r);
+    assert_int_equal(out.n, 2);
+    assert_string_equal(out.items[0].player, "bob");
+    assert_int_equal(out.items[0].rank, 5);
+    assert_string_equal(out.items[1].player, "alice");
+    assert_int_equal(out.items[1].rank, 21);
+    entries_clear(&out);
+}
+
+static void test_an_array_run_is_read_as_before(void **state)
+{
+    (void)state;
+    char a[128], b[128];
+    size_t na = member(a, -9, 1, "alice", NULL), nb = member(b, -8, 2, "bob", "{\"x\":1}");
+    entries_t out;
+    assert_int_equal(parse_run(2, 0, array(2, (redisReply *[]){string(a, na), string(b, nb)}), &out), RB_OK);
+    assert_int_equal(out.n, 2);
+    assert_string_equal(out.items[1].player, "bob");
+    assert_int_equal(out.items[1].rank, 2);
+    entries_clear(&out);
+}
+
+static void test_a_packed_run_rankd_did_not_write_is_refused(void **state)
+{
+    (void)state;
+    char buf[256];
+    entries_t out;
+    /* A NUL that ends the string: no member after it. */
+    size_t n = member(buf, -9, 1, "alice", NULL);
+    buf[n++] = '\0';
+    assert_int_equal(parse_run(2, 0, string(buf, n), &out), RB_DOWN);
+    assert_int_equal(out.n, 0);
+    /* Two NULs in a row: an empty member. */
+    buf[n++] = '\0';
+    n += member(buf + n, -8, 1, "bob", NULL);
+    assert_int_equal(parse_run(2, 0, string(buf, n), &out), RB_DOWN);
+    /* A member no longer than its prefix, last or first. */
+    n = member(buf, -9, 1, "alice", NULL);
+    buf[n++] = '\0';
+    memset(buf + n, 'x', 10);
+    assert_int_equal(parse_run(2, 0, string(buf, n + 10), &out), RB_DOWN);
+    assert_int_equal(parse_run(2, 0, string("short", 5), &out), RB_DOWN);
+    /* A space with no metadata after it. */
+    n = member(buf, -9, 1, "alice", NULL);
+    buf[n++] = ' ';
+    assert_int_equal(parse_run(1, 0, string(buf, n), &out), RB_DOWN);
+    /* Neither a string nor an array. */
+    assert_int_equal(parse_run(1, 0, integer(3), &out), RB_DOWN);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_packed_run),
+        cmocka_unit_test(test_a_run_of_one_member_and_an_empty_run),
+        cmocka_unit_test(test_named_players_come_as_runs_of_one_sorted_by_rank),
+        cmocka_unit_test(test_an_array_run_is_read_as_before),
+        cmocka_unit_test(test_a_packed_run_rankd_did_not_write_is_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
