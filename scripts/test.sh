@@ -111,6 +111,13 @@ unit() {
     if [ "$rc" -ne 0 ]; then fail_stage "meson test ($dir) exited $rc without a summary"; fi
     return
   fi
+  # Each program that passed wrote its own file, named after its group: two programs with the
+  # same group name (cmocka_run_group_tests names it "tests") would count as one.
+  local files
+  files=$(find "$xmld" -name '*.xml' | wc -l)
+  if [ "$files" -lt "${ok:-0}" ]; then
+    fail_stage "$files result files for ${ok:-0} unit programs that passed in $dir: give each its own group name (cmocka_run_group_tests_name)"
+  fi
   local cases
   cases=$(count_cases "$xmld"/*.xml) || { fail_stage "cannot read the unit tests' results in $xmld"; return; }
   local p f s

@@ -197,5 +197,5 @@ int main(void)
         cmocka_unit_test(test_an_array_run_is_read_as_before),
         cmocka_unit_test(test_a_packed_run_rankd_did_not_write_is_refused),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("rb_read", tests, NULL, NULL);
 }

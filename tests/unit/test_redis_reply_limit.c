@@ -84,5 +84,5 @@ int main(void)
         cmocka_unit_test(test_huge_array_header_fails),
         cmocka_unit_test(test_bound_itself_parses),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("redis_reply_limit", tests, NULL, NULL);
 }
