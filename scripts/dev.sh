@@ -40,6 +40,7 @@ CONFIG="config/rankd.yaml"
 BIN="$RANKD_ROOT/build/rankd"
 BASE="http://127.0.0.1:$HTTP_PORT"
 WRITE_KEY="dev-write-key-change-me"   # as in config/rankd.yaml
+ADMIN_KEY="dev-admin-key-change-me"   # as in config/rankd.yaml
 
 # Point rankd at what this script starts (the same values config/rankd.yaml holds;
 # the environment wins over the file, so the two cannot drift apart).
@@ -142,7 +143,7 @@ done
 
 cat <<EOF
 
-rankd is running at $BASE   (pid $(pidfile_pid "$RUN/rankd.pid"); log .run/rankd.log)
+rankd is running at $BASE   (dashboard $BASE/dashboard/; pid $(pidfile_pid "$RUN/rankd.pid"); log .run/rankd.log)
 PostgreSQL primary 127.0.0.1:$PG_PORT (psql -h 127.0.0.1 -p $PG_PORT -U rankd rankd),
 streaming replica 127.0.0.1:$PG_REPLICA_PORT (reads go there), Redis $RANKD_REDIS_URL
 
@@ -157,8 +158,8 @@ Try:
   curl -s '$BASE/v1/leaderboards/arcade/players/p000042/around?before=2&after=2'
   # friends: several players at once, in rank order
   curl -s '$BASE/v1/leaderboards/arcade/players?ids=p000001,p000042,p000777'
-  # which PostgreSQL node answers what: roles, states, lag
-  curl -s $BASE/readyz
+  # which PostgreSQL node answers what: roles, states, lag (an admin key; without one, the status alone)
+  curl -s $BASE/readyz -H 'Authorization: Bearer $ADMIN_KEY'
   # submit a score (write key)
   curl -s -X POST $BASE/v1/leaderboards/arcade/scores \\
        -H 'Authorization: Bearer $WRITE_KEY' -H 'Content-Type: application/json' \\
