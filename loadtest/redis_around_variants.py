@@ -118,7 +118,7 @@ try:
     random.seed(1)
     cpu, inside = {}, {}
     for rnd in range(ROUNDS):
-        for var in ("shipped", "split", "locals", "hget16k", "hget64k"):
+        for var in ("shipped", "split", "plain", "locals", "hget16k", "hget64k"):
             calls = []
             for _ in range(CALLS if not var.startswith("hget") else CALLS // 10):
                 ids = [random.randrange(N) for _ in range(30)]
@@ -134,9 +134,9 @@ try:
                     out = r.evalsha(shipped if var == "shipped" else locals_sha, 3, "z4", "h4:", "ready4", *args)
                     assert len(out) == 30 and all(len(o) == 3 for o in out)
                     reads += 30
-                elif var == "split":
+                elif var in ("split", "plain"):
                     ranks = r.evalsha(rank_only, 3, "z4", "h4:", "ready4", *args)
-                    tx = r.pipeline(transaction=True)
+                    tx = r.pipeline(transaction=var == "split")
                     tx.zcard("z4")
                     for o in ranks:
                         tx.zrange("z4", max(o[1] - 5, 0), o[1] + 5)
@@ -152,7 +152,7 @@ try:
                     reads += 1000
             used = redis_cpu_s() - t0
             cpu.setdefault(var, []).append(used * 1e6 / reads)
-            if var != "split":
+            if var not in ("split", "plain"):
                 inside.setdefault(var, []).append(r.info("commandstats")["cmdstat_evalsha"]["usec_per_call"]
                                                   / (1000 if var.startswith("hget") else 30))
             print("round %d %-8s Redis CPU %.2f us per read" % (rnd, var, cpu[var][-1]), flush=True)

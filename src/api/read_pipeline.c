@@ -42,6 +42,10 @@ typedef enum {
 /* How STORE reads when it does not read in place. */
 typedef enum { VIA_PIPE, VIA_OFFLOAD } store_via_t;
 
+/* Where a read through the pipe stands: one script, or an around read's two steps (its rank,
+ * then its range: store/redis_board.h). */
+typedef enum { STEP_ONE = 0, STEP_RANK, STEP_RANGE } pipe_step_t;
+
 /* advance()'s answer when a state waits: not a status. */
 #define RP_WAITS 0
 
@@ -61,6 +65,8 @@ typedef struct read_op {
     offload_job_t job;        /* RP_BOARD, or STORE's PostgreSQL read, off the event loop */
     rb_read_t rd;
     redis_call_t call;
+    pipe_step_t step;
+    int64_t around_rank;      /* STEP_RANGE: the player's rank (0-based) the first step found */
     void (*wake)(void *arg);
     void *wake_arg;
     /* STORE's result: from Redis, or from PostgreSQL with its status. */
@@ -343,12 +349,67 @@ static void store_cold_job(offload_job_t *job)
     op->wake(op->wake_arg); /* last: the request may be finished and freed at once */
 }
 
+static void store_call_done(redis_call_t *call);
+
+/* Hand op->rd to the pipe; store_call_done takes the reply. */
+static void submit_call(read_op_t *op)
+{
+    op->call.argc = op->rd.argc;
+    op->call.argv = op->rd.argv;
+    op->call.argvlen = op->rd.argvlen;
+    op->call.merge = op->rd.merge;
+    op->call.done = store_call_done;
+    op->call.arg = op;
+    redis_pipe_submit(op->app->pipe, &op->call);
+}
+
+/* An around read's step that came back (on the pipe's thread): true when it went on (the next
+ * step, or the one-script read, submitted); else *st says how it ended. */
+static bool around_step_done(read_op_t *op, const redis_call_t *call, rb_status_t *st)
+{
+    const read_t *r = &op->rq.read;
+    if (op->step == STEP_RANK) {
+        int64_t rank, total;
+        *st = rb_around_rank_parse(call->reply, &rank, &total);
+        if (*st == RB_OK && rank < 0) {
+            op->got.total = total; /* no standing: an empty answer, as script_around's */
+            return false;
+        }
+        if (*st == RB_OK) {
+            op->step = STEP_RANGE;
+            op->around_rank = rank;
+            rb_prepare_around_range(&op->rd, rank, r->before, r->after);
+            submit_call(op);
+            return true;
+        }
+    } else {
+        *st = rb_around_range_parse(call->reply, call->merged_at, r->player, op->around_rank, r->before, &op->board,
+                                    &op->got);
+        if (*st == RB_OK)
+            return false;
+    }
+    /* Whatever else happens next (the one script after a move between the steps; the cold
+     * window's turn, PostgreSQL) reads op->rd as the one-script read. */
+    op->step = STEP_ONE;
+    prepare_redis(&op->rd, &op->board, r);
+    if (*st != RB_AGAIN)
+        return false;
+    submit_call(op);
+    return true;
+}
+
 /* On the Redis pipe thread: parse the reply; a cold window waits its turn behind the window's
  * load, or PostgreSQL answers, never on the event loop. */
 static void store_call_done(redis_call_t *call)
 {
     read_op_t *op = call->arg;
-    rb_status_t st = rb_read_parse(&op->rd, op->call.reply, &op->board, &op->got);
+    rb_status_t st;
+    if (op->step != STEP_ONE) {
+        if (around_step_done(op, call, &st))
+            return;
+    } else {
+        st = rb_read_parse(&op->rd, op->call.reply, &op->board, &op->got);
+    }
     if (st == RB_OK) {
         op->from_redis = true;
         op->wake(op->wake_arg);
@@ -521,7 +582,13 @@ static int advance(read_op_t *op, http_req_t *req)
                 unsigned long epoch = 0;
                 bool use_redis = redis_answers(app, req, &op->board, &op->rq.read, &epoch);
                 if (app->pipe && use_redis) {
-                    prepare_redis(&op->rd, &op->board, &op->rq.read);
+                    const read_t *r = &op->rq.read;
+                    if (r->kind == READ_AROUND) {
+                        rb_prepare_around_rank(&op->rd, &op->board, r->day, r->player, r->before, r->after);
+                        op->step = STEP_RANK;
+                    } else {
+                        prepare_redis(&op->rd, &op->board, r);
+                    }
                     op->call.epoch = epoch; /* the pipe sends it only if no outage began since */
                     op->via = VIA_PIPE;
                     return RP_WAITS;
@@ -574,13 +641,7 @@ static void rp_start(http_pending_t *p, void (*wake)(void *), void *wake_arg)
             store_pg_later(op);
             return;
         }
-        op->call.argc = op->rd.argc;
-        op->call.argv = op->rd.argv;
-        op->call.argvlen = op->rd.argvlen;
-        op->call.merge = op->rd.merge;
-        op->call.done = store_call_done;
-        op->call.arg = op;
-        redis_pipe_submit(op->app->pipe, &op->call);
+        submit_call(op);
         return;
     case RP_BIND:
     case RP_CACHE:

@@ -112,3 +112,54 @@ rb_status_t rb_read_parse(const rb_read_t *rd, const redisReply *r, const board_
         entries_sort_by_rank(out);
     return st;
 }
+
+rb_status_t rb_around_rank_parse(const redisReply *r, int64_t *rank, int64_t *total)
+{
+    *rank = -1;
+    if (!r)
+        return RB_DOWN;
+    if (r->type == REDIS_REPLY_NIL)
+        return RB_COLD;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->elements > 2 || r->element[0]->type != REDIS_REPLY_INTEGER ||
+        (r->elements == 2 && (r->element[1]->type != REDIS_REPLY_INTEGER || r->element[1]->integer < 0))) {
+        if (r->type != REDIS_REPLY_ERROR || strncmp(r->str, "NOSCRIPT", 8) != 0)
+            log_error(NULL, "redis around rank: unexpected reply (%.200s)", r->type == REDIS_REPLY_ERROR ? r->str : "shape");
+        return RB_DOWN;
+    }
+    *total = r->element[0]->integer;
+    if (r->elements == 2)
+        *rank = r->element[1]->integer;
+    return RB_OK;
+}
+
+rb_status_t rb_around_range_parse(const redisReply *r, size_t at, const char *player, int64_t rank, int before,
+                                  const board_t *b, entries_t *out)
+{
+    if (!r)
+        return RB_DOWN;
+    /* An error (EXECABORT after a redirection, a replica that refused) or a nil EXEC: the
+     * one-script read settles it. */
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 + at)
+        return RB_AGAIN;
+    const redisReply *ready = r->element[0], *count = r->element[1], *range = r->element[2 + at];
+    if (ready->type != REDIS_REPLY_INTEGER || count->type != REDIS_REPLY_INTEGER || range->type != REDIS_REPLY_ARRAY)
+        return RB_AGAIN;
+    if (ready->integer == 0)
+        return RB_COLD;
+    int64_t start = rank - before < 0 ? 0 : rank - before;
+    out->total = count->integer;
+    entries_reserve(out, range->elements);
+    if (!parse_run(range, start, b, out)) {
+        log_error(NULL, "redis around range: a member that rankd did not write");
+        entries_clear(out);
+        return RB_DOWN;
+    }
+    /* The set holds one member per player: the player at its rank in this snapshot proves that
+     * the range is the one around it. */
+    size_t self = (size_t)(rank - start);
+    if (self >= out->n || strcmp(out->items[self].player, player) != 0) {
+        entries_clear(out);
+        return RB_AGAIN;
+    }
+    return RB_OK;
+}

@@ -137,7 +137,7 @@ static redis_script_t script_player_each = {"if redis.call('EXISTS', KEYS[3]) ==
                                             ""};
 
 /* EVALSHA sha 3 keys...: numkeys and the three keys are what merged reads share. */
-static redis_merge_t player_merge = {script_player_each.sha, 6};
+static redis_merge_t player_merge = {script_player_each.sha, 6, false};
 
 /* The run of one around read appended to table OUT: the player's neighbours and the player,
  * straight from ZRANGE, from the arguments ARGV[I] .. ARGV[I + 3] (player, before, after, the
@@ -159,17 +159,18 @@ static redis_script_t script_around = {LUA_READ_HEAD LUA_AROUND("out", "1") "ret
  * rank reads are: ARGV: player, before, after, bucket, player, ...; false when the window is
  * cold, else one script_around reply per read. The window's checks and the script's call are
  * paid once for them all. */
-static redis_script_t script_around_each = {"if redis.call('EXISTS', KEYS[3]) == 0 then return false end\n"
-                                            "local z, pk = KEYS[1], KEYS[2]\n"
-                                            "local total = redis.call('ZCARD', z)\n"
-                                            "local each = {}\n"
-                                            "for i = 1, #ARGV, 4 do\n"
-                                            "  local out = {total}\n"
-                                            LUA_AROUND("out", "i")
-                                            "  each[#each + 1] = out\n"
-                                            "end\n"
-                                            "return each\n",
-                                            ""};
+/* A merged script: for each read's four arguments (i the first's index), BODY fills table
+ * `out`, which starts as {total}; false when the window is cold. */
+#define LUA_EACH_AROUND(BODY)                                                        \
+    "if redis.call('EXISTS', KEYS[3]) == 0 then return false end\n"                  \
+    "local z, pk = KEYS[1], KEYS[2]\n"                                               \
+    "local total = redis.call('ZCARD', z)\n"                                         \
+    "local each = {}\n"                                                              \
+    "for i = 1, #ARGV, 4 do\n"                                                       \
+    "  local out = {total}\n" BODY "  each[#each + 1] = out\n"                       \
+    "end\n"                                                                          \
+    "return each\n"
+static redis_script_t script_around_each = {LUA_EACH_AROUND(LUA_AROUND("out", "i")), ""};
 
 /* ARGV: a sort key. The standings at or before it, as an empty run whose rank0 is their count
  * (ZCOUNT: the score of a member is its sort key). */
@@ -180,7 +181,33 @@ static redis_script_t script_score = {LUA_READ_HEAD
                                       ""};
 
 /* EVALSHA sha 3 keys...: numkeys and the three keys are what merged reads share. */
-static redis_merge_t around_merge = {script_around_each.sha, 6};
+static redis_merge_t around_merge = {script_around_each.sha, 6, false};
+
+/*
+ * An around read through the pipe goes in two steps (rb_prepare_around_rank, then
+ * rb_prepare_around_range): the script finds the player's rank, then the range is read without
+ * Lua, in a transaction with the window's ready key and count. Inside a script, Redis turns
+ * each member of a range into a Lua string and back: a tenth of Redis's time per around read
+ * and more (docs/capacity/redis-reads.md). The answer comes from the transaction's snapshot
+ * alone; the first step only says where to look, and the answer holds only when the player
+ * stands in the range at that rank (rb_around_range_parse), else the read runs script_around.
+ */
+#define LUA_AROUND_RANK(OUT, I)                                                                 \
+    "local v = redis.call('HGET', pk .. ARGV[" I " + 3], ARGV[" I "])\n"                          \
+    "if v and #v >= 24 then\n"                                                                  \
+    "  local r = redis.call('ZRANK', z, " LUA_MEMBER("v", "ARGV[" I "]") ")\n"                   \
+    "  if r then " OUT "[2] = r end\n"                                                          \
+    "end\n"
+
+/* ARGV: player, before, after, the player's bucket (script_around's). {total, rank} (0-based),
+ * or {total} when the player holds no standing; false when the window is cold. */
+static redis_script_t script_around_rank = {LUA_READ_HEAD LUA_AROUND_RANK("out", "1") "return out\n", ""};
+/* Merged as script_around_each is: one script_around_rank reply per read. */
+static redis_script_t script_around_rank_each = {LUA_EACH_AROUND(LUA_AROUND_RANK("out", "i")), ""};
+static redis_merge_t around_rank_merge = {script_around_rank_each.sha, 6, false};
+/* The second step's calls: {"ZRANGE", "", zset, ready key, start, stop}, one transaction for a
+ * window's (redis_merge_t.tx). */
+static redis_merge_t around_range_merge = {NULL, 4, true};
 
 /* The window's mark: its field `seq` is the number up to which every changing transaction was
  * applied here; numbers that came early (another instance's transaction committed after one
@@ -283,7 +310,7 @@ static redis_script_t script_clear = {
 static redis_script_t *const all_scripts[] = {&script_page,         &script_cursor, &script_players,
                                               &script_player,       &script_player_each, &script_around,
                                               &script_around_each,  &script_apply,   &script_clear,
-                                              &script_score};
+                                              &script_score,        &script_around_rank, &script_around_rank_each};
 _Static_assert(sizeof all_scripts / sizeof *all_scripts <= RB_SCRIPTS_MAX, "RB_SCRIPTS_MAX is too small");
 
 void rb_init(void)
@@ -425,6 +452,31 @@ void rb_prepare_around(rb_read_t *rd, const board_t *b, int64_t day, const char 
     read_arg(rd, 2, rd->nums[1], after_len);
     read_arg(rd, 3, rd->buckets[0], rb_player_bucket(player, len, rd->buckets[0]));
     rd->merge = &around_merge;
+}
+
+void rb_prepare_around_rank(rb_read_t *rd, const board_t *b, int64_t day, const char *player, int before, int after)
+{
+    rb_prepare_around(rd, b, day, player, before, after);
+    rd->script = &script_around_rank;
+    rd->argv[1] = script_around_rank.sha;
+    rd->merge = &around_rank_merge;
+}
+
+void rb_prepare_around_range(rb_read_t *rd, int64_t rank, int before, int after)
+{
+    int64_t start = rank - before < 0 ? 0 : rank - before;
+    size_t start_len = i64_text(rd->nums[0], start);
+    size_t stop_len = i64_text(rd->nums[1], rank + after);
+    rd->nums[0][start_len] = rd->nums[1][stop_len] = '\0';
+    rd->argv[0] = "ZRANGE", rd->argvlen[0] = 6;
+    rd->argv[1] = "", rd->argvlen[1] = 0;
+    rd->argv[2] = rd->keys[0], rd->argvlen[2] = strlen(rd->keys[0]);
+    rd->argv[3] = rd->keys[2], rd->argvlen[3] = strlen(rd->keys[2]);
+    rd->argv[4] = rd->nums[0], rd->argvlen[4] = start_len;
+    rd->argv[5] = rd->nums[1], rd->argvlen[5] = stop_len;
+    rd->argc = 6;
+    rd->script = NULL;
+    rd->merge = &around_range_merge;
 }
 
 void rb_prepare_score(rb_read_t *rd, const board_t *b, int64_t day, int64_t sort_key)

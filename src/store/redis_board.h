@@ -22,7 +22,8 @@
  *                       applied early, waiting for the ones before them.
  * Every change carries the standing's version from PostgreSQL and is dropped
  * when Redis already holds a newer one, so racing writers and rebuilds
- * converge on the newest state. Each read is one server-side Lua call.
+ * converge on the newest state. Each read is one server-side Lua call, but for an around read
+ * through the pipe: its rank from a script, then its range in a transaction (rb_prepare_around_rank).
  * A ready window is trusted only once its mark was found to have reached PostgreSQL's
  * (worker/rebuilder.c): a Redis restored from an older snapshot, or one a failover or a dead
  * writer left without some update, keeps its ready key but not its mark.
@@ -85,6 +86,20 @@ void rb_prepare_page(rb_read_t *rd, const board_t *b, int64_t day, int64_t offse
 void rb_prepare_cursor(rb_read_t *rd, const board_t *b, int64_t day, const order_pos_t *pos, bool backward, int limit);
 void rb_prepare_players(rb_read_t *rd, const board_t *b, int64_t day, const char *const *ids, size_t n);
 void rb_prepare_around(rb_read_t *rd, const board_t *b, int64_t day, const char *player, int before, int after);
+/* An around read in two steps, for the pipe (redis_board.c, "two steps"): first the player's
+ * rank, prepared from a read as rb_prepare_around prepares it; its reply is read by
+ * rb_around_rank_parse. Then, on the same read, the range around `rank` (0-based) with the
+ * window's ready key and count in one transaction, read by rb_around_range_parse. */
+void rb_prepare_around_rank(rb_read_t *rd, const board_t *b, int64_t day, const char *player, int before, int after);
+void rb_prepare_around_range(rb_read_t *rd, int64_t rank, int before, int after);
+/* The first step's reply: RB_OK with *rank (0-based) and *total, or with *rank = -1 when the
+ * player holds no standing; RB_COLD, or RB_DOWN (NULL: the connection failed; an unexpected reply). */
+MUST_USE rb_status_t rb_around_rank_parse(const redisReply *r, int64_t *rank, int64_t *total);
+/* The second step's reply (the whole EXEC reply, this read's range at element 2 + at): RB_OK
+ * and the entries in `out` when `player` stands at `rank` in it; RB_AGAIN when not (the player
+ * moved between the steps: read again with script_around); RB_COLD; RB_DOWN. */
+MUST_USE rb_status_t rb_around_range_parse(const redisReply *r, size_t at, const char *player, int64_t rank, int before,
+                                           const board_t *b, entries_t *out);
 /* How many standings have score `sort_key` or a better one (out->at_or_before), and the total. */
 void rb_prepare_score(rb_read_t *rd, const board_t *b, int64_t day, int64_t sort_key);
 /* Free what a prepared read allocated (nothing for most); it may be prepared again. */

@@ -5,6 +5,7 @@
 #ifndef RANKD_STORE_REDIS_CALL_H
 #define RANKD_STORE_REDIS_CALL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <hiredis/hiredis.h>
 
@@ -19,8 +20,14 @@
  * or nil, that then stands for every call).
  */
 typedef struct redis_merge {
-    const char *sha;  /* the merged script's SHA1 (40 hex digits) */
+    const char *sha;  /* the merged script's SHA1 (40 hex digits); NULL for a range block */
     int shared;       /* leading arguments the calls must have in common, argv[0..2) excepted */
+    /* A range block instead of a script: each call is {"ZRANGE", "", zset, ready key, start,
+     * stop} (shared = 4: the zset and its ready key), and the calls sharing them go out as one
+     * transaction: MULTI, EXISTS ready, ZCARD zset, each call's ZRANGE zset start stop, EXEC.
+     * Every call is handed the whole EXEC reply: {ready, count, the first call's range, the
+     * second's, ...}, its own range at element 2 + merged_at (redis_merge_tx_text). */
+    bool tx;
 } redis_merge_t;
 
 typedef struct redis_call {

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "store/resp.h"
 #include "util/alloc.h"
 
 static redis_call_t *next_call(const redis_call_t *c)
@@ -56,7 +57,7 @@ size_t redis_merge_command(const redis_call_t *first, redis_merge_args_t *a)
         a->argv = xrealloc(a->argv, a->cap * sizeof *a->argv);
         a->argvlen = xrealloc(a->argvlen, a->cap * sizeof *a->argvlen);
     }
-    a->argv[0] = "EVALSHA", a->argvlen[0] = 7;
+    a->argv[0] = "EVALSHA", a->argvlen[0] = 7; /* never a range block: redis_merge_tx_text */
     a->argv[1] = first->merge->sha, a->argvlen[1] = 40;
     for (int i = 2; i < k; i++)
         a->argv[i] = first->argv[i], a->argvlen[i] = first->argvlen[i];
@@ -67,8 +68,34 @@ size_t redis_merge_command(const redis_call_t *first, redis_merge_args_t *a)
     return n;
 }
 
+size_t redis_merge_tx_text(const redis_call_t *first, buf_t *out)
+{
+    const char *const *a = first->argv;
+    const size_t *l = first->argvlen;
+    const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
+    const size_t multi_len[] = {5}, exec_len[] = {4};
+    const char *exists[] = {"EXISTS", a[3]}, *zcard[] = {"ZCARD", a[2]};
+    const size_t exists_len[] = {6, l[3]}, zcard_len[] = {5, l[2]};
+    resp_command(out, 1, multi, multi_len);
+    resp_command(out, 2, exists, exists_len);
+    resp_command(out, 2, zcard, zcard_len);
+    size_t n = 0;
+    for (const redis_call_t *m = first; m; m = m->merged, n++) {
+        const char *range[] = {"ZRANGE", a[2], m->argv[4], m->argv[5]};
+        const size_t range_len[] = {6, l[2], m->argvlen[4], m->argvlen[5]};
+        resp_command(out, 4, range, range_len);
+    }
+    resp_command(out, 1, exec, exec_len);
+    return n + 4; /* +OK, QUEUED for each of the n + 2 commands, EXEC's array */
+}
+
 bool redis_merge_hand_out(redis_call_t *first, redisReply *reply)
 {
+    if (first->merge && first->merge->tx) {
+        for (redis_call_t *m = first; m; m = m->merged)
+            m->reply = reply; /* each reads its own range out of it (merged_at) */
+        return true;
+    }
     if (!first->merged) {
         first->reply = reply;
         return true;

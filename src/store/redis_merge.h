@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "store/redis_call.h"
+#include "util/buf.h"
 #include "util/must_use.h"
 
 /* At most this many kinds of mergeable calls are looked for in a batch; the others go alone. */
@@ -31,6 +32,10 @@ void redis_merge_group(redis_call_t *calls);
 /* The command of `first` (a call with a chain) with the calls chained to it, into `a`
  * (pointers borrowed from the calls); returns how many arguments. */
 size_t redis_merge_command(const redis_call_t *first, redis_merge_args_t *a);
+/* A range block's commands (redis_merge_t.tx) for `first` and the calls chained to it, as RESP
+ * text appended to `out`; returns how many replies Redis sends for them (the last, EXEC's, is
+ * the one to hand out). */
+size_t redis_merge_tx_text(const redis_call_t *first, buf_t *out);
 /* Give each call of the chain of `first` its reply out of `reply` (borrowed: owned by the
  * caller): its element of an array, or the whole reply (an error, a nil) for every call.
  * False, and no call given anything, when an array does not hold one element per call. */

@@ -64,10 +64,15 @@ static bool ensure_connected(redis_pipe_t *p)
 }
 
 /* The key that routes a call: KEYS[1] of a script, else the first argument. */
+static bool is_tx(const redis_call_t *c)
+{
+    return c->merge && c->merge->tx;
+}
+
 static const char *call_key(const redis_call_t *c, size_t *len)
 {
     bool script = c->argc > 3 && (strcmp(c->argv[0], "EVALSHA") == 0 || strcmp(c->argv[0], "EVAL") == 0);
-    int at = script ? 3 : 1;
+    int at = script ? 3 : is_tx(c) ? 2 : 1; /* a range block's zset is its argv[2] */
     if (c->argc <= at) {
         *len = 0;
         return NULL;
@@ -99,6 +104,7 @@ static int command_of(redis_pipe_t *p, const redis_call_t *c, const char ***argv
 /* One command of a batch: a call's (or merged calls') command, or a ROLE for replica reads. */
 typedef struct {
     redis_call_t *call;   /* NULL: a ROLE */
+    size_t skip;          /* replies before the one kept: a range block's +OK and QUEUED */
     int node;             /* where it was sent */
     int master;           /* a read sent to a replica: the master it stands for; else -1 */
     redisContext *ctx;    /* NULL once its node failed in this batch */
@@ -115,7 +121,12 @@ static bool append_to(redis_pipe_t *p, pipe_cmd_t *cmds, size_t *n, redis_call_t
     if (!ctx)
         return false;
     bool ok;
-    if (call) {
+    size_t skip = 0;
+    if (call && is_tx(call)) {
+        buf_reset(&p->text);
+        skip = redis_merge_tx_text(call, &p->text) - 1;
+        ok = redisAppendFormattedCommand(ctx, p->text.data, p->text.len) == REDIS_OK;
+    } else if (call) {
         const char **argv;
         const size_t *argvlen;
         int argc = command_of(p, call, &argv, &argvlen);
@@ -126,7 +137,7 @@ static bool append_to(redis_pipe_t *p, pipe_cmd_t *cmds, size_t *n, redis_call_t
         ok = redisAppendCommand(ctx, "ROLE") == REDIS_OK;
     }
     if (ok)
-        cmds[(*n)++] = (pipe_cmd_t){call, node, master, ctx, NULL};
+        cmds[(*n)++] = (pipe_cmd_t){call, skip, node, master, ctx, NULL};
     return ok;
 }
 
@@ -154,7 +165,14 @@ static void read_replies(redis_pipe_t *p, pipe_cmd_t *cmds, size_t from, size_t 
 {
     for (size_t i = from; i < n; i++) {
         void *reply = NULL;
-        if (cmds[i].ctx && redisGetReply(cmds[i].ctx, &reply) != REDIS_OK) {
+        bool ok = true;
+        for (size_t k = 0; ok && cmds[i].ctx && k < cmds[i].skip; k++) {
+            ok = redisGetReply(cmds[i].ctx, &reply) == REDIS_OK;
+            if (reply)
+                freeReplyObject(reply);
+            reply = NULL;
+        }
+        if (cmds[i].ctx && (!ok || redisGetReply(cmds[i].ctx, &reply) != REDIS_OK)) {
             for (size_t j = i + 1; j < n; j++)
                 if (cmds[j].node == cmds[i].node)
                     cmds[j].ctx = NULL;
@@ -241,7 +259,9 @@ static void run_batch(redis_pipe_t *p, redis_call_t *calls)
         redisReply *r = cmds[i].reply;
         if (!cmds[i].call || (i < batch && cmds[i].master >= 0 && !r))
             continue; /* a ROLE, or a replica's answer that a master's replaces */
-        if (r && r->type == REDIS_REPLY_ERROR) {
+        /* A range block that met a redirection fails (EXECABORT): its reader falls back to the
+         * one-script read, which follows it. */
+        if (r && r->type == REDIS_REPLY_ERROR && !is_tx(cmds[i].call)) {
             size_t key_len;
             const char *key = call_key(cmds[i].call, &key_len);
             const char **argv;

@@ -188,6 +188,74 @@ static void test_a_packed_run_rankd_did_not_write_is_refused(void **state)
     assert_int_equal(parse_run(1, 0, integer(3), &out), RB_DOWN);
 }
 
+/* An around read's two steps (store/redis_board.h): the rank, then the range in a transaction. */
+static void test_around_rank_step(void **state)
+{
+    (void)state;
+    int64_t rank, total;
+    redisReply *r = array(2, (redisReply *[]){integer(1000), integer(41)});
+    assert_int_equal(rb_around_rank_parse(r, &rank, &total), RB_OK);
+    assert_int_equal(rank, 41);
+    assert_int_equal(total, 1000);
+    release(r);
+    r = array(1, (redisReply *[]){integer(1000)}); /* no standing */
+    assert_int_equal(rb_around_rank_parse(r, &rank, &total), RB_OK);
+    assert_int_equal(rank, -1);
+    release(r);
+    redisReply nil = {.type = REDIS_REPLY_NIL};
+    assert_int_equal(rb_around_rank_parse(&nil, &rank, &total), RB_COLD);
+    assert_int_equal(rb_around_rank_parse(NULL, &rank, &total), RB_DOWN);
+    r = array(2, (redisReply *[]){integer(1000), string("x", 1)});
+    assert_int_equal(rb_around_rank_parse(r, &rank, &total), RB_DOWN);
+    release(r);
+}
+
+/* EXEC's reply for two reads: {ready, count, range of the first, range of the second}; the
+ * second's range holds b, c, d. */
+static redisReply *exec_reply(long long ready, long long count)
+{
+    char m[3][64];
+    size_t n[3];
+    n[0] = member(m[0], 300, 1, "b", NULL);
+    n[1] = member(m[1], 200, 1, "c", "lvl 3");
+    n[2] = member(m[2], 100, 1, "d", NULL);
+    redisReply *second = array(3, (redisReply *[]){string(m[0], n[0]), string(m[1], n[1]), string(m[2], n[2])});
+    return array(4, (redisReply *[]){integer(ready), integer(count), array(0, NULL), second});
+}
+
+static void test_around_range_step(void **state)
+{
+    (void)state;
+    entries_t out;
+    entries_init(&out);
+    /* c at rank 11 (0-based), one before and one after: its range starts at 10. */
+    redisReply *r = exec_reply(1, 500);
+    assert_int_equal(rb_around_range_parse(r, 1, "c", 11, 1, &board, &out), RB_OK);
+    assert_int_equal(out.total, 500);
+    assert_int_equal(out.n, 3);
+    assert_int_equal(out.items[0].rank, 11);
+    assert_string_equal(out.items[1].player, "c");
+    assert_int_equal(out.items[1].rank, 12);
+    assert_string_equal(out.items[1].metadata, "lvl 3");
+    entries_clear(&out);
+    /* The player moved between the steps: not where its rank said, so not this answer. */
+    assert_int_equal(rb_around_range_parse(r, 1, "d", 11, 1, &board, &out), RB_AGAIN);
+    assert_int_equal(out.n, 0);
+    assert_int_equal(rb_around_range_parse(r, 1, "e", 11, 1, &board, &out), RB_AGAIN);
+    /* The player's rank near the end, the range shorter than asked: its index is past it. */
+    assert_int_equal(rb_around_range_parse(r, 1, "c", 11, 5, &board, &out), RB_AGAIN);
+    /* An element beyond the reply, a window gone cold, an error. */
+    assert_int_equal(rb_around_range_parse(r, 2, "c", 11, 1, &board, &out), RB_AGAIN);
+    release(r);
+    r = exec_reply(0, 0);
+    assert_int_equal(rb_around_range_parse(r, 1, "c", 11, 1, &board, &out), RB_COLD);
+    release(r);
+    redisReply err = {.type = REDIS_REPLY_ERROR, .str = (char *)"EXECABORT", .len = 9};
+    assert_int_equal(rb_around_range_parse(&err, 0, "c", 11, 1, &board, &out), RB_AGAIN);
+    assert_int_equal(rb_around_range_parse(NULL, 0, "c", 11, 1, &board, &out), RB_DOWN);
+    entries_clear(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -196,6 +264,8 @@ int main(void)
         cmocka_unit_test(test_named_players_come_as_runs_of_one_sorted_by_rank),
         cmocka_unit_test(test_an_array_run_is_read_as_before),
         cmocka_unit_test(test_a_packed_run_rankd_did_not_write_is_refused),
+        cmocka_unit_test(test_around_rank_step),
+        cmocka_unit_test(test_around_range_step),
     };
     return cmocka_run_group_tests_name("rb_read", tests, NULL, NULL);
 }

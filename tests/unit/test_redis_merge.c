@@ -11,8 +11,8 @@
 
 #include "store/redis_merge.h"
 
-static const redis_merge_t by_player = {"0123456789012345678901234567890123456789", 4}; /* EVALSHA sha 1 key */
-static const redis_merge_t by_other = {"abcdefabcdefabcdefabcdefabcdefabcdefabcd", 4};
+static const redis_merge_t by_player = {"0123456789012345678901234567890123456789", 4, false}; /* EVALSHA sha 1 key */
+static const redis_merge_t by_other = {"abcdefabcdefabcdefabcdefabcdefabcdefabcd", 4, false};
 
 typedef struct {
     redis_call_t call;
@@ -40,6 +40,53 @@ static redis_call_t *link_all(fake_call_t *f, size_t n)
     for (size_t i = 0; i < n; i++)
         f[i].call.link.next = i + 1 < n ? &f[i + 1].call.link : NULL;
     return &f[0].call;
+}
+
+static const redis_merge_t range_tx = {NULL, 4, true};
+
+/* {"ZRANGE", "", zset, ready, start, stop}: an around read's second step. */
+static void make_range(fake_call_t *f, const char *zset, const char *ready, const char *start, const char *stop)
+{
+    memset(f, 0, sizeof *f);
+    const char *v[] = {"ZRANGE", "", zset, ready, start, stop};
+    for (int i = 0; i < 6; i++)
+        f->argv[i] = v[i], f->argvlen[i] = strlen(v[i]);
+    f->call.argc = 6;
+    f->call.argv = f->argv;
+    f->call.argvlen = f->argvlen;
+    f->call.merge = &range_tx;
+}
+
+static void test_ranges_of_one_window_go_in_one_transaction(void **state)
+{
+    (void)state;
+    fake_call_t f[3];
+    make_range(&f[0], "z{g1}", "r{g1}", "0", "10");
+    make_range(&f[1], "z{g2}", "r{g2}", "5", "15");
+    make_range(&f[2], "z{g1}", "r{g1}", "95", "105");
+    redis_merge_group(link_all(f, 3));
+    assert_ptr_equal(f[0].call.merged, &f[2].call);
+    assert_null(f[1].call.merged);
+    assert_int_equal(f[2].call.merged_at, 1);
+    buf_t text;
+    buf_init(&text);
+    assert_int_equal(redis_merge_tx_text(&f[0].call, &text), 6); /* OK, 4 QUEUED, EXEC */
+    const char *want = "*1\r\n$5\r\nMULTI\r\n"
+                       "*2\r\n$6\r\nEXISTS\r\n$5\r\nr{g1}\r\n"
+                       "*2\r\n$5\r\nZCARD\r\n$5\r\nz{g1}\r\n"
+                       "*4\r\n$6\r\nZRANGE\r\n$5\r\nz{g1}\r\n$1\r\n0\r\n$2\r\n10\r\n"
+                       "*4\r\n$6\r\nZRANGE\r\n$5\r\nz{g1}\r\n$2\r\n95\r\n$3\r\n105\r\n"
+                       "*1\r\n$4\r\nEXEC\r\n";
+    assert_int_equal(text.len, strlen(want));
+    assert_memory_equal(text.data, want, text.len);
+    buf_reset(&text);
+    assert_int_equal(redis_merge_tx_text(&f[1].call, &text), 5); /* alone: OK, 3 QUEUED, EXEC */
+    buf_free(&text);
+    /* Each call is handed the whole EXEC reply, and reads its range at 2 + merged_at. */
+    redisReply exec = {.type = REDIS_REPLY_ARRAY};
+    assert_true(redis_merge_hand_out(&f[0].call, &exec));
+    assert_ptr_equal(f[0].call.reply, &exec);
+    assert_ptr_equal(f[2].call.reply, &exec);
 }
 
 static void test_same_script_and_keys_merge_in_order(void **state)
@@ -191,6 +238,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_script_and_keys_merge_in_order),
+        cmocka_unit_test(test_ranges_of_one_window_go_in_one_transaction),
         cmocka_unit_test(test_grouping_is_redone_for_each_batch),
         cmocka_unit_test(test_kinds_beyond_the_open_limit_go_alone),
         cmocka_unit_test(test_merge_command_grows_its_arguments),
