@@ -63,12 +63,13 @@ static bool ensure_connected(redis_pipe_t *p)
     return p->conn != NULL;
 }
 
-/* The key that routes a call: KEYS[1] of a script, else the first argument. */
+/* Whether a call is a range block (redis_merge_t.tx): several commands, one transaction. */
 static bool is_tx(const redis_call_t *c)
 {
     return c->merge && c->merge->tx;
 }
 
+/* The key that routes a call: KEYS[1] of a script, a range block's zset, else the first argument. */
 static const char *call_key(const redis_call_t *c, size_t *len)
 {
     bool script = c->argc > 3 && (strcmp(c->argv[0], "EVALSHA") == 0 || strcmp(c->argv[0], "EVAL") == 0);
