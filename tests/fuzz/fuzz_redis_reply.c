@@ -1,7 +1,8 @@
 /* tests/fuzz/fuzz_redis_reply.c — replies from Redis as the read paths parse them: the bytes go
  * through hiredis's own reader (RESP) held to rankd's bounds (store/redis_reply_limit.h), as every
  * context rankd opens is, and each reply to each kind of read through
- * rb_read_parse, which must refuse what it does not expect rather than trust it. */
+ * rb_read_parse, and to both steps of an around read (rb_around_rank_parse,
+ * rb_around_range_parse), which must refuse what they do not expect rather than trust it. */
 #include <hiredis/hiredis.h>
 #include <hiredis/read.h>
 #include <stdint.h>
@@ -42,6 +43,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)rb_read_parse(&rd, reply, &b, &out);
             entries_clear(&out);
             rb_read_clear(&rd);
+        }
+        int64_t rank, total;
+        (void)rb_around_rank_parse(reply, &rank, &total);
+        for (size_t at = 0; at < 3; at++) {
+            entries_t out;
+            entries_init(&out);
+            (void)rb_around_range_parse(reply, at, "bob", 11, 2, &b, &out);
+            entries_clear(&out);
         }
         freeReplyObject(reply);
     }

@@ -220,7 +220,7 @@ static redisReply *exec_reply(long long ready, long long count)
     n[1] = member(m[1], 200, 1, "c", "lvl 3");
     n[2] = member(m[2], 100, 1, "d", NULL);
     redisReply *second = array(3, (redisReply *[]){string(m[0], n[0]), string(m[1], n[1]), string(m[2], n[2])});
-    return array(4, (redisReply *[]){integer(ready), integer(count), array(0, NULL), second});
+    return array(4, (redisReply *[]){integer(ready), integer(count), array(0, (redisReply *[]){NULL}), second});
 }
 
 static void test_around_range_step(void **state)
