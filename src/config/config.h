@@ -121,6 +121,8 @@ typedef struct rankd_config {
     int limit_idempotency_keys_per_client; /* idempotency keys one key makes within 24 h per instance,
                                             * 0 = unlimited (the default) */
     int writer_max_batch;     /* submissions per write transaction at most, 1..4000; default 4000 */
+    int events_standings_limit; /* standings (and league moves) an end-of-window event holds; default 1000 */
+    int events_keep_days;       /* days a delivered or failed event is kept; default 30 */
 
     char *redis_url;          /* NULL or "" = no Redis */
     int redis_connect_timeout_ms; /* default 500 */

@@ -367,6 +367,8 @@ const conf_key_t config_keys[] = {
     INT_KEY("limits.idempotency_keys_per_client", 0, 2000000000, "0", "RANKD_LIMIT_IDEMPOTENCY_KEYS_PER_CLIENT",
             limit_idempotency_keys_per_client),
     INT_KEY("writer.max_batch", 1, 4000, "4000", "RANKD_WRITER_MAX_BATCH", writer_max_batch),
+    INT_KEY("events.standings_limit", 1, 1000000, "1000", "RANKD_EVENTS_STANDINGS_LIMIT", events_standings_limit),
+    INT_KEY("events.keep_days", 1, 3650, "30", "RANKD_EVENTS_KEEP_DAYS", events_keep_days),
     INT_KEY("redis.connect_timeout_ms", 1, 60000, "500", NULL, redis_connect_timeout_ms),
     INT_KEY("redis.command_timeout_ms", 1, 60000, "500", NULL, redis_command_timeout_ms),
     {.name = "redis.read_from", .type = T_ENUM, .def = "master", .env = "RANKD_REDIS_READ_FROM",

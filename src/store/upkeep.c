@@ -84,6 +84,16 @@ q_status_t upkeep_forget_old_keys(PGconn *c, int batch, long *done)
     return st;
 }
 
+q_status_t upkeep_expire_events(PGconn *c, int64_t before_ms, int batch, long *done)
+{
+    char sql[80];
+    snprintf(sql, sizeof sql, "SELECT rankd_events_expire(%" PRId64 ", %d)", before_ms, batch);
+    char v[24];
+    q_status_t st = run_value(c, sql, "dropping old end-of-window events", v, sizeof v);
+    *done = st == Q_OK ? strtol(v, NULL, 10) : 0;
+    return st;
+}
+
 q_status_t upkeep_purge_log(PGconn *c, int parts, long *done)
 {
     char sql[48];
@@ -275,7 +285,7 @@ static q_status_t archive_step(PGconn *c, const char *sql, int n, const char *co
     return st;
 }
 
-q_status_t upkeep_archive_window(PGconn *c, int64_t gen, int64_t day, int64_t *rows, int64_t *ms)
+q_status_t upkeep_archive_window(PGconn *c, int64_t gen, int64_t day, int event_standings, int64_t *rows, int64_t *ms)
 {
     char g[24], d[11];
     snprintf(g, sizeof g, "%" PRId64, gen);
@@ -304,11 +314,12 @@ q_status_t upkeep_archive_window(PGconn *c, int64_t gen, int64_t day, int64_t *r
     PQclear(r);
     /* A tournament's or a league's webhook gets the closed window's final standings and moves,
      * made in this transaction from the archive just written (nothing for other boards). */
-    char now[24];
+    char now[24], top[16];
     snprintf(now, sizeof now, "%" PRId64, clock_wall_ms());
-    const char *ep[] = {g, d, now};
-    if ((st = archive_step(c, "SELECT rankd_window_event($1, $2::date, $3::bigint)", 3, ep, "making a window's event",
-                           &r)) != Q_OK)
+    snprintf(top, sizeof top, "%d", event_standings);
+    const char *ep[] = {g, d, now, top};
+    if ((st = archive_step(c, "SELECT rankd_window_event($1, $2::date, $3::bigint, $4::int)", 4, ep,
+                           "making a window's event", &r)) != Q_OK)
         return st;
     PQclear(r);
     r = PQexec(c, "COMMIT");

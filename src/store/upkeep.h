@@ -55,8 +55,13 @@ typedef struct {
  * yet, newest first: `*out` (caller frees) and `*n`. */
 MUST_USE q_status_t upkeep_unarchived(PGconn *c, int64_t now_ms, upkeep_window_t **out, size_t *n);
 /* Archive one closed window (rankd_archive_window) in a transaction of its own: `*rows`
- * archived (-1 when it was already), `*ms` how long the archive took to write. */
-MUST_USE q_status_t upkeep_archive_window(PGconn *c, int64_t gen, int64_t day, int64_t *rows, int64_t *ms);
+ * archived (-1 when it was already), `*ms` how long the archive took to write; a tournament's or
+ * league's end-of-window event holds its top `event_standings` standings and moves. */
+MUST_USE q_status_t upkeep_archive_window(PGconn *c, int64_t gen, int64_t day, int event_standings, int64_t *rows,
+                                          int64_t *ms);
+/* Drop at most `batch` delivered or failed end-of-window events made before `before_ms`; `*done`
+ * how many. */
+MUST_USE q_status_t upkeep_expire_events(PGconn *c, int64_t before_ms, int batch, long *done);
 
 /* What retention needs of a board at the moment it runs. */
 typedef struct {

@@ -128,7 +128,7 @@ static const char *const job_names[UPKEEP_JOBS] = {
     [UPKEEP_LOG_PURGE] = "log_purge",   [UPKEEP_ARCHIVE] = "archive",     [UPKEEP_RETENTION] = "retention",
     [UPKEEP_RECUT] = "recut",           [UPKEEP_ROLLOVER] = "rollover",   [UPKEEP_REDIS_SWEEP] = "redis_sweep",
     [UPKEEP_BOARD_PURGE] = "board_purge", [UPKEEP_REDIS_AUDIT] = "redis_audit", [UPKEEP_LOG_INDEX] = "log_index",
-    [UPKEEP_ANALYZE] = "analyze",
+    [UPKEEP_ANALYZE] = "analyze", [UPKEEP_EVENTS] = "events",
 };
 
 const char *refresher_job_name(upkeep_job_t job)
@@ -337,7 +337,8 @@ static bool archive_closed(refresher_t *r, PGconn *c, int64_t now_ms)
         /* Paced (migrations/0016_archive_pacing.sql): a big window's takes a while. */
         if (!cancellable_begin(r, c))
             break;
-        ok = upkeep_archive_window(c, todo[i].gen, todo[i].day, &rows, &ms) == Q_OK;
+        ok = upkeep_archive_window(c, todo[i].gen, todo[i].day, r->o.cfg->events_standings_limit, &rows, &ms) ==
+             Q_OK;
         cancellable_end(r);
         if (ok && rows >= 0) {
             char d[11];
@@ -409,6 +410,25 @@ static bool forget_old_keys(refresher_t *r, PGconn *c, int64_t now_ms)
         if (done < DELETE_BATCH)
             break;
     }
+    return true;
+}
+
+/* Drop the end-of-window events delivered or given up on more than events.keep_days ago (their
+ * creation is the clock: a failed one is given up on a day after it), a batch per statement. */
+static bool expire_events(refresher_t *r, PGconn *c, int64_t now_ms)
+{
+    int64_t before = now_ms - (int64_t)r->o.cfg->events_keep_days * 86400000;
+    long total = 0;
+    for (int step = 0; step < 100 && !stopping(r); step++) {
+        long done = 0;
+        if (upkeep_expire_events(c, before, DELETE_BATCH, &done) != Q_OK)
+            return false;
+        total += done;
+        if (done < DELETE_BATCH)
+            break;
+    }
+    if (total > 0)
+        log_info(NULL, "dropped %ld end-of-window events past events.keep_days", total);
     return true;
 }
 
@@ -547,6 +567,7 @@ static void maintain(refresher_t *r, int64_t now_ms)
     run_job(r, UPKEEP_LOG_PURGE, purge_log, now_ms, false);
     run_job(r, UPKEEP_ARCHIVE, archive_closed, now_ms, true);
     run_job(r, UPKEEP_RETENTION, retire, now_ms, true);
+    run_job(r, UPKEEP_EVENTS, expire_events, now_ms, true);
     run_job(r, UPKEEP_REDIS_AUDIT, audit_redis, now_ms, false);
     run_job(r, UPKEEP_LOG_INDEX, index_log, now_ms, false);
     forget_cold_windows(r, now_ms);

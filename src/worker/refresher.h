@@ -62,6 +62,7 @@ typedef enum {
     UPKEEP_REDIS_AUDIT, /* each hot window's Redis mark against PostgreSQL's number */
     UPKEEP_LOG_INDEX,   /* the log's finished months indexed by player */
     UPKEEP_ANALYZE,     /* statistics of the hot tables, each second while half a table changed since */
+    UPKEEP_EVENTS,      /* end-of-window events delivered or failed more than events.keep_days ago */
     UPKEEP_JOBS
 } upkeep_job_t;
 

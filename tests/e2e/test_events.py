@@ -14,8 +14,8 @@ import http.server
 import json
 import threading
 
-from conftest import ADMIN_KEY, READ_KEY, assert_error, free_port, metric, submit_ok, unique, wait_for
-from test_archive import archived, daily_instance, day_ms
+from conftest import ADMIN_KEY, READ_KEY, WRITE_KEY, assert_error, free_port, metric, submit_ok, unique, wait_for
+from test_archive import GUARD_TIMEOUT_MS, Clock, archived, daily_instance, day_ms
 from test_leagues import TIERS
 
 SECRET = "s3cret-of-the-game-server"
@@ -194,6 +194,67 @@ def test_a_deleted_player_leaves_the_events_that_named_them(rankd_factory, db, t
     finally:
         hook.close()
         for x in (adm, w, c):
+            x.close()
+
+
+def test_an_event_holds_the_top_n_and_the_way_to_the_rest_and_is_dropped_after_keep_days(rankd_factory, db,
+                                                                                          tmp_root):
+    """An event holds the top events.standings_limit standings and as many moves, with their totals
+    and the export that streams the whole window; a deletion below the top N updates the total;
+    a delivered event is dropped events.keep_days after it was made (issue 49 item 14)."""
+    start = datetime.date(2029, 12, 3)
+    hook = Hook([])
+    clock = Clock(tmp_root)
+    clock.set(day_ms(start) + 3600000)
+    inst = rankd_factory(env=clock.env(), extra_config={"postgres": {"statement_timeout_ms": GUARD_TIMEOUT_MS},
+                                                        "events": {"standings_limit": 3, "keep_days": 2}})
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    try:
+        r = adm.post("/v1/leaderboards", json_body=board_body(hook.url))
+        assert r.status == 201, r.describe()
+        b = r.json()["id"]
+        gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
+        scores = [("p%d" % i, 10 * (i + 1)) for i in range(9)]  # cohorts of 2 by arrival: 5 cohorts
+        for p, s in scores:
+            submit_ok(w, b, p, s)
+        nxt = start + datetime.timedelta(days=1)
+        clock.set(day_ms(nxt) + 3600000)
+        wait_for(lambda: archived(db, gen) == 1, "the archive", 30)
+        wait_for(lambda: len(hook.got) == 1, "the event", 30)
+        ev = json.loads(hook.got[0][1])
+        assert [(e["rank"], e["player_id"]) for e in ev["standings"]] == [(1, "p8"), (2, "p7"), (3, "p6")], ev
+        assert ev["standings_total"] == 9, ev
+        assert ev["standings_export"] == "/v1/leaderboards/%s/export?window=%s" % (b, start.isoformat()), ev
+        # Each cohort's best moves up: five moves, the first three (by cohort) in the body.
+        assert ev["moves_total"] == 5 and [m["player_id"] for m in ev["moves"]] == ["p1", "p3", "p5"], ev
+        # The rest is where the body says: the export of the closed window, every standing.
+        r = adm.get(ev["standings_export"] + "&format=ndjson")
+        assert r.status == 200, r.describe()
+        rows = [json.loads(x) for x in r.body.decode().splitlines() if x]
+        assert [(e["rank"], e["player_id"]) for e in rows] == [(i + 1, "p%d" % (8 - i)) for i in range(9)], rows
+
+        def state():
+            return adm.get("/v1/events/%s" % ev["id"]).json()
+        wait_for(lambda: state()["state"] == "delivered", "the delivery recorded")
+        # A player below the top N, who made no move, leaves the totals; the top N stays.
+        assert adm.delete("/v1/leaderboards/%s/players/p0" % b).status == 204
+        got = state()["event"]
+        assert (got["standings_total"], got["moves_total"]) == (8, 5), got
+        assert got["standings"] == ev["standings"], got
+        # One with a move below the first three moves leaves moves_total too.
+        assert adm.delete("/v1/leaderboards/%s/players/p7" % b).status == 204
+        got = state()["event"]
+        assert [(e["rank"], e["player_id"]) for e in got["standings"]] == [(1, "p8"), (2, "p6"), (3, "p5")], got
+        assert (got["standings_total"], got["moves_total"]) == (7, 4), got
+        assert [m["player_id"] for m in got["moves"]] == ["p1", "p3", "p5"], got
+        assert len(hook.got) == 1
+        # Kept two days after it was made, then dropped by the upkeep leader.
+        clock.set(day_ms(nxt) + 2 * 86400000 + 2 * 3600000)
+        wait_for(lambda: adm.get("/v1/events/%s" % ev["id"]).status == 404, "the event dropped", 30)
+        assert db.query("SELECT count(*) FROM events WHERE id = %s", (ev["id"],))[0][0] == 0
+    finally:
+        hook.close()
+        for x in (adm, w):
             x.close()
 
 
