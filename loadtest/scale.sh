@@ -472,8 +472,19 @@ if want export; then
   rec export.rss_peak_kib "$peak"
   rec export.bytes "$(stat -c %s "$TMP/export.csv")"
   rec export.rows "$(( $(wc -l <"$TMP/export.csv") - 1 ))"
-  # Ranks 1…n in order, each row's rank its line's; the command line's file the same bytes.
-  rec export.out_of_order "$(awk -F, 'NR > 1 && $1 != NR - 1 { bad++ } END { print bad + 0 }' "$TMP/export.csv")"
+  # Each row against PostgreSQL's own ranking of the window (the reference's \copy, ranked by
+  # row_number() over the board's order, not by rankd): the rank, player and score of every line
+  # the same, and as many lines; the command line's file the same bytes.
+  rec export.out_of_order "$("$PYTHON" - "$TMP/export.csv" "$TMP/ref.csv" <<'PY'
+import csv, sys
+with open(sys.argv[1], newline="") as f:
+    got = list(csv.reader(f))[1:]
+with open(sys.argv[2], newline="") as f:
+    ref = list(csv.reader(f))
+bad = sum(1 for g, w in zip(got, ref) if g[:3] != w[:3]) + abs(len(got) - len(ref))
+print(bad)
+PY
+)"
   rec export.cli_same_bytes "$(cmp -s "$TMP/export.csv" "$TMP/cli.csv" && echo yes || echo no)"
 fi
 
@@ -559,27 +570,43 @@ PY
 import json, random, sys, urllib.request
 base, key, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 rng = random.Random(5)
-same = differ = 0
+same = differ = from_redis = 0
+
+
+def redis_reads():
+    q = urllib.request.Request(base + "/metrics", headers={"Authorization": "Bearer " + key})
+    for line in urllib.request.urlopen(q).read().decode().splitlines():
+        if line.startswith("rankd_reads_redis_total "):
+            return float(line.split()[1])
+    sys.exit("no rankd_reads_redis_total in /metrics")
+
 for _ in range(10):
     ids = ",".join("i%09d" % rng.randrange(n) for _ in range(100))
     got = []
     for strong in ("", "&consistency=strong"):
+        before = redis_reads()
         q = urllib.request.Request("%s/v1/leaderboards/imported3/players?ids=%s%s" % (base, ids, strong),
                                    headers={"Authorization": "Bearer " + key})
         got.append({e["player_id"]: e["rank"] for e in json.load(urllib.request.urlopen(q))["entries"]})
+        if not strong:  # the read being checked came from Redis, not from PostgreSQL or a cache
+            from_redis += redis_reads() > before
     for p, rank in got[0].items():
         same, differ = (same + 1, differ) if got[1].get(p) == rank else (same, differ + 1)
-print(same, differ)
+print(same, differ, from_redis)
 PY
-  read -r agree disagree <"$TMP/agree.out"
+  read -r agree disagree from_redis <"$TMP/agree.out"
   rec import.ranks_agree "$agree"
   rec import.ranks_differ "$disagree"
+  rec import.ranks_reads_from_redis "$from_redis"
   say "scenario import: a bad row at line 999,999 (or the file's last but one)"
   bad_line=$(( N + 1 < 999999 ? N : 999999 ))
   awk -v l="$bad_line" 'NR == l { print "bad player!,1"; next } { print }' "$TMP/import.csv" >"$TMP/bad.csv"
   before="$("${PSQL[@]}" -c "SELECT count(*), sum(version) FROM standings s JOIN boards b ON b.gen = s.board_gen WHERE b.id = 'imported3'")"
   import_http imported3 "$TMP/bad.csv" import.bad
-  rec import.bad.line "$bad_line"
+  rec import.bad.planted "$bad_line"
+  # The line the answer names (its error object's "line"), not the one planted: the report shows both.
+  rec import.bad.line "$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["error"].get("line", "none"))' \
+    "$TMP/import.answer" 2>/dev/null || echo unreadable)"
   rec import.bad.answer "$(cat "$TMP/import.answer")"
   after="$("${PSQL[@]}" -c "SELECT count(*), sum(version) FROM standings s JOIN boards b ON b.gen = s.board_gen WHERE b.id = 'imported3'")"
   rec import.bad.unchanged "$([ "$before" = "$after" ] && echo yes || echo no)"
@@ -697,7 +724,8 @@ if "export.players" in r:
     L += ["## A board's export", "",
           f"{n(f('export.players'))} standings exported whole, three runs of each (medians): "
           f"{n(f('export.rows'))} rows, {n((f('export.bytes') or 0) / 1048576, 1)} MiB of CSV, "
-          f"{r.get('export.out_of_order')} out of rank order, `rankd export` the same bytes: {r.get('export.cli_same_bytes')}.", "",
+          f"{r.get('export.out_of_order')} rows differing from PostgreSQL's own ranking of the window (rank, player, score), "
+          f"`rankd export` the same bytes: {r.get('export.cli_same_bytes')}.", "",
           "| | ms | rows/s | against PostgreSQL's \\copy |", "|---|---:|---:|---:|"]
     for what, ms in (("PostgreSQL's `\\copy` of the ranked rows (reference)", pg), ("GET /v1/leaderboards/{board}/export", http),
                      ("`rankd export`", cli)):
@@ -726,8 +754,10 @@ if "import.rows" in r:
           f"{n((f('import.r1.rss_peak_kib') or 0) / 1024, 1)} MiB while the first import's body streamed (sampled every 20 ms).",
           f"- The answer: `{r.get('import.answer', '')}`; {n(f('import.standings'))} standings.",
           f"- `rankd verify --board imported3` after (the last run's board): {r.get('import.verify', '–')}; Redis's ranks against PostgreSQL's "
-          f"(strong) on 1,000 random players: {r.get('import.ranks_agree', '–')} agree, {r.get('import.ranks_differ', '–')} differ.",
-          f"- The file with a bad row at line {r.get('import.bad.line', '–')}: HTTP {r.get('import.bad.code', '–')} in "
+          f"(strong) on 1,000 random players: {r.get('import.ranks_agree', '–')} agree, {r.get('import.ranks_differ', '–')} differ "
+          f"({r.get('import.ranks_reads_from_redis', '–')} of the 10 reads compared answered from Redis).",
+          f"- The file with a bad row planted at line {r.get('import.bad.planted', '–')}: HTTP {r.get('import.bad.code', '–')}, "
+          f"the answer naming line {r.get('import.bad.line', '–')}, in "
           f"{n(f('import.bad.http_ms'))} ms, `{r.get('import.bad.answer', '')}`; the board unchanged: {r.get('import.bad.unchanged', '–')}.",
           f"- 16 threads submitting (half to players of the file) through an import of the same file into a new board: "
           f"import {r.get('import.writes.import_status', '–')} in {n(f('import.writes.import_ms'))} ms; "
@@ -745,3 +775,28 @@ if "import.rows" in r:
 open(sys.argv[2], "w").write("\n".join(L) + "\n")
 PY
 say "report: $OUT/report.md"
+# The correctness checks of the run, each one that can fail (issue 49 item 19): the figures above
+# are not graded, these are. A failed check prints FAIL and the run exits 1.
+"$PYTHON" - "$RES" <<'PY'
+import sys
+r = {}
+for line in open(sys.argv[1]):
+    k, sep, v = line.rstrip("\n").partition("=")
+    if sep:
+        r[k] = v
+checks = []
+if "export.rows" in r:
+    checks += [("export: every row as PostgreSQL ranks it", r.get("export.out_of_order") == "0"),
+               ("export: rankd export the same bytes", r.get("export.cli_same_bytes") == "yes")]
+if "import.rows" in r:
+    checks += [("import: rankd verify clean", r.get("import.verify") == "clean"),
+               ("import: Redis's ranks agree with PostgreSQL's", r.get("import.ranks_differ") == "0"
+                and int(r.get("import.ranks_agree", "0")) > 0),
+               ("import: the reads compared came from Redis", r.get("import.ranks_reads_from_redis") == "10"),
+               ("import: the bad row's answer names its line", r.get("import.bad.line") == r.get("import.bad.planted")),
+               ("import: the bad file changed nothing", r.get("import.bad.unchanged") == "yes")]
+failed = [name for name, ok in checks if not ok]
+for name, ok in checks:
+    print(("ok   " if ok else "FAIL ") + name)
+sys.exit(1 if failed else 0)
+PY

@@ -348,7 +348,11 @@ def timed_submit(inst, board, player, score):
 
 def test_the_primary_stopped_and_restarted(cluster, factory, redis_db):
     url, rcl = redis_db
-    inst = factory(redis=True, env=router_env(cluster, RANKD_CACHE_BYTES="67108864"))
+    # A write that waited on the dead primary would wait 30 s for the pool or for a connection,
+    # past the client's 10 s: that it is answered at all shows it was refused at once, with no
+    # clock read by the test.
+    slow = {"postgres": {"connect_timeout_s": 30, "pool_wait_ms": 30000}}
+    inst = factory(redis=True, env=router_env(cluster, RANKD_CACHE_BYTES="67108864"), extra_config=slow)
     hot = seeded_board(inst)
     cold = seeded_board(inst)
     adm = inst.client(ADMIN_KEY)
@@ -373,25 +377,18 @@ def test_the_primary_stopped_and_restarted(cluster, factory, redis_db):
             r = cl.get(path)
             assert r.status == 200, "%s with the primary down: %s" % (path, r.describe())
         for i in range(3):
-            r, took = timed_submit(inst, hot, "late%d" % i, 7)
+            r, _ = timed_submit(inst, hot, "late%d" % i, 7)  # an OSError: it waited on the primary
             assert r.status == 503, r.describe()
             assert r.header("Retry-After"), r.describe()
-            assert took < 1.0, "a write took %.2f s to be refused" % took
         status, body = readyz(inst)
         assert status == 200 and body["dependencies"]["postgres_primary"] == "down", body
         assert body["status"] == "degraded", body
     finally:
         cluster.primary.launch()
-    # The first write after the restart succeeds, or one 503 within a health interval.
-    failures = 0
-    while True:
-        r, _ = timed_submit(inst, hot, "back", 9)
-        if r.status == 200:
-            break
-        assert r.status == 503, r.describe()
-        failures += 1
-        assert failures <= 1, "writes did not resume after the primary restarted"
-        time.sleep(HEALTH_MS / 1000.0 * 2)
+    # Once the health checker has seen the primary back, the first write succeeds.
+    wait_nodes(inst, {"postgres_primary": "ok"}, timeout=20)
+    r, _ = timed_submit(inst, hot, "back", 9)
+    assert r.status == 200, "the first write after the primary came back: %s" % r.describe()
     cl.close()
 
 
