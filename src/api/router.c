@@ -297,7 +297,7 @@ int api_strong_forbidden(http_req_t *req)
 
 int api_rate_limit(app_t *app, http_req_t *req, rl_kind_t kind, int cost)
 {
-    ratelimit_take(app->limits, req->client, kind, cost, clock_mono_ms(), &req->ratelimit);
+    ratelimit_take(app->limits, req->client, kind, cost, clock_bucket_ms(), &req->ratelimit);
     if (!req->ratelimit.refused)
         return 0;
     /* Over the burst no wait is enough: no Retry-After that could never be honoured (API.md). */
@@ -312,7 +312,7 @@ int api_rate_limit(app_t *app, http_req_t *req, rl_kind_t kind, int cost)
 
 int api_rate_limit_peek(app_t *app, http_req_t *req, rl_kind_t kind)
 {
-    ratelimit_peek(app->limits, req->client, kind, clock_mono_ms(), &req->ratelimit);
+    ratelimit_peek(app->limits, req->client, kind, clock_bucket_ms(), &req->ratelimit);
     if (!req->ratelimit.refused) {
         memset(&req->ratelimit, 0, sizeof req->ratelimit); /* not charged: the items are, later */
         return 0;
@@ -351,7 +351,7 @@ int api_idem_keys_take(app_t *app, http_req_t *req, int keys)
     if (keys == 0 || !ratelimit_active(app->idem_keys))
         return 0;
     rl_verdict_t v;
-    ratelimit_take(app->idem_keys, req->client, RL_READ, keys, clock_mono_ms(), &v);
+    ratelimit_take(app->idem_keys, req->client, RL_READ, keys, clock_bucket_ms(), &v);
     if (!v.refused)
         return 0;
     int n = atomic_load(&app->live)->limit_idempotency_keys_per_client;
@@ -372,7 +372,7 @@ static int refusal_take(app_t *app, http_req_t *req, const char *what)
     char who[sizeof req->limit_addr + 1];
     snprintf(who, sizeof who, "a%s", req->limit_addr);
     rl_verdict_t v;
-    ratelimit_take(app->auth_failures, who, RL_READ, 1, clock_mono_ms(), &v);
+    ratelimit_take(app->auth_failures, who, RL_READ, 1, clock_bucket_ms(), &v);
     if (!v.refused)
         return 0;
     metrics_add(app->metrics, METRIC_AUTH_THROTTLED, 1);

@@ -34,6 +34,13 @@ struct timespec clock_deadline_ms(int ms)
  */
 static _Atomic int64_t wall_offset_ms; /* offset + skew */
 static _Atomic int64_t time_offset_ms;  /* offset alone */
+static _Atomic int64_t bucket_pin_ms;   /* the rate buckets' clock, pinned; 0 = it runs */
+
+int64_t clock_bucket_ms(void)
+{
+    int64_t pin = atomic_load(&bucket_pin_ms);
+    return pin ? pin : clock_mono_ms();
+}
 
 int64_t clock_test_offset_ms(void)
 {
@@ -107,11 +114,12 @@ static void test_clock_poll(const char *path, file_version_t *seen)
     FILE *f = fopen(path, "r");
     if (!f)
         return;
-    long long v, skew = 0;
-    int got = fscanf(f, "%lld %lld", &v, &skew);
+    long long v, skew = 0, pin = 0;
+    int got = fscanf(f, "%lld %lld %lld", &v, &skew, &pin);
     if (got >= 1) {
         if (got < 2)
             skew = 0;
+        atomic_store(&bucket_pin_ms, got < 3 || pin < 0 ? 0 : (int64_t)pin);
         bool moved = atomic_load(&wall_offset_ms) != (int64_t)(v + skew) || atomic_load(&time_offset_ms) != (int64_t)v;
         atomic_store(&time_offset_ms, (int64_t)v);
         atomic_store(&wall_offset_ms, (int64_t)(v + skew));

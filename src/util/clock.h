@@ -12,6 +12,10 @@
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 int64_t clock_mono_ms(void);
+/* The clock that refills the rate limits' buckets: CLOCK_MONOTONIC's milliseconds, or, in a test
+ * that pins it (the test clock file's third number, when not 0), that number: the buckets then
+ * refill only when the test moves it, so that a test counts tokens exactly. */
+int64_t clock_bucket_ms(void);
 /* The CLOCK_REALTIME instant `ms` milliseconds from now (a pthread_cond_timedwait deadline). */
 struct timespec clock_deadline_ms(int ms);
 
@@ -24,7 +28,8 @@ int64_t clock_wall_ms(void);
  * whenever the file changes (a thread polls it every 10 ms). Lets a test cross midnight at
  * will. The file may hold a second number, `skew`, added too: the offset is time that passed
  * for everyone (PostgreSQL included, as far as rankd's checks go), the skew is this host's clock
- * being wrong (clock_test_offset_ms leaves it out). Returns false when the thread cannot start.
+ * being wrong (clock_test_offset_ms leaves it out); and a third, the rate buckets' pinned
+ * clock (clock_bucket_ms). Returns false when the thread cannot start.
  */
 bool clock_test_follow(const char *path);
 /* The test clock's offset without its skew (0 in production): clock_wall_ms() less this is what

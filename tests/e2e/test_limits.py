@@ -1,37 +1,63 @@
 """Per-client rate limits (API.md, "Rate limits"): a client over its bucket gets 429
 `rate_limited` with Retry-After and the RateLimit-* headers while another client is unaffected;
 reads and writes have buckets of their own; a scores:batch takes one token per item; a client
-without a key is counted by its address; probes and /metrics are never limited."""
+without a key is counted by its address; probes and /metrics are never limited. The buckets' clock is pinned by the test (the test clock
+file's third number): a token comes back only when the test moves it, so every count is exact."""
 import json
+import os
 import re
-import time
+
+LIMITS = {"limits": {"reads_per_s": 2, "writes_per_s": 2, "burst": 5}}
 
 from conftest import (ADMIN_KEY, READ_KEY, WRITE_KEY, Client, assert_error, batch, create_board, metric, submit, unique,
                       wait_for)
 
-LIMITS = {"limits": {"reads_per_s": 2, "writes_per_s": 2, "burst": 5}}
 
 
-def test_a_client_over_its_limit_gets_429_and_another_does_not(rankd_factory):
-    inst = rankd_factory(extra_config=LIMITS)
+class BucketClock:
+    """The test clock file with the rate buckets' clock pinned at `at_ms` (wall clock unmoved)."""
+
+    def __init__(self, root, at_ms=10 ** 9):
+        self.path = os.path.join(root, "bucket-clock-%s" % unique("c"))
+        self.set(at_ms)
+
+    def set(self, at_ms):
+        self.at_ms = at_ms
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("0 0 %d" % at_ms)
+        os.replace(tmp, self.path)  # rankd sees the whole line or the old one
+
+    def advance(self, ms):
+        self.set(self.at_ms + ms)
+
+    def env(self):
+        return {"RANKD_TEST_CLOCK_FILE": self.path}
+
+
+def test_a_client_over_its_limit_gets_429_and_another_does_not(rankd_factory, tmp_root):
+    clock = BucketClock(tmp_root)
+    inst = rankd_factory(env=clock.env(), extra_config=LIMITS)
     adm, r1, r2, anon, w = (inst.client(k) for k in (ADMIN_KEY, READ_KEY, WRITE_KEY, None, WRITE_KEY))
     try:
         b = create_board(adm)["id"]
         path = "/v1/leaderboards/%s/entries" % b
-        t0 = time.time()
         got = [r1.get(path) for _ in range(12)]
-        took = time.time() - t0
         ok = [r for r in got if r.status == 200]
         limited = [r for r in got if r.status == 429]
-        # A burst of 5, refilled at 2/s while the requests ran: 5, and what refilled, pass.
-        assert 5 <= len(ok) <= 5 + int(2 * took) + 1 and len(ok) + len(limited) == 12, ([r.status for r in got], took)
-        assert limited, "nothing refused in %.1f s" % took
+        # A burst of 5, and no token back while the clock stands: 5 pass, 7 are refused.
+        assert [r.status for r in got] == [200] * 5 + [429] * 7, [r.status for r in got]
         assert [r.header("RateLimit-Limit") for r in got] == ["5"] * 12
-        assert int(ok[0].header("RateLimit-Remaining")) == 4
+        assert [int(r.header("RateLimit-Remaining")) for r in ok] == [4, 3, 2, 1, 0]
         assert_error(limited[0], 429)
         assert int(limited[0].header("Retry-After")) >= 1
         assert limited[0].header("RateLimit-Remaining") == "0"
         assert int(limited[0].header("RateLimit-Reset")) >= 1
+        # Two seconds on, four tokens are back (2 a second), and no more.
+        clock.advance(2000)
+        wait_for(lambda: r1.get(path).status == 200, "the bucket's clock to move")
+        assert [r1.get(path).status for _ in range(4)] == [200, 200, 200, 429]
+        refused = len(limited) + 1
         # Another key, and a client without a key (its address), have buckets of their own.
         assert r2.get(path).status == 200
         assert anon.get(path).status == 200
@@ -42,7 +68,7 @@ def test_a_client_over_its_limit_gets_429_and_another_does_not(rankd_factory):
         for _ in range(10):
             assert r1.get("/healthz").status == 200
         assert sum(1 for line in r1.get("/metrics", key=ADMIN_KEY).body.decode().splitlines()
-                   if line.startswith("rankd_rate_limited_total{kind=\"read\"} ") and float(line.split()[1]) >= len(limited)) == 1
+                   if line.startswith("rankd_rate_limited_total{kind=\"read\"} ") and float(line.split()[1]) >= refused) == 1
     finally:
         for c in (adm, r1, r2, anon, w):
             c.close()
@@ -68,58 +94,60 @@ def test_guessed_keys_draw_on_their_address_bucket(rankd_factory):
         r1.close()
 
 
-def test_a_scores_batch_takes_one_token_per_item(rankd_factory, db):
-    inst = rankd_factory(extra_config=LIMITS)
+def test_a_scores_batch_takes_one_token_per_item(rankd_factory, db, tmp_root):
+    clock = BucketClock(tmp_root)
+    inst = rankd_factory(env=clock.env(), extra_config=LIMITS)
     adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
     try:
         b = create_board(adm)["id"]
         before = db.submission_count(b)
-        t0 = time.time()
         r = batch(w, [{"board": b, "player_id": "p%d" % i, "score": i} for i in range(4)])
-        assert r.status == 200, r.describe()
-        left = int(r.header("RateLimit-Remaining"))
-        # 5 items: the burst, of which `left` are there; the rest refill at 2 a second.
+        assert r.status == 200 and r.header("RateLimit-Remaining") == "1", r.describe()
+        # 5 items, 1 token: refused whole, nothing written.
         r = batch(w, [{"board": b, "player_id": "q%d" % i, "score": i} for i in range(5)])
-        if r.status == 429:
-            assert db.submission_count(b) == before + 4, "a refused batch wrote something"
-        else:  # only if the bucket refilled meanwhile, which takes (5 - left) / 2 seconds
-            assert r.status == 200 and time.time() - t0 >= (5 - left) / 2 - 0.1, (r.describe(), left)
-            assert db.submission_count(b) == before + 9
-        # A batch larger than the burst is refused, whatever the bucket holds, and writes nothing.
+        assert_error(r, 429)
+        assert db.submission_count(b) == before + 4, "a refused batch wrote something"
+        # A full bucket (its 5) takes a batch of 5.
+        clock.advance(10000)
         wait_for(lambda: batch(w, [{"board": b, "player_id": "r%d" % i, "score": i} for i in range(5)]).status
                  == 200, "a full bucket", timeout=10)
-        written = db.submission_count(b)
+        assert db.submission_count(b) == before + 9
+        # Half a second on: one token, which a submission takes.
+        clock.advance(500)
         wait_for(lambda: submit(w, b, "probe", 1).status == 200, "a token again", timeout=10)
-        # With no token left a batch is refused at its headers ("retry in 1 s", its body unread);
-        # with one, its items are counted: more than the burst is refused for good.
+        written = db.submission_count(b)
+        # With no token left a batch is refused at its headers ("retry in 1 s", its body unread)...
         over = [{"board": b, "player_id": "s%d" % i, "score": i} for i in range(6)]
+        r = batch(w, over)
+        assert_error(r, 429)
+        assert "burst" not in r.json()["error"]["message"] and int(r.header("Retry-After")) >= 1, r.describe()
+        # ...with one, its items are counted: more than the burst is refused for good.
+        clock.advance(500)
         r = wait_for(lambda: (lambda r: r if "burst" in r.json()["error"]["message"] else None)(batch(w, over)),
                      "the batch's items to be counted", timeout=10)
         assert_error(r, 429)
         # No wait would be enough: no Retry-After (API.md), and the message names the burst.
         assert "burst of 5 writes" in r.json()["error"]["message"] and r.header("Retry-After") is None, r.describe()
-        assert db.submission_count(b) == written + 1, "a refused batch wrote something"
+        assert db.submission_count(b) == written, "a refused batch wrote something"
     finally:
         adm.close()
         w.close()
 
 
-def test_a_batch_of_reads_takes_one_token_per_item(rankd_factory):
+def test_a_batch_of_reads_takes_one_token_per_item(rankd_factory, tmp_root):
     """/v1/batch (issue 28): one read per item, not one per request; more items than the burst
     is refused at once, naming the burst, without a Retry-After no wait could honour."""
-    inst = rankd_factory(extra_config=LIMITS)
+    clock = BucketClock(tmp_root)
+    inst = rankd_factory(env=clock.env(), extra_config=LIMITS)
     adm, r1, g = inst.client(ADMIN_KEY), inst.client(READ_KEY), inst.client("not-a-key")
     try:
         b = create_board(adm)["id"]
         reads = lambda n: {"requests": [{"path": "/v1/leaderboards/%s/entries" % b}] * n}
-        t0 = time.time()
         r = r1.post("/v1/batch", json_body=reads(4))
         assert r.status == 200 and r.header("RateLimit-Remaining") == "1", r.describe()
         r = r1.post("/v1/batch", json_body=reads(5))  # the burst, of which 1 is left
-        if r.status == 429:
-            assert int(r.header("Retry-After")) >= 1
-        else:  # only if 4 tokens refilled meanwhile (2 s at 2 a second)
-            assert r.status == 200 and time.time() - t0 >= 1.9, r.describe()
+        assert_error(r, 429)
+        assert int(r.header("Retry-After")) >= 1, r.describe()
         r = r1.post("/v1/batch", json_body=reads(6))
         assert_error(r, 429)
         msg = r.json()["error"]["message"]
