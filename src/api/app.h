@@ -49,6 +49,7 @@ typedef struct app {
     writer_t *writer;
     struct joiner *joiner;  /* tournament joins, committed in groups (worker/joiner.h) */
     struct events *events;  /* the end-of-window events' sender (worker/events.h); NULL: none */
+    struct analyzer *analyzer; /* told the rows written, analyzes what grew (worker/analyzer.h); NULL: none */
     board_cache_t *boards;
     board_catalog_t *catalog;  /* every board known: reads go on from it while no PostgreSQL node answers */
     struct metrics *metrics;

@@ -31,6 +31,7 @@
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/clock.h"
+#include "worker/analyzer.h"
 #include "worker/importer.h"
 
 #define IMPORTS_MAX 1           /* imports running at once on one instance */
@@ -287,6 +288,7 @@ static void run(import_job_t *j)
             rebuilder_request(app->rebuilder, &b, day);
         l1_invalidate(app->l1, b.gen, day, NULL, NULL, true);
         rank_tier_committed(app->tier, b.gen, day, counts.seq, NULL, 0); /* answered after its reload */
+        analyzer_note(app->analyzer, (uint64_t)(counts.created + counts.updated));
         log_info(NULL, "import into %s: %ld rows in %lld ms (%lld after the commit)", b.id, counts.rows,
                  (long long)(clock_mono_ms() - started), (long long)(clock_mono_ms() - committed));
     }

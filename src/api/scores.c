@@ -16,6 +16,7 @@
 #include "core/window.h"
 #include "obs/metrics.h"
 #include "util/alloc.h"
+#include "worker/analyzer.h"
 
 #define BATCH_MAX 1000
 
@@ -172,8 +173,10 @@ static void render_item_error(buf_t *o, const write_item_t *w)
 static int submission_finish(http_pending_t *p, http_req_t *req)
 {
     submission_t *sub = (submission_t *)p;
+    uint64_t written = 0;
     for (size_t i = 0; i < sub->n_items; i++) {
         const write_item_t *it = &sub->items[i];
+        written += it->status == 200;
         metrics_add(sub->app->metrics, METRIC_SUBMISSIONS, it->status == 200);
         /* the tournament's refusals: 409 with a code of their own (a plain conflict is "conflict") */
         bool refused = it->status == 409 && it->err_code && strcmp(it->err_code, "conflict") != 0;
@@ -181,6 +184,7 @@ static int submission_finish(http_pending_t *p, http_req_t *req)
         if (refused && strcmp(it->err_code, "tournament_full") == 0)
             metrics_add(sub->app->metrics, METRIC_TOURNAMENT_FULL, 1);
     }
+    analyzer_note(sub->app->analyzer, written); /* statistics follow the tables the writes grew */
     if (!sub->batch) {
         const write_item_t *it = &sub->items[0];
         if (it->status == 200) {

@@ -18,6 +18,7 @@
 #include "store/import.h"
 #include "store/queries.h"
 #include "store/redis_board.h"
+#include "store/upkeep.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -164,6 +165,10 @@ int cmd_import(const rankd_config_t *cfg, const char *board, const char *mode_na
         if (rc)
             redis_release(rp, rc, !told);
         redis_pool_free(rp);
+        /* The tables it grew get their statistics now (as an instance's analyzer does after its
+         * writes): plans made before would treat the window as the small one it was. */
+        if (upkeep_analyze(c) != Q_OK)
+            fprintf(stderr, "rankd: the tables the import grew could not be analyzed: autovacuum will\n");
         buf_t o;
         buf_init(&o);
         importer_render(&o, b.id, day, &counts, clock_mono_ms() - started);

@@ -26,6 +26,7 @@
 #include "store/upkeep.h"
 #include "util/clock.h"
 #include "util/heap.h"
+#include "worker/analyzer.h"
 #include "worker/events.h"
 #include "worker/joiner.h"
 #include "worker/prober.h"
@@ -260,6 +261,7 @@ int cmd_serve(rankd_config_t *cfg)
     app.refresher = refresher;
     app.prober = prober_start(app.router, app.redis, 1000);
     app.events = events_start(app.primary, 1000);
+    app.analyzer = analyzer_start(app.primary, 1000);
 
     char err[256];
     http_server_deps_t deps = {.cfg = cfg, .live = &app.live, .metrics = app.metrics, .l1 = app.l1,
@@ -315,6 +317,7 @@ int cmd_serve(rankd_config_t *cfg)
     turns_free(app.cold_turns);
     prober_stop(app.prober);
     events_stop(app.events);
+    analyzer_stop(app.analyzer);
     refresher_stop(refresher);
     listener_stop(listener);
     tier_loader_stop(tier_loader);

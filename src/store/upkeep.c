@@ -697,7 +697,8 @@ q_status_t upkeep_analyze(PGconn *c)
                               "SELECT format('%I.%I', schemaname, relname), relname FROM pg_stat_user_tables"
                               " WHERE schemaname = current_schema()"
                               "   AND relname IN ('standings', 'rank_buckets', 'rank_supers', 'window_counts',"
-                              "                   'idempotency_keys', 'league_members', 'league_cohorts')"
+                              "                   'idempotency_keys', 'league_members', 'league_cohorts',"
+                              "                   'tournament_entrants')"
                               "   AND n_mod_since_analyze >= greatest(1000, n_live_tup / 2)"
                               " ORDER BY relname",
                               0, NULL);

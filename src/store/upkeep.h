@@ -94,7 +94,7 @@ MUST_USE q_status_t upkeep_retire(PGconn *c, const upkeep_board_t *boards, size_
 MUST_USE q_status_t upkeep_recut(PGconn *c, int min_rows, int budget_ms, long *changes);
 /*
  * ANALYZE the tables the hot paths' plans depend on (standings, its rank buckets and supers,
- * window counters, idempotency keys) whose rows changed by half or more since their last
+ * window counters, idempotency keys, league members and cohorts, tournament entrants) whose rows changed by half or more since their last
  * statistics, and at least 1,000 rows: a table filled on a new database, before autovacuum
  * came by, or grown faster than it does. Without statistics the planner cannot tell a lookup by
  * primary key from a scan of a window (both indexes lead with board and window), and its

@@ -135,3 +135,35 @@ def test_the_leader_makes_statistics_when_a_table_outgrew_its_own(tmp_root, pg_s
     finally:
         factory.close()
         fresh.close()
+
+
+def test_an_instance_that_never_leads_analyzes_what_it_wrote(tmp_root, pg_server):
+    """With refresh.interval_s: 0 (the cron setup: no instance leads the upkeep) the writer's own
+    instance analyzes the tables its writes grew (worker/analyzer.c), tournament entrants among
+    them; without it a first load kept the plans made on empty tables (issue 49 item 15)."""
+    fresh = migrated_database(pg_server, "rankd_plans_no_leader", tmp_root)
+    factory = RankdFactory(tmp_root, fresh, None)
+    try:
+        inst = factory(redis=False, env={"RANKD_REFRESH_INTERVAL_S": "0"})
+
+        def analyzed(table):
+            return fresh.query("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = %s", (table,))[0][0]
+        adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+        board = create_board(adm, unique("nl"))["id"]
+        r = adm.post("/v1/leaderboards", json_body={"id": unique("nt"), "title": "t", "sort": "desc", "operator": "best",
+                                                     "reset": "daily", "tournament": {"duration_s": 86400, "max_players": 100000}})
+        assert r.status == 201, r.describe()
+        tour = r.json()["id"]
+        for k in range(2):
+            for b in (board, tour):
+                r = batch(w, [{"board": b, "player_id": "a%d-%d" % (k, i), "score": i} for i in range(1000)])
+                assert r.status == 200, r.describe()
+        wait_for(lambda: analyzed("standings") is not None, "standings analyzed with no leader", 30)
+        wait_for(lambda: analyzed("tournament_entrants") is not None, lambda: "tournament entrants analyzed: %r" % (
+            fresh.query("SELECT n_live_tup, n_mod_since_analyze, schemaname FROM pg_stat_user_tables"
+                        " WHERE relname = 'tournament_entrants'"),), 30)
+        # last_analyze is a manual ANALYZE's (autovacuum's is last_autoanalyze): this instance's.
+        wait_for(lambda: "analyzed tournament_entrants" in inst.stderr_text(), "the analyzer's log line", 10)
+    finally:
+        factory.close()
+        fresh.close()
