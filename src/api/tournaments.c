@@ -1,7 +1,7 @@
 /*
  * api/tournaments.c — tournament boards (API.md, "Competitions"): the `tournament` object of a
  * board's creation and its rendering, a player's join, an admin's added attempts, and the
- * filters of the board list. The writer enforces the rules on submissions (worker/writer.c).
+ * filters of the board list. The writer enforces the rules on submissions (worker/write_competitions.c).
  */
 #include <inttypes.h>
 #include <stdio.h>

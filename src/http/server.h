@@ -9,27 +9,11 @@
 #ifndef RANKD_HTTP_SERVER_H
 #define RANKD_HTTP_SERVER_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 
-#include "config/config.h"
-#include "http/dispatch.h"
-
-struct l1;
-struct metrics;
-struct offload;
+#include "http/server_deps.h"
 
 typedef struct http_server http_server_t;
-
-/* What the server works with; each part outlives it. */
-typedef struct {
-    const rankd_config_t *cfg;             /* as started: address, limits, timeouts */
-    _Atomic(const rankd_config_t *) *live; /* what SIGHUP swaps: keys, CORS origins, trusted proxies */
-    struct metrics *metrics;
-    struct l1 *l1;           /* the response cache; NULL when it is off */
-    struct offload *encoder; /* a thread compressing large answers off the event loop; NULL: none */
-    http_dispatch_t api;
-} http_server_deps_t;
 
 /* Listen and serve; NULL with a message in `err` on failure. */
 http_server_t *http_server_start(const http_server_deps_t *deps, char *err, size_t errlen);

@@ -98,7 +98,7 @@ q_status_t q_tournament_join_batch(PGconn *c, tj_item_t *items, size_t n)
         pg_arr_i64(&ss.a[0], slots[s].gen);
         pg_arr_day(&ss.a[1], slots[s].day);
     }
-    /* In the writer's order (worker/writer.c): no deadlock between joins and submissions. */
+    /* In the writer's order (worker/write_steps.c): no deadlock between joins and submissions. */
     qsort(keys, n, sizeof *keys, cmp_u64);
     for (size_t i = 0; i < n; i++)
         if (i == 0 || keys[i] != keys[i - 1])

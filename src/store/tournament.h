@@ -1,7 +1,7 @@
 /*
  * store/tournament.h — a tournament's joins, attempts and places in PostgreSQL
  * (migrations/0018_tournaments.sql). The writer checks and counts submissions in its own
- * transaction (worker/writer.c, store/write_sql.c); these are the calls of the routes.
+ * transaction (worker/write_competitions.c, store/write_sql.c); these are the calls of the routes.
  */
 #ifndef RANKD_STORE_TOURNAMENT_H
 #define RANKD_STORE_TOURNAMENT_H

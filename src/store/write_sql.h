@@ -1,5 +1,5 @@
 /*
- * store/write_sql.h — the SQL of the writer's transaction (worker/writer.c), one text each:
+ * store/write_sql.h — the SQL of the writer's transaction (worker/writer.c and its write_*.c), one text each:
  * idempotency keys claimed and looked up, boards locked, the batch's standings read, the one
  * write and its rank buckets' counts, the cache-invalidation notice, and the answers stored after the commit. The
  * statements of every batch are prepared on each of the writer's connections.
