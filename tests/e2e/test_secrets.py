@@ -42,6 +42,31 @@ def test_a_password_in_a_connection_string_libpq_cannot_read_never_appears(rankd
                 assert not leaks(out), (cmd, var, conninfo, out)
 
 
+# Issue 49 item 4: a password with an unescaped '@' or '/' (a common mistake) makes libpq read the
+# rest of it as the host or the port, and quote that in its connection error.
+MISREAD_CONNINFO = [
+    "postgresql://rankd:pw@S3cretTail@127.0.0.1:1/rankd",   # '@': "S3cretTail@127.0.0.1" the host
+    "postgresql://rankd:ab12/S3cretTail@127.0.0.1:1/rankd",  # '/': host "rankd", port "ab12"
+]
+
+
+def test_a_uri_libpq_would_misread_is_named_malformed_and_never_echoed(rankd_factory):
+    inst = rankd_factory(start=False)
+    for conninfo in MISREAD_CONNINFO:
+        for var in ("RANKD_POSTGRES_PRIMARY", "RANKD_POSTGRES_REPLICAS"):
+            for cmd in (["config", "check"], ["serve"], ["migrate", "status"]):
+                r = run_cli(cmd, inst.config_path, env={var: conninfo}, timeout=30)
+                out = r.stdout + r.stderr
+                assert r.returncode == 1, (cmd, var, conninfo, out)
+                fragments = [p for p in ("S3cret", "Tail", "ab12", "pw@") if p in out]
+                assert not fragments, (cmd, var, conninfo, fragments, out)
+                assert var in out and "percent-encode" in out and "%40" in out and "%2F" in out, (cmd, var, out)
+    # Percent-encoded, the same password is read as meant (config check connects to nothing).
+    r = run_cli(["config", "check"], inst.config_path,
+                env={"RANKD_POSTGRES_PRIMARY": "postgresql://rankd:ab12%2FS3cret%40Tail@127.0.0.1:5432/rankd"})
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def raw_request(inst, request_line):
     """Send one request line as bytes (no client library escapes them); the answer's status."""
     with socket.create_connection(("127.0.0.1", inst.port), timeout=10) as s:

@@ -1059,6 +1059,11 @@ static void test_redis_url_parts(void **state)
     assert_int_equal(u.db, 127);
     assert_true(redis_url_parse("redis://:p@ss@h:1/1", &u)); /* the last @ ends the password */
     assert_string_equal(u.password, "p@ss");
+    /* Issue 49 item 4: an unescaped '/' or '@' in a Redis password is read as meant (nothing of it
+     * reaches a host name a connect error would name). */
+    assert_true(redis_url_parse("redis://:ab12/S3c@ret@h:1/0", &u));
+    assert_string_equal(u.password, "ab12/S3c@ret");
+    assert_string_equal(u.host, "h");
     assert_true(redis_url_parse("redis://[::1]:7000/2", &u)); /* the pool's old parser cut it at the first ':' */
     assert_string_equal(u.host, "::1");
     assert_int_equal(u.port, 7000);
