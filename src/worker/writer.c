@@ -18,6 +18,7 @@
 #include "core/window.h"
 #include "obs/log.h"
 #include "store/pg_deadline.h"
+#include "store/pg_error.h"
 #include "store/pg_pipeline.h"
 #include "store/pg_router.h"
 #include "store/queries.h"
@@ -302,7 +303,8 @@ static step_t check(PGconn *c, PGresult *r, const char *what)
     /* A deadlock, a serialization failure or a lock not granted within lock_timeout: the
      * transaction is run again (MAX_ATTEMPTS), then answered 503. */
     bool retry = state && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0 || strcmp(state, "55P03") == 0);
-    log_error(NULL, "submit %s failed: %s", what, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+    char pe[PG_ERROR_MAX];
+    log_error(NULL, "submit %s failed: %s", what, pg_error_text(c, r, pe, sizeof pe));
     return retry ? STEP_RETRY : STEP_FAIL;
 }
 
