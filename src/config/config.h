@@ -66,7 +66,7 @@ typedef struct rankd_config {
     size_t max_response_bytes_in_flight; /* bytes of large answers not yet sent, in all, 0 = no limit; 256 MiB */
     size_t response_bytes_per_ip; /* the same, per client address, 0 = no limit; 16 MiB */
     int send_timeout_s;       /* a large answer not read within it has its connection cut; default 60 */
-    int send_buffer_bytes;    /* each connection's kernel send buffer (SO_SNDBUF), 0 = the kernel's autotuning;
+    size_t send_buffer_bytes; /* each connection's kernel send buffer (SO_SNDBUF), 0 = the kernel's autotuning;
                                * default 256 KiB */
     int max_connections;      /* open connections at most, default 4096 */
     int max_connections_per_ip; /* from one address at most, 0 = no limit; default 64 */

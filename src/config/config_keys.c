@@ -345,7 +345,7 @@ const conf_key_t config_keys[] = {
     SIZE_KEY("http.response_bytes_per_ip", 0, 68719476736, "16777216", "RANKD_RESPONSE_BYTES_PER_IP",
              response_bytes_per_ip),
     INT_KEY("http.send_timeout_s", 1, 3600, "60", "RANKD_SEND_TIMEOUT_S", send_timeout_s),
-    INT_KEY("http.send_buffer_bytes", 0, 67108864, "262144", "RANKD_SEND_BUFFER_BYTES", send_buffer_bytes),
+    SIZE_KEY("http.send_buffer_bytes", 0, 67108864, "262144", "RANKD_SEND_BUFFER_BYTES", send_buffer_bytes),
     INT_KEY("http.cache_max_age", 0, 86400, "1", NULL, cache_max_age),
     INT_KEY("http.s_maxage", 0, 31536000, "0", "RANKD_HTTP_S_MAXAGE", s_maxage),
     INT_KEY("http.stale_while_revalidate", 0, 31536000, "0", "RANKD_HTTP_STALE_WHILE_REVALIDATE",
