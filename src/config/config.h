@@ -160,6 +160,11 @@ void config_free(rankd_config_t *cfg);
  * it printed: `serve`, `config check` and a reload refuse the configuration when it is not 0.
  */
 unsigned config_check_secrets(const rankd_config_t *cfg, FILE *errs);
+/* The same for a reload of `cfg` into a server started with `running` (NULL: cfg itself):
+ * development and listen take effect only at a restart, so the listener judged is the running
+ * one, and the exemption holds only when `running` and `cfg` both say development (a file that
+ * turns development off has its secrets judged now). */
+unsigned config_check_secrets_under(const rankd_config_t *cfg, const rankd_config_t *running, FILE *errs);
 
 /* Role of a presented bearer key, ROLE_NONE if unknown, and in *index (when not NULL) which of
  * cfg->keys it is (-1 if none): its SHA-256 is compared with every key's by CRYPTO_memcmp, so the

@@ -288,6 +288,43 @@ def test_production_serves_with_good_secrets_and_a_reload_cannot_weaken_them(ran
         conn.close()
 
 
+def test_a_reload_judges_secrets_by_the_running_listener_not_the_files(rankd_factory, tmp_path):
+    """Issue 49 item 17: development and listen take effect at a restart only, so a reload that
+    switches the file to development: true on loopback with published keys is judged by the
+    listener that runs (0.0.0.0, production): refused, logged, and the published admin key gets 401."""
+    inst = rankd_factory(start=False)
+    production_config(inst, inst.config_path, {"cursor_secret": GOOD_SECRET,
+                                               "keys": [{"key": GOOD_ADMIN, "role": "admin"}]},
+                      listen="0.0.0.0:%d" % inst.port)
+    inst.start()  # bound to every address; every request below goes to 127.0.0.1
+    conn = http.client.HTTPConnection("127.0.0.1", inst.port, timeout=10)
+
+    def status(key, path="/metrics"):
+        conn.request("GET", path, headers={"Authorization": "Bearer " + key})
+        r = conn.getresponse()
+        r.read()
+        return r.status
+    try:
+        assert status(GOOD_ADMIN) == 200
+        cfg = make_config(inst.port, inst.db.dsn, inst.redis_url or None)  # development: true, 127.0.0.1
+        cfg["auth"]["cursor_secret"] = "dev-cursor-secret-change-me"
+        cfg["auth"]["keys"] = [{"key": "dev-admin-key-change-me", "role": "admin"}]
+        assert cfg["development"] is True and cfg["listen"].startswith("127.0.0.1:")
+        with open(inst.config_path, "w") as f:
+            f.write(to_yaml(cfg))
+        os.chmod(inst.config_path, 0o600)
+        os.kill(inst.proc.pid, signal.SIGHUP)
+        wait_for(lambda: "reload of %s refused" % inst.config_path in inst.stderr_text(), "the refusal")
+        text = inst.stderr_text()
+        assert "this admin key is published" in text, text[-3000:]
+        assert "take effect only at a restart" in text and "listening on 0.0.0.0" in text, text[-3000:]
+        assert "dev-admin-key-change-me" not in text
+        assert status("dev-admin-key-change-me") == 401
+        assert status(GOOD_ADMIN) == 200  # the running configuration stayed
+    finally:
+        conn.close()
+
+
 # Issue 34, item 6: an Idempotency-Key is scoped to the board and the presenting key, and a key
 # makes at most limits.idempotency_keys_per_client of them.
 OTHER_WRITER = "another-write-key-of-a-second-game-server"

@@ -1316,6 +1316,30 @@ static void test_unsafe_secrets(void **state)
     assert_int_equal(found, 3);
     free(out);
 
+    /* Issue 49 item 17: a reload is judged by the listener that runs (development and listen
+     * take effect at a restart only). */
+    snprintf(dev, sizeof dev, "development: true\n%s", body);
+    rankd_config_t *file_dev = load_ok(state, dev);
+    snprintf(dev, sizeof dev, "listen: \"0.0.0.0:8080\"\n%s", body);
+    rankd_config_t *running_prod = load_ok(state, dev);
+    snprintf(dev, sizeof dev, "development: true\n%s", body);
+    rankd_config_t *running_dev = load_ok(state, dev);
+    char *said = NULL;
+    size_t said_len = 0;
+    FILE *sink = open_memstream(&said, &said_len);
+    assert_non_null(sink);
+    assert_int_equal(config_check_secrets_under(file_dev, running_prod, sink), 3); /* the issue's case */
+    assert_int_equal(config_check_secrets_under(file_dev, running_dev, sink), 0);  /* still a loopback dev server */
+    assert_int_equal(config_check_secrets_under(running_prod, running_dev, sink), 3); /* the file leaves development */
+    assert_int_equal(config_check_secrets_under(file_dev, NULL, sink), 0);         /* a start: the file's own */
+    fclose(sink);
+    assert_non_null(strstr(said, "development and listen take effect only at a restart: this server runs with "
+                                 "development: false, listening on 0.0.0.0"));
+    free(said);
+    config_free(file_dev);
+    config_free(running_prod);
+    config_free(running_dev);
+
     /* No cursor secret, a weak previous one, and keys from the environment, named by variable. */
     setenv("RANKD_ADMIN_KEY", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 1);
     setenv("RANKD_CURSOR_SECRET_PREVIOUS", "the-secret-before-the-rotation", 1);
