@@ -14,6 +14,7 @@
 #include "api/app.h"
 #include "cmd/cmd.h"
 #include "obs/log.h"
+#include "store/pg_error.h"
 #include "util/clock.h"
 
 static int usage(void)
@@ -143,5 +144,6 @@ int main(int argc, char **argv)
         rc = usage();
     }
     config_free(cfg);
+    pg_secrets_forget(); /* wiped as the configuration's secrets are */
     return rc;
 }

@@ -249,8 +249,9 @@ MUST_USE int api_param_window_syntax(http_req_t *req);
 MUST_USE int api_param_window(const app_t *app, http_req_t *req, const board_t *b, int64_t *day);
 /* Render a Standing object (Entry + board, window, total, top_percent). */
 void api_render_standing(buf_t *o, const char *board_id, int64_t day, int64_t total, const entry_t *e);
-/* Render a Board object into req->out. */
-void api_render_board(app_t *app, http_req_t *req, const board_t *b, int64_t players);
+/* Render a Board object into req->out, as req->role may see it. True when it holds what only an
+ * admin may see (a webhook's URL): the answer is then no cache's to keep (Cache-Control: no-store). */
+bool api_render_board(app_t *app, http_req_t *req, const board_t *b, int64_t players);
 
 /* Tournaments (api/tournaments.c). The `tournament` object of a board's creation, checked
  * against its reset: 0 (out->on false when absent) or the error written. */
@@ -270,8 +271,10 @@ int api_cohort_entries(app_t *app, const route_t *rt, http_req_t *req);
 /* End-of-window events (api/events.c). A board's `webhook` at its creation (only a tournament's
  * or a league's), into def->webhook_url and webhook_secret (borrowed from obj): 0, or the 400. */
 MUST_USE int api_webhook_body(http_req_t *req, json_t *obj, board_t *def);
-/* A board's webhook in the Board object: its URL only. */
-void api_render_webhook(buf_t *o, const board_t *b);
+/* A board's webhook in the Board object: `{"configured":true}`, with its URL for `role` admin
+ * alone (a URL may carry a token or user info). True when the URL was written: such an answer is
+ * an admin's alone, and no cache may keep it. */
+bool api_render_webhook(buf_t *o, const board_t *b, role_t role);
 int api_event(app_t *app, const route_t *rt, http_req_t *req);
 /* An Entry object. */
 void api_render_entry(buf_t *o, const entry_t *e);

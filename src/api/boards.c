@@ -73,7 +73,7 @@ int api_load_board(app_t *app, const route_t *rt, http_req_t *req, board_t *out)
     return rc == HTTP_OFF_LOOP ? api_off_loop(app, rt, req) : rc;
 }
 
-void api_render_board(app_t *app, http_req_t *req, const board_t *b, int64_t players)
+bool api_render_board(app_t *app, http_req_t *req, const board_t *b, int64_t players)
 {
     (void)app;
     buf_t *o = &req->out;
@@ -106,8 +106,9 @@ void api_render_board(app_t *app, http_req_t *req, const board_t *b, int64_t pla
     }
     api_render_tournament(o, b, now);
     api_render_league(o, b);
-    api_render_webhook(o, b);
+    bool admins_only = api_render_webhook(o, b, req->role);
     buf_printf(o, ",\"players\":%" PRId64 "}", players);
+    return admins_only;
 }
 
 /* The live player count of the board's current window; of a tournament's current or next slot:
@@ -304,13 +305,13 @@ static int list_boards(app_t *app, http_req_t *req)
     bool more = n > limit;
     size_t shown = more ? (size_t)limit : n;
     buf_puts(&req->out, "{\"leaderboards\":[");
-    bool ok = true;
+    bool ok = true, admins_only = false;
     for (size_t i = 0; i < shown; i++) {
         int64_t players = 0;
         ok = ok && current_players(app, c, &boards[i], req->received_ms, &players);
         if (i)
             buf_putc(&req->out, ',');
-        api_render_board(app, req, &boards[i], players);
+        admins_only |= api_render_board(app, req, &boards[i], players);
     }
     render_list_tail(app, req, boards, shown, more);
     bool behind = lease.behind;
@@ -327,7 +328,8 @@ static int list_boards(app_t *app, http_req_t *req)
         buf_reset(&req->out);
         return filter.on ? http_unavailable(req, "the database") : list_fallback(app, req, after, limit);
     }
-    req->cacheable = !behind && !filter.on; /* a tournament's state moves with the clock */
+    /* A tournament's state moves with the clock; an admin's list may show webhook URLs. */
+    req->cacheable = !behind && !filter.on && !admins_only;
     return http_ok(req, 200);
 }
 
@@ -544,11 +546,10 @@ int api_board(app_t *app, const route_t *rt, http_req_t *req)
             behind = true;
         }
     }
-    if (st == Q_OK)
-        api_render_board(app, req, &b, a.players);
+    bool admins_only = st == Q_OK && api_render_board(app, req, &b, a.players);
     board_clear(&b);
     if (st != Q_OK)
         return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
-    req->cacheable = !behind;
+    req->cacheable = !behind && !admins_only; /* an admin's Board may show its webhook's URL */
     return http_ok(req, 200);
 }

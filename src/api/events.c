@@ -1,6 +1,7 @@
 /*
  * api/events.c — end-of-window events (API.md, "Competitions"): a board's `webhook` at its
- * creation and in the Board object (the URL only: the secret is write-only), and
+ * creation and in the Board object (that one is configured; its URL to admins only; the secret
+ * is write-only), and
  * GET /v1/events/{id} (admin), an event with its delivery state. Events are made by the archiver
  * (rankd_window_event) and sent by worker/events.c.
  */
@@ -56,13 +57,19 @@ int api_webhook_body(http_req_t *req, json_t *obj, board_t *def)
     return 0;
 }
 
-void api_render_webhook(buf_t *o, const board_t *b)
+bool api_render_webhook(buf_t *o, const board_t *b, role_t role)
 {
     if (!b->webhook_url)
-        return;
-    buf_puts(o, ",\"webhook\":{\"url\":");
-    buf_json_str(o, b->webhook_url, strlen(b->webhook_url));
+        return false;
+    /* A URL may carry a token or user info: whoever is not an admin learns only that there is one. */
+    bool show_url = role == ROLE_ADMIN;
+    buf_puts(o, ",\"webhook\":{\"configured\":true");
+    if (show_url) {
+        buf_puts(o, ",\"url\":");
+        buf_json_str(o, b->webhook_url, strlen(b->webhook_url));
+    }
     buf_putc(o, '}');
+    return show_url;
 }
 
 typedef struct {

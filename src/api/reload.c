@@ -91,7 +91,8 @@ bool api_reload(app_t *app)
     size_t errs_len = 0;
     FILE *ef = open_memstream(&errs, &errs_len);
     rankd_config_t *next = config_load(cur->path, ef ? ef : stderr);
-    if (next && config_check_secrets(next, ef ? ef : stderr) != 0) {
+    /* app->cfg: the configuration the server started with, whose listener and development run. */
+    if (next && config_check_secrets_under(next, app->cfg, ef ? ef : stderr) != 0) {
         config_free(next);
         next = NULL;
     }

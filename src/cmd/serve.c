@@ -18,6 +18,7 @@
 #include "obs/log.h"
 #include "obs/metrics.h"
 #include "store/pg_deadline.h"
+#include "store/pg_error.h"
 #include "store/pg_router.h"
 #include "store/queries.h"
 #include "store/redis_board.h"
@@ -188,7 +189,8 @@ int cmd_serve(rankd_config_t *cfg)
     if (ok && pg_router_has_replicas(app.router)) {
         uint64_t lsn = pg_wal_lsn(c);
         if (lsn == 0) {
-            log_error(NULL, "cannot read the primary's WAL position: %s", PQerrorMessage(c));
+            char pe[PG_ERROR_MAX];
+            log_error(NULL, "cannot read the primary's WAL position: %s", pg_error_text(c, NULL, pe, sizeof pe));
             ok = false;
         }
         pg_router_saw_lsn(app.router, PG_KEY_ALL, lsn);

@@ -160,7 +160,16 @@ void config_free(rankd_config_t *cfg)
 
 unsigned config_check_secrets(const rankd_config_t *cfg, FILE *errs)
 {
-    if (cfg->development && secret_host_is_loopback(cfg->listen_host))
+    return config_check_secrets_under(cfg, NULL, errs);
+}
+
+unsigned config_check_secrets_under(const rankd_config_t *cfg, const rankd_config_t *running, FILE *errs)
+{
+    /* development and listen take effect at a start only: a reload is judged by the listener
+     * that runs, and is exempt only while the running server and the file are both development. */
+    const rankd_config_t *judged = running ? running : cfg;
+    bool exempt = cfg->development && judged->development && secret_host_is_loopback(judged->listen_host);
+    if (exempt)
         return 0;
     unsigned found = 0;
     if (!cfg->cursor_secret_given) {
@@ -188,6 +197,10 @@ unsigned config_check_secrets(const rankd_config_t *cfg, FILE *errs)
     if (found)
         fprintf(errs, "%s: %u unsafe secret(s) outside the development configuration (`development: true` "
                       "accepts them only while listen is a loopback address)\n", cfg->path, found);
+    if (found && running && cfg->development && secret_host_is_loopback(cfg->listen_host))
+        fprintf(errs, "%s: development and listen take effect only at a restart: this server runs with "
+                      "development: %s, listening on %s, and its new secrets are judged by that\n",
+                cfg->path, running->development ? "true" : "false", running->listen_host);
     return found;
 }
 

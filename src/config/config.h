@@ -66,7 +66,7 @@ typedef struct rankd_config {
     size_t max_response_bytes_in_flight; /* bytes of large answers not yet sent, in all, 0 = no limit; 256 MiB */
     size_t response_bytes_per_ip; /* the same, per client address, 0 = no limit; 16 MiB */
     int send_timeout_s;       /* a large answer not read within it has its connection cut; default 60 */
-    int send_buffer_bytes;    /* each connection's kernel send buffer (SO_SNDBUF), 0 = the kernel's autotuning;
+    size_t send_buffer_bytes; /* each connection's kernel send buffer (SO_SNDBUF), 0 = the kernel's autotuning;
                                * default 256 KiB */
     int max_connections;      /* open connections at most, default 4096 */
     int max_connections_per_ip; /* from one address at most, 0 = no limit; default 64 */
@@ -162,6 +162,11 @@ void config_free(rankd_config_t *cfg);
  * it printed: `serve`, `config check` and a reload refuse the configuration when it is not 0.
  */
 unsigned config_check_secrets(const rankd_config_t *cfg, FILE *errs);
+/* The same for a reload of `cfg` into a server started with `running` (NULL: cfg itself):
+ * development and listen take effect only at a restart, so the listener judged is the running
+ * one, and the exemption holds only when `running` and `cfg` both say development (a file that
+ * turns development off has its secrets judged now). */
+unsigned config_check_secrets_under(const rankd_config_t *cfg, const rankd_config_t *running, FILE *errs);
 
 /* Role of a presented bearer key, ROLE_NONE if unknown, and in *index (when not NULL) which of
  * cfg->keys it is (-1 if none): its SHA-256 is compared with every key's by CRYPTO_memcmp, so the

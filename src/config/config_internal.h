@@ -33,7 +33,8 @@ void cfg_list_free(char ***v, size_t *n, bool secret);
 /* A setting: one row of a key table. */
 typedef enum {
     T_INT,    /* int, decimal within [min, max] */
-    T_SIZE,   /* size_t, decimal within [min, max] */
+    T_SIZE,   /* size_t, a size in bytes within [min, max]: a whole number, optionally with a unit
+               * (cfg_parse_size) */
     T_SCORE,  /* int64_t within [min, max], with a has_ flag at off2 */
     T_BOOL,   /* true | false */
     T_ENUM,   /* an enum field, named by `parse` */
@@ -96,6 +97,10 @@ const char *cfg_shown(const char *s, char *buf, size_t n);
 const conf_key_t *cfg_find_key(const conf_key_t *table, size_t n, const char *name);
 
 /* Values from text (config_values.c). */
+/* A size in bytes: digits, then optionally one space and a unit, one of B, k, kb, KiB, m, mb,
+ * MiB, g, gb, GiB, t, tb, TiB (any case; every one 1024-based). 0: *out set; -1: not a size
+ * (garbage, a fraction, a sign other than '-'); -2: a negative one, or past LLONG_MAX. */
+int cfg_parse_size(const char *s, long long *out);
 bool cfg_check_string(const conf_key_t *k, const char *s, char *why, size_t n);
 /* Add bearer key `key` of role `role` (a role_t) given at `origin`; false with the reason. */
 bool cfg_add_key(struct rankd_config *cfg, const char *key, int role, const char *origin, char *why, size_t n);

@@ -21,6 +21,7 @@
 #include "config/config.h"
 #include "util/hostport.h"
 #include "util/redis_url.h"
+#include "util/secret_scrub.h"
 
 _Static_assert(sizeof(role_t) == sizeof(int), "enum fields are written as int");
 _Static_assert(sizeof(log_level_t) == sizeof(int), "enum fields are written as int");
@@ -131,6 +132,36 @@ static bool check_redis_url(const char *s, char *why, size_t n)
     return false;
 }
 
+/*
+ * A URI libpq reads other than it was meant: an '@' or '/' left unescaped in a user name or a
+ * password makes libpq take the rest of the password for the host or the port, and quote it in
+ * its connection errors. In a URI only one '@' may stand, before the first '/' past the scheme
+ * (util/secret_scrub.h's user info as written, up to the last '@'). Nothing of `s` is echoed.
+ */
+static bool uri_as_meant(const char *s, char *why, size_t n)
+{
+    const char *ui;
+    size_t len;
+    if (!secret_uri_userinfo(s, &ui, &len) || (!memchr(ui, '@', len) && !memchr(ui, '/', len)))
+        return true;
+    snprintf(why, n, "a connection string libpq would misread: percent-encode each '@' and '/' in the user name and "
+                     "password (and database name): '@' as %%40, '/' as %%2F, e.g. postgresql://user:p%%40ss%%2Fw@host/db");
+    return false;
+}
+
+/* Every port libpq was given is digits (a list: comma-separated, an empty one the default). */
+static bool ports_are_numbers(const PQconninfoOption *opts)
+{
+    for (const PQconninfoOption *o = opts; o->keyword; o++) {
+        if (strcmp(o->keyword, "port") != 0 || !o->val)
+            continue;
+        for (const char *p = o->val; *p; p++)
+            if (!(*p >= '0' && *p <= '9') && *p != ',' && *p != ' ')
+                return false;
+    }
+    return true;
+}
+
 /* What libpq will read as the database to connect to (pg_connect passes it as dbname with
  * expand_dbname): a URI, key=value pairs, or a bare database name. libpq's own message quotes the
  * part it could not read, which may be a piece of the password (and a password may hold quotes
@@ -141,11 +172,17 @@ static bool check_conninfo(const char *s, char *why, size_t n)
     bool expanded = strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0 || strchr(s, '=');
     if (!expanded)
         return true;
+    if (!uri_as_meant(s, why, n))
+        return false;
     char *err = NULL;
     PQconninfoOption *opts = PQconninfoParse(s, &err);
     if (opts) {
+        bool ports = ports_are_numbers(opts);
         PQconninfoFree(opts);
-        return true;
+        if (!ports)
+            snprintf(why, n, "a connection string whose port is not a number; a '@' or '/' in a password must be "
+                             "percent-encoded: '@' as %%40, '/' as %%2F");
+        return ports;
     }
     char said[120];
     size_t k = 0;
@@ -308,7 +345,7 @@ const conf_key_t config_keys[] = {
     SIZE_KEY("http.response_bytes_per_ip", 0, 68719476736, "16777216", "RANKD_RESPONSE_BYTES_PER_IP",
              response_bytes_per_ip),
     INT_KEY("http.send_timeout_s", 1, 3600, "60", "RANKD_SEND_TIMEOUT_S", send_timeout_s),
-    INT_KEY("http.send_buffer_bytes", 0, 67108864, "262144", "RANKD_SEND_BUFFER_BYTES", send_buffer_bytes),
+    SIZE_KEY("http.send_buffer_bytes", 0, 67108864, "262144", "RANKD_SEND_BUFFER_BYTES", send_buffer_bytes),
     INT_KEY("http.cache_max_age", 0, 86400, "1", NULL, cache_max_age),
     INT_KEY("http.s_maxage", 0, 31536000, "0", "RANKD_HTTP_S_MAXAGE", s_maxage),
     INT_KEY("http.stale_while_revalidate", 0, 31536000, "0", "RANKD_HTTP_STALE_WHILE_REVALIDATE",

@@ -10,8 +10,10 @@
 #include "config/config_internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config/config.h"
 #include "util/hostport.h"
@@ -92,6 +94,62 @@ static int cfg_parse_decimal(const char *s, long long *out)
         return -2;
     *out = v;
     return 0;
+}
+
+int cfg_parse_size(const char *s, long long *out)
+{
+    /* The units, each 1024-based whatever its spelling (nginx's k is 1024; Redis's bare k is
+     * 1000, its kb 1024: one rule here, the larger). */
+    static const struct {
+        const char *name;
+        int shift;
+    } units[] = {
+        {"", 0},   {"b", 0},   {"k", 10},  {"kb", 10}, {"kib", 10}, {"m", 20},  {"mb", 20},
+        {"mib", 20}, {"g", 30}, {"gb", 30}, {"gib", 30}, {"t", 40}, {"tb", 40}, {"tib", 40},
+    };
+    const char *p = s;
+    bool negative = *p == '-';
+    if (negative)
+        p++;
+    if (!cfg_is_digit(*p))
+        return -1;
+    bool overflow = false;
+    unsigned long long v = 0;
+    for (; cfg_is_digit(*p); p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (v > ((unsigned long long)LLONG_MAX - d) / 10)
+            overflow = true;
+        else
+            v = v * 10 + d;
+    }
+    if (*p == ' ' && p[1] != '\0') /* one space between the number and its unit */
+        p++;
+    int shift = -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0] && shift < 0; i++)
+        if (strcasecmp(p, units[i].name) == 0)
+            shift = units[i].shift;
+    if (shift < 0)
+        return -1;
+    if (overflow || negative || v > ((unsigned long long)LLONG_MAX >> shift))
+        return -2;
+    *out = (long long)(v << shift);
+    return 0;
+}
+
+/* `v` as the largest unit that divides it ("64 MiB"), into buf; "" when it is under a KiB or
+ * no unit divides it. */
+static const char *size_shown(long long v, char *buf, size_t n)
+{
+    static const char *const names[] = {"KiB", "MiB", "GiB", "TiB"};
+    buf[0] = '\0';
+    for (int i = 3; i >= 0; i--) {
+        long long unit = 1LL << (10 * (i + 1));
+        if (v >= unit && v % unit == 0) {
+            snprintf(buf, n, "%lld %s", v / unit, names[i]);
+            break;
+        }
+    }
+    return buf;
 }
 
 bool cfg_check_string(const conf_key_t *k, const char *s, char *why, size_t n)
@@ -184,8 +242,25 @@ bool cfg_set_text(const conf_key_t *k, void *base, const char *text, char *why, 
     int r;
 
     switch (k->type) {
+    case T_SIZE: {
+        char mb[32];
+        r = cfg_parse_size(text, &v);
+        if (r == -1) {
+            snprintf(why, n, "expected a size in bytes (a whole number, optionally with a unit: B, k, m, g, t or "
+                             "KiB, MiB, GiB, TiB, all 1024-based, e.g. 64MiB), got \"%s\"", cfg_shown(text, sb, sizeof sb));
+            return false;
+        }
+        if (r == -2 || v < k->min || v > k->max) {
+            size_shown(k->max, mb, sizeof mb);
+            snprintf(why, n, "%s is out of range (%lld..%lld%s%s)", cfg_shown(text, sb, sizeof sb), k->min, k->max,
+                     mb[0] ? ", " : "", mb);
+            return false;
+        }
+        *FIELD(base, k->off, size_t) = (size_t)v;
+        return true;
+    }
+
     case T_INT:
-    case T_SIZE:
     case T_SCORE:
         r = cfg_parse_decimal(text, &v);
         if (r == -1) {
@@ -196,11 +271,9 @@ bool cfg_set_text(const conf_key_t *k, void *base, const char *text, char *why, 
             snprintf(why, n, "%s is out of range (%lld..%lld)", cfg_shown(text, sb, sizeof sb), k->min, k->max);
             return false;
         }
-        if (k->type == T_INT)
+        if (k->type == T_INT) {
             *FIELD(base, k->off, int) = (int)v;
-        else if (k->type == T_SIZE)
-            *FIELD(base, k->off, size_t) = (size_t)v;
-        else {
+        } else {
             *FIELD(base, k->off, int64_t) = (int64_t)v;
             *FIELD(base, k->off2, bool) = true;
         }

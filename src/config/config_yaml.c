@@ -136,9 +136,11 @@ static void set_scalar_node(load_ctx_t *ctx, const conf_key_t *k, void *base, ya
 
     switch (k->type) {
     case T_INT:
-    case T_SIZE:
     case T_SCORE:
         want = "an integer";
+        break;
+    case T_SIZE:
+        want = "a size in bytes";
         break;
     case T_BOOL:
         want = "true or false";
@@ -150,7 +152,8 @@ static void set_scalar_node(load_ctx_t *ctx, const conf_key_t *k, void *base, ya
         want = "a string";
         break;
     }
-    bool numeric = k->type == T_INT || k->type == T_SIZE || k->type == T_SCORE || k->type == T_BOOL;
+    /* A size may be quoted ("64 MiB"): it is text with a unit as often as a number. */
+    bool numeric = k->type == T_INT || k->type == T_SCORE || k->type == T_BOOL;
     if (node->type != YAML_SCALAR_NODE || (numeric && !is_plain(node)) ||
         (is_null(node) && !(k->flags & F_NULLABLE))) {
         cfg_err_at(ctx, node, "%s: expected %s%s, got %s", k->name, want, k->type == T_ENUM ? k->choices : "",

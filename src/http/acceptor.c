@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <microhttpd.h>
 
+#include "config/config.h"
 #include "http/proxy_header.h"
 #include "http/request_head.h"
 #include "obs/log.h"
@@ -73,6 +74,8 @@ struct acceptor {
     unsigned long heads;   /* since then */
     time_t capped_logged;  /* when a connection over the waiting caps was last logged */
     unsigned long capped;  /* since then */
+    time_t untrusted_logged; /* when a peer outside http.trusted_proxies was last logged */
+    unsigned long untrusted; /* since then */
 };
 
 acceptor_t *acceptor_listen(const struct sockaddr_in *addr, int backlog, const acceptor_opts_t *opts,
@@ -143,6 +146,30 @@ static void refuse_header(acceptor_t *a, int fd, const char *why)
     close(fd);
     a->bad_why = why;
     log_now_and_then(&a->bad_logged, &a->bad, "http.proxy_protocol is on, closed", a->bad_why);
+}
+
+/* With proxy_protocol: whether `peer` may send a PROXY header (see acceptor_opts_t.live). */
+static bool may_send_proxy_header(const acceptor_t *a, const struct sockaddr_storage *peer)
+{
+    const rankd_config_t *live = a->opts.live ? atomic_load(a->opts.live) : NULL;
+    if (!live || live->n_trusted_proxies == 0)
+        return true;
+    netaddr_t addr;
+    return netaddr_from_sockaddr((const struct sockaddr *)peer, &addr) &&
+           netaddr_in_any(live->trusted_nets, live->n_trusted_proxies, &addr);
+}
+
+/* Close a connection from a peer that may not send a PROXY header, unread; logged at most once
+ * a second, with the peer. */
+static void refuse_untrusted(acceptor_t *a, int fd, const struct sockaddr_storage *peer)
+{
+    close(fd);
+    char who[NETADDR_TEXT_MAX] = "?";
+    netaddr_t addr;
+    if (netaddr_from_sockaddr((const struct sockaddr *)peer, &addr))
+        netaddr_format(&addr, who);
+    log_now_and_then(&a->untrusted_logged, &a->untrusted,
+                     "http.proxy_protocol is on and the peer is not one of http.trusted_proxies, closed unread", who);
 }
 
 static void drop_pending(acceptor_t *a, size_t i)
@@ -392,6 +419,10 @@ static bool accept_queued(acceptor_t *a)
             log_warn(NULL, "accept failed: %s", strerror(errno));
             return false; /* EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection waits in the backlog */
         }
+        if (a->opts.proxy_protocol && !may_send_proxy_header(a, &peer)) {
+            refuse_untrusted(a, fd, &peer);
+            continue;
+        }
         if (a->n_pending == (size_t)a->opts.max_waiting) {
             accept_when_full(a, fd, &peer, len);
             continue;
@@ -588,12 +619,16 @@ static void answer_the_waiting(acceptor_t *a)
             bool in_header = p->stage == WAIT_PROXY;
             whole = head_arrived(fd, in_header, in_header ? p->buf : NULL, in_header ? p->have : 0, scratch, &v);
         } else {
-            fd = accept4(a->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            struct sockaddr_storage peer;
+            socklen_t len = sizeof peer;
+            fd = accept4(a->listen_fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
                 continue;
             if (fd < 0)
                 break;
-            whole = head_arrived(fd, a->opts.proxy_protocol, NULL, 0, scratch, &v);
+            /* A peer that may not send a PROXY header gets no word, at close as at any time. */
+            whole = (!a->opts.proxy_protocol || may_send_proxy_header(a, &peer)) &&
+                    head_arrived(fd, a->opts.proxy_protocol, NULL, 0, scratch, &v);
         }
         if (!whole) {
             close(fd);

@@ -18,6 +18,7 @@
 #include "util/must_use.h"
 
 struct MHD_Daemon;
+struct rankd_config;
 typedef struct acceptor acceptor_t;
 
 typedef struct {
@@ -25,6 +26,12 @@ typedef struct {
      * handed over as a connection from the client the header names; one without it is closed
      * (logged at most once a second). */
     bool proxy_protocol;
+    /* With proxy_protocol: the configuration whose http.trusted_proxies names the peers that may
+     * send a PROXY header (the live one: a reload changes the list). When it names any, a
+     * connection from another peer is closed unread (logged at most once a second), as nginx
+     * believes a header only from set_real_ip_from: anyone else could pick the address their
+     * requests are limited and logged as. NULL, or an empty list: every peer may. */
+    _Atomic(const struct rankd_config *) *live;
     /* > 0: each connection's kernel send buffer, fixed at that many bytes (SO_SNDBUF); 0 leaves
      * it to the kernel's autotuning. */
     int send_buffer;

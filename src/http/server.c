@@ -197,7 +197,7 @@ http_server_t *http_server_start(const http_server_deps_t *deps, char *err, size
     http_server_t *s = xcalloc(1, sizeof *s);
     /* A connection waits for its first request in the acceptor under the bounds libmicrohttpd
      * puts on one that sends it slowly: the same counts, and its idle timeout. */
-    acceptor_opts_t opts = {.proxy_protocol = cfg->proxy_protocol, .send_buffer = cfg->send_buffer_bytes,
+    acceptor_opts_t opts = {.proxy_protocol = cfg->proxy_protocol, .live = deps->live, .send_buffer = cfg->send_buffer_bytes,
                             .max_waiting = cfg->max_connections, .max_waiting_per_address = cfg->max_connections_per_ip,
                             .head_timeout_ms = cfg->connection_timeout_s * 1000};
     acceptor_t *acceptor = acceptor_listen(&addr, 1024, &opts, &s->acceptor_stats, err, errlen);

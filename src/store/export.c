@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/window.h"
+#include "store/pg_error.h"
 #include "util/alloc.h"
 
 #define FETCH_ROWS 2000 /* rows a FETCH brings: about 200 KB of text for 100-byte metadata */
@@ -41,7 +42,7 @@ static bool run(PGconn *c, const char *sql, int n, const char *const *params, ch
     ExecStatusType st = PQresultStatus(r);
     bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
     if (!ok)
-        snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+        pg_error_text(NULL, r, err, errlen);
     PQclear(r);
     return ok;
 }
@@ -63,7 +64,7 @@ export_cursor_t *export_open(PGconn *c, int64_t gen, int64_t day, export_format_
                                "SELECT EXISTS (SELECT 1 FROM archived_windows WHERE board_gen = $1 AND win = $2)",
                                2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+        pg_error_text(NULL, r, err, errlen);
         PQclear(r);
         PQclear(PQexec(c, "ROLLBACK"));
         return NULL;
@@ -150,7 +151,7 @@ int export_next(export_cursor_t *x, buf_t *out, char *err, size_t errlen)
     snprintf(sql, sizeof sql, "FETCH %d FROM rankd_export", FETCH_ROWS);
     PGresult *r = PQexec(x->conn, sql);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+        pg_error_text(NULL, r, err, errlen);
         PQclear(r);
         return -1;
     }

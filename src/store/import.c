@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "obs/log.h"
+#include "store/pg_error.h"
 #include "store/pg_pool.h"
 #include "store/write_sql.h"
 #include "util/alloc.h"
@@ -67,8 +68,9 @@ static void fail(import_error_t *err, int status, const char *code, const char *
 /* A failed statement: 503 when the database is gone, else 500; the details go to the log only. */
 static void failed_statement(store_import_t *im, const char *what, const PGresult *r, import_error_t *err)
 {
+    char pe[PG_ERROR_MAX];
     log_error(NULL, "import of board generation %" PRId64 ": %s failed: %s", im->gen, what,
-              r ? PQresultErrorMessage(r) : PQerrorMessage(im->c));
+              pg_error_text(im->c, r, pe, sizeof pe));
     if (PQstatus(im->c) != CONNECTION_OK)
         fail(err, 503, "unavailable", NULL, 0, "the primary database is unavailable");
     else

@@ -8,6 +8,7 @@
 
 #include <openssl/sha.h>
 
+#include "store/pg_error.h"
 #include "store/pg_pool.h"
 #include "util/alloc.h"
 
@@ -97,8 +98,9 @@ static bool exec_ok(PGconn *c, const char *sql, FILE *out)
 {
     PGresult *r = PQexec(c, sql);
     bool ok = pg_ok(r);
+    char pe[PG_ERROR_MAX];
     if (!ok)
-        fprintf(out, "rankd: %s", PQresultErrorMessage(r));
+        fprintf(out, "rankd: %s\n", pg_error_text(c, r, pe, sizeof pe));
     PQclear(r);
     return ok;
 }
@@ -117,7 +119,8 @@ static PGresult *applied(PGconn *c, FILE *out)
 {
     PGresult *r = PQexec(c, "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version");
     if (!pg_ok(r)) {
-        fprintf(out, "rankd: %s", PQresultErrorMessage(r));
+        char pe[PG_ERROR_MAX];
+        fprintf(out, "rankd: %s\n", pg_error_text(c, r, pe, sizeof pe));
         PQclear(r);
         return NULL;
     }
@@ -161,8 +164,9 @@ int migrate_up(PGconn *c, const char *dir, FILE *out)
             PGresult *ins = PQexecParams(c, "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
                                          3, NULL, p, NULL, NULL, 0);
             ok = pg_ok(ins);
+            char pe[PG_ERROR_MAX];
             if (!ok)
-                fprintf(out, "rankd: %s", PQresultErrorMessage(ins));
+                fprintf(out, "rankd: %s\n", pg_error_text(c, ins, pe, sizeof pe));
             PQclear(ins);
         }
         if (ok && exec_ok(c, "COMMIT", out)) {

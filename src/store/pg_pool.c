@@ -1,4 +1,5 @@
 /* store/pg_pool.c — lazily-filled, bounded libpq connection pool. */
+#include "store/pg_error.h"
 #include "store/pg_pool.h"
 
 #include <errno.h>
@@ -85,12 +86,10 @@ PGconn *pg_connect(const char *conninfo, int statement_timeout_ms, int connect_t
     const char *keys[] = {"keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout",
                           "dbname", "connect_timeout", "application_name", NULL};
     const char *vals[] = {"1", "10", "5", "3", user_timeout, conninfo, timeout, app, NULL};
+    pg_secrets_note(conninfo); /* before libpq can say anything about it */
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(c) != CONNECTION_OK) {
-        snprintf(err, errlen, "%s", PQerrorMessage(c));
-        size_t n = strlen(err);
-        while (n && (err[n - 1] == '\n' || err[n - 1] == ' '))
-            err[--n] = '\0';
+        pg_error_text(c, NULL, err, errlen);
         PQfinish(c);
         return NULL;
     }
@@ -101,7 +100,7 @@ PGconn *pg_connect(const char *conninfo, int statement_timeout_ms, int connect_t
     PGresult *r = PQexec(c, setup);
     bool ok = pg_ok(r);
     if (!ok)
-        snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+        pg_error_text(c, r, err, errlen);
     PQclear(r);
     if (!ok) {
         PQfinish(c);
@@ -182,7 +181,9 @@ PGconn *pg_pool_acquire_why(pg_pool_t *p, int wait_ms, bool *timed_out)
             if (c && (!p->on_connect || p->on_connect(c, p->on_connect_arg)))
                 return c;
             if (c) {
-                snprintf(err, sizeof err, "preparing the new connection failed: %s", PQerrorMessage(c));
+                char pe[PG_ERROR_MAX];
+                snprintf(err, sizeof err, "preparing the new connection failed: %s",
+                         pg_error_text(c, NULL, pe, sizeof pe));
                 PQfinish(c);
             }
             log_warn(NULL, "postgres connect failed: %s", err);

@@ -1,4 +1,5 @@
 /* store/pg_router.c — nodes, their health, and the choice of a node per statement; see pg_router.h. */
+#include "store/pg_error.h"
 #include "store/pg_router.h"
 
 #include <inttypes.h>
@@ -189,9 +190,10 @@ void pg_router_note_commit(pg_router_t *r, PGconn *c, int64_t key)
     if (!pg_router_has_replicas(r))
         return;
     uint64_t lsn = pg_wal_lsn(c);
+    char pe[PG_ERROR_MAX];
     if (lsn == 0)
         log_warn(NULL, "cannot read a commit's WAL position (%s); a lagging replica may answer key %" PRId64
-                       " without it", PQerrorMessage(c), key);
+                       " without it", pg_error_text(c, NULL, pe, sizeof pe), key);
     pg_router_saw_lsn(r, key, lsn);
 }
 
@@ -448,7 +450,7 @@ static void *health_main(void *arg)
         if (c)
             pg_deadline_disarm(c);
         if (c && !ok) {
-            snprintf(err, sizeof err, "%s", PQerrorMessage(c));
+            pg_error_text(c, NULL, err, sizeof err);
             PQfinish(c);
             c = NULL;
         }

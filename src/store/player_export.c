@@ -2,6 +2,7 @@
  * store/player_export.c — one player's standings and submissions, rendered as the other answers
  * are (metadata as it was stored).
  */
+#include "store/pg_error.h"
 #include "store/player_export.h"
 
 #include <stdio.h>
@@ -63,7 +64,7 @@ bool player_export_render(PGconn *c, const char *player, size_t len, buf_t *out,
     const char *params[1] = {player};
     PGresult *r = PQexecParams(c, PLAYER_EXPORT_SQL, 1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQnfields(r) != 8) {
-        snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+        pg_error_text(c, r, err, errlen);
         PQclear(r);
         return false;
     }
@@ -90,7 +91,7 @@ bool player_export_render(PGconn *c, const char *player, size_t len, buf_t *out,
                      " ORDER BY b.id, e.win",
                      1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQnfields(r) != 5) {
-        snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+        pg_error_text(c, r, err, errlen);
         PQclear(r);
         return false;
     }

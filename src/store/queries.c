@@ -1,4 +1,5 @@
 /* store/queries.c — boards and ranked reads on PostgreSQL, one statement each. */
+#include "store/pg_error.h"
 #include "store/queries.h"
 
 #include <inttypes.h>
@@ -24,7 +25,8 @@ q_status_t q_failed(PGconn *c, PGresult *r, const char *what)
     q_status_t st = PQstatus(c) != CONNECTION_OK ? Q_UNAVAILABLE
                     : code && strcmp(code, "40001") == 0 ? Q_RETRY /* e.g. conflict with recovery */
                                                          : Q_ERROR;
-    log_error(NULL, "%s failed: %s", what, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+    char pe[PG_ERROR_MAX];
+    log_error(NULL, "%s failed: %s", what, pg_error_text(c, r, pe, sizeof pe));
     if (r)
         PQclear(r);
     return st;

@@ -1,4 +1,5 @@
 /* store/redis_board.c — Lua scripts and key layout of the Redis rank index. */
+#include "store/pg_error.h"
 #include "store/redis_board.h"
 
 #include <inttypes.h>
@@ -1028,7 +1029,8 @@ rb_status_t rb_rebuild_from(redis_conn_t *c, rb_source_t *src, const board_t *b,
                                    " ORDER BY sort_key, achieved_ms, player_id LIMIT " STR(REBUILD_CHUNK),
                                    5, NULL, p, NULL, NULL, 0);
         if (!pg_ok(r)) {
-            log_error(NULL, "rebuild read failed: %s", PQresultErrorMessage(r));
+            char pe[PG_ERROR_MAX];
+            log_error(NULL, "rebuild read failed: %s", pg_error_text(NULL, r, pe, sizeof pe));
             PQclear(r);
             out->pg_failed = true;
             break;

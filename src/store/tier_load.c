@@ -1,4 +1,5 @@
 /* store/tier_load.c — a window's standings and number from one snapshot; see tier_load.h. */
+#include "store/pg_error.h"
 #include "store/tier_load.h"
 
 #include <stdio.h>
@@ -15,8 +16,9 @@ static bool run(PGconn *c, const char *sql, int n, const char *const *params, PG
 {
     PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
     bool ok = pg_ok(r);
+    char pe[PG_ERROR_MAX];
     if (!ok)
-        log_warn(NULL, "rank tier load: %s", PQresultErrorMessage(r));
+        log_warn(NULL, "rank tier load: %s", pg_error_text(c, r, pe, sizeof pe));
     if (ok && out)
         *out = r;
     else

@@ -1,4 +1,5 @@
 /* store/upkeep.c — the periodic upkeep statements; see upkeep.h. */
+#include "store/pg_error.h"
 #include "store/upkeep.h"
 
 #include <inttypes.h>
@@ -15,7 +16,8 @@ static q_status_t run(PGconn *c, const char *sql, const char *what, PGresult **k
 {
     PGresult *r = PQexec(c, sql);
     if (!pg_ok(r)) {
-        log_warn(NULL, "%s failed: %s", what, PQresultErrorMessage(r));
+        char pe[PG_ERROR_MAX];
+        log_warn(NULL, "%s failed: %s", what, pg_error_text(c, r, pe, sizeof pe));
         PQclear(r);
         return PQstatus(c) == CONNECTION_OK ? Q_ERROR : Q_UNAVAILABLE;
     }
@@ -148,7 +150,8 @@ static PGresult *exec_params(PGconn *c, const char *sql, int n, const char *cons
 
 static q_status_t failed(PGconn *c, PGresult *r, const char *what)
 {
-    log_warn(NULL, "%s failed: %s", what, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+    char pe[PG_ERROR_MAX];
+    log_warn(NULL, "%s failed: %s", what, pg_error_text(c, r, pe, sizeof pe));
     PQclear(r);
     return PQstatus(c) == CONNECTION_OK ? Q_ERROR : Q_UNAVAILABLE;
 }

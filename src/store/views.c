@@ -1,4 +1,5 @@
 /* store/views.c — refreshing the materialized views and reading window statistics. */
+#include "store/pg_error.h"
 #include "store/views.h"
 
 #include <inttypes.h>
@@ -35,8 +36,9 @@ static bool exec_ok(PGconn *c, const char *sql, int n, const char *const *params
 {
     PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
     bool ok = pg_ok(r);
+    char pe[PG_ERROR_MAX];
     if (!ok)
-        log_error(NULL, "views: %s", PQresultErrorMessage(r));
+        log_error(NULL, "views: %s", pg_error_text(c, r, pe, sizeof pe));
     if (keep && ok)
         *keep = r;
     else
@@ -77,7 +79,8 @@ static bool refresh_one(PGconn *c, const char *view, const views_refresh_opts_t 
     PGresult *r = PQexec(c, sql);
     bool ok = pg_ok(r);
     if (!ok) {
-        log_error(NULL, "views: refreshing %s: %s", view, PQresultErrorMessage(r));
+        char pe[PG_ERROR_MAX];
+        log_error(NULL, "views: refreshing %s: %s", view, pg_error_text(c, r, pe, sizeof pe));
         PQclear(r);
         r = PQexec(c, "ROLLBACK"); /* the BEGIN stands when a later statement failed */
     }

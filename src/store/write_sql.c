@@ -1,4 +1,5 @@
 /* store/write_sql.c — the SQL of the writer's transaction; see write_sql.h. */
+#include "store/pg_error.h"
 #include "store/write_sql.h"
 
 #include <stdio.h>
@@ -160,8 +161,9 @@ bool write_sql_prepare(PGconn *c, void *arg)
         snprintf(sql, sizeof sql, "SET lock_timeout = %d", *lock_timeout_ms);
         PGresult *r = PQexec(c, sql);
         bool ok = pg_ok(r);
+        char pe[PG_ERROR_MAX];
         if (!ok)
-            log_error(NULL, "setting the writer's lock timeout failed: %s", PQresultErrorMessage(r));
+            log_error(NULL, "setting the writer's lock timeout failed: %s", pg_error_text(c, r, pe, sizeof pe));
         PQclear(r);
         if (!ok)
             return false;
@@ -179,8 +181,9 @@ bool write_sql_prepare(PGconn *c, void *arg)
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         PGresult *r = PQprepare(c, all[i].name, all[i].sql, all[i].nparams, NULL);
         bool ok = pg_ok(r);
+        char pe[PG_ERROR_MAX];
         if (!ok)
-            log_error(NULL, "preparing %s failed: %s", all[i].name, PQresultErrorMessage(r));
+            log_error(NULL, "preparing %s failed: %s", all[i].name, pg_error_text(c, r, pe, sizeof pe));
         PQclear(r);
         if (!ok)
             return false;

@@ -1,4 +1,5 @@
 /* worker/importer.c — lines to rows to COPY; see importer.h. */
+#include "store/pg_error.h"
 #include "worker/importer.h"
 
 #include <openssl/evp.h>
@@ -230,8 +231,9 @@ static bool notify_again(PGconn *c, const board_t *b, int64_t day)
     const char *p[] = {notice};
     PGresult *r = PQexecParams(c, "SELECT pg_notify('rankd_l1', $1)", 1, NULL, p, NULL, NULL, 0);
     bool ok = pg_ok(r);
+    char pe[PG_ERROR_MAX];
     if (!ok)
-        log_warn(NULL, "the import's second notice failed: %s", PQresultErrorMessage(r));
+        log_warn(NULL, "the import's second notice failed: %s", pg_error_text(c, r, pe, sizeof pe));
     PQclear(r);
     return ok;
 }

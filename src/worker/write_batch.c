@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "obs/log.h"
+#include "store/pg_error.h"
 #include "util/alloc.h"
 
 void batch_init(batch_t *bt, write_item_t *items, size_t n)
@@ -90,6 +91,7 @@ step_t step_check(PGconn *c, PGresult *r, const char *what)
     /* A deadlock, a serialization failure or a lock not granted within lock_timeout: the
      * transaction is run again (MAX_ATTEMPTS), then answered 503. */
     bool retry = state && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0 || strcmp(state, "55P03") == 0);
-    log_error(NULL, "submit %s failed: %s", what, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+    char pe[PG_ERROR_MAX];
+    log_error(NULL, "submit %s failed: %s", what, pg_error_text(c, r, pe, sizeof pe));
     return retry ? STEP_RETRY : STEP_FAIL;
 }

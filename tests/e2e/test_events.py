@@ -66,7 +66,7 @@ def test_a_closed_league_window_is_posted_signed_and_retried_until_taken(rankd_f
         r = adm.post("/v1/leaderboards", json_body=board_body(hook.url))
         assert r.status == 201, r.describe()
         board = r.json()
-        assert board["webhook"] == {"url": hook.url} and SECRET not in r.body.decode(), board
+        assert board["webhook"] == {"configured": True, "url": hook.url} and SECRET not in r.body.decode(), board
         b = board["id"]
         gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
         submit_ok(w, b, "a", 9, metadata={"lvl": 3})
@@ -277,6 +277,56 @@ def test_bad_webhooks_are_refused_with_their_field(rankd_factory):
         b = adm.post("/v1/leaderboards", json_body=board_body(ok)).json()["id"]
         assert_error(adm.patch("/v1/leaderboards/%s" % b, json_body={"webhook": None}), 400, field="webhook")
         got = adm.get("/v1/leaderboards/%s" % b)
-        assert got.json()["webhook"] == {"url": ok} and SECRET not in got.body.decode()
+        assert got.json()["webhook"] == {"configured": True, "url": ok} and SECRET not in got.body.decode()
     finally:
         adm.close()
+
+
+def test_a_webhook_url_is_shown_to_admins_alone(rankd_factory):
+    """A webhook URL carries tokens and credentials: a Board shows it to admin keys only; every
+    other caller (no key, a read key, a write key; one board, the list, a batch) sees only that
+    a webhook is configured. An admin's Board is kept by no cache (Cache-Control: no-store), so
+    no shared cache hands it to anyone else."""
+    url = "https://user:pass@hooks.example/tok123"
+    inst = rankd_factory()
+    adm = inst.client(ADMIN_KEY)
+    c = inst.client()
+    try:
+        r = adm.post("/v1/leaderboards", json_body=board_body(url))
+        assert r.status == 201, r.describe()
+        b = r.json()["id"]
+        created = r.json()
+        secrets = ("tok123", "user:pass", "hooks.example")
+        for key in (None, READ_KEY, WRITE_KEY):
+            # Twice each: the second may be an answer some cache kept.
+            for _ in range(2):
+                one = c.get("/v1/leaderboards/%s" % b, key=key)
+                assert one.status == 200, one.describe()
+                assert one.json()["webhook"] == {"configured": True}, one.json()
+                listed = c.get("/v1/leaderboards?limit=1000", key=key)
+                assert listed.status == 200, listed.describe()
+                mine = [x for x in listed.json()["leaderboards"] if x["id"] == b]
+                assert mine and mine[0]["webhook"] == {"configured": True}, mine
+                for text in (one.body.decode(), listed.body.decode()):
+                    assert not any(s in text for s in secrets), text
+        got = c.post("/v1/batch", json_body={"requests": [{"path": "/v1/leaderboards/%s" % b}]}, key=READ_KEY)
+        assert got.status == 200 and got.json()["responses"][0]["body"]["webhook"] == {"configured": True}, got.describe()
+        assert not any(s in got.body.decode() for s in secrets), got.describe()
+        # The admin's own view, after the public ones: never a public render from a cache.
+        assert created["webhook"] == {"configured": True, "url": url}, created
+        for _ in range(2):
+            mine = adm.get("/v1/leaderboards/%s" % b)
+            assert mine.json()["webhook"] == {"configured": True, "url": url}, mine.json()
+            assert mine.header("Cache-Control") == "no-store", mine.describe()
+            listed = adm.get("/v1/leaderboards?limit=1000")
+            row = [x for x in listed.json()["leaderboards"] if x["id"] == b]
+            assert row and row[0]["webhook"] == {"configured": True, "url": url}, row
+            assert listed.header("Cache-Control") == "no-store", listed.describe()
+        got = adm.post("/v1/batch", json_body={"requests": [{"path": "/v1/leaderboards/%s" % b}]})
+        assert got.json()["responses"][0]["body"]["webhook"] == {"configured": True, "url": url}, got.describe()
+        # And the public view after the admin's: still without the URL.
+        one = c.get("/v1/leaderboards/%s" % b)
+        assert one.json()["webhook"] == {"configured": True} and "tok123" not in one.body.decode(), one.json()
+    finally:
+        adm.close()
+        c.close()

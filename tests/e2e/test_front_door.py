@@ -3,12 +3,15 @@ http.proxy_protocol every connection must begin with a PROXY header (v1 or v2), 
 names is the one rate limits, connection limits and logs use; X-Forwarded-For is believed only
 from http.trusted_proxies. (HAProxy itself, as deploy/haproxy.cfg ships it: test_deploy.py.)"""
 import json
+import os
+import signal
 import socket
 import struct
 import subprocess
 import time
 
-from conftest import ADMIN_KEY, PAGE_READ_SQL, RANKD_BIN, Client, assert_error, metric, proxy_v1, rankd_env, wait_for
+from conftest import (ADMIN_KEY, PAGE_READ_SQL, RANKD_BIN, Client, assert_error, make_config, metric, proxy_v1, rankd_env,
+                      to_yaml, wait_for)
 
 LIMITS = {"limits": {"reads_per_s": 1, "burst": 3}}
 
@@ -119,6 +122,64 @@ def test_the_proxy_protocol_names_the_client(rankd_factory):
     finally:
         for cl in (a, b, c6):
             cl.close()
+
+
+def exchange_from(source, port, data, timeout=10):
+    """raw_exchange from local address `source` (any 127.x.y.z is this machine)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.bind((source, 0))
+        s.connect(("127.0.0.1", port))
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            return b""
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                return out
+            if not chunk:
+                return out
+            out += chunk
+    finally:
+        s.close()
+
+
+def test_a_proxy_header_is_believed_from_trusted_proxies_only(rankd_factory):
+    """Issue 49 item 5: with http.trusted_proxies set, only those peers may send a PROXY header
+    (as nginx's set_real_ip_from); a connection from any other peer is closed unread, so nobody
+    who reaches the port picks the address they are limited and logged as. The list is the
+    live one: a reload changes it."""
+    http = {"proxy_protocol": True, "trusted_proxies": ["10.0.0.0/8", "127.0.0.1/32"]}
+    inst = rankd_factory(extra_config={"http": http})
+    get = b"GET /v1/leaderboards HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    # 127.0.0.2 is not trusted: its header naming 198.51.100.7 is not believed, nothing answered.
+    assert exchange_from("127.0.0.2", inst.port, proxy_v1("198.51.100.7") + get) == b""
+    # 127.0.0.1 is: the client its header names is served and logged as such.
+    ok = exchange_from("127.0.0.1", inst.port, proxy_v1("198.51.100.8") + get)
+    assert ok.startswith(b"HTTP/1.1 200"), ok[:200]
+    wait_for(lambda: "from 198.51.100.8" in inst.stderr_text(), "the trusted proxy's client in the access log")
+    wait_for(lambda: "not one of http.trusted_proxies" in inst.stderr_text(), "the refusal logged")
+    refusal = [ln for ln in inst.stderr_text().splitlines() if "not one of http.trusted_proxies" in ln]
+    assert "127.0.0.2" in refusal[0], refusal
+    assert "198.51.100.7" not in inst.stderr_text()
+    # The issue's setting, by a reload: trusted_proxies 10.0.0.0/8 alone; now 127.0.0.1 is refused.
+    cfg = make_config(inst.port, inst.db.dsn, inst.redis_url or None, extra={"http": dict(http, trusted_proxies=["10.0.0.0/8"])})
+    with open(inst.config_path, "w") as f:
+        f.write(to_yaml(cfg))
+    os.kill(inst.proc.pid, signal.SIGHUP)
+    wait_for(lambda: "1 trusted proxies" in inst.stderr_text(), "the reload")
+    def refused():
+        assert exchange_from("127.0.0.1", inst.port, proxy_v1("198.51.100.9") + get) == b""
+    refused()
+    # Logged at most once a second: refused again until the line comes.
+    wait_for(lambda: any("not one of http.trusted_proxies" in ln and "127.0.0.1" in ln
+                         for ln in inst.stderr_text().splitlines()), "the second refusal logged", poke=refused,
+             every=0.1)
+    assert "198.51.100.9" not in inst.stderr_text()
 
 
 def proxy_v1_tcp6(client_ip):

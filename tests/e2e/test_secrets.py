@@ -42,6 +42,31 @@ def test_a_password_in_a_connection_string_libpq_cannot_read_never_appears(rankd
                 assert not leaks(out), (cmd, var, conninfo, out)
 
 
+# Issue 49 item 4: a password with an unescaped '@' or '/' (a common mistake) makes libpq read the
+# rest of it as the host or the port, and quote that in its connection error.
+MISREAD_CONNINFO = [
+    "postgresql://rankd:pw@S3cretTail@127.0.0.1:1/rankd",   # '@': "S3cretTail@127.0.0.1" the host
+    "postgresql://rankd:ab12/S3cretTail@127.0.0.1:1/rankd",  # '/': host "rankd", port "ab12"
+]
+
+
+def test_a_uri_libpq_would_misread_is_named_malformed_and_never_echoed(rankd_factory):
+    inst = rankd_factory(start=False)
+    for conninfo in MISREAD_CONNINFO:
+        for var in ("RANKD_POSTGRES_PRIMARY", "RANKD_POSTGRES_REPLICAS"):
+            for cmd in (["config", "check"], ["serve"], ["migrate", "status"]):
+                r = run_cli(cmd, inst.config_path, env={var: conninfo}, timeout=30)
+                out = r.stdout + r.stderr
+                assert r.returncode == 1, (cmd, var, conninfo, out)
+                fragments = [p for p in ("S3cret", "Tail", "ab12", "pw@") if p in out]
+                assert not fragments, (cmd, var, conninfo, fragments, out)
+                assert var in out and "percent-encode" in out and "%40" in out and "%2F" in out, (cmd, var, out)
+    # Percent-encoded, the same password is read as meant (config check connects to nothing).
+    r = run_cli(["config", "check"], inst.config_path,
+                env={"RANKD_POSTGRES_PRIMARY": "postgresql://rankd:ab12%2FS3cret%40Tail@127.0.0.1:5432/rankd"})
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def raw_request(inst, request_line):
     """Send one request line as bytes (no client library escapes them); the answer's status."""
     with socket.create_connection(("127.0.0.1", inst.port), timeout=10) as s:
@@ -259,6 +284,43 @@ def test_production_serves_with_good_secrets_and_a_reload_cannot_weaken_them(ran
         r = conn.getresponse()
         r.read()
         assert r.status == 401  # the running configuration stayed
+    finally:
+        conn.close()
+
+
+def test_a_reload_judges_secrets_by_the_running_listener_not_the_files(rankd_factory, tmp_path):
+    """Issue 49 item 17: development and listen take effect at a restart only, so a reload that
+    switches the file to development: true on loopback with published keys is judged by the
+    listener that runs (0.0.0.0, production): refused, logged, and the published admin key gets 401."""
+    inst = rankd_factory(start=False)
+    production_config(inst, inst.config_path, {"cursor_secret": GOOD_SECRET,
+                                               "keys": [{"key": GOOD_ADMIN, "role": "admin"}]},
+                      listen="0.0.0.0:%d" % inst.port)
+    inst.start()  # bound to every address; every request below goes to 127.0.0.1
+    conn = http.client.HTTPConnection("127.0.0.1", inst.port, timeout=10)
+
+    def status(key, path="/metrics"):
+        conn.request("GET", path, headers={"Authorization": "Bearer " + key})
+        r = conn.getresponse()
+        r.read()
+        return r.status
+    try:
+        assert status(GOOD_ADMIN) == 200
+        cfg = make_config(inst.port, inst.db.dsn, inst.redis_url or None)  # development: true, 127.0.0.1
+        cfg["auth"]["cursor_secret"] = "dev-cursor-secret-change-me"
+        cfg["auth"]["keys"] = [{"key": "dev-admin-key-change-me", "role": "admin"}]
+        assert cfg["development"] is True and cfg["listen"].startswith("127.0.0.1:")
+        with open(inst.config_path, "w") as f:
+            f.write(to_yaml(cfg))
+        os.chmod(inst.config_path, 0o600)
+        os.kill(inst.proc.pid, signal.SIGHUP)
+        wait_for(lambda: "reload of %s refused" % inst.config_path in inst.stderr_text(), "the refusal")
+        text = inst.stderr_text()
+        assert "this admin key is published" in text, text[-3000:]
+        assert "take effect only at a restart" in text and "listening on 0.0.0.0" in text, text[-3000:]
+        assert "dev-admin-key-change-me" not in text
+        assert status("dev-admin-key-change-me") == 401
+        assert status(GOOD_ADMIN) == 200  # the running configuration stayed
     finally:
         conn.close()
 

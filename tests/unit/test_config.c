@@ -21,6 +21,7 @@
 #include <openssl/sha.h>
 
 #include "config/config.h"
+#include "config/config_internal.h"
 #include "config/secret_policy.h"
 #include "core/board.h"
 #include "util/redis_url.h"
@@ -36,7 +37,7 @@ static const char *const env_vars[] = {
     "RANKD_BATCH_BODY_LIMIT", "RANKD_CORS_ORIGINS", "RANKD_POSTGRES_PRIMARY",
     "RANKD_POSTGRES_REPLICAS", "RANKD_REDIS_URL", "RANKD_PUBLIC_READS", "RANKD_CURSOR_SECRET",
     "RANKD_METRICS_AUTH", "RANKD_ADMIN_KEY", "RANKD_WRITE_KEY", "RANKD_READ_KEY", "RANKD_DEVELOPMENT",
-    "RANKD_CURSOR_SECRET_PREVIOUS",
+    "RANKD_CURSOR_SECRET_PREVIOUS", "RANKD_RANK_TIER",
 };
 
 typedef struct {
@@ -389,7 +390,7 @@ static void test_bad_types(void **state)
         "worker_threads: 1.5\n"                 /* 3 */
         "log_level: loud\n"                     /* 4 */
         "http:\n"
-        "  body_limit: \"65536\"\n"             /* 6 */
+        "  body_limit: [65536]\n"               /* 6 */
         "  batch_body_limit: abc\n"             /* 7 */
         "  connection_timeout_s: true\n"        /* 8 */
         "  cache_max_age: [1]\n"                /* 9 */
@@ -410,8 +411,9 @@ static void test_bad_types(void **state)
     assert_null(cfg);
     expect_error(state, "@:3:17: worker_threads: expected an integer, got \"1.5\"\n");
     expect_error(state, "@:4:12: log_level: expected one of debug, info, warn, error, got \"loud\"\n");
-    expect_error(state, "@:6:15: http.body_limit: expected an integer, got a quoted string\n");
-    expect_error(state, "@:7:21: http.batch_body_limit: expected an integer, got \"abc\"\n");
+    expect_error(state, "@:6:15: http.body_limit: expected a size in bytes, got a list\n");
+    expect_error(state, "@:7:21: http.batch_body_limit: expected a size in bytes (a whole number, optionally with a "
+                        "unit: B, k, m, g, t or KiB, MiB, GiB, TiB, all 1024-based, e.g. 64MiB), got \"abc\"\n");
     expect_error(state, "@:8:25: http.connection_timeout_s: expected an integer, got \"true\"\n");
     expect_error(state, "@:9:18: http.cache_max_age: expected an integer, got a list\n");
     expect_error(state, "@:10:17: http.cors_origins: expected a list, got a quoted string\n");
@@ -449,7 +451,7 @@ static void test_bounds(void **state)
     } bad[] = {
         {"worker_threads: 0\n", "@:3:17: worker_threads: 0 is out of range (1..64)\n"},
         {"worker_threads: 65\n", "@:3:17: worker_threads: 65 is out of range (1..64)\n"},
-        {"http:\n  body_limit: 1023\n", "@:4:15: http.body_limit: 1023 is out of range (1024..67108864)\n"},
+        {"http:\n  body_limit: 1023\n", "@:4:15: http.body_limit: 1023 is out of range (1024..67108864, 64 MiB)\n"},
         {"http:\n  body_limit: 67108865\n", "http.body_limit: 67108865 is out of range"},
         {"http:\n  batch_body_limit: 268435457\n", "http.batch_body_limit: 268435457 is out of range"},
         {"http:\n  connection_timeout_s: 3601\n", "(1..3600)"},
@@ -569,6 +571,115 @@ static void test_duplicate_keys(void **state)
         "@:8:7: boards.metadata: duplicate key \"a\" (first at line 7)\n");
 }
 
+/* The size parser itself: every unit, the space, and each way a size is not one. */
+static void test_size_parser(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        long long want;
+    } good[] = {
+        {"0", 0}, {"1", 1}, {"1024", 1024}, {"1B", 1}, {"1b", 1}, {"1k", 1024}, {"1K", 1024}, {"1kb", 1024},
+        {"1KB", 1024}, {"1KiB", 1024}, {"1kib", 1024}, {"64m", 64LL << 20}, {"64MiB", 64LL << 20},
+        {"64 MiB", 64LL << 20}, {"64 mb", 64LL << 20}, {"2g", 2LL << 30}, {"2GiB", 2LL << 30}, {"1t", 1LL << 40},
+        {"1TiB", 1LL << 40}, {"0k", 0}, {"007k", 7 << 10}, {"8388607TiB", 8388607LL << 40},
+        {"9223372036854775807", 9223372036854775807LL},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        long long v = -1;
+        if (cfg_parse_size(good[i].text, &v) != 0 || v != good[i].want)
+            fail_msg("%s: got %lld, want %lld", good[i].text, v, good[i].want);
+    }
+    static const char *const garbage[] = {
+        "", " ", "k", "MiB", "1.5g", "1,024", "+1k", "1e3", "0x10", "64XB", "64 ", " 64", "64  MiB", "64\tMiB",
+        "64MiBs", "64 M i B", "64kk", "64iB", "1 B B", "-", "-k",
+    };
+    for (size_t i = 0; i < sizeof garbage / sizeof garbage[0]; i++) {
+        long long v = 0;
+        if (cfg_parse_size(garbage[i], &v) != -1)
+            fail_msg("\"%s\" read as a size", garbage[i]);
+    }
+    static const char *const out_of_range[] = {
+        "-1", "-1k", "-0", "9223372036854775808", "99999999999999999999999", "8388608TiB", "8589934592GiB",
+        "17179869184TiB",
+    };
+    for (size_t i = 0; i < sizeof out_of_range / sizeof out_of_range[0]; i++) {
+        long long v = 0;
+        if (cfg_parse_size(out_of_range[i], &v) != -2)
+            fail_msg("\"%s\" not refused as out of range", out_of_range[i]);
+    }
+}
+
+/* Issue 49 item 7: every size setting takes KiB/MiB/GiB/TiB and k/m/g/t (all 1024-based, as nginx
+ * reads them; an optional B, and one space before the unit), in the file and the environment. */
+static void test_sizes(void **state)
+{
+    fixture_t *f = *state;
+    rankd_config_t *cfg = load_ok(state,
+        PRIMARY
+        "http:\n"
+        "  body_limit: 64k\n"
+        "  batch_body_limit: 2MiB\n"
+        "  import_body_limit: 1g\n"
+        "  batch_response_limit: 4 MiB\n"
+        "  body_bytes_per_ip: 32mb\n"
+        "  max_response_bytes_in_flight: \"256MiB\"\n"
+        "  response_bytes_per_ip: 16M\n"
+        "  send_buffer_bytes: 256KiB\n"
+        "cache:\n"
+        "  max_bytes: 64MiB\n"
+        "  rank_tier: 1TiB\n");
+    assert_int_equal(cfg->body_limit, 65536);
+    assert_int_equal(cfg->batch_body_limit, 2097152);
+    assert_int_equal(cfg->import_body_limit, 1073741824);
+    assert_int_equal(cfg->batch_response_limit, 4194304);
+    assert_int_equal(cfg->body_bytes_per_ip, 33554432);
+    assert_int_equal(cfg->max_response_bytes_in_flight, 268435456);
+    assert_int_equal(cfg->response_bytes_per_ip, 16777216);
+    assert_int_equal(cfg->send_buffer_bytes, 262144);
+    assert_int_equal(cfg->cache_max_bytes, 67108864);
+    assert_int_equal(cfg->rank_tier_bytes, 1099511627776ULL);
+    config_free(cfg);
+
+    /* The environment, as the issue wrote it. */
+    setenv("RANKD_RANK_TIER", "64MiB", 1);
+    setenv("RANKD_BODY_LIMIT", "1024B", 1);
+    cfg = load_ok(state, PRIMARY);
+    assert_int_equal(cfg->rank_tier_bytes, 67108864);
+    assert_int_equal(cfg->body_limit, 1024);
+    config_free(cfg);
+    unsetenv("RANKD_BODY_LIMIT");
+
+    /* Garbage, fractions, negatives, overflow and bounds: each named where it was given. */
+    static const struct {
+        const char *yaml;
+        const char *msg;
+    } bad[] = {
+        {"cache:\n  max_bytes: 64XB\n", "@:4:14: cache.max_bytes: expected a size in bytes"},
+        {"cache:\n  max_bytes: 1.5g\n", "@:4:14: cache.max_bytes: expected a size in bytes"},
+        {"cache:\n  max_bytes: 64  MiB\n", "@:4:14: cache.max_bytes: expected a size in bytes"},
+        {"cache:\n  max_bytes: MiB\n", "@:4:14: cache.max_bytes: expected a size in bytes"},
+        {"cache:\n  max_bytes: +1k\n", "@:4:14: cache.max_bytes: expected a size in bytes"},
+        {"cache:\n  max_bytes: -1k\n", "@:4:14: cache.max_bytes: -1k is out of range (0..68719476736, 64 GiB)\n"},
+        {"cache:\n  max_bytes: 65GiB\n", "@:4:14: cache.max_bytes: 65GiB is out of range (0..68719476736, 64 GiB)\n"},
+        {"cache:\n  max_bytes: 99999999999999999999\n", "cache.max_bytes: 99999999999999999999 is out of range"},
+        {"cache:\n  max_bytes: 17179869184TiB\n", "cache.max_bytes: 17179869184TiB is out of range"},
+        {"http:\n  body_limit: 1023B\n", "@:4:15: http.body_limit: 1023B is out of range (1024..67108864, 64 MiB)\n"},
+        {"http:\n  send_buffer_bytes: 65m\n", "http.send_buffer_bytes: 65m is out of range (0..67108864, 64 MiB)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char yaml[256];
+        snprintf(yaml, sizeof yaml, PRIMARY "%s", bad[i].yaml);
+        expect_only_error(state, yaml, bad[i].msg);
+    }
+    setenv("RANKD_RANK_TIER", "64 M i B", 1);
+    expect_only_error(state, PRIMARY, "RANKD_RANK_TIER: expected a size in bytes");
+    setenv("RANKD_RANK_TIER", "2TiB", 1);
+    expect_only_error(state, PRIMARY, "RANKD_RANK_TIER: 2TiB is out of range (0..1099511627776, 1 TiB)\n");
+    unsetenv("RANKD_RANK_TIER");
+    (void)f;
+}
+
 static void test_env_overrides(void **state)
 {
     setenv("RANKD_LISTEN", "10.0.0.1:7000", 1);
@@ -646,7 +757,7 @@ static void test_env_redis_empty(void **state)
 static void test_env_errors(void **state)
 {
     fixture_t *f = *state;
-    setenv("RANKD_BODY_LIMIT", "64k", 1);
+    setenv("RANKD_BODY_LIMIT", "64kk", 1);
     setenv("RANKD_BATCH_BODY_LIMIT", "100", 1);
     setenv("RANKD_PUBLIC_READS", "1", 1);
     setenv("RANKD_METRICS_AUTH", "everyone", 1);
@@ -663,8 +774,9 @@ static void test_env_errors(void **state)
     rankd_config_t *cfg = load(state, PRIMARY "worker_threads: 0\n");
     assert_null(cfg);
     expect_error(state, "@:3:17: worker_threads: 0 is out of range (1..64)\n");
-    expect_error(state, "RANKD_BODY_LIMIT: expected an integer, got \"64k\"\n");
-    expect_error(state, "RANKD_BATCH_BODY_LIMIT: 100 is out of range (1024..268435456)\n");
+    expect_error(state, "RANKD_BODY_LIMIT: expected a size in bytes");
+    expect_error(state, "got \"64kk\"\n");
+    expect_error(state, "RANKD_BATCH_BODY_LIMIT: 100 is out of range (1024..268435456, 256 MiB)\n");
     expect_error(state, "RANKD_PUBLIC_READS: expected true or false, got \"1\"\n");
     expect_error(state, "RANKD_METRICS_AUTH: expected one of none, admin, got \"everyone\"\n");
     expect_error(state, "RANKD_LISTEN: expected host:port");
@@ -1059,6 +1171,11 @@ static void test_redis_url_parts(void **state)
     assert_int_equal(u.db, 127);
     assert_true(redis_url_parse("redis://:p@ss@h:1/1", &u)); /* the last @ ends the password */
     assert_string_equal(u.password, "p@ss");
+    /* Issue 49 item 4: an unescaped '/' or '@' in a Redis password is read as meant (nothing of it
+     * reaches a host name a connect error would name). */
+    assert_true(redis_url_parse("redis://:ab12/S3c@ret@h:1/0", &u));
+    assert_string_equal(u.password, "ab12/S3c@ret");
+    assert_string_equal(u.host, "h");
     assert_true(redis_url_parse("redis://[::1]:7000/2", &u)); /* the pool's old parser cut it at the first ':' */
     assert_string_equal(u.host, "::1");
     assert_int_equal(u.port, 7000);
@@ -1199,6 +1316,30 @@ static void test_unsafe_secrets(void **state)
     assert_int_equal(found, 3);
     free(out);
 
+    /* Issue 49 item 17: a reload is judged by the listener that runs (development and listen
+     * take effect at a restart only). */
+    snprintf(dev, sizeof dev, "development: true\n%s", body);
+    rankd_config_t *file_dev = load_ok(state, dev);
+    snprintf(dev, sizeof dev, "listen: \"0.0.0.0:8080\"\n%s", body);
+    rankd_config_t *running_prod = load_ok(state, dev);
+    snprintf(dev, sizeof dev, "development: true\n%s", body);
+    rankd_config_t *running_dev = load_ok(state, dev);
+    char *said = NULL;
+    size_t said_len = 0;
+    FILE *sink = open_memstream(&said, &said_len);
+    assert_non_null(sink);
+    assert_int_equal(config_check_secrets_under(file_dev, running_prod, sink), 3); /* the issue's case */
+    assert_int_equal(config_check_secrets_under(file_dev, running_dev, sink), 0);  /* still a loopback dev server */
+    assert_int_equal(config_check_secrets_under(running_prod, running_dev, sink), 3); /* the file leaves development */
+    assert_int_equal(config_check_secrets_under(file_dev, NULL, sink), 0);         /* a start: the file's own */
+    fclose(sink);
+    assert_non_null(strstr(said, "development and listen take effect only at a restart: this server runs with "
+                                 "development: false, listening on 0.0.0.0"));
+    free(said);
+    config_free(file_dev);
+    config_free(running_prod);
+    config_free(running_dev);
+
     /* No cursor secret, a weak previous one, and keys from the environment, named by variable. */
     setenv("RANKD_ADMIN_KEY", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 1);
     setenv("RANKD_CURSOR_SECRET_PREVIOUS", "the-secret-before-the-rotation", 1);
@@ -1233,6 +1374,8 @@ int main(void)
         cmocka_unit_test_setup(test_bad_types, test_setup),
         cmocka_unit_test_setup(test_bounds, test_setup),
         cmocka_unit_test_setup(test_duplicate_keys, test_setup),
+        cmocka_unit_test(test_size_parser),
+        cmocka_unit_test_setup(test_sizes, test_setup),
         cmocka_unit_test_setup(test_env_overrides, test_setup),
         cmocka_unit_test_setup(test_env_redis_empty, test_setup),
         cmocka_unit_test_setup(test_env_errors, test_setup),
