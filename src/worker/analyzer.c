@@ -1,15 +1,14 @@
 /* worker/analyzer.c — the hot tables analyzed after they grew, on every instance (see analyzer.h). */
 #include "worker/analyzer.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "obs/log.h"
 #include "store/upkeep.h"
 #include "util/alloc.h"
+#include "worker/periodic.h"
 
 /* Fewer rows than this since the last look cannot be half of any table upkeep_analyze would
  * analyze (it wants 1,000 changed at least): no statement is sent. */
@@ -21,14 +20,9 @@
 
 struct analyzer {
     pg_pool_t *primary;
-    int interval_ms;
-    pthread_t thread;
-    bool running;
-    pthread_mutex_t lock; /* guards stop */
-    pthread_cond_t wake;
-    bool stop;
+    periodic_t *timer;
     atomic_uint_fast64_t written; /* rows noted since the last look */
-    int follow_ups;               /* looks still to make after the last one rows prompted (its thread's) */
+    int follow_ups;               /* looks still to make after the last one rows prompted (the timer's) */
     atomic_uint_fast64_t looks, failed;
 };
 
@@ -38,9 +32,10 @@ void analyzer_note(analyzer_t *a, uint64_t rows)
         atomic_fetch_add_explicit(&a->written, rows, memory_order_relaxed);
 }
 
-/* One look: the change counts read, the tables past half analyzed. */
-static void look(analyzer_t *a)
+/* One look (on the timer's thread): the change counts read, the tables past half analyzed. */
+static void look(void *arg)
 {
+    analyzer_t *a = arg;
     bool prompted = atomic_load(&a->written) >= ANALYZER_MIN_ROWS;
     if (!prompted && a->follow_ups == 0)
         return;
@@ -62,44 +57,14 @@ static void look(analyzer_t *a)
     pg_pool_release(a->primary, c, st != Q_OK);
 }
 
-static void *analyzer_main(void *arg)
-{
-    analyzer_t *a = arg;
-    pthread_mutex_lock(&a->lock);
-    while (!a->stop) {
-        pthread_mutex_unlock(&a->lock);
-        look(a);
-        pthread_mutex_lock(&a->lock);
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += a->interval_ms / 1000;
-        until.tv_nsec += (long)(a->interval_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        while (!a->stop && pthread_cond_timedwait(&a->wake, &a->lock, &until) == 0) {
-        }
-    }
-    pthread_mutex_unlock(&a->lock);
-    return NULL;
-}
-
 analyzer_t *analyzer_start(pg_pool_t *primary, int interval_ms)
 {
     if (!primary)
         return NULL;
     analyzer_t *a = xcalloc(1, sizeof *a);
     a->primary = primary;
-    a->interval_ms = interval_ms > 0 ? interval_ms : 1000;
-    pthread_mutex_init(&a->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&a->wake, &ca);
-    pthread_condattr_destroy(&ca);
-    a->running = pthread_create(&a->thread, NULL, analyzer_main, a) == 0;
-    if (!a->running)
+    a->timer = periodic_start(look, a, interval_ms);
+    if (!a->timer)
         log_error(NULL, "cannot start the analyzer thread: without an upkeep leader, tables that grow keep the "
                         "statistics they had");
     return a;
@@ -109,14 +74,7 @@ void analyzer_stop(analyzer_t *a)
 {
     if (!a)
         return;
-    pthread_mutex_lock(&a->lock);
-    a->stop = true;
-    pthread_cond_signal(&a->wake);
-    pthread_mutex_unlock(&a->lock);
-    if (a->running)
-        pthread_join(a->thread, NULL);
-    pthread_cond_destroy(&a->wake);
-    pthread_mutex_destroy(&a->lock);
+    periodic_stop(a->timer);
     free(a);
 }
 

@@ -4,18 +4,17 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "obs/log.h"
 #include "store/events.h"
 #include "util/alloc.h"
 #include "util/clock.h"
+#include "worker/periodic.h"
 
 #define EVENT_TIMEOUT_MS 10000               /* API.md: no answer in 10 s is a failed try */
 #define EVENT_LEASE_MS (EVENT_TIMEOUT_MS * 6) /* a claimed event is due again after this */
@@ -26,12 +25,7 @@
 
 struct events {
     pg_pool_t *primary;
-    int interval_ms;
-    pthread_t thread;
-    bool running;
-    pthread_mutex_t lock; /* guards stop */
-    pthread_cond_t wake;
-    bool stop;
+    periodic_t *timer;
     atomic_uint_fast64_t delivered, retried, given_up;
 };
 
@@ -138,28 +132,12 @@ static bool send_one(events_t *e)
     return true;
 }
 
-static void *events_main(void *arg)
+/* One round (on the timer's thread): the due events sent, up to EVENTS_PER_ROUND. */
+static void send_round(void *arg)
 {
     events_t *e = arg;
-    pthread_mutex_lock(&e->lock);
-    while (!e->stop) {
-        pthread_mutex_unlock(&e->lock);
-        for (int i = 0; i < EVENTS_PER_ROUND && send_one(e); i++) {
-        }
-        pthread_mutex_lock(&e->lock);
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += e->interval_ms / 1000;
-        until.tv_nsec += (long)(e->interval_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        while (!e->stop && pthread_cond_timedwait(&e->wake, &e->lock, &until) == 0) {
-        }
+    for (int i = 0; i < EVENTS_PER_ROUND && send_one(e); i++) {
     }
-    pthread_mutex_unlock(&e->lock);
-    return NULL;
 }
 
 events_t *events_start(pg_pool_t *primary, int interval_ms)
@@ -172,15 +150,8 @@ events_t *events_start(pg_pool_t *primary, int interval_ms)
     }
     events_t *e = xcalloc(1, sizeof *e);
     e->primary = primary;
-    e->interval_ms = interval_ms > 0 ? interval_ms : 1000;
-    pthread_mutex_init(&e->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&e->wake, &ca);
-    pthread_condattr_destroy(&ca);
-    e->running = pthread_create(&e->thread, NULL, events_main, e) == 0;
-    if (!e->running)
+    e->timer = periodic_start(send_round, e, interval_ms);
+    if (!e->timer)
         log_error(NULL, "cannot start the events' sender thread: end-of-window events will not be sent from this instance");
     return e;
 }
@@ -189,14 +160,7 @@ void events_stop(events_t *e)
 {
     if (!e)
         return;
-    pthread_mutex_lock(&e->lock);
-    e->stop = true;
-    pthread_cond_signal(&e->wake);
-    pthread_mutex_unlock(&e->lock);
-    if (e->running)
-        pthread_join(e->thread, NULL);
-    pthread_cond_destroy(&e->wake);
-    pthread_mutex_destroy(&e->lock);
+    periodic_stop(e->timer);
     free(e);
     curl_global_cleanup();
 }
