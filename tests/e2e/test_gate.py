@@ -20,7 +20,7 @@ def gate(tmp_path, results, baseline):
     return p.returncode, p.stdout
 
 
-BASE = "# a comment\nfast  a.rps  ref.rps  2.0  0.25   # why\n"
+BASE = "# a comment\nfast  a.rps  ref.rps  2.0  0.25  3.0   # why\n"
 
 
 def test_passes_at_and_above_the_floor(tmp_path):
@@ -42,17 +42,19 @@ def test_fails_when_a_figure_was_not_measured(tmp_path):
     assert rc == 1 and "not measured" in out, out
 
 
-def test_a_ratio_far_above_its_baseline_is_a_failed_reference(tmp_path):
+def test_a_ratio_above_its_own_ceiling_is_a_failed_reference(tmp_path):
     """Issue 29: pgbench once ran at a tenth of its speed and writes_vs_pgbench passed at 4.5 x
-    its baseline. Past 8 x the run vouches for nothing: exit 3 (.ci/run measures again)."""
-    rc, out = gate(tmp_path, {"a.rps": "1600", "ref.rps": "100"}, BASE)  # 16.0 = 2.0 x 8: still believed
-    assert rc == 0 and "ok   fast: 16.000" in out, out
-    rc, out = gate(tmp_path, {"a.rps": "1601", "ref.rps": "100"}, BASE)
+    its baseline. Issue 49: with one ceiling of 8 x for every ratio, a reference slowed 2-7 x
+    still passed. Each ratio has its own ceiling; past it the run vouches for nothing: exit 3
+    (.ci/run measures again)."""
+    rc, out = gate(tmp_path, {"a.rps": "300", "ref.rps": "100"}, BASE)  # 3.0: at its ceiling, believed
+    assert rc == 0 and "ok   fast: 3.000" in out, out
+    rc, out = gate(tmp_path, {"a.rps": "301", "ref.rps": "100"}, BASE)  # a reference 1.5 x slower
     assert rc == 3, out
-    assert "SUSPECT fast: 16.010" in out and "its reference ref.rps failed" in out, out
+    assert "SUSPECT fast: 3.010" in out and "its reference ref.rps failed or slowed" in out, out
     assert "1 reference(s) failed" in out
     # A ratio below its floor is a failure whatever else the run says.
-    two = BASE + "slow  b.rps  ref.rps  1.0  0.25\n"
+    two = BASE + "slow  b.rps  ref.rps  1.0  0.25  2.0\n"
     rc, out = gate(tmp_path, {"a.rps": "1700", "b.rps": "10", "ref.rps": "100"}, two)
     assert rc == 1 and "FAIL slow" in out and "SUSPECT fast" in out, out
 
@@ -62,7 +64,7 @@ def test_several_runs_judge_each_ratio_by_its_best_believed_run(tmp_path):
     better of the two, so a ratio the VM halved in one run passes, and one below the floor in
     both fails. A run whose reference failed (above the ceiling) is not the best of anything."""
     b = tmp_path / "baseline.txt"
-    b.write_text(BASE + "slow  b.rps  ref.rps  1.0  0.25\n")
+    b.write_text(BASE + "slow  b.rps  ref.rps  1.0  0.25  2.0\n")
 
     def runs(*figures):
         paths = []
@@ -80,7 +82,7 @@ def test_several_runs_judge_each_ratio_by_its_best_believed_run(tmp_path):
     assert "ok   fast: 1.800 (best of 2 runs)" in out and "ok   slow: 1.000 (best of 2 runs)" in out
     rc, out = runs(low, {"a.rps": "140", "b.rps": "100", "ref.rps": "100"})
     assert rc == 1 and "FAIL fast: 1.400 (best of 2 runs)" in out, out
-    # the first run's reference failed (fast at 20 x), the second's did not: the second is judged
+    # the first run's reference failed (fast at 20, past its ceiling of 3), the second's did not
     broken = {"a.rps": "2000", "b.rps": "100", "ref.rps": "100"}
     rc, out = runs(broken, low)
     assert rc == 1 and "FAIL fast: 1.000" in out, out
@@ -88,6 +90,11 @@ def test_several_runs_judge_each_ratio_by_its_best_believed_run(tmp_path):
     assert rc == 0 and "ok   fast: 1.800" in out, out
     rc, out = runs(broken, broken)
     assert rc == 3 and "SUSPECT fast: 20.000 (best of 2 runs)" in out, out
+
+
+def test_a_baseline_line_without_its_ceiling_is_refused(tmp_path):
+    rc, out = gate(tmp_path, {"a.rps": "150", "ref.rps": "100"}, "fast  a.rps  ref.rps  2.0  0.25\n")
+    assert rc == 2, out
 
 
 def test_calibrate_sets_median_and_a_floor_below_every_run(tmp_path):
@@ -101,10 +108,11 @@ def test_calibrate_sets_median_and_a_floor_below_every_run(tmp_path):
     out = subprocess.run([sys.executable, GATE, "--calibrate", str(b)] + runs,
                          capture_output=True, text=True, check=True).stdout
     assert out.startswith("# a comment\n")
-    name, num, den, base, tol = out.splitlines()[1].split("#")[0].split()
+    name, num, den, base, tol, ceiling = out.splitlines()[1].split("#")[0].split()
     assert (name, num, den, float(base)) == ("fast", "a.rps", "ref.rps", 1.1)
     floor = float(base) * (1 - float(tol))
     assert 0.9 * 0.74 < floor < 0.9 * 0.76   # a quarter below the lowest run, 0.9
+    assert 1.3 * 1.32 < float(ceiling) < 1.3 * 1.34  # a third above the highest, 1.3
     for i in range(5):   # none of the calibrating runs fails the floor it set
         b.write_text(out)
         rc = subprocess.run([sys.executable, GATE, runs[i], str(b)], capture_output=True).returncode
@@ -127,8 +135,8 @@ def test_committed_baseline_names_figures_run_sh_records():
     lines = [ln.split("#", 1)[0].split() for ln in open(BASELINE)]
     lines = [ln for ln in lines if ln]
     assert len(lines) >= 6
-    for name, num, den, base, tol in lines:
-        assert float(base) > 0 and 0 < float(tol) < 1, name
+    for name, num, den, base, tol, ceiling in lines:
+        assert float(base) > 0 and 0 < float(tol) < 1 and float(ceiling) > float(base), name
         for key in (num, den):
             scen, field = key.split(".", 1)
             assert scen in scenarios and scen in fields.get(field, ()), key
