@@ -398,10 +398,14 @@ static bool merge(store_import_t *im, int rank_bucket_rows, import_counts_t *out
     if (command_rows(im, "inserting standings", sql, err) < 0)
         return false;
     lap(im, "standings");
+    /* Logged as received at the import's instant, not at the row's achieved_at: a dump's rows
+     * are years old (or 1970), and the log is partitioned by month of receipt, made ahead from
+     * now only. So every row lands in the month being written, where retention, the daily
+     * activity and a player's deletion find it; the row's time stays in its standing. */
     snprintf(sql, sizeof sql,
              "INSERT INTO submissions (board_gen, win, player_id, score, metadata, updated, received_at)"
              " SELECT $1, %s, player_id, score, metadata, updated,"
-             " timestamptz 'epoch' + achieved_ms * interval '1 millisecond' FROM rankd_import_fold",
+             " timestamptz 'epoch' + $3 * interval '1 millisecond' FROM rankd_import_fold",
              win);
     if (command_rows(im, "logging the rows", sql, err) < 0)
         return false;

@@ -180,6 +180,50 @@ def test_a_bad_row_anywhere_is_refused_by_its_line_and_field_and_changes_nothing
             assert db.snapshot() == snap
 
 
+def test_history_of_any_age_is_imported_and_future_or_out_of_window_rows_refused(rankd, admin, writer, db):
+    """A dump's rows carry old times (that is what an import is for): on a board without resets a
+    row of 2025 or of 1970-01-01T00:00:00Z is imported, its time kept in the standing, and logged
+    at the import's instant in the month being written, where retention and the daily activity
+    find it, whatever months the log has (none for 2025 here). A row in the future (9999) or
+    before a daily board's window is refused as 400 by its line and field; never a 500."""
+    assert db.query("SELECT to_regclass('submissions_2025_01') IS NULL")[0][0]
+    b = create_board(admin, reset="none")["id"]
+    before = now_ms()
+    text = ("player_id,score,achieved_at\n"
+            "p1,5,2025-01-01T00:00:00.000Z\n"
+            "p2,7,1970-01-01T00:00:00.000Z\n"
+            "p3,6,2019-06-15T12:30:00.250Z\n"
+            "p4,4,\n")
+    r = http_import(admin, b, text)
+    assert r.status == 200, r.describe()
+    assert (r.json()["rows"], r.json()["created"]) == (4, 4)
+    after = now_ms()
+    got = stored(db, b)
+    assert got["p1"] == (5, 1735689600000, None) and got["p2"] == (7, 0, None)
+    assert got["p3"] == (6, 1560601800250, None) and before <= got["p4"][1] <= after
+    log = db.query("SELECT s.player_id, (extract(epoch FROM s.received_at) * 1000)::bigint, s.tableoid::regclass::text"
+                   " FROM submissions s JOIN boards x ON x.gen = s.board_gen WHERE x.id = %s ORDER BY 1", (b,))
+    assert [p for p, _, _ in log] == ["p1", "p2", "p3", "p4"]
+    for p, ms, part in log:
+        assert before <= ms <= after, (p, ms)
+        assert part.startswith("submissions_" + iso(ms)[:7].replace("-", "_") + "_p"), (p, part)
+    r = admin.get("/v1/leaderboards/%s/entries?limit=10" % b, key=READ_KEY)
+    assert [(e["player_id"], e["achieved_at"]) for e in r.json()["entries"]][:2] == \
+        [("p2", "1970-01-01T00:00:00.000Z"), ("p3", "2019-06-15T12:30:00.250Z")]
+    # The same through the command line.
+    p = cli_import(rankd, db, b, "p5,1,2025-02-03T04:05:06.007Z\n")
+    assert p.returncode == 0, p.stderr
+    assert stored(db, b)["p5"] == (1, 1738555506007, None)
+    daily = create_board(admin, reset="daily")["id"]
+    snap = db.snapshot()
+    for board, bad, line in ((b, "q,1,9999-12-31T23:59:59.999Z", 3), (b, "q,1,1969-12-31T23:59:59.999Z", 3),
+                             (daily, "q,1,2025-01-01T00:00:00.000Z", 3)):
+        r = http_import(admin, board, "ok1,1\nok2,2\n" + bad + "\nok3,3\n")
+        assert_error(r, 400, field="achieved_at")
+        assert r.json()["error"]["line"] == line, r.describe()
+        assert db.snapshot() == snap
+
+
 def test_http_import_refusals_change_nothing(rankd, admin, writer, db):
     b = create_board(admin)["id"]
     submit_ok(writer, b, "someone", 5)
@@ -289,7 +333,9 @@ def test_submissions_during_an_import_are_kept(rankd_factory, db):
 
 
 def test_the_guides_worked_example_holds(rankd, admin, db):
-    """docs/api.md, "Move a board into rankd": its dump imported, verified and exported as shown."""
+    """docs/api.md, "Move a board into rankd": its dump imported, verified and exported as shown.
+    Its rows are dated 2026-11: the import logs them at its own instant, so this holds on a
+    database migrated in any month (the log has months from its first migration on only)."""
     guide = open(__file__.rsplit("/tests/", 1)[0] + "/docs/api.md").read()
     part = guide.split("### Move a board into rankd", 1)[1]
     dump = part.split("$ cat arena.csv", 1)[1].split("\n", 1)[1].split("\n\n$ curl", 1)[0] + "\n"
