@@ -367,6 +367,11 @@ static int get_player(app_t *app, const route_t *rt, http_req_t *req)
     return read_pipeline_run(app, rt, req, &rq);
 }
 
+/* How long a player's deletion waits for an archive of its board (at most half the statement
+ * timeout), and the Retry-After it answers when one still runs. */
+#define DELETE_ARCHIVE_WAIT_MS 1000
+#define DELETE_RETRY_AFTER_S 5
+
 static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
 {
     board_t b;
@@ -381,7 +386,11 @@ static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
     PGconn *c = lease.conn;
     int64_t *days = NULL, *versions = NULL, *seqs = NULL;
     size_t n = 0;
-    q_status_t st = q_player_delete(c, b.gen, rt->player, &days, &versions, &seqs, &n);
+    /* An archive of the board holds it for minutes: wait a second for one (a small window's
+     * archive ends within it), never as long as the statement timeout, then answer busy. */
+    int timeout_ms = app->cfg->pg_statement_timeout_ms;
+    int lock_wait_ms = timeout_ms > 0 && timeout_ms / 2 < DELETE_ARCHIVE_WAIT_MS ? timeout_ms / 2 : DELETE_ARCHIVE_WAIT_MS;
+    q_status_t st = q_player_delete(c, b.gen, rt->player, lock_wait_ms, &days, &versions, &seqs, &n);
     if (st == Q_OK || n > 0) { /* n > 0: the live rows went even if its archives failed */
         if (st == Q_OK)
             pg_router_note_commit(app->router, c, b.gen); /* its reads wait for a replica that has it */
@@ -415,6 +424,9 @@ static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
         rc = http_ok(req, 204);
     } else if (st == Q_NOT_FOUND) {
         rc = http_not_found(req, "player_id", "player");
+    } else if (st == Q_RETRY) { /* an archive of the board, or a conflict: a retry finishes it */
+        rc = http_error(req, 503, "unavailable", NULL, "the board is being archived: try the deletion again later");
+        req->retry_after = DELETE_RETRY_AFTER_S;
     } else {
         rc = st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
     }

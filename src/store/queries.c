@@ -934,6 +934,41 @@ q_status_t q_archive_read(PGconn *c, const board_t *b, int64_t day, const q_arch
 }
 
 /*
+ * In a deletion's transaction, the board's archive lock shared (an archive holds it exclusively
+ * while it copies the board's standings: minutes for millions), waiting for it `wait_ms` at
+ * most, then lock_timeout back to its default. A statement of its own: a statement's snapshot
+ * is taken before a lock it waits for inside it, so an archive committed during the wait would
+ * not be seen. Q_RETRY (rolled back) when an archive held it all that time.
+ */
+static q_status_t delete_archive_lock(PGconn *c, const char *gen, int wait_ms, const char *what)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "SET LOCAL lock_timeout = %d", wait_ms > 0 ? wait_ms : 1);
+    PGresult *r = PQexec(c, sql);
+    if (!pg_ok(r))
+        return delete_failed(c, r, what);
+    PQclear(r);
+    const char *p[] = {gen};
+    r = exec(c, "SELECT pg_advisory_xact_lock_shared(rankd_archive_lock_key($1::bigint))", 1, p);
+    if (!pg_ok(r)) {
+        const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (code && strcmp(code, "55P03") == 0 && PQstatus(c) == CONNECTION_OK) { /* lock_not_available */
+            log_warn(NULL, "%s: an archive of board generation %s holds its archive lock; answered busy", what, gen);
+            PQclear(r);
+            PQclear(PQexec(c, "ROLLBACK"));
+            return Q_RETRY;
+        }
+        return delete_failed(c, r, what);
+    }
+    PQclear(r);
+    r = PQexec(c, "SET LOCAL lock_timeout = DEFAULT");
+    if (!pg_ok(r))
+        return delete_failed(c, r, what);
+    PQclear(r);
+    return Q_OK;
+}
+
+/*
  * Its archives, in a transaction of their own once the live rows are gone and the player's lock
  * is released (a closed window takes no write, and rewriting the ranks of a big archived window
  * takes long): its rows and league moves go, the ranks below move up, each window's statistics
@@ -941,19 +976,16 @@ q_status_t q_archive_read(PGconn *c, const board_t *b, int64_t day, const q_arch
  * without the player.
  * `*any` says whether it had archived rows.
  */
-static q_status_t delete_archived(PGconn *c, const char *const *p, bool *any)
+static q_status_t delete_archived(PGconn *c, const char *const *p, int lock_wait_ms, bool *any)
 {
     *any = false;
     PGresult *r = PQexec(c, "BEGIN; SET LOCAL statement_timeout = '10min'");
     if (!pg_ok(r))
         return q_failed(c, r, "player delete (archives)");
     PQclear(r);
-    /* The archive lock in a statement of its own: a statement's snapshot is taken before a lock
-     * it waits for inside it, so an archive committed during the wait would not be seen. */
-    r = exec(c, "SELECT pg_advisory_xact_lock_shared(rankd_archive_lock_key($1))", 1, p);
-    if (!pg_ok(r))
-        return delete_failed(c, r, "player delete (archive lock)");
-    PQclear(r);
+    q_status_t st = delete_archive_lock(c, p[0], lock_wait_ms, "player delete (archive lock)");
+    if (st != Q_OK)
+        return st;
     r = exec(c,
              "WITH a AS (DELETE FROM archive WHERE board_gen = $1 AND player_id = $2 RETURNING win, rank),"
              " ar AS (UPDATE archive x SET rank = x.rank - 1 FROM a"
@@ -964,12 +996,12 @@ static q_status_t delete_archived(PGconn *c, const char *const *p, bool *any)
         return delete_failed(c, r, "player delete (archives)");
     for (int i = 0; i < PQntuples(r); i++) {
         const char *sp[] = {p[0], PQgetvalue(r, i, 0)};
-        PGresult *st = exec(c, "SELECT rankd_archive_stats($1, $2::date)", 2, sp);
-        if (!pg_ok(st)) {
+        PGresult *stats = exec(c, "SELECT rankd_archive_stats($1, $2::date)", 2, sp);
+        if (!pg_ok(stats)) {
             PQclear(r);
-            return delete_failed(c, st, "archived statistics after a player delete");
+            return delete_failed(c, stats, "archived statistics after a player delete");
         }
-        PQclear(st);
+        PQclear(stats);
     }
     *any = PQntuples(r) > 0;
     PQclear(r);
@@ -991,25 +1023,27 @@ static q_status_t delete_archived(PGconn *c, const char *const *p, bool *any)
     return Q_OK;
 }
 
-q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t **days, int64_t **versions,
-                           int64_t **seqs, size_t *n)
+q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int lock_wait_ms, int64_t **days,
+                           int64_t **versions, int64_t **seqs, size_t *n)
 {
     char g[24], lock[24];
     snprintf(g, sizeof g, "%" PRId64, gen);
     snprintf(lock, sizeof lock, "%" PRId64, id_player_lock_key(gen, player));
     const char *p[] = {g, player};
-    const char *lp[] = {g, lock};
+    const char *lp[] = {lock};
     *n = 0;
     *days = *versions = *seqs = NULL;
     PGresult *r = PQexec(c, "BEGIN");
     if (!pg_ok(r))
         return q_failed(c, r, "player delete");
     PQclear(r);
-    /* An archive of the board in progress first (it must not copy the player after this), then
-     * the player's own lock, which the writer takes too: a removal never interleaves with a
-     * submission of the player. */
-    r = exec(c, "SELECT pg_advisory_xact_lock_shared(rankd_archive_lock_key($1::bigint)),"
-                " pg_advisory_xact_lock($2::bigint)", 2, lp);
+    /* An archive of the board in progress first (it must not copy the player after this; busy
+     * while one runs), then the player's own lock, which the writer takes too (held for a
+     * batch's round trips): a removal never interleaves with a submission of the player. */
+    q_status_t st = delete_archive_lock(c, g, lock_wait_ms, "player delete lock");
+    if (st != Q_OK)
+        return st;
+    r = exec(c, "SELECT pg_advisory_xact_lock($1::bigint)", 1, lp);
     if (!pg_ok(r))
         return delete_failed(c, r, "player delete lock");
     PQclear(r);
@@ -1106,7 +1140,7 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t *
     }
     PQclear(r);
     bool archived = false;
-    q_status_t st = delete_archived(c, p, &archived);
+    st = delete_archived(c, p, lock_wait_ms, &archived);
     if (st != Q_OK)
         return st; /* the live rows are gone; a retry of the deletion finishes the archives */
     return *n || archived ? Q_OK : Q_NOT_FOUND;

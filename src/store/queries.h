@@ -105,11 +105,13 @@ MUST_USE q_status_t q_archive_read(PGconn *c, const board_t *b, int64_t day, con
 
 /* Remove a player's standings and submissions from every window, then from the archives (the
  * ranks below it move up; a second transaction, once the player's lock is released);
- * Q_NOT_FOUND if it had none. `days`/`versions`/`seqs` (caller frees, even on failure) list the
- * live windows it stood in, their tombstone versions and the deletion's number among each
- * window's changing transactions (window_counts.seq). */
-MUST_USE q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t **days, int64_t **versions,
-                                    int64_t **seqs, size_t *n);
+ * Q_NOT_FOUND if it had none. Each transaction first waits at most `lock_wait_ms` for an
+ * archive of the board to end (one holds the board for minutes): Q_RETRY when it did not,
+ * that transaction rolled back (a retry does the rest). `days`/`versions`/`seqs` (caller
+ * frees, even on failure) list the live windows it stood in, their tombstone versions and the
+ * deletion's number among each window's changing transactions (window_counts.seq). */
+MUST_USE q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int lock_wait_ms, int64_t **days,
+                                    int64_t **versions, int64_t **seqs, size_t *n);
 
 /* Log statements that take `ms` or longer (0: none), with their name, node and duration. */
 void q_set_slow_ms(int ms);
