@@ -332,8 +332,8 @@ def test_a_player_deletion_changes_that_players_windows_only(rankd_factory, priv
     board stays in every catalog. Instance b, whose PostgreSQL goes through a fault proxy,
     keeps answering other players' ranks (from its tier, then from Redis with PostgreSQL
     unreachable), and the deleted player is 404 on both."""
-    from faultproxy import FaultProxy
     import re
+    from faultproxy import FaultProxy
     proxy = FaultProxy(("127.0.0.1", pg_server.port)).start()
     try:
         a = rankd_factory(redis=private_redis.url(0), env=TIER)
@@ -399,17 +399,26 @@ def test_a_player_deletion_changes_that_players_windows_only(rankd_factory, priv
         proxy.stop()
 
 
+def tier_read(inst, read):
+    """Whether the tier answered read() (a read of one window)."""
+    before = metric(inst, "rankd_reads_tier_total")
+    read()
+    return metric(inst, "rankd_reads_tier_total") > before
+
+
 def test_a_player_deletion_leaves_the_boards_other_windows_alone(rankd_factory, db, tmp_root):
     """A daily board's previous window (the victim played then) and current one (they did not),
     both in both instances' tiers: the deletion takes the victim out of the previous window on
     both, from the stream (no window is loaded again), and the current window is not touched.
     Before: every window of the board went from every tier ("B gen")."""
-    from test_archive import GUARD_TIMEOUT_MS, Clock, day_ms
+    from test_archive import Clock, day_ms
     boundary = datetime.date(2029, 4, 1)
     clock = Clock(tmp_root)
     clock.set(day_ms(boundary) - 20000)
     env = dict(TIER, **clock.env())
-    cfg = {"postgres": {"statement_timeout_ms": GUARD_TIMEOUT_MS}}
+    # The previous window is archived 2 x the statement timeout + 5 s after midnight, and then
+    # read from its archive, not from the tier: 65 s, longer than this test takes.
+    cfg = {"postgres": {"statement_timeout_ms": 30000}}
     a = rankd_factory(env=env, extra_config=cfg)
     b = rankd_factory(env=env, extra_config=cfg)
     admin = a.client(ADMIN_KEY)
@@ -427,10 +436,10 @@ def test_a_player_deletion_leaves_the_boards_other_windows_alone(rankd_factory, 
     current = pg_order_window(db, board, boundary.isoformat())
     for x, c in ((a, ca), (b, cb)):
         tier_answers(x, c, board)
-        wait_for(lambda x=x, c=c: read_window(c, board, "previous") and
-                 series(x, "rankd_rank_tier_windows", state="ready") == 2, "both windows in the tier", timeout=30)
-    loads = {x: (metric(x, "rankd_rank_tier_loads_total"), metric(x, "rankd_rank_tier_reloads_total"))
-             for x in (a, b)}
+        wait_for(lambda x=x, c=c: (read_window(c, board, "previous") == [("d%02d" % i, 100 - i) for i in range(20)]
+                                   and tier_read(x, lambda: read_window(c, board, "previous"))),
+                 "the previous window in the tier", timeout=30)
+    reloads = {x: metric(x, "rankd_rank_tier_reloads_total") for x in (a, b)}
     assert admin.delete("/v1/leaderboards/%s/players/d05" % board).status == 204
     previous = [("d%02d" % i, 100 - i) for i in range(20) if i != 5]
     for x, c in ((a, ca), (b, cb)):
@@ -442,9 +451,8 @@ def test_a_player_deletion_leaves_the_boards_other_windows_alone(rankd_factory, 
         assert c.get("/v1/leaderboards/%s/players/d05?window=previous" % board).status == 404
         assert read_all(c, board) == current
         assert metric(x, "rankd_reads_tier_total") >= before + 3, x.port
-        assert (metric(x, "rankd_rank_tier_loads_total"), metric(x, "rankd_rank_tier_reloads_total")) == loads[x], \
-            x.port
-        assert series(x, "rankd_rank_tier_windows", state="ready") == 2, x.port
+        # No window was distrusted and loaded again (before: the previous window was, on "P").
+        assert metric(x, "rankd_rank_tier_reloads_total") == reloads[x], x.port
         assert x.alive, x.stderr_tail()
     for c in (wa, ca, cb, admin):
         c.close()
