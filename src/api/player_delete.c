@@ -25,8 +25,8 @@
 #include "store/redis_board.h"
 #include "util/buf.h"
 
-/* How long a deletion waits for an archive of its board (at most half the statement timeout),
- * and the Retry-After it answers when one still runs. */
+/* How long a deletion waits for an archive of its board or an import's merge into it (at most
+ * half the statement timeout), and the Retry-After it answers when one still runs. */
 #define DELETE_ARCHIVE_WAIT_MS 1000
 #define DELETE_RETRY_AFTER_S 5
 /* A notice's payload stays under PostgreSQL's 8000-byte NOTIFY limit. */
@@ -124,8 +124,9 @@ int api_player_delete(app_t *app, const route_t *rt, http_req_t *req)
         return http_unavailable(req, "the primary database");
     }
     PGconn *c = lease.conn;
-    /* An archive of the board holds it for minutes: wait a second for one (a small window's
-     * archive ends within it), never as long as the statement timeout, then answer busy. */
+    /* An archive of the board holds it for minutes, an import's merge for seconds: wait a second
+     * (a small window's archive or import ends within it), never as long as the statement
+     * timeout, then answer busy. */
     int timeout_ms = app->cfg->pg_statement_timeout_ms;
     int lock_wait_ms = timeout_ms > 0 && timeout_ms / 2 < DELETE_ARCHIVE_WAIT_MS ? timeout_ms / 2 : DELETE_ARCHIVE_WAIT_MS;
     q_deleted_t *del = NULL;
@@ -140,8 +141,9 @@ int api_player_delete(app_t *app, const route_t *rt, http_req_t *req)
         rc = http_ok(req, 204);
     } else if (st == Q_NOT_FOUND) {
         rc = http_not_found(req, "player_id", "player");
-    } else if (st == Q_RETRY) { /* an archive of the board, or a conflict: a retry finishes it */
-        rc = http_error(req, 503, "unavailable", NULL, "the board is being archived: try the deletion again later");
+    } else if (st == Q_RETRY) { /* an archive or an import's merge held the board: a retry finishes it */
+        rc = http_error(req, 503, "unavailable", NULL,
+                        "the board is being archived or imported into: try the deletion again later");
         req->retry_after = DELETE_RETRY_AFTER_S;
     } else {
         rc = st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);

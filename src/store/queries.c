@@ -935,12 +935,16 @@ q_status_t q_archive_read(PGconn *c, const board_t *b, int64_t day, const q_arch
 
 /*
  * In a deletion's transaction, the board's archive lock shared (an archive holds it exclusively
- * while it copies the board's standings: minutes for millions), waiting for it `wait_ms` at
- * most, then lock_timeout back to its default. A statement of its own: a statement's snapshot
- * is taken before a lock it waits for inside it, so an archive committed during the wait would
- * not be seen. Q_RETRY (rolled back) when an archive held it all that time.
+ * while it copies the board's standings: minutes for millions), and with `imports` the import
+ * lock of each of the board's windows shared (an import holds its window's exclusively from
+ * before its fold to its commit: a deletion committed in between would leave the rows the import
+ * then logs, and its standing, if the fold had found none), each waited for `wait_ms` at most,
+ * then lock_timeout back to its default. Statements of their own: a statement's snapshot is
+ * taken before a lock it waits for inside it, so what committed during the wait would not be
+ * seen. An import that takes its lock after these waits for the deletion's commit, then folds
+ * without the player. Q_RETRY (rolled back) when one of them was held all that time.
  */
-static q_status_t delete_archive_lock(PGconn *c, const char *gen, int wait_ms, const char *what)
+static q_status_t delete_board_locks(PGconn *c, const char *gen, int wait_ms, bool imports, const char *what)
 {
     char sql[64];
     snprintf(sql, sizeof sql, "SET LOCAL lock_timeout = %d", wait_ms > 0 ? wait_ms : 1);
@@ -949,18 +953,29 @@ static q_status_t delete_archive_lock(PGconn *c, const char *gen, int wait_ms, c
         return delete_failed(c, r, what);
     PQclear(r);
     const char *p[] = {gen};
-    r = exec(c, "SELECT pg_advisory_xact_lock_shared(rankd_archive_lock_key($1::bigint))", 1, p);
-    if (!pg_ok(r)) {
+    static const char *const locks[] = {
+        "SELECT pg_advisory_xact_lock_shared(rankd_archive_lock_key($1::bigint))",
+        /* An import into a window the board has no counts of yet finds no standing to fold
+         * either: it imports the player after the deletion, whole. */
+        "SELECT count(pg_advisory_xact_lock_shared(" WS_IMPORT_LOCK_KEY("$1::bigint", "w.win") "))"
+        " FROM (SELECT win FROM window_counts WHERE board_gen = $1::bigint ORDER BY win) w",
+    };
+    static const char *const holders[] = {"an archive", "an import"};
+    for (int i = 0; i < (imports ? 2 : 1); i++) {
+        r = exec(c, locks[i], 1, p);
+        if (pg_ok(r)) {
+            PQclear(r);
+            continue;
+        }
         const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         if (code && strcmp(code, "55P03") == 0 && PQstatus(c) == CONNECTION_OK) { /* lock_not_available */
-            log_warn(NULL, "%s: an archive of board generation %s holds its archive lock; answered busy", what, gen);
+            log_warn(NULL, "%s: %s of board generation %s holds the board; answered busy", what, holders[i], gen);
             PQclear(r);
             PQclear(PQexec(c, "ROLLBACK"));
             return Q_RETRY;
         }
         return delete_failed(c, r, what);
     }
-    PQclear(r);
     r = PQexec(c, "SET LOCAL lock_timeout = DEFAULT");
     if (!pg_ok(r))
         return delete_failed(c, r, what);
@@ -993,7 +1008,7 @@ static q_status_t delete_archived(PGconn *c, const char *const *p, int lock_wait
     if (!pg_ok(r))
         return q_failed(c, r, "player delete (archives)");
     PQclear(r);
-    q_status_t st = delete_archive_lock(c, p[0], lock_wait_ms, "player delete (archive lock)");
+    q_status_t st = delete_board_locks(c, p[0], lock_wait_ms, false, "player delete (archive lock)");
     if (st != Q_OK)
         return st;
     r = exec(c,
@@ -1061,9 +1076,10 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int lock_
         return q_failed(c, r, "player delete");
     PQclear(r);
     /* An archive of the board in progress first (it must not copy the player after this; busy
-     * while one runs), then the player's own lock, which the writer takes too (held for a
-     * batch's round trips): a removal never interleaves with a submission of the player. */
-    q_status_t st = delete_archive_lock(c, g, lock_wait_ms, "player delete lock");
+     * while one runs), an import's merge next (busy too), then the player's own lock, which the
+     * writer takes too (held for a batch's round trips): a removal never interleaves with a
+     * submission or an import of the player. */
+    q_status_t st = delete_board_locks(c, g, lock_wait_ms, true, "player delete lock");
     if (st != Q_OK)
         return st;
     r = exec(c, "SELECT pg_advisory_xact_lock($1::bigint)", 1, lp);
