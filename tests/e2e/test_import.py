@@ -183,7 +183,7 @@ def test_a_bad_row_anywhere_is_refused_by_its_line_and_field_and_changes_nothing
 def test_history_of_any_age_is_imported_and_future_or_out_of_window_rows_refused(rankd, admin, writer, db):
     """A dump's rows carry old times (that is what an import is for): on a board without resets a
     row of 2025 or of 1970-01-01T00:00:00Z is imported, its time kept in the standing, and logged
-    at the import's instant in the month being written, where retention and the daily activity
+    as received when the import merged it, in the month being written, where retention and the daily activity
     find it, whatever months the log has (none for 2025 here). A row in the future (9999) or
     before a daily board's window is refused as 400 by its line and field; never a 500."""
     assert db.query("SELECT to_regclass('submissions_2025_01') IS NULL")[0][0]
@@ -334,8 +334,9 @@ def test_submissions_during_an_import_are_kept(rankd_factory, db):
 
 def test_the_guides_worked_example_holds(rankd, admin, db):
     """docs/api.md, "Move a board into rankd": its dump imported, verified and exported as shown.
-    Its rows are dated 2026-11: the import logs them at its own instant, so this holds on a
-    database migrated in any month (the log has months from its first migration on only)."""
+    Its rows are dated 2026-11: the import logs them as received when it merges them, so this
+    holds on a database migrated in any month (the log has months from its first migration on
+    only)."""
     guide = open(__file__.rsplit("/tests/", 1)[0] + "/docs/api.md").read()
     part = guide.split("### Move a board into rankd", 1)[1]
     dump = part.split("$ cat arena.csv", 1)[1].split("\n", 1)[1].split("\n\n$ curl", 1)[0] + "\n"
