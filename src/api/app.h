@@ -174,6 +174,8 @@ int api_board(app_t *app, const route_t *rt, http_req_t *req);
 int api_entries(app_t *app, const route_t *rt, http_req_t *req);
 int api_players(app_t *app, const route_t *rt, http_req_t *req);
 int api_player(app_t *app, const route_t *rt, http_req_t *req);
+/* DELETE /v1/leaderboards/{board}/players/{player} (api/player_delete.c). */
+int api_player_delete(app_t *app, const route_t *rt, http_req_t *req);
 int api_around(app_t *app, const route_t *rt, http_req_t *req);
 int api_scores(app_t *app, const route_t *rt, http_req_t *req);
 int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req);

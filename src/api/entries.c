@@ -1,6 +1,6 @@
 /*
  * api/entries.c — ranked reads of a board window: pages (offset or cursor), one player,
- * around a player, several players; and removing a player. Each read handler checks its
+ * around a player, several players (removing a player: api/player_delete.c). Each read handler checks its
  * parameters, says what it reads, and renders the result: api/read_pipeline.c does the
  * rest (the board, the response cache, Redis or PostgreSQL).
  */
@@ -11,8 +11,6 @@
 
 #include "api/app.h"
 #include "api/read_pipeline.h"
-#include "cache/l1.h"
-#include "cache/rank_tier.h"
 #include "core/cursor.h"
 #include "core/ids.h"
 #include "core/rank_style.h"
@@ -21,7 +19,6 @@
 #include "obs/log.h"
 #include "store/pg_router.h"
 #include "store/queries.h"
-#include "store/redis_board.h"
 #include "util/alloc.h"
 #include "util/buf.h"
 
@@ -367,68 +364,9 @@ static int get_player(app_t *app, const route_t *rt, http_req_t *req)
     return read_pipeline_run(app, rt, req, &rq);
 }
 
-static int delete_player(app_t *app, const route_t *rt, http_req_t *req)
-{
-    board_t b;
-    int rc;
-    if ((rc = check_player(rt, req)) || (rc = api_load_board(app, rt, req, &b)))
-        return rc;
-    pg_lease_t lease;
-    if (!pg_router_primary(app->router, &lease)) {
-        board_clear(&b);
-        return http_unavailable(req, "the primary database");
-    }
-    PGconn *c = lease.conn;
-    int64_t *days = NULL, *versions = NULL, *seqs = NULL;
-    size_t n = 0;
-    q_status_t st = q_player_delete(c, b.gen, rt->player, &days, &versions, &seqs, &n);
-    if (st == Q_OK || n > 0) { /* n > 0: the live rows went even if its archives failed */
-        if (st == Q_OK)
-            pg_router_note_commit(app->router, c, b.gen); /* its reads wait for a replica that has it */
-        /* Redis first, then the caches, then tell the other instances again (as the writer does). */
-        redis_conn_t *r = redis_acquire(app->redis);
-        for (size_t i = 0; i < n; i++) {
-            if (!window_is_hot(board_window_rule(&b), days[i], req->received_ms))
-                continue; /* a window only PostgreSQL holds */
-            /* The tier answers from the window again once it reloaded it past the deletion. */
-            rank_tier_committed(app->tier, b.gen, days[i], seqs[i], NULL, 0);
-            rb_change_t ch = {.player = rt->player, .version = versions[i], .removed = true};
-            rb_status_t rs = r ? rb_apply(r, b.gen, days[i], &ch, 1, seqs[i], NULL, NULL, NULL, NULL) : RB_DOWN;
-            if (rs != RB_OK) /* marked cold for every instance once Redis answers */
-                redis_note_unapplied(app->redis, b.gen, days[i]);
-            if (rs == RB_DOWN && r) {
-                redis_release(app->redis, r, true);
-                r = NULL;
-            }
-        }
-        if (r)
-            redis_release(app->redis, r, false);
-        /* The whole board: its archived windows changed too (ranks, statistics, Last-Modified),
-         * and a deletion is rare enough for every cached answer of the board to go. */
-        l1_invalidate_board(app->l1, b.gen);
-        char note[32];
-        snprintf(note, sizeof note, "B %" PRId64, b.gen);
-        if (q_notify(c, note) != Q_OK) /* also when only the live rows went: they changed */
-            log_req_warn(req, "the invalidation notice of a player deletion failed");
-    }
-    if (st == Q_OK) {
-        rc = http_ok(req, 204);
-    } else if (st == Q_NOT_FOUND) {
-        rc = http_not_found(req, "player_id", "player");
-    } else {
-        rc = st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
-    }
-    pg_router_release(app->router, &lease, st == Q_UNAVAILABLE);
-    free(days);
-    free(versions);
-    free(seqs);
-    board_clear(&b);
-    return rc;
-}
-
 int api_player(app_t *app, const route_t *rt, http_req_t *req)
 {
-    return strcmp(req->method, "DELETE") == 0 ? delete_player(app, rt, req) : get_player(app, rt, req);
+    return strcmp(req->method, "DELETE") == 0 ? api_player_delete(app, rt, req) : get_player(app, rt, req);
 }
 
 /* ---------------------------------------------------------------- the rank of a score */

@@ -177,8 +177,9 @@ static void unready(rank_tier_t *t, tier_window_t *w)
 
 /* ---------------------------------------------------------------- applying the stream */
 
-/* Apply one transaction's W lines; false when a line is not one rankd writes (then the window
- * must be loaded again). Under the window's write lock, ready. */
+/* Apply one transaction's W and D lines (a D: a player's deletion took the standing out); false
+ * when a line is not one rankd writes (then the window must be loaded again). Under the
+ * window's write lock, ready. */
 static bool apply_lines(tier_window_t *w, const char *text, size_t len)
 {
     for (const char *p = text, *end = text + len; p < end;) {
@@ -188,7 +189,10 @@ static bool apply_lines(tier_window_t *w, const char *text, size_t len)
             notice_change_t c;
             if (!notice_parse_change(p, n, &c) || c.gen != w->gen || c.day != w->day)
                 return false;
-            ri_set(w->ix, c.player, c.player_len, c.new_sort_key, c.new_ms, c.metadata, c.metadata_len);
+            if (c.removed)
+                (void)ri_remove(w->ix, c.player, c.player_len); /* absent already: nothing to take out */
+            else
+                ri_set(w->ix, c.player, c.player_len, c.new_sort_key, c.new_ms, c.metadata, c.metadata_len);
         }
         p += n + 1;
     }

@@ -5,8 +5,9 @@
  *
  * The stream. Every transaction that changes a window's standings takes the window's next number
  * (window_counts.seq, under the window's row lock, so numbers follow commit order) and, inside
- * the transaction, NOTIFYs its changes headed by that number (core/notice.h; wholesale changes,
- * imports and deletions, send "P gen day"). PostgreSQL delivers notifications in commit order
+ * the transaction, NOTIFYs its changes headed by that number (core/notice.h: a W line per changed
+ * standing, a D line per standing a player's deletion took out; an import, a wholesale change,
+ * sends "P gen day"). PostgreSQL delivers notifications in commit order
  * to every listening session, Redis or not, so each instance's listener hands the tier each
  * window's changes in number order. NOTIFY was chosen over a Redis Stream (a second write per
  * batch, and lost with Redis) and over logical decoding (a replication slot per instance that
@@ -93,11 +94,12 @@ bool rank_tier_score(rank_tier_t *t, const board_t *b, int64_t day, int64_t sort
 /* ---------------------------------------------------------------- the stream
  * This instance committed transaction `seq` of window (gen, day) and is about to acknowledge it.
  * With its changes (the writer), they are applied at once when seq is the next number; without
- * (an import, a deletion) the tier waits for the window's reload. */
+ * (a deletion, an import) the window answers again once it applied seq from the stream (a
+ * deletion's D lines) or loaded past it (an import's P). */
 void rank_tier_committed(rank_tier_t *t, int64_t gen, int64_t day, int64_t seq, const tier_change_t *changes,
                          size_t n);
 /* The listener heard part `part` of `parts` of transaction `seq` of a window: `lines` (its W
- * lines, newline-separated, len bytes) are applied once every part is in. */
+ * and D lines, newline-separated, len bytes) are applied once every part is in. */
 void rank_tier_heard(rank_tier_t *t, int64_t gen, int64_t day, int64_t seq, int part, int parts, const char *lines,
                      size_t len);
 /* A window changed wholesale ("P"): loaded again. */

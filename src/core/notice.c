@@ -8,8 +8,8 @@
 void notice_put_change(buf_t *out, const notice_change_t *c, bool with_metadata)
 {
     int64_t fields[6] = {c->gen, c->day, c->old_sort_key, c->old_ms, c->new_sort_key, c->new_ms};
-    buf_putc(out, 'W');
-    for (int f = 0; f < 6; f++) {
+    buf_putc(out, c->removed ? 'D' : 'W');
+    for (int f = 0; f < (c->removed ? 4 : 6); f++) {
         buf_putc(out, ' ');
         if (!c->existed && (f == 2 || f == 3))
             buf_putc(out, '-');
@@ -18,7 +18,7 @@ void notice_put_change(buf_t *out, const notice_change_t *c, bool with_metadata)
     }
     buf_putc(out, ' ');
     buf_append(out, c->player, c->player_len);
-    if (with_metadata && c->metadata) {
+    if (with_metadata && c->metadata && !c->removed) {
         buf_putc(out, ' ');
         buf_append(out, c->metadata, c->metadata_len);
     }
@@ -57,23 +57,26 @@ static bool field_i64(const char **p, const char *end, int64_t *v, bool *dash)
 bool notice_parse_change(const char *line, size_t len, notice_change_t *out)
 {
     const char *p = line + 1, *end = line + len;
-    if (len < 2 || line[0] != 'W')
+    if (len < 2 || (line[0] != 'W' && line[0] != 'D'))
         return false;
+    bool removed = line[0] == 'D';
     bool dash_sk = false, dash_ms = false;
     memset(out, 0, sizeof *out);
+    /* A removal names the position it left, never "-". */
     if (!field_i64(&p, end, &out->gen, NULL) || !field_i64(&p, end, &out->day, NULL) ||
-        !field_i64(&p, end, &out->old_sort_key, &dash_sk) || !field_i64(&p, end, &out->old_ms, &dash_ms) ||
-        dash_sk != dash_ms || !field_i64(&p, end, &out->new_sort_key, NULL) ||
-        !field_i64(&p, end, &out->new_ms, NULL))
+        !field_i64(&p, end, &out->old_sort_key, removed ? NULL : &dash_sk) ||
+        !field_i64(&p, end, &out->old_ms, removed ? NULL : &dash_ms) || dash_sk != dash_ms ||
+        (!removed && (!field_i64(&p, end, &out->new_sort_key, NULL) || !field_i64(&p, end, &out->new_ms, NULL))))
         return false;
     out->existed = !dash_sk;
+    out->removed = removed;
     if (p >= end || *p != ' ')
         return false;
     p++;
     const char *sp = memchr(p, ' ', (size_t)(end - p));
     out->player = p;
     out->player_len = sp ? (size_t)(sp - p) : (size_t)(end - p);
-    if (out->player_len == 0 || out->player_len > PLAYER_ID_MAX)
+    if (out->player_len == 0 || out->player_len > PLAYER_ID_MAX || (removed && sp))
         return false;
     if (sp) {
         out->metadata = sp + 1;

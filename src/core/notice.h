@@ -9,7 +9,11 @@
  *       the head of one part of a writing transaction's changes to one window: the window's
  *       number (window_counts.seq) that transaction took, and which of its `parts` notices
  *       this is. The W lines after it, up to the next S, are that part's.
- *   P gen day   a window changed wholesale (an import, a player's deletion)
+ *   D gen day sk ms player
+ *       a standing removed from that position (a player's deletion). Inside the deleting
+ *       transaction it follows the window's S line (a numbered change, as W lines are); sent
+ *       again after the Redis update, and for a closed window's archive, it stands alone.
+ *   P gen day   a window changed wholesale (an import)
  *   B gen       a board deleted
  *   V           the views were refreshed
  */
@@ -25,6 +29,7 @@
 
 typedef struct {
     int64_t gen, day;
+    bool removed;              /* a D line: the standing at old_* went (new_* and metadata unset) */
     bool existed;              /* false: a new standing (old_* unset) */
     int64_t old_sort_key, old_ms;
     int64_t new_sort_key, new_ms;
@@ -34,9 +39,10 @@ typedef struct {
     size_t metadata_len;
 } notice_change_t;
 
-/* Append a W line (no newline) for `c`; its metadata only when `with_metadata`. */
+/* Append a W line (no newline) for `c`, its metadata only when `with_metadata`; a D line when
+ * c->removed. */
 void notice_put_change(buf_t *out, const notice_change_t *c, bool with_metadata);
-/* Parse a W line of `len` bytes (no newline). */
+/* Parse a W or D line of `len` bytes (no newline). */
 MUST_USE bool notice_parse_change(const char *line, size_t len, notice_change_t *out);
 /* Parse an S line of `len` bytes. */
 MUST_USE bool notice_parse_seq(const char *line, size_t len, int64_t *gen, int64_t *day, int64_t *seq, int *part,

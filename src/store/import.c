@@ -400,12 +400,23 @@ static bool merge(store_import_t *im, int rank_bucket_rows, import_counts_t *out
     if (command_rows(im, "inserting standings", sql, err) < 0)
         return false;
     lap(im, "standings");
+    /* Logged as received now, as the merge logs them (rankd's clock), not at the row's
+     * achieved_at: a dump's rows are years old (or 1970), and the log is partitioned by month of
+     * receipt, made ahead from now only. So every row lands in the month being written, where
+     * retention, the daily activity (it counts the days from its last run on, and a body may
+     * stream for minutes before this) and a player's deletion find it; the row's time stays in
+     * its standing. */
+    char logged_text[24];
+    snprintf(logged_text, sizeof logged_text, "%" PRId64, clock_wall_ms());
+    const char *log_params[] = {logged_text};
     snprintf(sql, sizeof sql,
              "INSERT INTO submissions (board_gen, win, player_id, score, metadata, updated, received_at)"
              " SELECT $1, %s, player_id, score, metadata, updated,"
-             " timestamptz 'epoch' + achieved_ms * interval '1 millisecond' FROM rankd_import_fold",
+             " timestamptz 'epoch' + $4::bigint * interval '1 millisecond' FROM rankd_import_fold",
              win);
-    if (command_rows(im, "logging the rows", sql, err) < 0)
+    r = run(im, "logging the rows", sql, 1, log_params, err);
+    PQclear(r);
+    if (!r)
         return false;
     lap(im, "log");
     char rows_text[24], min_rows[24];

@@ -936,82 +936,155 @@ q_status_t q_archive_read(PGconn *c, const board_t *b, int64_t day, const q_arch
 }
 
 /*
+ * In a deletion's transaction, the board's archive lock shared (an archive holds it exclusively
+ * while it copies the board's standings: minutes for millions), and with `imports` the import
+ * lock of each of the board's windows shared (an import holds its window's exclusively from
+ * before its fold to its commit: a deletion committed in between would leave the rows the import
+ * then logs, and its standing, if the fold had found none), each waited for `wait_ms` at most,
+ * then lock_timeout back to its default. Statements of their own: a statement's snapshot is
+ * taken before a lock it waits for inside it, so what committed during the wait would not be
+ * seen. An import that takes its lock after these waits for the deletion's commit, then folds
+ * without the player. Q_RETRY (rolled back) when one of them was held all that time.
+ */
+static q_status_t delete_board_locks(PGconn *c, const char *gen, int wait_ms, bool imports, const char *what)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "SET LOCAL lock_timeout = %d", wait_ms > 0 ? wait_ms : 1);
+    PGresult *r = PQexec(c, sql);
+    if (!pg_ok(r))
+        return delete_failed(c, r, what);
+    PQclear(r);
+    const char *p[] = {gen};
+    static const char *const locks[] = {
+        "SELECT pg_advisory_xact_lock_shared(rankd_archive_lock_key($1::bigint))",
+        /* An import into a window the board has no counts of yet finds no standing to fold
+         * either: it imports the player after the deletion, whole. */
+        "SELECT count(pg_advisory_xact_lock_shared(" WS_IMPORT_LOCK_KEY("$1::bigint", "w.win") "))"
+        " FROM (SELECT win FROM window_counts WHERE board_gen = $1::bigint ORDER BY win) w",
+    };
+    static const char *const holders[] = {"an archive", "an import"};
+    for (int i = 0; i < (imports ? 2 : 1); i++) {
+        r = exec(c, locks[i], 1, p);
+        if (pg_ok(r)) {
+            PQclear(r);
+            continue;
+        }
+        const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (code && strcmp(code, "55P03") == 0 && PQstatus(c) == CONNECTION_OK) { /* lock_not_available */
+            log_warn(NULL, "%s: %s of board generation %s holds the board; answered busy", what, holders[i], gen);
+            PQclear(r);
+            PQclear(PQexec(c, "ROLLBACK"));
+            return Q_RETRY;
+        }
+        return delete_failed(c, r, what);
+    }
+    r = PQexec(c, "SET LOCAL lock_timeout = DEFAULT");
+    if (!pg_ok(r))
+        return delete_failed(c, r, what);
+    PQclear(r);
+    return Q_OK;
+}
+
+/* Append a window to a deletion's list (grown as needed). */
+static void deleted_push(q_deleted_t **out, size_t *n, size_t *cap, const q_deleted_t *d)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        *out = xrealloc(*out, *cap * sizeof **out);
+    }
+    (*out)[(*n)++] = *d;
+}
+
+/*
  * Its archives, in a transaction of their own once the live rows are gone and the player's lock
  * is released (a closed window takes no write, and rewriting the ranks of a big archived window
  * takes long): its rows and league moves go, the ranks below move up, each window's statistics
- * are computed again and its readers told, and the board's end-of-window events are made again
- * without the player.
- * `*any` says whether it had archived rows.
+ * are computed again and its readers told (a D line: the window's cached answers go; no Redis
+ * copy or tier holds an archive), and the board's end-of-window events are made again without
+ * the player. Each archived window it stood in is appended to out (archived).
  */
-static q_status_t delete_archived(PGconn *c, const char *const *p, bool *any)
+static q_status_t delete_archived(PGconn *c, const char *const *p, int lock_wait_ms, q_deleted_t **out, size_t *n,
+                                  size_t *cap)
 {
-    *any = false;
     PGresult *r = PQexec(c, "BEGIN; SET LOCAL statement_timeout = '10min'");
     if (!pg_ok(r))
         return q_failed(c, r, "player delete (archives)");
     PQclear(r);
-    /* The archive lock in a statement of its own: a statement's snapshot is taken before a lock
-     * it waits for inside it, so an archive committed during the wait would not be seen. */
-    r = exec(c, "SELECT pg_advisory_xact_lock_shared(rankd_archive_lock_key($1))", 1, p);
-    if (!pg_ok(r))
-        return delete_failed(c, r, "player delete (archive lock)");
-    PQclear(r);
+    q_status_t st = delete_board_locks(c, p[0], lock_wait_ms, false, "player delete (archive lock)");
+    if (st != Q_OK)
+        return st;
     r = exec(c,
-             "WITH a AS (DELETE FROM archive WHERE board_gen = $1 AND player_id = $2 RETURNING win, rank),"
+             "WITH a AS (DELETE FROM archive WHERE board_gen = $1 AND player_id = $2"
+             "   RETURNING win, rank, sort_key, achieved_ms),"
              " ar AS (UPDATE archive x SET rank = x.rank - 1 FROM a"
              "   WHERE x.board_gen = $1 AND x.win = a.win AND x.rank > a.rank)"
-             " SELECT win::text, pg_notify('rankd_l1', 'P ' || $1 || ' ' || (win - DATE '1970-01-01')) FROM a",
+             " SELECT win::text, pg_notify('rankd_l1', 'D ' || $1 || ' ' || (win - DATE '1970-01-01') || ' '"
+             "  || sort_key || ' ' || achieved_ms || ' ' || $2),"
+             "  win - DATE '1970-01-01', sort_key, achieved_ms FROM a",
              2, p);
     if (!pg_ok(r))
         return delete_failed(c, r, "player delete (archives)");
     for (int i = 0; i < PQntuples(r); i++) {
         const char *sp[] = {p[0], PQgetvalue(r, i, 0)};
-        PGresult *st = exec(c, "SELECT rankd_archive_stats($1, $2::date)", 2, sp);
-        if (!pg_ok(st)) {
+        PGresult *stats = exec(c, "SELECT rankd_archive_stats($1, $2::date)", 2, sp);
+        if (!pg_ok(stats)) {
             PQclear(r);
-            return delete_failed(c, st, "archived statistics after a player delete");
+            return delete_failed(c, stats, "archived statistics after a player delete");
         }
-        PQclear(st);
+        PQclear(stats);
     }
-    *any = PQntuples(r) > 0;
+    size_t from = *n;
+    for (int i = 0; i < PQntuples(r); i++) {
+        q_deleted_t d = {.day = col_i64(r, i, 2), .archived = true, .sort_key = col_i64(r, i, 3),
+                         .achieved_ms = col_i64(r, i, 4)};
+        deleted_push(out, n, cap, &d);
+    }
     PQclear(r);
     /* The player's league moves go with the archives they were settled with (under the archive
      * lock, so also a window's settled while the live rows went), then the board's end-of-window
      * events that name the player are made again from the archives and moves without them. */
     r = exec(c, "DELETE FROM league_moves WHERE board_gen = $1 AND player_id = $2", 2, p);
-    if (!pg_ok(r))
-        return delete_failed(c, r, "player delete (league moves)");
-    PQclear(r);
-    r = exec(c, "SELECT rankd_events_forget($1, $2)", 2, p);
-    if (!pg_ok(r))
-        return delete_failed(c, r, "player delete (events)");
-    PQclear(r);
-    r = PQexec(c, "COMMIT");
-    if (!pg_ok(r))
-        return q_failed(c, r, "player delete (archives) commit");
-    PQclear(r);
-    return Q_OK;
+    if (pg_ok(r)) {
+        PQclear(r);
+        r = exec(c, "SELECT rankd_events_forget($1, $2)", 2, p);
+        if (pg_ok(r)) {
+            PQclear(r);
+            r = PQexec(c, "COMMIT");
+            if (pg_ok(r)) {
+                PQclear(r);
+                return Q_OK;
+            }
+            *n = from; /* rolled back: the archives keep the player */
+            return q_failed(c, r, "player delete (archives) commit");
+        }
+    }
+    *n = from;
+    return delete_failed(c, r, "player delete (league moves, events)");
 }
 
-q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t **days, int64_t **versions,
-                           int64_t **seqs, size_t *n)
+q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int lock_wait_ms, q_deleted_t **out,
+                           size_t *n)
 {
     char g[24], lock[24];
     snprintf(g, sizeof g, "%" PRId64, gen);
     snprintf(lock, sizeof lock, "%" PRId64, id_player_lock_key(gen, player));
     const char *p[] = {g, player};
-    const char *lp[] = {g, lock};
+    const char *lp[] = {lock};
     *n = 0;
-    *days = *versions = *seqs = NULL;
+    *out = NULL;
+    size_t cap = 0;
     PGresult *r = PQexec(c, "BEGIN");
     if (!pg_ok(r))
         return q_failed(c, r, "player delete");
     PQclear(r);
-    /* An archive of the board in progress first (it must not copy the player after this), then
-     * the player's own lock, which the writer takes too: a removal never interleaves with a
-     * submission of the player. */
-    r = exec(c, "SELECT pg_advisory_xact_lock_shared(rankd_archive_lock_key($1::bigint)),"
-                " pg_advisory_xact_lock($2::bigint)", 2, lp);
+    /* An archive of the board in progress first (it must not copy the player after this; busy
+     * while one runs), an import's merge next (busy too), then the player's own lock, which the
+     * writer takes too (held for a batch's round trips): a removal never interleaves with a
+     * submission or an import of the player. */
+    q_status_t st = delete_board_locks(c, g, lock_wait_ms, true, "player delete lock");
+    if (st != Q_OK)
+        return st;
+    r = exec(c, "SELECT pg_advisory_xact_lock($1::bigint)", 1, lp);
     if (!pg_ok(r))
         return delete_failed(c, r, "player delete lock");
     PQclear(r);
@@ -1062,18 +1135,31 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t *
              /* Archived windows count its submissions too; their players follow with their rows. */
              " aw AS (UPDATE archived_windows aw SET submissions = aw.submissions - lc.n FROM lc"
              "   WHERE aw.board_gen = $1 AND aw.win = lc.win)"
-             " SELECT s.win - DATE '1970-01-01', nextval('standing_version'),"
-             "  pg_notify('rankd_l1', 'P ' || $1 || ' ' || (s.win - DATE '1970-01-01')), s.sort_key, s.achieved_ms,"
-             "  coalesce(w.seq, 0) FROM s LEFT JOIN w ON w.win = s.win",
+             /* Each window whose number moved tells it, as a write does (core/notice.h): its S
+              * line, then the D line of the standing that went (none when only log rows went).
+              * Listeners take the player out of the tier's copy and drop the window's cached
+              * answers, and no more: the board's other windows, its catalog entry, its Redis
+              * copy's trust stay. */
+             " SELECT w.win - DATE '1970-01-01', CASE WHEN s.win IS NULL THEN 0 ELSE nextval('standing_version') END,"
+             "  pg_notify('rankd_l1', 'S ' || $1 || ' ' || (w.win - DATE '1970-01-01') || ' ' || w.seq || ' 1 1'"
+             "   || CASE WHEN s.win IS NULL THEN '' ELSE E'\\n' || 'D ' || $1 || ' ' || (w.win - DATE '1970-01-01')"
+             "   || ' ' || s.sort_key || ' ' || s.achieved_ms || ' ' || $2 END),"
+             "  coalesce(s.sort_key, 0), coalesce(s.achieved_ms, 0), w.seq, s.win IS NOT NULL"
+             " FROM w LEFT JOIN s ON s.win = w.win",
              2, p);
     if (!pg_ok(r))
         return delete_failed(c, r, "player delete");
     /* The rank buckets lose the rows: a statement of its own, after the counters' locks
      * (migrations/0009_rank_buckets.sql). */
-    if (PQntuples(r) > 0) {
+    bool stood = false;
+    for (int i = 0; i < PQntuples(r); i++)
+        stood |= strcmp(PQgetvalue(r, i, 6), "t") == 0;
+    if (stood) {
         pg_arrays_t as;
         pg_arrays_open(&as, 6);
         for (int i = 0; i < PQntuples(r); i++) {
+            if (strcmp(PQgetvalue(r, i, 6), "t") != 0)
+                continue;
             pg_arr_i64(&as.a[0], gen);
             pg_arr_day(&as.a[1], col_i64(r, i, 0));
             pg_arr_i64(&as.a[2], col_i64(r, i, 3));
@@ -1097,21 +1183,20 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t *
         return q_failed(c, commit, "player delete commit");
     }
     PQclear(commit);
-    *n = (size_t)PQntuples(r);
-    *days = xcalloc(*n ? *n : 1, sizeof **days);
-    *versions = xcalloc(*n ? *n : 1, sizeof **versions);
-    *seqs = xcalloc(*n ? *n : 1, sizeof **seqs);
-    for (size_t i = 0; i < *n; i++) {
-        (*days)[i] = col_i64(r, (int)i, 0);
-        (*versions)[i] = col_i64(r, (int)i, 1);
-        (*seqs)[i] = col_i64(r, (int)i, 5);
+    for (int i = 0; i < PQntuples(r); i++) {
+        q_deleted_t d = {.day = col_i64(r, i, 0), .stood = strcmp(PQgetvalue(r, i, 6), "t") == 0,
+                         .version = col_i64(r, i, 1), .seq = col_i64(r, i, 5), .sort_key = col_i64(r, i, 3),
+                         .achieved_ms = col_i64(r, i, 4)};
+        deleted_push(out, n, &cap, &d);
     }
     PQclear(r);
-    bool archived = false;
-    q_status_t st = delete_archived(c, p, &archived);
+    st = delete_archived(c, p, lock_wait_ms, out, n, &cap);
     if (st != Q_OK)
         return st; /* the live rows are gone; a retry of the deletion finishes the archives */
-    return *n || archived ? Q_OK : Q_NOT_FOUND;
+    bool found = false;
+    for (size_t i = 0; i < *n; i++)
+        found |= (*out)[i].stood || (*out)[i].archived;
+    return found ? Q_OK : Q_NOT_FOUND;
 }
 
 q_status_t q_player_standings(PGconn *c, const char *player, int64_t now_ms, standing_row_t **rows, size_t *n)

@@ -103,13 +103,25 @@ typedef struct {
 MUST_USE q_status_t q_archive_read(PGconn *c, const board_t *b, int64_t day, const q_archive_read_t *rd, entries_t *out,
                           bool *archived);
 
+/* A window a player's deletion changed. */
+typedef struct {
+    int64_t day;
+    bool archived;   /* a closed window's archive lost its row (neither Redis nor the tier holds it) */
+    bool stood;      /* a live window lost its standing (else only its log rows went) */
+    int64_t seq;     /* live: the deletion's number among the window's changing transactions */
+    int64_t version; /* stood: the tombstone version, for Redis */
+    int64_t sort_key, achieved_ms; /* stood or archived: the position it left */
+} q_deleted_t;
+
 /* Remove a player's standings and submissions from every window, then from the archives (the
  * ranks below it move up; a second transaction, once the player's lock is released);
- * Q_NOT_FOUND if it had none. `days`/`versions`/`seqs` (caller frees, even on failure) list the
- * live windows it stood in, their tombstone versions and the deletion's number among each
- * window's changing transactions (window_counts.seq). */
-MUST_USE q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int64_t **days, int64_t **versions,
-                                    int64_t **seqs, size_t *n);
+ * Q_NOT_FOUND if it had no standing and no archived row. Each transaction first waits at most
+ * `lock_wait_ms` for an archive of the board to end (one holds the board for minutes): Q_RETRY
+ * when it did not, that transaction rolled back (a retry does the rest). `*out` (caller frees,
+ * even on failure) lists the `*n` windows it changed: the live windows whose number moved, then
+ * the archives it left. Every listener hears each window's change (core/notice.h, D lines). */
+MUST_USE q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int lock_wait_ms, q_deleted_t **out,
+                                    size_t *n);
 
 /* Log statements that take `ms` or longer (0: none), with their name, node and duration. */
 void q_set_slow_ms(int ms);

@@ -27,10 +27,23 @@ struct listener {
     rank_tier_t *tier;        /* NULL: none */
 };
 
-/* One line: "W gen day old_sk|- old_ms|- new_sk new_ms player", "P gen day", "B gen", or "V" (a view
- * refresh). */
+/* One line: "W gen day old_sk|- old_ms|- new_sk new_ms player", "D gen day sk ms player" (a
+ * player's deletion), "P gen day", "B gen", or "V" (a view refresh). */
 static void apply_line(l1_t *l1, const char *line)
 {
+    notice_change_t d;
+    if (line[0] == 'D') {
+        if (notice_parse_change(line, strlen(line), &d) && d.removed) {
+            /* Every answer of the window shows its total, which fell: each goes (those after the
+             * player's position also showed ranks that moved up), and only the window's. */
+            order_pos_t o;
+            order_pos_set(&o, d.old_sort_key, d.old_ms, d.player, d.player_len);
+            l1_invalidate(l1, d.gen, d.day, &o, NULL, true);
+        } else {
+            l1_clear(l1); /* not understood: be safe */
+        }
+        return;
+    }
     long long gen = 0, day = 0, nsk = 0, nms = 0;
     char osk[24], oms[24], player[PLAYER_ID_MAX + 1];
     if (line[0] == 'W' && sscanf(line, "W %lld %lld %23s %23s %lld %lld %64s", &gen, &day, osk, oms, &nsk, &nms,
@@ -55,11 +68,12 @@ static void apply_line(l1_t *l1, const char *line)
     }
 }
 
-/* The board generation a line names ("W gen …", "P gen …", "B gen"), 0 when none. */
+/* The board generation a line names ("W gen …", "D gen …", "P gen …", "B gen"), 0 when none. */
 static int64_t line_gen(const char *line)
 {
     long long gen = 0;
-    if ((line[0] == 'W' || line[0] == 'P' || line[0] == 'B' || line[0] == 'S') && sscanf(line + 1, " %lld", &gen) == 1 && gen > 0)
+    if ((line[0] == 'W' || line[0] == 'D' || line[0] == 'P' || line[0] == 'B' || line[0] == 'S') &&
+        sscanf(line + 1, " %lld", &gen) == 1 && gen > 0)
         return gen;
     return 0;
 }
@@ -78,9 +92,9 @@ static void forget_deleted(board_catalog_t *catalog, const char *payload)
     }
 }
 
-/* A window changed wholesale ("P gen day": an import, a player's deletion) may have changed in
- * PostgreSQL without its Redis copy (an import made where Redis could not be reached): this
- * instance reads it from PostgreSQL until the rebuilder has compared the two again. */
+/* A window changed wholesale ("P gen day": an import) may have changed in PostgreSQL without its
+ * Redis copy (an import made where Redis could not be reached): this instance reads it from
+ * PostgreSQL until the rebuilder has compared the two again. */
 static void distrust_windows(redis_pool_t *redis, const char *payload)
 {
     for (const char *p = payload; *p;) {
@@ -95,7 +109,9 @@ static void distrust_windows(redis_pool_t *redis, const char *payload)
 }
 
 /* The rank tier's part of a notice: a numbered part of a transaction's changes to one window
- * (a payload that begins with its S line), windows changed wholesale, boards deleted. */
+ * (a payload that begins with its S line: a write's W lines, a deletion's D line), windows
+ * changed wholesale, boards deleted. Un-numbered W and D lines (hints sent again after the Redis
+ * update, an archive's D lines) are for the response cache only. */
 static void feed_tier(rank_tier_t *tier, const char *payload)
 {
     if (payload[0] == 'S') {

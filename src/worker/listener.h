@@ -13,8 +13,11 @@
  * dropping any cached answer, so that no read after the drop goes to a replica without
  * those writes.
  *
- * A window's notice ("P gen day": an import, a player's deletion) also makes this instance check
- * that window's Redis copy against PostgreSQL before it reads it there again.
+ * A window's notice ("P gen day": an import) also makes this instance check that window's Redis
+ * copy against PostgreSQL before it reads it there again. A player's deletion is no such notice:
+ * its "D" lines (one per window the player stood in) drop that window's cached answers and take
+ * the player out of the tier's copy, as a write's "W" lines change them; the deleting instance
+ * takes the player out of Redis, as a writer updates it.
  *
  * A board deletion's notice ("B gen") also takes the board out of the board catalog, which
  * answers board lookups while PostgreSQL is down: a deleted board must not come back then.

@@ -318,3 +318,141 @@ def read_window(c, board, win):
     r = c.get("/v1/leaderboards/%s/entries?limit=1000&window=%s" % (board, win))
     assert r.status == 200, r.describe()
     return [(e["player_id"], e["score"]) for e in r.json()["entries"]]
+
+
+def test_a_player_deletion_changes_that_players_windows_only(rankd_factory, private_redis, db, pg_server):
+    """Before: a player's deletion told every instance "B gen", as a board's deletion does: each
+    dropped the board from its board catalog, its response cache and its rank tier, and (with
+    the deletion's "P" notices) stopped trusting the window's Redis copy. So the other
+    instance's tier loaded the window again, and with PostgreSQL unreachable its reads of the
+    board answered 503 until PostgreSQL came back. Now the deletion is one numbered change of
+    each window the player stood in, as a write is: every instance takes the player out of its
+    tier's window (no reload) and drops that window's cached answers (every one shows the
+    window's total, and the ranks after the player's moved up); Redis loses the member, and the
+    board stays in every catalog. Instance b, whose PostgreSQL goes through a fault proxy,
+    keeps answering other players' ranks (from its tier, then from Redis with PostgreSQL
+    unreachable), and the deleted player is 404 on both."""
+    import re
+    from faultproxy import FaultProxy
+    proxy = FaultProxy(("127.0.0.1", pg_server.port)).start()
+    try:
+        a = rankd_factory(redis=private_redis.url(0), env=TIER)
+        b = rankd_factory(redis=private_redis.url(0), env=dict(TIER, RANKD_CACHE_BYTES="8388608"),
+                          extra_config={"postgres": {"primary": re.sub(r"port=\d+", "port=%d" % proxy.port,
+                                                                         db.dsn, count=1)}})
+        admin = a.client(ADMIN_KEY)
+        board = create_board(admin, unique("tier-del"), sort="desc", operator="best")["id"]
+        other = create_board(admin, unique("tier-other"), sort="desc", operator="best")["id"]
+        w = a.client(WRITE_KEY)
+        players = ["p%02d" % i for i in range(30)]
+        for i, p in enumerate(players):  # p00 first (300 points) ... p29 last
+            assert submit(w, board, p, 300 - 10 * i).status == 200
+            assert submit(w, other, p, 300 - 10 * i).status == 200
+        ca, cb = a.client(READ_KEY), b.client(READ_KEY)
+        for x, c in ((a, ca), (b, cb)):
+            tier_answers(x, c, board)
+            tier_answers(x, c, other)
+        wait_for(lambda: metric(b, "rankd_redis_windows_verified_total") >= 2, "b trusting Redis's windows", timeout=30,
+                 poke=lambda: cb.get("/v1/leaderboards/%s/entries?limit=1&rank_style=dense" % board))
+
+        def rank(c, board_id, p):
+            r = c.get("/v1/leaderboards/%s/players/%s" % (board_id, p))
+            return r.json()["rank"] if r.status == 200 else r.status
+
+        assert rank(cb, board, "p20") == 21
+        page = cb.get("/v1/leaderboards/%s/entries?limit=30" % board).json()  # cached by b
+        assert page["total"] == 30
+        loads = {x: (metric(x, "rankd_rank_tier_loads_total"), metric(x, "rankd_rank_tier_reloads_total"))
+                 for x in (a, b)}
+
+        assert admin.delete("/v1/leaderboards/%s/players/p10" % board).status == 204
+        assert rank(ca, board, "p10") == 404
+        wait_for(lambda: rank(cb, board, "p10") == 404, "b hearing the deletion", timeout=30)
+        # Every rank after the deleted player's moved up, on both, from the tier.
+        for x, c in ((a, ca), (b, cb)):
+            before = metric(x, "rankd_reads_tier_total")
+            assert rank(c, board, "p20") == 20 and rank(c, board, "p05") == 6
+            assert rank(c, other, "p10") == 11 and rank(c, other, "p20") == 21
+            page = c.get("/v1/leaderboards/%s/entries?limit=30" % board).json()
+            assert page["total"] == 29 and [e["rank"] for e in page["entries"]] == list(range(1, 30))
+            assert "p10" not in [e["player_id"] for e in page["entries"]]
+            assert metric(x, "rankd_reads_tier_total") >= before + 5, x.port
+            # Neither window was dropped or loaded again.
+            assert (metric(x, "rankd_rank_tier_loads_total"), metric(x, "rankd_rank_tier_reloads_total")) == \
+                loads[x], x.port
+            assert series(x, "rankd_rank_tier_windows", state="ready") == 2, x.port
+        # PostgreSQL unreachable from b: the board is still in its catalog (once its board cache's
+        # second is over, the board comes from there), and Redis answers its reads.
+        proxy.set("reset")
+        fallbacks = metric(b, "rankd_board_catalog_fallbacks_total")
+        wait_for(lambda: rank(cb, board, "p20") == 20 and metric(b, "rankd_board_catalog_fallbacks_total") > fallbacks,
+                 "b answering from its catalog and Redis without PostgreSQL", timeout=30)
+        assert rank(cb, board, "p10") == 404
+        assert rank(cb, other, "p10") == 11
+        r = cb.get("/v1/leaderboards/%s/entries?limit=30" % board)
+        assert r.status == 200 and r.json()["total"] == 29, r.describe()
+        proxy.set("pass")
+        for c in (w, ca, cb, admin):
+            c.close()
+        assert a.alive and b.alive
+    finally:
+        proxy.stop()
+
+
+def tier_read(inst, read):
+    """Whether the tier answered read() (a read of one window)."""
+    before = metric(inst, "rankd_reads_tier_total")
+    read()
+    return metric(inst, "rankd_reads_tier_total") > before
+
+
+def test_a_player_deletion_leaves_the_boards_other_windows_alone(rankd_factory, db, tmp_root):
+    """A daily board's previous window (the victim played then) and current one (they did not),
+    both in both instances' tiers: the deletion takes the victim out of the previous window on
+    both, from the stream (no window is loaded again), and the current window is not touched.
+    Before: every window of the board went from every tier ("B gen")."""
+    from test_archive import Clock, day_ms
+    boundary = datetime.date(2029, 4, 1)
+    clock = Clock(tmp_root)
+    clock.set(day_ms(boundary) - 20000)
+    env = dict(TIER, **clock.env())
+    # The previous window is archived 2 x the statement timeout + 5 s after midnight, and then
+    # read from its archive, not from the tier: 65 s, longer than this test takes.
+    cfg = {"postgres": {"statement_timeout_ms": 30000}}
+    a = rankd_factory(env=env, extra_config=cfg)
+    b = rankd_factory(env=env, extra_config=cfg)
+    admin = a.client(ADMIN_KEY)
+    board = create_board(admin, unique("tier-days"), reset="daily", operator="best")["id"]
+    wa = a.client(WRITE_KEY)
+    ca, cb = a.client(READ_KEY), b.client(READ_KEY)
+    for i in range(20):
+        assert submit(wa, board, "d%02d" % i, 100 - i).status == 200
+    clock.set(day_ms(boundary) + 200)  # midnight: the window above is the previous one now
+    for c in (ca, cb):
+        wait_for(lambda c=c: c.get("/v1/leaderboards/" + board).json()["current_window"] == boundary.isoformat(),
+                 "the instance's clock past midnight", timeout=30)
+    for i in range(10):
+        assert submit(wa, board, "n%02d" % i, 50 - i).status == 200
+    current = pg_order_window(db, board, boundary.isoformat())
+    for x, c in ((a, ca), (b, cb)):
+        tier_answers(x, c, board)
+        wait_for(lambda x=x, c=c: (read_window(c, board, "previous") == [("d%02d" % i, 100 - i) for i in range(20)]
+                                   and tier_read(x, lambda: read_window(c, board, "previous"))),
+                 "the previous window in the tier", timeout=30)
+    reloads = {x: metric(x, "rankd_rank_tier_reloads_total") for x in (a, b)}
+    assert admin.delete("/v1/leaderboards/%s/players/d05" % board).status == 204
+    previous = [("d%02d" % i, 100 - i) for i in range(20) if i != 5]
+    for x, c in ((a, ca), (b, cb)):
+        wait_for(lambda c=c: read_window(c, board, "previous") == previous, "the previous window without d05",
+                 timeout=30)
+        before = metric(x, "rankd_reads_tier_total")
+        r = c.get("/v1/leaderboards/%s/players/d10?window=previous" % board)
+        assert r.status == 200 and r.json()["rank"] == 10, r.describe()
+        assert c.get("/v1/leaderboards/%s/players/d05?window=previous" % board).status == 404
+        assert read_all(c, board) == current
+        assert metric(x, "rankd_reads_tier_total") >= before + 3, x.port
+        # No window was distrusted and loaded again (before: the previous window was, on "P").
+        assert metric(x, "rankd_rank_tier_reloads_total") == reloads[x], x.port
+        assert x.alive, x.stderr_tail()
+    for c in (wa, ca, cb, admin):
+        c.close()

@@ -2451,6 +2451,24 @@ static void test_notice_lines(void **state)
                                       "S 1 2 3 1 1", "W 1 2 3 4 5 99999999999999999999 p"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_false(notice_parse_change(bad[i], strlen(bad[i]), &back));
+    /* A removal: the position it left, the player, nothing else (no metadata, never "-"). */
+    buf_reset(&b);
+    c.existed = true;
+    c.removed = true;
+    notice_put_change(&b, &c, true);
+    assert_string_equal(b.data, "D 7 -3 -9007199254740991 5 a.b");
+    assert_true(notice_parse_change(b.data, b.len, &back));
+    assert_true(back.removed && back.existed && !back.metadata);
+    assert_int_equal(back.gen, 7);
+    assert_int_equal(back.day, -3);
+    assert_int_equal(back.old_sort_key, -9007199254740991);
+    assert_int_equal(back.old_ms, 5);
+    assert_int_equal(back.player_len, 3);
+    assert_memory_equal(back.player, "a.b", 3);
+    static const char *const bad_removals[] = {"D 7 -3 - - a", "D 7 -3 1 2", "D 7 -3 1 2 a {}", "D 7 -3 1 2 12 6 a",
+                                               "D 7 -3 1 2 a ", "D 7 -3 1 a"};
+    for (size_t i = 0; i < sizeof bad_removals / sizeof *bad_removals; i++)
+        assert_false(notice_parse_change(bad_removals[i], strlen(bad_removals[i]), &back));
     int64_t g, d, seq;
     int part, parts;
     assert_true(notice_parse_seq("S 4 20000 17 2 3", 16, &g, &d, &seq, &part, &parts));
