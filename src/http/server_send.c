@@ -172,6 +172,7 @@ enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn, bool 
         if (!r)
             return MHD_NO;
     }
+    request_sending(cx); /* a drain's deadline may cut it from here on */
     enum MHD_Result ok = MHD_queue_response(conn, (unsigned)cx->req.status, r);
     MHD_destroy_response(r);
     account_answer(cx);
