@@ -285,15 +285,18 @@ int cmd_serve(rankd_config_t *cfg)
         log_info(NULL, "signal %d: draining in-flight requests", sig);
         /* Answer what is in flight, writer and Redis pipe still running; then refuse new
          * writes (503) and wait again. The daemon stops only when no connection is
-         * suspended: libmicrohttpd cannot stop with one. */
+         * suspended: libmicrohttpd cannot stop with one. At each deadline the requests
+         * still arriving or whose answers are not being read are cut (nothing of theirs
+         * was acknowledged), so a slow client never holds the stop; the exit is 0. */
         http_server_drain(srv, 10000);
         writer_close(app.writer);
         joiner_close(app.joiner);
         int left = http_server_drain(srv, 10000);
         if (left > 0) {
-            /* Their work may still complete and touch freed state: leave at once.
-             * Nothing acknowledged is lost; those clients see the connection close. */
-            log_error(NULL, "exiting with %d requests still in flight", left); /* flushes pending lines */
+            /* Their work (a write in the writer's transaction, a read waiting on PostgreSQL)
+             * may still complete and touch freed state: leave at once. Nothing acknowledged
+             * is lost, but such a write may or may not be committed: a failure. */
+            log_error(NULL, "exiting with %d requests still in flight, their work under way", left); /* flushes pending lines */
             _exit(1);
         }
         atomic_store(&app.http, NULL);

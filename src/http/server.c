@@ -25,6 +25,7 @@
 #include "http/addr_budget.h"
 #include "http/body_pipe.h"
 #include "http/delay_queue.h"
+#include "http/library_errors.h"
 #include "http/send_watch.h"
 #include "http/server_conn.h"
 #include "util/alloc.h"
@@ -71,6 +72,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         cx->req.method = head ? "GET" : cx->method;
         set_request_id(s, conn, &cx->req);
         cx->conn = conn;
+        requests_add(cx, conn); /* where a drain's deadline finds it */
         if (early_checks(cx, conn, method) ||
             (cx->rt.stream_body && strcmp(method, "POST") == 0 && start_body_pipe(cx, conn))) {
             if (delay_refusal(cx, conn))
@@ -129,6 +131,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_NO; /* the body ended after its 413 went out: libmicrohttpd closes the connection */
 
     /* The whole request is here. */
+    if (!request_work_begins(cx))
+        return MHD_NO; /* cut at the drain's deadline as its last bytes came: never run */
     http_req_t *req = &cx->req;
     if (req->body_pipe && !cx->pipe_closed) {
         http_body_pipe_close(req->body_pipe);
@@ -152,6 +156,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     conn_ctx_t *cx = *con_cls;
     if (!cx)
         return;
+    requests_remove(cx); /* before libmicrohttpd closes the socket */
     if (cx->req.pending) /* the connection died while its work was pending */
         cx->req.pending->release(cx->req.pending);
     if (cx->req.body_consumer) /* it ended before its handler ran */
@@ -194,6 +199,10 @@ http_server_t *http_server_start(const http_server_deps_t *deps, char *err, size
         snprintf(err, errlen, "listen address %s is not an IPv4 address", cfg->listen_host);
         return NULL;
     }
+    if (!library_errors_init()) {
+        snprintf(err, errlen, "cannot find libmicrohttpd's MHD_queue_response");
+        return NULL;
+    }
     http_server_t *s = xcalloc(1, sizeof *s);
     /* A connection waits for its first request in the acceptor under the bounds libmicrohttpd
      * puts on one that sends it slowly: the same counts, and its idle timeout. */
@@ -207,6 +216,7 @@ http_server_t *http_server_start(const http_server_deps_t *deps, char *err, size
     }
     s->deps = *deps;
     pthread_mutex_init(&s->streams_mu, NULL);
+    pthread_mutex_init(&s->requests_mu, NULL);
     /* Never less than one body of the largest kind (and its NUL): that one is always taken. */
     size_t largest = (cfg->batch_body_limit > cfg->body_limit ? cfg->batch_body_limit : cfg->body_limit) + 1;
     s->bodies = addr_budget_new(cfg->body_bytes_per_ip == 0           ? 0
@@ -271,6 +281,10 @@ http_server_t *http_server_start(const http_server_deps_t *deps, char *err, size
     return s;
 }
 
+/* How long a drain waits for the requests it cut to end: libmicrohttpd ends one as soon as its
+ * thread sees the socket shut, but one suspended (a body's pipe full) only once it is resumed. */
+#define CUT_WAIT_MS 1000
+
 int http_server_drain(http_server_t *s, int timeout_ms)
 {
     atomic_store(&s->draining, true);
@@ -282,6 +296,12 @@ int http_server_drain(http_server_t *s, int timeout_ms)
     s->acceptor = NULL;
     for (int waited = 0; waited < timeout_ms && atomic_load(&s->in_flight) > 0; waited += 5)
         usleep(5000);
+    /* The deadline: a request still arriving or whose answer is not being read is cut, and
+     * ends as soon as libmicrohttpd sees its socket shut; those whose work is under way are
+     * left to finish. */
+    if (atomic_load(&s->in_flight) > 0 && requests_cut(s) > 0)
+        for (int waited = 0; waited < CUT_WAIT_MS && atomic_load(&s->cut_open) > 0; waited += 5)
+            usleep(5000);
     return atomic_load(&s->in_flight);
 }
 
@@ -299,6 +319,7 @@ void http_server_stop(http_server_t *s)
     free(s->streams);
     free(s->stream_fds);
     pthread_mutex_destroy(&s->streams_mu);
+    pthread_mutex_destroy(&s->requests_mu);
     free(s);
 }
 

@@ -40,7 +40,10 @@ void http_server_counts(const http_server_t *s, http_server_counts_t *out);
 /*
  * Stop accepting connections and wait up to `timeout_ms` for in-flight
  * requests to be answered; each connection is closed after its answer.
- * Returns the number still in flight. May be called more than once.
+ * At the deadline, a request still arriving (a body sent slowly) or whose
+ * answer its client is not reading has its connection cut (and logged);
+ * one whose work is under way is left to finish. Returns the number still
+ * in flight: requests whose work has not finished. May be called more than once.
  */
 int http_server_drain(http_server_t *s, int timeout_ms);
 

@@ -60,6 +60,9 @@ struct http_server {
     int *stream_fds;            /* and its connection's socket, valid until the request ends */
     size_t n_streams, cap_streams;
     bool streams_cut;           /* draining: streams are cut, a late one at once */
+    pthread_mutex_t requests_mu; /* guards the list below (server_drain.c) */
+    struct conn_ctx *requests;   /* every request in flight, what a drain's deadline may cut */
+    atomic_int cut_open;         /* requests cut and not yet ended */
 };
 
 /* Where a request is in its life on the connection; on_request is called again in each. */
@@ -73,7 +76,18 @@ typedef enum {
     CONN_ANSWERED,  /* a response is queued: anything more of the body is ignored */
 } conn_phase_t;
 
-typedef struct {
+/* Where a request stands on the wire, for a drain's deadline (server_drain.c): only one whose
+ * bytes are still coming or going is cut, never one whose work is under way. Set on its own
+ * thread, read and cut by the drain's; atomic. */
+typedef enum {
+    WIRE_RECEIVING,     /* the request (its headers, its body) is still arriving */
+    WIRE_WORKING,       /* the request is whole: its work runs, its answer is not queued yet */
+    WIRE_SENDING,       /* its answer is queued: only its client's reading is left */
+    WIRE_CUT_RECEIVING, /* cut at the drain's deadline while receiving */
+    WIRE_CUT_SENDING,   /* cut at the drain's deadline while sending */
+} conn_wire_t;
+
+typedef struct conn_ctx {
     http_server_t *server;
     http_route_t rt;
     http_req_t req;
@@ -86,6 +100,7 @@ typedef struct {
     bool encoded_off_loop; /* the answer's compression was done on the encoder thread */
     bool strong_counted;   /* counted in server->strong_in_flight until the request ends */
     bool delayed;          /* its refusal was held back (http.refusal_delay_ms) */
+    bool framing_refused;  /* refused for its framing (server_checks.c): its answer closes the connection */
     int64_t strong_until_ms; /* CONN_STRONG_WAIT: when it stops waiting for a slot (monotonic) */
     bool strong_waits;       /* counted in server->strong_waiting */
     int64_t room_until_ms;   /* CONN_ROOM_WAIT: when it stops waiting for room (monotonic) */
@@ -104,6 +119,9 @@ typedef struct {
     struct timespec started;
     char method[16];
     char *path;
+    int fd;                 /* the connection's socket, valid until the request ends */
+    atomic_int wire;        /* a conn_wire_t */
+    struct conn_ctx *prev_request, *next_request; /* in server->requests */
 } conn_ctx_t;
 
 /* ---------------------------------------------------------------- each file's part */
@@ -138,6 +156,13 @@ struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection *conn,
 enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn, bool preflight);
 void account_answer(const conn_ctx_t *cx);
 bool answer_mid_body(conn_ctx_t *cx, struct MHD_Connection *conn);
+
+/* server_drain.c: the requests in flight, and what a drain's deadline cuts. */
+void requests_add(conn_ctx_t *cx, struct MHD_Connection *conn);
+void requests_remove(conn_ctx_t *cx);
+bool request_work_begins(conn_ctx_t *cx);
+void request_sending(conn_ctx_t *cx);
+int requests_cut(http_server_t *s);
 
 /* server_streams.c: streamed answers kept where a drain can cut them. */
 void track_stream(conn_ctx_t *cx, struct MHD_Connection *conn, http_stream_t *st);

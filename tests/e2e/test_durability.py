@@ -9,6 +9,9 @@ tests/e2e/test_durability.py — an acknowledged score is never lost.
     them is dropped), every 200 is durable, and rankd exits 0 within 10 s.
 (c) While it drains, rankd refuses new connections and still answers a write
     held in flight; an address in use is a clear error at start.
+(d) A client that sends its body a byte at a time does not make the stop a failure: at the
+    drain's deadline its connection is cut (the log says so), acknowledged writes are kept, and
+    rankd exits 0.
 """
 
 import os
@@ -18,7 +21,8 @@ import subprocess
 import threading
 import time
 
-from conftest import ADMIN_KEY, RANKD_BIN, WRITE_KEY, create_board, rankd_env, submit, unique, wait_for
+from conftest import (ADMIN_KEY, RANKD_BIN, WRITE_KEY, create_board, metric, rankd_env, submit, submit_ok, unique,
+                      wait_for)
 
 LOAD_THREADS = 4
 BATCH_SIZE = 25
@@ -229,6 +233,95 @@ def test_sigterm_refuses_new_connections_while_a_write_drains(rankd_factory, db)
         check_durable(db, board, [("held", 7)])
     finally:
         locker.close()
+
+
+class SlowBody:
+    """A submission whose headers go at once and whose body goes a byte at a time, over a raw
+    socket, until the server closes the connection or the test stops it."""
+
+    def __init__(self, port, board):
+        body = ('{"player_id": "slow", "score": 9' + " " * 400 + "}").encode()
+        head = ("POST /v1/leaderboards/%s/scores HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
+                "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (board, WRITE_KEY, len(body)))
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        self.sock.sendall(head.encode())
+        self.body = body
+        self.sent = 0
+        self.closed = None  # what ended the sending: the server's close, as the client saw it
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._send)
+        self.thread.start()
+
+    def _send(self):
+        try:
+            while self.sent < len(self.body) and not self.stop.is_set():
+                self.sock.send(self.body[self.sent:self.sent + 1])
+                self.sent += 1
+                self.stop.wait(0.5)  # the client's pace, a byte every half second
+            if not self.stop.is_set():
+                self.closed = "the whole body went"
+        except OSError as e:
+            self.closed = repr(e)
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join(10)
+        self.sock.close()
+
+
+def test_sigterm_cuts_a_slow_body_at_the_drain_deadline(rankd_factory, db):
+    """A client sending a submission's body a byte at a time when SIGTERM comes: rankd waits for
+    it until the drain's deadline, then cuts its connection and says so in the log; the write it
+    had acknowledged before is in PostgreSQL, and the exit is 0 (a deploy under systemd is not a
+    failed unit). Before, the drain gave up with "exiting with 1 requests still in flight" and
+    exit status 1."""
+    inst = rankd_factory()
+    c = inst.client(ADMIN_KEY)
+    board = create_board(c, unique("dur-slow"), operator="latest")["id"]
+    submit_ok(c, board, "acked", 5, key=WRITE_KEY)
+    c.close()
+    slow = SlowBody(inst.port, board)
+    try:
+        # The server holds part of the body: the request is in flight.
+        wait_for(lambda: metric(inst, "rankd_http_body_bytes") > 0, "rankd to receive the slow body", 10)
+        os.kill(inst.proc.pid, signal.SIGTERM)
+        inst.stop_signal = signal.SIGTERM
+        inst.proc.wait(60)
+        assert slow.sent < len(slow.body), "the slow body was sent whole: the test proves nothing"
+    finally:
+        slow.finish()
+    err = inst.stderr_text()
+    assert inst.proc.returncode == 0, "rankd exited %s after SIGTERM; stderr:\n%s" % (
+        inst.proc.returncode, inst.stderr_tail())
+    cut = [line for line in err.splitlines() if "cut at the drain's deadline" in line]
+    assert cut, "no log line says what the drain cut:\n" + inst.stderr_tail()
+    assert "POST /v1/leaderboards/%s/scores" % board in cut[0] and "body" in cut[0], cut
+    check_durable(db, board, [("acked", 5)])
+    assert "slow" not in dict(db.board_standings(board)), "a body cut half-way was stored"
+
+
+def test_sigterm_cuts_an_unread_answer_at_the_drain_deadline(rankd_factory, db):
+    """A client that asked for a large answer (the OpenAPI document, 148 KB) and reads none of it
+    when SIGTERM comes: at the drain's deadline its connection is cut, the log says so, and the
+    exit is 0."""
+    inst = rankd_factory(env={"RANKD_SEND_BUFFER_BYTES": "16384", "RANKD_SEND_TIMEOUT_S": "600"})
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # most of the answer stays in rankd
+    s.settimeout(60)
+    try:
+        s.connect(("127.0.0.1", inst.port))
+        s.sendall(b"GET /v1/openapi.json HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\n\r\n")
+        # In flight: this one and the /metrics request that asks.
+        wait_for(lambda: metric(inst, "rankd_http_requests_in_flight") >= 2, "the answer to be held", 10)
+        os.kill(inst.proc.pid, signal.SIGTERM)
+        inst.stop_signal = signal.SIGTERM
+        inst.proc.wait(60)
+    finally:
+        s.close()
+    assert inst.proc.returncode == 0, "rankd exited %s after SIGTERM; stderr:\n%s" % (
+        inst.proc.returncode, inst.stderr_tail())
+    cut = [line for line in inst.stderr_text().splitlines() if "cut at the drain's deadline" in line]
+    assert cut and "GET /v1/openapi.json" in cut[0] and "reading its 200 answer" in cut[0], inst.stderr_tail()
 
 
 def test_an_address_in_use_is_a_clear_error(rankd_factory):
