@@ -288,6 +288,11 @@ static void render_upkeep_jobs(buf_t *o, const refresher_stats_t *up)
         buf_printf(o, "# HELP rankd_log_partitions_ahead_months Months of submission log partitions made after the current one (-1: the current month has none); only the upkeep leader exports it.\n"
                       "# TYPE rankd_log_partitions_ahead_months gauge\nrankd_log_partitions_ahead_months %d\n",
                    up->log_months_ahead);
+    if (up->purge_rows_left >= 0) /* only the leader has a count */
+        buf_printf(o, "# HELP rankd_purge_rows_left Rows of deleted boards still to remove, by table (standings; submissions: their log), from their counters at the deletion; only the upkeep leader exports it.\n"
+                      "# TYPE rankd_purge_rows_left gauge\nrankd_purge_rows_left{table=\"standings\"} %lld\n"
+                      "rankd_purge_rows_left{table=\"submissions\"} %lld\n",
+                   (long long)up->purge_rows_left, (long long)up->purge_log_left);
 }
 
 int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
