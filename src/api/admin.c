@@ -391,9 +391,11 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
         rank_tier_stats_t ts;
         rank_tier_stats(app->tier, &ts);
         buf_printf(&req->out,
-                   "# HELP rankd_rank_tier_windows Windows the in-process rank tier holds (ready: answering).\n"
+                   "# HELP rankd_rank_tier_windows Windows the in-process rank tier holds (ready: answering; too_big: "
+                   "alone over the budget, not loaded again until it changes).\n"
                    "# TYPE rankd_rank_tier_windows gauge\nrankd_rank_tier_windows{state=\"ready\"} %zu\n"
                    "rankd_rank_tier_windows{state=\"loading\"} %zu\n"
+                   "rankd_rank_tier_windows{state=\"too_big\"} %zu\n"
                    "# HELP rankd_rank_tier_players Standings the rank tier's ready windows hold.\n"
                    "# TYPE rankd_rank_tier_players gauge\nrankd_rank_tier_players %lld\n"
                    "# HELP rankd_rank_tier_bytes Bytes the rank tier holds (its budget is cache.rank_tier).\n"
@@ -417,7 +419,7 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                    "# TYPE rankd_rank_tier_last_load_seconds gauge\nrankd_rank_tier_last_load_seconds %.3f\n"
                    "# HELP rankd_rank_tier_last_load_players Standings of the last window loaded.\n"
                    "# TYPE rankd_rank_tier_last_load_players gauge\nrankd_rank_tier_last_load_players %lld\n",
-                   ts.ready, ts.windows - ts.ready, (long long)ts.players, ts.bytes, ts.budget, ts.loads, ts.reloads,
+                   ts.ready, ts.windows - ts.ready - ts.too_big_windows, ts.too_big_windows, (long long)ts.players, ts.bytes, ts.budget, ts.loads, ts.reloads,
                    ts.evictions, ts.too_big, ts.missed, (double)ts.last_load_ms / 1000.0,
                    (long long)ts.last_load_players);
     }

@@ -15,8 +15,8 @@
 /* Transactions heard while a window loads are kept up to this many bytes; past it the load is
  * begun again (a load that slow would replay too much anyway). */
 #define QUEUE_BYTES_MAX (64u << 20)
-/* A window that alone exceeds the budget, or whose load failed, is asked for again after this. */
-#define RETRY_MS 30000
+/* A window whose load failed is asked for again after this. (One that alone exceeds the budget
+ * is not asked for again until it changes: see too_big.) */
 #define FAILED_RETRY_MS 1000
 
 typedef struct {
@@ -34,8 +34,10 @@ typedef struct tier_window {
     bool want_load;        /* a loader should (re)load it */
     bool loading;          /* a loader took it (token) and has not installed it yet */
     uint64_t token;        /* bumped by every reload asked: an install of an older load is dropped */
-    int64_t retry_ms;      /* not asked for again before (a failed load, too big) */
-    bool too_big;          /* alone over the budget: not loaded again before retry_ms, whatever asks */
+    int64_t retry_ms;      /* not asked for again before (a failed load) */
+    bool too_big;          /* alone over the budget: not loaded again, whatever reads or reconnects,
+                            * until the window changes wholesale ("P": an import or a deletion may
+                            * have made it smaller; writes only add players) */
     rank_index_t *ix;      /* owned; NULL unless ready */
     int64_t applied;
     heard_t *queue;        /* heard while loading, in the order heard */
@@ -170,7 +172,7 @@ static void unready(rank_tier_t *t, tier_window_t *w)
     queue_clear(w);
     w->token++;
     if (w->too_big)
-        return; /* a reload would not fit either: the next read after retry_ms asks */
+        return; /* a reload would not fit either (rank_tier_window_changed clears it first) */
     w->want_load = true;
     w->retry_ms = 0;
 }
@@ -295,6 +297,7 @@ void rank_tier_window_changed(rank_tier_t *t, int64_t gen, int64_t day)
     tier_window_t *w = find(t, gen, day);
     if (w) {
         pthread_rwlock_wrlock(&w->lock);
+        w->too_big = false; /* it may fit now: loaded again, once */
         unready(t, w);
         pthread_rwlock_unlock(&w->lock);
     }
@@ -442,6 +445,27 @@ static bool is_window(const tier_window_t *w, const void *arg)
     return w == arg;
 }
 
+/* Window `w` alone needs `bytes`, more than the budget: drop what it holds and remember it, so
+ * that no read loads it again (a scan of the primary each time, thrown away) until it changes
+ * wholesale. Under its write lock (or the map's). */
+static void mark_too_big(rank_tier_t *t, tier_window_t *w, size_t bytes)
+{
+    log_warn(NULL, "rank tier: window %lld/%lld needs %s%zu bytes, more than cache.rank_tier (%zu): not kept, and not"
+                   " loaded again until it changes (an import, a deletion) or the budget grows (a restart)",
+             (long long)w->gen, (long long)w->day, w->ix ? "" : "more than ", bytes, t->budget);
+    ri_free(w->ix);
+    w->ix = NULL;
+    w->ready = false;
+    w->loading = false;
+    recount(t, w);
+    queue_clear(w);
+    w->too_big = true;
+    w->want_load = false;
+    w->token++;
+    w->retry_ms = 0;
+    atomic_fetch_add(&t->too_big, 1);
+}
+
 /* Past the budget: a window alone larger than the budget is not kept (the others stay); then
  * the least recently read windows go, `keep` (the one just loaded, when not NULL) last of all. */
 static void enforce_budget(rank_tier_t *t, int64_t keep_gen, int64_t keep_day, bool has_keep)
@@ -450,22 +474,9 @@ static void enforce_budget(rank_tier_t *t, int64_t keep_gen, int64_t keep_day, b
     if (atomic_load(&t->bytes) <= t->budget)
         return;
     pthread_rwlock_wrlock(&t->map); /* excludes every window lock: no reader holds one */
-    for (tier_window_t *w = t->windows; w; w = w->next) {
-        if (w->bytes <= t->budget)
-            continue;
-        log_warn(NULL, "rank tier: window %lld/%lld needs %zu bytes, more than cache.rank_tier (%zu): not kept",
-                 (long long)w->gen, (long long)w->day, w->bytes, t->budget);
-        ri_free(w->ix);
-        w->ix = NULL;
-        w->ready = false;
-        recount(t, w);
-        queue_clear(w);
-        w->too_big = true;
-        w->want_load = false;
-        w->token++;
-        w->retry_ms = atomic_load(&w->last_read_ms) + RETRY_MS;
-        atomic_fetch_add(&t->too_big, 1);
-    }
+    for (tier_window_t *w = t->windows; w; w = w->next)
+        if (w->bytes > t->budget)
+            mark_too_big(t, w, w->bytes);
     tier_window_t *keep = has_keep ? find(t, keep_gen, keep_day) : NULL, *c;
     while (atomic_load(&t->bytes) > t->budget && (c = coldest(t, keep))) {
         drop_where(t, is_window, c);
@@ -518,6 +529,24 @@ void rank_tier_note_load(rank_tier_t *t, int64_t ms, int64_t players)
     atomic_store(&t->last_load_players, players);
 }
 
+size_t rank_tier_budget(const rank_tier_t *t)
+{
+    return t ? t->budget : 0;
+}
+
+void rank_tier_load_too_big(rank_tier_t *t, int64_t gen, int64_t day, uint64_t token, size_t bytes)
+{
+    pthread_rwlock_rdlock(&t->map);
+    tier_window_t *w = find(t, gen, day);
+    if (w) {
+        pthread_rwlock_wrlock(&w->lock);
+        if (w->token == token && !w->want_load)
+            mark_too_big(t, w, bytes);
+        pthread_rwlock_unlock(&w->lock);
+    }
+    pthread_rwlock_unlock(&t->map);
+}
+
 void rank_tier_load_failed(rank_tier_t *t, int64_t gen, int64_t day, uint64_t token)
 {
     pthread_rwlock_rdlock(&t->map);
@@ -536,7 +565,7 @@ void rank_tier_load_failed(rank_tier_t *t, int64_t gen, int64_t day, uint64_t to
 
 /* ---------------------------------------------------------------- reads */
 
-/* Ask for a window a read found missing, failed or too big (its retry time passed): a load.
+/* Ask for a window a read found missing, or whose load failed (its retry time passed): a load.
  * Never waits: an event loop calls it; when the locks are busy, a later read asks again. */
 static void ask_for(rank_tier_t *t, int64_t gen, int64_t day, int64_t now_ms)
 {
@@ -557,7 +586,6 @@ static void ask_for(rank_tier_t *t, int64_t gen, int64_t day, int64_t now_ms)
         t->windows = w;
     } else if (!w->ready && !w->want_load && !w->loading && w->retry_ms != 0 && now_ms >= w->retry_ms) {
         w->want_load = true; /* the map's write lock excludes every window lock */
-        w->too_big = false;
         w->token++;
         w->retry_ms = 0;
     }
@@ -741,6 +769,8 @@ void rank_tier_stats(rank_tier_t *t, rank_tier_stats_t *out)
             if (w->ready) {
                 out->ready++;
                 out->players += ri_count(w->ix);
+            } else if (w->too_big) {
+                out->too_big_windows++;
             }
             pthread_rwlock_unlock(&w->lock);
         }

@@ -23,7 +23,9 @@
  *   window (the writer, an import, a deletion); the tier answers only when applied >= acked.
  *   A read that cannot be answered here goes on to Redis or PostgreSQL as before.
  * - Memory: each window's bytes are counted; past the budget the least recently read windows
- *   go first, and a window that alone exceeds the budget is not kept.
+ *   go first, and a window that alone exceeds the budget is not kept, and not loaded again (a
+ *   scan of the primary, thrown away) until it changes wholesale ("P"): writes only add players.
+ *   The budget is set at start-up.
  *
  * Locking: a read-write lock over the set of windows (written only to add or drop one), then a
  * read-write lock per window (written by the stream and by an install), both preferring writers.
@@ -57,6 +59,7 @@ typedef struct {
 
 typedef struct {
     size_t windows, ready;
+    size_t too_big_windows; /* held as too big: not loaded again until they change */
     int64_t players;
     size_t bytes, budget;
     unsigned long long loads, reloads, evictions, too_big, answered, missed;
@@ -120,6 +123,11 @@ bool rank_tier_next_load(rank_tier_t *t, int wait_ms, int64_t now_ms, int64_t id
 void rank_tier_install(rank_tier_t *t, int64_t gen, int64_t day, uint64_t token, rank_index_t *ix, int64_t seq);
 /* The last load took `ms` for `players` standings (for /metrics). */
 void rank_tier_note_load(rank_tier_t *t, int64_t ms, int64_t players);
+/* The tier's budget in bytes (a load past it stops: rank_tier_load_too_big). */
+size_t rank_tier_budget(const rank_tier_t *t);
+/* A load stopped when the index reached `bytes`, more than the budget: the window is remembered
+ * too big (as an install that did not fit is). */
+void rank_tier_load_too_big(rank_tier_t *t, int64_t gen, int64_t day, uint64_t token, size_t bytes);
 /* A load failed: the window is asked for again at its next read. */
 void rank_tier_load_failed(rank_tier_t *t, int64_t gen, int64_t day, uint64_t token);
 /* Wake rank_tier_next_load (shutdown). */

@@ -22,6 +22,7 @@ import threading
 import urllib.parse
 
 from conftest import (ADMIN_KEY, READ_KEY, WRITE_KEY, create_board, metric, series, submit, unique, wait_for)
+from test_archive import Clock
 
 TIER = {"RANKD_RANK_TIER": "67108864", "RANKD_CACHE_BYTES": "0"}
 
@@ -318,3 +319,62 @@ def read_window(c, board, win):
     r = c.get("/v1/leaderboards/%s/entries?limit=1000&window=%s" % (board, win))
     assert r.status == 200, r.describe()
     return [(e["player_id"], e["score"]) for e in r.json()["entries"]]
+
+
+def test_a_window_too_big_is_not_loaded_again_until_it_changes(rankd_factory, db, tmp_root):
+    """Before: a window alone larger than the budget was asked for again 30 s after it was found
+    too big, at its next read: loaded again (a scan of the primary), found too big, thrown away,
+    every 30 s for as long as it was read. Now the tier remembers it does not fit (state
+    too_big) until the window changes wholesale (a deletion here); the budget is set at
+    start-up. The wall clock is the test's: moved a minute at a time."""
+    from conftest import now_ms, parse_ts, submit_ok
+    import itertools
+    scores = itertools.count(1)
+    clock = Clock(tmp_root)
+    t0 = now_ms()
+    clock.set(t0)
+    inst = rankd_factory(redis=True, env=dict(clock.env(), RANKD_RANK_TIER="65536", RANKD_CACHE_BYTES="0",
+                                              RANKD_REFRESH_INTERVAL_S="0"))
+    admin, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    board = create_board(admin, unique("tier-big"), sort="asc", operator="best")["id"]
+    items = [{"board": board, "player_id": "p%05d" % i, "score": i % 97} for i in range(3000)]
+    for k in range(0, len(items), 1000):
+        r = admin.post("/v1/scores:batch", json_body={"scores": items[k:k + 1000]}, key=WRITE_KEY)
+        assert r.status == 200, r.describe()
+    ticks = create_board(admin, unique("tier-clock"), operator="latest")["id"]  # shows rankd's clock
+    c = inst.client(READ_KEY)
+
+    def read_big():
+        assert c.get("/v1/leaderboards/%s/players/p00007" % board).status == 200
+
+    def minute_later(k):
+        target = t0 + k * 60000
+        clock.set(target)
+        wait_for(lambda: parse_ts(submit_ok(w, ticks, "t", next(scores))["achieved_at"]) >= target,
+                 "rankd's clock moved")
+        read_big()  # a read asks for a load there and then (no I/O): the state shows it at once
+        wait_for(lambda: metric(inst, "rankd_rank_tier_loads_total") > loads or
+                 series(inst, "rankd_rank_tier_windows", state="too_big") == 1, "the read's outcome")
+
+    def settled():
+        return (series(inst, "rankd_rank_tier_windows", state="too_big") == 1 and
+                series(inst, "rankd_rank_tier_windows", state="loading") == 0)
+
+    wait_for(lambda: metric(inst, "rankd_rank_tier_too_big_total") >= 1, "the window found too big", timeout=30,
+             poke=read_big)
+    loads, too_big = metric(inst, "rankd_rank_tier_loads_total"), metric(inst, "rankd_rank_tier_too_big_total")
+    for k in range(1, 4):
+        minute_later(k)
+        assert metric(inst, "rankd_rank_tier_loads_total") == loads, "loaded again %d minute(s) on" % k
+        assert metric(inst, "rankd_rank_tier_too_big_total") == too_big
+        assert settled()
+    # A deletion changes the window: it may fit now, so it is loaded again (and is still too big).
+    assert admin.delete("/v1/leaderboards/%s/players/p00001" % board).status == 204
+    wait_for(lambda: metric(inst, "rankd_rank_tier_too_big_total") > too_big and settled(),
+             "the changed window tried again", timeout=30, poke=read_big)
+    loads = metric(inst, "rankd_rank_tier_loads_total")
+    minute_later(4)
+    assert metric(inst, "rankd_rank_tier_loads_total") == loads, "loaded again after the change had been tried"
+    assert inst.alive, inst.stderr_tail()
+    for x in (c, w, admin):
+        x.close()
