@@ -232,8 +232,8 @@ int cmd_serve(rankd_config_t *cfg)
     app.tier = rank_tier_new(cfg->rank_tier_bytes);
     /* A window no read asked for in five minutes leaves the tier. */
     tier_loader_t *tier_loader = tier_loader_start(app.tier, cfg->pg_primary, cfg->pg_connect_timeout_s, 300000);
-    listener_t *listener = listener_start(cfg->pg_primary, cfg->pg_connect_timeout_s, app.l1, app.router, app.catalog,
-                                          app.redis, app.tier);
+    listener_t *listener = listener_start(cfg->pg_listener && cfg->pg_listener[0] ? cfg->pg_listener : cfg->pg_primary,
+                                          cfg->pg_connect_timeout_s, app.l1, app.router, app.catalog, app.redis, app.tier);
     /* The writer has a connection of its own too: it holds the writer's prepared statements. */
     pg_pool_t *write_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
     app.writer = writer_new(write_pg, app.router, app.redis, app.rebuilder, app.l1, app.tier, (size_t)cfg->writer_max_batch,
