@@ -418,10 +418,20 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                    "rankd_rank_tier_last_load_players standings).\n"
                    "# TYPE rankd_rank_tier_last_load_seconds gauge\nrankd_rank_tier_last_load_seconds %.3f\n"
                    "# HELP rankd_rank_tier_last_load_players Standings of the last window loaded.\n"
-                   "# TYPE rankd_rank_tier_last_load_players gauge\nrankd_rank_tier_last_load_players %lld\n",
+                   "# TYPE rankd_rank_tier_last_load_players gauge\nrankd_rank_tier_last_load_players %lld\n"
+                   "# HELP rankd_rank_tier_listening Whether the invalidation listener's session is up (the tier "
+                   "loads and answers only then).\n"
+                   "# TYPE rankd_rank_tier_listening gauge\nrankd_rank_tier_listening %d\n"
+                   "# HELP rankd_rank_tier_heard_seconds Since the listener's last heartbeat heard back was sent: the "
+                   "tier answers while it is at most http.cache_max_age (-1: none yet).\n"
+                   "# TYPE rankd_rank_tier_heard_seconds gauge\nrankd_rank_tier_heard_seconds %.3f\n"
+                   "# HELP rankd_rank_tier_stale_total Reads of a ready window the tier refused because no heartbeat "
+                   "had come back within http.cache_max_age (Redis or PostgreSQL answered).\n"
+                   "# TYPE rankd_rank_tier_stale_total counter\nrankd_rank_tier_stale_total %llu\n",
                    ts.ready, ts.windows - ts.ready - ts.too_big_windows, ts.too_big_windows, (long long)ts.players, ts.bytes, ts.budget, ts.loads, ts.reloads,
                    ts.evictions, ts.too_big, ts.missed, (double)ts.last_load_ms / 1000.0,
-                   (long long)ts.last_load_players);
+                   (long long)ts.last_load_players, ts.listening ? 1 : 0,
+                   ts.heard_ago_ms < 0 ? -1.0 : (double)ts.heard_ago_ms / 1000.0, ts.stale);
     }
     l1_stats_t l1;
     l1_stats(app->l1, &l1);

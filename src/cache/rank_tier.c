@@ -11,6 +11,7 @@
 #include "obs/log.h"
 #include "util/alloc.h"
 #include "util/buf.h"
+#include "util/clock.h"
 
 /* Transactions heard while a window loads are kept up to this many bytes; past it the load is
  * begun again (a load that slow would replay too much anyway). */
@@ -53,15 +54,18 @@ typedef struct tier_window {
 
 struct rank_tier {
     size_t budget;
+    int stale_ms;                /* the longest the tier answers without having heard it is current */
     pthread_rwlock_t map;        /* the list of windows */
     tier_window_t *windows;
     pthread_mutex_t kick_mu;     /* the loader's wake-up */
     pthread_cond_t kick_cv;
     bool kicked;
     atomic_bool listening;       /* the listener is connected: loads and answers need it */
+    _Atomic int64_t caught_up_ms; /* monotonic ms before which every commit is heard (a heartbeat's
+                                   * sending, heard back: rank_tier_caught_up); 0: never */
     atomic_bool over_budget;     /* the stream grew a window past the budget: the loader enforces it */
     atomic_size_t bytes;
-    atomic_ullong loads, reloads, evictions, too_big, answered, missed;
+    atomic_ullong loads, reloads, evictions, too_big, answered, missed, stale;
     _Atomic int64_t last_load_ms, last_load_players;
 };
 
@@ -77,12 +81,13 @@ static void rwlock_init(pthread_rwlock_t *l)
     pthread_rwlockattr_destroy(&a);
 }
 
-rank_tier_t *rank_tier_new(size_t budget)
+rank_tier_t *rank_tier_new(size_t budget, int stale_ms)
 {
     if (budget == 0)
         return NULL;
     rank_tier_t *t = xcalloc(1, sizeof *t);
     t->budget = budget;
+    t->stale_ms = stale_ms;
     rwlock_init(&t->map);
     pthread_mutex_init(&t->kick_mu, NULL);
     pthread_cond_init(&t->kick_cv, NULL);
@@ -312,6 +317,24 @@ void rank_tier_listening(rank_tier_t *t)
         return;
     atomic_store(&t->listening, true);
     kick(t); /* the windows waiting for it load now */
+}
+
+void rank_tier_caught_up(rank_tier_t *t, int64_t sent_mono_ms)
+{
+    if (!t)
+        return;
+    int64_t was = atomic_load(&t->caught_up_ms);
+    while (sent_mono_ms > was && !atomic_compare_exchange_weak(&t->caught_up_ms, &was, sent_mono_ms))
+        ;
+}
+
+bool rank_tier_holds_any(rank_tier_t *t)
+{
+    if (!t || pthread_rwlock_tryrdlock(&t->map) != 0)
+        return t != NULL; /* busy: some window is being added or dropped */
+    bool any = t->windows != NULL;
+    pthread_rwlock_unlock(&t->map);
+    return any;
 }
 
 void rank_tier_lost(rank_tier_t *t)
@@ -602,15 +625,21 @@ static tier_window_t *begin_read(rank_tier_t *t, int64_t gen, int64_t day, int64
         atomic_fetch_add(&t->missed, 1);
         return NULL;
     }
+    /* Heard nothing that proves it current for longer than a cached answer may be old (the
+     * listener's session stalled, or is slow): Redis answers, until a heartbeat comes back. The
+     * window is still asked for and kept. */
+    bool stale = t->stale_ms > 0 && clock_mono_ms() - atomic_load(&t->caught_up_ms) > t->stale_ms;
     tier_window_t *w = find(t, gen, day);
     bool ask = !w;
     if (w) {
         atomic_store(&w->last_read_ms, now_ms);
         if (pthread_rwlock_tryrdlock(&w->lock) == 0) {
-            if (w->ready && w->applied >= atomic_load(&w->acked)) {
+            if (w->ready && w->applied >= atomic_load(&w->acked) && !stale) {
                 atomic_fetch_add(&t->answered, 1);
                 return w;
             }
+            if (w->ready && stale)
+                atomic_fetch_add(&t->stale, 1);
             ask = !w->ready && !w->want_load && !w->loading && w->retry_ms != 0 && now_ms >= w->retry_ms;
             pthread_rwlock_unlock(&w->lock);
         }
@@ -784,6 +813,10 @@ void rank_tier_stats(rank_tier_t *t, rank_tier_stats_t *out)
     out->too_big = atomic_load(&t->too_big);
     out->answered = atomic_load(&t->answered);
     out->missed = atomic_load(&t->missed);
+    out->stale = atomic_load(&t->stale);
+    out->listening = atomic_load(&t->listening);
+    int64_t caught = atomic_load(&t->caught_up_ms);
+    out->heard_ago_ms = caught ? clock_mono_ms() - caught : -1;
     out->last_load_ms = atomic_load(&t->last_load_ms);
     out->last_load_players = atomic_load(&t->last_load_players);
 }

@@ -378,3 +378,46 @@ def test_a_window_too_big_is_not_loaded_again_until_it_changes(rankd_factory, db
     assert inst.alive, inst.stderr_tail()
     for x in (c, w, admin):
         x.close()
+
+
+def test_a_stalled_listener_stops_the_tier_within_the_max_age(rankd_factory, private_redis, db, pg_server):
+    """Another instance's writes reach the tier only through the listener's session. Before: when
+    that session stalled without TCP saying so (here: a proxy that holds every byte, and answers
+    keepalives), the tier went on answering the ranks it had, for as long as the stall lasted,
+    while Redis had the new ones. Now the listener sends itself a heartbeat, and the tier answers
+    only while one came back within http.cache_max_age (1 s here): past it, Redis answers."""
+    import re
+    from faultproxy import FaultProxy
+    proxy = FaultProxy(("127.0.0.1", pg_server.port)).start()
+    try:
+        a = rankd_factory(redis=private_redis.url(0), env=TIER)
+        b = rankd_factory(redis=private_redis.url(0), env=TIER,
+                          extra_config={"postgres": {"listener": re.sub(r"port=\d+", "port=%d" % proxy.port, db.dsn)}})
+        admin, w = a.client(ADMIN_KEY), a.client(WRITE_KEY)
+        board = create_board(admin, unique("tier-stall"), operator="latest")["id"]
+        for i in range(20):
+            assert submit(w, board, "s%02d" % i, i).status == 200
+        cb = b.client(READ_KEY)
+        tier_answers(b, cb, board)
+
+        def score():
+            r = cb.get("/v1/leaderboards/%s/players/s07" % board)
+            assert r.status == 200, r.describe()
+            return r.json()["score"]
+        assert score() == 7
+        proxy.set("stall")
+        assert submit(w, board, "s07", 1007).status == 200  # on the other instance: Redis has it at once
+        wait_for(lambda: score() == 1007, "the second instance's read of s07 showing the write", timeout=1 + 4)
+        assert metric(b, "rankd_rank_tier_stale_total") > 0  # refused by the tier, answered by Redis
+        # A stall that lasts: the heartbeat not back in 10 s, the listener drops the session (the
+        # tier stops and will load its windows again) and makes a new one once it can.
+        wait_for(lambda: metric(b, "rankd_rank_tier_listening") == 0, "the stalled session dropped", timeout=30)
+        assert score() == 1007
+        proxy.set("pass")
+        tier_answers(b, cb, board)
+        assert score() == 1007
+        assert b.alive and a.alive
+        for x in (cb, w, admin):
+            x.close()
+    finally:
+        proxy.stop()
