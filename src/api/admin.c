@@ -288,6 +288,11 @@ static void render_upkeep_jobs(buf_t *o, const refresher_stats_t *up)
         buf_printf(o, "# HELP rankd_log_partitions_ahead_months Months of submission log partitions made after the current one (-1: the current month has none); only the upkeep leader exports it.\n"
                       "# TYPE rankd_log_partitions_ahead_months gauge\nrankd_log_partitions_ahead_months %d\n",
                    up->log_months_ahead);
+    if (up->purge_rows_left >= 0) /* only the leader has a count */
+        buf_printf(o, "# HELP rankd_purge_rows_left Rows of deleted boards still to remove, by table (standings; submissions: their log), from their counters at the deletion; only the upkeep leader exports it.\n"
+                      "# TYPE rankd_purge_rows_left gauge\nrankd_purge_rows_left{table=\"standings\"} %lld\n"
+                      "rankd_purge_rows_left{table=\"submissions\"} %lld\n",
+                   (long long)up->purge_rows_left, (long long)up->purge_log_left);
 }
 
 int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
@@ -386,9 +391,11 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
         rank_tier_stats_t ts;
         rank_tier_stats(app->tier, &ts);
         buf_printf(&req->out,
-                   "# HELP rankd_rank_tier_windows Windows the in-process rank tier holds (ready: answering).\n"
+                   "# HELP rankd_rank_tier_windows Windows the in-process rank tier holds (ready: answering; too_big: "
+                   "alone over the budget, not loaded again until it changes).\n"
                    "# TYPE rankd_rank_tier_windows gauge\nrankd_rank_tier_windows{state=\"ready\"} %zu\n"
                    "rankd_rank_tier_windows{state=\"loading\"} %zu\n"
+                   "rankd_rank_tier_windows{state=\"too_big\"} %zu\n"
                    "# HELP rankd_rank_tier_players Standings the rank tier's ready windows hold.\n"
                    "# TYPE rankd_rank_tier_players gauge\nrankd_rank_tier_players %lld\n"
                    "# HELP rankd_rank_tier_bytes Bytes the rank tier holds (its budget is cache.rank_tier).\n"
@@ -411,10 +418,20 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                    "rankd_rank_tier_last_load_players standings).\n"
                    "# TYPE rankd_rank_tier_last_load_seconds gauge\nrankd_rank_tier_last_load_seconds %.3f\n"
                    "# HELP rankd_rank_tier_last_load_players Standings of the last window loaded.\n"
-                   "# TYPE rankd_rank_tier_last_load_players gauge\nrankd_rank_tier_last_load_players %lld\n",
-                   ts.ready, ts.windows - ts.ready, (long long)ts.players, ts.bytes, ts.budget, ts.loads, ts.reloads,
+                   "# TYPE rankd_rank_tier_last_load_players gauge\nrankd_rank_tier_last_load_players %lld\n"
+                   "# HELP rankd_rank_tier_listening Whether the invalidation listener's session is up (the tier "
+                   "loads and answers only then).\n"
+                   "# TYPE rankd_rank_tier_listening gauge\nrankd_rank_tier_listening %d\n"
+                   "# HELP rankd_rank_tier_heard_seconds Since the listener's last heartbeat heard back was sent: the "
+                   "tier answers while it is at most http.cache_max_age (-1: none yet).\n"
+                   "# TYPE rankd_rank_tier_heard_seconds gauge\nrankd_rank_tier_heard_seconds %.3f\n"
+                   "# HELP rankd_rank_tier_stale_total Reads of a ready window the tier refused because no heartbeat "
+                   "had come back within http.cache_max_age (Redis or PostgreSQL answered).\n"
+                   "# TYPE rankd_rank_tier_stale_total counter\nrankd_rank_tier_stale_total %llu\n",
+                   ts.ready, ts.windows - ts.ready - ts.too_big_windows, ts.too_big_windows, (long long)ts.players, ts.bytes, ts.budget, ts.loads, ts.reloads,
                    ts.evictions, ts.too_big, ts.missed, (double)ts.last_load_ms / 1000.0,
-                   (long long)ts.last_load_players);
+                   (long long)ts.last_load_players, ts.listening ? 1 : 0,
+                   ts.heard_ago_ms < 0 ? -1.0 : (double)ts.heard_ago_ms / 1000.0, ts.stale);
     }
     l1_stats_t l1;
     l1_stats(app->l1, &l1);

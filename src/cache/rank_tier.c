@@ -11,12 +11,13 @@
 #include "obs/log.h"
 #include "util/alloc.h"
 #include "util/buf.h"
+#include "util/clock.h"
 
 /* Transactions heard while a window loads are kept up to this many bytes; past it the load is
  * begun again (a load that slow would replay too much anyway). */
 #define QUEUE_BYTES_MAX (64u << 20)
-/* A window that alone exceeds the budget, or whose load failed, is asked for again after this. */
-#define RETRY_MS 30000
+/* A window whose load failed is asked for again after this. (One that alone exceeds the budget
+ * is not asked for again until it changes: see too_big.) */
 #define FAILED_RETRY_MS 1000
 
 typedef struct {
@@ -34,8 +35,10 @@ typedef struct tier_window {
     bool want_load;        /* a loader should (re)load it */
     bool loading;          /* a loader took it (token) and has not installed it yet */
     uint64_t token;        /* bumped by every reload asked: an install of an older load is dropped */
-    int64_t retry_ms;      /* not asked for again before (a failed load, too big) */
-    bool too_big;          /* alone over the budget: not loaded again before retry_ms, whatever asks */
+    int64_t retry_ms;      /* not asked for again before (a failed load) */
+    bool too_big;          /* alone over the budget: not loaded again, whatever reads or reconnects,
+                            * until the window changes wholesale ("P": an import or a deletion may
+                            * have made it smaller; writes only add players) */
     rank_index_t *ix;      /* owned; NULL unless ready */
     int64_t applied;
     heard_t *queue;        /* heard while loading, in the order heard */
@@ -51,15 +54,18 @@ typedef struct tier_window {
 
 struct rank_tier {
     size_t budget;
+    int stale_ms;                /* the longest the tier answers without having heard it is current */
     pthread_rwlock_t map;        /* the list of windows */
     tier_window_t *windows;
     pthread_mutex_t kick_mu;     /* the loader's wake-up */
     pthread_cond_t kick_cv;
     bool kicked;
     atomic_bool listening;       /* the listener is connected: loads and answers need it */
+    _Atomic int64_t caught_up_ms; /* monotonic ms before which every commit is heard (a heartbeat's
+                                   * sending, heard back: rank_tier_caught_up); 0: never */
     atomic_bool over_budget;     /* the stream grew a window past the budget: the loader enforces it */
     atomic_size_t bytes;
-    atomic_ullong loads, reloads, evictions, too_big, answered, missed;
+    atomic_ullong loads, reloads, evictions, too_big, answered, missed, stale;
     _Atomic int64_t last_load_ms, last_load_players;
 };
 
@@ -75,12 +81,13 @@ static void rwlock_init(pthread_rwlock_t *l)
     pthread_rwlockattr_destroy(&a);
 }
 
-rank_tier_t *rank_tier_new(size_t budget)
+rank_tier_t *rank_tier_new(size_t budget, int stale_ms)
 {
     if (budget == 0)
         return NULL;
     rank_tier_t *t = xcalloc(1, sizeof *t);
     t->budget = budget;
+    t->stale_ms = stale_ms;
     rwlock_init(&t->map);
     pthread_mutex_init(&t->kick_mu, NULL);
     pthread_cond_init(&t->kick_cv, NULL);
@@ -170,7 +177,7 @@ static void unready(rank_tier_t *t, tier_window_t *w)
     queue_clear(w);
     w->token++;
     if (w->too_big)
-        return; /* a reload would not fit either: the next read after retry_ms asks */
+        return; /* a reload would not fit either (rank_tier_window_changed clears it first) */
     w->want_load = true;
     w->retry_ms = 0;
 }
@@ -299,6 +306,7 @@ void rank_tier_window_changed(rank_tier_t *t, int64_t gen, int64_t day)
     tier_window_t *w = find(t, gen, day);
     if (w) {
         pthread_rwlock_wrlock(&w->lock);
+        w->too_big = false; /* it may fit now: loaded again, once */
         unready(t, w);
         pthread_rwlock_unlock(&w->lock);
     }
@@ -313,6 +321,24 @@ void rank_tier_listening(rank_tier_t *t)
         return;
     atomic_store(&t->listening, true);
     kick(t); /* the windows waiting for it load now */
+}
+
+void rank_tier_caught_up(rank_tier_t *t, int64_t sent_mono_ms)
+{
+    if (!t)
+        return;
+    int64_t was = atomic_load(&t->caught_up_ms);
+    while (sent_mono_ms > was && !atomic_compare_exchange_weak(&t->caught_up_ms, &was, sent_mono_ms))
+        ;
+}
+
+bool rank_tier_holds_any(rank_tier_t *t)
+{
+    if (!t || pthread_rwlock_tryrdlock(&t->map) != 0)
+        return t != NULL; /* busy: some window is being added or dropped */
+    bool any = t->windows != NULL;
+    pthread_rwlock_unlock(&t->map);
+    return any;
 }
 
 void rank_tier_lost(rank_tier_t *t)
@@ -446,6 +472,27 @@ static bool is_window(const tier_window_t *w, const void *arg)
     return w == arg;
 }
 
+/* Window `w` alone needs `bytes`, more than the budget: drop what it holds and remember it, so
+ * that no read loads it again (a scan of the primary each time, thrown away) until it changes
+ * wholesale. Under its write lock (or the map's). */
+static void mark_too_big(rank_tier_t *t, tier_window_t *w, size_t bytes)
+{
+    log_warn(NULL, "rank tier: window %lld/%lld needs %s%zu bytes, more than cache.rank_tier (%zu): not kept, and not"
+                   " loaded again until it changes (an import, a deletion) or the budget grows (a restart)",
+             (long long)w->gen, (long long)w->day, w->ix ? "" : "more than ", bytes, t->budget);
+    ri_free(w->ix);
+    w->ix = NULL;
+    w->ready = false;
+    w->loading = false;
+    recount(t, w);
+    queue_clear(w);
+    w->too_big = true;
+    w->want_load = false;
+    w->token++;
+    w->retry_ms = 0;
+    atomic_fetch_add(&t->too_big, 1);
+}
+
 /* Past the budget: a window alone larger than the budget is not kept (the others stay); then
  * the least recently read windows go, `keep` (the one just loaded, when not NULL) last of all. */
 static void enforce_budget(rank_tier_t *t, int64_t keep_gen, int64_t keep_day, bool has_keep)
@@ -454,22 +501,9 @@ static void enforce_budget(rank_tier_t *t, int64_t keep_gen, int64_t keep_day, b
     if (atomic_load(&t->bytes) <= t->budget)
         return;
     pthread_rwlock_wrlock(&t->map); /* excludes every window lock: no reader holds one */
-    for (tier_window_t *w = t->windows; w; w = w->next) {
-        if (w->bytes <= t->budget)
-            continue;
-        log_warn(NULL, "rank tier: window %lld/%lld needs %zu bytes, more than cache.rank_tier (%zu): not kept",
-                 (long long)w->gen, (long long)w->day, w->bytes, t->budget);
-        ri_free(w->ix);
-        w->ix = NULL;
-        w->ready = false;
-        recount(t, w);
-        queue_clear(w);
-        w->too_big = true;
-        w->want_load = false;
-        w->token++;
-        w->retry_ms = atomic_load(&w->last_read_ms) + RETRY_MS;
-        atomic_fetch_add(&t->too_big, 1);
-    }
+    for (tier_window_t *w = t->windows; w; w = w->next)
+        if (w->bytes > t->budget)
+            mark_too_big(t, w, w->bytes);
     tier_window_t *keep = has_keep ? find(t, keep_gen, keep_day) : NULL, *c;
     while (atomic_load(&t->bytes) > t->budget && (c = coldest(t, keep))) {
         drop_where(t, is_window, c);
@@ -522,6 +556,24 @@ void rank_tier_note_load(rank_tier_t *t, int64_t ms, int64_t players)
     atomic_store(&t->last_load_players, players);
 }
 
+size_t rank_tier_budget(const rank_tier_t *t)
+{
+    return t ? t->budget : 0;
+}
+
+void rank_tier_load_too_big(rank_tier_t *t, int64_t gen, int64_t day, uint64_t token, size_t bytes)
+{
+    pthread_rwlock_rdlock(&t->map);
+    tier_window_t *w = find(t, gen, day);
+    if (w) {
+        pthread_rwlock_wrlock(&w->lock);
+        if (w->token == token && !w->want_load)
+            mark_too_big(t, w, bytes);
+        pthread_rwlock_unlock(&w->lock);
+    }
+    pthread_rwlock_unlock(&t->map);
+}
+
 void rank_tier_load_failed(rank_tier_t *t, int64_t gen, int64_t day, uint64_t token)
 {
     pthread_rwlock_rdlock(&t->map);
@@ -540,7 +592,7 @@ void rank_tier_load_failed(rank_tier_t *t, int64_t gen, int64_t day, uint64_t to
 
 /* ---------------------------------------------------------------- reads */
 
-/* Ask for a window a read found missing, failed or too big (its retry time passed): a load.
+/* Ask for a window a read found missing, or whose load failed (its retry time passed): a load.
  * Never waits: an event loop calls it; when the locks are busy, a later read asks again. */
 static void ask_for(rank_tier_t *t, int64_t gen, int64_t day, int64_t now_ms)
 {
@@ -561,7 +613,6 @@ static void ask_for(rank_tier_t *t, int64_t gen, int64_t day, int64_t now_ms)
         t->windows = w;
     } else if (!w->ready && !w->want_load && !w->loading && w->retry_ms != 0 && now_ms >= w->retry_ms) {
         w->want_load = true; /* the map's write lock excludes every window lock */
-        w->too_big = false;
         w->token++;
         w->retry_ms = 0;
     }
@@ -578,15 +629,21 @@ static tier_window_t *begin_read(rank_tier_t *t, int64_t gen, int64_t day, int64
         atomic_fetch_add(&t->missed, 1);
         return NULL;
     }
+    /* Heard nothing that proves it current for longer than a cached answer may be old (the
+     * listener's session stalled, or is slow): Redis answers, until a heartbeat comes back. The
+     * window is still asked for and kept. */
+    bool stale = t->stale_ms > 0 && clock_mono_ms() - atomic_load(&t->caught_up_ms) > t->stale_ms;
     tier_window_t *w = find(t, gen, day);
     bool ask = !w;
     if (w) {
         atomic_store(&w->last_read_ms, now_ms);
         if (pthread_rwlock_tryrdlock(&w->lock) == 0) {
-            if (w->ready && w->applied >= atomic_load(&w->acked)) {
+            if (w->ready && w->applied >= atomic_load(&w->acked) && !stale) {
                 atomic_fetch_add(&t->answered, 1);
                 return w;
             }
+            if (w->ready && stale)
+                atomic_fetch_add(&t->stale, 1);
             ask = !w->ready && !w->want_load && !w->loading && w->retry_ms != 0 && now_ms >= w->retry_ms;
             pthread_rwlock_unlock(&w->lock);
         }
@@ -745,6 +802,8 @@ void rank_tier_stats(rank_tier_t *t, rank_tier_stats_t *out)
             if (w->ready) {
                 out->ready++;
                 out->players += ri_count(w->ix);
+            } else if (w->too_big) {
+                out->too_big_windows++;
             }
             pthread_rwlock_unlock(&w->lock);
         }
@@ -758,6 +817,10 @@ void rank_tier_stats(rank_tier_t *t, rank_tier_stats_t *out)
     out->too_big = atomic_load(&t->too_big);
     out->answered = atomic_load(&t->answered);
     out->missed = atomic_load(&t->missed);
+    out->stale = atomic_load(&t->stale);
+    out->listening = atomic_load(&t->listening);
+    int64_t caught = atomic_load(&t->caught_up_ms);
+    out->heard_ago_ms = caught ? clock_mono_ms() - caught : -1;
     out->last_load_ms = atomic_load(&t->last_load_ms);
     out->last_load_players = atomic_load(&t->last_load_players);
 }

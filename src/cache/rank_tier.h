@@ -22,9 +22,17 @@
  *   answered from until it is READY.
  * - Read-your-writes: `acked` is the highest number this instance's own commits took for the
  *   window (the writer, an import, a deletion); the tier answers only when applied >= acked.
+ * - Bounded staleness: another instance's writes arrive only through the listener's session. It
+ *   sends itself a heartbeat (a NOTIFY on a channel of its own) and, when it hears it back,
+ *   every commit before its sending has been handed over (one queue, in commit order). A read
+ *   is answered only while the last heartbeat heard back was sent less than `stale_ms` ago
+ *   (the response cache's max-age): a session that stalls silently (TCP keepalives take ~25 s to
+ *   tell) makes reads go to Redis within that bound, until the heartbeats come back.
  *   A read that cannot be answered here goes on to Redis or PostgreSQL as before.
  * - Memory: each window's bytes are counted; past the budget the least recently read windows
- *   go first, and a window that alone exceeds the budget is not kept.
+ *   go first, and a window that alone exceeds the budget is not kept, and not loaded again (a
+ *   scan of the primary, thrown away) until it changes wholesale ("P"): writes only add players.
+ *   The budget is set at start-up.
  *
  * Locking: a read-write lock over the set of windows (written only to add or drop one), then a
  * read-write lock per window (written by the stream and by an install), both preferring writers.
@@ -58,14 +66,19 @@ typedef struct {
 
 typedef struct {
     size_t windows, ready;
+    size_t too_big_windows; /* held as too big: not loaded again until they change */
     int64_t players;
     size_t bytes, budget;
     unsigned long long loads, reloads, evictions, too_big, answered, missed;
+    unsigned long long stale;  /* reads of a ready window refused: nothing proved it current lately */
+    bool listening;            /* the listener's session is up (loads and answers need it) */
+    int64_t heard_ago_ms;      /* since the last heartbeat heard back was sent; -1: none yet */
     int64_t last_load_ms, last_load_players; /* the last load: how long, how many standings */
 } rank_tier_stats_t;
 
-/* A tier of at most `budget` bytes; NULL when budget is 0 (off). */
-rank_tier_t *rank_tier_new(size_t budget);
+/* A tier of at most `budget` bytes; NULL when budget is 0 (off). It answers only while it has
+ * heard, less than `stale_ms` ago, that it holds every commit (0: no such bound). */
+rank_tier_t *rank_tier_new(size_t budget, int stale_ms);
 void rank_tier_free(rank_tier_t *t);
 
 /* ---------------------------------------------------------------- reads (any thread)
@@ -111,6 +124,11 @@ void rank_tier_listening(rank_tier_t *t);
 /* The listener lost its connection (notices may be lost): nothing is answered until it listens
  * again, and every window is loaded again then. */
 void rank_tier_lost(rank_tier_t *t);
+/* The listener heard back a heartbeat it sent at monotonic `sent_mono_ms` (a NOTIFY to itself:
+ * notices come in commit order, so every commit before then has been handed to the tier). */
+void rank_tier_caught_up(rank_tier_t *t, int64_t sent_mono_ms);
+/* Whether the tier holds any window (heartbeats are worth sending); true when busy. */
+bool rank_tier_holds_any(rank_tier_t *t);
 
 /* ---------------------------------------------------------------- loading (worker/tier_loader.c)
  * Wait up to wait_ms for a window to load: true with its generation, day and a token for
@@ -122,6 +140,11 @@ bool rank_tier_next_load(rank_tier_t *t, int wait_ms, int64_t now_ms, int64_t id
 void rank_tier_install(rank_tier_t *t, int64_t gen, int64_t day, uint64_t token, rank_index_t *ix, int64_t seq);
 /* The last load took `ms` for `players` standings (for /metrics). */
 void rank_tier_note_load(rank_tier_t *t, int64_t ms, int64_t players);
+/* The tier's budget in bytes (a load past it stops: rank_tier_load_too_big). */
+size_t rank_tier_budget(const rank_tier_t *t);
+/* A load stopped when the index reached `bytes`, more than the budget: the window is remembered
+ * too big (as an install that did not fit is). */
+void rank_tier_load_too_big(rank_tier_t *t, int64_t gen, int64_t day, uint64_t token, size_t bytes);
 /* A load failed: the window is asked for again at its next read. */
 void rank_tier_load_failed(rank_tier_t *t, int64_t gen, int64_t day, uint64_t token);
 /* Wake rank_tier_next_load (shutdown). */

@@ -178,6 +178,16 @@ int cmd_serve(rankd_config_t *cfg)
     PGconn *c = cmd_connect_primary(cfg);
     if (!c)
         return 1;
+    /* This connection is start-up's alone: making the log's partitions is DDL (up to 33 tables a
+     * month), not a read, and a short postgres.statement_timeout_ms must not stop start-up. */
+    char lift[64];
+    snprintf(lift, sizeof lift, "SET statement_timeout = %d",
+             cfg->pg_statement_timeout_ms > 60000 ? cfg->pg_statement_timeout_ms : 60000);
+    PGresult *lifted = PQexec(c, lift);
+    if (!pg_ok(lifted)) /* then under the configured timeout, as before */
+        log_warn(NULL, "cannot lift the statement timeout for making the log's partitions: %s",
+                 PQresultErrorMessage(lifted));
+    PQclear(lifted);
     bool ok = upkeep_ensure_partitions(c, clock_wall_ms(), 3) == Q_OK;
     if (!ok)
         log_error(NULL, "cannot prepare partitions (did `rankd migrate up` run?)");
@@ -222,11 +232,15 @@ int cmd_serve(rankd_config_t *cfg)
     int64_t stmt_ms = (int64_t)cfg->pg_statement_timeout_ms;
     app.catalog = board_catalog_new(2 * list_every_ms > 300000 ? 2 * list_every_ms : 300000,
                                     4 * stmt_ms > 600000 ? 4 * stmt_ms : 600000);
-    app.tier = rank_tier_new(cfg->rank_tier_bytes);
+    /* The tier answers only while it knows it is no older than a cached answer may be
+     * (http.cache_max_age, at least 1 s); the listener's heartbeats tell it, three per bound. */
+    int tier_stale_ms = cfg->cache_max_age > 0 ? cfg->cache_max_age * 1000 : 1000;
+    app.tier = rank_tier_new(cfg->rank_tier_bytes, tier_stale_ms);
     /* A window no read asked for in five minutes leaves the tier. */
     tier_loader_t *tier_loader = tier_loader_start(app.tier, cfg->pg_primary, cfg->pg_connect_timeout_s, 300000);
-    listener_t *listener = listener_start(cfg->pg_primary, cfg->pg_connect_timeout_s, app.l1, app.router, app.catalog,
-                                          app.redis, app.tier);
+    listener_t *listener = listener_start(cfg->pg_listener && cfg->pg_listener[0] ? cfg->pg_listener : cfg->pg_primary,
+                                          cfg->pg_connect_timeout_s, app.l1, app.router, app.catalog, app.redis, app.tier,
+                                          tier_stale_ms / 3);
     /* The writer has a connection of its own too: it holds the writer's prepared statements. */
     pg_pool_t *write_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
     app.writer = writer_new(write_pg, app.router, app.redis, app.rebuilder, app.l1, app.tier, (size_t)cfg->writer_max_batch,

@@ -83,6 +83,7 @@ typedef struct rankd_config {
     netaddr_cidr_t *trusted_nets; /* trusted_proxies parsed, n_trusted_proxies of them */
 
     char *pg_primary;         /* libpq conninfo or URI */
+    char *pg_listener;        /* the same server's, for the LISTEN session (NULL: pg_primary) */
     char **pg_replicas;
     size_t n_pg_replicas;
     int pg_pool_size;         /* connections per node, default 8 */

@@ -361,6 +361,8 @@ const conf_key_t config_keys[] = {
 
     {.name = "postgres.primary", .type = T_STR, .flags = F_SECRET | F_REQUIRED, .min = 1,
      .env = "RANKD_POSTGRES_PRIMARY", .off = CFG(pg_primary), .check = check_conninfo},
+    {.name = "postgres.listener", .type = T_STR, .flags = F_SECRET | F_NULLABLE, .min = 1,
+     .env = "RANKD_POSTGRES_LISTENER", .off = CFG(pg_listener), .check = check_conninfo},
     {.name = "postgres.replicas", .type = T_LIST, .flags = F_SECRET, .min = 1, .def = "",
      .env = "RANKD_POSTGRES_REPLICAS", .off = CFG(pg_replicas), .off2 = CFG(n_pg_replicas), .sep = ';',
      .check = check_conninfo},

@@ -240,9 +240,12 @@ q_status_t q_board_delete(PGconn *c, const char *id, int64_t *gen)
      * as fast as one of ten. */
     PGresult *r = exec(c,
                        "WITH b AS (DELETE FROM boards WHERE id = $1 RETURNING gen),"
-                       " q AS (INSERT INTO board_purges (board_gen) SELECT gen FROM b),"
-                       /* The log rows go a few partitions at a time (rankd_purge_log). */
-                       " l AS (INSERT INTO log_purges (board_gen) SELECT gen FROM b)"
+                       /* What is left to purge, from its counters (migrations/0023_purge_progress.sql). */
+                       " n AS (SELECT coalesce(sum(w.players), 0) AS players, coalesce(sum(w.submissions), 0) AS subs"
+                       "   FROM window_counts w, b WHERE w.board_gen = b.gen),"
+                       " q AS (INSERT INTO board_purges (board_gen, rows_left) SELECT gen, players FROM b, n),"
+                       /* The log rows go a range of blocks at a time (store/purge.c). */
+                       " l AS (INSERT INTO log_purges (board_gen, rows_left) SELECT gen, subs FROM b, n)"
                        " SELECT gen, pg_notify('rankd_l1', 'B ' || gen) FROM b",
                        1, p);
     if (!pg_ok(r))

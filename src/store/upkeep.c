@@ -96,16 +96,6 @@ q_status_t upkeep_expire_events(PGconn *c, int64_t before_ms, int batch, long *d
     return st;
 }
 
-q_status_t upkeep_purge_log(PGconn *c, int parts, long *done)
-{
-    char sql[48];
-    snprintf(sql, sizeof sql, "SELECT rankd_purge_log(%d)", parts);
-    char v[24];
-    q_status_t st = run_value(c, sql, "purging the log of deleted boards", v, sizeof v);
-    *done = st == Q_OK ? strtol(v, NULL, 10) : 0;
-    return st;
-}
-
 /* The leader lock's key, apart from the view refresh lock and migrate's. */
 #define LEADER_LOCK 0x6c656164 /* "lead" */
 
@@ -515,28 +505,7 @@ q_status_t upkeep_drop_log_months(PGconn *c, int64_t before_ms, long *dropped)
     return Q_OK;
 }
 
-/* ---------------------------------------------------------------- deleted boards */
-
-q_status_t upkeep_board_purges(PGconn *c, upkeep_purge_t **out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    PGresult *r = PQexec(c, "SELECT board_gen FROM board_purges ORDER BY deleted_at, board_gen");
-    if (!pg_ok(r))
-        return failed(c, r, "listing deleted boards to purge");
-    *n = (size_t)PQntuples(r);
-    *out = calloc(*n ? *n : 1, sizeof **out);
-    if (!*out) {
-        PQclear(r);
-        *n = 0;
-        return Q_ERROR;
-    }
-    for (size_t i = 0; i < *n; i++) {
-        (*out)[i].gen = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10);
-    }
-    PQclear(r);
-    return Q_OK;
-}
+/* ---------------------------------------------------------------- old tournament entrants */
 
 /* Run `sql` ($1 = gen, $2 = batch) until it removes fewer than `batch` rows or `until` passes:
  * true in `*all` when it got to the end. */
@@ -582,114 +551,6 @@ q_status_t upkeep_drop_old_entrants(PGconn *c, int64_t now_ms, int batch, int bu
                                       p, batch, clock_mono_ms() + budget_ms, "dropping old tournament entrants", all);
 #undef OLD_WIN
     return st;
-}
-
-q_status_t upkeep_purge_board(PGconn *c, int64_t gen, int batch, int budget_ms, bool *done)
-{
-    *done = false;
-    int64_t until = clock_mono_ms() + budget_ms;
-    char g[24], lim[16];
-    snprintf(g, sizeof g, "%" PRId64, gen);
-    snprintf(lim, sizeof lim, "%d", batch);
-    const char *p[] = {g, lim};
-    PGresult *r = exec_params(c, "SELECT counts_done, rows_done FROM board_purges WHERE board_gen = $1", 1, p);
-    if (!pg_ok(r))
-        return failed(c, r, "reading a board's purge");
-    if (PQntuples(r) != 1) { /* purged already */
-        PQclear(r);
-        *done = true;
-        return Q_OK;
-    }
-    bool counts_done = PQgetvalue(r, 0, 0)[0] == 't', rows_done = PQgetvalue(r, 0, 1)[0] == 't';
-    PQclear(r);
-    q_status_t st = Q_OK;
-    if (!counts_done) {
-        /* The counters first, locked (a re-cut holds them while it moves buckets), then what is
-         * keyed by window: a few rows per window. Nothing reads a deleted board's rows, and the
-         * re-cut and the archiver no longer find its windows. */
-        if ((st = run(c, "BEGIN", "purging a board", NULL)) != Q_OK)
-            return st;
-        r = exec_params(c, "SELECT 1 FROM window_counts WHERE board_gen = $1 ORDER BY win FOR UPDATE", 1, p);
-        if (pg_ok(r)) {
-            PQclear(r);
-            r = exec_params(c,
-                            "WITH w AS (DELETE FROM window_counts WHERE board_gen = $1),"
-                            " rb AS (DELETE FROM rank_buckets WHERE board_gen = $1),"
-                            " rs AS (DELETE FROM rank_supers WHERE board_gen = $1),"
-                            " rc AS (DELETE FROM rank_checked WHERE board_gen = $1),"
-                            /* Its archives' partitions are dropped by the leader (rankd_archive_orphans). */
-                            " a AS (DELETE FROM archived_windows WHERE board_gen = $1),"
-                            " ts AS (DELETE FROM tournament_slots WHERE board_gen = $1),"
-                            " lw AS (DELETE FROM league_windows WHERE board_gen = $1),"
-                            " lc AS (DELETE FROM league_cohorts WHERE board_gen = $1),"
-                            " ev AS (DELETE FROM events WHERE board_gen = $1)"
-                            " UPDATE board_purges SET counts_done = true WHERE board_gen = $1",
-                            1, p);
-        }
-        if (!pg_ok(r)) {
-            st = failed(c, r, "purging a board's counters");
-            PQclear(PQexec(c, "ROLLBACK"));
-            return st;
-        }
-        PQclear(r);
-        if ((st = run(c, "COMMIT", "purging a board", NULL)) != Q_OK)
-            return st;
-    }
-    if (!rows_done) {
-        static const char *const steps[][2] = {
-            {"WITH d AS (DELETE FROM standings WHERE ctid = ANY(ARRAY(SELECT ctid FROM standings"
-             " WHERE board_gen = $1 LIMIT $2::int)) RETURNING 1) SELECT count(*) FROM d",
-             "purging a board's standings"},
-            {"WITH d AS (DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(SELECT ctid FROM idempotency_keys"
-             " WHERE board_gen = $1 LIMIT $2::int)) RETURNING 1) SELECT count(*) FROM d",
-             "purging a board's idempotency keys"},
-            {"WITH d AS (DELETE FROM daily_activity WHERE ctid = ANY(ARRAY(SELECT ctid FROM daily_activity"
-             " WHERE board_gen = $1 LIMIT $2::int)) RETURNING 1) SELECT count(*) FROM d",
-             "purging a board's daily activity"},
-            {"WITH d AS (DELETE FROM tournament_entrants WHERE ctid = ANY(ARRAY(SELECT ctid FROM tournament_entrants"
-             " WHERE board_gen = $1 LIMIT $2::int)) RETURNING 1) SELECT count(*) FROM d",
-             "purging a board's tournament entrants"},
-            {"WITH d AS (DELETE FROM league_members WHERE ctid = ANY(ARRAY(SELECT ctid FROM league_members"
-             " WHERE board_gen = $1 LIMIT $2::int)) RETURNING 1) SELECT count(*) FROM d",
-             "purging a board's league members"},
-            {"WITH d AS (DELETE FROM league_tiers WHERE ctid = ANY(ARRAY(SELECT ctid FROM league_tiers"
-             " WHERE board_gen = $1 LIMIT $2::int)) RETURNING 1) SELECT count(*) FROM d",
-             "purging a board's league tiers"},
-            {"WITH d AS (DELETE FROM league_moves WHERE ctid = ANY(ARRAY(SELECT ctid FROM league_moves"
-             " WHERE board_gen = $1 LIMIT $2::int)) RETURNING 1) SELECT count(*) FROM d",
-             "purging a board's league moves"},
-        };
-        bool all = true;
-        for (size_t i = 0; i < sizeof steps / sizeof *steps && all && st == Q_OK; i++)
-            st = delete_in_batches(c, steps[i][0], p, batch, until, steps[i][1], &all);
-        if (st != Q_OK)
-            return st;
-        if (!all)
-            return Q_OK; /* the budget ran out: the next round goes on */
-        r = exec_params(c, "UPDATE board_purges SET rows_done = true WHERE board_gen = $1", 1, p);
-        if (!pg_ok(r))
-            return failed(c, r, "purging a board");
-        PQclear(r);
-    }
-    /* Then the log's purge (rankd_purge_log) must be done too. */
-    r = exec_params(c, "SELECT NOT EXISTS (SELECT 1 FROM log_purges WHERE board_gen = $1)", 1, p);
-    if (!pg_ok(r))
-        return failed(c, r, "purging a board");
-    *done = PQgetvalue(r, 0, 0)[0] == 't';
-    PQclear(r);
-    return Q_OK;
-}
-
-q_status_t upkeep_board_redis_done(PGconn *c, int64_t gen)
-{
-    char g[24];
-    snprintf(g, sizeof g, "%" PRId64, gen);
-    const char *p[] = {g};
-    PGresult *r = exec_params(c, "DELETE FROM board_purges WHERE board_gen = $1 AND counts_done AND rows_done", 1, p);
-    if (!pg_ok(r))
-        return failed(c, r, "recording a board's purge done");
-    PQclear(r);
-    return Q_OK;
 }
 
 /* ---------------------------------------------------------------- statistics */

@@ -1,7 +1,8 @@
 /*
  * store/upkeep.h — the statements of the periodic upkeep on the primary: partitions of the
- * submission log made ahead, idempotency keys past their 24 hours dropped, and the log rows of
- * deleted boards removed a few partitions per statement (the SQL functions live in migrations/).
+ * submission log made ahead, idempotency keys past their 24 hours dropped, windows archived and
+ * retired, rank buckets re-cut (the SQL functions live in migrations/). What deleted boards left
+ * is removed by store/purge.h.
  */
 #ifndef RANKD_STORE_UPKEEP_H
 #define RANKD_STORE_UPKEEP_H
@@ -42,8 +43,6 @@ MUST_USE q_status_t upkeep_write_mark(PGconn *c, char *out, size_t outlen);
 MUST_USE q_status_t upkeep_lead_session(PGconn *c);
 /* Take the upkeep leader's session lock if it is free (or already ours): `*leads`. */
 MUST_USE q_status_t upkeep_try_lead(PGconn *c, bool *leads);
-/* One step of removing deleted boards' log rows: at most `parts` leaf partitions; `*done` how many. */
-MUST_USE q_status_t upkeep_purge_log(PGconn *c, int parts, long *done);
 
 /* A board window (gen, first day). */
 typedef struct {
@@ -101,24 +100,6 @@ MUST_USE q_status_t upkeep_recut(PGconn *c, int min_rows, int budget_ms, long *c
  * plans stay cached. The names analyzed go to the log.
  */
 MUST_USE q_status_t upkeep_analyze(PGconn *c);
-/* A deleted board whose rows are being removed (board_purges). */
-typedef struct {
-    int64_t gen;
-} upkeep_purge_t;
-
-/* The deleted boards still being purged, oldest first: `*out` (caller frees) and `*n`. */
-MUST_USE q_status_t upkeep_board_purges(PGconn *c, upkeep_purge_t **out, size_t *n);
-/*
- * One step of removing deleted board `gen`'s rows (migrations/0015_board_purges.sql): its
- * counters, rank buckets and archive records in one transaction, then its standings, keys and
- * activity `batch` rows per statement until `budget_ms` has passed. `*done` when no row of it is
- * left, its log's included: its Redis keys go last (long after any rebuild of one of its windows
- * that had begun before the deletion), then upkeep_board_redis_done ends the purge.
- */
-MUST_USE q_status_t upkeep_purge_board(PGconn *c, int64_t gen, int batch, int budget_ms, bool *done);
-/* Board `gen`'s Redis keys are gone (a sweep of every master found none left): its purge is over. */
-MUST_USE q_status_t upkeep_board_redis_done(PGconn *c, int64_t gen);
-
 /* Delete tournament entrants and slots of windows before the previous one of their board (their
  * slots closed: nothing reads or checks them again), `batch` rows a statement, for at most
  * `budget_ms`; *all says whether none is left. */

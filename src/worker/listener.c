@@ -14,6 +14,12 @@
 #include "obs/log.h"
 #include "store/pg_pool.h"
 #include "util/alloc.h"
+#include "util/clock.h"
+
+/* A heartbeat that has not come back after this long means the session stalled without TCP
+ * telling (keepalives take ~25 s, and a proxy that holds the bytes answers them): it is dropped
+ * and made again. */
+#define HEARTBEAT_LOST_MS 10000
 
 struct listener {
     pthread_t thread;
@@ -25,6 +31,11 @@ struct listener {
     board_catalog_t *catalog; /* NULL: none */
     redis_pool_t *redis;      /* NULL: none */
     rank_tier_t *tier;        /* NULL: none */
+    int heartbeat_ms;         /* a heartbeat this often while the tier holds a window; 0: none */
+    /* this thread's own */
+    char channel[48];         /* the session's own channel, for its heartbeats */
+    int64_t hb_sent_ms;       /* monotonic ms the heartbeat in flight was sent; 0: none */
+    int64_t hb_last_ms;       /* when the last one was sent */
 };
 
 /* One line: "W gen day old_sk|- old_ms|- new_sk new_ms player", "D gen day sk ms player" (a
@@ -180,7 +191,14 @@ static PGconn *listen_connect(listener_t *l)
     PGconn *c = pg_connect(l->conninfo, 0, l->connect_timeout_s, err, sizeof err);
     if (!c)
         return NULL;
-    PGresult *r = PQexec(c, "LISTEN rankd_l1");
+    /* A channel no other session listens on (this process, this session): its heartbeats
+     * reach no other instance. */
+    snprintf(l->channel, sizeof l->channel, "rankd_hb_%d_%llx", (int)getpid(),
+             (unsigned long long)clock_mono_ms());
+    l->hb_sent_ms = l->hb_last_ms = 0;
+    char sql[96];
+    snprintf(sql, sizeof sql, "LISTEN rankd_l1; LISTEN %s", l->channel);
+    PGresult *r = PQexec(c, sql);
     bool ok = pg_ok(r);
     PQclear(r);
     if (!ok) {
@@ -201,6 +219,47 @@ static void lose(listener_t *l, PGconn **c)
         l1_clear(l->l1);
 }
 
+/* Send a heartbeat: a NOTIFY to the session's own channel, carrying when it was sent. Its
+ * answer is read by heartbeat_answers, and the notice itself comes back after every notice
+ * committed before it. False when it cannot be sent. */
+static bool heartbeat_send(listener_t *l, PGconn *c)
+{
+    int64_t now = clock_mono_ms();
+    char sql[96];
+    snprintf(sql, sizeof sql, "NOTIFY %s, '%lld'", l->channel, (long long)now);
+    if (!PQsendQuery(c, sql))
+        return false;
+    l->hb_sent_ms = l->hb_last_ms = now;
+    return true;
+}
+
+/* Read the heartbeat's answer when it is in (libpq keeps a query's result until it is taken);
+ * false when it failed. */
+static bool heartbeat_answers(PGconn *c)
+{
+    while (!PQisBusy(c)) {
+        PGresult *r = PQgetResult(c);
+        if (!r)
+            return true;
+        bool ok = pg_ok(r);
+        if (!ok)
+            log_warn(NULL, "the invalidation listener's heartbeat failed: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* A heartbeat heard back (payload: when it was sent): everything committed before then is in. */
+static void heartbeat_heard(listener_t *l, const char *payload)
+{
+    int64_t sent = strtoll(payload, NULL, 10);
+    rank_tier_caught_up(l->tier, sent);
+    if (sent == l->hb_sent_ms)
+        l->hb_sent_ms = 0;
+}
+
 /* Handle every notification libpq holds: the WAL position for the boards they name first, then
  * the cached answers they drop (a read after the drop must not go to a replica without these
  * writes). False when the connection broke meanwhile. */
@@ -219,6 +278,11 @@ static bool drain(listener_t *l, PGconn *c)
          * position for every board before anything is read again. */
         uint64_t lsn = track ? pg_wal_lsn(c) : 0;
         for (size_t i = 0; i < nb; i++) {
+            if (strcmp(batch[i]->relname, l->channel) == 0) { /* after the notices before it */
+                heartbeat_heard(l, batch[i]->extra);
+                PQfreemem(batch[i]);
+                continue;
+            }
             if (track)
                 note_boards(l->router, batch[i]->extra, lsn);
             if (l->catalog)
@@ -275,11 +339,29 @@ static void *listener_main(void *arg)
             lost = true;
             continue;
         }
+        if (l->heartbeat_ms > 0 && l->tier) {
+            int64_t now = clock_mono_ms();
+            if (l->hb_sent_ms && now - l->hb_sent_ms > HEARTBEAT_LOST_MS) {
+                log_warn(NULL, "cache invalidation listener: its heartbeat did not come back in %d ms; reconnecting",
+                         HEARTBEAT_LOST_MS);
+                lose(l, &c);
+                lost = true;
+                continue;
+            }
+            /* Only while the tier holds a window: each heartbeat is a transaction (an xid). */
+            if (!l->hb_sent_ms && now - l->hb_last_ms >= l->heartbeat_ms && rank_tier_holds_any(l->tier) &&
+                !heartbeat_send(l, c)) {
+                lose(l, &c);
+                lost = true;
+                continue;
+            }
+        }
         struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
-        int rc = poll(&pfd, 1, 200);
+        int wait_ms = l->heartbeat_ms > 0 && l->heartbeat_ms / 2 < 200 ? l->heartbeat_ms / 2 : 200;
+        int rc = poll(&pfd, 1, wait_ms);
         if (rc < 0)
             continue;
-        if ((rc > 0 && !PQconsumeInput(c)) || !drain(l, c)) {
+        if ((rc > 0 && !PQconsumeInput(c)) || !heartbeat_answers(c) || !drain(l, c)) {
             lose(l, &c);
             lost = true;
         }
@@ -290,7 +372,7 @@ static void *listener_main(void *arg)
 }
 
 listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1, pg_router_t *router,
-                           board_catalog_t *catalog, redis_pool_t *redis, rank_tier_t *tier)
+                           board_catalog_t *catalog, redis_pool_t *redis, rank_tier_t *tier, int heartbeat_ms)
 {
     if (!l1 && !catalog && !redis && !tier && !pg_router_has_replicas(router))
         return NULL;
@@ -302,6 +384,7 @@ listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1
     l->catalog = catalog;
     l->redis = redis;
     l->tier = tier;
+    l->heartbeat_ms = heartbeat_ms;
     if (pthread_create(&l->thread, NULL, listener_main, l) != 0) {
         log_error(NULL, "cannot start the cache invalidation listener");
         free(l->conninfo);

@@ -24,7 +24,11 @@
  *
  * With the rank tier on, it is the tier's stream (cache/rank_tier.h): each numbered part of a
  * transaction's changes goes to the tier before the cached answers drop; "P" reloads a window,
- * "B" drops a board's; a lost connection stops the tier's answers until it listens again.
+ * "B" drops a board's; a lost connection stops the tier's answers until it listens again. While
+ * the tier holds a window, the session sends itself a heartbeat (NOTIFY on a channel of its own)
+ * every heartbeat_ms: heard back, it tells the tier that every commit before its sending is in
+ * (rank_tier_caught_up); one not back within 10 s means the session stalled without TCP saying
+ * so, and it is made again.
  */
 #ifndef RANKD_WORKER_LISTENER_H
 #define RANKD_WORKER_LISTENER_H
@@ -39,9 +43,11 @@
 typedef struct listener listener_t;
 
 /* Start listening with a connection of its own; NULL when there is no cache (`l1`), no replica to
- * keep caught up, no board catalog to tell of deletions and no rank tier. */
+ * keep caught up, no board catalog to tell of deletions and no rank tier. With the tier, a
+ * heartbeat every `heartbeat_ms` while it holds a window (0: none). */
 MUST_USE listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1, pg_router_t *router,
-                                    board_catalog_t *catalog, redis_pool_t *redis, rank_tier_t *tier);
+                                    board_catalog_t *catalog, redis_pool_t *redis, rank_tier_t *tier,
+                                    int heartbeat_ms);
 void listener_stop(listener_t *l);
 
 /* Apply one notification payload to `l1` (exposed for tests). */

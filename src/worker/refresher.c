@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "obs/log.h"
+#include "store/purge.h"
 #include "store/queries.h"
 #include "store/redis_board.h"
 #include "store/upkeep.h"
@@ -68,15 +69,14 @@ struct refresher {
     size_t n_audited;
     atomic_ullong audit_lost; /* windows the audit found to miss changes, marked cold */
     atomic_llong skew_ms;     /* this host's clock less PostgreSQL's, last measured */
+    purge_state_t purge;      /* the purge's paces and where it was left (this thread's own) */
+    atomic_llong purge_rows_left; /* standings of deleted boards still to remove; -1 not looked at */
+    atomic_llong purge_log_left;  /* their log rows still to remove; -1 not looked at */
 };
 
 /* How often a follower tries to become the leader (and a leader checks its session). */
 #define ELECTION_TICK_MS 1000
 
-/* Log partitions purged per statement (each part a bounded scan) and statements per round:
- * what is left waits for the next round. */
-#define PURGE_PARTS 4
-#define PURGE_STEPS_MAX 64
 /* Idempotency keys and standings rows deleted per statement. */
 #define DELETE_BATCH 5000
 
@@ -211,25 +211,6 @@ static bool run_job(refresher_t *r, upkeep_job_t job, job_fn fn, int64_t now_ms,
         pg_pool_release(r->o.primary, c, out == JOB_FAILED);
     job_done(r, job, out, began);
     return out == JOB_OK;
-}
-
-/* Remove the log rows of deleted boards (rankd_purge_log), a few partitions per statement so
- * that no statement outlasts the statement timeout; false on failure. */
-static bool purge_log(refresher_t *r, PGconn *c, int64_t now_ms)
-{
-    (void)now_ms;
-    long total = 0;
-    for (int step = 0; step < PURGE_STEPS_MAX && !stopping(r); step++) {
-        long purged = 0;
-        if (upkeep_purge_log(c, PURGE_PARTS, &purged) != Q_OK)
-            return false;
-        total += purged;
-        if (purged < PURGE_PARTS)
-            break;
-    }
-    if (total > 0)
-        log_info(NULL, "purged the log of deleted boards: %ld partitions", total);
-    return true;
 }
 
 /* Redis holds each board's current and previous window: the keys of older ones go. */
@@ -564,7 +545,6 @@ static void maintain(refresher_t *r, int64_t now_ms)
     run_job(r, UPKEEP_PARTITIONS, make_partitions, now_ms, false);
     run_job(r, UPKEEP_VIEWS, refresh_views, now_ms, false);
     run_job(r, UPKEEP_KEYS, forget_old_keys, now_ms, false);
-    run_job(r, UPKEEP_LOG_PURGE, purge_log, now_ms, false);
     run_job(r, UPKEEP_ARCHIVE, archive_closed, now_ms, true);
     run_job(r, UPKEEP_RETENTION, retire, now_ms, true);
     run_job(r, UPKEEP_EVENTS, expire_events, now_ms, true);
@@ -592,26 +572,39 @@ static bool recut(refresher_t *r, PGconn *c, int64_t now_ms)
     return st == Q_OK;
 }
 
-/* Rows of deleted boards removed per statement, and how long each second the purge may take. */
-#define PURGE_BATCH 5000
+/* How long each second the purges of deleted boards (their rows, their log) may take. */
 #define PURGE_BUDGET_MS (ELECTION_TICK_MS / 4)
 
-/* Remove what deleted boards left (upkeep_purge_board): their rows a few thousand at a time, for
- * at most PURGE_BUDGET_MS a second; once no row is left, their Redis keys. */
+/* Remove the log rows of deleted boards (purge_log_step), a range of a partition's blocks per
+ * statement, for at most PURGE_BUDGET_MS a second; false on failure. */
+static bool purge_log(refresher_t *r, PGconn *c, int64_t now_ms)
+{
+    (void)now_ms;
+    long parts = 0;
+    bool all = false;
+    bool ok = purge_log_step(c, &r->purge, PURGE_BUDGET_MS, &parts, &all) == Q_OK;
+    if (parts > 0)
+        log_info(NULL, "purged the log of deleted boards: %ld partitions%s", parts, all ? "" : ", more to go");
+    return ok;
+}
+
+/* Remove what deleted boards left (purge_board_step): their rows a step at a time, for at most
+ * PURGE_BUDGET_MS a second; once no row is left, their Redis keys. Then what is left to do goes
+ * to /metrics. */
 static bool purge_boards(refresher_t *r, PGconn *c, int64_t now_ms)
 {
     (void)now_ms;
-    upkeep_purge_t *q = NULL;
+    purge_board_t *q = NULL;
     size_t n = 0;
-    if (upkeep_board_purges(c, &q, &n) != Q_OK)
+    if (purge_boards_pending(c, &q, &n) != Q_OK)
         return false;
     bool ok = true;
     int64_t until = clock_mono_ms() + PURGE_BUDGET_MS;
     for (size_t i = 0; i < n && ok && !stopping(r) && clock_mono_ms() < until; i++) {
         bool rows_gone = false;
-        ok = upkeep_purge_board(c, q[i].gen, PURGE_BATCH, (int)(until - clock_mono_ms()), &rows_gone) == Q_OK;
+        ok = purge_board_step(c, &r->purge, q[i].gen, (int)(until - clock_mono_ms()), &rows_gone) == Q_OK;
         if (!ok || !rows_gone)
-            continue; /* rows left for the next second, or only its log's (rankd_purge_log) */
+            continue; /* rows left for the next second, or only its log's (purge_log) */
         rb_status_t rs = RB_OK;
         if (r->o.redis) {
             redis_conn_t *rc = redis_acquire(r->o.redis);
@@ -620,11 +613,16 @@ static bool purge_boards(refresher_t *r, PGconn *c, int64_t now_ms)
         }
         if (rs != RB_OK) /* down, or the slot map moved during the sweep: again next second */
             continue;
-        ok = upkeep_board_redis_done(c, q[i].gen) == Q_OK;
+        ok = purge_board_redis_done(c, q[i].gen) == Q_OK;
         if (ok)
             log_info(NULL, "deleted board generation %lld: every row and Redis key removed", (long long)q[i].gen);
     }
     free(q);
+    int64_t rows = -1, log = -1;
+    if (ok && purge_rows_left(c, &rows, &log) == Q_OK) {
+        atomic_store(&r->purge_rows_left, rows);
+        atomic_store(&r->purge_log_left, log);
+    }
     return ok;
 }
 
@@ -708,6 +706,8 @@ static void *refresher_main(void *arg)
             r->refreshed_mark[0] = '\0'; /* a leader again refreshes at once */
             /* Only the leader looks: a former leader's last count would hide the new one's. */
             atomic_store(&r->months_ahead, -2);
+            atomic_store(&r->purge_rows_left, -1);
+            atomic_store(&r->purge_log_left, -1);
         }
         int64_t now = clock_wall_ms();
         if (now < r->last_tick_ms) {
@@ -740,6 +740,7 @@ static void *refresher_main(void *arg)
         if (leads) {
             run_job(r, UPKEEP_ANALYZE, analyze, now, false);
             run_job(r, UPKEEP_RECUT, recut, now, false);
+            run_job(r, UPKEEP_LOG_PURGE, purge_log, now, false);
             run_job(r, UPKEEP_BOARD_PURGE, purge_boards, now, false);
         }
         if (leads && (last < 0 || clock_mono_ms() - last >= interval_ms)) {
@@ -768,7 +769,7 @@ bool refresher_leads(const refresher_t *r)
 
 void refresher_stats(refresher_t *r, refresher_stats_t *out)
 {
-    *out = (refresher_stats_t){.log_months_ahead = -2};
+    *out = (refresher_stats_t){.log_months_ahead = -2, .purge_rows_left = -1, .purge_log_left = -1};
     if (!r)
         return;
     out->unchanged_rounds = atomic_load(&r->unchanged);
@@ -780,6 +781,8 @@ void refresher_stats(refresher_t *r, refresher_stats_t *out)
     out->log_months_ahead = atomic_load(&r->months_ahead);
     out->redis_audit_lost = atomic_load(&r->audit_lost);
     out->clock_skew_ms = atomic_load(&r->skew_ms);
+    out->purge_rows_left = atomic_load(&r->purge_rows_left);
+    out->purge_log_left = atomic_load(&r->purge_log_left);
     pthread_mutex_lock(&r->jobs_lock);
     memcpy(out->jobs, r->jobs, sizeof out->jobs);
     pthread_mutex_unlock(&r->jobs_lock);
@@ -794,6 +797,9 @@ refresher_t *refresher_start(const refresher_opts_t *opts)
     pthread_cond_init(&r->wake, NULL);
     pthread_mutex_init(&r->jobs_lock, NULL);
     atomic_init(&r->months_ahead, -2);
+    atomic_init(&r->purge_rows_left, -1);
+    atomic_init(&r->purge_log_left, -1);
+    purge_state_init(&r->purge, pg_pool_statement_timeout_ms(opts->primary));
     r->o = *opts;
     r->boards_at = -1;
     (void)clock_test_watch(clock_moved, r); /* a no-op without the test clock */
@@ -828,6 +834,7 @@ void refresher_stop(refresher_t *r)
         board_clear(&r->boards[i]);
     free(r->boards);
     free(r->audited);
+    purge_state_free(&r->purge);
     pthread_mutex_destroy(&r->lock);
     pthread_mutex_destroy(&r->jobs_lock);
     pthread_cond_destroy(&r->wake);

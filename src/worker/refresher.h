@@ -7,12 +7,12 @@
  * they are computed from changed since its last refresh (upkeep_write_mark; a `rankd refresh`
  * from cron running meanwhile is kept apart by an advisory lock), creates the submission
  * log's monthly partitions ahead, forgets idempotency keys older than
- * 25 hours, removes the Redis keys of windows older than the previous one,
- * removes the log rows of deleted boards (a few partitions per statement), archives closed
+ * 25 hours, removes the Redis keys of windows older than the previous one, archives closed
  * windows and applies retention (upkeep.h). At each board's reset instant it warms the new
  * window (Redis, and every instance's response cache), and archives the one that closed a few
  * seconds later, once what was received before the reset has committed. Each second the leader
- * re-cuts the PostgreSQL rank buckets that drifted from their size (upkeep_recut).
+ * re-cuts the PostgreSQL rank buckets that drifted from their size (upkeep_recut) and removes
+ * what deleted boards left, their log rows included (store/purge.h).
  * Every instance reads the list of every board each refresh.interval_s (and at a reset) and hands it
  * to the board catalog, so that board reads go on while PostgreSQL is down (cache/board_catalog.h).
  * It sleeps on a condition variable, so stopping is immediate.
@@ -52,7 +52,7 @@ typedef enum {
     UPKEEP_PARTITIONS,  /* the log's monthly partitions made ahead */
     UPKEEP_VIEWS,       /* the statistics views and daily activity */
     UPKEEP_KEYS,        /* idempotency keys past their 24 hours */
-    UPKEEP_LOG_PURGE,   /* deleted boards' log rows */
+    UPKEEP_LOG_PURGE,   /* deleted boards' log rows, each second while any is left */
     UPKEEP_ARCHIVE,     /* closed windows archived (at the reset's grace, and any missed) */
     UPKEEP_RETENTION,   /* windows, archives and log months past retention */
     UPKEEP_RECUT,       /* rank buckets split and merged, each second */
@@ -89,6 +89,9 @@ typedef struct {
                                             * before archiving or retention */
     int log_months_ahead;                  /* months of log partitions after the current one (-1:
                                             * the current one is missing; -2: not looked at yet) */
+    int64_t purge_rows_left;               /* standings of deleted boards still to remove (-1: not
+                                            * the leader, or not looked at yet) */
+    int64_t purge_log_left;                /* their log rows still to remove (-1: as above) */
 } refresher_stats_t;
 /* What the thread did so far (zeros for NULL). */
 void refresher_stats(refresher_t *r, refresher_stats_t *out);

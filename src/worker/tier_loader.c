@@ -27,6 +27,7 @@ struct tier_loader {
 typedef struct {
     tier_loader_t *loader;
     rank_index_t *ix;
+    bool too_big; /* it passed the tier's budget: stopped there */
 } load_t;
 
 static void add_row(void *arg, const char *player, size_t player_len, int64_t sort_key, int64_t achieved_ms,
@@ -35,9 +36,14 @@ static void add_row(void *arg, const char *player, size_t player_len, int64_t so
     ri_append(((load_t *)arg)->ix, player, player_len, sort_key, achieved_ms, metadata, metadata_len);
 }
 
-static bool stopping(void *arg)
+/* Checked between chunks of rows: a stop, or an index already past the whole budget (the rest
+ * of the scan would be thrown away). */
+static bool cancelled(void *arg)
 {
-    return atomic_load(&((load_t *)arg)->loader->stopping);
+    load_t *load = arg;
+    if (ri_bytes(load->ix) > rank_tier_budget(load->loader->tier))
+        load->too_big = true;
+    return load->too_big || atomic_load(&load->loader->stopping);
 }
 
 static void *loader_main(void *arg)
@@ -63,12 +69,15 @@ static void *loader_main(void *arg)
         }
         int64_t started = clock_mono_ms(), seq = 0;
         rank_index_t *ix = ri_new();
-        load_t load = {l, ix};
-        tier_load_sink_t sink = {.row = add_row, .cancelled = stopping, .arg = &load};
+        load_t load = {l, ix, false};
+        tier_load_sink_t sink = {.row = add_row, .cancelled = cancelled, .arg = &load};
         q_status_t st = tier_load_window(c, gen, day, &sink, &seq);
         if (st != Q_OK) {
+            if (load.too_big)
+                rank_tier_load_too_big(l->tier, gen, day, token, ri_bytes(ix));
+            else
+                rank_tier_load_failed(l->tier, gen, day, token);
             ri_free(ix);
-            rank_tier_load_failed(l->tier, gen, day, token);
             continue;
         }
         rank_tier_note_load(l->tier, clock_mono_ms() - started, ri_count(ix));

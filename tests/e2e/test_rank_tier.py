@@ -22,6 +22,7 @@ import threading
 import urllib.parse
 
 from conftest import (ADMIN_KEY, READ_KEY, WRITE_KEY, create_board, metric, series, submit, unique, wait_for)
+from test_archive import Clock
 
 TIER = {"RANKD_RANK_TIER": "67108864", "RANKD_CACHE_BYTES": "0"}
 
@@ -456,3 +457,105 @@ def test_a_player_deletion_leaves_the_boards_other_windows_alone(rankd_factory, 
         assert x.alive, x.stderr_tail()
     for c in (wa, ca, cb, admin):
         c.close()
+
+
+def test_a_window_too_big_is_not_loaded_again_until_it_changes(rankd_factory, db, tmp_root):
+    """Before: a window alone larger than the budget was asked for again 30 s after it was found
+    too big, at its next read: loaded again (a scan of the primary), found too big, thrown away,
+    every 30 s for as long as it was read. Now the tier remembers it does not fit (state
+    too_big) until the window changes wholesale (a deletion here); the budget is set at
+    start-up. The wall clock is the test's: moved a minute at a time."""
+    from conftest import now_ms, parse_ts, submit_ok
+    import itertools
+    scores = itertools.count(1)
+    clock = Clock(tmp_root)
+    t0 = now_ms()
+    clock.set(t0)
+    inst = rankd_factory(redis=True, env=dict(clock.env(), RANKD_RANK_TIER="65536", RANKD_CACHE_BYTES="0",
+                                              RANKD_REFRESH_INTERVAL_S="0"))
+    admin, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    board = create_board(admin, unique("tier-big"), sort="asc", operator="best")["id"]
+    items = [{"board": board, "player_id": "p%05d" % i, "score": i % 97} for i in range(3000)]
+    for k in range(0, len(items), 1000):
+        r = admin.post("/v1/scores:batch", json_body={"scores": items[k:k + 1000]}, key=WRITE_KEY)
+        assert r.status == 200, r.describe()
+    ticks = create_board(admin, unique("tier-clock"), operator="latest")["id"]  # shows rankd's clock
+    c = inst.client(READ_KEY)
+
+    def read_big():
+        assert c.get("/v1/leaderboards/%s/players/p00007" % board).status == 200
+
+    def minute_later(k):
+        target = t0 + k * 60000
+        clock.set(target)
+        wait_for(lambda: parse_ts(submit_ok(w, ticks, "t", next(scores))["achieved_at"]) >= target,
+                 "rankd's clock moved")
+        read_big()  # a read asks for a load there and then (no I/O): the state shows it at once
+        wait_for(lambda: metric(inst, "rankd_rank_tier_loads_total") > loads or
+                 series(inst, "rankd_rank_tier_windows", state="too_big") == 1, "the read's outcome")
+
+    def settled():
+        return (series(inst, "rankd_rank_tier_windows", state="too_big") == 1 and
+                series(inst, "rankd_rank_tier_windows", state="loading") == 0)
+
+    wait_for(lambda: metric(inst, "rankd_rank_tier_too_big_total") >= 1, "the window found too big", timeout=30,
+             poke=read_big)
+    loads, too_big = metric(inst, "rankd_rank_tier_loads_total"), metric(inst, "rankd_rank_tier_too_big_total")
+    for k in range(1, 4):
+        minute_later(k)
+        assert metric(inst, "rankd_rank_tier_loads_total") == loads, "loaded again %d minute(s) on" % k
+        assert metric(inst, "rankd_rank_tier_too_big_total") == too_big
+        assert settled()
+    # A deletion changes the window: it may fit now, so it is loaded again (and is still too big).
+    assert admin.delete("/v1/leaderboards/%s/players/p00001" % board).status == 204
+    wait_for(lambda: metric(inst, "rankd_rank_tier_too_big_total") > too_big and settled(),
+             "the changed window tried again", timeout=30, poke=read_big)
+    loads = metric(inst, "rankd_rank_tier_loads_total")
+    minute_later(4)
+    assert metric(inst, "rankd_rank_tier_loads_total") == loads, "loaded again after the change had been tried"
+    assert inst.alive, inst.stderr_tail()
+    for x in (c, w, admin):
+        x.close()
+
+
+def test_a_stalled_listener_stops_the_tier_within_the_max_age(rankd_factory, private_redis, db, pg_server):
+    """Another instance's writes reach the tier only through the listener's session. Before: when
+    that session stalled without TCP saying so (here: a proxy that holds every byte, and answers
+    keepalives), the tier went on answering the ranks it had, for as long as the stall lasted,
+    while Redis had the new ones. Now the listener sends itself a heartbeat, and the tier answers
+    only while one came back within http.cache_max_age (1 s here): past it, Redis answers."""
+    import re
+    from faultproxy import FaultProxy
+    proxy = FaultProxy(("127.0.0.1", pg_server.port)).start()
+    try:
+        a = rankd_factory(redis=private_redis.url(0), env=TIER)
+        b = rankd_factory(redis=private_redis.url(0), env=TIER,
+                          extra_config={"postgres": {"listener": re.sub(r"port=\d+", "port=%d" % proxy.port, db.dsn)}})
+        admin, w = a.client(ADMIN_KEY), a.client(WRITE_KEY)
+        board = create_board(admin, unique("tier-stall"), operator="latest")["id"]
+        for i in range(20):
+            assert submit(w, board, "s%02d" % i, i).status == 200
+        cb = b.client(READ_KEY)
+        tier_answers(b, cb, board)
+
+        def score():
+            r = cb.get("/v1/leaderboards/%s/players/s07" % board)
+            assert r.status == 200, r.describe()
+            return r.json()["score"]
+        assert score() == 7
+        proxy.set("stall")
+        assert submit(w, board, "s07", 1007).status == 200  # on the other instance: Redis has it at once
+        wait_for(lambda: score() == 1007, "the second instance's read of s07 showing the write", timeout=1 + 4)
+        assert metric(b, "rankd_rank_tier_stale_total") > 0  # refused by the tier, answered by Redis
+        # A stall that lasts: the heartbeat not back in 10 s, the listener drops the session (the
+        # tier stops and will load its windows again) and makes a new one once it can.
+        wait_for(lambda: metric(b, "rankd_rank_tier_listening") == 0, "the stalled session dropped", timeout=30)
+        assert score() == 1007
+        proxy.set("pass")
+        tier_answers(b, cb, board)
+        assert score() == 1007
+        assert b.alive and a.alive
+        for x in (cb, w, admin):
+            x.close()
+    finally:
+        proxy.stop()

@@ -442,3 +442,57 @@ def test_a_board_made_just_before_its_first_reset_rolls_over(rankd_factory, tmp_
     day = (tomorrow.date() - dt.date(1970, 1, 1)).days
     wait_for(lambda: redis_db[1].exists("rankd:{g%d}:%d:ready4" % (gen, day)), "the new board's first rollover", 10)
     adm.close()
+
+
+def test_a_board_purge_finishes_when_its_steps_outlast_the_statement_timeout(rankd_factory, db):
+    """Before: each purge step deleted 5,000 standings (and the log four parts at a time) in one
+    statement, whatever the statement timeout: where one step takes longer, it was cancelled
+    every round, for ever (`purging a board's standings failed: canceling statement due to
+    statement timeout`, and `upkeep job log_purge failed`). Now a step that times out is halved
+    and the purge goes on, and each step's cost is what it removes (not the board's size: a bitmap
+    scan of every entry of the board, 10-40 ms here), and /metrics says how many rows are left.
+    Here 200,000 standings and 400,000 log rows of a board deleted, purged by a leader whose
+    statements may take 10 ms."""
+    follower = rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "0"})
+    adm, w = follower.client(ADMIN_KEY), follower.client(WRITE_KEY)
+    b = create_board(adm)["id"]
+    gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
+    submit_ok(w, b, "p0", 1)
+    n = 200000
+    db.query("INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, metadata, version)"
+             " SELECT %s, win, 'x' || i, i, -i, 0, NULL, nextval('standing_version')"
+             " FROM generate_series(1, %s) i, (SELECT win FROM window_counts WHERE board_gen = %s) w",
+             (gen, n, gen))
+    db.query("INSERT INTO submissions (board_gen, win, player_id, score, metadata, updated, received_at)"
+             " SELECT %s, win, 'x' || (i / 2), i, NULL, true, now()"
+             " FROM generate_series(2, %s) i, (SELECT win FROM window_counts WHERE board_gen = %s) w",
+             (gen, 2 * n + 1, gen))
+    db.query("UPDATE window_counts SET players = players + %s, submissions = submissions + %s WHERE board_gen = %s",
+             (n, 2 * n, gen))
+    keep = create_board(adm)["id"]
+    for i in range(50):
+        submit_ok(w, keep, "k%d" % i, i)
+    keep_gen = db.query("SELECT gen FROM boards WHERE id = %s", (keep,))[0][0]
+    primary = ("standings", "window_counts", "submissions", "idempotency_keys")  # (the leader makes the others)
+    kept = {t: board_rows(db, keep_gen)[t] for t in primary}
+    assert adm.delete("/v1/leaderboards/" + b).status == 204
+    leader = rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "1"},
+                           extra_config={"postgres": {"statement_timeout_ms": 10}})
+    wait_for(lambda: metric(leader, "rankd_upkeep_leader") == 1, "a leader", 20)
+    seen = {"standings": [], "submissions": []}
+
+    def gone():
+        for t in seen:
+            v = series(leader, "rankd_purge_rows_left", table=t)
+            if v is not None:
+                seen[t].append(v)
+        return not any(board_rows(db, gen).values())
+    wait_for(gone, lambda: "every row of the deleted board gone; left %s" % board_rows(db, gen), 120, every=0.2)
+    for t in seen:
+        wait_for(lambda: series(leader, "rankd_purge_rows_left", table=t) == 0, "no %s row left in /metrics" % t, 20)
+        # What is left only goes down (it is counted from the rows each step removed).
+        assert seen[t] == sorted(seen[t], reverse=True), (t, seen[t])
+    # The other board's rows, in the same tables and partitions, are all there.
+    assert {t: board_rows(db, keep_gen)[t] for t in primary} == kept
+    adm.close()
+    w.close()
