@@ -37,8 +37,8 @@ typedef struct tier_window {
     uint64_t token;        /* bumped by every reload asked: an install of an older load is dropped */
     int64_t retry_ms;      /* not asked for again before (a failed load) */
     bool too_big;          /* alone over the budget: not loaded again, whatever reads or reconnects,
-                            * until the window changes wholesale ("P": an import or a deletion may
-                            * have made it smaller; writes only add players) */
+                            * until the window changes wholesale ("P": an import may have made it
+                            * smaller; writes only add players, a deletion's D takes one out) */
     rank_index_t *ix;      /* owned; NULL unless ready */
     int64_t applied;
     heard_t *queue;        /* heard while loading, in the order heard */

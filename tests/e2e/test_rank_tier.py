@@ -165,7 +165,10 @@ def test_two_instances_follow_every_write(rankd_factory, private_redis, db):
         private_redis.start()
         writes_go_on()
         # The listeners' sessions are cut: notices may be lost, so every window loads again.
-        db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'LISTEN rankd_l1'")
+        # (The listener's session last ran its LISTEN or a heartbeat to its own channel.)
+        cut = db.query("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                       " WHERE query LIKE 'LISTEN rankd_l1%' OR query LIKE 'NOTIFY rankd_hb_%'")[0][0]
+        assert cut == 2, "%d listener sessions cut, not one per instance" % cut
         writes_go_on()
         # A gap in the stream: the window's number jumps past one no notice carries.
         db.query("UPDATE window_counts c SET seq = seq + 1 FROM boards b WHERE b.gen = c.board_gen AND b.id = %s",
@@ -182,7 +185,7 @@ def test_two_instances_follow_every_write(rankd_factory, private_redis, db):
     for x in (a, b):
         wait_for(lambda x=x: read_all(readers[x], board) == want, "instance %d agreeing with PostgreSQL" % x.port,
                  timeout=30)
-        # Loaded again after the deletion, the cut session and the gap at least.
+        # Loaded again after the cut session and the gap at least (a deletion reloads nothing).
         assert metric(x, "rankd_rank_tier_reloads_total") >= reloads0[x] + 2, x.port
         wait_for(lambda x=x: (readers[x].get("/v1/leaderboards/%s/entries?limit=1" % board) and
                               series(x, "rankd_rank_tier_windows", state="ready") == 1),
@@ -463,7 +466,7 @@ def test_a_window_too_big_is_not_loaded_again_until_it_changes(rankd_factory, db
     """Before: a window alone larger than the budget was asked for again 30 s after it was found
     too big, at its next read: loaded again (a scan of the primary), found too big, thrown away,
     every 30 s for as long as it was read. Now the tier remembers it does not fit (state
-    too_big) until the window changes wholesale (a deletion here); the budget is set at
+    too_big) until the window changes wholesale (an import here); the budget is set at
     start-up. The wall clock is the test's: moved a minute at a time."""
     from conftest import now_ms, parse_ts, submit_ok
     import itertools
@@ -506,8 +509,11 @@ def test_a_window_too_big_is_not_loaded_again_until_it_changes(rankd_factory, db
         assert metric(inst, "rankd_rank_tier_loads_total") == loads, "loaded again %d minute(s) on" % k
         assert metric(inst, "rankd_rank_tier_too_big_total") == too_big
         assert settled()
-    # A deletion changes the window: it may fit now, so it is loaded again (and is still too big).
-    assert admin.delete("/v1/leaderboards/%s/players/p00001" % board).status == 204
+    # An import changes the window wholesale: it may fit now, so it is loaded again (and is still
+    # too big). (A player's deletion is one change of the window, as a write is: no reload.)
+    r = admin.request("POST", "/v1/leaderboards/%s/import" % board, body=b"player_id,score\nq00001,5\n",
+                      content_type="text/csv")
+    assert r.status == 200, r.describe()
     wait_for(lambda: metric(inst, "rankd_rank_tier_too_big_total") > too_big and settled(),
              "the changed window tried again", timeout=30, poke=read_big)
     loads = metric(inst, "rankd_rank_tier_loads_total")
