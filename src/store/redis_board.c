@@ -43,55 +43,81 @@
     "local z, pk = KEYS[1], KEYS[2]\n"                                               \
     "local out = {redis.call('ZCARD', z)}\n"
 
+/*
+ * A styled read (rb_prepare_style) runs its script's body, then this tail, which appends to the
+ * reply an array holding, per run, the count its first member's rank starts from in the style
+ * of the last argument ('c': competition): the standings with a strictly better sort key
+ * (ZCOUNT over the sorted set, whose scores are the sort keys: one O(log n) count per distinct
+ * score, and a page of adjacent entries needs one). A run's first member ends at its first NUL
+ * past the prefix (LUA_PACK); a run of one member is that member; its sort key is its score.
+ */
+#define LUA_STYLED_TAIL                                                              \
+    "local counts, memo = {}, {}\n"                                                  \
+    "for i = 3, #out, 2 do\n"                                                        \
+    "  local run, c = out[i], 0\n"                                                   \
+    "  if #run > 0 then\n"                                                           \
+    "    local e = string.find(run, '\\0', 17, true)\n"                              \
+    "    local sk = redis.call('ZSCORE', z, e and string.sub(run, 1, e - 1) or run)\n" \
+    "    c = memo[sk]\n"                                                              \
+    "    if not c then\n"                                                            \
+    "      c = redis.call('ZCOUNT', z, '-inf', '(' .. sk)\n"                          \
+    "      memo[sk] = c\n"                                                            \
+    "    end\n"                                                                      \
+    "  end\n"                                                                        \
+    "  counts[#counts + 1] = c\n"                                                    \
+    "end\n"                                                                          \
+    "out[#out + 1] = counts\n"                                                       \
+    "return out\n"
+
 /* ARGV: first and last rank (0-based). */
-static redis_script_t script_page = {LUA_READ_HEAD
-                                     "out[2] = tonumber(ARGV[1])\n"
-                                     "out[3] = " LUA_PACK("redis.call('ZRANGE', z, ARGV[1], ARGV[2])") "\n"
-                                     "return out\n",
-                                     ""};
+#define LUA_PAGE                                                                     \
+    "out[2] = tonumber(ARGV[1])\n"                                                   \
+    "out[3] = " LUA_PACK("redis.call('ZRANGE', z, ARGV[1], ARGV[2])") "\n"
+static redis_script_t script_page = {LUA_READ_HEAD LUA_PAGE "return out\n", ""};
+static redis_script_t script_page_styled = {LUA_READ_HEAD LUA_PAGE LUA_STYLED_TAIL, ""};
 
 /* ARGV: sort key, position member (sort key + achieved + player, no metadata), 'f' or 'b',
  * limit, the player's bucket. The cursor's position need not be in the set any more (its player
  * moved): then count what lies before it, by binary search among the members tied with it on
  * score, comparing their positions (the bytes before the metadata) byte by byte: Lua's string
  * comparison follows the server's locale. */
-static redis_script_t script_cursor = {LUA_READ_HEAD
-                                       "local function pos(x)\n"
-                                       "  local sp = string.find(x, ' ', 17, true)\n"
-                                       "  return sp and string.sub(x, 1, sp - 1) or x\n"
-                                       "end\n"
-                                       "local function less(a, b)\n"
-                                       "  local n = math.min(#a, #b)\n"
-                                       "  for i = 1, n do\n"
-                                       "    local x, y = string.byte(a, i), string.byte(b, i)\n"
-                                       "    if x ~= y then return x < y end\n"
-                                       "  end\n"
-                                       "  return #a < #b\n"
-                                       "end\n"
-                                       "local sk, m, lim = ARGV[1], ARGV[2], tonumber(ARGV[4])\n"
-                                       "local c, e\n"
-                                       "local v = redis.call('HGET', pk .. ARGV[5], string.sub(m, 17))\n"
-                                       "if v and #v >= 24 and string.sub(v, 9, 24) == string.sub(m, 1, 16) then\n"
-                                       "  c = redis.call('ZRANK', z, " LUA_MEMBER("v", "string.sub(m, 17)") ")\n"
-                                       "  if c then e = 1 end\n"
-                                       "end\n"
-                                       "if not c then\n"
-                                       "  local a = redis.call('ZCOUNT', z, '-inf', '(' .. sk)\n"
-                                       "  local b = a + redis.call('ZCOUNT', z, sk, sk)\n"
-                                       "  while a < b do\n"
-                                       "    local mid = math.floor((a + b) / 2)\n"
-                                       "    if less(pos(redis.call('ZRANGE', z, mid, mid)[1]), m) then a = mid + 1 else b = mid end\n"
-                                       "  end\n"
-                                       "  c = a; e = 0\n"
-                                       "end\n"
-                                       "if ARGV[3] == 'f' then\n"
-                                       "  out[2] = c + e; out[3] = " LUA_PACK("redis.call('ZRANGE', z, c + e, c + e + lim - 1)") "\n"
-                                       "elseif c > 0 then\n"
-                                       "  local a = math.max(c - lim, 0)\n"
-                                       "  out[2] = a; out[3] = " LUA_PACK("redis.call('ZRANGE', z, a, c - 1)") "\n"
-                                       "end\n"
-                                       "return out\n",
-                                       ""};
+#define LUA_CURSOR \
+    "local function pos(x)\n"                                                                          \
+    "  local sp = string.find(x, ' ', 17, true)\n"                                                     \
+    "  return sp and string.sub(x, 1, sp - 1) or x\n"                                                  \
+    "end\n"                                                                                            \
+    "local function less(a, b)\n"                                                                      \
+    "  local n = math.min(#a, #b)\n"                                                                   \
+    "  for i = 1, n do\n"                                                                              \
+    "    local x, y = string.byte(a, i), string.byte(b, i)\n"                                          \
+    "    if x ~= y then return x < y end\n"                                                            \
+    "  end\n"                                                                                          \
+    "  return #a < #b\n"                                                                               \
+    "end\n"                                                                                            \
+    "local sk, m, lim = ARGV[1], ARGV[2], tonumber(ARGV[4])\n"                                         \
+    "local c, e\n"                                                                                     \
+    "local v = redis.call('HGET', pk .. ARGV[5], string.sub(m, 17))\n"                                 \
+    "if v and #v >= 24 and string.sub(v, 9, 24) == string.sub(m, 1, 16) then\n"                        \
+    "  c = redis.call('ZRANK', z, " LUA_MEMBER("v", "string.sub(m, 17)") ")\n"                         \
+    "  if c then e = 1 end\n"                                                                          \
+    "end\n"                                                                                            \
+    "if not c then\n"                                                                                  \
+    "  local a = redis.call('ZCOUNT', z, '-inf', '(' .. sk)\n"                                         \
+    "  local b = a + redis.call('ZCOUNT', z, sk, sk)\n"                                                \
+    "  while a < b do\n"                                                                               \
+    "    local mid = math.floor((a + b) / 2)\n"                                                        \
+    "    if less(pos(redis.call('ZRANGE', z, mid, mid)[1]), m) then a = mid + 1 else b = mid end\n"    \
+    "  end\n"                                                                                          \
+    "  c = a; e = 0\n"                                                                                 \
+    "end\n"                                                                                            \
+    "if ARGV[3] == 'f' then\n"                                                                         \
+    "  out[2] = c + e; out[3] = " LUA_PACK("redis.call('ZRANGE', z, c + e, c + e + lim - 1)") "\n"     \
+    "elseif c > 0 then\n"                                                                              \
+    "  local a = math.max(c - lim, 0)\n"                                                               \
+    "  out[2] = a; out[3] = " LUA_PACK("redis.call('ZRANGE', z, a, c - 1)") "\n"                       \
+    "end\n"
+static redis_script_t script_cursor = {LUA_READ_HEAD LUA_CURSOR "return out\n", ""};
+static redis_script_t script_cursor_styled = {LUA_READ_HEAD LUA_CURSOR LUA_STYLED_TAIL, ""};
 
 /* One player's run {rank0, member} (a run of one member is that member) appended to table OUT, from the player's id and
  * bucket (Lua expressions); nothing when the player holds no standing. */
@@ -105,20 +131,16 @@ static redis_script_t script_cursor = {LUA_READ_HEAD
     "  end\n"                                                                        \
     "end\n"
 
-/* ARGV: player, bucket, player, bucket, ... */
-static redis_script_t script_players = {LUA_READ_HEAD
-                                        "for i = 1, #ARGV, 2 do\n"
-                                        LUA_PLAYER("out", "ARGV[i]", "ARGV[i + 1]")
-                                        "end\n"
-                                        "return out\n",
-                                        ""};
+/* ARGV: player, bucket, player, bucket, ... up to ARGV[LAST] (a styled read's style follows). */
+#define LUA_PLAYERS(LAST) "for i = 1, " LAST ", 2 do\n" LUA_PLAYER("out", "ARGV[i]", "ARGV[i + 1]") "end\n"
+static redis_script_t script_players = {LUA_READ_HEAD LUA_PLAYERS("#ARGV") "return out\n", ""};
+static redis_script_t script_players_styled = {LUA_READ_HEAD LUA_PLAYERS("#ARGV - 1") LUA_STYLED_TAIL, ""};
 
 /* ARGV: player, bucket. The players script for the commonest read, a player's rank, without
  * its loop. Same reply. */
-static redis_script_t script_player = {LUA_READ_HEAD
-                                       LUA_PLAYER("out", "ARGV[1]", "ARGV[2]")
-                                       "return out\n",
-                                       ""};
+static redis_script_t script_player = {LUA_READ_HEAD LUA_PLAYER("out", "ARGV[1]", "ARGV[2]") "return out\n", ""};
+static redis_script_t script_player_styled = {LUA_READ_HEAD LUA_PLAYER("out", "ARGV[1]", "ARGV[2]") LUA_STYLED_TAIL,
+                                              ""};
 
 /* The rank reads of many requests on one window, merged by the Redis pipe (player_merge):
  * ARGV: player, bucket, player, bucket, ...; false when the window is cold, else one
@@ -154,6 +176,7 @@ static redis_merge_t player_merge = {script_player_each.sha, 6, false};
 
 /* ARGV: player, before, after, the player's bucket. One run. */
 static redis_script_t script_around = {LUA_READ_HEAD LUA_AROUND("out", "1") "return out\n", ""};
+static redis_script_t script_around_styled = {LUA_READ_HEAD LUA_AROUND("out", "1") LUA_STYLED_TAIL, ""};
 
 /* The around reads of many requests on one window, merged by the Redis pipe (around_merge), as
  * rank reads are: ARGV: player, before, after, bucket, player, ...; false when the window is
@@ -179,6 +202,13 @@ static redis_script_t script_score = {LUA_READ_HEAD
                                       "out[3] = {}\n"
                                       "return out\n",
                                       ""};
+/* ARGV: a sort key, the style ('c'). The count a score's rank starts from in that style: the
+ * standings with a better sort key (competition). Same reply. */
+static redis_script_t script_score_styled = {LUA_READ_HEAD
+                                             "out[2] = redis.call('ZCOUNT', z, '-inf', '(' .. ARGV[1])\n"
+                                             "out[3] = {}\n"
+                                             "return out\n",
+                                             ""};
 
 /* EVALSHA sha 3 keys...: numkeys and the three keys are what merged reads share. */
 static redis_merge_t around_merge = {script_around_each.sha, 6, false};
@@ -307,10 +337,19 @@ static redis_script_t script_clear = {
     "return 1\n",
     ""};
 
-static redis_script_t *const all_scripts[] = {&script_page,         &script_cursor, &script_players,
-                                              &script_player,       &script_player_each, &script_around,
-                                              &script_around_each,  &script_apply,   &script_clear,
-                                              &script_score,        &script_around_rank, &script_around_rank_each};
+static redis_script_t *const all_scripts[] = {
+    &script_page,          &script_cursor,        &script_players,        &script_player,
+    &script_player_each,   &script_around,        &script_around_each,    &script_apply,
+    &script_clear,         &script_score,         &script_around_rank,    &script_around_rank_each,
+    &script_page_styled,   &script_cursor_styled, &script_players_styled, &script_player_styled,
+    &script_around_styled, &script_score_styled};
+
+/* Each read script and its styled variant (rb_prepare_style). */
+static const struct {
+    const redis_script_t *plain, *styled;
+} styled_scripts[] = {{&script_page, &script_page_styled},       {&script_cursor, &script_cursor_styled},
+                      {&script_players, &script_players_styled}, {&script_player, &script_player_styled},
+                      {&script_around, &script_around_styled},   {&script_score, &script_score_styled}};
 _Static_assert(sizeof all_scripts / sizeof *all_scripts <= RB_SCRIPTS_MAX, "RB_SCRIPTS_MAX is too small");
 
 void rb_init(void)
@@ -352,8 +391,8 @@ static void read_arrays(rb_read_t *rd, size_t players)
     rb_read_clear(rd);
     if (players <= RB_READ_INLINE)
         return;
-    rd->argv = xmalloc(sizeof *rd->argv * (6 + 2 * players));
-    rd->argvlen = xmalloc(sizeof *rd->argvlen * (6 + 2 * players));
+    rd->argv = xmalloc(sizeof *rd->argv * (RB_READ_FIXED_ARGS + 2 * players));
+    rd->argvlen = xmalloc(sizeof *rd->argvlen * (RB_READ_FIXED_ARGS + 2 * players));
     rd->buckets = xmalloc(sizeof *rd->buckets * players);
     rd->heap = true;
 }
@@ -383,6 +422,8 @@ static void read_head(rb_read_t *rd, const redis_script_t *s, const board_t *b, 
     rd->merge = NULL;
     rd->by_rank = false;
     rd->count_only = false;
+    rd->style = RANK_ORDINAL;
+    rd->nkeys = 3;
     rd->argv[0] = "EVALSHA", rd->argvlen[0] = 7;
     rd->argv[1] = s->sha, rd->argvlen[1] = 40;
     rd->argv[2] = "3", rd->argvlen[2] = 1;
@@ -488,9 +529,28 @@ void rb_prepare_score(rb_read_t *rd, const board_t *b, int64_t day, int64_t sort
     rd->count_only = true;
 }
 
+void rb_prepare_style(rb_read_t *rd, rank_style_t style)
+{
+    if (style != RANK_COMPETITION)
+        return; /* ordinal, or dense: not answered by Redis yet */
+    for (size_t i = 0; i < sizeof styled_scripts / sizeof *styled_scripts; i++) {
+        if (rd->script != styled_scripts[i].plain)
+            continue;
+        rd->script = styled_scripts[i].styled;
+        rd->argv[1] = rd->script->sha;
+        rd->merge = NULL; /* the merged scripts answer ordinal ranks */
+        rd->style = style;
+        /* The style, last: the arrays hold RB_READ_FIXED_ARGS beyond the players' arguments. */
+        rd->argv[rd->argc] = "c";
+        rd->argvlen[rd->argc] = 1;
+        rd->argc++;
+        return;
+    }
+}
+
 rb_status_t rb_read_run(redis_conn_t *c, rb_read_t *rd, const board_t *b, entries_t *out)
 {
-    redisReply *r = redis_run(c, rd->script, 3, rd->argc - 3, rd->argv + 3, rd->argvlen + 3);
+    redisReply *r = redis_run(c, rd->script, rd->nkeys, rd->argc - 3, rd->argv + 3, rd->argvlen + 3);
     rb_status_t st = rb_read_parse(rd, r, b, out);
     if (r && st == RB_DOWN && r->type == REDIS_REPLY_ERROR)
         st = RB_COLD; /* an error reply: the connection is fine, read PostgreSQL this time */

@@ -24,6 +24,8 @@
  * when Redis already holds a newer one, so racing writers and rebuilds
  * converge on the newest state. Each read is one server-side Lua call, but for an around read
  * through the pipe: its rank from a script, then its range in a transaction (rb_prepare_around_rank).
+ * A read in a rank style (rb_prepare_style) is one call too, whose script counts what its ranks
+ * start from: competition, the ZCOUNT of the sorted set's better scores (sort keys).
  * A ready window is trusted only once its mark was found to have reached PostgreSQL's
  * (worker/rebuilder.c): a Redis restored from an older snapshot, or one a failover or a dead
  * writer left without some update, keeps its ready key but not its mark.
@@ -36,6 +38,7 @@
 
 #include "core/order.h"
 #include "core/model.h"
+#include "core/rank_style.h"
 #include "store/redis.h"
 #include "store/redis_pipe.h"
 #include "util/must_use.h"
@@ -51,7 +54,7 @@ typedef enum {
 /* Load the Lua scripts' hashes; call once before any other function. */
 void rb_init(void);
 /* How many scripts there are at most: the size of rb_script_sources' array. */
-#define RB_SCRIPTS_MAX 16
+#define RB_SCRIPTS_MAX 24
 /* The scripts' sources (for SCRIPT LOAD on a new connection); returns how many. */
 size_t rb_script_sources(const char **out, size_t max);
 
@@ -64,18 +67,23 @@ size_t rb_script_sources(const char **out, size_t max);
  */
 #define RB_READ_IDS_MAX 100
 #define RB_READ_INLINE 4
+/* Arguments a read takes beyond its players' two each: EVALSHA, sha, numkeys, three keys, and
+ * a styled read's fourth key and style (rb_prepare_style). */
+#define RB_READ_FIXED_ARGS 8
 typedef struct {
     const redis_script_t *script;
     const redis_merge_t *merge; /* how the pipe may merge it with other reads, or NULL */
     bool by_rank;          /* results come back in request order: sort them */
     bool count_only;       /* a score's read: the reply's one run is a count (entries_t.at_or_before) */
+    rank_style_t style;    /* the ranks it answers (rb_prepare_style); ordinal when prepared */
+    int nkeys;             /* how many of argv[3..] are keys */
     int argc;
     bool heap;             /* argv, argvlen and buckets were allocated (never copy a read) */
     const char **argv;     /* the inline arrays below, or heap arrays for many players */
     size_t *argvlen;
     char (*buckets)[8];    /* each named player's hash bucket, in decimal */
-    const char *argv_inline[6 + 2 * RB_READ_INLINE];
-    size_t argvlen_inline[6 + 2 * RB_READ_INLINE];
+    const char *argv_inline[RB_READ_FIXED_ARGS + 2 * RB_READ_INLINE];
+    size_t argvlen_inline[RB_READ_FIXED_ARGS + 2 * RB_READ_INLINE];
     char buckets_inline[RB_READ_INLINE][8];
     char keys[3][64];
     char nums[2][24];
@@ -102,6 +110,15 @@ MUST_USE rb_status_t rb_around_range_parse(const redisReply *r, size_t at, const
                                            const board_t *b, entries_t *out);
 /* How many standings have score `sort_key` or a better one (out->at_or_before), and the total. */
 void rb_prepare_score(rb_read_t *rd, const board_t *b, int64_t day, int64_t sort_key);
+/*
+ * Make a prepared read (page, cursor, players, the one-script around, score) answer in `style`
+ * (core/rank_style.h): its script computes, in the same call, the count a style's ranks start
+ * from for each run of the reply (competition: ZCOUNT of the better sort keys), and
+ * rb_read_parse gives the entries their style's ranks; a score's count becomes the style's.
+ * A styled read is never merged with others. Ordinal changes nothing. Not for an around read's
+ * two steps (rb_prepare_around_rank).
+ */
+void rb_prepare_style(rb_read_t *rd, rank_style_t style);
 /* Free what a prepared read allocated (nothing for most); it may be prepared again. */
 void rb_read_clear(rb_read_t *rd);
 /* Parse a read's reply (NULL: the connection failed) into `out`, in rank order (store/rb_read.c). */
