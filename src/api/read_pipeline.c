@@ -231,8 +231,6 @@ static bool redis_answers(app_t *app, const http_req_t *req, const board_t *b, c
     if (req->strong || archived || r->league || !window_is_hot(board_window_rule(b), r->day, req->received_ms) ||
         !redis_trusted(app->redis))
         return false; /* also without Redis; a league standing's cohort is PostgreSQL's */
-    if (r->style == RANK_DENSE)
-        return false; /* distinct scores are counted by PostgreSQL */
     if (redis_window_trusted(app->redis, b->gen, r->day, epoch))
         return true;
     /* Not checked since this instance started or Redis's last outage: PostgreSQL answers until
@@ -247,9 +245,8 @@ static bool redis_answers(app_t *app, const http_req_t *req, const board_t *b, c
  * to it applied. No I/O: it runs on the event loop. */
 static bool tier_answers(app_t *app, const http_req_t *req, const board_t *b, const read_t *r, entries_t *out)
 {
-    if (!app->tier || req->strong || r->league || !window_is_hot(board_window_rule(b), r->day, req->received_ms) ||
-        r->style == RANK_DENSE)
-        return false; /* dense counts distinct scores, and a cohort is, PostgreSQL's */
+    if (!app->tier || req->strong || r->league || !window_is_hot(board_window_rule(b), r->day, req->received_ms))
+        return false; /* a cohort is PostgreSQL's */
     if (r->closed && req->received_ms >= window_next_day(board_window_rule(b), r->day) * MS_PER_DAY +
                                               window_archive_grace_ms(app->cfg->pg_statement_timeout_ms))
         return false; /* archived: its ranks are final there, and it knows when it last changed */

@@ -46,13 +46,15 @@
 /*
  * A styled read (rb_prepare_style) runs its script's body, then this tail, which appends to the
  * reply an array holding, per run, the count its first member's rank starts from in the style
- * of the last argument ('c': competition): the standings with a strictly better sort key
- * (ZCOUNT over the sorted set, whose scores are the sort keys: one O(log n) count per distinct
- * score, and a page of adjacent entries needs one). A run's first member ends at its first NUL
- * past the prefix (LUA_PACK); a run of one member is that member; its sort key is its score.
+ * of the last argument: 'c' (competition), the standings with a strictly better sort key (ZCOUNT
+ * over the sorted set, whose scores are the sort keys); 'd' (dense), the distinct sort keys
+ * better than it (ZCOUNT over the window's set of distinct sort keys, KEYS[4]). One O(log n)
+ * count per distinct score of the answer: a page of adjacent entries needs one. A run's first
+ * member ends at its first NUL past the prefix (LUA_PACK); a run of one member is that member;
+ * its sort key is its score.
  */
 #define LUA_STYLED_TAIL                                                              \
-    "local counts, memo = {}, {}\n"                                                  \
+    "local counts, memo, cz = {}, {}, ARGV[#ARGV] == 'd' and KEYS[4] or z\n"        \
     "for i = 3, #out, 2 do\n"                                                        \
     "  local run, c = out[i], 0\n"                                                   \
     "  if #run > 0 then\n"                                                           \
@@ -60,7 +62,7 @@
     "    local sk = redis.call('ZSCORE', z, e and string.sub(run, 1, e - 1) or run)\n" \
     "    c = memo[sk]\n"                                                              \
     "    if not c then\n"                                                            \
-    "      c = redis.call('ZCOUNT', z, '-inf', '(' .. sk)\n"                          \
+    "      c = redis.call('ZCOUNT', cz, '-inf', '(' .. sk)\n"                         \
     "      memo[sk] = c\n"                                                            \
     "    end\n"                                                                      \
     "  end\n"                                                                        \
@@ -202,10 +204,12 @@ static redis_script_t script_score = {LUA_READ_HEAD
                                       "out[3] = {}\n"
                                       "return out\n",
                                       ""};
-/* ARGV: a sort key, the style ('c'). The count a score's rank starts from in that style: the
- * standings with a better sort key (competition). Same reply. */
+/* ARGV: a sort key, the style ('c' or 'd'). The count a score's rank starts from in that
+ * style: the standings (competition) or the distinct sort keys (dense, KEYS[4]) better than it.
+ * Same reply. */
 static redis_script_t script_score_styled = {LUA_READ_HEAD
-                                             "out[2] = redis.call('ZCOUNT', z, '-inf', '(' .. ARGV[1])\n"
+                                             "out[2] = redis.call('ZCOUNT', ARGV[2] == 'd' and KEYS[4] or z, '-inf',"
+                                             " '(' .. ARGV[1])\n"
                                              "out[3] = {}\n"
                                              "return out\n",
                                              ""};
@@ -258,7 +262,7 @@ static redis_merge_t around_range_merge = {NULL, 4, true};
     "end\n"
 
 /* KEYS: the sorted set, the hash prefix, ready, the rebuild lock, the mark hash, the mark's
- * pending set. ARGV[1] = 'r' to return ranks; ARGV[2] = a rebuild's lock token, or ''; ARGV[3] = how many
+ * pending set, the distinct sort keys. ARGV[1] = 'r' to return ranks; ARGV[2] = a rebuild's lock token, or ''; ARGV[3] = how many
  * changes follow; ARGV[4] = the number of the transaction they come from among the window's
  * (window_counts.seq), '0' for none (a rebuild's chunk, or nothing committed); then the changes,
  * each as six arguments: player, bucket, the member's prefix (sort key(8) and achieved(8),
@@ -275,7 +279,9 @@ static redis_merge_t around_range_merge = {NULL, 4, true};
  * ended that rebuild, and a chunk it read before must not land in a window another rebuild
  * may be loading (a player deleted since would come back). Else the token's lease is
  * renewed. Versions are compared as two 32-bit halves: exact, and far cheaper than a byte
- * loop. */
+ * loop. The distinct sort keys (KEYS[7], members the 8 bytes of a sort key, scores the sort
+ * key) follow the sorted set: a sort key added there is added here; one whose last member left
+ * (ZCOUNT of its score, after the ZREM) goes. A move within one sort key touches neither. */
 static redis_script_t script_apply = {
     "local z, pk = KEYS[1], KEYS[2]\n"
     "if ARGV[2] ~= '' then\n"
@@ -301,12 +307,18 @@ static redis_script_t script_apply = {
     "  local j = (i - 5) / 6 + 1\n"
     "  local pl, h, pre, ver, m = ARGV[i], pk .. ARGV[i+1], ARGV[i+2], ARGV[i+3], curs[j]\n"
     "  if newer[j] then\n"
-    "    if m then redis.call('ZREM', z, m) end\n"
+    "    local same = m and pre ~= '' and string.sub(m, 1, 8) == string.sub(pre, 1, 8)\n"
+    "    if m then\n"
+    "      local osk = not same and redis.call('ZSCORE', z, m)\n"
+    "      redis.call('ZREM', z, m)\n"
+    "      if osk and redis.call('ZCOUNT', z, osk, osk) == 0 then redis.call('ZREM', KEYS[7], string.sub(m, 1, 8)) end\n"
+    "    end\n"
     "    if pre == '' then redis.call('HSET', h, pl, ver); m = false\n"
     "    else\n"
     "      local val = ver .. pre .. ARGV[i+5]\n"
     "      m = " LUA_MEMBER("val", "pl") "\n"
     "      redis.call('HSET', h, pl, val); redis.call('ZADD', z, ARGV[i+4], m)\n"
+    "      if not same then redis.call('ZADD', KEYS[7], ARGV[i+4], string.sub(pre, 1, 8)) end\n"
     "    end\n"
     "  end\n"
     "  members[j] = m\n"
@@ -326,9 +338,9 @@ static redis_script_t script_apply = {
 
 /* Empty a window at once (marked cold, every member, bucket and mark gone): a writer racing a
  * rebuild must find either the old window or the empty one, never half of each. KEYS: the
- * sorted set, the hash prefix, ready, the mark hash, the pending set. */
+ * sorted set, the hash prefix, ready, the mark hash, the pending set, the distinct sort keys. */
 static redis_script_t script_clear = {
-    "local keys = {KEYS[3], KEYS[1], KEYS[4], KEYS[5]}\n"
+    "local keys = {KEYS[3], KEYS[1], KEYS[4], KEYS[5], KEYS[6]}\n"
     "for n = 0, 16383 do\n"
     "  keys[#keys + 1] = KEYS[2] .. n\n"
     "  if #keys == 1024 then redis.call('UNLINK', unpack(keys)); keys = {} end\n"
@@ -359,12 +371,13 @@ void rb_init(void)
 }
 
 typedef struct {
-    char z[64], p[64], r[64], b[64], m[64], mp[64];
+    char z[64], p[64], r[64], b[64], m[64], mp[64], s[64];
 } rb_keys_t;
 
-/* Layout 4's key names, in rb_keys_t's order (redis_board.h); a name that ends in ':' is a
+/* Layout 5's key names, in rb_keys_t's order (redis_board.h); a name that ends in ':' is a
  * prefix (the player hash's buckets). */
-static const char *const key_suffix[6] = {"z4", "h4:", "ready4", "b4", "m4", "mp4"};
+#define KEYS_N 7
+static const char *const key_suffix[KEYS_N] = {"z5", "h5:", "ready5", "b5", "m5", "mp5", "s5"};
 
 static void window_keys(rb_keys_t *k, int64_t gen, int64_t day)
 {
@@ -376,8 +389,8 @@ static void window_keys(rb_keys_t *k, int64_t gen, int64_t day)
     prefix[n++] = ':';
     n += i64_text(prefix + n, day);
     prefix[n++] = ':';
-    char *const dst[6] = {k->z, k->p, k->r, k->b, k->m, k->mp};
-    for (int i = 0; i < 6; i++) {
+    char *const dst[KEYS_N] = {k->z, k->p, k->r, k->b, k->m, k->mp, k->s};
+    for (int i = 0; i < KEYS_N; i++) {
         memcpy(dst[i], prefix, n);
         strcpy(dst[i] + n, key_suffix[i]);
     }
@@ -418,6 +431,7 @@ static void read_head(rb_read_t *rd, const redis_script_t *s, const board_t *b, 
     memcpy(rd->keys[0], k.z, sizeof k.z);
     memcpy(rd->keys[1], k.p, sizeof k.p);
     memcpy(rd->keys[2], k.r, sizeof k.r);
+    memcpy(rd->keys[3], k.s, sizeof k.s); /* a styled read's fourth key (rb_prepare_style) */
     rd->script = s;
     rd->merge = NULL;
     rd->by_rank = false;
@@ -531,8 +545,8 @@ void rb_prepare_score(rb_read_t *rd, const board_t *b, int64_t day, int64_t sort
 
 void rb_prepare_style(rb_read_t *rd, rank_style_t style)
 {
-    if (style != RANK_COMPETITION)
-        return; /* ordinal, or dense: not answered by Redis yet */
+    if (style == RANK_ORDINAL)
+        return;
     for (size_t i = 0; i < sizeof styled_scripts / sizeof *styled_scripts; i++) {
         if (rd->script != styled_scripts[i].plain)
             continue;
@@ -540,8 +554,15 @@ void rb_prepare_style(rb_read_t *rd, rank_style_t style)
         rd->argv[1] = rd->script->sha;
         rd->merge = NULL; /* the merged scripts answer ordinal ranks */
         rd->style = style;
-        /* The style, last: the arrays hold RB_READ_FIXED_ARGS beyond the players' arguments. */
-        rd->argv[rd->argc] = "c";
+        /* The distinct sort keys as the fourth key, then the arguments, then the style: the
+         * arrays hold RB_READ_FIXED_ARGS beyond the players' arguments. */
+        memmove(&rd->argv[7], &rd->argv[6], (size_t)(rd->argc - 6) * sizeof *rd->argv);
+        memmove(&rd->argvlen[7], &rd->argvlen[6], (size_t)(rd->argc - 6) * sizeof *rd->argvlen);
+        rd->argv[6] = rd->keys[3], rd->argvlen[6] = strlen(rd->keys[3]);
+        rd->argv[2] = "4";
+        rd->nkeys = 4;
+        rd->argc++;
+        rd->argv[rd->argc] = style == RANK_DENSE ? "d" : "c";
         rd->argvlen[rd->argc] = 1;
         rd->argc++;
         return;
@@ -614,7 +635,7 @@ static rb_status_t apply_changes(redis_conn_t *c, int64_t gen, int64_t day, cons
 {
     rb_keys_t k;
     window_keys(&k, gen, day);
-    enum { ARGS = 10 }; /* KEYS[1..6], mode, token, how many changes, the transaction's number */
+    enum { ARGS = 11 }; /* KEYS[1..7], mode, token, how many changes, the transaction's number */
     size_t n_writes = 0, n_members = 0, member_bytes = 0;
     for (size_t i = 0; i < n; i++) {
         if (changes[i].version != 0) {
@@ -642,10 +663,11 @@ static rb_status_t apply_changes(redis_conn_t *c, int64_t gen, int64_t day, cons
     av[3] = k.b, al[3] = strlen(k.b);
     av[4] = k.m, al[4] = strlen(k.m);
     av[5] = k.mp, al[5] = strlen(k.mp);
-    av[6] = ranks ? "r" : "-", al[6] = 1;
-    av[7] = token ? token : "", al[7] = token ? strlen(token) : 0;
-    av[8] = count, al[8] = i64_text(count, (int64_t)n_writes);
-    av[9] = number, al[9] = i64_text(number, seq > 0 ? seq : 0);
+    av[6] = k.s, al[6] = strlen(k.s);
+    av[7] = ranks ? "r" : "-", al[7] = 1;
+    av[8] = token ? token : "", al[8] = token ? strlen(token) : 0;
+    av[9] = count, al[9] = i64_text(count, (int64_t)n_writes);
+    av[10] = number, al[10] = i64_text(number, seq > 0 ? seq : 0);
     size_t w = 0, m_at = ARGS + 6 * n_writes, m = 0;
     for (size_t i = 0; i < n; i++) {
         const rb_change_t *ch = &changes[i];
@@ -681,7 +703,7 @@ static rb_status_t apply_changes(redis_conn_t *c, int64_t gen, int64_t day, cons
         av[base + 4] = sk, al[base + 4] = sk_len;
         av[base + 5] = ch->metadata ? ch->metadata : "", al[base + 5] = ch->metadata ? strlen(ch->metadata) : 0;
     }
-    redisReply *r = redis_run(c, &script_apply, 6, (int)argc, av, al);
+    redisReply *r = redis_run(c, &script_apply, 7, (int)argc, av, al);
     free(av);
     free(al);
     free(scratch);
@@ -933,16 +955,17 @@ rb_status_t rb_forget_board(redis_conn_t *c, int64_t gen)
 }
 
 /* The keys of the layouts before this one: 1, before sorted-set scores (…:z, …:p, …:r); 2,
- * before the metadata rode in the members (…:zs, …:h:<n>, …:ready, …:b, …:m, …:mp); and 3,
- * before the sort key did (…:z3, …:h3:<n>, …:ready3, …:b3, …:m3, …:mp3). Their names differ
- * from layout 4's, so that instances of two versions sharing a Redis during an upgrade each
- * keep an index of their own. */
-static const char *const old_layout_keys[] = {"rankd:{g*}:*:[zpr]", "rankd:{g*}:*:zs",    "rankd:{g*}:*:h:*",
-                                              "rankd:{g*}:*:ready", "rankd:{g*}:*:b",     "rankd:{g*}:*:m",
-                                              "rankd:{g*}:*:mp",    "rankd:{g*}:*:z3",    "rankd:{g*}:*:h3:*",
-                                              "rankd:{g*}:*:ready3", "rankd:{g*}:*:b3",   "rankd:{g*}:*:m3",
-                                              "rankd:{g*}:*:mp3"};
-#define LAYOUT "4" 
+ * before the metadata rode in the members (…:zs, …:h:<n>, …:ready, …:b, …:m, …:mp); 3,
+ * before the sort key did (…:z3, …:h3:<n>, …:ready3, …:b3, …:m3, …:mp3); and 4, before the
+ * distinct sort keys were kept (…:z4, …:h4:<n>, …:ready4, …:b4, …:m4, …:mp4). Their names
+ * differ from layout 5's, so that instances of two versions sharing a Redis during an upgrade
+ * each keep an index of their own (a layout 4 writer does not keep the distinct sort keys). */
+static const char *const old_layout_keys[] = {
+    "rankd:{g*}:*:[zpr]",  "rankd:{g*}:*:zs",  "rankd:{g*}:*:h:*",  "rankd:{g*}:*:ready", "rankd:{g*}:*:b",
+    "rankd:{g*}:*:m",      "rankd:{g*}:*:mp",  "rankd:{g*}:*:z3",   "rankd:{g*}:*:h3:*",  "rankd:{g*}:*:ready3",
+    "rankd:{g*}:*:b3",     "rankd:{g*}:*:m3",  "rankd:{g*}:*:mp3",  "rankd:{g*}:*:z4",    "rankd:{g*}:*:h4:*",
+    "rankd:{g*}:*:ready4", "rankd:{g*}:*:b4",  "rankd:{g*}:*:m4",   "rankd:{g*}:*:mp4"};
+#define LAYOUT "5"
 
 rb_status_t rb_forget_old_layout(redis_conn_t *c)
 {
@@ -969,8 +992,8 @@ rb_status_t rb_forget_all_loaded(redis_conn_t *c)
      * lock, it stops and leaves the window cold. Locks first: a rebuild that marks its window
      * ready before its lock goes has its flag deleted by the second pass; one that takes a lock
      * afterwards reads PostgreSQL after those commits. */
-    rb_status_t st = delete_matching(c, "rankd:{g*}:*:b4");
-    return st == RB_OK ? delete_matching(c, "rankd:{g*}:*:ready4") : st;
+    rb_status_t st = delete_matching(c, "rankd:{g*}:*:b5");
+    return st == RB_OK ? delete_matching(c, "rankd:{g*}:*:ready5") : st;
 }
 
 /* Players loaded per Lua call. Redis runs nothing else meanwhile: at about 10 us per player
@@ -1056,9 +1079,9 @@ rb_status_t rb_rebuild_from(redis_conn_t *c, rb_source_t *src, const board_t *b,
         out->busy = true;
         return RB_OK;
     }
-    const char *keys[] = {k.z, k.p, k.r, k.m, k.mp};
-    size_t lens[] = {strlen(k.z), strlen(k.p), strlen(k.r), strlen(k.m), strlen(k.mp)};
-    if (command_ok(redis_run(c, &script_clear, 5, 5, keys, lens)) != RB_OK)
+    const char *keys[] = {k.z, k.p, k.r, k.m, k.mp, k.s};
+    size_t lens[] = {strlen(k.z), strlen(k.p), strlen(k.r), strlen(k.m), strlen(k.mp), strlen(k.s)};
+    if (command_ok(redis_run(c, &script_clear, 6, 6, keys, lens)) != RB_OK)
         return RB_DOWN;
     /* Only now: what is read must hold every write whose Redis update the clear just erased. */
     PGconn *pg = src->open(src);

@@ -172,7 +172,7 @@ def test_rollover_archives_the_closed_window_once_and_every_read_keeps_its_ranks
         # The new window: current, empty, loaded into Redis (its ready key), its top page rendered.
         r = c.get("/v1/leaderboards/%s/entries" % b)
         assert r.status == 200 and r.json()["window"] == new and r.json()["total"] == 0, r.describe()
-        wait_for(lambda: rcl.exists("rankd:{g%d}:%d:ready4" % (gen, day_num(boundary))), "the new window in Redis")
+        wait_for(lambda: rcl.exists("rankd:{g%d}:%d:ready5" % (gen, day_num(boundary))), "the new window in Redis")
         # Archived once the grace is over, with exact ranks.
         clock.set(day_ms(boundary) + GRACE_MS + 1000)
         wait_for(lambda: db.query("SELECT count(*) FROM archived_windows WHERE board_gen = %s", (gen,))[0][0] == 1,
