@@ -481,6 +481,19 @@ def test_a_closed_window_exports_from_its_archive_and_a_player_export_holds_it(r
         assert r.header("Content-Disposition") == 'attachment; filename="%s-%s.ndjson"' % (b, start.isoformat())
         rows = [json.loads(x) for x in r.body.decode().splitlines()]
         assert [(x["rank"], x["player_id"], x["score"], x["achieved_at"]) for x in rows] == expected(day1)
+        # In another rank style (issue 49, item 13): the archive's rows in the same order, ranked
+        # by their scores as a read of the closed window ranks them.
+        for style in ("competition", "dense"):
+            r = adm.get("/v1/leaderboards/%s/export?window=%s&format=ndjson&rank_style=%s" % (b, start.isoformat(), style))
+            assert r.status == 200, r.describe()
+            got = [(x["rank"], x["player_id"]) for x in map(json.loads, r.body.decode().splitlines())]
+            read = c.get("/v1/leaderboards/%s/entries?window=%s&limit=100&rank_style=%s" % (b, start.isoformat(), style))
+            assert got == [(e["rank"], e["player_id"]) for e in read.json()["entries"]], style
+            ranks, prev = [], None
+            for i, (_, p, score, _) in enumerate(day1):
+                ranks.append(ranks[-1] if score == prev else i + 1 if style == "competition" else len(set(ranks)) + 1)
+                prev = score
+            assert got == [(k, p) for k, (_, p, _, _) in zip(ranks, day1)], style
         # The window that is open now: the one submission of today.
         r = adm.get("/v1/leaderboards/%s/export?format=ndjson" % b)
         assert [(x["rank"], x["player_id"], x["score"]) for x in map(json.loads, r.body.decode().splitlines())] == \
