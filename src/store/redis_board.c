@@ -1174,10 +1174,70 @@ rb_status_t rb_rebuild_when_free(redis_conn_t *c, PGconn *pg, const board_t *b, 
     return st;
 }
 
+/* The distinct sort keys Redis keeps for a window's dense ranks (s5) against those of page `pe`
+ * of PostgreSQL's standings (in rank order): the ones after *prev (the last sort key of the
+ * pages before; none for the first) up to the page's last, or past it for the last page (none
+ * may follow). Both lists are in order: a merge finds what either lacks, and a member that is
+ * not its sort key's 8 bytes. Returns the differences printed, or -1 when Redis failed; *prev
+ * moves to the page's last sort key. */
+static long verify_distinct(redis_conn_t *c, const rb_keys_t *k, const board_t *b, const entries_t *pe, bool *first,
+                            int64_t *prev, bool last, FILE *out)
+{
+    char lo[32] = "-inf", hi[32] = "+inf";
+    if (!*first)
+        snprintf(lo, sizeof lo, "(%" PRId64, *prev);
+    if (!last && pe->n > 0)
+        snprintf(hi, sizeof hi, "%" PRId64, pe->items[pe->n - 1].sort_key);
+    redisReply *r = redis_conn_command(c, k->s, "ZRANGEBYSCORE %s %s %s WITHSCORES", k->s, lo, hi);
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
+        if (r)
+            freeReplyObject(r);
+        return -1;
+    }
+    int64_t *want = xmalloc((pe->n ? pe->n : 1) * sizeof *want);
+    size_t nw = 0, pairs = r->elements / 2;
+    for (size_t i = 0; i < pe->n; i++) {
+        int64_t sk = pe->items[i].sort_key;
+        if (i == 0 ? *first || sk != *prev : sk != pe->items[i - 1].sort_key)
+            want[nw++] = sk;
+    }
+    long diffs = 0;
+    for (size_t x = 0, y = 0; x < nw || y < pairs;) {
+        const redisReply *m = y < pairs ? r->element[2 * y] : NULL, *sc = m ? r->element[2 * y + 1] : NULL;
+        int64_t held = sc && sc->type == REDIS_REPLY_STRING ? (int64_t)strtod(sc->str, NULL) : 0;
+        if (!m || (x < nw && want[x] < held)) {
+            fprintf(out, "%s distinct sort keys: %" PRId64 " missing in redis\n", b->id, want[x++]);
+        } else if (x >= nw || held < want[x]) {
+            fprintf(out, "%s distinct sort keys: %" PRId64 " in redis only\n", b->id, held);
+            y++;
+        } else {
+            order_pos_t pos;
+            unsigned char enc[ORDER_MEMBER_MAX];
+            bool encoded = order_pos_set(&pos, held, 0, "", 0) && order_member_encode(&pos, enc) >= 8;
+            x++, y++;
+            if (encoded && m->type == REDIS_REPLY_STRING && m->len == 8 && memcmp(m->str, enc, 8) == 0)
+                continue;
+            fprintf(out, "%s distinct sort keys: %" PRId64 " held under another member\n", b->id, held);
+        }
+        diffs++;
+    }
+    free(want);
+    freeReplyObject(r);
+    if (pe->n > 0) {
+        *prev = pe->items[pe->n - 1].sort_key;
+        *first = false;
+    }
+    return diffs;
+}
+
 long rb_verify(redis_conn_t *c, PGconn *pg, const board_t *b, int64_t day, FILE *out)
 {
     long diffs = 0;
     int64_t offset = 0;
+    rb_keys_t k;
+    window_keys(&k, b->gen, day);
+    bool first = true;
+    int64_t prev = 0;
     for (;;) {
         entries_t re, pe;
         entries_init(&re);
@@ -1211,8 +1271,12 @@ long rb_verify(redis_conn_t *c, PGconn *pg, const board_t *b, int64_t day, FILE 
             }
         }
         size_t got = n;
+        long distinct = verify_distinct(c, &k, b, &pe, &first, &prev, got < 1000, out);
         entries_clear(&re);
         entries_clear(&pe);
+        if (distinct < 0)
+            return -1;
+        diffs += distinct;
         if (got < 1000)
             break;
         offset += 1000;

@@ -267,10 +267,68 @@ def test_every_rank_style_agrees_through_redis_the_tier_and_postgres(sort, opera
                     assert answers[name][p] == a, (label, name, p, answers[name][p], a)
 
         compare("after the writes")
+
+        # rankd verify compares Redis's distinct sort keys with PostgreSQL's too.
+        def verify():
+            v = run_cli(["verify", "--board", board], via_redis.config_path, env=via_redis.env)
+            return v.returncode, v.stdout
+        code, out = verify()
+        assert code == 0 and "0 difference(s)" in out, out
+        rc, key = redis_db[1], "rankd:{g%d}:0:s5" % gen
+        held = rc.zrange(key, 0, -1, withscores=True)
+        rc.zrem(key, held[1][0])
+        rc.zadd(key, {b"\x80\x00\x00\x00\x00\x00\x99\x99": 0x9999})
+        code, out = verify()
+        assert code == 1 and "2 difference(s)" in out, out
+        assert "%d missing in redis" % held[1][1] in out and "%d in redis only" % 0x9999 in out, out
         # The window loaded into Redis again from PostgreSQL (what a rebuild keeps, for dense).
         r = run_cli(["rebuild-cache", "--board", board], via_redis.config_path, env=via_redis.env)
         assert r.returncode == 0, r.stdout + r.stderr
+        code, out = verify()
+        assert code == 0 and "0 difference(s)" in out, out
         compare("after a rebuild")
     finally:
         for c in list(clients.values()) + [adm, w]:
             c.close()
+
+
+def test_verify_compares_the_distinct_sort_keys_page_by_page(rankd_factory, db, redis_db):
+    """`rankd verify` reads PostgreSQL's standings 1,000 at a time: Redis's distinct sort keys are
+    compared page by page, tie groups crossing a page's end included, and a key missing or extra
+    on any page is a difference."""
+    inst = rankd_factory(env=NO_CACHE)
+    adm, w, c = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client(READ_KEY)
+    try:
+        board = create_board(adm, unique("sv"), sort="asc")["id"]
+        players = ["v%04d" % i for i in range(2600)]
+        score = {p: (i * 3) % 700 for i, p in enumerate(players)}  # 0..699: ties of 3 or 4, across pages
+        for at in range(0, len(players), 1000):
+            assert batch(w, [{"board": board, "player_id": p, "score": score[p]}
+                             for p in players[at:at + 1000]]).status == 200
+        redis_holds(inst, c, board)
+        gen = db.query("SELECT gen FROM boards WHERE id = %s", (board,))[0][0]
+        rc, key = redis_db[1], "rankd:{g%d}:0:s5" % gen
+        assert rc.zcard(key) == 700
+
+        def verify():
+            v = run_cli(["verify", "--board", board], inst.config_path, env=inst.env)
+            return v.returncode, v.stdout
+        code, out = verify()
+        assert code == 0 and "0 difference(s)" in out, out
+        held = dict((int(v), m) for m, v in rc.zrange(key, 0, -1, withscores=True))
+        ordered = sorted(score.values())
+        # The score of the 1,000th standing (the first page's last, its ties on the next page too)
+        # and one on the last page.
+        gone = [ordered[999], ordered[2500]]
+        assert ordered[1000] == ordered[999]
+        for x in gone:
+            rc.zrem(key, held[x])
+        rc.zadd(key, {(100000 + (1 << 63)).to_bytes(8, "big"): 100000})  # past every standing
+        code, out = verify()
+        assert code == 1 and "3 difference(s)" in out, out
+        for x in gone:
+            assert "%d missing in redis" % x in out, out
+        assert "100000 in redis only" in out, out
+    finally:
+        for x in (adm, w, c):
+            x.close()
