@@ -390,9 +390,9 @@ q "INSERT INTO league_windows (board_gen, win, cohorts, opened) VALUES ($LG_GEN,
    SELECT board_gen, win, cohort, 0, count(*) FROM league_members WHERE board_gen = $LG_GEN GROUP BY 1, 2, 3" >/dev/null \
   || die "seeding lg's cohorts failed"
 
-ZKEY="rankd:{g$BIG_GEN}:0:z4"
-HKEY="rankd:{g$BIG_GEN}:0:h4:"   # + bucket number, 0..16383
-READY_KEY="rankd:{g$BIG_GEN}:0:ready4"
+ZKEY="rankd:{g$BIG_GEN}:0:z5"
+HKEY="rankd:{g$BIG_GEN}:0:h5:"   # + bucket number, 0..16383
+READY_KEY="rankd:{g$BIG_GEN}:0:ready5"
 say "loading Redis: rankd rebuild-cache --board big"
 m0="$(used_memory)"
 t0=$EPOCHREALTIME
@@ -1183,7 +1183,7 @@ fi
 # cold start: empty Redis, then reads at once. A poller writes down, every second and at every
 # change of the first two, "SECONDS READY LOCK MEMBERS": the big board's ready key (1 loaded,
 # 0 cold), its rebuild lock (1 held) and how many members its sorted set holds.
-LOCK_KEY="rankd:{g$BIG_GEN}:0:b4"
+LOCK_KEY="rankd:{g$BIG_GEN}:0:b5"
 cold_trace() {
   local t0=$EPOCHREALTIME last="" st i
   for ((i = 0; i < (DUR_S + 150) * 10; i++)); do

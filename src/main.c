@@ -26,7 +26,8 @@ static int usage(void)
             "       rankd verify [--board B] [-c FILE]\n"
             "       rankd rebuild-cache [--board B] [-c FILE]\n"
             "       rankd import --board B [--mode submit|replace] [--format csv|ndjson] [FILE|-] [-c FILE]\n"
-            "       rankd export --board B [--window W] [--format csv|ndjson] [FILE|-] [-c FILE]\n"
+            "       rankd export --board B [--window W] [--format csv|ndjson] [--rank-style ordinal|competition|dense]\n"
+            "                    [FILE|-] [-c FILE]\n"
             "       rankd config check [-c FILE]\n"
             "       rankd config gen-key      (a random key or secret: 32 bytes, base64url)\n"
             "       rankd version\n"
@@ -62,6 +63,7 @@ int main(int argc, char **argv)
     arena_json_install(); /* before any jansson value exists */
     const char *config_path = "config/rankd.yaml";
     const char *board = NULL, *view = NULL, *older = NULL, *window = NULL, *format = NULL, *mode = NULL;
+    const char *rank_style = NULL;
     const char *words[4] = {0};
     int n_words = 0;
     for (int i = 1; i < argc; i++) {
@@ -75,6 +77,8 @@ int main(int argc, char **argv)
             mode = argv[++i];
         else if (strcmp(argv[i], "--format") == 0 && i + 1 < argc)
             format = argv[++i];
+        else if (strcmp(argv[i], "--rank-style") == 0 && i + 1 < argc)
+            rank_style = argv[++i];
         else if (strcmp(argv[i], "-") == 0 && n_words < 4)
             words[n_words++] = argv[i];
         else if (strcmp(argv[i], "--view") == 0 && i + 1 < argc)
@@ -139,7 +143,7 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "import") == 0 && n_words <= 2) {
         rc = cmd_import(cfg, board, mode, format, n_words == 2 ? words[1] : NULL);
     } else if (strcmp(cmd, "export") == 0 && n_words <= 2) {
-        rc = cmd_export(cfg, board, window, format, n_words == 2 ? words[1] : NULL);
+        rc = cmd_export(cfg, board, window, format, rank_style, n_words == 2 ? words[1] : NULL);
     } else {
         rc = usage();
     }

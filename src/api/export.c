@@ -1,6 +1,7 @@
 /*
  * api/export.c — GET /v1/leaderboards/{board}/export (API.md, "Import and export"): every
- * standing of a window in rank order, streamed from one snapshot, as CSV or NDJSON.
+ * standing of a window in rank order, streamed from one snapshot, as CSV or NDJSON, its ranks
+ * in the rank style asked for (rank_style=, as reads take it).
  *
  * The handler runs off the event loop (api/router.c): it checks the request, opens a connection
  * of the export's own, its transaction and cursor, so that a refusal is a plain JSON error.
@@ -149,8 +150,9 @@ int api_export(app_t *app, const route_t *rt, http_req_t *req)
     export_format_t fmt = EXPORT_CSV;
     if (bad || (f && !export_format_parse(f, &fmt)))
         return http_bad_param(req, "format", bad ? "format must be given once" : "format must be csv or ndjson");
+    rank_style_t style;
     int rc = api_param_window_syntax(req);
-    if (rc)
+    if (rc || (rc = api_param_rank_style(req, &style)))
         return rc;
     board_t b;
     if ((rc = api_load_board(app, rt, req, &b)))
@@ -180,7 +182,7 @@ int api_export(app_t *app, const route_t *rt, http_req_t *req)
     /* a client that takes longer than http.send_timeout_s to read one fetch's rows ends the
      * export: the snapshot would hold back vacuum for as long as it dawdles */
     int64_t idle_ms = (int64_t)app->cfg->send_timeout_s * 1000;
-    export_cursor_t *cur = c ? export_open(c, b.gen, day, fmt, idle_ms, &archived, err, sizeof err) : NULL;
+    export_cursor_t *cur = c ? export_open(c, b.gen, day, fmt, style, idle_ms, &archived, err, sizeof err) : NULL;
     buf_t first;
     buf_init(&first);
     if (cur && export_next(cur, &first, err, sizeof err) < 0) {

@@ -94,22 +94,7 @@ static bool before_in_pg(void *arg, rank_style_t style, int64_t sk, int64_t *out
     return a->st == Q_OK;
 }
 
-static rb_status_t read_redis(redis_conn_t *rc, const board_t *b, const read_t *r, entries_t *out)
-{
-    switch (r->kind) {
-    case READ_PAGE: return rb_page(rc, b, r->day, r->offset, r->limit, out);
-    case READ_CURSOR: return rb_page_cursor(rc, b, r->day, &r->pos, r->backward, r->limit, out);
-    case READ_PLAYERS: return rb_players(rc, b, r->day, r->ids, r->n_ids, out);
-    case READ_AROUND: return rb_around(rc, b, r->day, r->player, r->before, r->after, out);
-    case READ_SCORE: {
-        rb_read_t rd = {0};
-        rb_prepare_score(&rd, b, r->day, order_sort_key(b->sort, r->score));
-        return rb_read_run(rc, &rd, b, out);
-    }
-    }
-    return RB_DOWN;
-}
-
+/* Read r as one script (an around read too), its ranks in r's style. */
 static void prepare_redis(rb_read_t *rd, const board_t *b, const read_t *r)
 {
     switch (r->kind) {
@@ -119,6 +104,14 @@ static void prepare_redis(rb_read_t *rd, const board_t *b, const read_t *r)
     case READ_AROUND: rb_prepare_around(rd, b, r->day, r->player, r->before, r->after); break;
     case READ_SCORE: rb_prepare_score(rd, b, r->day, order_sort_key(b->sort, r->score)); break;
     }
+    rb_prepare_style(rd, r->style);
+}
+
+static rb_status_t read_redis(redis_conn_t *rc, const board_t *b, const read_t *r, entries_t *out)
+{
+    rb_read_t rd = {0};
+    prepare_redis(&rd, b, r);
+    return rb_read_run(rc, &rd, b, out);
 }
 
 /* A closed window from its archive; `*archived` false when it has none yet. */
@@ -238,8 +231,6 @@ static bool redis_answers(app_t *app, const http_req_t *req, const board_t *b, c
     if (req->strong || archived || r->league || !window_is_hot(board_window_rule(b), r->day, req->received_ms) ||
         !redis_trusted(app->redis))
         return false; /* also without Redis; a league standing's cohort is PostgreSQL's */
-    if (r->style != RANK_ORDINAL)
-        return false; /* its counts are PostgreSQL's (or the tier's) */
     if (redis_window_trusted(app->redis, b->gen, r->day, epoch))
         return true;
     /* Not checked since this instance started or Redis's last outage: PostgreSQL answers until
@@ -254,9 +245,8 @@ static bool redis_answers(app_t *app, const http_req_t *req, const board_t *b, c
  * to it applied. No I/O: it runs on the event loop. */
 static bool tier_answers(app_t *app, const http_req_t *req, const board_t *b, const read_t *r, entries_t *out)
 {
-    if (!app->tier || req->strong || r->league || !window_is_hot(board_window_rule(b), r->day, req->received_ms) ||
-        r->style == RANK_DENSE)
-        return false; /* dense counts distinct scores, and a cohort is, PostgreSQL's */
+    if (!app->tier || req->strong || r->league || !window_is_hot(board_window_rule(b), r->day, req->received_ms))
+        return false; /* a cohort is PostgreSQL's */
     if (r->closed && req->received_ms >= window_next_day(board_window_rule(b), r->day) * MS_PER_DAY +
                                               window_archive_grace_ms(app->cfg->pg_statement_timeout_ms))
         return false; /* archived: its ranks are final there, and it knows when it last changed */
@@ -583,7 +573,8 @@ static int advance(read_op_t *op, http_req_t *req)
                 bool use_redis = redis_answers(app, req, &op->board, &op->rq.read, &epoch);
                 if (app->pipe && use_redis) {
                     const read_t *r = &op->rq.read;
-                    if (r->kind == READ_AROUND) {
+                    if (r->kind == READ_AROUND && r->style == RANK_ORDINAL) {
+                        /* In two steps; a styled one counts in the script that reads its range. */
                         rb_prepare_around_rank(&op->rd, &op->board, r->day, r->player, r->before, r->after);
                         op->step = STEP_RANK;
                     } else {

@@ -38,6 +38,7 @@ typedef struct {
 
 typedef struct {
     uint32_t n;
+    uint32_t starts; /* slots that start a sort key (differ from the one before them on the board) */
     ri_slot_t s[RI_BLOCK];
 } ri_block_t;
 
@@ -45,6 +46,7 @@ struct rank_index {
     ri_block_t **blocks;
     size_t nb, cap;
     int64_t *tree;     /* Fenwick tree over the blocks' counts, 1-based, nb + 1 long (cap + 1 allocated) */
+    int64_t *dtree;    /* the same over the blocks' `starts`: distinct sort keys before a block */
     ri_player_t **tab; /* the players by id */
     size_t tab_size;   /* a power of two */
     int64_t count;
@@ -96,29 +98,78 @@ static size_t player_size(size_t id_len, size_t md_len)
 
 /* ---------------------------------------------------------------- the tree over blocks */
 
+static void fenwick_add(int64_t *tree, size_t nb, size_t b, int64_t d)
+{
+    for (size_t i = b + 1; i <= nb; i += i & (~i + 1))
+        tree[i] += d;
+}
+
+static int64_t fenwick_prefix(const int64_t *tree, size_t b)
+{
+    int64_t s = 0;
+    for (size_t i = b; i > 0; i -= i & (~i + 1))
+        s += tree[i];
+    return s;
+}
+
 static void tree_add(rank_index_t *ix, size_t b, int64_t d)
 {
-    for (size_t i = b + 1; i <= ix->nb; i += i & (~i + 1))
-        ix->tree[i] += d;
+    fenwick_add(ix->tree, ix->nb, b, d);
 }
 
 /* Standings in blocks [0, b). */
 static int64_t tree_prefix(const rank_index_t *ix, size_t b)
 {
-    int64_t s = 0;
-    for (size_t i = b; i > 0; i -= i & (~i + 1))
-        s += ix->tree[i];
-    return s;
+    return fenwick_prefix(ix->tree, b);
 }
 
-static void tree_build(rank_index_t *ix)
+/* A block's `starts` changed by d. */
+static void starts_add(rank_index_t *ix, size_t b, int64_t d)
 {
-    for (size_t i = 1; i <= ix->nb; i++)
+    if (d == 0)
+        return;
+    ix->blocks[b]->starts = (uint32_t)((int64_t)ix->blocks[b]->starts + d);
+    fenwick_add(ix->dtree, ix->nb, b, d);
+}
+
+/* Whether slot i of block b starts a sort key: the first standing, or a sort key other than the
+ * one before it (the block's previous slot, or the previous block's last; blocks past the first
+ * are never empty). */
+static bool slot_starts(const rank_index_t *ix, size_t b, uint32_t i)
+{
+    const ri_block_t *blk = ix->blocks[b];
+    if (i > 0)
+        return blk->s[i].sort_key != blk->s[i - 1].sort_key;
+    if (b == 0)
+        return true;
+    const ri_block_t *prev = ix->blocks[b - 1];
+    return prev->s[prev->n - 1].sort_key != blk->s[0].sort_key;
+}
+
+static uint32_t count_starts(const rank_index_t *ix, size_t b)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < ix->blocks[b]->n; i++)
+        n += slot_starts(ix, b, i);
+    return n;
+}
+
+/* Both trees from the blocks' counts, after blocks were split, merged or dropped: the `starts`
+ * of blocks [from, to) are counted again first (the others kept theirs). */
+static void tree_build_from(rank_index_t *ix, size_t from, size_t to)
+{
+    for (size_t b = from; b < to && b < ix->nb; b++)
+        ix->blocks[b]->starts = count_starts(ix, b);
+    for (size_t i = 1; i <= ix->nb; i++) {
         ix->tree[i] = ix->blocks[i - 1]->n;
+        ix->dtree[i] = ix->blocks[i - 1]->starts;
+    }
     for (size_t i = 1; i <= ix->nb; i++) {
         size_t j = i + (i & (~i + 1));
-        if (j <= ix->nb)
+        if (j <= ix->nb) {
             ix->tree[j] += ix->tree[i];
+            ix->dtree[j] += ix->dtree[i];
+        }
     }
 }
 
@@ -147,6 +198,7 @@ static void blocks_reserve(rank_index_t *ix, size_t n)
         cap *= 2;
     ix->blocks = xrealloc(ix->blocks, cap * sizeof *ix->blocks);
     ix->tree = xrealloc(ix->tree, (cap + 1) * sizeof *ix->tree);
+    ix->dtree = xrealloc(ix->dtree, (cap + 1) * sizeof *ix->dtree);
     ix->cap = cap;
 }
 
@@ -157,6 +209,7 @@ static ri_block_t *block_insert(rank_index_t *ix, size_t b)
     memmove(&ix->blocks[b + 1], &ix->blocks[b], (ix->nb - b) * sizeof *ix->blocks);
     ri_block_t *blk = xmalloc(sizeof *blk);
     blk->n = 0;
+    blk->starts = 0;
     ix->blocks[b] = blk;
     ix->nb++;
     return blk;
@@ -214,17 +267,33 @@ static uint32_t slot_lower(const ri_block_t *blk, int64_t sk, int64_t ms, const 
     return lo;
 }
 
+/* The slot after slot i of block b on the board (which may be one past a block's end when i
+ * is its last): false when there is none. */
+static bool next_slot(const rank_index_t *ix, size_t b, uint32_t i, size_t *nb_out, uint32_t *ni_out)
+{
+    if (i + 1 < ix->blocks[b]->n) {
+        *nb_out = b, *ni_out = i + 1;
+        return true;
+    }
+    if (b + 1 < ix->nb && ix->blocks[b + 1]->n > 0) {
+        *nb_out = b + 1, *ni_out = 0;
+        return true;
+    }
+    return false;
+}
+
 static void slot_insert(rank_index_t *ix, ri_player_t *p)
 {
     if (ix->nb == 0) {
         block_insert(ix, 0);
-        tree_build(ix);
+        tree_build_from(ix, 0, 1);
     }
     const char *id = p->data;
     size_t b = find_block(ix, p->sort_key, p->achieved_ms, id, p->id_len);
     ri_block_t *blk = ix->blocks[b];
     uint32_t i = slot_lower(blk, p->sort_key, p->achieved_ms, id, p->id_len);
     if (blk->n == RI_BLOCK) { /* split in halves, then insert into the half it belongs in */
+        size_t split = b;
         ri_block_t *right = block_insert(ix, b + 1);
         blk = ix->blocks[b];
         uint32_t half = RI_BLOCK / 2;
@@ -239,12 +308,25 @@ static void slot_insert(rank_index_t *ix, ri_player_t *p)
         memmove(&blk->s[i + 1], &blk->s[i], (blk->n - i) * sizeof *blk->s);
         blk->s[i] = (ri_slot_t){p->sort_key, p->achieved_ms, p};
         blk->n++;
-        tree_build(ix);
+        /* The new slot and the one after it are in the two halves or the block after them. */
+        tree_build_from(ix, split, split + 3);
     } else {
+        /* Only the new slot and the one after it may change whether they start a sort key. */
+        size_t nb_next = b;
+        uint32_t ni_next = i;
+        bool has_next = i < blk->n || (b + 1 < ix->nb && ix->blocks[b + 1]->n > 0);
+        if (i == blk->n && has_next)
+            nb_next = b + 1, ni_next = 0;
+        bool next_was = has_next && slot_starts(ix, nb_next, ni_next);
         memmove(&blk->s[i + 1], &blk->s[i], (blk->n - i) * sizeof *blk->s);
         blk->s[i] = (ri_slot_t){p->sort_key, p->achieved_ms, p};
         blk->n++;
         tree_add(ix, b, 1);
+        if (nb_next == b && has_next)
+            ni_next++;
+        starts_add(ix, b, slot_starts(ix, b, i));
+        if (has_next)
+            starts_add(ix, nb_next, (int64_t)slot_starts(ix, nb_next, ni_next) - next_was);
     }
     ix->count++;
 }
@@ -254,10 +336,18 @@ static void slot_remove(rank_index_t *ix, const ri_player_t *p)
     size_t b = find_block(ix, p->sort_key, p->achieved_ms, p->data, p->id_len);
     ri_block_t *blk = ix->blocks[b];
     uint32_t i = slot_lower(blk, p->sort_key, p->achieved_ms, p->data, p->id_len);
-    /* i < blk->n and blk->s[i].p == p: the hash and the blocks hold the same players */
+    /* i < blk->n and blk->s[i].p == p: the hash and the blocks hold the same players. The slot
+     * after it may change whether it starts a sort key. */
+    bool was = slot_starts(ix, b, i);
+    size_t nb_next = b;
+    uint32_t ni_next = 0;
+    bool has_next = next_slot(ix, b, i, &nb_next, &ni_next);
+    bool next_was = has_next && slot_starts(ix, nb_next, ni_next);
     memmove(&blk->s[i], &blk->s[i + 1], (blk->n - i - 1) * sizeof *blk->s);
     blk->n--;
     ix->count--;
+    if (nb_next == b && has_next)
+        ni_next--;
     /* A block that ran low merges into a neighbour with room: blocks stay at least a quarter
      * full on average whatever the churn (a split leaves two halves, so no merge undoes it). */
     size_t left = b + 1 < ix->nb ? b : b - 1, right = left + 1; /* b and a neighbour */
@@ -266,12 +356,15 @@ static void slot_remove(rank_index_t *ix, const ri_player_t *p)
         memcpy(&l->s[l->n], r->s, r->n * sizeof *r->s);
         l->n += r->n;
         block_remove(ix, right);
-        tree_build(ix);
+        tree_build_from(ix, left, left + 2); /* the merged block and the one after it */
     } else if (blk->n == 0 && ix->nb > 1) {
         block_remove(ix, b);
-        tree_build(ix);
+        tree_build_from(ix, b, b + 1); /* the block that followed the emptied one */
     } else {
         tree_add(ix, b, -1);
+        starts_add(ix, b, -(int64_t)was);
+        if (has_next)
+            starts_add(ix, nb_next, (int64_t)slot_starts(ix, nb_next, ni_next) - next_was);
     }
 }
 
@@ -300,6 +393,7 @@ void ri_free(rank_index_t *ix)
         free(ix->blocks[b]);
     free(ix->blocks);
     free(ix->tree);
+    free(ix->dtree);
     free(ix->tab);
     free(ix);
 }
@@ -359,16 +453,21 @@ void ri_append(rank_index_t *ix, const char *player, size_t len, int64_t sort_ke
     ri_player_t *p = player_new(player, len, h, sort_key, achieved_ms, metadata, metadata_len);
     *link = p;
     ix->player_bytes += player_size(len, p->metadata_len) + RI_MALLOC_OVERHEAD;
+    bool starts = !last || last->n == 0 || last->s[last->n - 1].sort_key != sort_key;
     if (!last || last->n >= RI_LOAD_FILL) {
-        /* A block at the end: its tree node sums the nodes below it (no rebuild). */
+        /* A block at the end: its tree nodes sum the nodes below them (no rebuild). */
         last = block_insert(ix, ix->nb);
         size_t i = ix->nb;
-        ix->tree[i] = 0;
-        for (size_t j = i - 1, stop = i - (i & (~i + 1)); j > stop; j -= j & (~j + 1))
+        ix->tree[i] = ix->dtree[i] = 0;
+        for (size_t j = i - 1, stop = i - (i & (~i + 1)); j > stop; j -= j & (~j + 1)) {
             ix->tree[i] += ix->tree[j];
+            ix->dtree[i] += ix->dtree[j];
+        }
     }
     last->s[last->n++] = (ri_slot_t){sort_key, achieved_ms, p};
     tree_add(ix, ix->nb - 1, 1);
+    if (starts)
+        starts_add(ix, ix->nb - 1, 1);
     ix->count++;
 }
 
@@ -393,7 +492,7 @@ int64_t ri_count(const rank_index_t *ix)
 size_t ri_bytes(const rank_index_t *ix)
 {
     return sizeof *ix + ix->nb * (sizeof(ri_block_t) + RI_MALLOC_OVERHEAD) + ix->cap * sizeof *ix->blocks +
-           (ix->cap + 1) * sizeof *ix->tree + ix->tab_size * sizeof *ix->tab + ix->player_bytes;
+           2 * (ix->cap + 1) * sizeof *ix->tree + ix->tab_size * sizeof *ix->tab + ix->player_bytes;
 }
 
 static void fill(const ri_slot_t *s, ri_entry_t *out)
@@ -429,6 +528,20 @@ int64_t ri_lower_bound(const rank_index_t *ix, int64_t sort_key, int64_t achieve
     return tree_prefix(ix, b) + i;
 }
 
+int64_t ri_distinct_before(const rank_index_t *ix, int64_t sort_key)
+{
+    if (ix->count == 0)
+        return 0;
+    /* The sort keys of the standings before the first one at or after sort_key: those that
+     * start a sort key, in the blocks before (the tree) and in the block (a scan of it). */
+    size_t b = find_block(ix, sort_key, INT64_MIN, "", 0);
+    uint32_t i = slot_lower(ix->blocks[b], sort_key, INT64_MIN, "", 0);
+    int64_t n = fenwick_prefix(ix->dtree, b);
+    for (uint32_t j = 0; j < i; j++)
+        n += slot_starts(ix, b, j);
+    return n;
+}
+
 size_t ri_range(const rank_index_t *ix, int64_t from, size_t n, ri_entry_t *out)
 {
     if (from < 0 || from >= ix->count || n == 0)
@@ -449,6 +562,9 @@ bool ri_check(const rank_index_t *ix)
     for (size_t b = 0; b < ix->nb; b++) {
         const ri_block_t *blk = ix->blocks[b];
         if (tree_prefix(ix, b + 1) - tree_prefix(ix, b) != blk->n || (blk->n == 0 && ix->nb > 1))
+            return false;
+        if (blk->starts != count_starts(ix, b) ||
+            fenwick_prefix(ix->dtree, b + 1) - fenwick_prefix(ix->dtree, b) != blk->starts)
             return false;
         for (uint32_t i = 0; i < blk->n; i++) {
             const ri_slot_t *s = &blk->s[i];

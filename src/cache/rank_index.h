@@ -6,7 +6,10 @@
  * Redis's members and PostgreSQL's index keep. Entries sit in blocks of at most RI_BLOCK,
  * each sorted, the blocks in order; a Fenwick tree over the blocks' counts turns a block
  * into the rank of its first entry and a rank into its block, so rank, select and a
- * position's lower bound are O(log n) with a memmove of at most one block. A hash of the
+ * position's lower bound are O(log n) with a memmove of at most one block. A second Fenwick
+ * tree counts, per block, the entries that start a sort key (whose sort key differs from the
+ * entry before them): the distinct sort keys before a position, for dense ranks, at the cost of
+ * two comparisons per change (the changed entry and the one after it). A hash of the
  * players finds a player's position (then its entry by binary search).
  *
  * Not thread-safe: the tier guards each index with a lock of its own.
@@ -51,6 +54,9 @@ int64_t ri_rank(const rank_index_t *ix, const char *player, size_t len, ri_entry
 /* How many standings sort before the position; *exact when one sits at it. */
 int64_t ri_lower_bound(const rank_index_t *ix, int64_t sort_key, int64_t achieved_ms, const char *player, size_t len,
                        bool *exact);
+/* How many distinct sort keys sort before sort_key (a dense rank's count, core/rank_style.h):
+ * O(log n) and a scan of one block. */
+int64_t ri_distinct_before(const rank_index_t *ix, int64_t sort_key);
 /* Up to n standings from 0-based rank `from`, in rank order; how many were written. */
 size_t ri_range(const rank_index_t *ix, int64_t from, size_t n, ri_entry_t *out);
 

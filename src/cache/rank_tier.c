@@ -695,12 +695,12 @@ static void push_range(entries_t *out, const board_t *b, const rank_index_t *ix,
     }
 }
 
-/* Competition ranks from the index: the standings before the tie group of sk. */
+/* A style's count from the index: the standings before the tie group of sk (competition), or
+ * the distinct sort keys before it (dense). */
 static bool before_in_index(void *arg, rank_style_t style, int64_t sk, int64_t *out)
 {
     bool exact;
-    (void)style; /* competition: dense is not answered by the tier */
-    *out = ri_lower_bound(arg, sk, INT64_MIN, "", 0, &exact);
+    *out = style == RANK_DENSE ? ri_distinct_before(arg, sk) : ri_lower_bound(arg, sk, INT64_MIN, "", 0, &exact);
     return true;
 }
 
@@ -778,9 +778,12 @@ bool rank_tier_score(rank_tier_t *t, const board_t *b, int64_t day, int64_t sort
     bool exact;
     /* Every position of a better or equal sort key lies before (sort_key + 1, the earliest time,
      * the smallest id): |sort_key| < 2^53, so the sum cannot overflow. Competition: of a better
-     * one only (the score would share its ties' rank). */
-    out->at_or_before = ri_lower_bound(w->ix, how->style == RANK_COMPETITION ? sort_key : sort_key + 1, INT64_MIN, "",
-                                       0, &exact);
+     * one only (the score would share its ties' rank); dense: the distinct better ones. */
+    if (how->style == RANK_DENSE)
+        out->at_or_before = ri_distinct_before(w->ix, sort_key);
+    else
+        out->at_or_before = ri_lower_bound(w->ix, how->style == RANK_COMPETITION ? sort_key : sort_key + 1, INT64_MIN,
+                                           "", 0, &exact);
     end_read(t, w);
     return true;
 }

@@ -88,7 +88,7 @@ void rank_tier_free(rank_tier_t *t);
  * now_ms: when the read arrived (which windows were read last). */
 typedef struct {
     int64_t now_ms;       /* when the read arrived (which windows were read last) */
-    rank_style_t style;   /* ordinal or competition (dense is not answered here) */
+    rank_style_t style;   /* the ranks shown (core/rank_style.h) */
 } tier_read_t;
 bool rank_tier_page(rank_tier_t *t, const board_t *b, int64_t day, int64_t offset, int limit, const tier_read_t *how,
                     entries_t *out);
@@ -100,7 +100,7 @@ bool rank_tier_around(rank_tier_t *t, const board_t *b, int64_t day, const char 
                       const tier_read_t *how, entries_t *out);
 
 /* How many standings have score sort_key or a better one (out->at_or_before; competition: a
- * better one), and the total. */
+ * better one; dense: how many distinct better scores), and the total. */
 bool rank_tier_score(rank_tier_t *t, const board_t *b, int64_t day, int64_t sort_key, const tier_read_t *how,
                      entries_t *out);
 

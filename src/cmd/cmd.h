@@ -20,9 +20,11 @@ int cmd_refresh(const rankd_config_t *cfg, const char *view, const char *older);
 /* rankd verify / rebuild-cache [--board B] (`board` NULL: every board). */
 int cmd_verify(const rankd_config_t *cfg, const char *board);
 int cmd_rebuild_cache(const rankd_config_t *cfg, const char *board);
-/* rankd export --board B [--window W] [--format F] [FILE|-]. */
+/* rankd import --board B [--mode M] [--format F] [FILE|-]. */
 int cmd_import(const rankd_config_t *cfg, const char *board, const char *mode, const char *format, const char *file);
-int cmd_export(const rankd_config_t *cfg, const char *board, const char *window, const char *format, const char *file);
+/* rankd export --board B [--window W] [--format F] [--rank-style S] [FILE|-]. */
+int cmd_export(const rankd_config_t *cfg, const char *board, const char *window, const char *format,
+               const char *rank_style, const char *file);
 
 /* The primary, for a command (NULL, said on stderr, when it does not answer). */
 PGconn *cmd_connect_primary(const rankd_config_t *cfg);

@@ -237,11 +237,13 @@ int cmd_refresh(const rankd_config_t *cfg, const char *view, const char *older)
 /* `rankd export`: the export of GET /v1/leaderboards/{board}/export (API.md) into `path` ("-" or
  * NULL: standard output), without the HTTP server. A file is written whole or removed. */
 int cmd_export(const rankd_config_t *cfg, const char *board, const char *window, const char *format,
-                      const char *path)
+               const char *rank_style, const char *path)
 {
     export_format_t fmt = EXPORT_CSV;
-    if (!board || (format && !export_format_parse(format, &fmt))) {
-        fprintf(stderr, "rankd: export needs --board B, and --format csv or ndjson if any\n");
+    rank_style_t style;
+    if (!board || (format && !export_format_parse(format, &fmt)) || !rank_style_parse(rank_style, &style)) {
+        fprintf(stderr, "rankd: export needs --board B, --format csv or ndjson if any, and --rank-style ordinal, "
+                        "competition or dense if any\n");
         return 2;
     }
     PGconn *c = cmd_connect_primary(cfg);
@@ -274,7 +276,7 @@ int cmd_export(const rankd_config_t *cfg, const char *board, const char *window,
     char err[256] = "";
     bool archived = false;
     /* no idle limit: the CLI's reader is the admin's own pipe or file */
-    export_cursor_t *x = export_open(c, gen, day, fmt, 0, &archived, err, sizeof err);
+    export_cursor_t *x = export_open(c, gen, day, fmt, style, 0, &archived, err, sizeof err);
     long rows = 0;
     int n = x ? 1 : -1;
     buf_t o;

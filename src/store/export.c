@@ -47,8 +47,26 @@ static bool run(PGconn *c, const char *sql, int n, const char *const *params, ch
     return ok;
 }
 
-export_cursor_t *export_open(PGconn *c, int64_t gen, int64_t day, export_format_t fmt, int64_t idle_ms,
-                             bool *archived, char *err, size_t errlen)
+/* The columns of an export in `style`, its rank first: the position in the tie-break order (ordinal), or a
+ * window over the sort key alone, which the rows' order (sort key first) already serves: rank()
+ * gives ties the best rank and skips (competition), dense_rank() does not skip. A styled column
+ * is followed by the ordinal one, unread: PostgreSQL 15 evaluates it last, over the index's
+ * order, and so knows the rows still come in the tie-break order; without it, a window over the
+ * sort key alone is followed by a sort of every tie group (EXPLAIN: Incremental Sort). */
+static const char *select_list(rank_style_t style)
+{
+#define ORDINAL_RANK "row_number() OVER (ORDER BY sort_key, achieved_ms, player_id)"
+    switch (style) {
+    case RANK_COMPETITION: return "rank() OVER (ORDER BY sort_key), player_id, score, achieved_ms, metadata, " ORDINAL_RANK;
+    case RANK_DENSE: return "dense_rank() OVER (ORDER BY sort_key), player_id, score, achieved_ms, metadata, " ORDINAL_RANK;
+    case RANK_ORDINAL: break;
+    }
+    return ORDINAL_RANK ", player_id, score, achieved_ms, metadata";
+#undef ORDINAL_RANK
+}
+
+export_cursor_t *export_open(PGconn *c, int64_t gen, int64_t day, export_format_t fmt, rank_style_t style,
+                             int64_t idle_ms, bool *archived, char *err, size_t errlen)
 {
     char g[24], d[11], idle[80];
     snprintf(g, sizeof g, "%" PRId64, gen);
@@ -71,12 +89,16 @@ export_cursor_t *export_open(PGconn *c, int64_t gen, int64_t day, export_format_
     }
     *archived = PQgetvalue(r, 0, 0)[0] == 't';
     PQclear(r);
-    const char *sql = *archived
-        ? "DECLARE rankd_export NO SCROLL CURSOR FOR SELECT rank, player_id, score, achieved_ms, metadata"
-          " FROM archive WHERE board_gen = $1 AND win = $2 ORDER BY rank, player_id"
-        : "DECLARE rankd_export NO SCROLL CURSOR FOR"
-          " SELECT row_number() OVER (ORDER BY sort_key, achieved_ms, player_id), player_id, score, achieved_ms, metadata"
-          " FROM standings WHERE board_gen = $1 AND win = $2 ORDER BY sort_key, achieved_ms, player_id";
+    /* An archive keeps its ordinal ranks (in the tie-break order, as it closed); another style
+     * ranks its rows in that order by their sort keys (the archive_order index). */
+    char sql[400];
+    if (*archived && style == RANK_ORDINAL)
+        snprintf(sql, sizeof sql, "DECLARE rankd_export NO SCROLL CURSOR FOR SELECT rank, player_id, score, achieved_ms,"
+                                  " metadata FROM archive WHERE board_gen = $1 AND win = $2 ORDER BY rank, player_id");
+    else
+        snprintf(sql, sizeof sql, "DECLARE rankd_export NO SCROLL CURSOR FOR SELECT %s FROM %s"
+                                  " WHERE board_gen = $1 AND win = $2 ORDER BY sort_key, achieved_ms, player_id",
+                 select_list(style), *archived ? "archive" : "standings");
     if (!run(c, sql, 2, params, err, errlen)) {
         PQclear(PQexec(c, "ROLLBACK"));
         return NULL;

@@ -1,8 +1,10 @@
 /* store/rb_read.c — the replies of the read scripts (store/redis_board.c), parsed into entries:
  * pure, so that every shape a reply may take is tested without a Redis. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "obs/log.h"
+#include "util/alloc.h"
 #include "store/redis_board.h"
 
 /* One entry of a run from its member M (LEN bytes) into out: false when it is not what rankd
@@ -75,41 +77,93 @@ static bool parse_run(const redisReply *r, int64_t rank0, const board_t *b, entr
     return true;
 }
 
+/* A styled reply's counts (LUA_STYLED_TAIL): per run, the sort key of its first entry and the
+ * count that entry's rank starts from in the read's style. */
+typedef struct {
+    const redisReply *counts; /* one integer per run */
+    const int64_t *first_key; /* per run */
+    size_t runs;
+} run_counts_t;
+
+static bool before_in_reply(void *arg, rank_style_t style, int64_t sk, int64_t *out)
+{
+    (void)style; /* the script counted in the read's style */
+    const run_counts_t *rc = arg;
+    for (size_t j = 0; j < rc->runs; j++) {
+        if (rc->first_key[j] == sk) {
+            *out = rc->counts->element[j]->integer;
+            return true;
+        }
+    }
+    return false; /* a group no run starts: not what the script returns */
+}
+
+/* Whether a styled reply's last element is its counts: an array of one integer per run. */
+static bool counts_shape(const redisReply *r)
+{
+    if (r->elements < 2 || r->elements % 2 != 0)
+        return false;
+    const redisReply *c = r->element[r->elements - 1];
+    if (c->type != REDIS_REPLY_ARRAY || c->elements != (r->elements - 2) / 2)
+        return false;
+    for (size_t j = 0; j < c->elements; j++)
+        if (c->element[j]->type != REDIS_REPLY_INTEGER)
+            return false;
+    return true;
+}
+
 rb_status_t rb_read_parse(const rb_read_t *rd, const redisReply *r, const board_t *b, entries_t *out)
 {
     if (!r)
         return RB_DOWN;
     rb_status_t st = RB_OK;
+    /* A styled read but a score's ends with the counts of its runs. */
+    bool styled = rd->style != RANK_ORDINAL && !rd->count_only;
     if (r->type == REDIS_REPLY_NIL) {
         st = RB_COLD;
-    } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->elements % 2 != 1 ||
-               r->element[0]->type != REDIS_REPLY_INTEGER) {
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->element[0]->type != REDIS_REPLY_INTEGER ||
+               (styled ? !counts_shape(r) : r->elements % 2 != 1)) {
         if (r->type != REDIS_REPLY_ERROR || strncmp(r->str, "NOSCRIPT", 8) != 0)
             log_error(NULL, "redis read script: unexpected reply (%.200s)",
                       r->type == REDIS_REPLY_ERROR ? r->str : "shape");
         st = RB_DOWN;
     } else {
         out->total = r->element[0]->integer;
+        size_t runs_end = styled ? r->elements - 1 : r->elements, runs = (runs_end - 1) / 2;
         size_t n = 0;
-        for (size_t i = 1; i + 1 < r->elements; i += 2)
+        for (size_t i = 1; i + 1 < runs_end; i += 2)
             n += run_members(r->element[i + 1]);
         /* One allocation of the right size: a single player's 120 bytes stay in malloc's
          * per-thread cache, where the default 16 entries (1,920 bytes) did not. */
         entries_reserve(out, n);
-        for (size_t i = 1; st == RB_OK && i + 1 < r->elements; i += 2) {
+        int64_t first_inline[RB_READ_INLINE];
+        int64_t *first_key = runs <= RB_READ_INLINE ? first_inline : xmalloc(runs * sizeof *first_key);
+        for (size_t i = 1, j = 0; st == RB_OK && i + 1 < runs_end; i += 2, j++) {
             const redisReply *rank0 = r->element[i];
+            size_t at = out->n;
             if (rank0->type != REDIS_REPLY_INTEGER || !parse_run(r->element[i + 1], rank0->integer, b, out))
                 st = RB_DOWN;
+            else
+                first_key[j] = out->n > at ? out->items[at].sort_key : INT64_MIN;
         }
         if (st != RB_OK)
             log_error(NULL, "redis read script: a member that rankd did not write");
+        if (st == RB_OK && rd->by_rank)
+            entries_sort_by_rank(out);
+        /* The style's ranks from the ordinal ones (in rank order) and the runs' counts: a run's
+         * entries are neighbours on the board; named players are runs of one. */
+        run_counts_t rc = {styled ? r->element[r->elements - 1] : NULL, first_key, runs};
+        if (st == RB_OK && styled && !rank_restyle(out, rd->style, !rd->by_rank, before_in_reply, &rc)) {
+            log_error(NULL, "redis read script: a styled reply without the count of a rank");
+            st = RB_DOWN;
+        }
+        if (first_key != first_inline)
+            free(first_key);
     }
     if (st == RB_OK && rd->count_only)
         out->at_or_before = r->elements == 3 ? r->element[1]->integer : 0;
     if (st != RB_OK)
         entries_clear(out);
-    else if (rd->by_rank)
-        entries_sort_by_rank(out);
     return st;
 }
 

@@ -44,55 +44,83 @@
     "local z, pk = KEYS[1], KEYS[2]\n"                                               \
     "local out = {redis.call('ZCARD', z)}\n"
 
+/*
+ * A styled read (rb_prepare_style) runs its script's body, then this tail, which appends to the
+ * reply an array holding, per run, the count its first member's rank starts from in the style
+ * of the last argument: 'c' (competition), the standings with a strictly better sort key (ZCOUNT
+ * over the sorted set, whose scores are the sort keys); 'd' (dense), the distinct sort keys
+ * better than it (ZCOUNT over the window's set of distinct sort keys, KEYS[4]). One O(log n)
+ * count per distinct score of the answer: a page of adjacent entries needs one. A run's first
+ * member ends at its first NUL past the prefix (LUA_PACK); a run of one member is that member;
+ * its sort key is its score.
+ */
+#define LUA_STYLED_TAIL                                                              \
+    "local counts, memo, cz = {}, {}, ARGV[#ARGV] == 'd' and KEYS[4] or z\n"        \
+    "for i = 3, #out, 2 do\n"                                                        \
+    "  local run, c = out[i], 0\n"                                                   \
+    "  if #run > 0 then\n"                                                           \
+    "    local e = string.find(run, '\\0', 17, true)\n"                              \
+    "    local sk = redis.call('ZSCORE', z, e and string.sub(run, 1, e - 1) or run)\n" \
+    "    c = memo[sk]\n"                                                              \
+    "    if not c then\n"                                                            \
+    "      c = redis.call('ZCOUNT', cz, '-inf', '(' .. sk)\n"                         \
+    "      memo[sk] = c\n"                                                            \
+    "    end\n"                                                                      \
+    "  end\n"                                                                        \
+    "  counts[#counts + 1] = c\n"                                                    \
+    "end\n"                                                                          \
+    "out[#out + 1] = counts\n"                                                       \
+    "return out\n"
+
 /* ARGV: first and last rank (0-based). */
-static redis_script_t script_page = {LUA_READ_HEAD
-                                     "out[2] = tonumber(ARGV[1])\n"
-                                     "out[3] = " LUA_PACK("redis.call('ZRANGE', z, ARGV[1], ARGV[2])") "\n"
-                                     "return out\n",
-                                     ""};
+#define LUA_PAGE                                                                     \
+    "out[2] = tonumber(ARGV[1])\n"                                                   \
+    "out[3] = " LUA_PACK("redis.call('ZRANGE', z, ARGV[1], ARGV[2])") "\n"
+static redis_script_t script_page = {LUA_READ_HEAD LUA_PAGE "return out\n", ""};
+static redis_script_t script_page_styled = {LUA_READ_HEAD LUA_PAGE LUA_STYLED_TAIL, ""};
 
 /* ARGV: sort key, position member (sort key + achieved + player, no metadata), 'f' or 'b',
  * limit, the player's bucket. The cursor's position need not be in the set any more (its player
  * moved): then count what lies before it, by binary search among the members tied with it on
  * score, comparing their positions (the bytes before the metadata) byte by byte: Lua's string
  * comparison follows the server's locale. */
-static redis_script_t script_cursor = {LUA_READ_HEAD
-                                       "local function pos(x)\n"
-                                       "  local sp = string.find(x, ' ', 17, true)\n"
-                                       "  return sp and string.sub(x, 1, sp - 1) or x\n"
-                                       "end\n"
-                                       "local function less(a, b)\n"
-                                       "  local n = math.min(#a, #b)\n"
-                                       "  for i = 1, n do\n"
-                                       "    local x, y = string.byte(a, i), string.byte(b, i)\n"
-                                       "    if x ~= y then return x < y end\n"
-                                       "  end\n"
-                                       "  return #a < #b\n"
-                                       "end\n"
-                                       "local sk, m, lim = ARGV[1], ARGV[2], tonumber(ARGV[4])\n"
-                                       "local c, e\n"
-                                       "local v = redis.call('HGET', pk .. ARGV[5], string.sub(m, 17))\n"
-                                       "if v and #v >= 24 and string.sub(v, 9, 24) == string.sub(m, 1, 16) then\n"
-                                       "  c = redis.call('ZRANK', z, " LUA_MEMBER("v", "string.sub(m, 17)") ")\n"
-                                       "  if c then e = 1 end\n"
-                                       "end\n"
-                                       "if not c then\n"
-                                       "  local a = redis.call('ZCOUNT', z, '-inf', '(' .. sk)\n"
-                                       "  local b = a + redis.call('ZCOUNT', z, sk, sk)\n"
-                                       "  while a < b do\n"
-                                       "    local mid = math.floor((a + b) / 2)\n"
-                                       "    if less(pos(redis.call('ZRANGE', z, mid, mid)[1]), m) then a = mid + 1 else b = mid end\n"
-                                       "  end\n"
-                                       "  c = a; e = 0\n"
-                                       "end\n"
-                                       "if ARGV[3] == 'f' then\n"
-                                       "  out[2] = c + e; out[3] = " LUA_PACK("redis.call('ZRANGE', z, c + e, c + e + lim - 1)") "\n"
-                                       "elseif c > 0 then\n"
-                                       "  local a = math.max(c - lim, 0)\n"
-                                       "  out[2] = a; out[3] = " LUA_PACK("redis.call('ZRANGE', z, a, c - 1)") "\n"
-                                       "end\n"
-                                       "return out\n",
-                                       ""};
+#define LUA_CURSOR \
+    "local function pos(x)\n"                                                                          \
+    "  local sp = string.find(x, ' ', 17, true)\n"                                                     \
+    "  return sp and string.sub(x, 1, sp - 1) or x\n"                                                  \
+    "end\n"                                                                                            \
+    "local function less(a, b)\n"                                                                      \
+    "  local n = math.min(#a, #b)\n"                                                                   \
+    "  for i = 1, n do\n"                                                                              \
+    "    local x, y = string.byte(a, i), string.byte(b, i)\n"                                          \
+    "    if x ~= y then return x < y end\n"                                                            \
+    "  end\n"                                                                                          \
+    "  return #a < #b\n"                                                                               \
+    "end\n"                                                                                            \
+    "local sk, m, lim = ARGV[1], ARGV[2], tonumber(ARGV[4])\n"                                         \
+    "local c, e\n"                                                                                     \
+    "local v = redis.call('HGET', pk .. ARGV[5], string.sub(m, 17))\n"                                 \
+    "if v and #v >= 24 and string.sub(v, 9, 24) == string.sub(m, 1, 16) then\n"                        \
+    "  c = redis.call('ZRANK', z, " LUA_MEMBER("v", "string.sub(m, 17)") ")\n"                         \
+    "  if c then e = 1 end\n"                                                                          \
+    "end\n"                                                                                            \
+    "if not c then\n"                                                                                  \
+    "  local a = redis.call('ZCOUNT', z, '-inf', '(' .. sk)\n"                                         \
+    "  local b = a + redis.call('ZCOUNT', z, sk, sk)\n"                                                \
+    "  while a < b do\n"                                                                               \
+    "    local mid = math.floor((a + b) / 2)\n"                                                        \
+    "    if less(pos(redis.call('ZRANGE', z, mid, mid)[1]), m) then a = mid + 1 else b = mid end\n"    \
+    "  end\n"                                                                                          \
+    "  c = a; e = 0\n"                                                                                 \
+    "end\n"                                                                                            \
+    "if ARGV[3] == 'f' then\n"                                                                         \
+    "  out[2] = c + e; out[3] = " LUA_PACK("redis.call('ZRANGE', z, c + e, c + e + lim - 1)") "\n"     \
+    "elseif c > 0 then\n"                                                                              \
+    "  local a = math.max(c - lim, 0)\n"                                                               \
+    "  out[2] = a; out[3] = " LUA_PACK("redis.call('ZRANGE', z, a, c - 1)") "\n"                       \
+    "end\n"
+static redis_script_t script_cursor = {LUA_READ_HEAD LUA_CURSOR "return out\n", ""};
+static redis_script_t script_cursor_styled = {LUA_READ_HEAD LUA_CURSOR LUA_STYLED_TAIL, ""};
 
 /* One player's run {rank0, member} (a run of one member is that member) appended to table OUT, from the player's id and
  * bucket (Lua expressions); nothing when the player holds no standing. */
@@ -106,20 +134,16 @@ static redis_script_t script_cursor = {LUA_READ_HEAD
     "  end\n"                                                                        \
     "end\n"
 
-/* ARGV: player, bucket, player, bucket, ... */
-static redis_script_t script_players = {LUA_READ_HEAD
-                                        "for i = 1, #ARGV, 2 do\n"
-                                        LUA_PLAYER("out", "ARGV[i]", "ARGV[i + 1]")
-                                        "end\n"
-                                        "return out\n",
-                                        ""};
+/* ARGV: player, bucket, player, bucket, ... up to ARGV[LAST] (a styled read's style follows). */
+#define LUA_PLAYERS(LAST) "for i = 1, " LAST ", 2 do\n" LUA_PLAYER("out", "ARGV[i]", "ARGV[i + 1]") "end\n"
+static redis_script_t script_players = {LUA_READ_HEAD LUA_PLAYERS("#ARGV") "return out\n", ""};
+static redis_script_t script_players_styled = {LUA_READ_HEAD LUA_PLAYERS("#ARGV - 1") LUA_STYLED_TAIL, ""};
 
 /* ARGV: player, bucket. The players script for the commonest read, a player's rank, without
  * its loop. Same reply. */
-static redis_script_t script_player = {LUA_READ_HEAD
-                                       LUA_PLAYER("out", "ARGV[1]", "ARGV[2]")
-                                       "return out\n",
-                                       ""};
+static redis_script_t script_player = {LUA_READ_HEAD LUA_PLAYER("out", "ARGV[1]", "ARGV[2]") "return out\n", ""};
+static redis_script_t script_player_styled = {LUA_READ_HEAD LUA_PLAYER("out", "ARGV[1]", "ARGV[2]") LUA_STYLED_TAIL,
+                                              ""};
 
 /* The rank reads of many requests on one window, merged by the Redis pipe (player_merge):
  * ARGV: player, bucket, player, bucket, ...; false when the window is cold, else one
@@ -155,6 +179,7 @@ static redis_merge_t player_merge = {script_player_each.sha, 6, false};
 
 /* ARGV: player, before, after, the player's bucket. One run. */
 static redis_script_t script_around = {LUA_READ_HEAD LUA_AROUND("out", "1") "return out\n", ""};
+static redis_script_t script_around_styled = {LUA_READ_HEAD LUA_AROUND("out", "1") LUA_STYLED_TAIL, ""};
 
 /* The around reads of many requests on one window, merged by the Redis pipe (around_merge), as
  * rank reads are: ARGV: player, before, after, bucket, player, ...; false when the window is
@@ -180,6 +205,15 @@ static redis_script_t script_score = {LUA_READ_HEAD
                                       "out[3] = {}\n"
                                       "return out\n",
                                       ""};
+/* ARGV: a sort key, the style ('c' or 'd'). The count a score's rank starts from in that
+ * style: the standings (competition) or the distinct sort keys (dense, KEYS[4]) better than it.
+ * Same reply. */
+static redis_script_t script_score_styled = {LUA_READ_HEAD
+                                             "out[2] = redis.call('ZCOUNT', ARGV[2] == 'd' and KEYS[4] or z, '-inf',"
+                                             " '(' .. ARGV[1])\n"
+                                             "out[3] = {}\n"
+                                             "return out\n",
+                                             ""};
 
 /* EVALSHA sha 3 keys...: numkeys and the three keys are what merged reads share. */
 static redis_merge_t around_merge = {script_around_each.sha, 6, false};
@@ -229,7 +263,7 @@ static redis_merge_t around_range_merge = {NULL, 4, true};
     "end\n"
 
 /* KEYS: the sorted set, the hash prefix, ready, the rebuild lock, the mark hash, the mark's
- * pending set. ARGV[1] = 'r' to return ranks; ARGV[2] = a rebuild's lock token, or ''; ARGV[3] = how many
+ * pending set, the distinct sort keys. ARGV[1] = 'r' to return ranks; ARGV[2] = a rebuild's lock token, or ''; ARGV[3] = how many
  * changes follow; ARGV[4] = the number of the transaction they come from among the window's
  * (window_counts.seq), '0' for none (a rebuild's chunk, or nothing committed); then the changes,
  * each as six arguments: player, bucket, the member's prefix (sort key(8) and achieved(8),
@@ -246,7 +280,9 @@ static redis_merge_t around_range_merge = {NULL, 4, true};
  * ended that rebuild, and a chunk it read before must not land in a window another rebuild
  * may be loading (a player deleted since would come back). Else the token's lease is
  * renewed. Versions are compared as two 32-bit halves: exact, and far cheaper than a byte
- * loop. */
+ * loop. The distinct sort keys (KEYS[7], members the 8 bytes of a sort key, scores the sort
+ * key) follow the sorted set: a sort key added there is added here; one whose last member left
+ * (ZCOUNT of its score, after the ZREM) goes. A move within one sort key touches neither. */
 static redis_script_t script_apply = {
     "local z, pk = KEYS[1], KEYS[2]\n"
     "if ARGV[2] ~= '' then\n"
@@ -272,12 +308,18 @@ static redis_script_t script_apply = {
     "  local j = (i - 5) / 6 + 1\n"
     "  local pl, h, pre, ver, m = ARGV[i], pk .. ARGV[i+1], ARGV[i+2], ARGV[i+3], curs[j]\n"
     "  if newer[j] then\n"
-    "    if m then redis.call('ZREM', z, m) end\n"
+    "    local same = m and pre ~= '' and string.sub(m, 1, 8) == string.sub(pre, 1, 8)\n"
+    "    if m then\n"
+    "      local osk = not same and redis.call('ZSCORE', z, m)\n"
+    "      redis.call('ZREM', z, m)\n"
+    "      if osk and redis.call('ZCOUNT', z, osk, osk) == 0 then redis.call('ZREM', KEYS[7], string.sub(m, 1, 8)) end\n"
+    "    end\n"
     "    if pre == '' then redis.call('HSET', h, pl, ver); m = false\n"
     "    else\n"
     "      local val = ver .. pre .. ARGV[i+5]\n"
     "      m = " LUA_MEMBER("val", "pl") "\n"
     "      redis.call('HSET', h, pl, val); redis.call('ZADD', z, ARGV[i+4], m)\n"
+    "      if not same then redis.call('ZADD', KEYS[7], ARGV[i+4], string.sub(pre, 1, 8)) end\n"
     "    end\n"
     "  end\n"
     "  members[j] = m\n"
@@ -297,9 +339,9 @@ static redis_script_t script_apply = {
 
 /* Empty a window at once (marked cold, every member, bucket and mark gone): a writer racing a
  * rebuild must find either the old window or the empty one, never half of each. KEYS: the
- * sorted set, the hash prefix, ready, the mark hash, the pending set. */
+ * sorted set, the hash prefix, ready, the mark hash, the pending set, the distinct sort keys. */
 static redis_script_t script_clear = {
-    "local keys = {KEYS[3], KEYS[1], KEYS[4], KEYS[5]}\n"
+    "local keys = {KEYS[3], KEYS[1], KEYS[4], KEYS[5], KEYS[6]}\n"
     "for n = 0, 16383 do\n"
     "  keys[#keys + 1] = KEYS[2] .. n\n"
     "  if #keys == 1024 then redis.call('UNLINK', unpack(keys)); keys = {} end\n"
@@ -308,10 +350,19 @@ static redis_script_t script_clear = {
     "return 1\n",
     ""};
 
-static redis_script_t *const all_scripts[] = {&script_page,         &script_cursor, &script_players,
-                                              &script_player,       &script_player_each, &script_around,
-                                              &script_around_each,  &script_apply,   &script_clear,
-                                              &script_score,        &script_around_rank, &script_around_rank_each};
+static redis_script_t *const all_scripts[] = {
+    &script_page,          &script_cursor,        &script_players,        &script_player,
+    &script_player_each,   &script_around,        &script_around_each,    &script_apply,
+    &script_clear,         &script_score,         &script_around_rank,    &script_around_rank_each,
+    &script_page_styled,   &script_cursor_styled, &script_players_styled, &script_player_styled,
+    &script_around_styled, &script_score_styled};
+
+/* Each read script and its styled variant (rb_prepare_style). */
+static const struct {
+    const redis_script_t *plain, *styled;
+} styled_scripts[] = {{&script_page, &script_page_styled},       {&script_cursor, &script_cursor_styled},
+                      {&script_players, &script_players_styled}, {&script_player, &script_player_styled},
+                      {&script_around, &script_around_styled},   {&script_score, &script_score_styled}};
 _Static_assert(sizeof all_scripts / sizeof *all_scripts <= RB_SCRIPTS_MAX, "RB_SCRIPTS_MAX is too small");
 
 void rb_init(void)
@@ -321,12 +372,13 @@ void rb_init(void)
 }
 
 typedef struct {
-    char z[64], p[64], r[64], b[64], m[64], mp[64];
+    char z[64], p[64], r[64], b[64], m[64], mp[64], s[64];
 } rb_keys_t;
 
-/* Layout 4's key names, in rb_keys_t's order (redis_board.h); a name that ends in ':' is a
+/* Layout 5's key names, in rb_keys_t's order (redis_board.h); a name that ends in ':' is a
  * prefix (the player hash's buckets). */
-static const char *const key_suffix[6] = {"z4", "h4:", "ready4", "b4", "m4", "mp4"};
+#define KEYS_N 7
+static const char *const key_suffix[KEYS_N] = {"z5", "h5:", "ready5", "b5", "m5", "mp5", "s5"};
 
 static void window_keys(rb_keys_t *k, int64_t gen, int64_t day)
 {
@@ -338,8 +390,8 @@ static void window_keys(rb_keys_t *k, int64_t gen, int64_t day)
     prefix[n++] = ':';
     n += i64_text(prefix + n, day);
     prefix[n++] = ':';
-    char *const dst[6] = {k->z, k->p, k->r, k->b, k->m, k->mp};
-    for (int i = 0; i < 6; i++) {
+    char *const dst[KEYS_N] = {k->z, k->p, k->r, k->b, k->m, k->mp, k->s};
+    for (int i = 0; i < KEYS_N; i++) {
         memcpy(dst[i], prefix, n);
         strcpy(dst[i] + n, key_suffix[i]);
     }
@@ -353,8 +405,8 @@ static void read_arrays(rb_read_t *rd, size_t players)
     rb_read_clear(rd);
     if (players <= RB_READ_INLINE)
         return;
-    rd->argv = xmalloc(sizeof *rd->argv * (6 + 2 * players));
-    rd->argvlen = xmalloc(sizeof *rd->argvlen * (6 + 2 * players));
+    rd->argv = xmalloc(sizeof *rd->argv * (RB_READ_FIXED_ARGS + 2 * players));
+    rd->argvlen = xmalloc(sizeof *rd->argvlen * (RB_READ_FIXED_ARGS + 2 * players));
     rd->buckets = xmalloc(sizeof *rd->buckets * players);
     rd->heap = true;
 }
@@ -380,10 +432,13 @@ static void read_head(rb_read_t *rd, const redis_script_t *s, const board_t *b, 
     memcpy(rd->keys[0], k.z, sizeof k.z);
     memcpy(rd->keys[1], k.p, sizeof k.p);
     memcpy(rd->keys[2], k.r, sizeof k.r);
+    memcpy(rd->keys[3], k.s, sizeof k.s); /* a styled read's fourth key (rb_prepare_style) */
     rd->script = s;
     rd->merge = NULL;
     rd->by_rank = false;
     rd->count_only = false;
+    rd->style = RANK_ORDINAL;
+    rd->nkeys = 3;
     rd->argv[0] = "EVALSHA", rd->argvlen[0] = 7;
     rd->argv[1] = s->sha, rd->argvlen[1] = 40;
     rd->argv[2] = "3", rd->argvlen[2] = 1;
@@ -489,9 +544,35 @@ void rb_prepare_score(rb_read_t *rd, const board_t *b, int64_t day, int64_t sort
     rd->count_only = true;
 }
 
+void rb_prepare_style(rb_read_t *rd, rank_style_t style)
+{
+    if (style == RANK_ORDINAL)
+        return;
+    for (size_t i = 0; i < sizeof styled_scripts / sizeof *styled_scripts; i++) {
+        if (rd->script != styled_scripts[i].plain)
+            continue;
+        rd->script = styled_scripts[i].styled;
+        rd->argv[1] = rd->script->sha;
+        rd->merge = NULL; /* the merged scripts answer ordinal ranks */
+        rd->style = style;
+        /* The distinct sort keys as the fourth key, then the arguments, then the style: the
+         * arrays hold RB_READ_FIXED_ARGS beyond the players' arguments. */
+        memmove(&rd->argv[7], &rd->argv[6], (size_t)(rd->argc - 6) * sizeof *rd->argv);
+        memmove(&rd->argvlen[7], &rd->argvlen[6], (size_t)(rd->argc - 6) * sizeof *rd->argvlen);
+        rd->argv[6] = rd->keys[3], rd->argvlen[6] = strlen(rd->keys[3]);
+        rd->argv[2] = "4";
+        rd->nkeys = 4;
+        rd->argc++;
+        rd->argv[rd->argc] = style == RANK_DENSE ? "d" : "c";
+        rd->argvlen[rd->argc] = 1;
+        rd->argc++;
+        return;
+    }
+}
+
 rb_status_t rb_read_run(redis_conn_t *c, rb_read_t *rd, const board_t *b, entries_t *out)
 {
-    redisReply *r = redis_run(c, rd->script, 3, rd->argc - 3, rd->argv + 3, rd->argvlen + 3);
+    redisReply *r = redis_run(c, rd->script, rd->nkeys, rd->argc - 3, rd->argv + 3, rd->argvlen + 3);
     rb_status_t st = rb_read_parse(rd, r, b, out);
     if (r && st == RB_DOWN && r->type == REDIS_REPLY_ERROR)
         st = RB_COLD; /* an error reply: the connection is fine, read PostgreSQL this time */
@@ -555,7 +636,7 @@ static rb_status_t apply_changes(redis_conn_t *c, int64_t gen, int64_t day, cons
 {
     rb_keys_t k;
     window_keys(&k, gen, day);
-    enum { ARGS = 10 }; /* KEYS[1..6], mode, token, how many changes, the transaction's number */
+    enum { ARGS = 11 }; /* KEYS[1..7], mode, token, how many changes, the transaction's number */
     size_t n_writes = 0, n_members = 0, member_bytes = 0;
     for (size_t i = 0; i < n; i++) {
         if (changes[i].version != 0) {
@@ -583,10 +664,11 @@ static rb_status_t apply_changes(redis_conn_t *c, int64_t gen, int64_t day, cons
     av[3] = k.b, al[3] = strlen(k.b);
     av[4] = k.m, al[4] = strlen(k.m);
     av[5] = k.mp, al[5] = strlen(k.mp);
-    av[6] = ranks ? "r" : "-", al[6] = 1;
-    av[7] = token ? token : "", al[7] = token ? strlen(token) : 0;
-    av[8] = count, al[8] = i64_text(count, (int64_t)n_writes);
-    av[9] = number, al[9] = i64_text(number, seq > 0 ? seq : 0);
+    av[6] = k.s, al[6] = strlen(k.s);
+    av[7] = ranks ? "r" : "-", al[7] = 1;
+    av[8] = token ? token : "", al[8] = token ? strlen(token) : 0;
+    av[9] = count, al[9] = i64_text(count, (int64_t)n_writes);
+    av[10] = number, al[10] = i64_text(number, seq > 0 ? seq : 0);
     size_t w = 0, m_at = ARGS + 6 * n_writes, m = 0;
     for (size_t i = 0; i < n; i++) {
         const rb_change_t *ch = &changes[i];
@@ -622,7 +704,7 @@ static rb_status_t apply_changes(redis_conn_t *c, int64_t gen, int64_t day, cons
         av[base + 4] = sk, al[base + 4] = sk_len;
         av[base + 5] = ch->metadata ? ch->metadata : "", al[base + 5] = ch->metadata ? strlen(ch->metadata) : 0;
     }
-    redisReply *r = redis_run(c, &script_apply, 6, (int)argc, av, al);
+    redisReply *r = redis_run(c, &script_apply, 7, (int)argc, av, al);
     free(av);
     free(al);
     free(scratch);
@@ -874,16 +956,17 @@ rb_status_t rb_forget_board(redis_conn_t *c, int64_t gen)
 }
 
 /* The keys of the layouts before this one: 1, before sorted-set scores (…:z, …:p, …:r); 2,
- * before the metadata rode in the members (…:zs, …:h:<n>, …:ready, …:b, …:m, …:mp); and 3,
- * before the sort key did (…:z3, …:h3:<n>, …:ready3, …:b3, …:m3, …:mp3). Their names differ
- * from layout 4's, so that instances of two versions sharing a Redis during an upgrade each
- * keep an index of their own. */
-static const char *const old_layout_keys[] = {"rankd:{g*}:*:[zpr]", "rankd:{g*}:*:zs",    "rankd:{g*}:*:h:*",
-                                              "rankd:{g*}:*:ready", "rankd:{g*}:*:b",     "rankd:{g*}:*:m",
-                                              "rankd:{g*}:*:mp",    "rankd:{g*}:*:z3",    "rankd:{g*}:*:h3:*",
-                                              "rankd:{g*}:*:ready3", "rankd:{g*}:*:b3",   "rankd:{g*}:*:m3",
-                                              "rankd:{g*}:*:mp3"};
-#define LAYOUT "4" 
+ * before the metadata rode in the members (…:zs, …:h:<n>, …:ready, …:b, …:m, …:mp); 3,
+ * before the sort key did (…:z3, …:h3:<n>, …:ready3, …:b3, …:m3, …:mp3); and 4, before the
+ * distinct sort keys were kept (…:z4, …:h4:<n>, …:ready4, …:b4, …:m4, …:mp4). Their names
+ * differ from layout 5's, so that instances of two versions sharing a Redis during an upgrade
+ * each keep an index of their own (a layout 4 writer does not keep the distinct sort keys). */
+static const char *const old_layout_keys[] = {
+    "rankd:{g*}:*:[zpr]",  "rankd:{g*}:*:zs",  "rankd:{g*}:*:h:*",  "rankd:{g*}:*:ready", "rankd:{g*}:*:b",
+    "rankd:{g*}:*:m",      "rankd:{g*}:*:mp",  "rankd:{g*}:*:z3",   "rankd:{g*}:*:h3:*",  "rankd:{g*}:*:ready3",
+    "rankd:{g*}:*:b3",     "rankd:{g*}:*:m3",  "rankd:{g*}:*:mp3",  "rankd:{g*}:*:z4",    "rankd:{g*}:*:h4:*",
+    "rankd:{g*}:*:ready4", "rankd:{g*}:*:b4",  "rankd:{g*}:*:m4",   "rankd:{g*}:*:mp4"};
+#define LAYOUT "5"
 
 rb_status_t rb_forget_old_layout(redis_conn_t *c)
 {
@@ -910,8 +993,8 @@ rb_status_t rb_forget_all_loaded(redis_conn_t *c)
      * lock, it stops and leaves the window cold. Locks first: a rebuild that marks its window
      * ready before its lock goes has its flag deleted by the second pass; one that takes a lock
      * afterwards reads PostgreSQL after those commits. */
-    rb_status_t st = delete_matching(c, "rankd:{g*}:*:b4");
-    return st == RB_OK ? delete_matching(c, "rankd:{g*}:*:ready4") : st;
+    rb_status_t st = delete_matching(c, "rankd:{g*}:*:b5");
+    return st == RB_OK ? delete_matching(c, "rankd:{g*}:*:ready5") : st;
 }
 
 /* Players loaded per Lua call. Redis runs nothing else meanwhile: at about 10 us per player
@@ -997,9 +1080,9 @@ rb_status_t rb_rebuild_from(redis_conn_t *c, rb_source_t *src, const board_t *b,
         out->busy = true;
         return RB_OK;
     }
-    const char *keys[] = {k.z, k.p, k.r, k.m, k.mp};
-    size_t lens[] = {strlen(k.z), strlen(k.p), strlen(k.r), strlen(k.m), strlen(k.mp)};
-    if (command_ok(redis_run(c, &script_clear, 5, 5, keys, lens)) != RB_OK)
+    const char *keys[] = {k.z, k.p, k.r, k.m, k.mp, k.s};
+    size_t lens[] = {strlen(k.z), strlen(k.p), strlen(k.r), strlen(k.m), strlen(k.mp), strlen(k.s)};
+    if (command_ok(redis_run(c, &script_clear, 6, 6, keys, lens)) != RB_OK)
         return RB_DOWN;
     /* Only now: what is read must hold every write whose Redis update the clear just erased. */
     PGconn *pg = src->open(src);
@@ -1093,10 +1176,70 @@ rb_status_t rb_rebuild_when_free(redis_conn_t *c, PGconn *pg, const board_t *b, 
     return st;
 }
 
+/* The distinct sort keys Redis keeps for a window's dense ranks (s5) against those of page `pe`
+ * of PostgreSQL's standings (in rank order): the ones after *prev (the last sort key of the
+ * pages before; none for the first) up to the page's last, or past it for the last page (none
+ * may follow). Both lists are in order: a merge finds what either lacks, and a member that is
+ * not its sort key's 8 bytes. Returns the differences printed, or -1 when Redis failed; *prev
+ * moves to the page's last sort key. */
+static long verify_distinct(redis_conn_t *c, const rb_keys_t *k, const board_t *b, const entries_t *pe, bool *first,
+                            int64_t *prev, bool last, FILE *out)
+{
+    char lo[32] = "-inf", hi[32] = "+inf";
+    if (!*first)
+        snprintf(lo, sizeof lo, "(%" PRId64, *prev);
+    if (!last && pe->n > 0)
+        snprintf(hi, sizeof hi, "%" PRId64, pe->items[pe->n - 1].sort_key);
+    redisReply *r = redis_conn_command(c, k->s, "ZRANGEBYSCORE %s %s %s WITHSCORES", k->s, lo, hi);
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
+        if (r)
+            freeReplyObject(r);
+        return -1;
+    }
+    int64_t *want = xmalloc((pe->n ? pe->n : 1) * sizeof *want);
+    size_t nw = 0, pairs = r->elements / 2;
+    for (size_t i = 0; i < pe->n; i++) {
+        int64_t sk = pe->items[i].sort_key;
+        if (i == 0 ? *first || sk != *prev : sk != pe->items[i - 1].sort_key)
+            want[nw++] = sk;
+    }
+    long diffs = 0;
+    for (size_t x = 0, y = 0; x < nw || y < pairs;) {
+        const redisReply *m = y < pairs ? r->element[2 * y] : NULL, *sc = m ? r->element[2 * y + 1] : NULL;
+        int64_t held = sc && sc->type == REDIS_REPLY_STRING ? (int64_t)strtod(sc->str, NULL) : 0;
+        if (!m || (x < nw && want[x] < held)) {
+            fprintf(out, "%s distinct sort keys: %" PRId64 " missing in redis\n", b->id, want[x++]);
+        } else if (x >= nw || held < want[x]) {
+            fprintf(out, "%s distinct sort keys: %" PRId64 " in redis only\n", b->id, held);
+            y++;
+        } else {
+            order_pos_t pos;
+            unsigned char enc[ORDER_MEMBER_MAX];
+            bool encoded = order_pos_set(&pos, held, 0, "", 0) && order_member_encode(&pos, enc) >= 8;
+            x++, y++;
+            if (encoded && m->type == REDIS_REPLY_STRING && m->len == 8 && memcmp(m->str, enc, 8) == 0)
+                continue;
+            fprintf(out, "%s distinct sort keys: %" PRId64 " held under another member\n", b->id, held);
+        }
+        diffs++;
+    }
+    free(want);
+    freeReplyObject(r);
+    if (pe->n > 0) {
+        *prev = pe->items[pe->n - 1].sort_key;
+        *first = false;
+    }
+    return diffs;
+}
+
 long rb_verify(redis_conn_t *c, PGconn *pg, const board_t *b, int64_t day, FILE *out)
 {
     long diffs = 0;
     int64_t offset = 0;
+    rb_keys_t k;
+    window_keys(&k, b->gen, day);
+    bool first = true;
+    int64_t prev = 0;
     for (;;) {
         entries_t re, pe;
         entries_init(&re);
@@ -1130,8 +1273,12 @@ long rb_verify(redis_conn_t *c, PGconn *pg, const board_t *b, int64_t day, FILE 
             }
         }
         size_t got = n;
+        long distinct = verify_distinct(c, &k, b, &pe, &first, &prev, got < 1000, out);
         entries_clear(&re);
         entries_clear(&pe);
+        if (distinct < 0)
+            return -1;
+        diffs += distinct;
         if (got < 1000)
             break;
         offset += 1000;

@@ -1,29 +1,39 @@
 /*
  * store/redis_board.h — a board window's rank index in Redis.
  *
- * Per board window, keys sharing the hash tag {g<generation>} (layout 4: the names changed
+ * Per board window, keys sharing the hash tag {g<generation>} (layout 5: the names changed
  * with each layout, so that two versions sharing a Redis never read each other's keys):
- *   rankd:{gN}:D:z4     sorted set: score = sort key, member = sort key and achieved_ms (8
+ *   rankd:{gN}:D:z5     sorted set: score = sort key, member = sort key and achieved_ms (8
  *                       bytes each, core/order.h) + player id, then, when the standing has
  *                       metadata, a space and the metadata: ranges need no lookup per entry,
  *                       and the order stays exact (a space sorts below every byte of a player
  *                       id);
- *   rankd:{gN}:D:h4:<n> 16384 hash buckets of player -> version (8 bytes, big-endian), sort
+ *   rankd:{gN}:D:h5:<n> 16384 hash buckets of player -> version (8 bytes, big-endian), sort
  *                       key and achieved_ms (8 bytes each), metadata; version alone for a
  *                       removed player (a tombstone): how a named player's member is found.
  *                       Small enough for Redis's listpack encoding (values up to 64 bytes by
  *                       default: metadata beyond 40 bytes turns its bucket into a plain hash
  *                       table, correct but larger);
- *   rankd:{gN}:D:ready4 present once the window was loaded from PostgreSQL;
- *   rankd:{gN}:D:b4     the rebuild's lock;
- *   rankd:{gN}:D:m4     the window's mark: field `seq`, the number (window_counts.seq,
+ *   rankd:{gN}:D:s5     sorted set of the window's distinct sort keys: score = sort key,
+ *                       member = its 8 bytes (core/order.h), kept by the same script that
+ *                       changes z5 (a sort key whose last standing left goes): a dense rank is
+ *                       1 + ZCOUNT of the better ones. It costs a write that changes a
+ *                       standing's score a ZSCORE, a ZCOUNT and up to a ZREM and a ZADD more
+ *                       (docs/architecture.md), and one member per distinct score;
+ *   rankd:{gN}:D:ready5 present once the window was loaded from PostgreSQL;
+ *   rankd:{gN}:D:b5     the rebuild's lock;
+ *   rankd:{gN}:D:m5     the window's mark: field `seq`, the number (window_counts.seq,
  *                       migrations/0014_window_seq.sql) up to which every transaction that
- *                       changed the window was applied here; rankd:{gN}:D:mp4 holds the numbers
+ *                       changed the window was applied here; rankd:{gN}:D:mp5 holds the numbers
  *                       applied early, waiting for the ones before them.
  * Every change carries the standing's version from PostgreSQL and is dropped
  * when Redis already holds a newer one, so racing writers and rebuilds
  * converge on the newest state. Each read is one server-side Lua call, but for an around read
  * through the pipe: its rank from a script, then its range in a transaction (rb_prepare_around_rank).
+ * A read in a rank style (rb_prepare_style) is one call too, whose script counts what its ranks
+ * start from: competition, the ZCOUNT of z5's better scores (sort keys); dense, of s5's.
+ * A layout whose keys an older version would read wrongly, or not keep (a key added, as s5 was
+ * to layout 4), gets a new number and new names: LAYOUT and old_layout_keys in redis_board.c.
  * A ready window is trusted only once its mark was found to have reached PostgreSQL's
  * (worker/rebuilder.c): a Redis restored from an older snapshot, or one a failover or a dead
  * writer left without some update, keeps its ready key but not its mark.
@@ -36,6 +46,7 @@
 
 #include "core/order.h"
 #include "core/model.h"
+#include "core/rank_style.h"
 #include "store/redis.h"
 #include "store/redis_pipe.h"
 #include "util/must_use.h"
@@ -51,7 +62,7 @@ typedef enum {
 /* Load the Lua scripts' hashes; call once before any other function. */
 void rb_init(void);
 /* How many scripts there are at most: the size of rb_script_sources' array. */
-#define RB_SCRIPTS_MAX 16
+#define RB_SCRIPTS_MAX 24
 /* The scripts' sources (for SCRIPT LOAD on a new connection); returns how many. */
 size_t rb_script_sources(const char **out, size_t max);
 
@@ -64,20 +75,25 @@ size_t rb_script_sources(const char **out, size_t max);
  */
 #define RB_READ_IDS_MAX 100
 #define RB_READ_INLINE 4
+/* Arguments a read takes beyond its players' two each: EVALSHA, sha, numkeys, three keys, and
+ * a styled read's fourth key and style (rb_prepare_style). */
+#define RB_READ_FIXED_ARGS 8
 typedef struct {
     const redis_script_t *script;
     const redis_merge_t *merge; /* how the pipe may merge it with other reads, or NULL */
     bool by_rank;          /* results come back in request order: sort them */
     bool count_only;       /* a score's read: the reply's one run is a count (entries_t.at_or_before) */
+    rank_style_t style;    /* the ranks it answers (rb_prepare_style); ordinal when prepared */
+    int nkeys;             /* how many of argv[3..] are keys */
     int argc;
     bool heap;             /* argv, argvlen and buckets were allocated (never copy a read) */
     const char **argv;     /* the inline arrays below, or heap arrays for many players */
     size_t *argvlen;
     char (*buckets)[8];    /* each named player's hash bucket, in decimal */
-    const char *argv_inline[6 + 2 * RB_READ_INLINE];
-    size_t argvlen_inline[6 + 2 * RB_READ_INLINE];
+    const char *argv_inline[RB_READ_FIXED_ARGS + 2 * RB_READ_INLINE];
+    size_t argvlen_inline[RB_READ_FIXED_ARGS + 2 * RB_READ_INLINE];
     char buckets_inline[RB_READ_INLINE][8];
-    char keys[3][64];
+    char keys[4][64];      /* the sorted set, the hash prefix, ready, the distinct sort keys */
     char nums[2][24];
     unsigned char member[ORDER_MEMBER_MAX];
 } rb_read_t;
@@ -102,6 +118,15 @@ MUST_USE rb_status_t rb_around_range_parse(const redisReply *r, size_t at, const
                                            const board_t *b, entries_t *out);
 /* How many standings have score `sort_key` or a better one (out->at_or_before), and the total. */
 void rb_prepare_score(rb_read_t *rd, const board_t *b, int64_t day, int64_t sort_key);
+/*
+ * Make a prepared read (page, cursor, players, the one-script around, score) answer in `style`
+ * (core/rank_style.h): its script computes, in the same call, the count a style's ranks start
+ * from for each run of the reply (competition: ZCOUNT of the better sort keys in z5; dense: in
+ * s5, a fourth key), and rb_read_parse gives the entries their style's ranks; a score's count
+ * becomes the style's. A styled read is never merged with others. Ordinal changes nothing. Not
+ * for an around read's two steps (rb_prepare_around_rank).
+ */
+void rb_prepare_style(rb_read_t *rd, rank_style_t style);
 /* Free what a prepared read allocated (nothing for most); it may be prepared again. */
 void rb_read_clear(rb_read_t *rd);
 /* Parse a read's reply (NULL: the connection failed) into `out`, in rank order (store/rb_read.c). */
@@ -162,7 +187,7 @@ MUST_USE rb_status_t rb_forget_board(redis_conn_t *c, int64_t gen);
  * it (after this instance's Redis came back: its writer committed changes that Redis missed). */
 MUST_USE rb_status_t rb_forget_all_loaded(redis_conn_t *c);
 /* Delete the keys of the layouts before this one, which nothing of this version reads, once per
- * Redis: the key rankd:layout = 3 records that it was done. Keys an instance of an older
+ * Redis: the key rankd:layout = 5 records that it was done. Keys an instance of an older
  * version writes afterwards go with the upkeep leader's sweep (rb_forget_cold_windows). */
 MUST_USE rb_status_t rb_forget_old_layout(redis_conn_t *c);
 

@@ -172,7 +172,7 @@ def test_rollover_archives_the_closed_window_once_and_every_read_keeps_its_ranks
         # The new window: current, empty, loaded into Redis (its ready key), its top page rendered.
         r = c.get("/v1/leaderboards/%s/entries" % b)
         assert r.status == 200 and r.json()["window"] == new and r.json()["total"] == 0, r.describe()
-        wait_for(lambda: rcl.exists("rankd:{g%d}:%d:ready4" % (gen, day_num(boundary))), "the new window in Redis")
+        wait_for(lambda: rcl.exists("rankd:{g%d}:%d:ready5" % (gen, day_num(boundary))), "the new window in Redis")
         # Archived once the grace is over, with exact ranks.
         clock.set(day_ms(boundary) + GRACE_MS + 1000)
         wait_for(lambda: db.query("SELECT count(*) FROM archived_windows WHERE board_gen = %s", (gen,))[0][0] == 1,
@@ -481,6 +481,19 @@ def test_a_closed_window_exports_from_its_archive_and_a_player_export_holds_it(r
         assert r.header("Content-Disposition") == 'attachment; filename="%s-%s.ndjson"' % (b, start.isoformat())
         rows = [json.loads(x) for x in r.body.decode().splitlines()]
         assert [(x["rank"], x["player_id"], x["score"], x["achieved_at"]) for x in rows] == expected(day1)
+        # In another rank style (issue 49, item 13): the archive's rows in the same order, ranked
+        # by their scores as a read of the closed window ranks them.
+        for style in ("competition", "dense"):
+            r = adm.get("/v1/leaderboards/%s/export?window=%s&format=ndjson&rank_style=%s" % (b, start.isoformat(), style))
+            assert r.status == 200, r.describe()
+            got = [(x["rank"], x["player_id"]) for x in map(json.loads, r.body.decode().splitlines())]
+            read = c.get("/v1/leaderboards/%s/entries?window=%s&limit=100&rank_style=%s" % (b, start.isoformat(), style))
+            assert got == [(e["rank"], e["player_id"]) for e in read.json()["entries"]], style
+            ranks, prev = [], None
+            for i, (_, p, score, _) in enumerate(day1):
+                ranks.append(ranks[-1] if score == prev else i + 1 if style == "competition" else len(set(ranks)) + 1)
+                prev = score
+            assert got == [(k, p) for k, (_, p, _, _) in zip(ranks, day1)], style
         # The window that is open now: the one submission of today.
         r = adm.get("/v1/leaderboards/%s/export?format=ndjson" % b)
         assert [(x["rank"], x["player_id"], x["score"]) for x in map(json.loads, r.body.decode().splitlines())] == \

@@ -282,26 +282,31 @@ def test_client_hanging_up_mid_read_releases_the_key(rankd_factory, private_redi
 def test_keys_of_the_old_redis_layout_are_removed(rankd_factory, private_redis):
     """Keys of the layouts before this one are deleted once rankd starts: 1, before sorted-set
     scores (…:z, …:p, …:r), 2, before the metadata rode in the members (…:zs, …:h:<n>,
-    …:ready, …:b, …:m, …:mp), and 3, before the sort key did (…:z4, …:h4:<n>, …:ready4, …:b4,
-    …:m3, …:mp3); the current layout's keys are left alone."""
+    …:ready, …:b, …:m, …:mp), 3, before the sort key did (…:z3, …:h3:<n>, …:ready3, …:b3,
+    …:m3, …:mp3), and 4, before the distinct sort keys were kept (…:z4, …:h4:<n>, …:ready4,
+    …:b4, …:m4, …:mp4); the current layout's keys are left alone."""
     rc = private_redis.client()
     old = ["rankd:{g424242}:0:z", "rankd:{g424242}:0:p", "rankd:{g424242}:19000:r",
            "rankd:{g424243}:0:zs", "rankd:{g424243}:0:h:17", "rankd:{g424243}:0:ready", "rankd:{g424243}:0:b",
            "rankd:{g424243}:0:m", "rankd:{g424243}:0:mp",
            "rankd:{g424244}:0:z3", "rankd:{g424244}:0:h3:17", "rankd:{g424244}:0:ready3",
-           "rankd:{g424244}:0:b3", "rankd:{g424244}:0:m3", "rankd:{g424244}:0:mp3"]
+           "rankd:{g424244}:0:b3", "rankd:{g424244}:0:m3", "rankd:{g424244}:0:mp3",
+           "rankd:{g424245}:0:z4", "rankd:{g424245}:0:h4:17", "rankd:{g424245}:0:ready4",
+           "rankd:{g424245}:0:b4", "rankd:{g424245}:0:m4", "rankd:{g424245}:0:mp4"]
     for k in old:
-        if k.endswith((":z", ":zs", ":z3")):
+        if k.endswith((":z", ":zs", ":z3", ":z4")):
             rc.zadd(k, {"m": 0})
-        elif k.endswith((":p", ":h:17", ":h3:17", ":m", ":m3")):
+        elif k.endswith((":p", ":h:17", ":h3:17", ":h4:17", ":m", ":m3", ":m4")):
             rc.hset(k, "p", "v")
         else:
             rc.set(k, 1)
-    keep = ["rankd:{g424242}:0:z4", "rankd:{g424242}:0:ready4", "rankd:{g424242}:0:h4:17", "other:z"]
+    keep = ["rankd:{g424242}:0:z5", "rankd:{g424242}:0:ready5", "rankd:{g424242}:0:h5:17", "other:z",
+            "rankd:{g424242}:0:s5"]
     rc.zadd(keep[0], {"m": 1})
     rc.set(keep[1], 1)
     rc.hset(keep[2], "p", "v")
     rc.set(keep[3], 1)
+    rc.zadd(keep[4], {"m": 1})
     inst = rankd_factory(redis=private_redis.url(0))
     wait_for(lambda: not rc.exists(*old), "the old layout's keys to go", 10)
     assert rc.exists(*keep) == len(keep)
@@ -379,11 +384,11 @@ def test_player_entries_sit_in_the_bucket_every_script_computes(rankd_factory, r
         assert all("error" not in x for x in r.json()["results"]), r.json()
         gen = db.query("SELECT gen FROM boards WHERE id = %s", (bid,))[0][0]
         prefix = "rankd:{g%d}:0:" % gen
-        wait_for(lambda: rc.exists(prefix + "ready4"), "window %s loaded on its first read" % prefix, 10,
+        wait_for(lambda: rc.exists(prefix + "ready5"), "window %s loaded on its first read" % prefix, 10,
                  poke=lambda: c.get("/v1/leaderboards/%s/entries?limit=1" % bid), every=0.1)
-        assert rc.zcard(prefix + "z4") == len(players)
+        assert rc.zcard(prefix + "z5") == len(players)
         for p in players:
-            assert rc.hexists(prefix + "h4:%d" % reference_bucket(p), p), p
+            assert rc.hexists(prefix + "h5:%d" % reference_bucket(p), p), p
         from_redis = metric(c, "rankd_reads_redis_total")
         page = c.get("/v1/leaderboards/%s/entries?limit=100" % bid).json()["entries"]
         assert [e["player_id"] for e in page] == players
@@ -423,8 +428,8 @@ def test_reads_of_a_cold_window_take_turns(rankd_factory, redis_db, db):
         gen = db.query("SELECT gen FROM boards WHERE id = %s", (bid,))[0][0]
         paths = ["/v1/leaderboards/%s/players/p%03d" % (bid, i) for i in range(0, 60, 10)]
         expected = {p: strong(c, p) for p in paths}
-        rc.set("rankd:{g%d}:0:b4" % gen, "held-by-the-test", ex=60)  # no rebuild: the window stays cold
-        rc.delete("rankd:{g%d}:0:ready4" % gen)  # a rebuild under way when the lock was taken does not mark it
+        rc.set("rankd:{g%d}:0:b5" % gen, "held-by-the-test", ex=60)  # no rebuild: the window stays cold
+        rc.delete("rankd:{g%d}:0:ready5" % gen)  # a rebuild under way when the lock was taken does not mark it
         waits_before = metric(c, "rankd_redis_cold_waits_total")
         locker = db.connect()
         locker.autocommit = False
@@ -461,8 +466,8 @@ def test_reads_of_a_cold_window_take_turns(rankd_factory, redis_db, db):
         assert not any(t.is_alive() for t in threads), "reads still unanswered after the lock went"
         assert not errors, errors
         assert got == expected
-        rc.delete("rankd:{g%d}:0:b4" % gen)
-        wait_for(lambda: rc.exists("rankd:{g%d}:0:ready4" % gen), "the window loaded again by the next cold read",
+        rc.delete("rankd:{g%d}:0:b5" % gen)
+        wait_for(lambda: rc.exists("rankd:{g%d}:0:ready5" % gen), "the window loaded again by the next cold read",
                  10, poke=lambda: c.get(paths[0]), every=0.05)
         assert same_as_primary(c, paths[0])
     finally:
@@ -481,7 +486,7 @@ class HeldRebuild:
     def __init__(self, inst, rc, db, bid):
         gen = db.query("SELECT gen FROM boards WHERE id = %s", (bid,))[0][0]
         self.gen = gen
-        self.lock_key, self.ready_key = "rankd:{g%d}:0:b4" % gen, "rankd:{g%d}:0:ready4" % gen
+        self.lock_key, self.ready_key = "rankd:{g%d}:0:b5" % gen, "rankd:{g%d}:0:ready5" % gen
         wait_for(lambda: not rc.exists(self.lock_key) and rc.exists(self.ready_key),
                  "the rebuild the seeding asked for to end", 10)
         self.locker = db.connect()
@@ -540,7 +545,7 @@ def test_a_flush_during_a_rebuild_leaves_the_window_cold(rankd_factory, redis_db
         paths = ["/v1/leaderboards/%s/players/f%05d" % (bid, i) for i in (0, players // 2, players - 1)]
         wait_for(lambda: rc.exists(held.ready_key), "the window loaded again by the next cold read", 10,
                  poke=lambda: c.get(paths[0]), every=0.05)
-        assert rc.zcard("rankd:{g%d}:0:z4" % held.gen) == players
+        assert rc.zcard("rankd:{g%d}:0:z5" % held.gen) == players
         for p in paths:
             assert same_as_primary(c, p), p
         v = run_cli(["verify", "--board", bid], inst.config_path, env=inst.env)
@@ -595,19 +600,19 @@ def test_an_unchanged_standing_is_ranked_as_postgresql_holds_it(rankd_factory, r
             submit_ok(w, bid, p, s)
         gen = db.query("SELECT gen FROM boards WHERE id = %s", (bid,))[0][0]
         prefix = "rankd:{g%d}:0:" % gen
-        wait_for(lambda: rc.exists(prefix + "ready4"), "window %s loaded on its first read" % prefix, 10,
+        wait_for(lambda: rc.exists(prefix + "ready5"), "window %s loaded on its first read" % prefix, 10,
                  poke=lambda: c.get("/v1/leaderboards/%s/entries?limit=1" % bid), every=0.1)
         assert submit_ok(w, bid, "c", 10)["rank"] == 3   # from Redis, which agrees
 
         # Redis now holds an older standing of c, 95 (second), under another achieved time.
         # A member is sort key (+2^63) ‖ achieved (+2^62) ‖ id; the hash value version ‖ the
         # member's first 16 bytes ‖ metadata.
-        real = [m for m in rc.zrange(prefix + "z4", 0, -1) if m[16:] == b"c"]
-        assert len(real) == 1, rc.zrange(prefix + "z4", 0, -1)
+        real = [m for m in rc.zrange(prefix + "z5", 0, -1) if m[16:] == b"c"]
+        assert len(real) == 1, rc.zrange(prefix + "z5", 0, -1)
         older = (-95 + (1 << 63)).to_bytes(8, "big") + bytes(real[0][8:15]) + bytes([(real[0][15] - 1) % 256]) + b"c"
-        rc.zrem(prefix + "z4", real[0])
-        rc.zadd(prefix + "z4", {older: -95})
-        bucket = prefix + "h4:%d" % reference_bucket("c")
+        rc.zrem(prefix + "z5", real[0])
+        rc.zadd(prefix + "z5", {older: -95})
+        bucket = prefix + "h5:%d" % reference_bucket("c")
         held = rc.hget(bucket, "c")
         rc.hset(bucket, "c", held[:8] + older[:16] + held[24:])
         assert c.get("/v1/leaderboards/%s/players/c" % bid).json()["rank"] == 2   # what Redis says
@@ -646,7 +651,7 @@ def test_reads_merged_by_the_redis_pipe_are_each_exact(rankd_factory, redis_db, 
             assert w.post("/v1/scores:batch", json_body={"scores": items}, key=WRITE_KEY).status == 200
         assert admin.delete("/v1/leaderboards/%s/players/p005" % boards[0]).status == 204
         gens = [db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0] for b in boards]
-        wait_for(lambda: all(rc.exists("rankd:{g%d}:0:ready4" % g) for g in gens), "the windows loaded", 10,
+        wait_for(lambda: all(rc.exists("rankd:{g%d}:0:ready5" % g) for g in gens), "the windows loaded", 10,
                  poke=lambda: [c.get("/v1/leaderboards/%s/entries?limit=1" % b) for b in boards], every=0.1)
         paths = [path_of(b, p, i) for b in boards
                  for i, p in enumerate(["p%03d" % i for i in range(0, 90, 5)] + ["nobody"])]

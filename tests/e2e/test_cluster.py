@@ -225,7 +225,7 @@ def test_a_master_killed_under_load_and_an_update_the_failover_lost(rankd_factor
     for r in replicas:
         rc = r.client()
         rc.execute_command("READONLY")
-        zs = [k for k in rc.scan_iter(match="*:z4", count=1000) if k.startswith(prefix)]
+        zs = [k for k in rc.scan_iter(match="*:z5", count=1000) if k.startswith(prefix)]
         assert len(zs) == 1 and rc.zcard(zs[0]) == len(fixed) + len(others), (zs, [rc.zcard(k) for k in zs])
     ports = {r.port for r in replicas}
     with Load(inst, board, fixed, others) as load:
@@ -268,7 +268,7 @@ def test_sentinel_failover(rankd_factory, redis_sentinels, db):
     finally:
         os.kill(replica.proc.pid, signal.SIGCONT)
     prefix = b"rankd:{g%d}:" % board_gen(db, board)
-    zs = [k for k in replica.client(3).scan_iter(match="*:z4", count=1000) if k.startswith(prefix)]
+    zs = [k for k in replica.client(3).scan_iter(match="*:z5", count=1000) if k.startswith(prefix)]
     assert len(zs) == 1 and replica.client(3).zcard(zs[0]) == len(scores)  # the update is not there
     wait_for(lambda: all(redis_sentinels.master_addr(p) == ("127.0.0.1", replica.port)
                          for p, _ in redis_sentinels.sentinels), "the sentinels promote the replica", timeout=60)
@@ -392,7 +392,7 @@ def test_a_takeover_while_the_old_master_lives(rankd_factory, own_redis_cluster,
     wait_for(lambda: replica.client().execute_command("ROLE")[0] == b"master", "the takeover")
     replica.client().config_set("masterauth", "")
     prefix = b"rankd:{g%d}:" % board_gen(db, board)
-    zs = [k for k in replica.client().scan_iter(match="*:z4", count=1000) if k.startswith(prefix)]
+    zs = [k for k in replica.client().scan_iter(match="*:z5", count=1000) if k.startswith(prefix)]
     assert len(zs) == 1 and replica.client().zcard(zs[0]) == len(fixed) + len(others)  # the update is lost
     cluster.wait_ok()
     # The old master, now a replica of the new one, drops the update too: nothing in Redis has it.
@@ -455,7 +455,7 @@ def test_sentinel_switch_with_the_old_master_alive(rankd_factory, redis_sentinel
 
     wait_for(old_master_follows, "the old master turned replica", timeout=60)
     prefix = b"rankd:{g%d}:" % board_gen(db, board)
-    zs = [k for k in replica.client(3).scan_iter(match="*:z4", count=1000) if k.startswith(prefix)]
+    zs = [k for k in replica.client(3).scan_iter(match="*:z5", count=1000) if k.startswith(prefix)]
     assert zs and replica.client(3).zcard(zs[0]) in (200, 201)
     before = metric(inst, "rankd_reads_redis_total")
     wait_for(lambda: c.get("/v1/leaderboards/%s/players/p%03d" % (board, next(asked) % 200)).status == 200 and

@@ -30,10 +30,11 @@ def fill(w, board, n, metadata_every=7):
     return players
 
 
-def all_entries(c, board):
+def all_entries(c, board, style="ordinal"):
     out, cur = [], None
     while True:
-        r = c.get("/v1/leaderboards/%s/entries?limit=1000%s" % (board, "&cursor=" + cur if cur else ""))
+        r = c.get("/v1/leaderboards/%s/entries?limit=1000&rank_style=%s%s" % (board, style,
+                                                                             "&cursor=" + cur if cur else ""))
         assert r.status == 200, r.describe()
         out += r.json()["entries"]
         cur = r.json()["next_cursor"]
@@ -90,6 +91,35 @@ def test_a_window_exports_in_rank_order_as_csv_and_ndjson_and_from_the_command_l
     assert p.returncode == 2
 
 
+def test_an_export_ranks_in_the_rank_style_asked_for(rankd, admin, writer, db):
+    """Issue 49, item 13: export honours rank_style= as reads do (API.md, "Rank styles"): the same
+    rows in the same order, ranked ordinal, competition or dense; the command line's --rank-style
+    too."""
+    b = create_board(admin)["id"]
+    fill(writer, b, 4500)  # scores in [0, 2250]: ties across more than one fetch of the cursor
+    reader = admin.with_key(READ_KEY)
+    want = {style: all_entries(reader, b, style) for style in ("ordinal", "competition", "dense")}
+    for style, entries in want.items():
+        assert [e["player_id"] for e in entries] == [e["player_id"] for e in want["ordinal"]]  # only ranks change
+        ranks = [e["rank"] for e in entries]
+        assert len(set(ranks)) < len(ranks) or style == "ordinal"  # ties share a rank
+        r = admin.get("/v1/leaderboards/%s/export?format=ndjson&rank_style=%s" % (b, style))
+        assert r.status == 200, r.describe()
+        got = [json.loads(x) for x in r.body.decode().splitlines()]
+        assert [(e["rank"], e["player_id"]) for e in got] == [(e["rank"], e["player_id"]) for e in entries], style
+        assert got == entries, style
+        r = admin.get("/v1/leaderboards/%s/export?rank_style=%s" % (b, style))
+        assert r.status == 200, r.describe()
+        rows = list(csv.reader(io.StringIO(r.body.decode(), newline="")))[1:]
+        assert [(int(x[0]), x[1]) for x in rows] == [(e["rank"], e["player_id"]) for e in entries], style
+    for style, entries in want.items():
+        p = run_cli(["export", "--board", b, "--format", "ndjson", "--rank-style", style, "-"], db.config_path)
+        assert p.returncode == 0, p.stderr
+        assert [json.loads(x) for x in p.stdout.splitlines()] == entries, style
+    p = run_cli(["export", "--board", b, "--rank-style", "Dense"], db.config_path)
+    assert p.returncode == 2 and "--rank-style" in p.stderr
+
+
 def test_an_empty_window_exports_its_header_alone(admin):
     b = create_board(admin)["id"]
     r = admin.get("/v1/leaderboards/%s/export" % b)
@@ -104,6 +134,9 @@ def test_export_refusals_change_nothing(admin, reader, writer, anon):
     assert_error(admin.get("/v1/leaderboards/%s/export?format=xml" % b), 400, "format")
     assert_error(admin.get("/v1/leaderboards/%s/export?format=csv&format=ndjson" % b), 400, "format")
     assert_error(admin.get("/v1/leaderboards/%s/export?window=yesterday" % b), 400, "window")
+    for bad in ("Dense", "", "rank", "ordinal&rank_style=dense"):
+        assert_error(admin.get("/v1/leaderboards/%s/export?rank_style=%s" % (b, bad)), 400, "rank_style")
+        assert admin.head("/v1/leaderboards/%s/export?rank_style=%s" % (b, bad)).status == 400
     assert_error(admin.get("/v1/leaderboards/%s/export?window=2020-01-01" % b), 400, "window")  # never resets
     daily = create_board(admin, reset="daily")["id"]
     assert_error(admin.get("/v1/leaderboards/%s/export?window=2020-01-01" % daily), 404, "window")

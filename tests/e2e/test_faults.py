@@ -194,11 +194,11 @@ def test_redis_back_ends_other_instances_rebuilds(rankd_factory, db, redis_db, r
     for i in range(5):
         assert submit(w, board, "p%d" % i, 100 + i).status == 200
     gen = db.query("SELECT gen FROM boards WHERE id = %s", (board,))[0][0]
-    ready = [("rankd:{g%d}:0:ready4" % gen).encode()]
+    ready = [("rankd:{g%d}:0:ready5" % gen).encode()]
     wait_for(lambda: r.get("/v1/leaderboards/%s/entries" % board).status == 200 and rcl.exists(ready[0]),
              "the window loaded in Redis")
-    lock = ready[0][:-len(b"ready4")] + b"b4"
-    zset = ready[0][:-len(b"ready4")] + b"z4"
+    lock = ready[0][:-len(b"ready5")] + b"b5"
+    zset = ready[0][:-len(b"ready5")] + b"z5"
     # Another instance's rebuild under way (its clear and reads are done): it holds the lock.
     rcl.delete(ready[0])
     rcl.set(lock, "other-instance")
@@ -266,7 +266,7 @@ def test_with_the_only_postgres_down_boards_and_their_reads_answer_from_redis(ow
         submit_ok(w, gone, "x", 1)
         gens = dict(database.query("SELECT id, gen FROM boards"))
         for b in (hi, lo):  # the writes asked for the windows to be loaded into Redis
-            wait_for(lambda: rcl.exists("rankd:{g%d}:0:ready4" % gens[b]), "board %s loaded in Redis" % b)
+            wait_for(lambda: rcl.exists("rankd:{g%d}:0:ready5" % gens[b]), "board %s loaded in Redis" % b)
         listed = reader.client().get("/v1/leaderboards")
         assert listed.status == 200 and [x["id"] for x in listed.json()["leaderboards"]] == sorted([hi, lo, gone])
         # Deleted elsewhere: the reader hears of it (the notice, or its next list).

@@ -100,11 +100,11 @@ def test_rebuild_and_verify_cover_the_current_and_previous_windows(rankd_factory
     assert "rebuilt %s window %s: 0 players" % (b, today) in r.stdout, r.stdout
     assert "rebuilt %s window %s: 1 players" % (b, yesterday) in r.stdout, r.stdout
     ydays = (yesterday - datetime.date(1970, 1, 1)).days
-    assert rcl.exists("rankd:{g%d}:%d:ready4" % (gen, ydays))
+    assert rcl.exists("rankd:{g%d}:%d:ready5" % (gen, ydays))
     r = run_cli(["verify", "--board", b], inst.config_path, env={"RANKD_REDIS_URL": url})
     assert r.returncode == 0 and "0 difference(s)" in r.stdout, r.stdout + r.stderr
     # A difference in the previous window is found.
-    rcl.delete("rankd:{g%d}:%d:z4" % (gen, ydays))
+    rcl.delete("rankd:{g%d}:%d:z5" % (gen, ydays))
     r = run_cli(["verify", "--board", b], inst.config_path, env={"RANKD_REDIS_URL": url})
     assert r.returncode == 1, r.stdout + r.stderr
 
@@ -117,22 +117,22 @@ def test_the_leader_removes_the_keys_of_windows_older_than_the_previous(rankd_fa
     # Keys an older rankd left (it loaded any window it was asked for): three days back, and
     # the two Redis should keep.
     for day in (today - 3, today - 2):
-        rcl.zadd("rankd:{g%d}:%d:z4" % (gen, day), {"m": 0})
-        rcl.set("rankd:{g%d}:%d:ready4" % (gen, day), "1")
+        rcl.zadd("rankd:{g%d}:%d:z5" % (gen, day), {"m": 0})
+        rcl.set("rankd:{g%d}:%d:ready5" % (gen, day), "1")
     for day in (today - 1, today):
-        rcl.set("rankd:{g%d}:%d:ready4" % (gen, day), "1")
+        rcl.set("rankd:{g%d}:%d:ready5" % (gen, day), "1")
     # And an older layout's keys of a live window (an instance of the version before, during an
     # upgrade): nothing of this version reads them.
     rcl.zadd("rankd:{g%d}:%d:zs" % (gen, today), {"m": 0})
     rcl.set("rankd:{g%d}:%d:ready" % (gen, today), "1")
-    other = "rankd:{g%d}:%d:ready4" % (gen + 1000000, today - 3)  # no such board: not ours to judge
+    other = "rankd:{g%d}:%d:ready5" % (gen + 1000000, today - 3)  # no such board: not ours to judge
     rcl.set(other, "1")
     rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "1"})  # the only instance that may lead
 
     def left():
         return sorted(k.decode() for k in rcl.scan_iter("rankd:{g%d}:*" % gen))
 
-    want = ["rankd:{g%d}:%d:ready4" % (gen, today - 1), "rankd:{g%d}:%d:ready4" % (gen, today)]
+    want = ["rankd:{g%d}:%d:ready5" % (gen, today - 1), "rankd:{g%d}:%d:ready5" % (gen, today)]
     wait_for(lambda: left() == want, "only the two live windows' keys of this layout left", 10)
     assert rcl.exists(other)
     rcl.delete(other)

@@ -98,8 +98,8 @@ def test_a_redis_restored_from_an_older_snapshot_serves_no_stale_read(tmp_root, 
 
         restore_older_snapshot(private_redis, improve)
         # Redis holds the window, ready, with the first scores: the snapshot's.
-        assert rcl.exists(window_key(rcl, gen, day) + ":ready4")
-        member = rcl.zrange(window_key(rcl, gen, day) + ":z4", 0, 0)[0]
+        assert rcl.exists(window_key(rcl, gen, day) + ":ready5")
+        member = rcl.zrange(window_key(rcl, gen, day) + ":z5", 0, 0)[0]
         assert member.endswith(b"p49"), member  # p49 led with the first scores; p00 leads now
         if restart_rankd:
             inst.start()
@@ -122,7 +122,7 @@ def test_a_redis_restored_from_an_older_snapshot_serves_no_stale_read(tmp_root, 
         # The window is found behind and rebuilt: Redis answers again, with the new scores.
         wait_for(lambda: answered_by_redis(inst, cl, b), "reads from Redis again")
         assert metric(inst, "rankd_redis_windows_behind_total") >= 1
-        wait_for(lambda: (rcl.zrange(window_key(rcl, gen, day) + ":z4", 0, 0) or [b""])[0].endswith(b"p00"),
+        wait_for(lambda: (rcl.zrange(window_key(rcl, gen, day) + ":z5", 0, 0) or [b""])[0].endswith(b"p00"),
                  "the rebuild")
         every_read_is_new(cl, b, want)
         r = run_cli(["verify", "--board", b], inst.config_path, env={"RANKD_REDIS_URL": url})
@@ -145,7 +145,7 @@ def test_a_window_whose_updates_never_reached_redis_is_marked_cold(rankd_factory
     submit_ok(w, b, "x", 1)
     submit_ok(w, b, "y", 2)
     key = window_key(rcl, gen, 0)
-    wait_for(lambda: rcl.hget(key + ":m4", "seq") == b"2", "the mark at 2")
+    wait_for(lambda: rcl.hget(key + ":m5", "seq") == b"2", "the mark at 2")
     # A third transaction reaches PostgreSQL but not Redis.
     db.query("UPDATE standings SET score = 99, sort_key = -99, version = nextval('standing_version')"
              " WHERE board_gen = %s AND player_id = 'x'", (gen,))
@@ -157,7 +157,7 @@ def test_a_window_whose_updates_never_reached_redis_is_marked_cold(rankd_factory
     assert r.status == 200 and r.json()["score"] == 99, r.describe()
     wait_for(lambda: fresh_read(cl, b) and metric(other, "rankd_redis_windows_behind_total") >= 1,
              "the window found behind", 15)
-    wait_for(lambda: rcl.hget(key + ":m4", "seq") == b"3", "the rebuild's mark")
+    wait_for(lambda: rcl.hget(key + ":m5", "seq") == b"3", "the rebuild's mark")
     r = cl.get("/v1/leaderboards/%s/players/x" % b)
     assert r.status == 200 and r.json()["score"] == 99 and r.json()["rank"] == 1, r.describe()
     for c in (adm, w, cl):

@@ -273,7 +273,7 @@ def test_cold_windows_load_from_a_caught_up_replica(cluster, factory, redis_db):
     def cold_read():  # cold: answered from a replica, a rebuild asked for
         r = cl.get("/v1/leaderboards/%s/entries" % board)
         assert r.status == 200, r.describe()
-    wait_for(lambda: list(rcl.scan_iter("rankd:{g%d}:*:ready4" % gen)), "the window loaded again", 15,
+    wait_for(lambda: list(rcl.scan_iter("rankd:{g%d}:*:ready5" % gen)), "the window loaded again", 15,
              poke=cold_read, every=0.05)
     cl.close()
     d = [rebuild_reads(cluster, n) - b for n, b in zip(nodes, before)]

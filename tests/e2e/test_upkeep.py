@@ -326,7 +326,7 @@ def test_a_deleted_boards_redis_keys_go_even_if_redis_was_down_when_it_was_delet
     gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
     submit_ok(w, b, "p1", 5)
     rcl = private_redis.client()
-    wait_for(lambda: rcl.exists("rankd:{g%d}:0:ready4" % gen), "the window in Redis")
+    wait_for(lambda: rcl.exists("rankd:{g%d}:0:ready5" % gen), "the window in Redis")
     os.kill(private_redis.proc.pid, signal.SIGSTOP)  # it answers nothing, and keeps its keys
     try:
         assert adm.delete("/v1/leaderboards/" + b).status == 204
@@ -440,7 +440,7 @@ def test_a_board_made_just_before_its_first_reset_rolls_over(rankd_factory, tmp_
     set_clock(tomorrow + dt.timedelta(seconds=1))
     # The rollover loads the new window into Redis (nothing reads it here).
     day = (tomorrow.date() - dt.date(1970, 1, 1)).days
-    wait_for(lambda: redis_db[1].exists("rankd:{g%d}:%d:ready4" % (gen, day)), "the new board's first rollover", 10)
+    wait_for(lambda: redis_db[1].exists("rankd:{g%d}:%d:ready5" % (gen, day)), "the new board's first rollover", 10)
     adm.close()
 
 

@@ -1,6 +1,7 @@
 /* The rank tier's order-statistic index (cache/rank_index.c) against a sorted array: random
  * sets, moves and removals (many ties, ids that are prefixes of each other), and after each
- * round every rank, every range and a lower bound per position, with the invariants checked. */
+ * round every rank, every range, a lower bound per position and the distinct sort keys before
+ * each sort key, with the invariants checked. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -84,6 +85,20 @@ static void check_all(rank_index_t *ix, model_t *m, size_t n)
         }
     }
     assert_int_equal(ri_range(ix, (int64_t)k, 5, out), 0);
+    /* Distinct sort keys before each held sort key, and before the ones just past it and past
+     * either end (dense ranks). */
+    int64_t distinct = 0;
+    for (size_t r = 0; r < k; r++) {
+        if (r > 0 && sorted[r]->sk == sorted[r - 1]->sk)
+            continue;
+        assert_int_equal(ri_distinct_before(ix, sorted[r]->sk), distinct);
+        assert_int_equal(ri_distinct_before(ix, sorted[r]->sk + 1), distinct + 1);
+        if (r == 0 || sorted[r - 1]->sk < sorted[r]->sk - 1)
+            assert_int_equal(ri_distinct_before(ix, sorted[r]->sk - 1), distinct);
+        distinct++;
+    }
+    assert_int_equal(ri_distinct_before(ix, INT64_MAX), distinct);
+    assert_int_equal(ri_distinct_before(ix, INT64_MIN), 0);
     free(out);
     free(sorted);
 }
@@ -180,6 +195,7 @@ static void test_empty(void **state)
     assert_int_equal(ri_lower_bound(ix, 0, 0, "a", 1, &exact), 0);
     assert_false(exact);
     assert_int_equal(ri_range(ix, 0, 10, &e), 0);
+    assert_int_equal(ri_distinct_before(ix, 0), 0);
     assert_false(ri_remove(ix, "a", 1));
     ri_set(ix, "a", 1, 5, 1, NULL, 0);
     assert_true(ri_remove(ix, "a", 1));

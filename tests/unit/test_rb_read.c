@@ -188,6 +188,105 @@ static void test_a_packed_run_rankd_did_not_write_is_refused(void **state)
     assert_int_equal(parse_run(1, 0, integer(3), &out), RB_DOWN);
 }
 
+/* A styled read's reply (rb_prepare_style): the runs, then the count each run's first rank
+ * starts from. A page of ties that starts inside a group: the group's count, then the next
+ * group starts at its ordinal rank (competition). */
+static void test_a_styled_page_takes_its_first_rank_from_the_count(void **state)
+{
+    (void)state;
+    char buf[512];
+    /* Ordinal ranks 5..9: scores 70 70 | 60 | 50 50; 2 standings score better than 70. */
+    size_t n = 0;
+    const int64_t keys[] = {-70, -70, -60, -50, -50};
+    const char *players[] = {"c", "d", "e", "f", "g"};
+    for (int i = 0; i < 5; i++) {
+        if (i)
+            buf[n++] = '\0';
+        n += member(buf + n, keys[i], i, players[i], NULL);
+    }
+    rb_read_t rd;
+    memset(&rd, 0, sizeof rd);
+    rd.style = RANK_COMPETITION;
+    redisReply *r = array(4, (redisReply *[]){integer(30), integer(4), string(buf, n), array(1, (redisReply *[]){integer(2)})});
+    entries_t out;
+    entries_init(&out);
+    assert_int_equal(rb_read_parse(&rd, r, &board, &out), RB_OK);
+    const int64_t competition[] = {3, 3, 7, 8, 8};
+    assert_int_equal(out.n, 5);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(out.items[i].rank, competition[i]);
+    entries_clear(&out);
+    /* The same reply read as dense: the count is of distinct better scores (1, here). */
+    r->element[3]->element[0]->integer = 1;
+    rd.style = RANK_DENSE;
+    entries_init(&out);
+    assert_int_equal(rb_read_parse(&rd, r, &board, &out), RB_OK);
+    const int64_t dense[] = {2, 2, 3, 4, 4};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(out.items[i].rank, dense[i]);
+    entries_clear(&out);
+    release(r);
+}
+
+/* Named players: runs of one, in the order asked; each new score takes its own count. */
+static void test_styled_named_players_take_each_score_s_count(void **state)
+{
+    (void)state;
+    char a[128], b[128], c[128];
+    size_t na = member(a, -9, 1, "alice", NULL), nb = member(b, -20, 2, "bob", NULL),
+           nc = member(c, -9, 0, "carol", NULL);
+    rb_read_t rd;
+    memset(&rd, 0, sizeof rd);
+    rd.by_rank = true;
+    rd.style = RANK_COMPETITION;
+    redisReply *r = array(8, (redisReply *[]){integer(30), integer(12), string(a, na), integer(3), string(b, nb),
+                                              integer(10), string(c, nc),
+                                              array(3, (redisReply *[]){integer(9), integer(3), integer(9)})});
+    entries_t out;
+    entries_init(&out);
+    assert_int_equal(rb_read_parse(&rd, r, &board, &out), RB_OK);
+    release(r);
+    assert_int_equal(out.n, 3);
+    assert_string_equal(out.items[0].player, "bob");
+    assert_int_equal(out.items[0].rank, 4);
+    assert_string_equal(out.items[1].player, "carol");
+    assert_int_equal(out.items[1].rank, 10);
+    assert_string_equal(out.items[2].player, "alice");
+    assert_int_equal(out.items[2].rank, 10);
+    entries_clear(&out);
+}
+
+/* A styled reply without its counts, or with counts that do not match its runs: refused. */
+static void test_a_styled_reply_without_its_counts_is_refused(void **state)
+{
+    (void)state;
+    char a[128];
+    size_t na = member(a, -9, 1, "alice", NULL);
+    rb_read_t rd;
+    memset(&rd, 0, sizeof rd);
+    rd.style = RANK_COMPETITION;
+    entries_t out;
+    redisReply *replies[] = {
+        array(3, (redisReply *[]){integer(3), integer(0), string(a, na)}),
+        array(4, (redisReply *[]){integer(3), integer(0), string(a, na), array(0, (redisReply *[]){NULL})}),
+        array(4, (redisReply *[]){integer(3), integer(0), string(a, na), array(1, (redisReply *[]){string("1", 1)})}),
+        array(4, (redisReply *[]){integer(3), integer(0), string(a, na), integer(1)}),
+    };
+    for (size_t i = 0; i < sizeof replies / sizeof *replies; i++) {
+        entries_init(&out);
+        assert_int_equal(rb_read_parse(&rd, replies[i], &board, &out), RB_DOWN);
+        assert_int_equal(out.n, 0);
+        release(replies[i]);
+    }
+    /* No run (a player absent, a cursor before the first entry): no count. */
+    redisReply *empty = array(2, (redisReply *[]){integer(3), array(0, (redisReply *[]){NULL})});
+    entries_init(&out);
+    assert_int_equal(rb_read_parse(&rd, empty, &board, &out), RB_OK);
+    assert_int_equal(out.n, 0);
+    assert_int_equal(out.total, 3);
+    release(empty);
+}
+
 /* An around read's two steps (store/redis_board.h): the rank, then the range in a transaction. */
 static void test_around_rank_step(void **state)
 {
@@ -264,6 +363,9 @@ int main(void)
         cmocka_unit_test(test_named_players_come_as_runs_of_one_sorted_by_rank),
         cmocka_unit_test(test_an_array_run_is_read_as_before),
         cmocka_unit_test(test_a_packed_run_rankd_did_not_write_is_refused),
+        cmocka_unit_test(test_a_styled_page_takes_its_first_rank_from_the_count),
+        cmocka_unit_test(test_styled_named_players_take_each_score_s_count),
+        cmocka_unit_test(test_a_styled_reply_without_its_counts_is_refused),
         cmocka_unit_test(test_around_rank_step),
         cmocka_unit_test(test_around_range_step),
     };
