@@ -10,9 +10,9 @@
  * function (library_errors.c): the dynamic linker binds the library's calls to the program's
  * definition first. For a call carrying a page of the library's (rankd's own answers all carry
  * X-Request-Id), the JSON error of request_head_library_refusal, with the same status, is
- * written on the socket as the acceptor writes a first request's, and the library is told the
- * answer could not be queued: it closes the connection. Every other call goes on to the
- * library's function. rankd queues its own
+ * written on the socket as the acceptor writes a first request's and the socket's sending side
+ * shut; the page then goes to the library's function as asked, and its send fails: the library
+ * closes the connection as after any refusal. rankd queues its own
  * answers with http_queue_answer, straight to the library's. tests/e2e/test_front_door.py
  * (every request of a kept-alive connection) fails if the binding ever stops working.
  */
