@@ -50,17 +50,21 @@
  * of the last argument: 'c' (competition), the standings with a strictly better sort key (ZCOUNT
  * over the sorted set, whose scores are the sort keys); 'd' (dense), the distinct sort keys
  * better than it (ZCOUNT over the window's set of distinct sort keys, KEYS[4]). One O(log n)
- * count per distinct score of the answer: a page of adjacent entries needs one. A run's first
- * member ends at its first NUL past the prefix (LUA_PACK); a run of one member is that member;
- * its sort key is its score.
+ * count per distinct score of the answer: a page of adjacent entries needs one. A run (packed,
+ * or one member) begins with its first member, whose first 8 bytes are its sort key + 2^63,
+ * big-endian (LUA_SORT_KEY).
  */
+/* The sort key in the first 8 bytes of string S (a member, or a member's prefix) as text for a
+ * score range: exact in a double below 2^53 in magnitude, and %.17g prints it whole. */
+#define LUA_SORT_KEY(S)                                                                                  \
+    "string.format('%.17g', (struct.unpack('>I4', " S ") - 2147483648) * 4294967296 + struct.unpack('>I4', " S \
+    ", 5))"
 #define LUA_STYLED_TAIL                                                              \
     "local counts, memo, cz = {}, {}, ARGV[#ARGV] == 'd' and KEYS[4] or z\n"        \
     "for i = 3, #out, 2 do\n"                                                        \
     "  local run, c = out[i], 0\n"                                                   \
     "  if #run > 0 then\n"                                                           \
-    "    local e = string.find(run, '\\0', 17, true)\n"                              \
-    "    local sk = redis.call('ZSCORE', z, e and string.sub(run, 1, e - 1) or run)\n" \
+    "    local sk = " LUA_SORT_KEY("run") "\n"                                        \
     "    c = memo[sk]\n"                                                              \
     "    if not c then\n"                                                            \
     "      c = redis.call('ZCOUNT', cz, '-inf', '(' .. sk)\n"                         \
@@ -282,7 +286,8 @@ static redis_merge_t around_range_merge = {NULL, 4, true};
  * renewed. Versions are compared as two 32-bit halves: exact, and far cheaper than a byte
  * loop. The distinct sort keys (KEYS[7], members the 8 bytes of a sort key, scores the sort
  * key) follow the sorted set: a sort key added there is added here; one whose last member left
- * (ZCOUNT of its score, after the ZREM) goes. A move within one sort key touches neither. */
+ * (ZCOUNT of its score, after the ZREM) goes. A move within one sort key touches neither. The
+ * old score is read from the member's first 8 bytes (LUA_SORT_KEY), not asked of Redis. */
 static redis_script_t script_apply = {
     "local z, pk = KEYS[1], KEYS[2]\n"
     "if ARGV[2] ~= '' then\n"
@@ -310,9 +315,11 @@ static redis_script_t script_apply = {
     "  if newer[j] then\n"
     "    local same = m and pre ~= '' and string.sub(m, 1, 8) == string.sub(pre, 1, 8)\n"
     "    if m then\n"
-    "      local osk = not same and redis.call('ZSCORE', z, m)\n"
     "      redis.call('ZREM', z, m)\n"
-    "      if osk and redis.call('ZCOUNT', z, osk, osk) == 0 then redis.call('ZREM', KEYS[7], string.sub(m, 1, 8)) end\n"
+    "      if not same then\n"
+    "        local osk = " LUA_SORT_KEY("m") "\n"
+    "        if redis.call('ZCOUNT', z, osk, osk) == 0 then redis.call('ZREM', KEYS[7], string.sub(m, 1, 8)) end\n"
+    "      end\n"
     "    end\n"
     "    if pre == '' then redis.call('HSET', h, pl, ver); m = false\n"
     "    else\n"

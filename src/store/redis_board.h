@@ -18,8 +18,9 @@
  *                       member = its 8 bytes (core/order.h), kept by the same script that
  *                       changes z5 (a sort key whose last standing left goes): a dense rank is
  *                       1 + ZCOUNT of the better ones. It costs a write that changes a
- *                       standing's score a ZSCORE, a ZCOUNT and up to a ZREM and a ZADD more
- *                       (docs/architecture.md), and one member per distinct score;
+ *                       standing's score a ZCOUNT and a ZADD more, and a ZREM when the old
+ *                       score's last standing left (docs/architecture.md), and one member
+ *                       (about 100 bytes) per distinct score;
  *   rankd:{gN}:D:ready5 present once the window was loaded from PostgreSQL;
  *   rankd:{gN}:D:b5     the rebuild's lock;
  *   rankd:{gN}:D:m5     the window's mark: field `seq`, the number (window_counts.seq,
