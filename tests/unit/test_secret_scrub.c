@@ -146,5 +146,5 @@ int main(void)
         cmocka_unit_test(test_a_cut_never_leaves_a_piece),
         cmocka_unit_test(test_libpq_connect_errors_carry_no_piece),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("secret_scrub", tests, NULL, NULL);
 }

@@ -66,5 +66,5 @@ int main(void)
         cmocka_unit_test(test_quick_steps_grow_back_to_the_ceiling_and_slow_ones_stay),
         cmocka_unit_test(test_the_start_is_kept_within_its_bounds),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("step_pace", tests, NULL, NULL);
 }
