@@ -391,11 +391,14 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
         rank_tier_stats_t ts;
         rank_tier_stats(app->tier, &ts);
         buf_printf(&req->out,
-                   "# HELP rankd_rank_tier_windows Windows the in-process rank tier holds (ready: answering; too_big: "
-                   "alone over the budget, not loaded again until it changes).\n"
+                   "# HELP rankd_rank_tier_windows Windows the in-process rank tier holds (ready: answering; loading: "
+                   "asked for or being loaded; failed: its last load failed, asked for again by a read; too_big: "
+                   "alone over the budget, not loaded again until it changes; busy: being written as counted).\n"
                    "# TYPE rankd_rank_tier_windows gauge\nrankd_rank_tier_windows{state=\"ready\"} %zu\n"
                    "rankd_rank_tier_windows{state=\"loading\"} %zu\n"
+                   "rankd_rank_tier_windows{state=\"failed\"} %zu\n"
                    "rankd_rank_tier_windows{state=\"too_big\"} %zu\n"
+                   "rankd_rank_tier_windows{state=\"busy\"} %zu\n"
                    "# HELP rankd_rank_tier_players Standings the rank tier's ready windows hold.\n"
                    "# TYPE rankd_rank_tier_players gauge\nrankd_rank_tier_players %lld\n"
                    "# HELP rankd_rank_tier_bytes Bytes the rank tier holds (its budget is cache.rank_tier).\n"
@@ -419,6 +422,12 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                    "# TYPE rankd_rank_tier_last_load_seconds gauge\nrankd_rank_tier_last_load_seconds %.3f\n"
                    "# HELP rankd_rank_tier_last_load_players Standings of the last window loaded.\n"
                    "# TYPE rankd_rank_tier_last_load_players gauge\nrankd_rank_tier_last_load_players %lld\n"
+                   "# HELP rankd_rank_tier_load_failures_total Window loads that failed (the primary unreachable, "
+                   "a statement's error); the window is asked for again at a read a second on.\n"
+                   "# TYPE rankd_rank_tier_load_failures_total counter\nrankd_rank_tier_load_failures_total %llu\n"
+                   "# HELP rankd_rank_tier_loads_dropped_total Window loads that finished after their window changed "
+                   "(a gap, an import or deletion, the listener's reconnection) or went: loaded again, not installed.\n"
+                   "# TYPE rankd_rank_tier_loads_dropped_total counter\nrankd_rank_tier_loads_dropped_total %llu\n"
                    "# HELP rankd_rank_tier_listening Whether the invalidation listener's session is up (the tier "
                    "loads and answers only then).\n"
                    "# TYPE rankd_rank_tier_listening gauge\nrankd_rank_tier_listening %d\n"
@@ -428,9 +437,10 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                    "# HELP rankd_rank_tier_stale_total Reads of a ready window the tier refused because no heartbeat "
                    "had come back within http.cache_max_age (Redis or PostgreSQL answered).\n"
                    "# TYPE rankd_rank_tier_stale_total counter\nrankd_rank_tier_stale_total %llu\n",
-                   ts.ready, ts.windows - ts.ready - ts.too_big_windows, ts.too_big_windows, (long long)ts.players, ts.bytes, ts.budget, ts.loads, ts.reloads,
+                   ts.ready, ts.loading, ts.failed, ts.too_big_windows,
+                   ts.windows - ts.ready - ts.loading - ts.failed - ts.too_big_windows, (long long)ts.players, ts.bytes, ts.budget, ts.loads, ts.reloads,
                    ts.evictions, ts.too_big, ts.missed, (double)ts.last_load_ms / 1000.0,
-                   (long long)ts.last_load_players, ts.listening ? 1 : 0,
+                   (long long)ts.last_load_players, ts.load_failures, ts.loads_dropped, ts.listening ? 1 : 0,
                    ts.heard_ago_ms < 0 ? -1.0 : (double)ts.heard_ago_ms / 1000.0, ts.stale);
     }
     l1_stats_t l1;

@@ -66,6 +66,7 @@ struct rank_tier {
     atomic_bool over_budget;     /* the stream grew a window past the budget: the loader enforces it */
     atomic_size_t bytes;
     atomic_ullong loads, reloads, evictions, too_big, answered, missed, stale;
+    atomic_ullong load_failures, loads_dropped;
     _Atomic int64_t last_load_ms, last_load_players;
 };
 
@@ -544,10 +545,16 @@ void rank_tier_install(rank_tier_t *t, int64_t gen, int64_t day, uint64_t token,
         pthread_rwlock_unlock(&w->lock);
     }
     pthread_rwlock_unlock(&t->map);
-    if (!kept)
+    if (!kept) {
+        /* Asked for again while it loaded (a gap, a P, a lost listener), or gone: its next load
+         * is queued already, if any. */
+        atomic_fetch_add(&t->loads_dropped, 1);
+        log_info(NULL, "rank tier: the load of window %lld/%lld was overtaken (the window changed or went meanwhile)",
+                 (long long)gen, (long long)day);
         ri_free(ix);
-    else
+    } else {
         enforce_budget(t, gen, day, true);
+    }
 }
 
 void rank_tier_note_load(rank_tier_t *t, int64_t ms, int64_t players)
@@ -585,6 +592,7 @@ void rank_tier_load_failed(rank_tier_t *t, int64_t gen, int64_t day, uint64_t to
             queue_clear(w);
             w->retry_ms = atomic_load(&w->last_read_ms) + FAILED_RETRY_MS;
         }
+        atomic_fetch_add(&t->load_failures, 1);
         pthread_rwlock_unlock(&w->lock);
     }
     pthread_rwlock_unlock(&t->map);
@@ -807,6 +815,10 @@ void rank_tier_stats(rank_tier_t *t, rank_tier_stats_t *out)
                 out->players += ri_count(w->ix);
             } else if (w->too_big) {
                 out->too_big_windows++;
+            } else if (w->want_load || w->loading) {
+                out->loading++;
+            } else {
+                out->failed++;
             }
             pthread_rwlock_unlock(&w->lock);
         }
@@ -821,6 +833,8 @@ void rank_tier_stats(rank_tier_t *t, rank_tier_stats_t *out)
     out->answered = atomic_load(&t->answered);
     out->missed = atomic_load(&t->missed);
     out->stale = atomic_load(&t->stale);
+    out->load_failures = atomic_load(&t->load_failures);
+    out->loads_dropped = atomic_load(&t->loads_dropped);
     out->listening = atomic_load(&t->listening);
     int64_t caught = atomic_load(&t->caught_up_ms);
     out->heard_ago_ms = caught ? clock_mono_ms() - caught : -1;

@@ -67,6 +67,10 @@ typedef struct {
 typedef struct {
     size_t windows, ready;
     size_t too_big_windows; /* held as too big: not loaded again until they change */
+    size_t loading;         /* asked for, or being loaded */
+    size_t failed;          /* their last load failed: asked for again at a read past its retry time */
+    unsigned long long load_failures; /* loads that failed (the primary unreachable, a statement's error) */
+    unsigned long long loads_dropped; /* loads finished after their window changed or went: not installed */
     int64_t players;
     size_t bytes, budget;
     unsigned long long loads, reloads, evictions, too_big, answered, missed;
