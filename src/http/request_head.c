@@ -12,7 +12,8 @@ static head_status_t bad(head_verdict_t *v, int status, const char *field, const
     static const struct {
         int status;
         const char *reason;
-    } reasons[] = {{400, "Bad Request"}, {414, "URI Too Long"}, {431, "Request Header Fields Too Large"},
+    } reasons[] = {{400, "Bad Request"}, {413, "Content Too Large"}, {414, "URI Too Long"},
+                   {431, "Request Header Fields Too Large"}, {500, "Internal Server Error"},
                    {505, "HTTP Version Not Supported"}};
     v->status = status;
     v->reason = "Bad Request";
@@ -26,11 +27,17 @@ static head_status_t bad(head_verdict_t *v, int status, const char *field, const
     return HEAD_BAD;
 }
 
-/* RFC 9110's tchar: what a method and a header name are made of. */
+/* RFC 9110's tchar: what a method and a header name are made of. A table: every header name of
+ * every request goes through it (request_head_field). */
+static const bool tchars[256] = {
+    ['0' ... '9'] = true, ['a' ... 'z'] = true, ['A' ... 'Z'] = true, ['!'] = true, ['#'] = true, ['$'] = true,
+    ['%'] = true, ['&'] = true, ['\''] = true, ['*'] = true, ['+'] = true, ['-'] = true, ['.'] = true, ['^'] = true,
+    ['_'] = true, ['`'] = true, ['|'] = true, ['~'] = true,
+};
+
 static bool is_tchar(unsigned char c)
 {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c != 0 && strchr("!#$%&'*+-.^_`|~", c));
+    return tchars[c];
 }
 
 static bool is_digit(char c)
@@ -92,14 +99,6 @@ static bool name_is(const char *name, size_t n, const char *want)
     return n == strlen(want) && strncasecmp(name, want, n) == 0;
 }
 
-/* How the body is framed, as the header lines so far say. */
-typedef struct {
-    bool has_length;
-    const char *length; /* the first Content-Length's value */
-    size_t length_len;
-    bool chunked;
-} framing_t;
-
 #define HEADER_RULE "a header line must be Name: value, its name a token with no space before the colon"
 
 /*
@@ -108,20 +107,26 @@ typedef struct {
  * header and joins a folded value on without a space, so taking either here would let the two
  * disagree on where a request ends: a request smuggled inside another's body.
  */
-static head_status_t check_header_line(const char *s, size_t n, framing_t *f, head_verdict_t *v)
+static head_status_t check_header_line(const char *s, size_t n, head_framing_t *f, head_verdict_t *v)
 {
     if (memchr(s, '\0', n))
         return bad(v, 400, "headers", "a header line must not hold a NUL byte");
     if (s[0] == ' ' || s[0] == '\t')
         return bad(v, 400, "headers", "a header line must not be folded onto the one before it");
     const char *colon = memchr(s, ':', n);
-    if (!colon || colon == s)
+    if (!colon)
         return bad(v, 400, "headers", HEADER_RULE);
-    for (const char *c = s; c < colon; c++)
-        if (!is_tchar((unsigned char)*c))
+    return request_head_field(s, (size_t)(colon - s), colon + 1, n - (size_t)(colon - s) - 1, f, v);
+}
+
+head_status_t request_head_field(const char *name, size_t name_len, const char *value, size_t value_len,
+                                 head_framing_t *f, head_verdict_t *v)
+{
+    if (name_len == 0)
+        return bad(v, 400, "headers", HEADER_RULE);
+    for (size_t i = 0; i < name_len; i++)
+        if (!is_tchar((unsigned char)name[i]))
             return bad(v, 400, "headers", HEADER_RULE);
-    const char *name = s, *value = colon + 1;
-    size_t name_len = (size_t)(colon - s), value_len = n - name_len - 1;
     trim(&value, &value_len);
     if (name_is(name, name_len, "Content-Length")) {
         bool number = value_len > 0 && value_len <= 18;
@@ -148,7 +153,7 @@ head_status_t request_head_check(const char *buf, size_t len, head_verdict_t *v)
     while (pos < len && (buf[pos] == '\r' || buf[pos] == '\n')) /* empty lines before it are ignored */
         pos++;
     bool first = true;
-    framing_t f = {0};
+    head_framing_t f = {0};
     for (;;) {
         const char *nl = pos < len ? memchr(buf + pos, '\n', len - pos) : NULL;
         if (!nl || (size_t)(nl - buf) >= REQUEST_HEAD_MAX) {
@@ -169,15 +174,53 @@ head_status_t request_head_check(const char *buf, size_t len, head_verdict_t *v)
                 return HEAD_BAD;
             continue;
         }
-        if (n == 0) { /* the head's end */
-            if (f.has_length && f.chunked)
-                return bad(v, 400, "Transfer-Encoding",
-                           "a request is framed by Content-Length or by Transfer-Encoding: chunked, not both");
-            return HEAD_OK;
-        }
+        if (n == 0) /* the head's end */
+            return request_head_framing_end(&f, v);
         if (check_header_line(line, n, &f, v) != HEAD_OK)
             return HEAD_BAD;
     }
+}
+
+head_status_t request_head_framing_end(const head_framing_t *f, head_verdict_t *v)
+{
+    if (f->has_length && f->chunked)
+        return bad(v, 400, "Transfer-Encoding",
+                   "a request is framed by Content-Length or by Transfer-Encoding: chunked, not both");
+    return HEAD_OK;
+}
+
+head_verdict_t request_head_library_refusal(int status)
+{
+    head_verdict_t v;
+    switch (status) {
+    case 400:
+        (void)bad(&v, 400, NULL, LINE_RULE ", each header line Name: value, a Content-Length a number of bytes, "
+                                 "and a chunked body well framed");
+        break;
+    case 413:
+        (void)bad(&v, 413, NULL, "the body is larger than this server takes");
+        v.code = "payload_too_large";
+        break;
+    case 414: (void)bad(&v, 414, "path", "the request line is longer than 8192 bytes"); break;
+    case 431: (void)bad(&v, 431, "headers", "the request headers are larger than 8192 bytes"); break;
+    case 505: (void)bad(&v, 505, NULL, "this server speaks HTTP/1.0 and HTTP/1.1"); break;
+    case 500:
+        (void)bad(&v, 500, NULL, "the request could not be read");
+        v.code = "internal";
+        break;
+    default:
+        (void)bad(&v, 400, NULL, "the request could not be read");
+        v.status = status;
+        break;
+    }
+    return v;
+}
+
+size_t request_head_body(const head_verdict_t *v, char *out, size_t cap)
+{
+    int b = snprintf(out, cap, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"%s%s%s}}", v->code, v->message,
+                     v->field ? ",\"field\":\"" : "", v->field ? v->field : "", v->field ? "\"" : "");
+    return b < 0 || (size_t)b >= cap ? 0 : (size_t)b;
 }
 
 head_verdict_t request_head_unavailable(void)
@@ -196,8 +239,8 @@ size_t request_head_answer(const head_verdict_t *v, time_t now, char *out, size_
     if (!gmtime_r(&now, &tm) || strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
         return 0;
     char body[512];
-    int b = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"%s%s%s}}", v->code, v->message, v->field ? ",\"field\":\"" : "", v->field ? v->field : "", v->field ? "\"" : "");
-    if (b < 0 || (size_t)b >= sizeof body)
+    size_t b = request_head_body(v, body, sizeof body);
+    if (b == 0)
         return 0;
     char retry[40] = "";
     if (v->retry_after_s > 0)
@@ -205,6 +248,6 @@ size_t request_head_answer(const head_verdict_t *v, time_t now, char *out, size_
     int n = snprintf(out, cap,
                      "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
                      "%sConnection: close\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n\r\n%s",
-                     v->status, v->reason, date, b, retry, body);
+                     v->status, v->reason, date, (int)b, retry, body);
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }

@@ -10,11 +10,17 @@
  * says two things, a Transfer-Encoding other than chunked, or both framings at once (400: the
  * last three are how requests are smuggled past a proxy).
  *
+ * A later request of a kept-alive connection reaches libmicrohttpd's parser first. The server
+ * holds its parsed header fields to the same framing rules (request_head_field, at its headers),
+ * and what the library refuses itself is answered with request_head_library_refusal's verdict
+ * (http/library_errors.c).
+ *
  * Pure code: the acceptor reads the bytes, this says what they are.
  */
 #ifndef RANKD_HTTP_REQUEST_HEAD_H
 #define RANKD_HTTP_REQUEST_HEAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 #include "util/must_use.h"
@@ -29,13 +35,45 @@ typedef enum {
 } head_status_t;
 
 typedef struct {
-    int status;          /* 400, 414, 431 or 505; 503 from request_head_unavailable() */
+    int status;          /* 400, 414, 431 or 505; 503 from request_head_unavailable(); for a request the
+                          * library refused, its status (request_head_library_refusal) */
     const char *reason;  /* the status line's reason phrase */
     const char *code;    /* the error object's code: invalid_argument, or unavailable */
     const char *field;   /* the error object's field, or NULL */
     const char *message; /* what was wrong, and the rule (static) */
     int retry_after_s;   /* > 0: a Retry-After header of that many seconds */
 } head_verdict_t;
+
+/* How a request's body is framed, as its header fields so far say (request_head_field). */
+typedef struct {
+    bool has_length;
+    const char *length; /* the first Content-Length's value, trimmed */
+    size_t length_len;
+    bool chunked;
+} head_framing_t;
+
+/*
+ * One header field, `name` (what came before the colon) and `value` (what came after it), held
+ * to the rules of the head: a name is a token (no space before the colon), a Content-Length a
+ * number of at most 18 digits and one value, a Transfer-Encoding "chunked" and once. *f, zeroed
+ * before a request's first field, gathers its framing. HEAD_OK, or HEAD_BAD with *v.
+ */
+MUST_USE head_status_t request_head_field(const char *name, size_t name_len, const char *value, size_t value_len,
+                                          head_framing_t *f, head_verdict_t *v);
+
+/* After a request's last field: both framings at once is HEAD_BAD. */
+MUST_USE head_status_t request_head_framing_end(const head_framing_t *f, head_verdict_t *v);
+
+/*
+ * The verdict for a request libmicrohttpd refused itself with `status` (it says no more than
+ * that): 400 the rules of the request line and header lines, 414 and 431 the 8 KiB bound, 505
+ * the versions, 413 a body larger than it frames; any other status a request it could not read.
+ */
+head_verdict_t request_head_library_refusal(int status);
+
+/* The API's error object for `v` into out (at most `cap` bytes, NUL-terminated); its length, or
+ * 0 when cap is too small. */
+size_t request_head_body(const head_verdict_t *v, char *out, size_t cap);
 
 /*
  * Check the `len` bytes that have arrived of a connection (what follows the PROXY header, if

@@ -25,6 +25,7 @@
 #include "http/addr_budget.h"
 #include "http/body_pipe.h"
 #include "http/delay_queue.h"
+#include "http/library_errors.h"
 #include "http/send_watch.h"
 #include "http/server_conn.h"
 #include "util/alloc.h"
@@ -196,6 +197,10 @@ http_server_t *http_server_start(const http_server_deps_t *deps, char *err, size
     const char *host = strcmp(cfg->listen_host, "localhost") == 0 ? "127.0.0.1" : cfg->listen_host;
     if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
         snprintf(err, errlen, "listen address %s is not an IPv4 address", cfg->listen_host);
+        return NULL;
+    }
+    if (!library_errors_init()) {
+        snprintf(err, errlen, "cannot find libmicrohttpd's MHD_queue_response");
         return NULL;
     }
     http_server_t *s = xcalloc(1, sizeof *s);

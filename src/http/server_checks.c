@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "core/ids.h"
+#include "http/request_head.h"
 #include "http/server_conn.h"
 #include "util/netaddr.h"
 
@@ -119,6 +120,42 @@ static size_t request_line_size(struct MHD_Connection *conn, const char *method,
     return strlen(method) + 1 + strlen(path) + query + 1 + 8;
 }
 
+/* The header fields as request_head_field checks them, one at a time (an MHD_KeyValueIterator);
+ * stops at the first refused. */
+typedef struct {
+    head_framing_t framing;
+    head_verdict_t verdict;
+    bool refused;
+} fields_check_t;
+
+static enum MHD_Result check_field(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                   const char *value, size_t value_size)
+{
+    (void)kind;
+    fields_check_t *fc = cls;
+    fc->refused = request_head_field(key, key_size, value ? value : "", value ? value_size : 0, &fc->framing,
+                                     &fc->verdict) != HEAD_OK;
+    return fc->refused ? MHD_NO : MHD_YES;
+}
+
+/*
+ * Every request's framing, as the acceptor holds a connection's first request to it
+ * (http/request_head.h): a later request of a kept-alive connection reaches libmicrohttpd's
+ * parser first, which takes a space before the colon as part of a header's name, and one
+ * Content-Length of two, or Transfer-Encoding over Content-Length, where a proxy in front may
+ * frame the body otherwise: a request smuggled inside another's body. True when refused (400,
+ * the rule in req).
+ */
+static bool framing_refused(struct MHD_Connection *conn, http_req_t *req)
+{
+    fields_check_t fc = {0};
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, check_field, &fc);
+    if (!fc.refused && request_head_framing_end(&fc.framing, &fc.verdict) == HEAD_OK)
+        return false;
+    http_error(req, fc.verdict.status, fc.verdict.code, fc.verdict.field, "%s", fc.verdict.message);
+    return true;
+}
+
 /* First call, headers only: route, method, key, size. True when answered already. */
 bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char *method)
 {
@@ -136,6 +173,10 @@ bool early_checks(conn_ctx_t *cx, struct MHD_Connection *conn, const char *metho
     }
     if (hs && hs->header_size > HEADERS_MAX) {
         http_error(req, 431, "invalid_argument", "headers", "the request headers are larger than %d bytes", HEADERS_MAX);
+        return true;
+    }
+    if (framing_refused(conn, req)) {
+        cx->framing_refused = true; /* its body cannot be told from the next request: closed */
         return true;
     }
     if (deps->api.route(deps->api.app, method, cx->path, &cx->rt, req) != 0)

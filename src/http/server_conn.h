@@ -100,6 +100,7 @@ typedef struct conn_ctx {
     bool encoded_off_loop; /* the answer's compression was done on the encoder thread */
     bool strong_counted;   /* counted in server->strong_in_flight until the request ends */
     bool delayed;          /* its refusal was held back (http.refusal_delay_ms) */
+    bool framing_refused;  /* refused for its framing (server_checks.c): its answer closes the connection */
     int64_t strong_until_ms; /* CONN_STRONG_WAIT: when it stops waiting for a slot (monotonic) */
     bool strong_waits;       /* counted in server->strong_waiting */
     int64_t room_until_ms;   /* CONN_ROOM_WAIT: when it stops waiting for room (monotonic) */

@@ -290,7 +290,8 @@ struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection *conn,
     add_cors(deps, conn, r, preflight, req->allow, cx->path && strncmp(cx->path, "/v1/", 4) == 0);
     /* A 413's body may still be on its way (API.md: the connection is closed). */
     /* A held-back refusal closes its connection too: its client pays a new one for the next try. */
-    if (atomic_load(&cx->server->draining) || req->status == 413 || cx->delayed)
+    /* So does one refused for its framing: where its body ends is not known. */
+    if (atomic_load(&cx->server->draining) || req->status == 413 || cx->delayed || cx->framing_refused)
         MHD_add_response_header(r, "Connection", "close");
     return r;
 }

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cache/l1.h"
+#include "http/library_errors.h"
 #include "http/server_conn.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
@@ -173,7 +174,7 @@ enum MHD_Result send_response(conn_ctx_t *cx, struct MHD_Connection *conn, bool 
             return MHD_NO;
     }
     request_sending(cx); /* a drain's deadline may cut it from here on */
-    enum MHD_Result ok = MHD_queue_response(conn, (unsigned)cx->req.status, r);
+    enum MHD_Result ok = http_queue_answer(conn, (unsigned)cx->req.status, r);
     MHD_destroy_response(r);
     account_answer(cx);
     return ok;

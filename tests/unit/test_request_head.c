@@ -1,5 +1,6 @@
 /* tests/unit/test_request_head.c — a connection's first request head, as the acceptor checks it
- * before libmicrohttpd (which would answer the bad ones with HTML of its own). */
+ * before libmicrohttpd (which would answer the bad ones with HTML of its own); a later request's
+ * parsed fields, and the answers to what the library refuses itself. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -181,6 +182,84 @@ static void test_the_answer_is_the_json_error(void **state)
     assert_int_equal(request_head_answer(&v, 0, out, 40), 0); /* too small: nothing */
 }
 
+/* A later request's fields, as libmicrohttpd parsed them: the same rules as in a head. */
+static head_status_t fields(const char *const *kv, size_t n, head_verdict_t *v)
+{
+    head_framing_t f = {0};
+    for (size_t i = 0; i < 2 * n; i += 2)
+        if (request_head_field(kv[i], strlen(kv[i]), kv[i + 1], strlen(kv[i + 1]), &f, v) != HEAD_OK)
+            return HEAD_BAD;
+    return request_head_framing_end(&f, v);
+}
+
+static void test_parsed_fields_follow_the_rules_of_the_head(void **state)
+{
+    (void)state;
+    head_verdict_t v;
+    const char *ok[] = {"Host", "x", "Content-Length", " 12 ", "Content-Length", "12", "X-A", ""};
+    assert_int_equal(fields(ok, 4, &v), HEAD_OK);
+    const char *chunked[] = {"Transfer-Encoding", "Chunked"};
+    assert_int_equal(fields(chunked, 1, &v), HEAD_OK);
+    const char *space[] = {"Content-Length ", "44"}; /* "Content-Length : 44", as the library keeps it */
+    assert_int_equal(fields(space, 1, &v), HEAD_BAD);
+    assert_int_equal(v.status, 400);
+    assert_string_equal(v.field, "headers");
+    assert_non_null(strstr(v.message, "no space before the colon"));
+    const char *empty[] = {"", "x"};
+    assert_int_equal(fields(empty, 1, &v), HEAD_BAD);
+    const char *two[] = {"Content-Length", "2", "content-length", "3"};
+    assert_int_equal(fields(two, 2, &v), HEAD_BAD);
+    assert_string_equal(v.field, "Content-Length");
+    assert_non_null(strstr(v.message, "one Content-Length"));
+    const char *nan[] = {"Content-Length", "1e3"};
+    assert_int_equal(fields(nan, 1, &v), HEAD_BAD);
+    const char *gzip[] = {"Transfer-Encoding", "gzip, chunked"};
+    assert_int_equal(fields(gzip, 1, &v), HEAD_BAD);
+    assert_string_equal(v.field, "Transfer-Encoding");
+    const char *twice[] = {"Transfer-Encoding", "chunked", "Transfer-Encoding", "chunked"};
+    assert_int_equal(fields(twice, 2, &v), HEAD_BAD);
+    const char *both[] = {"Transfer-Encoding", "chunked", "Content-Length", "3"};
+    assert_int_equal(fields(both, 2, &v), HEAD_BAD);
+    assert_non_null(strstr(v.message, "not both"));
+}
+
+static void test_what_the_library_refuses_gets_the_json_error(void **state)
+{
+    (void)state;
+    static const struct {
+        int status, answered;
+        const char *code, *field, *words;
+    } cases[] = {
+        {400, 400, "invalid_argument", NULL, "Name: value"},
+        {413, 413, "payload_too_large", NULL, "larger than"},
+        {414, 414, "invalid_argument", "path", "longer than 8192 bytes"},
+        {431, 431, "invalid_argument", "headers", "larger than 8192 bytes"},
+        {505, 505, "invalid_argument", NULL, "HTTP/1.0 and HTTP/1.1"},
+        {500, 500, "internal", NULL, "could not be read"},
+        {417, 417, "invalid_argument", NULL, "could not be read"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        head_verdict_t v = request_head_library_refusal(cases[i].status);
+        assert_int_equal(v.status, cases[i].answered);
+        assert_string_equal(v.code, cases[i].code);
+        if (cases[i].field)
+            assert_string_equal(v.field, cases[i].field);
+        else
+            assert_null(v.field);
+        assert_non_null(strstr(v.message, cases[i].words));
+        char out[1024];
+        size_t n = request_head_answer(&v, 0, out, sizeof out);
+        assert_true(n > 0);
+        char line[32];
+        snprintf(line, sizeof line, "HTTP/1.1 %d ", cases[i].answered);
+        assert_true(strncmp(out, line, strlen(line)) == 0);
+        char body[512];
+        assert_true(request_head_body(&v, body, sizeof body) > 0);
+        assert_string_equal(strstr(out, "\r\n\r\n") + 4, body);
+        assert_int_equal(request_head_body(&v, body, 10), 0); /* too small: nothing */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -190,6 +269,8 @@ int main(void)
         cmocka_unit_test(test_nul_bytes),
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_the_answer_is_the_json_error),
+        cmocka_unit_test(test_parsed_fields_follow_the_rules_of_the_head),
+        cmocka_unit_test(test_what_the_library_refuses_gets_the_json_error),
     };
     return cmocka_run_group_tests_name("request_head", tests, NULL, NULL);
 }
