@@ -128,11 +128,12 @@ typedef struct {
     bool refused;
 } fields_check_t;
 
-static enum MHD_Result check_field(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static enum MHD_Result check_field(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                   const char *value, size_t value_size)
 {
     (void)kind;
     fields_check_t *fc = cls;
-    fc->refused = request_head_field(key, strlen(key), value ? value : "", value ? strlen(value) : 0, &fc->framing,
+    fc->refused = request_head_field(key, key_size, value ? value : "", value ? value_size : 0, &fc->framing,
                                      &fc->verdict) != HEAD_OK;
     return fc->refused ? MHD_NO : MHD_YES;
 }
@@ -148,7 +149,7 @@ static enum MHD_Result check_field(void *cls, enum MHD_ValueKind kind, const cha
 static bool framing_refused(struct MHD_Connection *conn, http_req_t *req)
 {
     fields_check_t fc = {0};
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, check_field, &fc);
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, check_field, &fc);
     if (!fc.refused && request_head_framing_end(&fc.framing, &fc.verdict) == HEAD_OK)
         return false;
     http_error(req, fc.verdict.status, fc.verdict.code, fc.verdict.field, "%s", fc.verdict.message);
