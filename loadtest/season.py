@@ -23,14 +23,14 @@ fate of every one is known; one never answered is a failed check.
 - each day: the current window's page, players, around-me, a strong read (the primary), the
   previous window, the oldest window retention keeps, and the one past it (404), through both
   instances; a whole board walked by cursors, forward and back (one board a day, current and
-  previous windows in turn); `rank?score=` of a tie, a score between two, and past both ends, on
-  every board; the statistics of every current window (after `POST /v1/admin/refresh`: the
-  views' lag is the refresh interval, API.md) and of every window closed that day (from its
-  archive) against the oracle's; the export of every window closed that day, and of one current
-  window, row by row; archives exact (their rows against the oracle's final ranks); the log's
-  partitions at least 2 months ahead; retention done (no board keeps more archives than it
-  should); `rankd verify` clean; RSS of both instances, Redis memory, table sizes and each
-  upkeep job's duration recorded;
+  previous windows in turn); `rank?score=` of a tie, a score above one, and past both ends, on
+  three boards a day in turn; the statistics of every current window (after `POST
+  /v1/admin/refresh`: API.md gives the statistics of the last refresh) and of every window closed
+  that day (from its archive) against the oracle's; the export of every window closed that day,
+  and of one current window, row by row; archives exact (their rows against the oracle's final
+  ranks); the log's partitions at least 2 months ahead; retention done (no board keeps more
+  archives than it should); `rankd verify` clean; RSS of both instances, Redis memory, table
+  sizes and each upkeep job's duration recorded;
 - faults, each at its day (and again every 100 days), each injected while three writers (their
   own players, singles and batches, each answer's standing read back from the instance that
   answered) and a reader are in flight against the instances clients use: a view refresh made
@@ -45,17 +45,19 @@ fate of every one is known; one never answered is a failed check.
   submissions lost (acknowledged but not in the log, or logged twice): 0, or a failed check.
 
 At the end: report.md with a table of the faults, a chart per series (SVG), results.txt, and exit
-1 if any check failed. Flatness: in every run, after a 10-day warm-up, the later half's maximum of
-each instance's RSS, Redis memory and the idempotency keys' table at most 1.5 times the earlier
-half's (plus 1 MiB, or 64 KiB for a table); the other tables hold what retention keeps (the log's
-two months, three months of a monthly board, every window of one board), which grows for longer
-than a smoke run. Runs of 150 days or more: each size's mean over the last 30 days against its
-mean over the middle month, at most 10 % more; the archive is left out (one board keeps every
-window). Idempotency keys expire by PostgreSQL's clock (25 h), which the test clock does not move:
-at the first simulated midnight a key lives through, it is made 25 h old (the upkeep then drops it)."""
+1 if any check failed. Flatness: in runs of 60 days or more, after a 10-day warm-up, the later
+half's maximum of each instance's RSS, Redis memory and the idempotency keys' table at most 1.5
+times the earlier half's (plus 1 MiB, or 64 KiB for a table); the other tables hold what retention
+keeps (the log's two months, three months of a monthly board, every window of one board), which
+grows for longer than a smoke run. Runs of 150 days or more: each size's mean over the last 30
+days against its mean over the middle month, at most 10 % more; the archive is left out (one
+board keeps every window). Idempotency keys expire by PostgreSQL's clock (25 h), which the test
+clock does not move: at the first simulated midnight a key lives through, it is made 25 h old
+(the upkeep then drops it)."""
 
 import argparse
 import datetime as dt
+import functools
 import itertools
 import json
 import math
@@ -102,6 +104,7 @@ FAULTS = {20: "f_views_fail", 27: "f_views_again", 34: "f_snapshot", 35: "f_redi
 CLOCK_BOARD = "zclock"  # set_clock's probe: when a submission's receive time shows the move, rankd follows
 PLAYERS = 60                        # p00..p59: the day's stream; q<k>_<j>: the fault traffic's writers
 WRITERS, WRITER_PLAYERS = 3, 8      # fault traffic: threads writing, players each owns
+LANES = 4                           # the day's single submissions: sent this many at once
 FLAT_TABLES = ["standings", "window_counts", "rank_buckets", "rank_supers", "submissions", "idempotency_keys",
                "daily_activity", "archived_windows"]
 
@@ -138,6 +141,7 @@ def prev_window(reset, start):
     return (start - dt.timedelta(days=1)).replace(day=1)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def parse_at(s):
     t = dt.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ")
     return int((t - dt.datetime(1970, 1, 1)).total_seconds() * 1000 + 0.5)
@@ -165,6 +169,7 @@ class Postgres:
         self.data = os.path.join(self.dir, "data")
         self.port = port
         self.log = os.path.join(self.dir, "pg.log")
+        self.local = threading.local()
 
     def _pg(self, *args, check=True):
         r = subprocess.run(["runuser", "-u", "postgres", "--"] + list(args), capture_output=True, text=True,
@@ -207,13 +212,22 @@ class Postgres:
         return c
 
     def query(self, db, sql, args=None):
-        c = self.connect(db)
-        try:
-            with c.cursor() as cur:
-                cur.execute(sql, args)
-                return cur.fetchall() if cur.description else None
-        finally:
-            c.close()
+        """One statement on this thread's connection to `db` (kept: a connection costs more than
+        most of these statements), made again once if the server closed it (a restart)."""
+        held = self.local.__dict__.setdefault("conns", {})
+        for attempt in (0, 1):
+            c = held.get(db)
+            if c is None or c.closed:
+                c = held[db] = self.connect(db)
+            try:
+                with c.cursor() as cur:
+                    cur.execute(sql, args)
+                    return cur.fetchall() if cur.description else None
+            except (psycopg2.OperationalError, psycopg2.InterfaceError):
+                c.close()
+                held.pop(db, None)
+                if attempt:
+                    raise
 
 
 class Redis:
@@ -299,10 +313,17 @@ auth:
     - {key: "%s", role: write}
 """ % (port, pg.dsn(), STMT_MS, redis_url, retention, ADMIN, WRITE))
         self.proc = None
-        self.s = requests.Session()
+        self.local = threading.local()  # a requests session per thread: the checks run at once
+        self.lock = threading.Lock()
         self.retried_503 = 0
         self.skewed = False  # its host clock wrong: no client traffic (it would write the wrong windows)
         self.starting = False  # started again, not yet following the clock: no client traffic
+
+    @property
+    def s(self):
+        if not hasattr(self.local, "s"):
+            self.local.s = requests.Session()
+        return self.local.s
 
     def start(self):
         log = open(os.path.join(self.dir, "rankd.log"), "ab")
@@ -343,7 +364,8 @@ auth:
             r = self.s.get(self.url(path), headers=h, timeout=30)
             if r.status_code != 503:
                 return r
-            self.retried_503 += 1
+            with self.lock:
+                self.retried_503 += 1
             time.sleep(0.1)
         return r
 
@@ -551,19 +573,19 @@ class ReqLog:
         self.events = []
         self.inflight = {}
 
-    def begin(self, inst):
+    def begin(self, inst, kind):
         with self.lock:
-            self.inflight[inst.name] = self.inflight.get(inst.name, 0) + 1
+            self.inflight[inst.name, kind] = self.inflight.get((inst.name, kind), 0) + 1
         return time.time()
 
     def end(self, inst, t0, kind, ok, again, label=""):
         with self.lock:
-            self.inflight[inst.name] -= 1
+            self.inflight[inst.name, kind] -= 1
             self.events.append((t0, time.time(), kind, ok, again, label))
 
-    def in_flight(self, name=None):
+    def in_flight(self, name=None, kind=None):
         with self.lock:
-            return sum(v for k, v in self.inflight.items() if name is None or k == name)
+            return sum(v for (n, k), v in self.inflight.items() if name in (None, n) and kind in (None, k))
 
     def overlapping(self, w0, w1):
         with self.lock:
@@ -607,7 +629,7 @@ class Sender:
                 body = {"player_id": x.player, "score": x.score, "metadata": {"n": x.n}}
                 headers = {"Idempotency-Key": "k%d" % x.n}
             headers["Authorization"] = "Bearer " + WRITE
-            t0 = self.log.begin(inst) if self.log else time.time()
+            t0 = self.log.begin(inst, "write") if self.log else time.time()
             try:
                 r = self.s.post(inst.url(path), json=body, headers=headers, timeout=10)
             except requests.RequestException:
@@ -620,7 +642,7 @@ class Sender:
                 results = r.json()["results"] if batch else [r.json()]
             elif r is not None and r.status_code == 400 and not batch:
                 results = [r.json()]
-            ok = results is not None and all("error" not in x or x["error"].get("code") != "unavailable" for x in results)
+            ok = results is not None and all(x.get("error", {}).get("code") != "unavailable" for x in results)
             if self.log:
                 self.log.end(inst, t0, "write", ok, again, "" if ok else failure_label(path, r))
             if not ok:
@@ -732,6 +754,7 @@ class Traffic:
             done = [x for x in subs if x.state == "acked"]
             if done and rng.random() < 0.5:
                 self.read_back(s, done[-1])
+            time.sleep(0.01)  # paced: the fault needs requests in flight, not the most the machine can take
 
     def read_back(self, s, sub):
         """The standing as the instance that answered shows it: the oracle's (this thread alone
@@ -741,7 +764,7 @@ class Traffic:
         path = "/v1/leaderboards/%s/players/%s" % (sub.board.id, sub.player)
         deadline = time.time() + 10
         while inst.alive:
-            t0 = self.log.begin(inst)
+            t0 = self.log.begin(inst, "read")
             try:
                 r = s.get(inst.url(path), timeout=10)
             except requests.RequestException:
@@ -781,7 +804,7 @@ class Traffic:
                                "/v1/leaderboards/%s/players/%s/around?before=2&after=2" % (b.id, player),
                                "/v1/leaderboards/%s/rank?score=%d" % (b.id, rng.randrange(1, 500)),
                                "/v1/leaderboards/%s/stats" % b.id])
-            t0 = self.log.begin(inst)
+            t0 = self.log.begin(inst, "read")
             try:
                 r = s.get(inst.url(path), timeout=10)
             except requests.RequestException:
@@ -795,6 +818,7 @@ class Traffic:
                     season.fail.add(self.day, "%s %s answered %s %s during a fault" % (
                         inst.name, path, r.status_code, r.text[:200]))
                 time.sleep(0.05)
+            time.sleep(0.005)
 
 
 class ReadyWatch:
@@ -859,6 +883,8 @@ class Season:
         self.skewed = False
         self.retention_due = None  # the day whose retention is checked before the next midnight
         self.phase_s = {}
+        self.phase_lock = threading.Lock()
+        self.senders = [Sender(self, None, rot=k) for k in range(LANES + 1)]  # the day's stream (submit_day)
 
     # -- plumbing -------------------------------------------------------------------------------
     def sim_ms(self):
@@ -932,12 +958,30 @@ class Season:
     def writer(self):
         return self.alive_instances()[0]
 
+    def count(self, key, n=1):
+        with self.phase_lock:
+            self.counts[key] += n
+
+    def at_once(self, checks):
+        """Each (phase, fn, args…) in a thread of its own; a check that raised is a failed check."""
+        def run(phase, fn, *args):
+            try:
+                self.timed(phase, fn, *args)
+            except Exception as e:  # noqa: BLE001 — reported, the run goes on
+                self.fail.add(args[0] if args else "-", "%s raised %r" % (phase, e))
+        threads = [threading.Thread(target=run, args=c) for c in checks]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
     def timed(self, phase, fn, *args):
         t = time.time()
         try:
             return fn(*args)
         finally:
-            self.phase_s[phase] = self.phase_s.get(phase, 0.0) + time.time() - t
+            with self.phase_lock:
+                self.phase_s[phase] = self.phase_s.get(phase, 0.0) + time.time() - t
 
     # -- setup ----------------------------------------------------------------------------------
     def setup(self, start):
@@ -1011,17 +1055,36 @@ class Season:
         return Sub(board, player, score, window_start(board.reset, day).isoformat())
 
     def submit_day(self, day, i):
-        sender = Sender(self, day)
+        """The day's stream: per board, `per_day` submissions of random players, half the boards
+        in one batch, the others one by one. Batches go one after another; single submissions go
+        in LANES lanes at once (as several game servers would send them), each player's always in
+        the same lane, so the order of a player's submissions is the order they were sent."""
+        for sender in self.senders:
+            sender.day = day
+        singles = [[] for _ in range(LANES)]
+        batches, sent = [], []
         for b in BOARDS:
             subs = [self.new_sub(self.rng, b, "p%02d" % self.rng.randrange(PLAYERS), day)
                     for _ in range(self.args.per_day)]
             if self.rng.random() < 0.5:
-                sender.send(subs, True)
+                batches.append(subs)
             else:
                 for sub in subs:
-                    sender.send([sub], False)
-            self.count_subs(subs)
-        self.counts["retried"] += sender.retried
+                    singles[int(sub.player[1:]) % LANES].append(sub)
+            sent += subs
+        # A board's submissions are all in one batch or all single, and a batch goes in a lane of
+        # its own: no two submissions of one player to one board are ever in flight at once.
+        lanes = [threading.Thread(target=lambda k=k: [self.senders[k].send([x], False) for x in singles[k]])
+                 for k in range(LANES)]
+        lanes.append(threading.Thread(target=lambda: [self.senders[LANES].send(x, True) for x in batches]))
+        for t in lanes:
+            t.start()
+        for t in lanes:
+            t.join()
+        self.count_subs(sent)
+        for sender in self.senders:
+            self.count("retried", sender.retried)
+            sender.retried = 0
         # One player's deletion a day (their standings, archives and log go).
         bid = self.rng.choice(BOARDS).id
         player = "p%02d" % self.rng.randrange(PLAYERS)
@@ -1033,67 +1096,85 @@ class Season:
         else:
             self.fail.add(day, "a player's deletion never succeeded: %s" % r.text[:200])
         if self.oracle.standing(bid, window_start(BOARD[bid].reset, day).isoformat(), player) and r.status_code != 204:
-            self.fail.add(day, "deleting %s from %s answered %s; the oracle has a standing" % (player, bid, r.status_code))
+            self.fail.add(day, "deleting %s from %s answered %s; the oracle has a standing" % (
+                player, bid, r.status_code))
         self.oracle.delete(bid, player)
-        self.counts["deletions"] += 1
+        self.count("deletions", 1)
 
     def count_subs(self, subs):
-        self.counts["submissions"] += sum(1 for x in subs if x.state == "acked")
-        self.counts["refused"] += sum(1 for x in subs if x.state == "refused")
+        self.count("submissions", sum(1 for x in subs if x.state == "acked"))
+        self.count("refused", sum(1 for x in subs if x.state == "refused"))
 
     # -- checks ---------------------------------------------------------------------------------
     def check_reads(self, day):
-        for inst in self.alive_instances():
-            for b in BOARDS:
-                bid, reset, keep = b.id, b.reset, b.keep
-                cur = window_start(reset, day)
-                want = self.oracle.ranked(bid, cur.isoformat())
-                self.expect_page(day, inst, bid, "", want, "current")
-                if inst is self.inst[0]:
-                    self.expect_page(day, inst, bid, "&consistency=strong", want, "current, strong", key=WRITE)
-                for rank, p, s, at, n in self.rng.sample(want, min(3, len(want))):
-                    path = "/v1/leaderboards/%s/players/%s" % (bid, p)
+        """Every instance clients use, at once (one thread each)."""
+        counts = []
+        threads = [threading.Thread(target=lambda i=i: counts.append(self.check_reads_on(day, i)))
+                   for i in self.alive_instances()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for c in counts:
+            for k, v in c.items():
+                self.count(k, v)
+
+    def check_reads_on(self, day, inst):
+        """The current window's page (and a strong read on rankd-a), two players, an around-me,
+        the previous window, the oldest retention keeps and the one past it: returns its counts."""
+        counts = {"reads": 0, "late_notices": 0}
+        rng = random.Random("%s-%s-%s" % (self.args.seed, day, inst.name))
+        for b in BOARDS:
+            bid, reset, keep = b.id, b.reset, b.keep
+            cur = window_start(reset, day)
+            want = self.oracle.ranked(bid, cur.isoformat())
+            self.expect_page(counts, day, inst, bid, "", want, "current")
+            if inst is self.inst[0]:
+                self.expect_page(counts, day, inst, bid, "&consistency=strong", want, "current, strong", key=WRITE)
+            for rank, p, s, at, n in rng.sample(want, min(2, len(want))):
+                path = "/v1/leaderboards/%s/players/%s" % (bid, p)
+                r = inst.get(path)
+                counts["reads"] += 1
+                got = lambda r: (r.json()["rank"], r.json()["score"], (r.json().get("metadata") or {}).get("n"))
+                if r.status_code == 200 and got(r) != (rank, s, n) and self.late_notice_allowed(inst, day):
+                    time.sleep(1.1)
                     r = inst.get(path)
-                    self.counts["reads"] += 1
-                    got = lambda r: (r.json()["rank"], r.json()["score"], (r.json().get("metadata") or {}).get("n"))
-                    if r.status_code == 200 and got(r) != (rank, s, n) and self.late_notice_allowed(inst, day):
-                        time.sleep(1.1)
-                        r = inst.get(path)
-                        self.counts["late_notices"] += 1
-                    if r.status_code != 200 or got(r) != (rank, s, n):
-                        self.fail.add(day, "%s %s player %s: %s %s, want rank %d score %d tag %s" % (
-                            inst.name, bid, p, r.status_code, r.text[:200], rank, s, n))
-                if want:
-                    rank, p, s, at, n = self.rng.choice(want)
-                    path = "/v1/leaderboards/%s/players/%s/around?before=2&after=2" % (bid, p)
+                    counts["late_notices"] += 1
+                if r.status_code != 200 or got(r) != (rank, s, n):
+                    self.fail.add(day, "%s %s player %s: %s %s, want rank %d score %d tag %s" % (
+                        inst.name, bid, p, r.status_code, r.text[:200], rank, s, n))
+            if want:
+                rank, p, s, at, n = rng.choice(want)
+                path = "/v1/leaderboards/%s/players/%s/around?before=2&after=2" % (bid, p)
+                r = inst.get(path)
+                counts["reads"] += 1
+                exp = want[max(rank - 3, 0):rank + 2]
+                if r.status_code == 200 and entries_of(r.json()) != exp and self.late_notice_allowed(inst, day):
+                    time.sleep(1.1)
                     r = inst.get(path)
-                    self.counts["reads"] += 1
-                    exp = want[max(rank - 3, 0):rank + 2]
-                    if r.status_code == 200 and entries_of(r.json()) != exp and self.late_notice_allowed(inst, day):
-                        time.sleep(1.1)
-                        r = inst.get(path)
-                        self.counts["late_notices"] += 1
-                    if r.status_code != 200 or entries_of(r.json()) != exp:
-                        self.fail.add(day, "%s %s around %s: %s" % (inst.name, bid, p, r.text[:300]))
-                if reset == "none":
-                    continue
-                prev = prev_window(reset, cur)
-                if prev >= window_start(reset, self.created[bid]):
-                    self.expect_page(day, inst, bid, "&window=previous", self.oracle.ranked(bid, prev.isoformat()),
-                                     "previous")
-                if keep:
-                    oldest = cur
-                    for _ in range(keep):
-                        oldest = prev_window(reset, oldest)
-                    if oldest >= window_start(reset, self.created[bid]):
-                        self.expect_page(day, inst, bid, "&window=" + oldest.isoformat(),
-                                         self.oracle.ranked(bid, oldest.isoformat()), "the oldest kept")
-                        gone = prev_window(reset, oldest)
-                        if gone >= window_start(reset, self.created[bid]):
-                            r = inst.get("/v1/leaderboards/%s/entries?window=%s" % (bid, gone.isoformat()))
-                            if r.status_code != 404:
-                                self.fail.add(day, "%s %s window %s past retention answered %s" % (
-                                    inst.name, bid, gone, r.status_code))
+                    counts["late_notices"] += 1
+                if r.status_code != 200 or entries_of(r.json()) != exp:
+                    self.fail.add(day, "%s %s around %s: %s" % (inst.name, bid, p, r.text[:300]))
+            if reset == "none":
+                continue
+            prev = prev_window(reset, cur)
+            if prev >= window_start(reset, self.created[bid]):
+                self.expect_page(counts, day, inst, bid, "&window=previous", self.oracle.ranked(bid, prev.isoformat()),
+                                 "previous")
+            if keep:
+                oldest = cur
+                for _ in range(keep):
+                    oldest = prev_window(reset, oldest)
+                if oldest >= window_start(reset, self.created[bid]):
+                    self.expect_page(counts, day, inst, bid, "&window=" + oldest.isoformat(),
+                                     self.oracle.ranked(bid, oldest.isoformat()), "the oldest kept")
+                    gone = prev_window(reset, oldest)
+                    if gone >= window_start(reset, self.created[bid]):
+                        r = inst.get("/v1/leaderboards/%s/entries?window=%s" % (bid, gone.isoformat()))
+                        if r.status_code != 404:
+                            self.fail.add(day, "%s %s window %s past retention answered %s" % (
+                                inst.name, bid, gone, r.status_code))
+        return counts
 
     def late_notice_allowed(self, inst, day):
         """Whether `inst` may answer from its cache what another instance's write changed, for up
@@ -1103,13 +1184,13 @@ class Season:
         Any other read must be exact at once."""
         return day in self.listener_gap_days
 
-    def expect_page(self, day, inst, bid, query, want, what, key=None):
+    def expect_page(self, counts, day, inst, bid, query, want, what, key=None):
         r = inst.get("/v1/leaderboards/%s/entries?limit=1000%s" % (bid, query), key=key)
-        self.counts["reads"] += 1
+        counts["reads"] += 1
         if r.status_code == 200 and entries_of(r.json()) != want and self.late_notice_allowed(inst, day):
             time.sleep(1.1)  # past the cache's max-age (1 s)
             r = inst.get("/v1/leaderboards/%s/entries?limit=1000%s" % (bid, query), key=key)
-            self.counts["late_notices"] += 1
+            counts["late_notices"] += 1
         if r.status_code != 200:
             self.fail.add(day, "%s %s %s: %s %s" % (inst.name, bid, what, r.status_code, r.text[:200]))
             return
@@ -1121,7 +1202,7 @@ class Season:
 
     def check_cursors(self, day, di):
         """One board a day (in turn), on one instance (in turn), its current or previous window
-        (in turn) walked by next_cursor to the end and back by prev_cursor, `limit` 3-12: the
+        (in turn) walked by next_cursor to the end and back by prev_cursor, `limit` 7-16: the
         pages joined are the oracle's order, every entry once."""
         insts = self.alive_instances()
         inst = insts[di % len(insts)]
@@ -1133,12 +1214,12 @@ class Season:
             if prev >= window_start(b.reset, self.created[b.id]):
                 win, query = prev, "&window=" + prev.isoformat()
         want = self.oracle.ranked(b.id, win.isoformat())
-        limit = 3 + di % 10
+        limit = 7 + di % 10
         base = "/v1/leaderboards/%s/entries?limit=%d" % (b.id, limit)
         pages, url = [], base + query
         for _ in range(len(want) // limit + 3):
             r = inst.get(url)
-            self.counts["cursor_pages"] += 1
+            self.count("cursor_pages", 1)
             if r.status_code != 200:
                 self.fail.add(day, "%s %s cursor walk: %s %s" % (inst.name, b.id, r.status_code, r.text[:200]))
                 return
@@ -1155,7 +1236,7 @@ class Season:
         back, cur = [], pages[-1].get("prev_cursor")
         while cur and len(back) < len(pages) + 2:
             r = inst.get(base + "&cursor=" + cur)
-            self.counts["cursor_pages"] += 1
+            self.count("cursor_pages", 1)
             if r.status_code != 200:
                 self.fail.add(day, "%s %s cursor walk back: %s %s" % (inst.name, b.id, r.status_code, r.text[:200]))
                 return
@@ -1167,26 +1248,28 @@ class Season:
                 inst.name, b.id, win, len(got), len(want)))
 
     def check_rank_of_score(self, day, di):
-        """`rank?score=X` on every board's current window and one board's previous: X a score
-        some player holds (the new submission ranks after all its ties), one between, past the
-        best and past the worst; outside min/max_score a 400."""
+        """`rank?score=X` on three boards a day (in turn): the first one's previous window, the
+        others' current; X a score some player holds (the new submission ranks after all its
+        ties), one above a held score, past the best and past the worst; outside min/max_score a
+        400."""
         insts = self.alive_instances()
         inst = insts[(di + 1) % len(insts)]
-        for k, b in enumerate(BOARDS):
+        for k in range(3):
+            b = BOARDS[(di + k) % len(BOARDS)]
             win = window_start(b.reset, day)
             query = ""
-            if k == di % len(BOARDS) and b.reset != "none" and \
+            if k == 0 and b.reset != "none" and \
                     prev_window(b.reset, win) >= window_start(b.reset, self.created[b.id]):
                 win = prev_window(b.reset, win)
                 query = "&window=" + win.isoformat()
             scores = [v[0] for v in self.oracle.rows(b.id, win.isoformat()).values()]
             xs = [self.rng.choice(scores), self.rng.choice(scores) + 1, max(scores) + 7, min(scores) - 7] if scores \
                 else [self.rng.randrange(1, 1000)]
-            if b.lo is not None and k == di % len(BOARDS):
-                xs.append(b.hi + 1)
+            if b.lo is not None:
+                xs.append(self.rng.choice([b.lo - 1, b.hi + 1]))
             for x in xs:
                 r = inst.get("/v1/leaderboards/%s/rank?score=%d%s" % (b.id, x, query))
-                self.counts["rank_reads"] += 1
+                self.count("rank_reads", 1)
                 if Oracle.refuses(b, x):
                     if r.status_code != 400 or r.json()["error"].get("field") != "score":
                         self.fail.add(day, "%s %s rank?score=%d outside min/max_score: %s %s" % (
@@ -1207,7 +1290,7 @@ class Season:
 
     def expect_stats(self, day, inst, b, win, query, key=None, submissions=True):
         r = inst.get("/v1/leaderboards/%s/stats?x=1%s" % (b.id, query), key=key)
-        self.counts["stats_checked"] += 1
+        self.count("stats_checked", 1)
         if r.status_code != 200:
             self.fail.add(day, "%s %s stats of %s: %s %s" % (inst.name, b.id, win, r.status_code, r.text[:200]))
             return
@@ -1226,8 +1309,8 @@ class Season:
             if not close(got["percentiles"][f], v):
                 bad.append("%s %s, want %s" % (f, got["percentiles"][f], v))
         hist = [(h["lower"], h["upper"], h["count"]) for h in got["histogram"]]
-        if len(hist) != len(want["histogram"]) or any(
-                g[2] != w[2] or not close(g[0], w[0]) or not close(g[1], w[1]) for g, w in zip(hist, want["histogram"])):
+        if len(hist) != len(want["histogram"]) or any(g[2] != w[2] or not close(g[0], w[0]) or not close(g[1], w[1])
+                                                      for g, w in zip(hist, want["histogram"])):
             bad.append("histogram %s, want %s" % (hist, want["histogram"]))
         if bad:
             self.fail.add(day, "%s %s stats of %s: %s" % (inst.name, b.id, win, "; ".join(bad)[:400]))
@@ -1275,7 +1358,7 @@ class Season:
 
     def expect_export(self, day, inst, b, win):
         r = inst.get("/v1/leaderboards/%s/export?window=%s&format=ndjson" % (b.id, win), key=ADMIN)
-        self.counts["exports_checked"] += 1
+        self.count("exports_checked", 1)
         if r.status_code != 200:
             self.fail.add(day, "%s %s export of %s: %s %s" % (inst.name, b.id, win, r.status_code, r.text[:200]))
             return
@@ -1287,8 +1370,8 @@ class Season:
 
     def check_archives(self, day):
         """Every archive row against the oracle's final ranks of its window."""
-        rows = self.pg.query("rankd", "SELECT a.board_gen, a.win, a.rank, a.player_id, a.score, a.achieved_ms, a.metadata"
-                                      " FROM archive a JOIN archived_windows w USING (board_gen, win)"
+        rows = self.pg.query("rankd", "SELECT a.board_gen, a.win, a.rank, a.player_id, a.score, a.achieved_ms,"
+                                      " a.metadata FROM archive a JOIN archived_windows w USING (board_gen, win)"
                                       " ORDER BY 1, 2, 3")
         by = {}
         for g, w, rank, p, s, at, meta in rows:
@@ -1349,7 +1432,7 @@ class Season:
         r = self.writer().cli("verify")
         if r.returncode != 0 or "0 difference(s)" not in r.stdout:
             if day in self.redis_restored_days:
-                self.counts["verify_during_rebuild"] += 1
+                self.count("verify_during_rebuild", 1)
                 return
             self.fail.add(day, "rankd verify: %s %s" % (r.stdout[-500:], r.stderr[-300:]))
 
@@ -1372,6 +1455,11 @@ class Season:
         t.wait_acks(2 * WRITERS, 0, "before the fault")
 
         def inject():
+            """Just before the fault's action: once a write and a read are in flight (the writers
+            pause 10 ms between submissions), for up to 2 s."""
+            deadline = time.time() + 2
+            while time.time() < deadline and not (t.log.in_flight(kind="write") and t.log.in_flight(kind="read")):
+                time.sleep(0.0005)
             t.w0 = time.time()
             t.inflight0 = t.log.in_flight()
         t.inject = inject
@@ -1402,10 +1490,10 @@ class Season:
                    e[5] for e in touched if not e[3]).items()))}
         self.fault_rows.append(row)
         self.count_subs(t.subs)
-        self.counts["traffic_submissions"] += acked
-        self.counts["traffic_reads"] += t.reads
-        self.counts["readbacks"] += t.readbacks
-        self.counts["retried"] += sum(s.retried for s in t.senders)
+        self.count("traffic_submissions", acked)
+        self.count("traffic_reads", t.reads)
+        self.count("readbacks", t.readbacks)
+        self.count("retried", sum(s.retried for s in t.senders))
         print("day %s: %s; %d requests in flight at it, %d writes (%d failed, %d sent again) and %d reads (%d failed) "
               "in its %.1f s (%s); %d submissions acknowledged, %d lost, %d logged twice; %s" % (
                   day, desc, t.inflight0, row["writes"], row["writes_failed"], row["writes_retried"], row["reads"],
@@ -1414,15 +1502,18 @@ class Season:
 
     def check_log(self, day, t):
         """Each submission the traffic got acknowledged is in the log once, as sent (board,
-        window, score, improved as the oracle computed); none refused or unknown is there."""
+        window, score, improved as the oracle computed); none refused or unknown is there. The
+        log (PostgreSQL's `submissions`) holds what the players' exports list; read at once."""
+        board_of = {g: bid for bid, g in self.gen.items()}
+        since = min((x.sent_ms for x in t.subs if x.sent_ms), default=self.sim_ms()) - 1000
         logged = {}
-        for p in sorted({x.player for x in t.subs}):
-            r = self.writer().get("/v1/players/%s/export" % p, key=ADMIN)
-            if r.status_code != 200:
-                self.fail.add(day, "the export of %s: %s %s" % (p, r.status_code, r.text[:200]))
-                continue
-            for s in r.json()["submissions"]:
-                logged.setdefault((s.get("metadata") or {}).get("n"), []).append(s)
+        for meta, gen, win, score, updated in self.pg.query(
+                "rankd", "SELECT metadata, board_gen, win, score, updated FROM submissions"
+                         " WHERE player_id = ANY(%s) AND received_at >= to_timestamp(%s / 1000.0)",
+                (sorted({x.player for x in t.subs}), since)):
+            n = json.loads(meta).get("n") if meta else None
+            logged.setdefault(n, []).append({"board": board_of.get(gen), "window": win.isoformat(), "score": score,
+                                             "improved": updated})
         lost = twice = 0
         for x in t.subs:
             rows = logged.get(x.n, [])
@@ -1494,7 +1585,8 @@ class Season:
         c = self.redis.client()
         run_id, keys = c.info("server")["run_id"], c.dbsize()
         seen = lambda: sum(self.msum(i, p) for i in self.inst for p in (
-            "rankd_redis_windows_behind_total", "rankd_redis_windows_rebuilt_total", "rankd_redis_audit_windows_lost_total"))
+            "rankd_redis_windows_behind_total", "rankd_redis_windows_rebuilt_total",
+            "rankd_redis_audit_windows_lost_total"))
         before = seen()
         t.inject()
         self.redis.stop()
@@ -1532,7 +1624,8 @@ class Season:
             "player_id": inst.name, "score": int(time.time() * 1000)}).json()["achieved_at"]) >= now, 10)
         inst.starting = False
         return ("%s started again" % inst.name,
-                follows and "%s (pid %d) answers and follows the clock; clients use it again" % (inst.name, inst.proc.pid))
+                follows and "%s (pid %d) answers and follows the clock; clients use it again" % (
+                    inst.name, inst.proc.pid))
 
     def f_skew(self, day, t):
         lead = self.leader()
@@ -1601,17 +1694,17 @@ class Season:
             if self.skewed or FAULTS.get(di % 100 - 1) == "f_unskew":
                 relaxed_until = di + 1
             self.timed("submit", self.submit_day, day, di)
-            self.timed("reads", self.check_reads, day)
-            self.timed("cursors", self.check_cursors, day, di)
-            self.timed("rank of a score", self.check_rank_of_score, day, di)
-            self.timed("stats", self.check_stats, day, di)
+            # The checks only read: all at once (each in a thread; rankd, PostgreSQL and Redis
+            # answer them side by side), then the upkeep's (it waits for a leader).
+            checks = [("reads", self.check_reads, day), ("cursors", self.check_cursors, day, di),
+                      ("rank of a score", self.check_rank_of_score, day, di), ("stats", self.check_stats, day, di),
+                      ("measure", self.measure, day, di), ("verify", self.verify, day)]
             if not self.skewed and di > relaxed_until:
-                self.timed("closed windows", self.check_closed, day)
+                checks.append(("closed windows", self.check_closed, day))
             if not self.skewed:
-                self.timed("archives", self.check_archives, day)
+                checks.append(("archives", self.check_archives, day))
+            self.timed("checks, all at once", self.at_once, checks)
             self.timed("upkeep", self.check_upkeep, day, di, di <= relaxed_until)
-            self.timed("measure", self.measure, day, di)
-            self.timed("verify", self.verify, day)
             if di % 10 == 0:
                 print("day %d (%s): %.0f s so far, %d failures" % (di, day, time.time() - t0, len(self.fail.items)),
                       flush=True)
@@ -1622,14 +1715,16 @@ class Season:
         self.check_flat()
 
     def check_flat(self):
-        """Every run, after a 10-day warm-up: the later half's maximum of each instance's RSS,
-        Redis memory and the idempotency keys' table at most 1.5 times the earlier half's (plus
-        1 MiB, or 64 KiB for a table). Runs of 150 days or more also: every size's mean over the
+        """Runs of 60 days or more, after a 10-day warm-up: the later half's maximum of each
+        instance's RSS, Redis memory and the idempotency keys' table at most 1.5 times the earlier
+        half's (plus 1 MiB, or 64 KiB for a table). Runs of 150 days or more also: every size's mean over the
         last 30 days at most 10 % above its mean over the middle month."""
         self.flat = []
         n, warm = self.args.days, 10
         mid = warm + (n - warm) // 2
-        for name, pts in sorted(self.series.items()):
+        # Shorter runs: the week a refresh is held open (the fault of day 20: vacuum held back,
+        # the tables grow, then keep their size) would fall in the later half alone.
+        for name, pts in sorted(self.series.items()) if n >= 60 else ():
             if not (name.startswith("RSS") or name.startswith("Redis") or name == "table idempotency_keys (KiB)"):
                 continue
             early = [v for d, v in pts if warm <= d < mid]
@@ -1659,7 +1754,8 @@ class Season:
             ok = b <= a * 1.10 + (64 if name.startswith("table ") else 1)  # 64 KiB or 1 MiB of slack
             self.flat.append((name, "mean, days %d-%d vs %d-%d" % (n // 2, n // 2 + 29, n - 30, n - 1), a, b, ok))
             if not ok:
-                self.fail.add(self.end, "%s grew from %.0f (the middle month) to %.0f (the last 30 days)" % (name, a, b))
+                self.fail.add(self.end, "%s grew from %.0f (the middle month) to %.0f (the last 30 days)" % (
+                    name, a, b))
 
     def stop(self):
         for inst in self.inst:
@@ -1727,7 +1823,9 @@ class Season:
             L += ["| %s | %s | %.1f | %.1f | %s |" % (n, how, a, b, "yes" if ok else "**no**")
                   for n, how, a, b, ok in self.flat]
             L.append("")
-        L += ["## Time per phase (s)", "", "| phase | s |", "|---|---:|"] + \
+        L += ["## Time per phase (s)", "",
+              "The checks run at once: each has its own time, *checks, all at once* their wall time.", "",
+              "| phase | s |", "|---|---:|"] + \
              ["| %s | %.1f |" % kv for kv in sorted(self.phase_s.items(), key=lambda kv: -kv[1])] + [""]
         L += ["## Per day", ""] + ["![%s](%s)" % (n, f) for n, f in charts] + [""]
         with open(os.path.join(out, "report.md"), "w") as f:
