@@ -1598,7 +1598,7 @@ class Season:
         ok = moved and new_id != run_id
         return ("Redis restarted from yesterday's snapshot",
                 ok and "Redis came back under another run id with %d keys (%d before the restart); rankd found %d "
-                       "windows behind, lost or rebuilt" % (new_keys, keys, seen() - before))
+                       "window(s) behind, lost or rebuilt" % (new_keys, keys, seen() - before))
 
     def f_kill_leader(self, day, t):
         lead = self.leader()
