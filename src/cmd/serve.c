@@ -180,14 +180,9 @@ int cmd_serve(rankd_config_t *cfg)
         return 1;
     /* This connection is start-up's alone: making the log's partitions is DDL (up to 33 tables a
      * month), not a read, and a short postgres.statement_timeout_ms must not stop start-up. */
-    char lift[64];
-    snprintf(lift, sizeof lift, "SET statement_timeout = %d",
-             cfg->pg_statement_timeout_ms > 60000 ? cfg->pg_statement_timeout_ms : 60000);
-    PGresult *lifted = PQexec(c, lift);
-    if (!pg_ok(lifted)) /* then under the configured timeout, as before */
-        log_warn(NULL, "cannot lift the statement timeout for making the log's partitions: %s",
-                 PQresultErrorMessage(lifted));
-    PQclear(lifted);
+    if (upkeep_session_timeout(c, cfg->pg_statement_timeout_ms > 60000 ? cfg->pg_statement_timeout_ms : 60000) !=
+        Q_OK) /* then under the configured timeout, as before (logged) */
+        log_warn(NULL, "making the log's partitions under postgres.statement_timeout_ms");
     bool ok = upkeep_ensure_partitions(c, clock_wall_ms(), 3) == Q_OK;
     if (!ok)
         log_error(NULL, "cannot prepare partitions (did `rankd migrate up` run?)");

@@ -49,6 +49,13 @@ q_status_t upkeep_db_clock_ms(PGconn *c, int64_t *ms)
     return st;
 }
 
+q_status_t upkeep_session_timeout(PGconn *c, int ms)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "SET statement_timeout = %d", ms);
+    return run(c, sql, "setting the statement timeout", NULL);
+}
+
 q_status_t upkeep_ensure_partitions(PGconn *c, int64_t now_ms, int months_ahead)
 {
     char sql[128];

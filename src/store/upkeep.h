@@ -22,6 +22,8 @@
 MUST_USE q_status_t upkeep_index_log_months(PGconn *c, int64_t now_ms, int max_parts, long *made);
 /* PostgreSQL's clock (clock_timestamp()) in ms since the epoch: `*ms`. */
 MUST_USE q_status_t upkeep_db_clock_ms(PGconn *c, int64_t *ms);
+/* Set this session's statement timeout to `ms` (a one-off session's: start-up's DDL). */
+MUST_USE q_status_t upkeep_session_timeout(PGconn *c, int ms);
 /* Create the log's partitions for the month of `now_ms` and the next `months_ahead`. */
 MUST_USE q_status_t upkeep_ensure_partitions(PGconn *c, int64_t now_ms, int months_ahead);
 /* How many months of log partitions exist after the month of `now_ms`, one after the other:
