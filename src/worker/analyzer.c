@@ -8,21 +8,24 @@
 #include "obs/log.h"
 #include "store/upkeep.h"
 #include "util/alloc.h"
+#include "util/clock.h"
 #include "worker/periodic.h"
 
 /* Fewer rows than this since the last look cannot be half of any table upkeep_analyze would
  * analyze (it wants 1,000 changed at least): no statement is sent. */
 #define ANALYZER_MIN_ROWS 1000
-/* Looks made after one that rows prompted, whatever was written since: a backend reports its
- * tables' change counts to the statistics system when it goes idle, up to a second or so after
- * its commit, so the look the rows prompted may not see all of them yet. */
-#define ANALYZER_FOLLOW_UPS 3
+/* How long looks go on after one that rows prompted, whatever was written since. A backend
+ * reports its tables' change counts when it goes idle, but at most once a second: a commit less
+ * than a second after its last report is held until the backend's next one, which an idle
+ * backend makes 10 s later (PostgreSQL 15's PGSTAT_IDLE_INTERVAL). The look the rows prompted
+ * may see none of them; a second more covers the look's own interval. */
+#define ANALYZER_SETTLE_MS 11000
 
 struct analyzer {
     pg_pool_t *primary;
     periodic_t *timer;
     atomic_uint_fast64_t written; /* rows noted since the last look */
-    int follow_ups;               /* looks still to make after the last one rows prompted (the timer's) */
+    int64_t settle_until_ms;      /* looks go on until then (clock_mono_ms; the timer's) */
     atomic_uint_fast64_t looks, failed;
 };
 
@@ -37,7 +40,7 @@ static void look(void *arg)
 {
     analyzer_t *a = arg;
     bool prompted = atomic_load(&a->written) >= ANALYZER_MIN_ROWS;
-    if (!prompted && a->follow_ups == 0)
+    if (!prompted && clock_mono_ms() >= a->settle_until_ms)
         return;
     PGconn *c = pg_pool_acquire(a->primary, 1000);
     if (!c) {
@@ -46,9 +49,7 @@ static void look(void *arg)
     }
     if (prompted) {
         atomic_store(&a->written, 0);
-        a->follow_ups = ANALYZER_FOLLOW_UPS;
-    } else {
-        a->follow_ups--;
+        a->settle_until_ms = clock_mono_ms() + ANALYZER_SETTLE_MS;
     }
     atomic_fetch_add(&a->looks, 1);
     q_status_t st = upkeep_analyze(c);

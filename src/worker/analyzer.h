@@ -8,8 +8,9 @@
  * (the cron setup of the docs) never leads, and a deployment may have no leader at all. So every
  * instance runs this thread too: the writer and the import tell it how many rows they wrote
  * (analyzer_note, lock-free); once a second, when at least a thousand were written since its last
- * look, it runs upkeep_analyze on a connection of its own: ANALYZE of each hot table whose rows
- * changed by half since its last statistics (so about once per doubling, a few dozen times over a
+ * look, it runs upkeep_analyze on a connection of its own (and goes on looking each second for
+ * 11 s after, for PostgreSQL reports a busy backend's counts up to 10 s late): ANALYZE of each
+ * hot table whose rows changed by half since its last statistics (so about once per doubling, a few dozen times over a
  * first load of millions), off the write path.
  */
 #ifndef RANKD_WORKER_ANALYZER_H
