@@ -376,7 +376,7 @@ def test_probes_never_queue_behind_user_reads(rankd_factory, db, redis_db, pg_pr
     import threading
     url, _ = redis_db
     inst = rankd_factory(env={"RANKD_POSTGRES_PRIMARY": via_dsn(pg_proxy, db.dsn)},
-                         extra_config={"postgres": {"statement_timeout_ms": 3000}})
+                         extra_config={"postgres": {"statement_timeout_ms": 10000}})
     adm = inst.client(ADMIN_KEY)
     create_board(adm)
     adm.close()
@@ -400,12 +400,11 @@ def test_probes_never_queue_behind_user_reads(rankd_factory, db, redis_db, pg_pr
         probe = inst.client(ADMIN_KEY)
         try:
             for path in ("/healthz", "/readyz", "/metrics"):
-                t0 = time.time()
                 r = probe.get(path)
-                took = time.time() - t0
                 assert r.status in (200, 503), r.describe()
-                assert took < 0.5, "%s took %.2f s behind the stuck reads" % (path, took)
-            assert len(stuck) < 12, "the reads were not stuck: the test shows nothing"
+                # Answered while every stuck read still waits (until the 10 s statement timeout or
+                # the proxy's "pass" below): a probe queued behind them would wait for one to end.
+                assert not stuck, "%s answered only after a stuck read ended: %r" % (path, stuck)
         finally:
             probe.close()
     finally:
