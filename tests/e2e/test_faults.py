@@ -219,6 +219,52 @@ def test_redis_back_ends_other_instances_rebuilds(rankd_factory, db, redis_db, r
     r.close()
 
 
+def test_a_commit_one_instance_could_not_apply_to_redis_is_not_read_there_by_another(rankd_factory, db, redis_db,
+                                                                                     redis_proxy):
+    """One instance cut from Redis (not from PostgreSQL) commits a submission its Redis update
+    never brings to Redis; another instance that reaches Redis, and trusted the window, must not
+    keep answering from it without that submission. Before, it did until the first instance
+    reached Redis again (the 60-day season found one such read after Redis restarted: the
+    instance that came back first rebuilt a window while the other's commits still missed it).
+    The committing instance sends an R notice; every instance reads the window from PostgreSQL
+    until its rebuilder has compared the two again."""
+    url, rcl = redis_db
+    cut = rankd_factory(redis=via(redis_proxy, url))
+    other = rankd_factory(redis=url)
+    adm = cut.client(ADMIN_KEY)
+    board = create_board(adm)["id"]
+    adm.close()
+    w, r = cut.client(WRITE_KEY), other.client()
+    limits = itertools.count(20)
+
+    def top(n=1):  # a page no cache holds yet: it reaches Redis or PostgreSQL
+        got = r.get("/v1/leaderboards/%s/entries?limit=%d" % (board, next(limits)))
+        assert got.status == 200, got.describe()
+        return [e["player_id"] for e in got.json()["entries"]][:n]
+
+    for i in range(5):
+        assert submit(w, board, "p%d" % i, 100 + i).status == 200
+
+    def other_reads_redis():
+        before = redis_reads(other)
+        return top() == ["p4"] and redis_reads(other) > before
+    wait_for(other_reads_redis, "the other instance reading the window from Redis")
+    redis_proxy.set("reset")
+    try:
+        assert submit(w, board, "late", 1000).status == 200  # committed; its Redis update fails
+        zset = ("rankd:{g%d}:0:z5" % db.query("SELECT gen FROM boards WHERE id = %s", (board,))[0][0]).encode()
+        assert not any(m.endswith(b"late") for m in rcl.zrange(zset, 0, -1)), "the writer reached Redis"
+        wait_for(lambda: top() == ["late"], lambda: "the other instance to answer with the submission: %s" % top(5), 10)
+        # Its rebuilder finds the window behind and loads it again: Redis answers it, rightly.
+        wait_for(lambda: any(m.endswith(b"late") for m in rcl.zrange(zset, 0, -1)), "the window rebuilt with it", 15)
+        before = redis_reads(other)
+        wait_for(lambda: top() == ["late"] and redis_reads(other) > before, "reads from Redis again, with it", 15)
+    finally:
+        redis_proxy.set("pass")
+        w.close()
+        r.close()
+
+
 # ---------------------------------------------------------------- the only PostgreSQL stopped
 
 _own = itertools.count(1)
