@@ -355,3 +355,28 @@ def test_a_players_token_writes_have_a_bucket_of_their_own(rankd_factory, tmp_ro
     finally:
         adm.close()
         w.close()
+
+
+def test_each_logged_submission_says_what_authorised_it_and_from_where(rankd_factory):
+    keys = [{"key": ADMIN_KEY, "role": "admin"}, {"key": WRITE_KEY, "role": "write", "name": "game-server"},
+            {"key": READ_KEY, "role": "read"}]
+    inst = rankd_factory(extra_config={"auth": dict(TOKENS["auth"], keys=keys)})
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    try:
+        b = client_board(adm)
+        tok = mint(w, "pia")["token"]
+        c = inst.client(None)
+        assert submit(c, b, "pia", 10, key=tok).status == 200
+        assert submit(w, b, "pia", 20).status == 200
+        assert submit(adm, b, "pia", 30, key=ADMIN_KEY).status == 200
+        r = c.get("/v1/players/pia/export", key=tok)  # the token reads its own export
+        assert r.status == 200, r.describe()
+        subs = r.json()["submissions"]
+        assert [(s["score"], s["auth_by"], s["client_addr"]) for s in subs] == [
+            (10, "token:rankd:pia", "127.0.0.1"), (20, "key:game-server", "127.0.0.1"),
+            (30, subs[2]["auth_by"], "127.0.0.1")]
+        assert subs[2]["auth_by"].startswith("key:k") and ADMIN_KEY not in subs[2]["auth_by"]
+        assert adm.get("/v1/players/pia/export").json() == r.json()
+    finally:
+        adm.close()
+        w.close()
