@@ -380,3 +380,40 @@ def test_each_logged_submission_says_what_authorised_it_and_from_where(rankd_fac
     finally:
         adm.close()
         w.close()
+
+
+def test_a_weak_or_reused_player_token_secret_is_refused_at_start(rankd_factory, tmp_path):
+    from conftest import make_config, run_cli, to_yaml
+    inst = rankd_factory(start=False)
+
+    def check(auth, development=True):
+        cfg = make_config(inst.port, inst.db.dsn, inst.redis_url or None)
+        if not development:
+            del cfg["development"]
+            cfg["auth"]["cursor_secret"] = "q3Jx9_VbT0kLw2ZpQe7HnYc4-RfUa8MdGs1oXiB6tE5"
+            cfg["auth"]["keys"] = [{"key": "Lm4nB7vC1xZ9aS2dF6gH0jK3lP8oI5uY-tR_eW1qN7m", "role": "admin"}]
+        cfg["auth"].update(auth)
+        path = str(tmp_path / ("c%d.yaml" % len(os.listdir(str(tmp_path)))))
+        with open(path, "w") as f:
+            f.write(to_yaml(cfg))
+        os.chmod(path, 0o600)
+        r = run_cli(["config", "check"], path, timeout=30)
+        return r.returncode, r.stdout + r.stderr
+
+    # The same as the cursor secret or a key: refused even in the development configuration.
+    rc, out = check({"player_token_secret": "test-cursor-secret-0123456789"})
+    assert rc == 1 and "auth.player_token_secret is the same as auth.cursor_secret" in out, out
+    rc, out = check({"player_token_secret": WRITE_KEY + "xx", "keys": [{"key": WRITE_KEY + "xx", "role": "write"}]})
+    assert rc == 1 and "auth.player_token_secret is the same as a write key" in out, out
+    assert WRITE_KEY not in out
+    rc, out = check({"player_token_secret": SECRET, "previous_player_token_secret": SECRET})
+    assert rc == 1 and "auth.previous_player_token_secret is the same as auth.player_token_secret" in out, out
+    assert check({"player_token_secret": SECRET})[0] == 0
+    # Outside development: short, low-entropy and published secrets, named and never shown.
+    rc, out = check({"player_token_secret": "short-but-sixteen-b"}, development=False)
+    assert rc == 1 and "auth.player_token_secret is shorter than 32 bytes" in out, out
+    rc, out = check({"player_token_secret": "generate-one-with-rankd-config-gen-key"}, development=False)
+    assert rc == 1 and "auth.player_token_secret is published" in out, out
+    rc, out = check({"player_token_secret": "yT7_kP2mQ9xV4cR8nB1wZ6hJ3fL0sD5gA-eU7iO2pX"}, development=False)
+    assert rc == 0, out
+    assert "yT7_kP2m" not in out
