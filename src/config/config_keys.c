@@ -402,6 +402,9 @@ const conf_key_t config_keys[] = {
     INT_KEY("limits.strong_reads_per_s", 0, 10000000, "0", "RANKD_LIMIT_STRONG_READS_PER_S", limit_strong_reads_per_s),
     INT_KEY("limits.strong_concurrency", 1, 100000, "8", "RANKD_LIMIT_STRONG_CONCURRENCY", limit_strong_concurrency),
     INT_KEY("limits.strong_wait_ms", 0, 60000, "1000", "RANKD_LIMIT_STRONG_WAIT_MS", limit_strong_wait_ms),
+    INT_KEY("limits.player_writes_per_s", 0, 10000000, "0", "RANKD_LIMIT_PLAYER_WRITES_PER_S",
+            limit_player_writes_per_s),
+    INT_KEY("limits.player_burst", 0, 10000000, "0", "RANKD_LIMIT_PLAYER_BURST", limit_player_burst),
     INT_KEY("limits.failed_auths_per_s", 1, 10000000, "5", "RANKD_LIMIT_FAILED_AUTHS_PER_S", limit_failed_auths_per_s),
     INT_KEY("limits.idempotency_keys_per_client", 0, 2000000000, "0", "RANKD_LIMIT_IDEMPOTENCY_KEYS_PER_CLIENT",
             limit_idempotency_keys_per_client),
@@ -419,6 +422,10 @@ const conf_key_t config_keys[] = {
      .def = "rankd-dev-cursor-secret", .env = "RANKD_CURSOR_SECRET", .off = CFG(cursor_secret)},
     {.name = "auth.cursor_secret_previous", .type = T_STR, .flags = F_SECRET | F_NULLABLE, .min = 16, .max = 256,
      .env = "RANKD_CURSOR_SECRET_PREVIOUS", .off = CFG(cursor_secret_previous)},
+    {.name = "auth.player_token_secret", .type = T_STR, .flags = F_SECRET | F_NULLABLE, .min = 16, .max = 256,
+     .env = "RANKD_PLAYER_TOKEN_SECRET", .off = CFG(player_token_secret)},
+    {.name = "auth.previous_player_token_secret", .type = T_STR, .flags = F_SECRET | F_NULLABLE, .min = 16,
+     .max = 256, .env = "RANKD_PREVIOUS_PLAYER_TOKEN_SECRET", .off = CFG(player_token_secret_previous)},
     {.name = "auth.metrics_auth", .type = T_ENUM, .def = "admin", .env = "RANKD_METRICS_AUTH",
      .off = CFG(metrics_auth), .parse = parse_metrics_auth, .choices = "none, admin"},
     {.name = "auth.keys", .type = T_KEYS, .off = CFG(keys), .off2 = CFG(n_keys)},
@@ -435,6 +442,8 @@ const conf_key_t config_key_item_keys[] = {
      .off = KEY(key), .check = check_key_chars},
     {.name = "auth.keys.role", .type = T_ENUM, .off = KEY(role), .parse = parse_role,
      .choices = "read, write, admin"},
+    {.name = "auth.keys.name", .type = T_STR, .flags = F_NULLABLE, .min = 1, .max = 64, .off = KEY(name),
+     .check = check_key_chars},
 };
 
 /* The fields of one boards item. */

@@ -46,8 +46,10 @@ static void authenticate(const http_server_deps_t *deps, struct MHD_Connection *
     int index = -1;
     /* One configuration for both: a reload in between would index another file's keys. */
     const rankd_config_t *live = atomic_load(deps->live);
-    if (strncasecmp(auth, "Bearer ", 7) == 0)
+    if (strncasecmp(auth, "Bearer ", 7) == 0) {
         role = config_key_role(live, auth + 7, &index);
+        req->bearer = auth + 7; /* no key: the API may take it for a player token (api/player_auth.c) */
+    }
     req->role = role; /* an invalid key is refused even where reads are public */
     if (role == ROLE_NONE)
         req->role = (role_t)-1;
@@ -55,6 +57,10 @@ static void authenticate(const http_server_deps_t *deps, struct MHD_Connection *
         const unsigned char *d = live->keys[index].digest;
         snprintf(req->client, sizeof req->client, "k%02x%02x%02x%02x%02x%02x%02x%02x", d[0], d[1], d[2], d[3], d[4],
                  d[5], d[6], d[7]);
+        const config_key_t *k = &live->keys[index];
+        const char *name = k->name ? k->name
+                           : k->origin && strncmp(k->origin, "RANKD_", 6) == 0 ? k->origin : req->client;
+        snprintf(req->key_name, sizeof req->key_name, "%s", name);
     }
 }
 
