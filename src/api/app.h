@@ -116,6 +116,7 @@ typedef enum {
     R_COHORT_ENTRIES, /* /v1/leaderboards/{board}/cohorts/{cohort}/entries: the cohort in route_t.player */
     R_EVENT,          /* /v1/events/{id}: the id in route_t.player */
     R_PLAYER_TOKENS,  /* /v1/players/{player}/tokens */
+    R_FLAGGED,        /* /v1/leaderboards/{board}/flagged */
     R_COUNT,
 } route_id_t;
 
@@ -300,6 +301,8 @@ MUST_USE int api_webhook_body(http_req_t *req, json_t *obj, board_t *def);
  * an admin's alone, and no cache may keep it. */
 bool api_render_webhook(buf_t *o, const board_t *b, role_t role);
 int api_event(app_t *app, const route_t *rt, http_req_t *req);
+/* GET /v1/leaderboards/{board}/flagged: the board's flagged token submissions (api/flagged.c). */
+int api_flagged(app_t *app, const route_t *rt, http_req_t *req);
 /* An Entry object. */
 void api_render_entry(buf_t *o, const entry_t *e);
 /* The window whose players a Board object counts: a tournament's current or next slot's. */

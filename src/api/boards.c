@@ -107,7 +107,13 @@ bool api_render_board(app_t *app, http_req_t *req, const board_t *b, int64_t pla
     api_render_tournament(o, b, now);
     api_render_league(o, b);
     bool admins_only = api_render_webhook(o, b, req->role);
-    buf_printf(o, ",\"client_writes\":%s,\"players\":%" PRId64 "}", b->client_writes ? "true" : "false", players);
+    buf_printf(o, ",\"client_writes\":%s,\"client_rules\":{", b->client_writes ? "true" : "false");
+    if (b->max_submissions_per_minute > 0)
+        buf_printf(o, "\"max_submissions_per_minute\":%d", (int)b->max_submissions_per_minute);
+    if (b->max_rise_per_second > 0)
+        buf_printf(o, "%s\"max_rise_per_second\":%.15g", b->max_submissions_per_minute > 0 ? "," : "",
+                   b->max_rise_per_second);
+    buf_printf(o, "},\"players\":%" PRId64 "}", players);
     return admins_only;
 }
 
@@ -351,6 +357,61 @@ static int optional_bool(http_req_t *req, json_t *obj, const char *field, bool *
     return 0;
 }
 
+/* The largest values the client rules take (API.md, "Plausibility rules"). */
+#define RULE_PER_MINUTE_MAX 60000
+#define RULE_RISE_MAX 1e18
+
+/*
+ * The client_rules object of a create (`patch` false: every rule absent or null is off) or a
+ * PATCH (`patch` true: a rule absent is kept, null removes it; `client_rules: null` removes
+ * both). 0, or the 400 naming the field written into req.
+ */
+static int client_rules_body(http_req_t *req, json_t *obj, bool patch, q_rules_patch_t *out)
+{
+    memset(out, 0, sizeof *out);
+    json_t *v = json_object_get(obj, "client_rules");
+    if (!v)
+        return 0;
+    if (json_is_null(v)) {
+        out->set_per_minute = out->set_rise = true;
+        return 0;
+    }
+    if (!json_is_object(v))
+        return http_error(req, 400, "invalid_argument", "client_rules",
+                          "client_rules must be an object: {\"max_submissions_per_minute\"?, \"max_rise_per_second\"?}");
+    const char *key;
+    json_t *x;
+    json_object_foreach(v, key, x) {
+        if (strcmp(key, "max_submissions_per_minute") != 0 && strcmp(key, "max_rise_per_second") != 0)
+            return http_error(req, 400, "invalid_argument", "client_rules",
+                              "client_rules has no rule %.64s: the rules are max_submissions_per_minute and "
+                              "max_rise_per_second", key);
+    }
+    json_t *pm = json_object_get(v, "max_submissions_per_minute");
+    if (pm) {
+        out->set_per_minute = true;
+        if (!json_is_null(pm) && (!json_is_integer(pm) || json_integer_value(pm) < 1 ||
+                                  json_integer_value(pm) > RULE_PER_MINUTE_MAX))
+            return http_error(req, 400, "invalid_argument", "client_rules.max_submissions_per_minute",
+                              "client_rules.max_submissions_per_minute must be a whole number 1..%d, or null for none",
+                              RULE_PER_MINUTE_MAX);
+        out->max_submissions_per_minute = json_is_null(pm) ? 0 : (int32_t)json_integer_value(pm);
+    }
+    json_t *rs = json_object_get(v, "max_rise_per_second");
+    if (rs) {
+        out->set_rise = true;
+        double d = json_is_number(rs) ? json_number_value(rs) : 0;
+        if (!json_is_null(rs) && (!json_is_number(rs) || !(d > 0) || d > RULE_RISE_MAX))
+            return http_error(req, 400, "invalid_argument", "client_rules.max_rise_per_second",
+                              "client_rules.max_rise_per_second must be a number above 0 and at most 1e18, or null "
+                              "for none");
+        out->max_rise_per_second = json_is_null(rs) ? 0 : d;
+    }
+    if (!patch) /* a create: what is not given is off */
+        out->set_per_minute = out->set_rise = true;
+    return 0;
+}
+
 static int create_board(app_t *app, http_req_t *req)
 {
     json_t *obj;
@@ -359,7 +420,7 @@ static int create_board(app_t *app, http_req_t *req)
         return rc;
     static const char *const allowed[] = {"id", "title", "sort", "operator", "reset", "metadata", "min_score",
                                           "max_score", "tournament", "cohorts", "tiers", "webhook", "client_writes",
-                                          NULL};
+                                          "client_rules", NULL};
     board_t def;
     memset(&def, 0, sizeof def);
     const char *id = NULL, *title = NULL, *sort = NULL, *op = NULL, *reset = NULL;
@@ -401,6 +462,11 @@ static int create_board(app_t *app, http_req_t *req)
     }
     if ((rc = optional_bool(req, obj, "client_writes", &def.client_writes)))
         goto done;
+    q_rules_patch_t rules;
+    if ((rc = client_rules_body(req, obj, false, &rules)))
+        goto done;
+    def.max_submissions_per_minute = rules.max_submissions_per_minute;
+    def.max_rise_per_second = rules.max_rise_per_second;
     if ((rc = api_tournament_body(req, obj, def.reset, &def.tournament)) ||
         (rc = api_league_body(req, obj, def.tournament.on, &def.league)) ||
         (rc = api_webhook_body(req, obj, &def)))
@@ -460,7 +526,7 @@ static int patch_board(app_t *app, const route_t *rt, http_req_t *req)
     int rc = body_object(req, &obj);
     if (rc)
         return rc;
-    static const char *const allowed[] = {"title", "metadata", "client_writes", NULL};
+    static const char *const allowed[] = {"title", "metadata", "client_writes", "client_rules", NULL};
     const char *title = NULL;
     char *metadata = NULL;
     json_t *md = json_object_get(obj, "metadata");
@@ -471,7 +537,7 @@ static int patch_board(app_t *app, const route_t *rt, http_req_t *req)
     for (const char *const *f = fixed; *f; f++)
         if (json_object_get(obj, *f)) {
             rc = http_error(req, 400, "invalid_argument", *f, "%s cannot be changed once a board is made: a PATCH may "
-                            "change title, metadata and client_writes; make a new board for another %s", *f, *f);
+                            "change title, metadata, client_writes and client_rules; make a new board for another %s", *f, *f);
             goto done;
         }
     if ((rc = body_only(req, obj, allowed)))
@@ -484,6 +550,9 @@ static int patch_board(app_t *app, const route_t *rt, http_req_t *req)
     bool has_client_writes = json_object_get(obj, "client_writes") != NULL;
     if ((rc = optional_bool(req, obj, "client_writes", &client_writes)))
         goto done;
+    q_rules_patch_t rules;
+    if ((rc = client_rules_body(req, obj, true, &rules)))
+        goto done;
     pg_lease_t lease;
     if (!pg_router_primary(app->router, &lease)) {
         rc = http_unavailable(req, "the primary database");
@@ -491,7 +560,7 @@ static int patch_board(app_t *app, const route_t *rt, http_req_t *req)
     }
     PGconn *c = lease.conn;
     board_t b;
-    q_status_t st = q_board_patch(c, rt->board, title, metadata, clear, has_client_writes ? client_writes : -1, &b);
+    q_status_t st = q_board_patch(c, rt->board, title, metadata, clear, has_client_writes ? client_writes : -1, &rules, &b);
     int64_t players = 0;
     if (st == Q_OK) {
         pg_router_note_commit(app->router, c, PG_KEY_CATALOG);

@@ -104,6 +104,7 @@ static void fill_item(slot_t *s, const char *player, const char *key, const http
     s->client_addr = xstrdup(req->addr);
     s->item.auth_by = s->auth_by;
     s->item.client_addr = s->client_addr;
+    s->item.client = req->player != NULL; /* held to the board's client rules by the writer */
     if (key) {
         size_t n = strlen(client) + 1 + strlen(key) + 1;
         s->scoped_key = xmalloc(n);

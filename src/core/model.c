@@ -55,6 +55,8 @@ size_t board_differences(const board_t *a, const board_t *b, char *out, size_t o
         {"cohorts", !league_same(&a->league, &b->league)},
         {"webhook", !str_eq(a->webhook_url, b->webhook_url)}, /* the secret is never read back */
         {"client_writes", a->client_writes != b->client_writes},
+        {"client_rules", a->max_submissions_per_minute != b->max_submissions_per_minute ||
+                             a->max_rise_per_second != b->max_rise_per_second},
     };
     size_t n = 0, used = 0;
     if (outlen)

@@ -32,7 +32,17 @@ typedef struct {
     char *webhook_url;       /* owned, or NULL: where its end-of-window events go (API.md) */
     char *webhook_secret;    /* owned, or NULL: set only in a definition being created; never read back */
     bool client_writes;      /* player tokens may submit and join here (API.md); false: server-only */
+    /* Plausibility rules for the submissions made with a player token (API.md, "Plausibility
+     * rules"; migrations/0026_client_rules.sql); 0: the rule is off. */
+    int32_t max_submissions_per_minute; /* per player on the board, accepted or flagged, in any 60 s */
+    double max_rise_per_second;         /* the score's rise over the player's previous accepted one, per second */
 } board_t;
+
+/* Whether a board holds a player token's submissions to any plausibility rule. */
+static inline bool board_has_client_rules(const board_t *b)
+{
+    return b->max_submissions_per_minute > 0 || b->max_rise_per_second > 0;
+}
 
 /* The rule of a board's windows (core/window.h). */
 static inline window_rule_t board_window_rule(const board_t *b)

@@ -12,7 +12,7 @@
 #include "util/buf.h"
 
 /* Array parameters of one statement at most: the batch write has the most. */
-#define PG_ARRAYS_MAX 25
+#define PG_ARRAYS_MAX 26
 
 typedef struct {
     buf_t a[PG_ARRAYS_MAX];

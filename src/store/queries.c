@@ -77,7 +77,7 @@ static void ids_array(buf_t *arr, const char *const *ids, size_t n);
 #define BOARD_COLS                                                                                   \
     "id, gen, title, sort, operator, reset, metadata, min_score, max_score, created_ms, tournament, t_start_ms," \
     " t_end_ms, t_duration_s, t_max_players, t_max_attempts, t_join_required, t_category, cohort_size, tiers::text," \
-    " webhook_url, client_writes"
+    " webhook_url, client_writes, cr_max_per_minute, cr_max_rise_per_s"
 
 /* A tournament's rules from BOARD_COLS' columns 10 to 17 (migrations/0018_tournaments.sql). */
 static void tournament_from_row(const PGresult *r, int row, tournament_t *t)
@@ -123,6 +123,9 @@ static void board_from_row(const PGresult *r, int row, board_t *b)
     }
     b->webhook_url = PQgetisnull(r, row, 20) ? NULL : xstrdup(PQgetvalue(r, row, 20));
     b->client_writes = PQgetvalue(r, row, 21)[0] == 't'; /* migrations/0024_player_tokens.sql */
+    /* migrations/0026_client_rules.sql */
+    b->max_submissions_per_minute = PQgetisnull(r, row, 22) ? 0 : (int32_t)col_i64(r, row, 22);
+    b->max_rise_per_second = PQgetisnull(r, row, 23) ? 0 : strtod(PQgetvalue(r, row, 23), NULL);
 }
 
 q_status_t q_board_get(PGconn *c, const char *id, board_t *out)
@@ -157,6 +160,9 @@ q_status_t q_board_create(PGconn *c, const board_t *def, int64_t now_ms, board_t
     char size[16];
     snprintf(size, sizeof size, "%d", def->league.size);
     char *tiers = def->league.on ? league_tiers_json(&def->league) : NULL;
+    char per_minute[16], rise[32];
+    snprintf(per_minute, sizeof per_minute, "%d", (int)def->max_submissions_per_minute);
+    snprintf(rise, sizeof rise, "%.17g", def->max_rise_per_second);
     const char *p[] = {def->id, def->title, board_sort_name(def->sort), board_op_name(def->op),
                        board_reset_name(def->reset), def->metadata, def->has_min_score ? minv : NULL,
                        def->has_max_score ? maxv : NULL, created_at, t->on ? "t" : "f",
@@ -165,15 +171,17 @@ q_status_t q_board_create(PGconn *c, const board_t *def, int64_t now_ms, board_t
                        t->max_attempts > 0 ? maxa : NULL, t->join_required ? "t" : "f",
                        t->on && t->category[0] ? t->category : NULL, none_win, def->league.on ? size : NULL, tiers,
                        def->webhook_url, def->webhook_url ? def->webhook_secret : NULL,
-                       def->client_writes ? "t" : "f"};
+                       def->client_writes ? "t" : "f", def->max_submissions_per_minute > 0 ? per_minute : NULL,
+                       def->max_rise_per_second > 0 ? rise : NULL};
     PGresult *r = exec(c,
                        "INSERT INTO boards (id, title, sort, operator, reset, metadata, min_score, max_score, created_ms,"
                        " tournament, t_start_ms, t_end_ms, t_duration_s, t_max_players, t_max_attempts, t_join_required,"
-                       " t_category, none_win, cohort_size, tiers, webhook_url, webhook_secret, client_writes)"
+                       " t_category, none_win, cohort_size, tiers, webhook_url, webhook_secret, client_writes, cr_max_per_minute,"
+                       " cr_max_rise_per_s)"
                        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,"
-                       " $21, $22, $23)"
+                       " $21, $22, $23, $24, $25)"
                        " ON CONFLICT (id) DO NOTHING RETURNING " BOARD_COLS,
-                       23, p);
+                       25, p);
     free(tiers);
     if (!pg_ok(r))
         return q_failed(c, r, "board create");
@@ -198,16 +206,23 @@ q_status_t q_board_create(PGconn *c, const board_t *def, int64_t now_ms, board_t
 }
 
 q_status_t q_board_patch(PGconn *c, const char *id, const char *title, const char *metadata, bool clear_metadata,
-                         int client_writes, board_t *out)
+                         int client_writes, const q_rules_patch_t *rules, board_t *out)
 {
+    char per_minute[16], rise[32];
+    snprintf(per_minute, sizeof per_minute, "%d", rules ? (int)rules->max_submissions_per_minute : 0);
+    snprintf(rise, sizeof rise, "%.17g", rules ? rules->max_rise_per_second : 0.0);
     const char *p[] = {id, title, metadata, clear_metadata ? "t" : "f",
-                       client_writes < 0 ? NULL : client_writes ? "t" : "f"};
+                       client_writes < 0 ? NULL : client_writes ? "t" : "f",
+                       rules && rules->set_per_minute ? "t" : "f", rules && rules->max_submissions_per_minute > 0 ? per_minute : NULL,
+                       rules && rules->set_rise ? "t" : "f", rules && rules->max_rise_per_second > 0 ? rise : NULL};
     PGresult *r = exec(c,
                        "UPDATE boards SET title = coalesce($2, title),"
                        " metadata = CASE WHEN $4::boolean THEN NULL ELSE coalesce($3, metadata) END,"
-                       " client_writes = coalesce($5::boolean, client_writes)"
+                       " client_writes = coalesce($5::boolean, client_writes),"
+                       " cr_max_per_minute = CASE WHEN $6::boolean THEN $7::integer ELSE cr_max_per_minute END,"
+                       " cr_max_rise_per_s = CASE WHEN $8::boolean THEN $9::double precision ELSE cr_max_rise_per_s END"
                        " WHERE id = $1 RETURNING " BOARD_COLS,
-                       5, p);
+                       9, p);
     if (!pg_ok(r))
         return q_failed(c, r, "board patch");
     q_status_t st = Q_NOT_FOUND;

@@ -44,6 +44,19 @@ const char ws_tournament_sql[] =
     "  ON CONFLICT (board_gen, win, player_id) DO UPDATE SET attempts = t.attempts + EXCLUDED.attempts)"
     " UPDATE tournament_slots s SET entrants = s.entrants + u.n"
     " FROM unnest($5::bigint[], $6::date[], $7::bigint[]) AS u(g, w, n) WHERE s.board_gen = u.g AND s.win = u.w";
+#define WS_MS_OF(ts) "(extract(epoch FROM " ts ") * 1000)::bigint"
+const char ws_client_sql[] =
+    "SELECT 'r', u.g, u.p, r.ms, 0::bigint FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::int[])"
+    "  AS u(g, p, since, lim)"
+    " CROSS JOIN LATERAL (SELECT " WS_MS_OF("s.received_at") " AS ms FROM submissions s"
+    "  WHERE s.board_gen = u.g AND s.player_id = u.p AND s.auth_by LIKE 'token:%'"
+    "  AND s.received_at > timestamptz 'epoch' + u.since * interval '1 millisecond'"
+    "  ORDER BY s.received_at DESC LIMIT u.lim) r"
+    " UNION ALL"
+    " SELECT 'p', u.g, u.p, r.ms, r.score FROM unnest($1::bigint[], $2::text[], $5::boolean[]) AS u(g, p, want)"
+    " CROSS JOIN LATERAL (SELECT " WS_MS_OF("s.received_at") " AS ms, s.score FROM submissions s"
+    "  WHERE u.want AND s.board_gen = u.g AND s.player_id = u.p AND s.auth_by LIKE 'token:%' AND s.flagged IS NULL"
+    "  ORDER BY s.received_at DESC LIMIT 1) r";
 const char ws_lock_sql[] = "SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k";
 /* One primary-key probe per player, written as a join so that even a generic plan made while the
  * table was empty (the writer forces generic plans) can only take the primary key: as
@@ -84,12 +97,13 @@ const char ws_write_sql[] =
     WW(CNT_DAY) "::date[]) AS u(g, w)"
     "  ON CONFLICT DO NOTHING),"
     " log AS (INSERT INTO submissions (board_gen, win, player_id, score, metadata, updated, received_at, auth_by,"
-    "  client_addr)"
-    "  SELECT g, w, p, sc, md, up, timestamptz 'epoch' + ms * interval '1 millisecond', ab, ca"
+    "  client_addr, flagged)"
+    "  SELECT g, w, p, sc, md, up, timestamptz 'epoch' + ms * interval '1 millisecond', ab, ca, fl"
     "  FROM unnest(" WW(LOG_GEN) "::bigint[], " WW(LOG_DAY) "::date[], " WW(LOG_PLAYER) "::text[], " WW(LOG_SCORE)
     "::bigint[], " WW(LOG_METADATA) "::text[], " WW(LOG_UPDATED) "::boolean[],"
-    "  " WW(LOG_RECEIVED_MS) "::bigint[], " WW(LOG_AUTH_BY) "::text[], " WW(LOG_CLIENT_ADDR) "::text[])"
-    "  AS u(g, w, p, sc, md, up, ms, ab, ca)),"
+    "  " WW(LOG_RECEIVED_MS) "::bigint[], " WW(LOG_AUTH_BY) "::text[], " WW(LOG_CLIENT_ADDR) "::text[], "
+    WW(LOG_FLAGGED) "::text[])"
+    "  AS u(g, w, p, sc, md, up, ms, ab, ca, fl)),"
     " kd AS (DELETE FROM idempotency_keys WHERE (board_gen, key) IN"
     "  (SELECT * FROM unnest(" WW(FORGET_GEN) "::bigint[], " WW(FORGET_KEY) "::text[]))),"
     " dr AS (UPDATE idempotency_keys k SET draft = u.d"
@@ -178,7 +192,7 @@ bool write_sql_prepare(PGconn *c, void *arg)
         {WS_WRITE, ws_write_sql, WW_PARAMS},  {WS_NOTIFY, ws_notify_sql, 1}, {WS_NOTIFY_SEQ, ws_notify_seq_sql, 5}, {WS_ARCHIVED, ws_archived_sql, 2},
         {WS_BUCKETS, ws_buckets_sql, 6}, {WS_WINDOW_LOCK, ws_window_lock_sql, 2}, {WS_RECUT, ws_recut_sql, 4},
         {WS_ENTRANTS, ws_entrants_sql, 3}, {WS_SLOTS_MAKE, ws_slots_make_sql, 2}, {WS_SLOTS_LOCK, ws_slots_lock_sql, 2},
-        {WS_TOURNAMENT, ws_tournament_sql, 7}, {WS_LEAGUE, ws_league_sql, 3},
+        {WS_TOURNAMENT, ws_tournament_sql, 7}, {WS_LEAGUE, ws_league_sql, 3}, {WS_CLIENT, ws_client_sql, 5},
     };
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         PGresult *r = PQprepare(c, all[i].name, all[i].sql, all[i].nparams, NULL);

@@ -27,10 +27,17 @@
 #define WS_SLOTS_LOCK "rankd_w_slots_lock"
 #define WS_TOURNAMENT "rankd_w_tournament"
 #define WS_LEAGUE "rankd_w_league"
+#define WS_CLIENT "rankd_w_client"
 
 /* League boards' first standings of a window placed in cohorts (migrations/0019_leagues.sql):
  * $1 bigint[] gens, $2 date[] days, $3 text[] players, in the batch's order. */
 extern const char ws_league_sql[];
+/* Token writes on boards with client rules (migrations/0026_client_rules.sql), read under the
+ * players' locks: $1 gens, $2 players, $3 since_ms, $4 lim (int), $5 want_prev (bool). Rows
+ * ('r', gen, player, ms, 0): the received_ms of the pair's newest `lim` token submissions
+ * (accepted or flagged) after since_ms; ('p', gen, player, ms, score): its last accepted token
+ * submission, where want_prev. Both through the log's partial index of token rows. */
+extern const char ws_client_sql[];
 /* Boards of the batch, locked against deletion: $1 bigint[] of generations. */
 extern const char ws_boards_sql[];
 /* The archive lock of each window of the batch, shared: $1 bigint[] gens, $2 date[] days. */
@@ -84,7 +91,10 @@ extern const char ws_write_sql[];
  * client's address, one element per accepted submission as the log's others. */
 #define WW_LOG_AUTH_BY 24
 #define WW_LOG_CLIENT_ADDR 25
-#define WW_PARAMS 25
+/* The client rule a logged submission broke (migrations/0026_client_rules.sql): NULL for an
+ * accepted one; a flagged one is logged and not applied. */
+#define WW_LOG_FLAGGED 26
+#define WW_PARAMS 26
 /* The rank buckets' and supers' counts (migrations/0010_rank_supers.sql): $1 gens, $2 days,
  * $3 sort keys, $4 achieved_ms, $5 players, $6 deltas (-1 where a standing left, +1 where it arrived). Sent
  * after ws_write_sql, which locked the windows' counters and made sure each has its first

@@ -33,6 +33,7 @@ void batch_init(batch_t *bt, write_item_t *items, size_t n)
     bt->rank = xcalloc(n, sizeof *bt->rank);
     bt->prev_rank = xcalloc(n, sizeof *bt->prev_rank);
     bt->slots = xcalloc(n, sizeof *bt->slots);
+    bt->flagged = xcalloc(n, sizeof *bt->flagged);
 }
 
 void batch_reset(batch_t *bt)
@@ -49,6 +50,7 @@ void batch_reset(batch_t *bt)
         bt->replay[i] = bt->key_new[i] = false;
         bt->fold[i] = (write_fold_t){0};
         bt->dup_of[i] = -1;
+        bt->flagged[i] = NULL;
         bt->items[i].status = bt->initial_status[i];
         free(bt->items[i].response);
         bt->items[i].response = NULL;
@@ -70,6 +72,7 @@ void batch_free(batch_t *bt)
     free(bt->fold);
     free(bt->groups);
     free(bt->slots);
+    free(bt->flagged);
     for (size_t i = 0; i < bt->n; i++)
         free(bt->draft[i]);
     free(bt->draft);

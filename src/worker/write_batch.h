@@ -85,6 +85,7 @@ typedef struct {
     t_slot_t *slots;      /* the capped tournament slots locked, n_slots of them */
     size_t n_slots;
     int64_t league_placed; /* players the batch placed in league cohorts */
+    const char **flagged; /* item -> the client rule it broke (static), logged flagged and not applied; else NULL */
 } batch_t;
 
 /* What a step of the transaction came to: go on, run the transaction again, or give up. */
@@ -116,6 +117,13 @@ bool admits_entrants(const write_group_t *gr);
 void tournament_gate(batch_t *bt, size_t m);
 bool tournament_params(const batch_t *bt, pg_arrays_t *as, const char **param);
 bool league_params(const batch_t *bt, pg_arrays_t *as, const char **param);
+
+/* write_rules.c: the plausibility rules of token writes (API.md, "Plausibility rules"). Whether
+ * the batch holds a pending token write on a board with rules, and then the parameters of
+ * ws_client_sql (4 arrays in `as`, opened here); after its rows are read under the players'
+ * locks, the gate flags the items that break a rule (422 implausible, group -1, bt->flagged). */
+bool client_rules_params(const batch_t *bt, pg_arrays_t *as, const char **param);
+void client_rules_gate(batch_t *bt, PGresult *r);
 
 /* write_notice.c: what every instance hears of the batch (core/notice.h). */
 bool notify_params(batch_t *bt, pg_arrays_t *as, const char **param, bool commit);

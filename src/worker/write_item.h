@@ -23,6 +23,7 @@ typedef struct {
     int64_t received_ms;
     const char *auth_by;      /* what authorised it, for the log: "key:<name>", "token:<issuer>:<subject>"; or NULL */
     const char *client_addr;  /* the client's address, for the log; or NULL */
+    bool client;              /* made with a player token: held to the board's client rules (worker/write_rules.c) */
 
     /* output */
     int status;               /* 200, or the HTTP error status */

@@ -148,6 +148,10 @@ step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
             slots = true;
         }
     }
+    /* Token writes on boards with client rules: their log rows, read under the players' locks. */
+    pg_arrays_t cs;
+    const char *cp[5];
+    bool client = client_rules_params(bt, &cs, cp);
     const char *bp[1], *lp[1], *ap[2], *ep[3], *sp[2];
     pg_arrays_close(&bs, bp);
     pg_arrays_close(&ls, lp);
@@ -158,7 +162,8 @@ step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
      * per element): planning them again for every batch only costs time. LOCAL: the
      * window queries run after the commit keep their custom plans. */
     enum { READS = 6, I_BOARDS = 2, I_ARCHIVED = 5 }; /* the statements before the reads */
-    size_t n_reads = READS + n_windows, n_stmts = n_reads + (entrants ? 1 : 0) + (slots ? 2 : 0);
+    size_t n_reads = READS + n_windows, n_stmts = n_reads + (entrants ? 1 : 0) + (slots ? 2 : 0) + (client ? 1 : 0);
+    size_t i_client = client ? n_stmts - 1 : 0;
     size_t i_entrants = entrants ? n_reads : 0, i_slots = slots ? n_reads + (entrants ? 1 : 0) + 1 : 0;
     pg_stmt_t *stmts = xcalloc(n_stmts, sizeof *stmts);
     stmts[0] = (pg_stmt_t){"BEGIN", 0, NULL, NULL};
@@ -179,6 +184,8 @@ step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
         stmts[i_slots - 1] = (pg_stmt_t){ws_slots_make_sql, 2, sp, WS_SLOTS_MAKE};
         stmts[i_slots] = (pg_stmt_t){ws_slots_lock_sql, 2, sp, WS_SLOTS_LOCK};
     }
+    if (client)
+        stmts[i_client] = (pg_stmt_t){ws_client_sql, 5, cp, WS_CLIENT};
     PGresult **res = xcalloc(n_stmts, sizeof *res);
     int first = begin ? 0 : 1;
     pg_pipeline_run(c, stmts + first, (int)n_stmts - first, res + first);
@@ -187,6 +194,8 @@ step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
     pg_arrays_free(&as);
     pg_arrays_free(&es);
     pg_arrays_free(&ss);
+    if (client)
+        pg_arrays_free(&cs);
     for (size_t w = 0; w < n_windows; w++)
         pg_arrays_free(&wr[w].players);
     free(wr);
@@ -195,7 +204,8 @@ step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
     const char *what[READS] = {"begin", "plan mode", "board check", "window locks", "player locks", "archived windows"};
     for (size_t i = (size_t)first; i < n_stmts; i++)
         if (st == STEP_OK)
-            st = step_check(c, res[i], i < READS ? what[i] : i < n_reads ? "read standings" : "tournament entrants");
+            st = step_check(c, res[i], i < READS ? what[i] : i < n_reads ? "read standings"
+                                       : client && i == i_client ? "client rules" : "tournament entrants");
     if (st == STEP_OK) {
         PGresult *br = res[I_BOARDS];
         for (size_t i = 0; i < bt->n; i++) {
@@ -254,6 +264,8 @@ step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
                                                   strtoll(PQgetvalue(r, row, 1), NULL, 10),
                                                   strtoll(PQgetvalue(r, row, 2), NULL, 10)};
         }
+        if (client) /* before the tournament's gate: a flagged submission is no attempt */
+            client_rules_gate(bt, res[i_client]);
         tournament_gate(bt, m);
     }
     for (size_t i = (size_t)first; i < n_stmts; i++)
@@ -364,7 +376,7 @@ step_t write_and_commit(PGconn *c, batch_t *bt)
     free(accepted);
     /* the log */
     for (size_t i = 0; i < bt->n; i++) {
-        if (!bt->fold[i].applied)
+        if (!bt->fold[i].applied && !bt->flagged[i]) /* a flagged one is logged, with its rule */
             continue;
         write_item_t *it = &bt->items[i];
         pg_arr_i64(WW_ARRAY(as, LOG_GEN), it->board->gen);
@@ -376,6 +388,7 @@ step_t write_and_commit(PGconn *c, batch_t *bt)
         pg_arr_i64(WW_ARRAY(as, LOG_RECEIVED_MS), it->received_ms);
         pg_arr_text(WW_ARRAY(as, LOG_AUTH_BY), it->auth_by);
         pg_arr_text(WW_ARRAY(as, LOG_CLIENT_ADDR), it->client_addr);
+        pg_arr_text(WW_ARRAY(as, LOG_FLAGGED), bt->flagged[i]);
     }
     /* keys of failed items are not remembered */
     for (size_t i = 0; i < bt->n; i++) {

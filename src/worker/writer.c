@@ -344,7 +344,7 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
                 answer_unstored(&items[i]);
                 continue;
             }
-            if (items[i].status == 0 || items[i].status == 200 || bt.fold[i].applied) {
+            if (items[i].status == 0 || items[i].status == 200 || bt.fold[i].applied || bt.flagged[i]) {
                 free(items[i].response);
                 items[i].response = NULL;
                 if (down) {

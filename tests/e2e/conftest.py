@@ -70,6 +70,7 @@ ERROR_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     429: "rate_limited",
+    422: "implausible",  # a player token's submission that breaks its board's client_rules
     414: "invalid_argument",  # API.md names the status, not a code of its own
     431: "invalid_argument",  # likewise
     500: "internal",
