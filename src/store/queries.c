@@ -1139,14 +1139,16 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int lock_
              "WITH s AS (DELETE FROM standings WHERE board_gen = $1 AND player_id = $2"
              "   AND win = ANY(ARRAY(SELECT win FROM window_counts WHERE board_gen = $1))"
              "   RETURNING win, sort_key, achieved_ms),"
-             " l AS (DELETE FROM submissions WHERE board_gen = $1 AND player_id = $2 RETURNING win, received_at),"
-             " lc AS (SELECT win, count(*) AS n FROM l GROUP BY win),"
+             /* Flagged rows (migrations/0026_client_rules.sql) go too; they were never counted. */
+             " l AS (DELETE FROM submissions WHERE board_gen = $1 AND player_id = $2"
+             "   RETURNING win, received_at, flagged IS NULL AS counted),"
+             " lc AS (SELECT win, count(*) AS n FROM l WHERE counted GROUP BY win),"
              /* Its submissions leave the daily activity of the days the next refresh does not count
               * again (migrations/0012_activity_days.sql); the mark's row FOR SHARE: a refresh under
               * way ends first, and one after this counts without it. */
              " ma AS (SELECT recounted_from FROM activity_mark FOR SHARE),"
              " ad AS (UPDATE daily_activity a SET submissions = a.submissions - d.n, players = a.players - 1"
-             "   FROM (SELECT (received_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n FROM l GROUP BY 1) d, ma"
+             "   FROM (SELECT (received_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n FROM l WHERE counted GROUP BY 1) d, ma"
              "   WHERE a.board_gen = $1 AND a.day = d.day AND d.day < ma.recounted_from),"
              " w AS (UPDATE window_counts c SET"
              "   players = c.players - (SELECT count(*) FROM s WHERE s.win = c.win),"

@@ -320,3 +320,28 @@ def test_flagged_pages_with_a_cursor_and_is_an_admins(rankd):
         c.close()
     finally:
         adm.close()
+
+
+def test_flagged_rows_are_no_accepted_submissions_in_the_counts_and_go_with_the_player(rankd, db):
+    adm = rankd.client(ADMIN_KEY)
+    try:
+        b = rules_board(adm, {"max_submissions_per_minute": 1})
+        tok = mint(rankd, "ivy")
+        c = rankd.client(tok)
+        assert submit(c, b, "ivy", 5, key=tok).status == 200
+        assert_implausible(submit(c, b, "ivy", 6, key=tok), "max_submissions_per_minute")
+        assert submit(adm, b, "jon", 7, key=WRITE_KEY).status == 200
+        c.close()
+
+        def submissions():
+            r = adm.get("/v1/leaderboards/%s/windows" % b)
+            assert r.status == 200, r.describe()
+            return r.json()["windows"][0]["submissions"]
+        assert submissions() == 2
+        r = adm.delete("/v1/leaderboards/%s/players/ivy" % b)
+        assert r.status in (200, 204), r.describe()
+        assert submissions() == 1
+        assert pg_log(db, b, "ivy") == []
+        assert flagged(rankd, b)["flagged"] == []
+    finally:
+        adm.close()
