@@ -31,6 +31,11 @@
 #              again, taking turns in 5 short rounds: the medians the performance gate compares
 #   rpair_rank, rpair_around, rpair_mix   `rank`, `around` and `mix` again, each taking turns
 #              with mhd_fixed in 5 short rounds: the medians the performance gate compares
+#   tpair_read  `rank` with a player token (minted once, then found in rankd's token cache) and
+#              with a read key, taking turns in 5 short rounds (issue 50 item 6): tpair_read.a
+#              (token) and .b (key) are each side's median requests/s, tpair_read.cost_ratio =
+#              b / a, what a token's read costs against a keyed one (target: at most 1.2); not in
+#              the gate's baseline until its spread is known
 #   cold       FLUSHALL Redis, then random rank reads on big at once
 #   writes_1tx the writes of `writes` on rankd with RANKD_WRITER_MAX_BATCH=1: one transaction
 #              per submission, the reference group commit is measured against
@@ -289,7 +294,11 @@ qpg "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" || die "pg_stat_statemen
 
 export RANKD_POSTGRES_PRIMARY="host=127.0.0.1 port=$PG_PORT dbname=rankd user=rankd"
 export RANKD_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
-export RANKD_ADMIN_KEY="$ADMIN_KEY" RANKD_WRITE_KEY="$WRITE_KEY"
+READ_KEY="loadtest-read-$RANDOM$RANDOM"
+# tpair_read mints a player token: rankd signs it with this (random per run, never published)
+PLAYER_TOKEN_SECRET="loadtest-player-token-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export RANKD_ADMIN_KEY="$ADMIN_KEY" RANKD_WRITE_KEY="$WRITE_KEY" RANKD_READ_KEY="$READ_KEY"
+export RANKD_PLAYER_TOKEN_SECRET="$PLAYER_TOKEN_SECRET"
 export RANKD_PUBLIC_READS=true
 export RANKD_LOG_LEVEL="${RANKD_LOG_LEVEL:-warn}"   # no access log line per request
 # No periodic view refresh while measuring: refreshing the statistics of a 1,000,000-player board
@@ -1178,6 +1187,33 @@ if { want rpair_rank || want rpair_around || want rpair_mix; } && [ -x "$TMP/mhd
     FAILED+=(rpair); rec "note.rpair" "mhd_fixed did not start again for the rate rounds: $(head -c 300 "$TMP/mhd.log" 2>/dev/null)"
   fi
   bg_down "$TMP/mhd.pid" mhd_fixed
+fi
+
+# A rank read with a player token against the same read with a read key (issue 50 item 6), taking
+# turns: a token is verified once (HMAC-SHA-256), then found by its SHA-256 until it expires, and
+# each use checks its player's revocation instant; its limits count its player. One token for every
+# connection: the cache's hit, the path of every read after a session's first.
+if want tpair_read; then
+  PTOK_PLAYER="$(printf 'p%012d' 1)"
+  code="$(curl -s -o "$TMP/player-token.json" -w '%{http_code}' --max-time 10 -X POST "$ON/v1/players/$PTOK_PLAYER/tokens" \
+    -H "Authorization: Bearer $WRITE_KEY" -H 'Content-Type: application/json' -d '{"ttl_s":86400}' || echo 000)"
+  PLAYER_TOKEN="$(sed -n 's/.*"token":"\([^"]*\)".*/\1/p' "$TMP/player-token.json" 2>/dev/null)"
+  rec tpair_read.mint "$code"
+  if [ "$code" = 201 ] && [ -n "$PLAYER_TOKEN" ] &&
+     [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H "Authorization: Bearer $PLAYER_TOKEN" "$ON$B/players/$PL")" = 200 ] &&
+     [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H "Authorization: Bearer $READ_KEY" "$ON$B/players/$PL")" = 200 ]; then
+    RR_A_ARGS=(bearer="$PLAYER_TOKEN") RR_B_ARGS=(bearer="$READ_KEY")
+    rate_rounds tpair_read "$ON" rank "$ON" rank board=big players="$BIG" width=12
+    RR_A_ARGS=() RR_B_ARGS=()
+    if [ -n "${R[tpair_read.a]:-}" ]; then
+      rec tpair_read.cost_ratio "$(awk -v a="${R[tpair_read.a]}" -v b="${R[tpair_read.b]}" 'BEGIN { printf "%.3f", (a > 0 ? b / a : 0) }')"
+      rec tpair_read.loadavg "$(cut -d' ' -f1-3 /proc/loadavg)"
+      say "  tpair_read: a token's read costs ${R[tpair_read.cost_ratio]} x a keyed one (target <= 1.2; load average ${R[tpair_read.loadavg]})"
+    fi
+  else
+    FAILED+=(tpair_read)
+    rec "note.tpair_read" "minting a player token or a probe read failed (mint: HTTP $code; $(head -c 200 "$TMP/player-token.json" 2>/dev/null))"
+  fi
 fi
 
 # cold start: empty Redis, then reads at once. A poller writes down, every second and at every
