@@ -142,6 +142,12 @@ def test_a_burst_over_the_per_minute_rule_is_implausible_unapplied_and_flagged(r
             [("alice", 50, "max_submissions_per_minute"), ("alice", 40, "max_submissions_per_minute")]
         assert got["flagged"][0]["auth_by"] == "token:rankd:alice" and got["flagged"][0]["client_addr"]
         assert got["next_cursor"] is None
+        # The player's own export shows them, flagged and not improving.
+        r = c.get("/v1/players/alice/export", key=tok)
+        assert r.status == 200, r.describe()
+        subs = [(x["score"], x.get("flagged"), x["improved"]) for x in r.json()["submissions"] if x["board"] == b]
+        assert subs == [(10, None, True), (20, None, True), (30, None, True),
+                        (40, "max_submissions_per_minute", False), (50, "max_submissions_per_minute", False)]
         # A minute later the player may submit again.
         clock.advance(rankd, 61 * 1000)
         r = submit(c, b, "alice", 60, key=tok)
