@@ -351,3 +351,27 @@ def test_flagged_rows_are_no_accepted_submissions_in_the_counts_and_go_with_the_
         assert flagged(rankd, b)["flagged"] == []
     finally:
         adm.close()
+
+
+def test_the_rules_hold_across_instances(rankd, rankd_factory, db):
+    """Two instances on one database: the minute's count and the previous accepted submission are
+    the log's, whichever instance wrote them."""
+    other = rankd_factory(extra_config=TOKENS)
+    adm = rankd.client(ADMIN_KEY)
+    try:
+        b = rules_board(adm, {"max_submissions_per_minute": 3, "max_rise_per_second": 1})
+        tok = mint(rankd, "kim")
+        here, there = rankd.client(tok), other.client(tok)
+        assert submit(here, b, "kim", 10, key=tok).status == 200
+        # The other instance sees the accepted 10: 1000 at once is too fast there too.
+        assert_implausible(submit(there, b, "kim", 1000, key=tok), "max_rise_per_second")
+        assert submit(there, b, "kim", 10, key=tok).status == 200
+        # Three in the minute (the flagged one counts), two of them through the other instance.
+        assert_implausible(submit(here, b, "kim", 5, key=tok), "max_submissions_per_minute")
+        assert pg_log(db, b, "kim") == [(10, None), (1000, "max_rise_per_second"), (10, None),
+                                        (5, "max_submissions_per_minute")]
+        assert standing(rankd, b, "kim") == (10, 1)
+        here.close()
+        there.close()
+    finally:
+        adm.close()
