@@ -353,10 +353,10 @@ def test_flagged_rows_are_no_accepted_submissions_in_the_counts_and_go_with_the_
         adm.close()
 
 
-def test_the_rules_hold_across_instances(rankd, rankd_factory, db):
-    """Two instances on one database: the minute's count and the previous accepted submission are
-    the log's, whichever instance wrote them."""
-    other = rankd_factory(extra_config=TOKENS)
+def test_the_rules_hold_across_instances(rankd, rankd_factory, db, clock):
+    """Two instances on one database (and one test clock): the minute's count and the previous
+    accepted submission are the log's, whichever instance wrote them."""
+    other = rankd_factory(env={"RANKD_TEST_CLOCK_FILE": clock.path}, extra_config=TOKENS)
     adm = rankd.client(ADMIN_KEY)
     try:
         b = rules_board(adm, {"max_submissions_per_minute": 3, "max_rise_per_second": 1})
