@@ -68,6 +68,9 @@ typedef struct app {
     imports_t *imports;          /* board imports running now (at most one per instance) */
     ratelimit_t *limits;         /* per-client token buckets */
     ratelimit_t *auth_failures;  /* per-address buckets of wrong keys (always on; its RL_READ kind) */
+    struct player_auth *player_auth; /* player tokens' sources, cache and revocations (api/player_auth.h) */
+    ratelimit_t *player_writes;  /* per-player buckets of player-token writes (limits.player_writes_per_s;
+                                  * its RL_WRITE kind) */
     ratelimit_t *idem_keys;      /* per-key buckets of idempotency keys (limits.idempotency_keys_per_client;
                                   * its RL_READ kind) */
     /* What SIGHUP reloads (keys, CORS origins, limits, log level): cfg until the first reload.
@@ -111,6 +114,7 @@ typedef enum {
     R_COHORT,         /* /v1/leaderboards/{board}/players/{player}/cohort */
     R_COHORT_ENTRIES, /* /v1/leaderboards/{board}/cohorts/{cohort}/entries: the cohort in route_t.player */
     R_EVENT,          /* /v1/events/{id}: the id in route_t.player */
+    R_PLAYER_TOKENS,  /* /v1/players/{player}/tokens */
     R_COUNT,
 } route_id_t;
 
@@ -160,6 +164,23 @@ MUST_USE int api_rate_limit(app_t *app, http_req_t *req, rl_kind_t kind, int cos
 /* A batch at its headers: 429 when its client's bucket has not one token left, else nothing
  * taken and nothing said (its items are charged once its body is read). */
 MUST_USE int api_rate_limit_peek(app_t *app, http_req_t *req, rl_kind_t kind);
+
+/* Player tokens (api/player_auth.c). A bearer that is no configured key, judged as a player
+ * token: 0 with req->player, req->role (read) and req->client ("p<player>") set; 1 when refused,
+ * nothing written, the 401's message into why (the caller counts it as a wrong key); or the 503
+ * written into req (revocations not loaded yet). */
+MUST_USE int api_player_token(app_t *app, http_req_t *req, char *why, size_t why_len);
+/* A player token on a route its read role does not cover: 0 when the route is one a token may
+ * use (submissions, its own join and export), else the 403 naming the rule. */
+MUST_USE int api_player_token_admit(const route_t *rt, http_req_t *req);
+/* A write by req's player token (none: 0) for `player` on board `b` (a join when `join`): 0, or
+ * the 403 naming the rule it breaks (its own player only, client_writes boards, its boards). */
+MUST_USE int api_player_write_allowed(http_req_t *req, const board_t *b, const char *player, bool join);
+/* A player token's writes, `cost` of them, drawn from its player's bucket (limits.player_writes_per_s,
+ * keyed by the player, not the address): 0, or the 429 (Retry-After) written. No token: 0. */
+MUST_USE int api_player_write_limit(app_t *app, http_req_t *req, int cost);
+/* POST (mint) and DELETE (revoke) /v1/players/{player}/tokens (api/tokens.c). */
+int api_player_tokens(app_t *app, const route_t *rt, http_req_t *req);
 
 /* Run a matched, authorized route with its body; returns the status. */
 int api_handle(app_t *app, const route_t *rt, http_req_t *req);

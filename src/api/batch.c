@@ -36,6 +36,7 @@ static void run_one(app_t *app, http_req_t *outer, const char *path, http_req_t 
     http_req_init(sub);
     sub->role = outer->role;
     sub->key_presented = outer->key_presented;
+    sub->player = outer->player;
     sub->received_ms = outer->received_ms;
     sub->inline_only = true;
     sub->off_loop = true; /* /v1/batch runs off the event loop (see route_waits) */

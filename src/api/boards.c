@@ -107,7 +107,7 @@ bool api_render_board(app_t *app, http_req_t *req, const board_t *b, int64_t pla
     api_render_tournament(o, b, now);
     api_render_league(o, b);
     bool admins_only = api_render_webhook(o, b, req->role);
-    buf_printf(o, ",\"players\":%" PRId64 "}", players);
+    buf_printf(o, ",\"client_writes\":%s,\"players\":%" PRId64 "}", b->client_writes ? "true" : "false", players);
     return admins_only;
 }
 
@@ -341,6 +341,16 @@ static int optional_bound(http_req_t *req, json_t *obj, const char *field, bool 
     return *has ? body_score(req, x, field, v) : 0;
 }
 
+/* An optional boolean (false when absent); 0, or the 400 written. */
+static int optional_bool(http_req_t *req, json_t *obj, const char *field, bool *v)
+{
+    json_t *x = json_object_get(obj, field);
+    if (x && !json_is_boolean(x))
+        return http_error(req, 400, "invalid_argument", field, "%s must be true or false", field);
+    *v = x && json_is_true(x);
+    return 0;
+}
+
 static int create_board(app_t *app, http_req_t *req)
 {
     json_t *obj;
@@ -348,7 +358,8 @@ static int create_board(app_t *app, http_req_t *req)
     if (rc)
         return rc;
     static const char *const allowed[] = {"id", "title", "sort", "operator", "reset", "metadata", "min_score",
-                                          "max_score", "tournament", "cohorts", "tiers", "webhook", NULL};
+                                          "max_score", "tournament", "cohorts", "tiers", "webhook", "client_writes",
+                                          NULL};
     board_t def;
     memset(&def, 0, sizeof def);
     const char *id = NULL, *title = NULL, *sort = NULL, *op = NULL, *reset = NULL;
@@ -388,6 +399,8 @@ static int create_board(app_t *app, http_req_t *req)
         rc = http_error(req, 400, "invalid_argument", "min_score", "min_score is above max_score");
         goto done;
     }
+    if ((rc = optional_bool(req, obj, "client_writes", &def.client_writes)))
+        goto done;
     if ((rc = api_tournament_body(req, obj, def.reset, &def.tournament)) ||
         (rc = api_league_body(req, obj, def.tournament.on, &def.league)) ||
         (rc = api_webhook_body(req, obj, &def)))
@@ -447,7 +460,7 @@ static int patch_board(app_t *app, const route_t *rt, http_req_t *req)
     int rc = body_object(req, &obj);
     if (rc)
         return rc;
-    static const char *const allowed[] = {"title", "metadata", NULL};
+    static const char *const allowed[] = {"title", "metadata", "client_writes", NULL};
     const char *title = NULL;
     char *metadata = NULL;
     json_t *md = json_object_get(obj, "metadata");
@@ -458,7 +471,7 @@ static int patch_board(app_t *app, const route_t *rt, http_req_t *req)
     for (const char *const *f = fixed; *f; f++)
         if (json_object_get(obj, *f)) {
             rc = http_error(req, 400, "invalid_argument", *f, "%s cannot be changed once a board is made: a PATCH may "
-                            "change title and metadata; make a new board for another %s", *f, *f);
+                            "change title, metadata and client_writes; make a new board for another %s", *f, *f);
             goto done;
         }
     if ((rc = body_only(req, obj, allowed)))
@@ -467,6 +480,10 @@ static int patch_board(app_t *app, const route_t *rt, http_req_t *req)
         goto done;
     if ((rc = body_metadata(req, clear ? NULL : md, &metadata)))
         goto done;
+    bool client_writes = false;
+    bool has_client_writes = json_object_get(obj, "client_writes") != NULL;
+    if ((rc = optional_bool(req, obj, "client_writes", &client_writes)))
+        goto done;
     pg_lease_t lease;
     if (!pg_router_primary(app->router, &lease)) {
         rc = http_unavailable(req, "the primary database");
@@ -474,7 +491,7 @@ static int patch_board(app_t *app, const route_t *rt, http_req_t *req)
     }
     PGconn *c = lease.conn;
     board_t b;
-    q_status_t st = q_board_patch(c, rt->board, title, metadata, clear, &b);
+    q_status_t st = q_board_patch(c, rt->board, title, metadata, clear, has_client_writes ? client_writes : -1, &b);
     int64_t players = 0;
     if (st == Q_OK) {
         pg_router_note_commit(app->router, c, PG_KEY_CATALOG);

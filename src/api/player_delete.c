@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "api/app.h"
+#include "api/player_auth.h"
+#include "store/revocations.h"
 #include "cache/l1.h"
 #include "cache/rank_tier.h"
 #include "core/ids.h"
@@ -124,6 +126,16 @@ int api_player_delete(app_t *app, const route_t *rt, http_req_t *req)
         return http_unavailable(req, "the primary database");
     }
     PGconn *c = lease.conn;
+    /* The player's tokens go first (API.md): a deletion that fails after it leaves them revoked,
+     * never a deleted player with working tokens. */
+    int64_t revoked_at = 0;
+    q_status_t rs = q_revoke_player_tokens(c, rt->player, req->received_ms, &revoked_at);
+    if (rs != Q_OK) {
+        pg_router_release(app->router, &lease, rs == Q_UNAVAILABLE);
+        board_clear(&b);
+        return rs == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
+    }
+    revocations_note(player_auth_revocations(app->player_auth), rt->player, rt->player_len, revoked_at);
     /* An archive of the board holds it for minutes, an import's merge for seconds: wait a second
      * (a small window's archive or import ends within it), never as long as the statement
      * timeout, then answer busy. */

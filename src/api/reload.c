@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api/app.h"
+#include "api/player_auth.h"
 #include "obs/log.h"
 #include "util/alloc.h"
 #include "util/clock.h"
@@ -121,6 +122,9 @@ bool api_reload(app_t *app)
     ratelimit_configure(app->auth_failures, next->limit_failed_auths_per_s, 0, 0,
                         AUTH_FAILURES_BURST_S * next->limit_failed_auths_per_s);
     api_idem_keys_configure(app->idem_keys, next->limit_idempotency_keys_per_client);
+    ratelimit_configure(app->player_writes, 0, next->limit_player_writes_per_s, 0, next->limit_player_burst);
+    /* Secrets may have changed: a token verified under one that went must be verified again. */
+    player_auth_forget_verified(app->player_auth);
     if (cur != app->cfg) { /* the one main() loaded lives until exit */
         struct retired_cfg *r = xcalloc(1, sizeof *r);
         r->cfg = (rankd_config_t *)cur;

@@ -78,6 +78,8 @@ static const route_spec_t specs[] = {
     [R_COHORT_ENTRIES] = {R_COHORT_ENTRIES, "/v1/leaderboards/{board}/cohorts/{cohort}/entries", GET_ONLY, ROLE_READ, 0,
                           0, 0, true, false, false, false},
     [R_EVENT] = {R_EVENT, "/v1/events/{id}", GET_ONLY, ROLE_ADMIN, 0, 0, 0, true, false, false, false},
+    [R_PLAYER_TOKENS] = {R_PLAYER_TOKENS, "/v1/players/{player}/tokens", "POST, DELETE, OPTIONS", 0, ROLE_WRITE, 0,
+                         ROLE_ADMIN, false, true, false, true},
 };
 _Static_assert(sizeof specs / sizeof *specs == R_COUNT, "a route without its spec");
 
@@ -90,7 +92,7 @@ static const char *const route_names[R_COUNT] = {
     [R_DASHBOARD] = "dashboard", [R_DASHBOARD_ROOT] = "dashboard_root", [R_DASHBOARD_FILE] = "dashboard_file",
     [R_EXPORT] = "export", [R_PLAYER_EXPORT] = "player_export", [R_IMPORT] = "import", [R_ADMIN_VERIFY_TIER] = "admin_verify_tier", [R_RANK_OF_SCORE] = "rank_of_score",
     [R_JOIN] = "join", [R_ATTEMPTS] = "attempts", [R_COHORT] = "cohort", [R_COHORT_ENTRIES] = "cohort_entries",
-    [R_EVENT] = "event",
+    [R_EVENT] = "event", [R_PLAYER_TOKENS] = "player_tokens",
 };
 
 const char *api_route_name(route_id_t id)
@@ -208,6 +210,10 @@ static route_id_t match(const char *path, route_t *rt)
     if (n == 4 && seg_is(seg[1], len[1], "players") && seg_is(seg[3], len[3], "export")) {
         take(seg[2], len[2], rt->player, &rt->player_len, &rt->player_bad);
         return R_PLAYER_EXPORT;
+    }
+    if (n == 4 && seg_is(seg[1], len[1], "players") && seg_is(seg[3], len[3], "tokens")) {
+        take(seg[2], len[2], rt->player, &rt->player_len, &rt->player_bad);
+        return R_PLAYER_TOKENS;
     }
     if (!seg_is(seg[1], len[1], "leaderboards"))
         return R_NONE;
@@ -404,6 +410,8 @@ int api_authorize(const route_t *rt, http_req_t *req)
 {
     if (req->role >= rt->role)
         return 0;
+    if (req->player)
+        return api_player_token_admit(rt, req);
     if (!req->key_presented)
         return http_error(req, 401, "unauthenticated", NULL, "an API key is required");
     return http_error(req, 403, "permission_denied", NULL, "this key may not do that");
@@ -463,6 +471,7 @@ int api_handle(app_t *app, const route_t *rt, http_req_t *req)
     case R_COHORT: return api_cohort(app, rt, req);
     case R_COHORT_ENTRIES: return api_cohort_entries(app, rt, req);
     case R_EVENT: return api_event(app, rt, req);
+    case R_PLAYER_TOKENS: return api_player_tokens(app, rt, req);
     case R_METRICS: return api_metrics(app, rt, req);
     case R_OPENAPI: return api_openapi(app, rt, req);
     case R_DASHBOARD:
@@ -518,6 +527,10 @@ static int dispatch_admit(void *arg, const http_route_t *rt, const char *method,
     app_t *app = arg;
     bool batch = rt->id == R_BATCH || rt->id == R_SCORES_BATCH;
     int kind = limit_kind(rt, method);
+    char why[256] = "invalid API key";
+    /* No key: perhaps a player token (its refusals are a wrong key's, below, with its reason). */
+    if ((int)req->role < 0 && req->bearer && api_player_token(app, req, why, sizeof why) > 1)
+        return req->status;
     if ((int)req->role < 0) {
         /* Guesses draw on their address's read bucket: a wrong key is no way around the limits
          * (probes and /metrics stay unlimited, whatever key they carry). */
@@ -527,10 +540,13 @@ static int dispatch_admit(void *arg, const http_route_t *rt, const char *method,
                 return req->status;
         }
         if (api_auth_failed(app, req) == 0)
-            http_error(req, 401, "unauthenticated", NULL, "invalid API key");
+            http_error(req, 401, "unauthenticated", NULL, "%s", why);
         return req->status;
     }
     if (api_authorize(rt, req) != 0)
+        return req->status;
+    /* A player token's writes draw on its player's bucket too (a batch: per item, once read). */
+    if (req->player && kind == RL_WRITE && api_player_write_limit(app, req, 1) != 0)
         return req->status;
     if (!ratelimit_active(app->limits))
         return 0;

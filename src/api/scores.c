@@ -275,7 +275,8 @@ int api_scores(app_t *app, const route_t *rt, http_req_t *req)
         return rc;
     }
     s->has_board = true;
-    if ((rc = api_score_bounds(req, &s->board, s->item.score))) {
+    if ((rc = api_player_write_allowed(req, &s->board, player, false)) ||
+        (rc = api_score_bounds(req, &s->board, s->item.score))) {
         submission_release(&sub->base);
         return rc;
     }
@@ -318,6 +319,10 @@ int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req)
     /* API.md: a scores:batch takes one write token per item (once: not again when it is run
      * again off the event loop). */
     if (ratelimit_active(app->limits) && !req->ratelimit.limited && (rc = api_rate_limit(app, req, RL_WRITE, (int)n))) {
+        json_decref(obj);
+        return rc;
+    }
+    if (!req->player_charged && (rc = api_player_write_limit(app, req, (int)n))) {
         json_decref(obj);
         return rc;
     }
@@ -373,6 +378,16 @@ int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req)
             continue;
         }
         s->has_board = true;
+        /* API.md: a player token's batch holds its own player's scores on boards it may write to,
+         * every item, or it is refused whole, naming the rule. */
+        scratch.player = req->player;
+        if (api_player_write_allowed(&scratch, &s->board, player, false)) {
+            int status = scratch.status;
+            buf_append(&req->out, scratch.out.data, scratch.out.len);
+            http_req_clear(&scratch);
+            submission_release(&sub->base);
+            return http_ok(req, status);
+        }
         if (api_score_bounds(&scratch, &s->board, s->item.score)) {
             s->error = take_error(&scratch);
             continue;

@@ -295,6 +295,10 @@ int api_join(app_t *app, const route_t *rt, http_req_t *req)
     int rc = tournament_slot(app, rt, req, &b, &slot);
     if (rc)
         return rc;
+    if ((rc = api_player_write_allowed(req, &b, rt->player, true))) { /* a player token: its rules */
+        board_clear(&b);
+        return rc;
+    }
     join_op_t *op = xcalloc(1, sizeof *op);
     op->base = (http_pending_t){join_start, join_finish, join_release};
     op->app = app;

@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 
 #include "api/app.h"
+#include "api/player_auth.h"
 #include "http/server.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
@@ -233,9 +234,11 @@ int cmd_serve(rankd_config_t *cfg)
     app.tier = rank_tier_new(cfg->rank_tier_bytes, tier_stale_ms);
     /* A window no read asked for in five minutes leaves the tier. */
     tier_loader_t *tier_loader = tier_loader_start(app.tier, cfg->pg_primary, cfg->pg_connect_timeout_s, 300000);
+    /* Player tokens' sources and revocations: the listener keeps the revocations current. */
+    app.player_auth = player_auth_new(&app);
     listener_t *listener = listener_start(cfg->pg_listener && cfg->pg_listener[0] ? cfg->pg_listener : cfg->pg_primary,
                                           cfg->pg_connect_timeout_s, app.l1, app.router, app.catalog, app.redis, app.tier,
-                                          tier_stale_ms / 3);
+                                          player_auth_revocations(app.player_auth), tier_stale_ms / 3);
     /* The writer has a connection of its own too: it holds the writer's prepared statements. */
     pg_pool_t *write_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
     app.writer = writer_new(write_pg, app.router, app.redis, app.rebuilder, app.l1, app.tier, (size_t)cfg->writer_max_batch,
@@ -266,6 +269,7 @@ int cmd_serve(rankd_config_t *cfg)
     app.auth_failures = ratelimit_new(cfg->limit_failed_auths_per_s, 0, 0,
                                       AUTH_FAILURES_BURST_S * cfg->limit_failed_auths_per_s, 100000);
     app.idem_keys = api_idem_keys_new(cfg->limit_idempotency_keys_per_client);
+    app.player_writes = ratelimit_new(0, cfg->limit_player_writes_per_s, 0, cfg->limit_player_burst, 100000);
     /* Last: at a reset it renders responses through the whole application. */
     refresher_opts_t ro = {app.primary, app.redis, cfg, app.rebuilder, warm_top, &app, app.catalog};
     refresher_t *refresher = refresher_start(&ro);
@@ -348,6 +352,8 @@ int cmd_serve(rankd_config_t *cfg)
     ratelimit_free(app.limits);
     ratelimit_free(app.auth_failures);
     ratelimit_free(app.idem_keys);
+    ratelimit_free(app.player_writes);
+    player_auth_free(app.player_auth);
     api_reload_free(&app);
     metrics_free(app.metrics);
     l1_free(app.l1);

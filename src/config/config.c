@@ -123,6 +123,8 @@ rankd_config_t *config_load(const char *path, FILE *errs)
         ctx.given[cfg_find_key(config_keys, config_keys_n, "auth.cursor_secret") - config_keys];
     cfg->cursor_secret_origin = origin_of(&ctx, "auth.cursor_secret");
     cfg->cursor_secret_previous_origin = origin_of(&ctx, "auth.cursor_secret_previous");
+    cfg->player_token_secret_origin = origin_of(&ctx, "auth.player_token_secret");
+    cfg->player_token_secret_previous_origin = origin_of(&ctx, "auth.previous_player_token_secret");
     /* From here on a key is its digest: the plaintext that a read of the memory could show is gone.
      * What config_check_secrets() will say of it is judged first. */
     for (size_t i = 0; i < cfg->n_keys; i++) {
@@ -152,6 +154,8 @@ void config_free(rankd_config_t *cfg)
     free(cfg->trusted_nets);
     free(cfg->cursor_secret_origin);
     free(cfg->cursor_secret_previous_origin);
+    free(cfg->player_token_secret_origin);
+    free(cfg->player_token_secret_previous_origin);
     free(cfg->path);
     free(cfg);
 }
@@ -163,15 +167,61 @@ unsigned config_check_secrets(const rankd_config_t *cfg, FILE *errs)
     return config_check_secrets_under(cfg, NULL, errs);
 }
 
+/* What the secret `s` is also used as ("auth.cursor_secret", "a write key"), NULL when nothing:
+ * a secret that signs player tokens must sign nothing else, nor be a key anyone holds. */
+static const char *secret_reused_as(const rankd_config_t *cfg, const char *s, bool is_previous, char *what,
+                                    size_t what_len)
+{
+    if (cfg->cursor_secret && strcmp(cfg->cursor_secret, s) == 0)
+        return "auth.cursor_secret";
+    if (cfg->cursor_secret_previous && strcmp(cfg->cursor_secret_previous, s) == 0)
+        return "auth.cursor_secret_previous";
+    if (is_previous && cfg->player_token_secret && strcmp(cfg->player_token_secret, s) == 0)
+        return "auth.player_token_secret";
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)s, strlen(s), d);
+    const char *found = NULL;
+    for (size_t i = 0; i < cfg->n_keys && !found; i++)
+        if (CRYPTO_memcmp(cfg->keys[i].digest, d, sizeof d) == 0) {
+            snprintf(what, what_len, "a %s key of auth.keys", config_role_names[cfg->keys[i].role]);
+            found = what;
+        }
+    OPENSSL_cleanse(d, sizeof d);
+    return found;
+}
+
+/* auth.player_token_secret and its previous one used as another secret or a key: refused even in
+ * the development configuration (a key's holder could mint tokens). Returns how many printed. */
+static unsigned check_player_secret_reuse(const rankd_config_t *cfg, FILE *errs)
+{
+    unsigned found = 0;
+    const char *as;
+    char what[64];
+    if (cfg->player_token_secret && (as = secret_reused_as(cfg, cfg->player_token_secret, false, what, sizeof what)) != NULL) {
+        fprintf(errs, "%s: auth.player_token_secret is the same as %s: it must be a secret of its own; %s\n",
+                cfg->player_token_secret_origin ? cfg->player_token_secret_origin : cfg->path, as, GEN_KEY_HINT);
+        found++;
+    }
+    if (cfg->player_token_secret_previous &&
+        (as = secret_reused_as(cfg, cfg->player_token_secret_previous, true, what, sizeof what)) != NULL) {
+        fprintf(errs, "%s: auth.previous_player_token_secret is the same as %s: it must be a secret of its own; %s\n",
+                cfg->player_token_secret_previous_origin ? cfg->player_token_secret_previous_origin : cfg->path, as,
+                GEN_KEY_HINT);
+        found++;
+    }
+    return found;
+}
+
 unsigned config_check_secrets_under(const rankd_config_t *cfg, const rankd_config_t *running, FILE *errs)
 {
+    unsigned reused = check_player_secret_reuse(cfg, errs);
     /* development and listen take effect at a start only: a reload is judged by the listener
      * that runs, and is exempt only while the running server and the file are both development. */
     const rankd_config_t *judged = running ? running : cfg;
     bool exempt = cfg->development && judged->development && secret_host_is_loopback(judged->listen_host);
     if (exempt)
-        return 0;
-    unsigned found = 0;
+        return reused;
+    unsigned found = reused;
     if (!cfg->cursor_secret_given) {
         fprintf(errs, "%s: auth.cursor_secret is not set (the built-in one is published); %s\n", cfg->path,
                 GEN_KEY_HINT);
@@ -185,6 +235,15 @@ unsigned config_check_secrets_under(const rankd_config_t *cfg, const rankd_confi
     if (cfg->cursor_secret_previous && (flaw = secret_flaw(cfg->cursor_secret_previous)) != NULL) {
         fprintf(errs, "%s: auth.cursor_secret_previous %s; %s\n", cfg->cursor_secret_previous_origin, flaw,
                 GEN_KEY_HINT);
+        found++;
+    }
+    if (cfg->player_token_secret && (flaw = secret_flaw(cfg->player_token_secret)) != NULL) {
+        fprintf(errs, "%s: auth.player_token_secret %s; %s\n", cfg->player_token_secret_origin, flaw, GEN_KEY_HINT);
+        found++;
+    }
+    if (cfg->player_token_secret_previous && (flaw = secret_flaw(cfg->player_token_secret_previous)) != NULL) {
+        fprintf(errs, "%s: auth.previous_player_token_secret %s; %s\n", cfg->player_token_secret_previous_origin,
+                flaw, GEN_KEY_HINT);
         found++;
     }
     for (size_t i = 0; i < cfg->n_keys; i++) {

@@ -138,6 +138,12 @@ typedef struct rankd_config {
     char *cursor_secret_previous_origin; /* likewise for cursor_secret_previous */
     bool cursor_secret_given; /* by the file or RANKD_CURSOR_SECRET, not the built-in default */
     char *cursor_secret_previous; /* the secret before a rotation, still accepted on cursors; NULL: none */
+    char *player_token_secret;           /* HMAC key of minted player tokens; NULL: none minted or accepted */
+    char *player_token_secret_previous;  /* the one before a rotation, still accepted; NULL: none */
+    char *player_token_secret_origin;          /* where each was given, or NULL */
+    char *player_token_secret_previous_origin;
+    int limit_player_writes_per_s; /* writes with a player token, per player and instance; 0 = unlimited */
+    int limit_player_burst;        /* that bucket's size, 0 = one second's worth */
     metrics_auth_t metrics_auth;
     config_key_t *keys;
     size_t n_keys;

@@ -54,6 +54,7 @@ size_t board_differences(const board_t *a, const board_t *b, char *out, size_t o
         {"tournament", !tournament_same(&a->tournament, &b->tournament)},
         {"cohorts", !league_same(&a->league, &b->league)},
         {"webhook", !str_eq(a->webhook_url, b->webhook_url)}, /* the secret is never read back */
+        {"client_writes", a->client_writes != b->client_writes},
     };
     size_t n = 0, used = 0;
     if (outlen)

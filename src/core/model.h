@@ -31,6 +31,7 @@ typedef struct {
     league_t league;         /* league.on: a league board of cohorts and tiers (core/league.h) */
     char *webhook_url;       /* owned, or NULL: where its end-of-window events go (API.md) */
     char *webhook_secret;    /* owned, or NULL: set only in a definition being created; never read back */
+    bool client_writes;      /* player tokens may submit and join here (API.md); false: server-only */
 } board_t;
 
 /* The rule of a board's windows (core/window.h). */

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "core/player_claims.h"
 #include "http/ratelimit.h"
 #include "util/arena.h"
 #include "util/buf.h"
@@ -70,6 +71,10 @@ typedef struct http_req {
                                          * answer; released with the request if it never did */
     role_t role;              /* what the caller may do */
     bool key_presented;
+    const char *bearer;       /* the credentials after "Bearer " (libmicrohttpd's, for the request), or NULL */
+    const player_claims_t *player; /* a verified player token's claims (in `arena`, or the outer
+                                    * request's for a /v1/batch item); NULL for a key or none */
+    bool player_charged;      /* its player's bucket of writes was charged (once, whatever reruns) */
     char client[80];          /* who the rate limits count: "k<key index>" or "a<address>" */
     char addr[48];            /* the client's address: the peer, or whom a trusted proxy names */
     char limit_addr[48];      /* what per-address limits count it as: itself, or an IPv6 one's /64

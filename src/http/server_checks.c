@@ -46,8 +46,10 @@ static void authenticate(const http_server_deps_t *deps, struct MHD_Connection *
     int index = -1;
     /* One configuration for both: a reload in between would index another file's keys. */
     const rankd_config_t *live = atomic_load(deps->live);
-    if (strncasecmp(auth, "Bearer ", 7) == 0)
+    if (strncasecmp(auth, "Bearer ", 7) == 0) {
         role = config_key_role(live, auth + 7, &index);
+        req->bearer = auth + 7; /* no key: the API may take it for a player token (api/player_auth.c) */
+    }
     req->role = role; /* an invalid key is refused even where reads are public */
     if (role == ROLE_NONE)
         req->role = (role_t)-1;

@@ -42,6 +42,10 @@ static const char *const counter_names[METRIC_COUNTERS][2] = {
                                    "address was refused too often (limits.failed_auths_per_s)."},
     {"rankd_strong_forbidden_total", "consistency=strong reads without a write or admin key (answered 403, or 429 when "
                                      "throttled)."},
+    {"rankd_player_tokens_accepted_total", "Requests authenticated by a player token (minted, or of a trusted issuer)."},
+    {"rankd_player_tokens_refused_total", "Requests whose bearer was neither a key nor a valid, unrevoked player token "
+                                          "(answered 401, or 429 when throttled)."},
+    {"rankd_player_tokens_minted_total", "Player tokens minted by POST /v1/players/{player}/tokens."},
     {"rankd_tournament_joins_total", "Joins that took a place in a tournament's slot."},
     {"rankd_tournament_joins_again_total", "Joins of a player who had joined the slot already (answered as the first)."},
     {"rankd_tournament_full_total", "Joins, and new players' submissions, refused 409 tournament_full."},

@@ -26,6 +26,9 @@ typedef enum {
     METRIC_AUTH_FAILED,       /* requests with a key that is no configured key */
     METRIC_AUTH_THROTTLED,    /* of those and of strong reads refused, 429: their address was refused too often */
     METRIC_STRONG_FORBIDDEN,  /* consistency=strong reads without a write or admin key */
+    METRIC_PLAYER_TOKENS_ACCEPTED, /* requests authenticated by a player token */
+    METRIC_PLAYER_TOKENS_REFUSED,  /* requests whose bearer was neither a key nor a valid player token */
+    METRIC_PLAYER_TOKENS_MINTED,   /* player tokens minted (POST /v1/players/{player}/tokens) */
     METRIC_TOURNAMENT_JOINED, /* joins that took a place in a tournament's slot */
     METRIC_TOURNAMENT_JOINED_AGAIN, /* joins of a player who had joined already */
     METRIC_TOURNAMENT_FULL,   /* joins refused: the slot was full */

@@ -77,7 +77,7 @@ static void ids_array(buf_t *arr, const char *const *ids, size_t n);
 #define BOARD_COLS                                                                                   \
     "id, gen, title, sort, operator, reset, metadata, min_score, max_score, created_ms, tournament, t_start_ms," \
     " t_end_ms, t_duration_s, t_max_players, t_max_attempts, t_join_required, t_category, cohort_size, tiers::text," \
-    " webhook_url"
+    " webhook_url, client_writes"
 
 /* A tournament's rules from BOARD_COLS' columns 10 to 17 (migrations/0018_tournaments.sql). */
 static void tournament_from_row(const PGresult *r, int row, tournament_t *t)
@@ -122,6 +122,7 @@ static void board_from_row(const PGresult *r, int row, board_t *b)
             log_error(NULL, "board %s has tiers this version cannot read", b->id);
     }
     b->webhook_url = PQgetisnull(r, row, 20) ? NULL : xstrdup(PQgetvalue(r, row, 20));
+    b->client_writes = PQgetvalue(r, row, 21)[0] == 't'; /* migrations/0024_player_tokens.sql */
 }
 
 q_status_t q_board_get(PGconn *c, const char *id, board_t *out)
@@ -163,15 +164,16 @@ q_status_t q_board_create(PGconn *c, const board_t *def, int64_t now_ms, board_t
                        t->on && !t->once ? dur : NULL, t->max_players > 0 ? maxp : NULL,
                        t->max_attempts > 0 ? maxa : NULL, t->join_required ? "t" : "f",
                        t->on && t->category[0] ? t->category : NULL, none_win, def->league.on ? size : NULL, tiers,
-                       def->webhook_url, def->webhook_url ? def->webhook_secret : NULL};
+                       def->webhook_url, def->webhook_url ? def->webhook_secret : NULL,
+                       def->client_writes ? "t" : "f"};
     PGresult *r = exec(c,
                        "INSERT INTO boards (id, title, sort, operator, reset, metadata, min_score, max_score, created_ms,"
                        " tournament, t_start_ms, t_end_ms, t_duration_s, t_max_players, t_max_attempts, t_join_required,"
-                       " t_category, none_win, cohort_size, tiers, webhook_url, webhook_secret)"
+                       " t_category, none_win, cohort_size, tiers, webhook_url, webhook_secret, client_writes)"
                        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,"
-                       " $21, $22)"
+                       " $21, $22, $23)"
                        " ON CONFLICT (id) DO NOTHING RETURNING " BOARD_COLS,
-                       22, p);
+                       23, p);
     free(tiers);
     if (!pg_ok(r))
         return q_failed(c, r, "board create");
@@ -196,14 +198,16 @@ q_status_t q_board_create(PGconn *c, const board_t *def, int64_t now_ms, board_t
 }
 
 q_status_t q_board_patch(PGconn *c, const char *id, const char *title, const char *metadata, bool clear_metadata,
-                         board_t *out)
+                         int client_writes, board_t *out)
 {
-    const char *p[] = {id, title, metadata, clear_metadata ? "t" : "f"};
+    const char *p[] = {id, title, metadata, clear_metadata ? "t" : "f",
+                       client_writes < 0 ? NULL : client_writes ? "t" : "f"};
     PGresult *r = exec(c,
                        "UPDATE boards SET title = coalesce($2, title),"
-                       " metadata = CASE WHEN $4::boolean THEN NULL ELSE coalesce($3, metadata) END"
+                       " metadata = CASE WHEN $4::boolean THEN NULL ELSE coalesce($3, metadata) END,"
+                       " client_writes = coalesce($5::boolean, client_writes)"
                        " WHERE id = $1 RETURNING " BOARD_COLS,
-                       4, p);
+                       5, p);
     if (!pg_ok(r))
         return q_failed(c, r, "board patch");
     q_status_t st = Q_NOT_FOUND;

@@ -30,9 +30,9 @@
 MUST_USE q_status_t q_board_get(PGconn *c, const char *id, board_t *out);
 /* Create `def` (gen and created_ms ignored). `*created` false when an identical board existed; Q_CONFLICT when it differs. */
 MUST_USE q_status_t q_board_create(PGconn *c, const board_t *def, int64_t now_ms, board_t *out, bool *created);
-/* Change title and/or metadata (NULL = keep; clear_metadata removes it). */
+/* Change title and/or metadata (NULL = keep; clear_metadata removes it) and client_writes (-1 = keep, 0, 1). */
 MUST_USE q_status_t q_board_patch(PGconn *c, const char *id, const char *title, const char *metadata, bool clear_metadata,
-                         board_t *out);
+                         int client_writes, board_t *out);
 /* Delete the board: its row now, every other row of its generation in the background
  * (upkeep_purge_boards); `*gen` gets the generation. */
 MUST_USE q_status_t q_board_delete(PGconn *c, const char *id, int64_t *gen);

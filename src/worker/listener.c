@@ -13,6 +13,7 @@
 #include "core/notice.h"
 #include "obs/log.h"
 #include "store/pg_pool.h"
+#include "store/revocations.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 
@@ -31,6 +32,7 @@ struct listener {
     board_catalog_t *catalog; /* NULL: none */
     redis_pool_t *redis;      /* NULL: none */
     rank_tier_t *tier;        /* NULL: none */
+    revocations_t *revocations; /* players' token revocations, kept current; NULL: none */
     int heartbeat_ms;         /* a heartbeat this often while the tier holds a window; 0: none */
     /* this thread's own */
     char channel[48];         /* the session's own channel, for its heartbeats */
@@ -185,6 +187,11 @@ void listener_apply(l1_t *l1, const char *payload)
     }
 }
 
+static void note_revocation(void *arg, const char *player, size_t len, int64_t ms)
+{
+    revocations_note(arg, player, len, ms);
+}
+
 static PGconn *listen_connect(listener_t *l)
 {
     char err[512];
@@ -197,10 +204,16 @@ static PGconn *listen_connect(listener_t *l)
              (unsigned long long)clock_mono_ms());
     l->hb_sent_ms = l->hb_last_ms = 0;
     char sql[96];
-    snprintf(sql, sizeof sql, "LISTEN rankd_l1; LISTEN %s", l->channel);
+    snprintf(sql, sizeof sql, "LISTEN rankd_l1; LISTEN " REVOCATIONS_CHANNEL "; LISTEN %s", l->channel);
     PGresult *r = PQexec(c, sql);
     bool ok = pg_ok(r);
     PQclear(r);
+    /* Listening first, then the table: a revocation committed in between is in one or the other. */
+    if (ok && l->revocations) {
+        ok = q_revocations_load(c, note_revocation, l->revocations) == Q_OK;
+        if (ok)
+            revocations_mark_loaded(l->revocations);
+    }
     if (!ok) {
         PQfinish(c);
         return NULL;
@@ -280,6 +293,15 @@ static bool drain(listener_t *l, PGconn *c)
         for (size_t i = 0; i < nb; i++) {
             if (strcmp(batch[i]->relname, l->channel) == 0) { /* after the notices before it */
                 heartbeat_heard(l, batch[i]->extra);
+                PQfreemem(batch[i]);
+                continue;
+            }
+            if (strcmp(batch[i]->relname, REVOCATIONS_CHANNEL) == 0) { /* "<ms> <player>" */
+                int64_t ms;
+                const char *player;
+                size_t len;
+                if (l->revocations && revocation_notice_parse(batch[i]->extra, &ms, &player, &len))
+                    revocations_note(l->revocations, player, len, ms);
                 PQfreemem(batch[i]);
                 continue;
             }
@@ -372,9 +394,10 @@ static void *listener_main(void *arg)
 }
 
 listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1, pg_router_t *router,
-                           board_catalog_t *catalog, redis_pool_t *redis, rank_tier_t *tier, int heartbeat_ms)
+                           board_catalog_t *catalog, redis_pool_t *redis, rank_tier_t *tier, revocations_t *revocations,
+                           int heartbeat_ms)
 {
-    if (!l1 && !catalog && !redis && !tier && !pg_router_has_replicas(router))
+    if (!l1 && !catalog && !redis && !tier && !revocations && !pg_router_has_replicas(router))
         return NULL;
     listener_t *l = xcalloc(1, sizeof *l);
     l->conninfo = xstrdup(conninfo);
@@ -384,6 +407,7 @@ listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1
     l->catalog = catalog;
     l->redis = redis;
     l->tier = tier;
+    l->revocations = revocations;
     l->heartbeat_ms = heartbeat_ms;
     if (pthread_create(&l->thread, NULL, listener_main, l) != 0) {
         log_error(NULL, "cannot start the cache invalidation listener");

@@ -19,6 +19,9 @@
  * the player out of the tier's copy, as a write's "W" lines change them; the deleting instance
  * takes the player out of Redis, as a writer updates it.
  *
+ * Players' token revocations (store/revocations.h, channel rankd_revoke) go into `revocations`;
+ * the whole table is loaded each time it starts listening (a start, a lost connection).
+ *
  * A board deletion's notice ("B gen") also takes the board out of the board catalog, which
  * answers board lookups while PostgreSQL is down: a deleted board must not come back then.
  *
@@ -36,6 +39,7 @@
 #include "cache/board_catalog.h"
 #include "cache/l1.h"
 #include "cache/rank_tier.h"
+#include "cache/revocations.h"
 #include "store/pg_router.h"
 #include "store/redis.h"
 #include "util/must_use.h"
@@ -47,7 +51,7 @@ typedef struct listener listener_t;
  * heartbeat every `heartbeat_ms` while it holds a window (0: none). */
 MUST_USE listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1, pg_router_t *router,
                                     board_catalog_t *catalog, redis_pool_t *redis, rank_tier_t *tier,
-                                    int heartbeat_ms);
+                                    revocations_t *revocations, int heartbeat_ms);
 void listener_stop(listener_t *l);
 
 /* Apply one notification payload to `l1` (exposed for tests). */
