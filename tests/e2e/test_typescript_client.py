@@ -1,6 +1,6 @@
 """The TypeScript client (clients/typescript, issue 50 item 7): its generated types match
 api/openapi.json, it builds with tsc, and its tests (Node's test runner) pass against a real rankd
-with PostgreSQL and Redis: keys and a token function as the bearer, typed errors, cursor paging,
+with PostgreSQL and Redis: keys, minted player tokens and a token function as the bearer, typed errors, cursor paging,
 429 retried after Retry-After and bounded. Node's own pass/fail counts reach scripts/test.sh's
 final line (ts_client.report_counts)."""
 import os
@@ -27,8 +27,11 @@ def test_metadata_is_an_open_object_in_the_generated_types():
     assert "never" not in decl and "[key: string]: unknown" in decl, decl
 
 
+PLAYER_TOKEN_SECRET = "ts-client-test-token-secret-Hq7Vd2Xm9Lp4"
+
+
 def test_node_tests_against_a_real_rankd(rankd_factory):
-    keyed = rankd_factory(public_reads=False)
+    keyed = rankd_factory(public_reads=False, extra_config={"auth": {"player_token_secret": PLAYER_TOKEN_SECRET}})
     limited = rankd_factory(public_reads=False, extra_config={"limits": {"reads_per_s": 1, "burst": 1}})
     ts_client.node_test({
         "RANKD_URL": keyed.url,

@@ -93,25 +93,30 @@ def browser():
 
 
 def network(br, url_prefix):
-    """The page's requests to url_prefix: [{"id","method","url","type","headers","status","failed"}]."""
+    """The page's requests to url_prefix: [{"id","method","url","headers","status","failed",
+    "response_headers"}]. Chromium names a CORS preflight's request type "Other" and its answer's
+    "Preflight", under an id of its own or of the request it precedes: a preflight is its OPTIONS."""
     reqs = {}
     for ev in br.events:
         m, p = ev.get("method"), ev.get("params", {})
         if m == "Network.requestWillBeSent" and p["request"]["url"].startswith(url_prefix):
-            reqs[p["requestId"] + ":" + p.get("type", "")] = {
+            pre = p["request"]["method"] == "OPTIONS"
+            reqs[(p["requestId"], pre)] = {
                 "id": p["requestId"], "method": p["request"]["method"], "url": p["request"]["url"],
-                "type": p.get("type"), "headers": p["request"].get("headers", {}), "status": None,
-                "failed": None}
+                "headers": p["request"].get("headers", {}), "status": None, "failed": None,
+                "response_headers": {}}
     for ev in br.events:
         m, p = ev.get("method"), ev.get("params", {})
-        for r in reqs.values():
-            if r["id"] != p.get("requestId"):
-                continue
-            if m == "Network.responseReceived" and p.get("type") == r["type"]:
+        if m == "Network.responseReceived":
+            r = reqs.get((p.get("requestId"), p.get("type") == "Preflight"))
+            if r is not None:
                 r["status"] = p["response"]["status"]
                 r["response_headers"] = {k.lower(): v for k, v in p["response"]["headers"].items()}
-            elif m == "Network.loadingFailed" and p.get("type") == r["type"]:
-                r["failed"] = p.get("errorText")
+        elif m == "Network.loadingFailed":
+            for pre in (False, True):
+                r = reqs.get((p.get("requestId"), pre))
+                if r is not None:
+                    r["failed"] = p.get("errorText")
     return list(reqs.values())
 
 
@@ -139,7 +144,7 @@ def test_the_page_reads_the_board_cross_origin_without_errors(game, browser):
     page_wait(browser, "document.body.dataset.state === 'login' && document.querySelectorAll('#top li').length === 10",
                  "the top 10 shown")
     assert shown(browser, "top") == [[i + 1, "s%02d" % i, 100 - 3 * i, False] for i in range(10)]
-    reads = [r for r in network(browser, game.rankd.url) if r["type"] != "Preflight"]
+    reads = [r for r in network(browser, game.rankd.url) if r["method"] != "OPTIONS"]
     assert reads, "the page asked rankd for nothing"
     for r in reads:
         assert r["status"] == 200 and r["failed"] is None, r
@@ -200,7 +205,7 @@ def test_a_round_submitted_from_the_browser_with_a_minted_token(game, browser):
     # a CORS preflight; every request succeeded.
     to_rankd = network(browser, game.rankd.url)
     scores_url = "%s/v1/leaderboards/%s/scores" % (game.rankd.url, game.board)
-    preflights = [r for r in to_rankd if r["url"] == scores_url and (r["type"] == "Preflight" or r["method"] == "OPTIONS")]
+    preflights = [r for r in to_rankd if r["url"] == scores_url and r["method"] == "OPTIONS"]
     assert preflights, "no CORS preflight for the submission: %s" % to_rankd
     for p in preflights:
         assert p["status"] == 204 and p["failed"] is None, p

@@ -29,7 +29,10 @@ function types() {
     if (!existsSync(bin)) {
       throw new Error("openapi-typescript is not installed: run `npm ci` in " + pkg);
     }
-    execFileSync(process.execPath, [bin, spec, "-o", out], { stdio: ["ignore", "ignore", "inherit"] });
+    // A field with a default is optional: the defaults of api/openapi.json are those of request
+    // bodies (ttl_s, client_writes, …), which a caller may leave out.
+    execFileSync(process.execPath, [bin, spec, "--default-non-nullable", "false", "-o", out],
+      { stdio: ["ignore", "ignore", "inherit"] });
     return readFileSync(out, "utf8");
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -301,6 +301,18 @@ export class RankdClient {
     });
   }
 
+  /** Mint a player token (mintPlayerToken; a write or admin key: the game's backend calls it once
+   * per session, never the player's device). The token is a bearer for a client of the player's
+   * own: `client.withAuth(token.token)`. */
+  mintPlayerToken(player: string, request: Schemas["PlayerTokenRequest"] = {}): Promise<Schemas["PlayerToken"]> {
+    return this.call("mintPlayerToken", { path: { player }, body: request });
+  }
+
+  /** Refuse every token of the player issued before now (revokePlayerTokens; an admin key). */
+  revokePlayerTokens(player: string): Promise<Schemas["TokenRevocation"]> {
+    return this.call("revokePlayerTokens", { path: { player } });
+  }
+
   /** A player's standings on every board (getPlayerStandings). */
   playerStandings(player: string, query: QueryParams<"getPlayerStandings"> = {}): Promise<Schemas["PlayerStandings"]> {
     return this.call("getPlayerStandings", { path: { player }, query });

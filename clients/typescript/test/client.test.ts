@@ -166,6 +166,58 @@ describe("RankdClient against a real rankd", { skip }, () => {
     assert.equal(again.body, undefined);
   });
 
+  test("a minted player token as the bearer: its own player's score on a client_writes board, nothing else", async () => {
+    const open = await newBoard({ client_writes: true });
+    const serverOnly = await newBoard();
+    const me = unique("ply");
+    const minted = await writer().mintPlayerToken(me, { ttl_s: 600 });
+    assert.equal(minted.player_id, me);
+    assert.ok(Date.parse(minted.expires_at) > Date.now());
+    const player = new RankdClient({ baseUrl: URL_!, auth: minted.token });
+    const r = await player.submitScore(open.id, { player_id: me, score: 42 });
+    assert.equal(r.player_id, me);
+    assert.equal(r.score, 42);
+    // Reads as a read key does.
+    assert.deepEqual((await player.top(open.id)).map((e) => [e.player_id, e.score]), [[me, 42]]);
+    assert.equal((await player.around(open.id, me)).entries[0]?.player_id, me);
+    // Another player's id, a server-only board, an admin route: 403 with the contract's error object.
+    const other = await refusal(() => player.submitScore(open.id, { player_id: "someone-else", score: 1 }));
+    assert.equal(other.status, 403);
+    assert.equal(other.code, "permission_denied");
+    const serverOnlyRefusal = await refusal(() => player.submitScore(serverOnly.id, { player_id: me, score: 1 }));
+    assert.equal(serverOnlyRefusal.code, "permission_denied");
+    assert.match(serverOnlyRefusal.error.message, /client_writes/);
+    const adminRoute = await refusal(() => player.createBoard({ id: unique("ts"), title: "x", sort: "desc", operator: "best", reset: "none" }));
+    assert.equal(adminRoute.status, 403);
+    assert.equal((await reader().player(open.id, me)).score, 42, "the refusals changed nothing");
+    // A token that is not one rankd signed: 401.
+    const forged = await refusal(() => new RankdClient({ baseUrl: URL_!, auth: minted.token.slice(0, -2) + "xx" }).top(open.id));
+    assert.equal(forged.status, 401);
+  });
+
+  test("a token provider renews the token: after a revocation the next mint is used", async () => {
+    const open = await newBoard({ client_writes: true });
+    const me = unique("ply");
+    let mints = 0;
+    let current: string | null = null;
+    const provider = async () => {
+      if (current === null) {
+        current = (await writer().mintPlayerToken(me, { boards: [open.id] })).token;
+        mints++;
+      }
+      return current;
+    };
+    const player = new RankdClient({ baseUrl: URL_!, auth: provider });
+    await player.submitScore(open.id, { player_id: me, score: 1 });
+    await admin().revokePlayerTokens(me);
+    // The revoked token is refused (within a second on every instance; this is the same one).
+    const refused = await refusal(() => player.submitScore(open.id, { player_id: me, score: 2 }));
+    assert.equal(refused.status, 401);
+    current = null; // the game's login mints a new one
+    assert.equal((await player.submitScore(open.id, { player_id: me, score: 3 })).score, 3);
+    assert.equal(mints, 2);
+  });
+
   test("no answer is a RankdConnectionError", async () => {
     const port = await new Promise<number>((resolve) => {
       const s = createServer();

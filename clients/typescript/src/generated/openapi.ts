@@ -649,6 +649,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/players/{player}/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Percent-decoded once, then validated. */
+                player: components["parameters"]["player"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mint a player token
+         * @description A token that lets the player's own device read, submit the player's own scores and join tournaments on boards whose client_writes is true (and only the boards listed, when boards is given), and export the player's data. A write or admin key (the game's own login calls it once per session). The body is optional (defaults: an hour, every board). 409 when this instance has no auth.player_token_secret.
+         */
+        post: operations["mintPlayerToken"];
+        /**
+         * Revoke a player's tokens
+         * @description Every token of the player issued before now is refused (401) on every instance within a second, whoever issued it (rankd or a trusted issuer). Tokens issued afterwards work. An admin key. Deleting a player from a board revokes too.
+         */
+        delete: operations["revokePlayerTokens"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -765,6 +792,8 @@ export interface components {
                 /** @description Admin keys only. */
                 url?: string;
             };
+            /** @description Whether player tokens may submit scores and join here (as their own player only). false, the default, keeps the board server-only. */
+            client_writes: boolean;
         };
         /**
          * @example {
@@ -801,6 +830,11 @@ export interface components {
                 /** @description The key of X-Rankd-Signature's HMAC-SHA256. */
                 secret: string;
             };
+            /**
+             * @description Let player tokens submit their own player's scores and join (default false: server-only).
+             * @default false
+             */
+            client_writes?: boolean;
         };
         /**
          * @example {
@@ -810,6 +844,8 @@ export interface components {
         BoardPatch: {
             title?: string;
             metadata?: components["schemas"]["Metadata"] | null;
+            /** @description Open the board to player tokens' writes (true) or close it (false). */
+            client_writes?: boolean;
         };
         BoardList: {
             leaderboards: components["schemas"]["Board"][];
@@ -1145,7 +1181,7 @@ export interface components {
             /** @description Accepted submissions per player per slot, also one that changes nothing (absent: unlimited). */
             max_attempts?: number | null;
             /** @default false */
-            join_required: boolean;
+            join_required?: boolean;
             /** @description "" or null: none. */
             category?: string | null;
         };
@@ -1178,12 +1214,12 @@ export interface components {
              * @description The top this many of each cohort of the tier move up a tier at each reset (none from the highest).
              * @default 0
              */
-            promote: number;
+            promote?: number;
             /**
              * @description The bottom this many of each cohort move down a tier at each reset (none from the lowest).
              * @default 0
              */
-            relegate: number;
+            relegate?: number;
         };
         Cohorts: {
             /** @description Players per cohort at most. */
@@ -1262,6 +1298,34 @@ export interface components {
                 /** @description A league's moves, all of them (moves holds the first events.standings_limit, by cohort and place). */
                 moves_total?: number;
             };
+        };
+        /**
+         * @example {
+         *       "ttl_s": 3600,
+         *       "boards": [
+         *         "arcade"
+         *       ]
+         *     }
+         */
+        PlayerTokenRequest: {
+            /**
+             * @description Seconds the token lives (at most a day).
+             * @default 3600
+             */
+            ttl_s?: number;
+            /** @description The boards the token may write to (absent: every board whose client_writes is true). */
+            boards?: components["schemas"]["BoardId"][];
+        };
+        PlayerToken: {
+            /** @description A compact JWS (HS256, iss "rankd", sub the player id, iat, exp, jti, boards when limited); send it as `Authorization: Bearer <token>`. */
+            token: string;
+            player_id: components["schemas"]["PlayerId"];
+            expires_at: components["schemas"]["Timestamp"];
+        };
+        TokenRevocation: {
+            player_id: components["schemas"]["PlayerId"];
+            /** @description Every token of the player issued before this instant is refused (401), on every instance within a second. */
+            revoked_before: components["schemas"]["Timestamp"];
         };
     };
     responses: {
@@ -2853,6 +2917,78 @@ export interface operations {
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    mintPlayerToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Percent-decoded once, then validated. */
+                player: components["parameters"]["player"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PlayerTokenRequest"];
+            };
+        };
+        responses: {
+            /** @description Minted */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlayerToken"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    revokePlayerTokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Percent-decoded once, then validated. */
+                player: components["parameters"]["player"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenRevocation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
