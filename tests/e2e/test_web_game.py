@@ -20,27 +20,17 @@ GAME = os.path.join(REPO, "examples", "web-game")
 TOKEN_SECRET = "web-game-test-token-secret-7Qx2vN9pLk4R"
 
 
-def minted_tokens():
-    """Whether this rankd mints player tokens (POST /v1/players/{player}/tokens in the contract)."""
-    with open(os.path.join(REPO, "api", "openapi.json")) as f:
-        return "/v1/players/{player}/tokens" in json.load(f)["paths"]
-
-
-NO_TOKENS = "rankd has no POST /v1/players/{player}/tokens yet (issue 50 item 1, branch feat/tokens)"
-
-
 class Game:
     """rankd with the page's origin allowed, a client_writes board, and the stand-in backend."""
 
     def __init__(self, rankd_factory, tmp_path, cors_origins=None):
         self.port = free_port()
         self.origin = "http://127.0.0.1:%d" % self.port
-        extra = {"http": {"cors_origins": cors_origins if cors_origins is not None else [self.origin]}}
-        if minted_tokens():
-            extra["auth"] = {"player_token_secret": TOKEN_SECRET}
+        extra = {"http": {"cors_origins": cors_origins if cors_origins is not None else [self.origin]},
+                 "auth": {"player_token_secret": TOKEN_SECRET}}
         self.rankd = rankd_factory(extra_config=extra)
         self.admin = self.rankd.client(ADMIN_KEY)
-        self.board = create_board(self.admin, unique("game"), **({"client_writes": True} if minted_tokens() else {}))["id"]
+        self.board = create_board(self.admin, unique("game"), client_writes=True)["id"]
         ts_client.built()  # the page imports the client's built modules
         env = dict(os.environ, RANKD_URL=self.rankd.url, RANKD_WRITE_KEY=WRITE_KEY, GAME_BOARD=self.board,
                    PORT=str(self.port), HOST="127.0.0.1", NODE_NO_WARNINGS="1")
@@ -169,7 +159,6 @@ def test_an_origin_rankd_does_not_list_cannot_read_the_answers(rankd_factory, tm
         g.close()
 
 
-@pytest.mark.skipif(not minted_tokens(), reason=NO_TOKENS)
 def test_a_round_submitted_from_the_browser_with_a_minted_token(game, browser):
     """Sign in (the backend mints a token with the write key), play a round of 33 taps, submit
     with the token from the browser (preflight included), see the top 10 and the players around."""
