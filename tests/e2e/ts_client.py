@@ -14,7 +14,7 @@ import pytest
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PACKAGE = os.path.join(REPO, "clients", "typescript")
-NODE = shutil.which("node")
+NODE = os.environ.get("RANKD_NODE") or shutil.which("node")  # RANKD_NODE: another Node, e.g. 18
 NPM = shutil.which("npm")
 
 _built = {}
