@@ -25,6 +25,8 @@ typedef struct {
     char *metadata;  /* owned */
     char *request;   /* owned canonical request */
     char *scoped_key; /* owned: the idempotency key as stored, "<presenting key's tag> <key>", or NULL */
+    char *auth_by;   /* owned: what authorised it (api_auth_label), for the log's audit */
+    char *client_addr; /* owned: the client's address, for the log's audit */
     board_t board;   /* owned copy */
     bool has_board;
     json_t *error;   /* error object for this item, or NULL */
@@ -79,8 +81,29 @@ int api_score_bounds(http_req_t *req, const board_t *b, int64_t score)
 /* API.md: an idempotency key is scoped to the board and the presenting key. The key's tag
  * (req->client, a digest's first bytes: the key itself is never stored) goes before it, with a
  * space, which no idempotency key holds. */
-static void fill_item(slot_t *s, const char *player, const char *key, const char *client, int64_t received_ms)
+/* What authorised req, as the submission log records it (API.md, "Player tokens"): the key's
+ * name, or the token's issuer and subject. Owned by the caller. */
+static char *auth_label(const http_req_t *req)
 {
+    buf_t b;
+    buf_init(&b);
+    if (req->player)
+        buf_printf(&b, "token:%s:%s", req->player->issuer, req->player->subject);
+    else if (req->key_name[0])
+        buf_printf(&b, "key:%s", req->key_name);
+    else
+        buf_puts(&b, "none");
+    return buf_steal(&b, NULL);
+}
+
+static void fill_item(slot_t *s, const char *player, const char *key, const http_req_t *req)
+{
+    const char *client = req->client;
+    int64_t received_ms = req->received_ms;
+    s->auth_by = auth_label(req);
+    s->client_addr = xstrdup(req->addr);
+    s->item.auth_by = s->auth_by;
+    s->item.client_addr = s->client_addr;
     if (key) {
         size_t n = strlen(client) + 1 + strlen(key) + 1;
         s->scoped_key = xmalloc(n);
@@ -101,6 +124,8 @@ static void slot_clear(slot_t *s)
     free(s->metadata);
     free(s->request);
     free(s->scoped_key);
+    free(s->auth_by);
+    free(s->client_addr);
     if (s->has_board)
         board_clear(&s->board);
     if (s->error)
@@ -284,7 +309,7 @@ int api_scores(app_t *app, const route_t *rt, http_req_t *req)
         submission_release(&sub->base);
         return rc;
     }
-    fill_item(s, player, req->idem_key, req->client, req->received_ms);
+    fill_item(s, player, req->idem_key, req);
     sub->items[0] = s->item;
     sub->n_items = 1;
     return submission_queue(sub, req);
@@ -392,7 +417,7 @@ int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req)
             s->error = take_error(&scratch);
             continue;
         }
-        fill_item(s, player, key, req->client, req->received_ms);
+        fill_item(s, player, key, req);
         sub->item_of[i] = sub->n_items;
         sub->items[sub->n_items++] = s->item;
         keyed += key != NULL;

@@ -31,6 +31,7 @@ typedef struct {
     unsigned char digest[32]; /* SHA-256 of key: what a presented key is compared with */
     char *origin;             /* where it was given: "file:line:column" or the environment variable */
     const char *flaw;         /* secret_flaw() of the key, judged before it was wiped; NULL: fine */
+    char *name;               /* what the audit of submissions calls it (auth.keys[].name), or NULL */
 } config_key_t;
 
 /* A board declared in the configuration: created at start if absent. */

@@ -442,6 +442,8 @@ const conf_key_t config_key_item_keys[] = {
      .off = KEY(key), .check = check_key_chars},
     {.name = "auth.keys.role", .type = T_ENUM, .off = KEY(role), .parse = parse_role,
      .choices = "read, write, admin"},
+    {.name = "auth.keys.name", .type = T_STR, .flags = F_NULLABLE, .min = 1, .max = 64, .off = KEY(name),
+     .check = check_key_chars},
 };
 
 /* The fields of one boards item. */

@@ -21,6 +21,7 @@ static const char *const published[] = {
     "example-read-key-change-me",
     "change-me-to-a-long-random-string",
     "the-secret-before-the-rotation",
+    "generate-one-with-rankd-config-gen-key",
     "rankd-dev-cursor-secret",
 };
 

@@ -74,6 +74,8 @@ typedef struct http_req {
     const char *bearer;       /* the credentials after "Bearer " (libmicrohttpd's, for the request), or NULL */
     const player_claims_t *player; /* a verified player token's claims (in `arena`, or the outer
                                     * request's for a /v1/batch item); NULL for a key or none */
+    char key_name[80];        /* the key's name for the audit of submissions (auth.keys[].name, its
+                               * variable, or "k" and its digest's first bytes); "" for none */
     bool player_charged;      /* its player's bucket of writes was charged (once, whatever reruns) */
     char client[80];          /* who the rate limits count: "k<key index>" or "a<address>" */
     char addr[48];            /* the client's address: the peer, or whom a trusted proxy names */

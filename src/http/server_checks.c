@@ -57,6 +57,10 @@ static void authenticate(const http_server_deps_t *deps, struct MHD_Connection *
         const unsigned char *d = live->keys[index].digest;
         snprintf(req->client, sizeof req->client, "k%02x%02x%02x%02x%02x%02x%02x%02x", d[0], d[1], d[2], d[3], d[4],
                  d[5], d[6], d[7]);
+        const config_key_t *k = &live->keys[index];
+        const char *name = k->name ? k->name
+                           : k->origin && strncmp(k->origin, "RANKD_", 6) == 0 ? k->origin : req->client;
+        snprintf(req->key_name, sizeof req->key_name, "%s", name);
     }
 }
 

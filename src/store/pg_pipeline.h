@@ -12,7 +12,7 @@
 #include "util/buf.h"
 
 /* Array parameters of one statement at most: the batch write has the most. */
-#define PG_ARRAYS_MAX 23
+#define PG_ARRAYS_MAX 25
 
 typedef struct {
     buf_t a[PG_ARRAYS_MAX];

@@ -13,21 +13,23 @@
 /*
  * One row per standing ('s': not archived, its rank now; 'a': archived, the rank it closed with),
  * then one per submission ('u', oldest first). Columns: kind, board, window, rank, score,
- * achieved or received (ms), metadata, improved. $1: the player.
+ * achieved or received (ms), metadata, improved, and a submission's audit: what authorised it and
+ * the client's address (migrations/0024_player_tokens.sql). $1: the player.
  */
 static const char PLAYER_EXPORT_SQL[] =
-    "SELECT kind, id, to_char(win, 'YYYY-MM-DD'), rank, score, ms, metadata, improved FROM ("
+    "SELECT kind, id, to_char(win, 'YYYY-MM-DD'), rank, score, ms, metadata, improved, auth_by, client_addr FROM ("
     " SELECT 's' AS kind, b.id, s.win, rankd_rank_before(s.board_gen, s.win, s.sort_key, s.achieved_ms, s.player_id) + 1"
-    "  AS rank, s.score, s.achieved_ms AS ms, s.metadata, false AS improved, NULL::timestamptz AS ts"
+    "  AS rank, s.score, s.achieved_ms AS ms, s.metadata, false AS improved, NULL::timestamptz AS ts,"
+    "  NULL::text AS auth_by, NULL::text AS client_addr"
     " FROM boards b JOIN window_counts w ON w.board_gen = b.gen"
     " JOIN standings s ON s.board_gen = w.board_gen AND s.win = w.win AND s.player_id = $1"
     " WHERE NOT EXISTS (SELECT 1 FROM archived_windows aw WHERE aw.board_gen = s.board_gen AND aw.win = s.win)"
     " UNION ALL"
-    " SELECT 'a', b.id, a.win, a.rank, a.score, a.achieved_ms, a.metadata, false, NULL"
+    " SELECT 'a', b.id, a.win, a.rank, a.score, a.achieved_ms, a.metadata, false, NULL, NULL, NULL"
     " FROM boards b JOIN archive a ON a.board_gen = b.gen AND a.player_id = $1"
     " UNION ALL"
     " SELECT 'u', b.id, s.win, 0, s.score, (extract(epoch FROM s.received_at) * 1000)::bigint, s.metadata, s.updated,"
-    "  s.received_at"
+    "  s.received_at, s.auth_by, s.client_addr"
     " FROM boards b JOIN submissions s ON s.board_gen = b.gen AND s.player_id = $1"
     ") x ORDER BY kind = 'u', ts, id, win";
 
@@ -53,8 +55,19 @@ static void render_row(buf_t *o, PGresult *r, int i, bool submission)
         buf_puts(o, ",\"metadata\":");
         buf_puts(o, PQgetvalue(r, i, 6));
     }
-    if (submission)
-        buf_puts(o, PQgetvalue(r, i, 7)[0] == 't' ? ",\"improved\":true}" : ",\"improved\":false}");
+    if (submission) {
+        buf_puts(o, PQgetvalue(r, i, 7)[0] == 't' ? ",\"improved\":true" : ",\"improved\":false");
+        /* Its audit, when logged by a version that keeps one (not an import's rows). */
+        if (!PQgetisnull(r, i, 8)) {
+            buf_puts(o, ",\"auth_by\":");
+            buf_json_str(o, PQgetvalue(r, i, 8), (size_t)PQgetlength(r, i, 8));
+        }
+        if (!PQgetisnull(r, i, 9)) {
+            buf_puts(o, ",\"client_addr\":");
+            buf_json_str(o, PQgetvalue(r, i, 9), (size_t)PQgetlength(r, i, 9));
+        }
+        buf_putc(o, '}');
+    }
     else
         buf_puts(o, PQgetvalue(r, i, 0)[0] == 'a' ? ",\"archived\":true}" : ",\"archived\":false}");
 }
@@ -63,7 +76,7 @@ bool player_export_render(PGconn *c, const char *player, size_t len, buf_t *out,
 {
     const char *params[1] = {player};
     PGresult *r = PQexecParams(c, PLAYER_EXPORT_SQL, 1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQnfields(r) != 8) {
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQnfields(r) != 10) {
         pg_error_text(c, r, err, errlen);
         PQclear(r);
         return false;

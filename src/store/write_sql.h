@@ -80,7 +80,11 @@ extern const char ws_write_sql[];
 #define WW_DRAFT_GEN 21
 #define WW_DRAFT_KEY 22
 #define WW_DRAFT_TEXT 23
-#define WW_PARAMS 23
+/* The log's audit (migrations/0024_player_tokens.sql): what authorised each submission and the
+ * client's address, one element per accepted submission as the log's others. */
+#define WW_LOG_AUTH_BY 24
+#define WW_LOG_CLIENT_ADDR 25
+#define WW_PARAMS 25
 /* The rank buckets' and supers' counts (migrations/0010_rank_supers.sql): $1 gens, $2 days,
  * $3 sort keys, $4 achieved_ms, $5 players, $6 deltas (-1 where a standing left, +1 where it arrived). Sent
  * after ws_write_sql, which locked the windows' counters and made sure each has its first

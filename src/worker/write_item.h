@@ -21,6 +21,8 @@ typedef struct {
     const char *idem_key;     /* NULL when none */
     const char *request;      /* canonical request, compared on replay */
     int64_t received_ms;
+    const char *auth_by;      /* what authorised it, for the log: "key:<name>", "token:<issuer>:<subject>"; or NULL */
+    const char *client_addr;  /* the client's address, for the log; or NULL */
 
     /* output */
     int status;               /* 200, or the HTTP error status */

@@ -374,6 +374,8 @@ step_t write_and_commit(PGconn *c, batch_t *bt)
         pg_arr_text(WW_ARRAY(as, LOG_METADATA), it->metadata);
         pg_arr_text(WW_ARRAY(as, LOG_UPDATED), bt->fold[i].updated ? "t" : "f");
         pg_arr_i64(WW_ARRAY(as, LOG_RECEIVED_MS), it->received_ms);
+        pg_arr_text(WW_ARRAY(as, LOG_AUTH_BY), it->auth_by);
+        pg_arr_text(WW_ARRAY(as, LOG_CLIENT_ADDR), it->client_addr);
     }
     /* keys of failed items are not remembered */
     for (size_t i = 0; i < bt->n; i++) {

@@ -355,3 +355,65 @@ def test_a_players_token_writes_have_a_bucket_of_their_own(rankd_factory, tmp_ro
     finally:
         adm.close()
         w.close()
+
+
+def test_each_logged_submission_says_what_authorised_it_and_from_where(rankd_factory):
+    keys = [{"key": ADMIN_KEY, "role": "admin"}, {"key": WRITE_KEY, "role": "write", "name": "game-server"},
+            {"key": READ_KEY, "role": "read"}]
+    inst = rankd_factory(extra_config={"auth": dict(TOKENS["auth"], keys=keys)})
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    try:
+        b = client_board(adm)
+        tok = mint(w, "pia")["token"]
+        c = inst.client(None)
+        assert submit(c, b, "pia", 10, key=tok).status == 200
+        assert submit(w, b, "pia", 20).status == 200
+        assert submit(adm, b, "pia", 30, key=ADMIN_KEY).status == 200
+        r = c.get("/v1/players/pia/export", key=tok)  # the token reads its own export
+        assert r.status == 200, r.describe()
+        subs = r.json()["submissions"]
+        assert [(s["score"], s["auth_by"], s["client_addr"]) for s in subs] == [
+            (10, "token:rankd:pia", "127.0.0.1"), (20, "key:game-server", "127.0.0.1"),
+            (30, subs[2]["auth_by"], "127.0.0.1")]
+        assert subs[2]["auth_by"].startswith("key:k") and ADMIN_KEY not in subs[2]["auth_by"]
+        assert adm.get("/v1/players/pia/export").json() == r.json()
+    finally:
+        adm.close()
+        w.close()
+
+
+def test_a_weak_or_reused_player_token_secret_is_refused_at_start(rankd_factory, tmp_path):
+    from conftest import make_config, run_cli, to_yaml
+    inst = rankd_factory(start=False)
+
+    def check(auth, development=True):
+        cfg = make_config(inst.port, inst.db.dsn, inst.redis_url or None)
+        if not development:
+            del cfg["development"]
+            cfg["auth"]["cursor_secret"] = "q3Jx9_VbT0kLw2ZpQe7HnYc4-RfUa8MdGs1oXiB6tE5"
+            cfg["auth"]["keys"] = [{"key": "Lm4nB7vC1xZ9aS2dF6gH0jK3lP8oI5uY-tR_eW1qN7m", "role": "admin"}]
+        cfg["auth"].update(auth)
+        path = str(tmp_path / ("c%d.yaml" % len(os.listdir(str(tmp_path)))))
+        with open(path, "w") as f:
+            f.write(to_yaml(cfg))
+        os.chmod(path, 0o600)
+        r = run_cli(["config", "check"], path, timeout=30)
+        return r.returncode, r.stdout + r.stderr
+
+    # The same as the cursor secret or a key: refused even in the development configuration.
+    rc, out = check({"player_token_secret": "test-cursor-secret-0123456789"})
+    assert rc == 1 and "auth.player_token_secret is the same as auth.cursor_secret" in out, out
+    rc, out = check({"player_token_secret": WRITE_KEY + "xx", "keys": [{"key": WRITE_KEY + "xx", "role": "write"}]})
+    assert rc == 1 and "auth.player_token_secret is the same as a write key" in out, out
+    assert WRITE_KEY not in out
+    rc, out = check({"player_token_secret": SECRET, "previous_player_token_secret": SECRET})
+    assert rc == 1 and "auth.previous_player_token_secret is the same as auth.player_token_secret" in out, out
+    assert check({"player_token_secret": SECRET})[0] == 0
+    # Outside development: short, low-entropy and published secrets, named and never shown.
+    rc, out = check({"player_token_secret": "short-but-sixteen-b"}, development=False)
+    assert rc == 1 and "auth.player_token_secret is shorter than 32 bytes" in out, out
+    rc, out = check({"player_token_secret": "generate-one-with-rankd-config-gen-key"}, development=False)
+    assert rc == 1 and "auth.player_token_secret is published" in out, out
+    rc, out = check({"player_token_secret": "yT7_kP2mQ9xV4cR8nB1wZ6hJ3fL0sD5gA-eU7iO2pX"}, development=False)
+    assert rc == 0, out
+    assert "yT7_kP2m" not in out
