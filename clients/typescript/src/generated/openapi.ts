@@ -1107,6 +1107,10 @@ export interface components {
                 /** @description whether it changed the standing */
                 improved: boolean;
                 received_at: components["schemas"]["Timestamp"];
+                /** @description What authorised the submission: "key:<name>" (auth.keys[].name, the variable that gave the key, or "k" and the first bytes of its SHA-256), or "token:<issuer>:<subject>" for a player token. Absent on rows logged before rankd kept it, and on imported rows. */
+                auth_by?: string;
+                /** @description The client's address (the peer, or whom the PROXY protocol or a trusted X-Forwarded-For names). Absent where auth_by is. */
+                client_addr?: string;
             }[];
             /** @description Every tournament slot the player joined or played in (kept until the window after it closes): when they joined (null: never, where no join is required), their attempts and the attempts an admin added */
             tournaments?: {
