@@ -7,6 +7,7 @@ players around them. Every request of the page succeeds and the console reports 
 import json
 import os
 import subprocess
+import urllib.error
 import urllib.request
 
 import pytest
@@ -143,6 +144,21 @@ def test_the_page_reads_the_board_cross_origin_without_errors(game, browser):
     for r in network(browser, game.origin):
         assert r["status"] == 200 and r["failed"] is None, r
     assert browser.errors == [], browser.errors
+
+    # The backend stand-in mints only for a valid player id, and answers with the token alone.
+    def session(body):
+        req = urllib.request.Request(game.origin + "/session", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.load(r)
+        except urllib.error.HTTPError as e:
+            return e.code, json.load(e)
+    status, body = session({"player_id": "not a player id"})
+    assert status == 400 and body["error"]["code"] == "invalid_argument", body
+    status, body = session({"player_id": "ana"})
+    assert status == 201 and set(body) == {"token", "player_id", "expires_at"} and body["player_id"] == "ana", body
+    assert WRITE_KEY not in json.dumps(body)
 
 
 def test_an_origin_rankd_does_not_list_cannot_read_the_answers(rankd_factory, tmp_path, browser):
