@@ -23,7 +23,7 @@
 #include "util/must_use.h"
 
 #define PLAYER_AUTH_SOURCES_MAX 8
-#define PLAYER_AUTH_CACHE_SLOTS 65536 /* verified tokens kept at most (about 1.7 KB each, allocated as used) */
+#define PLAYER_AUTH_CACHE_SLOTS 16384 /* verified tokens kept at most (about 1.7 KB each, allocated as used: 28 MB at most) */
 
 typedef struct player_auth player_auth_t;
 
