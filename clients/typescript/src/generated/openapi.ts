@@ -216,7 +216,7 @@ export interface paths {
         put?: never;
         /**
          * Submit a score
-         * @description Answered once committed on the primary.
+         * @description Answered once committed on the primary. A player token may submit its own player's scores on a board whose client_writes is true (and in its boards list, when it has one); anything else is 403 naming the rule.
          */
         post: operations["submitScore"];
         delete?: never;
@@ -236,7 +236,7 @@ export interface paths {
         put?: never;
         /**
          * Submit up to 1000 scores to any boards
-         * @description One Submit result or error per item, in order. Each item takes one token of the write limit.
+         * @description One Submit result or error per item, in order. Each item takes one token of the write limit. A player token's batch is taken only when every item is its own player's, on boards it may write to; otherwise it is refused whole (403) and stores nothing.
          */
         post: operations["submitScores"];
         delete?: never;
@@ -354,7 +354,10 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** Everything rankd holds about a player (a request for their data) */
+        /**
+         * Everything rankd holds about a player (a request for their data)
+         * @description An admin key, or a player token for its own player (403 for another player's). Each submission carries auth_by (what authorised it) and client_addr when logged by a version that keeps them.
+         */
         get: operations["exportPlayer"];
         put?: never;
         post?: never;
@@ -593,7 +596,7 @@ export interface paths {
         put?: never;
         /**
          * Join a tournament's slot
-         * @description Joins the player to the tournament's active slot, else to the next one to open (a write key; no body). Idempotent: joining again answers the first join. 409 tournament_full when the slot has max_players (never passed, whatever the concurrency), not_active when a one-off slot has closed, conflict when the board is no tournament.
+         * @description Joins the player to the tournament's active slot, else to the next one to open (a write key; no body). Idempotent: joining again answers the first join. 409 tournament_full when the slot has max_players (never passed, whatever the concurrency), not_active when a one-off slot has closed, conflict when the board is no tournament. A player token may join as its own player on a board whose client_writes is true.
          */
         post: operations["joinTournament"];
         delete?: never;
