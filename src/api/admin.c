@@ -22,6 +22,7 @@
 #include "util/alloc.h"
 #include "util/clock.h"
 #include "worker/events.h"
+#include "worker/mark_watch.h"
 #include "worker/offload.h"
 #include "worker/prober.h"
 #include "worker/refresher.h"
@@ -545,6 +546,14 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                "# HELP rankd_redis_audit_windows_lost_total Hot windows the leader's Redis audit found to miss a committed change (or to be ahead of PostgreSQL), marked cold.\n"
                "# TYPE rankd_redis_audit_windows_lost_total counter\nrankd_redis_audit_windows_lost_total %llu\n",
                rs.verified, rs.behind, rs.rebuilt, up.redis_audit_lost);
+    uint64_t mark_looks, marks_late;
+    mark_watch_stats(app->mark_watch, &mark_looks, &marks_late);
+    buf_printf(&req->out,
+               "# HELP rankd_redis_mark_looks_total Redis window marks read to see a commit's number (heard in its notice) reached.\n"
+               "# TYPE rankd_redis_mark_looks_total counter\nrankd_redis_mark_looks_total %llu\n"
+               "# HELP rankd_redis_marks_late_total Of those, marks found behind a number heard more than a second before (the window then read from PostgreSQL).\n"
+               "# TYPE rankd_redis_marks_late_total counter\nrankd_redis_marks_late_total %llu\n",
+               (unsigned long long)mark_looks, (unsigned long long)marks_late);
     writer_stats_t ws;
     writer_stats(app->writer, &ws);
     buf_printf(&req->out,

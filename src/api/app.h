@@ -46,6 +46,7 @@ typedef struct app {
     pg_pool_t *primary;        /* the router's primary pool, for jobs that keep to the primary */
     redis_pool_t *redis;       /* NULL without Redis */
     rebuilder_t *rebuilder;    /* NULL without Redis */
+    struct mark_watch *mark_watch; /* sees the numbers heard reach Redis's marks (worker/mark_watch.h); NULL without Redis */
     writer_t *writer;
     struct joiner *joiner;  /* tournament joins, committed in groups (worker/joiner.h) */
     struct events *events;  /* the end-of-window events' sender (worker/events.h); NULL: none */

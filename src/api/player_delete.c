@@ -25,6 +25,7 @@
 #include "store/pg_router.h"
 #include "store/queries.h"
 #include "store/redis_board.h"
+#include "util/alloc.h"
 #include "util/buf.h"
 
 /* How long a deletion waits for an archive of its board or an import's merge into it (at most
@@ -81,6 +82,8 @@ static void follow(app_t *app, PGconn *c, const board_t *b, const route_t *rt, c
                    http_req_t *req)
 {
     redis_conn_t *r = redis_acquire(app->redis);
+    int64_t *missed_gens = xcalloc(n + 1, sizeof *missed_gens), *missed_days = xcalloc(n + 1, sizeof *missed_days);
+    size_t n_missed = 0;
     for (size_t i = 0; i < n; i++) {
         const q_deleted_t *d = &del[i];
         if (d->stood || d->archived) {
@@ -95,8 +98,11 @@ static void follow(app_t *app, PGconn *c, const board_t *b, const route_t *rt, c
         /* The number moves the window's Redis mark even when only log rows went. */
         rb_change_t ch = {.player = rt->player, .version = d->version, .removed = true};
         rb_status_t rs = r ? rb_apply(r, b->gen, d->day, &ch, d->stood ? 1 : 0, d->seq, NULL, NULL, NULL, NULL) : RB_DOWN;
-        if (rs != RB_OK) /* marked cold for every instance once Redis answers */
+        if (rs != RB_OK && app->redis) { /* marked cold for every instance once Redis answers; R till then */
             redis_note_unapplied(app->redis, b->gen, d->day);
+            missed_gens[n_missed] = b->gen;
+            missed_days[n_missed++] = d->day;
+        }
         if (rs == RB_DOWN && r) {
             redis_release(app->redis, r, true);
             r = NULL;
@@ -104,6 +110,10 @@ static void follow(app_t *app, PGconn *c, const board_t *b, const route_t *rt, c
     }
     if (r)
         redis_release(app->redis, r, false);
+    if (n_missed > 0 && q_notify_unapplied(c, missed_gens, missed_days, n_missed) != Q_OK)
+        log_warn(req->request_id, "could not tell the other instances that Redis missed the deletion in %zu window(s)", n_missed);
+    free(missed_gens);
+    free(missed_days);
     hint_again(c, b, del, n, rt->player, rt->player_len, req->received_ms, req);
 }
 

@@ -29,6 +29,7 @@
 #include "util/clock.h"
 #include "util/heap.h"
 #include "worker/analyzer.h"
+#include "worker/mark_watch.h"
 #include "worker/events.h"
 #include "worker/joiner.h"
 #include "worker/prober.h"
@@ -221,6 +222,7 @@ int cmd_serve(rankd_config_t *cfg)
      * the primary's pool, and the rebuild that ends that must not queue behind them. */
     pg_pool_t *rebuild_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
     app.rebuilder = rebuilder_start(rebuild_pg, app.router, app.redis);
+    app.mark_watch = mark_watch_start(app.redis);
     app.l1 = l1_new(cfg->cache_max_bytes, cfg->cache_max_age * 1000);
     /* A definition is served while no node answers when confirmed within two refresher lists (or
      * 5 min) of PostgreSQL's last answer; a deleted one stays refused longer than any statement. */
@@ -339,6 +341,7 @@ int cmd_serve(rankd_config_t *cfg)
     refresher_stop(refresher);
     listener_stop(listener);
     tier_loader_stop(tier_loader);
+    mark_watch_stop(app.mark_watch);
     rebuilder_stop(app.rebuilder);
     pg_pool_free(rebuild_pg);
     writer_free(app.writer);

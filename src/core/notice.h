@@ -14,6 +14,9 @@
  *       transaction it follows the window's S line (a numbered change, as W lines are); sent
  *       again after the Redis update, and for a closed window's archive, it stands alone.
  *   P gen day   a window changed wholesale (an import)
+ *   R gen day   a committed change of the window that its instance could not apply to Redis
+ *               (Redis down or refusing it for that instance alone): every instance reads the
+ *               window from PostgreSQL until its rebuilder has compared the two again
  *   B gen       a board deleted
  *   V           the views were refreshed
  */

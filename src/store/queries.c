@@ -1256,6 +1256,25 @@ q_status_t q_notify(PGconn *c, const char *payload)
     return Q_OK;
 }
 
+q_status_t q_notify_unapplied(PGconn *c, const int64_t *gens, const int64_t *days, size_t n)
+{
+    buf_t payload;
+    buf_init(&payload);
+    q_status_t st = Q_OK;
+    for (size_t i = 0; i < n && st == Q_OK; i++) {
+        if (payload.len > 0)
+            buf_putc(&payload, '\n');
+        buf_printf(&payload, "R %" PRId64 " %" PRId64, gens[i], days[i]);
+        /* A notice carries up to 8000 bytes: sent in parts well below that. */
+        if (i + 1 == n || payload.len > 7000) {
+            st = q_notify(c, payload.data); /* buf_t keeps its text NUL-terminated */
+            buf_reset(&payload);
+        }
+    }
+    buf_free(&payload);
+    return st;
+}
+
 long q_rank_buckets_check(PGconn *c, const board_t *b, int64_t day, FILE *out)
 {
     win_params_t w;

@@ -133,6 +133,10 @@ MUST_USE q_status_t q_failed(PGconn *c, PGresult *r, const char *what);
 
 /* Tell every instance's listener (channel rankd_l1) what changed: one payload line. */
 MUST_USE q_status_t q_notify(PGconn *c, const char *payload);
+/* Tell every instance that committed changes of windows (gens[i], days[i]) did not reach Redis
+ * from this one (`R gen day` lines, core/notice.h): another instance that reaches Redis must not
+ * read them there until its rebuilder has compared them again. */
+MUST_USE q_status_t q_notify_unapplied(PGconn *c, const int64_t *gens, const int64_t *days, size_t n);
 
 /* Compare the rank buckets of board `b`'s window `day` with its standings, one line to `out`
  * per bucket whose count is wrong; the number of such buckets, or -1 when the check failed. */

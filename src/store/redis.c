@@ -21,11 +21,24 @@ typedef enum {
 } redis_health_t;
 
 /* A window this instance found Redis to hold every write of (its mark had reached PostgreSQL's),
- * in the epoch `epoch` (the pool's outage count then). gen 0: an empty slot. */
+ * in the epoch `epoch` (the pool's outage count then), or a tombstone: one distrusted since, its
+ * `distrusted` the pool's distrust count then (0: never), which a check begun before it cannot
+ * undo (redis_window_verified). gen 0: an empty slot. */
 typedef struct {
     int64_t gen, day;
     unsigned long epoch;
+    uint64_t distrusted;
+    /* The highest number a notice said a commit of the window took, the highest its Redis mark
+     * was seen to reach since it was verified, and since when (monotonic ms) the first falls
+     * behind the second, 0 when it does not (redis_window_heard). */
+    int64_t heard_seq, confirmed_seq, pending_ms;
 } verified_t;
+
+/* A trusted window whose Redis mark has not reached a number heard this long ago is read from
+ * PostgreSQL until it does (or the rebuilder has compared the two again): its writer may have
+ * died between its commit and its Redis update. The cache's max-age, the contract's bound on
+ * how late another instance's write may show. */
+#define HEARD_LIMIT_MS 1000
 
 /* Windows whose committed changes this instance could not apply to Redis, to be marked cold. */
 #define UNAPPLIED_MAX 1024
@@ -45,6 +58,7 @@ struct redis_pool {
     verified_t *verified;  /* open addressing, `cap` slots (a power of two), `used` taken */
     size_t cap, used;
     int64_t newest_day;    /* of the windows verified: far older ones are dropped when it grows */
+    uint64_t distrusts;    /* windows distrusted so far (redis_window_distrust, redis_note_unapplied) */
     struct {
         int64_t gen, day;
     } unapplied[UNAPPLIED_MAX];
@@ -353,7 +367,8 @@ bool redis_window_trusted(redis_pool_t *p, int64_t gen, int64_t day, unsigned lo
     bool t = p->health == REDIS_UP && p->cap > 0;
     if (t) {
         const verified_t *v = find_verified(p, gen, day);
-        t = v->gen == gen && v->epoch == p->outages;
+        t = v->gen == gen && v->epoch == p->outages &&
+            !(v->pending_ms != 0 && now_ms() - v->pending_ms > HEARD_LIMIT_MS);
     }
     pthread_mutex_unlock(&p->lock);
     return t;
@@ -367,13 +382,19 @@ static bool worth_keeping(const redis_pool_t *p, const verified_t *v)
     return v->day == 0 || v->day >= p->newest_day - 70;
 }
 
-/* Under p->lock: the table again, at a size for what is worth keeping (worth_keeping, verified in
- * this epoch). */
+/* Under p->lock: whether the table keeps `v` when it grows: a window verified in this epoch, or
+ * distrusted (a check under way when it was must still find it), and worth keeping. */
+static bool keeps(const redis_pool_t *p, const verified_t *v)
+{
+    return (v->epoch == p->outages || v->distrusted != 0) && worth_keeping(p, v);
+}
+
+/* Under p->lock: the table again, at a size for what is worth keeping (keeps). */
 static void regrow(redis_pool_t *p)
 {
     size_t keep = 0;
     for (size_t i = 0; i < p->cap; i++)
-        keep += p->verified[i].gen != 0 && p->verified[i].epoch == p->outages && worth_keeping(p, &p->verified[i]);
+        keep += p->verified[i].gen != 0 && keeps(p, &p->verified[i]);
     size_t cap = 64;
     while (cap < 4 * (keep + 1))
         cap *= 2;
@@ -384,7 +405,7 @@ static void regrow(redis_pool_t *p)
     p->used = 0;
     for (size_t i = 0; i < old_cap; i++) {
         const verified_t *v = &old[i];
-        if (v->gen != 0 && v->epoch == p->outages && worth_keeping(p, v)) {
+        if (v->gen != 0 && keeps(p, v)) {
             *find_verified(p, v->gen, v->day) = *v;
             p->used++;
         }
@@ -392,35 +413,119 @@ static void regrow(redis_pool_t *p)
     free(old);
 }
 
-void redis_window_verified(redis_pool_t *p, int64_t gen, int64_t day, unsigned long epoch)
+void redis_check_begin(redis_pool_t *p, redis_check_t *out)
+{
+    *out = (redis_check_t){0, 0};
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    out->epoch = p->outages;
+    out->distrusts = p->distrusts;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Under p->lock: the slot of (gen, day), taken if it was free (the table grown first if need be). */
+static verified_t *take_slot(redis_pool_t *p, int64_t gen, int64_t day)
+{
+    if (day > p->newest_day)
+        p->newest_day = day;
+    if (p->cap == 0 || 2 * (p->used + 1) > p->cap)
+        regrow(p);
+    verified_t *v = find_verified(p, gen, day);
+    if (v->gen == 0) {
+        p->used++;
+        *v = (verified_t){gen, day, 0, 0, 0, 0, 0};
+    }
+    return v;
+}
+
+void redis_window_verified(redis_pool_t *p, int64_t gen, int64_t day, const redis_check_t *check, int64_t mark)
 {
     if (!p || gen == 0)
         return;
     pthread_mutex_lock(&p->lock);
-    if (epoch == p->outages) { /* else an outage began since the check: it proves nothing now */
-        if (day > p->newest_day)
-            p->newest_day = day;
-        if (p->cap == 0 || 2 * (p->used + 1) > p->cap)
-            regrow(p);
-        verified_t *v = find_verified(p, gen, day);
-        if (v->gen == 0)
-            p->used++;
-        *v = (verified_t){gen, day, epoch};
+    /* An outage that began since the check, or a distrust of the window heard since (a commit
+     * another instance could not apply to Redis, say), and it proves nothing now. */
+    verified_t *v = check->epoch == p->outages ? take_slot(p, gen, day) : NULL;
+    if (v && v->distrusted <= check->distrusts) {
+        v->epoch = check->epoch;
+        if (mark > v->confirmed_seq)
+            v->confirmed_seq = mark;
+        /* Numbers heard during the check may lie past what it compared: to be seen reached. */
+        v->pending_ms = v->heard_seq > v->confirmed_seq ? now_ms() : 0;
     }
     pthread_mutex_unlock(&p->lock);
 }
 
+/* Under p->lock: window (gen, day) is not trusted, and no check begun before now may trust it. */
+static void distrust_locked(redis_pool_t *p, int64_t gen, int64_t day)
+{
+    verified_t *v = take_slot(p, gen, day);
+    v->epoch = p->outages - 1; /* a tombstone: linear probing needs the slot */
+    v->distrusted = ++p->distrusts;
+}
+
 void redis_window_distrust(redis_pool_t *p, int64_t gen, int64_t day)
 {
-    if (!p)
+    if (!p || gen == 0)
+        return;
+    pthread_mutex_lock(&p->lock);
+    distrust_locked(p, gen, day);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void redis_window_heard(redis_pool_t *p, int64_t gen, int64_t day, int64_t seq)
+{
+    if (!p || gen == 0)
         return;
     pthread_mutex_lock(&p->lock);
     if (p->cap > 0) {
         verified_t *v = find_verified(p, gen, day);
-        if (v->gen == gen)
-            v->epoch = p->outages - 1; /* kept as a tombstone: linear probing needs the slot */
+        if (v->gen == gen && seq > v->heard_seq) {
+            v->heard_seq = seq;
+            if (seq > v->confirmed_seq && v->pending_ms == 0)
+                v->pending_ms = now_ms();
+        }
     }
     pthread_mutex_unlock(&p->lock);
+}
+
+size_t redis_windows_unconfirmed(redis_pool_t *p, int min_age_ms, int64_t *gens, int64_t *days, size_t max)
+{
+    if (!p)
+        return 0;
+    size_t n = 0;
+    pthread_mutex_lock(&p->lock);
+    long long now = now_ms();
+    for (size_t i = 0; i < p->cap && n < max; i++) {
+        const verified_t *v = &p->verified[i];
+        if (v->gen != 0 && v->epoch == p->outages && v->pending_ms != 0 && now - v->pending_ms >= min_age_ms) {
+            gens[n] = v->gen;
+            days[n++] = v->day;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+bool redis_window_mark_seen(redis_pool_t *p, int64_t gen, int64_t day, int64_t mark)
+{
+    if (!p || gen == 0)
+        return false;
+    bool late = false;
+    pthread_mutex_lock(&p->lock);
+    if (p->cap > 0) {
+        verified_t *v = find_verified(p, gen, day);
+        if (v->gen == gen && mark > v->confirmed_seq) {
+            v->confirmed_seq = mark;
+            /* The mark moved: what it has not reached yet was heard since (about: numbers come in
+             * order, and a gap would have stopped it). */
+            v->pending_ms = v->heard_seq > mark ? now_ms() : 0;
+        }
+        late = v->gen == gen && v->pending_ms != 0 && now_ms() - v->pending_ms > HEARD_LIMIT_MS;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return late;
 }
 
 void redis_note_unapplied(redis_pool_t *p, int64_t gen, int64_t day)
@@ -440,11 +545,8 @@ void redis_note_unapplied(redis_pool_t *p, int64_t gen, int64_t day)
             p->unapplied_overflow = true;
         }
     }
-    if (p->cap > 0) {
-        verified_t *v = find_verified(p, gen, day);
-        if (v->gen == gen)
-            v->epoch = p->outages - 1;
-    }
+    if (gen != 0)
+        distrust_locked(p, gen, day);
     pthread_mutex_unlock(&p->lock);
 }
 

@@ -68,10 +68,35 @@ unsigned long redis_epoch(redis_pool_t *pool);
 /* Whether Redis is up and window (gen, day) was verified in the current epoch (`*epoch`, may be
  * NULL: the epoch it was asked in). */
 bool redis_window_trusted(redis_pool_t *pool, int64_t gen, int64_t day, unsigned long *epoch);
-/* Record that the window's mark had reached PostgreSQL's, as checked in epoch `epoch` (ignored
- * when an outage began since). */
-void redis_window_verified(redis_pool_t *pool, int64_t gen, int64_t day, unsigned long epoch);
-/* The window is not to be trusted any more (found behind, or marked cold). */
+/* Where a check of a window's mark began: the epoch, and the count of windows distrusted. */
+typedef struct {
+    unsigned long epoch;
+    uint64_t distrusts;
+} redis_check_t;
+/* Note where a check begins (before it reads Redis's mark or PostgreSQL's number). */
+void redis_check_begin(redis_pool_t *pool, redis_check_t *out);
+/* Record that the window's mark (`mark`, 0 when not read) had reached PostgreSQL's, as checked
+ * from `check` (ignored when an outage began since, or the window was distrusted since: a commit
+ * another instance could not apply to Redis, heard during a rebuild that read PostgreSQL before
+ * it). */
+void redis_window_verified(redis_pool_t *pool, int64_t gen, int64_t day, const redis_check_t *check, int64_t mark);
+/*
+ * Numbers heard. Every commit that changes a window NOTIFYs the number it took (an S line); each
+ * instance's listener tells the pool (redis_window_heard), and a watcher (worker/mark_watch.c)
+ * reads the window's Redis mark until it is seen to reach it (redis_window_mark_seen). A trusted
+ * window whose mark has not reached a number heard more than a second ago is not trusted until
+ * it does: its writer may have died between its commit and its Redis update (kill -9), which no
+ * outage and no R notice reveals.
+ */
+void redis_window_heard(redis_pool_t *pool, int64_t gen, int64_t day, int64_t seq);
+/* Up to `max` trusted windows with a number heard at least `min_age_ms` ago that their mark was
+ * not seen to reach, into gens/days. Returns how many. */
+size_t redis_windows_unconfirmed(redis_pool_t *pool, int min_age_ms, int64_t *gens, int64_t *days, size_t max);
+/* The window's Redis mark was read at `mark`. True when it is still behind a number heard more
+ * than a second ago (the window is then not trusted). */
+bool redis_window_mark_seen(redis_pool_t *pool, int64_t gen, int64_t day, int64_t mark);
+/* The window is not to be trusted any more (found behind, marked cold, or a commit of it that
+ * an instance could not apply to Redis: an `R` notice), nor by a check begun before now. */
 void redis_window_distrust(redis_pool_t *pool, int64_t gen, int64_t day);
 /* A committed change of window (gen, day) did not reach Redis (down, refused, or the commit's
  * outcome unknown): the window is distrusted, and the rebuilder marks it cold for every instance

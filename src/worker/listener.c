@@ -41,7 +41,8 @@ struct listener {
 };
 
 /* One line: "W gen day old_sk|- old_ms|- new_sk new_ms player", "D gen day sk ms player" (a
- * player's deletion), "P gen day", "B gen", or "V" (a view refresh). */
+ * player's deletion), "P gen day", "R gen day" (Redis missed a commit), "B gen", or "V" (a view
+ * refresh). */
 static void apply_line(l1_t *l1, const char *line)
 {
     notice_change_t d;
@@ -67,7 +68,8 @@ static void apply_line(l1_t *l1, const char *line)
         if (existed)
             order_pos_set(&o, strtoll(osk, NULL, 10), strtoll(oms, NULL, 10), player, strlen(player));
         l1_invalidate(l1, gen, day, existed ? &o : NULL, &n, !existed);
-    } else if (line[0] == 'P' && sscanf(line, "P %lld %lld", &gen, &day) == 2) {
+    } else if ((line[0] == 'P' || line[0] == 'R') && sscanf(line + 1, " %lld %lld", &gen, &day) == 2) {
+        /* R: an answer read from Redis since the change's W lines were heard lacks it. */
         l1_invalidate(l1, gen, day, NULL, NULL, true);
     } else if (line[0] == 'B' && sscanf(line, "B %lld", &gen) == 1) {
         l1_invalidate_board(l1, gen);
@@ -85,7 +87,7 @@ static void apply_line(l1_t *l1, const char *line)
 static int64_t line_gen(const char *line)
 {
     long long gen = 0;
-    if ((line[0] == 'W' || line[0] == 'D' || line[0] == 'P' || line[0] == 'B' || line[0] == 'S') &&
+    if ((line[0] == 'W' || line[0] == 'D' || line[0] == 'P' || line[0] == 'R' || line[0] == 'B' || line[0] == 'S') &&
         sscanf(line + 1, " %lld", &gen) == 1 && gen > 0)
         return gen;
     return 0;
@@ -106,15 +108,22 @@ static void forget_deleted(board_catalog_t *catalog, const char *payload)
 }
 
 /* A window changed wholesale ("P gen day": an import) may have changed in PostgreSQL without its
- * Redis copy (an import made where Redis could not be reached): this instance reads it from
- * PostgreSQL until the rebuilder has compared the two again. */
+ * Redis copy (an import made where Redis could not be reached), and one another instance could
+ * not apply a commit of to Redis ("R gen day") misses it there, while this instance may still
+ * reach Redis and trust the window: it reads it from PostgreSQL until the rebuilder has compared
+ * the two again. A numbered change ("S gen day seq …") is a number the window's Redis mark must
+ * be seen to reach (redis_window_heard). */
 static void distrust_windows(redis_pool_t *redis, const char *payload)
 {
     for (const char *p = payload; *p;) {
         long long gen = 0, day = 0;
-        if (p[0] == 'P' && sscanf(p, "P %lld %lld", &gen, &day) == 2 && gen > 0)
-            redis_window_distrust(redis, gen, day);
         const char *nl = strchr(p, '\n');
+        int64_t sgen, sday, seq;
+        int part, parts;
+        if ((p[0] == 'P' || p[0] == 'R') && sscanf(p + 1, " %lld %lld", &gen, &day) == 2 && gen > 0)
+            redis_window_distrust(redis, gen, day);
+        else if (p[0] == 'S' && notice_parse_seq(p, nl ? (size_t)(nl - p) : strlen(p), &sgen, &sday, &seq, &part, &parts))
+            redis_window_heard(redis, sgen, sday, seq);
         if (!nl)
             break;
         p = nl + 1;

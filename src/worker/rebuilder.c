@@ -170,7 +170,8 @@ static void run_job(rebuilder_t *r, job_t *job)
         redis_release(r->redis, rc, false);
         return;
     }
-    unsigned long epoch = redis_epoch(r->redis);
+    redis_check_t check;
+    redis_check_begin(r->redis, &check);
     int64_t redis_seq = 0, pg_seq = 0;
     mark_check_t mark = check_mark(r, rc, pg, job, &redis_seq, &pg_seq);
     if (mark == MARK_FAILED) {
@@ -181,7 +182,7 @@ static void run_job(rebuilder_t *r, job_t *job)
     }
     if (mark == MARK_EQUAL) {
         /* Reads that found the window unchecked asked again meanwhile: nothing to load. */
-        redis_window_verified(r->redis, job->board.gen, job->day, epoch);
+        redis_window_verified(r->redis, job->board.gen, job->day, &check, redis_seq);
         atomic_fetch_add(&r->verified, 1);
         redis_release(r->redis, rc, false);
         pg_pool_release(r->primary, pg, false);
@@ -208,7 +209,7 @@ static void run_job(rebuilder_t *r, job_t *job)
         window_format_day(job->day, win);
         log_info(NULL, "redis window rebuilt: board=%s window=%s players=%lld ms=%ld", job->board.id, win,
                  (long long)done.players, ms);
-        redis_window_verified(r->redis, job->board.gen, job->day, epoch);
+        redis_window_verified(r->redis, job->board.gen, job->day, &check, 0);
         atomic_fetch_add(&r->rebuilt, 1);
     }
     if (st == RB_DOWN)

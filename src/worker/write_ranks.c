@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/order.h"
+#include "obs/log.h"
 #include "store/queries.h"
 #include "store/redis_board.h"
 #include "util/alloc.h"
@@ -99,11 +100,14 @@ static bool window_changed(const batch_t *bt, size_t g)
  * Apply the batch to Redis, window by window, and take each group's rank: from Redis where
  * this instance trusts the window (loaded, and its mark checked since the last outage), else
  * from PostgreSQL. A window whose update did not land (Redis down or refusing it) is noted
- * (redis_note_unapplied): the rebuilder marks it cold for every instance once Redis answers.
+ * (redis_note_unapplied): the rebuilder marks it cold for every instance once Redis answers,
+ * and until then an R notice keeps every instance that still reaches Redis from reading it there.
  */
 void rank_groups(writer_t *w, PGconn *c, batch_t *bt)
 {
     redis_conn_t *rc = redis_acquire(w->redis);
+    int64_t *missed_gens = NULL, *missed_days = NULL;
+    size_t n_missed = 0;
     for (size_t g = 0; g < bt->n_groups;) {
         size_t h = g;
         while (h < bt->n_groups && bt->groups[h].gen == bt->groups[g].gen && bt->groups[h].day == bt->groups[g].day)
@@ -164,8 +168,15 @@ void rank_groups(writer_t *w, PGconn *c, batch_t *bt)
             free(before);
             free(ch);
         }
-        if (!applied && window_changed(bt, g))
+        if (!applied && window_changed(bt, g) && w->redis) {
             redis_note_unapplied(w->redis, bt->groups[g].gen, bt->groups[g].day);
+            if (!missed_gens) {
+                missed_gens = xcalloc(bt->n_groups, sizeof *missed_gens);
+                missed_days = xcalloc(bt->n_groups, sizeof *missed_days);
+            }
+            missed_gens[n_missed] = bt->groups[g].gen;
+            missed_days[n_missed++] = bt->groups[g].day;
+        }
         if (!ranked) {
             /* Where each standing was written: a rank even if the player was deleted since. */
             order_pos_t *pos = xcalloc(n, sizeof *pos);
@@ -185,6 +196,11 @@ void rank_groups(writer_t *w, PGconn *c, batch_t *bt)
     }
     if (rc)
         redis_release(w->redis, rc, false);
+    if (n_missed > 0 && q_notify_unapplied(c, missed_gens, missed_days, n_missed) != Q_OK)
+        log_warn(NULL, "writer: could not tell the other instances that Redis missed %zu window(s) of a commit; "
+                       "they may read them from Redis until this instance reaches it again", n_missed);
+    free(missed_gens);
+    free(missed_days);
 }
 
 /*

@@ -342,11 +342,11 @@ def test_a_slow_postgres_read_does_not_hold_up_other_requests(rankd_factory, db)
         t = threading.Thread(target=read_strong)
         t.start()
         wait_for(lambda: db.lock_waiters(PAGE_READ_SQL) == 1, "the strong read waiting on the lock")
-        t0 = time.time()
+        # Answered while the strong read still waits on the lock (held until the rollback below):
+        # a request queued behind that read would not be answered before it.
         assert c.get("/healthz").status == 200
         assert c.get("/v1/leaderboards/%s" % bid).status == 200
-        assert time.time() - t0 < 1.0, "requests waited %.2f s behind a PostgreSQL read" % (time.time() - t0)
-        assert t.is_alive(), got             # still stuck: the lock is held
+        assert t.is_alive() and db.lock_waiters(PAGE_READ_SQL) == 1, got
         locker.rollback()
         t.join(10)
         assert got["r"].status == 200 and [e["player_id"] for e in got["r"].json()["entries"]] == \

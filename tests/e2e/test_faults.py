@@ -219,6 +219,52 @@ def test_redis_back_ends_other_instances_rebuilds(rankd_factory, db, redis_db, r
     r.close()
 
 
+def test_a_commit_one_instance_could_not_apply_to_redis_is_not_read_there_by_another(rankd_factory, db, redis_db,
+                                                                                     redis_proxy):
+    """One instance cut from Redis (not from PostgreSQL) commits a submission its Redis update
+    never brings to Redis; another instance that reaches Redis, and trusted the window, must not
+    keep answering from it without that submission. Before, it did until the first instance
+    reached Redis again (the 60-day season found one such read after Redis restarted: the
+    instance that came back first rebuilt a window while the other's commits still missed it).
+    The committing instance sends an R notice; every instance reads the window from PostgreSQL
+    until its rebuilder has compared the two again."""
+    url, rcl = redis_db
+    cut = rankd_factory(redis=via(redis_proxy, url))
+    other = rankd_factory(redis=url)
+    adm = cut.client(ADMIN_KEY)
+    board = create_board(adm)["id"]
+    adm.close()
+    w, r = cut.client(WRITE_KEY), other.client()
+    limits = itertools.count(20)
+
+    def top(n=1):  # a page no cache holds yet: it reaches Redis or PostgreSQL
+        got = r.get("/v1/leaderboards/%s/entries?limit=%d" % (board, next(limits)))
+        assert got.status == 200, got.describe()
+        return [e["player_id"] for e in got.json()["entries"]][:n]
+
+    for i in range(5):
+        assert submit(w, board, "p%d" % i, 100 + i).status == 200
+
+    def other_reads_redis():
+        before = redis_reads(other)
+        return top() == ["p4"] and redis_reads(other) > before
+    wait_for(other_reads_redis, "the other instance reading the window from Redis")
+    redis_proxy.set("reset")
+    try:
+        assert submit(w, board, "late", 1000).status == 200  # committed; its Redis update fails
+        zset = ("rankd:{g%d}:0:z5" % db.query("SELECT gen FROM boards WHERE id = %s", (board,))[0][0]).encode()
+        assert not any(m.endswith(b"late") for m in rcl.zrange(zset, 0, -1)), "the writer reached Redis"
+        wait_for(lambda: top() == ["late"], lambda: "the other instance to answer with the submission: %s" % top(5), 10)
+        # Its rebuilder finds the window behind and loads it again: Redis answers it, rightly.
+        wait_for(lambda: any(m.endswith(b"late") for m in rcl.zrange(zset, 0, -1)), "the window rebuilt with it", 15)
+        before = redis_reads(other)
+        wait_for(lambda: top() == ["late"] and redis_reads(other) > before, "reads from Redis again, with it", 15)
+    finally:
+        redis_proxy.set("pass")
+        w.close()
+        r.close()
+
+
 # ---------------------------------------------------------------- the only PostgreSQL stopped
 
 _own = itertools.count(1)
@@ -376,7 +422,7 @@ def test_probes_never_queue_behind_user_reads(rankd_factory, db, redis_db, pg_pr
     import threading
     url, _ = redis_db
     inst = rankd_factory(env={"RANKD_POSTGRES_PRIMARY": via_dsn(pg_proxy, db.dsn)},
-                         extra_config={"postgres": {"statement_timeout_ms": 3000}})
+                         extra_config={"postgres": {"statement_timeout_ms": 10000}})
     adm = inst.client(ADMIN_KEY)
     create_board(adm)
     adm.close()
@@ -400,12 +446,11 @@ def test_probes_never_queue_behind_user_reads(rankd_factory, db, redis_db, pg_pr
         probe = inst.client(ADMIN_KEY)
         try:
             for path in ("/healthz", "/readyz", "/metrics"):
-                t0 = time.time()
                 r = probe.get(path)
-                took = time.time() - t0
                 assert r.status in (200, 503), r.describe()
-                assert took < 0.5, "%s took %.2f s behind the stuck reads" % (path, took)
-            assert len(stuck) < 12, "the reads were not stuck: the test shows nothing"
+                # Answered while every stuck read still waits (until the 10 s statement timeout or
+                # the proxy's "pass" below): a probe queued behind them would wait for one to end.
+                assert not stuck, "%s answered only after a stuck read ended: %r" % (path, stuck)
         finally:
             probe.close()
     finally:

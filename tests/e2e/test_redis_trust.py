@@ -192,3 +192,40 @@ def test_the_leaders_audit_finds_a_change_redis_never_got_on_a_window_already_tr
     assert x_right()
     for c in (adm, w, cl):
         c.close()
+
+
+def test_a_change_whose_writer_died_before_its_redis_update_is_not_read_from_redis_for_long(rankd_factory, db,
+                                                                                          redis_db):
+    """The instance trusts the window; then a transaction reaches PostgreSQL, with its notice (the
+    S line of its number), and never Redis: its writer was killed between the commit and the
+    update (the 60-day season found this after the leader was killed: the other instance kept
+    answering without the submission for two simulated days, until the new leader's audit). No
+    leader here, so no audit: every instance sees each number it hears reach the window's Redis
+    mark (worker/mark_watch.c), and reads the window from PostgreSQL when one heard a second ago
+    has not; its rebuilder then loads it again."""
+    url, rcl = redis_db
+    inst = rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "0"})  # the cron setup: it never leads
+    adm, w, cl = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client()
+    b = create_board(adm)["id"]
+    gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
+    submit_ok(w, b, "x", 1)
+    submit_ok(w, b, "y", 2)
+    wait_for(lambda: answered_by_redis(inst, cl, b), "reads from Redis")
+    assert metric(inst, "rankd_upkeep_leader") == 0  # no audit
+    # The dead writer's transaction: its change, its number, and its notice; no Redis update.
+    db.query("UPDATE standings SET score = 99, sort_key = -99, version = nextval('standing_version')"
+             " WHERE board_gen = %s AND player_id = 'x'", (gen,))
+    seq = db.query("UPDATE window_counts SET seq = seq + 1 WHERE board_gen = %s RETURNING seq", (gen,))[0][0]
+    db.query("SELECT pg_notify('rankd_l1', %s)", ("S %d 0 %d 1 1" % (gen, seq),))
+
+    def x_right():
+        r = fresh_read(cl, b).json()["entries"]
+        return r[0]["player_id"] == "x" and r[0]["score"] == 99
+
+    wait_for(x_right, "reads with the change", 10)
+    wait_for(lambda: metric(inst, "rankd_redis_marks_late_total") >= 1, "the mark seen late")
+    wait_for(lambda: rcl.hget(window_key(rcl, gen, 0) + ":m5", "seq") == str(seq).encode(), "the rebuild's mark", 15)
+    wait_for(lambda: answered_by_redis(inst, cl, b), "reads from Redis again (rebuilt)")
+    assert x_right()
+    for c in (adm, w, cl):
+        c.close()
