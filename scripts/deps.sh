@@ -12,7 +12,13 @@ RANKD_PACKAGES=(
   wrk valgrind
   chromium python3-websocket  # the dashboard's test in a real browser (tests/e2e/browser.py)
   haproxy prometheus  # deploy/ run as shipped: HAProxy in front of two instances, promtool
+  nodejs  # the TypeScript client (clients/typescript) and the example web game's stand-in backend
 )
+# npm for the TypeScript client's packages: Debian's package, only where no npm is on PATH (a
+# nodejs from NodeSource brings its own npm, which Debian's npm package would conflict with).
+if ! command -v npm >/dev/null 2>&1; then
+  RANKD_PACKAGES+=(npm)
+fi
 
 missing=()
 for p in "${RANKD_PACKAGES[@]}"; do
