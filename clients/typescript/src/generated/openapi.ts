@@ -746,7 +746,8 @@ export interface components {
          *       "created_at": "2026-11-01T10:00:00.000Z",
          *       "current_window": "2026-11-23",
          *       "next_reset_at": "2026-11-30T00:00:00.000Z",
-         *       "players": 1204
+         *       "players": 1204,
+         *       "client_writes": false
          *     }
          */
         Board: {
