@@ -111,6 +111,8 @@ typedef enum {
     R_COHORT,         /* /v1/leaderboards/{board}/players/{player}/cohort */
     R_COHORT_ENTRIES, /* /v1/leaderboards/{board}/cohorts/{cohort}/entries: the cohort in route_t.player */
     R_EVENT,          /* /v1/events/{id}: the id in route_t.player */
+    R_HIDE,           /* /v1/leaderboards/{board}/players/{player}/hide (POST hides, DELETE restores) */
+    R_HIDDEN,         /* /v1/leaderboards/{board}/hidden */
     R_COUNT,
 } route_id_t;
 
@@ -176,6 +178,9 @@ int api_players(app_t *app, const route_t *rt, http_req_t *req);
 int api_player(app_t *app, const route_t *rt, http_req_t *req);
 /* DELETE /v1/leaderboards/{board}/players/{player} (api/player_delete.c). */
 int api_player_delete(app_t *app, const route_t *rt, http_req_t *req);
+/* api/moderation.c: hide a player on a board (POST) or show them again (DELETE); the list. */
+int api_player_hide(app_t *app, const route_t *rt, http_req_t *req);
+int api_hidden(app_t *app, const route_t *rt, http_req_t *req);
 int api_around(app_t *app, const route_t *rt, http_req_t *req);
 int api_scores(app_t *app, const route_t *rt, http_req_t *req);
 int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req);
