@@ -257,3 +257,37 @@ int api_hidden(app_t *app, const route_t *rt, http_req_t *req)
     board_clear(&b);
     return http_ok(req, 200);
 }
+
+/* ---------------------------------------------------------------- the own view */
+
+int api_own_view(app_t *app, http_req_t *req, const board_t *b, int64_t day, const char *player, rank_style_t style,
+                 bool flagged, bool *hidden)
+{
+    *hidden = false;
+    pg_lease_t lease;
+    if (!pg_router_primary(app->router, &lease)) /* a hide is the primary's until replicas have it */
+        return http_unavailable(req, "the primary database");
+    int64_t hidden_ms = 0;
+    q_status_t st = q_player_hidden(lease.conn, b->gen, player, hidden, &hidden_ms);
+    entry_t e;
+    memset(&e, 0, sizeof e);
+    int64_t total = 0;
+    if (st == Q_OK && *hidden)
+        st = q_own_view(lease.conn, b, day, player, style, &e, &total);
+    pg_router_release(app->router, &lease, st == Q_UNAVAILABLE);
+    if (st == Q_OK && !*hidden)
+        return 0;
+    *hidden = true; /* answered here, whatever the outcome */
+    if (st == Q_NOT_FOUND)
+        return http_not_found(req, "player_id", "player");
+    if (st != Q_OK)
+        return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
+    api_render_standing(&req->out, b->id, day, total, &e);
+    if (flagged) { /* reopen the object: the admin sees why no one else does */
+        req->out.len--;
+        buf_puts(&req->out, ",\"hidden\":true}");
+    }
+    free(e.metadata);
+    req->cacheable = false;
+    return http_ok(req, 200);
+}

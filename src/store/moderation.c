@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/ids.h"
+#include "core/window.h"
 #include "store/pg_pipeline.h"
 #include "store/pg_pool.h"
 #include "store/queries.h"
@@ -314,4 +315,59 @@ q_status_t q_player_hidden(PGconn *c, int64_t gen, const char *player, bool *hid
     }
     PQclear(r);
     return Q_OK;
+}
+
+q_status_t q_own_view(PGconn *c, const board_t *b, int64_t day, const char *player, rank_style_t style,
+                      entry_t *out, int64_t *total)
+{
+    memset(out, 0, sizeof *out);
+    *total = 0;
+    q_status_t st = q_snapshot_begin(c);
+    if (st != Q_OK)
+        return st;
+    char g[24], d[11];
+    snprintf(g, sizeof g, "%" PRId64, b->gen);
+    window_format_day(day, d);
+    const char *p[] = {g, d, player};
+    PGresult *r = exec(c,
+                       "SELECT score, sort_key, achieved_ms, metadata FROM hidden_standings"
+                       " WHERE board_gen = $1 AND win = $2::date AND player_id = $3",
+                       3, p);
+    if (!pg_ok(r)) {
+        st = q_failed(c, r, "own view");
+        (void)q_snapshot_end(c, false);
+        return st;
+    }
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        (void)q_snapshot_end(c, true);
+        return Q_NOT_FOUND;
+    }
+    out->score = col_i64(r, 0, 0);
+    out->sort_key = col_i64(r, 0, 1);
+    out->achieved_ms = col_i64(r, 0, 2);
+    out->metadata = PQgetisnull(r, 0, 3) ? NULL : xstrdup(PQgetvalue(r, 0, 3));
+    PQclear(r);
+    out->player_len = strlen(player);
+    memcpy(out->player, player, out->player_len + 1); /* a valid id: at most PLAYER_ID_MAX bytes */
+    order_pos_t pos;
+    (void)order_pos_set(&pos, out->sort_key, out->achieved_ms, player, out->player_len);
+    entries_t e;
+    entries_init(&e);
+    int64_t before = 0;
+    st = q_score(c, b, day, out->sort_key, &e); /* the visible total */
+    if (st == Q_OK && style == RANK_ORDINAL)
+        st = q_ranks_at(c, b, day, &pos, 1, &out->rank);
+    else if (st == Q_OK && (st = q_rank_before(c, b, day, false, style == RANK_DENSE, out->sort_key, &before)) == Q_OK)
+        out->rank = before + 1;
+    *total = e.total + 1;
+    entries_clear(&e);
+    q_status_t end = q_snapshot_end(c, st == Q_OK);
+    if (st == Q_OK)
+        st = end;
+    if (st != Q_OK) {
+        free(out->metadata);
+        out->metadata = NULL;
+    }
+    return st;
 }

@@ -15,6 +15,8 @@
 
 #include <libpq-fe.h>
 
+#include "core/model.h"
+#include "core/rank_style.h"
 #include "store/q_status.h"
 #include "util/must_use.h"
 
@@ -65,6 +67,17 @@ typedef struct {
 MUST_USE q_status_t q_hidden_list(PGconn *c, int64_t gen, int64_t after_ms, const char *after_player, int limit,
                                   q_hidden_t **out, size_t *n);
 void q_hidden_free(q_hidden_t *h, size_t n);
+
+/*
+ * A hidden player's own view of window `day` (a shadow ban: they still see themselves): their
+ * hidden standing into `*out` (its metadata owned: the caller frees it), ranked among the
+ * visible players as if they stood with them: ordinal, 1 + the visible standings before its
+ * place; competition, 1 + those of a better score; dense, 1 + the better distinct scores.
+ * `*total` counts the visible players and them. One snapshot. Q_NOT_FOUND: no hidden standing
+ * in the window.
+ */
+MUST_USE q_status_t q_own_view(PGconn *c, const board_t *b, int64_t day, const char *player, rank_style_t style,
+                               entry_t *out, int64_t *total);
 
 /* Whether `player` is hidden on board `gen` (`*hidden`), and when (`*hidden_ms`). */
 MUST_USE q_status_t q_player_hidden(PGconn *c, int64_t gen, const char *player, bool *hidden, int64_t *hidden_ms);

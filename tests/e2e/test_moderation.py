@@ -58,9 +58,14 @@ class Model:
         ps = [p for p in self.st if p not in self.hidden or p in with_hidden]
         return [(p, self.st[p][0]) for p in sorted(ps, key=self.key)]
 
-    def own_rank(self, pid):
-        """A hidden player's own view: 1 + the visible standings before their place."""
-        return 1 + sum(1 for p, _ in self.ordered() if self.key(p) < self.key(pid))
+    def own_rank(self, pid, style="ordinal"):
+        """A hidden player's own view: 1 + the visible standings before their place (competition:
+        of a better score; dense: the better distinct scores)."""
+        if style == "ordinal":
+            return 1 + sum(1 for p, _ in self.ordered() if self.key(p) < self.key(pid))
+        mine = self.key(pid)[0]
+        better = [self.key(p)[0] for p, _ in self.ordered() if self.key(p)[0] < mine]
+        return 1 + (len(better) if style == "competition" else len(set(better)))
 
 
 def styled_ranks(ordered):
@@ -239,6 +244,18 @@ def test_a_hidden_player_vanishes_from_every_read_and_a_restore_brings_them_back
                               {"board": board, "player_id": "solo", "score": 2 if sort == "desc" else 3000},
                               {"board": board, "player_id": "newbie", "score": 640}])
         compare(clients, board, model, "after the hidden players' submissions")
+        # The admin sees a hidden player, flagged, in their own view (ranked among the visible
+        # players as if they stood with them); a visible player as everyone does.
+        for p in hide:
+            for style in STYLES:
+                got = get_json(adm, "/v1/leaderboards/%s/players/%s?rank_style=%s" % (board, q(p), style))
+                assert got["hidden"] is True and got["player_id"] == p, got
+                assert (got["score"], parse_ts(got["achieved_at"])) == model.st[p], (got, model.st[p])
+                assert got["rank"] == model.own_rank(p, style), (p, style, got)
+                assert got["total"] == len(model.ordered()) + 1, got
+        for p in ("p02", model.ordered()[-1][0]):
+            assert get_json(adm, "/v1/leaderboards/%s/players/%s" % (board, p)) == \
+                get_json(clients["pg"], "/v1/leaderboards/%s/players/%s" % (board, p))
         answered_by(via_tier, clients["tier"], board, "rankd_reads_tier_total")
         refresh_views(adm)
         stats = get_json(clients["pg"], "/v1/leaderboards/%s/stats" % board)

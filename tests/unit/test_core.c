@@ -2005,7 +2005,7 @@ static void test_cursor_forged_fields(void **state)
     n = forge_body(body, 1, 0, 0, 3, "abc", 3);
     forge(body, n, text);
     assert_false(cursor_decode(text, SECRET, strlen(SECRET), &out));
-    n = forge_body(body, 1, 4, 0, 3, "abc", 3);
+    n = forge_body(body, 1, 5, 0, 3, "abc", 3);
     forge(body, n, text);
     assert_false(cursor_decode(text, SECRET, strlen(SECRET), &out));
     n = forge_body(body, 1, 255, 0, 3, "abc", 3);
