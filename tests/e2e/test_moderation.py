@@ -253,6 +253,11 @@ def test_a_hidden_player_vanishes_from_every_read_and_a_restore_brings_them_back
                 assert (got["score"], parse_ts(got["achieved_at"])) == model.st[p], (got, model.st[p])
                 assert got["rank"] == model.own_rank(p, style), (p, style, got)
                 assert got["total"] == len(model.ordered()) + 1, got
+        # The player's export (admin) shows their hidden standing, flagged, at its own place.
+        ex = get_json(adm, "/v1/players/%s/export" % q(top))
+        mine = [x for x in ex["standings"] if x["board"] == board]
+        assert len(mine) == 1 and mine[0]["hidden"] is True and mine[0]["rank"] == model.own_rank(top), mine
+        assert len([x for x in ex["submissions"] if x["board"] == board]) == 2
         for p in ("p02", model.ordered()[-1][0]):
             assert get_json(adm, "/v1/leaderboards/%s/players/%s" % (board, p)) == \
                 get_json(clients["pg"], "/v1/leaderboards/%s/players/%s" % (board, p))
