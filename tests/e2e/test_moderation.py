@@ -420,3 +420,43 @@ def test_deleting_a_hidden_player_removes_their_hidden_rows(rankd_factory, db):
     finally:
         adm.close()
         w.close()
+
+
+@pytest.mark.parametrize("mode", ["submit", "replace"])
+def test_an_import_folds_a_hidden_players_rows_into_their_hidden_standing(rankd_factory, db, mode):
+    """An import's rows of a hidden player fold onto their hidden standing under the board's
+    operator (never onto a visible one), count in no total, and a restore shows the result."""
+    inst = rankd_factory()
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    try:
+        board = create_board(adm, unique("modimp"), operator="best")["id"]
+        for p, s in (("a", 10), ("b", 50), ("c", 30), ("gone", 5)):
+            assert submit(w, board, p, s).status == 200
+        for p in ("b", "gone"):
+            assert adm.post("/v1/leaderboards/%s/players/%s/hide" % (board, p)).status == 204
+        # b: 40 does not beat 50 (best), 70 does; c improves; "new" is new; "gone" is not in the
+        # file (replace: its hidden standing goes with the rest of the window's).
+        text = "player_id,score\r\nb,40\r\nc,35\r\nb,70\r\nnew,1\r\n" if mode == "submit" else \
+            "player_id,score\r\nb,70\r\nc,35\r\nnew,1\r\n"  # replace: one row each, the file's score
+        r = adm.request("POST", "/v1/leaderboards/%s/import?mode=%s" % (board, mode), body=text,
+                        content_type="text/csv")
+        assert r.status == 200, r.describe()
+        page = get_json(adm, "/v1/leaderboards/%s/entries?limit=10" % board)
+        assert [(e["player_id"], e["score"]) for e in page["entries"]] == \
+            ([("c", 35), ("a", 10), ("new", 1)] if mode == "submit" else [("c", 35), ("new", 1)])
+        assert page["total"] == len(page["entries"])
+        gen = db.query("SELECT gen FROM boards WHERE id = %s", (board,))[0][0]
+        assert db.query("SELECT player_id, score FROM hidden_standings WHERE board_gen = %s ORDER BY 1",
+                        (gen,)) == ([("b", 70), ("gone", 5)] if mode == "submit" else [("b", 70)])
+        visible_log = db.query("SELECT count(*) FROM submissions WHERE board_gen = %s"
+                               " AND player_id NOT IN ('b', 'gone')", (gen,))[0][0]
+        assert db.query("SELECT submissions FROM window_counts WHERE board_gen = %s", (gen,))[0][0] == visible_log
+        v = run_cli(["verify", "--board", board], inst.config_path, env=inst.env)
+        assert v.returncode == 0 and "0 difference(s)" in v.stdout, v.stdout + v.stderr
+        assert adm.delete("/v1/leaderboards/%s/players/b/hide" % board).status == 204
+        wait_for(lambda: get_json(adm, "/v1/leaderboards/%s/entries?limit=1" % board)["entries"][0]["player_id"] == "b",
+                 "b back on top")
+        assert get_json(adm, "/v1/leaderboards/%s/players/b" % board)["score"] == 70
+    finally:
+        adm.close()
+        w.close()
