@@ -460,3 +460,54 @@ def test_an_import_folds_a_hidden_players_rows_into_their_hidden_standing(rankd_
     finally:
         adm.close()
         w.close()
+
+
+def test_archived_windows_are_final_and_a_window_archived_while_hidden_is_without_them(rankd_factory, db,
+                                                                                      tmp_root):
+    """Hiding applies to windows not archived: a window archived before the hide keeps the
+    player; one archived while they are hidden is archived without them (ranks closed up) and
+    stays so after the restore, which brings back the current window's standing only."""
+    from test_archive import GRACE_MS, GUARD_TIMEOUT_MS, Clock, day_ms
+    import datetime
+    clock = Clock(tmp_root)
+    d1 = datetime.date(2029, 3, 1)
+    clock.set(day_ms(d1) + 1000)
+    inst = rankd_factory(env=clock.env(), extra_config={"postgres": {"statement_timeout_ms": GUARD_TIMEOUT_MS}})
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    try:
+        board = create_board(adm, unique("modarc"), reset="daily")["id"]
+        gen = db.query("SELECT gen FROM boards WHERE id = %s", (board,))[0][0]
+        for p, s in (("a", 30), ("x", 20), ("y", 10)):
+            assert submit(w, board, p, s).status == 200
+        # Day 1 closes and is archived with x.
+        clock.set(day_ms(d1 + datetime.timedelta(days=1)) + GRACE_MS + 1000)
+        wait_for(lambda: db.query("SELECT count(*) FROM archived_windows WHERE board_gen = %s", (gen,))[0][0] == 1,
+                 "day 1 archived")
+        for p, s in (("a", 5), ("x", 50), ("y", 7)):
+            assert submit(w, board, p, s).status == 200  # day 2
+        assert adm.post("/v1/leaderboards/%s/players/x/hide" % board).status == 204
+        # Day 1's archive keeps x (it was archived before the hide); day 2 hides them.
+        got = get_json(adm.with_key(WRITE_KEY), "/v1/leaderboards/%s/entries?window=%s" % (board, d1.isoformat()))
+        assert [(e["player_id"], e["rank"]) for e in got["entries"]] == [("a", 1), ("x", 2), ("y", 3)]
+        got = get_json(w, "/v1/leaderboards/%s/entries" % board)
+        assert [(e["player_id"], e["rank"]) for e in got["entries"]] == [("y", 1), ("a", 2)]
+        # Day 2 closes while x is hidden: archived without x.
+        d2 = d1 + datetime.timedelta(days=1)
+        clock.set(day_ms(d2 + datetime.timedelta(days=1)) + GRACE_MS + 1000)
+        wait_for(lambda: db.query("SELECT count(*) FROM archived_windows WHERE board_gen = %s", (gen,))[0][0] == 2,
+                 "day 2 archived")
+        assert db.query("SELECT player_id, rank FROM archive WHERE board_gen = %s AND win = %s ORDER BY rank",
+                        (gen, d2.isoformat())) == [("y", 1), ("a", 2)]
+        assert submit(w, board, "x", 3).status == 200  # day 3, hidden
+        assert submit(w, board, "a", 1).status == 200
+        assert [e["player_id"] for e in get_json(w, "/v1/leaderboards/%s/entries" % board)["entries"]] == ["a"]
+        assert adm.delete("/v1/leaderboards/%s/players/x/hide" % board).status == 204
+        assert [(e["player_id"], e["rank"]) for e in get_json(w, "/v1/leaderboards/%s/entries" % board)["entries"]] \
+            == [("x", 1), ("a", 2)]
+        got = get_json(w, "/v1/leaderboards/%s/entries?window=%s" % (board, d2.isoformat()))
+        assert [(e["player_id"], e["rank"]) for e in got["entries"]] == [("y", 1), ("a", 2)]
+        v = run_cli(["verify", "--board", board], inst.config_path, env=inst.env)
+        assert v.returncode == 0 and "0 difference(s)" in v.stdout, v.stdout + v.stderr
+    finally:
+        adm.close()
+        w.close()
