@@ -511,3 +511,31 @@ def test_archived_windows_are_final_and_a_window_archived_while_hidden_is_withou
     finally:
         adm.close()
         w.close()
+
+
+def test_a_hidden_players_lost_answer_is_completed_in_their_own_view(rankd_factory, db):
+    """An answer lost after its commit (the key holds its draft and no response) is completed
+    at its replay: for a hidden player, with their place among the visible players (it was a 409
+    saying their standing no longer existed, which told them they were hidden)."""
+    from conftest import stored_key
+    inst = rankd_factory()
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    try:
+        board = create_board(adm, unique("modkey"), operator="best")["id"]
+        for p, s in (("a", 10), ("h", 5)):
+            assert submit(w, board, p, s).status == 200
+        assert adm.post("/v1/leaderboards/%s/players/h/hide" % board).status == 204
+        key = "k-" + unique("h")
+        body = {"player_id": "h", "score": 50}
+        r1 = w.post("/v1/leaderboards/%s/scores" % board, json_body=body, headers={"Idempotency-Key": key})
+        assert r1.status == 200 and r1.json()["rank"] == 1 and r1.json()["previous_rank"] == 2, r1.describe()
+        db.query("UPDATE idempotency_keys k SET response = NULL FROM boards b "
+                 "WHERE b.gen = k.board_gen AND b.id = %s AND k.key = %s", (board, stored_key(key)))
+        assert submit(w, board, "q", 90).status == 200  # h's place among the visible is now 2nd
+        r2 = w.post("/v1/leaderboards/%s/scores" % board, json_body=body, headers={"Idempotency-Key": key})
+        assert r2.status == 200, r2.describe()
+        assert r2.json()["rank"] == 2 and r2.json()["score"] == 50, r2.json()
+        assert [e["player_id"] for e in get_json(w, "/v1/leaderboards/%s/entries" % board)["entries"]] == ["q", "a"]
+    finally:
+        adm.close()
+        w.close()
