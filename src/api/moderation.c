@@ -264,9 +264,11 @@ int api_own_view(app_t *app, http_req_t *req, const board_t *b, int64_t day, con
                  bool flagged, bool *hidden)
 {
     *hidden = false;
+    /* A replica only once it replayed the board's last commit this instance knows of (a hide
+     * notes its commit): read-your-writes, and the primary's outage survived. */
     pg_lease_t lease;
-    if (!pg_router_primary(app->router, &lease)) /* a hide is the primary's until replicas have it */
-        return http_unavailable(req, "the primary database");
+    if (!pg_router_read(app->router, b->gen, req->strong, &lease)) /* no node: the admin's read goes on */
+        return flagged ? 0 : http_unavailable(req, "the database");
     int64_t hidden_ms = 0;
     q_status_t st = q_player_hidden(lease.conn, b->gen, player, hidden, &hidden_ms);
     entry_t e;
