@@ -194,6 +194,10 @@ int api_hidden(app_t *app, const route_t *rt, http_req_t *req);
  */
 int api_own_view(app_t *app, http_req_t *req, const board_t *b, int64_t day, const char *player, rank_style_t style,
                  bool flagged, bool *hidden);
+/* The same for the players around them (GET …/players/{player}/around): `{"board","window","total",
+ * "entries"}` of q_own_around, their own entry with "hidden":true when `flagged`. */
+int api_own_around(app_t *app, http_req_t *req, const board_t *b, int64_t day, const char *player, int before,
+                   int after, rank_style_t style, bool flagged, bool *hidden);
 int api_around(app_t *app, const route_t *rt, http_req_t *req);
 int api_scores(app_t *app, const route_t *rt, http_req_t *req);
 int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req);

@@ -293,3 +293,48 @@ int api_own_view(app_t *app, http_req_t *req, const board_t *b, int64_t day, con
     req->cacheable = false;
     return http_ok(req, 200);
 }
+
+int api_own_around(app_t *app, http_req_t *req, const board_t *b, int64_t day, const char *player, int before,
+                   int after, rank_style_t style, bool flagged, bool *hidden)
+{
+    *hidden = false;
+    pg_lease_t lease;
+    if (!pg_router_read(app->router, b->gen, req->strong, &lease))
+        return flagged ? 0 : http_unavailable(req, "the database");
+    int64_t hidden_ms = 0;
+    q_status_t st = q_player_hidden(lease.conn, b->gen, player, hidden, &hidden_ms);
+    entries_t e;
+    entries_init(&e);
+    if (st == Q_OK && *hidden)
+        st = q_own_around(lease.conn, b, day, player, before, after, style, &e);
+    pg_router_release(app->router, &lease, st == Q_UNAVAILABLE);
+    if (st == Q_OK && !*hidden) {
+        entries_clear(&e);
+        return 0;
+    }
+    *hidden = true; /* answered here, whatever the outcome */
+    if (st != Q_OK) {
+        entries_clear(&e);
+        if (st == Q_NOT_FOUND)
+            return http_not_found(req, "player_id", "player");
+        return st == Q_UNAVAILABLE ? http_unavailable(req, "the database") : http_internal(req);
+    }
+    char d[11];
+    window_format_day(day, d);
+    buf_puts(&req->out, "{\"board\":");
+    buf_json_str(&req->out, b->id, strlen(b->id));
+    buf_printf(&req->out, ",\"window\":\"%s\",\"total\":%" PRId64 ",\"entries\":[", d, e.total);
+    for (size_t i = 0; i < e.n; i++) {
+        if (i)
+            buf_putc(&req->out, ',');
+        api_render_entry(&req->out, &e.items[i]);
+        if (flagged && strcmp(e.items[i].player, player) == 0) { /* reopen the entry: why no one else sees it */
+            req->out.len--;
+            buf_puts(&req->out, ",\"hidden\":true}");
+        }
+    }
+    buf_puts(&req->out, "]}");
+    entries_clear(&e);
+    req->cacheable = false;
+    return http_ok(req, 200);
+}

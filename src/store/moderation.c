@@ -317,14 +317,11 @@ q_status_t q_player_hidden(PGconn *c, int64_t gen, const char *player, bool *hid
     return Q_OK;
 }
 
-q_status_t q_own_view(PGconn *c, const board_t *b, int64_t day, const char *player, rank_style_t style,
-                      entry_t *out, int64_t *total)
+/* The hidden standing of `player` in window `day` into `*out` (metadata owned); Q_NOT_FOUND when
+ * none. Inside the caller's snapshot. */
+static q_status_t hidden_standing(PGconn *c, const board_t *b, int64_t day, const char *player, entry_t *out)
 {
     memset(out, 0, sizeof *out);
-    *total = 0;
-    q_status_t st = q_snapshot_begin(c);
-    if (st != Q_OK)
-        return st;
     char g[24], d[11];
     snprintf(g, sizeof g, "%" PRId64, b->gen);
     window_format_day(day, d);
@@ -333,14 +330,10 @@ q_status_t q_own_view(PGconn *c, const board_t *b, int64_t day, const char *play
                        "SELECT score, sort_key, achieved_ms, metadata FROM hidden_standings"
                        " WHERE board_gen = $1 AND win = $2::date AND player_id = $3",
                        3, p);
-    if (!pg_ok(r)) {
-        st = q_failed(c, r, "own view");
-        (void)q_snapshot_end(c, false);
-        return st;
-    }
+    if (!pg_ok(r))
+        return q_failed(c, r, "own view");
     if (PQntuples(r) != 1) {
         PQclear(r);
-        (void)q_snapshot_end(c, true);
         return Q_NOT_FOUND;
     }
     out->score = col_i64(r, 0, 0);
@@ -350,24 +343,129 @@ q_status_t q_own_view(PGconn *c, const board_t *b, int64_t day, const char *play
     PQclear(r);
     out->player_len = strlen(player);
     memcpy(out->player, player, out->player_len + 1); /* a valid id: at most PLAYER_ID_MAX bytes */
+    return Q_OK;
+}
+
+/* The own view's rank of the hidden standing `me` in `style` (1 + the visible standings before
+ * its place; competition: of a better score; dense: the better distinct scores), and the visible
+ * total. Inside the caller's snapshot. */
+static q_status_t own_rank(PGconn *c, const board_t *b, int64_t day, rank_style_t style, entry_t *me, int64_t *visible)
+{
     order_pos_t pos;
-    (void)order_pos_set(&pos, out->sort_key, out->achieved_ms, player, out->player_len);
+    (void)order_pos_set(&pos, me->sort_key, me->achieved_ms, me->player, me->player_len);
     entries_t e;
     entries_init(&e);
     int64_t before = 0;
-    st = q_score(c, b, day, out->sort_key, &e); /* the visible total */
-    if (st == Q_OK && style == RANK_ORDINAL)
-        st = q_ranks_at(c, b, day, &pos, 1, &out->rank);
-    else if (st == Q_OK && (st = q_rank_before(c, b, day, false, style == RANK_DENSE, out->sort_key, &before)) == Q_OK)
-        out->rank = before + 1;
-    *total = e.total + 1;
+    q_status_t st = q_score(c, b, day, me->sort_key, &e);
+    *visible = e.total;
     entries_clear(&e);
-    q_status_t end = q_snapshot_end(c, st == Q_OK);
+    if (st == Q_OK && style == RANK_ORDINAL)
+        st = q_ranks_at(c, b, day, &pos, 1, &me->rank);
+    else if (st == Q_OK && (st = q_rank_before(c, b, day, false, style == RANK_DENSE, me->sort_key, &before)) == Q_OK)
+        me->rank = before + 1;
+    return st;
+}
+
+q_status_t q_own_view(PGconn *c, const board_t *b, int64_t day, const char *player, rank_style_t style,
+                      entry_t *out, int64_t *total)
+{
+    *total = 0;
+    memset(out, 0, sizeof *out);
+    q_status_t st = q_snapshot_begin(c);
+    if (st != Q_OK)
+        return st;
+    int64_t visible = 0;
+    if ((st = hidden_standing(c, b, day, player, out)) == Q_OK)
+        st = own_rank(c, b, day, style, out, &visible);
+    *total = visible + 1;
+    q_status_t end = q_snapshot_end(c, st == Q_OK || st == Q_NOT_FOUND);
     if (st == Q_OK)
         st = end;
     if (st != Q_OK) {
         free(out->metadata);
         out->metadata = NULL;
     }
+    return st;
+}
+
+/* The styled rank of visible entry `x` in the own view of `me` (not ordinal): its visible rank
+ * in `style`, and one more when `me` is better (dense: with a score no visible standing holds,
+ * `me_new`). `memo` holds the last sort key counted (entries come in rank order). */
+static q_status_t styled_rank(PGconn *c, const board_t *b, int64_t day, rank_style_t style, const entry_t *me,
+                              bool me_new, entry_t *x, int64_t memo[2], bool *memo_set)
+{
+    if (!*memo_set || memo[0] != x->sort_key) {
+        int64_t before = 0;
+        q_status_t st = q_rank_before(c, b, day, false, style == RANK_DENSE, x->sort_key, &before);
+        if (st != Q_OK)
+            return st;
+        memo[0] = x->sort_key;
+        memo[1] = before;
+        *memo_set = true;
+    }
+    bool ahead = me->sort_key < x->sort_key && (style == RANK_COMPETITION || me_new);
+    x->rank = 1 + memo[1] + (ahead ? 1 : 0);
+    return Q_OK;
+}
+
+q_status_t q_own_around(PGconn *c, const board_t *b, int64_t day, const char *player, int before, int after,
+                        rank_style_t style, entries_t *out)
+{
+    q_status_t st = q_snapshot_begin(c);
+    if (st != Q_OK)
+        return st;
+    entry_t me;
+    int64_t visible = 0, ordinal = 0;
+    entries_t page;
+    entries_init(&page);
+    if ((st = hidden_standing(c, b, day, player, &me)) != Q_OK) {
+        (void)q_snapshot_end(c, st == Q_NOT_FOUND);
+        return st;
+    }
+    st = own_rank(c, b, day, RANK_ORDINAL, &me, &visible);
+    ordinal = me.rank; /* 1 + the visible standings before its place */
+    int64_t ahead = ordinal - 1, from = ahead > before ? ahead - before : 0;
+    if (st == Q_OK)
+        st = q_page_offset(c, b, day, (int)(ahead - from) + after, from, 0, &page);
+    /* Dense: whether `me` brings a score of its own (no visible standing holds it). */
+    bool me_new = false;
+    if (st == Q_OK && style == RANK_DENSE) {
+        entries_t at;
+        entries_init(&at);
+        int64_t strictly = 0;
+        if ((st = q_score(c, b, day, me.sort_key, &at)) == Q_OK &&
+            (st = q_rank_before(c, b, day, false, false, me.sort_key, &strictly)) == Q_OK)
+            me_new = at.at_or_before == strictly;
+        entries_clear(&at);
+    }
+    if (st == Q_OK && style != RANK_ORDINAL)
+        st = own_rank(c, b, day, style, &me, &visible);
+    int64_t memo[2] = {0, 0};
+    bool memo_set = false;
+    if (st == Q_OK) {
+        out->total = visible + 1;
+        entries_reserve(out, page.n + 1);
+        bool placed = false;
+        for (size_t i = 0; st == Q_OK && i <= page.n; i++) {
+            entry_t *x = i < page.n ? &page.items[i] : NULL;
+            bool after_me = x && x->rank > ahead; /* visible ranks past `ahead` come after its place */
+            if (!placed && (!x || after_me)) {
+                entries_push(out, me.rank, me.player, me.player_len, me.score, me.sort_key, me.achieved_ms,
+                             me.metadata, me.metadata ? strlen(me.metadata) : 0);
+                placed = true;
+            }
+            if (!x)
+                break;
+            entry_t *y = entries_push(out, x->rank + (after_me ? 1 : 0), x->player, x->player_len, x->score,
+                                      x->sort_key, x->achieved_ms, x->metadata, x->metadata ? strlen(x->metadata) : 0);
+            if (style != RANK_ORDINAL)
+                st = styled_rank(c, b, day, style, &me, me_new, y, memo, &memo_set);
+        }
+    }
+    free(me.metadata);
+    entries_clear(&page);
+    q_status_t end = q_snapshot_end(c, st == Q_OK);
+    if (st == Q_OK)
+        st = end;
     return st;
 }

@@ -79,6 +79,14 @@ void q_hidden_free(q_hidden_t *h, size_t n);
 MUST_USE q_status_t q_own_view(PGconn *c, const board_t *b, int64_t day, const char *player, rank_style_t style,
                                entry_t *out, int64_t *total);
 
+/* The same view of the players around them: up to `before` visible standings above their place,
+ * them, up to `after` below, each ranked in `style` as the own view ranks (the visible ones after
+ * their place one lower, in competition and dense when their score is better: in dense only
+ * when no visible standing holds it), `out->total` the visible players and them. One snapshot.
+ * Q_NOT_FOUND: no hidden standing in the window. */
+MUST_USE q_status_t q_own_around(PGconn *c, const board_t *b, int64_t day, const char *player, int before, int after,
+                                 rank_style_t style, entries_t *out);
+
 /* Whether `player` is hidden on board `gen` (`*hidden`), and when (`*hidden_ms`). */
 MUST_USE q_status_t q_player_hidden(PGconn *c, int64_t gen, const char *player, bool *hidden, int64_t *hidden_ms);
 
