@@ -49,11 +49,12 @@ const char ws_lock_sql[] = "SELECT count(pg_advisory_xact_lock(k)) FROM unnest($
  * table was empty (the writer forces generic plans) can only take the primary key: as
  * `player_id = ANY($3)`, such a plan could take standings_rank on (board_gen, win) with player_id
  * as a filter, reading the whole window per batch (a first bulk load of n players was O(n^2)). */
+/* After the standings, the hidden players (migrations/0024_moderation.sql), with their hidden
+ * standing if any: a hidden player has no row in standings (a hide moves them all), so no player
+ * comes twice. */
 const char ws_read_sql[] =
     "SELECT s.board_gen, s.win - DATE '1970-01-01', s.player_id, s.score, s.achieved_ms, s.metadata, false"
     " FROM unnest($3::text[]) AS u(p) JOIN standings s ON s.board_gen = $1 AND s.win = $2::date AND s.player_id = u.p"
-    /* Hidden players (migrations/0024_moderation.sql), with their hidden standing if any: a hidden
-     * player has no row in standings (a hide moves them all), so no player comes twice. */
     " UNION ALL SELECT h.board_gen, $2::date - DATE '1970-01-01', h.player_id, hs.score, hs.achieved_ms,"
     " hs.metadata, true FROM unnest($3::text[]) AS u(p) JOIN hidden_players h ON h.board_gen = $1 AND h.player_id = u.p"
     " LEFT JOIN hidden_standings hs ON hs.board_gen = $1 AND hs.win = $2::date AND hs.player_id = u.p";
