@@ -80,6 +80,10 @@ static const route_spec_t specs[] = {
     [R_EVENT] = {R_EVENT, "/v1/events/{id}", GET_ONLY, ROLE_ADMIN, 0, 0, 0, true, false, false, false},
     [R_PLAYER_TOKENS] = {R_PLAYER_TOKENS, "/v1/players/{player}/tokens", "POST, DELETE, OPTIONS", 0, ROLE_WRITE, 0,
                          ROLE_ADMIN, false, true, false, true},
+    [R_HIDE] = {R_HIDE, "/v1/leaderboards/{board}/players/{player}/hide", "POST, DELETE, OPTIONS", 0, ROLE_ADMIN, 0,
+                ROLE_ADMIN, false, true, false, true},
+    [R_HIDDEN] = {R_HIDDEN, "/v1/leaderboards/{board}/hidden", GET_ONLY, ROLE_ADMIN, 0, 0, 0, true, false, false,
+                  false},
 };
 _Static_assert(sizeof specs / sizeof *specs == R_COUNT, "a route without its spec");
 
@@ -92,7 +96,7 @@ static const char *const route_names[R_COUNT] = {
     [R_DASHBOARD] = "dashboard", [R_DASHBOARD_ROOT] = "dashboard_root", [R_DASHBOARD_FILE] = "dashboard_file",
     [R_EXPORT] = "export", [R_PLAYER_EXPORT] = "player_export", [R_IMPORT] = "import", [R_ADMIN_VERIFY_TIER] = "admin_verify_tier", [R_RANK_OF_SCORE] = "rank_of_score",
     [R_JOIN] = "join", [R_ATTEMPTS] = "attempts", [R_COHORT] = "cohort", [R_COHORT_ENTRIES] = "cohort_entries",
-    [R_EVENT] = "event", [R_PLAYER_TOKENS] = "player_tokens",
+    [R_EVENT] = "event", [R_PLAYER_TOKENS] = "player_tokens", [R_HIDE] = "hide", [R_HIDDEN] = "hidden",
 };
 
 const char *api_route_name(route_id_t id)
@@ -238,6 +242,8 @@ static route_id_t match(const char *path, route_t *rt)
         return R_EXPORT;
     if (n == 4 && seg_is(seg[3], len[3], "import"))
         return R_IMPORT;
+    if (n == 4 && seg_is(seg[3], len[3], "hidden"))
+        return R_HIDDEN;
     if (n == 6 && seg_is(seg[3], len[3], "cohorts") && seg_is(seg[5], len[5], "entries")) {
         take(seg[4], len[4], rt->player, &rt->player_len, &rt->player_bad);
         return R_COHORT_ENTRIES;
@@ -257,6 +263,8 @@ static route_id_t match(const char *path, route_t *rt)
         return R_ATTEMPTS;
     if (n == 6 && seg_is(seg[5], len[5], "cohort"))
         return R_COHORT;
+    if (n == 6 && seg_is(seg[5], len[5], "hide"))
+        return R_HIDE;
     return R_NONE;
 }
 
@@ -433,7 +441,9 @@ static bool route_waits(const route_t *rt, const http_req_t *req)
     case R_ATTEMPTS:
     case R_COHORT:
     case R_COHORT_ENTRIES:
-    case R_EVENT: return true;
+    case R_EVENT:
+    case R_HIDE:
+    case R_HIDDEN: return true;
     /* A large batch is parsed where it is run: a 2 MiB body takes milliseconds to parse, and
      * on the event loop it would be parsed again off it when its board is not cached. */
     case R_SCORES_BATCH: return req->body_len >= 16384;
@@ -472,6 +482,8 @@ int api_handle(app_t *app, const route_t *rt, http_req_t *req)
     case R_COHORT_ENTRIES: return api_cohort_entries(app, rt, req);
     case R_EVENT: return api_event(app, rt, req);
     case R_PLAYER_TOKENS: return api_player_tokens(app, rt, req);
+    case R_HIDE: return api_player_hide(app, rt, req);
+    case R_HIDDEN: return api_hidden(app, rt, req);
     case R_METRICS: return api_metrics(app, rt, req);
     case R_OPENAPI: return api_openapi(app, rt, req);
     case R_DASHBOARD:

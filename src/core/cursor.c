@@ -135,7 +135,7 @@ bool cursor_decode(const char *text, const char *secret, size_t secret_len, curs
     mac(raw, body, secret, secret_len, want);
     if (CRYPTO_memcmp(want, raw + body, MAC_LEN) != 0)
         return false;
-    if (raw[0] != CURSOR_VERSION || raw[1] < CURSOR_ENTRIES || raw[1] > CURSOR_WINDOWS || raw[2] > 1)
+    if (raw[0] != CURSOR_VERSION || raw[1] < CURSOR_ENTRIES || raw[1] > CURSOR_HIDDEN || raw[2] > 1)
         return false;
     size_t idlen = raw[35];
     if (36 + idlen != body || idlen > PLAYER_ID_MAX)

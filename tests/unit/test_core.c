@@ -1749,7 +1749,7 @@ static void test_cursor_round_trip(void **state)
     memset(id64, 'Z', sizeof id64);
     id64[0] = '.';
     id64[63] = '@';
-    const cursor_kind_t kinds[] = {CURSOR_ENTRIES, CURSOR_BOARDS, CURSOR_WINDOWS};
+    const cursor_kind_t kinds[] = {CURSOR_ENTRIES, CURSOR_BOARDS, CURSOR_WINDOWS, CURSOR_HIDDEN};
     const int64_t gens[] = {0, 1, 42, INT64_MAX, -1, INT64_MIN};
     const int64_t days[] = {0, 20778, -1, INT64_MAX, INT64_MIN};
     const int64_t keys[] = {0, SCORE_MIN, SCORE_MAX, -1, 20773};
@@ -1757,7 +1757,7 @@ static void test_cursor_round_trip(void **state)
     const size_t idlens[] = {0, 1, 2, 3, 63, 64};
 
     size_t count = 0;
-    for (size_t k = 0; k < 3; k++) {
+    for (size_t k = 0; k < 4; k++) {
         for (int dir = 0; dir < 2; dir++) {
             for (size_t g = 0; g < sizeof gens / sizeof gens[0]; g++) {
                 for (size_t t = 0; t < sizeof times / sizeof times[0]; t++) {
@@ -1780,7 +1780,7 @@ static void test_cursor_round_trip(void **state)
             }
         }
     }
-    assert_true(count == 3 * 2 * 6 * 6);
+    assert_true(count == 4 * 2 * 6 * 6);
 
     /* Realistic shapes of each kind. */
     cursor_t e = mkcursor(CURSOR_ENTRIES, false, 7, 20778, -1500, 1763755200123, LIT("player-1"));
@@ -2005,7 +2005,7 @@ static void test_cursor_forged_fields(void **state)
     n = forge_body(body, 1, 0, 0, 3, "abc", 3);
     forge(body, n, text);
     assert_false(cursor_decode(text, SECRET, strlen(SECRET), &out));
-    n = forge_body(body, 1, 4, 0, 3, "abc", 3);
+    n = forge_body(body, 1, 5, 0, 3, "abc", 3);
     forge(body, n, text);
     assert_false(cursor_decode(text, SECRET, strlen(SECRET), &out));
     n = forge_body(body, 1, 255, 0, 3, "abc", 3);
@@ -2043,7 +2043,7 @@ static void test_cursor_forged_fields(void **state)
     c.kind = (cursor_kind_t)0;
     encode_checked(&c, SECRET, t);
     assert_false(cursor_decode(t, SECRET, strlen(SECRET), &out));
-    c.kind = (cursor_kind_t)4;
+    c.kind = (cursor_kind_t)5;
     encode_checked(&c, SECRET, t);
     assert_false(cursor_decode(t, SECRET, strlen(SECRET), &out));
 
