@@ -679,6 +679,56 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/leaderboards/{board}/players/{player}/hide": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                board: components["parameters"]["board"];
+                /** @description Percent-decoded once, then validated. */
+                player: components["parameters"]["player"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Hide a player on a board (moderation)
+         * @description The admin's shadow ban: the player vanishes from every read of the board (pages, their own rank, around as a neighbour, named players, the rank of a score, statistics, the export) on every path, the ranks after them close up and the totals drop; their standings are kept, and their submissions while hidden are acknowledged as usual (the rank answered is their place among the visible players) and kept hidden. Windows archived before the hide keep them. 404 when the player has no standing on the board; 409 conflict when hidden already; 503 with Retry-After while an archive or an import holds the board.
+         */
+        post: operations["hidePlayer"];
+        /**
+         * Show a hidden player again
+         * @description Restores a hidden player: each of their hidden standings of a window not archived comes back at the place its score and achieved_at give, scores submitted while hidden included. 404 when the player is not hidden on the board.
+         */
+        delete: operations["restorePlayer"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/leaderboards/{board}/hidden": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                board: components["parameters"]["board"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The players hidden on a board
+         * @description In the order they were hidden (then by player id), with when and the reason given; paged with next_cursor (admin).
+         */
+        get: operations["listHiddenPlayers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -870,6 +920,11 @@ export interface components {
             score: components["schemas"]["Score"];
             achieved_at: components["schemas"]["Timestamp"];
             metadata?: components["schemas"]["Metadata"];
+            /**
+             * @description Only in the admin's around of a player hidden on the board (moderation): that player's own entry, in their own view; every other caller gets 404.
+             * @constant
+             */
+            hidden?: true;
         };
         Page: {
             board: components["schemas"]["BoardId"];
@@ -916,6 +971,11 @@ export interface components {
             cohort_rank?: number;
             /** @description The cohort's tier's name. */
             tier?: string;
+            /**
+             * @description Only in the admin's answer for a player hidden on the board (moderation): their own view, ranked among the visible players; every other caller gets 404.
+             * @constant
+             */
+            hidden?: true;
         };
         RankOfScore: {
             board: components["schemas"]["BoardId"];
@@ -1090,7 +1150,7 @@ export interface components {
         };
         PlayerExport: {
             player_id: components["schemas"]["PlayerId"];
-            /** @description Every standing on every board and window rankd keeps: a window not archived with its rank now, an archived one with the rank it closed with */
+            /** @description Every standing on every board and window rankd keeps: a window not archived with its rank now, an archived one with the rank it closed with; a hidden one (moderation) flagged hidden, with its place among the visible players */
             standings: {
                 board: string;
                 /** Format: date */
@@ -1100,6 +1160,11 @@ export interface components {
                 achieved_at: components["schemas"]["Timestamp"];
                 metadata?: components["schemas"]["Metadata"];
                 archived: boolean;
+                /**
+                 * @description A standing a moderator hid (moderation): kept, counted nowhere; its rank is its place among the visible players.
+                 * @constant
+                 */
+                hidden?: true;
             }[];
             /** @description Every logged submission of the player, oldest first (the log's retention applies) */
             submissions: {
@@ -1334,6 +1399,21 @@ export interface components {
             player_id: components["schemas"]["PlayerId"];
             /** @description Every token of the player issued before this instant is refused (401), on every instance within a second. */
             revoked_before: components["schemas"]["Timestamp"];
+        };
+        HideRequest: {
+            /** @description Why (1..500 bytes), shown in the hidden list. */
+            reason?: string | null;
+        };
+        HiddenPlayer: {
+            player_id: string;
+            /** Format: date-time */
+            hidden_at: string;
+            reason: string | null;
+        };
+        HiddenList: {
+            board: string;
+            hidden: components["schemas"]["HiddenPlayer"][];
+            next_cursor: string | null;
         };
     };
     responses: {
@@ -2997,6 +3077,113 @@ export interface operations {
             403: components["responses"]["PermissionDenied"];
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    hidePlayer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                board: components["parameters"]["board"];
+                /** @description Percent-decoded once, then validated. */
+                player: components["parameters"]["player"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["HideRequest"];
+            };
+        };
+        responses: {
+            /** @description Hidden */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    restorePlayer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                board: components["parameters"]["board"];
+                /** @description Percent-decoded once, then validated. */
+                player: components["parameters"]["player"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Shown again */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listHiddenPlayers: {
+        parameters: {
+            query?: {
+                /** @description Plain decimal digits. Default 10 for entries, 25 for lists. */
+                limit?: components["parameters"]["limit"];
+                cursor?: components["parameters"]["cursor"];
+            };
+            header?: never;
+            path: {
+                board: components["parameters"]["board"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The hidden players */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HiddenList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
             429: components["responses"]["RateLimited"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["Internal"];
