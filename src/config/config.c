@@ -252,6 +252,11 @@ bool config_cors_any(const rankd_config_t *cfg)
     return false;
 }
 
+int config_issuer_skew(const rankd_config_t *cfg, size_t i)
+{
+    return cfg->issuers[i].clock_skew_s >= 0 ? cfg->issuers[i].clock_skew_s : cfg->issuer_clock_skew_s;
+}
+
 int config_retention_windows(const rankd_config_t *cfg, const char *board)
 {
     size_t len = strlen(board);
