@@ -30,6 +30,7 @@
 #include "worker/analyzer.h"
 #include "worker/events.h"
 #include "worker/joiner.h"
+#include "worker/jwks_fetcher.h"
 #include "worker/prober.h"
 #include "worker/listener.h"
 #include "worker/offload.h"
@@ -271,6 +272,7 @@ int cmd_serve(rankd_config_t *cfg)
     refresher_t *refresher = refresher_start(&ro);
     app.refresher = refresher;
     app.prober = prober_start(app.router, app.redis, 1000);
+    app.jwks = jwks_start(cfg, NULL); /* auth.issuers: their keys fetched off the event loop */
     app.events = events_start(app.primary, 1000);
     app.analyzer = analyzer_start(app.primary, 1000);
 
@@ -330,6 +332,7 @@ int cmd_serve(rankd_config_t *cfg)
     offload_stop(app.encoder);
     turns_free(app.cold_turns);
     prober_stop(app.prober);
+    jwks_stop(app.jwks);
     events_stop(app.events);
     analyzer_stop(app.analyzer);
     refresher_stop(refresher);
