@@ -120,8 +120,8 @@ static char *rendered(jwks_t *j, bool metrics)
 
 static void has(const char *text, const char *want)
 {
-    if (strstr(text, want) == NULL)
-        fail_msg("wanted\n  %s\nin\n%s", want, text);
+    if (text == NULL || strstr(text, want) == NULL)
+        fail_msg("wanted\n  %s\nin\n%s", want, text ? text : "(nothing)");
 }
 
 static void test_first_fetch_and_refresh_at_max_age(void **state)
