@@ -100,6 +100,16 @@ jwt_parsed_t *jwt_parse(const char *token, size_t len, jwt_result_t *res)
         refuse(res, JWT_MALFORMED, "the token's header is not base64url of a JSON object");
         goto fail;
     }
+    /* The claims before the header is judged: a refusal then still says which issuer the token
+     * claims, so that its issuer's source answers for it (a 401 with the reason) and counts it. */
+    p->claims = decode_object(dot1 + 1, (size_t)(dot2 - dot1 - 1));
+    if (p->claims == NULL) {
+        refuse(res, JWT_MALFORMED, "the token's claims are not base64url of a JSON object");
+        goto fail;
+    }
+    const char *claimed = jwt_parsed_issuer(p);
+    if (claimed != NULL && strlen(claimed) <= JWT_ISSUER_MAX)
+        snprintf(res->issuer, sizeof res->issuer, "%s", claimed);
     const char *alg = json_string_value(json_object_get(p->header, "alg"));
     if (alg == NULL) {
         refuse(res, JWT_MALFORMED, "the token's header names no algorithm (alg)");
@@ -126,11 +136,6 @@ jwt_parsed_t *jwt_parse(const char *token, size_t len, jwt_result_t *res)
         }
         p->kid = json_string_value(kid);
         snprintf(res->kid, sizeof res->kid, "%s", p->kid);
-    }
-    p->claims = decode_object(dot1 + 1, (size_t)(dot2 - dot1 - 1));
-    if (p->claims == NULL) {
-        refuse(res, JWT_MALFORMED, "the token's claims are not base64url of a JSON object");
-        goto fail;
     }
     size_t sig_chars = (size_t)(end - dot2 - 1);
     p->sig = xmalloc(sig_chars * 3 / 4 + 1);
@@ -231,6 +236,8 @@ bool jwt_check(const jwt_parsed_t *p, const jwk_set_t *keys, const jwt_policy_t 
 {
     res->refusal = JWT_OK;
     res->reason = NULL;
+    res->player[0] = res->subject[0] = '\0';
+    res->issued_at = res->expires_at = 0;
     bool kid_known = false;
     const jwk_key_t *key = keys ? jwk_set_find(keys, p->kid, p->alg, &kid_known) : NULL;
     if (key == NULL) {
@@ -270,6 +277,7 @@ bool jwt_check(const jwt_parsed_t *p, const jwk_set_t *keys, const jwt_policy_t 
         return refuse(res, JWT_MALFORMED, "the token's iat is not a number");
     if (present && iat > now_s + skew)
         return refuse(res, JWT_NOT_YET_VALID, "the token was issued in the future (iat)");
+    res->issued_at = present ? iat : 0;
 
     const json_t *pl = json_object_get(p->claims, policy->player_claim ? policy->player_claim : "sub");
     if (!json_is_string(pl))

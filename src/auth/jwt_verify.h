@@ -54,8 +54,11 @@ typedef struct {
     jwt_refusal_t refusal;            /* JWT_OK when verified */
     const char *reason;               /* a static sentence for the 401's message; NULL when verified */
     char player[PLAYER_ID_MAX + 1];   /* the player claim */
-    char issuer[JWT_ISSUER_MAX + 1];  /* "iss" */
+    char issuer[JWT_ISSUER_MAX + 1];  /* "iss": verified when refusal is JWT_OK, else as the token claims it
+                                       * ("" if none): which issuer a refused token said it came from */
     char subject[JWT_SUBJECT_MAX + 1]; /* "sub" ("" if none, or too long to keep) */
+    int64_t issued_at;                /* "iat", seconds since the epoch; 0 when absent (a revocation then
+                                       * spares none of the player's tokens) */
     int64_t expires_at;               /* "exp", seconds since the epoch */
     char kid[JWK_KID_MAX + 1];        /* the header's key id ("" if none): which key to fetch on JWT_UNKNOWN_KEY */
 } jwt_result_t;

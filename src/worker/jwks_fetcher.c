@@ -323,26 +323,30 @@ static void want_refetch(jwks_t *j, issuer_t *is)
         atomic_fetch_add(&is->kid_refetches_limited, 1);
 }
 
-bool jwks_verify(jwks_t *j, const char *token, size_t len, int64_t now_s, jwt_result_t *res)
+/* The trusted issuer named `iss` (claimed, unverified), or NULL. */
+static issuer_t *issuer_named(jwks_t *j, const char *iss)
 {
-    jwt_parsed_t *p = jwt_parse(token, len, res);
-    if (p == NULL) {
-        if (j != NULL)
-            atomic_fetch_add(&j->refused[res->refusal], 1);
-        return false;
-    }
-    const char *iss = jwt_parsed_issuer(p);
-    issuer_t *is = NULL;
     for (size_t i = 0; j != NULL && iss != NULL && i < j->n; i++)
         if (strcmp(j->issuers[i].issuer, iss) == 0)
-            is = &j->issuers[i];
+            return &j->issuers[i];
+    return NULL;
+}
+
+jwks_verdict_t jwks_verify(jwks_t *j, const char *token, size_t len, int64_t now_s, jwt_result_t *res)
+{
+    jwt_parsed_t *p = jwt_parse(token, len, res);
+    issuer_t *is = issuer_named(j, res->issuer);
     if (is == NULL) {
-        res->refusal = JWT_WRONG_ISSUER;
-        res->reason = "the token's issuer (iss) is none of the trusted issuers (auth.issuers)";
+        if (res->refusal == JWT_OK) {
+            res->refusal = JWT_WRONG_ISSUER;
+            res->reason = "the token's issuer (iss) is none of the trusted issuers (auth.issuers)";
+        }
         jwt_parsed_free(p);
-        if (j != NULL)
-            atomic_fetch_add(&j->refused[JWT_WRONG_ISSUER], 1);
-        return false;
+        return JWKS_NOT_MINE;
+    }
+    if (p == NULL) { /* claims a trusted issuer, and is malformed or of a refused algorithm */
+        atomic_fetch_add(&j->refused[res->refusal], 1);
+        return JWKS_INVALID;
     }
     pthread_mutex_lock(&j->lock);
     jwk_set_t *keys = is->keys ? jwk_set_ref(is->keys) : NULL;
@@ -354,12 +358,12 @@ bool jwks_verify(jwks_t *j, const char *token, size_t len, int64_t now_s, jwt_re
     jwt_parsed_free(p);
     if (ok) {
         atomic_fetch_add(&is->verified, 1);
-        return true;
+        return JWKS_VALID;
     }
     atomic_fetch_add(&j->refused[res->refusal], 1);
     if (res->refusal == JWT_UNKNOWN_KEY)
         want_refetch(j, is);
-    return false;
+    return JWKS_INVALID;
 }
 
 /* --- state for /readyz and /metrics --- */
@@ -521,7 +525,7 @@ void jwks_render_metrics(jwks_t *j, buf_t *o)
     series(j, o, "rankd_jwks_kid_refetches_limited_total", "counter",
            "Tokens with an unknown key id that asked for no fetch: one had started within 30 s.", v_kid_limited);
     series(j, o, "rankd_issuer_tokens_verified_total", "counter", "Player tokens of the issuer verified.", v_verified);
-    buf_puts(o, "# HELP rankd_issuer_tokens_refused_total Issuer tokens refused, by reason.\n"
+    buf_puts(o, "# HELP rankd_issuer_tokens_refused_total Tokens claiming a trusted issuer refused, by reason.\n"
                 "# TYPE rankd_issuer_tokens_refused_total counter\n");
     for (int r = 1; r < N_REFUSALS; r++)
         buf_printf(o, "rankd_issuer_tokens_refused_total{reason=\"%s\"} %llu\n", jwt_refusal_name((jwt_refusal_t)r),

@@ -70,14 +70,24 @@ void jwks_stop(jwks_t *j);
  * tick, and what a test without the thread calls. */
 int jwks_run_due(jwks_t *j);
 
+/* A verdict on a bearer token, as a token source gives it (the token core's chain of sources:
+ * one source's "not mine" lets the next one judge). */
+typedef enum {
+    JWKS_NOT_MINE = 0, /* not a JWT, or one claiming no trusted issuer: another source's, or no token */
+    JWKS_VALID = 1,    /* verified: res holds player, issuer, subject, issued_at, expires_at */
+    JWKS_INVALID = 2,  /* claims a trusted issuer and is refused: res->refusal and res->reason say why */
+} jwks_verdict_t;
+
 /*
- * Verify a player token (`token`, len bytes, the text after "Bearer ") presented at `now_s`:
- * its issuer picked by its "iss" among the trusted ones, its signature and claims checked
- * against that issuer's keys and settings (auth/jwt_verify.h). True with the player in `res`;
- * false with the refusal in `res` (a reason for the 401, no token text). An unknown key id asks
- * the thread for a fetch, rate-limited. Any thread may call it; it never waits on I/O.
+ * Judge a player token (`token`, len bytes, the text after "Bearer ") presented at `now_s`: its
+ * issuer picked by its claimed "iss" among the trusted ones, its signature and claims checked
+ * against that issuer's keys and settings (auth/jwt_verify.h). `res` is filled whatever the
+ * verdict (a reason for the 401, never token text). An unknown key id asks the thread for a
+ * fetch, rate-limited. Any thread may call it (j NULL: always JWKS_NOT_MINE); it never waits on
+ * I/O. A valid token's claims may be cached by the caller until res->expires_at: the signature
+ * verified then stays verified.
  */
-MUST_USE bool jwks_verify(jwks_t *j, const char *token, size_t len, int64_t now_s, jwt_result_t *res);
+MUST_USE jwks_verdict_t jwks_verify(jwks_t *j, const char *token, size_t len, int64_t now_s, jwt_result_t *res);
 
 /* The worst state of the issuers, for /readyz: "ok" (every issuer has keys and its last fetch
  * succeeded), "degraded" (some fetch failed, or some issuer has no keys yet); "disabled" when j is NULL. */

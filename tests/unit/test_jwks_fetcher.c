@@ -83,8 +83,10 @@ static jwt_refusal_t verdict(jwks_t *j, EVP_PKEY *k, const char *alg, const char
 {
     char *t = token(k, alg, kid);
     jwt_result_t res;
-    bool ok = jwks_verify(j, t, strlen(t), now_ms / 1000, &res);
+    jwks_verdict_t v = jwks_verify(j, t, strlen(t), now_ms / 1000, &res);
     free(t);
+    assert_int_not_equal(v, JWKS_NOT_MINE);
+    bool ok = v == JWKS_VALID;
     assert_int_equal(ok, res.refusal == JWT_OK);
     if (ok)
         assert_string_equal(res.player, "p1");
@@ -268,24 +270,37 @@ static void test_issuers_and_inline_keys(void **state)
                    json_pack("{s:s,s:s,s:s,s:I}", "iss", "local", "aud", "game", "sub", "p2", "exp",
                              (json_int_t)(now_ms / 1000 + 60)));
     jwt_result_t res;
-    assert_true(jwks_verify(j, t, strlen(t), now_ms / 1000, &res));
+    assert_int_equal(jwks_verify(j, t, strlen(t), now_ms / 1000, &res), JWKS_VALID);
     assert_string_equal(res.player, "p2");
     assert_string_equal(res.issuer, "local");
+    assert_int_equal(res.expires_at, now_ms / 1000 + 60);
     free(t);
     assert_int_equal(jwks_run_due(j), 1); /* only the URL one */
     /* An issuer nobody trusts. */
     t = sign(k2, "RS256", "inline",
              json_pack("{s:s,s:s,s:s,s:I}", "iss", "https://evil.test", "aud", "game", "sub", "p2", "exp",
                        (json_int_t)(now_ms / 1000 + 60)));
-    assert_false(jwks_verify(j, t, strlen(t), now_ms / 1000, &res));
+    assert_int_equal(jwks_verify(j, t, strlen(t), now_ms / 1000, &res), JWKS_NOT_MINE); /* another source's */
     assert_int_equal(res.refusal, JWT_WRONG_ISSUER);
+    free(t);
+    /* Not a JWT at all (a wrong API key): nobody's token here either. */
+    assert_int_equal(jwks_verify(j, "not-a-key-at-all", 16, now_ms / 1000, &res), JWKS_NOT_MINE);
+    /* alg none claiming a trusted issuer: this source's, refused, and counted. */
+    t = sign(NULL, "none", "inline",
+             json_pack("{s:s,s:s,s:s,s:I}", "iss", "local", "aud", "game", "sub", "p2", "exp",
+                       (json_int_t)(now_ms / 1000 + 60)));
+    assert_int_equal(jwks_verify(j, t, strlen(t), now_ms / 1000, &res), JWKS_INVALID);
+    assert_int_equal(res.refusal, JWT_ALG_REFUSED);
+    assert_string_equal(res.issuer, "local");
     free(t);
     has(rendered(j, false), "{\"issuer\":\"local\",\"state\":\"ok\",\"keys\":1,\"keys_age_s\":0,\"last_error\":null,"
                             "\"detail\":\"1 keys, 0 s old (inline)\"}");
-    has(rendered(j, true), "rankd_issuer_tokens_refused_total{reason=\"wrong_issuer\"} 1\n");
+    has(rendered(j, true), "rankd_issuer_tokens_refused_total{reason=\"wrong_issuer\"} 0\n");
+    has(rendered(j, true), "rankd_issuer_tokens_refused_total{reason=\"alg_refused\"} 1\n");
     jwks_stop(j);
     free(text);
     assert_null(jwks_start(&(rankd_config_t){.n_issuers = 0}, &opt));
+    assert_int_equal(jwks_verify(NULL, "a.b.c", 5, 0, &res), JWKS_NOT_MINE);
     assert_string_equal(jwks_state(NULL), "disabled");
 }
 

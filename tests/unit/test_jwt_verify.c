@@ -116,6 +116,7 @@ static void test_each_algorithm_verifies(void **state)
         assert_string_equal(res.subject, "player-7");
         assert_string_equal(res.issuer, ISS);
         assert_int_equal(res.expires_at, NOW + 3600);
+        assert_int_equal(res.issued_at, NOW - 10);
         assert_string_equal(res.kid, cases[i].kid);
         free(t);
     }
