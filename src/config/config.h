@@ -190,6 +190,9 @@ role_t config_key_role(const rankd_config_t *cfg, const char *key, int *index);
 
 /* The clock skew allowed on issuer `i`'s tokens: its own clock_skew_s, else auth.clock_skew_s. */
 int config_issuer_skew(const rankd_config_t *cfg, size_t i);
+/* Whether `a` and `b` trust the same issuers the same way (a reload says when they differ: the
+ * issuers are read at start only). */
+bool config_issuers_equal(const rankd_config_t *a, const rankd_config_t *b);
 
 /* How many closed windows `board` keeps (retention.board_windows, else retention.windows); 0 = all. */
 int config_retention_windows(const rankd_config_t *cfg, const char *board);

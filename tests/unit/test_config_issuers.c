@@ -83,6 +83,12 @@ static void test_issuers_load(void **state)
     assert_non_null(strstr(cfg->issuers[1].keys, "\"kty\":\"OKP\""));
     assert_string_equal(cfg->issuers[1].player_claim, "player_id");
     assert_int_equal(config_issuer_skew(cfg, 1), 0);
+    assert_true(config_issuers_equal(cfg, cfg));
+    rankd_config_t *none = load(PRIMARY);
+    assert_non_null(none);
+    assert_false(config_issuers_equal(cfg, none));
+    assert_true(config_issuers_equal(none, none));
+    config_free(none);
     config_free(cfg);
 
     cfg = load(PRIMARY);
