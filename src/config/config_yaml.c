@@ -531,6 +531,11 @@ static void set_issuers_node(load_ctx_t *ctx, const conf_key_t *k, void *base, y
         if (map_get(ctx, item, "audience") == NULL)
             cfg_err_at(ctx, item, "%s: entry is missing \"audience\" (an aud its tokens must hold; for Firebase, the "
                        "project id)", k->name);
+        /* "rankd" names rankd's own minted tokens (auth.player_token_secret): a provider's tokens
+         * claiming it would be judged as those. */
+        if (iss.issuer != NULL && iss_node != NULL && strcmp(iss.issuer, "rankd") == 0)
+            cfg_err_at(ctx, iss_node, "%s: issuer \"rankd\" is the issuer of rankd's own player tokens; a "
+                       "provider's must differ", k->name);
         if (url_node != NULL && keys_node != NULL)
             cfg_err_at(ctx, keys_node, "%s: give jwks_url or keys, not both", k->name);
         else if (url_node == NULL && keys_node == NULL)

@@ -524,7 +524,8 @@ void jwks_render_metrics(jwks_t *j, buf_t *o)
            "Fetches a token's unknown key id (kid) asked for (at most one per 30 s per issuer).", v_kid);
     series(j, o, "rankd_jwks_kid_refetches_limited_total", "counter",
            "Tokens with an unknown key id that asked for no fetch: one had started within 30 s.", v_kid_limited);
-    series(j, o, "rankd_issuer_tokens_verified_total", "counter", "Player tokens of the issuer verified.", v_verified);
+    series(j, o, "rankd_issuer_tokens_verified_total", "counter", "Player tokens of the issuer verified (a verification, not a request: a verified token is "
+           "then found in the token cache until it expires).", v_verified);
     buf_puts(o, "# HELP rankd_issuer_tokens_refused_total Tokens claiming a trusted issuer refused, by reason.\n"
                 "# TYPE rankd_issuer_tokens_refused_total counter\n");
     for (int r = 1; r < N_REFUSALS; r++)

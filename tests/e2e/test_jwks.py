@@ -384,6 +384,7 @@ def test_unknown_kid_refetches_rate_limited_and_rotation_mid_test(rankd_factory,
     new = Key("ES256", "ec-2")
     provider.keys = [new, old]
     clock.advance(31)  # past the 30 s since the last fetch: an unknown kid may fetch again
+    wait_for(lambda: readyz_issuer(inst, iss)[1]["keys_age_s"] >= 31, "rankd's clock moved on")
     token = new.sign(claims(clock, "p1", iss=iss))
     r = submit_with_token(inst, board, "p1", 2, token)
     assert r.status == 401, r.describe()  # refused now; the fetch runs off the request

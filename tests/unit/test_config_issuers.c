@@ -132,6 +132,8 @@ static void test_issuer_refusals(void **state)
                  "      clock_skew_s: 3601\n",
                  ":8:21: auth.issuers.clock_skew_s:");
     expect_error(PRIMARY "auth:\n  clock_skew_s: -1\n", ":4:17: auth.clock_skew_s:");
+    expect_error(PRIMARY "auth:\n  issuers:\n    - issuer: rankd\n      audience: b\n      jwks_url: https://x/\n",
+                 ":5:15: auth.issuers: issuer \"rankd\" is the issuer of rankd's own player tokens");
     expect_error(PRIMARY "auth:\n  issuers: yes\n", ":4:12: auth.issuers: expected a list, got a scalar");
 }
 
