@@ -381,8 +381,8 @@ static void view_of(jwks_t *j, issuer_t *is, int64_t now, issuer_view_t *v)
     pthread_mutex_lock(&j->lock);
     v->keys = is->keys ? is->keys->n : 0;
     v->age_s = is->keys ? (now - is->keys_at_ms) / 1000 : -1;
-    if (v->age_s < -1)
-        v->age_s = 0;
+    if (is->keys && v->age_s < 0)
+        v->age_s = 0; /* the wall clock was set back */
     v->failed = is->last_failed;
     snprintf(v->error, sizeof v->error, "%s", is->last_error);
     pthread_mutex_unlock(&j->lock);
