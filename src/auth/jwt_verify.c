@@ -153,9 +153,18 @@ fail:
     return NULL;
 }
 
+/* The text of JSON string `v`, or NULL when it is no string or holds a NUL (which would make a
+ * C comparison stop short: "game\u0000x" is not "game"). */
+static const char *plain_string(const json_t *v)
+{
+    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+        return NULL;
+    return json_string_value(v);
+}
+
 const char *jwt_parsed_issuer(const jwt_parsed_t *p)
 {
-    return json_string_value(json_object_get(p->claims, "iss"));
+    return plain_string(json_object_get(p->claims, "iss"));
 }
 
 /* JWS's ES256 signature is r || s, 32 bytes each; OpenSSL verifies DER. Returns the DER length
@@ -222,12 +231,16 @@ static bool numeric_date(const json_t *claims, const char *name, bool *present, 
 static bool audience_holds(const json_t *aud, const char *want)
 {
     if (json_is_string(aud))
-        return strcmp(json_string_value(aud), want) == 0;
+        return plain_string(aud) != NULL && strcmp(json_string_value(aud), want) == 0;
     if (!json_is_array(aud))
         return false;
     size_t i;
     const json_t *v;
-    json_array_foreach(aud, i, v) if (json_is_string(v) && strcmp(json_string_value(v), want) == 0) return true;
+    json_array_foreach(aud, i, v)
+    {
+        if (plain_string(v) != NULL && strcmp(json_string_value(v), want) == 0)
+            return true;
+    }
     return false;
 }
 
@@ -255,7 +268,7 @@ bool jwt_check(const jwt_parsed_t *p, const jwk_set_t *keys, const jwt_policy_t 
     if (iss == NULL || strcmp(iss, policy->issuer) != 0)
         return refuse(res, JWT_WRONG_ISSUER, "the token's issuer (iss) is not the trusted issuer of its key");
     snprintf(res->issuer, sizeof res->issuer, "%s", iss);
-    const char *sub = json_string_value(json_object_get(p->claims, "sub"));
+    const char *sub = plain_string(json_object_get(p->claims, "sub"));
     if (sub != NULL && strlen(sub) <= JWT_SUBJECT_MAX)
         snprintf(res->subject, sizeof res->subject, "%s", sub);
     if (!audience_holds(json_object_get(p->claims, "aud"), policy->audience))

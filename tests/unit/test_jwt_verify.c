@@ -213,6 +213,13 @@ static void test_issuer_and_audience(void **state)
     json_object_set_new(c, "aud", json_pack("[s,s]", "x", "y"));
     refused(set, sign(ec_key, "ES256", "e1", c), JWT_WRONG_AUDIENCE);
     c = claims();
+    /* Ours, then a NUL and more: no C comparison stops short at the NUL (jansson refuses \u0000). */
+    json_object_set_new(c, "aud", json_stringn(AUD "\0x", strlen(AUD) + 2));
+    refused(set, sign(ec_key, "ES256", "e1", c), JWT_MALFORMED);
+    c = claims();
+    json_object_set_new(c, "iss", json_stringn(ISS "\0x", strlen(ISS) + 2));
+    refused(set, sign(ec_key, "ES256", "e1", c), JWT_MALFORMED);
+    c = claims();
     json_object_set_new(c, "aud", json_pack("[s,s]", "x", AUD)); /* a list holding ours */
     char *t = sign(ec_key, "ES256", "e1", c);
     assert_int_equal(check(set, t, NULL, NOW).refusal, JWT_OK);
