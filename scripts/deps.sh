@@ -9,6 +9,7 @@ RANKD_PACKAGES=(
   libssl-dev libcurl4-openssl-dev zlib1g-dev libbrotli-dev libxxhash-dev libcmocka-dev
   postgresql-15 postgresql-contrib redis-server redis-sentinel curl
   python3-pytest python3-requests python3-psycopg2 python3-redis python3-jsonschema
+  python3-cryptography  # the stand-in identity provider of tests/e2e/test_jwks.py signs its JWTs with it
   wrk valgrind
   chromium python3-websocket  # the dashboard's test in a real browser (tests/e2e/browser.py)
   haproxy prometheus  # deploy/ run as shipped: HAProxy in front of two instances, promtool

@@ -63,6 +63,7 @@ typedef struct app {
     struct turns *cold_turns;  /* reads of a window being loaded into Redis: one at a time */
     struct refresher *refresher; /* the upkeep jobs; NULL when refresh.interval_s is 0 */
     struct prober *prober;       /* what the probes say of Redis and the views, gathered each second */
+    struct jwks *jwks;           /* the trusted issuers' keys (worker/jwks_fetcher.h); NULL: no auth.issuers */
     /* The HTTP server, for its counts in /metrics: NULL until it stands. */
     _Atomic(struct http_server *) http;
     exports_t *exports;          /* board exports streaming now (at most a few per instance) */

@@ -1136,6 +1136,20 @@ export interface components {
             dependencies?: {
                 [key: string]: "ok" | "degraded" | "down" | "disabled";
             };
+            /** @description With auth.issuers configured: each trusted identity provider's keys (docs/security.md). */
+            issuers?: {
+                issuer: string;
+                /**
+                 * @description ok; degraded: cached keys in use, the last fetch failed; down: no keys yet, its tokens refused
+                 * @enum {string}
+                 */
+                state: "ok" | "degraded" | "down";
+                keys: number;
+                /** @description -1: no keys */
+                keys_age_s: number;
+                last_error: string | null;
+                detail: string;
+            }[];
             nodes?: {
                 name: string;
                 /** @enum {string} */
