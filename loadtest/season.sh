@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # loadtest/season.sh — a season of rankd on the test clock (issue 27): 400 simulated days (about
-# 10 minutes here) of daily, weekly, monthly and never-reset boards, with retention, a steady
-# stream of submissions and player deletions, and faults (a view refresh failing for a week, Redis
-# restarted from an older snapshot, the leader killed, the primary restarted, the leader's clock
-# skewed); every read path checked against an oracle each simulated day, with archives,
+# 10 minutes here) of daily, weekly, monthly and never-reset boards (best, latest and sum; two with
+# min/max_score), with retention, a steady stream of submissions and player deletions, and faults
+# injected under traffic (a view refresh failing for a week, Redis restarted from an older
+# snapshot, the leader killed, the primary restarted, the leader's clock skewed), each shown to
+# have taken effect, with the requests it touched counted and none acknowledged lost; every read
+# path (pages, cursors, players, around-me, rank of a score, statistics, exports, archives)
+# checked each simulated day against an oracle computed from the submissions sent, with
 # partitions ahead, retention and `rankd verify`; RSS, Redis memory, table sizes and each upkeep
-# job's duration charted per day (loadtest/season.py says what exactly).
+# job's duration charted per day and checked flat (loadtest/season.py says what exactly).
 #
 #   bash loadtest/season.sh            400 days
 #   bash loadtest/season.sh --smoke    60 days (CI)

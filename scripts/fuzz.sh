@@ -2,7 +2,8 @@
 # scripts/fuzz.sh — build the libFuzzer targets of tests/fuzz (clang, ASan + UBSan) in build-fuzz/
 # and run each for a while: the request line and path as rankd routes them, query parameters and
 # the headers rankd reads, cursors, JSON bodies of the write routes, the YAML configuration, and
-# Redis replies as the read paths parse them, PROXY protocol headers and X-Forwarded-For.
+# Redis replies as the read paths parse them, PROXY protocol headers and X-Forwarded-For, and
+# identity providers' JWKS documents and player tokens (auth/).
 #
 #   bash scripts/fuzz.sh                 every target 30 s (CI runs --time 20)
 #   bash scripts/fuzz.sh --time 600      ten minutes each, by hand
@@ -43,7 +44,7 @@ trap 'rm -rf "$WORK"' EXIT
 mkdir -p tests/fuzz/findings
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 failed=()
-for target in request cursor body config redis_reply proxy head; do
+for target in request cursor body config redis_reply proxy head jwt; do
   if [ -n "$ONLY" ] && [[ ",$ONLY," != *",$target,"* ]]; then continue; fi
   bin="build-fuzz/tests/fuzz/fuzz_$target"
   mkdir -p "$WORK/$target"

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # scripts/test.sh — build rankd and run every test: unit tests (meson + cmocka) and
-# end-to-end tests (pytest against real PostgreSQL and Redis started on free ports).
+# end-to-end tests (pytest against real PostgreSQL and Redis started on free ports), among them
+# the TypeScript client's tests (Node's test runner, run by tests/e2e/test_typescript_client.py
+# against a real rankd) and the example web game's in headless Chromium.
 #
 # With --sanitize, or when CI=true, everything runs a second time against a build with
 # AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/); a sanitizer report in
-# rankd's stderr fails the test that was running. Every test case is counted (cmocka's and
-# pytest's XML reports; a unit program that fails with no failed case counts one failure), and
+# rankd's stderr fails the test that was running. Every test case is counted (cmocka's,
+# pytest's and Node's, as XML reports; a unit program that fails with no failed case counts one failure), and
 # the last line of output is
 # exactly "N passed, N failed[, N skipped]"; the exit status is non-zero if anything
 # failed. Other arguments go to pytest (e.g. `bash scripts/test.sh -k oracle`).
@@ -132,12 +134,15 @@ unit() {
   fi
 }
 
-# e2e DIR LABEL
+# e2e DIR LABEL: pytest's cases, and those of the test runners a pytest test runs (Node's, for the
+# TypeScript client: tests/e2e/ts_client.py writes their counts as JUnit-style files in
+# $RANKD_TEST_EXTRA_RESULTS), each case counted once.
 e2e() {
   local dir=$1 label=$2
   local xml="$OUT/e2e-$label.xml"
+  local extra="$OUT/extra-$label"
   log "pytest tests/e2e against $dir/rankd ($label)"
-  RANKD_BIN="$ROOT/$dir/rankd" RANKD_MIGRATIONS_DIR="$ROOT/migrations" \
+  RANKD_BIN="$ROOT/$dir/rankd" RANKD_MIGRATIONS_DIR="$ROOT/migrations" RANKD_TEST_EXTRA_RESULTS="$extra" \
     "$PYTHON" -m pytest tests/e2e -q -p no:cacheprovider -rfE --junitxml="$xml" \
     ${PYTEST_EXTRA[@]+"${PYTEST_EXTRA[@]}"} >&2
   local rc=$?
@@ -146,7 +151,7 @@ e2e() {
     return
   fi
   local counts
-  counts=$(count_cases "$xml") || { fail_stage "cannot read $xml"; return; }
+  counts=$(count_cases "$xml" "$extra"/*.xml) || { fail_stage "cannot read $xml"; return; }
   local p f s
   read -r p f s <<<"$counts"
   PASSED=$((PASSED + p))

@@ -14,6 +14,7 @@
 #include "core/ids.h"
 #include "core/window.h"
 #include "obs/metrics.h"
+#include "worker/jwks_fetcher.h"
 #include "store/pg_router.h"
 #include "store/queries.h"
 #include "store/redis_pipe.h"
@@ -512,6 +513,7 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                "# TYPE rankd_board_catalog_fallbacks_total counter\nrankd_board_catalog_fallbacks_total %llu\n",
                cat.boards, cat.complete ? 1 : 0, cat.fallbacks);
     pg_router_metrics(app->router, &req->out);
+    jwks_render_metrics(app->jwks, &req->out);
     metrics_render_heap(&req->out);
     metrics_render_process(&req->out);
     refresher_stats_t up;

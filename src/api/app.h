@@ -63,6 +63,7 @@ typedef struct app {
     struct turns *cold_turns;  /* reads of a window being loaded into Redis: one at a time */
     struct refresher *refresher; /* the upkeep jobs; NULL when refresh.interval_s is 0 */
     struct prober *prober;       /* what the probes say of Redis and the views, gathered each second */
+    struct jwks *jwks;           /* the trusted issuers' keys (worker/jwks_fetcher.h); NULL: no auth.issuers */
     /* The HTTP server, for its counts in /metrics: NULL until it stands. */
     _Atomic(struct http_server *) http;
     exports_t *exports;          /* board exports streaming now (at most a few per instance) */
@@ -116,6 +117,8 @@ typedef enum {
     R_COHORT_ENTRIES, /* /v1/leaderboards/{board}/cohorts/{cohort}/entries: the cohort in route_t.player */
     R_EVENT,          /* /v1/events/{id}: the id in route_t.player */
     R_PLAYER_TOKENS,  /* /v1/players/{player}/tokens */
+    R_HIDE,           /* /v1/leaderboards/{board}/players/{player}/hide (POST hides, DELETE restores) */
+    R_HIDDEN,         /* /v1/leaderboards/{board}/hidden */
     R_FLAGGED,        /* /v1/leaderboards/{board}/flagged */
     R_COUNT,
 } route_id_t;
@@ -199,6 +202,26 @@ int api_players(app_t *app, const route_t *rt, http_req_t *req);
 int api_player(app_t *app, const route_t *rt, http_req_t *req);
 /* DELETE /v1/leaderboards/{board}/players/{player} (api/player_delete.c). */
 int api_player_delete(app_t *app, const route_t *rt, http_req_t *req);
+/* api/moderation.c: hide a player on a board (POST) or show them again (DELETE); the list. */
+int api_player_hide(app_t *app, const route_t *rt, http_req_t *req);
+int api_hidden(app_t *app, const route_t *rt, http_req_t *req);
+/*
+ * A hidden player's own view (a shadow ban: they still see themselves): when `player` is hidden
+ * on board `b`, their standing of window `day` ranked among the visible players in `style`
+ * (store/moderation.h, q_own_view) rendered into req as a Standing, with "hidden":true when
+ * `flagged` (the admin's view), never cached, and `*hidden` set; 404 player_id when they have no
+ * standing in that window. Not hidden: `*hidden` false and nothing written (0); so too for a
+ * `flagged` read when no PostgreSQL node answers (the admin's read goes on as any other), where
+ * an unflagged one answers 503. Reads PostgreSQL (the router's read, caught up with the board):
+ * call it off the event loop. The reads of a player's token for their own player
+ * (issue 50 item 2) answer with this, unflagged, where a keyed read answers 404.
+ */
+int api_own_view(app_t *app, http_req_t *req, const board_t *b, int64_t day, const char *player, rank_style_t style,
+                 bool flagged, bool *hidden);
+/* The same for the players around them (GET …/players/{player}/around): `{"board","window","total",
+ * "entries"}` of q_own_around, their own entry with "hidden":true when `flagged`. */
+int api_own_around(app_t *app, http_req_t *req, const board_t *b, int64_t day, const char *player, int before,
+                   int after, rank_style_t style, bool flagged, bool *hidden);
 int api_around(app_t *app, const route_t *rt, http_req_t *req);
 int api_scores(app_t *app, const route_t *rt, http_req_t *req);
 int api_scores_batch(app_t *app, const route_t *rt, http_req_t *req);

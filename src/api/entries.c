@@ -355,6 +355,20 @@ static int get_player(app_t *app, const route_t *rt, http_req_t *req)
     rank_style_t style;
     if ((rc = check_player(rt, req)) || (rc = api_param_window_syntax(req)) || (rc = api_param_rank_style(req, &style)))
         return rc;
+    if (req->role >= ROLE_ADMIN) { /* the admin sees a hidden player, flagged (api/moderation.c) */
+        if (api_on_loop(app, req))
+            return api_off_loop(app, rt, req);
+        board_t b;
+        int64_t day;
+        bool hidden = false;
+        if ((rc = api_load_board(app, rt, req, &b)))
+            return rc;
+        if (!(rc = api_param_window(app, req, &b, &day)))
+            rc = api_own_view(app, req, &b, day, rt->player, style, true, &hidden);
+        board_clear(&b);
+        if (rc || hidden)
+            return rc;
+    }
     read_request_t rq = {.route = R_PLAYER, .bind = bind_player, .render = render_player};
     rq.read.style = style;
     rq.read.kind = READ_PLAYERS;
@@ -460,6 +474,20 @@ int api_around(app_t *app, const route_t *rt, http_req_t *req)
         (rc = api_param_uint(req, "before", 0, 100, 5, &before)) || (rc = api_param_uint(req, "after", 0, 100, 5, &after)) ||
         (rc = api_param_rank_style(req, &style)))
         return rc;
+    if (req->role >= ROLE_ADMIN) { /* the admin sees a hidden player among the others, flagged */
+        if (api_on_loop(app, req))
+            return api_off_loop(app, rt, req);
+        board_t b;
+        int64_t day;
+        bool hidden = false;
+        if ((rc = api_load_board(app, rt, req, &b)))
+            return rc;
+        if (!(rc = api_param_window(app, req, &b, &day)))
+            rc = api_own_around(app, req, &b, day, rt->player, (int)before, (int)after, style, true, &hidden);
+        board_clear(&b);
+        if (rc || hidden)
+            return rc;
+    }
     read_request_t rq = {.route = R_AROUND, .bind = bind_player, .render = render_list};
     rq.read.style = style;
     rq.read.kind = READ_AROUND;

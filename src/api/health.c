@@ -11,6 +11,7 @@
 
 #include "api/app.h"
 #include "store/pg_router.h"
+#include "worker/jwks_fetcher.h"
 #include "worker/prober.h"
 
 int api_health(app_t *app, const route_t *rt, http_req_t *req)
@@ -43,6 +44,10 @@ int api_ready(app_t *app, const route_t *rt, http_req_t *req)
     }
     bool serving = pg_reads || redis_up;
     buf_t *o = &req->out;
+    /* The issuers' keys (auth.issuers): a fetch failing degrades player tokens only, never the
+     * instance, whose keys and reads go on. */
+    const char *jwks = jwks_state(app->jwks);
+    all = all && strcmp(jwks, "degraded") != 0;
     const char *status = all ? "ok" : serving ? "degraded" : "down";
     if (!serving)
         req->retry_after = 1;
@@ -55,6 +60,8 @@ int api_ready(app_t *app, const route_t *rt, http_req_t *req)
     buf_printf(o, "{\"status\":\"%s\",\"dependencies\":{", status);
     for (size_t i = 0; i < n; i++)
         buf_printf(o, "\"%s\":\"%s\",", nodes[i].name, dependency_state(nodes[i].state));
+    if (app->jwks != NULL)
+        buf_printf(o, "\"issuer_keys\":\"%s\",", jwks);
     buf_printf(o, "\"redis\":\"%s\"},\"nodes\":[", redis);
     for (size_t i = 0; i < n; i++) {
         const pg_node_status_t *s = &nodes[i];
@@ -65,6 +72,11 @@ int api_ready(app_t *app, const route_t *rt, http_req_t *req)
                    s->state == NODE_UNKNOWN ? "down" : pg_node_state_name(s->state), s->lag_ms, s->lag_bytes,
                    s->pool.in_use, s->pool.size, pg_breaker_state_name(s->breaker));
     }
-    buf_puts(o, "]}");
+    buf_puts(o, "]");
+    if (app->jwks != NULL) {
+        buf_puts(o, ",\"issuers\":");
+        jwks_render_ready(app->jwks, o);
+    }
+    buf_puts(o, "}");
     return http_ok(req, serving ? 200 : 503);
 }

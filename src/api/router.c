@@ -80,6 +80,10 @@ static const route_spec_t specs[] = {
     [R_EVENT] = {R_EVENT, "/v1/events/{id}", GET_ONLY, ROLE_ADMIN, 0, 0, 0, true, false, false, false},
     [R_PLAYER_TOKENS] = {R_PLAYER_TOKENS, "/v1/players/{player}/tokens", "POST, DELETE, OPTIONS", 0, ROLE_WRITE, 0,
                          ROLE_ADMIN, false, true, false, true},
+    [R_HIDE] = {R_HIDE, "/v1/leaderboards/{board}/players/{player}/hide", "POST, DELETE, OPTIONS", 0, ROLE_ADMIN, 0,
+                ROLE_ADMIN, false, true, false, true},
+    [R_HIDDEN] = {R_HIDDEN, "/v1/leaderboards/{board}/hidden", GET_ONLY, ROLE_ADMIN, 0, 0, 0, true, false, false,
+                  false},
     [R_FLAGGED] = {R_FLAGGED, "/v1/leaderboards/{board}/flagged", GET_ONLY, ROLE_ADMIN, 0, 0, 0, true, false, false,
                    false},
 };
@@ -94,7 +98,8 @@ static const char *const route_names[R_COUNT] = {
     [R_DASHBOARD] = "dashboard", [R_DASHBOARD_ROOT] = "dashboard_root", [R_DASHBOARD_FILE] = "dashboard_file",
     [R_EXPORT] = "export", [R_PLAYER_EXPORT] = "player_export", [R_IMPORT] = "import", [R_ADMIN_VERIFY_TIER] = "admin_verify_tier", [R_RANK_OF_SCORE] = "rank_of_score",
     [R_JOIN] = "join", [R_ATTEMPTS] = "attempts", [R_COHORT] = "cohort", [R_COHORT_ENTRIES] = "cohort_entries",
-    [R_EVENT] = "event", [R_PLAYER_TOKENS] = "player_tokens", [R_FLAGGED] = "flagged",
+    [R_EVENT] = "event", [R_PLAYER_TOKENS] = "player_tokens", [R_HIDE] = "hide", [R_HIDDEN] = "hidden",
+    [R_FLAGGED] = "flagged",
 };
 
 const char *api_route_name(route_id_t id)
@@ -240,6 +245,8 @@ static route_id_t match(const char *path, route_t *rt)
         return R_EXPORT;
     if (n == 4 && seg_is(seg[3], len[3], "import"))
         return R_IMPORT;
+    if (n == 4 && seg_is(seg[3], len[3], "hidden"))
+        return R_HIDDEN;
     if (n == 4 && seg_is(seg[3], len[3], "flagged"))
         return R_FLAGGED;
     if (n == 6 && seg_is(seg[3], len[3], "cohorts") && seg_is(seg[5], len[5], "entries")) {
@@ -261,6 +268,8 @@ static route_id_t match(const char *path, route_t *rt)
         return R_ATTEMPTS;
     if (n == 6 && seg_is(seg[5], len[5], "cohort"))
         return R_COHORT;
+    if (n == 6 && seg_is(seg[5], len[5], "hide"))
+        return R_HIDE;
     return R_NONE;
 }
 
@@ -438,6 +447,8 @@ static bool route_waits(const route_t *rt, const http_req_t *req)
     case R_COHORT:
     case R_COHORT_ENTRIES:
     case R_EVENT:
+    case R_HIDE:
+    case R_HIDDEN:
     case R_FLAGGED: return true;
     /* A large batch is parsed where it is run: a 2 MiB body takes milliseconds to parse, and
      * on the event loop it would be parsed again off it when its board is not cached. */
@@ -477,6 +488,8 @@ int api_handle(app_t *app, const route_t *rt, http_req_t *req)
     case R_COHORT_ENTRIES: return api_cohort_entries(app, rt, req);
     case R_EVENT: return api_event(app, rt, req);
     case R_PLAYER_TOKENS: return api_player_tokens(app, rt, req);
+    case R_HIDE: return api_player_hide(app, rt, req);
+    case R_HIDDEN: return api_hidden(app, rt, req);
     case R_FLAGGED: return api_flagged(app, rt, req);
     case R_METRICS: return api_metrics(app, rt, req);
     case R_OPENAPI: return api_openapi(app, rt, req);

@@ -29,9 +29,11 @@
 #include "util/clock.h"
 #include "util/heap.h"
 #include "worker/analyzer.h"
+#include "worker/jwks_source.h"
 #include "worker/mark_watch.h"
 #include "worker/events.h"
 #include "worker/joiner.h"
+#include "worker/jwks_fetcher.h"
 #include "worker/prober.h"
 #include "worker/listener.h"
 #include "worker/offload.h"
@@ -277,6 +279,9 @@ int cmd_serve(rankd_config_t *cfg)
     refresher_t *refresher = refresher_start(&ro);
     app.refresher = refresher;
     app.prober = prober_start(app.router, app.redis, 1000);
+    app.jwks = jwks_start(cfg, NULL); /* auth.issuers: their keys fetched off the event loop */
+    if (app.jwks && !player_auth_add_source(app.player_auth, "issuers", jwks_token_source, app.jwks))
+        log_error(NULL, "cannot take the tokens of auth.issuers: they are refused");
     app.events = events_start(app.primary, 1000);
     app.analyzer = analyzer_start(app.primary, 1000);
 
@@ -336,6 +341,7 @@ int cmd_serve(rankd_config_t *cfg)
     offload_stop(app.encoder);
     turns_free(app.cold_turns);
     prober_stop(app.prober);
+    jwks_stop(app.jwks);
     events_stop(app.events);
     analyzer_stop(app.analyzer);
     refresher_stop(refresher);

@@ -311,6 +311,30 @@ bool config_cors_any(const rankd_config_t *cfg)
     return false;
 }
 
+static bool same_str(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+bool config_issuers_equal(const rankd_config_t *a, const rankd_config_t *b)
+{
+    if (a->n_issuers != b->n_issuers)
+        return false;
+    for (size_t i = 0; i < a->n_issuers; i++) {
+        const config_issuer_t *x = &a->issuers[i], *y = &b->issuers[i];
+        if (!same_str(x->issuer, y->issuer) || !same_str(x->audience, y->audience) ||
+            !same_str(x->jwks_url, y->jwks_url) || !same_str(x->keys, y->keys) ||
+            !same_str(x->player_claim, y->player_claim) || config_issuer_skew(a, i) != config_issuer_skew(b, i))
+            return false;
+    }
+    return true;
+}
+
+int config_issuer_skew(const rankd_config_t *cfg, size_t i)
+{
+    return cfg->issuers[i].clock_skew_s >= 0 ? cfg->issuers[i].clock_skew_s : cfg->issuer_clock_skew_s;
+}
+
 int config_retention_windows(const rankd_config_t *cfg, const char *board)
 {
     size_t len = strlen(board);

@@ -34,6 +34,17 @@ typedef struct {
     char *name;               /* what the audit of submissions calls it (auth.keys[].name), or NULL */
 } config_key_t;
 
+/* A trusted identity provider (auth.issuers): its JWTs name players (auth/jwt_verify.h, and
+ * worker/jwks_fetcher.h for its keys). */
+typedef struct {
+    char *issuer;       /* the "iss" its tokens carry, compared byte for byte */
+    char *audience;     /* an "aud" its tokens must hold */
+    char *jwks_url;     /* https, or http on a loopback address; NULL when keys are inline */
+    char *keys;         /* an inline JWKS document as compact JSON text; NULL with jwks_url */
+    char *player_claim; /* the claim naming the player, "sub" by default */
+    int clock_skew_s;   /* seconds of leeway on exp, nbf and iat; -1: auth.clock_skew_s */
+} config_issuer_t;
+
 /* A board declared in the configuration: created at start if absent. */
 typedef struct {
     char *id;
@@ -148,6 +159,9 @@ typedef struct rankd_config {
     metrics_auth_t metrics_auth;
     config_key_t *keys;
     size_t n_keys;
+    config_issuer_t *issuers; /* auth.issuers: identity providers whose player tokens are trusted */
+    size_t n_issuers;
+    int issuer_clock_skew_s;  /* auth.clock_skew_s: leeway on their tokens' times, default 60 */
 
     config_board_t *boards;
     size_t n_boards;
@@ -180,6 +194,12 @@ unsigned config_check_secrets_under(const rankd_config_t *cfg, const rankd_confi
  * cfg->keys it is (-1 if none): its SHA-256 is compared with every key's by CRYPTO_memcmp, so the
  * time taken says nothing of how close a guess came. */
 role_t config_key_role(const rankd_config_t *cfg, const char *key, int *index);
+
+/* The clock skew allowed on issuer `i`'s tokens: its own clock_skew_s, else auth.clock_skew_s. */
+int config_issuer_skew(const rankd_config_t *cfg, size_t i);
+/* Whether `a` and `b` trust the same issuers the same way (a reload says when they differ: the
+ * issuers are read at start only). */
+bool config_issuers_equal(const rankd_config_t *a, const rankd_config_t *b);
 
 /* How many closed windows `board` keeps (retention.board_windows, else retention.windows); 0 = all. */
 int config_retention_windows(const rankd_config_t *cfg, const char *board);

@@ -44,7 +44,8 @@ typedef enum {
     T_KEYS,   /* auth.keys: a list of {key, role} */
     T_ADDKEY, /* environment only: add one bearer key of role `min` */
     T_BOARDS, /* boards: a list of board definitions */
-    T_JSON,   /* a YAML mapping stored as compact JSON object text */
+    T_JSON,   /* a YAML mapping stored as compact JSON object text (max: its bytes, 0: METADATA_MAX) */
+    T_ISSUERS, /* auth.issuers: a list of trusted identity providers */
 } conf_type_t;
 
 #define F_SECRET 0x1u   /* never echo the value; wipe it when freed */
@@ -81,6 +82,10 @@ extern const conf_key_t config_key_item_keys[];
 extern const size_t config_key_item_keys_n;
 extern const conf_key_t config_board_keys[];
 extern const size_t config_board_keys_n;
+extern const conf_key_t config_issuer_keys[];
+extern const size_t config_issuer_keys_n;
+#define CONFIG_ISSUERS_MAX 16
+#define CONFIG_ISSUER_KEYS_BYTES 65536 /* an inline JWKS as compact JSON at most */
 /* The roles' names, by role_t (ROLE_NONE, 0, has none). */
 extern const char *const config_role_names[4];
 static inline bool cfg_is_digit(char c)

@@ -10,11 +10,13 @@
 #include "config/config_internal.h"
 
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
 #include <libpq-fe.h>
 #include <openssl/crypto.h>
 
@@ -312,6 +314,84 @@ static int online_cpus(void)
 
 /* --- the tables --- */
 
+/* Printable ASCII (0x21-0x7E, and space inside): an issuer, an audience or a claim's name, compared
+ * byte for byte with a token's, and echoed in /readyz. */
+static bool check_printable(const char *s, char *why, size_t n)
+{
+    for (const char *p = s; *p; p++) {
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7E) {
+            snprintf(why, n, "must be printable ASCII");
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Whether `host` (len bytes, IPv6 without its brackets) is a loopback name or address. */
+static bool host_is_loopback(const char *host, size_t len)
+{
+    char h[64];
+    if (len == 0 || len >= sizeof h)
+        return false;
+    memcpy(h, host, len);
+    h[len] = '\0';
+    if (strcasecmp(h, "localhost") == 0)
+        return true;
+    unsigned char a[16];
+    if (inet_pton(AF_INET, h, a) == 1)
+        return a[0] == 127;
+    if (inet_pton(AF_INET6, h, a) == 1) {
+        static const unsigned char one[16] = {[15] = 1};
+        return memcmp(a, one, 16) == 0;
+    }
+    return false;
+}
+
+/* auth.issuers.jwks_url: where a provider's keys are fetched must be authenticated (https), so
+ * that nobody on the path can swap them for keys of their own; plain http only to this host
+ * (a stand-in provider in development and tests). */
+static bool check_jwks_url(const char *s, char *why, size_t n)
+{
+    bool tls = strncasecmp(s, "https://", 8) == 0;
+    if (!tls && strncasecmp(s, "http://", 7) != 0) {
+        snprintf(why, n, "must be an https:// URL (the keys that sign player tokens must come authenticated)");
+        return false;
+    }
+    const char *auth = s + (tls ? 8 : 7);
+    size_t alen = strcspn(auth, "/?#");
+    if (alen == 0 || memchr(auth, '@', alen) != NULL) {
+        snprintf(why, n, "must name a host, and no user or password");
+        return false;
+    }
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p > 0x7E) {
+            snprintf(why, n, "must not contain spaces or non-ASCII bytes");
+            return false;
+        }
+    if (tls)
+        return true;
+    const char *host = auth;
+    size_t hlen;
+    if (*host == '[') {
+        const char *close = memchr(host, ']', alen);
+        if (close == NULL) {
+            snprintf(why, n, "has an unclosed [ in its host");
+            return false;
+        }
+        host++;
+        hlen = (size_t)(close - host);
+    } else {
+        const char *colon = memchr(host, ':', alen);
+        hlen = colon ? (size_t)(colon - host) : alen;
+    }
+    if (!host_is_loopback(host, hlen)) {
+        snprintf(why, n, "must be https://: plain http:// is accepted for a loopback host only (localhost, "
+                         "127.0.0.0/8, [::1]), where nobody on the path could swap the keys");
+        return false;
+    }
+    return true;
+}
+
 #define CFG(f) offsetof(rankd_config_t, f)
 #define BRD(f) offsetof(config_board_t, f)
 #define KEY(f) offsetof(config_key_t, f)
@@ -433,6 +513,9 @@ const conf_key_t config_keys[] = {
     {.name = "auth.keys", .type = T_ADDKEY, .flags = F_ENV_ONLY, .min = ROLE_WRITE, .env = "RANKD_WRITE_KEY"},
     {.name = "auth.keys", .type = T_ADDKEY, .flags = F_ENV_ONLY, .min = ROLE_READ, .env = "RANKD_READ_KEY"},
 
+    {.name = "auth.issuers", .type = T_ISSUERS, .off = CFG(issuers), .off2 = CFG(n_issuers)},
+    INT_KEY("auth.clock_skew_s", 0, 3600, "60", "RANKD_CLOCK_SKEW_S", issuer_clock_skew_s),
+
     {.name = "boards", .type = T_BOARDS, .off = CFG(boards), .off2 = CFG(n_boards)},
 };
 
@@ -463,11 +546,26 @@ const conf_key_t config_board_keys[] = {
      .off2 = BRD(has_max_score)},
 };
 
+/* The fields of one auth.issuers item. */
+#define ISS(f) offsetof(config_issuer_t, f)
+const conf_key_t config_issuer_keys[] = {
+    {.name = "auth.issuers.issuer", .type = T_STR, .min = 1, .max = 255, .off = ISS(issuer), .check = check_printable},
+    {.name = "auth.issuers.audience", .type = T_STR, .min = 1, .max = 255, .off = ISS(audience),
+     .check = check_printable},
+    {.name = "auth.issuers.jwks_url", .type = T_STR, .min = 1, .max = 2048, .off = ISS(jwks_url),
+     .check = check_jwks_url},
+    {.name = "auth.issuers.keys", .type = T_JSON, .max = CONFIG_ISSUER_KEYS_BYTES, .off = ISS(keys)},
+    {.name = "auth.issuers.player_claim", .type = T_STR, .min = 1, .max = 64, .def = "sub", .off = ISS(player_claim),
+     .check = check_printable},
+    {.name = "auth.issuers.clock_skew_s", .type = T_INT, .min = 0, .max = 3600, .off = ISS(clock_skew_s)},
+};
+
 #define N_KEYS(t) (sizeof(t) / sizeof((t)[0]))
 _Static_assert(N_KEYS(config_keys) <= CONFIG_KEYS_MAX, "raise CONFIG_KEYS_MAX in config_internal.h");
 const size_t config_keys_n = N_KEYS(config_keys);
 const size_t config_key_item_keys_n = N_KEYS(config_key_item_keys);
 const size_t config_board_keys_n = N_KEYS(config_board_keys);
+const size_t config_issuer_keys_n = N_KEYS(config_issuer_keys);
 
 const conf_key_t *cfg_find_key(const conf_key_t *table, size_t n, const char *name)
 {

@@ -210,6 +210,16 @@ void cfg_free_value(const conf_key_t *k, void *base)
         *nk = 0;
         break;
     }
+    case T_ISSUERS: {
+        config_issuer_t **issuers = FIELD(base, k->off, config_issuer_t *);
+        size_t *ni = FIELD(base, k->off2, size_t);
+        for (size_t i = 0; i < *ni; i++)
+            cfg_free_fields(config_issuer_keys, config_issuer_keys_n, &(*issuers)[i]);
+        free(*issuers);
+        *issuers = NULL;
+        *ni = 0;
+        break;
+    }
     case T_BOARDS: {
         config_board_t **boards = FIELD(base, k->off, config_board_t *);
         size_t *nb = FIELD(base, k->off2, size_t);
@@ -366,6 +376,7 @@ bool cfg_set_text(const conf_key_t *k, void *base, const char *text, char *why, 
     case T_KEYS:
     case T_BOARDS:
     case T_JSON:
+    case T_ISSUERS:
         break;
     }
     abort(); /* the table gave a text default to a YAML-only type */

@@ -20,6 +20,7 @@
 #include <openssl/crypto.h>
 #include <yaml.h>
 
+#include "auth/jwk.h"
 #include "config/config.h"
 #include "util/arena.h"
 
@@ -263,6 +264,7 @@ typedef struct {
     load_ctx_t *ctx;
     const char *name;
     size_t budget; /* nodes left: every node costs at least one byte of JSON */
+    size_t limit;  /* bytes of compact JSON at most */
     bool failed;
 } meta_ctx_t;
 
@@ -346,7 +348,7 @@ static json_t *node_to_json(meta_ctx_t *m, yaml_node_t *node)
 {
     if (m->budget == 0) {
         if (!m->failed)
-            cfg_err_at(m->ctx, node, "%s: longer than %d bytes as compact JSON", m->name, METADATA_MAX);
+            cfg_err_at(m->ctx, node, "%s: longer than %zu bytes as compact JSON", m->name, m->limit);
         m->failed = true;
         return NULL;
     }
@@ -411,7 +413,8 @@ static json_t *node_to_json(meta_ctx_t *m, yaml_node_t *node)
 static void set_json_node(load_ctx_t *ctx, const conf_key_t *k, void *base, yaml_node_t *node)
 {
     char **field = FIELD(base, k->off, char *);
-    meta_ctx_t m = {.ctx = ctx, .name = k->name, .budget = METADATA_MAX + 1, .failed = false};
+    size_t limit = k->max > 0 ? (size_t)k->max : METADATA_MAX;
+    meta_ctx_t m = {.ctx = ctx, .name = k->name, .budget = limit + 1, .limit = limit, .failed = false};
 
     free(*field);
     *field = NULL;
@@ -427,8 +430,8 @@ static void set_json_node(load_ctx_t *ctx, const conf_key_t *k, void *base, yaml
         if (text == NULL)
             abort();
         size_t len = strlen(text);
-        if (len > METADATA_MAX)
-            cfg_err_at(ctx, node, "%s: %zu bytes as compact JSON, at most %d", k->name, len, METADATA_MAX);
+        if (len > limit)
+            cfg_err_at(ctx, node, "%s: %zu bytes as compact JSON, at most %zu", k->name, len, limit);
         else
             *field = cfg_strdup(text);
         free(text);
@@ -488,9 +491,83 @@ static void set_boards_node(load_ctx_t *ctx, const conf_key_t *k, void *base, ya
     free(first_line);
 }
 
+/* auth.issuers: every item a trusted identity provider, its keys at a URL or inline (checked
+ * here: a JWKS with a usable key), an issuer named once. */
+static void set_issuers_node(load_ctx_t *ctx, const conf_key_t *k, void *base, yaml_node_t *node)
+{
+    rankd_config_t *cfg = base;
+
+    cfg_free_value(k, base);
+    if (is_null(node))
+        return;
+    if (node->type != YAML_SEQUENCE_NODE) {
+        cfg_err_at(ctx, node, "%s: expected a list, got %s", k->name, node_kind(node));
+        return;
+    }
+    if (node->data.sequence.items.top - node->data.sequence.items.start > CONFIG_ISSUERS_MAX) {
+        cfg_err_at(ctx, node, "%s: at most %d issuers", k->name, CONFIG_ISSUERS_MAX);
+        return;
+    }
+    size_t first_line[CONFIG_ISSUERS_MAX];
+    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
+        yaml_node_t *item = node_at(ctx, *it), *iss_node, *url_node, *keys_node;
+        config_issuer_t iss = {0};
+        unsigned before = ctx->n_errors;
+        char sb[80], why[WHY_MAX];
+
+        if (item->type != YAML_MAPPING_NODE) {
+            cfg_err_at(ctx, item, "%s: expected a mapping with issuer, audience and jwks_url or keys, got %s",
+                       k->name, node_kind(item));
+            continue;
+        }
+        cfg_apply_defaults(config_issuer_keys, config_issuer_keys_n, &iss);
+        iss.clock_skew_s = -1; /* auth.clock_skew_s unless given */
+        parse_mapping(ctx, config_issuer_keys, config_issuer_keys_n, item, k->name, &iss);
+        iss_node = map_get(ctx, item, "issuer");
+        url_node = map_get(ctx, item, "jwks_url");
+        keys_node = map_get(ctx, item, "keys");
+        if (iss_node == NULL)
+            cfg_err_at(ctx, item, "%s: entry is missing \"issuer\" (the iss its tokens carry)", k->name);
+        if (map_get(ctx, item, "audience") == NULL)
+            cfg_err_at(ctx, item, "%s: entry is missing \"audience\" (an aud its tokens must hold; for Firebase, the "
+                       "project id)", k->name);
+        /* "rankd" names rankd's own minted tokens (auth.player_token_secret): a provider's tokens
+         * claiming it would be judged as those. */
+        if (iss.issuer != NULL && iss_node != NULL && strcmp(iss.issuer, "rankd") == 0)
+            cfg_err_at(ctx, iss_node, "%s: issuer \"rankd\" is the issuer of rankd's own player tokens; a "
+                       "provider's must differ", k->name);
+        if (url_node != NULL && keys_node != NULL)
+            cfg_err_at(ctx, keys_node, "%s: give jwks_url or keys, not both", k->name);
+        else if (url_node == NULL && keys_node == NULL)
+            cfg_err_at(ctx, item, "%s: entry has neither \"jwks_url\" nor \"keys\": where are its signing keys?",
+                       k->name);
+        if (ctx->n_errors == before && iss.keys != NULL) {
+            jwk_set_t *set = jwk_set_parse(iss.keys, strlen(iss.keys), why, sizeof why);
+            if (set == NULL)
+                cfg_err_at(ctx, keys_node, "%s: keys: %s", k->name, why);
+            jwk_set_unref(set);
+        }
+        for (size_t i = 0; iss.issuer != NULL && iss_node != NULL && i < cfg->n_issuers; i++) {
+            if (strcmp(cfg->issuers[i].issuer, iss.issuer) == 0)
+                cfg_err_at(ctx, iss_node, "%s: duplicate issuer \"%s\" (first at line %zu)", k->name,
+                           cfg_shown(iss.issuer, sb, sizeof sb), first_line[i]);
+        }
+        if (ctx->n_errors != before) {
+            cfg_free_fields(config_issuer_keys, config_issuer_keys_n, &iss);
+            continue;
+        }
+        first_line[cfg->n_issuers] = iss_node->start_mark.line + 1;
+        cfg->issuers = cfg_realloc(cfg->issuers, (cfg->n_issuers + 1) * sizeof *cfg->issuers);
+        cfg->issuers[cfg->n_issuers++] = iss;
+    }
+}
+
 static void set_node(load_ctx_t *ctx, const conf_key_t *k, void *base, yaml_node_t *node)
 {
     switch (k->type) {
+    case T_ISSUERS:
+        set_issuers_node(ctx, k, base, node);
+        break;
     case T_LIST:
         set_list_node(ctx, k, base, node);
         break;

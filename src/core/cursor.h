@@ -22,7 +22,8 @@ typedef enum {
     CURSOR_ENTRIES = 1, /* a board window's ranked entries */
     CURSOR_BOARDS = 2,  /* the list of boards; pos.player holds the boundary id */
     CURSOR_WINDOWS = 3, /* a board's windows; pos.sort_key holds the boundary day */
-    CURSOR_FLAGGED = 4, /* a board's flagged submissions: pos.sort_key the received ms, achieved_ms the score, player */
+    CURSOR_HIDDEN = 4,  /* a board's hidden players: pos.achieved_ms their hidden_at, pos.player the id */
+    CURSOR_FLAGGED = 5, /* a board's flagged submissions: pos.sort_key the received ms, achieved_ms the score, player */
 } cursor_kind_t;
 
 typedef struct {

@@ -399,6 +399,19 @@ static bool merge(store_import_t *im, int rank_bucket_rows, import_counts_t *out
              win, sk(im));
     if (command_rows(im, "inserting standings", sql, err) < 0)
         return false;
+    /* The hidden players' standings back where no ranking counts them (a hidden player new to
+     * the window included), before the buckets are cut and the players counted; their rows are
+     * logged, not counted in the window's submissions (store/moderation.c). */
+    r = run(im, "hidden standings",
+            "WITH m AS (DELETE FROM standings s USING hidden_players h WHERE s.board_gen = $1"
+            " AND s.win = DATE '1970-01-01' + $2::int AND h.board_gen = $1 AND h.player_id = s.player_id RETURNING s.*),"
+            " i AS (INSERT INTO hidden_standings SELECT * FROM m)"
+            " SELECT count(*) FROM rankd_import r JOIN hidden_players h ON h.board_gen = $1 AND h.player_id = r.player_id",
+            0, NULL, err);
+    if (!r)
+        return false;
+    long hidden_rows = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
     lap(im, "standings");
     /* Logged as received now, as the merge logs them (rankd's clock), not at the row's
      * achieved_at: a dump's rows are years old (or 1970), and the log is partitioned by month of
@@ -420,7 +433,7 @@ static bool merge(store_import_t *im, int rank_bucket_rows, import_counts_t *out
         return false;
     lap(im, "log");
     char rows_text[24], min_rows[24];
-    snprintf(rows_text, sizeof rows_text, "%ld", out->rows);
+    snprintf(rows_text, sizeof rows_text, "%ld", out->rows - hidden_rows);
     snprintf(min_rows, sizeof min_rows, "%d", rank_bucket_rows);
     const char *counts_params[] = {rows_text};
     snprintf(sql, sizeof sql,
@@ -546,6 +559,14 @@ import_result_t store_import_finish(store_import_t *im, const import_key_t *key,
         fail(err, 409, "conflict", NULL, 0, "the window closed and was archived during the import");
         return IMPORT_FAILED;
     }
+    /* Hidden players' standings of the window (migrations/0025_moderation.sql) join the fold as
+     * any others, under this lock (a hide or a restore waits for the import's), and go back to
+     * hidden_standings in merge(): nothing outside the transaction sees them. */
+    if (!run_ok(im, "hidden standings",
+                "WITH h AS (DELETE FROM hidden_standings WHERE board_gen = $1 AND win = DATE '1970-01-01' + $2::int"
+                " RETURNING *) INSERT INTO standings SELECT * FROM h",
+                err))
+        return IMPORT_FAILED;
     if (!fold(im, err) || !check_sums(im, err))
         return IMPORT_FAILED;
     lap(im, "fold");

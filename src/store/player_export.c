@@ -11,7 +11,8 @@
 #include "core/window.h"
 
 /*
- * One row per standing ('s': not archived, its rank now; 'a': archived, the rank it closed with),
+ * One row per standing ('s': not archived, its rank now; 'h': hidden by a moderator, its rank among
+ * the visible players; 'a': archived, the rank it closed with),
  * then one per submission ('u', oldest first). Columns: kind, board, window, rank, score,
  * achieved or received (ms), metadata, improved, and a submission's audit: what authorised it and
  * the client's address (migrations/0024_player_tokens.sql), and the client rule it broke when it
@@ -25,6 +26,12 @@ static const char PLAYER_EXPORT_SQL[] =
     " FROM boards b JOIN window_counts w ON w.board_gen = b.gen"
     " JOIN standings s ON s.board_gen = w.board_gen AND s.win = w.win AND s.player_id = $1"
     " WHERE NOT EXISTS (SELECT 1 FROM archived_windows aw WHERE aw.board_gen = s.board_gen AND aw.win = s.win)"
+    " UNION ALL"
+    /* 'h': a standing hidden by a moderator (migrations/0025_moderation.sql), its rank among the
+     * visible players (their own view). */
+    " SELECT 'h', b.id, h.win, rankd_rank_before(h.board_gen, h.win, h.sort_key, h.achieved_ms, h.player_id) + 1,"
+    "  h.score, h.achieved_ms, h.metadata, false, NULL, NULL, NULL, NULL"
+    " FROM boards b JOIN hidden_standings h ON h.board_gen = b.gen AND h.player_id = $1"
     " UNION ALL"
     " SELECT 'a', b.id, a.win, a.rank, a.score, a.achieved_ms, a.metadata, false, NULL, NULL, NULL, NULL"
     " FROM boards b JOIN archive a ON a.board_gen = b.gen AND a.player_id = $1"
@@ -75,7 +82,9 @@ static void render_row(buf_t *o, PGresult *r, int i, bool submission)
         buf_putc(o, '}');
     }
     else
-        buf_puts(o, PQgetvalue(r, i, 0)[0] == 'a' ? ",\"archived\":true}" : ",\"archived\":false}");
+        buf_puts(o, PQgetvalue(r, i, 0)[0] == 'a'   ? ",\"archived\":true}"
+                    : PQgetvalue(r, i, 0)[0] == 'h' ? ",\"archived\":false,\"hidden\":true}"
+                                                    : ",\"archived\":false}");
 }
 
 bool player_export_render(PGconn *c, const char *player, size_t len, buf_t *out, char *err, size_t errlen)

@@ -175,6 +175,9 @@ static const purge_table_t purge_tables[] = {
     {"league_tiers", "player_id", "player_id DESC", "player_id, NULL", "player_id > $3::text", false,
      "purging a board's league tiers"},
     {"league_moves", WIN_PLAYER, false, "purging a board's league moves"},
+    {"hidden_standings", WIN_PLAYER, false, "purging a board's hidden standings"},
+    {"hidden_players", "player_id", "player_id DESC", "player_id, NULL", "player_id > $3::text", false,
+     "purging a board's hidden players"},
 };
 #define PURGE_TABLES ((int)(sizeof purge_tables / sizeof *purge_tables))
 

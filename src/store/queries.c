@@ -968,7 +968,7 @@ q_status_t q_archive_read(PGconn *c, const board_t *b, int64_t day, const q_arch
  * seen. An import that takes its lock after these waits for the deletion's commit, then folds
  * without the player. Q_RETRY (rolled back) when one of them was held all that time.
  */
-static q_status_t delete_board_locks(PGconn *c, const char *gen, int wait_ms, bool imports, const char *what)
+q_status_t q_board_locks_shared(PGconn *c, const char *gen, int wait_ms, bool imports, const char *what)
 {
     char sql[64];
     snprintf(sql, sizeof sql, "SET LOCAL lock_timeout = %d", wait_ms > 0 ? wait_ms : 1);
@@ -1032,7 +1032,7 @@ static q_status_t delete_archived(PGconn *c, const char *const *p, int lock_wait
     if (!pg_ok(r))
         return q_failed(c, r, "player delete (archives)");
     PQclear(r);
-    q_status_t st = delete_board_locks(c, p[0], lock_wait_ms, false, "player delete (archive lock)");
+    q_status_t st = q_board_locks_shared(c, p[0], lock_wait_ms, false, "player delete (archive lock)");
     if (st != Q_OK)
         return st;
     r = exec(c,
@@ -1103,7 +1103,7 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int lock_
      * while one runs), an import's merge next (busy too), then the player's own lock, which the
      * writer takes too (held for a batch's round trips): a removal never interleaves with a
      * submission or an import of the player. */
-    q_status_t st = delete_board_locks(c, g, lock_wait_ms, true, "player delete lock");
+    q_status_t st = q_board_locks_shared(c, g, lock_wait_ms, true, "player delete lock");
     if (st != Q_OK)
         return st;
     r = exec(c, "SELECT pg_advisory_xact_lock($1::bigint)", 1, lp);
@@ -1132,6 +1132,15 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int lock_
     if (!pg_ok(r))
         return delete_failed(c, r, "player delete: league rows");
     PQclear(r);
+    /* A hidden player (store/moderation.c) may have no other rows: found all the same. */
+    r = exec(c,
+             "SELECT EXISTS (SELECT 1 FROM hidden_players WHERE board_gen = $1 AND player_id = $2)"
+             " OR EXISTS (SELECT 1 FROM hidden_standings WHERE board_gen = $1 AND player_id = $2)",
+             2, p);
+    if (!pg_ok(r))
+        return delete_failed(c, r, "player delete: hidden rows");
+    bool hidden = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
     r = exec(c,
              /* By window (the primary key's order is board, window, player): every window with a
               * standing has its counters' row. Without the window, the whole board's part of the
@@ -1142,7 +1151,11 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int lock_
              /* Flagged rows (migrations/0026_client_rules.sql) go too; they were never counted. */
              " l AS (DELETE FROM submissions WHERE board_gen = $1 AND player_id = $2"
              "   RETURNING win, received_at, flagged IS NULL AS counted),"
-             " lc AS (SELECT win, count(*) AS n FROM l WHERE counted GROUP BY win),"
+             /* A hidden player's log rows of a window with a hidden standing were never counted
+              * in its counters (store/moderation.c): only the others are taken out. */
+             " hs AS (DELETE FROM hidden_standings WHERE board_gen = $1 AND player_id = $2 RETURNING win),"
+             " hp AS (DELETE FROM hidden_players WHERE board_gen = $1 AND player_id = $2),"
+             " lc AS (SELECT win, count(*) AS n FROM l WHERE counted AND win NOT IN (SELECT win FROM hs) GROUP BY win),"
              /* Its submissions leave the daily activity of the days the next refresh does not count
               * again (migrations/0012_activity_days.sql); the mark's row FOR SHARE: a refresh under
               * way ends first, and one after this counts without it. */
@@ -1217,7 +1230,7 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int lock_
     st = delete_archived(c, p, lock_wait_ms, out, n, &cap);
     if (st != Q_OK)
         return st; /* the live rows are gone; a retry of the deletion finishes the archives */
-    bool found = false;
+    bool found = hidden;
     for (size_t i = 0; i < *n; i++)
         found |= (*out)[i].stood || (*out)[i].archived;
     return found ? Q_OK : Q_NOT_FOUND;

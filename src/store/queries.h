@@ -131,6 +131,12 @@ typedef struct {
 MUST_USE q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int lock_wait_ms, q_deleted_t **out,
                                     size_t *n);
 
+/* Inside a transaction that changes a player's rows on board `gen` (text): take the board's
+ * archive lock shared, then (with `imports`) each window's import lock shared, each waited for
+ * `wait_ms` at most; Q_RETRY (rolled back) when one was held all that time, any other failure
+ * rolled back too (a player's deletion, hide and restore; store/moderation.c). */
+MUST_USE q_status_t q_board_locks_shared(PGconn *c, const char *gen, int wait_ms, bool imports, const char *what);
+
 /* Log statements that take `ms` or longer (0: none), with their name, node and duration. */
 void q_set_slow_ms(int ms);
 /* Log `what`, begun at monotonic `started_ms` on `c` (NULL: the primary), when it was slow. */

@@ -62,9 +62,24 @@ const char ws_lock_sql[] = "SELECT count(pg_advisory_xact_lock(k)) FROM unnest($
  * table was empty (the writer forces generic plans) can only take the primary key: as
  * `player_id = ANY($3)`, such a plan could take standings_rank on (board_gen, win) with player_id
  * as a filter, reading the whole window per batch (a first bulk load of n players was O(n^2)). */
+/* After the standings, the hidden players (migrations/0025_moderation.sql), with their hidden
+ * standing if any: a hidden player has no row in standings (a hide moves them all), so no player
+ * comes twice. */
 const char ws_read_sql[] =
-    "SELECT s.board_gen, s.win - DATE '1970-01-01', s.player_id, s.score, s.achieved_ms, s.metadata"
-    " FROM unnest($3::text[]) AS u(p) JOIN standings s ON s.board_gen = $1 AND s.win = $2::date AND s.player_id = u.p";
+    "SELECT s.board_gen, s.win - DATE '1970-01-01', s.player_id, s.score, s.achieved_ms, s.metadata, false"
+    " FROM unnest($3::text[]) AS u(p) JOIN standings s ON s.board_gen = $1 AND s.win = $2::date AND s.player_id = u.p"
+    " UNION ALL SELECT h.board_gen, $2::date - DATE '1970-01-01', h.player_id, hs.score, hs.achieved_ms,"
+    " hs.metadata, true FROM unnest($3::text[]) AS u(p) JOIN hidden_players h ON h.board_gen = $1 AND h.player_id = u.p"
+    " LEFT JOIN hidden_standings hs ON hs.board_gen = $1 AND hs.win = $2::date AND hs.player_id = u.p";
+/* A hidden player's changed standings, into hidden_standings: $1 gens, $2 days, $3 players,
+ * $4 scores, $5 sort keys, $6 achieved_ms, $7 metadata. */
+const char ws_hidden_write_sql[] =
+    "INSERT INTO hidden_standings (board_gen, win, player_id, score, sort_key, achieved_ms, metadata, version)"
+    " SELECT g, w, p, sc, sk, ms, md, nextval('standing_version')"
+    " FROM unnest($1::bigint[], $2::date[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[])"
+    " AS u(g, w, p, sc, sk, ms, md)"
+    " ON CONFLICT (board_gen, win, player_id) DO UPDATE SET score = EXCLUDED.score, sort_key = EXCLUDED.sort_key,"
+    " achieved_ms = EXCLUDED.achieved_ms, metadata = EXCLUDED.metadata, version = EXCLUDED.version";
 #define WS_STR_(n) #n
 #define WS_STR(n) WS_STR_(n)
 /* "$<n>" of a parameter named in write_sql.h. */
@@ -192,7 +207,8 @@ bool write_sql_prepare(PGconn *c, void *arg)
         {WS_WRITE, ws_write_sql, WW_PARAMS},  {WS_NOTIFY, ws_notify_sql, 1}, {WS_NOTIFY_SEQ, ws_notify_seq_sql, 5}, {WS_ARCHIVED, ws_archived_sql, 2},
         {WS_BUCKETS, ws_buckets_sql, 6}, {WS_WINDOW_LOCK, ws_window_lock_sql, 2}, {WS_RECUT, ws_recut_sql, 4},
         {WS_ENTRANTS, ws_entrants_sql, 3}, {WS_SLOTS_MAKE, ws_slots_make_sql, 2}, {WS_SLOTS_LOCK, ws_slots_lock_sql, 2},
-        {WS_TOURNAMENT, ws_tournament_sql, 7}, {WS_LEAGUE, ws_league_sql, 3}, {WS_CLIENT, ws_client_sql, 5},
+        {WS_TOURNAMENT, ws_tournament_sql, 7}, {WS_LEAGUE, ws_league_sql, 3}, {WS_HIDDEN_WRITE, ws_hidden_write_sql, 7},
+        {WS_CLIENT, ws_client_sql, 5},
     };
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         PGresult *r = PQprepare(c, all[i].name, all[i].sql, all[i].nparams, NULL);

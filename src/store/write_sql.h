@@ -27,6 +27,7 @@
 #define WS_SLOTS_LOCK "rankd_w_slots_lock"
 #define WS_TOURNAMENT "rankd_w_tournament"
 #define WS_LEAGUE "rankd_w_league"
+#define WS_HIDDEN_WRITE "rankd_w_hidden_write"
 #define WS_CLIENT "rankd_w_client"
 
 /* League boards' first standings of a window placed in cohorts (migrations/0019_leagues.sql):
@@ -46,13 +47,18 @@ extern const char ws_window_lock_sql[];
 extern const char ws_archived_sql[];
 /* One transaction-scoped advisory lock per (board, player) key: $1 bigint[]. */
 extern const char ws_lock_sql[];
-/* One window's standings of the batch's players: $1 gen, $2 day, $3 text[]. A join on the ids:
+/* One window's standings of the batch's players: $1 gen, $2 day, $3 text[]; the last column
+ * says whether the player is hidden (then the standing, if any, is its hidden one). A join on the ids:
  * with statistics (the upkeep leader makes them as a table grows, upkeep_analyze) a lookup by
  * primary key per id; planned without any, it hashes the window, once per batch. A subquery
  * per id with a LIMIT was tried: without statistics PostgreSQL 15 may walk the rank index for
  * each id instead (a tie in its estimates), which made a first load of 100,000 players on a
  * new database 14 x slower (loadtest/scale.sh fresh_bulk: 147 s against 10 s). */
 extern const char ws_read_sql[];
+/* A hidden player's changed standings (migrations/0025_moderation.sql): $1 gens, $2 days,
+ * $3 players, $4 scores, $5 sort keys, $6 achieved_ms, $7 metadata; upserted into
+ * hidden_standings, which no ranking, counter, bucket or notice counts. */
+extern const char ws_hidden_write_sql[];
 /* The batch's one write: folded standings, window counters, the log, forgotten keys, and the
  * drafts of keyed answers (all but the rank, known only after the commit): a replay finds the
  * draft if this instance never stores the answer. WW_PARAMS array parameters, each an array of

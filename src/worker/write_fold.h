@@ -29,7 +29,10 @@ typedef struct {
     int64_t achieved_ms;
     const char *metadata;  /* borrowed from the item that set it, or from `stored_md` */
     char *stored_md;       /* owned copy of the metadata read from PostgreSQL */
-    bool changed;
+    bool changed;          /* a change of a standing others see (after write_and_commit's start) */
+    bool hidden;           /* the player is hidden on the board (migrations/0025_moderation.sql): the
+                            * standing read and written is its hidden one, which no ranking counts */
+    bool hidden_changed;   /* hidden: the fold changed the hidden standing (`changed` is then false) */
     int64_t version;
     int64_t window_seq;    /* the batch's number among the window's changing transactions; 0 none */
     int64_t rank;

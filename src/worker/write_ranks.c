@@ -113,24 +113,29 @@ void rank_groups(writer_t *w, PGconn *c, batch_t *bt)
         while (h < bt->n_groups && bt->groups[h].gen == bt->groups[g].gen && bt->groups[h].day == bt->groups[g].day)
             h++;
         size_t n = h - g;
+        /* Hidden players' groups (migrations/0025_moderation.sql) are nothing of Redis's: their
+         * rank is their own view's, the rank their place has among the visible players, which
+         * PostgreSQL counts below. `vis` maps the visible ones. */
+        size_t *vis = xcalloc(n, sizeof *vis), nv = 0;
+        for (size_t x = g; x < h; x++)
+            if (!bt->groups[x].hidden)
+                vis[nv++] = x;
         bool ranked = false, applied = false;
         if (rc) {
-            rb_change_t *ch = xcalloc(n, sizeof *ch);
-            size_t k = 0;
-            for (size_t x = g; x < h; x++) {
-                write_group_t *gr = &bt->groups[x];
+            rb_change_t *ch = xcalloc(nv ? nv : 1, sizeof *ch);
+            for (size_t k = 0; k < nv; k++) {
+                write_group_t *gr = &bt->groups[vis[k]];
                 ch[k].player = gr->player;
                 ch[k].sort_key = order_sort_key(gr->board->sort, gr->cur.value);
                 ch[k].achieved_ms = gr->achieved_ms;
                 ch[k].metadata = gr->metadata;
                 /* Unchanged standings are re-sent with version 0: never applied, but ranked. */
                 ch[k].version = gr->changed ? gr->version : 0;
-                k++;
             }
-            int64_t *ranks = xcalloc(n, sizeof *ranks), *before = xcalloc(n, sizeof *before);
+            int64_t *ranks = xcalloc(nv ? nv : 1, sizeof *ranks), *before = xcalloc(nv ? nv : 1, sizeof *before);
             int64_t total = 0;
             bool ready = false;
-            rb_status_t st = rb_apply(rc, bt->groups[g].gen, bt->groups[g].day, ch, n, bt->groups[g].window_seq, ranks,
+            rb_status_t st = rb_apply(rc, bt->groups[g].gen, bt->groups[g].day, ch, nv, bt->groups[g].window_seq, ranks,
                                       before, &total, &ready);
             applied = st == RB_OK;
             if (st == RB_DOWN) {
@@ -138,17 +143,17 @@ void rank_groups(writer_t *w, PGconn *c, batch_t *bt)
                 rc = NULL;
             } else if (st == RB_OK && ready && redis_window_trusted(w->redis, bt->groups[g].gen, bt->groups[g].day, NULL)) {
                 bool all = true;
-                for (size_t x = 0; x < n; x++)
+                for (size_t x = 0; x < nv; x++)
                     all = all && ranks[x] > 0;
                 if (all) {
                     moves_t mv = {0};
                     bool left = false; /* standings only ranked: their rank before is counted here */
-                    for (size_t x = g; x < h && !left; x++)
-                        left = bt->groups[x].existed && !bt->groups[x].changed;
+                    for (size_t k = 0; k < nv && !left; k++)
+                        left = bt->groups[vis[k]].existed && !bt->groups[vis[k]].changed;
                     if (left)
                         moves_of(bt, g, h, &mv);
-                    for (size_t x = 0; x < n; x++) {
-                        write_group_t *gr = &bt->groups[g + x];
+                    for (size_t x = 0; x < nv; x++) {
+                        write_group_t *gr = &bt->groups[vis[x]];
                         gr->rank = ranks[x];
                         if (gr->existed && !gr->changed) { /* only ranked: its place is where it was */
                             order_pos_t p;
@@ -177,21 +182,29 @@ void rank_groups(writer_t *w, PGconn *c, batch_t *bt)
             missed_gens[n_missed] = bt->groups[g].gen;
             missed_days[n_missed++] = bt->groups[g].day;
         }
-        if (!ranked) {
-            /* Where each standing was written: a rank even if the player was deleted since. */
+        if (!ranked || nv < n) {
+            /* Where each standing was written: a rank even if the player was deleted since. A
+             * hidden one's place is in no standing: 1 + the visible standings before it. */
             order_pos_t *pos = xcalloc(n, sizeof *pos);
+            size_t *idx = xcalloc(n, sizeof *idx);
             int64_t *ranks = xcalloc(n, sizeof *ranks);
-            for (size_t x = 0; x < n; x++) {
-                const write_group_t *gr = &bt->groups[g + x];
-                (void)order_pos_set(&pos[x], order_sort_key(gr->board->sort, gr->cur.value), gr->achieved_ms,
+            size_t k = 0;
+            for (size_t x = g; x < h; x++) {
+                const write_group_t *gr = &bt->groups[x];
+                if (ranked && !gr->hidden)
+                    continue;
+                (void)order_pos_set(&pos[k], order_sort_key(gr->board->sort, gr->cur.value), gr->achieved_ms,
                                     gr->player, strlen(gr->player)); /* ids were validated */
+                idx[k++] = x;
             }
-            if (q_ranks_at(c, bt->groups[g].board, bt->groups[g].day, pos, n, ranks) == Q_OK)
-                for (size_t x = 0; x < n; x++)
-                    bt->groups[g + x].rank = ranks[x];
+            if (q_ranks_at(c, bt->groups[g].board, bt->groups[g].day, pos, k, ranks) == Q_OK)
+                for (size_t x = 0; x < k; x++)
+                    bt->groups[idx[x]].rank = ranks[x];
             free(ranks);
+            free(idx);
             free(pos);
         }
+        free(vis);
         g = h;
     }
     if (rc)
@@ -313,8 +326,9 @@ void rank_items(PGconn *c, batch_t *bt)
                 order_pos_t final;
                 (void)order_pos_set(&final, order_sort_key(gr->board->sort, gr->cur.value), gr->achieved_ms,
                                     gr->player, strlen(gr->player));
-                /* Its own final standing is not another player ahead of it. */
-                bt->rank[idx[x]] = ranks[x] - (order_pos_cmp(&final, &pos[x]) < 0 ? 1 : 0);
+                /* Its own final standing is not another player ahead of it (a hidden one's is in
+                 * no standing PostgreSQL counts). */
+                bt->rank[idx[x]] = ranks[x] - (!gr->hidden && order_pos_cmp(&final, &pos[x]) < 0 ? 1 : 0);
             }
         }
         free(ranks);

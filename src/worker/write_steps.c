@@ -237,6 +237,9 @@ step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
                                          strtoll(PQgetvalue(r, row, 1), NULL, 10), PQgetvalue(r, row, 2));
                 if (!gr)
                     continue;
+                gr->hidden = strcmp(PQgetvalue(r, row, 6), "t") == 0;
+                if (PQgetisnull(r, row, 3))
+                    continue; /* hidden, with no hidden standing of this window yet */
                 gr->existed = true;
                 gr->cur.exists = true;
                 gr->cur.value = strtoll(PQgetvalue(r, row, 3), NULL, 10);
@@ -334,9 +337,40 @@ static bool recut_params(const batch_t *bt, pg_arrays_t *as, const char **param,
 #define WW_ARRAY(as, name) (&(as).a[WW_##name - 1])
 _Static_assert(WW_PARAMS <= PG_ARRAYS_MAX, "ws_write_sql has more parameters than pg_arrays_t holds");
 
+/* A hidden player's changed standings (ws_hidden_write_sql); false when there is none. From
+ * here on a hidden group's change is no `changed`: the standings, counters' players, rank
+ * buckets, notices, Redis, the tier and the caches all skip it (it is hidden_changed). */
+static bool hidden_params(batch_t *bt, pg_arrays_t *as, const char **param)
+{
+    bool any = false;
+    pg_arrays_open(as, 7);
+    for (size_t g = 0; g < bt->n_groups; g++) {
+        write_group_t *gr = &bt->groups[g];
+        if (!gr->hidden)
+            continue;
+        gr->hidden_changed = gr->changed;
+        gr->changed = false;
+        if (!gr->hidden_changed)
+            continue;
+        any = true;
+        pg_arr_i64(&as->a[0], gr->gen);
+        pg_arr_day(&as->a[1], gr->day);
+        pg_arr_text(&as->a[2], gr->player);
+        pg_arr_i64(&as->a[3], gr->cur.value);
+        pg_arr_i64(&as->a[4], order_sort_key(gr->board->sort, gr->cur.value));
+        pg_arr_i64(&as->a[5], gr->achieved_ms);
+        pg_arr_text(&as->a[6], gr->metadata);
+    }
+    pg_arrays_close(as, param);
+    return any;
+}
+
 /* Step 4: write standings, counters and the log, forget failed keys, notify, and commit: one round trip. */
 step_t write_and_commit(PGconn *c, batch_t *bt)
 {
+    pg_arrays_t hs;
+    const char *hp[7];
+    bool hidden = hidden_params(bt, &hs, hp);
     pg_arrays_t as;
     pg_arrays_open(&as, WW_PARAMS);
     /* standings */
@@ -359,13 +393,20 @@ step_t write_and_commit(PGconn *c, batch_t *bt)
             accepted[bt->group_of[i]]++;
     for (size_t g = 0; g < bt->n_groups;) {
         size_t h = g;
-        int64_t players = 0, subs = 0;
+        int64_t players = 0, subs = 0, hidden_subs = 0;
         for (; h < bt->n_groups && bt->groups[h].gen == bt->groups[g].gen && bt->groups[h].day == bt->groups[g].day;
              h++) {
             players += !bt->groups[h].existed && bt->groups[h].changed;
-            subs += accepted[h];
+            /* A hidden player's submissions are logged but not counted: the window's counts are
+             * its visible players' (a restore adds them, store/moderation.c). */
+            if (bt->groups[h].hidden)
+                hidden_subs += accepted[h];
+            else
+                subs += accepted[h];
         }
-        if (subs > 0) {
+        /* A window only hidden players wrote to still gets its counters' row (and a number): a
+         * restore moves their standings into a window that has one. */
+        if (subs > 0 || hidden_subs > 0) {
             pg_arr_i64(WW_ARRAY(as, CNT_GEN), bt->groups[g].gen);
             pg_arr_day(WW_ARRAY(as, CNT_DAY), bt->groups[g].day);
             pg_arr_i64(WW_ARRAY(as, CNT_PLAYERS), players);
@@ -430,10 +471,12 @@ step_t write_and_commit(PGconn *c, batch_t *bt)
     /* One round trip: the write, the cache invalidation notice, the commit, and (when replicas
      * serve reads) the WAL position the commit reached, which a replica must have replayed
      * before it answers a read of these boards. */
-    pg_stmt_t stmts[8];
-    PGresult *res[8] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
-    int k = 0, i_buckets = -1, i_recut = -1, i_notify = -1, i_lsn = -1, i_tour = -1, i_league = -1;
+    pg_stmt_t stmts[9];
+    PGresult *res[9] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    int k = 0, i_buckets = -1, i_recut = -1, i_notify = -1, i_lsn = -1, i_tour = -1, i_league = -1, i_hidden = -1;
     stmts[k++] = (pg_stmt_t){ws_write_sql, WW_PARAMS, p, WS_WRITE};
+    if (hidden)
+        stmts[i_hidden = k++] = (pg_stmt_t){ws_hidden_write_sql, 7, hp, WS_HIDDEN_WRITE};
     if (tour)
         stmts[i_tour = k++] = (pg_stmt_t){ws_tournament_sql, 7, tp, WS_TOURNAMENT};
     if (league)
@@ -451,6 +494,8 @@ step_t write_and_commit(PGconn *c, batch_t *bt)
     bt->commit_sent = true;
     pg_pipeline_run(c, stmts, k, res);
     step_t st = step_check(c, res[0], "write");
+    if (st == STEP_OK && hidden)
+        st = step_check(c, res[i_hidden], "hidden standings");
     if (st == STEP_OK && tour)
         st = step_check(c, res[i_tour], "tournament entrants");
     if (st == STEP_OK && league)
@@ -491,5 +536,6 @@ step_t write_and_commit(PGconn *c, batch_t *bt)
     pg_arrays_free(&ns);
     pg_arrays_free(&ts);
     pg_arrays_free(&ls);
+    pg_arrays_free(&hs);
     return st;
 }

@@ -274,7 +274,7 @@ def board_rows(db, gen):
     """Rows of board generation `gen` left in each table a board's deletion empties."""
     out = {}
     for t in ("standings", "window_counts", "rank_buckets", "rank_supers", "archived_windows", "idempotency_keys",
-              "daily_activity", "submissions", "board_purges", "log_purges"):
+              "daily_activity", "submissions", "board_purges", "log_purges", "hidden_players", "hidden_standings"):
         out[t] = db.query("SELECT count(*) FROM %s WHERE board_gen = %%s" % t, (gen,))[0][0]
     return out
 
@@ -293,6 +293,7 @@ def test_a_board_deletion_answers_at_once_and_its_rows_go_in_the_background(rank
     gen = db.query("SELECT gen FROM boards WHERE id = %s", (b,))[0][0]
     r = batch(w, [{"board": b, "player_id": "p%d" % i, "score": i, "idempotency_key": "k%d" % i} for i in range(100)])
     assert r.status == 200
+    assert adm.post("/v1/leaderboards/%s/players/p7/hide" % b).status == 204  # its hidden rows go too
     db.query("INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, metadata, version)"
              " SELECT %s, DATE '1970-01-01', 'x' || i, i, -i, 0, NULL, nextval('standing_version')"
              " FROM generate_series(1, 30000) i", (gen,))
@@ -302,7 +303,8 @@ def test_a_board_deletion_answers_at_once_and_its_rows_go_in_the_background(rank
     assert follower.client().get("/v1/leaderboards/%s/entries" % b).status == 404
     assert follower.client().get("/v1/leaderboards/%s/players/p1" % b).status == 404
     left = board_rows(db, gen)
-    assert left["board_purges"] == 1 and left["standings"] == 30100, left  # queued, not deleted in the request
+    assert left["board_purges"] == 1 and left["standings"] == 30099, left  # queued, not deleted in the request
+    assert left["hidden_standings"] == 1 and left["hidden_players"] == 1, left
     # A board of the same id is a new one at once.
     assert create_board(adm, b)["players"] == 0
     leader = rankd_factory(env={"RANKD_REFRESH_INTERVAL_S": "1"})

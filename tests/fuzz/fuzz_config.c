@@ -22,6 +22,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)config_key_role(cfg, "fuzz-key-0123456789", NULL);
             (void)config_cors_allowed(cfg, "https://a.example");
             (void)config_retention_windows(cfg, "daily");
+            for (size_t i = 0; i < cfg->n_issuers; i++)
+                (void)config_issuer_skew(cfg, i);
+            (void)config_issuers_equal(cfg, cfg);
             config_free(cfg);
         }
         if (devnull)

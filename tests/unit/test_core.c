@@ -1749,7 +1749,7 @@ static void test_cursor_round_trip(void **state)
     memset(id64, 'Z', sizeof id64);
     id64[0] = '.';
     id64[63] = '@';
-    const cursor_kind_t kinds[] = {CURSOR_ENTRIES, CURSOR_BOARDS, CURSOR_WINDOWS, CURSOR_FLAGGED};
+    const cursor_kind_t kinds[] = {CURSOR_ENTRIES, CURSOR_BOARDS, CURSOR_WINDOWS, CURSOR_HIDDEN, CURSOR_FLAGGED};
     const int64_t gens[] = {0, 1, 42, INT64_MAX, -1, INT64_MIN};
     const int64_t days[] = {0, 20778, -1, INT64_MAX, INT64_MIN};
     const int64_t keys[] = {0, SCORE_MIN, SCORE_MAX, -1, 20773};
@@ -1780,7 +1780,7 @@ static void test_cursor_round_trip(void **state)
             }
         }
     }
-    assert_true(count == 4 * 2 * 6 * 6);
+    assert_true(count == 5 * 2 * 6 * 6);
 
     /* Realistic shapes of each kind. */
     cursor_t e = mkcursor(CURSOR_ENTRIES, false, 7, 20778, -1500, 1763755200123, LIT("player-1"));

@@ -1,0 +1,16 @@
+/**
+ * @rankd/client — a typed client for rankd's REST API.
+ *
+ * The types come from the repository's api/openapi.json (src/generated, `npm run generate`);
+ * the client around them is small: a key or a player token as the bearer, bounded retries of
+ * 429/503 honouring Retry-After, cursor paging, and RankdError carrying the contract's error object.
+ */
+export { RankdClient, parseRetryAfter } from "./client.js";
+export type {
+  Auth, CallOptions, ClientOptions, CursorOperation, OperationId, PagingOptions, PathParams, QueryParams,
+  RankdResponse, RequestBody, Result, RetryInfo, RetryPolicy, Schemas,
+} from "./client.js";
+export { RankdConnectionError, RankdError, isRankdError } from "./errors.js";
+export type { ErrorCode, ErrorObject } from "./errors.js";
+export type { components, operations, paths } from "./generated/openapi.js";
+export { routes } from "./generated/routes.js";
