@@ -375,3 +375,30 @@ def test_the_rules_hold_across_instances(rankd, rankd_factory, db, clock):
         there.close()
     finally:
         adm.close()
+
+
+def test_hiding_and_restoring_a_player_counts_their_accepted_submissions_only(rankd):
+    adm = rankd.client(ADMIN_KEY)
+    try:
+        b = rules_board(adm, {"max_submissions_per_minute": 1})
+        tok = mint(rankd, "lou")
+        c = rankd.client(tok)
+        assert submit(c, b, "lou", 5, key=tok).status == 200
+        assert_implausible(submit(c, b, "lou", 6, key=tok), "max_submissions_per_minute")
+        c.close()
+        assert submit(adm, b, "max", 7, key=WRITE_KEY).status == 200
+
+        def submissions():
+            r = adm.get("/v1/leaderboards/%s/windows" % b)
+            assert r.status == 200, r.describe()
+            return r.json()["windows"][0]["submissions"]
+        assert submissions() == 2
+        r = adm.post("/v1/leaderboards/%s/players/lou/hide" % b)
+        assert r.status == 204, r.describe()
+        assert submissions() == 1
+        r = adm.delete("/v1/leaderboards/%s/players/lou/hide" % b)
+        assert r.status == 204, r.describe()
+        assert submissions() == 2
+        assert standing(rankd, b, "lou") == (5, 2)
+    finally:
+        adm.close()
