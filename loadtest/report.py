@@ -466,6 +466,13 @@ def render(results, outdir):
         row(f"{what} / a plain board's submission, taking turns in {fmt_int(num(r, f'{pair}.rounds'))} rounds: "
             "median requests/s", fmt_x(x, 3), "≥ 0.667 × (issue 31: within 1.5 ×)",
             None if x is None else x >= 0.667, f"{fmt_int(num(r, f'{pair}.a'))} / {fmt_int(num(r, f'{pair}.b'))}")
+    # Issue 50 item 6: a rank read with a player token against the same read with a read key,
+    # taking turns: what the token's read costs, key requests/s over token requests/s.
+    x = ratio(num(r, "tpair_read.b"), num(r, "tpair_read.a"))
+    row(f"a rank read with a player token: its cost against the same read with a read key, taking turns in "
+        f"{fmt_int(num(r, 'tpair_read.rounds'))} rounds (key requests/s / token requests/s, medians)", fmt_x(x, 3),
+        "≤ 1.2 × (issue 50)", None if x is None else x <= 1.2,
+        f"{fmt_int(num(r, 'tpair_read.b'))} / {fmt_int(num(r, 'tpair_read.a'))}")
     x = ratio(num(r, "cohort.rps"), num(r, "rank.rps"))
     row("a league player's cohort (50 entries ranked among themselves, PostgreSQL) / a rank read (Redis): "
         "requests/s", fmt_x(x, 3), "(issue 31: stated)", None,
