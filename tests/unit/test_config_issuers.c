@@ -161,5 +161,5 @@ int main(void)
         cmocka_unit_test(test_issuers_load),
         cmocka_unit_test(test_issuer_refusals),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests_name("config_issuers", tests, setup, teardown);
 }

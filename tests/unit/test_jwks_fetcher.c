@@ -331,5 +331,5 @@ int main(void)
         cmocka_unit_test(test_no_keys_yet_refuses_and_says_so),
         cmocka_unit_test(test_issuers_and_inline_keys),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests_name("jwks_fetcher", tests, setup, teardown);
 }

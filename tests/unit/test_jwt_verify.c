@@ -387,5 +387,5 @@ int main(void)
         cmocka_unit_test(test_jwks_documents),
         cmocka_unit_test(test_base64url_is_strict),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests_name("jwt_verify", tests, setup, teardown);
 }
