@@ -323,9 +323,9 @@ def test_errors_state_the_rule(rankd):
         assert "Mondays" in msg and "window=2026-11-23" in msg, msg
         assert "YYYY-MM-DD" in message("/v1/leaderboards/%s/entries?window=yesterday" % b, "window")
         msg = message("/v1/leaderboards/" + b, "sort", method="PATCH", body={"sort": "asc"})
-        assert "sort cannot be changed" in msg and "title, metadata and client_writes" in msg, msg
+        assert "sort cannot be changed" in msg and "title, metadata, client_writes and client_rules" in msg, msg
         msg = message("/v1/leaderboards/" + b, "colour", method="PATCH", body={"colour": "red"})
-        assert msg == "unknown field colour: the fields of this body are title, metadata, client_writes", msg
+        assert msg == "unknown field colour: the fields of this body are title, metadata, client_writes, client_rules", msg
     finally:
         adm.close()
         c.close()
