@@ -210,11 +210,10 @@ int api_hidden(app_t *app, const route_t *rt, http_req_t *req);
  * on board `b`, their standing of window `day` ranked among the visible players in `style`
  * (store/moderation.h, q_own_view) rendered into req as a Standing, with "hidden":true when
  * `flagged` (the admin's view), never cached, and `*hidden` set; 404 player_id when they have no
- * standing in that window. Not hidden: `*hidden` false and nothing written (0); so too for a
- * `flagged` read when no PostgreSQL node answers (the admin's read goes on as any other), where
- * an unflagged one answers 503. Reads PostgreSQL (the router's read, caught up with the board):
- * call it off the event loop. The reads of a player's token for their own player
- * (issue 50 item 2) answer with this, unflagged, where a keyed read answers 404.
+ * standing in that window. Not hidden: `*hidden` false and nothing written (0); so too when no
+ * PostgreSQL node answers (the read goes on as any other's). Reads PostgreSQL (the router's read,
+ * caught up with the board): call it off the event loop. A player token's read of its own
+ * player answers with this, unflagged, where the read found no standing (a shadow ban).
  */
 int api_own_view(app_t *app, http_req_t *req, const board_t *b, int64_t day, const char *player, rank_style_t style,
                  bool flagged, bool *hidden);

@@ -349,6 +349,29 @@ static int bind_player(app_t *app, http_req_t *req, const board_t *b, read_reque
     return 0;
 }
 
+/* A read of the asker's own standing: a player token's of its own player. */
+static bool own_read(const route_t *rt, const http_req_t *req)
+{
+    return req->player && strlen(req->player->player) == rt->player_len &&
+           memcmp(req->player->player, rt->player, rt->player_len) == 0;
+}
+
+/* A player's own read that found them nowhere: hidden by a moderator, they still see themselves
+ * (a shadow ban), ranked among the visible players; else the 404 stands. Off the event loop. */
+static int own_player_missing(app_t *app, http_req_t *req, const board_t *b, const read_t *r)
+{
+    bool hidden = false;
+    int rc = api_own_view(app, req, b, r->day, r->player, r->style, false, &hidden);
+    return rc || hidden ? rc : http_not_found(req, "player_id", "player");
+}
+
+static int own_around_missing(app_t *app, http_req_t *req, const board_t *b, const read_t *r)
+{
+    bool hidden = false;
+    int rc = api_own_around(app, req, b, r->day, r->player, r->before, r->after, r->style, false, &hidden);
+    return rc || hidden ? rc : http_not_found(req, "player_id", "player");
+}
+
 static int get_player(app_t *app, const route_t *rt, http_req_t *req)
 {
     int rc;
@@ -370,6 +393,8 @@ static int get_player(app_t *app, const route_t *rt, http_req_t *req)
             return rc;
     }
     read_request_t rq = {.route = R_PLAYER, .bind = bind_player, .render = render_player};
+    if (own_read(rt, req))
+        rq.missing = own_player_missing;
     rq.read.style = style;
     rq.read.kind = READ_PLAYERS;
     memcpy(rq.read.player, rt->player, rt->player_len); /* validated: at most PLAYER_ID_MAX bytes */
@@ -489,6 +514,8 @@ int api_around(app_t *app, const route_t *rt, http_req_t *req)
             return rc;
     }
     read_request_t rq = {.route = R_AROUND, .bind = bind_player, .render = render_list};
+    if (own_read(rt, req))
+        rq.missing = own_around_missing;
     rq.read.style = style;
     rq.read.kind = READ_AROUND;
     memcpy(rq.read.player, rt->player, rt->player_len); /* validated: at most PLAYER_ID_MAX bytes */

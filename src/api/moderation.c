@@ -267,8 +267,8 @@ int api_own_view(app_t *app, http_req_t *req, const board_t *b, int64_t day, con
     /* A replica only once it replayed the board's last commit this instance knows of (a hide
      * notes its commit): read-your-writes, and the primary's outage survived. */
     pg_lease_t lease;
-    if (!pg_router_read(app->router, b->gen, req->strong, &lease)) /* no node: the admin's read goes on */
-        return flagged ? 0 : http_unavailable(req, "the database");
+    if (!pg_router_read(app->router, b->gen, req->strong, &lease)) /* no node: the read goes on as any other's */
+        return 0;
     int64_t hidden_ms = 0;
     q_status_t st = q_player_hidden(lease.conn, b->gen, player, hidden, &hidden_ms);
     entry_t e;
@@ -300,7 +300,7 @@ int api_own_around(app_t *app, http_req_t *req, const board_t *b, int64_t day, c
     *hidden = false;
     pg_lease_t lease;
     if (!pg_router_read(app->router, b->gen, req->strong, &lease))
-        return flagged ? 0 : http_unavailable(req, "the database");
+        return 0;
     int64_t hidden_ms = 0;
     q_status_t st = q_player_hidden(lease.conn, b->gen, player, hidden, &hidden_ms);
     entries_t e;

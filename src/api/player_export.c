@@ -1,7 +1,8 @@
 /*
  * api/player_export.c — GET /v1/players/{player}/export (API.md, "Import and export"): all that
  * rankd holds about one player, for a request for their data, read from the primary
- * (store/player_export.c). Admin only, off the event loop (api/router.c).
+ * (store/player_export.c). An admin's, or a player token's for its own player; off the event
+ * loop (api/router.c).
  */
 #include "api/app.h"
 #include "core/ids.h"
@@ -17,7 +18,7 @@ int api_player_export(app_t *app, const route_t *rt, http_req_t *req)
     if (!c)
         return http_unavailable(req, "the database");
     char err[256];
-    bool ok = player_export_render(c, rt->player, rt->player_len, &req->out, err, sizeof err);
+    bool ok = player_export_render(c, rt->player, rt->player_len, req->role >= ROLE_ADMIN, &req->out, err, sizeof err);
     if (!ok)
         log_error(req->request_id, "export of a player failed: %s", err);
     bool down = !ok && !pg_conn_alive(c);

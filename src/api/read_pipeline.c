@@ -30,6 +30,7 @@ typedef enum {
     RP_PARKED, /* another request computes the same answer: waiting for it to settle */
     RP_STORE,  /* Redis or PostgreSQL */
     RP_RENDER, /* the handler renders what was read; a 200 goes into the cache */
+    RP_MISSING, /* nothing was found: the handler's missing() answers, off the event loop */
 } rp_state_t;
 
 /* The read's hold on its cache key. */
@@ -75,6 +76,7 @@ typedef struct read_op {
     q_status_t pg_status;
     bool behind;              /* read from a replica possibly behind: answered, never cached */
     int failed;               /* STORE's error status, written into req; 0: none */
+    int missing_status;       /* RP_MISSING off the loop: missing()'s answer, written into req */
 } read_op_t;
 
 /* ---------------------------------------------------------------- the store */
@@ -515,6 +517,14 @@ static void board_job(offload_job_t *job)
     op->wake(op->wake_arg); /* last: the request may be finished and freed at once */
 }
 
+/* RP_MISSING off the event loop: the handler's answer for a read that found nothing. */
+static void missing_job(offload_job_t *job)
+{
+    read_op_t *op = WORKQ_OWNER(job, read_op_t, job);
+    op->missing_status = op->rq.missing(op->app, op->req, &op->board, &op->rq.read);
+    op->wake(op->wake_arg); /* last: the request may be finished and freed at once */
+}
+
 /* Run the states from op->state until one waits (RP_WAITS: op->state says on what) or the read
  * is answered (its status). */
 static int advance(read_op_t *op, http_req_t *req)
@@ -595,6 +605,13 @@ static int advance(read_op_t *op, http_req_t *req)
         }
         case RP_RENDER: {
             int rc = op->failed;
+            if (!rc && op->got.n == 0 && op->rq.missing) {
+                cache_abandon(op); /* the missing answer is the asker's own: never cached */
+                if (req->inline_only || req->off_loop || !app->offload)
+                    return op->rq.missing(app, req, &op->board, &op->rq.read);
+                op->state = RP_MISSING;
+                return RP_WAITS;
+            }
             if (!rc) {
                 rc = op->rq.render(app, req, &op->board, &op->rq.read, &op->got);
                 if (rc == 200 && op->got.modified_ms > 0) /* a closed window, from its archive */
@@ -608,6 +625,8 @@ static int advance(read_op_t *op, http_req_t *req)
                 cache_abandon(op);
             return rc;
         }
+        case RP_MISSING:
+            return op->missing_status;
         }
     }
 }
@@ -633,6 +652,10 @@ static void rp_start(http_pending_t *p, void (*wake)(void *), void *wake_arg)
             return;
         }
         submit_call(op);
+        return;
+    case RP_MISSING:
+        op->job.run = missing_job;
+        offload_submit(op->app->offload, &op->job);
         return;
     case RP_BIND:
     case RP_CACHE:
@@ -662,6 +685,7 @@ static int rp_finish(http_pending_t *p, http_req_t *req)
     case RP_BIND:
     case RP_CACHE:
     case RP_RENDER:
+    case RP_MISSING: /* answered: advance() returns its status */
         break;
     }
     int rc = advance(op, req);

@@ -9,6 +9,9 @@
  *     │  offload thread)   │ settled: miss (claimed now)             │
  *     ▼                    ▼                                         │
  *   (error) ◄──────────  STORE ──► RENDER (and insert into L1) ──────┘
+ *                                    │ nothing found, and the handler has a missing():
+ *                                    ▼
+ *                                 MISSING (on an offload thread) ──► DONE
  *
  * STORE reads through the Redis pipe when Redis answers the window; a cold window's read
  * then waits its turn behind the window's load (worker/turns.h), or PostgreSQL answers on an
@@ -70,6 +73,10 @@ struct read_request {
     int (*bind)(app_t *app, http_req_t *req, const board_t *b, read_request_t *rq, buf_t *key);
     /* Render what was read into req (the status: 200, or an error such as 404). */
     int (*render)(app_t *app, http_req_t *req, const board_t *b, const read_t *r, const entries_t *e);
+    /* When the read found nothing (no entry), this answers instead of render(), off the event
+     * loop (it may read PostgreSQL): a hidden player's own view (api/moderation.c). NULL: render()
+     * answers. */
+    int (*missing)(app_t *app, http_req_t *req, const board_t *b, const read_t *r);
 };
 
 /*

@@ -41,7 +41,7 @@ static const char PLAYER_EXPORT_SQL[] =
     " FROM boards b JOIN submissions s ON s.board_gen = b.gen AND s.player_id = $1"
     ") x ORDER BY kind = 'u', ts, id, win";
 
-static void render_row(buf_t *o, PGresult *r, int i, bool submission)
+static void render_row(buf_t *o, PGresult *r, int i, bool submission, bool moderator)
 {
     char at[25];
     window_format_ms(strtoll(PQgetvalue(r, i, 5), NULL, 10), at);
@@ -83,11 +83,12 @@ static void render_row(buf_t *o, PGresult *r, int i, bool submission)
     }
     else
         buf_puts(o, PQgetvalue(r, i, 0)[0] == 'a'   ? ",\"archived\":true}"
-                    : PQgetvalue(r, i, 0)[0] == 'h' ? ",\"archived\":false,\"hidden\":true}"
+                    : PQgetvalue(r, i, 0)[0] == 'h' && moderator ? ",\"archived\":false,\"hidden\":true}"
                                                     : ",\"archived\":false}");
 }
 
-bool player_export_render(PGconn *c, const char *player, size_t len, buf_t *out, char *err, size_t errlen)
+bool player_export_render(PGconn *c, const char *player, size_t len, bool moderator, buf_t *out, char *err,
+                          size_t errlen)
 {
     const char *params[1] = {player};
     PGresult *r = PQexecParams(c, PLAYER_EXPORT_SQL, 1, NULL, params, NULL, NULL, 0);
@@ -103,13 +104,13 @@ bool player_export_render(PGconn *c, const char *player, size_t len, buf_t *out,
     for (bool first = true; i < n && PQgetvalue(r, i, 0)[0] != 'u'; i++, first = false) {
         if (!first)
             buf_putc(out, ',');
-        render_row(out, r, i, false);
+        render_row(out, r, i, false, moderator);
     }
     buf_puts(out, "],\"submissions\":[");
     for (bool first = true; i < n; i++, first = false) {
         if (!first)
             buf_putc(out, ',');
-        render_row(out, r, i, true);
+        render_row(out, r, i, true, moderator);
     }
     PQclear(r);
     /* Tournaments: the slots the player joined or played in, with their attempts. */

@@ -16,9 +16,11 @@
 
 /*
  * Append the PlayerExport object of `player` (len bytes, a valid player id) to `out`, read on `c`
- * (the primary). False with PostgreSQL's message in err (for the log, not the client) when the
- * statement failed; `out` is then as it was.
+ * (the primary). A standing a moderator hid is flagged "hidden":true when `moderator` (an admin's
+ * export); the player's own shows it as any other (a shadow ban). False with PostgreSQL's message
+ * in err (for the log, not the client) when the statement failed; `out` is then as it was.
  */
-MUST_USE bool player_export_render(PGconn *c, const char *player, size_t len, buf_t *out, char *err, size_t errlen);
+MUST_USE bool player_export_render(PGconn *c, const char *player, size_t len, bool moderator, buf_t *out, char *err,
+                                   size_t errlen);
 
 #endif

@@ -23,6 +23,7 @@ from conftest import (ADMIN_KEY, READ_KEY, WRITE_KEY, assert_error, batch, creat
 STYLES = ("ordinal", "competition", "dense")
 NO_CACHE = {"RANKD_CACHE_BYTES": "0"}
 TIER = {"RANKD_RANK_TIER": "67108864", "RANKD_CACHE_BYTES": "0"}
+TOKENS = {"auth": {"player_token_secret": "test-moderation-token-secret-0123456789"}}
 
 
 def q(s):
@@ -170,6 +171,42 @@ def admin_views(adm, board, model):
             assert want[p] == model.own_rank(p, style)
 
 
+def own_views(insts, board, model):
+    """A hidden player's own token sees them (a shadow ban): their rank among the visible players
+    as the admin's view gives it, unflagged, on every path; another player's token, and the read
+    key, get the 404 (checked by compare)."""
+    for p in sorted(model.hidden):
+        tokens = [inst.client(mint_token(inst, p)) for inst in insts]
+        try:
+            own = model.ordered(with_hidden={p})
+            i = [o[0] for o in own].index(p)
+            for c in tokens:
+                for style in STYLES:
+                    got = get_json(c, "/v1/leaderboards/%s/players/%s?rank_style=%s" % (board, q(p), style))
+                    assert "hidden" not in got and got["player_id"] == p, got
+                    assert got["rank"] == model.own_rank(p, style) and got["total"] == len(model.ordered()) + 1, got
+                    got = get_json(c, "/v1/leaderboards/%s/players/%s/around?before=2&after=2&rank_style=%s"
+                                   % (board, q(p), style))
+                    want = styled_ranks(own)[style]
+                    assert [(e["player_id"], e["rank"]) for e in got["entries"]] == \
+                        [(o[0], want[o[0]]) for o in own[max(0, i - 2):i + 3]], (p, style, got)
+                    assert all("hidden" not in e for e in got["entries"]), got
+                for h in model.hidden - {p}:  # another hidden player: 404, as for anyone
+                    assert_error(c.get("/v1/leaderboards/%s/players/%s" % (board, q(h))), 404, field="player_id")
+                ex = get_json(c, "/v1/players/%s/export" % q(p))
+                assert all("hidden" not in x for x in ex["standings"]), ex
+                assert [x["rank"] for x in ex["standings"] if x["board"] == board] == [model.own_rank(p)], ex
+        finally:
+            for c in tokens:
+                c.close()
+
+
+def mint_token(inst, player):
+    r = inst.client(WRITE_KEY).post("/v1/players/%s/tokens" % q(player), json_body={})
+    assert r.status == 201, r.describe()
+    return r.json()["token"]
+
+
 def reads_count(inst, name):
     return metric(inst, name)
 
@@ -203,9 +240,9 @@ def take_batch(model, w, items):
 @pytest.mark.parametrize("sort,operator", [("desc", "best"), ("asc", "latest")])
 def test_a_hidden_player_vanishes_from_every_read_and_a_restore_brings_them_back(sort, operator, rankd_factory, db,
                                                                                redis_db):
-    via_redis = rankd_factory(env=NO_CACHE)
-    via_tier = rankd_factory(env=TIER)
-    via_pg = rankd_factory(redis=False, env=NO_CACHE)
+    via_redis = rankd_factory(env=NO_CACHE, extra_config=TOKENS)
+    via_tier = rankd_factory(env=TIER, extra_config=TOKENS)
+    via_pg = rankd_factory(redis=False, env=NO_CACHE, extra_config=TOKENS)
     adm, w = via_redis.client(ADMIN_KEY), via_redis.client(WRITE_KEY)
     clients = {name: inst.client(WRITE_KEY) for name, inst in
                (("redis", via_redis), ("tier", via_tier), ("pg", via_pg))}
@@ -235,6 +272,7 @@ def test_a_hidden_player_vanishes_from_every_read_and_a_restore_brings_them_back
             model.hidden.add(p)
         compare(clients, board, model, "after the hide")
         admin_views(adm, board, model)  # tied with visible players: dense counts no new score
+        own_views((via_redis, via_tier, via_pg), board, model)
         # The tier and Redis answered those reads (they follow the hide; no reload needed).
         answered_by(via_tier, clients["tier"], board, "rankd_reads_tier_total")
         answered_by(via_redis, clients["redis"], board, "rankd_reads_redis_total")
@@ -271,6 +309,7 @@ def test_a_hidden_player_vanishes_from_every_read_and_a_restore_brings_them_back
                               {"board": board, "player_id": "newbie", "score": 640}])
         compare(clients, board, model, "after the hidden players' submissions")
         admin_views(adm, board, model)
+        own_views((via_redis, via_tier, via_pg), board, model)
         # The player's export (admin) shows their hidden standing, flagged, at its own place.
         ex = get_json(adm, "/v1/players/%s/export" % q(top))
         mine = [x for x in ex["standings"] if x["board"] == board]
