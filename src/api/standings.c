@@ -13,6 +13,7 @@ typedef struct {
     int64_t now_ms;
     rank_style_t style;
     bool snapshot;        /* read in one snapshot even in the ordinal style (a league board's row) */
+    bool own;             /* the player's own token asks: the boards where they are hidden too */
     standing_row_t *rows;
     size_t n;
 } standings_args_t;
@@ -64,7 +65,7 @@ static q_status_t standings_on(PGconn *c, void *arg)
     if (a->style == RANK_ORDINAL && !a->snapshot) {
         /* One statement is its own snapshot; a league board's cohort is read in the same one, so a
          * player on a league board is read again inside one. */
-        q_status_t st = q_player_standings(c, a->player, a->now_ms, &a->rows, &a->n);
+        q_status_t st = q_player_standings(c, a->player, a->now_ms, a->own, &a->rows, &a->n);
         if (st != Q_OK || !any_league(a))
             return st;
         a->snapshot = true;
@@ -73,7 +74,7 @@ static q_status_t standings_on(PGconn *c, void *arg)
     q_status_t st = q_snapshot_begin(c);
     if (st != Q_OK)
         return st;
-    st = q_player_standings(c, a->player, a->now_ms, &a->rows, &a->n);
+    st = q_player_standings(c, a->player, a->now_ms, a->own, &a->rows, &a->n);
     if (st == Q_OK && a->style != RANK_ORDINAL)
         st = restyle_rows(c, a);
     if (st == Q_OK)
@@ -86,7 +87,9 @@ int api_standings(app_t *app, const route_t *rt, http_req_t *req)
 {
     if (rt->player_bad || !id_player_valid(rt->player, rt->player_len))
         return http_error(req, 400, "invalid_argument", "player_id", ID_PLAYER_RULE);
-    standings_args_t a = {rt->player, req->received_ms, RANK_ORDINAL, false, NULL, 0};
+    bool own = req->player && strlen(req->player->player) == rt->player_len &&
+               memcmp(req->player->player, rt->player, rt->player_len) == 0;
+    standings_args_t a = {rt->player, req->received_ms, RANK_ORDINAL, false, own, NULL, 0};
     int rc = api_param_rank_style(req, &a.style);
     if (rc)
         return rc;
@@ -109,6 +112,6 @@ int api_standings(app_t *app, const route_t *rt, http_req_t *req)
     }
     buf_puts(&req->out, "]}");
     q_standings_free(rows, n);
-    req->cacheable = !behind;
+    req->cacheable = !behind && !own; /* the own view is the asker's alone */
     return http_ok(req, 200);
 }

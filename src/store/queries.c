@@ -54,6 +54,7 @@ typedef enum {
     QS_PLAYERS,
     QS_AROUND,
     QS_STANDINGS,
+    QS_STANDINGS_OWN,
     QS_A_PAGE_OFFSET,
     QS_A_PAGE_AFTER,
     QS_A_PAGE_BEFORE,
@@ -425,6 +426,19 @@ q_status_t q_window_counts(PGconn *c, int64_t gen, const int64_t *days, size_t n
  * as "not archived yet" and reads `standings`, which stay until well after the archive. */
 #define ARCHIVE_VISIBLE " AND (aw.players = 0 OR EXISTS (SELECT 1 FROM archive x WHERE x.board_gen = $1 AND x.win = $2))"
 #define ARCHIVE_ROWS "SELECT " ENTRY_COLS ", rank FROM archive WHERE board_gen = $1 AND win = $2"
+/* A player ($1) on every board's current window as of $2 (ms): board, day, entry columns, rank,
+ * total, gen, a league board's tiers; `tail` adds rows and orders them. */
+#define STANDINGS_SQL(tail)                                                                                        \
+    "WITH t AS (SELECT (timestamptz 'epoch' + $2::bigint * interval '1 millisecond') AT TIME ZONE 'UTC' AS ts),"  \
+    " cur AS (SELECT b.id, b.gen, CASE b.reset WHEN 'none' THEN b.none_win"                                       \
+    "   WHEN 'daily' THEN t.ts::date WHEN 'weekly' THEN date_trunc('week', t.ts)::date"                           \
+    "   ELSE date_trunc('month', t.ts)::date END AS win,"                                                         \
+    "   CASE WHEN b.cohort_size IS NOT NULL THEN b.tiers::text END AS tiers FROM boards b, t)"                   \
+    " SELECT cur.id, s.win - DATE '1970-01-01', s.player_id, s.score, s.sort_key, s.achieved_ms, s.metadata,"    \
+    "  rankd_rank_before(s.board_gen, s.win, s.sort_key, s.achieved_ms, s.player_id) + 1,"                        \
+    "  coalesce((SELECT players FROM window_counts w WHERE w.board_gen = s.board_gen AND w.win = s.win), 0),"     \
+    "  cur.gen, cur.tiers"                                                                                        \
+    " FROM cur JOIN standings s ON s.board_gen = cur.gen AND s.win = cur.win AND s.player_id = $1" tail
 
 /*
  * The read statements, each prepared once per connection (exec_read): parsing and planning
@@ -495,18 +509,18 @@ static const struct {
         "   WHERE x.board_gen = $1 AND x.win = $2 AND (x.sort_key, x.achieved_ms, x.player_id) >"
         "   (me.sort_key, me.achieved_ms, me.player_id) ORDER BY x.sort_key, x.achieved_ms, x.player_id LIMIT $5) b"
         " ) s ON true"},
-    [QS_STANDINGS] = {"rankd_standings", 2,
-        "WITH t AS (SELECT (timestamptz 'epoch' + $2::bigint * interval '1 millisecond') AT TIME ZONE 'UTC' AS ts),"
-        " cur AS (SELECT b.id, b.gen, CASE b.reset WHEN 'none' THEN b.none_win"
-        "   WHEN 'daily' THEN t.ts::date WHEN 'weekly' THEN date_trunc('week', t.ts)::date"
-        "   ELSE date_trunc('month', t.ts)::date END AS win,"
-        "   CASE WHEN b.cohort_size IS NOT NULL THEN b.tiers::text END AS tiers FROM boards b, t)"
-        " SELECT cur.id, s.win - DATE '1970-01-01', s.player_id, s.score, s.sort_key, s.achieved_ms, s.metadata,"
-        "  rankd_rank_before(s.board_gen, s.win, s.sort_key, s.achieved_ms, s.player_id) + 1,"
-        "  coalesce((SELECT players FROM window_counts w WHERE w.board_gen = s.board_gen AND w.win = s.win), 0), cur.gen,"
-        "  cur.tiers"
-        " FROM cur JOIN standings s ON s.board_gen = cur.gen AND s.win = cur.win AND s.player_id = $1"
-        " ORDER BY cur.id"},
+    [QS_STANDINGS] = {"rankd_standings", 2, STANDINGS_SQL(" ORDER BY 1")},
+    /* The player's own view: with the standings a moderator hid, ranked among the visible players
+     * (migrations/0025_moderation.sql); not on a league board, whose cohorts leave them out. */
+    [QS_STANDINGS_OWN] = {"rankd_standings_own", 2,
+        STANDINGS_SQL(" UNION ALL SELECT cur.id, h.win - DATE '1970-01-01', h.player_id, h.score, h.sort_key,"
+                      "  h.achieved_ms, h.metadata,"
+                      "  rankd_rank_before(h.board_gen, h.win, h.sort_key, h.achieved_ms, h.player_id) + 1,"
+                      "  coalesce((SELECT players FROM window_counts w WHERE w.board_gen = h.board_gen"
+                      "   AND w.win = h.win), 0) + 1, cur.gen, cur.tiers"
+                      " FROM cur JOIN hidden_standings h ON h.board_gen = cur.gen AND h.win = cur.win"
+                      "  AND h.player_id = $1 AND cur.tiers IS NULL"
+                      " ORDER BY 1")},
     [QS_A_PAGE_OFFSET] = {"rankd_archive_page_offset", 4,
         ARCHIVE_READ(ARCHIVE_ROWS " AND rank > $4::bigint AND rank <= $4::bigint + $3::bigint ORDER BY rank")},
     [QS_A_PAGE_AFTER] = {"rankd_archive_page_after", 6,
@@ -1236,12 +1250,13 @@ q_status_t q_player_delete(PGconn *c, int64_t gen, const char *player, int lock_
     return found ? Q_OK : Q_NOT_FOUND;
 }
 
-q_status_t q_player_standings(PGconn *c, const char *player, int64_t now_ms, standing_row_t **rows, size_t *n)
+q_status_t q_player_standings(PGconn *c, const char *player, int64_t now_ms, bool own, standing_row_t **rows,
+                              size_t *n)
 {
     char now[24];
     snprintf(now, sizeof now, "%" PRId64, now_ms);
     const char *p[] = {player, now};
-    PGresult *r = exec_read(c, QS_STANDINGS, p);
+    PGresult *r = exec_read(c, own ? QS_STANDINGS_OWN : QS_STANDINGS, p);
     if (!pg_ok(r))
         return q_failed(c, r, "player standings");
     *n = (size_t)PQntuples(r);

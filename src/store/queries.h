@@ -169,10 +169,12 @@ typedef struct {
 } standing_row_t;
 
 /*
- * Every board's current window (as of `now_ms`) where `player` stands,
- * ordered by board id. `*rows` is freed by the caller with
- * q_standings_free().
+ * Every board's current window (as of `now_ms`) where `player` stands, ordered by board id; when
+ * `own` (the player's own token asks) also where a moderator hid them, ranked among the visible
+ * players with `total` counting them (their own view), but not on league boards. `*rows` is freed
+ * by the caller with q_standings_free().
  */
-MUST_USE q_status_t q_player_standings(PGconn *c, const char *player, int64_t now_ms, standing_row_t **rows, size_t *n);
+MUST_USE q_status_t q_player_standings(PGconn *c, const char *player, int64_t now_ms, bool own, standing_row_t **rows,
+                                       size_t *n);
 void q_standings_free(standing_row_t *rows, size_t n);
 #endif

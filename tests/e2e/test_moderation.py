@@ -144,6 +144,7 @@ def compare(clients, board, model, label):
         for h in model.hidden:
             assert_error(c.get("/v1/leaderboards/%s/players/%s" % (board, q(h))), 404, field="player_id")
             assert_error(c.get("/v1/leaderboards/%s/players/%s/around" % (board, q(h))), 404, field="player_id")
+            assert board not in [x["board"] for x in get_json(c, "/v1/players/%s/standings" % q(h))["standings"]]
 
 
 def admin_views(adm, board, model):
@@ -193,6 +194,11 @@ def own_views(insts, board, model):
                     assert all("hidden" not in e for e in got["entries"]), got
                 for h in model.hidden - {p}:  # another hidden player: 404, as for anyone
                     assert_error(c.get("/v1/leaderboards/%s/players/%s" % (board, q(h))), 404, field="player_id")
+                for style in STYLES:
+                    got = get_json(c, "/v1/players/%s/standings?rank_style=%s" % (q(p), style))
+                    mine = [x for x in got["standings"] if x["board"] == board]
+                    assert [(x["rank"], x["total"], "hidden" in x) for x in mine] == \
+                        [(model.own_rank(p, style), len(model.ordered()) + 1, False)], (p, style, got)
                 ex = get_json(c, "/v1/players/%s/export" % q(p))
                 assert all("hidden" not in x for x in ex["standings"]), ex
                 assert [x["rank"] for x in ex["standings"] if x["board"] == board] == [model.own_rank(p)], ex
