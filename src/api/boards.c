@@ -310,15 +310,27 @@ static int list_boards(app_t *app, http_req_t *req)
     }
     bool more = n > limit;
     size_t shown = more ? (size_t)limit : n;
-    buf_puts(&req->out, "{\"leaderboards\":[");
-    bool ok = true, admins_only = false;
+    /* Every board's live count in one round trip. */
+    int64_t *gens = xcalloc(shown + 1, sizeof *gens), *days = xcalloc(shown + 1, sizeof *days);
+    int64_t *players = xcalloc(shown + 1, sizeof *players);
+    bool *entrants = xcalloc(shown + 1, sizeof *entrants);
     for (size_t i = 0; i < shown; i++) {
-        int64_t players = 0;
-        ok = ok && current_players(app, c, &boards[i], req->received_ms, &players);
+        gens[i] = boards[i].gen;
+        days[i] = api_tournament_players_day(&boards[i], req->received_ms);
+        entrants[i] = tournament_counts_slot(&boards[i].tournament);
+    }
+    bool ok = q_windows_players(c, gens, days, entrants, shown, players) == Q_OK;
+    buf_puts(&req->out, "{\"leaderboards\":[");
+    bool admins_only = false;
+    for (size_t i = 0; i < shown; i++) {
         if (i)
             buf_putc(&req->out, ',');
-        admins_only |= api_render_board(app, req, &boards[i], players);
+        admins_only |= api_render_board(app, req, &boards[i], players[i]);
     }
+    free(gens);
+    free(days);
+    free(players);
+    free(entrants);
     render_list_tail(app, req, boards, shown, more);
     bool behind = lease.behind;
     if (!behind && !cur && !more && !filter.on) /* every board: what the catalog answers lists from */

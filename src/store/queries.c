@@ -328,6 +328,39 @@ q_status_t q_window_players(PGconn *c, int64_t gen, int64_t day, int64_t *player
     return Q_OK;
 }
 
+q_status_t q_windows_players(PGconn *c, const int64_t *gens, const int64_t *days, const bool *entrants, size_t n,
+                             int64_t *players)
+{
+    memset(players, 0, n * sizeof *players);
+    if (n == 0)
+        return Q_OK;
+    pg_arrays_t as;
+    pg_arrays_open(&as, 3);
+    for (size_t i = 0; i < n; i++) {
+        pg_arr_i64(&as.a[0], gens[i]);
+        pg_arr_day(&as.a[1], days[i]);
+        pg_arr_i64(&as.a[2], entrants[i]);
+    }
+    const char *p[3];
+    pg_arrays_close(&as, p);
+    PGresult *r = exec(c,
+                       "SELECT u.i, CASE WHEN u.slot = 1 THEN t.entrants ELSE w.players END"
+                       " FROM unnest($1::bigint[], $2::date[], $3::int[]) WITH ORDINALITY AS u(gen, win, slot, i)"
+                       " LEFT JOIN window_counts w ON u.slot = 0 AND w.board_gen = u.gen AND w.win = u.win"
+                       " LEFT JOIN tournament_slots t ON u.slot = 1 AND t.board_gen = u.gen AND t.win = u.win",
+                       3, p);
+    pg_arrays_free(&as);
+    if (!pg_ok(r))
+        return q_failed(c, r, "windows players");
+    for (int k = 0; k < PQntuples(r); k++) {
+        int64_t i = col_i64(r, k, 0) - 1;
+        if (i >= 0 && (size_t)i < n && !PQgetisnull(r, k, 1))
+            players[i] = col_i64(r, k, 1);
+    }
+    PQclear(r);
+    return Q_OK;
+}
+
 q_status_t q_window_seq(PGconn *c, int64_t gen, int64_t day, int64_t *seq)
 {
     return q_window_seqs(c, &gen, &day, 1, seq);

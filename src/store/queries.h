@@ -55,6 +55,10 @@ MUST_USE q_status_t q_window_counts(PGconn *c, int64_t gen, const int64_t *days,
                            int64_t *submissions);
 /* Players in a window (the live count). */
 MUST_USE q_status_t q_window_players(PGconn *c, int64_t gen, int64_t day, int64_t *players);
+/* The live counts of n windows in one round trip (a list of boards): players[i] of window
+ * (gens[i], days[i]), or its tournament slot's entrants when entrants[i]; 0 for one with none. */
+MUST_USE q_status_t q_windows_players(PGconn *c, const int64_t *gens, const int64_t *days, const bool *entrants,
+                                      size_t n, int64_t *players);
 /* The window's count of changing transactions (window_counts.seq; 0 without a row): `*seq`. */
 MUST_USE q_status_t q_window_seq(PGconn *c, int64_t gen, int64_t day, int64_t *seq);
 /* The same for windows (gens[i], days[i]), i < n, into seqs[i] (0 without a row). */
