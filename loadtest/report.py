@@ -473,6 +473,19 @@ def render(results, outdir):
         f"{fmt_int(num(r, 'tpair_read.rounds'))} rounds (key requests/s / token requests/s, medians)", fmt_x(x, 3),
         "≤ 1.2 × (issue 50)", None if x is None else x <= 1.2,
         f"{fmt_int(num(r, 'tpair_read.b'))} / {fmt_int(num(r, 'tpair_read.a'))}")
+    # Issue 51: what a submission costs in CPU (rankd + Redis + PostgreSQL), lone and in the game's
+    # mix, against one inside a scores:batch (per request / the batch's items).
+    def write_cpu(s, per=1.0):
+        parts = [num(r, f"{s}.{k}") for k in ("cpu_server_us", "cpu_redis_us", "cpu_postgres_us")]
+        return None if None in parts or not per else sum(parts) / per
+    batched = write_cpu("writes_batch", num(r, "meta.batch_items"))
+    for s, what, goal in (("writes", "a lone submission (POST per submission)", 2.0),
+                          ("writes_mix", "the game's write mix (lone POSTs, most changing nothing)", 1.2)):
+        lone = write_cpu(s)
+        x = ratio(lone, batched)
+        row(f"CPU per submission, rankd + Redis + PostgreSQL: {what} / one inside a scores:batch of {batch}",
+            fmt_x(x, 2), f"≤ {goal} × (issue 51)", None if x is None else x <= goal,
+            "–" if lone is None or batched is None else f"{lone:.1f} µs / {batched:.1f} µs")
     x = ratio(num(r, "cohort.rps"), num(r, "rank.rps"))
     row("a league player's cohort (50 entries ranked among themselves, PostgreSQL) / a rank read (Redis): "
         "requests/s", fmt_x(x, 3), "(issue 31: stated)", None,

@@ -27,6 +27,10 @@
 #   writes     POST scores on mix (200s compared with the rows of `submissions`)
 #   writes_batch  POST scores:batch of --batch-items (100) random players of mix: a game server
 #              reporting a round; submissions/s = acknowledged items / duration
+#   writes_mix the game's real write traffic (issue 51): lone POSTs from 64 connections to three
+#              boards of --players each, seeded with known scores (wbest 3/5, about 1 in 5
+#              improving; wlatest 1/5, about 1 in 5 a new score; wsum 1/5), then every standing
+#              of the three checked against the seed and the log (an oracle in SQL)
 #   wpair_single, wpair_batch   `writes` and pg_upsert1, and `writes_batch` and pg_upsert1000,
 #              again, taking turns in 5 short rounds: the medians the performance gate compares
 #   rpair_rank, rpair_around, rpair_mix   `rank`, `around` and `mix` again, each taking turns
@@ -363,6 +367,21 @@ case "$code" in
   200|201) ;;
   *) die "POST /v1/leaderboards (lg) -> $code: $(head -c 500 "$TMP/board-lg.json")" ;;
 esac
+# writes_mix (issue 51): three boards of $BIG players, one per operator, seeded with known scores.
+WMIX_BOARDS=()
+if want writes_mix; then
+  for bo in wbest:best wlatest:latest wsum:sum; do
+    b="${bo%%:*}"
+    code="$(curl -s -o "$TMP/board-$b.json" -w '%{http_code}' --max-time 10 -X POST "$ON/v1/leaderboards" \
+      -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
+      -d "{\"id\":\"$b\",\"title\":\"Load test $b\",\"sort\":\"desc\",\"operator\":\"${bo#*:}\",\"reset\":\"none\"}" \
+      || echo 000)"
+    case "$code" in
+      200|201) WMIX_BOARDS+=("$b") ;;
+      *) die "POST /v1/leaderboards ($b) -> $code: $(head -c 500 "$TMP/board-$b.json")" ;;
+    esac
+  done
+fi
 # Seeded behind rankd's back: restart it afterwards so that it holds nothing about the boards.
 rankd_down "$TMP/on.pid"
 BIG_GEN="$(q "SELECT gen FROM boards WHERE id = 'big'")"
@@ -398,6 +417,13 @@ q "INSERT INTO league_windows (board_gen, win, cohorts, opened) VALUES ($LG_GEN,
    INSERT INTO league_cohorts (board_gen, win, cohort, tier, members)
    SELECT board_gen, win, cohort, 0, count(*) FROM league_members WHERE board_gen = $LG_GEN GROUP BY 1, 2, 3" >/dev/null \
   || die "seeding lg's cohorts failed"
+
+for b in "${WMIX_BOARDS[@]}"; do
+  say "seeding $b ($BIG players, known scores) by SQL (loadtest/seed.sql -v det=1)"
+  gen="$(q "SELECT gen FROM boards WHERE id = '$b'")"
+  timeout 1200 "${PSQL[@]}" -d rankd -v gen="$gen" -v n="$BIG" -v seed=0.29 -v base_ms="$base_ms" -v det=1 \
+    -f "$LT/seed.sql" >"$TMP/seed-$b.log" 2>&1 || { cat "$TMP/seed-$b.log" >&2; die "seeding $b failed"; }
+done
 
 ZKEY="rankd:{g$BIG_GEN}:0:z5"
 HKEY="rankd:{g$BIG_GEN}:0:h5:"   # + bucket number, 0..16383
@@ -437,6 +463,10 @@ timeout 600 "$BIN" rebuild-cache --board cup -c config/rankd.yaml >"$TMP/rebuild
   || { cat "$TMP/rebuild-cup.log" >&2; die "rankd rebuild-cache --board cup failed"; }
 timeout 600 "$BIN" rebuild-cache --board lg -c config/rankd.yaml >"$TMP/rebuild-lg.log" 2>&1 \
   || { cat "$TMP/rebuild-lg.log" >&2; die "rankd rebuild-cache --board lg failed"; }
+for b in "${WMIX_BOARDS[@]}"; do
+  timeout 1200 "$BIN" rebuild-cache --board "$b" -c config/rankd.yaml >"$TMP/rebuild-$b.log" 2>&1 \
+    || { cat "$TMP/rebuild-$b.log" >&2; die "rankd rebuild-cache --board $b failed"; }
+done
 
 # --- metadata ----------------------------------------------------------------------------------
 
@@ -1025,6 +1055,56 @@ if want writes_batch && probe writes_batch POST "$ON" "/v1/scores:batch" "{\"sco
   scenario writes_batch rankd "writes in batches of $BATCH_ITEMS, random players of $MIX" \
     "POST /v1/scores:batch {$BATCH_ITEMS random players}" "$ON" submit_batch "${mixargs[@]}" items="$BATCH_ITEMS"
   alive writes_batch
+fi
+
+# the game's real write traffic (issue 51): lone POSTs to wbest, wlatest and wsum, most of them
+# changing nothing (loadtest/writes_mix.lua), from 64 connections; then every standing of the
+# three boards is checked against the seed and the log (an oracle in SQL)
+writes_mix_check() {   # writes_mix_check NAME
+  local name="$1" line b n upd wrong checked
+  writes_post "$name"
+  while IFS='|' read -r b n upd; do
+    [ -n "$b" ] || continue
+    rec "$name.$b.submissions" "$n"
+    rec "$name.$b.changed" "$upd"
+  done < <(q "SELECT b.id, count(*), count(*) FILTER (WHERE s.updated) FROM boards b JOIN submissions s ON s.board_gen = b.gen
+              WHERE b.id IN ('wbest', 'wlatest', 'wsum') GROUP BY b.id ORDER BY b.id")
+  # Each standing against the oracle: the seeded score, then the logged submissions under the
+  # board's operator (latest: any of the player's last received ones, when they tie).
+  line="$(q "WITH l AS (SELECT s.board_gen, s.player_id, s.score, s.received_at,
+                   max(s.received_at) OVER (PARTITION BY s.board_gen, s.player_id) AS last_at
+                 FROM submissions s JOIN boards b ON b.gen = s.board_gen WHERE b.id IN ('wbest', 'wlatest', 'wsum')),
+             a AS (SELECT board_gen, player_id, max(score) AS mx, sum(score) AS sm,
+                   array_agg(score) FILTER (WHERE received_at = last_at) AS lasts FROM l GROUP BY 1, 2)
+             SELECT count(*), count(*) FILTER (WHERE NOT coalesce(CASE
+                 WHEN a.player_id IS NULL THEN st.score = f.seeded
+                 WHEN b.operator = 'best' THEN st.score = greatest(f.seeded, a.mx)
+                 WHEN b.operator = 'sum' THEN st.score = f.seeded + a.sm
+                 ELSE st.score = ANY (a.lasts) END, false))
+             FROM boards b JOIN standings st ON st.board_gen = b.gen AND st.win = DATE '1970-01-01'
+             LEFT JOIN a ON a.board_gen = st.board_gen AND a.player_id = st.player_id
+             CROSS JOIN LATERAL (SELECT (substr(st.player_id, 2)::bigint * 7919) % 1000003 AS seeded) f
+             WHERE b.id IN ('wbest', 'wlatest', 'wsum')" 2>&1)" || line="error|$line"
+  IFS='|' read -r checked wrong <<<"$line"
+  rec "$name.oracle_checked" "$checked"
+  rec "$name.oracle_wrong" "$wrong"
+  say "  $name: $checked standings checked against the seed and the log, $wrong wrong"
+  if [ "$checked" != $(( 3 * BIG )) ] || [ "$wrong" != 0 ]; then
+    rec "note.oracle_$name" "$name: the standings of wbest, wlatest and wsum do not match their seed and log: $checked checked (want $(( 3 * BIG ))), $wrong wrong"
+    FAILED+=("$name")
+  fi
+}
+if want writes_mix && [ "${#WMIX_BOARDS[@]}" = 3 ] \
+   && probe writes_mix POST "$ON" "/v1/leaderboards/wbest/scores" "{\"player_id\":\"$(printf 'p%012d' 1)\",\"score\":0}"; then
+  SUBS_BEFORE="$(subs_settled)"
+  PRE_HOOK=pgss_reset POST_HOOK=writes_mix_check
+  conns="$CONNECTIONS"
+  CONNECTIONS=64
+  scenario writes_mix rankd "the game's write mix: lone POSTs, 3/5 to wbest (1 in 5 improves), 1/5 wlatest (1 in 5 new), 1/5 wsum, random players of $BIG" \
+    "POST /v1/leaderboards/{wbest|wlatest|wsum}/scores {random player, score}" "$ON" writes_mix \
+    board=wbest players="$BIG" width=12 key="$WRITE_KEY"
+  CONNECTIONS="$conns"
+  alive writes_mix
 fi
 
 # tournaments (issue 31): submissions to `cup` (its writer's gate reads and writes each player's

@@ -1,5 +1,5 @@
 -- loadtest/seed.sql — fill one board's window straight in PostgreSQL, much faster than the API.
---   psql -v gen=GEN -v n=PLAYERS -v seed=0.42 -v base_ms=MS [-v win=YYYY-MM-DD] -f loadtest/seed.sql
+--   psql -v gen=GEN -v n=PLAYERS -v seed=0.42 -v base_ms=MS [-v win=YYYY-MM-DD] [-v det=1] -f loadtest/seed.sql
 -- Writes n standings into window `win` (default 1970-01-01, the only window of a `reset: none` board) of the
 -- board with generation GEN, players p000000000001 … (12 digits: the ids redis-benchmark's
 -- __rand_int__ produces), scores uniform in 0..1,000,000 (desc board: sort_key = -score),
@@ -11,12 +11,19 @@
 \else
 \set win 1970-01-01
 \endif
+-- -v det=1: player i's score is (i * 7919) % 1000003 instead of a random one, so that a load
+-- generator knows every seeded score (writes_mix.lua) and an oracle can recompute them.
+\if :{?det}
+\else
+\set det 0
+\endif
 BEGIN;
 SELECT setseed(:seed);
 INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, metadata, version)
 SELECT :gen, :'win'::date, 'p' || lpad(x.i::text, 12, '0'), x.s, -x.s,
        :base_ms + x.t, NULL, nextval('standing_version')
-FROM (SELECT i, (random() * 1000000)::bigint AS s, (random() * 86400000)::bigint AS t
+FROM (SELECT i, CASE WHEN :det = 1 THEN (i * 7919) % 1000003 ELSE (random() * 1000000)::bigint END AS s,
+             (random() * 86400000)::bigint AS t
       FROM generate_series(1, :n) AS i) AS x;
 INSERT INTO window_counts (board_gen, win, players, submissions)
 VALUES (:gen, :'win'::date, :n, :n)
