@@ -767,7 +767,8 @@ metrics_delta() {
 }
 
 # Durability: rows of `submissions` for the mix board vs 200 answers.
-subs_count() { q "SELECT count(*) FROM submissions WHERE board_gen = $MIX_GEN"; }
+# The log rows of the boards a write scenario writes to (SUBS_GENS: mix unless it says otherwise).
+subs_count() { q "SELECT count(*) FROM submissions WHERE board_gen IN (${SUBS_GENS:-$MIX_GEN})"; }
 subs_settled() {   # wait (at most 15 s) until in-flight batches have committed
   local a b i
   a="$(subs_count)"
@@ -1096,6 +1097,7 @@ writes_mix_check() {   # writes_mix_check NAME
 }
 if want writes_mix && [ "${#WMIX_BOARDS[@]}" = 3 ] \
    && probe writes_mix POST "$ON" "/v1/leaderboards/wbest/scores" "{\"player_id\":\"$(printf 'p%012d' 1)\",\"score\":0}"; then
+  SUBS_GENS="$(q "SELECT string_agg(gen::text, ',') FROM boards WHERE id IN ('wbest', 'wlatest', 'wsum')")"
   SUBS_BEFORE="$(subs_settled)"
   PRE_HOOK=pgss_reset POST_HOOK=writes_mix_check
   conns="$CONNECTIONS"
@@ -1103,7 +1105,7 @@ if want writes_mix && [ "${#WMIX_BOARDS[@]}" = 3 ] \
   scenario writes_mix rankd "the game's write mix: lone POSTs, 3/5 to wbest (1 in 5 improves), 1/5 wlatest (1 in 5 new), 1/5 wsum, random players of $BIG" \
     "POST /v1/leaderboards/{wbest|wlatest|wsum}/scores {random player, score}" "$ON" writes_mix \
     board=wbest players="$BIG" width=12 key="$WRITE_KEY"
-  CONNECTIONS="$conns"
+  CONNECTIONS="$conns" SUBS_GENS=""
   alive writes_mix
 fi
 
