@@ -370,8 +370,6 @@ static int optional_bool(http_req_t *req, json_t *obj, const char *field, bool *
 }
 
 /* The largest values the client rules take (API.md, "Plausibility rules"). */
-#define RULE_PER_MINUTE_MAX 60000
-#define RULE_RISE_MAX 1e18
 
 /*
  * The client_rules object of a create (`patch` false: every rule absent or null is off) or a

@@ -89,6 +89,9 @@ static bool declare_boards(const rankd_config_t *cfg, PGconn *c)
         def.min_score = d->min_score;
         def.has_max_score = d->has_max_score;
         def.max_score = d->max_score;
+        def.client_writes = d->client_writes;
+        def.max_submissions_per_minute = d->max_submissions_per_minute;
+        def.max_rise_per_second = d->max_rise_per_second;
         bool created = false;
         q_status_t st = q_board_create(c, &def, clock_wall_ms(), &got, &created);
         if (st == Q_CONFLICT) {

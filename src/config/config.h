@@ -57,6 +57,10 @@ typedef struct {
     int64_t min_score;
     bool has_max_score;
     int64_t max_score;
+    bool client_writes;                 /* player tokens may submit and join (API.md) */
+    char *client_rules;                 /* its client_rules as compact JSON text, or NULL */
+    int32_t max_submissions_per_minute; /* read from client_rules when the file was loaded; 0: off */
+    double max_rise_per_second;         /* likewise */
 } config_board_t;
 
 typedef struct rankd_config {

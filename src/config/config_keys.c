@@ -544,6 +544,8 @@ const conf_key_t config_board_keys[] = {
      .off2 = BRD(has_min_score)},
     {.name = "boards.max_score", .type = T_SCORE, .min = SCORE_MIN, .max = SCORE_MAX, .off = BRD(max_score),
      .off2 = BRD(has_max_score)},
+    {.name = "boards.client_writes", .type = T_BOOL, .def = "false", .off = BRD(client_writes)},
+    {.name = "boards.client_rules", .type = T_JSON, .off = BRD(client_rules)},
 };
 
 /* The fields of one auth.issuers item. */

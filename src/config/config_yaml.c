@@ -439,6 +439,40 @@ static void set_json_node(load_ctx_t *ctx, const conf_key_t *k, void *base, yaml
     json_decref(obj);
 }
 
+/* boards[].client_rules, stored as JSON text: the API's object (docs/api.md, "Plausibility
+ * rules"), each rule a bound or null (off), read into the board's fields. */
+static void board_rules(load_ctx_t *ctx, const conf_key_t *k, yaml_node_t *item, config_board_t *b)
+{
+    if (b->client_rules == NULL)
+        return;
+    yaml_node_t *node = map_get(ctx, item, "client_rules");
+    json_t *obj = json_loads(b->client_rules, 0, NULL);
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        char sb[80];
+        if (strcmp(key, "max_submissions_per_minute") == 0) {
+            if (!json_is_null(v) && (!json_is_integer(v) || json_integer_value(v) < 1 ||
+                                     json_integer_value(v) > RULE_PER_MINUTE_MAX))
+                cfg_err_at(ctx, node, "%s.client_rules.max_submissions_per_minute: a whole number 1..%d, or null for none",
+                           k->name, RULE_PER_MINUTE_MAX);
+            else
+                b->max_submissions_per_minute = json_is_null(v) ? 0 : (int32_t)json_integer_value(v);
+        } else if (strcmp(key, "max_rise_per_second") == 0) {
+            double d = json_is_number(v) ? json_number_value(v) : 0;
+            if (!json_is_null(v) && (!json_is_number(v) || !(d > 0) || d > RULE_RISE_MAX))
+                cfg_err_at(ctx, node, "%s.client_rules.max_rise_per_second: a number above 0 and at most 1e18, or null "
+                           "for none", k->name);
+            else
+                b->max_rise_per_second = json_is_null(v) ? 0 : d;
+        } else {
+            cfg_err_at(ctx, node, "%s.client_rules: no rule \"%s\" (the rules are max_submissions_per_minute and "
+                       "max_rise_per_second)", k->name, cfg_shown(key, sb, sizeof sb));
+        }
+    }
+    json_decref(obj);
+}
+
 /* boards: every item a board definition; an id may appear once. */
 static void set_boards_node(load_ctx_t *ctx, const conf_key_t *k, void *base, yaml_node_t *node)
 {
@@ -466,6 +500,7 @@ static void set_boards_node(load_ctx_t *ctx, const conf_key_t *k, void *base, ya
         }
         cfg_apply_defaults(config_board_keys, config_board_keys_n, &b);
         parse_mapping(ctx, config_board_keys, config_board_keys_n, item, k->name, &b);
+        board_rules(ctx, k, item, &b);
         id_node = map_get(ctx, item, "id");
         if (id_node == NULL)
             cfg_err_at(ctx, item, "%s: entry is missing \"id\"", k->name);

@@ -22,6 +22,9 @@
 #define METADATA_MAX 1024
 #define IDEMPOTENCY_KEY_MAX 128
 #define TITLE_MAX 200
+/* The bounds of a board's client rules when set (API.md, "Plausibility rules"). */
+#define RULE_PER_MINUTE_MAX 60000
+#define RULE_RISE_MAX 1e18
 
 typedef enum { SORT_DESC = 0, SORT_ASC = 1 } board_sort_t;
 typedef enum { OP_BEST = 0, OP_LATEST = 1, OP_SUM = 2 } board_op_t;

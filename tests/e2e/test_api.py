@@ -1499,6 +1499,25 @@ def test_declared_boards(rankd_factory):
         c.close()
 
 
+def test_a_declared_board_takes_client_writes_and_rules(rankd_factory):
+    """A board declared in the file may be client-writable with plausibility rules, as one made
+    over the API (docs/api.md, "Plausibility rules")."""
+    bid = unique("declc")
+    decl = [{"id": bid, "title": "Client", "client_writes": True,
+             "client_rules": {"max_submissions_per_minute": 10, "max_rise_per_second": 2.5}}]
+    inst = rankd_factory(boards=decl)
+    c = inst.client(None)
+    try:
+        b = c.get("/v1/leaderboards/" + bid).json()
+        assert b["client_writes"] is True, b
+        assert b["client_rules"] == {"max_submissions_per_minute": 10, "max_rise_per_second": 2.5}, b
+        inst.stop()
+        inst.start()  # the same declaration again: no difference to warn of
+        assert not [l for l in inst.stderr_text().splitlines() if "board %s is declared" % bid in l]
+    finally:
+        c.close()
+
+
 def test_two_instances_see_each_others_writes(rankd_factory, admin, writer):
     """Across instances a read reflects a write no later than the cache max-age (1 s)."""
     bid = create_board(admin)["id"]

@@ -370,6 +370,13 @@ static void test_unknown_keys(void **state)
     expect_only_error(state, PRIMARY "auth:\n    public: true\n", "@:4:5: unknown key \"public\" in auth\n");
     expect_only_error(state, PRIMARY "boards:\n  - id: a\n    title: A\n    colour: red\n",
         "@:6:5: unknown key \"colour\" in boards\n");
+    expect_only_error(state, PRIMARY "boards:\n  - id: a\n    title: A\n    client_rules: {max_submissions_per_minute: 0}\n",
+        "@:6:19: boards.client_rules.max_submissions_per_minute: a whole number 1..60000, or null for none\n");
+    expect_only_error(state, PRIMARY "boards:\n  - id: a\n    title: A\n    client_rules: {max_rise_per_second: -1}\n",
+        "@:6:19: boards.client_rules.max_rise_per_second: a number above 0 and at most 1e18, or null for none\n");
+    expect_only_error(state, PRIMARY "boards:\n  - id: a\n    title: A\n    client_rules: {max_rise: 1}\n",
+        "@:6:19: boards.client_rules: no rule \"max_rise\" (the rules are max_submissions_per_minute and "
+        "max_rise_per_second)\n");
     expect_only_error(state, PRIMARY "auth:\n  keys:\n  - {key: \"0123456789abcdef\", role: read, note: x}\n",
         "@:5:43: unknown key \"note\" in auth.keys\n");
     /* a section name is not a key, and a key is not a section */
