@@ -408,6 +408,25 @@ q_status_t upkeep_retire(PGconn *c, const upkeep_board_t *boards, size_t n, int6
         if (d < batch)
             break;
     }
+    /* The standings a moderator hid go with their window (migrations/0025_moderation.sql): an
+     * archive never holds them, and a restore brings back live windows' only. */
+    for (int step = 0; st == Q_OK && step < 100; step++) {
+        r = exec_params(c,
+                        "WITH " COLD_WINDOWS ","
+                        " d AS (DELETE FROM hidden_standings WHERE ctid = ANY(ARRAY(SELECT h.ctid FROM cold"
+                        "   JOIN hidden_standings h ON h.board_gen = cold.board_gen AND h.win = cold.win LIMIT $5))"
+                        "   RETURNING 1)"
+                        " SELECT count(*) FROM d",
+                        5, p);
+        if (!pg_ok(r)) {
+            st = failed(c, r, "deleting the hidden standings of archived windows");
+            goto out;
+        }
+        long d = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        if (d < batch)
+            break;
+    }
     /* The counters first, in a statement of their own (q_board_delete says why): the buckets
      * and supers a re-cut committed meanwhile are then in the next statement's snapshot. */
     if ((st = run(c, "BEGIN", "retiring windows", NULL)) != Q_OK)

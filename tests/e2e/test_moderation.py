@@ -571,6 +571,17 @@ def test_archived_windows_are_final_and_a_window_archived_while_hidden_is_withou
         assert [(e["player_id"], e["rank"]) for e in got["entries"]] == [("y", 1), ("a", 2)]
         v = run_cli(["verify", "--board", board], inst.config_path, env=inst.env)
         assert v.returncode == 0 and "0 difference(s)" in v.stdout, v.stdout + v.stderr
+        # Retention takes day 2's standings once it is older than the previous window and its
+        # archive past the guard, and x's hidden standing of day 2 with them (it is in no archive,
+        # and no restore brings it back).
+        clock.set(day_ms(d2 + datetime.timedelta(days=2)) + GRACE_MS + 1000)
+        wait_for(lambda: db.query("SELECT count(*) FROM archived_windows WHERE board_gen = %s", (gen,))[0][0] == 3,
+                 "day 3 archived")
+        wait_for(lambda: db.query("SELECT count(*) FROM standings WHERE board_gen = %s AND win = %s",
+                                  (gen, d2.isoformat()))[0][0] == 0, "day 2's standings retired", 30)
+        wait_for(lambda: db.query("SELECT count(*) FROM hidden_standings WHERE board_gen = %s AND win = %s",
+                                  (gen, d2.isoformat()))[0][0] == 0, "day 2's hidden standing retired", 10)
+        assert db.query("SELECT count(*) FROM hidden_standings WHERE board_gen = %s", (gen,))[0][0] == 0
     finally:
         adm.close()
         w.close()
