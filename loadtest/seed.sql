@@ -22,7 +22,7 @@ SELECT setseed(:seed);
 INSERT INTO standings (board_gen, win, player_id, score, sort_key, achieved_ms, metadata, version)
 SELECT :gen, :'win'::date, 'p' || lpad(x.i::text, 12, '0'), x.s, -x.s,
        :base_ms + x.t, NULL, nextval('standing_version')
-FROM (SELECT i, CASE WHEN :det = 1 THEN (i * 7919) % 1000003 ELSE (random() * 1000000)::bigint END AS s,
+FROM (SELECT i, CASE WHEN :det = 1 THEN (i::bigint * 7919) % 1000003 ELSE (random() * 1000000)::bigint END AS s,
              (random() * 86400000)::bigint AS t
       FROM generate_series(1, :n) AS i) AS x;
 INSERT INTO window_counts (board_gen, win, players, submissions)
