@@ -363,6 +363,33 @@ static void retention_arrays(const upkeep_board_t *boards, size_t n, buf_t *gens
     "   WHERE a.board_gen = w.board_gen AND a.win = w.win"                                              \
     "   AND a.archived_at < now() - $4::bigint * interval '1 millisecond'))"
 
+/* Delete `table`'s rows of the cold windows (COLD_WINDOWS over params p), `batch` rows a
+ * statement, at most 100 statements a round; *deleted counts them. */
+static q_status_t delete_cold(PGconn *c, const char *table, const char *const *p, int batch, long *deleted)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "WITH " COLD_WINDOWS ","
+             " d AS (DELETE FROM %s WHERE ctid = ANY(ARRAY(SELECT s.ctid FROM cold"
+             "   JOIN %s s ON s.board_gen = cold.board_gen AND s.win = cold.win LIMIT $5)) RETURNING 1)"
+             " SELECT count(*) FROM d",
+             table, table);
+    for (int step = 0; step < 100; step++) {
+        PGresult *r = exec_params(c, sql, 5, p);
+        if (!pg_ok(r)) {
+            char what[64];
+            snprintf(what, sizeof what, "deleting the %s of archived windows", table);
+            return failed(c, r, what);
+        }
+        long d = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        *deleted += d;
+        if (d < batch)
+            break;
+    }
+    return Q_OK;
+}
+
 q_status_t upkeep_retire(PGconn *c, const upkeep_board_t *boards, size_t n, int64_t guard_ms, int batch,
                          upkeep_retired_t *out)
 {
@@ -391,42 +418,14 @@ q_status_t upkeep_retire(PGconn *c, const upkeep_board_t *boards, size_t n, int6
     }
     out->windows_expired = strtol(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
-    for (int step = 0; step < 100; step++) {
-        r = exec_params(c,
-                        "WITH " COLD_WINDOWS ","
-                        " d AS (DELETE FROM standings WHERE ctid = ANY(ARRAY(SELECT s.ctid FROM cold"
-                        "   JOIN standings s ON s.board_gen = cold.board_gen AND s.win = cold.win LIMIT $5)) RETURNING 1)"
-                        " SELECT count(*) FROM d",
-                        5, p);
-        if (!pg_ok(r)) {
-            st = failed(c, r, "deleting the standings of archived windows");
-            goto out;
-        }
-        long d = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-        PQclear(r);
-        out->standings_deleted += d;
-        if (d < batch)
-            break;
-    }
+    st = delete_cold(c, "standings", p, batch, &out->standings_deleted);
     /* The standings a moderator hid go with their window (migrations/0025_moderation.sql): an
      * archive never holds them, and a restore brings back live windows' only. */
-    for (int step = 0; st == Q_OK && step < 100; step++) {
-        r = exec_params(c,
-                        "WITH " COLD_WINDOWS ","
-                        " d AS (DELETE FROM hidden_standings WHERE ctid = ANY(ARRAY(SELECT h.ctid FROM cold"
-                        "   JOIN hidden_standings h ON h.board_gen = cold.board_gen AND h.win = cold.win LIMIT $5))"
-                        "   RETURNING 1)"
-                        " SELECT count(*) FROM d",
-                        5, p);
-        if (!pg_ok(r)) {
-            st = failed(c, r, "deleting the hidden standings of archived windows");
-            goto out;
-        }
-        long d = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-        PQclear(r);
-        if (d < batch)
-            break;
-    }
+    long hidden = 0;
+    if (st == Q_OK)
+        st = delete_cold(c, "hidden_standings", p, batch, &hidden);
+    if (st != Q_OK)
+        goto out;
     /* The counters first, in a statement of their own (q_board_delete says why): the buckets
      * and supers a re-cut committed meanwhile are then in the next statement's snapshot. */
     if ((st = run(c, "BEGIN", "retiring windows", NULL)) != Q_OK)
