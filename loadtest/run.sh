@@ -1058,57 +1058,6 @@ if want writes_batch && probe writes_batch POST "$ON" "/v1/scores:batch" "{\"sco
   alive writes_batch
 fi
 
-# the game's real write traffic (issue 51): lone POSTs to wbest, wlatest and wsum, most of them
-# changing nothing (loadtest/writes_mix.lua), from 64 connections; then every standing of the
-# three boards is checked against the seed and the log (an oracle in SQL)
-writes_mix_check() {   # writes_mix_check NAME
-  local name="$1" line b n upd wrong checked
-  writes_post "$name"
-  while IFS='|' read -r b n upd; do
-    [ -n "$b" ] || continue
-    rec "$name.$b.submissions" "$n"
-    rec "$name.$b.changed" "$upd"
-  done < <(q "SELECT b.id, count(*), count(*) FILTER (WHERE s.updated) FROM boards b JOIN submissions s ON s.board_gen = b.gen
-              WHERE b.id IN ('wbest', 'wlatest', 'wsum') GROUP BY b.id ORDER BY b.id")
-  # Each standing against the oracle: the seeded score, then the logged submissions under the
-  # board's operator (latest: any of the player's last received ones, when they tie).
-  line="$(q "WITH l AS (SELECT s.board_gen, s.player_id, s.score, s.received_at,
-                   max(s.received_at) OVER (PARTITION BY s.board_gen, s.player_id) AS last_at
-                 FROM submissions s JOIN boards b ON b.gen = s.board_gen WHERE b.id IN ('wbest', 'wlatest', 'wsum')),
-             a AS (SELECT board_gen, player_id, max(score) AS mx, sum(score) AS sm,
-                   array_agg(score) FILTER (WHERE received_at = last_at) AS lasts FROM l GROUP BY 1, 2)
-             SELECT count(*), count(*) FILTER (WHERE NOT coalesce(CASE
-                 WHEN a.player_id IS NULL THEN st.score = f.seeded
-                 WHEN b.operator = 'best' THEN st.score = greatest(f.seeded, a.mx)
-                 WHEN b.operator = 'sum' THEN st.score = f.seeded + a.sm
-                 ELSE st.score = ANY (a.lasts) END, false))
-             FROM boards b JOIN standings st ON st.board_gen = b.gen AND st.win = DATE '1970-01-01'
-             LEFT JOIN a ON a.board_gen = st.board_gen AND a.player_id = st.player_id
-             CROSS JOIN LATERAL (SELECT (substr(st.player_id, 2)::bigint * 7919) % 1000003 AS seeded) f
-             WHERE b.id IN ('wbest', 'wlatest', 'wsum')" 2>&1)" || line="error|$line"
-  IFS='|' read -r checked wrong <<<"$line"
-  rec "$name.oracle_checked" "$checked"
-  rec "$name.oracle_wrong" "$wrong"
-  say "  $name: $checked standings checked against the seed and the log, $wrong wrong"
-  if [ "$checked" != $(( 3 * BIG )) ] || [ "$wrong" != 0 ]; then
-    rec "note.oracle_$name" "$name: the standings of wbest, wlatest and wsum do not match their seed and log: $checked checked (want $(( 3 * BIG ))), $wrong wrong"
-    FAILED+=("$name")
-  fi
-}
-if want writes_mix && [ "${#WMIX_BOARDS[@]}" = 3 ] \
-   && probe writes_mix POST "$ON" "/v1/leaderboards/wbest/scores" "{\"player_id\":\"$(printf 'p%012d' 1)\",\"score\":0}"; then
-  SUBS_GENS="$(q "SELECT string_agg(gen::text, ',') FROM boards WHERE id IN ('wbest', 'wlatest', 'wsum')")"
-  SUBS_BEFORE="$(subs_settled)"
-  PRE_HOOK=pgss_reset POST_HOOK=writes_mix_check
-  conns="$CONNECTIONS"
-  CONNECTIONS=64
-  scenario writes_mix rankd "the game's write mix: lone POSTs, 3/5 to wbest (1 in 5 improves), 1/5 wlatest (1 in 5 new), 1/5 wsum, random players of $BIG" \
-    "POST /v1/leaderboards/{wbest|wlatest|wsum}/scores {random player, score}" "$ON" writes_mix \
-    board=wbest players="$BIG" width=12 key="$WRITE_KEY"
-  CONNECTIONS="$conns" SUBS_GENS=""
-  alive writes_mix
-fi
-
 # tournaments (issue 31): submissions to `cup` (its writer's gate reads and writes each player's
 # entrant row and locks the slot's count) and joins of `jcup`, each against `writes` on mix.
 cupargs=(board=cup players="$MIX" width=12 key="$WRITE_KEY" zipf="$ZIPF")
@@ -1349,6 +1298,58 @@ if want cold && probe cold GET "$ON" "$B/players/$PL"; then
     rec "note.cold" "cold start: Redis did not hold the big board again within 2 minutes after the scenario, with 2 reads/s going on (raw/cold-ready-key.txt, raw/rankd-on.log)"
   fi
 fi
+# the game's real write traffic (issue 51): lone POSTs to wbest, wlatest and wsum, most of them
+# changing nothing (loadtest/writes_mix.lua), from 64 connections; then every standing of the
+# three boards is checked against the seed and the log (an oracle in SQL). Last of this rankd's
+# scenarios: its millions of rows and the vacuum they bring land after every gated pair.
+writes_mix_check() {   # writes_mix_check NAME
+  local name="$1" line b n upd wrong checked
+  writes_post "$name"
+  while IFS='|' read -r b n upd; do
+    [ -n "$b" ] || continue
+    rec "$name.$b.submissions" "$n"
+    rec "$name.$b.changed" "$upd"
+  done < <(q "SELECT b.id, count(*), count(*) FILTER (WHERE s.updated) FROM boards b JOIN submissions s ON s.board_gen = b.gen
+              WHERE b.id IN ('wbest', 'wlatest', 'wsum') GROUP BY b.id ORDER BY b.id")
+  # Each standing against the oracle: the seeded score, then the logged submissions under the
+  # board's operator (latest: any of the player's last received ones, when they tie).
+  line="$(q "WITH l AS (SELECT s.board_gen, s.player_id, s.score, s.received_at,
+                   max(s.received_at) OVER (PARTITION BY s.board_gen, s.player_id) AS last_at
+                 FROM submissions s JOIN boards b ON b.gen = s.board_gen WHERE b.id IN ('wbest', 'wlatest', 'wsum')),
+             a AS (SELECT board_gen, player_id, max(score) AS mx, sum(score) AS sm,
+                   array_agg(score) FILTER (WHERE received_at = last_at) AS lasts FROM l GROUP BY 1, 2)
+             SELECT count(*), count(*) FILTER (WHERE NOT coalesce(CASE
+                 WHEN a.player_id IS NULL THEN st.score = f.seeded
+                 WHEN b.operator = 'best' THEN st.score = greatest(f.seeded, a.mx)
+                 WHEN b.operator = 'sum' THEN st.score = f.seeded + a.sm
+                 ELSE st.score = ANY (a.lasts) END, false))
+             FROM boards b JOIN standings st ON st.board_gen = b.gen AND st.win = DATE '1970-01-01'
+             LEFT JOIN a ON a.board_gen = st.board_gen AND a.player_id = st.player_id
+             CROSS JOIN LATERAL (SELECT (substr(st.player_id, 2)::bigint * 7919) % 1000003 AS seeded) f
+             WHERE b.id IN ('wbest', 'wlatest', 'wsum')" 2>&1)" || line="error|$line"
+  IFS='|' read -r checked wrong <<<"$line"
+  rec "$name.oracle_checked" "$checked"
+  rec "$name.oracle_wrong" "$wrong"
+  say "  $name: $checked standings checked against the seed and the log, $wrong wrong"
+  if [ "$checked" != $(( 3 * BIG )) ] || [ "$wrong" != 0 ]; then
+    rec "note.oracle_$name" "$name: the standings of wbest, wlatest and wsum do not match their seed and log: $checked checked (want $(( 3 * BIG ))), $wrong wrong"
+    FAILED+=("$name")
+  fi
+}
+if want writes_mix && [ "${#WMIX_BOARDS[@]}" = 3 ] \
+   && probe writes_mix POST "$ON" "/v1/leaderboards/wbest/scores" "{\"player_id\":\"$(printf 'p%012d' 1)\",\"score\":0}"; then
+  SUBS_GENS="$(q "SELECT string_agg(gen::text, ',') FROM boards WHERE id IN ('wbest', 'wlatest', 'wsum')")"
+  SUBS_BEFORE="$(subs_settled)"
+  PRE_HOOK=pgss_reset POST_HOOK=writes_mix_check
+  conns="$CONNECTIONS"
+  CONNECTIONS=64
+  scenario writes_mix rankd "the game's write mix: lone POSTs, 3/5 to wbest (1 in 5 improves), 1/5 wlatest (1 in 5 new), 1/5 wsum, random players of $BIG" \
+    "POST /v1/leaderboards/{wbest|wlatest|wsum}/scores {random player, score}" "$ON" writes_mix \
+    board=wbest players="$BIG" width=12 key="$WRITE_KEY"
+  CONNECTIONS="$conns" SUBS_GENS=""
+  alive writes_mix
+fi
+
 rec rss.end_kb "$(rss_kb "$TMP/on.pid")"
 # The write history's bytes per submission (every partition of `submissions`, indexes too): what
 # each acknowledged write costs on disk until retention drops its partition.
