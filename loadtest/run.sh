@@ -640,12 +640,20 @@ scenario() {
   rcli CONFIG RESETSTAT >/dev/null 2>&1 || true
   cpu0="$(cpu_snapshot "$spf")"
   rec "$name.t0" "$EPOCHREALTIME"
+  # LOADTEST_PERF=name,…: a CPU profile of the servers' CPUs during those scenarios (perf record
+  # -g), in raw/perf-NAME.data; read it with `perf report -i …`
+  local perf_pid=""
+  if [[ ",${LOADTEST_PERF:-}," == *",$name,"* ]] && command -v perf >/dev/null; then
+    perf record -q -g -C "${SERVER_CPUS:-0}" -o "$RAW/perf-$name.data" -- sleep "$DUR_S" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   if wrk_run "$base" "$script" "$DURATION" "$RAW/wrk-$name.txt" "$@"; then
     rec "$name.t1" "$EPOCHREALTIME"
     cpu1="$(cpu_snapshot "$spf")"
     parse_result "$name" "$RAW/wrk-$name.txt"
     cpu_record "$name" "$cpu0" "$cpu1"
     redis_script_record "$name"
+    if [ -n "$perf_pid" ]; then wait "$perf_pid" 2>/dev/null || true; fi
     if [ -n "$mid_pid" ]; then
       wait "$mid_pid" 2>/dev/null || true
       read -r mid_code mid_t <"$TMP/mid-$name" || true

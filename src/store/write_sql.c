@@ -10,6 +10,16 @@
 
 /* The boards, held FOR KEY SHARE (not deleted under the batch). */
 const char ws_boards_sql[] = "SELECT gen FROM boards WHERE gen = ANY($1::bigint[]) ORDER BY gen FOR KEY SHARE";
+/* The batch statements' plans do not depend on the arrays' contents: an index lookup per
+ * element. Planning them again for every batch only costs time, so the plans are generic; but a
+ * generic plan guesses ten elements, and made while a table was small (rank_buckets, the keys) it
+ * hashed that whole table to find ten rows: every transaction seq-scanned the windows' rank
+ * buckets to update a few. Without hash and merge joins and with seq scans a last resort, every
+ * lookup is a probe of a primary key, whatever the tables' sizes when the plan was made. LOCAL:
+ * the window queries run after the commit keep their custom plans. */
+const char ws_tx_settings_sql[] =
+    "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_hashjoin', 'off', true),"
+    " set_config('enable_mergejoin', 'off', true), set_config('enable_seqscan', 'off', true)";
 /* Each window's archive lock, shared: an archive of one of them waits for this transaction, and
  * this one for an archive under way (then ws_archived_sql finds it archived). Only a late
  * submission writes to a closed window: writers of the live window never wait for an archive
@@ -152,6 +162,7 @@ const char ws_import_held_sql[] =
     "SELECT coalesce(bool_or(NOT pg_try_advisory_xact_lock_shared(" WS_IMPORT_LOCK_KEY("g", "w") ")), false)"
     " FROM unnest($1::bigint[], $2::date[]) AS u(g, w)";
 const char ws_notify_sql[] = "SELECT count(pg_notify('rankd_l1', x)) FROM unnest($1::text[]) AS x";
+const char ws_async_commit_sql[] = "SELECT set_config('synchronous_commit', 'off', true)";
 const char ws_notify_seq_sql[] =
     "SELECT count(pg_notify('rankd_l1', 'S ' || u.g || ' ' || (u.w - DATE '1970-01-01') || ' ' || c.seq || ' ' || u.part"
     "  || ' ' || u.parts || CASE WHEN u.x = '' THEN '' ELSE E'\\n' || u.x END))"
@@ -209,6 +220,7 @@ bool write_sql_prepare(PGconn *c, void *arg)
         {WS_ENTRANTS, ws_entrants_sql, 3}, {WS_SLOTS_MAKE, ws_slots_make_sql, 2}, {WS_SLOTS_LOCK, ws_slots_lock_sql, 2},
         {WS_TOURNAMENT, ws_tournament_sql, 7}, {WS_LEAGUE, ws_league_sql, 3}, {WS_HIDDEN_WRITE, ws_hidden_write_sql, 7},
         {WS_CLIENT, ws_client_sql, 5},
+        {WS_TX_SETTINGS, ws_tx_settings_sql, 0}, {WS_ASYNC_COMMIT, ws_async_commit_sql, 0},
     };
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         PGresult *r = PQprepare(c, all[i].name, all[i].sql, all[i].nparams, NULL);

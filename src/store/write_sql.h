@@ -29,6 +29,8 @@
 #define WS_LEAGUE "rankd_w_league"
 #define WS_HIDDEN_WRITE "rankd_w_hidden_write"
 #define WS_CLIENT "rankd_w_client"
+#define WS_TX_SETTINGS "rankd_w_tx_settings"
+#define WS_ASYNC_COMMIT "rankd_w_async_commit"
 
 /* League boards' first standings of a window placed in cohorts (migrations/0019_leagues.sql):
  * $1 bigint[] gens, $2 date[] days, $3 text[] players, in the batch's order. */
@@ -39,6 +41,8 @@ extern const char ws_league_sql[];
  * (accepted or flagged) after since_ms; ('p', gen, player, ms, score): its last accepted token
  * submission, where want_prev. Both through the log's partial index of token rows. */
 extern const char ws_client_sql[];
+/* The settings of the writer's transaction, first in it (no parameters). */
+extern const char ws_tx_settings_sql[];
 /* Boards of the batch, locked against deletion: $1 bigint[] of generations. */
 extern const char ws_boards_sql[];
 /* The archive lock of each window of the batch, shared: $1 bigint[] gens, $2 date[] days. */
@@ -129,6 +133,8 @@ extern const char ws_slots_lock_sql[];
 extern const char ws_tournament_sql[];
 /* Notify every instance's listener: $1 text[] of payloads (each under 8000 bytes). */
 extern const char ws_notify_sql[];
+/* The transaction it is in commits without waiting for the WAL's flush (no parameters). */
+extern const char ws_async_commit_sql[];
 /* The notices sent inside the writing transaction (core/notice.h): $1 text[] the parts' W lines,
  * $2 bigint[] gens, $3 date[] days, $4 int[] part, $5 int[] parts; each part is headed by its S
  * line, which carries the number the transaction took for the window (read after ws_write_sql

@@ -114,7 +114,8 @@ bool notify_params(batch_t *bt, pg_arrays_t *as, const char **param, bool commit
  * The notice again, after the Redis update, in a transaction of its own. A NOTIFY gives
  * its transaction an xid, so its commit would wait for a WAL flush like a write: this one
  * is only a hint (the durable notice went out with the batch), so it commits without
- * waiting. One round trip.
+ * waiting. One round trip, and no BEGIN or COMMIT: the pipeline's statements are one implicit
+ * transaction, committed at its Sync, with the setting still in force.
  */
 step_t notify_changes(PGconn *c, batch_t *bt)
 {
@@ -123,14 +124,12 @@ step_t notify_changes(PGconn *c, batch_t *bt)
     step_t st = STEP_OK;
     if (notify_params(bt, &as, p, false)) {
         const pg_stmt_t stmts[] = {
-            {"BEGIN", 0, NULL, NULL},
-            {"SET LOCAL synchronous_commit TO off", 0, NULL, NULL},
+            {ws_async_commit_sql, 0, NULL, WS_ASYNC_COMMIT},
             {ws_notify_sql, 1, p, WS_NOTIFY},
-            {"COMMIT", 0, NULL, NULL},
         };
-        PGresult *res[4];
-        pg_pipeline_run(c, stmts, 4, res);
-        for (int i = 0; i < 4; i++) {
+        PGresult *res[2];
+        pg_pipeline_run(c, stmts, 2, res);
+        for (int i = 0; i < 2; i++) {
             if (st == STEP_OK)
                 st = step_check(c, res[i], "notify");
             PQclear(res[i]);

@@ -158,16 +158,14 @@ step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
     pg_arrays_close(&as, ap);
     pg_arrays_close(&es, ep);
     pg_arrays_close(&ss, sp);
-    /* The batch statements' plans do not depend on the arrays' contents (an index lookup
-     * per element): planning them again for every batch only costs time. LOCAL: the
-     * window queries run after the commit keep their custom plans. */
+    /* Generic plans that probe primary keys (ws_tx_settings_sql). */
     enum { READS = 6, I_BOARDS = 2, I_ARCHIVED = 5 }; /* the statements before the reads */
     size_t n_reads = READS + n_windows, n_stmts = n_reads + (entrants ? 1 : 0) + (slots ? 2 : 0) + (client ? 1 : 0);
     size_t i_client = client ? n_stmts - 1 : 0;
     size_t i_entrants = entrants ? n_reads : 0, i_slots = slots ? n_reads + (entrants ? 1 : 0) + 1 : 0;
     pg_stmt_t *stmts = xcalloc(n_stmts, sizeof *stmts);
     stmts[0] = (pg_stmt_t){"BEGIN", 0, NULL, NULL};
-    stmts[1] = (pg_stmt_t){"SET LOCAL plan_cache_mode TO force_generic_plan", 0, NULL, NULL};
+    stmts[1] = (pg_stmt_t){ws_tx_settings_sql, 0, NULL, WS_TX_SETTINGS};
     stmts[I_BOARDS] = (pg_stmt_t){ws_boards_sql, 1, bp, WS_BOARDS};
     stmts[3] = (pg_stmt_t){ws_window_lock_sql, 2, ap, WS_WINDOW_LOCK};
     stmts[4] = (pg_stmt_t){ws_lock_sql, 1, lp, WS_LOCK};
@@ -201,7 +199,7 @@ step_t lock_and_read(PGconn *c, batch_t *bt, bool begin)
     free(wr);
     free(stmts);
     step_t st = STEP_OK;
-    const char *what[READS] = {"begin", "plan mode", "board check", "window locks", "player locks", "archived windows"};
+    const char *what[READS] = {"begin", "settings", "board check", "window locks", "player locks", "archived windows"};
     for (size_t i = (size_t)first; i < n_stmts; i++)
         if (st == STEP_OK)
             st = step_check(c, res[i], i < READS ? what[i] : i < n_reads ? "read standings"

@@ -22,10 +22,11 @@ from conftest import (ADMIN_KEY, REPO, WRITE_KEY, RankdFactory, batch, create_bo
 
 def c_string(name):
     """The text of `const char NAME[] = "..." "...";` in src/store/write_sql.c, as C compiles it."""
-    src = open(os.path.join(REPO, "src", "store", "write_sql.c")).read()
-    m = re.search(r"const char %s\[\] =\s*((?:\"(?:[^\"\\\\]|\\\\.)*\"\s*)+);" % re.escape(name), src)
+    src = re.sub(r"/\*.*?\*/", "", open(os.path.join(REPO, "src", "store", "write_sql.c")).read(), flags=re.S)
+    lit = r'"(?:[^"\\]|\\.)*"'  # a C string literal, escapes and all
+    m = re.search(r"const char %s\[\] =\s*((?:%s\s*)+);" % (re.escape(name), lit), src)
     assert m, name
-    parts = re.findall(r"\"((?:[^\"\\\\]|\\\\.)*)\"", m.group(1))
+    parts = re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1))
     return "".join(p.replace('\\"', '"').replace("\\\\", "\\") for p in parts)
 
 
@@ -184,3 +185,69 @@ def test_an_instance_that_never_leads_analyzes_what_it_wrote(tmp_root, pg_server
     finally:
         factory.close()
         fresh.close()
+
+
+def test_the_writers_archive_lock_key_is_inlined(db):
+    """Every write transaction takes its windows' archive locks. The key's SQL function was
+    declared immutable over a stable body (`text || bigint`), so PostgreSQL ran it as a function
+    call, parsing and planning its body in every transaction (0.1 ms of a lone submission's 2 ms
+    of PostgreSQL time, issue 51): the plan must show the key's expression, not the call."""
+    conn = db.connect()
+    try:
+        cur = conn.cursor()
+        cur.execute("EXPLAIN VERBOSE " + c_string("ws_window_lock_sql").replace("$1::bigint[]", "'{7}'::bigint[]")
+                    .replace("$2::date[]", "'{2026-11-25}'::date[]"))
+        plan = "\n".join(r[0] for r in cur.fetchall())
+        assert "hashtextextended" in plan and "rankd_archive_window_lock_key" not in plan, plan
+        cur.execute("EXPLAIN VERBOSE SELECT rankd_archive_lock_key(7)")
+        plan = "\n".join(r[0] for r in cur.fetchall())
+        assert "rankd_archive_lock_key" not in plan, plan
+        # the same keys as before: an archive of the previous version and a writer of this one
+        # still exclude each other
+        cur.execute("SELECT rankd_archive_window_lock_key(7, DATE '2026-11-25'), rankd_archive_lock_key(7),"
+                    " hashtextextended('rankd archive 7 20782', 0), hashtextextended('rankd archive 7', 0)")
+        a, b, a0, b0 = cur.fetchone()
+        assert (a, b) == (a0, b0)
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("buckets", [40, 4000])
+def test_the_rank_bucket_counts_are_updated_by_primary_key(db, buckets):
+    """The writer's bucket upkeep (ws_buckets_sql), planned generic under the writer's settings
+    (ws_tx_settings_sql) whatever the tables held when the plan was made: each changed position
+    finds and updates its bucket and super by primary key. Before (issue 51), the generic plan
+    hashed-joined a seq scan of all of rank_buckets and rank_supers, every window of every board,
+    to update the few a transaction changed: 0.39 ms of PostgreSQL time per lone submissions'
+    transaction of 16, growing with the number of windows kept."""
+    conn = db.connect()
+    conn.autocommit = False
+    try:
+        cur = conn.cursor()
+        for t in ("rank_buckets", "rank_supers"):
+            cur.execute("CREATE TEMP TABLE %s (LIKE public.%s INCLUDING INDEXES) ON COMMIT DROP" % (t, t))
+        cur.execute(c_string("ws_tx_settings_sql"))
+        # buckets of 100 standings each, from below every position; a super every 20 buckets
+        cur.execute("INSERT INTO rank_buckets (board_gen, win, lo_sk, lo_ms, lo_pid, n)"
+                    " SELECT 7, DATE '2026-11-25', CASE WHEN i = 0 THEN -9223372036854775808 ELSE i * 100 END,"
+                    " CASE WHEN i = 0 THEN -9223372036854775808 ELSE 0 END, '', 100"
+                    " FROM generate_series(0, %d) i" % (buckets - 1))
+        cur.execute("INSERT INTO rank_supers (board_gen, win, lo_sk, lo_ms, lo_pid, n)"
+                    " SELECT 7, DATE '2026-11-25', CASE WHEN i = 0 THEN -9223372036854775808 ELSE i * 2000 END,"
+                    " CASE WHEN i = 0 THEN -9223372036854775808 ELSE 0 END, '', 2000"
+                    " FROM generate_series(0, %d) i" % ((buckets - 1) // 20))
+        cur.execute("PREPARE b(bigint[], date[], bigint[], bigint[], text[], bigint[]) AS " + c_string("ws_buckets_sql"))
+        # p1 moves from sort key 150 (bucket 100) to 1250 (bucket 1200); p2 arrives at 2550 (2500)
+        args = ("'{7,7,7}', '{2026-11-25,2026-11-25,2026-11-25}', '{150,1250,2550}', '{5,5,5}',"
+                " '{p1,p1,p2}', '{-1,1,1}'")
+        cur.execute("EXPLAIN (ANALYZE, COSTS OFF) EXECUTE b(%s)" % args)
+        plan = "\n".join(r[0] for r in cur.fetchall())
+        assert not re.search(r"Seq Scan|Hash (Semi |Anti )?Join|Merge Join", plan), plan
+        # EXPLAIN ANALYZE ran it: the counts moved
+        cur.execute("SELECT lo_sk, n FROM rank_buckets WHERE n <> 100 ORDER BY lo_sk")
+        assert cur.fetchall() == [(100, 99), (1200, 101), (2500, 101)]
+        cur.execute("SELECT lo_sk, n FROM rank_supers WHERE n <> 2000 ORDER BY lo_sk")
+        assert cur.fetchall() == [(2000, 2001)]
+    finally:
+        conn.rollback()
+        conn.close()
