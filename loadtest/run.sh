@@ -297,6 +297,11 @@ rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$(pidfile_pid "$1")/status" 2>/dev
 qpg "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" || die "pg_stat_statements is not available"
 
 export RANKD_POSTGRES_PRIMARY="host=127.0.0.1 port=$PG_PORT dbname=rankd user=rankd"
+# No replica but the router scenarios' own: config/rankd.yaml names the one scripts/dev.sh starts
+# (port 5434), and with it every rankd here asked for a WAL position with each commit and each
+# notice, probed a replica that was not there, and would have read another cluster's data had
+# one been running there.
+export RANKD_POSTGRES_REPLICAS=""
 export RANKD_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 READ_KEY="loadtest-read-$RANDOM$RANDOM"
 # tpair_read mints a player token: rankd signs it with this (random per run, never published)
