@@ -27,6 +27,14 @@
 #   writes     POST scores on mix (200s compared with the rows of `submissions`)
 #   writes_batch  POST scores:batch of --batch-items (100) random players of mix: a game server
 #              reporting a round; submissions/s = acknowledged items / duration
+#   ab_writes, ab_writes_batch   with --bin-b B: `writes` and `writes_batch` on rankd A (--bin, or
+#              the default build) and on rankd B (a second instance, on the same databases) taking
+#              turns in --ab-rounds rounds of --duration / 2 each: the CPU µs per acknowledged
+#              submission of rankd + Redis + PostgreSQL for each round, each side's median and
+#              ab_*.b_over_a. Two builds measured in separate runs minutes apart differ by more
+#              than most changes to the write path (a lone submission's CPU spread 213-279 µs over
+#              six runs of one build); taking turns, a slow moment lands in one round of one side.
+#              Both run against the schema of this checkout's migrations.
 #   writes_mix the game's real write traffic (issue 51): lone POSTs from 64 connections to three
 #              boards of --players each, seeded with known scores (wbest 3/5, about 1 in 5
 #              improving; wlatest 1/5, about 1 in 5 a new score; wsum 1/5), then every standing
@@ -74,7 +82,8 @@
 #   --batch-items N (submissions per scores:batch request, 1-1000),
 #   --server-cpus LIST (0), --client-cpus LIST (1), --redis-cpus LIST (default: the server's;
 #   another CPU measures rankd with Redis off its CPU, as a separate reference), --bin PATH (a rankd binary; default: a
-#   release build in build-release/, or build/ for --smoke), --keep (keep the temp folder),
+#   release build in build-release/, or build/ for --smoke), --bin-b PATH and --ab-rounds N (6): the
+#   ab_writes and ab_writes_batch scenarios, below; --keep (keep the temp folder),
 #   --out DIR (default loadtest/out/, loadtest/out/smoke/ for --smoke),
 #   --only LIST (comma-separated scenario names, e.g. --only rank,mhd,cold: run just those;
 #   the setup, seeding and Redis memory figures are always done),
@@ -94,7 +103,7 @@ LT="$RANKD_ROOT/loadtest"
 COMMAND="bash loadtest/run.sh${*:+ $*}"
 
 SMOKE=0 KEEP=0 PAUSES=0 BIN="" SERVER_CPUS=0 CLIENT_CPUS=1 THREADS=1 CONNECTIONS=32 ZIPF=1.0 BATCH_ITEMS=100
-DURATION="" WARMUP="" BIG="" MIX="" ONLY="" OUT="" REDIS_CPUS=""
+DURATION="" WARMUP="" BIG="" MIX="" ONLY="" OUT="" REDIS_CPUS="" BIN_B="" AB_ROUNDS=6
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION="$2"; shift 2 ;;
@@ -109,6 +118,8 @@ while [ $# -gt 0 ]; do
     --client-cpus) CLIENT_CPUS="$2"; shift 2 ;;
     --redis-cpus) REDIS_CPUS="$2"; shift 2 ;;
     --bin) BIN="$2"; shift 2 ;;
+    --bin-b) BIN_B="$2"; shift 2 ;;
+    --ab-rounds) AB_ROUNDS="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
     --only) ONLY=",$2,"; shift 2 ;;
     --smoke) SMOKE=1; shift ;;
@@ -217,6 +228,7 @@ cleanup() {
   rankd_down "$TMP/on.pid"
   rankd_down "$TMP/off.pid"
   rankd_down "$TMP/onetx.pid"
+  rankd_down "$TMP/onb.pid"
   rankd_down "$TMP/router.pid"
   bg_down "$TMP/nginx.pid" nginx
   bg_down "$TMP/mhd.pid" mhd_fixed
@@ -1069,6 +1081,57 @@ if want writes_batch && probe writes_batch POST "$ON" "/v1/scores:batch" "{\"sco
   scenario writes_batch rankd "writes in batches of $BATCH_ITEMS, random players of $MIX" \
     "POST /v1/scores:batch {$BATCH_ITEMS random players}" "$ON" submit_batch "${mixargs[@]}" items="$BATCH_ITEMS"
   alive writes_batch
+fi
+
+# ab_writes, ab_writes_batch (see the header): builds A and B taking turns, CPU per submission.
+# cpu_rounds NAME LUA [LUA ARGS...]
+cpu_rounds() {
+  local name="$1" lua="$2" i t base pidf out k c0 c1 a="" b="" x
+  shift 2
+  local dur=$(( DUR_S / 2 > 1 ? DUR_S / 2 : 1 ))
+  say "cpu rounds $name: rankd A and B ($lua) taking turns, $AB_ROUNDS × ${dur}s each"
+  for ((i = 1; i <= AB_ROUNDS; i++)); do
+    for t in a b; do
+      if [ "$t" = a ]; then base="$ON" pidf="$TMP/on.pid"; else base="$ONB" pidf="$TMP/onb.pid"; fi
+      out="$RAW/wrk-$name-$t-$i.txt" k="$name.$t.round$i"
+      c0="$(cpu_snapshot "$pidf")"
+      if ! wrk_run "$base" "$lua" "${dur}s" "$out" "$@"; then
+        FAILED+=("$name"); rec "note.$name" "round $i of $t: wrk failed ($out)"; return 0
+      fi
+      c1="$(cpu_snapshot "$pidf")"
+      parse_result "$k" "$out"
+      if [ "${R[$k.non2xx]:-1}" != 0 ] || [ "${R[$k.timeouts]:-1}" != 0 ] || [ "${R[$k.w_ok]:-0}" = 0 ]; then
+        FAILED+=("$name"); rec "note.$name" "round $i of $t: ${R[$k.non2xx]:-?} non-2xx, ${R[$k.timeouts]:-?} timeouts ($out)"
+        return 0
+      fi
+      # µs per acknowledged submission: rankd, Redis, PostgreSQL, and their sum
+      x="$(awk -v b="$c0" -v e="$c1" -v n="${R[$k.w_ok]}" -v hz="$CLK_TCK" 'BEGIN {
+        split(b, p, " "); split(e, q, " "); s = 0
+        for (j = 1; j <= 3; j++) { v[j] = (q[j] - p[j]) * 1e6 / hz / n; s += v[j] }
+        printf "%.1f %.1f %.1f %.1f", v[1], v[2], v[3], s }')"
+      rec "$k.cpu_us" "$x"
+      if [ "$t" = a ]; then a+="${x##* } "; else b+="${x##* } "; fi
+    done
+  done
+  rec "$name.a_rounds" "${a% }"
+  rec "$name.b_rounds" "${b% }"
+  rec "$name.a" "$(median "$a")"
+  rec "$name.b" "$(median "$b")"
+  rec "$name.b_over_a" "$(awk -v a="${R[$name.a]}" -v b="${R[$name.b]}" 'BEGIN { if (a > 0) printf "%.3f", b / a }')"
+  rec "$name.rounds" "$AB_ROUNDS"
+  say "  $name: CPU µs per submission, A ${R[$name.a]}, B ${R[$name.b]} (medians of $AB_ROUNDS rounds): B / A ${R[$name.b_over_a]}"
+}
+if [ -n "$BIN_B" ] && { want ab_writes || want ab_writes_batch; }; then
+  ONB_PORT="$(free_ports 1)" ONB="http://127.0.0.1:$ONB_PORT"
+  if BIN="$BIN_B" start_rankd onb "$ONB_PORT"; then
+    rec meta.bin_b "$BIN_B"
+    if want ab_writes; then cpu_rounds ab_writes submit "${mixargs[@]}"; fi
+    if want ab_writes_batch; then cpu_rounds ab_writes_batch submit_batch "${mixargs[@]}" items="$BATCH_ITEMS"; fi
+  else
+    FAILED+=(ab_writes); rec note.ab_writes "rankd B ($BIN_B) did not start (onb.log)"
+  fi
+  rankd_down "$TMP/onb.pid"
+  cp "$TMP/onb.log" "$RAW/rankd-onb.log" 2>/dev/null || true
 fi
 
 # tournaments (issue 31): submissions to `cup` (its writer's gate reads and writes each player's
