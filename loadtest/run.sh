@@ -90,6 +90,8 @@
 #   --pauses (record pauses of the CPUs themselves with loadtest/stall_probe.c and put each
 #   beside the scenario it fell in; costs the servers 3-4 % of their throughput).
 # rankd's own knobs pass through: RANKD_CACHE_BYTES, RANKD_WORKER_THREADS, RANKD_LOG_LEVEL.
+# LOADTEST_PERF=NAME,...: `perf record -g` of the servers' CPUs during those scenarios' measured
+#   part, in raw/perf-NAME.data (`perf report -i raw/perf-writes.data --sort comm,dso`).
 
 # The EXIT trap and the scenario hooks are called indirectly:
 # shellcheck disable=SC2317
