@@ -148,7 +148,7 @@ secs() {
     *) echo "$d" ;;
   esac
 }
-for v in BIG MIX CONNECTIONS THREADS BATCH_ITEMS; do
+for v in BIG MIX CONNECTIONS THREADS BATCH_ITEMS AB_ROUNDS; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "--$(tr 'A-Z_' 'a-z-' <<<"$v") wants a positive integer"
 done
 [ "$BATCH_ITEMS" -le 1000 ] || die "--batch-items: at most 1,000 (the scores:batch limit)"
@@ -203,6 +203,7 @@ if [ -z "$BIN" ]; then
   fi
 fi
 [ -x "$BIN" ] || die "no rankd binary at $BIN"
+[ -z "$BIN_B" ] || [ -x "$BIN_B" ] || die "no rankd binary at $BIN_B (--bin-b: an absolute path, or one from the repository's root)"
 
 # --- state, results, cleanup ---------------------------------------------------------------
 
@@ -702,6 +703,7 @@ scenario() {
   else
     say "warning: wrk failed for $name:"; tail -n 5 "$RAW/wrk-$name.txt" >&2
     FAILED+=("$name")
+    if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" 2>/dev/null || true; fi
   fi
   if [ "$group" != ref ]; then
     metrics_snapshot "$base" "$TMP/metrics-$name.1"
@@ -1093,7 +1095,8 @@ cpu_rounds() {
   local dur=$(( DUR_S / 2 > 1 ? DUR_S / 2 : 1 ))
   say "cpu rounds $name: rankd A and B ($lua) taking turns, $AB_ROUNDS × ${dur}s each"
   for ((i = 1; i <= AB_ROUNDS; i++)); do
-    for t in a b; do
+    # A first in odd rounds, B first in even ones: neither always follows the other's load
+    for t in $([ $(( i % 2 )) = 1 ] && echo a b || echo b a); do
       if [ "$t" = a ]; then base="$ON" pidf="$TMP/on.pid"; else base="$ONB" pidf="$TMP/onb.pid"; fi
       out="$RAW/wrk-$name-$t-$i.txt" k="$name.$t.round$i"
       c0="$(cpu_snapshot "$pidf")"

@@ -199,7 +199,8 @@ def test_the_writers_archive_lock_key_is_inlined(db):
                     .replace("$2::date[]", "'{2026-11-25}'::date[]"))
         plan = "\n".join(r[0] for r in cur.fetchall())
         assert "hashtextextended" in plan and "rankd_archive_window_lock_key" not in plan, plan
-        cur.execute("EXPLAIN VERBOSE SELECT rankd_archive_lock_key(7)")
+        # a column, not a constant: a constant argument is folded before inlining is tried
+        cur.execute("EXPLAIN VERBOSE SELECT rankd_archive_lock_key(g) FROM generate_series(7, 7) g")
         plan = "\n".join(r[0] for r in cur.fetchall())
         assert "rankd_archive_lock_key" not in plan, plan
         # the same keys as before: an archive of the previous version and a writer of this one
@@ -251,3 +252,21 @@ def test_the_rank_bucket_counts_are_updated_by_primary_key(db, buckets):
     finally:
         conn.rollback()
         conn.close()
+
+
+def test_the_functions_a_write_calls_plan_with_the_servers_settings(db):
+    """The writer turns hash joins, merge joins and seq scans off for its transaction (its own
+    statements probe primary keys); a league window's settling and a re-cut, which it may call,
+    do set-wide work and keep the server's settings (migrations/0027_writer_plans.sql)."""
+    conn = db.connect()
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT proname, proconfig FROM pg_proc"
+                    " WHERE proname IN ('rankd_league_place', 'rankd_rank_buckets_recut_until') ORDER BY proname")
+        got = cur.fetchall()
+        assert [g[0] for g in got] == ["rankd_league_place", "rankd_rank_buckets_recut_until"]
+        for name, config in got:
+            assert {"enable_hashjoin=on", "enable_mergejoin=on", "enable_seqscan=on"} <= set(config or []), name
+    finally:
+        conn.close()
+
