@@ -722,6 +722,13 @@ scenario() {
 # pair.B.p99s (µs, in round order) and the median of each as pair.A.p99_us / pair.B.p99_us.
 ROUNDS=5
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# rec_sides NAME "A1 A2 …" "B1 B2 …": each side's rounds and their medians (NAME.a_rounds, NAME.a, …).
+rec_sides() {
+  rec "$1.a_rounds" "${2% }"
+  rec "$1.b_rounds" "${3% }"
+  rec "$1.a" "$(median "$2")"
+  rec "$1.b" "$(median "$3")"
+}
 latency_rounds() {
   local a="$1" base_a="$2" b="$3" base_b="$4" script="$5" i t base med out bad k
   shift 5
@@ -1118,10 +1125,7 @@ cpu_rounds() {
       if [ "$t" = a ]; then a+="${x##* } "; else b+="${x##* } "; fi
     done
   done
-  rec "$name.a_rounds" "${a% }"
-  rec "$name.b_rounds" "${b% }"
-  rec "$name.a" "$(median "$a")"
-  rec "$name.b" "$(median "$b")"
+  rec_sides "$name" "$a" "$b"
   rec "$name.b_over_a" "$(awk -v a="${R[$name.a]}" -v b="${R[$name.b]}" 'BEGIN { if (a > 0) printf "%.3f", b / a }')"
   rec "$name.rounds" "$AB_ROUNDS"
   say "  $name: CPU µs per submission, A ${R[$name.a]}, B ${R[$name.b]} (medians of $AB_ROUNDS rounds): B / A ${R[$name.b_over_a]}"
@@ -1248,10 +1252,7 @@ rate_rounds() {
       if [ "$t" = a ]; then a+="${R[$k.rps]} "; else b+="${R[$k.rps]} "; fi
     done
   done
-  rec "$name.a_rounds" "${a% }"
-  rec "$name.b_rounds" "${b% }"
-  rec "$name.a" "$(median "$a")"
-  rec "$name.b" "$(median "$b")"
+  rec_sides "$name" "$a" "$b"
   rec "$name.rounds" "$ROUNDS"
   rec "$name.round_s" "$dur"
   say "  $name: rankd ${R[$name.a]}/s, reference ${R[$name.b]}/s (medians of $ROUNDS rounds)"
