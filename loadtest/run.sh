@@ -40,7 +40,11 @@
 #              improving; wlatest 1/5, about 1 in 5 a new score; wsum 1/5), then every standing
 #              of the three checked against the seed and the log (an oracle in SQL)
 #   wpair_single, wpair_batch   `writes` and pg_upsert1, and `writes_batch` and pg_upsert1000,
-#              again, taking turns in 5 short rounds: the medians the performance gate compares
+#              again, taking turns in 5 short rounds (requests and rows per second; in a
+#              --smoke run only when --only names them)
+#   wcpu       `writes`, `writes_batch`, `writes_mix` and pgbench's 1,000-row upserts taking turns
+#              in 5 short rounds: each one's CPU µs per submission (per row), the medians the
+#              performance gate compares (issue 51)
 #   rpair_rank, rpair_around, rpair_mix   `rank`, `around` and `mix` again, each taking turns
 #              with mhd_fixed in 5 short rounds: the medians the performance gate compares
 #   tpair_read  `rank` with a player token (minted once, then found in rankd's token cache) and
@@ -389,7 +393,7 @@ case "$code" in
 esac
 # writes_mix (issue 51): three boards of $BIG players, one per operator, seeded with known scores.
 WMIX_BOARDS=()
-if want writes_mix; then
+if want writes_mix || want wcpu || want writes_faults; then
   for bo in wbest:best wlatest:latest wsum:sum; do
     b="${bo%%:*}"
     code="$(curl -s -o "$TMP/board-$b.json" -w '%{http_code}' --max-time 10 -X POST "$ON/v1/leaderboards" \
@@ -1094,6 +1098,14 @@ if want writes_batch && probe writes_batch POST "$ON" "/v1/scores:batch" "{\"sco
   alive writes_batch
 fi
 
+# cpu_per_unit BEFORE AFTER N (cpu_snapshot lines) -> "rankd redis postgres all": CPU µs per
+# unit (an acknowledged submission, a row) of each server and their sum.
+cpu_per_unit() {
+  awk -v b="$1" -v e="$2" -v n="$3" -v hz="$CLK_TCK" 'BEGIN {
+    split(b, p, " "); split(e, q, " "); s = 0
+    for (j = 1; j <= 3; j++) { v[j] = (n > 0 ? (q[j] - p[j]) * 1e6 / hz / n : 0); s += v[j] }
+    printf "%.1f %.1f %.1f %.1f", v[1], v[2], v[3], s }'
+}
 # ab_writes, ab_writes_batch (see the header): builds A and B taking turns, CPU per submission.
 # cpu_rounds NAME LUA [LUA ARGS...]
 cpu_rounds() {
@@ -1116,11 +1128,7 @@ cpu_rounds() {
         FAILED+=("$name"); rec "note.$name" "round $i of $t: ${R[$k.non2xx]:-?} non-2xx, ${R[$k.timeouts]:-?} timeouts ($out)"
         return 0
       fi
-      # µs per acknowledged submission: rankd, Redis, PostgreSQL, and their sum
-      x="$(awk -v b="$c0" -v e="$c1" -v n="${R[$k.w_ok]}" -v hz="$CLK_TCK" 'BEGIN {
-        split(b, p, " "); split(e, q, " "); s = 0
-        for (j = 1; j <= 3; j++) { v[j] = (q[j] - p[j]) * 1e6 / hz / n; s += v[j] }
-        printf "%.1f %.1f %.1f %.1f", v[1], v[2], v[3], s }')"
+      x="$(cpu_per_unit "$c0" "$c1" "${R[$k.w_ok]}")"
       rec "$k.cpu_us" "$x"
       if [ "$t" = a ]; then a+="${x##* } "; else b+="${x##* } "; fi
     done
@@ -1258,11 +1266,91 @@ rate_rounds() {
   say "  $name: rankd ${R[$name.a]}/s, reference ${R[$name.b]}/s (medians of $ROUNDS rounds)"
 }
 "$PYTHON" "$LT/report.py" upsert-script 1000 >"$TMP/pg_upsert1000.sql"
-if want wpair_single; then
+# Not in a smoke run unless named: the gate compares wcpu's ratios now (a lone write's rate against
+# pgbench's single-row upserts waited on the disk's fsync more than on rankd).
+smoke_named() { [ "$SMOKE" = 0 ] || [[ "$ONLY" == *",$1,"* ]]; }
+if want wpair_single && smoke_named wpair_single; then
   write_rounds wpair_single submit "$LT/pg_upsert1.sql" "$CONNECTIONS" 1 "${mixargs[@]}"
 fi
-if want wpair_batch; then
+if want wpair_batch && smoke_named wpair_batch; then
   write_rounds wpair_batch submit_batch "$TMP/pg_upsert1000.sql" 4 1000 "${mixargs[@]}" items="$BATCH_ITEMS"
+fi
+# wcpu (issue 51 item 4): the writes' CPU, as the performance gate compares it. A lone
+# submission (`writes`), one inside a scores:batch (`writes_batch`), the game's mix (`writes_mix`,
+# 64 connections) and pgbench's 1,000-row upserts take turns in ROUNDS rounds, each round's
+# first side another; each round's CPU µs per acknowledged submission of rankd + Redis +
+# PostgreSQL (pgbench: PostgreSQL's per row upserted), each side's median as wcpu.lone,
+# wcpu.batch, wcpu.mix and wcpu.pg. CPU, not requests per second: a lone write's rate waits on
+# the disk's fsync, its CPU does not. The gate's ratios (loadtest/baseline.txt): batch / lone and
+# batch / mix fall when a feature adds cost per transaction or per request (what a lone write
+# pays and a batched one shares); pg / batch falls when it adds cost to every submission, which
+# the first two cannot see (both sides grow, their ratio nears 1).
+write_cpu_rounds() {
+  local name=wcpu i j t k out c0 c1 x n rc conns="$CONNECTIONS"
+  local sides=(lone batch mix pg)
+  # two seconds at least: a one-second round counts about 50 of the clock's ticks per server
+  local dur=$(( DUR_S / ROUNDS > 2 ? DUR_S / ROUNDS : 2 ))
+  declare -A all=()
+  say "cpu rounds $name: lone, batched and mixed writes and pgbench's 1,000-row upserts taking turns, $ROUNDS × ${dur}s each"
+  mkdir -p "$TMP/pgbench"
+  for ((i = 1; i <= ROUNDS; i++)); do
+    for ((j = 0; j < ${#sides[@]}; j++)); do
+      t="${sides[$(( (i - 1 + j) % ${#sides[@]} ))]}"
+      out="$RAW/$name-$t-$i.txt" k="$name.$t.round$i" rc=0
+      c0="$(cpu_snapshot "$TMP/on.pid")"
+      case "$t" in
+        lone) wrk_run "$ON" submit "${dur}s" "$out" "${mixargs[@]}" || rc=$? ;;
+        batch) wrk_run "$ON" submit_batch "${dur}s" "$out" "${mixargs[@]}" items="$BATCH_ITEMS" || rc=$? ;;
+        mix) CONNECTIONS=64
+             wrk_run "$ON" writes_mix "${dur}s" "$out" board=wbest players="$BIG" width=12 key="$WRITE_KEY" || rc=$?
+             CONNECTIONS="$conns" ;;
+        pg) ( cd "$TMP/pgbench" && timeout $(( dur + 60 )) "${CLIENT[@]}" pgbench -h 127.0.0.1 -p "$PG_PORT" -U rankd \
+                -n -M prepared -f "$TMP/pg_upsert1000.sql" -D gen=-1 -D players="$BIG" -c 4 -j 1 -T "$dur" rankd ) \
+              >"$out" 2>&1 || rc=$? ;;
+      esac
+      c1="$(cpu_snapshot "$TMP/on.pid")"
+      if [ "$rc" != 0 ]; then FAILED+=("$name"); rec "note.$name" "round $i of $t failed ($out)"; return 0; fi
+      if [ "$t" = pg ]; then
+        # rows upserted: every transaction processed, 1,000 rows each (the CPU of making its 4
+        # connections is in it: a few ms of a second's round)
+        n="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")"
+        n=$(( ${n:-0} * 1000 ))
+      else
+        parse_result "$k" "$out"
+        if [ "${R[$k.non2xx]:-1}" != 0 ] || [ "${R[$k.timeouts]:-1}" != 0 ]; then
+          FAILED+=("$name"); rec "note.$name" "round $i of $t: ${R[$k.non2xx]:-?} non-2xx, ${R[$k.timeouts]:-?} timeouts ($out)"
+          return 0
+        fi
+        n="${R[$k.w_ok]:-0}"
+      fi
+      if [ "$n" = 0 ]; then FAILED+=("$name"); rec "note.$name" "round $i of $t: nothing acknowledged ($out)"; return 0; fi
+      x="$(cpu_per_unit "$c0" "$c1" "$n")"
+      # pgbench's side: the servers' core's busy time per row (pgbench's backends exit with
+      # their round, before a count of live processes could see them; rankd and Redis idle)
+      [ "$t" != pg ] || x="$(awk -v b="$c0" -v e="$c1" -v n="$n" -v hz="$CLK_TCK" 'BEGIN {
+        split(b, p, " "); split(e, q, " "); printf "%.2f", (q[4] - p[4]) * 1e6 / hz / n }')"
+      rec "$k.cpu_us" "$x"
+      all[$t]+="${x##* } "
+    done
+  done
+  for t in "${sides[@]}"; do
+    rec "$name.${t}_rounds" "${all[$t]% }"
+    rec "$name.$t" "$(median "${all[$t]}")"
+  done
+  rec "$name.rounds" "$ROUNDS"
+  rec "$name.round_s" "$dur"
+  rec "$name.lone_over_batch" "$(awk -v a="${R[$name.lone]}" -v b="${R[$name.batch]}" 'BEGIN { if (b > 0) printf "%.2f", a / b }')"
+  rec "$name.mix_over_batch" "$(awk -v a="${R[$name.mix]}" -v b="${R[$name.batch]}" 'BEGIN { if (b > 0) printf "%.2f", a / b }')"
+  say "  $name: CPU µs per submission (medians of $ROUNDS rounds): lone ${R[$name.lone]}, batched ${R[$name.batch]}," \
+      "mix ${R[$name.mix]} (lone ${R[$name.lone_over_batch]} ×, mix ${R[$name.mix_over_batch]} × batched);" \
+      "pgbench's upserts ${R[$name.pg]} per row"
+}
+if want wcpu; then
+  if [ "${#WMIX_BOARDS[@]}" = 3 ]; then
+    write_cpu_rounds
+  else
+    FAILED+=(wcpu); rec note.wcpu "wcpu: the writes_mix boards were not made"
+  fi
 fi
 # a tournament's submission and a join, each taking turns with a plain board's submission
 # (issue 31: within 1.5 x of it); the later board= of a side wins over the shared one
@@ -1385,7 +1473,7 @@ fi
 # three boards is checked against the seed and the log (an oracle in SQL). Last of this rankd's
 # scenarios: its millions of rows and the vacuum they bring land after every gated pair.
 writes_mix_check() {   # writes_mix_check NAME
-  local name="$1" line b n upd wrong checked
+  local name="$1" b n upd
   writes_post "$name"
   while IFS='|' read -r b n upd; do
     [ -n "$b" ] || continue
@@ -1393,6 +1481,11 @@ writes_mix_check() {   # writes_mix_check NAME
     rec "$name.$b.changed" "$upd"
   done < <(q "SELECT b.id, count(*), count(*) FILTER (WHERE s.updated) FROM boards b JOIN submissions s ON s.board_gen = b.gen
               WHERE b.id IN ('wbest', 'wlatest', 'wsum') GROUP BY b.id ORDER BY b.id")
+  wmix_oracle "$name"
+}
+# wmix_oracle NAME: every standing of wbest, wlatest and wsum against the seed and the log.
+wmix_oracle() {
+  local name="$1" line wrong checked
   # Each standing against the oracle: the seeded score, then the logged submissions under the
   # board's operator (latest: any of the player's last received ones, when they tie).
   line="$(q "WITH l AS (SELECT s.board_gen, s.player_id, s.score, s.received_at,
@@ -1668,6 +1761,74 @@ if want pg_upsert1000; then
   pg_bench pg_upsert1000 "$TMP/pg_upsert1000.sql" 4 1000 "1,000-row upsert statements"
 fi
 rec meta.pgbench_note "pgbench on CPU ${CLIENT_CPUS:-any} against the same cluster (synchronous_commit on): \`loadtest/pg_upsert1.sql\` upserts one row of \`standings\` per transaction from $CONNECTIONS clients (as many as wrk's connections); \`raw/pg_upsert1000.sql\` (written by report.py) upserts 1,000 client-sent rows per statement from 4 clients, each on its own ids. Both write board generation -1, which no board uses. rankd's writer also appends to \`submissions\`, counts in \`window_counts\` and takes locks in the same transaction, so the 1,000-row figure is an upper bound for it."
+
+# writes_faults (issue 51): the game's write mix (loadtest/writes_faults.py, each submission
+# tagged) on a rankd of its own while rankd is killed with SIGKILL and started again, then the
+# primary stopped in immediate mode (a crash: recovery at the start) and started again; each fault
+# once the load flows (acknowledgements counted), the next once it flows again. Then every
+# acknowledged submission is looked up in the log by its tag, and every standing of the three
+# boards checked against the seed and the log. Last of all: it restarts PostgreSQL. In a --smoke
+# run only when --only names it.
+faults_wait() {   # faults_wait DIR N: until the driver has N acknowledgements (3 minutes at most)
+  local t0=$SECONDS n
+  while (( SECONDS - t0 < 180 )); do
+    n="$(cat "$1/progress" 2>/dev/null || echo 0)"
+    [ "${n:-0}" -lt "$2" ] || return 0
+    sleep 0.1
+  done
+  return 1
+}
+FAULTS_PORT="$(free_ports 1)"
+if want writes_faults && smoke_named writes_faults && [ "${#WMIX_BOARDS[@]}" = 3 ] \
+   && start_rankd faults "$FAULTS_PORT"; then
+  ORDER+=(writes_faults)
+  rec writes_faults.group rankd
+  rec writes_faults.label "the game's write mix through SIGKILL of rankd and an immediate restart of the primary"
+  fd="$TMP/faults" step=$(( SMOKE == 1 ? 500 : 5000 )) ok=1
+  rm -rf "$fd"; mkdir -p "$fd"
+  "${CLIENT[@]}" "$PYTHON" "$LT/writes_faults.py" "http://127.0.0.1:$FAULTS_PORT" "$WRITE_KEY" "$BIG" "$fd" 64 \
+    >"$RAW/writes_faults.txt" 2>&1 &
+  drv=$!
+  t0=$EPOCHREALTIME
+  if faults_wait "$fd" "$step"; then
+    kill -9 "$(pidfile_pid "$TMP/faults.pid")" 2>/dev/null || true
+    rec writes_faults.killed_at "$(cat "$fd/progress")"
+    say "  writes_faults: SIGKILL of rankd after ${R[writes_faults.killed_at]} acknowledgements"
+    start_rankd faults "$FAULTS_PORT" || ok=0
+  else ok=0; fi
+  if [ "$ok" = 1 ] && faults_wait "$fd" $(( $(cat "$fd/progress") + step )); then
+    rec writes_faults.pg_restarted_at "$(cat "$fd/progress")"
+    say "  writes_faults: the primary stopped (immediate) after ${R[writes_faults.pg_restarted_at]} acknowledgements"
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$TMP/pg" -m immediate -w -t 60 stop >/dev/null 2>&1 || ok=0
+    pg_up "$TMP" "$PG_PORT" "$SERVER_CPUS" || ok=0
+  else ok=0; fi
+  if [ "$ok" = 1 ] && ! faults_wait "$fd" $(( $(cat "$fd/progress") + step )); then ok=0; fi
+  touch "$fd/stop"
+  wait "$drv" || ok=0
+  while IFS='=' read -r k v; do rec "writes_faults.$k" "$v"; done <"$fd/summary" 2>/dev/null
+  rec writes_faults.request "POST /v1/leaderboards/{wbest|wlatest|wsum}/scores {random player, score, tagged}"
+  rec writes_faults.t0 "$t0"
+  rec writes_faults.t1 "$EPOCHREALTIME"
+  rec writes_faults.rps "$(awk -v n="${R[writes_faults.acked]:-0}" -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", n / (b - a) }')"
+  # every acknowledged submission in the log, found by its tag
+  missing="$( { printf '%s\n' "CREATE TEMP TABLE acked (board text, tag text);" "\\copy acked FROM '$fd/acked.tsv'" \
+      "SELECT count(*) FROM acked a WHERE NOT EXISTS (SELECT 1 FROM submissions s JOIN boards b ON b.gen = s.board_gen
+         WHERE b.id = a.board AND s.metadata = '{\"f\":\"' || a.tag || '\"}');"; } | psql_db rankd -f - 2>&1)" \
+    || missing="error: $missing"
+  rec writes_faults.missing "$missing"
+  say "  writes_faults: ${R[writes_faults.acked]:-?} acknowledged, $missing missing from the log," \
+      "${R[writes_faults.unavailable]:-?} answered 503, ${R[writes_faults.transport_errors]:-?} cut or refused," \
+      "${R[writes_faults.other_status]:-?} other answers"
+  if [ "$ok" != 1 ]; then
+    FAILED+=(writes_faults); rec note.writes_faults "writes_faults: the load did not flow again after a fault within 3 minutes (raw/rankd-faults.log, raw/writes_faults.txt)"
+  elif [ "$missing" != 0 ] || [ "${R[writes_faults.other_status]:-1}" != 0 ] || [ "${R[writes_faults.acked]:-0}" = 0 ]; then
+    FAILED+=(writes_faults)
+    rec note.writes_faults "writes_faults: $missing acknowledged submissions missing from the log, ${R[writes_faults.other_status]:-?} answers neither 200 nor 503 (first: ${R[writes_faults.first_other]:-})"
+  fi
+  wmix_oracle writes_faults
+  rankd_down "$TMP/faults.pid"
+  cp "$TMP/faults.log" "$RAW/rankd-faults.log" 2>/dev/null || true
+fi
 
 # --- report ------------------------------------------------------------------------------------
 
