@@ -125,13 +125,16 @@ def test_committed_baseline_names_figures_run_sh_records():
     run_sh = open(os.path.join(ROOT, "loadtest", "run.sh")).read()
     scenarios = set(re.findall(r"\bwant ([a-z0-9_]+)", run_sh))
     # every scenario records .rps; scores:batch scenarios .subs_per_s, pgbench ones .rows_per_s;
-    # write_rounds scenarios (`write_rounds NAME ...`) .rankd and .pg; rate_rounds ones .a and .b
+    # write_rounds scenarios (`write_rounds NAME ...`) .rankd and .pg; rate_rounds ones .a and .b;
     rounds = set(re.findall(r"^\s*write_rounds ([a-z0-9_]+) ", run_sh, re.M))
     assert rounds, "run.sh calls write_rounds"
     rates = set(re.findall(r"^\s*rate_rounds ([a-z0-9_]+) ", run_sh, re.M))
     assert rates, "run.sh calls rate_rounds"
+    # the writes' CPU rounds (write_cpu_rounds, scenario wcpu): .lone, .batch, .mix and .pg
+    cpu = {"wcpu"} if re.search(r"^\s*write_cpu_rounds$", run_sh, re.M) else set()
+    assert cpu, "run.sh calls write_cpu_rounds"
     fields = {"rps": scenarios, "subs_per_s": {"writes_batch"}, "rows_per_s": {"pg_upsert1", "pg_upsert1000"},
-              "rankd": rounds, "pg": rounds, "a": rates, "b": rates}
+              "rankd": rounds, "pg": rounds | cpu, "a": rates, "b": rates, "lone": cpu, "batch": cpu, "mix": cpu}
     lines = [ln.split("#", 1)[0].split() for ln in open(BASELINE)]
     lines = [ln for ln in lines if ln]
     assert len(lines) >= 6
