@@ -8,6 +8,7 @@
 
 #include "api/app.h"
 #include "api/body.h"
+#include "api/live.h"
 #include "cache/l1.h"
 #include "cache/rank_tier.h"
 #include "http/server.h"
@@ -375,6 +376,22 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                    "# TYPE rankd_exports_total counter\nrankd_exports_total{outcome=\"whole\"} %llu\n"
                    "rankd_exports_total{outcome=\"cut\"} %llu\n",
                    running, finished, cut);
+    }
+    if (app->live_hub) {
+        live_counts_t lc;
+        live_hub_counts(app->live_hub, &lc);
+        buf_printf(&req->out,
+                   "# HELP rankd_live_listeners Live streams (GET .../live) open on this instance.\n"
+                   "# TYPE rankd_live_listeners gauge\nrankd_live_listeners %zu\n"
+                   "# HELP rankd_live_streams Distinct live answers (board, top, rank style) kept current.\n"
+                   "# TYPE rankd_live_streams gauge\nrankd_live_streams %zu\n"
+                   "# HELP rankd_live_computed_total Live answers computed (one serves every listener of a stream).\n"
+                   "# TYPE rankd_live_computed_total counter\nrankd_live_computed_total %llu\n"
+                   "# HELP rankd_live_events_total Events and heartbeats handed to live listeners.\n"
+                   "# TYPE rankd_live_events_total counter\nrankd_live_events_total %llu\n"
+                   "# HELP rankd_live_dropped_total Live listeners dropped for not reading their events.\n"
+                   "# TYPE rankd_live_dropped_total counter\nrankd_live_dropped_total %llu\n",
+                   lc.listeners, lc.streams, lc.computed, lc.events, lc.dropped);
     }
     if (app->imports) {
         int running;

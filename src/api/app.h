@@ -67,6 +67,7 @@ typedef struct app {
     /* The HTTP server, for its counts in /metrics: NULL until it stands. */
     _Atomic(struct http_server *) http;
     exports_t *exports;          /* board exports streaming now (at most a few per instance) */
+    struct live_hub *live_hub;   /* the live streams (api/live.h); NULL when live.max_listeners is 0 */
     imports_t *imports;          /* board imports running now (at most one per instance) */
     ratelimit_t *limits;         /* per-client token buckets */
     ratelimit_t *auth_failures;  /* per-address buckets of wrong keys (always on; its RL_READ kind) */
@@ -120,6 +121,7 @@ typedef enum {
     R_HIDE,           /* /v1/leaderboards/{board}/players/{player}/hide (POST hides, DELETE restores) */
     R_HIDDEN,         /* /v1/leaderboards/{board}/hidden */
     R_FLAGGED,        /* /v1/leaderboards/{board}/flagged */
+    R_LIVE,           /* /v1/leaderboards/{board}/live: the board's top as Server-Sent Events */
     R_COUNT,
 } route_id_t;
 
@@ -234,7 +236,12 @@ void api_reload_free(app_t *app);
 /* Render board `board`'s top page (GET …/entries, as clients ask for it) into the response
  * cache as of `now_ms`: a reset's first readers find it there. Runs where it may wait on I/O. */
 void api_warm_top(app_t *app, const char *board, int64_t now_ms);
+/* GET `path` (a /v1/ read, with its query) answered in place on this thread, as a /v1/batch item
+ * is, for a caller with a write key (who may ask for consistency=strong): its status, and its body
+ * appended to `body`. */
+int api_read_in_place(app_t *app, const char *path, int64_t now_ms, buf_t *body);
 int api_stats(app_t *app, const route_t *rt, http_req_t *req);
+int api_live(app_t *app, const route_t *rt, http_req_t *req);
 int api_windows(app_t *app, const route_t *rt, http_req_t *req);
 int api_standings(app_t *app, const route_t *rt, http_req_t *req);
 int api_activity(app_t *app, const route_t *rt, http_req_t *req);

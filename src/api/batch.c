@@ -58,6 +58,8 @@ static void run_one(app_t *app, http_req_t *outer, const char *path, http_req_t 
         http_error(sub, 400, "invalid_argument", "path", "only GET /v1/ reads can be batched");
     } else if (rt.id == R_EXPORT || rt.id == R_PLAYER_EXPORT) { /* streamed, or an admin's single answer */
         http_error(sub, 400, "invalid_argument", "path", "exports cannot be batched: GET them one by one");
+    } else if (rt.id == R_LIVE) {
+        http_error(sub, 400, "invalid_argument", "path", "live streams cannot be batched: GET them one by one");
     } else if (api_authorize(&rt, sub) == 0 && api_strong_forbidden(sub) == 0) {
         api_handle(app, &rt, sub);
     }
@@ -98,6 +100,25 @@ void api_warm_top(app_t *app, const char *board, int64_t now_ms)
     run_one(app, &outer, path, &sub);
     http_req_clear(&sub);
     http_req_clear(&outer);
+}
+
+int api_read_in_place(app_t *app, const char *path, int64_t now_ms, buf_t *body)
+{
+    http_req_t outer;
+    http_req_init(&outer);
+    outer.role = ROLE_WRITE;
+    outer.received_ms = now_ms;
+    snprintf(outer.request_id, sizeof outer.request_id, "live");
+    http_req_t sub;
+    run_one(app, &outer, path, &sub);
+    const char *p;
+    size_t n = item_body(&sub, &p);
+    if (n)
+        buf_append(body, p, n);
+    int status = sub.status;
+    http_req_clear(&sub);
+    http_req_clear(&outer);
+    return status;
 }
 
 int api_batch(app_t *app, const route_t *rt, http_req_t *req)

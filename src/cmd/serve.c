@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 
 #include "api/app.h"
+#include "api/live.h"
 #include "api/player_auth.h"
 #include "http/server.h"
 #include "obs/log.h"
@@ -243,9 +244,15 @@ int cmd_serve(rankd_config_t *cfg)
     tier_loader_t *tier_loader = tier_loader_start(app.tier, cfg->pg_primary, cfg->pg_connect_timeout_s, 300000);
     /* Player tokens' sources and revocations: the listener keeps the revocations current. */
     app.player_auth = player_auth_new(&app);
+    /* The live streams: idle until a client opens one; the listener tells them of changes. */
+    live_opts_t lo = {cfg->live_max_listeners, cfg->live_max_listeners_per_address, cfg->live_min_interval_ms,
+                      cfg->live_heartbeat_s};
+    app.live_hub = cfg->live_max_listeners > 0 ? live_hub_start(&app, &lo) : NULL;
+    listener_sink_t live_sink = {live_hub_heard, app.live_hub};
     listener_t *listener = listener_start(cfg->pg_listener && cfg->pg_listener[0] ? cfg->pg_listener : cfg->pg_primary,
                                           cfg->pg_connect_timeout_s, app.l1, app.router, app.catalog, app.redis, app.tier,
-                                          player_auth_revocations(app.player_auth), tier_stale_ms / 3);
+                                          player_auth_revocations(app.player_auth), tier_stale_ms / 3,
+                                          app.live_hub ? &live_sink : NULL);
     /* The writer has a connection of its own too: it holds the writer's prepared statements. */
     pg_pool_t *write_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
     app.writer = writer_new(write_pg, app.router, app.redis, app.rebuilder, app.l1, app.tier, (size_t)cfg->writer_max_batch,
@@ -306,6 +313,7 @@ int cmd_serve(rankd_config_t *cfg)
         while ((sig = wait_signal(&sigs)) == SIGHUP)
             api_reload(&app); /* keys, limits, CORS origins, log level; connections stay */
         log_info(NULL, "signal %d: draining in-flight requests", sig);
+        live_hub_close(app.live_hub); /* streams end whole, with a reconnection hint, before the drain */
         /* Answer what is in flight, writer and Redis pipe still running; then refuse new
          * writes (503) and wait again. The daemon stops only when no connection is
          * suspended: libmicrohttpd cannot stop with one. At each deadline the requests
@@ -349,6 +357,7 @@ int cmd_serve(rankd_config_t *cfg)
     analyzer_stop(app.analyzer);
     refresher_stop(refresher);
     listener_stop(listener);
+    live_hub_free(app.live_hub);
     tier_loader_stop(tier_loader);
     mark_watch_stop(app.mark_watch);
     rebuilder_stop(app.rebuilder);

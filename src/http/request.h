@@ -65,6 +65,7 @@ typedef struct http_req {
     size_t body_len;
     const char *content_type; /* NULL when absent */
     const char *idem_key;     /* Idempotency-Key header, NULL when absent */
+    const char *last_event_id; /* Last-Event-ID header (a live stream's reconnection), NULL when absent */
     struct http_body_pipe *body_pipe; /* a stream_body route's body, handed on as it arrives (the
                                        * server's hold, released when the request ends) */
     struct http_pending *body_consumer; /* what reads body_pipe: the handler makes it the pending

@@ -288,7 +288,7 @@ http_server_t *http_server_start(const http_server_deps_t *deps, char *err, size
 int http_server_drain(http_server_t *s, int timeout_ms)
 {
     atomic_store(&s->draining, true);
-    cancel_streams(s);
+    cancel_streams(s, false);
     delay_queue_flush(s->delays); /* the refusals held back go out now */
     /* New connections are refused from here on; the requests that had arrived are answered
      * (this may wait up to a second for those clients to close). */
@@ -311,7 +311,7 @@ void http_server_stop(http_server_t *s)
         return;
     acceptor_close(s->acceptor);
     delay_queue_stop(s->delays); /* resumes what it held: none stays suspended past here */
-    cancel_streams(s);
+    cancel_streams(s, true);
     MHD_stop_daemon(s->daemon);
     send_watch_stop(s->sends); /* after the daemon: every answer's request has ended */
     addr_budget_free(s->answers);

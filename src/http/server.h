@@ -49,5 +49,9 @@ int http_server_drain(http_server_t *s, int timeout_ms);
 
 /* Close every connection and free the server. */
 void http_server_stop(http_server_t *s);
+/* Cut the streamed answer `st` now if it is still on its way (a live listener that does not
+ * read): its socket is shut, and libmicrohttpd ends the request. */
+struct http_stream;
+void http_server_cut_stream(http_server_t *s, struct http_stream *st);
 
 #endif

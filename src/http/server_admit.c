@@ -181,6 +181,7 @@ static enum MHD_Result run_request(conn_ctx_t *cx, struct MHD_Connection *conn)
     req->body_len = cx->body.len;
     req->content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
     req->idem_key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key");
+    req->last_event_id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID");
     s->deps.api.handle(s->deps.api.app, &cx->rt, req);
     if (req->pending) {
         /* Suspend before starting: the work may finish, and resume us, at once. */

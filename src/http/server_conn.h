@@ -167,6 +167,6 @@ int requests_cut(http_server_t *s);
 /* server_streams.c: streamed answers kept where a drain can cut them. */
 void track_stream(conn_ctx_t *cx, struct MHD_Connection *conn, http_stream_t *st);
 void untrack_stream(conn_ctx_t *cx);
-void cancel_streams(http_server_t *s);
+void cancel_streams(http_server_t *s, bool all);
 
 #endif

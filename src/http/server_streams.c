@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <sys/socket.h>
 
+#include "http/server.h"
 #include "http/server_conn.h"
 #include "util/alloc.h"
 
@@ -58,14 +59,28 @@ void untrack_stream(conn_ctx_t *cx)
     cx->stream = NULL;
 }
 
+void http_server_cut_stream(http_server_t *s, http_stream_t *st)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->streams_mu);
+    for (size_t i = 0; i < s->n_streams; i++)
+        if (s->streams[i] == st) /* tracked: its socket is still this request's */
+            cut_stream(st, s->stream_fds[i]);
+    pthread_mutex_unlock(&s->streams_mu);
+}
+
 /* Streamed answers still going (exports): their producers stop, and a suspended one is resumed
  * to end with an error, so that the client sees an incomplete body (libmicrohttpd cannot stop
- * with a connection suspended, and a slow reader must not hold a shutdown). */
-void cancel_streams(http_server_t *s)
+ * with a connection suspended, and a slow reader must not hold a shutdown). At the drain's start
+ * (`all` false) an answer its producer already ended whole (a live stream closed at the stop)
+ * keeps going: its last bytes are its clean end; at the server's stop every one is cut. */
+void cancel_streams(http_server_t *s, bool all)
 {
     pthread_mutex_lock(&s->streams_mu);
     s->streams_cut = true;
     for (size_t i = 0; i < s->n_streams; i++)
-        cut_stream(s->streams[i], s->stream_fds[i]);
+        if (all || !http_stream_ended_whole(s->streams[i]))
+            cut_stream(s->streams[i], s->stream_fds[i]);
     pthread_mutex_unlock(&s->streams_mu);
 }

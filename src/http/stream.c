@@ -81,6 +81,23 @@ bool http_stream_write(http_stream_t *s, const void *data, size_t len)
     return ok;
 }
 
+int http_stream_offer(http_stream_t *s, const void *data, size_t len)
+{
+    pthread_mutex_lock(&s->mu);
+    int got = s->reader_gone ? -1 : len > s->max - s->len ? 0 : 1;
+    if (got == 1 && len > 0) {
+        if (s->head + s->len + len > s->max) { /* compact: the unread part to the front */
+            memmove(s->buf, s->buf + s->head, s->len);
+            s->head = 0;
+        }
+        memcpy(s->buf + s->head + s->len, data, len);
+        s->len += len;
+        wake_reader(s);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return got;
+}
+
 void http_stream_end(http_stream_t *s, bool ok)
 {
     pthread_mutex_lock(&s->mu);
@@ -151,6 +168,14 @@ void http_stream_release(void *cls)
     s->suspended = false; /* libmicrohttpd is done with the connection: nothing to resume */
     pthread_cond_broadcast(&s->room);
     let_go_locked(s);
+}
+
+bool http_stream_ended_whole(http_stream_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    bool whole = s->ended && s->ok;
+    pthread_mutex_unlock(&s->mu);
+    return whole;
 }
 
 void http_stream_cancel(http_stream_t *s)

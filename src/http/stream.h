@@ -27,6 +27,9 @@ http_stream_t *http_stream_new(size_t max_buffered);
 /* Producer: append `len` bytes, waiting while the buffer is full. False once the reader is gone
  * (the client closed, or the server is stopping): stop producing and end the stream. */
 MUST_USE bool http_stream_write(http_stream_t *s, const void *data, size_t len);
+/* Producer: append all `len` bytes if they fit in the buffer now, without waiting: 1 written,
+ * 0 no room (nothing written: a reader that does not keep up), -1 the reader is gone. */
+MUST_USE int http_stream_offer(http_stream_t *s, const void *data, size_t len);
 /* Producer: no more bytes. `ok` false ends the answer with an error (the client sees the
  * connection close before the chunked body's end). Lets go of the producer's hold. */
 void http_stream_end(http_stream_t *s, bool ok);
@@ -40,6 +43,8 @@ void http_stream_attach(http_stream_t *s, struct MHD_Connection *conn);
 ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max);
 /* Server: the reader is gone; lets go of the server's hold (MHD_ContentReaderFreeCallback). */
 void http_stream_release(void *cls);
+/* Server: whether the producer ended the answer whole (what is left is in the buffer). */
+bool http_stream_ended_whole(http_stream_t *s);
 /* Server: the answer is cut (shutdown): the producer's write fails from now on, and the reader,
  * woken if suspended, ends with an error at its next call, bytes still buffered or not. */
 void http_stream_cancel(http_stream_t *s);

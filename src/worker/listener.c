@@ -38,6 +38,7 @@ struct listener {
     char channel[48];         /* the session's own channel, for its heartbeats */
     int64_t hb_sent_ms;       /* monotonic ms the heartbeat in flight was sent; 0: none */
     int64_t hb_last_ms;       /* when the last one was sent */
+    listener_sink_t sink;     /* heard: NULL for none */
 };
 
 /* One line: "W gen day old_sk|- old_ms|- new_sk new_ms player", "D gen day sk ms player" (a
@@ -239,6 +240,8 @@ static void lose(listener_t *l, PGconn **c)
     rank_tier_lost(l->tier);
     if (l->l1)
         l1_clear(l->l1);
+    if (l->sink.heard)
+        l->sink.heard(l->sink.arg, "?");
 }
 
 /* Send a heartbeat: a NOTIFY to the session's own channel, carrying when it was sent. Its
@@ -324,6 +327,8 @@ static bool drain(listener_t *l, PGconn *c)
                 feed_tier(l->tier, batch[i]->extra);
             if (l->l1)
                 listener_apply(l->l1, batch[i]->extra);
+            if (l->sink.heard) /* after the caches dropped what it changed */
+                l->sink.heard(l->sink.arg, batch[i]->extra);
             PQfreemem(batch[i]);
         }
         if (PQstatus(c) != CONNECTION_OK)
@@ -404,9 +409,9 @@ static void *listener_main(void *arg)
 
 listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1, pg_router_t *router,
                            board_catalog_t *catalog, redis_pool_t *redis, rank_tier_t *tier, revocations_t *revocations,
-                           int heartbeat_ms)
+                           int heartbeat_ms, const listener_sink_t *sink)
 {
-    if (!l1 && !catalog && !redis && !tier && !revocations && !pg_router_has_replicas(router))
+    if (!l1 && !catalog && !redis && !tier && !revocations && !pg_router_has_replicas(router) && !sink)
         return NULL;
     listener_t *l = xcalloc(1, sizeof *l);
     l->conninfo = xstrdup(conninfo);
@@ -418,6 +423,8 @@ listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1
     l->tier = tier;
     l->revocations = revocations;
     l->heartbeat_ms = heartbeat_ms;
+    if (sink)
+        l->sink = *sink;
     if (pthread_create(&l->thread, NULL, listener_main, l) != 0) {
         log_error(NULL, "cannot start the cache invalidation listener");
         free(l->conninfo);

@@ -46,12 +46,19 @@
 
 typedef struct listener listener_t;
 
+/* Who else hears each notice, after the caches have dropped what it changed (the live streams,
+ * api/live.h); a notice that may have been missed (the connection lost) is heard as "?". */
+typedef struct {
+    void (*heard)(void *arg, const char *payload);
+    void *arg;
+} listener_sink_t;
+
 /* Start listening with a connection of its own; NULL when there is no cache (`l1`), no replica to
  * keep caught up, no board catalog to tell of deletions and no rank tier. With the tier, a
  * heartbeat every `heartbeat_ms` while it holds a window (0: none). */
 MUST_USE listener_t *listener_start(const char *conninfo, int connect_timeout_s, l1_t *l1, pg_router_t *router,
                                     board_catalog_t *catalog, redis_pool_t *redis, rank_tier_t *tier,
-                                    revocations_t *revocations, int heartbeat_ms);
+                                    revocations_t *revocations, int heartbeat_ms, const listener_sink_t *sink);
 void listener_stop(listener_t *l);
 
 /* Apply one notification payload to `l1` (exposed for tests). */

@@ -110,6 +110,33 @@ static void test_a_cancelled_stream_ends_with_an_error(void **state)
     http_stream_release(s);
 }
 
+/* An offer (a live stream's event) goes in whole or not at all, never waits, and says why not: no
+ * room (a reader that does not keep up), or the reader gone. Taken bytes make room again, and the
+ * buffer's unread part is moved to its front when the event would pass its end. */
+static void test_an_offer_goes_in_whole_or_not_at_all(void **state)
+{
+    (void)state;
+    http_stream_t *s = http_stream_new(8);
+    assert_int_equal(http_stream_offer(s, "abcde", 5), 1);
+    assert_int_equal(http_stream_offer(s, "fghi", 4), 0); /* 4 > the 3 bytes of room: nothing written */
+    char buf[8];
+    assert_int_equal(http_stream_read(s, 0, buf, 3), 3);
+    assert_memory_equal(buf, "abc", 3);
+    assert_int_equal(http_stream_offer(s, "fghij", 5), 1); /* "de" moved to the front */
+    assert_int_equal(http_stream_read(s, 0, buf, sizeof buf), 7);
+    assert_memory_equal(buf, "defghij", 7);
+    assert_false(http_stream_ended_whole(s));
+    http_stream_end(s, true);
+    assert_true(http_stream_ended_whole(s));
+    assert_int_equal(http_stream_read(s, 0, buf, sizeof buf), MHD_CONTENT_READER_END_OF_STREAM);
+    http_stream_release(s);
+
+    s = http_stream_new(8);
+    http_stream_release(s); /* the client left */
+    assert_int_equal(http_stream_offer(s, "x", 1), -1);
+    http_stream_end(s, false);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -117,6 +144,7 @@ int main(void)
         cmocka_unit_test(test_an_end_with_an_error_follows_the_bytes),
         cmocka_unit_test(test_a_reader_that_leaves_frees_a_waiting_producer),
         cmocka_unit_test(test_a_cancelled_stream_ends_with_an_error),
+        cmocka_unit_test(test_an_offer_goes_in_whole_or_not_at_all),
     };
     return cmocka_run_group_tests_name("stream", tests, NULL, NULL);
 }

@@ -68,6 +68,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/leaderboards/{board}/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                board: components["parameters"]["board"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A board's top N, pushed as Server-Sent Events whenever it changes
+         * @description A text/event-stream (a browser's EventSource reads it with no library). The first event is the current top: event `top`, its data the body GET .../entries?limit=N answers (a Page; rank_style honoured), and the first event also sets `retry:` (the reconnection delay, ms). Then one `top` event each time that answer changes, from a write on any instance: computed again from the primary (as a consistency=strong read) when a change of the board is heard, at most once per live.min_interval_ms (100 ms), once for every listener of the same stream, and sent only when it differs from the last one sent. Each event's `id` is `<window>:<n>`, n the last transaction number of that window the instance heard (0 before any): a client that reconnects with Last-Event-ID equal to the id of the answer it holds gets no event until the answer changes; with any other id it gets the current answer at once. A comment line (`:`) every live.heartbeat_s (15 s) keeps proxies from closing an idle stream; X-Accel-Buffering: no. When the board is deleted, an `error` event (data: the Error object) ends the stream. A listener that does not read its events is dropped (its connection closed when its buffer cannot take one). At a stop every stream ends whole after a last `retry:` line. A stream counts as one read against the rate limits when it opens. At most live.max_listeners streams per instance (503 with Retry-After past it) and live.max_listeners_per_address per client address (429).
+         */
+        get: operations["liveTop"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/leaderboards/{board}/players": {
         parameters: {
             query?: never;
@@ -1964,6 +1986,48 @@ export interface operations {
                 };
             };
             304: components["responses"]["NotModified"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    liveTop: {
+        parameters: {
+            query?: {
+                /** @description how many entries from the top, 1-100 (default 10) */
+                top?: number;
+                /** @description The rank numbers shown: `ordinal` (the default: 1, 2, 3 in the tie-break order), `competition` (ties on score share the best rank and the next skips: 1, 1, 3), `dense` (1, 1, 2). Order and cursors are the same in every style. Anything else, empty included, is 400 with field `rank_style`. */
+                rank_style?: components["parameters"]["rankStyle"];
+            };
+            header?: {
+                /** @description the id of the last event a reconnecting client received (EventSource sends it) */
+                "Last-Event-ID"?: string;
+            };
+            path: {
+                board: components["parameters"]["board"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream of events */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["PermissionDenied"];

@@ -1,0 +1,60 @@
+/*
+ * api/live.h — live streams: a board's top pushed to clients as Server-Sent Events as it changes.
+ *
+ * GET /v1/leaderboards/{board}/live?top=N opens a stream (text/event-stream, readable by a
+ * browser's EventSource): its first event is the board's top N, the body GET …/entries?limit=N
+ * answers (rank_style honoured), and then one each time that answer changes. Every instance hears
+ * every committed change (worker/listener.h): a board's streams are computed again when a change
+ * of the board is heard, at most once per live.min_interval_ms, once for all the listeners of the
+ * same stream (board, N, rank style), and sent only when the answer differs from the last one
+ * sent. Each event's id is "<window>:<n>", n the last transaction number of that window heard
+ * here (0 before any): a client that reconnects with that Last-Event-ID while the answer is still
+ * the one it had gets no event until it changes; with any other id it gets the current answer at
+ * once.
+ *
+ * Answers are read from the primary (consistency=strong): a notice arrives after its commit, and
+ * Redis may not have the commit yet when it does, so a read from it could miss what was heard.
+ *
+ * One thread, the hub's, computes and sends: it reads in place, as a /v1/batch item is read, and
+ * offers each event to each listener's buffer without waiting; a listener whose buffer cannot take
+ * an event (it does not read) is dropped, its connection closed. A
+ * comment line every live.heartbeat_s keeps proxies from closing idle streams, and every stream's
+ * answer is checked then too (a window's reset changes it with no write).
+ */
+#ifndef RANKD_API_LIVE_H
+#define RANKD_API_LIVE_H
+
+#include <stddef.h>
+
+#include "api/app.h"
+
+typedef struct live_hub live_hub_t;
+
+typedef struct {
+    int max_listeners;    /* on this instance at once */
+    int max_per_address;  /* of them from one client address */
+    int min_interval_ms;  /* between two computations of one stream */
+    int heartbeat_s;      /* between two comment lines (and checks of every stream) */
+} live_opts_t;
+
+/* The hub and its thread; NULL when it cannot start. */
+live_hub_t *live_hub_start(app_t *app, const live_opts_t *o);
+/* At a stop: every stream ends whole (a last `retry:` hint, then the body's end), new ones are
+ * refused (503), and the thread stops. */
+void live_hub_close(live_hub_t *h);
+/* Free a closed hub (after the listener that tells it of changes stopped). */
+void live_hub_free(live_hub_t *h);
+/* A notice heard from PostgreSQL (its payload's lines, worker/listener.h): the streams of the
+ * boards it names are computed again. `hub` is a live_hub_t. */
+void live_hub_heard(void *hub, const char *payload);
+
+typedef struct {
+    size_t listeners;           /* open now */
+    size_t streams;             /* distinct (board, N, rank style) computed */
+    unsigned long long events;  /* events offered to listeners, since start */
+    unsigned long long computed; /* answers computed, since start */
+    unsigned long long dropped; /* listeners dropped for not reading, since start */
+} live_counts_t;
+void live_hub_counts(live_hub_t *h, live_counts_t *out);
+
+#endif

@@ -1,0 +1,301 @@
+"""Live streams (API.md, "Live streams"): GET /v1/leaderboards/{board}/live?top=N pushes the board's
+top N as Server-Sent Events: first the current answer (the body of GET .../entries?limit=N), then
+one each time it changes, from a write on any instance; a reconnection with the last event's id
+gets nothing until the answer changes; limits answer 429 and 503; a stop ends every stream whole."""
+import json
+import os
+import signal
+import socket
+import time
+
+from conftest import ADMIN_KEY, READ_KEY, WRITE_KEY, assert_error, batch, create_board, metric, submit_ok, unique, wait_for
+
+
+class Sse:
+    """One stream, read off its socket: the headers, then events (chunked encoding undone)."""
+
+    def __init__(self, inst, path, key=READ_KEY, last_id=None, timeout=10, rcvbuf=None):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:  # a small window: the kernel holds little for a client that does not read
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect(("127.0.0.1", inst.port))
+        head = "GET %s HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n" % path
+        if key:
+            head += "Authorization: Bearer %s\r\n" % key
+        if last_id is not None:
+            head += "Last-Event-ID: %s\r\n" % last_id
+        self.sock.sendall((head + "\r\n").encode())
+        self.raw, self.body, self.ended = b"", b"", False
+        while b"\r\n\r\n" not in self.raw:
+            self._more()
+        head, self.raw = self.raw.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        self.status = int(lines[0].split()[1])
+        self.headers = {k.lower(): v for k, v in (x.split(": ", 1) for x in lines[1:])}
+        self.retry = None
+
+    def _more(self):
+        d = self.sock.recv(65536)
+        if not d:
+            raise EOFError("the stream's connection closed")
+        self.raw += d
+
+    def _dechunk(self):
+        while not self.ended:
+            i = self.raw.find(b"\r\n")
+            if i < 0:
+                return
+            size = int(self.raw[:i].split(b";")[0], 16)
+            if len(self.raw) < i + 2 + size + 2:
+                return
+            self.body += self.raw[i + 2:i + 2 + size]
+            self.raw = self.raw[i + 4 + size:]
+            self.ended = size == 0
+
+    def error_body(self):
+        """A refusal's JSON body (not chunked when it has a length)."""
+        n = int(self.headers.get("content-length", "0"))
+        while len(self.raw) < n:
+            self._more()
+        return json.loads(self.raw[:n])
+
+    def event(self):
+        """The next event with data, as {"id", "event", "data"}; comments and a lone retry: are
+        taken in passing. None when the stream ended."""
+        while True:
+            self._dechunk()
+            while b"\n\n" in self.body:
+                block, self.body = self.body.split(b"\n\n", 1)
+                ev = {}
+                for line in block.decode().split("\n"):
+                    if line.startswith(":"):
+                        continue
+                    k, _, v = line.partition(":")
+                    v = v[1:] if v.startswith(" ") else v
+                    if k == "retry":
+                        self.retry = int(v)
+                    elif k == "data" and "data" in ev:
+                        ev["data"] += "\n" + v
+                    else:
+                        ev[k] = v
+                if "data" in ev:
+                    ev["data"] = json.loads(ev["data"])
+                    return ev
+            if self.ended:
+                return None
+            self._more()
+
+    def close(self):
+        self.sock.close()
+
+
+def top(c, board, n):
+    r = c.get("/v1/leaderboards/%s/entries?limit=%d" % (board, n))
+    assert r.status == 200, r.describe()
+    return r.json()
+
+
+def seq_of(ev):
+    window, _, n = ev["id"].rpartition(":")
+    return window, int(n)
+
+
+def test_a_boards_top_is_pushed_first_as_it_is_then_as_it_changes(rankd, admin, writer):
+    b = create_board(admin)["id"]
+    for p, s in (("a", 30), ("b", 20), ("c", 10)):
+        submit_ok(writer, b, p, s)
+    s = Sse(rankd, "/v1/leaderboards/%s/live?top=2" % b)
+    try:
+        assert s.status == 200
+        assert s.headers["content-type"] == "text/event-stream"
+        assert s.headers["cache-control"] == "no-store"
+        assert s.headers["x-accel-buffering"] == "no"
+        first = s.event()
+        assert first["event"] == "top"
+        assert s.retry and s.retry > 0  # the reconnection delay comes with the first event
+        assert first["data"] == top(admin, b, 2)
+        assert [e["player_id"] for e in first["data"]["entries"]] == ["a", "b"]
+        window, n0 = seq_of(first)
+        assert window == first["data"]["window"]
+        # below the top 2: the answer does not change, and no event is sent for it; the next
+        # event is the change after it
+        submit_ok(writer, b, "d", 5)
+        submit_ok(writer, b, "e", 40)
+        ev = s.event()
+        assert [e["player_id"] for e in ev["data"]["entries"]] == ["e", "a"]
+        assert ev["data"] == top(admin, b, 2)
+        w2, n1 = seq_of(ev)
+        assert w2 == window and n1 > n0
+        submit_ok(writer, b, "b", 50)
+        ev2 = s.event()
+        assert [(e["player_id"], e["rank"]) for e in ev2["data"]["entries"]] == [("b", 1), ("e", 2)]
+        assert seq_of(ev2)[1] > n1
+    finally:
+        s.close()
+
+
+def test_a_write_on_one_instance_reaches_a_listener_of_another(rankd_factory):
+    one, two = rankd_factory(), rankd_factory()
+    a = one.client(WRITE_KEY)
+    try:
+        b = create_board(one.client("test-admin-key-0001"))["id"]
+        submit_ok(a, b, "p1", 100)
+        s = Sse(two, "/v1/leaderboards/%s/live?top=3" % b)
+        try:
+            assert [e["player_id"] for e in s.event()["data"]["entries"]] == ["p1"]
+            submit_ok(a, b, "p2", 200)
+            ev = s.event()
+            assert [(e["player_id"], e["score"]) for e in ev["data"]["entries"]] == [("p2", 200), ("p1", 100)]
+            assert ev["data"] == top(two.client(READ_KEY), b, 3)
+            # many writes in a burst: events never go backwards, and the last one is the end state
+            last = seq_of(ev)[1]
+            for i in range(30):
+                submit_ok(a, b, "q%d" % i, 300 + i)
+            while True:
+                ev = s.event()
+                n = seq_of(ev)[1]
+                assert n >= last
+                last = n
+                if ev["data"]["entries"][0]["player_id"] == "q29":
+                    break
+            assert ev["data"] == top(two.client(READ_KEY), b, 3)
+        finally:
+            s.close()
+    finally:
+        a.close()
+
+
+def test_a_reconnection_with_the_last_event_id_waits_for_a_change(rankd, admin, writer):
+    b = create_board(admin)["id"]
+    submit_ok(writer, b, "x", 1)
+    path = "/v1/leaderboards/%s/live?top=5&rank_style=dense" % b
+    s = Sse(rankd, path)
+    first = s.event()
+    s.close()
+    # back with the id of what it has: nothing until the answer changes
+    s = Sse(rankd, path, last_id=first["id"])
+    try:
+        submit_ok(writer, b, "y", 2)
+        ev = s.event()
+        assert [e["player_id"] for e in ev["data"]["entries"]] == ["y", "x"]
+        assert ev["id"] != first["id"]
+    finally:
+        s.close()
+    # back with an id it cannot match: the current answer at once
+    s = Sse(rankd, path, last_id="1999-01-01:7")
+    try:
+        ev = s.event()
+        assert [e["player_id"] for e in ev["data"]["entries"]] == ["y", "x"]
+        assert ev["data"] == top(admin, b, 5) or ev["data"]["entries"] == top(admin, b, 5)["entries"]
+    finally:
+        s.close()
+
+
+def test_bad_streams_are_refused_with_the_error_object(rankd, admin):
+    b = create_board(admin)["id"]
+    c = rankd.client(READ_KEY)
+    try:
+        for q in ("top=0", "top=101", "top=x", "top=1&top=2"):
+            assert_error(c.get("/v1/leaderboards/%s/live?%s" % (b, q)), 400, "top")
+        assert_error(c.get("/v1/leaderboards/%s/live?rank_style=odd" % b), 400, "rank_style")
+        assert_error(c.get("/v1/leaderboards/%s/live" % unique("nope")), 404)
+        r = c.request("POST", "/v1/leaderboards/%s/live" % b, body=b"{}")
+        assert r.status == 405
+    finally:
+        c.close()
+
+
+def test_limits_answer_429_per_address_and_503_per_instance(rankd_factory):
+    inst = rankd_factory(env={"RANKD_LIVE_MAX_LISTENERS_PER_ADDRESS": "1"})
+    b = create_board(inst.client("test-admin-key-0001"))["id"]
+    s = Sse(inst, "/v1/leaderboards/%s/live" % b)
+    try:
+        assert s.status == 200 and s.event()["event"] == "top"
+        t = Sse(inst, "/v1/leaderboards/%s/live" % b)
+        assert t.status == 429 and int(t.headers["retry-after"]) >= 1
+        assert t.error_body()["error"]["code"] == "rate_limited"
+        t.close()
+    finally:
+        s.close()
+    off = rankd_factory(env={"RANKD_LIVE_MAX_LISTENERS": "0"})
+    t = Sse(off, "/v1/leaderboards/%s/live" % b)
+    assert t.status == 503 and t.error_body()["error"]["code"] == "unavailable"
+    t.close()
+
+
+def test_a_deleted_board_ends_its_streams_with_an_error_event(rankd, admin, writer):
+    b = create_board(admin)["id"]
+    submit_ok(writer, b, "z", 3)
+    s = Sse(rankd, "/v1/leaderboards/%s/live" % b)
+    try:
+        assert s.event()["event"] == "top"
+        r = admin.delete("/v1/leaderboards/%s" % b)
+        assert r.status in (200, 204), r.describe()
+        ev = s.event()
+        assert ev["event"] == "error" and ev["data"]["error"]["code"] == "not_found"
+        assert s.event() is None and s.ended  # the stream's body ended
+    finally:
+        s.close()
+
+
+def test_sigterm_ends_every_stream_whole_and_rankd_exits_0(rankd_factory):
+    inst = rankd_factory()
+    b = create_board(inst.client("test-admin-key-0001"))["id"]
+    s = Sse(inst, "/v1/leaderboards/%s/live" % b)
+    try:
+        assert s.event()["event"] == "top"
+        s.retry = None
+        t0 = time.time()
+        inst.stop_signal = signal.SIGTERM
+        os.kill(inst.proc.pid, signal.SIGTERM)
+        assert s.event() is None and s.ended  # the last chunk came: the body ended whole
+        assert s.retry and s.retry > 0        # with a reconnection hint before it
+        assert inst.proc.wait(15) == 0
+        assert time.time() - t0 < 10
+    finally:
+        s.close()
+
+
+def test_a_listener_that_does_not_read_is_dropped_and_the_others_go_on(rankd_factory):
+    inst = rankd_factory(env={"RANKD_LIVE_MIN_INTERVAL_MS": "10"})
+    admin, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    try:
+        b = create_board(admin)["id"]
+        big = {"pad": "x" * 900}  # each entry about 1 KiB: a top-100 event of about 110 KB
+        r = batch(w, [{"board": b, "player_id": "p%03d" % i, "score": i, "metadata": big} for i in range(100)])
+        assert r.status == 200, r.describe()
+        path = "/v1/leaderboards/%s/live?top=100" % b
+        slow = Sse(inst, path, rcvbuf=4096)
+        good = Sse(inst, path)
+        try:
+            assert good.event()["event"] == "top"
+            assert metric(admin, "rankd_live_listeners") == 2
+            # every write changes the top 100; the slow one never reads
+            for i in range(60):
+                submit_ok(w, b, "p%03d" % (i % 100), 1000 + i, metadata=big)
+                ev = good.event()
+                assert ev["data"]["entries"][0]["score"] == 1000 + i
+                if metric(admin, "rankd_live_dropped_total") >= 1:
+                    break
+            assert metric(admin, "rankd_live_dropped_total") == 1
+            assert metric(admin, "rankd_live_listeners") == 1
+            # the one that reads still gets every change
+            submit_ok(w, b, "late", 5000, metadata=big)
+            assert good.event()["data"]["entries"][0]["player_id"] == "late"
+            # the dropped one's connection was closed: reading what got through, it ends without
+            # the chunked body's last chunk
+            ended = None
+            try:
+                while slow.event() is not None:
+                    pass
+                ended = "whole"
+            except (EOFError, ConnectionError):
+                ended = "cut"
+            assert ended == "cut"
+        finally:
+            slow.close()
+            good.close()
+    finally:
+        admin.close()
+        w.close()
