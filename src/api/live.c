@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,6 @@ typedef struct live_topic {
     char last_id[64];           /* its event id */
     int64_t seq_day, seq;       /* the last transaction number heard for the board, and its window
                                  * (-1: none heard yet) */
-    unsigned same_seq;          /* answers sent under the last id's number (its suffix) */
     bool dirty;                 /* a change was heard since the last computation */
     bool busy;                  /* the hub computes it now, outside the lock */
     bool failing;               /* its last read was refused for now (503) */
@@ -102,6 +102,15 @@ static void answer_window(const char *body, size_t len, char w[16])
     w[n] = '\0';
 }
 
+/* FNV-1a of an answer: the last part of its event id. */
+static uint32_t answer_hash(const char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 16777619u;
+    return h;
+}
+
 /* Drop a listener: its stream ends (cut, with its socket shut, when it does not read). Under mu. */
 static void listener_free(live_hub_t *h, live_listener_t *l, bool cut)
 {
@@ -137,6 +146,15 @@ static void offer_last(live_listener_t *l, const buf_t *text)
     (void)got;
 }
 
+/* Whether two event ids name the same answer: the same window and hash, whatever number each
+ * instance had heard when it computed it (a client may come back to another instance). */
+static bool same_answer(const char *a, const char *b)
+{
+    const char *ca = strchr(a, ':'), *cb = strchr(b, ':');
+    const char *ha = strrchr(a, '.'), *hb = strrchr(b, '.');
+    return ca && cb && ha && hb && ca - a == cb - b && memcmp(a, b, (size_t)(ca - a)) == 0 && strcmp(ha, hb) == 0;
+}
+
 /* Send the topic's answer to its listeners: all of them, or only the fresh ones. Under mu. */
 static void send_answer(live_hub_t *h, live_topic_t *t, bool only_fresh)
 {
@@ -147,7 +165,7 @@ static void send_answer(live_hub_t *h, live_topic_t *t, bool only_fresh)
     event_text(&first, t->last_id, "top", t->last.data, t->last.len, true);
     for (live_listener_t **pp = &t->listeners; *pp;) {
         live_listener_t *l = *pp;
-        bool due = l->fresh ? strcmp(l->last_id, t->last_id) != 0 : !only_fresh;
+        bool due = l->fresh ? !same_answer(l->last_id, t->last_id) : !only_fresh;
         if (l->fresh && !due) { /* came back with this very answer's id: nothing changed */
             l->fresh = false;
             /* the reconnection delay still goes out first */
@@ -237,16 +255,14 @@ static void compute(live_hub_t *h, live_topic_t *t, int64_t now)
         char d[11] = "";
         if (t->seq_day >= 0)
             window_format_day(t->seq_day, d);
+        /* The id names the answer too (a hash of it): a commit whose notice is still on its way
+         * may be in an answer under the number heard before it, and an instance that heard no
+         * number yet says 0; only the same answer has the same id, on any instance. */
         char id[64];
-        snprintf(id, sizeof id, "%s:%" PRId64, w, strcmp(d, w) == 0 ? t->seq : 0);
+        snprintf(id, sizeof id, "%s:%" PRId64 ".%08x", w, strcmp(d, w) == 0 ? t->seq : 0,
+                 answer_hash(body.data, body.len));
         bool changed = body.len != t->last.len || memcmp(body.data, t->last.data, body.len) != 0;
         if (changed) {
-            /* A commit whose notice is still on its way may be in this answer: the same number
-             * as the last event's, with another answer, gets a suffix (ids name one answer). */
-            if (strncmp(t->last_id, id, strlen(id)) == 0 && (t->last_id[strlen(id)] == '\0' || t->last_id[strlen(id)] == '.'))
-                snprintf(id + strlen(id), sizeof id - strlen(id), ".%u", ++t->same_seq);
-            else
-                t->same_seq = 0;
             buf_reset(&t->last);
             buf_append(&t->last, body.data, body.len);
             snprintf(t->last_id, sizeof t->last_id, "%s", id);

@@ -7,10 +7,10 @@
  * every committed change (worker/listener.h): a board's streams are computed again when a change
  * of the board is heard, at most once per live.min_interval_ms, once for all the listeners of the
  * same stream (board, N, rank style), and sent only when the answer differs from the last one
- * sent. Each event's id is "<window>:<n>", n the last transaction number of that window heard
- * here (0 before any): a client that reconnects with that Last-Event-ID while the answer is still
- * the one it had gets no event until it changes; with any other id it gets the current answer at
- * once.
+ * sent. Each event's id is "<window>:<n>.<h>", n the last transaction number of that window
+ * heard here (0 before any) and h a hash of the answer: a client that reconnects (to any
+ * instance) with an id of the same window and hash as the current answer gets no event until it
+ * changes; with any other id it gets the current answer at once.
  *
  * Answers are read from the primary (consistency=strong): a notice arrives after its commit, and
  * Redis may not have the commit yet when it does, so a read from it could miss what was heard.

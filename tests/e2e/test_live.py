@@ -97,7 +97,10 @@ def top(c, board, n):
 
 
 def seq_of(ev):
-    window, _, n = ev["id"].rpartition(":")
+    """An event id's window and transaction number (<window>:<n>.<hash of the answer>)."""
+    window, _, rest = ev["id"].rpartition(":")
+    n, _, h = rest.partition(".")
+    assert len(h) == 8, ev["id"]
     return window, int(n)
 
 
@@ -160,6 +163,14 @@ def test_a_write_on_one_instance_reaches_a_listener_of_another(rankd_factory):
                 if ev["data"]["entries"][0]["player_id"] == "q29":
                     break
             assert ev["data"] == top(two.client(READ_KEY), b, 3)
+        finally:
+            s.close()
+        # back, to the other instance, with that id: the same answer there, so nothing until a change
+        s = Sse(one, "/v1/leaderboards/%s/live?top=3" % b, last_id=ev["id"])
+        try:
+            submit_ok(a, b, "z", 1000)
+            ev = s.event()
+            assert ev["data"]["entries"][0]["player_id"] == "z"
         finally:
             s.close()
     finally:
