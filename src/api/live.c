@@ -189,12 +189,13 @@ static void send_answer(live_hub_t *h, live_topic_t *t, bool only_fresh)
 }
 
 /* The topic's answer is an error (the board deleted, or a read refused): every listener gets it
- * as an `error` event and its stream ends. Under mu. */
+ * as a `gone` event and its stream ends. Under mu. */
 static void send_error(live_hub_t *h, live_topic_t *t, const buf_t *body)
 {
     buf_t ev;
     buf_init(&ev);
-    event_text(&ev, t->last_id[0] ? t->last_id : "0", "error", body->data, body->len, false);
+    /* not "error": EventSource fires that name for its own connection failures too */
+    event_text(&ev, t->last_id[0] ? t->last_id : "0", "gone", body->data, body->len, false);
     while (t->listeners) {
         live_listener_t *l = t->listeners;
         t->listeners = l->next;
@@ -222,20 +223,23 @@ static void reap_topics(live_hub_t *h)
     }
 }
 
-/* A comment line to every listener (proxies keep the stream), and every topic due a check. Under mu. */
+/* A comment line to every listener (proxies keep the stream, and one gone is found), and every
+ * topic due a check. Under mu. */
 static void beat(live_hub_t *h)
 {
     static const buf_t comment = {.data = (char *)":\n\n", .len = 3, .cap = 0};
     for (live_topic_t *t = h->topics; t; t = t->next) {
+        /* fresh ones too (a comment may come before the first event): a newcomer waiting for a
+         * first answer the primary cannot give now is still kept alive, and found gone */
         for (live_listener_t **pp = &t->listeners; *pp;)
-            if ((*pp)->fresh || offer(h, pp, &comment))
+            if (offer(h, pp, &comment))
                 pp = &(*pp)->next;
         t->dirty = true;
     }
 }
 
 /* Compute topic t (mu held on entry and exit, released meanwhile) and send what changed. */
-static void compute(live_hub_t *h, live_topic_t *t, int64_t now)
+static void compute(live_hub_t *h, live_topic_t *t)
 {
     t->busy = true;
     t->dirty = false;
@@ -246,6 +250,7 @@ static void compute(live_hub_t *h, live_topic_t *t, int64_t now)
     buf_init(&body);
     int status = api_read_in_place(h->app, path, clock_wall_ms(), &body);
     pthread_mutex_lock(&h->mu);
+    int64_t now = clock_mono_ms(); /* the interval counts from the read's end */
     h->computed++;
     t->busy = false;
     t->next_ms = now + h->o.min_interval_ms;
@@ -259,7 +264,7 @@ static void compute(live_hub_t *h, live_topic_t *t, int64_t now)
          * may be in an answer under the number heard before it, and an instance that heard no
          * number yet says 0; only the same answer has the same id, on any instance. */
         char id[64];
-        snprintf(id, sizeof id, "%s:%" PRId64 ".%08x", w, strcmp(d, w) == 0 ? t->seq : 0,
+        snprintf(id, sizeof id, "%s:%" PRId64 ".%08" PRIx32, w, strcmp(d, w) == 0 ? t->seq : 0,
                  answer_hash(body.data, body.len));
         bool changed = body.len != t->last.len || memcmp(body.data, t->last.data, body.len) != 0;
         if (changed) {
@@ -310,16 +315,16 @@ static void *hub_main(void *arg)
             }
             if (!(t->dirty || fresh))
                 continue;
-            if (now >= t->next_ms) {
-                due = t;
-                break;
-            }
-            if (t->next_ms < wake_at)
+            if (now >= t->next_ms) { /* the one due longest first: a busy board starves none */
+                if (!due || t->next_ms < due->next_ms)
+                    due = t;
+            } else if (t->next_ms < wake_at) {
                 wake_at = t->next_ms;
+            }
         }
         reap_topics(h);
         if (due) {
-            compute(h, due, now);
+            compute(h, due);
             continue;
         }
         struct timespec ts = clock_deadline_ms((int)(wake_at - now > 0 ? wake_at - now : 1));
@@ -396,18 +401,15 @@ void live_hub_close(live_hub_t *h)
 {
     if (!h)
         return;
-    pthread_mutex_lock(&h->mu);
-    bool joined = h->stopping;
-    h->stopping = true;
-    pthread_cond_signal(&h->wake);
-    pthread_mutex_unlock(&h->mu);
-    if (!joined)
-        pthread_join(h->thread, NULL);
-    /* Each stream ends whole: a last reconnection hint, then the body's end. */
+    /* Each stream ends whole (a last reconnection hint, then the body's end) before the thread
+     * is joined: a read it waits on must not hold the streams open into the drain. A topic read
+     * meanwhile finds no listeners when it takes the lock back. */
     buf_t bye;
     buf_init(&bye);
     buf_printf(&bye, "retry: %d\n\n", LIVE_RETRY_MS);
     pthread_mutex_lock(&h->mu);
+    bool joined = h->stopping;
+    h->stopping = true;
     for (live_topic_t *t = h->topics; t; t = t->next)
         while (t->listeners) {
             live_listener_t *l = t->listeners;
@@ -415,9 +417,14 @@ void live_hub_close(live_hub_t *h)
             offer_last(l, &bye);
             listener_free(h, l, false);
         }
-    reap_topics(h);
+    pthread_cond_signal(&h->wake);
     pthread_mutex_unlock(&h->mu);
     buf_free(&bye);
+    if (!joined)
+        pthread_join(h->thread, NULL);
+    pthread_mutex_lock(&h->mu);
+    reap_topics(h);
+    pthread_mutex_unlock(&h->mu);
 }
 
 void live_hub_free(live_hub_t *h)
@@ -447,7 +454,8 @@ void live_hub_counts(live_hub_t *h, live_counts_t *out)
 /* ---------------------------------------------------------------- the route */
 
 /* A new listener of (board, top, style): its stream (the server's hold) into *out. 0, or the
- * status of a limit it passes (503 for this instance's, 429 for its address's). */
+ * status of a limit it passes (503 for this instance's, 429 for its address's), or 1 when the
+ * hub is stopping. */
 static int add_listener(live_hub_t *h, const board_t *b, int top, rank_style_t style, const http_req_t *req,
                         http_stream_t **out)
 {
@@ -455,8 +463,9 @@ static int add_listener(live_hub_t *h, const board_t *b, int top, rank_style_t s
     snprintf(key, sizeof key, "%s %d %s", b->id, top, rank_style_name(style));
     pthread_mutex_lock(&h->mu);
     if (h->stopping || h->n_listeners >= (size_t)h->o.max_listeners) {
+        bool stopping = h->stopping;
         pthread_mutex_unlock(&h->mu);
-        return 503;
+        return stopping ? 1 : 503;
     }
     size_t same = 0;
     live_topic_t *topic = NULL;
@@ -521,11 +530,13 @@ int api_live(app_t *app, const route_t *rt, http_req_t *req)
     http_stream_t *st = NULL;
     int limit = add_listener(app->live_hub, &b, (int)top, style, req, &st);
     board_clear(&b);
-    if (limit == 503) {
+    if (limit == 503 || limit == 1) {
         req->content_type_out = NULL;
-        req->retry_after = 5;
-        return http_error(req, 503, "unavailable", NULL,
-                          "this instance holds as many live streams as it may (live.max_listeners): try again later");
+        req->retry_after = limit == 1 ? 1 : 5;
+        return http_error(req, 503, "unavailable", NULL, "%s",
+                          limit == 1 ? "this instance is stopping: open the stream on another"
+                                     : "this instance holds as many live streams as it may (live.max_listeners): "
+                                       "try again later");
     }
     if (limit == 429) {
         req->content_type_out = NULL;

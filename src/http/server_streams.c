@@ -38,7 +38,7 @@ void track_stream(conn_ctx_t *cx, struct MHD_Connection *conn, http_stream_t *st
     }
     s->streams[s->n_streams] = st;
     s->stream_fds[s->n_streams++] = fd;
-    if (s->streams_cut) /* an export that began while the server drained */
+    if (s->streams_cut && !http_stream_ended_whole(st)) /* an export that began while the server drained */
         cut_stream(st, fd);
     pthread_mutex_unlock(&s->streams_mu);
 }

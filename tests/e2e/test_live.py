@@ -34,6 +34,7 @@ class Sse:
         self.status = int(lines[0].split()[1])
         self.headers = {k.lower(): v for k, v in (x.split(": ", 1) for x in lines[1:])}
         self.retry = None
+        self.comments = 0  # comment lines (":") read so far
 
     def _more(self):
         d = self.sock.recv(65536)
@@ -70,6 +71,7 @@ class Sse:
                 ev = {}
                 for line in block.decode().split("\n"):
                     if line.startswith(":"):
+                        self.comments += 1
                         continue
                     k, _, v = line.partition(":")
                     v = v[1:] if v.startswith(" ") else v
@@ -85,6 +87,19 @@ class Sse:
             if self.ended:
                 return None
             self._more()
+
+    def comment(self):
+        """Read until one more comment line has come."""
+        seen = self.comments
+        while self.comments == seen:
+            self._dechunk()
+            while b"\n\n" in self.body and self.comments == seen:
+                block, self.body = self.body.split(b"\n\n", 1)
+                self.comments += sum(1 for line in block.decode().split("\n") if line.startswith(":"))
+            if self.comments == seen:
+                if self.ended:
+                    raise EOFError("the stream ended")
+                self._more()
 
     def close(self):
         self.sock.close()
@@ -235,7 +250,7 @@ def test_limits_answer_429_per_address_and_503_per_instance(rankd_factory):
     t.close()
 
 
-def test_a_deleted_board_ends_its_streams_with_an_error_event(rankd, admin, writer):
+def test_a_deleted_board_ends_its_streams_with_a_gone_event(rankd, admin, writer):
     b = create_board(admin)["id"]
     submit_ok(writer, b, "z", 3)
     s = Sse(rankd, "/v1/leaderboards/%s/live" % b)
@@ -244,7 +259,7 @@ def test_a_deleted_board_ends_its_streams_with_an_error_event(rankd, admin, writ
         r = admin.delete("/v1/leaderboards/%s" % b)
         assert r.status in (200, 204), r.describe()
         ev = s.event()
-        assert ev["event"] == "error" and ev["data"]["error"]["code"] == "not_found"
+        assert ev["event"] == "gone" and ev["data"]["error"]["code"] == "not_found"
         assert s.event() is None and s.ended  # the stream's body ended
     finally:
         s.close()
@@ -310,3 +325,15 @@ def test_a_listener_that_does_not_read_is_dropped_and_the_others_go_on(rankd_fac
     finally:
         admin.close()
         w.close()
+
+
+def test_an_idle_stream_gets_a_comment_line_every_heartbeat(rankd_factory):
+    inst = rankd_factory(env={"RANKD_LIVE_HEARTBEAT_S": "1"})
+    b = create_board(inst.client(ADMIN_KEY))["id"]
+    s = Sse(inst, "/v1/leaderboards/%s/live" % b)
+    try:
+        assert s.event()["event"] == "top"
+        s.comment()
+        s.comment()  # and again: every heartbeat, with nothing else to send
+    finally:
+        s.close()
