@@ -341,7 +341,7 @@ void live_hub_heard(void *hub, const char *payload)
     live_hub_t *h = hub;
     bool any = false;
     pthread_mutex_lock(&h->mu);
-    for (const char *p = payload; *p;) {
+    for (const char *p = h->topics ? payload : ""; *p;) { /* no stream open: nothing to read */
         const char *nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p) : strlen(p);
         int64_t gen = 0, day = 0, seq = 0;

@@ -45,6 +45,16 @@ static void let_go_locked(http_stream_t *s)
     free(s);
 }
 
+/* Under s->mu: room for `len` more bytes at the buffer's end, the unread part moved to its
+ * front when it would not fit behind it (len at most max - s->len). */
+static void make_room(http_stream_t *s, size_t len)
+{
+    if (s->head > 0 && s->head + s->len + len > s->max) {
+        memmove(s->buf, s->buf + s->head, s->len);
+        s->head = 0;
+    }
+}
+
 /* Under s->mu: wake a reader that suspended itself for want of bytes. */
 static void wake_reader(http_stream_t *s)
 {
@@ -63,10 +73,7 @@ bool http_stream_write(http_stream_t *s, const void *data, size_t len)
             pthread_cond_wait(&s->room, &s->mu);
             continue;
         }
-        if (s->head > 0 && s->head + s->len == s->max) { /* compact: the unread part to the front */
-            memmove(s->buf, s->buf + s->head, s->len);
-            s->head = 0;
-        }
+        make_room(s, 1);
         size_t n = s->max - s->head - s->len;
         if (n > len)
             n = len;
@@ -86,10 +93,7 @@ int http_stream_offer(http_stream_t *s, const void *data, size_t len)
     pthread_mutex_lock(&s->mu);
     int got = s->reader_gone ? -1 : len > s->max - s->len ? 0 : 1;
     if (got == 1 && len > 0) {
-        if (s->head + s->len + len > s->max) { /* compact: the unread part to the front */
-            memmove(s->buf, s->buf + s->head, s->len);
-            s->head = 0;
-        }
+        make_room(s, len);
         memcpy(s->buf + s->head + s->len, data, len);
         s->len += len;
         wake_reader(s);
