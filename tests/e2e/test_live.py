@@ -14,6 +14,7 @@ import time
 from conftest import ADMIN_KEY, READ_KEY, WRITE_KEY, assert_error, batch, create_board, metric, submit_ok, unique, wait_for
 from test_archive import Clock, day_ms
 from test_limits import BucketClock
+from test_player_tokens import TOKENS, mint
 
 
 class Sse:
@@ -508,3 +509,27 @@ def test_a_stream_counts_as_one_read_a_minute_and_ends_when_its_clients_reads_ru
     finally:
         adm.close()
         r.close()
+
+
+def test_a_player_token_opens_its_players_stream_and_a_revoked_one_cannot(rankd_factory):
+    inst = rankd_factory(extra_config=TOKENS)
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    try:
+        b = create_board(adm)["id"]
+        submit_ok(w, b, "ana", 10)
+        token = mint(w, "ana")["token"]
+        s = Sse(inst, "/v1/leaderboards/%s/players/ana/live?around=0" % b, key=token)
+        try:
+            assert s.status == 200
+            assert player_view(s.event()) == (1, 10, None, [], ["ana"])
+            submit_ok(w, b, "bo", 20)
+            assert player_view(s.event()) == (2, 10, 1, ["bo"], ["ana"])
+        finally:
+            s.close()
+        assert adm.delete("/v1/players/ana/tokens").status in (200, 204)
+        t = Sse(inst, "/v1/leaderboards/%s/players/ana/live" % b, key=token)
+        assert t.status == 401 and t.error_body()["error"]["code"] == "unauthenticated"
+        t.close()
+    finally:
+        adm.close()
+        w.close()
