@@ -122,6 +122,7 @@ typedef enum {
     R_HIDDEN,         /* /v1/leaderboards/{board}/hidden */
     R_FLAGGED,        /* /v1/leaderboards/{board}/flagged */
     R_LIVE,           /* /v1/leaderboards/{board}/live: the board's top as Server-Sent Events */
+    R_PLAYER_LIVE,    /* /v1/leaderboards/{board}/players/{player}/live: a player's rank and neighbours */
     R_COUNT,
 } route_id_t;
 
@@ -238,10 +239,13 @@ void api_reload_free(app_t *app);
 void api_warm_top(app_t *app, const char *board, int64_t now_ms);
 /* GET `path` (a /v1/ read, with its query) answered in place on this thread, as a /v1/batch item
  * is, for a caller with a write key (who may ask for consistency=strong): its status, and its body
- * appended to `body`. */
-int api_read_in_place(app_t *app, const char *path, int64_t now_ms, buf_t *body);
+ * appended to `body`. With `tier_first`, a strong read is answered by the rank tier when it holds
+ * the window (the tier has applied every change this instance heard before the call: a live
+ * stream's read); *from_tier says whether it did. */
+int api_read_in_place(app_t *app, const char *path, int64_t now_ms, bool tier_first, buf_t *body, bool *from_tier);
 int api_stats(app_t *app, const route_t *rt, http_req_t *req);
 int api_live(app_t *app, const route_t *rt, http_req_t *req);
+int api_player_live(app_t *app, const route_t *rt, http_req_t *req);
 int api_windows(app_t *app, const route_t *rt, http_req_t *req);
 int api_standings(app_t *app, const route_t *rt, http_req_t *req);
 int api_activity(app_t *app, const route_t *rt, http_req_t *req);

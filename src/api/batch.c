@@ -41,6 +41,7 @@ static void run_one(app_t *app, http_req_t *outer, const char *path, http_req_t 
     sub->inline_only = true;
     sub->off_loop = true; /* /v1/batch runs off the event loop (see route_waits) */
     sub->warm = outer->warm;
+    sub->tier_first = outer->tier_first;
     memcpy(sub->request_id, outer->request_id, sizeof sub->request_id);
     memcpy(sub->client_request_id, outer->client_request_id, sizeof sub->client_request_id);
     const char *q = strchr(path, '?');
@@ -58,7 +59,7 @@ static void run_one(app_t *app, http_req_t *outer, const char *path, http_req_t 
         http_error(sub, 400, "invalid_argument", "path", "only GET /v1/ reads can be batched");
     } else if (rt.id == R_EXPORT || rt.id == R_PLAYER_EXPORT) { /* streamed, or an admin's single answer */
         http_error(sub, 400, "invalid_argument", "path", "exports cannot be batched: GET them one by one");
-    } else if (rt.id == R_LIVE) {
+    } else if (rt.id == R_LIVE || rt.id == R_PLAYER_LIVE) {
         http_error(sub, 400, "invalid_argument", "path", "live streams cannot be batched: GET them one by one");
     } else if (api_authorize(&rt, sub) == 0 && api_strong_forbidden(sub) == 0) {
         api_handle(app, &rt, sub);
@@ -102,12 +103,13 @@ void api_warm_top(app_t *app, const char *board, int64_t now_ms)
     http_req_clear(&outer);
 }
 
-int api_read_in_place(app_t *app, const char *path, int64_t now_ms, buf_t *body)
+int api_read_in_place(app_t *app, const char *path, int64_t now_ms, bool tier_first, buf_t *body, bool *from_tier)
 {
     http_req_t outer;
     http_req_init(&outer);
     outer.role = ROLE_WRITE;
     outer.received_ms = now_ms;
+    outer.tier_first = tier_first;
     snprintf(outer.request_id, sizeof outer.request_id, "live");
     http_req_t sub;
     run_one(app, &outer, path, &sub);
@@ -116,6 +118,7 @@ int api_read_in_place(app_t *app, const char *path, int64_t now_ms, buf_t *body)
     if (n)
         buf_append(body, p, n);
     int status = sub.status;
+    *from_tier = sub.tier_answered;
     http_req_clear(&sub);
     http_req_clear(&outer);
     return status;
