@@ -33,6 +33,9 @@
 #
 # Options: --listeners L (20000), --writes S (2000), --duration D (30s), --players N (1000000),
 #   --boards K (100), --distinct-players P (1000), --batch N (10), --probe-players N (50),
+#   --rank-tier SIZE (cache.rank_tier of both instances, 1GiB; 0: streams read from the primary),
+#   --min-interval-ms MS (live.min_interval_ms, rankd's default 100: a stream that changes more often
+#   than that waits for it),
 #   --bin PATH (default: a release build in build-release/), --out DIR, --keep.
 # Not in CI and not in loadtest/baseline.txt (too long for CI's budget): run it by hand.
 
@@ -48,7 +51,7 @@ LT="$RANKD_ROOT/loadtest"
 COMMAND="bash loadtest/live.sh${*:+ $*}"
 
 LISTENERS=20000 WRITES=2000 DURATION=30s PLAYERS=1000000 BOARDS=100 DISTINCT=1000 BATCH=10 PROBE_PLAYERS=50
-BIN="" OUT="" KEEP=0 SERVER_CPUS=0 CLIENT_CPUS=1
+BIN="" OUT="" KEEP=0 SERVER_CPUS=0 CLIENT_CPUS=1 RANK_TIER=1GiB MIN_INTERVAL_MS=100
 while [ $# -gt 0 ]; do
   case "$1" in
     --listeners) LISTENERS="$2"; shift 2 ;;
@@ -59,6 +62,8 @@ while [ $# -gt 0 ]; do
     --distinct-players) DISTINCT="$2"; shift 2 ;;
     --batch) BATCH="$2"; shift 2 ;;
     --probe-players) PROBE_PLAYERS="$2"; shift 2 ;;
+    --rank-tier) RANK_TIER="$2"; shift 2 ;;
+    --min-interval-ms) MIN_INTERVAL_MS="$2"; shift 2 ;;
     --bin) BIN="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
     --keep) KEEP=1; shift ;;
@@ -139,6 +144,8 @@ redis:
   url: "redis://127.0.0.1:$REDIS_PORT/0"
 refresh:
   interval_s: 0
+cache:
+  rank_tier: $RANK_TIER   # streams read through it when it holds the window (0: from the primary)
 http:
   # every stream and poller of the load comes from loopback addresses: raise what one address may hold
   max_connections: $(( LISTENERS + 10000 ))
@@ -146,6 +153,7 @@ http:
 live:
   max_listeners: $(( LISTENERS + 10000 ))
   max_listeners_per_address: 1000000
+  min_interval_ms: $MIN_INTERVAL_MS
 auth:
   public_reads: true
   cursor_secret: "live-cursor-secret-$RANDOM$RANDOM$RANDOM$RANDOM"
@@ -217,6 +225,8 @@ rec live.meta.server_cpus "${SERVER_CPUS:-any}"
 rec live.meta.client_cpus "${CLIENT_CPUS:-any}"
 rec live.meta.seed_big_s "$seed_s"
 rec live.meta.nofile "$(ulimit -n)"
+rec live.meta.rank_tier "$RANK_TIER"
+rec live.meta.min_interval_ms "$MIN_INTERVAL_MS"
 
 say "load: $LISTENERS listeners, $WRITES submissions/s, ${DUR_S} s a phase (loadtest/live.py)"
 "${CLIENT[@]}" "$PYTHON" "$LT/live.py" \
@@ -226,6 +236,7 @@ say "load: $LISTENERS listeners, $WRITES submissions/s, ${DUR_S} s a phase (load
   --admin-key "$ADMIN_KEY" --write-key "$WRITE_KEY" \
   --listeners "$LISTENERS" --writes "$WRITES" --duration "$DUR_S" --players "$PLAYERS" \
   --boards "$BOARDS" --distinct-players "$DISTINCT" --batch "$BATCH" --probe-players "$PROBE_PLAYERS" \
+  --rank-tier "$RANK_TIER" \
   --out "$OUT" 2>&1 | tee "$OUT/live.log" && rc=0 || rc=${PIPESTATUS[0]}
 for n in a b; do
   pid_matches "$(pidfile_pid "$TMP/$n.pid")" rankd || { say "rankd $n died during the run"; tail -n 30 "$TMP/$n.log" >&2; rc=1; }
