@@ -957,11 +957,23 @@ def main():
     L.close_probes()
     t0 = now()
     L.start_writing()     # writes meanwhile: a closed stream is found at its next event
-    L.loop(40, until=every(0.5, lambda: metrics(A, a.admin_key).get("rankd_live_listeners", 0) == 0))
+    gone = []
+
+    def all_gone():
+        n = metrics(A, a.admin_key).get("rankd_live_listeners", 0)
+        gone.append((now() - t0, n))
+        return n == 0
+    L.loop(40, until=every(0.5, all_gone))
+    # the listeners A still counted 1, 2, 5, 10, 20 s after the client closed them all
+    for at in (1, 2, 5, 10, 20):
+        left = [n for t, n in gone if t <= at]
+        rec("writes.listeners_a_left_%ds" % at, int(left[-1]) if left else -1)
     L.writing = False
     L.loop(10, until=lambda: all(w.idle for w in L.w_conns))
     rec("writes.listeners_gone_s", now() - t0)
-    rec("writes.listeners_a_left", int(metrics(A, a.admin_key).get("rankd_live_listeners", 0)))
+    mg = metrics(A, a.admin_key)
+    rec("writes.listeners_a_left", int(mg.get("rankd_live_listeners", 0)))
+    rec("writes.streams_a_left", int(mg.get("rankd_live_streams", 0)))
     wdur = min(a.duration, 15)
     s0 = snap()
     L.write_phase(wdur)
@@ -1032,14 +1044,20 @@ def main():
     all_poll = (poll_cpu["a"] + poll_cpu["b"] + poll_cpu["pg"] + poll_cpu["redis"]) / poll_dt
     rec("cmp.cpu_servers_push_core", all_push)
     rec("cmp.cpu_servers_poll_core", all_poll)
-    report(L.R, a.out)
+    report(a.out)
 
 
-def report(R, out):
+def report(out):
+    R = {}
+    for line in open(os.path.join(out, "results.txt")):
+        k, _, v = line.rstrip("\n").partition("=")
+        if k.startswith("live."):
+            R[k[5:]] = v
     g = lambda k, d="?": R.get(k, d)
     f = lambda k: float(R[k]) if k in R and R[k] not in ("nan",) else float("nan")
     lines = ["# Live streams (issue 52): push against polling", "",
-             "`%s` on `%s`" % (g("player_streams"), "player streams"), "",
+             "Player streams: %s. Rank tier: %s; live.min_interval_ms: %s." % (
+                 g("player_streams"), g("meta.rank_tier"), g("meta.min_interval_ms")), "",
              "%s listeners on rankd A (%s top-10 streams of %s boards, %s player streams of %s players of a %s-player "
              "board), %s probes on each of A and B; %s submissions/s (scores:batch of %s; 1 = lone POSTs), %s s a phase." % (
                  g("listeners"), g("listeners_top"), g("boards"), g("listeners_player"), g("distinct_players"),
@@ -1055,6 +1073,17 @@ def report(R, out):
              "| rankd A CPU: push / poll / writes only | %.3f / %.3f / %.3f core | push < poll |" % (
                  f("cmp.cpu_a_push_core"), f("cmp.cpu_a_poll_core"), f("cmp.cpu_a_writes_only_core")),
              "| push / poll (A's CPU) | %.3f | < 1 |" % f("cmp.push_over_poll"),
+             "| events per listener per second (A) / reads per poller per second | %.2f / %.2f | |" % (
+                 f("cmp.events_per_listener_s_a"), f("cmp.reads_per_poller_s")),
+             "| rankd A CPU per poll read (over the writes alone) | %.1f µs | |" % f("cmp.cpu_a_us_per_poll_read_over_writes"),
+             "| an event's CPU / a poll read's | %.2f | |" % f("cmp.event_over_poll_read"),
+             "| polling each listener as often as push sent it events (estimate) | %.3f core | |" % f("cmp.poll_at_push_rate_core"),
+             "| submissions acknowledged: push / writes alone / poll | %s / %s / %s | |" % (
+                 g("push.submissions_acked"), g("writes.submissions_acked"), g("poll.submissions_acked")),
+             "| listeners dropped by A for not reading (push) | %s | |" % g("push.dropped_a"),
+             "| closed streams still counted by A after | %s s: %s | |" % (g("writes.listeners_gone_s"), g("writes.listeners_a_left")),
+             "| load's own CPU (CPU 1): idle / push / poll | %.0f %% / %.0f %% / %.0f %% | |" % (
+                 f("idle.cpu_client_pct"), f("push.cpu_client_pct"), f("poll.cpu_client_pct")),
              "| all servers' CPU: push / poll | %.3f / %.3f core | |" % (f("cmp.cpu_servers_push_core"), f("cmp.cpu_servers_poll_core")),
              "", "Delays by stream kind (from the write's acknowledgement; from its sending in brackets):", "",
              "| stream | instance | writes shown | p50 ms | p99 ms | max ms | never shown |", "|---|---|---:|---:|---:|---:|---:|"]
@@ -1072,4 +1101,7 @@ def report(R, out):
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "report":   # live.py report OUT: the report again
+        report(sys.argv[2])
+    else:
+        main()
