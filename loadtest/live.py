@@ -232,8 +232,8 @@ def bulk_worker(pipe, addr_s):
     def start_some():
         nonlocal opening
         while pending and opening < 256:
-            kind, req, src = pending.pop()
-            s = connect(addr, src)
+            kind, req, src, to = pending.pop()
+            s = connect(to, src)
             c = Stream(s, req) if kind == "s" else Poller(s, req)
             conns[s.fileno()] = c
             ep.register(s.fileno(), EV_OUT)
@@ -258,9 +258,13 @@ def bulk_worker(pipe, addr_s):
             if fd == pipe.fileno():
                 cmd = pipe.recv()
                 op = cmd[0]
-                if op == "open":           # ("open", kind, [(path, src)])
-                    hostname = "%s:%d" % addr
-                    pending = [(cmd[1], get_req(hostname, path), src) for path, src in cmd[2]]
+                if op == "open":           # ("open", kind, [(path, src)][, "host:port" instead of A])
+                    to = addr
+                    if len(cmd) > 3:
+                        h_, p_ = cmd[3].rsplit(":", 1)
+                        to = (h_, int(p_))
+                    hostname = "%s:%d" % to
+                    pending = [(cmd[1], get_req(hostname, path), src, to) for path, src in cmd[2]]
                     pending.reverse()
                     start_some()
                 elif op == "status":
@@ -859,6 +863,27 @@ def main():
         rec("tier_ready_s", now() - t0)
         log("rank tier: %d windows ready on A and B in %.1f s" % (want, now() - t0))
 
+    # ---- what a plain connection weighs (the reference of a listener's bytes): as many keep-alive
+    # connections as there will be listeners on A, each after one read, on B (A's RSS must not
+    # hold their memory, freed and reused, when its listeners are counted)
+    t0 = now()
+    rb0 = rss_kb(a.pid_b)
+    for i, pp in enumerate(pipes):
+        pp.send(("open", "p", [(q, "127.0.2.%d" % (10 + i)) for _, q in bulk[i::nw]], a.b))
+    while True:
+        L.loop(0.5)
+        stt = status()
+        if stt["pending"] == 0 and stt["ready"] >= stt["conns"]:
+            break
+        if now() - t0 > 120:
+            raise SystemExit("the plain connections to B did not open in 120 s: %s" % stt)
+    L.loop(2.0)
+    rb1 = rss_kb(a.pid_b)
+    rec("idle.plain_connections_b", stt["conns"])
+    rec("idle.bytes_per_plain_connection_b", (rb1 - rb0) * 1024.0 / max(1, stt["conns"]))
+    ask_all(("close",))
+    log("plain connections: %d on B, %.0f bytes each" % (stt["conns"], (rb1 - rb0) * 1024.0 / max(1, stt["conns"])))
+
     # ---- idle: RSS without and with the listeners
     L.loop(2.0)
     rss0 = rss_kb(a.pid_a)
@@ -1064,6 +1089,8 @@ def report(out):
                  g("big_players"), g("probes_per_instance"), g("writes_per_s"), g("batch"), g("duration_s")), "",
              "| figure | value | target |", "|---|---:|---|",
              "| RSS per idle listener (A) | %.0f B | ≤ 8 KiB |" % f("idle.bytes_per_listener"),
+             "| RSS per plain keep-alive connection after one read (B, reference) | %.0f B | |" % f(
+                 "idle.bytes_per_plain_connection_b"),
              "| listeners opened in | %.1f s | |" % f("idle.open_s"),
              "| events delivered (push) | %s (%.0f/s) | |" % (g("push.events_client"), f("push.events_per_s")),
              "| rankd A CPU per delivered event | %.1f µs (%.1f µs over the writes alone) | stated |" % (
