@@ -420,7 +420,7 @@ class Load:
         self.probe_players = self.players[:min(a.probe_players, len(self.players))]
         self.boards = ["t%03d" % i for i in range(a.boards)]
         # writes
-        self.seq = 0
+        self.seq = self.top_seq = 0
         self.writing, self.w_t0, self.w_sent = False, 0.0, 0
         self.w_conns = []
         self.top_ack = {}          # tag -> (t_ack, t_sent, board)
@@ -575,8 +575,9 @@ class Load:
                 sc = self.rng.randrange(1_000_000)
             self.pl_last[p] = sc
             return "big", p, sc
-        b = self.boards[self.seq % len(self.boards)]
-        return b, "w%02d" % (self.seq // len(self.boards) % 20), TOP_TAG0 + self.seq
+        self.top_seq += 1   # every board in turn (self.seq alternates with the player writes)
+        b = self.boards[self.top_seq % len(self.boards)]
+        return b, "w%02d" % (self.top_seq // len(self.boards) % 20), TOP_TAG0 + self.seq
 
     def pace(self, t):
         a = self.a
@@ -988,7 +989,7 @@ def main():
         n = metrics(A, a.admin_key).get("rankd_live_listeners", 0)
         gone.append((now() - t0, n))
         return n == 0
-    L.loop(40, until=every(0.5, all_gone))
+    L.loop(30, until=every(0.5, all_gone))
     # the listeners A still counted 1, 2, 5, 10, 20 s after the client closed them all
     for at in (1, 2, 5, 10, 20):
         left = [n for t, n in gone if t <= at]
@@ -999,7 +1000,7 @@ def main():
     mg = metrics(A, a.admin_key)
     rec("writes.listeners_a_left", int(mg.get("rankd_live_listeners", 0)))
     rec("writes.streams_a_left", int(mg.get("rankd_live_streams", 0)))
-    wdur = min(a.duration, 15)
+    wdur = min(a.duration, 10)
     s0 = snap()
     L.write_phase(wdur)
     s1 = snap()

@@ -3,7 +3,7 @@
 # long a write takes to reach them, on the instance that took it and on another.
 #
 #   bash loadtest/live.sh                         the full run: 20,000 listeners, 2,000
-#                                                 submissions/s, 30 s a phase (about 4 minutes)
+#                                                 submissions/s, 20 s a phase (about 4 minutes)
 #   bash loadtest/live.sh --listeners 400 --writes 100 --duration 20s --players 100000
 #                                                 a small run (development)
 #
@@ -19,19 +19,22 @@
 # of big (GET /v1/leaderboards/big/players/{p}/live?around=5) when the build has them (else all top
 # streams, and results.txt says so). Phases, each --duration long unless said:
 #   idle      RSS of A before and after the listeners opened (each has had its first event):
-#             the bytes per idle listener; then 5 s with no write (heartbeats only)
+#             the bytes per idle listener; then 5 s with no write (heartbeats only). Before it, as
+#             many plain keep-alive connections (one read each) to B: a connection's own bytes
+#   …         (rankd keeps its connections under its descriptor limit: a container that does not
+#             let `ulimit -Hn` rise, 20,000 here, caps L at that less a few hundred)
 #   push      the writer sends --writes submissions/s to A (half new #1s of the t boards, each a
 #             score of its own, half new scores of the listened players of big), scores:batch of
 #             --batch items (1: lone POSTs): rankd's CPU and RSS, events delivered, CPU per event,
 #             and the delay from each write's acknowledgement to the first event that shows it, on
 #             probe listeners of A and of B (one per t board and per probed player on each), p50/p99
-#   writes    the streams closed, the same writes: what the writes alone cost
+#   writes    the streams closed, the same writes (10 s at most): what the writes alone cost
 #   poll      the same listeners as keep-alive connections reading the same answers once a second
 #             (GET …/entries?limit=10, GET …/players/{p}/around?before=5&after=5), the same writes:
 #             rankd's CPU for polling against push
 # Output: loadtest/out/live/results.txt (key=value, as run.sh's) and report.md.
 #
-# Options: --listeners L (20000), --writes S (2000), --duration D (30s), --players N (1000000),
+# Options: --listeners L (20000), --writes S (2000), --duration D (20s), --players N (1000000),
 #   --boards K (100), --distinct-players P (1000), --batch N (10), --probe-players N (50),
 #   --rank-tier SIZE (cache.rank_tier of both instances, 1GiB; 0: streams read from the primary),
 #   --min-interval-ms MS (live.min_interval_ms, rankd's default 100: a stream that changes more often
@@ -50,7 +53,7 @@ cd "$RANKD_ROOT"
 LT="$RANKD_ROOT/loadtest"
 COMMAND="bash loadtest/live.sh${*:+ $*}"
 
-LISTENERS=20000 WRITES=2000 DURATION=30s PLAYERS=1000000 BOARDS=100 DISTINCT=1000 BATCH=10 PROBE_PLAYERS=50
+LISTENERS=20000 WRITES=2000 DURATION=20s PLAYERS=1000000 BOARDS=100 DISTINCT=1000 BATCH=10 PROBE_PLAYERS=50
 BIN="" OUT="" KEEP=0 SERVER_CPUS=0 CLIENT_CPUS=1 RANK_TIER=1GiB MIN_INTERVAL_MS=100
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -67,7 +70,7 @@ while [ $# -gt 0 ]; do
     --bin) BIN="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^# Not in CI/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
