@@ -417,6 +417,8 @@ class Load:
         # the listened players of big, and those probed on A and B
         ids = self.rng.sample(range(1, a.players + 1), a.distinct_players)
         self.players = ["p%012d" % i for i in ids]
+        # big is seeded with known scores (seed.sql -v det=1): player i has (i * 7919) % 1000003
+        self.pl_last = {"p%012d" % i: (i * 7919) % 1000003 for i in ids}
         self.probe_players = self.players[:min(a.probe_players, len(self.players))]
         self.boards = ["t%03d" % i for i in range(a.boards)]
         # writes
@@ -426,7 +428,6 @@ class Load:
         self.top_ack = {}          # tag -> (t_ack, t_sent, board)
         self.pl_ack = {}           # (player, score) -> (t_ack, t_sent)
         self.pl_writes = {}        # player -> [score, ...] in the order sent
-        self.pl_last = {}
         self.w_items = self.w_bad = self.w_req_bad = self.w_behind = self.w_cut = 0
         self.w_rr = 0
         self.probes = []
@@ -569,10 +570,13 @@ class Load:
         self.seq += 1
         if self.player_streams and k % 2 == 1:
             p = self.players[self.rng.randrange(len(self.players))]
-            last = self.pl_last.get(p)
-            sc = self.rng.randrange(1_000_000)
-            while sc == last:
+            last = self.pl_last[p]
+            if self.a.moves == "small":   # the player improves a little: passes few others
+                sc = last + self.rng.randint(1, 1000)
+            else:                         # a new score anywhere: passes a third of the board
                 sc = self.rng.randrange(1_000_000)
+                while sc == last:
+                    sc = self.rng.randrange(1_000_000)
             self.pl_last[p] = sc
             return "big", p, sc
         self.top_seq += 1   # every board in turn (self.seq alternates with the player writes)
@@ -753,7 +757,7 @@ def pct(xs, p):
 
 def main():
     ap = argparse.ArgumentParser()
-    for k in ("a", "b", "admin-key", "write-key", "out", "rank-tier"):
+    for k in ("a", "b", "admin-key", "write-key", "out", "rank-tier", "moves"):
         ap.add_argument("--" + k, required=True)
     for k in ("pid-a", "pid-b", "pid-pg", "pid-redis", "listeners", "writes", "duration", "players", "boards",
               "distinct-players", "batch", "probe-players"):
@@ -802,6 +806,7 @@ def main():
     rec("distinct_players", len(L.players) if L.player_streams else 0)
     rec("writes_per_s", a.writes)
     rec("batch", a.batch)
+    rec("moves", a.moves)
     rec("duration_s", a.duration)
 
     nw = max(1, (len(bulk) + 14999) // 15000)   # one process holds 15,000 at most (its descriptor limit)
@@ -1085,9 +1090,11 @@ def report(out):
              "Player streams: %s. Rank tier: %s; live.min_interval_ms: %s." % (
                  g("player_streams"), g("meta.rank_tier"), g("meta.min_interval_ms")), "",
              "%s listeners on rankd A (%s top-10 streams of %s boards, %s player streams of %s players of a %s-player "
-             "board), %s probes on each of A and B; %s submissions/s (scores:batch of %s; 1 = lone POSTs), %s s a phase." % (
+             "board), %s probes on each of A and B; %s submissions/s (scores:batch of %s; 1 = lone POSTs; half new #1s of "
+             "the top boards, half new scores of listened players, moves: %s), %s s a phase." % (
                  g("listeners"), g("listeners_top"), g("boards"), g("listeners_player"), g("distinct_players"),
-                 g("big_players"), g("probes_per_instance"), g("writes_per_s"), g("batch"), g("duration_s")), "",
+                 g("big_players"), g("probes_per_instance"), g("writes_per_s"), g("batch"), g("moves"),
+                 g("duration_s")), "",
              "| figure | value | target |", "|---|---:|---|",
              "| RSS per idle listener (A) | %.0f B | ≤ 8 KiB |" % f("idle.bytes_per_listener"),
              "| RSS per plain keep-alive connection after one read (B, reference) | %.0f B | |" % f(

@@ -11,7 +11,8 @@
 # (A and B, sharing both; B hears A's commits through NOTIFY) on free loopback ports in a temporary
 # folder, every server pinned to CPU 0 and the load (loadtest/live.py) to CPU 1, and stops all of
 # them by PID at the end, also on failure or Ctrl-C. Boards: `big`, --players players (1,000,000;
-# operator latest, seeded by SQL with loadtest/seed.sql, then `rankd rebuild-cache`), and
+# operator latest, seeded by SQL with loadtest/seed.sql -v det=1: known scores, then `rankd
+# rebuild-cache`), and
 # --boards boards t000… (100) of 100 players each (seeded through scores:batch).
 #
 # Listeners (all on A but the probes): half the top-10 streams of the t boards
@@ -21,8 +22,8 @@
 #   idle      RSS of A before and after the listeners opened (each has had its first event):
 #             the bytes per idle listener; then 5 s with no write (heartbeats only). Before it, as
 #             many plain keep-alive connections (one read each) to B: a connection's own bytes
-#   …         (rankd keeps its connections under its descriptor limit: a container that does not
-#             let `ulimit -Hn` rise, 20,000 here, caps L at that less a few hundred)
+#             (rankd keeps its connections under its descriptor limit: where `ulimit -Hn` cannot
+#             rise (a container without CAP_SYS_RESOURCE), L is at most that limit less 400)
 #   push      the writer sends --writes submissions/s to A (half new #1s of the t boards, each a
 #             score of its own, half new scores of the listened players of big), scores:batch of
 #             --batch items (1: lone POSTs): rankd's CPU and RSS, events delivered, CPU per event,
@@ -39,7 +40,9 @@
 #   --rank-tier SIZE (cache.rank_tier of both instances, 1GiB; 0: streams read from the primary),
 #   --min-interval-ms MS (live.min_interval_ms, rankd's default 100: a stream that changes more often
 #   than that waits for it),
-#   --bin PATH (default: a release build in build-release/), --out DIR, --keep.
+#   --moves small|random (a listened player's new score: its last + 1..1,000, passing few others,
+#   the default; or anywhere in 0..1,000,000, passing a third of the board: every player stream
+#   changes at each write), --bin PATH (default: a release build in build-release/), --out DIR, --keep.
 # Not in CI and not in loadtest/baseline.txt (too long for CI's budget): run it by hand.
 
 # The EXIT trap is called indirectly:
@@ -54,7 +57,7 @@ LT="$RANKD_ROOT/loadtest"
 COMMAND="bash loadtest/live.sh${*:+ $*}"
 
 LISTENERS=20000 WRITES=2000 DURATION=20s PLAYERS=1000000 BOARDS=100 DISTINCT=1000 BATCH=10 PROBE_PLAYERS=50
-BIN="" OUT="" KEEP=0 SERVER_CPUS=0 CLIENT_CPUS=1 RANK_TIER=1GiB MIN_INTERVAL_MS=100
+BIN="" OUT="" KEEP=0 SERVER_CPUS=0 CLIENT_CPUS=1 RANK_TIER=1GiB MIN_INTERVAL_MS=100 MOVES=small
 while [ $# -gt 0 ]; do
   case "$1" in
     --listeners) LISTENERS="$2"; shift 2 ;;
@@ -67,6 +70,7 @@ while [ $# -gt 0 ]; do
     --probe-players) PROBE_PLAYERS="$2"; shift 2 ;;
     --rank-tier) RANK_TIER="$2"; shift 2 ;;
     --min-interval-ms) MIN_INTERVAL_MS="$2"; shift 2 ;;
+    --moves) MOVES="$2"; shift 2 ;;
     --bin) BIN="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
     --keep) KEEP=1; shift ;;
@@ -80,6 +84,7 @@ done
 [[ "$DURATION" =~ ^[1-9][0-9]*s?$ ]] || die "--duration wants seconds, e.g. 30s"
 DUR_S="${DURATION%s}"
 [ "$BATCH" -le 1000 ] || die "--batch: at most 1,000"
+case "$MOVES" in small|random) ;; *) die "--moves: small or random" ;; esac
 [ "$BOARDS" -le 1000 ] || die "--boards: at most 1,000"
 [ "$DISTINCT" -le "$PLAYERS" ] || die "--distinct-players: at most --players"
 [ "$(id -u)" = 0 ] || die "run as root (PostgreSQL runs as user postgres via runuser)"
@@ -192,7 +197,7 @@ rankd_down "$TMP/a.pid"   # big is seeded behind rankd's back: it must hold noth
 BIG_GEN="$("${PSQL[@]}" -c "SELECT gen FROM boards WHERE id = 'big'")"
 say "seeding big ($PLAYERS players) by SQL (loadtest/seed.sql)"
 t0=$EPOCHREALTIME
-timeout 1200 "${PSQL[@]}" -v gen="$BIG_GEN" -v n="$PLAYERS" -v seed=0.52 \
+timeout 1200 "${PSQL[@]}" -v gen="$BIG_GEN" -v n="$PLAYERS" -v seed=0.52 -v det=1 \
   -v base_ms="$(( $(date +%s) * 1000 - 86400000 ))" -f "$LT/seed.sql" >"$TMP/seed-big.log" 2>&1 \
   || { cat "$TMP/seed-big.log" >&2; die "seeding big failed"; }
 timeout 1200 "$BIN" rebuild-cache --board big -c "$TMP/rankd.yaml" >"$TMP/rebuild-big.log" 2>&1 \
@@ -239,7 +244,7 @@ say "load: $LISTENERS listeners, $WRITES submissions/s, ${DUR_S} s a phase (load
   --admin-key "$ADMIN_KEY" --write-key "$WRITE_KEY" \
   --listeners "$LISTENERS" --writes "$WRITES" --duration "$DUR_S" --players "$PLAYERS" \
   --boards "$BOARDS" --distinct-players "$DISTINCT" --batch "$BATCH" --probe-players "$PROBE_PLAYERS" \
-  --rank-tier "$RANK_TIER" \
+  --rank-tier "$RANK_TIER" --moves "$MOVES" \
   --out "$OUT" 2>&1 | tee "$OUT/live.log" && rc=0 || rc=${PIPESTATUS[0]}
 for n in a b; do
   pid_matches "$(pidfile_pid "$TMP/$n.pid")" rankd || { say "rankd $n died during the run"; tail -n 30 "$TMP/$n.log" >&2; rc=1; }
