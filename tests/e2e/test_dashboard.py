@@ -9,7 +9,7 @@ import os
 import pytest
 
 import browser as browser_mod  # python3-websocket and chromium: scripts/deps.sh installs them
-from conftest import ADMIN_KEY, READ_KEY, REPO, WRITE_KEY, batch, create_board, wait_for
+from conftest import ADMIN_KEY, READ_KEY, REPO, WRITE_KEY, batch, create_board, metric, submit_ok, wait_for
 
 OUT = os.environ.get("RANKD_TEST_OUT", os.path.join(REPO, "tests", "e2e", "out"))
 
@@ -181,3 +181,66 @@ def test_with_keyed_reads_the_page_asks_for_nothing_it_would_be_refused(rankd_fa
     finally:
         if br:
             br.close()
+
+
+@pytest.mark.parametrize("reads", ["public", "keyed"])
+def test_a_boards_top_follows_the_live_stream(rankd_factory, reads):
+    """Issue 52: the open board's top table follows GET …/live?top=20. public: no key typed, the
+    page reads the stream with the browser's EventSource; keyed: the operator typed a key, which
+    EventSource cannot send, so the page reads the stream with fetch() and the key as the bearer.
+    A write through the API (a new top score) reaches the table with no reload and no poll; the
+    indicator says "live"; opening another board closes the first one's stream (the server finds a
+    closed stream when it writes to it: a heartbeat every second here)."""
+    inst = rankd_factory(public_reads=reads == "public", env={"RANKD_LIVE_HEARTBEAT_S": "1"})
+    adm, w, r = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client(READ_KEY)
+    br = None
+    via = "eventsource" if reads == "public" else "fetch"
+    try:
+        board = create_board(adm, title="Live board")["id"]
+        other = create_board(adm, title="Another live board")["id"]
+        assert batch(w, [{"board": board, "player_id": "p%02d" % i, "score": 100 + i} for i in range(5)]).status == 200
+
+        br = browser_mod.Browser()
+        if reads == "public":  # a deep link, no key
+            br.navigate("http://127.0.0.1:%d/dashboard/#/boards/%s" % (inst.port, board))
+        else:  # the admin key typed (the health cards ask /metrics with it), then the board
+            br.navigate("http://127.0.0.1:%d/dashboard/" % inst.port)
+            br.wait("document.querySelectorAll('#health .card').length > 0", "the health cards")
+            br.eval("document.getElementById('key').value = %s; document.getElementById('key-form').requestSubmit(); 1"
+                    % json.dumps(ADMIN_KEY))
+            br.wait("document.getElementById('key-state').textContent === 'key set'", "the key")
+            br.eval("location.hash = %s; 1" % json.dumps("#/boards/" + board))
+        br.wait("document.querySelectorAll('#entries tbody tr').length === 5", "the top entries")
+        # The stream's first event (the current top) arrived, by the way this page must use.
+        br.wait("window.rankdLive.%s >= 1 && document.getElementById('live').dataset.state === 'connected'" % via,
+                "the live stream's first event")
+        assert br.eval("window.rankdLive.via") == via
+        assert br.eval("document.getElementById('live').textContent") == "● live"
+        before = br.eval("window.rankdLive.%s" % via)
+
+        # A new top score through the API: the table shows it, pushed by the stream.
+        submit_ok(w, board, "newcomer", 5000)
+        br.wait("(document.querySelector('#entries tbody tr td:nth-child(2)') || {}).textContent === 'newcomer'",
+                "the new top score in the table")
+        assert br.eval("window.rankdLive.%s" % via) > before
+        assert rows(br, "entries") == api_rows(r.get("/v1/leaderboards/%s/entries?limit=20" % board).json()["entries"])
+        assert "ranks 1–6 of 6" in br.eval("document.getElementById('page-info').textContent")
+        br.screenshot(os.path.join(OUT, "dashboard-live-%s.png" % reads))
+
+        # Another board opened: its stream replaces the first one (one listener on the instance).
+        opened = br.eval("window.rankdLive.opened")
+        br.eval("location.hash = %s; 1" % json.dumps("#/boards/" + other))
+        br.wait("document.getElementById('board-title').textContent.includes(%s)" % json.dumps(other), "the other board")
+        br.wait("window.rankdLive.opened === %d && document.getElementById('live').dataset.state === 'connected'"
+                % (opened + 1), "the other board's stream")
+        wait_for(lambda: metric(inst, "rankd_live_listeners") == 1,
+                 lambda: "one live listener on the instance (%s)" % metric(inst, "rankd_live_listeners"), every=0.2)
+        submit_ok(w, other, "first", 1)
+        br.wait("(document.querySelector('#entries tbody tr td:nth-child(2)') || {}).textContent === 'first'",
+                "the other board's first score in the table")
+        assert br.errors == [], br.errors
+    finally:
+        if br:
+            br.close()
+        for c in (adm, w, r):
+            c.close()
