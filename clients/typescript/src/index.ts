@@ -11,6 +11,11 @@ export type {
   RankdResponse, RequestBody, Result, RetryInfo, RetryPolicy, Schemas,
 } from "./client.js";
 export { RankdConnectionError, RankdError, isRankdError } from "./errors.js";
+export { SseParser } from "./live.js";
+export type {
+  LiveEnd, LiveEventInfo, LiveHandlers, LiveOptions, LivePlayer, LivePlayerHandlers, LivePlayerOptions, LiveReset,
+  LiveRetryInfo, LiveStream, LiveTop, LiveTopHandlers, LiveTopOptions, SseEvent, SseParserHandlers,
+} from "./live.js";
 export type { ErrorCode, ErrorObject } from "./errors.js";
 export type { components, operations, paths } from "./generated/openapi.js";
 export { routes } from "./generated/routes.js";
