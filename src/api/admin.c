@@ -383,15 +383,20 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
         buf_printf(&req->out,
                    "# HELP rankd_live_listeners Live streams (GET .../live) open on this instance.\n"
                    "# TYPE rankd_live_listeners gauge\nrankd_live_listeners %zu\n"
-                   "# HELP rankd_live_streams Distinct live answers (board, top, rank style) kept current.\n"
+                   "# HELP rankd_live_streams Distinct live answers (board or player, N, rank style) kept current.\n"
                    "# TYPE rankd_live_streams gauge\nrankd_live_streams %zu\n"
                    "# HELP rankd_live_computed_total Live answers computed (one serves every listener of a stream).\n"
                    "# TYPE rankd_live_computed_total counter\nrankd_live_computed_total %llu\n"
                    "# HELP rankd_live_events_total Events and heartbeats handed to live listeners.\n"
                    "# TYPE rankd_live_events_total counter\nrankd_live_events_total %llu\n"
                    "# HELP rankd_live_dropped_total Live listeners dropped for not reading their events.\n"
-                   "# TYPE rankd_live_dropped_total counter\nrankd_live_dropped_total %llu\n",
-                   lc.listeners, lc.streams, lc.computed, lc.events, lc.dropped);
+                   "# TYPE rankd_live_dropped_total counter\nrankd_live_dropped_total %llu\n"
+                   "# HELP rankd_live_reads_charged_total Reads taken from clients' buckets for a minute of a live "
+                   "stream.\n"
+                   "# TYPE rankd_live_reads_charged_total counter\nrankd_live_reads_charged_total %llu\n"
+                   "# HELP rankd_live_rate_limited_total Live streams ended because their client's reads ran out.\n"
+                   "# TYPE rankd_live_rate_limited_total counter\nrankd_live_rate_limited_total %llu\n",
+                   lc.listeners, lc.streams, lc.computed, lc.events, lc.dropped, lc.charged, lc.limited);
     }
     if (app->imports) {
         int running;

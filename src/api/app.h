@@ -122,6 +122,7 @@ typedef enum {
     R_HIDDEN,         /* /v1/leaderboards/{board}/hidden */
     R_FLAGGED,        /* /v1/leaderboards/{board}/flagged */
     R_LIVE,           /* /v1/leaderboards/{board}/live: the board's top as Server-Sent Events */
+    R_PLAYER_LIVE,    /* /v1/leaderboards/{board}/players/{player}/live: a player's rank and neighbours */
     R_COUNT,
 } route_id_t;
 
@@ -242,6 +243,7 @@ void api_warm_top(app_t *app, const char *board, int64_t now_ms);
 int api_read_in_place(app_t *app, const char *path, int64_t now_ms, buf_t *body);
 int api_stats(app_t *app, const route_t *rt, http_req_t *req);
 int api_live(app_t *app, const route_t *rt, http_req_t *req);
+int api_player_live(app_t *app, const route_t *rt, http_req_t *req);
 int api_windows(app_t *app, const route_t *rt, http_req_t *req);
 int api_standings(app_t *app, const route_t *rt, http_req_t *req);
 int api_activity(app_t *app, const route_t *rt, http_req_t *req);

@@ -58,7 +58,7 @@ static void run_one(app_t *app, http_req_t *outer, const char *path, http_req_t 
         http_error(sub, 400, "invalid_argument", "path", "only GET /v1/ reads can be batched");
     } else if (rt.id == R_EXPORT || rt.id == R_PLAYER_EXPORT) { /* streamed, or an admin's single answer */
         http_error(sub, 400, "invalid_argument", "path", "exports cannot be batched: GET them one by one");
-    } else if (rt.id == R_LIVE) {
+    } else if (rt.id == R_LIVE || rt.id == R_PLAYER_LIVE) {
         http_error(sub, 400, "invalid_argument", "path", "live streams cannot be batched: GET them one by one");
     } else if (api_authorize(&rt, sub) == 0 && api_strong_forbidden(sub) == 0) {
         api_handle(app, &rt, sub);

@@ -1,5 +1,6 @@
 /* api/live.c — live streams of a board's top (see live.h): the hub's thread and the route. */
 #include "api/live.h"
+#include "api/live_player.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -11,9 +12,12 @@
 #include <string.h>
 
 #include "core/board.h"
+#include "core/ids.h"
+#include "core/model.h"
 #include "core/notice.h"
 #include "core/rank_style.h"
 #include "core/window.h"
+#include "http/ratelimit.h"
 #include "http/server.h"
 #include "http/stream.h"
 #include "obs/log.h"
@@ -25,11 +29,15 @@
  * are touched only as far as events fill it (an idle listener keeps one event's worth). */
 #define LIVE_BUFFER (256 * 1024)
 #define LIVE_TOP_MAX 100
+#define LIVE_AROUND_MAX 50
 #define LIVE_RETRY_MS 2000 /* the EventSource reconnection delay the first event sets */
+#define LIVE_READ_MS 60000 /* a stream counts as one read this often (API.md, "Rate limits") */
 
 typedef struct live_listener {
     http_stream_t *stream;      /* the hub's hold (the producer's) */
     char addr[48];              /* the client's address, for live.max_listeners_per_address */
+    char client[80];            /* whose read bucket it draws on (http_req_t.client) */
+    int64_t paid_ms;            /* the buckets' clock: its reads are paid up to here */
     char last_id[64];           /* the Last-Event-ID it came back with; "" for none */
     bool fresh;                 /* has had no event yet */
     struct live_listener *next;
@@ -38,10 +46,18 @@ typedef struct live_listener {
 typedef struct live_topic {
     char board[BOARD_ID_MAX + 1];
     int64_t gen;                /* the board generation notices name */
-    char path[BOARD_ID_MAX + 96]; /* the read whose answer is streamed */
-    char key[BOARD_ID_MAX + 32];  /* board, N and rank style: listeners sharing it share the topic */
-    buf_t last;                 /* the last answer sent (empty: none yet) */
+    window_rule_t rule;         /* the board's windows */
+    char path[BOARD_ID_MAX + PLAYER_ID_MAX + 128]; /* the read whose answer is streamed */
+    char key[BOARD_ID_MAX + PLAYER_ID_MAX + 40];   /* board, player, N and rank style: listeners
+                                                    * sharing it share the topic */
+    int style;                  /* its rank style (rank_style_t) */
+    live_player_t *pl;          /* a player's stream (its own; NULL: a board's top) */
+    buf_t last;                 /* the last answer sent, as compared (empty: none yet) */
+    buf_t event;                /* the last event's data (a player's: the answer with its extras) */
     char last_id[64];           /* its event id */
+    char window[16];            /* its window ("": none yet) */
+    int64_t day;                /* that window's first day (-1: none yet) */
+    int64_t reset_ms;           /* wall clock: the window ends then (0: never, or unknown) */
     int64_t seq_day, seq;       /* the last transaction number heard for the board, and its window
                                  * (-1: none heard yet) */
     bool dirty;                 /* a change was heard since the last computation */
@@ -62,7 +78,7 @@ struct live_hub {
     size_t n_listeners, n_topics;
     bool stopping;
     int64_t next_beat_ms;
-    unsigned long long events, computed, dropped;
+    unsigned long long events, computed, dropped, charged, limited;
 };
 
 /* ---------------------------------------------------------------- events */
@@ -155,14 +171,18 @@ static bool same_answer(const char *a, const char *b)
     return ca && cb && ha && hb && ca - a == cb - b && memcmp(a, b, (size_t)(ca - a)) == 0 && strcmp(ha, hb) == 0;
 }
 
-/* Send the topic's answer to its listeners: all of them, or only the fresh ones. Under mu. */
-static void send_answer(live_hub_t *h, live_topic_t *t, bool only_fresh)
+/* Send the topic's answer to its listeners: all of them, or only the fresh ones. `reset`, when
+ * not NULL, is a reset event's data the others get first (the window changed). Under mu. */
+static void send_answer(live_hub_t *h, live_topic_t *t, bool only_fresh, const buf_t *reset)
 {
+    const char *type = t->pl ? "player" : "top";
     buf_t ev, first;
     buf_init(&ev);
     buf_init(&first);
-    event_text(&ev, t->last_id, "top", t->last.data, t->last.len, false);
-    event_text(&first, t->last_id, "top", t->last.data, t->last.len, true);
+    if (reset)
+        event_text(&ev, t->last_id, "reset", reset->data, reset->len, false);
+    event_text(&ev, t->last_id, type, t->event.data, t->event.len, false);
+    event_text(&first, t->last_id, type, t->event.data, t->event.len, true);
     for (live_listener_t **pp = &t->listeners; *pp;) {
         live_listener_t *l = *pp;
         bool due = l->fresh ? !same_answer(l->last_id, t->last_id) : !only_fresh;
@@ -218,24 +238,69 @@ static void reap_topics(live_hub_t *h)
         }
         *pp = t->next;
         buf_free(&t->last);
+        buf_free(&t->event);
+        free(t->pl);
         free(t);
         h->n_topics--;
     }
 }
 
-/* A comment line to every listener (proxies keep the stream, and one gone is found), and every
- * topic due a check. Under mu. */
+/* Whether listener l's client still has a read for each minute its stream has been open: one is
+ * taken from its bucket per minute; when none is there, the stream ends with a `gone` event
+ * (429 rate_limited), and false. Under mu. */
+static bool pay(live_hub_t *h, live_listener_t *l, int64_t now_b)
+{
+    while (now_b - l->paid_ms >= LIVE_READ_MS) {
+        rl_verdict_t v;
+        ratelimit_take(h->app->limits, l->client, RL_READ, 1, now_b, &v);
+        if (v.refused) {
+            static const char why[] = "{\"error\":{\"code\":\"rate_limited\",\"message\":\"this client's reads "
+                                      "ran out: a live stream counts as one read a minute\"}}";
+            buf_t ev;
+            buf_init(&ev);
+            event_text(&ev, "0", "gone", why, sizeof why - 1, false);
+            offer_last(l, &ev);
+            buf_free(&ev);
+            h->limited++;
+            return false;
+        }
+        h->charged += v.limited;
+        l->paid_ms += LIVE_READ_MS;
+    }
+    return true;
+}
+
+/* A comment line to every listener (proxies keep the stream, and one gone is found), the reads
+ * its minutes cost, and every topic due a check. Under mu. */
 static void beat(live_hub_t *h)
 {
     static const buf_t comment = {.data = (char *)":\n\n", .len = 3, .cap = 0};
+    bool limits = ratelimit_active(h->app->limits);
+    int64_t now_b = clock_bucket_ms();
     for (live_topic_t *t = h->topics; t; t = t->next) {
         /* fresh ones too (a comment may come before the first event): a newcomer waiting for a
          * first answer the primary cannot give now is still kept alive, and found gone */
-        for (live_listener_t **pp = &t->listeners; *pp;)
-            if (offer(h, pp, &comment))
-                pp = &(*pp)->next;
+        for (live_listener_t **pp = &t->listeners; *pp;) {
+            live_listener_t *l = *pp;
+            if (limits && !pay(h, l, now_b)) {
+                *pp = l->next;
+                listener_free(h, l, false);
+            } else if (offer(h, pp, &comment)) {
+                pp = &l->next;
+            }
+        }
         t->dirty = true;
     }
+}
+
+/* A player's stream has no standing to show: the window's page of one (its window and total).
+ * The page's path is the stream's read's board; into *body, its status returned. */
+static int read_page(live_hub_t *h, const char *board, int style, buf_t *body)
+{
+    char path[BOARD_ID_MAX + 96];
+    snprintf(path, sizeof path, "/v1/leaderboards/%s/entries?limit=1&rank_style=%s&consistency=strong", board,
+             rank_style_name((rank_style_t)style));
+    return api_read_in_place(h->app, path, clock_wall_ms(), body);
 }
 
 /* Compute topic t (mu held on entry and exit, released meanwhile) and send what changed. */
@@ -243,38 +308,85 @@ static void compute(live_hub_t *h, live_topic_t *t)
 {
     t->busy = true;
     t->dirty = false;
-    char path[sizeof t->path];
+    char path[sizeof t->path], board[sizeof t->board];
     memcpy(path, t->path, sizeof path);
+    memcpy(board, t->board, sizeof board);
+    int style = t->style;
     pthread_mutex_unlock(&h->mu);
-    buf_t body;
+    buf_t body, page;
     buf_init(&body);
+    buf_init(&page);
     int status = api_read_in_place(h->app, path, clock_wall_ms(), &body);
+    /* a player without a standing in the window: its page tells the window and the total */
+    bool standing = true;
+    if (t->pl && status == 404 && memmem(body.data, body.len, "\"player_id\"", 11)) {
+        standing = false;
+        status = read_page(h, board, style, &page);
+    }
     pthread_mutex_lock(&h->mu);
     int64_t now = clock_mono_ms(); /* the interval counts from the read's end */
     h->computed++;
     t->busy = false;
     t->next_ms = now + h->o.min_interval_ms;
-    if (status == 200 && body.len > 0) {
+    const buf_t *answer = standing ? &body : &page;
+    buf_t event;
+    buf_init(&event);
+    int64_t rank = 0;
+    if (status == 200 && answer->len > 0 && t->pl &&
+        !live_player_event(t->pl, standing ? body.data : NULL, body.len, page.data, page.len, &event, &rank)) {
+        log_warn(NULL, "live stream %s: an answer it cannot read", t->key);
+        status = 500;
+    }
+    if (status == 200 && answer->len > 0) {
         char w[16];
-        answer_window(body.data, body.len, w);
+        answer_window(answer->data, answer->len, w);
         char d[11] = "";
         if (t->seq_day >= 0)
             window_format_day(t->seq_day, d);
+        /* What is compared: a board's top as it is; a player's answer around them, or, without a
+         * standing, the event itself (its window and total). */
+        const buf_t *core = t->pl && standing ? &body : t->pl ? &event : &body;
         /* The id names the answer too (a hash of it): a commit whose notice is still on its way
          * may be in an answer under the number heard before it, and an instance that heard no
          * number yet says 0; only the same answer has the same id, on any instance. */
         char id[64];
         snprintf(id, sizeof id, "%s:%" PRId64 ".%08" PRIx32, w, strcmp(d, w) == 0 ? t->seq : 0,
-                 answer_hash(body.data, body.len));
-        bool changed = body.len != t->last.len || memcmp(body.data, t->last.data, body.len) != 0;
+                 answer_hash(core->data, core->len));
+        bool changed = core->len != t->last.len || memcmp(core->data, t->last.data, core->len) != 0;
+        buf_t reset;
+        buf_init(&reset);
+        if (changed && t->window[0] && strcmp(t->window, w) != 0) { /* a new window: named first */
+            buf_puts(&reset, "{\"board\":");
+            buf_json_str(&reset, t->board, strlen(t->board));
+            buf_puts(&reset, ",\"window\":");
+            buf_json_str(&reset, w, strlen(w));
+            buf_puts(&reset, ",\"previous_window\":");
+            buf_json_str(&reset, t->window, strlen(t->window));
+            buf_putc(&reset, '}');
+        }
         if (changed) {
             buf_reset(&t->last);
-            buf_append(&t->last, body.data, body.len);
+            buf_append(&t->last, core->data, core->len);
+            buf_reset(&t->event);
+            if (t->pl)
+                buf_append(&t->event, event.data, event.len);
+            else
+                buf_append(&t->event, body.data, body.len);
             snprintf(t->last_id, sizeof t->last_id, "%s", id);
+            if (t->pl)
+                live_player_sent(t->pl, rank);
         }
-        send_answer(h, t, !changed);
+        if (strcmp(t->window, w) != 0) {
+            snprintf(t->window, sizeof t->window, "%s", w);
+            int64_t day;
+            t->day = window_parse_day(w, &day) ? day : -1;
+            int64_t next = t->day >= 0 ? window_next_day(t->rule, t->day) : -1;
+            t->reset_ms = next >= 0 ? next * MS_PER_DAY : 0;
+        }
+        send_answer(h, t, !changed, reset.len ? &reset : NULL);
+        buf_free(&reset);
     } else if (status == 404 || status == 400 || status == 403) {
-        send_error(h, t, &body);
+        send_error(h, t, answer);
     } else {
         /* unavailable for now (the primary down): the listeners keep what they had, and the next
          * heartbeat tries again (said once, not at every try) */
@@ -282,13 +394,15 @@ static void compute(live_hub_t *h, live_topic_t *t)
         if (!t->failing)
             log_warn(NULL, "live stream %s: its read answered %d; tried again every heartbeat", t->key, status);
         t->failing = true;
-        buf_free(&body);
-        return;
+        goto out;
     }
     if (t->failing)
         log_info(NULL, "live stream %s: its read answers again", t->key);
     t->failing = false;
+out:
+    buf_free(&event);
     buf_free(&body);
+    buf_free(&page);
 }
 
 static void *hub_main(void *arg)
@@ -296,7 +410,7 @@ static void *hub_main(void *arg)
     live_hub_t *h = arg;
     pthread_mutex_lock(&h->mu);
     while (!h->stopping) {
-        int64_t now = clock_mono_ms();
+        int64_t now = clock_mono_ms(), wall = clock_wall_ms();
         if (now >= h->next_beat_ms) {
             beat(h);
             h->next_beat_ms = now + (int64_t)h->o.heartbeat_s * 1000;
@@ -304,13 +418,20 @@ static void *hub_main(void *arg)
         live_topic_t *due = NULL;
         int64_t wake_at = h->next_beat_ms;
         for (live_topic_t *t = h->topics; t; t = t->next) {
+            if (t->reset_ms > 0 && wall >= t->reset_ms) { /* its window ended: the next one is news */
+                t->reset_ms = 0;
+                t->dirty = true;
+            }
+            /* the wall clock is looked at once a second (a test's clock moves without a signal) */
+            if (t->reset_ms > 0 && now + 1000 < wake_at)
+                wake_at = now + 1000;
             bool fresh = false;
             for (live_listener_t *l = t->listeners; l && !fresh; l = l->next)
                 fresh = l->fresh;
             if (t->busy || !t->listeners)
                 continue;
             if (fresh && t->last.len > 0 && !t->dirty) { /* a newcomer: the answer in hand */
-                send_answer(h, t, true);
+                send_answer(h, t, true, NULL);
                 continue;
             }
             if (!(t->dirty || fresh))
@@ -340,6 +461,7 @@ void live_hub_heard(void *hub, const char *payload)
 {
     live_hub_t *h = hub;
     bool any = false;
+    int64_t s_gen = 0, s_day = -1; /* the last S line's window: the W and D lines after it are its */
     pthread_mutex_lock(&h->mu);
     for (const char *p = h->topics ? payload : ""; *p;) { /* no stream open: nothing to read */
         const char *nl = strchr(p, '\n');
@@ -347,9 +469,16 @@ void live_hub_heard(void *hub, const char *payload)
         int64_t gen = 0, day = 0, seq = 0;
         int part, parts;
         long long g = 0;
+        notice_change_t c;
+        bool change = false;
         if (p[0] == 'S' && notice_parse_seq(p, len, &gen, &day, &seq, &part, &parts)) {
-            /* a transaction's number for one window: its W and D lines follow, and change nothing
-             * more here (an un-numbered W or D line is a hint sent again after Redis took it) */
+            /* a transaction's number for one window: a board's top is computed again; a player's
+             * stream waits for the W and D lines that follow (an un-numbered W or D line is a hint
+             * sent again after Redis took it, and is not read) */
+            s_gen = gen, s_day = day;
+        } else if ((p[0] == 'W' || p[0] == 'D') && notice_parse_change(p, len, &c)) {
+            change = c.gen == s_gen && c.day == s_day;
+            gen = change ? c.gen : 0;
         } else if ((p[0] == 'P' || p[0] == 'R' || p[0] == 'B') && sscanf(p + 1, " %lld", &g) == 1) {
             gen = g; /* a window changed wholesale (an import), or Redis missed it; a board deleted */
         } else if (p[0] != 'V' && p[0] != 'W' && p[0] != 'D') {
@@ -358,8 +487,13 @@ void live_hub_heard(void *hub, const char *payload)
         for (live_topic_t *t = h->topics; t && gen != 0; t = t->next) {
             if (gen > 0 && t->gen != gen)
                 continue;
-            t->dirty = true;
-            any = true;
+            if (change) { /* a player's stream: does it touch them? */
+                if (t->pl && (t->day < 0 || t->day == c.day) && live_player_heard(t->pl, &c) && !t->dirty) {
+                    t->dirty = true;
+                    any = true;
+                }
+                continue;
+            }
             if (seq > 0 && day >= t->seq_day) {
                 if (day > t->seq_day)
                     t->seq = 0;
@@ -367,6 +501,10 @@ void live_hub_heard(void *hub, const char *payload)
                 if (seq > t->seq)
                     t->seq = seq;
             }
+            if (seq > 0 && t->pl)
+                continue;
+            t->dirty = true;
+            any = true;
         }
         if (!nl)
             break;
@@ -448,19 +586,21 @@ void live_hub_counts(live_hub_t *h, live_counts_t *out)
     out->events = h->events;
     out->computed = h->computed;
     out->dropped = h->dropped;
+    out->charged = h->charged;
+    out->limited = h->limited;
     pthread_mutex_unlock(&h->mu);
 }
 
 /* ---------------------------------------------------------------- the route */
 
-/* A new listener of (board, top, style): its stream (the server's hold) into *out. 0, or the
- * status of a limit it passes (503 for this instance's, 429 for its address's), or 1 when the
- * hub is stopping. */
-static int add_listener(live_hub_t *h, const board_t *b, int top, rank_style_t style, const http_req_t *req,
-                        http_stream_t **out)
+/* A new listener of (board, player, N, style), `player` NULL for the board's top: its stream (the
+ * server's hold) into *out. 0, or the status of a limit it passes (503 for this instance's, 429
+ * for its address's), or 1 when the hub is stopping. */
+static int add_listener(live_hub_t *h, const board_t *b, const char *player, int n, rank_style_t style,
+                        const http_req_t *req, http_stream_t **out)
 {
     char key[sizeof ((live_topic_t *)0)->key];
-    snprintf(key, sizeof key, "%s %d %s", b->id, top, rank_style_name(style));
+    snprintf(key, sizeof key, "%s %s %d %s", b->id, player ? player : "", n, rank_style_name(style));
     pthread_mutex_lock(&h->mu);
     if (h->stopping || h->n_listeners >= (size_t)h->o.max_listeners) {
         bool stopping = h->stopping;
@@ -484,11 +624,24 @@ static int add_listener(live_hub_t *h, const board_t *b, int top, rank_style_t s
         snprintf(topic->board, sizeof topic->board, "%s", b->id);
         snprintf(topic->key, sizeof topic->key, "%s", key);
         topic->gen = b->gen;
+        topic->rule = board_window_rule(b);
+        topic->style = (int)style;
         topic->seq_day = -1;
-        snprintf(topic->path, sizeof topic->path,
-                 "/v1/leaderboards/%s/entries?limit=%d&rank_style=%s&consistency=strong", b->id, top,
-                 rank_style_name(style));
+        topic->day = -1;
+        if (player) {
+            topic->pl = xcalloc(1, sizeof *topic->pl);
+            snprintf(topic->pl->player, sizeof topic->pl->player, "%s", player);
+            topic->pl->sort = b->sort;
+            snprintf(topic->path, sizeof topic->path,
+                     "/v1/leaderboards/%s/players/%s/around?before=%d&after=%d&rank_style=%s&consistency=strong",
+                     b->id, player, n, n, rank_style_name(style));
+        } else {
+            snprintf(topic->path, sizeof topic->path,
+                     "/v1/leaderboards/%s/entries?limit=%d&rank_style=%s&consistency=strong", b->id, n,
+                     rank_style_name(style));
+        }
         buf_init(&topic->last);
+        buf_init(&topic->event);
         topic->next = h->topics;
         h->topics = topic;
         h->n_topics++;
@@ -496,6 +649,8 @@ static int add_listener(live_hub_t *h, const board_t *b, int top, rank_style_t s
     live_listener_t *l = xcalloc(1, sizeof *l);
     l->stream = http_stream_new(LIVE_BUFFER);
     snprintf(l->addr, sizeof l->addr, "%s", req->limit_addr);
+    snprintf(l->client, sizeof l->client, "%s", req->client);
+    l->paid_ms = clock_bucket_ms(); /* its first minute was paid by the request that opened it */
     if (req->last_event_id)
         snprintf(l->last_id, sizeof l->last_id, "%s", req->last_event_id);
     l->fresh = true;
@@ -508,14 +663,11 @@ static int add_listener(live_hub_t *h, const board_t *b, int top, rank_style_t s
     return 0;
 }
 
-int api_live(app_t *app, const route_t *rt, http_req_t *req)
+/* Open a stream of `player` (NULL: the board's top) once its parameters were read. */
+static int open_stream(app_t *app, const route_t *rt, http_req_t *req, const char *player, int n, rank_style_t style)
 {
-    uint64_t top = 10;
-    rank_style_t style;
-    int rc = api_param_uint(req, "top", 1, LIVE_TOP_MAX, 10, &top);
-    if (rc || (rc = api_param_rank_style(req, &style)))
-        return rc;
     board_t b;
+    int rc;
     if ((rc = api_load_board(app, rt, req, &b)))
         return rc;
     req->content_type_out = "text/event-stream";
@@ -528,7 +680,7 @@ int api_live(app_t *app, const route_t *rt, http_req_t *req)
         return http_error(req, 503, "unavailable", NULL, "live streams are off on this instance (live.max_listeners: 0)");
     }
     http_stream_t *st = NULL;
-    int limit = add_listener(app->live_hub, &b, (int)top, style, req, &st);
+    int limit = add_listener(app->live_hub, &b, player, n, style, req, &st);
     board_clear(&b);
     if (limit == 503 || limit == 1) {
         req->content_type_out = NULL;
@@ -546,4 +698,29 @@ int api_live(app_t *app, const route_t *rt, http_req_t *req)
     }
     req->stream = st; /* the server's hold: libmicrohttpd's once the answer is queued */
     return http_ok(req, 200);
+}
+
+int api_live(app_t *app, const route_t *rt, http_req_t *req)
+{
+    uint64_t top = 10;
+    rank_style_t style;
+    int rc = api_param_uint(req, "top", 1, LIVE_TOP_MAX, 10, &top);
+    if (rc || (rc = api_param_rank_style(req, &style)))
+        return rc;
+    return open_stream(app, rt, req, NULL, (int)top, style);
+}
+
+int api_player_live(app_t *app, const route_t *rt, http_req_t *req)
+{
+    uint64_t around = 5;
+    rank_style_t style;
+    int rc;
+    if (rt->player_bad || !id_player_valid(rt->player, rt->player_len))
+        return http_error(req, 400, "invalid_argument", "player_id", ID_PLAYER_RULE);
+    if ((rc = api_param_uint(req, "around", 0, LIVE_AROUND_MAX, 5, &around)) || (rc = api_param_rank_style(req, &style)))
+        return rc;
+    char player[PLAYER_ID_MAX + 1];
+    memcpy(player, rt->player, rt->player_len); /* validated: at most PLAYER_ID_MAX bytes */
+    player[rt->player_len] = '\0';
+    return open_stream(app, rt, req, player, (int)around, style);
 }

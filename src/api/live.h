@@ -1,5 +1,6 @@
 /*
- * api/live.h — live streams: a board's top pushed to clients as Server-Sent Events as it changes.
+ * api/live.h — live streams: a board's top, and a player's rank and neighbours, pushed to clients
+ * as Server-Sent Events as they change.
  *
  * GET /v1/leaderboards/{board}/live?top=N opens a stream (text/event-stream, readable by a
  * browser's EventSource): its first event is the board's top N, the body GET …/entries?limit=N
@@ -11,6 +12,14 @@
  * heard here (0 before any) and h a hash of the answer: a client that reconnects (to any
  * instance) with an id of the same window and hash as the current answer gets no event until it
  * changes; with any other id it gets the current answer at once.
+ *
+ * GET …/players/{player}/live?around=K is a player's stream (api/live_player.h): the answer of
+ * GET …/players/{player}/around?before=K&after=K with the player's rank and score, the rank the
+ * stream's previous event gave (`previous_rank`) and who moved past the player since
+ * (`overtaken_by`), computed again only for the changes heard that touch it. A window's end sends
+ * a `reset` event naming the new window before the new window's answer (the wall clock is looked
+ * at once a second while a stream is open). A stream counts as one read a minute against its
+ * client's read bucket; when the bucket has none, the stream ends with a `gone` event (429).
  *
  * Answers are read from the primary (consistency=strong): a notice arrives after its commit, and
  * Redis may not have the commit yet when it does, so a read from it could miss what was heard.
@@ -54,6 +63,8 @@ typedef struct {
     unsigned long long events;  /* events offered to listeners, since start */
     unsigned long long computed; /* answers computed, since start */
     unsigned long long dropped; /* listeners dropped for not reading, since start */
+    unsigned long long charged; /* reads taken from clients' buckets for their streams' minutes */
+    unsigned long long limited; /* streams ended because their client's reads ran out */
 } live_counts_t;
 void live_hub_counts(live_hub_t *h, live_counts_t *out);
 

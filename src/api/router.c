@@ -87,6 +87,8 @@ static const route_spec_t specs[] = {
     [R_FLAGGED] = {R_FLAGGED, "/v1/leaderboards/{board}/flagged", GET_ONLY, ROLE_ADMIN, 0, 0, 0, true, false, false,
                    false},
     [R_LIVE] = {R_LIVE, "/v1/leaderboards/{board}/live", GET_ONLY, ROLE_READ, 0, 0, 0, true, false, false, false},
+    [R_PLAYER_LIVE] = {R_PLAYER_LIVE, "/v1/leaderboards/{board}/players/{player}/live", GET_ONLY, ROLE_READ, 0, 0, 0,
+                       true, false, false, false},
 };
 _Static_assert(sizeof specs / sizeof *specs == R_COUNT, "a route without its spec");
 
@@ -101,6 +103,7 @@ static const char *const route_names[R_COUNT] = {
     [R_JOIN] = "join", [R_ATTEMPTS] = "attempts", [R_COHORT] = "cohort", [R_COHORT_ENTRIES] = "cohort_entries",
     [R_EVENT] = "event", [R_PLAYER_TOKENS] = "player_tokens", [R_HIDE] = "hide", [R_HIDDEN] = "hidden",
     [R_FLAGGED] = "flagged", [R_LIVE] = "live",
+    [R_PLAYER_LIVE] = "player_live",
 };
 
 const char *api_route_name(route_id_t id)
@@ -273,6 +276,8 @@ static route_id_t match(const char *path, route_t *rt)
         return R_COHORT;
     if (n == 6 && seg_is(seg[5], len[5], "hide"))
         return R_HIDE;
+    if (n == 6 && seg_is(seg[5], len[5], "live"))
+        return R_PLAYER_LIVE;
     return R_NONE;
 }
 
@@ -453,7 +458,8 @@ static bool route_waits(const route_t *rt, const http_req_t *req)
     case R_HIDE:
     case R_HIDDEN:
     case R_FLAGGED:
-    case R_LIVE: return true;
+    case R_LIVE:
+    case R_PLAYER_LIVE: return true;
     /* A large batch is parsed where it is run: a 2 MiB body takes milliseconds to parse, and
      * on the event loop it would be parsed again off it when its board is not cached. */
     case R_SCORES_BATCH: return req->body_len >= 16384;
@@ -496,6 +502,7 @@ int api_handle(app_t *app, const route_t *rt, http_req_t *req)
     case R_HIDDEN: return api_hidden(app, rt, req);
     case R_FLAGGED: return api_flagged(app, rt, req);
     case R_LIVE: return api_live(app, rt, req);
+    case R_PLAYER_LIVE: return api_player_live(app, rt, req);
     case R_METRICS: return api_metrics(app, rt, req);
     case R_OPENAPI: return api_openapi(app, rt, req);
     case R_DASHBOARD:

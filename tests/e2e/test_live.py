@@ -1,7 +1,10 @@
 """Live streams (API.md, "Live streams"): GET /v1/leaderboards/{board}/live?top=N pushes the board's
 top N as Server-Sent Events: first the current answer (the body of GET .../entries?limit=N), then
 one each time it changes, from a write on any instance; a reconnection with the last event's id
-gets nothing until the answer changes; limits answer 429 and 503; a stop ends every stream whole."""
+gets nothing until the answer changes; limits answer 429 and 503; a stop ends every stream whole.
+GET .../players/{player}/live?around=K pushes a player's rank, score and neighbours, with the rank
+before and who moved past them; a window's reset sends an event naming the new window."""
+import datetime
 import json
 import os
 import signal
@@ -9,6 +12,9 @@ import socket
 import time
 
 from conftest import ADMIN_KEY, READ_KEY, WRITE_KEY, assert_error, batch, create_board, metric, submit_ok, unique, wait_for
+from test_archive import Clock, day_ms
+from test_limits import BucketClock
+from test_player_tokens import TOKENS, mint
 
 
 class Sse:
@@ -337,3 +343,193 @@ def test_an_idle_stream_gets_a_comment_line_every_heartbeat(rankd_factory):
         s.comment()  # and again: every heartbeat, with nothing else to send
     finally:
         s.close()
+
+
+def around(c, board, player, k):
+    r = c.get("/v1/leaderboards/%s/players/%s/around?before=%d&after=%d" % (board, player, k, k))
+    assert r.status == 200, r.describe()
+    return r.json()
+
+
+def player_view(ev):
+    """What a player event says, without its entries' details."""
+    d = ev["data"]
+    return (d["rank"], d["score"], d["previous_rank"], d["overtaken_by"], [e["player_id"] for e in d["entries"]])
+
+
+def test_a_players_stream_says_their_rank_who_passed_them_and_nothing_for_a_change_far_behind(rankd_factory):
+    # the heartbeat's recheck would send a change of the total alone: out of the way here
+    one, two = rankd_factory(), rankd_factory(env={"RANKD_LIVE_HEARTBEAT_S": "300"})
+    a, r = one.client(WRITE_KEY), two.client(READ_KEY)
+    try:
+        b = create_board(one.client(ADMIN_KEY))["id"]
+        assert batch(a, [{"board": b, "player_id": "p%02d" % i, "score": 100 - 10 * i} for i in range(10)]).status == 200
+        s = Sse(two, "/v1/leaderboards/%s/players/p05/live?around=2" % b)
+        try:
+            assert s.status == 200 and s.headers["content-type"] == "text/event-stream"
+            first = s.event()
+            assert first["event"] == "player"
+            assert player_view(first) == (6, 50, None, [], ["p03", "p04", "p05", "p06", "p07"])
+            expect = around(r, b, "p05", 2)
+            assert {k: first["data"][k] for k in expect} == expect  # the around read's own shape
+            assert first["data"]["player"] == "p05"
+            # a new player moves past p05, written on the other instance
+            submit_ok(a, b, "x1", 55)
+            ev = s.event()
+            assert player_view(ev) == (7, 50, 6, ["x1"], ["p04", "x1", "p05", "p06", "p07"])
+            # a new player far behind changes the total alone: no event for it; the next one is
+            # the next player that moves past
+            submit_ok(a, b, "low", 1)
+            submit_ok(a, b, "p07", 95)
+            ev = s.event()
+            assert player_view(ev) == (8, 50, 7, ["p07"], ["p04", "x1", "p05", "p06", "p08"])
+            assert ev["data"]["total"] == 12
+            # the player's own move: up past six, passed by no one
+            submit_ok(a, b, "p05", 99)
+            ev = s.event()
+            assert player_view(ev) == (2, 99, 8, [], ["p00", "p05", "p07", "p01"])
+            assert {k: ev["data"][k] for k in ("board", "window", "total", "entries")} == around(r, b, "p05", 2)
+            # two pass in one transaction: both named, in one event
+            resp = batch(a, [{"board": b, "player_id": "p07", "score": 100}, {"board": b, "player_id": "y", "score": 120}])
+            assert resp.status == 200
+            ev = s.event()
+            assert player_view(ev)[:3] == (4, 99, 2) and sorted(ev["data"]["overtaken_by"]) == ["p07", "y"]
+        finally:
+            s.close()
+    finally:
+        a.close()
+        r.close()
+
+
+def test_a_player_without_a_standing_streams_null_until_they_have_one(rankd, admin, writer):
+    b = create_board(admin)["id"]
+    submit_ok(writer, b, "a", 10)
+    s = Sse(rankd, "/v1/leaderboards/%s/players/newcomer/live?around=1" % b)
+    try:
+        ev = s.event()
+        assert ev["event"] == "player"
+        assert player_view(ev) == (None, None, None, [], [])
+        assert ev["data"]["total"] == 1 and ev["data"]["board"] == b and ev["data"]["window"]
+        submit_ok(writer, b, "newcomer", 20)
+        ev = s.event()
+        assert player_view(ev) == (1, 20, None, [], ["newcomer", "a"])
+        # deleted: no standing again, the rank it had before said
+        r = admin.delete("/v1/leaderboards/%s/players/newcomer" % b)
+        assert r.status in (200, 204), r.describe()
+        ev = s.event()
+        assert player_view(ev) == (None, None, 1, [], [])
+    finally:
+        s.close()
+
+
+def test_a_window_reset_sends_an_event_naming_the_new_window(rankd_factory, tmp_path):
+    clock = Clock(str(tmp_path))
+    inst = rankd_factory(env=clock.env())
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    try:
+        b = create_board(adm, reset="daily")["id"]
+        submit_ok(w, b, "p", 7)
+        top_s = Sse(inst, "/v1/leaderboards/%s/live?top=3" % b)
+        me = Sse(inst, "/v1/leaderboards/%s/players/p/live?around=1" % b)
+        try:
+            first, mine = top_s.event(), me.event()
+            old = first["data"]["window"]
+            assert [e["player_id"] for e in first["data"]["entries"]] == ["p"] and mine["data"]["rank"] == 1
+            today = datetime.datetime.strptime(old, "%Y-%m-%d").date()
+            new = (today + datetime.timedelta(days=1)).isoformat()
+            clock.set(day_ms(today + datetime.timedelta(days=1)) + 500)  # past midnight: no write
+            for s, kind in ((top_s, "top"), (me, "player")):
+                ev = s.event()
+                assert ev["event"] == "reset", ev
+                assert ev["data"] == {"board": b, "window": new, "previous_window": old}
+                ev = s.event()
+                assert ev["event"] == kind and ev["data"]["window"] == new
+                assert ev["data"]["entries"] == []
+            assert me_rank_null(ev)
+            # the new window's first write
+            submit_ok(w, b, "p", 3)
+            assert [e["score"] for e in top_s.event()["data"]["entries"]] == [3]
+            assert me.event()["data"]["rank"] == 1
+        finally:
+            top_s.close()
+            me.close()
+    finally:
+        adm.close()
+        w.close()
+
+
+def me_rank_null(ev):
+    return ev["data"]["rank"] is None and ev["data"]["score"] is None and ev["data"]["previous_rank"] == 1
+
+
+def test_bad_player_streams_are_refused_with_the_error_object(rankd, admin):
+    b = create_board(admin)["id"]
+    c = rankd.client(READ_KEY)
+    try:
+        for q in ("around=51", "around=-1", "around=x", "around=1&around=2"):
+            assert_error(c.get("/v1/leaderboards/%s/players/p/live?%s" % (b, q)), 400, "around")
+        assert_error(c.get("/v1/leaderboards/%s/players/p/live?rank_style=odd" % b), 400, "rank_style")
+        assert_error(c.get("/v1/leaderboards/%s/players/%s/live" % (b, "x" * 65)), 400, "player_id")
+        assert_error(c.get("/v1/leaderboards/%s/players/p/live" % unique("nope")), 404)
+        assert c.request("POST", "/v1/leaderboards/%s/players/p/live" % b, body=b"{}").status == 405
+        r = c.request("HEAD", "/v1/leaderboards/%s/players/p/live" % b)
+        assert r.status == 200 and r.header("Content-Type") == "text/event-stream"
+    finally:
+        c.close()
+
+
+def test_a_stream_counts_as_one_read_a_minute_and_ends_when_its_clients_reads_run_out(rankd_factory, tmp_root):
+    clock = BucketClock(tmp_root)
+    env = dict(clock.env(), RANKD_LIVE_HEARTBEAT_S="1")
+    inst = rankd_factory(env=env, extra_config={"limits": {"reads_per_s": 1, "burst": 5}})
+    adm, r = inst.client(ADMIN_KEY), inst.client(READ_KEY)
+    try:
+        b = create_board(adm)["id"]
+        s = Sse(inst, "/v1/leaderboards/%s/live" % b)  # its opening is a read: 4 left
+        try:
+            assert s.event()["event"] == "top"
+            # a minute on: the bucket is full again (5), and the stream's second minute takes one
+            clock.advance(60000)
+            wait_for(lambda: metric(inst, "rankd_live_reads_charged_total") == 1, "the stream's minute charged")
+            got = r.get("/v1/leaderboards/%s/entries" % b)
+            assert got.status == 200 and got.header("RateLimit-Remaining") == "3"
+            # just short of the next minute the client reads all it has; the minute then finds none
+            clock.advance(59900)
+            path = "/v1/leaderboards/%s/entries" % b
+            wait_for(lambda: r.get(path).header("RateLimit-Remaining") == "4", "the buckets' clock to move")
+            assert [r.get(path).status for _ in range(5)] == [200] * 4 + [429]
+            clock.advance(100)
+            ev = s.event()
+            assert ev["event"] == "gone" and ev["data"]["error"]["code"] == "rate_limited"
+            assert s.event() is None and s.ended
+            assert metric(inst, "rankd_live_rate_limited_total") == 1
+            assert metric(inst, "rankd_live_listeners") == 0
+        finally:
+            s.close()
+    finally:
+        adm.close()
+        r.close()
+
+
+def test_a_player_token_opens_its_players_stream_and_a_revoked_one_cannot(rankd_factory):
+    inst = rankd_factory(extra_config=TOKENS)
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    try:
+        b = create_board(adm)["id"]
+        submit_ok(w, b, "ana", 10)
+        token = mint(w, "ana")["token"]
+        s = Sse(inst, "/v1/leaderboards/%s/players/ana/live?around=0" % b, key=token)
+        try:
+            assert s.status == 200
+            assert player_view(s.event()) == (1, 10, None, [], ["ana"])
+            submit_ok(w, b, "bo", 20)
+            assert player_view(s.event()) == (2, 10, 1, ["bo"], ["ana"])
+        finally:
+            s.close()
+        assert adm.delete("/v1/players/ana/tokens").status in (200, 204)
+        t = Sse(inst, "/v1/leaderboards/%s/players/ana/live" % b, key=token)
+        assert t.status == 401 and t.error_body()["error"]["code"] == "unauthenticated"
+        t.close()
+    finally:
+        adm.close()
+        w.close()

@@ -79,7 +79,7 @@ export interface paths {
         };
         /**
          * A board's top N, pushed as Server-Sent Events whenever it changes
-         * @description A text/event-stream (a browser's EventSource reads it with no library). The first event is the current top: event `top`, its data the body GET .../entries?limit=N answers (a Page; rank_style honoured), and the first event also sets `retry:` (the reconnection delay, ms). Then one `top` event each time that answer changes, from a write on any instance: computed again from the primary (as a consistency=strong read) when a change of the board is heard, at most once per live.min_interval_ms (100 ms), once for every listener of the same stream, and sent only when it differs from the last one sent. Each event's `id` is `<window>:<n>.<h>`, n the last transaction number of that window the instance heard (0 before any) and h a hash of the answer: a client that reconnects (to any instance) with a Last-Event-ID of the same window and hash as the current answer gets no event until the answer changes; with any other id it gets the current answer at once. A comment line (`:`) every live.heartbeat_s (15 s) keeps proxies from closing an idle stream; X-Accel-Buffering: no. When the board is deleted, a `gone` event (data: the Error object) ends the stream. A listener that does not read its events is dropped (its connection closed when its buffer cannot take one). At a stop every stream ends whole after a last `retry:` line. A stream counts as one read against the rate limits when it opens. At most live.max_listeners streams per instance (503 with Retry-After past it) and live.max_listeners_per_address per client address (429).
+         * @description A text/event-stream (a browser's EventSource reads it with no library). The first event is the current top: event `top`, its data the body GET .../entries?limit=N answers (a Page; rank_style honoured), and the first event also sets `retry:` (the reconnection delay, ms). Then one `top` event each time that answer changes, from a write on any instance: computed again from the primary (as a consistency=strong read) when a change of the board is heard, at most once per live.min_interval_ms (100 ms), once for every listener of the same stream, and sent only when it differs from the last one sent. Each event's `id` is `<window>:<n>.<h>`, n the last transaction number of that window the instance heard (0 before any) and h a hash of the answer: a client that reconnects (to any instance) with a Last-Event-ID of the same window and hash as the current answer gets no event until the answer changes; with any other id it gets the current answer at once. A comment line (`:`) every live.heartbeat_s (15 s) keeps proxies from closing an idle stream; X-Accel-Buffering: no. When the board is deleted, a `gone` event (data: the Error object) ends the stream. A listener that does not read its events is dropped (its connection closed when its buffer cannot take one). At a stop every stream ends whole after a last `retry:` line. When the board's window resets (with or without a write), a `reset` event (data: LiveReset) names the new window and the new window's answer follows. A stream counts as one read against the rate limits when it opens and one more per minute it stays open; when a minute finds the client's read bucket empty, a `gone` event (data: the Error object, rate_limited) ends it. At most live.max_listeners streams per instance (503 with Retry-After past it) and live.max_listeners_per_address per client address (429).
          */
         get: operations["liveTop"];
         put?: never;
@@ -147,6 +147,30 @@ export interface paths {
         };
         /** The player and up to `before` above and `after` below */
         get: operations["getAround"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/leaderboards/{board}/players/{player}/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                board: components["parameters"]["board"];
+                /** @description Percent-decoded once, then validated. */
+                player: components["parameters"]["player"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A player's rank, score and neighbours, pushed as Server-Sent Events whenever they change
+         * @description A text/event-stream, as liveTop's. Each event is `player`, its data a LivePlayer: the body GET .../players/{player}/around?before=K&after=K answers, with `player`, `rank`, `score` (null, and entries empty, while the player has no standing in the window), `previous_rank` (the rank of the stream's previous event; null in the first) and `overtaken_by` (the players that moved from behind the player to ahead of them since the previous event and are still ahead, at most 100). Computed again, at most once per live.min_interval_ms, only when a change heard crosses the player, leaves or lands among the entries shown, or is the player's own (a new player far behind changes `total` alone and sends nothing). Ids, Last-Event-ID, `reset`, `gone`, heartbeats, limits and the rate limits' minutes are liveTop's.
+         */
+        get: operations["livePlayer"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1522,6 +1546,31 @@ export interface components {
                 metadata?: components["schemas"]["Metadata"];
             }[];
         };
+        /** @description A player stream's event (event: player): the around answer with the player's place and who passed them. */
+        LivePlayer: {
+            player: components["schemas"]["PlayerId"];
+            /** @description the player's rank; null while they have no standing in the window */
+            rank: number | null;
+            /** @description the player's score; null while they have no standing */
+            score: components["schemas"]["Score"] | null;
+            /** @description the rank the stream's previous event gave; null in the first and after an event without a standing */
+            previous_rank: number | null;
+            /** @description players that moved past the player since the previous event and are still ahead */
+            overtaken_by: components["schemas"]["PlayerId"][];
+            board: components["schemas"]["BoardId"];
+            window: components["schemas"]["WindowId"];
+            total: number;
+            /** @description the player and up to K on either side; empty without a standing */
+            entries: components["schemas"]["Entry"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /** @description A live stream's event when the board's window resets (event: reset). */
+        LiveReset: {
+            board: components["schemas"]["BoardId"];
+            window: components["schemas"]["WindowId"];
+            previous_window: components["schemas"]["WindowId"];
+        };
     };
     responses: {
         /** @description invalid_argument: a malformed or out-of-range value (`field` names it). */
@@ -2210,6 +2259,50 @@ export interface operations {
                 };
             };
             304: components["responses"]["NotModified"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    livePlayer: {
+        parameters: {
+            query?: {
+                /** @description how many players on either side of the player, 0-50 (default 5) */
+                around?: number;
+                /** @description The rank numbers shown: `ordinal` (the default: 1, 2, 3 in the tie-break order), `competition` (ties on score share the best rank and the next skips: 1, 1, 3), `dense` (1, 1, 2). Order and cursors are the same in every style. Anything else, empty included, is 400 with field `rank_style`. */
+                rank_style?: components["parameters"]["rankStyle"];
+            };
+            header?: {
+                /** @description the id of the last event a reconnecting client received (EventSource sends it) */
+                "Last-Event-ID"?: string;
+            };
+            path: {
+                board: components["parameters"]["board"];
+                /** @description Percent-decoded once, then validated. */
+                player: components["parameters"]["player"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream of events */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["PermissionDenied"];

@@ -35,6 +35,7 @@ export const routes = {
   listFlagged: { method: "GET", path: "/v1/leaderboards/{board}/flagged" },
   listHiddenPlayers: { method: "GET", path: "/v1/leaderboards/{board}/hidden" },
   listWindows: { method: "GET", path: "/v1/leaderboards/{board}/windows" },
+  livePlayer: { method: "GET", path: "/v1/leaderboards/{board}/players/{player}/live" },
   liveTop: { method: "GET", path: "/v1/leaderboards/{board}/live" },
   metrics: { method: "GET", path: "/metrics" },
   mintPlayerToken: { method: "POST", path: "/v1/players/{player}/tokens" },
