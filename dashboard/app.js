@@ -114,14 +114,18 @@ async function openBoard(id, fromAddress) {
   state.firstPage = true;
   document.getElementById("board").hidden = false;
   document.getElementById("board-title").textContent = b.title + " (" + b.id + ")";
-  document.getElementById("board-info").textContent = "sort " + b.sort + ", operator " + b.operator + ", reset " + b.reset +
-    ", current window " + b.current_window + ", " + b.players + " players";
+  boardInfo(b);
   document.getElementById("player-result").textContent = "";
   document.getElementById("export-info").textContent = "";
   fill("around", []);
   if (live.board !== b.id || !live.stream) openLive(b.id);
   await loadWindows();
   await Promise.all([loadEntries(null), loadStats(), loadActivity()]);
+}
+
+function boardInfo(b) {
+  document.getElementById("board-info").textContent = "sort " + b.sort + ", operator " + b.operator + ", reset " + b.reset +
+    ", current window " + b.current_window + ", " + b.players + " players";
 }
 
 function boardPath(rest) { return "/v1/leaderboards/" + encodeURIComponent(state.board.id) + rest; }
@@ -253,7 +257,7 @@ async function loadActivity() {
 // itself. One stream at a time: it closes when another board is opened or the page hides, and
 // opens again when the page shows. The events apply to the table while it shows the first page of
 // the current window. window.rankdLive counts what arrived, and by which way (for the tests).
-const live = { stream: null, board: null, state: "off" };
+const live = { stream: null, board: null, state: "off", again: null };
 window.rankdLive = { via: null, events: 0, eventsource: 0, fetch: 0, opened: 0 };
 
 function liveIndicator() {
@@ -262,7 +266,8 @@ function liveIndicator() {
   let st = live.state;
   if (st === "connected" && !(state.window === "current" && state.firstPage)) st = "paused";
   const words = { off: "", connecting: "live: connecting…", connected: "● live", reconnecting: "live: reconnecting…",
-                  paused: "live (first page of the current window only)", gone: "live: the board was deleted" };
+                  paused: "live (first page of the current window only)", gone: "live: the board was deleted",
+                  limited: "live: paused, reads used up (again in a minute)" };
   span.textContent = words[st] || "";
   span.className = "live " + st;
   span.dataset.state = st;
@@ -285,12 +290,39 @@ function onLiveTop(data, via) {
   renderEntries(page);
 }
 
-function onLiveGone() {
+// The board's window reset: the new window's top follows on the stream; the board's facts, its
+// windows and statistics are read again.
+function onLiveReset() {
+  if (!state.board) return;
+  const id = state.board.id;
+  api("/v1/leaderboards/" + encodeURIComponent(id)).then(async (b) => {
+    if (!state.board || state.board.id !== id) return;
+    state.board = b;
+    boardInfo(b);
+    await Promise.all([loadWindows(), loadStats()]);
+  }).catch(showError);
+}
+
+// The server ended the stream: the board was deleted (not_found), or this client's reads ran out
+// (rate_limited: a stream costs a read a minute), when the page tries again a minute later.
+function onLiveGone(data) {
+  let code = "not_found";
+  try { code = JSON.parse(data).error.code; } catch (e) { /* not the error object: as deleted */ }
+  const board = live.board;
   closeLive();
-  liveState("gone");
+  if (code === "rate_limited") {
+    liveState("limited");
+    live.again = setTimeout(() => {
+      if (state.board && state.board.id === board && !live.stream) openLive(board);
+    }, 60000);
+  } else {
+    liveState("gone");
+  }
 }
 
 function closeLive() {
+  if (live.again) clearTimeout(live.again);
+  live.again = null;
   if (live.stream) live.stream.close();
   live.stream = null;
   live.board = null;
@@ -317,7 +349,8 @@ function eventSourceStream(url) {
     es = new EventSource(url);
     es.addEventListener("open", () => liveState("connected"));
     es.addEventListener("top", (e) => onLiveTop(e.data, "eventsource"));
-    es.addEventListener("gone", () => onLiveGone());
+    es.addEventListener("reset", () => onLiveReset());
+    es.addEventListener("gone", (e) => onLiveGone(e.data));
     es.addEventListener("error", () => {
       if (closed) return;
       liveState("reconnecting");
@@ -347,7 +380,7 @@ function fetchStream(url, bearer) {
         const r = await fetch(url, { headers, cache: "no-store", signal: ctrl.signal });
         if (r.status !== 200 || !r.body) {
           await r.text().catch(() => "");
-          if (r.status === 404) { onLiveGone(); return; }
+          if (r.status === 404) { onLiveGone(null); return; }
           const after = Number(r.headers.get("Retry-After"));
           delay = Math.max(retry, after > 0 ? after * 1000 : 10000);
         } else {
@@ -355,7 +388,8 @@ function fetchStream(url, bearer) {
           const parser = sseParser((ev) => {
             if (ctrl.signal.aborted) return;
             if (ev.type === "top") onLiveTop(ev.data, "fetch");
-            else if (ev.type === "gone") { onLiveGone(); ctrl.abort(); }
+            else if (ev.type === "reset") onLiveReset();
+            else if (ev.type === "gone") { onLiveGone(ev.data); ctrl.abort(); }
           }, (id) => { lastId = id; }, (ms) => { retry = ms; });
           const reader = r.body.getReader();
           const dec = new TextDecoder();

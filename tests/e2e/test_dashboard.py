@@ -3,6 +3,7 @@ rankd whose reads need a key. The operator types a key; the page then lists the 
 board's top entries equal to the API's, pages through them, finds a player at the API's rank and
 the players around them, draws the histogram and the activity, and shows the service's health,
 all without a single console error. Screenshots go to tests/e2e/out/ (RANKD_TEST_OUT)."""
+import datetime
 import json
 import os
 
@@ -10,6 +11,7 @@ import pytest
 
 import browser as browser_mod  # python3-websocket and chromium: scripts/deps.sh installs them
 from conftest import ADMIN_KEY, READ_KEY, REPO, WRITE_KEY, batch, create_board, metric, submit_ok, wait_for
+from test_archive import Clock, day_ms
 
 OUT = os.environ.get("RANKD_TEST_OUT", os.path.join(REPO, "tests", "e2e", "out"))
 
@@ -238,9 +240,49 @@ def test_a_boards_top_follows_the_live_stream(rankd_factory, reads):
         submit_ok(w, other, "first", 1)
         br.wait("(document.querySelector('#entries tbody tr td:nth-child(2)') || {}).textContent === 'first'",
                 "the other board's first score in the table")
+        # The board deleted: the stream's gone event ends it, and the indicator says why.
+        assert adm.delete("/v1/leaderboards/%s" % other).status in (200, 204)
+        br.wait("document.getElementById('live').dataset.state === 'gone'", "the gone event")
+        assert "deleted" in br.eval("document.getElementById('live').textContent")
+        wait_for(lambda: metric(inst, "rankd_live_listeners") == 0,
+                 lambda: "no live listener (%s)" % metric(inst, "rankd_live_listeners"), every=0.2)
         assert br.errors == [], br.errors
     finally:
         if br:
             br.close()
         for c in (adm, w, r):
+            c.close()
+
+
+def test_a_windows_reset_reaches_the_open_board_live(rankd_factory, tmp_path):
+    """Issue 52: the open board's window resets (the server's clock passes midnight, no write): the
+    stream's reset event makes the page read the board again (its current window, the windows
+    list) and the new window's empty top replaces the table."""
+    clock = Clock(str(tmp_path))
+    inst = rankd_factory(public_reads=True, env=clock.env())
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    br = None
+    try:
+        board = create_board(adm, title="Daily live board", reset="daily")
+        submit_ok(w, board["id"], "p", 7)
+        old = board["current_window"]
+        today = datetime.datetime.strptime(old, "%Y-%m-%d").date()
+        new = (today + datetime.timedelta(days=1)).isoformat()
+        br = browser_mod.Browser()
+        br.navigate("http://127.0.0.1:%d/dashboard/#/boards/%s" % (inst.port, board["id"]))
+        br.wait("document.querySelectorAll('#entries tbody tr').length === 1 && window.rankdLive.eventsource >= 1",
+                "the board's top, live")
+        clock.set(day_ms(today + datetime.timedelta(days=1)) + 500)  # past midnight: no write
+        br.wait("document.getElementById('page-info').textContent === %s" % json.dumps("no entries (window %s)" % new),
+                "the new window's empty top")
+        br.wait("document.getElementById('board-info').textContent.includes(%s)" % json.dumps("current window " + new),
+                "the board read again")
+        br.wait("[...document.querySelectorAll('#window option')].some(o => o.value === %s)" % json.dumps(old),
+                "the old window in the list")
+        assert br.eval("document.getElementById('live').dataset.state") == "connected"
+        assert br.errors == [], br.errors
+    finally:
+        if br:
+            br.close()
+        for c in (adm, w):
             c.close()

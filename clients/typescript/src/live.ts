@@ -136,29 +136,15 @@ export class SseParser {
 /** `event: top`: the body GET …/entries?limit=N answers (a Page). */
 export type LiveTop = Schemas["Page"];
 
-/** `event: player`: a player's standing and the players around them. rank and score are null, and
- * entries empty, while the player has no standing in the window. */
-export interface LivePlayer {
-  board: string;
-  window: string;
-  total: number;
-  player: string;
-  rank: number | null;
-  score: number | null;
-  /** The player's rank in the event before this one (null in the first, or when they had none). */
-  previous_rank: number | null;
-  /** The players who went past this one since the event before. */
-  overtaken_by: string[];
-  /** The player and up to `around` on either side, as GET …/players/{p}/around gives them. */
-  entries: Schemas["Entry"][];
-}
+/** `event: player` (the spec's LivePlayer): the player's rank and score (both null, and entries
+ * empty, while they have no standing in the window), `previous_rank` (the stream's previous
+ * event's; null in the first), `overtaken_by` (who moved past them since, still ahead) and the
+ * player with up to `around` on either side, as GET …/players/{p}/around gives them. */
+export type LivePlayer = Schemas["LivePlayer"];
 
-/** `event: reset`: the board's window reset; the new window's top or player event follows. */
-export interface LiveReset {
-  board: string;
-  window: string;
-  previous_window: string;
-}
+/** `event: reset` (the spec's LiveReset): the board's window reset; the new window's top or
+ * player event follows. */
+export type LiveReset = Schemas["LiveReset"];
 
 /** Where an event came from: its name and id (the Last-Event-ID a reconnection sends). */
 export interface LiveEventInfo {
@@ -187,7 +173,9 @@ export interface LiveHandlers {
   /** A connection was answered 200 (`reconnect`: not the first). */
   onOpen?(info: { reconnect: boolean }): void;
   onReset?(reset: LiveReset, info: LiveEventInfo): void;
-  /** The board was deleted (data: the error object, `not_found`): the stream ends. */
+  /** The stream was ended by the server: the board was deleted (`not_found`), or the client's
+   * reads ran out (`rate_limited`: a stream costs a read a minute); the error object says which.
+   * No reconnection: open another stream when it makes sense (later, for `rate_limited`). */
   onGone?(error: ErrorObject, info: LiveEventInfo): void;
   /** A connection failed or a refusal came (RankdError, with Retry-After when there was one), or
    * a handler threw; whether the stream tries again, and when. */

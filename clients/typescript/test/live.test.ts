@@ -349,15 +349,14 @@ describe("liveTop against a real rankd", { skip }, () => {
   });
 });
 
-// The player stream: its route is in the spec once the server has it (issue 52); until then skipped.
-const HAS_PLAYER_STREAM = false;
-
-describe("livePlayer against a real rankd", { skip: skip || (HAS_PLAYER_STREAM ? false : "the player stream is not on this server yet") }, () => {
-  test("the player's standing first, then a change: rank, previous rank, who overtook them, the players around", async () => {
+describe("livePlayer against a real rankd", { skip }, () => {
+  test("the player's own token opens their stream: their standing first, then rank, previous rank, who overtook them", async () => {
     const board = await newBoard();
     for (const [p, s] of [["ada", 50], ["bo", 40], ["cy", 30]] as const) await writer.submitScore(board, { player_id: p, score: s });
+    const { token } = await writer.mintPlayerToken("bo", { ttl_s: 600 });
+    const me = new RankdClient({ baseUrl: base, auth: token });
     const events: LivePlayer[] = [];
-    const stream = reader.livePlayer(board, "bo", { around: 1 }, { onPlayer: (e) => events.push(e) });
+    const stream = me.livePlayer(board, "bo", { around: 1 }, { onPlayer: (e) => events.push(e) });
     try {
       await until(() => events.length === 1, "the first player event");
       const around: Schemas["EntryList"] = await reader.around(board, "bo", { before: 1, after: 1 });
@@ -370,8 +369,76 @@ describe("livePlayer against a real rankd", { skip: skip || (HAS_PLAYER_STREAM ?
       assert.equal(last.rank, 3);
       assert.equal(last.previous_rank, 2);
       assert.deepEqual(last.overtaken_by, ["cy"]);
+      assert.deepEqual(last.entries.map((e) => e.player_id), ["cy", "bo"]); // bo is last now: one above, none below
     } finally {
       stream.close();
+    }
+  });
+
+  test("a player with no standing yet: rank and score null, entries empty, until their first score", async () => {
+    const board = await newBoard();
+    await writer.submitScore(board, { player_id: "ada", score: 5 });
+    const events: LivePlayer[] = [];
+    const stream = reader.livePlayer(board, "newcomer", { around: 2, rankStyle: "dense" }, { onPlayer: (e) => events.push(e) });
+    try {
+      await until(() => events.length === 1, "the first player event");
+      assert.deepEqual([events[0]?.player, events[0]?.rank, events[0]?.score, events[0]?.entries], ["newcomer", null, null, []]);
+      await writer.submitScore(board, { player_id: "newcomer", score: 9 });
+      await until(() => events.length >= 2, "the first score");
+      const last = events[events.length - 1]!;
+      assert.deepEqual([last.rank, last.score, last.previous_rank, last.total], [1, 9, null, 2]);
+    } finally {
+      stream.close();
+    }
+  });
+
+});
+
+// RANKD_CLOCK_URL: an instance whose wall clock follows RANKD_CLOCK_FILE (its offset from the real
+// clock, in ms), so that a daily window ends during the test.
+const CLOCK_URL = env["RANKD_CLOCK_URL"];
+const CLOCK_FILE = env["RANKD_CLOCK_FILE"];
+
+describe("a window's reset on both streams (a rankd whose clock the test moves)", {
+  skip: CLOCK_URL && CLOCK_FILE ? false : "RANKD_CLOCK_URL and RANKD_CLOCK_FILE are not set",
+}, () => {
+  test("reset names the new window, and the new window's (empty) answer follows on each stream", async () => {
+    const { writeFileSync, renameSync } = await import("node:fs");
+    const at = (key: string) => new RankdClient({ baseUrl: CLOCK_URL!, auth: env[key] ?? "" });
+    const adm = at("RANKD_ADMIN_KEY"), w = at("RANKD_WRITE_KEY"), r = at("RANKD_READ_KEY");
+    const id = `tslive-${randomUUID().slice(0, 10)}`;
+    await adm.createBoard({ id, title: "TS reset " + id, sort: "desc", operator: "best", reset: "daily" });
+    await w.submitScore(id, { player_id: "p", score: 7 });
+    const seen: [string, string, unknown][] = []; // [stream, event, data]
+    const top = r.liveTop(id, { top: 3 }, {
+      onTop: (t) => seen.push(["top", "top", t]),
+      onReset: (x) => seen.push(["top", "reset", x]),
+    });
+    const me = r.livePlayer(id, "p", { around: 1 }, {
+      onPlayer: (x) => seen.push(["me", "player", x]),
+      onReset: (x) => seen.push(["me", "reset", x]),
+    });
+    try {
+      await until(() => seen.filter((s) => s[1] !== "reset").length === 2, "both streams' first events");
+      const old = (seen.find((s) => s[0] === "top")![2] as LiveTop).window;
+      const next = new Date(Date.parse(old + "T00:00:00Z") + 86_400_000);
+      const fresh = next.toISOString().slice(0, 10);
+      writeFileSync(CLOCK_FILE + ".tmp", String(next.getTime() + 500 - Date.now()));
+      renameSync(CLOCK_FILE + ".tmp", CLOCK_FILE!); // past midnight, no write
+      await until(() => seen.length >= 6, "a reset and the new window's answer on each stream");
+      for (const [stream, kind] of [["top", "top"], ["me", "player"]] as const) {
+        const mine = seen.filter((s) => s[0] === stream);
+        assert.deepEqual(mine.map((s) => s[1]), [kind, "reset", kind]);
+        assert.deepEqual(mine[1]![2], { board: id, window: fresh, previous_window: old });
+        const after = mine[2]![2] as LiveTop | LivePlayer;
+        assert.equal(after.window, fresh);
+        assert.deepEqual(after.entries, []);
+      }
+      const mineLast = seen.filter((s) => s[0] === "me")[2]![2] as LivePlayer;
+      assert.deepEqual([mineLast.rank, mineLast.score, mineLast.previous_rank], [null, null, 1]);
+    } finally {
+      top.close();
+      me.close();
     }
   });
 });
