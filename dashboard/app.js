@@ -601,6 +601,7 @@ document.addEventListener("DOMContentLoaded", () => {
     else if (state.board && !live.stream) openLive(state.board.id);
   });
   window.addEventListener("pagehide", () => closeLive());
+  window.addEventListener("pageshow", (e) => { if (e.persisted && state.board && !live.stream) openLive(state.board.id); });
   window.addEventListener("popstate", guard(route));
   window.addEventListener("hashchange", guard(route));
   if (sessionStorage.getItem("rankd-key") !== null) refresh().then(route).catch(showError);

@@ -240,6 +240,18 @@ def test_a_boards_top_follows_the_live_stream(rankd_factory, reads):
         submit_ok(w, other, "first", 1)
         br.wait("(document.querySelector('#entries tbody tr td:nth-child(2)') || {}).textContent === 'first'",
                 "the other board's first score in the table")
+        # The page hidden: no stream; shown again: the board's stream anew (its first event the current top).
+        br.eval("Object.defineProperty(document, 'hidden', {value: true, configurable: true});"
+                " document.dispatchEvent(new Event('visibilitychange')); 1")
+        assert br.eval("document.getElementById('live').dataset.state") == "off"
+        wait_for(lambda: metric(inst, "rankd_live_listeners") == 0,
+                 lambda: "no live listener while hidden (%s)" % metric(inst, "rankd_live_listeners"), every=0.2)
+        events = br.eval("window.rankdLive.%s" % via)
+        br.eval("Object.defineProperty(document, 'hidden', {value: false, configurable: true});"
+                " document.dispatchEvent(new Event('visibilitychange')); 1")
+        br.wait("window.rankdLive.opened === %d && window.rankdLive.%s > %d && "
+                "document.getElementById('live').dataset.state === 'connected'" % (opened + 2, via, events),
+                "the stream again once shown")
         # The board deleted: the stream's gone event ends it, and the indicator says why.
         assert adm.delete("/v1/leaderboards/%s" % other).status in (200, 204)
         br.wait("document.getElementById('live').dataset.state === 'gone'", "the gone event")
