@@ -379,8 +379,15 @@ function fetchStream(url, bearer) {
         if (lastId !== null) headers["Last-Event-ID"] = lastId;
         const r = await fetch(url, { headers, cache: "no-store", signal: ctrl.signal });
         if (r.status !== 200 || !r.body) {
-          await r.text().catch(() => "");
+          const text = await r.text().catch(() => "");
           if (r.status === 404) { onLiveGone(null); return; }
+          if (r.status === 400 || r.status === 401 || r.status === 403) {  // asking again cannot change it
+            let msg = "HTTP " + r.status;
+            try { msg = JSON.parse(text).error.message; } catch (e) { /* not the API's error object */ }
+            closeLive();
+            showError(new Error("live: " + msg));
+            return;
+          }
           const after = Number(r.headers.get("Retry-After"));
           delay = Math.max(retry, after > 0 ? after * 1000 : 10000);
         } else {
