@@ -41,6 +41,7 @@ static void run_one(app_t *app, http_req_t *outer, const char *path, http_req_t 
     sub->inline_only = true;
     sub->off_loop = true; /* /v1/batch runs off the event loop (see route_waits) */
     sub->warm = outer->warm;
+    sub->tier_first = outer->tier_first;
     memcpy(sub->request_id, outer->request_id, sizeof sub->request_id);
     memcpy(sub->client_request_id, outer->client_request_id, sizeof sub->client_request_id);
     const char *q = strchr(path, '?');
@@ -108,6 +109,7 @@ int api_read_in_place(app_t *app, const char *path, int64_t now_ms, buf_t *body)
     http_req_init(&outer);
     outer.role = ROLE_WRITE;
     outer.received_ms = now_ms;
+    outer.tier_first = true;
     snprintf(outer.request_id, sizeof outer.request_id, "live");
     http_req_t sub;
     run_one(app, &outer, path, &sub);

@@ -63,10 +63,21 @@ typedef struct live_topic {
     bool dirty;                 /* a change was heard since the last computation */
     bool busy;                  /* the hub computes it now, outside the lock */
     bool failing;               /* its last read was refused for now (503) */
+    bool has_fresh;             /* a listener may still wait for its first event */
     int64_t next_ms;            /* monotonic: not computed again before this */
     live_listener_t *listeners;
     struct live_topic *next;
+    struct live_topic *key_next; /* the next of the same slot of by_key */
 } live_topic_t;
+
+/* How many listeners one client address holds (live.max_listeners_per_address). */
+typedef struct addr_count {
+    char addr[48];
+    size_t n;
+    struct addr_count *next;
+} addr_count_t;
+#define ADDR_BUCKETS 1024
+#define TOPIC_BUCKETS 4096
 
 struct live_hub {
     pthread_mutex_t mu;
@@ -75,6 +86,8 @@ struct live_hub {
     app_t *app;
     live_opts_t o;
     live_topic_t *topics;       /* under mu */
+    addr_count_t *by_addr[ADDR_BUCKETS]; /* under mu */
+    live_topic_t *by_key[TOPIC_BUCKETS]; /* the same topics by key: a newcomer finds its own */
     size_t n_listeners, n_topics;
     bool stopping;
     int64_t next_beat_ms;
@@ -127,6 +140,19 @@ static uint32_t answer_hash(const char *p, size_t n)
     return h;
 }
 
+/* The count of listeners from `addr`: its slot (NULL when none and not `make`). Under mu. */
+static addr_count_t **addr_slot(live_hub_t *h, const char *addr, bool make)
+{
+    addr_count_t **pp = &h->by_addr[answer_hash(addr, strlen(addr)) % ADDR_BUCKETS];
+    while (*pp && strcmp((*pp)->addr, addr) != 0)
+        pp = &(*pp)->next;
+    if (!*pp && make) {
+        *pp = xcalloc(1, sizeof **pp);
+        snprintf((*pp)->addr, sizeof (*pp)->addr, "%s", addr);
+    }
+    return *pp ? pp : NULL;
+}
+
 /* Drop a listener: its stream ends (cut, with its socket shut, when it does not read). Under mu. */
 static void listener_free(live_hub_t *h, live_listener_t *l, bool cut)
 {
@@ -137,6 +163,11 @@ static void listener_free(live_hub_t *h, live_listener_t *l, bool cut)
     }
     http_stream_end(l->stream, !cut);
     h->n_listeners--;
+    addr_count_t **slot = addr_slot(h, l->addr, false), *a = slot ? *slot : NULL;
+    if (a && --a->n == 0) {
+        *slot = a->next;
+        free(a);
+    }
     free(l);
 }
 
@@ -204,6 +235,7 @@ static void send_answer(live_hub_t *h, live_topic_t *t, bool only_fresh, const b
         }
         pp = &l->next;
     }
+    t->has_fresh = false; /* each had its first event, or is gone */
     buf_free(&ev);
     buf_free(&first);
 }
@@ -237,6 +269,10 @@ static void reap_topics(live_hub_t *h)
             continue;
         }
         *pp = t->next;
+        live_topic_t **kp = &h->by_key[answer_hash(t->key, strlen(t->key)) % TOPIC_BUCKETS];
+        while (*kp != t)
+            kp = &(*kp)->key_next;
+        *kp = t->key_next;
         buf_free(&t->last);
         buf_free(&t->event);
         free(t->pl);
@@ -425,9 +461,7 @@ static void *hub_main(void *arg)
             /* the wall clock is looked at once a second (a test's clock moves without a signal) */
             if (t->reset_ms > 0 && now + 1000 < wake_at)
                 wake_at = now + 1000;
-            bool fresh = false;
-            for (live_listener_t *l = t->listeners; l && !fresh; l = l->next)
-                fresh = l->fresh;
+            bool fresh = t->has_fresh;
             if (t->busy || !t->listeners)
                 continue;
             if (fresh && t->last.len > 0 && !t->dirty) { /* a newcomer: the answer in hand */
@@ -607,18 +641,15 @@ static int add_listener(live_hub_t *h, const board_t *b, const char *player, int
         pthread_mutex_unlock(&h->mu);
         return stopping ? 1 : 503;
     }
-    size_t same = 0;
-    live_topic_t *topic = NULL;
-    for (live_topic_t *t = h->topics; t; t = t->next) {
-        if (!topic && strcmp(t->key, key) == 0 && t->gen == b->gen)
-            topic = t;
-        for (live_listener_t *l = t->listeners; l; l = l->next)
-            same += strcmp(l->addr, req->limit_addr) == 0;
-    }
-    if (same >= (size_t)h->o.max_per_address) {
+    addr_count_t **slot = addr_slot(h, req->limit_addr, false);
+    if (slot && (*slot)->n >= (size_t)h->o.max_per_address) {
         pthread_mutex_unlock(&h->mu);
         return 429;
     }
+    live_topic_t *topic = NULL, **slot_t = &h->by_key[answer_hash(key, strlen(key)) % TOPIC_BUCKETS];
+    for (live_topic_t *t = *slot_t; t && !topic; t = t->key_next)
+        if (strcmp(t->key, key) == 0 && t->gen == b->gen)
+            topic = t;
     if (!topic) {
         topic = xcalloc(1, sizeof *topic);
         snprintf(topic->board, sizeof topic->board, "%s", b->id);
@@ -644,6 +675,8 @@ static int add_listener(live_hub_t *h, const board_t *b, const char *player, int
         buf_init(&topic->event);
         topic->next = h->topics;
         h->topics = topic;
+        topic->key_next = *slot_t;
+        *slot_t = topic;
         h->n_topics++;
     }
     live_listener_t *l = xcalloc(1, sizeof *l);
@@ -656,6 +689,8 @@ static int add_listener(live_hub_t *h, const board_t *b, const char *player, int
     l->fresh = true;
     l->next = topic->listeners;
     topic->listeners = l;
+    topic->has_fresh = true;
+    (*addr_slot(h, l->addr, true))->n++;
     h->n_listeners++;
     *out = l->stream;
     pthread_cond_signal(&h->wake);

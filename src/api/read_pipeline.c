@@ -247,7 +247,8 @@ static bool redis_answers(app_t *app, const http_req_t *req, const board_t *b, c
  * to it applied. No I/O: it runs on the event loop. */
 static bool tier_answers(app_t *app, const http_req_t *req, const board_t *b, const read_t *r, entries_t *out)
 {
-    if (!app->tier || req->strong || r->league || !window_is_hot(board_window_rule(b), r->day, req->received_ms))
+    if (!app->tier || (req->strong && !req->tier_first) || r->league ||
+        !window_is_hot(board_window_rule(b), r->day, req->received_ms))
         return false; /* a cohort is PostgreSQL's */
     if (r->closed && req->received_ms >= window_next_day(board_window_rule(b), r->day) * MS_PER_DAY +
                                               window_archive_grace_ms(app->cfg->pg_statement_timeout_ms))

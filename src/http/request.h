@@ -86,6 +86,8 @@ typedef struct http_req {
     char client_request_id[65];  /* the client's X-Request-Id when valid, else "": echoed instead */
     int64_t received_ms;
     bool strong;              /* consistency=strong */
+    bool tier_first;          /* a strong read the rank tier may answer: it has applied every change
+                               * this instance heard (a live stream's read: api/live.c) */
     bool inline_only;         /* answer before returning (no pending work): a /v1/batch item */
     bool off_loop;            /* running on a thread that may wait on PostgreSQL or Redis */
     bool warm;                /* rendered ahead of its readers (a rollover): cache it on this first miss */

@@ -11,7 +11,10 @@ import signal
 import socket
 import time
 
-from conftest import ADMIN_KEY, READ_KEY, WRITE_KEY, assert_error, batch, create_board, metric, submit_ok, unique, wait_for
+import pytest
+
+from conftest import (ADMIN_KEY, READ_KEY, WRITE_KEY, assert_error, batch, create_board, metric, series, submit_ok, unique,
+                      wait_for)
 from test_archive import Clock, day_ms
 from test_limits import BucketClock
 from test_player_tokens import TOKENS, mint
@@ -357,20 +360,30 @@ def player_view(ev):
     return (d["rank"], d["score"], d["previous_rank"], d["overtaken_by"], [e["player_id"] for e in d["entries"]])
 
 
-def test_a_players_stream_says_their_rank_who_passed_them_and_nothing_for_a_change_far_behind(rankd_factory):
+@pytest.mark.parametrize("tier", [False, True])
+def test_a_players_stream_says_their_rank_who_passed_them_and_nothing_for_a_change_far_behind(rankd_factory, tier):
+    """tier: the listening instance holds the window in its rank tier, and the stream's reads are
+    answered there (every change it heard is applied before the stream looks), not by the primary."""
     # the heartbeat's recheck would send a change of the total alone: out of the way here
-    one, two = rankd_factory(), rankd_factory(env={"RANKD_LIVE_HEARTBEAT_S": "300"})
-    a, r = one.client(WRITE_KEY), two.client(READ_KEY)
+    env = {"RANKD_LIVE_HEARTBEAT_S": "300"}
+    if tier:
+        env.update({"RANKD_RANK_TIER": "64MiB", "RANKD_CACHE_BYTES": "0"})
+    one, two = rankd_factory(), rankd_factory(env=env)
+    a, r, r1 = one.client(WRITE_KEY), two.client(READ_KEY), one.client(READ_KEY)
     try:
         b = create_board(one.client(ADMIN_KEY))["id"]
         assert batch(a, [{"board": b, "player_id": "p%02d" % i, "score": 100 - 10 * i} for i in range(10)]).status == 200
+        if tier:  # the window loaded (a read asks for it)
+            wait_for(lambda: r.get("/v1/leaderboards/%s/entries" % b).status == 200 and
+                     series(two, "rankd_rank_tier_windows", state="ready") == 1, "the tier to hold the window")
+        tier_reads = metric(two, "rankd_reads_tier_total")
         s = Sse(two, "/v1/leaderboards/%s/players/p05/live?around=2" % b)
         try:
             assert s.status == 200 and s.headers["content-type"] == "text/event-stream"
             first = s.event()
             assert first["event"] == "player"
             assert player_view(first) == (6, 50, None, [], ["p03", "p04", "p05", "p06", "p07"])
-            expect = around(r, b, "p05", 2)
+            expect = around(r1, b, "p05", 2)
             assert {k: first["data"][k] for k in expect} == expect  # the around read's own shape
             assert first["data"]["player"] == "p05"
             # a new player moves past p05, written on the other instance
@@ -388,17 +401,23 @@ def test_a_players_stream_says_their_rank_who_passed_them_and_nothing_for_a_chan
             submit_ok(a, b, "p05", 99)
             ev = s.event()
             assert player_view(ev) == (2, 99, 8, [], ["p00", "p05", "p07", "p01"])
-            assert {k: ev["data"][k] for k in ("board", "window", "total", "entries")} == around(r, b, "p05", 2)
+            assert {k: ev["data"][k] for k in ("board", "window", "total", "entries")} == around(r1, b, "p05", 2)
             # two pass in one transaction: both named, in one event
             resp = batch(a, [{"board": b, "player_id": "p07", "score": 100}, {"board": b, "player_id": "y", "score": 120}])
             assert resp.status == 200
             ev = s.event()
             assert player_view(ev)[:3] == (4, 99, 2) and sorted(ev["data"]["overtaken_by"]) == ["p07", "y"]
+            # the stream's five answers: from the tier (one that finds the window's lock taken by
+            # a change being applied goes to the primary), or never from it (the reads compared
+            # with them went to the other instance)
+            got = metric(two, "rankd_reads_tier_total") - tier_reads
+            assert 1 <= got <= 5 if tier else got == 0, got
         finally:
             s.close()
     finally:
         a.close()
         r.close()
+        r1.close()
 
 
 def test_a_player_without_a_standing_streams_null_until_they_have_one(rankd, admin, writer):
