@@ -299,8 +299,8 @@ export function openStream(cfg: StreamConfig): LiveStream {
 
   // One connection: resolves when it ended (how), never throws.
   type Outcome = { kind: "ended" } | { kind: "gone" }
-    | { kind: "failed"; error: Error; retryAfterMs: number; final: boolean; opened: boolean };
-  const connect = async (reconnect: boolean): Promise<Outcome> => {
+    | { kind: "failed"; error: Error; retryAfterMs: number; final: boolean; opened: boolean; answered: boolean };
+  const connect = async (reconnect: boolean, resume: boolean): Promise<Outcome> => {
     const conn = new AbortController();
     const onAbort = () => conn.abort();
     controller.signal.addEventListener("abort", onAbort, { once: true });
@@ -316,7 +316,7 @@ export function openStream(cfg: StreamConfig): LiveStream {
       const headers: Record<string, string> = { Accept: "text/event-stream", ...cfg.headers };
       const bearer = await cfg.bearer();
       if (bearer) headers["Authorization"] = "Bearer " + bearer;
-      if (lastEventId !== "") headers["Last-Event-ID"] = lastEventId;
+      if (resume && lastEventId !== "") headers["Last-Event-ID"] = lastEventId;
       touch();
       const res = await cfg.fetch(cfg.url, { method: "GET", headers, signal: conn.signal });
       if (res.status !== 200) {
@@ -328,13 +328,13 @@ export function openStream(cfg: StreamConfig): LiveStream {
         const error = new RankdError({ status: res.status, body, method: "GET", path: cfg.target, retryAfterS,
           requestId: res.headers.get("X-Request-Id") });
         return { kind: "failed", error, retryAfterMs: (retryAfterS ?? 0) * 1000, final: FINAL_STATUSES.has(res.status),
-          opened: false };
+          opened: false, answered: true };
       }
       const type = res.headers.get("Content-Type") ?? "";
       if (!/^text\/event-stream\b/i.test(type) || !res.body) {
         await res.text().catch(() => "");
         return { kind: "failed", error: new Error(`GET ${cfg.target}: 200 with Content-Type ${type || "none"}, not text/event-stream`),
-          retryAfterMs: 0, final: true, opened: false };
+          retryAfterMs: 0, final: true, opened: false, answered: true };
       }
       opened = true;
       state = "open";
@@ -387,7 +387,7 @@ export function openStream(cfg: StreamConfig): LiveStream {
     } catch (e) {
       const why = idledOut ? new Error(`nothing received for ${idleTimeoutMs} ms`) : e;
       return { kind: "failed", error: new RankdConnectionError("GET", cfg.target, why), retryAfterMs: 0, final: false,
-        opened };
+        opened, answered: opened };
     } finally {
       if (idle !== undefined) clearTimeout(idle);
       controller.signal.removeEventListener("abort", onAbort);
@@ -397,8 +397,15 @@ export function openStream(cfg: StreamConfig): LiveStream {
   void (async () => {
     let failures = 0;
     let reconnect = false;
+    // A request that got no answer at all while it carried Last-Event-ID is made once without it:
+    // in a browser, a page of another origin may not be allowed to send that header (the CORS
+    // preflight refuses it, and fetch fails as if the network had). Without it the server sends
+    // its current answer at once: at worst one event again, a whole answer, never a lost one.
+    let resume = true;
     while (!end) {
-      const out = await connect(reconnect);
+      const sent: boolean = resume && lastEventId !== "";
+      const out = await connect(reconnect, resume);
+      resume = !(sent && out.kind === "failed" && !out.answered);
       if (end) return;
       if (out.kind === "gone") return;
       reconnect = true;

@@ -193,6 +193,21 @@ describe("liveTop's reconnection, refusals and end (a scripted server)", () => {
     assert.equal(stream.state, "closed");
   });
 
+  test("a request with Last-Event-ID that gets no answer at all is made once without it (a browser's CORS refusal looks so)", async () => {
+    server = new Scripted([
+      (_, res) => { sse(res, `retry: 5\nid: w:1.a\nevent: top\ndata: ${PAGE(1)}\n\n`); res.end(); },
+      (_, res) => { res.socket?.destroy(); }, // no answer: as a refused preflight shows to fetch
+      (_, res) => { sse(res, `id: w:1.a\nevent: top\ndata: ${PAGE(1)}\n\n`); res.end(); },
+      (_, res) => { sse(res, `id: w:2.b\nevent: top\ndata: ${PAGE(2)}\n\n`); },
+    ]);
+    const client = new RankdClient({ baseUrl: await server.start() });
+    const tops: string[] = [];
+    stream = client.liveTop("b", {}, { onTop: (_, info) => tops.push(info.id) });
+    await until(() => tops.length === 3, "three events over four requests");
+    assert.deepEqual(server.requests.map((r) => r.headers["last-event-id"]), [undefined, "w:1.a", undefined, "w:1.a"]);
+    assert.deepEqual(tops, ["w:1.a", "w:1.a", "w:2.b"]); // the answer again (whole), then the change
+  });
+
   test("gone ends the stream with the error object; no reconnection", async () => {
     server = new Scripted([
       (_, res) => { sse(res, `retry: 5\nid: w:1.a\nevent: top\ndata: ${PAGE(1)}\n\nid: w:1.a\nevent: gone\ndata: {"error":{"code":"not_found","message":"no such board","field":"board"}}\n\n`); },
