@@ -2,7 +2,8 @@
 api/openapi.json, it builds with tsc, and its tests (Node's test runner) pass against a real rankd
 with PostgreSQL and Redis: keys, minted player tokens and a token function as the bearer, typed errors, cursor paging,
 429 retried after Retry-After and bounded, and the live streams (issue 52: liveTop and livePlayer, a
-write reaching a stream, resuming, gone, a window's reset). Node's own pass/fail counts reach scripts/test.sh's
+write reaching a stream, resuming, gone, a window's reset; and in headless Chromium, on a page
+of another origin). Node's own pass/fail counts reach scripts/test.sh's
 final line (ts_client.report_counts)."""
 import functools
 import http.server
