@@ -405,10 +405,15 @@ export function openStream(cfg: StreamConfig): LiveStream {
     while (!end) {
       const sent: boolean = resume && lastEventId !== "";
       const out = await connect(reconnect, resume);
-      resume = !(sent && out.kind === "failed" && !out.answered);
       if (end) return;
       if (out.kind === "gone") return;
       reconnect = true;
+      if (sent && out.kind === "failed" && !out.answered) {
+        resume = false; // at once, without the header (not counted: the next attempt says)
+        try { handlers.onError?.(out.error, { willRetry: true, delayMs: 0, failures }); } catch { /* nothing more to tell */ }
+        continue;
+      }
+      resume = true;
       let delay = retryMs;
       if (out.kind === "ended") {
         failures = 0; // the server ended a stream it had answered (a stop): come back after retry:
