@@ -257,7 +257,7 @@ async function loadActivity() {
 // itself. One stream at a time: it closes when another board is opened or the page hides, and
 // opens again when the page shows. The events apply to the table while it shows the first page of
 // the current window. window.rankdLive counts what arrived, and by which way (for the tests).
-const live = { stream: null, board: null, state: "off", again: null };
+const live = { stream: null, board: null, state: "off", again: null, goneBoard: null };
 window.rankdLive = { via: null, events: 0, eventsource: 0, fetch: 0, opened: 0 };
 
 function liveIndicator() {
@@ -316,6 +316,7 @@ function onLiveGone(data) {
       if (state.board && state.board.id === board && !live.stream) openLive(board);
     }, 60000);
   } else {
+    live.goneBoard = board;  // not opened again by the page showing (only by opening the board)
     liveState("gone");
   }
 }
@@ -331,6 +332,7 @@ function closeLive() {
 
 function openLive(board) {
   closeLive();
+  live.goneBoard = null;
   if (document.hidden) return;
   live.board = board;
   window.rankdLive.opened++;
@@ -605,10 +607,12 @@ document.addEventListener("DOMContentLoaded", () => {
   // A hidden page holds no stream; shown again, it opens the board's anew.
   document.addEventListener("visibilitychange", () => {
     if (document.hidden) closeLive();
-    else if (state.board && !live.stream) openLive(state.board.id);
+    else if (state.board && !live.stream && live.goneBoard !== state.board.id) openLive(state.board.id);
   });
   window.addEventListener("pagehide", () => closeLive());
-  window.addEventListener("pageshow", (e) => { if (e.persisted && state.board && !live.stream) openLive(state.board.id); });
+  window.addEventListener("pageshow", (e) => {
+    if (e.persisted && state.board && !live.stream && live.goneBoard !== state.board.id) openLive(state.board.id);
+  });
   window.addEventListener("popstate", guard(route));
   window.addEventListener("hashchange", guard(route));
   if (sessionStorage.getItem("rankd-key") !== null) refresh().then(route).catch(showError);
