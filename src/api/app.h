@@ -239,9 +239,10 @@ void api_reload_free(app_t *app);
 void api_warm_top(app_t *app, const char *board, int64_t now_ms);
 /* GET `path` (a /v1/ read, with its query) answered in place on this thread, as a /v1/batch item
  * is, for a caller with a write key (who may ask for consistency=strong): its status, and its body
- * appended to `body`. A strong read is answered by the rank tier when it holds the window: the
- * tier has applied every change this instance heard before the call (a live stream's read). */
-int api_read_in_place(app_t *app, const char *path, int64_t now_ms, buf_t *body);
+ * appended to `body`. With `tier_first`, a strong read is answered by the rank tier when it holds
+ * the window (the tier has applied every change this instance heard before the call: a live
+ * stream's read); *from_tier says whether it did. */
+int api_read_in_place(app_t *app, const char *path, int64_t now_ms, bool tier_first, buf_t *body, bool *from_tier);
 int api_stats(app_t *app, const route_t *rt, http_req_t *req);
 int api_live(app_t *app, const route_t *rt, http_req_t *req);
 int api_player_live(app_t *app, const route_t *rt, http_req_t *req);

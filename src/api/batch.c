@@ -103,13 +103,13 @@ void api_warm_top(app_t *app, const char *board, int64_t now_ms)
     http_req_clear(&outer);
 }
 
-int api_read_in_place(app_t *app, const char *path, int64_t now_ms, buf_t *body)
+int api_read_in_place(app_t *app, const char *path, int64_t now_ms, bool tier_first, buf_t *body, bool *from_tier)
 {
     http_req_t outer;
     http_req_init(&outer);
     outer.role = ROLE_WRITE;
     outer.received_ms = now_ms;
-    outer.tier_first = true;
+    outer.tier_first = tier_first;
     snprintf(outer.request_id, sizeof outer.request_id, "live");
     http_req_t sub;
     run_one(app, &outer, path, &sub);
@@ -118,6 +118,7 @@ int api_read_in_place(app_t *app, const char *path, int64_t now_ms, buf_t *body)
     if (n)
         buf_append(body, p, n);
     int status = sub.status;
+    *from_tier = sub.tier_answered;
     http_req_clear(&sub);
     http_req_clear(&outer);
     return status;

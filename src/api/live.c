@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache/rank_tier.h"
 #include "core/board.h"
 #include "core/ids.h"
 #include "core/model.h"
@@ -64,6 +65,10 @@ typedef struct live_topic {
     bool busy;                  /* the hub computes it now, outside the lock */
     bool failing;               /* its last read was refused for now (503) */
     bool has_fresh;             /* a listener may still wait for its first event */
+    int64_t primary_ms;         /* monotonic: when its last answer read from the primary ended (0:
+                                 * none since one from the tier). The rank tier answers again only
+                                 * once it has applied every commit before then: the primary's
+                                 * answer may hold commits not heard yet, and an event never goes back */
     int64_t next_ms;            /* monotonic: not computed again before this */
     live_listener_t *listeners;
     struct live_topic *next;
@@ -331,12 +336,12 @@ static void beat(live_hub_t *h)
 
 /* A player's stream has no standing to show: the window's page of one (its window and total).
  * The page's path is the stream's read's board; into *body, its status returned. */
-static int read_page(live_hub_t *h, const char *board, int style, buf_t *body)
+static int read_page(live_hub_t *h, const char *board, int style, bool tier_first, buf_t *body, bool *from_tier)
 {
     char path[BOARD_ID_MAX + 96];
     snprintf(path, sizeof path, "/v1/leaderboards/%s/entries?limit=1&rank_style=%s&consistency=strong", board,
              rank_style_name((rank_style_t)style));
-    return api_read_in_place(h->app, path, clock_wall_ms(), body);
+    return api_read_in_place(h->app, path, clock_wall_ms(), tier_first, body, from_tier);
 }
 
 /* Compute topic t (mu held on entry and exit, released meanwhile) and send what changed. */
@@ -348,19 +353,22 @@ static void compute(live_hub_t *h, live_topic_t *t)
     memcpy(path, t->path, sizeof path);
     memcpy(board, t->board, sizeof board);
     int style = t->style;
+    bool tier_first = !t->primary_ms || rank_tier_caught_up_ms(h->app->tier) > t->primary_ms;
     pthread_mutex_unlock(&h->mu);
     buf_t body, page;
     buf_init(&body);
     buf_init(&page);
-    int status = api_read_in_place(h->app, path, clock_wall_ms(), &body);
+    bool from_tier = false;
+    int status = api_read_in_place(h->app, path, clock_wall_ms(), tier_first, &body, &from_tier);
     /* a player without a standing in the window: its page tells the window and the total */
     bool standing = true;
     if (t->pl && status == 404 && memmem(body.data, body.len, "\"player_id\"", 11)) {
         standing = false;
-        status = read_page(h, board, style, &page);
+        status = read_page(h, board, style, tier_first, &page, &from_tier);
     }
     pthread_mutex_lock(&h->mu);
     int64_t now = clock_mono_ms(); /* the interval counts from the read's end */
+    t->primary_ms = from_tier ? 0 : now;
     h->computed++;
     t->busy = false;
     t->next_ms = now + h->o.min_interval_ms;

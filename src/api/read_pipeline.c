@@ -576,6 +576,7 @@ static int advance(read_op_t *op, http_req_t *req)
             break;
         case RP_STORE: {
             if (tier_answers(app, req, &op->board, &op->rq.read, &op->got)) {
+                req->tier_answered = true;
                 op->state = RP_RENDER;
                 break;
             }

@@ -333,6 +333,11 @@ void rank_tier_caught_up(rank_tier_t *t, int64_t sent_mono_ms)
         ;
 }
 
+int64_t rank_tier_caught_up_ms(rank_tier_t *t)
+{
+    return t ? atomic_load(&t->caught_up_ms) : 0;
+}
+
 bool rank_tier_holds_any(rank_tier_t *t)
 {
     if (!t || pthread_rwlock_tryrdlock(&t->map) != 0)

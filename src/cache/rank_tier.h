@@ -131,6 +131,9 @@ void rank_tier_lost(rank_tier_t *t);
 /* The listener heard back a heartbeat it sent at monotonic `sent_mono_ms` (a NOTIFY to itself:
  * notices come in commit order, so every commit before then has been handed to the tier). */
 void rank_tier_caught_up(rank_tier_t *t, int64_t sent_mono_ms);
+/* The monotonic ms before which every commit has been applied (the last heartbeat heard back
+ * was sent then); 0: none yet, or no tier. */
+int64_t rank_tier_caught_up_ms(rank_tier_t *t);
 /* Whether the tier holds any window (heartbeats are worth sending); true when busy. */
 bool rank_tier_holds_any(rank_tier_t *t);
 

@@ -88,6 +88,7 @@ typedef struct http_req {
     bool strong;              /* consistency=strong */
     bool tier_first;          /* a strong read the rank tier may answer: it has applied every change
                                * this instance heard (a live stream's read: api/live.c) */
+    bool tier_answered;       /* the rank tier answered it */
     bool inline_only;         /* answer before returning (no pending work): a /v1/batch item */
     bool off_loop;            /* running on a thread that may wait on PostgreSQL or Redis */
     bool warm;                /* rendered ahead of its readers (a rollover): cache it on this first miss */

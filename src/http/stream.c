@@ -11,8 +11,9 @@
 struct http_stream {
     pthread_mutex_t mu;
     pthread_cond_t room;         /* signalled when the reader took bytes or left */
-    char *buf;                   /* max bytes, owned; [head, head + len) unread */
-    size_t max, head, len;
+    char *buf;                   /* cap bytes, owned, grown as needed up to max; [head, head + len)
+                                  * unread (an idle stream holds what its largest burst needed) */
+    size_t max, cap, head, len;
     struct MHD_Connection *conn; /* set by the server before the first read */
     bool suspended;              /* the reader found nothing and waits for a resume */
     bool ended, ok;              /* the producer is done, and how */
@@ -27,7 +28,6 @@ http_stream_t *http_stream_new(size_t max_buffered)
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->room, NULL);
     s->max = max_buffered ? max_buffered : 65536;
-    s->buf = xmalloc(s->max);
     s->holds = 2;
     return s;
 }
@@ -45,13 +45,22 @@ static void let_go_locked(http_stream_t *s)
     free(s);
 }
 
-/* Under s->mu: room for `len` more bytes at the buffer's end, the unread part moved to its
- * front when it would not fit behind it (len at most max - s->len). */
+/* Under s->mu: room for `len` more bytes at the buffer's end (len at most max - s->len): the
+ * unread part moved to its front when it would not fit behind it, then the buffer grown. */
 static void make_room(http_stream_t *s, size_t len)
 {
-    if (s->head > 0 && s->head + s->len + len > s->max) {
+    if (s->head + s->len + len <= s->cap)
+        return;
+    if (s->head > 0) {
         memmove(s->buf, s->buf + s->head, s->len);
         s->head = 0;
+    }
+    if (s->len + len > s->cap) {
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap < s->len + len)
+            cap *= 2;
+        s->cap = cap < s->max ? cap : s->max;
+        s->buf = xrealloc(s->buf, s->cap);
     }
 }
 
@@ -73,10 +82,10 @@ bool http_stream_write(http_stream_t *s, const void *data, size_t len)
             pthread_cond_wait(&s->room, &s->mu);
             continue;
         }
-        make_room(s, 1);
-        size_t n = s->max - s->head - s->len;
+        size_t n = s->max - s->len;
         if (n > len)
             n = len;
+        make_room(s, n);
         memcpy(s->buf + s->head + s->len, p, n);
         s->len += n;
         p += n;

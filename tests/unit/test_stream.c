@@ -137,6 +137,34 @@ static void test_an_offer_goes_in_whole_or_not_at_all(void **state)
     http_stream_end(s, false);
 }
 
+/* A large buffer is grown as offers need it (an idle stream does not hold its maximum), through
+ * several doublings, to exactly its maximum, keeping the unread bytes in order. */
+static void test_the_buffer_grows_as_offers_need_it(void **state)
+{
+    (void)state;
+    enum { MAX = 100000, ALL = MAX + 1000 }; /* 1,000 read early, then the buffer filled to MAX */
+    static char in[ALL], out[ALL];
+    for (size_t i = 0; i < ALL; i++)
+        in[i] = (char)('a' + i % 23);
+    http_stream_t *s = http_stream_new(MAX);
+    assert_int_equal(http_stream_offer(s, in, 3000), 1);
+    assert_int_equal(http_stream_offer(s, in + 3000, 5000), 1);
+    assert_int_equal(http_stream_read(s, 0, out, 1000), 1000);
+    assert_int_equal(http_stream_offer(s, in + 8000, 20000), 1); /* 27,000 held */
+    assert_int_equal(http_stream_offer(s, in + 28000, MAX - 27000 + 1), 0); /* one byte too many */
+    assert_int_equal(http_stream_offer(s, in + 28000, MAX - 27000), 1);    /* to the maximum */
+    assert_int_equal(http_stream_offer(s, "x", 1), 0);
+    size_t got = 1000;
+    while (got < ALL) {
+        ssize_t n = http_stream_read(s, 0, out + got, 7777);
+        assert_true(n > 0);
+        got += (size_t)n;
+    }
+    assert_memory_equal(out, in, ALL);
+    http_stream_end(s, true);
+    http_stream_release(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -145,6 +173,7 @@ int main(void)
         cmocka_unit_test(test_a_reader_that_leaves_frees_a_waiting_producer),
         cmocka_unit_test(test_a_cancelled_stream_ends_with_an_error),
         cmocka_unit_test(test_an_offer_goes_in_whole_or_not_at_all),
+        cmocka_unit_test(test_the_buffer_grows_as_offers_need_it),
     };
     return cmocka_run_group_tests_name("stream", tests, NULL, NULL);
 }
