@@ -5,7 +5,10 @@
 "use strict";
 
 const state = { board: null, window: "current", cursor: null, prevCursor: null, nextCursor: null,
-                boardsCursor: null, lastSample: null };
+                boardsCursor: null, lastSample: null, firstPage: true, entriesSeq: 0 };
+
+// The entries table shows this many per page; the live stream asks for as many.
+const PAGE = 20;
 
 function key() { return sessionStorage.getItem("rankd-key") || ""; }
 
@@ -108,15 +111,21 @@ async function openBoard(id, fromAddress) {
   if (!fromAddress) follow(b.id, null);
   state.window = "current";
   state.cursor = null;
+  state.firstPage = true;
   document.getElementById("board").hidden = false;
   document.getElementById("board-title").textContent = b.title + " (" + b.id + ")";
-  document.getElementById("board-info").textContent = "sort " + b.sort + ", operator " + b.operator + ", reset " + b.reset +
-    ", current window " + b.current_window + ", " + b.players + " players";
+  boardInfo(b);
   document.getElementById("player-result").textContent = "";
   document.getElementById("export-info").textContent = "";
   fill("around", []);
+  if (live.board !== b.id || !live.stream) openLive(b.id);
   await loadWindows();
   await Promise.all([loadEntries(null), loadStats(), loadActivity()]);
+}
+
+function boardInfo(b) {
+  document.getElementById("board-info").textContent = "sort " + b.sort + ", operator " + b.operator + ", reset " + b.reset +
+    ", current window " + b.current_window + ", " + b.players + " players";
 }
 
 function boardPath(rest) { return "/v1/leaderboards/" + encodeURIComponent(state.board.id) + rest; }
@@ -140,7 +149,16 @@ async function loadWindows() {
 }
 
 async function loadEntries(cursor) {
-  const page = await api(boardPath("/entries?limit=20&" + windowParam() + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "")));
+  const seq = ++state.entriesSeq;
+  const page = await api(boardPath("/entries?limit=" + PAGE + "&" + windowParam() + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "")));
+  // A live top drawn while this read was on its way is newer than its answer: keep it.
+  if (seq !== state.entriesSeq) return;
+  state.firstPage = !cursor;
+  renderEntries(page);
+  liveIndicator();
+}
+
+function renderEntries(page) {
   state.prevCursor = page.prev_cursor;
   state.nextCursor = page.next_cursor;
   fill("entries", entryRows(page.entries));
@@ -229,6 +247,216 @@ async function loadStats() {
 async function loadActivity() {
   const a = await api(boardPath("/activity"));
   drawLine(document.getElementById("activity"), a.days.map(d => d.day), a.days.map(d => d.submissions));
+}
+
+// ------------------------------------------------------------------ the live top
+
+// The open board's top follows GET /v1/leaderboards/{board}/live?top=20 (Server-Sent Events). With
+// no key the browser's EventSource reads it (public reads); with a key typed, EventSource cannot
+// send the Authorization header, so the page reads the same stream with fetch() and parses it
+// itself. One stream at a time: it closes when another board is opened or the page hides, and
+// opens again when the page shows. The events apply to the table while it shows the first page of
+// the current window. window.rankdLive counts what arrived, and by which way (for the tests).
+const live = { stream: null, board: null, state: "off", again: null, goneBoard: null };
+window.rankdLive = { via: null, events: 0, eventsource: 0, fetch: 0, opened: 0 };
+
+function liveIndicator() {
+  const span = document.getElementById("live");
+  if (!span) return;
+  let st = live.state;
+  if (st === "connected" && !(state.window === "current" && state.firstPage)) st = "paused";
+  const words = { off: "", connecting: "live: connecting…", connected: "● live", reconnecting: "live: reconnecting…",
+                  paused: "live (first page of the current window only)", gone: "live: the board was deleted",
+                  limited: "live: paused, reads used up (again in a minute)" };
+  span.textContent = words[st] || "";
+  span.className = "live " + st;
+  span.dataset.state = st;
+  span.dataset.via = window.rankdLive.via || "";
+}
+
+function liveState(st) {
+  live.state = st;
+  liveIndicator();
+}
+
+function onLiveTop(data, via) {
+  let page;
+  try { page = JSON.parse(data); } catch (e) { return; }
+  window.rankdLive.events++;
+  window.rankdLive[via]++;
+  liveState("connected");
+  if (!state.board || page.board !== state.board.id || state.window !== "current" || !state.firstPage) return;
+  state.entriesSeq++;  // a read of the first page still on its way is older than this
+  renderEntries(page);
+}
+
+// The board's window reset: the new window's top follows on the stream; the board's facts, its
+// windows and statistics are read again.
+function onLiveReset() {
+  if (!state.board) return;
+  const id = state.board.id;
+  api("/v1/leaderboards/" + encodeURIComponent(id)).then(async (b) => {
+    if (!state.board || state.board.id !== id) return;
+    state.board = b;
+    boardInfo(b);
+    await Promise.all([loadWindows(), loadStats()]);
+  }).catch(showError);
+}
+
+// The server ended the stream: the board was deleted (not_found), or this client's reads ran out
+// (rate_limited: a stream costs a read a minute), when the page tries again a minute later.
+function onLiveGone(data) {
+  let code = "not_found";
+  try { code = JSON.parse(data).error.code; } catch (e) { /* not the error object: as deleted */ }
+  const board = live.board;
+  closeLive();
+  if (code === "rate_limited") {
+    liveState("limited");
+    live.again = setTimeout(() => {
+      if (state.board && state.board.id === board && !live.stream) openLive(board);
+    }, 60000);
+  } else {
+    live.goneBoard = board;  // not opened again by the page showing (only by opening the board)
+    liveState("gone");
+  }
+}
+
+function closeLive() {
+  if (live.again) clearTimeout(live.again);
+  live.again = null;
+  if (live.stream) live.stream.close();
+  live.stream = null;
+  live.board = null;
+  liveState("off");
+}
+
+function openLive(board) {
+  closeLive();
+  live.goneBoard = null;
+  if (document.hidden) return;
+  live.board = board;
+  window.rankdLive.opened++;
+  const url = "/v1/leaderboards/" + encodeURIComponent(board) + "/live?top=" + PAGE;
+  liveState("connecting");
+  live.stream = key() ? fetchStream(url, key()) : eventSourceStream(url);
+}
+
+// EventSource: it reconnects by itself (after the server's retry:, with Last-Event-ID) while the
+// connection breaks; a refusal (429, 503, a board gone) closes it, and the page tries again later.
+function eventSourceStream(url) {
+  window.rankdLive.via = "eventsource";
+  let es = null, timer = null, closed = false;
+  const connect = () => {
+    timer = null;
+    es = new EventSource(url);
+    es.addEventListener("open", () => liveState("connected"));
+    es.addEventListener("top", (e) => onLiveTop(e.data, "eventsource"));
+    es.addEventListener("reset", () => onLiveReset());
+    es.addEventListener("gone", (e) => onLiveGone(e.data));
+    es.addEventListener("error", () => {
+      if (closed) return;
+      liveState("reconnecting");
+      if (es.readyState === EventSource.CLOSED) { es = null; timer = setTimeout(connect, 10000); }
+    });
+  };
+  connect();
+  return { close() { closed = true; if (timer) clearTimeout(timer); if (es) es.close(); } };
+}
+
+// fetch() with the key as the bearer, and an SSE parser over its body: reconnects after the
+// server's retry: (or Retry-After) with Last-Event-ID, as EventSource would.
+function fetchStream(url, bearer) {
+  window.rankdLive.via = "fetch";
+  const ctrl = new AbortController();
+  let lastId = null, retry = 2000;
+  const wait = (ms) => new Promise(resolve => {
+    const t = setTimeout(resolve, ms);
+    ctrl.signal.addEventListener("abort", () => { clearTimeout(t); resolve(); }, { once: true });
+  });
+  (async () => {
+    while (!ctrl.signal.aborted) {
+      let delay = retry;
+      try {
+        const headers = { Accept: "text/event-stream", Authorization: "Bearer " + bearer };
+        if (lastId !== null) headers["Last-Event-ID"] = lastId;
+        const r = await fetch(url, { headers, cache: "no-store", signal: ctrl.signal });
+        if (r.status !== 200 || !r.body) {
+          const text = await r.text().catch(() => "");
+          if (r.status === 404) { onLiveGone(null); return; }
+          if (r.status === 400 || r.status === 401 || r.status === 403) {  // asking again cannot change it
+            let msg = "HTTP " + r.status;
+            try { msg = JSON.parse(text).error.message; } catch (e) { /* not the API's error object */ }
+            closeLive();
+            showError(new Error("live: " + msg));
+            return;
+          }
+          const after = Number(r.headers.get("Retry-After"));
+          delay = Math.max(retry, after > 0 ? after * 1000 : 10000);
+        } else {
+          liveState("connected");
+          const parser = sseParser((ev) => {
+            if (ctrl.signal.aborted) return;
+            if (ev.type === "top") onLiveTop(ev.data, "fetch");
+            else if (ev.type === "reset") onLiveReset();
+            else if (ev.type === "gone") { onLiveGone(ev.data); ctrl.abort(); }
+          }, (id) => { lastId = id; }, (ms) => { retry = ms; });
+          const reader = r.body.getReader();
+          const dec = new TextDecoder();
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            parser(dec.decode(value, { stream: true }));
+          }
+        }
+      } catch (e) {
+        if (ctrl.signal.aborted) return;
+      }
+      if (ctrl.signal.aborted) return;
+      liveState("reconnecting");
+      await wait(delay);
+    }
+  })();
+  return { close() { ctrl.abort(); } };
+}
+
+// text/event-stream, parsed as the HTML standard says: lines end in CRLF, LF or CR (a chunk may
+// end between CR and LF); ':' starts a comment; a blank line dispatches the event.
+function sseParser(onEvent, onId, onRetry) {
+  let buf = "", type = "", data = [], sawCR = false, first = true;
+  const line = (l) => {
+    if (l === "") {
+      if (data.length) onEvent({ type: type || "message", data: data.join("\n") });
+      type = ""; data = [];
+      return;
+    }
+    if (l[0] === ":") return;
+    const i = l.indexOf(":");
+    const field = i < 0 ? l : l.slice(0, i);
+    let value = i < 0 ? "" : l.slice(i + 1);
+    if (value[0] === " ") value = value.slice(1);
+    if (field === "event") type = value;
+    else if (field === "data") data.push(value);
+    else if (field === "id") { if (!value.includes("\0")) onId(value); }
+    else if (field === "retry") { if (/^\d+$/.test(value)) onRetry(Number(value)); }
+  };
+  return (chunk) => {
+    if (first && chunk) { if (chunk[0] === "\ufeff") chunk = chunk.slice(1); first = false; }
+    if (sawCR && chunk[0] === "\n") chunk = chunk.slice(1);
+    sawCR = false;
+    buf += chunk;
+    let start = 0;
+    for (let i = 0; i < buf.length; i++) {
+      const c = buf[i];
+      if (c !== "\n" && c !== "\r") continue;
+      line(buf.slice(start, i));
+      if (c === "\r") {
+        if (i + 1 === buf.length) sawCR = true;
+        else if (buf[i + 1] === "\n") i++;
+      }
+      start = i + 1;
+    }
+    buf = buf.slice(start);
+  };
 }
 
 // ------------------------------------------------------------------ service health
@@ -360,6 +588,7 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("key-form").addEventListener("submit", guard(() => {
     sessionStorage.setItem("rankd-key", document.getElementById("key").value.trim());
     document.getElementById("key").value = "";
+    closeLive();  // the stream again with the new key (fetch) or none (EventSource)
     return refresh();
   }));
   document.getElementById("boards-more").addEventListener("click", guard(() => loadBoards(true)));
@@ -367,6 +596,7 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("next").addEventListener("click", guard(() => loadEntries(state.nextCursor)));
   document.getElementById("window").addEventListener("change", guard(async () => {
     state.window = document.getElementById("window").value;
+    liveIndicator();
     await Promise.all([loadEntries(null), loadStats()]);
   }));
   document.getElementById("export").addEventListener("click", guard(exportWindow));
@@ -374,6 +604,15 @@ document.addEventListener("DOMContentLoaded", () => {
     const id = document.getElementById("player").value.trim();
     return id ? findPlayer(id) : null;
   }));
+  // A hidden page holds no stream; shown again, it opens the board's anew.
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) closeLive();
+    else if (state.board && !live.stream && live.goneBoard !== state.board.id) openLive(state.board.id);
+  });
+  window.addEventListener("pagehide", () => closeLive());
+  window.addEventListener("pageshow", (e) => {
+    if (e.persisted && state.board && !live.stream && live.goneBoard !== state.board.id) openLive(state.board.id);
+  });
   window.addEventListener("popstate", guard(route));
   window.addEventListener("hashchange", guard(route));
   if (sessionStorage.getItem("rankd-key") !== null) refresh().then(route).catch(showError);

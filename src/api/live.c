@@ -59,8 +59,10 @@ typedef struct live_topic {
     char window[16];            /* its window ("": none yet) */
     int64_t day;                /* that window's first day (-1: none yet) */
     int64_t reset_ms;           /* wall clock: the window ends then (0: never, or unknown) */
-    int64_t seq_day, seq;       /* the last transaction number heard for the board, and its window
-                                 * (-1: none heard yet) */
+    struct live_board *b;       /* its board's notices reach it through this */
+    size_t slot;                /* its place in b->tops or b->watch */
+    size_t heap_at;             /* its place in the hub's queue; NOT_QUEUED when not there */
+    int64_t due_ms;             /* monotonic: when it may go, in the queue */
     bool dirty;                 /* a change was heard since the last computation */
     bool busy;                  /* the hub computes it now, outside the lock */
     bool failing;               /* its last read was refused for now (503) */
@@ -74,6 +76,29 @@ typedef struct live_topic {
     struct live_topic *next;
     struct live_topic *key_next; /* the next of the same slot of by_key */
 } live_topic_t;
+
+#define NOT_QUEUED SIZE_MAX
+
+/* A player's stream as a scan of a board's changes sees it (live_player_bounds): a change whose
+ * sort keys do not reach [lo, hi] and that is not the player's own passes it by unread. */
+typedef struct {
+    int64_t lo, hi;
+    int64_t day;                /* its window's first day (-1: not known yet: any) */
+    uint32_t who;               /* a hash of its player's id */
+    live_topic_t *t;
+} live_watch_t;
+
+/* The streams of one board (generation): what its notices reach. */
+typedef struct live_board {
+    int64_t gen;
+    int64_t seq_day, seq;       /* the last transaction number heard for the board, and its window
+                                 * (-1: none heard yet) */
+    live_topic_t **tops;        /* its top-N streams */
+    size_t n_tops, cap_tops;
+    live_watch_t *watch;        /* its players' streams */
+    size_t n_watch, cap_watch;
+    struct live_board *next;
+} live_board_t;
 
 /* How many listeners one client address holds (live.max_listeners_per_address). */
 typedef struct addr_count {
@@ -93,9 +118,14 @@ struct live_hub {
     live_topic_t *topics;       /* under mu */
     addr_count_t *by_addr[ADDR_BUCKETS]; /* under mu */
     live_topic_t *by_key[TOPIC_BUCKETS]; /* the same topics by key: a newcomer finds its own */
+    live_board_t *boards;       /* the boards streamed */
+    live_topic_t **heap;        /* the queue: topics due a computation (or a newcomer's answer),
+                                 * a binary min-heap by key */
+    size_t n_heap, cap_heap;
     size_t n_listeners, n_topics;
     bool stopping;
     int64_t next_beat_ms;
+    int64_t next_second_ms;     /* the once-a-second look: resets, topics without listeners */
     unsigned long long events, computed, dropped, charged, limited;
 };
 
@@ -156,6 +186,150 @@ static addr_count_t **addr_slot(live_hub_t *h, const char *addr, bool make)
         snprintf((*pp)->addr, sizeof (*pp)->addr, "%s", addr);
     }
     return *pp ? pp : NULL;
+}
+
+/* ---------------------------------------------------------------- the queue
+ * Topics due a computation wait in a binary min-heap by key, the later of when they were marked
+ * and when their interval ends: the one that waited longest goes first, and a busy board starves
+ * none. Under mu. */
+
+static void heap_put(live_hub_t *h, size_t i, live_topic_t *t)
+{
+    h->heap[i] = t;
+    t->heap_at = i;
+}
+
+static void heap_up(live_hub_t *h, size_t i)
+{
+    live_topic_t *t = h->heap[i];
+    while (i > 0 && h->heap[(i - 1) / 2]->due_ms > t->due_ms) {
+        heap_put(h, i, h->heap[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    heap_put(h, i, t);
+}
+
+static void heap_down(live_hub_t *h, size_t i)
+{
+    live_topic_t *t = h->heap[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n_heap)
+            break;
+        if (c + 1 < h->n_heap && h->heap[c + 1]->due_ms < h->heap[c]->due_ms)
+            c++;
+        if (h->heap[c]->due_ms >= t->due_ms)
+            break;
+        heap_put(h, i, h->heap[c]);
+        i = c;
+    }
+    heap_put(h, i, t);
+}
+
+/* Take t out of the queue (if it is there). */
+static void unqueue(live_hub_t *h, live_topic_t *t)
+{
+    size_t i = t->heap_at;
+    if (i == NOT_QUEUED)
+        return;
+    t->heap_at = NOT_QUEUED;
+    live_topic_t *last = h->heap[--h->n_heap];
+    if (i == h->n_heap)
+        return;
+    heap_put(h, i, last);
+    heap_down(h, i);
+    heap_up(h, last->heap_at);
+}
+
+/* Queue t to go at `due_ms` (monotonic), unless it is queued already. */
+static void queue_at(live_hub_t *h, live_topic_t *t, int64_t due_ms)
+{
+    if (t->heap_at != NOT_QUEUED)
+        return;
+    if (h->n_heap == h->cap_heap) {
+        h->cap_heap = h->cap_heap ? 2 * h->cap_heap : 64;
+        h->heap = xrealloc(h->heap, h->cap_heap * sizeof *h->heap);
+    }
+    t->due_ms = due_ms;
+    heap_put(h, h->n_heap++, t);
+    heap_up(h, t->heap_at);
+}
+
+/* A change was heard for t: computed again once its interval allows. */
+static void mark(live_hub_t *h, live_topic_t *t, int64_t now)
+{
+    t->dirty = true;
+    queue_at(h, t, t->next_ms > now ? t->next_ms : now);
+}
+
+/* ---------------------------------------------------------------- the boards' streams */
+
+static live_board_t *board_find(live_hub_t *h, int64_t gen)
+{
+    live_board_t *b = h->boards;
+    while (b && b->gen != gen)
+        b = b->next;
+    return b;
+}
+
+/* A player's stream as the scan sees it, again (after its answer or its player's move). */
+static void watch_refresh(live_topic_t *t)
+{
+    live_watch_t *e = &t->b->watch[t->slot];
+    live_player_bounds(t->pl, &e->lo, &e->hi);
+    e->day = t->day;
+}
+
+/* File t under its board's streams (made when it is the board's first). */
+static void board_add(live_hub_t *h, live_topic_t *t)
+{
+    live_board_t *b = board_find(h, t->gen);
+    if (!b) {
+        b = xcalloc(1, sizeof *b);
+        b->gen = t->gen;
+        b->seq_day = -1;
+        b->next = h->boards;
+        h->boards = b;
+    }
+    t->b = b;
+    if (!t->pl) {
+        if (b->n_tops == b->cap_tops) {
+            b->cap_tops = b->cap_tops ? 2 * b->cap_tops : 4;
+            b->tops = xrealloc(b->tops, b->cap_tops * sizeof *b->tops);
+        }
+        t->slot = b->n_tops;
+        b->tops[b->n_tops++] = t;
+        return;
+    }
+    if (b->n_watch == b->cap_watch) {
+        b->cap_watch = b->cap_watch ? 2 * b->cap_watch : 16;
+        b->watch = xrealloc(b->watch, b->cap_watch * sizeof *b->watch);
+    }
+    t->slot = b->n_watch;
+    b->watch[b->n_watch++] = (live_watch_t){.t = t, .who = answer_hash(t->pl->player, strlen(t->pl->player))};
+    watch_refresh(t);
+}
+
+/* Take t from its board's streams (the board goes with its last). */
+static void board_remove(live_hub_t *h, live_topic_t *t)
+{
+    live_board_t *b = t->b;
+    if (!t->pl) {
+        b->tops[t->slot] = b->tops[--b->n_tops];
+        b->tops[t->slot]->slot = t->slot;
+    } else {
+        b->watch[t->slot] = b->watch[--b->n_watch];
+        b->watch[t->slot].t->slot = t->slot;
+    }
+    if (b->n_tops || b->n_watch)
+        return;
+    live_board_t **pp = &h->boards;
+    while (*pp != b)
+        pp = &(*pp)->next;
+    *pp = b->next;
+    free(b->tops);
+    free(b->watch);
+    free(b);
 }
 
 /* Drop a listener: its stream ends (cut, with its socket shut, when it does not read). Under mu. */
@@ -278,6 +452,8 @@ static void reap_topics(live_hub_t *h)
         while (*kp != t)
             kp = &(*kp)->key_next;
         *kp = t->key_next;
+        unqueue(h, t);
+        board_remove(h, t);
         buf_free(&t->last);
         buf_free(&t->event);
         free(t->pl);
@@ -312,8 +488,9 @@ static bool pay(live_hub_t *h, live_listener_t *l, int64_t now_b)
 }
 
 /* A comment line to every listener (proxies keep the stream, and one gone is found), the reads
- * its minutes cost, and every topic due a check. Under mu. */
-static void beat(live_hub_t *h)
+ * its minutes cost, and a check of every board's top and of every stream whose read failed (a
+ * player's stream is computed again only for a change that touches it). Under mu. */
+static void beat(live_hub_t *h, int64_t now)
 {
     static const buf_t comment = {.data = (char *)":\n\n", .len = 3, .cap = 0};
     bool limits = ratelimit_active(h->app->limits);
@@ -330,7 +507,8 @@ static void beat(live_hub_t *h)
                 pp = &l->next;
             }
         }
-        t->dirty = true;
+        if (!t->pl || t->failing)
+            mark(h, t, now);
     }
 }
 
@@ -385,8 +563,8 @@ static void compute(live_hub_t *h, live_topic_t *t)
         char w[16];
         answer_window(answer->data, answer->len, w);
         char d[11] = "";
-        if (t->seq_day >= 0)
-            window_format_day(t->seq_day, d);
+        if (t->b->seq_day >= 0)
+            window_format_day(t->b->seq_day, d);
         /* What is compared: a board's top as it is; a player's answer around them, or, without a
          * standing, the event itself (its window and total). */
         const buf_t *core = t->pl && standing ? &body : t->pl ? &event : &body;
@@ -394,7 +572,7 @@ static void compute(live_hub_t *h, live_topic_t *t)
          * may be in an answer under the number heard before it, and an instance that heard no
          * number yet says 0; only the same answer has the same id, on any instance. */
         char id[64];
-        snprintf(id, sizeof id, "%s:%" PRId64 ".%08" PRIx32, w, strcmp(d, w) == 0 ? t->seq : 0,
+        snprintf(id, sizeof id, "%s:%" PRId64 ".%08" PRIx32, w, strcmp(d, w) == 0 ? t->b->seq : 0,
                  answer_hash(core->data, core->len));
         bool changed = core->len != t->last.len || memcmp(core->data, t->last.data, core->len) != 0;
         buf_t reset;
@@ -427,6 +605,8 @@ static void compute(live_hub_t *h, live_topic_t *t)
             int64_t next = t->day >= 0 ? window_next_day(t->rule, t->day) : -1;
             t->reset_ms = next >= 0 ? next * MS_PER_DAY : 0;
         }
+        if (t->pl)
+            watch_refresh(t);
         send_answer(h, t, !changed, reset.len ? &reset : NULL);
         buf_free(&reset);
     } else if (status == 404 || status == 400 || status == 403) {
@@ -449,47 +629,54 @@ out:
     buf_free(&page);
 }
 
+/* Once a second: a window that ended is news without a write (the wall clock is looked at here:
+ * a test's clock moves without a signal), and topics nobody listens to go. Under mu. */
+static void each_second(live_hub_t *h, int64_t now)
+{
+    int64_t wall = clock_wall_ms();
+    for (live_topic_t *t = h->topics; t; t = t->next)
+        if (t->reset_ms > 0 && wall >= t->reset_ms) {
+            t->reset_ms = 0;
+            mark(h, t, now);
+        }
+    reap_topics(h);
+}
+
 static void *hub_main(void *arg)
 {
     live_hub_t *h = arg;
     pthread_mutex_lock(&h->mu);
     while (!h->stopping) {
-        int64_t now = clock_mono_ms(), wall = clock_wall_ms();
+        int64_t now = clock_mono_ms();
         if (now >= h->next_beat_ms) {
-            beat(h);
+            beat(h, now);
             h->next_beat_ms = now + (int64_t)h->o.heartbeat_s * 1000;
         }
-        live_topic_t *due = NULL;
-        int64_t wake_at = h->next_beat_ms;
-        for (live_topic_t *t = h->topics; t; t = t->next) {
-            if (t->reset_ms > 0 && wall >= t->reset_ms) { /* its window ended: the next one is news */
-                t->reset_ms = 0;
-                t->dirty = true;
-            }
-            /* the wall clock is looked at once a second (a test's clock moves without a signal) */
-            if (t->reset_ms > 0 && now + 1000 < wake_at)
-                wake_at = now + 1000;
-            bool fresh = t->has_fresh;
-            if (t->busy || !t->listeners)
+        if (now >= h->next_second_ms) {
+            each_second(h, now);
+            h->next_second_ms = now + 1000;
+        }
+        live_topic_t *t = h->n_heap ? h->heap[0] : NULL;
+        if (t && t->due_ms <= now) {
+            unqueue(h, t);
+            if (!t->listeners)
                 continue;
-            if (fresh && t->last.len > 0 && !t->dirty) { /* a newcomer: the answer in hand */
+            if (t->has_fresh && t->last.len > 0 && !t->dirty) { /* a newcomer: the answer in hand */
                 send_answer(h, t, true, NULL);
                 continue;
             }
-            if (!(t->dirty || fresh))
+            if (!(t->dirty || t->has_fresh))
                 continue;
-            if (now >= t->next_ms) { /* the one due longest first: a busy board starves none */
-                if (!due || t->next_ms < due->next_ms)
-                    due = t;
-            } else if (t->next_ms < wake_at) {
-                wake_at = t->next_ms;
+            if (now < t->next_ms) { /* marked while it was computed: its interval runs again */
+                queue_at(h, t, t->next_ms);
+                continue;
             }
-        }
-        reap_topics(h);
-        if (due) {
-            compute(h, due);
+            compute(h, t);
             continue;
         }
+        int64_t wake_at = h->next_beat_ms < h->next_second_ms ? h->next_beat_ms : h->next_second_ms;
+        if (t && t->due_ms < wake_at)
+            wake_at = t->due_ms;
         struct timespec ts = clock_deadline_ms((int)(wake_at - now > 0 ? wake_at - now : 1));
         pthread_cond_timedwait(&h->wake, &h->mu, &ts);
     }
@@ -499,12 +686,40 @@ static void *hub_main(void *arg)
 
 /* ---------------------------------------------------------------- from the listener */
 
+/* A numbered change of board b's window, heard: the players' streams it touches are due. The
+ * scan reads each stream's bounds only; a deletion (rare) is shown to every one of them, since a
+ * player deleted far ahead may have been among those who passed one. Under mu. */
+static bool heard_change(live_hub_t *h, live_board_t *b, const notice_change_t *c, int64_t now)
+{
+    bool had = c->existed || c->removed, any = false;
+    /* the keys it passed through: a new standing came from behind everyone */
+    int64_t lo = c->removed ? c->old_sort_key : c->new_sort_key, hi = had ? lo : INT64_MAX;
+    if (had && c->old_sort_key < lo)
+        lo = c->old_sort_key;
+    if (had && c->old_sort_key > hi)
+        hi = c->old_sort_key;
+    uint32_t who = answer_hash(c->player, c->player_len);
+    for (size_t i = 0; i < b->n_watch; i++) {
+        live_watch_t *e = &b->watch[i];
+        if ((e->day >= 0 && e->day != c->day) || (!c->removed && e->who != who && (hi < e->lo || lo > e->hi)))
+            continue;
+        live_topic_t *t = e->t;
+        if (live_player_heard(t->pl, c)) {
+            mark(h, t, now);
+            any = true;
+        }
+        watch_refresh(t);
+    }
+    return any;
+}
+
 void live_hub_heard(void *hub, const char *payload)
 {
     live_hub_t *h = hub;
     bool any = false;
     int64_t s_gen = 0, s_day = -1; /* the last S line's window: the W and D lines after it are its */
     pthread_mutex_lock(&h->mu);
+    int64_t now = clock_mono_ms();
     for (const char *p = h->topics ? payload : ""; *p;) { /* no stream open: nothing to read */
         const char *nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p) : strlen(p);
@@ -512,40 +727,39 @@ void live_hub_heard(void *hub, const char *payload)
         int part, parts;
         long long g = 0;
         notice_change_t c;
-        bool change = false;
+        live_board_t *b;
         if (p[0] == 'S' && notice_parse_seq(p, len, &gen, &day, &seq, &part, &parts)) {
-            /* a transaction's number for one window: a board's top is computed again; a player's
-             * stream waits for the W and D lines that follow (an un-numbered W or D line is a hint
-             * sent again after Redis took it, and is not read) */
+            /* a transaction's number for one window: the board's tops are computed again; its
+             * players' streams wait for the W and D lines that follow (an un-numbered W or D line
+             * is a hint sent again after Redis took it, and is not read) */
             s_gen = gen, s_day = day;
-        } else if ((p[0] == 'W' || p[0] == 'D') && notice_parse_change(p, len, &c)) {
-            change = c.gen == s_gen && c.day == s_day;
-            gen = change ? c.gen : 0;
-        } else if ((p[0] == 'P' || p[0] == 'R' || p[0] == 'B') && sscanf(p + 1, " %lld", &g) == 1) {
-            gen = g; /* a window changed wholesale (an import), or Redis missed it; a board deleted */
-        } else if (p[0] != 'V' && p[0] != 'W' && p[0] != 'D') {
-            gen = -1; /* not understood, or notices lost ("?"): every stream is checked */
-        }
-        for (live_topic_t *t = h->topics; t && gen != 0; t = t->next) {
-            if (gen > 0 && t->gen != gen)
-                continue;
-            if (change) { /* a player's stream: does it touch them? */
-                if (t->pl && (t->day < 0 || t->day == c.day) && live_player_heard(t->pl, &c) && !t->dirty) {
-                    t->dirty = true;
-                    any = true;
+            if ((b = board_find(h, gen))) {
+                if (day > b->seq_day) {
+                    b->seq_day = day;
+                    b->seq = 0;
                 }
-                continue;
+                if (day == b->seq_day && seq > b->seq)
+                    b->seq = seq;
+                for (size_t i = 0; i < b->n_tops; i++)
+                    mark(h, b->tops[i], now);
+                any |= b->n_tops > 0;
             }
-            if (seq > 0 && day >= t->seq_day) {
-                if (day > t->seq_day)
-                    t->seq = 0;
-                t->seq_day = day;
-                if (seq > t->seq)
-                    t->seq = seq;
+        } else if ((p[0] == 'W' || p[0] == 'D') && notice_parse_change(p, len, &c)) {
+            if (c.gen == s_gen && c.day == s_day && (b = board_find(h, c.gen)))
+                any |= heard_change(h, b, &c, now);
+        } else if ((p[0] == 'P' || p[0] == 'R' || p[0] == 'B') && sscanf(p + 1, " %lld", &g) == 1) {
+            /* a window changed wholesale (an import), or Redis missed it; a board deleted */
+            if ((b = board_find(h, g))) {
+                for (size_t i = 0; i < b->n_tops; i++)
+                    mark(h, b->tops[i], now);
+                for (size_t i = 0; i < b->n_watch; i++)
+                    mark(h, b->watch[i].t, now);
+                any = true;
             }
-            if (seq > 0 && t->pl)
-                continue;
-            t->dirty = true;
+        } else if (p[0] != 'V' && p[0] != 'W' && p[0] != 'D') {
+            /* not understood, or notices lost ("?"): every stream is checked */
+            for (live_topic_t *t = h->topics; t; t = t->next)
+                mark(h, t, now);
             any = true;
         }
         if (!nl)
@@ -612,6 +826,7 @@ void live_hub_free(live_hub_t *h)
     if (!h)
         return;
     live_hub_close(h);
+    free(h->heap);
     pthread_cond_destroy(&h->wake);
     pthread_mutex_destroy(&h->mu);
     free(h);
@@ -665,7 +880,6 @@ static int add_listener(live_hub_t *h, const board_t *b, const char *player, int
         topic->gen = b->gen;
         topic->rule = board_window_rule(b);
         topic->style = (int)style;
-        topic->seq_day = -1;
         topic->day = -1;
         if (player) {
             topic->pl = xcalloc(1, sizeof *topic->pl);
@@ -681,6 +895,8 @@ static int add_listener(live_hub_t *h, const board_t *b, const char *player, int
         }
         buf_init(&topic->last);
         buf_init(&topic->event);
+        topic->heap_at = NOT_QUEUED;
+        board_add(h, topic);
         topic->next = h->topics;
         h->topics = topic;
         topic->key_next = *slot_t;
@@ -701,6 +917,14 @@ static int add_listener(live_hub_t *h, const board_t *b, const char *player, int
     (*addr_slot(h, l->addr, true))->n++;
     h->n_listeners++;
     *out = l->stream;
+    /* the answer in hand goes at once; without one, it is computed when its interval allows */
+    int64_t now = clock_mono_ms();
+    if (topic->last.len > 0 && !topic->dirty) {
+        unqueue(h, topic);
+        queue_at(h, topic, now);
+    } else {
+        queue_at(h, topic, topic->next_ms > now ? topic->next_ms : now);
+    }
     pthread_cond_signal(&h->wake);
     pthread_mutex_unlock(&h->mu);
     return 0;

@@ -24,11 +24,15 @@
  * Answers are read from the primary (consistency=strong): a notice arrives after its commit, and
  * Redis may not have the commit yet when it does, so a read from it could miss what was heard.
  *
- * One thread, the hub's, computes and sends: it reads in place, as a /v1/batch item is read, and
- * offers each event to each listener's buffer without waiting; a listener whose buffer cannot take
- * an event (it does not read) is dropped, its connection closed. A
- * comment line every live.heartbeat_s keeps proxies from closing idle streams, and every stream's
- * answer is checked then too (a window's reset changes it with no write).
+ * One thread, the hub's, computes and sends: streams due wait in a queue ordered by when each may
+ * go (the one that waited longest first); it reads in place, as a /v1/batch item is read (from
+ * the rank tier when it holds the window and has applied every commit an earlier answer from the
+ * primary could hold, else from the primary), and offers each event to each listener's buffer
+ * without waiting; a listener whose buffer cannot take an event (it does not read) is dropped,
+ * its connection closed. Notices reach a board's streams through a record per board: its tops are
+ * marked at each numbered transaction, its players' streams by a scan of their bounds. A comment
+ * line every live.heartbeat_s keeps proxies from closing idle streams, and every board's top (and
+ * any stream whose read failed) is checked then too.
  */
 #ifndef RANKD_API_LIVE_H
 #define RANKD_API_LIVE_H
@@ -43,7 +47,7 @@ typedef struct {
     int max_listeners;    /* on this instance at once */
     int max_per_address;  /* of them from one client address */
     int min_interval_ms;  /* between two computations of one stream */
-    int heartbeat_s;      /* between two comment lines (and checks of every stream) */
+    int heartbeat_s;      /* between two comment lines (and checks of every board's top) */
 } live_opts_t;
 
 /* The hub and its thread; NULL when it cannot start. */

@@ -152,6 +152,16 @@ bool live_player_event(live_player_t *p, const char *around, size_t around_len, 
     return true;
 }
 
+void live_player_bounds(const live_player_t *p, int64_t *lo, int64_t *hi)
+{
+    if (!p->placed || !p->bounded) {
+        *lo = 1, *hi = 0;
+        return;
+    }
+    *lo = p->first.sort_key < p->pos.sort_key ? p->first.sort_key : p->pos.sort_key;
+    *hi = p->last.sort_key > p->pos.sort_key ? p->last.sort_key : p->pos.sort_key;
+}
+
 void live_player_sent(live_player_t *p, int64_t rank)
 {
     p->sent_rank = rank;

@@ -56,4 +56,10 @@ bool live_player_event(live_player_t *p, const char *around, size_t around_len, 
 /* The event made last went out (see live_player_event). */
 void live_player_sent(live_player_t *p, int64_t rank);
 
+/* The sort keys a change must reach (its old or new key, or the range between them) for
+ * live_player_heard to find it touches the stream: [*lo, *hi], from the first entry shown to the
+ * last with the player's own place; empty (*lo > *hi) while the player has no standing (then only
+ * the player's own change touches it). A cheap first test for a scan of many streams. */
+void live_player_bounds(const live_player_t *p, int64_t *lo, int64_t *hi);
+
 #endif

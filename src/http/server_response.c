@@ -32,7 +32,8 @@ static void add_cors(const http_server_deps_t *deps, struct MHD_Connection *conn
     if (preflight) {
         MHD_add_response_header(r, "Access-Control-Allow-Methods", allow ? allow : "GET, HEAD, OPTIONS");
         MHD_add_response_header(r, "Access-Control-Allow-Headers",
-                                "Authorization, Content-Type, Idempotency-Key, If-None-Match, X-Request-Id");
+                                "Authorization, Content-Type, Idempotency-Key, If-None-Match, Last-Event-ID, "
+                                "X-Request-Id");
         MHD_add_response_header(r, "Access-Control-Max-Age", "600");
     }
     /* API.md: every response to an allowed origin, preflights included. */

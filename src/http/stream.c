@@ -11,8 +11,8 @@
 struct http_stream {
     pthread_mutex_t mu;
     pthread_cond_t room;         /* signalled when the reader took bytes or left */
-    char *buf;                   /* cap bytes, owned, grown as needed up to max; [head, head + len)
-                                  * unread (an idle stream holds what its largest burst needed) */
+    char *buf;                   /* cap bytes, owned, grown as needed up to max and let go when
+                                  * all is read; [head, head + len) unread */
     size_t max, cap, head, len;
     struct MHD_Connection *conn; /* set by the server before the first read */
     bool suspended;              /* the reader found nothing and waits for a resume */
@@ -153,8 +153,12 @@ ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         memcpy(buf, s->buf + s->head, n);
         s->head += n;
         s->len -= n;
-        if (s->len == 0)
+        if (s->len == 0) { /* all sent: an idle stream (a live listener between events) holds none */
             s->head = 0;
+            free(s->buf);
+            s->buf = NULL;
+            s->cap = 0;
+        }
         pthread_cond_signal(&s->room);
         got = (ssize_t)n;
     } else if (s->ended) {

@@ -956,7 +956,7 @@ def test_request_id(anon):
         assert 1 <= len(got) <= 64 and all(0x21 <= ord(ch) <= 0x7E for ch in got), got
 
 
-CORS_HEADERS = {"authorization", "content-type", "idempotency-key", "if-none-match", "x-request-id"}
+CORS_HEADERS = {"authorization", "content-type", "idempotency-key", "if-none-match", "last-event-id", "x-request-id"}
 CORS_EXPOSE = {"etag", "location", "retry-after", "x-request-id"}
 
 

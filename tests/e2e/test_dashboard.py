@@ -3,13 +3,15 @@ rankd whose reads need a key. The operator types a key; the page then lists the 
 board's top entries equal to the API's, pages through them, finds a player at the API's rank and
 the players around them, draws the histogram and the activity, and shows the service's health,
 all without a single console error. Screenshots go to tests/e2e/out/ (RANKD_TEST_OUT)."""
+import datetime
 import json
 import os
 
 import pytest
 
 import browser as browser_mod  # python3-websocket and chromium: scripts/deps.sh installs them
-from conftest import ADMIN_KEY, READ_KEY, REPO, WRITE_KEY, batch, create_board, wait_for
+from conftest import ADMIN_KEY, READ_KEY, REPO, WRITE_KEY, batch, create_board, metric, submit_ok, wait_for
+from test_archive import Clock, day_ms
 
 OUT = os.environ.get("RANKD_TEST_OUT", os.path.join(REPO, "tests", "e2e", "out"))
 
@@ -181,3 +183,118 @@ def test_with_keyed_reads_the_page_asks_for_nothing_it_would_be_refused(rankd_fa
     finally:
         if br:
             br.close()
+
+
+@pytest.mark.parametrize("reads", ["public", "keyed"])
+def test_a_boards_top_follows_the_live_stream(rankd_factory, reads):
+    """Issue 52: the open board's top table follows GET …/live?top=20. public: no key typed, the
+    page reads the stream with the browser's EventSource; keyed: the operator typed a key, which
+    EventSource cannot send, so the page reads the stream with fetch() and the key as the bearer.
+    A write through the API (a new top score) reaches the table with no reload and no poll; the
+    indicator says "live"; opening another board closes the first one's stream (the server finds a
+    closed stream when it writes to it: a heartbeat every second here)."""
+    inst = rankd_factory(public_reads=reads == "public", env={"RANKD_LIVE_HEARTBEAT_S": "1"})
+    adm, w, r = inst.client(ADMIN_KEY), inst.client(WRITE_KEY), inst.client(READ_KEY)
+    br = None
+    via = "eventsource" if reads == "public" else "fetch"
+    try:
+        board = create_board(adm, title="Live board")["id"]
+        other = create_board(adm, title="Another live board")["id"]
+        assert batch(w, [{"board": board, "player_id": "p%02d" % i, "score": 100 + i} for i in range(5)]).status == 200
+
+        br = browser_mod.Browser()
+        if reads == "public":  # a deep link, no key
+            br.navigate("http://127.0.0.1:%d/dashboard/#/boards/%s" % (inst.port, board))
+        else:  # the admin key typed (the health cards ask /metrics with it), then the board
+            br.navigate("http://127.0.0.1:%d/dashboard/" % inst.port)
+            br.wait("document.querySelectorAll('#health .card').length > 0", "the health cards")
+            br.eval("document.getElementById('key').value = %s; document.getElementById('key-form').requestSubmit(); 1"
+                    % json.dumps(ADMIN_KEY))
+            br.wait("document.getElementById('key-state').textContent === 'key set'", "the key")
+            br.eval("location.hash = %s; 1" % json.dumps("#/boards/" + board))
+        br.wait("document.querySelectorAll('#entries tbody tr').length === 5", "the top entries")
+        # The stream's first event (the current top) arrived, by the way this page must use.
+        br.wait("window.rankdLive.%s >= 1 && document.getElementById('live').dataset.state === 'connected'" % via,
+                "the live stream's first event")
+        assert br.eval("window.rankdLive.via") == via
+        assert br.eval("document.getElementById('live').textContent") == "● live"
+        before = br.eval("window.rankdLive.%s" % via)
+
+        # A new top score through the API: the table shows it, pushed by the stream.
+        submit_ok(w, board, "newcomer", 5000)
+        br.wait("(document.querySelector('#entries tbody tr td:nth-child(2)') || {}).textContent === 'newcomer'",
+                "the new top score in the table")
+        assert br.eval("window.rankdLive.%s" % via) > before
+        assert rows(br, "entries") == api_rows(r.get("/v1/leaderboards/%s/entries?limit=20" % board).json()["entries"])
+        assert "ranks 1–6 of 6" in br.eval("document.getElementById('page-info').textContent")
+        br.screenshot(os.path.join(OUT, "dashboard-live-%s.png" % reads))
+
+        # Another board opened: its stream replaces the first one (one listener on the instance).
+        opened = br.eval("window.rankdLive.opened")
+        br.eval("location.hash = %s; 1" % json.dumps("#/boards/" + other))
+        br.wait("document.getElementById('board-title').textContent.includes(%s)" % json.dumps(other), "the other board")
+        br.wait("window.rankdLive.opened === %d && document.getElementById('live').dataset.state === 'connected'"
+                % (opened + 1), "the other board's stream")
+        wait_for(lambda: metric(inst, "rankd_live_listeners") == 1,
+                 lambda: "one live listener on the instance (%s)" % metric(inst, "rankd_live_listeners"), every=0.2)
+        submit_ok(w, other, "first", 1)
+        br.wait("(document.querySelector('#entries tbody tr td:nth-child(2)') || {}).textContent === 'first'",
+                "the other board's first score in the table")
+        # The page hidden: no stream; shown again: the board's stream anew (its first event the current top).
+        br.eval("Object.defineProperty(document, 'hidden', {value: true, configurable: true});"
+                " document.dispatchEvent(new Event('visibilitychange')); 1")
+        assert br.eval("document.getElementById('live').dataset.state") == "off"
+        wait_for(lambda: metric(inst, "rankd_live_listeners") == 0,
+                 lambda: "no live listener while hidden (%s)" % metric(inst, "rankd_live_listeners"), every=0.2)
+        events = br.eval("window.rankdLive.%s" % via)
+        br.eval("Object.defineProperty(document, 'hidden', {value: false, configurable: true});"
+                " document.dispatchEvent(new Event('visibilitychange')); 1")
+        br.wait("window.rankdLive.opened === %d && window.rankdLive.%s > %d && "
+                "document.getElementById('live').dataset.state === 'connected'" % (opened + 2, via, events),
+                "the stream again once shown")
+        # The board deleted: the stream's gone event ends it, and the indicator says why.
+        assert adm.delete("/v1/leaderboards/%s" % other).status in (200, 204)
+        br.wait("document.getElementById('live').dataset.state === 'gone'", "the gone event")
+        assert "deleted" in br.eval("document.getElementById('live').textContent")
+        wait_for(lambda: metric(inst, "rankd_live_listeners") == 0,
+                 lambda: "no live listener (%s)" % metric(inst, "rankd_live_listeners"), every=0.2)
+        assert br.errors == [], br.errors
+    finally:
+        if br:
+            br.close()
+        for c in (adm, w, r):
+            c.close()
+
+
+def test_a_windows_reset_reaches_the_open_board_live(rankd_factory, tmp_path):
+    """Issue 52: the open board's window resets (the server's clock passes midnight, no write): the
+    stream's reset event makes the page read the board again (its current window, the windows
+    list) and the new window's empty top replaces the table."""
+    clock = Clock(str(tmp_path))
+    inst = rankd_factory(public_reads=True, env=clock.env())
+    adm, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    br = None
+    try:
+        board = create_board(adm, title="Daily live board", reset="daily")
+        submit_ok(w, board["id"], "p", 7)
+        old = board["current_window"]
+        today = datetime.datetime.strptime(old, "%Y-%m-%d").date()
+        new = (today + datetime.timedelta(days=1)).isoformat()
+        br = browser_mod.Browser()
+        br.navigate("http://127.0.0.1:%d/dashboard/#/boards/%s" % (inst.port, board["id"]))
+        br.wait("document.querySelectorAll('#entries tbody tr').length === 1 && window.rankdLive.eventsource >= 1",
+                "the board's top, live")
+        clock.set(day_ms(today + datetime.timedelta(days=1)) + 500)  # past midnight: no write
+        br.wait("document.getElementById('page-info').textContent === %s" % json.dumps("no entries (window %s)" % new),
+                "the new window's empty top")
+        br.wait("document.getElementById('board-info').textContent.includes(%s)" % json.dumps("current window " + new),
+                "the board read again")
+        br.wait("[...document.querySelectorAll('#window option')].some(o => o.value === %s)" % json.dumps(old),
+                "the old window in the list")
+        assert br.eval("document.getElementById('live').dataset.state") == "connected"
+        assert br.errors == [], br.errors
+    finally:
+        if br:
+            br.close()
+        for c in (adm, w):
+            c.close()

@@ -163,6 +163,24 @@ static void test_the_named_are_bounded(void **state)
     assert_int_equal(p.sent_rank, 110);
 }
 
+static void test_the_bounds_cover_what_is_shown_and_the_player(void **state)
+{
+    (void)state;
+    live_player_t none = {.sort = SORT_DESC};
+    int64_t lo, hi;
+    live_player_bounds(&none, &lo, &hi);
+    assert_true(lo > hi); /* nothing shown: only the player's own change reaches it */
+    live_player_t p = placed(); /* shown: q 90 … r 40 (sort keys -90 … -40) */
+    live_player_bounds(&p, &lo, &hi);
+    assert_int_equal(lo, -90);
+    assert_int_equal(hi, -40);
+    notice_change_t up = moved("me", 50, 95); /* the player above all shown */
+    assert_true(live_player_heard(&p, &up));
+    live_player_bounds(&p, &lo, &hi);
+    assert_int_equal(lo, -95);
+    assert_int_equal(hi, -40);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +190,7 @@ int main(void)
         cmocka_unit_test(test_which_changes_touch_the_stream),
         cmocka_unit_test(test_one_that_passed_and_fell_behind_again_is_not_named),
         cmocka_unit_test(test_the_named_are_bounded),
+        cmocka_unit_test(test_the_bounds_cover_what_is_shown_and_the_player),
     };
     return cmocka_run_group_tests_name("live_player", tests, NULL, NULL);
 }

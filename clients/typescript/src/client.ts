@@ -1,6 +1,10 @@
 import type { components, operations } from "./generated/openapi.js";
 import { routes } from "./generated/routes.js";
 import { RankdConnectionError, RankdError } from "./errors.js";
+import {
+  openStream, type LivePlayer, type LivePlayerHandlers, type LivePlayerOptions, type LiveStream, type LiveTop,
+  type LiveTopHandlers, type LiveTopOptions,
+} from "./live.js";
 
 /** Every schema of the contract, by name: `Schemas["Entry"]`, `Schemas["SubmitResult"]`, … */
 export type Schemas = components["schemas"];
@@ -316,6 +320,37 @@ export class RankdClient {
   /** A player's standings on every board (getPlayerStandings). */
   playerStandings(player: string, query: QueryParams<"getPlayerStandings"> = {}): Promise<Schemas["PlayerStandings"]> {
     return this.call("getPlayerStandings", { path: { player }, query });
+  }
+
+  // --- live streams (Server-Sent Events) ------------------------------------------------------
+
+  /** A board's top N as it changes (GET /v1/leaderboards/{board}/live?top=N): `onTop` gets the
+   * current top at once, then again each time it changes; `onReset` when the window resets;
+   * `onGone` when the board is deleted (the stream ends). It reconnects with Last-Event-ID after
+   * the server's `retry:` delay; `close()` or the signal ends it. See docs/guides/live.md. */
+  liveTop(board: string, options: LiveTopOptions = {}, handlers: LiveTopHandlers = {}): LiveStream {
+    const query: Record<string, unknown> = { top: options.top, rank_style: options.rankStyle };
+    const target = this.target("/v1/leaderboards/{board}/live", { board }, query);
+    return this.stream(target, options, handlers, { top: (d, info) => handlers.onTop?.(d as LiveTop, info) });
+  }
+
+  /** A player's standing as it changes (GET /v1/leaderboards/{board}/players/{player}/live?around=K):
+   * `onPlayer` gets the player's rank, score, the rank before and who overtook them, and the
+   * players around; at once, then on each change. The bearer may be the player's own token
+   * (`options.auth`, or a client made `withAuth(token)`). As liveTop otherwise. */
+  livePlayer(board: string, player: string, options: LivePlayerOptions = {}, handlers: LivePlayerHandlers = {}): LiveStream {
+    const query: Record<string, unknown> = { around: options.around, rank_style: options.rankStyle };
+    const target = this.target("/v1/leaderboards/{board}/players/{player}/live", { board, player }, query);
+    return this.stream(target, options, handlers, { player: (d, info) => handlers.onPlayer?.(d as LivePlayer, info) });
+  }
+
+  private stream(target: string, options: LiveTopOptions | LivePlayerOptions, handlers: LiveTopHandlers | LivePlayerHandlers,
+    dispatch: Record<string, (data: unknown, info: { event: string; id: string }) => void>): LiveStream {
+    const auth = options.auth !== undefined ? options.auth : this.auth;
+    return openStream({
+      fetch: this.fetchImpl, url: this.baseUrl + target, target, headers: { ...this.headers },
+      bearer: () => this.bearer(auth), options, dispatch, handlers,
+    });
   }
 
   // --- plumbing --------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 // The examples of docs/typescript-client.md, compiled (never run) with the tests: a change to the
 // client or the spec that breaks one fails tsc in tests/e2e/test_typescript_client.py.
-import { RankdClient, RankdError, isRankdError, type Schemas } from "../src/index.js";
+import { RankdClient, RankdError, isRankdError, type LiveEnd, type Schemas } from "../src/index.js";
 
 declare const baseUrl: string;
 declare function log(x: unknown): void;
+declare function render(entries: Schemas["Entry"][]): void;
+declare const token: string;
 
 export async function server(): Promise<void> {
   const rankd = new RankdClient({ baseUrl: "http://127.0.0.1:8080", auth: process.env["RANKD_WRITE_KEY"] });
@@ -49,4 +51,39 @@ export async function paging(): Promise<void> {
     log([page.entries.length, page.next_cursor]);
   }
   await rankd.submitScore("arcade", { player_id: "ada", score: 5 }, { idempotencyKey: "round-7f3a" });
+}
+
+export async function live(): Promise<void> {
+  const rankd = new RankdClient({ baseUrl, auth: "key" });
+  const top = rankd.liveTop("arcade", { top: 10 }, {
+    onTop: (page) => render(page.entries),
+    onReset: (r) => log(`window ${r.previous_window} ended, ${r.window} began`),
+    onGone: (e) => log(e.code),
+    onError: (e, retry) => log([e.message, retry.willRetry, retry.delayMs]),
+  });
+  const me = new RankdClient({ baseUrl, auth: token }).livePlayer("arcade", "ada", { around: 2 }, {
+    onPlayer: (p) => log([p.rank, p.previous_rank, p.overtaken_by, p.entries]),
+  });
+  top.close();
+  const end: LiveEnd = await me.closed;
+  log(end.reason);
+}
+
+// docs/guides/live.md
+export function guide(): void {
+  const controller = new AbortController();
+  const rankd = new RankdClient({ baseUrl, auth: () => token });
+  let saved: string | undefined;
+  const stream = rankd.livePlayer("arcade", "ada", { around: 3, signal: controller.signal, lastEventId: saved }, {
+    onOpen: ({ reconnect }) => log(reconnect ? "live again" : "live"),
+    onPlayer: (p, info) => {
+      saved = info.id;
+      if (p.rank !== null && p.previous_rank !== null && p.rank > p.previous_rank) log(`overtaken by ${p.overtaken_by.join(", ")}`);
+    },
+    onReset: (r) => log(r.window),
+    onGone: (e) => log(e.code === "rate_limited" ? "reads used up" : "the board is gone"),
+    onError: (e, { willRetry, delayMs }) => log([e.message, willRetry, delayMs]),
+  });
+  void stream.closed.then((end) => log(end.reason === "refused" ? end.error.message : end.reason));
+  controller.abort();
 }
