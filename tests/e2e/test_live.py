@@ -552,3 +552,50 @@ def test_a_player_token_opens_its_players_stream_and_a_revoked_one_cannot(rankd_
     finally:
         adm.close()
         w.close()
+
+
+def test_a_stream_resumed_on_an_instance_that_has_not_heard_its_last_event_waits_for_it(
+        rankd_factory, private_redis, db, pg_server):
+    """A client that leaves an instance and comes back on another with the last event's id must
+    not get an older answer there. The second instance's rank tier holds the window, and its
+    listener's session is stalled (a proxy holding every byte): its tier still answers, without
+    the write the first instance's stream showed, until the tier finds itself stale. The resumed
+    stream waits (at most 2 s) for that instance to have heard the event's transaction number,
+    then reads again."""
+    import re
+    from faultproxy import FaultProxy
+    from test_rank_tier import TIER, tier_answers
+    proxy = FaultProxy(("127.0.0.1", pg_server.port)).start()
+    try:
+        one = rankd_factory(redis=private_redis.url(0))
+        two = rankd_factory(redis=private_redis.url(0), env=TIER,
+                            extra_config={"postgres": {"listener": re.sub(r"port=\d+", "port=%d" % proxy.port, db.dsn)}})
+        adm, w, r2 = one.client(ADMIN_KEY), one.client(WRITE_KEY), two.client(READ_KEY)
+        b = create_board(adm, operator="latest")["id"]
+        for i in range(5):
+            submit_ok(w, b, "s%d" % i, 10 + i)
+        tier_answers(two, r2, b)
+        s = Sse(one, "/v1/leaderboards/%s/live?top=3" % b)
+        try:
+            assert [e["player_id"] for e in s.event()["data"]["entries"]] == ["s4", "s3", "s2"]
+            proxy.set("stall")
+            submit_ok(w, b, "s0", 100)
+            last = s.event()
+            assert [e["player_id"] for e in last["data"]["entries"]] == ["s0", "s4", "s3"]
+        finally:
+            s.close()
+        t = Sse(two, "/v1/leaderboards/%s/live?top=3" % b, last_id=last["id"])
+        try:
+            # Nothing older comes first: once the second instance reads past the stall (its tier
+            # stale, the primary), its answer is the one the client has, and is not sent again;
+            # the first event is the next change, heard once the stall ends.
+            proxy.set("pass")
+            submit_ok(w, b, "s1", 200)
+            ev = t.event()
+            assert [e["player_id"] for e in ev["data"]["entries"]] == ["s1", "s0", "s4"], ev
+        finally:
+            t.close()
+        for c in (adm, w, r2):
+            c.close()
+    finally:
+        proxy.stop()
