@@ -515,8 +515,9 @@ static bool pay(live_hub_t *h, live_listener_t *l, int64_t now_b)
 }
 
 /* A comment line to every listener (proxies keep the stream, and one gone is found), the reads
- * its minutes cost, and a check of every board's top and of every stream whose read failed (a
- * player's stream is computed again only for a change that touches it). Under mu. */
+ * its minutes cost, a listener whose events waited unread for http.send_timeout_s dropped, and a
+ * check of every board's top and of every stream whose read failed (a player's stream is
+ * computed again only for a change that touches it). Under mu. */
 static void beat(live_hub_t *h, int64_t now)
 {
     static const buf_t comment = {.data = (char *)":\n\n", .len = 3, .cap = 0};
@@ -527,7 +528,10 @@ static void beat(live_hub_t *h, int64_t now)
          * first answer the primary cannot give now is still kept alive, and found gone */
         for (live_listener_t **pp = &t->listeners; *pp;) {
             live_listener_t *l = *pp;
-            if (limits && !pay(h, l, now_b)) {
+            if (http_stream_unread_ms(l->stream, now) >= (int64_t)h->o.send_timeout_s * 1000) {
+                *pp = l->next;
+                listener_free(h, l, true); /* its connection cut, as when its buffer is full */
+            } else if (limits && !pay(h, l, now_b)) {
                 *pp = l->next;
                 listener_free(h, l, false);
             } else if (offer(h, pp, &comment)) {

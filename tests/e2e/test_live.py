@@ -336,6 +336,35 @@ def test_a_listener_that_does_not_read_is_dropped_and_the_others_go_on(rankd_fac
         w.close()
 
 
+def test_a_listener_whose_events_wait_unread_past_the_send_timeout_is_dropped(rankd_factory):
+    """Its buffer is far from full (one event waits), but it has taken nothing for
+    http.send_timeout_s: dropped at the next heartbeat, its connection cut."""
+    inst = rankd_factory(env={"RANKD_SEND_TIMEOUT_S": "1", "RANKD_LIVE_HEARTBEAT_S": "1",
+                              "RANKD_SEND_BUFFER_BYTES": "4096"})
+    admin, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    try:
+        b = create_board(admin)["id"]
+        big = {"pad": "x" * 900}  # a top-100 event of about 110 KB: more than the sockets hold
+        r = batch(w, [{"board": b, "player_id": "p%03d" % i, "score": i, "metadata": big} for i in range(100)])
+        assert r.status == 200, r.describe()
+        path = "/v1/leaderboards/%s/live?top=100" % b
+        slow = Sse(inst, path, rcvbuf=4096)
+        good = Sse(inst, path)
+        try:
+            assert good.event()["event"] == "top"
+            wait_for(lambda: metric(admin, "rankd_live_dropped_total") == 1, "the listener that does not read dropped",
+                     timeout=15)
+            assert metric(admin, "rankd_live_listeners") == 1
+            submit_ok(w, b, "late", 5000)
+            assert good.event()["data"]["entries"][0]["player_id"] == "late"
+        finally:
+            slow.close()
+            good.close()
+    finally:
+        admin.close()
+        w.close()
+
+
 def test_an_idle_stream_gets_a_comment_line_every_heartbeat(rankd_factory):
     inst = rankd_factory(env={"RANKD_LIVE_HEARTBEAT_S": "1"})
     b = create_board(inst.client(ADMIN_KEY))["id"]
