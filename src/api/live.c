@@ -33,6 +33,8 @@
 #define LIVE_AROUND_MAX 50
 #define LIVE_RETRY_MS 2000 /* the EventSource reconnection delay the first event sets */
 #define LIVE_READ_MS 60000 /* a stream counts as one read this often (API.md, "Rate limits") */
+#define LIVE_CATCH_UP_MS 2000 /* how long a resumed stream waits for this instance to hear what
+                               * the instance it left had sent */
 
 typedef struct live_listener {
     http_stream_t *stream;      /* the hub's hold (the producer's) */
@@ -41,6 +43,8 @@ typedef struct live_listener {
     int64_t paid_ms;            /* the buckets' clock: its reads are paid up to here */
     char last_id[64];           /* the Last-Event-ID it came back with; "" for none */
     bool fresh;                 /* has had no event yet */
+    int64_t hold_ms;            /* monotonic: until then a first answer older than its
+                                 * Last-Event-ID's (another instance's, further on) is held back */
     struct live_listener *next;
 } live_listener_t;
 
@@ -381,10 +385,28 @@ static bool same_answer(const char *a, const char *b)
     return ca && cb && ha && hb && ca - a == cb - b && memcmp(a, b, (size_t)(ca - a)) == 0 && strcmp(ha, hb) == 0;
 }
 
+/* Whether newcomer l, back with an id of the window t's answer shows but with a transaction
+ * number this instance has not heard yet (it left another instance that had), must wait: the
+ * answer in hand may be older than the last event it had. It waits LIVE_CATCH_UP_MS at most. */
+static bool held_back(const live_listener_t *l, const live_topic_t *t, int64_t now)
+{
+    const char *colon = strrchr(l->last_id, ':');
+    size_t wlen = colon ? (size_t)(colon - l->last_id) : 0;
+    if (!colon || now >= l->hold_ms || wlen != strlen(t->window) || memcmp(l->last_id, t->window, wlen) != 0)
+        return false;
+    char heard_day[11] = "";
+    if (t->b->seq_day >= 0)
+        window_format_day(t->b->seq_day, heard_day);
+    int64_t heard = strcmp(heard_day, t->window) == 0 ? t->b->seq : 0;
+    return strtoll(colon + 1, NULL, 10) > heard;
+}
+
 /* Send the topic's answer to its listeners: all of them, or only the fresh ones. `reset`, when
  * not NULL, is a reset event's data the others get first (the window changed). Under mu. */
 static void send_answer(live_hub_t *h, live_topic_t *t, bool only_fresh, const buf_t *reset)
 {
+    int64_t now = clock_mono_ms();
+    bool held = false;
     const char *type = t->pl ? "player" : "top";
     buf_t ev, first;
     buf_init(&ev);
@@ -396,6 +418,11 @@ static void send_answer(live_hub_t *h, live_topic_t *t, bool only_fresh, const b
     for (live_listener_t **pp = &t->listeners; *pp;) {
         live_listener_t *l = *pp;
         bool due = l->fresh ? !same_answer(l->last_id, t->last_id) : !only_fresh;
+        if (l->fresh && due && held_back(l, t, now)) {
+            held = true;
+            pp = &l->next;
+            continue;
+        }
         if (l->fresh && !due) { /* came back with this very answer's id: nothing changed */
             l->fresh = false;
             /* the reconnection delay still goes out first */
@@ -414,7 +441,7 @@ static void send_answer(live_hub_t *h, live_topic_t *t, bool only_fresh, const b
         }
         pp = &l->next;
     }
-    t->has_fresh = false; /* each had its first event, or is gone */
+    t->has_fresh = held; /* each had its first event, or is gone, or is held back */
     buf_free(&ev);
     buf_free(&first);
 }
@@ -488,8 +515,9 @@ static bool pay(live_hub_t *h, live_listener_t *l, int64_t now_b)
 }
 
 /* A comment line to every listener (proxies keep the stream, and one gone is found), the reads
- * its minutes cost, and a check of every board's top and of every stream whose read failed (a
- * player's stream is computed again only for a change that touches it). Under mu. */
+ * its minutes cost, a listener whose events waited unread for http.send_timeout_s dropped, and a
+ * check of every board's top and of every stream whose read failed (a player's stream is
+ * computed again only for a change that touches it). Under mu. */
 static void beat(live_hub_t *h, int64_t now)
 {
     static const buf_t comment = {.data = (char *)":\n\n", .len = 3, .cap = 0};
@@ -500,7 +528,10 @@ static void beat(live_hub_t *h, int64_t now)
          * first answer the primary cannot give now is still kept alive, and found gone */
         for (live_listener_t **pp = &t->listeners; *pp;) {
             live_listener_t *l = *pp;
-            if (limits && !pay(h, l, now_b)) {
+            if (http_stream_unread_ms(l->stream, now) >= (int64_t)h->o.send_timeout_s * 1000) {
+                *pp = l->next;
+                listener_free(h, l, true); /* its connection cut, as when its buffer is full */
+            } else if (limits && !pay(h, l, now_b)) {
                 *pp = l->next;
                 listener_free(h, l, false);
             } else if (offer(h, pp, &comment)) {
@@ -630,15 +661,20 @@ out:
 }
 
 /* Once a second: a window that ended is news without a write (the wall clock is looked at here:
- * a test's clock moves without a signal), and topics nobody listens to go. Under mu. */
+ * a test's clock moves without a signal), a newcomer held back may have waited long enough, and
+ * topics nobody listens to go. Under mu. */
 static void each_second(live_hub_t *h, int64_t now)
 {
     int64_t wall = clock_wall_ms();
-    for (live_topic_t *t = h->topics; t; t = t->next)
+    for (live_topic_t *t = h->topics; t; t = t->next) {
         if (t->reset_ms > 0 && wall >= t->reset_ms) {
             t->reset_ms = 0;
             mark(h, t, now);
         }
+        if (t->has_fresh && t->last.len > 0) /* a newcomer held back: its wait may be over, and
+                                              * the answer in hand may be the one it waits past */
+            mark(h, t, now);
+    }
     reap_topics(h);
 }
 
@@ -911,6 +947,7 @@ static int add_listener(live_hub_t *h, const board_t *b, const char *player, int
     if (req->last_event_id)
         snprintf(l->last_id, sizeof l->last_id, "%s", req->last_event_id);
     l->fresh = true;
+    l->hold_ms = clock_mono_ms() + LIVE_CATCH_UP_MS;
     l->next = topic->listeners;
     topic->listeners = l;
     topic->has_fresh = true;

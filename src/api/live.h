@@ -48,6 +48,7 @@ typedef struct {
     int max_per_address;  /* of them from one client address */
     int min_interval_ms;  /* between two computations of one stream */
     int heartbeat_s;      /* between two comment lines (and checks of every board's top) */
+    int send_timeout_s;   /* a listener whose events wait unread this long is dropped */
 } live_opts_t;
 
 /* The hub and its thread; NULL when it cannot start. */

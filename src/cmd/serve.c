@@ -246,7 +246,7 @@ int cmd_serve(rankd_config_t *cfg)
     app.player_auth = player_auth_new(&app);
     /* The live streams: idle until a client opens one; the listener tells them of changes. */
     live_opts_t lo = {cfg->live_max_listeners, cfg->live_max_listeners_per_address, cfg->live_min_interval_ms,
-                      cfg->live_heartbeat_s};
+                      cfg->live_heartbeat_s, cfg->send_timeout_s};
     app.live_hub = cfg->live_max_listeners > 0 ? live_hub_start(&app, &lo) : NULL;
     listener_sink_t live_sink = {live_hub_heard, app.live_hub};
     listener_t *listener = listener_start(cfg->pg_listener && cfg->pg_listener[0] ? cfg->pg_listener : cfg->pg_primary,

@@ -7,6 +7,7 @@
 #include <microhttpd.h>
 
 #include "util/alloc.h"
+#include "util/clock.h"
 
 struct http_stream {
     pthread_mutex_t mu;
@@ -14,6 +15,7 @@ struct http_stream {
     char *buf;                   /* cap bytes, owned, grown as needed up to max and let go when
                                   * all is read; [head, head + len) unread */
     size_t max, cap, head, len;
+    int64_t waiting_ms;          /* monotonic: since when bytes wait with none taken (0: none wait) */
     struct MHD_Connection *conn; /* set by the server before the first read */
     bool suspended;              /* the reader found nothing and waits for a resume */
     bool ended, ok;              /* the producer is done, and how */
@@ -87,6 +89,8 @@ bool http_stream_write(http_stream_t *s, const void *data, size_t len)
             n = len;
         make_room(s, n);
         memcpy(s->buf + s->head + s->len, p, n);
+        if (s->len == 0)
+            s->waiting_ms = clock_mono_ms();
         s->len += n;
         p += n;
         len -= n;
@@ -104,11 +108,21 @@ int http_stream_offer(http_stream_t *s, const void *data, size_t len)
     if (got == 1 && len > 0) {
         make_room(s, len);
         memcpy(s->buf + s->head + s->len, data, len);
+        if (s->len == 0)
+            s->waiting_ms = clock_mono_ms();
         s->len += len;
         wake_reader(s);
     }
     pthread_mutex_unlock(&s->mu);
     return got;
+}
+
+int64_t http_stream_unread_ms(http_stream_t *s, int64_t now_ms)
+{
+    pthread_mutex_lock(&s->mu);
+    int64_t ms = s->len && s->waiting_ms ? now_ms - s->waiting_ms : 0;
+    pthread_mutex_unlock(&s->mu);
+    return ms > 0 ? ms : 0;
 }
 
 void http_stream_end(http_stream_t *s, bool ok)
@@ -153,6 +167,7 @@ ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         memcpy(buf, s->buf + s->head, n);
         s->head += n;
         s->len -= n;
+        s->waiting_ms = s->len ? clock_mono_ms() : 0; /* the reader took some: the wait starts again */
         if (s->len == 0) { /* all sent: an idle stream (a live listener between events) holds none */
             s->head = 0;
             free(s->buf);

@@ -30,6 +30,9 @@ MUST_USE bool http_stream_write(http_stream_t *s, const void *data, size_t len);
 /* Producer: append all `len` bytes if they fit in the buffer now, without waiting: 1 written,
  * 0 no room (nothing written: a reader that does not keep up), -1 the reader is gone. */
 MUST_USE int http_stream_offer(http_stream_t *s, const void *data, size_t len);
+/* Producer: how long (ms, before monotonic `now_ms`) bytes have waited in the buffer without the
+ * reader taking any: 0 when none wait. A reader that takes nothing for long does not read. */
+int64_t http_stream_unread_ms(http_stream_t *s, int64_t now_ms);
 /* Producer: no more bytes. `ok` false ends the answer with an error (the client sees the
  * connection close before the chunked body's end). Lets go of the producer's hold. */
 void http_stream_end(http_stream_t *s, bool ok);

@@ -60,7 +60,8 @@ void pg_arrays_free(pg_arrays_t *as)
         buf_free(&as->a[i]);
 }
 
-void pg_pipeline_run(PGconn *c, const pg_stmt_t *stmts, int n, PGresult **out)
+/* pg_pipeline_run, or with `prepare` pg_pipeline_prepare. */
+static void pipeline(PGconn *c, const pg_stmt_t *stmts, int n, PGresult **out, bool prepare)
 {
     for (int i = 0; i < n; i++)
         out[i] = NULL;
@@ -68,9 +69,10 @@ void pg_pipeline_run(PGconn *c, const pg_stmt_t *stmts, int n, PGresult **out)
         return;
     bool sent = true;
     for (int i = 0; i < n && sent; i++)
-        sent = (stmts[i].name ? PQsendQueryPrepared(c, stmts[i].name, stmts[i].nparams, stmts[i].params, NULL, NULL, 0)
-                              : PQsendQueryParams(c, stmts[i].sql, stmts[i].nparams, NULL, stmts[i].params, NULL, NULL,
-                                                  0)) == 1;
+        sent = (prepare          ? PQsendPrepare(c, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL)
+                : stmts[i].name ? PQsendQueryPrepared(c, stmts[i].name, stmts[i].nparams, stmts[i].params, NULL, NULL, 0)
+                                : PQsendQueryParams(c, stmts[i].sql, stmts[i].nparams, NULL, stmts[i].params, NULL, NULL,
+                                                    0)) == 1;
     sent = sent && PQpipelineSync(c) == 1;
     for (int i = 0; i < n && sent; i++) {
         out[i] = PQgetResult(c);
@@ -88,4 +90,14 @@ void pg_pipeline_run(PGconn *c, const pg_stmt_t *stmts, int n, PGresult **out)
             break;
     }
     PQexitPipelineMode(c);
+}
+
+void pg_pipeline_run(PGconn *c, const pg_stmt_t *stmts, int n, PGresult **out)
+{
+    pipeline(c, stmts, n, out, false);
+}
+
+void pg_pipeline_prepare(PGconn *c, const pg_stmt_t *stmts, int n, PGresult **out)
+{
+    pipeline(c, stmts, n, out, true);
 }

@@ -44,5 +44,7 @@ typedef struct {
  * statement the rest report PGRES_PIPELINE_ABORTED.
  */
 void pg_pipeline_run(PGconn *c, const pg_stmt_t *stmts, int n, PGresult **out);
+/* Prepare `n` statements (each one's name, sql and nparams) in one round trip; out[] as above. */
+void pg_pipeline_prepare(PGconn *c, const pg_stmt_t *stmts, int n, PGresult **out);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "obs/log.h"
+#include "store/pg_pipeline.h"
 #include "store/pg_pool.h"
 #include "store/pg_router.h"
 
@@ -210,27 +211,30 @@ bool write_sql_prepare(PGconn *c, void *arg)
         if (!ok)
             return false;
     }
-    static const struct {
-        const char *name, *sql;
-        int nparams;
-    } all[] = {
-        {WS_BOARDS, ws_boards_sql, 1}, {WS_LOCK, ws_lock_sql, 1},     {WS_READ, ws_read_sql, 3},
-        {WS_WRITE, ws_write_sql, WW_PARAMS},  {WS_NOTIFY, ws_notify_sql, 1}, {WS_NOTIFY_SEQ, ws_notify_seq_sql, 5}, {WS_ARCHIVED, ws_archived_sql, 2},
-        {WS_BUCKETS, ws_buckets_sql, 6}, {WS_WINDOW_LOCK, ws_window_lock_sql, 2}, {WS_RECUT, ws_recut_sql, 4},
-        {WS_ENTRANTS, ws_entrants_sql, 3}, {WS_SLOTS_MAKE, ws_slots_make_sql, 2}, {WS_SLOTS_LOCK, ws_slots_lock_sql, 2},
-        {WS_TOURNAMENT, ws_tournament_sql, 7}, {WS_LEAGUE, ws_league_sql, 3}, {WS_HIDDEN_WRITE, ws_hidden_write_sql, 7},
-        {WS_CLIENT, ws_client_sql, 5},
-        {WS_TX_SETTINGS, ws_tx_settings_sql, 0}, {WS_ASYNC_COMMIT, ws_async_commit_sql, 0},
+    /* In one round trip (pipeline mode): a new connection to a distant primary is ready in two
+     * round trips, not twenty. */
+    static const pg_stmt_t all[] = {
+        {ws_boards_sql, 1, NULL, WS_BOARDS}, {ws_lock_sql, 1, NULL, WS_LOCK}, {ws_read_sql, 3, NULL, WS_READ},
+        {ws_write_sql, WW_PARAMS, NULL, WS_WRITE}, {ws_notify_sql, 1, NULL, WS_NOTIFY},
+        {ws_notify_seq_sql, 5, NULL, WS_NOTIFY_SEQ}, {ws_archived_sql, 2, NULL, WS_ARCHIVED},
+        {ws_buckets_sql, 6, NULL, WS_BUCKETS}, {ws_window_lock_sql, 2, NULL, WS_WINDOW_LOCK},
+        {ws_recut_sql, 4, NULL, WS_RECUT}, {ws_entrants_sql, 3, NULL, WS_ENTRANTS},
+        {ws_slots_make_sql, 2, NULL, WS_SLOTS_MAKE}, {ws_slots_lock_sql, 2, NULL, WS_SLOTS_LOCK},
+        {ws_tournament_sql, 7, NULL, WS_TOURNAMENT}, {ws_league_sql, 3, NULL, WS_LEAGUE},
+        {ws_hidden_write_sql, 7, NULL, WS_HIDDEN_WRITE}, {ws_client_sql, 5, NULL, WS_CLIENT},
+        {ws_tx_settings_sql, 0, NULL, WS_TX_SETTINGS}, {ws_async_commit_sql, 0, NULL, WS_ASYNC_COMMIT},
     };
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
-        PGresult *r = PQprepare(c, all[i].name, all[i].sql, all[i].nparams, NULL);
-        bool ok = pg_ok(r);
-        char pe[PG_ERROR_MAX];
-        if (!ok)
-            log_error(NULL, "preparing %s failed: %s", all[i].name, pg_error_text(c, r, pe, sizeof pe));
-        PQclear(r);
-        if (!ok)
-            return false;
+    enum { N = sizeof all / sizeof *all };
+    PGresult *res[N];
+    pg_pipeline_prepare(c, all, N, res);
+    bool ok = true;
+    for (int i = 0; i < N; i++) {
+        if (ok && !pg_ok(res[i])) {
+            char pe[PG_ERROR_MAX];
+            log_error(NULL, "preparing %s failed: %s", all[i].name, pg_error_text(c, res[i], pe, sizeof pe));
+            ok = false;
+        }
+        PQclear(res[i]);
     }
-    return true;
+    return ok;
 }

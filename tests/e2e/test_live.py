@@ -336,6 +336,35 @@ def test_a_listener_that_does_not_read_is_dropped_and_the_others_go_on(rankd_fac
         w.close()
 
 
+def test_a_listener_whose_events_wait_unread_past_the_send_timeout_is_dropped(rankd_factory):
+    """Its buffer is far from full (one event waits), but it has taken nothing for
+    http.send_timeout_s: dropped at the next heartbeat, its connection cut."""
+    inst = rankd_factory(env={"RANKD_SEND_TIMEOUT_S": "1", "RANKD_LIVE_HEARTBEAT_S": "1",
+                              "RANKD_SEND_BUFFER_BYTES": "4096"})
+    admin, w = inst.client(ADMIN_KEY), inst.client(WRITE_KEY)
+    try:
+        b = create_board(admin)["id"]
+        big = {"pad": "x" * 900}  # a top-100 event of about 110 KB: more than the sockets hold
+        r = batch(w, [{"board": b, "player_id": "p%03d" % i, "score": i, "metadata": big} for i in range(100)])
+        assert r.status == 200, r.describe()
+        path = "/v1/leaderboards/%s/live?top=100" % b
+        slow = Sse(inst, path, rcvbuf=4096)
+        good = Sse(inst, path)
+        try:
+            assert good.event()["event"] == "top"
+            wait_for(lambda: metric(admin, "rankd_live_dropped_total") == 1, "the listener that does not read dropped",
+                     timeout=15)
+            assert metric(admin, "rankd_live_listeners") == 1
+            submit_ok(w, b, "late", 5000)
+            assert good.event()["data"]["entries"][0]["player_id"] == "late"
+        finally:
+            slow.close()
+            good.close()
+    finally:
+        admin.close()
+        w.close()
+
+
 def test_an_idle_stream_gets_a_comment_line_every_heartbeat(rankd_factory):
     inst = rankd_factory(env={"RANKD_LIVE_HEARTBEAT_S": "1"})
     b = create_board(inst.client(ADMIN_KEY))["id"]
@@ -552,3 +581,50 @@ def test_a_player_token_opens_its_players_stream_and_a_revoked_one_cannot(rankd_
     finally:
         adm.close()
         w.close()
+
+
+def test_a_stream_resumed_on_an_instance_that_has_not_heard_its_last_event_waits_for_it(
+        rankd_factory, private_redis, db, pg_server):
+    """A client that leaves an instance and comes back on another with the last event's id must
+    not get an older answer there. The second instance's rank tier holds the window, and its
+    listener's session is stalled (a proxy holding every byte): its tier still answers, without
+    the write the first instance's stream showed, until the tier finds itself stale. The resumed
+    stream waits (at most 2 s) for that instance to have heard the event's transaction number,
+    then reads again."""
+    import re
+    from faultproxy import FaultProxy
+    from test_rank_tier import TIER, tier_answers
+    proxy = FaultProxy(("127.0.0.1", pg_server.port)).start()
+    try:
+        one = rankd_factory(redis=private_redis.url(0))
+        two = rankd_factory(redis=private_redis.url(0), env=TIER,
+                            extra_config={"postgres": {"listener": re.sub(r"port=\d+", "port=%d" % proxy.port, db.dsn)}})
+        adm, w, r2 = one.client(ADMIN_KEY), one.client(WRITE_KEY), two.client(READ_KEY)
+        b = create_board(adm, operator="latest")["id"]
+        for i in range(5):
+            submit_ok(w, b, "s%d" % i, 10 + i)
+        tier_answers(two, r2, b)
+        s = Sse(one, "/v1/leaderboards/%s/live?top=3" % b)
+        try:
+            assert [e["player_id"] for e in s.event()["data"]["entries"]] == ["s4", "s3", "s2"]
+            proxy.set("stall")
+            submit_ok(w, b, "s0", 100)
+            last = s.event()
+            assert [e["player_id"] for e in last["data"]["entries"]] == ["s0", "s4", "s3"]
+        finally:
+            s.close()
+        t = Sse(two, "/v1/leaderboards/%s/live?top=3" % b, last_id=last["id"])
+        try:
+            # Nothing older comes first: once the second instance reads past the stall (its tier
+            # stale, the primary), its answer is the one the client has, and is not sent again;
+            # the first event is the next change, heard once the stall ends.
+            proxy.set("pass")
+            submit_ok(w, b, "s1", 200)
+            ev = t.event()
+            assert [e["player_id"] for e in ev["data"]["entries"]] == ["s1", "s0", "s4"], ev
+        finally:
+            t.close()
+        for c in (adm, w, r2):
+            c.close()
+    finally:
+        proxy.stop()
