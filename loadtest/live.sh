@@ -3,7 +3,7 @@
 # long a write takes to reach them, on the instance that took it and on another.
 #
 #   bash loadtest/live.sh                         the full run: 20,000 listeners, 2,000
-#                                                 submissions/s, 20 s a phase (about 4 minutes)
+#                                                 submissions/s, 20 s a phase (2.5 minutes)
 #   bash loadtest/live.sh --listeners 400 --writes 100 --duration 20s --players 100000
 #                                                 a small run (development)
 #
