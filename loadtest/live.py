@@ -8,9 +8,10 @@ listeners only and hears A's commits through PostgreSQL NOTIFY). Raw sockets and
   10,000,000 + a sequence number; a player write: a new score of a listened player), and the delay of
   a write on a probe is the time from its acknowledgement to the first event of that probe that
   shows it;
-- one worker process (nice 10: the controller's clocks come first) holds the bulk listeners and,
-  in the poll phase, the pollers: it counts the events and bytes it reads (chunked encoding undone),
-  nothing more.
+- worker processes (one per 15,000 connections, under the descriptor limit; nice 10: the
+  controller's clocks come first) hold the bulk listeners and, in the poll phase, the pollers (and
+  first, as a reference, as many plain keep-alive connections to B): they count the events and
+  bytes they read, nothing more.
 CPU is read from /proc (utime + stime of rankd A and B, of every PostgreSQL process, of Redis, and of
 this load's own processes), RSS from /proc/PID/status. Figures go to OUT/results.txt (key=value)
 and OUT/report.md.
