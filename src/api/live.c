@@ -941,6 +941,7 @@ static int add_listener(live_hub_t *h, const board_t *b, const char *player, int
     }
     live_listener_t *l = xcalloc(1, sizeof *l);
     l->stream = http_stream_new(LIVE_BUFFER);
+    http_stream_takeable(l->stream); /* out of libmicrohttpd once its headers are sent: no pool held */
     snprintf(l->addr, sizeof l->addr, "%s", req->limit_addr);
     snprintf(l->client, sizeof l->client, "%s", req->client);
     l->paid_ms = clock_bucket_ms(); /* its first minute was paid by the request that opened it */

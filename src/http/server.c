@@ -28,6 +28,8 @@
 #include "http/library_errors.h"
 #include "http/send_watch.h"
 #include "http/server_conn.h"
+#include "http/stream_writer.h"
+#include "obs/log.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 
@@ -50,11 +52,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-    (void)version;
     http_server_t *s = cls;
     conn_ctx_t *cx = *con_cls;
     if (!cx) {
         cx = xcalloc(1, sizeof *cx);
+        cx->http11 = strncmp(version, "HTTP/1.", 7) == 0 && strcmp(version, MHD_HTTP_VERSION_1_0) != 0;
         *con_cls = cx;
         atomic_fetch_add(&s->in_flight, 1);
         cx->server = s;
@@ -225,7 +227,10 @@ http_server_t *http_server_start(const http_server_deps_t *deps, char *err, size
     s->delays = delay_queue_start();
     s->sends = send_watch_start(cfg->max_response_bytes_in_flight, (int64_t)cfg->send_timeout_s * 1000);
     s->answers = addr_budget_new(cfg->response_bytes_per_ip);
+    if ((s->stream_writer = stream_writer_start()) == NULL) /* streams then stay in libmicrohttpd */
+        log_warn(NULL, "cannot start the stream writer thread: live streams keep their connections' memory");
     if (!s->delays || !s->sends) {
+        stream_writer_stop(s->stream_writer, 0);
         snprintf(err, errlen, "cannot start the delay and send-deadline threads");
         acceptor_close(acceptor);
         if (s->delays)
@@ -271,6 +276,7 @@ http_server_t *http_server_start(const http_server_deps_t *deps, char *err, size
         acceptor_close(acceptor);
         if (s->daemon)
             MHD_stop_daemon(s->daemon);
+        stream_writer_stop(s->stream_writer, 0);
         delay_queue_stop(s->delays);
         send_watch_stop(s->sends);
         addr_budget_free(s->answers);
@@ -313,6 +319,7 @@ void http_server_stop(http_server_t *s)
     delay_queue_stop(s->delays); /* resumes what it held: none stays suspended past here */
     cancel_streams(s, true);
     MHD_stop_daemon(s->daemon);
+    stream_writer_stop(s->stream_writer, 1000); /* live streams ended by their hub flush, or are cut */
     send_watch_stop(s->sends); /* after the daemon: every answer's request has ended */
     addr_budget_free(s->answers);
     addr_budget_free(s->bodies);

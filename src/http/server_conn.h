@@ -55,6 +55,7 @@ struct http_server {
     char cache_public[128];   /* of those that need no key whatever the configuration (the OpenAPI
                                * document, the dashboard's files) */
     addr_budget_t *bodies;    /* request body bytes per client address (http.body_bytes_per_ip) */
+    stream_writer_t *stream_writer; /* the sockets of streams taken from libmicrohttpd (live) */
     pthread_mutex_t streams_mu; /* guards the four below */
     http_stream_t **streams;    /* answers being streamed, each with the server's hold */
     int *stream_fds;            /* and its connection's socket, valid until the request ends */
@@ -108,6 +109,7 @@ typedef struct conn_ctx {
     size_t answer_len;       /* bytes of the body handed to libmicrohttpd, 0 for a file's compiled-in bytes */
     send_ticket_t *ticket;   /* the answer is watched (http/send_watch.h) until the request ends */
     http_stream_t *stream;   /* a streamed answer, in server->streams, until the request ends */
+    bool http11;             /* the request is HTTP/1.1: an answer of unknown length is chunked */
     size_t answer_charged;   /* what the answer charged its address in server->answers */
     encoding_t pre_enc;    /* then: the encoding of pre_body, for an answer not cached */
     char *pre_body;        /* owned, pre_len bytes; NULL when it did not compress */

@@ -142,7 +142,7 @@ struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection *conn,
         free(body);
         body = NULL;
         len = 0;
-        http_stream_attach(st, conn);
+        http_stream_attach(st, conn, cx->server->stream_writer, cx->http11);
         r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, http_stream_read, st, http_stream_release);
         if (!r) {
             http_stream_release(st);

@@ -1,11 +1,20 @@
 /* http/stream.c — an answer written while it is sent (see stream.h). */
 #include "http/stream.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <microhttpd.h>
 
+#include "http/stream_writer.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 
@@ -21,7 +30,14 @@ struct http_stream {
     bool ended, ok;              /* the producer is done, and how */
     bool reader_gone;            /* the connection is done with the answer, or cancelled */
     bool cancelled;              /* cut by the server (shutdown): nothing more is served */
-    int holds;                   /* 2 at first: the producer's and the server's */
+    int holds;                   /* 2 at first: the producer's and the server's; +1 while taken */
+    /* Taken from libmicrohttpd (http_stream_take_socket): the stream writes its socket itself. */
+    bool takeable;               /* the producer allows it (a live stream) */
+    stream_writer_t *writer;     /* where a taken socket is watched (set with the connection) */
+    bool chunked;                /* the body is chunked (HTTP/1.1): each write is framed */
+    bool taken;                  /* libmicrohttpd let go of the connection: the socket is ours */
+    int fd;                      /* the taken socket, -1 when not taken or closed */
+    size_t slot;                 /* its place in the writer */
 };
 
 http_stream_t *http_stream_new(size_t max_buffered)
@@ -31,7 +47,15 @@ http_stream_t *http_stream_new(size_t max_buffered)
     pthread_cond_init(&s->room, NULL);
     s->max = max_buffered ? max_buffered : 65536;
     s->holds = 2;
+    s->fd = -1;
     return s;
+}
+
+void http_stream_takeable(http_stream_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->takeable = true;
+    pthread_mutex_unlock(&s->mu);
 }
 
 /* Drop one hold under s->mu (which it releases); the last frees the stream. */
@@ -66,9 +90,46 @@ static void make_room(http_stream_t *s, size_t len)
     }
 }
 
+/* Under s->mu: a taken stream's buffer sent as far as its socket takes it; the writer is asked
+ * to say when it takes more (or, once all is sent of an ended stream, to close it). A send that
+ * fails means the client is gone: the socket is shut, and the writer closes it. */
+static void flush_locked(http_stream_t *s)
+{
+    while (s->len > 0 && s->fd >= 0) {
+        ssize_t n = send(s->fd, s->buf + s->head, s->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            s->head += (size_t)n;
+            s->len -= (size_t)n;
+            s->waiting_ms = s->len ? clock_mono_ms() : 0;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            stream_writer_want_out(s->writer, s->fd, s, true);
+            return;
+        }
+        s->reader_gone = true;
+        shutdown(s->fd, SHUT_RDWR); /* the writer hears it and closes */
+        return;
+    }
+    if (s->len == 0 && s->buf) { /* an idle stream holds no buffer */
+        free(s->buf);
+        s->buf = NULL;
+        s->cap = 0;
+        s->head = 0;
+    }
+    if (s->fd >= 0 && s->len == 0 && s->ended)
+        stream_writer_want_out(s->writer, s->fd, s, true); /* the writer closes it: all is sent */
+}
+
 /* Under s->mu: wake a reader that suspended itself for want of bytes. */
 static void wake_reader(http_stream_t *s)
 {
+    if (s->fd >= 0) {
+        flush_locked(s);
+        return;
+    }
     if (s->suspended && s->conn) {
         s->suspended = false;
         MHD_resume_connection(s->conn);
@@ -101,16 +162,31 @@ bool http_stream_write(http_stream_t *s, const void *data, size_t len)
     return ok;
 }
 
+/* Under s->mu: append `len` bytes (room made for them: at most max - s->len). */
+static void append_locked(http_stream_t *s, const void *data, size_t len)
+{
+    if (len == 0)
+        return;
+    make_room(s, len);
+    memcpy(s->buf + s->head + s->len, data, len);
+    if (s->len == 0)
+        s->waiting_ms = clock_mono_ms();
+    s->len += len;
+}
+
 int http_stream_offer(http_stream_t *s, const void *data, size_t len)
 {
     pthread_mutex_lock(&s->mu);
-    int got = s->reader_gone ? -1 : len > s->max - s->len ? 0 : 1;
+    /* A taken socket's chunked body: libmicrohttpd no longer frames the chunks. */
+    char head[24];
+    size_t head_len = s->taken && s->chunked && len > 0 ? (size_t)snprintf(head, sizeof head, "%zx\r\n", len) : 0;
+    size_t need = len + head_len + (head_len ? 2 : 0);
+    int got = s->reader_gone ? -1 : need > s->max - s->len ? 0 : 1;
     if (got == 1 && len > 0) {
-        make_room(s, len);
-        memcpy(s->buf + s->head + s->len, data, len);
-        if (s->len == 0)
-            s->waiting_ms = clock_mono_ms();
-        s->len += len;
+        append_locked(s, head, head_len);
+        append_locked(s, data, len);
+        if (head_len)
+            append_locked(s, "\r\n", 2);
         wake_reader(s);
     }
     pthread_mutex_unlock(&s->mu);
@@ -130,6 +206,15 @@ void http_stream_end(http_stream_t *s, bool ok)
     pthread_mutex_lock(&s->mu);
     s->ended = true;
     s->ok = ok;
+    if (s->fd >= 0 && !ok) {
+        s->reader_gone = true; /* cut: the client sees the body end before its last chunk */
+        shutdown(s->fd, SHUT_RDWR);
+    } else if (s->fd >= 0 && s->chunked) {
+        if (s->len + 5 <= s->max)
+            append_locked(s, "0\r\n\r\n", 5);
+        else
+            shutdown(s->fd, SHUT_RDWR); /* no room for the last chunk: it does not read anyway */
+    }
     wake_reader(s);
     let_go_locked(s);
 }
@@ -147,11 +232,100 @@ void http_stream_drop(http_stream_t *s)
     let_go_locked(s);
 }
 
-void http_stream_attach(http_stream_t *s, struct MHD_Connection *conn)
+void http_stream_attach(http_stream_t *s, struct MHD_Connection *conn, stream_writer_t *writer, bool chunked)
 {
     pthread_mutex_lock(&s->mu);
     s->conn = conn;
+    s->writer = writer;
+    s->chunked = chunked;
     pthread_mutex_unlock(&s->mu);
+}
+
+/* Under s->mu: the socket `fd` (libmicrohttpd's, which it is about to close) is the stream's
+ * own from now on, duplicated: what is buffered goes out at once, a chunk of its own. */
+static bool take_locked(http_stream_t *s, int fd)
+{
+    int mine = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (mine < 0)
+        return false;
+    if (!stream_writer_watch(s->writer, mine, s, &s->slot)) {
+        close(mine);
+        return false;
+    }
+    /* libmicrohttpd may have corked the socket for the body it expected after the headers. */
+    int off = 0, on = 1;
+    (void)setsockopt(mine, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
+    (void)setsockopt(mine, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    s->fd = mine;
+    s->taken = true;
+    s->holds++; /* the socket's, let go when the writer's thread closes it */
+    s->conn = NULL;
+    s->suspended = false;
+    if (s->len > 0 && s->chunked) {
+        char head[24];
+        size_t head_len = (size_t)snprintf(head, sizeof head, "%zx\r\n", s->len);
+        char *framed = xmalloc(head_len + s->len + 2);
+        memcpy(framed, head, head_len);
+        memcpy(framed + head_len, s->buf + s->head, s->len);
+        memcpy(framed + head_len + s->len, "\r\n", 2);
+        free(s->buf);
+        s->buf = framed;
+        s->head = 0;
+        s->len += head_len + 2;
+        s->cap = s->len;
+    }
+    flush_locked(s);
+    return true;
+}
+
+bool http_stream_take_socket(http_stream_t *s, int fd, stream_writer_t *writer, bool chunked)
+{
+    pthread_mutex_lock(&s->mu);
+    s->writer = writer;
+    s->chunked = chunked;
+    bool taken = !s->reader_gone && take_locked(s, fd);
+    pthread_mutex_unlock(&s->mu);
+    return taken;
+}
+
+void http_stream_socket_ready(http_stream_t *s, uint32_t events, bool stopping)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->fd < 0) {
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    bool gone = stopping || s->reader_gone || (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP));
+    if (!gone && (events & EPOLLIN)) { /* an event stream's client sends nothing more but its close */
+        char sink[256];
+        for (;;) {
+            ssize_t n = recv(s->fd, sink, sizeof sink, MSG_DONTWAIT);
+            if (n > 0 || (n < 0 && errno == EINTR))
+                continue;
+            gone = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+            break;
+        }
+    }
+    if (!gone && (events & EPOLLOUT))
+        flush_locked(s);
+    gone = gone || s->reader_gone;
+    if (!gone && !(s->ended && s->len == 0)) {
+        if (s->len == 0 && (events & EPOLLOUT))
+            stream_writer_want_out(s->writer, s->fd, s, false);
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    stream_writer_unwatch(s->writer, s->fd, &s->slot);
+    close(s->fd);
+    s->fd = -1;
+    s->reader_gone = true;
+    s->len = 0;
+    s->head = 0;
+    free(s->buf);
+    s->buf = NULL;
+    s->cap = 0;
+    pthread_cond_broadcast(&s->room);
+    let_go_locked(s);
 }
 
 ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -160,6 +334,16 @@ ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     http_stream_t *s = cls;
     pthread_mutex_lock(&s->mu);
     ssize_t got;
+    if (s->takeable && s->writer && s->conn && !s->taken && !s->cancelled && !s->reader_gone) {
+        /* The headers are sent (libmicrohttpd asks for the body only then): the socket is the
+         * stream's from here, and libmicrohttpd, told the body failed, frees the connection
+         * without shutting the socket (MHD_USE_TURBO) and closes only its own descriptor. */
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci && take_locked(s, ci->connect_fd)) {
+            pthread_mutex_unlock(&s->mu);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+    }
     if (s->cancelled) {
         got = MHD_CONTENT_READER_END_WITH_ERROR; /* the server is stopping: cut, even mid-buffer */
     } else if (s->len > 0) {
@@ -196,7 +380,8 @@ void http_stream_release(void *cls)
 {
     http_stream_t *s = cls;
     pthread_mutex_lock(&s->mu);
-    s->reader_gone = true;
+    if (!s->taken) /* a taken socket outlives libmicrohttpd's connection */
+        s->reader_gone = true;
     s->suspended = false; /* libmicrohttpd is done with the connection: nothing to resume */
     pthread_cond_broadcast(&s->room);
     let_go_locked(s);
@@ -215,6 +400,8 @@ void http_stream_cancel(http_stream_t *s)
     pthread_mutex_lock(&s->mu);
     s->reader_gone = true;
     s->cancelled = true;
+    if (s->fd >= 0)
+        shutdown(s->fd, SHUT_RDWR); /* the writer's thread hears it and closes the socket */
     wake_reader(s);
     pthread_cond_broadcast(&s->room);
     pthread_mutex_unlock(&s->mu);

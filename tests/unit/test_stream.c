@@ -12,7 +12,12 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "http/stream.h"
+#include "http/stream_writer.h"
 
 typedef struct {
     http_stream_t *s;
@@ -165,6 +170,101 @@ static void test_the_buffer_grows_as_offers_need_it(void **state)
     http_stream_release(s);
 }
 
+
+/* Read from `fd` until `want` bytes came (or EOF): how many. */
+static size_t read_all(int fd, char *buf, size_t want)
+{
+    size_t got = 0;
+    while (got < want) {
+        ssize_t n = read(fd, buf + got, want - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    return got;
+}
+
+/* A taken socket (a live stream out of libmicrohttpd): what was buffered goes first as a chunk of
+ * its own, each offer after it as a chunk, the end as the last chunk, then the socket is closed
+ * by the writer's thread (the peer reads EOF) and the stream's socket hold let go. */
+static void test_a_taken_socket_carries_chunks_and_the_last_chunk(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    stream_writer_t *w = stream_writer_start();
+    assert_non_null(w);
+    http_stream_t *s = http_stream_new(256);
+    http_stream_takeable(s);
+    assert_int_equal(http_stream_offer(s, "data: 1\n\n", 9), 1); /* before: buffered, raw */
+    assert_true(http_stream_take_socket(s, sv[0], w, true));
+    close(sv[0]); /* the server's own descriptor: the stream keeps its duplicate */
+    assert_int_equal(stream_writer_count(w), 1);
+    assert_int_equal(http_stream_offer(s, "data: 22\n\n", 10), 1);
+    http_stream_end(s, true);
+    http_stream_release(s); /* libmicrohttpd's hold: a taken socket outlives it */
+    const char want[] = "9\r\ndata: 1\n\n\r\na\r\ndata: 22\n\n\r\n0\r\n\r\n";
+    char buf[128];
+    assert_int_equal(read_all(sv[1], buf, sizeof want - 1), sizeof want - 1);
+    assert_memory_equal(buf, want, sizeof want - 1);
+    assert_int_equal(read(sv[1], buf, sizeof buf), 0); /* closed once all was sent */
+    stream_writer_stop(w, 1000);
+    close(sv[1]);
+}
+
+/* A client that closes its end: the writer's thread hears it, closes the socket, and the next
+ * offer says the reader is gone; an HTTP/1.0 body is sent as it is, with no chunks. */
+static void test_a_taken_socket_whose_client_leaves_fails_the_next_offer(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    stream_writer_t *w = stream_writer_start();
+    http_stream_t *s = http_stream_new(256);
+    assert_true(http_stream_take_socket(s, sv[0], w, false));
+    close(sv[0]);
+    http_stream_release(s);
+    assert_int_equal(http_stream_offer(s, "abc", 3), 1);
+    char buf[8];
+    assert_int_equal(read_all(sv[1], buf, 3), 3);
+    assert_memory_equal(buf, "abc", 3);
+    close(sv[1]);
+    int got = 1;
+    for (int i = 0; i < 2000 && (got = http_stream_offer(s, "d", 1)) == 1; i++) {
+        struct timespec pause = {0, 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    assert_int_equal(got, -1);
+    assert_int_equal(stream_writer_count(w), 0);
+    http_stream_end(s, true);
+    stream_writer_stop(w, 0);
+}
+
+/* A client that reads nothing: the writer's stop cuts its socket and lets the stream go. */
+static void test_a_writer_stop_cuts_what_does_not_flush(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    int small = 4096;
+    (void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    stream_writer_t *w = stream_writer_start();
+    http_stream_t *s = http_stream_new(1 << 20);
+    http_stream_hold(s); /* this test's, to look at it after the stop */
+    assert_true(http_stream_take_socket(s, sv[0], w, true));
+    close(sv[0]);
+    http_stream_release(s);
+    static char big[512 * 1024];
+    memset(big, 'x', sizeof big);
+    assert_int_equal(http_stream_offer(s, big, sizeof big), 1); /* far more than the socket takes */
+    assert_true(http_stream_unread_ms(s, INT64_MAX / 2) > 0);
+    http_stream_end(s, true);
+    stream_writer_stop(w, 50);
+    assert_int_equal(http_stream_offer(s, "x", 1), -1);
+    http_stream_drop(s);
+    close(sv[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -174,6 +274,9 @@ int main(void)
         cmocka_unit_test(test_a_cancelled_stream_ends_with_an_error),
         cmocka_unit_test(test_an_offer_goes_in_whole_or_not_at_all),
         cmocka_unit_test(test_the_buffer_grows_as_offers_need_it),
+        cmocka_unit_test(test_a_taken_socket_carries_chunks_and_the_last_chunk),
+        cmocka_unit_test(test_a_taken_socket_whose_client_leaves_fails_the_next_offer),
+        cmocka_unit_test(test_a_writer_stop_cuts_what_does_not_flush),
     };
     return cmocka_run_group_tests_name("stream", tests, NULL, NULL);
 }

@@ -1,0 +1,145 @@
+/* http/stream_writer.c — the thread that watches taken streams' sockets (see stream_writer.h). */
+#include "http/stream_writer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http/stream.h"
+#include "util/alloc.h"
+#include "util/clock.h"
+
+#define EVENTS_PER_WAIT 256
+#define WAIT_MS 100 /* how soon the thread sees a stop */
+
+typedef struct {
+    http_stream_t *s;
+    size_t *slot; /* the stream's record of its index here, kept right when entries move */
+} watched_t;
+
+struct stream_writer {
+    int ep;
+    pthread_t thread;
+    atomic_bool stopping;
+    pthread_mutex_t mu; /* guards the three below */
+    watched_t *watched;
+    size_t n, cap;
+    bool closed; /* no more watches: the writer is stopping */
+};
+
+static void *writer_main(void *arg)
+{
+    stream_writer_t *w = arg;
+    struct epoll_event ev[EVENTS_PER_WAIT];
+    while (!atomic_load(&w->stopping)) {
+        int n = epoll_wait(w->ep, ev, EVENTS_PER_WAIT, WAIT_MS);
+        for (int i = 0; i < n; i++)
+            http_stream_socket_ready(ev[i].data.ptr, ev[i].events, false);
+        if (n < 0 && errno != EINTR)
+            break;
+    }
+    return NULL;
+}
+
+stream_writer_t *stream_writer_start(void)
+{
+    stream_writer_t *w = xcalloc(1, sizeof *w);
+    w->ep = epoll_create1(EPOLL_CLOEXEC);
+    pthread_mutex_init(&w->mu, NULL);
+    if (w->ep < 0 || pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        int e = errno;
+        if (w->ep >= 0)
+            close(w->ep);
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+        errno = e;
+        return NULL;
+    }
+    return w;
+}
+
+size_t stream_writer_count(stream_writer_t *w)
+{
+    if (!w)
+        return 0;
+    pthread_mutex_lock(&w->mu);
+    size_t n = w->n;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
+
+void stream_writer_stop(stream_writer_t *w, int flush_ms)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->closed = true;
+    pthread_mutex_unlock(&w->mu);
+    int64_t until = clock_mono_ms() + flush_ms;
+    while (stream_writer_count(w) > 0 && clock_mono_ms() < until) {
+        struct timespec pause = {0, 5 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    atomic_store(&w->stopping, true);
+    pthread_join(w->thread, NULL);
+    /* What is left did not flush in time (a client that does not read): cut. Each close takes
+     * its entry out (unwatch), so the last one is taken until none is left. */
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        http_stream_t *s = w->n ? w->watched[w->n - 1].s : NULL;
+        pthread_mutex_unlock(&w->mu);
+        if (!s)
+            break;
+        http_stream_socket_ready(s, 0, true);
+    }
+    close(w->ep);
+    free(w->watched);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
+bool stream_writer_watch(stream_writer_t *w, int fd, http_stream_t *s, size_t *slot)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->closed) {
+        pthread_mutex_unlock(&w->mu);
+        return false;
+    }
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = s};
+    if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        pthread_mutex_unlock(&w->mu);
+        return false;
+    }
+    if (w->n == w->cap) {
+        w->cap = w->cap ? 2 * w->cap : 64;
+        w->watched = xrealloc(w->watched, w->cap * sizeof *w->watched);
+    }
+    *slot = w->n;
+    w->watched[w->n++] = (watched_t){s, slot};
+    pthread_mutex_unlock(&w->mu);
+    return true;
+}
+
+void stream_writer_want_out(stream_writer_t *w, int fd, http_stream_t *s, bool out)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (out ? EPOLLOUT : 0), .data.ptr = s};
+    (void)epoll_ctl(w->ep, EPOLL_CTL_MOD, fd, &ev); /* it fails only for a socket being closed */
+}
+
+void stream_writer_unwatch(stream_writer_t *w, int fd, size_t *slot)
+{
+    (void)epoll_ctl(w->ep, EPOLL_CTL_DEL, fd, NULL);
+    pthread_mutex_lock(&w->mu);
+    size_t i = *slot;
+    if (i < w->n) {
+        w->watched[i] = w->watched[--w->n];
+        if (i < w->n)
+            *w->watched[i].slot = i;
+    }
+    pthread_mutex_unlock(&w->mu);
+}
