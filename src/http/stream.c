@@ -338,9 +338,15 @@ ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         /* The headers are sent (libmicrohttpd asks for the body only then): the socket is the
          * stream's from here, and libmicrohttpd, told the body failed, frees the connection
          * without shutting the socket (MHD_USE_TURBO) and closes only its own descriptor. */
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct MHD_Connection *conn = s->conn;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (ci && take_locked(s, ci->connect_fd)) {
             pthread_mutex_unlock(&s->mu);
+            /* A connection closed from a content reader waits for its next socket event to be
+             * freed, and a taken socket gives libmicrohttpd none: its descriptor would stay open
+             * until the idle timeout. One with a timeout of its own is looked at on every turn
+             * of its thread's loop (at the latest a second from now), and freed then. */
+            MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)1);
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
     }

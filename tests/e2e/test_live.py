@@ -628,3 +628,28 @@ def test_a_stream_resumed_on_an_instance_that_has_not_heard_its_last_event_waits
             c.close()
     finally:
         proxy.stop()
+
+
+def test_a_stream_holds_one_descriptor_and_its_close_gives_it_back(rankd_factory):
+    """A live stream leaves libmicrohttpd once its headers are sent (its socket duplicated, the
+    connection's memory freed): each open stream holds one descriptor, not two, and a stream its
+    client closes gives its descriptor back at once, before any heartbeat."""
+    inst = rankd_factory(env={"RANKD_LIVE_HEARTBEAT_S": "300"})
+    adm = inst.client(ADMIN_KEY)
+    b = create_board(adm)["id"]
+
+    def fds():
+        return len(os.listdir("/proc/%d/fd" % inst.proc.pid))
+
+    base = fds()
+    streams = []
+    for _ in range(60):
+        s = Sse(inst, "/v1/leaderboards/%s/live?top=3" % b)
+        assert s.status == 200
+        s.event()
+        streams.append(s)
+    wait_for(lambda: fds() <= base + 60 + 4, "one descriptor per stream (%d for 60 over %d)" % (fds(), base), 10)
+    for s in streams:
+        s.close()
+    wait_for(lambda: fds() <= base + 4, "the closed streams' descriptors given back (%d over %d)" % (fds(), base), 10)
+    adm.close()
