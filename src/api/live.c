@@ -45,6 +45,7 @@ typedef struct live_listener {
     bool fresh;                 /* has had no event yet */
     int64_t hold_ms;            /* monotonic: until then a first answer older than its
                                  * Last-Event-ID's (another instance's, further on) is held back */
+    unsigned beat_slot;         /* the second of each heartbeat its comment goes out in */
     struct live_listener *next;
 } live_listener_t;
 
@@ -57,6 +58,7 @@ typedef struct live_topic {
                                                     * sharing it share the topic */
     int style;                  /* its rank style (rank_style_t) */
     live_player_t *pl;          /* a player's stream (its own; NULL: a board's top) */
+    unsigned beat_slot;         /* the second of each heartbeat it is checked in */
     buf_t last;                 /* the last answer sent, as compared (empty: none yet) */
     buf_t event;                /* the last event's data (a player's: the answer with its extras) */
     char last_id[64];           /* its event id */
@@ -128,7 +130,9 @@ struct live_hub {
     size_t n_heap, cap_heap;
     size_t n_listeners, n_topics;
     bool stopping;
-    int64_t next_beat_ms;
+    int64_t next_beat_ms;       /* the next second of the heartbeat: a slice of the listeners beats */
+    unsigned beat_round;        /* seconds of heartbeats so far */
+    unsigned beat_slots_given;  /* listeners and topics given a slot so far */
     int64_t next_second_ms;     /* the once-a-second look: resets, topics without listeners */
     unsigned long long events, computed, dropped, charged, limited;
 };
@@ -517,8 +521,10 @@ static bool pay(live_hub_t *h, live_listener_t *l, int64_t now_b)
 /* A comment line to every listener (proxies keep the stream, and one gone is found), the reads
  * its minutes cost, a listener whose events waited unread for http.send_timeout_s dropped, and a
  * check of every board's top and of every stream whose read failed (a player's stream is
- * computed again only for a change that touches it). Under mu. */
-static void beat(live_hub_t *h, int64_t now)
+ * computed again only for a change that touches it). Each listener and topic has its second of
+ * the heartbeat (`slot`, one of live.heartbeat_s): a beat of 20,000 listeners at once is 20,000
+ * sends, 200 ms during which no event goes out; one second's slice is a fifteenth of it. Under mu. */
+static void beat(live_hub_t *h, int64_t now, unsigned slot)
 {
     static const buf_t comment = {.data = (char *)":\n\n", .len = 3, .cap = 0};
     bool limits = ratelimit_active(h->app->limits);
@@ -528,7 +534,9 @@ static void beat(live_hub_t *h, int64_t now)
          * first answer the primary cannot give now is still kept alive, and found gone */
         for (live_listener_t **pp = &t->listeners; *pp;) {
             live_listener_t *l = *pp;
-            if (http_stream_unread_ms(l->stream, now) >= (int64_t)h->o.send_timeout_s * 1000) {
+            if (l->beat_slot != slot) {
+                pp = &l->next;
+            } else if (http_stream_unread_ms(l->stream, now) >= (int64_t)h->o.send_timeout_s * 1000) {
                 *pp = l->next;
                 listener_free(h, l, true); /* its connection cut, as when its buffer is full */
             } else if (limits && !pay(h, l, now_b)) {
@@ -538,7 +546,7 @@ static void beat(live_hub_t *h, int64_t now)
                 pp = &l->next;
             }
         }
-        if (!t->pl || t->failing)
+        if (t->beat_slot == slot && (!t->pl || t->failing))
             mark(h, t, now);
     }
 }
@@ -685,8 +693,8 @@ static void *hub_main(void *arg)
     while (!h->stopping) {
         int64_t now = clock_mono_ms();
         if (now >= h->next_beat_ms) {
-            beat(h, now);
-            h->next_beat_ms = now + (int64_t)h->o.heartbeat_s * 1000;
+            beat(h, now, h->beat_round++ % (unsigned)h->o.heartbeat_s);
+            h->next_beat_ms = now + 1000;
         }
         if (now >= h->next_second_ms) {
             each_second(h, now);
@@ -816,7 +824,7 @@ live_hub_t *live_hub_start(app_t *app, const live_opts_t *o)
     pthread_cond_init(&h->wake, NULL);
     h->app = app;
     h->o = *o;
-    h->next_beat_ms = clock_mono_ms() + (int64_t)o->heartbeat_s * 1000;
+    h->next_beat_ms = clock_mono_ms() + 1000;
     if (pthread_create(&h->thread, NULL, hub_main, h) != 0) {
         log_error(NULL, "cannot start the live streams' thread");
         pthread_cond_destroy(&h->wake);
@@ -911,6 +919,7 @@ static int add_listener(live_hub_t *h, const board_t *b, const char *player, int
             topic = t;
     if (!topic) {
         topic = xcalloc(1, sizeof *topic);
+        topic->beat_slot = h->beat_slots_given++ % (unsigned)h->o.heartbeat_s;
         snprintf(topic->board, sizeof topic->board, "%s", b->id);
         snprintf(topic->key, sizeof topic->key, "%s", key);
         topic->gen = b->gen;
@@ -940,6 +949,7 @@ static int add_listener(live_hub_t *h, const board_t *b, const char *player, int
         h->n_topics++;
     }
     live_listener_t *l = xcalloc(1, sizeof *l);
+    l->beat_slot = h->beat_slots_given++ % (unsigned)h->o.heartbeat_s;
     l->stream = http_stream_new(LIVE_BUFFER);
     http_stream_takeable(l->stream); /* out of libmicrohttpd once its headers are sent: no pool held */
     snprintf(l->addr, sizeof l->addr, "%s", req->limit_addr);
