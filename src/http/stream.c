@@ -288,8 +288,9 @@ bool http_stream_take_socket(http_stream_t *s, int fd, stream_writer_t *writer, 
     return taken;
 }
 
-void http_stream_socket_ready(http_stream_t *s, uint32_t events, bool stopping)
+void http_stream_socket_ready(void *arg, uint32_t events, bool stopping)
 {
+    http_stream_t *s = arg;
     pthread_mutex_lock(&s->mu);
     if (s->fd < 0) {
         pthread_mutex_unlock(&s->mu);

@@ -60,7 +60,7 @@ MUST_USE bool http_stream_take_socket(http_stream_t *s, int fd, stream_writer_t 
 /* Writer's thread: the taken socket's epoll `events` (EPOLLIN, EPOLLOUT, EPOLLHUP...); `stopping`
  * closes it whatever is left. The socket is closed here, and the stream's hold on it dropped,
  * once the client is gone or all of an ended stream is sent. */
-void http_stream_socket_ready(http_stream_t *s, uint32_t events, bool stopping);
+void http_stream_socket_ready(void *s, uint32_t events, bool stopping);
 /* Server: libmicrohttpd's content reader (MHD_ContentReaderCallback) on `cls` = the stream. */
 ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max);
 /* Server: the reader is gone; lets go of the server's hold (MHD_ContentReaderFreeCallback). */

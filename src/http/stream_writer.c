@@ -10,7 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "http/stream.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 
@@ -18,11 +17,12 @@
 #define WAIT_MS 100 /* how soon the thread sees a stop */
 
 typedef struct {
-    http_stream_t *s;
+    void *arg;
     size_t *slot; /* the stream's record of its index here, kept right when entries move */
 } watched_t;
 
 struct stream_writer {
+    stream_writer_ready_fn ready;
     int ep;
     pthread_t thread;
     atomic_bool stopping;
@@ -39,16 +39,17 @@ static void *writer_main(void *arg)
     while (!atomic_load(&w->stopping)) {
         int n = epoll_wait(w->ep, ev, EVENTS_PER_WAIT, WAIT_MS);
         for (int i = 0; i < n; i++)
-            http_stream_socket_ready(ev[i].data.ptr, ev[i].events, false);
+            w->ready(ev[i].data.ptr, ev[i].events, false);
         if (n < 0 && errno != EINTR)
             break;
     }
     return NULL;
 }
 
-stream_writer_t *stream_writer_start(void)
+stream_writer_t *stream_writer_start(stream_writer_ready_fn ready)
 {
     stream_writer_t *w = xcalloc(1, sizeof *w);
+    w->ready = ready;
     w->ep = epoll_create1(EPOLL_CLOEXEC);
     pthread_mutex_init(&w->mu, NULL);
     if (w->ep < 0 || pthread_create(&w->thread, NULL, writer_main, w) != 0) {
@@ -91,11 +92,11 @@ void stream_writer_stop(stream_writer_t *w, int flush_ms)
      * its entry out (unwatch), so the last one is taken until none is left. */
     for (;;) {
         pthread_mutex_lock(&w->mu);
-        http_stream_t *s = w->n ? w->watched[w->n - 1].s : NULL;
+        void *arg = w->n ? w->watched[w->n - 1].arg : NULL;
         pthread_mutex_unlock(&w->mu);
-        if (!s)
+        if (!arg)
             break;
-        http_stream_socket_ready(s, 0, true);
+        w->ready(arg, 0, true);
     }
     close(w->ep);
     free(w->watched);
@@ -103,14 +104,14 @@ void stream_writer_stop(stream_writer_t *w, int flush_ms)
     free(w);
 }
 
-bool stream_writer_watch(stream_writer_t *w, int fd, http_stream_t *s, size_t *slot)
+bool stream_writer_watch(stream_writer_t *w, int fd, void *arg, size_t *slot)
 {
     pthread_mutex_lock(&w->mu);
     if (w->closed) {
         pthread_mutex_unlock(&w->mu);
         return false;
     }
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = s};
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = arg};
     if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
         pthread_mutex_unlock(&w->mu);
         return false;
@@ -120,14 +121,14 @@ bool stream_writer_watch(stream_writer_t *w, int fd, http_stream_t *s, size_t *s
         w->watched = xrealloc(w->watched, w->cap * sizeof *w->watched);
     }
     *slot = w->n;
-    w->watched[w->n++] = (watched_t){s, slot};
+    w->watched[w->n++] = (watched_t){arg, slot};
     pthread_mutex_unlock(&w->mu);
     return true;
 }
 
-void stream_writer_want_out(stream_writer_t *w, int fd, http_stream_t *s, bool out)
+void stream_writer_want_out(stream_writer_t *w, int fd, void *arg, bool out)
 {
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (out ? EPOLLOUT : 0), .data.ptr = s};
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (out ? EPOLLOUT : 0), .data.ptr = arg};
     (void)epoll_ctl(w->ep, EPOLL_CTL_MOD, fd, &ev); /* it fails only for a socket being closed */
 }
 

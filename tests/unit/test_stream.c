@@ -192,7 +192,7 @@ static void test_a_taken_socket_carries_chunks_and_the_last_chunk(void **state)
     (void)state;
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    stream_writer_t *w = stream_writer_start();
+    stream_writer_t *w = stream_writer_start(http_stream_socket_ready);
     assert_non_null(w);
     http_stream_t *s = http_stream_new(256);
     http_stream_takeable(s);
@@ -219,7 +219,7 @@ static void test_a_taken_socket_whose_client_leaves_fails_the_next_offer(void **
     (void)state;
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    stream_writer_t *w = stream_writer_start();
+    stream_writer_t *w = stream_writer_start(http_stream_socket_ready);
     http_stream_t *s = http_stream_new(256);
     assert_true(http_stream_take_socket(s, sv[0], w, false));
     close(sv[0]);
@@ -248,7 +248,7 @@ static void test_a_writer_stop_cuts_what_does_not_flush(void **state)
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     int small = 4096;
     (void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-    stream_writer_t *w = stream_writer_start();
+    stream_writer_t *w = stream_writer_start(http_stream_socket_ready);
     http_stream_t *s = http_stream_new(1 << 20);
     http_stream_hold(s); /* this test's, to look at it after the stop */
     assert_true(http_stream_take_socket(s, sv[0], w, true));
