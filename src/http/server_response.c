@@ -256,8 +256,12 @@ struct MHD_Response *build_response(conn_ctx_t *cx, struct MHD_Connection *conn,
     if (req->disposition[0])
         MHD_add_response_header(r, "Content-Disposition", req->disposition);
     /* A live stream's events must not wait in a proxy's buffer (nginx buffers by default). */
-    if (streamed && req->content_type_out && strcmp(req->content_type_out, "text/event-stream") == 0)
+    if (streamed && req->content_type_out && strcmp(req->content_type_out, "text/event-stream") == 0) {
         MHD_add_response_header(r, "X-Accel-Buffering", "no");
+        /* The stream leaves libmicrohttpd and its socket is closed at its end: a client must not
+         * take the connection back into its pool for another request. */
+        MHD_add_response_header(r, "Connection", "close");
+    }
     if (req->last_modified_ms > 0)
         MHD_add_response_header(r, "Last-Modified", http_date(req->last_modified_ms / 1000));
     MHD_add_response_header(r, "X-Request-Id", req->client_request_id[0] ? req->client_request_id : req->request_id);

@@ -642,6 +642,10 @@ def test_a_stream_holds_one_descriptor_and_its_close_gives_it_back(rankd_factory
         return len(os.listdir("/proc/%d/fd" % inst.proc.pid))
 
     base = fds()
+    first = Sse(inst, "/v1/leaderboards/%s/live?top=3" % b)
+    # its socket is closed at its end: no client may send another request on it
+    assert first.headers.get("connection", "").lower() == "close", first.headers
+    first.close()
     streams = []
     for _ in range(60):
         s = Sse(inst, "/v1/leaderboards/%s/live?top=3" % b)
