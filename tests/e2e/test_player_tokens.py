@@ -248,6 +248,15 @@ def test_invalid_tokens_are_401_and_count_as_failed_authentications(rankd_factor
         w.close()
 
 
+def submit_once_loaded(inst, b, player, score, key):
+    """A submission with a player token to a freshly started instance: it answers 503 (nothing
+    changed, "retry in 1 s") until it has loaded the revocations; sent again then, as a client would."""
+    got = []
+    wait_for(lambda: got.append(submit(inst.client(None), b, player, score, key=key)) or got[-1].status != 503,
+             "the revocations loaded", 10)
+    return got[-1]
+
+
 def test_a_token_signed_with_the_previous_secret_still_verifies(rankd_factory):
     old = rankd_factory(extra_config={"auth": {"player_token_secret": OLD_SECRET}})
     adm = old.client(ADMIN_KEY)
@@ -258,12 +267,12 @@ def test_a_token_signed_with_the_previous_secret_still_verifies(rankd_factory):
         old.stop()
         rotated = rankd_factory(extra_config={"auth": {"player_token_secret": SECRET,
                                                        "previous_player_token_secret": OLD_SECRET}})
-        assert submit(rotated.client(None), b, "ivy", 2, key=tok).status == 200
+        assert submit_once_loaded(rotated, b, "ivy", 2, tok).status == 200
         new_tok = mint(rotated.client(WRITE_KEY), "ivy")["token"]
         assert submit(rotated.client(None), b, "ivy", 3, key=new_tok).status == 200
         rotated.stop()
         done = rankd_factory(extra_config={"auth": {"player_token_secret": SECRET}})
-        assert_error(submit(done.client(None), b, "ivy", 4, key=tok), 401)
+        assert_error(submit_once_loaded(done, b, "ivy", 4, tok), 401)
         assert submit(done.client(None), b, "ivy", 5, key=new_tok).status == 200
     finally:
         adm.close()
