@@ -569,7 +569,9 @@ class Load:
     def next_item(self, k):
         """The k-th item of the writes: a new #1 of a top board, or a new score of a listened player."""
         self.seq += 1
-        if self.player_streams and k % 2 == 1:
+        share = self.a.top_share   # new #1s evenly spread among the writes: item k is one when
+        top = int((k + 1) * share) > int(k * share)   # the running count of them steps at k
+        if self.player_streams and not top:
             p = self.players[self.rng.randrange(len(self.players))]
             last = self.pl_last[p]
             if self.a.moves == "small":   # the player improves a little: passes few others
@@ -763,6 +765,7 @@ def main():
     for k in ("pid-a", "pid-b", "pid-pg", "pid-redis", "listeners", "writes", "duration", "players", "boards",
               "distinct-players", "batch", "probe-players"):
         ap.add_argument("--" + k, type=int, required=True)
+    ap.add_argument("--top-share", type=float, default=0.5)
     a = ap.parse_args()
     L = Load(a)
     A, B = L.A, L.B
@@ -808,6 +811,7 @@ def main():
     rec("writes_per_s", a.writes)
     rec("batch", a.batch)
     rec("moves", a.moves)
+    rec("top_share", a.top_share)
     rec("duration_s", a.duration)
 
     nw = max(1, (len(bulk) + 14999) // 15000)   # one process holds 15,000 at most (its descriptor limit)
@@ -1101,13 +1105,16 @@ def report(out):
     g = lambda k, d="?": R.get(k, d)
     f = lambda k: float(R[k]) if k in R and R[k] not in ("nan",) else float("nan")
     lines = ["# Live streams (issue 52): push against polling", "",
-             "Player streams: %s. Rank tier: %s; live.min_interval_ms: %s." % (
-                 g("player_streams"), g("meta.rank_tier"), g("meta.min_interval_ms")), "",
+             "Player streams: %s. Rank tier: %s; live.min_interval_ms: %s. CPUs: PostgreSQL, Redis and rankd B "
+             "%s, rankd A %s, the load %s." % (
+                 g("player_streams"), g("meta.rank_tier"), g("meta.min_interval_ms"), g("meta.server_cpus"),
+                 g("meta.a_cpus", g("meta.server_cpus")), g("meta.client_cpus")), "",
              "%s listeners on rankd A (%s top-10 streams of %s boards, %s player streams of %s players of a %s-player "
-             "board), %s probes on each of A and B; %s submissions/s (scores:batch of %s; 1 = lone POSTs; half new #1s of "
-             "the top boards, half new scores of listened players, moves: %s), %s s a phase." % (
+             "board), %s probes on each of A and B; %s submissions/s (scores:batch of %s; 1 = lone POSTs; a share of %s "
+             "new #1s of the top boards, the others new scores of listened players, moves: %s), %s s a phase." % (
                  g("listeners"), g("listeners_top"), g("boards"), g("listeners_player"), g("distinct_players"),
-                 g("big_players"), g("probes_per_instance"), g("writes_per_s"), g("batch"), g("moves"),
+                 g("big_players"), g("probes_per_instance"), g("writes_per_s"), g("batch"), g("top_share", "0.5"),
+                 g("moves"),
                  g("duration_s")), "",
              "| figure | value | target |", "|---|---:|---|",
              "| RSS per idle listener (A), settled (%s s after the last opened) | %.0f B | ≤ 8 KiB |" % (
@@ -1133,7 +1140,7 @@ def report(out):
                  g("push.submissions_acked"), g("writes.submissions_acked"), g("poll.submissions_acked")),
              "| listeners dropped by A for not reading (push) | %s | |" % g("push.dropped_a"),
              "| closed streams still counted by A after | %s s: %s | |" % (g("writes.listeners_gone_s"), g("writes.listeners_a_left")),
-             "| load's own CPU (CPU 1): idle / push / poll | %.0f %% / %.0f %% / %.0f %% | |" % (
+             "| load's own CPU: idle / push / poll | %.0f %% / %.0f %% / %.0f %% | |" % (
                  f("idle.cpu_client_pct"), f("push.cpu_client_pct"), f("poll.cpu_client_pct")),
              "| all servers' CPU: push / poll | %.3f / %.3f core | |" % (f("cmp.cpu_servers_push_core"), f("cmp.cpu_servers_poll_core")),
              "", "Delays by stream kind (from the write's acknowledgement; from its sending in brackets):", "",

@@ -40,9 +40,15 @@
 #   --rank-tier SIZE (cache.rank_tier of both instances, 1GiB; 0: streams read from the primary),
 #   --min-interval-ms MS (live.min_interval_ms, rankd's default 100: a stream that changes more often
 #   than that waits for it),
+#   --top-share F (the share of the writes that are new #1s of the top boards, evenly spread: 0.5,
+#   the default, makes each board's top change writes*0.5/boards times a second, 10 at 2,000/s: about
+#   5 events per top listener per second; the rest are new scores of listened players),
 #   --moves small|random (a listened player's new score: its last + 1..1,000, passing few others,
 #   the default; or anywhere in 0..1,000,000, passing a third of the board: every player stream
-#   changes at each write), --bin PATH (default: a release build in build-release/), --out DIR, --keep.
+#   changes at each write), --a-cpus LIST (the CPUs of rankd A, the instance holding the listeners
+#   and taking the writes; default: the servers' CPU 0. `--a-cpus 1` gives A the load's core, so
+#   that it shares no core with PostgreSQL, Redis and B, as an instance of the capacity plan does),
+#   --bin PATH (default: a release build in build-release/), --out DIR, --keep.
 # Not in CI and not in loadtest/baseline.txt (too long for CI's budget): run it by hand.
 
 # The EXIT trap is called indirectly:
@@ -57,7 +63,7 @@ LT="$RANKD_ROOT/loadtest"
 COMMAND="bash loadtest/live.sh${*:+ $*}"
 
 LISTENERS=20000 WRITES=2000 DURATION=20s PLAYERS=1000000 BOARDS=100 DISTINCT=1000 BATCH=10 PROBE_PLAYERS=50
-BIN="" OUT="" KEEP=0 SERVER_CPUS=0 CLIENT_CPUS=1 RANK_TIER=1GiB MIN_INTERVAL_MS=100 MOVES=small
+BIN="" OUT="" KEEP=0 SERVER_CPUS=0 CLIENT_CPUS=1 A_CPUS="" RANK_TIER=1GiB MIN_INTERVAL_MS=100 MOVES=small TOP_SHARE=0.5
 while [ $# -gt 0 ]; do
   case "$1" in
     --listeners) LISTENERS="$2"; shift 2 ;;
@@ -71,6 +77,8 @@ while [ $# -gt 0 ]; do
     --rank-tier) RANK_TIER="$2"; shift 2 ;;
     --min-interval-ms) MIN_INTERVAL_MS="$2"; shift 2 ;;
     --moves) MOVES="$2"; shift 2 ;;
+    --top-share) TOP_SHARE="$2"; shift 2 ;;
+    --a-cpus) A_CPUS="$2"; shift 2 ;;
     --bin) BIN="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
     --keep) KEEP=1; shift ;;
@@ -85,10 +93,12 @@ done
 DUR_S="${DURATION%s}"
 [ "$BATCH" -le 1000 ] || die "--batch: at most 1,000"
 case "$MOVES" in small|random) ;; *) die "--moves: small or random" ;; esac
+[[ "$TOP_SHARE" =~ ^(0(\.[0-9]+)?|1(\.0+)?)$ ]] || die "--top-share: a number from 0 to 1"
 [ "$BOARDS" -le 1000 ] || die "--boards: at most 1,000"
 [ "$DISTINCT" -le "$PLAYERS" ] || die "--distinct-players: at most --players"
 [ "$(id -u)" = 0 ] || die "run as root (PostgreSQL runs as user postgres via runuser)"
-if [ "$(nproc --all)" -lt 2 ]; then say "fewer than 2 CPUs: not pinning"; SERVER_CPUS="" CLIENT_CPUS=""; fi
+if [ "$(nproc --all)" -lt 2 ]; then say "fewer than 2 CPUs: not pinning"; SERVER_CPUS="" CLIENT_CPUS="" A_CPUS=""; fi
+A_CPUS="${A_CPUS:-$SERVER_CPUS}"
 CLIENT=()
 if [ -n "$CLIENT_CPUS" ]; then CLIENT=(taskset -c "$CLIENT_CPUS"); fi
 
@@ -175,10 +185,10 @@ export RANKD_MIGRATIONS_DIR="$RANKD_ROOT/migrations"
 unset RANKD_POSTGRES_REPLICAS RANKD_REDIS_URL RANKD_LISTEN 2>/dev/null || true
 rankd_migrate "$BIN" "$TMP/rankd.yaml" >"$TMP/migrate.log" 2>&1 || { cat "$TMP/migrate.log" >&2; die "migration failed"; }
 
-start() {   # start NAME PORT
-  say "starting rankd $1 on 127.0.0.1:$2"
+start() {   # start NAME PORT [CPUS]
+  say "starting rankd $1 on 127.0.0.1:$2${3:+ (CPUs $3)}"
   ( export RANKD_LISTEN="127.0.0.1:$2"
-    rankd_up "$BIN" "$TMP/rankd.yaml" "$TMP/$1.pid" "$TMP/$1.log" "$SERVER_CPUS" ) || die "rankd $1 did not start"
+    rankd_up "$BIN" "$TMP/rankd.yaml" "$TMP/$1.pid" "$TMP/$1.log" "${3:-$SERVER_CPUS}" ) || die "rankd $1 did not start"
   wait_ready "http://127.0.0.1:$2" "$TMP/$1.pid" "$TMP/$1.log" 60 || die "rankd $1 is not ready"
 }
 create_board() {   # create_board ID OPERATOR
@@ -189,7 +199,7 @@ create_board() {   # create_board ID OPERATOR
   case "$code" in 200|201) ;; *) die "POST /v1/leaderboards ($1) -> $code: $(head -c 300 "$TMP/board.json")" ;; esac
 }
 
-start a "$A_PORT"
+start a "$A_PORT" "$A_CPUS"
 say "creating big and $BOARDS top boards"
 create_board big latest
 for ((i = 0; i < BOARDS; i++)); do create_board "$(printf 't%03d' "$i")" best; done
@@ -203,7 +213,7 @@ timeout 1200 "${PSQL[@]}" -v gen="$BIG_GEN" -v n="$PLAYERS" -v seed=0.52 -v det=
 timeout 1200 "$BIN" rebuild-cache --board big -c "$TMP/rankd.yaml" >"$TMP/rebuild-big.log" 2>&1 \
   || { cat "$TMP/rebuild-big.log" >&2; die "rankd rebuild-cache --board big failed"; }
 seed_s=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
-start a "$A_PORT"
+start a "$A_PORT" "$A_CPUS"
 start b "$B_PORT"
 say "seeding the top boards (100 players each, through scores:batch)"
 "$PYTHON" - "http://127.0.0.1:$A_PORT" "$WRITE_KEY" "$BOARDS" <<'PY' || die "seeding the top boards failed"
@@ -230,6 +240,7 @@ rec live.meta.binary "${BIN#"$RANKD_ROOT"/}"
 rec live.meta.cpus "$(nproc --all)"
 rec live.meta.cpu_model "$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
 rec live.meta.server_cpus "${SERVER_CPUS:-any}"
+rec live.meta.a_cpus "${A_CPUS:-any}"
 rec live.meta.client_cpus "${CLIENT_CPUS:-any}"
 rec live.meta.seed_big_s "$seed_s"
 rec live.meta.nofile "$(ulimit -n)"
@@ -244,7 +255,7 @@ say "load: $LISTENERS listeners, $WRITES submissions/s, ${DUR_S} s a phase (load
   --admin-key "$ADMIN_KEY" --write-key "$WRITE_KEY" \
   --listeners "$LISTENERS" --writes "$WRITES" --duration "$DUR_S" --players "$PLAYERS" \
   --boards "$BOARDS" --distinct-players "$DISTINCT" --batch "$BATCH" --probe-players "$PROBE_PLAYERS" \
-  --rank-tier "$RANK_TIER" --moves "$MOVES" \
+  --rank-tier "$RANK_TIER" --moves "$MOVES" --top-share "$TOP_SHARE" \
   --out "$OUT" 2>&1 | tee "$OUT/live.log" && rc=0 || rc=${PIPESTATUS[0]}
 for n in a b; do
   pid_matches "$(pidfile_pid "$TMP/$n.pid")" rankd || { say "rankd $n died during the run"; tail -n 30 "$TMP/$n.log" >&2; rc=1; }

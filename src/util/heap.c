@@ -33,6 +33,14 @@ const char *heap_allocator(void)
 
 void heap_configure(void)
 {
+#if defined(RANKD_JEMALLOC)
+    /* Dirty pages are given back after their decay (10 s) by jemalloc's own threads. Without
+     * them decay runs only inside an arena's next malloc or free: an arena that goes quiet after
+     * a burst (19,500 live streams opened, then only their events) keeps every freed page until
+     * the minute's purge (wait_signal in cmd/serve.c). Redis turns them on for the same reason. */
+    bool on = true;
+    (void)mallctl("background_thread", NULL, NULL, &on, sizeof on);
+#endif
 #if !defined(HEAP_SANITIZER) && !defined(RANKD_JEMALLOC) && defined(M_MMAP_THRESHOLD)
     /* Blocks of 128 KiB and more (a rebuild's chunk, a large PostgreSQL result) are mapped and
      * unmapped on their own: glibc would otherwise raise this threshold after the first such
