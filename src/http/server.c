@@ -227,7 +227,7 @@ http_server_t *http_server_start(const http_server_deps_t *deps, char *err, size
     s->delays = delay_queue_start();
     s->sends = send_watch_start(cfg->max_response_bytes_in_flight, (int64_t)cfg->send_timeout_s * 1000);
     s->answers = addr_budget_new(cfg->response_bytes_per_ip);
-    if ((s->stream_writer = stream_writer_start(http_stream_socket_ready)) == NULL) /* streams then stay in libmicrohttpd */
+    if ((s->stream_writer = stream_writer_start(http_stream_socket_ready, (int)cfg->send_timeout_s * 1000)) == NULL) /* streams then stay in libmicrohttpd */
         log_warn(NULL, "cannot start the stream writer thread: live streams keep their connections' memory");
     if (!s->delays || !s->sends) {
         stream_writer_stop(s->stream_writer, 0);

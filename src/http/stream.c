@@ -119,8 +119,11 @@ static void flush_locked(http_stream_t *s)
         s->cap = 0;
         s->head = 0;
     }
+    /* All is sent of an ended stream: the writer's thread closes it now (the kernel still sends
+     * what it holds). Its own read side shut wakes the thread; a wait for room (EPOLLOUT) would
+     * never come while a client that stopped reading keeps the socket's buffer full. */
     if (s->fd >= 0 && s->len == 0 && s->ended)
-        stream_writer_want_out(s->writer, s->fd, s, true); /* the writer closes it: all is sent */
+        shutdown(s->fd, SHUT_RD);
 }
 
 /* Under s->mu: wake a reader that suspended itself for want of bytes. */
@@ -141,7 +144,7 @@ bool http_stream_write(http_stream_t *s, const void *data, size_t len)
     const char *p = data;
     pthread_mutex_lock(&s->mu);
     while (len > 0 && !s->reader_gone) {
-        if (s->len == s->max) {
+        if (s->len >= s->max) {
             pthread_cond_wait(&s->room, &s->mu);
             continue;
         }
@@ -181,7 +184,8 @@ int http_stream_offer(http_stream_t *s, const void *data, size_t len)
     char head[24];
     size_t head_len = s->taken && s->chunked && len > 0 ? (size_t)snprintf(head, sizeof head, "%zx\r\n", len) : 0;
     size_t need = len + head_len + (head_len ? 2 : 0);
-    int got = s->reader_gone ? -1 : need > s->max - s->len ? 0 : 1;
+    /* len may pass max by a chunk's frame (take_locked): the room left is then none */
+    int got = s->reader_gone ? -1 : s->len >= s->max || need > s->max - s->len ? 0 : 1;
     if (got == 1 && len > 0) {
         append_locked(s, head, head_len);
         append_locked(s, data, len);
@@ -206,6 +210,8 @@ void http_stream_end(http_stream_t *s, bool ok)
     pthread_mutex_lock(&s->mu);
     s->ended = true;
     s->ok = ok;
+    if (s->fd >= 0)
+        stream_writer_ended(s->writer, &s->slot); /* what its client does not read goes in time */
     if (s->fd >= 0 && !ok) {
         s->reader_gone = true; /* cut: the client sees the body end before its last chunk */
         shutdown(s->fd, SHUT_RDWR);
@@ -283,7 +289,7 @@ bool http_stream_take_socket(http_stream_t *s, int fd, stream_writer_t *writer, 
     pthread_mutex_lock(&s->mu);
     s->writer = writer;
     s->chunked = chunked;
-    bool taken = !s->reader_gone && take_locked(s, fd);
+    bool taken = !s->reader_gone && !s->ended && take_locked(s, fd);
     pthread_mutex_unlock(&s->mu);
     return taken;
 }
@@ -299,7 +305,9 @@ void http_stream_socket_ready(void *arg, uint32_t events, bool stopping)
     bool gone = stopping || s->reader_gone || (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP));
     if (!gone && (events & EPOLLIN)) { /* an event stream's client sends nothing more but its close */
         char sink[256];
-        for (;;) {
+        /* A few reads a call: one client that keeps sending must not keep this thread from the
+         * others (its socket, still readable, comes back at the next wait). */
+        for (int reads = 0; reads < 16; reads++) {
             ssize_t n = recv(s->fd, sink, sizeof sink, MSG_DONTWAIT);
             if (n > 0 || (n < 0 && errno == EINTR))
                 continue;
@@ -335,7 +343,8 @@ ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     http_stream_t *s = cls;
     pthread_mutex_lock(&s->mu);
     ssize_t got;
-    if (s->takeable && s->writer && s->conn && !s->taken && !s->cancelled && !s->reader_gone) {
+    /* One ended already is left to libmicrohttpd: it sends the rest and the last chunk itself. */
+    if (s->takeable && s->writer && s->conn && !s->taken && !s->cancelled && !s->reader_gone && !s->ended) {
         /* The headers are sent (libmicrohttpd asks for the body only then): the socket is the
          * stream's from here, and libmicrohttpd, told the body failed, frees the connection
          * without shutting the socket (MHD_USE_TURBO) and closes only its own descriptor. */

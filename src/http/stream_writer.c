@@ -15,14 +15,18 @@
 
 #define EVENTS_PER_WAIT 256
 #define WAIT_MS 100 /* how soon the thread sees a stop */
+#define SWEEP_MS 1000 /* how often ended streams are looked at for their linger */
 
 typedef struct {
     void *arg;
-    size_t *slot; /* the stream's record of its index here, kept right when entries move */
+    size_t *slot;     /* the stream's record of its index here, kept right when entries move */
+    int64_t ended_ms; /* monotonic: when its producer ended it (0: not yet) */
 } watched_t;
 
 struct stream_writer {
     stream_writer_ready_fn ready;
+    int linger_ms;
+    int64_t next_sweep_ms; /* the thread's own */
     int ep;
     pthread_t thread;
     atomic_bool stopping;
@@ -32,6 +36,28 @@ struct stream_writer {
     bool closed; /* no more watches: the writer is stopping */
 };
 
+/* Close the ended streams whose clients did not take the rest within the linger. Only this
+ * thread closes (and so frees) a watched stream: the arguments gathered stay valid. */
+static void sweep(stream_writer_t *w, int64_t now)
+{
+    void **late = NULL;
+    size_t n_late = 0, cap = 0;
+    pthread_mutex_lock(&w->mu);
+    for (size_t i = 0; i < w->n; i++) {
+        if (w->watched[i].ended_ms == 0 || now - w->watched[i].ended_ms < w->linger_ms)
+            continue;
+        if (n_late == cap) {
+            cap = cap ? 2 * cap : 16;
+            late = xrealloc(late, cap * sizeof *late);
+        }
+        late[n_late++] = w->watched[i].arg;
+    }
+    pthread_mutex_unlock(&w->mu);
+    for (size_t i = 0; i < n_late; i++)
+        w->ready(late[i], EPOLLHUP, false);
+    free(late);
+}
+
 static void *writer_main(void *arg)
 {
     stream_writer_t *w = arg;
@@ -40,16 +66,24 @@ static void *writer_main(void *arg)
         int n = epoll_wait(w->ep, ev, EVENTS_PER_WAIT, WAIT_MS);
         for (int i = 0; i < n; i++)
             w->ready(ev[i].data.ptr, ev[i].events, false);
-        if (n < 0 && errno != EINTR)
-            break;
+        if (n < 0 && errno != EINTR) { /* not expected (EBADF, EINVAL): the sweep and stop go on */
+            struct timespec pause = {0, WAIT_MS * 1000000L};
+            nanosleep(&pause, NULL);
+        }
+        int64_t now = clock_mono_ms();
+        if (now >= w->next_sweep_ms) {
+            sweep(w, now);
+            w->next_sweep_ms = now + (w->linger_ms < SWEEP_MS ? w->linger_ms : SWEEP_MS);
+        }
     }
     return NULL;
 }
 
-stream_writer_t *stream_writer_start(stream_writer_ready_fn ready)
+stream_writer_t *stream_writer_start(stream_writer_ready_fn ready, int linger_ms)
 {
     stream_writer_t *w = xcalloc(1, sizeof *w);
     w->ready = ready;
+    w->linger_ms = linger_ms > 0 ? linger_ms : 1;
     w->ep = epoll_create1(EPOLL_CLOEXEC);
     pthread_mutex_init(&w->mu, NULL);
     if (w->ep < 0 || pthread_create(&w->thread, NULL, writer_main, w) != 0) {
@@ -121,9 +155,17 @@ bool stream_writer_watch(stream_writer_t *w, int fd, void *arg, size_t *slot)
         w->watched = xrealloc(w->watched, w->cap * sizeof *w->watched);
     }
     *slot = w->n;
-    w->watched[w->n++] = (watched_t){arg, slot};
+    w->watched[w->n++] = (watched_t){arg, slot, 0};
     pthread_mutex_unlock(&w->mu);
     return true;
+}
+
+void stream_writer_ended(stream_writer_t *w, const size_t *slot)
+{
+    pthread_mutex_lock(&w->mu);
+    if (*slot < w->n && w->watched[*slot].ended_ms == 0)
+        w->watched[*slot].ended_ms = clock_mono_ms();
+    pthread_mutex_unlock(&w->mu);
 }
 
 void stream_writer_want_out(stream_writer_t *w, int fd, void *arg, bool out)

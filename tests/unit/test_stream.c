@@ -12,6 +12,8 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -192,7 +194,7 @@ static void test_a_taken_socket_carries_chunks_and_the_last_chunk(void **state)
     (void)state;
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    stream_writer_t *w = stream_writer_start(http_stream_socket_ready);
+    stream_writer_t *w = stream_writer_start(http_stream_socket_ready, 60000);
     assert_non_null(w);
     http_stream_t *s = http_stream_new(256);
     http_stream_takeable(s);
@@ -219,7 +221,7 @@ static void test_a_taken_socket_whose_client_leaves_fails_the_next_offer(void **
     (void)state;
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    stream_writer_t *w = stream_writer_start(http_stream_socket_ready);
+    stream_writer_t *w = stream_writer_start(http_stream_socket_ready, 60000);
     http_stream_t *s = http_stream_new(256);
     assert_true(http_stream_take_socket(s, sv[0], w, false));
     close(sv[0]);
@@ -248,7 +250,7 @@ static void test_a_writer_stop_cuts_what_does_not_flush(void **state)
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     int small = 4096;
     (void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-    stream_writer_t *w = stream_writer_start(http_stream_socket_ready);
+    stream_writer_t *w = stream_writer_start(http_stream_socket_ready, 60000);
     http_stream_t *s = http_stream_new(1 << 20);
     http_stream_hold(s); /* this test's, to look at it after the stop */
     assert_true(http_stream_take_socket(s, sv[0], w, true));
@@ -265,6 +267,95 @@ static void test_a_writer_stop_cuts_what_does_not_flush(void **state)
     close(sv[1]);
 }
 
+/* Fill fd's send buffer (its peer reads nothing) until it takes no more. */
+static void fill_socket(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    assert_int_equal(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
+    char junk[1024];
+    memset(junk, 'j', sizeof junk);
+    while (send(fd, junk, sizeof junk, MSG_DONTWAIT) > 0)
+        ;
+    assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* A stream its producer ended before libmicrohttpd's first read (a stop, a deleted board) stays
+ * libmicrohttpd's, which sends the rest and the body's last chunk; taken, it would end without
+ * that chunk. */
+static void test_a_stream_ended_before_its_take_is_not_taken(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    stream_writer_t *w = stream_writer_start(http_stream_socket_ready, 60000);
+    http_stream_t *s = http_stream_new(256);
+    http_stream_takeable(s);
+    assert_int_equal(http_stream_offer(s, "data: 1\n\n", 9), 1);
+    http_stream_end(s, true);
+    assert_false(http_stream_take_socket(s, sv[0], w, true));
+    assert_int_equal(stream_writer_count(w), 0);
+    char buf[16];
+    assert_int_equal(http_stream_read(s, 0, buf, sizeof buf), 9); /* libmicrohttpd's to send */
+    assert_int_equal(http_stream_read(s, 0, buf, sizeof buf), MHD_CONTENT_READER_END_OF_STREAM);
+    http_stream_release(s);
+    stream_writer_stop(w, 0);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+/* A client that stops reading a stream that then ends (its read budget spent, its board
+ * deleted): the socket and what is left of the stream go after the writer's linger, not at the
+ * server's stop. */
+static void test_an_ended_stream_its_client_does_not_read_is_closed_after_the_linger(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    int small = 4096;
+    (void)setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    stream_writer_t *w = stream_writer_start(http_stream_socket_ready, 100);
+    http_stream_t *s = http_stream_new(1 << 20);
+    assert_true(http_stream_take_socket(s, sv[0], w, true));
+    close(sv[0]);
+    http_stream_release(s);
+    static char big[256 * 1024];
+    memset(big, 'x', sizeof big);
+    assert_int_equal(http_stream_offer(s, big, sizeof big), 1); /* far more than the socket takes */
+    http_stream_end(s, true);
+    assert_int_equal(stream_writer_count(w), 1);
+    for (int i = 0; i < 5000 && stream_writer_count(w) > 0; i++) {
+        struct timespec pause = {0, 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    assert_int_equal(stream_writer_count(w), 0);
+    stream_writer_stop(w, 0);
+    close(sv[1]);
+}
+
+/* The chunk frame added to what was buffered before the take may carry the buffer past its
+ * maximum when the socket takes none of it: an offer then finds no room (and is refused), not a
+ * negative room that passes for a huge one. */
+static void test_an_offer_after_a_framed_take_past_the_maximum_is_refused(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    fill_socket(sv[0]);
+    stream_writer_t *w = stream_writer_start(http_stream_socket_ready, 60000);
+    http_stream_t *s = http_stream_new(32);
+    http_stream_takeable(s);
+    char ev[30];
+    memset(ev, 'e', sizeof ev);
+    assert_int_equal(http_stream_offer(s, ev, sizeof ev), 1);
+    assert_true(http_stream_take_socket(s, sv[0], w, true)); /* 30 bytes framed: 36 of 32 */
+    close(sv[0]);
+    http_stream_release(s);
+    assert_int_equal(http_stream_offer(s, "d", 1), 0);
+    http_stream_end(s, false);
+    stream_writer_stop(w, 0);
+    close(sv[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -277,6 +368,9 @@ int main(void)
         cmocka_unit_test(test_a_taken_socket_carries_chunks_and_the_last_chunk),
         cmocka_unit_test(test_a_taken_socket_whose_client_leaves_fails_the_next_offer),
         cmocka_unit_test(test_a_writer_stop_cuts_what_does_not_flush),
+        cmocka_unit_test(test_a_stream_ended_before_its_take_is_not_taken),
+        cmocka_unit_test(test_an_ended_stream_its_client_does_not_read_is_closed_after_the_linger),
+        cmocka_unit_test(test_an_offer_after_a_framed_take_past_the_maximum_is_refused),
     };
     return cmocka_run_group_tests_name("stream", tests, NULL, NULL);
 }
