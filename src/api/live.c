@@ -63,6 +63,8 @@ typedef struct live_topic {
     buf_t event;                /* the last event's data (a player's: the answer with its extras) */
     char last_id[64];           /* its event id */
     char window[16];            /* its window ("": none yet) */
+    int64_t answer_seq;         /* the answer in hand holds that window's commits up to this number
+                                 * (heard before it was read; 0: none known) */
     int64_t day;                /* that window's first day (-1: none yet) */
     int64_t reset_ms;           /* wall clock: the window ends then (0: never, or unknown) */
     struct live_board *b;       /* its board's notices reach it through this */
@@ -97,8 +99,10 @@ typedef struct {
 /* The streams of one board (generation): what its notices reach. */
 typedef struct live_board {
     int64_t gen;
-    int64_t seq_day, seq;       /* the last transaction number heard for the board, and its window
-                                 * (-1: none heard yet) */
+    int64_t seq_day, seq;       /* the last transaction number heard whole for the board, and its
+                                 * window (-1: none heard yet) */
+    int64_t part_day, part_seq; /* a transaction whose notice came in parts, and how many came: */
+    int parts_seen;             /* the rank tier applies it at its last part, and so does the hub */
     live_topic_t **tops;        /* its top-N streams */
     size_t n_tops, cap_tops;
     live_watch_t *watch;        /* its players' streams */
@@ -398,11 +402,9 @@ static bool held_back(const live_listener_t *l, const live_topic_t *t, int64_t n
     size_t wlen = colon ? (size_t)(colon - l->last_id) : 0;
     if (!colon || now >= l->hold_ms || wlen != strlen(t->window) || memcmp(l->last_id, t->window, wlen) != 0)
         return false;
-    char heard_day[11] = "";
-    if (t->b->seq_day >= 0)
-        window_format_day(t->b->seq_day, heard_day);
-    int64_t heard = strcmp(heard_day, t->window) == 0 ? t->b->seq : 0;
-    return strtoll(colon + 1, NULL, 10) > heard;
+    /* The number the answer in hand was read after, not the last heard: one heard while it was
+     * being read may not be in it. */
+    return strtoll(colon + 1, NULL, 10) > t->answer_seq;
 }
 
 /* Send the topic's answer to its listeners: all of them, or only the fresh ones. `reset`, when
@@ -571,6 +573,10 @@ static void compute(live_hub_t *h, live_topic_t *t)
     memcpy(board, t->board, sizeof board);
     int style = t->style;
     bool tier_first = !t->primary_ms || rank_tier_caught_up_ms(h->app->tier) > t->primary_ms;
+    /* The last number heard before the read: the read holds at least its commits (the listener
+     * hands a notice to the rank tier and the caches before it tells the hub). One heard during
+     * the read may be missing from it, so the id and the newcomers' wait use this one. */
+    int64_t heard_seq = t->b->seq, heard_day = t->b->seq_day;
     pthread_mutex_unlock(&h->mu);
     buf_t body, page;
     buf_init(&body);
@@ -602,8 +608,9 @@ static void compute(live_hub_t *h, live_topic_t *t)
         char w[16];
         answer_window(answer->data, answer->len, w);
         char d[11] = "";
-        if (t->b->seq_day >= 0)
-            window_format_day(t->b->seq_day, d);
+        if (heard_day >= 0)
+            window_format_day(heard_day, d);
+        int64_t seq = strcmp(d, w) == 0 ? heard_seq : 0;
         /* What is compared: a board's top as it is; a player's answer around them, or, without a
          * standing, the event itself (its window and total). */
         const buf_t *core = t->pl && standing ? &body : t->pl ? &event : &body;
@@ -611,7 +618,7 @@ static void compute(live_hub_t *h, live_topic_t *t)
          * may be in an answer under the number heard before it, and an instance that heard no
          * number yet says 0; only the same answer has the same id, on any instance. */
         char id[64];
-        snprintf(id, sizeof id, "%s:%" PRId64 ".%08" PRIx32, w, strcmp(d, w) == 0 ? t->b->seq : 0,
+        snprintf(id, sizeof id, "%s:%" PRId64 ".%08" PRIx32, w, seq,
                  answer_hash(core->data, core->len));
         bool changed = core->len != t->last.len || memcmp(core->data, t->last.data, core->len) != 0;
         buf_t reset;
@@ -644,6 +651,7 @@ static void compute(live_hub_t *h, live_topic_t *t)
             int64_t next = t->day >= 0 ? window_next_day(t->rule, t->day) : -1;
             t->reset_ms = next >= 0 ? next * MS_PER_DAY : 0;
         }
+        t->answer_seq = seq;
         if (t->pl)
             watch_refresh(t);
         send_answer(h, t, !changed, reset.len ? &reset : NULL);
@@ -778,12 +786,19 @@ void live_hub_heard(void *hub, const char *payload)
              * is a hint sent again after Redis took it, and is not read) */
             s_gen = gen, s_day = day;
             if ((b = board_find(h, gen))) {
-                if (day > b->seq_day) {
-                    b->seq_day = day;
-                    b->seq = 0;
+                if (seq != b->part_seq || day != b->part_day) {
+                    b->part_seq = seq;
+                    b->part_day = day;
+                    b->parts_seen = 0;
                 }
-                if (day == b->seq_day && seq > b->seq)
-                    b->seq = seq;
+                if (++b->parts_seen >= parts) { /* heard whole: in the tier and the caches now */
+                    if (day > b->seq_day) {
+                        b->seq_day = day;
+                        b->seq = 0;
+                    }
+                    if (day == b->seq_day && seq > b->seq)
+                        b->seq = seq;
+                }
                 for (size_t i = 0; i < b->n_tops; i++)
                     mark(h, b->tops[i], now);
                 any |= b->n_tops > 0;
