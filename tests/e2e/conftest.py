@@ -1488,6 +1488,19 @@ def wait_for(pred, what, timeout=20, poke=None, every=0.02):
         time.sleep(every)
 
 
+def wait_tokens_judged(inst, token, timeout=20):
+    """Wait until a freshly started instance judges player tokens: until its listener has loaded
+    the revocations (off the start, after /healthz may already answer) every token is answered
+    503 "revocations not loaded yet; retry in 1 s". The listener loads them right after its
+    LISTEN, so this also says the instance hears other instances' notices. `token`: a valid one."""
+    cl = inst.client(None)
+    try:
+        wait_for(lambda: cl.get("/v1/leaderboards?limit=1", key=token).status != 503,
+                 "%s to judge player tokens (its revocations loaded)" % inst.name, timeout)
+    finally:
+        cl.close()
+
+
 def stored_key(idempotency_key, presenting=WRITE_KEY):
     """An Idempotency-Key as idempotency_keys holds it: scoped to the presenting key by the first 8
     bytes of its SHA-256 (API.md: a key is scoped to the board and the presenting key)."""

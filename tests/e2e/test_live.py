@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import (ADMIN_KEY, READ_KEY, WRITE_KEY, assert_error, batch, create_board, metric, series, submit_ok, unique,
-                      wait_for)
+                      wait_for, wait_tokens_judged)
 from test_archive import Clock, day_ms
 from test_limits import BucketClock
 from test_player_tokens import TOKENS, mint
@@ -566,6 +566,7 @@ def test_a_player_token_opens_its_players_stream_and_a_revoked_one_cannot(rankd_
         b = create_board(adm)["id"]
         submit_ok(w, b, "ana", 10)
         token = mint(w, "ana")["token"]
+        wait_tokens_judged(inst, token)  # a fresh instance: 503 until its revocations are loaded
         s = Sse(inst, "/v1/leaderboards/%s/players/ana/live?around=0" % b, key=token)
         try:
             assert s.status == 200

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import (ADMIN_KEY, READ_KEY, WRITE_KEY, assert_error, create_board, parse_ts, submit, unique,
-                      wait_for)
+                      wait_for, wait_tokens_judged)
 
 SECRET = "test-player-token-secret-0123456789"
 TOKENS = {"auth": {"player_token_secret": SECRET}}
@@ -59,6 +59,7 @@ def rankd(module_rankd_factory, clock):
     adm = inst.client(ADMIN_KEY)
     inst.clock_board = create_board(adm, operator="latest")["id"]  # its achieved_at shows rankd's clock
     adm.close()
+    wait_tokens_judged(inst, mint(inst, "warm-up"))
     return inst
 
 
@@ -361,6 +362,7 @@ def test_the_rules_hold_across_instances(rankd, rankd_factory, db, clock):
     try:
         b = rules_board(adm, {"max_submissions_per_minute": 3, "max_rise_per_second": 1})
         tok = mint(rankd, "kim")
+        wait_tokens_judged(other, tok)  # started just now: 503 until its revocations are loaded
         here, there = rankd.client(tok), other.client(tok)
         assert submit(here, b, "kim", 10, key=tok).status == 200
         # The other instance sees the accepted 10: 1000 at once is too fast there too.

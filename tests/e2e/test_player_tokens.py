@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import (ADMIN_KEY, READ_KEY, WRITE_KEY, assert_error, create_board, metric, parse_ts, submit, unique,
-                      wait_for)
+                      wait_for, wait_tokens_judged)
 
 SECRET = "test-player-token-secret-0123456789"
 OLD_SECRET = "test-old-player-token-secret-98765"
@@ -26,8 +26,14 @@ TOKENS = {"auth": {"player_token_secret": SECRET}}
 
 @pytest.fixture(scope="module")
 def rankd(module_rankd_factory):
-    """The module's rankd, minting tokens."""
-    return module_rankd_factory(extra_config=TOKENS)
+    """The module's rankd, minting tokens, and judging them (its revocations loaded)."""
+    inst = module_rankd_factory(extra_config=TOKENS)
+    w = inst.client(WRITE_KEY)
+    try:
+        wait_tokens_judged(inst, mint(w, "warm-up")["token"])
+    finally:
+        w.close()
+    return inst
 
 
 def b64u(raw):
@@ -212,6 +218,7 @@ def test_invalid_tokens_are_401_and_count_as_failed_authentications(rankd_factor
         b = client_board(adm)
         good = mint(w, "gus", ttl_s=120)["token"]
         c = inst.client(None)
+        wait_tokens_judged(inst, good)
         assert submit(c, b, "gus", 1, key=good).status == 200
         now = int(time.time())
         base = {"iss": "rankd", "sub": "gus", "iat": now, "exp": now + 600, "jti": "x"}
@@ -263,7 +270,7 @@ def test_a_token_signed_with_the_previous_secret_still_verifies(rankd_factory):
     try:
         b = client_board(adm)
         tok = mint(old.client(WRITE_KEY), "ivy")["token"]
-        assert submit(old.client(None), b, "ivy", 1, key=tok).status == 200
+        assert submit_once_loaded(old, b, "ivy", 1, tok).status == 200  # a fresh instance: its revocations load first
         old.stop()
         rotated = rankd_factory(extra_config={"auth": {"player_token_secret": SECRET,
                                                        "previous_player_token_secret": OLD_SECRET}})
@@ -294,6 +301,8 @@ def test_revocation_reaches_every_instance_and_a_restarted_one(rankd_factory):
         tok = mint(a.client(WRITE_KEY), "kim")["token"]
         other = mint(a.client(WRITE_KEY), "lee")["token"]
         ca, cb = a.client(None), b_inst.client(None)
+        for inst in (a, b_inst):
+            wait_tokens_judged(inst, other)
         assert submit(ca, b, "kim", 1, key=tok).status == 200
         assert submit(cb, b, "kim", 2, key=tok).status == 200  # verified and cached on b too
         r = a.client(READ_KEY).delete("/v1/players/kim/tokens")
@@ -348,6 +357,7 @@ def test_a_players_token_writes_have_a_bucket_of_their_own(rankd_factory, tmp_ro
         b = client_board(adm)
         t1, t2 = mint(w, "nia")["token"], mint(w, "oli")["token"]
         c = inst.client(None)  # both players from one address
+        wait_tokens_judged(inst, t1)  # a read: the players' write buckets untouched
         got = [submit(c, b, "nia", i, key=t1).status for i in range(5)]
         assert got == [200, 200, 200, 429, 429], got
         r = submit(c, b, "nia", 9, key=t1)
@@ -375,6 +385,7 @@ def test_each_logged_submission_says_what_authorised_it_and_from_where(rankd_fac
         b = client_board(adm)
         tok = mint(w, "pia")["token"]
         c = inst.client(None)
+        wait_tokens_judged(inst, tok)
         assert submit(c, b, "pia", 10, key=tok).status == 200
         assert submit(w, b, "pia", 20).status == 200
         assert submit(adm, b, "pia", 30, key=ADMIN_KEY).status == 200

@@ -225,8 +225,11 @@ def test_a_change_whose_writer_died_before_its_redis_update_is_not_read_from_red
         r = fresh_read(cl, b).json()["entries"]
         return r[0]["player_id"] == "x" and r[0]["score"] == 99
 
-    wait_for(x_right, "reads with the change", 10)
+    # No read until the watch has counted the mark late (as for the audit above): a read past the
+    # second sends the window to the rebuilder, whose rebuild brings the mark to the number, and
+    # a watch tick delayed past it (under load) then finds nothing late.
     wait_for(lambda: metric(inst, "rankd_redis_marks_late_total") >= 1, "the mark seen late")
+    wait_for(x_right, "reads with the change", 10)
     wait_for(lambda: rcl.hget(window_key(rcl, gen, 0) + ":m5", "seq") == str(seq).encode(), "the rebuild's mark", 15)
     wait_for(lambda: answered_by_redis(inst, cl, b), "reads from Redis again (rebuilt)")
     assert x_right()
