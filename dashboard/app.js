@@ -5,7 +5,7 @@
 "use strict";
 
 const state = { board: null, window: "current", cursor: null, prevCursor: null, nextCursor: null,
-                boardsCursor: null, lastSample: null, firstPage: true, entriesSeq: 0 };
+                boardsCursor: null, lastSample: null, firstPage: true, entriesSeq: 0, liveDrawn: false };
 
 // The entries table shows this many per page; the live stream asks for as many.
 const PAGE = 20;
@@ -153,6 +153,12 @@ async function loadEntries(cursor) {
   const page = await api(boardPath("/entries?limit=" + PAGE + "&" + windowParam() + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "")));
   // A live top drawn while this read was on its way is newer than its answer: keep it.
   if (seq !== state.entriesSeq) return;
+  // So is one drawn before this read was sent: the stream hears a commit from PostgreSQL, and a
+  // read can be answered from a store the same write reaches a moment later (Redis), so a read
+  // sent after an event may show the top before it. While the stream draws the first page of the
+  // current window, it alone does.
+  if (!cursor && state.window === "current" && state.liveDrawn) { state.firstPage = true; liveIndicator(); return; }
+  state.liveDrawn = false;
   state.firstPage = !cursor;
   renderEntries(page);
   liveIndicator();
@@ -287,6 +293,7 @@ function onLiveTop(data, via) {
   liveState("connected");
   if (!state.board || page.board !== state.board.id || state.window !== "current" || !state.firstPage) return;
   state.entriesSeq++;  // a read of the first page still on its way is older than this
+  state.liveDrawn = true;
   renderEntries(page);
 }
 
@@ -327,6 +334,7 @@ function closeLive() {
   if (live.stream) live.stream.close();
   live.stream = null;
   live.board = null;
+  state.liveDrawn = false;  // reads draw the top again until a new stream's first event
   liveState("off");
 }
 
@@ -596,6 +604,7 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("next").addEventListener("click", guard(() => loadEntries(state.nextCursor)));
   document.getElementById("window").addEventListener("change", guard(async () => {
     state.window = document.getElementById("window").value;
+    state.liveDrawn = false;
     liveIndicator();
     await Promise.all([loadEntries(null), loadStats()]);
   }));
