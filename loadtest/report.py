@@ -657,7 +657,7 @@ def render(results, outdir):
     if r.get("meta.pgbench_note"):
         w(f"**PostgreSQL write ceiling**: {r['meta.pgbench_note']}")
         w("")
-    w("**References**: nginx serves the hot top-10 body rankd returned (saved to a file, same URL, keep-alive, "
+    w("**References**: nginx serves the hot top-10 body rankd returned (saved to a file, same URL, keep-alive, its descriptor cached and no sendfile, "
       "1 worker process); `loadtest/mhd_fixed.c` (libmicrohttpd, rankd's daemon flags and thread count, one "
       "prepared response) answers the bytes of a rank read and is driven by the same `rank.lua` as rankd; "
       "redis-benchmark sends `ZREVRANK loadtest:bare p<random>` to the bare sorted set of the big board, unpipelined and "
