@@ -16,6 +16,7 @@
 #include "api/app.h"
 #include "api/live.h"
 #include "api/player_auth.h"
+#include "config/fd_budget.h"
 #include "http/server.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
@@ -160,20 +161,32 @@ int cmd_serve(rankd_config_t *cfg)
     cmd_warn_if_config_exposed(cfg);
     forbid_core_dumps();
     heap_configure();
-    /* Each connection is a descriptor: take what the system allows, and keep the connection
-     * limit under it (accept would fail first otherwise, and slow clients could fill it). */
+    /* Each connection is a descriptor, and so is each live stream's taken socket: take what the
+     * system allows, and keep both limits under it (accept would fail first otherwise, and slow
+     * clients could fill it). */
     struct rlimit nofile;
     if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
         nofile.rlim_cur = nofile.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &nofile) != 0)
             getrlimit(RLIMIT_NOFILE, &nofile);
     }
-    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
-        (rlim_t)cfg->max_connections + 256 > nofile.rlim_cur) {
-        int fit = nofile.rlim_cur > 512 ? (int)(nofile.rlim_cur - 256) : (int)nofile.rlim_cur / 2;
-        log_warn(NULL, "http.max_connections %d does not fit the %llu descriptors allowed: %d", cfg->max_connections,
-                 (unsigned long long)nofile.rlim_cur, fit);
-        cfg->max_connections = fit;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY) {
+        fd_budget_t fit = fd_budget_fit((unsigned long long)nofile.rlim_cur, cfg->max_connections, cfg->live_max_listeners);
+        if (fit.shrunk)
+            log_warn(NULL,
+                     "http.max_connections %d or live.max_listeners %d does not fit the %llu descriptors allowed: "
+                     "%d and %d (raise the limit: LimitNOFILE= under systemd, ulimit -n)",
+                     cfg->max_connections, cfg->live_max_listeners, (unsigned long long)nofile.rlim_cur,
+                     fit.max_connections, fit.max_listeners);
+        if (fit.shared)
+            log_warn(NULL,
+                     "http.max_connections %d and live.max_listeners %d together pass the %llu descriptors allowed "
+                     "(%llu for clients): when both fill, new connections fail; raise the limit to %llu "
+                     "(LimitNOFILE= under systemd, ulimit -n)",
+                     fit.max_connections, fit.max_listeners, (unsigned long long)nofile.rlim_cur, fit.room,
+                     (unsigned long long)fit.max_connections + (unsigned long long)fit.max_listeners + FD_BUDGET_RESERVED);
+        cfg->max_connections = fit.max_connections;
+        cfg->live_max_listeners = fit.max_listeners;
     }
     sigset_t sigs;
     sigemptyset(&sigs);

@@ -1110,6 +1110,7 @@ class Rankd:
             (extra_config or {}).get("http", {}).get("proxy_protocol") is True
         self.proxy_header = b"PROXY UNKNOWN\r\n" if proxied else None
         self.proc = None
+        self.preexec = None  # run in the child before rankd (a resource limit, say)
         self.started_at = None
         self.stopped_at = None
         self.exit_status = None
@@ -1127,7 +1128,7 @@ class Rankd:
         outf = open(self.stdout_path, "ab")
         self.proc = subprocess.Popen([RANKD_BIN, "serve", "-c", self.config_path], env=rankd_env(self.env),
                                      stdout=outf, stderr=errf, stdin=subprocess.DEVNULL, cwd=REPO,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=self.preexec)
         errf.close()
         outf.close()
         self.started_at = time.time()

@@ -658,3 +658,33 @@ def test_a_stream_holds_one_descriptor_and_its_close_gives_it_back(rankd_factory
         s.close()
     wait_for(lambda: fds() <= base + 4, "the closed streams' descriptors given back (%d over %d)" % (fds(), base), 10)
     adm.close()
+
+
+def test_streams_and_connections_are_held_under_the_descriptor_limit(rankd_factory):
+    """A stream's taken socket is a descriptor libmicrohttpd no longer counts: live.max_listeners
+    is held under RLIMIT_NOFILE as http.max_connections is (both lowered to the limit less 256), and
+    when the two together pass it the log says so, with the limit that fits both (before: neither
+    was said, and the listeners' limit stayed past what the process could open)."""
+    import resource
+    inst = rankd_factory(env={"RANKD_LIVE_MAX_LISTENERS": "1000", "RANKD_LIVE_MAX_LISTENERS_PER_ADDRESS": "1000",
+                              "RANKD_LIVE_HEARTBEAT_S": "300"}, start=False)
+    inst.preexec = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (560, 560))
+    inst.start()
+    log = inst.stderr_text()
+    assert "http.max_connections 4096 or live.max_listeners 1000 does not fit the 560 descriptors allowed: 304 and 304" \
+        in log, log[-2000:]
+    assert "http.max_connections 304 and live.max_listeners 304 together pass the 560 descriptors allowed (304 for " \
+        "clients): when both fill, new connections fail; raise the limit to 864" in log, log[-2000:]
+    b = create_board(inst.client(ADMIN_KEY))["id"]
+    streams = []
+    try:
+        for _ in range(304):
+            s = Sse(inst, "/v1/leaderboards/%s/live?top=3" % b)
+            assert s.status == 200
+            streams.append(s)
+        over = Sse(inst, "/v1/leaderboards/%s/live?top=3" % b)
+        assert over.status == 503 and over.error_body()["error"]["code"] == "unavailable"
+        over.close()
+    finally:
+        for s in streams:
+            s.close()

@@ -22,6 +22,7 @@
 
 #include "config/config.h"
 #include "config/config_internal.h"
+#include "config/fd_budget.h"
 #include "config/secret_policy.h"
 #include "core/board.h"
 #include "util/redis_url.h"
@@ -1368,10 +1369,50 @@ static void test_unsafe_secrets(void **state)
     free(out);
 }
 
+/* Each limit fits the descriptors allowed, and two that do not fit together are said (before,
+ * live streams' taken sockets were not weighed: 4096 connections and 20000 listeners started
+ * under a limit of 8192 without a word). */
+static void test_fd_budget(void **state)
+{
+    (void)state;
+    fd_budget_t b = fd_budget_fit(1048576, 4096, 20000); /* fits: unchanged */
+    assert_false(b.shrunk);
+    assert_false(b.shared);
+    assert_int_equal(b.max_connections, 4096);
+    assert_int_equal(b.max_listeners, 20000);
+    b = fd_budget_fit(0, 4096, 20000); /* no limit */
+    assert_false(b.shrunk);
+    assert_false(b.shared);
+    b = fd_budget_fit(8192, 4096, 20000); /* room 7936: the listeners lowered, and the two shared */
+    assert_true(b.shrunk);
+    assert_true(b.shared);
+    assert_int_equal(b.room, 7936);
+    assert_int_equal(b.max_connections, 4096);
+    assert_int_equal(b.max_listeners, 7936);
+    b = fd_budget_fit(8192, 4096, 1000); /* both fit together */
+    assert_false(b.shrunk);
+    assert_false(b.shared);
+    b = fd_budget_fit(8192, 7000, 1000); /* each fits, not both */
+    assert_false(b.shrunk);
+    assert_true(b.shared);
+    b = fd_budget_fit(1024, 4096, 0); /* live streams off: nothing shared */
+    assert_true(b.shrunk);
+    assert_false(b.shared);
+    assert_int_equal(b.max_connections, 768);
+    assert_int_equal(b.max_listeners, 0);
+    b = fd_budget_fit(100, 4096, 20000); /* a tiny limit: half of it for everything else */
+    assert_int_equal(b.max_connections, 50);
+    assert_int_equal(b.max_listeners, 50);
+    b = fd_budget_fit(1, 10, 10);
+    assert_int_equal(b.max_connections, 1);
+    assert_int_equal(b.max_listeners, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_redis_url_parts),
+        cmocka_unit_test(test_fd_budget),
         cmocka_unit_test(test_redis_slot),
         cmocka_unit_test_setup(test_board_names, test_setup),
         cmocka_unit_test_setup(test_defaults, test_setup),
