@@ -31,8 +31,18 @@ static struct {
     pthread_cond_t changed;
     armed_t *list;
     bool started;
+    int64_t wake_ms; /* when the watchdog looks next (it looks at least once a second) */
     unsigned long long cuts;
-} dl = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, false, 0};
+} dl = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, false, 0, 0};
+
+/* Under dl.lock: wake the watchdog only for a deadline before its next look. Deadlines are a
+ * statement timeout away (seconds) and it looks every second: most armings wake nobody (a wakeup
+ * was two of a lone write's transaction's syscalls and a context switch, twice per batch). */
+static void wake_if_sooner(int64_t deadline_ms)
+{
+    if (deadline_ms < dl.wake_ms)
+        pthread_cond_signal(&dl.changed);
+}
 
 static void *watchdog_main(void *arg)
 {
@@ -66,6 +76,7 @@ static void *watchdog_main(void *arg)
             free(a);
         }
         pthread_mutex_lock(&dl.lock);
+        dl.wake_ms = next;
         struct timespec until = clock_deadline_ms((int)(next - clock_mono_ms() > 0 ? next - clock_mono_ms() : 1));
         pthread_cond_timedwait(&dl.changed, &dl.lock, &until);
     }
@@ -74,13 +85,24 @@ static void *watchdog_main(void *arg)
 
 void pg_deadline_arm(PGconn *c, int ms)
 {
+    int64_t deadline_ms = clock_mono_ms() + ms;
+    pthread_mutex_lock(&dl.lock);
+    for (armed_t *a = dl.list; a; a = a->next) {
+        if (a->conn == c) { /* armed already, still in the same use: its duplicate holds */
+            a->deadline_ms = deadline_ms;
+            wake_if_sooner(deadline_ms);
+            pthread_mutex_unlock(&dl.lock);
+            return;
+        }
+    }
+    pthread_mutex_unlock(&dl.lock);
     int fd = PQsocket(c) >= 0 ? fcntl(PQsocket(c), F_DUPFD_CLOEXEC, 0) : -1;
     if (fd < 0)
         return; /* no socket (a broken connection): its calls fail at once */
     armed_t *a = xcalloc(1, sizeof *a);
     a->conn = c;
     a->fd = fd;
-    a->deadline_ms = clock_mono_ms() + ms;
+    a->deadline_ms = deadline_ms;
     pthread_mutex_lock(&dl.lock);
     if (!dl.started) {
         pthread_t t;
@@ -91,7 +113,7 @@ void pg_deadline_arm(PGconn *c, int ms)
     }
     a->next = dl.list;
     dl.list = a;
-    pthread_cond_signal(&dl.changed);
+    wake_if_sooner(deadline_ms);
     pthread_mutex_unlock(&dl.lock);
 }
 

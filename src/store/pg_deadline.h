@@ -12,7 +12,8 @@
 
 #include <libpq-fe.h>
 
-/* From now on, cut `c` unless disarmed within `ms`. One arming per connection at a time. */
+/* From now on, cut `c` unless disarmed within `ms`. Arming a connection armed already moves
+ * its deadline (a caller's next step on the connection it holds): one arming per connection. */
 void pg_deadline_arm(PGconn *c, int ms);
 /* The call ended: no cut. */
 void pg_deadline_disarm(PGconn *c);

@@ -289,7 +289,6 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
         /* A primary that stops answering without closing must not hold the writer (and every
          * write queued behind it) for good: each attempt gets two statements' worth (the server
          * bounds the whole pipeline by its statement timeout; the rest is the network). */
-        pg_deadline_disarm(c);
         pg_deadline_arm_statement(c, 2);
         /* Keys must be claimed before the players are locked; without keys,
          * BEGIN travels with the locks and reads. */
@@ -365,9 +364,8 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
         }
         return;
     }
-    pg_deadline_disarm(c);
     atomic_fetch_add(&w->league_placed, (unsigned long long)bt.league_placed);
-    pg_deadline_arm_statement(c, 2); /* the ranks read back, the notices, the stored answers */
+    pg_deadline_arm_statement(c, 2); /* again: the ranks read back, the notices, the stored answers */
     remember_lsn(w, c, &bt);
 
     /* Redis first, then the caches: a reader that misses after the invalidation
