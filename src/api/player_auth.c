@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 
 #include "api/app.h"
 #include "core/player_token.h"
@@ -14,6 +13,7 @@
 #include "obs/metrics.h"
 #include "util/alloc.h"
 #include "util/clock.h"
+#include "util/sha256.h"
 
 typedef struct {
     const char *name;
@@ -94,8 +94,8 @@ int api_player_token(app_t *app, http_req_t *req, char *out_why, size_t out_why_
     if (!pa || len == 0 || len > PLAYER_TOKEN_TEXT_MAX)
         return token_refused(app, out_why, out_why_len, "invalid API key");
     int64_t now = clock_wall_ms();
-    unsigned char digest[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)req->bearer, len, digest);
+    unsigned char digest[SHA256_BYTES];
+    sha256(req->bearer, len, digest);
     player_claims_t claims;
     char why[200] = "";
     token_verdict_t v = TOKEN_NOT_MINE;

@@ -33,9 +33,9 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 
 #include "config/secret_policy.h"
+#include "util/sha256.h"
 
 #include "config/config_internal.h"
 
@@ -129,7 +129,7 @@ rankd_config_t *config_load(const char *path, FILE *errs)
      * What config_check_secrets() will say of it is judged first. */
     for (size_t i = 0; i < cfg->n_keys; i++) {
         cfg->keys[i].flaw = secret_flaw(cfg->keys[i].key);
-        SHA256((const unsigned char *)cfg->keys[i].key, strlen(cfg->keys[i].key), cfg->keys[i].digest);
+        sha256(cfg->keys[i].key, strlen(cfg->keys[i].key), cfg->keys[i].digest);
         cfg_free_str(cfg->keys[i].key, true);
         cfg->keys[i].key = NULL;
     }
@@ -178,8 +178,8 @@ static const char *secret_reused_as(const rankd_config_t *cfg, const char *s, bo
         return "auth.cursor_secret_previous";
     if (is_previous && cfg->player_token_secret && strcmp(cfg->player_token_secret, s) == 0)
         return "auth.player_token_secret";
-    unsigned char d[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)s, strlen(s), d);
+    unsigned char d[SHA256_BYTES];
+    sha256(s, strlen(s), d);
     const char *found = NULL;
     for (size_t i = 0; i < cfg->n_keys && !found; i++)
         if (CRYPTO_memcmp(cfg->keys[i].digest, d, sizeof d) == 0) {
@@ -273,8 +273,8 @@ role_t config_key_role(const rankd_config_t *cfg, const char *key, int *index)
         *index = -1;
     if (cfg == NULL || key == NULL)
         return ROLE_NONE;
-    unsigned char given[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)key, strlen(key), given);
+    unsigned char given[SHA256_BYTES];
+    sha256(key, strlen(key), given);
     /* Every key is compared, and the best role chosen without a branch on the outcome. */
     unsigned best = ROLE_NONE;
     int which = -1;

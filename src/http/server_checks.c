@@ -55,8 +55,14 @@ static void authenticate(const http_server_deps_t *deps, struct MHD_Connection *
         req->role = (role_t)-1;
     else { /* the key's digest, not its place in the file: a reload may reorder the keys */
         const unsigned char *d = live->keys[index].digest;
-        snprintf(req->client, sizeof req->client, "k%02x%02x%02x%02x%02x%02x%02x%02x", d[0], d[1], d[2], d[3], d[4],
-                 d[5], d[6], d[7]);
+        static const char hex[] = "0123456789abcdef"; /* "k" and 8 bytes in hex, on every keyed request */
+        _Static_assert(sizeof req->client >= 18, "room for a key's client name");
+        req->client[0] = 'k';
+        for (int i = 0; i < 8; i++) {
+            req->client[1 + 2 * i] = hex[d[i] >> 4];
+            req->client[2 + 2 * i] = hex[d[i] & 15];
+        }
+        req->client[17] = '\0';
         const config_key_t *k = &live->keys[index];
         const char *name = k->name ? k->name
                            : k->origin && strncmp(k->origin, "RANKD_", 6) == 0 ? k->origin : req->client;

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <inttypes.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@
 #include "core/league.h"
 #include "core/window.h"
 #include "util/buf.h"
+#include "util/sha256.h"
 
 /* ------------------------------------------------------------------ */
 /* helpers                                                              */
@@ -2478,9 +2480,47 @@ static void test_notice_lines(void **state)
     buf_free(&b);
 }
 
+/* util/sha256: FIPS 180-2's vectors (the empty string, "abc", and one of two blocks), and the
+ * same answer from threads racing to the first call (the digest is fetched once). */
+static void hex32(const unsigned char d[SHA256_BYTES], char out[2 * SHA256_BYTES + 1])
+{
+    for (int i = 0; i < SHA256_BYTES; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static void *sha256_abc(void *arg)
+{
+    sha256("abc", 3, arg);
+    return NULL;
+}
+
+static void test_sha256(void **state)
+{
+    (void)state;
+    unsigned char d[SHA256_BYTES];
+    char h[2 * SHA256_BYTES + 1];
+    pthread_t t[4];
+    unsigned char r[4][SHA256_BYTES];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, sha256_abc, r[i]), 0);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        hex32(r[i], h);
+        assert_string_equal(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+    sha256("", 0, d);
+    hex32(d, h);
+    assert_string_equal(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    sha256(two, strlen(two), d);
+    hex32(d, h);
+    assert_string_equal(h, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_board_id_valid),
         cmocka_unit_test(test_board_id_invalid),
         cmocka_unit_test(test_player_id_valid),
