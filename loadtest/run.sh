@@ -42,7 +42,7 @@
 #   wpair_single, wpair_batch   `writes` and pg_upsert1, and `writes_batch` and pg_upsert1000,
 #              again, taking turns in 5 short rounds (requests and rows per second; in a
 #              --smoke run only when --only names them)
-#   wcpu       `writes`, `writes_batch`, `writes_mix` and pgbench's 1,000-row upserts taking turns
+#   wcpu       `writes`, `writes_batch`, `writes_mix`, pgbench's 1,000-row upserts and refused POSTs (submit_refused.lua) taking turns
 #              in 5 short rounds: each one's CPU µs per submission (per row), the medians the
 #              performance gate compares (issue 51)
 #   rpair_rank, rpair_around, rpair_mix   `rank`, `around` and `mix` again, each taking turns
@@ -1292,7 +1292,7 @@ fi
 # the first two cannot see (both sides grow, their ratio nears 1).
 write_cpu_rounds() {
   local name=wcpu i j t k out c0 c1 x n rc conns="$CONNECTIONS"
-  local sides=(lone batch mix pg)
+  local sides=(lone batch mix pg http)
   # two seconds at least: a one-second round counts about 50 of the clock's ticks per server
   local dur=$(( DUR_S / ROUNDS > 2 ? DUR_S / ROUNDS : 2 ))
   declare -A all=()
@@ -1309,6 +1309,7 @@ write_cpu_rounds() {
         mix) CONNECTIONS=64
              wrk_run "$ON" writes_mix "${dur}s" "$out" board=wbest players="$BIG" width=12 key="$WRITE_KEY" || rc=$?
              CONNECTIONS="$conns" ;;
+        http) wrk_run "$ON" submit_refused "${dur}s" "$out" "${mixargs[@]}" || rc=$? ;;
         pg) ( cd "$TMP/pgbench" && timeout $(( dur + 60 )) "${CLIENT[@]}" pgbench -h 127.0.0.1 -p "$PG_PORT" -U rankd \
                 -n -M prepared -f "$TMP/pg_upsert1000.sql" -D gen=-1 -D players="$BIG" -c 4 -j 1 -T "$dur" rankd ) \
               >"$out" 2>&1 || rc=$? ;;
@@ -1320,6 +1321,14 @@ write_cpu_rounds() {
         # connections is in it: a few ms of a second's round)
         n="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")"
         n=$(( ${n:-0} * 1000 ))
+      elif [ "$t" = http ]; then
+        # every request refused (400) before the writer: the requests are the unit
+        parse_result "$k" "$out"
+        if [ "${R[$k.bad]:-0}" != "${R[$k.requests]:--1}" ] || [ "${R[$k.timeouts]:-1}" != 0 ]; then
+          FAILED+=("$name"); rec "note.$name" "round $i of $t: ${R[$k.bad]:-?} of ${R[$k.requests]:-?} refused, ${R[$k.timeouts]:-?} timeouts ($out)"
+          return 0
+        fi
+        n="${R[$k.requests]:-0}"
       else
         parse_result "$k" "$out"
         if [ "${R[$k.non2xx]:-1}" != 0 ] || [ "${R[$k.timeouts]:-1}" != 0 ]; then
@@ -1346,9 +1355,13 @@ write_cpu_rounds() {
   rec "$name.round_s" "$dur"
   rec "$name.lone_over_batch" "$(awk -v a="${R[$name.lone]}" -v b="${R[$name.batch]}" 'BEGIN { if (b > 0) printf "%.2f", a / b }')"
   rec "$name.mix_over_batch" "$(awk -v a="${R[$name.mix]}" -v b="${R[$name.batch]}" 'BEGIN { if (b > 0) printf "%.2f", a / b }')"
+  # The floor of lone / batched: a lone submission's request (http) and a batched one's whole
+  # cost, were the lone one's transaction, Redis call and answer to cost no more per
+  # submission than a batch's (docs/capacity.md, "What a lone submission costs").
+  rec "$name.floor_over_batch" "$(awk -v h="${R[$name.http]}" -v b="${R[$name.batch]}" 'BEGIN { if (b > 0) printf "%.2f", (h + b) / b }')"
   say "  $name: CPU µs per submission (medians of $ROUNDS rounds): lone ${R[$name.lone]}, batched ${R[$name.batch]}," \
       "mix ${R[$name.mix]} (lone ${R[$name.lone_over_batch]} ×, mix ${R[$name.mix_over_batch]} × batched);" \
-      "pgbench's upserts ${R[$name.pg]} per row"
+      "pgbench's upserts ${R[$name.pg]} per row; a refused POST ${R[$name.http]} (lone's floor ${R[$name.floor_over_batch]} × batched)"
 }
 if want wcpu; then
   if [ "${#WMIX_BOARDS[@]}" = 3 ]; then

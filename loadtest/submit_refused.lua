@@ -1,0 +1,25 @@
+-- loadtest/submit_refused.lua — POST /v1/leaderboards/BOARD/scores with the write key and a
+-- body rankd refuses after reading it whole ({"player_id": random seeded player, "score":
+-- "refused"}: 400 invalid_score). What a lone submission costs rankd before its write: the
+-- connection's request, the key, the JSON, the validation and an answer. No write reaches
+-- the writer, PostgreSQL or Redis.
+local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local c = dofile(dir .. "common.lua")
+setup = c.setup
+done = c.done
+
+local path, headers
+function init(args)
+  c.args(args)
+  path = c.base .. "/scores"
+  headers = c.write_headers()
+end
+
+function request()
+  local body = string.format('{"player_id":"%s","score":"refused"}', c.player())
+  return wrk.format("POST", path, headers, body)
+end
+
+function response(status, headers, body)
+  c.count(status, body)
+end
