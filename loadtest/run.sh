@@ -1282,21 +1282,26 @@ if want wpair_batch && smoke_named wpair_batch; then
 fi
 # wcpu (issue 51 item 4): the writes' CPU, as the performance gate compares it. A lone
 # submission (`writes`), one inside a scores:batch (`writes_batch`), the game's mix (`writes_mix`,
-# 64 connections) and pgbench's 1,000-row upserts take turns in ROUNDS rounds, each round's
+# 64 connections), POSTs refused before the writer (submit_refused.lua: 400, what a lone
+# submission's request costs rankd) and pgbench's 1,000-row upserts take turns in ROUNDS rounds, each round's
 # first side another; each round's CPU µs per acknowledged submission of rankd + Redis +
 # PostgreSQL (pgbench: PostgreSQL's per row upserted), each side's median as wcpu.lone,
-# wcpu.batch, wcpu.mix and wcpu.pg. CPU, not requests per second: a lone write's rate waits on
+# wcpu.batch, wcpu.mix, wcpu.http (per request) and wcpu.pg, and wcpu.floor_over_batch =
+# (http + batch) / batch. CPU, not requests per second: a lone write's rate waits on
 # the disk's fsync, its CPU does not. The gate's ratios (loadtest/baseline.txt): batch / lone and
 # batch / mix fall when a feature adds cost per transaction or per request (what a lone write
 # pays and a batched one shares); pg / batch falls when it adds cost to every submission, which
 # the first two cannot see (both sides grow, their ratio nears 1).
 write_cpu_rounds() {
   local name=wcpu i j t k out c0 c1 x n rc conns="$CONNECTIONS"
-  local sides=(lone batch mix pg http)
+  # http before pg: lone, batch and mix follow the sides they followed when the baseline was set
+  # (pg, lone, batch; what one leaves running lands in the next), and pg's follows one that
+  # leaves PostgreSQL idle
+  local sides=(lone batch mix http pg)
   # two seconds at least: a one-second round counts about 50 of the clock's ticks per server
   local dur=$(( DUR_S / ROUNDS > 2 ? DUR_S / ROUNDS : 2 ))
   declare -A all=()
-  say "cpu rounds $name: lone, batched and mixed writes and pgbench's 1,000-row upserts taking turns, $ROUNDS × ${dur}s each"
+  say "cpu rounds $name: lone, batched and mixed writes, refused POSTs and pgbench's 1,000-row upserts taking turns, $ROUNDS × ${dur}s each"
   mkdir -p "$TMP/pgbench"
   for ((i = 1; i <= ROUNDS; i++)); do
     for ((j = 0; j < ${#sides[@]}; j++)); do
@@ -1324,8 +1329,9 @@ write_cpu_rounds() {
       elif [ "$t" = http ]; then
         # every request refused (400) before the writer: the requests are the unit
         parse_result "$k" "$out"
-        if [ "${R[$k.bad]:-0}" != "${R[$k.requests]:--1}" ] || [ "${R[$k.timeouts]:-1}" != 0 ]; then
-          FAILED+=("$name"); rec "note.$name" "round $i of $t: ${R[$k.bad]:-?} of ${R[$k.requests]:-?} refused, ${R[$k.timeouts]:-?} timeouts ($out)"
+        if [ "${R[$k.bad]:-0}" != "${R[$k.requests]:--1}" ] || [ "${R[$k.w_bad]:-1}" != 0 ] \
+           || [ "${R[$k.timeouts]:-1}" != 0 ]; then
+          FAILED+=("$name"); rec "note.$name" "round $i of $t: ${R[$k.bad]:-?} of ${R[$k.requests]:-?} answered 400, ${R[$k.w_bad]:-?} otherwise, ${R[$k.timeouts]:-?} timeouts ($out)"
           return 0
         fi
         n="${R[$k.requests]:-0}"

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "obs/log.h"
@@ -28,7 +29,7 @@ typedef struct armed {
  */
 static struct {
     pthread_mutex_t lock;
-    pthread_cond_t changed;
+    pthread_cond_t changed; /* on CLOCK_MONOTONIC (made so when the watchdog starts) */
     armed_t *list;
     bool started;
     int64_t wake_ms; /* when the watchdog looks next (it looks at least once a second) */
@@ -44,40 +45,63 @@ static void wake_if_sooner(int64_t deadline_ms)
         pthread_cond_signal(&dl.changed);
 }
 
+/* Under dl.lock: take the connections past their deadline out of the list, as a list of their
+ * own; *next = when the watchdog must look again. */
+static armed_t *take_expired(int64_t now, int64_t *next)
+{
+    armed_t *cut = NULL;
+    *next = now + 1000;
+    for (armed_t **pp = &dl.list; *pp;) {
+        armed_t *a = *pp;
+        if (a->deadline_ms <= now) {
+            *pp = a->next;
+            a->next = cut;
+            cut = a;
+            dl.cuts++;
+            continue;
+        }
+        if (a->deadline_ms < *next)
+            *next = a->deadline_ms;
+        pp = &a->next;
+    }
+    return cut;
+}
+
 static void *watchdog_main(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&dl.lock);
     for (;;) {
-        int64_t now = clock_mono_ms(), next = now + 1000;
-        armed_t *cut = NULL;
-        for (armed_t **pp = &dl.list; *pp;) {
-            armed_t *a = *pp;
-            if (a->deadline_ms <= now) {
-                *pp = a->next;
-                a->next = cut;
-                cut = a;
-                dl.cuts++;
-                continue;
+        int64_t next;
+        armed_t *cut = take_expired(clock_mono_ms(), &next);
+        if (cut) {
+            pthread_mutex_unlock(&dl.lock);
+            /* Outside the lock: shutting the socket down (through our own duplicate, never a
+             * number libpq may have closed and the process reused) ends the blocked call. */
+            while (cut) {
+                armed_t *a = cut;
+                cut = a->next;
+                shutdown(a->fd, SHUT_RDWR);
+                close(a->fd);
+                log_warn(NULL, "a PostgreSQL call outlasted its deadline: its connection was cut");
+                free(a);
             }
-            if (a->deadline_ms < next)
-                next = a->deadline_ms;
-            pp = &a->next;
+            pthread_mutex_lock(&dl.lock);
+            continue; /* armings made meanwhile signalled nobody: look again before waiting */
         }
-        pthread_mutex_unlock(&dl.lock);
-        /* Outside the lock: shutting the socket down (through our own duplicate, never a number
-         * libpq may have closed and the process reused) ends the blocked call. */
-        while (cut) {
-            armed_t *a = cut;
-            cut = a->next;
-            shutdown(a->fd, SHUT_RDWR);
-            close(a->fd);
-            log_warn(NULL, "a PostgreSQL call outlasted its deadline: its connection was cut");
-            free(a);
-        }
-        pthread_mutex_lock(&dl.lock);
+        /* The next look, read by the armings (wake_if_sooner), is set under the lock it waits
+         * with: an arming either comes before and is in `next`, or after and signals. The
+         * condition's clock is the monotonic one: a wall clock set back never lengthens a wait. */
         dl.wake_ms = next;
-        struct timespec until = clock_deadline_ms((int)(next - clock_mono_ms() > 0 ? next - clock_mono_ms() : 1));
+        int64_t left = next - clock_mono_ms();
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += (left > 0 ? left : 1) / 1000;
+        until.tv_nsec += (long)((left > 0 ? left : 1) % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
         pthread_cond_timedwait(&dl.changed, &dl.lock, &until);
     }
     return NULL;
@@ -105,6 +129,14 @@ void pg_deadline_arm(PGconn *c, int ms)
     a->deadline_ms = deadline_ms;
     pthread_mutex_lock(&dl.lock);
     if (!dl.started) {
+        /* Nobody waits on the condition yet (nor was it signalled: wake_ms is 0): made again on
+         * the monotonic clock the watchdog's waits count in. */
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_destroy(&dl.changed);
+        pthread_cond_init(&dl.changed, &ca);
+        pthread_condattr_destroy(&ca);
         pthread_t t;
         if (pthread_create(&t, NULL, watchdog_main, NULL) == 0) {
             pthread_detach(t);

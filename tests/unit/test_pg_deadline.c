@@ -21,6 +21,7 @@
 
 #include "obs/log.h"
 #include "store/pg_deadline.h"
+#include "util/clock.h"
 
 /* Descriptors this process has open now. */
 static int open_fds(void)
@@ -112,12 +113,47 @@ static void a_deadline_moved_nearer_cuts(void **state)
     link_close(&l);
 }
 
+/* Wait (at most 30 s) for the peer of a cut connection to read its end. */
+static void peer_sees_end(int peer)
+{
+    struct pollfd p = {.fd = peer, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 30000), 1);
+    char b[64];
+    ssize_t n;
+    while ((n = read(peer, b, sizeof b)) > 0)
+        ;
+    assert_int_equal(n, 0);
+}
+
+/* A deadline nearer than the watchdog's next look wakes it: right after a cut, the watchdog waits
+ * a second (nothing else is armed); a connection armed far, then near, is cut at once, not at
+ * that look. The bound is half the second the watchdog would otherwise sleep. */
+static void a_nearer_deadline_wakes_the_watchdog(void **state)
+{
+    (void)state;
+    link_t a, b;
+    link_open(&a);
+    link_open(&b);
+    pg_deadline_arm(a.conn, 1);
+    peer_sees_end(a.peer);
+    int64_t t0 = clock_mono_ms();
+    pg_deadline_arm(b.conn, 60000);
+    pg_deadline_arm(b.conn, 1);
+    peer_sees_end(b.peer);
+    assert_true(clock_mono_ms() - t0 < 500);
+    pg_deadline_disarm(a.conn);
+    pg_deadline_disarm(b.conn);
+    link_close(&a);
+    link_close(&b);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(arming_again_holds_one_duplicate),
         cmocka_unit_test(a_deadline_moved_nearer_cuts),
+        cmocka_unit_test(a_nearer_deadline_wakes_the_watchdog),
     };
     return cmocka_run_group_tests_name("pg_deadline", tests, NULL, NULL);
 }
