@@ -42,7 +42,7 @@
 #   wpair_single, wpair_batch   `writes` and pg_upsert1, and `writes_batch` and pg_upsert1000,
 #              again, taking turns in 5 short rounds (requests and rows per second; in a
 #              --smoke run only when --only names them)
-#   wcpu       `writes`, `writes_batch`, `writes_mix`, pgbench's 1,000-row upserts and refused POSTs (submit_refused.lua) taking turns
+#   wcpu       `writes`, `writes_batch`, `writes_mix`, pgbench's 1,000-row upserts and refused POSTs (submit.lua refused=1) taking turns
 #              in 5 short rounds: each one's CPU µs per submission (per row), the medians the
 #              performance gate compares (issue 51)
 #   rpair_rank, rpair_around, rpair_mix   `rank`, `around` and `mix` again, each taking turns
@@ -1282,7 +1282,7 @@ if want wpair_batch && smoke_named wpair_batch; then
 fi
 # wcpu (issue 51 item 4): the writes' CPU, as the performance gate compares it. A lone
 # submission (`writes`), one inside a scores:batch (`writes_batch`), the game's mix (`writes_mix`,
-# 64 connections), POSTs refused before the writer (submit_refused.lua: 400, what a lone
+# 64 connections), POSTs refused before the writer (submit.lua refused=1: 400, what a lone
 # submission's request costs rankd) and pgbench's 1,000-row upserts take turns in ROUNDS rounds, each round's
 # first side another; each round's CPU µs per acknowledged submission of rankd + Redis +
 # PostgreSQL (pgbench: PostgreSQL's per row upserted), each side's median as wcpu.lone,
@@ -1314,7 +1314,7 @@ write_cpu_rounds() {
         mix) CONNECTIONS=64
              wrk_run "$ON" writes_mix "${dur}s" "$out" board=wbest players="$BIG" width=12 key="$WRITE_KEY" || rc=$?
              CONNECTIONS="$conns" ;;
-        http) wrk_run "$ON" submit_refused "${dur}s" "$out" "${mixargs[@]}" || rc=$? ;;
+        http) wrk_run "$ON" submit "${dur}s" "$out" "${mixargs[@]}" refused=1 || rc=$? ;;
         pg) ( cd "$TMP/pgbench" && timeout $(( dur + 60 )) "${CLIENT[@]}" pgbench -h 127.0.0.1 -p "$PG_PORT" -U rankd \
                 -n -M prepared -f "$TMP/pg_upsert1000.sql" -D gen=-1 -D players="$BIG" -c 4 -j 1 -T "$dur" rankd ) \
               >"$out" 2>&1 || rc=$? ;;
