@@ -77,6 +77,7 @@ static void warn_restart_only(const rankd_config_t *was, const rankd_config_t *n
                           was->retention_log_months != now->retention_log_months ||
                           was->n_retention_board_windows != now->n_retention_board_windows},
         {"writer.max_batch", was->writer_max_batch != now->writer_max_batch},
+        {"writer.gather_us", was->writer_gather_us != now->writer_gather_us},
         {"auth.issuers", !config_issuers_equal(was, now)},
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)

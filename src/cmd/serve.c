@@ -269,7 +269,7 @@ int cmd_serve(rankd_config_t *cfg)
     /* The writer has a connection of its own too: it holds the writer's prepared statements. */
     pg_pool_t *write_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
     app.writer = writer_new(write_pg, app.router, app.redis, app.rebuilder, app.l1, app.tier, (size_t)cfg->writer_max_batch,
-                            cfg->rank_bucket_rows);
+                            cfg->writer_gather_us, cfg->rank_bucket_rows);
     pg_pool_t *join_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
     app.joiner = joiner_new(join_pg, app.router);
     const char *scripts[RB_SCRIPTS_MAX];

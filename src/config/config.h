@@ -138,6 +138,7 @@ typedef struct rankd_config {
     int limit_idempotency_keys_per_client; /* idempotency keys one key makes within 24 h per instance,
                                             * 0 = unlimited (the default) */
     int writer_max_batch;     /* submissions per write transaction at most, 1..4000; default 4000 */
+    int writer_gather_us;     /* µs a write transaction waits for the answered clients' next jobs; 0..100000, default 2000 */
     int live_max_listeners;   /* live streams (Server-Sent Events) open at once, 0 = none; default 20000 */
     int live_max_listeners_per_address; /* of them from one client address; default 100 */
     int live_min_interval_ms; /* a stream's answer is computed at most this often; default 100 */

@@ -489,6 +489,7 @@ const conf_key_t config_keys[] = {
     INT_KEY("limits.idempotency_keys_per_client", 0, 2000000000, "0", "RANKD_LIMIT_IDEMPOTENCY_KEYS_PER_CLIENT",
             limit_idempotency_keys_per_client),
     INT_KEY("writer.max_batch", 1, 4000, "4000", "RANKD_WRITER_MAX_BATCH", writer_max_batch),
+    INT_KEY("writer.gather_us", 0, 100000, "2000", "RANKD_WRITER_GATHER_US", writer_gather_us),
     INT_KEY("live.max_listeners", 0, 1000000, "20000", "RANKD_LIVE_MAX_LISTENERS", live_max_listeners),
     INT_KEY("live.max_listeners_per_address", 1, 1000000, "100", "RANKD_LIVE_MAX_LISTENERS_PER_ADDRESS",
             live_max_listeners_per_address),

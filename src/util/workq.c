@@ -2,12 +2,21 @@
 #include "util/workq.h"
 
 #include <sched.h>
+#include <time.h>
 
 void workq_init(workq_t *q)
 {
     pthread_mutex_init(&q->lock, NULL);
-    pthread_cond_init(&q->wake, NULL);
+    /* A gathering consumer's deadline is on the monotonic clock: a wall clock set back must not
+     * lengthen its wait. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&q->wake, &ca);
+    pthread_condattr_destroy(&ca);
     q->head = q->tail = NULL;
+    q->n_items = 0;
+    q->gather_short = 0;
     q->stopping = false;
 }
 
@@ -32,31 +41,65 @@ void workq_push(workq_t *q, workq_item_t *item)
     else
         q->head = item;
     q->tail = item;
-    pthread_cond_signal(&q->wake);
+    q->n_items++;
+    /* A consumer gathering a group is woken by the item it waits for last, not by each one. */
+    if (q->gather_short == 0 || --q->gather_short == 0)
+        pthread_cond_signal(&q->wake);
     pthread_mutex_unlock(&q->lock);
+}
+
+/* Take from the head while the weights fit; the caller holds the lock and something is queued. */
+static workq_item_t *take_locked(workq_t *q, size_t max_weight, size_t (*weight)(const workq_item_t *item))
+{
+    workq_item_t *first = q->head, *last = first;
+    size_t sum = weight ? weight(first) : 1, n = 1;
+    while (last->next) {
+        size_t w = weight ? weight(last->next) : 1;
+        if (sum + w > max_weight)
+            break;
+        sum += w;
+        n++;
+        last = last->next;
+    }
+    q->head = last->next;
+    if (!q->head)
+        q->tail = NULL;
+    q->n_items -= n;
+    last->next = NULL;
+    return first;
 }
 
 workq_item_t *workq_take(workq_t *q, size_t max_weight, size_t (*weight)(const workq_item_t *item))
 {
+    return workq_take_gathered(q, max_weight, weight, 0, 0, NULL);
+}
+
+workq_item_t *workq_take_gathered(workq_t *q, size_t max_weight, size_t (*weight)(const workq_item_t *item),
+                                  size_t expect, int64_t gather_ns, size_t *missing)
+{
+    size_t late = 0;
     pthread_mutex_lock(&q->lock);
+    size_t want = q->n_items + expect;
     while (!q->head && !q->stopping)
         pthread_cond_wait(&q->wake, &q->lock);
-    workq_item_t *first = q->head, *last = first;
-    if (first) {
-        size_t sum = weight ? weight(first) : 1;
-        while (last->next) {
-            size_t w = weight ? weight(last->next) : 1;
-            if (sum + w > max_weight)
+    if (expect > 0 && gather_ns > 0 && q->n_items < want && !q->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        int64_t ns = (int64_t)until.tv_nsec + gather_ns;
+        until.tv_sec += (time_t)(ns / 1000000000);
+        until.tv_nsec = (long)(ns % 1000000000);
+        q->gather_short = want - q->n_items;
+        while (q->gather_short > 0 && !q->stopping)
+            if (pthread_cond_timedwait(&q->wake, &q->lock, &until) != 0) {
+                late = q->gather_short; /* the window passed: take what came */
                 break;
-            sum += w;
-            last = last->next;
-        }
-        q->head = last->next;
-        if (!q->head)
-            q->tail = NULL;
-        last->next = NULL;
+            }
+        q->gather_short = 0;
     }
+    workq_item_t *first = q->head ? take_locked(q, max_weight, weight) : NULL;
     pthread_mutex_unlock(&q->lock);
+    if (missing)
+        *missing = late;
     return first;
 }
 

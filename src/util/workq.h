@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct workq_item {
     struct workq_item *next; /* the queue's while queued; links a taken list after */
@@ -22,6 +23,8 @@ typedef struct {
     pthread_mutex_t lock; /* guards the fields below */
     pthread_cond_t wake;
     workq_item_t *head, *tail;
+    size_t n_items;      /* queued */
+    size_t gather_short; /* items a gathering consumer still waits for; 0 when none does */
     bool stopping;
 } workq_t;
 
@@ -48,6 +51,16 @@ void workq_push(workq_t *q, workq_item_t *item);
  * per item). Returns them as a list linked by `next`, or NULL once stopped and empty.
  */
 workq_item_t *workq_take(workq_t *q, size_t max_weight, size_t (*weight)(const workq_item_t *item));
+/*
+ * workq_take, gathering first: once something is queued, when fewer than `expect` more items
+ * than were queued on entry are there, wait up to `gather_ns` for them (or for the queue to
+ * stop) before taking. One consumer at a time may gather. Producers wake it once, when the last
+ * item it waits for arrives, not at every push. `expect` 0 or `gather_ns` 0 is workq_take.
+ * `*missing` (may be NULL) is set to how many of those it waited for had not come when
+ * `gather_ns` ran out (0 when all came, or it did not wait).
+ */
+workq_item_t *workq_take_gathered(workq_t *q, size_t max_weight, size_t (*weight)(const workq_item_t *item),
+                                  size_t expect, int64_t gather_ns, size_t *missing);
 /* Wake every consumer: they take what is still queued, then get NULL. */
 void workq_stop(workq_t *q);
 

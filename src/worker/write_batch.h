@@ -41,6 +41,7 @@ struct writer {
     l1_t *l1;
     rank_tier_t *tier;         /* NULL: off */
     size_t max_batch;          /* submissions per transaction at most */
+    int64_t gather_ns;         /* how long a transaction waits for the jobs it expects; 0: never */
     int lock_timeout_ms;       /* each statement's lock waits, on the writer's connections */
     int rank_bucket_rows;      /* a rank bucket's least size; a batch changing as many of a window re-cuts it */
 
@@ -48,6 +49,8 @@ struct writer {
     atomic_bool closed;        /* shutting down: new jobs are answered 503 at once */
     atomic_size_t queued;      /* submissions enqueued and not yet taken into a transaction */
     atomic_ullong batches;     /* transactions run */
+    atomic_ullong gathers;     /* transactions that waited for the answered clients' next jobs */
+    atomic_ullong gathers_in_vain; /* of those, waits after which fewer than half had come */
     atomic_ullong league_placed; /* players placed in league cohorts by committed transactions */
     atomic_llong last_batch_ms; /* how long the last one took, up to its answers */
     pthread_t thread;

@@ -44,16 +44,20 @@
  * statement's arrays stay reasonable. One job is always taken whole. */
 #define GROUP_MAX_ITEMS 4000
 
+/* After a gather in vain, this many transactions at most go without one before the next try. */
+#define GATHER_BACKOFF_MAX 64
+
 static void *writer_main(void *arg);
 
 writer_t *writer_new(pg_pool_t *primary, pg_router_t *router, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1,
-                     rank_tier_t *tier, size_t max_batch, int rank_bucket_rows)
+                     rank_tier_t *tier, size_t max_batch, int gather_us, int rank_bucket_rows)
 {
     writer_t *w = xcalloc(1, sizeof *w);
     w->tier = tier;
     w->rank_bucket_rows = rank_bucket_rows < 2 ? 2 : rank_bucket_rows;
     w->router = router;
     w->max_batch = max_batch < 1 ? 1 : max_batch > GROUP_MAX_ITEMS ? GROUP_MAX_ITEMS : max_batch;
+    w->gather_ns = gather_us > 0 ? (int64_t)gather_us * 1000 : 0;
     w->primary = primary;
     /* Half the statement timeout: a wait for a lock (a player's deletion, an archive of the
      * window a late submission writes to) is tried again before anything is cancelled. */
@@ -104,6 +108,8 @@ void writer_stats(writer_t *w, writer_stats_t *out)
 {
     out->queued = w ? atomic_load(&w->queued) : 0;
     out->batches = w ? atomic_load(&w->batches) : 0;
+    out->gathers = w ? atomic_load(&w->gathers) : 0;
+    out->gathers_in_vain = w ? atomic_load(&w->gathers_in_vain) : 0;
     out->last_batch_ms = w ? atomic_load(&w->last_batch_ms) : 0;
     out->league_placed = w ? atomic_load(&w->league_placed) : 0;
 }
@@ -113,11 +119,11 @@ static write_job_t *job_of(workq_item_t *item)
     return item ? WORKQ_OWNER(item, write_job_t, link) : NULL;
 }
 
-/* Commit a group of jobs as one batch and answer each. */
-static void run_group(writer_t *w, write_job_t *jobs)
+/* Commit a group of jobs as one batch and answer each; returns how many jobs it answered. */
+static size_t run_group(writer_t *w, write_job_t *jobs)
 {
-    size_t total = 0;
-    for (write_job_t *j = jobs; j; j = job_of(j->link.next))
+    size_t total = 0, n_jobs = 0;
+    for (write_job_t *j = jobs; j; j = job_of(j->link.next), n_jobs++)
         total += j->n;
     atomic_fetch_sub(&w->queued, total);
     int64_t t0 = clock_mono_ms();
@@ -146,6 +152,7 @@ static void run_group(writer_t *w, write_job_t *jobs)
         snprintf(what, sizeof what, "write batch of %zu submissions", total);
         q_log_if_slow(NULL, what, t0); /* its transaction ran on the primary */
     }
+    return n_jobs;
 }
 
 static size_t job_items(const workq_item_t *item)
@@ -156,9 +163,35 @@ static size_t job_items(const workq_item_t *item)
 static void *writer_main(void *arg)
 {
     writer_t *w = arg;
-    workq_item_t *jobs;
-    while ((jobs = workq_take(&w->queue, w->max_batch, job_items)) != NULL)
-        run_group(w, job_of(jobs));
+    size_t answered = 0;   /* jobs the last transaction answered */
+    unsigned skip = 0;     /* transactions left that do not gather */
+    unsigned backoff = 0;  /* how many skip after the next wait in vain */
+    for (;;) {
+        /* Wait for the answered clients' next jobs only when two or more were answered (one client
+         * writing at a time never waits), and not again soon after they did not come: under open
+         * arrivals (clients that do not wait for their answers) a wait in vain is the whole window. */
+        size_t expect = 0;
+        if (answered >= 2 && w->gather_ns > 0) {
+            if (skip > 0)
+                skip--;
+            else
+                expect = answered;
+        }
+        size_t missing = 0;
+        workq_item_t *jobs = workq_take_gathered(&w->queue, w->max_batch, job_items, expect, w->gather_ns, &missing);
+        if (!jobs)
+            break;
+        if (expect > 0) {
+            /* in vain: fewer than half of them came */
+            bool in_vain = missing * 2 > expect;
+            atomic_fetch_add(&w->gathers, 1);
+            if (in_vain)
+                atomic_fetch_add(&w->gathers_in_vain, 1);
+            backoff = !in_vain ? 0 : backoff == 0 ? 1 : backoff < GATHER_BACKOFF_MAX ? backoff * 2 : backoff;
+            skip = backoff;
+        }
+        answered = run_group(w, job_of(jobs));
+    }
     return NULL; /* stopped, and nothing left to commit */
 }
 

@@ -27,6 +27,82 @@ def test_metrics_for_operators(rankd_factory):
         w.close()
 
 
+
+def _gathers(inst):
+    return (metric(inst, 'rankd_writer_gathers_total{outcome="came"}'),
+            metric(inst, 'rankd_writer_gathers_total{outcome="in_vain"}'))
+
+
+def test_the_writer_gathers_the_clients_it_answered(rankd_factory):
+    """writer.gather_us: clients that each wait for their answer before writing again share a
+    transaction (the writer waits for as many as it answered), every submission still lands,
+    and one client writing alone never waits."""
+    inst = rankd_factory(env={"RANKD_WRITER_GATHER_US": "100000"})  # generous: Python clients, ASan builds
+    adm = inst.client(ADMIN_KEY)
+    try:
+        b = create_board(adm)["id"]
+        rounds, n = 25, 6
+        errors = []
+
+        def player(i):
+            c = inst.client(WRITE_KEY)
+            try:
+                for k in range(1, rounds + 1):
+                    submit_ok(c, b, "g%d" % i, k * 10 + i)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(repr(e))
+            finally:
+                c.close()
+
+        batches0 = metric(inst, "rankd_writer_batches_total")
+        threads = [threading.Thread(target=player, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        came, _ = _gathers(inst)
+        assert came > 0
+        assert metric(inst, "rankd_writer_batches_total") - batches0 < rounds * n  # shared transactions
+        top = adm.get("/v1/leaderboards/%s/entries?limit=%d" % (b, n)).json()["entries"]
+        assert [(e["player_id"], e["score"]) for e in top] == [("g%d" % i, rounds * 10 + i) for i in reversed(range(n))]
+
+        w = inst.client(WRITE_KEY)
+        try:
+            submit_ok(w, b, "alone", 1)  # may wait once for the clients above (it answered several)
+            before = _gathers(inst)
+            for k in range(2, 12):
+                submit_ok(w, b, "alone", k)
+            assert _gathers(inst) == before
+        finally:
+            w.close()
+    finally:
+        adm.close()
+
+
+def test_no_gathering_when_it_is_off(rankd_factory):
+    inst = rankd_factory(env={"RANKD_WRITER_GATHER_US": "0"})
+    adm = inst.client(ADMIN_KEY)
+    try:
+        b = create_board(adm)["id"]
+
+        def player(i):
+            c = inst.client(WRITE_KEY)
+            try:
+                for k in range(10):
+                    submit_ok(c, b, "p%d" % i, k)
+            finally:
+                c.close()
+
+        threads = [threading.Thread(target=player, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert _gathers(inst) == (0, 0)
+    finally:
+        adm.close()
+
 def test_standard_process_series(rankd_factory):
     """API.md, /metrics: Prometheus's standard process series beside rankd's own, equal to what
     /proc says of the process; and the heap in use and kept by the allocator."""

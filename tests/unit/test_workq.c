@@ -1,4 +1,4 @@
-/* tests/unit/test_workq.c — the work queue: arrival order, weight limits, stop, many threads. */
+/* tests/unit/test_workq.c — the work queue: arrival order, weight limits, stop, many threads, gathering. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <time.h>
 
 #include "util/workq.h"
 
@@ -167,6 +168,114 @@ static void test_a_deferring_consumer_is_sched_batch(void **state)
     assert_int_equal(after, mine);
 }
 
+/* ---------------------------------------------------------------- gathering */
+
+typedef struct {
+    workq_t *q;
+    size_t expect;
+    int64_t gather_ns;
+    workq_item_t *got;
+    size_t missing;
+} gatherer_t;
+
+static void *gather(void *arg)
+{
+    gatherer_t *g = arg;
+    g->got = workq_take_gathered(g->q, 100, NULL, g->expect, g->gather_ns, &g->missing);
+    return NULL;
+}
+
+/* How many items the gathering consumer still waits for, read under the queue's lock. */
+static size_t short_of(workq_t *q)
+{
+    pthread_mutex_lock(&q->lock);
+    size_t n = q->gather_short;
+    pthread_mutex_unlock(&q->lock);
+    return n;
+}
+
+static void wait_short_of(workq_t *q, size_t n)
+{
+    while (short_of(q) != n)
+        sched_yield();
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* One item queued on entry and three expected: the consumer waits for the three, counting
+ * each push, and takes all four at once. */
+static void test_a_gather_waits_for_what_it_expects(void **state)
+{
+    (void)state;
+    workq_t q;
+    workq_init(&q);
+    job_t jobs[4] = {{.id = 1}, {.id = 2}, {.id = 3}, {.id = 4}};
+    workq_push(&q, &jobs[0].link);
+    gatherer_t g = {&q, 3, 30LL * 1000000000, NULL, 99};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, gather, &g), 0);
+    wait_short_of(&q, 3);
+    workq_push(&q, &jobs[1].link);
+    assert_int_equal(short_of(&q), 2); /* still waiting: one push does not end it */
+    workq_push(&q, &jobs[2].link);
+    workq_push(&q, &jobs[3].link);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    int got[8];
+    assert_int_equal(ids_of(g.got, got, 8), 4);
+    assert_int_equal(got[3], 4);
+    assert_int_equal(g.missing, 0);
+    assert_int_equal(short_of(&q), 0); /* pushes signal as before once it is done */
+    workq_destroy(&q);
+}
+
+/* Nothing more comes: the window runs out, what is queued goes, and what did not come is said. */
+static void test_a_gather_in_vain_ends_with_its_window(void **state)
+{
+    (void)state;
+    workq_t q;
+    workq_init(&q);
+    job_t a = {.id = 1};
+    workq_push(&q, &a.link);
+    size_t missing = 99;
+    int64_t t0 = mono_ns();
+    workq_item_t *got = workq_take_gathered(&q, 100, NULL, 2, 20 * 1000000, &missing);
+    assert_true(mono_ns() - t0 >= 20 * 1000000);
+    int ids[4];
+    assert_int_equal(ids_of(got, ids, 4), 1);
+    assert_int_equal(missing, 2);
+    /* expect 0 does not wait, and nothing is missing */
+    workq_push(&q, &a.link);
+    got = workq_take_gathered(&q, 100, NULL, 0, 30LL * 1000000000, &missing);
+    assert_int_equal(ids_of(got, ids, 4), 1);
+    assert_int_equal(missing, 0);
+    workq_destroy(&q);
+}
+
+/* Stopping ends a gather at once: shutdown does not wait out the window. */
+static void test_stop_ends_a_gather(void **state)
+{
+    (void)state;
+    workq_t q;
+    workq_init(&q);
+    job_t a = {.id = 1};
+    workq_push(&q, &a.link);
+    gatherer_t g = {&q, 5, 30LL * 1000000000, NULL, 99};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, gather, &g), 0);
+    wait_short_of(&q, 5);
+    workq_stop(&q);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    int ids[4];
+    assert_int_equal(ids_of(g.got, ids, 4), 1);
+    assert_null(workq_take(&q, 1, NULL));
+    workq_destroy(&q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -175,6 +284,9 @@ int main(void)
         cmocka_unit_test(test_stop_lets_consumers_drain_first),
         cmocka_unit_test(test_many_threads_take_every_item_once),
         cmocka_unit_test(test_a_deferring_consumer_is_sched_batch),
+        cmocka_unit_test(test_a_gather_waits_for_what_it_expects),
+        cmocka_unit_test(test_a_gather_in_vain_ends_with_its_window),
+        cmocka_unit_test(test_stop_ends_a_gather),
     };
     return cmocka_run_group_tests_name("workq", tests, NULL, NULL);
 }
