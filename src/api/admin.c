@@ -585,14 +585,14 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                "# TYPE rankd_writer_queue_submissions gauge\nrankd_writer_queue_submissions %zu\n"
                "# HELP rankd_writer_batches_total Write transactions run (each commits every submission queued when it began).\n"
                "# TYPE rankd_writer_batches_total counter\nrankd_writer_batches_total %llu\n"
-               "# HELP rankd_writer_gathers_total Write transactions that first waited for the clients the last one answered (writer.gather_us); in_vain: fewer than half came.\n"
+               "# HELP rankd_writer_gathers_total Write transactions that first waited for the clients the last one answered (writer.gather_us): all came, or the wait ran out first (in_vain).\n"
                "# TYPE rankd_writer_gathers_total counter\nrankd_writer_gathers_total{outcome=\"came\"} %llu\n"
                "rankd_writer_gathers_total{outcome=\"in_vain\"} %llu\n"
                "# HELP rankd_writer_last_batch_ms How long the writer's last transaction took (its answers not included).\n"
                "# TYPE rankd_writer_last_batch_ms gauge\nrankd_writer_last_batch_ms %lld\n"
                "# HELP rankd_league_placements_total Players placed in a league's cohort by their first standing of a window.\n"
                "# TYPE rankd_league_placements_total counter\nrankd_league_placements_total %llu\n",
-               ws.queued, ws.batches, ws.gathers - ws.gathers_in_vain, ws.gathers_in_vain, ws.last_batch_ms,
+               ws.queued, ws.batches, ws.gathers_came, ws.gathers_in_vain, ws.last_batch_ms,
                ws.league_placed);
     events_stats_t es;
     events_stats(app->events, &es);

@@ -15,7 +15,7 @@ void workq_init(workq_t *q)
     pthread_cond_init(&q->wake, &ca);
     pthread_condattr_destroy(&ca);
     q->head = q->tail = NULL;
-    q->n_items = 0;
+    q->pushed = 0;
     q->gather_short = 0;
     q->stopping = false;
 }
@@ -41,7 +41,7 @@ void workq_push(workq_t *q, workq_item_t *item)
     else
         q->head = item;
     q->tail = item;
-    q->n_items++;
+    q->pushed++;
     /* A consumer gathering a group is woken by the item it waits for last, not by each one. */
     if (q->gather_short == 0 || --q->gather_short == 0)
         pthread_cond_signal(&q->wake);
@@ -52,55 +52,84 @@ void workq_push(workq_t *q, workq_item_t *item)
 static workq_item_t *take_locked(workq_t *q, size_t max_weight, size_t (*weight)(const workq_item_t *item))
 {
     workq_item_t *first = q->head, *last = first;
-    size_t sum = weight ? weight(first) : 1, n = 1;
+    size_t sum = weight ? weight(first) : 1;
     while (last->next) {
         size_t w = weight ? weight(last->next) : 1;
         if (sum + w > max_weight)
             break;
         sum += w;
-        n++;
         last = last->next;
     }
     q->head = last->next;
     if (!q->head)
         q->tail = NULL;
-    q->n_items -= n;
     last->next = NULL;
     return first;
 }
 
 workq_item_t *workq_take(workq_t *q, size_t max_weight, size_t (*weight)(const workq_item_t *item))
 {
-    return workq_take_gathered(q, max_weight, weight, 0, 0, NULL);
+    workq_gather_t none = {0};
+    return workq_take_gathered(q, max_weight, weight, &none);
+}
+
+uint64_t workq_pushed(workq_t *q)
+{
+    pthread_mutex_lock(&q->lock);
+    uint64_t n = q->pushed;
+    pthread_mutex_unlock(&q->lock);
+    return n;
 }
 
 workq_item_t *workq_take_gathered(workq_t *q, size_t max_weight, size_t (*weight)(const workq_item_t *item),
-                                  size_t expect, int64_t gather_ns, size_t *missing)
+                                  workq_gather_t *g)
 {
-    size_t late = 0;
+    g->waited = false;
+    g->missing = 0;
     pthread_mutex_lock(&q->lock);
-    size_t want = q->n_items + expect;
     while (!q->head && !q->stopping)
         pthread_cond_wait(&q->wake, &q->lock);
-    if (expect > 0 && gather_ns > 0 && q->n_items < want && !q->stopping) {
+    uint64_t came = q->pushed - g->since;
+    if (g->expect > came && g->window_ns > 0 && !q->stopping) {
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
-        int64_t ns = (int64_t)until.tv_nsec + gather_ns;
+        int64_t ns = (int64_t)until.tv_nsec + g->window_ns;
         until.tv_sec += (time_t)(ns / 1000000000);
         until.tv_nsec = (long)(ns % 1000000000);
-        q->gather_short = want - q->n_items;
+        g->waited = true;
+        q->gather_short = g->expect - (size_t)came;
         while (q->gather_short > 0 && !q->stopping)
-            if (pthread_cond_timedwait(&q->wake, &q->lock, &until) != 0) {
-                late = q->gather_short; /* the window passed: take what came */
-                break;
-            }
+            if (pthread_cond_timedwait(&q->wake, &q->lock, &until) != 0)
+                break; /* the window ran out: take what came */
+        g->missing = q->gather_short;
         q->gather_short = 0;
     }
     workq_item_t *first = q->head ? take_locked(q, max_weight, weight) : NULL;
     pthread_mutex_unlock(&q->lock);
-    if (missing)
-        *missing = late;
     return first;
+}
+
+size_t workq_pace_expect(workq_pace_t *p, size_t answered)
+{
+    if (answered < 2)
+        return 0;
+    if (p->skip > 0) {
+        p->skip--;
+        return 0;
+    }
+    return answered;
+}
+
+void workq_pace_after(workq_pace_t *p, const workq_gather_t *g)
+{
+    if (!g->waited)
+        return;
+    if (g->missing == 0) {
+        p->backoff = 0;
+        return;
+    }
+    p->backoff = p->backoff == 0 ? 1 : p->backoff * 2 > WORKQ_BACKOFF_MAX ? WORKQ_BACKOFF_MAX : p->backoff * 2;
+    p->skip = p->backoff;
 }
 
 void workq_stop(workq_t *q)

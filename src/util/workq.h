@@ -23,7 +23,7 @@ typedef struct {
     pthread_mutex_t lock; /* guards the fields below */
     pthread_cond_t wake;
     workq_item_t *head, *tail;
-    size_t n_items;      /* queued */
+    uint64_t pushed;     /* items pushed so far */
     size_t gather_short; /* items a gathering consumer still waits for; 0 when none does */
     bool stopping;
 } workq_t;
@@ -51,16 +51,39 @@ void workq_push(workq_t *q, workq_item_t *item);
  * per item). Returns them as a list linked by `next`, or NULL once stopped and empty.
  */
 workq_item_t *workq_take(workq_t *q, size_t max_weight, size_t (*weight)(const workq_item_t *item));
+/* Items pushed so far: a gathering consumer counts from here (workq_gather_t.since). */
+uint64_t workq_pushed(workq_t *q);
+
+/* What a consumer gathers before it takes (workq_take_gathered), and how it went. */
+typedef struct {
+    size_t expect;     /* items to wait for, pushed since `since`; 0: do not wait */
+    uint64_t since;    /* workq_pushed() when the consumer answered those it expects to send again */
+    int64_t window_ns; /* the longest wait */
+    bool waited;       /* out: it waited (fewer had been pushed when something was queued) */
+    size_t missing;    /* out: of `expect`, how many had not come when it stopped waiting */
+} workq_gather_t;
+
 /*
- * workq_take, gathering first: once something is queued, when fewer than `expect` more items
- * than were queued on entry are there, wait up to `gather_ns` for them (or for the queue to
- * stop) before taking. One consumer at a time may gather. Producers wake it once, when the last
- * item it waits for arrives, not at every push. `expect` 0 or `gather_ns` 0 is workq_take.
- * `*missing` (may be NULL) is set to how many of those it waited for had not come when
- * `gather_ns` ran out (0 when all came, or it did not wait).
+ * workq_take, gathering first: once something is queued, when fewer than g->expect items have
+ * been pushed since g->since, wait up to g->window_ns for the rest (or for the queue to stop)
+ * before taking. For a queue with one consumer: producers wake it once, when the last item it
+ * waits for arrives, not at every push, and no other consumer is woken meanwhile.
  */
 workq_item_t *workq_take_gathered(workq_t *q, size_t max_weight, size_t (*weight)(const workq_item_t *item),
-                                  size_t expect, int64_t gather_ns, size_t *missing);
+                                  workq_gather_t *g);
+
+/* When a consumer gathers: two answered or more, and not again soon after a wait in vain. */
+typedef struct {
+    unsigned skip;    /* takes left that do not gather */
+    unsigned backoff; /* how many skip after the next wait in vain (1, 2, 4 ... WORKQ_BACKOFF_MAX) */
+} workq_pace_t;
+#define WORKQ_BACKOFF_MAX 64
+/* How many to wait for before the next take, having answered `answered` jobs: `answered` when two
+ * or more and not skipping (one client alone never waits), else 0. */
+size_t workq_pace_expect(workq_pace_t *p, size_t answered);
+/* After a take: a wait whose window ran out before all came doubles the takes that go without. */
+void workq_pace_after(workq_pace_t *p, const workq_gather_t *g);
+
 /* Wake every consumer: they take what is still queued, then get NULL. */
 void workq_stop(workq_t *q);
 

@@ -49,8 +49,8 @@ struct writer {
     atomic_bool closed;        /* shutting down: new jobs are answered 503 at once */
     atomic_size_t queued;      /* submissions enqueued and not yet taken into a transaction */
     atomic_ullong batches;     /* transactions run */
-    atomic_ullong gathers;     /* transactions that waited for the answered clients' next jobs */
-    atomic_ullong gathers_in_vain; /* of those, waits after which fewer than half had come */
+    atomic_ullong gathers_came;    /* transactions that waited for the answered clients' next jobs, and all came */
+    atomic_ullong gathers_in_vain; /* those whose wait ran out first (writer.gather_us) */
     atomic_ullong league_placed; /* players placed in league cohorts by committed transactions */
     atomic_llong last_batch_ms; /* how long the last one took, up to its answers */
     pthread_t thread;

@@ -44,9 +44,6 @@
  * statement's arrays stay reasonable. One job is always taken whole. */
 #define GROUP_MAX_ITEMS 4000
 
-/* After a gather in vain, this many transactions at most go without one before the next try. */
-#define GATHER_BACKOFF_MAX 64
-
 static void *writer_main(void *arg);
 
 writer_t *writer_new(pg_pool_t *primary, pg_router_t *router, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1,
@@ -108,7 +105,7 @@ void writer_stats(writer_t *w, writer_stats_t *out)
 {
     out->queued = w ? atomic_load(&w->queued) : 0;
     out->batches = w ? atomic_load(&w->batches) : 0;
-    out->gathers = w ? atomic_load(&w->gathers) : 0;
+    out->gathers_came = w ? atomic_load(&w->gathers_came) : 0;
     out->gathers_in_vain = w ? atomic_load(&w->gathers_in_vain) : 0;
     out->last_batch_ms = w ? atomic_load(&w->last_batch_ms) : 0;
     out->league_placed = w ? atomic_load(&w->league_placed) : 0;
@@ -119,8 +116,10 @@ static write_job_t *job_of(workq_item_t *item)
     return item ? WORKQ_OWNER(item, write_job_t, link) : NULL;
 }
 
-/* Commit a group of jobs as one batch and answer each; returns how many jobs it answered. */
-static size_t run_group(writer_t *w, write_job_t *jobs)
+/* Commit a group of jobs as one batch and answer each; returns how many jobs it answered, and
+ * in *answered_at the queue's count of pushes just before the first answer went (a client
+ * answered may send again before this returns). */
+static size_t run_group(writer_t *w, write_job_t *jobs, uint64_t *answered_at)
 {
     size_t total = 0, n_jobs = 0;
     for (write_job_t *j = jobs; j; j = job_of(j->link.next), n_jobs++)
@@ -137,6 +136,7 @@ static size_t run_group(writer_t *w, write_job_t *jobs)
     /* Counted before the answers go: a client that reads /metrics after its answer sees its batch. */
     atomic_fetch_add(&w->batches, 1);
     atomic_store(&w->last_batch_ms, clock_mono_ms() - t0);
+    *answered_at = workq_pushed(&w->queue);
     k = 0;
     write_job_t *j = jobs;
     while (j) {
@@ -163,34 +163,22 @@ static size_t job_items(const workq_item_t *item)
 static void *writer_main(void *arg)
 {
     writer_t *w = arg;
-    size_t answered = 0;   /* jobs the last transaction answered */
-    unsigned skip = 0;     /* transactions left that do not gather */
-    unsigned backoff = 0;  /* how many skip after the next wait in vain */
+    workq_pace_t pace = {0};
+    size_t answered = 0; /* jobs the last transaction answered */
+    uint64_t answered_at = 0;
     for (;;) {
-        /* Wait for the answered clients' next jobs only when two or more were answered (one client
-         * writing at a time never waits), and not again soon after they did not come: under open
-         * arrivals (clients that do not wait for their answers) a wait in vain is the whole window. */
-        size_t expect = 0;
-        if (answered >= 2 && w->gather_ns > 0) {
-            if (skip > 0)
-                skip--;
-            else
-                expect = answered;
-        }
-        size_t missing = 0;
-        workq_item_t *jobs = workq_take_gathered(&w->queue, w->max_batch, job_items, expect, w->gather_ns, &missing);
+        /* Wait for the clients just answered to send again (writer.gather_us), unless the queue
+         * already holds a whole transaction: then waiting only delays it. */
+        workq_gather_t g = {.since = answered_at, .window_ns = w->gather_ns};
+        if (w->gather_ns > 0 && atomic_load(&w->queued) < w->max_batch)
+            g.expect = workq_pace_expect(&pace, answered);
+        workq_item_t *jobs = workq_take_gathered(&w->queue, w->max_batch, job_items, &g);
         if (!jobs)
             break;
-        if (expect > 0) {
-            /* in vain: fewer than half of them came */
-            bool in_vain = missing * 2 > expect;
-            atomic_fetch_add(&w->gathers, 1);
-            if (in_vain)
-                atomic_fetch_add(&w->gathers_in_vain, 1);
-            backoff = !in_vain ? 0 : backoff == 0 ? 1 : backoff < GATHER_BACKOFF_MAX ? backoff * 2 : backoff;
-            skip = backoff;
-        }
-        answered = run_group(w, job_of(jobs));
+        workq_pace_after(&pace, &g);
+        if (g.waited)
+            atomic_fetch_add(g.missing == 0 ? &w->gathers_came : &w->gathers_in_vain, 1);
+        answered = run_group(w, job_of(jobs), &answered_at);
     }
     return NULL; /* stopped, and nothing left to commit */
 }

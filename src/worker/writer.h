@@ -72,11 +72,11 @@ typedef struct write_job {
  * (replicas answer reads of a board only once they have replayed it). A transaction takes
  * queued jobs up to `max_batch` submissions (1..4000), and always at least one job whole. When
  * the last transaction answered two jobs or more, the next one waits up to `gather_us` (0: never)
- * for as many new jobs as it answered, beyond those already queued: under steady traffic the
- * answered clients send again, and one transaction takes them all instead of every other one
- * (writer.gather_us). A
- * transaction that changes `rank_bucket_rows` (refresh.rank_bucket_rows) standings or more of a
- * window re-cuts that window's rank buckets before it commits (ws_recut_sql). */
+ * for as many new jobs to arrive after its answers: clients that wait for their answers send
+ * again, and one transaction takes them all instead of every other one (writer.gather_us; after
+ * a wait that ran out, 1, 2, 4 ... 64 of those transactions go without). A transaction that
+ * changes `rank_bucket_rows` (refresh.rank_bucket_rows) standings or more of a window re-cuts that
+ * window's rank buckets before it commits (ws_recut_sql). */
 MUST_USE writer_t *writer_new(pg_pool_t *primary, pg_router_t *router, redis_pool_t *redis, rebuilder_t *rebuilder, l1_t *l1,
                               rank_tier_t *tier, size_t max_batch, int gather_us, int rank_bucket_rows);
 /* Commit what is queued, stop the thread, free the writer. */
@@ -94,8 +94,8 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n);
 typedef struct {
     size_t queued;             /* submissions waiting for a transaction */
     unsigned long long batches; /* transactions run so far */
-    unsigned long long gathers; /* of them, those that waited for the clients answered last (writer.gather_us) */
-    unsigned long long gathers_in_vain; /* of those, waits after which fewer than half of them had come */
+    unsigned long long gathers_came; /* of them, those that waited for the clients answered last, and all came */
+    unsigned long long gathers_in_vain; /* those that waited for them the whole writer.gather_us */
     long long last_batch_ms;    /* how long the last one took, answers included */
     unsigned long long league_placed; /* players placed in a league's cohort (first standings) */
 } writer_stats_t;

@@ -230,6 +230,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->redis_connect_timeout_ms, 500);
     assert_int_equal(cfg->redis_command_timeout_ms, 500);
     assert_int_equal(cfg->writer_max_batch, 4000);
+    assert_int_equal(cfg->writer_gather_us, 2000);
     assert_true(cfg->public_reads);
     assert_string_equal(cfg->cursor_secret, "rankd-dev-cursor-secret");
     assert_int_equal(cfg->metrics_auth, METRICS_AUTH_ADMIN);
@@ -472,6 +473,8 @@ static void test_bounds(void **state)
         {"redis:\n  command_timeout_ms: 0\n", "redis.command_timeout_ms: 0 is out of range"},
         {"writer:\n  max_batch: 0\n", "@:4:14: writer.max_batch: 0 is out of range (1..4000)\n"},
         {"writer:\n  max_batch: 4001\n", "writer.max_batch: 4001 is out of range"},
+        {"writer:\n  gather_us: -1\n", "@:4:14: writer.gather_us: -1 is out of range (0..100000)\n"},
+        {"writer:\n  gather_us: 100001\n", "writer.gather_us: 100001 is out of range"},
         {"auth:\n  cursor_secret: \"0123456789abcde\"\n",
          "@:4:18: auth.cursor_secret: must be 16 to 256 bytes long\n"},
         {"auth:\n  keys:\n    - {key: \"0123456789abcde\", role: read}\n",

@@ -170,18 +170,18 @@ static void test_a_deferring_consumer_is_sched_batch(void **state)
 
 /* ---------------------------------------------------------------- gathering */
 
+#define LONG_WINDOW_NS (30LL * 1000000000) /* a test that waited it out failed */
+
 typedef struct {
     workq_t *q;
-    size_t expect;
-    int64_t gather_ns;
+    workq_gather_t g;
     workq_item_t *got;
-    size_t missing;
 } gatherer_t;
 
 static void *gather(void *arg)
 {
-    gatherer_t *g = arg;
-    g->got = workq_take_gathered(g->q, 100, NULL, g->expect, g->gather_ns, &g->missing);
+    gatherer_t *t = arg;
+    t->got = workq_take_gathered(t->q, 100, NULL, &t->g);
     return NULL;
 }
 
@@ -194,12 +194,6 @@ static size_t short_of(workq_t *q)
     return n;
 }
 
-static void wait_short_of(workq_t *q, size_t n)
-{
-    while (short_of(q) != n)
-        sched_yield();
-}
-
 static int64_t mono_ns(void)
 {
     struct timespec ts;
@@ -207,8 +201,17 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* One item queued on entry and three expected: the consumer waits for the three, counting
- * each push, and takes all four at once. */
+/* Until the consumer waits for n more (at most 10 s: a gather that never starts fails, not hangs). */
+static void wait_short_of(workq_t *q, size_t n)
+{
+    int64_t until = mono_ns() + 10LL * 1000000000;
+    while (short_of(q) != n && mono_ns() < until)
+        sched_yield();
+    assert_int_equal(short_of(q), n);
+}
+
+/* Two answered clients' jobs expected, one other job queued before the answers went: the consumer
+ * waits for both, counting each push, and takes all three at once, long before its window. */
 static void test_a_gather_waits_for_what_it_expects(void **state)
 {
     (void)state;
@@ -216,20 +219,27 @@ static void test_a_gather_waits_for_what_it_expects(void **state)
     workq_init(&q);
     job_t jobs[4] = {{.id = 1}, {.id = 2}, {.id = 3}, {.id = 4}};
     workq_push(&q, &jobs[0].link);
-    gatherer_t g = {&q, 3, 30LL * 1000000000, NULL, 99};
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, gather, &g), 0);
-    wait_short_of(&q, 3);
+    gatherer_t t = {&q, {.expect = 2, .since = workq_pushed(&q), .window_ns = LONG_WINDOW_NS}, NULL};
+    int64_t t0 = mono_ns();
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, gather, &t), 0);
+    wait_short_of(&q, 2);
     workq_push(&q, &jobs[1].link);
-    assert_int_equal(short_of(&q), 2); /* still waiting: one push does not end it */
+    assert_int_equal(short_of(&q), 1); /* still waiting: one push does not end it */
     workq_push(&q, &jobs[2].link);
-    workq_push(&q, &jobs[3].link);
-    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_true(mono_ns() - t0 < LONG_WINDOW_NS / 2); /* woken by the last push */
     int got[8];
-    assert_int_equal(ids_of(g.got, got, 8), 4);
-    assert_int_equal(got[3], 4);
-    assert_int_equal(g.missing, 0);
-    assert_int_equal(short_of(&q), 0); /* pushes signal as before once it is done */
+    assert_int_equal(ids_of(t.got, got, 8), 3);
+    assert_int_equal(got[2], 3);
+    assert_true(t.g.waited);
+    assert_int_equal(t.g.missing, 0);
+    /* A client that sent again before the consumer looked counts: nothing left to wait for. */
+    uint64_t since = workq_pushed(&q);
+    workq_push(&q, &jobs[3].link);
+    workq_gather_t g = {.expect = 1, .since = since, .window_ns = LONG_WINDOW_NS};
+    assert_int_equal(ids_of(workq_take_gathered(&q, 100, NULL, &g), got, 8), 1);
+    assert_false(g.waited);
     workq_destroy(&q);
 }
 
@@ -240,19 +250,21 @@ static void test_a_gather_in_vain_ends_with_its_window(void **state)
     workq_t q;
     workq_init(&q);
     job_t a = {.id = 1};
+    uint64_t since = workq_pushed(&q);
     workq_push(&q, &a.link);
-    size_t missing = 99;
+    workq_gather_t g = {.expect = 3, .since = since, .window_ns = 20 * 1000000};
     int64_t t0 = mono_ns();
-    workq_item_t *got = workq_take_gathered(&q, 100, NULL, 2, 20 * 1000000, &missing);
+    workq_item_t *got = workq_take_gathered(&q, 100, NULL, &g);
     assert_true(mono_ns() - t0 >= 20 * 1000000);
     int ids[4];
     assert_int_equal(ids_of(got, ids, 4), 1);
-    assert_int_equal(missing, 2);
-    /* expect 0 does not wait, and nothing is missing */
+    assert_true(g.waited);
+    assert_int_equal(g.missing, 2);
+    /* expect 0 does not wait */
     workq_push(&q, &a.link);
-    got = workq_take_gathered(&q, 100, NULL, 0, 30LL * 1000000000, &missing);
-    assert_int_equal(ids_of(got, ids, 4), 1);
-    assert_int_equal(missing, 0);
+    workq_gather_t none = {.expect = 0, .window_ns = LONG_WINDOW_NS};
+    assert_int_equal(ids_of(workq_take_gathered(&q, 100, NULL, &none), ids, 4), 1);
+    assert_false(none.waited);
     workq_destroy(&q);
 }
 
@@ -263,17 +275,46 @@ static void test_stop_ends_a_gather(void **state)
     workq_t q;
     workq_init(&q);
     job_t a = {.id = 1};
+    uint64_t since = workq_pushed(&q);
     workq_push(&q, &a.link);
-    gatherer_t g = {&q, 5, 30LL * 1000000000, NULL, 99};
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, gather, &g), 0);
+    gatherer_t t = {&q, {.expect = 6, .since = since, .window_ns = LONG_WINDOW_NS}, NULL};
+    int64_t t0 = mono_ns();
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, gather, &t), 0);
     wait_short_of(&q, 5);
     workq_stop(&q);
-    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_true(mono_ns() - t0 < LONG_WINDOW_NS / 2);
     int ids[4];
-    assert_int_equal(ids_of(g.got, ids, 4), 1);
+    assert_int_equal(ids_of(t.got, ids, 4), 1);
     assert_null(workq_take(&q, 1, NULL));
     workq_destroy(&q);
+}
+
+/* The pace: one answered never gathers; a wait that ran out makes 1, 2, 4 ... 64 takes go
+ * without; one where all came resets it; a take that did not wait changes nothing. */
+static void test_the_pace_backs_off_after_waits_in_vain(void **state)
+{
+    (void)state;
+    workq_pace_t p = {0};
+    assert_int_equal(workq_pace_expect(&p, 1), 0);
+    assert_int_equal(workq_pace_expect(&p, 5), 5);
+    workq_gather_t in_vain = {.waited = true, .missing = 1}, came = {.waited = true}, none = {0};
+    unsigned want[] = {1, 2, 4, 8, 16, 32, 64, 64};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        workq_pace_after(&p, &in_vain);
+        for (unsigned k = 0; k < want[i]; k++) {
+            assert_int_equal(workq_pace_expect(&p, 1), 0); /* one answered: not a skipped take */
+            assert_int_equal(workq_pace_expect(&p, 4), 0);
+        }
+        assert_int_equal(workq_pace_expect(&p, 4), 4);
+    }
+    workq_pace_after(&p, &none);
+    assert_int_equal(workq_pace_expect(&p, 3), 3);
+    workq_pace_after(&p, &came);
+    workq_pace_after(&p, &in_vain);
+    assert_int_equal(workq_pace_expect(&p, 3), 0); /* backed off by one again, not 128 */
+    assert_int_equal(workq_pace_expect(&p, 3), 3);
 }
 
 int main(void)
@@ -287,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_a_gather_waits_for_what_it_expects),
         cmocka_unit_test(test_a_gather_in_vain_ends_with_its_window),
         cmocka_unit_test(test_stop_ends_a_gather),
+        cmocka_unit_test(test_the_pace_backs_off_after_waits_in_vain),
     };
     return cmocka_run_group_tests_name("workq", tests, NULL, NULL);
 }
