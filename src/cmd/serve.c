@@ -271,7 +271,7 @@ int cmd_serve(rankd_config_t *cfg)
     app.writer = writer_new(write_pg, app.router, app.redis, app.rebuilder, app.l1, app.tier, (size_t)cfg->writer_max_batch,
                             cfg->writer_gather_us, cfg->rank_bucket_rows);
     pg_pool_t *join_pg = pg_pool_new(cfg->pg_primary, 1, cfg->pg_statement_timeout_ms, cfg->pg_connect_timeout_s);
-    app.joiner = joiner_new(join_pg, app.router);
+    app.joiner = joiner_new(join_pg, app.router, cfg->writer_gather_us);
     const char *scripts[RB_SCRIPTS_MAX];
     size_t n_scripts = rb_script_sources(scripts, RB_SCRIPTS_MAX);
     app.pipe = redis_pipe_start(cfg->redis_url, cfg->redis_connect_timeout_ms, cfg->redis_command_timeout_ms, scripts,

@@ -373,6 +373,20 @@ static void probe_good(pg_node_t *n, const probe_t *p)
                      (long long)p->timeline, (long long)r->primary_timeline);
             if (r->on_new_timeline)
                 r->on_new_timeline(r->on_new_timeline_arg);
+            /* A replica last seen on another timeline answers no read from now, not from its own
+             * next probe: one that diverged ahead of the promoted node looks caught up by its
+             * position, and a write the new primary takes before that probe would be read there
+             * as missing. Its next probe on the new timeline brings it back. */
+            for (size_t i = 1; i < r->n_nodes; i++) {
+                pg_node_t *rep = r->nodes[i];
+                if (rep->timeline > 0 && rep->timeline != p->timeline && rep->state != NODE_DOWN) {
+                    char why[96];
+                    snprintf(why, sizeof why, "on timeline %lld, the primary now on %lld", (long long)rep->timeline,
+                             (long long)p->timeline);
+                    rep->probe_goods = 0;
+                    set_state(rep, NODE_DOWN, why);
+                }
+            }
         }
         if (p->timeline > 0)
             r->primary_timeline = p->timeline;

@@ -20,6 +20,7 @@ struct joiner {
     pg_pool_t *primary;
     pg_router_t *router;
     int lock_timeout_ms;       /* each statement's lock waits, on the joiner's connections */
+    int64_t gather_ns;         /* as the writer's (writer.gather_us) */
     workq_t queue;
     atomic_bool closed;
     pthread_t thread;
@@ -30,8 +31,9 @@ static join_job_t *job_of(workq_item_t *item)
     return item ? WORKQ_OWNER(item, join_job_t, link) : NULL;
 }
 
-/* Commit one group of joins and answer each. */
-static void run_group(joiner_t *j, join_job_t *jobs)
+/* Commit one group of joins and answer each; returns how many, and in *answered_at the queue's
+ * count of pushes before the first answer went. */
+static size_t run_group(joiner_t *j, join_job_t *jobs, uint64_t *answered_at)
 {
     size_t n = 0;
     for (join_job_t *x = jobs; x; x = job_of(x->link.next))
@@ -60,6 +62,7 @@ static void run_group(joiner_t *j, join_job_t *jobs)
         }
         pg_pool_release(j->primary, c, st == Q_UNAVAILABLE || st == Q_ERROR);
     }
+    *answered_at = workq_pushed(&j->queue);
     k = 0;
     join_job_t *x = jobs;
     while (x) {
@@ -70,20 +73,33 @@ static void run_group(joiner_t *j, join_job_t *jobs)
         x = next;
     }
     free(items);
+    return n;
 }
 
 static void *joiner_main(void *arg)
 {
     joiner_t *j = arg;
-    workq_item_t *jobs;
-    while ((jobs = workq_take(&j->queue, JOIN_BATCH_MAX, NULL)) != NULL)
-        run_group(j, job_of(jobs));
+    workq_pace_t pace = {0};
+    size_t answered = 0;
+    uint64_t answered_at = 0;
+    for (;;) {
+        /* Players joining in a closed loop share a transaction, as the writer's clients do. */
+        workq_gather_t g = {.since = answered_at, .window_ns = j->gather_ns};
+        if (j->gather_ns > 0)
+            g.expect = workq_pace_expect(&pace, answered);
+        workq_item_t *jobs = workq_take_gathered(&j->queue, JOIN_BATCH_MAX, NULL, &g);
+        if (!jobs)
+            break;
+        workq_pace_after(&pace, &g);
+        answered = run_group(j, job_of(jobs), &answered_at);
+    }
     return NULL;
 }
 
-joiner_t *joiner_new(pg_pool_t *primary, pg_router_t *router)
+joiner_t *joiner_new(pg_pool_t *primary, pg_router_t *router, int gather_us)
 {
     joiner_t *j = xcalloc(1, sizeof *j);
+    j->gather_ns = gather_us > 0 ? (int64_t)gather_us * 1000 : 0;
     j->primary = primary;
     j->router = router;
     /* Half the statement timeout, as the writer's: a lock wait fails on its own, and is retried. */

@@ -28,8 +28,10 @@ typedef struct join_job {
     workq_item_t link;
 } join_job_t;
 
-/* Start the thread; `primary`: a pool of its own (the caller frees it after joiner_free). */
-MUST_USE joiner_t *joiner_new(pg_pool_t *primary, pg_router_t *router);
+/* Start the thread; `primary`: a pool of its own (the caller frees it after joiner_free). A
+ * transaction waits up to `gather_us` for the players it answered to join again, as the writer's
+ * (writer.gather_us). */
+MUST_USE joiner_t *joiner_new(pg_pool_t *primary, pg_router_t *router, int gather_us);
 /* Answer 503 from now on; what is queued is still committed. */
 void joiner_close(joiner_t *j);
 /* Commit what is queued, stop the thread, free the joiner. */

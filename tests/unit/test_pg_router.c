@@ -282,12 +282,41 @@ static void health_states(void **state)
     pg_router_free(r);
 }
 
+/* At a failover a replica still on the old timeline is out at once, before its own next probe: a
+ * write the new primary takes meanwhile must not be read there as missing (it may have diverged
+ * ahead, and look caught up by its position). Back at its probe on the new timeline. */
+static void failover_drops_replicas_of_the_old_timeline(void **state)
+{
+    (void)state;
+    rankd_config_t cfg = test_cfg(POLICY_ROUND_ROBIN, two, 2, NULL, 0);
+    cfg.pg_healthy_after = 1;
+    pg_router_t *r = pg_router_new(&cfg);
+    pg_node_t *p = r->nodes[0], *rep = r->nodes[1], *rep2 = r->nodes[2];
+    probe_t tl1 = {.in_recovery = false, .lsn = 5000, .timeline = 1};
+    probe_t ahead = {.in_recovery = true, .lsn = 6000, .timeline = 1};
+    probe_t follows = {.in_recovery = true, .lsn = 5000, .timeline = 2};
+    probe_good(p, &tl1);
+    probe_good(rep, &ahead);
+    probe_good(rep2, &ahead);
+    assert_int_equal(rep->state, NODE_OK);
+    probe_t tl2 = {.in_recovery = false, .lsn = 5100, .timeline = 2};
+    probe_good(p, &tl2);
+    assert_int_equal(rep->state, NODE_DOWN);
+    assert_int_equal(rep2->state, NODE_DOWN);
+    probe_good(rep, &follows); /* re-pointed at the new primary */
+    assert_int_equal(rep->state, NODE_OK);
+    probe_good(rep2, &ahead); /* still on the old one */
+    assert_int_equal(rep2->state, NODE_DOWN);
+    pg_router_free(r);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(lsn_text), cmocka_unit_test(lsn_table), cmocka_unit_test(picks),
         cmocka_unit_test(breaker), cmocka_unit_test(health_states),
+        cmocka_unit_test(failover_drops_replicas_of_the_old_timeline),
     };
     return cmocka_run_group_tests_name("pg_router", tests, NULL, NULL);
 }
