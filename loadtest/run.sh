@@ -34,7 +34,10 @@
 #              ab_*.b_over_a. Two builds measured in separate runs minutes apart differ by more
 #              than most changes to the write path (a lone submission's CPU spread 213-279 µs over
 #              six runs of one build); taking turns, a slow moment lands in one round of one side.
-#              Both run against the schema of this checkout's migrations.
+#              Both run against the schema of this checkout's migrations. Side B reads dearer:
+#              one binary on both sides gave ab_writes_batch's B / A 1.026-1.067 in four runs
+#              of 6-12 rounds (PostgreSQL's part; not the leader's lock, not the start order).
+#              Compare a change in both seats (--bin X --bin-b Y, then --bin Y --bin-b X).
 #   writes_mix the game's real write traffic (issue 51): lone POSTs from 64 connections to three
 #              boards of --players each, seeded with known scores (wbest 3/5, about 1 in 5
 #              improving; wlatest 1/5, about 1 in 5 a new score; wsum 1/5), then every standing

@@ -109,9 +109,9 @@ workq_item_t *workq_take_gathered(workq_t *q, size_t max_weight, size_t (*weight
     return first;
 }
 
-size_t workq_pace_expect(workq_pace_t *p, size_t answered)
+size_t workq_pace_expect(workq_pace_t *p, size_t answered, size_t weight)
 {
-    if (answered < 2)
+    if (answered < 2 || (p->enough > 0 && weight >= p->enough))
         return 0;
     if (p->skip > 0) {
         p->skip--;

@@ -74,13 +74,16 @@ workq_item_t *workq_take_gathered(workq_t *q, size_t max_weight, size_t (*weight
 
 /* When a consumer gathers: two answered or more, and not again soon after a wait in vain. */
 typedef struct {
+    size_t enough;    /* a take whose items weighed this much or more is not followed by a wait (0: no bound) */
     unsigned skip;    /* takes left that do not gather */
     unsigned backoff; /* how many skip after the next wait in vain (1, 2, 4 ... WORKQ_BACKOFF_MAX) */
 } workq_pace_t;
 #define WORKQ_BACKOFF_MAX 64
-/* How many to wait for before the next take, having answered `answered` jobs: `answered` when two
- * or more and not skipping (one client alone never waits), else 0. */
-size_t workq_pace_expect(workq_pace_t *p, size_t answered);
+/* How many to wait for before the next take, having answered `answered` jobs weighing `weight`:
+ * `answered` when two or more, lighter than `enough` and not skipping (one client alone never
+ * waits; a take already that heavy shares its fixed cost finely, and waiting only delays it),
+ * else 0. */
+size_t workq_pace_expect(workq_pace_t *p, size_t answered, size_t weight);
 /* After a take: a wait whose window ran out before all came doubles the takes that go without. */
 void workq_pace_after(workq_pace_t *p, const workq_gather_t *g);
 

@@ -86,7 +86,7 @@ static void *joiner_main(void *arg)
         /* Players joining in a closed loop share a transaction, as the writer's clients do. */
         workq_gather_t g = {.since = answered_at, .window_ns = j->gather_ns};
         if (j->gather_ns > 0)
-            g.expect = workq_pace_expect(&pace, answered);
+            g.expect = workq_pace_expect(&pace, answered, answered);
         workq_item_t *jobs = workq_take_gathered(&j->queue, JOIN_BATCH_MAX, NULL, &g);
         if (!jobs)
             break;

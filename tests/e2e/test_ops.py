@@ -5,7 +5,7 @@ import os
 import threading
 import time
 
-from conftest import ADMIN_KEY, PAGE_READ_SQL, WRITE_KEY, create_board, metric, sanitized, submit_ok, wait_for
+from conftest import ADMIN_KEY, PAGE_READ_SQL, WRITE_KEY, batch, create_board, metric, sanitized, submit_ok, wait_for
 
 
 def test_metrics_for_operators(rankd_factory):
@@ -73,6 +73,40 @@ def test_the_writer_gathers_the_clients_it_answered(rankd_factory):
             assert _gathers(inst) == before
         finally:
             w.close()
+    finally:
+        adm.close()
+
+
+def test_no_gathering_after_a_heavy_transaction(rankd_factory):
+    """Batches of 300 from clients in a closed loop: each transaction already holds 300
+    submissions or more, so the writer does not wait for more (it made batched writes dearer)."""
+    inst = rankd_factory(env={"RANKD_WRITER_GATHER_US": "100000"})
+    adm = inst.client(ADMIN_KEY)
+    try:
+        b = create_board(adm)["id"]
+        errors = []
+
+        def server(i):
+            c = inst.client(WRITE_KEY)
+            try:
+                for k in range(1, 9):
+                    r = batch(c, [{"board": b, "player_id": "s%d-%d" % (i, p), "score": k}
+                                         for p in range(300)])
+                    assert r.status == 200 and all("error" not in x for x in r.json()["results"]), r
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(repr(e))
+            finally:
+                c.close()
+
+        threads = [threading.Thread(target=server, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert metric(inst, "rankd_writer_batches_total") < 32  # some transactions held two or more
+        assert _gathers(inst) == (0, 0)
+        assert adm.get("/v1/leaderboards/%s" % b).json()["players"] == 1200
     finally:
         adm.close()
 

@@ -297,24 +297,38 @@ static void test_the_pace_backs_off_after_waits_in_vain(void **state)
 {
     (void)state;
     workq_pace_t p = {0};
-    assert_int_equal(workq_pace_expect(&p, 1), 0);
-    assert_int_equal(workq_pace_expect(&p, 5), 5);
+    assert_int_equal(workq_pace_expect(&p, 1, 1), 0);
+    assert_int_equal(workq_pace_expect(&p, 5, 5), 5);
     workq_gather_t in_vain = {.waited = true, .missing = 1}, came = {.waited = true}, none = {0};
     unsigned want[] = {1, 2, 4, 8, 16, 32, 64, 64};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
         workq_pace_after(&p, &in_vain);
         for (unsigned k = 0; k < want[i]; k++) {
-            assert_int_equal(workq_pace_expect(&p, 1), 0); /* one answered: not a skipped take */
-            assert_int_equal(workq_pace_expect(&p, 4), 0);
+            assert_int_equal(workq_pace_expect(&p, 1, 1), 0); /* one answered: not a skipped take */
+            assert_int_equal(workq_pace_expect(&p, 4, 4), 0);
         }
-        assert_int_equal(workq_pace_expect(&p, 4), 4);
+        assert_int_equal(workq_pace_expect(&p, 4, 4), 4);
     }
     workq_pace_after(&p, &none);
-    assert_int_equal(workq_pace_expect(&p, 3), 3);
+    assert_int_equal(workq_pace_expect(&p, 3, 3), 3);
     workq_pace_after(&p, &came);
     workq_pace_after(&p, &in_vain);
-    assert_int_equal(workq_pace_expect(&p, 3), 0); /* backed off by one again, not 128 */
-    assert_int_equal(workq_pace_expect(&p, 3), 3);
+    assert_int_equal(workq_pace_expect(&p, 3, 3), 0); /* backed off by one again, not 128 */
+    assert_int_equal(workq_pace_expect(&p, 3, 3), 3);
+}
+
+/* A take that weighed `enough` or more is not followed by a wait, however many it answered. */
+static void test_the_pace_does_not_gather_after_a_heavy_take(void **state)
+{
+    (void)state;
+    workq_pace_t p = {.enough = 256};
+    assert_int_equal(workq_pace_expect(&p, 32, 32), 32);
+    assert_int_equal(workq_pace_expect(&p, 32, 255), 32);
+    assert_int_equal(workq_pace_expect(&p, 16, 1600), 0);
+    assert_int_equal(workq_pace_expect(&p, 2, 256), 0);
+    assert_int_equal(workq_pace_expect(&p, 1, 1), 0);
+    workq_pace_t unbounded = {0};
+    assert_int_equal(workq_pace_expect(&unbounded, 16, 1600), 16);
 }
 
 int main(void)
@@ -329,6 +343,7 @@ int main(void)
         cmocka_unit_test(test_a_gather_in_vain_ends_with_its_window),
         cmocka_unit_test(test_stop_ends_a_gather),
         cmocka_unit_test(test_the_pace_backs_off_after_waits_in_vain),
+        cmocka_unit_test(test_the_pace_does_not_gather_after_a_heavy_take),
     };
     return cmocka_run_group_tests_name("workq", tests, NULL, NULL);
 }
