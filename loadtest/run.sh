@@ -35,7 +35,7 @@
 #              than most changes to the write path (a lone submission's CPU spread 213-279 µs over
 #              six runs of one build); taking turns, a slow moment lands in one round of one side.
 #              Both run against the schema of this checkout's migrations. Side B reads dearer:
-#              one binary on both sides gave ab_writes_batch's B / A 1.026-1.067 in four runs
+#              one binary on both sides gave ab_writes_batch's B / A 1.026-1.067 in three runs
 #              of 6-12 rounds (PostgreSQL's part; not the leader's lock, not the start order).
 #              Compare a change in both seats (--bin X --bin-b Y, then --bin Y --bin-b X).
 #   writes_mix the game's real write traffic (issue 51): lone POSTs from 64 connections to three
