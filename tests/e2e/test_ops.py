@@ -32,6 +32,15 @@ def _gathers(inst):
             metric(inst, 'rankd_writer_gathers_total{outcome="in_vain"}'))
 
 
+def _run_clients(client, n):
+    """client(i) for i in range(n), each on a thread of its own, all at once; returns when all end."""
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def test_the_writer_gathers_the_clients_it_answered(rankd_factory):
     """writer.gather_us: clients that each wait for their answer before writing again share a
     transaction (the writer waits for as many as it answered), every submission still lands,
@@ -53,11 +62,7 @@ def test_the_writer_gathers_the_clients_it_answered(rankd_factory):
             finally:
                 c.close()
 
-        threads = [threading.Thread(target=player, args=(i,)) for i in range(n)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        _run_clients(player, n)
         assert errors == []
         came, _ = _gathers(inst)
         assert came > 0
@@ -98,11 +103,7 @@ def test_no_gathering_after_a_heavy_transaction(rankd_factory):
             finally:
                 c.close()
 
-        threads = [threading.Thread(target=server, args=(i,)) for i in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        _run_clients(server, 4)
         assert errors == []
         assert metric(inst, "rankd_writer_batches_total") < 32  # some transactions held two or more
         assert _gathers(inst) == (0, 0)
@@ -125,11 +126,7 @@ def test_no_gathering_when_it_is_off(rankd_factory):
             finally:
                 c.close()
 
-        threads = [threading.Thread(target=player, args=(i,)) for i in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        _run_clients(player, 4)
         assert _gathers(inst) == (0, 0)
     finally:
         adm.close()
