@@ -81,6 +81,27 @@ function M.count(status, body)
   end
 end
 
+-- occurrences of a plain string in s
+local function occurrences(s, what)
+  local n, at = 0, 1
+  while true do
+    local i = s:find(what, at, true)
+    if not i then return n end
+    n, at = n + 1, i + #what
+  end
+end
+
+-- Count one scores:batch response: each acknowledged item is a submit result, each refused one
+-- an error object.
+function M.count_batch(status, body)
+  if status ~= 200 or not body then
+    n_bad = n_bad + 1
+    return
+  end
+  n_write_ok = n_write_ok + occurrences(body, '"previous_score"')
+  n_write_bad = n_write_bad + occurrences(body, '"error"')
+end
+
 -- One machine-readable line that loadtest/run.sh parses (latency in microseconds).
 -- sample_rps: wrk's mean requests/s over its 100 ms samples, times the threads. wrk takes a
 -- sample only when answers came in, so a server that stops answering for a while shows as

@@ -486,6 +486,15 @@ def render(results, outdir):
         row(f"CPU per submission, rankd + Redis + PostgreSQL: {what} / one inside a scores:batch of {batch}",
             fmt_x(x, 2), f"≤ {goal} × (issue 51)", None if x is None else x <= goal,
             "–" if lone is None or batched is None else f"{lone:.1f} µs / {batched:.1f} µs")
+    # The mix against the same traffic batched on the same boards (writes_mix_batch): what sending
+    # each submission alone costs, without the boards' size in it.
+    mix_batched = write_cpu("writes_mix_batch", num(r, "meta.batch_items"))
+    if mix_batched is not None:
+        lone = write_cpu("writes_mix")
+        x = ratio(lone, mix_batched)
+        row(f"CPU per submission: the game's write mix, lone POSTs / the same mix in scores:batch of {batch} on the "
+            "same boards", fmt_x(x, 2), "(reported)", None,
+            "–" if lone is None else f"{lone:.1f} µs / {mix_batched:.1f} µs")
     # The same three and pgbench's 1,000-row upserts taking turns (wcpu): the gate's ratios.
     rounds = fmt_int(num(r, "wcpu.rounds"))
     for s, what, goal in (("lone", "a lone submission", 2.0), ("mix", "the game's write mix", 1.2)):
@@ -535,6 +544,7 @@ def render(results, outdir):
     # Issue 51: the game's mix through SIGKILL of rankd and a crash of the primary, each
     # acknowledged submission looked up in the log by its tag; every standing against an oracle.
     for s, what in (("writes_mix", "the game's write mix"),
+                    ("writes_mix_batch", "the game's write mix in batches"),
                     ("writes_faults", "the game's write mix through SIGKILL of rankd and an immediate restart of the primary")):
         wrong, checked = num(r, f"{s}.oracle_wrong"), num(r, f"{s}.oracle_checked")
         if checked is None:

@@ -42,6 +42,9 @@
 #              boards of --players each, seeded with known scores (wbest 3/5, about 1 in 5
 #              improving; wlatest 1/5, about 1 in 5 a new score; wsum 1/5), then every standing
 #              of the three checked against the seed and the log (an oracle in SQL)
+#   writes_mix_batch  the same traffic in scores:batch of --batch-items, on the same boards, checked
+#              the same way: writes_mix's like-for-like reference (writes_batch writes a board of
+#              --mix-players, whose pages need fewer full-page images in the WAL)
 #   wpair_single, wpair_batch   `writes` and pg_upsert1, and `writes_batch` and pg_upsert1000,
 #              again, taking turns in 5 short rounds (requests and rows per second; in a
 #              --smoke run only when --only names them)
@@ -303,7 +306,8 @@ fsync = on
 max_connections = 200
 shared_preload_libraries = 'pg_stat_statements'
 pg_stat_statements.max = 5000
-pg_stat_statements.track = top"
+pg_stat_statements.track = top
+${LOADTEST_PG_CONF:-}"
 pg_up "$TMP" "$PG_PORT" "$SERVER_CPUS" || die "PostgreSQL did not start"
 pg_db "$PG_PORT" rankd
 redis_up "$TMP" "$REDIS_PORT" "$REDIS_CPUS" || die "Redis did not start"
@@ -396,7 +400,7 @@ case "$code" in
 esac
 # writes_mix (issue 51): three boards of $BIG players, one per operator, seeded with known scores.
 WMIX_BOARDS=()
-if want writes_mix || want wcpu || want writes_faults; then
+if want writes_mix || want writes_mix_batch || want wcpu || want writes_faults; then
   for bo in wbest:best wlatest:latest wsum:sum; do
     b="${bo%%:*}"
     code="$(curl -s -o "$TMP/board-$b.json" -w '%{http_code}' --max-time 10 -X POST "$ON/v1/leaderboards" \
@@ -843,9 +847,11 @@ subs_check() {   # subs_check NAME (after the scenario; SUBS_BEFORE taken before
 XACT0=0
 xact_commits() { qpg "SELECT xact_commit FROM pg_stat_database WHERE datname = 'rankd'"; }
 pgss_reset() {
-  qpg "SELECT pg_stat_statements_reset()" >/dev/null
+  qpg "SELECT pg_stat_statements_reset(), pg_stat_reset_shared('wal')" >/dev/null
   XACT0="$(xact_commits)"
+  BLKS0="$(blks_read)"
 }
+blks_read() { qpg "SELECT blks_read FROM pg_stat_database WHERE datname = 'rankd'"; }
 PGSS_KIND="CASE
   WHEN query ~* '^\\s*(begin|commit|rollback|start transaction|savepoint|release)'
     OR query ~* '\\m(insert|update|delete)\\M'
@@ -885,6 +891,17 @@ pgss_writes() {   # pgss_writes NAME (pgss_reset before the scenario's measured 
   batches="$(qpg "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
        WHERE query LIKE 'WITH st AS (INSERT INTO standings%'" 2>/dev/null || echo 0)"
   rec "$name.w_batches" "${batches:-0}"
+  # WAL per acknowledged submission, and its full-page images: the first change of a page after
+  # a checkpoint logs the whole page, so random players of a large board pay one per row.
+  local fpi bytes
+  read -r fpi bytes <<<"$(qpg "SELECT wal_fpi, wal_bytes FROM pg_stat_wal" | tr '|' ' ')"
+  if [ "${R[$name.w_ok]:-0}" -gt 0 ] && [ -n "$bytes" ]; then
+    rec "$name.wal_bytes_per_submission" "$(awk -v b="$bytes" -v n="${R[$name.w_ok]}" 'BEGIN { printf "%.0f", b / n }')"
+    rec "$name.wal_fpi_per_submission" "$(awk -v f="$fpi" -v n="${R[$name.w_ok]}" 'BEGIN { printf "%.2f", f / n }')"
+    # blocks PostgreSQL read from outside its shared buffers (the OS's cache or the disk): a
+    # board whose standings and indexes do not fit pays a read() per probe
+    rec "$name.pg_blks_read_per_submission" "$(awk -v a="${BLKS0:-0}" -v b="$(blks_read)" -v n="${R[$name.w_ok]}" 'BEGIN { printf "%.2f", (b - a) / n }')"
+  fi
   if [ "${batches:-0}" -gt 0 ]; then
     rec "$name.items_per_batch" "$(awk -v n="${R[$name.w_ok]:-0}" -v b="$batches" 'BEGIN { printf "%.1f", n / b }')"
     say "  $name: ${R[$name.w_ok]:-0} submissions in $batches writer transactions (${R[$name.items_per_batch]} per transaction)"
@@ -1512,14 +1529,19 @@ writes_mix_check() {   # writes_mix_check NAME
 }
 # wmix_oracle NAME: every standing of wbest, wlatest and wsum against the seed and the log.
 wmix_oracle() {
-  local name="$1" line wrong checked
+  local name="$1" line wrong checked slack_ms
   # Each standing against the oracle: the seeded score, then the logged submissions under the
-  # board's operator (latest: any of the player's last received ones, when they tie).
+  # board's operator. latest: any of the player's submissions received within the scenario's
+  # longest request (wrk's max latency) of the last one: two requests in flight at once are
+  # applied in the order the writer takes them, which need not be the order they were received
+  # in (a scores:batch received first may reach the writer after a later one).
+  slack_ms=$(( (${R[$name.max_us]:-0} + 999) / 1000 ))
   line="$(q "WITH l AS (SELECT s.board_gen, s.player_id, s.score, s.received_at,
                    max(s.received_at) OVER (PARTITION BY s.board_gen, s.player_id) AS last_at
                  FROM submissions s JOIN boards b ON b.gen = s.board_gen WHERE b.id IN ('wbest', 'wlatest', 'wsum')),
              a AS (SELECT board_gen, player_id, max(score) AS mx, sum(score) AS sm,
-                   array_agg(score) FILTER (WHERE received_at = last_at) AS lasts FROM l GROUP BY 1, 2)
+                   array_agg(score) FILTER (WHERE received_at >= last_at - $slack_ms * interval '1 millisecond') AS lasts
+                 FROM l GROUP BY 1, 2)
              SELECT count(*), count(*) FILTER (WHERE NOT coalesce(CASE
                  WHEN a.player_id IS NULL THEN st.score = f.seeded
                  WHEN b.operator = 'best' THEN st.score = greatest(f.seeded, a.mx)
@@ -1550,6 +1572,21 @@ if want writes_mix && [ "${#WMIX_BOARDS[@]}" = 3 ] \
     board=wbest players="$BIG" width=12 key="$WRITE_KEY"
   CONNECTIONS="$conns" SUBS_GENS=""
   alive writes_mix
+fi
+# The same traffic in scores:batch of $BATCH_ITEMS, on the same three boards: what the game's mix
+# costs when its submissions come batched (writes_mix's like-for-like reference; writes_batch's
+# board holds $MIX players, whose pages a run rewrites often enough that few need a full-page
+# image in the WAL, where these boards' mostly do).
+if want writes_mix_batch && [ "${#WMIX_BOARDS[@]}" = 3 ] \
+   && probe writes_mix_batch POST "$ON" "/v1/scores:batch" "{\"scores\":[{\"board\":\"wbest\",\"player_id\":\"$(printf 'p%012d' 1)\",\"score\":0}]}"; then
+  SUBS_GENS="$(q "SELECT string_agg(gen::text, ',') FROM boards WHERE id IN ('wbest', 'wlatest', 'wsum')")"
+  SUBS_BEFORE="$(subs_settled)"
+  PRE_HOOK=pgss_reset POST_HOOK=writes_mix_check
+  scenario writes_mix_batch rankd "the game's write mix in batches of $BATCH_ITEMS (3/5 wbest, 1/5 wlatest, 1/5 wsum), random players of $BIG" \
+    "POST /v1/scores:batch {$BATCH_ITEMS submissions of the mix}" "$ON" writes_mix \
+    board=wbest players="$BIG" width=12 key="$WRITE_KEY" items="$BATCH_ITEMS"
+  SUBS_GENS=""
+  alive writes_mix_batch
 fi
 
 rec rss.end_kb "$(rss_kb "$TMP/on.pid")"

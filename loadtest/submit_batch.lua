@@ -25,21 +25,6 @@ function request()
   return wrk.format("POST", "/v1/scores:batch", headers, '{"scores":[' .. table.concat(parts, ",") .. ']}')
 end
 
--- occurrences of a plain string in s
-local function occurrences(s, what)
-  local n, at = 0, 1
-  while true do
-    local i = s:find(what, at, true)
-    if not i then return n end
-    n, at = n + 1, i + #what
-  end
-end
-
 function response(status, headers, body)
-  if status ~= 200 or not body then
-    n_bad = n_bad + 1
-    return
-  end
-  n_write_ok = n_write_ok + occurrences(body, '"previous_score"')
-  n_write_bad = n_write_bad + occurrences(body, '"error"')
+  c.count_batch(status, body)
 end
