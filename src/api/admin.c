@@ -591,9 +591,12 @@ int api_metrics(app_t *app, const route_t *rt, http_req_t *req)
                "# HELP rankd_writer_last_batch_ms How long the writer's last transaction took (its answers not included).\n"
                "# TYPE rankd_writer_last_batch_ms gauge\nrankd_writer_last_batch_ms %lld\n"
                "# HELP rankd_league_placements_total Players placed in a league's cohort by their first standing of a window.\n"
-               "# TYPE rankd_league_placements_total counter\nrankd_league_placements_total %llu\n",
+               "# TYPE rankd_league_placements_total counter\nrankd_league_placements_total %llu\n"
+               "# HELP rankd_writer_hints_total Second notices of a transaction's changes, sent after its Redis update: inside the writer's next transaction (carried), or in one of their own (alone).\n"
+               "# TYPE rankd_writer_hints_total counter\nrankd_writer_hints_total{how=\"carried\"} %llu\n"
+               "rankd_writer_hints_total{how=\"alone\"} %llu\n",
                ws.queued, ws.batches, ws.gathers_came, ws.gathers_in_vain, ws.last_batch_ms,
-               ws.league_placed);
+               ws.league_placed, ws.hints_carried, ws.hints_alone);
     events_stats_t es;
     events_stats(app->events, &es);
     buf_printf(&req->out,

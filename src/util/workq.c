@@ -81,21 +81,40 @@ uint64_t workq_pushed(workq_t *q)
     return n;
 }
 
+/* CLOCK_MONOTONIC (the queue's condition variable's clock) ns from now. */
+static struct timespec deadline_after(int64_t ns)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    int64_t n = (int64_t)t.tv_nsec + ns;
+    t.tv_sec += (time_t)(n / 1000000000);
+    t.tv_nsec = (long)(n % 1000000000);
+    return t;
+}
+
 workq_item_t *workq_take_gathered(workq_t *q, size_t max_weight, size_t (*weight)(const workq_item_t *item),
                                   workq_gather_t *g)
 {
     g->waited = false;
     g->missing = 0;
+    g->idled = false;
     pthread_mutex_lock(&q->lock);
+    if (g->idle_ns > 0 && !q->head && !q->stopping) {
+        struct timespec until = deadline_after(g->idle_ns);
+        while (!q->head && !q->stopping)
+            if (pthread_cond_timedwait(&q->wake, &q->lock, &until) != 0)
+                break;
+        if (!q->head && !q->stopping) {
+            g->idled = true;
+            pthread_mutex_unlock(&q->lock);
+            return NULL;
+        }
+    }
     while (!q->head && !q->stopping)
         pthread_cond_wait(&q->wake, &q->lock);
     uint64_t came = q->pushed - g->since;
     if (g->expect > came && g->window_ns > 0 && !q->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        int64_t ns = (int64_t)until.tv_nsec + g->window_ns;
-        until.tv_sec += (time_t)(ns / 1000000000);
-        until.tv_nsec = (long)(ns % 1000000000);
+        struct timespec until = deadline_after(g->window_ns);
         g->waited = true;
         q->gather_short = g->expect - (size_t)came;
         while (q->gather_short > 0 && !q->stopping)

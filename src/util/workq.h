@@ -59,15 +59,18 @@ typedef struct {
     size_t expect;     /* items to wait for, pushed since `since`; 0: do not wait */
     uint64_t since;    /* workq_pushed() when the consumer answered those it expects to send again */
     int64_t window_ns; /* the longest wait */
+    int64_t idle_ns;   /* > 0: give up when nothing is queued for this long (then NULL, `idled`) */
     bool waited;       /* out: it waited (fewer had been pushed when something was queued) */
     size_t missing;    /* out: of `expect`, how many had not come when it stopped waiting */
+    bool idled;        /* out: nothing was queued within idle_ns (NULL returned, the queue still runs) */
 } workq_gather_t;
 
 /*
  * workq_take, gathering first: once something is queued, when fewer than g->expect items have
  * been pushed since g->since, wait up to g->window_ns for the rest (or for the queue to stop)
  * before taking. For a queue with one consumer: producers wake it once, when the last item it
- * waits for arrives, not at every push, and no other consumer is woken meanwhile.
+ * waits for arrives, not at every push, and no other consumer is woken meanwhile. With
+ * g->idle_ns, NULL with g->idled set when nothing is queued that long (NULL without it: stopped).
  */
 workq_item_t *workq_take_gathered(workq_t *q, size_t max_weight, size_t (*weight)(const workq_item_t *item),
                                   workq_gather_t *g);

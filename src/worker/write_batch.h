@@ -52,6 +52,11 @@ struct writer {
     atomic_ullong gathers_came;    /* transactions that waited for the answered clients' next jobs, and all came */
     atomic_ullong gathers_in_vain; /* those whose wait ran out first (writer.gather_us) */
     atomic_ullong league_placed; /* players placed in league cohorts by committed transactions */
+    /* The last transaction's hint (write_notice.c) not sent yet, owned; writer thread only. It
+     * rides in the next transaction, or goes alone when none begins within gather_ns. */
+    char *hint;
+    atomic_ullong hints_carried;   /* hints sent inside the next transaction */
+    atomic_ullong hints_alone;     /* hints sent in a transaction of their own */
     atomic_llong last_batch_ms; /* how long the last one took, up to its answers */
     pthread_t thread;
 };
@@ -83,6 +88,7 @@ typedef struct {
     int rank_bucket_rows; /* the writer's: a window with as many changed standings is re-cut */
     uint64_t commit_lsn;  /* that position, 0 when not read */
     bool commit_sent;     /* the COMMIT went out: a broken connection leaves the outcome unknown */
+    const char *carry_hint; /* borrowed: the writer's last transaction's hint, NOTIFYd inside this one; NULL: none */
     int64_t *rank;        /* item -> the rank its answer reports (0: unknown) */
     int64_t *prev_rank;   /* item -> its previous_rank: the rank just before it, -1 none (null), 0 unknown */
     t_slot_t *slots;      /* the capped tournament slots locked, n_slots of them */
@@ -130,7 +136,11 @@ void client_rules_gate(batch_t *bt, PGresult *r);
 
 /* write_notice.c: what every instance hears of the batch (core/notice.h). */
 bool notify_params(batch_t *bt, pg_arrays_t *as, const char **param, bool commit);
-step_t notify_changes(PGconn *c, batch_t *bt);
+/* The batch's hint (its changes again, for after the Redis update): ws_notify_sql's array of
+ * payloads, owned by the caller; NULL when no standing changed. */
+char *notify_hint_take(batch_t *bt);
+/* Send a hint alone, in a transaction of its own that does not wait for its WAL flush. */
+step_t notify_hint(PGconn *c, const char *hint);
 
 /* write_ranks.c, after the commit: Redis, each group's rank and previous rank, each item's. */
 void rank_groups(writer_t *w, PGconn *c, batch_t *bt);

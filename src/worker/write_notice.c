@@ -4,7 +4,9 @@
  *
  * The notice goes twice: inside the transaction, numbered per window (a listener hears it only
  * if the batch commits, in commit order: the rank tier's feed), and again after the Redis update
- * as a hint without metadata, so that a read served from Redis in between is dropped too.
+ * as a hint without metadata, so that a read served from Redis in between is dropped too. The
+ * hint rides in the writer's next transaction (batch_t.carry_hint), or goes alone in one of its
+ * own when none begins soon (writer.c).
  */
 #include "worker/write_batch.h"
 
@@ -110,33 +112,38 @@ bool notify_params(batch_t *bt, pg_arrays_t *as, const char **param, bool commit
     return n > 0;
 }
 
-/*
- * The notice again, after the Redis update, in a transaction of its own. A NOTIFY gives
- * its transaction an xid, so its commit would wait for a WAL flush like a write: this one
- * is only a hint (the durable notice went out with the batch), so it commits without
- * waiting. One round trip, and no BEGIN or COMMIT: the pipeline's statements are one implicit
- * transaction, committed at its Sync, with the setting still in force.
- */
-step_t notify_changes(PGconn *c, batch_t *bt)
+char *notify_hint_take(batch_t *bt)
 {
     pg_arrays_t as;
     const char *p[1];
-    step_t st = STEP_OK;
-    if (notify_params(bt, &as, p, false)) {
-        const pg_stmt_t stmts[] = {
-            {ws_async_commit_sql, 0, NULL, WS_ASYNC_COMMIT},
-            {ws_notify_sql, 1, p, WS_NOTIFY},
-        };
-        PGresult *res[2];
-        pg_pipeline_run(c, stmts, 2, res);
-        for (int i = 0; i < 2; i++) {
-            if (st == STEP_OK)
-                st = step_check(c, res[i], "notify");
-            PQclear(res[i]);
-        }
-        if (st != STEP_OK && PQtransactionStatus(c) != PQTRANS_IDLE)
-            PQclear(PQexec(c, "ROLLBACK"));
-    }
+    char *hint = notify_params(bt, &as, p, false) ? xstrdup(p[0]) : NULL;
     pg_arrays_free(&as);
+    return hint;
+}
+
+/*
+ * The hint, in a transaction of its own. A NOTIFY gives its transaction an xid, so its commit
+ * would wait for a WAL flush like a write: this one is only a hint (the durable notice went out
+ * with the batch), so it commits without waiting. One round trip, and no BEGIN or COMMIT: the
+ * pipeline's statements are one implicit transaction, committed at its Sync, with the setting
+ * still in force.
+ */
+step_t notify_hint(PGconn *c, const char *hint)
+{
+    const char *p[1] = {hint};
+    const pg_stmt_t stmts[] = {
+        {ws_async_commit_sql, 0, NULL, WS_ASYNC_COMMIT},
+        {ws_notify_sql, 1, p, WS_NOTIFY},
+    };
+    PGresult *res[2];
+    pg_pipeline_run(c, stmts, 2, res);
+    step_t st = STEP_OK;
+    for (int i = 0; i < 2; i++) {
+        if (st == STEP_OK)
+            st = step_check(c, res[i], "notify");
+        PQclear(res[i]);
+    }
+    if (st != STEP_OK && PQtransactionStatus(c) != PQTRANS_IDLE)
+        PQclear(PQexec(c, "ROLLBACK"));
     return st;
 }

@@ -363,7 +363,8 @@ static bool hidden_params(batch_t *bt, pg_arrays_t *as, const char **param)
     return any;
 }
 
-/* Step 4: write standings, counters and the log, forget failed keys, notify, and commit: one round trip. */
+/* Step 4: write standings, counters and the log, forget failed keys, notify (and carry the last
+ * transaction's hint), and commit: one round trip. */
 step_t write_and_commit(PGconn *c, batch_t *bt)
 {
     pg_arrays_t hs;
@@ -469,9 +470,10 @@ step_t write_and_commit(PGconn *c, batch_t *bt)
     /* One round trip: the write, the cache invalidation notice, the commit, and (when replicas
      * serve reads) the WAL position the commit reached, which a replica must have replayed
      * before it answers a read of these boards. */
-    pg_stmt_t stmts[9];
-    PGresult *res[9] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    pg_stmt_t stmts[10];
+    PGresult *res[10] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     int k = 0, i_buckets = -1, i_recut = -1, i_notify = -1, i_lsn = -1, i_tour = -1, i_league = -1, i_hidden = -1;
+    int i_hint = -1;
     stmts[k++] = (pg_stmt_t){ws_write_sql, WW_PARAMS, p, WS_WRITE};
     if (hidden)
         stmts[i_hidden = k++] = (pg_stmt_t){ws_hidden_write_sql, 7, hp, WS_HIDDEN_WRITE};
@@ -485,6 +487,9 @@ step_t write_and_commit(PGconn *c, batch_t *bt)
         stmts[i_recut = k++] = (pg_stmt_t){ws_recut_sql, 4, rp, WS_RECUT};
     if (notify)
         stmts[i_notify = k++] = (pg_stmt_t){ws_notify_seq_sql, 5, np, WS_NOTIFY_SEQ};
+    /* The previous transaction's hint, heard when this one commits: no transaction of its own. */
+    if (bt->carry_hint)
+        stmts[i_hint = k++] = (pg_stmt_t){ws_notify_sql, 1, &bt->carry_hint, WS_NOTIFY};
     int i_commit = k++;
     stmts[i_commit] = (pg_stmt_t){"COMMIT", 0, NULL, NULL};
     if (bt->want_lsn)
@@ -506,6 +511,8 @@ step_t write_and_commit(PGconn *c, batch_t *bt)
         st = step_check(c, res[i_recut], "rank buckets' re-cut");
     if (st == STEP_OK && notify)
         st = step_check(c, res[i_notify], "notify");
+    if (st == STEP_OK && i_hint >= 0)
+        st = step_check(c, res[i_hint], "hint");
     if (st == STEP_OK)
         st = step_check(c, res[i_commit], "commit");
     if (st == STEP_OK && i_lsn >= 0 && res[i_lsn] && PQresultStatus(res[i_lsn]) == PGRES_TUPLES_OK &&

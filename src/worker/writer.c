@@ -109,6 +109,8 @@ void writer_stats(writer_t *w, writer_stats_t *out)
     out->gathers_in_vain = w ? atomic_load(&w->gathers_in_vain) : 0;
     out->last_batch_ms = w ? atomic_load(&w->last_batch_ms) : 0;
     out->league_placed = w ? atomic_load(&w->league_placed) : 0;
+    out->hints_carried = w ? atomic_load(&w->hints_carried) : 0;
+    out->hints_alone = w ? atomic_load(&w->hints_alone) : 0;
 }
 
 static write_job_t *job_of(workq_item_t *item)
@@ -167,6 +169,25 @@ static size_t job_items(const workq_item_t *item)
  * of tens, as many as write at once. */
 #define GATHER_ENOUGH_ITEMS 256
 
+/* The pending hint alone, on a connection of its own: no transaction began to carry it. */
+static void send_hint_alone(writer_t *w)
+{
+    PGconn *c = pg_router_primary_usable(w->router) ? pg_pool_acquire(w->primary, 1000) : NULL;
+    step_t st = STEP_FAIL;
+    if (c) {
+        pg_deadline_arm_statement(c, 1);
+        st = notify_hint(c, w->hint);
+        pg_deadline_disarm(c);
+        pg_pool_release(w->primary, c, st != STEP_OK);
+    }
+    if (st == STEP_OK)
+        atomic_fetch_add(&w->hints_alone, 1);
+    else /* the caches' entries still expire within http.cache_max_age */
+        log_warn(NULL, "cache invalidation notice after the Redis update failed");
+    free(w->hint);
+    w->hint = NULL;
+}
+
 static void *writer_main(void *arg)
 {
     writer_t *w = arg;
@@ -179,7 +200,14 @@ static void *writer_main(void *arg)
         workq_gather_t g = {.since = answered_at, .window_ns = w->gather_ns};
         if (w->gather_ns > 0 && atomic_load(&w->queued) < w->max_batch)
             g.expect = workq_pace_expect(&pace, answered, answered_items);
+        /* A pending hint waits as long as a gather may for a transaction to ride in. */
+        if (w->hint)
+            g.idle_ns = w->gather_ns;
         workq_item_t *jobs = workq_take_gathered(&w->queue, w->max_batch, job_items, &g);
+        if (!jobs && g.idled) {
+            send_hint_alone(w);
+            continue;
+        }
         if (!jobs)
             break;
         workq_pace_after(&pace, &g);
@@ -187,6 +215,8 @@ static void *writer_main(void *arg)
             atomic_fetch_add(g.missing == 0 ? &w->gathers_came : &w->gathers_in_vain, 1);
         answered = run_group(w, job_of(jobs), &answered_items, &answered_at);
     }
+    if (w->hint)
+        send_hint_alone(w);
     return NULL; /* stopped, and nothing left to commit */
 }
 
@@ -308,6 +338,7 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
     }
     batch_t bt;
     batch_init(&bt, items, n);
+    bt.carry_hint = w->hint;
     bt.want_lsn = pg_router_has_replicas(w->router);
     bt.rank_bucket_rows = w->rank_bucket_rows;
     step_t st = STEP_FAIL;
@@ -396,15 +427,28 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
     pg_deadline_arm_statement(c, 2); /* again: the ranks read back, the notices, the stored answers */
     remember_lsn(w, c, &bt);
 
+    if (w->hint) { /* the last transaction's hint went out with this one's commit */
+        atomic_fetch_add(&w->hints_carried, 1);
+        free(w->hint);
+        w->hint = NULL;
+    }
     /* Redis first, then the caches: a reader that misses after the invalidation
      * must find the new state in Redis. Other instances dropped their entries at
-     * the commit already; a second notice covers reads they served from Redis in
-     * between. */
+     * the commit already; a second notice (the hint) covers reads they served from
+     * Redis in between: it rides in the next transaction, or goes alone when none
+     * begins within writer.gather_us (writer_main), or at once when that is 0. */
     rank_groups(w, c, &bt);
     tell_tier(w, &bt);
     invalidate_cache(w, &bt);
-    if (notify_changes(c, &bt) != STEP_OK)
-        log_warn(NULL, "cache invalidation notice after the Redis update failed");
+    w->hint = notify_hint_take(&bt);
+    if (w->hint && w->gather_ns == 0) {
+        if (notify_hint(c, w->hint) == STEP_OK)
+            atomic_fetch_add(&w->hints_alone, 1);
+        else
+            log_warn(NULL, "cache invalidation notice after the Redis update failed");
+        free(w->hint);
+        w->hint = NULL;
+    }
     prev_ranks_pg(c, &bt);
     rank_items(c, &bt);
     prev_rank_items(&bt);

@@ -98,6 +98,8 @@ typedef struct {
     unsigned long long gathers_in_vain; /* those that waited for them the whole writer.gather_us */
     long long last_batch_ms;    /* how long the last one took, answers included */
     unsigned long long league_placed; /* players placed in a league's cohort (first standings) */
+    unsigned long long hints_carried; /* hints (a transaction's changes again, after Redis) sent inside the next transaction */
+    unsigned long long hints_alone;   /* hints sent in a transaction of their own */
 } writer_stats_t;
 /* What the writer is doing (zeros for NULL); for /metrics. */
 void writer_stats(writer_t *w, writer_stats_t *out);

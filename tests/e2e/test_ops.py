@@ -32,6 +32,11 @@ def _gathers(inst):
             metric(inst, 'rankd_writer_gathers_total{outcome="in_vain"}'))
 
 
+def _hints(inst):
+    return (metric(inst, 'rankd_writer_hints_total{how="carried"}'),
+            metric(inst, 'rankd_writer_hints_total{how="alone"}'))
+
+
 def _run_clients(client, n):
     """client(i) for i in range(n), each on a thread of its own, all at once; returns when all end."""
     threads = [threading.Thread(target=client, args=(i,)) for i in range(n)]
@@ -128,6 +133,45 @@ def test_no_gathering_when_it_is_off(rankd_factory):
 
         _run_clients(player, 4)
         assert _gathers(inst) == (0, 0)
+        # nothing waits: every transaction's hint goes at once, alone (each changed a standing)
+        assert _hints(inst) == (0, metric(inst, "rankd_writer_batches_total"))
+    finally:
+        adm.close()
+
+
+def test_the_hint_rides_in_the_next_transaction(rankd_factory):
+    """After the Redis update, a transaction's changes go to every instance again (the hint, for
+    reads another instance served from Redis between the commit and the update). Clients that
+    write again as soon as they are answered: it rides in the writer's next transaction. A write
+    alone: no transaction comes within writer.gather_us, and it goes in one of its own."""
+    inst = rankd_factory(env={"RANKD_WRITER_GATHER_US": "100000"})
+    adm = inst.client(ADMIN_KEY)
+    try:
+        b = create_board(adm)["id"]
+        errors = []
+
+        def player(i):
+            c = inst.client(WRITE_KEY)
+            try:
+                for k in range(1, 21):
+                    submit_ok(c, b, "h%d" % i, k)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(repr(e))
+            finally:
+                c.close()
+
+        _run_clients(player, 6)
+        assert errors == []
+        # every transaction changed a standing: each one's hint went, one way or the other
+        wait_for(lambda: sum(_hints(inst)) == metric(inst, "rankd_writer_batches_total"), "every hint sent")
+        carried, alone = _hints(inst)
+        assert carried > 0
+        w = inst.client(WRITE_KEY)
+        try:
+            submit_ok(w, b, "alone", 1)
+            wait_for(lambda: _hints(inst) == (carried, alone + 1), "the lone write's hint, alone")
+        finally:
+            w.close()
     finally:
         adm.close()
 

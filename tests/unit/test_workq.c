@@ -291,6 +291,36 @@ static void test_stop_ends_a_gather(void **state)
     workq_destroy(&q);
 }
 
+/* An idle bound: nothing queued within it gives NULL and `idled` (the queue still runs: what
+ * comes later is taken); something already queued is taken at once; a stop is no idleness. */
+static void test_an_idle_bound_gives_up_when_nothing_comes(void **state)
+{
+    (void)state;
+    workq_t q;
+    workq_init(&q);
+    workq_gather_t g = {.idle_ns = 20 * 1000000};
+    int64_t t0 = mono_ns();
+    assert_null(workq_take_gathered(&q, 100, NULL, &g));
+    assert_true(mono_ns() - t0 >= 20 * 1000000);
+    assert_true(g.idled);
+    job_t a = {.id = 1};
+    workq_push(&q, &a.link);
+    workq_gather_t h = {.idle_ns = LONG_WINDOW_NS};
+    t0 = mono_ns();
+    int ids[4];
+    assert_int_equal(ids_of(workq_take_gathered(&q, 100, NULL, &h), ids, 4), 1);
+    assert_true(mono_ns() - t0 < LONG_WINDOW_NS / 2);
+    assert_false(h.idled);
+    gatherer_t t = {&q, {.idle_ns = LONG_WINDOW_NS}, NULL};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, gather, &t), 0);
+    workq_stop(&q);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_null(t.got);
+    assert_false(t.g.idled);
+    workq_destroy(&q);
+}
+
 /* The pace: one answered never gathers; a wait that ran out makes 1, 2, 4 ... 64 takes go
  * without; one where all came resets it; a take that did not wait changes nothing. */
 static void test_the_pace_backs_off_after_waits_in_vain(void **state)
@@ -342,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_a_gather_waits_for_what_it_expects),
         cmocka_unit_test(test_a_gather_in_vain_ends_with_its_window),
         cmocka_unit_test(test_stop_ends_a_gather),
+        cmocka_unit_test(test_an_idle_bound_gives_up_when_nothing_comes),
         cmocka_unit_test(test_the_pace_backs_off_after_waits_in_vain),
         cmocka_unit_test(test_the_pace_does_not_gather_after_a_heavy_take),
     };
