@@ -169,23 +169,30 @@ static size_t job_items(const workq_item_t *item)
  * of tens, as many as write at once. */
 #define GATHER_ENOUGH_ITEMS 256
 
-/* The pending hint alone, on a connection of its own: no transaction began to carry it. */
-static void send_hint_alone(writer_t *w)
+/* Send the pending hint alone on `c` (NULL: the primary cannot be had), and drop it. */
+static step_t send_hint(writer_t *w, PGconn *c)
 {
-    PGconn *c = pg_router_primary_usable(w->router) ? pg_pool_acquire(w->primary, 1000) : NULL;
-    step_t st = STEP_FAIL;
-    if (c) {
-        pg_deadline_arm_statement(c, 1);
-        st = notify_hint(c, w->hint);
-        pg_deadline_disarm(c);
-        pg_pool_release(w->primary, c, st != STEP_OK);
-    }
+    step_t st = c ? notify_hint(c, w->hint) : STEP_FAIL;
     if (st == STEP_OK)
         atomic_fetch_add(&w->hints_alone, 1);
     else /* the caches' entries still expire within http.cache_max_age */
         log_warn(NULL, "cache invalidation notice after the Redis update failed");
     free(w->hint);
     w->hint = NULL;
+    return st;
+}
+
+/* The pending hint alone, on a connection of its own: no transaction began to carry it. */
+static void send_hint_alone(writer_t *w)
+{
+    PGconn *c = pg_router_primary_usable(w->router) ? pg_pool_acquire(w->primary, 1000) : NULL;
+    if (c)
+        pg_deadline_arm_statement(c, 1);
+    step_t st = send_hint(w, c);
+    if (c) {
+        pg_deadline_disarm(c);
+        pg_pool_release(w->primary, c, st != STEP_OK);
+    }
 }
 
 static void *writer_main(void *arg)
@@ -441,14 +448,8 @@ void writer_submit(writer_t *w, write_item_t *items, size_t n)
     tell_tier(w, &bt);
     invalidate_cache(w, &bt);
     w->hint = notify_hint_take(&bt);
-    if (w->hint && w->gather_ns == 0) {
-        if (notify_hint(c, w->hint) == STEP_OK)
-            atomic_fetch_add(&w->hints_alone, 1);
-        else
-            log_warn(NULL, "cache invalidation notice after the Redis update failed");
-        free(w->hint);
-        w->hint = NULL;
-    }
+    if (w->hint && w->gather_ns == 0)
+        (void)send_hint(w, c); /* a failure is logged: the answers do not wait on a hint */
     prev_ranks_pg(c, &bt);
     rank_items(c, &bt);
     prev_rank_items(&bt);

@@ -46,6 +46,25 @@ def _run_clients(client, n):
         t.join()
 
 
+def _write_in_turns(inst, board, n, prefix, scores):
+    """n clients at once, client i submitting scores(i) one after another as player prefix+i,
+    each waiting for its answer before the next (a game server's round); returns their errors."""
+    errors = []
+
+    def player(i):
+        c = inst.client(WRITE_KEY)
+        try:
+            for score in scores(i):
+                submit_ok(c, board, "%s%d" % (prefix, i), score)
+        except Exception as e:  # noqa: BLE001 - reported by the caller
+            errors.append(repr(e))
+        finally:
+            c.close()
+
+    _run_clients(player, n)
+    return errors
+
+
 def test_the_writer_gathers_the_clients_it_answered(rankd_factory):
     """writer.gather_us: clients that each wait for their answer before writing again share a
     transaction (the writer waits for as many as it answered), every submission still lands,
@@ -55,19 +74,7 @@ def test_the_writer_gathers_the_clients_it_answered(rankd_factory):
     try:
         b = create_board(adm)["id"]
         rounds, n = 25, 6
-        errors = []
-
-        def player(i):
-            c = inst.client(WRITE_KEY)
-            try:
-                for k in range(1, rounds + 1):
-                    submit_ok(c, b, "g%d" % i, k * 10 + i)
-            except Exception as e:  # noqa: BLE001 - reported below
-                errors.append(repr(e))
-            finally:
-                c.close()
-
-        _run_clients(player, n)
+        errors = _write_in_turns(inst, b, n, "g", lambda i: (k * 10 + i for k in range(1, rounds + 1)))
         assert errors == []
         came, _ = _gathers(inst)
         assert came > 0
@@ -122,16 +129,7 @@ def test_no_gathering_when_it_is_off(rankd_factory):
     adm = inst.client(ADMIN_KEY)
     try:
         b = create_board(adm)["id"]
-
-        def player(i):
-            c = inst.client(WRITE_KEY)
-            try:
-                for k in range(10):
-                    submit_ok(c, b, "p%d" % i, k)
-            finally:
-                c.close()
-
-        _run_clients(player, 4)
+        assert _write_in_turns(inst, b, 4, "p", lambda i: range(10)) == []
         assert _gathers(inst) == (0, 0)
         # nothing waits: every transaction's hint goes at once, alone (each changed a standing)
         assert _hints(inst) == (0, metric(inst, "rankd_writer_batches_total"))
@@ -148,19 +146,7 @@ def test_the_hint_rides_in_the_next_transaction(rankd_factory):
     adm = inst.client(ADMIN_KEY)
     try:
         b = create_board(adm)["id"]
-        errors = []
-
-        def player(i):
-            c = inst.client(WRITE_KEY)
-            try:
-                for k in range(1, 21):
-                    submit_ok(c, b, "h%d" % i, k)
-            except Exception as e:  # noqa: BLE001 - reported below
-                errors.append(repr(e))
-            finally:
-                c.close()
-
-        _run_clients(player, 6)
+        errors = _write_in_turns(inst, b, 6, "h", lambda i: range(1, 21))
         assert errors == []
         # every transaction changed a standing: each one's hint went, one way or the other
         wait_for(lambda: sum(_hints(inst)) == metric(inst, "rankd_writer_batches_total"), "every hint sent")
