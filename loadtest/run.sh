@@ -294,6 +294,9 @@ WRITE_KEY="loadtest-write-$RANDOM$RANDOM"
 cpu_count() { local n=0 part; IFS=, read -ra parts <<<"$1"; for part in "${parts[@]}"; do
   if [[ $part == *-* ]]; then n=$(( n + ${part#*-} - ${part%-*} + 1 )); else n=$(( n + 1 )); fi; done; echo "$n"; }
 WORKERS="${RANKD_WORKER_THREADS:-$(cpu_count "${SERVER_CPUS:-0-$(( $(nproc) - 1 ))}")}"
+# Every connection of the load comes from 127.0.0.1: rankd's per-address cap (64 by default)
+# would refuse --connections past it, and wrk's reconnections would be measured instead.
+export RANKD_MAX_CONNECTIONS_PER_IP="${RANKD_MAX_CONNECTIONS_PER_IP:-0}"
 
 # --- PostgreSQL and Redis --------------------------------------------------------------------
 
@@ -613,10 +616,12 @@ cpu_record() {   # cpu_record NAME BEFORE AFTER (cpu_snapshot lines)
 }
 # redis_script_record NAME: Redis's time inside script calls (EVALSHA, commandstats' usec) per
 # request answered, and the calls per request: the part of cpu_redis_us the scripts themselves
-# take, the rest being the network and the calls' overhead.
+# take, the rest being the network and the calls' overhead. Every command's count and time in
+# raw/redis-commandstats-NAME.txt.
 redis_script_record() {
   local n="${R[$1.requests]:-0}" line
-  line="$(rcli INFO commandstats 2>/dev/null | tr -d '\r' | awk -F'[:=,]' '$1 == "cmdstat_evalsha" { print $3, $5 }')"
+  rcli INFO commandstats 2>/dev/null | tr -d '\r' >"$RAW/redis-commandstats-$1.txt" || true
+  line="$(awk -F'[:=,]' '$1 == "cmdstat_evalsha" { print $3, $5 }' "$RAW/redis-commandstats-$1.txt")"
   [ -n "$line" ] && [ "$n" -gt 0 ] 2>/dev/null || return 0
   read -r calls usec <<<"$line"
   rec "$1.redis_script_us" "$(awk -v u="$usec" -v n="$n" 'BEGIN { printf "%.1f", u / n }')"
@@ -847,7 +852,7 @@ subs_check() {   # subs_check NAME (after the scenario; SUBS_BEFORE taken before
 XACT0=0
 xact_commits() { qpg "SELECT xact_commit FROM pg_stat_database WHERE datname = 'rankd'"; }
 pgss_reset() {
-  qpg "SELECT pg_stat_statements_reset(), pg_stat_reset_shared('wal')" >/dev/null
+  qpg "SELECT pg_stat_statements_reset(), pg_stat_reset_shared('wal'), pg_stat_reset_shared('bgwriter')" >/dev/null
   XACT0="$(xact_commits)"
   BLKS0="$(blks_read)"
 }
@@ -895,6 +900,9 @@ pgss_writes() {   # pgss_writes NAME (pgss_reset before the scenario's measured 
   # a checkpoint logs the whole page, so random players of a large board pay one per row.
   local fpi bytes
   read -r fpi bytes <<<"$(qpg "SELECT wal_fpi, wal_bytes FROM pg_stat_wal" | tr '|' ' ')"
+  # Checkpoints begun since the reset: the full-page images above come in a burst after each,
+  # so a scenario that one fell into pays more than one it missed (not a change of rankd's).
+  rec "$name.pg_checkpoints" "$(qpg "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")"
   if [ "${R[$name.w_ok]:-0}" -gt 0 ] && [ -n "$bytes" ]; then
     rec "$name.wal_bytes_per_submission" "$(awk -v b="$bytes" -v n="${R[$name.w_ok]}" 'BEGIN { printf "%.0f", b / n }')"
     rec "$name.wal_fpi_per_submission" "$(awk -v f="$fpi" -v n="${R[$name.w_ok]}" 'BEGIN { printf "%.2f", f / n }')"
