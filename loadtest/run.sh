@@ -900,6 +900,13 @@ pgss_writes() {   # pgss_writes NAME (pgss_reset before the scenario's measured 
   # a checkpoint logs the whole page, so random players of a large board pay one per row.
   local fpi bytes
   read -r fpi bytes <<<"$(qpg "SELECT wal_fpi, wal_bytes FROM pg_stat_wal" | tr '|' ' ')"
+  # The share of the scenario's submissions that changed a standing (the log's `updated`): a
+  # change costs more than a submission that leaves its standing as it was, and scenarios that
+  # follow one another on a `best` board find fewer bests left to beat.
+  if [ -n "${R[$name.t0]:-}" ] && [ -n "${R[$name.t1]:-}" ]; then
+    rec "$name.changed_share" "$(q "SELECT coalesce(round(avg(updated::int), 3), 0) FROM submissions
+         WHERE received_at >= to_timestamp(${R[$name.t0]}) AND received_at < to_timestamp(${R[$name.t1]})")"
+  fi
   # Checkpoints begun since the reset: the full-page images above come in a burst after each,
   # so a scenario that one fell into pays more than one it missed (not a change of rankd's).
   rec "$name.pg_checkpoints" "$(qpg "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")"
