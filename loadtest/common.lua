@@ -39,6 +39,22 @@ function M.player_n(n)
   return string.format(M.fmt, n)
 end
 
+-- The score of a write to a `desc` `best` board seeded 0..1,000,000 (seed.sql), by scores=...:
+-- random (the default) 0..1,000,000, about half of them beating a best at first and fewer as a
+-- player's best rises; none: 0, which beats no seeded best; all: rising above every seeded score
+-- (1,000,001, 1,000,002, ... in each wrk thread: with one thread, the default, every one beats
+-- the best). none and all make lone and batched writes do the same work whatever their rates.
+local rising = 1000000
+function M.write_score()
+  local kind = M.opt.scores or "random"
+  if kind == "none" then return 0 end
+  if kind == "all" then
+    rising = rising + 1
+    return rising
+  end
+  return math.random(0, 1000000)
+end
+
 -- uniformly random seeded player
 function M.player()
   return string.format(M.fmt, math.random(1, M.players))

@@ -90,6 +90,10 @@
 # Options: --duration D (wrk syntax: 15s, 1m), --warmup D (0 = none), --connections C,
 #   --threads T (wrk threads), --players N (big board), --mix-players N, --zipf S,
 #   --batch-items N (submissions per scores:batch request, 1-1000),
+#   --write-scores random|none|all (the scores of writes and writes_batch: random 0..1,000,000,
+#   the default, of which the lone ones beat a best more often than the batched ones, which make
+#   more submissions per player; none: 0, beating no best; all: rising, beating every one: both
+#   scenarios then do the same work per submission; loadtest/common.lua's write_score),
 #   --server-cpus LIST (0), --client-cpus LIST (1), --redis-cpus LIST (default: the server's;
 #   another CPU measures rankd with Redis off its CPU, as a separate reference), --bin PATH (a rankd binary; default: a
 #   release build in build-release/, or build/ for --smoke), --bin-b PATH and --ab-rounds N (6): the
@@ -115,6 +119,7 @@ LT="$RANKD_ROOT/loadtest"
 COMMAND="bash loadtest/run.sh${*:+ $*}"
 
 SMOKE=0 KEEP=0 PAUSES=0 BIN="" SERVER_CPUS=0 CLIENT_CPUS=1 THREADS=1 CONNECTIONS=32 ZIPF=1.0 BATCH_ITEMS=100
+WRITE_SCORES=random
 DURATION="" WARMUP="" BIG="" MIX="" ONLY="" OUT="" REDIS_CPUS="" BIN_B="" AB_ROUNDS=6
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -126,6 +131,7 @@ while [ $# -gt 0 ]; do
     --mix-players) MIX="$2"; shift 2 ;;
     --zipf) ZIPF="$2"; shift 2 ;;
     --batch-items) BATCH_ITEMS="$2"; shift 2 ;;
+    --write-scores) WRITE_SCORES="$2"; shift 2 ;;
     --server-cpus) SERVER_CPUS="$2"; shift 2 ;;
     --client-cpus) CLIENT_CPUS="$2"; shift 2 ;;
     --redis-cpus) REDIS_CPUS="$2"; shift 2 ;;
@@ -162,6 +168,7 @@ for v in BIG MIX CONNECTIONS THREADS BATCH_ITEMS AB_ROUNDS; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "--$(tr 'A-Z_' 'a-z-' <<<"$v") wants a positive integer"
 done
 [ "$BATCH_ITEMS" -le 1000 ] || die "--batch-items: at most 1,000 (the scores:batch limit)"
+case "$WRITE_SCORES" in random|none|all) ;; *) die "--write-scores wants random, none or all" ;; esac
 [ "$BIG" -le 999999999999 ] || die "--players: at most 999,999,999,999 (12-digit player ids)"
 [[ "$DURATION" =~ ^[1-9][0-9]*[smh]?$ ]] || die "--duration wants e.g. 15s or 1m"
 [ -z "$WARMUP" ] || [[ "$WARMUP" =~ ^[1-9][0-9]*[smh]?$ ]] || die "--warmup wants e.g. 2s (0: none)"
@@ -525,6 +532,7 @@ rec meta.refresh "views refreshed once before the scenarios, no periodic refresh
 rec meta.cache_bytes "${RANKD_CACHE_BYTES:-default}"
 rec meta.threads "$THREADS"
 rec meta.connections "$CONNECTIONS"
+rec meta.write_scores "$WRITE_SCORES"
 rec meta.batch_items "$BATCH_ITEMS"
 rec meta.duration "$DURATION"
 rec meta.warmup "$WARMUP"
@@ -1124,7 +1132,7 @@ if want writes && probe writes POST "$ON" "$M/scores" "{\"player_id\":\"$(printf
   SUBS_BEFORE="$(subs_settled)"
   PRE_HOOK=pgss_reset POST_HOOK=writes_post
   scenario writes rankd "writes only, random players of $MIX" "POST $M/scores {random player, score}" \
-    "$ON" submit "${mixargs[@]}"
+    "$ON" submit "${mixargs[@]}" scores="$WRITE_SCORES"
   alive writes
 fi
 
@@ -1134,7 +1142,7 @@ if want writes_batch && probe writes_batch POST "$ON" "/v1/scores:batch" "{\"sco
   SUBS_BEFORE="$(subs_settled)"
   PRE_HOOK=pgss_reset POST_HOOK=batch_post
   scenario writes_batch rankd "writes in batches of $BATCH_ITEMS, random players of $MIX" \
-    "POST /v1/scores:batch {$BATCH_ITEMS random players}" "$ON" submit_batch "${mixargs[@]}" items="$BATCH_ITEMS"
+    "POST /v1/scores:batch {$BATCH_ITEMS random players}" "$ON" submit_batch "${mixargs[@]}" items="$BATCH_ITEMS" scores="$WRITE_SCORES"
   alive writes_batch
 fi
 

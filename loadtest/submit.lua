@@ -1,7 +1,7 @@
 -- loadtest/submit.lua — writes only: POST /v1/leaderboards/BOARD/scores with the write key,
 -- {"player_id": uniformly random seeded player, "score": 0..1,000,000} (about half the
--- submissions improve a `best` score). Counts the 200 answers: run.sh compares them with
--- the rows that reached the `submissions` table.
+-- submissions improve a `best` score; scores=none|all: common.lua's write_score). Counts the 200
+-- answers: run.sh compares them with the rows that reached the `submissions` table.
 -- With refused=1 the body is one rankd refuses after reading it whole ("score": "refused": 400
 -- invalid_score): what a lone submission costs rankd before its write (the request, the key, the
 -- JSON, the validation, an answer), nothing reaching the writer, PostgreSQL or Redis. Its 400s
@@ -25,7 +25,7 @@ function request()
     return wrk.format("POST", path, headers, string.format('{"player_id":"%s","score":"refused"}', c.player()))
   end
   n_write = n_write + 1
-  local body = string.format('{"player_id":"%s","score":%d}', c.player(), math.random(0, 1000000))
+  local body = string.format('{"player_id":"%s","score":%d}', c.player(), c.write_score())
   return wrk.format("POST", path, headers, body)
 end
 

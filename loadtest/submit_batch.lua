@@ -1,6 +1,7 @@
 -- loadtest/submit_batch.lua — writes in batches, the way a game server reports a round:
 -- POST /v1/scores:batch with the write key and `items=N` (default 100) submissions
--- {"board", "player_id": uniformly random seeded player, "score": 0..1,000,000}.
+-- {"board", "player_id": uniformly random seeded player, "score": 0..1,000,000 (scores=none|all:
+-- common.lua's write_score)}.
 -- Counts acknowledged items (each answered with a Submit result) and refused ones (each an
 -- error object): run.sh compares the acknowledged count with the rows of `submissions`.
 local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
@@ -19,7 +20,7 @@ end
 function request()
   local parts = {}
   for i = 1, items do
-    parts[i] = string.format('%s%s","score":%d}', board_json, c.player(), math.random(0, 1000000))
+    parts[i] = string.format('%s%s","score":%d}', board_json, c.player(), c.write_score())
   end
   n_write = n_write + items
   return wrk.format("POST", "/v1/scores:batch", headers, '{"scores":[' .. table.concat(parts, ",") .. ']}')
