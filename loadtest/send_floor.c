@@ -93,7 +93,7 @@ static void reader(const opts_t *o, int port, int out)
             ssize_t r = recv(evs[i].data.fd, buf, sizeof buf, 0);
             if (r > 0) {
                 bytes += r;
-            } else if (r == 0) {
+            } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) { /* the sender closed it */
                 close(evs[i].data.fd);
                 open--;
             }
