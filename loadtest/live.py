@@ -766,6 +766,7 @@ def main():
               "distinct-players", "batch", "probe-players"):
         ap.add_argument("--" + k, type=int, required=True)
     ap.add_argument("--top-share", type=float, default=0.5)
+    ap.add_argument("--min-interval-ms", type=int, default=100)
     a = ap.parse_args()
     L = Load(a)
     A, B = L.A, L.B
@@ -813,6 +814,17 @@ def main():
     rec("moves", a.moves)
     rec("top_share", a.top_share)
     rec("duration_s", a.duration)
+    # The fewest events a second on A that show every write within 50 ms (the target's p99): a
+    # stream computed at most every min-interval ms sends at most that often, and each change of
+    # it, evenly spread (next_item), needs an event of its own below that rate. A lower bound: a
+    # listened player's move also changes the streams of the players it passes.
+    per_stream = 1000.0 / max(1, a.min_interval_ms)
+    top_changes = a.writes * a.top_share / max(1, len(L.boards))
+    demand = (n_top + len(L.boards)) * min(top_changes, per_stream)
+    if L.player_streams:
+        moves = a.writes * (1 - a.top_share) / (len(L.players) if a.moves == "small" else 1)
+        demand += (bulk_n - n_top + len(L.probe_players)) * min(moves, per_stream)
+    rec("push.events_needed_min_per_s", round(demand))
 
     nw = max(1, (len(bulk) + 14999) // 15000)   # one process holds 15,000 at most (its descriptor limit)
     pipes, workers = [], []
@@ -1124,6 +1136,8 @@ def report(out):
                  "idle.bytes_per_plain_connection_b"),
              "| listeners opened in | %.1f s | |" % f("idle.open_s"),
              "| events delivered (push) | %s (%.0f/s) | |" % (g("push.events_client"), f("push.events_per_s")),
+             "| events a second A must send to show every write within 50 ms, at least | %.0f/s "
+             "(docs/capacity.md §8: the machine's floor) | |" % f("push.events_needed_min_per_s"),
              "| rankd A CPU per delivered event | %.1f µs (%.1f µs over the writes alone) | stated |" % (
                  f("push.cpu_a_us_per_event"), f("cmp.cpu_a_us_per_event_over_writes")),
              "| delay ack → event, A, p50 / p99 | %.1f / %.1f ms | p99 ≤ 50 ms |" % (f("push.delay_a_p50_ms"), f("push.delay_a_p99_ms")),

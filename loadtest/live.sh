@@ -255,7 +255,7 @@ say "load: $LISTENERS listeners, $WRITES submissions/s, ${DUR_S} s a phase (load
   --admin-key "$ADMIN_KEY" --write-key "$WRITE_KEY" \
   --listeners "$LISTENERS" --writes "$WRITES" --duration "$DUR_S" --players "$PLAYERS" \
   --boards "$BOARDS" --distinct-players "$DISTINCT" --batch "$BATCH" --probe-players "$PROBE_PLAYERS" \
-  --rank-tier "$RANK_TIER" --moves "$MOVES" --top-share "$TOP_SHARE" \
+  --rank-tier "$RANK_TIER" --moves "$MOVES" --top-share "$TOP_SHARE" --min-interval-ms "$MIN_INTERVAL_MS" \
   --out "$OUT" 2>&1 | tee "$OUT/live.log" && rc=0 || rc=${PIPESTATUS[0]}
 for n in a b; do
   pid_matches "$(pidfile_pid "$TMP/$n.pid")" rankd || { say "rankd $n died during the run"; tail -n 30 "$TMP/$n.log" >&2; rc=1; }
